@@ -1,0 +1,166 @@
+/*
+ * cli.h - the map of `ais`, the AIStore-compatible command line: the command
+ * tree (main.c), flag parsing (args.c), REST calls and their errors (api.c),
+ * table and size formatting (table.c) and one file per command family.
+ *
+ * Handlers return an exit status: 0 ok, 1 failure (server or I/O), 2 usage.
+ * Each error is printed once, as one line on stderr, where it is detected.
+ */
+#ifndef ETLFS_CLI_H
+#define ETLFS_CLI_H
+
+#include "common/cmn.h"
+#include "common/http_client.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_ERR 1
+#define CLI_EXIT_USAGE 2
+
+#define CLI_MAX_POS 32
+#define CLI_MAX_FLAGS 24
+
+/* ---- commands and flags (args.c, main.c) */
+typedef struct cli_flag {
+    const char *name;  /* long name: "from-file" for --from-file */
+    char short_name;   /* 'r' for -r, or 0 */
+    bool has_value;    /* takes a value: --name N or --name=N */
+    const char *usage;
+} cli_flag;
+
+typedef struct cli_cmd cli_cmd;
+
+typedef struct cli_args {
+    const cli_cmd *cmd;
+    const char *path;  /* "ais etl init spec", for messages */
+    int npos;
+    const char *pos[CLI_MAX_POS];
+    const cli_flag *flags[CLI_MAX_FLAGS];
+    const char *val[CLI_MAX_FLAGS];
+    int nflags;
+} cli_args;
+
+typedef int (*cli_handler)(cli_args *a);
+
+struct cli_cmd {
+    const char *name;
+    const char *alias;      /* optional second name */
+    const char *usage;      /* one line */
+    const char *args_usage; /* "BUCKET[/OBJECT] [FILE|-]" */
+    const cli_flag *flags;  /* terminated by {0} */
+    cli_handler run;        /* NULL: a group, needs a subcommand */
+    const cli_cmd *subs;    /* terminated by {0} */
+};
+
+/* Parses argv (after the command words) into a; flags may come anywhere,
+ * "--" ends them. On error prints one line and returns CLI_EXIT_USAGE;
+ * --help prints help and returns -1 (caller exits 0). */
+int cli_parse(const cli_cmd *cmd, const char *path, int argc, char **argv, cli_args *a);
+const char *cli_flag_str(const cli_args *a, const char *name); /* NULL when absent */
+bool cli_flag_set(const cli_args *a, const char *name);
+void cli_print_help(const cli_cmd *cmd, const char *path);
+/* Prints `Incorrect usage of "PATH": MSG.` and returns CLI_EXIT_USAGE. */
+int cli_usage_err(const cli_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints MSG on stderr, returns CLI_EXIT_ERR. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Flags shared by several commands. */
+extern const cli_flag cli_flag_json;
+
+/* ---- bucket/object URIs (args.c) */
+typedef struct cli_uri {
+    char provider[16];  /* "ais", "aws", "gcp", "azure" */
+    char scheme[16];    /* as displayed: "ais", "s3", "gs", "az" */
+    char bucket[256];
+    char *object;       /* malloc'd, "" when none */
+} cli_uri;
+/* "ais://B[/O]", "B[/O]" (ais implied). CLI_EXIT_USAGE on a bad URI. */
+int cli_parse_uri(const cli_args *a, const char *s, cli_uri *u, bool want_object, bool object_ok);
+void cli_uri_free(cli_uri *u);
+/* "ais://B" or "ais://B/O" into out. */
+void cli_uri_cname(const cli_uri *u, const char *obj, char *out, size_t outlen);
+
+/* ---- REST (api.c) */
+extern const char *cli_endpoint; /* AIS_ENDPOINT or http://localhost:8080 */
+typedef struct cli_call {
+    const char *method;
+    cmn_buf url;           /* built with cli_url_*() */
+    const char *body;      /* JSON or raw */
+    size_t body_len;
+    const char *body_path; /* upload a file */
+    const char *const *headers;
+    const char *const *want_headers;
+    bool follow;
+    int out_fd;            /* stream a 2xx body; -1 = keep in resp.body */
+} cli_call;
+
+void cli_call_init(cli_call *c, const char *method);
+void cli_call_free(cli_call *c);
+/* Appends "/v1/<rest>" to the endpoint. */
+void cli_url_v1(cli_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends an object name, each '/'-separated segment escaped. */
+void cli_url_obj(cli_call *c, const char *obj);
+/* Appends "?k=v" or "&k=v" with v query-escaped. */
+void cli_url_query(cli_call *c, const char *k, const char *v);
+/* Sends c with handle h (may be NULL). Returns CLI_EXIT_OK on 2xx, otherwise
+ * prints the server's message (or transport error) once and returns
+ * CLI_EXIT_ERR; *status gets the HTTP status (0 = no answer). When quiet_404
+ * is set, a 404 is not printed (the caller explains it). */
+int cli_send(cmn_http *h, cli_call *c, cmn_http_resp *resp, bool quiet_404);
+/* The "message" of an AIStore JSON error body, or the body itself. malloc'd. */
+char *cli_err_message(const cmn_http_resp *resp);
+/* True when a write to stdout failed because the reader went away. */
+bool cli_stdout_gone(int err);
+/* JSON-quotes s into b. */
+void cli_json_str(cmn_buf *b, const char *s);
+/* Prints compact JSON text re-indented with 4 spaces (like Go's MarshalIndent). */
+void cli_print_json(const char *text, size_t len);
+
+/* ---- output (table.c) */
+typedef struct cli_table {
+    int ncols;
+    int nrows;
+    int cap;
+    char **cells; /* nrows * ncols */
+} cli_table;
+/* A table printed like Go's text/tabwriter with tab padding (AIStore's teb). */
+void cli_table_init(cli_table *t, int ncols);
+void cli_table_row(cli_table *t, ...); /* ncols const char* */
+/* Writes to stdout; returns false when stdout went away (EPIPE). */
+bool cli_table_print(cli_table *t);
+void cli_table_free(cli_table *t);
+/* AIStore's IEC sizes: "12B", "1.50KiB", "3.00MiB". */
+void cli_fmt_size(int64_t n, char *out, size_t outlen);
+/* Parses "64KiB", "1MB", "4096" into bytes. */
+int cli_parse_size(const char *s, int64_t *out);
+bool cli_stdout_tty(void);
+/* "ais/@#/NAME/" uname of an ais bucket. */
+
+/* ---- command families */
+int cli_bucket_create(cli_args *a);
+int cli_bucket_rm(cli_args *a);
+int cli_ls(cli_args *a);
+int cli_object_put(cli_args *a);
+int cli_object_get(cli_args *a);
+int cli_object_rm(cli_args *a);
+int cli_etl_init_spec(cli_args *a);
+int cli_etl_init_code(cli_args *a);
+int cli_etl_show(cli_args *a);
+int cli_etl_details(cli_args *a);
+int cli_etl_object(cli_args *a);
+int cli_etl_bucket(cli_args *a);
+int cli_etl_start(cli_args *a);
+int cli_etl_stop(cli_args *a);
+int cli_etl_rm(cli_args *a);
+int cli_job_show(cli_args *a);
+int cli_job_wait(cli_args *a);
+int cli_show_cluster(cli_args *a);
+
+/* Waits for job id to finish (cmd_job.c), printing progress when asked.
+ * kind_hint may be "" . Returns an exit status; failures printed. */
+int cli_job_wait_id(const char *id, bool progress, int64_t timeout_ns);
+
+#endif

@@ -1,0 +1,445 @@
+/*
+ * cmd_bucket.c - `ais bucket create|rm` and `ais ls` (buckets, or a bucket's
+ * objects). Listing pages through the bucket with continuation tokens and
+ * prints in batches, so a huge bucket neither waits for its last page nor
+ * holds every name in memory; a reader that goes away (`| head`) ends it
+ * quietly.
+ */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LS_BATCH 100000 /* entries per printed table; one table for most buckets */
+
+static char *actmsg(const char *action, cJSON *value)
+{
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "action", action);
+    cJSON_AddStringToObject(m, "name", "");
+    cJSON_AddItemToObject(m, "value", value ? value : cJSON_CreateNull());
+    char *s = cJSON_PrintUnformatted(m);
+    cJSON_Delete(m);
+    return s;
+}
+
+int cli_bucket_create(cli_args *a)
+{
+    if (a->npos == 0)
+        return cli_usage_err(a, "missing \"BUCKET\" argument");
+    int rc = CLI_EXIT_OK;
+    cmn_http *h = cmn_http_new();
+    for (int i = 0; i < a->npos && rc == CLI_EXIT_OK; i++) {
+        cli_uri u;
+        if ((rc = cli_parse_uri(a, a->pos[i], &u, false, false)))
+            break;
+        char cname[300];
+        cli_uri_cname(&u, NULL, cname, sizeof cname);
+        cli_call c;
+        cli_call_init(&c, "POST");
+        cli_url_v1(&c, "buckets/%s", u.bucket);
+        cli_url_query(&c, "provider", u.provider);
+        char *body = actmsg("create-bck", NULL);
+        c.body = body;
+        cmn_http_resp r;
+        cmn_http_resp_init(&r);
+        cmn_http_req req = {.method = "POST", .url = c.url.data, .body = body, .body_len = strlen(body), .out_fd = -1};
+        if (cmn_http_do(h, &req, &r) != CMN_OK) {
+            rc = cli_fail("failed to create \"%s\": %s", cname, r.err);
+        } else if (r.status == 409) {
+            rc = cli_fail("Bucket \"%s\" already exists", cname);
+        } else if (r.status < 200 || r.status >= 300) {
+            char *m = cli_err_message(&r);
+            rc = cli_fail("failed to create \"%s\": %s", cname, m);
+            free(m);
+        } else {
+            printf("\"%s\" created\n", cname);
+        }
+        cmn_http_resp_free(&r);
+        free(body);
+        cli_call_free(&c);
+        cli_uri_free(&u);
+    }
+    cmn_http_free(h);
+    return rc;
+}
+
+int cli_bucket_rm(cli_args *a)
+{
+    if (a->npos == 0)
+        return cli_usage_err(a, "missing \"BUCKET\" argument");
+    int rc = CLI_EXIT_OK;
+    cmn_http *h = cmn_http_new();
+    for (int i = 0; i < a->npos && rc == CLI_EXIT_OK; i++) {
+        cli_uri u;
+        if ((rc = cli_parse_uri(a, a->pos[i], &u, false, false)))
+            break;
+        char cname[300];
+        cli_uri_cname(&u, NULL, cname, sizeof cname);
+        cli_call c;
+        cli_call_init(&c, "DELETE");
+        cli_url_v1(&c, "buckets/%s", u.bucket);
+        cli_url_query(&c, "provider", u.provider);
+        char *body = actmsg("destroy-bck", NULL);
+        c.body = body;
+        cmn_http_resp r;
+        cmn_http_resp_init(&r);
+        if ((rc = cli_send(h, &c, &r, true)) == CLI_EXIT_OK)
+            printf("\"%s\" destroyed\n", cname);
+        else if (r.status == 404)
+            cli_fail("bucket \"%s\" does not exist", cname);
+        cmn_http_resp_free(&r);
+        free(body);
+        cli_call_free(&c);
+        cli_uri_free(&u);
+    }
+    cmn_http_free(h);
+    return rc;
+}
+
+/* ---- list buckets */
+
+static int ls_buckets(cli_args *a, const char *provider)
+{
+    cli_call c;
+    cli_call_init(&c, "GET");
+    cli_url_v1(&c, "buckets");
+    cli_url_query(&c, "provider", provider);
+    char *body = actmsg("list", NULL);
+    c.body = body;
+    cmn_http_resp r;
+    cmn_http_resp_init(&r);
+    int rc = cli_send(NULL, &c, &r, false);
+    if (rc == CLI_EXIT_OK && cli_flag_set(a, "json")) {
+        cli_print_json(r.body.data, r.body.len);
+    } else if (rc == CLI_EXIT_OK) {
+        cJSON *arr = cJSON_ParseWithLength(r.body.data, r.body.len);
+        int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
+        if (!arr && r.body.len) {
+            rc = cli_fail("invalid list-buckets reply from %s", cli_endpoint);
+        } else if (n == 0) {
+            printf("\n");
+        } else {
+            cli_table t;
+            cli_table_init(&t, 2);
+            if (!cli_flag_set(a, "no-headers"))
+                cli_table_row(&t, "NAME", " PRESENT");
+            cJSON *b;
+            cJSON_ArrayForEach(b, arr)
+            {
+                cJSON *nm = cJSON_GetObjectItem(b, "name"), *pr = cJSON_GetObjectItem(b, "provider");
+                const char *p = cJSON_IsString(pr) ? pr->valuestring : "ais";
+                const char *scheme = !strcmp(p, "aws") ? "s3" : !strcmp(p, "gcp") ? "gs" : !strcmp(p, "azure") ? "az" : p;
+                char cname[512];
+                snprintf(cname, sizeof cname, "%s://%s", scheme, cJSON_IsString(nm) ? nm->valuestring : "");
+                cli_table_row(&t, cname, " yes");
+            }
+            cli_table_print(&t);
+            cli_table_free(&t);
+            if (!cli_flag_set(a, "no-footers"))
+                printf("Total: [AIS bucket%s: %d] ========\n", n == 1 ? "" : "s", n);
+            printf("\n");
+        }
+        cJSON_Delete(arr);
+    }
+    cmn_http_resp_free(&r);
+    free(body);
+    cli_call_free(&c);
+    return rc;
+}
+
+/* ---- list objects */
+
+static const char *known_props[] = {"name", "size", "checksum", "atime", "version",
+                                    "location", "custom", "copies", "status", "cached", NULL};
+
+static void big_num(long n, char *out, size_t outlen)
+{
+    char raw[32];
+    snprintf(raw, sizeof raw, "%ld", n);
+    size_t len = strlen(raw), o = 0;
+    for (size_t i = 0; i < len && o + 2 < outlen; i++) {
+        if (i && (len - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = raw[i];
+    }
+    out[o] = '\0';
+}
+
+typedef struct ls_ctx {
+    cli_args *a;
+    char props[256];   /* as sent */
+    const char *cols[12];
+    int ncols;
+    bool json;
+    cli_table t;
+    long total;
+    cmn_buf json_entries;
+    bool gone; /* stdout closed */
+} ls_ctx;
+
+static void cell_of(cJSON *e, const char *prop, char *out, size_t outlen)
+{
+    cJSON *v = NULL;
+    out[0] = '\0';
+    if (!strcmp(prop, "name")) {
+        v = cJSON_GetObjectItem(e, "name");
+    } else if (!strcmp(prop, "size")) {
+        v = cJSON_GetObjectItem(e, "size");
+        int64_t sz = cJSON_IsString(v) ? strtoll(v->valuestring, NULL, 10) : cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
+        cli_fmt_size(sz, out, outlen);
+        return;
+    } else if (!strcmp(prop, "status")) {
+        snprintf(out, outlen, "ok");
+        return;
+    } else if (!strcmp(prop, "cached")) {
+        snprintf(out, outlen, "yes");
+        return;
+    } else if (!strcmp(prop, "custom")) {
+        v = cJSON_GetObjectItem(e, "custom-md");
+        if (!v)
+            v = cJSON_GetObjectItem(e, "custom");
+        if (!v) {
+            snprintf(out, outlen, "-");
+            return;
+        }
+    } else {
+        v = cJSON_GetObjectItem(e, prop);
+    }
+    if (cJSON_IsString(v))
+        snprintf(out, outlen, "%s", v->valuestring);
+    else if (cJSON_IsNumber(v))
+        snprintf(out, outlen, "%lld", (long long)v->valuedouble);
+    else if (v && !cJSON_IsNull(v)) {
+        char *s = cJSON_PrintUnformatted(v);
+        snprintf(out, outlen, "%s", s);
+        free(s);
+    }
+}
+
+static void ls_flush(ls_ctx *x)
+{
+    if (!x->gone && x->t.nrows && !cli_table_print(&x->t))
+        x->gone = true;
+    cli_table_free(&x->t);
+    cli_table_init(&x->t, x->ncols + 1);
+}
+
+static void ls_add_header(ls_ctx *x)
+{
+    if (cli_flag_set(x->a, "no-headers"))
+        return;
+    const char *row[13];
+    char hdr[12][32];
+    for (int i = 0; i < x->ncols; i++) {
+        snprintf(hdr[i], sizeof hdr[i], "%s", i ? " " : "");
+        for (const char *p = x->cols[i]; *p; p++) {
+            size_t l = strlen(hdr[i]);
+            hdr[i][l] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+            hdr[i][l + 1] = '\0';
+        }
+        row[i] = hdr[i];
+    }
+    row[x->ncols] = " ";
+    /* rows are added by value; build the varargs by column count */
+    switch (x->ncols) {
+    case 1: cli_table_row(&x->t, row[0], row[1]); break;
+    default: {
+        /* general path: fill then patch */
+        cli_table_row(&x->t, "", "", "", "", "", "", "", "", "", "", "", "", "");
+        for (int i = 0; i <= x->ncols; i++) {
+            free(x->t.cells[(x->t.nrows - 1) * x->t.ncols + i]);
+            x->t.cells[(x->t.nrows - 1) * x->t.ncols + i] = strdup(row[i]);
+        }
+    }
+    }
+}
+
+static void ls_add_entry(ls_ctx *x, cJSON *e)
+{
+    cli_table_row(&x->t, "", "", "", "", "", "", "", "", "", "", "", "", "");
+    char buf[2048], cell[2100];
+    for (int i = 0; i < x->ncols; i++) {
+        cell_of(e, x->cols[i], buf, sizeof buf);
+        snprintf(cell, sizeof cell, "%s%s", i ? " " : "", buf);
+        free(x->t.cells[(x->t.nrows - 1) * x->t.ncols + i]);
+        x->t.cells[(x->t.nrows - 1) * x->t.ncols + i] = strdup(cell);
+    }
+    free(x->t.cells[(x->t.nrows - 1) * x->t.ncols + x->ncols]);
+    x->t.cells[(x->t.nrows - 1) * x->t.ncols + x->ncols] = strdup(" ");
+}
+
+static int ls_objects(cli_args *a, cli_uri *u)
+{
+    ls_ctx x = {.a = a, .json = cli_flag_set(a, "json")};
+    const char *props = cli_flag_str(a, "props");
+    const char *prefix = cli_flag_str(a, "prefix");
+    if (!prefix || !*prefix)
+        prefix = u->object;
+    long page_size = 0, limit = 0;
+    if (cli_flag_str(a, "page-size")) {
+        char *end;
+        page_size = strtol(cli_flag_str(a, "page-size"), &end, 10);
+        if (*end || page_size < 0)
+            return cli_usage_err(a, "invalid --page-size %s", cli_flag_str(a, "page-size"));
+    }
+    if (cli_flag_str(a, "limit")) {
+        char *end;
+        limit = strtol(cli_flag_str(a, "limit"), &end, 10);
+        if (*end || limit < 0)
+            return cli_usage_err(a, "invalid --limit %s", cli_flag_str(a, "limit"));
+        if (limit && (page_size == 0 || limit < page_size))
+            page_size = limit;
+    }
+
+    /* columns: name first, then the asked-for props; "all" = every prop */
+    x.cols[x.ncols++] = "name";
+    if (!props || !*props) {
+        x.cols[x.ncols++] = "size";
+        snprintf(x.props, sizeof x.props, "name,size,cached");
+    } else {
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "%s", props);
+        bool all = false;
+        for (char *s = strtok(tmp, ","); s; s = strtok(NULL, ",")) {
+            if (!strcmp(s, "all"))
+                all = true;
+        }
+        snprintf(tmp, sizeof tmp, "%s", all ? "size,checksum,atime,version,location,custom,copies,status" : props);
+        snprintf(x.props, sizeof x.props, "name");
+        for (char *s = strtok(tmp, ","); s; s = strtok(NULL, ",")) {
+            int k = 0;
+            while (known_props[k] && strcmp(known_props[k], s))
+                k++;
+            if (!known_props[k])
+                return cli_usage_err(a, "invalid object property \"%s\" (expecting one of: %s)", s,
+                                     "name,size,checksum,atime,version,location,custom,copies,status,cached");
+            if (!strcmp(s, "name"))
+                continue;
+            if (x.ncols < 11)
+                x.cols[x.ncols++] = known_props[k];
+            size_t l = strlen(x.props);
+            snprintf(x.props + l, sizeof x.props - l, ",%s", s);
+        }
+    }
+    cli_table_init(&x.t, x.ncols + 1);
+    cmn_buf_init(&x.json_entries);
+    if (!x.json)
+        ls_add_header(&x);
+
+    cmn_http *h = cmn_http_new();
+    char *token = strdup(""), *uuid = strdup("");
+    int rc = CLI_EXIT_OK;
+    long in_batch = 0;
+    for (;;) {
+        cJSON *v = cJSON_CreateObject();
+        cJSON_AddStringToObject(v, "prefix", prefix);
+        cJSON_AddNumberToObject(v, "pagesize", (double)page_size);
+        cJSON_AddStringToObject(v, "props", x.props);
+        cJSON_AddStringToObject(v, "uuid", uuid);
+        cJSON_AddStringToObject(v, "continuation_token", token);
+        cJSON_AddStringToObject(v, "flags", "0");
+        char *body = actmsg("list", v);
+        cli_call c;
+        cli_call_init(&c, "GET");
+        cli_url_v1(&c, "buckets/%s", u->bucket);
+        cli_url_query(&c, "provider", u->provider);
+        c.body = body;
+        cmn_http_resp r;
+        cmn_http_resp_init(&r);
+        rc = cli_send(h, &c, &r, false);
+        cJSON *page = rc == CLI_EXIT_OK ? cJSON_ParseWithLength(r.body.data, r.body.len) : NULL;
+        if (rc == CLI_EXIT_OK && !page)
+            rc = cli_fail("invalid list-objects reply for %s://%s", u->scheme, u->bucket);
+        cmn_http_resp_free(&r);
+        cli_call_free(&c);
+        free(body);
+        if (rc != CLI_EXIT_OK)
+            break;
+        cJSON *ents = cJSON_GetObjectItem(page, "entries"), *e;
+        cJSON_ArrayForEach(e, ents)
+        {
+            if (limit && x.total >= limit)
+                break;
+            x.total++;
+            if (x.json) {
+                char *s = cJSON_PrintUnformatted(e);
+                if (x.json_entries.len)
+                    cmn_buf_puts(&x.json_entries, ",");
+                cmn_buf_puts(&x.json_entries, s);
+                free(s);
+                continue;
+            }
+            ls_add_entry(&x, e);
+            if (++in_batch >= LS_BATCH) {
+                ls_flush(&x);
+                in_batch = 0;
+            }
+        }
+        cJSON *tok = cJSON_GetObjectItem(page, "continuation_token");
+        cJSON *id = cJSON_GetObjectItem(page, "uuid");
+        free(token);
+        token = strdup(cJSON_IsString(tok) ? tok->valuestring : "");
+        if (cJSON_IsString(id)) {
+            free(uuid);
+            uuid = strdup(id->valuestring);
+        }
+        cJSON_Delete(page);
+        if (!*token || x.gone || (limit && x.total >= limit))
+            break;
+    }
+    if (rc == CLI_EXIT_OK) {
+        if (x.json) {
+            cmn_buf out;
+            cmn_buf_init(&out);
+            cmn_buf_puts(&out, "{\"uuid\":");
+            cli_json_str(&out, uuid);
+            cmn_buf_printf(&out, ",\"continuation_token\":\"\",\"flags\":0,\"entries\":[%s]}",
+                           x.json_entries.data ? x.json_entries.data : "");
+            cli_print_json(out.data, out.len);
+            cmn_buf_free(&out);
+        } else {
+            ls_flush(&x);
+            if (!x.gone && !cli_flag_set(a, "no-footers") && x.total > 10) {
+                char n[32];
+                big_num(x.total, n, sizeof n);
+                printf("Listed: %s names\n", n);
+            }
+        }
+    }
+    cli_table_free(&x.t);
+    cmn_buf_free(&x.json_entries);
+    free(token);
+    free(uuid);
+    cmn_http_free(h);
+    return rc;
+}
+
+int cli_ls(cli_args *a)
+{
+    if (a->npos > 1)
+        return cli_usage_err(a, "too many arguments (expecting at most one BUCKET)");
+    if (a->npos == 0)
+        return ls_buckets(a, "ais");
+    const char *s = a->pos[0];
+    const char *sep = strstr(s, "://");
+    if (sep && sep[3] == '\0') { /* "ais://": buckets of a provider */
+        cli_uri u;
+        char probe[64];
+        snprintf(probe, sizeof probe, "%.*s://x", (int)(sep - s), s);
+        int rc = cli_parse_uri(a, probe, &u, false, false);
+        if (rc)
+            return rc;
+        rc = ls_buckets(a, u.provider);
+        cli_uri_free(&u);
+        return rc;
+    }
+    cli_uri u;
+    int rc = cli_parse_uri(a, s, &u, false, true);
+    if (rc)
+        return rc;
+    rc = ls_objects(a, &u);
+    cli_uri_free(&u);
+    return rc;
+}

@@ -1,0 +1,84 @@
+/*
+ * cmn.h - the map of code shared by every etlfs program: logging, growable
+ * buffers, AIStore's naming rules, ids, durations, base64 and checksums.
+ *
+ * Functions return CMN_OK / CMN_ERR; where a caller needs to tell the user
+ * why, they fill a caller-provided message buffer.
+ */
+#ifndef ETLFS_CMN_H
+#define ETLFS_CMN_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define CMN_OK 0
+#define CMN_ERR (-1)
+
+/* ---- logging (log.c): one line per event on stderr, with a level and time */
+enum cmn_log_level { CMN_LOG_DEBUG, CMN_LOG_INFO, CMN_LOG_WARN, CMN_LOG_ERROR };
+void cmn_log_set_level(enum cmn_log_level lvl);
+void cmn_log(enum cmn_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define cmn_debug(...) cmn_log(CMN_LOG_DEBUG, __VA_ARGS__)
+#define cmn_info(...) cmn_log(CMN_LOG_INFO, __VA_ARGS__)
+#define cmn_warn(...) cmn_log(CMN_LOG_WARN, __VA_ARGS__)
+#define cmn_error(...) cmn_log(CMN_LOG_ERROR, __VA_ARGS__)
+
+/* ---- growable byte buffer (buf.c); always NUL-terminated for convenience */
+typedef struct cmn_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} cmn_buf;
+void cmn_buf_init(cmn_buf *b);
+void cmn_buf_free(cmn_buf *b);
+void cmn_buf_reset(cmn_buf *b);
+int cmn_buf_append(cmn_buf *b, const void *data, size_t len);
+int cmn_buf_puts(cmn_buf *b, const char *s);
+int cmn_buf_printf(cmn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hands the bytes to the caller (who frees them) and leaves b empty. */
+char *cmn_buf_steal(cmn_buf *b);
+
+/* ---- names (names.c): AIStore's rules, see docs/api.md */
+/* Bucket: non-empty, [A-Za-z0-9_.-], not "." and no "..", at most 255 bytes. */
+bool cmn_bucket_name_valid(const char *name);
+/* Object: non-empty, < 1024 bytes, no NUL, not absolute, no "." or ".."
+ * path segment, no empty segment ("a//b"), not ending in '/'.
+ * Fills why (if given) with the broken rule. */
+bool cmn_object_name_valid(const char *name, char *why, size_t whylen);
+
+/* ---- ids and time (util.c) */
+#define CMN_UUID_LEN 12
+/* A job/list-session id: [A-Za-z][A-Za-z0-9]{11}, NUL-terminated. */
+void cmn_gen_uuid(char out[CMN_UUID_LEN + 1]);
+int64_t cmn_now_ns(void);        /* CLOCK_REALTIME in ns */
+int64_t cmn_mono_ns(void);       /* CLOCK_MONOTONIC in ns */
+/* Go duration strings ("45s", "5m", "1h30m", "250ms"); 0 ns for "" and "0". */
+int cmn_parse_duration(const char *s, int64_t *ns_out);
+/* Formats as Go does ("5m", "45s", "1h30m", "0s"); out >= 32 bytes. */
+void cmn_format_duration(int64_t ns, char *out, size_t outlen);
+/* RFC 3339 with nanoseconds, UTC; out >= 40 bytes. 0 -> "0001-01-01T00:00:00Z". */
+void cmn_format_rfc3339(int64_t ns, char *out, size_t outlen);
+/* Go's RFC822 "02 Jan 06 15:04 UTC" (list-objects atime). */
+void cmn_format_rfc822(int64_t ns, char *out, size_t outlen);
+
+/* ---- encodings (codec.c) */
+/* Standard base64 with padding. Returns malloc'd NUL-terminated strings. */
+char *cmn_base64_encode(const void *data, size_t len);
+/* Strict decode; NULL if s is not valid padded base64. *outlen set on success. */
+unsigned char *cmn_base64_decode(const char *s, size_t *outlen);
+/* XXH64 seed 0 as 16 lowercase hex digits (AIStore's "xxhash"). */
+void cmn_xxhash_hex(uint64_t h, char out[17]);
+/* Percent-decodes in place (for URL path segments); CMN_ERR on bad escapes. */
+int cmn_url_decode(char *s);
+/* Go url.PathEscape of s as one path segment ('/' -> %2F, '@' kept). malloc'd. */
+char *cmn_path_escape(const char *s);
+
+/* ---- files (file.c) */
+/* mkdir -p with mode 0755. */
+int cmn_mkdir_p(const char *path);
+/* Writes all of buf; retries on EINTR/short writes. */
+int cmn_write_all(int fd, const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * codec.c - byte encodings on the wire: base64 (Go []byte fields), XXH64 hex
+ * (AIStore's default checksum), and URL escaping of path segments.
+ */
+#include "common/cmn.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *cmn_base64_encode(const void *data, size_t len)
+{
+    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    if (!out)
+        return NULL;
+    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    return out;
+}
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+unsigned char *cmn_base64_decode(const char *s, size_t *outlen)
+{
+    size_t len = strlen(s);
+    if (len % 4)
+        return NULL;
+    unsigned char *out = malloc(len / 4 * 3 + 1);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        int v[4], pad = 0;
+        for (int k = 0; k < 4; k++) {
+            unsigned char c = (unsigned char)s[i + k];
+            if (c == '=' && i + 4 == len && k >= 2) {
+                v[k] = 0;
+                pad++;
+                continue;
+            }
+            v[k] = pad ? -1 : b64val(c);
+            if (v[k] < 0) {
+                free(out);
+                return NULL;
+            }
+        }
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        out[n++] = (unsigned char)(w >> 16);
+        if (pad < 2)
+            out[n++] = (unsigned char)(w >> 8);
+        if (pad < 1)
+            out[n++] = (unsigned char)w;
+    }
+    out[n] = '\0';
+    *outlen = n;
+    return out;
+}
+
+void cmn_xxhash_hex(uint64_t h, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)h); }
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int cmn_url_decode(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r == '%') {
+            int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
+            if (hi < 0 || lo < 0)
+                return CMN_ERR;
+            *w++ = (char)(hi << 4 | lo);
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return CMN_OK;
+}
+
+char *cmn_path_escape(const char *s)
+{
+    /* Go's shouldEscape(c, encodePathSegment): unreserved and "$&+,:;=@" stay */
+    static const char keep[] = "-_.~$&+,:;=@";
+    char *out = malloc(strlen(s) * 3 + 1), *w = out;
+    if (!out)
+        return NULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            (*p && strchr(keep, *p))) {
+            *w++ = (char)*p;
+        } else {
+            w += sprintf(w, "%%%02X", *p);
+        }
+    }
+    *w = '\0';
+    return out;
+}

@@ -1,0 +1,165 @@
+/*
+ * deps.c - an init-code ETL's requirements. Each ETL with requirements gets a
+ * venv (STATE/NAME/venv, with the system's site-packages and without its own
+ * pip: creating it takes a fraction of a second). A requirement the system
+ * already satisfies counts as installed, so the SDK's "cloudpickle==2.2.0"
+ * needs no package index; only the rest goes to pip, bounded in time, and a
+ * pip failure is the init's failure with pip's own message.
+ */
+#include "etl/etl_int.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define VENV_TIMEOUT_NS (60 * ETL_SEC_NS)
+#define PIP_TIMEOUT_NS (120 * ETL_SEC_NS)
+
+/* Prints the requirements the environment does not satisfy, exits 1 if any. */
+static const char check_py[] =
+    "import sys\n"
+    "from importlib import metadata\n"
+    "try:\n"
+    "    from packaging.requirements import Requirement\n"
+    "except ImportError:\n"
+    "    from pip._vendor.packaging.requirements import Requirement\n"
+    "missing = []\n"
+    "for line in open(sys.argv[1]):\n"
+    "    line = line.split('#', 1)[0].strip()\n"
+    "    if not line:\n"
+    "        continue\n"
+    "    if line.startswith('-'):\n"
+    "        missing.append(line)\n"
+    "        continue\n"
+    "    try:\n"
+    "        r = Requirement(line)\n"
+    "        if r.marker is not None and not r.marker.evaluate():\n"
+    "            continue\n"
+    "        v = metadata.version(r.name)\n"
+    "        if r.specifier and not r.specifier.contains(v, prereleases=True):\n"
+    "            missing.append('%s (system has %s)' % (line, v))\n"
+    "    except metadata.PackageNotFoundError:\n"
+    "        missing.append(line)\n"
+    "    except Exception as e:\n"
+    "        missing.append('%s (%s)' % (line, e))\n"
+    "with open(sys.argv[2], 'w') as f:\n"
+    "    f.write(', '.join(missing))\n"
+    "sys.exit(1 if missing else 0)\n";
+
+static bool has_requirements(const unsigned char *deps, size_t len)
+{
+    bool line_start = true, in_comment = false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = deps[i];
+        if (c == '\n') {
+            line_start = true, in_comment = false;
+        } else if (c == '#' && line_start) {
+            in_comment = true;
+        } else if (c != ' ' && c != '\t' && c != '\r' && !in_comment) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int write_file(const char *path, const void *data, size_t len, const etl_user *user)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return CMN_ERR;
+    int rc = cmn_write_all(fd, data, len);
+    if (user->drop && fchown(fd, user->uid, user->gid) != 0)
+        rc = CMN_ERR;
+    close(fd);
+    return rc;
+}
+
+static int run(const etl_user *user, const char *dir, const char *log, char *const *argv, int64_t timeout_ns,
+               char *err, size_t errlen)
+{
+    char home[4096 + 8];
+    snprintf(home, sizeof home, "HOME=%s", dir);
+    char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", home, "LANG=C.UTF-8", "PIP_NO_INPUT=1",
+                    "PIP_DISABLE_PIP_VERSION_CHECK=1", NULL};
+    etl_spawn s = {.argv = argv, .envp = envp, .cwd = dir, .log_path = log, .user = user};
+    int status = 0;
+    if (etl_proc_run(&s, timeout_ns, &status, err, errlen) != CMN_OK)
+        return CMN_ERR;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return CMN_OK;
+    etl_proc_describe(status, err, errlen);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : CMN_ERR;
+}
+
+static int64_t bound(int64_t deadline, int64_t cap)
+{
+    int64_t left = deadline - cmn_mono_ns();
+    if (left < ETL_SEC_NS)
+        left = ETL_SEC_NS;
+    return left < cap ? left : cap;
+}
+
+int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigned char *deps, size_t deps_len,
+                     const etl_user *user, int64_t timeout_ns, char **python_out, cmn_buf *warnings, char *err,
+                     size_t errlen)
+{
+    *python_out = NULL;
+    if (!deps || !has_requirements(deps, deps_len)) {
+        *python_out = strdup(base_python);
+        return CMN_OK;
+    }
+    int64_t deadline = cmn_mono_ns() + timeout_ns;
+    char req[4096], chk[4096], venv[4096], vpy[4096], log[4096], missing_path[4096];
+    snprintf(req, sizeof req, "%s/requirements.txt", etl_dir);
+    snprintf(chk, sizeof chk, "%s/check_deps.py", etl_dir);
+    snprintf(venv, sizeof venv, "%s/venv", etl_dir);
+    snprintf(vpy, sizeof vpy, "%s/venv/bin/python", etl_dir);
+    snprintf(log, sizeof log, "%s/deps.log", etl_dir);
+    snprintf(missing_path, sizeof missing_path, "%s/deps.missing", etl_dir);
+    if (write_file(req, deps, deps_len, user) || write_file(chk, check_py, sizeof check_py - 1, user)) {
+        snprintf(err, errlen, "cannot write %s", req);
+        return CMN_ERR;
+    }
+    unlink(log);
+    char why[1024];
+    if (access(vpy, X_OK) != 0) {
+        char *argv[] = {(char *)base_python, "-m", "venv", "--system-site-packages", "--without-pip", venv, NULL};
+        if (run(user, etl_dir, log, argv, bound(deadline, VENV_TIMEOUT_NS), why, sizeof why) != CMN_OK) {
+            char *tail = etl_file_tail(log, 1000);
+            snprintf(err, errlen, "dependencies: cannot create the venv %s: %s: %s", venv, why, tail);
+            free(tail);
+            return CMN_ERR;
+        }
+    }
+    char *check_argv[] = {vpy, chk, req, missing_path, NULL};
+    int rc = run(user, etl_dir, log, check_argv, bound(deadline, VENV_TIMEOUT_NS), why, sizeof why);
+    if (rc == CMN_OK) {
+        cmn_buf_puts(warnings, "all requirements are satisfied by system packages; pip was not run");
+        *python_out = strdup(vpy);
+        return CMN_OK;
+    }
+    char *missing = etl_file_tail(missing_path, 1000);
+    if (rc != 1 || !*missing) {
+        char *tail = etl_file_tail(log, 1000);
+        snprintf(err, errlen, "dependencies: cannot check the requirements: %s: %s", why, tail);
+        free(tail);
+        free(missing);
+        return CMN_ERR;
+    }
+    char *pip_argv[] = {vpy, "-m", "pip", "install", "--timeout", "5", "--retries", "0", "-r", req, NULL};
+    if (run(user, etl_dir, log, pip_argv, bound(deadline, PIP_TIMEOUT_NS), why, sizeof why) != CMN_OK) {
+        char *tail = etl_file_tail(log, 1200);
+        snprintf(err, errlen, "dependencies: not satisfied by system packages: %s; pip install failed (%s): %s",
+                 missing, why, tail);
+        free(tail);
+        free(missing);
+        return CMN_ERR;
+    }
+    free(missing);
+    *python_out = strdup(vpy);
+    return CMN_OK;
+}

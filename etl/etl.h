@@ -1,0 +1,92 @@
+/*
+ * etl.h - the map of the ETL service, the library the target links.
+ *
+ * The registry owns every ETL defined on this node: its init message, its
+ * processes (local runtime) and its counters. The target calls into it for
+ * the /v1/etl REST API and to run objects through a transform; it never sees
+ * processes, ports or communicators.
+ */
+#ifndef ETLFS_ETL_H
+#define ETLFS_ETL_H
+
+#include "common/cmn.h"
+
+#include <stdint.h>
+
+typedef struct etl_registry etl_registry;
+typedef struct etl_handle etl_handle;
+
+typedef struct etl_config {
+    const char *target_url;   /* this target's public URL, e.g. "http://127.0.0.1:8080" */
+    const char *state_dir;    /* per-ETL state (init message, code, venv, logs) lives here */
+    const char *install_dir;  /* folder holding runtimes/, transformers/ and images.conf
+                                 (the source tree's etl/ or an installed copy) */
+    const char *run_as_user;  /* ETL processes drop to this user when we are root; NULL = "nobody" */
+} etl_config;
+
+/* Creates the registry; ETLs defined before a restart come back stopped
+ * (start them with POST /v1/etl/N/start). NULL on failure (logged). */
+etl_registry *etl_registry_new(const etl_config *cfg);
+/* Stops every ETL process (whole process groups: no orphans) and frees. */
+void etl_registry_free(etl_registry *r);
+/* The random secret in AIS_TARGET_URL (/v1/etl/_object/SECRET/...). */
+const char *etl_registry_secret(const etl_registry *r);
+
+/* ---- REST API: one call per endpoint of /v1/etl (see docs/api.md).
+ * Each returns the HTTP status. On success body holds the reply (JSON or
+ * text, as content_type says); on failure body holds only the message,
+ * which the target wraps in AIStore's JSON error. */
+typedef struct etl_reply {
+    int status;
+    cmn_buf body;
+    const char *content_type; /* static string */
+} etl_reply;
+
+void etl_reply_init(etl_reply *r);
+void etl_reply_free(etl_reply *r);
+
+void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out);  /* PUT /v1/etl */
+void etl_api_list(etl_registry *r, etl_reply *out);                                /* GET /v1/etl */
+void etl_api_show(etl_registry *r, const char *name, etl_reply *out);              /* GET /v1/etl/N */
+void etl_api_stop(etl_registry *r, const char *name, etl_reply *out);              /* POST /v1/etl/N/stop */
+void etl_api_start(etl_registry *r, const char *name, etl_reply *out);             /* POST /v1/etl/N/start */
+void etl_api_delete(etl_registry *r, const char *name, etl_reply *out);            /* DELETE /v1/etl/N */
+void etl_api_logs(etl_registry *r, const char *name, etl_reply *out);              /* GET /v1/etl/N/logs */
+void etl_api_health(etl_registry *r, const char *name, etl_reply *out);            /* GET /v1/etl/N/health */
+void etl_api_metrics(etl_registry *r, const char *name, etl_reply *out);           /* GET /v1/etl/N/metrics */
+
+/* ---- running objects through an ETL */
+typedef struct etl_object {
+    const char *bucket; /* bucket name (ais provider, global namespace) */
+    const char *name;   /* object name */
+    const char *fqn;    /* absolute path of the object's file on this node */
+    int64_t size;       /* object size in bytes */
+} etl_object;
+
+/* A referenced, running ETL, or NULL when N is unknown or not running. */
+etl_handle *etl_get(etl_registry *r, const char *name);
+void etl_put(etl_handle *h);
+/* "hpush://", "hpull://", "hrev://" or "io://". */
+const char *etl_comm_type(const etl_handle *h);
+/* For inline hpull: where the client is redirected (malloc'd). */
+char *etl_pull_url(const etl_handle *h, const etl_object *obj);
+
+/* Where a transform's output goes. begin() is called once, before the first
+ * write(), when the ETL has answered 2xx; returning CMN_ERR from either stops
+ * the transform (it then returns 499). */
+typedef struct etl_sink {
+    void *ctx;
+    int (*begin)(void *ctx, const char *content_type, int64_t content_length /* -1: unknown */);
+    int (*write)(void *ctx, const void *buf, size_t len);
+} etl_sink;
+
+/* Runs obj through the ETL with its communicator and arg type (hpull and hrev
+ * are fetched by the target itself) and streams the output to sink.
+ * timeout_ns bounds the whole call (0: the ETL's default). Returns 0 when the
+ * whole output was delivered; otherwise an HTTP status for the failure (502
+ * transport error, crash or non-2xx answer; 504 timeout; 499 sink refused)
+ * and msg says which ETL, which object and why. Counters are updated. */
+int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns,
+                  char *msg, size_t msglen);
+
+#endif

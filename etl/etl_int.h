@@ -1,0 +1,156 @@
+/*
+ * etl_int.h - the map of the ETL library's insides: names, init messages,
+ * Pod specs, the image table, local processes and communicators. Only etl/
+ * and its unit tests include it; the target sees etl.h alone.
+ */
+#ifndef ETLFS_ETL_INT_H
+#define ETLFS_ETL_INT_H
+
+#include "etl/etl.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#define ETL_NAME_MIN 6
+#define ETL_NAME_MAX 20
+#define ETL_CHUNK_MAX (1024 * 1024)
+#define ETL_SEC_NS INT64_C(1000000000)
+#define ETL_DEFAULT_TIMEOUT_NS (45 * ETL_SEC_NS)  /* init: wait for readiness */
+#define ETL_OBJECT_TIMEOUT_NS (60 * ETL_SEC_NS)   /* one object, unless the message set timeout */
+#define ETL_TARGET_ID "etlfs-t1"                  /* the single target in logs/health/metrics */
+#define ETL_ERRLEN 2048
+
+/* ---- names.c: the seed document's rule (letter first, [A-Za-z0-9_-], 6..20) */
+bool etl_name_valid(const char *name, char *why, size_t whylen);
+
+/* ---- spec.c: a Pod YAML reduced to what a local process needs */
+typedef struct etl_kv {
+    char *key;
+    char *val;
+} etl_kv;
+
+typedef struct etl_pod {
+    char *image;
+    char **command; size_t ncommand;
+    char **args; size_t nargs;
+    etl_kv *env; size_t nenv;
+    int container_port;
+    char *probe_path;
+    char *ann_comm;         /* metadata.annotations.communication_type, NULL if absent */
+    char *ann_wait_timeout; /* metadata.annotations.wait_timeout, NULL if absent */
+} etl_pod;
+
+/* Parses and validates; CMN_ERR with err naming the field on failure. */
+int etl_pod_parse(const char *yaml, size_t len, etl_pod *pod, char *err, size_t errlen);
+void etl_pod_free(etl_pod *pod);
+
+/* ---- msg.c: InitCodeMsg / InitSpecMsg */
+typedef enum { ETL_INIT_CODE, ETL_INIT_SPEC } etl_init_kind;
+
+typedef struct etl_msg {
+    etl_init_kind kind;
+    char *name;
+    char *comm;          /* after defaults: one of the four */
+    char *arg;           /* "", "url", "fqn" */
+    int64_t timeout_ns;  /* after defaults (45s) */
+    bool timeout_set;    /* the user gave a timeout: it also bounds each object */
+    /* init code */
+    char *code_b64, *deps_b64, *runtime, *func;
+    int64_t chunk_size, flags;
+    unsigned char *code; size_t code_len;
+    unsigned char *deps; size_t deps_len;
+    /* init spec */
+    char *spec_b64;
+    etl_pod pod;
+} etl_msg;
+
+/* Parses, applies defaults and validates everything that needs no process.
+ * CMN_ERR (a 400) with err naming the field. */
+int etl_msg_parse(const char *body, size_t len, etl_msg *m, char *err, size_t errlen);
+/* The stored form (what GET /v1/etl/N shows and what is persisted). */
+cJSON *etl_msg_to_json(const etl_msg *m);
+void etl_msg_free(etl_msg *m);
+
+/* ---- images.c: images.conf, container image -> local command */
+typedef struct etl_image_vars {
+    const char *install; /* install_dir */
+    const char *bindir;  /* folder of the running executable (native transformers) */
+    const char *python;  /* /usr/bin/python3 */
+    int port;
+} etl_image_vars;
+
+/* Builds a NULL-terminated argv (free with etl_strv_free); CMN_ERR when the
+ * image is unknown or the table unreadable, err says which. */
+int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_vars *vars,
+                   char ***argv_out, char *err, size_t errlen);
+void etl_strv_free(char **v);
+
+/* ---- runtime_local.c: processes in their own group, as an unprivileged user */
+typedef struct etl_user {
+    bool drop;   /* we are root: switch to uid/gid in the child */
+    uid_t uid;
+    gid_t gid;
+} etl_user;
+
+typedef struct etl_spawn {
+    char *const *argv;
+    char *const *envp;
+    const char *cwd;
+    const char *log_path; /* stdout and stderr, appended */
+    const etl_user *user;
+} etl_spawn;
+
+/* fork/exec in a new process group (pgid == pid). */
+int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen);
+/* SIGTERM to the group, up to 3 s, then SIGKILL; reaps the leader. */
+void etl_proc_stop(pid_t pgid);
+/* Runs to completion within timeout_ns; *status is the waitpid status.
+ * CMN_ERR when it could not start or timed out (then killed). */
+int etl_proc_run(const etl_spawn *s, int64_t timeout_ns, int *status, char *err, size_t errlen);
+/* "exited with status 1" / "killed by signal 9". */
+void etl_proc_describe(int status, char *out, size_t outlen);
+/* A free loopback TCP port, 0 on failure. */
+int etl_free_port(void);
+/* The last max bytes of a file (for error messages and logs). malloc'd. */
+char *etl_file_tail(const char *path, size_t max);
+/* Recursively chowns (for the unprivileged ETL user) and removes trees. */
+int etl_chown_tree(const char *path, uid_t uid, gid_t gid);
+int etl_rm_tree(const char *path);
+
+/* ---- deps.c: a per-ETL venv; requirements the system already satisfies count */
+/* Prepares STATE/NAME/venv when deps has requirements. On success *python_out
+ * is the interpreter to run (venv's or base, malloc'd) and warnings may get a
+ * line. CMN_ERR (a 400) with pip's message otherwise. */
+int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigned char *deps,
+                     size_t deps_len, const etl_user *user, int64_t timeout_ns, char **python_out,
+                     cmn_buf *warnings, char *err, size_t errlen);
+
+/* ---- comm.c: a running ETL as communicators see it (the etl_handle) */
+struct etl_handle {
+    int refs;                /* atomic: the registry holds one while running */
+    pthread_mutex_t mu;      /* guards the curl pool */
+    void **pool; size_t npool;
+    char *name;
+    char *comm;
+    char *arg;
+    char *io_command;        /* io://: the command sent with each request */
+    char base_url[64];       /* http://127.0.0.1:PORT */
+    int64_t object_timeout_ns;
+    int64_t obj_count, in_bytes, out_bytes; /* atomics */
+};
+
+etl_handle *etl_handle_new(const char *name, const char *comm, const char *arg, const char *io_command,
+                           int port, int64_t object_timeout_ns);
+void etl_handle_free(etl_handle *h);
+/* The URL a request for obj goes to (malloc'd), per comm and arg type. */
+char *etl_object_url(const etl_handle *h, const etl_object *obj);
+/* GET url until 200 or the deadline (mono ns); alive() says whether to keep trying. */
+int etl_wait_ready(const char *url, int64_t deadline_ns, bool (*alive)(void *), void *ctx, char *err,
+                   size_t errlen);
+
+/* ---- registry.c helpers used by api.c and tests */
+pid_t etl_registry_pid(etl_registry *r, const char *name); /* 0 when not running */
+
+#endif

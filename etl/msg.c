@@ -1,0 +1,252 @@
+/*
+ * msg.c - the init messages of PUT /v1/etl (InitCodeMsg, InitSpecMsg): parse
+ * with cJSON (keys match case-insensitively, as Go's decoder does and the SDK
+ * relies on), apply AIStore's defaults, validate everything that needs no
+ * process, and render the stored form that GET /v1/etl/N shows. Every error
+ * is a 400 whose message names the field.
+ */
+#include "etl/etl_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const comm_types[] = {"hpush://", "hpull://", "hrev://", "io://", NULL};
+static const char *const arg_types[] = {"", "url", "fqn", NULL};
+static const char *const runtimes[] = {"python3.8v2", "python3.10v2", "python3.11v2", NULL};
+
+__attribute__((format(printf, 3, 4))) static int bad(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return CMN_ERR;
+}
+
+static int one_of(const char *v, const char *const *set)
+{
+    for (int i = 0; set[i]; i++)
+        if (strcmp(v, set[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* A string field; absent or null -> "" ; any other type is an error. */
+static int str_field(const cJSON *o, const char *key, char **out, char *err, size_t errlen)
+{
+    const cJSON *it = cJSON_GetObjectItem(o, key);
+    if (!it || cJSON_IsNull(it)) {
+        *out = strdup("");
+    } else if (cJSON_IsString(it)) {
+        *out = strdup(it->valuestring);
+    } else {
+        return bad(err, errlen, "invalid \"%s\": must be a string", key);
+    }
+    return *out ? CMN_OK : bad(err, errlen, "out of memory");
+}
+
+static int int_field(const cJSON *o, const char *key, int64_t *out, char *err, size_t errlen)
+{
+    const cJSON *it = cJSON_GetObjectItem(o, key);
+    *out = 0;
+    if (!it || cJSON_IsNull(it))
+        return CMN_OK;
+    double d = it->valuedouble;
+    if (!cJSON_IsNumber(it) || d != (double)(int64_t)d)
+        return bad(err, errlen, "invalid \"%s\": must be an integer", key);
+    *out = (int64_t)d;
+    return CMN_OK;
+}
+
+/* Go's cos.Duration accepts a duration string or a number of nanoseconds. */
+static int timeout_field(const cJSON *o, etl_msg *m, char *err, size_t errlen)
+{
+    const cJSON *it = cJSON_GetObjectItem(o, "timeout");
+    int64_t ns = 0;
+    if (cJSON_IsString(it)) {
+        if (cmn_parse_duration(it->valuestring, &ns) != CMN_OK)
+            return bad(err, errlen, "invalid \"timeout\" \"%.64s\": expected a duration such as \"45s\" or \"5m\"",
+                       it->valuestring);
+    } else if (cJSON_IsNumber(it)) {
+        ns = (int64_t)it->valuedouble;
+    } else if (it && !cJSON_IsNull(it)) {
+        return bad(err, errlen, "invalid \"timeout\": must be a duration string");
+    }
+    if (ns < 0)
+        return bad(err, errlen, "invalid \"timeout\": must not be negative");
+    m->timeout_set = ns > 0;
+    m->timeout_ns = ns > 0 ? ns : ETL_DEFAULT_TIMEOUT_NS;
+    return CMN_OK;
+}
+
+/* "hpush" and "hpush://" both name the communicator; stored with "://". */
+static char *norm_comm(const char *c)
+{
+    char *out = NULL;
+    if (!*c)
+        return strdup("hpush://");
+    if (strstr(c, "://"))
+        return strdup(c);
+    return asprintf(&out, "%s://", c) < 0 ? NULL : out;
+}
+
+static int b64_field(const cJSON *o, const char *key, char **b64, unsigned char **raw, size_t *rawlen,
+                     char *err, size_t errlen)
+{
+    if (str_field(o, key, b64, err, errlen))
+        return CMN_ERR;
+    if (!**b64)
+        return CMN_OK;
+    *raw = cmn_base64_decode(*b64, rawlen);
+    if (!*raw)
+        return bad(err, errlen, "invalid \"%s\": not valid base64", key);
+    return CMN_OK;
+}
+
+static int parse_code(const cJSON *o, etl_msg *m, char *err, size_t errlen)
+{
+    if (b64_field(o, "code", &m->code_b64, &m->code, &m->code_len, err, errlen) ||
+        b64_field(o, "dependencies", &m->deps_b64, &m->deps, &m->deps_len, err, errlen) ||
+        str_field(o, "runtime", &m->runtime, err, errlen) || int_field(o, "chunk_size", &m->chunk_size, err, errlen) ||
+        int_field(o, "flags", &m->flags, err, errlen))
+        return CMN_ERR;
+    if (m->code_len == 0)
+        return bad(err, errlen, "invalid \"code\": empty (expected the base64 of a Python module)");
+    if (one_of(m->runtime, runtimes) < 0)
+        return bad(err, errlen, "invalid \"runtime\" \"%.64s\": expected python3.8v2, python3.10v2 or python3.11v2",
+                   m->runtime);
+    const cJSON *funcs = cJSON_GetObjectItem(o, "funcs");
+    const cJSON *tr = cJSON_IsObject(funcs) ? cJSON_GetObjectItem(funcs, "transform") : NULL;
+    if (!cJSON_IsString(tr) || !*tr->valuestring)
+        return bad(err, errlen, "invalid \"funcs\": the transform function name (funcs.transform) is required");
+    m->func = strdup(tr->valuestring);
+    if (m->chunk_size < 0 || m->chunk_size > ETL_CHUNK_MAX)
+        return bad(err, errlen, "invalid \"chunk_size\" %lld: must be between 0 and 1048576 (1MiB)",
+                   (long long)m->chunk_size);
+    return CMN_OK;
+}
+
+static int parse_spec(const cJSON *o, etl_msg *m, bool comm_given, char *err, size_t errlen)
+{
+    unsigned char *yaml = NULL;
+    size_t ylen = 0;
+    if (b64_field(o, "spec", &m->spec_b64, &yaml, &ylen, err, errlen))
+        return CMN_ERR;
+    if (!yaml) {
+        return bad(err, errlen, "invalid \"spec\": empty (expected the base64 of a Pod YAML)");
+    }
+    int rc = etl_pod_parse((const char *)yaml, ylen, &m->pod, err, errlen);
+    free(yaml);
+    if (rc != CMN_OK)
+        return CMN_ERR;
+    /* The message rules; the annotations only fill what it left out (the
+     * ais-etl files hold unexpanded shell defaults there, ignored). */
+    if (!comm_given && m->pod.ann_comm) {
+        char *c = norm_comm(m->pod.ann_comm);
+        if (c && one_of(c, comm_types) >= 0) {
+            free(m->comm);
+            m->comm = c;
+        } else {
+            free(c);
+        }
+    }
+    int64_t ns = 0;
+    if (!m->timeout_set && m->pod.ann_wait_timeout && cmn_parse_duration(m->pod.ann_wait_timeout, &ns) == CMN_OK &&
+        ns > 0)
+        m->timeout_ns = ns, m->timeout_set = true;
+    return CMN_OK;
+}
+
+static int parse(const cJSON *o, etl_msg *m, char *err, size_t errlen)
+{
+    if (!cJSON_IsObject(o))
+        return bad(err, errlen, "invalid etl.InitMsg: expected a JSON object");
+    bool has_code = cJSON_GetObjectItem(o, "code") != NULL, has_spec = cJSON_GetObjectItem(o, "spec") != NULL;
+    if (!has_code && !has_spec)
+        return bad(err, errlen, "invalid etl.InitMsg: neither \"code\" nor \"spec\" given");
+    m->kind = has_code ? ETL_INIT_CODE : ETL_INIT_SPEC;
+
+    char *comm = NULL;
+    if (str_field(o, "id", &m->name, err, errlen) || str_field(o, "communication", &comm, err, errlen) ||
+        str_field(o, "argument", &m->arg, err, errlen) || timeout_field(o, m, err, errlen)) {
+        free(comm);
+        return CMN_ERR;
+    }
+    bool comm_given = *comm != '\0';
+    m->comm = norm_comm(comm);
+    free(comm);
+    if (!m->comm)
+        return bad(err, errlen, "out of memory");
+    char why[256];
+    if (!etl_name_valid(m->name, why, sizeof why))
+        return bad(err, errlen, "%s", why);
+    if (one_of(m->comm, comm_types) < 0)
+        return bad(err, errlen,
+                   "invalid \"communication\" \"%.64s\": expected hpush://, hpull://, hrev:// or io://", m->comm);
+    if (one_of(m->arg, arg_types) < 0)
+        return bad(err, errlen, "invalid \"argument\" \"%.64s\": expected \"\", \"url\" or \"fqn\"", m->arg);
+
+    if ((m->kind == ETL_INIT_CODE ? parse_code(o, m, err, errlen) : parse_spec(o, m, comm_given, err, errlen)))
+        return CMN_ERR;
+
+    if (strcmp(m->arg, "url") == 0 && strcmp(m->comm, "hpull://") != 0)
+        return bad(err, errlen, "invalid \"argument\" \"url\": requires communication hpull:// (have %s)", m->comm);
+    if (strcmp(m->arg, "fqn") == 0 && strcmp(m->comm, "hpull://") != 0 && strcmp(m->comm, "hpush://") != 0)
+        return bad(err, errlen, "invalid \"argument\" \"fqn\": requires communication hpush:// or hpull:// (have %s)",
+                   m->comm);
+    return CMN_OK;
+}
+
+int etl_msg_parse(const char *body, size_t len, etl_msg *m, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof *m);
+    cJSON *o = cJSON_ParseWithLength(body, len);
+    if (!o)
+        return bad(err, errlen, "invalid etl.InitMsg: the body is not valid JSON");
+    int rc = parse(o, m, err, errlen);
+    cJSON_Delete(o);
+    if (rc != CMN_OK)
+        etl_msg_free(m);
+    return rc;
+}
+
+cJSON *etl_msg_to_json(const etl_msg *m)
+{
+    char tmo[32];
+    cmn_format_duration(m->timeout_ns, tmo, sizeof tmo);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", m->name);
+    cJSON_AddStringToObject(o, "communication", m->comm);
+    cJSON_AddStringToObject(o, "argument", m->arg);
+    cJSON_AddStringToObject(o, "timeout", tmo);
+    if (m->kind == ETL_INIT_CODE) {
+        cJSON_AddStringToObject(o, "code", m->code_b64);
+        cJSON_AddStringToObject(o, "dependencies", m->deps_b64);
+        cJSON_AddStringToObject(o, "runtime", m->runtime);
+        cJSON *f = cJSON_AddObjectToObject(o, "Funcs");
+        cJSON_AddStringToObject(f, "transform", m->func);
+        cJSON_AddNumberToObject(o, "chunk_size", (double)m->chunk_size);
+        cJSON_AddNumberToObject(o, "flags", (double)m->flags);
+    } else {
+        cJSON_AddStringToObject(o, "spec", m->spec_b64);
+    }
+    return o;
+}
+
+void etl_msg_free(etl_msg *m)
+{
+    free(m->name);
+    free(m->comm);
+    free(m->arg);
+    free(m->code_b64);
+    free(m->deps_b64);
+    free(m->runtime);
+    free(m->func);
+    free(m->code);
+    free(m->deps);
+    free(m->spec_b64);
+    etl_pod_free(&m->pod);
+    memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,278 @@
+/*
+ * runtime_local.c - ETL processes on this host. Each runs in its own process
+ * group (stop = the whole group, no orphans), with stdout/stderr appended to
+ * its log, resource limits, and - when we are root - as an unprivileged user
+ * that keeps only CAP_DAC_READ_SEARCH (ambient), so it can read object files
+ * (fqn) and traverse private data folders but write only what it owns.
+ * Between fork and exec the child makes only async-signal-safe calls.
+ */
+#include "etl/etl_int.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STOP_GRACE_NS (3 * ETL_SEC_NS)
+#define NOFILE_LIMIT 4096
+#define AS_LIMIT (8ULL << 30)
+
+enum { STAGE_SETUP = 1, STAGE_USER, STAGE_CHDIR, STAGE_EXEC };
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+__attribute__((noreturn)) static void child_fail(int fd, int stage)
+{
+    int msg[2] = {stage, errno};
+    ssize_t n = write(fd, msg, sizeof msg);
+    (void)n;
+    _exit(127);
+}
+
+/* Keeps CAP_DAC_READ_SEARCH across setuid and exec; without it (no such
+ * capability in a container) the process still runs, just sees less. */
+static void keep_read_search(void)
+{
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    data[0].permitted = data[0].inheritable = data[0].effective = 1u << CAP_DAC_READ_SEARCH;
+    if (syscall(SYS_capset, &hdr, data) == 0)
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0);
+}
+
+__attribute__((noreturn)) static void child(const etl_spawn *s, int logfd, int nullfd, int errfd)
+{
+    setpgid(0, 0);
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &dfl, NULL);
+
+    if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+        child_fail(errfd, STAGE_SETUP);
+    struct rlimit nofile = {NOFILE_LIMIT, NOFILE_LIMIT}, as = {AS_LIMIT, AS_LIMIT}, core = {0, 0};
+    setrlimit(RLIMIT_NOFILE, &nofile);
+    setrlimit(RLIMIT_AS, &as);
+    setrlimit(RLIMIT_CORE, &core);
+
+    if (s->user && s->user->drop) {
+        prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
+        if (setgroups(1, &s->user->gid) != 0 || setgid(s->user->gid) != 0 || setuid(s->user->uid) != 0)
+            child_fail(errfd, STAGE_USER);
+        keep_read_search();
+    }
+    if (s->cwd && chdir(s->cwd) != 0)
+        child_fail(errfd, STAGE_CHDIR);
+    close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    execvpe(s->argv[0], s->argv, s->envp);
+    child_fail(errfd, STAGE_EXEC);
+}
+
+int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen)
+{
+    int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (logfd < 0) {
+        snprintf(err, errlen, "cannot open log %s: %s", s->log_path, strerror(errno));
+        return CMN_ERR;
+    }
+    if (s->user && s->user->drop && fchown(logfd, s->user->uid, s->user->gid) != 0)
+        cmn_warn("etl: chown %s: %s", s->log_path, strerror(errno));
+    int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int pfd[2];
+    if (nullfd < 0 || pipe2(pfd, O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "cannot start %s: %s", s->argv[0], strerror(errno));
+        close(logfd);
+        if (nullfd >= 0)
+            close(nullfd);
+        return CMN_ERR;
+    }
+    pid_t pid = fork();
+    if (pid == 0)
+        child(s, logfd, nullfd, pfd[1]);
+    close(pfd[1]);
+    close(logfd);
+    close(nullfd);
+    if (pid < 0) {
+        snprintf(err, errlen, "cannot fork for %s: %s", s->argv[0], strerror(errno));
+        close(pfd[0]);
+        return CMN_ERR;
+    }
+    setpgid(pid, pid); /* both sides: whoever runs first, the group exists */
+    int msg[2];
+    ssize_t n;
+    while ((n = read(pfd[0], msg, sizeof msg)) < 0 && errno == EINTR)
+        ;
+    close(pfd[0]);
+    if (n == (ssize_t)sizeof msg) {
+        waitpid(pid, NULL, 0);
+        const char *what = msg[0] == STAGE_USER ? "switch user" : msg[0] == STAGE_CHDIR ? "enter its folder"
+                           : msg[0] == STAGE_EXEC ? "execute"
+                                                  : "set up";
+        snprintf(err, errlen, "cannot %s %s: %s", what, s->argv[0], strerror(msg[1]));
+        return CMN_ERR;
+    }
+    *pid_out = pid;
+    return CMN_OK;
+}
+
+static bool group_gone(pid_t pgid)
+{
+    return kill(-pgid, 0) != 0 && errno == ESRCH;
+}
+
+void etl_proc_stop(pid_t pgid)
+{
+    if (pgid <= 0)
+        return;
+    bool reaped = false;
+    kill(-pgid, SIGTERM);
+    int64_t deadline = cmn_mono_ns() + STOP_GRACE_NS;
+    while (cmn_mono_ns() < deadline) {
+        if (!reaped) {
+            pid_t w = waitpid(pgid, NULL, WNOHANG);
+            reaped = w == pgid || (w < 0 && errno == ECHILD);
+        }
+        if (reaped && group_gone(pgid))
+            return;
+        sleep_ms(20);
+    }
+    kill(-pgid, SIGKILL);
+    if (!reaped)
+        waitpid(pgid, NULL, 0);
+}
+
+int etl_proc_run(const etl_spawn *s, int64_t timeout_ns, int *status, char *err, size_t errlen)
+{
+    pid_t pid;
+    if (etl_proc_spawn(s, &pid, err, errlen) != CMN_OK)
+        return CMN_ERR;
+    int64_t deadline = cmn_mono_ns() + timeout_ns;
+    int sleep = 5;
+    for (;;) {
+        pid_t w = waitpid(pid, status, WNOHANG);
+        if (w == pid) {
+            kill(-pid, SIGKILL); /* anything it left behind */
+            return CMN_OK;
+        }
+        if (w < 0 && errno != EINTR) {
+            snprintf(err, errlen, "%s: waitpid: %s", s->argv[0], strerror(errno));
+            etl_proc_stop(pid);
+            return CMN_ERR;
+        }
+        if (cmn_mono_ns() >= deadline) {
+            etl_proc_stop(pid);
+            char d[32];
+            cmn_format_duration(timeout_ns, d, sizeof d);
+            snprintf(err, errlen, "%s did not finish within %s", s->argv[0], d);
+            return CMN_ERR;
+        }
+        sleep_ms(sleep);
+        if (sleep < 100)
+            sleep *= 2;
+    }
+}
+
+void etl_proc_describe(int status, char *out, size_t outlen)
+{
+    if (WIFEXITED(status))
+        snprintf(out, outlen, "exited with status %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(out, outlen, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(out, outlen, "ended with wait status %d", status);
+}
+
+int etl_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    int port = 0;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &alen) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+char *etl_file_tail(const char *path, size_t max)
+{
+    cmn_buf b;
+    cmn_buf_init(&b);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        off_t from = st.st_size > (off_t)max ? st.st_size - (off_t)max : 0;
+        char buf[8192];
+        ssize_t n;
+        while (lseek(fd, from, SEEK_SET) >= 0 && (n = read(fd, buf, sizeof buf)) > 0) {
+            cmn_buf_append(&b, buf, (size_t)n);
+            from += n;
+            if (b.len >= max)
+                break;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    if (!b.data)
+        cmn_buf_puts(&b, "");
+    return cmn_buf_steal(&b);
+}
+
+static uid_t chown_uid;
+static gid_t chown_gid;
+static pthread_mutex_t tree_mu = PTHREAD_MUTEX_INITIALIZER; /* nftw callbacks take no context */
+
+static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return lchown(path, chown_uid, chown_gid) == 0 ? 0 : -1;
+}
+
+int etl_chown_tree(const char *path, uid_t uid, gid_t gid)
+{
+    pthread_mutex_lock(&tree_mu);
+    chown_uid = uid;
+    chown_gid = gid;
+    int rc = nftw(path, chown_one, 16, FTW_PHYS);
+    pthread_mutex_unlock(&tree_mu);
+    return rc == 0 ? CMN_OK : CMN_ERR;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)ftw;
+    return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 ? 0 : -1;
+}
+
+int etl_rm_tree(const char *path)
+{
+    int rc = nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return rc == 0 || errno == ENOENT ? CMN_OK : CMN_ERR;
+}

@@ -1,0 +1,371 @@
+#!/usr/bin/python3
+"""The init-code runner: serves a user's Python transform over HTTP the way
+AIStore's runtime image does, as a local process next to the target.
+
+Design: stdlib http.server with one thread per connection, HTTP/1.1 keep-alive
+and TCP_NODELAY; non-streaming replies go out as one write (headers + body).
+Streaming replies (CHUNK_SIZE > 0) use chunked encoding so that the target can
+tell a finished body from a truncated one. For io:// the user's code is a
+script, run once per request with the body on stdin.
+
+Environment (set by the launcher): MOD_NAME, ETLFS_CODE_DIR, FUNC_TRANSFORM,
+COMM_TYPE, CHUNK_SIZE, ARG_TYPE, AIS_TARGET_URL, ETLFS_PORT, ETLFS_PYTHON.
+"""
+import http.server
+import importlib.util
+import inspect
+import os
+import subprocess
+import sys
+import threading
+import traceback
+import urllib.parse
+
+try:
+    import requests
+except ImportError:  # the runner still serves hpush/io without it
+    requests = None
+    import urllib.request
+
+STREAM_FLUSH = 64 * 1024  # coalesce small writer.write() calls into one chunk
+ERR_TAIL = 2048  # bytes of an io script's stderr returned with a 500
+
+
+def die(msg):
+    sys.stderr.write(f"etlfs-runner: {msg}\n")
+    sys.exit(2)
+
+
+class Config:
+    def __init__(self, env):
+        self.mod_name = env.get("MOD_NAME") or "code"
+        self.code_dir = env.get("ETLFS_CODE_DIR") or os.getcwd()
+        self.func_name = env.get("FUNC_TRANSFORM") or "transform"
+        self.comm = (env.get("COMM_TYPE") or "hpush://").strip()
+        self.arg_type = (env.get("ARG_TYPE") or "").strip().lower()
+        self.target_url = (env.get("AIS_TARGET_URL") or "").rstrip("/")
+        self.python = env.get("ETLFS_PYTHON") or sys.executable
+        try:
+            self.chunk_size = int(env.get("CHUNK_SIZE") or 0)
+        except ValueError:
+            die(f"CHUNK_SIZE {env.get('CHUNK_SIZE')!r} is not an integer")
+        try:
+            self.port = int(env.get("ETLFS_PORT") or "")
+        except ValueError:
+            die("ETLFS_PORT must be set to the port to listen on")
+        self.code_path = os.path.join(self.code_dir, self.mod_name + ".py")
+        if not os.path.isfile(self.code_path):
+            die(f"code file {self.code_path} not found")
+
+    @property
+    def is_io(self):
+        return self.comm.startswith("io")
+
+
+def load_transform(cfg):
+    """Imports the user's module (hpush/hpull/hrev) and returns its function."""
+    sys.path.insert(0, cfg.code_dir)
+    spec = importlib.util.spec_from_file_location(cfg.mod_name, cfg.code_path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[cfg.mod_name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:  # a failing import must stop the launch, with the reason
+        die(f"importing {cfg.code_path} failed:\n{traceback.format_exc()}")
+    fn = getattr(mod, cfg.func_name, None)
+    if not callable(fn):
+        die(f"{cfg.code_path} has no function {cfg.func_name!r}")
+    if cfg.chunk_size > 0:
+        try:
+            nparams = len(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            nparams = 2
+        if nparams < 2:
+            die(f"CHUNK_SIZE={cfg.chunk_size} needs {cfg.func_name}(reader, writer)")
+    return fn
+
+
+class BodyReader:
+    """The request body as the streaming transform sees it: iterating yields
+    chunk_size pieces (the last shorter); read_all() returns what is left."""
+
+    def __init__(self, rfile, length, chunked, chunk_size):
+        self._rfile = rfile
+        self._left = length
+        self._chunked = chunked
+        self._chunk_size = chunk_size or 65536
+        self._pending = b""
+        self._eof = length == 0 and not chunked
+
+    def _raw(self, n):
+        """Up to n bytes of body, b"" at its end."""
+        if self._eof:
+            return b""
+        if not self._chunked:
+            data = self._rfile.read(min(n, self._left))
+            if not data:
+                raise ConnectionError("request body shorter than Content-Length")
+            self._left -= len(data)
+            self._eof = self._left == 0
+            return data
+        if not self._left:
+            size = int(self._rfile.readline(100).split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self._rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                self._eof = True
+                return b""
+            self._left = size
+        data = self._rfile.read(min(n, self._left))
+        if not data:
+            raise ConnectionError("chunked request body cut short")
+        self._left -= len(data)
+        if not self._left:
+            self._rfile.readline(10)  # CRLF after the chunk
+        return data
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            return self.read_all()
+        out = [self._pending]
+        have = len(self._pending)
+        while have < n:
+            data = self._raw(n - have)
+            if not data:
+                break
+            out.append(data)
+            have += len(data)
+        buf = b"".join(out)
+        self._pending = buf[n:]
+        return buf[:n]
+
+    def read_all(self):
+        out = [self._pending]
+        self._pending = b""
+        while True:
+            data = self._raw(1 << 20)
+            if not data:
+                return b"".join(out)
+            out.append(data)
+
+    def drain(self):
+        while self._raw(1 << 20):
+            pass
+
+    def __iter__(self):
+        while True:
+            chunk = self.read(self._chunk_size)
+            if not chunk:
+                return
+            yield chunk
+
+
+class ChunkedWriter:
+    """The response stream given to a streaming transform. Headers go out
+    with the first flush, so an exception before it can still become a 500."""
+
+    def __init__(self, handler):
+        self._h = handler
+        self._buf = []
+        self._size = 0
+        self.started = False
+
+    def write(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        if not data:
+            return 0
+        self._buf.append(bytes(data))
+        self._size += len(data)
+        if self._size >= STREAM_FLUSH:
+            self.flush()
+        return len(data)
+
+    def flush(self):
+        out = []
+        if not self.started:
+            out.append(self._h.head(200, "application/octet-stream", None))
+            self.started = True
+        if self._size:
+            out += [b"%x\r\n" % self._size, *self._buf, b"\r\n"]
+        self._buf, self._size = [], 0
+        self._h.wfile.write(b"".join(out))
+
+    def close(self):
+        self.flush()
+        self._h.wfile.write(b"0\r\n\r\n")
+
+
+_fetch_local = threading.local()
+
+
+def fetch(url):
+    """GETs url from the target (keep-alive per thread); returns (status, body)."""
+    if requests is None:
+        try:
+            with urllib.request.urlopen(url) as resp:
+                return resp.status, resp.read()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read()
+    sess = getattr(_fetch_local, "session", None)
+    if sess is None:
+        sess = _fetch_local.session = requests.Session()
+    resp = sess.get(url)
+    return resp.status_code, resp.content
+
+
+def fqn_from_path(path):
+    """The file an ARG_TYPE=fqn request names: the escaped path after '/'."""
+    fqn = urllib.parse.unquote(path.split("?", 1)[0][1:])
+    return fqn if fqn.startswith("/") else "/" + fqn
+
+
+def as_bytes(out):
+    if out is None:
+        return b""
+    if isinstance(out, str):
+        return out.encode("utf-8")
+    return bytes(out)
+
+
+def last_line(exc):
+    return traceback.format_exception_only(type(exc), exc)[-1].strip()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # TCP_NODELAY on every accepted socket
+    server_version = "etlfs-runner"
+    cfg = None
+    transform = None
+
+    def log_message(self, fmt, *args):
+        pass  # failures are logged where handled; success is silent
+
+    def head(self, status, ctype, length):
+        reason = http.server.BaseHTTPRequestHandler.responses.get(status, ("",))[0]
+        lines = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {ctype}"]
+        lines.append(f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked")
+        if self.close_connection:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def reply(self, status, body, ctype="application/octet-stream"):
+        if isinstance(body, str):
+            body = body.encode("utf-8", "replace")
+        hdr = self.head(status, ctype, len(body))
+        if len(body) <= (1 << 20):
+            self.wfile.write(hdr + body)
+        else:  # avoid copying large bodies; TCP_NODELAY keeps this cheap
+            self.wfile.write(hdr)
+            self.wfile.write(body)
+
+    def fail(self, exc, what):
+        sys.stderr.write(f"etlfs-runner: {what} {self.path}: {traceback.format_exc()}")
+        self.reply(500, last_line(exc), "text/plain")
+
+    def body_reader(self):
+        chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        return BodyReader(self.rfile, length, chunked, self.cfg.chunk_size)
+
+    def do_GET(self):
+        if self.path == "/health":
+            self.reply(200, b"Running", "text/plain")
+            return
+        cfg = self.cfg
+        try:
+            if cfg.arg_type == "fqn":
+                with open(fqn_from_path(self.path), "rb") as f:
+                    out = self.transform(f.read())
+            elif cfg.arg_type == "url":
+                out = self.transform(cfg.target_url + self.path)
+            else:
+                status, data = fetch(cfg.target_url + self.path)
+                if status >= 400:  # the object's error, not something to transform
+                    self.reply(status, data, "application/json")
+                    return
+                out = self.transform(data)
+            self.reply(200, as_bytes(out))
+        except Exception as exc:  # the user's code may raise anything
+            self.fail(exc, "GET")
+
+    def do_PUT(self):
+        reader = self.body_reader()
+        cfg = self.cfg
+        if cfg.is_io:
+            self.run_script(reader.read_all())
+            return
+        try:
+            if cfg.arg_type == "fqn":
+                reader.drain()
+                with open(fqn_from_path(self.path), "rb") as f:
+                    reader = BodyReader(f, os.fstat(f.fileno()).st_size, False, cfg.chunk_size)
+                    self.push(reader)
+            else:
+                self.push(reader)
+        except Exception as exc:
+            self.close_connection = True  # the request body may be unread
+            if getattr(self, "_streaming", False):
+                sys.stderr.write(f"etlfs-runner: PUT {self.path}: {traceback.format_exc()}")
+                return  # mid-stream: closing without the last chunk marks truncation
+            self.fail(exc, "PUT")
+
+    def push(self, reader):
+        self._streaming = False
+        if self.cfg.chunk_size <= 0:
+            self.reply(200, as_bytes(self.transform(reader.read_all())))
+            return
+        writer = ChunkedWriter(self)
+        try:
+            self.transform(reader, writer)
+        except Exception:
+            self._streaming = writer.started
+            raise
+        reader.drain()  # keep the connection usable if the function stopped early
+        writer.close()
+
+    def run_script(self, body):
+        cfg = self.cfg
+        try:
+            proc = subprocess.run([cfg.python, cfg.code_path], input=body, capture_output=True,
+                                  cwd=cfg.code_dir, check=False)
+        except OSError as exc:
+            self.fail(exc, "io PUT")
+            return
+        if proc.returncode != 0:
+            tail = proc.stderr[-ERR_TAIL:].decode("utf-8", "replace").strip()
+            sys.stderr.write(f"etlfs-runner: {cfg.code_path} exited {proc.returncode}: {tail}\n")
+            self.reply(500, f"exit status {proc.returncode}: {tail}", "text/plain")
+            return
+        self.reply(200, proc.stdout)
+
+    def do_POST(self):
+        self.do_PUT()
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def main():
+    cfg = Config(os.environ)
+    Handler.cfg = cfg
+    if not cfg.is_io:
+        Handler.transform = staticmethod(load_transform(cfg))
+    server = Server(("127.0.0.1", cfg.port), Handler)
+    sys.stderr.write(f"etlfs-runner: serving {cfg.code_path} ({cfg.comm}) on 127.0.0.1:{cfg.port}\n")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    server.server_close()
+
+
+if __name__ == "__main__":
+    main()

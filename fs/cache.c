@@ -1,0 +1,235 @@
+/*
+ * cache.c - what the daemon remembers between calls: attributes of paths it
+ * listed or HEADed (trusted for attr_timeout, so `ls -l` and `find` over a
+ * listed directory cost no extra requests), the version each path had when a
+ * reader last opened it (equal -> the kernel keeps its page cache), the size of
+ * ETL outputs once fetched, and directories made by mkdir that hold no object
+ * yet (object stores have no empty directories).
+ *
+ * One hash table under one mutex; when it grows past a bound it is dropped
+ * whole, which only costs requests, never correctness.
+ */
+#include "fs/fs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NSLOTS 65536
+#define MAX_ENTRIES 262144
+
+typedef struct centry {
+    struct centry *next;
+    char *path;
+    fs_attr a;
+    int64_t expires;       /* monotonic ns; 0 = attributes not known */
+    char seen_version[32]; /* last version a reader opened */
+    int64_t seen_mtime, seen_size;
+    bool seen;
+    int64_t outsize;       /* ETL output size, -1 unknown */
+} centry;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static centry **slots;
+static size_t count;
+
+static char **vdirs;
+static size_t nvdirs;
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void clear_locked(void)
+{
+    for (size_t i = 0; slots && i < NSLOTS; i++) {
+        for (centry *e = slots[i], *n; e; e = n) {
+            n = e->next;
+            free(e->path);
+            free(e);
+        }
+        slots[i] = NULL;
+    }
+    count = 0;
+}
+
+void fs_cache_init(void)
+{
+    pthread_mutex_lock(&mu);
+    if (!slots)
+        slots = calloc(NSLOTS, sizeof *slots);
+    pthread_mutex_unlock(&mu);
+}
+
+void fs_cache_destroy(void)
+{
+    pthread_mutex_lock(&mu);
+    clear_locked();
+    free(slots);
+    slots = NULL;
+    for (size_t i = 0; i < nvdirs; i++)
+        free(vdirs[i]);
+    free(vdirs);
+    vdirs = NULL;
+    nvdirs = 0;
+    pthread_mutex_unlock(&mu);
+}
+
+static centry *find_locked(const char *path, bool create)
+{
+    if (!slots)
+        return NULL;
+    size_t i = hash(path) % NSLOTS;
+    for (centry *e = slots[i]; e; e = e->next)
+        if (strcmp(e->path, path) == 0)
+            return e;
+    if (!create)
+        return NULL;
+    if (count >= MAX_ENTRIES)
+        clear_locked();
+    centry *e = calloc(1, sizeof *e);
+    if (!e || !(e->path = strdup(path))) {
+        free(e);
+        return NULL;
+    }
+    e->outsize = -1;
+    e->next = slots[i];
+    slots[i] = e;
+    count++;
+    return e;
+}
+
+bool fs_cache_get(const char *path, fs_attr *a)
+{
+    bool hit = false;
+    pthread_mutex_lock(&mu);
+    centry *e = find_locked(path, false);
+    if (e && e->expires && e->expires > cmn_mono_ns()) {
+        *a = e->a;
+        hit = true;
+    }
+    pthread_mutex_unlock(&mu);
+    return hit;
+}
+
+void fs_cache_put(const char *path, const fs_attr *a)
+{
+    int64_t ttl = (int64_t)(fs_cfg.attr_timeout * 1e9);
+    if (ttl <= 0)
+        return;
+    pthread_mutex_lock(&mu);
+    centry *e = find_locked(path, true);
+    if (e) {
+        e->a = *a;
+        e->expires = cmn_mono_ns() + ttl;
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+void fs_cache_forget(const char *path)
+{
+    pthread_mutex_lock(&mu);
+    centry *e = find_locked(path, false);
+    if (e) {
+        e->expires = 0;
+        e->outsize = -1;
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+bool fs_cache_same_version(const char *path, const char *version, int64_t mtime_ns, int64_t size)
+{
+    bool same = false;
+    pthread_mutex_lock(&mu);
+    centry *e = find_locked(path, true);
+    if (e) {
+        same = e->seen && *version && strcmp(e->seen_version, version) == 0 && e->seen_mtime == mtime_ns &&
+               e->seen_size == size;
+        snprintf(e->seen_version, sizeof e->seen_version, "%s", version);
+        e->seen_mtime = mtime_ns;
+        e->seen_size = size;
+        e->seen = true;
+    }
+    pthread_mutex_unlock(&mu);
+    return same;
+}
+
+void fs_cache_set_outsize(const char *path, int64_t size)
+{
+    pthread_mutex_lock(&mu);
+    centry *e = find_locked(path, true);
+    if (e)
+        e->outsize = size;
+    pthread_mutex_unlock(&mu);
+}
+
+int64_t fs_cache_outsize(const char *path)
+{
+    pthread_mutex_lock(&mu);
+    centry *e = find_locked(path, false);
+    int64_t n = e ? e->outsize : -1;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+/* ---------------------------------------------------------------- virtual directories */
+
+void fs_vdir_add(const char *path)
+{
+    pthread_mutex_lock(&mu);
+    bool have = false;
+    for (size_t i = 0; i < nvdirs && !have; i++)
+        have = strcmp(vdirs[i], path) == 0;
+    if (!have) {
+        char **v = realloc(vdirs, (nvdirs + 1) * sizeof *v);
+        if (v) {
+            vdirs = v;
+            if ((vdirs[nvdirs] = strdup(path)))
+                nvdirs++;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+bool fs_vdir_has(const char *path)
+{
+    bool have = false;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nvdirs && !have; i++)
+        have = strcmp(vdirs[i], path) == 0;
+    pthread_mutex_unlock(&mu);
+    return have;
+}
+
+void fs_vdir_del(const char *path, bool below)
+{
+    size_t plen = strlen(path);
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nvdirs;) {
+        if (strncmp(vdirs[i], path, plen) == 0 && (vdirs[i][plen] == '\0' || (below && vdirs[i][plen] == '/'))) {
+            free(vdirs[i]);
+            vdirs[i] = vdirs[--nvdirs];
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+void fs_vdir_children(const char *dir, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    size_t dlen = strlen(dir);
+    if (dlen == 1)
+        dlen = 0; /* "/" */
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nvdirs; i++) {
+        const char *v = vdirs[i];
+        if (strncmp(v, dir, dlen) == 0 && v[dlen] == '/' && v[dlen + 1] && !strchr(v + dlen + 1, '/'))
+            fn(ctx, v + dlen + 1);
+    }
+    pthread_mutex_unlock(&mu);
+}

@@ -1,0 +1,244 @@
+/*
+ * fs.h - the map of the etlfs FUSE daemon: buckets as directories, @etl views,
+ * buffered atomic writes and server-side copy_file_range, all over HTTP to the
+ * node-local etlfs-target.
+ *
+ * Layers, bottom up (one file each):
+ *   client.c   libcurl keep-alive handle pool and the one request primitive
+ *   api.c      AIStore calls (buckets, objects, ETLs) and HTTP status -> errno
+ *   path.c     MNT path -> {etl view, bucket, object name}
+ *   cache.c    attribute cache (TTL), remembered versions, virtual directories
+ *   stats.c    counters, served as JSON in xattr user.etlfs.stats of "/"
+ *   reader.c   read handles: fqn fast path, ranged GETs with readahead, ETL output
+ *   writer.c   write handles: local spool file, PUT on flush/fsync/release
+ *   ops.c      the FUSE operations (high-level API, multi-threaded) and the table
+ *   main.c     options and start-up
+ *
+ * Errors travel as negative errno values; the layer that gives up logs one line
+ * naming the object and the target's message.
+ */
+#ifndef ETLFS_FS_H
+#define ETLFS_FS_H
+
+#define FUSE_USE_VERSION 31
+#include <fuse3/fuse.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "common/cmn.h"
+
+/* ------------------------------------------------------------------ config */
+typedef struct fs_config {
+    char *endpoint;       /* http://127.0.0.1:8080, no trailing slash */
+    double attr_timeout;  /* seconds the kernel and our cache trust attributes */
+    double entry_timeout; /* seconds the kernel trusts a name lookup */
+    int fqn;              /* 1: pread node-local object files when the target names them */
+    char *spool_dir;      /* temp files for writes and large ETL outputs */
+    size_t mem_limit;     /* ETL output kept in memory up to this, then spilled */
+} fs_config;
+
+extern fs_config fs_cfg;
+
+/* ------------------------------------------------------------------ client.c */
+typedef struct fs_resp {
+    long status;           /* HTTP status, 0 when the request never got an answer */
+    cmn_buf body;          /* response body unless a sink was given */
+    int64_t content_length; /* -1 when absent */
+    int64_t ais_size;      /* ais-size header, -1 when absent */
+    char version[64];      /* ais-version */
+    int64_t atime_ns;      /* ais-atime */
+    char fqn[4096];        /* etlfs-fqn */
+    char curl_err[256];    /* transport error text when status == 0 */
+} fs_resp;
+
+/* Where a response body goes: the buffer in fs_resp (sink NULL) or a callback. */
+typedef size_t (*fs_sink_fn)(void *ctx, const char *data, size_t len);
+
+typedef struct fs_req {
+    const char *method;    /* GET HEAD PUT POST DELETE */
+    const char *url;       /* full URL */
+    const char *json;      /* request body as JSON text, or NULL */
+    bool upload;           /* PUT body = upload_len bytes of upload_fd */
+    int upload_fd;
+    int64_t upload_len;
+    bool ranged;           /* send Range: bytes=range_from-range_to */
+    int64_t range_from, range_to;
+    fs_sink_fn sink;
+    void *sink_ctx;
+    bool follow;           /* follow redirects (hpull ETLs answer 307) */
+} fs_req;
+
+int fs_client_init(void);
+void fs_client_cleanup(void);
+/* Performs one request on a pooled keep-alive handle. Returns 0 when an HTTP
+ * answer arrived (any status, in resp->status) or -EIO/-ETIMEDOUT/-ECONNREFUSED... */
+int fs_http(const fs_req *req, fs_resp *resp);
+void fs_resp_init(fs_resp *r);
+void fs_resp_free(fs_resp *r);
+
+/* ------------------------------------------------------------------ api.c */
+typedef struct fs_entry {
+    char *name;       /* base name (no prefix, no trailing slash) */
+    bool is_dir;
+    int64_t size;
+    char version[32];
+    int64_t mtime_ns;
+} fs_entry;
+
+typedef struct fs_page {
+    fs_entry *v;
+    size_t n, cap;
+    char token[1100]; /* continuation token, "" when this was the last page */
+} fs_page;
+
+typedef struct fs_objattr {
+    int64_t size;
+    char version[64];
+    int64_t mtime_ns;
+    char fqn[4096];
+} fs_objattr;
+
+/* errno for an HTTP answer (404 ENOENT, 409 EEXIST, ...); logs what failed. */
+int fs_status_errno(long status, const char *what, const fs_resp *resp);
+
+int fs_api_list_buckets(char ***names, size_t *n);
+int fs_api_list_etls(char ***names, size_t *n);
+void fs_free_names(char **names, size_t n);
+int fs_api_bucket_exists(const char *bck);
+int fs_api_create_bucket(const char *bck);
+int fs_api_destroy_bucket(const char *bck);
+/* One page of the immediate children of prefix (which is "" or ends in '/'). */
+int fs_api_list_page(const char *bck, const char *prefix, const char *token, unsigned pagesize, fs_page *pg);
+void fs_page_free(fs_page *pg);
+int fs_api_head(const char *bck, const char *obj, fs_objattr *a);
+/* Ranged GET into buf; returns bytes read or -errno. */
+ssize_t fs_api_get_range(const char *bck, const char *obj, char *buf, size_t len, int64_t off);
+/* Whole GET (optionally through an ETL) into a sink; total bytes in *got. */
+int fs_api_get_all(const char *bck, const char *obj, const char *etl, fs_sink_fn sink, void *ctx, int64_t *got);
+int fs_api_put_fd(const char *bck, const char *obj, int fd, int64_t len);
+int fs_api_delete(const char *bck, const char *obj);
+int fs_api_rename(const char *bck, const char *obj, const char *newname);
+/* Server-side copy (through etl when not NULL/empty); output size in *size. */
+int fs_api_copy_obj(const char *sbck, const char *sobj, const char *dbck, const char *dobj, const char *etl,
+                    int64_t *size);
+
+/* ------------------------------------------------------------------ path.c */
+typedef struct fs_path {
+    char etl[256];    /* "" outside @views */
+    char bck[256];    /* "" for the root (and for "/@etl" itself) */
+    const char *obj;  /* points into the parsed path; "" for a bucket root */
+    bool is_view_root; /* "/@etl" */
+} fs_path;
+
+/* Parses an absolute FUSE path. Returns 0 or -ENOENT (malformed / bad names). */
+int fs_path_parse(const char *path, fs_path *p);
+
+/* ------------------------------------------------------------------ cache.c */
+typedef struct fs_attr {
+    bool is_dir;
+    int64_t size;
+    int64_t mtime_ns;
+    char version[32];
+} fs_attr;
+
+void fs_cache_init(void);
+void fs_cache_destroy(void);
+/* Fresh attributes of a path (within attr_timeout): true and *a filled. */
+bool fs_cache_get(const char *path, fs_attr *a);
+void fs_cache_put(const char *path, const fs_attr *a);
+void fs_cache_forget(const char *path);
+/* Remembers the version a reader saw and says whether it matches the last one
+ * (so the kernel may keep its page cache). */
+bool fs_cache_same_version(const char *path, const char *version, int64_t mtime_ns, int64_t size);
+/* Directories made by mkdir below a bucket that hold no object yet. */
+void fs_vdir_add(const char *path);
+bool fs_vdir_has(const char *path);
+/* Forgets path (and, with below, everything remembered under it). */
+void fs_vdir_del(const char *path, bool below);
+/* Calls fn for each remembered directory whose parent is dir. */
+void fs_vdir_children(const char *dir, void (*fn)(void *ctx, const char *name), void *ctx);
+/* Largest ETL output seen for a view path (its st_size once known), -1 if none. */
+void fs_cache_set_outsize(const char *path, int64_t size);
+int64_t fs_cache_outsize(const char *path);
+
+/* ------------------------------------------------------------------ stats.c */
+enum fs_stat {
+    FS_ST_READ_BYTES,   /* bytes returned by read() through FUSE */
+    FS_ST_OBJ_READS,    /* files opened for reading */
+    FS_ST_FQN_READS,    /* of those, served by the node-local fast path */
+    FS_ST_ETL_READS,    /* of those, read through an @etl view */
+    FS_ST_WRITE_BYTES,
+    FS_ST_PUTS,
+    FS_ST_SERVER_COPIES, /* copy_file_range turned into copy-obj */
+    FS_ST_SERVER_COPY_BYTES,
+    FS_ST_CACHE_HITS,    /* opens that kept the kernel page cache */
+    FS_ST_ATTR_HITS,     /* getattr served from our attribute cache */
+    FS_ST_HTTP_REQS,
+    FS_ST_ERRORS,
+    FS_ST__N
+};
+void fs_stat_add(enum fs_stat s, int64_t v);
+/* malloc'd JSON of every counter. */
+char *fs_stats_json(void);
+
+/* ------------------------------------------------------------------ reader.c / writer.c */
+/* One open file. Readers: a node-local fd (fqn), a readahead window of ranged
+ * GETs, or the whole ETL output (memory, spilled to a spool file when large).
+ * Writers: a spool file PUT as one object. The mutex orders a handle's calls
+ * (the kernel may issue several reads on one handle at once). */
+typedef struct fs_handle {
+    pthread_mutex_t mu;
+    char *path;            /* the FUSE path, for the writer table and the cache */
+    char bck[256];
+    char *obj;
+    char etl[256];
+    bool writer;
+    int fd;                /* fqn file, ETL spill file or write spool; -1 if none */
+    int64_t size;
+    char version[64];
+    /* ranged GETs */
+    char *ra;
+    size_t ra_len, ra_cap;
+    int64_t ra_off;        /* object offset of ra[0] */
+    int64_t next_off;      /* where a sequential reader goes next */
+    /* ETL output */
+    bool etl_loaded;
+    cmn_buf mem;
+    /* writer */
+    bool dirty, created, server_copied;
+    bool wrote;            /* write() put bytes in the spool */
+    int64_t copied_size;
+    struct fs_handle *next_writer; /* writer table list */
+} fs_handle;
+
+fs_handle *fs_handle_new(const fs_path *p, const char *path);
+void fs_handle_free(fs_handle *h);
+/* An unlinked temp file in spool_dir, or -errno. */
+int fs_spool_file(void);
+
+int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *keep_cache);
+ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off);
+
+int fs_writer_open(const fs_path *p, const char *path, bool create, bool trunc, fs_handle **out);
+ssize_t fs_writer_write(fs_handle *h, const char *buf, size_t len, off_t off);
+int fs_writer_truncate(fs_handle *h, off_t size);
+int fs_writer_flush(fs_handle *h);
+/* Size of a file open for writing under path, -1 if none is. */
+int64_t fs_writer_size_of(const char *path);
+int fs_truncate_path(const fs_path *p, const char *path, off_t size);
+
+/* Closes (a writer is PUT first if dirty); returns the PUT's result. */
+int fs_handle_release(fs_handle *h);
+
+/* copy_file_range between two open handles, done server-side (ops.c doc). */
+ssize_t fs_copy_range(fs_handle *in, off_t off_in, fs_handle *out, off_t off_out, size_t len);
+
+/* ------------------------------------------------------------------ ops.c */
+extern const struct fuse_operations fs_ops;
+
+#endif

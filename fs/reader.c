@@ -1,0 +1,256 @@
+/*
+ * reader.c - files opened for reading, three ways:
+ *   - fqn fast path: the target (on loopback) names the object's file in the
+ *     etlfs-fqn header; we pread it directly. Any failure falls back to HTTP.
+ *   - ranged GETs with a readahead window that doubles (to 8 MiB) while the
+ *     reader stays sequential.
+ *   - @etl views: the output length is unknown until the transform ran, so the
+ *     first read fetches the whole output once (memory up to mem_limit, then a
+ *     spool file) and every read is served from it (opened with direct_io, so
+ *     readers see exactly the output bytes whatever st_size said).
+ * Fetching lazily keeps `cp` (which opens then calls copy_file_range) from
+ * running a transform it does not need.
+ */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RA_MIN (128 * 1024)
+#define RA_MAX (8 * 1024 * 1024)
+
+static fs_handle *handle_new(const fs_path *p, const char *path)
+{
+    fs_handle *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    pthread_mutex_init(&h->mu, NULL);
+    h->path = strdup(path);
+    h->obj = strdup(p->obj);
+    snprintf(h->bck, sizeof h->bck, "%s", p->bck);
+    snprintf(h->etl, sizeof h->etl, "%s", p->etl);
+    h->fd = -1;
+    cmn_buf_init(&h->mem);
+    if (!h->path || !h->obj) {
+        free(h->path);
+        free(h->obj);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void fs_handle_free(fs_handle *h)
+{
+    if (h->fd >= 0)
+        close(h->fd);
+    cmn_buf_free(&h->mem);
+    free(h->ra);
+    free(h->path);
+    free(h->obj);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+fs_handle *fs_handle_new(const fs_path *p, const char *path) { return handle_new(p, path); }
+
+int fs_spool_file(void)
+{
+    char tmpl[4200];
+    snprintf(tmpl, sizeof tmpl, "%s/etlfs-XXXXXX", fs_cfg.spool_dir);
+    int fd = mkstemp(tmpl);
+    if (fd < 0) {
+        int err = errno;
+        cmn_error("etlfs: cannot create a spool file in %s: %s", fs_cfg.spool_dir, strerror(err));
+        return -err;
+    }
+    unlink(tmpl); /* anonymous: gone with the handle, even after a crash */
+    return fd;
+}
+
+/* Opens the file the target named, if it is what HEAD described. */
+static int open_fqn(const fs_objattr *a)
+{
+    if (!fs_cfg.fqn || !a->fqn[0])
+        return -1;
+    int fd = open(a->fqn, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != a->size) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *keep_cache)
+{
+    *keep_cache = false;
+    fs_handle *h = handle_new(p, path);
+    if (!h)
+        return -ENOMEM;
+    fs_stat_add(FS_ST_OBJ_READS, 1);
+    if (h->etl[0]) {
+        fs_stat_add(FS_ST_ETL_READS, 1);
+        *out = h;
+        return 0;
+    }
+    fs_objattr a;
+    int rc = fs_api_head(h->bck, h->obj, &a);
+    if (rc < 0) {
+        fs_handle_free(h);
+        return rc;
+    }
+    h->size = a.size;
+    snprintf(h->version, sizeof h->version, "%s", a.version);
+    h->fd = open_fqn(&a);
+    if (h->fd >= 0)
+        fs_stat_add(FS_ST_FQN_READS, 1);
+    fs_attr fa = {.is_dir = false, .size = a.size, .mtime_ns = a.mtime_ns};
+    snprintf(fa.version, sizeof fa.version, "%s", a.version);
+    fs_cache_put(path, &fa);
+    *keep_cache = fs_cache_same_version(path, a.version, a.mtime_ns, a.size);
+    if (*keep_cache)
+        fs_stat_add(FS_ST_CACHE_HITS, 1);
+    *out = h;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- ETL output */
+
+static size_t etl_sink(void *ctx, const char *data, size_t len)
+{
+    fs_handle *h = ctx;
+    if (h->fd < 0 && h->mem.len + len > fs_cfg.mem_limit) {
+        int fd = fs_spool_file();
+        if (fd < 0 || cmn_write_all(fd, h->mem.data ? h->mem.data : "", h->mem.len) != CMN_OK) {
+            if (fd >= 0)
+                close(fd);
+            return 0;
+        }
+        h->fd = fd;
+        h->size = (int64_t)h->mem.len;
+        cmn_buf_free(&h->mem);
+    }
+    if (h->fd >= 0) {
+        if (cmn_write_all(h->fd, data, len) != CMN_OK)
+            return 0;
+        h->size += (int64_t)len;
+        return len;
+    }
+    return cmn_buf_append(&h->mem, data, len) == CMN_OK ? len : 0;
+}
+
+static int etl_load(fs_handle *h)
+{
+    int64_t got = 0;
+    int rc = fs_api_get_all(h->bck, h->obj, h->etl, etl_sink, h, &got);
+    if (rc < 0) {
+        /* start over on the next read */
+        if (h->fd >= 0)
+            close(h->fd);
+        h->fd = -1;
+        cmn_buf_free(&h->mem);
+        h->size = 0;
+        return rc;
+    }
+    if (h->fd < 0)
+        h->size = (int64_t)h->mem.len;
+    h->etl_loaded = true;
+    fs_cache_set_outsize(h->path, h->size);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static ssize_t pread_full(int fd, char *buf, size_t len, off_t off)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, buf + done, len - done, off + (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -errno;
+        if (n == 0)
+            break;
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+/* Serves from the readahead window, refilling it with one ranged GET. */
+static ssize_t read_ranged(fs_handle *h, char *buf, size_t len, off_t off)
+{
+    if (off >= h->size)
+        return 0;
+    if ((int64_t)len > h->size - off)
+        len = (size_t)(h->size - off);
+    bool inside = off >= h->ra_off && off + (int64_t)len <= h->ra_off + (int64_t)h->ra_len;
+    if (!inside) {
+        size_t want = len;
+        if (off == h->next_off) /* sequential: grow the window */
+            want = h->ra_cap ? (h->ra_cap * 2 > RA_MAX ? RA_MAX : h->ra_cap * 2) : RA_MIN;
+        if (want < len)
+            want = len;
+        if ((int64_t)want > h->size - off)
+            want = (size_t)(h->size - off);
+        if (want > h->ra_cap) {
+            char *p = realloc(h->ra, want);
+            if (!p)
+                return -ENOMEM;
+            h->ra = p;
+            h->ra_cap = want;
+        }
+        ssize_t n = fs_api_get_range(h->bck, h->obj, h->ra, want, off);
+        if (n < 0) {
+            h->ra_len = 0;
+            return n;
+        }
+        h->ra_off = off;
+        h->ra_len = (size_t)n;
+    }
+    int64_t from = off - h->ra_off;
+    size_t n = len;
+    if ((int64_t)n > (int64_t)h->ra_len - from)
+        n = from < (int64_t)h->ra_len ? (size_t)((int64_t)h->ra_len - from) : 0;
+    memcpy(buf, h->ra + from, n);
+    return (ssize_t)n;
+}
+
+ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off)
+{
+    ssize_t n;
+    pthread_mutex_lock(&h->mu);
+    if (h->writer) {
+        n = pread_full(h->fd, buf, len, off);
+    } else if (h->etl[0]) {
+        int rc = h->etl_loaded ? 0 : etl_load(h);
+        if (rc < 0) {
+            n = rc;
+        } else if (h->fd >= 0) {
+            n = pread_full(h->fd, buf, len, off);
+        } else {
+            n = 0;
+            if (off < (off_t)h->mem.len) {
+                n = (ssize_t)((off_t)h->mem.len - off < (off_t)len ? (off_t)h->mem.len - off : (off_t)len);
+                memcpy(buf, h->mem.data + off, (size_t)n);
+            }
+        }
+    } else if (h->fd >= 0) {
+        n = pread_full(h->fd, buf, len, off);
+    } else {
+        n = read_ranged(h, buf, len, off);
+    }
+    if (n > 0) {
+        h->next_off = off + n;
+        fs_stat_add(FS_ST_READ_BYTES, n);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}

@@ -1,0 +1,190 @@
+/*
+ * writer.c - files opened for writing. Bytes go to an anonymous spool file;
+ * flush, fsync and release PUT the whole file as one object, and the target
+ * renames it into place, so other readers see the old object or the new one,
+ * never a mix. Opening an existing object without O_TRUNC downloads it first
+ * (read-modify-write of a whole object is the honest cost on an object store).
+ *
+ * A table of open writers lets getattr report the size being written.
+ */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
+static fs_handle *writers;
+
+static void table_add(fs_handle *h)
+{
+    pthread_mutex_lock(&table_mu);
+    h->next_writer = writers;
+    writers = h;
+    pthread_mutex_unlock(&table_mu);
+}
+
+static void table_del(fs_handle *h)
+{
+    pthread_mutex_lock(&table_mu);
+    for (fs_handle **pp = &writers; *pp; pp = &(*pp)->next_writer) {
+        if (*pp == h) {
+            *pp = h->next_writer;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&table_mu);
+}
+
+static int64_t spool_size(fs_handle *h)
+{
+    if (h->server_copied)
+        return h->copied_size;
+    struct stat st;
+    return fstat(h->fd, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+int64_t fs_writer_size_of(const char *path)
+{
+    int64_t size = -1;
+    pthread_mutex_lock(&table_mu);
+    for (fs_handle *h = writers; h; h = h->next_writer)
+        if (strcmp(h->path, path) == 0) {
+            pthread_mutex_lock(&h->mu); /* order: table_mu, then a handle's mu */
+            size = spool_size(h);
+            pthread_mutex_unlock(&h->mu);
+            break;
+        }
+    pthread_mutex_unlock(&table_mu);
+    return size;
+}
+
+static size_t fd_sink(void *ctx, const char *data, size_t len)
+{
+    return cmn_write_all(*(int *)ctx, data, len) == CMN_OK ? len : 0;
+}
+
+/* Fills h->fd with the object's current bytes (a missing object is empty). */
+static int download(fs_handle *h)
+{
+    int64_t got = 0;
+    int rc = fs_api_get_all(h->bck, h->obj, NULL, fd_sink, &h->fd, &got);
+    if (rc == -ENOENT)
+        return 0;
+    return rc;
+}
+
+int fs_writer_open(const fs_path *p, const char *path, bool create, bool trunc, fs_handle **out)
+{
+    fs_handle *h = fs_handle_new(p, path);
+    if (!h)
+        return -ENOMEM;
+    h->writer = true;
+    h->fd = fs_spool_file();
+    int rc = h->fd < 0 ? h->fd : 0;
+    if (rc == 0 && !trunc)
+        rc = download(h);
+    if (rc < 0) {
+        fs_handle_free(h);
+        return rc;
+    }
+    h->created = create;
+    h->dirty = trunc; /* O_TRUNC empties the object even if nothing is written */
+    table_add(h);
+    *out = h;
+    return 0;
+}
+
+ssize_t fs_writer_write(fs_handle *h, const char *buf, size_t len, off_t off)
+{
+    pthread_mutex_lock(&h->mu);
+    ssize_t n = pwrite(h->fd, buf, len, off);
+    if (n < 0)
+        n = -errno;
+    else
+        h->dirty = h->wrote = true;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+int fs_writer_truncate(fs_handle *h, off_t size)
+{
+    pthread_mutex_lock(&h->mu);
+    int rc = ftruncate(h->fd, size) == 0 ? 0 : -errno;
+    if (rc == 0)
+        h->dirty = true;
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
+/* A PUT makes the object real: directories made by mkdir above it need no memory. */
+static void forget_parents(const char *path)
+{
+    char *p = strdup(path);
+    for (char *s = p ? strrchr(p, '/') : NULL; s && s != p; s = strrchr(p, '/')) {
+        *s = '\0';
+        fs_vdir_del(p, false);
+    }
+    free(p);
+}
+
+static int flush_locked(fs_handle *h)
+{
+    if (!h->writer || h->server_copied || (!h->dirty && !h->created))
+        return 0;
+    int64_t size = spool_size(h);
+    int rc = fs_api_put_fd(h->bck, h->obj, h->fd, size);
+    fs_cache_forget(h->path);
+    if (rc == 0) {
+        h->dirty = h->created = false;
+        forget_parents(h->path);
+    }
+    return rc;
+}
+
+int fs_writer_flush(fs_handle *h)
+{
+    pthread_mutex_lock(&h->mu);
+    int rc = flush_locked(h);
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
+int fs_handle_release(fs_handle *h)
+{
+    int rc = 0;
+    if (h->writer) {
+        rc = fs_writer_flush(h);
+        table_del(h);
+    }
+    fs_handle_free(h);
+    return rc;
+}
+
+int fs_truncate_path(const fs_path *p, const char *path, off_t size)
+{
+    /* an open writer holds the newest bytes: truncate those */
+    fs_handle *open_h = NULL;
+    pthread_mutex_lock(&table_mu);
+    for (fs_handle *w = writers; w; w = w->next_writer)
+        if (strcmp(w->path, path) == 0) {
+            open_h = w;
+            break;
+        }
+    if (open_h) {
+        int rc = fs_writer_truncate(open_h, size);
+        pthread_mutex_unlock(&table_mu);
+        return rc;
+    }
+    pthread_mutex_unlock(&table_mu);
+
+    fs_handle *h;
+    int rc = fs_writer_open(p, path, false, size == 0, &h);
+    if (rc < 0)
+        return rc;
+    rc = fs_writer_truncate(h, size);
+    int rc2 = fs_handle_release(h);
+    return rc < 0 ? rc : rc2;
+}

@@ -1,0 +1,266 @@
+/*
+ * bucket.c - bucket handlers: create, destroy, list buckets, HEAD (props and
+ * the info/summary polling protocol) and the dispatch of bucket actions to
+ * the job layer (copy, transform, rename, list/range, archive).
+ */
+#include "target/target.h"
+
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <strings.h>
+#include <sys/statvfs.h>
+
+static int list_buckets(tgt_req *r)
+{
+    const char *prov = tgt_query(r, "provider");
+    cJSON *arr = cJSON_CreateArray();
+    if (prov && *prov && strcmp(prov, "ais"))
+        return tgt_reply_json(r, 200, arr); /* no cloud backends: nothing to list */
+    char **names;
+    int n;
+    tgt_bucket_names(&tgt->store, &names, &n);
+    for (int i = 0; i < n; i++) {
+        cJSON *b = cJSON_CreateObject();
+        cJSON_AddStringToObject(b, "name", names[i]);
+        cJSON_AddStringToObject(b, "provider", "ais");
+        cJSON *ns = cJSON_AddObjectToObject(b, "namespace");
+        cJSON_AddStringToObject(ns, "uuid", "");
+        cJSON_AddStringToObject(ns, "name", "");
+        cJSON_AddItemToArray(arr, b);
+    }
+    tgt_free_names(names, n);
+    return tgt_reply_json(r, 200, arr);
+}
+
+int tgt_h_buckets_get(tgt_req *r)
+{
+    const char *act = tgt_msg_action(r);
+    if (r->nitems == 2) {
+        if (*act && strcmp(act, "list"))
+            return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+        return list_buckets(r);
+    }
+    const char *bck = r->items[2];
+    if (!tgt_check_bucket(r, bck, true))
+        return MHD_YES;
+    if (!*act || !strcmp(act, "list"))
+        return tgt_lso(r, bck);
+    if (!strcmp(act, "summary-bck"))
+        return tgt_summary(r, bck, false);
+    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+}
+
+static int create_bucket(tgt_req *r, const char *bck)
+{
+    if (!tgt_check_bucket(r, bck, false))
+        return MHD_YES;
+    int rc = tgt_bucket_create(&tgt->store, bck);
+    if (rc == -EEXIST)
+        return tgt_reply_err(r, 409, "bucket \"ais://%s\" already exists", bck);
+    if (rc)
+        return tgt_reply_err(r, 500, "create bucket \"ais://%s\": %s", bck, strerror(-rc));
+    cmn_info("created bucket ais://%s", bck);
+    return tgt_reply_empty(r, 200);
+}
+
+int tgt_h_bucket_post(tgt_req *r)
+{
+    const char *bck = r->items[2], *act = tgt_msg_action(r);
+    if (!strcmp(act, "create-bck"))
+        return create_bucket(r, bck);
+    if (!tgt_check_bucket(r, bck, true))
+        return MHD_YES;
+    cJSON *value = tgt_msg_value(r);
+    if (!strcmp(act, "copy-bck"))
+        return tgt_act_copy_bck(r, bck, value, false);
+    if (!strcmp(act, "etl-bck"))
+        return tgt_act_copy_bck(r, bck, value, true);
+    if (!strcmp(act, "move-bck"))
+        return tgt_act_move_bck(r, bck);
+    if (!strcmp(act, "copy-listrange") || !strcmp(act, "etl-listrange") || !strcmp(act, "prefetch-listrange"))
+        return tgt_act_listrange(r, bck, act, value);
+    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+}
+
+int tgt_h_bucket_delete(tgt_req *r)
+{
+    const char *bck = r->items[2], *act = tgt_msg_action(r);
+    if (!tgt_check_bucket(r, bck, true))
+        return MHD_YES;
+    if (!*act || !strcmp(act, "destroy-bck")) {
+        int rc = tgt_bucket_destroy(&tgt->store, bck);
+        if (rc == -ENOENT)
+            return tgt_reply_err(r, 404, "bucket \"ais://%s\" does not exist", bck);
+        if (rc)
+            return tgt_reply_err(r, 500, "destroy bucket \"ais://%s\": %s", bck, strerror(-rc));
+        cmn_info("destroyed bucket ais://%s", bck);
+        return tgt_reply_empty(r, 200);
+    }
+    if (!strcmp(act, "delete-listrange") || !strcmp(act, "evict-listrange"))
+        return tgt_act_listrange(r, bck, act, tgt_msg_value(r));
+    if (!strcmp(act, "evict-remote-bck"))
+        return tgt_reply_err(r, 400, "bucket \"ais://%s\": evicting applies to remote buckets only", bck);
+    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+}
+
+int tgt_h_bucket_put(tgt_req *r)
+{
+    const char *bck = r->items[2], *act = tgt_msg_action(r);
+    if (!tgt_check_bucket(r, bck, true))
+        return MHD_YES;
+    if (!strcmp(act, "archive"))
+        return tgt_act_archive(r, bck, tgt_msg_value(r));
+    if (!strcmp(act, "set-bprops") || !strcmp(act, "reset-bprops"))
+        return tgt_reply_empty(r, 200); /* props are fixed on etlfs; accepted as no-ops */
+    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+}
+
+static char *bucket_props_json(const char *bck)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "provider", "ais");
+    cJSON *ck = cJSON_AddObjectToObject(p, "checksum");
+    cJSON_AddStringToObject(ck, "type", "xxhash");
+    cJSON_AddBoolToObject(ck, "validate_cold_get", false);
+    cJSON_AddBoolToObject(ck, "validate_warm_get", false);
+    cJSON *ver = cJSON_AddObjectToObject(p, "versioning");
+    cJSON_AddBoolToObject(ver, "enabled", true);
+    cJSON *mirror = cJSON_AddObjectToObject(p, "mirror");
+    cJSON_AddNumberToObject(mirror, "copies", 1);
+    cJSON_AddBoolToObject(mirror, "enabled", false);
+    cJSON *ec = cJSON_AddObjectToObject(p, "ec");
+    cJSON_AddBoolToObject(ec, "enabled", false);
+    cJSON *lru = cJSON_AddObjectToObject(p, "lru");
+    cJSON_AddBoolToObject(lru, "enabled", false);
+    cJSON_AddStringToObject(p, "access", "0");
+    cJSON_AddStringToObject(p, "bid", "0");
+    cJSON_AddItemToObject(p, "created", tgt_json_str_int(tgt_bucket_created(&tgt->store, bck)));
+    char *s = cJSON_PrintUnformatted(p);
+    cJSON_Delete(p);
+    return s;
+}
+
+/* One bucket's summary (AIStore's BsummResult shape). */
+typedef struct summ_ctx {
+    int64_t count, total, min, max;
+} summ_ctx;
+
+static bool summ_visit(void *ctx, const char *name, const char *fqn, bool is_dir)
+{
+    (void)name;
+    summ_ctx *c = ctx;
+    struct stat st;
+    if (is_dir || stat(fqn, &st) != 0)
+        return true;
+    c->count++;
+    c->total += st.st_size;
+    if (c->count == 1 || st.st_size < c->min)
+        c->min = st.st_size;
+    if (st.st_size > c->max)
+        c->max = st.st_size;
+    return true;
+}
+
+static cJSON *bucket_summary(const char *bck, const char *prefix)
+{
+    summ_ctx c = {0};
+    tgt_walk(&tgt->store, bck, prefix, "", false, summ_visit, &c);
+    int64_t disks = 0, used = 0;
+    for (int i = 0; i < tgt->store.nmpaths; i++) {
+        struct statvfs vfs;
+        if (statvfs(tgt->store.mpaths[i], &vfs) == 0) {
+            disks += (int64_t)vfs.f_blocks * (int64_t)vfs.f_frsize;
+            used += (int64_t)(vfs.f_blocks - vfs.f_bfree) * (int64_t)vfs.f_frsize;
+        }
+    }
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddStringToObject(s, "name", bck);
+    cJSON_AddStringToObject(s, "provider", "ais");
+    cJSON *ns = cJSON_AddObjectToObject(s, "namespace");
+    cJSON_AddStringToObject(ns, "uuid", "");
+    cJSON_AddStringToObject(ns, "name", "");
+    cJSON *oc = cJSON_AddObjectToObject(s, "ObjCount");
+    cJSON_AddItemToObject(oc, "obj_count_present", tgt_json_str_int(c.count));
+    cJSON_AddItemToObject(oc, "obj_count_remote", tgt_json_str_int(0));
+    cJSON *os = cJSON_AddObjectToObject(s, "ObjSize");
+    cJSON_AddItemToObject(os, "obj_min_size", tgt_json_int(c.min));
+    cJSON_AddItemToObject(os, "obj_avg_size", tgt_json_int(c.count ? c.total / c.count : 0));
+    cJSON_AddItemToObject(os, "obj_max_size", tgt_json_int(c.max));
+    cJSON *ts = cJSON_AddObjectToObject(s, "TotalSize");
+    cJSON_AddItemToObject(ts, "size_on_disk", tgt_json_str_int(c.total));
+    cJSON_AddItemToObject(ts, "size_all_present_objs", tgt_json_str_int(c.total));
+    cJSON_AddItemToObject(ts, "size_all_remote_objs", tgt_json_str_int(0));
+    cJSON_AddItemToObject(ts, "total_disks_size", tgt_json_str_int(disks));
+    cJSON_AddNumberToObject(s, "used_pct", disks ? (double)(used * 100 / disks) : 0);
+    cJSON_AddBoolToObject(s, "is_present", true);
+    return s;
+}
+
+static void summary_job(tgt_job *job, void *arg)
+{
+    (void)job;
+    (void)arg;
+}
+
+/* The summary protocol: the first call answers 202 with a job id; a poll
+ * with that id answers 200 with the summary, computed then (a walk of the
+ * bucket's directories: cheap next to the client's 2 s poll interval). */
+int tgt_summary(tgt_req *r, const char *bck, bool head)
+{
+    const char *uuid = tgt_query(r, "uuid");
+    const char *prefix = "";
+    cJSON *value = tgt_msg_value(r);
+    if (value) {
+        cJSON *u = cJSON_GetObjectItem(value, "uuid"), *p = cJSON_GetObjectItem(value, "prefix");
+        if (cJSON_IsString(u) && *u->valuestring)
+            uuid = u->valuestring;
+        if (cJSON_IsString(p))
+            prefix = p->valuestring;
+    }
+    if (!uuid || !*uuid) {
+        tgt_job *job = tgt_job_start("summary", bck, NULL, summary_job, NULL, NULL);
+        if (!job)
+            return tgt_reply_err(r, 500, "cannot start summary job");
+        if (!head)
+            return tgt_reply_text(r, 202, tgt_job_id(job));
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        char *props = bucket_props_json(bck);
+        MHD_add_response_header(resp, "ais-bucket-props", props);
+        MHD_add_response_header(resp, "ais-xaction-id", tgt_job_id(job));
+        free(props);
+        return tgt_reply(r, 202, resp);
+    }
+    cJSON *summ = bucket_summary(bck, prefix);
+    if (!head) {
+        cJSON *arr = cJSON_CreateArray();
+        cJSON_AddItemToArray(arr, summ);
+        return tgt_reply_json(r, 200, arr);
+    }
+    char *text = cJSON_PrintUnformatted(summ), *props = bucket_props_json(bck);
+    cJSON_Delete(summ);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, "ais-bucket-props", props);
+    MHD_add_response_header(resp, "ais-bucket-summ", text);
+    free(text);
+    free(props);
+    return tgt_reply(r, 200, resp);
+}
+
+int tgt_h_bucket_head(tgt_req *r)
+{
+    const char *bck = r->items[2];
+    if (!tgt_check_bucket(r, bck, true))
+        return MHD_YES;
+    const char *bsumm = tgt_query(r, "bsumm_remote");
+    if (bsumm && (!strcasecmp(bsumm, "true") || !strcmp(bsumm, "1") || !strcmp(bsumm, "t")))
+        return tgt_summary(r, bck, true);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    char *props = bucket_props_json(bck);
+    MHD_add_response_header(resp, "ais-bucket-props", props);
+    free(props);
+    return tgt_reply(r, 200, resp);
+}

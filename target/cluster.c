@@ -1,0 +1,127 @@
+/*
+ * cluster.c - what makes one process look like a whole AIStore cluster to
+ * its clients: health, the cluster map (one proxy and one target, both this
+ * process), and the job queries and job start/stop of /v1/cluster.
+ */
+#include "target/target.h"
+
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int tgt_h_health(tgt_req *r) { return tgt_reply_empty(r, 200); }
+
+static cJSON *net_json(void)
+{
+    cJSON *n = cJSON_CreateObject();
+    char host[256] = "127.0.0.1", port[16] = "8080";
+    /* public_url is "http://HOST:PORT" */
+    const char *h = strstr(tgt->cfg.public_url, "://");
+    h = h ? h + 3 : tgt->cfg.public_url;
+    const char *colon = strrchr(h, ':');
+    if (colon) {
+        snprintf(host, sizeof host, "%.*s", (int)(colon - h), h);
+        snprintf(port, sizeof port, "%s", colon + 1);
+    }
+    cJSON_AddStringToObject(n, "node_ip_addr", host);
+    cJSON_AddStringToObject(n, "daemon_port", port);
+    cJSON_AddStringToObject(n, "direct_url", tgt->cfg.public_url);
+    return n;
+}
+
+static cJSON *snode_json(const char *id, const char *type)
+{
+    cJSON *s = cJSON_CreateObject();
+    cJSON_AddItemToObject(s, "public_net", net_json());
+    cJSON_AddItemToObject(s, "intra_control_net", net_json());
+    cJSON_AddItemToObject(s, "intra_data_net", net_json());
+    cJSON_AddStringToObject(s, "daemon_type", type);
+    cJSON_AddStringToObject(s, "daemon_id", id);
+    cJSON_AddNumberToObject(s, "flags", 0);
+    return s;
+}
+
+static cJSON *smap_json(void)
+{
+    cJSON *m = cJSON_CreateObject();
+    cJSON *tmap = cJSON_AddObjectToObject(m, "tmap");
+    cJSON_AddItemToObject(tmap, TGT_NODE_ID, snode_json(TGT_NODE_ID, "target"));
+    cJSON *pmap = cJSON_AddObjectToObject(m, "pmap");
+    cJSON_AddItemToObject(pmap, TGT_PROXY_ID, snode_json(TGT_PROXY_ID, "proxy"));
+    cJSON_AddItemToObject(m, "proxy_si", snode_json(TGT_PROXY_ID, "proxy"));
+    cJSON_AddStringToObject(m, "uuid", tgt->smap_uuid);
+    char t[48];
+    cmn_format_rfc3339(tgt->started_ns, t, sizeof t);
+    cJSON_AddStringToObject(m, "creation_time", t);
+    cJSON_AddStringToObject(m, "version", "3");
+    return m;
+}
+
+int tgt_h_daemon_get(tgt_req *r)
+{
+    const char *what = tgt_query(r, "what");
+    if (!what || !strcmp(what, "smap"))
+        return tgt_reply_json(r, 200, smap_json());
+    return tgt_reply_err(r, 400, "invalid what=\"%s\" (etlfs answers: smap)", what);
+}
+
+static const char *field(cJSON *msg, const char *key)
+{
+    cJSON *f = msg ? cJSON_GetObjectItem(msg, key) : NULL;
+    return cJSON_IsString(f) ? f->valuestring : "";
+}
+
+int tgt_h_cluster_get(tgt_req *r)
+{
+    const char *what = tgt_query(r, "what");
+    if (!what)
+        what = "";
+    /* job query bodies come with Go field names (ID, Kind) or json tags (id, kind):
+     * cJSON's lookups are case-insensitive, as AIStore's decoder is */
+    const char *id = field(r->msg, "ID"), *kind = field(r->msg, "Kind");
+    if (!strcmp(what, "smap"))
+        return tgt_reply_json(r, 200, smap_json());
+    if (!strcmp(what, "status")) {
+        if (!*id && !*kind)
+            return tgt_reply_err(r, 400, "job status: neither job id nor kind given");
+        cJSON *s = tgt_jobs_status(id, kind);
+        if (!s)
+            return tgt_reply_err(r, 404, "job %s%s not found", id, kind);
+        return tgt_reply_json(r, 200, s);
+    }
+    if (!strcmp(what, "status_all")) {
+        cJSON *sa = r->msg ? cJSON_GetObjectItem(r->msg, "show_active") : NULL;
+        return tgt_reply_json(r, 200, tgt_jobs_status_all(kind, cJSON_IsTrue(sa)));
+    }
+    if (!strcmp(what, "running_all"))
+        return tgt_reply_json(r, 200, tgt_jobs_running(kind));
+    if (!strcmp(what, "qryxstats")) {
+        cJSON *s = tgt_jobs_snaps(id, kind);
+        if (!s)
+            return tgt_reply_err(r, 404, "no jobs match id \"%s\" kind \"%s\"", id, kind);
+        return tgt_reply_json(r, 200, s);
+    }
+    return tgt_reply_err(r, 400, "invalid what=\"%s\"", what);
+}
+
+int tgt_h_cluster_put(tgt_req *r)
+{
+    const char *act = tgt_msg_action(r);
+    cJSON *value = tgt_msg_value(r);
+    if (!strcmp(act, "start"))
+        return tgt_act_start_job(r, value);
+    if (!strcmp(act, "stop")) {
+        const char *id = field(value, "ID"), *kind = field(value, "Kind");
+        if (*id) {
+            if (tgt_job_abort(id) != 0)
+                return tgt_reply_err(r, 404, "job %s not found", id);
+            return tgt_reply_empty(r, 200);
+        }
+        cJSON *running = tgt_jobs_status_all(kind, true), *s;
+        cJSON_ArrayForEach(s, running) tgt_job_abort(cJSON_GetObjectItem(s, "uuid")->valuestring);
+        cJSON_Delete(running);
+        return tgt_reply_empty(r, 200);
+    }
+    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+}

@@ -1,0 +1,260 @@
+/*
+ * etl_http.c - the target's side of ETL: /v1/etl routed to the ETL service,
+ * objects served back to ETL containers (/v1/etl/_object/SECRET/UNAME), and
+ * inline transforms (GET ?etl_name=).
+ *
+ * An inline transform runs on its own thread and streams into a pipe that
+ * the HTTP response reads, so the client gets bytes as the ETL produces
+ * them. The ETL's status is known before we answer: a failing ETL gives a
+ * 5xx, and one that dies mid-stream aborts the connection instead of ending
+ * the body cleanly (a client never takes a truncated body for a whole one).
+ */
+#include "target/target.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int reply_etl(tgt_req *r, etl_reply *er)
+{
+    int ret;
+    if (er->status >= 200 && er->status < 300)
+        ret = tgt_reply_buf(r, er->status, er->content_type ? er->content_type : "text/plain; charset=utf-8",
+                            er->body.data ? er->body.data : "", er->body.len);
+    else
+        ret = tgt_reply_err(r, er->status ? er->status : 500, "%s", er->body.data ? er->body.data : "ETL error");
+    etl_reply_free(er);
+    return ret;
+}
+
+/* Serves an object to an ETL process: "ais/@#/B/O" after the secret. */
+static int serve_to_etl(tgt_req *r)
+{
+    if (strcmp(r->items[3], etl_registry_secret(tgt->etl)))
+        return tgt_reply_err(r, 400, "unrecognized request source");
+    char bck[256];
+    const char *u = r->obj;
+    if (strncmp(u, "ais/", 4))
+        return tgt_reply_err(r, 400, "invalid object uname \"%s\"", u);
+    const char *p = u + 4;
+    if (*p == '@') {
+        p = strchr(p, '/');
+        if (!p)
+            return tgt_reply_err(r, 400, "invalid object uname \"%s\"", u);
+        p++;
+    }
+    const char *slash = strchr(p, '/');
+    if (!slash || (size_t)(slash - p) >= sizeof bck)
+        return tgt_reply_err(r, 400, "invalid object uname \"%s\"", u);
+    snprintf(bck, sizeof bck, "%.*s", (int)(slash - p), p);
+    r->items[2] = bck;
+    r->obj = slash + 1;
+    r->nitems = 4;
+    /* never recurse into another transform */
+    if (!strcmp(r->method, "HEAD"))
+        return tgt_h_object_head(r);
+    return tgt_h_object_get(r);
+}
+
+int tgt_h_etl(tgt_req *r)
+{
+    etl_reply er;
+    etl_reply_init(&er);
+    const char *m = r->method;
+    int n = r->nitems;
+    if (n >= 5 && !strcmp(r->items[2], "_object"))
+        return serve_to_etl(r);
+    const char *name = n >= 3 ? r->items[2] : NULL;
+    const char *sub = n >= 4 ? r->items[3] : NULL;
+    if (!strcmp(m, "PUT") && n == 2)
+        etl_api_init(tgt->etl, r->body.data ? r->body.data : "", r->body.len, &er);
+    else if (!strcmp(m, "GET") && n == 2)
+        etl_api_list(tgt->etl, &er);
+    else if (!strcmp(m, "GET") && n == 3)
+        etl_api_show(tgt->etl, name, &er);
+    else if (!strcmp(m, "GET") && (n == 4 || n == 5) && !strcmp(sub, "logs"))
+        etl_api_logs(tgt->etl, name, &er);
+    else if (!strcmp(m, "GET") && n == 4 && !strcmp(sub, "health"))
+        etl_api_health(tgt->etl, name, &er);
+    else if (!strcmp(m, "GET") && n == 4 && !strcmp(sub, "metrics"))
+        etl_api_metrics(tgt->etl, name, &er);
+    else if ((!strcmp(m, "POST") || !strcmp(m, "DELETE")) && n == 4 && !strcmp(sub, "stop"))
+        etl_api_stop(tgt->etl, name, &er); /* DELETE .../stop as the seed's table writes it */
+    else if (!strcmp(m, "POST") && n == 4 && !strcmp(sub, "start"))
+        etl_api_start(tgt->etl, name, &er);
+    else if (!strcmp(m, "DELETE") && n == 3)
+        etl_api_delete(tgt->etl, name, &er);
+    else {
+        etl_reply_free(&er);
+        return tgt_reply_err(r, 400, "invalid ETL request %s %s", m, r->url);
+    }
+    return reply_etl(r, &er);
+}
+
+/* ------------------------------------------------------------ inline */
+typedef struct bridge {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int rfd, wfd;
+    bool begun, ended;
+    int rc;
+    char ctype[128];
+    int64_t clen;
+    char msg[1024];
+    etl_handle *h;
+    etl_object obj;
+    char bck[256], *name, fqn[PATH_MAX];
+    pthread_t thread;
+} bridge;
+
+static int sink_begin(void *ctx, const char *ctype, int64_t clen)
+{
+    bridge *b = ctx;
+    pthread_mutex_lock(&b->mu);
+    snprintf(b->ctype, sizeof b->ctype, "%s", ctype && *ctype ? ctype : "application/octet-stream");
+    b->clen = clen;
+    b->begun = true;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    return CMN_OK;
+}
+
+static int sink_write(void *ctx, const void *buf, size_t len)
+{
+    bridge *b = ctx;
+    return cmn_write_all(b->wfd, buf, len); /* EPIPE when the client went away */
+}
+
+static void *bridge_main(void *p)
+{
+    bridge *b = p;
+    etl_sink sink = {b, sink_begin, sink_write};
+    int rc = etl_transform(b->h, &b->obj, &sink, 0, b->msg, sizeof b->msg);
+    pthread_mutex_lock(&b->mu);
+    b->rc = rc;
+    b->ended = true;
+    close(b->wfd); /* the reader sees EOF only after rc is set */
+    b->wfd = -1;
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
+}
+
+static void bridge_free(bridge *b)
+{
+    if (b->rfd >= 0)
+        close(b->rfd);
+    pthread_join(b->thread, NULL);
+    etl_put(b->h);
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+    free(b->name);
+    free(b);
+}
+
+static ssize_t bridge_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    bridge *b = cls;
+    for (;;) {
+        ssize_t n = read(b->rfd, buf, max);
+        if (n > 0)
+            return n;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        pthread_mutex_lock(&b->mu);
+        while (!b->ended)
+            pthread_cond_wait(&b->cv, &b->mu);
+        int rc = b->rc;
+        pthread_mutex_unlock(&b->mu);
+        if (rc) {
+            cmn_error("inline transform ais://%s/%s aborted mid-stream: %s", b->bck, b->name, b->msg);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+}
+
+static void bridge_done(void *cls) { bridge_free(cls); }
+
+int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl_name)
+{
+    etl_handle *h = etl_get(tgt->etl, etl_name);
+    if (!h)
+        return tgt_reply_err(r, 404, "t[%s]: etl job %s does not exist", TGT_NODE_ID, etl_name);
+    int fd;
+    int64_t size;
+    int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
+    if (rc) {
+        etl_put(h);
+        if (rc == -ENOENT)
+            return tgt_reply_err(r, 404, "t[%s]: ais://%s/%s does not exist", TGT_NODE_ID, bck, obj);
+        return tgt_reply_err(r, 500, "ais://%s/%s: %s", bck, obj, strerror(-rc));
+    }
+    close(fd);
+    bridge *b = calloc(1, sizeof *b);
+    b->h = h;
+    snprintf(b->bck, sizeof b->bck, "%s", bck);
+    b->name = strdup(obj);
+    tgt_store_fqn(&tgt->store, bck, obj, b->fqn, sizeof b->fqn);
+    b->obj = (etl_object){b->bck, b->name, b->fqn, size};
+    if (!strcmp(etl_comm_type(h), "hpull://")) {
+        char *url = etl_pull_url(h, &b->obj);
+        etl_put(h);
+        free(b->name);
+        free(b);
+        if (!url)
+            return tgt_reply_err(r, 500, "etl[%s]: no URL to redirect to", etl_name);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, url);
+        free(url);
+        return tgt_reply(r, 307, resp);
+    }
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        etl_put(h);
+        free(b->name);
+        free(b);
+        return tgt_reply_err(r, 500, "inline transform: pipe: %s", strerror(errno));
+    }
+    fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+    b->rfd = p[0];
+    b->wfd = p[1];
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+    if (pthread_create(&b->thread, NULL, bridge_main, b) != 0) {
+        close(p[0]);
+        close(p[1]);
+        etl_put(h);
+        free(b->name);
+        free(b);
+        return tgt_reply_err(r, 500, "inline transform: cannot start a thread");
+    }
+    pthread_mutex_lock(&b->mu);
+    while (!b->begun && !b->ended)
+        pthread_cond_wait(&b->cv, &b->mu);
+    bool begun = b->begun;
+    pthread_mutex_unlock(&b->mu);
+    if (!begun) {
+        int status = b->rc ? b->rc : 502;
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", b->msg);
+        bridge_free(b);
+        return tgt_reply_err(r, status, "%s", msg);
+    }
+    uint64_t total = b->clen >= 0 ? (uint64_t)b->clen : MHD_SIZE_UNKNOWN;
+    struct MHD_Response *resp = MHD_create_response_from_callback(total, 256 * 1024, bridge_read, b, bridge_done);
+    if (!resp) {
+        bridge_free(b);
+        return tgt_reply_err(r, 500, "inline transform: cannot create response");
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, b->ctype);
+    return tgt_reply(r, 200, resp);
+}

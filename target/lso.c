@@ -1,0 +1,270 @@
+/*
+ * lso.c - list objects: one page per request, walked straight off the
+ * mountpaths (walk.c), in msgpack (what AIStore's SDK asks for) or JSON.
+ * The continuation token is the last key returned, so a page costs work in
+ * proportion to the page, not to the bucket.
+ */
+#include "target/target.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* LsoMsg flag bits (api/apc/lsmsg.go) */
+#define LS_CACHED (1u << 0)
+#define LS_NAME_ONLY (1u << 4)
+#define LS_NAME_SIZE (1u << 5)
+#define LS_NO_RECURSION (1u << 11)
+/* entry flags */
+#define ENTRY_IS_CACHED 64
+#define ENTRY_IS_DIR 256
+
+#define PAGE_MAX 10000
+
+enum { P_SIZE = 1, P_CKSUM = 2, P_ATIME = 4, P_VERSION = 8, P_LOCATION = 16, P_COPIES = 32, P_CUSTOM = 64 };
+
+typedef struct lso_entry {
+    char *name;
+    int64_t size;
+    char cksum[17];
+    char atime[40];
+    char version[24];
+    char *custom;
+    int flags;
+    bool is_dir;
+} lso_entry;
+
+typedef struct lso_page {
+    lso_entry *ents;
+    int n, cap, limit;
+    unsigned props;
+    char last_key[PATH_MAX];
+} lso_page;
+
+static unsigned parse_props(const char *props, uint64_t *flags)
+{
+    if (!props || !*props) {
+        if (*flags & LS_CACHED)
+            return P_SIZE | P_CKSUM | P_ATIME;
+        *flags |= LS_NAME_SIZE;
+        return P_SIZE;
+    }
+    if (!strcmp(props, "name"))
+        *flags |= LS_NAME_ONLY;
+    unsigned p = 0;
+    char *copy = strdup(props), *save = NULL;
+    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (!strcmp(tok, "size"))
+            p |= P_SIZE;
+        else if (!strcmp(tok, "checksum"))
+            p |= P_CKSUM;
+        else if (!strcmp(tok, "atime"))
+            p |= P_ATIME;
+        else if (!strcmp(tok, "version"))
+            p |= P_VERSION;
+        else if (!strcmp(tok, "location"))
+            p |= P_LOCATION;
+        else if (!strcmp(tok, "copies"))
+            p |= P_COPIES;
+        else if (!strcmp(tok, "custom"))
+            p |= P_CUSTOM;
+    }
+    free(copy);
+    return p;
+}
+
+static bool visit(void *ctx, const char *name, const char *fqn, bool is_dir)
+{
+    lso_page *pg = ctx;
+    if (pg->n == pg->cap) {
+        pg->cap = pg->cap ? pg->cap * 2 : 256;
+        lso_entry *e = realloc(pg->ents, sizeof(lso_entry) * (size_t)pg->cap);
+        if (!e)
+            return false;
+        pg->ents = e;
+    }
+    lso_entry *e = &pg->ents[pg->n];
+    memset(e, 0, sizeof *e);
+    e->is_dir = is_dir;
+    e->flags = is_dir ? ENTRY_IS_DIR : ENTRY_IS_CACHED;
+    if (!is_dir && (pg->props & (P_CKSUM | P_ATIME | P_VERSION | P_CUSTOM))) {
+        int fd = open(fqn, O_RDONLY | O_CLOEXEC);
+        tgt_objmeta m;
+        if (fd < 0 || tgt_objmeta_load(fd, &m) != CMN_OK) {
+            if (fd >= 0)
+                close(fd);
+            return true; /* deleted while listing */
+        }
+        close(fd);
+        e->size = m.size;
+        snprintf(e->cksum, sizeof e->cksum, "%s", m.cksum);
+        cmn_format_rfc822(m.atime_ns, e->atime, sizeof e->atime);
+        snprintf(e->version, sizeof e->version, "%lld", (long long)m.version);
+        e->custom = m.custom;
+    } else if (!is_dir && (pg->props & P_SIZE)) {
+        struct stat st;
+        if (stat(fqn, &st) != 0)
+            return true;
+        e->size = st.st_size;
+    }
+    e->name = strdup(name);
+    pg->n++;
+    snprintf(pg->last_key, sizeof pg->last_key, "%s%s", name, is_dir ? "/" : "");
+    return pg->n < pg->limit;
+}
+
+static void page_free(lso_page *pg)
+{
+    for (int i = 0; i < pg->n; i++) {
+        free(pg->ents[i].name);
+        free(pg->ents[i].custom);
+    }
+    free(pg->ents);
+}
+
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+/* Go msgp shape (cmn/objlist_gen.go): keys omitted when empty or zero. */
+static int reply_msgpack(tgt_req *r, const lso_page *pg, const char *uuid, const char *token, uint64_t flags)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    pack_str(&pk, "UUID");
+    pack_str(&pk, uuid);
+    pack_str(&pk, "ContinuationToken");
+    pack_str(&pk, token);
+    pack_str(&pk, "Entries");
+    msgpack_pack_array(&pk, (size_t)pg->n);
+    bool name_only = flags & LS_NAME_ONLY;
+    for (int i = 0; i < pg->n; i++) {
+        const lso_entry *e = &pg->ents[i];
+        bool sz = !name_only && !e->is_dir && (pg->props & P_SIZE) && e->size;
+        bool cs = !name_only && (pg->props & P_CKSUM) && *e->cksum;
+        bool at = !name_only && (pg->props & P_ATIME) && *e->atime;
+        bool ver = !name_only && (pg->props & P_VERSION) && *e->version;
+        bool cp = !name_only && !e->is_dir && (pg->props & P_COPIES);
+        msgpack_pack_map(&pk, 2 + sz + cs + at + ver + cp);
+        pack_str(&pk, "n");
+        pack_str(&pk, e->name);
+        if (cs) {
+            pack_str(&pk, "cs");
+            pack_str(&pk, e->cksum);
+        }
+        if (at) {
+            pack_str(&pk, "a");
+            pack_str(&pk, e->atime);
+        }
+        if (ver) {
+            pack_str(&pk, "v");
+            pack_str(&pk, e->version);
+        }
+        if (sz) {
+            pack_str(&pk, "s");
+            msgpack_pack_int64(&pk, e->size);
+        }
+        if (cp) {
+            pack_str(&pk, "c");
+            msgpack_pack_int64(&pk, 1);
+        }
+        pack_str(&pk, "f");
+        msgpack_pack_int64(&pk, e->flags);
+    }
+    pack_str(&pk, "Flags");
+    msgpack_pack_uint32(&pk, 0);
+    int ret = tgt_reply_buf(r, 200, "application/msgpack", sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    return ret;
+}
+
+static int reply_json(tgt_req *r, const lso_page *pg, const char *uuid, const char *token, uint64_t flags)
+{
+    cJSON *res = cJSON_CreateObject();
+    cJSON_AddStringToObject(res, "uuid", uuid);
+    cJSON_AddStringToObject(res, "continuation_token", token);
+    cJSON_AddNumberToObject(res, "flags", 0);
+    cJSON *arr = cJSON_AddArrayToObject(res, "entries");
+    bool name_only = flags & LS_NAME_ONLY;
+    for (int i = 0; i < pg->n; i++) {
+        const lso_entry *e = &pg->ents[i];
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "name", e->name);
+        if (!name_only && !e->is_dir) {
+            if ((pg->props & P_CKSUM) && *e->cksum)
+                cJSON_AddStringToObject(j, "checksum", e->cksum);
+            if ((pg->props & P_ATIME) && *e->atime)
+                cJSON_AddStringToObject(j, "atime", e->atime);
+            if ((pg->props & P_VERSION) && *e->version)
+                cJSON_AddStringToObject(j, "version", e->version);
+            if (pg->props & P_SIZE)
+                cJSON_AddItemToObject(j, "size", tgt_json_str_int(e->size));
+            if (pg->props & P_COPIES)
+                cJSON_AddNumberToObject(j, "copies", 1);
+        }
+        cJSON_AddNumberToObject(j, "flags", e->flags);
+        cJSON_AddItemToArray(arr, j);
+    }
+    return tgt_reply_json(r, 200, res);
+}
+
+static const char *str_field(cJSON *v, const char *key)
+{
+    cJSON *f = v ? cJSON_GetObjectItem(v, key) : NULL;
+    return cJSON_IsString(f) ? f->valuestring : "";
+}
+
+int tgt_lso(tgt_req *r, const char *bck)
+{
+    cJSON *v = tgt_msg_value(r);
+    const char *prefix = str_field(v, "prefix");
+    const char *token = str_field(v, "continuation_token");
+    const char *start_after = str_field(v, "start_after");
+    const char *uuid_in = str_field(v, "uuid");
+    uint64_t flags = 0;
+    cJSON *f = v ? cJSON_GetObjectItem(v, "flags") : NULL;
+    if (cJSON_IsString(f))
+        flags = strtoull(f->valuestring, NULL, 10);
+    else if (cJSON_IsNumber(f))
+        flags = (uint64_t)f->valuedouble;
+    cJSON *ps = v ? cJSON_GetObjectItem(v, "pagesize") : NULL;
+    int pagesize = cJSON_IsNumber(ps) ? (int)ps->valuedouble : 0;
+    if (pagesize <= 0 || pagesize > PAGE_MAX)
+        pagesize = PAGE_MAX;
+    if (strstr(prefix, "../"))
+        return tgt_reply_err(r, 400, "invalid prefix \"%s\"", prefix);
+
+    lso_page pg = {0};
+    pg.limit = pagesize;
+    pg.props = parse_props(str_field(v, "props"), &flags);
+    const char *after = *token ? token : start_after;
+    if (tgt_walk(&tgt->store, bck, prefix, after, flags & LS_NO_RECURSION, visit, &pg) != CMN_OK) {
+        page_free(&pg);
+        return tgt_reply_err(r, 500, "list ais://%s: cannot read the bucket's directories", bck);
+    }
+    char uuid[128];
+    if (*uuid_in)
+        snprintf(uuid, sizeof uuid, "%s", uuid_in);
+    else
+        cmn_gen_uuid(uuid);
+    const char *next = pg.n >= pagesize ? pg.last_key : "";
+    const char *accept = tgt_header(r, "Accept");
+    int ret = accept && strstr(accept, "application/msgpack") ? reply_msgpack(r, &pg, uuid, next, flags)
+                                                                : reply_json(r, &pg, uuid, next, flags);
+    page_free(&pg);
+    return ret;
+}

@@ -1,0 +1,166 @@
+/*
+ * main.c - etlfs-target: flags, start-up and clean shutdown. SIGTERM/SIGINT
+ * stop accepting, let the HTTP layer close its connections (a PUT cut short
+ * leaves its old object and no work file), abort and join jobs, and stop
+ * every ETL process.
+ */
+#include "target/target.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: etlfs-target [--listen HOST:PORT] [--data DIR]... [options]\n"
+            "\n"
+            "Serves AIStore's REST API (v3.22) for buckets stored on local mountpaths,\n"
+            "and runs ETLs next to the data.\n"
+            "\n"
+            "  --listen HOST:PORT   address to serve on (default 127.0.0.1:8080)\n"
+            "  --data DIR           a mountpath; repeat for several (default ./data).\n"
+            "                       Objects spread over mountpaths by a hash of bucket+name.\n"
+            "  --public-url URL     URL clients are told to use in the cluster map\n"
+            "                       (default http://HOST:PORT of --listen; 0.0.0.0 -> 127.0.0.1)\n"
+            "  --threads N          HTTP worker threads (default max(16, 8 x cores))\n"
+            "  --max-body BYTES     largest control message accepted (default 16 MiB)\n"
+            "  --etl-dir DIR        ETL runtimes, transformers and images.conf\n"
+            "                       (default: the etl/ folder next to the build)\n"
+            "  --state DIR          ETL state: init messages, code, venvs, logs\n"
+            "                       (default: FIRST_MOUNTPATH/.etlfs/etl)\n"
+            "  --etl-user USER      unprivileged user ETL processes run as (default nobody)\n"
+            "  -v, --verbose        debug logging\n"
+            "  -h, --help           this text\n");
+}
+
+static volatile sig_atomic_t stopping;
+static void on_signal(int sig) { (void)sig; stopping = 1; }
+
+/* The etl/ folder of the source tree: build/bin/etlfs-target -> ../../etl */
+static void default_etl_dir(char *out, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        for (int up = 0; up < 3; up++) {
+            char *s = strrchr(exe, '/');
+            if (!s)
+                break;
+            *s = '\0';
+            snprintf(out, len, "%s/etl", exe);
+            if (access(out, R_OK) == 0)
+                return;
+        }
+    }
+    snprintf(out, len, "/usr/local/share/etlfs/etl");
+}
+
+int main(int argc, char **argv)
+{
+    static tgt_server server;
+    tgt = &server;
+    tgt_config *cfg = &server.cfg;
+    snprintf(cfg->listen_host, sizeof cfg->listen_host, "127.0.0.1");
+    cfg->port = 8080;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->threads = ncpu * 8 > 16 ? (int)ncpu * 8 : 16;
+    cfg->max_body = 16u << 20;
+    char *dirs[TGT_MAX_MPATHS];
+    int ndirs = 0;
+    const char *state = NULL, *etl_user = NULL;
+    static const struct option opts[] = {{"listen", required_argument, 0, 'l'},  {"data", required_argument, 0, 'd'},
+                                         {"public-url", required_argument, 0, 'u'}, {"threads", required_argument, 0, 't'},
+                                         {"max-body", required_argument, 0, 'b'}, {"etl-dir", required_argument, 0, 'e'},
+                                         {"state", required_argument, 0, 's'},    {"etl-user", required_argument, 0, 'U'},
+                                         {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'l': {
+            const char *colon = strrchr(optarg, ':');
+            if (!colon || colon == optarg || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535) {
+                fprintf(stderr, "etlfs-target: --listen wants HOST:PORT, got '%s'\n", optarg);
+                return 2;
+            }
+            snprintf(cfg->listen_host, sizeof cfg->listen_host, "%.*s", (int)(colon - optarg), optarg);
+            cfg->port = atoi(colon + 1);
+            break;
+        }
+        case 'd':
+            if (ndirs == TGT_MAX_MPATHS) {
+                fprintf(stderr, "etlfs-target: at most %d mountpaths\n", TGT_MAX_MPATHS);
+                return 2;
+            }
+            dirs[ndirs++] = optarg;
+            break;
+        case 'u': snprintf(cfg->public_url, sizeof cfg->public_url, "%s", optarg); break;
+        case 't': cfg->threads = atoi(optarg) > 0 ? atoi(optarg) : cfg->threads; break;
+        case 'b': cfg->max_body = (size_t)strtoull(optarg, NULL, 10); break;
+        case 'e': snprintf(cfg->etl_dir, sizeof cfg->etl_dir, "%s", optarg); break;
+        case 's': state = optarg; break;
+        case 'U': etl_user = optarg; break;
+        case 'v': cmn_log_set_level(CMN_LOG_DEBUG); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "etlfs-target: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (!ndirs)
+        dirs[ndirs++] = "./data";
+    if (!*cfg->public_url) {
+        const char *h = strcmp(cfg->listen_host, "0.0.0.0") ? cfg->listen_host : "127.0.0.1";
+        snprintf(cfg->public_url, sizeof cfg->public_url, "http://%s:%d", h, cfg->port);
+    }
+    if (!*cfg->etl_dir)
+        default_etl_dir(cfg->etl_dir, sizeof cfg->etl_dir);
+
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    if (tgt_store_open(&server.store, dirs, ndirs) != CMN_OK)
+        return 1;
+    char state_dir[PATH_MAX];
+    snprintf(state_dir, sizeof state_dir, "%s/.etlfs/etl", server.store.mpaths[0]);
+    if (state)
+        snprintf(state_dir, sizeof state_dir, "%s", state);
+    cmn_mkdir_p(state_dir);
+    etl_config ecfg = {cfg->public_url, state_dir, cfg->etl_dir, etl_user};
+    server.etl = etl_registry_new(&ecfg);
+    if (!server.etl) {
+        tgt_store_close(&server.store);
+        return 1;
+    }
+    server.started_ns = cmn_now_ns();
+    cmn_gen_uuid(server.smap_uuid);
+    if (tgt_server_start(&server) != CMN_OK) {
+        etl_registry_free(server.etl);
+        tgt_store_close(&server.store);
+        return 1;
+    }
+    cmn_info("etlfs-target serving %s (listening on %s:%d), %d mountpath(s), %d threads", cfg->public_url,
+             cfg->listen_host, cfg->port, ndirs, cfg->threads);
+    while (!stopping)
+        pause();
+    cmn_info("shutting down");
+    tgt_server_stop(&server);
+    tgt_jobs_shutdown();
+    etl_registry_free(server.etl);
+    tgt_store_close(&server.store);
+    cmn_info("stopped");
+    return 0;
+}

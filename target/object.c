@@ -1,0 +1,270 @@
+/*
+ * object.c - the object data path: PUT (streamed in server.c, published
+ * here), GET (sendfile from the object's file, ranges), HEAD, DELETE and
+ * the single-object actions. Object bytes never pass through user space on
+ * GET: libmicrohttpd sends straight from the file descriptor.
+ */
+#include "target/target.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void add_meta_headers(struct MHD_Response *resp, const tgt_objmeta *m)
+{
+    char v[64];
+    MHD_add_response_header(resp, "ais-checksum-type", m->cksum_type);
+    MHD_add_response_header(resp, "ais-checksum-value", m->cksum);
+    snprintf(v, sizeof v, "%lld", (long long)m->atime_ns);
+    MHD_add_response_header(resp, "ais-atime", v);
+    snprintf(v, sizeof v, "%lld", (long long)m->version);
+    MHD_add_response_header(resp, "ais-version", v);
+    if (m->custom && *m->custom)
+        MHD_add_response_header(resp, "ais-custom-md", m->custom);
+}
+
+/* Checks bucket and object name; replies and returns false on a bad one. */
+static bool check_object(tgt_req *r, const char *bck, const char *obj)
+{
+    char why[128];
+    if (!tgt_check_bucket(r, bck, true))
+        return false;
+    if (!cmn_object_name_valid(obj, why, sizeof why)) {
+        tgt_reply_err(r, 400, "invalid object name \"%s\": %s", obj, why);
+        return false;
+    }
+    return true;
+}
+
+static int reply_open_error(tgt_req *r, const char *bck, const char *obj, int rc)
+{
+    if (rc == -ENOENT)
+        return tgt_reply_err(r, 404, "t[%s]: ais://%s/%s does not exist", TGT_NODE_ID, bck, obj);
+    return tgt_reply_err(r, 500, "ais://%s/%s: %s", bck, obj, strerror(-rc));
+}
+
+/* Parses "bytes=A-B", "bytes=A-", "bytes=-N" against size. 1 ok, 0 none, -1 bad. */
+static int parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
+{
+    if (!h)
+        return 0;
+    if (strncmp(h, "bytes=", 6) || strchr(h, ','))
+        return -1;
+    const char *p = h + 6;
+    char *end;
+    if (*p == '-') {
+        long long n = strtoll(p + 1, &end, 10);
+        if (*end || n <= 0)
+            return -1;
+        if (n > size)
+            n = size;
+        *off = size - n;
+        *len = n;
+        return size > 0 ? 1 : -1;
+    }
+    long long a = strtoll(p, &end, 10);
+    if (end == p || *end != '-' || a < 0 || a >= size)
+        return -1;
+    p = end + 1;
+    long long b = size - 1;
+    if (*p) {
+        b = strtoll(p, &end, 10);
+        if (*end || b < a)
+            return -1;
+        if (b >= size)
+            b = size - 1;
+    }
+    *off = a;
+    *len = b - a + 1;
+    return 1;
+}
+
+static void add_fqn_header(tgt_req *r, struct MHD_Response *resp, const char *bck, const char *obj)
+{
+    char fqn[PATH_MAX];
+    if (r->loopback && tgt_store_fqn(&tgt->store, bck, obj, fqn, sizeof fqn) == CMN_OK)
+        MHD_add_response_header(resp, "etlfs-fqn", fqn);
+}
+
+int tgt_h_object_get(tgt_req *r)
+{
+    const char *bck = r->items[2], *obj = r->obj;
+    if (!check_object(r, bck, obj))
+        return MHD_YES;
+    const char *etl_name = tgt_query(r, "etl_name");
+    if (etl_name && *etl_name)
+        return tgt_etl_inline(r, bck, obj, etl_name);
+    const char *archpath = tgt_query(r, "archpath");
+    if (archpath && *archpath)
+        return tgt_reply_err(r, 501, "ais://%s/%s: reading files inside archives (archpath) is not supported", bck, obj);
+    int fd;
+    int64_t size;
+    int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
+    if (rc)
+        return reply_open_error(r, bck, obj, rc);
+    tgt_objmeta m;
+    tgt_objmeta_load(fd, &m);
+    int64_t off = 0, len = size;
+    int rr = parse_range(tgt_header(r, "Range"), size, &off, &len);
+    if (rr < 0) {
+        close(fd);
+        tgt_objmeta_free(&m);
+        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        char cr[64];
+        snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
+        MHD_add_response_header(resp, "Content-Range", cr);
+        return tgt_reply(r, 416, resp);
+    }
+    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64((uint64_t)len, fd, (uint64_t)off);
+    if (!resp) {
+        close(fd);
+        tgt_objmeta_free(&m);
+        return tgt_reply_err(r, 500, "ais://%s/%s: cannot create response", bck, obj);
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    MHD_add_response_header(resp, "Accept-Ranges", "bytes");
+    add_meta_headers(resp, &m);
+    add_fqn_header(r, resp, bck, obj);
+    tgt_objmeta_free(&m);
+    if (rr == 1) {
+        char cr[96];
+        snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)off, (long long)(off + len - 1), (long long)size);
+        MHD_add_response_header(resp, "Content-Range", cr);
+        return tgt_reply(r, 206, resp);
+    }
+    return tgt_reply(r, 200, resp);
+}
+
+int tgt_h_object_head(tgt_req *r)
+{
+    const char *bck = r->items[2], *obj = r->obj;
+    if (!check_object(r, bck, obj))
+        return MHD_YES;
+    int fd;
+    int64_t size;
+    int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
+    if (rc)
+        return reply_open_error(r, bck, obj, rc);
+    tgt_objmeta m;
+    tgt_objmeta_load(fd, &m);
+    /* a response "from" the file gives HEAD its Content-Length; no byte is read */
+    struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)size, fd);
+    char v[PATH_MAX + 16];
+    add_meta_headers(resp, &m);
+    tgt_objmeta_free(&m);
+    MHD_add_response_header(resp, "ais-bucket-name", bck);
+    MHD_add_response_header(resp, "ais-bucket-provider", "ais");
+    MHD_add_response_header(resp, "ais-name", obj);
+    MHD_add_response_header(resp, "ais-present", "true");
+    MHD_add_response_header(resp, "ais-mirror-copies", "1");
+    int mp = tgt_store_mpath_of(&tgt->store, bck, obj);
+    snprintf(v, sizeof v, "t[%s]:mp[%s]", TGT_NODE_ID, tgt->store.mpaths[mp]);
+    MHD_add_response_header(resp, "ais-location", v);
+    snprintf(v, sizeof v, "[%s]", tgt->store.mpaths[mp]);
+    MHD_add_response_header(resp, "ais-mirror-paths", v);
+    add_fqn_header(r, resp, bck, obj);
+    return tgt_reply(r, 200, resp);
+}
+
+int tgt_h_object_put_done(tgt_req *r)
+{
+    const char *bck = r->put_bck, *obj = r->put_obj;
+    r->streaming = false;
+    if (r->stream_failed) {
+        int err = errno;
+        tgt_writer_abort(&r->writer);
+        return tgt_reply_err(r, err == ENOSPC ? 507 : 500, "ais://%s/%s: write failed: %s", bck, obj, strerror(err));
+    }
+    const char *want = tgt_header(r, "ais-checksum-value");
+    const char *want_type = tgt_header(r, "ais-checksum-type");
+    tgt_objmeta m;
+    if (want && *want && (!want_type || !strcmp(want_type, "xxhash"))) {
+        char got[17];
+        XXH64_state_t *copy = XXH64_createState();
+        XXH64_copyState(copy, r->writer.xx);
+        cmn_xxhash_hex(XXH64_digest(copy), got);
+        XXH64_freeState(copy);
+        if (strcmp(got, want)) {
+            tgt_writer_abort(&r->writer);
+            return tgt_reply_err(r, 400, "ais://%s/%s: BAD DATA CHECKSUM: xxhash(%s != %s)", bck, obj, want, got);
+        }
+    }
+    int rc = tgt_writer_commit(&r->writer, &m);
+    if (rc == -ENOTDIR)
+        return tgt_reply_err(r, 409, "ais://%s/%s: a prefix of the name is an existing object", bck, obj);
+    if (rc == -EISDIR)
+        return tgt_reply_err(r, 409, "ais://%s/%s: the name is a prefix of existing objects", bck, obj);
+    if (rc)
+        return tgt_reply_err(r, rc == -ENOSPC ? 507 : 500, "ais://%s/%s: cannot store: %s", bck, obj, strerror(-rc));
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    add_meta_headers(resp, &m);
+    tgt_objmeta_free(&m);
+    return tgt_reply(r, 200, resp);
+}
+
+int tgt_h_object_delete(tgt_req *r)
+{
+    const char *bck = r->items[2], *obj = r->obj;
+    if (!check_object(r, bck, obj))
+        return MHD_YES;
+    int rc = tgt_object_remove(&tgt->store, bck, obj);
+    if (rc == -ENOENT || rc == -ENOTDIR)
+        return tgt_reply_err(r, 404, "t[%s]: ais://%s/%s doesn't exist", TGT_NODE_ID, bck, obj);
+    if (rc)
+        return tgt_reply_err(r, 500, "ais://%s/%s: cannot delete: %s", bck, obj, strerror(-rc));
+    return tgt_reply_empty(r, 200);
+}
+
+static int rename_object(tgt_req *r, const char *bck, const char *obj)
+{
+    cJSON *name = cJSON_GetObjectItem(r->msg, "name");
+    char why[128];
+    if (!cJSON_IsString(name) || !cmn_object_name_valid(name->valuestring, why, sizeof why))
+        return tgt_reply_err(r, 400, "rename-obj: invalid new name: %s", cJSON_IsString(name) ? why : "missing");
+    int fd;
+    int64_t size;
+    int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
+    if (rc)
+        return reply_open_error(r, bck, obj, rc);
+    close(fd);
+    char src[PATH_MAX];
+    tgt_store_fqn(&tgt->store, bck, obj, src, sizeof src);
+    /* copy then delete: the new name may live on another mountpath */
+    tgt_objmeta m;
+    rc = tgt_store_copy_file(&tgt->store, src, bck, name->valuestring, &m);
+    if (rc)
+        return tgt_reply_err(r, rc == -ENOTDIR ? 409 : 500, "rename ais://%s/%s to %s: %s", bck, obj,
+                             name->valuestring, strerror(-rc));
+    tgt_objmeta_free(&m);
+    tgt_object_remove(&tgt->store, bck, obj);
+    return tgt_reply_empty(r, 200);
+}
+
+int tgt_h_object_post(tgt_req *r)
+{
+    const char *bck = r->items[2], *obj = r->obj;
+    if (!check_object(r, bck, obj))
+        return MHD_YES;
+    const char *act = tgt_msg_action(r);
+    if (!strcmp(act, "rename-obj"))
+        return rename_object(r, bck, obj);
+    if (!strcmp(act, "copy-obj"))
+        return tgt_act_copy_obj(r, bck, obj);
+    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+}
+
+int tgt_h_objects_post(tgt_req *r)
+{
+    const char *bck = r->items[2];
+    if (!tgt_check_bucket(r, bck, true))
+        return MHD_YES;
+    const char *act = tgt_msg_action(r);
+    if (!strcmp(act, "promote"))
+        return tgt_act_promote(r, bck);
+    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+}

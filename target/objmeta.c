@@ -1,0 +1,107 @@
+/*
+ * objmeta.c - an object's metadata in one extended attribute of its file.
+ * Text, one field per line, so it is readable with getfattr and versioned by
+ * its first line:  "etlfs1\n<cksum type>\n<cksum>\n<version>\n<atime ns>\n<custom JSON>"
+ */
+#include "target/target.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#define META_XATTR "user.etlfs.meta"
+#define META_MAGIC "etlfs1"
+#define META_MAX 65536
+
+int tgt_objmeta_encode(const tgt_objmeta *m, char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, META_MAGIC "\n%s\n%s\n%lld\n%lld\n%s", m->cksum_type, m->cksum,
+                     (long long)m->version, (long long)m->atime_ns, m->custom ? m->custom : "");
+    return n < 0 || (size_t)n >= outlen ? CMN_ERR : n;
+}
+
+static const char *next_line(const char *p, const char *end, char *field, size_t flen)
+{
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (!nl)
+        return NULL;
+    size_t n = (size_t)(nl - p);
+    if (n >= flen)
+        return NULL;
+    memcpy(field, p, n);
+    field[n] = '\0';
+    return nl + 1;
+}
+
+int tgt_objmeta_decode(const char *text, size_t len, tgt_objmeta *m)
+{
+    const char *p = text, *end = text + len;
+    char magic[16], ver[32], atime[32];
+    memset(m, 0, sizeof *m);
+    if (!(p = next_line(p, end, magic, sizeof magic)) || strcmp(magic, META_MAGIC) ||
+        !(p = next_line(p, end, m->cksum_type, sizeof m->cksum_type)) ||
+        !(p = next_line(p, end, m->cksum, sizeof m->cksum)) || !(p = next_line(p, end, ver, sizeof ver)) ||
+        !(p = next_line(p, end, atime, sizeof atime)))
+        return CMN_ERR;
+    m->version = strtoll(ver, NULL, 10);
+    m->atime_ns = strtoll(atime, NULL, 10);
+    if (p < end) {
+        m->custom = strndup(p, (size_t)(end - p));
+        if (!m->custom)
+            return CMN_ERR;
+    }
+    return CMN_OK;
+}
+
+int tgt_objmeta_load(int fd, tgt_objmeta *m)
+{
+    char small[512];
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return CMN_ERR;
+    ssize_t n = fgetxattr(fd, META_XATTR, small, sizeof small);
+    int rc;
+    if (n < 0 && errno == ERANGE) {
+        char *big = malloc(META_MAX);
+        if (!big)
+            return CMN_ERR;
+        n = fgetxattr(fd, META_XATTR, big, META_MAX);
+        rc = n < 0 ? CMN_ERR : tgt_objmeta_decode(big, (size_t)n, m);
+        free(big);
+    } else {
+        rc = n < 0 ? CMN_ERR : tgt_objmeta_decode(small, (size_t)n, m);
+    }
+    if (rc != CMN_OK) {
+        /* A file without our metadata (placed by hand): describe what we can. */
+        memset(m, 0, sizeof *m);
+        strcpy(m->cksum_type, "none");
+        m->version = 1;
+        m->atime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    }
+    m->size = st.st_size;
+    return CMN_OK;
+}
+
+int tgt_objmeta_store(int fd, const tgt_objmeta *m)
+{
+    char small[512];
+    int n = tgt_objmeta_encode(m, small, sizeof small);
+    if (n >= 0)
+        return fsetxattr(fd, META_XATTR, small, (size_t)n, 0) == 0 ? CMN_OK : CMN_ERR;
+    char *big = malloc(META_MAX);
+    if (!big)
+        return CMN_ERR;
+    n = tgt_objmeta_encode(m, big, META_MAX);
+    int rc = n >= 0 && fsetxattr(fd, META_XATTR, big, (size_t)n, 0) == 0 ? CMN_OK : CMN_ERR;
+    free(big);
+    return rc;
+}
+
+void tgt_objmeta_free(tgt_objmeta *m)
+{
+    free(m->custom);
+    m->custom = NULL;
+}

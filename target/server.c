@@ -1,0 +1,215 @@
+/*
+ * server.c - the HTTP front: libmicrohttpd with a pool of epoll threads.
+ *
+ * A request arrives in several calls of on_request: the first parses the path
+ * and decides whether the body is an object (streamed to its work file as it
+ * arrives, never held in memory) or a control message (collected, bounded).
+ * The last call dispatches through the route table. Errors found while a
+ * body is still arriving are remembered and answered after it ends, because
+ * libmicrohttpd can only queue a response before or after the upload.
+ */
+#include "target/target.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+tgt_server *tgt;
+
+static void split_path(tgt_req *r)
+{
+    /* "/v1/objects/B/O..." -> items; the object name is the remainder after
+     * the 3rd item, slashes and all (AIStore's parsing). */
+    char *p = r->path;
+    while (*p == '/')
+        p++;
+    r->nitems = 0;
+    while (*p && r->nitems < (int)(sizeof r->items / sizeof r->items[0])) {
+        if (r->nitems == 3 && !strcmp(r->items[0], "v1") && !strcmp(r->items[1], "objects")) {
+            r->obj = p;
+            r->items[r->nitems++] = p;
+            return;
+        }
+        if (r->nitems == 5 && !strcmp(r->items[0], "v1") && !strcmp(r->items[1], "etl") &&
+            !strcmp(r->items[2], "_object")) {
+            r->obj = p; /* the uname, slashes and all */
+            r->items[r->nitems++] = p;
+            return;
+        }
+        r->items[r->nitems++] = p;
+        char *slash = strchr(p, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+        p = slash + 1;
+        while (*p == '/')
+            p++;
+    }
+}
+
+static bool is_loopback(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return false;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)sa)->sin6_addr);
+    return false;
+}
+
+/* An object PUT is streamed unless it is an append or carries an action. */
+static bool is_object_put(tgt_req *r)
+{
+    return !strcmp(r->method, "PUT") && r->nitems == 4 && !strcmp(r->items[0], "v1") &&
+           !strcmp(r->items[1], "objects") && !tgt_query(r, "append_type");
+}
+
+/* First call of a streamed PUT: check everything we can before any byte
+ * arrives, and open the work file. Returns false if a reply was queued. */
+static bool start_put(tgt_req *r, enum MHD_Result *ret)
+{
+    const char *bck = r->items[2];
+    char why[128];
+    if (!tgt_check_bucket(r, bck, true)) {
+        *ret = MHD_YES;
+        return false;
+    }
+    if (!cmn_object_name_valid(r->obj, why, sizeof why)) {
+        *ret = (enum MHD_Result)tgt_reply_err(r, 400, "invalid object name \"%s\": %s", r->obj, why);
+        return false;
+    }
+    int rc = tgt_writer_open(&r->writer, &tgt->store, bck, r->obj);
+    if (rc) {
+        *ret = (enum MHD_Result)tgt_reply_err(r, rc == -ENOSPC ? 507 : 500, "ais://%s/%s: cannot create work file: %s",
+                                              bck, r->obj, strerror(-rc));
+        return false;
+    }
+    snprintf(r->put_bck, sizeof r->put_bck, "%s", bck);
+    r->put_obj = strdup(r->obj);
+    r->streaming = true;
+    return true;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)cls;
+    (void)version;
+    tgt_req *r = *con_cls;
+    if (!r) {
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return MHD_NO;
+        *con_cls = r;
+        r->conn = conn;
+        r->method = method;
+        r->url = strdup(url);
+        r->path = strdup(url);
+        r->loopback = is_loopback(conn);
+        r->started_ns = cmn_mono_ns();
+        cmn_buf_init(&r->body);
+        split_path(r);
+        if (is_object_put(r)) {
+            enum MHD_Result ret;
+            if (!start_put(r, &ret))
+                return ret;
+        }
+        return MHD_YES;
+    }
+    if (r->responded)
+        return MHD_YES; /* an early reply was queued; drain */
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->streaming) {
+            if (!r->stream_failed && tgt_writer_write(&r->writer, upload_data, n) != 0)
+                r->stream_failed = true;
+        } else if (r->body.len + n <= tgt->cfg.max_body) {
+            cmn_buf_append(&r->body, upload_data, n);
+        } else {
+            r->body.len = tgt->cfg.max_body + 1; /* marks "too large"; keep draining */
+        }
+        return MHD_YES;
+    }
+    if (r->streaming)
+        return (enum MHD_Result)tgt_h_object_put_done(r);
+    if (r->body.len > tgt->cfg.max_body)
+        return (enum MHD_Result)tgt_reply_err(r, 413, "request body is larger than %zu bytes", tgt->cfg.max_body);
+    if (r->body.len) {
+        r->msg = cJSON_ParseWithLength(r->body.data, r->body.len);
+    }
+    tgt_handler h = tgt_route(r);
+    if (!h) {
+        if (r->responded)
+            return MHD_YES;
+        return (enum MHD_Result)tgt_reply_err(r, 404, "no such endpoint: %s %s", method, url);
+    }
+    int ret = h(r);
+    if (!r->responded)
+        ret = tgt_reply_err(r, 500, "%s %s: handler gave no reply", method, url);
+    return (enum MHD_Result)ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    tgt_req *r = *con_cls;
+    if (!r)
+        return;
+    if (r->streaming) {
+        /* the client went away (or we shut down) mid-PUT: the old object stays */
+        if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            cmn_warn("PUT ais://%s/%s interrupted; nothing stored", r->put_bck, r->put_obj);
+        tgt_writer_abort(&r->writer);
+    }
+    free(r->put_obj);
+    cJSON_Delete(r->msg);
+    cmn_buf_free(&r->body);
+    free(r->path);
+    free(r->url);
+    free(r);
+    *con_cls = NULL;
+}
+
+int tgt_server_start(tgt_server *s)
+{
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((uint16_t)s->cfg.port);
+    if (inet_pton(AF_INET, s->cfg.listen_host, &sin.sin_addr) != 1) {
+        cmn_error("--listen: '%s' is not an IPv4 address", s->cfg.listen_host);
+        return CMN_ERR;
+    }
+    s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+                                  MHD_USE_ERROR_LOG,
+                              (uint16_t)s->cfg.port, NULL, NULL, on_request, NULL,
+                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->cfg.threads,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)600,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
+                              MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+                              MHD_OPTION_END);
+    if (!s->mhd) {
+        cmn_error("cannot listen on %s:%d: %s", s->cfg.listen_host, s->cfg.port, strerror(errno));
+        return CMN_ERR;
+    }
+    return CMN_OK;
+}
+
+void tgt_server_stop(tgt_server *s)
+{
+    if (s->mhd) {
+        MHD_stop_daemon(s->mhd);
+        s->mhd = NULL;
+    }
+}

@@ -1,0 +1,248 @@
+/*
+ * target.h - the map of etlfs-target: one process that answers as AIStore's
+ * gateway and target on a single node. Layers, bottom up:
+ *
+ *   store.c, objmeta.c, objwrite.c, walk.c   objects and buckets on mountpaths
+ *   jobs.c                                   long operations ("xactions")
+ *   server.c, reply.c, routes.c              HTTP (libmicrohttpd) and the route table
+ *   bucket.c, object.c, lso.c, cluster.c,    one file per group of REST handlers
+ *   etl_http.c, ...
+ */
+#ifndef ETLFS_TARGET_H
+#define ETLFS_TARGET_H
+
+#include "common/cmn.h"
+#include "etl/etl.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <xxhash.h>
+
+#define TGT_MAX_MPATHS 64
+#define TGT_NODE_ID "t1etlfs"   /* this node's id, as target and as proxy */
+#define TGT_PROXY_ID "p1etlfs"
+
+/* ------------------------------------------------------------------ store */
+/* Layout per mountpath MP:
+ *   MP/@ais/<bucket>/<object name>   the object (name's '/' are directories)
+ *   MP/.etlfs/tmp/                   work files of PUTs in flight
+ *   MP/.etlfs/trash/                 destroyed buckets being removed
+ * An object lives on the mountpath chosen by a hash of bucket+name. */
+typedef struct tgt_store {
+    int nmpaths;
+    char *mpaths[TGT_MAX_MPATHS];
+} tgt_store;
+
+int tgt_store_open(tgt_store *s, char **dirs, int n);
+void tgt_store_close(tgt_store *s);
+/* Index of the mountpath that owns bucket/obj. */
+int tgt_store_mpath_of(const tgt_store *s, const char *bck, const char *obj);
+/* Path of an object's file. CMN_ERR if it does not fit. */
+int tgt_store_fqn(const tgt_store *s, const char *bck, const char *obj, char *out, size_t outlen);
+/* Path of a bucket's directory on mountpath i. */
+int tgt_store_bdir(const tgt_store *s, int i, const char *bck, char *out, size_t outlen);
+
+bool tgt_bucket_exists(const tgt_store *s, const char *bck);
+/* 0, or -EEXIST / -errno. */
+int tgt_bucket_create(const tgt_store *s, const char *bck);
+/* 0, or -ENOENT / -errno. Removes every object. */
+int tgt_bucket_destroy(const tgt_store *s, const char *bck);
+/* 0, or -ENOENT (from missing) / -EEXIST (to exists) / -errno. */
+int tgt_bucket_rename(const tgt_store *s, const char *from, const char *to);
+/* Sorted names of all buckets; free with tgt_free_names. */
+int tgt_bucket_names(const tgt_store *s, char ***names, int *n);
+void tgt_free_names(char **names, int n);
+int64_t tgt_bucket_created(const tgt_store *s, const char *bck);
+
+/* ---------------------------------------------------------------- objmeta */
+/* Metadata stored with an object's file (xattr "user.etlfs.meta"), written
+ * to the work file before the rename, so data and metadata appear together. */
+typedef struct tgt_objmeta {
+    int64_t size;
+    char cksum_type[16]; /* "xxhash" */
+    char cksum[17];      /* 16 hex digits */
+    int64_t version;
+    int64_t atime_ns;
+    char *custom;        /* JSON object text, or NULL; owned */
+} tgt_objmeta;
+
+/* Encodes m as text into out; returns its length or CMN_ERR. */
+int tgt_objmeta_encode(const tgt_objmeta *m, char *out, size_t outlen);
+int tgt_objmeta_decode(const char *text, size_t len, tgt_objmeta *m);
+int tgt_objmeta_load(int fd, tgt_objmeta *m);   /* from an open object file */
+int tgt_objmeta_store(int fd, const tgt_objmeta *m);
+void tgt_objmeta_free(tgt_objmeta *m);
+
+/* --------------------------------------------------------------- objwrite */
+/* An atomic object write: work file in the owning mountpath, fsync, xattr,
+ * rename over the object. Abort (or a crash) leaves the old object. */
+typedef struct tgt_writer {
+    int fd;
+    char tmp[4096];
+    char fqn[4096];
+    XXH64_state_t *xx;
+    int64_t bytes;
+    char *custom; /* custom metadata JSON to store, owned */
+} tgt_writer;
+
+int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj);
+int tgt_writer_write(tgt_writer *w, const void *data, size_t len);
+/* Publishes the object; fills *out (if given). On failure the work file is gone. */
+int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out);
+void tgt_writer_abort(tgt_writer *w);
+/* Copies a local file into bucket/obj atomically (copy-bck, promote). */
+int tgt_store_copy_file(const tgt_store *s, const char *src_fqn, const char *bck, const char *obj,
+                        tgt_objmeta *out);
+/* Deletes an object file and its empty parent directories. 0 or -errno. */
+int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj);
+/* Opens an object for reading: fd and stat; 0 or -errno (-ENOENT if absent). */
+int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size);
+
+/* ------------------------------------------------------------------- walk */
+/* Visits a bucket's objects in name order (merged over mountpaths), names
+ * > start_after and starting with prefix. With no_recursion, only the
+ * prefix's immediate children: sub-directories are reported once with
+ * is_dir set. The callback returns false to stop. */
+typedef bool (*tgt_walk_fn)(void *ctx, const char *name, const char *fqn, bool is_dir);
+int tgt_walk(const tgt_store *s, const char *bck, const char *prefix, const char *start_after,
+             bool no_recursion, tgt_walk_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------- jobs */
+typedef struct tgt_job tgt_job;
+typedef void (*tgt_job_fn)(tgt_job *job, void *arg);
+
+/* Registers a job (visible to every job query at once) and runs fn(job, arg)
+ * on its own thread; free_arg(arg) afterwards. Returns the job (owned by the
+ * registry) or NULL. bck/dst may be NULL. */
+tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_job_fn fn, void *arg,
+                       void (*free_arg)(void *));
+const char *tgt_job_id(const tgt_job *job);
+void tgt_job_count(tgt_job *job, int64_t objs, int64_t bytes);
+/* Records one error (the first few are kept, all are counted). */
+void tgt_job_error(tgt_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool tgt_job_aborted(const tgt_job *job);
+/* 0, or -ENOENT for an unknown id. */
+int tgt_job_abort(const char *id);
+/* JSON queries of /v1/cluster (see jobs.c for the shapes). NULL when nothing matches. */
+cJSON *tgt_jobs_status(const char *id, const char *kind);          /* one Status */
+cJSON *tgt_jobs_status_all(const char *kind, bool only_running);   /* [Status] */
+cJSON *tgt_jobs_running(const char *kind);                         /* ["kind[id]"] */
+cJSON *tgt_jobs_snaps(const char *id, const char *kind);           /* {node:[Snap]} */
+/* Blocks until the job ends; returns false on timeout. */
+bool tgt_job_wait(const char *id, int64_t timeout_ns);
+/* Aborts every running job and joins their threads. */
+void tgt_jobs_shutdown(void);
+
+/* ------------------------------------------------------------------ server */
+typedef struct tgt_config {
+    char listen_host[256];
+    int port;
+    char public_url[512];   /* what the smap advertises */
+    int threads;
+    size_t max_body;        /* bodies of control messages */
+    char etl_dir[4096];     /* etl install dir (runtimes, transformers, images.conf) */
+} tgt_config;
+
+typedef struct tgt_server {
+    tgt_config cfg;
+    tgt_store store;
+    etl_registry *etl;
+    struct MHD_Daemon *mhd;
+    int64_t started_ns;
+    char smap_uuid[CMN_UUID_LEN + 1];
+} tgt_server;
+
+extern tgt_server *tgt; /* the one server of this process */
+
+/* One HTTP request, as the handlers see it. */
+typedef struct tgt_req {
+    struct MHD_Connection *conn;
+    const char *method;
+    char *url;         /* decoded path as received, for messages */
+    char *path;        /* decoded path, split in place into items */
+    char *items[8];    /* path items after "/v1/", empty items dropped */
+    int nitems;
+    const char *obj;   /* object name: decoded remainder after /v1/objects/B/ */
+    cmn_buf body;      /* request body (not for streamed PUTs) */
+    cJSON *msg;        /* body parsed as JSON when it is JSON, else NULL */
+    bool responded;
+    bool loopback;     /* client is on this node */
+    /* streamed object PUT */
+    bool streaming;
+    bool stream_failed;
+    tgt_writer writer;
+    char put_bck[256];
+    char *put_obj;
+    int64_t started_ns;
+} tgt_req;
+
+int tgt_server_start(tgt_server *s);
+void tgt_server_stop(tgt_server *s);
+
+/* ------------------------------------------------------------------- reply */
+const char *tgt_query(tgt_req *r, const char *key);  /* NULL when absent */
+const char *tgt_header(tgt_req *r, const char *key);
+/* Queue responses; each returns MHD_YES/MHD_NO as an int. */
+int tgt_reply_empty(tgt_req *r, int status);
+int tgt_reply_text(tgt_req *r, int status, const char *text);
+int tgt_reply_json(tgt_req *r, int status, cJSON *json); /* consumes json */
+int tgt_reply_buf(tgt_req *r, int status, const char *ctype, const void *data, size_t len);
+/* AIStore's JSON error body (Hdr-Error for HEAD). */
+int tgt_reply_err(tgt_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Queues a response the handler built (headers and all) and releases it. */
+struct MHD_Response;
+int tgt_reply(tgt_req *r, int status, struct MHD_Response *resp);
+
+/* Helpers for JSON bodies and bucket args. */
+const char *tgt_msg_action(tgt_req *r);  /* ActMsg "action", or "" */
+cJSON *tgt_msg_value(tgt_req *r);        /* ActMsg "value", or NULL */
+/* Validates bucket name, provider (ais only) and existence; replies the error
+ * and returns false when the request cannot go on. */
+bool tgt_check_bucket(tgt_req *r, const char *bck, bool must_exist);
+/* Parses a "bck_to" uname (ais/@#/NAME/) into name; false when malformed. */
+bool tgt_parse_uname_bucket(const char *uname, char *name, size_t len);
+/* Prints an int64 as a raw JSON number (cJSON doubles lose digits past 2^53). */
+cJSON *tgt_json_int(int64_t v);
+cJSON *tgt_json_str_int(int64_t v); /* as a JSON string */
+
+/* ------------------------------------------------------------------ routes */
+typedef int (*tgt_handler)(tgt_req *r);
+tgt_handler tgt_route(tgt_req *r);
+
+/* handlers, by file */
+int tgt_h_health(tgt_req *r);
+int tgt_h_daemon_get(tgt_req *r);
+int tgt_h_cluster_get(tgt_req *r);
+int tgt_h_cluster_put(tgt_req *r);
+int tgt_h_buckets_get(tgt_req *r);
+int tgt_h_bucket_post(tgt_req *r);
+int tgt_h_bucket_delete(tgt_req *r);
+int tgt_h_bucket_head(tgt_req *r);
+int tgt_h_bucket_put(tgt_req *r);
+int tgt_h_object_get(tgt_req *r);
+int tgt_h_object_head(tgt_req *r);
+int tgt_h_object_delete(tgt_req *r);
+int tgt_h_object_post(tgt_req *r);
+int tgt_h_objects_post(tgt_req *r);   /* POST /v1/objects/B: promote */
+int tgt_h_object_put_done(tgt_req *r); /* end of a streamed PUT */
+int tgt_h_etl(tgt_req *r);
+int tgt_h_etl_object(tgt_req *r);     /* /v1/etl/_object/SECRET/UNAME */
+int tgt_lso(tgt_req *r, const char *bck);
+int tgt_summary(tgt_req *r, const char *bck, bool head);
+/* Inline transform of an object (GET ?etl_name=). */
+int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl_name);
+
+/* Bucket actions implemented by the offline/multi-object layer (offline.c,
+ * multiobj.c). Each replies itself. */
+int tgt_act_copy_bck(tgt_req *r, const char *src, cJSON *value, bool etl);
+int tgt_act_move_bck(tgt_req *r, const char *src);
+int tgt_act_listrange(tgt_req *r, const char *src, const char *action, cJSON *value);
+int tgt_act_archive(tgt_req *r, const char *src, cJSON *value);
+int tgt_act_promote(tgt_req *r, const char *bck);
+int tgt_act_copy_obj(tgt_req *r, const char *bck, const char *obj);
+int tgt_act_start_job(tgt_req *r, cJSON *value);
+
+#endif

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds everything under AddressSanitizer + UndefinedBehaviorSanitizer and
+# runs every test: the C unit tests (ctest) and the end-to-end pytest suite
+# against the real binaries. Installs what it needs. Exit code: non-zero if
+# anything failed.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+./deploy/dev/deps.sh --test
+build=${ETLFS_TEST_BUILD:-$root/build-test}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DETLFS_SANITIZE=ON >/dev/null
+cmake --build "$build" -j"$(nproc)"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+(cd "$build" && ctest --output-on-failure)
+export ETLFS_BUILD="$build"
+/usr/bin/python3 -m pytest -p no:cacheprovider -v --timeout 600 tests/e2e "$@"
