@@ -169,13 +169,11 @@ static cJSON *bucket_summary(const char *bck, const char *prefix)
 {
     summ_ctx c = {0};
     tgt_walk(&tgt->store, bck, prefix, "", false, summ_visit, &c);
-    int64_t disks = 0, used = 0;
+    int64_t disks = 0;
     for (int i = 0; i < tgt->store.nmpaths; i++) {
         struct statvfs vfs;
-        if (statvfs(tgt->store.mpaths[i], &vfs) == 0) {
+        if (statvfs(tgt->store.mpaths[i], &vfs) == 0)
             disks += (int64_t)vfs.f_blocks * (int64_t)vfs.f_frsize;
-            used += (int64_t)(vfs.f_blocks - vfs.f_bfree) * (int64_t)vfs.f_frsize;
-        }
     }
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "name", bck);
@@ -195,7 +193,8 @@ static cJSON *bucket_summary(const char *bck, const char *prefix)
     cJSON_AddItemToObject(ts, "size_all_present_objs", tgt_json_str_int(c.total));
     cJSON_AddItemToObject(ts, "size_all_remote_objs", tgt_json_str_int(0));
     cJSON_AddItemToObject(ts, "total_disks_size", tgt_json_str_int(disks));
-    cJSON_AddNumberToObject(s, "used_pct", disks ? (double)(used * 100 / disks) : 0);
+    /* the bucket's share of the mountpaths' capacity, as AIStore reports it */
+    cJSON_AddNumberToObject(s, "used_pct", disks ? (double)(c.total * 100 / disks) : 0);
     cJSON_AddBoolToObject(s, "is_present", true);
     return s;
 }

@@ -135,6 +135,12 @@ cJSON *tgt_jobs_snaps(const char *id, const char *kind);           /* {node:[Sna
 bool tgt_job_wait(const char *id, int64_t timeout_ns);
 /* Aborts every running job and joins their threads. */
 void tgt_jobs_shutdown(void);
+/* Demand jobs (copy/etl-listrange, archive) linger after their work: idle
+ * ones are still listed as running but their snaps say is_idle. */
+void tgt_job_set_idle(tgt_job *job, bool idle);
+/* Registers a job that already ended (one found in the journal at start-up). */
+void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
+                       bool aborted, const char *err);
 
 /* ------------------------------------------------------------------ server */
 typedef struct tgt_config {
