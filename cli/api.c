@@ -41,7 +41,7 @@ void cli_url_v1(cli_call *c, const char *fmt, ...)
 
 void cli_url_obj(cli_call *c, const char *obj)
 {
-    char *dup = strdup(obj), *save = NULL;
+    char *dup = strdup(obj);
     bool first = true;
     /* strtok_r would merge "a//b"; keep empty segments so the server judges */
     for (char *seg = dup, *next; seg; seg = next) {
@@ -55,7 +55,6 @@ void cli_url_obj(cli_call *c, const char *obj)
         free(esc);
         first = false;
     }
-    (void)save;
     free(dup);
 }
 
@@ -95,7 +94,7 @@ char *cli_err_message(const cmn_http_resp *resp)
 
 bool cli_stdout_gone(int err) { return err == EPIPE; }
 
-int cli_send(cmn_http *h, cli_call *c, cmn_http_resp *resp, bool quiet_404)
+int cli_send(cmn_http *h, cli_call *c, cmn_http_resp *resp, bool quiet)
 {
     cmn_http_req req = {
         .method = c->method,
@@ -119,7 +118,7 @@ int cli_send(cmn_http *h, cli_call *c, cmn_http_resp *resp, bool quiet_404)
     }
     if (resp->status >= 200 && resp->status < 300)
         return CLI_EXIT_OK;
-    if (resp->status == 404 && quiet_404)
+    if (quiet)
         return CLI_EXIT_ERR;
     char *msg = cli_err_message(resp);
     cli_fail("%s", msg);

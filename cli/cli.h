@@ -107,9 +107,10 @@ void cli_url_obj(cli_call *c, const char *obj);
 void cli_url_query(cli_call *c, const char *k, const char *v);
 /* Sends c with handle h (may be NULL). Returns CLI_EXIT_OK on 2xx, otherwise
  * prints the server's message (or transport error) once and returns
- * CLI_EXIT_ERR; *status gets the HTTP status (0 = no answer). When quiet_404
- * is set, a 404 is not printed (the caller explains it). */
-int cli_send(cmn_http *h, cli_call *c, cmn_http_resp *resp, bool quiet_404);
+ * CLI_EXIT_ERR; resp->status is 0 when no answer came. With quiet, an HTTP
+ * error answer is left to the caller to explain (transport errors are still
+ * printed). */
+int cli_send(cmn_http *h, cli_call *c, cmn_http_resp *resp, bool quiet);
 /* The "message" of an AIStore JSON error body, or the body itself. malloc'd. */
 char *cli_err_message(const cmn_http_resp *resp);
 /* True when a write to stdout failed because the reader went away. */
@@ -129,6 +130,7 @@ typedef struct cli_table {
 /* A table printed like Go's text/tabwriter with tab padding (AIStore's teb). */
 void cli_table_init(cli_table *t, int ncols);
 void cli_table_row(cli_table *t, ...); /* ncols const char* */
+void cli_table_rowv(cli_table *t, const char *const *cells);
 /* Writes to stdout; returns false when stdout went away (EPIPE). */
 bool cli_table_print(cli_table *t);
 void cli_table_free(cli_table *t);
@@ -137,7 +139,6 @@ void cli_fmt_size(int64_t n, char *out, size_t outlen);
 /* Parses "64KiB", "1MB", "4096" into bytes. */
 int cli_parse_size(const char *s, int64_t *out);
 bool cli_stdout_tty(void);
-/* "ais/@#/NAME/" uname of an ais bucket. */
 
 /* ---- command families */
 int cli_bucket_create(cli_args *a);
@@ -159,6 +160,11 @@ int cli_job_show(cli_args *a);
 int cli_job_wait(cli_args *a);
 int cli_show_cluster(cli_args *a);
 
+/* loc/out/in objects then loc/out/in bytes of job id, summed over nodes. */
+void cli_job_counts(const char *id, int64_t out[6]);
+/* GETs c (following redirects) into dest, "-" = stdout, via a temporary
+ * file renamed on success; *size = bytes written. */
+int cli_fetch_to(cli_call *c, const char *dest, int64_t *size);
 /* Waits for job id to finish (cmd_job.c), printing progress when asked.
  * kind_hint may be "" . Returns an exit status; failures printed. */
 int cli_job_wait_id(const char *id, bool progress, int64_t timeout_ns);

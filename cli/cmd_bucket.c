@@ -44,17 +44,14 @@ int cli_bucket_create(cli_args *a)
         c.body = body;
         cmn_http_resp r;
         cmn_http_resp_init(&r);
-        cmn_http_req req = {.method = "POST", .url = c.url.data, .body = body, .body_len = strlen(body), .out_fd = -1};
-        if (cmn_http_do(h, &req, &r) != CMN_OK) {
-            rc = cli_fail("failed to create \"%s\": %s", cname, r.err);
-        } else if (r.status == 409) {
-            rc = cli_fail("Bucket \"%s\" already exists", cname);
-        } else if (r.status < 200 || r.status >= 300) {
-            char *m = cli_err_message(&r);
-            rc = cli_fail("failed to create \"%s\": %s", cname, m);
-            free(m);
-        } else {
+        if ((rc = cli_send(h, &c, &r, true)) == CLI_EXIT_OK) {
             printf("\"%s\" created\n", cname);
+        } else if (r.status == 409) {
+            cli_fail("Bucket \"%s\" already exists", cname);
+        } else if (r.status) {
+            char *m = cli_err_message(&r);
+            cli_fail("failed to create \"%s\": %s", cname, m);
+            free(m);
         }
         cmn_http_resp_free(&r);
         free(body);
@@ -85,10 +82,15 @@ int cli_bucket_rm(cli_args *a)
         c.body = body;
         cmn_http_resp r;
         cmn_http_resp_init(&r);
-        if ((rc = cli_send(h, &c, &r, true)) == CLI_EXIT_OK)
+        if ((rc = cli_send(h, &c, &r, true)) == CLI_EXIT_OK) {
             printf("\"%s\" destroyed\n", cname);
-        else if (r.status == 404)
+        } else if (r.status == 404) {
             cli_fail("bucket \"%s\" does not exist", cname);
+        } else if (r.status) {
+            char *m = cli_err_message(&r);
+            cli_fail("%s", m);
+            free(m);
+        }
         cmn_http_resp_free(&r);
         free(body);
         cli_call_free(&c);
@@ -233,41 +235,29 @@ static void ls_add_header(ls_ctx *x)
     const char *row[13];
     char hdr[12][32];
     for (int i = 0; i < x->ncols; i++) {
-        snprintf(hdr[i], sizeof hdr[i], "%s", i ? " " : "");
-        for (const char *p = x->cols[i]; *p; p++) {
-            size_t l = strlen(hdr[i]);
-            hdr[i][l] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
-            hdr[i][l + 1] = '\0';
-        }
+        size_t l = 0;
+        if (i)
+            hdr[i][l++] = ' ';
+        for (const char *p = x->cols[i]; *p && l < sizeof hdr[i] - 1; p++)
+            hdr[i][l++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+        hdr[i][l] = '\0';
         row[i] = hdr[i];
     }
     row[x->ncols] = " ";
-    /* rows are added by value; build the varargs by column count */
-    switch (x->ncols) {
-    case 1: cli_table_row(&x->t, row[0], row[1]); break;
-    default: {
-        /* general path: fill then patch */
-        cli_table_row(&x->t, "", "", "", "", "", "", "", "", "", "", "", "", "");
-        for (int i = 0; i <= x->ncols; i++) {
-            free(x->t.cells[(x->t.nrows - 1) * x->t.ncols + i]);
-            x->t.cells[(x->t.nrows - 1) * x->t.ncols + i] = strdup(row[i]);
-        }
-    }
-    }
+    cli_table_rowv(&x->t, row);
 }
 
 static void ls_add_entry(ls_ctx *x, cJSON *e)
 {
-    cli_table_row(&x->t, "", "", "", "", "", "", "", "", "", "", "", "", "");
-    char buf[2048], cell[2100];
+    char cells[12][2100];
+    const char *row[13];
     for (int i = 0; i < x->ncols; i++) {
-        cell_of(e, x->cols[i], buf, sizeof buf);
-        snprintf(cell, sizeof cell, "%s%s", i ? " " : "", buf);
-        free(x->t.cells[(x->t.nrows - 1) * x->t.ncols + i]);
-        x->t.cells[(x->t.nrows - 1) * x->t.ncols + i] = strdup(cell);
+        cells[i][0] = ' ';
+        cell_of(e, x->cols[i], cells[i] + 1, sizeof cells[i] - 1);
+        row[i] = i ? cells[i] : cells[i] + 1;
     }
-    free(x->t.cells[(x->t.nrows - 1) * x->t.ncols + x->ncols]);
-    x->t.cells[(x->t.nrows - 1) * x->t.ncols + x->ncols] = strdup(" ");
+    row[x->ncols] = " ";
+    cli_table_rowv(&x->t, row);
 }
 
 static int ls_objects(cli_args *a, cli_uri *u)
@@ -297,7 +287,7 @@ static int ls_objects(cli_args *a, cli_uri *u)
     x.cols[x.ncols++] = "name";
     if (!props || !*props) {
         x.cols[x.ncols++] = "size";
-        snprintf(x.props, sizeof x.props, "name,size,cached");
+        snprintf(x.props, sizeof x.props, "name,size");
     } else {
         char tmp[256];
         snprintf(tmp, sizeof tmp, "%s", props);
@@ -335,10 +325,13 @@ static int ls_objects(cli_args *a, cli_uri *u)
     for (;;) {
         cJSON *v = cJSON_CreateObject();
         cJSON_AddStringToObject(v, "prefix", prefix);
-        cJSON_AddNumberToObject(v, "pagesize", (double)page_size);
+        /* zero and empty fields are left out: they mean "default" anyway */
+        if (page_size)
+            cJSON_AddNumberToObject(v, "pagesize", (double)page_size);
         cJSON_AddStringToObject(v, "props", x.props);
         cJSON_AddStringToObject(v, "uuid", uuid);
-        cJSON_AddStringToObject(v, "continuation_token", token);
+        if (*token)
+            cJSON_AddStringToObject(v, "continuation_token", token);
         cJSON_AddStringToObject(v, "flags", "0");
         char *body = actmsg("list", v);
         cli_call c;

@@ -20,17 +20,23 @@ void cli_table_init(cli_table *t, int ncols)
 
 void cli_table_row(cli_table *t, ...)
 {
+    const char *cells[16] = {0};
+    va_list ap;
+    va_start(ap, t);
+    for (int c = 0; c < t->ncols && c < 16; c++)
+        cells[c] = va_arg(ap, const char *);
+    va_end(ap);
+    cli_table_rowv(t, cells);
+}
+
+void cli_table_rowv(cli_table *t, const char *const *cells)
+{
     if (t->nrows == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 64;
         t->cells = realloc(t->cells, (size_t)t->cap * (size_t)t->ncols * sizeof(char *));
     }
-    va_list ap;
-    va_start(ap, t);
-    for (int c = 0; c < t->ncols; c++) {
-        const char *s = va_arg(ap, const char *);
-        t->cells[t->nrows * t->ncols + c] = strdup(s ? s : "");
-    }
-    va_end(ap);
+    for (int c = 0; c < t->ncols; c++)
+        t->cells[t->nrows * t->ncols + c] = strdup(cells[c] ? cells[c] : "");
     t->nrows++;
 }
 

@@ -144,13 +144,59 @@ struct etl_handle {
 etl_handle *etl_handle_new(const char *name, const char *comm, const char *arg, const char *io_command,
                            int port, int64_t object_timeout_ns);
 void etl_handle_free(etl_handle *h);
-/* The URL a request for obj goes to (malloc'd), per comm and arg type. */
+/* comm_hpush.c / comm_hpull.c: the URL a request for obj goes to (malloc'd),
+ * per communicator and arg type; hpush and io PUT, hpull and hrev GET. */
 char *etl_object_url(const etl_handle *h, const etl_object *obj);
+bool etl_comm_puts(const etl_handle *h);
+char *etl_push_url(const etl_handle *h, const etl_object *obj);
+char *etl_uname_url(const etl_handle *h, const etl_object *obj);
 /* GET url until 200 or the deadline (mono ns); alive() says whether to keep trying. */
 int etl_wait_ready(const char *url, int64_t deadline_ns, bool (*alive)(void *), void *ctx, char *err,
                    size_t errlen);
 
-/* ---- registry.c helpers used by api.c and tests */
+/* ---- registry.c: the table of ETLs; one mutex guards the table and every
+ * entry's fields. Slow work (venv, spawn, readiness, stop) runs unlocked on
+ * an entry marked busy, so nothing else changes it meanwhile. */
+typedef enum { ETL_STOPPED, ETL_RUNNING, ETL_ERROR } etl_state;
+
+typedef struct etl_entry {
+    etl_msg msg;
+    char *raw; size_t rawlen;   /* the init message as received: persisted */
+    etl_state state;
+    bool busy;
+    char last_error[ETL_ERRLEN];
+    char xid[32];               /* "etl-" + uuid of the current run */
+    pid_t pid;                  /* process group of the current run, 0 if none */
+    char *interpreter;          /* init code: the python that runs it */
+    bool venv;
+    cmn_buf warnings;           /* lines */
+    etl_handle *run;            /* the registry's reference while running */
+    char dir[4096], log[4200];
+} etl_entry;
+
+struct etl_registry {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;          /* busy entries settled; the watcher's sleep */
+    etl_entry **v;
+    size_t n;
+    char *target_url, *state_dir, *install_dir, *bindir;
+    etl_user user;
+    char secret[16];
+    bool closing;
+    pthread_t watcher;
+};
+
+etl_entry *etl_registry_find(etl_registry *r, const char *name); /* locked */
+etl_entry *etl_entry_new(etl_registry *r, const char *raw, size_t rawlen, etl_msg *msg); /* takes msg */
+void etl_entry_free(etl_entry *e);
+void etl_registry_remove(etl_registry *r, etl_entry *e); /* locked; frees */
+int etl_entry_persist(const etl_entry *e);
 pid_t etl_registry_pid(etl_registry *r, const char *name); /* 0 when not running */
+
+/* ---- launch.c: one entry's processes (called unlocked, entry busy) */
+/* Starts the ETL and waits for readiness; 0 or an HTTP status with err. */
+int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen);
+/* Takes the run away from e (locked) and stops its processes (unlocked). */
+void etl_halt(etl_registry *r, etl_entry *e, etl_state to);
 
 #endif

@@ -80,6 +80,7 @@ int fs_status_errno(long status, const char *what, const fs_resp *resp)
     case 403: err = EACCES; break;
     case 416: err = EINVAL; break;
     case 507: err = ENOSPC; break;
+    case 501: err = EOPNOTSUPP; break;
     default: err = EIO; break;
     }
     if (err == ENOENT)

@@ -33,7 +33,9 @@ ssize_t fs_copy_range(fs_handle *in, off_t off_in, fs_handle *out, off_t off_out
             rc = fs_api_head(out->bck, out->obj, &a);
             size = a.size;
         }
-        if (rc < 0) {
+        if (rc == -EOPNOTSUPP) {
+            ret = -EXDEV; /* a target without copy-obj: the bytes go through FUSE after all */
+        } else if (rc < 0) {
             ret = rc == -ENOENT ? -ENOENT : -EIO;
         } else {
             out->server_copied = true;

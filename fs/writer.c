@@ -114,7 +114,7 @@ int fs_writer_truncate(fs_handle *h, off_t size)
     pthread_mutex_lock(&h->mu);
     int rc = ftruncate(h->fd, size) == 0 ? 0 : -errno;
     if (rc == 0)
-        h->dirty = true;
+        h->dirty = h->wrote = true;
     pthread_mutex_unlock(&h->mu);
     return rc;
 }
@@ -130,15 +130,19 @@ static void forget_parents(const char *path)
     free(p);
 }
 
-static int flush_locked(fs_handle *h)
+/* flush (close of one descriptor) publishes written bytes and new files; a
+ * bare O_TRUNC of an existing object waits for the final release. So the
+ * shell's `echo x > f`, which closes a descriptor before it writes, never
+ * shows an existing f empty in between. */
+static int flush_locked(fs_handle *h, bool final)
 {
-    if (!h->writer || h->server_copied || (!h->dirty && !h->created))
+    if (!h->writer || h->server_copied || !(h->wrote || h->created || (final && h->dirty)))
         return 0;
     int64_t size = spool_size(h);
     int rc = fs_api_put_fd(h->bck, h->obj, h->fd, size);
     fs_cache_forget(h->path);
     if (rc == 0) {
-        h->dirty = h->created = false;
+        h->dirty = h->created = h->wrote = false;
         forget_parents(h->path);
     }
     return rc;
@@ -147,7 +151,7 @@ static int flush_locked(fs_handle *h)
 int fs_writer_flush(fs_handle *h)
 {
     pthread_mutex_lock(&h->mu);
-    int rc = flush_locked(h);
+    int rc = flush_locked(h, false);
     pthread_mutex_unlock(&h->mu);
     return rc;
 }
@@ -156,7 +160,9 @@ int fs_handle_release(fs_handle *h)
 {
     int rc = 0;
     if (h->writer) {
-        rc = fs_writer_flush(h);
+        pthread_mutex_lock(&h->mu);
+        rc = flush_locked(h, true);
+        pthread_mutex_unlock(&h->mu);
         table_del(h);
     }
     fs_handle_free(h);

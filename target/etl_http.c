@@ -67,7 +67,7 @@ int tgt_h_etl(tgt_req *r)
     etl_reply_init(&er);
     const char *m = r->method;
     int n = r->nitems;
-    if (n >= 5 && !strcmp(r->items[2], "_object"))
+    if (n == 5 && !strcmp(r->items[2], "_object"))
         return serve_to_etl(r);
     const char *name = n >= 3 ? r->items[2] : NULL;
     const char *sub = n >= 4 ? r->items[3] : NULL;

@@ -23,6 +23,7 @@ struct tgt_job {
     int64_t start_ns, end_ns;   /* end 0 while running */
     atomic_llong objs, bytes;
     atomic_bool abort;
+    atomic_bool idle;
     int nerrs;
     char *errs[JOB_ERRS_KEPT];
     pthread_t thread;
@@ -140,6 +141,32 @@ void tgt_job_error(tgt_job *job, const char *fmt, ...)
 }
 
 bool tgt_job_aborted(const tgt_job *job) { return atomic_load(&job->abort); }
+
+void tgt_job_set_idle(tgt_job *job, bool idle) { atomic_store(&job->idle, idle); }
+
+void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
+                       bool aborted, const char *err)
+{
+    tgt_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return;
+    snprintf(j->id, sizeof j->id, "%s", id);
+    snprintf(j->kind, sizeof j->kind, "%s", kind);
+    j->bck = bck ? strdup(bck) : NULL;
+    j->dst = dst ? strdup(dst) : NULL;
+    j->start_ns = start_ns;
+    j->end_ns = cmn_now_ns();
+    atomic_store(&j->abort, aborted);
+    j->joined = true; /* no thread */
+    if (err && *err)
+        j->errs[j->nerrs++] = strdup(err);
+    pthread_mutex_lock(&mu);
+    j->next = jobs;
+    jobs = j;
+    njobs++;
+    forget_old();
+    pthread_mutex_unlock(&mu);
+}
 
 static tgt_job *find(const char *id)
 {
@@ -263,7 +290,7 @@ static cJSON *snap_json(const tgt_job *j)
     cJSON_AddItemToObject(st, "in-objs", tgt_json_str_int(0));
     cJSON_AddItemToObject(st, "in-bytes", tgt_json_str_int(0));
     cJSON_AddBoolToObject(s, "aborted", atomic_load(&j->abort));
-    cJSON_AddBoolToObject(s, "is_idle", j->end_ns != 0);
+    cJSON_AddBoolToObject(s, "is_idle", j->end_ns != 0 || atomic_load(&j->idle));
     cJSON_AddNullToObject(s, "ext");
     cJSON_AddStringToObject(s, "glob.id", "0");
     return s;

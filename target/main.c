@@ -54,8 +54,10 @@ static void default_etl_dir(char *out, size_t len)
             if (!s)
                 break;
             *s = '\0';
+            char probe[PATH_MAX + 32];
             snprintf(out, len, "%s/etl", exe);
-            if (access(out, R_OK) == 0)
+            snprintf(probe, sizeof probe, "%s/etl/runtimes", exe); /* not the build tree's etl/ */
+            if (access(probe, R_OK) == 0)
                 return;
         }
     }
@@ -134,6 +136,7 @@ int main(int argc, char **argv)
 
     if (tgt_store_open(&server.store, dirs, ndirs) != CMN_OK)
         return 1;
+    tgt_journal_recover(&server.store); /* jobs cut short by a crash are reported aborted */
     char state_dir[PATH_MAX];
     snprintf(state_dir, sizeof state_dir, "%s/.etlfs/etl", server.store.mpaths[0]);
     if (state)

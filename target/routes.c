@@ -27,8 +27,8 @@ static const struct route {
     {"DELETE", "objects", 4, 4, tgt_h_object_delete},
     {"POST", "objects", 4, 4, tgt_h_object_post},     /* rename, copy-obj */
     {"POST", "objects", 3, 3, tgt_h_objects_post},    /* promote */
-    {"GET", "etl", 2, 6, tgt_h_etl},
-    {"HEAD", "etl", 6, 6, tgt_h_etl},
+    {"GET", "etl", 2, 5, tgt_h_etl},
+    {"HEAD", "etl", 5, 5, tgt_h_etl},
     {"PUT", "etl", 2, 2, tgt_h_etl},
     {"POST", "etl", 4, 4, tgt_h_etl},
     {"DELETE", "etl", 3, 4, tgt_h_etl},

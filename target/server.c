@@ -34,7 +34,7 @@ static void split_path(tgt_req *r)
             r->items[r->nitems++] = p;
             return;
         }
-        if (r->nitems == 5 && !strcmp(r->items[0], "v1") && !strcmp(r->items[1], "etl") &&
+        if (r->nitems == 4 && !strcmp(r->items[0], "v1") && !strcmp(r->items[1], "etl") &&
             !strcmp(r->items[2], "_object")) {
             r->obj = p; /* the uname, slashes and all */
             r->items[r->nitems++] = p;

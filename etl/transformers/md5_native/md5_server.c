@@ -332,13 +332,18 @@ int main(int argc, char **argv)
         cmn_error("etlfs-md5: library init failed");
         return 1;
     }
+    /* a 256 KiB connection pool lets large bodies arrive in large pieces */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)port, NULL,
-        NULL, md5_handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MD5_POOL_THREADS, MHD_OPTION_URI_LOG_CALLBACK, md5_uri_log,
-        NULL, MHD_OPTION_NOTIFY_COMPLETED, md5_req_done, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
-        md5_keep_escaped, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        1, MHD_OPTION_END);
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)port, NULL, NULL, md5_handle, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MD5_POOL_THREADS,
+        MHD_OPTION_URI_LOG_CALLBACK, md5_uri_log, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, md5_req_done, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, md5_keep_escaped, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 << 10),
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_END);
     if (!d) {
         cmn_error("etlfs-md5: cannot listen on %s:%ld: %s", host, port, strerror(errno));
         curl_global_cleanup();

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# get.sh - GET throughput of etlfs-target next to nginx serving the same files
+# from the same disk: a 16 KiB object (wrk -t2 -c32) and an 8 MiB object
+# (wrk -t2 -c4), 10 s each. Prints req/s, GB/s and the ratio etlfs/nginx.
+# Compare ratios measured in one run, not absolute figures (noisy machines).
+#
+# Usage: bench/get.sh            (about 1-2 minutes; the dataset is cached)
+# Env:   ETLFS_BENCH_BUILD  build folder (default ./build-bench, RelWithDebInfo)
+#        ETLFS_BENCH_DATA   dataset folder (default /tmp/etlfs-bench-data)
+#        ETLFS_SHARED       folder holding bench/dataset.sh (default ../shared, then /work/shared)
+#        DURATION           seconds per wrk run (default 10)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${ETLFS_BENCH_BUILD:-$root/build-bench}
+data=${ETLFS_BENCH_DATA:-/tmp/etlfs-bench-data}
+dur=${DURATION:-10}
+PY=/usr/bin/python3
+
+shared=${ETLFS_SHARED:-}
+for d in "$shared" "$root/../shared" /work/shared; do
+  if [[ -n $d && -f $d/bench/dataset.sh ]]; then shared=$d; break; fi
+done
+[[ -f $shared/bench/dataset.sh ]] || { echo "get.sh: cannot find shared/bench/dataset.sh (set ETLFS_SHARED)" >&2; exit 2; }
+for tool in wrk nginx curl; do
+  command -v "$tool" >/dev/null || { echo "get.sh: needs $tool (deploy/dev/deps.sh --test)" >&2; exit 2; }
+done
+
+work=$(mktemp -d /tmp/etlfs-bench-get.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "== dataset ($data)"
+bash "$shared/bench/dataset.sh" "$data"
+small=$data/small/d00/f00000.bin
+large=$data/large/b00.bin
+
+echo "== build etlfs-target (RelWithDebInfo, $build)"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DETLFS_SANITIZE=OFF >/dev/null
+cmake --build "$build" --target etlfs-target -j"$(nproc)" >/dev/null
+
+echo "== start etlfs-target and nginx"
+tport=$(free_port)
+"$build/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "$work/mp0" >"$work/target.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$tport/v1/health" >/dev/null && break; sleep 0.1; done
+turl=http://127.0.0.1:$tport
+curl -sf -X POST "$turl/v1/buckets/bench" -H 'Content-Type: application/json' \
+  -d '{"action":"create-bck","name":"","value":null}' >/dev/null
+curl -sf -X PUT --data-binary "@$small" "$turl/v1/objects/bench/small/f00000.bin" >/dev/null
+curl -sf -X PUT --data-binary "@$large" "$turl/v1/objects/bench/large/b00.bin" >/dev/null
+
+nport=$(free_port)
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:$nport;
+    root $data;
+  }
+}
+CONF
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+pids+=($!)
+nurl=http://127.0.0.1:$nport
+for _ in $(seq 100); do curl -sf -o /dev/null "$nurl/small/d00/f00000.bin" && break; sleep 0.1; done
+
+# the two servers must serve the same bytes
+cmp <(curl -sf "$turl/v1/objects/bench/small/f00000.bin") "$small"
+cmp <(curl -sf "$nurl/small/d00/f00000.bin") "$small"
+cmp <(curl -sf "$turl/v1/objects/bench/large/b00.bin") "$large"
+
+# wrk URL CONNS -> "req/s" (errors abort the run)
+run_wrk() {
+  local out
+  out=$(timeout $((dur + 15)) wrk -t2 -c"$2" -d"${dur}s" "$1")
+  if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
+    echo "get.sh: wrk saw errors against $1:" >&2
+    echo "$out" >&2
+    exit 1
+  fi
+  awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+}
+
+results=()
+bench() { # label size conns etlfs-url nginx-url
+  echo "== $1: wrk -t2 -c$3 -d${dur}s" >&2
+  local e n
+  e=$(run_wrk "$4" "$3")
+  n=$(run_wrk "$5" "$3")
+  results+=("$1 $2 $e $n")
+}
+bench "GET 16 KiB" "$(stat -c %s "$small")" 32 "$turl/v1/objects/bench/small/f00000.bin" "$nurl/small/d00/f00000.bin"
+bench "GET 8 MiB" "$(stat -c %s "$large")" 4 "$turl/v1/objects/bench/large/b00.bin" "$nurl/large/b00.bin"
+
+echo
+printf '%-12s %14s %10s %14s %10s %8s\n' what etlfs-req/s GB/s nginx-req/s GB/s ratio
+for r in "${results[@]}"; do
+  read -r w1 w2 w3 size e n <<<"$r"
+  awk -v w="$w1 $w2 $w3" -v s="$size" -v e="$e" -v n="$n" \
+    'BEGIN { printf "%-12s %14.0f %10.2f %14.0f %10.2f %8.2f\n", w, e, e*s/1e9, n, n*s/1e9, (n > 0 ? e/n : 0) }'
+done

@@ -1,0 +1,104 @@
+/*
+ * cmd_cluster.c - `ais show cluster`: the cluster map (GET /v1/daemon?what=smap)
+ * as AIStore's smap view prints it: proxies, then targets, then a summary.
+ * A single etlfs node shows up as one proxy and one target.
+ */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_node(const void *a, const void *b)
+{
+    return strcmp((*(cJSON *const *)a)->string, (*(cJSON *const *)b)->string);
+}
+
+/* Adds the nodes of one map, sorted by id as Go's template ranges a map. */
+static int add_nodes(cli_table *t, cJSON *map, const char *primary)
+{
+    int n = cJSON_GetArraySize(map);
+    if (n <= 0)
+        return 0;
+    cJSON **nodes = malloc((size_t)n * sizeof *nodes);
+    int k = 0;
+    for (cJSON *e = map->child; e && k < n; e = e->next)
+        nodes[k++] = e;
+    qsort(nodes, (size_t)k, sizeof *nodes, cmp_node);
+    for (int i = 0; i < k; i++) {
+        cJSON *e = nodes[i];
+        cJSON *type = cJSON_GetObjectItem(e, "daemon_type");
+        cJSON *pub = cJSON_GetObjectItem(e, "public_net");
+        cJSON *url = pub ? cJSON_GetObjectItem(pub, "direct_url") : NULL;
+        char id[160], ty[40], u[300];
+        snprintf(id, sizeof id, "%s%s", e->string, primary && !strcmp(primary, e->string) ? "[P]" : "");
+        snprintf(ty, sizeof ty, " %s", cJSON_IsString(type) ? type->valuestring : "");
+        snprintf(u, sizeof u, " %s", cJSON_IsString(url) ? url->valuestring : "");
+        cli_table_row(t, id, ty, u);
+    }
+    free(nodes);
+    return k;
+}
+
+int cli_show_cluster(cli_args *a)
+{
+    if (a->npos > 1)
+        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[1]);
+    if (a->npos == 1 && strcmp(a->pos[0], "smap") != 0)
+        return cli_usage_err(a, "unsupported argument '%s' (expecting nothing or 'smap')", a->pos[0]);
+    cli_call c;
+    cli_call_init(&c, "GET");
+    cli_url_v1(&c, "daemon");
+    cli_url_query(&c, "what", "smap");
+    cmn_http_resp r;
+    cmn_http_resp_init(&r);
+    int rc = cli_send(NULL, &c, &r, false);
+    if (rc == CLI_EXIT_OK && cli_flag_set(a, "json")) {
+        cli_print_json(r.body.data, r.body.len);
+    } else if (rc == CLI_EXIT_OK) {
+        cJSON *smap = cJSON_ParseWithLength(r.body.data, r.body.len);
+        if (!cJSON_IsObject(smap)) {
+            rc = cli_fail("invalid cluster map reply from %s", cli_endpoint);
+        } else {
+            cJSON *psi = cJSON_GetObjectItem(smap, "proxy_si");
+            cJSON *pid = psi ? cJSON_GetObjectItem(psi, "daemon_id") : NULL;
+            const char *primary = cJSON_IsString(pid) ? pid->valuestring : NULL;
+            cJSON *ver = cJSON_GetObjectItem(smap, "version");
+            bool hdr = !cli_flag_set(a, "no-headers");
+            cli_table t;
+            cli_table_init(&t, 3);
+            if (hdr)
+                cli_table_row(&t, "NODE", " TYPE", " PUBLIC URL");
+            int np = add_nodes(&t, cJSON_GetObjectItem(smap, "pmap"), primary);
+            cli_table_print(&t);
+            cli_table_free(&t);
+            printf("\n");
+            cli_table_init(&t, 3);
+            if (hdr)
+                cli_table_row(&t, "NODE", " TYPE", " PUBLIC URL");
+            int nt = add_nodes(&t, cJSON_GetObjectItem(smap, "tmap"), NULL);
+            cli_table_print(&t);
+            cli_table_free(&t);
+            printf("\nNon-Electable:\n\n");
+            printf("Primary Proxy: %s\n", primary ? primary : "");
+            char v[32];
+            if (cJSON_IsString(ver))
+                snprintf(v, sizeof v, "%s", ver->valuestring);
+            else
+                snprintf(v, sizeof v, "%.0f", cJSON_IsNumber(ver) ? ver->valuedouble : 0);
+            cli_table_init(&t, 3);
+            char c2[40], c3[60];
+            snprintf(c2, sizeof c2, " Targets: %d", nt);
+            snprintf(c3, sizeof c3, " Smap Version: %s", v);
+            char c1[40];
+            snprintf(c1, sizeof c1, "Proxies: %d", np);
+            cli_table_row(&t, c1, c2, c3);
+            cli_table_print(&t);
+            cli_table_free(&t);
+        }
+        cJSON_Delete(smap);
+    }
+    cmn_http_resp_free(&r);
+    cli_call_free(&c);
+    return rc;
+}

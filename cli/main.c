@@ -1,0 +1,185 @@
+/*
+ * main.c - `ais`: the command tree (names, flags, handlers) in one table,
+ * AIStore's default aliases (get, put, ls, rmo, create, rmb), and dispatch.
+ * The endpoint comes from AIS_ENDPOINT (default http://localhost:8080).
+ */
+#include "cli/cli.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define END_FLAGS {0}
+
+/* ---- flags */
+static const cli_flag f_none[] = {END_FLAGS};
+static const cli_flag f_bucket_create[] = {
+    {"ignore-error", 0, false, "ignore \"soft\" failures such as \"bucket already exists\""}, END_FLAGS};
+static const cli_flag f_bucket_rm[] = {{"yes", 'y', false, "assume 'yes' to all questions"}, END_FLAGS};
+static const cli_flag f_ls[] = {
+    {"props", 0, true, "comma-separated list of object properties: name,size,checksum,atime,version,location,custom,copies,status or 'all'"},
+    {"prefix", 0, true, "list objects that have names starting with the specified prefix"},
+    {"page-size", 0, true, "maximum number of names per page (0 - the maximum is defined by the server)"},
+    {"limit", 0, true, "limit object name count (0 - unlimited)"},
+    {"no-headers", 'H', false, "display tables without headers"},
+    {"no-footers", 0, false, "display tables without footers"},
+    {"json", 'j', false, "json input/output"},
+    END_FLAGS};
+static const cli_flag f_put[] = {
+    {"recursive", 'r', false, "recursive operation"},
+    {"conc", 0, true, "limits number of concurrent put requests (default 4)"},
+    {"progress", 0, false, "show progress bar(s) (default: when stdout is a terminal)"},
+    {"yes", 'y', false, "assume 'yes' to all questions"},
+    {"verbose", 'v', false, "verbose output"},
+    END_FLAGS};
+static const cli_flag f_get[] = {{"silent", 0, false, "server-side flag, an indication for aistore _not_ to log assorted errors"}, END_FLAGS};
+static const cli_flag f_rmo[] = {{"yes", 'y', false, "assume 'yes' to all questions"}, END_FLAGS};
+static const cli_flag f_etl_spec[] = {
+    {"from-file", 0, true, "absolute path to the file with the spec/code for ETL"},
+    {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev or io"},
+    {"arg-type", 0, true, "how an object is passed to the ETL: \"\" (bytes), url or fqn"},
+    {"timeout", 0, true, "ais target waiting time for POD to become ready (e.g. 45s, 5m)"},
+    {"name", 0, true, "unique ETL name"},
+    END_FLAGS};
+static const cli_flag f_etl_code[] = {
+    {"from-file", 0, true, "absolute path to the file with the spec/code for ETL"},
+    {"deps-file", 0, true, "absolute path to the file with dependencies that must be installed before running the code"},
+    {"runtime", 0, true, "environment used to run the provided code (currently supported: python3.8v2, python3.10v2, python3.11v2)"},
+    {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev or io"},
+    {"transform", 0, true, "receives and _transforms_ the payload (default: \"transform\")"},
+    {"arg-type", 0, true, "how an object is passed to the ETL: \"\" (bytes), url or fqn"},
+    {"chunk-size", 0, true, "chunk size in IEC or SI units, or \"raw\" bytes (e.g.: 4mb, 1MiB, 1048576, 128k)"},
+    {"timeout", 0, true, "ais target waiting time for POD to become ready (e.g. 45s, 5m)"},
+    {"name", 0, true, "unique ETL name"},
+    END_FLAGS};
+static const cli_flag f_json[] = {{"json", 'j', false, "json input/output"}, {"no-headers", 'H', false, "display tables without headers"}, END_FLAGS};
+static const cli_flag f_etl_bucket[] = {
+    {"ext", 0, true, "mapping from old to new extensions of transformed objects' names, e.g. \"{jpg:txt}\""},
+    {"prefix", 0, true, "select objects that have names starting with the specified prefix"},
+    {"prepend", 0, true, "prefix to prepend to every transformed object name"},
+    {"dry-run", 0, false, "show total size of new objects without really creating them"},
+    {"force", 'f', false, "force an action"},
+    {"etl-timeout", 0, true, "server-side timeout transforming a single object (e.g. 30s)"},
+    {"wait", 0, false, "wait for the job to finish (optionally, use '--timeout' to limit the waiting time)"},
+    {"timeout", 0, true, "maximum time to wait for a job to finish (implies --wait)"},
+    {"progress", 0, false, "show progress while waiting"},
+    END_FLAGS};
+static const cli_flag f_job_wait[] = {
+    {"timeout", 0, true, "maximum time to wait for a job to finish; if omitted: wait forever"},
+    {"progress", 0, false, "show progress while waiting"},
+    END_FLAGS};
+static const cli_flag f_job_show[] = {
+    {"json", 'j', false, "json input/output"},
+    {"no-headers", 'H', false, "display tables without headers"},
+    {"all", 0, false, "show all jobs, including finished ones (default)"},
+    {"active", 0, false, "show only running jobs"},
+    END_FLAGS};
+
+/* ---- commands */
+static const cli_cmd c_bucket[] = {
+    {"create", NULL, "create ais buckets", "BUCKET [BUCKET...]", f_bucket_create, cli_bucket_create, NULL},
+    {"rm", NULL, "remove ais buckets", "BUCKET [BUCKET...]", f_bucket_rm, cli_bucket_rm, NULL},
+    {"ls", NULL, "list buckets, or objects in a bucket", "[BUCKET[/PREFIX]]", f_ls, cli_ls, NULL},
+    {0}};
+static const cli_cmd c_object[] = {
+    {"get", NULL, "get an object from the cluster", "BUCKET/OBJECT [OUT_FILE|-]", f_get, cli_object_get, NULL},
+    {"put", NULL, "PUT one file or directory (with -r, recursively) as objects", "FILE|DIRECTORY BUCKET[/OBJECT_NAME]", f_put, cli_object_put, NULL},
+    {"rm", NULL, "remove objects", "BUCKET/OBJECT [BUCKET/OBJECT...]", f_rmo, cli_object_rm, NULL},
+    {0}};
+static const cli_cmd c_etl_init[] = {
+    {"spec", NULL, "start ETL job with YAML Pod specification", NULL, f_etl_spec, cli_etl_init_spec, NULL},
+    {"code", NULL, "start ETL job using the specified transforming function or script", NULL, f_etl_code, cli_etl_init_code, NULL},
+    {0}};
+static const cli_cmd c_etl_show[] = {
+    {"details", NULL, "show ETL details", "ETL_NAME", f_json, cli_etl_details, NULL},
+    {0}};
+static const cli_cmd c_etl[] = {
+    {"init", NULL, "start ETL job: 'spec' job (requires pod yaml specification) or 'code' job (with transforming function or script in a local file)", NULL, f_none, NULL, c_etl_init},
+    {"show", NULL, "show ETL(s)", "[ETL_NAME]", f_json, cli_etl_show, c_etl_show},
+    {"start", NULL, "start ETL", "ETL_NAME", f_none, cli_etl_start, NULL},
+    {"stop", NULL, "stop ETL", "ETL_NAME [ETL_NAME...]", f_none, cli_etl_stop, NULL},
+    {"rm", NULL, "remove (stop and forget) ETL", "ETL_NAME [ETL_NAME...]", f_none, cli_etl_rm, NULL},
+    {"object", NULL, "transform object", "ETL_NAME BUCKET/OBJECT OUTPUT", f_none, cli_etl_object, NULL},
+    {"bucket", NULL, "transform entire bucket (to select, use '--prefix')", "ETL_NAME SRC_BUCKET DST_BUCKET", f_etl_bucket, cli_etl_bucket, NULL},
+    {0}};
+static const cli_cmd c_job[] = {
+    {"show", NULL, "show running and finished jobs", "[JOB_ID]", f_job_show, cli_job_show, NULL},
+    {"wait", NULL, "wait for a specific job to finish", "JOB_ID", f_job_wait, cli_job_wait, NULL},
+    {0}};
+static const cli_cmd c_show[] = {
+    {"cluster", NULL, "show cluster nodes (proxies and targets)", NULL, f_json, cli_show_cluster, NULL},
+    {"job", NULL, "show running and finished jobs", "[JOB_ID]", f_job_show, cli_job_show, NULL},
+    {"etl", NULL, "show ETL(s)", "[ETL_NAME]", f_json, cli_etl_show, NULL},
+    {0}};
+static const cli_cmd c_top[] = {
+    {"bucket", NULL, "create/destroy buckets, list bucket's content", NULL, f_none, NULL, c_bucket},
+    {"object", NULL, "put, get and remove objects", NULL, f_none, NULL, c_object},
+    {"etl", NULL, "execute custom transformations on objects", NULL, f_none, NULL, c_etl},
+    {"job", NULL, "monitor and wait for jobs", NULL, f_none, NULL, c_job},
+    {"show", NULL, "show information about the cluster, jobs and ETLs", NULL, f_none, NULL, c_show},
+    /* AIStore's default aliases */
+    {"ls", NULL, "(alias for \"bucket ls\") list buckets, or objects in a bucket", "[BUCKET[/PREFIX]]", f_ls, cli_ls, NULL},
+    {"get", NULL, "(alias for \"object get\") get an object", "BUCKET/OBJECT [OUT_FILE|-]", f_get, cli_object_get, NULL},
+    {"put", NULL, "(alias for \"object put\") PUT a file or directory", "FILE|DIRECTORY BUCKET[/OBJECT_NAME]", f_put, cli_object_put, NULL},
+    {"rmo", NULL, "(alias for \"object rm\") remove objects", "BUCKET/OBJECT [BUCKET/OBJECT...]", f_rmo, cli_object_rm, NULL},
+    {"create", NULL, "(alias for \"bucket create\") create ais buckets", "BUCKET [BUCKET...]", f_bucket_create, cli_bucket_create, NULL},
+    {"rmb", NULL, "(alias for \"bucket rm\") remove ais buckets", "BUCKET [BUCKET...]", f_bucket_rm, cli_bucket_rm, NULL},
+    {0}};
+static const cli_cmd c_root = {"ais", NULL, "AIStore command line (etlfs)", NULL, f_none, NULL, c_top};
+
+static const cli_cmd *find_sub(const cli_cmd *cmd, const char *name)
+{
+    for (const cli_cmd *s = cmd->subs; s && s->name; s++)
+        if (strcmp(s->name, name) == 0 || (s->alias && strcmp(s->alias, name) == 0))
+            return s;
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    /* a closed pipe (`ais ls ais://b | head`) must end us quietly, via EPIPE */
+    signal(SIGPIPE, SIG_IGN);
+    const char *ep = getenv("AIS_ENDPOINT");
+    if (ep && *ep)
+        cli_endpoint = ep;
+
+    const cli_cmd *cmd = &c_root;
+    char path[256] = "ais";
+    int i = 1;
+    /* descend while the next word names a subcommand */
+    while (i < argc && cmd->subs) {
+        const cli_cmd *sub = find_sub(cmd, argv[i]);
+        if (!sub)
+            break;
+        cmd = sub;
+        size_t l = strlen(path);
+        snprintf(path + l, sizeof path - l, " %s", sub->name);
+        i++;
+    }
+    if (!cmd->run) {
+        if (i < argc && (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "help") == 0)) {
+            cli_print_help(cmd, path);
+            return CLI_EXIT_OK;
+        }
+        if (i >= argc) {
+            cli_print_help(cmd, path);
+            return CLI_EXIT_OK; /* as upstream: a bare group shows its help */
+        }
+        cli_args none = {.path = path};
+        if (argv[i][0] == '-')
+            return cli_usage_err(&none, "flag provided but not defined: %s", argv[i]);
+        return cli_usage_err(&none, "unknown command \"%s\"", argv[i]);
+    }
+    cli_args a;
+    int rc = cli_parse(cmd, path, argc - i, argv + i, &a);
+    if (rc == -1)
+        return CLI_EXIT_OK;
+    if (rc)
+        return rc;
+    cmn_http_global_init();
+    rc = cmd->run(&a);
+    fflush(stdout); /* a closed pipe here is the reader's choice, not our error */
+    cmn_http_global_cleanup();
+    return rc;
+}

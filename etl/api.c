@@ -1,0 +1,379 @@
+/*
+ * api.c - the /v1/etl endpoints with AIStore's semantics: init answers only
+ * once the ETL is ready, list shows running ETLs only, stop keeps the
+ * definition, start re-runs the stored init, delete stops and forgets.
+ * Error messages keep the words the SDK maps ("etl[N] already exists",
+ * "etl job N does not exist"). Operations on one ETL never overlap: an entry
+ * being started or stopped is busy and others get 409.
+ */
+#include "etl/etl_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LOGS_MAX (1024 * 1024)
+
+void etl_reply_init(etl_reply *r)
+{
+    memset(r, 0, sizeof *r);
+    cmn_buf_init(&r->body);
+}
+
+void etl_reply_free(etl_reply *r)
+{
+    cmn_buf_free(&r->body);
+}
+
+__attribute__((format(printf, 3, 4))) static void reply_err(etl_reply *out, int status, const char *fmt, ...)
+{
+    cmn_buf_reset(&out->body);
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    if (vasprintf(&s, fmt, ap) >= 0) {
+        cmn_buf_puts(&out->body, s);
+        free(s);
+    }
+    va_end(ap);
+    out->status = status;
+    out->content_type = "text/plain";
+    if (status >= 500)
+        cmn_error("%s", out->body.data ? out->body.data : "");
+}
+
+static void reply_text(etl_reply *out, const char *text)
+{
+    cmn_buf_reset(&out->body);
+    cmn_buf_puts(&out->body, text);
+    out->status = 200;
+    out->content_type = "text/plain";
+}
+
+static void reply_json(etl_reply *out, cJSON *j)
+{
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    cmn_buf_reset(&out->body);
+    if (!s) {
+        reply_err(out, 500, "out of memory");
+        return;
+    }
+    cmn_buf_puts(&out->body, s);
+    free(s);
+    out->status = 200;
+    out->content_type = "application/json";
+}
+
+static const char *state_name(etl_state s)
+{
+    return s == ETL_RUNNING ? "running" : s == ETL_ERROR ? "error" : "stopped";
+}
+
+/* Looks name up and marks it busy (locked). NULL with out filled otherwise. */
+static etl_entry *claim(etl_registry *r, const char *name, etl_reply *out)
+{
+    char why[256];
+    if (!etl_name_valid(name, why, sizeof why)) {
+        reply_err(out, 400, "%s", why);
+        return NULL;
+    }
+    pthread_mutex_lock(&r->mu);
+    etl_entry *e = etl_registry_find(r, name), *got = NULL;
+    if (!e) {
+        reply_err(out, 404, "etl job %s does not exist", name);
+    } else if (e->busy) {
+        reply_err(out, 409, "etl[%s] is being started or stopped; try again", name);
+    } else {
+        e->busy = true;
+        got = e;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return got;
+}
+
+static void release(etl_registry *r, etl_entry *e)
+{
+    pthread_mutex_lock(&r->mu);
+    e->busy = false;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void launch_reply(etl_registry *r, etl_entry *e, etl_reply *out)
+{
+    char err[ETL_ERRLEN];
+    int rc = etl_launch(r, e, err, sizeof err);
+    if (rc != 0) {
+        pthread_mutex_lock(&r->mu);
+        e->state = ETL_ERROR;
+        snprintf(e->last_error, sizeof e->last_error, "%s", err);
+        pthread_mutex_unlock(&r->mu);
+        reply_err(out, rc, "%s", err);
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    reply_text(out, e->xid);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out)
+{
+    etl_msg m;
+    char err[ETL_ERRLEN];
+    if (etl_msg_parse(body, len, &m, err, sizeof err) != CMN_OK) {
+        reply_err(out, 400, "%s", err);
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    if (etl_registry_find(r, m.name)) {
+        pthread_mutex_unlock(&r->mu);
+        reply_err(out, 400, "etl[%s] already exists", m.name);
+        etl_msg_free(&m);
+        return;
+    }
+    if (__atomic_load_n(&r->closing, __ATOMIC_ACQUIRE)) {
+        pthread_mutex_unlock(&r->mu);
+        reply_err(out, 503, "etl[%s]: shutting down", m.name);
+        etl_msg_free(&m);
+        return;
+    }
+    etl_entry *e = etl_entry_new(r, body, len, &m);
+    etl_entry **nv = e ? realloc(r->v, (r->n + 1) * sizeof *nv) : NULL;
+    if (!nv) {
+        pthread_mutex_unlock(&r->mu);
+        etl_entry_free(e);
+        reply_err(out, 500, "etl: out of memory");
+        return;
+    }
+    r->v = nv;
+    r->v[r->n++] = e;
+    e->busy = true;
+    pthread_mutex_unlock(&r->mu);
+
+    etl_rm_tree(e->dir); /* leftovers of an earlier definition of the name */
+    launch_reply(r, e, out);
+    bool ok = out->status == 200;
+    if (ok && (etl_entry_persist(e) != CMN_OK)) {
+        etl_halt(r, e, ETL_STOPPED);
+        reply_err(out, 500, "etl[%s]: cannot save its definition under %s", e->msg.name, e->dir);
+        ok = false;
+    }
+    if (!ok) {
+        /* A failed init leaves nothing behind: no process, no definition. */
+        etl_rm_tree(e->dir);
+        pthread_mutex_lock(&r->mu);
+        etl_registry_remove(r, e);
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
+    release(r, e);
+}
+
+void etl_api_list(etl_registry *r, etl_reply *out)
+{
+    cJSON *a = cJSON_CreateArray();
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < r->n; i++) {
+        etl_entry *e = r->v[i];
+        if (e->state != ETL_RUNNING || !e->run)
+            continue;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "id", e->msg.name);
+        cJSON_AddStringToObject(o, "xaction_id", e->xid);
+        cJSON_AddNumberToObject(o, "obj_count", (double)__atomic_load_n(&e->run->obj_count, __ATOMIC_RELAXED));
+        cJSON_AddNumberToObject(o, "in_bytes", (double)__atomic_load_n(&e->run->in_bytes, __ATOMIC_RELAXED));
+        cJSON_AddNumberToObject(o, "out_bytes", (double)__atomic_load_n(&e->run->out_bytes, __ATOMIC_RELAXED));
+        cJSON_AddItemToArray(a, o);
+    }
+    pthread_mutex_unlock(&r->mu);
+    reply_json(out, a);
+}
+
+void etl_api_show(etl_registry *r, const char *name, etl_reply *out)
+{
+    char why[256];
+    if (!etl_name_valid(name, why, sizeof why)) {
+        reply_err(out, 400, "%s", why);
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    etl_entry *e = etl_registry_find(r, name);
+    if (!e) {
+        pthread_mutex_unlock(&r->mu);
+        reply_err(out, 404, "etl job %s does not exist", name);
+        return;
+    }
+    cJSON *o = etl_msg_to_json(&e->msg);
+    cJSON_AddStringToObject(o, "status", state_name(e->state));
+    cJSON_AddStringToObject(o, "last_error", e->last_error);
+    if (e->msg.kind == ETL_INIT_CODE)
+        cJSON_AddStringToObject(o, "interpreter", e->interpreter ? e->interpreter : "");
+    cJSON *w = cJSON_AddArrayToObject(o, "warnings");
+    if (e->warnings.data) {
+        char *copy = strdup(e->warnings.data), *save = NULL;
+        for (char *l = copy ? strtok_r(copy, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
+            cJSON_AddItemToArray(w, cJSON_CreateString(l));
+        free(copy);
+    }
+    pthread_mutex_unlock(&r->mu);
+    reply_json(out, o);
+}
+
+void etl_api_stop(etl_registry *r, const char *name, etl_reply *out)
+{
+    etl_entry *e = claim(r, name, out);
+    if (!e)
+        return;
+    pthread_mutex_lock(&r->mu);
+    etl_state st = e->state;
+    pthread_mutex_unlock(&r->mu);
+    if (st == ETL_STOPPED) {
+        reply_err(out, 400, "etl[%s] is not running", name);
+    } else {
+        etl_halt(r, e, ETL_STOPPED);
+        cmn_buf_reset(&out->body);
+        out->status = 200;
+        out->content_type = "text/plain";
+    }
+    release(r, e);
+}
+
+void etl_api_start(etl_registry *r, const char *name, etl_reply *out)
+{
+    etl_entry *e = claim(r, name, out);
+    if (!e)
+        return;
+    pthread_mutex_lock(&r->mu);
+    etl_state st = e->state;
+    pthread_mutex_unlock(&r->mu);
+    if (st == ETL_RUNNING)
+        reply_err(out, 400, "etl[%s] is already running", name);
+    else
+        launch_reply(r, e, out);
+    release(r, e);
+}
+
+void etl_api_delete(etl_registry *r, const char *name, etl_reply *out)
+{
+    etl_entry *e = claim(r, name, out);
+    if (!e)
+        return;
+    etl_halt(r, e, ETL_STOPPED);
+    if (etl_rm_tree(e->dir) != CMN_OK)
+        cmn_warn("etl[%s]: cannot remove %s", name, e->dir);
+    pthread_mutex_lock(&r->mu);
+    etl_registry_remove(r, e);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    cmn_info("etl[%s]: deleted", name);
+    cmn_buf_reset(&out->body);
+    out->status = 200;
+    out->content_type = "text/plain";
+}
+
+/* The entry for logs/health/metrics: known and running, copying what is
+ * needed under the lock. */
+static bool running(etl_registry *r, const char *name, etl_reply *out, pid_t *pid, char *log, size_t loglen)
+{
+    char why[256];
+    if (!etl_name_valid(name, why, sizeof why)) {
+        reply_err(out, 400, "%s", why);
+        return false;
+    }
+    pthread_mutex_lock(&r->mu);
+    etl_entry *e = etl_registry_find(r, name);
+    bool ok = e != NULL;
+    if (e) {
+        *pid = e->state == ETL_RUNNING ? e->pid : 0;
+        snprintf(log, loglen, "%s", e->log);
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (!ok)
+        reply_err(out, 404, "etl job %s does not exist", name);
+    return ok;
+}
+
+void etl_api_logs(etl_registry *r, const char *name, etl_reply *out)
+{
+    pid_t pid;
+    char log[4200];
+    if (!running(r, name, out, &pid, log, sizeof log))
+        return;
+    char *tail = etl_file_tail(log, LOGS_MAX);
+    char *b64 = cmn_base64_encode(tail, strlen(tail));
+    free(tail);
+    cJSON *a = cJSON_CreateArray(), *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "target_id", ETL_TARGET_ID);
+    cJSON_AddStringToObject(o, "logs", b64 ? b64 : "");
+    free(b64);
+    cJSON_AddItemToArray(a, o);
+    reply_json(out, a);
+}
+
+void etl_api_health(etl_registry *r, const char *name, etl_reply *out)
+{
+    pid_t pid;
+    char log[4200];
+    if (!running(r, name, out, &pid, log, sizeof log))
+        return;
+    if (!pid) {
+        reply_err(out, 404, "etl job %s is not running", name);
+        return;
+    }
+    cJSON *a = cJSON_CreateArray(), *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "target_id", ETL_TARGET_ID);
+    cJSON_AddStringToObject(o, "health_status", "Running");
+    cJSON_AddItemToArray(a, o);
+    reply_json(out, a);
+}
+
+/* CPU seconds used so far and resident bytes of the group leader (/proc). */
+static void proc_usage(pid_t pid, double *cpu, double *mem)
+{
+    char path[64], buf[1024];
+    *cpu = *mem = 0;
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fgets(buf, sizeof buf, f)) {
+            char *p = strrchr(buf, ')');
+            unsigned long ut = 0, st = 0;
+            /* after "pid (comm)": state and 10 fields, then utime stime */
+            if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2)
+                *cpu = (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+        }
+        fclose(f);
+    }
+    snprintf(path, sizeof path, "/proc/%d/statm", (int)pid);
+    f = fopen(path, "r");
+    if (f) {
+        unsigned long size = 0, rss = 0;
+        if (fscanf(f, "%lu %lu", &size, &rss) == 2)
+            *mem = (double)rss * (double)sysconf(_SC_PAGESIZE);
+        fclose(f);
+    }
+}
+
+void etl_api_metrics(etl_registry *r, const char *name, etl_reply *out)
+{
+    pid_t pid;
+    char log[4200];
+    if (!running(r, name, out, &pid, log, sizeof log))
+        return;
+    if (!pid) {
+        reply_err(out, 404, "etl job %s is not running", name);
+        return;
+    }
+    double cpu, mem;
+    proc_usage(pid, &cpu, &mem);
+    cJSON *a = cJSON_CreateArray(), *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "target_id", ETL_TARGET_ID);
+    cJSON_AddNumberToObject(o, "cpu", cpu);
+    cJSON_AddNumberToObject(o, "mem", mem);
+    cJSON_AddItemToArray(a, o);
+    reply_json(out, a);
+}

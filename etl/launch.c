@@ -1,0 +1,273 @@
+/*
+ * launch.c - turning an init message into a ready local process, and back.
+ * Init code runs the python runner (etl/runtimes/python/runner.py) with the
+ * user's module in STATE/NAME/code; init spec runs the images.conf command
+ * for the pod's image. Either listens on a free loopback port and counts as
+ * started only when its readiness path answers 200 within the ETL's timeout;
+ * otherwise its process group is killed and the error carries its log tail.
+ */
+#include "etl/etl_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LOG_TAIL 1500
+
+typedef struct strv {
+    char **v;
+    size_t n;
+    bool oom;
+} strv;
+
+__attribute__((format(printf, 2, 3))) static void strv_add(strv *s, const char *fmt, ...)
+{
+    char *str = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vasprintf(&str, fmt, ap);
+    va_end(ap);
+    char **nv = rc < 0 ? NULL : realloc(s->v, (s->n + 2) * sizeof *nv);
+    if (!nv) {
+        if (rc >= 0)
+            free(str);
+        s->oom = true;
+        return;
+    }
+    s->v = nv;
+    s->v[s->n++] = str;
+    s->v[s->n] = NULL;
+}
+
+static void base_env(strv *env, const etl_entry *e)
+{
+    strv_add(env, "PATH=/usr/local/bin:/usr/bin:/bin");
+    strv_add(env, "HOME=%s", e->dir);
+    strv_add(env, "LANG=C.UTF-8");
+    strv_add(env, "PYTHONUNBUFFERED=1");
+}
+
+static int write_code(const etl_entry *e, const char *codedir, char *err, size_t errlen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/code.py", codedir);
+    int fd = cmn_mkdir_p(codedir) == CMN_OK ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    if (fd < 0 || cmn_write_all(fd, e->msg.code, e->msg.code_len) != CMN_OK) {
+        snprintf(err, errlen, "etl[%s]: cannot write %s: %s", e->msg.name, path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return CMN_ERR;
+    }
+    close(fd);
+    return CMN_OK;
+}
+
+/* python3.10v2 -> /usr/bin/python3.10 when installed, else the system's. */
+static char *pick_python(const char *runtime, cmn_buf *warnings)
+{
+    char exact[64];
+    const char *v = runtime + strlen("python");
+    size_t n = strcspn(v, "v");
+    snprintf(exact, sizeof exact, "/usr/bin/python%.*s", (int)n, v);
+    if (access(exact, X_OK) == 0)
+        return strdup(exact);
+    cmn_buf_printf(warnings, "runtime %s: %s is not installed; running /usr/bin/python3 instead\n", runtime, exact);
+    return strdup("/usr/bin/python3");
+}
+
+typedef struct probe_ctx {
+    etl_registry *r;
+    pid_t pid;
+    bool exited;
+    int status;
+} probe_ctx;
+
+static bool alive(void *arg)
+{
+    probe_ctx *p = arg;
+    if (__atomic_load_n(&p->r->closing, __ATOMIC_ACQUIRE))
+        return false;
+    if (waitpid(p->pid, &p->status, WNOHANG) == p->pid) {
+        p->exited = true;
+        return false;
+    }
+    return true;
+}
+
+static char *join(char **a, size_t n, char **b, size_t m)
+{
+    cmn_buf buf;
+    cmn_buf_init(&buf);
+    for (size_t i = 0; i < n + m; i++)
+        cmn_buf_printf(&buf, "%s%s", i ? " " : "", i < n ? a[i] : b[i - n]);
+    if (!buf.data)
+        cmn_buf_puts(&buf, "");
+    return cmn_buf_steal(&buf);
+}
+
+int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
+{
+    const etl_msg *m = &e->msg;
+    strv argv = {0}, env = {0};
+    char **img_argv = NULL;
+    char *python = NULL, *interp = NULL, *io_command = NULL;
+    cmn_buf warnings;
+    cmn_buf_init(&warnings);
+    int rc = 500;
+    char codedir[4200], why[ETL_ERRLEN];
+    snprintf(codedir, sizeof codedir, "%s/code", e->dir);
+
+    int port = etl_free_port();
+    if (cmn_mkdir_p(e->dir) != CMN_OK || port == 0) {
+        snprintf(err, errlen, "etl[%s]: cannot prepare %s (or a port): %s", m->name, e->dir, strerror(errno));
+        goto out;
+    }
+    unlink(e->log);
+    base_env(&env, e);
+    strv_add(&env, "AIS_TARGET_URL=%s/v1/etl/_object/%s", r->target_url, r->secret);
+    strv_add(&env, "ETLFS_PORT=%d", port);
+    const char *probe = "/health";
+    if (m->kind == ETL_INIT_CODE) {
+        if (write_code(e, codedir, err, errlen) != CMN_OK)
+            goto out;
+        if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != CMN_OK)
+            cmn_warn("etl[%s]: cannot hand %s to the ETL user: %s", m->name, e->dir, strerror(errno));
+        interp = pick_python(m->runtime, &warnings);
+        if (etl_deps_prepare(e->dir, interp, m->deps, m->deps_len, &r->user, m->timeout_ns, &python, &warnings,
+                             why, sizeof why) != CMN_OK) {
+            snprintf(err, errlen, "etl[%s]: %s", m->name, why);
+            rc = 400;
+            goto out;
+        }
+        char runner[4200];
+        snprintf(runner, sizeof runner, "%s/runtimes/python/runner.py", r->install_dir);
+        if (access(runner, R_OK) != 0) {
+            snprintf(err, errlen, "etl[%s]: the python runner %s is not installed", m->name, runner);
+            goto out;
+        }
+        strv_add(&argv, "%s", python);
+        strv_add(&argv, "%s", runner);
+        strv_add(&env, "MOD_NAME=code");
+        strv_add(&env, "FUNC_TRANSFORM=%s", m->func);
+        strv_add(&env, "COMM_TYPE=%s", m->comm);
+        strv_add(&env, "ARG_TYPE=%s", m->arg);
+        if (m->chunk_size > 0)
+            strv_add(&env, "CHUNK_SIZE=%lld", (long long)m->chunk_size);
+        else
+            strv_add(&env, "CHUNK_SIZE=");
+        if (m->flags)
+            strv_add(&env, "FLAGS=%lld", (long long)m->flags);
+        else
+            strv_add(&env, "FLAGS=");
+        strv_add(&env, "ETLFS_CODE_DIR=%s", codedir);
+        strv_add(&env, "ETLFS_PYTHON=%s", python);
+        if (asprintf(&io_command, "%s %s/code.py", python, codedir) < 0)
+            io_command = NULL;
+    } else {
+        char conf[4200];
+        snprintf(conf, sizeof conf, "%s/images.conf", r->install_dir);
+        etl_image_vars vars = {.install = r->install_dir, .bindir = r->bindir, .python = "/usr/bin/python3",
+                               .port = port};
+        if (etl_image_argv(conf, &m->pod, &vars, &img_argv, why, sizeof why) != CMN_OK) {
+            snprintf(err, errlen, "etl[%s]: %s", m->name, why);
+            rc = strstr(why, "no local equivalent") ? 400 : 500;
+            goto out;
+        }
+        for (char **p = img_argv; *p; p++)
+            strv_add(&argv, "%s", *p);
+        for (size_t i = 0; i < m->pod.nenv; i++)
+            strv_add(&env, "%s=%s", m->pod.env[i].key, m->pod.env[i].val);
+        strv_add(&env, "PORT=%d", port); /* after the pod's env: the port is ours to choose */
+        io_command = join(m->pod.command, m->pod.ncommand, m->pod.args, m->pod.nargs);
+        probe = m->pod.probe_path;
+        if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != CMN_OK)
+            cmn_warn("etl[%s]: cannot hand %s to the ETL user: %s", m->name, e->dir, strerror(errno));
+    }
+    if (argv.oom || env.oom || !io_command) {
+        snprintf(err, errlen, "etl[%s]: out of memory", m->name);
+        goto out;
+    }
+
+    pid_t pid;
+    etl_spawn s = {.argv = argv.v, .envp = env.v, .cwd = e->dir, .log_path = e->log, .user = &r->user};
+    if (etl_proc_spawn(&s, &pid, why, sizeof why) != CMN_OK) {
+        snprintf(err, errlen, "etl[%s]: %s", m->name, why);
+        goto out;
+    }
+    cmn_info("etl[%s]: started %s (pid %d, port %d)", m->name, argv.v[0], (int)pid, port);
+    char url[4300];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, probe);
+    probe_ctx pc = {.r = r, .pid = pid};
+    if (etl_wait_ready(url, cmn_mono_ns() + m->timeout_ns, alive, &pc, why, sizeof why) != CMN_OK) {
+        if (pc.exited)
+            kill(-pid, SIGKILL);
+        else
+            etl_proc_stop(pid);
+        char *tail = etl_file_tail(e->log, LOG_TAIL);
+        char how[128] = "";
+        if (pc.exited)
+            etl_proc_describe(pc.status, how, sizeof how);
+        rc = pc.exited ? 400 : __atomic_load_n(&r->closing, __ATOMIC_ACQUIRE) ? 503 : 504;
+        snprintf(err, errlen, "etl[%s]: %s%s%s; log: %s", m->name, pc.exited ? "the process " : "",
+                 pc.exited ? how : why, pc.exited ? " before it was ready" : "", *tail ? tail : "(empty)");
+        free(tail);
+        goto out;
+    }
+    int64_t obj_tmo = m->timeout_set ? m->timeout_ns : ETL_OBJECT_TIMEOUT_NS;
+    etl_handle *h = etl_handle_new(m->name, m->comm, m->arg, io_command, port, obj_tmo);
+    if (!h) {
+        etl_proc_stop(pid);
+        snprintf(err, errlen, "etl[%s]: out of memory", m->name);
+        goto out;
+    }
+    char uuid[CMN_UUID_LEN + 1];
+    cmn_gen_uuid(uuid);
+    pthread_mutex_lock(&r->mu);
+    e->run = h;
+    e->pid = pid;
+    e->state = ETL_RUNNING;
+    e->last_error[0] = '\0';
+    snprintf(e->xid, sizeof e->xid, "etl-%s", uuid);
+    free(e->interpreter);
+    e->interpreter = interp;
+    interp = NULL;
+    e->venv = python && strstr(python, "/venv/") != NULL;
+    cmn_buf_free(&e->warnings);
+    e->warnings = warnings;
+    cmn_buf_init(&warnings);
+    pthread_mutex_unlock(&r->mu);
+    cmn_info("etl[%s]: ready (%s)", m->name, e->xid);
+    rc = 0;
+out:
+    etl_strv_free(argv.v);
+    etl_strv_free(env.v);
+    etl_strv_free(img_argv);
+    free(python);
+    free(interp);
+    free(io_command);
+    cmn_buf_free(&warnings);
+    return rc;
+}
+
+void etl_halt(etl_registry *r, etl_entry *e, etl_state to)
+{
+    pthread_mutex_lock(&r->mu);
+    pid_t pid = e->pid;
+    etl_handle *run = e->run;
+    e->pid = 0;
+    e->run = NULL;
+    e->state = to;
+    pthread_mutex_unlock(&r->mu);
+    if (pid > 0) {
+        etl_proc_stop(pid);
+        cmn_info("etl[%s]: stopped", e->msg.name);
+    }
+    etl_put(run);
+}

@@ -1,0 +1,119 @@
+/*
+ * main.c - `etlfs --endpoint URL MOUNTPOINT [-f] [-o opts]`: parses our options
+ * (fuse_opt, so they also work as -o key=value from mount(8) and fstab), then
+ * hands the rest to libfuse's fuse_main (foreground, debug, threads, mount).
+ */
+#include "fs/fs.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+fs_config fs_cfg = {
+    .attr_timeout = 1.0,
+    .entry_timeout = 1.0,
+    .fqn = 1,
+    .mem_limit = 64u << 20,
+};
+
+struct cli {
+    char *endpoint;
+    char *spool;
+    char *fqn;
+    char *attr;
+    char *entry;
+    char *mem;
+    int help;
+    int version;
+};
+
+#define OPT(t, f) {t, offsetof(struct cli, f), 1}
+static const struct fuse_opt cli_opts[] = {
+    OPT("--endpoint %s", endpoint), OPT("--endpoint=%s", endpoint), OPT("endpoint=%s", endpoint),
+    OPT("spool_dir=%s", spool),     OPT("--spool-dir=%s", spool),    OPT("fqn=%s", fqn),
+    OPT("attr_timeout=%s", attr),   OPT("entry_timeout=%s", entry),  OPT("mem_limit=%s", mem),
+    OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
+    OPT("--version", version),      FUSE_OPT_END,
+};
+
+static void usage(const char *prog)
+{
+    printf("usage: %s --endpoint URL MOUNTPOINT [-f] [-o option[,option...]]\n"
+           "\n"
+           "Mounts the buckets of an etlfs (AIStore v3.22 API) target as directories:\n"
+           "  MOUNTPOINT/<bucket>/<object path>        read-write, directories are virtual\n"
+           "  MOUNTPOINT/@<etl>/<bucket>/<object path> read-only, each file read through that ETL\n"
+           "\n"
+           "etlfs options:\n"
+           "  --endpoint URL, -o endpoint=URL  the node-local target (default http://127.0.0.1:8080)\n"
+           "  -o attr_timeout=S                seconds attributes (size, version) are trusted (default 1)\n"
+           "  -o entry_timeout=S               seconds a name lookup is trusted (default 1)\n"
+           "  -o fqn=on|off                    read object files directly when the target names them\n"
+           "                                   (node-local fast path, default on)\n"
+           "  -o spool_dir=DIR                 temp files for writes and large ETL outputs (default $TMPDIR or /tmp)\n"
+           "  -o mem_limit=BYTES               ETL output kept in memory per open file before spilling (default 64 MiB)\n"
+           "\n"
+           "Counters: getfattr -n user.etlfs.stats MOUNTPOINT\n"
+           "\n",
+           prog);
+}
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs) { return 1; }
+
+int main(int argc, char **argv)
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct cli cli = {0};
+    if (fuse_opt_parse(&args, &cli, cli_opts, opt_proc) != 0)
+        return 1;
+    int rc = 1;
+    if (cli.version) {
+        printf("etlfs 0.1 (AIStore v3.22 API)\n");
+        fuse_opt_add_arg(&args, "--version");
+    }
+    if (cli.help) {
+        usage(argv[0]);
+        fuse_opt_add_arg(&args, "--help");
+        args.argv[0][0] = '\0'; /* libfuse then prints only its own options */
+    }
+    fs_cfg.endpoint = strdup(cli.endpoint ? cli.endpoint : "http://127.0.0.1:8080");
+    size_t n = strlen(fs_cfg.endpoint);
+    while (n && fs_cfg.endpoint[n - 1] == '/')
+        fs_cfg.endpoint[--n] = '\0';
+    const char *tmp = getenv("TMPDIR");
+    fs_cfg.spool_dir = strdup(cli.spool ? cli.spool : tmp && *tmp ? tmp : "/tmp");
+    if (cli.fqn)
+        fs_cfg.fqn = !(strcmp(cli.fqn, "off") == 0 || strcmp(cli.fqn, "0") == 0 || strcmp(cli.fqn, "no") == 0);
+    if (cli.attr)
+        fs_cfg.attr_timeout = atof(cli.attr);
+    if (cli.entry)
+        fs_cfg.entry_timeout = atof(cli.entry);
+    if (cli.mem)
+        fs_cfg.mem_limit = (size_t)strtoull(cli.mem, NULL, 10);
+
+    char fsname[600];
+    snprintf(fsname, sizeof fsname, "-ofsname=etlfs,subtype=etlfs");
+    if (!cli.help && !cli.version)
+        fuse_opt_add_arg(&args, fsname);
+
+    if (fs_client_init() == 0) {
+        fs_cache_init();
+        if (!cli.help && !cli.version)
+            cmn_info("etlfs: target %s, attr_timeout %.3gs, fqn fast path %s", fs_cfg.endpoint,
+                     fs_cfg.attr_timeout, fs_cfg.fqn ? "on" : "off");
+        rc = fuse_main(args.argc, args.argv, &fs_ops, NULL);
+        fs_cache_destroy();
+        fs_client_cleanup();
+    }
+    fuse_opt_free_args(&args);
+    free(cli.endpoint);
+    free(cli.spool);
+    free(cli.fqn);
+    free(cli.attr);
+    free(cli.entry);
+    free(cli.mem);
+    free(fs_cfg.endpoint);
+    free(fs_cfg.spool_dir);
+    return rc;
+}

@@ -1,0 +1,646 @@
+/*
+ * ops.c - the FUSE operations, one function per operation (fs_<op>), and the
+ * operations table at the end. High-level libfuse API, multi-threaded: paths
+ * map directly onto bucket/object names, and the attribute cache (cache.c)
+ * makes lookups after a listing free, which is where a path API costs most.
+ *
+ * Everything under MNT/@<etl>/ is read-only (EROFS); MNT itself holds only
+ * buckets (mkdir creates one, rmdir of an empty one destroys it).
+ */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#define PAGE_SIZE_LIST 1000
+#define STATS_XATTR "user.etlfs.stats"
+
+/* ---------------------------------------------------------------- helpers */
+
+static int64_t mount_ns; /* the time shown for directories, which have none of their own */
+
+static void fill_stat(struct stat *st, bool is_dir, int64_t size, int64_t mtime_ns, bool ro)
+{
+    memset(st, 0, sizeof *st);
+    if (!mtime_ns)
+        mtime_ns = mount_ns;
+    st->st_uid = getuid();
+    st->st_gid = getgid();
+    if (is_dir) {
+        st->st_mode = S_IFDIR | (ro ? 0555 : 0755);
+        st->st_nlink = 2;
+        st->st_size = 4096;
+    } else {
+        st->st_mode = S_IFREG | (ro ? 0444 : 0644);
+        st->st_nlink = 1;
+        st->st_size = size;
+        st->st_blocks = (size + 511) / 512;
+    }
+    st->st_blksize = 1 << 20; /* invites large reads */
+    st->st_mtim.tv_sec = mtime_ns / 1000000000LL;
+    st->st_mtim.tv_nsec = mtime_ns % 1000000000LL;
+    st->st_atim = st->st_ctim = st->st_mtim;
+}
+
+/* The path of the same object outside any @view ("/@e/b/x" -> "/b/x"). */
+static const char *plain_path(const char *path, const fs_path *p)
+{
+    return p->etl[0] ? path + 2 + strlen(p->etl) : path;
+}
+
+static fs_handle *fh(struct fuse_file_info *fi) { return (fs_handle *)(uintptr_t)fi->fh; }
+
+/* Running ETLs, refreshed at most once per attr_timeout. */
+static pthread_mutex_t etl_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **etl_names;
+static size_t etl_n;
+static int64_t etl_expires;
+
+static void etl_refresh_locked(bool force)
+{
+    if (!force && etl_expires > cmn_mono_ns())
+        return;
+    char **names;
+    size_t n;
+    if (fs_api_list_etls(&names, &n) != 0)
+        return; /* keep what we had */
+    fs_free_names(etl_names, etl_n);
+    etl_names = names;
+    etl_n = n;
+    etl_expires = cmn_mono_ns() + (int64_t)(fs_cfg.attr_timeout * 1e9);
+}
+
+static bool etl_running(const char *name)
+{
+    pthread_mutex_lock(&etl_mu);
+    etl_refresh_locked(false);
+    bool found = false;
+    for (size_t i = 0; i < etl_n && !found; i++)
+        found = strcmp(etl_names[i], name) == 0;
+    if (!found) {
+        /* just started? ask once more */
+        etl_refresh_locked(true);
+        for (size_t i = 0; i < etl_n && !found; i++)
+            found = strcmp(etl_names[i], name) == 0;
+    }
+    pthread_mutex_unlock(&etl_mu);
+    return found;
+}
+
+static int bucket_exists(const char *bck)
+{
+    int rc = fs_api_bucket_exists(bck);
+    if (rc == 0 || rc == -ENOENT)
+        return rc;
+    /* a target without HEAD bucket: look in the list */
+    char **names;
+    size_t n;
+    if ((rc = fs_api_list_buckets(&names, &n)) != 0)
+        return rc;
+    rc = -ENOENT;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], bck) == 0)
+            rc = 0;
+    fs_free_names(names, n);
+    return rc;
+}
+
+/* Does any object live below prefix obj + "/"? */
+static int has_children(const char *bck, const char *obj)
+{
+    char *prefix = malloc(strlen(obj) + 2);
+    if (!prefix)
+        return -ENOMEM;
+    sprintf(prefix, "%s%s", obj, *obj ? "/" : "");
+    fs_page pg;
+    int rc = fs_api_list_page(bck, prefix, "", 1, &pg);
+    free(prefix);
+    if (rc < 0)
+        return rc;
+    rc = pg.n > 0 || pg.token[0];
+    fs_page_free(&pg);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- attributes */
+
+static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+    fs_path p;
+    int rc = fs_path_parse(path, &p);
+    if (rc < 0)
+        return rc;
+    bool ro = p.etl[0] != '\0';
+    if (!p.bck[0] && !p.is_view_root) {
+        fill_stat(st, true, 0, 0, false);
+        return 0;
+    }
+    if (p.is_view_root) {
+        if (!etl_running(p.etl))
+            return -ENOENT;
+        fill_stat(st, true, 0, 0, true);
+        return 0;
+    }
+    if (!ro && *p.obj) {
+        int64_t ws = fs_writer_size_of(path);
+        if (ws >= 0) {
+            fill_stat(st, false, ws, cmn_now_ns(), false);
+            return 0;
+        }
+    }
+    fs_attr a;
+    if (fs_cache_get(path, &a)) {
+        fs_stat_add(FS_ST_ATTR_HITS, 1);
+    } else if (!*p.obj) {
+        if ((rc = bucket_exists(p.bck)) < 0)
+            return rc;
+        a = (fs_attr){.is_dir = true};
+        fs_cache_put(path, &a);
+    } else {
+        fs_objattr oa;
+        rc = fs_api_head(p.bck, p.obj, &oa);
+        if (rc == 0) {
+            a = (fs_attr){.is_dir = false, .size = oa.size, .mtime_ns = oa.mtime_ns};
+            snprintf(a.version, sizeof a.version, "%s", oa.version);
+        } else if (rc != -ENOENT) {
+            return rc;
+        } else if (fs_vdir_has(plain_path(path, &p))) {
+            a = (fs_attr){.is_dir = true};
+        } else {
+            if ((rc = has_children(p.bck, p.obj)) < 0)
+                return rc;
+            if (!rc)
+                return -ENOENT;
+            a = (fs_attr){.is_dir = true};
+        }
+        fs_cache_put(path, &a);
+    }
+    if (ro && !a.is_dir) {
+        int64_t out = fs_cache_outsize(path);
+        if (out >= 0)
+            a.size = out;
+    }
+    fill_stat(st, a.is_dir, a.size, a.mtime_ns, ro);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- directories */
+
+/* An open directory. Bucket directories are listed a page at a time as the
+ * kernel asks for offsets; only the current page is held. */
+typedef struct dirh {
+    pthread_mutex_t mu;
+    char *path;
+    fs_path p;
+    char *prefix; /* object-name prefix of the children: "" or "a/b/" */
+    fs_page page;
+    size_t base;  /* index of page.v[0] among all children */
+    bool started, done;
+    char **vdirs; /* remembered empty directories, listed after the objects */
+    size_t nv;
+} dirh;
+
+static void collect_vdir(void *ctx, const char *name)
+{
+    dirh *d = ctx;
+    char **v = realloc(d->vdirs, (d->nv + 1) * sizeof *v);
+    if (!v)
+        return;
+    d->vdirs = v;
+    if ((v[d->nv] = strdup(name)))
+        d->nv++;
+}
+
+static int fs_opendir(const char *path, struct fuse_file_info *fi)
+{
+    dirh *d = calloc(1, sizeof *d);
+    if (!d || !(d->path = strdup(path))) {
+        free(d);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    fs_path_parse(d->path, &d->p); /* getattr already vetted the path */
+    if (d->p.bck[0]) {
+        const char *obj = d->p.obj;
+        d->prefix = malloc(strlen(obj) + 2);
+        if (d->prefix)
+            sprintf(d->prefix, "%s%s", obj, *obj ? "/" : "");
+        fs_vdir_children(plain_path(d->path, &d->p), collect_vdir, d);
+    }
+    fi->fh = (uintptr_t)d;
+    return 0;
+}
+
+static int fs_releasedir(const char *path, struct fuse_file_info *fi)
+{
+    dirh *d = (dirh *)(uintptr_t)fi->fh;
+    fs_page_free(&d->page);
+    for (size_t i = 0; i < d->nv; i++)
+        free(d->vdirs[i]);
+    free(d->vdirs);
+    free(d->prefix);
+    free(d->path);
+    pthread_mutex_destroy(&d->mu);
+    free(d);
+    return 0;
+}
+
+/* The root and @view roots: a few names, listed in one go. */
+static int fill_top(dirh *d, void *buf, fuse_fill_dir_t filler)
+{
+    char **names;
+    size_t n;
+    int rc = fs_api_list_buckets(&names, &n);
+    if (rc < 0)
+        return rc;
+    bool ro = d->p.is_view_root;
+    struct stat st;
+    filler(buf, ".", NULL, 0, 0);
+    filler(buf, "..", NULL, 0, 0);
+    char child[600];
+    for (size_t i = 0; i < n; i++) {
+        fill_stat(&st, true, 0, 0, ro);
+        filler(buf, names[i], &st, 0, FUSE_FILL_DIR_PLUS);
+        snprintf(child, sizeof child, "%s/%s", d->path[1] ? d->path : "", names[i]);
+        fs_cache_put(child, &(fs_attr){.is_dir = true});
+    }
+    fs_free_names(names, n);
+    if (ro)
+        return 0;
+    pthread_mutex_lock(&etl_mu);
+    etl_refresh_locked(true);
+    for (size_t i = 0; i < etl_n; i++) {
+        snprintf(child, sizeof child, "@%s", etl_names[i]);
+        fill_stat(&st, true, 0, 0, true);
+        filler(buf, child, &st, 0, FUSE_FILL_DIR_PLUS);
+    }
+    pthread_mutex_unlock(&etl_mu);
+    return 0;
+}
+
+static int next_page(dirh *d)
+{
+    fs_page pg;
+    int rc = fs_api_list_page(d->p.bck, d->prefix, d->started ? d->page.token : "", PAGE_SIZE_LIST, &pg);
+    if (rc < 0)
+        return rc;
+    if (d->started)
+        d->base += d->page.n;
+    fs_page_free(&d->page);
+    d->page = pg;
+    d->started = true;
+    d->done = pg.token[0] == '\0';
+    /* remember what we learned: the kernel's lookups of these names come next */
+    cmn_buf child;
+    cmn_buf_init(&child);
+    for (size_t i = 0; i < pg.n; i++) {
+        cmn_buf_reset(&child);
+        cmn_buf_printf(&child, "%s/%s", d->path, pg.v[i].name);
+        fs_attr a = {.is_dir = pg.v[i].is_dir, .size = pg.v[i].size, .mtime_ns = pg.v[i].mtime_ns};
+        snprintf(a.version, sizeof a.version, "%s", pg.v[i].version);
+        fs_cache_put(child.data, &a);
+    }
+    cmn_buf_free(&child);
+    return 0;
+}
+
+static int fill_paged(dirh *d, void *buf, fuse_fill_dir_t filler, off_t off)
+{
+    /* offsets: "." 1, ".." 2, child i at i + 3 */
+    if (off < 1 && filler(buf, ".", NULL, 1, 0))
+        return 0;
+    if (off < 2 && filler(buf, "..", NULL, 2, 0))
+        return 0;
+    size_t idx = off < 2 ? 0 : (size_t)off - 2;
+    if (d->started && idx < d->base) { /* rewinddir: list again */
+        fs_page_free(&d->page);
+        d->base = 0;
+        d->started = d->done = false;
+    }
+    bool ro = d->p.etl[0] != '\0';
+    struct stat st;
+    for (;;) {
+        if (!d->started || (idx >= d->base + d->page.n && !d->done)) {
+            int rc = next_page(d);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (idx < d->base + d->page.n) {
+            fs_entry *e = &d->page.v[idx - d->base];
+            fill_stat(&st, e->is_dir, e->size, e->mtime_ns, ro);
+            if (filler(buf, e->name, &st, (off_t)idx + 3, FUSE_FILL_DIR_PLUS))
+                return 0;
+            idx++;
+            continue;
+        }
+        size_t vi = idx - (d->base + d->page.n);
+        if (vi >= d->nv)
+            return 0;
+        fill_stat(&st, true, 0, 0, ro);
+        if (filler(buf, d->vdirs[vi], &st, (off_t)idx + 3, FUSE_FILL_DIR_PLUS))
+            return 0;
+        idx++;
+    }
+}
+
+static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi,
+                      enum fuse_readdir_flags flags)
+{
+    dirh *d = (dirh *)(uintptr_t)fi->fh;
+    pthread_mutex_lock(&d->mu);
+    int rc = d->p.bck[0] ? fill_paged(d, buf, filler, off) : fill_top(d, buf, filler);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+static int fs_mkdir(const char *path, mode_t mode)
+{
+    fs_path p;
+    if (fs_path_parse(path, &p) < 0)
+        return -EINVAL;
+    if (p.etl[0])
+        return -EROFS;
+    if (!p.bck[0])
+        return -EEXIST;
+    int rc;
+    if (!*p.obj) {
+        rc = fs_api_create_bucket(p.bck);
+    } else {
+        rc = bucket_exists(p.bck);
+        if (rc == 0)
+            fs_vdir_add(path);
+    }
+    fs_cache_forget(path);
+    return rc;
+}
+
+static int fs_rmdir(const char *path)
+{
+    fs_path p;
+    int rc = fs_path_parse(path, &p);
+    if (rc < 0)
+        return rc;
+    if (p.etl[0])
+        return -EROFS;
+    if (!p.bck[0])
+        return -EBUSY;
+    if ((rc = has_children(p.bck, p.obj)) < 0)
+        return rc;
+    if (rc)
+        return -ENOTEMPTY;
+    fs_cache_forget(path);
+    if (!*p.obj) {
+        rc = fs_api_destroy_bucket(p.bck);
+        fs_vdir_del(path, true);
+        return rc;
+    }
+    /* a virtual directory whose last object went is already gone: success */
+    fs_vdir_del(path, true);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- files */
+
+/* Where a new or changed object may live: an object path outside @views. */
+static int writable(const char *path, fs_path *p)
+{
+    int rc = fs_path_parse(path, p);
+    if (rc < 0)
+        return p->etl[0] ? -EROFS : rc;
+    if (p->etl[0] || p->is_view_root)
+        return -EROFS;
+    if (!p->bck[0] || !*p->obj)
+        return -EPERM; /* MNT holds only buckets */
+    return 0;
+}
+
+static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    fs_path p;
+    int rc = writable(path, &p);
+    if (rc < 0)
+        return rc;
+    fs_handle *h;
+    if ((rc = fs_writer_open(&p, path, true, true, &h)) < 0)
+        return rc;
+    fs_cache_forget(path);
+    fi->fh = (uintptr_t)h;
+    return 0;
+}
+
+static int fs_open(const char *path, struct fuse_file_info *fi)
+{
+    fs_path p;
+    int rc;
+    fs_handle *h;
+    if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+        if ((rc = writable(path, &p)) < 0)
+            return rc;
+        if ((rc = fs_writer_open(&p, path, false, (fi->flags & O_TRUNC) != 0, &h)) < 0)
+            return rc;
+        fs_cache_forget(path);
+        fi->fh = (uintptr_t)h;
+        return 0;
+    }
+    if ((rc = fs_path_parse(path, &p)) < 0)
+        return rc;
+    bool keep = false;
+    if ((rc = fs_reader_open(&p, path, &h, &keep)) < 0)
+        return rc;
+    fi->fh = (uintptr_t)h;
+    if (p.etl[0])
+        fi->direct_io = 1; /* the output length is known only after the transform */
+    else
+        fi->keep_cache = keep;
+    return 0;
+}
+
+static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    return (int)fs_reader_read(fh(fi), buf, size, off);
+}
+
+static int fs_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    fs_handle *h = fh(fi);
+    if (!h->writer)
+        return -EBADF;
+    return (int)fs_writer_write(h, buf, size, off);
+}
+
+static int fs_flush(const char *path, struct fuse_file_info *fi)
+{
+    fs_handle *h = fh(fi);
+    return h->writer ? fs_writer_flush(h) : 0;
+}
+
+static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi) { return fs_flush(path, fi); }
+
+static int fs_release(const char *path, struct fuse_file_info *fi)
+{
+    fs_handle_release(fh(fi));
+    return 0;
+}
+
+static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
+{
+    if (fi && fh(fi)->writer)
+        return fs_writer_truncate(fh(fi), size);
+    fs_path p;
+    int rc = writable(path, &p);
+    if (rc < 0)
+        return rc;
+    rc = fs_truncate_path(&p, path, size);
+    fs_cache_forget(path);
+    return rc;
+}
+
+static int fs_unlink(const char *path)
+{
+    fs_path p;
+    int rc = writable(path, &p);
+    if (rc < 0)
+        return rc;
+    rc = fs_api_delete(p.bck, p.obj);
+    fs_cache_forget(path);
+    return rc;
+}
+
+static int fs_rename(const char *from, const char *to, unsigned int flags)
+{
+    fs_path a, b;
+    int rc = writable(from, &a);
+    if (rc == 0)
+        rc = writable(to, &b);
+    if (rc < 0)
+        return rc == -EPERM ? -EXDEV : rc;
+    if (flags & RENAME_EXCHANGE)
+        return -EINVAL;
+    if (strcmp(a.bck, b.bck) != 0)
+        return -EXDEV; /* mv copies across buckets */
+    struct stat st;
+    if ((rc = fs_getattr(from, &st, NULL)) < 0)
+        return rc;
+    if (S_ISDIR(st.st_mode))
+        return -EXDEV; /* a directory is many objects: let mv copy them */
+    if ((flags & RENAME_NOREPLACE) && fs_getattr(to, &st, NULL) == 0)
+        return -EEXIST;
+    rc = fs_api_rename(a.bck, a.obj, b.obj);
+    fs_cache_forget(from);
+    fs_cache_forget(to);
+    return rc;
+}
+
+/* Objects carry no mode, owner or times of their own: accept and ignore, so
+ * `cp -p`, `touch` and `rsync -a` work. */
+static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi) { return 0; }
+static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) { return 0; }
+static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi) { return 0; }
+
+static int fs_statfs(const char *path, struct statvfs *sv)
+{
+    memset(sv, 0, sizeof *sv);
+    sv->f_bsize = sv->f_frsize = 4096;
+    sv->f_blocks = sv->f_bfree = sv->f_bavail = 1ULL << 32;
+    sv->f_files = sv->f_ffree = 1ULL << 32;
+    sv->f_namemax = 1023;
+    return 0;
+}
+
+static ssize_t fs_copy_file_range(const char *path_in, struct fuse_file_info *fi_in, off_t off_in,
+                                  const char *path_out, struct fuse_file_info *fi_out, off_t off_out, size_t len,
+                                  int flags)
+{
+    return fs_copy_range(fh(fi_in), off_in, fh(fi_out), off_out, len);
+}
+
+/* ---------------------------------------------------------------- xattrs */
+
+static int fs_getxattr(const char *path, const char *name, char *value, size_t size)
+{
+    if (strcmp(path, "/") != 0 || strcmp(name, STATS_XATTR) != 0)
+        return -ENODATA;
+    char *json = fs_stats_json();
+    size_t n = strlen(json);
+    int rc = (int)n;
+    if (size) {
+        if (size < n)
+            rc = -ERANGE;
+        else
+            memcpy(value, json, n);
+    }
+    free(json);
+    return rc;
+}
+
+static int fs_listxattr(const char *path, char *list, size_t size)
+{
+    if (strcmp(path, "/") != 0)
+        return 0;
+    size_t n = sizeof STATS_XATTR; /* with its NUL */
+    if (size && size < n)
+        return -ERANGE;
+    if (size)
+        memcpy(list, STATS_XATTR, n);
+    return (int)n;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+    mount_ns = cmn_now_ns();
+    cfg->attr_timeout = fs_cfg.attr_timeout;
+    cfg->entry_timeout = fs_cfg.entry_timeout;
+    cfg->negative_timeout = 0;
+    cfg->hard_remove = 1; /* no .fuse_hidden renames: unlink is a DELETE */
+    cfg->kernel_cache = 0;
+    cfg->auto_cache = 0;  /* keep_cache is decided per open from the version */
+    if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+        conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+    conn->max_readahead = 1 << 20;
+    return NULL;
+}
+
+static void fs_destroy(void *data)
+{
+    pthread_mutex_lock(&etl_mu);
+    fs_free_names(etl_names, etl_n);
+    etl_names = NULL;
+    etl_n = 0;
+    pthread_mutex_unlock(&etl_mu);
+}
+
+const struct fuse_operations fs_ops = {
+    .init = fs_init,
+    .destroy = fs_destroy,
+    .getattr = fs_getattr,
+    .opendir = fs_opendir,
+    .readdir = fs_readdir,
+    .releasedir = fs_releasedir,
+    .mkdir = fs_mkdir,
+    .rmdir = fs_rmdir,
+    .create = fs_create,
+    .open = fs_open,
+    .read = fs_read,
+    .write = fs_write,
+    .flush = fs_flush,
+    .fsync = fs_fsync,
+    .release = fs_release,
+    .truncate = fs_truncate,
+    .unlink = fs_unlink,
+    .rename = fs_rename,
+    .utimens = fs_utimens,
+    .chmod = fs_chmod,
+    .chown = fs_chown,
+    .statfs = fs_statfs,
+    .copy_file_range = fs_copy_file_range,
+    .getxattr = fs_getxattr,
+    .listxattr = fs_listxattr,
+};

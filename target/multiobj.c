@@ -1,0 +1,129 @@
+/*
+ * multiobj.c - multi-object operations on a list or range of names
+ * (AIStore's ListRange): copy-listrange and etl-listrange reuse the bucket
+ * copy/transform engine of offline.c with a different selection;
+ * delete-listrange is its own small job. Evict and prefetch concern remote
+ * buckets, which etlfs does not have.
+ */
+#include "target/target.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The destination: "tobck" {name, provider} in the value, else ?bck_to=. */
+static bool dst_bucket(tgt_req *r, const cJSON *value, char *out, size_t len, char *why, size_t whylen)
+{
+    const cJSON *to = value ? cJSON_GetObjectItem(value, "tobck") : NULL;
+    if (cJSON_IsObject(to)) {
+        const cJSON *name = cJSON_GetObjectItem(to, "name"), *prov = cJSON_GetObjectItem(to, "provider");
+        if (cJSON_IsString(prov) && *prov->valuestring && strcmp(prov->valuestring, "ais")) {
+            snprintf(why, whylen, "destination provider \"%s\" is not supported (ais only)", prov->valuestring);
+            return false;
+        }
+        if (!cJSON_IsString(name) || !*name->valuestring || strlen(name->valuestring) >= len) {
+            snprintf(why, whylen, "invalid destination bucket in \"tobck\"");
+            return false;
+        }
+        snprintf(out, len, "%s", name->valuestring);
+        return true;
+    }
+    const char *q = tgt_query(r, "bck_to");
+    if (q && *q && tgt_parse_uname_bucket(q, out, len))
+        return true;
+    snprintf(why, whylen, "missing destination bucket (\"tobck\" in the value)");
+    return false;
+}
+
+static int copy_listrange(tgt_req *r, const char *src, const char *action, cJSON *value)
+{
+    bool etl = !strcmp(action, "etl-listrange");
+    const char *kind = etl ? "etl-listrange" : "copy-listrange";
+    char why[512];
+    tgt_tcb *t = calloc(1, sizeof *t);
+    snprintf(t->src, sizeof t->src, "%s", src);
+    int status = 0;
+    if (!dst_bucket(r, value, t->dst, sizeof t->dst, why, sizeof why))
+        status = 400;
+    else if ((status = tgt_tcb_parse(value, etl, t, why, sizeof why)) == 0 &&
+             tgt_sel_parse(value, &t->sel, why, sizeof why) != CMN_OK)
+        status = 400;
+    if (status) {
+        tgt_tcb_free(t);
+        return tgt_reply_err(r, status, "%s: %s", kind, why);
+    }
+    return tgt_tcb_start(r, kind, t, true);
+}
+
+/* ------------------------------------------------------------ delete */
+typedef struct del_ctx {
+    tgt_job *job;
+    char bck[256];
+    tgt_sel sel;
+} del_ctx;
+
+static bool delete_one(void *ctx, const char *name, bool listed)
+{
+    del_ctx *d = ctx;
+    if (tgt_job_aborted(d->job))
+        return false;
+    int fd;
+    int64_t size = 0;
+    if (tgt_object_open(&tgt->store, d->bck, name, &fd, &size) == 0)
+        close(fd);
+    int rc = tgt_object_remove(&tgt->store, d->bck, name);
+    if (rc == 0)
+        tgt_job_count(d->job, 1, size);
+    else if ((rc != -ENOENT && rc != -ENOTDIR) || listed)
+        tgt_job_error(d->job, "ais://%s/%s: %s", d->bck, name,
+                      rc == -ENOENT || rc == -ENOTDIR ? "does not exist" : strerror(-rc));
+    return true;
+}
+
+static void delete_job(tgt_job *job, void *arg)
+{
+    del_ctx *d = arg;
+    d->job = job;
+    tgt_journal_add(job, "delete-listrange", d->bck, NULL);
+    tgt_sel_each(&d->sel, d->bck, delete_one, d);
+    if (!tgt_job_aborted(job))
+        tgt_journal_remove(job);
+}
+
+static void del_free(void *p)
+{
+    del_ctx *d = p;
+    tgt_sel_free(&d->sel);
+    free(d);
+}
+
+static int delete_listrange(tgt_req *r, const char *bck, cJSON *value)
+{
+    char why[512];
+    del_ctx *d = calloc(1, sizeof *d);
+    snprintf(d->bck, sizeof d->bck, "%s", bck);
+    if (tgt_sel_parse(value, &d->sel, why, sizeof why) != CMN_OK) {
+        free(d);
+        return tgt_reply_err(r, 400, "delete-listrange: %s", why);
+    }
+    tgt_job *job = tgt_job_start("delete-listrange", bck, NULL, delete_job, d, del_free);
+    if (!job) {
+        del_free(d);
+        return tgt_reply_err(r, 500, "delete-listrange: cannot start the job");
+    }
+    return tgt_reply_text(r, 200, tgt_job_id(job));
+}
+
+int tgt_act_listrange(tgt_req *r, const char *src, const char *action, cJSON *value)
+{
+    if (!strcmp(action, "copy-listrange") || !strcmp(action, "etl-listrange"))
+        return copy_listrange(r, src, action, value);
+    if (!strcmp(action, "delete-listrange"))
+        return delete_listrange(r, src, value);
+    if (!strcmp(action, "evict-listrange") || !strcmp(action, "prefetch-listrange"))
+        return tgt_reply_err(r, 400, "%s: bucket \"ais://%s\": evict/prefetch apply to remote buckets only", action,
+                             src);
+    return tgt_reply_err(r, 400, "invalid action \"%s\"", action);
+}

@@ -1,0 +1,420 @@
+/*
+ * offline.c - copying or transforming many objects into another bucket
+ * (copy-bck, etl-bck, and the list/range variants in multiobj.c). The job's
+ * thread produces names from the selection into a small bounded queue; a
+ * pool of workers takes them one at a time, so a bucket of millions is
+ * never held in memory and a slow ETL call does not stall the others.
+ *
+ * Each output goes through the atomic writer: an abort or a crash leaves
+ * only whole objects. An object that fails is a job error naming it and the
+ * job goes on; a failed output is never stored. Dry runs do everything but
+ * the write (a transform still runs, so the output byte count is exact).
+ */
+#include "target/target.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TCB_QUEUE 64
+#define TCB_MAX_WORKERS 64
+#define LINGER_NS (2 * 1000000000LL) /* how long a demand job stays listed after its work */
+
+typedef struct qitem {
+    char *name;
+    bool listed;
+} qitem;
+
+typedef struct tcb_run {
+    tgt_job *job;
+    tgt_tcb *t;
+    const char *kind;
+    bool demand;
+    etl_handle *h; /* referenced for the job's life, so the ETL cannot go away under it */
+    pthread_mutex_t mu;
+    pthread_cond_t not_full, not_empty;
+    qitem q[TCB_QUEUE];
+    int head, n;
+    bool closed;
+} tcb_run;
+
+/* ------------------------------------------------------------ parsing */
+void tgt_tcb_free(tgt_tcb *t)
+{
+    if (!t)
+        return;
+    free(t->prepend);
+    for (int i = 0; i < t->next; i++) {
+        free(t->ext_old[i]);
+        free(t->ext_new[i]);
+    }
+    tgt_sel_free(&t->sel);
+    free(t);
+}
+
+static const char *str_field(const cJSON *v, const char *key)
+{
+    const cJSON *f = v ? cJSON_GetObjectItem(v, key) : NULL;
+    return cJSON_IsString(f) ? f->valuestring : "";
+}
+
+static char *trim_dots(const char *s)
+{
+    while (*s == '.')
+        s++;
+    return strdup(s);
+}
+
+int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen)
+{
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    t->workers = ncpu > 2 ? (int)ncpu : 2;
+    t->prepend = strdup(str_field(value, "prepend"));
+    const cJSON *dry = value ? cJSON_GetObjectItem(value, "dry_run") : NULL;
+    t->dry_run = cJSON_IsTrue(dry);
+    const cJSON *nw = value ? cJSON_GetObjectItem(value, "num_workers") : NULL;
+    if (cJSON_IsNumber(nw) && nw->valueint > 0)
+        t->workers = nw->valueint > TCB_MAX_WORKERS ? TCB_MAX_WORKERS : nw->valueint;
+    const cJSON *ext = value ? cJSON_GetObjectItem(value, "ext") : NULL;
+    if (ext && !cJSON_IsNull(ext)) {
+        if (!etl && cJSON_GetArraySize(ext) > 0) {
+            snprintf(why, whylen, "copy-bck: \"ext\" applies to transforms only");
+            return 400;
+        }
+        if (!cJSON_IsObject(ext)) {
+            snprintf(why, whylen, "\"ext\" must be a map of old to new extension, e.g. {\"jpg\":\"txt\"}");
+            return 400;
+        }
+        const cJSON *it;
+        cJSON_ArrayForEach(it, ext)
+        {
+            if (!cJSON_IsString(it) || t->next == (int)(sizeof t->ext_old / sizeof t->ext_old[0])) {
+                snprintf(why, whylen, "\"ext\": invalid or too many entries");
+                return 400;
+            }
+            t->ext_old[t->next] = trim_dots(it->string);
+            t->ext_new[t->next] = trim_dots(it->valuestring);
+            t->next++;
+        }
+    }
+    if (!etl)
+        return 0;
+    const char *id = str_field(value, "id");
+    if (!*id) {
+        snprintf(why, whylen, "ETL name can't be empty");
+        return 400;
+    }
+    snprintf(t->etl, sizeof t->etl, "%s", id);
+    const char *to = str_field(value, "request_timeout");
+    if (*to && cmn_parse_duration(to, &t->timeout_ns) != CMN_OK) {
+        snprintf(why, whylen, "invalid request_timeout \"%s\"", to);
+        return 400;
+    }
+    return 0;
+}
+
+/* Destination name: prepend + the name with its extension mapped. */
+static char *dst_name(const tgt_tcb *t, const char *name)
+{
+    cmn_buf b;
+    cmn_buf_init(&b);
+    cmn_buf_puts(&b, t->prepend ? t->prepend : "");
+    const char *dot = strrchr(name, '.');
+    int k = -1;
+    for (int i = 0; dot && i < t->next; i++)
+        if (!strcmp(dot + 1, t->ext_old[i]))
+            k = i;
+    if (k >= 0) {
+        cmn_buf_append(&b, name, (size_t)(dot - name + 1));
+        cmn_buf_puts(&b, t->ext_new[k]);
+    } else
+        cmn_buf_puts(&b, name);
+    return cmn_buf_steal(&b);
+}
+
+/* ------------------------------------------------------------ one object */
+typedef struct out_sink {
+    const char *dst, *dname;
+    bool dry_run;
+    tgt_writer w;
+    bool opened;
+    int64_t bytes;
+    int err; /* -errno of a failed write */
+} out_sink;
+
+static int sink_begin(void *ctx, const char *ctype, int64_t clen)
+{
+    (void)ctype;
+    (void)clen;
+    out_sink *o = ctx;
+    if (o->dry_run || o->opened)
+        return CMN_OK;
+    int rc = tgt_writer_open(&o->w, &tgt->store, o->dst, o->dname);
+    if (rc) {
+        o->err = rc;
+        return CMN_ERR;
+    }
+    o->opened = true;
+    return CMN_OK;
+}
+
+static int sink_write(void *ctx, const void *buf, size_t len)
+{
+    out_sink *o = ctx;
+    o->bytes += (int64_t)len;
+    if (o->dry_run)
+        return CMN_OK;
+    if (!o->opened && sink_begin(ctx, NULL, -1) != CMN_OK)
+        return CMN_ERR;
+    int rc = tgt_writer_write(&o->w, buf, len);
+    if (rc) {
+        o->err = rc;
+        return CMN_ERR;
+    }
+    return CMN_OK;
+}
+
+int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
+                  bool dry_run, int64_t *bytes, tgt_objmeta *out, char *msg, size_t msglen)
+{
+    out_sink o = {.dst = dst, .dname = dname, .dry_run = dry_run};
+    etl_sink sink = {&o, sink_begin, sink_write};
+    char emsg[1024] = "";
+    int rc = etl_transform(h, obj, &sink, timeout_ns, emsg, sizeof emsg);
+    if (!rc && !dry_run && !o.opened) /* an empty output is still an object */
+        rc = sink_begin(&o, NULL, 0) == CMN_OK ? 0 : 499;
+    if (!rc && !dry_run && (o.err = tgt_writer_commit(&o.w, out)) != 0)
+        rc = 499;
+    else if (rc && o.opened)
+        tgt_writer_abort(&o.w);
+    if (rc && o.err) {
+        snprintf(msg, msglen, "cannot write ais://%s/%s: %s", dst, dname, strerror(-o.err));
+        return o.err == -ENOSPC ? 507 : 500;
+    }
+    if (rc) {
+        snprintf(msg, msglen, "%s", *emsg ? emsg : "transform failed");
+        return rc;
+    }
+    *bytes = o.bytes;
+    return 0;
+}
+
+static void transform_one(tcb_run *run, const char *name, const char *fqn, int64_t size, const char *dname)
+{
+    const tgt_tcb *t = run->t;
+    etl_object obj = {t->src, name, fqn, size};
+    char msg[1200];
+    int64_t bytes = 0;
+    int rc = tgt_etl_store(run->h, &obj, t->dst, dname, t->timeout_ns, t->dry_run, &bytes, NULL, msg, sizeof msg);
+    if (rc && strstr(msg, name)) /* the ETL's message names the object already */
+        tgt_job_error(run->job, "%s (%d)", msg, rc);
+    else if (rc)
+        tgt_job_error(run->job, "ais://%s/%s: %s (%d)", t->src, name, msg, rc);
+    else
+        tgt_job_count(run->job, 1, bytes);
+}
+
+static void do_one(tcb_run *run, const char *name, bool listed)
+{
+    const tgt_tcb *t = run->t;
+    int fd;
+    int64_t size;
+    int rc = tgt_object_open(&tgt->store, t->src, name, &fd, &size);
+    if (rc) {
+        if (rc != -ENOENT || listed)
+            tgt_job_error(run->job, "ais://%s/%s: %s", t->src, name,
+                          rc == -ENOENT ? "does not exist" : strerror(-rc));
+        return;
+    }
+    close(fd); /* the copy and the ETL read the file by its path */
+    char fqn[PATH_MAX], why[128];
+    tgt_store_fqn(&tgt->store, t->src, name, fqn, sizeof fqn);
+    char *dname = dst_name(t, name);
+    if (!cmn_object_name_valid(dname, why, sizeof why)) {
+        tgt_job_error(run->job, "ais://%s/%s: invalid destination name \"%s\": %s", t->src, name, dname, why);
+    } else if (run->h) {
+        transform_one(run, name, fqn, size, dname);
+    } else if (t->dry_run) {
+        tgt_job_count(run->job, 1, size);
+    } else if ((rc = tgt_store_copy_file(&tgt->store, fqn, t->dst, dname, NULL)) != 0) {
+        tgt_job_error(run->job, "ais://%s/%s: cannot copy to ais://%s/%s: %s", t->src, name, t->dst, dname,
+                      strerror(-rc));
+    } else {
+        tgt_job_count(run->job, 1, size);
+    }
+    free(dname);
+}
+
+/* ------------------------------------------------------------ the pool */
+static bool enqueue(void *ctx, const char *name, bool listed)
+{
+    tcb_run *run = ctx;
+    pthread_mutex_lock(&run->mu);
+    while (run->n == TCB_QUEUE && !tgt_job_aborted(run->job)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100000000; /* wake up now and then to see an abort */
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&run->not_full, &run->mu, &ts);
+    }
+    bool go = !tgt_job_aborted(run->job);
+    if (go) {
+        run->q[(run->head + run->n) % TCB_QUEUE] = (qitem){strdup(name), listed};
+        run->n++;
+        pthread_cond_signal(&run->not_empty);
+    }
+    pthread_mutex_unlock(&run->mu);
+    return go;
+}
+
+static void *worker_main(void *p)
+{
+    tcb_run *run = p;
+    for (;;) {
+        pthread_mutex_lock(&run->mu);
+        while (run->n == 0 && !run->closed)
+            pthread_cond_wait(&run->not_empty, &run->mu);
+        if (run->n == 0) {
+            pthread_mutex_unlock(&run->mu);
+            return NULL;
+        }
+        qitem it = run->q[run->head];
+        run->head = (run->head + 1) % TCB_QUEUE;
+        run->n--;
+        pthread_cond_signal(&run->not_full);
+        pthread_mutex_unlock(&run->mu);
+        if (!tgt_job_aborted(run->job)) /* after an abort the queue only drains */
+            do_one(run, it.name, it.listed);
+        free(it.name);
+    }
+}
+
+void tgt_job_linger(tgt_job *job)
+{
+    tgt_job_set_idle(job, true);
+    int64_t until = cmn_mono_ns() + LINGER_NS;
+    while (!tgt_job_aborted(job) && cmn_mono_ns() < until) {
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void tcb_job(tgt_job *job, void *arg)
+{
+    tcb_run *run = arg;
+    tgt_tcb *t = run->t;
+    run->job = job;
+    tgt_journal_add(job, run->kind, t->src, t->dst);
+    pthread_t th[TCB_MAX_WORKERS];
+    int n = 0;
+    for (; n < t->workers; n++)
+        if (pthread_create(&th[n], NULL, worker_main, run) != 0)
+            break;
+    if (n == 0) {
+        tgt_job_error(job, "cannot start worker threads");
+        tgt_journal_remove(job);
+        return;
+    }
+    tgt_sel_each(&t->sel, t->src, enqueue, run);
+    pthread_mutex_lock(&run->mu);
+    run->closed = true;
+    pthread_cond_broadcast(&run->not_empty);
+    pthread_mutex_unlock(&run->mu);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    if (tgt_job_aborted(job))
+        return;
+    tgt_journal_remove(job);
+    if (run->demand)
+        tgt_job_linger(job);
+}
+
+static void tcb_run_free(void *p)
+{
+    tcb_run *run = p;
+    if (run->h)
+        etl_put(run->h);
+    tgt_tcb_free(run->t);
+    pthread_mutex_destroy(&run->mu);
+    pthread_cond_destroy(&run->not_full);
+    pthread_cond_destroy(&run->not_empty);
+    free(run);
+}
+
+int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
+{
+    if (!cmn_bucket_name_valid(t->dst)) {
+        tgt_tcb_free(t);
+        return tgt_reply_err(r, 400, "bucket name \"%s\" is invalid", t->dst);
+    }
+    if (!strcmp(t->src, t->dst)) {
+        int ret = tgt_reply_err(r, 400, "%s: cannot %s bucket \"ais://%s\" onto itself", kind,
+                                *t->etl ? "transform" : "copy", t->src);
+        tgt_tcb_free(t);
+        return ret;
+    }
+    etl_handle *h = NULL;
+    if (*t->etl && !(h = etl_get(tgt->etl, t->etl))) {
+        int ret = tgt_reply_err(r, 404, "t[%s]: etl job %s does not exist", TGT_NODE_ID, t->etl);
+        tgt_tcb_free(t);
+        return ret;
+    }
+    if (!t->dry_run) {
+        int rc = tgt_bucket_create(&tgt->store, t->dst);
+        if (rc && rc != -EEXIST) {
+            int ret = tgt_reply_err(r, 500, "create bucket \"ais://%s\": %s", t->dst, strerror(-rc));
+            if (h)
+                etl_put(h);
+            tgt_tcb_free(t);
+            return ret;
+        }
+        if (!rc)
+            cmn_info("%s: created destination bucket ais://%s", kind, t->dst);
+    }
+    tcb_run *run = calloc(1, sizeof *run);
+    run->t = t;
+    run->kind = kind; /* a string literal */
+    run->demand = demand;
+    run->h = h;
+    pthread_mutex_init(&run->mu, NULL);
+    pthread_cond_init(&run->not_full, NULL);
+    pthread_cond_init(&run->not_empty, NULL);
+    tgt_job *job = tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
+    if (!job) {
+        tcb_run_free(run);
+        return tgt_reply_err(r, 500, "%s: cannot start the job", kind);
+    }
+    return tgt_reply_text(r, 200, tgt_job_id(job));
+}
+
+/* POST /v1/buckets/SRC?bck_to=ais/@#/DST/ {"action":"copy-bck"|"etl-bck","value":TCBMsg} */
+int tgt_act_copy_bck(tgt_req *r, const char *src, cJSON *value, bool etl)
+{
+    const char *kind = etl ? "etl-bck" : "copy-bck";
+    const char *to = tgt_query(r, "bck_to");
+    if (!to || !*to)
+        return tgt_reply_err(r, 400, "missing \"bck_to\" query parameter");
+    tgt_tcb *t = calloc(1, sizeof *t);
+    snprintf(t->src, sizeof t->src, "%s", src);
+    if (!tgt_parse_uname_bucket(to, t->dst, sizeof t->dst)) {
+        tgt_tcb_free(t);
+        return tgt_reply_err(r, 400, "%s: invalid \"bck_to\" \"%s\" (want ais/@#/NAME/)", kind, to);
+    }
+    char why[512];
+    int status = tgt_tcb_parse(value, etl, t, why, sizeof why);
+    if (status) {
+        tgt_tcb_free(t);
+        return tgt_reply_err(r, status, "%s: %s", kind, why);
+    }
+    const cJSON *pf = value ? cJSON_GetObjectItem(value, "prefix") : NULL;
+    tgt_sel_prefix(&t->sel, cJSON_IsString(pf) ? pf->valuestring : "");
+    return tgt_tcb_start(r, kind, t, false);
+}

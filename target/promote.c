@@ -1,0 +1,149 @@
+/*
+ * promote.c - turning local files into objects (POST /v1/objects/B
+ * {"action":"promote"}): a file becomes one object, a directory its files
+ * (with "rcr", recursively) named "obj" + their relative path. Done before
+ * the reply, so a client listing the bucket next sees every object; the
+ * reply still carries the id of a (finished) job with the counts and errors.
+ */
+#include "target/target.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PROMOTE_WAIT_NS (24 * 3600 * 1000000000LL)
+
+typedef struct prom {
+    tgt_job *job;
+    char bck[256];
+    char src[PATH_MAX];
+    char *prefix;
+    bool rcr, ovw, dls, is_dir;
+} prom;
+
+static __thread prom *cur; /* nftw has no context argument */
+
+static void promote_file(prom *p, const char *path, const char *name, int64_t size)
+{
+    char why[128];
+    if (!cmn_object_name_valid(name, why, sizeof why)) {
+        tgt_job_error(p->job, "%s: invalid object name \"%s\": %s", path, name, why);
+        return;
+    }
+    int fd;
+    int64_t old;
+    if (!p->ovw && tgt_object_open(&tgt->store, p->bck, name, &fd, &old) == 0) {
+        close(fd); /* exists, and overwriting was not asked for */
+        return;
+    }
+    int rc = tgt_store_copy_file(&tgt->store, path, p->bck, name, NULL);
+    if (rc) {
+        tgt_job_error(p->job, "promote %s to ais://%s/%s: %s", path, p->bck, name, strerror(-rc));
+        return;
+    }
+    tgt_job_count(p->job, 1, size);
+    if (p->dls && unlink(path) != 0)
+        tgt_job_error(p->job, "promote %s: cannot delete the source: %s", path, strerror(errno));
+}
+
+static int visit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    if (tgt_job_aborted(cur->job))
+        return FTW_STOP;
+    if (flag == FTW_D && ftw->level > 0 && !cur->rcr)
+        return FTW_SKIP_SUBTREE;
+    if (flag != FTW_F || !S_ISREG(st->st_mode))
+        return FTW_CONTINUE;
+    cmn_buf name;
+    cmn_buf_init(&name);
+    cmn_buf_printf(&name, "%s%s", cur->prefix, path + strlen(cur->src) + 1);
+    promote_file(cur, path, name.data, st->st_size);
+    cmn_buf_free(&name);
+    return FTW_CONTINUE;
+}
+
+static void promote_job(tgt_job *job, void *arg)
+{
+    prom *p = arg;
+    p->job = job;
+    if (p->is_dir) {
+        cur = p;
+        nftw(p->src, visit, 32, FTW_PHYS | FTW_ACTIONRETVAL);
+        return;
+    }
+    /* a file: "obj" names it, unless it is empty or ends with '/' (a prefix for the base name) */
+    struct stat st;
+    if (stat(p->src, &st) != 0) {
+        tgt_job_error(job, "promote %s: %s", p->src, strerror(errno));
+        return;
+    }
+    cmn_buf name;
+    cmn_buf_init(&name);
+    size_t pl = strlen(p->prefix);
+    if (pl && p->prefix[pl - 1] != '/')
+        cmn_buf_puts(&name, p->prefix);
+    else
+        cmn_buf_printf(&name, "%s%s", p->prefix, strrchr(p->src, '/') + 1);
+    promote_file(p, p->src, name.data, st.st_size);
+    cmn_buf_free(&name);
+}
+
+static void prom_free(void *arg)
+{
+    prom *p = arg;
+    free(p->prefix);
+    free(p);
+}
+
+static const char *str_field(const cJSON *v, const char *key)
+{
+    const cJSON *f = v ? cJSON_GetObjectItem(v, key) : NULL;
+    return cJSON_IsString(f) ? f->valuestring : "";
+}
+
+int tgt_act_promote(tgt_req *r, const char *bck)
+{
+    cJSON *value = tgt_msg_value(r);
+    const char *src = str_field(value, "src");
+    if (!*src)
+        src = str_field(r->msg, "name");
+    const char *prefix = str_field(value, "obj");
+    if (!*src)
+        return tgt_reply_err(r, 400, "promote: missing source path");
+    if (src[0] != '/')
+        return tgt_reply_err(r, 400, "promote: source \"%s\" is not an absolute path", src);
+    if (!strcmp(src, "/"))
+        return tgt_reply_err(r, 400, "promote: refusing to promote the root directory");
+    if (strstr(prefix, "../") || strstr(prefix, "~/"))
+        return tgt_reply_err(r, 400, "promote: invalid object name or prefix \"%s\"", prefix);
+    struct stat st;
+    if (stat(src, &st) != 0)
+        return tgt_reply_err(r, errno == ENOENT ? 404 : 400, "promote: source \"%s\": %s", src, strerror(errno));
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+        return tgt_reply_err(r, 400, "promote: source \"%s\" is neither a file nor a directory", src);
+    prom *p = calloc(1, sizeof *p);
+    snprintf(p->bck, sizeof p->bck, "%s", bck);
+    snprintf(p->src, sizeof p->src, "%s", src);
+    size_t n = strlen(p->src);
+    while (n > 1 && p->src[n - 1] == '/')
+        p->src[--n] = '\0';
+    p->prefix = strdup(prefix);
+    p->is_dir = S_ISDIR(st.st_mode);
+    p->rcr = cJSON_IsTrue(cJSON_GetObjectItem(value, "rcr"));
+    p->ovw = cJSON_IsTrue(cJSON_GetObjectItem(value, "ovw"));
+    p->dls = cJSON_IsTrue(cJSON_GetObjectItem(value, "dls"));
+    tgt_job *job = tgt_job_start("promote", bck, NULL, promote_job, p, prom_free);
+    if (!job) {
+        prom_free(p);
+        return tgt_reply_err(r, 500, "promote: cannot start the job");
+    }
+    char id[CMN_UUID_LEN + 1];
+    snprintf(id, sizeof id, "%s", tgt_job_id(job));
+    tgt_job_wait(id, PROMOTE_WAIT_NS);
+    return tgt_reply_text(r, 200, id);
+}

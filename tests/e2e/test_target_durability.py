@@ -1,0 +1,190 @@
+"""etlfs-target: what survives what. A PUT cut short (kill -9, client gone,
+SIGTERM) leaves the old object or none, never part of one, and no work
+files after a restart; restarts keep objects with their metadata; objects
+past 4 GiB work end to end."""
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+
+import pytest
+import requests
+
+MiB = 1 << 20
+
+
+def _tmp_files(t):
+    return [f for mp in t.data for f in os.listdir(os.path.join(mp, ".etlfs", "tmp"))]
+
+
+def _wait(cond, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+class Feeder:
+    """A request body from a generator: counts what it sent and can stall."""
+
+    def __init__(self, total, chunk=MiB, byte=b"\xab"):
+        self.total, self.chunk, self.sent = total, bytes(byte) * chunk, 0
+        self.stall = threading.Event()
+
+    def __iter__(self):
+        while self.sent < self.total:
+            while self.stall.is_set():
+                time.sleep(0.01)
+            n = min(len(self.chunk), self.total - self.sent)
+            self.sent += n
+            yield self.chunk[:n]
+
+
+def _put_in_background(t, bck, obj, feeder):
+    result = {}
+
+    def run():
+        try:
+            result["resp"] = requests.put(f"{t.url}/v1/objects/{bck}/{obj}", data=feeder, timeout=120)
+        except requests.RequestException as e:
+            result["error"] = e
+
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return th, result
+
+
+def test_kill9_during_put_leaves_old_object(target):
+    target.create_bucket("k9")
+    target.put("k9", "big", b"old contents")
+    target.put("k9", "other", b"untouched")
+    feeder = Feeder(1 << 30)
+    th, _ = _put_in_background(target, "k9", "big", feeder)
+    assert _wait(lambda: feeder.sent >= 64 * MiB, 60), feeder.sent
+    assert _tmp_files(target), "a streaming PUT writes a work file"
+    target.kill9()
+    th.join(30)
+    assert feeder.sent < feeder.total
+    target.start()
+    assert _tmp_files(target) == []  # work files of the dead process are cleaned at start
+    r = target.get("k9", "big")
+    assert r.status_code == 200 and r.content == b"old contents"
+    assert requests.head(f"{target.url}/v1/objects/k9/big").headers["ais-version"] == "1"
+    assert target.get("k9", "other").content == b"untouched"
+
+
+def test_kill9_during_first_put_leaves_nothing(target):
+    target.create_bucket("k9n")
+    feeder = Feeder(1 << 30)
+    th, _ = _put_in_background(target, "k9n", "new/obj", feeder)
+    assert _wait(lambda: feeder.sent >= 32 * MiB, 60)
+    target.kill9()
+    th.join(30)
+    target.start()
+    assert _tmp_files(target) == []
+    assert target.get("k9n", "new/obj").status_code == 404
+
+
+def test_client_disconnect_mid_put_leaves_old_object(target):
+    target.create_bucket("dc")
+    target.put("dc", "o", b"old")
+    s = socket.create_connection(("127.0.0.1", target.port))
+    s.sendall(b"PUT /v1/objects/dc/o HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (100 * MiB))
+    for _ in range(10):
+        s.sendall(b"\0" * MiB)
+    assert _wait(lambda: bool(_tmp_files(target)))
+    s.close()
+    assert _wait(lambda: not _tmp_files(target)), "the work file of an abandoned PUT is removed"
+    assert target.get("dc", "o").content == b"old"
+    # the same with a chunked body cut short
+    s = socket.create_connection(("127.0.0.1", target.port))
+    s.sendall(b"PUT /v1/objects/dc/o HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    for _ in range(5):
+        s.sendall(b"100000\r\n" + b"\1" * MiB + b"\r\n")
+    s.close()
+    assert _wait(lambda: not _tmp_files(target))
+    assert target.get("dc", "o").content == b"old"
+    assert requests.head(f"{target.url}/v1/objects/dc/o").headers["ais-version"] == "1"
+
+
+def test_sigterm_exits_0(target):
+    target.create_bucket("st")
+    target.put("st", "o", b"1")
+    assert target.stop() == 0
+    target.start()
+    assert target.get("st", "o").content == b"1"
+
+
+def test_sigterm_during_put_exits_0_and_stores_nothing(target):
+    target.create_bucket("stp")
+    target.put("stp", "o", b"old")
+    feeder = Feeder(1 << 30)
+    th, result = _put_in_background(target, "stp", "o", feeder)
+    assert _wait(lambda: feeder.sent >= 16 * MiB, 60)
+    feeder.stall.set()  # the client holds the request open; the server must not wait forever
+    t0 = time.time()
+    rc = target.stop(signal.SIGTERM)
+    assert rc == 0, target.log_text()
+    assert time.time() - t0 < 15
+    feeder.stall.clear()
+    th.join(30)
+    assert _tmp_files(target) == []
+    target.start()
+    assert target.get("stp", "o").content == b"old"
+
+
+def test_restart_keeps_objects_and_metadata(target, xxh64):
+    target.create_bucket("rs")
+    target.create_bucket("rs2")
+    objs = {"a": b"alpha", "d/e/f": os.urandom(5000), "sp ace": b""}
+    for n, d in objs.items():
+        target.put("rs", n, d)
+    target.put("rs", "a", b"alpha v2")
+    objs["a"] = b"alpha v2"
+    before = {n: requests.head(f"{target.url}/v1/objects/rs/{n}").headers for n in objs}
+    target.restart()
+    names = [b["name"] for b in requests.get(target.url + "/v1/buckets").json()]
+    assert names == ["rs", "rs2"]
+    for n, d in objs.items():
+        r = target.get("rs", n)
+        assert r.content == d
+        h = requests.head(f"{target.url}/v1/objects/rs/{n}").headers
+        assert h["ais-version"] == before[n]["ais-version"]
+        assert h["ais-checksum-value"] == before[n]["ais-checksum-value"] == xxh64(d)
+        assert h["ais-atime"] == before[n]["ais-atime"]
+    assert requests.head(f"{target.url}/v1/objects/rs/a").headers["ais-version"] == "2"
+    # and versions keep counting after the restart
+    target.put("rs", "a", b"alpha v3")
+    assert requests.head(f"{target.url}/v1/objects/rs/a").headers["ais-version"] == "3"
+
+
+def test_object_larger_than_4gib(target):
+    size = 4 * (1 << 30) + 100 * MiB  # 4.1 GiB
+    if shutil.disk_usage(target.workdir).free < 10 * (1 << 30):
+        pytest.skip("needs 10 GiB of free disk")
+    target.create_bucket("huge")
+    feeder = Feeder(size, chunk=4 * MiB, byte=b"\0")
+    r = requests.put(f"{target.url}/v1/objects/huge/zeros", data=feeder, timeout=600)
+    assert r.status_code == 200, r.text
+    try:
+        u = f"{target.url}/v1/objects/huge/zeros"
+        h = requests.head(u).headers
+        assert h["Content-Length"] == str(size)
+        r = requests.get(u, headers={"Range": f"bytes={size - 10}-"})
+        assert r.status_code == 206
+        assert r.headers["Content-Range"] == f"bytes {size - 10}-{size - 1}/{size}"
+        assert r.content == b"\0" * 10
+        # a range that starts past 4 GiB and one that spans the 4 GiB boundary
+        r = requests.get(u, headers={"Range": f"bytes={(1 << 32) - 3}-{(1 << 32) + 2}"})
+        assert r.status_code == 206 and r.content == b"\0" * 6
+        # a whole GET announces the full 64-bit length (body not read)
+        with requests.get(u, stream=True) as g:
+            assert g.status_code == 200 and g.headers["Content-Length"] == str(size)
+        lst = requests.get(f"{target.url}/v1/buckets/huge", json={"action": "list", "value": {}}).json()
+        assert lst["entries"][0]["size"] == str(size)
+    finally:
+        assert requests.delete(f"{target.url}/v1/objects/huge/zeros").status_code == 200

@@ -1,0 +1,190 @@
+"""etlfs-target: list objects: JSON and msgpack shapes, paging (2,500 objects
+in pages of 1,000: every name once, in order), prefix, the name-only and
+name-size flags, and the no-recursion view with directory entries."""
+import concurrent.futures
+
+import pytest
+import requests
+
+msgpack = pytest.importorskip("msgpack")  # Debian python3-msgpack
+
+LS_NAME_ONLY, LS_NAME_SIZE, LS_NO_RECURSION = 16, 32, 2048
+IS_CACHED, IS_DIR = 64, 256
+
+
+def lso(t, bck, msgpack_reply=True, **value):
+    value.setdefault("flags", "0")
+    headers = {"Accept": "application/msgpack"} if msgpack_reply else {}
+    r = requests.get(f"{t.url}/v1/buckets/{bck}", json={"action": "list", "name": "", "value": value},
+                     headers=headers)
+    assert r.status_code == 200, r.text
+    if msgpack_reply:
+        assert r.headers["Content-Type"] == "application/msgpack"
+        return msgpack.unpackb(r.content, raw=False, strict_map_key=True)
+    assert r.headers["Content-Type"].startswith("application/json")
+    return r.json()
+
+
+def list_all(t, bck, **value):
+    names, token, uuid, pages = [], "", "", 0
+    while True:
+        page = lso(t, bck, continuation_token=token, uuid=uuid, **value)
+        assert page["UUID"]
+        uuid = page["UUID"]
+        names += page["Entries"]
+        token = page["ContinuationToken"]
+        pages += 1
+        if not token:
+            return names, pages
+
+
+@pytest.fixture(scope="module")
+def big_bucket(shared_target):
+    """2,500 small objects under a few prefixes (written by 4 threads)."""
+    t = shared_target
+    t.create_bucket("lso-big")
+    names = [f"d{i % 5}/obj-{i:05d}" for i in range(2400)] + [f"top-{i:03d}" for i in range(100)]
+    with requests.Session() as s0:
+        s0.close()
+
+    def put(chunk):
+        with requests.Session() as s:
+            for n in chunk:
+                r = s.put(f"{t.url}/v1/objects/lso-big/{n}", data=n.encode())
+                assert r.status_code == 200, r.text
+
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        list(ex.map(put, [names[i::4] for i in range(4)]))
+    return sorted(names)
+
+
+def test_msgpack_shape(target):
+    target.create_bucket("mp")
+    target.put("mp", "a/b c", b"12345")
+    target.put("mp", "x", b"")
+    raw = requests.get(f"{target.url}/v1/buckets/mp", json={"action": "list", "name": "", "value": {"flags": "0"}},
+                       headers={"Accept": "application/msgpack"})
+    assert raw.headers["Content-Type"] == "application/msgpack"
+    page = msgpack.unpackb(raw.content, raw=False)  # str, not bin: raw=False would keep bin as bytes
+    assert list(page.keys()) == ["UUID", "ContinuationToken", "Entries", "Flags"]
+    assert isinstance(page["UUID"], str) and page["UUID"]
+    assert page["ContinuationToken"] == ""
+    assert page["Flags"] == 0
+    e0, e1 = page["Entries"]
+    assert e0["n"] == "a/b c" and e0["s"] == 5 and e0["f"] & IS_CACHED
+    assert e1["n"] == "x" and "s" not in e1  # zero size is omitted, as Go's msgp does
+    for e in page["Entries"]:
+        for k, v in e.items():
+            assert isinstance(k, str)
+            assert isinstance(v, (str, int)) and not isinstance(v, bool), (k, v)
+    # empty bucket: an empty array, never nil
+    target.create_bucket("mp-empty")
+    assert lso(target, "mp-empty")["Entries"] == []
+
+
+def test_json_shape(target):
+    target.create_bucket("js")
+    target.put("js", "a", b"123")
+    page = lso(target, "js", msgpack_reply=False)
+    assert page["uuid"] and page["continuation_token"] == "" and page["flags"] == 0
+    assert page["entries"] == [{"name": "a", "size": "3", "flags": IS_CACHED}]  # size is a JSON string
+    page = lso(target, "js", msgpack_reply=False, props="name,size,checksum,version,atime")
+    (e,) = page["entries"]
+    assert e["checksum"] and len(e["checksum"]) == 16
+    assert e["version"] == "1" and e["atime"].endswith("UTC")
+
+
+def test_paging_2500(shared_target, big_bucket):
+    entries, pages = list_all(shared_target, "lso-big", pagesize=1000)
+    names = [e["n"] for e in entries]
+    assert names == big_bucket  # every name exactly once, sorted
+    assert pages == 3
+    # the session id is echoed
+    p1 = lso(shared_target, "lso-big", pagesize=1000)
+    p2 = lso(shared_target, "lso-big", pagesize=1000, uuid=p1["UUID"], continuation_token=p1["ContinuationToken"])
+    assert p2["UUID"] == p1["UUID"]
+    assert p1["ContinuationToken"] == p1["Entries"][-1]["n"]
+
+
+def test_paging_exact_pages(shared_target, big_bucket):
+    """2,500 in pages of 500: the last full page is followed by an empty one with token ""."""
+    entries, pages = list_all(shared_target, "lso-big", pagesize=500)
+    assert [e["n"] for e in entries] == big_bucket
+    assert pages == 6
+
+
+def test_default_page_size(shared_target, big_bucket):
+    page = lso(shared_target, "lso-big")  # pagesize 0 -> 10000: all in one page
+    assert len(page["Entries"]) == len(big_bucket) and page["ContinuationToken"] == ""
+
+
+def test_prefix(shared_target, big_bucket):
+    for prefix in ("d3/", "d3/obj-0001", "top-", "d", "nothing", "top-099"):
+        entries, _ = list_all(shared_target, "lso-big", prefix=prefix, pagesize=300)
+        assert [e["n"] for e in entries] == [n for n in big_bucket if n.startswith(prefix)], prefix
+
+
+def test_prefix_with_dotdot_is_400(shared_target, big_bucket):
+    r = requests.get(f"{shared_target.url}/v1/buckets/lso-big",
+                     json={"action": "list", "value": {"prefix": "d1/../", "flags": "0"}})
+    assert r.status_code == 400
+
+
+def test_start_after(shared_target, big_bucket):
+    page = lso(shared_target, "lso-big", start_after="d4/obj-02399", pagesize=5)
+    assert [e["n"] for e in page["Entries"]] == [n for n in big_bucket if n > "d4/obj-02399"][:5]
+
+
+def test_flags_name_only_and_name_size(target):
+    target.create_bucket("fl")
+    target.put("fl", "a", b"abc")
+    page = lso(target, "fl", flags="17")  # cached + name-only
+    (e,) = page["Entries"]
+    assert e["n"] == "a" and "s" not in e and "cs" not in e and "a" not in e
+    page = lso(target, "fl", flags="32")  # name-size
+    (e,) = page["Entries"]
+    assert e["n"] == "a" and e["s"] == 3 and "cs" not in e
+    page = lso(target, "fl", flags="1")  # cached: name,size,checksum,atime
+    (e,) = page["Entries"]
+    assert e["s"] == 3 and len(e["cs"]) == 16 and e["a"]
+    page = lso(target, "fl", props="name,size,version,checksum,copies")
+    (e,) = page["Entries"]
+    assert e["v"] == "1" and e["c"] == 1
+
+
+def test_no_recursion(target):
+    target.create_bucket("nr")
+    for n in ("a", "a-b", "a.b/c", "dir/x", "dir/y", "dir/sub/z", "dir/sub2/w", "e f/g", "zz"):
+        target.put("nr", n, b"1")
+    page = lso(target, "nr", flags=str(LS_NO_RECURSION))
+    got = [(e["n"], e["f"] & IS_DIR) for e in page["Entries"]]
+    assert got == [("a", 0), ("a-b", 0), ("a.b", IS_DIR), ("dir", IS_DIR), ("e f", IS_DIR), ("zz", 0)]
+    for e in page["Entries"]:
+        if e["f"] & IS_DIR:
+            assert "s" not in e
+
+
+def test_no_recursion_under_prefix(target):
+    """What `ais ls --no-recursion ais://nr/dir/` (and a FUSE readdir) asks for: the directory's children."""
+    target.create_bucket("nr")
+    for n in ("dir/x", "dir/y", "dir/sub/z", "dir/sub/q", "dir/sub2/w", "other"):
+        target.put("nr", n, b"1")
+    page = lso(target, "nr", prefix="dir/", flags=str(LS_NO_RECURSION))
+    got = [(e["n"], e["f"] & IS_DIR) for e in page["Entries"]]
+    assert got == [("dir/sub", IS_DIR), ("dir/sub2", IS_DIR), ("dir/x", 0), ("dir/y", 0)]
+
+
+def test_no_recursion_paging_reports_dirs_once(target):
+    target.create_bucket("nrp")
+    names = [f"d{i}/f{j}" for i in range(6) for j in range(3)] + [f"f{i}" for i in range(5)]
+    for n in names:
+        target.put("nrp", n, b"1")
+    entries, _ = list_all(target, "nrp", flags=str(LS_NO_RECURSION), pagesize=2)
+    got = [e["n"] for e in entries]
+    assert got == sorted([f"d{i}" for i in range(6)] + [f"f{i}" for i in range(5)])
+
+
+def test_lso_missing_bucket(target):
+    r = requests.get(f"{target.url}/v1/buckets/none", json={"action": "list", "value": {}},
+                     headers={"Accept": "application/msgpack"})
+    assert r.status_code == 404 and "does not exist" in r.json()["message"]

@@ -1,0 +1,172 @@
+/* Init message validation: what PUT /v1/etl accepts, the defaults it applies,
+ * and that each refusal names the field. */
+#include "etl/etl_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+
+#define FAILF(...) do { fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); fprintf(stderr, __VA_ARGS__); \
+    fputc('\n', stderr); failures++; } while (0)
+
+static char *b64(const char *s)
+{
+    return cmn_base64_encode(s, strlen(s));
+}
+
+/* Builds a code message; fields given as raw JSON fragments. */
+static int parse_code(const char *extra, etl_msg *m, char *err, size_t errlen)
+{
+    char *code = b64("def transform(b):\n    return b\n");
+    char body[4096];
+    /* cJSON finds the first of duplicate keys: the extras come first */
+    snprintf(body, sizeof body, "{\"id\":\"etl-echo1\"%s,\"code\":\"%s\",\"runtime\":\"python3.11v2\","
+             "\"funcs\":{\"transform\":\"transform\"}}", extra, code);
+    free(code);
+    return etl_msg_parse(body, strlen(body), m, err, errlen);
+}
+
+static void want_err(const char *extra, const char *field)
+{
+    etl_msg m;
+    char err[ETL_ERRLEN] = "";
+    if (parse_code(extra, &m, err, sizeof err) == CMN_OK) {
+        FAILF("accepted %s", extra);
+        etl_msg_free(&m);
+    } else if (!strstr(err, field)) {
+        FAILF("error for %s does not name %s: %s", extra, field, err);
+    }
+}
+
+static void want_raw_err(const char *body, const char *field)
+{
+    etl_msg m;
+    char err[ETL_ERRLEN] = "";
+    if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) == CMN_OK) {
+        FAILF("accepted %s", body);
+        etl_msg_free(&m);
+    } else if (!strstr(err, field)) {
+        FAILF("error for %s does not name %s: %s", body, field, err);
+    }
+}
+
+static void defaults(void)
+{
+    etl_msg m;
+    char err[ETL_ERRLEN];
+    if (parse_code("", &m, err, sizeof err) != CMN_OK) {
+        FAILF("minimal code message refused: %s", err);
+        return;
+    }
+    if (m.kind != ETL_INIT_CODE || strcmp(m.comm, "hpush://") || strcmp(m.arg, "") ||
+        m.timeout_ns != ETL_DEFAULT_TIMEOUT_NS || m.timeout_set || strcmp(m.func, "transform") || m.chunk_size)
+        FAILF("defaults not applied");
+    cJSON *j = etl_msg_to_json(&m);
+    const char *keys[] = {"id", "communication", "argument", "timeout", "code", "dependencies", "runtime", "Funcs",
+                          "chunk_size", "flags"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        if (!cJSON_GetObjectItemCaseSensitive(j, keys[i]))
+            FAILF("show lacks %s", keys[i]);
+    const cJSON *t = cJSON_GetObjectItem(j, "timeout");
+    if (!cJSON_IsString(t) || strcmp(t->valuestring, "45s"))
+        FAILF("timeout not 45s");
+    cJSON_Delete(j);
+    etl_msg_free(&m);
+}
+
+static void sdk_form(void)
+{
+    /* What the Python SDK sends, keys in its case. */
+    char *code = b64("import pickle\n"), *deps = b64("cloudpickle==2.2.0");
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"id\":\"etl-abcde\",\"runtime\":\"python3.11v2\",\"communication\":\"hpull://\",\"timeout\":\"5m\","
+             "\"funcs\":{\"transform\":\"transform\"},\"code\":\"%s\",\"dependencies\":\"%s\",\"argument\":\"url\","
+             "\"chunk_size\":32768}", code, deps);
+    free(code);
+    free(deps);
+    etl_msg m;
+    char err[ETL_ERRLEN];
+    if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) != CMN_OK) {
+        FAILF("SDK message refused: %s", err);
+        return;
+    }
+    if (strcmp(m.comm, "hpull://") || strcmp(m.arg, "url") || m.timeout_ns != 300 * ETL_SEC_NS || !m.timeout_set ||
+        m.chunk_size != 32768 || m.deps_len != strlen("cloudpickle==2.2.0"))
+        FAILF("SDK message misread");
+    etl_msg_free(&m);
+}
+
+static void spec_msg(void)
+{
+    const char *pod = "kind: Pod\nmetadata:\n  annotations:\n    communication_type: io://\n    wait_timeout: 7s\n"
+                      "spec:\n  containers:\n  - image: aistorage/transformer_md5\n    ports:\n"
+                      "    - name: default\n      containerPort: 80\n    readinessProbe:\n      httpGet:\n"
+                      "        path: /health\n        port: default\n";
+    char *spec = b64(pod), body[2048];
+    snprintf(body, sizeof body, "{\"ID\":\"spec-etl1\",\"spec\":\"%s\"}", spec);
+    etl_msg m;
+    char err[ETL_ERRLEN];
+    if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) != CMN_OK) {
+        FAILF("spec message refused: %s", err);
+    } else {
+        if (m.kind != ETL_INIT_SPEC || strcmp(m.name, "spec-etl1") || strcmp(m.comm, "io://") ||
+            m.timeout_ns != 7 * ETL_SEC_NS)
+            FAILF("annotations not applied when the message leaves them out");
+        etl_msg_free(&m);
+    }
+    snprintf(body, sizeof body, "{\"id\":\"spec-etl1\",\"communication\":\"hpush://\",\"spec\":\"%s\"}", spec);
+    if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) != CMN_OK) {
+        FAILF("spec message refused: %s", err);
+    } else {
+        if (strcmp(m.comm, "hpush://"))
+            FAILF("the message's communication must win over the annotation");
+        etl_msg_free(&m);
+    }
+    free(spec);
+    want_raw_err("{\"id\":\"spec-etl1\",\"spec\":\"a2luZDogUG9k\"}", "spec"); /* "kind: Pod" */
+    want_raw_err("{\"id\":\"spec-etl1\",\"spec\":\"!!notbase64\"}", "spec");
+}
+
+int main(void)
+{
+    defaults();
+    sdk_form();
+    spec_msg();
+    want_err(",\"runtime\":\"python3\"", "runtime");
+    want_err(",\"funcs\":{}", "funcs");
+    want_err(",\"funcs\":{\"transform\":\"\"}", "funcs");
+    want_err(",\"communication\":\"grpc://\"", "communication");
+    want_err(",\"argument\":\"path\"", "argument");
+    want_err(",\"argument\":\"url\"", "hpull");            /* url needs hpull */
+    want_err(",\"communication\":\"io://\",\"argument\":\"fqn\"", "argument");
+    want_err(",\"chunk_size\":-1", "chunk_size");
+    want_err(",\"chunk_size\":1048577", "chunk_size");
+    want_err(",\"chunk_size\":1.5", "chunk_size");
+    want_err(",\"timeout\":\"soon\"", "timeout");
+    want_err(",\"dependencies\":\"@@@\"", "dependencies");
+    want_raw_err("{\"id\":\"etl-x1234\",\"code\":\"\",\"runtime\":\"python3.11v2\",\"funcs\":{\"transform\":\"t\"}}",
+                 "code");
+    want_raw_err("{\"id\":\"etl-x1234\",\"code\":\"%%%\",\"runtime\":\"python3.11v2\"}", "code");
+    want_raw_err("{\"id\":\"ab\",\"code\":\"YQ==\",\"runtime\":\"python3.11v2\",\"funcs\":{\"transform\":\"t\"}}",
+                 "too short");
+    want_raw_err("{\"id\":\"etl-x1234\"}", "code");
+    want_raw_err("not json", "JSON");
+    want_raw_err("[]", "object");
+    /* accepted variations */
+    etl_msg m;
+    char err[ETL_ERRLEN];
+    if (parse_code(",\"communication\":\"hpull\",\"argument\":\"fqn\",\"chunk_size\":1048576", &m, err,
+                   sizeof err) != CMN_OK) {
+        FAILF("refused: %s", err);
+    } else {
+        if (strcmp(m.comm, "hpull://"))
+            FAILF("communication not normalised: %s", m.comm);
+        etl_msg_free(&m);
+    }
+    if (failures)
+        fprintf(stderr, "%d failure(s)\n", failures);
+    return failures != 0;
+}
