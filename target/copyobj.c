@@ -50,12 +50,12 @@ int tgt_act_copy_obj(tgt_req *r, const char *bck, const char *obj)
             return tgt_reply_err(r, 404, "t[%s]: etl job %s does not exist", TGT_NODE_ID, etl);
         etl_object eo = {bck, obj, fqn, size};
         char msg[1200];
-        rc = tgt_etl_store(h, &eo, dst, dname, 0, false, &bytes, &m, msg, sizeof msg);
+        rc = tgt_etl_store(h, &eo, dst, dname, 0, false, &bytes, &m, NULL, msg, sizeof msg);
         etl_put(h);
         if (rc)
             return tgt_reply_err(r, rc == 499 ? 500 : rc, "copy-obj ais://%s/%s to ais://%s/%s: %s", bck, obj, dst,
                                  dname, msg);
-    } else if ((rc = tgt_store_copy_file(&tgt->store, fqn, dst, dname, &m)) != 0) {
+    } else if ((rc = tgt_store_copy_file(&tgt->store, fqn, dst, dname, &m, NULL)) != 0) {
         return tgt_reply_err(r, rc == -ENOSPC ? 507 : rc == -ENOTDIR ? 409 : 500,
                              "copy-obj ais://%s/%s to ais://%s/%s: %s", bck, obj, dst, dname, strerror(-rc));
     } else {

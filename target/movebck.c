@@ -54,7 +54,7 @@ static int relocate(const char *path, const struct stat *st, int flag, struct FT
     }
     int rc = -errno;
     if (rc == -EXDEV) {
-        rc = tgt_store_copy_file(&tgt->store, path, cur->dst, name, NULL);
+        rc = tgt_store_copy_file(&tgt->store, path, cur->dst, name, NULL, NULL);
         if (rc == 0)
             unlink(path);
     }

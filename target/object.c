@@ -236,7 +236,7 @@ static int rename_object(tgt_req *r, const char *bck, const char *obj)
     tgt_store_fqn(&tgt->store, bck, obj, src, sizeof src);
     /* copy then delete: the new name may live on another mountpath */
     tgt_objmeta m;
-    rc = tgt_store_copy_file(&tgt->store, src, bck, name->valuestring, &m);
+    rc = tgt_store_copy_file(&tgt->store, src, bck, name->valuestring, &m, NULL);
     if (rc)
         return tgt_reply_err(r, rc == -ENOTDIR ? 409 : 500, "rename ais://%s/%s to %s: %s", bck, obj,
                              name->valuestring, strerror(-rc));

@@ -46,7 +46,8 @@ void tgt_writer_abort(tgt_writer *w)
 {
     if (w->fd >= 0) {
         close(w->fd);
-        unlink(w->tmp);
+        if (*w->tmp)
+            unlink(w->tmp);
         w->fd = -1;
     }
     if (w->xx)
@@ -76,12 +77,89 @@ static int publish(const char *tmp, const char *fqn)
     return -EAGAIN;
 }
 
+#define BATCH_MAX 256
+
+struct tgt_batch {
+    pthread_mutex_t mu;
+    const tgt_store *store;
+    int n;
+    char *tmp[BATCH_MAX], *fqn[BATCH_MAX];
+};
+
+tgt_batch *tgt_batch_new(const tgt_store *s)
+{
+    tgt_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    pthread_mutex_init(&b->mu, NULL);
+    b->store = s;
+    return b;
+}
+
+static int flush_locked(tgt_batch *b)
+{
+    if (!b->n)
+        return 0;
+    for (int i = 0; i < b->store->nmpaths; i++) {
+        int fd = open(b->store->mpaths[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd >= 0) {
+            syncfs(fd);
+            close(fd);
+        }
+    }
+    int failed = 0;
+    for (int i = 0; i < b->n; i++) {
+        int rc = publish(b->tmp[i], b->fqn[i]);
+        if (rc) {
+            cmn_error("cannot publish %s: %s", b->fqn[i], strerror(-rc));
+            unlink(b->tmp[i]);
+            failed++;
+        }
+        free(b->tmp[i]);
+        free(b->fqn[i]);
+    }
+    b->n = 0;
+    return failed;
+}
+
+static int batch_add(tgt_batch *b, const char *tmp, const char *fqn)
+{
+    pthread_mutex_lock(&b->mu);
+    if (b->n == BATCH_MAX)
+        flush_locked(b);
+    b->tmp[b->n] = strdup(tmp);
+    b->fqn[b->n] = strdup(fqn);
+    b->n++;
+    pthread_mutex_unlock(&b->mu);
+    return 0;
+}
+
+int tgt_batch_flush(tgt_batch *b)
+{
+    pthread_mutex_lock(&b->mu);
+    int failed = flush_locked(b);
+    pthread_mutex_unlock(&b->mu);
+    return failed;
+}
+
+void tgt_batch_free(tgt_batch *b)
+{
+    if (!b)
+        return;
+    tgt_batch_flush(b);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+}
+
 int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
 {
     tgt_objmeta m = {0};
     m.size = w->bytes;
     strcpy(m.cksum_type, "xxhash");
-    cmn_xxhash_hex(XXH64_digest(w->xx), m.cksum);
+    if (*w->cksum)
+        memcpy(m.cksum, w->cksum, sizeof m.cksum);
+    else
+        cmn_xxhash_hex(XXH64_digest(w->xx), m.cksum);
     m.version = 1;
     m.atime_ns = cmn_now_ns();
     m.custom = w->custom;
@@ -95,9 +173,15 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
         close(old);
     }
     int rc = 0;
-    if (fsync(w->fd) != 0 || tgt_objmeta_store(w->fd, &m) != CMN_OK)
+    if (w->batch) {
+        if (tgt_objmeta_store(w->fd, &m) != CMN_OK)
+            rc = -errno;
+        else if ((rc = batch_add(w->batch, w->tmp, w->fqn)) == 0)
+            w->tmp[0] = '\0'; /* the batch owns the work file now */
+    } else if (fsync(w->fd) != 0 || tgt_objmeta_store(w->fd, &m) != CMN_OK) {
         rc = -errno;
-    if (rc == 0)
+    }
+    if (rc == 0 && !w->batch)
         rc = publish(w->tmp, w->fqn);
     if (rc == 0) {
         close(w->fd);
@@ -111,26 +195,47 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
     return rc;
 }
 
+/* Copies with copy_file_range(2): the bytes stay in the kernel (or are
+ * shared, on file systems that reflink). The source's stored checksum is
+ * the copy's; only a source without one is read to compute it. */
 int tgt_store_copy_file(const tgt_store *s, const char *src_fqn, const char *bck, const char *obj,
-                        tgt_objmeta *out)
+                        tgt_objmeta *out, tgt_batch *batch)
 {
     int in = open(src_fqn, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return -errno;
+    tgt_objmeta src;
+    tgt_objmeta_load(in, &src);
     tgt_writer w;
     int rc = tgt_writer_open(&w, s, bck, obj);
     if (rc) {
         close(in);
+        tgt_objmeta_free(&src);
         return rc;
     }
-    char *buf = malloc(1 << 20);
-    ssize_t n;
-    while (buf && (n = read(in, buf, 1 << 20)) > 0)
-        if ((rc = tgt_writer_write(&w, buf, (size_t)n)))
-            break;
-    if (!buf || n < 0)
-        rc = -EIO;
-    free(buf);
+    w.batch = batch;
+    if (!strcmp(src.cksum_type, "xxhash")) {
+        memcpy(w.cksum, src.cksum, sizeof w.cksum);
+        loff_t off_in = 0;
+        while (off_in < src.size) {
+            ssize_t n = copy_file_range(in, &off_in, w.fd, NULL, (size_t)(src.size - off_in), 0);
+            if (n <= 0) {
+                rc = n == 0 ? -EIO : -errno;
+                break;
+            }
+        }
+        w.bytes = off_in;
+    } else {
+        char *buf = malloc(1 << 20);
+        ssize_t n = 0;
+        while (buf && (n = read(in, buf, 1 << 20)) > 0)
+            if ((rc = tgt_writer_write(&w, buf, (size_t)n)))
+                break;
+        if (!buf || n < 0)
+            rc = -EIO;
+        free(buf);
+    }
+    tgt_objmeta_free(&src);
     close(in);
     if (rc) {
         tgt_writer_abort(&w);

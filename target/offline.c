@@ -36,6 +36,7 @@ typedef struct tcb_run {
     const char *kind;
     bool demand;
     etl_handle *h; /* referenced for the job's life, so the ETL cannot go away under it */
+    tgt_batch *batch; /* outputs are group-committed */
     pthread_mutex_t mu;
     pthread_cond_t not_full, not_empty;
     qitem q[TCB_QUEUE];
@@ -140,6 +141,7 @@ static char *dst_name(const tgt_tcb *t, const char *name)
 /* ------------------------------------------------------------ one object */
 typedef struct out_sink {
     const char *dst, *dname;
+    tgt_batch *batch;
     bool dry_run;
     tgt_writer w;
     bool opened;
@@ -159,6 +161,7 @@ static int sink_begin(void *ctx, const char *ctype, int64_t clen)
         o->err = rc;
         return CMN_ERR;
     }
+    o->w.batch = o->batch;
     o->opened = true;
     return CMN_OK;
 }
@@ -180,9 +183,9 @@ static int sink_write(void *ctx, const void *buf, size_t len)
 }
 
 int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
-                  bool dry_run, int64_t *bytes, tgt_objmeta *out, char *msg, size_t msglen)
+                  bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, char *msg, size_t msglen)
 {
-    out_sink o = {.dst = dst, .dname = dname, .dry_run = dry_run};
+    out_sink o = {.dst = dst, .dname = dname, .dry_run = dry_run, .batch = batch};
     etl_sink sink = {&o, sink_begin, sink_write};
     char emsg[1024] = "";
     int rc = etl_transform(h, obj, &sink, timeout_ns, emsg, sizeof emsg);
@@ -210,7 +213,7 @@ static void transform_one(tcb_run *run, const char *name, const char *fqn, int64
     etl_object obj = {t->src, name, fqn, size};
     char msg[1200];
     int64_t bytes = 0;
-    int rc = tgt_etl_store(run->h, &obj, t->dst, dname, t->timeout_ns, t->dry_run, &bytes, NULL, msg, sizeof msg);
+    int rc = tgt_etl_store(run->h, &obj, t->dst, dname, t->timeout_ns, t->dry_run, &bytes, NULL, run->batch, msg, sizeof msg);
     if (rc && strstr(msg, name)) /* the ETL's message names the object already */
         tgt_job_error(run->job, "%s (%d)", msg, rc);
     else if (rc)
@@ -241,7 +244,7 @@ static void do_one(tcb_run *run, const char *name, bool listed)
         transform_one(run, name, fqn, size, dname);
     } else if (t->dry_run) {
         tgt_job_count(run->job, 1, size);
-    } else if ((rc = tgt_store_copy_file(&tgt->store, fqn, t->dst, dname, NULL)) != 0) {
+    } else if ((rc = tgt_store_copy_file(&tgt->store, fqn, t->dst, dname, NULL, run->batch)) != 0) {
         tgt_job_error(run->job, "ais://%s/%s: cannot copy to ais://%s/%s: %s", t->src, name, t->dst, dname,
                       strerror(-rc));
     } else {
@@ -330,6 +333,10 @@ static void tcb_job(tgt_job *job, void *arg)
     pthread_mutex_unlock(&run->mu);
     for (int i = 0; i < n; i++)
         pthread_join(th[i], NULL);
+    /* whole outputs are published even after an abort: each is complete */
+    int failed = tgt_batch_flush(run->batch);
+    if (failed)
+        tgt_job_error(job, "%d outputs could not be published (see the target's log)", failed);
     if (tgt_job_aborted(job))
         return;
     tgt_journal_remove(job);
@@ -342,6 +349,7 @@ static void tcb_run_free(void *p)
     tcb_run *run = p;
     if (run->h)
         etl_put(run->h);
+    tgt_batch_free(run->batch);
     tgt_tcb_free(run->t);
     pthread_mutex_destroy(&run->mu);
     pthread_cond_destroy(&run->not_full);
@@ -384,6 +392,7 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
     run->kind = kind; /* a string literal */
     run->demand = demand;
     run->h = h;
+    run->batch = tgt_batch_new(&tgt->store);
     pthread_mutex_init(&run->mu, NULL);
     pthread_cond_init(&run->not_full, NULL);
     pthread_cond_init(&run->not_empty, NULL);

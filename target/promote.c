@@ -41,7 +41,7 @@ static void promote_file(prom *p, const char *path, const char *name, int64_t si
         close(fd); /* exists, and overwriting was not asked for */
         return;
     }
-    int rc = tgt_store_copy_file(&tgt->store, path, p->bck, name, NULL);
+    int rc = tgt_store_copy_file(&tgt->store, path, p->bck, name, NULL, NULL);
     if (rc) {
         tgt_job_error(p->job, "promote %s to ais://%s/%s: %s", path, p->bck, name, strerror(-rc));
         return;

@@ -79,14 +79,27 @@ void tgt_objmeta_free(tgt_objmeta *m);
 /* --------------------------------------------------------------- objwrite */
 /* An atomic object write: work file in the owning mountpath, fsync, xattr,
  * rename over the object. Abort (or a crash) leaves the old object. */
+typedef struct tgt_batch tgt_batch;
 typedef struct tgt_writer {
     int fd;
     char tmp[4096];
     char fqn[4096];
     XXH64_state_t *xx;
     int64_t bytes;
-    char *custom; /* custom metadata JSON to store, owned */
+    char *custom;       /* custom metadata JSON to store, owned */
+    char cksum[17];     /* when set, the content's known XXH64 (a copy): not recomputed */
+    tgt_batch *batch;   /* when set, commit joins this group commit (see below) */
 } tgt_writer;
+
+/* Group commit for jobs that write many objects: committed writers hand
+ * their work files to the batch; a flush syncs each mountpath's file system
+ * once (syncfs) and then renames them all. One sync per batch instead of one
+ * fsync per object, and still no object is visible before its bytes are
+ * durable. A crash before the flush leaves only work files, removed at start. */
+tgt_batch *tgt_batch_new(const tgt_store *s);
+/* Publishes what is pending; returns how many could not be published (logged). */
+int tgt_batch_flush(tgt_batch *b);
+void tgt_batch_free(tgt_batch *b); /* flushes first */
 
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj);
 int tgt_writer_write(tgt_writer *w, const void *data, size_t len);
@@ -95,7 +108,7 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out);
 void tgt_writer_abort(tgt_writer *w);
 /* Copies a local file into bucket/obj atomically (copy-bck, promote). */
 int tgt_store_copy_file(const tgt_store *s, const char *src_fqn, const char *bck, const char *obj,
-                        tgt_objmeta *out);
+                        tgt_objmeta *out, tgt_batch *batch);
 /* Deletes an object file and its empty parent directories. 0 or -errno. */
 int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj);
 /* Opens an object for reading: fd and stat; 0 or -errno (-ENOENT if absent). */
@@ -265,7 +278,7 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand);
  * only counts); *bytes = output size. 0, or an HTTP status with msg filled;
  * a failed output is never stored. */
 int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
-                  bool dry_run, int64_t *bytes, tgt_objmeta *out, char *msg, size_t msglen);
+                  bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, char *msg, size_t msglen);
 /* Keeps a demand job listed as running, idle, for a while after its work. */
 void tgt_job_linger(tgt_job *job);
 

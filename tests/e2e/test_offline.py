@@ -187,8 +187,9 @@ def test_kill9_mid_job_then_restart(target):
     t.start()
     st = job_status(t, job)
     assert st["aborted"] and st["end_time"] != 0, st
+    # outputs are group-committed: whatever was published is whole
     copied = list_names(t, dst)
-    assert 0 < len(copied) < 1500
+    assert len(copied) < 1500
     for n in copied:
         assert t.get(dst, n).content == blob, n
     assert tmp_files(t) == []
