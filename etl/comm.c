@@ -191,8 +191,10 @@ int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, in
     struct stat st;
     if (body) {
         x.fd = open(obj->fqn, O_RDONLY | O_CLOEXEC);
-        if (x.fd < 0 || fstat(x.fd, &st) != 0)
-            FAIL(errno == ENOENT ? 404 : 500, "cannot open %s: %s", obj->fqn, strerror(errno));
+        if (x.fd < 0 || fstat(x.fd, &st) != 0) {
+            int e = errno;
+            FAIL(e == ENOENT ? 404 : 500, "cannot open %s: %s", obj->fqn, strerror(e));
+        }
     }
     x.c = pool_get(h);
     if (!x.c)

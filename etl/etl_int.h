@@ -18,6 +18,7 @@
 #define ETL_CHUNK_MAX (1024 * 1024)
 #define ETL_SEC_NS INT64_C(1000000000)
 #define ETL_DEFAULT_TIMEOUT_NS (45 * ETL_SEC_NS)  /* init: wait for readiness */
+#define ETL_DEFAULT_RUNTIME "python3.11v2"           /* what "python3" means: the host's Debian 12 Python */
 #define ETL_OBJECT_TIMEOUT_NS (60 * ETL_SEC_NS)   /* one object, unless the message set timeout */
 #define ETL_TARGET_ID "etlfs-t1"                  /* the single target in logs/health/metrics */
 #define ETL_ERRLEN 2048

@@ -54,7 +54,7 @@ static int int_field(const cJSON *o, const char *key, int64_t *out, char *err, s
     if (!it || cJSON_IsNull(it))
         return CMN_OK;
     double d = it->valuedouble;
-    if (!cJSON_IsNumber(it) || d != (double)(int64_t)d)
+    if (!cJSON_IsNumber(it) || d < -9e18 || d > 9e18 || d != (double)(int64_t)d)
         return bad(err, errlen, "invalid \"%s\": must be an integer", key);
     *out = (int64_t)d;
     return CMN_OK;
@@ -70,6 +70,8 @@ static int timeout_field(const cJSON *o, etl_msg *m, char *err, size_t errlen)
             return bad(err, errlen, "invalid \"timeout\" \"%.64s\": expected a duration such as \"45s\" or \"5m\"",
                        it->valuestring);
     } else if (cJSON_IsNumber(it)) {
+        if (it->valuedouble < -9e18 || it->valuedouble > 9e18)
+            return bad(err, errlen, "invalid \"timeout\": out of range");
         ns = (int64_t)it->valuedouble;
     } else if (it && !cJSON_IsNull(it)) {
         return bad(err, errlen, "invalid \"timeout\": must be a duration string");
@@ -92,6 +94,26 @@ static char *norm_comm(const char *c)
     return asprintf(&out, "%s://", c) < 0 ? NULL : out;
 }
 
+/* True when the bytes are well-formed UTF-8 text (no NUL). */
+static bool utf8_text(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!len || c == 0 || i + len > n)
+            return false;
+        for (size_t k = 1; k < len; k++)
+            if ((p[i + k] & 0xC0) != 0x80)
+                return false;
+        i += len;
+    }
+    return true;
+}
+
+/* Go []byte fields travel as base64 (what the SDK sends). The seed's
+ * examples put plain text there, so: a value that is valid base64 of UTF-8
+ * text is decoded; anything else is taken as the text itself (and stored,
+ * and shown, as its base64). */
 static int b64_field(const cJSON *o, const char *key, char **b64, unsigned char **raw, size_t *rawlen,
                      char *err, size_t errlen)
 {
@@ -100,8 +122,19 @@ static int b64_field(const cJSON *o, const char *key, char **b64, unsigned char 
     if (!**b64)
         return CMN_OK;
     *raw = cmn_base64_decode(*b64, rawlen);
-    if (!*raw)
-        return bad(err, errlen, "invalid \"%s\": not valid base64", key);
+    if (*raw && utf8_text(*raw, *rawlen))
+        return CMN_OK;
+    free(*raw);
+    size_t n = strlen(*b64);
+    *raw = (unsigned char *)strdup(*b64);
+    *rawlen = n;
+    char *enc = cmn_base64_encode(*raw, n);
+    if (!*raw || !enc) {
+        free(enc);
+        return bad(err, errlen, "invalid \"%s\": out of memory", key);
+    }
+    free(*b64);
+    *b64 = enc;
     return CMN_OK;
 }
 
@@ -113,15 +146,24 @@ static int parse_code(const cJSON *o, etl_msg *m, char *err, size_t errlen)
         int_field(o, "flags", &m->flags, err, errlen))
         return CMN_ERR;
     if (m->code_len == 0)
-        return bad(err, errlen, "invalid \"code\": empty (expected the base64 of a Python module)");
+        return bad(err, errlen, "invalid \"code\": empty (expected a Python module, as text or base64)");
+    if (!*m->runtime || !strcmp(m->runtime, "python3")) {
+        /* the seed's "python3" (or none): the default Python runtime */
+        free(m->runtime);
+        m->runtime = strdup(ETL_DEFAULT_RUNTIME);
+    }
     if (one_of(m->runtime, runtimes) < 0)
-        return bad(err, errlen, "invalid \"runtime\" \"%.64s\": expected python3.8v2, python3.10v2 or python3.11v2",
+        return bad(err, errlen,
+                   "invalid \"runtime\" \"%.64s\": expected python3.8v2, python3.10v2, python3.11v2 "
+                   "or python3 (the default, " ETL_DEFAULT_RUNTIME ")",
                    m->runtime);
     const cJSON *funcs = cJSON_GetObjectItem(o, "funcs");
     const cJSON *tr = cJSON_IsObject(funcs) ? cJSON_GetObjectItem(funcs, "transform") : NULL;
-    if (!cJSON_IsString(tr) || !*tr->valuestring)
-        return bad(err, errlen, "invalid \"funcs\": the transform function name (funcs.transform) is required");
-    m->func = strdup(tr->valuestring);
+    if (funcs && !cJSON_IsNull(funcs) && (!cJSON_IsString(tr) || !*tr->valuestring))
+        return bad(err, errlen,
+                   "invalid \"funcs\": expected {\"transform\": \"<function name>\"}, or no \"funcs\" for "
+                   "a function named transform");
+    m->func = strdup(tr ? tr->valuestring : "transform");
     if (m->chunk_size < 0 || m->chunk_size > ETL_CHUNK_MAX)
         return bad(err, errlen, "invalid \"chunk_size\" %lld: must be between 0 and 1048576 (1MiB)",
                    (long long)m->chunk_size);

@@ -75,10 +75,15 @@ __attribute__((noreturn)) static void child(const etl_spawn *s, int logfd, int n
 
     if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
         child_fail(errfd, STAGE_SETUP);
-    struct rlimit nofile = {NOFILE_LIMIT, NOFILE_LIMIT}, as = {AS_LIMIT, AS_LIMIT}, core = {0, 0};
+    struct rlimit nofile = {NOFILE_LIMIT, NOFILE_LIMIT}, core = {0, 0};
     setrlimit(RLIMIT_NOFILE, &nofile);
-    setrlimit(RLIMIT_AS, &as);
     setrlimit(RLIMIT_CORE, &core);
+#ifndef __SANITIZE_ADDRESS__
+    /* A sanitized build's native transformers reserve terabytes of shadow
+     * memory: the address-space cap is for release builds. */
+    struct rlimit as = {AS_LIMIT, AS_LIMIT};
+    setrlimit(RLIMIT_AS, &as);
+#endif
 
     if (s->user && s->user->drop) {
         prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);

@@ -152,8 +152,13 @@ static int get_names(char *url, const char *json, const char *key, char ***names
             if (cJSON_IsString(v) && *names)
                 (*names)[(*n)++] = strdup(v->valuestring);
         }
-        if (!arr)
+        if (!arr || !*names) {
+            cmn_warn("etlfs: %s: unparsable reply", url);
+            fs_free_names(*names, *n);
+            *names = NULL;
+            *n = 0;
             rc = -EIO;
+        }
         cJSON_Delete(arr);
     }
     fs_resp_free(&resp);

@@ -27,6 +27,7 @@ typedef struct centry {
     int64_t seen_mtime, seen_size;
     bool seen;
     int64_t outsize;       /* ETL output size, -1 unknown */
+    char *fqn;             /* node-local file named by the last HEAD, NULL if none */
 } centry;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -49,6 +50,7 @@ static void clear_locked(void)
     for (size_t i = 0; slots && i < NSLOTS; i++) {
         for (centry *e = slots[i], *n; e; e = n) {
             n = e->next;
+            free(e->fqn);
             free(e->path);
             free(e);
         }
@@ -116,18 +118,39 @@ bool fs_cache_get(const char *path, fs_attr *a)
     return hit;
 }
 
-void fs_cache_put(const char *path, const fs_attr *a)
+void fs_cache_put_obj(const char *path, const fs_attr *a, const char *fqn)
 {
     int64_t ttl = (int64_t)(fs_cfg.attr_timeout * 1e9);
     if (ttl <= 0)
         return;
+    char *copy = fqn && *fqn ? strdup(fqn) : NULL;
     pthread_mutex_lock(&mu);
     centry *e = find_locked(path, true);
     if (e) {
         e->a = *a;
         e->expires = cmn_mono_ns() + ttl;
+        free(e->fqn);
+        e->fqn = copy;
+        copy = NULL;
     }
     pthread_mutex_unlock(&mu);
+    free(copy);
+}
+
+void fs_cache_put(const char *path, const fs_attr *a) { fs_cache_put_obj(path, a, NULL); }
+
+bool fs_cache_get_obj(const char *path, fs_attr *a, char *fqn, size_t cap)
+{
+    bool hit = false;
+    pthread_mutex_lock(&mu);
+    centry *e = find_locked(path, false);
+    if (e && e->expires && e->expires > cmn_mono_ns()) {
+        *a = e->a;
+        snprintf(fqn, cap, "%s", e->fqn ? e->fqn : "");
+        hit = true;
+    }
+    pthread_mutex_unlock(&mu);
+    return hit;
 }
 
 void fs_cache_forget(const char *path)

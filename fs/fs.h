@@ -9,6 +9,7 @@
  *   path.c     MNT path -> {etl view, bucket, object name}
  *   cache.c    attribute cache (TTL), remembered versions, virtual directories
  *   stats.c    counters, served as JSON in xattr user.etlfs.stats of "/"
+ *   handle.c   what every open file has; anonymous spool files
  *   reader.c   read handles: fqn fast path, ranged GETs with readahead, ETL output
  *   writer.c   write handles: local spool file, PUT on flush/fsync/release
  *   ops.c      the FUSE operations (high-level API, multi-threaded) and the table
@@ -151,6 +152,10 @@ void fs_cache_destroy(void);
 /* Fresh attributes of a path (within attr_timeout): true and *a filled. */
 bool fs_cache_get(const char *path, fs_attr *a);
 void fs_cache_put(const char *path, const fs_attr *a);
+/* The same with the object's node-local file (from HEAD), so an open right
+ * after a lookup needs no second HEAD. */
+void fs_cache_put_obj(const char *path, const fs_attr *a, const char *fqn);
+bool fs_cache_get_obj(const char *path, fs_attr *a, char *fqn, size_t cap);
 void fs_cache_forget(const char *path);
 /* Remembers the version a reader saw and says whether it matches the last one
  * (so the kernel may keep its page cache). */

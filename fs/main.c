@@ -92,8 +92,7 @@ int main(int argc, char **argv)
     if (cli.mem)
         fs_cfg.mem_limit = (size_t)strtoull(cli.mem, NULL, 10);
 
-    char fsname[600];
-    snprintf(fsname, sizeof fsname, "-ofsname=etlfs,subtype=etlfs");
+    static const char fsname[] = "-ofsname=etlfs,subtype=etlfs";
     if (!cli.help && !cli.version)
         fuse_opt_add_arg(&args, fsname);
 

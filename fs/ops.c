@@ -167,6 +167,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
         if (rc == 0) {
             a = (fs_attr){.is_dir = false, .size = oa.size, .mtime_ns = oa.mtime_ns};
             snprintf(a.version, sizeof a.version, "%s", oa.version);
+            fs_cache_put_obj(path, &a, oa.fqn);
         } else if (rc != -ENOENT) {
             return rc;
         } else if (fs_vdir_has(plain_path(path, &p))) {
@@ -178,7 +179,8 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
                 return -ENOENT;
             a = (fs_attr){.is_dir = true};
         }
-        fs_cache_put(path, &a);
+        if (a.is_dir)
+            fs_cache_put(path, &a);
     }
     if (ro && !a.is_dir) {
         int64_t out = fs_cache_outsize(path);

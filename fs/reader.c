@@ -23,55 +23,6 @@
 #define RA_MIN (128 * 1024)
 #define RA_MAX (8 * 1024 * 1024)
 
-static fs_handle *handle_new(const fs_path *p, const char *path)
-{
-    fs_handle *h = calloc(1, sizeof *h);
-    if (!h)
-        return NULL;
-    pthread_mutex_init(&h->mu, NULL);
-    h->path = strdup(path);
-    h->obj = strdup(p->obj);
-    snprintf(h->bck, sizeof h->bck, "%s", p->bck);
-    snprintf(h->etl, sizeof h->etl, "%s", p->etl);
-    h->fd = -1;
-    cmn_buf_init(&h->mem);
-    if (!h->path || !h->obj) {
-        free(h->path);
-        free(h->obj);
-        free(h);
-        return NULL;
-    }
-    return h;
-}
-
-void fs_handle_free(fs_handle *h)
-{
-    if (h->fd >= 0)
-        close(h->fd);
-    cmn_buf_free(&h->mem);
-    free(h->ra);
-    free(h->path);
-    free(h->obj);
-    pthread_mutex_destroy(&h->mu);
-    free(h);
-}
-
-fs_handle *fs_handle_new(const fs_path *p, const char *path) { return handle_new(p, path); }
-
-int fs_spool_file(void)
-{
-    char tmpl[4200];
-    snprintf(tmpl, sizeof tmpl, "%s/etlfs-XXXXXX", fs_cfg.spool_dir);
-    int fd = mkstemp(tmpl);
-    if (fd < 0) {
-        int err = errno;
-        cmn_error("etlfs: cannot create a spool file in %s: %s", fs_cfg.spool_dir, strerror(err));
-        return -err;
-    }
-    unlink(tmpl); /* anonymous: gone with the handle, even after a crash */
-    return fd;
-}
-
 /* Opens the file the target named, if it is what HEAD described. */
 static int open_fqn(const fs_objattr *a)
 {
@@ -91,7 +42,7 @@ static int open_fqn(const fs_objattr *a)
 int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *keep_cache)
 {
     *keep_cache = false;
-    fs_handle *h = handle_new(p, path);
+    fs_handle *h = fs_handle_new(p, path);
     if (!h)
         return -ENOMEM;
     fs_stat_add(FS_ST_OBJ_READS, 1);
@@ -100,20 +51,33 @@ int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *ke
         *out = h;
         return 0;
     }
+    /* attributes from the lookup just before (within attr_timeout) spare a
+     * HEAD when they say all we need: the file to pread, or no fast path */
     fs_objattr a;
-    int rc = fs_api_head(h->bck, h->obj, &a);
-    if (rc < 0) {
-        fs_handle_free(h);
-        return rc;
+    fs_attr fa;
+    bool cached = fs_cache_get_obj(path, &fa, a.fqn, sizeof a.fqn) && !fa.is_dir && (a.fqn[0] || !fs_cfg.fqn);
+    if (cached) {
+        a.size = fa.size;
+        a.mtime_ns = fa.mtime_ns;
+        snprintf(a.version, sizeof a.version, "%s", fa.version);
+        h->fd = open_fqn(&a);
+        cached = h->fd >= 0 || !fs_cfg.fqn; /* changed since: ask again */
+    }
+    if (!cached) {
+        int rc = fs_api_head(h->bck, h->obj, &a);
+        if (rc < 0) {
+            fs_handle_free(h);
+            return rc;
+        }
+        h->fd = open_fqn(&a);
+        fa = (fs_attr){.is_dir = false, .size = a.size, .mtime_ns = a.mtime_ns};
+        snprintf(fa.version, sizeof fa.version, "%s", a.version);
+        fs_cache_put_obj(path, &fa, a.fqn);
     }
     h->size = a.size;
     snprintf(h->version, sizeof h->version, "%s", a.version);
-    h->fd = open_fqn(&a);
     if (h->fd >= 0)
         fs_stat_add(FS_ST_FQN_READS, 1);
-    fs_attr fa = {.is_dir = false, .size = a.size, .mtime_ns = a.mtime_ns};
-    snprintf(fa.version, sizeof fa.version, "%s", a.version);
-    fs_cache_put(path, &fa);
     *keep_cache = fs_cache_same_version(path, a.version, a.mtime_ns, a.size);
     if (*keep_cache)
         fs_stat_add(FS_ST_CACHE_HITS, 1);

@@ -50,6 +50,8 @@ void tgt_tcb_free(tgt_tcb *t)
     if (!t)
         return;
     free(t->prepend);
+    free(t->ext_all);
+    free(t->suffix);
     for (int i = 0; i < t->next; i++) {
         free(t->ext_old[i]);
         free(t->ext_new[i]);
@@ -81,14 +83,22 @@ int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t wh
     const cJSON *nw = value ? cJSON_GetObjectItem(value, "num_workers") : NULL;
     if (cJSON_IsNumber(nw) && nw->valueint > 0)
         t->workers = nw->valueint > TCB_MAX_WORKERS ? TCB_MAX_WORKERS : nw->valueint;
+    const char *suffix = str_field(value, "suffix");
+    if (*suffix)
+        t->suffix = strdup(suffix);
     const cJSON *ext = value ? cJSON_GetObjectItem(value, "ext") : NULL;
-    if (ext && !cJSON_IsNull(ext)) {
+    if (cJSON_IsString(ext) && etl) {
+        /* the seed's form: one new extension for every output */
+        if (*ext->valuestring)
+            t->ext_all = trim_dots(ext->valuestring);
+    } else if (ext && !cJSON_IsNull(ext)) {
         if (!etl && cJSON_GetArraySize(ext) > 0) {
             snprintf(why, whylen, "copy-bck: \"ext\" applies to transforms only");
             return 400;
         }
         if (!cJSON_IsObject(ext)) {
-            snprintf(why, whylen, "\"ext\" must be a map of old to new extension, e.g. {\"jpg\":\"txt\"}");
+            snprintf(why, whylen, "\"ext\" must be a map of old to new extension, e.g. {\"jpg\":\"txt\"}, "
+                                  "or a string, the new extension of every output");
             return 400;
         }
         const cJSON *it;
@@ -126,6 +136,16 @@ static char *dst_name(const tgt_tcb *t, const char *name)
     cmn_buf_init(&b);
     cmn_buf_puts(&b, t->prepend ? t->prepend : "");
     const char *dot = strrchr(name, '.');
+    if (dot && strchr(dot, '/'))
+        dot = NULL; /* a dot in a directory name is not an extension */
+    if (t->ext_all) {
+        if (dot)
+            cmn_buf_append(&b, name, (size_t)(dot - name));
+        else
+            cmn_buf_puts(&b, name);
+        cmn_buf_printf(&b, ".%s", t->ext_all);
+        return cmn_buf_steal(&b);
+    }
     int k = -1;
     for (int i = 0; dot && i < t->next; i++)
         if (!strcmp(dot + 1, t->ext_old[i]))
@@ -225,6 +245,9 @@ static void transform_one(tcb_run *run, const char *name, const char *fqn, int64
 static void do_one(tcb_run *run, const char *name, bool listed)
 {
     const tgt_tcb *t = run->t;
+    size_t nl = strlen(name), sl = t->suffix ? strlen(t->suffix) : 0;
+    if (sl && (nl < sl || strcmp(name + nl - sl, t->suffix)))
+        return; /* not selected */
     int fd;
     int64_t size;
     int rc = tgt_object_open(&tgt->store, t->src, name, &fd, &size);
@@ -404,21 +427,70 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
     return tgt_reply_text(r, 200, tgt_job_id(job));
 }
 
+/* A copy of value whose "id" names the ETL: given there, or as ?etl_name=,
+ * or (the seed's etl-bck example names none) the one ETL that is running.
+ * NULL with why filled when that leaves it ambiguous. */
+cJSON *tgt_etl_name_filled(tgt_req *r, const cJSON *value, char *why, size_t whylen)
+{
+    cJSON *v = value && cJSON_IsObject(value) ? cJSON_Duplicate(value, true) : cJSON_CreateObject();
+    if (*str_field(v, "id"))
+        return v;
+    const char *q = tgt_query(r, "etl_name");
+    cJSON_DeleteItemFromObject(v, "id");
+    if (q && *q) {
+        cJSON_AddStringToObject(v, "id", q);
+        return v;
+    }
+    etl_reply er;
+    etl_reply_init(&er);
+    etl_api_list(tgt->etl, &er);
+    cJSON *list = er.status == 200 ? cJSON_Parse(er.body.data) : NULL;
+    etl_reply_free(&er);
+    int n = cJSON_GetArraySize(list);
+    if (n == 1)
+        cJSON_AddStringToObject(v, "id", str_field(cJSON_GetArrayItem(list, 0), "id"));
+    cJSON_Delete(list);
+    if (n == 1)
+        return v;
+    cJSON_Delete(v);
+    snprintf(why, whylen,
+             "ETL name can't be empty: give it as \"id\" in the value or as ?etl_name= (%d ETLs are running, "
+             "so none can be assumed)",
+             n);
+    return NULL;
+}
+
 /* POST /v1/buckets/SRC?bck_to=ais/@#/DST/ {"action":"copy-bck"|"etl-bck","value":TCBMsg} */
 int tgt_act_copy_bck(tgt_req *r, const char *src, cJSON *value, bool etl)
 {
     const char *kind = etl ? "etl-bck" : "copy-bck";
     const char *to = tgt_query(r, "bck_to");
-    if (!to || !*to)
-        return tgt_reply_err(r, 400, "missing \"bck_to\" query parameter");
+    const cJSON *name = r->msg ? cJSON_GetObjectItem(r->msg, "name") : NULL;
     tgt_tcb *t = calloc(1, sizeof *t);
     snprintf(t->src, sizeof t->src, "%s", src);
-    if (!tgt_parse_uname_bucket(to, t->dst, sizeof t->dst)) {
+    if (to && *to) {
+        if (!tgt_parse_uname_bucket(to, t->dst, sizeof t->dst)) {
+            tgt_tcb_free(t);
+            return tgt_reply_err(r, 400, "%s: invalid \"bck_to\" \"%s\" (want ais/@#/NAME/)", kind, to);
+        }
+    } else if (cJSON_IsString(name) && *name->valuestring) {
+        /* the seed's form: the destination bucket in the message's "name" */
+        snprintf(t->dst, sizeof t->dst, "%s", name->valuestring);
+    } else {
         tgt_tcb_free(t);
-        return tgt_reply_err(r, 400, "%s: invalid \"bck_to\" \"%s\" (want ais/@#/NAME/)", kind, to);
+        return tgt_reply_err(r, 400,
+                             "%s: missing destination: give the \"bck_to\" query parameter (ais/@#/NAME/) "
+                             "or the bucket name in the message's \"name\"",
+                             kind);
     }
     char why[512];
-    int status = tgt_tcb_parse(value, etl, t, why, sizeof why);
+    cJSON *filled = etl ? tgt_etl_name_filled(r, value, why, sizeof why) : NULL;
+    if (etl && !filled) {
+        tgt_tcb_free(t);
+        return tgt_reply_err(r, 400, "%s: %s", kind, why);
+    }
+    int status = tgt_tcb_parse(filled ? filled : value, etl, t, why, sizeof why);
+    cJSON_Delete(filled);
     if (status) {
         tgt_tcb_free(t);
         return tgt_reply_err(r, status, "%s: %s", kind, why);

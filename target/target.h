@@ -261,6 +261,8 @@ typedef struct tgt_tcb {
     char *prepend;
     int next;
     char *ext_old[16], *ext_new[16];
+    char *ext_all;          /* a string "ext": the new extension of every output */
+    char *suffix;           /* only sources whose names end with it */
     bool dry_run;
     int workers;
     tgt_sel sel;
@@ -270,6 +272,7 @@ typedef struct tgt_tcb {
  * status to answer with why filled. */
 int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen);
 void tgt_tcb_free(tgt_tcb *t); /* and t itself */
+cJSON *tgt_etl_name_filled(tgt_req *r, const cJSON *value, char *why, size_t whylen);
 /* Checks what must fail synchronously (same bucket, unknown ETL), creates
  * the destination, starts the job and replies with its id (or the error).
  * Takes t (freed by the job). demand: the job lingers idle (see jobs). */

@@ -4,6 +4,7 @@ small md5 ETL (skipped with the reason when ETL init fails)."""
 import base64
 import hashlib
 import os
+import shutil
 import subprocess
 import time
 
@@ -32,10 +33,18 @@ def unmount(path):
             time.sleep(0.05)
 
 
+def need_fuse():
+    if not os.path.exists("/dev/fuse") or not shutil.which("fusermount3"):
+        pytest.skip("needs /dev/fuse and fusermount3 (Debian package fuse3)")
+    if not os.path.exists(ETLFS):
+        pytest.skip(f"{ETLFS} is not built")
+
+
 class Mount:
     """A running etlfs daemon (foreground, so the test owns its process)."""
 
     def __init__(self, target, mnt, options=()):
+        need_fuse()
         self.target = target
         self.mnt = str(mnt)
         os.makedirs(self.mnt, exist_ok=True)

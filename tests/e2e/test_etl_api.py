@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from conftest import Target
+import conftest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -83,15 +83,6 @@ def message(r):
 
 
 @pytest.fixture
-def target(tmp_path):
-    """conftest's target, told where this tree's etl/ folder is."""
-    t = Target(str(tmp_path), extra_args=["--etl-dir", os.path.join(ROOT, "etl")])
-    yield t
-    rc = t.stop()
-    assert rc == 0, t.log_text()
-
-
-@pytest.fixture
 def src(target):
     target.create_bucket("src")
     data = {"a.txt": b"hello world", "dir/b c.bin": os.urandom(300_000), "empty": b""}
@@ -118,6 +109,51 @@ def test_init_code_hpush_inline(target, src):
     assert show["Funcs"] == {"transform": "transform"} and show["timeout"] == "45s"
     assert base64.b64decode(show["code"]).decode() == MD5_CODE
     assert show["interpreter"].startswith("/usr/bin/python3")
+
+
+def test_chunk_size_streaming(target, src):
+    code = """
+import hashlib
+def transform(reader, writer):
+    h = hashlib.md5()
+    n = 0
+    for chunk in reader:
+        assert len(chunk) <= 4096
+        h.update(chunk)
+        n += 1
+    writer.write(h.hexdigest().encode())
+"""
+    msg = {"id": "etl-stream-md5", "runtime": "python3.11v2", "communication": "hpush://",
+           "funcs": {"transform": "transform"}, "code": b64(code), "chunk_size": 4096}
+    r = requests.put(f"{target.url}/v1/etl", json=msg)
+    assert r.status_code == 200, r.text
+    g = target.get("src", "dir/b c.bin", etl_name="etl-stream-md5")
+    assert g.status_code == 200, g.text
+    assert g.content == hashlib.md5(src["dir/b c.bin"]).hexdigest().encode()
+
+
+def test_sdk_cloudpickle_payload(target, src):
+    """The code the Python SDK sends: a cloudpickled function unpickled by a
+    small script, with cloudpickle==2.2.0 as a dependency (no package index)."""
+    cloudpickle = pytest.importorskip("cloudpickle")
+
+    def transform(data):
+        import hashlib
+        return hashlib.sha256(data).hexdigest().encode()
+
+    pickled = base64.b64encode(cloudpickle.dumps(transform)).decode()
+    code = ("import pickle, base64, importlib\n"
+            "for mod in ['hashlib']:\n    importlib.import_module(mod)\n"
+            f"transform = pickle.loads(base64.b64decode('{pickled}'))\n")
+    msg = {"id": "etl-sdk-sha", "runtime": "python3.11v2", "communication": "hpush://", "timeout": "5m",
+           "funcs": {"transform": "transform"}, "code": b64(code), "dependencies": b64("cloudpickle==2.2.0"),
+           "argument": ""}
+    t0 = time.time()
+    r = requests.put(f"{target.url}/v1/etl", json=msg)
+    assert r.status_code == 200, r.text
+    assert time.time() - t0 < 20
+    g = target.get("src", "a.txt", etl_name="etl-sdk-sha")
+    assert g.content == hashlib.sha256(b"hello world").hexdigest().encode()
 
 
 def test_io(target, src):
@@ -150,9 +186,13 @@ def test_arg_fqn(target, src, comm):
     assert g.content == hashlib.md5(src["dir/b c.bin"]).hexdigest().encode()
 
 
-@pytest.mark.parametrize("comm", ["hpush://", "hpull://", "hrev://"])
-def test_init_spec_md5(target, src, comm):
-    r = init_spec(target, "etl-md5-spec", "md5/pod.yaml", comm=comm)
+@pytest.mark.parametrize("pod,comm", [("md5/pod.yaml", "hpush://"), ("md5/pod.yaml", "hpull://"),
+                                      ("md5/pod.yaml", "hrev://"), ("md5_native/pod.yaml", "hpush://"),
+                                      ("md5_native/pod.yaml", "hpull://")])
+def test_init_spec_md5(target, src, pod, comm):
+    if "native" in pod and not os.path.exists(os.path.join(conftest.BIN, "etlfs-md5")):
+        pytest.skip("etlfs-md5 not built")
+    r = init_spec(target, "etl-md5-spec", pod, comm=comm)
     assert r.status_code == 200, r.text
     g = target.get("src", "a.txt", etl_name="etl-md5-spec")
     assert g.status_code == 200, g.text

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mount_fixtures import ETLFS, HELPER, copy_obj_supported, init_md5_etl, is_mounted, md5hex
+from mount_fixtures import ETLFS, HELPER, copy_obj_supported, init_md5_etl, is_mounted, md5hex, need_fuse
 
 SBIN_HELPER = "/sbin/mount.etlfs"
 
@@ -19,6 +19,7 @@ SBIN_HELPER = "/sbin/mount.etlfs"
 def helper(target, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("mount -t etlfs needs root")
+    need_fuse()
     linked = False
     if not os.path.exists(SBIN_HELPER):
         os.symlink(HELPER, SBIN_HELPER)

@@ -280,3 +280,23 @@ def test_random_payloads_round_trip(target, xxh64):
         r = target.put("rnd", f"p/{i}", data)
         assert r.headers["ais-checksum-value"] == xxh64(data) if size < 70000 else True
         assert target.get("rnd", f"p/{i}").content == data
+
+
+def test_unsupported_features_say_so(target):
+    target.create_bucket("ns")
+    target.put("ns", "o", b"data")
+    u = f"{target.url}/v1/objects/ns/o"
+    # reading inside archives
+    r = requests.get(u, params={"archpath": "file.txt"})
+    assert r.status_code == 501 and "archpath" in r.json()["message"]
+    assert requests.get(u, params={"archpath": ""}).content == b"data"  # the SDK always sends an empty one
+    # cloud providers
+    r = requests.get(u, params={"provider": "aws"})
+    assert r.status_code == 501 and r.json()["status"] == 501
+    r = requests.put(u, params={"provider": "gcp"}, data=b"x")
+    assert r.status_code == 501
+    # append: refused, and the object is unchanged
+    r = requests.put(u, params={"append_type": "append"}, data=b"more")
+    assert 400 <= r.status_code < 600
+    assert target.get("ns", "o").content == b"data"
+    assert _tmp_files(target) == []

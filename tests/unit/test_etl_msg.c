@@ -145,6 +145,8 @@ int main(void)
     want_err(",\"chunk_size\":-1", "chunk_size");
     want_err(",\"chunk_size\":1048577", "chunk_size");
     want_err(",\"chunk_size\":1.5", "chunk_size");
+    want_err(",\"chunk_size\":1e300", "chunk_size");
+    want_err(",\"timeout\":-1e300", "timeout");
     want_err(",\"timeout\":\"soon\"", "timeout");
     want_err(",\"dependencies\":\"@@@\"", "dependencies");
     want_raw_err("{\"id\":\"etl-x1234\",\"code\":\"\",\"runtime\":\"python3.11v2\",\"funcs\":{\"transform\":\"t\"}}",

@@ -9,6 +9,7 @@
 #include "etl/etl_int.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,23 @@ static void expect_md5(etl_registry *r, const char *name)
     cmn_buf_free(&sb.b);
 }
 
+static void *hammer(void *arg)
+{
+    for (int i = 0; i < 20; i++)
+        expect_md5(arg, "etl-md5-code");
+    return NULL;
+}
+
+/* The target transforms from many threads at once through one handle pool. */
+static void parallel(etl_registry *r)
+{
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, hammer, r);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+}
+
 static void code_etls(etl_registry *r)
 {
     etl_reply out;
@@ -94,6 +112,7 @@ static void code_etls(etl_registry *r)
     if (cmn_mono_ns() - t0 > 20 * ETL_SEC_NS)
         FAILF("init code with satisfied deps took too long");
     expect_md5(r, "etl-md5-code");
+    parallel(r);
 
     etl_reply_init(&out);
     etl_api_show(r, "etl-md5-code", &out);
@@ -196,7 +215,7 @@ static void lifecycle(etl_registry *r)
     etl_reply out;
     etl_reply_init(&out);
     etl_api_list(r, &out);
-    if (out.status != 200 || !strstr(out.body.data, "\"id\":\"etl-md5-code\"") || !strstr(out.body.data, "\"obj_count\":1"))
+    if (out.status != 200 || !strstr(out.body.data, "\"id\":\"etl-md5-code\"") || !strstr(out.body.data, "\"obj_count\":81"))
         FAILF("list: %s", out.body.data);
     etl_reply_free(&out);
 

@@ -1,0 +1,59 @@
+/*
+ * handle.c - what every open file has, reader or writer: names, a lock, and
+ * the anonymous spool files that hold bytes the target has not got yet (or
+ * that did not fit in memory).
+ */
+#include "fs/fs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+fs_handle *fs_handle_new(const fs_path *p, const char *path)
+{
+    fs_handle *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    pthread_mutex_init(&h->mu, NULL);
+    h->path = strdup(path);
+    h->obj = strdup(p->obj);
+    snprintf(h->bck, sizeof h->bck, "%s", p->bck);
+    snprintf(h->etl, sizeof h->etl, "%s", p->etl);
+    h->fd = -1;
+    cmn_buf_init(&h->mem);
+    if (!h->path || !h->obj) {
+        free(h->path);
+        free(h->obj);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void fs_handle_free(fs_handle *h)
+{
+    if (h->fd >= 0)
+        close(h->fd);
+    cmn_buf_free(&h->mem);
+    free(h->ra);
+    free(h->path);
+    free(h->obj);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+int fs_spool_file(void)
+{
+    char tmpl[4200];
+    snprintf(tmpl, sizeof tmpl, "%s/etlfs-XXXXXX", fs_cfg.spool_dir);
+    int fd = mkstemp(tmpl);
+    if (fd < 0) {
+        int err = errno;
+        cmn_error("etlfs: cannot create a spool file in %s: %s", fs_cfg.spool_dir, strerror(err));
+        return -err;
+    }
+    unlink(tmpl); /* anonymous: gone with the handle, even after a crash */
+    return fd;
+}
