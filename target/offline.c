@@ -76,7 +76,8 @@ static char *trim_dots(const char *s)
 int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    t->workers = ncpu > 2 ? (int)ncpu : 2;
+    /* ETL calls wait on another process: a few workers per core keep both busy */
+    t->workers = ncpu > 1 ? 4 * (int)ncpu : 4;
     t->prepend = strdup(str_field(value, "prepend"));
     const cJSON *dry = value ? cJSON_GetObjectItem(value, "dry_run") : NULL;
     t->dry_run = cJSON_IsTrue(dry);

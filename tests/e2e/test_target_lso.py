@@ -44,8 +44,6 @@ def big_bucket(shared_target):
     t = shared_target
     t.create_bucket("lso-big")
     names = [f"d{i % 5}/obj-{i:05d}" for i in range(2400)] + [f"top-{i:03d}" for i in range(100)]
-    with requests.Session() as s0:
-        s0.close()
 
     def put(chunk):
         with requests.Session() as s:

@@ -41,7 +41,8 @@ def test_put_get_head_delete(target, xxh64, name):
     assert r.headers["Content-Length"] == str(len(data))
     r = requests.head(url)
     assert r.status_code == 200 and r.content == b""
-    assert r.headers["ais-name"] == name.encode().decode("latin-1") or r.headers["ais-name"] == name
+    # header values reach Python as latin-1: compare the raw bytes
+    assert r.headers["ais-name"].encode("latin-1") == name.encode()
     r = requests.delete(url)
     assert r.status_code == 200 and r.content == b""
     assert requests.get(url).status_code == 404
@@ -278,7 +279,8 @@ def test_random_payloads_round_trip(target, xxh64):
         size = rng.choice([0, 1, 7, 4095, 4096, 4097, 65537, 1 << 20])
         data = rng.randbytes(size)
         r = target.put("rnd", f"p/{i}", data)
-        assert r.headers["ais-checksum-value"] == xxh64(data) if size < 70000 else True
+        if size < 70000:  # pure-Python XXH64 is slow; larger ones are checked by content
+            assert r.headers["ais-checksum-value"] == xxh64(data)
         assert target.get("rnd", f"p/{i}").content == data
 
 
