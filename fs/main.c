@@ -93,8 +93,11 @@ int main(int argc, char **argv)
         fs_cfg.mem_limit = (size_t)strtoull(cli.mem, NULL, 10);
 
     static const char fsname[] = "-ofsname=etlfs,subtype=etlfs";
-    if (!cli.help && !cli.version)
+    if (!cli.help && !cli.version) {
         fuse_opt_add_arg(&args, fsname);
+        /* libfuse 3.14 warns about its own unset default; first, so a user's value wins */
+        fuse_opt_insert_arg(&args, 1, "-omax_idle_threads=16");
+    }
 
     if (fs_client_init() == 0) {
         fs_cache_init();

@@ -46,8 +46,11 @@ int tgt_objmeta_decode(const char *text, size_t len, tgt_objmeta *m)
         !(p = next_line(p, end, m->cksum, sizeof m->cksum)) || !(p = next_line(p, end, ver, sizeof ver)) ||
         !(p = next_line(p, end, atime, sizeof atime)))
         return CMN_ERR;
-    m->version = strtoll(ver, NULL, 10);
-    m->atime_ns = strtoll(atime, NULL, 10);
+    char *e1, *e2;
+    m->version = strtoll(ver, &e1, 10);
+    m->atime_ns = strtoll(atime, &e2, 10);
+    if (e1 == ver || *e1 || e2 == atime || *e2)
+        return CMN_ERR; /* not a number: not our record */
     if (p < end) {
         m->custom = strndup(p, (size_t)(end - p));
         if (!m->custom)

@@ -97,6 +97,20 @@ static bool start_put(tgt_req *r, enum MHD_Result *ret)
     return true;
 }
 
+/* libmicrohttpd hands handlers the percent-decoded path as a C string, so a
+ * %00 would silently cut a name short: spot it in the raw URI first. */
+static char nul_in_path;
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    size_t n = strcspn(uri, "?");
+    for (size_t i = 0; i + 2 < n; i++)
+        if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0')
+            return &nul_in_path;
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -104,6 +118,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)cls;
     (void)version;
     tgt_req *r = *con_cls;
+    bool bad_path = r == (void *)&nul_in_path;
+    if (bad_path)
+        r = *con_cls = NULL;
     if (!r) {
         r = calloc(1, sizeof *r);
         if (!r)
@@ -117,6 +134,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->started_ns = cmn_mono_ns();
         cmn_buf_init(&r->body);
         split_path(r);
+        if (bad_path)
+            return (enum MHD_Result)tgt_reply_err(r, 400, "invalid request path \"%s\": contains %%00", url);
         if (is_object_put(r)) {
             enum MHD_Result ret;
             if (!start_put(r, &ret))
@@ -163,7 +182,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls;
     (void)conn;
     tgt_req *r = *con_cls;
-    if (!r)
+    if (!r || r == (void *)&nul_in_path) /* ended before on_request ran */
         return;
     if (r->streaming) {
         /* the client went away (or we shut down) mid-PUT: the old object stays */
@@ -189,12 +208,13 @@ int tgt_server_start(tgt_server *s)
         cmn_error("--listen: '%s' is not an IPv4 address", s->cfg.listen_host);
         return CMN_ERR;
     }
-    s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+    s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO |
                                   MHD_USE_ERROR_LOG,
                               (uint16_t)s->cfg.port, NULL, NULL, on_request, NULL,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->cfg.threads,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                              MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)600,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
                               MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,

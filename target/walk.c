@@ -116,7 +116,7 @@ static void walker_next(walker *w, const walk_args *a)
                 continue;
             if (strcmp(sa, e->key) > 0 && !starts_with(sa, e->key))
                 continue; /* the whole subtree sorts before start_after */
-            if (a->no_recursion && starts_with(e->key, a->prefix)) {
+            if (a->no_recursion && starts_with(e->key, a->prefix) && strcmp(e->key, a->prefix)) {
                 if (strcmp(e->key, sa) <= 0)
                     continue;
                 snprintf(w->cur, sizeof w->cur, "%s", e->key);

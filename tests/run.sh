@@ -12,6 +12,11 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DETLFS_SANITIZE=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-(cd "$build" && ctest --output-on-failure)
+# both suites run even if the first fails; the exit code says if either did
+unit=0
+(cd "$build" && ctest --output-on-failure) || unit=$?
 export ETLFS_BUILD="$build"
-/usr/bin/python3 -m pytest -p no:cacheprovider -v --timeout 600 tests/e2e "$@"
+e2e=0
+/usr/bin/python3 -m pytest -p no:cacheprovider -v -ra --timeout 900 tests/e2e "$@" || e2e=$?
+echo "unit tests: $([ $unit = 0 ] && echo passed || echo FAILED), end-to-end: $([ $e2e = 0 ] && echo passed || echo FAILED)"
+[ $unit = 0 ] && [ $e2e = 0 ]

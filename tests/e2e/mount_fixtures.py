@@ -108,16 +108,22 @@ def transform(data):
 """
 
 
-def init_md5_etl(target, name="etl-md5fs"):
-    """Starts a code ETL returning the hex md5 of each object; skips the test
-    with the target's reason when ETL init fails."""
+DOUBLE_CODE = """
+def transform(data):
+    return data + data[::-1]
+"""
+
+
+def init_md5_etl(target, name="etl-md5fs", code=MD5_CODE):
+    """Starts a code ETL (by default the hex md5 of each object); skips the
+    test with the target's reason when ETL init fails."""
     msg = {
         "id": name,
         "runtime": "python3.11v2",
         "communication": "hpush://",
         "timeout": "2m",
         "funcs": {"transform": "transform"},
-        "code": base64.b64encode(MD5_CODE.encode()).decode(),
+        "code": base64.b64encode(code.encode()).decode(),
         "dependencies": "",
         "argument": "",
     }

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from mount_fixtures import copy_obj_supported, init_md5_etl, md5hex, mount  # noqa: F401
+from mount_fixtures import DOUBLE_CODE, Mount, copy_obj_supported, init_md5_etl, md5hex, mount  # noqa: F401
 
 
 @pytest.fixture
@@ -76,3 +76,22 @@ def test_cp_from_view_is_server_side(target, mount, md5_etl):
     subprocess.run(["cp", mount.path(b, "sub", "b.bin"), mount.path(dst, "plain.bin")], check=True, timeout=60)
     assert target.get(dst, "plain.bin").content == blobs["sub/b.bin"]
     assert mount.stats()["read_bytes"] == after["read_bytes"]
+
+
+def test_view_output_longer_than_source_spills(target, tmp_path):
+    etl = init_md5_etl(target, name="etl-doublefs", code=DOUBLE_CODE)
+    b = target.create_bucket("dbl")
+    data = os.urandom(300_000)
+    target.put(b, "x", data)
+    m = Mount(target, tmp_path / "mnt", options=["mem_limit=65536"])  # forces the spool file
+    try:
+        p = m.path("@" + etl, b, "x")
+        assert os.path.getsize(p) == len(data)  # the source size until the output is known
+        want = data + data[::-1]
+        assert subprocess.run(["cat", p], capture_output=True, check=True, timeout=60).stdout == want
+        with open(p, "rb") as f:
+            f.seek(len(data) + 10)
+            assert f.read(1000) == want[len(data) + 10:len(data) + 1010]
+        assert os.path.getsize(p) == len(want)
+    finally:
+        assert m.stop() == 0, m.log_text()

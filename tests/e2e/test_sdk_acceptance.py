@@ -9,12 +9,28 @@ import pytest
 
 from conftest import ROOT
 
-RUN_SH = os.environ.get(
+
+
+def first_existing(env, *candidates):
+    """The environment's choice, else the first candidate that exists."""
+    if os.environ.get(env):
+        return os.environ[env]
+    for c in candidates:
+        if os.path.exists(c):
+            return c
+    return candidates[0]
+
+
+# beside the project's checkout, or where this machine keeps them
+RUN_SH = first_existing(
     "ETLFS_SDK_ACCEPTANCE",
     os.path.join(os.path.dirname(ROOT), "shared", "acceptance", "sdk", "run.sh"),
+    "/work/shared/acceptance/sdk/run.sh",
 )
-MIRROR = os.environ.get(
-    "AIS_MIRROR", os.path.join(os.path.dirname(ROOT), ".mirror", "NVIDIA+aistore", "repo")
+MIRROR = first_existing(
+    "AIS_MIRROR",
+    os.path.join(os.path.dirname(ROOT), ".mirror", "NVIDIA+aistore", "repo"),
+    "/work/.mirror/NVIDIA+aistore/repo",
 )
 
 
