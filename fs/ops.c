@@ -20,7 +20,7 @@
 #define PAGE_SIZE_LIST 1000
 #define STATS_XATTR "user.etlfs.stats"
 
-/* ---------------------------------------------------------------- helpers */
+/* ---------------------------------------------------------------- shared by the operations */
 
 static int64_t mount_ns; /* the time shown for directories, which have none of their own */
 

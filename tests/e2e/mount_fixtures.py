@@ -14,7 +14,7 @@ import requests
 from conftest import BIN, ROOT, Target  # noqa: F401  (Target re-exported for tests)
 
 ETLFS = os.path.join(BIN, "etlfs")
-HELPER = os.path.join(ROOT, "mount-helpers", "mount.etlfs")
+MOUNT_ETLFS = os.path.join(ROOT, "mount-helpers", "mount.etlfs")
 
 
 def is_mounted(path):

@@ -1,7 +1,7 @@
 """`mount -t etlfs`: one daemon per node, user mounts are binds of its subtrees
 (so cp between two mounts reaches the daemon as copy_file_range), umount, and
 recovery after the daemon died. Needs root and /sbin/mount.etlfs (linked to
-this checkout's helper for the test when absent)."""
+this checkout's mount.etlfs for the test when absent)."""
 import json
 import os
 import signal
@@ -10,19 +10,19 @@ import time
 
 import pytest
 
-from mount_fixtures import ETLFS, HELPER, copy_obj_supported, init_md5_etl, is_mounted, md5hex, need_fuse
+from mount_fixtures import ETLFS, MOUNT_ETLFS, copy_obj_supported, init_md5_etl, is_mounted, md5hex, need_fuse
 
-SBIN_HELPER = "/sbin/mount.etlfs"
+SBIN_MOUNT_ETLFS = "/sbin/mount.etlfs"
 
 
 @pytest.fixture
-def helper(target, tmp_path):
+def node(target, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("mount -t etlfs needs root")
     need_fuse()
     linked = False
-    if not os.path.exists(SBIN_HELPER):
-        os.symlink(HELPER, SBIN_HELPER)
+    if not os.path.exists(SBIN_MOUNT_ETLFS):
+        os.symlink(MOUNT_ETLFS, SBIN_MOUNT_ETLFS)
         linked = True
     run = str(tmp_path / "run")
     opts = f"endpoint={target.url},rundir={run},bin={ETLFS}"
@@ -39,7 +39,7 @@ def helper(target, tmp_path):
             return str(d)
 
         def call(self, *args):
-            return subprocess.run([HELPER, *args, "-o", opts], capture_output=True, text=True, timeout=60)
+            return subprocess.run([MOUNT_ETLFS, *args, "-o", opts], capture_output=True, text=True, timeout=60)
 
         def stats(self):
             return json.loads(os.getxattr(self.root, "user.etlfs.stats"))
@@ -57,7 +57,7 @@ def helper(target, tmp_path):
     yield h
     h.call("--stop")
     if linked:
-        os.unlink(SBIN_HELPER)
+        os.unlink(SBIN_MOUNT_ETLFS)
 
 
 def fuse_mounts_of(root):
@@ -65,21 +65,21 @@ def fuse_mounts_of(root):
         return [ln for ln in f if " - fuse.etlfs " in ln and ln.split()[4] == root]
 
 
-def test_two_mounts_one_daemon_and_server_side_cp(target, helper, tmp_path):
+def test_two_mounts_one_daemon_and_server_side_cp(target, node, tmp_path):
     src, dst = target.create_bucket("hsrc"), target.create_bucket("hdst")
     target.put(src, "x.bin", os.urandom(200_000))
     target.put(src, "d/y.bin", b"hello")
-    a = helper.mount("ais://hsrc", tmp_path / "a")
-    b = helper.mount("ais://hdst", tmp_path / "b")
-    assert len(fuse_mounts_of(helper.root)) == 1  # one FUSE superblock, two binds
+    a = node.mount("ais://hsrc", tmp_path / "a")
+    b = node.mount("ais://hdst", tmp_path / "b")
+    assert len(fuse_mounts_of(node.root)) == 1  # one FUSE superblock, two binds
     assert is_mounted(a) and is_mounted(b)
     assert sorted(os.listdir(a)) == ["d", "x.bin"]
     ok, why = copy_obj_supported(target, dst)
-    before = helper.stats()
+    before = node.stats()
     subprocess.run(["cp", "-r", a + "/.", b], check=True, timeout=120)
     assert target.get(dst, "x.bin").content == target.get(src, "x.bin").content
     assert target.get(dst, "d/y.bin").content == b"hello"
-    after = helper.stats()
+    after = node.stats()
     if ok:
         assert after["read_bytes"] == before["read_bytes"], "object bytes went through FUSE"
         assert after["server_copies"] - before["server_copies"] == 2
@@ -89,40 +89,40 @@ def test_two_mounts_one_daemon_and_server_side_cp(target, helper, tmp_path):
         pytest.skip("copy went through FUSE: target has no copy-obj yet: " + why)
 
 
-def test_etl_mount_cp_transforms_server_side(target, helper, tmp_path):
+def test_etl_mount_cp_transforms_server_side(target, node, tmp_path):
     etl = init_md5_etl(target)
     src, dst = target.create_bucket("esrc"), target.create_bucket("edst")
     ok, why = copy_obj_supported(target, dst)
     data = {"a": os.urandom(5), "b/c": os.urandom(70_000)}
     for k, v in data.items():
         target.put(src, k, v)
-    v = helper.mount(f"ais://esrc@{etl}", tmp_path / "view", extra=",ro")
-    d = helper.mount("ais://edst", tmp_path / "dst")
+    v = node.mount(f"ais://esrc@{etl}", tmp_path / "view", extra=",ro")
+    d = node.mount("ais://edst", tmp_path / "dst")
     assert open(os.path.join(v, "a"), "rb").read() == md5hex(data["a"])
-    before = helper.stats()
+    before = node.stats()
     subprocess.run(["cp", "-r", v + "/.", d], check=True, timeout=120)
     for k, val in data.items():
         assert target.get(dst, k).content == md5hex(val), k
     if not ok:
         pytest.skip("target has no copy-obj yet: " + why)
-    assert helper.stats()["read_bytes"] == before["read_bytes"]
+    assert node.stats()["read_bytes"] == before["read_bytes"]
 
 
-def test_restore_after_daemon_death(target, helper, tmp_path):
+def test_restore_after_daemon_death(target, node, tmp_path):
     target.create_bucket("rsrc")
     target.put("rsrc", "o", b"still here")
-    m = helper.mount("ais://rsrc", tmp_path / "m")
-    os.kill(helper.pid(), signal.SIGKILL)
+    m = node.mount("ais://rsrc", tmp_path / "m")
+    os.kill(node.pid(), signal.SIGKILL)
     time.sleep(0.2)
     r = subprocess.run(["cat", os.path.join(m, "o")], capture_output=True, timeout=30)
     assert r.returncode != 0  # ENOTCONN: the daemon is gone
     # the next mount restarts the daemon and re-binds the old one
-    m2 = helper.mount("ais://rsrc", tmp_path / "m2")
+    m2 = node.mount("ais://rsrc", tmp_path / "m2")
     assert open(os.path.join(m2, "o"), "rb").read() == b"still here"
     assert open(os.path.join(m, "o"), "rb").read() == b"still here"
-    os.kill(helper.pid(), signal.SIGKILL)
+    os.kill(node.pid(), signal.SIGKILL)
     time.sleep(0.2)
-    r = helper.call("--restore")
+    r = node.call("--restore")
     assert r.returncode == 0, r.stderr
     assert open(os.path.join(m, "o"), "rb").read() == b"still here"
-    assert "rsrc" in helper.call("--status").stdout
+    assert "rsrc" in node.call("--status").stdout

@@ -135,7 +135,7 @@ int main(void)
     defaults();
     sdk_form();
     spec_msg();
-    want_err(",\"runtime\":\"python3\"", "runtime");
+    want_err(",\"runtime\":\"python2\"", "runtime");
     want_err(",\"funcs\":{}", "funcs");
     want_err(",\"funcs\":{\"transform\":\"\"}", "funcs");
     want_err(",\"communication\":\"grpc://\"", "communication");
@@ -148,10 +148,8 @@ int main(void)
     want_err(",\"chunk_size\":1e300", "chunk_size");
     want_err(",\"timeout\":-1e300", "timeout");
     want_err(",\"timeout\":\"soon\"", "timeout");
-    want_err(",\"dependencies\":\"@@@\"", "dependencies");
     want_raw_err("{\"id\":\"etl-x1234\",\"code\":\"\",\"runtime\":\"python3.11v2\",\"funcs\":{\"transform\":\"t\"}}",
                  "code");
-    want_raw_err("{\"id\":\"etl-x1234\",\"code\":\"%%%\",\"runtime\":\"python3.11v2\"}", "code");
     want_raw_err("{\"id\":\"ab\",\"code\":\"YQ==\",\"runtime\":\"python3.11v2\",\"funcs\":{\"transform\":\"t\"}}",
                  "too short");
     want_raw_err("{\"id\":\"etl-x1234\"}", "code");
@@ -166,6 +164,17 @@ int main(void)
     } else {
         if (strcmp(m.comm, "hpull://"))
             FAILF("communication not normalised: %s", m.comm);
+        etl_msg_free(&m);
+    }
+    /* the seed's form: plain-text code, runtime "python3", no funcs */
+    const char *seed = "{\"id\":\"etl-seed1\",\"code\":\"def transform(b):\\n    return b\\n\","
+                       "\"dependencies\":\"@@@\",\"runtime\":\"python3\"}";
+    if (etl_msg_parse(seed, strlen(seed), &m, err, sizeof err) != CMN_OK) {
+        FAILF("seed form refused: %s", err);
+    } else {
+        if (strcmp(m.runtime, "python3.11v2") || strcmp(m.func, "transform") ||
+            strncmp((const char *)m.code, "def transform", 13) || strcmp((const char *)m.deps, "@@@"))
+            FAILF("seed form misread: runtime %s func %s", m.runtime, m.func);
         etl_msg_free(&m);
     }
     if (failures)
