@@ -7,16 +7,8 @@
 
 #include <stdio.h>
 
-static int failures;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: FAIL: %s\n", __FILE__, __LINE__, #cond);   \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
 #include <unistd.h>
+#include "tests/unit/check.h"
 
 fs_config fs_cfg = {.attr_timeout = 0.2};
 

@@ -6,16 +6,8 @@
 #include "fs/path.c"
 
 #include <stdio.h>
+#include "tests/unit/check.h"
 
-static int failures;
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: FAIL: %s\n", __FILE__, __LINE__, #cond);   \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
 
 static void ok(const char *path, const char *etl, const char *bck, const char *obj, bool view_root)
 {
