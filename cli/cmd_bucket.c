@@ -24,7 +24,17 @@ static char *actmsg(const char *action, cJSON *value)
     return s;
 }
 
-int cli_bucket_create(cli_args *a)
+/* What creating and destroying differ in: the request, and the words. */
+typedef struct bucket_act {
+    const char *method, *action;
+    const char *done;      /* "\"%s\" created" */
+    int expected_status;   /* the one failure with its own wording */
+    const char *expected;  /* "Bucket \"%s\" already exists" */
+    bool name_in_failure;  /* other failures: "failed to ACT NAME: MESSAGE" or just MESSAGE */
+    const char *verb;
+} bucket_act;
+
+static int bucket_each(cli_args *a, const bucket_act *act)
 {
     if (a->npos == 0)
         return cli_usage_err(a, "missing \"BUCKET\" argument");
@@ -37,20 +47,24 @@ int cli_bucket_create(cli_args *a)
         char cname[300];
         cli_uri_cname(&u, NULL, cname, sizeof cname);
         cli_call c;
-        cli_call_init(&c, "POST");
+        cli_call_init(&c, act->method);
         cli_url_v1(&c, "buckets/%s", u.bucket);
         cli_url_query(&c, "provider", u.provider);
-        char *body = actmsg("create-bck", NULL);
+        char *body = actmsg(act->action, NULL);
         c.body = body;
         cmn_http_resp r;
         cmn_http_resp_init(&r);
         if ((rc = cli_send(h, &c, &r, true)) == CLI_EXIT_OK) {
-            printf("\"%s\" created\n", cname);
-        } else if (r.status == 409) {
-            cli_fail("Bucket \"%s\" already exists", cname);
+            printf(act->done, cname);
+            putchar('\n');
+        } else if (r.status == act->expected_status) {
+            cli_fail(act->expected, cname);
         } else if (r.status) {
             char *m = cli_err_message(&r);
-            cli_fail("failed to create \"%s\": %s", cname, m);
+            if (act->name_in_failure)
+                cli_fail("failed to %s \"%s\": %s", act->verb, cname, m);
+            else
+                cli_fail("%s", m);
             free(m);
         }
         cmn_http_resp_free(&r);
@@ -62,42 +76,18 @@ int cli_bucket_create(cli_args *a)
     return rc;
 }
 
+int cli_bucket_create(cli_args *a)
+{
+    static const bucket_act create = {"POST", "create-bck", "\"%s\" created", 409,
+                                      "Bucket \"%s\" already exists", true, "create"};
+    return bucket_each(a, &create);
+}
+
 int cli_bucket_rm(cli_args *a)
 {
-    if (a->npos == 0)
-        return cli_usage_err(a, "missing \"BUCKET\" argument");
-    int rc = CLI_EXIT_OK;
-    cmn_http *h = cmn_http_new();
-    for (int i = 0; i < a->npos && rc == CLI_EXIT_OK; i++) {
-        cli_uri u;
-        if ((rc = cli_parse_uri(a, a->pos[i], &u, false, false)))
-            break;
-        char cname[300];
-        cli_uri_cname(&u, NULL, cname, sizeof cname);
-        cli_call c;
-        cli_call_init(&c, "DELETE");
-        cli_url_v1(&c, "buckets/%s", u.bucket);
-        cli_url_query(&c, "provider", u.provider);
-        char *body = actmsg("destroy-bck", NULL);
-        c.body = body;
-        cmn_http_resp r;
-        cmn_http_resp_init(&r);
-        if ((rc = cli_send(h, &c, &r, true)) == CLI_EXIT_OK) {
-            printf("\"%s\" destroyed\n", cname);
-        } else if (r.status == 404) {
-            cli_fail("bucket \"%s\" does not exist", cname);
-        } else if (r.status) {
-            char *m = cli_err_message(&r);
-            cli_fail("%s", m);
-            free(m);
-        }
-        cmn_http_resp_free(&r);
-        free(body);
-        cli_call_free(&c);
-        cli_uri_free(&u);
-    }
-    cmn_http_free(h);
-    return rc;
+    static const bucket_act rm = {"DELETE", "destroy-bck", "\"%s\" destroyed", 404,
+                                  "bucket \"%s\" does not exist", false, "destroy"};
+    return bucket_each(a, &rm);
 }
 
 /* ---- list buckets */
