@@ -27,11 +27,35 @@ int cli_usage_err(const cli_args *a, const char *fmt, ...)
 
 int cli_fail(const char *fmt, ...)
 {
+    char *msg = NULL;
     va_list ap;
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    int n = vasprintf(&msg, fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
+    if (n < 0) {
+        fputs("out of memory\n", stderr);
+        return CLI_EXIT_ERR;
+    }
+    /* One line, whatever the server put in its message (e.g. the tail of a
+     * pip log): a line break and the blanks around it become one space. */
+    size_t w = 0;
+    for (size_t r = 0; msg[r];) {
+        if (msg[r] == '\n' || msg[r] == '\r') {
+            while (w && (msg[w - 1] == ' ' || msg[w - 1] == '\t'))
+                w--;
+            while (msg[r] && strchr("\r\n \t", msg[r]))
+                r++;
+            if (w && msg[r])
+                msg[w++] = ' ';
+        } else {
+            msg[w++] = msg[r++];
+        }
+    }
+    while (w && (msg[w - 1] == ' ' || msg[w - 1] == '\t'))
+        w--;
+    msg[w] = '\0';
+    fprintf(stderr, "%s\n", msg);
+    free(msg);
     return CLI_EXIT_ERR;
 }
 

@@ -183,8 +183,12 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
         for (char **p = img_argv; *p; p++)
             strv_add(&argv, "%s", *p);
         for (size_t i = 0; i < m->pod.nenv; i++)
-            strv_add(&env, "%s=%s", m->pod.env[i].key, m->pod.env[i].val);
+            if (strcmp(m->pod.env[i].key, "ARG_TYPE") != 0)
+                strv_add(&env, "%s=%s", m->pod.env[i].key, m->pod.env[i].val);
         strv_add(&env, "PORT=%d", port); /* after the pod's env: the port is ours to choose */
+        /* The message's argument decides what we send (an object body or an
+         * empty PUT/GET naming its file); the program must read the same. */
+        strv_add(&env, "ARG_TYPE=%s", m->arg);
         io_command = join(m->pod.command, m->pod.ncommand, m->pod.args, m->pod.nargs);
         probe = m->pod.probe_path;
         if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != CMN_OK)

@@ -142,15 +142,21 @@ int main(int argc, char **argv)
     if (state)
         snprintf(state_dir, sizeof state_dir, "%s", state);
     cmn_mkdir_p(state_dir);
-    etl_config ecfg = {cfg->public_url, state_dir, cfg->etl_dir, etl_user};
+    if (tgt_server_start_etl(&server) != CMN_OK) {
+        tgt_store_close(&server.store);
+        return 1;
+    }
+    etl_config ecfg = {server.etl_url, state_dir, cfg->etl_dir, etl_user};
     server.etl = etl_registry_new(&ecfg);
     if (!server.etl) {
+        tgt_server_stop(&server);
         tgt_store_close(&server.store);
         return 1;
     }
     server.started_ns = cmn_now_ns();
     cmn_gen_uuid(server.smap_uuid);
     if (tgt_server_start(&server) != CMN_OK) {
+        tgt_server_stop(&server);
         etl_registry_free(server.etl);
         tgt_store_close(&server.store);
         return 1;

@@ -226,10 +226,39 @@ int tgt_server_start(tgt_server *s)
     return CMN_OK;
 }
 
+int tgt_server_start_etl(tgt_server *s)
+{
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_port = 0;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    s->mhd_etl = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                                      MHD_USE_ERROR_LOG,
+                                  0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                  MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+                                  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)600,
+                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024, MHD_OPTION_END);
+    const union MHD_DaemonInfo *di = s->mhd_etl ? MHD_get_daemon_info(s->mhd_etl, MHD_DAEMON_INFO_BIND_PORT) : NULL;
+    if (!di || !di->port) {
+        cmn_error("cannot listen on 127.0.0.1 for ETL callbacks: %s", strerror(errno));
+        if (s->mhd_etl)
+            MHD_stop_daemon(s->mhd_etl);
+        s->mhd_etl = NULL;
+        return CMN_ERR;
+    }
+    snprintf(s->etl_url, sizeof s->etl_url, "http://127.0.0.1:%u", (unsigned)di->port);
+    return CMN_OK;
+}
+
 void tgt_server_stop(tgt_server *s)
 {
     if (s->mhd) {
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;
+    }
+    if (s->mhd_etl) {
+        MHD_stop_daemon(s->mhd_etl);
+        s->mhd_etl = NULL;
     }
 }

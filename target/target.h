@@ -170,11 +170,19 @@ typedef struct tgt_server {
     tgt_store store;
     etl_registry *etl;
     struct MHD_Daemon *mhd;
+    struct MHD_Daemon *mhd_etl; /* ETL callbacks (/v1/etl/_object/), see tgt_server_start_etl */
+    char etl_url[64];           /* its URL, the base of AIS_TARGET_URL */
     int64_t started_ns;
     char smap_uuid[CMN_UUID_LEN + 1];
 } tgt_server;
 
 extern tgt_server *tgt; /* the one server of this process */
+
+/* The loopback listener ETL processes call back on (AIS_TARGET_URL): one
+ * thread per connection, so an ETL fetching an object is never queued behind
+ * the inline transform that waits for it on a busy worker of the main pool.
+ * Started before the ETL registry, which needs its URL (s->etl_url). */
+int tgt_server_start_etl(tgt_server *s);
 
 /* One HTTP request, as the handlers see it. */
 typedef struct tgt_req {
