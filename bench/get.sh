@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # get.sh - GET throughput of etlfs-target next to nginx serving the same files
-# from the same disk: a 16 KiB object (wrk -t2 -c32) and an 8 MiB object
-# (wrk -t2 -c4), 10 s each. Prints req/s, GB/s and the ratio etlfs/nginx.
+# from the same disk: a 16 KiB object at 1, 4 and 32 connections and an 8 MiB
+# object at 1 and 4 (wrk, keep-alive, 10 s each). Prints req/s, MB/s and the
+# ratio etlfs/nginx per row, and the target's resident memory (VmRSS sampled
+# every 0.5 s, the maximum while each row ran and over the whole run).
 # Compare ratios measured in one run, not absolute figures (noisy machines).
 #
-# Usage: bench/get.sh            (about 1-2 minutes; the dataset is cached)
+# Usage: bench/get.sh            (about 2 minutes; the dataset is cached)
 # Env:   ETLFS_BENCH_BUILD  build folder (default ./build-bench, RelWithDebInfo)
 #        ETLFS_BENCH_DATA   dataset folder (default /tmp/etlfs-bench-data)
 #        ETLFS_SHARED       folder holding bench/dataset.sh (default ../shared, then /work/shared)
 #        DURATION           seconds per wrk run (default 10)
 #        ROUNDS             alternate etlfs/nginx runs this many times and keep each
 #                           one's best (default 1; more helps on a busy machine)
+# Goals: 16 KiB at c=32 >= 0.8x nginx req/s; 8 MiB >= 0.9x nginx MB/s; RSS < 100 MiB.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${ETLFS_BENCH_BUILD:-$root/build-bench}
@@ -36,8 +39,20 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# VmRSS (KiB) of PID appended to FILE every 0.5 s while PID lives; rows take
+# the maximum over the lines written while they ran.
+rss_sampler() {
+  while kill -0 "$1" 2>/dev/null; do
+    awk '/^VmRSS:/ {print $2}' "/proc/$1/status" >>"$2" 2>/dev/null || true
+    sleep 0.5
+  done
+}
+rss_mark() { wc -l <"$work/rss"; }
+rss_max_since() { tail -n +"$(($1 + 1))" "$work/rss" | awk 'BEGIN {m = 0} $1 > m {m = $1} END {printf "%.1f", m / 1024}'; }
 
 echo "== dataset ($data)"
 bash "$shared/bench/dataset.sh" "$data"
@@ -51,6 +66,10 @@ cmake --build "$build" --target etlfs-target -j"$(nproc)" >/dev/null
 echo "== start etlfs-target and nginx"
 tport=$(free_port)
 "$build/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "$work/mp0" >"$work/target.log" 2>&1 &
+tpid=$!
+pids+=($tpid)
+: >"$work/rss"
+rss_sampler "$tpid" "$work/rss" &
 pids+=($!)
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$tport/v1/health" >/dev/null && break; sleep 0.1; done
 turl=http://127.0.0.1:$tport
@@ -93,11 +112,13 @@ for _ in $(seq 100); do curl -sf -o /dev/null "$nurl/small/d00/f00000.bin" && br
 cmp <(curl -sf "$turl/v1/objects/bench/small/f00000.bin") "$small"
 cmp <(curl -sf "$nurl/small/d00/f00000.bin") "$small"
 cmp <(curl -sf "$turl/v1/objects/bench/large/b00.bin") "$large"
+cmp <(curl -sf "$nurl/large/b00.bin") "$large"
+echo "== target RSS after start-up: $(rss_max_since 0) MiB"
 
-# wrk URL CONNS -> "req/s" (errors abort the run)
+# wrk URL CONNS -> "req/s" (errors abort the run); one wrk thread per connection up to 2
 run_wrk() {
-  local out
-  out=$(timeout $((dur + 15)) wrk -t2 -c"$2" -d"${dur}s" "$1")
+  local out threads=$(($2 < 2 ? $2 : 2))
+  out=$(timeout $((dur + 15)) wrk -t"$threads" -c"$2" -d"${dur}s" "$1")
   if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
     echo "get.sh: wrk saw errors against $1:" >&2
     echo "$out" >&2
@@ -109,22 +130,33 @@ run_wrk() {
 results=()
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
 bench() { # label size conns etlfs-url nginx-url
-  local e=0 n=0 i
+  local e=0 n=0 i mark rss=0
   for ((i = 1; i <= rounds; i++)); do
-    echo "== $1: wrk -t2 -c$3 -d${dur}s (round $i/$rounds)" >&2
+    echo "== $1 c=$3: wrk -c$3 -d${dur}s (round $i/$rounds)" >&2
+    mark=$(rss_mark)
     e=$(max "$e" "$(run_wrk "$4" "$3")")
+    rss=$(max "$rss" "$(rss_max_since "$mark")")
     n=$(max "$n" "$(run_wrk "$5" "$3")")
   done
-  results+=("$1 $2 $e $n")
+  results+=("$1|$2|$3|$e|$n|$rss")
 }
-bench "GET 16 KiB" "$(stat -c %s "$small")" 32 "$turl/v1/objects/bench/small/f00000.bin" "$nurl/small/d00/f00000.bin"
-bench "GET 8 MiB" "$(stat -c %s "$large")" 4 "$turl/v1/objects/bench/large/b00.bin" "$nurl/large/b00.bin"
+ssize=$(stat -c %s "$small")
+lsize=$(stat -c %s "$large")
+for c in 1 4 32; do
+  bench "16 KiB" "$ssize" "$c" "$turl/v1/objects/bench/small/f00000.bin" "$nurl/small/d00/f00000.bin"
+done
+for c in 1 4; do
+  bench "8 MiB" "$lsize" "$c" "$turl/v1/objects/bench/large/b00.bin" "$nurl/large/b00.bin"
+done
 
 echo
-printf '%-12s %14s %10s %14s %10s %8s\n' what etlfs-req/s GB/s nginx-req/s GB/s ratio
+printf '%-7s %5s %12s %9s %12s %9s %7s %9s\n' size conns etlfs-req/s MB/s nginx-req/s MB/s ratio RSS-MiB
 for r in "${results[@]}"; do
-  read -r w1 w2 w3 size e n <<<"$r"
-  awk -v w="$w1 $w2 $w3" -v s="$size" -v e="$e" -v n="$n" \
-    'BEGIN { printf "%-12s %14.0f %10.2f %14.0f %10.2f %8.2f\n", w, e, e*s/1e9, n, n*s/1e9, (n > 0 ? e/n : 0) }'
+  IFS='|' read -r what size c e n rss <<<"$r"
+  awk -v w="$what" -v s="$size" -v c="$c" -v e="$e" -v n="$n" -v rss="$rss" \
+    'BEGIN { printf "%-7s %5d %12.0f %9.0f %12.0f %9.0f %7.2f %9.1f\n", w, c, e, e*s/1e6, n, n*s/1e6, (n > 0 ? e/n : 0), rss }'
 done
+echo "(ratio: etlfs/nginx, the same for req/s and MB/s; RSS-MiB: the target's largest VmRSS while its"
+echo " row ran; goals: 16 KiB c=32 ratio >= 0.8, 8 MiB ratio >= 0.9, RSS < 100 MiB)"
+echo "target VmRSS max over the whole run: $(rss_max_since 0) MiB"
 echo "(load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores: other work on the machine skews both columns)"

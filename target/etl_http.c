@@ -3,11 +3,13 @@
  * objects served back to ETL containers (/v1/etl/_object/SECRET/UNAME), and
  * inline transforms (GET ?etl_name=).
  *
- * An inline transform runs on its own thread and streams into a pipe that
- * the HTTP response reads, so the client gets bytes as the ETL produces
- * them. The ETL's status is known before we answer: a failing ETL gives a
- * 5xx, and one that dies mid-stream aborts the connection instead of ending
- * the body cleanly (a client never takes a truncated body for a whole one).
+ * An inline transform of a small object (up to INLINE_MEM) runs on the
+ * request's thread and is answered once complete (status and length known).
+ * A larger one runs on its own thread and streams into a pipe that the HTTP
+ * response reads, so the client gets bytes as the ETL produces them. Either
+ * way the ETL's status is known before we answer: a failing ETL gives a 5xx,
+ * and one that dies mid-stream aborts the connection instead of ending the
+ * body cleanly (a client never takes a truncated body for a whole one).
  */
 #include "target/target.h"
 
@@ -184,6 +186,90 @@ static ssize_t bridge_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static void bridge_done(void *cls) { bridge_free(cls); }
 
+/* ------------------------------------------------------------ buffered inline
+ * The transform runs on the request's own worker thread; its output collects
+ * in memory (up to INLINE_MEM) and spills to an unlinked file in the object's
+ * mountpath beyond that. The reply goes out after the ETL has finished, so its
+ * status and length are always known: no thread, pipe or hand-off per object.
+ * Used for objects up to INLINE_MEM; larger ones stream through the bridge. */
+#define INLINE_MEM (4u << 20)
+
+typedef struct spool {
+    cmn_buf mem;
+    int fd;
+    const char *dir;
+    int64_t len;
+    char ctype[128];
+} spool;
+
+static int spool_begin(void *ctx, const char *ctype, int64_t clen)
+{
+    (void)clen;
+    spool *s = ctx;
+    snprintf(s->ctype, sizeof s->ctype, "%s", ctype && *ctype ? ctype : "application/octet-stream");
+    return CMN_OK;
+}
+
+static int spool_write(void *ctx, const void *buf, size_t len)
+{
+    spool *s = ctx;
+    if (s->fd < 0 && s->mem.len + len > INLINE_MEM) {
+        s->fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (s->fd < 0 || cmn_write_all(s->fd, s->mem.data, s->mem.len) != CMN_OK)
+            return CMN_ERR;
+        cmn_buf_free(&s->mem);
+    }
+    s->len += (int64_t)len;
+    if (s->fd >= 0)
+        return cmn_write_all(s->fd, buf, len);
+    return cmn_buf_append(&s->mem, buf, len);
+}
+
+static int inline_buffered(tgt_req *r, etl_handle *h, etl_object *o, int mp)
+{
+    spool s = {.fd = -1, .dir = tgt->store.mpaths[mp]};
+    cmn_buf_init(&s.mem);
+    etl_sink sink = {&s, spool_begin, spool_write};
+    char msg[1024];
+    int rc = etl_transform(h, o, &sink, 0, msg, sizeof msg);
+    etl_put(h);
+    if (rc) {
+        if (s.fd >= 0)
+            close(s.fd);
+        cmn_buf_free(&s.mem);
+        return tgt_reply_err(r, rc, "%s", msg);
+    }
+    struct MHD_Response *resp;
+    if (s.fd >= 0) {
+        resp = MHD_create_response_from_fd64((uint64_t)s.len, s.fd);
+        if (!resp)
+            close(s.fd);
+    } else {
+        size_t n = s.mem.len;
+        char *data = cmn_buf_steal(&s.mem);
+        resp = MHD_create_response_from_buffer(n, data ? data : "", data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+            free(data);
+    }
+    if (!resp)
+        return tgt_reply_err(r, 500, "inline transform: cannot create response");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, s.ctype);
+    return tgt_reply(r, 200, resp);
+}
+
+/* hpull: the client is sent to the ETL, which fetches the object itself. */
+static int inline_redirect(tgt_req *r, etl_handle *h, const etl_object *o, const char *etl_name)
+{
+    char *url = etl_pull_url(h, o);
+    etl_put(h);
+    if (!url)
+        return tgt_reply_err(r, 500, "etl[%s]: no URL to redirect to", etl_name);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, url);
+    free(url);
+    return tgt_reply(r, 307, resp);
+}
+
 int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl_name)
 {
     etl_handle *h = etl_get(tgt->etl, etl_name);
@@ -199,24 +285,19 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl
         return tgt_reply_err(r, 500, "ais://%s/%s: %s", bck, obj, strerror(-rc));
     }
     close(fd);
+    char fqn[PATH_MAX];
+    tgt_store_fqn(&tgt->store, bck, obj, fqn, sizeof fqn);
+    etl_object o = {bck, obj, fqn, size};
+    if (!strcmp(etl_comm_type(h), "hpull://"))
+        return inline_redirect(r, h, &o, etl_name);
+    if (size <= INLINE_MEM) /* small objects: no thread, pipe or hand-off; large ones stream */
+        return inline_buffered(r, h, &o, tgt_store_mpath_of(&tgt->store, bck, obj));
     bridge *b = calloc(1, sizeof *b);
     b->h = h;
     snprintf(b->bck, sizeof b->bck, "%s", bck);
     b->name = strdup(obj);
-    tgt_store_fqn(&tgt->store, bck, obj, b->fqn, sizeof b->fqn);
+    snprintf(b->fqn, sizeof b->fqn, "%s", fqn);
     b->obj = (etl_object){b->bck, b->name, b->fqn, size};
-    if (!strcmp(etl_comm_type(h), "hpull://")) {
-        char *url = etl_pull_url(h, &b->obj);
-        etl_put(h);
-        free(b->name);
-        free(b);
-        if (!url)
-            return tgt_reply_err(r, 500, "etl[%s]: no URL to redirect to", etl_name);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, url);
-        free(url);
-        return tgt_reply(r, 307, resp);
-    }
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
         etl_put(h);
