@@ -199,8 +199,10 @@ int fs_api_destroy_bucket(const char *bck)
 
 void fs_page_free(fs_page *pg)
 {
-    for (size_t i = 0; i < pg->n; i++)
+    for (size_t i = 0; i < pg->n; i++) {
         free(pg->v[i].name);
+        free(pg->v[i].fqn);
+    }
     free(pg->v);
     memset(pg, 0, sizeof *pg);
 }
@@ -238,7 +240,8 @@ int fs_api_list_page(const char *bck, const char *prefix, const char *token, uns
     cJSON_AddStringToObject(val, "prefix", prefix);
     cJSON_AddNumberToObject(val, "pagesize", pagesize);
     cJSON_AddStringToObject(val, "continuation_token", token ? token : "");
-    cJSON_AddStringToObject(val, "props", "name,size,version,atime");
+    /* location: a target may then name each object's node-local file (etlfs_fqn) */
+    cJSON_AddStringToObject(val, "props", fs_cfg.fqn ? "name,size,version,atime,location" : "name,size,version,atime");
     char flags[16];
     snprintf(flags, sizeof flags, "%d", LS_NO_RECURSION);
     cJSON_AddStringToObject(val, "flags", flags);
@@ -304,6 +307,9 @@ int fs_api_list_page(const char *bck, const char *prefix, const char *token, uns
                     snprintf(out->version, sizeof out->version, "%s", v->valuestring);
                 if (cJSON_IsString(at))
                     out->mtime_ns = parse_atime(at->valuestring);
+                cJSON *f = cJSON_GetObjectItem(e, "etlfs_fqn");
+                if (cJSON_IsString(f) && *f->valuestring)
+                    out->fqn = strdup(f->valuestring);
             }
         }
         cJSON_Delete(j);

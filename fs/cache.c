@@ -8,12 +8,20 @@
  *
  * One hash table under one mutex; when it grows past a bound it is dropped
  * whole, which only costs requests, never correctness.
+ *
+ * Node-local objects (fqn) skip most requests: an expired entry whose file
+ * still has the identity (inode, size, mtime, ctime) it had when last opened
+ * is unchanged (the target replaces an object by renaming a new file over it),
+ * so one stat revalidates it instead of a HEAD. And the directories in which
+ * the target keeps a bucket's files are learned from the fqns it names, so an
+ * object just listed can be opened there without asking (see fs_fqn_guess).
  */
 #include "fs/fs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define NSLOTS 65536
 #define MAX_ENTRIES 262144
@@ -28,7 +36,21 @@ typedef struct centry {
     bool seen;
     int64_t outsize;       /* ETL output size, -1 unknown */
     char *fqn;             /* node-local file named by the last HEAD, NULL if none */
+    bool has_id;           /* fqn's identity when a reader last opened it */
+    dev_t dev;
+    ino_t ino;
+    int64_t id_size, id_mtime, id_ctime;
 } centry;
+
+#define MAX_ROOTS 16
+
+typedef struct fqn_root {
+    char bck[256];
+    char *dir; /* the target's directory for the bucket on one mountpath, ending in '/' */
+} fqn_root;
+
+static fqn_root roots[MAX_ROOTS];
+static size_t nroots;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static centry **slots;
@@ -59,6 +81,13 @@ static void clear_locked(void)
     count = 0;
 }
 
+static bool same_id(const centry *e, const struct stat *st)
+{
+    return e->has_id && e->dev == st->st_dev && e->ino == st->st_ino && e->id_size == (int64_t)st->st_size &&
+           e->id_mtime == (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec &&
+           e->id_ctime == (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+}
+
 void fs_cache_init(void)
 {
     pthread_mutex_lock(&mu);
@@ -78,6 +107,9 @@ void fs_cache_destroy(void)
     free(vdirs);
     vdirs = NULL;
     nvdirs = 0;
+    for (size_t i = 0; i < nroots; i++)
+        free(roots[i].dir);
+    nroots = 0;
     pthread_mutex_unlock(&mu);
 }
 
@@ -129,6 +161,8 @@ void fs_cache_put_obj(const char *path, const fs_attr *a, const char *fqn)
     if (e) {
         e->a = *a;
         e->expires = cmn_mono_ns() + ttl;
+        if (!copy || !e->fqn || strcmp(copy, e->fqn) != 0)
+            e->has_id = false;
         free(e->fqn);
         e->fqn = copy;
         copy = NULL;
@@ -160,6 +194,7 @@ void fs_cache_forget(const char *path)
     if (e) {
         e->expires = 0;
         e->outsize = -1;
+        e->has_id = false;
     }
     pthread_mutex_unlock(&mu);
 }
@@ -197,6 +232,102 @@ int64_t fs_cache_outsize(const char *path)
     int64_t n = e ? e->outsize : -1;
     pthread_mutex_unlock(&mu);
     return n;
+}
+
+void fs_cache_refresh_obj(const char *path, fs_attr *a, const char *fqn)
+{
+    pthread_mutex_lock(&mu);
+    centry *e = find_locked(path, false);
+    /* HEAD answers atime in ns, listings to the minute: for an unchanged object
+     * keep the time the kernel already has, or it drops its page cache */
+    if (e && !e->a.is_dir && !a->is_dir && *a->version && strcmp(e->a.version, a->version) == 0 &&
+        e->a.size == a->size)
+        a->mtime_ns = e->a.mtime_ns;
+    pthread_mutex_unlock(&mu);
+    fs_cache_put_obj(path, a, fqn);
+}
+
+void fs_cache_set_fileid(const char *path, const char *fqn, const struct stat *st)
+{
+    pthread_mutex_lock(&mu);
+    centry *e = find_locked(path, false);
+    if (e && e->expires) {
+        if (!e->fqn || strcmp(e->fqn, fqn) != 0) {
+            free(e->fqn);
+            e->fqn = strdup(fqn);
+        }
+        e->has_id = e->fqn != NULL;
+        e->dev = st->st_dev;
+        e->ino = st->st_ino;
+        e->id_size = (int64_t)st->st_size;
+        e->id_mtime = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+        e->id_ctime = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+bool fs_cache_revalidate(const char *path, fs_attr *a)
+{
+    int64_t ttl = (int64_t)(fs_cfg.attr_timeout * 1e9);
+    if (ttl <= 0 || !fs_cfg.fqn)
+        return false;
+    char fqn[4096];
+    pthread_mutex_lock(&mu);
+    centry *e = find_locked(path, false);
+    bool cand = e && e->has_id && e->fqn && snprintf(fqn, sizeof fqn, "%s", e->fqn) < (int)sizeof fqn;
+    pthread_mutex_unlock(&mu);
+    struct stat st;
+    if (!cand || stat(fqn, &st) != 0)
+        return false;
+    bool ok = false;
+    pthread_mutex_lock(&mu);
+    e = find_locked(path, false); /* may have changed meanwhile */
+    if (e && e->fqn && strcmp(e->fqn, fqn) == 0 && same_id(e, &st)) {
+        e->expires = cmn_mono_ns() + ttl;
+        *a = e->a;
+        ok = true;
+    }
+    pthread_mutex_unlock(&mu);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- where the target keeps files */
+
+void fs_fqn_learn(const char *bck, const char *obj, const char *fqn)
+{
+    size_t fl = strlen(fqn), ol = strlen(obj);
+    if (!*obj || fl <= ol || strcmp(fqn + fl - ol, obj) != 0 || fqn[fl - ol - 1] != '/')
+        return; /* not <dir>/<obj>: nothing to learn */
+    pthread_mutex_lock(&mu);
+    bool have = false;
+    for (size_t i = 0; i < nroots && !have; i++)
+        have = strcmp(roots[i].bck, bck) == 0 && strlen(roots[i].dir) == fl - ol &&
+               strncmp(roots[i].dir, fqn, fl - ol) == 0;
+    if (!have && nroots < MAX_ROOTS && strlen(bck) < sizeof roots[0].bck) {
+        char *d = strndup(fqn, fl - ol);
+        if (d) {
+            snprintf(roots[nroots].bck, sizeof roots[nroots].bck, "%s", bck);
+            roots[nroots++].dir = d;
+        }
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+bool fs_fqn_guess(const char *bck, const char *obj, int64_t size, char *fqn, size_t cap, struct stat *st)
+{
+    char dirs[MAX_ROOTS][4096];
+    size_t n = 0;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nroots; i++)
+        if (strcmp(roots[i].bck, bck) == 0)
+            snprintf(dirs[n++], sizeof dirs[0], "%s", roots[i].dir);
+    pthread_mutex_unlock(&mu);
+    for (size_t i = 0; i < n; i++)
+        if (snprintf(fqn, cap, "%s%s", dirs[i], obj) < (int)cap && stat(fqn, st) == 0 && S_ISREG(st->st_mode) &&
+            st->st_size == size)
+            return true;
+    fqn[0] = '\0';
+    return false;
 }
 
 /* ---------------------------------------------------------------- virtual directories */
@@ -241,6 +372,16 @@ void fs_vdir_del(const char *path, bool below)
         }
     }
     pthread_mutex_unlock(&mu);
+}
+
+void fs_vdir_del_parents(const char *path)
+{
+    char *p = strdup(path);
+    for (char *s = p ? strrchr(p, '/') : NULL; s && s != p; s = strrchr(p, '/')) {
+        *s = '\0';
+        fs_vdir_del(p, false);
+    }
+    free(p);
 }
 
 void fs_vdir_children(const char *dir, void (*fn)(void *ctx, const char *name), void *ctx)

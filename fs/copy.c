@@ -42,6 +42,7 @@ ssize_t fs_copy_range(fs_handle *in, off_t off_in, fs_handle *out, off_t off_out
             out->copied_size = size;
             out->dirty = out->created = false;
             fs_cache_forget(out->path);
+            fs_vdir_del_parents(out->path);
             if (in->etl[0])
                 fs_cache_set_outsize(in->path, size);
             fs_stat_add(FS_ST_SERVER_COPIES, 1);

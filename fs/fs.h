@@ -7,7 +7,8 @@
  *   client.c   libcurl keep-alive handle pool and the one request primitive
  *   api.c      AIStore calls (buckets, objects, ETLs) and HTTP status -> errno
  *   path.c     MNT path -> {etl view, bucket, object name}
- *   cache.c    attribute cache (TTL), remembered versions, virtual directories
+ *   cache.c    attribute cache (TTL, or revalidated by the node-local file's
+ *              identity), remembered versions, virtual directories
  *   stats.c    counters, served as JSON in xattr user.etlfs.stats of "/"
  *   handle.c   what every open file has; anonymous spool files
  *   reader.c   read handles: fqn fast path, ranged GETs with readahead, ETL output
@@ -89,6 +90,7 @@ typedef struct fs_entry {
     int64_t size;
     char version[32];
     int64_t mtime_ns;
+    char *fqn;        /* node-local file, when the target names it (loopback), else NULL */
 } fs_entry;
 
 typedef struct fs_page {
@@ -156,6 +158,19 @@ void fs_cache_put(const char *path, const fs_attr *a);
  * after a lookup needs no second HEAD. */
 void fs_cache_put_obj(const char *path, const fs_attr *a, const char *fqn);
 bool fs_cache_get_obj(const char *path, fs_attr *a, char *fqn, size_t cap);
+/* fs_cache_put_obj after a HEAD; keeps the time the kernel has for an object
+ * whose version and size did not change (a->mtime_ns is updated to match). */
+void fs_cache_refresh_obj(const char *path, fs_attr *a, const char *fqn);
+/* Records the identity of the object's file, opened by a reader at fqn. */
+void fs_cache_set_fileid(const char *path, const char *fqn, const struct stat *st);
+/* An expired entry whose file still has the recorded identity: fresh again,
+ * true and *a filled (one stat instead of a HEAD). */
+bool fs_cache_revalidate(const char *path, fs_attr *a);
+/* Learns the directory holding bck's files from an fqn the target named. */
+void fs_fqn_learn(const char *bck, const char *obj, const char *fqn);
+/* Finds obj in a learned directory of bck when a regular file of the listed
+ * size is there: true, fqn and *st filled (stat, not opened). */
+bool fs_fqn_guess(const char *bck, const char *obj, int64_t size, char *fqn, size_t cap, struct stat *st);
 void fs_cache_forget(const char *path);
 /* Remembers the version a reader saw and says whether it matches the last one
  * (so the kernel may keep its page cache). */
@@ -165,6 +180,8 @@ void fs_vdir_add(const char *path);
 bool fs_vdir_has(const char *path);
 /* Forgets path (and, with below, everything remembered under it). */
 void fs_vdir_del(const char *path, bool below);
+/* An object now exists at path: the directories above it need no memory. */
+void fs_vdir_del_parents(const char *path);
 /* Calls fn for each remembered directory whose parent is dir. */
 void fs_vdir_children(const char *dir, void (*fn)(void *ctx, const char *name), void *ctx);
 /* Largest ETL output seen for a view path (its st_size once known), -1 if none. */
@@ -228,6 +245,8 @@ int fs_spool_file(void);
 
 int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *keep_cache);
 ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off);
+/* The node-local file a reader serves from (fixed at open), or -1. */
+int fs_reader_fd(const fs_handle *h);
 
 int fs_writer_open(const fs_path *p, const char *path, bool create, bool trunc, fs_handle **out);
 ssize_t fs_writer_write(fs_handle *h, const char *buf, size_t len, off_t off);

@@ -41,7 +41,9 @@ static void fill_stat(struct stat *st, bool is_dir, int64_t size, int64_t mtime_
         st->st_size = size;
         st->st_blocks = (size + 511) / 512;
     }
-    st->st_blksize = 1 << 20; /* invites large reads */
+    /* what readers size their buffers by: 128 KiB (the kernel's readahead) keeps
+     * cat's buffer in the CPU cache; 1 MiB made page-cache re-reads 2-3x slower */
+    st->st_blksize = 128 * 1024;
     st->st_mtim.tv_sec = mtime_ns / 1000000000LL;
     st->st_mtim.tv_nsec = mtime_ns % 1000000000LL;
     st->st_atim = st->st_ctim = st->st_mtim;
@@ -154,7 +156,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
         }
     }
     fs_attr a;
-    if (fs_cache_get(path, &a)) {
+    if (fs_cache_get(path, &a) || (*p.obj && !ro && fs_cache_revalidate(path, &a))) {
         fs_stat_add(FS_ST_ATTR_HITS, 1);
     } else if (!*p.obj) {
         if ((rc = bucket_exists(p.bck)) < 0)
@@ -167,7 +169,9 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
         if (rc == 0) {
             a = (fs_attr){.is_dir = false, .size = oa.size, .mtime_ns = oa.mtime_ns};
             snprintf(a.version, sizeof a.version, "%s", oa.version);
-            fs_cache_put_obj(path, &a, oa.fqn);
+            if (oa.fqn[0])
+                fs_fqn_learn(p.bck, p.obj, oa.fqn);
+            fs_cache_refresh_obj(path, &a, oa.fqn);
         } else if (rc != -ENOENT) {
             return rc;
         } else if (fs_vdir_has(plain_path(path, &p))) {
@@ -285,6 +289,46 @@ static int fill_top(dirh *d, void *buf, fuse_fill_dir_t filler)
     return 0;
 }
 
+/* A listed object and, when it is node-local, its file and the file's identity:
+ * then neither the open nor a lookup after attr_timeout needs a request (cache.c).
+ * The file is named by the listing (a target that sends etlfs_fqn) or found where
+ * the target keeps the bucket's other files; a few HEADs per page learn where
+ * that is, unless the target never names files (not on this node). */
+#define LEARN_HEADS 2
+static bool target_remote; /* a HEAD answered without etlfs-fqn */
+
+static void put_listed(const dirh *d, const fs_entry *e, const char *path, const fs_attr *a, int *heads)
+{
+    char fqn[4096];
+    struct stat st;
+    bool found;
+    cmn_buf obj;
+    cmn_buf_init(&obj);
+    cmn_buf_printf(&obj, "%s%s", d->prefix ? d->prefix : "", e->name);
+    if (e->fqn) {
+        snprintf(fqn, sizeof fqn, "%s", e->fqn);
+        found = stat(fqn, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == a->size;
+    } else {
+        found = fs_fqn_guess(d->p.bck, obj.data, a->size, fqn, sizeof fqn, &st);
+        if (!found && *heads < LEARN_HEADS && !__atomic_load_n(&target_remote, __ATOMIC_RELAXED)) {
+            fs_objattr oa;
+            ++*heads;
+            if (fs_api_head(d->p.bck, obj.data, &oa) == 0) {
+                if (!oa.fqn[0])
+                    __atomic_store_n(&target_remote, true, __ATOMIC_RELAXED);
+                else
+                    fs_fqn_learn(d->p.bck, obj.data, oa.fqn);
+                found = oa.fqn[0] && oa.size == a->size && strcmp(oa.version, a->version) == 0 &&
+                        fs_fqn_guess(d->p.bck, obj.data, a->size, fqn, sizeof fqn, &st);
+            }
+        }
+    }
+    fs_cache_put_obj(path, a, found ? fqn : NULL);
+    if (found)
+        fs_cache_set_fileid(path, fqn, &st);
+    cmn_buf_free(&obj);
+}
+
 static int next_page(dirh *d)
 {
     fs_page pg;
@@ -298,6 +342,7 @@ static int next_page(dirh *d)
     d->started = true;
     d->done = pg.token[0] == '\0';
     /* remember what we learned: the kernel's lookups of these names come next */
+    int heads = 0;
     cmn_buf child;
     cmn_buf_init(&child);
     for (size_t i = 0; i < pg.n; i++) {
@@ -305,7 +350,18 @@ static int next_page(dirh *d)
         cmn_buf_printf(&child, "%s/%s", d->path, pg.v[i].name);
         fs_attr a = {.is_dir = pg.v[i].is_dir, .size = pg.v[i].size, .mtime_ns = pg.v[i].mtime_ns};
         snprintf(a.version, sizeof a.version, "%s", pg.v[i].version);
-        fs_cache_put(child.data, &a);
+        if (!a.is_dir && fs_cfg.fqn && !d->p.etl[0])
+            put_listed(d, &pg.v[i], child.data, &a, &heads);
+        else
+            fs_cache_put(child.data, &a);
+        /* a remembered empty directory that now holds objects (written by
+         * another client): list it once */
+        for (size_t j = 0; pg.v[i].is_dir && j < d->nv; j++)
+            if (strcmp(d->vdirs[j], pg.v[i].name) == 0) {
+                free(d->vdirs[j]);
+                d->vdirs[j] = d->vdirs[--d->nv];
+                break;
+            }
     }
     cmn_buf_free(&child);
     return 0;
@@ -468,6 +524,37 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
     return (int)fs_reader_read(fh(fi), buf, size, off);
 }
 
+/* Node-local files go back as a file range: libfuse splices them into the
+ * reply (FUSE_CAP_SPLICE_WRITE), so their bytes are never copied through us. */
+static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off, struct fuse_file_info *fi)
+{
+    fs_handle *h = fh(fi);
+    struct fuse_bufvec *bv = malloc(sizeof *bv);
+    if (!bv)
+        return -ENOMEM;
+    int fd = fs_reader_fd(h);
+    if (fd >= 0) {
+        *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
+        bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+        bv->buf[0].fd = fd;
+        bv->buf[0].pos = off;
+        if (off < h->size)
+            fs_stat_add(FS_ST_READ_BYTES, (int64_t)size < h->size - off ? (int64_t)size : h->size - off);
+    } else {
+        char *mem = malloc(size ? size : 1);
+        ssize_t n = mem ? fs_reader_read(h, mem, size, off) : -ENOMEM;
+        if (n < 0) {
+            free(mem);
+            free(bv);
+            return (int)n;
+        }
+        *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT((size_t)n);
+        bv->buf[0].mem = mem;
+    }
+    *bufp = bv;
+    return 0;
+}
+
 static int fs_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
     fs_handle *h = fh(fi);
@@ -607,6 +694,8 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
         conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
     conn->max_readahead = 1 << 20;
+    if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+        conn->want |= FUSE_CAP_SPLICE_WRITE;
     return NULL;
 }
 
@@ -631,6 +720,7 @@ const struct fuse_operations fs_ops = {
     .create = fs_create,
     .open = fs_open,
     .read = fs_read,
+    .read_buf = fs_read_buf,
     .write = fs_write,
     .flush = fs_flush,
     .fsync = fs_fsync,

@@ -119,17 +119,6 @@ int fs_writer_truncate(fs_handle *h, off_t size)
     return rc;
 }
 
-/* A PUT makes the object real: directories made by mkdir above it need no memory. */
-static void forget_parents(const char *path)
-{
-    char *p = strdup(path);
-    for (char *s = p ? strrchr(p, '/') : NULL; s && s != p; s = strrchr(p, '/')) {
-        *s = '\0';
-        fs_vdir_del(p, false);
-    }
-    free(p);
-}
-
 /* flush (close of one descriptor) publishes written bytes and new files; a
  * bare O_TRUNC of an existing object waits for the final release. So the
  * shell's `echo x > f`, which closes a descriptor before it writes, never
@@ -143,7 +132,7 @@ static int flush_locked(fs_handle *h, bool final)
     fs_cache_forget(h->path);
     if (rc == 0) {
         h->dirty = h->created = h->wrote = false;
-        forget_parents(h->path);
+        fs_vdir_del_parents(h->path);
     }
     return rc;
 }

@@ -36,6 +36,7 @@ typedef struct lso_entry {
     char atime[40];
     char version[24];
     char *custom;
+    char *fqn;      /* the object's file, for props "location" */
     int flags;
     bool is_dir;
 } lso_entry;
@@ -115,6 +116,8 @@ static bool visit(void *ctx, const char *name, const char *fqn, bool is_dir)
             return true;
         e->size = st.st_size;
     }
+    if (!is_dir && (pg->props & P_LOCATION))
+        e->fqn = strdup(fqn);
     e->name = strdup(name);
     pg->n++;
     snprintf(pg->last_key, sizeof pg->last_key, "%s%s", name, is_dir ? "/" : "");
@@ -126,6 +129,7 @@ static void page_free(lso_page *pg)
     for (int i = 0; i < pg->n; i++) {
         free(pg->ents[i].name);
         free(pg->ents[i].custom);
+        free(pg->ents[i].fqn);
     }
     free(pg->ents);
 }
@@ -192,6 +196,14 @@ static int reply_msgpack(tgt_req *r, const lso_page *pg, const char *uuid, const
     return ret;
 }
 
+/* Upstream's location "t[ID]:mp[MPATH]": the mountpath is the part of the
+ * file's path before "/@ais/". */
+static void location(const char *fqn, char *out, size_t cap)
+{
+    const char *at = strstr(fqn, "/@ais/");
+    snprintf(out, cap, "t[%s]:mp[%.*s]", TGT_NODE_ID, at ? (int)(at - fqn) : 0, fqn);
+}
+
 static int reply_json(tgt_req *r, const lso_page *pg, const char *uuid, const char *token, uint64_t flags)
 {
     cJSON *res = cJSON_CreateObject();
@@ -215,6 +227,15 @@ static int reply_json(tgt_req *r, const lso_page *pg, const char *uuid, const ch
                 cJSON_AddItemToObject(j, "size", tgt_json_str_int(e->size));
             if (pg->props & P_COPIES)
                 cJSON_AddNumberToObject(j, "copies", 1);
+            if ((pg->props & P_LOCATION) && e->fqn) {
+                char loc[PATH_MAX + 64];
+                location(e->fqn, loc, sizeof loc);
+                cJSON_AddStringToObject(j, "location", loc);
+                /* [E] like the etlfs-fqn header: node-local clients (the mount)
+                 * may read the file itself, with no HEAD per object */
+                if (r->loopback)
+                    cJSON_AddStringToObject(j, "etlfs_fqn", e->fqn);
+            }
         }
         cJSON_AddNumberToObject(j, "flags", e->flags);
         cJSON_AddItemToArray(arr, j);
