@@ -15,6 +15,19 @@ BUILD = os.environ.get("ETLFS_BUILD", os.path.join(ROOT, "build"))
 BIN = os.path.join(BUILD, "bin")
 
 
+def beside_project(env, *parts):
+    """A file kept beside the project's checkout (the shared material, the
+    AIStore mirror): the environment's choice, else ../PARTS next to this
+    checkout, else /work/PARTS where this machine keeps them."""
+    if os.environ.get(env):
+        return os.environ[env]
+    for base in (os.path.dirname(ROOT), "/work"):
+        path = os.path.join(base, *parts)
+        if os.path.exists(path):
+            return path
+    return os.path.join(os.path.dirname(ROOT), *parts)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,10 +16,10 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, ROOT
+from conftest import BIN, ROOT, beside_project
 
 AIS = os.path.join(BIN, "ais")
-SEED = os.environ.get("ETLFS_SEED", os.path.join(os.path.dirname(ROOT), "shared", "seed", "etl.md"))
+SEED = beside_project("ETLFS_SEED", "shared", "seed", "etl.md")
 MD5_POD = os.path.join(ROOT, "etl", "transformers", "md5", "pod.yaml")
 
 pytestmark = pytest.mark.timeout(600)

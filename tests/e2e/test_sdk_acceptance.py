@@ -7,31 +7,11 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import beside_project
 
 
-
-def first_existing(env, *candidates):
-    """The environment's choice, else the first candidate that exists."""
-    if os.environ.get(env):
-        return os.environ[env]
-    for c in candidates:
-        if os.path.exists(c):
-            return c
-    return candidates[0]
-
-
-# beside the project's checkout, or where this machine keeps them
-RUN_SH = first_existing(
-    "ETLFS_SDK_ACCEPTANCE",
-    os.path.join(os.path.dirname(ROOT), "shared", "acceptance", "sdk", "run.sh"),
-    "/work/shared/acceptance/sdk/run.sh",
-)
-MIRROR = first_existing(
-    "AIS_MIRROR",
-    os.path.join(os.path.dirname(ROOT), ".mirror", "NVIDIA+aistore", "repo"),
-    "/work/.mirror/NVIDIA+aistore/repo",
-)
+RUN_SH = beside_project("ETLFS_SDK_ACCEPTANCE", "shared", "acceptance", "sdk", "run.sh")
+MIRROR = beside_project("AIS_MIRROR", ".mirror", "NVIDIA+aistore", "repo")
 
 
 @pytest.mark.skipif(not os.path.exists(RUN_SH), reason=f"no SDK acceptance harness at {RUN_SH}")
