@@ -11,6 +11,7 @@ script, run once per request with the body on stdin.
 Environment (set by the launcher): MOD_NAME, ETLFS_CODE_DIR, FUNC_TRANSFORM,
 COMM_TYPE, CHUNK_SIZE, ARG_TYPE, AIS_TARGET_URL, ETLFS_PORT, ETLFS_PYTHON.
 """
+import http.client
 import http.server
 import importlib.util
 import inspect
@@ -20,12 +21,6 @@ import sys
 import threading
 import traceback
 import urllib.parse
-
-try:
-    import requests
-except ImportError:  # the runner still serves hpush/io without it
-    requests = None
-    import urllib.request
 
 STREAM_FLUSH = 64 * 1024  # coalesce small writer.write() calls into one chunk
 ERR_TAIL = 2048  # bytes of an io script's stderr returned with a 500
@@ -200,18 +195,23 @@ _fetch_local = threading.local()
 
 
 def fetch(url):
-    """GETs url from the target (keep-alive per thread); returns (status, body)."""
-    if requests is None:
+    """GETs url from the target on a kept-alive connection of this thread
+    (stdlib http.client: a fraction of the cost of requests per call);
+    returns (status, body). A connection the target closed is redialled once."""
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    conn = getattr(_fetch_local, "conn", None)
+    if conn is None or (conn.host, conn.port) != (parts.hostname, parts.port):
+        conn = _fetch_local.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
+    for attempt in (0, 1):
         try:
-            with urllib.request.urlopen(url) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-    sess = getattr(_fetch_local, "session", None)
-    if sess is None:
-        sess = _fetch_local.session = requests.Session()
-    resp = sess.get(url)
-    return resp.status_code, resp.content
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            if attempt:
+                raise
 
 
 def fqn_from_path(path):
