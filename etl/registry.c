@@ -235,6 +235,21 @@ static int resolve_user(etl_registry *r, const char *name)
     return CMN_OK;
 }
 
+/* Frees the table and everything the registry owns (processes are gone). */
+static void registry_destroy(etl_registry *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        etl_entry_free(r->v[i]);
+    free(r->v);
+    free(r->target_url);
+    free(r->state_dir);
+    free(r->install_dir);
+    free(r->bindir);
+    pthread_cond_destroy(&r->cv);
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
 etl_registry *etl_registry_new(const etl_config *cfg)
 {
     if (!cfg || !cfg->state_dir || !cfg->install_dir || !cfg->target_url) {
@@ -273,16 +288,7 @@ etl_registry *etl_registry_new(const etl_config *cfg)
     }
     return r;
 fail:
-    for (size_t i = 0; i < r->n; i++)
-        etl_entry_free(r->v[i]);
-    free(r->v);
-    free(r->target_url);
-    free(r->state_dir);
-    free(r->install_dir);
-    free(r->bindir);
-    pthread_cond_destroy(&r->cv);
-    pthread_mutex_destroy(&r->mu);
-    free(r);
+    registry_destroy(r);
     return NULL;
 }
 
@@ -311,16 +317,8 @@ void etl_registry_free(etl_registry *r)
             cmn_info("etl[%s]: stopping (shutdown)", e->msg.name);
             etl_proc_stop(e->pid);
         }
-        etl_entry_free(e);
     }
-    free(r->v);
-    free(r->target_url);
-    free(r->state_dir);
-    free(r->install_dir);
-    free(r->bindir);
-    pthread_cond_destroy(&r->cv);
-    pthread_mutex_destroy(&r->mu);
-    free(r);
+    registry_destroy(r);
 }
 
 const char *etl_registry_secret(const etl_registry *r)
