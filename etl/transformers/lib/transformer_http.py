@@ -8,6 +8,7 @@ that small objects do not stall on Nagle's algorithm. A transformer is just a
 function bytes -> bytes plus a content type; serve() does the rest.
 """
 import argparse
+import http.client
 import http.server
 import os
 import re
@@ -15,12 +16,6 @@ import sys
 import threading
 import traceback
 import urllib.parse
-import urllib.request
-
-try:
-    import requests
-except ImportError:
-    requests = None
 
 _local = threading.local()
 _SHELL_DEFAULT = re.compile(r"^\$\{\w+(?::-(.*))?\}$", re.S)
@@ -44,18 +39,23 @@ def env(name, default=""):
 
 
 def fetch(url):
-    """GETs an object from the target, keep-alive per thread; (status, body)."""
-    if requests is None:
+    """GETs an object from the target on a kept-alive connection of this
+    thread (stdlib http.client: cheap per call); (status, body). A connection
+    the target closed is redialled once."""
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    conn = getattr(_local, "conn", None)
+    if conn is None or (conn.host, conn.port) != (parts.hostname, parts.port):
+        conn = _local.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
+    for attempt in (0, 1):
         try:
-            with urllib.request.urlopen(url) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read()
-    sess = getattr(_local, "session", None)
-    if sess is None:
-        sess = _local.session = requests.Session()
-    resp = sess.get(url)
-    return resp.status_code, resp.content
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            if attempt:
+                raise
 
 
 def fqn_from_path(path):
