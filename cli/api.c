@@ -71,6 +71,28 @@ void cli_url_query(cli_call *c, const char *k, const char *v)
     }
 }
 
+int cli_get_json(cli_args *a, cli_call *c, const char *what, cJSON_bool (*want)(const cJSON *), cJSON **out)
+{
+    *out = NULL;
+    cmn_http_resp r;
+    cmn_http_resp_init(&r);
+    int rc = cli_send(NULL, c, &r, false);
+    if (rc == CLI_EXIT_OK && cli_flag_set(a, "json")) {
+        cli_print_json(r.body.data, r.body.len);
+    } else if (rc == CLI_EXIT_OK) {
+        cJSON *j = r.body.len ? cJSON_ParseWithLength(r.body.data, r.body.len)
+                              : want == cJSON_IsArray ? cJSON_CreateArray() : NULL;
+        if (want(j)) {
+            *out = j;
+        } else {
+            cJSON_Delete(j);
+            rc = cli_fail("invalid %s reply from %s", what, cli_endpoint);
+        }
+    }
+    cmn_http_resp_free(&r);
+    return rc;
+}
+
 char *cli_err_message(const cmn_http_resp *resp)
 {
     if (resp->body.len) {

@@ -111,6 +111,12 @@ void cli_url_query(cli_call *c, const char *k, const char *v);
  * error answer is left to the caller to explain (transport errors are still
  * printed). */
 int cli_send(cmn_http *h, cli_call *c, cmn_http_resp *resp, bool quiet);
+/* Sends a GET-style call whose answer is JSON. With --json the answer is
+ * printed as is and *out is NULL; otherwise *out is the parsed answer, which
+ * must pass want (cJSON_IsObject, cJSON_IsArray; an empty answer to an array
+ * query is []), else it is a failure naming what the reply was. The caller
+ * deletes *out. */
+int cli_get_json(cli_args *a, cli_call *c, const char *what, cJSON_bool (*want)(const cJSON *), cJSON **out);
 /* The "message" of an AIStore JSON error body, or the body itself. malloc'd. */
 char *cli_err_message(const cmn_http_resp *resp);
 /* True when a write to stdout failed because the reader went away. */

@@ -100,42 +100,33 @@ static int ls_buckets(cli_args *a, const char *provider)
     cli_url_query(&c, "provider", provider);
     char *body = actmsg("list", NULL);
     c.body = body;
-    cmn_http_resp r;
-    cmn_http_resp_init(&r);
-    int rc = cli_send(NULL, &c, &r, false);
-    if (rc == CLI_EXIT_OK && cli_flag_set(a, "json")) {
-        cli_print_json(r.body.data, r.body.len);
-    } else if (rc == CLI_EXIT_OK) {
-        cJSON *arr = cJSON_ParseWithLength(r.body.data, r.body.len);
-        int n = cJSON_IsArray(arr) ? cJSON_GetArraySize(arr) : 0;
-        if (!arr && r.body.len) {
-            rc = cli_fail("invalid list-buckets reply from %s", cli_endpoint);
-        } else if (n == 0) {
-            printf("\n");
-        } else {
-            cli_table t;
-            cli_table_init(&t, 2);
-            if (!cli_flag_set(a, "no-headers"))
-                cli_table_row(&t, "NAME", " PRESENT");
-            cJSON *b;
-            cJSON_ArrayForEach(b, arr)
-            {
-                cJSON *nm = cJSON_GetObjectItem(b, "name"), *pr = cJSON_GetObjectItem(b, "provider");
-                const char *p = cJSON_IsString(pr) ? pr->valuestring : "ais";
-                const char *scheme = !strcmp(p, "aws") ? "s3" : !strcmp(p, "gcp") ? "gs" : !strcmp(p, "azure") ? "az" : p;
-                char cname[512];
-                snprintf(cname, sizeof cname, "%s://%s", scheme, cJSON_IsString(nm) ? nm->valuestring : "");
-                cli_table_row(&t, cname, " yes");
-            }
-            cli_table_print(&t);
-            cli_table_free(&t);
-            if (!cli_flag_set(a, "no-footers"))
-                printf("Total: [AIS bucket%s: %d] ========\n", n == 1 ? "" : "s", n);
-            printf("\n");
+    cJSON *arr;
+    int rc = cli_get_json(a, &c, "list-buckets", cJSON_IsArray, &arr);
+    int n = cJSON_GetArraySize(arr);
+    if (arr && n == 0) {
+        printf("\n");
+    } else if (arr) {
+        cli_table t;
+        cli_table_init(&t, 2);
+        if (!cli_flag_set(a, "no-headers"))
+            cli_table_row(&t, "NAME", " PRESENT");
+        cJSON *b;
+        cJSON_ArrayForEach(b, arr)
+        {
+            cJSON *nm = cJSON_GetObjectItem(b, "name"), *pr = cJSON_GetObjectItem(b, "provider");
+            const char *p = cJSON_IsString(pr) ? pr->valuestring : "ais";
+            const char *scheme = !strcmp(p, "aws") ? "s3" : !strcmp(p, "gcp") ? "gs" : !strcmp(p, "azure") ? "az" : p;
+            char cname[512];
+            snprintf(cname, sizeof cname, "%s://%s", scheme, cJSON_IsString(nm) ? nm->valuestring : "");
+            cli_table_row(&t, cname, " yes");
         }
-        cJSON_Delete(arr);
+        cli_table_print(&t);
+        cli_table_free(&t);
+        if (!cli_flag_set(a, "no-footers"))
+            printf("Total: [AIS bucket%s: %d] ========\n", n == 1 ? "" : "s", n);
+        printf("\n");
     }
-    cmn_http_resp_free(&r);
+    cJSON_Delete(arr);
     free(body);
     cli_call_free(&c);
     return rc;

@@ -50,55 +50,46 @@ int cli_show_cluster(cli_args *a)
     cli_call_init(&c, "GET");
     cli_url_v1(&c, "daemon");
     cli_url_query(&c, "what", "smap");
-    cmn_http_resp r;
-    cmn_http_resp_init(&r);
-    int rc = cli_send(NULL, &c, &r, false);
-    if (rc == CLI_EXIT_OK && cli_flag_set(a, "json")) {
-        cli_print_json(r.body.data, r.body.len);
-    } else if (rc == CLI_EXIT_OK) {
-        cJSON *smap = cJSON_ParseWithLength(r.body.data, r.body.len);
-        if (!cJSON_IsObject(smap)) {
-            rc = cli_fail("invalid cluster map reply from %s", cli_endpoint);
-        } else {
-            cJSON *psi = cJSON_GetObjectItem(smap, "proxy_si");
-            cJSON *pid = psi ? cJSON_GetObjectItem(psi, "daemon_id") : NULL;
-            const char *primary = cJSON_IsString(pid) ? pid->valuestring : NULL;
-            cJSON *ver = cJSON_GetObjectItem(smap, "version");
-            bool hdr = !cli_flag_set(a, "no-headers");
-            cli_table t;
-            cli_table_init(&t, 3);
-            if (hdr)
-                cli_table_row(&t, "NODE", " TYPE", " PUBLIC URL");
-            int np = add_nodes(&t, cJSON_GetObjectItem(smap, "pmap"), primary);
-            cli_table_print(&t);
-            cli_table_free(&t);
-            printf("\n");
-            cli_table_init(&t, 3);
-            if (hdr)
-                cli_table_row(&t, "NODE", " TYPE", " PUBLIC URL");
-            int nt = add_nodes(&t, cJSON_GetObjectItem(smap, "tmap"), NULL);
-            cli_table_print(&t);
-            cli_table_free(&t);
-            printf("\nNon-Electable:\n\n");
-            printf("Primary Proxy: %s\n", primary ? primary : "");
-            char v[32];
-            if (cJSON_IsString(ver))
-                snprintf(v, sizeof v, "%s", ver->valuestring);
-            else
-                snprintf(v, sizeof v, "%.0f", cJSON_IsNumber(ver) ? ver->valuedouble : 0);
-            cli_table_init(&t, 3);
-            char c2[40], c3[60];
-            snprintf(c2, sizeof c2, " Targets: %d", nt);
-            snprintf(c3, sizeof c3, " Smap Version: %s", v);
-            char c1[40];
-            snprintf(c1, sizeof c1, "Proxies: %d", np);
-            cli_table_row(&t, c1, c2, c3);
-            cli_table_print(&t);
-            cli_table_free(&t);
-        }
-        cJSON_Delete(smap);
+    cJSON *smap;
+    int rc = cli_get_json(a, &c, "cluster map", cJSON_IsObject, &smap);
+    if (smap) {
+        cJSON *psi = cJSON_GetObjectItem(smap, "proxy_si");
+        cJSON *pid = psi ? cJSON_GetObjectItem(psi, "daemon_id") : NULL;
+        const char *primary = cJSON_IsString(pid) ? pid->valuestring : NULL;
+        cJSON *ver = cJSON_GetObjectItem(smap, "version");
+        bool hdr = !cli_flag_set(a, "no-headers");
+        cli_table t;
+        cli_table_init(&t, 3);
+        if (hdr)
+            cli_table_row(&t, "NODE", " TYPE", " PUBLIC URL");
+        int np = add_nodes(&t, cJSON_GetObjectItem(smap, "pmap"), primary);
+        cli_table_print(&t);
+        cli_table_free(&t);
+        printf("\n");
+        cli_table_init(&t, 3);
+        if (hdr)
+            cli_table_row(&t, "NODE", " TYPE", " PUBLIC URL");
+        int nt = add_nodes(&t, cJSON_GetObjectItem(smap, "tmap"), NULL);
+        cli_table_print(&t);
+        cli_table_free(&t);
+        printf("\nNon-Electable:\n\n");
+        printf("Primary Proxy: %s\n", primary ? primary : "");
+        char v[32];
+        if (cJSON_IsString(ver))
+            snprintf(v, sizeof v, "%s", ver->valuestring);
+        else
+            snprintf(v, sizeof v, "%.0f", cJSON_IsNumber(ver) ? ver->valuedouble : 0);
+        cli_table_init(&t, 3);
+        char c2[40], c3[60];
+        snprintf(c2, sizeof c2, " Targets: %d", nt);
+        snprintf(c3, sizeof c3, " Smap Version: %s", v);
+        char c1[40];
+        snprintf(c1, sizeof c1, "Proxies: %d", np);
+        cli_table_row(&t, c1, c2, c3);
+        cli_table_print(&t);
+        cli_table_free(&t);
     }
-    cmn_http_resp_free(&r);
+    cJSON_Delete(smap);
     cli_call_free(&c);
     return rc;
 }

@@ -203,44 +203,35 @@ static int etl_details(cli_args *a, const char *name)
     char *esc = cmn_path_escape(name);
     cli_url_v1(&c, "etl/%s", esc);
     free(esc);
-    cmn_http_resp r;
-    cmn_http_resp_init(&r);
-    int rc = cli_send(NULL, &c, &r, false);
-    if (rc == CLI_EXIT_OK && cli_flag_set(a, "json")) {
-        cli_print_json(r.body.data, r.body.len);
-    } else if (rc == CLI_EXIT_OK) {
-        cJSON *m = cJSON_ParseWithLength(r.body.data, r.body.len);
-        if (!cJSON_IsObject(m)) {
-            rc = cli_fail("invalid ETL details reply from %s", cli_endpoint);
-        } else {
-            cJSON *id = cJSON_GetObjectItem(m, "id"), *comm = cJSON_GetObjectItem(m, "communication");
-            cJSON *arg = cJSON_GetObjectItem(m, "argument"), *code = cJSON_GetObjectItem(m, "code");
-            cJSON *spec = cJSON_GetObjectItem(m, "spec");
-            printf("NAME:  %s\n", cJSON_IsString(id) ? id->valuestring : name);
-            printf("COMMUNICATION TYPE:  %s\n", cJSON_IsString(comm) ? comm->valuestring : "");
-            printf("ARGUMENT TYPE:  %s\n", cJSON_IsString(arg) ? arg->valuestring : "");
-            if (cJSON_IsString(code)) {
-                cJSON *rt = cJSON_GetObjectItem(m, "runtime"), *deps = cJSON_GetObjectItem(m, "dependencies");
-                cJSON *cs = cJSON_GetObjectItem(m, "chunk_size");
-                size_t n = 0;
-                unsigned char *src = cmn_base64_decode(code->valuestring, &n);
-                unsigned char *dep = cJSON_IsString(deps) ? cmn_base64_decode(deps->valuestring, &n) : NULL;
-                printf("RUNTIME:  %s\n", cJSON_IsString(rt) ? rt->valuestring : "");
-                printf("CODE: \n%s\n", src ? (char *)src : "");
-                printf("DEPS:  %s\n", dep ? (char *)dep : "");
-                printf("CHUNK SIZE:  %.0f\n", cJSON_IsNumber(cs) ? cs->valuedouble : 0);
-                free(src);
-                free(dep);
-            } else if (cJSON_IsString(spec)) {
-                size_t n = 0;
-                unsigned char *y = cmn_base64_decode(spec->valuestring, &n);
-                printf("SPEC: \n%s\n", y ? (char *)y : "");
-                free(y);
-            }
+    cJSON *m;
+    int rc = cli_get_json(a, &c, "ETL details", cJSON_IsObject, &m);
+    if (m) {
+        cJSON *id = cJSON_GetObjectItem(m, "id"), *comm = cJSON_GetObjectItem(m, "communication");
+        cJSON *arg = cJSON_GetObjectItem(m, "argument"), *code = cJSON_GetObjectItem(m, "code");
+        cJSON *spec = cJSON_GetObjectItem(m, "spec");
+        printf("NAME:  %s\n", cJSON_IsString(id) ? id->valuestring : name);
+        printf("COMMUNICATION TYPE:  %s\n", cJSON_IsString(comm) ? comm->valuestring : "");
+        printf("ARGUMENT TYPE:  %s\n", cJSON_IsString(arg) ? arg->valuestring : "");
+        if (cJSON_IsString(code)) {
+            cJSON *rt = cJSON_GetObjectItem(m, "runtime"), *deps = cJSON_GetObjectItem(m, "dependencies");
+            cJSON *cs = cJSON_GetObjectItem(m, "chunk_size");
+            size_t n = 0;
+            unsigned char *src = cmn_base64_decode(code->valuestring, &n);
+            unsigned char *dep = cJSON_IsString(deps) ? cmn_base64_decode(deps->valuestring, &n) : NULL;
+            printf("RUNTIME:  %s\n", cJSON_IsString(rt) ? rt->valuestring : "");
+            printf("CODE: \n%s\n", src ? (char *)src : "");
+            printf("DEPS:  %s\n", dep ? (char *)dep : "");
+            printf("CHUNK SIZE:  %.0f\n", cJSON_IsNumber(cs) ? cs->valuedouble : 0);
+            free(src);
+            free(dep);
+        } else if (cJSON_IsString(spec)) {
+            size_t n = 0;
+            unsigned char *y = cmn_base64_decode(spec->valuestring, &n);
+            printf("SPEC: \n%s\n", y ? (char *)y : "");
+            free(y);
         }
-        cJSON_Delete(m);
     }
-    cmn_http_resp_free(&r);
+    cJSON_Delete(m);
     cli_call_free(&c);
     return rc;
 }

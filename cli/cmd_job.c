@@ -35,13 +35,19 @@ static int query(const char *what, const char *body, bool quiet, cmn_http_resp *
     return rc;
 }
 
+/* The job query body the SDK sends (xact.ArgsMsg, Go field names). */
+static void job_args(cmn_buf *body, const char *id)
+{
+    cmn_buf_init(body);
+    cmn_buf_puts(body, "{\"ID\":");
+    cli_json_str(body, id);
+    cmn_buf_puts(body, ",\"Kind\":\"\",\"DaemonID\":\"\",\"Bck\":null,\"Buckets\":null}");
+}
+
 static cJSON *job_status(const char *id, int *rc)
 {
     cmn_buf body;
-    cmn_buf_init(&body);
-    cmn_buf_puts(&body, "{\"ID\":");
-    cli_json_str(&body, id);
-    cmn_buf_puts(&body, ",\"Kind\":\"\",\"DaemonID\":\"\",\"Bck\":null,\"Buckets\":null}");
+    job_args(&body, id);
     cmn_http_resp r;
     cmn_http_resp_init(&r);
     *rc = query("status", body.data, true, &r);
@@ -69,10 +75,7 @@ static cJSON *job_status(const char *id, int *rc)
 static cJSON *job_snaps(const char *id)
 {
     cmn_buf body;
-    cmn_buf_init(&body);
-    cmn_buf_puts(&body, "{\"ID\":");
-    cli_json_str(&body, id);
-    cmn_buf_puts(&body, ",\"Kind\":\"\",\"DaemonID\":\"\",\"Bck\":null,\"Buckets\":null}");
+    job_args(&body, id);
     cmn_http_resp r;
     cmn_http_resp_init(&r);
     cJSON *out = NULL;
