@@ -223,14 +223,20 @@ void etl_api_show(etl_registry *r, const char *name, etl_reply *out)
     reply_json(out, o);
 }
 
+static etl_state state_of(etl_registry *r, const etl_entry *e)
+{
+    pthread_mutex_lock(&r->mu);
+    etl_state st = e->state;
+    pthread_mutex_unlock(&r->mu);
+    return st;
+}
+
 void etl_api_stop(etl_registry *r, const char *name, etl_reply *out)
 {
     etl_entry *e = claim(r, name, out);
     if (!e)
         return;
-    pthread_mutex_lock(&r->mu);
-    etl_state st = e->state;
-    pthread_mutex_unlock(&r->mu);
+    etl_state st = state_of(r, e);
     if (st == ETL_STOPPED) {
         reply_err(out, 400, "etl[%s] is not running", name);
     } else {
@@ -247,9 +253,7 @@ void etl_api_start(etl_registry *r, const char *name, etl_reply *out)
     etl_entry *e = claim(r, name, out);
     if (!e)
         return;
-    pthread_mutex_lock(&r->mu);
-    etl_state st = e->state;
-    pthread_mutex_unlock(&r->mu);
+    etl_state st = state_of(r, e);
     if (st == ETL_RUNNING)
         reply_err(out, 400, "etl[%s] is already running", name);
     else
