@@ -3,7 +3,9 @@
  * (AIStore's ListRange): copy-listrange and etl-listrange reuse the bucket
  * copy/transform engine of offline.c with a different selection;
  * delete-listrange is its own small job. Evict and prefetch concern remote
- * buckets, which etlfs does not have.
+ * buckets, which etlfs does not have. A copy or transform may name each
+ * destination ("dst_names", an etlfs extension): the FUSE daemon copies a
+ * directory under another name in one request.
  */
 #include "target/target.h"
 
@@ -48,8 +50,14 @@ static int copy_listrange(tgt_req *r, const char *src, const char *action, cJSON
     if (!dst_bucket(r, value, t->dst, sizeof t->dst, why, sizeof why))
         status = 400;
     else if ((status = tgt_tcb_parse(value, etl, t, why, sizeof why)) == 0 &&
-             tgt_sel_parse(value, &t->sel, why, sizeof why) != CMN_OK)
+             (tgt_sel_parse(value, &t->sel, why, sizeof why) != CMN_OK ||
+              tgt_sel_parse_dsts(value, &t->sel, why, sizeof why) != CMN_OK))
         status = 400;
+    else if (t->sel.dsts && ((t->prepend && *t->prepend) || t->ext_all || t->next)) {
+        /* a given name is the whole destination name: mapping it too would be ambiguous */
+        snprintf(why, sizeof why, "\"dst_names\" cannot be combined with \"prepend\" or \"ext\"");
+        status = 400;
+    }
     if (status) {
         tgt_tcb_free(t);
         return tgt_reply_err(r, status, "%s: %s", kind, why);

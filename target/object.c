@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void add_meta_headers(struct MHD_Response *resp, const tgt_objmeta *m)
@@ -140,6 +141,19 @@ int tgt_h_object_get(tgt_req *r)
     return tgt_reply(r, 200, resp);
 }
 
+/* Is bck/obj a directory (a prefix of other names) on some mountpath? */
+static bool is_dir_on_disk(const char *bck, const char *obj)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    for (int i = 0; i < tgt->store.nmpaths; i++) {
+        int n = snprintf(path, sizeof path, "%s/@ais/%s/%s", tgt->store.mpaths[i], bck, obj);
+        if (n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return true;
+    }
+    return false;
+}
+
 int tgt_h_object_head(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
@@ -148,6 +162,13 @@ int tgt_h_object_head(tgt_req *r)
     int fd;
     int64_t size;
     int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
+    if (rc == -ENOENT && r->loopback) {
+        /* etlfs-dir tells the node's mount whether the name is a directory, so a
+         * lookup of a new file's name costs this one request, not a listing too
+         * (1 may be a directory left empty: the mount then lists to be sure) */
+        return tgt_reply_err_hdr(r, 404, "etlfs-dir", is_dir_on_disk(bck, obj) ? "1" : "0",
+                                 "t[%s]: ais://%s/%s does not exist", TGT_NODE_ID, bck, obj);
+    }
     if (rc)
         return reply_open_error(r, bck, obj, rc);
     tgt_objmeta m;

@@ -4,6 +4,9 @@
  * thread produces names from the selection into a small bounded queue; a
  * pool of workers takes them one at a time, so a bucket of millions is
  * never held in memory and a slow ETL call does not stall the others.
+ * A list/range job takes later requests for the same buckets and ETL as
+ * more work ("parts", each with its own options) on the same workers, as
+ * AIStore's tcobjs xactions do.
  *
  * Each output goes through the atomic writer: an abort or a crash leaves
  * only whole objects. An object that fails is a job error naming it and the
@@ -15,6 +18,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,24 +29,51 @@
 #define TCB_MAX_WORKERS 64
 #define LINGER_NS (2 * 1000000000LL) /* how long a demand job stays listed after its work */
 
+/* One request's share of a job: its options and its selection. A demand
+ * job takes more of them while it runs; each is freed once its last object
+ * is done, so a job fed names for hours holds only the requests in progress. */
+typedef struct tcb_part {
+    tgt_tcb *t;
+    int refs;              /* items queued or in a worker, +1 while being fed; under run->mu */
+    struct tcb_part *next; /* in run->pending */
+} tcb_part;
+
 typedef struct qitem {
     char *name;
+    const char *dname; /* the request's dst_names entry (owned by the part), or NULL: mapped */
     bool listed;
+    tcb_part *part;
 } qitem;
 
 typedef struct tcb_run {
-    tgt_job *job;
-    tgt_tcb *t;
+    tgt_job *job;       /* set by the job's thread */
+    tgt_job *jobref;    /* the same, set by the starter, for additions (under runs_mu) */
+    char id[CMN_UUID_LEN + 1];
     const char *kind;
+    /* what a request must share with the job to be added to it */
+    char src[256], dst[256], etl[256];
+    bool dry_run;
     bool demand;
-    etl_handle *h; /* referenced for the job's life, so the ETL cannot go away under it */
-    tgt_batch *batch; /* outputs are group-committed */
+    int nworkers;
+    etl_handle *h;      /* referenced for the job's life, so the ETL cannot go away under it */
+    tgt_batch *batch;   /* outputs are group-committed */
     pthread_mutex_t mu;
     pthread_cond_t not_full, not_empty;
+    pthread_cond_t changed; /* to the job's thread: a part was added or finished (CLOCK_MONOTONIC) */
     qitem q[TCB_QUEUE];
     int head, n;
-    bool closed;
+    tcb_part *pending, **pending_tail; /* added, not fed yet */
+    int outstanding;    /* parts not finished */
+    bool closed;        /* workers leave once the queue is empty */
+    bool ending;        /* the job decided to end: it takes no more parts */
+    atomic_int refs;    /* the job, and the starter until the run is listed */
+    atomic_bool released; /* the job has let go (its thread ended, or never started) */
+    struct tcb_run *next; /* in runs */
 } tcb_run;
+
+/* Demand jobs that take additions. Lock order: runs_mu, then a run's mu. */
+static pthread_mutex_t runs_mu = PTHREAD_MUTEX_INITIALIZER;
+static tcb_run *runs;
 
 /* ------------------------------------------------------------ parsing */
 void tgt_tcb_free(tgt_tcb *t)
@@ -228,9 +259,9 @@ int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const c
     return 0;
 }
 
-static void transform_one(tcb_run *run, const char *name, const char *fqn, int64_t size, const char *dname)
+static void transform_one(tcb_run *run, const tgt_tcb *t, const char *name, const char *fqn, int64_t size,
+                          const char *dname)
 {
-    const tgt_tcb *t = run->t;
     etl_object obj = {t->src, name, fqn, size};
     char msg[1200];
     int64_t bytes = 0;
@@ -243,9 +274,10 @@ static void transform_one(tcb_run *run, const char *name, const char *fqn, int64
         tgt_job_count(run->job, 1, bytes);
 }
 
-static void do_one(tcb_run *run, const char *name, bool listed)
+static void do_one(tcb_run *run, const qitem *it)
 {
-    const tgt_tcb *t = run->t;
+    const tgt_tcb *t = it->part->t;
+    const char *name = it->name;
     size_t nl = strlen(name), sl = t->suffix ? strlen(t->suffix) : 0;
     if (sl && (nl < sl || strcmp(name + nl - sl, t->suffix)))
         return; /* not selected */
@@ -253,7 +285,7 @@ static void do_one(tcb_run *run, const char *name, bool listed)
     int64_t size;
     int rc = tgt_object_open(&tgt->store, t->src, name, &fd, &size);
     if (rc) {
-        if (rc != -ENOENT || listed)
+        if (rc != -ENOENT || it->listed)
             tgt_job_error(run->job, "ais://%s/%s: %s", t->src, name,
                           rc == -ENOENT ? "does not exist" : strerror(-rc));
         return;
@@ -261,11 +293,11 @@ static void do_one(tcb_run *run, const char *name, bool listed)
     close(fd); /* the copy and the ETL read the file by its path */
     char fqn[PATH_MAX], why[128];
     tgt_store_fqn(&tgt->store, t->src, name, fqn, sizeof fqn);
-    char *dname = dst_name(t, name);
-    if (!cmn_object_name_valid(dname, why, sizeof why)) {
+    char *dname = it->dname ? strdup(it->dname) : dst_name(t, name); /* a given name was checked when parsed */
+    if (!it->dname && !cmn_object_name_valid(dname, why, sizeof why)) {
         tgt_job_error(run->job, "ais://%s/%s: invalid destination name \"%s\": %s", t->src, name, dname, why);
     } else if (run->h) {
-        transform_one(run, name, fqn, size, dname);
+        transform_one(run, t, name, fqn, size, dname);
     } else if (t->dry_run) {
         tgt_job_count(run->job, 1, size);
     } else if ((rc = tgt_store_copy_file(&tgt->store, fqn, t->dst, dname, NULL, run->batch)) != 0) {
@@ -278,28 +310,75 @@ static void do_one(tcb_run *run, const char *name, bool listed)
 }
 
 /* ------------------------------------------------------------ the pool */
-static bool enqueue(void *ctx, const char *name, bool listed)
+static void part_free(tcb_part *p)
 {
-    tcb_run *run = ctx;
+    if (!p)
+        return;
+    tgt_tcb_free(p->t);
+    free(p);
+}
+
+/* Drops one reference to p; called with run->mu held. Returns p when it is
+ * finished (the caller frees it after unlocking), else NULL. */
+static tcb_part *part_release(tcb_run *run, tcb_part *p)
+{
+    if (--p->refs > 0)
+        return NULL;
+    run->outstanding--;
+    pthread_cond_signal(&run->changed);
+    return p;
+}
+
+/* Waits on c until woken or the monotonic deadline. */
+static void wait_until(pthread_cond_t *c, pthread_mutex_t *mu, int64_t deadline_ns)
+{
+    struct timespec ts = {deadline_ns / 1000000000LL, deadline_ns % 1000000000LL};
+    pthread_cond_timedwait(c, mu, &ts);
+}
+
+/* The abort flag is the job registry's, with no condition to wait on: waits
+ * that an abort must cut short wake up this often to look at it. */
+#define ABORT_POLL_NS 100000000LL
+
+typedef struct feed_ctx {
+    tcb_run *run;
+    tcb_part *part;
+} feed_ctx;
+
+static bool enqueue(tcb_run *run, tcb_part *part, const char *name, const char *dname, bool listed)
+{
     pthread_mutex_lock(&run->mu);
-    while (run->n == TCB_QUEUE && !tgt_job_aborted(run->job)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100000000; /* wake up now and then to see an abort */
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&run->not_full, &run->mu, &ts);
-    }
+    while (run->n == TCB_QUEUE && !tgt_job_aborted(run->job))
+        wait_until(&run->not_full, &run->mu, cmn_mono_ns() + ABORT_POLL_NS);
     bool go = !tgt_job_aborted(run->job);
     if (go) {
-        run->q[(run->head + run->n) % TCB_QUEUE] = (qitem){strdup(name), listed};
+        run->q[(run->head + run->n) % TCB_QUEUE] = (qitem){strdup(name), dname, listed, part};
         run->n++;
+        part->refs++;
         pthread_cond_signal(&run->not_empty);
     }
     pthread_mutex_unlock(&run->mu);
     return go;
+}
+
+static bool enqueue_selected(void *ctx, const char *name, bool listed)
+{
+    feed_ctx *f = ctx;
+    return enqueue(f->run, f->part, name, NULL, listed);
+}
+
+/* Puts a part's names in the queue (blocking while it is full). */
+static void feed(tcb_run *run, tcb_part *p)
+{
+    const tgt_sel *sel = &p->t->sel;
+    if (sel->dsts) {
+        for (int i = 0; i < sel->nnames; i++)
+            if (!enqueue(run, p, sel->names[i], sel->dsts[i], true))
+                return;
+        return;
+    }
+    feed_ctx f = {run, p};
+    tgt_sel_each(sel, p->t->src, enqueue_selected, &f);
 }
 
 static void *worker_main(void *p)
@@ -319,8 +398,12 @@ static void *worker_main(void *p)
         pthread_cond_signal(&run->not_full);
         pthread_mutex_unlock(&run->mu);
         if (!tgt_job_aborted(run->job)) /* after an abort the queue only drains */
-            do_one(run, it.name, it.listed);
+            do_one(run, &it);
         free(it.name);
+        pthread_mutex_lock(&run->mu);
+        tcb_part *done = part_release(run, it.part);
+        pthread_mutex_unlock(&run->mu);
+        part_free(done);
     }
 }
 
@@ -334,51 +417,190 @@ void tgt_job_linger(tgt_job *job)
     }
 }
 
-static void tcb_job(tgt_job *job, void *arg)
+static void run_put(tcb_run *run)
 {
-    tcb_run *run = arg;
-    tgt_tcb *t = run->t;
-    run->job = job;
-    tgt_journal_add(job, run->kind, t->src, t->dst);
-    pthread_t th[TCB_MAX_WORKERS];
-    int n = 0;
-    for (; n < t->workers; n++)
-        if (pthread_create(&th[n], NULL, worker_main, run) != 0)
-            break;
-    if (n == 0) {
-        tgt_job_error(job, "cannot start worker threads");
-        tgt_journal_remove(job);
+    if (atomic_fetch_sub(&run->refs, 1) != 1)
         return;
+    while (run->pending) { /* only when the job never ran */
+        tcb_part *p = run->pending;
+        run->pending = p->next;
+        part_free(p);
     }
-    tgt_sel_each(&t->sel, t->src, enqueue, run);
-    pthread_mutex_lock(&run->mu);
-    run->closed = true;
-    pthread_cond_broadcast(&run->not_empty);
-    pthread_mutex_unlock(&run->mu);
-    for (int i = 0; i < n; i++)
-        pthread_join(th[i], NULL);
+    if (run->h)
+        etl_put(run->h);
+    tgt_batch_free(run->batch);
+    pthread_mutex_destroy(&run->mu);
+    pthread_cond_destroy(&run->not_full);
+    pthread_cond_destroy(&run->not_empty);
+    pthread_cond_destroy(&run->changed);
+    free(run);
+}
+
+/* The job's free_arg: the job lets go of the run. */
+static void tcb_run_free(void *p)
+{
+    tcb_run *run = p;
+    atomic_store(&run->released, true);
+    run_put(run);
+}
+
+/* Publishes what the workers wrote; called with no work in flight. */
+static void publish(tcb_run *run, tgt_job *job)
+{
     /* whole outputs are published even after an abort: each is complete */
     int failed = tgt_batch_flush(run->batch);
     if (failed)
         tgt_job_error(job, "%d outputs could not be published (see the target's log)", failed);
-    if (tgt_job_aborted(job))
-        return;
-    tgt_journal_remove(job);
-    if (run->demand)
-        tgt_job_linger(job);
 }
 
-static void tcb_run_free(void *p)
+/*
+ * The job's thread feeds the parts to the workers one after the other, as
+ * they come. When no part is left and every output is published it says so
+ * (is_idle) and, for a demand job, waits LINGER_NS for more: a part added
+ * meanwhile sets it working again. Deciding to end (ending) and adding a
+ * part (tgt_tcb_start) both happen under run->mu, so no request is lost:
+ * one that comes after the decision starts a new job.
+ */
+static void tcb_job(tgt_job *job, void *arg)
 {
-    tcb_run *run = p;
-    if (run->h)
-        etl_put(run->h);
-    tgt_batch_free(run->batch);
-    tgt_tcb_free(run->t);
-    pthread_mutex_destroy(&run->mu);
-    pthread_cond_destroy(&run->not_full);
-    pthread_cond_destroy(&run->not_empty);
-    free(run);
+    tcb_run *run = arg;
+    run->job = job;
+    pthread_t th[TCB_MAX_WORKERS];
+    int nth = 0;
+    for (; nth < run->nworkers; nth++)
+        if (pthread_create(&th[nth], NULL, worker_main, run) != 0)
+            break;
+    bool journaled = false;
+    pthread_mutex_lock(&run->mu);
+    if (nth == 0) {
+        tgt_job_error(job, "cannot start worker threads");
+        run->ending = true; /* the parts already given are dropped below */
+    }
+    for (;;) {
+        if (run->pending) {
+            tcb_part *p = run->pending;
+            if (!(run->pending = p->next))
+                run->pending_tail = &run->pending;
+            bool go = nth > 0 && !tgt_job_aborted(job);
+            pthread_mutex_unlock(&run->mu);
+            if (go && !journaled) {
+                tgt_journal_add(job, run->kind, run->src, run->dst);
+                journaled = true;
+            }
+            if (go)
+                feed(run, p);
+            pthread_mutex_lock(&run->mu);
+            tcb_part *done = part_release(run, p);
+            if (done) {
+                pthread_mutex_unlock(&run->mu);
+                part_free(done);
+                pthread_mutex_lock(&run->mu);
+            }
+            continue;
+        }
+        if (run->outstanding > 0) { /* workers always drain the queue, aborted or not */
+            pthread_cond_wait(&run->changed, &run->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&run->mu);
+        publish(run, job);
+        bool aborted = tgt_job_aborted(job);
+        if (journaled && !aborted) { /* an aborted job keeps its journal entry */
+            tgt_journal_remove(job);
+            journaled = false;
+        }
+        pthread_mutex_lock(&run->mu);
+        if (run->pending || run->outstanding > 0)
+            continue; /* added while publishing */
+        if (aborted || !run->demand || run->ending)
+            break;
+        tgt_job_set_idle(job, true); /* under mu: an addition sets it back before its reply */
+        int64_t until = cmn_mono_ns() + LINGER_NS;
+        while (!run->pending && !tgt_job_aborted(job)) {
+            int64_t now = cmn_mono_ns();
+            if (now >= until)
+                break;
+            wait_until(&run->changed, &run->mu, now + (until - now < ABORT_POLL_NS ? until - now : ABORT_POLL_NS));
+        }
+        if (!run->pending)
+            break;
+    }
+    run->ending = true;
+    run->closed = true;
+    pthread_cond_broadcast(&run->not_empty);
+    pthread_mutex_unlock(&run->mu);
+    for (int i = 0; i < nth; i++)
+        pthread_join(th[i], NULL);
+    if (run->demand) {
+        pthread_mutex_lock(&runs_mu);
+        for (tcb_run **pp = &runs; *pp; pp = &(*pp)->next)
+            if (*pp == run) {
+                *pp = run->next;
+                break;
+            }
+        pthread_mutex_unlock(&runs_mu);
+    }
+}
+
+static tcb_part *part_new(tgt_tcb *t)
+{
+    tcb_part *p = calloc(1, sizeof *p);
+    p->t = t;
+    p->refs = 1; /* the feed's */
+    return p;
+}
+
+/* Adds t to a running demand job of the same kind, buckets, ETL and dry_run;
+ * false when there is none that still takes work. Called with runs_mu held. */
+static bool add_to_running(const char *kind, tgt_tcb *t, etl_handle *h, char *id)
+{
+    for (tcb_run *run = runs; run; run = run->next) {
+        if (strcmp(run->kind, kind) || strcmp(run->src, t->src) || strcmp(run->dst, t->dst) ||
+            strcmp(run->etl, t->etl) || run->h != h || run->dry_run != t->dry_run)
+            continue;
+        pthread_mutex_lock(&run->mu);
+        bool ok = !run->ending && !tgt_job_aborted(run->jobref);
+        if (ok) {
+            tcb_part *p = part_new(t);
+            *run->pending_tail = p;
+            run->pending_tail = &p->next;
+            run->outstanding++;
+            tgt_job_set_idle(run->jobref, false);
+            pthread_cond_signal(&run->changed);
+            memcpy(id, run->id, sizeof run->id);
+        }
+        pthread_mutex_unlock(&run->mu);
+        if (ok)
+            return true;
+    }
+    return false;
+}
+
+static tcb_run *run_new(const char *kind, tgt_tcb *t, etl_handle *h, bool demand)
+{
+    tcb_run *run = calloc(1, sizeof *run);
+    run->kind = kind; /* a string literal */
+    snprintf(run->src, sizeof run->src, "%s", t->src);
+    snprintf(run->dst, sizeof run->dst, "%s", t->dst);
+    snprintf(run->etl, sizeof run->etl, "%s", t->etl);
+    run->dry_run = t->dry_run;
+    run->demand = demand;
+    run->nworkers = t->workers > 0 ? t->workers : 1;
+    run->h = h;
+    run->batch = tgt_batch_new(&tgt->store);
+    pthread_mutex_init(&run->mu, NULL);
+    pthread_cond_init(&run->not_empty, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wait_until takes cmn_mono_ns deadlines */
+    pthread_cond_init(&run->changed, &ca);
+    pthread_cond_init(&run->not_full, &ca);
+    pthread_condattr_destroy(&ca);
+    run->pending = part_new(t);
+    run->pending_tail = &run->pending->next;
+    run->outstanding = 1;
+    atomic_init(&run->refs, demand ? 2 : 1);
+    return run;
 }
 
 int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
@@ -411,21 +633,43 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
         if (!rc)
             cmn_info("%s: created destination bucket ais://%s", kind, t->dst);
     }
-    tcb_run *run = calloc(1, sizeof *run);
-    run->t = t;
-    run->kind = kind; /* a string literal */
-    run->demand = demand;
-    run->h = h;
-    run->batch = tgt_batch_new(&tgt->store);
-    pthread_mutex_init(&run->mu, NULL);
-    pthread_cond_init(&run->not_full, NULL);
-    pthread_cond_init(&run->not_empty, NULL);
+    char id[CMN_UUID_LEN + 1];
+    if (!demand) {
+        tcb_run *run = run_new(kind, t, h, false);
+        tgt_job *job = tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
+        if (!job) {
+            run_put(run);
+            return tgt_reply_err(r, 500, "%s: cannot start the job", kind);
+        }
+        return tgt_reply_text(r, 200, tgt_job_id(job));
+    }
+    pthread_mutex_lock(&runs_mu);
+    if (add_to_running(kind, t, h, id)) {
+        pthread_mutex_unlock(&runs_mu);
+        if (h)
+            etl_put(h); /* the job holds its own reference to the same ETL */
+        return tgt_reply_text(r, 200, id);
+    }
+    tcb_run *run = run_new(kind, t, h, true);
+    /* runs_mu is held until the run is listed: the job's thread takes it
+     * before it ends, so it cannot end (and free the run) before that */
     tgt_job *job = tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
     if (!job) {
-        tcb_run_free(run);
+        pthread_mutex_unlock(&runs_mu);
+        atomic_store(&run->refs, 1);
+        run_put(run);
         return tgt_reply_err(r, 500, "%s: cannot start the job", kind);
     }
-    return tgt_reply_text(r, 200, tgt_job_id(job));
+    snprintf(id, sizeof id, "%s", tgt_job_id(job));
+    if (!atomic_load(&run->released)) { /* else its thread could not start: nothing to add to */
+        memcpy(run->id, id, sizeof id);
+        run->jobref = job;
+        run->next = runs;
+        runs = run;
+    }
+    pthread_mutex_unlock(&runs_mu);
+    run_put(run);
+    return tgt_reply_text(r, 200, id);
 }
 
 /* A copy of value whose "id" names the ETL: given there, or as ?etl_name=,

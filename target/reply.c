@@ -59,13 +59,11 @@ int tgt_reply_json(tgt_req *r, int status, cJSON *json)
     return tgt_reply(r, status, resp);
 }
 
-int tgt_reply_err(tgt_req *r, int status, const char *fmt, ...)
+/* AIStore's error body (cmn.ErrHTTP); HEAD answers carry it in Hdr-Error. */
+static int reply_errv(tgt_req *r, int status, const char *hdr, const char *hval, const char *fmt, va_list ap)
 {
     char msg[2048];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (status >= 500)
         cmn_error("%s %s: %d %s", r->method, r->url, status, msg);
     cJSON *e = cJSON_CreateObject();
@@ -92,8 +90,28 @@ int tgt_reply_err(tgt_req *r, int status, const char *fmt, ...)
     if (resp) {
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
         MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        if (hdr)
+            MHD_add_response_header(resp, hdr, hval);
     }
     return tgt_reply(r, status, resp);
+}
+
+int tgt_reply_err(tgt_req *r, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int ret = reply_errv(r, status, NULL, NULL, fmt, ap);
+    va_end(ap);
+    return ret;
+}
+
+int tgt_reply_err_hdr(tgt_req *r, int status, const char *hdr, const char *value, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int ret = reply_errv(r, status, hdr, value, fmt, ap);
+    va_end(ap);
+    return ret;
 }
 
 const char *tgt_msg_action(tgt_req *r)

@@ -2,7 +2,8 @@
  * selection.c - which objects a multi-object request names (AIStore's
  * ListRange): a list, a bash-brace template, or a prefix. Template names
  * are generated one at a time, never expanded into memory, so a range of a
- * million names costs nothing until it is visited.
+ * million names costs nothing until it is visited. A list may pair each
+ * name with its destination name (dst_names, an etlfs extension).
  */
 #include "target/target.h"
 
@@ -127,6 +128,43 @@ int tgt_sel_parse(const cJSON *value, tgt_sel *sel, char *why, size_t whylen)
     return CMN_OK;
 }
 
+int tgt_sel_parse_dsts(const cJSON *value, tgt_sel *sel, char *why, size_t whylen)
+{
+    const cJSON *dsts = value ? cJSON_GetObjectItem(value, "dst_names") : NULL;
+    if (!dsts || cJSON_IsNull(dsts))
+        return CMN_OK;
+    if (!cJSON_IsArray(dsts)) {
+        snprintf(why, whylen, "\"dst_names\" must be a list of names");
+        return CMN_ERR;
+    }
+    if (!sel->names) {
+        snprintf(why, whylen, "\"dst_names\" applies to a list of names (\"objnames\") only, not to a template "
+                              "or prefix");
+        return CMN_ERR;
+    }
+    int n = cJSON_GetArraySize(dsts);
+    if (n != sel->nnames) {
+        snprintf(why, whylen, "\"dst_names\" has %d names, \"objnames\" %d: they must pair one to one", n,
+                 sel->nnames);
+        return CMN_ERR;
+    }
+    sel->dsts = calloc((size_t)n, sizeof(char *));
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, dsts)
+    {
+        char bad[128];
+        if (!cJSON_IsString(it) || !cmn_object_name_valid(it->valuestring, bad, sizeof bad)) {
+            snprintf(why, whylen, "invalid destination name %s in \"dst_names\"%s%s",
+                     cJSON_IsString(it) ? it->valuestring : "(not a string)", cJSON_IsString(it) ? ": " : "",
+                     cJSON_IsString(it) ? bad : "");
+            return CMN_ERR; /* tgt_sel_free frees what was taken */
+        }
+        sel->dsts[i++] = strdup(it->valuestring);
+    }
+    return CMN_OK;
+}
+
 void tgt_sel_prefix(tgt_sel *sel, const char *prefix)
 {
     memset(sel, 0, sizeof *sel);
@@ -135,9 +173,13 @@ void tgt_sel_prefix(tgt_sel *sel, const char *prefix)
 
 void tgt_sel_free(tgt_sel *sel)
 {
-    for (int i = 0; i < sel->nnames; i++)
+    for (int i = 0; i < sel->nnames; i++) {
         free(sel->names[i]);
+        if (sel->dsts)
+            free(sel->dsts[i]);
+    }
     free(sel->names);
+    free(sel->dsts);
     free(sel->tmpl);
     free(sel->prefix);
     memset(sel, 0, sizeof *sel);

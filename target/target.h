@@ -219,6 +219,9 @@ int tgt_reply_json(tgt_req *r, int status, cJSON *json); /* consumes json */
 int tgt_reply_buf(tgt_req *r, int status, const char *ctype, const void *data, size_t len);
 /* AIStore's JSON error body (Hdr-Error for HEAD). */
 int tgt_reply_err(tgt_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same with one more header. */
+int tgt_reply_err_hdr(tgt_req *r, int status, const char *hdr, const char *value, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* Queues a response the handler built (headers and all) and releases it. */
 struct MHD_Response;
 int tgt_reply(tgt_req *r, int status, struct MHD_Response *resp);
@@ -245,12 +248,17 @@ cJSON *tgt_json_str_int(int64_t v); /* as a JSON string */
 typedef struct tgt_sel {
     char **names; /* objnames, or NULL */
     int nnames;
+    char **dsts;  /* with names: the destination name of each (dst_names), or NULL */
     char *tmpl;   /* template with at least one range, or NULL */
     char *prefix; /* walk mode when names and tmpl are NULL */
 } tgt_sel;
 
 /* Parses "objnames"/"template" of value; CMN_ERR with why filled. */
 int tgt_sel_parse(const cJSON *value, tgt_sel *sel, char *why, size_t whylen);
+/* etlfs extension: "dst_names", the destination name of each of "objnames"
+ * (same length, only with objnames); CMN_ERR with why filled. Absent or
+ * null: sel->dsts stays NULL. */
+int tgt_sel_parse_dsts(const cJSON *value, tgt_sel *sel, char *why, size_t whylen);
 void tgt_sel_prefix(tgt_sel *sel, const char *prefix); /* walk mode */
 void tgt_sel_free(tgt_sel *sel);
 /* Calls fn for each selected name in order. listed is true when the name
@@ -283,7 +291,9 @@ void tgt_tcb_free(tgt_tcb *t); /* and t itself */
 cJSON *tgt_etl_name_filled(tgt_req *r, const cJSON *value, char *why, size_t whylen);
 /* Checks what must fail synchronously (same bucket, unknown ETL), creates
  * the destination, starts the job and replies with its id (or the error).
- * Takes t (freed by the job). demand: the job lingers idle (see jobs). */
+ * Takes t (freed once its work is done). demand: the job lingers idle (see
+ * jobs), and a request with the same kind, buckets, ETL and dry_run that
+ * comes before it has ended is added to it (the reply is its id). */
 int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand);
 /* Runs obj through ETL h into dst/dname with the atomic writer (dry_run:
  * only counts); *bytes = output size. 0, or an HTTP status with msg filled;

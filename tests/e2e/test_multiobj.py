@@ -4,13 +4,15 @@ single-object server-side copy (copy-obj) the FUSE daemon uses."""
 import hashlib
 import io
 import os
+import random
 import tarfile
+import threading
 import time
 import zipfile
 
 import requests
 
-from test_offline import MD5_CODE, init_etl, list_names, put_many, uname, wait_job
+from test_offline import MD5_CODE, SLOW_CODE, init_etl, job_status, list_names, put_many, uname, wait_job
 
 
 def post_listrange(t, bck, action, value, method="POST"):
@@ -197,3 +199,190 @@ def test_copy_obj_etl(shared_target, bucket):
     assert r.status_code == 200, r.text
     assert r.headers["ais-size"] == "32"
     assert t.get(bucket, "o.md5").content == hashlib.md5(data).hexdigest().encode()
+
+
+# ---- dst_names (an etlfs extension) and requests added to a running job
+
+def snap_idle(t, job_id):
+    r = requests.get(f"{t.url}/v1/cluster", params={"what": "qryxstats"}, json={"ID": job_id, "Kind": ""})
+    assert r.status_code == 200, r.text
+    snaps = [s for v in r.json().values() for s in v if s["id"] == job_id]
+    assert snaps, r.text
+    return all(s["is_idle"] for s in snaps)
+
+
+def test_copy_listrange_dst_names(shared_target, bucket):
+    t = shared_target
+    items = {"dir/a.txt": os.urandom(1000), "dir/sub/b.bin": os.urandom(70000), "dir/c": b""}
+    put_many(t, bucket, items.items())
+    dst = bucket + "-dn"
+    srcs = sorted(items)
+    dsts = ["other/a.txt", "other/sub/b.bin", "other/renamed-c"]
+    r = post_listrange(t, bucket, "copy-listrange", {"objnames": srcs, "dst_names": dsts, "tobck": {"name": dst}})
+    assert r.status_code == 200, r.text
+    wait_idle(t, r.text)
+    assert sorted(list_names(t, dst)) == sorted(dsts)
+    for s, d in zip(srcs, dsts):
+        assert t.get(dst, d).content == items[s]
+    st = wait_job(t, r.text)
+    assert st["err"] == "" and st["objects"] == 3 and st["bytes"] == sum(len(v) for v in items.values())
+
+    def refused(value, action="copy-listrange", words="dst_names"):
+        value = dict(value, tobck={"name": dst + "-no"})
+        r = post_listrange(t, bucket, action, value)
+        assert r.status_code == 400, r.text
+        assert words in r.json()["message"], r.text
+        return r.json()["message"]
+
+    refused({"objnames": srcs, "dst_names": dsts[:2]})                     # lengths differ
+    refused({"template": "dir/{0..3}", "dst_names": dsts})                  # not a list of names
+    refused({"template": "dir/", "dst_names": dsts})                        # a prefix
+    refused({"objnames": srcs, "dst_names": dsts, "prepend": "p/"})         # prepend
+    refused({"objnames": srcs, "dst_names": dsts, "id": "any", "ext": {"txt": "md5"}}, "etl-listrange")
+    refused({"objnames": srcs, "dst_names": dsts, "id": "any", "ext": ".md5"}, "etl-listrange")
+    msg = refused({"objnames": srcs, "dst_names": ["x", "../y", "z"]})      # an invalid name
+    assert "../y" in msg
+    refused({"objnames": srcs, "dst_names": ["x", "y/", "z"]})
+    refused({"objnames": srcs, "dst_names": "x"})
+    assert requests.head(f"{t.url}/v1/buckets/{dst}-no").status_code == 404  # nothing was started
+
+
+def test_copy_listrange_added_to_running_job(shared_target, bucket):
+    t = shared_target
+    items = [(f"o{i:03d}", b"%d" % i * 50) for i in range(600)]
+    put_many(t, bucket, items)
+    dst = bucket + "-add"
+    r1 = post_listrange(t, bucket, "copy-listrange", {"template": "o{000..299}", "prepend": "a/",
+                                                       "tobck": {"name": dst}})
+    r2 = post_listrange(t, bucket, "copy-listrange", {"template": "o{300..599}", "prepend": "b/",
+                                                       "tobck": {"name": dst}})
+    # each request keeps its own options, dst_names included
+    r3 = post_listrange(t, bucket, "copy-listrange", {"objnames": ["o007", "o008"], "dst_names": ["x/7", "x/8"],
+                                                       "tobck": {"name": dst}})
+    assert r1.status_code == r2.status_code == r3.status_code == 200, (r1.text, r2.text, r3.text)
+    assert r1.text == r2.text == r3.text
+    # another destination, or a dry run, is another job
+    r4 = post_listrange(t, bucket, "copy-listrange", {"objnames": ["o001"], "tobck": {"name": dst + "-2"}})
+    r5 = post_listrange(t, bucket, "copy-listrange", {"objnames": ["o001"], "dry_run": True,
+                                                       "tobck": {"name": dst}})
+    assert len({r1.text, r4.text, r5.text}) == 3
+    wait_idle(t, r1.text)
+    names = list_names(t, dst)
+    want = [f"a/o{i:03d}" for i in range(300)] + [f"b/o{i:03d}" for i in range(300, 600)] + ["x/7", "x/8"]
+    assert sorted(names) == sorted(want)
+    assert t.get(dst, "b/o432").content == items[432][1] and t.get(dst, "x/8").content == items[8][1]
+    st = wait_job(t, r1.text)
+    assert st["err"] == "" and not st["aborted"] and st["objects"] == 602, st
+    assert st["bytes"] == sum(len(d) for _, d in items) + len(items[7][1]) + len(items[8][1])
+    assert wait_job(t, r5.text)["objects"] == 1 and list_names(t, dst, "o") == []
+    # once the job has ended, a request starts a new one
+    r6 = post_listrange(t, bucket, "copy-listrange", {"objnames": ["o001"], "tobck": {"name": dst}})
+    assert r6.status_code == 200 and r6.text != r1.text
+    assert wait_job(t, r6.text)["objects"] == 1 and job_status(t, r1.text)["objects"] == 602
+
+
+def test_is_idle_follows_added_work(shared_target, bucket):
+    t = shared_target
+    etl = init_etl(t, "slow-md5-etl", SLOW_CODE)
+    items = [(f"s{i:03d}", os.urandom(100 + i)) for i in range(120)]
+    put_many(t, bucket, items)
+    dst = bucket + "-idle"
+
+    def post(names):
+        r = post_listrange(t, bucket, "etl-listrange", {"objnames": names, "id": etl, "tobck": {"name": dst}})
+        assert r.status_code == 200, r.text
+        return r.text
+
+    job = post([n for n, _ in items[:60]])
+    assert not snap_idle(t, job)
+    wait_idle(t, job)
+    # lingering idle: an addition makes it work again before its reply
+    assert post([n for n, _ in items[60:]]) == job
+    assert not snap_idle(t, job)
+    wait_idle(t, job)
+    for n, d in items:  # idle means published: every output is readable
+        assert t.get(dst, n).content == hashlib.md5(d).hexdigest().encode(), n
+    assert sorted(list_names(t, dst)) == sorted(n for n, _ in items)
+    st = wait_job(t, job)
+    assert st["objects"] == 120 and st["err"] == "" and st["bytes"] == 120 * 32
+
+
+def test_etl_listrange_added_to_running_job(shared_target, bucket):
+    t = shared_target
+    etl = init_etl(t, "md5-etl", MD5_CODE)
+    items = [(f"e{i}.jpg", os.urandom(200 + i)) for i in range(40)]
+    put_many(t, bucket, items)
+    dst = bucket + "-etladd"
+    r1 = post_listrange(t, bucket, "etl-listrange", {"template": "e{0..19}.jpg", "id": etl, "ext": {"jpg": "md5"},
+                                                      "tobck": {"name": dst}})
+    r2 = post_listrange(t, bucket, "etl-listrange", {"objnames": [n for n, _ in items[20:]], "id": etl,
+                                                      "dst_names": [f"named/{i}" for i in range(20, 40)],
+                                                      "tobck": {"name": dst}})
+    # the same buckets without the ETL is another kind, so another job
+    r3 = post_listrange(t, bucket, "copy-listrange", {"objnames": ["e0.jpg"], "tobck": {"name": dst}})
+    assert r1.status_code == r2.status_code == r3.status_code == 200, (r1.text, r2.text, r3.text)
+    assert r1.text == r2.text != r3.text
+    wait_idle(t, r1.text)
+    for i, (n, d) in enumerate(items):
+        out = f"e{i}.md5" if i < 20 else f"named/{i}"
+        assert t.get(dst, out).content == hashlib.md5(d).hexdigest().encode(), out
+    st = wait_job(t, r1.text)
+    assert st["objects"] == 40 and st["err"] == ""
+    wait_job(t, r3.text)
+
+
+def test_abort_drops_added_work(shared_target, bucket):
+    t = shared_target
+    etl = init_etl(t, "slow-md5-etl", SLOW_CODE)
+    put_many(t, bucket, [(f"x{i:03d}", b"x") for i in range(300)])
+    dst = bucket + "-abort"
+    value = {"id": etl, "tobck": {"name": dst}, "num_workers": 2}
+    r1 = post_listrange(t, bucket, "etl-listrange", dict(value, template="x{000..149}"))
+    r2 = post_listrange(t, bucket, "etl-listrange", dict(value, template="x{150..299}"))
+    assert r1.text == r2.text
+    assert requests.put(f"{t.url}/v1/cluster", json={"action": "stop", "value": {"ID": r1.text}}).status_code == 200
+    st = wait_job(t, r1.text, timeout=30)
+    assert st["aborted"] and st["objects"] < 300, st
+    # an aborted job takes no more work
+    r3 = post_listrange(t, bucket, "etl-listrange", dict(value, objnames=["x000"]))
+    assert r3.status_code == 200 and r3.text != r1.text
+    st = wait_job(t, r3.text)
+    assert st["objects"] == 1 and not st["aborted"]
+
+
+def test_no_request_lost_around_job_end(shared_target, bucket):
+    """Requests from several clients at once, in rounds about the linger apart
+    so that some land as a job decides to end: each one's objects all land,
+    and the jobs' counters add up to them all."""
+    t = shared_target
+    put_many(t, bucket, [(f"r{i}", b"r" * i) for i in range(10)])
+    dst = bucket + "-race"
+    ids, errors = [], []
+    rng = random.Random(7)
+    # pauses about the linger (2 s): some requests come as a job decides to end
+    pauses = [rng.uniform(1.95, 2.1) for _ in range(4)]
+
+    def client(k):
+        try:
+            for j, pause in enumerate(pauses):
+                r = post_listrange(t, bucket, "copy-listrange", {"template": "r{0..9}", "prepend": f"c{k}-{j}/",
+                                                                  "tobck": {"name": dst}})
+                assert r.status_code == 200, r.text
+                ids.append(r.text)
+                time.sleep(pause)
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    assert not errors, errors
+    total = 0
+    for job in set(ids):
+        st = wait_job(t, job)
+        assert st["err"] == "" and not st["aborted"], st
+        total += st["objects"]
+    assert total == 4 * 4 * 10
+    assert len(list_names(t, dst)) == 4 * 4 * 10
