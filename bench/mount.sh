@@ -11,7 +11,8 @@
 #   large  LARGE_N x 8 MiB, first read and re-read
 #   md5    digest of every small file through MNT/@etl-md5/ vs md5sum over the
 #          passthrough (results compared); `cp -r MNT/@etl-md5/small/. MNT/dst/`
-#          (server-side copy per file) vs the offline job etl-bck over REST
+#          (server-side copies, sent as one job; timed until `sync` says all landed)
+#          vs the offline job etl-bck over REST
 # Goals printed at the end: small first read >= 0.8x passthrough and >= 3x rclone;
 # large >= 0.9x passthrough; re-read >= 0.8x passthrough re-read; daemon RSS < 100 MiB.
 #
@@ -219,7 +220,8 @@ if part cp; then
 echo "== cp -r MNT/@etl-md5/bench/small/. MNT/dst/ vs etl-bck" >&2
 mkdir "$WORK/mnt/dst"
 dropcaches
-t0=$(now); t cp -r "$WORK/mnt/@etl-md5/bench/small/." "$WORK/mnt/dst/"; t1=$(now)
+# cp returns once the copies are queued; sync waits until the last one landed
+t0=$(now); t cp -r "$WORK/mnt/@etl-md5/bench/small/." "$WORK/mnt/dst/"; t sync "$WORK/mnt/dst"; t1=$(now)
 CP_RATE=$(awk -v n="$SMALL_N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
 CP_N=$(find "$WORK/mnt/dst" -type f | wc -l)
 CP_OK=mismatch

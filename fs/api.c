@@ -339,6 +339,7 @@ int fs_api_head(const char *bck, const char *obj, fs_objattr *a)
         a->mtime_ns = resp.atime_ns;
         snprintf(a->fqn, sizeof a->fqn, "%s", resp.fqn);
     }
+    a->not_dir = rc == -ENOENT && resp.is_dir == 0;
     fs_resp_free(&resp);
     free(url);
     return rc;
@@ -501,6 +502,82 @@ int fs_api_copy_obj(const char *sbck, const char *sobj, const char *dbck, const 
     int rc = call(&req, &resp, what);
     if (rc == 0)
         *size = resp.ais_size;
+    fs_resp_free(&resp);
+    free(url);
+    free(json);
+    return rc;
+}
+
+int fs_api_copy_list(const char *sbck, const char *etl, const char *dbck, const fs_copy_pair *v, size_t n, char *id,
+                     size_t idlen)
+{
+    bool transform = etl && *etl;
+    cJSON *val = cJSON_CreateObject();
+    cJSON *src = cJSON_AddArrayToObject(val, "objnames"), *dst = cJSON_AddArrayToObject(val, "dst_names");
+    for (size_t i = 0; i < n; i++) {
+        cJSON_AddItemToArray(src, cJSON_CreateString(v[i].src));
+        cJSON_AddItemToArray(dst, cJSON_CreateString(v[i].dst));
+    }
+    cJSON *to = cJSON_AddObjectToObject(val, "tobck");
+    cJSON_AddStringToObject(to, "name", dbck);
+    cJSON_AddStringToObject(to, "provider", "ais");
+    if (transform)
+        cJSON_AddStringToObject(val, "id", etl);
+    char *json = act_json(transform ? "etl-listrange" : "copy-listrange", "", val);
+    char *url = bck_url(sbck, NULL);
+    fs_req req = {.method = "POST", .url = url, .json = json};
+    fs_resp resp;
+    fs_resp_init(&resp);
+    char what[1000];
+    snprintf(what, sizeof what, "copy %zu objects from %s to %s%s%s", n, sbck, dbck, transform ? " through ETL " : "",
+             transform ? etl : "");
+    int rc = call(&req, &resp, what);
+    if (rc == 0) {
+        const char *body = resp.body.data ? resp.body.data : "";
+        if (!*body || strlen(body) >= idlen)
+            rc = -EIO;
+        else
+            snprintf(id, idlen, "%s", body);
+    }
+    fs_resp_free(&resp);
+    free(url);
+    free(json);
+    return rc;
+}
+
+int fs_api_job_snap(const char *id, fs_job_snap *s)
+{
+    memset(s, 0, sizeof *s);
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "id", id);
+    char *json = cJSON_PrintUnformatted(q);
+    cJSON_Delete(q);
+    char *url = malloc(strlen(fs_cfg.endpoint) + 64);
+    sprintf(url, "%s/v1/cluster?what=qryxstats", fs_cfg.endpoint);
+    fs_req req = {.method = "GET", .url = url, .json = json};
+    fs_resp resp;
+    fs_resp_init(&resp);
+    char what[200];
+    snprintf(what, sizeof what, "query job %s", id);
+    int rc = call(&req, &resp, what);
+    cJSON *j = rc == 0 ? cJSON_Parse(resp.body.data ? resp.body.data : "") : NULL;
+    /* {"t[ID]": [snap]}: one node, one snap */
+    cJSON *node = j ? cJSON_GetArrayItem(j, 0) : NULL;
+    cJSON *snap = cJSON_GetArrayItem(node, 0);
+    if (rc == 0 && !cJSON_IsObject(snap))
+        rc = -EIO;
+    if (rc == 0) {
+        s->idle = cJSON_IsTrue(cJSON_GetObjectItem(snap, "is_idle"));
+        s->aborted = cJSON_IsTrue(cJSON_GetObjectItem(snap, "aborted"));
+        cJSON *st = cJSON_GetObjectItem(snap, "stats");
+        cJSON *objs = st ? cJSON_GetObjectItem(st, "out-objs") : NULL;
+        if (cJSON_IsString(objs))
+            s->objs = strtoll(objs->valuestring, NULL, 10);
+        cJSON *err = cJSON_GetObjectItem(snap, "err");
+        if (cJSON_IsString(err))
+            snprintf(s->err, sizeof s->err, "%s", err->valuestring);
+    }
+    cJSON_Delete(j);
     fs_resp_free(&resp);
     free(url);
     free(json);

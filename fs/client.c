@@ -70,6 +70,7 @@ void fs_resp_init(fs_resp *r)
     cmn_buf_init(&r->body);
     r->content_length = -1;
     r->ais_size = -1;
+    r->is_dir = -1;
 }
 
 void fs_resp_free(fs_resp *r) { cmn_buf_free(&r->body); }
@@ -123,6 +124,9 @@ static size_t on_header(char *data, size_t sz, size_t nm, void *ud)
 #define IS(k) (klen == sizeof(k) - 1 && strncasecmp(data, k, klen) == 0)
     if (IS("etlfs-fqn")) {
         copy_value(x->resp->fqn, sizeof x->resp->fqn, v, vlen);
+    } else if (IS("etlfs-dir")) {
+        copy_value(tmp, sizeof tmp, v, vlen);
+        x->resp->is_dir = tmp[0] == '1';
     } else if (IS("ais-version")) {
         copy_value(x->resp->version, sizeof x->resp->version, v, vlen);
     } else if (IS("ais-atime")) {

@@ -3,16 +3,34 @@
  * MNT/src/x) to MNT/dst/y asks the target to copy (and transform) the object
  * itself, so no object byte crosses FUSE.
  *
- * The kernel clamps each call's length to the source's st_size, which for an
- * @etl file is the source object's size, not the unknown output size. So the
- * whole copy happens on the first call (both offsets 0) and that call returns
- * min(len, output size); later calls return what is left of the output from
- * off_in, and 0 at the end, which ends cp's loop. An output longer than the
- * source is still complete on the target; only cp's byte count is short.
+ * The copy is queued (batch.c) and sent with others as one job; cp goes on
+ * at once, and whatever later looks at the destination waits for it. The
+ * kernel has clamped len to the source's st_size, which for an @etl file is
+ * the source object's size (or the output size once known), not the output
+ * size: that is the count cp is told, and later calls answer 0, which ends
+ * cp's loop. The object written is the whole output, shorter or longer.
+ *
+ * Without batching (-o copy_batch=0) the copy runs right here, and the count is the real output size.
  */
 #include "fs/fs.h"
 
 #include <errno.h>
+
+/* out now stands for a server-side copy of size bytes (exact: the real output). */
+static void copied(fs_handle *in, fs_handle *out, int64_t size, bool exact)
+{
+    out->server_copied = true;
+    out->copied_size = size;
+    out->dirty = out->created = false;
+    fs_cache_forget(out->path);
+    if (exact) {
+        fs_vdir_del_parents(out->path); /* a queued copy does this when it lands */
+        if (in->etl[0])
+            fs_cache_set_outsize(in->path, size);
+    }
+    fs_stat_add(FS_ST_SERVER_COPIES, 1);
+    fs_stat_add(FS_ST_SERVER_COPY_BYTES, size);
+}
 
 ssize_t fs_copy_range(fs_handle *in, off_t off_in, fs_handle *out, off_t off_out, size_t len)
 {
@@ -25,6 +43,9 @@ ssize_t fs_copy_range(fs_handle *in, off_t off_in, fs_handle *out, off_t off_out
         ret = left <= 0 ? 0 : (ssize_t)((int64_t)len < left ? (int64_t)len : left);
     } else if (off_in != 0 || off_out != 0 || out->wrote) {
         ret = -EXDEV;
+    } else if (fs_batch_copy(in->bck, in->obj, in->etl, out->bck, out->obj) == 0) {
+        copied(in, out, (int64_t)len, false);
+        ret = (ssize_t)len;
     } else {
         int64_t size = -1;
         int rc = fs_api_copy_obj(in->bck, in->obj, out->bck, out->obj, in->etl, &size);
@@ -38,15 +59,7 @@ ssize_t fs_copy_range(fs_handle *in, off_t off_in, fs_handle *out, off_t off_out
         } else if (rc < 0) {
             ret = rc == -ENOENT ? -ENOENT : -EIO;
         } else {
-            out->server_copied = true;
-            out->copied_size = size;
-            out->dirty = out->created = false;
-            fs_cache_forget(out->path);
-            fs_vdir_del_parents(out->path);
-            if (in->etl[0])
-                fs_cache_set_outsize(in->path, size);
-            fs_stat_add(FS_ST_SERVER_COPIES, 1);
-            fs_stat_add(FS_ST_SERVER_COPY_BYTES, size);
+            copied(in, out, size, true);
             ret = (ssize_t)((int64_t)len < size ? (int64_t)len : size);
         }
     }

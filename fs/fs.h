@@ -42,6 +42,7 @@ typedef struct fs_config {
     int fqn;              /* 1: pread node-local object files when the target names them */
     char *spool_dir;      /* temp files for writes and large ETL outputs */
     size_t mem_limit;     /* ETL output kept in memory up to this, then spilled */
+    int copy_batch;       /* server-side copies sent as one job, at most; 0 = one at a time */
 } fs_config;
 
 extern fs_config fs_cfg;
@@ -55,6 +56,7 @@ typedef struct fs_resp {
     char version[64];      /* ais-version */
     int64_t atime_ns;      /* ais-atime */
     char fqn[4096];        /* etlfs-fqn */
+    int is_dir;            /* etlfs-dir of a 404: 1 or 0, -1 when absent */
     char curl_err[256];    /* transport error text when status == 0 */
 } fs_resp;
 
@@ -104,6 +106,7 @@ typedef struct fs_objattr {
     char version[64];
     int64_t mtime_ns;
     char fqn[4096];
+    bool not_dir; /* after -ENOENT: the target says no name starts with obj + "/" */
 } fs_objattr;
 
 /* errno for an HTTP answer (404 ENOENT, 409 EEXIST, ...); logs what failed. */
@@ -129,6 +132,25 @@ int fs_api_rename(const char *bck, const char *obj, const char *newname);
 /* Server-side copy (through etl when not NULL/empty); output size in *size. */
 int fs_api_copy_obj(const char *sbck, const char *sobj, const char *dbck, const char *dobj, const char *etl,
                     int64_t *size);
+
+typedef struct fs_copy_pair {
+    char *src, *dst; /* object names in the source and destination buckets */
+} fs_copy_pair;
+
+/* Many server-side copies as one copy-listrange/etl-listrange request (the
+ * target adds it to its running job of the same buckets and ETL); the job's
+ * id in id. */
+int fs_api_copy_list(const char *sbck, const char *etl, const char *dbck, const fs_copy_pair *v, size_t n, char *id,
+                     size_t idlen);
+
+typedef struct fs_job_snap {
+    bool idle;        /* everything the job was given is done and visible */
+    bool aborted;
+    int64_t objs;
+    char err[2048];   /* the job's errors so far, joined */
+} fs_job_snap;
+
+int fs_api_job_snap(const char *id, fs_job_snap *s);
 
 /* ------------------------------------------------------------------ path.c */
 typedef struct fs_path {
@@ -188,6 +210,33 @@ void fs_vdir_children(const char *dir, void (*fn)(void *ctx, const char *name), 
 void fs_cache_set_outsize(const char *path, int64_t size);
 int64_t fs_cache_outsize(const char *path);
 
+/* ------------------------------------------------------------------ pending.c */
+/* Roles of a name in the set of queued copies (batch.c). */
+#define FS_PEND_SRC 's'     /* an object a queued copy reads */
+#define FS_PEND_DST 'd'     /* an object a queued copy writes */
+#define FS_PEND_SRC_DIR 'S' /* a directory ("" or "a/b/") above such an object */
+#define FS_PEND_DST_DIR 'D'
+
+/* Counts obj in role and each directory above it in the matching _DIR role. */
+void fs_pending_add(char role, const char *bck, const char *obj);
+void fs_pending_del(char role, const char *bck, const char *obj);
+bool fs_pending_has(char role, const char *bck, const char *name);
+
+/* ------------------------------------------------------------------ batch.c */
+void fs_batch_start(void);
+/* Sends everything queued, waits for it, and stops batching. */
+void fs_batch_stop(void);
+/* Queues a server-side copy of sbck/sobj (through etl unless "") to
+ * dbck/dobj. 0, or -EAGAIN when batching is off: copy now instead. */
+int fs_batch_copy(const char *sbck, const char *sobj, const char *etl, const char *dbck, const char *dobj);
+/* The barrier: each returns once no queued copy writes bck/obj (dst), reads
+ * or writes it (obj), or writes below the directory prefix "" or "a/b/"
+ * (dir; with any_role, or reads there). */
+void fs_batch_wait_dst(const char *bck, const char *obj);
+void fs_batch_wait_obj(const char *bck, const char *obj);
+void fs_batch_wait_dir(const char *bck, const char *prefix, bool any_role);
+void fs_batch_wait_all(void);
+
 /* ------------------------------------------------------------------ stats.c */
 enum fs_stat {
     FS_ST_READ_BYTES,   /* bytes returned by read() through FUSE */
@@ -198,6 +247,8 @@ enum fs_stat {
     FS_ST_PUTS,
     FS_ST_SERVER_COPIES, /* copy_file_range turned into copy-obj */
     FS_ST_SERVER_COPY_BYTES,
+    FS_ST_COPY_JOBS,     /* requests that carried many copies as one job */
+    FS_ST_COPIES_QUEUED, /* copies waiting to be sent or done (a gauge) */
     FS_ST_CACHE_HITS,    /* opens that kept the kernel page cache */
     FS_ST_ATTR_HITS,     /* getattr served from our attribute cache */
     FS_ST_HTTP_REQS,
@@ -205,6 +256,8 @@ enum fs_stat {
     FS_ST__N
 };
 void fs_stat_add(enum fs_stat s, int64_t v);
+/* The last job the mount's copies went to, shown with the counters. */
+void fs_stat_set_copy_job(const char *id);
 /* malloc'd JSON of every counter. */
 char *fs_stats_json(void);
 

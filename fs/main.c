@@ -16,6 +16,7 @@ fs_config fs_cfg = {
     .entry_timeout = 1.0,
     .fqn = 1,
     .mem_limit = 64u << 20,
+    .copy_batch = 1024,
 };
 
 struct cli {
@@ -25,6 +26,7 @@ struct cli {
     char *attr;
     char *entry;
     char *mem;
+    char *batch;
     int help;
     int version;
 };
@@ -34,7 +36,7 @@ static const struct fuse_opt cli_opts[] = {
     OPT("--endpoint %s", endpoint), OPT("--endpoint=%s", endpoint), OPT("endpoint=%s", endpoint),
     OPT("spool_dir=%s", spool),     OPT("--spool-dir=%s", spool),    OPT("fqn=%s", fqn),
     OPT("attr_timeout=%s", attr),   OPT("entry_timeout=%s", entry),  OPT("mem_limit=%s", mem),
-    OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
+    OPT("copy_batch=%s", batch),    OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
     OPT("--version", version),      FUSE_OPT_END,
 };
 
@@ -54,6 +56,8 @@ static void usage(const char *prog)
            "                                   (node-local fast path, default on)\n"
            "  -o spool_dir=DIR                 temp files for writes and large ETL outputs (default $TMPDIR or /tmp)\n"
            "  -o mem_limit=BYTES               ETL output kept in memory per open file before spilling (default 64 MiB)\n"
+           "  -o copy_batch=N                  server-side copies (cp) sent to the target as one job, at most\n"
+           "                                   (default 1024; 0: each copy done before cp goes on)\n"
            "  -o max_threads=N                 FUSE worker threads (default: one per CPU, at least 2)\n"
            "\n"
            "Counters: getfattr -n user.etlfs.stats MOUNTPOINT\n"
@@ -93,6 +97,8 @@ int main(int argc, char **argv)
         fs_cfg.entry_timeout = atof(cli.entry);
     if (cli.mem)
         fs_cfg.mem_limit = (size_t)strtoull(cli.mem, NULL, 10);
+    if (cli.batch)
+        fs_cfg.copy_batch = atoi(cli.batch);
 
     static const char fsname[] = "-ofsname=etlfs,subtype=etlfs";
     char threads[64];
@@ -126,6 +132,7 @@ int main(int argc, char **argv)
     free(cli.attr);
     free(cli.entry);
     free(cli.mem);
+    free(cli.batch);
     free(fs_cfg.endpoint);
     free(fs_cfg.spool_dir);
     return rc;

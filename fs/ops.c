@@ -129,6 +129,16 @@ static int has_children(const char *bck, const char *obj)
     return rc;
 }
 
+/* Waits for queued copies below the directory obj ("" for the bucket). */
+static void wait_dir(const char *bck, const char *obj, bool any_role)
+{
+    cmn_buf prefix;
+    cmn_buf_init(&prefix);
+    cmn_buf_printf(&prefix, "%s%s", obj, *obj ? "/" : "");
+    fs_batch_wait_dir(bck, prefix.data, any_role);
+    cmn_buf_free(&prefix);
+}
+
 /* ---------------------------------------------------------------- attributes */
 
 static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
@@ -155,8 +165,11 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
             return 0;
         }
     }
+    if (*p.obj)
+        fs_batch_wait_dst(p.bck, p.obj);
     fs_attr a;
-    if (fs_cache_get(path, &a) || (*p.obj && !ro && fs_cache_revalidate(path, &a))) {
+    /* a view's attributes are its source's: the source file's identity vouches for both */
+    if (fs_cache_get(path, &a) || (*p.obj && fs_cache_revalidate(path, &a))) {
         fs_stat_add(FS_ST_ATTR_HITS, 1);
     } else if (!*p.obj) {
         if ((rc = bucket_exists(p.bck)) < 0)
@@ -164,6 +177,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
         a = (fs_attr){.is_dir = true};
         fs_cache_put(path, &a);
     } else {
+        wait_dir(p.bck, p.obj, false); /* a directory that queued copies will fill */
         fs_objattr oa;
         rc = fs_api_head(p.bck, p.obj, &oa);
         if (rc == 0) {
@@ -177,6 +191,8 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
         } else if (fs_vdir_has(plain_path(path, &p))) {
             a = (fs_attr){.is_dir = true};
         } else {
+            if (oa.not_dir)
+                return -ENOENT; /* the target said so: no listing needed */
             if ((rc = has_children(p.bck, p.obj)) < 0)
                 return rc;
             if (!rc)
@@ -232,6 +248,7 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
     pthread_mutex_init(&d->mu, NULL);
     fs_path_parse(d->path, &d->p); /* getattr already vetted the path */
     if (d->p.bck[0]) {
+        wait_dir(d->p.bck, d->p.obj, false);
         const char *obj = d->p.obj;
         d->prefix = malloc(strlen(obj) + 2);
         if (d->prefix)
@@ -350,7 +367,7 @@ static int next_page(dirh *d)
         cmn_buf_printf(&child, "%s/%s", d->path, pg.v[i].name);
         fs_attr a = {.is_dir = pg.v[i].is_dir, .size = pg.v[i].size, .mtime_ns = pg.v[i].mtime_ns};
         snprintf(a.version, sizeof a.version, "%s", pg.v[i].version);
-        if (!a.is_dir && fs_cfg.fqn && !d->p.etl[0])
+        if (!a.is_dir && fs_cfg.fqn)
             put_listed(d, &pg.v[i], child.data, &a, &heads);
         else
             fs_cache_put(child.data, &a);
@@ -417,6 +434,21 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
     return rc;
 }
 
+/* `sync DIR`: returns once every copy queued into DIR has landed, so a
+ * script can hand the results to clients that do not go through the mount. */
+static int fs_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
+{
+    dirh *d = (dirh *)(uintptr_t)fi->fh;
+    if (d->p.etl[0])
+        return 0;
+    if (!d->p.bck[0]) {
+        fs_batch_wait_all();
+        return 0;
+    }
+    wait_dir(d->p.bck, d->p.obj, false);
+    return 0;
+}
+
 static int fs_mkdir(const char *path, mode_t mode)
 {
     fs_path p;
@@ -448,6 +480,7 @@ static int fs_rmdir(const char *path)
         return -EROFS;
     if (!p.bck[0])
         return -EBUSY;
+    wait_dir(p.bck, p.obj, true);
     if ((rc = has_children(p.bck, p.obj)) < 0)
         return rc;
     if (rc)
@@ -484,6 +517,7 @@ static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
     int rc = writable(path, &p);
     if (rc < 0)
         return rc;
+    fs_batch_wait_obj(p.bck, p.obj);
     fs_handle *h;
     if ((rc = fs_writer_open(&p, path, true, true, &h)) < 0)
         return rc;
@@ -500,6 +534,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
     if ((fi->flags & O_ACCMODE) != O_RDONLY) {
         if ((rc = writable(path, &p)) < 0)
             return rc;
+        fs_batch_wait_obj(p.bck, p.obj);
         if ((rc = fs_writer_open(&p, path, false, (fi->flags & O_TRUNC) != 0, &h)) < 0)
             return rc;
         fs_cache_forget(path);
@@ -508,6 +543,8 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
     }
     if ((rc = fs_path_parse(path, &p)) < 0)
         return rc;
+    if (*p.obj)
+        fs_batch_wait_dst(p.bck, p.obj);
     bool keep = false;
     if ((rc = fs_reader_open(&p, path, &h, &keep)) < 0)
         return rc;
@@ -569,7 +606,15 @@ static int fs_flush(const char *path, struct fuse_file_info *fi)
     return h->writer ? fs_writer_flush(h) : 0;
 }
 
-static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi) { return fs_flush(path, fi); }
+/* fsync of a file cp copied server-side: the copy is on the target's disks
+ * (it writes atomically with fsync) once it has landed. */
+static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
+{
+    fs_handle *h = fh(fi);
+    if (h->writer && h->server_copied)
+        fs_batch_wait_dst(h->bck, h->obj);
+    return fs_flush(path, fi);
+}
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
@@ -585,6 +630,7 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     int rc = writable(path, &p);
     if (rc < 0)
         return rc;
+    fs_batch_wait_obj(p.bck, p.obj);
     rc = fs_truncate_path(&p, path, size);
     fs_cache_forget(path);
     return rc;
@@ -596,6 +642,7 @@ static int fs_unlink(const char *path)
     int rc = writable(path, &p);
     if (rc < 0)
         return rc;
+    fs_batch_wait_obj(p.bck, p.obj);
     rc = fs_api_delete(p.bck, p.obj);
     fs_cache_forget(path);
     return rc;
@@ -613,6 +660,8 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
         return -EINVAL;
     if (strcmp(a.bck, b.bck) != 0)
         return -EXDEV; /* mv copies across buckets */
+    fs_batch_wait_obj(a.bck, a.obj);
+    fs_batch_wait_obj(b.bck, b.obj);
     struct stat st;
     if ((rc = fs_getattr(from, &st, NULL)) < 0)
         return rc;
@@ -685,6 +734,7 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     mount_ns = cmn_now_ns();
+    fs_batch_start(); /* here, after libfuse has daemonized: threads do not survive fork */
     cfg->attr_timeout = fs_cfg.attr_timeout;
     cfg->entry_timeout = fs_cfg.entry_timeout;
     cfg->negative_timeout = 0;
@@ -701,6 +751,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 
 static void fs_destroy(void *data)
 {
+    fs_batch_stop();
     pthread_mutex_lock(&etl_mu);
     fs_free_names(etl_names, etl_n);
     etl_names = NULL;
@@ -715,6 +766,7 @@ const struct fuse_operations fs_ops = {
     .opendir = fs_opendir,
     .readdir = fs_readdir,
     .releasedir = fs_releasedir,
+    .fsyncdir = fs_fsyncdir,
     .mkdir = fs_mkdir,
     .rmdir = fs_rmdir,
     .create = fs_create,

@@ -19,13 +19,25 @@ static const char *const names[FS_ST__N] = {
     [FS_ST_PUTS] = "puts",
     [FS_ST_SERVER_COPIES] = "server_copies",
     [FS_ST_SERVER_COPY_BYTES] = "server_copy_bytes",
+    [FS_ST_COPY_JOBS] = "copy_job_requests",
+    [FS_ST_COPIES_QUEUED] = "copies_queued",
     [FS_ST_CACHE_HITS] = "cache_hits",
     [FS_ST_ATTR_HITS] = "attr_cache_hits",
     [FS_ST_HTTP_REQS] = "http_requests",
     [FS_ST_ERRORS] = "errors",
 };
 
+static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
+static char copy_job[64];
+
 void fs_stat_add(enum fs_stat s, int64_t v) { __atomic_add_fetch(&counters[s], v, __ATOMIC_RELAXED); }
+
+void fs_stat_set_copy_job(const char *id)
+{
+    pthread_mutex_lock(&job_mu);
+    snprintf(copy_job, sizeof copy_job, "%s", id);
+    pthread_mutex_unlock(&job_mu);
+}
 
 char *fs_stats_json(void)
 {
@@ -35,6 +47,8 @@ char *fs_stats_json(void)
     for (int i = 0; i < FS_ST__N; i++)
         cmn_buf_printf(&b, "%s\"%s\":%lld", i ? "," : "", names[i],
                        (long long)__atomic_load_n(&counters[i], __ATOMIC_RELAXED));
-    cmn_buf_puts(&b, "}");
+    pthread_mutex_lock(&job_mu);
+    cmn_buf_printf(&b, ",\"copy_job\":\"%s\"}", copy_job); /* an id: no characters to escape */
+    pthread_mutex_unlock(&job_mu);
     return cmn_buf_steal(&b);
 }

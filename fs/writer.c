@@ -97,10 +97,29 @@ int fs_writer_open(const fs_path *p, const char *path, bool create, bool trunc, 
     return 0;
 }
 
+/* Writes after a server-side copy on the same descriptor change the copy:
+ * fetch it (once it has landed) into the spool, which is PUT on close. */
+static int take_back_copy(fs_handle *h)
+{
+    if (!h->server_copied)
+        return 0;
+    fs_batch_wait_dst(h->bck, h->obj);
+    if (ftruncate(h->fd, 0) != 0)
+        return -errno;
+    int rc = download(h);
+    if (rc == 0) {
+        h->server_copied = false;
+        h->dirty = true;
+    }
+    return rc;
+}
+
 ssize_t fs_writer_write(fs_handle *h, const char *buf, size_t len, off_t off)
 {
     pthread_mutex_lock(&h->mu);
-    ssize_t n = pwrite(h->fd, buf, len, off);
+    ssize_t n = take_back_copy(h);
+    if (n == 0)
+        n = pwrite(h->fd, buf, len, off);
     if (n < 0)
         n = -errno;
     else
@@ -112,7 +131,9 @@ ssize_t fs_writer_write(fs_handle *h, const char *buf, size_t len, off_t off)
 int fs_writer_truncate(fs_handle *h, off_t size)
 {
     pthread_mutex_lock(&h->mu);
-    int rc = ftruncate(h->fd, size) == 0 ? 0 : -errno;
+    int rc = take_back_copy(h);
+    if (rc == 0)
+        rc = ftruncate(h->fd, size) == 0 ? 0 : -errno;
     if (rc == 0)
         h->dirty = h->wrote = true;
     pthread_mutex_unlock(&h->mu);

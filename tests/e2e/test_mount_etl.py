@@ -65,6 +65,7 @@ def test_cp_from_view_is_server_side(target, mount, md5_etl):
         target.put(b, k, v)
     before = mount.stats()
     subprocess.run(["cp", "-r", mount.path("@" + md5_etl, b) + "/.", mount.path(dst)], check=True, timeout=120)
+    subprocess.run(["sync", mount.path(dst)], check=True, timeout=120)  # copies land asynchronously
     after = mount.stats()
     for k, v in blobs.items():
         assert target.get(dst, k).content == md5hex(v), k
@@ -74,6 +75,7 @@ def test_cp_from_view_is_server_side(target, mount, md5_etl):
     assert after["server_copies"] - before["server_copies"] == 2
     # a plain copy between buckets is server-side too
     subprocess.run(["cp", mount.path(b, "sub", "b.bin"), mount.path(dst, "plain.bin")], check=True, timeout=60)
+    subprocess.run(["sync", mount.path(dst)], check=True, timeout=60)
     assert target.get(dst, "plain.bin").content == blobs["sub/b.bin"]
     assert mount.stats()["read_bytes"] == after["read_bytes"]
 

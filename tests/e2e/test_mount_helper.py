@@ -77,6 +77,7 @@ def test_two_mounts_one_daemon_and_server_side_cp(target, node, tmp_path):
     ok, why = copy_obj_supported(target, dst)
     before = node.stats()
     subprocess.run(["cp", "-r", a + "/.", b], check=True, timeout=120)
+    subprocess.run(["sync", b], check=True, timeout=120)  # copies land asynchronously: wait for them
     assert target.get(dst, "x.bin").content == target.get(src, "x.bin").content
     assert target.get(dst, "d/y.bin").content == b"hello"
     after = node.stats()
@@ -101,6 +102,7 @@ def test_etl_mount_cp_transforms_server_side(target, node, tmp_path):
     assert open(os.path.join(v, "a"), "rb").read() == md5hex(data["a"])
     before = node.stats()
     subprocess.run(["cp", "-r", v + "/.", d], check=True, timeout=120)
+    subprocess.run(["sync", d], check=True, timeout=120)
     for k, val in data.items():
         assert target.get(dst, k).content == md5hex(val), k
     if not ok:

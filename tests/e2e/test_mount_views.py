@@ -246,6 +246,7 @@ def test_cp_r_from_md5_view_between_mounts_is_server_side(target, node, tmp_path
     before = node.stats()
     r = subprocess.run(["cp", "-r", v + "/.", d], capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr
+    subprocess.run(["sync", d], check=True, timeout=120)  # copies land asynchronously: wait for them
     after = node.stats()
     assert after["read_bytes"] == before["read_bytes"], "object bytes went through FUSE"
     assert after["server_copies"] - before["server_copies"] == len(data)
