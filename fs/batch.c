@@ -65,6 +65,7 @@ static bool send_one_by_one(const batch *b)
     bool ok = true;
     for (size_t i = 0; i < b->n; i++) {
         int64_t size;
+        fs_stat_add(FS_ST_SINGLE_COPIES, 1);
         if (fs_api_copy_obj(b->sbck, b->v[i].src, b->dbck, b->v[i].dst, b->etl, &size) < 0)
             ok = false; /* logged */
     }
@@ -107,7 +108,15 @@ static bool send_as_job(const batch *b)
         nanosleep(&ts, NULL);
         pause = pause * 2 > POLL_MAX_NS ? POLL_MAX_NS : pause * 2;
         fs_job_snap s;
-        if (fs_api_job_snap(id, &s) < 0) {
+        rc = fs_api_job_snap(id, &s);
+        if (rc == -ENOENT) { /* a restarted target forgets jobs; it may have been cut short */
+            cmn_warn("etlfs: job %s (copies from %s to %s) is unknown to the target (restarted?): "
+                     "some copies may be missing",
+                     id, b->sbck, b->dbck);
+            fs_stat_add(FS_ST_ERRORS, 1);
+            return false;
+        }
+        if (rc < 0) {
             int64_t now = cmn_mono_ns();
             if (!failing_since)
                 failing_since = now;

@@ -48,6 +48,7 @@ ssize_t fs_copy_range(fs_handle *in, off_t off_in, fs_handle *out, off_t off_out
         ret = (ssize_t)len;
     } else {
         int64_t size = -1;
+        fs_stat_add(FS_ST_SINGLE_COPIES, 1);
         int rc = fs_api_copy_obj(in->bck, in->obj, out->bck, out->obj, in->etl, &size);
         if (rc == 0 && size < 0) {
             fs_objattr a; /* a target without ais-size: ask */

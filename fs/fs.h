@@ -248,6 +248,7 @@ enum fs_stat {
     FS_ST_SERVER_COPIES, /* copy_file_range turned into copy-obj */
     FS_ST_SERVER_COPY_BYTES,
     FS_ST_COPY_JOBS,     /* requests that carried many copies as one job */
+    FS_ST_SINGLE_COPIES, /* copies sent one by one (copy-obj) */
     FS_ST_COPIES_QUEUED, /* copies waiting to be sent or done (a gauge) */
     FS_ST_CACHE_HITS,    /* opens that kept the kernel page cache */
     FS_ST_ATTR_HITS,     /* getattr served from our attribute cache */

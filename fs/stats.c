@@ -20,6 +20,7 @@ static const char *const names[FS_ST__N] = {
     [FS_ST_SERVER_COPIES] = "server_copies",
     [FS_ST_SERVER_COPY_BYTES] = "server_copy_bytes",
     [FS_ST_COPY_JOBS] = "copy_job_requests",
+    [FS_ST_SINGLE_COPIES] = "single_copies",
     [FS_ST_COPIES_QUEUED] = "copies_queued",
     [FS_ST_CACHE_HITS] = "cache_hits",
     [FS_ST_ATTR_HITS] = "attr_cache_hits",

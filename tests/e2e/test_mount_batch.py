@@ -61,12 +61,14 @@ def test_cp_r_through_view_is_one_job_and_reads_wait_for_it(target, mount):
     for name, p in got.items():
         with open(p, "rb") as f:
             assert f.read() == md5hex(data[name]), name
-    assert mount.stats()["copies_queued"] == 0
+    final = mount.stats()
+    assert final["copies_queued"] == 0
     # the job API shows the copies as an etl-listrange job
-    st = job_status(target, after["copy_job"])
+    st = job_status(target, final["copy_job"])
     assert st["kind"] == "etl-listrange"
     assert st["errors"] == 0
-    assert st["objects"] == len(data)  # one job: the batches were added to it
+    # one job: the batches were added to it (a straggler of under 4 copies goes alone)
+    assert st["objects"] + final["single_copies"] - before["single_copies"] == len(data)
 
 
 def test_sync_dir_waits_for_copies_into_it(target, mount):
@@ -137,7 +139,7 @@ def test_failed_copies_are_logged_and_counted(target, mount):
     etl = init_md5_etl(target, name="etl-failsome", code=FAIL_CODE)
     src, dst = target.create_bucket("fsrc"), target.create_bucket("fdst")
     good = {f"g{i}": os.urandom(50) + b"good" for i in range(30)}
-    bad = {f"b{i}": b"bad" + os.urandom(10) for i in range(3)}
+    bad = {f"refused-{i}": b"bad" + os.urandom(10) for i in range(3)}
     for k, v in {**good, **bad}.items():
         target.put(src, k, v)
     before = mount.stats()
@@ -148,10 +150,10 @@ def test_failed_copies_are_logged_and_counted(target, mount):
     assert sorted(os.listdir(mount.path(dst))) == sorted(good)
     for k, v in good.items():
         assert target.get(dst, k).content == md5hex(v)
-    st = job_status(target, after["copy_job"])
-    assert st["errors"] == len(bad)
-    assert any("b0" in e or "b1" in e or "b2" in e for e in st["error_list"]), st["error_list"]
-    assert "refusing" in mount.log_text() or "b0" in mount.log_text()
+    # each failure is named in the daemon's log (a job's errors, or a single copy's)
+    log = mount.log_text()
+    for k in bad:
+        assert f"fsrc/{k}" in log, log
 
 
 def test_copy_batch_off_copies_before_cp_returns(target, tmp_path):
@@ -189,3 +191,19 @@ def test_few_copies_need_no_job(target, mount, n):
         with open(mount.path(dst, f"x{i}"), "rb") as f:
             assert f.read() == b"x%d" % i
     assert mount.stats()["copy_job_requests"] == before["copy_job_requests"]
+
+
+def test_target_killed_under_queued_copies_nothing_hangs(target, mount):
+    src, dst = target.create_bucket("ksrc"), target.create_bucket("kdst")
+    data = fill(target, src, 400)
+    subprocess.run(["cp", "-r", mount.path(src) + "/.", mount.path(dst)], check=True, timeout=300)
+    target.kill9()  # whatever was queued or running is cut short
+    target.start()
+    # the barrier gives up on a job the restarted target does not know: no hang
+    subprocess.run(["sync", mount.path(dst)], check=True, timeout=90)
+    assert mount.stats()["copies_queued"] == 0
+    # copying again completes the set (overwrites are whole objects)
+    subprocess.run(["cp", "-r", mount.path(src) + "/.", mount.path(dst)], check=True, timeout=300)
+    subprocess.run(["sync", mount.path(dst)], check=True, timeout=90)
+    for name, blob in data.items():
+        assert target.get(dst, name).content == blob, name
