@@ -60,16 +60,22 @@ static void batch_free(batch *b)
 
 /* ---------------------------------------------------------------- sending */
 
+#define GIVE_UP_AFTER 3 /* failures in a row: the target is gone, not one object bad */
+
 static bool send_one_by_one(const batch *b)
 {
-    bool ok = true;
+    int failed = 0;
     for (size_t i = 0; i < b->n; i++) {
         int64_t size;
         fs_stat_add(FS_ST_SINGLE_COPIES, 1);
-        if (fs_api_copy_obj(b->sbck, b->v[i].src, b->dbck, b->v[i].dst, b->etl, &size) < 0)
-            ok = false; /* logged */
+        if (fs_api_copy_obj(b->sbck, b->v[i].src, b->dbck, b->v[i].dst, b->etl, &size) == 0) {
+            failed = 0;
+        } else if (++failed == GIVE_UP_AFTER && i + 1 < b->n) { /* each failure is logged */
+            cmn_warn("etlfs: giving up on %zu more copies from %s to %s", b->n - i - 1, b->sbck, b->dbck);
+            return false;
+        }
     }
-    return ok;
+    return failed == 0;
 }
 
 /* Logs what the job reports beyond what was logged after the previous batch;
@@ -99,7 +105,7 @@ static bool send_as_job(const batch *b)
     char id[64];
     int rc = fs_api_copy_list(b->sbck, b->etl, b->dbck, b->v, b->n, id, sizeof id);
     if (rc < 0)
-        return false; /* logged: nothing was copied; the destinations stay absent */
+        return send_one_by_one(b); /* refused (logged): nothing was copied, so copy them singly */
     fs_stat_add(FS_ST_COPY_JOBS, 1);
     fs_stat_set_copy_job(id);
     int64_t pause = POLL_MIN_NS, failing_since = 0;
@@ -232,7 +238,8 @@ void fs_batch_stop(void)
     pthread_mutex_lock(&mu);
     bool was = started;
     stopping = true;
-    pthread_cond_signal(&wake);
+    if (was)
+        pthread_cond_signal(&wake);
     pthread_mutex_unlock(&mu);
     if (!was)
         return;
@@ -303,6 +310,8 @@ static batch *open_batch(const char *sbck, const char *etl, const char *dbck)
 
 int fs_batch_copy(const char *sbck, const char *sobj, const char *etl, const char *dbck, const char *dobj)
 {
+    if (!strcmp(sbck, dbck))
+        return -EAGAIN; /* a job never copies a bucket onto itself: copy-obj does it */
     pthread_mutex_lock(&mu);
     if (!started || stopping) {
         pthread_mutex_unlock(&mu);

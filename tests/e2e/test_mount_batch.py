@@ -207,3 +207,26 @@ def test_target_killed_under_queued_copies_nothing_hangs(target, mount):
     subprocess.run(["sync", mount.path(dst)], check=True, timeout=90)
     for name, blob in data.items():
         assert target.get(dst, name).content == blob, name
+
+
+def test_cp_r_within_one_bucket(target, mount):
+    b = target.create_bucket("same")
+    data = fill(target, b, 30, prefix="orig")
+    subprocess.run(["cp", "-r", mount.path(b, "orig0"), mount.path(b, "copy0")], check=True, timeout=300)
+    for name, blob in data.items():
+        if name.startswith("orig0/"):
+            with open(mount.path(b, "copy0", name[len("orig0/"):]), "rb") as f:
+                assert f.read() == blob, name
+
+
+def test_mv_across_buckets_removes_sources_only_after_their_copies(target, mount):
+    a, b = target.create_bucket("mva"), target.create_bucket("mvb")
+    data = fill(target, a, 60, prefix="dir")
+    subprocess.run(["mv", mount.path(a, "dir1"), mount.path(b)], check=True, timeout=300)
+    subprocess.run(["sync", mount.path(b)], check=True, timeout=120)
+    for name, blob in data.items():
+        if name.startswith("dir1/"):
+            assert target.get(b, name).content == blob, name
+            assert target.get(a, name).status_code == 404, name
+        else:
+            assert target.get(a, name).content == blob, name
