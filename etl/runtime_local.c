@@ -61,7 +61,7 @@ static void keep_read_search(void)
         prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0);
 }
 
-__attribute__((noreturn)) static void child(const etl_spawn *s, int logfd, int nullfd, int errfd)
+__attribute__((noreturn)) static void child(const etl_spawn *s, int logfd, int nullfd, int errfd, pid_t target)
 {
     setpgid(0, 0);
     sigset_t all;
@@ -91,6 +91,12 @@ __attribute__((noreturn)) static void child(const etl_spawn *s, int logfd, int n
             child_fail(errfd, STAGE_USER);
         keep_read_search();
     }
+    /* The target's death, even by SIGKILL, takes the process with it. Set after
+     * the user switch, which clears it; it follows the forking thread, and
+     * only the target's long-lived threads start ETLs (server.c). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (getppid() != target)
+        _exit(127); /* the target died before the line above */
     if (s->cwd && chdir(s->cwd) != 0)
         child_fail(errfd, STAGE_CHDIR);
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
@@ -116,9 +122,10 @@ int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen)
             close(nullfd);
         return CMN_ERR;
     }
+    pid_t self = getpid();
     pid_t pid = fork();
     if (pid == 0)
-        child(s, logfd, nullfd, pfd[1]);
+        child(s, logfd, nullfd, pfd[1], self);
     close(pfd[1]);
     close(logfd);
     close(nullfd);

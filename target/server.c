@@ -111,11 +111,16 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return NULL;
 }
 
+/* The ETL callback listener (tgt_server_start_etl) runs a thread per
+ * connection: it serves only reads, so no ETL is ever started from a thread
+ * that ends with its connection (ETL processes die with the thread that
+ * forked them: runtime_local.c). */
+static char etl_listener;
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)cls;
     (void)version;
     tgt_req *r = *con_cls;
     bool bad_path = r == (void *)&nul_in_path;
@@ -134,6 +139,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->started_ns = cmn_mono_ns();
         cmn_buf_init(&r->body);
         split_path(r);
+        if (cls == &etl_listener && strcmp(method, "GET") && strcmp(method, "HEAD"))
+            return (enum MHD_Result)tgt_reply_err(r, 405, "the ETL callback listener serves object reads (GET, HEAD) "
+                                                          "only; send %s to the target's address",
+                                                  method);
         if (bad_path)
             return (enum MHD_Result)tgt_reply_err(r, 400, "invalid request path \"%s\": contains %%00", url);
         if (is_object_put(r)) {
@@ -234,7 +243,8 @@ int tgt_server_start_etl(tgt_server *s)
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     s->mhd_etl = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
                                       MHD_USE_ERROR_LOG,
-                                  0, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+                                  0, NULL, NULL, on_request, &etl_listener, MHD_OPTION_SOCK_ADDR,
+                                  (struct sockaddr *)&sin,
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                                   MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)600,

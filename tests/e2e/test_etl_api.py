@@ -331,6 +331,34 @@ def test_hanging_etl(target, src):
     assert "etl-hang-1" in message(g)
 
 
+def test_no_orphans_after_sigkill(target, src):
+    """A target killed with SIGKILL cannot stop its ETLs: they die with it."""
+    assert init_code(target, "etl-orphan-3").status_code == 200
+    assert init_spec(target, "etl-orphan-4", "md5/pod.yaml").status_code == 200
+    pids = etl_pids(target)
+    assert len(pids) >= 2
+    target.kill9()
+    assert wait_gone(pids), [open(f"/proc/{p}/cmdline", "rb").read() for p in pids if os.path.exists(f"/proc/{p}")]
+    target.start()
+
+
+def test_callback_listener_serves_reads_only(target, src):
+    assert init_code(target, "etl-listener").status_code == 200
+    pid = etl_pids(target)[0]
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+    fetch = env[b"AIS_TARGET_URL"].decode()  # LISTENER/v1/etl/_object/SECRET
+    url = fetch.split("/v1/")[0]
+    assert url != target.url
+    target.put("src", "cb", b"callback")
+    assert requests.get(f"{fetch}/ais/@%23/src/cb", timeout=30).content == b"callback"
+    r = requests.put(f"{url}/v1/etl", json={"id": "etl-from-callback"}, timeout=30)
+    assert r.status_code == 405 and "GET, HEAD" in message(r)
+    r = requests.delete(f"{url}/v1/buckets/src", timeout=30)
+    assert r.status_code == 405
+    assert target.get("src", "cb").content == b"callback"
+
+
 def test_no_orphans_after_sigterm(target, src):
     assert init_code(target, "etl-orphan-1").status_code == 200
     assert init_spec(target, "etl-orphan-2", "md5/pod.yaml").status_code == 200
