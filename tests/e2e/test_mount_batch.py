@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import requests
 
-from mount_fixtures import Mount, init_md5_etl, md5hex, mount  # noqa: F401
+from mount_fixtures import DOUBLE_CODE, Mount, init_md5_etl, md5hex, mount  # noqa: F401
 
 FAIL_CODE = """
 import hashlib
@@ -230,3 +230,16 @@ def test_mv_across_buckets_removes_sources_only_after_their_copies(target, mount
             assert target.get(a, name).status_code == 404, name
         else:
             assert target.get(a, name).content == blob, name
+
+
+def test_cp_r_outputs_longer_than_sources_are_whole(target, mount):
+    etl = init_md5_etl(target, name="etl-doublecp", code=DOUBLE_CODE)
+    src, dst = target.create_bucket("lsrc"), target.create_bucket("ldst")
+    data = fill(target, src, 20)
+    subprocess.run(["cp", "-r", mount.path("@" + etl, src) + "/.", mount.path(dst)], check=True, timeout=300)
+    for name, blob in data.items():
+        want = requests.get(f"{target.url}/v1/objects/{src}/{name}", params={"etl_name": etl}, timeout=60).content
+        assert want == blob + blob[::-1]
+        with open(mount.path(dst, name), "rb") as f:  # the whole output, though cp was told the source's size
+            assert f.read() == want, name
+        assert os.path.getsize(mount.path(dst, name)) == len(want)
