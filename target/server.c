@@ -51,6 +51,39 @@ static void split_path(tgt_req *r)
     }
 }
 
+/* AIStore's "easy URL" (proxy.go easyURLHandler): /ais/B/O is /v1/objects/B/O,
+ * /ais/B is /v1/buckets/B and /ais is /v1/buckets. NULL for any other path;
+ * *remote set for another provider's easy URL (etlfs stores ais:// only). */
+static char *easy_path(const char *url, bool *remote)
+{
+    static const char *const remotes[] = {"gs", "gcp", "az", "azure", "aws"};
+    *remote = false;
+    const char *p = url;
+    while (*p == '/')
+        p++;
+    size_t n = strcspn(p, "/");
+    for (size_t i = 0; i < sizeof remotes / sizeof remotes[0]; i++)
+        *remote |= strlen(remotes[i]) == n && !strncmp(p, remotes[i], n);
+    if (n != 3 || strncmp(p, "ais", 3))
+        return NULL;
+    p += 3;
+    while (*p == '/')
+        p++;
+    cmn_buf b;
+    cmn_buf_init(&b);
+    size_t bl = strcspn(p, "/");
+    const char *obj = p + bl;
+    while (*obj == '/')
+        obj++;
+    if (!*p)
+        cmn_buf_puts(&b, "/v1/buckets");
+    else if (!*obj)
+        cmn_buf_printf(&b, "/v1/buckets/%.*s", (int)bl, p);
+    else
+        cmn_buf_printf(&b, "/v1/objects/%.*s/%s", (int)bl, p, obj);
+    return cmn_buf_steal(&b);
+}
+
 static bool is_loopback(struct MHD_Connection *conn)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -134,11 +167,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->conn = conn;
         r->method = method;
         r->url = strdup(url);
-        r->path = strdup(url);
+        bool remote;
+        r->path = easy_path(url, &remote);
+        bool easy = r->path != NULL;
+        if (!easy)
+            r->path = strdup(url);
         r->loopback = is_loopback(conn);
         r->started_ns = cmn_mono_ns();
         cmn_buf_init(&r->body);
         split_path(r);
+        if (remote)
+            return (enum MHD_Result)tgt_reply_err(r, 501, "\"%s\": etlfs stores ais:// buckets only (no cloud backends)",
+                                                  url);
+        if (easy && !strcmp(method, "PUT") && r->nitems == 3 && !strcmp(r->items[1], "buckets"))
+            return (enum MHD_Result)tgt_reply_err(r, 400, "missing destination object name in the \"easy URL\"");
         if (cls == &etl_listener && strcmp(method, "GET") && strcmp(method, "HEAD"))
             return (enum MHD_Result)tgt_reply_err(r, 405, "the ETL callback listener serves object reads (GET, HEAD) "
                                                           "only; send %s to the target's address",

@@ -302,3 +302,26 @@ def test_unsupported_features_say_so(target):
     assert 400 <= r.status_code < 600
     assert target.get("ns", "o").content == b"data"
     assert _tmp_files(target) == []
+
+
+def test_easy_url(target):
+    """/ais/B/O is /v1/objects/B/O, /ais/B is /v1/buckets/B, /ais is /v1/buckets."""
+    u = target.url
+    target.create_bucket("easy")
+    assert requests.put(f"{u}/ais/easy/dir/o.txt", data=b"easy body", timeout=30).status_code == 200
+    assert requests.get(f"{u}/v1/objects/easy/dir/o.txt", timeout=30).content == b"easy body"
+    assert requests.get(f"{u}/ais/easy/dir/o.txt", timeout=30).content == b"easy body"
+    r = requests.get(f"{u}/ais/easy/dir/o.txt", headers={"Range": "bytes=5-"}, timeout=30)
+    assert r.status_code == 206 and r.content == b"body"
+    h = requests.head(f"{u}/ais/easy/dir/o.txt", timeout=30)
+    assert h.status_code == 200 and h.headers["Content-Length"] == "9"
+    names = [e["name"] for e in requests.get(f"{u}/ais/easy", timeout=30).json()["entries"]]
+    assert names == ["dir/o.txt"]
+    assert "easy" in [b["name"] for b in requests.get(f"{u}/ais", timeout=30).json()]
+    r = requests.put(f"{u}/ais/easy", data=b"x", timeout=30)
+    assert r.status_code == 400 and "easy URL" in r.json()["message"]
+    r = requests.get(f"{u}/gs/easy/dir/o.txt", timeout=30)
+    assert r.status_code == 501
+    assert requests.delete(f"{u}/ais/easy/dir/o.txt", timeout=30).status_code == 200
+    assert requests.get(f"{u}/v1/objects/easy/dir/o.txt", timeout=30).status_code == 404
+    assert requests.get(f"{u}/ais/nosuch/x", timeout=30).status_code == 404
