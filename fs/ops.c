@@ -549,6 +549,7 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
     if ((rc = fs_reader_open(&p, path, &h, &keep)) < 0)
         return rc;
     fi->fh = (uintptr_t)h;
+    fi->noflush = 1; /* a reader has nothing to flush: close costs no round trip */
     if (p.etl[0])
         fi->direct_io = 1; /* the output length is known only after the transform */
     else
