@@ -262,9 +262,11 @@ static void wait_locked(char r1, char r2, const char *bck, const char *name)
     }
 }
 
+size_t fs_batch_queued(void) { return __atomic_load_n(&queued, __ATOMIC_RELAXED); }
+
 static void wait_none(char r1, char r2, const char *bck, const char *name)
 {
-    if (!__atomic_load_n(&queued, __ATOMIC_RELAXED))
+    if (!fs_batch_queued())
         return; /* the common case: one load, no lock */
     pthread_mutex_lock(&mu);
     wait_locked(r1, r2, bck, name);

@@ -236,6 +236,8 @@ void fs_batch_wait_dst(const char *bck, const char *obj);
 void fs_batch_wait_obj(const char *bck, const char *obj);
 void fs_batch_wait_dir(const char *bck, const char *prefix, bool any_role);
 void fs_batch_wait_all(void);
+/* Copies queued or being sent (a relaxed load: a hint, for skipping work). */
+size_t fs_batch_queued(void);
 
 /* ------------------------------------------------------------------ stats.c */
 enum fs_stat {

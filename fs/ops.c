@@ -132,6 +132,8 @@ static int has_children(const char *bck, const char *obj)
 /* Waits for queued copies below the directory obj ("" for the bucket). */
 static void wait_dir(const char *bck, const char *obj, bool any_role)
 {
+    if (!fs_batch_queued())
+        return;
     cmn_buf prefix;
     cmn_buf_init(&prefix);
     cmn_buf_printf(&prefix, "%s%s", obj, *obj ? "/" : "");
