@@ -275,7 +275,9 @@ static void add_job_rows(cli_table *t, cJSON *st)
             snprintf(c_start, sizeof c_start, " %s", tmp);
             fmt_time(cJSON_IsString(etime) ? etime->valuestring : NULL, tmp, sizeof tmp);
             snprintf(c_end, sizeof c_end, " %s", tmp);
-            snprintf(c_state, sizeof c_state, " %s", state);
+            /* a demand job between requests is idle, not running (AIStore's FmtXactStatus) */
+            bool idle = endns == 0 && !cJSON_IsTrue(ab) && cJSON_IsTrue(cJSON_GetObjectItem(s, "is_idle"));
+            snprintf(c_state, sizeof c_state, " %s", idle ? "Idle" : state);
             cli_table_row(t, c_node, c_id, c_kind, c_objs, c_bytes, c_start, c_end, c_state);
             any = true;
         }

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import subprocess
+import time
 
 import pytest
 import requests
@@ -368,3 +369,26 @@ def test_etl_init_code(target, tmp_path):
     r = ais(target, "etl", "object", "etl-upper", "ais://codeb/a.txt", "-")
     assert r.stdout == b"ABC"
     ok(target, "etl", "rm", "etl-upper")
+
+
+def test_job_show_idle_demand_job(target):
+    """A list copy lingers idle after its work (a demand job): Idle, then Finished."""
+    target.create_bucket("idle-src")
+    for i in range(5):
+        target.put("idle-src", f"o{i}", b"x" * i)
+    r = requests.post(f"{target.url}/v1/buckets/idle-src", timeout=30,
+                      json={"action": "copy-listrange",
+                            "value": {"objnames": [f"o{i}" for i in range(5)], "tobck": {"name": "idle-dst"}}})
+    assert r.status_code == 200, r.text
+    xid = r.text
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        snaps = requests.get(f"{target.url}/v1/cluster", params={"what": "qryxstats"}, json={"id": xid},
+                             timeout=30).json()
+        if next(iter(snaps.values()))[0]["is_idle"]:
+            break
+        time.sleep(0.02)
+    out = ok(target, "job", "show", xid)  # within the 2 s linger
+    assert xid in out and "copy-listrange" in out and "Idle" in out, out
+    assert ok(target, "job", "wait", xid, timeout=60).endswith("Done.\n")
+    assert "Finished" in ok(target, "job", "show", xid)
