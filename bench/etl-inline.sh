@@ -34,40 +34,17 @@ conns=${CONNS:-2 8 32}
 limit=${LIMIT:-360}
 PY=/usr/bin/python3
 
-shared=${ETLFS_SHARED:-}
-for d in "$shared" "$root/../shared" /work/shared; do
-  if [[ -n $d && -f $d/bench/dataset.sh ]]; then shared=$d; break; fi
-done
-[[ -f $shared/bench/dataset.sh ]] || { echo "etl-inline.sh: cannot find shared/bench/dataset.sh (set ETLFS_SHARED)" >&2; exit 2; }
-for tool in wrk curl cc md5sum; do
-  command -v "$tool" >/dev/null || { echo "etl-inline.sh: needs $tool (deploy/dev/deps.sh --test)" >&2; exit 2; }
-done
-
-work=$(mktemp -d /tmp/etlfs-bench-inline.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$root/bench/lib.sh"
+find_shared etl-inline.sh
+need_tools etl-inline.sh wrk curl cc md5sum
+bench_workdir inline
 trap 'echo "etl-inline.sh: stopped (time limit ${limit}s or a signal)" >&2; exit 124' TERM INT
 ( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$limit" & sp=$!; wait $sp; kill -TERM $$ ) 2>/dev/null &
 pids+=($!)
 t_start=$(date +%s)
 
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 say() { echo "== $*" >&2; }
 
-# VmRSS (KiB) of PID appended to FILE every 0.5 s while PID lives.
-rss_sampler() {
-  while kill -0 "$1" 2>/dev/null; do
-    awk '/^VmRSS:/ {print $2}' "/proc/$1/status" >>"$2" 2>/dev/null || true
-    sleep 0.5
-  done
-}
-rss_mark() { wc -l <"$work/rss"; }
-rss_max_since() { tail -n +"$(($1 + 1))" "$work/rss" | awk 'BEGIN {m = 0} $1 > m {m = $1} END {printf "%.1f", m / 1024}'; }
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
 
 say "dataset ($data)"

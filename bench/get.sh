@@ -22,37 +22,11 @@ dur=${DURATION:-10}
 rounds=${ROUNDS:-1}
 PY=/usr/bin/python3
 
-shared=${ETLFS_SHARED:-}
-for d in "$shared" "$root/../shared" /work/shared; do
-  if [[ -n $d && -f $d/bench/dataset.sh ]]; then shared=$d; break; fi
-done
-[[ -f $shared/bench/dataset.sh ]] || { echo "get.sh: cannot find shared/bench/dataset.sh (set ETLFS_SHARED)" >&2; exit 2; }
-for tool in wrk nginx curl; do
-  command -v "$tool" >/dev/null || { echo "get.sh: needs $tool (deploy/dev/deps.sh --test)" >&2; exit 2; }
-done
-
-work=$(mktemp -d /tmp/etlfs-bench-get.XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$root/bench/lib.sh"
+find_shared get.sh
+need_tools get.sh wrk nginx curl
+bench_workdir get
 trap 'exit 130' INT TERM
-
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# VmRSS (KiB) of PID appended to FILE every 0.5 s while PID lives; rows take
-# the maximum over the lines written while they ran.
-rss_sampler() {
-  while kill -0 "$1" 2>/dev/null; do
-    awk '/^VmRSS:/ {print $2}' "/proc/$1/status" >>"$2" 2>/dev/null || true
-    sleep 0.5
-  done
-}
-rss_mark() { wc -l <"$work/rss"; }
-rss_max_since() { tail -n +"$(($1 + 1))" "$work/rss" | awk 'BEGIN {m = 0} $1 > m {m = $1} END {printf "%.1f", m / 1024}'; }
 
 echo "== dataset ($data)"
 bash "$shared/bench/dataset.sh" "$data"

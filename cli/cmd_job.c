@@ -96,21 +96,38 @@ static int64_t stat_num(cJSON *stats, const char *key)
     return 0;
 }
 
+/* Walks the snaps of job id in a qryxstats answer ({"NODE": [snap, ...], ...}):
+ * the first with prev NULL, then the one after prev; *node is the snap's node. */
+static cJSON *next_snap(cJSON *snaps, const char *id, cJSON **node, cJSON *prev)
+{
+    cJSON *s;
+    if (prev) {
+        s = prev->next;
+    } else {
+        *node = snaps ? snaps->child : NULL;
+        s = *node ? (*node)->child : NULL;
+    }
+    while (*node) {
+        for (; s; s = s->next) {
+            cJSON *sid = cJSON_GetObjectItem(s, "id");
+            if (!cJSON_IsString(sid) || !strcmp(sid->valuestring, id))
+                return s;
+        }
+        *node = (*node)->next;
+        s = *node ? (*node)->child : NULL;
+    }
+    return NULL;
+}
+
 /* Sums loc-objs/loc-bytes of snaps with this id over all nodes. */
 static void sum_stats(cJSON *snaps, const char *id, int64_t *objs, int64_t *bytes)
 {
     *objs = *bytes = 0;
-    for (cJSON *node = snaps ? snaps->child : NULL; node; node = node->next) {
-        cJSON *s;
-        cJSON_ArrayForEach(s, node)
-        {
-            cJSON *sid = cJSON_GetObjectItem(s, "id");
-            if (cJSON_IsString(sid) && strcmp(sid->valuestring, id))
-                continue;
-            cJSON *st = cJSON_GetObjectItem(s, "stats");
-            *objs += stat_num(st, "loc-objs");
-            *bytes += stat_num(st, "loc-bytes");
-        }
+    cJSON *node;
+    for (cJSON *s = next_snap(snaps, id, &node, NULL); s; s = next_snap(snaps, id, &node, s)) {
+        cJSON *st = cJSON_GetObjectItem(s, "stats");
+        *objs += stat_num(st, "loc-objs");
+        *bytes += stat_num(st, "loc-bytes");
     }
 }
 
@@ -251,36 +268,30 @@ static void add_job_rows(cli_table *t, cJSON *st)
                                                                      : "Finished";
     cJSON *snaps = *ids ? job_snaps(ids) : NULL;
     bool any = false;
-    for (cJSON *node = snaps ? snaps->child : NULL; node; node = node->next) {
-        cJSON *s;
-        cJSON_ArrayForEach(s, node)
-        {
-            cJSON *sid = cJSON_GetObjectItem(s, "id");
-            if (cJSON_IsString(sid) && strcmp(sid->valuestring, ids))
-                continue;
-            cJSON *stt = cJSON_GetObjectItem(s, "stats");
-            int64_t objs = stat_num(stt, "loc-objs"), bytes = stat_num(stt, "loc-bytes");
-            cJSON *stime = cJSON_GetObjectItem(s, "start-time"), *etime = cJSON_GetObjectItem(s, "end-time");
-            char c_node[80], c_id[80], c_kind[80], c_objs[40], c_bytes[40], c_start[40], c_end[40], c_state[40], tmp[32];
-            snprintf(c_node, sizeof c_node, "%s", node->string ? node->string : "-");
-            snprintf(c_id, sizeof c_id, " %s", ids);
-            snprintf(c_kind, sizeof c_kind, " %s", cJSON_IsString(kind) ? kind->valuestring : "");
-            if (objs)
-                snprintf(c_objs, sizeof c_objs, " %lld", (long long)objs);
-            else
-                snprintf(c_objs, sizeof c_objs, " -");
-            cli_fmt_size(bytes, tmp, sizeof tmp);
-            snprintf(c_bytes, sizeof c_bytes, " %s", bytes ? tmp : "-");
-            fmt_time(cJSON_IsString(stime) ? stime->valuestring : NULL, tmp, sizeof tmp);
-            snprintf(c_start, sizeof c_start, " %s", tmp);
-            fmt_time(cJSON_IsString(etime) ? etime->valuestring : NULL, tmp, sizeof tmp);
-            snprintf(c_end, sizeof c_end, " %s", tmp);
-            /* a demand job between requests is idle, not running (AIStore's FmtXactStatus) */
-            bool idle = endns == 0 && !cJSON_IsTrue(ab) && cJSON_IsTrue(cJSON_GetObjectItem(s, "is_idle"));
-            snprintf(c_state, sizeof c_state, " %s", idle ? "Idle" : state);
-            cli_table_row(t, c_node, c_id, c_kind, c_objs, c_bytes, c_start, c_end, c_state);
-            any = true;
-        }
+    cJSON *node;
+    for (cJSON *s = next_snap(snaps, ids, &node, NULL); s; s = next_snap(snaps, ids, &node, s)) {
+        cJSON *stt = cJSON_GetObjectItem(s, "stats");
+        int64_t objs = stat_num(stt, "loc-objs"), bytes = stat_num(stt, "loc-bytes");
+        cJSON *stime = cJSON_GetObjectItem(s, "start-time"), *etime = cJSON_GetObjectItem(s, "end-time");
+        char c_node[80], c_id[80], c_kind[80], c_objs[40], c_bytes[40], c_start[40], c_end[40], c_state[40], tmp[32];
+        snprintf(c_node, sizeof c_node, "%s", node->string ? node->string : "-");
+        snprintf(c_id, sizeof c_id, " %s", ids);
+        snprintf(c_kind, sizeof c_kind, " %s", cJSON_IsString(kind) ? kind->valuestring : "");
+        if (objs)
+            snprintf(c_objs, sizeof c_objs, " %lld", (long long)objs);
+        else
+            snprintf(c_objs, sizeof c_objs, " -");
+        cli_fmt_size(bytes, tmp, sizeof tmp);
+        snprintf(c_bytes, sizeof c_bytes, " %s", bytes ? tmp : "-");
+        fmt_time(cJSON_IsString(stime) ? stime->valuestring : NULL, tmp, sizeof tmp);
+        snprintf(c_start, sizeof c_start, " %s", tmp);
+        fmt_time(cJSON_IsString(etime) ? etime->valuestring : NULL, tmp, sizeof tmp);
+        snprintf(c_end, sizeof c_end, " %s", tmp);
+        /* a demand job between requests is idle, not running (AIStore's FmtXactStatus) */
+        bool idle = endns == 0 && !cJSON_IsTrue(ab) && cJSON_IsTrue(cJSON_GetObjectItem(s, "is_idle"));
+        snprintf(c_state, sizeof c_state, " %s", idle ? "Idle" : state);
+        cli_table_row(t, c_node, c_id, c_kind, c_objs, c_bytes, c_start, c_end, c_state);
+        any = true;
     }
     if (!any) {
         char c_id[80], c_kind[80], c_end[40], c_state[40], tmp[32];

@@ -279,9 +279,9 @@ void etl_api_delete(etl_registry *r, const char *name, etl_reply *out)
     out->content_type = "text/plain";
 }
 
-/* The entry for logs/health/metrics: known and running, copying what is
- * needed under the lock. */
-static bool running(etl_registry *r, const char *name, etl_reply *out, pid_t *pid, char *log, size_t loglen)
+/* The entry for logs/health/metrics: known, copying what is needed under
+ * the lock (pid 0 unless it is running). */
+static bool known(etl_registry *r, const char *name, etl_reply *out, pid_t *pid, char *log, size_t loglen)
 {
     char why[256];
     if (!etl_name_valid(name, why, sizeof why)) {
@@ -301,37 +301,48 @@ static bool running(etl_registry *r, const char *name, etl_reply *out, pid_t *pi
     return ok;
 }
 
+/* The same, for what only a running process can answer. */
+static bool running(etl_registry *r, const char *name, etl_reply *out, pid_t *pid)
+{
+    char log[4200];
+    if (!known(r, name, out, pid, log, sizeof log))
+        return false;
+    if (!*pid)
+        reply_err(out, 404, "etl job %s is not running", name);
+    return *pid != 0;
+}
+
+/* AIStore answers these per target: [{"target_id": ..., ...}]; the row to fill. */
+static cJSON *target_row(cJSON *arr)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "target_id", ETL_TARGET_ID);
+    cJSON_AddItemToArray(arr, o);
+    return o;
+}
+
 void etl_api_logs(etl_registry *r, const char *name, etl_reply *out)
 {
     pid_t pid;
     char log[4200];
-    if (!running(r, name, out, &pid, log, sizeof log))
+    if (!known(r, name, out, &pid, log, sizeof log))
         return;
     char *tail = etl_file_tail(log, LOGS_MAX);
     char *b64 = cmn_base64_encode(tail, strlen(tail));
     free(tail);
-    cJSON *a = cJSON_CreateArray(), *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "target_id", ETL_TARGET_ID);
+    cJSON *a = cJSON_CreateArray(), *o = target_row(a);
     cJSON_AddStringToObject(o, "logs", b64 ? b64 : "");
     free(b64);
-    cJSON_AddItemToArray(a, o);
     reply_json(out, a);
 }
 
 void etl_api_health(etl_registry *r, const char *name, etl_reply *out)
 {
     pid_t pid;
-    char log[4200];
-    if (!running(r, name, out, &pid, log, sizeof log))
+    if (!running(r, name, out, &pid))
         return;
-    if (!pid) {
-        reply_err(out, 404, "etl job %s is not running", name);
-        return;
-    }
-    cJSON *a = cJSON_CreateArray(), *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "target_id", ETL_TARGET_ID);
-    cJSON_AddStringToObject(o, "health_status", "Running");
-    cJSON_AddItemToArray(a, o);
+    cJSON *a = cJSON_CreateArray();
+    cJSON_AddStringToObject(target_row(a), "health_status", "Running");
     reply_json(out, a);
 }
 
@@ -365,19 +376,12 @@ static void proc_usage(pid_t pid, double *cpu, double *mem)
 void etl_api_metrics(etl_registry *r, const char *name, etl_reply *out)
 {
     pid_t pid;
-    char log[4200];
-    if (!running(r, name, out, &pid, log, sizeof log))
+    if (!running(r, name, out, &pid))
         return;
-    if (!pid) {
-        reply_err(out, 404, "etl job %s is not running", name);
-        return;
-    }
     double cpu, mem;
     proc_usage(pid, &cpu, &mem);
-    cJSON *a = cJSON_CreateArray(), *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "target_id", ETL_TARGET_ID);
+    cJSON *a = cJSON_CreateArray(), *o = target_row(a);
     cJSON_AddNumberToObject(o, "cpu", cpu);
     cJSON_AddNumberToObject(o, "mem", mem);
-    cJSON_AddItemToArray(a, o);
     reply_json(out, a);
 }

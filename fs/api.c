@@ -52,6 +52,15 @@ static char *obj_url(const char *bck, const char *obj, const char *query)
     return cmn_buf_steal(&b);
 }
 
+/* endpoint + path, e.g. "/v1/etl" */
+static char *api_url(const char *path)
+{
+    cmn_buf b;
+    cmn_buf_init(&b);
+    cmn_buf_printf(&b, "%s%s", fs_cfg.endpoint, path);
+    return cmn_buf_steal(&b);
+}
+
 static char *bck_url(const char *bck, const char *query)
 {
     cmn_buf b;
@@ -174,10 +183,7 @@ int fs_api_list_buckets(char ***names, size_t *n)
 
 int fs_api_list_etls(char ***names, size_t *n)
 {
-    cmn_buf b;
-    cmn_buf_init(&b);
-    cmn_buf_printf(&b, "%s/v1/etl", fs_cfg.endpoint);
-    return get_names(cmn_buf_steal(&b), NULL, "id", names, n);
+    return get_names(api_url("/v1/etl"), NULL, "id", names, n);
 }
 
 int fs_api_bucket_exists(const char *bck)
@@ -552,8 +558,7 @@ int fs_api_job_snap(const char *id, fs_job_snap *s)
     cJSON_AddStringToObject(q, "id", id);
     char *json = cJSON_PrintUnformatted(q);
     cJSON_Delete(q);
-    char *url = malloc(strlen(fs_cfg.endpoint) + 64);
-    sprintf(url, "%s/v1/cluster?what=qryxstats", fs_cfg.endpoint);
+    char *url = api_url("/v1/cluster?what=qryxstats");
     fs_req req = {.method = "GET", .url = url, .json = json};
     fs_resp resp;
     fs_resp_init(&resp);

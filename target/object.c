@@ -144,11 +144,13 @@ int tgt_h_object_get(tgt_req *r)
 /* Is bck/obj a directory (a prefix of other names) on some mountpath? */
 static bool is_dir_on_disk(const char *bck, const char *obj)
 {
-    char path[PATH_MAX];
+    char dir[PATH_MAX], path[PATH_MAX + 1100];
     struct stat st;
     for (int i = 0; i < tgt->store.nmpaths; i++) {
-        int n = snprintf(path, sizeof path, "%s/@ais/%s/%s", tgt->store.mpaths[i], bck, obj);
-        if (n > 0 && (size_t)n < sizeof path && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        if (tgt_store_bdir(&tgt->store, i, bck, dir, sizeof dir) != CMN_OK)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, obj);
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
             return true;
     }
     return false;

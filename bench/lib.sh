@@ -1,0 +1,46 @@
+# lib.sh - what the benchmark scripts share; sourced (needs $root and $PY).
+#   find_shared NAME      sets $shared to the folder holding bench/dataset.sh
+#   need_tools NAME T...  exits 2 naming the first missing tool
+#   bench_workdir TAG     makes $work, and $pids whose processes end with the script
+#   free_port, rss_sampler PID FILE, rss_mark, rss_max_since MARK
+
+find_shared() {
+  shared=${ETLFS_SHARED:-}
+  for d in "$shared" "$root/../shared" /work/shared; do
+    if [[ -n $d && -f $d/bench/dataset.sh ]]; then shared=$d; break; fi
+  done
+  [[ -f $shared/bench/dataset.sh ]] || { echo "$1: cannot find shared/bench/dataset.sh (set ETLFS_SHARED)" >&2; exit 2; }
+}
+
+need_tools() {
+  local me=$1 tool
+  shift
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || { echo "$me: needs $tool (deploy/dev/deps.sh --test)" >&2; exit 2; }
+  done
+}
+
+bench_workdir() {
+  work=$(mktemp -d "/tmp/etlfs-bench-$1.XXXXXX")
+  pids=()
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# VmRSS (KiB) of PID appended to FILE every 0.5 s while PID lives; rows take
+# the maximum over the lines written while they ran.
+rss_sampler() {
+  while kill -0 "$1" 2>/dev/null; do
+    awk '/^VmRSS:/ {print $2}' "/proc/$1/status" >>"$2" 2>/dev/null || true
+    sleep 0.5
+  done
+}
+rss_mark() { wc -l <"$work/rss"; }
+rss_max_since() { tail -n +"$(($1 + 1))" "$work/rss" | awk 'BEGIN {m = 0} $1 > m {m = $1} END {printf "%.1f", m / 1024}'; }
