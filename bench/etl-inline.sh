@@ -63,15 +63,7 @@ body=$small/d00/f00000.bin
 body_md5=$(md5sum <"$body" | cut -c1-32)
 
 say "start etlfs-target"
-tport=$(free_port)
-turl=http://127.0.0.1:$tport
-"$build/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "$work/mp0" >"$work/target.log" 2>&1 &
-tpid=$!
-pids+=($tpid)
-: >"$work/rss"
-rss_sampler "$tpid" "$work/rss" &
-pids+=($!)
-for _ in $(seq 100); do curl -sf "$turl/v1/health" >/dev/null && break; sleep 0.1; done
+start_target "$build"
 curl -sf -X POST "$turl/v1/buckets/bench" -H 'Content-Type: application/json' \
   -d '{"action":"create-bck","name":"","value":null}' >/dev/null
 

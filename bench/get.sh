@@ -38,15 +38,7 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DETLFS_SANITIZE=
 cmake --build "$build" --target etlfs-target -j"$(nproc)" >/dev/null
 
 echo "== start etlfs-target and nginx"
-tport=$(free_port)
-"$build/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "$work/mp0" >"$work/target.log" 2>&1 &
-tpid=$!
-pids+=($tpid)
-: >"$work/rss"
-rss_sampler "$tpid" "$work/rss" &
-pids+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$tport/v1/health" >/dev/null && break; sleep 0.1; done
-turl=http://127.0.0.1:$tport
+start_target "$build"
 curl -sf -X POST "$turl/v1/buckets/bench" -H 'Content-Type: application/json' \
   -d '{"action":"create-bck","name":"","value":null}' >/dev/null
 curl -sf -X PUT --data-binary "@$small" "$turl/v1/objects/bench/small/f00000.bin" >/dev/null

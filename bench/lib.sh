@@ -2,6 +2,8 @@
 #   find_shared NAME      sets $shared to the folder holding bench/dataset.sh
 #   need_tools NAME T...  exits 2 naming the first missing tool
 #   bench_workdir TAG     makes $work, and $pids whose processes end with the script
+#   start_target BUILD    etlfs-target on a free port over $work/mp0, its VmRSS
+#                         sampled into $work/rss; sets $tport $turl $tpid
 #   free_port, rss_sampler PID FILE, rss_mark, rss_max_since MARK
 
 find_shared() {
@@ -44,3 +46,15 @@ rss_sampler() {
 }
 rss_mark() { wc -l <"$work/rss"; }
 rss_max_since() { tail -n +"$(($1 + 1))" "$work/rss" | awk 'BEGIN {m = 0} $1 > m {m = $1} END {printf "%.1f", m / 1024}'; }
+
+start_target() {
+  tport=$(free_port)
+  turl=http://127.0.0.1:$tport
+  "$1/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "$work/mp0" >"$work/target.log" 2>&1 &
+  tpid=$!
+  pids+=($tpid)
+  : >"$work/rss"
+  rss_sampler "$tpid" "$work/rss" &
+  pids+=($!)
+  for _ in $(seq 100); do curl -sf "$turl/v1/health" >/dev/null && break; sleep 0.1; done
+}
