@@ -140,6 +140,7 @@ int main(int argc, char **argv)
 {
     /* a closed pipe (`ais ls ais://b | head`) must end us quietly, via EPIPE */
     signal(SIGPIPE, SIG_IGN);
+    cmn_mem_init();
     const char *ep = getenv("AIS_ENDPOINT");
     if (ep && *ep)
         cli_endpoint = ep;

@@ -23,54 +23,48 @@ void cmn_buf_reset(cmn_buf *b)
         b->data[0] = '\0';
 }
 
-static int reserve(cmn_buf *b, size_t extra)
+static void reserve(cmn_buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
-        return CMN_OK;
+        return;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1)
         cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p)
-        return CMN_ERR;
-    b->data = p;
+    b->data = cmn_xrealloc(b->data, cap);
     b->cap = cap;
-    return CMN_OK;
 }
 
-int cmn_buf_append(cmn_buf *b, const void *data, size_t len)
+void cmn_buf_append(cmn_buf *b, const void *data, size_t len)
 {
-    if (reserve(b, len) != CMN_OK)
-        return CMN_ERR;
+    reserve(b, len);
     if (len)
         memcpy(b->data + b->len, data, len);
     b->len += len;
     b->data[b->len] = '\0';
-    return CMN_OK;
 }
 
-int cmn_buf_puts(cmn_buf *b, const char *s) { return cmn_buf_append(b, s, strlen(s)); }
+void cmn_buf_puts(cmn_buf *b, const char *s) { cmn_buf_append(b, s, strlen(s)); }
 
-int cmn_buf_printf(cmn_buf *b, const char *fmt, ...)
+void cmn_buf_printf(cmn_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
-    if (n < 0 || reserve(b, (size_t)n) != CMN_OK)
-        return CMN_ERR;
+    if (n < 0)
+        abort(); /* a bad format string: a bug, not input */
+    reserve(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
-    return CMN_OK;
 }
 
 char *cmn_buf_steal(cmn_buf *b)
 {
     char *p = b->data;
     if (!p)
-        p = calloc(1, 1);
+        p = cmn_xcalloc(1, 1);
     cmn_buf_init(b);
     return p;
 }

@@ -2,8 +2,11 @@
  * cmn.h - the map of code shared by every etlfs program: logging, growable
  * buffers, AIStore's naming rules, ids, durations, base64 and checksums.
  *
- * Functions return CMN_OK / CMN_ERR; where a caller needs to tell the user
- * why, they fill a caller-provided message buffer.
+ * Errors (err.c): a function that can fail returns 0 or a negative errno;
+ * where a user must be told why, it also fills a cmn_err (the same code and
+ * a message naming the object and the cause). Codes become HTTP statuses
+ * once, at the reply (cmn_err_http_status). Memory (mem.c): allocation
+ * failure aborts, so nothing checks for it.
  */
 #ifndef ETLFS_CMN_H
 #define ETLFS_CMN_H
@@ -15,6 +18,27 @@
 
 #define CMN_OK 0
 #define CMN_ERR (-1)
+
+/* ---- errors (err.c) */
+typedef struct cmn_err {
+    int code;       /* positive errno; 0 = none */
+    char msg[1024]; /* names the object and the cause */
+} cmn_err;
+/* Fills e (may be NULL) and returns -code, so "return cmn_err_set(...)". */
+int cmn_err_set(cmn_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void cmn_err_clear(cmn_err *e);
+/* The HTTP status a reply carries for an errno code (500 for unknown ones). */
+int cmn_err_http_status(int code);
+
+/* ---- memory (mem.c): allocate or abort (Redis's policy) */
+void *cmn_xmalloc(size_t n);
+void *cmn_xcalloc(size_t count, size_t size);
+void *cmn_xrealloc(void *p, size_t n);
+char *cmn_xstrdup(const char *s);
+char *cmn_xstrndup(const char *s, size_t n);
+char *cmn_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Once per process, first thing in main: cJSON allocates with cmn_xmalloc. */
+void cmn_mem_init(void);
 
 /* ---- logging (log.c): one line per event on stderr, with a level and time */
 enum cmn_log_level { CMN_LOG_DEBUG, CMN_LOG_INFO, CMN_LOG_WARN, CMN_LOG_ERROR };
@@ -34,9 +58,9 @@ typedef struct cmn_buf {
 void cmn_buf_init(cmn_buf *b);
 void cmn_buf_free(cmn_buf *b);
 void cmn_buf_reset(cmn_buf *b);
-int cmn_buf_append(cmn_buf *b, const void *data, size_t len);
-int cmn_buf_puts(cmn_buf *b, const char *s);
-int cmn_buf_printf(cmn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cmn_buf_append(cmn_buf *b, const void *data, size_t len);
+void cmn_buf_puts(cmn_buf *b, const char *s);
+void cmn_buf_printf(cmn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Hands the bytes to the caller (who frees them) and leaves b empty. */
 char *cmn_buf_steal(cmn_buf *b);
 

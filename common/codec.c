@@ -11,9 +11,7 @@
 
 char *cmn_base64_encode(const void *data, size_t len)
 {
-    char *out = malloc(4 * ((len + 2) / 3) + 1);
-    if (!out)
-        return NULL;
+    char *out = cmn_xmalloc(4 * ((len + 2) / 3) + 1);
     EVP_EncodeBlock((unsigned char *)out, data, (int)len);
     return out;
 }
@@ -38,9 +36,7 @@ unsigned char *cmn_base64_decode(const char *s, size_t *outlen)
     size_t len = strlen(s);
     if (len % 4)
         return NULL;
-    unsigned char *out = malloc(len / 4 * 3 + 1);
-    if (!out)
-        return NULL;
+    unsigned char *out = cmn_xmalloc(len / 4 * 3 + 1);
     size_t n = 0;
     for (size_t i = 0; i < len; i += 4) {
         int v[4], pad = 0;
@@ -104,9 +100,7 @@ char *cmn_path_escape(const char *s)
 {
     /* Go's shouldEscape(c, encodePathSegment): unreserved and "$&+,:;=@" stay */
     static const char keep[] = "-_.~$&+,:;=@";
-    char *out = malloc(strlen(s) * 3 + 1), *w = out;
-    if (!out)
-        return NULL;
+    char *out = cmn_xmalloc(strlen(s) * 3 + 1), *w = out;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
             (*p && strchr(keep, *p))) {

@@ -31,9 +31,7 @@ void cmn_http_global_cleanup(void) { curl_global_cleanup(); }
 
 cmn_http *cmn_http_new(void)
 {
-    cmn_http *h = calloc(1, sizeof *h);
-    if (!h)
-        return NULL;
+    cmn_http *h = cmn_xcalloc(1, sizeof *h);
     h->curl = curl_easy_init();
     if (!h->curl) {
         free(h);
@@ -80,7 +78,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
         x->resp->streamed += (int64_t)n;
         return n;
     }
-    return cmn_buf_append(&x->resp->body, ptr, n) == CMN_OK ? n : 0;
+    cmn_buf_append(&x->resp->body, ptr, n);
+    return n;
 }
 
 /* Header lines of every response in a redirect chain arrive here; a new

@@ -16,12 +16,11 @@ bool etl_comm_puts(const etl_handle *h)
     return strcmp(h->comm, "hpush://") == 0 || strcmp(h->comm, "io://") == 0;
 }
 
-static int append_escaped(cmn_buf *b, const char *s)
+static void append_escaped(cmn_buf *b, const char *s)
 {
     char *e = cmn_path_escape(s);
-    int rc = e ? cmn_buf_puts(b, e) : CMN_ERR;
+    cmn_buf_puts(b, e);
     free(e);
-    return rc;
 }
 
 char *etl_push_url(const etl_handle *h, const etl_object *obj)

@@ -30,8 +30,13 @@ static int append_path(cmn_buf *b, const char *s)
     /* strtok_r would drop empty segments; object names have none (validated) */
     for (char *seg = strtok_r(copy, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
         char *e = cmn_path_escape(seg);
-        if (!e || (!first && cmn_buf_puts(b, "/") != CMN_OK) || cmn_buf_puts(b, e) != CMN_OK)
+        if (!e) {
             rc = CMN_ERR;
+        } else {
+            if (!first)
+                cmn_buf_puts(b, "/");
+            cmn_buf_puts(b, e);
+        }
         free(e);
         first = false;
     }

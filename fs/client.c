@@ -95,7 +95,8 @@ static size_t on_body(char *data, size_t sz, size_t nm, void *ud)
         x->sink_failed = true;
         return 0;
     }
-    return cmn_buf_append(&x->resp->body, data, len) == CMN_OK ? len : 0;
+    cmn_buf_append(&x->resp->body, data, len);
+    return len;
 }
 
 static void copy_value(char *dst, size_t cap, const char *v, size_t n)

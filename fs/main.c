@@ -71,6 +71,7 @@ int main(int argc, char **argv)
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
     struct cli cli = {0};
+    cmn_mem_init();
     if (fuse_opt_parse(&args, &cli, cli_opts, opt_proc) != 0)
         return 1;
     int rc = 1;

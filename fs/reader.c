@@ -123,7 +123,8 @@ static size_t etl_sink(void *ctx, const char *data, size_t len)
         h->size += (int64_t)len;
         return len;
     }
-    return cmn_buf_append(&h->mem, data, len) == CMN_OK ? len : 0;
+    cmn_buf_append(&h->mem, data, len);
+    return len;
 }
 
 static int etl_load(fs_handle *h)

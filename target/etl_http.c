@@ -222,7 +222,8 @@ static int spool_write(void *ctx, const void *buf, size_t len)
     s->len += (int64_t)len;
     if (s->fd >= 0)
         return cmn_write_all(s->fd, buf, len);
-    return cmn_buf_append(&s->mem, buf, len);
+    cmn_buf_append(&s->mem, buf, len);
+    return CMN_OK;
 }
 
 static int inline_buffered(tgt_req *r, etl_handle *h, etl_object *o, int mp)

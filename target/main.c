@@ -68,6 +68,7 @@ int main(int argc, char **argv)
 {
     static tgt_server server;
     tgt = &server;
+    cmn_mem_init();
     tgt_config *cfg = &server.cfg;
     snprintf(cfg->listen_host, sizeof cfg->listen_host, "127.0.0.1");
     cfg->port = 8080;

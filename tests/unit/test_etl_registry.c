@@ -37,7 +37,8 @@ static int s_begin(void *ctx, const char *ct, int64_t len)
 
 static int s_write(void *ctx, const void *buf, size_t len)
 {
-    return cmn_buf_append(&((sinkbuf *)ctx)->b, buf, len);
+    cmn_buf_append(&((sinkbuf *)ctx)->b, buf, len);
+    return CMN_OK;
 }
 
 static char *b64(const char *s)

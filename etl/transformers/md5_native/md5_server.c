@@ -162,8 +162,7 @@ static size_t md5_fetch_write(char *data, size_t size, size_t nmemb, void *arg)
     EVP_DigestUpdate(f->ctx, data, len);
     if (f->head.len < MD5_ERR_KEEP) {
         size_t keep = MD5_ERR_KEEP - f->head.len;
-        if (cmn_buf_append(&f->head, data, len < keep ? len : keep) != CMN_OK)
-            return 0;
+        cmn_buf_append(&f->head, data, len < keep ? len : keep);
     }
     return len;
 }
@@ -195,7 +194,8 @@ static enum MHD_Result md5_serve_pull(struct MHD_Connection *conn, const char *u
     struct md5_fetch f = {.ctx = md5_new_ctx()};
     cmn_buf_init(&f.head);
     enum MHD_Result ret;
-    if (!f.ctx || cmn_buf_printf(&url, "%s%s", g_cfg.target_url, uri) != CMN_OK) {
+    cmn_buf_printf(&url, "%s%s", g_cfg.target_url, uri);
+    if (!f.ctx) {
         ret = md5_reply_text(conn, 500, "md5: out of memory");
         goto out;
     }
