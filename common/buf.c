@@ -45,19 +45,25 @@ void cmn_buf_append(cmn_buf *b, const void *data, size_t len)
 
 void cmn_buf_puts(cmn_buf *b, const char *s) { cmn_buf_append(b, s, strlen(s)); }
 
+void cmn_buf_vprintf(cmn_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        abort(); /* a bad format string: a bug, not input */
+    reserve(b, (size_t)n);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+}
+
 void cmn_buf_printf(cmn_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    cmn_buf_vprintf(b, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        abort(); /* a bad format string: a bug, not input */
-    reserve(b, (size_t)n);
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
 }
 
 char *cmn_buf_steal(cmn_buf *b)

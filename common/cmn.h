@@ -61,6 +61,7 @@ void cmn_buf_reset(cmn_buf *b);
 void cmn_buf_append(cmn_buf *b, const void *data, size_t len);
 void cmn_buf_puts(cmn_buf *b, const char *s);
 void cmn_buf_printf(cmn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cmn_buf_vprintf(cmn_buf *b, const char *fmt, va_list ap);
 /* Hands the bytes to the caller (who frees them) and leaves b empty. */
 char *cmn_buf_steal(cmn_buf *b);
 

@@ -63,17 +63,13 @@ char *cmn_xstrndup(const char *s, size_t n)
 
 char *cmn_xasprintf(const char *fmt, ...)
 {
+    cmn_buf b;
+    cmn_buf_init(&b);
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    cmn_buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    if (n < 0)
-        abort(); /* a bad format string: a bug, not input */
-    char *p = cmn_xmalloc((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(p, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return p;
+    return cmn_buf_steal(&b);
 }
 
 void cmn_mem_init(void)
