@@ -79,7 +79,8 @@ bool cmn_object_name_valid(const char *name, char *why, size_t whylen);
 void cmn_gen_uuid(char out[CMN_UUID_LEN + 1]);
 int64_t cmn_now_ns(void);        /* CLOCK_REALTIME in ns */
 int64_t cmn_mono_ns(void);       /* CLOCK_MONOTONIC in ns */
-/* Go duration strings ("45s", "5m", "1h30m", "250ms"); 0 ns for "" and "0". */
+/* Go duration strings ("45s", "5m", "1h30m", "250ms"); 0 ns for "" and "0".
+ * 0 or -EINVAL. */
 int cmn_parse_duration(const char *s, int64_t *ns_out);
 /* Formats as Go does ("5m", "45s", "1h30m", "0s"); out >= 32 bytes. */
 void cmn_format_duration(int64_t ns, char *out, size_t outlen);
@@ -95,15 +96,15 @@ char *cmn_base64_encode(const void *data, size_t len);
 unsigned char *cmn_base64_decode(const char *s, size_t *outlen);
 /* XXH64 seed 0 as 16 lowercase hex digits (AIStore's "xxhash"). */
 void cmn_xxhash_hex(uint64_t h, char out[17]);
-/* Percent-decodes in place (for URL path segments); CMN_ERR on bad escapes. */
+/* Percent-decodes in place (for URL path segments); -EINVAL on bad escapes. */
 int cmn_url_decode(char *s);
 /* Go url.PathEscape of s as one path segment ('/' -> %2F, '@' kept). malloc'd. */
 char *cmn_path_escape(const char *s);
 
 /* ---- files (file.c) */
-/* mkdir -p with mode 0755. */
+/* mkdir -p with mode 0755; 0 or -errno. */
 int cmn_mkdir_p(const char *path);
-/* Writes all of buf; retries on EINTR/short writes. */
+/* Writes all of buf; retries on EINTR/short writes; 0 or -errno. */
 int cmn_write_all(int fd, const void *buf, size_t len);
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include "common/cmn.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +86,7 @@ int cmn_url_decode(char *s)
         if (*r == '%') {
             int hi = hexval(r[1]), lo = hi < 0 ? -1 : hexval(r[2]);
             if (hi < 0 || lo < 0)
-                return CMN_ERR;
+                return -EINVAL;
             *w++ = (char)(hi << 4 | lo);
             r += 2;
         } else {
@@ -93,7 +94,7 @@ int cmn_url_decode(char *s)
         }
     }
     *w = '\0';
-    return CMN_OK;
+    return 0;
 }
 
 char *cmn_path_escape(const char *s)

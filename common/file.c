@@ -14,19 +14,19 @@ int cmn_mkdir_p(const char *path)
     char tmp[PATH_MAX];
     size_t len = strlen(path);
     if (len == 0 || len >= sizeof tmp)
-        return CMN_ERR;
+        return -ENAMETOOLONG;
     memcpy(tmp, path, len + 1);
     for (char *p = tmp + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
         if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-            return CMN_ERR;
+            return -errno;
         *p = '/';
     }
     if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-        return CMN_ERR;
-    return CMN_OK;
+        return -errno;
+    return 0;
 }
 
 int cmn_write_all(int fd, const void *buf, size_t len)
@@ -37,10 +37,10 @@ int cmn_write_all(int fd, const void *buf, size_t len)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return CMN_ERR;
+            return -errno;
         }
         p += n;
         len -= (size_t)n;
     }
-    return CMN_OK;
+    return 0;
 }

@@ -5,6 +5,7 @@
 #include "common/cmn.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,16 +54,16 @@ int cmn_parse_duration(const char *s, int64_t *ns_out)
                  {"h", 3600000000000LL}};
     *ns_out = 0;
     if (!s || !*s || strcmp(s, "0") == 0)
-        return CMN_OK;
+        return 0;
     int64_t total = 0;
     const char *p = s;
     while (*p) {
         if (!isdigit((unsigned char)*p) && *p != '.')
-            return CMN_ERR;
+            return -EINVAL;
         char *end;
         double v = strtod(p, &end);
         if (end == p)
-            return CMN_ERR;
+            return -EINVAL;
         p = end;
         size_t best = 0;
         int64_t mult = 0;
@@ -74,12 +75,12 @@ int cmn_parse_duration(const char *s, int64_t *ns_out)
             }
         }
         if (!best)
-            return CMN_ERR;
+            return -EINVAL;
         p += best;
         total += (int64_t)(v * (double)mult);
     }
     *ns_out = total;
-    return CMN_OK;
+    return 0;
 }
 
 void cmn_format_duration(int64_t ns, char *out, size_t outlen)
