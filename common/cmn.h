@@ -98,6 +98,12 @@ unsigned char *cmn_base64_decode(const char *s, size_t *outlen);
 void cmn_xxhash_hex(uint64_t h, char out[17]);
 /* Percent-decodes in place (for URL path segments); -EINVAL on bad escapes. */
 int cmn_url_decode(char *s);
+/* Whether s[0..len) is well-formed UTF-8 (RFC 3629). */
+bool cmn_utf8_valid(const char *s, size_t len);
+/* Replaces, in place, each byte that is not part of well-formed UTF-8 with
+ * '?': text from outside (an ETL's log, a truncated tail) becomes safe to
+ * put into JSON, which must be UTF-8. */
+void cmn_utf8_scrub(char *s);
 /* Go url.PathEscape of s as one path segment ('/' -> %2F, '@' kept). malloc'd. */
 char *cmn_path_escape(const char *s);
 

@@ -193,12 +193,37 @@ static void test_durations(void)
     }
 }
 
+/* ---- UTF-8 */
+
+static void test_utf8(void)
+{
+    static const struct { const char *s; bool ok; } cases[] = {
+        {"", true}, {"plain", true}, {"caf\xc3\xa9", true}, {"\xe2\x94\x81\xe2\x94\x81", true},
+        {"\xf0\x9f\x98\x80", true},
+        {"\x81", false},                 /* a continuation byte alone */
+        {"\xe2\x94", false},            /* cut in the middle of a character */
+        {"\xc0\xaf", false},            /* overlong '/' */
+        {"\xed\xa0\x80", false},        /* a surrogate */
+        {"\xf4\x90\x80\x80", false},    /* above U+10FFFF */
+        {"\xff", false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        CHECK(cmn_utf8_valid(cases[i].s, strlen(cases[i].s)) == cases[i].ok, "utf8_valid case %zu", i);
+    char cut[] = "ok \xe2\x94\x81\xe2\x94";
+    cmn_utf8_scrub(cut);
+    CHECK(!strcmp(cut, "ok \xe2\x94\x81??"), "scrub of a cut character: \"%s\"", cut);
+    char fine[] = "caf\xc3\xa9";
+    cmn_utf8_scrub(fine);
+    CHECK(!strcmp(fine, "caf\xc3\xa9"), "scrub changed valid text");
+}
+
 int main(void)
 {
     test_base64();
     test_xxhash();
     test_url();
     test_durations();
+    test_utf8();
     if (failures) {
         fprintf(stderr, "test_codec: %d failure(s)\n", failures);
         return 1;
