@@ -5,6 +5,7 @@
  */
 #include "common/cmn.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,10 +118,10 @@ static void test_url(void)
     char s2[] = "%2E%2E/x";
     CHECK(cmn_url_decode(s2) == CMN_OK && !strcmp(s2, "../x"), "decode dots: \"%s\"", s2);
     char bad1[] = "abc%", bad2[] = "abc%2", bad3[] = "%zz", bad4[] = "%g0";
-    CHECK(cmn_url_decode(bad1) == CMN_ERR, "decode of \"abc%%\" accepted");
-    CHECK(cmn_url_decode(bad2) == CMN_ERR, "decode of \"abc%%2\" accepted");
-    CHECK(cmn_url_decode(bad3) == CMN_ERR, "decode of \"%%zz\" accepted");
-    CHECK(cmn_url_decode(bad4) == CMN_ERR, "decode of \"%%g0\" accepted");
+    CHECK(cmn_url_decode(bad1) == -EINVAL, "decode of \"abc%%\" accepted");
+    CHECK(cmn_url_decode(bad2) == -EINVAL, "decode of \"abc%%2\" accepted");
+    CHECK(cmn_url_decode(bad3) == -EINVAL, "decode of \"%%zz\" accepted");
+    CHECK(cmn_url_decode(bad4) == -EINVAL, "decode of \"%%g0\" accepted");
 }
 
 /* ---- Go durations */
@@ -135,7 +136,7 @@ static void parse_is(const char *s, long long want_ns)
 static void parse_bad(const char *s)
 {
     int64_t ns;
-    CHECK(cmn_parse_duration(s, &ns) == CMN_ERR, "parse of \"%s\" accepted as %lld", s, (long long)ns);
+    CHECK(cmn_parse_duration(s, &ns) == -EINVAL, "parse of \"%s\" accepted as %lld", s, (long long)ns);
 }
 
 static void format_is(long long ns, const char *want)
