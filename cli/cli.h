@@ -1,10 +1,12 @@
 /*
  * cli.h - the map of `ais`, the AIStore-compatible command line: the command
  * tree (main.c), flag parsing (args.c), REST calls (api.c, over the shared
- * AIStore client in common/ais_client.h),
- * table and size formatting (table.c) and one file per command family.
+ * AIStore client in common/ais_client.h), table and size formatting
+ * (table.c) and one file per command family.
  *
- * Handlers return an exit status: 0 ok, 1 failure (server or I/O), 2 usage.
+ * Handlers return an exit status: 0 ok, 1 failure (server or I/O), 2 usage;
+ * so do the helpers that print their own failure. Parsers that print
+ * nothing return 0 or a negative errno, as the rest of etlfs.
  * Each error is printed once, as one line on stderr, where it is detected.
  */
 #ifndef ETLFS_CLI_H

@@ -306,8 +306,8 @@ static int ls_objects(cli_args *a, cli_uri *u)
         cmn_http_resp r;
         cmn_http_resp_init(&r);
         rc = cli_send(&c, &r, false);
-        cJSON *page = rc == CLI_EXIT_OK ? cJSON_ParseWithLength(r.body.data, r.body.len) : NULL;
-        if (rc == CLI_EXIT_OK && !page)
+        cJSON *page = NULL;
+        if (rc == CLI_EXIT_OK && cmn_ais_json(&r, cJSON_IsObject, &page) != 0)
             rc = cli_fail("invalid list-objects reply for %s://%s", u->scheme, u->bucket);
         cmn_http_resp_free(&r);
         cli_call_free(&c);

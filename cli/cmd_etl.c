@@ -164,8 +164,8 @@ static int etl_list(cli_args *a)
     if (rc == CLI_EXIT_OK && cli_flag_set(a, "json")) {
         cli_print_json(r.body.data ? r.body.data : "[]", r.body.len ? r.body.len : 2);
     } else if (rc == CLI_EXIT_OK) {
-        cJSON *arr = cJSON_ParseWithLength(r.body.data ? r.body.data : "[]", r.body.len ? r.body.len : 2);
-        if (!cJSON_IsArray(arr)) {
+        cJSON *arr;
+        if (cmn_ais_json(&r, cJSON_IsArray, &arr) != 0) {
             rc = cli_fail("invalid ETL list reply from %s", cli_ais.endpoint);
         } else if (cJSON_GetArraySize(arr) > 0) {
             cli_table t;

@@ -58,12 +58,8 @@ static cJSON *job_status(const char *id, int *rc)
     *rc = query("status", body.data, true, &r, &why);
     cJSON *st = NULL;
     if (*rc == CLI_EXIT_OK) {
-        st = cJSON_ParseWithLength(r.body.data, r.body.len);
-        if (!cJSON_IsObject(st)) {
-            cJSON_Delete(st);
-            st = NULL;
+        if (cmn_ais_json(&r, cJSON_IsObject, &st) != 0)
             *rc = cli_fail("invalid job status reply for %s", id);
-        }
     } else if (r.status == 404) {
         cli_fail("job %s not found", id);
     } else if (r.status) {

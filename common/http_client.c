@@ -27,21 +27,35 @@ struct cmn_http_pool {
     size_t n, max;
 };
 
+/* The pool of requests that name none, made on first use. */
 static cmn_http_pool *shared;
-static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static void shared_new(void) { shared = cmn_http_pool_new(SHARED_POOL_MAX); }
+static cmn_http_pool *shared_pool(void)
+{
+    cmn_http_pool *p = __atomic_load_n(&shared, __ATOMIC_ACQUIRE);
+    if (p)
+        return p;
+    pthread_mutex_lock(&shared_mu);
+    if (!shared)
+        __atomic_store_n(&shared, cmn_http_pool_new(SHARED_POOL_MAX), __ATOMIC_RELEASE);
+    p = shared;
+    pthread_mutex_unlock(&shared_mu);
+    return p;
+}
 
 void cmn_http_global_init(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    pthread_once(&shared_once, shared_new);
+    shared_pool();
 }
 
 void cmn_http_global_cleanup(void)
 {
+    pthread_mutex_lock(&shared_mu);
     cmn_http_pool_free(shared);
-    shared = NULL;
+    __atomic_store_n(&shared, NULL, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&shared_mu);
     curl_global_cleanup();
 }
 
@@ -339,10 +353,8 @@ static int open_body(xfer *x)
 
 int cmn_http_do(cmn_http_pool *pool, const cmn_http_req *req, cmn_http_resp *resp)
 {
-    if (!pool) {
-        pthread_once(&shared_once, shared_new);
-        pool = shared;
-    }
+    if (!pool)
+        pool = shared_pool();
     const char *method = req->method ? req->method : "GET";
     xfer x = {.req = req, .resp = resp, .in_fd = -1};
     int rc = open_body(&x);
