@@ -170,7 +170,7 @@ static int deliver(xfer *x, const char *data, size_t len)
     if (x->req->to_fd) {
         rc = cmn_write_all(x->req->out_fd, data, len);
         if (rc != 0)
-            x->resp->out_err = rc < -1 ? -rc : errno; /* older cmn_write_all: -1 and errno */
+            x->resp->out_err = rc < -1 ? -rc : errno; /* -errno, or -1 with errno set */
     } else {
         rc = x->req->sink->write(x->req->sink->ctx, data, len);
         if (rc != 0)

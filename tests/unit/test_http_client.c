@@ -197,6 +197,21 @@ static void test_sink(void)
     cmn_buf_free(&k.data);
 }
 
+struct src {
+    const char *data;
+    size_t len, off;
+};
+
+static ssize_t from_mem(void *ctx, char *buf, size_t len)
+{
+    struct src *s = ctx;
+    if (len > s->len - s->off)
+        len = s->len - s->off;
+    memcpy(buf, s->data + s->off, len);
+    s->off += len;
+    return (ssize_t)len;
+}
+
 static void test_upload(void)
 {
     char path[] = "/tmp/test_http_client.XXXXXX";
@@ -214,6 +229,32 @@ static void test_upload(void)
     CHECK(r.body.len == sizeof data && !memcmp(r.body.data, data, sizeof data), "echoed %zu bytes", r.body.len);
     cmn_http_resp_free(&r);
     close(fd);
+
+    /* the same bytes from a file by name, from a callback, and back into an fd */
+    char *file = cmn_xasprintf("/tmp/test_http_client.%d", (int)getpid());
+    int wfd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cmn_write_all(wfd, data, sizeof data);
+    close(wfd);
+    char outpath[] = "/tmp/test_http_client.out.XXXXXX";
+    int out = mkstemp(outpath);
+    unlink(outpath);
+    cmn_http_req by_name = {.method = "PUT", .body_path = file, .to_fd = true, .out_fd = out};
+    rc = get("/echo", &by_name, &r);
+    CHECK(rc == 0 && r.streamed == (int64_t)sizeof data && lseek(out, 0, SEEK_CUR) == (off_t)sizeof data,
+          "file to fd: rc %d streamed %lld", rc, (long long)r.streamed);
+    cmn_http_resp_free(&r);
+    close(out);
+    unlink(file);
+    by_name.to_fd = false;
+    rc = get("/echo", &by_name, &r);
+    CHECK(rc == -ENOENT && r.status == 0 && strstr(r.err.msg, file), "missing file: rc %d %s", rc, r.err.msg);
+    cmn_http_resp_free(&r);
+    free(file);
+    struct src s = {.data = data, .len = sizeof data};
+    cmn_http_req cb = {.method = "PUT", .body_read = from_mem, .body_read_ctx = &s, .body_read_len = sizeof data};
+    rc = get("/echo", &cb, &r);
+    CHECK(rc == 0 && r.body.len == sizeof data && !memcmp(r.body.data, data, sizeof data), "callback body: rc %d", rc);
+    cmn_http_resp_free(&r);
 
     cmn_http_req mem = {.method = "POST", .body = "{\"a\":1}", .body_len = 7};
     rc = get("/echo", &mem, &r);
