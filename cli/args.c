@@ -27,15 +27,13 @@ int cli_usage_err(const cli_args *a, const char *fmt, ...)
 
 int cli_fail(const char *fmt, ...)
 {
-    char *msg = NULL;
+    cmn_buf b;
+    cmn_buf_init(&b);
     va_list ap;
     va_start(ap, fmt);
-    int n = vasprintf(&msg, fmt, ap);
+    cmn_buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    if (n < 0) {
-        fputs("out of memory\n", stderr);
-        return CLI_EXIT_ERR;
-    }
+    char *msg = cmn_buf_steal(&b);
     /* One line, whatever the server put in its message (e.g. the tail of a
      * pip log): a line break and the blanks around it become one space. */
     size_t w = 0;
@@ -242,7 +240,7 @@ int cli_parse_uri(const cli_args *a, const char *s, cli_uri *u, bool want_object
         return cli_usage_err(a, "expecting a bucket, got an object name in %s", s);
     if (!*obj && want_object)
         return cli_usage_err(a, "object name is missing in %s (expecting %s://BUCKET/OBJECT)", s, u->scheme);
-    u->object = strdup(obj);
+    u->object = cmn_xstrdup(obj);
     return CLI_EXIT_OK;
 }
 

@@ -1,16 +1,19 @@
 /*
  * cli.h - the map of `ais`, the AIStore-compatible command line: the command
- * tree (main.c), flag parsing (args.c), REST calls and their errors (api.c),
- * table and size formatting (table.c) and one file per command family.
+ * tree (main.c), flag parsing (args.c), REST calls (api.c, over the shared
+ * AIStore client in common/ais_client.h), table and size formatting
+ * (table.c) and one file per command family.
  *
- * Handlers return an exit status: 0 ok, 1 failure (server or I/O), 2 usage.
+ * Handlers return an exit status: 0 ok, 1 failure (server or I/O), 2 usage;
+ * so do the helpers that print their own failure. Parsers that print
+ * nothing return 0 or a negative errno, as the rest of etlfs.
  * Each error is printed once, as one line on stderr, where it is detected.
  */
 #ifndef ETLFS_CLI_H
 #define ETLFS_CLI_H
 
 #include "common/cmn.h"
-#include "common/http_client.h"
+#include "common/ais_client.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -83,42 +86,33 @@ void cli_uri_free(cli_uri *u);
 /* "ais://B" or "ais://B/O" into out. */
 void cli_uri_cname(const cli_uri *u, const char *obj, char *out, size_t outlen);
 
-/* ---- REST (api.c) */
-extern const char *cli_endpoint; /* AIS_ENDPOINT or http://localhost:8080 */
+/* ---- REST (api.c), over the shared AIStore client (common/ais_client.h) */
+/* AIS_ENDPOINT or http://localhost:8080; no timeouts, as AIStore's CLI. */
+extern cmn_ais cli_ais;
 typedef struct cli_call {
     const char *method;
-    cmn_buf url;           /* built with cli_url_*() */
+    cmn_buf url;           /* built with cmn_ais_url_*(&c.url, &cli_ais, ...) */
     const char *body;      /* JSON or raw */
     size_t body_len;
     const char *body_path; /* upload a file */
-    const char *const *headers;
-    const char *const *want_headers;
     bool follow;
     int out_fd;            /* stream a 2xx body; -1 = keep in resp.body */
+    cmn_buf why;           /* after a failed cli_send: the server's message, in full, or the transport error */
 } cli_call;
 
 void cli_call_init(cli_call *c, const char *method);
 void cli_call_free(cli_call *c);
-/* Appends "/v1/<rest>" to the endpoint. */
-void cli_url_v1(cli_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends an object name, each '/'-separated segment escaped. */
-void cli_url_obj(cli_call *c, const char *obj);
-/* Appends "?k=v" or "&k=v" with v query-escaped. */
-void cli_url_query(cli_call *c, const char *k, const char *v);
-/* Sends c with handle h (may be NULL). Returns CLI_EXIT_OK on 2xx, otherwise
- * prints the server's message (or transport error) once and returns
- * CLI_EXIT_ERR; resp->status is 0 when no answer came. With quiet, an HTTP
- * error answer is left to the caller to explain (transport errors are still
- * printed). */
-int cli_send(cmn_http *h, cli_call *c, cmn_http_resp *resp, bool quiet);
+/* Sends c. Returns CLI_EXIT_OK on 2xx, otherwise prints c->why (the
+ * server's message, or the transport error) once and returns CLI_EXIT_ERR;
+ * resp->status is 0 when no answer came. With quiet, an HTTP error answer is
+ * left to the caller to explain (transport errors are still printed). */
+int cli_send(cli_call *c, cmn_http_resp *resp, bool quiet);
 /* Sends a GET-style call whose answer is JSON. With --json the answer is
  * printed as is and *out is NULL; otherwise *out is the parsed answer, which
  * must pass want (cJSON_IsObject, cJSON_IsArray; an empty answer to an array
  * query is []), else it is a failure naming what the reply was. The caller
  * deletes *out. */
 int cli_get_json(cli_args *a, cli_call *c, const char *what, cJSON_bool (*want)(const cJSON *), cJSON **out);
-/* The "message" of an AIStore JSON error body, or the body itself. malloc'd. */
-char *cli_err_message(const cmn_http_resp *resp);
 /* True when a write to stdout failed because the reader went away. */
 bool cli_stdout_gone(int err);
 /* JSON-quotes s into b. */
@@ -142,7 +136,7 @@ bool cli_table_print(cli_table *t);
 void cli_table_free(cli_table *t);
 /* AIStore's IEC sizes: "12B", "1.50KiB", "3.00MiB". */
 void cli_fmt_size(int64_t n, char *out, size_t outlen);
-/* Parses "64KiB", "1MB", "4096" into bytes. */
+/* Parses "64KiB", "1MB", "4096" into bytes; 0 or -EINVAL. */
 int cli_parse_size(const char *s, int64_t *out);
 bool cli_stdout_tty(void);
 

@@ -13,17 +13,6 @@
 
 #define LS_BATCH 100000 /* entries per printed table; one table for most buckets */
 
-static char *actmsg(const char *action, cJSON *value)
-{
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "action", action);
-    cJSON_AddStringToObject(m, "name", "");
-    cJSON_AddItemToObject(m, "value", value ? value : cJSON_CreateNull());
-    char *s = cJSON_PrintUnformatted(m);
-    cJSON_Delete(m);
-    return s;
-}
-
 /* What creating and destroying differ in: the request, and the words. */
 typedef struct bucket_act {
     const char *method, *action;
@@ -39,7 +28,6 @@ static int bucket_each(cli_args *a, const bucket_act *act)
     if (a->npos == 0)
         return cli_usage_err(a, "missing \"BUCKET\" argument");
     int rc = CLI_EXIT_OK;
-    cmn_http *h = cmn_http_new();
     for (int i = 0; i < a->npos && rc == CLI_EXIT_OK; i++) {
         cli_uri u;
         if ((rc = cli_parse_uri(a, a->pos[i], &u, false, false)))
@@ -48,31 +36,28 @@ static int bucket_each(cli_args *a, const bucket_act *act)
         cli_uri_cname(&u, NULL, cname, sizeof cname);
         cli_call c;
         cli_call_init(&c, act->method);
-        cli_url_v1(&c, "buckets/%s", u.bucket);
-        cli_url_query(&c, "provider", u.provider);
-        char *body = actmsg(act->action, NULL);
+        cmn_ais_url_bucket(&c.url, &cli_ais, u.bucket);
+        cmn_ais_url_query(&c.url, "provider", u.provider);
+        char *body = cmn_ais_action(act->action, "", NULL);
         c.body = body;
         cmn_http_resp r;
         cmn_http_resp_init(&r);
-        if ((rc = cli_send(h, &c, &r, true)) == CLI_EXIT_OK) {
+        if ((rc = cli_send(&c, &r, true)) == CLI_EXIT_OK) {
             printf(act->done, cname);
             putchar('\n');
         } else if (r.status == act->expected_status) {
             cli_fail(act->expected, cname);
         } else if (r.status) {
-            char *m = cli_err_message(&r);
             if (act->name_in_failure)
-                cli_fail("failed to %s \"%s\": %s", act->verb, cname, m);
+                cli_fail("failed to %s \"%s\": %s", act->verb, cname, c.why.data);
             else
-                cli_fail("%s", m);
-            free(m);
+                cli_fail("%s", c.why.data);
         }
         cmn_http_resp_free(&r);
         free(body);
         cli_call_free(&c);
         cli_uri_free(&u);
     }
-    cmn_http_free(h);
     return rc;
 }
 
@@ -96,9 +81,9 @@ static int ls_buckets(cli_args *a, const char *provider)
 {
     cli_call c;
     cli_call_init(&c, "GET");
-    cli_url_v1(&c, "buckets");
-    cli_url_query(&c, "provider", provider);
-    char *body = actmsg("list", NULL);
+    cmn_ais_url_bucket(&c.url, &cli_ais, NULL);
+    cmn_ais_url_query(&c.url, "provider", provider);
+    char *body = cmn_ais_action("list", "", NULL);
     c.body = body;
     cJSON *arr;
     int rc = cli_get_json(a, &c, "list-buckets", cJSON_IsArray, &arr);
@@ -298,9 +283,7 @@ static int ls_objects(cli_args *a, cli_uri *u)
     cmn_buf_init(&x.json_entries);
     if (!x.json)
         ls_add_header(&x);
-
-    cmn_http *h = cmn_http_new();
-    char *token = strdup(""), *uuid = strdup("");
+    char *token = cmn_xstrdup(""), *uuid = cmn_xstrdup("");
     int rc = CLI_EXIT_OK;
     long in_batch = 0;
     for (;;) {
@@ -314,17 +297,17 @@ static int ls_objects(cli_args *a, cli_uri *u)
         if (*token)
             cJSON_AddStringToObject(v, "continuation_token", token);
         cJSON_AddStringToObject(v, "flags", "0");
-        char *body = actmsg("list", v);
+        char *body = cmn_ais_action("list", "", v);
         cli_call c;
         cli_call_init(&c, "GET");
-        cli_url_v1(&c, "buckets/%s", u->bucket);
-        cli_url_query(&c, "provider", u->provider);
+        cmn_ais_url_bucket(&c.url, &cli_ais, u->bucket);
+        cmn_ais_url_query(&c.url, "provider", u->provider);
         c.body = body;
         cmn_http_resp r;
         cmn_http_resp_init(&r);
-        rc = cli_send(h, &c, &r, false);
-        cJSON *page = rc == CLI_EXIT_OK ? cJSON_ParseWithLength(r.body.data, r.body.len) : NULL;
-        if (rc == CLI_EXIT_OK && !page)
+        rc = cli_send(&c, &r, false);
+        cJSON *page = NULL;
+        if (rc == CLI_EXIT_OK && cmn_ais_json(&r, cJSON_IsObject, &page) != 0)
             rc = cli_fail("invalid list-objects reply for %s://%s", u->scheme, u->bucket);
         cmn_http_resp_free(&r);
         cli_call_free(&c);
@@ -354,10 +337,10 @@ static int ls_objects(cli_args *a, cli_uri *u)
         cJSON *tok = cJSON_GetObjectItem(page, "continuation_token");
         cJSON *id = cJSON_GetObjectItem(page, "uuid");
         free(token);
-        token = strdup(cJSON_IsString(tok) ? tok->valuestring : "");
+        token = cmn_xstrdup(cJSON_IsString(tok) ? tok->valuestring : "");
         if (cJSON_IsString(id)) {
             free(uuid);
-            uuid = strdup(id->valuestring);
+            uuid = cmn_xstrdup(id->valuestring);
         }
         cJSON_Delete(page);
         if (!*token || x.gone || (limit && x.total >= limit))
@@ -386,7 +369,6 @@ static int ls_objects(cli_args *a, cli_uri *u)
     cmn_buf_free(&x.json_entries);
     free(token);
     free(uuid);
-    cmn_http_free(h);
     return rc;
 }
 

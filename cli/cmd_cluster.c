@@ -20,7 +20,7 @@ static int add_nodes(cli_table *t, cJSON *map, const char *primary)
     int n = cJSON_GetArraySize(map);
     if (n <= 0)
         return 0;
-    cJSON **nodes = malloc((size_t)n * sizeof *nodes);
+    cJSON **nodes = cmn_xmalloc((size_t)n * sizeof *nodes);
     int k = 0;
     for (cJSON *e = map->child; e && k < n; e = e->next)
         nodes[k++] = e;
@@ -48,8 +48,8 @@ int cli_show_cluster(cli_args *a)
         return cli_usage_err(a, "unsupported argument '%s' (expecting nothing or 'smap')", a->pos[0]);
     cli_call c;
     cli_call_init(&c, "GET");
-    cli_url_v1(&c, "daemon");
-    cli_url_query(&c, "what", "smap");
+    cmn_ais_url(&c.url, &cli_ais, "daemon");
+    cmn_ais_url_query(&c.url, "what", "smap");
     cJSON *smap;
     int rc = cli_get_json(a, &c, "cluster map", cJSON_IsObject, &smap);
     if (smap) {

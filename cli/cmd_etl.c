@@ -54,11 +54,11 @@ static int put_init(cJSON *msg, const char *name)
     char *body = cJSON_PrintUnformatted(msg);
     cli_call c;
     cli_call_init(&c, "PUT");
-    cli_url_v1(&c, "etl");
+    cmn_ais_url_etl(&c.url, &cli_ais, NULL);
     c.body = body;
     cmn_http_resp r;
     cmn_http_resp_init(&r);
-    int rc = cli_send(NULL, &c, &r, false);
+    int rc = cli_send(&c, &r, false);
     if (rc == CLI_EXIT_OK) {
         char *id = r.body.data ? r.body.data : "";
         size_t n = strlen(id);
@@ -90,7 +90,7 @@ static int add_common(cli_args *a, cJSON *msg, const char **name)
     const char *timeout = cli_flag_str(a, "timeout");
     if (timeout) {
         int64_t ns;
-        if (cmn_parse_duration(timeout, &ns) != CMN_OK)
+        if (cmn_parse_duration(timeout, &ns) != 0)
             return cli_usage_err(a, "invalid --timeout \"%s\" (expecting e.g. 45s, 5m, 1h)", timeout);
     }
     cJSON_AddStringToObject(msg, "id", *name);
@@ -128,7 +128,7 @@ int cli_etl_init_code(cli_args *a)
         rc = cli_usage_err(a, "required flag \"runtime\" not set");
     int64_t chunk = 0;
     const char *cs = cli_flag_str(a, "chunk-size");
-    if (rc == CLI_EXIT_OK && cs && cli_parse_size(cs, &chunk) != CMN_OK)
+    if (rc == CLI_EXIT_OK && cs && cli_parse_size(cs, &chunk) != 0)
         rc = cli_usage_err(a, "invalid --chunk-size \"%s\" (expecting e.g. 4mb, 1MiB, 1048576, 128k)", cs);
     char *code = NULL, *deps = NULL;
     if (rc == CLI_EXIT_OK)
@@ -157,16 +157,16 @@ static int etl_list(cli_args *a)
 {
     cli_call c;
     cli_call_init(&c, "GET");
-    cli_url_v1(&c, "etl");
+    cmn_ais_url_etl(&c.url, &cli_ais, NULL);
     cmn_http_resp r;
     cmn_http_resp_init(&r);
-    int rc = cli_send(NULL, &c, &r, false);
+    int rc = cli_send(&c, &r, false);
     if (rc == CLI_EXIT_OK && cli_flag_set(a, "json")) {
         cli_print_json(r.body.data ? r.body.data : "[]", r.body.len ? r.body.len : 2);
     } else if (rc == CLI_EXIT_OK) {
-        cJSON *arr = cJSON_ParseWithLength(r.body.data ? r.body.data : "[]", r.body.len ? r.body.len : 2);
-        if (!cJSON_IsArray(arr)) {
-            rc = cli_fail("invalid ETL list reply from %s", cli_endpoint);
+        cJSON *arr;
+        if (cmn_ais_json(&r, cJSON_IsArray, &arr) != 0) {
+            rc = cli_fail("invalid ETL list reply from %s", cli_ais.endpoint);
         } else if (cJSON_GetArraySize(arr) > 0) {
             cli_table t;
             cli_table_init(&t, 3);
@@ -200,9 +200,7 @@ static int etl_details(cli_args *a, const char *name)
 {
     cli_call c;
     cli_call_init(&c, "GET");
-    char *esc = cmn_path_escape(name);
-    cli_url_v1(&c, "etl/%s", esc);
-    free(esc);
+    cmn_ais_url_etl(&c.url, &cli_ais, name);
     cJSON *m;
     int rc = cli_get_json(a, &c, "ETL details", cJSON_IsObject, &m);
     if (m) {
@@ -252,44 +250,40 @@ int cli_etl_details(cli_args *a)
 
 /* ---- start, stop, rm */
 
-static int etl_simple(const char *method, const char *name, const char *suffix, cmn_http_resp *r)
+/* POST/DELETE /v1/etl/NAME[suffix]; an error answer is the caller's to explain. */
+static int etl_simple(cli_call *c, const char *method, const char *name, const char *suffix, cmn_http_resp *r)
 {
-    cli_call c;
-    cli_call_init(&c, method);
-    char *esc = cmn_path_escape(name);
-    cli_url_v1(&c, "etl/%s%s", esc, suffix);
-    free(esc);
-    int rc = cli_send(NULL, &c, r, true);
-    cli_call_free(&c);
-    return rc;
+    cli_call_init(c, method);
+    cmn_ais_url_etl(&c->url, &cli_ais, name);
+    cmn_buf_puts(&c->url, suffix);
+    return cli_send(c, r, true);
 }
 
-static int print_resp_err(cmn_http_resp *r)
+static int print_resp_err(const cli_call *c, const cmn_http_resp *r)
 {
     if (!r->status)
         return CLI_EXIT_ERR; /* transport error, already printed */
-    char *m = cli_err_message(r);
-    cli_fail("%s", m);
-    free(m);
-    return CLI_EXIT_ERR;
+    return cli_fail("%s", c->why.data);
 }
 
 int cli_etl_start(cli_args *a)
 {
     if (a->npos != 1)
         return cli_usage_err(a, a->npos ? "too many arguments" : "missing \"ETL_NAME\" argument");
+    cli_call c;
     cmn_http_resp r;
     cmn_http_resp_init(&r);
-    int rc = etl_simple("POST", a->pos[0], "/start", &r);
+    int rc = etl_simple(&c, "POST", a->pos[0], "/start", &r);
     if (rc == CLI_EXIT_OK) {
         printf("ETL[%s] started successfully\n", a->pos[0]);
     } else if (r.status == 404) {
         fprintf(stderr, "ETL[%s] not found\n", a->pos[0]);
         rc = CLI_EXIT_ERR;
     } else {
-        rc = print_resp_err(&r);
+        rc = print_resp_err(&c, &r);
     }
     cmn_http_resp_free(&r);
+    cli_call_free(&c);
     return rc;
 }
 
@@ -299,9 +293,10 @@ static int stop_or_rm(cli_args *a, const char *method, const char *suffix, const
         return cli_usage_err(a, "missing \"ETL_NAME\" argument");
     int rc = CLI_EXIT_OK;
     for (int i = 0; i < a->npos && rc == CLI_EXIT_OK; i++) {
+        cli_call c;
         cmn_http_resp r;
         cmn_http_resp_init(&r);
-        rc = etl_simple(method, a->pos[i], suffix, &r);
+        rc = etl_simple(&c, method, a->pos[i], suffix, &r);
         if (rc == CLI_EXIT_OK) {
             printf("ETL[%s] %s\n", a->pos[i], done);
         } else if (r.status == 404) {
@@ -309,9 +304,10 @@ static int stop_or_rm(cli_args *a, const char *method, const char *suffix, const
             fprintf(stderr, "Warning: ETL[%s] not found, nothing to do\n", a->pos[i]);
             rc = CLI_EXIT_OK;
         } else {
-            rc = print_resp_err(&r);
+            rc = print_resp_err(&c, &r);
         }
         cmn_http_resp_free(&r);
+        cli_call_free(&c);
     }
     return rc;
 }
@@ -335,17 +331,16 @@ int cli_etl_object(cli_args *a)
         return rc;
     cli_call c;
     cli_call_init(&c, "GET");
-    cli_url_v1(&c, "objects/%s/", u.bucket);
-    cli_url_obj(&c, u.object);
-    cli_url_query(&c, "provider", u.provider);
-    cli_url_query(&c, "etl_name", name);
+    cmn_ais_url_object(&c.url, &cli_ais, u.bucket, u.object);
+    cmn_ais_url_query(&c.url, "provider", u.provider);
+    cmn_ais_url_query(&c.url, "etl_name", name);
     int64_t size;
     const char *dest = a->pos[2];
     if (!strcmp(dest, "/dev/null")) { /* as upstream: discard */
         cmn_http_resp r;
         cmn_http_resp_init(&r);
         c.follow = true;
-        rc = cli_send(NULL, &c, &r, false);
+        rc = cli_send(&c, &r, false);
         cmn_http_resp_free(&r);
     } else {
         rc = cli_fetch_to(&c, dest, &size);
@@ -397,11 +392,11 @@ static int head_bucket(cli_uri *u)
 {
     cli_call c;
     cli_call_init(&c, "HEAD");
-    cli_url_v1(&c, "buckets/%s", u->bucket);
-    cli_url_query(&c, "provider", u->provider);
+    cmn_ais_url_bucket(&c.url, &cli_ais, u->bucket);
+    cmn_ais_url_query(&c.url, "provider", u->provider);
     cmn_http_resp r;
     cmn_http_resp_init(&r);
-    int rc = cli_send(NULL, &c, &r, true);
+    int rc = cli_send(&c, &r, true);
     int out = rc == CLI_EXIT_OK ? 0 : r.status == 404 ? 404 : -1;
     if (out == -1 && r.status)
         cli_fail("%s: HTTP error %ld", u->bucket, r.status);
@@ -415,8 +410,8 @@ static bool bucket_empty(cli_uri *u, const char *prefix)
 {
     cli_call c;
     cli_call_init(&c, "GET");
-    cli_url_v1(&c, "buckets/%s", u->bucket);
-    cli_url_query(&c, "provider", u->provider);
+    cmn_ais_url_bucket(&c.url, &cli_ais, u->bucket);
+    cmn_ais_url_query(&c.url, "provider", u->provider);
     cmn_buf body;
     cmn_buf_init(&body);
     cmn_buf_puts(&body, "{\"action\":\"list\",\"name\":\"\",\"value\":{\"prefix\":");
@@ -426,7 +421,7 @@ static bool bucket_empty(cli_uri *u, const char *prefix)
     cmn_http_resp r;
     cmn_http_resp_init(&r);
     bool empty = false;
-    if (cli_send(NULL, &c, &r, true) == CLI_EXIT_OK) {
+    if (cli_send(&c, &r, true) == CLI_EXIT_OK) {
         cJSON *p = cJSON_ParseWithLength(r.body.data, r.body.len);
         cJSON *e = p ? cJSON_GetObjectItem(p, "entries") : NULL;
         empty = p && (!e || cJSON_GetArraySize(e) == 0);
@@ -469,11 +464,11 @@ int cli_etl_bucket(cli_args *a)
         rc = cli_usage_err(a, "Invalid format --ext=\"%s\". Usage examples: {jpg:txt}, \"{in1:out1,in2:out2}\"", extf);
         goto out;
     }
-    if (etl_timeout && cmn_parse_duration(etl_timeout, &tmp) != CMN_OK) {
+    if (etl_timeout && cmn_parse_duration(etl_timeout, &tmp) != 0) {
         rc = cli_usage_err(a, "invalid --etl-timeout \"%s\"", etl_timeout);
         goto out;
     }
-    if (wait_timeout && cmn_parse_duration(wait_timeout, &wait_ns) != CMN_OK) {
+    if (wait_timeout && cmn_parse_duration(wait_timeout, &wait_ns) != 0) {
         rc = cli_usage_err(a, "invalid --timeout \"%s\"", wait_timeout);
         goto out;
     }
@@ -519,22 +514,21 @@ int cli_etl_bucket(cli_args *a)
 
     cli_call c;
     cli_call_init(&c, "POST");
-    cli_url_v1(&c, "buckets/%s", src.bucket);
-    cli_url_query(&c, "provider", src.provider);
+    cmn_ais_url_bucket(&c.url, &cli_ais, src.bucket);
+    cmn_ais_url_query(&c.url, "provider", src.provider);
     char uname[400];
     snprintf(uname, sizeof uname, "%s/@#/%s/", dst.provider, dst.bucket);
-    cli_url_query(&c, "bck_to", uname);
+    cmn_ais_url_query(&c.url, "bck_to", uname);
     c.body = body;
     cmn_http_resp r;
     cmn_http_resp_init(&r);
-    rc = cli_send(NULL, &c, &r, true);
+    rc = cli_send(&c, &r, true);
     if (rc != CLI_EXIT_OK && r.status) {
-        char *msg = cli_err_message(&r);
-        if (r.status == 404 && strstr(msg, name))
+        /* as upstream: a 404 naming the ETL (not a bucket) gets advice */
+        if (r.status == 404 && strstr(c.why.data, name))
             cli_fail("ETL[%s] not found; try starting new ETL with:\nais etl init <spec>", name);
         else
-            cli_fail("%s", msg);
-        free(msg);
+            cli_fail("%s", c.why.data);
     }
     char xid[128] = "";
     if (rc == CLI_EXIT_OK) {

@@ -23,14 +23,17 @@ static const char *display_kind(const char *kind)
     return kind;
 }
 
-static int query(const char *what, const char *body, bool quiet, cmn_http_resp *r)
+/* GET /v1/cluster?what=WHAT with a JSON body; why it failed appended to why (may be NULL). */
+static int query(const char *what, const char *body, bool quiet, cmn_http_resp *r, cmn_buf *why)
 {
     cli_call c;
     cli_call_init(&c, "GET");
-    cli_url_v1(&c, "cluster");
-    cli_url_query(&c, "what", what);
+    cmn_ais_url(&c.url, &cli_ais, "cluster");
+    cmn_ais_url_query(&c.url, "what", what);
     c.body = body;
-    int rc = cli_send(NULL, &c, r, quiet);
+    int rc = cli_send(&c, r, quiet);
+    if (why && c.why.len)
+        cmn_buf_append(why, c.why.data, c.why.len);
     cli_call_free(&c);
     return rc;
 }
@@ -50,24 +53,21 @@ static cJSON *job_status(const char *id, int *rc)
     job_args(&body, id);
     cmn_http_resp r;
     cmn_http_resp_init(&r);
-    *rc = query("status", body.data, true, &r);
+    cmn_buf why;
+    cmn_buf_init(&why);
+    *rc = query("status", body.data, true, &r, &why);
     cJSON *st = NULL;
     if (*rc == CLI_EXIT_OK) {
-        st = cJSON_ParseWithLength(r.body.data, r.body.len);
-        if (!cJSON_IsObject(st)) {
-            cJSON_Delete(st);
-            st = NULL;
+        if (cmn_ais_json(&r, cJSON_IsObject, &st) != 0)
             *rc = cli_fail("invalid job status reply for %s", id);
-        }
     } else if (r.status == 404) {
         cli_fail("job %s not found", id);
     } else if (r.status) {
-        char *m = cli_err_message(&r);
-        cli_fail("%s", m);
-        free(m);
+        cli_fail("%s", why.data);
     }
     cmn_http_resp_free(&r);
     cmn_buf_free(&body);
+    cmn_buf_free(&why);
     return st;
 }
 
@@ -79,7 +79,7 @@ static cJSON *job_snaps(const char *id)
     cmn_http_resp r;
     cmn_http_resp_init(&r);
     cJSON *out = NULL;
-    if (query("qryxstats", body.data, true, &r) == CLI_EXIT_OK)
+    if (query("qryxstats", body.data, true, &r, NULL) == CLI_EXIT_OK)
         out = cJSON_ParseWithLength(r.body.data, r.body.len);
     cmn_http_resp_free(&r);
     cmn_buf_free(&body);
@@ -214,7 +214,7 @@ int cli_job_wait(cli_args *a)
     const char *id = a->pos[0];
     int64_t ns = 0;
     const char *t = cli_flag_str(a, "timeout");
-    if (t && cmn_parse_duration(t, &ns) != CMN_OK)
+    if (t && cmn_parse_duration(t, &ns) != 0)
         return cli_usage_err(a, "invalid --timeout \"%s\"", t);
     int rc;
     cJSON *st = job_status(id, &rc);
@@ -323,7 +323,7 @@ int cli_job_show(cli_args *a)
         bool active = cli_flag_set(a, "active");
         rc = query("status_all", active ? "{\"kind\":\"\",\"node\":\"\",\"show_active\":true}"
                                         : "{\"kind\":\"\",\"node\":\"\",\"show_active\":false}",
-                   false, &r);
+                   false, &r, NULL);
         if (rc == CLI_EXIT_OK) {
             list = r.body.len ? cJSON_ParseWithLength(r.body.data, r.body.len) : cJSON_CreateArray();
             if (cJSON_IsNull(list)) {
@@ -331,7 +331,7 @@ int cli_job_show(cli_args *a)
                 list = cJSON_CreateArray();
             }
             if (!cJSON_IsArray(list))
-                rc = cli_fail("invalid job list reply from %s", cli_endpoint);
+                rc = cli_fail("invalid job list reply from %s", cli_ais.endpoint);
         }
     }
     if (rc == CLI_EXIT_OK && cli_flag_set(a, "json")) {

@@ -46,9 +46,9 @@ static void add_file(put_job *j, const char *path, const char *name, int64_t siz
 {
     if (j->n == j->cap) {
         j->cap = j->cap ? j->cap * 2 : 256;
-        j->files = realloc(j->files, j->cap * sizeof *j->files);
+        j->files = cmn_xrealloc(j->files, j->cap * sizeof *j->files);
     }
-    j->files[j->n++] = (put_file){strdup(path), strdup(name), size};
+    j->files[j->n++] = (put_file){cmn_xstrdup(path), cmn_xstrdup(name), size};
 }
 
 /* Collects regular files under dir; rel is the object-name prefix. */
@@ -82,40 +82,31 @@ static int walk(put_job *j, const char *dir, const char *rel, bool recursive)
     return rc;
 }
 
-static int put_one(cmn_http *h, cli_uri *u, const char *path, const char *name, char *err, size_t errlen,
-                   bool *no_answer)
+static int put_one(cli_uri *u, const char *path, const char *name, char *err, size_t errlen, bool *no_answer)
 {
-    cli_call c;
-    cli_call_init(&c, "PUT");
-    cli_url_v1(&c, "objects/%s/", u->bucket);
-    cli_url_obj(&c, name);
-    cli_url_query(&c, "provider", u->provider);
-    c.body_path = path;
-    c.follow = true;
+    cmn_buf url;
+    cmn_buf_init(&url);
+    cmn_ais_url_object(&url, &cli_ais, u->bucket, name);
+    cmn_ais_url_query(&url, "provider", u->provider);
+    cmn_http_req req = {.method = "PUT", .url = url.data, .body_path = path, .follow_redirects = true};
     cmn_http_resp r;
     cmn_http_resp_init(&r);
-    cmn_http_req req = {.method = "PUT", .url = c.url.data, .body_path = path, .follow_redirects = true, .out_fd = -1};
     int rc = CLI_EXIT_OK;
-    if (cmn_http_do(h, &req, &r) != CMN_OK) {
-        snprintf(err, errlen, "%s", r.err);
+    cmn_err e;
+    if (cmn_ais_do(&cli_ais, &req, &r, &e) != 0) {
+        snprintf(err, errlen, "%s", e.msg);
         if (no_answer)
             *no_answer = r.status == 0;
         rc = CLI_EXIT_ERR;
-    } else if (r.status < 200 || r.status >= 300) {
-        char *m = cli_err_message(&r);
-        snprintf(err, errlen, "%s", m);
-        free(m);
-        rc = CLI_EXIT_ERR;
     }
     cmn_http_resp_free(&r);
-    cli_call_free(&c);
+    cmn_buf_free(&url);
     return rc;
 }
 
 static void *put_worker(void *arg)
 {
     put_job *j = arg;
-    cmn_http *h = cmn_http_new();
     for (;;) {
         size_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->n)
@@ -127,7 +118,7 @@ static void *put_worker(void *arg)
         }
         char err[512];
         bool no_answer = false;
-        if (put_one(h, j->u, j->files[i].path, j->files[i].name, err, sizeof err, &no_answer) != CLI_EXIT_OK) {
+        if (put_one(j->u, j->files[i].path, j->files[i].name, err, sizeof err, &no_answer) != CLI_EXIT_OK) {
             atomic_fetch_add(&j->failed, 1);
             if (no_answer && atomic_exchange(&j->unreachable, true)) {
                 atomic_fetch_add(&j->done, 1);
@@ -141,7 +132,6 @@ static void *put_worker(void *arg)
         }
         atomic_fetch_add(&j->done, 1);
     }
-    cmn_http_free(h);
     return NULL;
 }
 
@@ -158,7 +148,7 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 /* "Files to upload:" table: extensions sorted, as Go's template ranges a map. */
 static void print_ext_table(put_job *j)
 {
-    const char **exts = malloc(j->n * sizeof *exts);
+    const char **exts = cmn_xmalloc(j->n * sizeof *exts);
     for (size_t i = 0; i < j->n; i++)
         exts[i] = file_ext(j->files[i].name);
     qsort(exts, j->n, sizeof *exts, cmp_str);
@@ -286,7 +276,7 @@ int cli_object_put(cli_args *a)
     } else if (S_ISDIR(st.st_mode)) {
         rc = put_dir(a, src, &u);
     } else {
-        char *dup = strdup(src), name[2048];
+        char *dup = cmn_xstrdup(src), name[2048];
         const char *base = basename(dup);
         if (!*u.object)
             snprintf(name, sizeof name, "%s", base);
@@ -296,7 +286,7 @@ int cli_object_put(cli_args *a)
             snprintf(name, sizeof name, "%s", u.object);
         free(dup);
         char err[512], cname[2400];
-        if (put_one(NULL, &u, src, name, err, sizeof err, NULL) != CLI_EXIT_OK) {
+        if (put_one(&u, src, name, err, sizeof err, NULL) != CLI_EXIT_OK) {
             rc = cli_fail("%s", err);
         } else {
             cli_uri_cname(&u, name, cname, sizeof cname);
@@ -319,8 +309,8 @@ int cli_fetch_to(cli_call *c, const char *dest, int64_t *size)
     if (strcmp(dest, "-") == 0) {
         fflush(stdout);
         c->out_fd = STDOUT_FILENO;
-        rc = cli_send(NULL, c, &r, false);
-        if (rc != CLI_EXIT_OK && r.out_errno && cli_stdout_gone(r.out_errno))
+        rc = cli_send(c, &r, false);
+        if (rc != CLI_EXIT_OK && r.out_err && cli_stdout_gone(r.out_err))
             rc = CLI_EXIT_OK;
     } else {
         char tmp[4200];
@@ -331,7 +321,7 @@ int cli_fetch_to(cli_call *c, const char *dest, int64_t *size)
             return cli_fail("create %s: %s", dest, strerror(errno));
         }
         c->out_fd = fd;
-        rc = cli_send(NULL, c, &r, false);
+        rc = cli_send(c, &r, false);
         if (close(fd) != 0 && rc == CLI_EXIT_OK)
             rc = cli_fail("write %s: %s", dest, strerror(errno));
         if (rc == CLI_EXIT_OK && rename(tmp, dest) != 0)
@@ -367,11 +357,10 @@ int cli_object_get(cli_args *a)
     }
     cli_call c;
     cli_call_init(&c, "GET");
-    cli_url_v1(&c, "objects/%s/", u.bucket);
-    cli_url_obj(&c, u.object);
-    cli_url_query(&c, "provider", u.provider);
+    cmn_ais_url_object(&c.url, &cli_ais, u.bucket, u.object);
+    cmn_ais_url_query(&c.url, "provider", u.provider);
     if (cli_flag_set(a, "silent"))
-        cli_url_query(&c, "sln", "true");
+        cmn_ais_url_query(&c.url, "sln", "true");
     int64_t size = 0;
     rc = cli_fetch_to(&c, dest, &size);
     if (rc == CLI_EXIT_OK && strcmp(dest, "-") != 0) {
@@ -393,20 +382,18 @@ int cli_object_rm(cli_args *a)
     if (a->npos < 1)
         return cli_usage_err(a, "missing \"BUCKET/OBJECT_NAME\" argument");
     int rc = CLI_EXIT_OK;
-    cmn_http *h = cmn_http_new();
     for (int i = 0; i < a->npos && rc == CLI_EXIT_OK; i++) {
         cli_uri u;
         if ((rc = cli_parse_uri(a, a->pos[i], &u, true, true)))
             break;
         cli_call c;
         cli_call_init(&c, "DELETE");
-        cli_url_v1(&c, "objects/%s/", u.bucket);
-        cli_url_obj(&c, u.object);
-        cli_url_query(&c, "provider", u.provider);
+        cmn_ais_url_object(&c.url, &cli_ais, u.bucket, u.object);
+        cmn_ais_url_query(&c.url, "provider", u.provider);
         c.follow = true;
         cmn_http_resp r;
         cmn_http_resp_init(&r);
-        if ((rc = cli_send(h, &c, &r, false)) == CLI_EXIT_OK) {
+        if ((rc = cli_send(&c, &r, false)) == CLI_EXIT_OK) {
             char bn[300];
             cli_uri_cname(&u, NULL, bn, sizeof bn);
             printf("deleted \"%s\" from %s\n", u.object, bn);
@@ -415,6 +402,5 @@ int cli_object_rm(cli_args *a)
         cli_call_free(&c);
         cli_uri_free(&u);
     }
-    cmn_http_free(h);
     return rc;
 }

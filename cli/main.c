@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     cmn_mem_init();
     const char *ep = getenv("AIS_ENDPOINT");
     if (ep && *ep)
-        cli_endpoint = ep;
+        cli_ais.endpoint = ep;
 
     const cli_cmd *cmd = &c_root;
     char path[256] = "ais";

@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,10 +34,10 @@ void cli_table_rowv(cli_table *t, const char *const *cells)
 {
     if (t->nrows == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 64;
-        t->cells = realloc(t->cells, (size_t)t->cap * (size_t)t->ncols * sizeof(char *));
+        t->cells = cmn_xrealloc(t->cells, (size_t)t->cap * (size_t)t->ncols * sizeof(char *));
     }
     for (int c = 0; c < t->ncols; c++)
-        t->cells[t->nrows * t->ncols + c] = strdup(cells[c] ? cells[c] : "");
+        t->cells[t->nrows * t->ncols + c] = cmn_xstrdup(cells[c] ? cells[c] : "");
     t->nrows++;
 }
 
@@ -54,7 +55,7 @@ bool cli_table_print(cli_table *t)
 {
     /* every cell but the last of a row is tab-terminated in the template;
      * the row's last cell (" ") is written as is */
-    size_t *colw = calloc((size_t)t->ncols, sizeof *colw);
+    size_t *colw = cmn_xcalloc((size_t)t->ncols, sizeof *colw);
     for (int r = 0; r < t->nrows; r++)
         for (int c = 0; c + 1 < t->ncols; c++) {
             size_t w = width(t->cells[r * t->ncols + c]) + 1;
@@ -116,13 +117,13 @@ int cli_parse_size(const char *s, int64_t *out)
     char *end;
     double v = strtod(s, &end);
     if (end == s || v < 0)
-        return CMN_ERR;
+        return -EINVAL;
     char suf[8] = {0};
     size_t n = 0;
     for (; *end && n < sizeof suf - 1; end++)
         suf[n++] = (char)toupper((unsigned char)*end);
     if (*end)
-        return CMN_ERR;
+        return -EINVAL;
     static const struct {
         const char *s;
         double m;
@@ -132,10 +133,10 @@ int cli_parse_size(const char *s, int64_t *out)
     for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
         if (strcmp(suf, tab[i].s) == 0) {
             *out = (int64_t)(v * tab[i].m);
-            return CMN_OK;
+            return 0;
         }
     }
-    return CMN_ERR;
+    return -EINVAL;
 }
 
 bool cli_stdout_tty(void) { return isatty(STDOUT_FILENO) == 1; }

@@ -1,51 +1,116 @@
 /*
- * http_client.c - blocking libcurl requests for the command line and tools.
- * Bodies go out from memory or straight from a file (no full read into RAM);
- * a successful body can stream to a file descriptor, while error bodies are
- * always kept in memory so the caller can show the server's message.
+ * http_client.c - blocking libcurl requests for every etlfs program (mount,
+ * command line, ETL communicators). Easy handles come from a pool so a
+ * thread reuses a kept-alive connection; bodies stream both ways without a
+ * full copy in memory; a 2xx body reaches its sink only after the status is
+ * known, so an error page is never mistaken for data.
  */
 #include "common/http_client.h"
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-struct cmn_http {
-    CURL *curl;
+#define SHARED_POOL_MAX 64
+#define MAX_REDIRS 8L
+
+struct cmn_http_pool {
+    pthread_mutex_t mu;
+    CURL **idle;
+    size_t n, max;
 };
 
-struct xfer {
-    CURL *curl;
-    const cmn_http_req *req;
-    cmn_http_resp *resp;
-    FILE *in;
-    bool write_failed;
-};
+/* The pool of requests that name none, made on first use. */
+static cmn_http_pool *shared;
+static pthread_mutex_t shared_mu = PTHREAD_MUTEX_INITIALIZER;
 
-void cmn_http_global_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
-void cmn_http_global_cleanup(void) { curl_global_cleanup(); }
-
-cmn_http *cmn_http_new(void)
+static cmn_http_pool *shared_pool(void)
 {
-    cmn_http *h = cmn_xcalloc(1, sizeof *h);
-    h->curl = curl_easy_init();
-    if (!h->curl) {
-        free(h);
-        return NULL;
-    }
-    return h;
+    cmn_http_pool *p = __atomic_load_n(&shared, __ATOMIC_ACQUIRE);
+    if (p)
+        return p;
+    pthread_mutex_lock(&shared_mu);
+    if (!shared)
+        __atomic_store_n(&shared, cmn_http_pool_new(SHARED_POOL_MAX), __ATOMIC_RELEASE);
+    p = shared;
+    pthread_mutex_unlock(&shared_mu);
+    return p;
 }
 
-void cmn_http_free(cmn_http *h)
+void cmn_http_global_init(void)
 {
-    if (!h)
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    shared_pool();
+}
+
+void cmn_http_global_cleanup(void)
+{
+    pthread_mutex_lock(&shared_mu);
+    cmn_http_pool_free(shared);
+    __atomic_store_n(&shared, NULL, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&shared_mu);
+    curl_global_cleanup();
+}
+
+cmn_http_pool *cmn_http_pool_new(size_t max)
+{
+    cmn_http_pool *p = cmn_xcalloc(1, sizeof *p);
+    pthread_mutex_init(&p->mu, NULL);
+    p->max = max ? max : 1;
+    p->idle = cmn_xcalloc(p->max, sizeof *p->idle);
+    return p;
+}
+
+void cmn_http_pool_free(cmn_http_pool *p)
+{
+    if (!p)
         return;
-    curl_easy_cleanup(h->curl);
-    free(h);
+    for (size_t i = 0; i < p->n; i++)
+        curl_easy_cleanup(p->idle[i]);
+    pthread_mutex_destroy(&p->mu);
+    free(p->idle);
+    free(p);
+}
+
+static CURL *pool_get(cmn_http_pool *p)
+{
+    CURL *c = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (p->n)
+        c = p->idle[--p->n];
+    pthread_mutex_unlock(&p->mu);
+    if (c) {
+        curl_easy_reset(c); /* keeps the connection cache */
+        return c;
+    }
+    c = curl_easy_init();
+    if (!c) { /* libcurl fails here only when it cannot allocate */
+        cmn_error("out of memory creating an HTTP handle");
+        abort();
+    }
+    return c;
+}
+
+/* A handle whose transfer failed may hold a half-read connection: dropped. */
+static void pool_put(cmn_http_pool *p, CURL *c, bool broken)
+{
+    if (!broken) {
+        pthread_mutex_lock(&p->mu);
+        if (p->n < p->max) {
+            p->idle[p->n++] = c;
+            c = NULL;
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (c)
+        curl_easy_cleanup(c);
 }
 
 void cmn_http_resp_init(cmn_http_resp *r)
@@ -63,42 +128,99 @@ void cmn_http_resp_free(cmn_http_resp *r)
     }
 }
 
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+typedef struct xfer {
+    CURL *c;
+    const cmn_http_req *req;
+    cmn_http_resp *resp;
+    long status;        /* of the answer whose body is arriving */
+    bool ok, begun;     /* 2xx; the sink's begin was called */
+    int in_fd;          /* request body from an fd (or body_path), else -1 */
+    int64_t in_off, in_len;
+} xfer;
+
+static bool streams(const cmn_http_req *req) { return req->to_fd || req->sink; }
+
+static void note_content_type(xfer *x)
 {
-    struct xfer *x = ud;
-    size_t n = size * nmemb;
-    long code = 0;
-    curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
-    if (x->req->out_fd >= 0 && code >= 200 && code < 300) {
-        if (cmn_write_all(x->req->out_fd, ptr, n) != CMN_OK) {
-            x->resp->out_errno = errno;
-            x->write_failed = true;
-            return 0;
-        }
-        x->resp->streamed += (int64_t)n;
-        return n;
-    }
-    cmn_buf_append(&x->resp->body, ptr, n);
-    return n;
+    char *ct = NULL;
+    curl_easy_getinfo(x->c, CURLINFO_CONTENT_TYPE, &ct);
+    snprintf(x->resp->content_type, sizeof x->resp->content_type, "%s", ct ? ct : "");
 }
 
-/* Header lines of every response in a redirect chain arrive here; a new
- * status line resets what was captured so only the final answer counts. */
+/* Called before the first byte of a 2xx body (and once for an empty one). */
+static int begin(xfer *x)
+{
+    x->begun = true;
+    note_content_type(x);
+    const cmn_http_sink *s = x->req->sink;
+    if (!s || !s->begin)
+        return 0;
+    curl_off_t cl = -1;
+    curl_easy_getinfo(x->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    const char *ct = x->resp->content_type[0] ? x->resp->content_type : "application/octet-stream";
+    int rc = s->begin(s->ctx, ct, (int64_t)cl);
+    if (rc != 0)
+        x->resp->out_err = rc < 0 ? -rc : ECANCELED;
+    return rc;
+}
+
+static int deliver(xfer *x, const char *data, size_t len)
+{
+    int rc;
+    if (x->req->to_fd) {
+        rc = cmn_write_all(x->req->out_fd, data, len);
+        if (rc != 0)
+            x->resp->out_err = rc < -1 ? -rc : errno; /* -errno, or -1 with errno set */
+    } else {
+        rc = x->req->sink->write(x->req->sink->ctx, data, len);
+        if (rc != 0)
+            x->resp->out_err = rc < 0 ? -rc : ECANCELED;
+    }
+    if (rc == 0)
+        x->resp->streamed += (int64_t)len;
+    return rc;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    xfer *x = ud;
+    size_t len = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &status);
+    if (status != x->status) { /* the first byte of this answer */
+        x->status = status;
+        x->ok = status >= 200 && status < 300;
+        if (x->ok && streams(x->req) && !x->begun && begin(x) != 0)
+            return 0;
+    }
+    if (x->ok && streams(x->req))
+        return deliver(x, data, len) == 0 ? len : 0;
+    cmn_buf *b = &x->resp->body;
+    size_t max = x->ok ? 0 : x->req->err_body_max;
+    if (!max)
+        cmn_buf_append(b, data, len);
+    else if (b->len < max)
+        cmn_buf_append(b, data, len < max - b->len ? len : max - b->len);
+    return len;
+}
+
+/* Header lines of every answer in a redirect chain arrive here; a new status
+ * line resets what was captured so only the final answer counts. */
 static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    struct xfer *x = ud;
+    xfer *x = ud;
     size_t n = size * nmemb;
-    const char *const *want = x->req->want_headers;
+    cmn_http_resp *r = x->resp;
     if (n >= 5 && strncmp(ptr, "HTTP/", 5) == 0) {
         for (int i = 0; i < CMN_HTTP_MAX_WANT; i++) {
-            free(x->resp->hdr[i]);
-            x->resp->hdr[i] = NULL;
+            free(r->hdr[i]);
+            r->hdr[i] = NULL;
         }
+        cmn_buf_reset(&r->body);
         return n;
     }
-    if (!want)
-        return n;
-    const char *colon = memchr(ptr, ':', n);
+    const char *const *want = x->req->want_headers;
+    const char *colon = want ? memchr(ptr, ':', n) : NULL;
     if (!colon)
         return n;
     size_t klen = (size_t)(colon - ptr);
@@ -110,77 +232,75 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
             v++;
         while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
             end--;
-        free(x->resp->hdr[i]);
-        x->resp->hdr[i] = strndup(v, (size_t)(end - v));
+        free(r->hdr[i]);
+        r->hdr[i] = cmn_xstrndup(v, (size_t)(end - v));
     }
     return n;
 }
 
 static size_t on_read(char *buf, size_t size, size_t nmemb, void *ud)
 {
-    struct xfer *x = ud;
-    size_t n = fread(buf, 1, size * nmemb, x->in);
-    if (n == 0 && ferror(x->in))
-        return CURL_READFUNC_ABORT;
-    return n;
+    xfer *x = ud;
+    size_t want = size * nmemb;
+    ssize_t n;
+    if (x->req->body_read) {
+        n = x->req->body_read(x->req->body_read_ctx, buf, want);
+        if (n < 0) {
+            x->resp->in_err = (int)-n;
+            return CURL_READFUNC_ABORT;
+        }
+    } else {
+        if ((int64_t)want > x->in_len - x->in_off)
+            want = (size_t)(x->in_len - x->in_off);
+        if (!want)
+            return 0;
+        do
+            n = pread(x->in_fd, buf, want, x->in_off);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0) { /* an error, or the file shrank under us */
+            x->resp->in_err = n < 0 ? errno : EIO;
+            return CURL_READFUNC_ABORT;
+        }
+        x->in_off += n;
+    }
+    x->resp->sent += n;
+    return (size_t)n;
 }
 
+/* A redirected or retried upload starts over. */
 static int on_seek(void *ud, curl_off_t off, int origin)
 {
-    struct xfer *x = ud;
-    return fseeko(x->in, (off_t)off, origin) == 0 ? CURL_SEEKFUNC_OK : CURL_SEEKFUNC_FAIL;
+    xfer *x = ud;
+    if (x->req->body_read || origin != SEEK_SET || off < 0 || off > x->in_len)
+        return CURL_SEEKFUNC_CANTSEEK;
+    x->in_off = (int64_t)off;
+    x->resp->sent = (int64_t)off;
+    return CURL_SEEKFUNC_OK;
 }
 
-int cmn_http_do(cmn_http *h, const cmn_http_req *req, cmn_http_resp *resp)
+static int curl_errno(CURLcode cc)
 {
-    cmn_http *own = NULL;
-    if (!h) {
-        own = h = cmn_http_new();
-        if (!h) {
-            snprintf(resp->err, sizeof resp->err, "cannot create an HTTP handle");
-            return CMN_ERR;
-        }
+    switch (cc) {
+    case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
+    case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
+    default: return -EIO;
     }
-    CURL *c = h->curl;
-    curl_easy_reset(c);
-    struct xfer x = {.curl = c, .req = req, .resp = resp};
-    const char *method = req->method ? req->method : "GET";
-    struct curl_slist *hl = curl_slist_append(NULL, "Expect:");
-    for (const char *const *p = req->headers; p && *p; p++)
-        hl = curl_slist_append(hl, *p);
-    int rc = CMN_ERR;
+}
 
-    curl_easy_setopt(c, CURLOPT_URL, req->url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "ais/etlfs");
-    if (req->follow_redirects) {
-        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(c, CURLOPT_MAXREDIRS, 8L);
-        curl_easy_setopt(c, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
-    }
-    if (req->timeout_sec > 0)
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, req->timeout_sec);
-
-    if (req->body_path) {
-        struct stat st;
-        x.in = fopen(req->body_path, "rb");
-        if (!x.in || fstat(fileno(x.in), &st) != 0) {
-            snprintf(resp->err, sizeof resp->err, "open %s: %s", req->body_path, strerror(errno));
-            goto out;
-        }
+static void set_body(CURL *c, xfer *x, const char *method)
+{
+    const cmn_http_req *req = x->req;
+    if (x->in_fd >= 0 || req->body_read) {
+        int64_t len = req->body_read ? req->body_read_len : x->in_len;
         curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
-        curl_easy_setopt(c, CURLOPT_READDATA, &x);
+        curl_easy_setopt(c, CURLOPT_READDATA, x);
         curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, on_seek);
-        curl_easy_setopt(c, CURLOPT_SEEKDATA, &x);
-        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+        curl_easy_setopt(c, CURLOPT_SEEKDATA, x);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     } else if (req->body) {
+        /* GET with a body is what the AIStore API wants for listings */
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, req->body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
@@ -193,22 +313,102 @@ int cmn_http_do(cmn_http *h, const cmn_http_req *req, cmn_http_resp *resp)
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     } else if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     }
+}
+
+static void set_timeouts(CURL *c, const cmn_http_req *req)
+{
+    long connect = req->connect_timeout_ms ? req->connect_timeout_ms : CMN_HTTP_CONNECT_TIMEOUT_MS;
+    long stall = req->stall_sec ? req->stall_sec : CMN_HTTP_STALL_SEC;
+    if (connect > 0)
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect);
+    if (stall > 0) {
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall);
+    }
+    if (req->timeout_ms > 0)
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+}
+
+/* Opens body_path as the fd to send; 0 or -errno (in resp->err). */
+static int open_body(xfer *x)
+{
+    const cmn_http_req *req = x->req;
+    if (req->body_from_fd) {
+        x->in_fd = req->body_fd;
+        x->in_len = req->body_fd_len;
+        return 0;
+    }
+    if (!req->body_path)
+        return 0;
+    struct stat st;
+    x->in_fd = open(req->body_path, O_RDONLY | O_CLOEXEC);
+    if (x->in_fd < 0 || fstat(x->in_fd, &st) != 0)
+        return cmn_err_set(&x->resp->err, errno, "open %s: %s", req->body_path, strerror(errno));
+    x->in_len = st.st_size;
+    return 0;
+}
+
+int cmn_http_do(cmn_http_pool *pool, const cmn_http_req *req, cmn_http_resp *resp)
+{
+    if (!pool)
+        pool = shared_pool();
+    const char *method = req->method ? req->method : "GET";
+    xfer x = {.req = req, .resp = resp, .in_fd = -1};
+    int rc = open_body(&x);
+    if (rc < 0) {
+        if (x.in_fd >= 0)
+            close(x.in_fd);
+        return rc;
+    }
+    CURL *c = x.c = pool_get(pool);
+    char cerr[CURL_ERROR_SIZE] = "";
+    struct curl_slist *hl = curl_slist_append(NULL, "Expect:"); /* no 100-continue round trip */
+    for (const char *const *p = req->headers; p && *p; p++)
+        hl = curl_slist_append(hl, *p);
+
+    curl_easy_setopt(c, CURLOPT_URL, req->url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+    if (req->user_agent)
+        curl_easy_setopt(c, CURLOPT_USERAGENT, req->user_agent);
+    if (req->follow_redirects) {
+        curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_easy_setopt(c, CURLOPT_MAXREDIRS, MAX_REDIRS);
+        curl_easy_setopt(c, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+    }
+    set_timeouts(c, req);
+    set_body(c, &x, method);
 
     CURLcode cc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-    if (cc != CURLE_OK) {
-        if (x.write_failed)
-            snprintf(resp->err, sizeof resp->err, "write: %s", strerror(resp->out_errno));
-        else
-            snprintf(resp->err, sizeof resp->err, "%s %s: %s", method, req->url, curl_easy_strerror(cc));
-        goto out;
+    if (cc == CURLE_OK) {
+        x.status = resp->status;
+        x.ok = resp->status >= 200 && resp->status < 300;
+        if (!x.begun && x.ok && streams(req) && begin(&x) != 0)
+            cc = CURLE_WRITE_ERROR; /* an empty body the sink refused */
+        else if (!x.begun)
+            note_content_type(&x);
     }
-    rc = CMN_OK;
-out:
-    if (x.in)
-        fclose(x.in);
+    if (resp->out_err)
+        rc = cmn_err_set(&resp->err, resp->out_err, "write: %s", strerror(resp->out_err));
+    else if (resp->in_err)
+        rc = cmn_err_set(&resp->err, resp->in_err, "read the body of %s %s: %s", method, req->url,
+                         strerror(resp->in_err));
+    else if (cc != CURLE_OK)
+        rc = cmn_err_set(&resp->err, -curl_errno(cc), "%s %s: %s", method, req->url, curl_easy_strerror(cc));
+    snprintf(resp->detail, sizeof resp->detail, "%s", cerr);
     curl_slist_free_all(hl);
-    cmn_http_free(own);
+    pool_put(pool, c, cc != CURLE_OK);
+    if (x.in_fd >= 0 && !req->body_from_fd)
+        close(x.in_fd);
     return rc;
 }

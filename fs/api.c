@@ -1,11 +1,13 @@
 /*
- * api.c - the AIStore v3.22 calls the mount needs, each a thin wrapper over
- * fs_http, and the one place where HTTP answers become errno values.
+ * api.c - the AIStore v3.22 calls the mount needs, each a thin layer over
+ * the shared AIStore client (common/ais_client.h), and the one place where
+ * its errors become the errno values FUSE callers expect.
  *
  * Listing uses JSON (not msgpack) with LsNoRecursion so one page holds only the
  * immediate children of a virtual directory: readdir never walks a whole bucket.
  */
 #include "fs/fs.h"
+#include "common/ais_client.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -16,125 +18,99 @@
 #define LS_NO_RECURSION 2048
 #define ENTRY_IS_DIR 256
 
-/* ---------------------------------------------------------------- URLs */
+/* The answer headers the mount reads, by index into resp.hdr. */
+enum { H_FQN, H_DIR, H_VERSION, H_ATIME, H_SIZE, H_LENGTH };
+static const char *const want_headers[] = {"etlfs-fqn", "etlfs-dir", "ais-version", "ais-atime",
+                                           "ais-size",  "content-length", NULL};
+static const char *const json_headers[] = {"Content-Type: application/json", NULL};
 
-/* Escapes each '/'-separated segment, keeping the slashes. */
-static int append_path(cmn_buf *b, const char *s)
+/* ---------------------------------------------------------------- requests */
+
+int fs_client_init(void)
 {
-    char *copy = strdup(s);
-    if (!copy)
-        return CMN_ERR;
-    int rc = CMN_OK;
-    char *save = NULL;
-    bool first = true;
-    /* strtok_r would drop empty segments; object names have none (validated) */
-    for (char *seg = strtok_r(copy, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
-        char *e = cmn_path_escape(seg);
-        if (!e) {
-            rc = CMN_ERR;
-        } else {
-            if (!first)
-                cmn_buf_puts(b, "/");
-            cmn_buf_puts(b, e);
-        }
-        free(e);
-        first = false;
+    cmn_http_global_init();
+    return 0;
+}
+
+void fs_client_cleanup(void) { cmn_http_global_cleanup(); }
+
+/* The target's endpoint; bounded connect and stall timeouts (the wrapper's
+ * defaults) turn a dead target into EIO instead of a hung file operation. */
+static cmn_ais target(void) { return (cmn_ais){.endpoint = fs_cfg.endpoint}; }
+
+/* What the file operations and their tests expect from an error answer:
+ * the few errnos with a meaning for a file, EIO for the rest. */
+static int fuse_errno(int rc)
+{
+    switch (-rc) {
+    case ENOENT: case EEXIST: case EACCES: case ENOSPC: case EOPNOTSUPP: return rc;
+    case ERANGE: return -EINVAL; /* 416 */
+    default: return -EIO;
     }
-    free(copy);
-    return rc;
 }
 
-static char *obj_url(const char *bck, const char *obj, const char *query)
+/* Runs req (a JSON body when json is given) and maps the answer; a failure
+ * is logged here, once. A missing object is an answer, not a failure. */
+static int call(cmn_http_req *req, const char *json, cmn_http_resp *resp, const char *what)
 {
-    cmn_buf b;
-    cmn_buf_init(&b);
-    cmn_buf_printf(&b, "%s/v1/objects/", fs_cfg.endpoint);
-    append_path(&b, bck);
-    cmn_buf_puts(&b, "/");
-    append_path(&b, obj);
-    if (query)
-        cmn_buf_puts(&b, query);
-    return cmn_buf_steal(&b);
-}
-
-/* endpoint + path, e.g. "/v1/etl" */
-static char *api_url(const char *path)
-{
-    cmn_buf b;
-    cmn_buf_init(&b);
-    cmn_buf_printf(&b, "%s%s", fs_cfg.endpoint, path);
-    return cmn_buf_steal(&b);
-}
-
-static char *bck_url(const char *bck, const char *query)
-{
-    cmn_buf b;
-    cmn_buf_init(&b);
-    cmn_buf_printf(&b, "%s/v1/buckets", fs_cfg.endpoint);
-    if (bck && *bck) {
-        cmn_buf_puts(&b, "/");
-        append_path(&b, bck);
+    fs_stat_add(FS_ST_HTTP_REQS, 1);
+    cmn_ais c = target();
+    req->want_headers = want_headers;
+    if (json) {
+        req->body = json;
+        req->body_len = strlen(json);
+        req->headers = json_headers;
     }
-    if (query)
-        cmn_buf_puts(&b, query);
-    return cmn_buf_steal(&b);
-}
-
-/* ---------------------------------------------------------------- errors */
-
-int fs_status_errno(long status, const char *what, const fs_resp *resp)
-{
-    if (status >= 200 && status < 300)
+    cmn_err err;
+    cmn_err_clear(&err);
+    int rc = cmn_ais_do(&c, req, resp, &err);
+    if (rc == 0)
         return 0;
-    int err;
-    switch (status) {
-    case 0: err = EIO; break;
-    case 404: err = ENOENT; break;
-    case 409: err = EEXIST; break;
-    case 403: err = EACCES; break;
-    case 416: err = EINVAL; break;
-    case 507: err = ENOSPC; break;
-    case 501: err = EOPNOTSUPP; break;
-    default: err = EIO; break;
-    }
-    if (err == ENOENT)
-        return -err; /* an answer, not a failure */
-    const char *msg = resp ? resp->curl_err : "";
-    cJSON *j = NULL;
-    if (resp && resp->body.len) {
-        j = cJSON_Parse(resp->body.data);
-        cJSON *m = j ? cJSON_GetObjectItem(j, "message") : NULL;
-        msg = cJSON_IsString(m) ? m->valuestring : resp->body.data;
-    }
-    if (err != EEXIST) {
+    if (resp->err.code) { /* no answer, or its body could not be stored */
         fs_stat_add(FS_ST_ERRORS, 1);
-        cmn_warn("etlfs: %s: HTTP %ld: %s", what, status, msg);
-    }
-    cJSON_Delete(j);
-    return -err;
-}
-
-/* Runs req and maps the answer; a transport failure is logged here. */
-static int call(fs_req *req, fs_resp *resp, const char *what)
-{
-    int rc = fs_http(req, resp);
-    if (rc < 0) {
-        fs_stat_add(FS_ST_ERRORS, 1);
-        cmn_warn("etlfs: %s: %s (%s)", what, resp->curl_err, fs_cfg.endpoint);
+        cmn_warn("etlfs: %s: %s (%s)", what, err.msg, fs_cfg.endpoint);
         return -EIO;
     }
-    return fs_status_errno(resp->status, what, resp);
+    rc = fuse_errno(rc);
+    if (rc != -ENOENT && rc != -EEXIST) {
+        fs_stat_add(FS_ST_ERRORS, 1);
+        cmn_warn("etlfs: %s: HTTP %ld: %s", what, resp->status, err.msg);
+    }
+    return rc;
 }
 
+/* A request whose answer only says yes or no; frees url. */
 static int simple(const char *method, char *url, const char *json, const char *what)
 {
-    fs_req req = {.method = method, .url = url, .json = json};
-    fs_resp resp;
-    fs_resp_init(&resp);
-    int rc = call(&req, &resp, what);
-    fs_resp_free(&resp);
+    cmn_http_req req = {.method = method, .url = url};
+    cmn_http_resp resp;
+    cmn_http_resp_init(&resp);
+    int rc = call(&req, json, &resp, what);
+    cmn_http_resp_free(&resp);
     free(url);
     return rc;
+}
+
+static char *bck_url(const char *bck, const char *k, const char *v)
+{
+    cmn_ais c = target();
+    cmn_buf u;
+    cmn_buf_init(&u);
+    cmn_ais_url_bucket(&u, &c, bck);
+    if (k)
+        cmn_ais_url_query(&u, k, v);
+    return cmn_buf_steal(&u);
+}
+
+static char *obj_url(const char *bck, const char *obj, const char *k, const char *v)
+{
+    cmn_ais c = target();
+    cmn_buf u;
+    cmn_buf_init(&u);
+    cmn_ais_url_object(&u, &c, bck, obj);
+    if (k)
+        cmn_ais_url_query(&u, k, v);
+    return cmn_buf_steal(&u);
 }
 
 /* ---------------------------------------------------------------- buckets and ETLs */
@@ -149,62 +125,64 @@ void fs_free_names(char **names, size_t n)
 /* GETs a JSON array and collects the string member key of each element. */
 static int get_names(char *url, const char *json, const char *key, char ***names, size_t *n)
 {
-    fs_req req = {.method = "GET", .url = url, .json = json};
-    fs_resp resp;
-    fs_resp_init(&resp);
+    cmn_http_req req = {.method = "GET", .url = url};
+    cmn_http_resp resp;
+    cmn_http_resp_init(&resp);
     *names = NULL;
     *n = 0;
-    int rc = call(&req, &resp, url);
+    int rc = call(&req, json, &resp, url);
+    cJSON *arr = NULL;
+    if (rc == 0 && cmn_ais_json(&resp, cJSON_IsArray, &arr) != 0) {
+        cmn_warn("etlfs: %s: unparsable reply", url);
+        rc = -EIO;
+    }
     if (rc == 0) {
-        cJSON *arr = cJSON_Parse(resp.body.data ? resp.body.data : "[]");
-        size_t cnt = (size_t)cJSON_GetArraySize(arr);
-        *names = calloc(cnt + 1, sizeof **names);
+        *names = cmn_xcalloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof **names);
         cJSON *it;
         cJSON_ArrayForEach(it, arr)
         {
             cJSON *v = cJSON_GetObjectItem(it, key);
-            if (cJSON_IsString(v) && *names)
-                (*names)[(*n)++] = strdup(v->valuestring);
+            if (cJSON_IsString(v))
+                (*names)[(*n)++] = cmn_xstrdup(v->valuestring);
         }
-        if (!arr || !*names) {
-            cmn_warn("etlfs: %s: unparsable reply", url);
-            fs_free_names(*names, *n);
-            *names = NULL;
-            *n = 0;
-            rc = -EIO;
-        }
-        cJSON_Delete(arr);
     }
-    fs_resp_free(&resp);
+    cJSON_Delete(arr);
+    cmn_http_resp_free(&resp);
     free(url);
+    return rc;
+}
+
+/* A bucket request whose JSON body is an action without a value. */
+static int bck_action(const char *method, const char *bck, const char *action)
+{
+    char *json = cmn_ais_action(action, "", NULL);
+    int rc = simple(method, bck_url(bck, NULL, NULL), json, bck);
+    free(json);
     return rc;
 }
 
 int fs_api_list_buckets(char ***names, size_t *n)
 {
-    return get_names(bck_url(NULL, "?provider=ais"), "{\"action\":\"list\",\"name\":\"\",\"value\":null}", "name",
-                     names, n);
+    char *json = cmn_ais_action("list", "", NULL);
+    int rc = get_names(bck_url(NULL, "provider", "ais"), json, "name", names, n);
+    free(json);
+    return rc;
 }
 
 int fs_api_list_etls(char ***names, size_t *n)
 {
-    return get_names(api_url("/v1/etl"), NULL, "id", names, n);
+    cmn_ais c = target();
+    cmn_buf u;
+    cmn_buf_init(&u);
+    cmn_ais_url_etl(&u, &c, NULL);
+    return get_names(cmn_buf_steal(&u), NULL, "id", names, n);
 }
 
-int fs_api_bucket_exists(const char *bck)
-{
-    return simple("HEAD", bck_url(bck, NULL), NULL, bck);
-}
+int fs_api_bucket_exists(const char *bck) { return simple("HEAD", bck_url(bck, NULL, NULL), NULL, bck); }
 
-int fs_api_create_bucket(const char *bck)
-{
-    return simple("POST", bck_url(bck, NULL), "{\"action\":\"create-bck\",\"name\":\"\",\"value\":null}", bck);
-}
+int fs_api_create_bucket(const char *bck) { return bck_action("POST", bck, "create-bck"); }
 
-int fs_api_destroy_bucket(const char *bck)
-{
-    return simple("DELETE", bck_url(bck, NULL), "{\"action\":\"destroy-bck\",\"name\":\"\",\"value\":null}", bck);
-}
+int fs_api_destroy_bucket(const char *bck) { return bck_action("DELETE", bck, "destroy-bck"); }
 
 /* ---------------------------------------------------------------- list objects */
 
@@ -245,9 +223,7 @@ static int64_t parse_atime(const char *s)
 int fs_api_list_page(const char *bck, const char *prefix, const char *token, unsigned pagesize, fs_page *pg)
 {
     memset(pg, 0, sizeof *pg);
-    cJSON *msg = cJSON_CreateObject(), *val = cJSON_CreateObject();
-    cJSON_AddStringToObject(msg, "action", "list");
-    cJSON_AddStringToObject(msg, "name", "");
+    cJSON *val = cJSON_CreateObject();
     cJSON_AddStringToObject(val, "prefix", prefix);
     cJSON_AddNumberToObject(val, "pagesize", pagesize);
     cJSON_AddStringToObject(val, "continuation_token", token ? token : "");
@@ -256,78 +232,68 @@ int fs_api_list_page(const char *bck, const char *prefix, const char *token, uns
     char flags[16];
     snprintf(flags, sizeof flags, "%d", LS_NO_RECURSION);
     cJSON_AddStringToObject(val, "flags", flags);
-    cJSON_AddItemToObject(msg, "value", val);
-    char *json = cJSON_PrintUnformatted(msg);
-    cJSON_Delete(msg);
+    char *json = cmn_ais_action("list", "", val);
 
-    char *url = bck_url(bck, NULL);
-    fs_req req = {.method = "GET", .url = url, .json = json};
-    fs_resp resp;
-    fs_resp_init(&resp);
-    int rc = call(&req, &resp, bck);
-    if (rc == 0) {
-        cJSON *j = cJSON_Parse(resp.body.data ? resp.body.data : "");
-        cJSON *entries = cJSON_GetObjectItem(j, "entries"), *tok = cJSON_GetObjectItem(j, "continuation_token");
-        if (!j) {
-            cmn_warn("etlfs: list %s/%s: unparsable reply", bck, prefix);
-            rc = -EIO;
-        }
-        if (cJSON_IsString(tok))
-            snprintf(pg->token, sizeof pg->token, "%s", tok->valuestring);
-        size_t plen = strlen(prefix);
-        cJSON *e;
-        cJSON_ArrayForEach(e, entries)
-        {
-            cJSON *name = cJSON_GetObjectItem(e, "name");
-            if (!cJSON_IsString(name) || strncmp(name->valuestring, prefix, plen) != 0)
-                continue;
-            const char *base = name->valuestring + plen;
-            bool is_dir = (json_int(cJSON_GetObjectItem(e, "flags")) & ENTRY_IS_DIR) != 0;
-            size_t blen = strlen(base);
-            if (blen && base[blen - 1] == '/')
-                blen--, is_dir = true;
-            /* a recursive listing (target without LsNoRecursion) still yields the right tree */
-            const char *slash = memchr(base, '/', blen);
-            if (slash) {
-                blen = (size_t)(slash - base);
-                is_dir = true;
-                if (pg->n && pg->v[pg->n - 1].is_dir && strlen(pg->v[pg->n - 1].name) == blen &&
-                    strncmp(pg->v[pg->n - 1].name, base, blen) == 0)
-                    continue;
-            }
-            if (!blen)
-                continue;
-            if (pg->n == pg->cap) {
-                size_t cap = pg->cap ? pg->cap * 2 : 64;
-                fs_entry *v = realloc(pg->v, cap * sizeof *v);
-                if (!v) {
-                    rc = -ENOMEM;
-                    break;
-                }
-                pg->v = v;
-                pg->cap = cap;
-            }
-            fs_entry *out = &pg->v[pg->n++];
-            memset(out, 0, sizeof *out);
-            out->name = strndup(base, blen);
-            out->is_dir = is_dir;
-            if (!is_dir) {
-                out->size = json_int(cJSON_GetObjectItem(e, "size"));
-                cJSON *v = cJSON_GetObjectItem(e, "version"), *at = cJSON_GetObjectItem(e, "atime");
-                if (cJSON_IsString(v))
-                    snprintf(out->version, sizeof out->version, "%s", v->valuestring);
-                if (cJSON_IsString(at))
-                    out->mtime_ns = parse_atime(at->valuestring);
-                cJSON *f = cJSON_GetObjectItem(e, "etlfs_fqn");
-                if (cJSON_IsString(f) && *f->valuestring)
-                    out->fqn = strdup(f->valuestring);
-            }
-        }
-        cJSON_Delete(j);
+    char *url = bck_url(bck, NULL, NULL);
+    cmn_http_req req = {.method = "GET", .url = url};
+    cmn_http_resp resp;
+    cmn_http_resp_init(&resp);
+    int rc = call(&req, json, &resp, bck);
+    cJSON *j = NULL;
+    if (rc == 0 && cmn_ais_json(&resp, cJSON_IsObject, &j) != 0) {
+        cmn_warn("etlfs: list %s/%s: unparsable reply", bck, prefix);
+        rc = -EIO;
     }
+    cJSON *entries = cJSON_GetObjectItem(j, "entries"), *tok = cJSON_GetObjectItem(j, "continuation_token");
+    if (cJSON_IsString(tok))
+        snprintf(pg->token, sizeof pg->token, "%s", tok->valuestring);
+    size_t plen = strlen(prefix);
+    cJSON *e;
+    cJSON_ArrayForEach(e, entries)
+    {
+        cJSON *name = cJSON_GetObjectItem(e, "name");
+        if (!cJSON_IsString(name) || strncmp(name->valuestring, prefix, plen) != 0)
+            continue;
+        const char *base = name->valuestring + plen;
+        bool is_dir = (json_int(cJSON_GetObjectItem(e, "flags")) & ENTRY_IS_DIR) != 0;
+        size_t blen = strlen(base);
+        if (blen && base[blen - 1] == '/')
+            blen--, is_dir = true;
+        /* a recursive listing (target without LsNoRecursion) still yields the right tree */
+        const char *slash = memchr(base, '/', blen);
+        if (slash) {
+            blen = (size_t)(slash - base);
+            is_dir = true;
+            if (pg->n && pg->v[pg->n - 1].is_dir && strlen(pg->v[pg->n - 1].name) == blen &&
+                strncmp(pg->v[pg->n - 1].name, base, blen) == 0)
+                continue;
+        }
+        if (!blen)
+            continue;
+        if (pg->n == pg->cap) {
+            pg->cap = pg->cap ? pg->cap * 2 : 64;
+            pg->v = cmn_xrealloc(pg->v, pg->cap * sizeof *pg->v);
+        }
+        fs_entry *out = &pg->v[pg->n++];
+        memset(out, 0, sizeof *out);
+        out->name = cmn_xstrndup(base, blen);
+        out->is_dir = is_dir;
+        if (!is_dir) {
+            out->size = json_int(cJSON_GetObjectItem(e, "size"));
+            cJSON *v = cJSON_GetObjectItem(e, "version"), *at = cJSON_GetObjectItem(e, "atime");
+            if (cJSON_IsString(v))
+                snprintf(out->version, sizeof out->version, "%s", v->valuestring);
+            if (cJSON_IsString(at))
+                out->mtime_ns = parse_atime(at->valuestring);
+            cJSON *f = cJSON_GetObjectItem(e, "etlfs_fqn");
+            if (cJSON_IsString(f) && *f->valuestring)
+                out->fqn = cmn_xstrdup(f->valuestring);
+        }
+    }
+    cJSON_Delete(j);
     if (rc < 0)
         fs_page_free(pg);
-    fs_resp_free(&resp);
+    cmn_http_resp_free(&resp);
     free(url);
     free(json);
     return rc;
@@ -335,23 +301,28 @@ int fs_api_list_page(const char *bck, const char *prefix, const char *token, uns
 
 /* ---------------------------------------------------------------- objects */
 
+/* resp's header h as text ("" when absent) or as a number (-1 when absent). */
+static const char *hdr_str(const cmn_http_resp *r, int h) { return r->hdr[h] ? r->hdr[h] : ""; }
+static int64_t hdr_num(const cmn_http_resp *r, int h) { return r->hdr[h] ? strtoll(r->hdr[h], NULL, 10) : -1; }
+
 int fs_api_head(const char *bck, const char *obj, fs_objattr *a)
 {
-    char *url = obj_url(bck, obj, NULL);
-    fs_req req = {.method = "HEAD", .url = url};
-    fs_resp resp;
-    fs_resp_init(&resp);
+    char *url = obj_url(bck, obj, NULL, NULL);
+    cmn_http_req req = {.method = "HEAD", .url = url};
+    cmn_http_resp resp;
+    cmn_http_resp_init(&resp);
     char what[1400];
     snprintf(what, sizeof what, "HEAD %s/%s", bck, obj);
-    int rc = call(&req, &resp, what);
+    int rc = call(&req, NULL, &resp, what);
     if (rc == 0) {
-        a->size = resp.content_length > 0 ? resp.content_length : 0;
-        snprintf(a->version, sizeof a->version, "%s", resp.version);
-        a->mtime_ns = resp.atime_ns;
-        snprintf(a->fqn, sizeof a->fqn, "%s", resp.fqn);
+        int64_t len = hdr_num(&resp, H_LENGTH);
+        a->size = len > 0 ? len : 0;
+        snprintf(a->version, sizeof a->version, "%s", hdr_str(&resp, H_VERSION));
+        a->mtime_ns = resp.hdr[H_ATIME] ? hdr_num(&resp, H_ATIME) : 0;
+        snprintf(a->fqn, sizeof a->fqn, "%s", hdr_str(&resp, H_FQN));
     }
-    a->not_dir = rc == -ENOENT && resp.is_dir == 0;
-    fs_resp_free(&resp);
+    a->not_dir = rc == -ENOENT && resp.hdr[H_DIR] && resp.hdr[H_DIR][0] != '1';
+    cmn_http_resp_free(&resp);
     free(url);
     return rc;
 }
@@ -361,7 +332,7 @@ typedef struct memsink {
     size_t cap, len;
 } memsink;
 
-static size_t to_mem(void *ctx, const char *data, size_t len)
+static int to_mem(void *ctx, const char *data, size_t len)
 {
     memsink *m = ctx;
     size_t n = len;
@@ -369,90 +340,84 @@ static size_t to_mem(void *ctx, const char *data, size_t len)
         n = m->cap - m->len; /* a server ignoring Range: keep what fits */
     memcpy(m->buf + m->len, data, n);
     m->len += n;
-    return len;
+    return 0;
 }
 
 ssize_t fs_api_get_range(const char *bck, const char *obj, char *buf, size_t len, int64_t off)
 {
     if (!len)
         return 0;
-    char *url = obj_url(bck, obj, NULL);
+    char *url = obj_url(bck, obj, NULL, NULL);
     memsink m = {.buf = buf, .cap = len};
-    fs_req req = {.method = "GET",
-                  .url = url,
-                  .ranged = true,
-                  .range_from = off,
-                  .range_to = off + (int64_t)len - 1,
-                  .sink = to_mem,
-                  .sink_ctx = &m};
-    fs_resp resp;
-    fs_resp_init(&resp);
+    cmn_http_sink sink = {.ctx = &m, .write = to_mem};
+    char range[80];
+    snprintf(range, sizeof range, "Range: bytes=%lld-%lld", (long long)off, (long long)(off + (int64_t)len - 1));
+    const char *const headers[] = {range, NULL};
+    cmn_http_req req = {.method = "GET", .url = url, .headers = headers, .sink = &sink};
+    cmn_http_resp resp;
+    cmn_http_resp_init(&resp);
     char what[1400];
     snprintf(what, sizeof what, "GET %s/%s", bck, obj);
-    int rc = call(&req, &resp, what);
+    int rc = call(&req, NULL, &resp, what);
     if (rc == -EINVAL && resp.status == 416)
         rc = 0; /* reading at or past the end */
-    fs_resp_free(&resp);
+    long status = resp.status;
+    cmn_http_resp_free(&resp);
     free(url);
     if (rc < 0)
         return rc;
-    if (resp.status == 200 && off > 0) {
+    if (status == 200 && off > 0) {
         cmn_warn("etlfs: GET %s/%s: target ignored Range", bck, obj);
         return -EIO;
     }
     return (ssize_t)m.len;
 }
 
+/* Hands the body to the caller's fs_sink_fn, counting what it took. */
 typedef struct countsink {
     fs_sink_fn fn;
     void *ctx;
     int64_t n;
 } countsink;
 
-static size_t counting(void *ctx, const char *data, size_t len)
+static int counting(void *ctx, const char *data, size_t len)
 {
     countsink *c = ctx;
     size_t r = c->fn(c->ctx, data, len);
     c->n += (int64_t)r;
-    return r;
+    return r == len ? 0 : -EIO;
 }
 
 int fs_api_get_all(const char *bck, const char *obj, const char *etl, fs_sink_fn sink, void *ctx, int64_t *got)
 {
-    char *q = NULL;
-    if (etl && *etl) {
-        char *e = cmn_path_escape(etl);
-        q = malloc(strlen(e) + 16);
-        sprintf(q, "?etl_name=%s", e);
-        free(e);
-    }
-    char *url = obj_url(bck, obj, q);
-    free(q);
+    bool via = etl && *etl;
+    char *url = obj_url(bck, obj, via ? "etl_name" : NULL, etl);
     countsink cs = {.fn = sink, .ctx = ctx};
-    fs_req req = {.method = "GET", .url = url, .sink = counting, .sink_ctx = &cs, .follow = true};
-    fs_resp resp;
-    fs_resp_init(&resp);
+    cmn_http_sink out = {.ctx = &cs, .write = counting};
+    cmn_http_req req = {.method = "GET", .url = url, .sink = &out, .follow_redirects = true};
+    cmn_http_resp resp;
+    cmn_http_resp_init(&resp);
     char what[1700];
-    snprintf(what, sizeof what, "GET %s/%s%s%s", bck, obj, etl && *etl ? " through ETL " : "", etl ? etl : "");
-    int rc = call(&req, &resp, what);
+    snprintf(what, sizeof what, "GET %s/%s%s%s", bck, obj, via ? " through ETL " : "", via ? etl : "");
+    int rc = call(&req, NULL, &resp, what);
     if (rc == -ENOENT)
         cmn_warn("etlfs: %s: %s", what, resp.body.data ? resp.body.data : "not found");
     *got = cs.n;
-    fs_resp_free(&resp);
+    cmn_http_resp_free(&resp);
     free(url);
     return rc;
 }
 
 int fs_api_put_fd(const char *bck, const char *obj, int fd, int64_t len)
 {
-    char *url = obj_url(bck, obj, NULL);
-    fs_req req = {.method = "PUT", .url = url, .upload = true, .upload_fd = fd, .upload_len = len};
-    fs_resp resp;
-    fs_resp_init(&resp);
+    char *url = obj_url(bck, obj, NULL, NULL);
+    cmn_http_req req = {.method = "PUT", .url = url, .body_from_fd = true, .body_fd = fd, .body_fd_len = len};
+    cmn_http_resp resp;
+    cmn_http_resp_init(&resp);
     char what[1400];
     snprintf(what, sizeof what, "PUT %s/%s", bck, obj);
-    int rc = call(&req, &resp, what);
-    fs_resp_free(&resp);
+    int rc = call(&req, NULL, &resp, what);
+    cmn_http_resp_free(&resp);
     free(url);
     if (rc == 0) {
         fs_stat_add(FS_ST_PUTS, 1);
@@ -465,55 +430,41 @@ int fs_api_delete(const char *bck, const char *obj)
 {
     char what[1400];
     snprintf(what, sizeof what, "DELETE %s/%s", bck, obj);
-    return simple("DELETE", obj_url(bck, obj, NULL), NULL, what);
-}
-
-static char *act_json(const char *action, const char *name, cJSON *value)
-{
-    cJSON *msg = cJSON_CreateObject();
-    cJSON_AddStringToObject(msg, "action", action);
-    cJSON_AddStringToObject(msg, "name", name);
-    if (value)
-        cJSON_AddItemToObject(msg, "value", value);
-    else
-        cJSON_AddNullToObject(msg, "value");
-    char *s = cJSON_PrintUnformatted(msg);
-    cJSON_Delete(msg);
-    return s;
+    return simple("DELETE", obj_url(bck, obj, NULL, NULL), NULL, what);
 }
 
 int fs_api_rename(const char *bck, const char *obj, const char *newname)
 {
     char what[2500];
     snprintf(what, sizeof what, "rename %s/%s to %s", bck, obj, newname);
-    char *json = act_json("rename-obj", newname, NULL);
-    int rc = simple("POST", obj_url(bck, obj, NULL), json, what);
+    char *json = cmn_ais_action("rename-obj", newname, NULL);
+    int rc = simple("POST", obj_url(bck, obj, NULL, NULL), json, what);
     free(json);
     return rc;
 }
 
+/* The uname "ais/@#/B/" AIStore names a destination bucket with. */
+static char *uname(const char *bck) { return cmn_xasprintf("ais/@#/%s/", bck); }
+
 int fs_api_copy_obj(const char *sbck, const char *sobj, const char *dbck, const char *dobj, const char *etl,
                     int64_t *size)
 {
-    /* bck_to is the uname "ais/@#/DST/" escaped as one query value */
-    char *e = cmn_path_escape(dbck);
-    char q[800];
-    snprintf(q, sizeof q, "?bck_to=ais%%2F%%40%%23%%2F%s%%2F", e);
-    free(e);
     cJSON *val = cJSON_CreateObject();
     cJSON_AddStringToObject(val, "id", etl ? etl : "");
-    char *json = act_json("copy-obj", dobj, val);
-    char *url = obj_url(sbck, sobj, q);
-    fs_req req = {.method = "POST", .url = url, .json = json};
-    fs_resp resp;
-    fs_resp_init(&resp);
+    char *json = cmn_ais_action("copy-obj", dobj, val);
+    char *to = uname(dbck);
+    char *url = obj_url(sbck, sobj, "bck_to", to);
+    free(to);
+    cmn_http_req req = {.method = "POST", .url = url};
+    cmn_http_resp resp;
+    cmn_http_resp_init(&resp);
     char what[3000];
     snprintf(what, sizeof what, "copy %s/%s to %s/%s%s%s", sbck, sobj, dbck, dobj, etl && *etl ? " through ETL " : "",
              etl ? etl : "");
-    int rc = call(&req, &resp, what);
+    int rc = call(&req, json, &resp, what);
     if (rc == 0)
-        *size = resp.ais_size;
-    fs_resp_free(&resp);
+        *size = hdr_num(&resp, H_SIZE);
+    cmn_http_resp_free(&resp);
     free(url);
     free(json);
     return rc;
@@ -534,15 +485,15 @@ int fs_api_copy_list(const char *sbck, const char *etl, const char *dbck, const 
     cJSON_AddStringToObject(to, "provider", "ais");
     if (transform)
         cJSON_AddStringToObject(val, "id", etl);
-    char *json = act_json(transform ? "etl-listrange" : "copy-listrange", "", val);
-    char *url = bck_url(sbck, NULL);
-    fs_req req = {.method = "POST", .url = url, .json = json};
-    fs_resp resp;
-    fs_resp_init(&resp);
+    char *json = cmn_ais_action(transform ? "etl-listrange" : "copy-listrange", "", val);
+    char *url = bck_url(sbck, NULL, NULL);
+    cmn_http_req req = {.method = "POST", .url = url};
+    cmn_http_resp resp;
+    cmn_http_resp_init(&resp);
     char what[1000];
     snprintf(what, sizeof what, "copy %zu objects from %s to %s%s%s", n, sbck, dbck, transform ? " through ETL " : "",
              transform ? etl : "");
-    int rc = call(&req, &resp, what);
+    int rc = call(&req, json, &resp, what);
     if (rc == 0) {
         const char *body = resp.body.data ? resp.body.data : "";
         if (!*body || strlen(body) >= idlen)
@@ -550,7 +501,7 @@ int fs_api_copy_list(const char *sbck, const char *etl, const char *dbck, const 
         else
             snprintf(id, idlen, "%s", body);
     }
-    fs_resp_free(&resp);
+    cmn_http_resp_free(&resp);
     free(url);
     free(json);
     return rc;
@@ -563,24 +514,28 @@ int fs_api_job_snap(const char *id, fs_job_snap *s)
     cJSON_AddStringToObject(q, "id", id);
     char *json = cJSON_PrintUnformatted(q);
     cJSON_Delete(q);
-    char *url = api_url("/v1/cluster?what=qryxstats");
-    fs_req req = {.method = "GET", .url = url, .json = json};
-    fs_resp resp;
-    fs_resp_init(&resp);
+    cmn_ais c = target();
+    cmn_buf u;
+    cmn_buf_init(&u);
+    cmn_ais_url(&u, &c, "cluster");
+    cmn_ais_url_query(&u, "what", "qryxstats");
+    cmn_http_req req = {.method = "GET", .url = u.data};
+    cmn_http_resp resp;
+    cmn_http_resp_init(&resp);
     char what[200];
     snprintf(what, sizeof what, "query job %s", id);
-    int rc = call(&req, &resp, what);
-    cJSON *j = rc == 0 ? cJSON_Parse(resp.body.data ? resp.body.data : "") : NULL;
+    int rc = call(&req, json, &resp, what);
+    cJSON *j = NULL;
+    if (rc == 0)
+        cmn_ais_json(&resp, cJSON_IsObject, &j);
     /* {"t[ID]": [snap]}: one node, one snap */
-    cJSON *node = j ? cJSON_GetArrayItem(j, 0) : NULL;
-    cJSON *snap = cJSON_GetArrayItem(node, 0);
+    cJSON *snap = cJSON_GetArrayItem(cJSON_GetArrayItem(j, 0), 0);
     if (rc == 0 && !cJSON_IsObject(snap))
         rc = -EIO;
     if (rc == 0) {
         s->idle = cJSON_IsTrue(cJSON_GetObjectItem(snap, "is_idle"));
         s->aborted = cJSON_IsTrue(cJSON_GetObjectItem(snap, "aborted"));
-        cJSON *st = cJSON_GetObjectItem(snap, "stats");
-        cJSON *objs = st ? cJSON_GetObjectItem(st, "out-objs") : NULL;
+        cJSON *objs = cJSON_GetObjectItem(cJSON_GetObjectItem(snap, "stats"), "out-objs");
         if (cJSON_IsString(objs))
             s->objs = strtoll(objs->valuestring, NULL, 10);
         cJSON *err = cJSON_GetObjectItem(snap, "err");
@@ -588,8 +543,8 @@ int fs_api_job_snap(const char *id, fs_job_snap *s)
             snprintf(s->err, sizeof s->err, "%s", err->valuestring);
     }
     cJSON_Delete(j);
-    fs_resp_free(&resp);
-    free(url);
+    cmn_http_resp_free(&resp);
+    cmn_buf_free(&u);
     free(json);
     return rc;
 }

@@ -4,8 +4,8 @@
  * node-local etlfs-target.
  *
  * Layers, bottom up (one file each):
- *   client.c   libcurl keep-alive handle pool and the one request primitive
- *   api.c      AIStore calls (buckets, objects, ETLs) and HTTP status -> errno
+ *   api.c      AIStore calls (buckets, objects, ETLs) over common/ais_client.h,
+ *              and its errors -> the errno a file operation returns
  *   path.c     MNT path -> {etl view, bucket, object name}
  *   cache.c    attribute cache (TTL, or revalidated by the node-local file's
  *              identity), remembered versions, virtual directories
@@ -47,44 +47,6 @@ typedef struct fs_config {
 
 extern fs_config fs_cfg;
 
-/* ------------------------------------------------------------------ client.c */
-typedef struct fs_resp {
-    long status;           /* HTTP status, 0 when the request never got an answer */
-    cmn_buf body;          /* response body unless a sink was given */
-    int64_t content_length; /* -1 when absent */
-    int64_t ais_size;      /* ais-size header, -1 when absent */
-    char version[64];      /* ais-version */
-    int64_t atime_ns;      /* ais-atime */
-    char fqn[4096];        /* etlfs-fqn */
-    int is_dir;            /* etlfs-dir of a 404: 1 or 0, -1 when absent */
-    char curl_err[256];    /* transport error text when status == 0 */
-} fs_resp;
-
-/* Where a response body goes: the buffer in fs_resp (sink NULL) or a callback. */
-typedef size_t (*fs_sink_fn)(void *ctx, const char *data, size_t len);
-
-typedef struct fs_req {
-    const char *method;    /* GET HEAD PUT POST DELETE */
-    const char *url;       /* full URL */
-    const char *json;      /* request body as JSON text, or NULL */
-    bool upload;           /* PUT body = upload_len bytes of upload_fd */
-    int upload_fd;
-    int64_t upload_len;
-    bool ranged;           /* send Range: bytes=range_from-range_to */
-    int64_t range_from, range_to;
-    fs_sink_fn sink;
-    void *sink_ctx;
-    bool follow;           /* follow redirects (hpull ETLs answer 307) */
-} fs_req;
-
-int fs_client_init(void);
-void fs_client_cleanup(void);
-/* Performs one request on a pooled keep-alive handle. Returns 0 when an HTTP
- * answer arrived (any status, in resp->status) or -EIO/-ETIMEDOUT/-ECONNREFUSED... */
-int fs_http(const fs_req *req, fs_resp *resp);
-void fs_resp_init(fs_resp *r);
-void fs_resp_free(fs_resp *r);
-
 /* ------------------------------------------------------------------ api.c */
 typedef struct fs_entry {
     char *name;       /* base name (no prefix, no trailing slash) */
@@ -109,8 +71,14 @@ typedef struct fs_objattr {
     bool not_dir; /* after -ENOENT: the target says no name starts with obj + "/" */
 } fs_objattr;
 
-/* errno for an HTTP answer (404 ENOENT, 409 EEXIST, ...); logs what failed. */
-int fs_status_errno(long status, const char *what, const fs_resp *resp);
+/* Once at start-up and at exit: the HTTP client (common/ais_client.h) the
+ * calls below share, keep-alive connections with bounded timeouts. */
+int fs_client_init(void);
+void fs_client_cleanup(void);
+
+/* Where fs_api_get_all hands a body: returns the bytes it took (len, or the
+ * transfer fails with EIO). */
+typedef size_t (*fs_sink_fn)(void *ctx, const char *data, size_t len);
 
 int fs_api_list_buckets(char ***names, size_t *n);
 int fs_api_list_etls(char ***names, size_t *n);
