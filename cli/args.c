@@ -27,13 +27,10 @@ int cli_usage_err(const cli_args *a, const char *fmt, ...)
 
 int cli_fail(const char *fmt, ...)
 {
-    cmn_buf b;
-    cmn_buf_init(&b);
     va_list ap;
     va_start(ap, fmt);
-    cmn_buf_vprintf(&b, fmt, ap);
+    char *msg = cmn_xvasprintf(fmt, ap);
     va_end(ap);
-    char *msg = cmn_buf_steal(&b);
     /* One line, whatever the server put in its message (e.g. the tail of a
      * pip log): a line break and the blanks around it become one space. */
     size_t w = 0;

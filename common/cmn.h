@@ -37,6 +37,7 @@ void *cmn_xrealloc(void *p, size_t n);
 char *cmn_xstrdup(const char *s);
 char *cmn_xstrndup(const char *s, size_t n);
 char *cmn_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *cmn_xvasprintf(const char *fmt, va_list ap);
 /* Once per process, first thing in main: cJSON allocates with cmn_xmalloc. */
 void cmn_mem_init(void);
 

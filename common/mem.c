@@ -61,15 +61,21 @@ char *cmn_xstrndup(const char *s, size_t n)
     return p;
 }
 
-char *cmn_xasprintf(const char *fmt, ...)
+char *cmn_xvasprintf(const char *fmt, va_list ap)
 {
     cmn_buf b;
     cmn_buf_init(&b);
+    cmn_buf_vprintf(&b, fmt, ap);
+    return cmn_buf_steal(&b);
+}
+
+char *cmn_xasprintf(const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    cmn_buf_vprintf(&b, fmt, ap);
+    char *s = cmn_xvasprintf(fmt, ap);
     va_end(ap);
-    return cmn_buf_steal(&b);
+    return s;
 }
 
 void cmn_mem_init(void)
