@@ -300,9 +300,7 @@ static batch *open_batch(const char *sbck, const char *etl, const char *dbck)
         if ((*pp)->n < (size_t)fs_cfg.copy_batch && !strcmp((*pp)->sbck, sbck) && !strcmp((*pp)->etl, etl) &&
             !strcmp((*pp)->dbck, dbck))
             return *pp;
-    batch *b = calloc(1, sizeof *b);
-    if (!b)
-        return NULL;
+    batch *b = cmn_xcalloc(1, sizeof *b);
     snprintf(b->sbck, sizeof b->sbck, "%s", sbck);
     snprintf(b->etl, sizeof b->etl, "%s", etl);
     snprintf(b->dbck, sizeof b->dbck, "%s", dbck);
@@ -328,21 +326,15 @@ int fs_batch_copy(const char *sbck, const char *sobj, const char *etl, const cha
         pthread_cond_wait(&landed, &mu);
     }
     batch *b = stopping ? NULL : open_batch(sbck, etl, dbck);
-    fs_copy_pair *v = NULL;
-    if (b && b->n == b->cap) {
-        size_t cap = b->cap ? 2 * b->cap : 16;
-        if ((v = realloc(b->v, cap * sizeof *v))) {
-            b->v = v;
-            b->cap = cap;
-        }
-    }
-    char *s = b && b->n < b->cap ? strdup(sobj) : NULL, *d = s ? strdup(dobj) : NULL;
-    if (!d) {
-        free(s);
+    if (!b) {
         pthread_mutex_unlock(&mu);
-        return -EAGAIN; /* out of memory or stopping: the caller copies now */
+        return -EAGAIN; /* stopping: the caller copies now */
     }
-    b->v[b->n++] = (fs_copy_pair){s, d};
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 16;
+        b->v = cmn_xrealloc(b->v, b->cap * sizeof *b->v);
+    }
+    b->v[b->n++] = (fs_copy_pair){cmn_xstrdup(sobj), cmn_xstrdup(dobj)};
     b->last_ns = cmn_mono_ns();
     fs_pending_add(FS_PEND_SRC, sbck, sobj);
     fs_pending_add(FS_PEND_DST, dbck, dobj);

@@ -92,7 +92,7 @@ void fs_cache_init(void)
 {
     pthread_mutex_lock(&mu);
     if (!slots)
-        slots = calloc(NSLOTS, sizeof *slots);
+        slots = cmn_xcalloc(NSLOTS, sizeof *slots);
     pthread_mutex_unlock(&mu);
 }
 
@@ -125,11 +125,8 @@ static centry *find_locked(const char *path, bool create)
         return NULL;
     if (count >= MAX_ENTRIES)
         clear_locked();
-    centry *e = calloc(1, sizeof *e);
-    if (!e || !(e->path = strdup(path))) {
-        free(e);
-        return NULL;
-    }
+    centry *e = cmn_xcalloc(1, sizeof *e);
+    e->path = cmn_xstrdup(path);
     e->outsize = -1;
     e->next = slots[i];
     slots[i] = e;
@@ -155,7 +152,7 @@ void fs_cache_put_obj(const char *path, const fs_attr *a, const char *fqn)
     int64_t ttl = (int64_t)(fs_cfg.attr_timeout * 1e9);
     if (ttl <= 0)
         return;
-    char *copy = fqn && *fqn ? strdup(fqn) : NULL;
+    char *copy = fqn && *fqn ? cmn_xstrdup(fqn) : NULL;
     pthread_mutex_lock(&mu);
     centry *e = find_locked(path, true);
     if (e) {
@@ -254,7 +251,7 @@ void fs_cache_set_fileid(const char *path, const char *fqn, const struct stat *s
     if (e && e->expires) {
         if (!e->fqn || strcmp(e->fqn, fqn) != 0) {
             free(e->fqn);
-            e->fqn = strdup(fqn);
+            e->fqn = cmn_xstrdup(fqn);
         }
         e->has_id = e->fqn != NULL;
         e->dev = st->st_dev;
@@ -304,11 +301,8 @@ void fs_fqn_learn(const char *bck, const char *obj, const char *fqn)
         have = strcmp(roots[i].bck, bck) == 0 && strlen(roots[i].dir) == fl - ol &&
                strncmp(roots[i].dir, fqn, fl - ol) == 0;
     if (!have && nroots < MAX_ROOTS && strlen(bck) < sizeof roots[0].bck) {
-        char *d = strndup(fqn, fl - ol);
-        if (d) {
-            snprintf(roots[nroots].bck, sizeof roots[nroots].bck, "%s", bck);
-            roots[nroots++].dir = d;
-        }
+        snprintf(roots[nroots].bck, sizeof roots[nroots].bck, "%s", bck);
+        roots[nroots++].dir = cmn_xstrndup(fqn, fl - ol);
     }
     pthread_mutex_unlock(&mu);
 }
@@ -339,12 +333,8 @@ void fs_vdir_add(const char *path)
     for (size_t i = 0; i < nvdirs && !have; i++)
         have = strcmp(vdirs[i], path) == 0;
     if (!have) {
-        char **v = realloc(vdirs, (nvdirs + 1) * sizeof *v);
-        if (v) {
-            vdirs = v;
-            if ((vdirs[nvdirs] = strdup(path)))
-                nvdirs++;
-        }
+        vdirs = cmn_xrealloc(vdirs, (nvdirs + 1) * sizeof *vdirs);
+        vdirs[nvdirs++] = cmn_xstrdup(path);
     }
     pthread_mutex_unlock(&mu);
 }
@@ -376,8 +366,8 @@ void fs_vdir_del(const char *path, bool below)
 
 void fs_vdir_del_parents(const char *path)
 {
-    char *p = strdup(path);
-    for (char *s = p ? strrchr(p, '/') : NULL; s && s != p; s = strrchr(p, '/')) {
+    char *p = cmn_xstrdup(path);
+    for (char *s = strrchr(p, '/'); s && s != p; s = strrchr(p, '/')) {
         *s = '\0';
         fs_vdir_del(p, false);
     }

@@ -40,8 +40,7 @@ static int touch(char role, const char *bck, const char *name, size_t name_len, 
     char stack[1024], *k = stack;
     size_t len = make_key(stack, sizeof stack, role, bck, name, name_len);
     if (len > sizeof stack) {
-        if (!(k = malloc(len)))
-            return 0;
+        k = cmn_xmalloc(len);
         make_key(k, len, role, bck, name, name_len);
     }
     size_t slot = XXH3_64bits(k, len) % NSLOTS;
@@ -49,7 +48,8 @@ static int touch(char role, const char *bck, const char *name, size_t name_len, 
     while (*pp && ((*pp)->len != len || memcmp((*pp)->key, k, len) != 0))
         pp = &(*pp)->next;
     int count = *pp ? (*pp)->count : 0;
-    if (delta > 0 && !*pp && (*pp = malloc(sizeof **pp + len))) {
+    if (delta > 0 && !*pp) {
+        *pp = cmn_xmalloc(sizeof **pp + len);
         (*pp)->next = NULL;
         (*pp)->count = 0;
         (*pp)->len = len;

@@ -63,7 +63,7 @@ int64_t fs_writer_size_of(const char *path)
 
 static size_t fd_sink(void *ctx, const char *data, size_t len)
 {
-    return cmn_write_all(*(int *)ctx, data, len) == CMN_OK ? len : 0;
+    return cmn_write_all(*(int *)ctx, data, len) == 0 ? len : 0;
 }
 
 /* Fills h->fd with the object's current bytes (a missing object is empty). */
@@ -79,8 +79,6 @@ static int download(fs_handle *h)
 int fs_writer_open(const fs_path *p, const char *path, bool create, bool trunc, fs_handle **out)
 {
     fs_handle *h = fs_handle_new(p, path);
-    if (!h)
-        return -ENOMEM;
     h->writer = true;
     h->fd = fs_spool_file();
     int rc = h->fd < 0 ? h->fd : 0;
