@@ -22,13 +22,11 @@
 
 /* ---------------------------------------------------------------- shared by the operations */
 
-static int64_t mount_ns; /* the time shown for directories, which have none of their own */
-
 static void fill_stat(struct stat *st, bool is_dir, int64_t size, int64_t mtime_ns, bool ro)
 {
     memset(st, 0, sizeof *st);
     if (!mtime_ns)
-        mtime_ns = mount_ns;
+        mtime_ns = fs_st.mount_ns;
     st->st_uid = getuid();
     st->st_gid = getgid();
     if (is_dir) {
@@ -57,40 +55,34 @@ static const char *plain_path(const char *path, const fs_path *p)
 
 static fs_handle *fh(struct fuse_file_info *fi) { return (fs_handle *)(uintptr_t)fi->fh; }
 
-/* Running ETLs, refreshed at most once per attr_timeout. */
-static pthread_mutex_t etl_mu = PTHREAD_MUTEX_INITIALIZER;
-static char **etl_names;
-static size_t etl_n;
-static int64_t etl_expires;
-
 static void etl_refresh_locked(bool force)
 {
-    if (!force && etl_expires > cmn_mono_ns())
+    if (!force && fs_st.etls.expires > cmn_mono_ns())
         return;
     char **names;
     size_t n;
     if (fs_api_list_etls(&names, &n) != 0)
         return; /* keep what we had */
-    fs_free_names(etl_names, etl_n);
-    etl_names = names;
-    etl_n = n;
-    etl_expires = cmn_mono_ns() + (int64_t)(fs_cfg.attr_timeout * 1e9);
+    fs_free_names(fs_st.etls.names, fs_st.etls.n);
+    fs_st.etls.names = names;
+    fs_st.etls.n = n;
+    fs_st.etls.expires = cmn_mono_ns() + (int64_t)(fs_cfg.attr_timeout * 1e9);
 }
 
 static bool etl_running(const char *name)
 {
-    pthread_mutex_lock(&etl_mu);
+    pthread_mutex_lock(&fs_st.etls.mu);
     etl_refresh_locked(false);
     bool found = false;
-    for (size_t i = 0; i < etl_n && !found; i++)
-        found = strcmp(etl_names[i], name) == 0;
+    for (size_t i = 0; i < fs_st.etls.n && !found; i++)
+        found = strcmp(fs_st.etls.names[i], name) == 0;
     if (!found) {
         /* just started? ask once more */
         etl_refresh_locked(true);
-        for (size_t i = 0; i < etl_n && !found; i++)
-            found = strcmp(etl_names[i], name) == 0;
+        for (size_t i = 0; i < fs_st.etls.n && !found; i++)
+            found = strcmp(fs_st.etls.names[i], name) == 0;
     }
-    pthread_mutex_unlock(&etl_mu);
+    pthread_mutex_unlock(&fs_st.etls.mu);
     return found;
 }
 
@@ -285,14 +277,14 @@ static int fill_top(dirh *d, void *buf, fuse_fill_dir_t filler)
     fs_free_names(names, n);
     if (ro)
         return 0;
-    pthread_mutex_lock(&etl_mu);
+    pthread_mutex_lock(&fs_st.etls.mu);
     etl_refresh_locked(true);
-    for (size_t i = 0; i < etl_n; i++) {
-        snprintf(child, sizeof child, "@%s", etl_names[i]);
+    for (size_t i = 0; i < fs_st.etls.n; i++) {
+        snprintf(child, sizeof child, "@%s", fs_st.etls.names[i]);
         fill_stat(&st, true, 0, 0, true);
         filler(buf, child, &st, 0, FUSE_FILL_DIR_PLUS);
     }
-    pthread_mutex_unlock(&etl_mu);
+    pthread_mutex_unlock(&fs_st.etls.mu);
     return 0;
 }
 
@@ -302,7 +294,6 @@ static int fill_top(dirh *d, void *buf, fuse_fill_dir_t filler)
  * the target keeps the bucket's other files; a few HEADs per page learn where
  * that is, unless the target never names files (not on this node). */
 #define LEARN_HEADS 2
-static bool target_remote; /* a HEAD answered without etlfs-fqn */
 
 static void put_listed(const dirh *d, const fs_entry *e, const char *path, const fs_attr *a, int *heads)
 {
@@ -317,12 +308,12 @@ static void put_listed(const dirh *d, const fs_entry *e, const char *path, const
         found = stat(fqn, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == a->size;
     } else {
         found = fs_fqn_guess(d->p.bck, obj.data, a->size, fqn, sizeof fqn, &st);
-        if (!found && *heads < LEARN_HEADS && !__atomic_load_n(&target_remote, __ATOMIC_RELAXED)) {
+        if (!found && *heads < LEARN_HEADS && !__atomic_load_n(&fs_st.target_remote, __ATOMIC_RELAXED)) {
             fs_objattr oa;
             ++*heads;
             if (fs_api_head(d->p.bck, obj.data, &oa) == 0) {
                 if (!oa.fqn[0])
-                    __atomic_store_n(&target_remote, true, __ATOMIC_RELAXED);
+                    __atomic_store_n(&fs_st.target_remote, true, __ATOMIC_RELAXED);
                 else
                     fs_fqn_learn(d->p.bck, obj.data, oa.fqn);
                 found = oa.fqn[0] && oa.size == a->size && strcmp(oa.version, a->version) == 0 &&
@@ -746,7 +737,7 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-    mount_ns = cmn_now_ns();
+    fs_st.mount_ns = cmn_now_ns();
     fs_batch_start(); /* here, after libfuse has daemonized: threads do not survive fork */
     cfg->attr_timeout = fs_cfg.attr_timeout;
     cfg->entry_timeout = fs_cfg.entry_timeout;
@@ -765,11 +756,11 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void fs_destroy(void *data)
 {
     fs_batch_stop();
-    pthread_mutex_lock(&etl_mu);
-    fs_free_names(etl_names, etl_n);
-    etl_names = NULL;
-    etl_n = 0;
-    pthread_mutex_unlock(&etl_mu);
+    pthread_mutex_lock(&fs_st.etls.mu);
+    fs_free_names(fs_st.etls.names, fs_st.etls.n);
+    fs_st.etls.names = NULL;
+    fs_st.etls.n = 0;
+    pthread_mutex_unlock(&fs_st.etls.mu);
 }
 
 const struct fuse_operations fs_ops = {
