@@ -130,6 +130,59 @@ static void wait_dir(const char *bck, const char *obj, bool any_role)
     cmn_buf_free(&prefix);
 }
 
+/* The protocol of an operation on one object name (docs/mount.md, "copy_file_range
+ * and directory copies"): parse the path once, refuse what its kind may not do,
+ * wait for the queued copies that touch the name, and after a change forget the
+ * name's cached attributes. An operation enters with op_enter_read/op_enter_write
+ * and a change leaves through op_exit_write. getattr, the directory operations
+ * and rename take the same steps in their own order (getattr answers a file
+ * open for writing without waiting; rename refuses before it waits), and
+ * wait for directories with wait_dir. */
+typedef struct fs_op {
+    const char *path;
+    fs_path p;
+} fs_op;
+
+/* Where a new or changed object may live: an object path outside @views. */
+static int op_check_write(const char *path, fs_op *op)
+{
+    op->path = path;
+    int rc = fs_path_parse(path, &op->p);
+    if (rc < 0)
+        return op->p.etl[0] ? -EROFS : rc;
+    if (op->p.etl[0] || op->p.is_view_root)
+        return -EROFS;
+    if (!op->p.bck[0] || !*op->p.obj)
+        return -EPERM; /* MNT holds only buckets */
+    return 0;
+}
+
+/* A change of an object: copies queued to read or write it land first. */
+static int op_enter_write(const char *path, fs_op *op)
+{
+    int rc = op_check_write(path, op);
+    if (rc == 0)
+        fs_batch_wait_obj(op->p.bck, op->p.obj);
+    return rc;
+}
+
+/* The name changed: its cached attributes are stale. Passes rc through. */
+static int op_exit_write(const fs_op *op, int rc)
+{
+    fs_cache_forget(op->path);
+    return rc;
+}
+
+/* A read of an object: copies queued to write it land first. */
+static int op_enter_read(const char *path, fs_op *op)
+{
+    op->path = path;
+    int rc = fs_path_parse(path, &op->p);
+    if (rc == 0 && *op->p.obj)
+        fs_batch_wait_dst(op->p.bck, op->p.obj);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- attributes */
 
 static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
@@ -432,23 +485,22 @@ static int fs_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi
 
 static int fs_mkdir(const char *path, mode_t mode)
 {
-    fs_path p;
-    if (fs_path_parse(path, &p) < 0)
+    fs_op op = {.path = path};
+    if (fs_path_parse(path, &op.p) < 0)
         return -EINVAL;
-    if (p.etl[0])
+    if (op.p.etl[0])
         return -EROFS;
-    if (!p.bck[0])
+    if (!op.p.bck[0])
         return -EEXIST;
     int rc;
-    if (!*p.obj) {
-        rc = fs_api_create_bucket(p.bck);
+    if (!*op.p.obj) {
+        rc = fs_api_create_bucket(op.p.bck);
     } else {
-        rc = bucket_exists(p.bck);
+        rc = bucket_exists(op.p.bck);
         if (rc == 0)
             fs_vdir_add(path);
     }
-    fs_cache_forget(path);
-    return rc;
+    return op_exit_write(&op, rc);
 }
 
 static int fs_rmdir(const char *path)
@@ -478,56 +530,6 @@ static int fs_rmdir(const char *path)
 }
 
 /* ---------------------------------------------------------------- files */
-
-/* The protocol of an operation on one object name (docs/mount.md, "copy_file_range
- * and directory copies"): parse the path once, refuse what its kind may not do,
- * wait for the queued copies that touch the name, and after a change forget the
- * name's cached attributes. An operation enters with op_enter_read/op_enter_write
- * and a change leaves through op_exit_write. */
-typedef struct fs_op {
-    const char *path;
-    fs_path p;
-} fs_op;
-
-/* Where a new or changed object may live: an object path outside @views. */
-static int op_check_write(const char *path, fs_op *op)
-{
-    op->path = path;
-    int rc = fs_path_parse(path, &op->p);
-    if (rc < 0)
-        return op->p.etl[0] ? -EROFS : rc;
-    if (op->p.etl[0] || op->p.is_view_root)
-        return -EROFS;
-    if (!op->p.bck[0] || !*op->p.obj)
-        return -EPERM; /* MNT holds only buckets */
-    return 0;
-}
-
-/* A change of an object: copies queued to read or write it land first. */
-static int op_enter_write(const char *path, fs_op *op)
-{
-    int rc = op_check_write(path, op);
-    if (rc == 0)
-        fs_batch_wait_obj(op->p.bck, op->p.obj);
-    return rc;
-}
-
-/* The name changed: its cached attributes are stale. Passes rc through. */
-static int op_exit_write(const fs_op *op, int rc)
-{
-    fs_cache_forget(op->path);
-    return rc;
-}
-
-/* A read of an object: copies queued to write it land first. */
-static int op_enter_read(const char *path, fs_op *op)
-{
-    op->path = path;
-    int rc = fs_path_parse(path, &op->p);
-    if (rc == 0 && *op->p.obj)
-        fs_batch_wait_dst(op->p.bck, op->p.obj);
-    return rc;
-}
 
 /* create and open for writing: a writer holds the object's new bytes until flush. */
 static int open_writer(const char *path, bool create, bool trunc, struct fuse_file_info *fi)
