@@ -27,26 +27,14 @@
 #define POLL_MAX_NS 20000000LL   /* ...to 20 ms */
 #define GIVE_UP_NS (30 * 1000000000LL) /* a target that stays unreachable this long fails the batch */
 
-typedef struct batch {
-    struct batch *next;
+typedef struct fs_batch {
+    struct fs_batch *next;
     char sbck[256], etl[256], dbck[256];
     fs_copy_pair *v;
     size_t n, cap;
     int64_t last_ns; /* when the last copy joined */
 } batch;
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake;    /* the sender: a batch may be ready (monotonic clock) */
-static pthread_cond_t landed = PTHREAD_COND_INITIALIZER; /* waiters: a batch is done */
-static batch *open_list;       /* batches being filled, oldest first */
-static size_t queued;          /* copies in open batches and in the one being sent */
-static bool urgent;            /* someone waits for a queued copy: send everything now */
-static bool started, stopping;
-static pthread_t sender;
-
-/* Only the sender thread touches these: the job's errors already logged. */
-static char last_job[64];
-static char last_err[2048];
 
 static void batch_free(batch *b)
 {
@@ -82,9 +70,9 @@ static bool send_one_by_one(const batch *b)
  * false when there was something. */
 static bool report_errors(const char *id, const fs_job_snap *s, const batch *b)
 {
-    bool same_job = strcmp(id, last_job) == 0;
-    size_t seen = same_job ? strlen(last_err) : 0;
-    bool fresh_errors = strlen(s->err) > seen && (!seen || strncmp(s->err, last_err, seen) == 0);
+    bool same_job = strcmp(id, fs_st.batch.last_job) == 0;
+    size_t seen = same_job ? strlen(fs_st.batch.last_err) : 0;
+    bool fresh_errors = strlen(s->err) > seen && (!seen || strncmp(s->err, fs_st.batch.last_err, seen) == 0);
     if (fresh_errors) {
         const char *fresh = s->err + seen;
         while (*fresh == ';' || *fresh == ' ')
@@ -93,8 +81,8 @@ static bool report_errors(const char *id, const fs_job_snap *s, const batch *b)
         cmn_warn("etlfs: copies from %s to %s%s%s (job %s): %s", b->sbck, b->dbck, *b->etl ? " through ETL " : "",
                  b->etl, id, fresh);
     }
-    snprintf(last_job, sizeof last_job, "%s", id);
-    snprintf(last_err, sizeof last_err, "%s", s->err);
+    snprintf(fs_st.batch.last_job, sizeof fs_st.batch.last_job, "%s", id);
+    snprintf(fs_st.batch.last_err, sizeof fs_st.batch.last_err, "%s", s->err);
     return !fresh_errors;
 }
 
@@ -147,10 +135,10 @@ static bool send_as_job(const batch *b)
 static batch *take_ready(int64_t now, int64_t *sleep_ns)
 {
     *sleep_ns = -1;
-    for (batch **pp = &open_list; *pp; pp = &(*pp)->next) {
+    for (batch **pp = &fs_st.batch.open_list; *pp; pp = &(*pp)->next) {
         batch *b = *pp;
         int64_t left = b->last_ns + IDLE_NS - now;
-        if (urgent || stopping || b->n >= FILL || left <= 0) {
+        if (fs_st.batch.urgent || fs_st.batch.stopping || b->n >= FILL || left <= 0) {
             *pp = b->next;
             return b;
         }
@@ -180,40 +168,40 @@ static void landed_in_cache(const batch *b, bool ok)
 static void *sender_main(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.batch.mu);
     for (;;) {
         int64_t sleep_ns;
         batch *b = take_ready(cmn_mono_ns(), &sleep_ns);
         if (!b) {
-            urgent = false; /* nothing is left to send */
-            if (stopping)
+            fs_st.batch.urgent = false; /* nothing is left to send */
+            if (fs_st.batch.stopping)
                 break;
             if (sleep_ns < 0) {
-                pthread_cond_wait(&wake, &mu);
+                pthread_cond_wait(&fs_st.batch.wake, &fs_st.batch.mu);
             } else {
                 struct timespec ts;
                 clock_gettime(CLOCK_MONOTONIC, &ts);
                 int64_t t = (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec + sleep_ns;
                 ts.tv_sec = t / 1000000000LL;
                 ts.tv_nsec = t % 1000000000LL;
-                pthread_cond_timedwait(&wake, &mu, &ts);
+                pthread_cond_timedwait(&fs_st.batch.wake, &fs_st.batch.mu, &ts);
             }
             continue;
         }
-        pthread_mutex_unlock(&mu);
+        pthread_mutex_unlock(&fs_st.batch.mu);
         bool ok = b->n < FEW ? send_one_by_one(b) : send_as_job(b);
         landed_in_cache(b, ok); /* before the waiters wake: they must not see old attributes */
-        pthread_mutex_lock(&mu);
+        pthread_mutex_lock(&fs_st.batch.mu);
         for (size_t i = 0; i < b->n; i++) {
             fs_pending_del(FS_PEND_SRC, b->sbck, b->v[i].src);
             fs_pending_del(FS_PEND_DST, b->dbck, b->v[i].dst);
         }
-        __atomic_sub_fetch(&queued, b->n, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&fs_st.batch.queued, b->n, __ATOMIC_RELAXED);
         fs_stat_add(FS_ST_COPIES_QUEUED, -(int64_t)b->n);
-        pthread_cond_broadcast(&landed);
+        pthread_cond_broadcast(&fs_st.batch.landed);
         batch_free(b);
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.batch.mu);
     return NULL;
 }
 
@@ -224,30 +212,30 @@ void fs_batch_start(void)
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&wake, &ca);
+    pthread_cond_init(&fs_st.batch.wake, &ca);
     pthread_condattr_destroy(&ca);
-    pthread_mutex_lock(&mu);
-    started = pthread_create(&sender, NULL, sender_main, NULL) == 0;
-    pthread_mutex_unlock(&mu);
-    if (!started)
+    pthread_mutex_lock(&fs_st.batch.mu);
+    fs_st.batch.started = pthread_create(&fs_st.batch.sender, NULL, sender_main, NULL) == 0;
+    pthread_mutex_unlock(&fs_st.batch.mu);
+    if (!fs_st.batch.started)
         cmn_warn("etlfs: cannot start the copy sender: copies go one at a time");
 }
 
 void fs_batch_stop(void)
 {
-    pthread_mutex_lock(&mu);
-    bool was = started;
-    stopping = true;
+    pthread_mutex_lock(&fs_st.batch.mu);
+    bool was = fs_st.batch.started;
+    fs_st.batch.stopping = true;
     if (was)
-        pthread_cond_signal(&wake);
-    pthread_mutex_unlock(&mu);
+        pthread_cond_signal(&fs_st.batch.wake);
+    pthread_mutex_unlock(&fs_st.batch.mu);
     if (!was)
         return;
-    pthread_join(sender, NULL);
-    pthread_mutex_lock(&mu);
-    started = false;
-    pthread_mutex_unlock(&mu);
-    pthread_cond_destroy(&wake);
+    pthread_join(fs_st.batch.sender, NULL);
+    pthread_mutex_lock(&fs_st.batch.mu);
+    fs_st.batch.started = false;
+    pthread_mutex_unlock(&fs_st.batch.mu);
+    pthread_cond_destroy(&fs_st.batch.wake);
 }
 
 /* ---------------------------------------------------------------- queueing and the barrier */
@@ -256,21 +244,21 @@ void fs_batch_stop(void)
 static void wait_locked(char r1, char r2, const char *bck, const char *name)
 {
     while (fs_pending_has(r1, bck, name) || (r2 && fs_pending_has(r2, bck, name))) {
-        urgent = true;
-        pthread_cond_signal(&wake);
-        pthread_cond_wait(&landed, &mu);
+        fs_st.batch.urgent = true;
+        pthread_cond_signal(&fs_st.batch.wake);
+        pthread_cond_wait(&fs_st.batch.landed, &fs_st.batch.mu);
     }
 }
 
-size_t fs_batch_queued(void) { return __atomic_load_n(&queued, __ATOMIC_RELAXED); }
+size_t fs_batch_queued(void) { return __atomic_load_n(&fs_st.batch.queued, __ATOMIC_RELAXED); }
 
 static void wait_none(char r1, char r2, const char *bck, const char *name)
 {
     if (!fs_batch_queued())
         return; /* the common case: one load, no lock */
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.batch.mu);
     wait_locked(r1, r2, bck, name);
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.batch.mu);
 }
 
 void fs_batch_wait_dst(const char *bck, const char *obj) { wait_none(FS_PEND_DST, 0, bck, obj); }
@@ -284,25 +272,23 @@ void fs_batch_wait_dir(const char *bck, const char *prefix, bool any_role)
 
 void fs_batch_wait_all(void)
 {
-    pthread_mutex_lock(&mu);
-    while (queued) {
-        urgent = true;
-        pthread_cond_signal(&wake);
-        pthread_cond_wait(&landed, &mu);
+    pthread_mutex_lock(&fs_st.batch.mu);
+    while (fs_st.batch.queued) {
+        fs_st.batch.urgent = true;
+        pthread_cond_signal(&fs_st.batch.wake);
+        pthread_cond_wait(&fs_st.batch.landed, &fs_st.batch.mu);
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.batch.mu);
 }
 
 static batch *open_batch(const char *sbck, const char *etl, const char *dbck)
 {
-    batch **pp = &open_list;
+    batch **pp = &fs_st.batch.open_list;
     for (; *pp; pp = &(*pp)->next)
         if ((*pp)->n < (size_t)fs_cfg.copy_batch && !strcmp((*pp)->sbck, sbck) && !strcmp((*pp)->etl, etl) &&
             !strcmp((*pp)->dbck, dbck))
             return *pp;
-    batch *b = calloc(1, sizeof *b);
-    if (!b)
-        return NULL;
+    batch *b = cmn_xcalloc(1, sizeof *b);
     snprintf(b->sbck, sizeof b->sbck, "%s", sbck);
     snprintf(b->etl, sizeof b->etl, "%s", etl);
     snprintf(b->dbck, sizeof b->dbck, "%s", dbck);
@@ -314,42 +300,36 @@ int fs_batch_copy(const char *sbck, const char *sobj, const char *etl, const cha
 {
     if (!strcmp(sbck, dbck))
         return -EAGAIN; /* a job never copies a bucket onto itself: copy-obj does it */
-    pthread_mutex_lock(&mu);
-    if (!started || stopping) {
-        pthread_mutex_unlock(&mu);
+    pthread_mutex_lock(&fs_st.batch.mu);
+    if (!fs_st.batch.started || fs_st.batch.stopping) {
+        pthread_mutex_unlock(&fs_st.batch.mu);
         return -EAGAIN;
     }
     /* Copies in one job run in any order: one that writes what an earlier one
      * reads or writes, or reads what an earlier one writes, waits for it. */
     wait_locked(FS_PEND_DST, FS_PEND_SRC, dbck, dobj);
     wait_locked(FS_PEND_DST, 0, sbck, sobj);
-    while (queued >= 2 * (size_t)fs_cfg.copy_batch && !stopping) { /* bounded memory: cp waits */
-        pthread_cond_signal(&wake);
-        pthread_cond_wait(&landed, &mu);
+    while (fs_st.batch.queued >= 2 * (size_t)fs_cfg.copy_batch && !fs_st.batch.stopping) { /* bounded memory: cp waits */
+        pthread_cond_signal(&fs_st.batch.wake);
+        pthread_cond_wait(&fs_st.batch.landed, &fs_st.batch.mu);
     }
-    batch *b = stopping ? NULL : open_batch(sbck, etl, dbck);
-    fs_copy_pair *v = NULL;
-    if (b && b->n == b->cap) {
-        size_t cap = b->cap ? 2 * b->cap : 16;
-        if ((v = realloc(b->v, cap * sizeof *v))) {
-            b->v = v;
-            b->cap = cap;
-        }
+    batch *b = fs_st.batch.stopping ? NULL : open_batch(sbck, etl, dbck);
+    if (!b) {
+        pthread_mutex_unlock(&fs_st.batch.mu);
+        return -EAGAIN; /* stopping: the caller copies now */
     }
-    char *s = b && b->n < b->cap ? strdup(sobj) : NULL, *d = s ? strdup(dobj) : NULL;
-    if (!d) {
-        free(s);
-        pthread_mutex_unlock(&mu);
-        return -EAGAIN; /* out of memory or stopping: the caller copies now */
+    if (b->n == b->cap) {
+        b->cap = b->cap ? 2 * b->cap : 16;
+        b->v = cmn_xrealloc(b->v, b->cap * sizeof *b->v);
     }
-    b->v[b->n++] = (fs_copy_pair){s, d};
+    b->v[b->n++] = (fs_copy_pair){cmn_xstrdup(sobj), cmn_xstrdup(dobj)};
     b->last_ns = cmn_mono_ns();
     fs_pending_add(FS_PEND_SRC, sbck, sobj);
     fs_pending_add(FS_PEND_DST, dbck, dobj);
-    __atomic_add_fetch(&queued, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&fs_st.batch.queued, 1, __ATOMIC_RELAXED);
     fs_stat_add(FS_ST_COPIES_QUEUED, 1);
     if (b->n == 1 || b->n >= FILL)
-        pthread_cond_signal(&wake);
-    pthread_mutex_unlock(&mu);
+        pthread_cond_signal(&fs_st.batch.wake);
+    pthread_mutex_unlock(&fs_st.batch.mu);
     return 0;
 }

@@ -26,8 +26,8 @@
 #define NSLOTS 65536
 #define MAX_ENTRIES 262144
 
-typedef struct centry {
-    struct centry *next;
+typedef struct fs_centry {
+    struct fs_centry *next;
     char *path;
     fs_attr a;
     int64_t expires;       /* monotonic ns; 0 = attributes not known */
@@ -42,22 +42,6 @@ typedef struct centry {
     int64_t id_size, id_mtime, id_ctime;
 } centry;
 
-#define MAX_ROOTS 16
-
-typedef struct fqn_root {
-    char bck[256];
-    char *dir; /* the target's directory for the bucket on one mountpath, ending in '/' */
-} fqn_root;
-
-static fqn_root roots[MAX_ROOTS];
-static size_t nroots;
-
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static centry **slots;
-static size_t count;
-
-static char **vdirs;
-static size_t nvdirs;
 
 static uint64_t hash(const char *s)
 {
@@ -69,16 +53,16 @@ static uint64_t hash(const char *s)
 
 static void clear_locked(void)
 {
-    for (size_t i = 0; slots && i < NSLOTS; i++) {
-        for (centry *e = slots[i], *n; e; e = n) {
+    for (size_t i = 0; fs_st.cache.slots && i < NSLOTS; i++) {
+        for (centry *e = fs_st.cache.slots[i], *n; e; e = n) {
             n = e->next;
             free(e->fqn);
             free(e->path);
             free(e);
         }
-        slots[i] = NULL;
+        fs_st.cache.slots[i] = NULL;
     }
-    count = 0;
+    fs_st.cache.count = 0;
 }
 
 static bool same_id(const centry *e, const struct stat *st)
@@ -90,63 +74,60 @@ static bool same_id(const centry *e, const struct stat *st)
 
 void fs_cache_init(void)
 {
-    pthread_mutex_lock(&mu);
-    if (!slots)
-        slots = calloc(NSLOTS, sizeof *slots);
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
+    if (!fs_st.cache.slots)
+        fs_st.cache.slots = cmn_xcalloc(NSLOTS, sizeof *fs_st.cache.slots);
+    pthread_mutex_unlock(&fs_st.cache.mu);
 }
 
 void fs_cache_destroy(void)
 {
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     clear_locked();
-    free(slots);
-    slots = NULL;
-    for (size_t i = 0; i < nvdirs; i++)
-        free(vdirs[i]);
-    free(vdirs);
-    vdirs = NULL;
-    nvdirs = 0;
-    for (size_t i = 0; i < nroots; i++)
-        free(roots[i].dir);
-    nroots = 0;
-    pthread_mutex_unlock(&mu);
+    free(fs_st.cache.slots);
+    fs_st.cache.slots = NULL;
+    for (size_t i = 0; i < fs_st.cache.nvdirs; i++)
+        free(fs_st.cache.vdirs[i]);
+    free(fs_st.cache.vdirs);
+    fs_st.cache.vdirs = NULL;
+    fs_st.cache.nvdirs = 0;
+    for (size_t i = 0; i < fs_st.cache.nroots; i++)
+        free(fs_st.cache.roots[i].dir);
+    fs_st.cache.nroots = 0;
+    pthread_mutex_unlock(&fs_st.cache.mu);
 }
 
 static centry *find_locked(const char *path, bool create)
 {
-    if (!slots)
+    if (!fs_st.cache.slots)
         return NULL;
     size_t i = hash(path) % NSLOTS;
-    for (centry *e = slots[i]; e; e = e->next)
+    for (centry *e = fs_st.cache.slots[i]; e; e = e->next)
         if (strcmp(e->path, path) == 0)
             return e;
     if (!create)
         return NULL;
-    if (count >= MAX_ENTRIES)
+    if (fs_st.cache.count >= MAX_ENTRIES)
         clear_locked();
-    centry *e = calloc(1, sizeof *e);
-    if (!e || !(e->path = strdup(path))) {
-        free(e);
-        return NULL;
-    }
+    centry *e = cmn_xcalloc(1, sizeof *e);
+    e->path = cmn_xstrdup(path);
     e->outsize = -1;
-    e->next = slots[i];
-    slots[i] = e;
-    count++;
+    e->next = fs_st.cache.slots[i];
+    fs_st.cache.slots[i] = e;
+    fs_st.cache.count++;
     return e;
 }
 
 bool fs_cache_get(const char *path, fs_attr *a)
 {
     bool hit = false;
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     centry *e = find_locked(path, false);
     if (e && e->expires && e->expires > cmn_mono_ns()) {
         *a = e->a;
         hit = true;
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
     return hit;
 }
 
@@ -155,8 +136,8 @@ void fs_cache_put_obj(const char *path, const fs_attr *a, const char *fqn)
     int64_t ttl = (int64_t)(fs_cfg.attr_timeout * 1e9);
     if (ttl <= 0)
         return;
-    char *copy = fqn && *fqn ? strdup(fqn) : NULL;
-    pthread_mutex_lock(&mu);
+    char *copy = fqn && *fqn ? cmn_xstrdup(fqn) : NULL;
+    pthread_mutex_lock(&fs_st.cache.mu);
     centry *e = find_locked(path, true);
     if (e) {
         e->a = *a;
@@ -167,7 +148,7 @@ void fs_cache_put_obj(const char *path, const fs_attr *a, const char *fqn)
         e->fqn = copy;
         copy = NULL;
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
     free(copy);
 }
 
@@ -176,33 +157,33 @@ void fs_cache_put(const char *path, const fs_attr *a) { fs_cache_put_obj(path, a
 bool fs_cache_get_obj(const char *path, fs_attr *a, char *fqn, size_t cap)
 {
     bool hit = false;
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     centry *e = find_locked(path, false);
     if (e && e->expires && e->expires > cmn_mono_ns()) {
         *a = e->a;
         snprintf(fqn, cap, "%s", e->fqn ? e->fqn : "");
         hit = true;
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
     return hit;
 }
 
 void fs_cache_forget(const char *path)
 {
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     centry *e = find_locked(path, false);
     if (e) {
         e->expires = 0;
         e->outsize = -1;
         e->has_id = false;
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
 }
 
 bool fs_cache_same_version(const char *path, const char *version, int64_t mtime_ns, int64_t size)
 {
     bool same = false;
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     centry *e = find_locked(path, true);
     if (e) {
         same = e->seen && *version && strcmp(e->seen_version, version) == 0 && e->seen_mtime == mtime_ns &&
@@ -212,49 +193,49 @@ bool fs_cache_same_version(const char *path, const char *version, int64_t mtime_
         e->seen_size = size;
         e->seen = true;
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
     return same;
 }
 
 void fs_cache_set_outsize(const char *path, int64_t size)
 {
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     centry *e = find_locked(path, true);
     if (e)
         e->outsize = size;
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
 }
 
 int64_t fs_cache_outsize(const char *path)
 {
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     centry *e = find_locked(path, false);
     int64_t n = e ? e->outsize : -1;
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
     return n;
 }
 
 void fs_cache_refresh_obj(const char *path, fs_attr *a, const char *fqn)
 {
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     centry *e = find_locked(path, false);
     /* HEAD answers atime in ns, listings to the minute: for an unchanged object
      * keep the time the kernel already has, or it drops its page cache */
     if (e && !e->a.is_dir && !a->is_dir && *a->version && strcmp(e->a.version, a->version) == 0 &&
         e->a.size == a->size)
         a->mtime_ns = e->a.mtime_ns;
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
     fs_cache_put_obj(path, a, fqn);
 }
 
 void fs_cache_set_fileid(const char *path, const char *fqn, const struct stat *st)
 {
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     centry *e = find_locked(path, false);
     if (e && e->expires) {
         if (!e->fqn || strcmp(e->fqn, fqn) != 0) {
             free(e->fqn);
-            e->fqn = strdup(fqn);
+            e->fqn = cmn_xstrdup(fqn);
         }
         e->has_id = e->fqn != NULL;
         e->dev = st->st_dev;
@@ -263,7 +244,7 @@ void fs_cache_set_fileid(const char *path, const char *fqn, const struct stat *s
         e->id_mtime = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
         e->id_ctime = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
 }
 
 bool fs_cache_revalidate(const char *path, fs_attr *a)
@@ -272,22 +253,22 @@ bool fs_cache_revalidate(const char *path, fs_attr *a)
     if (ttl <= 0 || !fs_cfg.fqn)
         return false;
     char fqn[4096];
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     centry *e = find_locked(path, false);
     bool cand = e && e->has_id && e->fqn && snprintf(fqn, sizeof fqn, "%s", e->fqn) < (int)sizeof fqn;
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
     struct stat st;
     if (!cand || stat(fqn, &st) != 0)
         return false;
     bool ok = false;
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     e = find_locked(path, false); /* may have changed meanwhile */
     if (e && e->fqn && strcmp(e->fqn, fqn) == 0 && same_id(e, &st)) {
         e->expires = cmn_mono_ns() + ttl;
         *a = e->a;
         ok = true;
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
     return ok;
 }
 
@@ -298,30 +279,27 @@ void fs_fqn_learn(const char *bck, const char *obj, const char *fqn)
     size_t fl = strlen(fqn), ol = strlen(obj);
     if (!*obj || fl <= ol || strcmp(fqn + fl - ol, obj) != 0 || fqn[fl - ol - 1] != '/')
         return; /* not <dir>/<obj>: nothing to learn */
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     bool have = false;
-    for (size_t i = 0; i < nroots && !have; i++)
-        have = strcmp(roots[i].bck, bck) == 0 && strlen(roots[i].dir) == fl - ol &&
-               strncmp(roots[i].dir, fqn, fl - ol) == 0;
-    if (!have && nroots < MAX_ROOTS && strlen(bck) < sizeof roots[0].bck) {
-        char *d = strndup(fqn, fl - ol);
-        if (d) {
-            snprintf(roots[nroots].bck, sizeof roots[nroots].bck, "%s", bck);
-            roots[nroots++].dir = d;
-        }
+    for (size_t i = 0; i < fs_st.cache.nroots && !have; i++)
+        have = strcmp(fs_st.cache.roots[i].bck, bck) == 0 && strlen(fs_st.cache.roots[i].dir) == fl - ol &&
+               strncmp(fs_st.cache.roots[i].dir, fqn, fl - ol) == 0;
+    if (!have && fs_st.cache.nroots < FS_FQN_ROOTS && strlen(bck) < sizeof fs_st.cache.roots[0].bck) {
+        snprintf(fs_st.cache.roots[fs_st.cache.nroots].bck, sizeof fs_st.cache.roots[fs_st.cache.nroots].bck, "%s", bck);
+        fs_st.cache.roots[fs_st.cache.nroots++].dir = cmn_xstrndup(fqn, fl - ol);
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
 }
 
 bool fs_fqn_guess(const char *bck, const char *obj, int64_t size, char *fqn, size_t cap, struct stat *st)
 {
-    char dirs[MAX_ROOTS][4096];
+    char dirs[FS_FQN_ROOTS][4096];
     size_t n = 0;
-    pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < nroots; i++)
-        if (strcmp(roots[i].bck, bck) == 0)
-            snprintf(dirs[n++], sizeof dirs[0], "%s", roots[i].dir);
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
+    for (size_t i = 0; i < fs_st.cache.nroots; i++)
+        if (strcmp(fs_st.cache.roots[i].bck, bck) == 0)
+            snprintf(dirs[n++], sizeof dirs[0], "%s", fs_st.cache.roots[i].dir);
+    pthread_mutex_unlock(&fs_st.cache.mu);
     for (size_t i = 0; i < n; i++)
         if (snprintf(fqn, cap, "%s%s", dirs[i], obj) < (int)cap && stat(fqn, st) == 0 && S_ISREG(st->st_mode) &&
             st->st_size == size)
@@ -334,50 +312,46 @@ bool fs_fqn_guess(const char *bck, const char *obj, int64_t size, char *fqn, siz
 
 void fs_vdir_add(const char *path)
 {
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
     bool have = false;
-    for (size_t i = 0; i < nvdirs && !have; i++)
-        have = strcmp(vdirs[i], path) == 0;
+    for (size_t i = 0; i < fs_st.cache.nvdirs && !have; i++)
+        have = strcmp(fs_st.cache.vdirs[i], path) == 0;
     if (!have) {
-        char **v = realloc(vdirs, (nvdirs + 1) * sizeof *v);
-        if (v) {
-            vdirs = v;
-            if ((vdirs[nvdirs] = strdup(path)))
-                nvdirs++;
-        }
+        fs_st.cache.vdirs = cmn_xrealloc(fs_st.cache.vdirs, (fs_st.cache.nvdirs + 1) * sizeof *fs_st.cache.vdirs);
+        fs_st.cache.vdirs[fs_st.cache.nvdirs++] = cmn_xstrdup(path);
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
 }
 
 bool fs_vdir_has(const char *path)
 {
     bool have = false;
-    pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < nvdirs && !have; i++)
-        have = strcmp(vdirs[i], path) == 0;
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_lock(&fs_st.cache.mu);
+    for (size_t i = 0; i < fs_st.cache.nvdirs && !have; i++)
+        have = strcmp(fs_st.cache.vdirs[i], path) == 0;
+    pthread_mutex_unlock(&fs_st.cache.mu);
     return have;
 }
 
 void fs_vdir_del(const char *path, bool below)
 {
     size_t plen = strlen(path);
-    pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < nvdirs;) {
-        if (strncmp(vdirs[i], path, plen) == 0 && (vdirs[i][plen] == '\0' || (below && vdirs[i][plen] == '/'))) {
-            free(vdirs[i]);
-            vdirs[i] = vdirs[--nvdirs];
+    pthread_mutex_lock(&fs_st.cache.mu);
+    for (size_t i = 0; i < fs_st.cache.nvdirs;) {
+        if (strncmp(fs_st.cache.vdirs[i], path, plen) == 0 && (fs_st.cache.vdirs[i][plen] == '\0' || (below && fs_st.cache.vdirs[i][plen] == '/'))) {
+            free(fs_st.cache.vdirs[i]);
+            fs_st.cache.vdirs[i] = fs_st.cache.vdirs[--fs_st.cache.nvdirs];
         } else {
             i++;
         }
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
 }
 
 void fs_vdir_del_parents(const char *path)
 {
-    char *p = strdup(path);
-    for (char *s = p ? strrchr(p, '/') : NULL; s && s != p; s = strrchr(p, '/')) {
+    char *p = cmn_xstrdup(path);
+    for (char *s = strrchr(p, '/'); s && s != p; s = strrchr(p, '/')) {
         *s = '\0';
         fs_vdir_del(p, false);
     }
@@ -389,11 +363,11 @@ void fs_vdir_children(const char *dir, void (*fn)(void *ctx, const char *name), 
     size_t dlen = strlen(dir);
     if (dlen == 1)
         dlen = 0; /* "/" */
-    pthread_mutex_lock(&mu);
-    for (size_t i = 0; i < nvdirs; i++) {
-        const char *v = vdirs[i];
+    pthread_mutex_lock(&fs_st.cache.mu);
+    for (size_t i = 0; i < fs_st.cache.nvdirs; i++) {
+        const char *v = fs_st.cache.vdirs[i];
         if (strncmp(v, dir, dlen) == 0 && v[dlen] == '/' && v[dlen + 1] && !strchr(v + dlen + 1, '/'))
             fn(ctx, v + dlen + 1);
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&fs_st.cache.mu);
 }

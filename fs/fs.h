@@ -13,11 +13,18 @@
  *   handle.c   what every open file has; anonymous spool files
  *   reader.c   read handles: fqn fast path, ranged GETs with readahead, ETL output
  *   writer.c   write handles: local spool file, PUT on flush/fsync/release
- *   ops.c      the FUSE operations (high-level API, multi-threaded) and the table
+ *   pending.c  counted set of the names queued copies touch (the barrier's index)
+ *   batch.c    queued server-side copies, sent many at a time; the copy barrier
+ *   copy.c     copy_file_range as a server-side copy
+ *   ops.c      the FUSE operations (high-level API, multi-threaded) and the table;
+ *              each enters through one protocol per kind (op_enter_read/_write):
+ *              parse, refuse writes under @views, wait on the copy barrier,
+ *              forget changed names' cached attributes
+ *   state.c    the daemon's one state struct, fs_st (end of this file)
  *   main.c     options and start-up
  *
- * Errors travel as negative errno values; the layer that gives up logs one line
- * naming the object and the target's message.
+ * Errors travel as 0 or negative errno values; the layer that gives up logs one
+ * line naming the object and the target's message. Allocation aborts on OOM.
  */
 #ifndef ETLFS_FS_H
 #define ETLFS_FS_H
@@ -288,5 +295,66 @@ ssize_t fs_copy_range(fs_handle *in, off_t off_in, fs_handle *out, off_t off_out
 
 /* ------------------------------------------------------------------ ops.c */
 extern const struct fuse_operations fs_ops;
+
+/* ------------------------------------------------------------------ the daemon's state (state.c)
+ * Everything the daemon keeps between FUSE calls, in one place, each field
+ * with what protects it. The config (fs_cfg) is set once at start, before
+ * any thread; the HTTP client keeps its own pool. Each part belongs to the
+ * file named in its comment: no other file touches its fields. */
+#define FS_FQN_ROOTS 16        /* target directories remembered, all buckets together */
+#define FS_PENDING_SLOTS 4096  /* chains stay short: the queue holds at most a few thousand copies */
+
+struct fs_centry;
+struct fs_batch;
+struct fs_pkey;
+
+typedef struct fs_fqn_root {
+    char bck[256];
+    char *dir; /* the target's directory for the bucket on one mountpath, ending in '/' */
+} fs_fqn_root;
+
+typedef struct fs_state {
+    int64_t mount_ns;  /* ops.c: directories' time; set once in fs_init */
+    bool target_remote; /* ops.c: a HEAD answered without etlfs-fqn; atomic */
+    struct {           /* ops.c: running ETLs, refreshed at most once per attr_timeout */
+        pthread_mutex_t mu;
+        char **names;    /* mu */
+        size_t n;        /* mu */
+        int64_t expires; /* mu; monotonic ns */
+    } etls;
+    struct { /* cache.c */
+        pthread_mutex_t mu;
+        struct fs_centry **slots;        /* mu; the attribute hash table */
+        size_t count;                    /* mu; entries in slots */
+        char **vdirs;                    /* mu; directories made by mkdir, no object yet */
+        size_t nvdirs;                   /* mu */
+        fs_fqn_root roots[FS_FQN_ROOTS]; /* mu; where the target keeps buckets' files */
+        size_t nroots;                   /* mu */
+    } cache;
+    struct { /* batch.c: queued server-side copies */
+        pthread_mutex_t mu;
+        pthread_cond_t wake;        /* the sender: a batch may be ready (monotonic clock); init in fs_batch_start */
+        pthread_cond_t landed;      /* waiters: a batch is done */
+        struct fs_batch *open_list; /* mu; batches being filled, oldest first */
+        size_t queued;              /* mu to change, atomic to peek: copies in open batches and in the one being sent */
+        bool urgent;                /* mu; someone waits for a queued copy: send everything now */
+        bool started, stopping;     /* mu */
+        pthread_t sender;           /* set by fs_batch_start, joined by fs_batch_stop */
+        char last_job[64];          /* sender thread only: the job whose errors are already logged */
+        char last_err[2048];        /* sender thread only */
+    } batch;
+    struct fs_pkey *pending[FS_PENDING_SLOTS]; /* pending.c: batch.mu (callers hold it) */
+    struct {                                   /* stats.c */
+        int64_t counters[FS_ST__N];            /* atomic (relaxed) */
+        pthread_mutex_t job_mu;
+        char copy_job[64]; /* job_mu; the last copy job started */
+    } stats;
+    struct { /* writer.c: files open for writing, for getattr's size */
+        pthread_mutex_t mu;
+        fs_handle *list; /* mu */
+    } writers;
+} fs_state;
+
+extern fs_state fs_st;
 
 #endif

@@ -13,22 +13,14 @@
 
 fs_handle *fs_handle_new(const fs_path *p, const char *path)
 {
-    fs_handle *h = calloc(1, sizeof *h);
-    if (!h)
-        return NULL;
+    fs_handle *h = cmn_xcalloc(1, sizeof *h);
     pthread_mutex_init(&h->mu, NULL);
-    h->path = strdup(path);
-    h->obj = strdup(p->obj);
+    h->path = cmn_xstrdup(path);
+    h->obj = cmn_xstrdup(p->obj);
     snprintf(h->bck, sizeof h->bck, "%s", p->bck);
     snprintf(h->etl, sizeof h->etl, "%s", p->etl);
     h->fd = -1;
     cmn_buf_init(&h->mem);
-    if (!h->path || !h->obj) {
-        free(h->path);
-        free(h->obj);
-        free(h);
-        return NULL;
-    }
     return h;
 }
 

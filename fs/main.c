@@ -84,12 +84,12 @@ int main(int argc, char **argv)
         fuse_opt_add_arg(&args, "--help");
         args.argv[0][0] = '\0'; /* libfuse then prints only its own options */
     }
-    fs_cfg.endpoint = strdup(cli.endpoint ? cli.endpoint : "http://127.0.0.1:8080");
+    fs_cfg.endpoint = cmn_xstrdup(cli.endpoint ? cli.endpoint : "http://127.0.0.1:8080");
     size_t n = strlen(fs_cfg.endpoint);
     while (n && fs_cfg.endpoint[n - 1] == '/')
         fs_cfg.endpoint[--n] = '\0';
     const char *tmp = getenv("TMPDIR");
-    fs_cfg.spool_dir = strdup(cli.spool ? cli.spool : tmp && *tmp ? tmp : "/tmp");
+    fs_cfg.spool_dir = cmn_xstrdup(cli.spool ? cli.spool : tmp && *tmp ? tmp : "/tmp");
     if (cli.fqn)
         fs_cfg.fqn = !(strcmp(cli.fqn, "off") == 0 || strcmp(cli.fqn, "0") == 0 || strcmp(cli.fqn, "no") == 0);
     if (cli.attr)

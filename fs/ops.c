@@ -22,13 +22,11 @@
 
 /* ---------------------------------------------------------------- shared by the operations */
 
-static int64_t mount_ns; /* the time shown for directories, which have none of their own */
-
 static void fill_stat(struct stat *st, bool is_dir, int64_t size, int64_t mtime_ns, bool ro)
 {
     memset(st, 0, sizeof *st);
     if (!mtime_ns)
-        mtime_ns = mount_ns;
+        mtime_ns = fs_st.mount_ns;
     st->st_uid = getuid();
     st->st_gid = getgid();
     if (is_dir) {
@@ -57,40 +55,34 @@ static const char *plain_path(const char *path, const fs_path *p)
 
 static fs_handle *fh(struct fuse_file_info *fi) { return (fs_handle *)(uintptr_t)fi->fh; }
 
-/* Running ETLs, refreshed at most once per attr_timeout. */
-static pthread_mutex_t etl_mu = PTHREAD_MUTEX_INITIALIZER;
-static char **etl_names;
-static size_t etl_n;
-static int64_t etl_expires;
-
 static void etl_refresh_locked(bool force)
 {
-    if (!force && etl_expires > cmn_mono_ns())
+    if (!force && fs_st.etls.expires > cmn_mono_ns())
         return;
     char **names;
     size_t n;
     if (fs_api_list_etls(&names, &n) != 0)
         return; /* keep what we had */
-    fs_free_names(etl_names, etl_n);
-    etl_names = names;
-    etl_n = n;
-    etl_expires = cmn_mono_ns() + (int64_t)(fs_cfg.attr_timeout * 1e9);
+    fs_free_names(fs_st.etls.names, fs_st.etls.n);
+    fs_st.etls.names = names;
+    fs_st.etls.n = n;
+    fs_st.etls.expires = cmn_mono_ns() + (int64_t)(fs_cfg.attr_timeout * 1e9);
 }
 
 static bool etl_running(const char *name)
 {
-    pthread_mutex_lock(&etl_mu);
+    pthread_mutex_lock(&fs_st.etls.mu);
     etl_refresh_locked(false);
     bool found = false;
-    for (size_t i = 0; i < etl_n && !found; i++)
-        found = strcmp(etl_names[i], name) == 0;
+    for (size_t i = 0; i < fs_st.etls.n && !found; i++)
+        found = strcmp(fs_st.etls.names[i], name) == 0;
     if (!found) {
         /* just started? ask once more */
         etl_refresh_locked(true);
-        for (size_t i = 0; i < etl_n && !found; i++)
-            found = strcmp(etl_names[i], name) == 0;
+        for (size_t i = 0; i < fs_st.etls.n && !found; i++)
+            found = strcmp(fs_st.etls.names[i], name) == 0;
     }
-    pthread_mutex_unlock(&etl_mu);
+    pthread_mutex_unlock(&fs_st.etls.mu);
     return found;
 }
 
@@ -115,10 +107,7 @@ static int bucket_exists(const char *bck)
 /* Does any object live below prefix obj + "/"? */
 static int has_children(const char *bck, const char *obj)
 {
-    char *prefix = malloc(strlen(obj) + 2);
-    if (!prefix)
-        return -ENOMEM;
-    sprintf(prefix, "%s%s", obj, *obj ? "/" : "");
+    char *prefix = cmn_xasprintf("%s%s", obj, *obj ? "/" : "");
     fs_page pg;
     int rc = fs_api_list_page(bck, prefix, "", 1, &pg);
     free(prefix);
@@ -139,6 +128,59 @@ static void wait_dir(const char *bck, const char *obj, bool any_role)
     cmn_buf_printf(&prefix, "%s%s", obj, *obj ? "/" : "");
     fs_batch_wait_dir(bck, prefix.data, any_role);
     cmn_buf_free(&prefix);
+}
+
+/* The protocol of an operation on one object name (docs/mount.md, "copy_file_range
+ * and directory copies"): parse the path once, refuse what its kind may not do,
+ * wait for the queued copies that touch the name, and after a change forget the
+ * name's cached attributes. An operation enters with op_enter_read/op_enter_write
+ * and a change leaves through op_exit_write. getattr, the directory operations
+ * and rename take the same steps in their own order (getattr answers a file
+ * open for writing without waiting; rename refuses before it waits), and
+ * wait for directories with wait_dir. */
+typedef struct fs_op {
+    const char *path;
+    fs_path p;
+} fs_op;
+
+/* Where a new or changed object may live: an object path outside @views. */
+static int op_check_write(const char *path, fs_op *op)
+{
+    op->path = path;
+    int rc = fs_path_parse(path, &op->p);
+    if (rc < 0)
+        return op->p.etl[0] ? -EROFS : rc;
+    if (op->p.etl[0] || op->p.is_view_root)
+        return -EROFS;
+    if (!op->p.bck[0] || !*op->p.obj)
+        return -EPERM; /* MNT holds only buckets */
+    return 0;
+}
+
+/* A change of an object: copies queued to read or write it land first. */
+static int op_enter_write(const char *path, fs_op *op)
+{
+    int rc = op_check_write(path, op);
+    if (rc == 0)
+        fs_batch_wait_obj(op->p.bck, op->p.obj);
+    return rc;
+}
+
+/* The name changed: its cached attributes are stale. Passes rc through. */
+static int op_exit_write(const fs_op *op, int rc)
+{
+    fs_cache_forget(op->path);
+    return rc;
+}
+
+/* A read of an object: copies queued to write it land first. */
+static int op_enter_read(const char *path, fs_op *op)
+{
+    op->path = path;
+    int rc = fs_path_parse(path, &op->p);
+    if (rc == 0 && *op->p.obj)
+        fs_batch_wait_dst(op->p.bck, op->p.obj);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- attributes */
@@ -232,29 +274,20 @@ typedef struct dirh {
 static void collect_vdir(void *ctx, const char *name)
 {
     dirh *d = ctx;
-    char **v = realloc(d->vdirs, (d->nv + 1) * sizeof *v);
-    if (!v)
-        return;
-    d->vdirs = v;
-    if ((v[d->nv] = strdup(name)))
-        d->nv++;
+    d->vdirs = cmn_xrealloc(d->vdirs, (d->nv + 1) * sizeof *d->vdirs);
+    d->vdirs[d->nv++] = cmn_xstrdup(name);
 }
 
 static int fs_opendir(const char *path, struct fuse_file_info *fi)
 {
-    dirh *d = calloc(1, sizeof *d);
-    if (!d || !(d->path = strdup(path))) {
-        free(d);
-        return -ENOMEM;
-    }
+    dirh *d = cmn_xcalloc(1, sizeof *d);
+    d->path = cmn_xstrdup(path);
     pthread_mutex_init(&d->mu, NULL);
     fs_path_parse(d->path, &d->p); /* getattr already vetted the path */
     if (d->p.bck[0]) {
         wait_dir(d->p.bck, d->p.obj, false);
         const char *obj = d->p.obj;
-        d->prefix = malloc(strlen(obj) + 2);
-        if (d->prefix)
-            sprintf(d->prefix, "%s%s", obj, *obj ? "/" : "");
+        d->prefix = cmn_xasprintf("%s%s", obj, *obj ? "/" : "");
         fs_vdir_children(plain_path(d->path, &d->p), collect_vdir, d);
     }
     fi->fh = (uintptr_t)d;
@@ -297,14 +330,14 @@ static int fill_top(dirh *d, void *buf, fuse_fill_dir_t filler)
     fs_free_names(names, n);
     if (ro)
         return 0;
-    pthread_mutex_lock(&etl_mu);
+    pthread_mutex_lock(&fs_st.etls.mu);
     etl_refresh_locked(true);
-    for (size_t i = 0; i < etl_n; i++) {
-        snprintf(child, sizeof child, "@%s", etl_names[i]);
+    for (size_t i = 0; i < fs_st.etls.n; i++) {
+        snprintf(child, sizeof child, "@%s", fs_st.etls.names[i]);
         fill_stat(&st, true, 0, 0, true);
         filler(buf, child, &st, 0, FUSE_FILL_DIR_PLUS);
     }
-    pthread_mutex_unlock(&etl_mu);
+    pthread_mutex_unlock(&fs_st.etls.mu);
     return 0;
 }
 
@@ -314,7 +347,6 @@ static int fill_top(dirh *d, void *buf, fuse_fill_dir_t filler)
  * the target keeps the bucket's other files; a few HEADs per page learn where
  * that is, unless the target never names files (not on this node). */
 #define LEARN_HEADS 2
-static bool target_remote; /* a HEAD answered without etlfs-fqn */
 
 static void put_listed(const dirh *d, const fs_entry *e, const char *path, const fs_attr *a, int *heads)
 {
@@ -329,12 +361,12 @@ static void put_listed(const dirh *d, const fs_entry *e, const char *path, const
         found = stat(fqn, &st) == 0 && S_ISREG(st.st_mode) && st.st_size == a->size;
     } else {
         found = fs_fqn_guess(d->p.bck, obj.data, a->size, fqn, sizeof fqn, &st);
-        if (!found && *heads < LEARN_HEADS && !__atomic_load_n(&target_remote, __ATOMIC_RELAXED)) {
+        if (!found && *heads < LEARN_HEADS && !__atomic_load_n(&fs_st.target_remote, __ATOMIC_RELAXED)) {
             fs_objattr oa;
             ++*heads;
             if (fs_api_head(d->p.bck, obj.data, &oa) == 0) {
                 if (!oa.fqn[0])
-                    __atomic_store_n(&target_remote, true, __ATOMIC_RELAXED);
+                    __atomic_store_n(&fs_st.target_remote, true, __ATOMIC_RELAXED);
                 else
                     fs_fqn_learn(d->p.bck, obj.data, oa.fqn);
                 found = oa.fqn[0] && oa.size == a->size && strcmp(oa.version, a->version) == 0 &&
@@ -453,23 +485,22 @@ static int fs_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi
 
 static int fs_mkdir(const char *path, mode_t mode)
 {
-    fs_path p;
-    if (fs_path_parse(path, &p) < 0)
+    fs_op op = {.path = path};
+    if (fs_path_parse(path, &op.p) < 0)
         return -EINVAL;
-    if (p.etl[0])
+    if (op.p.etl[0])
         return -EROFS;
-    if (!p.bck[0])
+    if (!op.p.bck[0])
         return -EEXIST;
     int rc;
-    if (!*p.obj) {
-        rc = fs_api_create_bucket(p.bck);
+    if (!*op.p.obj) {
+        rc = fs_api_create_bucket(op.p.bck);
     } else {
-        rc = bucket_exists(p.bck);
+        rc = bucket_exists(op.p.bck);
         if (rc == 0)
             fs_vdir_add(path);
     }
-    fs_cache_forget(path);
-    return rc;
+    return op_exit_write(&op, rc);
 }
 
 static int fs_rmdir(const char *path)
@@ -500,59 +531,40 @@ static int fs_rmdir(const char *path)
 
 /* ---------------------------------------------------------------- files */
 
-/* Where a new or changed object may live: an object path outside @views. */
-static int writable(const char *path, fs_path *p)
+/* create and open for writing: a writer holds the object's new bytes until flush. */
+static int open_writer(const char *path, bool create, bool trunc, struct fuse_file_info *fi)
 {
-    int rc = fs_path_parse(path, p);
+    fs_op op;
+    fs_handle *h;
+    int rc = op_enter_write(path, &op);
     if (rc < 0)
-        return p->etl[0] ? -EROFS : rc;
-    if (p->etl[0] || p->is_view_root)
-        return -EROFS;
-    if (!p->bck[0] || !*p->obj)
-        return -EPERM; /* MNT holds only buckets */
-    return 0;
+        return rc;
+    if ((rc = fs_writer_open(&op.p, path, create, trunc, &h)) < 0)
+        return rc;
+    fi->fh = (uintptr_t)h;
+    return op_exit_write(&op, 0);
 }
 
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-    fs_path p;
-    int rc = writable(path, &p);
-    if (rc < 0)
-        return rc;
-    fs_batch_wait_obj(p.bck, p.obj);
-    fs_handle *h;
-    if ((rc = fs_writer_open(&p, path, true, true, &h)) < 0)
-        return rc;
-    fs_cache_forget(path);
-    fi->fh = (uintptr_t)h;
-    return 0;
+    return open_writer(path, true, true, fi);
 }
 
 static int fs_open(const char *path, struct fuse_file_info *fi)
 {
-    fs_path p;
-    int rc;
+    if ((fi->flags & O_ACCMODE) != O_RDONLY)
+        return open_writer(path, false, (fi->flags & O_TRUNC) != 0, fi);
+    fs_op op;
     fs_handle *h;
-    if ((fi->flags & O_ACCMODE) != O_RDONLY) {
-        if ((rc = writable(path, &p)) < 0)
-            return rc;
-        fs_batch_wait_obj(p.bck, p.obj);
-        if ((rc = fs_writer_open(&p, path, false, (fi->flags & O_TRUNC) != 0, &h)) < 0)
-            return rc;
-        fs_cache_forget(path);
-        fi->fh = (uintptr_t)h;
-        return 0;
-    }
-    if ((rc = fs_path_parse(path, &p)) < 0)
+    int rc = op_enter_read(path, &op);
+    if (rc < 0)
         return rc;
-    if (*p.obj)
-        fs_batch_wait_dst(p.bck, p.obj);
     bool keep = false;
-    if ((rc = fs_reader_open(&p, path, &h, &keep)) < 0)
+    if ((rc = fs_reader_open(&op.p, path, &h, &keep)) < 0)
         return rc;
     fi->fh = (uintptr_t)h;
     fi->noflush = 1; /* a reader has nothing to flush: close costs no round trip */
-    if (p.etl[0])
+    if (op.p.etl[0])
         fi->direct_io = 1; /* the output length is known only after the transform */
     else
         fi->keep_cache = keep;
@@ -569,9 +581,7 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off, struct fuse_file_info *fi)
 {
     fs_handle *h = fh(fi);
-    struct fuse_bufvec *bv = malloc(sizeof *bv);
-    if (!bv)
-        return -ENOMEM;
+    struct fuse_bufvec *bv = cmn_xmalloc(sizeof *bv);
     int fd = fs_reader_fd(h);
     if (fd >= 0) {
         *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
@@ -581,8 +591,8 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
         if (off < h->size)
             fs_stat_add(FS_ST_READ_BYTES, (int64_t)size < h->size - off ? (int64_t)size : h->size - off);
     } else {
-        char *mem = malloc(size ? size : 1);
-        ssize_t n = mem ? fs_reader_read(h, mem, size, off) : -ENOMEM;
+        char *mem = cmn_xmalloc(size ? size : 1);
+        ssize_t n = fs_reader_read(h, mem, size, off);
         if (n < 0) {
             free(mem);
             free(bv);
@@ -629,42 +639,36 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
     if (fi && fh(fi)->writer)
         return fs_writer_truncate(fh(fi), size);
-    fs_path p;
-    int rc = writable(path, &p);
+    fs_op op;
+    int rc = op_enter_write(path, &op);
     if (rc < 0)
         return rc;
-    fs_batch_wait_obj(p.bck, p.obj);
-    rc = fs_truncate_path(&p, path, size);
-    fs_cache_forget(path);
-    return rc;
+    return op_exit_write(&op, fs_truncate_path(&op.p, path, size));
 }
 
 static int fs_unlink(const char *path)
 {
-    fs_path p;
-    int rc = writable(path, &p);
+    fs_op op;
+    int rc = op_enter_write(path, &op);
     if (rc < 0)
         return rc;
-    fs_batch_wait_obj(p.bck, p.obj);
-    rc = fs_api_delete(p.bck, p.obj);
-    fs_cache_forget(path);
-    return rc;
+    return op_exit_write(&op, fs_api_delete(op.p.bck, op.p.obj));
 }
 
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
-    fs_path a, b;
-    int rc = writable(from, &a);
+    fs_op a, b;
+    int rc = op_check_write(from, &a);
     if (rc == 0)
-        rc = writable(to, &b);
+        rc = op_check_write(to, &b);
     if (rc < 0)
         return rc == -EPERM ? -EXDEV : rc;
     if (flags & RENAME_EXCHANGE)
         return -EINVAL;
-    if (strcmp(a.bck, b.bck) != 0)
-        return -EXDEV; /* mv copies across buckets */
-    fs_batch_wait_obj(a.bck, a.obj);
-    fs_batch_wait_obj(b.bck, b.obj);
+    if (strcmp(a.p.bck, b.p.bck) != 0)
+        return -EXDEV; /* mv copies across buckets: refused before any wait */
+    fs_batch_wait_obj(a.p.bck, a.p.obj);
+    fs_batch_wait_obj(b.p.bck, b.p.obj);
     struct stat st;
     if ((rc = fs_getattr(from, &st, NULL)) < 0)
         return rc;
@@ -672,10 +676,9 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
         return -EXDEV; /* a directory is many objects: let mv copy them */
     if ((flags & RENAME_NOREPLACE) && fs_getattr(to, &st, NULL) == 0)
         return -EEXIST;
-    rc = fs_api_rename(a.bck, a.obj, b.obj);
-    fs_cache_forget(from);
-    fs_cache_forget(to);
-    return rc;
+    rc = fs_api_rename(a.p.bck, a.p.obj, b.p.obj);
+    op_exit_write(&a, rc);
+    return op_exit_write(&b, rc);
 }
 
 /* Objects carry no mode, owner or times of their own: accept and ignore, so
@@ -736,7 +739,7 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
-    mount_ns = cmn_now_ns();
+    fs_st.mount_ns = cmn_now_ns();
     fs_batch_start(); /* here, after libfuse has daemonized: threads do not survive fork */
     cfg->attr_timeout = fs_cfg.attr_timeout;
     cfg->entry_timeout = fs_cfg.entry_timeout;
@@ -755,11 +758,11 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void fs_destroy(void *data)
 {
     fs_batch_stop();
-    pthread_mutex_lock(&etl_mu);
-    fs_free_names(etl_names, etl_n);
-    etl_names = NULL;
-    etl_n = 0;
-    pthread_mutex_unlock(&etl_mu);
+    pthread_mutex_lock(&fs_st.etls.mu);
+    fs_free_names(fs_st.etls.names, fs_st.etls.n);
+    fs_st.etls.names = NULL;
+    fs_st.etls.n = 0;
+    pthread_mutex_unlock(&fs_st.etls.mu);
 }
 
 const struct fuse_operations fs_ops = {

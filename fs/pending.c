@@ -11,16 +11,13 @@
 #include <string.h>
 #include <xxhash.h>
 
-#define NSLOTS 4096 /* chains stay short: the queue holds at most a few thousand copies */
-
-typedef struct pkey {
-    struct pkey *next;
+typedef struct fs_pkey {
+    struct fs_pkey *next;
     int count;
     size_t len;
     char key[]; /* role, bucket, '\0', name */
 } pkey;
 
-static pkey *slots[NSLOTS];
 
 static size_t make_key(char *out, size_t cap, char role, const char *bck, const char *name, size_t name_len)
 {
@@ -40,16 +37,16 @@ static int touch(char role, const char *bck, const char *name, size_t name_len, 
     char stack[1024], *k = stack;
     size_t len = make_key(stack, sizeof stack, role, bck, name, name_len);
     if (len > sizeof stack) {
-        if (!(k = malloc(len)))
-            return 0;
+        k = cmn_xmalloc(len);
         make_key(k, len, role, bck, name, name_len);
     }
-    size_t slot = XXH3_64bits(k, len) % NSLOTS;
-    pkey **pp = &slots[slot];
+    size_t slot = XXH3_64bits(k, len) % FS_PENDING_SLOTS;
+    pkey **pp = &fs_st.pending[slot];
     while (*pp && ((*pp)->len != len || memcmp((*pp)->key, k, len) != 0))
         pp = &(*pp)->next;
     int count = *pp ? (*pp)->count : 0;
-    if (delta > 0 && !*pp && (*pp = malloc(sizeof **pp + len))) {
+    if (delta > 0 && !*pp) {
+        *pp = cmn_xmalloc(sizeof **pp + len);
         (*pp)->next = NULL;
         (*pp)->count = 0;
         (*pp)->len = len;

@@ -44,8 +44,6 @@ int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *ke
 {
     *keep_cache = false;
     fs_handle *h = fs_handle_new(p, path);
-    if (!h)
-        return -ENOMEM;
     fs_stat_add(FS_ST_OBJ_READS, 1);
     if (h->etl[0]) {
         fs_stat_add(FS_ST_ETL_READS, 1);
@@ -108,7 +106,7 @@ static size_t etl_sink(void *ctx, const char *data, size_t len)
     fs_handle *h = ctx;
     if (h->fd < 0 && h->mem.len + len > fs_cfg.mem_limit) {
         int fd = fs_spool_file();
-        if (fd < 0 || cmn_write_all(fd, h->mem.data ? h->mem.data : "", h->mem.len) != CMN_OK) {
+        if (fd < 0 || cmn_write_all(fd, h->mem.data ? h->mem.data : "", h->mem.len) < 0) {
             if (fd >= 0)
                 close(fd);
             return 0;
@@ -118,7 +116,7 @@ static size_t etl_sink(void *ctx, const char *data, size_t len)
         cmn_buf_free(&h->mem);
     }
     if (h->fd >= 0) {
-        if (cmn_write_all(h->fd, data, len) != CMN_OK)
+        if (cmn_write_all(h->fd, data, len) < 0)
             return 0;
         h->size += (int64_t)len;
         return len;
@@ -182,10 +180,7 @@ static ssize_t read_ranged(fs_handle *h, char *buf, size_t len, off_t off)
         if ((int64_t)want > h->size - off)
             want = (size_t)(h->size - off);
         if (want > h->ra_cap) {
-            char *p = realloc(h->ra, want);
-            if (!p)
-                return -ENOMEM;
-            h->ra = p;
+            h->ra = cmn_xrealloc(h->ra, want);
             h->ra_cap = want;
         }
         ssize_t n = fs_api_get_range(h->bck, h->obj, h->ra, want, off);

@@ -8,8 +8,6 @@
 
 #include <stdio.h>
 
-static int64_t counters[FS_ST__N];
-
 static const char *const names[FS_ST__N] = {
     [FS_ST_READ_BYTES] = "read_bytes",
     [FS_ST_OBJ_READS] = "objects_read",
@@ -28,16 +26,14 @@ static const char *const names[FS_ST__N] = {
     [FS_ST_ERRORS] = "errors",
 };
 
-static pthread_mutex_t job_mu = PTHREAD_MUTEX_INITIALIZER;
-static char copy_job[64];
 
-void fs_stat_add(enum fs_stat s, int64_t v) { __atomic_add_fetch(&counters[s], v, __ATOMIC_RELAXED); }
+void fs_stat_add(enum fs_stat s, int64_t v) { __atomic_add_fetch(&fs_st.stats.counters[s], v, __ATOMIC_RELAXED); }
 
 void fs_stat_set_copy_job(const char *id)
 {
-    pthread_mutex_lock(&job_mu);
-    snprintf(copy_job, sizeof copy_job, "%s", id);
-    pthread_mutex_unlock(&job_mu);
+    pthread_mutex_lock(&fs_st.stats.job_mu);
+    snprintf(fs_st.stats.copy_job, sizeof fs_st.stats.copy_job, "%s", id);
+    pthread_mutex_unlock(&fs_st.stats.job_mu);
 }
 
 char *fs_stats_json(void)
@@ -47,9 +43,9 @@ char *fs_stats_json(void)
     cmn_buf_puts(&b, "{");
     for (int i = 0; i < FS_ST__N; i++)
         cmn_buf_printf(&b, "%s\"%s\":%lld", i ? "," : "", names[i],
-                       (long long)__atomic_load_n(&counters[i], __ATOMIC_RELAXED));
-    pthread_mutex_lock(&job_mu);
-    cmn_buf_printf(&b, ",\"copy_job\":\"%s\"}", copy_job); /* an id: no characters to escape */
-    pthread_mutex_unlock(&job_mu);
+                       (long long)__atomic_load_n(&fs_st.stats.counters[i], __ATOMIC_RELAXED));
+    pthread_mutex_lock(&fs_st.stats.job_mu);
+    cmn_buf_printf(&b, ",\"copy_job\":\"%s\"}", fs_st.stats.copy_job); /* an id: no characters to escape */
+    pthread_mutex_unlock(&fs_st.stats.job_mu);
     return cmn_buf_steal(&b);
 }

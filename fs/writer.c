@@ -15,27 +15,25 @@
 #include <string.h>
 #include <unistd.h>
 
-static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
-static fs_handle *writers;
 
 static void table_add(fs_handle *h)
 {
-    pthread_mutex_lock(&table_mu);
-    h->next_writer = writers;
-    writers = h;
-    pthread_mutex_unlock(&table_mu);
+    pthread_mutex_lock(&fs_st.writers.mu);
+    h->next_writer = fs_st.writers.list;
+    fs_st.writers.list = h;
+    pthread_mutex_unlock(&fs_st.writers.mu);
 }
 
 static void table_del(fs_handle *h)
 {
-    pthread_mutex_lock(&table_mu);
-    for (fs_handle **pp = &writers; *pp; pp = &(*pp)->next_writer) {
+    pthread_mutex_lock(&fs_st.writers.mu);
+    for (fs_handle **pp = &fs_st.writers.list; *pp; pp = &(*pp)->next_writer) {
         if (*pp == h) {
             *pp = h->next_writer;
             break;
         }
     }
-    pthread_mutex_unlock(&table_mu);
+    pthread_mutex_unlock(&fs_st.writers.mu);
 }
 
 static int64_t spool_size(fs_handle *h)
@@ -49,21 +47,21 @@ static int64_t spool_size(fs_handle *h)
 int64_t fs_writer_size_of(const char *path)
 {
     int64_t size = -1;
-    pthread_mutex_lock(&table_mu);
-    for (fs_handle *h = writers; h; h = h->next_writer)
+    pthread_mutex_lock(&fs_st.writers.mu);
+    for (fs_handle *h = fs_st.writers.list; h; h = h->next_writer)
         if (strcmp(h->path, path) == 0) {
             pthread_mutex_lock(&h->mu); /* order: table_mu, then a handle's mu */
             size = spool_size(h);
             pthread_mutex_unlock(&h->mu);
             break;
         }
-    pthread_mutex_unlock(&table_mu);
+    pthread_mutex_unlock(&fs_st.writers.mu);
     return size;
 }
 
 static size_t fd_sink(void *ctx, const char *data, size_t len)
 {
-    return cmn_write_all(*(int *)ctx, data, len) == CMN_OK ? len : 0;
+    return cmn_write_all(*(int *)ctx, data, len) == 0 ? len : 0;
 }
 
 /* Fills h->fd with the object's current bytes (a missing object is empty). */
@@ -79,8 +77,6 @@ static int download(fs_handle *h)
 int fs_writer_open(const fs_path *p, const char *path, bool create, bool trunc, fs_handle **out)
 {
     fs_handle *h = fs_handle_new(p, path);
-    if (!h)
-        return -ENOMEM;
     h->writer = true;
     h->fd = fs_spool_file();
     int rc = h->fd < 0 ? h->fd : 0;
@@ -183,18 +179,18 @@ int fs_truncate_path(const fs_path *p, const char *path, off_t size)
 {
     /* an open writer holds the newest bytes: truncate those */
     fs_handle *open_h = NULL;
-    pthread_mutex_lock(&table_mu);
-    for (fs_handle *w = writers; w; w = w->next_writer)
+    pthread_mutex_lock(&fs_st.writers.mu);
+    for (fs_handle *w = fs_st.writers.list; w; w = w->next_writer)
         if (strcmp(w->path, path) == 0) {
             open_h = w;
             break;
         }
     if (open_h) {
         int rc = fs_writer_truncate(open_h, size);
-        pthread_mutex_unlock(&table_mu);
+        pthread_mutex_unlock(&fs_st.writers.mu);
         return rc;
     }
-    pthread_mutex_unlock(&table_mu);
+    pthread_mutex_unlock(&fs_st.writers.mu);
 
     fs_handle *h;
     int rc = fs_writer_open(p, path, false, size == 0, &h);

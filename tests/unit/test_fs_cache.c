@@ -4,6 +4,7 @@
  * paths are asked again, and mkdir'd directories are listed under their parent.
  */
 #include "fs/cache.c"
+#include "fs/state.c"
 
 #include <stdio.h>
 

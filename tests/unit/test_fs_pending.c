@@ -4,6 +4,7 @@
  * Includes the file under test so it needs no FUSE or HTTP at link time.
  */
 #include "fs/pending.c"
+#include "fs/state.c"
 
 #include "tests/unit/check.h"
 
@@ -52,8 +53,8 @@ int main(void)
         snprintf(name, sizeof name, "d%d/o%d", i % 7, i);
         fs_pending_del(FS_PEND_DST, "b", name);
     }
-    for (size_t i = 0; i < NSLOTS; i++)
-        CHECK(slots[i] == NULL, "slot %zu not empty", i);
+    for (size_t i = 0; i < FS_PENDING_SLOTS; i++)
+        CHECK(fs_st.pending[i] == NULL, "slot %zu not empty", i);
     printf("test_fs_pending: %s\n", failures ? "FAILED" : "ok");
     return CHECK_RESULT();
 }
