@@ -313,10 +313,10 @@ static bool running(etl_registry *r, const char *name, etl_reply *out, pid_t *pi
 }
 
 /* AIStore answers these per target: [{"target_id": ..., ...}]; the row to fill. */
-static cJSON *target_row(cJSON *arr)
+static cJSON *target_row(const etl_registry *r, cJSON *arr)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "target_id", ETL_TARGET_ID);
+    cJSON_AddStringToObject(o, "target_id", r->node_id);
     cJSON_AddItemToArray(arr, o);
     return o;
 }
@@ -330,7 +330,7 @@ void etl_api_logs(etl_registry *r, const char *name, etl_reply *out)
     char *tail = etl_file_tail(log, LOGS_MAX);
     char *b64 = cmn_base64_encode(tail, strlen(tail));
     free(tail);
-    cJSON *a = cJSON_CreateArray(), *o = target_row(a);
+    cJSON *a = cJSON_CreateArray(), *o = target_row(r, a);
     cJSON_AddStringToObject(o, "logs", b64 ? b64 : "");
     free(b64);
     reply_json(out, a);
@@ -342,7 +342,7 @@ void etl_api_health(etl_registry *r, const char *name, etl_reply *out)
     if (!running(r, name, out, &pid))
         return;
     cJSON *a = cJSON_CreateArray();
-    cJSON_AddStringToObject(target_row(a), "health_status", "Running");
+    cJSON_AddStringToObject(target_row(r, a), "health_status", "Running");
     reply_json(out, a);
 }
 
@@ -380,7 +380,7 @@ void etl_api_metrics(etl_registry *r, const char *name, etl_reply *out)
         return;
     double cpu, mem;
     proc_usage(pid, &cpu, &mem);
-    cJSON *a = cJSON_CreateArray(), *o = target_row(a);
+    cJSON *a = cJSON_CreateArray(), *o = target_row(r, a);
     cJSON_AddNumberToObject(o, "cpu", cpu);
     cJSON_AddNumberToObject(o, "mem", mem);
     reply_json(out, a);

@@ -17,6 +17,7 @@ typedef struct etl_registry etl_registry;
 typedef struct etl_handle etl_handle;
 
 typedef struct etl_config {
+    const char *node_id;      /* this node's id, shown as target_id in logs/health/metrics */
     const char *target_url;   /* this target's public URL, e.g. "http://127.0.0.1:8080" */
     const char *state_dir;    /* per-ETL state (init message, code, venv, logs) lives here */
     const char *install_dir;  /* folder holding runtimes/, transformers/ and images.conf
@@ -66,10 +67,9 @@ typedef struct etl_object {
 /* A referenced, running ETL, or NULL when N is unknown or not running. */
 etl_handle *etl_get(etl_registry *r, const char *name);
 void etl_put(etl_handle *h);
-/* "hpush://", "hpull://", "hrev://" or "io://". */
-const char *etl_comm_type(const etl_handle *h);
-/* For inline hpull: where the client is redirected (malloc'd). */
-char *etl_pull_url(const etl_handle *h, const etl_object *obj);
+/* Where an inline read of obj redirects the client (malloc'd), or NULL when
+ * the ETL's communicator does not redirect (the target then proxies). */
+char *etl_redirect_url(const etl_handle *h, const etl_object *obj);
 
 /* Where a transform's output goes. begin() is called once, before the first
  * write(), when the ETL has answered 2xx; returning CMN_ERR from either stops

@@ -20,7 +20,6 @@
 #define ETL_DEFAULT_TIMEOUT_NS (45 * ETL_SEC_NS)  /* init: wait for readiness */
 #define ETL_DEFAULT_RUNTIME "python3.11v2"           /* what "python3" means: the host's Debian 12 Python */
 #define ETL_OBJECT_TIMEOUT_NS (60 * ETL_SEC_NS)   /* one object, unless the message set timeout */
-#define ETL_TARGET_ID "etlfs-t1"                  /* the single target in logs/health/metrics */
 #define ETL_ERRLEN 2048
 
 /* ---- names.c: the seed document's rule (letter first, [A-Za-z0-9_-], 6..20) */
@@ -53,7 +52,7 @@ typedef enum { ETL_INIT_CODE, ETL_INIT_SPEC } etl_init_kind;
 typedef struct etl_msg {
     etl_init_kind kind;
     char *name;
-    char *comm;          /* after defaults: one of the four */
+    char *comm;          /* after defaults: a name etl_comm_lookup knows */
     char *arg;           /* "", "url", "fqn" */
     int64_t timeout_ns;  /* after defaults (45s) */
     bool timeout_set;    /* the user gave a timeout: it also bounds each object */
@@ -128,13 +127,36 @@ int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigne
                      size_t deps_len, const etl_user *user, int64_t timeout_ns, char **python_out,
                      cmn_buf *warnings, char *err, size_t errlen);
 
-/* ---- comm.c: a running ETL as communicators see it (the etl_handle) */
+/* ---- comm_table.c: communicators, one file each (comm_hpush.c, comm_hpull.c,
+ * comm_hrev.c, comm_io.c) and one row each in comm_table.c's table. */
+typedef struct etl_comm {
+    const char *name;     /* "hpush://", as in the init message */
+    bool puts_object;     /* PUT with the object as the body (unless arg fqn); else GET, the ETL fetches it */
+    bool arg_url;         /* accepts arg type "url" (bytes, "", always) */
+    bool arg_fqn;         /* accepts arg type "fqn" (then the URL is the object's path, no body) */
+    bool redirects;       /* inline reads send the client to the ETL (307) instead of proxying */
+    char *(*object_url)(const etl_handle *h, const etl_object *obj); /* arg types ""/url */
+} etl_comm;
+
+extern const etl_comm etl_comm_hpush, etl_comm_hpull, etl_comm_hrev, etl_comm_io;
+/* NULL when no communicator has that name. */
+const etl_comm *etl_comm_lookup(const char *name);
+/* "a, b, c or d": every name, for error messages (malloc'd). */
+char *etl_comm_names(void);
+/* The URL a request for obj goes to (malloc'd), per communicator and arg type. */
+char *etl_object_url(const etl_handle *h, const etl_object *obj);
+/* Helpers the communicators share: URI/<bucket>/<object>, and URI/<uname>. */
+void etl_push_path(cmn_buf *b, const etl_handle *h, const etl_object *obj);
+char *etl_uname_url(const etl_handle *h, const etl_object *obj);
+
+/* ---- comm.c: a running ETL as communicators see it (the etl_handle) and
+ * the one HTTP transfer (libcurl) every communicator goes through */
 struct etl_handle {
     int refs;                /* atomic: the registry holds one while running */
     pthread_mutex_t mu;      /* guards the curl pool */
     void **pool; size_t npool;
     char *name;
-    char *comm;
+    const etl_comm *comm;
     char *arg;
     char *io_command;        /* io://: the command sent with each request */
     char base_url[64];       /* http://127.0.0.1:PORT */
@@ -142,15 +164,9 @@ struct etl_handle {
     int64_t obj_count, in_bytes, out_bytes; /* atomics */
 };
 
-etl_handle *etl_handle_new(const char *name, const char *comm, const char *arg, const char *io_command,
+etl_handle *etl_handle_new(const char *name, const etl_comm *comm, const char *arg, const char *io_command,
                            int port, int64_t object_timeout_ns);
 void etl_handle_free(etl_handle *h);
-/* comm_hpush.c / comm_hpull.c: the URL a request for obj goes to (malloc'd),
- * per communicator and arg type; hpush and io PUT, hpull and hrev GET. */
-char *etl_object_url(const etl_handle *h, const etl_object *obj);
-bool etl_comm_puts(const etl_handle *h);
-char *etl_push_url(const etl_handle *h, const etl_object *obj);
-char *etl_uname_url(const etl_handle *h, const etl_object *obj);
 /* GET url until 200 or the deadline (mono ns); alive() says whether to keep trying. */
 int etl_wait_ready(const char *url, int64_t deadline_ns, bool (*alive)(void *), void *ctx, char *err,
                    size_t errlen);
@@ -180,7 +196,7 @@ struct etl_registry {
     pthread_cond_t cv;          /* busy entries settled; the watcher's sleep */
     etl_entry **v;
     size_t n;
-    char *target_url, *state_dir, *install_dir, *bindir;
+    char *node_id, *target_url, *state_dir, *install_dir, *bindir;
     etl_user user;
     char secret[16];
     bool closing;

@@ -225,12 +225,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
         goto out;
     }
     int64_t obj_tmo = m->timeout_set ? m->timeout_ns : ETL_OBJECT_TIMEOUT_NS;
-    etl_handle *h = etl_handle_new(m->name, m->comm, m->arg, io_command, port, obj_tmo);
-    if (!h) {
-        etl_proc_stop(pid);
-        snprintf(err, errlen, "etl[%s]: out of memory", m->name);
-        goto out;
-    }
+    etl_handle *h = etl_handle_new(m->name, etl_comm_lookup(m->comm), m->arg, io_command, port, obj_tmo);
     char uuid[CMN_UUID_LEN + 1];
     cmn_gen_uuid(uuid);
     pthread_mutex_lock(&r->mu);

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const comm_types[] = {"hpush://", "hpull://", "hrev://", "io://", NULL};
 static const char *const arg_types[] = {"", "url", "fqn", NULL};
 static const char *const runtimes[] = {"python3.8v2", "python3.10v2", "python3.11v2", NULL};
 
@@ -86,12 +85,11 @@ static int timeout_field(const cJSON *o, etl_msg *m, char *err, size_t errlen)
 /* "hpush" and "hpush://" both name the communicator; stored with "://". */
 static char *norm_comm(const char *c)
 {
-    char *out = NULL;
     if (!*c)
-        return strdup("hpush://");
+        return cmn_xstrdup(etl_comm_hpush.name);
     if (strstr(c, "://"))
-        return strdup(c);
-    return asprintf(&out, "%s://", c) < 0 ? NULL : out;
+        return cmn_xstrdup(c);
+    return cmn_xasprintf("%s://", c);
 }
 
 /* True when the bytes are well-formed UTF-8 text (no NUL). */
@@ -187,7 +185,7 @@ static int parse_spec(const cJSON *o, etl_msg *m, bool comm_given, char *err, si
      * ais-etl files hold unexpanded shell defaults there, ignored). */
     if (!comm_given && m->pod.ann_comm) {
         char *c = norm_comm(m->pod.ann_comm);
-        if (c && one_of(c, comm_types) >= 0) {
+        if (etl_comm_lookup(c)) {
             free(m->comm);
             m->comm = c;
         } else {
@@ -219,23 +217,26 @@ static int parse(const cJSON *o, etl_msg *m, char *err, size_t errlen)
     bool comm_given = *comm != '\0';
     m->comm = norm_comm(comm);
     free(comm);
-    if (!m->comm)
-        return bad(err, errlen, "out of memory");
     char why[256];
     if (!etl_name_valid(m->name, why, sizeof why))
         return bad(err, errlen, "%s", why);
-    if (one_of(m->comm, comm_types) < 0)
-        return bad(err, errlen,
-                   "invalid \"communication\" \"%.64s\": expected hpush://, hpull://, hrev:// or io://", m->comm);
+    const etl_comm *cm = etl_comm_lookup(m->comm);
+    if (!cm) {
+        char *names = etl_comm_names();
+        bad(err, errlen, "invalid \"communication\" \"%.64s\": expected %s", m->comm, names);
+        free(names);
+        return CMN_ERR;
+    }
     if (one_of(m->arg, arg_types) < 0)
         return bad(err, errlen, "invalid \"argument\" \"%.64s\": expected \"\", \"url\" or \"fqn\"", m->arg);
 
     if ((m->kind == ETL_INIT_CODE ? parse_code(o, m, err, errlen) : parse_spec(o, m, comm_given, err, errlen)))
         return CMN_ERR;
+    cm = etl_comm_lookup(m->comm); /* a Pod annotation may have chosen it */
 
-    if (strcmp(m->arg, "url") == 0 && strcmp(m->comm, "hpull://") != 0)
+    if (strcmp(m->arg, "url") == 0 && !cm->arg_url)
         return bad(err, errlen, "invalid \"argument\" \"url\": requires communication hpull:// (have %s)", m->comm);
-    if (strcmp(m->arg, "fqn") == 0 && strcmp(m->comm, "hpull://") != 0 && strcmp(m->comm, "hpush://") != 0)
+    if (strcmp(m->arg, "fqn") == 0 && !cm->arg_fqn)
         return bad(err, errlen, "invalid \"argument\" \"fqn\": requires communication hpush:// or hpull:// (have %s)",
                    m->comm);
     return CMN_OK;

@@ -241,6 +241,7 @@ static void registry_destroy(etl_registry *r)
     for (size_t i = 0; i < r->n; i++)
         etl_entry_free(r->v[i]);
     free(r->v);
+    free(r->node_id);
     free(r->target_url);
     free(r->state_dir);
     free(r->install_dir);
@@ -252,29 +253,27 @@ static void registry_destroy(etl_registry *r)
 
 etl_registry *etl_registry_new(const etl_config *cfg)
 {
-    if (!cfg || !cfg->state_dir || !cfg->install_dir || !cfg->target_url) {
-        cmn_error("etl: target_url, state_dir and install_dir are required");
+    if (!cfg || !cfg->node_id || !cfg->state_dir || !cfg->install_dir || !cfg->target_url) {
+        cmn_error("etl: node_id, target_url, state_dir and install_dir are required");
         return NULL;
     }
     pthread_once(&curl_once, curl_init);
-    etl_registry *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
+    etl_registry *r = cmn_xcalloc(1, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
-    r->target_url = strdup(cfg->target_url);
-    r->state_dir = strdup(cfg->state_dir);
-    r->install_dir = strdup(cfg->install_dir);
+    r->node_id = cmn_xstrdup(cfg->node_id);
+    r->target_url = cmn_xstrdup(cfg->target_url);
+    r->state_dir = cmn_xstrdup(cfg->state_dir);
+    r->install_dir = cmn_xstrdup(cfg->install_dir);
     r->bindir = exe_dir();
     char uuid[CMN_UUID_LEN + 1];
     cmn_gen_uuid(uuid);
     snprintf(r->secret, sizeof r->secret, "%.10s", uuid);
-    if (!r->target_url || !r->state_dir || !r->install_dir || !r->bindir ||
-        resolve_user(r, cfg->run_as_user ? cfg->run_as_user : "nobody") != CMN_OK) {
+    if (!r->bindir || resolve_user(r, cfg->run_as_user ? cfg->run_as_user : "nobody") != CMN_OK) {
         goto fail;
     }
     if (cmn_mkdir_p(r->state_dir) != CMN_OK) {

@@ -259,12 +259,9 @@ static int inline_buffered(tgt_req *r, etl_handle *h, etl_object *o, int mp)
 }
 
 /* hpull: the client is sent to the ETL, which fetches the object itself. */
-static int inline_redirect(tgt_req *r, etl_handle *h, const etl_object *o, const char *etl_name)
+static int inline_redirect(tgt_req *r, etl_handle *h, char *url)
 {
-    char *url = etl_pull_url(h, o);
     etl_put(h);
-    if (!url)
-        return tgt_reply_err(r, 500, "etl[%s]: no URL to redirect to", etl_name);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, url);
     free(url);
@@ -289,8 +286,9 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl
     char fqn[PATH_MAX];
     tgt_store_fqn(&tgt->store, bck, obj, fqn, sizeof fqn);
     etl_object o = {bck, obj, fqn, size};
-    if (!strcmp(etl_comm_type(h), "hpull://"))
-        return inline_redirect(r, h, &o, etl_name);
+    char *url = etl_redirect_url(h, &o);
+    if (url)
+        return inline_redirect(r, h, url);
     if (size <= INLINE_MEM) /* small objects: no thread, pipe or hand-off; large ones stream */
         return inline_buffered(r, h, &o, tgt_store_mpath_of(&tgt->store, bck, obj));
     bridge *b = calloc(1, sizeof *b);

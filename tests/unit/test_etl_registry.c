@@ -244,7 +244,7 @@ static void lifecycle(etl_registry *r)
 
     etl_reply_init(&out);
     etl_api_logs(r, "etl-md5-code", &out);
-    if (out.status != 200 || !strstr(out.body.data, "\"target_id\":\"etlfs-t1\""))
+    if (out.status != 200 || !strstr(out.body.data, "\"target_id\":\"t1etlfs\""))
         FAILF("logs: %d %s", out.status, out.body.data);
     etl_reply_free(&out);
     etl_reply_init(&out);
@@ -308,7 +308,7 @@ int main(void)
     fputs("hello world", f);
     fclose(f);
 
-    etl_config cfg = {.target_url = "http://127.0.0.1:1", .state_dir = state, .install_dir = install};
+    etl_config cfg = {.node_id = "t1etlfs", .target_url = "http://127.0.0.1:1", .state_dir = state, .install_dir = install};
     etl_registry *r = etl_registry_new(&cfg);
     if (!r)
         return 1;
