@@ -160,8 +160,7 @@ static void one_line(cmn_buf *b)
         b->data[--b->len] = '\0';
 }
 
-int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns, char *msg,
-                  size_t msglen)
+int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
 {
     bool put = h->comm->puts_object;
     bool body = put && strcmp(h->arg, "fqn") != 0;
@@ -170,13 +169,12 @@ int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, in
     xfer x = {.sink = sink, .fd = -1};
     cmn_buf_init(&x.errbody);
     int rc = 0;
-#define FAIL(code, ...)                                                                          \
-    do {                                                                                         \
-        int n_ = snprintf(msg, msglen, "etl[%s]: object ais://%s/%s: ", h->name, obj->bucket, obj->name); \
-        if (n_ >= 0 && (size_t)n_ < msglen)                                                      \
-            snprintf(msg + n_, msglen - (size_t)n_, __VA_ARGS__);                               \
-        rc = (code);                                                                             \
-        goto out;                                                                                \
+/* Every failure names the ETL and the object; the code becomes the status. */
+#define FAIL(code, fmt, ...)                                                                                   \
+    do {                                                                                                      \
+        rc = cmn_err_set(err, (code), "etl[%s]: object ais://%s/%s: " fmt, h->name, obj->bucket, obj->name, \
+                         ##__VA_ARGS__);                                                                      \
+        goto out;                                                                                             \
     } while (0)
 
     struct stat st;
@@ -184,12 +182,12 @@ int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, in
         x.fd = open(obj->fqn, O_RDONLY | O_CLOEXEC);
         if (x.fd < 0 || fstat(x.fd, &st) != 0) {
             int e = errno;
-            FAIL(e == ENOENT ? 404 : 500, "cannot open %s: %s", obj->fqn, strerror(e));
+            FAIL(e == ENOENT ? ENOENT : EIO, "cannot open %s: %s", obj->fqn, strerror(e));
         }
     }
     x.c = pool_get(h);
     if (!x.c)
-        FAIL(500, "cannot create an HTTP client");
+        FAIL(EIO, "cannot create an HTTP client");
     char cerr[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
     hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
@@ -226,19 +224,19 @@ int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, in
     __atomic_add_fetch(&h->in_bytes, x.sent, __ATOMIC_RELAXED);
     __atomic_add_fetch(&h->out_bytes, x.out, __ATOMIC_RELAXED);
     if (x.sink_failed)
-        FAIL(499, "the receiver stopped reading");
+        FAIL(ECANCELED, "the receiver stopped reading");
     if (x.read_failed)
-        FAIL(500, "cannot read %s", obj->fqn);
+        FAIL(EIO, "cannot read %s", obj->fqn);
     if (cc == CURLE_OPERATION_TIMEDOUT) {
         char d[32];
         cmn_format_duration(tmo, d, sizeof d);
-        FAIL(504, "no complete answer within %s", d);
+        FAIL(ETIMEDOUT, "no complete answer within %s", d);
     }
     if (cc != CURLE_OK)
-        FAIL(502, "%s%s%s", curl_easy_strerror(cc), cerr[0] ? ": " : "", cerr);
+        FAIL(EPROTO, "%s%s%s", curl_easy_strerror(cc), cerr[0] ? ": " : "", cerr);
     if (!x.ok_status) {
         one_line(&x.errbody);
-        FAIL(502, "the ETL answered %ld%s%s", x.status, x.errbody.len ? ": " : "",
+        FAIL(EPROTO, "the ETL answered %ld%s%s", x.status, x.errbody.len ? ": " : "",
              x.errbody.len ? x.errbody.data : "");
     }
     __atomic_add_fetch(&h->obj_count, 1, __ATOMIC_RELAXED);
@@ -250,8 +248,8 @@ out:
         close(x.fd);
     cmn_buf_free(&x.errbody);
     free(url);
-    if (rc)
-        cmn_debug("%s", msg);
+    if (rc && err)
+        cmn_debug("%s", err->msg);
     return rc;
 }
 

@@ -72,8 +72,8 @@ void etl_put(etl_handle *h);
 char *etl_redirect_url(const etl_handle *h, const etl_object *obj);
 
 /* Where a transform's output goes. begin() is called once, before the first
- * write(), when the ETL has answered 2xx; returning CMN_ERR from either stops
- * the transform (it then returns 499). */
+ * write(), when the ETL has answered 2xx; returning nonzero from either stops
+ * the transform (it then returns -ECANCELED). */
 typedef struct etl_sink {
     void *ctx;
     int (*begin)(void *ctx, const char *content_type, int64_t content_length /* -1: unknown */);
@@ -83,10 +83,10 @@ typedef struct etl_sink {
 /* Runs obj through the ETL with its communicator and arg type (hpull and hrev
  * are fetched by the target itself) and streams the output to sink.
  * timeout_ns bounds the whole call (0: the ETL's default). Returns 0 when the
- * whole output was delivered; otherwise an HTTP status for the failure (502
- * transport error, crash or non-2xx answer; 504 timeout; 499 sink refused)
- * and msg says which ETL, which object and why. Counters are updated. */
-int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns,
-                  char *msg, size_t msglen);
+ * whole output was delivered; otherwise -errno (-EPROTO: transport error,
+ * crash or non-2xx answer; -ETIMEDOUT: object timeout; -ECANCELED: the sink
+ * refused; -ENOENT: no object file; -EIO: anything else) and err says which
+ * ETL, which object and why. Counters are updated. */
+int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns, cmn_err *err);
 
 #endif

@@ -136,7 +136,10 @@ static void *bridge_main(void *p)
 {
     bridge *b = p;
     etl_sink sink = {b, sink_begin, sink_write};
-    int rc = etl_transform(b->h, &b->obj, &sink, 0, b->msg, sizeof b->msg);
+    cmn_err e = {0};
+    int rc = etl_transform(b->h, &b->obj, &sink, 0, &e);
+    snprintf(b->msg, sizeof b->msg, "%s", e.msg);
+    rc = rc ? cmn_err_http_status(rc) : 0;
     pthread_mutex_lock(&b->mu);
     b->rc = rc;
     b->ended = true;
@@ -231,14 +234,14 @@ static int inline_buffered(tgt_req *r, etl_handle *h, etl_object *o, int mp)
     spool s = {.fd = -1, .dir = tgt->store.mpaths[mp]};
     cmn_buf_init(&s.mem);
     etl_sink sink = {&s, spool_begin, spool_write};
-    char msg[1024];
-    int rc = etl_transform(h, o, &sink, 0, msg, sizeof msg);
+    cmn_err e = {0};
+    int rc = etl_transform(h, o, &sink, 0, &e);
     etl_put(h);
     if (rc) {
         if (s.fd >= 0)
             close(s.fd);
         cmn_buf_free(&s.mem);
-        return tgt_reply_err(r, rc, "%s", msg);
+        return tgt_reply_err(r, cmn_err_http_status(rc), "%s", e.msg);
     }
     struct MHD_Response *resp;
     if (s.fd >= 0) {
