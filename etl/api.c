@@ -111,7 +111,7 @@ static void launch_reply(etl_registry *r, etl_entry *e, etl_reply *out)
         e->state = ETL_ERROR;
         snprintf(e->last_error, sizeof e->last_error, "%s", err);
         pthread_mutex_unlock(&r->mu);
-        reply_err(out, rc, "%s", err);
+        reply_err(out, cmn_err_http_status(rc), "%s", err);
         return;
     }
     pthread_mutex_lock(&r->mu);

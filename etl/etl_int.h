@@ -81,8 +81,8 @@ typedef struct etl_image_vars {
     int port;
 } etl_image_vars;
 
-/* Builds a NULL-terminated argv (free with etl_strv_free); CMN_ERR when the
- * image is unknown or the table unreadable, err says which. */
+/* Builds a NULL-terminated argv (free with etl_strv_free); 0, -EINVAL when
+ * the image is unknown, -EIO when the table is unreadable; err says which. */
 int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_vars *vars,
                    char ***argv_out, char *err, size_t errlen);
 void etl_strv_free(char **v);
@@ -211,7 +211,10 @@ int etl_entry_persist(const etl_entry *e);
 pid_t etl_registry_pid(etl_registry *r, const char *name); /* 0 when not running */
 
 /* ---- launch.c: one entry's processes (called unlocked, entry busy) */
-/* Starts the ETL and waits for readiness; 0 or an HTTP status with err. */
+/* Starts the ETL and waits for readiness; 0 or -errno (-EINVAL: the user's
+ * code, deps or image; -ETIMEDOUT: not ready in time; -EAGAIN: shutting
+ * down; -EIO: the node) with err naming the ETL and the cause (and the log
+ * tail, longer than a cmn_err holds). */
 int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen);
 /* Takes the run away from e (locked) and stops its processes (unlocked). */
 void etl_halt(etl_registry *r, etl_entry *e, etl_state to);

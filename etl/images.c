@@ -120,7 +120,7 @@ int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_va
     FILE *f = fopen(conf_path, "r");
     if (!f) {
         snprintf(err, errlen, "cannot read the image table %s: %s", conf_path, strerror(errno));
-        return CMN_ERR;
+        return -EIO;
     }
     char repo[256];
     const char *tag;
@@ -161,9 +161,9 @@ int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_va
         snprintf(err, errlen,
                  "invalid pod spec: image \"%.200s\" has no local equivalent (known images are listed in %s)",
                  pod->image, conf_path);
-        return CMN_ERR;
+        return -EINVAL; /* the user's spec names it: a bad request */
     }
     int rc = build(best, pod, vars, argv_out, err, errlen, conf_path, best_line);
     free(best);
-    return rc;
+    return rc == CMN_OK ? 0 : -EIO;
 }
