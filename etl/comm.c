@@ -119,11 +119,11 @@ static int begin(xfer *x)
     curl_easy_getinfo(x->c, CURLINFO_CONTENT_TYPE, &ct);
     curl_easy_getinfo(x->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     x->begun = true;
-    if (x->sink->begin(x->sink->ctx, ct ? ct : "application/octet-stream", (int64_t)cl) != CMN_OK) {
+    if (x->sink->begin(x->sink->ctx, ct ? ct : "application/octet-stream", (int64_t)cl) != 0) {
         x->sink_failed = true;
-        return CMN_ERR;
+        return -EIO;
     }
-    return CMN_OK;
+    return 0;
 }
 
 static size_t on_write(char *buf, size_t size, size_t n, void *ud)
@@ -134,7 +134,7 @@ static size_t on_write(char *buf, size_t size, size_t n, void *ud)
         x->checked = true;
         curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &x->status);
         x->ok_status = x->status >= 200 && x->status < 300;
-        if (x->ok_status && begin(x) != CMN_OK)
+        if (x->ok_status && begin(x) != 0)
             return 0;
     }
     if (!x->ok_status) {
@@ -142,7 +142,7 @@ static size_t on_write(char *buf, size_t size, size_t n, void *ud)
             cmn_buf_append(&x->errbody, buf, len < ERRBODY_MAX - x->errbody.len ? len : ERRBODY_MAX - x->errbody.len);
         return len;
     }
-    if (x->sink->write(x->sink->ctx, buf, len) != CMN_OK) {
+    if (x->sink->write(x->sink->ctx, buf, len) != 0) {
         x->sink_failed = true;
         return 0;
     }
@@ -218,7 +218,7 @@ int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, in
         curl_easy_getinfo(x.c, CURLINFO_RESPONSE_CODE, &x.status);
         x.checked = true;
         x.ok_status = x.status >= 200 && x.status < 300;
-        if (x.ok_status && begin(&x) != CMN_OK)
+        if (x.ok_status && begin(&x) != 0)
             cc = CURLE_WRITE_ERROR;
     }
     __atomic_add_fetch(&h->in_bytes, x.sent, __ATOMIC_RELAXED);
@@ -265,9 +265,9 @@ int etl_wait_ready(const char *url, int64_t deadline_ns, bool (*alive)(void *), 
     CURL *c = curl_easy_init();
     if (!c) {
         snprintf(err, errlen, "cannot create an HTTP client");
-        return CMN_ERR;
+        return -EIO;
     }
-    int rc = CMN_ERR;
+    int rc = -EIO;
     long status = 0;
     CURLcode cc = CURLE_OK;
     for (;;) {
@@ -285,7 +285,7 @@ int etl_wait_ready(const char *url, int64_t deadline_ns, bool (*alive)(void *), 
         if (cc == CURLE_OK)
             curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         if (status == 200) {
-            rc = CMN_OK;
+            rc = 0;
             break;
         }
         if (cmn_mono_ns() >= deadline_ns) {

@@ -42,7 +42,7 @@ typedef struct etl_pod {
     char *ann_wait_timeout; /* metadata.annotations.wait_timeout, NULL if absent */
 } etl_pod;
 
-/* Parses and validates; CMN_ERR with err naming the field on failure. */
+/* Parses and validates; -EINVAL with err naming the field on failure. */
 int etl_pod_parse(const char *yaml, size_t len, etl_pod *pod, char *err, size_t errlen);
 void etl_pod_free(etl_pod *pod);
 
@@ -67,7 +67,7 @@ typedef struct etl_msg {
 } etl_msg;
 
 /* Parses, applies defaults and validates everything that needs no process.
- * CMN_ERR (a 400) with err naming the field. */
+ * -EINVAL (a 400) with err naming the field. */
 int etl_msg_parse(const char *body, size_t len, etl_msg *m, char *err, size_t errlen);
 /* The stored form (what GET /v1/etl/N shows and what is persisted). */
 cJSON *etl_msg_to_json(const etl_msg *m);
@@ -107,7 +107,7 @@ int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen)
 /* SIGTERM to the group, up to 3 s, then SIGKILL; reaps the leader. */
 void etl_proc_stop(pid_t pgid);
 /* Runs to completion within timeout_ns; *status is the waitpid status.
- * CMN_ERR when it could not start or timed out (then killed). */
+ * -EIO when it could not start or timed out (then killed). */
 int etl_proc_run(const etl_spawn *s, int64_t timeout_ns, int *status, char *err, size_t errlen);
 /* "exited with status 1" / "killed by signal 9". */
 void etl_proc_describe(int status, char *out, size_t outlen);
@@ -122,7 +122,7 @@ int etl_rm_tree(const char *path);
 /* ---- deps.c: a per-ETL venv; requirements the system already satisfies count */
 /* Prepares STATE/NAME/venv when deps has requirements. On success *python_out
  * is the interpreter to run (venv's or base, malloc'd) and warnings may get a
- * line. CMN_ERR (a 400) with pip's message otherwise. */
+ * line. -EIO (a 400 at launch) with pip's message otherwise. */
 int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigned char *deps,
                      size_t deps_len, const etl_user *user, int64_t timeout_ns, char **python_out,
                      cmn_buf *warnings, char *err, size_t errlen);

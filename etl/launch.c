@@ -53,15 +53,15 @@ static int write_code(const etl_entry *e, const char *codedir, char *err, size_t
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/code.py", codedir);
-    int fd = cmn_mkdir_p(codedir) == CMN_OK ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-    if (fd < 0 || cmn_write_all(fd, e->msg.code, e->msg.code_len) != CMN_OK) {
+    int fd = cmn_mkdir_p(codedir) == 0 ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    if (fd < 0 || cmn_write_all(fd, e->msg.code, e->msg.code_len) != 0) {
         snprintf(err, errlen, "etl[%s]: cannot write %s: %s", e->msg.name, path, strerror(errno));
         if (fd >= 0)
             close(fd);
-        return CMN_ERR;
+        return -EIO;
     }
     close(fd);
-    return CMN_OK;
+    return 0;
 }
 
 /* python3.10v2 -> /usr/bin/python3.10 when installed, else the system's. */
@@ -123,13 +123,13 @@ static int plan_code(etl_registry *r, etl_entry *e, launch_plan *p, char *err, s
     const etl_msg *m = &e->msg;
     char codedir[4200], why[ETL_ERRLEN];
     snprintf(codedir, sizeof codedir, "%s/code", e->dir);
-    if (write_code(e, codedir, err, errlen) != CMN_OK)
+    if (write_code(e, codedir, err, errlen) != 0)
         return -EIO;
-    if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != CMN_OK)
+    if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != 0)
         cmn_warn("etl[%s]: cannot hand %s to the ETL user: %s", m->name, e->dir, strerror(errno));
     p->interp = pick_python(m->runtime, &p->warnings);
     if (etl_deps_prepare(e->dir, p->interp, m->deps, m->deps_len, &r->user, m->timeout_ns, &p->python,
-                         &p->warnings, why, sizeof why) != CMN_OK) {
+                         &p->warnings, why, sizeof why) != 0) {
         snprintf(err, errlen, "etl[%s]: %s", m->name, why);
         return -EINVAL; /* the user's dependencies do not install */
     }
@@ -184,7 +184,7 @@ static int plan_spec(etl_registry *r, etl_entry *e, int port, launch_plan *p, ch
     strv_add(&p->env, "ARG_TYPE=%s", m->arg);
     p->io_command = join(m->pod.command, m->pod.ncommand, m->pod.args, m->pod.nargs);
     p->probe = m->pod.probe_path;
-    if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != CMN_OK)
+    if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != 0)
         cmn_warn("etl[%s]: cannot hand %s to the ETL user: %s", m->name, e->dir, strerror(errno));
     return 0;
 }
@@ -200,7 +200,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     char why[ETL_ERRLEN];
 
     int port = etl_free_port();
-    if (cmn_mkdir_p(e->dir) != CMN_OK || port == 0) {
+    if (cmn_mkdir_p(e->dir) != 0 || port == 0) {
         snprintf(err, errlen, "etl[%s]: cannot prepare %s (or a port): %s", m->name, e->dir, strerror(errno));
         goto out;
     }
@@ -215,7 +215,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
 
     pid_t pid;
     etl_spawn s = {.argv = p.argv.v, .envp = p.env.v, .cwd = e->dir, .log_path = e->log, .user = &r->user};
-    if (etl_proc_spawn(&s, &pid, why, sizeof why) != CMN_OK) {
+    if (etl_proc_spawn(&s, &pid, why, sizeof why) != 0) {
         snprintf(err, errlen, "etl[%s]: %s", m->name, why);
         goto out;
     }
@@ -223,7 +223,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     char url[4300];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, p.probe);
     probe_ctx pc = {.r = r, .pid = pid};
-    if (etl_wait_ready(url, cmn_mono_ns() + m->timeout_ns, alive, &pc, why, sizeof why) != CMN_OK) {
+    if (etl_wait_ready(url, cmn_mono_ns() + m->timeout_ns, alive, &pc, why, sizeof why) != 0) {
         if (pc.exited)
             kill(-pid, SIGKILL);
         else
