@@ -32,11 +32,7 @@ __attribute__((format(printf, 3, 4))) static void reply_err(etl_reply *out, int 
     cmn_buf_reset(&out->body);
     va_list ap;
     va_start(ap, fmt);
-    char *s = NULL;
-    if (vasprintf(&s, fmt, ap) >= 0) {
-        cmn_buf_puts(&out->body, s);
-        free(s);
-    }
+    cmn_buf_vprintf(&out->body, fmt, ap);
     va_end(ap);
     out->status = status;
     out->content_type = "text/plain";
@@ -111,7 +107,7 @@ static void launch_reply(etl_registry *r, etl_entry *e, etl_reply *out)
         e->state = ETL_ERROR;
         snprintf(e->last_error, sizeof e->last_error, "%s", err);
         pthread_mutex_unlock(&r->mu);
-        reply_err(out, rc, "%s", err);
+        reply_err(out, cmn_err_http_status(rc), "%s", err);
         return;
     }
     pthread_mutex_lock(&r->mu);
@@ -123,7 +119,7 @@ void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out)
 {
     etl_msg m;
     char err[ETL_ERRLEN];
-    if (etl_msg_parse(body, len, &m, err, sizeof err) != CMN_OK) {
+    if (etl_msg_parse(body, len, &m, err, sizeof err) != 0) {
         reply_err(out, 400, "%s", err);
         return;
     }
@@ -141,14 +137,7 @@ void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out)
         return;
     }
     etl_entry *e = etl_entry_new(r, body, len, &m);
-    etl_entry **nv = e ? realloc(r->v, (r->n + 1) * sizeof *nv) : NULL;
-    if (!nv) {
-        pthread_mutex_unlock(&r->mu);
-        etl_entry_free(e);
-        reply_err(out, 500, "etl: out of memory");
-        return;
-    }
-    r->v = nv;
+    r->v = cmn_xrealloc(r->v, (r->n + 1) * sizeof *r->v);
     r->v[r->n++] = e;
     e->busy = true;
     pthread_mutex_unlock(&r->mu);
@@ -156,7 +145,7 @@ void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out)
     etl_rm_tree(e->dir); /* leftovers of an earlier definition of the name */
     launch_reply(r, e, out);
     bool ok = out->status == 200;
-    if (ok && (etl_entry_persist(e) != CMN_OK)) {
+    if (ok && (etl_entry_persist(e) != 0)) {
         etl_halt(r, e, ETL_STOPPED);
         reply_err(out, 500, "etl[%s]: cannot save its definition under %s", e->msg.name, e->dir);
         ok = false;
@@ -214,7 +203,7 @@ void etl_api_show(etl_registry *r, const char *name, etl_reply *out)
         cJSON_AddStringToObject(o, "interpreter", e->interpreter ? e->interpreter : "");
     cJSON *w = cJSON_AddArrayToObject(o, "warnings");
     if (e->warnings.data) {
-        char *copy = strdup(e->warnings.data), *save = NULL;
+        char *copy = cmn_xstrdup(e->warnings.data), *save = NULL;
         for (char *l = copy ? strtok_r(copy, "\n", &save) : NULL; l; l = strtok_r(NULL, "\n", &save))
             cJSON_AddItemToArray(w, cJSON_CreateString(l));
         free(copy);
@@ -267,7 +256,7 @@ void etl_api_delete(etl_registry *r, const char *name, etl_reply *out)
     if (!e)
         return;
     etl_halt(r, e, ETL_STOPPED);
-    if (etl_rm_tree(e->dir) != CMN_OK)
+    if (etl_rm_tree(e->dir) != 0)
         cmn_warn("etl[%s]: cannot remove %s", name, e->dir);
     pthread_mutex_lock(&r->mu);
     etl_registry_remove(r, e);
@@ -313,10 +302,10 @@ static bool running(etl_registry *r, const char *name, etl_reply *out, pid_t *pi
 }
 
 /* AIStore answers these per target: [{"target_id": ..., ...}]; the row to fill. */
-static cJSON *target_row(cJSON *arr)
+static cJSON *target_row(const etl_registry *r, cJSON *arr)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "target_id", ETL_TARGET_ID);
+    cJSON_AddStringToObject(o, "target_id", r->node_id);
     cJSON_AddItemToArray(arr, o);
     return o;
 }
@@ -330,7 +319,7 @@ void etl_api_logs(etl_registry *r, const char *name, etl_reply *out)
     char *tail = etl_file_tail(log, LOGS_MAX);
     char *b64 = cmn_base64_encode(tail, strlen(tail));
     free(tail);
-    cJSON *a = cJSON_CreateArray(), *o = target_row(a);
+    cJSON *a = cJSON_CreateArray(), *o = target_row(r, a);
     cJSON_AddStringToObject(o, "logs", b64 ? b64 : "");
     free(b64);
     reply_json(out, a);
@@ -342,7 +331,7 @@ void etl_api_health(etl_registry *r, const char *name, etl_reply *out)
     if (!running(r, name, out, &pid))
         return;
     cJSON *a = cJSON_CreateArray();
-    cJSON_AddStringToObject(target_row(a), "health_status", "Running");
+    cJSON_AddStringToObject(target_row(r, a), "health_status", "Running");
     reply_json(out, a);
 }
 
@@ -380,7 +369,7 @@ void etl_api_metrics(etl_registry *r, const char *name, etl_reply *out)
         return;
     double cpu, mem;
     proc_usage(pid, &cpu, &mem);
-    cJSON *a = cJSON_CreateArray(), *o = target_row(a);
+    cJSON *a = cJSON_CreateArray(), *o = target_row(r, a);
     cJSON_AddNumberToObject(o, "cpu", cpu);
     cJSON_AddNumberToObject(o, "mem", mem);
     reply_json(out, a);

@@ -5,8 +5,8 @@
  * the readiness probe, and etl_transform. The ETL's status is checked before
  * the sink sees any byte, so a failing ETL becomes a 502 instead of a
  * "transformed" error page; a hang becomes a 504 at the object timeout.
- * Which URL and method each communicator uses lives in comm_hpush.c and
- * comm_hpull.c.
+ * Which method, URL and body each communicator uses lives in its own file
+ * (see comm_table.c); this file only does the HTTP.
  */
 #include "etl/etl_int.h"
 
@@ -24,25 +24,19 @@
 #define ERRBODY_MAX 1024
 #define CONNECT_TIMEOUT_MS 5000L
 
-etl_handle *etl_handle_new(const char *name, const char *comm, const char *arg, const char *io_command, int port,
-                           int64_t object_timeout_ns)
+etl_handle *etl_handle_new(const char *name, const etl_comm *comm, const char *arg, const char *io_command,
+                           int port, int64_t object_timeout_ns)
 {
-    etl_handle *h = calloc(1, sizeof *h);
-    if (!h)
-        return NULL;
+    etl_handle *h = cmn_xcalloc(1, sizeof *h);
     h->refs = 1;
     pthread_mutex_init(&h->mu, NULL);
-    h->name = strdup(name);
-    h->comm = strdup(comm);
-    h->arg = strdup(arg);
-    h->io_command = strdup(io_command ? io_command : "");
+    h->name = cmn_xstrdup(name);
+    h->comm = comm;
+    h->arg = cmn_xstrdup(arg);
+    h->io_command = cmn_xstrdup(io_command ? io_command : "");
     snprintf(h->base_url, sizeof h->base_url, "http://127.0.0.1:%d", port);
     h->object_timeout_ns = object_timeout_ns;
-    h->pool = calloc(POOL_MAX, sizeof *h->pool);
-    if (!h->name || !h->comm || !h->arg || !h->io_command || !h->pool) {
-        etl_handle_free(h);
-        return NULL;
-    }
+    h->pool = cmn_xcalloc(POOL_MAX, sizeof *h->pool);
     return h;
 }
 
@@ -55,7 +49,6 @@ void etl_handle_free(etl_handle *h)
     free(h->pool);
     pthread_mutex_destroy(&h->mu);
     free(h->name);
-    free(h->comm);
     free(h->arg);
     free(h->io_command);
     free(h);
@@ -67,9 +60,9 @@ void etl_put(etl_handle *h)
         etl_handle_free(h);
 }
 
-const char *etl_comm_type(const etl_handle *h)
+char *etl_redirect_url(const etl_handle *h, const etl_object *obj)
 {
-    return h->comm;
+    return h->comm->redirects ? etl_object_url(h, obj) : NULL;
 }
 
 static CURL *pool_get(etl_handle *h)
@@ -126,11 +119,11 @@ static int begin(xfer *x)
     curl_easy_getinfo(x->c, CURLINFO_CONTENT_TYPE, &ct);
     curl_easy_getinfo(x->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     x->begun = true;
-    if (x->sink->begin(x->sink->ctx, ct ? ct : "application/octet-stream", (int64_t)cl) != CMN_OK) {
+    if (x->sink->begin(x->sink->ctx, ct ? ct : "application/octet-stream", (int64_t)cl) != 0) {
         x->sink_failed = true;
-        return CMN_ERR;
+        return -EIO;
     }
-    return CMN_OK;
+    return 0;
 }
 
 static size_t on_write(char *buf, size_t size, size_t n, void *ud)
@@ -141,7 +134,7 @@ static size_t on_write(char *buf, size_t size, size_t n, void *ud)
         x->checked = true;
         curl_easy_getinfo(x->c, CURLINFO_RESPONSE_CODE, &x->status);
         x->ok_status = x->status >= 200 && x->status < 300;
-        if (x->ok_status && begin(x) != CMN_OK)
+        if (x->ok_status && begin(x) != 0)
             return 0;
     }
     if (!x->ok_status) {
@@ -149,7 +142,7 @@ static size_t on_write(char *buf, size_t size, size_t n, void *ud)
             cmn_buf_append(&x->errbody, buf, len < ERRBODY_MAX - x->errbody.len ? len : ERRBODY_MAX - x->errbody.len);
         return len;
     }
-    if (x->sink->write(x->sink->ctx, buf, len) != CMN_OK) {
+    if (x->sink->write(x->sink->ctx, buf, len) != 0) {
         x->sink_failed = true;
         return 0;
     }
@@ -167,38 +160,34 @@ static void one_line(cmn_buf *b)
         b->data[--b->len] = '\0';
 }
 
-int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns, char *msg,
-                  size_t msglen)
+int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
 {
-    bool put = etl_comm_puts(h);
+    bool put = h->comm->puts_object;
     bool body = put && strcmp(h->arg, "fqn") != 0;
     int64_t tmo = timeout_ns > 0 ? timeout_ns : h->object_timeout_ns;
     char *url = etl_object_url(h, obj);
     xfer x = {.sink = sink, .fd = -1};
     cmn_buf_init(&x.errbody);
     int rc = 0;
-#define FAIL(code, ...)                                                                          \
-    do {                                                                                         \
-        int n_ = snprintf(msg, msglen, "etl[%s]: object ais://%s/%s: ", h->name, obj->bucket, obj->name); \
-        if (n_ >= 0 && (size_t)n_ < msglen)                                                      \
-            snprintf(msg + n_, msglen - (size_t)n_, __VA_ARGS__);                               \
-        rc = (code);                                                                             \
-        goto out;                                                                                \
+/* Every failure names the ETL and the object; the code becomes the status. */
+#define FAIL(code, fmt, ...)                                                                                   \
+    do {                                                                                                      \
+        rc = cmn_err_set(err, (code), "etl[%s]: object ais://%s/%s: " fmt, h->name, obj->bucket, obj->name, \
+                         ##__VA_ARGS__);                                                                      \
+        goto out;                                                                                             \
     } while (0)
 
-    if (!url)
-        FAIL(500, "out of memory");
     struct stat st;
     if (body) {
         x.fd = open(obj->fqn, O_RDONLY | O_CLOEXEC);
         if (x.fd < 0 || fstat(x.fd, &st) != 0) {
             int e = errno;
-            FAIL(e == ENOENT ? 404 : 500, "cannot open %s: %s", obj->fqn, strerror(e));
+            FAIL(e == ENOENT ? ENOENT : EIO, "cannot open %s: %s", obj->fqn, strerror(e));
         }
     }
     x.c = pool_get(h);
     if (!x.c)
-        FAIL(500, "cannot create an HTTP client");
+        FAIL(EIO, "cannot create an HTTP client");
     char cerr[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
     hdrs = curl_slist_append(hdrs, "Expect:"); /* no 100-continue round trip */
@@ -229,25 +218,25 @@ int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, in
         curl_easy_getinfo(x.c, CURLINFO_RESPONSE_CODE, &x.status);
         x.checked = true;
         x.ok_status = x.status >= 200 && x.status < 300;
-        if (x.ok_status && begin(&x) != CMN_OK)
+        if (x.ok_status && begin(&x) != 0)
             cc = CURLE_WRITE_ERROR;
     }
     __atomic_add_fetch(&h->in_bytes, x.sent, __ATOMIC_RELAXED);
     __atomic_add_fetch(&h->out_bytes, x.out, __ATOMIC_RELAXED);
     if (x.sink_failed)
-        FAIL(499, "the receiver stopped reading");
+        FAIL(ECANCELED, "the receiver stopped reading");
     if (x.read_failed)
-        FAIL(500, "cannot read %s", obj->fqn);
+        FAIL(EIO, "cannot read %s", obj->fqn);
     if (cc == CURLE_OPERATION_TIMEDOUT) {
         char d[32];
         cmn_format_duration(tmo, d, sizeof d);
-        FAIL(504, "no complete answer within %s", d);
+        FAIL(ETIMEDOUT, "no complete answer within %s", d);
     }
     if (cc != CURLE_OK)
-        FAIL(502, "%s%s%s", curl_easy_strerror(cc), cerr[0] ? ": " : "", cerr);
+        FAIL(EPROTO, "%s%s%s", curl_easy_strerror(cc), cerr[0] ? ": " : "", cerr);
     if (!x.ok_status) {
         one_line(&x.errbody);
-        FAIL(502, "the ETL answered %ld%s%s", x.status, x.errbody.len ? ": " : "",
+        FAIL(EPROTO, "the ETL answered %ld%s%s", x.status, x.errbody.len ? ": " : "",
              x.errbody.len ? x.errbody.data : "");
     }
     __atomic_add_fetch(&h->obj_count, 1, __ATOMIC_RELAXED);
@@ -259,8 +248,8 @@ out:
         close(x.fd);
     cmn_buf_free(&x.errbody);
     free(url);
-    if (rc)
-        cmn_debug("%s", msg);
+    if (rc && err)
+        cmn_debug("%s", err->msg);
     return rc;
 }
 
@@ -276,9 +265,9 @@ int etl_wait_ready(const char *url, int64_t deadline_ns, bool (*alive)(void *), 
     CURL *c = curl_easy_init();
     if (!c) {
         snprintf(err, errlen, "cannot create an HTTP client");
-        return CMN_ERR;
+        return -EIO;
     }
-    int rc = CMN_ERR;
+    int rc = -EIO;
     long status = 0;
     CURLcode cc = CURLE_OK;
     for (;;) {
@@ -296,7 +285,7 @@ int etl_wait_ready(const char *url, int64_t deadline_ns, bool (*alive)(void *), 
         if (cc == CURLE_OK)
             curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         if (status == 200) {
-            rc = CMN_OK;
+            rc = 0;
             break;
         }
         if (cmn_mono_ns() >= deadline_ns) {

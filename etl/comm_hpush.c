@@ -1,20 +1,12 @@
 /*
- * comm_hpush.c - where hpush:// and io:// send an object: PUT
- * URI/<bucket>/<object> with the object as the body (AIStore's path; each
- * segment escaped so any object name makes a valid URL), io:// adding the
- * command query of the io-comm server; arg type fqn sends PUT
- * URI/<PathEscape(fqn)> with an empty body instead.
+ * comm_hpush.c - hpush://: the target PUTs the object to URI/<bucket>/<object>
+ * (AIStore's path; each segment escaped so any object name makes a valid URL)
+ * and the ETL answers with the output. io:// builds on the same URL.
  */
 #include "etl/etl_int.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-bool etl_comm_puts(const etl_handle *h)
-{
-    return strcmp(h->comm, "hpush://") == 0 || strcmp(h->comm, "io://") == 0;
-}
 
 static void append_escaped(cmn_buf *b, const char *s)
 {
@@ -23,34 +15,31 @@ static void append_escaped(cmn_buf *b, const char *s)
     free(e);
 }
 
-char *etl_push_url(const etl_handle *h, const etl_object *obj)
+/* URI/<bucket>/<object>, the object name's '/' kept as separators. */
+void etl_push_path(cmn_buf *b, const etl_handle *h, const etl_object *obj)
+{
+    cmn_buf_printf(b, "%s/", h->base_url);
+    append_escaped(b, obj->bucket);
+    char *name = cmn_xstrdup(obj->name);
+    char *save = NULL;
+    for (char *seg = strtok_r(name, "/", &save); seg; seg = strtok_r(NULL, "/", &save)) {
+        cmn_buf_puts(b, "/");
+        append_escaped(b, seg);
+    }
+    free(name);
+}
+
+static char *push_url(const etl_handle *h, const etl_object *obj)
 {
     cmn_buf b;
     cmn_buf_init(&b);
-    cmn_buf_printf(&b, "%s/", h->base_url);
-    append_escaped(&b, obj->bucket);
-    char *name = strdup(obj->name);
-    char *save = NULL;
-    for (char *seg = name ? strtok_r(name, "/", &save) : NULL; seg; seg = strtok_r(NULL, "/", &save)) {
-        cmn_buf_puts(&b, "/");
-        append_escaped(&b, seg);
-    }
-    free(name);
-    if (strcmp(h->comm, "io://") == 0) {
-        cmn_buf_puts(&b, "?command=bash&command=-c&command=");
-        append_escaped(&b, h->io_command);
-    }
+    etl_push_path(&b, h, obj);
     return cmn_buf_steal(&b);
 }
 
-char *etl_object_url(const etl_handle *h, const etl_object *obj)
-{
-    if (strcmp(h->arg, "fqn") == 0) {
-        char *e = cmn_path_escape(obj->fqn), *url = NULL;
-        if (!e || asprintf(&url, "%s/%s", h->base_url, e) < 0)
-            url = NULL;
-        free(e);
-        return url;
-    }
-    return etl_comm_puts(h) ? etl_push_url(h, obj) : etl_uname_url(h, obj);
-}
+const etl_comm etl_comm_hpush = {
+    .name = "hpush://",
+    .puts_object = true,
+    .arg_fqn = true,
+    .object_url = push_url,
+};

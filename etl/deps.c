@@ -8,6 +8,7 @@
  */
 #include "etl/etl_int.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,10 +71,10 @@ static int write_file(const char *path, const void *data, size_t len, const etl_
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
-        return CMN_ERR;
+        return -EIO;
     int rc = cmn_write_all(fd, data, len);
     if (user->drop && fchown(fd, user->uid, user->gid) != 0)
-        rc = CMN_ERR;
+        rc = -EIO;
     close(fd);
     return rc;
 }
@@ -87,12 +88,12 @@ static int run(const etl_user *user, const char *dir, const char *log, char *con
                     "PIP_DISABLE_PIP_VERSION_CHECK=1", NULL};
     etl_spawn s = {.argv = argv, .envp = envp, .cwd = dir, .log_path = log, .user = user};
     int status = 0;
-    if (etl_proc_run(&s, timeout_ns, &status, err, errlen) != CMN_OK)
-        return CMN_ERR;
+    if (etl_proc_run(&s, timeout_ns, &status, err, errlen) != 0)
+        return -EIO;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return CMN_OK;
+        return 0;
     etl_proc_describe(status, err, errlen);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : CMN_ERR;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -EIO;
 }
 
 static int64_t bound(int64_t deadline, int64_t cap)
@@ -109,8 +110,8 @@ int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigne
 {
     *python_out = NULL;
     if (!deps || !has_requirements(deps, deps_len)) {
-        *python_out = strdup(base_python);
-        return CMN_OK;
+        *python_out = cmn_xstrdup(base_python);
+        return 0;
     }
     int64_t deadline = cmn_mono_ns() + timeout_ns;
     char req[4096], chk[4096], venv[4096], vpy[4096], log[4096], missing_path[4096];
@@ -122,25 +123,25 @@ int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigne
     snprintf(missing_path, sizeof missing_path, "%s/deps.missing", etl_dir);
     if (write_file(req, deps, deps_len, user) || write_file(chk, check_py, sizeof check_py - 1, user)) {
         snprintf(err, errlen, "cannot write %s", req);
-        return CMN_ERR;
+        return -EIO;
     }
     unlink(log);
     char why[1024];
     if (access(vpy, X_OK) != 0) {
         char *argv[] = {(char *)base_python, "-m", "venv", "--system-site-packages", "--without-pip", venv, NULL};
-        if (run(user, etl_dir, log, argv, bound(deadline, VENV_TIMEOUT_NS), why, sizeof why) != CMN_OK) {
+        if (run(user, etl_dir, log, argv, bound(deadline, VENV_TIMEOUT_NS), why, sizeof why) != 0) {
             char *tail = etl_file_tail(log, 1000);
             snprintf(err, errlen, "dependencies: cannot create the venv %s: %s: %s", venv, why, tail);
             free(tail);
-            return CMN_ERR;
+            return -EIO;
         }
     }
     char *check_argv[] = {vpy, chk, req, missing_path, NULL};
     int rc = run(user, etl_dir, log, check_argv, bound(deadline, VENV_TIMEOUT_NS), why, sizeof why);
-    if (rc == CMN_OK) {
+    if (rc == 0) {
         cmn_buf_puts(warnings, "all requirements are satisfied by system packages; pip was not run");
-        *python_out = strdup(vpy);
-        return CMN_OK;
+        *python_out = cmn_xstrdup(vpy);
+        return 0;
     }
     char *missing = etl_file_tail(missing_path, 1000);
     if (rc != 1 || !*missing) {
@@ -148,18 +149,18 @@ int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigne
         snprintf(err, errlen, "dependencies: cannot check the requirements: %s: %s", why, tail);
         free(tail);
         free(missing);
-        return CMN_ERR;
+        return -EIO;
     }
     char *pip_argv[] = {vpy, "-m", "pip", "install", "--timeout", "5", "--retries", "0", "-r", req, NULL};
-    if (run(user, etl_dir, log, pip_argv, bound(deadline, PIP_TIMEOUT_NS), why, sizeof why) != CMN_OK) {
+    if (run(user, etl_dir, log, pip_argv, bound(deadline, PIP_TIMEOUT_NS), why, sizeof why) != 0) {
         char *tail = etl_file_tail(log, 1200);
         snprintf(err, errlen, "dependencies: not satisfied by system packages: %s; pip install failed (%s): %s",
                  missing, why, tail);
         free(tail);
         free(missing);
-        return CMN_ERR;
+        return -EIO;
     }
     free(missing);
-    *python_out = strdup(vpy);
-    return CMN_OK;
+    *python_out = cmn_xstrdup(vpy);
+    return 0;
 }

@@ -17,6 +17,7 @@ typedef struct etl_registry etl_registry;
 typedef struct etl_handle etl_handle;
 
 typedef struct etl_config {
+    const char *node_id;      /* this node's id, shown as target_id in logs/health/metrics */
     const char *target_url;   /* this target's public URL, e.g. "http://127.0.0.1:8080" */
     const char *state_dir;    /* per-ETL state (init message, code, venv, logs) lives here */
     const char *install_dir;  /* folder holding runtimes/, transformers/ and images.conf
@@ -66,14 +67,13 @@ typedef struct etl_object {
 /* A referenced, running ETL, or NULL when N is unknown or not running. */
 etl_handle *etl_get(etl_registry *r, const char *name);
 void etl_put(etl_handle *h);
-/* "hpush://", "hpull://", "hrev://" or "io://". */
-const char *etl_comm_type(const etl_handle *h);
-/* For inline hpull: where the client is redirected (malloc'd). */
-char *etl_pull_url(const etl_handle *h, const etl_object *obj);
+/* Where an inline read of obj redirects the client (malloc'd), or NULL when
+ * the ETL's communicator does not redirect (the target then proxies). */
+char *etl_redirect_url(const etl_handle *h, const etl_object *obj);
 
 /* Where a transform's output goes. begin() is called once, before the first
- * write(), when the ETL has answered 2xx; returning CMN_ERR from either stops
- * the transform (it then returns 499). */
+ * write(), when the ETL has answered 2xx; returning nonzero from either stops
+ * the transform (it then returns -ECANCELED). */
 typedef struct etl_sink {
     void *ctx;
     int (*begin)(void *ctx, const char *content_type, int64_t content_length /* -1: unknown */);
@@ -83,10 +83,10 @@ typedef struct etl_sink {
 /* Runs obj through the ETL with its communicator and arg type (hpull and hrev
  * are fetched by the target itself) and streams the output to sink.
  * timeout_ns bounds the whole call (0: the ETL's default). Returns 0 when the
- * whole output was delivered; otherwise an HTTP status for the failure (502
- * transport error, crash or non-2xx answer; 504 timeout; 499 sink refused)
- * and msg says which ETL, which object and why. Counters are updated. */
-int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns,
-                  char *msg, size_t msglen);
+ * whole output was delivered; otherwise -errno (-EPROTO: transport error,
+ * crash or non-2xx answer; -ETIMEDOUT: object timeout; -ECANCELED: the sink
+ * refused; -ENOENT: no object file; -EIO: anything else) and err says which
+ * ETL, which object and why. Counters are updated. */
+int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns, cmn_err *err);
 
 #endif

@@ -20,7 +20,6 @@
 #define ETL_DEFAULT_TIMEOUT_NS (45 * ETL_SEC_NS)  /* init: wait for readiness */
 #define ETL_DEFAULT_RUNTIME "python3.11v2"           /* what "python3" means: the host's Debian 12 Python */
 #define ETL_OBJECT_TIMEOUT_NS (60 * ETL_SEC_NS)   /* one object, unless the message set timeout */
-#define ETL_TARGET_ID "etlfs-t1"                  /* the single target in logs/health/metrics */
 #define ETL_ERRLEN 2048
 
 /* ---- names.c: the seed document's rule (letter first, [A-Za-z0-9_-], 6..20) */
@@ -43,7 +42,7 @@ typedef struct etl_pod {
     char *ann_wait_timeout; /* metadata.annotations.wait_timeout, NULL if absent */
 } etl_pod;
 
-/* Parses and validates; CMN_ERR with err naming the field on failure. */
+/* Parses and validates; -EINVAL with err naming the field on failure. */
 int etl_pod_parse(const char *yaml, size_t len, etl_pod *pod, char *err, size_t errlen);
 void etl_pod_free(etl_pod *pod);
 
@@ -53,7 +52,7 @@ typedef enum { ETL_INIT_CODE, ETL_INIT_SPEC } etl_init_kind;
 typedef struct etl_msg {
     etl_init_kind kind;
     char *name;
-    char *comm;          /* after defaults: one of the four */
+    char *comm;          /* after defaults: a name etl_comm_lookup knows */
     char *arg;           /* "", "url", "fqn" */
     int64_t timeout_ns;  /* after defaults (45s) */
     bool timeout_set;    /* the user gave a timeout: it also bounds each object */
@@ -68,7 +67,7 @@ typedef struct etl_msg {
 } etl_msg;
 
 /* Parses, applies defaults and validates everything that needs no process.
- * CMN_ERR (a 400) with err naming the field. */
+ * -EINVAL (a 400) with err naming the field. */
 int etl_msg_parse(const char *body, size_t len, etl_msg *m, char *err, size_t errlen);
 /* The stored form (what GET /v1/etl/N shows and what is persisted). */
 cJSON *etl_msg_to_json(const etl_msg *m);
@@ -82,8 +81,8 @@ typedef struct etl_image_vars {
     int port;
 } etl_image_vars;
 
-/* Builds a NULL-terminated argv (free with etl_strv_free); CMN_ERR when the
- * image is unknown or the table unreadable, err says which. */
+/* Builds a NULL-terminated argv (free with etl_strv_free); 0, -EINVAL when
+ * the image is unknown, -EIO when the table is unreadable; err says which. */
 int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_vars *vars,
                    char ***argv_out, char *err, size_t errlen);
 void etl_strv_free(char **v);
@@ -108,7 +107,7 @@ int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen)
 /* SIGTERM to the group, up to 3 s, then SIGKILL; reaps the leader. */
 void etl_proc_stop(pid_t pgid);
 /* Runs to completion within timeout_ns; *status is the waitpid status.
- * CMN_ERR when it could not start or timed out (then killed). */
+ * -EIO when it could not start or timed out (then killed). */
 int etl_proc_run(const etl_spawn *s, int64_t timeout_ns, int *status, char *err, size_t errlen);
 /* "exited with status 1" / "killed by signal 9". */
 void etl_proc_describe(int status, char *out, size_t outlen);
@@ -123,18 +122,41 @@ int etl_rm_tree(const char *path);
 /* ---- deps.c: a per-ETL venv; requirements the system already satisfies count */
 /* Prepares STATE/NAME/venv when deps has requirements. On success *python_out
  * is the interpreter to run (venv's or base, malloc'd) and warnings may get a
- * line. CMN_ERR (a 400) with pip's message otherwise. */
+ * line. -EIO (a 400 at launch) with pip's message otherwise. */
 int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigned char *deps,
                      size_t deps_len, const etl_user *user, int64_t timeout_ns, char **python_out,
                      cmn_buf *warnings, char *err, size_t errlen);
 
-/* ---- comm.c: a running ETL as communicators see it (the etl_handle) */
+/* ---- comm_table.c: communicators, one file each (comm_hpush.c, comm_hpull.c,
+ * comm_hrev.c, comm_io.c) and one row each in comm_table.c's table. */
+typedef struct etl_comm {
+    const char *name;     /* "hpush://", as in the init message */
+    bool puts_object;     /* PUT with the object as the body (unless arg fqn); else GET, the ETL fetches it */
+    bool arg_url;         /* accepts arg type "url" (bytes, "", always) */
+    bool arg_fqn;         /* accepts arg type "fqn" (then the URL is the object's path, no body) */
+    bool redirects;       /* inline reads send the client to the ETL (307) instead of proxying */
+    char *(*object_url)(const etl_handle *h, const etl_object *obj); /* arg types ""/url */
+} etl_comm;
+
+extern const etl_comm etl_comm_hpush, etl_comm_hpull, etl_comm_hrev, etl_comm_io;
+/* NULL when no communicator has that name. */
+const etl_comm *etl_comm_lookup(const char *name);
+/* "a, b, c or d": every name, for error messages (malloc'd). */
+char *etl_comm_names(void);
+/* The URL a request for obj goes to (malloc'd), per communicator and arg type. */
+char *etl_object_url(const etl_handle *h, const etl_object *obj);
+/* Helpers the communicators share: URI/<bucket>/<object>, and URI/<uname>. */
+void etl_push_path(cmn_buf *b, const etl_handle *h, const etl_object *obj);
+char *etl_uname_url(const etl_handle *h, const etl_object *obj);
+
+/* ---- comm.c: a running ETL as communicators see it (the etl_handle) and
+ * the one HTTP transfer (libcurl) every communicator goes through */
 struct etl_handle {
     int refs;                /* atomic: the registry holds one while running */
     pthread_mutex_t mu;      /* guards the curl pool */
     void **pool; size_t npool;
     char *name;
-    char *comm;
+    const etl_comm *comm;
     char *arg;
     char *io_command;        /* io://: the command sent with each request */
     char base_url[64];       /* http://127.0.0.1:PORT */
@@ -142,15 +164,9 @@ struct etl_handle {
     int64_t obj_count, in_bytes, out_bytes; /* atomics */
 };
 
-etl_handle *etl_handle_new(const char *name, const char *comm, const char *arg, const char *io_command,
+etl_handle *etl_handle_new(const char *name, const etl_comm *comm, const char *arg, const char *io_command,
                            int port, int64_t object_timeout_ns);
 void etl_handle_free(etl_handle *h);
-/* comm_hpush.c / comm_hpull.c: the URL a request for obj goes to (malloc'd),
- * per communicator and arg type; hpush and io PUT, hpull and hrev GET. */
-char *etl_object_url(const etl_handle *h, const etl_object *obj);
-bool etl_comm_puts(const etl_handle *h);
-char *etl_push_url(const etl_handle *h, const etl_object *obj);
-char *etl_uname_url(const etl_handle *h, const etl_object *obj);
 /* GET url until 200 or the deadline (mono ns); alive() says whether to keep trying. */
 int etl_wait_ready(const char *url, int64_t deadline_ns, bool (*alive)(void *), void *ctx, char *err,
                    size_t errlen);
@@ -180,7 +196,7 @@ struct etl_registry {
     pthread_cond_t cv;          /* busy entries settled; the watcher's sleep */
     etl_entry **v;
     size_t n;
-    char *target_url, *state_dir, *install_dir, *bindir;
+    char *node_id, *target_url, *state_dir, *install_dir, *bindir;
     etl_user user;
     char secret[16];
     bool closing;
@@ -195,7 +211,10 @@ int etl_entry_persist(const etl_entry *e);
 pid_t etl_registry_pid(etl_registry *r, const char *name); /* 0 when not running */
 
 /* ---- launch.c: one entry's processes (called unlocked, entry busy) */
-/* Starts the ETL and waits for readiness; 0 or an HTTP status with err. */
+/* Starts the ETL and waits for readiness; 0 or -errno (-EINVAL: the user's
+ * code, deps or image; -ETIMEDOUT: not ready in time; -EAGAIN: shutting
+ * down; -EIO: the node) with err naming the ETL and the cause (and the log
+ * tail, longer than a cmn_err holds). */
 int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen);
 /* Takes the run away from e (locked) and stops its processes (unlocked). */
 void etl_halt(etl_registry *r, etl_entry *e, etl_state to);

@@ -67,17 +67,12 @@ static char *expand(const char *tok, const etl_image_vars *v)
 
 static int push(char ***v, size_t *n, char *s)
 {
-    char **nv = realloc(*v, (*n + 2) * sizeof *nv);
-    if (!nv || !s) {
-        free(s);
-        if (nv)
-            *v = nv;
-        return CMN_ERR;
-    }
-    *v = nv;
-    nv[(*n)++] = s;
-    nv[*n] = NULL;
-    return CMN_OK;
+    if (!s)
+        return -EIO;
+    *v = cmn_xrealloc(*v, (*n + 2) * sizeof **v);
+    (*v)[(*n)++] = s;
+    (*v)[*n] = NULL;
+    return 0;
 }
 
 static int build(char *line, const etl_pod *pod, const etl_image_vars *vars, char ***argv_out, char *err,
@@ -87,31 +82,31 @@ static int build(char *line, const etl_pod *pod, const etl_image_vars *vars, cha
     size_t n = 0;
     char *save = NULL;
     for (char *tok = strtok_r(line, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-        int rc = CMN_OK;
+        int rc = 0;
         if (strcmp(tok, "{args}") == 0) {
-            for (size_t i = 0; i < pod->nargs && rc == CMN_OK; i++)
-                rc = push(&v, &n, strdup(pod->args[i]));
+            for (size_t i = 0; i < pod->nargs && rc == 0; i++)
+                rc = push(&v, &n, cmn_xstrdup(pod->args[i]));
         } else {
             char *e = expand(tok, vars);
             if (!e) {
                 snprintf(err, errlen, "%s:%d: unknown placeholder in \"%.64s\"", conf_path, lineno, tok);
                 etl_strv_free(v);
-                return CMN_ERR;
+                return -EIO;
             }
             rc = push(&v, &n, e);
         }
-        if (rc != CMN_OK) {
+        if (rc != 0) {
             snprintf(err, errlen, "out of memory");
             etl_strv_free(v);
-            return CMN_ERR;
+            return -EIO;
         }
     }
     if (n == 0) {
         snprintf(err, errlen, "%s:%d: image \"%s\" has no command", conf_path, lineno, pod->image);
-        return CMN_ERR;
+        return -EIO;
     }
     *argv_out = v;
-    return CMN_OK;
+    return 0;
 }
 
 int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_vars *vars, char ***argv_out,
@@ -120,7 +115,7 @@ int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_va
     FILE *f = fopen(conf_path, "r");
     if (!f) {
         snprintf(err, errlen, "cannot read the image table %s: %s", conf_path, strerror(errno));
-        return CMN_ERR;
+        return -EIO;
     }
     char repo[256];
     const char *tag;
@@ -150,7 +145,7 @@ int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_va
             continue;
         if (!best || (exact && !best_exact)) {
             free(best);
-            best = strdup(p + klen);
+            best = cmn_xstrdup(p + klen);
             best_line = lineno;
             best_exact = exact;
         }
@@ -161,9 +156,9 @@ int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_va
         snprintf(err, errlen,
                  "invalid pod spec: image \"%.200s\" has no local equivalent (known images are listed in %s)",
                  pod->image, conf_path);
-        return CMN_ERR;
+        return -EINVAL; /* the user's spec names it: a bad request */
     }
     int rc = build(best, pod, vars, argv_out, err, errlen, conf_path, best_line);
     free(best);
-    return rc;
+    return rc == 0 ? 0 : -EIO;
 }

@@ -24,25 +24,20 @@
 typedef struct strv {
     char **v;
     size_t n;
-    bool oom;
 } strv;
 
 __attribute__((format(printf, 2, 3))) static void strv_add(strv *s, const char *fmt, ...)
 {
-    char *str = NULL;
+    cmn_buf b;
+    cmn_buf_init(&b);
     va_list ap;
     va_start(ap, fmt);
-    int rc = vasprintf(&str, fmt, ap);
+    cmn_buf_vprintf(&b, fmt, ap);
     va_end(ap);
-    char **nv = rc < 0 ? NULL : realloc(s->v, (s->n + 2) * sizeof *nv);
-    if (!nv) {
-        if (rc >= 0)
-            free(str);
-        s->oom = true;
-        return;
-    }
-    s->v = nv;
-    s->v[s->n++] = str;
+    if (!b.data)
+        cmn_buf_puts(&b, "");
+    s->v = cmn_xrealloc(s->v, (s->n + 2) * sizeof *s->v);
+    s->v[s->n++] = cmn_buf_steal(&b);
     s->v[s->n] = NULL;
 }
 
@@ -58,15 +53,15 @@ static int write_code(const etl_entry *e, const char *codedir, char *err, size_t
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/code.py", codedir);
-    int fd = cmn_mkdir_p(codedir) == CMN_OK ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
-    if (fd < 0 || cmn_write_all(fd, e->msg.code, e->msg.code_len) != CMN_OK) {
+    int fd = cmn_mkdir_p(codedir) == 0 ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    if (fd < 0 || cmn_write_all(fd, e->msg.code, e->msg.code_len) != 0) {
         snprintf(err, errlen, "etl[%s]: cannot write %s: %s", e->msg.name, path, strerror(errno));
         if (fd >= 0)
             close(fd);
-        return CMN_ERR;
+        return -EIO;
     }
     close(fd);
-    return CMN_OK;
+    return 0;
 }
 
 /* python3.10v2 -> /usr/bin/python3.10 when installed, else the system's. */
@@ -77,9 +72,9 @@ static char *pick_python(const char *runtime, cmn_buf *warnings)
     size_t n = strcspn(v, "v");
     snprintf(exact, sizeof exact, "/usr/bin/python%.*s", (int)n, v);
     if (access(exact, X_OK) == 0)
-        return strdup(exact);
+        return cmn_xstrdup(exact);
     cmn_buf_printf(warnings, "runtime %s: %s is not installed; running /usr/bin/python3 instead\n", runtime, exact);
-    return strdup("/usr/bin/python3");
+    return cmn_xstrdup("/usr/bin/python3");
 }
 
 typedef struct probe_ctx {
@@ -112,104 +107,123 @@ static char *join(char **a, size_t n, char **b, size_t m)
     return cmn_buf_steal(&buf);
 }
 
+/* What a launch runs: filled by one of the two builders below. */
+typedef struct launch_plan {
+    strv argv, env;
+    const char *probe;   /* readiness path */
+    char *io_command;    /* io://: the command sent with each request */
+    char *python;        /* init code: the interpreter (a venv's when deps were given) */
+    char *interp;        /* init code: the runtime's system interpreter */
+    cmn_buf warnings;
+} launch_plan;
+
+/* Init code: the python runner with the user's module in STATE/NAME/code. */
+static int plan_code(etl_registry *r, etl_entry *e, launch_plan *p, char *err, size_t errlen)
+{
+    const etl_msg *m = &e->msg;
+    char codedir[4200], why[ETL_ERRLEN];
+    snprintf(codedir, sizeof codedir, "%s/code", e->dir);
+    if (write_code(e, codedir, err, errlen) != 0)
+        return -EIO;
+    if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != 0)
+        cmn_warn("etl[%s]: cannot hand %s to the ETL user: %s", m->name, e->dir, strerror(errno));
+    p->interp = pick_python(m->runtime, &p->warnings);
+    if (etl_deps_prepare(e->dir, p->interp, m->deps, m->deps_len, &r->user, m->timeout_ns, &p->python,
+                         &p->warnings, why, sizeof why) != 0) {
+        snprintf(err, errlen, "etl[%s]: %s", m->name, why);
+        return -EINVAL; /* the user's dependencies do not install */
+    }
+    char runner[4200];
+    snprintf(runner, sizeof runner, "%s/runtimes/python/runner.py", r->install_dir);
+    if (access(runner, R_OK) != 0) {
+        snprintf(err, errlen, "etl[%s]: the python runner %s is not installed", m->name, runner);
+        return -EIO;
+    }
+    strv_add(&p->argv, "%s", p->python);
+    strv_add(&p->argv, "%s", runner);
+    strv_add(&p->env, "MOD_NAME=code");
+    strv_add(&p->env, "FUNC_TRANSFORM=%s", m->func);
+    strv_add(&p->env, "COMM_TYPE=%s", m->comm);
+    strv_add(&p->env, "ARG_TYPE=%s", m->arg);
+    if (m->chunk_size > 0)
+        strv_add(&p->env, "CHUNK_SIZE=%lld", (long long)m->chunk_size);
+    else
+        strv_add(&p->env, "CHUNK_SIZE=");
+    if (m->flags)
+        strv_add(&p->env, "FLAGS=%lld", (long long)m->flags);
+    else
+        strv_add(&p->env, "FLAGS=");
+    strv_add(&p->env, "ETLFS_CODE_DIR=%s", codedir);
+    strv_add(&p->env, "ETLFS_PYTHON=%s", p->python);
+    p->io_command = cmn_xasprintf("%s %s/code.py", p->python, codedir);
+    return 0;
+}
+
+/* Init spec: the images.conf command for the Pod's image, with its env. */
+static int plan_spec(etl_registry *r, etl_entry *e, int port, launch_plan *p, char *err, size_t errlen)
+{
+    const etl_msg *m = &e->msg;
+    char conf[4200], why[ETL_ERRLEN];
+    snprintf(conf, sizeof conf, "%s/images.conf", r->install_dir);
+    etl_image_vars vars = {.install = r->install_dir, .bindir = r->bindir, .python = "/usr/bin/python3", .port = port};
+    char **img_argv = NULL;
+    int rc = etl_image_argv(conf, &m->pod, &vars, &img_argv, why, sizeof why);
+    if (rc) {
+        snprintf(err, errlen, "etl[%s]: %s", m->name, why);
+        return rc;
+    }
+    for (char **a = img_argv; *a; a++)
+        strv_add(&p->argv, "%s", *a);
+    etl_strv_free(img_argv);
+    for (size_t i = 0; i < m->pod.nenv; i++)
+        if (strcmp(m->pod.env[i].key, "ARG_TYPE") != 0)
+            strv_add(&p->env, "%s=%s", m->pod.env[i].key, m->pod.env[i].val);
+    strv_add(&p->env, "PORT=%d", port); /* after the pod's env: the port is ours to choose */
+    /* The message's argument decides what we send (an object body or an
+     * empty PUT/GET naming its file); the program must read the same. */
+    strv_add(&p->env, "ARG_TYPE=%s", m->arg);
+    p->io_command = join(m->pod.command, m->pod.ncommand, m->pod.args, m->pod.nargs);
+    p->probe = m->pod.probe_path;
+    if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != 0)
+        cmn_warn("etl[%s]: cannot hand %s to the ETL user: %s", m->name, e->dir, strerror(errno));
+    return 0;
+}
+
+/* The sequence: prepare (a port, the env, a plan), spawn, wait until ready,
+ * publish the running handle. */
 int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
 {
     const etl_msg *m = &e->msg;
-    strv argv = {0}, env = {0};
-    char **img_argv = NULL;
-    char *python = NULL, *interp = NULL, *io_command = NULL;
-    cmn_buf warnings;
-    cmn_buf_init(&warnings);
-    int rc = 500;
-    char codedir[4200], why[ETL_ERRLEN];
-    snprintf(codedir, sizeof codedir, "%s/code", e->dir);
+    launch_plan p = {.probe = "/health"};
+    cmn_buf_init(&p.warnings);
+    int rc = -EIO;
+    char why[ETL_ERRLEN];
 
     int port = etl_free_port();
-    if (cmn_mkdir_p(e->dir) != CMN_OK || port == 0) {
+    if (cmn_mkdir_p(e->dir) != 0 || port == 0) {
         snprintf(err, errlen, "etl[%s]: cannot prepare %s (or a port): %s", m->name, e->dir, strerror(errno));
         goto out;
     }
     unlink(e->log);
-    base_env(&env, e);
-    strv_add(&env, "AIS_TARGET_URL=%s/v1/etl/_object/%s", r->target_url, r->secret);
-    strv_add(&env, "ETLFS_PORT=%d", port);
-    const char *probe = "/health";
-    if (m->kind == ETL_INIT_CODE) {
-        if (write_code(e, codedir, err, errlen) != CMN_OK)
-            goto out;
-        if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != CMN_OK)
-            cmn_warn("etl[%s]: cannot hand %s to the ETL user: %s", m->name, e->dir, strerror(errno));
-        interp = pick_python(m->runtime, &warnings);
-        if (etl_deps_prepare(e->dir, interp, m->deps, m->deps_len, &r->user, m->timeout_ns, &python, &warnings,
-                             why, sizeof why) != CMN_OK) {
-            snprintf(err, errlen, "etl[%s]: %s", m->name, why);
-            rc = 400;
-            goto out;
-        }
-        char runner[4200];
-        snprintf(runner, sizeof runner, "%s/runtimes/python/runner.py", r->install_dir);
-        if (access(runner, R_OK) != 0) {
-            snprintf(err, errlen, "etl[%s]: the python runner %s is not installed", m->name, runner);
-            goto out;
-        }
-        strv_add(&argv, "%s", python);
-        strv_add(&argv, "%s", runner);
-        strv_add(&env, "MOD_NAME=code");
-        strv_add(&env, "FUNC_TRANSFORM=%s", m->func);
-        strv_add(&env, "COMM_TYPE=%s", m->comm);
-        strv_add(&env, "ARG_TYPE=%s", m->arg);
-        if (m->chunk_size > 0)
-            strv_add(&env, "CHUNK_SIZE=%lld", (long long)m->chunk_size);
-        else
-            strv_add(&env, "CHUNK_SIZE=");
-        if (m->flags)
-            strv_add(&env, "FLAGS=%lld", (long long)m->flags);
-        else
-            strv_add(&env, "FLAGS=");
-        strv_add(&env, "ETLFS_CODE_DIR=%s", codedir);
-        strv_add(&env, "ETLFS_PYTHON=%s", python);
-        if (asprintf(&io_command, "%s %s/code.py", python, codedir) < 0)
-            io_command = NULL;
-    } else {
-        char conf[4200];
-        snprintf(conf, sizeof conf, "%s/images.conf", r->install_dir);
-        etl_image_vars vars = {.install = r->install_dir, .bindir = r->bindir, .python = "/usr/bin/python3",
-                               .port = port};
-        if (etl_image_argv(conf, &m->pod, &vars, &img_argv, why, sizeof why) != CMN_OK) {
-            snprintf(err, errlen, "etl[%s]: %s", m->name, why);
-            rc = strstr(why, "no local equivalent") ? 400 : 500;
-            goto out;
-        }
-        for (char **p = img_argv; *p; p++)
-            strv_add(&argv, "%s", *p);
-        for (size_t i = 0; i < m->pod.nenv; i++)
-            if (strcmp(m->pod.env[i].key, "ARG_TYPE") != 0)
-                strv_add(&env, "%s=%s", m->pod.env[i].key, m->pod.env[i].val);
-        strv_add(&env, "PORT=%d", port); /* after the pod's env: the port is ours to choose */
-        /* The message's argument decides what we send (an object body or an
-         * empty PUT/GET naming its file); the program must read the same. */
-        strv_add(&env, "ARG_TYPE=%s", m->arg);
-        io_command = join(m->pod.command, m->pod.ncommand, m->pod.args, m->pod.nargs);
-        probe = m->pod.probe_path;
-        if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != CMN_OK)
-            cmn_warn("etl[%s]: cannot hand %s to the ETL user: %s", m->name, e->dir, strerror(errno));
-    }
-    if (argv.oom || env.oom || !io_command) {
-        snprintf(err, errlen, "etl[%s]: out of memory", m->name);
+    base_env(&p.env, e);
+    strv_add(&p.env, "AIS_TARGET_URL=%s/v1/etl/_object/%s", r->target_url, r->secret);
+    strv_add(&p.env, "ETLFS_PORT=%d", port);
+    rc = m->kind == ETL_INIT_CODE ? plan_code(r, e, &p, err, errlen) : plan_spec(r, e, port, &p, err, errlen);
+    if (rc)
         goto out;
-    }
+    rc = -EIO;
 
     pid_t pid;
-    etl_spawn s = {.argv = argv.v, .envp = env.v, .cwd = e->dir, .log_path = e->log, .user = &r->user};
-    if (etl_proc_spawn(&s, &pid, why, sizeof why) != CMN_OK) {
+    etl_spawn s = {.argv = p.argv.v, .envp = p.env.v, .cwd = e->dir, .log_path = e->log, .user = &r->user};
+    if (etl_proc_spawn(&s, &pid, why, sizeof why) != 0) {
         snprintf(err, errlen, "etl[%s]: %s", m->name, why);
         goto out;
     }
-    cmn_info("etl[%s]: started %s (pid %d, port %d)", m->name, argv.v[0], (int)pid, port);
+    cmn_info("etl[%s]: started %s (pid %d, port %d)", m->name, p.argv.v[0], (int)pid, port);
     char url[4300];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, probe);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, p.probe);
     probe_ctx pc = {.r = r, .pid = pid};
-    if (etl_wait_ready(url, cmn_mono_ns() + m->timeout_ns, alive, &pc, why, sizeof why) != CMN_OK) {
+    if (etl_wait_ready(url, cmn_mono_ns() + m->timeout_ns, alive, &pc, why, sizeof why) != 0) {
         if (pc.exited)
             kill(-pid, SIGKILL);
         else
@@ -218,19 +232,15 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
         char how[128] = "";
         if (pc.exited)
             etl_proc_describe(pc.status, how, sizeof how);
-        rc = pc.exited ? 400 : __atomic_load_n(&r->closing, __ATOMIC_ACQUIRE) ? 503 : 504;
+        /* exited: the user's code or image is broken; closing: the node is going down */
+        rc = pc.exited ? -EINVAL : __atomic_load_n(&r->closing, __ATOMIC_ACQUIRE) ? -EAGAIN : -ETIMEDOUT;
         snprintf(err, errlen, "etl[%s]: %s%s%s; log: %s", m->name, pc.exited ? "the process " : "",
                  pc.exited ? how : why, pc.exited ? " before it was ready" : "", *tail ? tail : "(empty)");
         free(tail);
         goto out;
     }
     int64_t obj_tmo = m->timeout_set ? m->timeout_ns : ETL_OBJECT_TIMEOUT_NS;
-    etl_handle *h = etl_handle_new(m->name, m->comm, m->arg, io_command, port, obj_tmo);
-    if (!h) {
-        etl_proc_stop(pid);
-        snprintf(err, errlen, "etl[%s]: out of memory", m->name);
-        goto out;
-    }
+    etl_handle *h = etl_handle_new(m->name, etl_comm_lookup(m->comm), m->arg, p.io_command, port, obj_tmo);
     char uuid[CMN_UUID_LEN + 1];
     cmn_gen_uuid(uuid);
     pthread_mutex_lock(&r->mu);
@@ -240,23 +250,22 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     e->last_error[0] = '\0';
     snprintf(e->xid, sizeof e->xid, "etl-%s", uuid);
     free(e->interpreter);
-    e->interpreter = interp;
-    interp = NULL;
-    e->venv = python && strstr(python, "/venv/") != NULL;
+    e->interpreter = p.interp;
+    p.interp = NULL;
+    e->venv = p.python && strstr(p.python, "/venv/") != NULL;
     cmn_buf_free(&e->warnings);
-    e->warnings = warnings;
-    cmn_buf_init(&warnings);
+    e->warnings = p.warnings;
+    cmn_buf_init(&p.warnings);
     pthread_mutex_unlock(&r->mu);
     cmn_info("etl[%s]: ready (%s)", m->name, e->xid);
     rc = 0;
 out:
-    etl_strv_free(argv.v);
-    etl_strv_free(env.v);
-    etl_strv_free(img_argv);
-    free(python);
-    free(interp);
-    free(io_command);
-    cmn_buf_free(&warnings);
+    etl_strv_free(p.argv.v);
+    etl_strv_free(p.env.v);
+    free(p.python);
+    free(p.interp);
+    free(p.io_command);
+    cmn_buf_free(&p.warnings);
     return rc;
 }
 

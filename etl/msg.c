@@ -7,12 +7,12 @@
  */
 #include "etl/etl_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const comm_types[] = {"hpush://", "hpull://", "hrev://", "io://", NULL};
 static const char *const arg_types[] = {"", "url", "fqn", NULL};
 static const char *const runtimes[] = {"python3.8v2", "python3.10v2", "python3.11v2", NULL};
 
@@ -22,7 +22,7 @@ __attribute__((format(printf, 3, 4))) static int bad(char *err, size_t errlen, c
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-    return CMN_ERR;
+    return -EINVAL;
 }
 
 static int one_of(const char *v, const char *const *set)
@@ -38,13 +38,13 @@ static int str_field(const cJSON *o, const char *key, char **out, char *err, siz
 {
     const cJSON *it = cJSON_GetObjectItem(o, key);
     if (!it || cJSON_IsNull(it)) {
-        *out = strdup("");
+        *out = cmn_xstrdup("");
     } else if (cJSON_IsString(it)) {
-        *out = strdup(it->valuestring);
+        *out = cmn_xstrdup(it->valuestring);
     } else {
         return bad(err, errlen, "invalid \"%s\": must be a string", key);
     }
-    return *out ? CMN_OK : bad(err, errlen, "out of memory");
+    return 0;
 }
 
 static int int_field(const cJSON *o, const char *key, int64_t *out, char *err, size_t errlen)
@@ -52,12 +52,12 @@ static int int_field(const cJSON *o, const char *key, int64_t *out, char *err, s
     const cJSON *it = cJSON_GetObjectItem(o, key);
     *out = 0;
     if (!it || cJSON_IsNull(it))
-        return CMN_OK;
+        return 0;
     double d = it->valuedouble;
     if (!cJSON_IsNumber(it) || d < -9e18 || d > 9e18 || d != (double)(int64_t)d)
         return bad(err, errlen, "invalid \"%s\": must be an integer", key);
     *out = (int64_t)d;
-    return CMN_OK;
+    return 0;
 }
 
 /* Go's cos.Duration accepts a duration string or a number of nanoseconds. */
@@ -66,7 +66,7 @@ static int timeout_field(const cJSON *o, etl_msg *m, char *err, size_t errlen)
     const cJSON *it = cJSON_GetObjectItem(o, "timeout");
     int64_t ns = 0;
     if (cJSON_IsString(it)) {
-        if (cmn_parse_duration(it->valuestring, &ns) != CMN_OK)
+        if (cmn_parse_duration(it->valuestring, &ns) != 0)
             return bad(err, errlen, "invalid \"timeout\" \"%.64s\": expected a duration such as \"45s\" or \"5m\"",
                        it->valuestring);
     } else if (cJSON_IsNumber(it)) {
@@ -80,18 +80,17 @@ static int timeout_field(const cJSON *o, etl_msg *m, char *err, size_t errlen)
         return bad(err, errlen, "invalid \"timeout\": must not be negative");
     m->timeout_set = ns > 0;
     m->timeout_ns = ns > 0 ? ns : ETL_DEFAULT_TIMEOUT_NS;
-    return CMN_OK;
+    return 0;
 }
 
 /* "hpush" and "hpush://" both name the communicator; stored with "://". */
 static char *norm_comm(const char *c)
 {
-    char *out = NULL;
     if (!*c)
-        return strdup("hpush://");
+        return cmn_xstrdup(etl_comm_hpush.name);
     if (strstr(c, "://"))
-        return strdup(c);
-    return asprintf(&out, "%s://", c) < 0 ? NULL : out;
+        return cmn_xstrdup(c);
+    return cmn_xasprintf("%s://", c);
 }
 
 /* True when the bytes are well-formed UTF-8 text (no NUL). */
@@ -118,15 +117,15 @@ static int b64_field(const cJSON *o, const char *key, char **b64, unsigned char 
                      char *err, size_t errlen)
 {
     if (str_field(o, key, b64, err, errlen))
-        return CMN_ERR;
+        return -EINVAL;
     if (!**b64)
-        return CMN_OK;
+        return 0;
     *raw = cmn_base64_decode(*b64, rawlen);
     if (*raw && utf8_text(*raw, *rawlen))
-        return CMN_OK;
+        return 0;
     free(*raw);
     size_t n = strlen(*b64);
-    *raw = (unsigned char *)strdup(*b64);
+    *raw = (unsigned char *)cmn_xstrdup(*b64);
     *rawlen = n;
     char *enc = cmn_base64_encode(*raw, n);
     if (!*raw || !enc) {
@@ -135,7 +134,7 @@ static int b64_field(const cJSON *o, const char *key, char **b64, unsigned char 
     }
     free(*b64);
     *b64 = enc;
-    return CMN_OK;
+    return 0;
 }
 
 static int parse_code(const cJSON *o, etl_msg *m, char *err, size_t errlen)
@@ -144,13 +143,13 @@ static int parse_code(const cJSON *o, etl_msg *m, char *err, size_t errlen)
         b64_field(o, "dependencies", &m->deps_b64, &m->deps, &m->deps_len, err, errlen) ||
         str_field(o, "runtime", &m->runtime, err, errlen) || int_field(o, "chunk_size", &m->chunk_size, err, errlen) ||
         int_field(o, "flags", &m->flags, err, errlen))
-        return CMN_ERR;
+        return -EINVAL;
     if (m->code_len == 0)
         return bad(err, errlen, "invalid \"code\": empty (expected a Python module, as text or base64)");
     if (!*m->runtime || !strcmp(m->runtime, "python3")) {
         /* the seed's "python3" (or none): the default Python runtime */
         free(m->runtime);
-        m->runtime = strdup(ETL_DEFAULT_RUNTIME);
+        m->runtime = cmn_xstrdup(ETL_DEFAULT_RUNTIME);
     }
     if (one_of(m->runtime, runtimes) < 0)
         return bad(err, errlen,
@@ -163,11 +162,11 @@ static int parse_code(const cJSON *o, etl_msg *m, char *err, size_t errlen)
         return bad(err, errlen,
                    "invalid \"funcs\": expected {\"transform\": \"<function name>\"}, or no \"funcs\" for "
                    "a function named transform");
-    m->func = strdup(tr ? tr->valuestring : "transform");
+    m->func = cmn_xstrdup(tr ? tr->valuestring : "transform");
     if (m->chunk_size < 0 || m->chunk_size > ETL_CHUNK_MAX)
         return bad(err, errlen, "invalid \"chunk_size\" %lld: must be between 0 and 1048576 (1MiB)",
                    (long long)m->chunk_size);
-    return CMN_OK;
+    return 0;
 }
 
 static int parse_spec(const cJSON *o, etl_msg *m, bool comm_given, char *err, size_t errlen)
@@ -175,19 +174,19 @@ static int parse_spec(const cJSON *o, etl_msg *m, bool comm_given, char *err, si
     unsigned char *yaml = NULL;
     size_t ylen = 0;
     if (b64_field(o, "spec", &m->spec_b64, &yaml, &ylen, err, errlen))
-        return CMN_ERR;
+        return -EINVAL;
     if (!yaml) {
         return bad(err, errlen, "invalid \"spec\": empty (expected the base64 of a Pod YAML)");
     }
     int rc = etl_pod_parse((const char *)yaml, ylen, &m->pod, err, errlen);
     free(yaml);
-    if (rc != CMN_OK)
-        return CMN_ERR;
+    if (rc != 0)
+        return -EINVAL;
     /* The message rules; the annotations only fill what it left out (the
      * ais-etl files hold unexpanded shell defaults there, ignored). */
     if (!comm_given && m->pod.ann_comm) {
         char *c = norm_comm(m->pod.ann_comm);
-        if (c && one_of(c, comm_types) >= 0) {
+        if (etl_comm_lookup(c)) {
             free(m->comm);
             m->comm = c;
         } else {
@@ -195,10 +194,10 @@ static int parse_spec(const cJSON *o, etl_msg *m, bool comm_given, char *err, si
         }
     }
     int64_t ns = 0;
-    if (!m->timeout_set && m->pod.ann_wait_timeout && cmn_parse_duration(m->pod.ann_wait_timeout, &ns) == CMN_OK &&
+    if (!m->timeout_set && m->pod.ann_wait_timeout && cmn_parse_duration(m->pod.ann_wait_timeout, &ns) == 0 &&
         ns > 0)
         m->timeout_ns = ns, m->timeout_set = true;
-    return CMN_OK;
+    return 0;
 }
 
 static int parse(const cJSON *o, etl_msg *m, char *err, size_t errlen)
@@ -214,31 +213,34 @@ static int parse(const cJSON *o, etl_msg *m, char *err, size_t errlen)
     if (str_field(o, "id", &m->name, err, errlen) || str_field(o, "communication", &comm, err, errlen) ||
         str_field(o, "argument", &m->arg, err, errlen) || timeout_field(o, m, err, errlen)) {
         free(comm);
-        return CMN_ERR;
+        return -EINVAL;
     }
     bool comm_given = *comm != '\0';
     m->comm = norm_comm(comm);
     free(comm);
-    if (!m->comm)
-        return bad(err, errlen, "out of memory");
     char why[256];
     if (!etl_name_valid(m->name, why, sizeof why))
         return bad(err, errlen, "%s", why);
-    if (one_of(m->comm, comm_types) < 0)
-        return bad(err, errlen,
-                   "invalid \"communication\" \"%.64s\": expected hpush://, hpull://, hrev:// or io://", m->comm);
+    const etl_comm *cm = etl_comm_lookup(m->comm);
+    if (!cm) {
+        char *names = etl_comm_names();
+        bad(err, errlen, "invalid \"communication\" \"%.64s\": expected %s", m->comm, names);
+        free(names);
+        return -EINVAL;
+    }
     if (one_of(m->arg, arg_types) < 0)
         return bad(err, errlen, "invalid \"argument\" \"%.64s\": expected \"\", \"url\" or \"fqn\"", m->arg);
 
     if ((m->kind == ETL_INIT_CODE ? parse_code(o, m, err, errlen) : parse_spec(o, m, comm_given, err, errlen)))
-        return CMN_ERR;
+        return -EINVAL;
+    cm = etl_comm_lookup(m->comm); /* a Pod annotation may have chosen it */
 
-    if (strcmp(m->arg, "url") == 0 && strcmp(m->comm, "hpull://") != 0)
+    if (strcmp(m->arg, "url") == 0 && !cm->arg_url)
         return bad(err, errlen, "invalid \"argument\" \"url\": requires communication hpull:// (have %s)", m->comm);
-    if (strcmp(m->arg, "fqn") == 0 && strcmp(m->comm, "hpull://") != 0 && strcmp(m->comm, "hpush://") != 0)
+    if (strcmp(m->arg, "fqn") == 0 && !cm->arg_fqn)
         return bad(err, errlen, "invalid \"argument\" \"fqn\": requires communication hpush:// or hpull:// (have %s)",
                    m->comm);
-    return CMN_OK;
+    return 0;
 }
 
 int etl_msg_parse(const char *body, size_t len, etl_msg *m, char *err, size_t errlen)
@@ -249,7 +251,7 @@ int etl_msg_parse(const char *body, size_t len, etl_msg *m, char *err, size_t er
         return bad(err, errlen, "invalid etl.InitMsg: the body is not valid JSON");
     int rc = parse(o, m, err, errlen);
     cJSON_Delete(o);
-    if (rc != CMN_OK)
+    if (rc != 0)
         etl_msg_free(m);
     return rc;
 }

@@ -41,12 +41,8 @@ etl_entry *etl_registry_find(etl_registry *r, const char *name)
 
 etl_entry *etl_entry_new(etl_registry *r, const char *raw, size_t rawlen, etl_msg *msg)
 {
-    etl_entry *e = calloc(1, sizeof *e);
-    if (!e || !(e->raw = malloc(rawlen + 1))) {
-        free(e);
-        etl_msg_free(msg);
-        return NULL;
-    }
+    etl_entry *e = cmn_xcalloc(1, sizeof *e);
+    e->raw = cmn_xmalloc(rawlen + 1);
     memcpy(e->raw, raw, rawlen);
     e->raw[rawlen] = '\0';
     e->rawlen = rawlen;
@@ -89,14 +85,14 @@ int etl_entry_persist(const etl_entry *e)
     snprintf(path, sizeof path, "%s/msg.json", e->dir);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
-        return CMN_ERR;
+        return -EIO;
     int rc = cmn_write_all(fd, e->raw, e->rawlen);
-    if (rc == CMN_OK && fsync(fd) != 0)
-        rc = CMN_ERR;
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -EIO;
     close(fd);
-    if (rc == CMN_OK && rename(tmp, path) != 0)
-        rc = CMN_ERR;
-    if (rc != CMN_OK) {
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -EIO;
+    if (rc != 0) {
         cmn_error("etl[%s]: cannot persist %s: %s", e->msg.name, path, strerror(errno));
         unlink(tmp);
     }
@@ -112,14 +108,10 @@ pid_t etl_registry_pid(etl_registry *r, const char *name)
     return pid;
 }
 
-static int add(etl_registry *r, etl_entry *e)
+static void add(etl_registry *r, etl_entry *e)
 {
-    etl_entry **nv = realloc(r->v, (r->n + 1) * sizeof *nv);
-    if (!nv)
-        return CMN_ERR;
-    r->v = nv;
+    r->v = cmn_xrealloc(r->v, (r->n + 1) * sizeof *r->v);
     r->v[r->n++] = e;
-    return CMN_OK;
 }
 
 /* ETLs defined before a restart come back stopped. */
@@ -146,18 +138,16 @@ static void load(etl_registry *r)
         fclose(f);
         etl_msg m;
         char err[ETL_ERRLEN];
-        if (etl_msg_parse(b.data ? b.data : "", b.len, &m, err, sizeof err) != CMN_OK) {
+        if (etl_msg_parse(b.data ? b.data : "", b.len, &m, err, sizeof err) != 0) {
             cmn_warn("etl: ignoring %s: %s", path, err);
         } else if (strcmp(m.name, de->d_name) != 0 || etl_registry_find(r, m.name)) {
             cmn_warn("etl: ignoring %s: it defines \"%s\"", path, m.name);
             etl_msg_free(&m);
         } else {
             etl_entry *e = etl_entry_new(r, b.data, b.len, &m);
-            if (e && add(r, e) != CMN_OK)
-                etl_entry_free(e);
-            else if (e)
-                cmn_info("etl[%s]: defined, stopped (start it with POST /v1/etl/%s/start)", e->msg.name,
-                         e->msg.name);
+            add(r, e);
+            cmn_info("etl[%s]: defined, stopped (start it with POST /v1/etl/%s/start)", e->msg.name,
+                     e->msg.name);
         }
         cmn_buf_free(&b);
     }
@@ -209,30 +199,30 @@ static char *exe_dir(void)
     char buf[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
     if (n <= 0)
-        return strdup(".");
+        return cmn_xstrdup(".");
     buf[n] = '\0';
     char *slash = strrchr(buf, '/');
     if (slash)
         *slash = '\0';
-    return strdup(buf);
+    return cmn_xstrdup(buf);
 }
 
 static int resolve_user(etl_registry *r, const char *name)
 {
     r->user.drop = geteuid() == 0;
     if (!r->user.drop)
-        return CMN_OK;
+        return 0;
     struct passwd pw, *res = NULL;
     char buf[4096];
     if (getpwnam_r(name, &pw, buf, sizeof buf, &res) != 0 || !res) {
         cmn_error("etl: user \"%s\" (for ETL processes) does not exist", name);
-        return CMN_ERR;
+        return -EIO;
     }
     r->user.uid = pw.pw_uid;
     r->user.gid = pw.pw_gid;
     if (pw.pw_uid == 0)
         r->user.drop = false;
-    return CMN_OK;
+    return 0;
 }
 
 /* Frees the table and everything the registry owns (processes are gone). */
@@ -241,6 +231,7 @@ static void registry_destroy(etl_registry *r)
     for (size_t i = 0; i < r->n; i++)
         etl_entry_free(r->v[i]);
     free(r->v);
+    free(r->node_id);
     free(r->target_url);
     free(r->state_dir);
     free(r->install_dir);
@@ -252,32 +243,30 @@ static void registry_destroy(etl_registry *r)
 
 etl_registry *etl_registry_new(const etl_config *cfg)
 {
-    if (!cfg || !cfg->state_dir || !cfg->install_dir || !cfg->target_url) {
-        cmn_error("etl: target_url, state_dir and install_dir are required");
+    if (!cfg || !cfg->node_id || !cfg->state_dir || !cfg->install_dir || !cfg->target_url) {
+        cmn_error("etl: node_id, target_url, state_dir and install_dir are required");
         return NULL;
     }
     pthread_once(&curl_once, curl_init);
-    etl_registry *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
+    etl_registry *r = cmn_xcalloc(1, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
-    r->target_url = strdup(cfg->target_url);
-    r->state_dir = strdup(cfg->state_dir);
-    r->install_dir = strdup(cfg->install_dir);
+    r->node_id = cmn_xstrdup(cfg->node_id);
+    r->target_url = cmn_xstrdup(cfg->target_url);
+    r->state_dir = cmn_xstrdup(cfg->state_dir);
+    r->install_dir = cmn_xstrdup(cfg->install_dir);
     r->bindir = exe_dir();
     char uuid[CMN_UUID_LEN + 1];
     cmn_gen_uuid(uuid);
     snprintf(r->secret, sizeof r->secret, "%.10s", uuid);
-    if (!r->target_url || !r->state_dir || !r->install_dir || !r->bindir ||
-        resolve_user(r, cfg->run_as_user ? cfg->run_as_user : "nobody") != CMN_OK) {
+    if (!r->bindir || resolve_user(r, cfg->run_as_user ? cfg->run_as_user : "nobody") != 0) {
         goto fail;
     }
-    if (cmn_mkdir_p(r->state_dir) != CMN_OK) {
+    if (cmn_mkdir_p(r->state_dir) != 0) {
         cmn_error("etl: cannot create the state folder %s: %s", r->state_dir, strerror(errno));
         goto fail;
     }

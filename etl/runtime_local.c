@@ -109,7 +109,7 @@ int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen)
     int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (logfd < 0) {
         snprintf(err, errlen, "cannot open log %s: %s", s->log_path, strerror(errno));
-        return CMN_ERR;
+        return -EIO;
     }
     if (s->user && s->user->drop && fchown(logfd, s->user->uid, s->user->gid) != 0)
         cmn_warn("etl: chown %s: %s", s->log_path, strerror(errno));
@@ -120,7 +120,7 @@ int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen)
         close(logfd);
         if (nullfd >= 0)
             close(nullfd);
-        return CMN_ERR;
+        return -EIO;
     }
     pid_t self = getpid();
     pid_t pid = fork();
@@ -132,7 +132,7 @@ int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen)
     if (pid < 0) {
         snprintf(err, errlen, "cannot fork for %s: %s", s->argv[0], strerror(errno));
         close(pfd[0]);
-        return CMN_ERR;
+        return -EIO;
     }
     setpgid(pid, pid); /* both sides: whoever runs first, the group exists */
     int msg[2];
@@ -146,10 +146,10 @@ int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen)
                            : msg[0] == STAGE_EXEC ? "execute"
                                                   : "set up";
         snprintf(err, errlen, "cannot %s %s: %s", what, s->argv[0], strerror(msg[1]));
-        return CMN_ERR;
+        return -EIO;
     }
     *pid_out = pid;
-    return CMN_OK;
+    return 0;
 }
 
 static bool group_gone(pid_t pgid)
@@ -181,27 +181,27 @@ void etl_proc_stop(pid_t pgid)
 int etl_proc_run(const etl_spawn *s, int64_t timeout_ns, int *status, char *err, size_t errlen)
 {
     pid_t pid;
-    if (etl_proc_spawn(s, &pid, err, errlen) != CMN_OK)
-        return CMN_ERR;
+    if (etl_proc_spawn(s, &pid, err, errlen) != 0)
+        return -EIO;
     int64_t deadline = cmn_mono_ns() + timeout_ns;
     int sleep = 5;
     for (;;) {
         pid_t w = waitpid(pid, status, WNOHANG);
         if (w == pid) {
             kill(-pid, SIGKILL); /* anything it left behind */
-            return CMN_OK;
+            return 0;
         }
         if (w < 0 && errno != EINTR) {
             snprintf(err, errlen, "%s: waitpid: %s", s->argv[0], strerror(errno));
             etl_proc_stop(pid);
-            return CMN_ERR;
+            return -EIO;
         }
         if (cmn_mono_ns() >= deadline) {
             etl_proc_stop(pid);
             char d[32];
             cmn_format_duration(timeout_ns, d, sizeof d);
             snprintf(err, errlen, "%s did not finish within %s", s->argv[0], d);
-            return CMN_ERR;
+            return -EIO;
         }
         sleep_ms(sleep);
         if (sleep < 100)
@@ -274,7 +274,7 @@ int etl_chown_tree(const char *path, uid_t uid, gid_t gid)
     chown_gid = gid;
     int rc = nftw(path, chown_one, 16, FTW_PHYS);
     pthread_mutex_unlock(&tree_mu);
-    return rc == 0 ? CMN_OK : CMN_ERR;
+    return rc == 0 ? 0 : -EIO;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -286,5 +286,5 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
 int etl_rm_tree(const char *path)
 {
     int rc = nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    return rc == 0 || errno == ENOENT ? CMN_OK : CMN_ERR;
+    return rc == 0 || errno == ENOENT ? 0 : -EIO;
 }

@@ -8,6 +8,7 @@
  */
 #include "etl/etl_int.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,12 +26,12 @@ __attribute__((format(printf, 2, 3))) static int bad(pctx *c, const char *fmt, .
 {
     int n = snprintf(c->err, c->errlen, "invalid pod spec: ");
     if (n < 0 || (size_t)n >= c->errlen)
-        return CMN_ERR;
+        return -EINVAL;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
     va_end(ap);
-    return CMN_ERR;
+    return -EINVAL;
 }
 
 static yaml_node_t *get(pctx *c, yaml_node_t *map, const char *key)
@@ -83,33 +84,29 @@ static yaml_node_t *seq_at(pctx *c, yaml_node_t *n, size_t i)
 static int strings(pctx *c, yaml_node_t *n, const char *field, char ***out, size_t *count)
 {
     if (!n)
-        return CMN_OK;
+        return 0;
     if (n->type != YAML_SEQUENCE_NODE)
         return bad(c, "%s must be a list of strings", field);
     size_t len = seq_len(n);
-    *out = calloc(len + 1, sizeof **out);
-    if (!*out)
-        return bad(c, "out of memory");
+    *out = cmn_xcalloc(len + 1, sizeof **out);
     for (size_t i = 0; i < len; i++) {
         const char *s = scalar(seq_at(c, n, i));
         if (!s)
             return bad(c, "%s[%zu] must be a string", field, i);
-        (*out)[i] = strdup(s);
+        (*out)[i] = cmn_xstrdup(s);
         (*count)++;
     }
-    return CMN_OK;
+    return 0;
 }
 
 static int parse_env(pctx *c, yaml_node_t *n, etl_pod *pod)
 {
     if (!n)
-        return CMN_OK;
+        return 0;
     if (n->type != YAML_SEQUENCE_NODE)
         return bad(c, "spec.containers[0].env must be a list");
     size_t len = seq_len(n);
-    pod->env = calloc(len + 1, sizeof *pod->env);
-    if (!pod->env)
-        return bad(c, "out of memory");
+    pod->env = cmn_xcalloc(len + 1, sizeof *pod->env);
     for (size_t i = 0; i < len; i++) {
         yaml_node_t *e = seq_at(c, n, i);
         const char *k = scalar(get(c, e, "name"));
@@ -118,11 +115,11 @@ static int parse_env(pctx *c, yaml_node_t *n, etl_pod *pod)
         const char *v = scalar(get(c, e, "value"));
         if (get(c, e, "valueFrom"))
             cmn_warn("etl pod spec: env %s uses valueFrom, which runs locally as an empty value", k);
-        pod->env[i].key = strdup(k);
-        pod->env[i].val = strdup(v ? v : "");
+        pod->env[i].key = cmn_xstrdup(k);
+        pod->env[i].val = cmn_xstrdup(v ? v : "");
         pod->nenv++;
     }
-    return CMN_OK;
+    return 0;
 }
 
 static int parse_pod(pctx *c, yaml_node_t *root, etl_pod *pod)
@@ -136,10 +133,10 @@ static int parse_pod(pctx *c, yaml_node_t *root, etl_pod *pod)
     yaml_node_t *ann = get(c, get(c, root, "metadata"), "annotations");
     const char *s = scalar(get(c, ann, "communication_type"));
     if (s)
-        pod->ann_comm = strdup(s);
+        pod->ann_comm = cmn_xstrdup(s);
     s = scalar(get(c, ann, "wait_timeout"));
     if (s)
-        pod->ann_wait_timeout = strdup(s);
+        pod->ann_wait_timeout = cmn_xstrdup(s);
 
     yaml_node_t *spec = get(c, root, "spec");
     if (!spec || spec->type != YAML_MAPPING_NODE)
@@ -159,11 +156,11 @@ static int parse_pod(pctx *c, yaml_node_t *root, etl_pod *pod)
     s = scalar(get(c, ct, "image"));
     if (!s || !*s)
         return bad(c, "spec.containers[0].image is missing");
-    pod->image = strdup(s);
+    pod->image = cmn_xstrdup(s);
     if (strings(c, get(c, ct, "command"), "spec.containers[0].command", &pod->command, &pod->ncommand) ||
         strings(c, get(c, ct, "args"), "spec.containers[0].args", &pod->args, &pod->nargs) ||
         parse_env(c, get(c, ct, "env"), pod))
-        return CMN_ERR;
+        return -EINVAL;
 
     yaml_node_t *ports = get(c, ct, "ports");
     if (seq_len(ports) != 1)
@@ -185,13 +182,11 @@ static int parse_pod(pctx *c, yaml_node_t *root, etl_pod *pod)
     s = scalar(get(c, hg, "path"));
     if (!s || !*s)
         return bad(c, "spec.containers[0].readinessProbe.httpGet.path is missing");
-    pod->probe_path = s[0] == '/' ? strdup(s) : NULL;
-    if (!pod->probe_path && asprintf(&pod->probe_path, "/%s", s) < 0)
-        return bad(c, "out of memory");
+    pod->probe_path = s[0] == '/' ? cmn_xstrdup(s) : cmn_xasprintf("/%s", s);
     s = scalar(get(c, hg, "port"));
     if (!s || strcmp(s, "default") != 0)
         return bad(c, "spec.containers[0].readinessProbe.httpGet.port must be \"default\" (the port's name)");
-    return CMN_OK;
+    return 0;
 }
 
 int etl_pod_parse(const char *yaml, size_t len, etl_pod *pod, char *err, size_t errlen)
@@ -207,12 +202,12 @@ int etl_pod_parse(const char *yaml, size_t len, etl_pod *pod, char *err, size_t 
         bad(&c, "bad YAML at line %zu: %s", parser.problem_mark.line + 1,
             parser.problem ? parser.problem : "parse error");
         yaml_parser_delete(&parser);
-        return CMN_ERR;
+        return -EINVAL;
     }
     int rc = parse_pod(&c, yaml_document_get_root_node(&doc), pod);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
-    if (rc != CMN_OK)
+    if (rc != 0)
         etl_pod_free(pod);
     return rc;
 }

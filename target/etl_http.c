@@ -136,7 +136,10 @@ static void *bridge_main(void *p)
 {
     bridge *b = p;
     etl_sink sink = {b, sink_begin, sink_write};
-    int rc = etl_transform(b->h, &b->obj, &sink, 0, b->msg, sizeof b->msg);
+    cmn_err e = {0};
+    int rc = etl_transform(b->h, &b->obj, &sink, 0, &e);
+    snprintf(b->msg, sizeof b->msg, "%s", e.msg);
+    rc = rc ? cmn_err_http_status(rc) : 0;
     pthread_mutex_lock(&b->mu);
     b->rc = rc;
     b->ended = true;
@@ -231,14 +234,14 @@ static int inline_buffered(tgt_req *r, etl_handle *h, etl_object *o, int mp)
     spool s = {.fd = -1, .dir = tgt->store.mpaths[mp]};
     cmn_buf_init(&s.mem);
     etl_sink sink = {&s, spool_begin, spool_write};
-    char msg[1024];
-    int rc = etl_transform(h, o, &sink, 0, msg, sizeof msg);
+    cmn_err e = {0};
+    int rc = etl_transform(h, o, &sink, 0, &e);
     etl_put(h);
     if (rc) {
         if (s.fd >= 0)
             close(s.fd);
         cmn_buf_free(&s.mem);
-        return tgt_reply_err(r, rc, "%s", msg);
+        return tgt_reply_err(r, cmn_err_http_status(rc), "%s", e.msg);
     }
     struct MHD_Response *resp;
     if (s.fd >= 0) {
@@ -259,12 +262,9 @@ static int inline_buffered(tgt_req *r, etl_handle *h, etl_object *o, int mp)
 }
 
 /* hpull: the client is sent to the ETL, which fetches the object itself. */
-static int inline_redirect(tgt_req *r, etl_handle *h, const etl_object *o, const char *etl_name)
+static int inline_redirect(tgt_req *r, etl_handle *h, char *url)
 {
-    char *url = etl_pull_url(h, o);
     etl_put(h);
-    if (!url)
-        return tgt_reply_err(r, 500, "etl[%s]: no URL to redirect to", etl_name);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, url);
     free(url);
@@ -289,8 +289,9 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl
     char fqn[PATH_MAX];
     tgt_store_fqn(&tgt->store, bck, obj, fqn, sizeof fqn);
     etl_object o = {bck, obj, fqn, size};
-    if (!strcmp(etl_comm_type(h), "hpull://"))
-        return inline_redirect(r, h, &o, etl_name);
+    char *url = etl_redirect_url(h, &o);
+    if (url)
+        return inline_redirect(r, h, url);
     if (size <= INLINE_MEM) /* small objects: no thread, pipe or hand-off; large ones stream */
         return inline_buffered(r, h, &o, tgt_store_mpath_of(&tgt->store, bck, obj));
     bridge *b = calloc(1, sizeof *b);

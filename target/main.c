@@ -147,7 +147,7 @@ int main(int argc, char **argv)
         tgt_store_close(&server.store);
         return 1;
     }
-    etl_config ecfg = {server.etl_url, state_dir, cfg->etl_dir, etl_user};
+    etl_config ecfg = {TGT_NODE_ID, server.etl_url, state_dir, cfg->etl_dir, etl_user};
     server.etl = etl_registry_new(&ecfg);
     if (!server.etl) {
         tgt_server_stop(&server);

@@ -239,8 +239,10 @@ int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const c
 {
     out_sink o = {.dst = dst, .dname = dname, .dry_run = dry_run, .batch = batch};
     etl_sink sink = {&o, sink_begin, sink_write};
-    char emsg[1024] = "";
-    int rc = etl_transform(h, obj, &sink, timeout_ns, emsg, sizeof emsg);
+    cmn_err e = {0};
+    int rc = etl_transform(h, obj, &sink, timeout_ns, &e);
+    rc = rc ? cmn_err_http_status(rc) : 0;
+    const char *emsg = e.msg;
     if (!rc && !dry_run && !o.opened) /* an empty output is still an object */
         rc = sink_begin(&o, NULL, 0) == CMN_OK ? 0 : 499;
     if (!rc && !dry_run && (o.err = tgt_writer_commit(&o.w, out)) != 0)

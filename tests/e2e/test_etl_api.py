@@ -261,9 +261,9 @@ def test_stop_start_delete(target, src):
     r = requests.post(url + "/start")
     assert r.status_code == 200 and r.text.startswith("etl-") and r.text != first
     assert target.get("src", "a.txt", etl_name="etl-life-1").content == hashlib.md5(b"hello world").hexdigest().encode()
-    assert requests.get(url + "/health").json() == [{"target_id": "etlfs-t1", "health_status": "Running"}]
+    assert requests.get(url + "/health").json() == [{"target_id": "t1etlfs", "health_status": "Running"}]
     logs = requests.get(url + "/logs").json()
-    assert logs[0]["target_id"] == "etlfs-t1"
+    assert logs[0]["target_id"] == "t1etlfs"
     base64.b64decode(logs[0]["logs"])
     assert requests.delete(url).status_code == 200
     assert wait_no_etl_pids(target)

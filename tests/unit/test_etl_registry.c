@@ -58,17 +58,19 @@ static int init_code(etl_registry *r, const char *name, const char *code, const 
     return out->status;
 }
 
-/* Runs obj through name; returns the status and fills out/msg. */
+/* Runs obj through name; returns 0 or -errno and fills out/msg. */
 static int run(etl_registry *r, const char *name, sinkbuf *sb, char *msg, size_t msglen)
 {
     etl_handle *h = etl_get(r, name);
     if (!h)
-        return 404;
+        return -ENOENT;
     etl_object o = {.bucket = "bck", .name = "dir/obj 1.txt", .fqn = obj_path, .size = 11};
     etl_sink s = {.ctx = sb, .begin = s_begin, .write = s_write};
     cmn_buf_init(&sb->b);
     sb->began = 0;
-    int rc = etl_transform(h, &o, &s, 0, msg, msglen);
+    cmn_err e = {0};
+    int rc = etl_transform(h, &o, &s, 0, &e);
+    snprintf(msg, msglen, "%s", e.msg);
     etl_put(h);
     return rc;
 }
@@ -133,7 +135,7 @@ static void code_etls(etl_registry *r)
     sinkbuf sb;
     char msg[1024] = "";
     int rc = run(r, "etl-crash", &sb, msg, sizeof msg);
-    if (rc != 502 || !strstr(msg, "etl[etl-crash]") || !strstr(msg, "ais://bck/dir/obj 1.txt") || sb.began)
+    if (rc != -EPROTO || !strstr(msg, "etl[etl-crash]") || !strstr(msg, "ais://bck/dir/obj 1.txt") || sb.began)
         FAILF("crash: %d %s", rc, msg);
     cmn_buf_free(&sb.b);
 
@@ -144,7 +146,7 @@ static void code_etls(etl_registry *r)
     etl_reply_free(&out);
     t0 = cmn_mono_ns();
     rc = run(r, "etl-hang", &sb, msg, sizeof msg);
-    if (rc != 504 || cmn_mono_ns() - t0 > 5 * ETL_SEC_NS || !strstr(msg, "etl[etl-hang]"))
+    if (rc != -ETIMEDOUT || cmn_mono_ns() - t0 > 5 * ETL_SEC_NS || !strstr(msg, "etl[etl-hang]"))
         FAILF("hang: %d %s", rc, msg);
     cmn_buf_free(&sb.b);
 
@@ -244,7 +246,7 @@ static void lifecycle(etl_registry *r)
 
     etl_reply_init(&out);
     etl_api_logs(r, "etl-md5-code", &out);
-    if (out.status != 200 || !strstr(out.body.data, "\"target_id\":\"etlfs-t1\""))
+    if (out.status != 200 || !strstr(out.body.data, "\"target_id\":\"t1etlfs\""))
         FAILF("logs: %d %s", out.status, out.body.data);
     etl_reply_free(&out);
     etl_reply_init(&out);
@@ -308,7 +310,7 @@ int main(void)
     fputs("hello world", f);
     fclose(f);
 
-    etl_config cfg = {.target_url = "http://127.0.0.1:1", .state_dir = state, .install_dir = install};
+    etl_config cfg = {.node_id = "t1etlfs", .target_url = "http://127.0.0.1:1", .state_dir = state, .install_dir = install};
     etl_registry *r = etl_registry_new(&cfg);
     if (!r)
         return 1;
