@@ -22,7 +22,7 @@
 /* ---- errors (err.c) */
 typedef struct cmn_err {
     int code;       /* positive errno; 0 = none */
-    char msg[1024]; /* names the object and the cause */
+    char msg[2048]; /* names the object and the cause */
 } cmn_err;
 /* Fills e (may be NULL) and returns -code, so "return cmn_err_set(...)". */
 int cmn_err_set(cmn_err *e, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

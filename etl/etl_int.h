@@ -113,7 +113,8 @@ int etl_proc_run(const etl_spawn *s, int64_t timeout_ns, int *status, char *err,
 void etl_proc_describe(int status, char *out, size_t outlen);
 /* A free loopback TCP port, 0 on failure. */
 int etl_free_port(void);
-/* The last max bytes of a file (for error messages and logs). malloc'd. */
+/* The last max bytes of a file, from a UTF-8 character boundary (for error
+ * messages and logs). malloc'd. */
 char *etl_file_tail(const char *path, size_t max);
 /* Recursively chowns (for the unprivileged ETL user) and removes trees. */
 int etl_chown_tree(const char *path, uid_t uid, gid_t gid);

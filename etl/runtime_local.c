@@ -254,7 +254,13 @@ char *etl_file_tail(const char *path, size_t max)
         close(fd);
     if (!b.data)
         cmn_buf_puts(&b, "");
-    return cmn_buf_steal(&b);
+    /* start at a character: the cut may fall inside a multi-byte one */
+    size_t skip = 0;
+    while (skip < b.len && skip < 3 && ((unsigned char)b.data[skip] & 0xC0) == 0x80)
+        skip++;
+    char *tail = cmn_xstrdup(b.data + skip);
+    cmn_buf_free(&b);
+    return tail;
 }
 
 static uid_t chown_uid;

@@ -64,6 +64,7 @@ static int reply_errv(tgt_req *r, int status, const char *hdr, const char *hval,
 {
     char msg[2048];
     vsnprintf(msg, sizeof msg, fmt, ap);
+    cmn_utf8_scrub(msg); /* JSON is UTF-8; messages carry ETL output and cut text */
     if (status >= 500)
         cmn_error("%s %s: %d %s", r->method, r->url, status, msg);
     cJSON *e = cJSON_CreateObject();
