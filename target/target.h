@@ -330,7 +330,6 @@ int tgt_h_object_post(tgt_req *r);
 int tgt_h_objects_post(tgt_req *r);   /* POST /v1/objects/B: promote */
 int tgt_h_object_put_done(tgt_req *r); /* end of a streamed PUT */
 int tgt_h_etl(tgt_req *r);
-int tgt_h_etl_object(tgt_req *r);     /* /v1/etl/_object/SECRET/UNAME */
 int tgt_lso(tgt_req *r, const char *bck);
 int tgt_summary(tgt_req *r, const char *bck, bool head);
 /* Inline transform of an object (GET ?etl_name=). */
