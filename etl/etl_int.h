@@ -151,11 +151,11 @@ void etl_push_path(cmn_buf *b, const etl_handle *h, const etl_object *obj);
 char *etl_uname_url(const etl_handle *h, const etl_object *obj);
 
 /* ---- comm.c: a running ETL as communicators see it (the etl_handle) and
- * the one HTTP transfer (libcurl) every communicator goes through */
+ * the one HTTP transfer (common/http_client.c) every communicator goes through */
+struct cmn_http_pool;
 struct etl_handle {
     int refs;                /* atomic: the registry holds one while running */
-    pthread_mutex_t mu;      /* guards the curl pool */
-    void **pool; size_t npool;
+    struct cmn_http_pool *pool; /* kept-alive connections to the ETL (thread-safe) */
     char *name;
     const etl_comm *comm;
     char *arg;

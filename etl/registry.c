@@ -7,8 +7,8 @@
  * frees one that a transform is still using.
  */
 #include "etl/etl_int.h"
+#include "common/http_client.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,11 +25,7 @@
 
 #define WATCH_PERIOD_MS 200
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init(void)
-{
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-}
+static pthread_once_t http_once = PTHREAD_ONCE_INIT;
 
 etl_entry *etl_registry_find(etl_registry *r, const char *name)
 {
@@ -247,7 +243,7 @@ etl_registry *etl_registry_new(const etl_config *cfg)
         cmn_error("etl: node_id, target_url, state_dir and install_dir are required");
         return NULL;
     }
-    pthread_once(&curl_once, curl_init);
+    pthread_once(&http_once, cmn_http_global_init);
     etl_registry *r = cmn_xcalloc(1, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
     pthread_condattr_t ca;
