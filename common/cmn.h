@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #define CMN_OK 0
 #define CMN_ERR (-1)
@@ -107,6 +108,23 @@ bool cmn_utf8_valid(const char *s, size_t len);
 void cmn_utf8_scrub(char *s);
 /* Go url.PathEscape of s as one path segment ('/' -> %2F, '@' kept). malloc'd. */
 char *cmn_path_escape(const char *s);
+
+/* ---- spool (spool.c): an output of unknown length, kept in memory up to
+ * mem_limit bytes, then in an unnamed file in dir (which must outlive it) */
+typedef struct cmn_spool {
+    cmn_buf mem;       /* the bytes while they fit */
+    int fd;            /* the file once they did not, else -1 */
+    int64_t len;       /* bytes written */
+    size_t mem_limit;
+    const char *dir;
+} cmn_spool;
+void cmn_spool_init(cmn_spool *s, const char *dir, size_t mem_limit);
+/* 0 or -errno (the file could not be made or written). */
+int cmn_spool_write(cmn_spool *s, const void *data, size_t len);
+/* Up to len bytes from off: the count (0 at the end) or -errno. */
+ssize_t cmn_spool_pread(const cmn_spool *s, void *buf, size_t len, int64_t off);
+/* Frees the bytes and the file; s is empty again, ready for writes. */
+void cmn_spool_free(cmn_spool *s);
 
 /* ---- files (file.c) */
 /* mkdir -p with mode 0755; 0 or -errno. */

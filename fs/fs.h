@@ -261,7 +261,7 @@ typedef struct fs_handle {
     int64_t next_off;      /* where a sequential reader goes next */
     /* ETL output */
     bool etl_loaded;
-    cmn_buf mem;
+    cmn_spool out;
     /* writer */
     bool dirty, created, server_copied;
     bool wrote;            /* write() put bytes in the spool */

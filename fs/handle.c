@@ -20,7 +20,7 @@ fs_handle *fs_handle_new(const fs_path *p, const char *path)
     snprintf(h->bck, sizeof h->bck, "%s", p->bck);
     snprintf(h->etl, sizeof h->etl, "%s", p->etl);
     h->fd = -1;
-    cmn_buf_init(&h->mem);
+    cmn_spool_init(&h->out, fs_cfg.spool_dir, fs_cfg.mem_limit);
     return h;
 }
 
@@ -28,7 +28,7 @@ void fs_handle_free(fs_handle *h)
 {
     if (h->fd >= 0)
         close(h->fd);
-    cmn_buf_free(&h->mem);
+    cmn_spool_free(&h->out);
     free(h->ra);
     free(h->path);
     free(h->obj);

@@ -104,25 +104,10 @@ int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *ke
 static size_t etl_sink(void *ctx, const char *data, size_t len)
 {
     fs_handle *h = ctx;
-    if (h->fd < 0 && h->mem.len + len > fs_cfg.mem_limit) {
-        int fd = fs_spool_file();
-        if (fd < 0 || cmn_write_all(fd, h->mem.data ? h->mem.data : "", h->mem.len) < 0) {
-            if (fd >= 0)
-                close(fd);
-            return 0;
-        }
-        h->fd = fd;
-        h->size = (int64_t)h->mem.len;
-        cmn_buf_free(&h->mem);
-    }
-    if (h->fd >= 0) {
-        if (cmn_write_all(h->fd, data, len) < 0)
-            return 0;
-        h->size += (int64_t)len;
-        return len;
-    }
-    cmn_buf_append(&h->mem, data, len);
-    return len;
+    int rc = cmn_spool_write(&h->out, data, len);
+    if (rc < 0)
+        cmn_error("etlfs: cannot keep the output of %s in %s: %s", h->path, fs_cfg.spool_dir, strerror(-rc));
+    return rc < 0 ? 0 : len;
 }
 
 static int etl_load(fs_handle *h)
@@ -130,16 +115,11 @@ static int etl_load(fs_handle *h)
     int64_t got = 0;
     int rc = fs_api_get_all(h->bck, h->obj, h->etl, etl_sink, h, &got);
     if (rc < 0) {
-        /* start over on the next read */
-        if (h->fd >= 0)
-            close(h->fd);
-        h->fd = -1;
-        cmn_buf_free(&h->mem);
+        cmn_spool_free(&h->out); /* start over on the next read */
         h->size = 0;
         return rc;
     }
-    if (h->fd < 0)
-        h->size = (int64_t)h->mem.len;
+    h->size = h->out.len;
     h->etl_loaded = true;
     fs_cache_set_outsize(h->path, h->size);
     return 0;
@@ -217,17 +197,7 @@ ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off)
         n = pread_full(h->fd, buf, len, off);
     } else if (h->etl[0]) {
         int rc = h->etl_loaded ? 0 : etl_load(h);
-        if (rc < 0) {
-            n = rc;
-        } else if (h->fd >= 0) {
-            n = pread_full(h->fd, buf, len, off);
-        } else {
-            n = 0;
-            if (off < (off_t)h->mem.len) {
-                n = (ssize_t)((off_t)h->mem.len - off < (off_t)len ? (off_t)h->mem.len - off : (off_t)len);
-                memcpy(buf, h->mem.data + off, (size_t)n);
-            }
-        }
+        n = rc < 0 ? rc : cmn_spool_pread(&h->out, buf, len, off);
     } else if (h->fd >= 0) {
         n = pread_full(h->fd, buf, len, off);
     } else {
