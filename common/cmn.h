@@ -131,5 +131,7 @@ void cmn_spool_free(cmn_spool *s);
 int cmn_mkdir_p(const char *path);
 /* Writes all of buf; retries on EINTR/short writes; 0 or -errno. */
 int cmn_write_all(int fd, const void *buf, size_t len);
+/* Reads len bytes at off unless the file ends first; the count or -errno. */
+ssize_t cmn_pread_full(int fd, void *buf, size_t len, off_t off);
 
 #endif

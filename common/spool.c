@@ -81,16 +81,5 @@ ssize_t cmn_spool_pread(const cmn_spool *s, void *buf, size_t len, int64_t off)
         memcpy(buf, s->mem.data + off, len);
         return (ssize_t)len;
     }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(s->fd, (char *)buf + got, len - got, (off_t)(off + (int64_t)got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        got += (size_t)n;
-    }
-    return (ssize_t)got;
+    return cmn_pread_full(s->fd, buf, len, (off_t)off);
 }

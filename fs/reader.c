@@ -127,22 +127,6 @@ static int etl_load(fs_handle *h)
 
 /* ---------------------------------------------------------------- reads */
 
-static ssize_t pread_full(int fd, char *buf, size_t len, off_t off)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t n = pread(fd, buf + done, len - done, off + (off_t)done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        if (n == 0)
-            break;
-        done += (size_t)n;
-    }
-    return (ssize_t)done;
-}
-
 /* Serves from the readahead window, refilling it with one ranged GET. */
 static ssize_t read_ranged(fs_handle *h, char *buf, size_t len, off_t off)
 {
@@ -187,19 +171,19 @@ ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off)
     if (!h->writer && !h->etl[0] && h->fd >= 0) {
         /* node-local file, fixed at open: pread needs no lock, so the kernel's
          * concurrent readahead requests on one file run in parallel */
-        n = pread_full(h->fd, buf, len, off);
+        n = cmn_pread_full(h->fd, buf, len, off);
         if (n > 0)
             fs_stat_add(FS_ST_READ_BYTES, n);
         return n;
     }
     pthread_mutex_lock(&h->mu);
     if (h->writer) {
-        n = pread_full(h->fd, buf, len, off);
+        n = cmn_pread_full(h->fd, buf, len, off);
     } else if (h->etl[0]) {
         int rc = h->etl_loaded ? 0 : etl_load(h);
         n = rc < 0 ? rc : cmn_spool_pread(&h->out, buf, len, off);
     } else if (h->fd >= 0) {
-        n = pread_full(h->fd, buf, len, off);
+        n = cmn_pread_full(h->fd, buf, len, off);
     } else {
         n = read_ranged(h, buf, len, off);
     }
