@@ -35,7 +35,7 @@ static int reply_etl(tgt_req *r, etl_reply *er)
 }
 
 /* Serves an object to an ETL process: "ais/@#/B/O" after the secret. */
-static int serve_to_etl(tgt_req *r)
+static int serve_to_etl(tgt_req *r, bool head)
 {
     if (strcmp(r->items[3], etl_registry_secret(tgt->etl)))
         return tgt_reply_err(r, 400, "unrecognized request source");
@@ -58,45 +58,32 @@ static int serve_to_etl(tgt_req *r)
     r->obj = slash + 1;
     r->nitems = 4;
     /* never recurse into another transform */
-    if (!strcmp(r->method, "HEAD"))
+    if (head)
         return tgt_h_object_head(r);
     return tgt_h_object_get(r);
 }
 
-int tgt_h_etl(tgt_req *r)
-{
-    etl_reply er;
-    etl_reply_init(&er);
-    const char *m = r->method;
-    int n = r->nitems;
-    if (n == 5 && !strcmp(r->items[2], "_object"))
-        return serve_to_etl(r);
-    const char *name = n >= 3 ? r->items[2] : NULL;
-    const char *sub = n >= 4 ? r->items[3] : NULL;
-    if (!strcmp(m, "PUT") && n == 2)
-        etl_api_init(tgt->etl, r->body.data ? r->body.data : "", r->body.len, &er);
-    else if (!strcmp(m, "GET") && n == 2)
-        etl_api_list(tgt->etl, &er);
-    else if (!strcmp(m, "GET") && n == 3)
-        etl_api_show(tgt->etl, name, &er);
-    else if (!strcmp(m, "GET") && (n == 4 || n == 5) && !strcmp(sub, "logs"))
-        etl_api_logs(tgt->etl, name, &er);
-    else if (!strcmp(m, "GET") && n == 4 && !strcmp(sub, "health"))
-        etl_api_health(tgt->etl, name, &er);
-    else if (!strcmp(m, "GET") && n == 4 && !strcmp(sub, "metrics"))
-        etl_api_metrics(tgt->etl, name, &er);
-    else if ((!strcmp(m, "POST") || !strcmp(m, "DELETE")) && n == 4 && !strcmp(sub, "stop"))
-        etl_api_stop(tgt->etl, name, &er); /* DELETE .../stop as the seed's table writes it */
-    else if (!strcmp(m, "POST") && n == 4 && !strcmp(sub, "start"))
-        etl_api_start(tgt->etl, name, &er);
-    else if (!strcmp(m, "DELETE") && n == 3)
-        etl_api_delete(tgt->etl, name, &er);
-    else {
-        etl_reply_free(&er);
-        return tgt_reply_err(r, 400, "invalid ETL request %s %s", m, r->url);
-    }
-    return reply_etl(r, &er);
-}
+int tgt_h_etl_object_get(tgt_req *r) { return serve_to_etl(r, false); }
+int tgt_h_etl_object_head(tgt_req *r) { return serve_to_etl(r, true); }
+
+/* The ETL service's REST API: each call fills an etl_reply that becomes ours. */
+#define ETL_API(call)                                                                                                  \
+    etl_reply er;                                                                                                      \
+    etl_reply_init(&er);                                                                                               \
+    call;                                                                                                              \
+    return reply_etl(r, &er)
+
+int tgt_h_etl_init(tgt_req *r) { ETL_API(etl_api_init(tgt->etl, r->body.data ? r->body.data : "", r->body.len, &er)); }
+int tgt_h_etl_list(tgt_req *r) { ETL_API(etl_api_list(tgt->etl, &er)); }
+int tgt_h_etl_show(tgt_req *r) { ETL_API(etl_api_show(tgt->etl, r->items[2], &er)); }
+int tgt_h_etl_logs(tgt_req *r) { ETL_API(etl_api_logs(tgt->etl, r->items[2], &er)); }
+int tgt_h_etl_health(tgt_req *r) { ETL_API(etl_api_health(tgt->etl, r->items[2], &er)); }
+int tgt_h_etl_metrics(tgt_req *r) { ETL_API(etl_api_metrics(tgt->etl, r->items[2], &er)); }
+int tgt_h_etl_start(tgt_req *r) { ETL_API(etl_api_start(tgt->etl, r->items[2], &er)); }
+int tgt_h_etl_stop(tgt_req *r) { ETL_API(etl_api_stop(tgt->etl, r->items[2], &er)); }
+int tgt_h_etl_delete(tgt_req *r) { ETL_API(etl_api_delete(tgt->etl, r->items[2], &er)); }
+
+int tgt_h_etl_invalid(tgt_req *r) { return tgt_reply_err(r, 400, "invalid ETL request %s %s", r->method, r->url); }
 
 /* ------------------------------------------------------------ inline */
 typedef struct bridge {

@@ -77,8 +77,9 @@ static void start_job(tgt_job *job, void *arg)
         remove_stale_work_files(c);
 }
 
-int tgt_act_start_job(tgt_req *r, cJSON *value)
+int tgt_h_job_start(tgt_req *r)
 {
+    cJSON *value = tgt_msg_value(r);
     const cJSON *k = value ? cJSON_GetObjectItem(value, "Kind") : NULL;
     const char *kind = cJSON_IsString(k) ? k->valuestring : "";
     if (!strcmp(kind, "lru") || !strcmp(kind, "lru-eviction"))

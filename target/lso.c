@@ -249,8 +249,11 @@ static const char *str_field(cJSON *v, const char *key)
     return cJSON_IsString(f) ? f->valuestring : "";
 }
 
-int tgt_lso(tgt_req *r, const char *bck)
+int tgt_h_objects_list(tgt_req *r)
 {
+    const char *bck = r->items[2];
+    if (!tgt_check_bucket(r, bck, true))
+        return MHD_YES;
     cJSON *v = tgt_msg_value(r);
     const char *prefix = str_field(v, "prefix");
     const char *token = str_field(v, "continuation_token");

@@ -313,37 +313,66 @@ void tgt_journal_recover(const tgt_store *s);
 typedef int (*tgt_handler)(tgt_req *r);
 tgt_handler tgt_route(tgt_req *r);
 
-/* handlers, by file */
-int tgt_h_health(tgt_req *r);
-int tgt_h_daemon_get(tgt_req *r);
-int tgt_h_cluster_get(tgt_req *r);
-int tgt_h_cluster_put(tgt_req *r);
-int tgt_h_buckets_get(tgt_req *r);
-int tgt_h_bucket_post(tgt_req *r);
-int tgt_h_bucket_delete(tgt_req *r);
+/* Handlers, by file, in the table's order (routes.c); each replies once and
+ * returns what the reply returned. */
+int tgt_h_action_invalid(tgt_req *r);         /* routes.c */
+int tgt_h_what_invalid(tgt_req *r);
+int tgt_h_health_get(tgt_req *r);             /* cluster.c */
+int tgt_h_smap_get(tgt_req *r);
+int tgt_h_daemon_what_invalid(tgt_req *r);
+int tgt_h_job_status(tgt_req *r);
+int tgt_h_jobs_status_all(tgt_req *r);
+int tgt_h_jobs_running(tgt_req *r);
+int tgt_h_jobs_snaps(tgt_req *r);
+int tgt_h_job_stop(tgt_req *r);
+int tgt_h_job_start(tgt_req *r);              /* jobstart.c */
+int tgt_h_buckets_list(tgt_req *r);           /* bucket.c */
+int tgt_h_bucket_summary(tgt_req *r);
+int tgt_h_bucket_action_invalid(tgt_req *r);
 int tgt_h_bucket_head(tgt_req *r);
-int tgt_h_bucket_put(tgt_req *r);
-int tgt_h_object_get(tgt_req *r);
+int tgt_h_bucket_create(tgt_req *r);
+int tgt_h_bucket_copy(tgt_req *r);
+int tgt_h_bucket_transform(tgt_req *r);
+int tgt_h_bucket_move(tgt_req *r);
+int tgt_h_bucket_destroy(tgt_req *r);
+int tgt_h_bucket_evict(tgt_req *r);
+int tgt_h_bucket_archive(tgt_req *r);
+int tgt_h_bucket_props_set(tgt_req *r);
+int tgt_h_objects_list(tgt_req *r);           /* lso.c */
+int tgt_h_objects_copy(tgt_req *r);           /* multiobj.c: list/range */
+int tgt_h_objects_transform(tgt_req *r);
+int tgt_h_objects_delete(tgt_req *r);
+int tgt_h_objects_evict(tgt_req *r);
+int tgt_h_object_get(tgt_req *r);             /* object.c */
 int tgt_h_object_head(tgt_req *r);
 int tgt_h_object_delete(tgt_req *r);
-int tgt_h_object_post(tgt_req *r);
-int tgt_h_objects_post(tgt_req *r);   /* POST /v1/objects/B: promote */
-int tgt_h_object_put_done(tgt_req *r); /* end of a streamed PUT */
-int tgt_h_etl(tgt_req *r);
-int tgt_h_etl_object(tgt_req *r);     /* /v1/etl/_object/SECRET/UNAME */
-int tgt_lso(tgt_req *r, const char *bck);
-int tgt_summary(tgt_req *r, const char *bck, bool head);
+int tgt_h_object_put_done(tgt_req *r);        /* end of a streamed PUT (server.c) */
+int tgt_h_object_rename(tgt_req *r);
+int tgt_h_object_copy(tgt_req *r);
+int tgt_h_object_action_invalid(tgt_req *r);
+int tgt_h_objects_promote(tgt_req *r);
+int tgt_h_etl_object_get(tgt_req *r);         /* etl_http.c: /v1/etl/_object/SECRET/UNAME */
+int tgt_h_etl_object_head(tgt_req *r);
+int tgt_h_etl_init(tgt_req *r);               /* etl_http.c: /v1/etl */
+int tgt_h_etl_list(tgt_req *r);
+int tgt_h_etl_show(tgt_req *r);
+int tgt_h_etl_logs(tgt_req *r);
+int tgt_h_etl_health(tgt_req *r);
+int tgt_h_etl_metrics(tgt_req *r);
+int tgt_h_etl_start(tgt_req *r);
+int tgt_h_etl_stop(tgt_req *r);
+int tgt_h_etl_delete(tgt_req *r);
+int tgt_h_etl_invalid(tgt_req *r);
 /* Inline transform of an object (GET ?etl_name=). */
 int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl_name);
 
 /* Bucket actions implemented by the offline/multi-object layer (offline.c,
- * multiobj.c). Each replies itself. */
+ * multiobj.c), called by the handlers once the bucket is checked. Each
+ * replies itself. */
 int tgt_act_copy_bck(tgt_req *r, const char *src, cJSON *value, bool etl);
 int tgt_act_move_bck(tgt_req *r, const char *src);
-int tgt_act_listrange(tgt_req *r, const char *src, const char *action, cJSON *value);
 int tgt_act_archive(tgt_req *r, const char *src, cJSON *value);
 int tgt_act_promote(tgt_req *r, const char *bck);
 int tgt_act_copy_obj(tgt_req *r, const char *bck, const char *obj);
-int tgt_act_start_job(tgt_req *r, cJSON *value);
 
 #endif
