@@ -1,6 +1,6 @@
 /*
  * objwrite.c - every way an object's file changes: atomic writes (work file,
- * fsync, metadata, rename), removal, and opening for reads. Readers that
+ * fsync, metadata, rename) and removal (reads: objread.c). Readers that
  * already hold the old file keep reading it; new readers see the new one.
  */
 #include "target/target.h"
@@ -264,23 +264,5 @@ int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj)
         if (rmdir(fqn) != 0)
             break;
     }
-    return 0;
-}
-
-int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size)
-{
-    char fqn[PATH_MAX];
-    if (tgt_store_fqn(s, bck, obj, fqn, sizeof fqn) != CMN_OK)
-        return -ENAMETOOLONG;
-    int f = open(fqn, O_RDONLY | O_CLOEXEC);
-    if (f < 0)
-        return errno == ENOTDIR ? -ENOENT : -errno;
-    struct stat st;
-    if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(f);
-        return -ENOENT;
-    }
-    *fd = f;
-    *size = st.st_size;
     return 0;
 }

@@ -2,11 +2,13 @@
  * target.h - the map of etlfs-target: one process that answers as AIStore's
  * gateway and target on a single node. Layers, bottom up:
  *
- *   store.c, objmeta.c, objwrite.c, walk.c   objects and buckets on mountpaths
+ *   store.c, objmeta.c, objread.c,           objects and buckets on mountpaths
+ *   objwrite.c, walk.c
  *   jobs.c                                   long operations ("xactions")
  *   server.c, reply.c, routes.c              HTTP (libmicrohttpd) and the route table
+ *   etl_inline.c                             an object read through an ETL
  *   bucket.c, object.c, lso.c, cluster.c,    one file per group of REST handlers
- *   etl_http.c, ...
+ *   etl_rest.c, etl_callback.c, ...
  */
 #ifndef ETLFS_TARGET_H
 #define ETLFS_TARGET_H
@@ -111,6 +113,8 @@ int tgt_store_copy_file(const tgt_store *s, const char *src_fqn, const char *bck
                         tgt_objmeta *out, tgt_batch *batch);
 /* Deletes an object file and its empty parent directories. 0 or -errno. */
 int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj);
+
+/* ---------------------------------------------------------------- objread */
 /* Opens an object for reading: fd and stat; 0 or -errno (-ENOENT if absent). */
 int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size);
 
@@ -351,9 +355,9 @@ int tgt_h_object_rename(tgt_req *r);
 int tgt_h_object_copy(tgt_req *r);
 int tgt_h_object_action_invalid(tgt_req *r);
 int tgt_h_objects_promote(tgt_req *r);
-int tgt_h_etl_object_get(tgt_req *r);         /* etl_http.c: /v1/etl/_object/SECRET/UNAME */
+int tgt_h_etl_object_get(tgt_req *r);         /* etl_callback.c: /v1/etl/_object/SECRET/UNAME */
 int tgt_h_etl_object_head(tgt_req *r);
-int tgt_h_etl_init(tgt_req *r);               /* etl_http.c: /v1/etl */
+int tgt_h_etl_init(tgt_req *r);               /* etl_rest.c: /v1/etl */
 int tgt_h_etl_list(tgt_req *r);
 int tgt_h_etl_show(tgt_req *r);
 int tgt_h_etl_logs(tgt_req *r);
@@ -363,7 +367,7 @@ int tgt_h_etl_start(tgt_req *r);
 int tgt_h_etl_stop(tgt_req *r);
 int tgt_h_etl_delete(tgt_req *r);
 int tgt_h_etl_invalid(tgt_req *r);
-/* Inline transform of an object (GET ?etl_name=). */
+/* Inline transform of an object (GET ?etl_name=; etl_inline.c). */
 int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl_name);
 
 /* Bucket actions implemented by the offline/multi-object layer (offline.c,

@@ -1,7 +1,6 @@
 /*
- * etl_http.c - the target's side of ETL: /v1/etl routed to the ETL service,
- * objects served back to ETL containers (/v1/etl/_object/SECRET/UNAME), and
- * inline transforms (GET ?etl_name=).
+ * etl_inline.c - inline transforms (GET /v1/objects/B/O?etl_name=): the
+ * object goes through the ETL on its way to the client.
  *
  * An inline transform of a small object (up to INLINE_MEM) runs on the
  * request's thread and is answered once complete (status and length known).
@@ -22,70 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int reply_etl(tgt_req *r, etl_reply *er)
-{
-    int ret;
-    if (er->status >= 200 && er->status < 300)
-        ret = tgt_reply_buf(r, er->status, er->content_type ? er->content_type : "text/plain; charset=utf-8",
-                            er->body.data ? er->body.data : "", er->body.len);
-    else
-        ret = tgt_reply_err(r, er->status ? er->status : 500, "%s", er->body.data ? er->body.data : "ETL error");
-    etl_reply_free(er);
-    return ret;
-}
-
-/* Serves an object to an ETL process: "ais/@#/B/O" after the secret. */
-static int serve_to_etl(tgt_req *r, bool head)
-{
-    if (strcmp(r->items[3], etl_registry_secret(tgt->etl)))
-        return tgt_reply_err(r, 400, "unrecognized request source");
-    char bck[256];
-    const char *u = r->obj;
-    if (strncmp(u, "ais/", 4))
-        return tgt_reply_err(r, 400, "invalid object uname \"%s\"", u);
-    const char *p = u + 4;
-    if (*p == '@') {
-        p = strchr(p, '/');
-        if (!p)
-            return tgt_reply_err(r, 400, "invalid object uname \"%s\"", u);
-        p++;
-    }
-    const char *slash = strchr(p, '/');
-    if (!slash || (size_t)(slash - p) >= sizeof bck)
-        return tgt_reply_err(r, 400, "invalid object uname \"%s\"", u);
-    snprintf(bck, sizeof bck, "%.*s", (int)(slash - p), p);
-    r->items[2] = bck;
-    r->obj = slash + 1;
-    r->nitems = 4;
-    /* never recurse into another transform */
-    if (head)
-        return tgt_h_object_head(r);
-    return tgt_h_object_get(r);
-}
-
-int tgt_h_etl_object_get(tgt_req *r) { return serve_to_etl(r, false); }
-int tgt_h_etl_object_head(tgt_req *r) { return serve_to_etl(r, true); }
-
-/* The ETL service's REST API: each call fills an etl_reply that becomes ours. */
-#define ETL_API(call)                                                                                                  \
-    etl_reply er;                                                                                                      \
-    etl_reply_init(&er);                                                                                               \
-    call;                                                                                                              \
-    return reply_etl(r, &er)
-
-int tgt_h_etl_init(tgt_req *r) { ETL_API(etl_api_init(tgt->etl, r->body.data ? r->body.data : "", r->body.len, &er)); }
-int tgt_h_etl_list(tgt_req *r) { ETL_API(etl_api_list(tgt->etl, &er)); }
-int tgt_h_etl_show(tgt_req *r) { ETL_API(etl_api_show(tgt->etl, r->items[2], &er)); }
-int tgt_h_etl_logs(tgt_req *r) { ETL_API(etl_api_logs(tgt->etl, r->items[2], &er)); }
-int tgt_h_etl_health(tgt_req *r) { ETL_API(etl_api_health(tgt->etl, r->items[2], &er)); }
-int tgt_h_etl_metrics(tgt_req *r) { ETL_API(etl_api_metrics(tgt->etl, r->items[2], &er)); }
-int tgt_h_etl_start(tgt_req *r) { ETL_API(etl_api_start(tgt->etl, r->items[2], &er)); }
-int tgt_h_etl_stop(tgt_req *r) { ETL_API(etl_api_stop(tgt->etl, r->items[2], &er)); }
-int tgt_h_etl_delete(tgt_req *r) { ETL_API(etl_api_delete(tgt->etl, r->items[2], &er)); }
-
-int tgt_h_etl_invalid(tgt_req *r) { return tgt_reply_err(r, 400, "invalid ETL request %s %s", r->method, r->url); }
-
-/* ------------------------------------------------------------ inline */
 typedef struct bridge {
     pthread_mutex_t mu;
     pthread_cond_t cv;
