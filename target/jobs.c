@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define JOB_ERRS_KEPT 16
 #define JOBS_KEPT 1024 /* finished jobs remembered; the oldest are forgotten first */
@@ -377,4 +378,14 @@ void tgt_jobs_shutdown(void)
     }
     njobs = 0;
     pthread_mutex_unlock(&mu);
+}
+
+void tgt_job_linger(tgt_job *job)
+{
+    tgt_job_set_idle(job, true);
+    int64_t until = cmn_mono_ns() + TGT_JOB_LINGER_NS;
+    while (!tgt_job_aborted(job) && cmn_mono_ns() < until) {
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+    }
 }

@@ -2,8 +2,8 @@
  * target.h - the map of etlfs-target: one process that answers as AIStore's
  * gateway and target on a single node. Layers, bottom up:
  *
- *   store.c, objmeta.c, objread.c,           objects and buckets on mountpaths
- *   objwrite.c, walk.c
+ *   store.c, bucketdir.c, objmeta.c,         objects and buckets on mountpaths
+ *   objread.c, objwrite.c, walk.c
  *   jobs.c                                   long operations ("xactions")
  *   server.c, reply.c, routes.c              HTTP (libmicrohttpd) and the route table
  *   etl_inline.c                             an object read through an ETL
@@ -46,6 +46,10 @@ int tgt_store_mpath_of(const tgt_store *s, const char *bck, const char *obj);
 int tgt_store_fqn(const tgt_store *s, const char *bck, const char *obj, char *out, size_t outlen);
 /* Path of a bucket's directory on mountpath i. */
 int tgt_store_bdir(const tgt_store *s, int i, const char *bck, char *out, size_t outlen);
+/* rm -rf path (a missing one is no error); 0 or CMN_ERR. */
+int tgt_store_remove_tree(const char *path);
+
+/* Buckets on disk (bucketdir.c). */
 
 bool tgt_bucket_exists(const tgt_store *s, const char *bck);
 /* 0, or -EEXIST / -errno. */
@@ -155,6 +159,9 @@ void tgt_jobs_shutdown(void);
 /* Demand jobs (copy/etl-listrange, archive) linger after their work: idle
  * ones are still listed as running but their snaps say is_idle. */
 void tgt_job_set_idle(tgt_job *job, bool idle);
+/* Keeps a demand job listed as running, idle, for a while after its work. */
+#define TGT_JOB_LINGER_NS (2 * 1000000000LL)
+void tgt_job_linger(tgt_job *job);
 /* Registers a job that already ended (one found in the journal at start-up). */
 void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
                        bool aborted, const char *err);
@@ -243,8 +250,8 @@ cJSON *tgt_json_int(int64_t v);
 cJSON *tgt_json_str_int(int64_t v); /* as a JSON string */
 
 /* ---------------------------------------------------------------- offline */
-/* The job layer's shared parts (selection.c, offline.c, journal.c); the
- * actions built on them are the tgt_act_* handlers below. */
+/* The job layer's shared parts (selection.c, tcb.c, offline.c, etl_store.c,
+ * journal.c); the actions built on them are the tgt_act_* functions below. */
 
 /* Which objects a multi-object request names (AIStore's ListRange): a list
  * of names, a bash-brace template ("a-{0..9..2}-b", ranges expanded in
@@ -272,6 +279,7 @@ void tgt_sel_free(tgt_sel *sel);
 typedef bool (*tgt_sel_fn)(void *ctx, const char *name, bool listed);
 void tgt_sel_each(const tgt_sel *sel, const char *bck, tgt_sel_fn fn, void *ctx);
 
+#define TGT_TCB_MAX_WORKERS 64
 /* A copy or transform of objects into another bucket (copy-bck, etl-bck,
  * copy-listrange, etl-listrange), parsed from a TCBMsg value; malloc'd. */
 typedef struct tgt_tcb {
@@ -290,22 +298,23 @@ typedef struct tgt_tcb {
 
 /* Parses value into a zeroed t (sel is left to the caller); 0, or the HTTP
  * status to answer with why filled. */
-int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen);
+int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen); /* tcb.c */
 void tgt_tcb_free(tgt_tcb *t); /* and t itself */
+/* The destination name of source object name: prepend + the name with its
+ * extension mapped; malloc'd. */
+char *tgt_tcb_dst_name(const tgt_tcb *t, const char *name);
 cJSON *tgt_etl_name_filled(tgt_req *r, const cJSON *value, char *why, size_t whylen);
 /* Checks what must fail synchronously (same bucket, unknown ETL), creates
  * the destination, starts the job and replies with its id (or the error).
  * Takes t (freed once its work is done). demand: the job lingers idle (see
  * jobs), and a request with the same kind, buckets, ETL and dry_run that
  * comes before it has ended is added to it (the reply is its id). */
-int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand);
+int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand); /* offline.c */
 /* Runs obj through ETL h into dst/dname with the atomic writer (dry_run:
  * only counts); *bytes = output size. 0, or an HTTP status with msg filled;
  * a failed output is never stored. */
 int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
                   bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, char *msg, size_t msglen);
-/* Keeps a demand job listed as running, idle, for a while after its work. */
-void tgt_job_linger(tgt_job *job);
 
 /* Journal of running jobs (MP0/.etlfs/jobs/ID): a job found there at
  * start-up was cut short by a crash and is registered as aborted. */
@@ -370,7 +379,7 @@ int tgt_h_etl_invalid(tgt_req *r);
 /* Inline transform of an object (GET ?etl_name=; etl_inline.c). */
 int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl_name);
 
-/* Bucket actions implemented by the offline/multi-object layer (offline.c,
+/* Bucket actions implemented by the offline/multi-object layer (copybck.c,
  * multiobj.c), called by the handlers once the bucket is checked. Each
  * replies itself. */
 int tgt_act_copy_bck(tgt_req *r, const char *src, cJSON *value, bool etl);
