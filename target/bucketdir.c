@@ -21,7 +21,7 @@ bool tgt_bucket_exists(const tgt_store *s, const char *bck)
 {
     char dir[PATH_MAX];
     struct stat st;
-    if (tgt_store_bdir(s, 0, bck, dir, sizeof dir) != CMN_OK)
+    if (tgt_store_bdir(s, 0, bck, dir, sizeof dir) != 0)
         return false;
     return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 }
@@ -100,7 +100,7 @@ int tgt_bucket_names(const tgt_store *s, char ***names, int *n)
     *n = 0;
     DIR *d = opendir(dir);
     if (!d)
-        return CMN_ERR;
+        return -errno;
     int cap = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
@@ -108,17 +108,15 @@ int tgt_bucket_names(const tgt_store *s, char ***names, int *n)
             continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
-            char **p = realloc(*names, sizeof(char *) * (size_t)cap);
-            if (!p)
-                break;
+            char **p = cmn_xrealloc(*names, sizeof(char *) * (size_t)cap);
             *names = p;
         }
-        (*names)[(*n)++] = strdup(de->d_name);
+        (*names)[(*n)++] = cmn_xstrdup(de->d_name);
     }
     closedir(d);
     if (*n)
         qsort(*names, (size_t)*n, sizeof(char *), cmp_str);
-    return CMN_OK;
+    return 0;
 }
 
 void tgt_free_names(char **names, int n)

@@ -14,7 +14,7 @@ int tgt_act_copy_bck(tgt_req *r, const char *src, cJSON *value, bool etl)
     const char *kind = etl ? "etl-bck" : "copy-bck";
     const char *to = tgt_query(r, "bck_to");
     const cJSON *name = r->msg ? cJSON_GetObjectItem(r->msg, "name") : NULL;
-    tgt_tcb *t = calloc(1, sizeof *t);
+    tgt_tcb *t = cmn_xcalloc(1, sizeof *t);
     snprintf(t->src, sizeof t->src, "%s", src);
     if (to && *to) {
         if (!tgt_parse_uname_bucket(to, t->dst, sizeof t->dst)) {

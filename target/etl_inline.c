@@ -45,7 +45,7 @@ static int sink_begin(void *ctx, const char *ctype, int64_t clen)
     b->begun = true;
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
-    return CMN_OK;
+    return 0;
 }
 
 static int sink_write(void *ctx, const void *buf, size_t len)
@@ -129,7 +129,7 @@ static int spool_begin(void *ctx, const char *ctype, int64_t clen)
     (void)clen;
     spool *s = ctx;
     snprintf(s->ctype, sizeof s->ctype, "%s", ctype && *ctype ? ctype : "application/octet-stream");
-    return CMN_OK;
+    return 0;
 }
 
 static int spool_write(void *ctx, const void *buf, size_t len)
@@ -137,15 +137,18 @@ static int spool_write(void *ctx, const void *buf, size_t len)
     spool *s = ctx;
     if (s->fd < 0 && s->mem.len + len > INLINE_MEM) {
         s->fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (s->fd < 0 || cmn_write_all(s->fd, s->mem.data, s->mem.len) != CMN_OK)
-            return CMN_ERR;
+        if (s->fd < 0)
+            return -errno;
+        int rc = cmn_write_all(s->fd, s->mem.data, s->mem.len);
+        if (rc)
+            return rc;
         cmn_buf_free(&s->mem);
     }
     s->len += (int64_t)len;
     if (s->fd >= 0)
         return cmn_write_all(s->fd, buf, len);
     cmn_buf_append(&s->mem, buf, len);
-    return CMN_OK;
+    return 0;
 }
 
 static int inline_buffered(tgt_req *r, etl_handle *h, etl_object *o, int mp)
@@ -215,10 +218,10 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl
         return inline_redirect(r, h, &o, etl_name);
     if (size <= INLINE_MEM) /* small objects: no thread, pipe or hand-off; large ones stream */
         return inline_buffered(r, h, &o, tgt_store_mpath_of(&tgt->store, bck, obj));
-    bridge *b = calloc(1, sizeof *b);
+    bridge *b = cmn_xcalloc(1, sizeof *b);
     b->h = h;
     snprintf(b->bck, sizeof b->bck, "%s", bck);
-    b->name = strdup(obj);
+    b->name = cmn_xstrdup(obj);
     snprintf(b->fqn, sizeof b->fqn, "%s", fqn);
     b->obj = (etl_object){b->bck, b->name, b->fqn, size};
     int p[2];

@@ -25,15 +25,15 @@ static int sink_begin(void *ctx, const char *ctype, int64_t clen)
     (void)clen;
     out_sink *o = ctx;
     if (o->dry_run || o->opened)
-        return CMN_OK;
+        return 0;
     int rc = tgt_writer_open(&o->w, &tgt->store, o->dst, o->dname);
     if (rc) {
         o->err = rc;
-        return CMN_ERR;
+        return rc;
     }
     o->w.batch = o->batch;
     o->opened = true;
-    return CMN_OK;
+    return 0;
 }
 
 static int sink_write(void *ctx, const void *buf, size_t len)
@@ -41,15 +41,15 @@ static int sink_write(void *ctx, const void *buf, size_t len)
     out_sink *o = ctx;
     o->bytes += (int64_t)len;
     if (o->dry_run)
-        return CMN_OK;
-    if (!o->opened && sink_begin(ctx, NULL, -1) != CMN_OK)
-        return CMN_ERR;
+        return 0;
+    if (!o->opened && sink_begin(ctx, NULL, -1) != 0)
+        return o->err;
     int rc = tgt_writer_write(&o->w, buf, len);
     if (rc) {
         o->err = rc;
-        return CMN_ERR;
+        return rc;
     }
-    return CMN_OK;
+    return 0;
 }
 
 int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
@@ -60,7 +60,7 @@ int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const c
     char emsg[1024] = "";
     int rc = etl_transform(h, obj, &sink, timeout_ns, emsg, sizeof emsg);
     if (!rc && !dry_run && !o.opened) /* an empty output is still an object */
-        rc = sink_begin(&o, NULL, 0) == CMN_OK ? 0 : 499;
+        rc = sink_begin(&o, NULL, 0) == 0 ? 0 : 499;
     if (!rc && !dry_run && (o.err = tgt_writer_commit(&o.w, out)) != 0)
         rc = 499;
     else if (rc && o.opened)

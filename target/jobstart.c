@@ -90,7 +90,7 @@ int tgt_h_job_start(tgt_req *r)
         return tgt_reply_err(r, 400, "start: missing job kind");
     else
         return tgt_reply_err(r, 400, "start: unknown job kind \"%s\" (etlfs starts: lru, cleanup)", kind);
-    start_ctx *c = calloc(1, sizeof *c);
+    start_ctx *c = cmn_xcalloc(1, sizeof *c);
     snprintf(c->kind, sizeof c->kind, "%s", kind);
     const cJSON *b = cJSON_GetObjectItem(value, "Bck");
     const cJSON *bn = cJSON_IsObject(b) ? cJSON_GetObjectItem(b, "name") : NULL;

@@ -48,14 +48,14 @@ static int copy_listrange(tgt_req *r, bool etl)
     cJSON *value = tgt_msg_value(r);
     const char *kind = etl ? "etl-listrange" : "copy-listrange";
     char why[512];
-    tgt_tcb *t = calloc(1, sizeof *t);
+    tgt_tcb *t = cmn_xcalloc(1, sizeof *t);
     snprintf(t->src, sizeof t->src, "%s", src);
     int status = 0;
     if (!dst_bucket(r, value, t->dst, sizeof t->dst, why, sizeof why))
         status = 400;
     else if ((status = tgt_tcb_parse(value, etl, t, why, sizeof why)) == 0 &&
-             (tgt_sel_parse(value, &t->sel, why, sizeof why) != CMN_OK ||
-              tgt_sel_parse_dsts(value, &t->sel, why, sizeof why) != CMN_OK))
+             (tgt_sel_parse(value, &t->sel, why, sizeof why) != 0 ||
+              tgt_sel_parse_dsts(value, &t->sel, why, sizeof why) != 0))
         status = 400;
     else if (t->sel.dsts && ((t->prepend && *t->prepend) || t->ext_all || t->next)) {
         /* a given name is the whole destination name: mapping it too would be ambiguous */
@@ -118,9 +118,9 @@ int tgt_h_objects_delete(tgt_req *r)
         return MHD_YES;
     cJSON *value = tgt_msg_value(r);
     char why[512];
-    del_ctx *d = calloc(1, sizeof *d);
+    del_ctx *d = cmn_xcalloc(1, sizeof *d);
     snprintf(d->bck, sizeof d->bck, "%s", bck);
-    if (tgt_sel_parse(value, &d->sel, why, sizeof why) != CMN_OK) {
+    if (tgt_sel_parse(value, &d->sel, why, sizeof why) != 0) {
         free(d);
         return tgt_reply_err(r, 400, "delete-listrange: %s", why);
     }

@@ -88,7 +88,7 @@ static int parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
 static void add_fqn_header(tgt_req *r, struct MHD_Response *resp, const char *bck, const char *obj)
 {
     char fqn[PATH_MAX];
-    if (r->loopback && tgt_store_fqn(&tgt->store, bck, obj, fqn, sizeof fqn) == CMN_OK)
+    if (r->loopback && tgt_store_fqn(&tgt->store, bck, obj, fqn, sizeof fqn) == 0)
         MHD_add_response_header(resp, "etlfs-fqn", fqn);
 }
 
@@ -147,7 +147,7 @@ static bool is_dir_on_disk(const char *bck, const char *obj)
     char dir[PATH_MAX], path[PATH_MAX + 1100];
     struct stat st;
     for (int i = 0; i < tgt->store.nmpaths; i++) {
-        if (tgt_store_bdir(&tgt->store, i, bck, dir, sizeof dir) != CMN_OK)
+        if (tgt_store_bdir(&tgt->store, i, bck, dir, sizeof dir) != 0)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, obj);
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))

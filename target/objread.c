@@ -14,7 +14,7 @@
 int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size)
 {
     char fqn[PATH_MAX];
-    if (tgt_store_fqn(s, bck, obj, fqn, sizeof fqn) != CMN_OK)
+    if (tgt_store_fqn(s, bck, obj, fqn, sizeof fqn) != 0)
         return -ENAMETOOLONG;
     int f = open(fqn, O_RDONLY | O_CLOEXEC);
     if (f < 0)

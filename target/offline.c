@@ -109,7 +109,7 @@ static void do_one(tcb_run *run, const qitem *it)
     close(fd); /* the copy and the ETL read the file by its path */
     char fqn[PATH_MAX], why[128];
     tgt_store_fqn(&tgt->store, t->src, name, fqn, sizeof fqn);
-    char *dname = it->dname ? strdup(it->dname) : tgt_tcb_dst_name(t, name); /* a given name was checked when parsed */
+    char *dname = it->dname ? cmn_xstrdup(it->dname) : tgt_tcb_dst_name(t, name); /* a given name was checked when parsed */
     if (!it->dname && !cmn_object_name_valid(dname, why, sizeof why)) {
         tgt_job_error(run->job, "ais://%s/%s: invalid destination name \"%s\": %s", t->src, name, dname, why);
     } else if (run->h) {
@@ -168,7 +168,7 @@ static bool enqueue(tcb_run *run, tcb_part *part, const char *name, const char *
         wait_until(&run->not_full, &run->mu, cmn_mono_ns() + ABORT_POLL_NS);
     bool go = !tgt_job_aborted(run->job);
     if (go) {
-        run->q[(run->head + run->n) % TCB_QUEUE] = (qitem){strdup(name), dname, listed, part};
+        run->q[(run->head + run->n) % TCB_QUEUE] = (qitem){cmn_xstrdup(name), dname, listed, part};
         run->n++;
         part->refs++;
         pthread_cond_signal(&run->not_empty);
@@ -350,7 +350,7 @@ static void tcb_job(tgt_job *job, void *arg)
 
 static tcb_part *part_new(tgt_tcb *t)
 {
-    tcb_part *p = calloc(1, sizeof *p);
+    tcb_part *p = cmn_xcalloc(1, sizeof *p);
     p->t = t;
     p->refs = 1; /* the feed's */
     return p;
@@ -384,7 +384,7 @@ static bool add_to_running(const char *kind, tgt_tcb *t, etl_handle *h, char *id
 
 static tcb_run *run_new(const char *kind, tgt_tcb *t, etl_handle *h, bool demand)
 {
-    tcb_run *run = calloc(1, sizeof *run);
+    tcb_run *run = cmn_xcalloc(1, sizeof *run);
     run->kind = kind; /* a string literal */
     snprintf(run->src, sizeof run->src, "%s", t->src);
     snprintf(run->dst, sizeof run->dst, "%s", t->dst);

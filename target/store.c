@@ -25,7 +25,7 @@ static int remove_tree_cb(const char *path, const struct stat *st, int flag, str
 
 int tgt_store_remove_tree(const char *path)
 {
-    return nftw(path, remove_tree_cb, 32, FTW_DEPTH | FTW_PHYS) == 0 ? CMN_OK : CMN_ERR;
+    return nftw(path, remove_tree_cb, 32, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -errno;
 }
 
 /* Work files of PUTs that were in flight at a crash are garbage: drop them. */
@@ -49,25 +49,25 @@ int tgt_store_open(tgt_store *s, char **dirs, int n)
 {
     memset(s, 0, sizeof *s);
     if (n < 1 || n > TGT_MAX_MPATHS)
-        return CMN_ERR;
+        return -EINVAL;
     for (int i = 0; i < n; i++) {
         char path[PATH_MAX], real[PATH_MAX];
-        if (cmn_mkdir_p(dirs[i]) != CMN_OK || !realpath(dirs[i], real)) {
+        if (cmn_mkdir_p(dirs[i]) != 0 || !realpath(dirs[i], real)) {
             cmn_error("mountpath %s: %s", dirs[i], strerror(errno));
-            return CMN_ERR;
+            return -EIO;
         }
         for (int j = 0; j < i; j++)
             if (!strcmp(s->mpaths[j], real)) {
                 cmn_error("mountpath %s given twice", real);
-                return CMN_ERR;
+                return -EIO;
             }
-        s->mpaths[s->nmpaths++] = strdup(real);
+        s->mpaths[s->nmpaths++] = cmn_xstrdup(real);
         const char *sub[] = {"@ais", ".etlfs/tmp", ".etlfs/trash"};
         for (size_t k = 0; k < sizeof sub / sizeof sub[0]; k++) {
             snprintf(path, sizeof path, "%s/%s", real, sub[k]);
-            if (cmn_mkdir_p(path) != CMN_OK) {
+            if (cmn_mkdir_p(path) != 0) {
                 cmn_error("mountpath %s: cannot create %s: %s", real, path, strerror(errno));
-                return CMN_ERR;
+                return -EIO;
             }
         }
         snprintf(path, sizeof path, "%s/.etlfs/tmp", real);
@@ -75,7 +75,7 @@ int tgt_store_open(tgt_store *s, char **dirs, int n)
         snprintf(path, sizeof path, "%s/.etlfs/trash", real);
         clean_dir(path);
     }
-    return CMN_OK;
+    return 0;
 }
 
 void tgt_store_close(tgt_store *s)
@@ -100,11 +100,11 @@ int tgt_store_fqn(const tgt_store *s, const char *bck, const char *obj, char *ou
 {
     int i = tgt_store_mpath_of(s, bck, obj);
     int n = snprintf(out, outlen, "%s/@ais/%s/%s", s->mpaths[i], bck, obj);
-    return n < 0 || (size_t)n >= outlen ? CMN_ERR : CMN_OK;
+    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }
 
 int tgt_store_bdir(const tgt_store *s, int i, const char *bck, char *out, size_t outlen)
 {
     int n = snprintf(out, outlen, "%s/@ais/%s", s->mpaths[i], bck);
-    return n < 0 || (size_t)n >= outlen ? CMN_ERR : CMN_OK;
+    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
 }

@@ -42,11 +42,11 @@ int tgt_store_open(tgt_store *s, char **dirs, int n);
 void tgt_store_close(tgt_store *s);
 /* Index of the mountpath that owns bucket/obj. */
 int tgt_store_mpath_of(const tgt_store *s, const char *bck, const char *obj);
-/* Path of an object's file. CMN_ERR if it does not fit. */
+/* Path of an object's file. 0, or -ENAMETOOLONG if it does not fit. */
 int tgt_store_fqn(const tgt_store *s, const char *bck, const char *obj, char *out, size_t outlen);
 /* Path of a bucket's directory on mountpath i. */
 int tgt_store_bdir(const tgt_store *s, int i, const char *bck, char *out, size_t outlen);
-/* rm -rf path (a missing one is no error); 0 or CMN_ERR. */
+/* rm -rf path (a missing one is no error); 0 or -errno. */
 int tgt_store_remove_tree(const char *path);
 
 /* Buckets on disk (bucketdir.c). */
@@ -75,7 +75,8 @@ typedef struct tgt_objmeta {
     char *custom;        /* JSON object text, or NULL; owned */
 } tgt_objmeta;
 
-/* Encodes m as text into out; returns its length or CMN_ERR. */
+/* Encodes m as text into out; returns its length or -ERANGE (no room).
+ * Decode: 0, or -EINVAL when text is not our record. */
 int tgt_objmeta_encode(const tgt_objmeta *m, char *out, size_t outlen);
 int tgt_objmeta_decode(const char *text, size_t len, tgt_objmeta *m);
 int tgt_objmeta_load(int fd, tgt_objmeta *m);   /* from an open object file */
@@ -264,10 +265,10 @@ typedef struct tgt_sel {
     char *prefix; /* walk mode when names and tmpl are NULL */
 } tgt_sel;
 
-/* Parses "objnames"/"template" of value; CMN_ERR with why filled. */
+/* Parses "objnames"/"template" of value; -EINVAL with why filled. */
 int tgt_sel_parse(const cJSON *value, tgt_sel *sel, char *why, size_t whylen);
 /* etlfs extension: "dst_names", the destination name of each of "objnames"
- * (same length, only with objnames); CMN_ERR with why filled. Absent or
+ * (same length, only with objnames); -EINVAL with why filled. Absent or
  * null: sel->dsts stays NULL. */
 int tgt_sel_parse_dsts(const cJSON *value, tgt_sel *sel, char *why, size_t whylen);
 void tgt_sel_prefix(tgt_sel *sel, const char *prefix); /* walk mode */

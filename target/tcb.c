@@ -35,7 +35,7 @@ static char *trim_dots(const char *s)
 {
     while (*s == '.')
         s++;
-    return strdup(s);
+    return cmn_xstrdup(s);
 }
 
 int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen)
@@ -43,7 +43,7 @@ int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t wh
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     /* ETL calls wait on another process: a few workers per core keep both busy */
     t->workers = ncpu > 1 ? 4 * (int)ncpu : 4;
-    t->prepend = strdup(str_field(value, "prepend"));
+    t->prepend = cmn_xstrdup(str_field(value, "prepend"));
     const cJSON *dry = value ? cJSON_GetObjectItem(value, "dry_run") : NULL;
     t->dry_run = cJSON_IsTrue(dry);
     const cJSON *nw = value ? cJSON_GetObjectItem(value, "num_workers") : NULL;
@@ -51,7 +51,7 @@ int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t wh
         t->workers = nw->valueint > TGT_TCB_MAX_WORKERS ? TGT_TCB_MAX_WORKERS : nw->valueint;
     const char *suffix = str_field(value, "suffix");
     if (*suffix)
-        t->suffix = strdup(suffix);
+        t->suffix = cmn_xstrdup(suffix);
     const cJSON *ext = value ? cJSON_GetObjectItem(value, "ext") : NULL;
     if (cJSON_IsString(ext) && etl) {
         /* the seed's form: one new extension for every output */
@@ -88,7 +88,7 @@ int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t wh
     }
     snprintf(t->etl, sizeof t->etl, "%s", id);
     const char *to = str_field(value, "request_timeout");
-    if (*to && cmn_parse_duration(to, &t->timeout_ns) != CMN_OK) {
+    if (*to && cmn_parse_duration(to, &t->timeout_ns) != 0) {
         snprintf(why, whylen, "invalid request_timeout \"%s\"", to);
         return 400;
     }
