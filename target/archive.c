@@ -56,8 +56,8 @@ static int pick_format(const char *mime, const char *name, enum arch_fmt *fmt)
         else if (!strcmp(m, "zip") || !strcmp(m, "application/zip"))
             *fmt = FMT_ZIP;
         else
-            return CMN_ERR;
-        return CMN_OK;
+            return -EINVAL;
+        return 0;
     }
     if (ends_with(name, ".tar"))
         *fmt = FMT_TAR;
@@ -66,8 +66,8 @@ static int pick_format(const char *mime, const char *name, enum arch_fmt *fmt)
     else if (ends_with(name, ".zip"))
         *fmt = FMT_ZIP;
     else
-        return CMN_ERR;
-    return CMN_OK;
+        return -EINVAL;
+    return 0;
 }
 
 static la_ssize_t to_writer(struct archive *a, void *ctx, const void *buf, size_t len)
@@ -96,9 +96,9 @@ static int open_archive(arch_job *j)
     archive_write_set_bytes_in_last_block(j->a, 1); /* no padding past the end-of-archive blocks */
     if (archive_write_open2(j->a, j, NULL, to_writer, NULL, NULL) != ARCHIVE_OK) {
         tgt_job_error(j->job, "ais://%s/%s: %s", j->dst, j->archname, archive_error_string(j->a));
-        return CMN_ERR;
+        return -EIO;
     }
-    return CMN_OK;
+    return 0;
 }
 
 /* aate: copies the members of the existing archive into the new one. */
@@ -107,31 +107,31 @@ static int copy_existing(arch_job *j)
     int fd;
     int64_t size;
     if (tgt_object_open(&tgt->store, j->dst, j->archname, &fd, &size) != 0)
-        return CMN_OK; /* nothing to append to: a new archive */
+        return 0; /* nothing to append to: a new archive */
     struct archive *in = archive_read_new();
     archive_read_support_format_all(in);
     archive_read_support_filter_all(in);
-    int rc = CMN_OK;
+    int rc = 0;
     if (archive_read_open_fd(in, fd, 1 << 16) != ARCHIVE_OK) {
         tgt_job_error(j->job, "ais://%s/%s: cannot append to it: %s", j->dst, j->archname, archive_error_string(in));
-        rc = CMN_ERR;
+        rc = -EIO;
     }
     struct archive_entry *e;
-    while (rc == CMN_OK && archive_read_next_header(in, &e) == ARCHIVE_OK) {
+    while (rc == 0 && archive_read_next_header(in, &e) == ARCHIVE_OK) {
         if (archive_write_header(j->a, e) != ARCHIVE_OK) {
-            rc = CMN_ERR;
+            rc = -EIO;
             break;
         }
         la_ssize_t n;
         while ((n = archive_read_data(in, j->buf, 1 << 20)) > 0)
             if (archive_write_data(j->a, j->buf, (size_t)n) != n) {
-                rc = CMN_ERR;
+                rc = -EIO;
                 break;
             }
         if (n < 0)
-            rc = CMN_ERR;
+            rc = -EIO;
     }
-    if (rc != CMN_OK)
+    if (rc != 0)
         tgt_job_error(j->job, "ais://%s/%s: cannot append to it: %s", j->dst, j->archname,
                       archive_error_string(in) ? archive_error_string(in) : archive_error_string(j->a));
     archive_read_free(in);
@@ -199,14 +199,14 @@ static void archive_job(tgt_job *job, void *arg)
     arch_job *j = arg;
     j->job = job;
     tgt_journal_add(job, "archive", j->src, j->dst);
-    j->buf = malloc(1 << 20);
+    j->buf = cmn_xmalloc(1 << 20);
     int rc = tgt_writer_open(&j->w, &tgt->store, j->dst, j->archname);
     if (rc) {
         tgt_job_error(job, "ais://%s/%s: cannot write: %s", j->dst, j->archname, strerror(-rc));
         tgt_journal_remove(job);
         return;
     }
-    if (!j->buf || open_archive(j) != CMN_OK || (j->aate && copy_existing(j) != CMN_OK))
+    if (open_archive(j) != 0 || (j->aate && copy_existing(j) != 0))
         j->failed = true;
     if (!j->failed)
         tgt_sel_each(&j->sel, j->src, add_member, j);
@@ -247,7 +247,7 @@ int tgt_act_archive(tgt_req *r, const char *src, cJSON *value)
     char why[512];
     if (!cJSON_IsString(an) || !cmn_object_name_valid(an->valuestring, why, sizeof why))
         return tgt_reply_err(r, 400, "archive: invalid or missing \"archname\"");
-    arch_job *j = calloc(1, sizeof *j);
+    arch_job *j = cmn_xcalloc(1, sizeof *j);
     snprintf(j->src, sizeof j->src, "%s", src);
     snprintf(j->dst, sizeof j->dst, "%s", src);
     if (cJSON_IsObject(to)) {
@@ -265,16 +265,16 @@ int tgt_act_archive(tgt_req *r, const char *src, cJSON *value)
         free(j);
         return ret;
     }
-    if (pick_format(cJSON_IsString(mime) ? mime->valuestring : "", an->valuestring, &j->fmt) != CMN_OK) {
+    if (pick_format(cJSON_IsString(mime) ? mime->valuestring : "", an->valuestring, &j->fmt) != 0) {
         free(j);
         return tgt_reply_err(r, 400, "archive \"%s\": unsupported format (want .tar, .tgz, .tar.gz or .zip)",
                              an->valuestring);
     }
-    if (tgt_sel_parse(value, &j->sel, why, sizeof why) != CMN_OK) {
+    if (tgt_sel_parse(value, &j->sel, why, sizeof why) != 0) {
         free(j);
         return tgt_reply_err(r, 400, "archive: %s", why);
     }
-    j->archname = strdup(an->valuestring);
+    j->archname = cmn_xstrdup(an->valuestring);
     j->isbn = cJSON_IsTrue(cJSON_GetObjectItem(value, "isbn"));
     j->aate = cJSON_IsTrue(cJSON_GetObjectItem(value, "aate"));
     j->coer = cJSON_IsTrue(cJSON_GetObjectItem(value, "coer"));

@@ -1,7 +1,7 @@
 /*
  * bucket.c - bucket handlers: create, destroy, list buckets, HEAD (props and
- * the info/summary polling protocol) and the dispatch of bucket actions to
- * the job layer (copy, transform, rename, list/range, archive).
+ * the info/summary polling protocol), and the bucket actions that start jobs
+ * (copy, transform, rename, archive: the job layer does the work).
  */
 #include "target/target.h"
 
@@ -14,7 +14,7 @@
 #include <strings.h>
 #include <sys/statvfs.h>
 
-static int list_buckets(tgt_req *r)
+int tgt_h_buckets_list(tgt_req *r)
 {
     const char *prov = tgt_query(r, "provider");
     cJSON *arr = cJSON_CreateArray();
@@ -36,26 +36,23 @@ static int list_buckets(tgt_req *r)
     return tgt_reply_json(r, 200, arr);
 }
 
-int tgt_h_buckets_get(tgt_req *r)
+/* Every bucket handler starts here: the bucket of the path, checked (the
+ * reply is queued and NULL returned when it is not there or not valid). */
+static const char *bucket_of(tgt_req *r)
 {
-    const char *act = tgt_msg_action(r);
-    if (r->nitems == 2) {
-        if (*act && strcmp(act, "list"))
-            return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
-        return list_buckets(r);
-    }
-    const char *bck = r->items[2];
-    if (!tgt_check_bucket(r, bck, true))
-        return MHD_YES;
-    if (!*act || !strcmp(act, "list"))
-        return tgt_lso(r, bck);
-    if (!strcmp(act, "summary-bck"))
-        return tgt_summary(r, bck, false);
-    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+    return tgt_check_bucket(r, r->items[2], true) ? r->items[2] : NULL;
 }
 
-static int create_bucket(tgt_req *r, const char *bck)
+int tgt_h_bucket_action_invalid(tgt_req *r)
 {
+    if (!bucket_of(r))
+        return MHD_YES;
+    return tgt_h_action_invalid(r);
+}
+
+int tgt_h_bucket_create(tgt_req *r)
+{
+    const char *bck = r->items[2];
     if (!tgt_check_bucket(r, bck, false))
         return MHD_YES;
     int rc = tgt_bucket_create(&tgt->store, bck);
@@ -67,57 +64,54 @@ static int create_bucket(tgt_req *r, const char *bck)
     return tgt_reply_empty(r, 200);
 }
 
-int tgt_h_bucket_post(tgt_req *r)
+int tgt_h_bucket_copy(tgt_req *r)
 {
-    const char *bck = r->items[2], *act = tgt_msg_action(r);
-    if (!strcmp(act, "create-bck"))
-        return create_bucket(r, bck);
-    if (!tgt_check_bucket(r, bck, true))
-        return MHD_YES;
-    cJSON *value = tgt_msg_value(r);
-    if (!strcmp(act, "copy-bck"))
-        return tgt_act_copy_bck(r, bck, value, false);
-    if (!strcmp(act, "etl-bck"))
-        return tgt_act_copy_bck(r, bck, value, true);
-    if (!strcmp(act, "move-bck"))
-        return tgt_act_move_bck(r, bck);
-    if (!strcmp(act, "copy-listrange") || !strcmp(act, "etl-listrange") || !strcmp(act, "prefetch-listrange"))
-        return tgt_act_listrange(r, bck, act, value);
-    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+    const char *bck = bucket_of(r);
+    return bck ? tgt_act_copy_bck(r, bck, tgt_msg_value(r), false) : MHD_YES;
 }
 
-int tgt_h_bucket_delete(tgt_req *r)
+int tgt_h_bucket_transform(tgt_req *r)
 {
-    const char *bck = r->items[2], *act = tgt_msg_action(r);
-    if (!tgt_check_bucket(r, bck, true))
-        return MHD_YES;
-    if (!*act || !strcmp(act, "destroy-bck")) {
-        int rc = tgt_bucket_destroy(&tgt->store, bck);
-        if (rc == -ENOENT)
-            return tgt_reply_err(r, 404, "bucket \"ais://%s\" does not exist", bck);
-        if (rc)
-            return tgt_reply_err(r, 500, "destroy bucket \"ais://%s\": %s", bck, strerror(-rc));
-        cmn_info("destroyed bucket ais://%s", bck);
-        return tgt_reply_empty(r, 200);
-    }
-    if (!strcmp(act, "delete-listrange") || !strcmp(act, "evict-listrange"))
-        return tgt_act_listrange(r, bck, act, tgt_msg_value(r));
-    if (!strcmp(act, "evict-remote-bck"))
-        return tgt_reply_err(r, 400, "bucket \"ais://%s\": evicting applies to remote buckets only", bck);
-    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+    const char *bck = bucket_of(r);
+    return bck ? tgt_act_copy_bck(r, bck, tgt_msg_value(r), true) : MHD_YES;
 }
 
-int tgt_h_bucket_put(tgt_req *r)
+int tgt_h_bucket_move(tgt_req *r)
 {
-    const char *bck = r->items[2], *act = tgt_msg_action(r);
-    if (!tgt_check_bucket(r, bck, true))
-        return MHD_YES;
-    if (!strcmp(act, "archive"))
-        return tgt_act_archive(r, bck, tgt_msg_value(r));
-    if (!strcmp(act, "set-bprops") || !strcmp(act, "reset-bprops"))
-        return tgt_reply_empty(r, 200); /* props are fixed on etlfs; accepted as no-ops */
-    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+    const char *bck = bucket_of(r);
+    return bck ? tgt_act_move_bck(r, bck) : MHD_YES;
 }
+
+int tgt_h_bucket_destroy(tgt_req *r)
+{
+    const char *bck = bucket_of(r);
+    if (!bck)
+        return MHD_YES;
+    int rc = tgt_bucket_destroy(&tgt->store, bck);
+    if (rc == -ENOENT)
+        return tgt_reply_err(r, 404, "bucket \"ais://%s\" does not exist", bck);
+    if (rc)
+        return tgt_reply_err(r, 500, "destroy bucket \"ais://%s\": %s", bck, strerror(-rc));
+    cmn_info("destroyed bucket ais://%s", bck);
+    return tgt_reply_empty(r, 200);
+}
+
+int tgt_h_bucket_evict(tgt_req *r)
+{
+    const char *bck = bucket_of(r);
+    if (!bck)
+        return MHD_YES;
+    return tgt_reply_err(r, 400, "bucket \"ais://%s\": evicting applies to remote buckets only", bck);
+}
+
+int tgt_h_bucket_archive(tgt_req *r)
+{
+    const char *bck = bucket_of(r);
+    return bck ? tgt_act_archive(r, bck, tgt_msg_value(r)) : MHD_YES;
+}
+
+/* Props are fixed on etlfs: setting them is accepted as a no-op. */
+int tgt_h_bucket_props_set(tgt_req *r) { return bucket_of(r) ? tgt_reply_empty(r, 200) : MHD_YES; }
 
 static char *bucket_props_json(const char *bck)
 {
@@ -208,7 +202,7 @@ static void summary_job(tgt_job *job, void *arg)
 /* The summary protocol: the first call answers 202 with a job id; a poll
  * with that id answers 200 with the summary, computed then (a walk of the
  * bucket's directories: cheap next to the client's 2 s poll interval). */
-int tgt_summary(tgt_req *r, const char *bck, bool head)
+static int summary_reply(tgt_req *r, const char *bck, bool head)
 {
     const char *uuid = tgt_query(r, "uuid");
     const char *prefix = "";
@@ -249,14 +243,20 @@ int tgt_summary(tgt_req *r, const char *bck, bool head)
     return tgt_reply(r, 200, resp);
 }
 
+int tgt_h_bucket_summary(tgt_req *r)
+{
+    const char *bck = bucket_of(r);
+    return bck ? summary_reply(r, bck, false) : MHD_YES;
+}
+
 int tgt_h_bucket_head(tgt_req *r)
 {
-    const char *bck = r->items[2];
-    if (!tgt_check_bucket(r, bck, true))
+    const char *bck = bucket_of(r);
+    if (!bck)
         return MHD_YES;
     const char *bsumm = tgt_query(r, "bsumm_remote");
     if (bsumm && (!strcasecmp(bsumm, "true") || !strcmp(bsumm, "1") || !strcmp(bsumm, "t")))
-        return tgt_summary(r, bck, true);
+        return summary_reply(r, bck, true);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     char *props = bucket_props_json(bck);
     MHD_add_response_header(resp, "ais-bucket-props", props);

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tgt_h_health(tgt_req *r) { return tgt_reply_empty(r, 200); }
+int tgt_h_health_get(tgt_req *r) { return tgt_reply_empty(r, 200); }
 
 static cJSON *net_json(void)
 {
@@ -58,70 +58,60 @@ static cJSON *smap_json(void)
     return m;
 }
 
-int tgt_h_daemon_get(tgt_req *r)
+int tgt_h_smap_get(tgt_req *r) { return tgt_reply_json(r, 200, smap_json()); }
+
+int tgt_h_daemon_what_invalid(tgt_req *r)
 {
-    const char *what = tgt_query(r, "what");
-    if (!what || !strcmp(what, "smap"))
-        return tgt_reply_json(r, 200, smap_json());
-    return tgt_reply_err(r, 400, "invalid what=\"%s\" (etlfs answers: smap)", what);
+    return tgt_reply_err(r, 400, "invalid what=\"%s\" (etlfs answers: smap)", tgt_query(r, "what"));
 }
 
+/* Job query bodies come with Go field names (ID, Kind) or json tags (id, kind):
+ * cJSON's lookups are case-insensitive, as AIStore's decoder is. */
 static const char *field(cJSON *msg, const char *key)
 {
     cJSON *f = msg ? cJSON_GetObjectItem(msg, key) : NULL;
     return cJSON_IsString(f) ? f->valuestring : "";
 }
 
-int tgt_h_cluster_get(tgt_req *r)
+int tgt_h_job_status(tgt_req *r)
 {
-    const char *what = tgt_query(r, "what");
-    if (!what)
-        what = "";
-    /* job query bodies come with Go field names (ID, Kind) or json tags (id, kind):
-     * cJSON's lookups are case-insensitive, as AIStore's decoder is */
     const char *id = field(r->msg, "ID"), *kind = field(r->msg, "Kind");
-    if (!strcmp(what, "smap"))
-        return tgt_reply_json(r, 200, smap_json());
-    if (!strcmp(what, "status")) {
-        if (!*id && !*kind)
-            return tgt_reply_err(r, 400, "job status: neither job id nor kind given");
-        cJSON *s = tgt_jobs_status(id, kind);
-        if (!s)
-            return tgt_reply_err(r, 404, "job %s%s not found", id, kind);
-        return tgt_reply_json(r, 200, s);
-    }
-    if (!strcmp(what, "status_all")) {
-        cJSON *sa = r->msg ? cJSON_GetObjectItem(r->msg, "show_active") : NULL;
-        return tgt_reply_json(r, 200, tgt_jobs_status_all(kind, cJSON_IsTrue(sa)));
-    }
-    if (!strcmp(what, "running_all"))
-        return tgt_reply_json(r, 200, tgt_jobs_running(kind));
-    if (!strcmp(what, "qryxstats")) {
-        cJSON *s = tgt_jobs_snaps(id, kind);
-        if (!s)
-            return tgt_reply_err(r, 404, "no jobs match id \"%s\" kind \"%s\"", id, kind);
-        return tgt_reply_json(r, 200, s);
-    }
-    return tgt_reply_err(r, 400, "invalid what=\"%s\"", what);
+    if (!*id && !*kind)
+        return tgt_reply_err(r, 400, "job status: neither job id nor kind given");
+    cJSON *s = tgt_jobs_status(id, kind);
+    if (!s)
+        return tgt_reply_err(r, 404, "job %s%s not found", id, kind);
+    return tgt_reply_json(r, 200, s);
 }
 
-int tgt_h_cluster_put(tgt_req *r)
+int tgt_h_jobs_status_all(tgt_req *r)
 {
-    const char *act = tgt_msg_action(r);
+    cJSON *sa = r->msg ? cJSON_GetObjectItem(r->msg, "show_active") : NULL;
+    return tgt_reply_json(r, 200, tgt_jobs_status_all(field(r->msg, "Kind"), cJSON_IsTrue(sa)));
+}
+
+int tgt_h_jobs_running(tgt_req *r) { return tgt_reply_json(r, 200, tgt_jobs_running(field(r->msg, "Kind"))); }
+
+int tgt_h_jobs_snaps(tgt_req *r)
+{
+    const char *id = field(r->msg, "ID"), *kind = field(r->msg, "Kind");
+    cJSON *s = tgt_jobs_snaps(id, kind);
+    if (!s)
+        return tgt_reply_err(r, 404, "no jobs match id \"%s\" kind \"%s\"", id, kind);
+    return tgt_reply_json(r, 200, s);
+}
+
+int tgt_h_job_stop(tgt_req *r)
+{
     cJSON *value = tgt_msg_value(r);
-    if (!strcmp(act, "start"))
-        return tgt_act_start_job(r, value);
-    if (!strcmp(act, "stop")) {
-        const char *id = field(value, "ID"), *kind = field(value, "Kind");
-        if (*id) {
-            if (tgt_job_abort(id) != 0)
-                return tgt_reply_err(r, 404, "job %s not found", id);
-            return tgt_reply_empty(r, 200);
-        }
-        cJSON *running = tgt_jobs_status_all(kind, true), *s;
-        cJSON_ArrayForEach(s, running) tgt_job_abort(cJSON_GetObjectItem(s, "uuid")->valuestring);
-        cJSON_Delete(running);
+    const char *id = field(value, "ID"), *kind = field(value, "Kind");
+    if (*id) {
+        if (tgt_job_abort(id) != 0)
+            return tgt_reply_err(r, 404, "job %s not found", id);
         return tgt_reply_empty(r, 200);
     }
-    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+    cJSON *running = tgt_jobs_status_all(kind, true), *s;
+    cJSON_ArrayForEach(s, running) tgt_job_abort(cJSON_GetObjectItem(s, "uuid")->valuestring);
+    cJSON_Delete(running);
+    return tgt_reply_empty(r, 200);
 }

@@ -49,12 +49,12 @@ int tgt_act_copy_obj(tgt_req *r, const char *bck, const char *obj)
         if (!h)
             return tgt_reply_err(r, 404, "t[%s]: etl job %s does not exist", TGT_NODE_ID, etl);
         etl_object eo = {bck, obj, fqn, size};
-        char msg[1200];
-        rc = tgt_etl_store(h, &eo, dst, dname, 0, false, &bytes, &m, NULL, msg, sizeof msg);
+        cmn_err e = {0};
+        rc = tgt_etl_store(h, &eo, dst, dname, 0, false, &bytes, &m, NULL, &e);
         etl_put(h);
-        if (rc)
-            return tgt_reply_err(r, rc == 499 ? 500 : rc, "copy-obj ais://%s/%s to ais://%s/%s: %s", bck, obj, dst,
-                                 dname, msg);
+        if (rc) /* the reader is us: a refused output is our failure */
+            return tgt_reply_err(r, rc == -ECANCELED ? 500 : cmn_err_http_status(rc),
+                                 "copy-obj ais://%s/%s to ais://%s/%s: %s", bck, obj, dst, dname, e.msg);
     } else if ((rc = tgt_store_copy_file(&tgt->store, fqn, dst, dname, &m, NULL)) != 0) {
         return tgt_reply_err(r, rc == -ENOSPC ? 507 : rc == -ENOTDIR ? 409 : 500,
                              "copy-obj ais://%s/%s to ais://%s/%s: %s", bck, obj, dst, dname, strerror(-rc));

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define JOB_ERRS_KEPT 16
 #define JOBS_KEPT 1024 /* finished jobs remembered; the oldest are forgotten first */
@@ -88,13 +89,11 @@ static void *job_main(void *p)
 tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_job_fn fn, void *arg,
                        void (*free_arg)(void *))
 {
-    tgt_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return NULL;
+    tgt_job *j = cmn_xcalloc(1, sizeof *j);
     cmn_gen_uuid(j->id);
     snprintf(j->kind, sizeof j->kind, "%s", kind);
-    j->bck = bck ? strdup(bck) : NULL;
-    j->dst = dst ? strdup(dst) : NULL;
+    j->bck = bck ? cmn_xstrdup(bck) : NULL;
+    j->dst = dst ? cmn_xstrdup(dst) : NULL;
     j->start_ns = cmn_now_ns();
     j->fn = fn;
     j->arg = arg;
@@ -107,7 +106,7 @@ tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_j
     if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
         j->end_ns = cmn_now_ns();
         j->joined = true;
-        j->errs[j->nerrs++] = strdup("cannot start a thread");
+        j->errs[j->nerrs++] = cmn_xstrdup("cannot start a thread");
         pthread_mutex_unlock(&mu);
         if (free_arg)
             free_arg(arg);
@@ -135,7 +134,7 @@ void tgt_job_error(tgt_job *job, const char *fmt, ...)
     cmn_warn("job %s[%s]: %s", job->kind, job->id, msg);
     pthread_mutex_lock(&mu);
     if (job->nerrs < JOB_ERRS_KEPT)
-        job->errs[job->nerrs] = strdup(msg);
+        job->errs[job->nerrs] = cmn_xstrdup(msg);
     job->nerrs++;
     pthread_mutex_unlock(&mu);
 }
@@ -147,19 +146,17 @@ void tgt_job_set_idle(tgt_job *job, bool idle) { atomic_store(&job->idle, idle);
 void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
                        bool aborted, const char *err)
 {
-    tgt_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return;
+    tgt_job *j = cmn_xcalloc(1, sizeof *j);
     snprintf(j->id, sizeof j->id, "%s", id);
     snprintf(j->kind, sizeof j->kind, "%s", kind);
-    j->bck = bck ? strdup(bck) : NULL;
-    j->dst = dst ? strdup(dst) : NULL;
+    j->bck = bck ? cmn_xstrdup(bck) : NULL;
+    j->dst = dst ? cmn_xstrdup(dst) : NULL;
     j->start_ns = start_ns;
     j->end_ns = cmn_now_ns();
     atomic_store(&j->abort, aborted);
     j->joined = true; /* no thread */
     if (err && *err)
-        j->errs[j->nerrs++] = strdup(err);
+        j->errs[j->nerrs++] = cmn_xstrdup(err);
     pthread_mutex_lock(&mu);
     j->next = jobs;
     jobs = j;
@@ -377,4 +374,14 @@ void tgt_jobs_shutdown(void)
     }
     njobs = 0;
     pthread_mutex_unlock(&mu);
+}
+
+void tgt_job_linger(tgt_job *job)
+{
+    tgt_job_set_idle(job, true);
+    int64_t until = cmn_mono_ns() + TGT_JOB_LINGER_NS;
+    while (!tgt_job_aborted(job) && cmn_mono_ns() < until) {
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+    }
 }

@@ -77,8 +77,9 @@ static void start_job(tgt_job *job, void *arg)
         remove_stale_work_files(c);
 }
 
-int tgt_act_start_job(tgt_req *r, cJSON *value)
+int tgt_h_job_start(tgt_req *r)
 {
+    cJSON *value = tgt_msg_value(r);
     const cJSON *k = value ? cJSON_GetObjectItem(value, "Kind") : NULL;
     const char *kind = cJSON_IsString(k) ? k->valuestring : "";
     if (!strcmp(kind, "lru") || !strcmp(kind, "lru-eviction"))
@@ -89,7 +90,7 @@ int tgt_act_start_job(tgt_req *r, cJSON *value)
         return tgt_reply_err(r, 400, "start: missing job kind");
     else
         return tgt_reply_err(r, 400, "start: unknown job kind \"%s\" (etlfs starts: lru, cleanup)", kind);
-    start_ctx *c = calloc(1, sizeof *c);
+    start_ctx *c = cmn_xcalloc(1, sizeof *c);
     snprintf(c->kind, sizeof c->kind, "%s", kind);
     const cJSON *b = cJSON_GetObjectItem(value, "Bck");
     const cJSON *bn = cJSON_IsObject(b) ? cJSON_GetObjectItem(b, "name") : NULL;

@@ -59,7 +59,7 @@ static unsigned parse_props(const char *props, uint64_t *flags)
     if (!strcmp(props, "name"))
         *flags |= LS_NAME_ONLY;
     unsigned p = 0;
-    char *copy = strdup(props), *save = NULL;
+    char *copy = cmn_xstrdup(props), *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ')
             tok++;
@@ -87,9 +87,7 @@ static bool visit(void *ctx, const char *name, const char *fqn, bool is_dir)
     lso_page *pg = ctx;
     if (pg->n == pg->cap) {
         pg->cap = pg->cap ? pg->cap * 2 : 256;
-        lso_entry *e = realloc(pg->ents, sizeof(lso_entry) * (size_t)pg->cap);
-        if (!e)
-            return false;
+        lso_entry *e = cmn_xrealloc(pg->ents, sizeof(lso_entry) * (size_t)pg->cap);
         pg->ents = e;
     }
     lso_entry *e = &pg->ents[pg->n];
@@ -99,7 +97,7 @@ static bool visit(void *ctx, const char *name, const char *fqn, bool is_dir)
     if (!is_dir && (pg->props & (P_CKSUM | P_ATIME | P_VERSION | P_CUSTOM))) {
         int fd = open(fqn, O_RDONLY | O_CLOEXEC);
         tgt_objmeta m;
-        if (fd < 0 || tgt_objmeta_load(fd, &m) != CMN_OK) {
+        if (fd < 0 || tgt_objmeta_load(fd, &m) != 0) {
             if (fd >= 0)
                 close(fd);
             return true; /* deleted while listing */
@@ -117,8 +115,8 @@ static bool visit(void *ctx, const char *name, const char *fqn, bool is_dir)
         e->size = st.st_size;
     }
     if (!is_dir && (pg->props & P_LOCATION))
-        e->fqn = strdup(fqn);
-    e->name = strdup(name);
+        e->fqn = cmn_xstrdup(fqn);
+    e->name = cmn_xstrdup(name);
     pg->n++;
     snprintf(pg->last_key, sizeof pg->last_key, "%s%s", name, is_dir ? "/" : "");
     return pg->n < pg->limit;
@@ -249,8 +247,11 @@ static const char *str_field(cJSON *v, const char *key)
     return cJSON_IsString(f) ? f->valuestring : "";
 }
 
-int tgt_lso(tgt_req *r, const char *bck)
+int tgt_h_objects_list(tgt_req *r)
 {
+    const char *bck = r->items[2];
+    if (!tgt_check_bucket(r, bck, true))
+        return MHD_YES;
     cJSON *v = tgt_msg_value(r);
     const char *prefix = str_field(v, "prefix");
     const char *token = str_field(v, "continuation_token");
@@ -273,7 +274,7 @@ int tgt_lso(tgt_req *r, const char *bck)
     pg.limit = pagesize;
     pg.props = parse_props(str_field(v, "props"), &flags);
     const char *after = *token ? token : start_after;
-    if (tgt_walk(&tgt->store, bck, prefix, after, flags & LS_NO_RECURSION, visit, &pg) != CMN_OK) {
+    if (tgt_walk(&tgt->store, bck, prefix, after, flags & LS_NO_RECURSION, visit, &pg) != 0) {
         page_free(&pg);
         return tgt_reply_err(r, 500, "list ais://%s: cannot read the bucket's directories", bck);
     }

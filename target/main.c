@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
-    if (tgt_store_open(&server.store, dirs, ndirs) != CMN_OK)
+    if (tgt_store_open(&server.store, dirs, ndirs) != 0)
         return 1;
     tgt_journal_recover(&server.store); /* jobs cut short by a crash are reported aborted */
     char state_dir[PATH_MAX];
@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     if (state)
         snprintf(state_dir, sizeof state_dir, "%s", state);
     cmn_mkdir_p(state_dir);
-    if (tgt_server_start_etl(&server) != CMN_OK) {
+    if (tgt_server_start_etl(&server) != 0) {
         tgt_store_close(&server.store);
         return 1;
     }
@@ -156,7 +156,7 @@ int main(int argc, char **argv)
     }
     server.started_ns = cmn_now_ns();
     cmn_gen_uuid(server.smap_uuid);
-    if (tgt_server_start(&server) != CMN_OK) {
+    if (tgt_server_start(&server) != 0) {
         tgt_server_stop(&server);
         etl_registry_free(server.etl);
         tgt_store_close(&server.store);

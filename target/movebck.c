@@ -41,7 +41,7 @@ static int relocate(const char *path, const struct stat *st, int flag, struct FT
     if (tgt_store_mpath_of(&tgt->store, cur->dst, name) == cur_mp)
         return 0;
     char to[PATH_MAX], dir[PATH_MAX];
-    if (tgt_store_fqn(&tgt->store, cur->dst, name, to, sizeof to) != CMN_OK) {
+    if (tgt_store_fqn(&tgt->store, cur->dst, name, to, sizeof to) != 0) {
         tgt_job_error(cur->job, "ais://%s/%s: name too long", cur->dst, name);
         return 0;
     }
@@ -88,7 +88,7 @@ int tgt_act_move_bck(tgt_req *r, const char *src)
     const char *to = tgt_query(r, "bck_to");
     if (!to || !*to)
         return tgt_reply_err(r, 400, "missing \"bck_to\" query parameter");
-    move_ctx *m = calloc(1, sizeof *m);
+    move_ctx *m = cmn_xcalloc(1, sizeof *m);
     snprintf(m->src, sizeof m->src, "%s", src);
     int status = 0;
     if (!tgt_parse_uname_bucket(to, m->dst, sizeof m->dst) || !cmn_bucket_name_valid(m->dst))

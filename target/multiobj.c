@@ -10,6 +10,7 @@
 #include "target/target.h"
 
 #include <errno.h>
+#include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,19 +40,22 @@ static bool dst_bucket(tgt_req *r, const cJSON *value, char *out, size_t len, ch
     return false;
 }
 
-static int copy_listrange(tgt_req *r, const char *src, const char *action, cJSON *value)
+static int copy_listrange(tgt_req *r, bool etl)
 {
-    bool etl = !strcmp(action, "etl-listrange");
+    const char *src = r->items[2];
+    if (!tgt_check_bucket(r, src, true))
+        return MHD_YES;
+    cJSON *value = tgt_msg_value(r);
     const char *kind = etl ? "etl-listrange" : "copy-listrange";
     char why[512];
-    tgt_tcb *t = calloc(1, sizeof *t);
+    tgt_tcb *t = cmn_xcalloc(1, sizeof *t);
     snprintf(t->src, sizeof t->src, "%s", src);
     int status = 0;
     if (!dst_bucket(r, value, t->dst, sizeof t->dst, why, sizeof why))
         status = 400;
     else if ((status = tgt_tcb_parse(value, etl, t, why, sizeof why)) == 0 &&
-             (tgt_sel_parse(value, &t->sel, why, sizeof why) != CMN_OK ||
-              tgt_sel_parse_dsts(value, &t->sel, why, sizeof why) != CMN_OK))
+             (tgt_sel_parse(value, &t->sel, why, sizeof why) != 0 ||
+              tgt_sel_parse_dsts(value, &t->sel, why, sizeof why) != 0))
         status = 400;
     else if (t->sel.dsts && ((t->prepend && *t->prepend) || t->ext_all || t->next)) {
         /* a given name is the whole destination name: mapping it too would be ambiguous */
@@ -107,12 +111,16 @@ static void del_free(void *p)
     free(d);
 }
 
-static int delete_listrange(tgt_req *r, const char *bck, cJSON *value)
+int tgt_h_objects_delete(tgt_req *r)
 {
+    const char *bck = r->items[2];
+    if (!tgt_check_bucket(r, bck, true))
+        return MHD_YES;
+    cJSON *value = tgt_msg_value(r);
     char why[512];
-    del_ctx *d = calloc(1, sizeof *d);
+    del_ctx *d = cmn_xcalloc(1, sizeof *d);
     snprintf(d->bck, sizeof d->bck, "%s", bck);
-    if (tgt_sel_parse(value, &d->sel, why, sizeof why) != CMN_OK) {
+    if (tgt_sel_parse(value, &d->sel, why, sizeof why) != 0) {
         free(d);
         return tgt_reply_err(r, 400, "delete-listrange: %s", why);
     }
@@ -124,14 +132,16 @@ static int delete_listrange(tgt_req *r, const char *bck, cJSON *value)
     return tgt_reply_text(r, 200, tgt_job_id(job));
 }
 
-int tgt_act_listrange(tgt_req *r, const char *src, const char *action, cJSON *value)
+int tgt_h_objects_copy(tgt_req *r) { return copy_listrange(r, false); }
+
+int tgt_h_objects_transform(tgt_req *r) { return copy_listrange(r, true); }
+
+/* evict-listrange, prefetch-listrange */
+int tgt_h_objects_evict(tgt_req *r)
 {
-    if (!strcmp(action, "copy-listrange") || !strcmp(action, "etl-listrange"))
-        return copy_listrange(r, src, action, value);
-    if (!strcmp(action, "delete-listrange"))
-        return delete_listrange(r, src, value);
-    if (!strcmp(action, "evict-listrange") || !strcmp(action, "prefetch-listrange"))
-        return tgt_reply_err(r, 400, "%s: bucket \"ais://%s\": evict/prefetch apply to remote buckets only", action,
-                             src);
-    return tgt_reply_err(r, 400, "invalid action \"%s\"", action);
+    const char *bck = r->items[2];
+    if (!tgt_check_bucket(r, bck, true))
+        return MHD_YES;
+    return tgt_reply_err(r, 400, "%s: bucket \"ais://%s\": evict/prefetch apply to remote buckets only",
+                         tgt_msg_action(r), bck);
 }

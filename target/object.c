@@ -88,7 +88,7 @@ static int parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
 static void add_fqn_header(tgt_req *r, struct MHD_Response *resp, const char *bck, const char *obj)
 {
     char fqn[PATH_MAX];
-    if (r->loopback && tgt_store_fqn(&tgt->store, bck, obj, fqn, sizeof fqn) == CMN_OK)
+    if (r->loopback && tgt_store_fqn(&tgt->store, bck, obj, fqn, sizeof fqn) == 0)
         MHD_add_response_header(resp, "etlfs-fqn", fqn);
 }
 
@@ -147,7 +147,7 @@ static bool is_dir_on_disk(const char *bck, const char *obj)
     char dir[PATH_MAX], path[PATH_MAX + 1100];
     struct stat st;
     for (int i = 0; i < tgt->store.nmpaths; i++) {
-        if (tgt_store_bdir(&tgt->store, i, bck, dir, sizeof dir) != CMN_OK)
+        if (tgt_store_bdir(&tgt->store, i, bck, dir, sizeof dir) != 0)
             continue;
         snprintf(path, sizeof path, "%s/%s", dir, obj);
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
@@ -268,26 +268,25 @@ static int rename_object(tgt_req *r, const char *bck, const char *obj)
     return tgt_reply_empty(r, 200);
 }
 
-int tgt_h_object_post(tgt_req *r)
+int tgt_h_object_rename(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!check_object(r, bck, obj))
-        return MHD_YES;
-    const char *act = tgt_msg_action(r);
-    if (!strcmp(act, "rename-obj"))
-        return rename_object(r, bck, obj);
-    if (!strcmp(act, "copy-obj"))
-        return tgt_act_copy_obj(r, bck, obj);
-    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+    return check_object(r, bck, obj) ? rename_object(r, bck, obj) : MHD_YES;
 }
 
-int tgt_h_objects_post(tgt_req *r)
+int tgt_h_object_copy(tgt_req *r)
+{
+    const char *bck = r->items[2], *obj = r->obj;
+    return check_object(r, bck, obj) ? tgt_act_copy_obj(r, bck, obj) : MHD_YES;
+}
+
+int tgt_h_object_action_invalid(tgt_req *r)
+{
+    return check_object(r, r->items[2], r->obj) ? tgt_h_action_invalid(r) : MHD_YES;
+}
+
+int tgt_h_objects_promote(tgt_req *r)
 {
     const char *bck = r->items[2];
-    if (!tgt_check_bucket(r, bck, true))
-        return MHD_YES;
-    const char *act = tgt_msg_action(r);
-    if (!strcmp(act, "promote"))
-        return tgt_act_promote(r, bck);
-    return tgt_reply_err(r, 400, "invalid action \"%s\"", act);
+    return tgt_check_bucket(r, bck, true) ? tgt_act_promote(r, bck) : MHD_YES;
 }

@@ -20,7 +20,7 @@ int tgt_objmeta_encode(const tgt_objmeta *m, char *out, size_t outlen)
 {
     int n = snprintf(out, outlen, META_MAGIC "\n%s\n%s\n%lld\n%lld\n%s", m->cksum_type, m->cksum,
                      (long long)m->version, (long long)m->atime_ns, m->custom ? m->custom : "");
-    return n < 0 || (size_t)n >= outlen ? CMN_ERR : n;
+    return n < 0 || (size_t)n >= outlen ? -ERANGE : n;
 }
 
 static const char *next_line(const char *p, const char *end, char *field, size_t flen)
@@ -45,18 +45,16 @@ int tgt_objmeta_decode(const char *text, size_t len, tgt_objmeta *m)
         !(p = next_line(p, end, m->cksum_type, sizeof m->cksum_type)) ||
         !(p = next_line(p, end, m->cksum, sizeof m->cksum)) || !(p = next_line(p, end, ver, sizeof ver)) ||
         !(p = next_line(p, end, atime, sizeof atime)))
-        return CMN_ERR;
+        return -EINVAL;
     char *e1, *e2;
     m->version = strtoll(ver, &e1, 10);
     m->atime_ns = strtoll(atime, &e2, 10);
     if (e1 == ver || *e1 || e2 == atime || *e2)
-        return CMN_ERR; /* not a number: not our record */
+        return -EINVAL; /* not a number: not our record */
     if (p < end) {
-        m->custom = strndup(p, (size_t)(end - p));
-        if (!m->custom)
-            return CMN_ERR;
+        m->custom = cmn_xstrndup(p, (size_t)(end - p));
     }
-    return CMN_OK;
+    return 0;
 }
 
 int tgt_objmeta_load(int fd, tgt_objmeta *m)
@@ -64,20 +62,18 @@ int tgt_objmeta_load(int fd, tgt_objmeta *m)
     char small[512];
     struct stat st;
     if (fstat(fd, &st) != 0)
-        return CMN_ERR;
+        return -errno;
     ssize_t n = fgetxattr(fd, META_XATTR, small, sizeof small);
     int rc;
     if (n < 0 && errno == ERANGE) {
-        char *big = malloc(META_MAX);
-        if (!big)
-            return CMN_ERR;
+        char *big = cmn_xmalloc(META_MAX);
         n = fgetxattr(fd, META_XATTR, big, META_MAX);
-        rc = n < 0 ? CMN_ERR : tgt_objmeta_decode(big, (size_t)n, m);
+        rc = n < 0 ? -errno : tgt_objmeta_decode(big, (size_t)n, m);
         free(big);
     } else {
-        rc = n < 0 ? CMN_ERR : tgt_objmeta_decode(small, (size_t)n, m);
+        rc = n < 0 ? -errno : tgt_objmeta_decode(small, (size_t)n, m);
     }
-    if (rc != CMN_OK) {
+    if (rc != 0) {
         /* A file without our metadata (placed by hand): describe what we can. */
         memset(m, 0, sizeof *m);
         strcpy(m->cksum_type, "none");
@@ -85,7 +81,7 @@ int tgt_objmeta_load(int fd, tgt_objmeta *m)
         m->atime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
     }
     m->size = st.st_size;
-    return CMN_OK;
+    return 0;
 }
 
 int tgt_objmeta_store(int fd, const tgt_objmeta *m)
@@ -93,12 +89,10 @@ int tgt_objmeta_store(int fd, const tgt_objmeta *m)
     char small[512];
     int n = tgt_objmeta_encode(m, small, sizeof small);
     if (n >= 0)
-        return fsetxattr(fd, META_XATTR, small, (size_t)n, 0) == 0 ? CMN_OK : CMN_ERR;
-    char *big = malloc(META_MAX);
-    if (!big)
-        return CMN_ERR;
+        return fsetxattr(fd, META_XATTR, small, (size_t)n, 0) == 0 ? 0 : -errno;
+    char *big = cmn_xmalloc(META_MAX);
     n = tgt_objmeta_encode(m, big, META_MAX);
-    int rc = n >= 0 && fsetxattr(fd, META_XATTR, big, (size_t)n, 0) == 0 ? CMN_OK : CMN_ERR;
+    int rc = n < 0 ? n : fsetxattr(fd, META_XATTR, big, (size_t)n, 0) == 0 ? 0 : -errno;
     free(big);
     return rc;
 }

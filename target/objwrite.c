@@ -1,6 +1,6 @@
 /*
  * objwrite.c - every way an object's file changes: atomic writes (work file,
- * fsync, metadata, rename), removal, and opening for reads. Readers that
+ * fsync, metadata, rename) and removal (reads: objread.c). Readers that
  * already hold the old file keep reading it; new readers see the new one.
  */
 #include "target/target.h"
@@ -19,7 +19,7 @@ int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const ch
 {
     memset(w, 0, sizeof *w);
     w->fd = -1;
-    if (tgt_store_fqn(s, bck, obj, w->fqn, sizeof w->fqn) != CMN_OK)
+    if (tgt_store_fqn(s, bck, obj, w->fqn, sizeof w->fqn) != 0)
         return -ENAMETOOLONG;
     char id[CMN_UUID_LEN + 1];
     cmn_gen_uuid(id);
@@ -35,7 +35,7 @@ int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const ch
 
 int tgt_writer_write(tgt_writer *w, const void *data, size_t len)
 {
-    if (cmn_write_all(w->fd, data, len) != CMN_OK)
+    if (cmn_write_all(w->fd, data, len) != 0)
         return -errno;
     XXH64_update(w->xx, data, len);
     w->bytes += (int64_t)len;
@@ -71,7 +71,7 @@ static int publish(const char *tmp, const char *fqn)
         snprintf(dir, sizeof dir, "%s", fqn);
         char *slash = strrchr(dir, '/');
         *slash = '\0';
-        if (cmn_mkdir_p(dir) != CMN_OK)
+        if (cmn_mkdir_p(dir) != 0)
             return errno == EEXIST || errno == ENOTDIR ? -ENOTDIR : -errno;
     }
     return -EAGAIN;
@@ -88,9 +88,7 @@ struct tgt_batch {
 
 tgt_batch *tgt_batch_new(const tgt_store *s)
 {
-    tgt_batch *b = calloc(1, sizeof *b);
-    if (!b)
-        return NULL;
+    tgt_batch *b = cmn_xcalloc(1, sizeof *b);
     pthread_mutex_init(&b->mu, NULL);
     b->store = s;
     return b;
@@ -127,8 +125,8 @@ static int batch_add(tgt_batch *b, const char *tmp, const char *fqn)
     pthread_mutex_lock(&b->mu);
     if (b->n == BATCH_MAX)
         flush_locked(b);
-    b->tmp[b->n] = strdup(tmp);
-    b->fqn[b->n] = strdup(fqn);
+    b->tmp[b->n] = cmn_xstrdup(tmp);
+    b->fqn[b->n] = cmn_xstrdup(fqn);
     b->n++;
     pthread_mutex_unlock(&b->mu);
     return 0;
@@ -166,7 +164,7 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
     int old = open(w->fqn, O_RDONLY | O_CLOEXEC);
     if (old >= 0) {
         tgt_objmeta prev;
-        if (tgt_objmeta_load(old, &prev) == CMN_OK) {
+        if (tgt_objmeta_load(old, &prev) == 0) {
             m.version = prev.version + 1;
             tgt_objmeta_free(&prev);
         }
@@ -174,11 +172,11 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
     }
     int rc = 0;
     if (w->batch) {
-        if (tgt_objmeta_store(w->fd, &m) != CMN_OK)
+        if (tgt_objmeta_store(w->fd, &m) != 0)
             rc = -errno;
         else if ((rc = batch_add(w->batch, w->tmp, w->fqn)) == 0)
             w->tmp[0] = '\0'; /* the batch owns the work file now */
-    } else if (fsync(w->fd) != 0 || tgt_objmeta_store(w->fd, &m) != CMN_OK) {
+    } else if (fsync(w->fd) != 0 || tgt_objmeta_store(w->fd, &m) != 0) {
         rc = -errno;
     }
     if (rc == 0 && !w->batch)
@@ -188,7 +186,7 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
         w->fd = -1;
         if (out) {
             *out = m;
-            out->custom = m.custom ? strdup(m.custom) : NULL;
+            out->custom = m.custom ? cmn_xstrdup(m.custom) : NULL;
         }
     }
     tgt_writer_abort(w); /* frees state; unlinks the work file only if not published */
@@ -226,7 +224,7 @@ int tgt_store_copy_file(const tgt_store *s, const char *src_fqn, const char *bck
         }
         w.bytes = off_in;
     } else {
-        char *buf = malloc(1 << 20);
+        char *buf = cmn_xmalloc(1 << 20);
         ssize_t n = 0;
         while (buf && (n = read(in, buf, 1 << 20)) > 0)
             if ((rc = tgt_writer_write(&w, buf, (size_t)n)))
@@ -247,7 +245,7 @@ int tgt_store_copy_file(const tgt_store *s, const char *src_fqn, const char *bck
 int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj)
 {
     char fqn[PATH_MAX], root[PATH_MAX];
-    if (tgt_store_fqn(s, bck, obj, fqn, sizeof fqn) != CMN_OK)
+    if (tgt_store_fqn(s, bck, obj, fqn, sizeof fqn) != 0)
         return -ENAMETOOLONG;
     struct stat st;
     if (lstat(fqn, &st) != 0)
@@ -264,23 +262,5 @@ int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj)
         if (rmdir(fqn) != 0)
             break;
     }
-    return 0;
-}
-
-int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size)
-{
-    char fqn[PATH_MAX];
-    if (tgt_store_fqn(s, bck, obj, fqn, sizeof fqn) != CMN_OK)
-        return -ENAMETOOLONG;
-    int f = open(fqn, O_RDONLY | O_CLOEXEC);
-    if (f < 0)
-        return errno == ENOTDIR ? -ENOENT : -errno;
-    struct stat st;
-    if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(f);
-        return -ENOENT;
-    }
-    *fd = f;
-    *size = st.st_size;
     return 0;
 }

@@ -1,6 +1,7 @@
 /*
- * offline.c - copying or transforming many objects into another bucket
- * (copy-bck, etl-bck, and the list/range variants in multiobj.c). The job's
+ * offline.c - the job engine that copies or transforms many objects into
+ * another bucket (copy-bck, etl-bck: copybck.c; the list/range variants:
+ * multiobj.c; the request read by tcb.c; one ETL output: etl_store.c). The job's
  * thread produces names from the selection into a small bounded queue; a
  * pool of workers takes them one at a time, so a bucket of millions is
  * never held in memory and a slow ETL call does not stall the others.
@@ -26,8 +27,6 @@
 #include <unistd.h>
 
 #define TCB_QUEUE 64
-#define TCB_MAX_WORKERS 64
-#define LINGER_NS (2 * 1000000000LL) /* how long a demand job stays listed after its work */
 
 /* One request's share of a job: its options and its selection. A demand
  * job takes more of them while it runs; each is freed once its last object
@@ -75,203 +74,16 @@ typedef struct tcb_run {
 static pthread_mutex_t runs_mu = PTHREAD_MUTEX_INITIALIZER;
 static tcb_run *runs;
 
-/* ------------------------------------------------------------ parsing */
-void tgt_tcb_free(tgt_tcb *t)
-{
-    if (!t)
-        return;
-    free(t->prepend);
-    free(t->ext_all);
-    free(t->suffix);
-    for (int i = 0; i < t->next; i++) {
-        free(t->ext_old[i]);
-        free(t->ext_new[i]);
-    }
-    tgt_sel_free(&t->sel);
-    free(t);
-}
-
-static const char *str_field(const cJSON *v, const char *key)
-{
-    const cJSON *f = v ? cJSON_GetObjectItem(v, key) : NULL;
-    return cJSON_IsString(f) ? f->valuestring : "";
-}
-
-static char *trim_dots(const char *s)
-{
-    while (*s == '.')
-        s++;
-    return strdup(s);
-}
-
-int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen)
-{
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    /* ETL calls wait on another process: a few workers per core keep both busy */
-    t->workers = ncpu > 1 ? 4 * (int)ncpu : 4;
-    t->prepend = strdup(str_field(value, "prepend"));
-    const cJSON *dry = value ? cJSON_GetObjectItem(value, "dry_run") : NULL;
-    t->dry_run = cJSON_IsTrue(dry);
-    const cJSON *nw = value ? cJSON_GetObjectItem(value, "num_workers") : NULL;
-    if (cJSON_IsNumber(nw) && nw->valueint > 0)
-        t->workers = nw->valueint > TCB_MAX_WORKERS ? TCB_MAX_WORKERS : nw->valueint;
-    const char *suffix = str_field(value, "suffix");
-    if (*suffix)
-        t->suffix = strdup(suffix);
-    const cJSON *ext = value ? cJSON_GetObjectItem(value, "ext") : NULL;
-    if (cJSON_IsString(ext) && etl) {
-        /* the seed's form: one new extension for every output */
-        if (*ext->valuestring)
-            t->ext_all = trim_dots(ext->valuestring);
-    } else if (ext && !cJSON_IsNull(ext)) {
-        if (!etl && cJSON_GetArraySize(ext) > 0) {
-            snprintf(why, whylen, "copy-bck: \"ext\" applies to transforms only");
-            return 400;
-        }
-        if (!cJSON_IsObject(ext)) {
-            snprintf(why, whylen, "\"ext\" must be a map of old to new extension, e.g. {\"jpg\":\"txt\"}, "
-                                  "or a string, the new extension of every output");
-            return 400;
-        }
-        const cJSON *it;
-        cJSON_ArrayForEach(it, ext)
-        {
-            if (!cJSON_IsString(it) || t->next == (int)(sizeof t->ext_old / sizeof t->ext_old[0])) {
-                snprintf(why, whylen, "\"ext\": invalid or too many entries");
-                return 400;
-            }
-            t->ext_old[t->next] = trim_dots(it->string);
-            t->ext_new[t->next] = trim_dots(it->valuestring);
-            t->next++;
-        }
-    }
-    if (!etl)
-        return 0;
-    const char *id = str_field(value, "id");
-    if (!*id) {
-        snprintf(why, whylen, "ETL name can't be empty");
-        return 400;
-    }
-    snprintf(t->etl, sizeof t->etl, "%s", id);
-    const char *to = str_field(value, "request_timeout");
-    if (*to && cmn_parse_duration(to, &t->timeout_ns) != CMN_OK) {
-        snprintf(why, whylen, "invalid request_timeout \"%s\"", to);
-        return 400;
-    }
-    return 0;
-}
-
-/* Destination name: prepend + the name with its extension mapped. */
-static char *dst_name(const tgt_tcb *t, const char *name)
-{
-    cmn_buf b;
-    cmn_buf_init(&b);
-    cmn_buf_puts(&b, t->prepend ? t->prepend : "");
-    const char *dot = strrchr(name, '.');
-    if (dot && strchr(dot, '/'))
-        dot = NULL; /* a dot in a directory name is not an extension */
-    if (t->ext_all) {
-        if (dot)
-            cmn_buf_append(&b, name, (size_t)(dot - name));
-        else
-            cmn_buf_puts(&b, name);
-        cmn_buf_printf(&b, ".%s", t->ext_all);
-        return cmn_buf_steal(&b);
-    }
-    int k = -1;
-    for (int i = 0; dot && i < t->next; i++)
-        if (!strcmp(dot + 1, t->ext_old[i]))
-            k = i;
-    if (k >= 0) {
-        cmn_buf_append(&b, name, (size_t)(dot - name + 1));
-        cmn_buf_puts(&b, t->ext_new[k]);
-    } else
-        cmn_buf_puts(&b, name);
-    return cmn_buf_steal(&b);
-}
-
 /* ------------------------------------------------------------ one object */
-typedef struct out_sink {
-    const char *dst, *dname;
-    tgt_batch *batch;
-    bool dry_run;
-    tgt_writer w;
-    bool opened;
-    int64_t bytes;
-    int err; /* -errno of a failed write */
-} out_sink;
-
-static int sink_begin(void *ctx, const char *ctype, int64_t clen)
-{
-    (void)ctype;
-    (void)clen;
-    out_sink *o = ctx;
-    if (o->dry_run || o->opened)
-        return CMN_OK;
-    int rc = tgt_writer_open(&o->w, &tgt->store, o->dst, o->dname);
-    if (rc) {
-        o->err = rc;
-        return CMN_ERR;
-    }
-    o->w.batch = o->batch;
-    o->opened = true;
-    return CMN_OK;
-}
-
-static int sink_write(void *ctx, const void *buf, size_t len)
-{
-    out_sink *o = ctx;
-    o->bytes += (int64_t)len;
-    if (o->dry_run)
-        return CMN_OK;
-    if (!o->opened && sink_begin(ctx, NULL, -1) != CMN_OK)
-        return CMN_ERR;
-    int rc = tgt_writer_write(&o->w, buf, len);
-    if (rc) {
-        o->err = rc;
-        return CMN_ERR;
-    }
-    return CMN_OK;
-}
-
-int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
-                  bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, char *msg, size_t msglen)
-{
-    out_sink o = {.dst = dst, .dname = dname, .dry_run = dry_run, .batch = batch};
-    etl_sink sink = {&o, sink_begin, sink_write};
-    cmn_err e = {0};
-    int rc = etl_transform(h, obj, &sink, timeout_ns, &e);
-    rc = rc ? cmn_err_http_status(rc) : 0;
-    const char *emsg = e.msg;
-    if (!rc && !dry_run && !o.opened) /* an empty output is still an object */
-        rc = sink_begin(&o, NULL, 0) == CMN_OK ? 0 : 499;
-    if (!rc && !dry_run && (o.err = tgt_writer_commit(&o.w, out)) != 0)
-        rc = 499;
-    else if (rc && o.opened)
-        tgt_writer_abort(&o.w);
-    if (rc && o.err) {
-        snprintf(msg, msglen, "cannot write ais://%s/%s: %s", dst, dname, strerror(-o.err));
-        return o.err == -ENOSPC ? 507 : 500;
-    }
-    if (rc) {
-        snprintf(msg, msglen, "%s", *emsg ? emsg : "transform failed");
-        return rc;
-    }
-    *bytes = o.bytes;
-    return 0;
-}
-
 static void transform_one(tcb_run *run, const tgt_tcb *t, const char *name, const char *fqn, int64_t size,
                           const char *dname)
 {
     etl_object obj = {t->src, name, fqn, size};
-    char msg[1200];
+    cmn_err e = {0};
     int64_t bytes = 0;
-    int rc = tgt_etl_store(run->h, &obj, t->dst, dname, t->timeout_ns, t->dry_run, &bytes, NULL, run->batch, msg, sizeof msg);
-    if (rc && strstr(msg, name)) /* the ETL's message names the object already */
-        tgt_job_error(run->job, "%s (%d)", msg, rc);
-    else if (rc)
-        tgt_job_error(run->job, "ais://%s/%s: %s (%d)", t->src, name, msg, rc);
+    int rc = tgt_etl_store(run->h, &obj, t->dst, dname, t->timeout_ns, t->dry_run, &bytes, NULL, run->batch, &e);
+    if (rc) /* the message names the ETL and the object, or the output */
+        tgt_job_error(run->job, "%s (%d)", e.msg, cmn_err_http_status(rc));
     else
         tgt_job_count(run->job, 1, bytes);
 }
@@ -295,7 +107,7 @@ static void do_one(tcb_run *run, const qitem *it)
     close(fd); /* the copy and the ETL read the file by its path */
     char fqn[PATH_MAX], why[128];
     tgt_store_fqn(&tgt->store, t->src, name, fqn, sizeof fqn);
-    char *dname = it->dname ? strdup(it->dname) : dst_name(t, name); /* a given name was checked when parsed */
+    char *dname = it->dname ? cmn_xstrdup(it->dname) : tgt_tcb_dst_name(t, name); /* a given name was checked when parsed */
     if (!it->dname && !cmn_object_name_valid(dname, why, sizeof why)) {
         tgt_job_error(run->job, "ais://%s/%s: invalid destination name \"%s\": %s", t->src, name, dname, why);
     } else if (run->h) {
@@ -354,7 +166,7 @@ static bool enqueue(tcb_run *run, tcb_part *part, const char *name, const char *
         wait_until(&run->not_full, &run->mu, cmn_mono_ns() + ABORT_POLL_NS);
     bool go = !tgt_job_aborted(run->job);
     if (go) {
-        run->q[(run->head + run->n) % TCB_QUEUE] = (qitem){strdup(name), dname, listed, part};
+        run->q[(run->head + run->n) % TCB_QUEUE] = (qitem){cmn_xstrdup(name), dname, listed, part};
         run->n++;
         part->refs++;
         pthread_cond_signal(&run->not_empty);
@@ -409,16 +221,6 @@ static void *worker_main(void *p)
     }
 }
 
-void tgt_job_linger(tgt_job *job)
-{
-    tgt_job_set_idle(job, true);
-    int64_t until = cmn_mono_ns() + LINGER_NS;
-    while (!tgt_job_aborted(job) && cmn_mono_ns() < until) {
-        struct timespec ts = {0, 50000000};
-        nanosleep(&ts, NULL);
-    }
-}
-
 static void run_put(tcb_run *run)
 {
     if (atomic_fetch_sub(&run->refs, 1) != 1)
@@ -458,7 +260,7 @@ static void publish(tcb_run *run, tgt_job *job)
 /*
  * The job's thread feeds the parts to the workers one after the other, as
  * they come. When no part is left and every output is published it says so
- * (is_idle) and, for a demand job, waits LINGER_NS for more: a part added
+ * (is_idle) and, for a demand job, waits TGT_JOB_LINGER_NS for more: a part added
  * meanwhile sets it working again. Deciding to end (ending) and adding a
  * part (tgt_tcb_start) both happen under run->mu, so no request is lost:
  * one that comes after the decision starts a new job.
@@ -467,7 +269,7 @@ static void tcb_job(tgt_job *job, void *arg)
 {
     tcb_run *run = arg;
     run->job = job;
-    pthread_t th[TCB_MAX_WORKERS];
+    pthread_t th[TGT_TCB_MAX_WORKERS];
     int nth = 0;
     for (; nth < run->nworkers; nth++)
         if (pthread_create(&th[nth], NULL, worker_main, run) != 0)
@@ -517,7 +319,7 @@ static void tcb_job(tgt_job *job, void *arg)
         if (aborted || !run->demand || run->ending)
             break;
         tgt_job_set_idle(job, true); /* under mu: an addition sets it back before its reply */
-        int64_t until = cmn_mono_ns() + LINGER_NS;
+        int64_t until = cmn_mono_ns() + TGT_JOB_LINGER_NS;
         while (!run->pending && !tgt_job_aborted(job)) {
             int64_t now = cmn_mono_ns();
             if (now >= until)
@@ -546,7 +348,7 @@ static void tcb_job(tgt_job *job, void *arg)
 
 static tcb_part *part_new(tgt_tcb *t)
 {
-    tcb_part *p = calloc(1, sizeof *p);
+    tcb_part *p = cmn_xcalloc(1, sizeof *p);
     p->t = t;
     p->refs = 1; /* the feed's */
     return p;
@@ -580,7 +382,7 @@ static bool add_to_running(const char *kind, tgt_tcb *t, etl_handle *h, char *id
 
 static tcb_run *run_new(const char *kind, tgt_tcb *t, etl_handle *h, bool demand)
 {
-    tcb_run *run = calloc(1, sizeof *run);
+    tcb_run *run = cmn_xcalloc(1, sizeof *run);
     run->kind = kind; /* a string literal */
     snprintf(run->src, sizeof run->src, "%s", t->src);
     snprintf(run->dst, sizeof run->dst, "%s", t->dst);
@@ -672,77 +474,4 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
     pthread_mutex_unlock(&runs_mu);
     run_put(run);
     return tgt_reply_text(r, 200, id);
-}
-
-/* A copy of value whose "id" names the ETL: given there, or as ?etl_name=,
- * or (the seed's etl-bck example names none) the one ETL that is running.
- * NULL with why filled when that leaves it ambiguous. */
-cJSON *tgt_etl_name_filled(tgt_req *r, const cJSON *value, char *why, size_t whylen)
-{
-    cJSON *v = value && cJSON_IsObject(value) ? cJSON_Duplicate(value, true) : cJSON_CreateObject();
-    if (*str_field(v, "id"))
-        return v;
-    const char *q = tgt_query(r, "etl_name");
-    cJSON_DeleteItemFromObject(v, "id");
-    if (q && *q) {
-        cJSON_AddStringToObject(v, "id", q);
-        return v;
-    }
-    etl_reply er;
-    etl_reply_init(&er);
-    etl_api_list(tgt->etl, &er);
-    cJSON *list = er.status == 200 ? cJSON_Parse(er.body.data) : NULL;
-    etl_reply_free(&er);
-    int n = cJSON_GetArraySize(list);
-    if (n == 1)
-        cJSON_AddStringToObject(v, "id", str_field(cJSON_GetArrayItem(list, 0), "id"));
-    cJSON_Delete(list);
-    if (n == 1)
-        return v;
-    cJSON_Delete(v);
-    snprintf(why, whylen,
-             "ETL name can't be empty: give it as \"id\" in the value or as ?etl_name= (%d ETLs are running, "
-             "so none can be assumed)",
-             n);
-    return NULL;
-}
-
-/* POST /v1/buckets/SRC?bck_to=ais/@#/DST/ {"action":"copy-bck"|"etl-bck","value":TCBMsg} */
-int tgt_act_copy_bck(tgt_req *r, const char *src, cJSON *value, bool etl)
-{
-    const char *kind = etl ? "etl-bck" : "copy-bck";
-    const char *to = tgt_query(r, "bck_to");
-    const cJSON *name = r->msg ? cJSON_GetObjectItem(r->msg, "name") : NULL;
-    tgt_tcb *t = calloc(1, sizeof *t);
-    snprintf(t->src, sizeof t->src, "%s", src);
-    if (to && *to) {
-        if (!tgt_parse_uname_bucket(to, t->dst, sizeof t->dst)) {
-            tgt_tcb_free(t);
-            return tgt_reply_err(r, 400, "%s: invalid \"bck_to\" \"%s\" (want ais/@#/NAME/)", kind, to);
-        }
-    } else if (cJSON_IsString(name) && *name->valuestring) {
-        /* the seed's form: the destination bucket in the message's "name" */
-        snprintf(t->dst, sizeof t->dst, "%s", name->valuestring);
-    } else {
-        tgt_tcb_free(t);
-        return tgt_reply_err(r, 400,
-                             "%s: missing destination: give the \"bck_to\" query parameter (ais/@#/NAME/) "
-                             "or the bucket name in the message's \"name\"",
-                             kind);
-    }
-    char why[512];
-    cJSON *filled = etl ? tgt_etl_name_filled(r, value, why, sizeof why) : NULL;
-    if (etl && !filled) {
-        tgt_tcb_free(t);
-        return tgt_reply_err(r, 400, "%s: %s", kind, why);
-    }
-    int status = tgt_tcb_parse(filled ? filled : value, etl, t, why, sizeof why);
-    cJSON_Delete(filled);
-    if (status) {
-        tgt_tcb_free(t);
-        return tgt_reply_err(r, status, "%s: %s", kind, why);
-    }
-    const cJSON *pf = value ? cJSON_GetObjectItem(value, "prefix") : NULL;
-    tgt_sel_prefix(&t->sel, cJSON_IsString(pf) ? pf->valuestring : "");
-    return tgt_tcb_start(r, kind, t, false);
 }

@@ -126,13 +126,13 @@ int tgt_act_promote(tgt_req *r, const char *bck)
         return tgt_reply_err(r, errno == ENOENT ? 404 : 400, "promote: source \"%s\": %s", src, strerror(errno));
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
         return tgt_reply_err(r, 400, "promote: source \"%s\" is neither a file nor a directory", src);
-    prom *p = calloc(1, sizeof *p);
+    prom *p = cmn_xcalloc(1, sizeof *p);
     snprintf(p->bck, sizeof p->bck, "%s", bck);
     snprintf(p->src, sizeof p->src, "%s", src);
     size_t n = strlen(p->src);
     while (n > 1 && p->src[n - 1] == '/')
         p->src[--n] = '\0';
-    p->prefix = strdup(prefix);
+    p->prefix = cmn_xstrdup(prefix);
     p->is_dir = S_ISDIR(st.st_mode);
     p->rcr = cJSON_IsTrue(cJSON_GetObjectItem(value, "rcr"));
     p->ovw = cJSON_IsTrue(cJSON_GetObjectItem(value, "ovw"));

@@ -84,11 +84,11 @@ static int tmpl_parse(const char *s, tmpl *t, char *why, size_t whylen)
             tmpl_free(t);
             return -1;
         }
-        t->lit[t->n] = strndup(lit, (size_t)(p - lit));
+        t->lit[t->n] = cmn_xstrndup(lit, (size_t)(p - lit));
         t->n++;
         lit = p = close + 1;
     }
-    t->lit[t->n] = strdup(lit);
+    t->lit[t->n] = cmn_xstrdup(lit);
     return t->n > 0;
 }
 
@@ -99,7 +99,7 @@ int tgt_sel_parse(const cJSON *value, tgt_sel *sel, char *why, size_t whylen)
     const cJSON *tmp = value ? cJSON_GetObjectItem(value, "template") : NULL;
     if (cJSON_IsArray(names) && cJSON_GetArraySize(names) > 0) {
         int n = cJSON_GetArraySize(names);
-        sel->names = calloc((size_t)n, sizeof(char *));
+        sel->names = cmn_xcalloc((size_t)n, sizeof(char *));
         const cJSON *it;
         cJSON_ArrayForEach(it, names)
         {
@@ -107,11 +107,11 @@ int tgt_sel_parse(const cJSON *value, tgt_sel *sel, char *why, size_t whylen)
                 snprintf(why, whylen, "invalid object name %s in \"objnames\"",
                          cJSON_IsString(it) ? it->valuestring : "(not a string)");
                 tgt_sel_free(sel);
-                return CMN_ERR;
+                return -EINVAL;
             }
-            sel->names[sel->nnames++] = strdup(it->valuestring);
+            sel->names[sel->nnames++] = cmn_xstrdup(it->valuestring);
         }
-        return CMN_OK;
+        return 0;
     }
     const char *s = cJSON_IsString(tmp) ? tmp->valuestring : "";
     if (!strcmp(s, "*"))
@@ -119,36 +119,36 @@ int tgt_sel_parse(const cJSON *value, tgt_sel *sel, char *why, size_t whylen)
     tmpl t;
     int rc = tmpl_parse(s, &t, why, whylen);
     if (rc < 0)
-        return CMN_ERR;
+        return -EINVAL;
     tmpl_free(&t);
     if (rc == 1)
-        sel->tmpl = strdup(s);
+        sel->tmpl = cmn_xstrdup(s);
     else
-        sel->prefix = strdup(s);
-    return CMN_OK;
+        sel->prefix = cmn_xstrdup(s);
+    return 0;
 }
 
 int tgt_sel_parse_dsts(const cJSON *value, tgt_sel *sel, char *why, size_t whylen)
 {
     const cJSON *dsts = value ? cJSON_GetObjectItem(value, "dst_names") : NULL;
     if (!dsts || cJSON_IsNull(dsts))
-        return CMN_OK;
+        return 0;
     if (!cJSON_IsArray(dsts)) {
         snprintf(why, whylen, "\"dst_names\" must be a list of names");
-        return CMN_ERR;
+        return -EINVAL;
     }
     if (!sel->names) {
         snprintf(why, whylen, "\"dst_names\" applies to a list of names (\"objnames\") only, not to a template "
                               "or prefix");
-        return CMN_ERR;
+        return -EINVAL;
     }
     int n = cJSON_GetArraySize(dsts);
     if (n != sel->nnames) {
         snprintf(why, whylen, "\"dst_names\" has %d names, \"objnames\" %d: they must pair one to one", n,
                  sel->nnames);
-        return CMN_ERR;
+        return -EINVAL;
     }
-    sel->dsts = calloc((size_t)n, sizeof(char *));
+    sel->dsts = cmn_xcalloc((size_t)n, sizeof(char *));
     int i = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, dsts)
@@ -158,17 +158,17 @@ int tgt_sel_parse_dsts(const cJSON *value, tgt_sel *sel, char *why, size_t whyle
             snprintf(why, whylen, "invalid destination name %s in \"dst_names\"%s%s",
                      cJSON_IsString(it) ? it->valuestring : "(not a string)", cJSON_IsString(it) ? ": " : "",
                      cJSON_IsString(it) ? bad : "");
-            return CMN_ERR; /* tgt_sel_free frees what was taken */
+            return -EINVAL; /* tgt_sel_free frees what was taken */
         }
-        sel->dsts[i++] = strdup(it->valuestring);
+        sel->dsts[i++] = cmn_xstrdup(it->valuestring);
     }
-    return CMN_OK;
+    return 0;
 }
 
 void tgt_sel_prefix(tgt_sel *sel, const char *prefix)
 {
     memset(sel, 0, sizeof *sel);
-    sel->prefix = strdup(prefix ? prefix : "");
+    sel->prefix = cmn_xstrdup(prefix ? prefix : "");
 }
 
 void tgt_sel_free(tgt_sel *sel)

@@ -125,7 +125,7 @@ static bool start_put(tgt_req *r, enum MHD_Result *ret)
         return false;
     }
     snprintf(r->put_bck, sizeof r->put_bck, "%s", bck);
-    r->put_obj = strdup(r->obj);
+    r->put_obj = cmn_xstrdup(r->obj);
     r->streaming = true;
     return true;
 }
@@ -160,18 +160,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (bad_path)
         r = *con_cls = NULL;
     if (!r) {
-        r = calloc(1, sizeof *r);
-        if (!r)
-            return MHD_NO;
+        r = cmn_xcalloc(1, sizeof *r);
         *con_cls = r;
         r->conn = conn;
         r->method = method;
-        r->url = strdup(url);
+        r->url = cmn_xstrdup(url);
         bool remote;
         r->path = easy_path(url, &remote);
         bool easy = r->path != NULL;
         if (!easy)
-            r->path = strdup(url);
+            r->path = cmn_xstrdup(url);
         r->loopback = is_loopback(conn);
         r->started_ns = cmn_mono_ns();
         cmn_buf_init(&r->body);
@@ -257,7 +255,7 @@ int tgt_server_start(tgt_server *s)
     sin.sin_port = htons((uint16_t)s->cfg.port);
     if (inet_pton(AF_INET, s->cfg.listen_host, &sin.sin_addr) != 1) {
         cmn_error("--listen: '%s' is not an IPv4 address", s->cfg.listen_host);
-        return CMN_ERR;
+        return -EINVAL;
     }
     s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO |
                                   MHD_USE_ERROR_LOG,
@@ -272,9 +270,9 @@ int tgt_server_start(tgt_server *s)
                               MHD_OPTION_END);
     if (!s->mhd) {
         cmn_error("cannot listen on %s:%d: %s", s->cfg.listen_host, s->cfg.port, strerror(errno));
-        return CMN_ERR;
+        return errno ? -errno : -EIO;
     }
-    return CMN_OK;
+    return 0;
 }
 
 int tgt_server_start_etl(tgt_server *s)
@@ -297,10 +295,10 @@ int tgt_server_start_etl(tgt_server *s)
         if (s->mhd_etl)
             MHD_stop_daemon(s->mhd_etl);
         s->mhd_etl = NULL;
-        return CMN_ERR;
+        return errno ? -errno : -EIO;
     }
     snprintf(s->etl_url, sizeof s->etl_url, "http://127.0.0.1:%u", (unsigned)di->port);
-    return CMN_OK;
+    return 0;
 }
 
 void tgt_server_stop(tgt_server *s)

@@ -2,11 +2,13 @@
  * target.h - the map of etlfs-target: one process that answers as AIStore's
  * gateway and target on a single node. Layers, bottom up:
  *
- *   store.c, objmeta.c, objwrite.c, walk.c   objects and buckets on mountpaths
+ *   store.c, bucketdir.c, objmeta.c,         objects and buckets on mountpaths
+ *   objread.c, objwrite.c, walk.c
  *   jobs.c                                   long operations ("xactions")
  *   server.c, reply.c, routes.c              HTTP (libmicrohttpd) and the route table
+ *   etl_inline.c                             an object read through an ETL
  *   bucket.c, object.c, lso.c, cluster.c,    one file per group of REST handlers
- *   etl_http.c, ...
+ *   etl_rest.c, etl_callback.c, ...
  */
 #ifndef ETLFS_TARGET_H
 #define ETLFS_TARGET_H
@@ -40,10 +42,14 @@ int tgt_store_open(tgt_store *s, char **dirs, int n);
 void tgt_store_close(tgt_store *s);
 /* Index of the mountpath that owns bucket/obj. */
 int tgt_store_mpath_of(const tgt_store *s, const char *bck, const char *obj);
-/* Path of an object's file. CMN_ERR if it does not fit. */
+/* Path of an object's file. 0, or -ENAMETOOLONG if it does not fit. */
 int tgt_store_fqn(const tgt_store *s, const char *bck, const char *obj, char *out, size_t outlen);
 /* Path of a bucket's directory on mountpath i. */
 int tgt_store_bdir(const tgt_store *s, int i, const char *bck, char *out, size_t outlen);
+/* rm -rf path (a missing one is no error); 0 or -errno. */
+int tgt_store_remove_tree(const char *path);
+
+/* Buckets on disk (bucketdir.c). */
 
 bool tgt_bucket_exists(const tgt_store *s, const char *bck);
 /* 0, or -EEXIST / -errno. */
@@ -69,7 +75,8 @@ typedef struct tgt_objmeta {
     char *custom;        /* JSON object text, or NULL; owned */
 } tgt_objmeta;
 
-/* Encodes m as text into out; returns its length or CMN_ERR. */
+/* Encodes m as text into out; returns its length or -ERANGE (no room).
+ * Decode: 0, or -EINVAL when text is not our record. */
 int tgt_objmeta_encode(const tgt_objmeta *m, char *out, size_t outlen);
 int tgt_objmeta_decode(const char *text, size_t len, tgt_objmeta *m);
 int tgt_objmeta_load(int fd, tgt_objmeta *m);   /* from an open object file */
@@ -111,6 +118,8 @@ int tgt_store_copy_file(const tgt_store *s, const char *src_fqn, const char *bck
                         tgt_objmeta *out, tgt_batch *batch);
 /* Deletes an object file and its empty parent directories. 0 or -errno. */
 int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj);
+
+/* ---------------------------------------------------------------- objread */
 /* Opens an object for reading: fd and stat; 0 or -errno (-ENOENT if absent). */
 int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size);
 
@@ -151,6 +160,9 @@ void tgt_jobs_shutdown(void);
 /* Demand jobs (copy/etl-listrange, archive) linger after their work: idle
  * ones are still listed as running but their snaps say is_idle. */
 void tgt_job_set_idle(tgt_job *job, bool idle);
+/* Keeps a demand job listed as running, idle, for a while after its work. */
+#define TGT_JOB_LINGER_NS (2 * 1000000000LL)
+void tgt_job_linger(tgt_job *job);
 /* Registers a job that already ended (one found in the journal at start-up). */
 void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
                        bool aborted, const char *err);
@@ -239,8 +251,8 @@ cJSON *tgt_json_int(int64_t v);
 cJSON *tgt_json_str_int(int64_t v); /* as a JSON string */
 
 /* ---------------------------------------------------------------- offline */
-/* The job layer's shared parts (selection.c, offline.c, journal.c); the
- * actions built on them are the tgt_act_* handlers below. */
+/* The job layer's shared parts (selection.c, tcb.c, offline.c, etl_store.c,
+ * journal.c); the actions built on them are the tgt_act_* functions below. */
 
 /* Which objects a multi-object request names (AIStore's ListRange): a list
  * of names, a bash-brace template ("a-{0..9..2}-b", ranges expanded in
@@ -253,10 +265,10 @@ typedef struct tgt_sel {
     char *prefix; /* walk mode when names and tmpl are NULL */
 } tgt_sel;
 
-/* Parses "objnames"/"template" of value; CMN_ERR with why filled. */
+/* Parses "objnames"/"template" of value; -EINVAL with why filled. */
 int tgt_sel_parse(const cJSON *value, tgt_sel *sel, char *why, size_t whylen);
 /* etlfs extension: "dst_names", the destination name of each of "objnames"
- * (same length, only with objnames); CMN_ERR with why filled. Absent or
+ * (same length, only with objnames); -EINVAL with why filled. Absent or
  * null: sel->dsts stays NULL. */
 int tgt_sel_parse_dsts(const cJSON *value, tgt_sel *sel, char *why, size_t whylen);
 void tgt_sel_prefix(tgt_sel *sel, const char *prefix); /* walk mode */
@@ -268,6 +280,7 @@ void tgt_sel_free(tgt_sel *sel);
 typedef bool (*tgt_sel_fn)(void *ctx, const char *name, bool listed);
 void tgt_sel_each(const tgt_sel *sel, const char *bck, tgt_sel_fn fn, void *ctx);
 
+#define TGT_TCB_MAX_WORKERS 64
 /* A copy or transform of objects into another bucket (copy-bck, etl-bck,
  * copy-listrange, etl-listrange), parsed from a TCBMsg value; malloc'd. */
 typedef struct tgt_tcb {
@@ -286,22 +299,24 @@ typedef struct tgt_tcb {
 
 /* Parses value into a zeroed t (sel is left to the caller); 0, or the HTTP
  * status to answer with why filled. */
-int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen);
+int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen); /* tcb.c */
 void tgt_tcb_free(tgt_tcb *t); /* and t itself */
+/* The destination name of source object name: prepend + the name with its
+ * extension mapped; malloc'd. */
+char *tgt_tcb_dst_name(const tgt_tcb *t, const char *name);
 cJSON *tgt_etl_name_filled(tgt_req *r, const cJSON *value, char *why, size_t whylen);
 /* Checks what must fail synchronously (same bucket, unknown ETL), creates
  * the destination, starts the job and replies with its id (or the error).
  * Takes t (freed once its work is done). demand: the job lingers idle (see
  * jobs), and a request with the same kind, buckets, ETL and dry_run that
  * comes before it has ended is added to it (the reply is its id). */
-int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand);
+int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand); /* offline.c */
 /* Runs obj through ETL h into dst/dname with the atomic writer (dry_run:
- * only counts); *bytes = output size. 0, or an HTTP status with msg filled;
- * a failed output is never stored. */
+ * only counts); *bytes = output size. 0, or -errno with err saying which ETL
+ * and object (the ETL's failures) or which output (a failed write); a failed
+ * output is never stored. */
 int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
-                  bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, char *msg, size_t msglen);
-/* Keeps a demand job listed as running, idle, for a while after its work. */
-void tgt_job_linger(tgt_job *job);
+                  bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, cmn_err *err);
 
 /* Journal of running jobs (MP0/.etlfs/jobs/ID): a job found there at
  * start-up was cut short by a crash and is registered as aborted. */
@@ -313,36 +328,66 @@ void tgt_journal_recover(const tgt_store *s);
 typedef int (*tgt_handler)(tgt_req *r);
 tgt_handler tgt_route(tgt_req *r);
 
-/* handlers, by file */
-int tgt_h_health(tgt_req *r);
-int tgt_h_daemon_get(tgt_req *r);
-int tgt_h_cluster_get(tgt_req *r);
-int tgt_h_cluster_put(tgt_req *r);
-int tgt_h_buckets_get(tgt_req *r);
-int tgt_h_bucket_post(tgt_req *r);
-int tgt_h_bucket_delete(tgt_req *r);
+/* Handlers, by file, in the table's order (routes.c); each replies once and
+ * returns what the reply returned. */
+int tgt_h_action_invalid(tgt_req *r);         /* routes.c */
+int tgt_h_what_invalid(tgt_req *r);
+int tgt_h_health_get(tgt_req *r);             /* cluster.c */
+int tgt_h_smap_get(tgt_req *r);
+int tgt_h_daemon_what_invalid(tgt_req *r);
+int tgt_h_job_status(tgt_req *r);
+int tgt_h_jobs_status_all(tgt_req *r);
+int tgt_h_jobs_running(tgt_req *r);
+int tgt_h_jobs_snaps(tgt_req *r);
+int tgt_h_job_stop(tgt_req *r);
+int tgt_h_job_start(tgt_req *r);              /* jobstart.c */
+int tgt_h_buckets_list(tgt_req *r);           /* bucket.c */
+int tgt_h_bucket_summary(tgt_req *r);
+int tgt_h_bucket_action_invalid(tgt_req *r);
 int tgt_h_bucket_head(tgt_req *r);
-int tgt_h_bucket_put(tgt_req *r);
-int tgt_h_object_get(tgt_req *r);
+int tgt_h_bucket_create(tgt_req *r);
+int tgt_h_bucket_copy(tgt_req *r);
+int tgt_h_bucket_transform(tgt_req *r);
+int tgt_h_bucket_move(tgt_req *r);
+int tgt_h_bucket_destroy(tgt_req *r);
+int tgt_h_bucket_evict(tgt_req *r);
+int tgt_h_bucket_archive(tgt_req *r);
+int tgt_h_bucket_props_set(tgt_req *r);
+int tgt_h_objects_list(tgt_req *r);           /* lso.c */
+int tgt_h_objects_copy(tgt_req *r);           /* multiobj.c: list/range */
+int tgt_h_objects_transform(tgt_req *r);
+int tgt_h_objects_delete(tgt_req *r);
+int tgt_h_objects_evict(tgt_req *r);
+int tgt_h_object_get(tgt_req *r);             /* object.c */
 int tgt_h_object_head(tgt_req *r);
 int tgt_h_object_delete(tgt_req *r);
-int tgt_h_object_post(tgt_req *r);
-int tgt_h_objects_post(tgt_req *r);   /* POST /v1/objects/B: promote */
-int tgt_h_object_put_done(tgt_req *r); /* end of a streamed PUT */
-int tgt_h_etl(tgt_req *r);
-int tgt_lso(tgt_req *r, const char *bck);
-int tgt_summary(tgt_req *r, const char *bck, bool head);
-/* Inline transform of an object (GET ?etl_name=). */
+int tgt_h_object_put_done(tgt_req *r);        /* end of a streamed PUT (server.c) */
+int tgt_h_object_rename(tgt_req *r);
+int tgt_h_object_copy(tgt_req *r);
+int tgt_h_object_action_invalid(tgt_req *r);
+int tgt_h_objects_promote(tgt_req *r);
+int tgt_h_etl_object_get(tgt_req *r);         /* etl_callback.c: /v1/etl/_object/SECRET/UNAME */
+int tgt_h_etl_object_head(tgt_req *r);
+int tgt_h_etl_init(tgt_req *r);               /* etl_rest.c: /v1/etl */
+int tgt_h_etl_list(tgt_req *r);
+int tgt_h_etl_show(tgt_req *r);
+int tgt_h_etl_logs(tgt_req *r);
+int tgt_h_etl_health(tgt_req *r);
+int tgt_h_etl_metrics(tgt_req *r);
+int tgt_h_etl_start(tgt_req *r);
+int tgt_h_etl_stop(tgt_req *r);
+int tgt_h_etl_delete(tgt_req *r);
+int tgt_h_etl_invalid(tgt_req *r);
+/* Inline transform of an object (GET ?etl_name=; etl_inline.c). */
 int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl_name);
 
-/* Bucket actions implemented by the offline/multi-object layer (offline.c,
- * multiobj.c). Each replies itself. */
+/* Bucket actions implemented by the offline/multi-object layer (copybck.c,
+ * multiobj.c), called by the handlers once the bucket is checked. Each
+ * replies itself. */
 int tgt_act_copy_bck(tgt_req *r, const char *src, cJSON *value, bool etl);
 int tgt_act_move_bck(tgt_req *r, const char *src);
-int tgt_act_listrange(tgt_req *r, const char *src, const char *action, cJSON *value);
 int tgt_act_archive(tgt_req *r, const char *src, cJSON *value);
 int tgt_act_promote(tgt_req *r, const char *bck);
 int tgt_act_copy_obj(tgt_req *r, const char *bck, const char *obj);
-int tgt_act_start_job(tgt_req *r, cJSON *value);
 
 #endif

@@ -62,7 +62,7 @@ static int frame_load(frame *f, const char *root, const char *rel)
     snprintf(path, sizeof path, "%s/%s", root, rel);
     DIR *d = opendir(path);
     if (!d)
-        return errno == ENOENT ? CMN_OK : CMN_ERR;
+        return errno == ENOENT ? 0 : -errno;
     int cap = 0;
     struct dirent *de;
     while ((de = readdir(d))) {
@@ -77,13 +77,11 @@ static int frame_load(frame *f, const char *root, const char *rel)
         }
         if (f->n == cap) {
             cap = cap ? cap * 2 : 64;
-            entry *e = realloc(f->ents, sizeof(entry) * (size_t)cap);
-            if (!e)
-                break;
+            entry *e = cmn_xrealloc(f->ents, sizeof(entry) * (size_t)cap);
             f->ents = e;
         }
         size_t rl = strlen(rel), nl = strlen(de->d_name);
-        char *key = malloc(rl + nl + 2);
+        char *key = cmn_xmalloc(rl + nl + 2);
         memcpy(key, rel, rl);
         memcpy(key + rl, de->d_name, nl);
         if (is_dir)
@@ -96,7 +94,7 @@ static int frame_load(frame *f, const char *root, const char *rel)
     closedir(d);
     if (f->n)
         qsort(f->ents, (size_t)f->n, sizeof(entry), cmp_entry);
-    return CMN_OK;
+    return 0;
 }
 
 /* Advances w to its next visible key (file, or directory in no_recursion mode). */
@@ -144,19 +142,14 @@ int tgt_walk(const tgt_store *s, const char *bck, const char *prefix, const char
              bool no_recursion, tgt_walk_fn fn, void *ctx)
 {
     walk_args a = {prefix ? prefix : "", start_after ? start_after : "", no_recursion};
-    walker *ws = calloc((size_t)s->nmpaths, sizeof(walker));
-    char (*roots)[PATH_MAX] = calloc((size_t)s->nmpaths, PATH_MAX);
-    int rc = CMN_OK;
-    if (!ws || !roots) {
-        free(ws);
-        free(roots);
-        return CMN_ERR;
-    }
+    walker *ws = cmn_xcalloc((size_t)s->nmpaths, sizeof(walker));
+    char (*roots)[PATH_MAX] = cmn_xcalloc((size_t)s->nmpaths, PATH_MAX);
+    int rc = 0;
     for (int i = 0; i < s->nmpaths; i++) {
         tgt_store_bdir(s, i, bck, roots[i], PATH_MAX);
         ws[i].root = roots[i];
-        if (frame_load(&ws[i].stack[0], roots[i], "") != CMN_OK)
-            rc = CMN_ERR;
+        if (frame_load(&ws[i].stack[0], roots[i], "") != 0)
+            rc = -EIO;
         ws[i].depth = 1;
         walker_next(&ws[i], &a);
     }

@@ -6,6 +6,7 @@
  */
 #include "target/target.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,7 +58,7 @@ static void test_round_trip(void)
         int n = tgt_objmeta_encode(&m, buf, sizeof buf);
         CHECK(n > 0 && (size_t)n == strlen(buf), "encode %zu: %d", i, n);
         CHECK(!strncmp(buf, "etlfs1\n", 7), "encode %zu: no magic line: %s", i, buf);
-        CHECK(decode_exact(buf, (size_t)n, &d) == CMN_OK, "decode %zu of \"%s\"", i, buf);
+        CHECK(decode_exact(buf, (size_t)n, &d) == 0, "decode %zu of \"%s\"", i, buf);
         same(&m, &d, "round trip");
         tgt_objmeta_free(&d);
         CHECK(d.custom == NULL, "free leaves custom set");
@@ -69,7 +70,7 @@ static void test_round_trip(void)
     m.atime_ns = 0;
     char buf[512];
     int n = tgt_objmeta_encode(&m, buf, sizeof buf);
-    CHECK(n > 0 && decode_exact(buf, (size_t)n, &d) == CMN_OK, "decode extremes");
+    CHECK(n > 0 && decode_exact(buf, (size_t)n, &d) == 0, "decode extremes");
     same(&m, &d, "extremes");
     tgt_objmeta_free(&d);
 }
@@ -80,8 +81,8 @@ static void test_encode_bounds(void)
     char buf[512];
     int n = tgt_objmeta_encode(&m, buf, sizeof buf);
     char *small = malloc((size_t)n);
-    CHECK(tgt_objmeta_encode(&m, small, (size_t)n) == CMN_ERR, "encode into %d bytes (no room for NUL) succeeded", n);
-    CHECK(tgt_objmeta_encode(&m, small, 4) == CMN_ERR, "encode into 4 bytes succeeded");
+    CHECK(tgt_objmeta_encode(&m, small, (size_t)n) == -ERANGE, "encode into %d bytes (no room for NUL) succeeded", n);
+    CHECK(tgt_objmeta_encode(&m, small, 4) == -ERANGE, "encode into 4 bytes succeeded");
     free(small);
     tgt_objmeta_free(&m);
 }
@@ -90,8 +91,8 @@ static void decode_bad(const char *text, size_t len, const char *what)
 {
     tgt_objmeta d;
     int rc = decode_exact(text, len, &d);
-    CHECK(rc == CMN_ERR, "garbage accepted (%s): \"%.*s\"", what, (int)len, text);
-    if (rc == CMN_OK)
+    CHECK(rc == -EINVAL, "garbage accepted (%s): \"%.*s\"", what, (int)len, text);
+    if (rc == 0)
         tgt_objmeta_free(&d);
 }
 
@@ -135,15 +136,15 @@ static void test_store_load(void)
 
     /* a file placed by hand, with no record: described from stat */
     tgt_objmeta d;
-    CHECK(tgt_objmeta_load(fd, &d) == CMN_OK, "load without xattr");
+    CHECK(tgt_objmeta_load(fd, &d) == 0, "load without xattr");
     CHECK(d.size == 11 && d.version == 1 && !strcmp(d.cksum_type, "none"),
           "no-xattr load: size %lld version %lld type %s", (long long)d.size, (long long)d.version, d.cksum_type);
     tgt_objmeta_free(&d);
 
     /* small record (fits the first read buffer) */
     tgt_objmeta m = sample("{\"a\":\"b\"}");
-    CHECK(tgt_objmeta_store(fd, &m) == CMN_OK, "store small");
-    CHECK(tgt_objmeta_load(fd, &d) == CMN_OK, "load small");
+    CHECK(tgt_objmeta_store(fd, &m) == 0, "store small");
+    CHECK(tgt_objmeta_load(fd, &d) == 0, "load small");
     same(&m, &d, "store/load small");
     CHECK(d.size == 11, "size comes from the file: %lld", (long long)d.size);
     tgt_objmeta_free(&d);
@@ -157,15 +158,15 @@ static void test_store_load(void)
     strcpy(custom + 6 + big, "\"}");
     m = sample(custom);
     free(custom);
-    CHECK(tgt_objmeta_store(fd, &m) == CMN_OK, "store large");
-    CHECK(tgt_objmeta_load(fd, &d) == CMN_OK, "load large");
+    CHECK(tgt_objmeta_store(fd, &m) == 0, "store large");
+    CHECK(tgt_objmeta_load(fd, &d) == 0, "load large");
     same(&m, &d, "store/load large");
     tgt_objmeta_free(&d);
     tgt_objmeta_free(&m);
 
     /* a foreign value in our attribute name: treated as "no record", not trusted */
     CHECK(fsetxattr(fd, "user.etlfs.meta", "garbage", 7, 0) == 0, "setxattr");
-    CHECK(tgt_objmeta_load(fd, &d) == CMN_OK, "load garbage xattr");
+    CHECK(tgt_objmeta_load(fd, &d) == 0, "load garbage xattr");
     CHECK(d.version == 1 && !strcmp(d.cksum_type, "none") && d.custom == NULL,
           "garbage xattr: version %lld type %s", (long long)d.version, d.cksum_type);
     tgt_objmeta_free(&d);

@@ -54,7 +54,7 @@ static bool place(const char *name, int mp)
     snprintf(path, sizeof path, "%s/@ais/" BCK "/%s", store.mpaths[mp], name);
     snprintf(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = '\0';
-    if (cmn_mkdir_p(dir) != CMN_OK) {
+    if (cmn_mkdir_p(dir) != 0) {
         fprintf(stderr, "mkdir %s failed\n", dir);
         exit(2);
     }
@@ -182,7 +182,7 @@ static void check_walk(const char *prefix, bool no_recursion)
 
     /* one walk */
     seen all = {0};
-    CHECK(tgt_walk(&store, BCK, prefix, "", no_recursion, collect, &all) == CMN_OK, "walk");
+    CHECK(tgt_walk(&store, BCK, prefix, "", no_recursion, collect, &all) == 0, "walk");
     snprintf(what, sizeof what, "walk prefix \"%s\"%s", prefix, no_recursion ? " no-recursion" : "");
     compare(what, want, nwant, &all);
     seen_free(&all);
@@ -278,14 +278,14 @@ int main(void)
         snprintf(mp[i], sizeof mp[i], "%s/mp%d", root, i);
         dirs[i] = mp[i];
     }
-    if (tgt_store_open(&store, dirs, NMP) != CMN_OK || tgt_bucket_create(&store, BCK) != 0) {
+    if (tgt_store_open(&store, dirs, NMP) != 0 || tgt_bucket_create(&store, BCK) != 0) {
         fprintf(stderr, "cannot make the store\n");
         return 2;
     }
 
     seen s = {0};
-    CHECK(tgt_walk(&store, BCK, "", "", false, collect, &s) == CMN_OK && s.n == 0, "empty bucket: %d", s.n);
-    CHECK(tgt_walk(&store, "nosuch", "", "", false, collect, &s) == CMN_OK && s.n == 0, "missing bucket: %d",
+    CHECK(tgt_walk(&store, BCK, "", "", false, collect, &s) == 0 && s.n == 0, "empty bucket: %d", s.n);
+    CHECK(tgt_walk(&store, "nosuch", "", "", false, collect, &s) == 0 && s.n == 0, "missing bucket: %d",
           s.n);
 
     test_tricky();

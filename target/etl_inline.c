@@ -1,7 +1,6 @@
 /*
- * etl_http.c - the target's side of ETL: /v1/etl routed to the ETL service,
- * objects served back to ETL containers (/v1/etl/_object/SECRET/UNAME), and
- * inline transforms (GET ?etl_name=).
+ * etl_inline.c - inline transforms (GET /v1/objects/B/O?etl_name=): the
+ * object goes through the ETL on its way to the client.
  *
  * An inline transform of a small object (up to INLINE_MEM) runs on the
  * request's thread and is answered once complete (status and length known).
@@ -22,83 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static int reply_etl(tgt_req *r, etl_reply *er)
-{
-    int ret;
-    if (er->status >= 200 && er->status < 300)
-        ret = tgt_reply_buf(r, er->status, er->content_type ? er->content_type : "text/plain; charset=utf-8",
-                            er->body.data ? er->body.data : "", er->body.len);
-    else
-        ret = tgt_reply_err(r, er->status ? er->status : 500, "%s", er->body.data ? er->body.data : "ETL error");
-    etl_reply_free(er);
-    return ret;
-}
-
-/* Serves an object to an ETL process: "ais/@#/B/O" after the secret. */
-static int serve_to_etl(tgt_req *r)
-{
-    if (strcmp(r->items[3], etl_registry_secret(tgt->etl)))
-        return tgt_reply_err(r, 400, "unrecognized request source");
-    char bck[256];
-    const char *u = r->obj;
-    if (strncmp(u, "ais/", 4))
-        return tgt_reply_err(r, 400, "invalid object uname \"%s\"", u);
-    const char *p = u + 4;
-    if (*p == '@') {
-        p = strchr(p, '/');
-        if (!p)
-            return tgt_reply_err(r, 400, "invalid object uname \"%s\"", u);
-        p++;
-    }
-    const char *slash = strchr(p, '/');
-    if (!slash || (size_t)(slash - p) >= sizeof bck)
-        return tgt_reply_err(r, 400, "invalid object uname \"%s\"", u);
-    snprintf(bck, sizeof bck, "%.*s", (int)(slash - p), p);
-    r->items[2] = bck;
-    r->obj = slash + 1;
-    r->nitems = 4;
-    /* never recurse into another transform */
-    if (!strcmp(r->method, "HEAD"))
-        return tgt_h_object_head(r);
-    return tgt_h_object_get(r);
-}
-
-int tgt_h_etl(tgt_req *r)
-{
-    etl_reply er;
-    etl_reply_init(&er);
-    const char *m = r->method;
-    int n = r->nitems;
-    if (n == 5 && !strcmp(r->items[2], "_object"))
-        return serve_to_etl(r);
-    const char *name = n >= 3 ? r->items[2] : NULL;
-    const char *sub = n >= 4 ? r->items[3] : NULL;
-    if (!strcmp(m, "PUT") && n == 2)
-        etl_api_init(tgt->etl, r->body.data ? r->body.data : "", r->body.len, &er);
-    else if (!strcmp(m, "GET") && n == 2)
-        etl_api_list(tgt->etl, &er);
-    else if (!strcmp(m, "GET") && n == 3)
-        etl_api_show(tgt->etl, name, &er);
-    else if (!strcmp(m, "GET") && (n == 4 || n == 5) && !strcmp(sub, "logs"))
-        etl_api_logs(tgt->etl, name, &er);
-    else if (!strcmp(m, "GET") && n == 4 && !strcmp(sub, "health"))
-        etl_api_health(tgt->etl, name, &er);
-    else if (!strcmp(m, "GET") && n == 4 && !strcmp(sub, "metrics"))
-        etl_api_metrics(tgt->etl, name, &er);
-    else if ((!strcmp(m, "POST") || !strcmp(m, "DELETE")) && n == 4 && !strcmp(sub, "stop"))
-        etl_api_stop(tgt->etl, name, &er); /* DELETE .../stop as the seed's table writes it */
-    else if (!strcmp(m, "POST") && n == 4 && !strcmp(sub, "start"))
-        etl_api_start(tgt->etl, name, &er);
-    else if (!strcmp(m, "DELETE") && n == 3)
-        etl_api_delete(tgt->etl, name, &er);
-    else {
-        etl_reply_free(&er);
-        return tgt_reply_err(r, 400, "invalid ETL request %s %s", m, r->url);
-    }
-    return reply_etl(r, &er);
-}
-
-/* ------------------------------------------------------------ inline */
 typedef struct bridge {
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -123,7 +45,7 @@ static int sink_begin(void *ctx, const char *ctype, int64_t clen)
     b->begun = true;
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
-    return CMN_OK;
+    return 0;
 }
 
 static int sink_write(void *ctx, const void *buf, size_t len)
@@ -198,10 +120,7 @@ static void bridge_done(void *cls) { bridge_free(cls); }
 #define INLINE_MEM (4u << 20)
 
 typedef struct spool {
-    cmn_buf mem;
-    int fd;
-    const char *dir;
-    int64_t len;
+    cmn_spool out;
     char ctype[128];
 } spool;
 
@@ -210,48 +129,35 @@ static int spool_begin(void *ctx, const char *ctype, int64_t clen)
     (void)clen;
     spool *s = ctx;
     snprintf(s->ctype, sizeof s->ctype, "%s", ctype && *ctype ? ctype : "application/octet-stream");
-    return CMN_OK;
+    return 0;
 }
 
 static int spool_write(void *ctx, const void *buf, size_t len)
 {
-    spool *s = ctx;
-    if (s->fd < 0 && s->mem.len + len > INLINE_MEM) {
-        s->fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (s->fd < 0 || cmn_write_all(s->fd, s->mem.data, s->mem.len) != CMN_OK)
-            return CMN_ERR;
-        cmn_buf_free(&s->mem);
-    }
-    s->len += (int64_t)len;
-    if (s->fd >= 0)
-        return cmn_write_all(s->fd, buf, len);
-    cmn_buf_append(&s->mem, buf, len);
-    return CMN_OK;
+    return cmn_spool_write(&((spool *)ctx)->out, buf, len);
 }
 
 static int inline_buffered(tgt_req *r, etl_handle *h, etl_object *o, int mp)
 {
-    spool s = {.fd = -1, .dir = tgt->store.mpaths[mp]};
-    cmn_buf_init(&s.mem);
+    spool s;
+    cmn_spool_init(&s.out, tgt->store.mpaths[mp], INLINE_MEM);
     etl_sink sink = {&s, spool_begin, spool_write};
     cmn_err e = {0};
     int rc = etl_transform(h, o, &sink, 0, &e);
     etl_put(h);
     if (rc) {
-        if (s.fd >= 0)
-            close(s.fd);
-        cmn_buf_free(&s.mem);
+        cmn_spool_free(&s.out);
         return tgt_reply_err(r, cmn_err_http_status(rc), "%s", e.msg);
     }
     struct MHD_Response *resp;
-    if (s.fd >= 0) {
-        resp = MHD_create_response_from_fd64((uint64_t)s.len, s.fd);
+    if (s.out.fd >= 0) { /* the response owns the file from here */
+        resp = MHD_create_response_from_fd64((uint64_t)s.out.len, s.out.fd);
         if (!resp)
-            close(s.fd);
+            close(s.out.fd);
     } else {
-        size_t n = s.mem.len;
-        char *data = cmn_buf_steal(&s.mem);
-        resp = MHD_create_response_from_buffer(n, data ? data : "", data ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        size_t n = s.out.mem.len;
+        char *data = cmn_buf_steal(&s.out.mem);
+        resp = MHD_create_response_from_buffer(n, data, MHD_RESPMEM_MUST_FREE);
         if (!resp)
             free(data);
     }
@@ -294,10 +200,10 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl
         return inline_redirect(r, h, url);
     if (size <= INLINE_MEM) /* small objects: no thread, pipe or hand-off; large ones stream */
         return inline_buffered(r, h, &o, tgt_store_mpath_of(&tgt->store, bck, obj));
-    bridge *b = calloc(1, sizeof *b);
+    bridge *b = cmn_xcalloc(1, sizeof *b);
     b->h = h;
     snprintf(b->bck, sizeof b->bck, "%s", bck);
-    b->name = strdup(obj);
+    b->name = cmn_xstrdup(obj);
     snprintf(b->fqn, sizeof b->fqn, "%s", fqn);
     b->obj = (etl_object){b->bck, b->name, b->fqn, size};
     int p[2];

@@ -1,0 +1,39 @@
+/*
+ * etl_rest.c - /v1/etl: the ETL service's REST API (init, list, show, logs,
+ * health, metrics, start, stop, delete). Each handler is one call into the
+ * ETL registry, whose etl_reply (status, type, body) becomes our answer.
+ */
+#include "target/target.h"
+
+#include <microhttpd.h>
+
+static int reply_etl(tgt_req *r, etl_reply *er)
+{
+    int ret;
+    if (er->status >= 200 && er->status < 300)
+        ret = tgt_reply_buf(r, er->status, er->content_type ? er->content_type : "text/plain; charset=utf-8",
+                            er->body.data ? er->body.data : "", er->body.len);
+    else
+        ret = tgt_reply_err(r, er->status ? er->status : 500, "%s", er->body.data ? er->body.data : "ETL error");
+    etl_reply_free(er);
+    return ret;
+}
+
+/* The ETL service's REST API: each call fills an etl_reply that becomes ours. */
+#define ETL_API(call)                                                                                                  \
+    etl_reply er;                                                                                                      \
+    etl_reply_init(&er);                                                                                               \
+    call;                                                                                                              \
+    return reply_etl(r, &er)
+
+int tgt_h_etl_init(tgt_req *r) { ETL_API(etl_api_init(tgt->etl, r->body.data ? r->body.data : "", r->body.len, &er)); }
+int tgt_h_etl_list(tgt_req *r) { ETL_API(etl_api_list(tgt->etl, &er)); }
+int tgt_h_etl_show(tgt_req *r) { ETL_API(etl_api_show(tgt->etl, r->items[2], &er)); }
+int tgt_h_etl_logs(tgt_req *r) { ETL_API(etl_api_logs(tgt->etl, r->items[2], &er)); }
+int tgt_h_etl_health(tgt_req *r) { ETL_API(etl_api_health(tgt->etl, r->items[2], &er)); }
+int tgt_h_etl_metrics(tgt_req *r) { ETL_API(etl_api_metrics(tgt->etl, r->items[2], &er)); }
+int tgt_h_etl_start(tgt_req *r) { ETL_API(etl_api_start(tgt->etl, r->items[2], &er)); }
+int tgt_h_etl_stop(tgt_req *r) { ETL_API(etl_api_stop(tgt->etl, r->items[2], &er)); }
+int tgt_h_etl_delete(tgt_req *r) { ETL_API(etl_api_delete(tgt->etl, r->items[2], &er)); }
+
+int tgt_h_etl_invalid(tgt_req *r) { return tgt_reply_err(r, 400, "invalid ETL request %s %s", r->method, r->url); }

@@ -1,0 +1,74 @@
+/*
+ * etl_store.c - one object through an ETL into a bucket: the ETL's output
+ * streams into the atomic writer, so a failed or cut-short output is never
+ * stored (copy/transform jobs, offline.c).
+ */
+#include "target/target.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef struct out_sink {
+    const char *dst, *dname;
+    tgt_batch *batch;
+    bool dry_run;
+    tgt_writer w;
+    bool opened;
+    int64_t bytes;
+    int err; /* -errno of a failed write */
+} out_sink;
+
+static int sink_begin(void *ctx, const char *ctype, int64_t clen)
+{
+    (void)ctype;
+    (void)clen;
+    out_sink *o = ctx;
+    if (o->dry_run || o->opened)
+        return 0;
+    int rc = tgt_writer_open(&o->w, &tgt->store, o->dst, o->dname);
+    if (rc) {
+        o->err = rc;
+        return rc;
+    }
+    o->w.batch = o->batch;
+    o->opened = true;
+    return 0;
+}
+
+static int sink_write(void *ctx, const void *buf, size_t len)
+{
+    out_sink *o = ctx;
+    o->bytes += (int64_t)len;
+    if (o->dry_run)
+        return 0;
+    if (!o->opened && sink_begin(ctx, NULL, -1) != 0)
+        return o->err;
+    int rc = tgt_writer_write(&o->w, buf, len);
+    if (rc) {
+        o->err = rc;
+        return rc;
+    }
+    return 0;
+}
+
+int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
+                  bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, cmn_err *err)
+{
+    out_sink o = {.dst = dst, .dname = dname, .dry_run = dry_run, .batch = batch};
+    etl_sink sink = {&o, sink_begin, sink_write};
+    int rc = etl_transform(h, obj, &sink, timeout_ns, err);
+    if (!rc && !dry_run && !o.opened) /* an empty output is still an object */
+        rc = sink_begin(&o, NULL, 0);
+    if (!rc && !dry_run && (o.err = tgt_writer_commit(&o.w, out)) != 0)
+        rc = o.err;
+    else if (rc && o.opened)
+        tgt_writer_abort(&o.w);
+    if (rc && o.err) /* a full disk says so; any other write failure is ours */
+        return cmn_err_set(err, o.err == -ENOSPC ? ENOSPC : EIO, "object ais://%s/%s: cannot write ais://%s/%s: %s",
+                           obj->bucket, obj->name, dst, dname, strerror(-o.err));
+    if (rc)
+        return rc;
+    *bytes = o.bytes;
+    return 0;
+}
