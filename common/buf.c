@@ -74,3 +74,22 @@ char *cmn_buf_steal(cmn_buf *b)
     cmn_buf_init(b);
     return p;
 }
+
+/* Formatting into a new string is a buffer built and handed over (the
+ * allocation policy is mem.c's, through reserve). */
+char *cmn_xvasprintf(const char *fmt, va_list ap)
+{
+    cmn_buf b;
+    cmn_buf_init(&b);
+    cmn_buf_vprintf(&b, fmt, ap);
+    return cmn_buf_steal(&b);
+}
+
+char *cmn_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = cmn_xvasprintf(fmt, ap);
+    va_end(ap);
+    return s;
+}

@@ -37,8 +37,6 @@ void *cmn_xcalloc(size_t count, size_t size);
 void *cmn_xrealloc(void *p, size_t n);
 char *cmn_xstrdup(const char *s);
 char *cmn_xstrndup(const char *s, size_t n);
-char *cmn_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-char *cmn_xvasprintf(const char *fmt, va_list ap);
 /* Once per process, first thing in main: cJSON allocates with cmn_xmalloc. */
 void cmn_mem_init(void);
 
@@ -66,6 +64,9 @@ void cmn_buf_printf(cmn_buf *b, const char *fmt, ...) __attribute__((format(prin
 void cmn_buf_vprintf(cmn_buf *b, const char *fmt, va_list ap);
 /* Hands the bytes to the caller (who frees them) and leaves b empty. */
 char *cmn_buf_steal(cmn_buf *b);
+/* A new formatted string (allocate-or-abort, as every cmn_x* call). */
+char *cmn_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *cmn_xvasprintf(const char *fmt, va_list ap);
 
 /* ---- names (names.c): AIStore's rules, see docs/api.md */
 /* Bucket: non-empty, [A-Za-z0-9_.-], not "." and no "..", at most 255 bytes. */

@@ -61,23 +61,6 @@ char *cmn_xstrndup(const char *s, size_t n)
     return p;
 }
 
-char *cmn_xvasprintf(const char *fmt, va_list ap)
-{
-    cmn_buf b;
-    cmn_buf_init(&b);
-    cmn_buf_vprintf(&b, fmt, ap);
-    return cmn_buf_steal(&b);
-}
-
-char *cmn_xasprintf(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *s = cmn_xvasprintf(fmt, ap);
-    va_end(ap);
-    return s;
-}
-
 void cmn_mem_init(void)
 {
     cJSON_Hooks hooks = {.malloc_fn = cmn_xmalloc, .free_fn = free};

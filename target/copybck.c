@@ -37,11 +37,11 @@ int tgt_act_copy_bck(tgt_req *r, const char *src, cJSON *value, bool etl)
         tgt_tcb_free(t);
         return tgt_reply_err(r, 400, "%s: %s", kind, why);
     }
-    int status = tgt_tcb_parse(filled ? filled : value, etl, t, why, sizeof why);
+    int rc = tgt_tcb_parse(filled ? filled : value, etl, t, why, sizeof why);
     cJSON_Delete(filled);
-    if (status) {
+    if (rc) {
         tgt_tcb_free(t);
-        return tgt_reply_err(r, status, "%s: %s", kind, why);
+        return tgt_reply_err(r, cmn_err_http_status(rc), "%s: %s", kind, why);
     }
     const cJSON *pf = value ? cJSON_GetObjectItem(value, "prefix") : NULL;
     tgt_sel_prefix(&t->sel, cJSON_IsString(pf) ? pf->valuestring : "");

@@ -50,21 +50,18 @@ static int copy_listrange(tgt_req *r, bool etl)
     char why[512];
     tgt_tcb *t = cmn_xcalloc(1, sizeof *t);
     snprintf(t->src, sizeof t->src, "%s", src);
-    int status = 0;
-    if (!dst_bucket(r, value, t->dst, sizeof t->dst, why, sizeof why))
-        status = 400;
-    else if ((status = tgt_tcb_parse(value, etl, t, why, sizeof why)) == 0 &&
-             (tgt_sel_parse(value, &t->sel, why, sizeof why) != 0 ||
-              tgt_sel_parse_dsts(value, &t->sel, why, sizeof why) != 0))
-        status = 400;
-    else if (t->sel.dsts && ((t->prepend && *t->prepend) || t->ext_all || t->next)) {
+    bool bad = !dst_bucket(r, value, t->dst, sizeof t->dst, why, sizeof why) ||
+               tgt_tcb_parse(value, etl, t, why, sizeof why) != 0 ||
+               tgt_sel_parse(value, &t->sel, why, sizeof why) != 0 ||
+               tgt_sel_parse_dsts(value, &t->sel, why, sizeof why) != 0;
+    if (!bad && t->sel.dsts && ((t->prepend && *t->prepend) || t->ext_all || t->next)) {
         /* a given name is the whole destination name: mapping it too would be ambiguous */
         snprintf(why, sizeof why, "\"dst_names\" cannot be combined with \"prepend\" or \"ext\"");
-        status = 400;
+        bad = true;
     }
-    if (status) {
+    if (bad) { /* every check above is of the request: a 400 */
         tgt_tcb_free(t);
-        return tgt_reply_err(r, status, "%s: %s", kind, why);
+        return tgt_reply_err(r, 400, "%s: %s", kind, why);
     }
     return tgt_tcb_start(r, kind, t, true);
 }

@@ -297,8 +297,8 @@ typedef struct tgt_tcb {
     tgt_sel sel;
 } tgt_tcb;
 
-/* Parses value into a zeroed t (sel is left to the caller); 0, or the HTTP
- * status to answer with why filled. */
+/* Parses value into a zeroed t (sel is left to the caller); 0, or -EINVAL
+ * with why filled. */
 int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen); /* tcb.c */
 void tgt_tcb_free(tgt_tcb *t); /* and t itself */
 /* The destination name of source object name: prepend + the name with its

@@ -5,6 +5,7 @@
  */
 #include "target/target.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,19 +61,19 @@ int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t wh
     } else if (ext && !cJSON_IsNull(ext)) {
         if (!etl && cJSON_GetArraySize(ext) > 0) {
             snprintf(why, whylen, "copy-bck: \"ext\" applies to transforms only");
-            return 400;
+            return -EINVAL;
         }
         if (!cJSON_IsObject(ext)) {
             snprintf(why, whylen, "\"ext\" must be a map of old to new extension, e.g. {\"jpg\":\"txt\"}, "
                                   "or a string, the new extension of every output");
-            return 400;
+            return -EINVAL;
         }
         const cJSON *it;
         cJSON_ArrayForEach(it, ext)
         {
             if (!cJSON_IsString(it) || t->next == (int)(sizeof t->ext_old / sizeof t->ext_old[0])) {
                 snprintf(why, whylen, "\"ext\": invalid or too many entries");
-                return 400;
+                return -EINVAL;
             }
             t->ext_old[t->next] = trim_dots(it->string);
             t->ext_new[t->next] = trim_dots(it->valuestring);
@@ -84,13 +85,13 @@ int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t wh
     const char *id = str_field(value, "id");
     if (!*id) {
         snprintf(why, whylen, "ETL name can't be empty");
-        return 400;
+        return -EINVAL;
     }
     snprintf(t->etl, sizeof t->etl, "%s", id);
     const char *to = str_field(value, "request_timeout");
     if (*to && cmn_parse_duration(to, &t->timeout_ns) != 0) {
         snprintf(why, whylen, "invalid request_timeout \"%s\"", to);
-        return 400;
+        return -EINVAL;
     }
     return 0;
 }

@@ -3,7 +3,8 @@
 
 Each WALK_FILE holds one process's calls and returns (trace.c); the binary is
 found from the process name recorded beside it (PID.exe). Prints, per process,
-the files in the order they were first entered, and the calls between files
+the files in the order they were first entered (a leaf calls no other
+file: a helper such as common/buf.c), and the calls between files
 that come back into a file the walk had already left (a cycle in the
 file-to-file call graph), which is what "a file visited twice" means here.
 """
@@ -68,9 +69,11 @@ def main():
             elif st:
                 st.pop()
         total.update(order)
-        print(f"{exe}: {len(order)} files, {len(evs) // 2} calls")
+        callers = {a for a, _ in edges}
+        print(f"{exe}: {len(order)} files ({len(order) - len(callers)} of them leaves, calling no other file), "
+              f"{len(evs) // 2} calls")
         for f in order:
-            print(f"  {f}")
+            print(f"  {f}{'' if f in callers else '  (leaf)'}")
         back = cycles(edges)
         print(f"  files entered again through a cycle: {len(back)}")
         for a, b in back:
