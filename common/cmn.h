@@ -17,8 +17,6 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#define CMN_OK 0
-#define CMN_ERR (-1)
 
 /* ---- errors (err.c) */
 typedef struct cmn_err {

@@ -60,7 +60,7 @@ char *etl_redirect_url(const etl_handle *h, const etl_object *obj)
     return h->comm->redirects ? etl_object_url(h, obj) : NULL;
 }
 
-/* The etl_sink behind the client's sink: the ETL's 0 / CMN_ERR as -errno. */
+/* The etl_sink behind the client's sink: any refusal is -ECANCELED. */
 static int sink_begin(void *ctx, const char *ctype, int64_t len)
 {
     const etl_sink *s = ctx;

@@ -32,7 +32,7 @@ static void want_err(const char *extra, const char *field)
 {
     etl_msg m;
     char err[ETL_ERRLEN] = "";
-    if (parse_code(extra, &m, err, sizeof err) == CMN_OK) {
+    if (parse_code(extra, &m, err, sizeof err) == 0) {
         FAILF("accepted %s", extra);
         etl_msg_free(&m);
     } else if (!strstr(err, field)) {
@@ -44,7 +44,7 @@ static void want_raw_err(const char *body, const char *field)
 {
     etl_msg m;
     char err[ETL_ERRLEN] = "";
-    if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) == CMN_OK) {
+    if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) == 0) {
         FAILF("accepted %s", body);
         etl_msg_free(&m);
     } else if (!strstr(err, field)) {
@@ -56,7 +56,7 @@ static void defaults(void)
 {
     etl_msg m;
     char err[ETL_ERRLEN];
-    if (parse_code("", &m, err, sizeof err) != CMN_OK) {
+    if (parse_code("", &m, err, sizeof err) != 0) {
         FAILF("minimal code message refused: %s", err);
         return;
     }
@@ -89,7 +89,7 @@ static void sdk_form(void)
     free(deps);
     etl_msg m;
     char err[ETL_ERRLEN];
-    if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) != CMN_OK) {
+    if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) != 0) {
         FAILF("SDK message refused: %s", err);
         return;
     }
@@ -109,7 +109,7 @@ static void spec_msg(void)
     snprintf(body, sizeof body, "{\"ID\":\"spec-etl1\",\"spec\":\"%s\"}", spec);
     etl_msg m;
     char err[ETL_ERRLEN];
-    if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) != CMN_OK) {
+    if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) != 0) {
         FAILF("spec message refused: %s", err);
     } else {
         if (m.kind != ETL_INIT_SPEC || strcmp(m.name, "spec-etl1") || strcmp(m.comm, "io://") ||
@@ -118,7 +118,7 @@ static void spec_msg(void)
         etl_msg_free(&m);
     }
     snprintf(body, sizeof body, "{\"id\":\"spec-etl1\",\"communication\":\"hpush://\",\"spec\":\"%s\"}", spec);
-    if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) != CMN_OK) {
+    if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) != 0) {
         FAILF("spec message refused: %s", err);
     } else {
         if (strcmp(m.comm, "hpush://"))
@@ -159,7 +159,7 @@ int main(void)
     etl_msg m;
     char err[ETL_ERRLEN];
     if (parse_code(",\"communication\":\"hpull\",\"argument\":\"fqn\",\"chunk_size\":1048576", &m, err,
-                   sizeof err) != CMN_OK) {
+                   sizeof err) != 0) {
         FAILF("refused: %s", err);
     } else {
         if (strcmp(m.comm, "hpull://"))
@@ -169,7 +169,7 @@ int main(void)
     /* the seed's form: plain-text code, runtime "python3", no funcs */
     const char *seed = "{\"id\":\"etl-seed1\",\"code\":\"def transform(b):\\n    return b\\n\","
                        "\"dependencies\":\"@@@\",\"runtime\":\"python3\"}";
-    if (etl_msg_parse(seed, strlen(seed), &m, err, sizeof err) != CMN_OK) {
+    if (etl_msg_parse(seed, strlen(seed), &m, err, sizeof err) != 0) {
         FAILF("seed form refused: %s", err);
     } else {
         if (strcmp(m.runtime, "python3.11v2") || strcmp(m.func, "transform") ||

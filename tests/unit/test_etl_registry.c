@@ -32,13 +32,13 @@ typedef struct sinkbuf {
 static int s_begin(void *ctx, const char *ct, int64_t len)
 {
     ((sinkbuf *)ctx)->began++;
-    return CMN_OK;
+    return 0;
 }
 
 static int s_write(void *ctx, const void *buf, size_t len)
 {
     cmn_buf_append(&((sinkbuf *)ctx)->b, buf, len);
-    return CMN_OK;
+    return 0;
 }
 
 static char *b64(const char *s)

@@ -41,7 +41,7 @@ static void good(void)
 {
     etl_pod pod;
     char err[ETL_ERRLEN];
-    if (etl_pod_parse(md5_pod, strlen(md5_pod), &pod, err, sizeof err) != CMN_OK) {
+    if (etl_pod_parse(md5_pod, strlen(md5_pod), &pod, err, sizeof err) != 0) {
         FAILF("md5 pod refused: %s", err);
         return;
     }
@@ -66,7 +66,7 @@ static void bad(const char *from, const char *to, const char *field)
     snprintf(y, sizeof y, "%.*s%s%s", (int)(at - md5_pod), md5_pod, to, at + strlen(from));
     etl_pod pod;
     char err[ETL_ERRLEN] = "";
-    if (etl_pod_parse(y, strlen(y), &pod, err, sizeof err) == CMN_OK) {
+    if (etl_pod_parse(y, strlen(y), &pod, err, sizeof err) == 0) {
         FAILF("accepted a pod with %s -> %s", from, to);
         etl_pod_free(&pod);
     } else if (!strstr(err, field)) {
@@ -81,7 +81,7 @@ static void io_annotation(void)
                     "containerPort: 8000}]\n    readinessProbe: {httpGet: {Path: health, Port: default}}\n";
     etl_pod pod;
     char err[ETL_ERRLEN];
-    if (etl_pod_parse(y, strlen(y), &pod, err, sizeof err) != CMN_OK) {
+    if (etl_pod_parse(y, strlen(y), &pod, err, sizeof err) != 0) {
         FAILF("io pod refused: %s", err);
         return;
     }

@@ -120,7 +120,7 @@ static enum MHD_Result md5_serve_fqn(struct MHD_Connection *conn, const char *ur
     size_t plen = strcspn(p, "?");
     bool rel = !(plen > 0 && (p[0] == '/' || strncmp(p, "%2F", 3) == 0 || strncmp(p, "%2f", 3) == 0));
     snprintf(path, strlen(uri) + 2, "%s%.*s", rel ? "/" : "", (int)plen, p);
-    if (cmn_url_decode(path) != CMN_OK) {
+    if (cmn_url_decode(path) != 0) {
         free(path);
         return md5_reply_text(conn, 400, "md5: bad escape in file path");
     }
