@@ -9,6 +9,7 @@
 #include "etl/etl_int.h"
 
 #include <stdarg.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,16 +28,16 @@ void etl_reply_free(etl_reply *r)
     cmn_buf_free(&r->body);
 }
 
-__attribute__((format(printf, 3, 4))) static void reply_err(etl_reply *out, int status, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void reply_err(etl_reply *out, int code, const char *fmt, ...)
 {
     cmn_buf_reset(&out->body);
     va_list ap;
     va_start(ap, fmt);
     cmn_buf_vprintf(&out->body, fmt, ap);
     va_end(ap);
-    out->status = status;
+    out->err = code < 0 ? -code : code;
     out->content_type = "text/plain";
-    if (status >= 500)
+    if (cmn_err_http_status(code) >= 500)
         cmn_error("%s", out->body.data ? out->body.data : "");
 }
 
@@ -44,7 +45,7 @@ static void reply_text(etl_reply *out, const char *text)
 {
     cmn_buf_reset(&out->body);
     cmn_buf_puts(&out->body, text);
-    out->status = 200;
+    out->err = 0;
     out->content_type = "text/plain";
 }
 
@@ -53,13 +54,9 @@ static void reply_json(etl_reply *out, cJSON *j)
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     cmn_buf_reset(&out->body);
-    if (!s) {
-        reply_err(out, 500, "out of memory");
-        return;
-    }
     cmn_buf_puts(&out->body, s);
     free(s);
-    out->status = 200;
+    out->err = 0;
     out->content_type = "application/json";
 }
 
@@ -73,15 +70,15 @@ static etl_entry *claim(etl_registry *r, const char *name, etl_reply *out)
 {
     char why[256];
     if (!etl_name_valid(name, why, sizeof why)) {
-        reply_err(out, 400, "%s", why);
+        reply_err(out, EINVAL, "%s", why);
         return NULL;
     }
     pthread_mutex_lock(&r->mu);
     etl_entry *e = etl_registry_find(r, name), *got = NULL;
     if (!e) {
-        reply_err(out, 404, "etl job %s does not exist", name);
+        reply_err(out, ENOENT, "etl job %s does not exist", name);
     } else if (e->busy) {
-        reply_err(out, 409, "etl[%s] is being started or stopped; try again", name);
+        reply_err(out, EBUSY, "etl[%s] is being started or stopped; try again", name);
     } else {
         e->busy = true;
         got = e;
@@ -107,7 +104,7 @@ static void launch_reply(etl_registry *r, etl_entry *e, etl_reply *out)
         e->state = ETL_ERROR;
         snprintf(e->last_error, sizeof e->last_error, "%s", err);
         pthread_mutex_unlock(&r->mu);
-        reply_err(out, cmn_err_http_status(rc), "%s", err);
+        reply_err(out, rc, "%s", err);
         return;
     }
     pthread_mutex_lock(&r->mu);
@@ -120,19 +117,19 @@ void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out)
     etl_msg m;
     char err[ETL_ERRLEN];
     if (etl_msg_parse(body, len, &m, err, sizeof err) != 0) {
-        reply_err(out, 400, "%s", err);
+        reply_err(out, EINVAL, "%s", err);
         return;
     }
     pthread_mutex_lock(&r->mu);
     if (etl_registry_find(r, m.name)) {
         pthread_mutex_unlock(&r->mu);
-        reply_err(out, 400, "etl[%s] already exists", m.name);
+        reply_err(out, EINVAL, "etl[%s] already exists", m.name); /* AIStore answers 400, not 409 */
         etl_msg_free(&m);
         return;
     }
     if (__atomic_load_n(&r->closing, __ATOMIC_ACQUIRE)) {
         pthread_mutex_unlock(&r->mu);
-        reply_err(out, 503, "etl[%s]: shutting down", m.name);
+        reply_err(out, EAGAIN, "etl[%s]: shutting down", m.name);
         etl_msg_free(&m);
         return;
     }
@@ -144,10 +141,10 @@ void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out)
 
     etl_rm_tree(e->dir); /* leftovers of an earlier definition of the name */
     launch_reply(r, e, out);
-    bool ok = out->status == 200;
+    bool ok = out->err == 0;
     if (ok && (etl_entry_persist(e) != 0)) {
         etl_halt(r, e, ETL_STOPPED);
-        reply_err(out, 500, "etl[%s]: cannot save its definition under %s", e->msg.name, e->dir);
+        reply_err(out, EIO, "etl[%s]: cannot save its definition under %s", e->msg.name, e->dir);
         ok = false;
     }
     if (!ok) {
@@ -186,14 +183,14 @@ void etl_api_show(etl_registry *r, const char *name, etl_reply *out)
 {
     char why[256];
     if (!etl_name_valid(name, why, sizeof why)) {
-        reply_err(out, 400, "%s", why);
+        reply_err(out, EINVAL, "%s", why);
         return;
     }
     pthread_mutex_lock(&r->mu);
     etl_entry *e = etl_registry_find(r, name);
     if (!e) {
         pthread_mutex_unlock(&r->mu);
-        reply_err(out, 404, "etl job %s does not exist", name);
+        reply_err(out, ENOENT, "etl job %s does not exist", name);
         return;
     }
     cJSON *o = etl_msg_to_json(&e->msg);
@@ -227,11 +224,11 @@ void etl_api_stop(etl_registry *r, const char *name, etl_reply *out)
         return;
     etl_state st = state_of(r, e);
     if (st == ETL_STOPPED) {
-        reply_err(out, 400, "etl[%s] is not running", name);
+        reply_err(out, EINVAL, "etl[%s] is not running", name);
     } else {
         etl_halt(r, e, ETL_STOPPED);
         cmn_buf_reset(&out->body);
-        out->status = 200;
+        out->err = 0;
         out->content_type = "text/plain";
     }
     release(r, e);
@@ -244,7 +241,7 @@ void etl_api_start(etl_registry *r, const char *name, etl_reply *out)
         return;
     etl_state st = state_of(r, e);
     if (st == ETL_RUNNING)
-        reply_err(out, 400, "etl[%s] is already running", name);
+        reply_err(out, EINVAL, "etl[%s] is already running", name);
     else
         launch_reply(r, e, out);
     release(r, e);
@@ -264,7 +261,7 @@ void etl_api_delete(etl_registry *r, const char *name, etl_reply *out)
     pthread_mutex_unlock(&r->mu);
     cmn_info("etl[%s]: deleted", name);
     cmn_buf_reset(&out->body);
-    out->status = 200;
+    out->err = 0;
     out->content_type = "text/plain";
 }
 
@@ -274,7 +271,7 @@ static bool known(etl_registry *r, const char *name, etl_reply *out, pid_t *pid,
 {
     char why[256];
     if (!etl_name_valid(name, why, sizeof why)) {
-        reply_err(out, 400, "%s", why);
+        reply_err(out, EINVAL, "%s", why);
         return false;
     }
     pthread_mutex_lock(&r->mu);
@@ -286,7 +283,7 @@ static bool known(etl_registry *r, const char *name, etl_reply *out, pid_t *pid,
     }
     pthread_mutex_unlock(&r->mu);
     if (!ok)
-        reply_err(out, 404, "etl job %s does not exist", name);
+        reply_err(out, ENOENT, "etl job %s does not exist", name);
     return ok;
 }
 
@@ -297,7 +294,7 @@ static bool running(etl_registry *r, const char *name, etl_reply *out, pid_t *pi
     if (!known(r, name, out, pid, log, sizeof log))
         return false;
     if (!*pid)
-        reply_err(out, 404, "etl job %s is not running", name);
+        reply_err(out, ENOENT, "etl job %s is not running", name);
     return *pid != 0;
 }
 

@@ -34,11 +34,11 @@ void etl_registry_free(etl_registry *r);
 const char *etl_registry_secret(const etl_registry *r);
 
 /* ---- REST API: one call per endpoint of /v1/etl (see docs/api.md).
- * Each returns the HTTP status. On success body holds the reply (JSON or
- * text, as content_type says); on failure body holds only the message,
- * which the target wraps in AIStore's JSON error. */
+ * Each fills an etl_reply: on success (err 0) body holds the reply (JSON or
+ * text, as content_type says); on failure err is the errno code and body
+ * only the message, which the target wraps in AIStore's JSON error. */
 typedef struct etl_reply {
-    int status;
+    int err;                  /* 0, or the errno code of the failure (cmn_err_http_status) */
     cmn_buf body;
     const char *content_type; /* static string */
 } etl_reply;

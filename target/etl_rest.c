@@ -1,7 +1,7 @@
 /*
  * etl_rest.c - /v1/etl: the ETL service's REST API (init, list, show, logs,
  * health, metrics, start, stop, delete). Each handler is one call into the
- * ETL registry, whose etl_reply (status, type, body) becomes our answer.
+ * ETL registry, whose etl_reply (errno code, type, body) becomes our answer.
  */
 #include "target/target.h"
 
@@ -10,11 +10,11 @@
 static int reply_etl(tgt_req *r, etl_reply *er)
 {
     int ret;
-    if (er->status >= 200 && er->status < 300)
-        ret = tgt_reply_buf(r, er->status, er->content_type ? er->content_type : "text/plain; charset=utf-8",
+    if (!er->err)
+        ret = tgt_reply_buf(r, 200, er->content_type ? er->content_type : "text/plain; charset=utf-8",
                             er->body.data ? er->body.data : "", er->body.len);
     else
-        ret = tgt_reply_err(r, er->status ? er->status : 500, "%s", er->body.data ? er->body.data : "ETL error");
+        ret = tgt_reply_err(r, cmn_err_http_status(er->err), "%s", er->body.data ? er->body.data : "ETL error");
     etl_reply_free(er);
     return ret;
 }

@@ -55,7 +55,7 @@ static int init_code(etl_registry *r, const char *name, const char *code, const 
     etl_reply_init(out);
     etl_api_init(r, body, strlen(body), out);
     free(c), free(d), free(body);
-    return out->status;
+    return cmn_err_http_status(out->err);
 }
 
 /* Runs obj through name; returns 0 or -errno and fills out/msg. */
@@ -110,7 +110,7 @@ static void code_etls(etl_registry *r)
     const char *md5 = "import hashlib\ndef transform(b):\n    return hashlib.md5(b).hexdigest().encode()\n";
     int64_t t0 = cmn_mono_ns();
     if (init_code(r, "etl-md5-code", md5, "", &out) != 200 || strncmp(out.body.data, "etl-", 4) != 0)
-        FAILF("init code: %d %s", out.status, out.body.data);
+        FAILF("init code: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     if (cmn_mono_ns() - t0 > 20 * ETL_SEC_NS)
         FAILF("init code with satisfied deps took too long");
@@ -119,18 +119,18 @@ static void code_etls(etl_registry *r)
 
     etl_reply_init(&out);
     etl_api_show(r, "etl-md5-code", &out);
-    if (out.status != 200 || !strstr(out.body.data, "\"status\":\"running\"") ||
+    if (cmn_err_http_status(out.err) != 200 || !strstr(out.body.data, "\"status\":\"running\"") ||
         !strstr(out.body.data, "\"interpreter\":\"/usr/bin/python3.11\"") || !strstr(out.body.data, "pip was not run"))
-        FAILF("show: %d %s", out.status, out.body.data);
+        FAILF("show: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
 
     if (init_code(r, "etl-md5-code", md5, "", &out) != 400 || !strstr(out.body.data, "etl[etl-md5-code] already exists"))
-        FAILF("duplicate: %d %s", out.status, out.body.data);
+        FAILF("duplicate: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
 
     /* a transform that raises: 502 naming the ETL and the object */
     if (init_code(r, "etl-crash", "def transform(b):\n    raise ValueError('boom')\n", "", &out) != 200)
-        FAILF("init crash: %d %s", out.status, out.body.data);
+        FAILF("init crash: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     sinkbuf sb;
     char msg[1024] = "";
@@ -142,7 +142,7 @@ static void code_etls(etl_registry *r)
     /* a transform that hangs: 504 at the ETL's timeout */
     if (init_code(r, "etl-hang", "import time\ndef transform(b):\n    time.sleep(30)\n    return b\n",
                   ",\"timeout\":\"2s\"", &out) != 200)
-        FAILF("init hang: %d %s", out.status, out.body.data);
+        FAILF("init hang: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     t0 = cmn_mono_ns();
     rc = run(r, "etl-hang", &sb, msg, sizeof msg);
@@ -153,12 +153,12 @@ static void code_etls(etl_registry *r)
     /* code that does not even import: 4xx with the log tail, nothing kept */
     if (init_code(r, "etl-syntax", "def transform(b)\n    return b\n", "", &out) / 100 != 4 ||
         !strstr(out.body.data, "SyntaxError"))
-        FAILF("syntax error: %d %s", out.status, out.body.data);
+        FAILF("syntax error: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     etl_reply_init(&out);
     etl_api_show(r, "etl-syntax", &out);
-    if (out.status != 404 || !strstr(out.body.data, "etl job etl-syntax does not exist"))
-        FAILF("failed init kept: %d %s", out.status, out.body.data);
+    if (cmn_err_http_status(out.err) != 404 || !strstr(out.body.data, "etl job etl-syntax does not exist"))
+        FAILF("failed init kept: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
 
     /* unsatisfiable dependency: pip cannot reach an index here -> 400 */
@@ -168,8 +168,8 @@ static void code_etls(etl_registry *r)
         abort();
     etl_reply_init(&out);
     etl_api_init(r, body, strlen(body), &out);
-    if (out.status != 400 || !strstr(out.body.data, "surely-not-a-package-xyz"))
-        FAILF("missing deps: %d %s", out.status, out.body.data);
+    if (cmn_err_http_status(out.err) != 400 || !strstr(out.body.data, "surely-not-a-package-xyz"))
+        FAILF("missing deps: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     free(body), free(c), free(d);
 }
@@ -193,8 +193,8 @@ static void spec_etl(etl_registry *r)
     etl_reply out;
     etl_reply_init(&out);
     etl_api_init(r, body, strlen(body), &out);
-    if (out.status != 200)
-        FAILF("init spec: %d %s", out.status, out.body.data);
+    if (cmn_err_http_status(out.err) != 200)
+        FAILF("init spec: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     free(body), free(spec);
     expect_md5(r, "etl-md5-spec");
@@ -207,8 +207,8 @@ static void spec_etl(etl_registry *r)
         abort();
     etl_reply_init(&out);
     etl_api_init(r, body, strlen(body), &out);
-    if (out.status != 400 || !strstr(out.body.data, "example/unknown:1"))
-        FAILF("unknown image: %d %s", out.status, out.body.data);
+    if (cmn_err_http_status(out.err) != 400 || !strstr(out.body.data, "example/unknown:1"))
+        FAILF("unknown image: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     free(body), free(spec);
 }
@@ -218,60 +218,60 @@ static void lifecycle(etl_registry *r)
     etl_reply out;
     etl_reply_init(&out);
     etl_api_list(r, &out);
-    if (out.status != 200 || !strstr(out.body.data, "\"id\":\"etl-md5-code\"") || !strstr(out.body.data, "\"obj_count\":81"))
+    if (cmn_err_http_status(out.err) != 200 || !strstr(out.body.data, "\"id\":\"etl-md5-code\"") || !strstr(out.body.data, "\"obj_count\":81"))
         FAILF("list: %s", out.body.data);
     etl_reply_free(&out);
 
     pid_t before = etl_registry_pid(r, "etl-md5-code");
     etl_reply_init(&out);
     etl_api_stop(r, "etl-md5-code", &out);
-    if (out.status != 200)
-        FAILF("stop: %d %s", out.status, out.body.data);
+    if (cmn_err_http_status(out.err) != 200)
+        FAILF("stop: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     if (before <= 0 || !(kill(-before, 0) != 0 && errno == ESRCH))
         FAILF("stop left the process group %d", (int)before);
     etl_reply_init(&out);
     etl_api_stop(r, "etl-md5-code", &out);
-    if (out.status != 400)
-        FAILF("stop twice: %d", out.status);
+    if (cmn_err_http_status(out.err) != 400)
+        FAILF("stop twice: %d", cmn_err_http_status(out.err));
     etl_reply_free(&out);
     if (etl_get(r, "etl-md5-code"))
         FAILF("stopped ETL still handed out");
     etl_reply_init(&out);
     etl_api_start(r, "etl-md5-code", &out);
-    if (out.status != 200 || strncmp(out.body.data, "etl-", 4))
-        FAILF("start: %d %s", out.status, out.body.data);
+    if (cmn_err_http_status(out.err) != 200 || strncmp(out.body.data, "etl-", 4))
+        FAILF("start: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     expect_md5(r, "etl-md5-code");
 
     etl_reply_init(&out);
     etl_api_logs(r, "etl-md5-code", &out);
-    if (out.status != 200 || !strstr(out.body.data, "\"target_id\":\"t1etlfs\""))
-        FAILF("logs: %d %s", out.status, out.body.data);
+    if (cmn_err_http_status(out.err) != 200 || !strstr(out.body.data, "\"target_id\":\"t1etlfs\""))
+        FAILF("logs: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     etl_reply_init(&out);
     etl_api_health(r, "etl-md5-code", &out);
-    if (out.status != 200 || !strstr(out.body.data, "Running"))
-        FAILF("health: %d %s", out.status, out.body.data);
+    if (cmn_err_http_status(out.err) != 200 || !strstr(out.body.data, "Running"))
+        FAILF("health: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     etl_reply_init(&out);
     etl_api_metrics(r, "etl-md5-code", &out);
-    if (out.status != 200 || !strstr(out.body.data, "\"mem\""))
-        FAILF("metrics: %d %s", out.status, out.body.data);
+    if (cmn_err_http_status(out.err) != 200 || !strstr(out.body.data, "\"mem\""))
+        FAILF("metrics: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
 
     pid_t crash = etl_registry_pid(r, "etl-crash");
     etl_reply_init(&out);
     etl_api_delete(r, "etl-crash", &out);
-    if (out.status != 200)
-        FAILF("delete: %d %s", out.status, out.body.data);
+    if (cmn_err_http_status(out.err) != 200)
+        FAILF("delete: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     if (crash <= 0 || !(kill(-crash, 0) != 0 && errno == ESRCH))
         FAILF("delete left the process group %d", (int)crash);
     etl_reply_init(&out);
     etl_api_delete(r, "etl-crash", &out);
-    if (out.status != 404 || !strstr(out.body.data, "etl job etl-crash does not exist"))
-        FAILF("delete twice: %d %s", out.status, out.body.data);
+    if (cmn_err_http_status(out.err) != 404 || !strstr(out.body.data, "etl job etl-crash does not exist"))
+        FAILF("delete twice: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
 }
 
@@ -329,8 +329,8 @@ int main(void)
     etl_reply out;
     etl_reply_init(&out);
     etl_api_show(r, "etl-md5-code", &out);
-    if (out.status != 200 || !strstr(out.body.data, "\"status\":\"stopped\""))
-        FAILF("after restart: %d %s", out.status, out.body.data);
+    if (cmn_err_http_status(out.err) != 200 || !strstr(out.body.data, "\"status\":\"stopped\""))
+        FAILF("after restart: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     etl_reply_init(&out);
     etl_api_list(r, &out);
