@@ -225,10 +225,5 @@ int main(void)
     test_url();
     test_durations();
     test_utf8();
-    if (failures) {
-        fprintf(stderr, "test_codec: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_codec: ok\n");
-    return 0;
+    return CHECK_RESULT();
 }

@@ -132,10 +132,5 @@ int main(void)
 {
     test_bucket_names();
     test_object_names();
-    if (failures) {
-        fprintf(stderr, "test_names: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_names: ok\n");
-    return 0;
+    return CHECK_RESULT();
 }

@@ -182,10 +182,5 @@ int main(void)
     test_encode_bounds();
     test_garbage();
     test_store_load();
-    if (failures) {
-        fprintf(stderr, "test_objmeta: %d failure(s)\n", failures);
-        return 1;
-    }
-    printf("test_objmeta: ok\n");
-    return 0;
+    return CHECK_RESULT();
 }
