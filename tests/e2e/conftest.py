@@ -34,6 +34,10 @@ def free_port():
         return s.getsockname()[1]
 
 
+class PortTaken(RuntimeError):
+    """The target could not bind its port: something took it first."""
+
+
 class Target:
     """A running etlfs-target; restart() keeps its data."""
 
@@ -45,6 +49,15 @@ class Target:
         self.extra_args = list(extra_args)
         self.log_path = os.path.join(workdir, "target.log")
         self.proc = None
+        # A port found free can be taken before the target binds it (another
+        # test's ETL or client): pick another, a few times, on the first start.
+        for _ in range(5):
+            try:
+                self.start()
+                return
+            except PortTaken:
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
         self.start()
 
     def start(self):
@@ -53,11 +66,19 @@ class Target:
             args += ["--data", d]
         args += self.extra_args
         self.log = open(self.log_path, "ab")
+        log_start = os.path.getsize(self.log_path)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         deadline = time.time() + 15
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"etlfs-target exited with {self.proc.returncode}: {self.log_text()}")
+                rc, text = self.proc.returncode, self.log_text()
+                self.log.close()
+                self.proc = None
+                with open(self.log_path, "rb") as f:
+                    f.seek(log_start)
+                    taken = b"Address already in use" in f.read()
+                error = PortTaken if taken else RuntimeError
+                raise error(f"etlfs-target exited with {rc}: {text}")
             try:
                 if requests.get(self.url + "/v1/health", timeout=1).status_code == 200:
                     return
