@@ -122,20 +122,31 @@ void fs_free_names(char **names, size_t n)
     free(names);
 }
 
-/* GETs a JSON array and collects the string member key of each element. */
-static int get_names(char *url, const char *json, const char *key, char ***names, size_t *n)
+/* GETs url (with a JSON body, if given) and parses a JSON answer of the kind
+ * is_kind accepts into *out (the caller deletes it); what names it in logs. */
+static int get_json(const char *url, const char *json, const char *what, cJSON_bool (*is_kind)(const cJSON *),
+                    cJSON **out)
 {
     cmn_http_req req = {.method = "GET", .url = url};
     cmn_http_resp resp;
     cmn_http_resp_init(&resp);
-    *names = NULL;
-    *n = 0;
-    int rc = call(&req, json, &resp, url);
-    cJSON *arr = NULL;
-    if (rc == 0 && cmn_ais_json(&resp, cJSON_IsArray, &arr) != 0) {
-        cmn_warn("etlfs: %s: unparsable reply", url);
+    *out = NULL;
+    int rc = call(&req, json, &resp, what);
+    if (rc == 0 && cmn_ais_json(&resp, is_kind, out) != 0) {
+        cmn_warn("etlfs: %s: unparsable reply", what);
         rc = -EIO;
     }
+    cmn_http_resp_free(&resp);
+    return rc;
+}
+
+/* GETs a JSON array and collects the string member key of each element. */
+static int get_names(char *url, const char *json, const char *key, char ***names, size_t *n)
+{
+    *names = NULL;
+    *n = 0;
+    cJSON *arr;
+    int rc = get_json(url, json, url, cJSON_IsArray, &arr);
     if (rc == 0) {
         *names = cmn_xcalloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof **names);
         cJSON *it;
@@ -147,7 +158,6 @@ static int get_names(char *url, const char *json, const char *key, char ***names
         }
     }
     cJSON_Delete(arr);
-    cmn_http_resp_free(&resp);
     free(url);
     return rc;
 }
@@ -235,15 +245,10 @@ int fs_api_list_page(const char *bck, const char *prefix, const char *token, uns
     char *json = cmn_ais_action("list", "", val);
 
     char *url = bck_url(bck, NULL, NULL);
-    cmn_http_req req = {.method = "GET", .url = url};
-    cmn_http_resp resp;
-    cmn_http_resp_init(&resp);
-    int rc = call(&req, json, &resp, bck);
-    cJSON *j = NULL;
-    if (rc == 0 && cmn_ais_json(&resp, cJSON_IsObject, &j) != 0) {
-        cmn_warn("etlfs: list %s/%s: unparsable reply", bck, prefix);
-        rc = -EIO;
-    }
+    char *what = cmn_xasprintf("list %s/%s", bck, prefix);
+    cJSON *j;
+    int rc = get_json(url, json, what, cJSON_IsObject, &j);
+    free(what);
     cJSON *entries = cJSON_GetObjectItem(j, "entries"), *tok = cJSON_GetObjectItem(j, "continuation_token");
     if (cJSON_IsString(tok))
         snprintf(pg->token, sizeof pg->token, "%s", tok->valuestring);
@@ -293,7 +298,6 @@ int fs_api_list_page(const char *bck, const char *prefix, const char *token, uns
     cJSON_Delete(j);
     if (rc < 0)
         fs_page_free(pg);
-    cmn_http_resp_free(&resp);
     free(url);
     free(json);
     return rc;
