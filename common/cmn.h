@@ -107,6 +107,8 @@ bool cmn_utf8_valid(const char *s, size_t len);
 void cmn_utf8_scrub(char *s);
 /* Go url.PathEscape of s as one path segment ('/' -> %2F, '@' kept). malloc'd. */
 char *cmn_path_escape(const char *s);
+/* A query value escaped as Go's url.QueryEscape (malloc'd). */
+char *cmn_query_escape(const char *s);
 
 /* ---- spool (spool.c): an output of unknown length, kept in memory up to
  * mem_limit bytes, then in an unnamed file in dir (which must outlive it) */

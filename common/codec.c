@@ -97,22 +97,27 @@ int cmn_url_decode(char *s)
     return 0;
 }
 
-char *cmn_path_escape(const char *s)
+/* %XX every byte but ASCII letters, digits and keep; space as '+' if plus. */
+static char *escape(const char *s, const char *keep, bool plus)
 {
-    /* Go's shouldEscape(c, encodePathSegment): unreserved and "$&+,:;=@" stay */
-    static const char keep[] = "-_.~$&+,:;=@";
     char *out = cmn_xmalloc(strlen(s) * 3 + 1), *w = out;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            (*p && strchr(keep, *p))) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr(keep, *p))
             *w++ = (char)*p;
-        } else {
+        else if (plus && *p == ' ')
+            *w++ = '+';
+        else
             w += sprintf(w, "%%%02X", *p);
-        }
     }
     *w = '\0';
     return out;
 }
+
+/* Go's shouldEscape(c, encodePathSegment): unreserved and "$&+,:;=@" stay */
+char *cmn_path_escape(const char *s) { return escape(s, "-_.~$&+,:;=@", false); }
+
+/* Go's url.QueryEscape: unreserved stay, space is '+' */
+char *cmn_query_escape(const char *s) { return escape(s, "-_.~", true); }
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid:
  * no overlong forms, no surrogates, nothing above U+10FFFF (RFC 3629). */

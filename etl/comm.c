@@ -49,15 +49,10 @@ void etl_handle_free(etl_handle *h)
     free(h);
 }
 
-void etl_put(etl_handle *h)
+void etl_handle_put(etl_handle *h)
 {
     if (h && __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0)
         etl_handle_free(h);
-}
-
-char *etl_redirect_url(const etl_handle *h, const etl_object *obj)
-{
-    return h->comm->redirects ? etl_object_url(h, obj) : NULL;
 }
 
 /* The etl_sink behind the client's sink: any refusal is -ECANCELED. */
@@ -83,12 +78,25 @@ static void one_line(cmn_buf *b)
         b->data[--b->len] = '\0';
 }
 
-int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
+/* url with ?etl_args= (or &etl_args=) appended when args are given. */
+static char *with_args(char *url, const char *args)
 {
-    bool put = h->comm->puts_object;
-    bool body = put && strcmp(h->arg, "fqn") != 0;
+    if (!args || !*args)
+        return url;
+    char *e = cmn_query_escape(args);
+    char *out = cmn_xasprintf("%s%cetl_args=%s", url, strchr(url, '?') ? '&' : '?', e);
+    free(e);
+    free(url);
+    return out;
+}
+
+int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
+                         const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
+{
+    bool put = input || h->comm->puts_object;
+    bool from_file = !input && put && strcmp(h->arg, "fqn") != 0;
     int64_t tmo = timeout_ns > 0 ? timeout_ns : h->object_timeout_ns;
-    char *url = etl_object_url(h, obj);
+    char *url = with_args(input ? etl_body_url(h, obj) : etl_object_url(h, obj), args);
     int fd = -1;
     cmn_http_resp resp;
     cmn_http_resp_init(&resp);
@@ -101,8 +109,8 @@ int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, in
         goto out;                                                                                             \
     } while (0)
 
-    struct stat st;
-    if (body) {
+    struct stat st = {0};
+    if (from_file) {
         fd = open(obj->fqn, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) != 0) {
             int e = errno;
@@ -116,21 +124,29 @@ int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, in
         .method = put ? "PUT" : "GET",
         .url = url,
         .headers = put ? put_hdrs : NULL,
-        .body_from_fd = body,
+        .body_from_fd = from_file,
         .body_fd = fd,
-        .body_fd_len = body ? st.st_size : 0,
+        .body_fd_len = st.st_size,
         .sink = &out,
         .err_body_max = ERRBODY_MAX,
         .stall_sec = -1,
         .timeout_ms = (long)(tmo / 1000000),
     };
+    if (input && input->fd >= 0) { /* a previous stage's output, spilled to a file */
+        req.body_from_fd = true;
+        req.body_fd = input->fd;
+        req.body_fd_len = input->len;
+    } else if (input) {
+        req.body = input->mem.data ? input->mem.data : "";
+        req.body_len = input->mem.len;
+    }
     int hrc = cmn_http_do(h->pool, &req, &resp);
     __atomic_add_fetch(&h->in_bytes, resp.sent, __ATOMIC_RELAXED);
     __atomic_add_fetch(&h->out_bytes, resp.streamed, __ATOMIC_RELAXED);
     if (resp.out_err)
         FAIL(ECANCELED, "the receiver stopped reading");
     if (resp.in_err)
-        FAIL(EIO, "cannot read %s", obj->fqn);
+        FAIL(EIO, "cannot read %s", input ? "the previous stage's output" : obj->fqn);
     if (hrc == -ETIMEDOUT) {
         char d[32];
         cmn_format_duration(tmo, d, sizeof d);

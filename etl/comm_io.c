@@ -22,4 +22,5 @@ const etl_comm etl_comm_io = {
     .name = "io://",
     .puts_object = true,
     .object_url = io_url,
+    .body_url = io_url,
 };

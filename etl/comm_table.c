@@ -45,3 +45,13 @@ char *etl_object_url(const etl_handle *h, const etl_object *obj)
 {
     return strcmp(h->arg, "fqn") == 0 ? etl_fqn_url(h, obj) : h->comm->object_url(h, obj);
 }
+
+char *etl_body_url(const etl_handle *h, const etl_object *obj)
+{
+    if (h->comm->body_url)
+        return h->comm->body_url(h, obj);
+    cmn_buf b;
+    cmn_buf_init(&b);
+    etl_push_path(&b, h, obj);
+    return cmn_buf_steal(&b);
+}

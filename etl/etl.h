@@ -14,7 +14,6 @@
 #include <stdint.h>
 
 typedef struct etl_registry etl_registry;
-typedef struct etl_handle etl_handle;
 
 typedef struct etl_config {
     const char *node_id;      /* this node's id, shown as target_id in logs/health/metrics */
@@ -56,7 +55,7 @@ void etl_api_logs(etl_registry *r, const char *name, etl_reply *out);           
 void etl_api_health(etl_registry *r, const char *name, etl_reply *out);            /* GET /v1/etl/N/health */
 void etl_api_metrics(etl_registry *r, const char *name, etl_reply *out);           /* GET /v1/etl/N/metrics */
 
-/* ---- running objects through an ETL */
+/* ---- running objects through an ETL, or a pipeline of them */
 typedef struct etl_object {
     const char *bucket; /* bucket name (ais provider, global namespace) */
     const char *name;   /* object name */
@@ -64,29 +63,56 @@ typedef struct etl_object {
     int64_t size;       /* object size in bytes */
 } etl_object;
 
-/* A referenced, running ETL, or NULL when N is unknown or not running. */
-etl_handle *etl_get(etl_registry *r, const char *name);
-void etl_put(etl_handle *h);
+/* What to run (AIStore 5.0's etl_name, etl_pipeline and etl_args; v3.22's
+ * etl_name alone): the first ETL, the later stages in order, and the
+ * arguments every stage receives (?etl_args= on its request). */
+#define ETL_PIPELINE_MAX 8 /* later stages */
+#define ETL_ARGS_MAX 4096  /* bytes of etl_args */
+typedef struct etl_request {
+    const char *name;
+    const char *pipeline[ETL_PIPELINE_MAX];
+    size_t npipeline;
+    const char *args; /* NULL or "": none */
+} etl_request;
+
+/* Splits "B,C" (AIStore's separator) into q->pipeline; the names point into
+ * csv, which is modified. 0, or -EINVAL (empty name, too many) with err. */
+int etl_request_pipeline(etl_request *q, char *csv, cmn_err *err);
+
+/* The ETLs of q, each referenced and running: an ETL cannot go away while a
+ * transform holds it. NULL with err: -ENOENT (one is unknown or not running;
+ * the message names it), -EINVAL (bad args, too many stages, a later stage
+ * that cannot take its input in a request body). */
+typedef struct etl_chain etl_chain;
+etl_chain *etl_get(etl_registry *r, const etl_request *q, cmn_err *err);
+void etl_put(etl_chain *c);
+/* "A", or "A>>B>>C" for a pipeline: for messages and for telling jobs apart
+ * (args included: "A>>B?args"). */
+const char *etl_chain_label(const etl_chain *c);
+/* Whether a and b run the same processes with the same args (NULL: none). */
+bool etl_chain_same(const etl_chain *a, const etl_chain *b);
 /* Where an inline read of obj redirects the client (malloc'd), or NULL when
- * the ETL's communicator does not redirect (the target then proxies). */
-char *etl_redirect_url(const etl_handle *h, const etl_object *obj);
+ * the target proxies (the communicator does not redirect, or a pipeline). */
+char *etl_redirect_url(const etl_chain *c, const etl_object *obj);
 
 /* Where a transform's output goes. begin() is called once, before the first
- * write(), when the ETL has answered 2xx; returning nonzero from either stops
- * the transform (it then returns -ECANCELED). */
+ * write(), when the (last) ETL has answered 2xx; returning nonzero from either
+ * stops the transform (it then returns -ECANCELED). */
 typedef struct etl_sink {
     void *ctx;
     int (*begin)(void *ctx, const char *content_type, int64_t content_length /* -1: unknown */);
     int (*write)(void *ctx, const void *buf, size_t len);
 } etl_sink;
 
-/* Runs obj through the ETL with its communicator and arg type (hpull and hrev
- * are fetched by the target itself) and streams the output to sink.
- * timeout_ns bounds the whole call (0: the ETL's default). Returns 0 when the
- * whole output was delivered; otherwise -errno (-EPROTO: transport error,
- * crash or non-2xx answer; -ETIMEDOUT: object timeout; -ECANCELED: the sink
- * refused; -ENOENT: no object file; -EIO: anything else) and err says which
- * ETL, which object and why. Counters are updated. */
-int etl_transform(etl_handle *h, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns, cmn_err *err);
+/* Runs obj through the chain and streams the last output to sink. The first
+ * ETL gets the object as its communicator and arg type say (hpull and hrev
+ * fetch it themselves); each later one gets the previous output as a PUT
+ * body. timeout_ns bounds each stage's call (0: that ETL's default).
+ * Returns 0 when the whole output was delivered; otherwise -errno (-EPROTO:
+ * transport error, crash or non-2xx answer; -ETIMEDOUT: object timeout;
+ * -ECANCELED: the sink refused; -ENOENT: no object file; -EIO: anything
+ * else) and err says which ETL, which object and why. Counters are updated. */
+int etl_transform(const etl_chain *c, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns,
+                  cmn_err *err);
 
 #endif

@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+typedef struct etl_handle etl_handle; /* one running ETL (comm.c) */
+
 #define ETL_NAME_MIN 6
 #define ETL_NAME_MAX 20
 #define ETL_CHUNK_MAX (1024 * 1024)
@@ -137,6 +139,9 @@ typedef struct etl_comm {
     bool arg_fqn;         /* accepts arg type "fqn" (then the URL is the object's path, no body) */
     bool redirects;       /* inline reads send the client to the ETL (307) instead of proxying */
     char *(*object_url)(const etl_handle *h, const etl_object *obj); /* arg types ""/url */
+    char *(*body_url)(const etl_handle *h, const etl_object *obj);   /* a PUT with the bytes in the body
+                                                                        (later pipeline stages); NULL:
+                                                                        URI/<bucket>/<object> */
 } etl_comm;
 
 extern const etl_comm etl_comm_hpush, etl_comm_hpull, etl_comm_hrev, etl_comm_io;
@@ -146,6 +151,8 @@ const etl_comm *etl_comm_lookup(const char *name);
 char *etl_comm_names(void);
 /* The URL a request for obj goes to (malloc'd), per communicator and arg type. */
 char *etl_object_url(const etl_handle *h, const etl_object *obj);
+/* The URL of a PUT that carries obj's bytes in its body (malloc'd). */
+char *etl_body_url(const etl_handle *h, const etl_object *obj);
 /* Helpers the communicators share: URI/<bucket>/<object>, and URI/<uname>. */
 void etl_push_path(cmn_buf *b, const etl_handle *h, const etl_object *obj);
 char *etl_uname_url(const etl_handle *h, const etl_object *obj);
@@ -168,6 +175,12 @@ struct etl_handle {
 etl_handle *etl_handle_new(const char *name, const etl_comm *comm, const char *arg, const char *io_command,
                            int port, int64_t object_timeout_ns);
 void etl_handle_free(etl_handle *h);
+void etl_handle_put(etl_handle *h); /* drops a reference; frees with the last */
+/* One ETL's call for obj (etl_transform's contract, one stage): with input
+ * NULL the object goes as the communicator says; otherwise input's bytes go
+ * as a PUT body (a later pipeline stage). args: etl_args, NULL or "" none. */
+int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
+                         const etl_sink *sink, int64_t timeout_ns, cmn_err *err);
 /* GET url until 200 or the deadline (mono ns); alive() says whether to keep trying. */
 int etl_wait_ready(const char *url, int64_t deadline_ns, bool (*alive)(void *), void *ctx, char *err,
                    size_t errlen);
@@ -210,6 +223,9 @@ void etl_entry_free(etl_entry *e);
 void etl_registry_remove(etl_registry *r, etl_entry *e); /* locked; frees */
 int etl_entry_persist(const etl_entry *e);
 pid_t etl_registry_pid(etl_registry *r, const char *name); /* 0 when not running */
+/* A new reference to N's handle when it runs, else NULL; *defined says
+ * whether N is defined at all. */
+etl_handle *etl_registry_running(etl_registry *r, const char *name, bool *defined);
 
 /* ---- launch.c: one entry's processes (called unlocked, entry busy) */
 /* Starts the ETL and waits for readiness; 0 or -errno (-EINVAL: the user's

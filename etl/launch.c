@@ -282,5 +282,5 @@ void etl_halt(etl_registry *r, etl_entry *e, etl_state to)
         etl_proc_stop(pid);
         cmn_info("etl[%s]: stopped", e->msg.name);
     }
-    etl_put(run);
+    etl_handle_put(run);
 }

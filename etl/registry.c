@@ -55,7 +55,7 @@ void etl_entry_free(etl_entry *e)
 {
     if (!e)
         return;
-    etl_put(e->run);
+    etl_handle_put(e->run);
     etl_msg_free(&e->msg);
     free(e->raw);
     free(e->interpreter);
@@ -168,7 +168,7 @@ static void watch_once(etl_registry *r)
         cmn_error("%s", e->last_error);
         e->state = ETL_ERROR;
         e->pid = 0;
-        etl_put(e->run);
+        etl_handle_put(e->run);
         e->run = NULL;
     }
 }
@@ -311,13 +311,14 @@ const char *etl_registry_secret(const etl_registry *r)
     return r->secret;
 }
 
-etl_handle *etl_get(etl_registry *r, const char *name)
+etl_handle *etl_registry_running(etl_registry *r, const char *name, bool *defined)
 {
     pthread_mutex_lock(&r->mu);
     etl_entry *e = etl_registry_find(r, name);
     etl_handle *h = e && e->state == ETL_RUNNING ? e->run : NULL;
     if (h)
         __atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQ_REL);
+    *defined = e != NULL;
     pthread_mutex_unlock(&r->mu);
     return h;
 }

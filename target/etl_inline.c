@@ -30,7 +30,7 @@ typedef struct bridge {
     char ctype[128];
     int64_t clen;
     char msg[1024];
-    etl_handle *h;
+    etl_chain *h;
     etl_object obj;
     char bck[256], *name, fqn[PATH_MAX];
     pthread_t thread;
@@ -137,7 +137,7 @@ static int spool_write(void *ctx, const void *buf, size_t len)
     return cmn_spool_write(&((spool *)ctx)->out, buf, len);
 }
 
-static int inline_buffered(tgt_req *r, etl_handle *h, etl_object *o, int mp)
+static int inline_buffered(tgt_req *r, etl_chain *h, etl_object *o, int mp)
 {
     spool s;
     cmn_spool_init(&s.out, tgt->store.mpaths[mp], INLINE_MEM);
@@ -168,7 +168,7 @@ static int inline_buffered(tgt_req *r, etl_handle *h, etl_object *o, int mp)
 }
 
 /* hpull: the client is sent to the ETL, which fetches the object itself. */
-static int inline_redirect(tgt_req *r, etl_handle *h, char *url)
+static int inline_redirect(tgt_req *r, etl_chain *h, char *url)
 {
     etl_put(h);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -177,11 +177,24 @@ static int inline_redirect(tgt_req *r, etl_handle *h, char *url)
     return tgt_reply(r, 307, resp);
 }
 
-int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl_name)
+etl_chain *tgt_etl_from_query(tgt_req *r, cmn_err *err)
 {
-    etl_handle *h = etl_get(tgt->etl, etl_name);
+    etl_request q = {.name = tgt_query(r, "etl_name"), .args = tgt_query(r, "etl_args")};
+    const char *pl = tgt_query(r, "etl_pipeline");
+    char *csv = cmn_xstrdup(pl ? pl : "");
+    etl_chain *c = NULL;
+    if (etl_request_pipeline(&q, csv, err) == 0)
+        c = etl_get(tgt->etl, &q, err);
+    free(csv);
+    return c;
+}
+
+int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj)
+{
+    cmn_err e = {0};
+    etl_chain *h = tgt_etl_from_query(r, &e);
     if (!h)
-        return tgt_reply_err(r, 404, "t[%s]: etl job %s does not exist", TGT_NODE_ID, etl_name);
+        return tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
     int fd;
     int64_t size;
     int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);

@@ -52,7 +52,7 @@ static int sink_write(void *ctx, const void *buf, size_t len)
     return 0;
 }
 
-int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
+int tgt_etl_store(const etl_chain *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
                   bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, cmn_err *err)
 {
     out_sink o = {.dst = dst, .dname = dname, .dry_run = dry_run, .batch = batch};

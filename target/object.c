@@ -99,7 +99,7 @@ int tgt_h_object_get(tgt_req *r)
         return MHD_YES;
     const char *etl_name = tgt_query(r, "etl_name");
     if (etl_name && *etl_name)
-        return tgt_etl_inline(r, bck, obj, etl_name);
+        return tgt_etl_inline(r, bck, obj);
     const char *archpath = tgt_query(r, "archpath");
     if (archpath && *archpath)
         return tgt_reply_err(r, 501, "ais://%s/%s: reading files inside archives (archpath) is not supported", bck, obj);

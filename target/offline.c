@@ -50,11 +50,11 @@ typedef struct tcb_run {
     char id[CMN_UUID_LEN + 1];
     const char *kind;
     /* what a request must share with the job to be added to it */
-    char src[256], dst[256], etl[256];
+    char src[256], dst[256];
     bool dry_run;
     bool demand;
     int nworkers;
-    etl_handle *h;      /* referenced for the job's life, so the ETL cannot go away under it */
+    etl_chain *h;       /* referenced for the job's life, so the ETL cannot go away under it */
     tgt_batch *batch;   /* outputs are group-committed */
     pthread_mutex_t mu;
     pthread_cond_t not_full, not_empty;
@@ -356,11 +356,11 @@ static tcb_part *part_new(tgt_tcb *t)
 
 /* Adds t to a running demand job of the same kind, buckets, ETL and dry_run;
  * false when there is none that still takes work. Called with runs_mu held. */
-static bool add_to_running(const char *kind, tgt_tcb *t, etl_handle *h, char *id)
+static bool add_to_running(const char *kind, tgt_tcb *t, etl_chain *h, char *id)
 {
     for (tcb_run *run = runs; run; run = run->next) {
         if (strcmp(run->kind, kind) || strcmp(run->src, t->src) || strcmp(run->dst, t->dst) ||
-            strcmp(run->etl, t->etl) || run->h != h || run->dry_run != t->dry_run)
+            !etl_chain_same(run->h, h) || run->dry_run != t->dry_run)
             continue;
         pthread_mutex_lock(&run->mu);
         bool ok = !run->ending && !tgt_job_aborted(run->jobref);
@@ -380,13 +380,12 @@ static bool add_to_running(const char *kind, tgt_tcb *t, etl_handle *h, char *id
     return false;
 }
 
-static tcb_run *run_new(const char *kind, tgt_tcb *t, etl_handle *h, bool demand)
+static tcb_run *run_new(const char *kind, tgt_tcb *t, etl_chain *h, bool demand)
 {
     tcb_run *run = cmn_xcalloc(1, sizeof *run);
     run->kind = kind; /* a string literal */
     snprintf(run->src, sizeof run->src, "%s", t->src);
     snprintf(run->dst, sizeof run->dst, "%s", t->dst);
-    snprintf(run->etl, sizeof run->etl, "%s", t->etl);
     run->dry_run = t->dry_run;
     run->demand = demand;
     run->nworkers = t->workers > 0 ? t->workers : 1;
@@ -419,11 +418,16 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
         tgt_tcb_free(t);
         return ret;
     }
-    etl_handle *h = NULL;
-    if (*t->etl && !(h = etl_get(tgt->etl, t->etl))) {
-        int ret = tgt_reply_err(r, 404, "t[%s]: etl job %s does not exist", TGT_NODE_ID, t->etl);
-        tgt_tcb_free(t);
-        return ret;
+    etl_chain *h = NULL;
+    if (*t->etl) {
+        etl_request q = {.name = t->etl, .npipeline = t->npipeline, .args = t->etl_args};
+        memcpy(q.pipeline, t->pipeline, sizeof q.pipeline);
+        cmn_err e = {0};
+        if (!(h = etl_get(tgt->etl, &q, &e))) {
+            int ret = tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
+            tgt_tcb_free(t);
+            return ret;
+        }
     }
     if (!t->dry_run) {
         int rc = tgt_bucket_create(&tgt->store, t->dst);

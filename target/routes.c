@@ -18,7 +18,7 @@
 #include <microhttpd.h>
 #include <string.h>
 
-enum route_on { ON_PATH, ON_ACTION, ON_WHAT };
+enum route_on { ON_PATH, ON_ACTION, ON_WHAT, ON_QUERY /* sel: a query parameter that is present */ };
 
 /* the ?what= of a request that has none (absent is not the same as "") */
 static const char WHAT_ABSENT[] = "";
@@ -75,6 +75,7 @@ static const struct route {
 
     /* objects (a PUT of an object is streamed: server.c, tgt_h_object_put_done) */
     {"GET", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_get}, /* with ?etl_name= transformed */
+    {"PUT", "/v1/objects/B/O", ON_QUERY, "object_to", tgt_h_object_copy_to}, /* copy or transform, not streamed */
     {"HEAD", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_head},
     {"DELETE", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_delete},
     {"POST", "/v1/objects/B/O", ON_ACTION, "rename-obj", tgt_h_object_rename},
@@ -150,6 +151,8 @@ static bool sel_matches(const struct route *rt, tgt_req *r)
         return true;
     if (rt->on == ON_ACTION)
         return !strcmp(rt->sel, tgt_msg_action(r));
+    if (rt->on == ON_QUERY)
+        return tgt_query(r, rt->sel) != NULL;
     const char *what = tgt_query(r, "what");
     if (rt->sel == WHAT_ABSENT)
         return !what;

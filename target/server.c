@@ -97,11 +97,11 @@ static bool is_loopback(struct MHD_Connection *conn)
     return false;
 }
 
-/* An object PUT is streamed unless it is an append or carries an action. */
+/* An object PUT is streamed unless it is an append or a copy (object_to). */
 static bool is_object_put(tgt_req *r)
 {
     return !strcmp(r->method, "PUT") && r->nitems == 4 && !strcmp(r->items[0], "v1") &&
-           !strcmp(r->items[1], "objects") && !tgt_query(r, "append_type");
+           !strcmp(r->items[1], "objects") && !tgt_query(r, "append_type") && !tgt_query(r, "object_to");
 }
 
 /* First call of a streamed PUT: check everything we can before any byte

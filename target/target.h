@@ -286,6 +286,9 @@ void tgt_sel_each(const tgt_sel *sel, const char *bck, tgt_sel_fn fn, void *ctx)
 typedef struct tgt_tcb {
     char src[256], dst[256];
     char etl[256];          /* "" for a plain copy */
+    char *pipeline[ETL_PIPELINE_MAX]; /* later stages (AIStore 5.0 "pipeline") */
+    size_t npipeline;
+    char *etl_args;         /* forwarded to every stage; NULL: none */
     int64_t timeout_ns;     /* per-object ETL call, 0 = the ETL's default */
     char *prepend;
     int next;
@@ -315,7 +318,7 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand); /* off
  * only counts); *bytes = output size. 0, or -errno with err saying which ETL
  * and object (the ETL's failures) or which output (a failed write); a failed
  * output is never stored. */
-int tgt_etl_store(etl_handle *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
+int tgt_etl_store(const etl_chain *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
                   bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, cmn_err *err);
 
 /* Journal of running jobs (MP0/.etlfs/jobs/ID): a job found there at
@@ -364,6 +367,7 @@ int tgt_h_object_delete(tgt_req *r);
 int tgt_h_object_put_done(tgt_req *r);        /* end of a streamed PUT (server.c) */
 int tgt_h_object_rename(tgt_req *r);
 int tgt_h_object_copy(tgt_req *r);
+int tgt_h_object_copy_to(tgt_req *r); /* copyobj.c: PUT ?object_to= (AIStore 5.0) */
 int tgt_h_object_action_invalid(tgt_req *r);
 int tgt_h_objects_promote(tgt_req *r);
 int tgt_h_etl_object_get(tgt_req *r);         /* etl_callback.c: /v1/etl/_object/SECRET/UNAME */
@@ -379,7 +383,10 @@ int tgt_h_etl_stop(tgt_req *r);
 int tgt_h_etl_delete(tgt_req *r);
 int tgt_h_etl_invalid(tgt_req *r);
 /* Inline transform of an object (GET ?etl_name=; etl_inline.c). */
-int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj, const char *etl_name);
+int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj); /* ?etl_name=[&etl_pipeline=&etl_args=] */
+/* The ETL chain a request names in its query (etl_name, etl_pipeline,
+ * etl_args), referenced; NULL with err (404 unknown, 400 bad). */
+etl_chain *tgt_etl_from_query(tgt_req *r, cmn_err *err);
 
 /* Bucket actions implemented by the offline/multi-object layer (copybck.c,
  * multiobj.c), called by the handlers once the bucket is checked. Each

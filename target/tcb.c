@@ -18,6 +18,9 @@ void tgt_tcb_free(tgt_tcb *t)
     free(t->prepend);
     free(t->ext_all);
     free(t->suffix);
+    for (size_t i = 0; i < t->npipeline; i++)
+        free(t->pipeline[i]);
+    free(t->etl_args);
     for (int i = 0; i < t->next; i++) {
         free(t->ext_old[i]);
         free(t->ext_new[i]);
@@ -48,6 +51,8 @@ int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t wh
     const cJSON *dry = value ? cJSON_GetObjectItem(value, "dry_run") : NULL;
     t->dry_run = cJSON_IsTrue(dry);
     const cJSON *nw = value ? cJSON_GetObjectItem(value, "num_workers") : NULL;
+    if (!nw && value) /* AIStore 5.0's spelling */
+        nw = cJSON_GetObjectItem(value, "num-workers");
     if (cJSON_IsNumber(nw) && nw->valueint > 0)
         t->workers = nw->valueint > TGT_TCB_MAX_WORKERS ? TGT_TCB_MAX_WORKERS : nw->valueint;
     const char *suffix = str_field(value, "suffix");
@@ -88,6 +93,33 @@ int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t wh
         return -EINVAL;
     }
     snprintf(t->etl, sizeof t->etl, "%s", id);
+    const cJSON *pl = cJSON_GetObjectItem(value, "pipeline"), *it;
+    if (pl && !cJSON_IsNull(pl)) {
+        if (!cJSON_IsArray(pl)) {
+            snprintf(why, whylen, "\"pipeline\" must be a list of ETL names");
+            return -EINVAL;
+        }
+        cJSON_ArrayForEach(it, pl)
+        {
+            if (!cJSON_IsString(it) || !*it->valuestring) {
+                snprintf(why, whylen, "\"pipeline\": every stage must be a non-empty ETL name");
+                return -EINVAL;
+            }
+            if (t->npipeline == ETL_PIPELINE_MAX) {
+                snprintf(why, whylen, "\"pipeline\": more than %d stages after the first", ETL_PIPELINE_MAX);
+                return -EINVAL;
+            }
+            t->pipeline[t->npipeline++] = cmn_xstrdup(it->valuestring);
+        }
+    }
+    const cJSON *args = cJSON_GetObjectItem(value, "etl_args");
+    if (args && !cJSON_IsNull(args)) {
+        if (!cJSON_IsString(args)) {
+            snprintf(why, whylen, "\"etl_args\" must be a string");
+            return -EINVAL;
+        }
+        t->etl_args = cmn_xstrdup(args->valuestring);
+    }
     const char *to = str_field(value, "request_timeout");
     if (*to && cmn_parse_duration(to, &t->timeout_ns) != 0) {
         snprintf(why, whylen, "invalid request_timeout \"%s\"", to);

@@ -61,9 +61,10 @@ static int init_code(etl_registry *r, const char *name, const char *code, const 
 /* Runs obj through name; returns 0 or -errno and fills out/msg. */
 static int run(etl_registry *r, const char *name, sinkbuf *sb, char *msg, size_t msglen)
 {
-    etl_handle *h = etl_get(r, name);
+    cmn_err ge = {0};
+    etl_chain *h = etl_get(r, &(etl_request){.name = name}, &ge);
     if (!h)
-        return -ENOENT;
+        return -ge.code;
     etl_object o = {.bucket = "bck", .name = "dir/obj 1.txt", .fqn = obj_path, .size = 11};
     etl_sink s = {.ctx = sb, .begin = s_begin, .write = s_write};
     cmn_buf_init(&sb->b);
@@ -235,7 +236,8 @@ static void lifecycle(etl_registry *r)
     if (cmn_err_http_status(out.err) != 400)
         FAILF("stop twice: %d", cmn_err_http_status(out.err));
     etl_reply_free(&out);
-    if (etl_get(r, "etl-md5-code"))
+    cmn_err ge = {0};
+    if (etl_get(r, &(etl_request){.name = "etl-md5-code"}, &ge) || ge.code != ENOENT)
         FAILF("stopped ETL still handed out");
     etl_reply_init(&out);
     etl_api_start(r, "etl-md5-code", &out);

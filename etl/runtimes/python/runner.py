@@ -220,6 +220,28 @@ def fqn_from_path(path):
     return fqn if fqn.startswith("/") else "/" + fqn
 
 
+def split_args(path):
+    """The request path without its query, and the etl_args in it (None when absent)."""
+    path, _, query = path.partition("?")
+    args = urllib.parse.parse_qs(query, keep_blank_values=True).get("etl_args")
+    return path, (args[0] if args else None)
+
+
+def takes_extra(fn, nargs):
+    """Whether fn accepts one more positional argument than nargs (for etl_args)."""
+    try:
+        inspect.signature(fn).bind(*([None] * (nargs + 1)))
+        return True
+    except TypeError:
+        return False
+    except ValueError:  # no signature (a builtin): assume it does
+        return True
+
+
+class ArgsRefused(Exception):
+    """etl_args were given to a transform that takes none: a 400, not a crash."""
+
+
 def as_bytes(out):
     if out is None:
         return b""
@@ -260,7 +282,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(hdr)
             self.wfile.write(body)
 
+    def call(self, *args):
+        """The user's function, with etl_args appended when the request has them."""
+        if self.etl_args is None:
+            return self.transform(*args)
+        if not takes_extra(self.transform, len(args)):
+            raise ArgsRefused(f"{self.cfg.func_name}() takes no etl_args (define it with one more parameter)")
+        return self.transform(*args, self.etl_args)
+
     def fail(self, exc, what):
+        if isinstance(exc, ArgsRefused):
+            self.reply(400, str(exc), "text/plain")
+            return
         sys.stderr.write(f"etlfs-runner: {what} {self.path}: {traceback.format_exc()}")
         self.reply(500, last_line(exc), "text/plain")
 
@@ -273,6 +306,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return BodyReader(self.rfile, length, chunked, self.cfg.chunk_size)
 
     def do_GET(self):
+        self.path, self.etl_args = split_args(self.path)
         if self.path == "/health":
             self.reply(200, b"Running", "text/plain")
             return
@@ -280,20 +314,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         try:
             if cfg.arg_type == "fqn":
                 with open(fqn_from_path(self.path), "rb") as f:
-                    out = self.transform(f.read())
+                    out = self.call(f.read())
             elif cfg.arg_type == "url":
-                out = self.transform(cfg.target_url + self.path)
+                out = self.call(cfg.target_url + self.path)
             else:
                 status, data = fetch(cfg.target_url + self.path)
                 if status >= 400:  # the object's error, not something to transform
                     self.reply(status, data, "application/json")
                     return
-                out = self.transform(data)
+                out = self.call(data)
             self.reply(200, as_bytes(out))
         except Exception as exc:  # the user's code may raise anything
             self.fail(exc, "GET")
 
     def do_PUT(self):
+        self.path, self.etl_args = split_args(self.path)
         reader = self.body_reader()
         cfg = self.cfg
         if cfg.is_io:
@@ -317,11 +352,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def push(self, reader):
         self._streaming = False
         if self.cfg.chunk_size <= 0:
-            self.reply(200, as_bytes(self.transform(reader.read_all())))
+            self.reply(200, as_bytes(self.call(reader.read_all())))
             return
         writer = ChunkedWriter(self)
         try:
-            self.transform(reader, writer)
+            self.call(reader, writer)
         except Exception:
             self._streaming = writer.started
             raise
@@ -331,8 +366,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def run_script(self, body):
         cfg = self.cfg
         try:
+            env = dict(os.environ, ETL_ARGS=self.etl_args) if self.etl_args is not None else None
             proc = subprocess.run([cfg.python, cfg.code_path], input=body, capture_output=True,
-                                  cwd=cfg.code_dir, check=False)
+                                  cwd=cfg.code_dir, check=False, env=env)
         except OSError as exc:
             self.fail(exc, "io PUT")
             return

@@ -1,0 +1,171 @@
+"""AIStore 5.0's ETL dialect beside v3.22's on one node: etl_args (inline and
+offline), pipelines (etl_pipeline inline, "pipeline" in jobs), the
+single-object transform (PUT ?object_to=), and clear errors for what this
+node cannot honour."""
+import hashlib
+import time
+
+import pytest
+import requests
+
+from test_etl_api import init_code, message
+from test_offline import wait_job
+
+UPPER = """
+def transform(data):
+    return data.upper()
+"""
+
+REVERSE = """
+def transform(data):
+    return data[::-1]
+"""
+
+# takes etl_args: appends them after a '|'
+WITH_ARGS = """
+def transform(data, etl_args):
+    return data + b"|" + etl_args.encode()
+"""
+
+MD5 = """
+import hashlib
+def transform(data):
+    return hashlib.md5(data).hexdigest().encode()
+"""
+
+FAILING = """
+def transform(data):
+    raise ValueError("stage two refuses " + data[:4].decode())
+"""
+
+
+@pytest.fixture(scope="module")
+def t5(shared_target):
+    t = shared_target
+    for name, code, comm in [("v5-upper", UPPER, "hpush://"), ("v5-rev", REVERSE, "hpush://"),
+                             ("v5-args", WITH_ARGS, "hpush://"), ("v5-md5", MD5, "hpush://"),
+                             ("v5-upper-pull", UPPER, "hpull://"), ("v5-fail", FAILING, "hpush://")]:
+        r = init_code(t, name, code=code, comm=comm, deps="")
+        assert r.status_code == 200, r.text
+    requests.post(f"{t.url}/v1/buckets/v5src", json={"action": "create-bck"}, timeout=10).raise_for_status()
+    for i in range(5):
+        requests.put(f"{t.url}/v1/objects/v5src/obj-{i}", data=f"hello {i}".encode(), timeout=10).raise_for_status()
+    yield t
+    for name in ["v5-upper", "v5-rev", "v5-args", "v5-md5", "v5-upper-pull", "v5-fail"]:
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+def get(t, obj, **q):
+    return requests.get(f"{t.url}/v1/objects/v5src/{obj}", params=q, timeout=60)
+
+
+def test_etl_args_reach_the_transform(t5):
+    r = get(t5, "obj-1", etl_name="v5-args", etl_args="a b&c=d")
+    assert r.status_code == 200, r.text
+    assert r.content == b"hello 1|a b&c=d"
+
+
+def test_etl_args_refused_by_a_transform_without_them(t5):
+    r = get(t5, "obj-1", etl_name="v5-upper", etl_args="x")
+    assert r.status_code == 502
+    assert "v5-upper" in message(r) and "obj-1" in message(r) and "etl_args" in message(r)
+
+
+def test_etl_args_too_long(t5):
+    r = get(t5, "obj-1", etl_name="v5-args", etl_args="x" * 5000)
+    assert r.status_code == 400 and "etl_args" in message(r)
+
+
+def test_inline_pipeline_equals_stages_in_turn(t5):
+    r = get(t5, "obj-2", etl_name="v5-upper", etl_pipeline="v5-rev,v5-md5")
+    assert r.status_code == 200, r.text
+    assert r.content == hashlib.md5(b"hello 2".upper()[::-1]).hexdigest().encode()
+
+
+def test_pipeline_with_args_gives_them_to_every_stage(t5):
+    r = get(t5, "obj-0", etl_name="v5-args", etl_pipeline="v5-args", etl_args="z")
+    assert r.status_code == 200, r.text
+    assert r.content == b"hello 0|z|z"
+
+
+def test_pipeline_after_an_hpull_first_stage_is_proxied(t5):
+    r = requests.get(f"{t5.url}/v1/objects/v5src/obj-3", params={"etl_name": "v5-upper-pull",
+                     "etl_pipeline": "v5-rev"}, timeout=60, allow_redirects=False)
+    assert r.status_code == 200, r.text
+    assert r.content == b"HELLO 3"[::-1]
+
+
+def test_pipeline_naming_a_missing_etl(t5):
+    r = get(t5, "obj-1", etl_name="v5-upper", etl_pipeline="v5-rev,nope-etl")
+    assert r.status_code == 404 and "nope-etl" in message(r)
+    r = get(t5, "obj-1", etl_name="v5-upper", etl_pipeline="v5-rev,,v5-md5")
+    assert r.status_code == 400 and "empty" in message(r)
+
+
+def test_failing_stage_names_itself(t5):
+    r = get(t5, "obj-4", etl_name="v5-upper", etl_pipeline="v5-fail")
+    assert r.status_code == 502
+    assert "v5-fail" in message(r) and "obj-4" in message(r) and "stage two refuses HELL" in message(r)
+
+
+def run_etl_bck(t, dst, value):
+    r = requests.post(f"{t.url}/v1/buckets/v5src", params={"bck_to": f"ais/@#/{dst}/"},
+                      json={"action": "etl-bck", "value": value}, timeout=30)
+    assert r.status_code == 200, r.text
+    return wait_job(t, r.text)
+
+
+def test_offline_pipeline_and_args(t5):
+    run_etl_bck(t5, "v5dst", {"id": "v5-upper", "pipeline": ["v5-rev"]})
+    run_etl_bck(t5, "v5dst-args", {"id": "v5-args", "pipeline": ["v5-args"], "etl_args": "q"})
+    for i in range(5):
+        got = requests.get(f"{t5.url}/v1/objects/v5dst/obj-{i}", timeout=10)
+        assert got.status_code == 200 and got.content == f"HELLO {i}"[::-1].encode()
+        got = requests.get(f"{t5.url}/v1/objects/v5dst-args/obj-{i}", timeout=10)
+        assert got.status_code == 200 and got.content == f"hello {i}|q|q".encode()
+
+
+def test_offline_pipeline_bad_forms(t5):
+    t = t5
+    for value, status, word in [({"id": "v5-upper", "pipeline": "v5-rev"}, 400, "pipeline"),
+                                ({"id": "v5-upper", "pipeline": ["missing-etl"]}, 404, "missing-etl"),
+                                ({"id": "v5-upper", "etl_args": 7}, 400, "etl_args")]:
+        r = requests.post(f"{t.url}/v1/buckets/v5src", params={"bck_to": "ais/@#/v5bad/"},
+                          json={"action": "etl-bck", "value": value}, timeout=30)
+        assert r.status_code == status and word in message(r), (value, r.status_code, r.text)
+
+
+def put_to(t, src_obj, to, **q):
+    return requests.put(f"{t.url}/v1/objects/v5src/{src_obj}", params={"object_to": to, **q}, timeout=60)
+
+
+def test_single_object_transform_leaves_the_source(t5):
+    t = t5
+    requests.post(f"{t.url}/v1/buckets/v5one", json={"action": "create-bck"}, timeout=10)
+    r = put_to(t, "obj-1", "ais/@#/v5one/out/one", etl_name="v5-upper", etl_pipeline="v5-rev")
+    assert r.status_code == 200, r.text
+    assert r.headers["ais-size"] == str(len(b"1 OLLEH"))
+    assert requests.get(f"{t.url}/v1/objects/v5one/out/one", timeout=10).content == b"1 OLLEH"
+    r = put_to(t, "obj-1", "ais/@#/v5one/out/args", etl_name="v5-args", etl_args="k")
+    assert r.status_code == 200, r.text
+    assert requests.get(f"{t.url}/v1/objects/v5one/out/args", timeout=10).content == b"hello 1|k"
+    assert requests.get(f"{t.url}/v1/objects/v5src/obj-1", timeout=10).content == b"hello 1"
+    # no ETL: a plain server-side copy
+    r = put_to(t, "obj-2", "ais/@#/v5one/copy")
+    assert r.status_code == 200, r.text
+    assert requests.get(f"{t.url}/v1/objects/v5one/copy", timeout=10).content == b"hello 2"
+
+
+def test_single_object_transform_errors_keep_the_source(t5):
+    t = t5
+    requests.post(f"{t.url}/v1/buckets/v5one", json={"action": "create-bck"}, timeout=10)
+    for to, q, status, word in [("ais/@#/v5one/x", {"etl_name": "no-such-etl"}, 404, "no-such-etl"),
+                                ("ais/@#/v5one/", {"etl_name": "v5-upper"}, 400, "object_to"),
+                                ("gcp/@#/v5one/x", {"etl_name": "v5-upper"}, 400, "object_to"),
+                                ("ais/@#/v5-missing-bucket/x", {"etl_name": "v5-upper"}, 404, "v5-missing-bucket"),
+                                ("ais/@#/v5one/x", {"etl_name": "v5-fail"}, 502, "v5-fail"),
+                                ("ais/@#/v5one/x", {"etl_args": "a"}, 400, "etl_name")]:
+        r = put_to(t, "obj-3", to, **q)
+        assert r.status_code == status and word in message(r), (to, q, r.status_code, r.text)
+        assert requests.get(f"{t.url}/v1/objects/v5src/obj-3", timeout=10).content == b"hello 3"
+    assert requests.head(f"{t.url}/v1/objects/v5one/x", timeout=10).status_code == 404
