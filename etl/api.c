@@ -170,6 +170,7 @@ void etl_api_list(etl_registry *r, etl_reply *out)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", e->msg.name);
         cJSON_AddStringToObject(o, "xaction_id", e->xid);
+        cJSON_AddStringToObject(o, "stage", "Running"); /* 5.0's lifecycle stage; only running ETLs are listed */
         cJSON_AddNumberToObject(o, "obj_count", (double)__atomic_load_n(&e->run->obj_count, __ATOMIC_RELAXED));
         cJSON_AddNumberToObject(o, "in_bytes", (double)__atomic_load_n(&e->run->in_bytes, __ATOMIC_RELAXED));
         cJSON_AddNumberToObject(o, "out_bytes", (double)__atomic_load_n(&e->run->out_bytes, __ATOMIC_RELAXED));

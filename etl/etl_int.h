@@ -49,7 +49,9 @@ int etl_pod_parse(const char *yaml, size_t len, etl_pod *pod, char *err, size_t 
 void etl_pod_free(etl_pod *pod);
 
 /* ---- msg.c: InitCodeMsg / InitSpecMsg */
-typedef enum { ETL_INIT_CODE, ETL_INIT_SPEC } etl_init_kind;
+/* v3.22's init code and init spec; AIStore 5.0's runtime spec (ETLSpecMsg:
+ * an image, a command and env instead of a Pod YAML; kept in pod too) */
+typedef enum { ETL_INIT_CODE, ETL_INIT_SPEC, ETL_INIT_RUNTIME } etl_init_kind;
 
 typedef struct etl_msg {
     etl_init_kind kind;
@@ -58,12 +60,15 @@ typedef struct etl_msg {
     char *arg;           /* "", "url", "fqn" */
     int64_t timeout_ns;  /* after defaults (45s) */
     bool timeout_set;    /* the user gave a timeout: it also bounds each object */
+    int64_t obj_timeout_ns; /* 5.0's obj_timeout; 0: as timeout_set says */
+    bool direct_put;     /* 5.0's support_direct_put: recorded (outputs are written locally anyway) */
+    char *resources;     /* 5.0's "resources" as given (JSON), or NULL: recorded, see docs/compat.md */
     /* init code */
     char *code_b64, *deps_b64, *runtime, *func;
     int64_t chunk_size, flags;
     unsigned char *code; size_t code_len;
     unsigned char *deps; size_t deps_len;
-    /* init spec */
+    /* init spec (and the runtime spec's image, command and env) */
     char *spec_b64;
     etl_pod pod;
 } etl_msg;

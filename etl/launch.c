@@ -239,7 +239,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
         free(tail);
         goto out;
     }
-    int64_t obj_tmo = m->timeout_set ? m->timeout_ns : ETL_OBJECT_TIMEOUT_NS;
+    int64_t obj_tmo = m->obj_timeout_ns ? m->obj_timeout_ns : m->timeout_set ? m->timeout_ns : ETL_OBJECT_TIMEOUT_NS;
     etl_handle *h = etl_handle_new(m->name, etl_comm_lookup(m->comm), m->arg, p.io_command, port, obj_tmo);
     char uuid[CMN_UUID_LEN + 1];
     cmn_gen_uuid(uuid);

@@ -1,5 +1,6 @@
 /*
- * msg.c - the init messages of PUT /v1/etl (InitCodeMsg, InitSpecMsg): parse
+ * msg.c - the init messages of PUT /v1/etl (v3.22's InitCodeMsg and
+ * InitSpecMsg, AIStore 5.0's ETLSpecMsg, told apart by their fields): parse
  * with cJSON (keys match case-insensitively, as Go's decoder does and the SDK
  * relies on), apply AIStore's defaults, validate everything that needs no
  * process, and render the stored form that GET /v1/etl/N shows. Every error
@@ -200,17 +201,109 @@ static int parse_spec(const cJSON *o, etl_msg *m, bool comm_given, char *err, si
     return 0;
 }
 
+/* A Go duration field of 5.0 (string or nanoseconds); 0 when absent. */
+static int duration_field(const cJSON *o, const char *key, int64_t *ns, char *err, size_t errlen)
+{
+    const cJSON *it = cJSON_GetObjectItem(o, key);
+    *ns = 0;
+    if (cJSON_IsString(it)) {
+        if (cmn_parse_duration(it->valuestring, ns) != 0)
+            return bad(err, errlen, "invalid \"%s\" \"%.64s\": expected a duration such as \"45s\" or \"5m\"", key,
+                       it->valuestring);
+    } else if (cJSON_IsNumber(it) && it->valuedouble >= 0 && it->valuedouble <= 9e18) {
+        *ns = (int64_t)it->valuedouble;
+    } else if (it && !cJSON_IsNull(it)) {
+        return bad(err, errlen, "invalid \"%s\": must be a duration string", key);
+    }
+    if (*ns < 0)
+        return bad(err, errlen, "invalid \"%s\": must not be negative", key);
+    return 0;
+}
+
+/* Kubernetes' env list, [{"name": N, "value": V}], appended to pod->env. */
+static int env_field(const cJSON *o, const char *key, etl_pod *pod, char *err, size_t errlen)
+{
+    const cJSON *env = cJSON_GetObjectItem(o, key), *it;
+    if (!env || cJSON_IsNull(env))
+        return 0;
+    if (!cJSON_IsArray(env))
+        return bad(err, errlen, "invalid \"%s\": expected a list of {\"name\": ..., \"value\": ...}", key);
+    cJSON_ArrayForEach(it, env)
+    {
+        const cJSON *n = cJSON_GetObjectItem(it, "name"), *v = cJSON_GetObjectItem(it, "value");
+        if (!cJSON_IsString(n) || !*n->valuestring || (v && !cJSON_IsNull(v) && !cJSON_IsString(v)))
+            return bad(err, errlen, "invalid \"%s\": every entry needs a \"name\" and a string \"value\"", key);
+        pod->env = cmn_xrealloc(pod->env, (pod->nenv + 1) * sizeof *pod->env);
+        pod->env[pod->nenv].key = cmn_xstrdup(n->valuestring);
+        pod->env[pod->nenv].val = cmn_xstrdup(cJSON_IsString(v) ? v->valuestring : "");
+        pod->nenv++;
+    }
+    return 0;
+}
+
+/* AIStore 5.0's ETLSpecMsg: {"name", "communication", "env", "init_timeout",
+ * "obj_timeout", "support_direct_put", "runtime": {"image", "command",
+ * "env"}, "resources"}; the image runs as images.conf maps it. */
+static int parse_runtime(const cJSON *o, etl_msg *m, char *err, size_t errlen)
+{
+    const cJSON *rt = cJSON_GetObjectItem(o, "runtime");
+    const cJSON *img = cJSON_GetObjectItem(rt, "image");
+    if (!cJSON_IsString(img) || !*img->valuestring)
+        return bad(err, errlen, "invalid \"runtime.image\": must be specified (a container image name)");
+    m->pod.image = cmn_xstrdup(img->valuestring);
+    const cJSON *cmd = cJSON_GetObjectItem(rt, "command"), *it;
+    if (cmd && !cJSON_IsNull(cmd)) {
+        if (!cJSON_IsArray(cmd))
+            return bad(err, errlen, "invalid \"runtime.command\": expected a list of strings");
+        m->pod.command = cmn_xcalloc((size_t)cJSON_GetArraySize(cmd) + 1, sizeof(char *));
+        cJSON_ArrayForEach(it, cmd)
+        {
+            if (!cJSON_IsString(it))
+                return bad(err, errlen, "invalid \"runtime.command\": expected a list of strings");
+            m->pod.command[m->pod.ncommand++] = cmn_xstrdup(it->valuestring);
+        }
+    }
+    if (env_field(o, "env", &m->pod, err, errlen) || env_field(rt, "env", &m->pod, err, errlen))
+        return -EINVAL;
+    m->pod.container_port = 8000; /* AIStore's DefaultContainerPort; ours is chosen at launch */
+    m->pod.probe_path = cmn_xstrdup("/health");
+    int64_t init_ns, obj_ns;
+    if (duration_field(o, "init_timeout", &init_ns, err, errlen) ||
+        duration_field(o, "obj_timeout", &obj_ns, err, errlen))
+        return -EINVAL;
+    if (init_ns > 0)
+        m->timeout_ns = init_ns;
+    m->obj_timeout_ns = obj_ns;
+    const cJSON *dp = cJSON_GetObjectItem(o, "support_direct_put");
+    if (dp && !cJSON_IsNull(dp) && !cJSON_IsBool(dp))
+        return bad(err, errlen, "invalid \"support_direct_put\": must be true or false");
+    m->direct_put = cJSON_IsTrue(dp);
+    const cJSON *res = cJSON_GetObjectItem(o, "resources");
+    if (res && !cJSON_IsNull(res)) {
+        if (!cJSON_IsObject(res))
+            return bad(err, errlen, "invalid \"resources\": expected {\"limits\": {...}, \"requests\": {...}}");
+        m->resources = cJSON_PrintUnformatted(res);
+    }
+    return 0;
+}
+
 static int parse(const cJSON *o, etl_msg *m, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(o))
         return bad(err, errlen, "invalid etl.InitMsg: expected a JSON object");
     bool has_code = cJSON_GetObjectItem(o, "code") != NULL, has_spec = cJSON_GetObjectItem(o, "spec") != NULL;
-    if (!has_code && !has_spec)
-        return bad(err, errlen, "invalid etl.InitMsg: neither \"code\" nor \"spec\" given");
-    m->kind = has_code ? ETL_INIT_CODE : ETL_INIT_SPEC;
+    bool has_runtime = cJSON_IsObject(cJSON_GetObjectItem(o, "runtime")); /* v3.22's "runtime" is a string */
+    if (!has_code && !has_spec && !has_runtime)
+        return bad(err, errlen, "invalid etl.InitMsg: neither \"code\", \"spec\" nor \"runtime\" given");
+    if (has_runtime && (has_code || has_spec))
+        return bad(err, errlen, "invalid etl.InitMsg: \"runtime\" (AIStore 5.0's runtime spec) cannot come with "
+                                "\"%s\"", has_code ? "code" : "spec");
+    m->kind = has_code ? ETL_INIT_CODE : has_spec ? ETL_INIT_SPEC : ETL_INIT_RUNTIME;
 
     char *comm = NULL;
-    if (str_field(o, "id", &m->name, err, errlen) || str_field(o, "communication", &comm, err, errlen) ||
+    /* 5.0 names the ETL "name", v3.22 "id" */
+    const char *name_key = cJSON_GetObjectItem(o, "name") && !cJSON_GetObjectItem(o, "id") ? "name" : "id";
+    if (str_field(o, name_key, &m->name, err, errlen) || str_field(o, "communication", &comm, err, errlen) ||
         str_field(o, "argument", &m->arg, err, errlen) || timeout_field(o, m, err, errlen)) {
         free(comm);
         return -EINVAL;
@@ -231,7 +324,10 @@ static int parse(const cJSON *o, etl_msg *m, char *err, size_t errlen)
     if (one_of(m->arg, arg_types) < 0)
         return bad(err, errlen, "invalid \"argument\" \"%.64s\": expected \"\", \"url\" or \"fqn\"", m->arg);
 
-    if ((m->kind == ETL_INIT_CODE ? parse_code(o, m, err, errlen) : parse_spec(o, m, comm_given, err, errlen)))
+    int rc = m->kind == ETL_INIT_CODE   ? parse_code(o, m, err, errlen)
+             : m->kind == ETL_INIT_SPEC ? parse_spec(o, m, comm_given, err, errlen)
+                                        : parse_runtime(o, m, err, errlen);
+    if (rc)
         return -EINVAL;
     cm = etl_comm_lookup(m->comm); /* a Pod annotation may have chosen it */
 
@@ -273,8 +369,32 @@ cJSON *etl_msg_to_json(const etl_msg *m)
         cJSON_AddStringToObject(f, "transform", m->func);
         cJSON_AddNumberToObject(o, "chunk_size", (double)m->chunk_size);
         cJSON_AddNumberToObject(o, "flags", (double)m->flags);
-    } else {
+    } else if (m->kind == ETL_INIT_SPEC) {
         cJSON_AddStringToObject(o, "spec", m->spec_b64);
+    } else {
+        cJSON_AddStringToObject(o, "name", m->name);
+        char d[32];
+        cmn_format_duration(m->obj_timeout_ns ? m->obj_timeout_ns : ETL_OBJECT_TIMEOUT_NS, d, sizeof d);
+        cJSON_AddStringToObject(o, "init_timeout", tmo);
+        cJSON_AddStringToObject(o, "obj_timeout", d);
+        cJSON_AddBoolToObject(o, "support_direct_put", m->direct_put);
+        cJSON *rt = cJSON_AddObjectToObject(o, "runtime");
+        cJSON_AddStringToObject(rt, "image", m->pod.image);
+        cJSON *cmd = cJSON_AddArrayToObject(rt, "command");
+        for (size_t i = 0; i < m->pod.ncommand; i++)
+            cJSON_AddItemToArray(cmd, cJSON_CreateString(m->pod.command[i]));
+        cJSON *env = cJSON_AddArrayToObject(rt, "env");
+        for (size_t i = 0; i < m->pod.nenv; i++) {
+            cJSON *kv = cJSON_CreateObject();
+            cJSON_AddStringToObject(kv, "name", m->pod.env[i].key);
+            cJSON_AddStringToObject(kv, "value", m->pod.env[i].val);
+            cJSON_AddItemToArray(env, kv);
+        }
+        if (m->resources) {
+            cJSON *res = cJSON_Parse(m->resources);
+            if (res)
+                cJSON_AddItemToObject(o, "resources", res);
+        }
     }
     return o;
 }
@@ -291,6 +411,7 @@ void etl_msg_free(etl_msg *m)
     free(m->code);
     free(m->deps);
     free(m->spec_b64);
+    free(m->resources);
     etl_pod_free(&m->pod);
     memset(m, 0, sizeof *m);
 }

@@ -169,3 +169,47 @@ def test_single_object_transform_errors_keep_the_source(t5):
         assert r.status_code == status and word in message(r), (to, q, r.status_code, r.text)
         assert requests.get(f"{t.url}/v1/objects/v5src/obj-3", timeout=10).content == b"hello 3"
     assert requests.head(f"{t.url}/v1/objects/v5one/x", timeout=10).status_code == 404
+
+
+def init_runtime(t, name, image, **extra):
+    msg = {"name": name, "communication": "hpush://", "runtime": {"image": image}, **extra}
+    return requests.put(f"{t.url}/v1/etl", json=msg, timeout=120)
+
+
+def test_runtime_spec_init_runs_the_mapped_image(t5):
+    t = t5
+    r = init_runtime(t, "v5-md5-img", "aistorage/transformer_md5:latest", init_timeout="20s", obj_timeout="7s",
+                     env=[{"name": "SOME_VAR", "value": "1"}], support_direct_put=True)
+    assert r.status_code == 200, r.text
+    try:
+        got = get(t, "obj-2", etl_name="v5-md5-img")
+        assert got.status_code == 200 and got.content == hashlib.md5(b"hello 2").hexdigest().encode()
+        shown = requests.get(f"{t.url}/v1/etl/v5-md5-img", timeout=10).json()
+        assert shown["name"] == "v5-md5-img" and shown["runtime"]["image"] == "aistorage/transformer_md5:latest"
+        assert shown["obj_timeout"] == "7s" and shown["init_timeout"] == "20s"
+        assert shown["runtime"]["env"] == [{"name": "SOME_VAR", "value": "1"}]
+        listed = {e["id"]: e for e in requests.get(f"{t.url}/v1/etl", timeout=10).json()}
+        assert listed["v5-md5-img"]["stage"] == "Running"
+    finally:
+        requests.delete(f"{t.url}/v1/etl/v5-md5-img", timeout=30)
+
+
+def test_runtime_spec_bad_forms(t5):
+    t = t5
+    r = init_runtime(t, "v5-unknown-img", "example.com/nobody/no-such-image:1")
+    assert r.status_code == 400 and "no-such-image" in message(r), r.text
+    assert requests.get(f"{t.url}/v1/etl/v5-unknown-img", timeout=10).status_code in (404, 200)
+    for msg, word in [({"name": "v5-bad", "runtime": {}}, "runtime.image"),
+                      ({"name": "v5-bad", "runtime": {"image": "aistorage/transformer_md5", "command": "x"}},
+                       "runtime.command"),
+                      ({"name": "v5-bad", "runtime": {"image": "aistorage/transformer_md5"}, "obj_timeout": "soon"},
+                       "obj_timeout"),
+                      ({"name": "v5-bad", "runtime": {"image": "aistorage/transformer_md5"}, "env": {"A": "1"}},
+                       "env"),
+                      ({"name": "v5-bad", "runtime": {"image": "aistorage/transformer_md5"}, "code": "eA=="},
+                       "runtime"),
+                      ({"name": "v5-bad", "communication": "ws://",
+                        "runtime": {"image": "aistorage/transformer_md5"}}, "ws://")]:
+        r = requests.put(f"{t.url}/v1/etl", json=msg, timeout=60)
+        assert r.status_code == 400 and word in message(r), (msg, r.text)
+    requests.delete(f"{t.url}/v1/etl/v5-unknown-img", timeout=30)
