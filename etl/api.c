@@ -210,6 +210,27 @@ void etl_api_show(etl_registry *r, const char *name, etl_reply *out)
     reply_json(out, o);
 }
 
+void etl_api_details(etl_registry *r, const char *name, etl_reply *out)
+{
+    char why[256];
+    if (!etl_name_valid(name, why, sizeof why)) {
+        reply_err(out, EINVAL, "%s", why);
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    etl_entry *e = etl_registry_find(r, name);
+    if (!e) {
+        pthread_mutex_unlock(&r->mu);
+        reply_err(out, ENOENT, "etl job %s does not exist", name);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddItemToObject(o, "init_msg", etl_msg_to_json(&e->msg));
+    cJSON_AddItemToObject(o, "obj_errors", e->run ? etl_handle_errors_json(e->run) : cJSON_CreateArray());
+    pthread_mutex_unlock(&r->mu);
+    reply_json(out, o);
+}
+
 static etl_state state_of(etl_registry *r, const etl_entry *e)
 {
     pthread_mutex_lock(&r->mu);

@@ -35,6 +35,7 @@ etl_handle *etl_handle_new(const char *name, const etl_comm *comm, const char *a
     snprintf(h->base_url, sizeof h->base_url, "http://127.0.0.1:%d", port);
     h->object_timeout_ns = object_timeout_ns;
     h->pool = cmn_http_pool_new(POOL_MAX);
+    pthread_mutex_init(&h->errs_mu, NULL);
     return h;
 }
 
@@ -43,6 +44,11 @@ void etl_handle_free(etl_handle *h)
     if (!h)
         return;
     cmn_http_pool_free(h->pool);
+    for (size_t i = 0; i < ETL_OBJ_ERRORS; i++) {
+        free(h->errs[i].obj);
+        free(h->errs[i].msg);
+    }
+    pthread_mutex_destroy(&h->errs_mu);
     free(h->name);
     free(h->arg);
     free(h->io_command);
@@ -76,6 +82,35 @@ static void one_line(cmn_buf *b)
             b->data[i] = ' ';
     while (b->len && b->data[b->len - 1] == ' ')
         b->data[--b->len] = '\0';
+}
+
+static void record_error(etl_handle *h, const etl_object *obj, const cmn_err *err)
+{
+    pthread_mutex_lock(&h->errs_mu);
+    struct etl_obj_error *e = &h->errs[h->nerrs++ % ETL_OBJ_ERRORS];
+    free(e->obj);
+    free(e->msg);
+    e->obj = cmn_xasprintf("ais://%s/%s", obj->bucket, obj->name);
+    e->msg = cmn_xstrdup(err->msg);
+    e->ecode = cmn_err_http_status(err->code);
+    pthread_mutex_unlock(&h->errs_mu);
+}
+
+cJSON *etl_handle_errors_json(etl_handle *h)
+{
+    cJSON *a = cJSON_CreateArray();
+    pthread_mutex_lock(&h->errs_mu);
+    size_t first = h->nerrs > ETL_OBJ_ERRORS ? h->nerrs - ETL_OBJ_ERRORS : 0;
+    for (size_t i = first; i < h->nerrs; i++) {
+        const struct etl_obj_error *e = &h->errs[i % ETL_OBJ_ERRORS];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "obj_name", e->obj);
+        cJSON_AddStringToObject(o, "msg", e->msg);
+        cJSON_AddNumberToObject(o, "ecode", e->ecode);
+        cJSON_AddItemToArray(a, o);
+    }
+    pthread_mutex_unlock(&h->errs_mu);
+    return a;
 }
 
 /* url with ?etl_args= (or &etl_args=) appended when args are given. */
@@ -166,8 +201,11 @@ out:
         close(fd);
     cmn_http_resp_free(&resp);
     free(url);
-    if (rc && err)
+    if (rc && err) {
         cmn_debug("%s", err->msg);
+        if (rc != -ECANCELED) /* a receiver that stopped reading is not the object's failure */
+            record_error(h, obj, err);
+    }
     return rc;
 }
 

@@ -51,6 +51,9 @@ void etl_api_show(etl_registry *r, const char *name, etl_reply *out);           
 void etl_api_stop(etl_registry *r, const char *name, etl_reply *out);              /* POST /v1/etl/N/stop */
 void etl_api_start(etl_registry *r, const char *name, etl_reply *out);             /* POST /v1/etl/N/start */
 void etl_api_delete(etl_registry *r, const char *name, etl_reply *out);            /* DELETE /v1/etl/N */
+/* GET /v1/etl/N/details: {"init_msg", "obj_errors": [{obj_name, msg, ecode}]}
+ * (AIStore 5.0), the objects that failed in the current run, the last 128 */
+void etl_api_details(etl_registry *r, const char *name, etl_reply *out);
 void etl_api_logs(etl_registry *r, const char *name, etl_reply *out);              /* GET /v1/etl/N/logs */
 void etl_api_health(etl_registry *r, const char *name, etl_reply *out);            /* GET /v1/etl/N/health */
 void etl_api_metrics(etl_registry *r, const char *name, etl_reply *out);           /* GET /v1/etl/N/metrics */

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 typedef struct etl_handle etl_handle; /* one running ETL (comm.c) */
+#define ETL_OBJ_ERRORS 128 /* failed objects remembered per run for GET /v1/etl/N/details */
 
 #define ETL_NAME_MIN 6
 #define ETL_NAME_MAX 20
@@ -175,7 +176,17 @@ struct etl_handle {
     char base_url[64];       /* http://127.0.0.1:PORT */
     int64_t object_timeout_ns;
     int64_t obj_count, in_bytes, out_bytes; /* atomics */
+    /* the last ETL_OBJ_ERRORS failed objects (5.0's obj_errors), a ring under errs_mu */
+    pthread_mutex_t errs_mu;
+    struct etl_obj_error {
+        char *obj;  /* "ais://B/O" */
+        char *msg;
+        int ecode;  /* the HTTP status the failure is answered with */
+    } errs[ETL_OBJ_ERRORS];
+    size_t nerrs;   /* ever recorded; errs[i % ETL_OBJ_ERRORS] */
 };
+/* The recorded object errors as 5.0's [{obj_name, msg, ecode}], oldest first. */
+cJSON *etl_handle_errors_json(etl_handle *h);
 
 etl_handle *etl_handle_new(const char *name, const etl_comm *comm, const char *arg, const char *io_command,
                            int port, int64_t object_timeout_ns);

@@ -92,6 +92,7 @@ static const struct route {
     {"PUT", "/v1/etl", ON_PATH, NULL, tgt_h_etl_init},
     {"GET", "/v1/etl", ON_PATH, NULL, tgt_h_etl_list},
     {"GET", "/v1/etl/N", ON_PATH, NULL, tgt_h_etl_show},
+    {"GET", "/v1/etl/N/details", ON_PATH, NULL, tgt_h_etl_details}, /* AIStore 5.0 */
     {"GET", "/v1/etl/N/logs", ON_PATH, NULL, tgt_h_etl_logs},
     {"GET", "/v1/etl/N/logs/T", ON_PATH, NULL, tgt_h_etl_logs},
     {"GET", "/v1/etl/N/health", ON_PATH, NULL, tgt_h_etl_health},

@@ -376,6 +376,7 @@ int tgt_h_etl_init(tgt_req *r);               /* etl_rest.c: /v1/etl */
 int tgt_h_etl_list(tgt_req *r);
 int tgt_h_etl_show(tgt_req *r);
 int tgt_h_etl_logs(tgt_req *r);
+int tgt_h_etl_details(tgt_req *r);
 int tgt_h_etl_health(tgt_req *r);
 int tgt_h_etl_metrics(tgt_req *r);
 int tgt_h_etl_start(tgt_req *r);

@@ -213,3 +213,20 @@ def test_runtime_spec_bad_forms(t5):
         r = requests.put(f"{t.url}/v1/etl", json=msg, timeout=60)
         assert r.status_code == 400 and word in message(r), (msg, r.text)
     requests.delete(f"{t.url}/v1/etl/v5-unknown-img", timeout=30)
+
+
+def test_details_list_the_failed_objects(t5):
+    t = t5
+    assert get(t, "obj-0", etl_name="v5-fail").status_code == 502
+    assert get(t, "obj-1", etl_name="v5-fail").status_code == 502
+    d = requests.get(f"{t.url}/v1/etl/v5-fail/details", timeout=10)
+    assert d.status_code == 200, d.text
+    d = d.json()
+    assert d["init_msg"]["id"] == "v5-fail"
+    errs = [e for e in d["obj_errors"] if e["obj_name"] in ("ais://v5src/obj-0", "ais://v5src/obj-1")]
+    assert len(errs) >= 2 and all(e["ecode"] == 502 and "stage two refuses" in e["msg"] for e in errs)
+    ok = requests.get(f"{t.url}/v1/etl/v5-upper/details", timeout=10).json()
+    assert all(e["obj_name"] != "ais://v5src/obj-0" for e in ok["obj_errors"])
+    assert requests.get(f"{t.url}/v1/etl/v5-nope/details", timeout=10).status_code == 404
+    r = requests.get(f"{t.url}/v1/etl/v5-fail/details", params={"uuid": "x"}, timeout=10)
+    assert r.status_code == 400 and "uuid" in message(r)
