@@ -180,20 +180,28 @@ void etl_api_list(etl_registry *r, etl_reply *out)
     reply_json(out, a);
 }
 
-void etl_api_show(etl_registry *r, const char *name, etl_reply *out)
+/* N's entry with r->mu held, or NULL (unlocked) with out the 400/404. */
+static etl_entry *find_locked(etl_registry *r, const char *name, etl_reply *out)
 {
     char why[256];
     if (!etl_name_valid(name, why, sizeof why)) {
         reply_err(out, EINVAL, "%s", why);
-        return;
+        return NULL;
     }
     pthread_mutex_lock(&r->mu);
     etl_entry *e = etl_registry_find(r, name);
     if (!e) {
         pthread_mutex_unlock(&r->mu);
         reply_err(out, ENOENT, "etl job %s does not exist", name);
-        return;
     }
+    return e;
+}
+
+void etl_api_show(etl_registry *r, const char *name, etl_reply *out)
+{
+    etl_entry *e = find_locked(r, name, out);
+    if (!e)
+        return;
     cJSON *o = etl_msg_to_json(&e->msg);
     cJSON_AddStringToObject(o, "status", state_name(e->state));
     cJSON_AddStringToObject(o, "last_error", e->last_error);
@@ -212,18 +220,9 @@ void etl_api_show(etl_registry *r, const char *name, etl_reply *out)
 
 void etl_api_details(etl_registry *r, const char *name, etl_reply *out)
 {
-    char why[256];
-    if (!etl_name_valid(name, why, sizeof why)) {
-        reply_err(out, EINVAL, "%s", why);
+    etl_entry *e = find_locked(r, name, out);
+    if (!e)
         return;
-    }
-    pthread_mutex_lock(&r->mu);
-    etl_entry *e = etl_registry_find(r, name);
-    if (!e) {
-        pthread_mutex_unlock(&r->mu);
-        reply_err(out, ENOENT, "etl job %s does not exist", name);
-        return;
-    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "init_msg", etl_msg_to_json(&e->msg));
     cJSON_AddItemToObject(o, "obj_errors", e->run ? etl_handle_errors_json(e->run) : cJSON_CreateArray());
