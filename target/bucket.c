@@ -199,13 +199,46 @@ static void summary_job(tgt_job *job, void *arg)
     (void)arg;
 }
 
+/* AIStore 5.0 gives the prefix in the first request's path only
+ * (HEAD /v1/buckets/B/PREFIX); its polls name the job alone. The prefixes
+ * of the last summary jobs, by id. */
+#define SUMM_PREFIXES 64
+static struct {
+    char id[CMN_UUID_LEN + 1];
+    char *prefix;
+} summ_prefix[SUMM_PREFIXES];
+static unsigned summ_next;
+static pthread_mutex_t summ_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void summary_prefix_keep(const char *id, const char *prefix)
+{
+    pthread_mutex_lock(&summ_mu);
+    unsigned i = summ_next++ % SUMM_PREFIXES;
+    free(summ_prefix[i].prefix);
+    snprintf(summ_prefix[i].id, sizeof summ_prefix[i].id, "%s", id);
+    summ_prefix[i].prefix = cmn_xstrdup(prefix);
+    pthread_mutex_unlock(&summ_mu);
+}
+
+/* The prefix job id was started with (malloc'd), or NULL. */
+static char *summary_prefix_of(const char *id)
+{
+    char *p = NULL;
+    pthread_mutex_lock(&summ_mu);
+    for (unsigned i = 0; i < SUMM_PREFIXES && !p; i++)
+        if (summ_prefix[i].prefix && !strcmp(summ_prefix[i].id, id))
+            p = cmn_xstrdup(summ_prefix[i].prefix);
+    pthread_mutex_unlock(&summ_mu);
+    return p;
+}
+
 /* The summary protocol: the first call answers 202 with a job id; a poll
  * with that id answers 200 with the summary, computed then (a walk of the
  * bucket's directories: cheap next to the client's 2 s poll interval). */
 static int summary_reply(tgt_req *r, const char *bck, bool head)
 {
     const char *uuid = tgt_query(r, "uuid");
-    const char *prefix = "";
+    const char *prefix = r->nitems == 4 ? r->obj : "";
     cJSON *value = tgt_msg_value(r);
     if (value) {
         cJSON *u = cJSON_GetObjectItem(value, "uuid"), *p = cJSON_GetObjectItem(value, "prefix");
@@ -218,6 +251,8 @@ static int summary_reply(tgt_req *r, const char *bck, bool head)
         tgt_job *job = tgt_job_start("summary", bck, NULL, summary_job, NULL, NULL);
         if (!job)
             return tgt_reply_err(r, 500, "cannot start summary job");
+        if (*prefix)
+            summary_prefix_keep(tgt_job_id(job), prefix);
         if (!head)
             return tgt_reply_text(r, 202, tgt_job_id(job));
         struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
@@ -227,7 +262,9 @@ static int summary_reply(tgt_req *r, const char *bck, bool head)
         free(props);
         return tgt_reply(r, 202, resp);
     }
-    cJSON *summ = bucket_summary(bck, prefix);
+    char *kept = *prefix ? NULL : summary_prefix_of(uuid);
+    cJSON *summ = bucket_summary(bck, kept ? kept : prefix);
+    free(kept);
     if (!head) {
         cJSON *arr = cJSON_CreateArray();
         cJSON_AddItemToArray(arr, summ);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,8 +26,17 @@ static void add_meta_headers(struct MHD_Response *resp, const tgt_objmeta *m)
     MHD_add_response_header(resp, "ais-atime", v);
     snprintf(v, sizeof v, "%lld", (long long)m->version);
     MHD_add_response_header(resp, "ais-version", v);
-    if (m->custom && *m->custom)
-        MHD_add_response_header(resp, "ais-custom-md", m->custom);
+    /* custom metadata: one "ais-custom-md: key=value" per pair, as AIStore */
+    cJSON *custom = m->custom && *m->custom ? cJSON_Parse(m->custom) : NULL, *kv;
+    cJSON_ArrayForEach(kv, custom)
+    {
+        if (!cJSON_IsString(kv))
+            continue;
+        char *pair = cmn_xasprintf("%s=%s", kv->string, kv->valuestring);
+        MHD_add_response_header(resp, "ais-custom-md", pair);
+        free(pair);
+    }
+    cJSON_Delete(custom);
 }
 
 /* Checks bucket and object name; replies and returns false on a bad one. */
@@ -156,6 +166,40 @@ static bool is_dir_on_disk(const char *bck, const char *obj)
     return false;
 }
 
+/* Whether the comma-separated list has item. */
+static bool list_has(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *p = list; p && *p; p += strcspn(p, ",") + (p[strcspn(p, ",")] == ',')) {
+        while (*p == ' ')
+            p++;
+        if (!strncmp(p, item, n) && (p[n] == ',' || p[n] == '\0' || p[n] == ' '))
+            return true;
+    }
+    return false;
+}
+
+/* AIStore 5.0's HEAD ?props=: Last-Modified and ETag only when asked for. */
+static void add_v2_headers(tgt_req *r, struct MHD_Response *resp, int fd, const tgt_objmeta *m)
+{
+    const char *props = tgt_query(r, "props");
+    struct stat st;
+    if (!props || fstat(fd, &st) != 0)
+        return;
+    if (list_has(props, "last-modified")) {
+        char date[64];
+        struct tm tm;
+        gmtime_r(&st.st_mtime, &tm);
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        MHD_add_response_header(resp, "Last-Modified", date);
+    }
+    if (list_has(props, "etag")) {
+        char etag[96];
+        snprintf(etag, sizeof etag, "\"%s\"", m->cksum[0] ? m->cksum : "0");
+        MHD_add_response_header(resp, "ETag", etag);
+    }
+}
+
 int tgt_h_object_head(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
@@ -179,6 +223,7 @@ int tgt_h_object_head(tgt_req *r)
     struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)size, fd);
     char v[PATH_MAX + 16];
     add_meta_headers(resp, &m);
+    add_v2_headers(r, resp, fd, &m);
     tgt_objmeta_free(&m);
     MHD_add_response_header(resp, "ais-bucket-name", bck);
     MHD_add_response_header(resp, "ais-bucket-provider", "ais");
@@ -278,6 +323,54 @@ int tgt_h_object_copy(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
     return check_object(r, bck, obj) ? tgt_act_copy_obj(r, bck, obj) : MHD_YES;
+}
+
+/* PATCH /v1/objects/B/O {"value": {k: v...}}: custom metadata merged into the
+ * object's (replacing it with ?set-new-custom=true). The record is one
+ * xattr, so the update is atomic; the bytes are untouched. */
+int tgt_h_object_patch(tgt_req *r)
+{
+    const char *bck = r->items[2], *obj = r->obj;
+    if (!check_object(r, bck, obj))
+        return MHD_YES;
+    const cJSON *value = tgt_msg_value(r), *kv;
+    if (!cJSON_IsObject(value))
+        return tgt_reply_err(r, 400, "ais://%s/%s: expected {\"value\": {\"key\": \"value\", ...}}", bck, obj);
+    cJSON_ArrayForEach(kv, value)
+    {
+        if (!cJSON_IsString(kv))
+            return tgt_reply_err(r, 400, "ais://%s/%s: custom metadata \"%s\": the value must be a string", bck, obj,
+                                 kv->string);
+    }
+    int fd;
+    int64_t size;
+    int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
+    if (rc)
+        return reply_open_error(r, bck, obj, rc);
+    tgt_objmeta m;
+    tgt_objmeta_load(fd, &m);
+    const char *fresh = tgt_query(r, "set-new-custom");
+    bool replace = fresh && (!strcasecmp(fresh, "true") || !strcmp(fresh, "1"));
+    cJSON *custom = !replace && m.custom && *m.custom ? cJSON_Parse(m.custom) : NULL;
+    if (!cJSON_IsObject(custom)) {
+        cJSON_Delete(custom);
+        custom = cJSON_CreateObject();
+    }
+    cJSON_ArrayForEach(kv, value)
+    {
+        cJSON_DeleteItemFromObjectCaseSensitive(custom, kv->string);
+        cJSON_AddStringToObject(custom, kv->string, kv->valuestring);
+    }
+    free(m.custom);
+    m.custom = cJSON_PrintUnformatted(custom);
+    cJSON_Delete(custom);
+    rc = tgt_objmeta_store(fd, &m);
+    tgt_objmeta_free(&m);
+    close(fd);
+    if (rc)
+        return tgt_reply_err(r, rc == -ERANGE || rc == -E2BIG ? 413 : 500, "ais://%s/%s: cannot store custom metadata: %s",
+                             bck, obj, strerror(-rc));
+    return tgt_reply_text(r, 200, "");
 }
 
 int tgt_h_object_action_invalid(tgt_req *r)

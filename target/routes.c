@@ -54,6 +54,7 @@ static const struct route {
     {"GET", "/v1/buckets/B", ON_ACTION, "summary-bck", tgt_h_bucket_summary},
     {"GET", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid},
     {"HEAD", "/v1/buckets/B", ON_PATH, NULL, tgt_h_bucket_head}, /* props; with ?bsumm_remote the summary */
+    {"HEAD", "/v1/buckets/B/O", ON_PATH, NULL, tgt_h_bucket_head}, /* 5.0: the summary of prefix O */
     {"POST", "/v1/buckets/B", ON_ACTION, "create-bck", tgt_h_bucket_create},
     {"POST", "/v1/buckets/B", ON_ACTION, "copy-bck", tgt_h_bucket_copy},
     {"POST", "/v1/buckets/B", ON_ACTION, "etl-bck", tgt_h_bucket_transform},
@@ -78,6 +79,7 @@ static const struct route {
     {"PUT", "/v1/objects/B/O", ON_QUERY, "object_to", tgt_h_object_copy_to}, /* copy or transform, not streamed */
     {"HEAD", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_head},
     {"DELETE", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_delete},
+    {"PATCH", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_patch}, /* custom metadata */
     {"POST", "/v1/objects/B/O", ON_ACTION, "rename-obj", tgt_h_object_rename},
     {"POST", "/v1/objects/B/O", ON_ACTION, "copy-obj", tgt_h_object_copy},
     {"POST", "/v1/objects/B/O", ON_ACTION, NULL, tgt_h_object_action_invalid},

@@ -29,7 +29,9 @@ static void split_path(tgt_req *r)
         p++;
     r->nitems = 0;
     while (*p && r->nitems < (int)(sizeof r->items / sizeof r->items[0])) {
-        if (r->nitems == 3 && !strcmp(r->items[0], "v1") && !strcmp(r->items[1], "objects")) {
+        /* objects: the name; buckets (5.0's HEAD /v1/buckets/B/PREFIX): the prefix */
+        if (r->nitems == 3 && !strcmp(r->items[0], "v1") &&
+            (!strcmp(r->items[1], "objects") || !strcmp(r->items[1], "buckets"))) {
             r->obj = p;
             r->items[r->nitems++] = p;
             return;

@@ -367,6 +367,7 @@ int tgt_h_object_delete(tgt_req *r);
 int tgt_h_object_put_done(tgt_req *r);        /* end of a streamed PUT (server.c) */
 int tgt_h_object_rename(tgt_req *r);
 int tgt_h_object_copy(tgt_req *r);
+int tgt_h_object_patch(tgt_req *r);
 int tgt_h_object_copy_to(tgt_req *r); /* copyobj.c: PUT ?object_to= (AIStore 5.0) */
 int tgt_h_object_action_invalid(tgt_req *r);
 int tgt_h_objects_promote(tgt_req *r);

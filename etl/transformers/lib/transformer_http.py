@@ -73,9 +73,17 @@ class TransformError(Exception):
         self.message = message
 
 
-def make_handler(name, transform, content_type, error_body=None):
-    """A request handler class around transform(bytes) -> bytes. error_body,
-    when set, replaces the exception text in 500 replies (upstream compress)."""
+def etl_args_of(path):
+    """The etl_args of a request path's query (AIStore 5.0), or None."""
+    query = urllib.parse.urlsplit(path).query
+    args = urllib.parse.parse_qs(query, keep_blank_values=True).get("etl_args")
+    return args[0] if args else None
+
+
+def make_handler(name, transform, content_type, error_body=None, with_args=False):
+    """A request handler class around transform(bytes) -> bytes, or
+    transform(bytes, etl_args) with with_args. error_body, when set, replaces
+    the exception text in 500 replies (upstream compress)."""
     target_url = env("AIS_TARGET_URL").rstrip("/")
     arg_type = env("ARG_TYPE").strip().lower()
 
@@ -109,7 +117,8 @@ def make_handler(name, transform, content_type, error_body=None):
                     if status >= 400:
                         self.reply(status, data, "application/json")
                         return
-                self.reply(200, transform(data), content_type)
+                out = transform(data, etl_args_of(self.path)) if with_args else transform(data)
+                self.reply(200, out, content_type)
             except TransformError as e:
                 self.reply(e.status, e.message, "text/plain")
             except Exception as e:  # report, keep serving
@@ -161,7 +170,7 @@ class Server(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def serve(name, transform, content_type="application/octet-stream", error_body=None):
+def serve(name, transform, content_type="application/octet-stream", error_body=None, with_args=False):
     """Parses --listen/-l and --port/-p (env PORT as fallback) and serves."""
     parser = argparse.ArgumentParser(description=f"{name} ETL transformer")
     parser.add_argument("-l", "--listen", default="127.0.0.1", help="address to listen on")
@@ -170,7 +179,7 @@ def serve(name, transform, content_type="application/octet-stream", error_body=N
     args = parser.parse_args()
     if not args.port:
         parser.error("a port is required (--port or env PORT)")
-    server = Server((args.listen, args.port), make_handler(name, transform, content_type, error_body))
+    server = Server((args.listen, args.port), make_handler(name, transform, content_type, error_body, with_args))
     sys.stderr.write(f"{name}: listening on {args.listen}:{args.port}\n")
     try:
         server.serve_forever()
