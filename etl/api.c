@@ -218,14 +218,14 @@ void etl_api_show(etl_registry *r, const char *name, etl_reply *out)
     reply_json(out, o);
 }
 
-void etl_api_details(etl_registry *r, const char *name, etl_reply *out)
+void etl_api_details(etl_registry *r, const char *name, const char *job, etl_reply *out)
 {
     etl_entry *e = find_locked(r, name, out);
     if (!e)
         return;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddItemToObject(o, "init_msg", etl_msg_to_json(&e->msg));
-    cJSON_AddItemToObject(o, "obj_errors", e->run ? etl_handle_errors_json(e->run) : cJSON_CreateArray());
+    cJSON_AddItemToObject(o, "obj_errors", e->run ? etl_handle_errors_json(e->run, job && *job ? job : NULL) : cJSON_CreateArray());
     pthread_mutex_unlock(&r->mu);
     reply_json(out, o);
 }

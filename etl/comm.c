@@ -46,6 +46,7 @@ void etl_handle_free(etl_handle *h)
     cmn_http_pool_free(h->pool);
     for (size_t i = 0; i < ETL_OBJ_ERRORS; i++) {
         free(h->errs[i].obj);
+        free(h->errs[i].job);
         free(h->errs[i].msg);
     }
     pthread_mutex_destroy(&h->errs_mu);
@@ -89,20 +90,24 @@ static void record_error(etl_handle *h, const etl_object *obj, const cmn_err *er
     pthread_mutex_lock(&h->errs_mu);
     struct etl_obj_error *e = &h->errs[h->nerrs++ % ETL_OBJ_ERRORS];
     free(e->obj);
+    free(e->job);
     free(e->msg);
     e->obj = cmn_xasprintf("ais://%s/%s", obj->bucket, obj->name);
+    e->job = obj->job ? cmn_xstrdup(obj->job) : NULL;
     e->msg = cmn_xstrdup(err->msg);
     e->ecode = cmn_err_http_status(err->code);
     pthread_mutex_unlock(&h->errs_mu);
 }
 
-cJSON *etl_handle_errors_json(etl_handle *h)
+cJSON *etl_handle_errors_json(etl_handle *h, const char *job)
 {
     cJSON *a = cJSON_CreateArray();
     pthread_mutex_lock(&h->errs_mu);
     size_t first = h->nerrs > ETL_OBJ_ERRORS ? h->nerrs - ETL_OBJ_ERRORS : 0;
     for (size_t i = first; i < h->nerrs; i++) {
         const struct etl_obj_error *e = &h->errs[i % ETL_OBJ_ERRORS];
+        if (job && (!e->job || strcmp(e->job, job)))
+            continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "obj_name", e->obj);
         cJSON_AddStringToObject(o, "msg", e->msg);

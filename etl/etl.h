@@ -51,9 +51,10 @@ void etl_api_show(etl_registry *r, const char *name, etl_reply *out);           
 void etl_api_stop(etl_registry *r, const char *name, etl_reply *out);              /* POST /v1/etl/N/stop */
 void etl_api_start(etl_registry *r, const char *name, etl_reply *out);             /* POST /v1/etl/N/start */
 void etl_api_delete(etl_registry *r, const char *name, etl_reply *out);            /* DELETE /v1/etl/N */
-/* GET /v1/etl/N/details: {"init_msg", "obj_errors": [{obj_name, msg, ecode}]}
- * (AIStore 5.0), the objects that failed in the current run, the last 128 */
-void etl_api_details(etl_registry *r, const char *name, etl_reply *out);
+/* GET /v1/etl/N?uuid= and /v1/etl/N/details: {"init_msg", "obj_errors":
+ * [{obj_name, msg, ecode}]} (AIStore 5.0), the objects that failed in the
+ * current run (the last 128), those of job only when job is not NULL/"" */
+void etl_api_details(etl_registry *r, const char *name, const char *job, etl_reply *out);
 void etl_api_logs(etl_registry *r, const char *name, etl_reply *out);              /* GET /v1/etl/N/logs */
 void etl_api_health(etl_registry *r, const char *name, etl_reply *out);            /* GET /v1/etl/N/health */
 void etl_api_metrics(etl_registry *r, const char *name, etl_reply *out);           /* GET /v1/etl/N/metrics */
@@ -64,6 +65,7 @@ typedef struct etl_object {
     const char *name;   /* object name */
     const char *fqn;    /* absolute path of the object's file on this node */
     int64_t size;       /* object size in bytes */
+    const char *job;    /* the offline job's id, NULL inline: kept with a failure (details) */
 } etl_object;
 
 /* What to run (AIStore 5.0's etl_name, etl_pipeline and etl_args; v3.22's

@@ -180,13 +180,14 @@ struct etl_handle {
     pthread_mutex_t errs_mu;
     struct etl_obj_error {
         char *obj;  /* "ais://B/O" */
+        char *job;  /* the offline job, NULL inline */
         char *msg;
         int ecode;  /* the HTTP status the failure is answered with */
     } errs[ETL_OBJ_ERRORS];
     size_t nerrs;   /* ever recorded; errs[i % ETL_OBJ_ERRORS] */
 };
 /* The recorded object errors as 5.0's [{obj_name, msg, ecode}], oldest first. */
-cJSON *etl_handle_errors_json(etl_handle *h);
+cJSON *etl_handle_errors_json(etl_handle *h, const char *job /* NULL: all */);
 
 etl_handle *etl_handle_new(const char *name, const etl_comm *comm, const char *arg, const char *io_command,
                            int port, int64_t object_timeout_ns);

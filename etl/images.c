@@ -154,7 +154,7 @@ int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_va
     fclose(f);
     if (!best) {
         snprintf(err, errlen,
-                 "invalid pod spec: image \"%.200s\" has no local equivalent (known images are listed in %s)",
+                 "image \"%.200s\" has no local equivalent (known images are listed in %s)",
                  pod->image, conf_path);
         return -EINVAL; /* the user's spec names it: a bad request */
     }

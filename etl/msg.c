@@ -267,17 +267,6 @@ static int parse_runtime(const cJSON *o, etl_msg *m, char *err, size_t errlen)
         return -EINVAL;
     m->pod.container_port = 8000; /* AIStore's DefaultContainerPort; ours is chosen at launch */
     m->pod.probe_path = cmn_xstrdup("/health");
-    int64_t init_ns, obj_ns;
-    if (duration_field(o, "init_timeout", &init_ns, err, errlen) ||
-        duration_field(o, "obj_timeout", &obj_ns, err, errlen))
-        return -EINVAL;
-    if (init_ns > 0)
-        m->timeout_ns = init_ns;
-    m->obj_timeout_ns = obj_ns;
-    const cJSON *dp = cJSON_GetObjectItem(o, "support_direct_put");
-    if (dp && !cJSON_IsNull(dp) && !cJSON_IsBool(dp))
-        return bad(err, errlen, "invalid \"support_direct_put\": must be true or false");
-    m->direct_put = cJSON_IsTrue(dp);
     const cJSON *res = cJSON_GetObjectItem(o, "resources");
     if (res && !cJSON_IsNull(res)) {
         if (!cJSON_IsObject(res))
@@ -308,6 +297,22 @@ static int parse(const cJSON *o, etl_msg *m, char *err, size_t errlen)
         free(comm);
         return -EINVAL;
     }
+    /* 5.0's fields, in every form it sends */
+    int64_t init_ns, obj_ns;
+    if (duration_field(o, "init_timeout", &init_ns, err, errlen) ||
+        duration_field(o, "obj_timeout", &obj_ns, err, errlen)) {
+        free(comm);
+        return -EINVAL;
+    }
+    if (init_ns > 0)
+        m->timeout_ns = init_ns;
+    m->obj_timeout_ns = obj_ns;
+    const cJSON *dp = cJSON_GetObjectItem(o, "support_direct_put");
+    if (dp && !cJSON_IsNull(dp) && !cJSON_IsBool(dp)) {
+        free(comm);
+        return bad(err, errlen, "invalid \"support_direct_put\": must be true or false");
+    }
+    m->direct_put = cJSON_IsTrue(dp);
     bool comm_given = *comm != '\0';
     m->comm = norm_comm(comm);
     free(comm);
@@ -361,6 +366,14 @@ cJSON *etl_msg_to_json(const etl_msg *m)
     cJSON_AddStringToObject(o, "communication", m->comm);
     cJSON_AddStringToObject(o, "argument", m->arg);
     cJSON_AddStringToObject(o, "timeout", tmo);
+    /* 5.0's names for the same, in every form (its SDK reads them back) */
+    char otmo[32];
+    cmn_format_duration(m->obj_timeout_ns ? m->obj_timeout_ns : m->timeout_set ? m->timeout_ns : ETL_OBJECT_TIMEOUT_NS,
+                        otmo, sizeof otmo);
+    cJSON_AddStringToObject(o, "name", m->name);
+    cJSON_AddStringToObject(o, "init_timeout", tmo);
+    cJSON_AddStringToObject(o, "obj_timeout", otmo);
+    cJSON_AddBoolToObject(o, "support_direct_put", m->direct_put);
     if (m->kind == ETL_INIT_CODE) {
         cJSON_AddStringToObject(o, "code", m->code_b64);
         cJSON_AddStringToObject(o, "dependencies", m->deps_b64);
@@ -372,12 +385,6 @@ cJSON *etl_msg_to_json(const etl_msg *m)
     } else if (m->kind == ETL_INIT_SPEC) {
         cJSON_AddStringToObject(o, "spec", m->spec_b64);
     } else {
-        cJSON_AddStringToObject(o, "name", m->name);
-        char d[32];
-        cmn_format_duration(m->obj_timeout_ns ? m->obj_timeout_ns : ETL_OBJECT_TIMEOUT_NS, d, sizeof d);
-        cJSON_AddStringToObject(o, "init_timeout", tmo);
-        cJSON_AddStringToObject(o, "obj_timeout", d);
-        cJSON_AddBoolToObject(o, "support_direct_put", m->direct_put);
         cJSON *rt = cJSON_AddObjectToObject(o, "runtime");
         cJSON_AddStringToObject(rt, "image", m->pod.image);
         cJSON *cmd = cJSON_AddArrayToObject(rt, "command");

@@ -44,7 +44,7 @@ static int copy_one(tgt_req *r, const char *what, const char *bck, const char *o
     tgt_objmeta m = {0};
     int64_t bytes = size;
     if (h) {
-        etl_object eo = {bck, obj, fqn, size};
+        etl_object eo = {bck, obj, fqn, size, NULL};
         cmn_err e = {0};
         rc = tgt_etl_store(h, &eo, dst, dname, 0, false, &bytes, &m, NULL, &e);
         if (rc) { /* the reader is us: a refused output is our failure */

@@ -207,7 +207,7 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj)
     close(fd);
     char fqn[PATH_MAX];
     tgt_store_fqn(&tgt->store, bck, obj, fqn, sizeof fqn);
-    etl_object o = {bck, obj, fqn, size};
+    etl_object o = {bck, obj, fqn, size, NULL};
     char *url = etl_redirect_url(h, &o);
     if (url)
         return inline_redirect(r, h, url);
@@ -218,7 +218,7 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj)
     snprintf(b->bck, sizeof b->bck, "%s", bck);
     b->name = cmn_xstrdup(obj);
     snprintf(b->fqn, sizeof b->fqn, "%s", fqn);
-    b->obj = (etl_object){b->bck, b->name, b->fqn, size};
+    b->obj = (etl_object){b->bck, b->name, b->fqn, size, NULL};
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
         etl_put(h);

@@ -28,14 +28,15 @@ static int reply_etl(tgt_req *r, etl_reply *er)
 
 int tgt_h_etl_init(tgt_req *r) { ETL_API(etl_api_init(tgt->etl, r->body.data ? r->body.data : "", r->body.len, &er)); }
 int tgt_h_etl_list(tgt_req *r) { ETL_API(etl_api_list(tgt->etl, &er)); }
-int tgt_h_etl_show(tgt_req *r) { ETL_API(etl_api_show(tgt->etl, r->items[2], &er)); }
-int tgt_h_etl_details(tgt_req *r)
+/* v3.22's SDK asks for the init message; 5.0's always sends ?uuid= (maybe
+ * empty) and reads the details ({"init_msg", "obj_errors"}) */
+int tgt_h_etl_show(tgt_req *r)
 {
     if (tgt_query(r, "uuid"))
-        return tgt_reply_err(r, 400, "etl[%s]: details per job (?uuid=) are not kept: a job's errors are in its "
-                                     "status (ais job show)", r->items[2]);
-    ETL_API(etl_api_details(tgt->etl, r->items[2], &er));
+        return tgt_h_etl_details(r);
+    ETL_API(etl_api_show(tgt->etl, r->items[2], &er));
 }
+int tgt_h_etl_details(tgt_req *r) { ETL_API(etl_api_details(tgt->etl, r->items[2], tgt_query(r, "uuid"), &er)); }
 int tgt_h_etl_logs(tgt_req *r) { ETL_API(etl_api_logs(tgt->etl, r->items[2], &er)); }
 int tgt_h_etl_health(tgt_req *r) { ETL_API(etl_api_health(tgt->etl, r->items[2], &er)); }
 int tgt_h_etl_metrics(tgt_req *r) { ETL_API(etl_api_metrics(tgt->etl, r->items[2], &er)); }

@@ -78,7 +78,7 @@ static tcb_run *runs;
 static void transform_one(tcb_run *run, const tgt_tcb *t, const char *name, const char *fqn, int64_t size,
                           const char *dname)
 {
-    etl_object obj = {t->src, name, fqn, size};
+    etl_object obj = {t->src, name, fqn, size, tgt_job_id(run->job)};
     cmn_err e = {0};
     int64_t bytes = 0;
     int rc = tgt_etl_store(run->h, &obj, t->dst, dname, t->timeout_ns, t->dry_run, &bytes, NULL, run->batch, &e);

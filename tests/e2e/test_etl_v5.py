@@ -228,5 +228,17 @@ def test_details_list_the_failed_objects(t5):
     ok = requests.get(f"{t.url}/v1/etl/v5-upper/details", timeout=10).json()
     assert all(e["obj_name"] != "ais://v5src/obj-0" for e in ok["obj_errors"])
     assert requests.get(f"{t.url}/v1/etl/v5-nope/details", timeout=10).status_code == 404
-    r = requests.get(f"{t.url}/v1/etl/v5-fail/details", params={"uuid": "x"}, timeout=10)
-    assert r.status_code == 400 and "uuid" in message(r)
+    # 5.0's SDK reads the same from GET /v1/etl/N?uuid= (v3.22's gets the message)
+    d5 = requests.get(f"{t.url}/v1/etl/v5-fail", params={"uuid": ""}, timeout=10).json()
+    assert d5["init_msg"]["name"] == "v5-fail" and len(d5["obj_errors"]) >= 2
+    assert "init_msg" not in requests.get(f"{t.url}/v1/etl/v5-fail", timeout=10).json()
+    # per job: an offline job's failures carry its id
+    r = requests.post(f"{t.url}/v1/buckets/v5src", params={"bck_to": "ais/@#/v5fail-dst/"},
+                      json={"action": "etl-bck", "value": {"id": "v5-fail"}}, timeout=30)
+    assert r.status_code == 200, r.text
+    job = r.text
+    wait_job(t, job)
+    per_job = requests.get(f"{t.url}/v1/etl/v5-fail", params={"uuid": job}, timeout=10).json()["obj_errors"]
+    assert len(per_job) == 5 and all(e["obj_name"].startswith("ais://v5src/obj-") for e in per_job), per_job
+    none = requests.get(f"{t.url}/v1/etl/v5-fail", params={"uuid": "no-such-job"}, timeout=10).json()
+    assert none["obj_errors"] == []
