@@ -175,6 +175,8 @@ typedef struct tgt_config {
     int threads;
     size_t max_body;        /* bodies of control messages */
     char etl_dir[4096];     /* etl install dir (runtimes, transformers, images.conf) */
+    char *promote_roots[16]; /* --promote-root: resolved (realpath) dirs promote may read; none = off */
+    int npromote_roots;
 } tgt_config;
 
 typedef struct tgt_server {
