@@ -69,8 +69,8 @@ char *cmn_xvasprintf(const char *fmt, va_list ap);
 /* ---- names (names.c): AIStore's rules, see docs/api.md */
 /* Bucket: non-empty, [A-Za-z0-9_.-], not "." and no "..", at most 255 bytes. */
 bool cmn_bucket_name_valid(const char *name);
-/* Object: non-empty, < 1024 bytes, no NUL, not absolute, no "." or ".."
- * path segment, no empty segment ("a//b"), not ending in '/'.
+/* Object: non-empty, < 1024 bytes, valid UTF-8, no NUL, not absolute, no
+ * "." or ".." path segment, no empty segment ("a//b"), not ending in '/'.
  * Fills why (if given) with the broken rule. */
 bool cmn_object_name_valid(const char *name, char *why, size_t whylen);
 

@@ -20,10 +20,13 @@
 
 tgt_server *tgt;
 
-static void split_path(tgt_req *r)
+/* "/v1/objects/B/O..." -> items; the object name is the remainder after the
+ * 3rd item, slashes and all (AIStore's parsing), so "/v1/objects/B//tmp/x"
+ * names "/tmp/x" (refused as absolute), never "tmp/x". Returns false for an
+ * empty segment elsewhere ("/v1/buckets//tmp", a %2F bucket): a name that
+ * would otherwise be silently made relative. A trailing '/' is tolerated. */
+static bool split_path(tgt_req *r)
 {
-    /* "/v1/objects/B/O..." -> items; the object name is the remainder after
-     * the 3rd item, slashes and all (AIStore's parsing). */
     char *p = r->path;
     while (*p == '/')
         p++;
@@ -32,13 +35,13 @@ static void split_path(tgt_req *r)
         if (r->nitems == 3 && !strcmp(r->items[0], "v1") && !strcmp(r->items[1], "objects")) {
             r->obj = p;
             r->items[r->nitems++] = p;
-            return;
+            return true;
         }
         if (r->nitems == 4 && !strcmp(r->items[0], "v1") && !strcmp(r->items[1], "etl") &&
             !strcmp(r->items[2], "_object")) {
             r->obj = p; /* the uname, slashes and all */
             r->items[r->nitems++] = p;
-            return;
+            return true;
         }
         r->items[r->nitems++] = p;
         char *slash = strchr(p, '/');
@@ -46,9 +49,11 @@ static void split_path(tgt_req *r)
             break;
         *slash = '\0';
         p = slash + 1;
-        while (*p == '/')
-            p++;
+        bool objname_next = r->nitems == 3 && !strcmp(r->items[0], "v1") && !strcmp(r->items[1], "objects");
+        if (*p == '/' && !objname_next && p[strspn(p, "/")])
+            return false;
     }
+    return true;
 }
 
 /* AIStore's "easy URL" (proxy.go easyURLHandler): /ais/B/O is /v1/objects/B/O,
@@ -67,13 +72,13 @@ static char *easy_path(const char *url, bool *remote)
     if (n != 3 || strncmp(p, "ais", 3))
         return NULL;
     p += 3;
-    while (*p == '/')
-        p++;
+    if (*p == '/')
+        p++; /* one separator: more is an empty bucket or an absolute object name */
     cmn_buf b;
     cmn_buf_init(&b);
     size_t bl = strcspn(p, "/");
     const char *obj = p + bl;
-    while (*obj == '/')
+    if (*obj == '/')
         obj++;
     if (!*p)
         cmn_buf_puts(&b, "/v1/buckets");
@@ -173,7 +178,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->loopback = is_loopback(conn);
         r->started_ns = cmn_mono_ns();
         cmn_buf_init(&r->body);
-        split_path(r);
+        bool path_ok = split_path(r);
         if (remote)
             return (enum MHD_Result)tgt_reply_err(r, 501, "\"%s\": etlfs stores ais:// buckets only (no cloud backends)",
                                                   url);
@@ -185,6 +190,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                                   method);
         if (bad_path)
             return (enum MHD_Result)tgt_reply_err(r, 400, "invalid request path \"%s\": contains %%00", url);
+        if (!path_ok)
+            return (enum MHD_Result)tgt_reply_err(r, 400,
+                                                  "invalid request path \"%s\": empty path segment (a bucket or "
+                                                  "object name may not be empty or absolute)",
+                                                  url);
         if (is_object_put(r)) {
             enum MHD_Result ret;
             if (!start_put(r, &ret))
