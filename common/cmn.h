@@ -125,6 +125,13 @@ ssize_t cmn_spool_pread(const cmn_spool *s, void *buf, size_t len, int64_t off);
 /* Frees the bytes and the file; s is empty again, ready for writes. */
 void cmn_spool_free(cmn_spool *s);
 
+/* ---- JSON from outside (json.c) */
+struct cJSON;
+/* Parses data[0..len) strictly: one JSON value and nothing after it but
+ * white space, UTF-8, no NUL byte and no \u0000. 0 and *out set (free with
+ * cJSON_Delete), or -EINVAL with err saying what is wrong and where. */
+int cmn_json_parse(const char *data, size_t len, struct cJSON **out, cmn_err *err);
+
 /* ---- files (file.c) */
 /* mkdir -p with mode 0755; 0 or -errno. */
 int cmn_mkdir_p(const char *path);

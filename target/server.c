@@ -221,9 +221,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return (enum MHD_Result)tgt_h_object_put_done(r);
     if (r->body.len > tgt->cfg.max_body)
         return (enum MHD_Result)tgt_reply_err(r, 413, "request body is larger than %zu bytes", tgt->cfg.max_body);
-    if (r->body.len) {
-        r->msg = cJSON_ParseWithLength(r->body.data, r->body.len);
-    }
+    cmn_err err;
+    if (tgt_msg_parse(r, &err) != 0)
+        return (enum MHD_Result)tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
     tgt_handler h = tgt_route(r);
     if (!h) {
         if (r->responded)

@@ -5,7 +5,7 @@
  *   store.c, bucketdir.c, objmeta.c,         objects and buckets on mountpaths
  *   objread.c, objwrite.c, walk.c
  *   jobs.c                                   long operations ("xactions")
- *   server.c, reply.c, routes.c              HTTP (libmicrohttpd) and the route table
+ *   server.c, reply.c, msg.c, routes.c       HTTP (libmicrohttpd), JSON bodies, the route table
  *   etl_inline.c                             an object read through an ETL
  *   bucket.c, object.c, lso.c, cluster.c,    one file per group of REST handlers
  *   etl_rest.c, etl_callback.c, ...
@@ -239,6 +239,11 @@ int tgt_reply_err_hdr(tgt_req *r, int status, const char *hdr, const char *value
 /* Queues a response the handler built (headers and all) and releases it. */
 struct MHD_Response;
 int tgt_reply(tgt_req *r, int status, struct MHD_Response *resp);
+
+/* The body as JSON (msg.c): parsed strictly into r->msg, and every field a
+ * handler reads checked for its type. 0 (r->msg NULL for no body), or
+ * -EINVAL with err naming what is malformed or which field has which wrong type. */
+int tgt_msg_parse(tgt_req *r, cmn_err *err);
 
 /* Helpers for JSON bodies and bucket args. */
 const char *tgt_msg_action(tgt_req *r);  /* ActMsg "action", or "" */

@@ -67,3 +67,64 @@ def test_absolute_bucket_names_are_refused(shared_target, bucket, path):
     assert r.status_code == 400, r.text
     assert "empty path segment" in err_json(r)
     assert requests.head(f"{t.url}/v1/buckets/{bucket}").status_code == 200  # not destroyed
+
+
+# ---- JSON bodies
+
+@pytest.mark.parametrize("body,why", [
+    (b'{"action":"create-bck",', "malformed"),
+    (b'{"action":"create-bck"} trailing', "after the JSON value"),
+    (b'{"action":"create-bck","name":"a\x00b"}', "NUL"),
+    (b'{"action":"create-bck","name":"a\\u0000b"}', "\\u0000"),
+    (b'["create-bck"]', "expected an object"),
+    (b'{"action":5}', '"action" must be a string'),
+])
+def test_malformed_json_body_is_400(shared_target, body, why):
+    t = shared_target
+    name = f"json-{abs(hash(body)) % 10**8}"
+    r = requests.post(f"{t.url}/v1/buckets/{name}", data=body)
+    assert r.status_code == 400, r.text
+    assert why in err_json(r)
+    assert requests.head(f"{t.url}/v1/buckets/{name}").status_code == 404  # not created
+
+
+@pytest.mark.parametrize("value,field", [
+    ({"pagesize": "abc"}, "value.pagesize"),
+    ({"prefix": 7}, "value.prefix"),
+    ({"flags": True}, "value.flags"),
+    ({"props": ["name"]}, "value.props"),
+])
+def test_list_with_a_field_of_the_wrong_type_is_400(shared_target, bucket, value, field):
+    r = requests.get(f"{shared_target.url}/v1/buckets/{bucket}", json={"action": "list", "value": value})
+    assert r.status_code == 400, r.text
+    assert f'"{field}"' in err_json(r)
+
+
+def test_pagesize_must_be_a_whole_number(shared_target, bucket):
+    for ps in (-1, 2.5):
+        r = requests.get(f"{shared_target.url}/v1/buckets/{bucket}", json={"action": "list", "value": {"pagesize": ps}})
+        assert r.status_code == 400, (ps, r.text)
+        assert "pagesize" in err_json(r)
+    r = requests.get(f"{shared_target.url}/v1/buckets/{bucket}", json={"action": "list", "value": {"pagesize": 10}})
+    assert r.status_code == 200
+
+
+def test_wrong_types_in_other_bodies_name_the_field(shared_target, bucket):
+    t = shared_target
+    cases = [
+        ("GET", "/v1/cluster?what=status", {"ID": 12}, '"ID"'),
+        ("PUT", "/v1/cluster", {"action": "start", "value": {"Kind": ["lru"]}}, '"value.Kind"'),
+        ("POST", f"/v1/objects/{bucket}", {"action": "promote", "value": {"src": "/x", "rcr": "yes"}}, '"value.rcr"'),
+        ("POST", f"/v1/buckets/{bucket}", {"action": "copy-bck", "value": {"dry_run": 1}}, '"value.dry_run"'),
+        ("POST", f"/v1/buckets/{bucket}", {"action": "copy-bck", "value": "all"}, '"value"'),
+    ]
+    for method, path, body, field in cases:
+        r = requests.request(method, t.url + path, json=body)
+        assert r.status_code == 400, (path, body, r.text)
+        assert field in err_json(r), (path, body)
+
+
+def test_etl_init_body_is_parsed_strictly(shared_target):
+    r = requests.put(f"{shared_target.url}/v1/etl", data=b'{"id":"x","runtime":"python3"} junk')
+    assert r.status_code == 400, r.text
+    assert "after the JSON value" in err_json(r)
