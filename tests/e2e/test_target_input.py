@@ -128,3 +128,80 @@ def test_etl_init_body_is_parsed_strictly(shared_target):
     r = requests.put(f"{shared_target.url}/v1/etl", data=b'{"id":"x","runtime":"python3"} junk')
     assert r.status_code == 400, r.text
     assert "after the JSON value" in err_json(r)
+
+
+# ---- HTTP (raw sockets: clients libraries will not send these)
+
+def raw(t, head, body=b"", timeout=20):
+    """Sends head (lines without the final CRLF pair) and body on a fresh
+    connection; returns (status, headers dict, body) of the answer."""
+    with socket.create_connection(("127.0.0.1", t.port), timeout=timeout) as s:
+        s.sendall(head.encode() + b"\r\n\r\n" + body)
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass  # the server closes as soon as it answered; what was answered counts
+    assert data, "no answer at all: the connection was dropped"
+    head_text, _, rest = data.partition(b"\r\n\r\n")
+    lines = head_text.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:])}
+    return status, headers, rest
+
+
+def raw_json_error(t, head, body=b""):
+    status, headers, rest = raw(t, head, body)
+    assert headers.get("content-type", "").startswith("application/json"), (status, headers, rest[:200])
+    err = json.loads(rest[:int(headers["content-length"])])
+    assert err["status"] == status and err["message"]
+    return status, err["message"]
+
+
+def test_conflicting_content_lengths_are_400(shared_target, bucket):
+    t = shared_target
+    head = (f"PUT /v1/objects/{bucket}/smuggled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            "Content-Length: 3\r\nContent-Length: 5")
+    status, msg = raw_json_error(t, head, b"abcde")
+    assert status == 400 and "Content-Length" in msg
+    head = (f"PUT /v1/objects/{bucket}/smuggled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            "Content-Length: 5\r\nTransfer-Encoding: chunked")
+    status, msg = raw_json_error(t, head, b"5\r\nabcde\r\n0\r\n\r\n")
+    assert status == 400
+    assert t.get(bucket, "smuggled").status_code == 404
+
+
+def test_http10_put_without_length_is_411(shared_target, bucket):
+    t = shared_target
+    status, msg = raw_json_error(t, f"PUT /v1/objects/{bucket}/nolen HTTP/1.0\r\nHost: x", b"hello world")
+    assert status == 411 and "Content-Length" in msg
+    assert t.get(bucket, "nolen").status_code == 404  # never an empty object
+    # with a length, HTTP/1.0 works
+    status, _, _ = raw(t, f"PUT /v1/objects/{bucket}/withlen HTTP/1.0\r\nHost: x\r\nContent-Length: 5", b"hello")
+    assert status == 200 and t.get(bucket, "withlen").content == b"hello"
+
+
+def test_many_query_params_get_a_json_400(shared_target, bucket):
+    query = "&".join(f"p{i}=v" for i in range(500))
+    status, msg = raw_json_error(shared_target, f"GET /v1/buckets/{bucket}?{query} HTTP/1.1\r\nHost: x\r\n"
+                                                "Connection: close")
+    assert status == 400 and "query parameters" in msg
+
+
+@pytest.mark.parametrize("size", [40 * 1024, 60 * 1024, 120 * 1024])
+def test_long_query_gets_a_json_414(shared_target, bucket, size):
+    status, msg = raw_json_error(shared_target, f"GET /v1/buckets/{bucket}?a={'x' * size} HTTP/1.1\r\nHost: x\r\n"
+                                                "Connection: close")
+    assert status == 414 and "URI" in msg
+
+
+def test_ordinary_requests_still_pass_the_head_checks(shared_target, bucket):
+    t = shared_target
+    query = "&".join(f"p{i}=v" for i in range(100))
+    r = requests.put(f"{t.url}/v1/objects/{bucket}/q?{query}", data=b"data")
+    assert r.status_code == 200, r.text
+    assert requests.get(f"{t.url}/v1/objects/{bucket}/q", params={"a": "x" * 16000}).content == b"data"
