@@ -31,7 +31,7 @@
 /* Layout per mountpath MP:
  *   MP/@ais/<bucket>/<object name>   the object (name's '/' are directories)
  *   MP/.etlfs/tmp/                   work files of PUTs in flight
- *   MP/.etlfs/trash/                 destroyed buckets being removed
+ *   MP/.etlfs/trash/ID-BUCKET        destroyed buckets being removed
  * An object lives on the mountpath chosen by a hash of bucket+name. */
 typedef struct tgt_store {
     int nmpaths;
@@ -54,8 +54,12 @@ int tgt_store_remove_tree(const char *path);
 bool tgt_bucket_exists(const tgt_store *s, const char *bck);
 /* 0, or -EEXIST / -errno. */
 int tgt_bucket_create(const tgt_store *s, const char *bck);
-/* 0, or -ENOENT / -errno. Removes every object. */
+/* 0, or -ENOENT / -errno. Removes every object; atomic (one rename), even
+ * across a crash. */
 int tgt_bucket_destroy(const tgt_store *s, const char *bck);
+/* At start-up, before the trash is emptied: completes destroys a crash cut
+ * short after their commit (see bucketdir.c). */
+void tgt_bucket_finish_destroys(const tgt_store *s);
 /* 0, or -ENOENT (from missing) / -EEXIST (to exists) / -errno. */
 int tgt_bucket_rename(const tgt_store *s, const char *from, const char *to);
 /* Sorted names of all buckets; free with tgt_free_names. */

@@ -188,3 +188,71 @@ def test_object_larger_than_4gib(target):
         assert lst["entries"][0]["size"] == str(size)
     finally:
         assert requests.delete(f"{target.url}/v1/objects/huge/zeros").status_code == 200
+
+
+# ---- destroy-bck: one rename commits it, even across kill -9
+
+def _fill_by_hand(t, bck, n):
+    """n objects spread over the mountpaths as files placed by hand (served
+    as version 1): thousands of PUTs would only make the test slow."""
+    t.create_bucket(bck)
+    for i in range(n):
+        mp = t.data[i % len(t.data)]
+        d = os.path.join(mp, "@ais", bck, f"d{i % 50}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"o{i}"), "wb") as f:
+            f.write(b"x")
+
+
+def _trash(t):
+    return [e for mp in t.data for e in os.listdir(os.path.join(mp, ".etlfs", "trash"))]
+
+
+def _count(t, bck):
+    r = requests.get(f"{t.url}/v1/buckets/{bck}", json={"action": "list", "value": {"props": "name"}})
+    assert r.status_code == 200, r.text
+    return len(r.json()["entries"] or [])
+
+
+def test_kill9_during_destroy_leaves_the_bucket_gone_or_whole(target):
+    n = 6000
+    _fill_by_hand(target, "doomed", n)
+    assert _count(target, "doomed") == n
+    def destroy():
+        try:
+            requests.delete(f"{target.url}/v1/buckets/doomed", json={"action": "destroy-bck"}, timeout=60)
+        except requests.RequestException:
+            pass  # killed under it
+
+    th = threading.Thread(target=destroy, daemon=True)
+    th.start()
+    # kill -9 as soon as the destroy has begun moving directories (bounded: 30 s)
+    assert _wait(lambda: _trash(target), 30), "destroy never moved anything to the trash"
+    target.kill9()
+    th.join(30)
+    target.start()
+    r = requests.head(f"{target.url}/v1/buckets/doomed")
+    if r.status_code == 200:  # killed before the commit: whole
+        assert _count(target, "doomed") == n
+    else:
+        assert r.status_code == 404
+        # no share of it is left to come back with a bucket of the same name
+        target.create_bucket("doomed")
+        assert _count(target, "doomed") == 0
+    assert _wait(lambda: not _trash(target)), _trash(target)
+
+
+def test_destroy_cut_short_after_its_commit_is_finished_at_start(target):
+    # the state a crash right after the commit leaves: the first mountpath's
+    # directory in the trash, the second mountpath's share still in place
+    _fill_by_hand(target, "half", 40)
+    target.stop()
+    os.rename(os.path.join(target.data[0], "@ais", "half"),
+              os.path.join(target.data[0], ".etlfs", "trash", "Abcdefghijkl-half"))
+    assert os.listdir(os.path.join(target.data[1], "@ais", "half"))
+    target.start()
+    assert requests.head(f"{target.url}/v1/buckets/half").status_code == 404
+    assert not os.path.exists(os.path.join(target.data[1], "@ais", "half"))
+    assert _trash(target) == []
+    target.create_bucket("half")
+    assert _count(target, "half") == 0
