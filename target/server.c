@@ -124,6 +124,13 @@ static bool start_put(tgt_req *r, enum MHD_Result *ret)
         *ret = (enum MHD_Result)tgt_reply_err(r, 400, "invalid object name \"%s\": %s", r->obj, why);
         return false;
     }
+    /* a body that cannot fit is refused before its first byte */
+    const char *len = tgt_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    cmn_err err;
+    if (len && tgt_store_check_space(&tgt->store, bck, r->obj, strtoll(len, NULL, 10), &err) != 0) {
+        *ret = (enum MHD_Result)tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
+        return false;
+    }
     int rc = tgt_writer_open(&r->writer, &tgt->store, bck, r->obj);
     if (rc) {
         *ret = (enum MHD_Result)tgt_reply_err(r, rc == -ENOSPC ? 507 : 500, "ais://%s/%s: cannot create work file: %s",
@@ -268,8 +275,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (r->streaming) {
-            if (!r->stream_failed && tgt_writer_write(&r->writer, upload_data, n) != 0)
-                r->stream_failed = true;
+            int rc = r->stream_err ? 0 : tgt_writer_write(&r->writer, upload_data, n);
+            if (rc) {
+                /* the rest is drained and dropped: free the disk now, not when the client is done */
+                r->stream_err = -rc;
+                tgt_writer_abort(&r->writer);
+            }
         } else if (r->body.len + n <= tgt->cfg.max_body) {
             cmn_buf_append(&r->body, upload_data, n);
         } else {

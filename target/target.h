@@ -113,6 +113,9 @@ int tgt_batch_flush(tgt_batch *b);
 void tgt_batch_free(tgt_batch *b); /* flushes first */
 
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj);
+/* Whether size more bytes fit on the mountpath that would hold bck/obj:
+ * 0, or -ENOSPC with err saying how much is free. */
+int tgt_store_check_space(const tgt_store *s, const char *bck, const char *obj, int64_t size, cmn_err *err);
 int tgt_writer_write(tgt_writer *w, const void *data, size_t len);
 /* Publishes the object; fills *out (if given). On failure the work file is gone. */
 int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out);
@@ -217,7 +220,7 @@ typedef struct tgt_req {
     bool loopback;     /* client is on this node */
     /* streamed object PUT */
     bool streaming;
-    bool stream_failed;
+    int stream_err;    /* errno of the first failed write; the work file is gone then */
     tgt_writer writer;
     char put_bck[256];
     char *put_obj;
@@ -345,6 +348,7 @@ int tgt_h_action_invalid(tgt_req *r);         /* routes.c */
 int tgt_h_what_invalid(tgt_req *r);
 int tgt_h_health_get(tgt_req *r);             /* cluster.c */
 int tgt_h_smap_get(tgt_req *r);
+int tgt_h_sysinfo_get(tgt_req *r);
 int tgt_h_daemon_what_invalid(tgt_req *r);
 int tgt_h_job_status(tgt_req *r);
 int tgt_h_jobs_status_all(tgt_req *r);

@@ -6,11 +6,14 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
 import requests
+
+from conftest import Target
 
 MiB = 1 << 20
 
@@ -256,3 +259,55 @@ def test_destroy_cut_short_after_its_commit_is_finished_at_start(target):
     assert _trash(target) == []
     target.create_bucket("half")
     assert _count(target, "half") == 0
+
+
+# ---- PUTs that cannot fit: refused up front, or their work file freed at once
+
+def test_put_larger_than_free_space_is_507_before_any_byte(target):
+    target.create_bucket("huge")
+    with socket.create_connection(("127.0.0.1", target.port), timeout=20) as s:
+        s.sendall(f"PUT /v1/objects/huge/tera HTTP/1.1\r\nHost: x\r\nContent-Length: {1 << 40}\r\n\r\n".encode()
+                  + b"\0" * 65536)
+        head = s.recv(65536)
+    assert head.startswith(b"HTTP/1.1 507"), head[:200]
+    assert b"do not fit" in head
+    assert _tmp_files(target) == []
+    assert target.get("huge", "tera").status_code == 404
+    # the target's capacity, as AIStore's sysinfo reports it
+    info = requests.get(f"{target.url}/v1/daemon", params={"what": "sysinfo"}).json()
+    assert 0 < int(info["fs_used"]) <= int(info["fs_capacity"])
+
+
+@pytest.fixture
+def small_target(tmp_path):
+    """A target whose one mountpath is a 16 MiB tmpfs (needs root)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mp = tmp_path / "mp0"
+    mp.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mp)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        t = Target(str(tmp_path), mountpaths=1)
+        yield t
+        t.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(mp)])
+
+
+def test_disk_full_mid_put_frees_the_work_file_at_once(small_target):
+    t = small_target
+    t.create_bucket("full")
+    feeder = Feeder(64 * MiB)  # chunked: no length to refuse it by
+    th, result = _put_in_background(t, "full", "big", feeder)
+    assert _wait(lambda: feeder.sent >= 32 * MiB, 60), feeder.sent
+    feeder.stall.set()  # the client holds the request open...
+    # ...and the disk is free again all the same: the work file went with the first failed write
+    assert _wait(lambda: _tmp_files(t) == [] and shutil.disk_usage(t.data[0]).used < 8 * MiB, 30), \
+        (_tmp_files(t), shutil.disk_usage(t.data[0]))
+    feeder.stall.clear()
+    th.join(60)
+    assert result["resp"].status_code == 507, result
+    assert "No space left" in result["resp"].json()["message"]
+    assert t.get("full", "big").status_code == 404
+    t.put("full", "small", b"fits")  # and it serves on
