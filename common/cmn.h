@@ -69,8 +69,8 @@ char *cmn_xvasprintf(const char *fmt, va_list ap);
 /* ---- names (names.c): AIStore's rules, see docs/api.md */
 /* Bucket: non-empty, [A-Za-z0-9_.-], not "." and no "..", at most 255 bytes. */
 bool cmn_bucket_name_valid(const char *name);
-/* Object: non-empty, < 1024 bytes, no NUL, not absolute, no "." or ".."
- * path segment, no empty segment ("a//b"), not ending in '/'.
+/* Object: non-empty, < 1024 bytes, valid UTF-8, no NUL, not absolute, no
+ * "." or ".." path segment, no empty segment ("a//b"), not ending in '/'.
  * Fills why (if given) with the broken rule. */
 bool cmn_object_name_valid(const char *name, char *why, size_t whylen);
 
@@ -126,6 +126,13 @@ int cmn_spool_write(cmn_spool *s, const void *data, size_t len);
 ssize_t cmn_spool_pread(const cmn_spool *s, void *buf, size_t len, int64_t off);
 /* Frees the bytes and the file; s is empty again, ready for writes. */
 void cmn_spool_free(cmn_spool *s);
+
+/* ---- JSON from outside (json.c) */
+struct cJSON;
+/* Parses data[0..len) strictly: one JSON value and nothing after it but
+ * white space, UTF-8, no NUL byte and no \u0000. 0 and *out set (free with
+ * cJSON_Delete), or -EINVAL with err saying what is wrong and where. */
+int cmn_json_parse(const char *data, size_t len, struct cJSON **out, cmn_err *err);
 
 /* ---- files (file.c) */
 /* mkdir -p with mode 0755; 0 or -errno. */

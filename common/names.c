@@ -45,6 +45,9 @@ bool cmn_object_name_valid(const char *name, char *why, size_t whylen)
         return fail(why, whylen, "object name must not be absolute");
     if (name[len - 1] == '/')
         return fail(why, whylen, "object name must not end with '/'");
+    /* names travel in JSON (listings, messages), which must be UTF-8 */
+    if (!cmn_utf8_valid(name, len))
+        return fail(why, whylen, "object name is not valid UTF-8");
     const char *seg = name;
     for (;;) {
         const char *end = strchr(seg, '/');

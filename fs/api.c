@@ -190,6 +190,7 @@ int fs_api_list_etls(char ***names, size_t *n)
 
 int fs_api_bucket_exists(const char *bck) { return simple("HEAD", bck_url(bck, NULL, NULL), NULL, bck); }
 
+
 int fs_api_create_bucket(const char *bck) { return bck_action("POST", bck, "create-bck"); }
 
 int fs_api_destroy_bucket(const char *bck) { return bck_action("DELETE", bck, "destroy-bck"); }
@@ -213,6 +214,20 @@ static int64_t json_int(cJSON *v)
     if (cJSON_IsNumber(v))
         return (int64_t)v->valuedouble;
     return 0;
+}
+
+int fs_api_free_space(int64_t *avail)
+{
+    char *url = cmn_xasprintf("%s/v1/daemon?what=sysinfo", fs_cfg.endpoint);
+    cJSON *j;
+    int rc = get_json(url, NULL, "sysinfo", cJSON_IsObject, &j);
+    if (rc == 0) {
+        int64_t cap = json_int(cJSON_GetObjectItem(j, "fs_capacity")), used = json_int(cJSON_GetObjectItem(j, "fs_used"));
+        *avail = cap > used ? cap - used : 0;
+    }
+    cJSON_Delete(j);
+    free(url);
+    return rc;
 }
 
 /* Go's RFC822 "02 Jan 06 15:04 UTC" or RFC3339; 0 when neither parses. */

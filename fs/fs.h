@@ -50,6 +50,7 @@ typedef struct fs_config {
     char *spool_dir;      /* temp files for writes and large ETL outputs */
     size_t mem_limit;     /* ETL output kept in memory up to this, then spilled */
     int copy_batch;       /* server-side copies sent as one job, at most; 0 = one at a time */
+    int64_t max_object_size; /* a file may not grow past this (EFBIG); 0 = only the target's free space */
 } fs_config;
 
 extern fs_config fs_cfg;
@@ -91,6 +92,8 @@ int fs_api_list_buckets(char ***names, size_t *n);
 int fs_api_list_etls(char ***names, size_t *n);
 void fs_free_names(char **names, size_t n);
 int fs_api_bucket_exists(const char *bck);
+/* Bytes the target's mountpaths can still take (its sysinfo capacity). */
+int fs_api_free_space(int64_t *avail);
 int fs_api_create_bucket(const char *bck);
 int fs_api_destroy_bucket(const char *bck);
 /* One page of the immediate children of prefix (which is "" or ends in '/'). */

@@ -27,6 +27,7 @@ struct cli {
     char *entry;
     char *mem;
     char *batch;
+    char *max_size;
     int help;
     int version;
 };
@@ -36,7 +37,7 @@ static const struct fuse_opt cli_opts[] = {
     OPT("--endpoint %s", endpoint), OPT("--endpoint=%s", endpoint), OPT("endpoint=%s", endpoint),
     OPT("spool_dir=%s", spool),     OPT("--spool-dir=%s", spool),    OPT("fqn=%s", fqn),
     OPT("attr_timeout=%s", attr),   OPT("entry_timeout=%s", entry),  OPT("mem_limit=%s", mem),
-    OPT("copy_batch=%s", batch),    OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
+    OPT("copy_batch=%s", batch),    OPT("max_object_size=%s", max_size), OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
     OPT("--version", version),      FUSE_OPT_END,
 };
 
@@ -58,6 +59,8 @@ static void usage(const char *prog)
            "  -o mem_limit=BYTES               ETL output kept in memory per open file before spilling (default 64 MiB)\n"
            "  -o copy_batch=N                  server-side copies (cp) sent to the target as one job, at most\n"
            "                                   (default 1024; 0: each copy done before cp goes on)\n"
+           "  -o max_object_size=BYTES         a file may not grow past this (EFBIG); default: no limit but\n"
+           "                                   the target's free space (a larger truncate is ENOSPC)\n"
            "  -o max_threads=N                 FUSE worker threads (default: one per CPU, at least 2)\n"
            "\n"
            "Counters: getfattr -n user.etlfs.stats MOUNTPOINT\n"
@@ -100,6 +103,8 @@ int main(int argc, char **argv)
         fs_cfg.mem_limit = (size_t)strtoull(cli.mem, NULL, 10);
     if (cli.batch)
         fs_cfg.copy_batch = atoi(cli.batch);
+    if (cli.max_size)
+        fs_cfg.max_object_size = strtoll(cli.max_size, NULL, 10);
 
     static const char fsname[] = "-ofsname=etlfs,subtype=etlfs";
     char threads[64];
@@ -134,6 +139,7 @@ int main(int argc, char **argv)
     free(cli.entry);
     free(cli.mem);
     free(cli.batch);
+    free(cli.max_size);
     free(fs_cfg.endpoint);
     free(fs_cfg.spool_dir);
     return rc;

@@ -93,6 +93,29 @@ int fs_writer_open(const fs_path *p, const char *path, bool create, bool trunc, 
     return 0;
 }
 
+/* A file about to grow to size without its bytes being written (a truncate,
+ * or a write past the end that leaves a hole) is refused up front when the
+ * object could not be stored: past max_object_size (EFBIG) or past the
+ * target's free space (ENOSPC). Otherwise the spool stays sparse and the
+ * whole size would only fail at the PUT, after sending it all. */
+static int check_growth(fs_handle *h, int64_t size)
+{
+    if (size <= spool_size(h))
+        return 0;
+    if (fs_cfg.max_object_size > 0 && size > fs_cfg.max_object_size) {
+        cmn_warn("etlfs: %s: %lld bytes is more than max_object_size (%lld)", h->path, (long long)size,
+                 (long long)fs_cfg.max_object_size);
+        return -EFBIG;
+    }
+    int64_t avail;
+    if (fs_api_free_space(&avail) == 0 && size > avail) {
+        cmn_warn("etlfs: %s: %lld bytes do not fit: the target has %lld bytes free", h->path, (long long)size,
+                 (long long)avail);
+        return -ENOSPC;
+    }
+    return 0;
+}
+
 /* Writes after a server-side copy on the same descriptor change the copy:
  * fetch it (once it has landed) into the spool, which is PUT on close. */
 static int take_back_copy(fs_handle *h)
@@ -114,11 +137,13 @@ ssize_t fs_writer_write(fs_handle *h, const char *buf, size_t len, off_t off)
 {
     pthread_mutex_lock(&h->mu);
     ssize_t n = take_back_copy(h);
-    if (n == 0)
-        n = pwrite(h->fd, buf, len, off);
-    if (n < 0)
+    if (n == 0 && fs_cfg.max_object_size > 0 && off + (int64_t)len > fs_cfg.max_object_size)
+        n = -EFBIG;
+    else if (n == 0 && off > spool_size(h))
+        n = check_growth(h, off + (int64_t)len);
+    if (n == 0 && (n = pwrite(h->fd, buf, len, off)) < 0)
         n = -errno;
-    else
+    if (n >= 0)
         h->dirty = h->wrote = true;
     pthread_mutex_unlock(&h->mu);
     return n;
@@ -128,6 +153,8 @@ int fs_writer_truncate(fs_handle *h, off_t size)
 {
     pthread_mutex_lock(&h->mu);
     int rc = take_back_copy(h);
+    if (rc == 0)
+        rc = check_growth(h, size);
     if (rc == 0)
         rc = ftruncate(h->fd, size) == 0 ? 0 : -errno;
     if (rc == 0)

@@ -51,26 +51,63 @@ int64_t tgt_bucket_created(const tgt_store *s, const char *bck)
     return n > 0 ? strtoll(v, NULL, 10) : 0;
 }
 
-/* Moves the bucket's directories out of sight first (rename is atomic), then
- * removes them, so a concurrent reader never sees half a bucket. */
+/* Destroy commits with one rename: the first mountpath's directory (the one
+ * that says the bucket exists, with its props) moves into the trash as
+ * "ID-BUCKET". The other mountpaths' shares follow under the same name, then
+ * everything of ID is removed. A crash at any point leaves the bucket whole
+ * or gone: shares left behind by a crash right after the commit are moved to
+ * the trash at start-up (tgt_bucket_finish_destroys), before anyone could
+ * create the bucket again and see them. */
 int tgt_bucket_destroy(const tgt_store *s, const char *bck)
 {
     if (!tgt_bucket_exists(s, bck))
         return -ENOENT;
-    char id[CMN_UUID_LEN + 1];
+    char id[CMN_UUID_LEN + 1], dir[PATH_MAX], trash[PATH_MAX];
     cmn_gen_uuid(id);
-    for (int i = s->nmpaths - 1; i >= 0; i--) {
-        char dir[PATH_MAX], trash[PATH_MAX];
+    for (int i = 0; i < s->nmpaths; i++) {
         tgt_store_bdir(s, i, bck, dir, sizeof dir);
-        snprintf(trash, sizeof trash, "%s/.etlfs/trash/%s", s->mpaths[i], id);
-        if (rename(dir, trash) != 0) {
-            if (errno == ENOENT)
-                continue;
-            return -errno;
-        }
+        snprintf(trash, sizeof trash, "%s/.etlfs/trash/%s-%s", s->mpaths[i], id, bck);
+        if (rename(dir, trash) == 0)
+            continue;
+        if (i == 0)
+            return -errno; /* nothing changed (-ENOENT: destroyed meanwhile) */
+        if (errno == ENOENT)
+            continue; /* no share here */
+        /* committed already: remove this share in place */
+        cmn_warn("destroy ais://%s: cannot move %s to the trash (%s); removing it in place", bck, dir,
+                 strerror(errno));
+        tgt_store_remove_tree(dir);
+    }
+    for (int i = 0; i < s->nmpaths; i++) {
+        snprintf(trash, sizeof trash, "%s/.etlfs/trash/%s-%s", s->mpaths[i], id, bck);
         tgt_store_remove_tree(trash);
     }
     return 0;
+}
+
+void tgt_bucket_finish_destroys(const tgt_store *s)
+{
+    char dir[PATH_MAX], trash[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/.etlfs/trash", s->mpaths[0]);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        /* "ID-BUCKET": ID is CMN_UUID_LEN characters */
+        if (strlen(de->d_name) <= CMN_UUID_LEN + 1 || de->d_name[CMN_UUID_LEN] != '-')
+            continue;
+        const char *bck = de->d_name + CMN_UUID_LEN + 1;
+        if (!cmn_bucket_name_valid(bck) || tgt_bucket_exists(s, bck))
+            continue;
+        for (int i = 1; i < s->nmpaths; i++) {
+            tgt_store_bdir(s, i, bck, dir, sizeof dir);
+            snprintf(trash, sizeof trash, "%s/.etlfs/trash/%s", s->mpaths[i], de->d_name);
+            if (rename(dir, trash) == 0)
+                cmn_info("destroy of ais://%s was cut short: its share on %s is removed now", bck, s->mpaths[i]);
+        }
+    }
+    closedir(d);
 }
 
 int tgt_bucket_rename(const tgt_store *s, const char *from, const char *to)

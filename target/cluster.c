@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
+#include <sys/sysinfo.h>
 
 int tgt_h_health_get(tgt_req *r) { return tgt_reply_empty(r, 200); }
 
@@ -62,7 +64,42 @@ int tgt_h_smap_get(tgt_req *r) { return tgt_reply_json(r, 200, smap_json()); }
 
 int tgt_h_daemon_what_invalid(tgt_req *r)
 {
-    return tgt_reply_err(r, 400, "invalid what=\"%s\" (etlfs answers: smap)", tgt_query(r, "what"));
+    return tgt_reply_err(r, 400, "invalid what=\"%s\" (etlfs answers: smap, sysinfo)", tgt_query(r, "what"));
+}
+
+/* AIStore's TSysInfo: memory, and the mountpaths' capacity, each file
+ * system counted once (mountpaths may share one). Used counts what is not
+ * available to writes, as AIStore does, so capacity - used is what fits. */
+int tgt_h_sysinfo_get(tgt_req *r)
+{
+    unsigned long fsids[TGT_MAX_MPATHS];
+    int nfs = 0;
+    uint64_t total = 0, used = 0;
+    for (int i = 0; i < tgt->store.nmpaths; i++) {
+        struct statvfs v;
+        if (statvfs(tgt->store.mpaths[i], &v) != 0)
+            continue;
+        bool seen = false;
+        for (int k = 0; k < nfs; k++)
+            seen |= fsids[k] == v.f_fsid;
+        if (seen)
+            continue;
+        fsids[nfs++] = v.f_fsid;
+        total += (uint64_t)v.f_blocks * v.f_frsize;
+        used += (uint64_t)(v.f_blocks - v.f_bavail) * v.f_frsize;
+    }
+    struct sysinfo si;
+    cJSON *j = cJSON_CreateObject();
+    if (sysinfo(&si) == 0) {
+        uint64_t mem_total = (uint64_t)si.totalram * si.mem_unit, mem_free = (uint64_t)si.freeram * si.mem_unit;
+        cJSON_AddItemToObject(j, "mem_used", tgt_json_int((int64_t)(mem_total - mem_free)));
+        cJSON_AddItemToObject(j, "mem_avail", tgt_json_int((int64_t)mem_free));
+        cJSON_AddNumberToObject(j, "pct_mem_used", mem_total ? (double)(mem_total - mem_free) * 100 / (double)mem_total : 0);
+    }
+    cJSON_AddItemToObject(j, "fs_used", tgt_json_str_int((int64_t)used));
+    cJSON_AddItemToObject(j, "fs_capacity", tgt_json_str_int((int64_t)total));
+    cJSON_AddNumberToObject(j, "pct_fs_used", total ? (double)used * 100 / (double)total : 0);
+    return tgt_reply_json(r, 200, j);
 }
 
 /* Job query bodies come with Go field names (ID, Kind) or json tags (id, kind):

@@ -261,11 +261,16 @@ int tgt_h_objects_list(tgt_req *r)
     cJSON *f = v ? cJSON_GetObjectItem(v, "flags") : NULL;
     if (cJSON_IsString(f))
         flags = strtoull(f->valuestring, NULL, 10);
-    else if (cJSON_IsNumber(f))
+    else if (cJSON_IsNumber(f) && f->valuedouble >= 0 && f->valuedouble < 9e18)
         flags = (uint64_t)f->valuedouble;
+    else if (cJSON_IsNumber(f))
+        return tgt_reply_err(r, 400, "invalid \"flags\" %g", f->valuedouble);
     cJSON *ps = v ? cJSON_GetObjectItem(v, "pagesize") : NULL;
-    int pagesize = cJSON_IsNumber(ps) ? (int)ps->valuedouble : 0;
-    if (pagesize <= 0 || pagesize > PAGE_MAX)
+    double psd = cJSON_IsNumber(ps) ? ps->valuedouble : 0;
+    if (psd < 0 || (psd <= PAGE_MAX && psd != (double)(int)psd))
+        return tgt_reply_err(r, 400, "invalid \"pagesize\" %g: must be a whole number, 0 or more", psd);
+    int pagesize = psd > PAGE_MAX ? PAGE_MAX : (int)psd;
+    if (pagesize == 0)
         pagesize = PAGE_MAX;
     if (strstr(prefix, "../"))
         return tgt_reply_err(r, 400, "invalid prefix \"%s\"", prefix);

@@ -35,6 +35,8 @@ static void usage(FILE *f)
             "  --state DIR          ETL state: init messages, code, venvs, logs\n"
             "                       (default: FIRST_MOUNTPATH/.etlfs/etl)\n"
             "  --etl-user USER      unprivileged user ETL processes run as (default nobody)\n"
+            "  --promote-root DIR   promote may read (and with dls delete) files under DIR;\n"
+            "                       repeat for several (at most 16). Without it promote is refused\n"
             "  -v, --verbose        debug logging\n"
             "  -h, --help           this text\n");
 }
@@ -82,6 +84,7 @@ int main(int argc, char **argv)
                                          {"public-url", required_argument, 0, 'u'}, {"threads", required_argument, 0, 't'},
                                          {"max-body", required_argument, 0, 'b'}, {"etl-dir", required_argument, 0, 'e'},
                                          {"state", required_argument, 0, 's'},    {"etl-user", required_argument, 0, 'U'},
+                                         {"promote-root", required_argument, 0, 'P'},
                                          {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -110,6 +113,25 @@ int main(int argc, char **argv)
         case 'e': snprintf(cfg->etl_dir, sizeof cfg->etl_dir, "%s", optarg); break;
         case 's': state = optarg; break;
         case 'U': etl_user = optarg; break;
+        case 'P': {
+            /* resolved once: promote compares real paths, so a symlink cannot lead out */
+            char real[PATH_MAX];
+            if (cfg->npromote_roots == (int)(sizeof cfg->promote_roots / sizeof cfg->promote_roots[0])) {
+                fprintf(stderr, "etlfs-target: at most %zu --promote-root directories\n",
+                        sizeof cfg->promote_roots / sizeof cfg->promote_roots[0]);
+                return 2;
+            }
+            if (!realpath(optarg, real)) {
+                fprintf(stderr, "etlfs-target: --promote-root %s: %s\n", optarg, strerror(errno));
+                return 2;
+            }
+            if (!strcmp(real, "/")) {
+                fprintf(stderr, "etlfs-target: --promote-root /: refusing to let promote read the whole host\n");
+                return 2;
+            }
+            cfg->promote_roots[cfg->npromote_roots++] = cmn_xstrdup(real);
+            break;
+        }
         case 'v': cmn_log_set_level(CMN_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -171,6 +193,8 @@ int main(int argc, char **argv)
     tgt_jobs_shutdown();
     etl_registry_free(server.etl);
     tgt_store_close(&server.store);
+    for (int i = 0; i < cfg->npromote_roots; i++)
+        free(cfg->promote_roots[i]);
     cmn_info("stopped");
     return 0;
 }

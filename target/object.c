@@ -243,11 +243,9 @@ int tgt_h_object_put_done(tgt_req *r)
 {
     const char *bck = r->put_bck, *obj = r->put_obj;
     r->streaming = false;
-    if (r->stream_failed) {
-        int err = errno;
-        tgt_writer_abort(&r->writer);
-        return tgt_reply_err(r, err == ENOSPC ? 507 : 500, "ais://%s/%s: write failed: %s", bck, obj, strerror(err));
-    }
+    if (r->stream_err) /* the work file went with the first failed write */
+        return tgt_reply_err(r, cmn_err_http_status(r->stream_err), "ais://%s/%s: write failed: %s", bck, obj,
+                             strerror(r->stream_err));
     const char *want = tgt_header(r, "ais-checksum-value");
     const char *want_type = tgt_header(r, "ais-checksum-type");
     tgt_objmeta m;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj)
@@ -33,10 +34,24 @@ int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const ch
     return 0;
 }
 
+int tgt_store_check_space(const tgt_store *s, const char *bck, const char *obj, int64_t size, cmn_err *err)
+{
+    struct statvfs vfs;
+    const char *mp = s->mpaths[tgt_store_mpath_of(s, bck, obj)];
+    if (statvfs(mp, &vfs) != 0)
+        return 0; /* cannot tell: the writes will */
+    int64_t avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+    if (size > avail)
+        return cmn_err_set(err, ENOSPC, "ais://%s/%s: %lld bytes do not fit: %lld bytes free on mountpath %s", bck,
+                           obj, (long long)size, (long long)avail, mp);
+    return 0;
+}
+
 int tgt_writer_write(tgt_writer *w, const void *data, size_t len)
 {
-    if (cmn_write_all(w->fd, data, len) != 0)
-        return -errno;
+    int rc = cmn_write_all(w->fd, data, len);
+    if (rc)
+        return rc;
     XXH64_update(w->xx, data, len);
     w->bytes += (int64_t)len;
     return 0;

@@ -4,6 +4,10 @@
  * (with "rcr", recursively) named "obj" + their relative path. Done before
  * the reply, so a client listing the bucket next sees every object; the
  * reply still carries the id of a (finished) job with the counts and errors.
+ *
+ * The target runs as root, so a source must lie under a --promote-root
+ * directory once resolved (realpath: no symlink leads out), the walk never
+ * follows links (FTW_PHYS), and without any root promote is refused.
  */
 #include "target/target.h"
 
@@ -21,7 +25,8 @@
 typedef struct prom {
     tgt_job *job;
     char bck[256];
-    char src[PATH_MAX];
+    char src[PATH_MAX];  /* resolved */
+    char *base;          /* the base name the client gave (a file's default object name) */
     char *prefix;
     bool rcr, ovw, dls, is_dir;
 } prom;
@@ -31,6 +36,12 @@ static __thread prom *cur; /* nftw has no context argument */
 static void promote_file(prom *p, const char *path, const char *name, int64_t size)
 {
     char why[128];
+    struct stat st;
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        /* replaced by a link (or removed) since the walk saw it */
+        tgt_job_error(p->job, "promote %s: no longer a regular file", path);
+        return;
+    }
     if (!cmn_object_name_valid(name, why, sizeof why)) {
         tgt_job_error(p->job, "%s: invalid object name \"%s\": %s", path, name, why);
         return;
@@ -78,7 +89,7 @@ static void promote_job(tgt_job *job, void *arg)
     }
     /* a file: "obj" names it, unless it is empty or ends with '/' (a prefix for the base name) */
     struct stat st;
-    if (stat(p->src, &st) != 0) {
+    if (lstat(p->src, &st) != 0) {
         tgt_job_error(job, "promote %s: %s", p->src, strerror(errno));
         return;
     }
@@ -88,7 +99,7 @@ static void promote_job(tgt_job *job, void *arg)
     if (pl && p->prefix[pl - 1] != '/')
         cmn_buf_puts(&name, p->prefix);
     else
-        cmn_buf_printf(&name, "%s%s", p->prefix, strrchr(p->src, '/') + 1);
+        cmn_buf_printf(&name, "%s%s", p->prefix, p->base);
     promote_file(p, p->src, name.data, st.st_size);
     cmn_buf_free(&name);
 }
@@ -97,6 +108,7 @@ static void prom_free(void *arg)
 {
     prom *p = arg;
     free(p->prefix);
+    free(p->base);
     free(p);
 }
 
@@ -106,8 +118,39 @@ static const char *str_field(const cJSON *v, const char *key)
     return cJSON_IsString(f) ? f->valuestring : "";
 }
 
+static bool under_root(const char *path)
+{
+    for (int i = 0; i < tgt->cfg.npromote_roots; i++) {
+        const char *root = tgt->cfg.promote_roots[i];
+        size_t n = strlen(root);
+        if (!strncmp(path, root, n) && (path[n] == '\0' || path[n] == '/'))
+            return true;
+    }
+    return false;
+}
+
+/* Resolves src into real (a PATH_MAX buffer) and checks it lies under a
+ * --promote-root: 0, or -EACCES (promote off, or outside every root),
+ * -ENOENT / -errno (cannot resolve) with err saying which. A source outside
+ * the roots is refused the same whether it exists or not. */
+static int promote_source(const char *src, char *real, cmn_err *err)
+{
+    if (!tgt->cfg.npromote_roots)
+        return cmn_err_set(err, EACCES,
+                           "promote is disabled on this target: start it with --promote-root DIR to allow "
+                           "promoting files under DIR");
+    bool resolved = realpath(src, real) != NULL;
+    int code = errno;
+    if (resolved ? !under_root(real) : !under_root(src))
+        return cmn_err_set(err, EACCES, "promote: source \"%s\" is outside every --promote-root directory", src);
+    if (!resolved)
+        return cmn_err_set(err, code, "promote: source \"%s\": %s", src, strerror(code));
+    return 0;
+}
+
 int tgt_act_promote(tgt_req *r, const char *bck)
 {
+    /* TODO(auth): admin-only once requests carry an authenticated user */
     cJSON *value = tgt_msg_value(r);
     const char *src = str_field(value, "src");
     if (!*src)
@@ -117,22 +160,28 @@ int tgt_act_promote(tgt_req *r, const char *bck)
         return tgt_reply_err(r, 400, "promote: missing source path");
     if (src[0] != '/')
         return tgt_reply_err(r, 400, "promote: source \"%s\" is not an absolute path", src);
-    if (!strcmp(src, "/"))
-        return tgt_reply_err(r, 400, "promote: refusing to promote the root directory");
     if (strstr(prefix, "../") || strstr(prefix, "~/"))
         return tgt_reply_err(r, 400, "promote: invalid object name or prefix \"%s\"", prefix);
+    char real[PATH_MAX];
+    cmn_err err;
+    if (promote_source(src, real, &err) != 0)
+        return tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
     struct stat st;
-    if (stat(src, &st) != 0)
+    if (stat(real, &st) != 0)
         return tgt_reply_err(r, errno == ENOENT ? 404 : 400, "promote: source \"%s\": %s", src, strerror(errno));
     if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
         return tgt_reply_err(r, 400, "promote: source \"%s\" is neither a file nor a directory", src);
     prom *p = cmn_xcalloc(1, sizeof *p);
     snprintf(p->bck, sizeof p->bck, "%s", bck);
-    snprintf(p->src, sizeof p->src, "%s", src);
-    size_t n = strlen(p->src);
-    while (n > 1 && p->src[n - 1] == '/')
-        p->src[--n] = '\0';
+    snprintf(p->src, sizeof p->src, "%s", real);
     p->prefix = cmn_xstrdup(prefix);
+    size_t n = strlen(src);
+    while (n > 1 && src[n - 1] == '/')
+        n--;
+    const char *b = src + n;
+    while (b > src && b[-1] != '/')
+        b--;
+    p->base = cmn_xstrndup(b, (size_t)(src + n - b));
     p->is_dir = S_ISDIR(st.st_mode);
     p->rcr = cJSON_IsTrue(cJSON_GetObjectItem(value, "rcr"));
     p->ovw = cJSON_IsTrue(cJSON_GetObjectItem(value, "ovw"));

@@ -34,6 +34,7 @@ static const struct route {
     {"GET", "/v1/health", ON_PATH, NULL, tgt_h_health_get},
     {"GET", "/v1/daemon", ON_WHAT, WHAT_ABSENT, tgt_h_smap_get},
     {"GET", "/v1/daemon", ON_WHAT, "smap", tgt_h_smap_get},
+    {"GET", "/v1/daemon", ON_WHAT, "sysinfo", tgt_h_sysinfo_get}, /* capacity: the mount refuses what cannot fit */
     {"GET", "/v1/daemon", ON_WHAT, NULL, tgt_h_daemon_what_invalid},
     {"GET", "/v1/cluster", ON_WHAT, "smap", tgt_h_smap_get},
     {"GET", "/v1/cluster", ON_WHAT, "status", tgt_h_job_status},

@@ -17,13 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 tgt_server *tgt;
 
-static void split_path(tgt_req *r)
+/* "/v1/objects/B/O..." -> items; the object name is the remainder after the
+ * 3rd item, slashes and all (AIStore's parsing), so "/v1/objects/B//tmp/x"
+ * names "/tmp/x" (refused as absolute), never "tmp/x". Returns false for an
+ * empty segment elsewhere ("/v1/buckets//tmp", a %2F bucket): a name that
+ * would otherwise be silently made relative. A trailing '/' is tolerated. */
+static bool split_path(tgt_req *r)
 {
-    /* "/v1/objects/B/O..." -> items; the object name is the remainder after
-     * the 3rd item, slashes and all (AIStore's parsing). */
     char *p = r->path;
     while (*p == '/')
         p++;
@@ -34,13 +38,13 @@ static void split_path(tgt_req *r)
             (!strcmp(r->items[1], "objects") || !strcmp(r->items[1], "buckets"))) {
             r->obj = p;
             r->items[r->nitems++] = p;
-            return;
+            return true;
         }
         if (r->nitems == 4 && !strcmp(r->items[0], "v1") && !strcmp(r->items[1], "etl") &&
             !strcmp(r->items[2], "_object")) {
             r->obj = p; /* the uname, slashes and all */
             r->items[r->nitems++] = p;
-            return;
+            return true;
         }
         r->items[r->nitems++] = p;
         char *slash = strchr(p, '/');
@@ -48,9 +52,11 @@ static void split_path(tgt_req *r)
             break;
         *slash = '\0';
         p = slash + 1;
-        while (*p == '/')
-            p++;
+        bool objname_next = r->nitems == 3 && !strcmp(r->items[0], "v1") && !strcmp(r->items[1], "objects");
+        if (*p == '/' && !objname_next && p[strspn(p, "/")])
+            return false;
     }
+    return true;
 }
 
 /* AIStore's "easy URL" (proxy.go easyURLHandler): /ais/B/O is /v1/objects/B/O,
@@ -69,13 +75,13 @@ static char *easy_path(const char *url, bool *remote)
     if (n != 3 || strncmp(p, "ais", 3))
         return NULL;
     p += 3;
-    while (*p == '/')
-        p++;
+    if (*p == '/')
+        p++; /* one separator: more is an empty bucket or an absolute object name */
     cmn_buf b;
     cmn_buf_init(&b);
     size_t bl = strcspn(p, "/");
     const char *obj = p + bl;
-    while (*obj == '/')
+    if (*obj == '/')
         obj++;
     if (!*p)
         cmn_buf_puts(&b, "/v1/buckets");
@@ -120,6 +126,13 @@ static bool start_put(tgt_req *r, enum MHD_Result *ret)
         *ret = (enum MHD_Result)tgt_reply_err(r, 400, "invalid object name \"%s\": %s", r->obj, why);
         return false;
     }
+    /* a body that cannot fit is refused before its first byte */
+    const char *len = tgt_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    cmn_err err;
+    if (len && tgt_store_check_space(&tgt->store, bck, r->obj, strtoll(len, NULL, 10), &err) != 0) {
+        *ret = (enum MHD_Result)tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
+        return false;
+    }
     int rc = tgt_writer_open(&r->writer, &tgt->store, bck, r->obj);
     if (rc) {
         *ret = (enum MHD_Result)tgt_reply_err(r, rc == -ENOSPC ? 507 : 500, "ais://%s/%s: cannot create work file: %s",
@@ -132,18 +145,74 @@ static bool start_put(tgt_req *r, enum MHD_Result *ret)
     return true;
 }
 
-/* libmicrohttpd hands handlers the percent-decoded path as a C string, so a
- * %00 would silently cut a name short: spot it in the raw URI first. */
-static char nul_in_path;
+/* Limits on a request's head. libmicrohttpd keeps the whole head (request
+ * line, headers, the parsed query) in one per-connection pool; when it does
+ * not fit, it drops the connection or answers in HTML. The pool is sized well
+ * above these limits, so a request past them gets our JSON error instead. */
+#define MAX_URI_LEN (32 * 1024)   /* path and query, as sent */
+#define MAX_QUERY_PARAMS 128
+#define CONN_MEMORY (256 * 1024)  /* libmicrohttpd's pool per connection */
+
+/* Marks set by on_uri, before on_request sees the request: libmicrohttpd
+ * hands handlers the percent-decoded path as a C string, so a %00 would
+ * silently cut a name short; spot it (and an overlong URI) in the raw URI. */
+static char nul_in_path, uri_too_long;
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     (void)cls;
     (void)conn;
+    if (strlen(uri) > MAX_URI_LEN)
+        return &uri_too_long;
     size_t n = strcspn(uri, "?");
     for (size_t i = 0; i + 2 < n; i++)
         if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0')
             return &nul_in_path;
     return NULL;
+}
+
+/* Header checks libmicrohttpd leaves to us. */
+typedef struct head_scan {
+    int lengths;
+    bool conflict, chunked;
+    const char *first;
+} head_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    head_scan *h = cls;
+    h->chunked |= !strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH))
+        return MHD_YES;
+    if (h->lengths++ && strcmp(h->first, value))
+        h->conflict = true; /* which one frames the body? (request smuggling) */
+    h->first = h->lengths == 1 ? value : h->first;
+    return MHD_YES;
+}
+
+/* Replies (and returns false) when the request's head cannot be served. */
+static bool check_head(tgt_req *r, const char *version, enum MHD_Result *ret)
+{
+    head_scan h = {0};
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_header, &h);
+    if (h.conflict || (h.lengths && h.chunked)) {
+        *ret = (enum MHD_Result)tgt_reply_err(r, 400, h.conflict ? "conflicting Content-Length headers"
+                                                                 : "both Content-Length and Transfer-Encoding");
+        return false;
+    }
+    /* HTTP/1.0 has no chunked bodies: without a length, the body's end is unknowable */
+    if (!h.lengths && version && !strcmp(version, MHD_HTTP_VERSION_1_0) &&
+        (!strcmp(r->method, "PUT") || !strcmp(r->method, "POST"))) {
+        *ret = (enum MHD_Result)tgt_reply_err(r, 411, "%s over HTTP/1.0 needs a Content-Length", r->method);
+        return false;
+    }
+    int nparams = MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, NULL, NULL);
+    if (nparams > MAX_QUERY_PARAMS) {
+        *ret = (enum MHD_Result)tgt_reply_err(r, 400, "too many query parameters: %d (at most %d)", nparams,
+                                              MAX_QUERY_PARAMS);
+        return false;
+    }
+    return true;
 }
 
 /* The ETL callback listener (tgt_server_start_etl) runs a thread per
@@ -156,10 +225,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     tgt_req *r = *con_cls;
-    bool bad_path = r == (void *)&nul_in_path;
-    if (bad_path)
+    bool bad_path = r == (void *)&nul_in_path, too_long = r == (void *)&uri_too_long;
+    if (bad_path || too_long)
         r = *con_cls = NULL;
     if (!r) {
         r = cmn_xcalloc(1, sizeof *r);
@@ -175,7 +243,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->loopback = is_loopback(conn);
         r->started_ns = cmn_mono_ns();
         cmn_buf_init(&r->body);
-        split_path(r);
+        bool path_ok = split_path(r);
+        if (too_long)
+            return (enum MHD_Result)tgt_reply_err(r, 414, "request URI is longer than %d bytes", MAX_URI_LEN);
+        enum MHD_Result ret;
+        if (!check_head(r, version, &ret))
+            return ret;
         if (remote)
             return (enum MHD_Result)tgt_reply_err(r, 501, "\"%s\": etlfs stores ais:// buckets only (no cloud backends)",
                                                   url);
@@ -187,8 +260,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                                   method);
         if (bad_path)
             return (enum MHD_Result)tgt_reply_err(r, 400, "invalid request path \"%s\": contains %%00", url);
+        if (!path_ok)
+            return (enum MHD_Result)tgt_reply_err(r, 400,
+                                                  "invalid request path \"%s\": empty path segment (a bucket or "
+                                                  "object name may not be empty or absolute)",
+                                                  url);
         if (is_object_put(r)) {
-            enum MHD_Result ret;
             if (!start_put(r, &ret))
                 return ret;
         }
@@ -200,8 +277,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (r->streaming) {
-            if (!r->stream_failed && tgt_writer_write(&r->writer, upload_data, n) != 0)
-                r->stream_failed = true;
+            int rc = r->stream_err ? 0 : tgt_writer_write(&r->writer, upload_data, n);
+            if (rc) {
+                /* the rest is drained and dropped: free the disk now, not when the client is done */
+                r->stream_err = -rc;
+                tgt_writer_abort(&r->writer);
+            }
         } else if (r->body.len + n <= tgt->cfg.max_body) {
             cmn_buf_append(&r->body, upload_data, n);
         } else {
@@ -213,9 +294,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return (enum MHD_Result)tgt_h_object_put_done(r);
     if (r->body.len > tgt->cfg.max_body)
         return (enum MHD_Result)tgt_reply_err(r, 413, "request body is larger than %zu bytes", tgt->cfg.max_body);
-    if (r->body.len) {
-        r->msg = cJSON_ParseWithLength(r->body.data, r->body.len);
-    }
+    cmn_err err;
+    if (tgt_msg_parse(r, &err) != 0)
+        return (enum MHD_Result)tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
     tgt_handler h = tgt_route(r);
     if (!h) {
         if (r->responded)
@@ -233,7 +314,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls;
     (void)conn;
     tgt_req *r = *con_cls;
-    if (!r || r == (void *)&nul_in_path) /* ended before on_request ran */
+    if (!r || r == (void *)&nul_in_path || r == (void *)&uri_too_long) /* ended before on_request ran */
         return;
     if (r->streaming) {
         /* the client went away (or we shut down) mid-PUT: the old object stays */
@@ -268,6 +349,7 @@ int tgt_server_start(tgt_server *s)
                               MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)600,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
                               MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
                               MHD_OPTION_END);
     if (!s->mhd) {
@@ -290,6 +372,7 @@ int tgt_server_start_etl(tgt_server *s)
                                   MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                                   MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
                                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)600,
+                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
                                   MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024, MHD_OPTION_END);
     const union MHD_DaemonInfo *di = s->mhd_etl ? MHD_get_daemon_info(s->mhd_etl, MHD_DAEMON_INFO_BIND_PORT) : NULL;
     if (!di || !di->port) {

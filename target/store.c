@@ -28,7 +28,7 @@ int tgt_store_remove_tree(const char *path)
     return nftw(path, remove_tree_cb, 32, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -errno;
 }
 
-/* Work files of PUTs that were in flight at a crash are garbage: drop them. */
+/* Work files of PUTs in flight at a crash, and destroyed buckets, are garbage: drop them. */
 static void clean_dir(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -72,7 +72,12 @@ int tgt_store_open(tgt_store *s, char **dirs, int n)
         }
         snprintf(path, sizeof path, "%s/.etlfs/tmp", real);
         clean_dir(path);
-        snprintf(path, sizeof path, "%s/.etlfs/trash", real);
+    }
+    /* destroyed buckets: first gather the shares a crash left behind */
+    tgt_bucket_finish_destroys(s);
+    for (int i = 0; i < s->nmpaths; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/.etlfs/trash", s->mpaths[i]);
         clean_dir(path);
     }
     return 0;

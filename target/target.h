@@ -5,7 +5,7 @@
  *   store.c, bucketdir.c, objmeta.c,         objects and buckets on mountpaths
  *   objread.c, objwrite.c, walk.c
  *   jobs.c                                   long operations ("xactions")
- *   server.c, reply.c, routes.c              HTTP (libmicrohttpd) and the route table
+ *   server.c, reply.c, msg.c, routes.c       HTTP (libmicrohttpd), JSON bodies, the route table
  *   etl_inline.c                             an object read through an ETL
  *   bucket.c, object.c, lso.c, cluster.c,    one file per group of REST handlers
  *   etl_rest.c, etl_callback.c, ...
@@ -31,7 +31,7 @@
 /* Layout per mountpath MP:
  *   MP/@ais/<bucket>/<object name>   the object (name's '/' are directories)
  *   MP/.etlfs/tmp/                   work files of PUTs in flight
- *   MP/.etlfs/trash/                 destroyed buckets being removed
+ *   MP/.etlfs/trash/ID-BUCKET        destroyed buckets being removed
  * An object lives on the mountpath chosen by a hash of bucket+name. */
 typedef struct tgt_store {
     int nmpaths;
@@ -54,8 +54,12 @@ int tgt_store_remove_tree(const char *path);
 bool tgt_bucket_exists(const tgt_store *s, const char *bck);
 /* 0, or -EEXIST / -errno. */
 int tgt_bucket_create(const tgt_store *s, const char *bck);
-/* 0, or -ENOENT / -errno. Removes every object. */
+/* 0, or -ENOENT / -errno. Removes every object; atomic (one rename), even
+ * across a crash. */
 int tgt_bucket_destroy(const tgt_store *s, const char *bck);
+/* At start-up, before the trash is emptied: completes destroys a crash cut
+ * short after their commit (see bucketdir.c). */
+void tgt_bucket_finish_destroys(const tgt_store *s);
 /* 0, or -ENOENT (from missing) / -EEXIST (to exists) / -errno. */
 int tgt_bucket_rename(const tgt_store *s, const char *from, const char *to);
 /* Sorted names of all buckets; free with tgt_free_names. */
@@ -109,6 +113,9 @@ int tgt_batch_flush(tgt_batch *b);
 void tgt_batch_free(tgt_batch *b); /* flushes first */
 
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj);
+/* Whether size more bytes fit on the mountpath that would hold bck/obj:
+ * 0, or -ENOSPC with err saying how much is free. */
+int tgt_store_check_space(const tgt_store *s, const char *bck, const char *obj, int64_t size, cmn_err *err);
 int tgt_writer_write(tgt_writer *w, const void *data, size_t len);
 /* Publishes the object; fills *out (if given). On failure the work file is gone. */
 int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out);
@@ -175,6 +182,8 @@ typedef struct tgt_config {
     int threads;
     size_t max_body;        /* bodies of control messages */
     char etl_dir[4096];     /* etl install dir (runtimes, transformers, images.conf) */
+    char *promote_roots[16]; /* --promote-root: resolved (realpath) dirs promote may read; none = off */
+    int npromote_roots;
 } tgt_config;
 
 typedef struct tgt_server {
@@ -211,7 +220,7 @@ typedef struct tgt_req {
     bool loopback;     /* client is on this node */
     /* streamed object PUT */
     bool streaming;
-    bool stream_failed;
+    int stream_err;    /* errno of the first failed write; the work file is gone then */
     tgt_writer writer;
     char put_bck[256];
     char *put_obj;
@@ -237,6 +246,11 @@ int tgt_reply_err_hdr(tgt_req *r, int status, const char *hdr, const char *value
 /* Queues a response the handler built (headers and all) and releases it. */
 struct MHD_Response;
 int tgt_reply(tgt_req *r, int status, struct MHD_Response *resp);
+
+/* The body as JSON (msg.c): parsed strictly into r->msg, and every field a
+ * handler reads checked for its type. 0 (r->msg NULL for no body), or
+ * -EINVAL with err naming what is malformed or which field has which wrong type. */
+int tgt_msg_parse(tgt_req *r, cmn_err *err);
 
 /* Helpers for JSON bodies and bucket args. */
 const char *tgt_msg_action(tgt_req *r);  /* ActMsg "action", or "" */
@@ -337,6 +351,7 @@ int tgt_h_action_invalid(tgt_req *r);         /* routes.c */
 int tgt_h_what_invalid(tgt_req *r);
 int tgt_h_health_get(tgt_req *r);             /* cluster.c */
 int tgt_h_smap_get(tgt_req *r);
+int tgt_h_sysinfo_get(tgt_req *r);
 int tgt_h_daemon_what_invalid(tgt_req *r);
 int tgt_h_job_status(tgt_req *r);
 int tgt_h_jobs_status_all(tgt_req *r);

@@ -68,6 +68,10 @@ static int frame_load(frame *f, const char *root, const char *rel)
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
             continue;
+        /* only a file placed by hand can have such a name: no request reaches
+         * it, and it would make the listing invalid JSON */
+        if (!cmn_utf8_valid(de->d_name, strlen(de->d_name)))
+            continue;
         bool is_dir = de->d_type == DT_DIR;
         if (de->d_type == DT_UNKNOWN) {
             struct stat st;

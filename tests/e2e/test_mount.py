@@ -223,3 +223,56 @@ def test_stats_xattr(target, mount):
     for k in ("server_copies", "cache_hits", "errors", "http_requests"):
         assert k in after
     assert "user.etlfs.stats" in os.listxattr(mount.mnt)
+
+
+def _work_files(target):
+    return [f for mp in target.data for f in os.listdir(os.path.join(mp, ".etlfs", "tmp"))]
+
+
+def test_truncate_past_the_targets_free_space_is_enospc(target, mount):
+    b = target.create_bucket("tera")
+    p = mount.path(b, "huge")
+    r = subprocess.run(["truncate", "-s", "1T", p], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "No space left" in r.stderr, r
+    # nothing giant was sent: at most the empty file open(O_CREAT) made
+    got = target.get(b, "huge")
+    assert got.status_code == 404 or got.content == b""
+    assert _work_files(target) == []
+    # the same for a path truncate of an existing object (unchanged) and a write far past the end
+    target.put(b, "old", b"old bytes")
+    with pytest.raises(OSError) as e:
+        os.truncate(mount.path(b, "old"), 1 << 40)
+    assert e.value.errno == errno.ENOSPC
+    assert target.get(b, "old").content == b"old bytes"
+    fd = os.open(mount.path(b, "sparse"), os.O_WRONLY | os.O_CREAT)
+    try:
+        with pytest.raises(OSError) as e:
+            os.pwrite(fd, b"x", 1 << 40)
+        assert e.value.errno == errno.ENOSPC
+        os.pwrite(fd, b"fits", 0)
+    finally:
+        os.close(fd)
+    assert target.get(b, "sparse").content == b"fits"
+    assert _work_files(target) == []
+
+
+def test_max_object_size_option_is_efbig(target, tmp_path):
+    from mount_fixtures import Mount
+
+    m = Mount(target, tmp_path / "mnt-max", options=["max_object_size=1048576"])
+    try:
+        b = target.create_bucket("capped")
+        p = m.path(b, "f")
+        with pytest.raises(OSError) as e:
+            os.truncate(p if os.path.exists(p) else open(p, "wb").name, 2 << 20)
+        assert e.value.errno == errno.EFBIG
+        with open(p, "wb") as f:
+            f.write(b"a" * (1 << 20))  # exactly the limit fits
+        assert target.get(b, "f").content == b"a" * (1 << 20)
+        with pytest.raises(OSError) as e:
+            with open(p, "ab") as f:
+                f.write(b"b")
+        assert e.value.errno == errno.EFBIG
+        assert len(target.get(b, "f").content) == 1 << 20
+    finally:
+        assert m.stop() == 0, m.log_text()

@@ -285,34 +285,84 @@ def test_move_bck(shared_target, bucket):
 
 # ---- promote
 
-def test_promote_folder(shared_target, bucket, tmp_path):
-    t = shared_target
-    src = tmp_path / "files"
+@pytest.fixture(scope="module")
+def promote_target(tmp_path_factory):
+    """A target that may promote files under its own "allowed" folder only."""
+    work = tmp_path_factory.mktemp("promote")
+    allowed = work / "allowed"
+    allowed.mkdir()
+    t = Target(str(work), extra_args=["--promote-root", str(allowed)])
+    t.allowed = allowed
+    yield t
+    t.stop()
+
+
+def promote(t, bucket, src, **value):
+    value.setdefault("src", str(src))
+    return requests.post(f"{t.url}/v1/objects/{bucket}", json={"action": "promote", "name": str(src), "value": value})
+
+
+def test_promote_folder(promote_target, tmp_path):
+    t = promote_target
+    bucket = t.create_bucket("prom-folder")
+    src = t.allowed / "files"
     (src / "sub" / "deeper").mkdir(parents=True)
     files = {"a.txt": b"A", "sub/b.txt": b"BB", "sub/deeper/c.txt": b"CCC"}
     for n, d in files.items():
         (src / n).write_bytes(d)
-    r = requests.post(f"{t.url}/v1/objects/{bucket}",
-                      json={"action": "promote", "name": str(src),
-                            "value": {"src": str(src), "obj": "p/", "rcr": True, "ovw": False, "dls": False}})
+    r = promote(t, bucket, src, obj="p/", rcr=True, ovw=False, dls=False)
     assert r.status_code == 200, r.text
     assert sorted(list_names(t, bucket)) == sorted("p/" + n for n in files)  # at once: synchronous
     assert job_status(t, r.text)["end_time"] != 0
     for n, d in files.items():
         assert t.get(bucket, "p/" + n).content == d
     # not recursive, and a single file
-    r = requests.post(f"{t.url}/v1/objects/{bucket}",
-                      json={"action": "promote", "name": str(src), "value": {"src": str(src), "obj": "top/"}})
+    r = promote(t, bucket, src, obj="top/")
     assert r.status_code == 200
     assert list_names(t, bucket, "top/") == ["top/a.txt"]
-    r = requests.post(f"{t.url}/v1/objects/{bucket}",
-                      json={"action": "promote", "name": str(src / "a.txt"),
-                            "value": {"src": str(src / "a.txt"), "obj": "single", "dls": True}})
+    r = promote(t, bucket, src / "a.txt", obj="single", dls=True)
     assert r.status_code == 200
     assert t.get(bucket, "single").content == b"A" and not (src / "a.txt").exists()
-    r = requests.post(f"{t.url}/v1/objects/{bucket}",
-                      json={"action": "promote", "name": "relative/path", "value": {"src": "relative/path"}})
+    r = promote(t, bucket, "relative/path")
     assert r.status_code == 400
+
+
+def test_promote_refuses_files_outside_its_roots(promote_target, tmp_path):
+    t = promote_target
+    bucket = t.create_bucket("prom-outside")
+    outside = tmp_path / "secret.txt"
+    outside.write_bytes(b"host file")
+    # a host file, a missing one outside, a path that climbs out with "..": 403, nothing read or deleted
+    for src in (outside, tmp_path / "missing", str(t.allowed) + "/.." * 12 + str(outside)):
+        r = promote(t, bucket, src, obj="loot", dls=True)
+        assert r.status_code == 403, (src, r.text)
+        assert "--promote-root" in r.json()["message"]
+    assert outside.read_bytes() == b"host file"
+    # a symlink inside a root that leads out: refused as a source...
+    (t.allowed / "link.txt").symlink_to(outside)
+    r = promote(t, bucket, t.allowed / "link.txt", obj="loot", dls=True)
+    assert r.status_code == 403, r.text
+    # ...and skipped (not followed) when met in a promoted folder
+    d = t.allowed / "withlink"
+    d.mkdir()
+    (d / "ok.txt").write_bytes(b"ok")
+    (d / "out.txt").symlink_to(outside)
+    (d / "outdir").symlink_to(tmp_path, target_is_directory=True)
+    r = promote(t, bucket, d, obj="w/", rcr=True, dls=True)
+    assert r.status_code == 200, r.text
+    assert list_names(t, bucket) == ["w/ok.txt"]
+    assert outside.read_bytes() == b"host file"
+    # a missing file inside a root is still 404
+    assert promote(t, bucket, t.allowed / "nope").status_code == 404
+
+
+def test_promote_is_off_without_a_root(shared_target, bucket, tmp_path):
+    f = tmp_path / "f.txt"
+    f.write_bytes(b"x")
+    r = promote(shared_target, bucket, f, obj="f", dls=True)
+    assert r.status_code == 403, r.text
+    assert "--promote-root" in r.json()["message"]
+    assert f.exists() and list_names(shared_target, bucket) == []
 
 
 # ---- jobs started by kind

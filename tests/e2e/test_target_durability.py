@@ -6,11 +6,14 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
 import requests
+
+from conftest import Target
 
 MiB = 1 << 20
 
@@ -188,3 +191,123 @@ def test_object_larger_than_4gib(target):
         assert lst["entries"][0]["size"] == str(size)
     finally:
         assert requests.delete(f"{target.url}/v1/objects/huge/zeros").status_code == 200
+
+
+# ---- destroy-bck: one rename commits it, even across kill -9
+
+def _fill_by_hand(t, bck, n):
+    """n objects spread over the mountpaths as files placed by hand (served
+    as version 1): thousands of PUTs would only make the test slow."""
+    t.create_bucket(bck)
+    for i in range(n):
+        mp = t.data[i % len(t.data)]
+        d = os.path.join(mp, "@ais", bck, f"d{i % 50}")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, f"o{i}"), "wb") as f:
+            f.write(b"x")
+
+
+def _trash(t):
+    return [e for mp in t.data for e in os.listdir(os.path.join(mp, ".etlfs", "trash"))]
+
+
+def _count(t, bck):
+    r = requests.get(f"{t.url}/v1/buckets/{bck}", json={"action": "list", "value": {"props": "name"}})
+    assert r.status_code == 200, r.text
+    return len(r.json()["entries"] or [])
+
+
+def test_kill9_during_destroy_leaves_the_bucket_gone_or_whole(target):
+    n = 6000
+    _fill_by_hand(target, "doomed", n)
+    assert _count(target, "doomed") == n
+    def destroy():
+        try:
+            requests.delete(f"{target.url}/v1/buckets/doomed", json={"action": "destroy-bck"}, timeout=60)
+        except requests.RequestException:
+            pass  # killed under it
+
+    th = threading.Thread(target=destroy, daemon=True)
+    th.start()
+    # kill -9 as soon as the destroy has begun moving directories (bounded: 30 s)
+    assert _wait(lambda: _trash(target), 30), "destroy never moved anything to the trash"
+    target.kill9()
+    th.join(30)
+    target.start()
+    r = requests.head(f"{target.url}/v1/buckets/doomed")
+    if r.status_code == 200:  # killed before the commit: whole
+        assert _count(target, "doomed") == n
+    else:
+        assert r.status_code == 404
+        # no share of it is left to come back with a bucket of the same name
+        target.create_bucket("doomed")
+        assert _count(target, "doomed") == 0
+    assert _wait(lambda: not _trash(target)), _trash(target)
+
+
+def test_destroy_cut_short_after_its_commit_is_finished_at_start(target):
+    # the state a crash right after the commit leaves: the first mountpath's
+    # directory in the trash, the second mountpath's share still in place
+    _fill_by_hand(target, "half", 40)
+    target.stop()
+    os.rename(os.path.join(target.data[0], "@ais", "half"),
+              os.path.join(target.data[0], ".etlfs", "trash", "Abcdefghijkl-half"))
+    assert os.listdir(os.path.join(target.data[1], "@ais", "half"))
+    target.start()
+    assert requests.head(f"{target.url}/v1/buckets/half").status_code == 404
+    assert not os.path.exists(os.path.join(target.data[1], "@ais", "half"))
+    assert _trash(target) == []
+    target.create_bucket("half")
+    assert _count(target, "half") == 0
+
+
+# ---- PUTs that cannot fit: refused up front, or their work file freed at once
+
+def test_put_larger_than_free_space_is_507_before_any_byte(target):
+    target.create_bucket("huge")
+    with socket.create_connection(("127.0.0.1", target.port), timeout=20) as s:
+        s.sendall(f"PUT /v1/objects/huge/tera HTTP/1.1\r\nHost: x\r\nContent-Length: {1 << 40}\r\n\r\n".encode()
+                  + b"\0" * 65536)
+        head = s.recv(65536)
+    assert head.startswith(b"HTTP/1.1 507"), head[:200]
+    assert b"do not fit" in head
+    assert _tmp_files(target) == []
+    assert target.get("huge", "tera").status_code == 404
+    # the target's capacity, as AIStore's sysinfo reports it
+    info = requests.get(f"{target.url}/v1/daemon", params={"what": "sysinfo"}).json()
+    assert 0 < int(info["fs_used"]) <= int(info["fs_capacity"])
+
+
+@pytest.fixture
+def small_target(tmp_path):
+    """A target whose one mountpath is a 16 MiB tmpfs (needs root)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    mp = tmp_path / "mp0"
+    mp.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mp)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        t = Target(str(tmp_path), mountpaths=1)
+        yield t
+        t.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(mp)])
+
+
+def test_disk_full_mid_put_frees_the_work_file_at_once(small_target):
+    t = small_target
+    t.create_bucket("full")
+    feeder = Feeder(64 * MiB)  # chunked: no length to refuse it by
+    th, result = _put_in_background(t, "full", "big", feeder)
+    assert _wait(lambda: feeder.sent >= 32 * MiB, 60), feeder.sent
+    feeder.stall.set()  # the client holds the request open...
+    # ...and the disk is free again all the same: the work file went with the first failed write
+    assert _wait(lambda: _tmp_files(t) == [] and shutil.disk_usage(t.data[0]).used < 8 * MiB, 30), \
+        (_tmp_files(t), shutil.disk_usage(t.data[0]))
+    feeder.stall.clear()
+    th.join(60)
+    assert result["resp"].status_code == 507, result
+    assert "No space left" in result["resp"].json()["message"]
+    assert t.get("full", "big").status_code == 404
+    t.put("full", "small", b"fits")  # and it serves on

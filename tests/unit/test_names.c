@@ -68,6 +68,12 @@ static void test_object_names(void)
 
     obj_bad("");
     obj_bad("/abs");
+    obj_bad("//tmp/x");
+    /* not UTF-8: a lone continuation byte, a truncated sequence, an overlong '/' */
+    obj_bad("a\x80" "b");
+    obj_bad("dir/\xc3");
+    obj_bad("\xc0\xaf");
+    obj_ok("caf\xc3\xa9/\xe2\x82\xac");
     obj_bad("/");
     obj_bad("..");
     obj_bad(".");
