@@ -52,6 +52,9 @@ static const struct field {
     {"value.ext", T_STR | T_OBJ},
     {"value.dry_run", T_BOOL},
     {"value.num_workers", T_NUM},
+    {"value.num-workers", T_NUM},  /* AIStore 5.0's spelling */
+    {"value.pipeline", T_ARR},     /* AIStore 5.0: later ETL stages */
+    {"value.etl_args", T_STR},
     {"value.request_timeout", T_STR},
     {"value.objnames", T_ARR},
     {"value.template", T_STR},
