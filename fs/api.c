@@ -407,10 +407,72 @@ static int counting(void *ctx, const char *data, size_t len)
     return r == len ? 0 : -EIO;
 }
 
+/* A view's ETL is one name or a pipeline "A>>B>>C" (MNT/@A>>B/...): the
+ * first stage, and the later ones as AIStore 5.0 names them. */
+#define CHAIN_SEP ">>"
+
+static void chain_split(const char *etl, char *first, size_t len, const char **rest)
+{
+    const char *sep = strstr(etl, CHAIN_SEP);
+    size_t n = sep ? (size_t)(sep - etl) : strlen(etl);
+    snprintf(first, len, "%.*s", (int)n, etl);
+    *rest = sep ? sep + strlen(CHAIN_SEP) : NULL;
+}
+
+/* ?etl_name=A&etl_pipeline=B,C */
+static void chain_query(cmn_buf *u, const char *etl)
+{
+    char first[256];
+    const char *rest;
+    chain_split(etl, first, sizeof first, &rest);
+    cmn_ais_url_query(u, "etl_name", first);
+    if (!rest)
+        return;
+    char *csv = cmn_xstrdup(rest);
+    for (char *p = strstr(csv, CHAIN_SEP); p; p = strstr(p, CHAIN_SEP))
+        memmove(p, p + 1, strlen(p + 1) + 1), *p = ',';
+    cmn_ais_url_query(u, "etl_pipeline", csv);
+    free(csv);
+}
+
+/* "id": "A", "pipeline": ["B", "C"] in a job's value */
+static void chain_value(cJSON *val, const char *etl)
+{
+    char first[256];
+    const char *rest;
+    chain_split(etl, first, sizeof first, &rest);
+    cJSON_AddStringToObject(val, "id", first);
+    if (!rest)
+        return;
+    cJSON *pl = cJSON_AddArrayToObject(val, "pipeline");
+    while (rest) {
+        char name[256];
+        chain_split(rest, name, sizeof name, &rest);
+        cJSON_AddItemToArray(pl, cJSON_CreateString(name));
+    }
+}
+
+bool fs_chain_each(const char *etl, bool (*fn)(const char *name))
+{
+    for (const char *rest = etl; rest;) {
+        char name[256];
+        chain_split(rest, name, sizeof name, &rest);
+        if (!*name || !fn(name))
+            return false;
+    }
+    return true;
+}
+
 int fs_api_get_all(const char *bck, const char *obj, const char *etl, fs_sink_fn sink, void *ctx, int64_t *got)
 {
     bool via = etl && *etl;
-    char *url = obj_url(bck, obj, via ? "etl_name" : NULL, etl);
+    cmn_ais c = target();
+    cmn_buf u;
+    cmn_buf_init(&u);
+    cmn_ais_url_object(&u, &c, bck, obj);
+    if (via)
+        chain_query(&u, etl);
+    char *url = cmn_buf_steal(&u);
     countsink cs = {.fn = sink, .ctx = ctx};
     cmn_http_sink out = {.ctx = &cs, .write = counting};
     cmn_http_req req = {.method = "GET", .url = url, .sink = &out, .follow_redirects = true};
@@ -469,7 +531,10 @@ int fs_api_copy_obj(const char *sbck, const char *sobj, const char *dbck, const 
                     int64_t *size)
 {
     cJSON *val = cJSON_CreateObject();
-    cJSON_AddStringToObject(val, "id", etl ? etl : "");
+    if (etl && *etl)
+        chain_value(val, etl);
+    else
+        cJSON_AddStringToObject(val, "id", "");
     char *json = cmn_ais_action("copy-obj", dobj, val);
     char *to = uname(dbck);
     char *url = obj_url(sbck, sobj, "bck_to", to);
@@ -503,7 +568,7 @@ int fs_api_copy_list(const char *sbck, const char *etl, const char *dbck, const 
     cJSON_AddStringToObject(to, "name", dbck);
     cJSON_AddStringToObject(to, "provider", "ais");
     if (transform)
-        cJSON_AddStringToObject(val, "id", etl);
+        chain_value(val, etl);
     char *json = cmn_ais_action(transform ? "etl-listrange" : "copy-listrange", "", val);
     char *url = bck_url(sbck, NULL, NULL);
     cmn_http_req req = {.method = "POST", .url = url};

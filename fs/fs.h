@@ -104,6 +104,9 @@ int fs_api_head(const char *bck, const char *obj, fs_objattr *a);
 ssize_t fs_api_get_range(const char *bck, const char *obj, char *buf, size_t len, int64_t off);
 /* Whole GET (optionally through an ETL) into a sink; total bytes in *got. */
 int fs_api_get_all(const char *bck, const char *obj, const char *etl, fs_sink_fn sink, void *ctx, int64_t *got);
+/* Whether fn holds for every ETL of a view's name, "A" or the pipeline
+ * "A>>B>>C" (an empty stage: false). */
+bool fs_chain_each(const char *etl, bool (*fn)(const char *name));
 int fs_api_put_fd(const char *bck, const char *obj, int fd, int64_t len);
 int fs_api_delete(const char *bck, const char *obj);
 int fs_api_rename(const char *bck, const char *obj, const char *newname);

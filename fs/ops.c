@@ -69,7 +69,12 @@ static void etl_refresh_locked(bool force)
     fs_st.etls.expires = cmn_mono_ns() + (int64_t)(fs_cfg.attr_timeout * 1e9);
 }
 
-static bool etl_running(const char *name)
+static bool one_running(const char *name);
+
+/* A view's ETL, or every stage of its pipeline (MNT/@A>>B/), is running. */
+static bool etl_running(const char *name) { return fs_chain_each(name, one_running); }
+
+static bool one_running(const char *name)
 {
     pthread_mutex_lock(&fs_st.etls.mu);
     etl_refresh_locked(false);

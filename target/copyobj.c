@@ -88,8 +88,17 @@ int tgt_act_copy_obj(tgt_req *r, const char *bck, const char *obj)
     const cJSON *id = value ? cJSON_GetObjectItem(value, "id") : NULL;
     etl_chain *h = NULL;
     if (cJSON_IsString(id) && *id->valuestring) {
+        etl_request q = {.name = id->valuestring};
+        const cJSON *pl = cJSON_GetObjectItem(value, "pipeline"), *it;
+        cJSON_ArrayForEach(it, pl)
+        {
+            if (!cJSON_IsString(it) || q.npipeline == ETL_PIPELINE_MAX)
+                return tgt_reply_err(r, 400, "copy-obj: \"pipeline\" must list at most %d ETL names",
+                                     ETL_PIPELINE_MAX);
+            q.pipeline[q.npipeline++] = it->valuestring;
+        }
         cmn_err e = {0};
-        if (!(h = etl_get(tgt->etl, &(etl_request){.name = id->valuestring}, &e)))
+        if (!(h = etl_get(tgt->etl, &q, &e)))
             return tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
     }
     return copy_one(r, "copy-obj", bck, obj, dst, dname, h);

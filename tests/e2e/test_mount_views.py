@@ -6,6 +6,7 @@ view file, and `cp -r` between two `mount -t etlfs` mounts from a view to a
 plain bucket done server-side (no byte read through FUSE)."""
 import base64
 import gzip
+import hashlib
 import io
 import json
 import os
@@ -260,3 +261,26 @@ def test_cp_r_from_md5_view_between_mounts_is_server_side(target, node, tmp_path
         with open(os.path.join(d, k), "rb") as f:  # and through the destination mount
             assert f.read() == want.content
     assert is_mounted(v) and is_mounted(d)
+
+
+def test_pipeline_view_reads_and_copies_the_chain(target, mount, src):
+    """MNT/@A>>B/ reads each file through A then B (AIStore 5.0's pipeline);
+    cp -r from it into a bucket runs the same chain server-side."""
+    gz = init_spec(target, "etl-gzip", pod("compress"))
+    md5 = init_spec(target, "etl-md5", pod("md5"))
+    view = mount.path(f"@{gz}>>{md5}", src)
+    for name in OBJECTS:
+        want = requests.get(f"{target.url}/v1/objects/{src}/{name}", params={"etl_name": gz}, timeout=60).content
+        with open(os.path.join(view, name), "rb") as f:
+            assert f.read() == hashlib.md5(want).hexdigest().encode(), name
+    target.create_bucket("vchain")
+    r = subprocess.run(["cp", "-r", view + "/.", mount.path("vchain")], capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    subprocess.run(["sync", mount.path("vchain")], check=True, timeout=120)
+    for name in OBJECTS:
+        chained = requests.get(f"{target.url}/v1/objects/{src}/{name}",
+                               params={"etl_name": gz, "etl_pipeline": md5}, timeout=60).content
+        assert target.get("vchain", name).content == chained, name
+    # a stage that does not run: no such view
+    assert not os.path.exists(mount.path(f"@{gz}>>etl-missing", src))
+    assert not os.path.exists(mount.path(f"@{gz}>>", src))
