@@ -407,60 +407,63 @@ static int counting(void *ctx, const char *data, size_t len)
     return r == len ? 0 : -EIO;
 }
 
-/* A view's ETL is one name or a pipeline "A>>B>>C" (MNT/@A>>B/...): the
- * first stage, and the later ones as AIStore 5.0 names them. */
+/* A view's ETL is one name or a pipeline "A>>B>>C" (MNT/@A>>B/): its
+ * stages into names (at most max, each < 256 bytes); the count, 0 when a
+ * stage is empty or there are too many. */
 #define CHAIN_SEP ">>"
+#define CHAIN_MAX 9
 
-static void chain_split(const char *etl, char *first, size_t len, const char **rest)
+static size_t chain_names(const char *etl, char names[][256], size_t max)
 {
-    const char *sep = strstr(etl, CHAIN_SEP);
-    size_t n = sep ? (size_t)(sep - etl) : strlen(etl);
-    snprintf(first, len, "%.*s", (int)n, etl);
-    *rest = sep ? sep + strlen(CHAIN_SEP) : NULL;
+    size_t n = 0;
+    for (const char *p = etl;;) {
+        const char *sep = strstr(p, CHAIN_SEP);
+        size_t len = sep ? (size_t)(sep - p) : strlen(p);
+        if (len == 0 || len >= 256 || n == max)
+            return 0;
+        memcpy(names[n], p, len);
+        names[n++][len] = '\0';
+        if (!sep)
+            return n;
+        p = sep + strlen(CHAIN_SEP);
+    }
 }
 
-/* ?etl_name=A&etl_pipeline=B,C */
+/* ?etl_name=A&etl_pipeline=B,C (AIStore 5.0's names) */
 static void chain_query(cmn_buf *u, const char *etl)
 {
-    char first[256];
-    const char *rest;
-    chain_split(etl, first, sizeof first, &rest);
-    cmn_ais_url_query(u, "etl_name", first);
-    if (!rest)
+    char names[CHAIN_MAX][256];
+    size_t n = chain_names(etl, names, CHAIN_MAX);
+    cmn_ais_url_query(u, "etl_name", n ? names[0] : etl);
+    if (n < 2)
         return;
-    char *csv = cmn_xstrdup(rest);
-    for (char *p = strstr(csv, CHAIN_SEP); p; p = strstr(p, CHAIN_SEP))
-        memmove(p, p + 1, strlen(p + 1) + 1), *p = ',';
-    cmn_ais_url_query(u, "etl_pipeline", csv);
-    free(csv);
+    cmn_buf csv;
+    cmn_buf_init(&csv);
+    for (size_t i = 1; i < n; i++)
+        cmn_buf_printf(&csv, "%s%s", i > 1 ? "," : "", names[i]);
+    cmn_ais_url_query(u, "etl_pipeline", csv.data);
+    cmn_buf_free(&csv);
 }
 
 /* "id": "A", "pipeline": ["B", "C"] in a job's value */
 static void chain_value(cJSON *val, const char *etl)
 {
-    char first[256];
-    const char *rest;
-    chain_split(etl, first, sizeof first, &rest);
-    cJSON_AddStringToObject(val, "id", first);
-    if (!rest)
-        return;
-    cJSON *pl = cJSON_AddArrayToObject(val, "pipeline");
-    while (rest) {
-        char name[256];
-        chain_split(rest, name, sizeof name, &rest);
-        cJSON_AddItemToArray(pl, cJSON_CreateString(name));
-    }
+    char names[CHAIN_MAX][256];
+    size_t n = chain_names(etl, names, CHAIN_MAX);
+    cJSON_AddStringToObject(val, "id", n ? names[0] : etl);
+    cJSON *pl = n > 1 ? cJSON_AddArrayToObject(val, "pipeline") : NULL;
+    for (size_t i = 1; i < n; i++)
+        cJSON_AddItemToArray(pl, cJSON_CreateString(names[i]));
 }
 
 bool fs_chain_each(const char *etl, bool (*fn)(const char *name))
 {
-    for (const char *rest = etl; rest;) {
-        char name[256];
-        chain_split(rest, name, sizeof name, &rest);
-        if (!*name || !fn(name))
+    char names[CHAIN_MAX][256];
+    size_t n = chain_names(etl, names, CHAIN_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (!fn(names[i]))
             return false;
-    }
-    return true;
+    return n > 0;
 }
 
 int fs_api_get_all(const char *bck, const char *obj, const char *etl, fs_sink_fn sink, void *ctx, int64_t *got)

@@ -266,21 +266,20 @@ def test_cp_r_from_md5_view_between_mounts_is_server_side(target, node, tmp_path
 def test_pipeline_view_reads_and_copies_the_chain(target, mount, src):
     """MNT/@A>>B/ reads each file through A then B (AIStore 5.0's pipeline);
     cp -r from it into a bucket runs the same chain server-side."""
-    gz = init_spec(target, "etl-gzip", pod("compress"))
     md5 = init_spec(target, "etl-md5", pod("md5"))
-    view = mount.path(f"@{gz}>>{md5}", src)
-    for name in OBJECTS:
-        want = requests.get(f"{target.url}/v1/objects/{src}/{name}", params={"etl_name": gz}, timeout=60).content
+XX
+    view = mount.path(f"@{first}>>{md5}", src)
+    for name, data in OBJECTS.items():
         with open(os.path.join(view, name), "rb") as f:
-            assert f.read() == hashlib.md5(want).hexdigest().encode(), name
+            assert f.read() == hashlib.md5(hashlib.md5(data).hexdigest().encode()).hexdigest().encode(), name
     target.create_bucket("vchain")
     r = subprocess.run(["cp", "-r", view + "/.", mount.path("vchain")], capture_output=True, timeout=120)
     assert r.returncode == 0, r.stderr
     subprocess.run(["sync", mount.path("vchain")], check=True, timeout=120)
     for name in OBJECTS:
         chained = requests.get(f"{target.url}/v1/objects/{src}/{name}",
-                               params={"etl_name": gz, "etl_pipeline": md5}, timeout=60).content
+                               params={"etl_name": first, "etl_pipeline": md5}, timeout=60).content
         assert target.get("vchain", name).content == chained, name
     # a stage that does not run: no such view
-    assert not os.path.exists(mount.path(f"@{gz}>>etl-missing", src))
-    assert not os.path.exists(mount.path(f"@{gz}>>", src))
+    assert not os.path.exists(mount.path(f"@{first}>>etl-missing", src))
+    assert not os.path.exists(mount.path(f"@{first}>>", src))
