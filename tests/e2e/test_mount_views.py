@@ -267,7 +267,7 @@ def test_pipeline_view_reads_and_copies_the_chain(target, mount, src):
     """MNT/@A>>B/ reads each file through A then B (AIStore 5.0's pipeline);
     cp -r from it into a bucket runs the same chain server-side."""
     md5 = init_spec(target, "etl-md5", pod("md5"))
-XX
+    first = init_spec(target, "etl-md5b", pod("md5"))  # md5 twice: gzip output holds a time, md5 is stable
     view = mount.path(f"@{first}>>{md5}", src)
     for name, data in OBJECTS.items():
         with open(os.path.join(view, name), "rb") as f:
