@@ -35,6 +35,8 @@ static void usage(FILE *f)
             "  --state DIR          ETL state: init messages, code, venvs, logs\n"
             "                       (default: FIRST_MOUNTPATH/.etlfs/etl)\n"
             "  --etl-user USER      unprivileged user ETL processes run as (default nobody)\n"
+            "  --etl-memory SIZE    memory of each ETL's process tree (default 4Gi; e.g. 512Mi)\n"
+            "  --etl-pids N         processes and threads of each ETL (default 1024)\n"
             "  -v, --verbose        debug logging\n"
             "  -h, --help           this text\n");
 }
@@ -78,10 +80,13 @@ int main(int argc, char **argv)
     char *dirs[TGT_MAX_MPATHS];
     int ndirs = 0;
     const char *state = NULL, *etl_user = NULL;
+    int64_t etl_memory = 0;
+    int etl_pids = 0;
     static const struct option opts[] = {{"listen", required_argument, 0, 'l'},  {"data", required_argument, 0, 'd'},
                                          {"public-url", required_argument, 0, 'u'}, {"threads", required_argument, 0, 't'},
                                          {"max-body", required_argument, 0, 'b'}, {"etl-dir", required_argument, 0, 'e'},
                                          {"state", required_argument, 0, 's'},    {"etl-user", required_argument, 0, 'U'},
+                                         {"etl-memory", required_argument, 0, 'M'}, {"etl-pids", required_argument, 0, 'P'},
                                          {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -110,6 +115,18 @@ int main(int argc, char **argv)
         case 'e': snprintf(cfg->etl_dir, sizeof cfg->etl_dir, "%s", optarg); break;
         case 's': state = optarg; break;
         case 'U': etl_user = optarg; break;
+        case 'M':
+            if (etl_parse_memory(optarg, &etl_memory) != 0) {
+                fprintf(stderr, "etlfs-target: --etl-memory wants a size (e.g. 4Gi, 512Mi), got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'P':
+            if ((etl_pids = atoi(optarg)) <= 0) {
+                fprintf(stderr, "etlfs-target: --etl-pids wants a positive number, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'v': cmn_log_set_level(CMN_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -147,7 +164,10 @@ int main(int argc, char **argv)
         tgt_store_close(&server.store);
         return 1;
     }
-    etl_config ecfg = {TGT_NODE_ID, server.etl_url, state_dir, cfg->etl_dir, etl_user};
+    const char *mpaths[TGT_MAX_MPATHS + 1] = {0};
+    for (int i = 0; i < server.store.nmpaths; i++)
+        mpaths[i] = server.store.mpaths[i];
+    etl_config ecfg = {TGT_NODE_ID, server.etl_url, state_dir, cfg->etl_dir, etl_user, mpaths, etl_memory, etl_pids};
     server.etl = etl_registry_new(&ecfg);
     if (!server.etl) {
         tgt_server_stop(&server);
