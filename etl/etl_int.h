@@ -156,6 +156,7 @@ typedef struct etl_confine {
     char **cover; size_t ncover; /* folders covered by a tmpfs in the child's mount namespace */
     char **mkdir; size_t nmkdir; /* made in those tmpfs */
     char **bind; int *bind_fd; size_t nbind; /* bound back from an O_PATH fd */
+    char **detach; size_t ndetach; /* mounts the child does not need */
     etl_cgroup *cg;             /* the caller's once spawned */
 } etl_confine;
 

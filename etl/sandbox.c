@@ -113,6 +113,13 @@ void etl_sandbox_init(etl_sandbox *sb, const etl_config *cfg, const char *instal
 {
     memset(sb, 0, sizeof *sb);
     sb->mountpaths = strv_dup(cfg->mountpaths);
+    for (char **p = sb->mountpaths; *p; p++) { /* as mountinfo names them */
+        char real[PATH_MAX];
+        if (realpath(*p, real)) {
+            free(*p);
+            *p = cmn_xstrdup(real);
+        }
+    }
     const char *rx[] = {install_dir, bindir, NULL};
     sb->rx = strv_dup(rx);
     sb->memory = cfg->memory_limit > 0 ? cfg->memory_limit : ETL_DEFAULT_MEMORY;
@@ -257,6 +264,51 @@ static void plan_path(etl_confine *cf, const char *want, const etl_user *u)
     cf->bind[++cf->nbind] = NULL;
 }
 
+static bool needed(const char *m, const etl_sandbox *sb, const etl_jail *j)
+{
+    const char *const *lists[] = {system_rx, system_ro, system_rw, (const char *const *)sb->rx,
+                                  (const char *const *)sb->mountpaths};
+    for (size_t l = 0; l < sizeof lists / sizeof *lists; l++)
+        for (const char *const *p = lists[l]; *p; p++)
+            if (under(m, *p) || under(*p, m))
+                return true;
+    return under(m, j->work) || under(j->work, m) || (j->code && (under(m, j->code) || under(j->code, m)));
+}
+
+/* In its own namespace the ETL would keep a copy of every mount of the host,
+ * and an unmount on the host (a FUSE mount's) would wait for the ETL to end:
+ * the child detaches every mount it does not need. From mountinfo's fifth
+ * field, with its octal escapes. */
+static void plan_detach(etl_confine *cf, const etl_sandbox *sb, const etl_jail *j)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    if (!f)
+        return;
+    char line[8192];
+    while (fgets(line, sizeof line, f)) {
+        char *fld = line;
+        for (int i = 0; i < 4 && fld; i++)
+            fld = strchr(fld, ' ') ? strchr(fld, ' ') + 1 : NULL;
+        if (!fld)
+            continue;
+        fld[strcspn(fld, " ")] = '\0';
+        char m[4096];
+        size_t n = 0;
+        for (const char *p = fld; *p && n + 1 < sizeof m; p++) {
+            if (p[0] == '\\' && p[1] >= '0' && p[1] <= '3' && p[2] && p[3]) {
+                m[n++] = (char)((p[1] - '0') * 64 + (p[2] - '0') * 8 + (p[3] - '0'));
+                p += 3;
+            } else {
+                m[n++] = *p;
+            }
+        }
+        m[n] = '\0';
+        if (strcmp(m, "/") && !needed(m, sb, j))
+            plan_add(&cf->detach, &cf->ndetach, cmn_xstrdup(m));
+    }
+    fclose(f);
+}
+
 /* ---- the Landlock ruleset */
 
 static int add_path_rule(int rs, const char *path, uint64_t allowed, uint64_t handled)
@@ -341,6 +393,8 @@ int etl_confine_prepare(const etl_sandbox *sb, const etl_user *u, const etl_jail
         plan_path(cf, j->work, u);
         if (j->code)
             plan_path(cf, j->code, u);
+        if (cf->ncover)
+            plan_detach(cf, sb, j);
     }
     cf->filter_sockets = !j->any_net;
     if (sb->landlock_abi > 0 && make_ruleset(sb, j, &cf->ruleset, err, errlen) != 0) {
@@ -367,10 +421,11 @@ void etl_confine_release(etl_confine *cf)
     etl_strv_free(cf->bind);
     etl_strv_free(cf->cover);
     etl_strv_free(cf->mkdir);
+    etl_strv_free(cf->detach);
     free(cf->bind_fd);
-    cf->bind = cf->cover = cf->mkdir = NULL;
+    cf->bind = cf->cover = cf->mkdir = cf->detach = NULL;
     cf->bind_fd = NULL;
-    cf->nbind = cf->ncover = cf->nmkdir = 0;
+    cf->nbind = cf->ncover = cf->nmkdir = cf->ndetach = 0;
     etl_cgroup_close_fds(cf->cg); /* the group itself stays: the caller owns cf->cg */
 }
 
@@ -387,6 +442,8 @@ static int enter_mounts(const etl_confine *cf)
     for (size_t i = 0; i < cf->nbind; i++)
         if ((cf->bind_fd[i] = open(cf->bind[i], O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
             return -1;
+    for (size_t i = 0; i < cf->ndetach; i++)
+        umount2(cf->detach[i], MNT_DETACH); /* gone already with its parent: fine */
     for (size_t i = 0; i < cf->ncover; i++)
         if (mount("etlfs", cf->cover[i], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k") != 0)
             return -1;
