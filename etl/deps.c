@@ -47,6 +47,9 @@ static const char check_py[] =
     "        missing.append(line)\n"
     "    except Exception as e:\n"
     "        missing.append('%s (%s)' % (line, e))\n"
+    "import os\n"
+    "if os.path.lexists(sys.argv[2]):\n"
+    "    os.unlink(sys.argv[2])  # a link left in the work folder is not followed\n"
     "with open(sys.argv[2], 'w') as f:\n"
     "    f.write(', '.join(missing))\n"
     "sys.exit(1 if missing else 0)\n";
