@@ -29,7 +29,7 @@ typedef struct etl_config {
 } etl_config;
 
 /* "512Mi", "2G", "1073741824": Kubernetes quantities and plain bytes
- * (--etl-memory, a Pod's resources.limits.memory); -EINVAL. */
+ * (--etl-memory); -EINVAL. */
 int etl_parse_memory(const char *s, int64_t *out);
 
 /* Creates the registry; ETLs defined before a restart come back stopped
