@@ -86,6 +86,7 @@ typedef struct deps_run {
     const etl_user *user;
     const etl_sandbox *sb;
     const char *name;
+    const char *dir;
 } deps_run;
 
 static int run(const deps_run *d, const char *work, const char *log, char *const *argv, int64_t timeout_ns,
@@ -96,7 +97,7 @@ static int run(const deps_run *d, const char *work, const char *log, char *const
     char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", home, "LANG=C.UTF-8", "PIP_NO_INPUT=1",
                     "PIP_DISABLE_PIP_VERSION_CHECK=1", NULL};
     /* confined like the ETL, but pip may fetch from its index */
-    etl_jail jail = {.name = d->name, .work = work, .any_net = true};
+    etl_jail jail = {.name = d->name, .work = work, .dir = d->dir, .any_net = true};
     etl_spawn s = {.argv = argv, .envp = envp, .cwd = work, .log_path = log, .user = d->user, .sb = d->sb,
                    .jail = &jail};
     int status = 0;
@@ -126,7 +127,7 @@ int etl_deps_prepare(const char *etl_dir, const char *work, const char *base_pyt
         return 0;
     }
     int64_t deadline = cmn_mono_ns() + timeout_ns;
-    deps_run d = {.user = user, .sb = sb, .name = name};
+    deps_run d = {.user = user, .sb = sb, .name = name, .dir = etl_dir};
     char req[4096], chk[4096], venv[4096], vpy[4096], log[4096], missing_path[4096];
     snprintf(req, sizeof req, "%s/requirements.txt", etl_dir);
     snprintf(chk, sizeof chk, "%s/check_deps.py", etl_dir);

@@ -141,7 +141,7 @@ typedef struct etl_sandbox {
 typedef struct etl_jail {
     const char *name;   /* names its cgroup */
     const char *work;   /* read-write, its cwd */
-    const char *code;   /* read-only, or NULL */
+    const char *dir;    /* STATE/NAME, root's: code, requirements (read-only), or NULL */
     int bind_port;      /* the one TCP port it may bind, 0: none */
     int connect_port;   /* the one TCP port it may connect to, 0: none */
     bool any_net;       /* no TCP rules (pip fetching requirements) */

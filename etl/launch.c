@@ -252,9 +252,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
 
     pid_t pid;
     etl_cgroup *cg;
-    char codedir[4200];
-    snprintf(codedir, sizeof codedir, "%s/code", e->dir);
-    etl_jail jail = {.name = m->name, .work = e->work, .code = m->kind == ETL_INIT_CODE ? codedir : NULL,
+    etl_jail jail = {.name = m->name, .work = e->work, .dir = e->dir,
                      .bind_port = port, .connect_port = r->callback_port};
     etl_spawn s = {.argv = p.argv.v, .envp = p.env.v, .cwd = e->work, .log_path = e->log, .user = &r->user,
                    .sb = &r->sb, .jail = &jail};

@@ -272,7 +272,7 @@ static bool needed(const char *m, const etl_sandbox *sb, const etl_jail *j)
         for (const char *const *p = lists[l]; *p; p++)
             if (under(m, *p) || under(*p, m))
                 return true;
-    return under(m, j->work) || under(j->work, m) || (j->code && (under(m, j->code) || under(j->code, m)));
+    return under(m, j->work) || under(j->work, m) || (j->dir && (under(m, j->dir) || under(j->dir, m)));
 }
 
 /* In its own namespace the ETL would keep a copy of every mount of the host,
@@ -359,8 +359,8 @@ static int make_ruleset(const etl_sandbox *sb, const etl_jail *j, int *out, char
         rc = add_path_rule(rs, what = *p, RO, attr.fs);
     for (char **p = sb->mountpaths; !rc && *p; p++)
         rc = add_path_rule(rs, what = *p, RO, attr.fs);
-    if (!rc && j->code)
-        rc = add_path_rule(rs, what = j->code, RO, attr.fs);
+    if (!rc && j->dir)
+        rc = add_path_rule(rs, what = j->dir, RO, attr.fs);
     for (const char *const *p = system_rw; !rc && *p; p++)
         rc = add_path_rule(rs, what = *p, RO | LL_FS_WRITE_FILE | LL_FS_TRUNCATE | (1ULL << 5) | (1ULL << 8), attr.fs);
     if (!rc)
@@ -390,9 +390,9 @@ int etl_confine_prepare(const etl_sandbox *sb, const etl_user *u, const etl_jail
             plan_path(cf, *p, u);
         for (char **p = sb->rx; *p; p++)
             plan_path(cf, *p, u);
+        if (j->dir)
+            plan_path(cf, j->dir, u); /* before work, which it holds */
         plan_path(cf, j->work, u);
-        if (j->code)
-            plan_path(cf, j->code, u);
         if (cf->ncover)
             plan_detach(cf, sb, j);
     }
