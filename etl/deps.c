@@ -47,6 +47,9 @@ static const char check_py[] =
     "        missing.append(line)\n"
     "    except Exception as e:\n"
     "        missing.append('%s (%s)' % (line, e))\n"
+    "import os\n"
+    "if os.path.lexists(sys.argv[2]):\n"
+    "    os.unlink(sys.argv[2])  # a link left in the work folder is not followed\n"
     "with open(sys.argv[2], 'w') as f:\n"
     "    f.write(', '.join(missing))\n"
     "sys.exit(1 if missing else 0)\n";
@@ -67,26 +70,36 @@ static bool has_requirements(const unsigned char *deps, size_t len)
     return false;
 }
 
-static int write_file(const char *path, const void *data, size_t len, const etl_user *user)
+/* root's file in root's folder (the ETL user reads it), never through a link */
+static int write_file(const char *path, const void *data, size_t len)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    unlink(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
         return -EIO;
     int rc = cmn_write_all(fd, data, len);
-    if (user->drop && fchown(fd, user->uid, user->gid) != 0)
-        rc = -EIO;
     close(fd);
     return rc;
 }
 
-static int run(const etl_user *user, const char *dir, const char *log, char *const *argv, int64_t timeout_ns,
+typedef struct deps_run {
+    const etl_user *user;
+    const etl_sandbox *sb;
+    const char *name;
+    const char *dir;
+} deps_run;
+
+static int run(const deps_run *d, const char *work, const char *log, char *const *argv, int64_t timeout_ns,
                char *err, size_t errlen)
 {
     char home[4096 + 8];
-    snprintf(home, sizeof home, "HOME=%s", dir);
+    snprintf(home, sizeof home, "HOME=%s", work);
     char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", home, "LANG=C.UTF-8", "PIP_NO_INPUT=1",
                     "PIP_DISABLE_PIP_VERSION_CHECK=1", NULL};
-    etl_spawn s = {.argv = argv, .envp = envp, .cwd = dir, .log_path = log, .user = user};
+    /* confined like the ETL, but pip may fetch from its index */
+    etl_jail jail = {.name = d->name, .work = work, .dir = d->dir, .any_net = true};
+    etl_spawn s = {.argv = argv, .envp = envp, .cwd = work, .log_path = log, .user = d->user, .sb = d->sb,
+                   .jail = &jail};
     int status = 0;
     if (etl_proc_run(&s, timeout_ns, &status, err, errlen) != 0)
         return -EIO;
@@ -104,8 +117,8 @@ static int64_t bound(int64_t deadline, int64_t cap)
     return left < cap ? left : cap;
 }
 
-int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigned char *deps, size_t deps_len,
-                     const etl_user *user, int64_t timeout_ns, char **python_out, cmn_buf *warnings, char *err,
+int etl_deps_prepare(const char *etl_dir, const char *work, const char *base_python, const unsigned char *deps, size_t deps_len,
+                     const etl_user *user, const etl_sandbox *sb, const char *name, int64_t timeout_ns, char **python_out, cmn_buf *warnings, char *err,
                      size_t errlen)
 {
     *python_out = NULL;
@@ -114,14 +127,15 @@ int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigne
         return 0;
     }
     int64_t deadline = cmn_mono_ns() + timeout_ns;
+    deps_run d = {.user = user, .sb = sb, .name = name, .dir = etl_dir};
     char req[4096], chk[4096], venv[4096], vpy[4096], log[4096], missing_path[4096];
     snprintf(req, sizeof req, "%s/requirements.txt", etl_dir);
     snprintf(chk, sizeof chk, "%s/check_deps.py", etl_dir);
-    snprintf(venv, sizeof venv, "%s/venv", etl_dir);
-    snprintf(vpy, sizeof vpy, "%s/venv/bin/python", etl_dir);
+    snprintf(venv, sizeof venv, "%s/venv", work);
+    snprintf(vpy, sizeof vpy, "%s/venv/bin/python", work);
     snprintf(log, sizeof log, "%s/deps.log", etl_dir);
-    snprintf(missing_path, sizeof missing_path, "%s/deps.missing", etl_dir);
-    if (write_file(req, deps, deps_len, user) || write_file(chk, check_py, sizeof check_py - 1, user)) {
+    snprintf(missing_path, sizeof missing_path, "%s/deps.missing", work);
+    if (write_file(req, deps, deps_len) || write_file(chk, check_py, sizeof check_py - 1)) {
         snprintf(err, errlen, "cannot write %s", req);
         return -EIO;
     }
@@ -129,7 +143,7 @@ int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigne
     char why[1024];
     if (access(vpy, X_OK) != 0) {
         char *argv[] = {(char *)base_python, "-m", "venv", "--system-site-packages", "--without-pip", venv, NULL};
-        if (run(user, etl_dir, log, argv, bound(deadline, VENV_TIMEOUT_NS), why, sizeof why) != 0) {
+        if (run(&d, work, log, argv, bound(deadline, VENV_TIMEOUT_NS), why, sizeof why) != 0) {
             char *tail = etl_file_tail(log, 1000);
             snprintf(err, errlen, "dependencies: cannot create the venv %s: %s: %s", venv, why, tail);
             free(tail);
@@ -137,7 +151,7 @@ int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigne
         }
     }
     char *check_argv[] = {vpy, chk, req, missing_path, NULL};
-    int rc = run(user, etl_dir, log, check_argv, bound(deadline, VENV_TIMEOUT_NS), why, sizeof why);
+    int rc = run(&d, work, log, check_argv, bound(deadline, VENV_TIMEOUT_NS), why, sizeof why);
     if (rc == 0) {
         cmn_buf_puts(warnings, "all requirements are satisfied by system packages; pip was not run");
         *python_out = cmn_xstrdup(vpy);
@@ -152,7 +166,7 @@ int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigne
         return -EIO;
     }
     char *pip_argv[] = {vpy, "-m", "pip", "install", "--timeout", "5", "--retries", "0", "-r", req, NULL};
-    if (run(user, etl_dir, log, pip_argv, bound(deadline, PIP_TIMEOUT_NS), why, sizeof why) != 0) {
+    if (run(&d, work, log, pip_argv, bound(deadline, PIP_TIMEOUT_NS), why, sizeof why) != 0) {
         char *tail = etl_file_tail(log, 1200);
         snprintf(err, errlen, "dependencies: not satisfied by system packages: %s; pip install failed (%s): %s",
                  missing, why, tail);

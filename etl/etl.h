@@ -22,7 +22,14 @@ typedef struct etl_config {
     const char *install_dir;  /* folder holding runtimes/, transformers/ and images.conf
                                  (the source tree's etl/ or an installed copy) */
     const char *run_as_user;  /* ETL processes drop to this user when we are root; NULL = "nobody" */
+    const char *const *mountpaths; /* NULL-terminated: what an ETL may read (fqn) */
+    int64_t memory_limit;     /* bytes per ETL (its whole process tree), 0: the default */
+    int pids_limit;           /* processes and threads per ETL, 0: the default */
 } etl_config;
+
+/* "512Mi", "2G", "1073741824": Kubernetes quantities and plain bytes
+ * (--etl-memory); -EINVAL. */
+int etl_parse_memory(const char *s, int64_t *out);
 
 /* Creates the registry; ETLs defined before a restart come back stopped
  * (start them with POST /v1/etl/N/start). NULL on failure (logged). */

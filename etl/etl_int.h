@@ -95,12 +95,91 @@ int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_va
                    char ***argv_out, char *err, size_t errlen);
 void etl_strv_free(char **v);
 
-/* ---- runtime_local.c: processes in their own group, as an unprivileged user */
+/* ---- runtime_local.c, sandbox.c, cgroup.c: processes in their own group,
+ * confined (docs/etl.md, "Sandbox") */
 typedef struct etl_user {
     bool drop;   /* we are root: switch to uid/gid in the child */
     uid_t uid;
     gid_t gid;
 } etl_user;
+
+#define ETL_DEFAULT_MEMORY (INT64_C(4) << 30) /* per ETL: torch maps ~1 GiB before any work */
+#define ETL_DEFAULT_PIDS 1024                  /* processes and threads per ETL */
+#define ETL_NOFILE_LIMIT 4096
+
+/* cgroup.c: where this target's per-ETL groups go and which limits hold. */
+typedef struct etl_cgroups {
+    char *v2;                  /* cgroup2 base folder, NULL: none writable */
+    bool v2_memory, v2_pids, v2_kill;
+    char *v1_memory, *v1_pids; /* v1 base folders, when v2 lacks the controller */
+    bool memory, pids, kill_all; /* held by some hierarchy */
+} etl_cgroups;
+
+#define ETL_CG_MAX 3
+typedef struct etl_cgroup {
+    char *dir[ETL_CG_MAX];
+    int procs[ETL_CG_MAX];     /* cgroup.procs, open until the child joined */
+    int n;
+    char *kill_file;           /* v2 cgroup.kill, NULL without */
+} etl_cgroup;
+
+/* Finds or creates the bases; never fails (what is missing stays NULL). */
+int etl_cgroups_probe(etl_cgroups *c);
+void etl_cgroups_free(etl_cgroups *c);
+/* A new group with its limits; NULL with err on failure. */
+etl_cgroup *etl_cgroup_new(const etl_cgroups *c, const char *name, int64_t memory, int pids, char *err,
+                           size_t errlen);
+int etl_cgroup_join(const etl_cgroup *cg);   /* the child, before exec: async-signal-safe */
+void etl_cgroup_close_fds(etl_cgroup *cg);
+void etl_cgroup_kill(etl_cgroup *cg);        /* SIGKILL to every process in it */
+bool etl_cgroup_oom(const etl_cgroup *cg);   /* the memory limit killed something */
+void etl_cgroup_free(etl_cgroup *cg);        /* kills, removes, frees; NULL is fine */
+
+/* sandbox.c: the registry's policy and what the host supports. */
+typedef struct etl_sandbox {
+    char **mountpaths;  /* read-only (fqn) */
+    char **rx;          /* read-execute besides the system's: install dir, bindir */
+    int64_t memory;     /* bytes per ETL */
+    int pids;           /* processes per ETL */
+    int landlock_abi;   /* 0: none */
+    etl_cgroups cg;
+} etl_sandbox;
+
+/* One process tree's paths and ports. */
+typedef struct etl_jail {
+    const char *name;   /* names its cgroup */
+    const char *work;   /* read-write, its cwd */
+    const char *dir;    /* STATE/NAME, root's: code, requirements (read-only), or NULL */
+    int bind_port;      /* the one TCP port it may bind, 0: none */
+    int connect_port;   /* the one TCP port it may connect to, 0: none */
+    bool any_net;       /* no TCP rules (pip fetching requirements) */
+} etl_jail;
+
+/* Prepared before fork: everything that allocates. */
+typedef struct etl_confine {
+    const etl_sandbox *sb;
+    const etl_user *user;
+    int ruleset;                /* Landlock, -1: none */
+    bool filter_sockets;        /* seccomp: TCP and unix sockets only, no io_uring */
+    char **cover; size_t ncover; /* folders covered by a tmpfs in the child's mount namespace */
+    char **mkdir; size_t nmkdir; /* made in those tmpfs */
+    char **bind; int *bind_fd; size_t nbind; /* bound back from an O_PATH fd */
+    char **detach; size_t ndetach; /* mounts the child does not need */
+    etl_cgroup *cg;             /* the caller's once spawned */
+} etl_confine;
+
+enum { ETL_STAGE_SETUP = 1, ETL_STAGE_MOUNTS, ETL_STAGE_CGROUP, ETL_STAGE_CHDIR, ETL_STAGE_USER,
+       ETL_STAGE_LANDLOCK, ETL_STAGE_SECCOMP, ETL_STAGE_EXEC };
+
+void etl_sandbox_init(etl_sandbox *sb, const etl_config *cfg, const char *install_dir, const char *bindir);
+void etl_sandbox_free(etl_sandbox *sb);
+int etl_confine_prepare(const etl_sandbox *sb, const etl_user *u, const etl_jail *j, etl_confine *cf, char *err,
+                        size_t errlen);
+void etl_confine_release(etl_confine *cf); /* closes what the child needed; leaves cf->cg */
+/* The child, as root, before exec: 0, or -1 with errno and *stage. */
+int etl_confine_enter(const etl_confine *cf, const char *cwd, int *stage);
+/* "4 GiB", "512 MiB", "1000 bytes". */
+void etl_format_bytes(int64_t n, char *out, size_t len);
 
 typedef struct etl_spawn {
     char *const *argv;
@@ -108,12 +187,16 @@ typedef struct etl_spawn {
     const char *cwd;
     const char *log_path; /* stdout and stderr, appended */
     const etl_user *user;
+    const etl_sandbox *sb;
+    const etl_jail *jail;
 } etl_spawn;
 
-/* fork/exec in a new process group (pgid == pid). */
-int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen);
-/* SIGTERM to the group, up to 3 s, then SIGKILL; reaps the leader. */
-void etl_proc_stop(pid_t pgid);
+/* fork/exec, confined, in a new process group (pgid == pid) and cgroup
+ * (*cg_out, NULL when the host has none). */
+int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, etl_cgroup **cg_out, char *err, size_t errlen);
+/* SIGTERM to the group, up to 3 s, then SIGKILL to the group and to the
+ * whole cgroup (what left the group too); reaps the leader, frees cg. */
+void etl_proc_stop(pid_t pgid, etl_cgroup *cg);
 /* Runs to completion within timeout_ns; *status is the waitpid status.
  * -EIO when it could not start or timed out (then killed). */
 int etl_proc_run(const etl_spawn *s, int64_t timeout_ns, int *status, char *err, size_t errlen);
@@ -124,16 +207,16 @@ int etl_free_port(void);
 /* The last max bytes of a file, from a UTF-8 character boundary (for error
  * messages and logs). malloc'd. */
 char *etl_file_tail(const char *path, size_t max);
-/* Recursively chowns (for the unprivileged ETL user) and removes trees. */
-int etl_chown_tree(const char *path, uid_t uid, gid_t gid);
+/* Removes a tree (never following links). */
 int etl_rm_tree(const char *path);
 
 /* ---- deps.c: a per-ETL venv; requirements the system already satisfies count */
-/* Prepares STATE/NAME/venv when deps has requirements. On success *python_out
+/* Prepares WORK/venv when deps has requirements (requirements.txt, the
+ * checker and deps.log are root's, in etl_dir; WORK is the ETL user's). On success *python_out
  * is the interpreter to run (venv's or base, malloc'd) and warnings may get a
  * line. -EIO (a 400 at launch) with pip's message otherwise. */
-int etl_deps_prepare(const char *etl_dir, const char *base_python, const unsigned char *deps,
-                     size_t deps_len, const etl_user *user, int64_t timeout_ns, char **python_out,
+int etl_deps_prepare(const char *etl_dir, const char *work, const char *base_python, const unsigned char *deps,
+                     size_t deps_len, const etl_user *user, const etl_sandbox *sb, const char *name, int64_t timeout_ns, char **python_out,
                      cmn_buf *warnings, char *err, size_t errlen);
 
 /* ---- comm_table.c: communicators, one file each (comm_hpush.c, comm_hpull.c,
@@ -215,11 +298,14 @@ typedef struct etl_entry {
     char last_error[ETL_ERRLEN];
     char xid[32];               /* "etl-" + uuid of the current run */
     pid_t pid;                  /* process group of the current run, 0 if none */
+    etl_cgroup *cg;             /* its cgroup, NULL if none */
     char *interpreter;          /* init code: the python that runs it */
     bool venv;
     cmn_buf warnings;           /* lines */
     etl_handle *run;            /* the registry's reference while running */
-    char dir[4096], log[4200];
+    /* dir (root's: msg.json, code/, log, deps.log) holds work (the ETL
+     * user's: its cwd, HOME, venv); root never writes below work */
+    char dir[4096], log[4200], work[4200];
 } etl_entry;
 
 struct etl_registry {
@@ -229,6 +315,8 @@ struct etl_registry {
     size_t n;
     char *node_id, *target_url, *state_dir, *install_dir, *bindir;
     etl_user user;
+    etl_sandbox sb;
+    int callback_port;          /* target_url's: the ETL callback listener */
     char secret[16];
     bool closing;
     pthread_t watcher;

@@ -44,23 +44,63 @@ __attribute__((format(printf, 2, 3))) static void strv_add(strv *s, const char *
 static void base_env(strv *env, const etl_entry *e)
 {
     strv_add(env, "PATH=/usr/local/bin:/usr/bin:/bin");
-    strv_add(env, "HOME=%s", e->dir);
+    strv_add(env, "HOME=%s", e->work);
+    strv_add(env, "TMPDIR=%s", e->work);
     strv_add(env, "LANG=C.UTF-8");
     strv_add(env, "PYTHONUNBUFFERED=1");
 }
 
+/* STATE/NAME is root's (0755): what root writes there (msg.json, code/,
+ * log) cannot be a link the ETL planted. Its work folder is the ETL user's
+ * and root never writes below it. A folder left by an older version (all of
+ * it the ETL user's) is taken back: code/ and log are made afresh. */
+static int prepare_dirs(etl_registry *r, const etl_entry *e, char *err, size_t errlen)
+{
+    const char *name = e->msg.name;
+    int fd = -1, wfd = -1;
+    if (cmn_mkdir_p(e->dir) != 0 || (fd = open(e->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        goto fail;
+    if ((r->user.drop && fchown(fd, 0, 0) != 0) || fchmod(fd, 0755) != 0)
+        goto fail;
+    char code[4200];
+    snprintf(code, sizeof code, "%s/code", e->dir);
+    if (etl_rm_tree(code) != 0 || (unlinkat(fd, "log", 0) != 0 && errno != ENOENT))
+        goto fail;
+    if (mkdirat(fd, "work", 0700) != 0 && errno != EEXIST)
+        goto fail;
+    wfd = openat(fd, "work", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (wfd < 0 || (r->user.drop && fchown(wfd, r->user.uid, r->user.gid) != 0) || fchmod(wfd, 0700) != 0)
+        goto fail;
+    close(wfd);
+    close(fd);
+    return 0;
+fail:
+    snprintf(err, errlen, "etl[%s]: cannot prepare %s: %s", name, e->dir, strerror(errno));
+    if (wfd >= 0)
+        close(wfd);
+    if (fd >= 0)
+        close(fd);
+    return -EIO;
+}
+
+/* STATE/NAME/code/code.py, a new file in a new root-owned folder. */
 static int write_code(const etl_entry *e, const char *codedir, char *err, size_t errlen)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/code.py", codedir);
-    int fd = cmn_mkdir_p(codedir) == 0 ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : -1;
+    int dfd = -1, fd = -1;
+    if (mkdir(codedir, 0755) == 0)
+        dfd = open(codedir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd >= 0)
+        fd = openat(dfd, "code.py", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0 || cmn_write_all(fd, e->msg.code, e->msg.code_len) != 0) {
-        snprintf(err, errlen, "etl[%s]: cannot write %s: %s", e->msg.name, path, strerror(errno));
+        snprintf(err, errlen, "etl[%s]: cannot write %s/code.py: %s", e->msg.name, codedir, strerror(errno));
         if (fd >= 0)
             close(fd);
+        if (dfd >= 0)
+            close(dfd);
         return -EIO;
     }
     close(fd);
+    close(dfd);
     return 0;
 }
 
@@ -125,10 +165,8 @@ static int plan_code(etl_registry *r, etl_entry *e, launch_plan *p, char *err, s
     snprintf(codedir, sizeof codedir, "%s/code", e->dir);
     if (write_code(e, codedir, err, errlen) != 0)
         return -EIO;
-    if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != 0)
-        cmn_warn("etl[%s]: cannot hand %s to the ETL user: %s", m->name, e->dir, strerror(errno));
     p->interp = pick_python(m->runtime, &p->warnings);
-    if (etl_deps_prepare(e->dir, p->interp, m->deps, m->deps_len, &r->user, m->timeout_ns, &p->python,
+    if (etl_deps_prepare(e->dir, e->work, p->interp, m->deps, m->deps_len, &r->user, &r->sb, m->name, m->timeout_ns, &p->python,
                          &p->warnings, why, sizeof why) != 0) {
         snprintf(err, errlen, "etl[%s]: %s", m->name, why);
         return -EINVAL; /* the user's dependencies do not install */
@@ -184,8 +222,6 @@ static int plan_spec(etl_registry *r, etl_entry *e, int port, launch_plan *p, ch
     strv_add(&p->env, "ARG_TYPE=%s", m->arg);
     p->io_command = join(m->pod.command, m->pod.ncommand, m->pod.args, m->pod.nargs);
     p->probe = m->pod.probe_path;
-    if (r->user.drop && etl_chown_tree(e->dir, r->user.uid, r->user.gid) != 0)
-        cmn_warn("etl[%s]: cannot hand %s to the ETL user: %s", m->name, e->dir, strerror(errno));
     return 0;
 }
 
@@ -200,11 +236,12 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     char why[ETL_ERRLEN];
 
     int port = etl_free_port();
-    if (cmn_mkdir_p(e->dir) != 0 || port == 0) {
-        snprintf(err, errlen, "etl[%s]: cannot prepare %s (or a port): %s", m->name, e->dir, strerror(errno));
+    if (port == 0) {
+        snprintf(err, errlen, "etl[%s]: cannot find a free port: %s", m->name, strerror(errno));
         goto out;
     }
-    unlink(e->log);
+    if (prepare_dirs(r, e, err, errlen) != 0)
+        goto out;
     base_env(&p.env, e);
     strv_add(&p.env, "AIS_TARGET_URL=%s/v1/etl/_object/%s", r->target_url, r->secret);
     strv_add(&p.env, "ETLFS_PORT=%d", port);
@@ -214,8 +251,12 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     rc = -EIO;
 
     pid_t pid;
-    etl_spawn s = {.argv = p.argv.v, .envp = p.env.v, .cwd = e->dir, .log_path = e->log, .user = &r->user};
-    if (etl_proc_spawn(&s, &pid, why, sizeof why) != 0) {
+    etl_cgroup *cg;
+    etl_jail jail = {.name = m->name, .work = e->work, .dir = e->dir,
+                     .bind_port = port, .connect_port = r->callback_port};
+    etl_spawn s = {.argv = p.argv.v, .envp = p.env.v, .cwd = e->work, .log_path = e->log, .user = &r->user,
+                   .sb = &r->sb, .jail = &jail};
+    if (etl_proc_spawn(&s, &pid, &cg, why, sizeof why) != 0) {
         snprintf(err, errlen, "etl[%s]: %s", m->name, why);
         goto out;
     }
@@ -226,8 +267,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     if (etl_wait_ready(url, cmn_mono_ns() + m->timeout_ns, alive, &pc, why, sizeof why) != 0) {
         if (pc.exited)
             kill(-pid, SIGKILL);
-        else
-            etl_proc_stop(pid);
+        etl_proc_stop(pc.exited ? 0 : pid, cg);
         char *tail = etl_file_tail(e->log, LOG_TAIL);
         char how[128] = "";
         if (pc.exited)
@@ -246,6 +286,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     pthread_mutex_lock(&r->mu);
     e->run = h;
     e->pid = pid;
+    e->cg = cg;
     e->state = ETL_RUNNING;
     e->last_error[0] = '\0';
     snprintf(e->xid, sizeof e->xid, "etl-%s", uuid);
@@ -273,14 +314,15 @@ void etl_halt(etl_registry *r, etl_entry *e, etl_state to)
 {
     pthread_mutex_lock(&r->mu);
     pid_t pid = e->pid;
+    etl_cgroup *cg = e->cg;
     etl_handle *run = e->run;
     e->pid = 0;
+    e->cg = NULL;
     e->run = NULL;
     e->state = to;
     pthread_mutex_unlock(&r->mu);
-    if (pid > 0) {
-        etl_proc_stop(pid);
+    etl_proc_stop(pid, cg);
+    if (pid > 0)
         cmn_info("etl[%s]: stopped", e->msg.name);
-    }
     etl_handle_put(run);
 }

@@ -47,6 +47,7 @@ etl_entry *etl_entry_new(etl_registry *r, const char *raw, size_t rawlen, etl_ms
     cmn_buf_init(&e->warnings);
     snprintf(e->dir, sizeof e->dir, "%s/%s", r->state_dir, e->msg.name);
     snprintf(e->log, sizeof e->log, "%s/log", e->dir);
+    snprintf(e->work, sizeof e->work, "%s/work", e->dir);
     e->state = ETL_STOPPED;
     return e;
 }
@@ -79,7 +80,9 @@ int etl_entry_persist(const etl_entry *e)
     char tmp[4300], path[4300];
     snprintf(tmp, sizeof tmp, "%s/msg.json.tmp", e->dir);
     snprintf(path, sizeof path, "%s/msg.json", e->dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    /* a fresh file, never through a link: root writes here */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return -EIO;
     int rc = cmn_write_all(fd, e->raw, e->rawlen);
@@ -159,8 +162,15 @@ static void watch_once(etl_registry *r)
         if (e->state != ETL_RUNNING || e->pid <= 0 || waitpid(e->pid, &st, WNOHANG) != e->pid)
             continue;
         kill(-e->pid, SIGKILL); /* whatever is left of its group */
-        char how[128];
+        char how[160];
         etl_proc_describe(st, how, sizeof how);
+        if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL && etl_cgroup_oom(e->cg)) {
+            char mem[32];
+            etl_format_bytes(r->sb.memory, mem, sizeof mem);
+            snprintf(how, sizeof how, "was killed: out of memory (its limit is %s)", mem);
+        }
+        etl_cgroup_free(e->cg); /* and whatever left the group */
+        e->cg = NULL;
         char *tail = etl_file_tail(e->log, 600);
         snprintf(e->last_error, sizeof e->last_error, "etl[%s]: process %d %s; log: %s", e->msg.name, (int)e->pid,
                  how, tail);
@@ -188,6 +198,14 @@ static void *watcher(void *arg)
     }
     pthread_mutex_unlock(&r->mu);
     return NULL;
+}
+
+/* The port of the ETL callback listener: the one an ETL may connect to. */
+static int callback_port(const char *url)
+{
+    const char *p = strstr(url, "://");
+    p = p ? strchr(p + 3, ':') : NULL;
+    return p ? atoi(p + 1) : 0;
 }
 
 static char *exe_dir(void)
@@ -232,6 +250,7 @@ static void registry_destroy(etl_registry *r)
     free(r->state_dir);
     free(r->install_dir);
     free(r->bindir);
+    etl_sandbox_free(&r->sb);
     pthread_cond_destroy(&r->cv);
     pthread_mutex_destroy(&r->mu);
     free(r);
@@ -266,6 +285,8 @@ etl_registry *etl_registry_new(const etl_config *cfg)
         cmn_error("etl: cannot create the state folder %s: %s", r->state_dir, strerror(errno));
         goto fail;
     }
+    etl_sandbox_init(&r->sb, cfg, r->install_dir, r->bindir);
+    r->callback_port = callback_port(r->target_url);
     load(r);
     if (pthread_create(&r->watcher, NULL, watcher, r) != 0) {
         cmn_error("etl: cannot start the process watcher");
@@ -300,7 +321,8 @@ void etl_registry_free(etl_registry *r)
         etl_entry *e = r->v[i];
         if (e->pid > 0) {
             cmn_info("etl[%s]: stopping (shutdown)", e->msg.name);
-            etl_proc_stop(e->pid);
+            etl_proc_stop(e->pid, e->cg);
+            e->cg = NULL;
         }
     }
     registry_destroy(r);

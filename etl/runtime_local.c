@@ -1,10 +1,9 @@
 /*
  * runtime_local.c - ETL processes on this host. Each runs in its own process
- * group (stop = the whole group, no orphans), with stdout/stderr appended to
- * its log, resource limits, and - when we are root - as an unprivileged user
- * that keeps only CAP_DAC_READ_SEARCH (ambient), so it can read object files
- * (fqn) and traverse private data folders but write only what it owns.
- * Between fork and exec the child makes only async-signal-safe calls.
+ * group and cgroup (stop = all of them, no orphans, a setsid grandchild
+ * included), with stdout/stderr appended to its log, confined by sandbox.c:
+ * as an unprivileged user without capabilities, limited, seeing only what it
+ * needs. Between fork and exec the child makes only async-signal-safe calls.
  */
 #include "etl/etl_int.h"
 
@@ -12,27 +11,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <grp.h>
-#include <linux/capability.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define STOP_GRACE_NS (3 * ETL_SEC_NS)
-#define NOFILE_LIMIT 4096
-#define AS_LIMIT (8ULL << 30)
-
-enum { STAGE_SETUP = 1, STAGE_USER, STAGE_CHDIR, STAGE_EXEC };
 
 static void sleep_ms(int ms)
 {
@@ -49,19 +40,8 @@ __attribute__((noreturn)) static void child_fail(int fd, int stage)
     _exit(127);
 }
 
-/* Keeps CAP_DAC_READ_SEARCH across setuid and exec; without it (no such
- * capability in a container) the process still runs, just sees less. */
-static void keep_read_search(void)
-{
-    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-    struct __user_cap_data_struct data[2];
-    memset(data, 0, sizeof data);
-    data[0].permitted = data[0].inheritable = data[0].effective = 1u << CAP_DAC_READ_SEARCH;
-    if (syscall(SYS_capset, &hdr, data) == 0)
-        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_DAC_READ_SEARCH, 0, 0);
-}
-
-__attribute__((noreturn)) static void child(const etl_spawn *s, int logfd, int nullfd, int errfd, pid_t target)
+__attribute__((noreturn)) static void child(const etl_spawn *s, const etl_confine *cf, int logfd, int nullfd,
+                                            int errfd, pid_t target)
 {
     setpgid(0, 0);
     sigset_t all;
@@ -74,45 +54,50 @@ __attribute__((noreturn)) static void child(const etl_spawn *s, int logfd, int n
         sigaction(sig, &dfl, NULL);
 
     if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
-        child_fail(errfd, STAGE_SETUP);
-    struct rlimit nofile = {NOFILE_LIMIT, NOFILE_LIMIT}, core = {0, 0};
-    setrlimit(RLIMIT_NOFILE, &nofile);
-    setrlimit(RLIMIT_CORE, &core);
-#ifndef __SANITIZE_ADDRESS__
-    /* A sanitized build's native transformers reserve terabytes of shadow
-     * memory: the address-space cap is for release builds. */
-    struct rlimit as = {AS_LIMIT, AS_LIMIT};
-    setrlimit(RLIMIT_AS, &as);
-#endif
-
-    if (s->user && s->user->drop) {
-        prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0);
-        if (setgroups(1, &s->user->gid) != 0 || setgid(s->user->gid) != 0 || setuid(s->user->uid) != 0)
-            child_fail(errfd, STAGE_USER);
-        keep_read_search();
-    }
+        child_fail(errfd, ETL_STAGE_SETUP);
+    int stage;
+    if (etl_confine_enter(cf, s->cwd, &stage) != 0)
+        child_fail(errfd, stage);
     /* The target's death, even by SIGKILL, takes the process with it. Set after
      * the user switch, which clears it; it follows the forking thread, and
      * only the target's long-lived threads start ETLs (server.c). */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (getppid() != target)
         _exit(127); /* the target died before the line above */
-    if (s->cwd && chdir(s->cwd) != 0)
-        child_fail(errfd, STAGE_CHDIR);
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
     execvpe(s->argv[0], s->argv, s->envp);
-    child_fail(errfd, STAGE_EXEC);
+    child_fail(errfd, ETL_STAGE_EXEC);
 }
 
-int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen)
+static const char *stage_what(int stage)
 {
-    int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    switch (stage) {
+    case ETL_STAGE_MOUNTS: return "sandbox: cannot set up its mount namespace";
+    case ETL_STAGE_CGROUP: return "sandbox: cannot join its control group";
+    case ETL_STAGE_CHDIR: return "cannot enter its folder";
+    case ETL_STAGE_USER: return "sandbox: cannot drop privileges";
+    case ETL_STAGE_LANDLOCK: return "sandbox: cannot apply the Landlock rules";
+    case ETL_STAGE_SECCOMP: return "sandbox: cannot install its seccomp filter";
+    case ETL_STAGE_EXEC: return "cannot execute it";
+    default: return "cannot set up its stdin/stdout";
+    }
+}
+
+int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, etl_cgroup **cg_out, char *err, size_t errlen)
+{
+    *cg_out = NULL;
+    etl_confine cf;
+    etl_jail none = {.name = "etl", .work = s->cwd};
+    if (etl_confine_prepare(s->sb, s->user, s->jail ? s->jail : &none, &cf, err, errlen) != 0)
+        return -EIO;
+    /* root's file in root's folder; the ETL writes it through the fd only */
+    int logfd = open(s->log_path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0640);
     if (logfd < 0) {
         snprintf(err, errlen, "cannot open log %s: %s", s->log_path, strerror(errno));
+        etl_confine_release(&cf);
+        etl_cgroup_free(cf.cg);
         return -EIO;
     }
-    if (s->user && s->user->drop && fchown(logfd, s->user->uid, s->user->gid) != 0)
-        cmn_warn("etl: chown %s: %s", s->log_path, strerror(errno));
     int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int pfd[2];
     if (nullfd < 0 || pipe2(pfd, O_CLOEXEC) != 0) {
@@ -120,18 +105,22 @@ int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen)
         close(logfd);
         if (nullfd >= 0)
             close(nullfd);
+        etl_confine_release(&cf);
+        etl_cgroup_free(cf.cg);
         return -EIO;
     }
     pid_t self = getpid();
     pid_t pid = fork();
     if (pid == 0)
-        child(s, logfd, nullfd, pfd[1], self);
+        child(s, &cf, logfd, nullfd, pfd[1], self);
     close(pfd[1]);
     close(logfd);
     close(nullfd);
+    etl_confine_release(&cf);
     if (pid < 0) {
         snprintf(err, errlen, "cannot fork for %s: %s", s->argv[0], strerror(errno));
         close(pfd[0]);
+        etl_cgroup_free(cf.cg);
         return -EIO;
     }
     setpgid(pid, pid); /* both sides: whoever runs first, the group exists */
@@ -142,13 +131,12 @@ int etl_proc_spawn(const etl_spawn *s, pid_t *pid_out, char *err, size_t errlen)
     close(pfd[0]);
     if (n == (ssize_t)sizeof msg) {
         waitpid(pid, NULL, 0);
-        const char *what = msg[0] == STAGE_USER ? "switch user" : msg[0] == STAGE_CHDIR ? "enter its folder"
-                           : msg[0] == STAGE_EXEC ? "execute"
-                                                  : "set up";
-        snprintf(err, errlen, "cannot %s %s: %s", what, s->argv[0], strerror(msg[1]));
+        etl_cgroup_free(cf.cg);
+        snprintf(err, errlen, "%s: %s: %s", s->argv[0], stage_what(msg[0]), strerror(msg[1]));
         return -EIO;
     }
     *pid_out = pid;
+    *cg_out = cf.cg;
     return 0;
 }
 
@@ -157,10 +145,12 @@ static bool group_gone(pid_t pgid)
     return kill(-pgid, 0) != 0 && errno == ESRCH;
 }
 
-void etl_proc_stop(pid_t pgid)
+void etl_proc_stop(pid_t pgid, etl_cgroup *cg)
 {
-    if (pgid <= 0)
+    if (pgid <= 0) {
+        etl_cgroup_free(cg);
         return;
+    }
     bool reaped = false;
     kill(-pgid, SIGTERM);
     int64_t deadline = cmn_mono_ns() + STOP_GRACE_NS;
@@ -170,18 +160,21 @@ void etl_proc_stop(pid_t pgid)
             reaped = w == pgid || (w < 0 && errno == ECHILD);
         }
         if (reaped && group_gone(pgid))
-            return;
+            break;
         sleep_ms(20);
     }
     kill(-pgid, SIGKILL);
+    etl_cgroup_kill(cg); /* what left the group (setsid) */
     if (!reaped)
         waitpid(pgid, NULL, 0);
+    etl_cgroup_free(cg);
 }
 
 int etl_proc_run(const etl_spawn *s, int64_t timeout_ns, int *status, char *err, size_t errlen)
 {
     pid_t pid;
-    if (etl_proc_spawn(s, &pid, err, errlen) != 0)
+    etl_cgroup *cg;
+    if (etl_proc_spawn(s, &pid, &cg, err, errlen) != 0)
         return -EIO;
     int64_t deadline = cmn_mono_ns() + timeout_ns;
     int sleep = 5;
@@ -189,15 +182,16 @@ int etl_proc_run(const etl_spawn *s, int64_t timeout_ns, int *status, char *err,
         pid_t w = waitpid(pid, status, WNOHANG);
         if (w == pid) {
             kill(-pid, SIGKILL); /* anything it left behind */
+            etl_cgroup_free(cg);
             return 0;
         }
         if (w < 0 && errno != EINTR) {
             snprintf(err, errlen, "%s: waitpid: %s", s->argv[0], strerror(errno));
-            etl_proc_stop(pid);
+            etl_proc_stop(pid, cg);
             return -EIO;
         }
         if (cmn_mono_ns() >= deadline) {
-            etl_proc_stop(pid);
+            etl_proc_stop(pid, cg);
             char d[32];
             cmn_format_duration(timeout_ns, d, sizeof d);
             snprintf(err, errlen, "%s did not finish within %s", s->argv[0], d);
@@ -237,9 +231,10 @@ char *etl_file_tail(const char *path, size_t max)
 {
     cmn_buf b;
     cmn_buf_init(&b);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* may be a file the ETL wrote (deps.missing): no link, no FIFO to block on */
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0) {
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
         off_t from = st.st_size > (off_t)max ? st.st_size - (off_t)max : 0;
         char buf[8192];
         ssize_t n;
@@ -261,26 +256,6 @@ char *etl_file_tail(const char *path, size_t max)
     char *tail = cmn_xstrdup(b.data + skip);
     cmn_buf_free(&b);
     return tail;
-}
-
-static uid_t chown_uid;
-static gid_t chown_gid;
-static pthread_mutex_t tree_mu = PTHREAD_MUTEX_INITIALIZER; /* nftw callbacks take no context */
-
-static int chown_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return lchown(path, chown_uid, chown_gid) == 0 ? 0 : -1;
-}
-
-int etl_chown_tree(const char *path, uid_t uid, gid_t gid)
-{
-    pthread_mutex_lock(&tree_mu);
-    chown_uid = uid;
-    chown_gid = gid;
-    int rc = nftw(path, chown_one, 16, FTW_PHYS);
-    pthread_mutex_unlock(&tree_mu);
-    return rc == 0 ? 0 : -EIO;
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)

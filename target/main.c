@@ -37,6 +37,8 @@ static void usage(FILE *f)
             "  --etl-user USER      unprivileged user ETL processes run as (default nobody)\n"
             "  --promote-root DIR   promote may read (and with dls delete) files under DIR;\n"
             "                       repeat for several (at most 16). Without it promote is refused\n"
+            "  --etl-memory SIZE    memory of each ETL's process tree (default 4Gi; e.g. 512Mi)\n"
+            "  --etl-pids N         processes and threads of each ETL (default 1024)\n"
             "  -v, --verbose        debug logging\n"
             "  -h, --help           this text\n");
 }
@@ -80,11 +82,14 @@ int main(int argc, char **argv)
     char *dirs[TGT_MAX_MPATHS];
     int ndirs = 0;
     const char *state = NULL, *etl_user = NULL;
+    int64_t etl_memory = 0;
+    int etl_pids = 0;
     static const struct option opts[] = {{"listen", required_argument, 0, 'l'},  {"data", required_argument, 0, 'd'},
                                          {"public-url", required_argument, 0, 'u'}, {"threads", required_argument, 0, 't'},
                                          {"max-body", required_argument, 0, 'b'}, {"etl-dir", required_argument, 0, 'e'},
                                          {"state", required_argument, 0, 's'},    {"etl-user", required_argument, 0, 'U'},
                                          {"promote-root", required_argument, 0, 'P'},
+                                         {"etl-memory", required_argument, 0, 'M'}, {"etl-pids", required_argument, 0, 'N'},
                                          {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -132,6 +137,18 @@ int main(int argc, char **argv)
             cfg->promote_roots[cfg->npromote_roots++] = cmn_xstrdup(real);
             break;
         }
+        case 'M':
+            if (etl_parse_memory(optarg, &etl_memory) != 0) {
+                fprintf(stderr, "etlfs-target: --etl-memory wants a size (e.g. 4Gi, 512Mi), got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'N':
+            if ((etl_pids = atoi(optarg)) <= 0) {
+                fprintf(stderr, "etlfs-target: --etl-pids wants a positive number, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'v': cmn_log_set_level(CMN_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -169,7 +186,10 @@ int main(int argc, char **argv)
         tgt_store_close(&server.store);
         return 1;
     }
-    etl_config ecfg = {TGT_NODE_ID, server.etl_url, state_dir, cfg->etl_dir, etl_user};
+    const char *mpaths[TGT_MAX_MPATHS + 1] = {0};
+    for (int i = 0; i < server.store.nmpaths; i++)
+        mpaths[i] = server.store.mpaths[i];
+    etl_config ecfg = {TGT_NODE_ID, server.etl_url, state_dir, cfg->etl_dir, etl_user, mpaths, etl_memory, etl_pids};
     server.etl = etl_registry_new(&ecfg);
     if (!server.etl) {
         tgt_server_stop(&server);

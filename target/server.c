@@ -258,6 +258,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return (enum MHD_Result)tgt_reply_err(r, 405, "the ETL callback listener serves object reads (GET, HEAD) "
                                                           "only; send %s to the target's address",
                                                   method);
+        /* an ETL reaches nothing else of the API here (its sandbox lets it
+         * connect to this port only) */
+        if (cls == &etl_listener && strncmp(url, "/v1/etl/_object/", 16))
+            return (enum MHD_Result)tgt_reply_err(r, 403, "the ETL callback listener serves %s only",
+                                                  "/v1/etl/_object/SECRET/UNAME");
         if (bad_path)
             return (enum MHD_Result)tgt_reply_err(r, 400, "invalid request path \"%s\": contains %%00", url);
         if (!path_ok)
