@@ -63,7 +63,8 @@ typedef struct etl_msg {
     bool timeout_set;    /* the user gave a timeout: it also bounds each object */
     int64_t obj_timeout_ns; /* 5.0's obj_timeout; 0: as timeout_set says */
     bool direct_put;     /* 5.0's support_direct_put: recorded (outputs are written locally anyway) */
-    char *resources;     /* 5.0's "resources" as given (JSON), or NULL: recorded, see docs/compat.md */
+    char *resources;     /* 5.0's "resources" as given (JSON), or NULL: shown as given */
+    int64_t memory_limit; /* resources.limits.memory in bytes, 0: the node's --etl-memory */
     /* init code */
     char *code_b64, *deps_b64, *runtime, *func;
     int64_t chunk_size, flags;
@@ -153,6 +154,7 @@ typedef struct etl_jail {
     int bind_port;      /* the one TCP port it may bind, 0: none */
     int connect_port;   /* the one TCP port it may connect to, 0: none */
     bool any_net;       /* no TCP rules (pip fetching requirements) */
+    int64_t memory;     /* bytes for this tree, 0: the sandbox's default */
 } etl_jail;
 
 /* Prepared before fork: everything that allocates. */
@@ -166,6 +168,7 @@ typedef struct etl_confine {
     char **bind; int *bind_fd; size_t nbind; /* bound back from an O_PATH fd */
     char **detach; size_t ndetach; /* mounts the child does not need */
     etl_cgroup *cg;             /* the caller's once spawned */
+    int64_t memory;             /* the limit of this tree (the jail's, else the sandbox's) */
 } etl_confine;
 
 enum { ETL_STAGE_SETUP = 1, ETL_STAGE_MOUNTS, ETL_STAGE_CGROUP, ETL_STAGE_CHDIR, ETL_STAGE_USER,

@@ -253,7 +253,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     pid_t pid;
     etl_cgroup *cg;
     etl_jail jail = {.name = m->name, .work = e->work, .dir = e->dir,
-                     .bind_port = port, .connect_port = r->callback_port};
+                     .bind_port = port, .connect_port = r->callback_port, .memory = m->memory_limit};
     etl_spawn s = {.argv = p.argv.v, .envp = p.env.v, .cwd = e->work, .log_path = e->log, .user = &r->user,
                    .sb = &r->sb, .jail = &jail};
     if (etl_proc_spawn(&s, &pid, &cg, why, sizeof why) != 0) {

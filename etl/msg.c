@@ -272,6 +272,10 @@ static int parse_runtime(const cJSON *o, etl_msg *m, char *err, size_t errlen)
         if (!cJSON_IsObject(res))
             return bad(err, errlen, "invalid \"resources\": expected {\"limits\": {...}, \"requests\": {...}}");
         m->resources = cJSON_PrintUnformatted(res);
+        const cJSON *mem = cJSON_GetObjectItem(cJSON_GetObjectItem(res, "limits"), "memory");
+        if (mem && !cJSON_IsNull(mem) &&
+            (!cJSON_IsString(mem) || etl_parse_memory(mem->valuestring, &m->memory_limit) != 0))
+            return bad(err, errlen, "invalid \"resources.limits.memory\": expected a size such as \"512Mi\" or \"2Gi\"");
     }
     return 0;
 }

@@ -385,6 +385,7 @@ int etl_confine_prepare(const etl_sandbox *sb, const etl_user *u, const etl_jail
     cf->ruleset = -1;
     cf->user = u;
     cf->sb = sb;
+    cf->memory = j->memory > 0 ? j->memory : sb->memory;
     if (u && u->drop) {
         for (char **p = sb->mountpaths; *p; p++)
             plan_path(cf, *p, u);
@@ -403,7 +404,7 @@ int etl_confine_prepare(const etl_sandbox *sb, const etl_user *u, const etl_jail
     }
     if (sb->cg.memory || sb->cg.pids || sb->cg.kill_all) {
         char why[512];
-        cf->cg = etl_cgroup_new(&sb->cg, j->name, sb->memory, sb->pids, why, sizeof why);
+        cf->cg = etl_cgroup_new(&sb->cg, j->name, cf->memory, sb->pids, why, sizeof why);
         if (!cf->cg) {
             snprintf(err, errlen, "%s", why);
             etl_confine_release(cf);
@@ -538,7 +539,7 @@ int etl_confine_enter(const etl_confine *cf, const char *cwd, int *stage)
 #ifndef __SANITIZE_ADDRESS__
         /* A sanitized build's native transformers reserve terabytes of
          * shadow memory: no address-space cap there. */
-        struct rlimit as = {(rlim_t)sb->memory, (rlim_t)sb->memory};
+        struct rlimit as = {(rlim_t)cf->memory, (rlim_t)cf->memory};
         setrlimit(RLIMIT_AS, &as);
 #endif
     }

@@ -3,12 +3,13 @@ offline), pipelines (etl_pipeline inline, "pipeline" in jobs), the
 single-object transform (PUT ?object_to=), and clear errors for what this
 node cannot honour."""
 import hashlib
+import os
 import time
 
 import pytest
 import requests
 
-from test_etl_api import init_code, message
+from test_etl_api import etl_pids, init_code, message
 from test_offline import wait_job
 
 UPPER = """
@@ -242,3 +243,41 @@ def test_details_list_the_failed_objects(t5):
     assert len(per_job) == 5 and all(e["obj_name"].startswith("ais://v5src/obj-") for e in per_job), per_job
     none = requests.get(f"{t.url}/v1/etl/v5-fail", params={"uuid": "no-such-job"}, timeout=10).json()
     assert none["obj_errors"] == []
+
+
+def cgroup_memory_limit(pid):
+    """The memory limit of pid's cgroup (v2 memory.max or v1 limit_in_bytes), or None."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = f.read().splitlines()
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        for base, name in [("/sys/fs/cgroup/memory", "memory.limit_in_bytes")] if "memory" in ctrls.split(",") \
+                else [("/sys/fs/cgroup/unified", "memory.max"), ("/sys/fs/cgroup", "memory.max")] if ctrls == "" \
+                else []:
+            p = f"{base}{path}/{name}"
+            if os.path.exists(p):
+                with open(p) as f:
+                    v = f.read().strip()
+                if v != "max":
+                    return int(v)
+    return None
+
+
+def test_runtime_spec_memory_limit_is_the_etls(t5):
+    t = t5
+    r = init_runtime(t, "v5-md5-small", "aistorage/transformer_md5", resources={"limits": {"memory": "300Mi"}})
+    assert r.status_code == 200, r.text
+    try:
+        assert requests.get(f"{t.url}/v1/etl/v5-md5-small", timeout=10).json()["resources"] == \
+            {"limits": {"memory": "300Mi"}}
+        pids = [p for p in etl_pids(t) if b"v5-md5-small" in open(f"/proc/{p}/cmdline", "rb").read()
+                or os.readlink(f"/proc/{p}/cwd").find("v5-md5-small") >= 0]
+        assert pids, "the ETL's process"
+        limit = cgroup_memory_limit(pids[0])
+        if limit is None:
+            pytest.skip("no memory cgroup on this host: the limit is RLIMIT_AS (see docs/etl.md)")
+        assert limit == 300 << 20
+    finally:
+        requests.delete(f"{t.url}/v1/etl/v5-md5-small", timeout=30)
+    r = init_runtime(t, "v5-md5-bad", "aistorage/transformer_md5", resources={"limits": {"memory": "lots"}})
+    assert r.status_code == 400 and "resources.limits.memory" in message(r)
