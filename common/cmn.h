@@ -95,6 +95,10 @@ void cmn_format_rfc822(int64_t ns, char *out, size_t outlen);
 char *cmn_base64_encode(const void *data, size_t len);
 /* Strict decode; NULL if s is not valid padded base64. *outlen set on success. */
 unsigned char *cmn_base64_decode(const char *s, size_t *outlen);
+/* base64url without padding (JWT). Decoding is strict: NULL on '=', the
+ * standard alphabet's '+' or '/', a bad length or non-zero spare bits. */
+char *cmn_base64url_encode(const void *data, size_t len);
+unsigned char *cmn_base64url_decode(const char *s, size_t len, size_t *outlen);
 /* XXH64 seed 0 as 16 lowercase hex digits (AIStore's "xxhash"). */
 void cmn_xxhash_hex(uint64_t h, char out[17]);
 /* Percent-decodes in place (for URL path segments); -EINVAL on bad escapes. */

@@ -5,7 +5,8 @@
  *   store.c, bucketdir.c, objmeta.c,         objects and buckets on mountpaths
  *   objread.c, objwrite.c, walk.c
  *   jobs.c                                   long operations ("xactions")
- *   server.c, reply.c, routes.c              HTTP (libmicrohttpd) and the route table
+ *   server.c, reply.c, routes.c              HTTP (libmicrohttpd, TLS) and the route table
+ *   auth.c                                   tokens and what each route needs of them
  *   etl_inline.c                             an object read through an ETL
  *   bucket.c, object.c, lso.c, cluster.c,    one file per group of REST handlers
  *   etl_rest.c, etl_callback.c, ...
@@ -14,6 +15,7 @@
 #define ETLFS_TARGET_H
 
 #include "common/cmn.h"
+#include "common/jwt.h"
 #include "etl/etl.h"
 
 #include <cjson/cJSON.h>
@@ -175,6 +177,10 @@ typedef struct tgt_config {
     int threads;
     size_t max_body;        /* bodies of control messages */
     char etl_dir[4096];     /* etl install dir (runtimes, transformers, images.conf) */
+    char *auth_secret;      /* HS256 key of AuthN tokens; NULL = no authentication */
+    size_t auth_secret_len;
+    char *tls_cert;         /* PEM contents; both NULL = plain HTTP */
+    char *tls_key;
 } tgt_config;
 
 typedef struct tgt_server {
@@ -209,6 +215,8 @@ typedef struct tgt_req {
     cJSON *msg;        /* body parsed as JSON when it is JSON, else NULL */
     bool responded;
     bool loopback;     /* client is on this node */
+    bool from_etl;     /* arrived on the ETL callback listener */
+    cmn_claims *claims; /* the verified token, with --auth-secret (auth.c) */
     /* streamed object PUT */
     bool streaming;
     bool stream_failed;
@@ -220,6 +228,34 @@ typedef struct tgt_req {
 
 int tgt_server_start(tgt_server *s);
 void tgt_server_stop(tgt_server *s);
+
+/* -------------------------------------------------------------------- auth */
+/* What a route needs (the acc column of routes.c): AIStore's access bits
+ * (common/jwt.h) on the bucket of the path, or on the cluster when it names
+ * none; 0 = any valid token. Two flags that are no access bits: */
+#define TGT_ACC_PUBLIC (1ull << 62) /* no token at all (health) */
+#define TGT_ACC_ETL (1ull << 63)    /* an ETL's callback: on the ETL listener its secret is the
+                                     * credential; on the main one only an admin may */
+/* etlfs keeps these to admins (AIStore lets a cluster ACL grant them). */
+#define TGT_ACC_CREATE_BUCKET CMN_ACE_ADMIN
+#define TGT_ACC_DESTROY_BUCKET CMN_ACE_ADMIN
+#define TGT_ACC_PROMOTE CMN_ACE_ADMIN
+/* Where a request names the bucket it writes into (the dst column); that
+ * bucket needs PUT, and creating it if it is missing. */
+enum tgt_dst {
+    TGT_DST_NONE,
+    TGT_DST_BCK_TO,         /* ?bck_to=, else the path's bucket */
+    TGT_DST_BCK_TO_OR_NAME, /* ?bck_to=, else the message's "name" */
+    TGT_DST_TOBCK,          /* the value's "tobck", else ?bck_to=, else the path's bucket */
+};
+bool tgt_auth_on(void);
+/* First call of a request: verifies its bearer token unless auth is off or
+ * the route is open (tgt_route_open). false when a 401 was queued. */
+bool tgt_auth_identify(tgt_req *r, bool open);
+/* Whether the token allows acc (and the destination's PUT); false when a
+ * 401/403 was queued. Called by tgt_route for the row it found. */
+bool tgt_auth_allow(tgt_req *r, uint64_t acc, enum tgt_dst dst);
+void tgt_auth_free(tgt_req *r);
 
 /* ------------------------------------------------------------------- reply */
 const char *tgt_query(tgt_req *r, const char *key);  /* NULL when absent */
@@ -326,12 +362,18 @@ void tgt_journal_recover(const tgt_store *s);
 
 /* ------------------------------------------------------------------ routes */
 typedef int (*tgt_handler)(tgt_req *r);
+/* The handler of r's row once the token allows what the row needs; NULL
+ * when none (a 405 or the 401/403 may have been queued: r->responded). */
 tgt_handler tgt_route(tgt_req *r);
+/* Whether r's path and method are open without a token (health; an ETL's
+ * callback on the ETL listener): decided on a request's first call. */
+bool tgt_route_open(tgt_req *r);
 
 /* Handlers, by file, in the table's order (routes.c); each replies once and
  * returns what the reply returned. */
 int tgt_h_action_invalid(tgt_req *r);         /* routes.c */
 int tgt_h_what_invalid(tgt_req *r);
+int tgt_h_object_put(tgt_req *r);             /* the end of a streamed PUT; an append is 405 */
 int tgt_h_health_get(tgt_req *r);             /* cluster.c */
 int tgt_h_smap_get(tgt_req *r);
 int tgt_h_daemon_what_invalid(tgt_req *r);
