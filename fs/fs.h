@@ -50,6 +50,7 @@ typedef struct fs_config {
     char *spool_dir;      /* temp files for writes and large ETL outputs */
     size_t mem_limit;     /* ETL output kept in memory up to this, then spilled */
     int copy_batch;       /* server-side copies sent as one job, at most; 0 = one at a time */
+    char *token;          /* AuthN token sent with every request, or NULL */
 } fs_config;
 
 extern fs_config fs_cfg;

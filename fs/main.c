@@ -5,6 +5,8 @@
  */
 #include "fs/fs.h"
 
+#include "common/ais_client.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,8 @@ struct cli {
     char *entry;
     char *mem;
     char *batch;
+    char *token;
+    char *token_file;
     int help;
     int version;
 };
@@ -36,7 +40,9 @@ static const struct fuse_opt cli_opts[] = {
     OPT("--endpoint %s", endpoint), OPT("--endpoint=%s", endpoint), OPT("endpoint=%s", endpoint),
     OPT("spool_dir=%s", spool),     OPT("--spool-dir=%s", spool),    OPT("fqn=%s", fqn),
     OPT("attr_timeout=%s", attr),   OPT("entry_timeout=%s", entry),  OPT("mem_limit=%s", mem),
-    OPT("copy_batch=%s", batch),    OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
+    OPT("copy_batch=%s", batch),    OPT("token=%s", token),          OPT("token_file=%s", token_file),
+    OPT("--token-file=%s", token_file), OPT("--token-file %s", token_file),
+    OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
     OPT("--version", version),      FUSE_OPT_END,
 };
 
@@ -59,6 +65,10 @@ static void usage(const char *prog)
            "  -o copy_batch=N                  server-side copies (cp) sent to the target as one job, at most\n"
            "                                   (default 1024; 0: each copy done before cp goes on)\n"
            "  -o max_threads=N                 FUSE worker threads (default: one per CPU, at least 2)\n"
+           "  --token-file F, -o token_file=F  AuthN token for a target that requires one: AIStore's token\n"
+           "                                   file ({\"token\": ...}) or the bare token (default: the\n"
+           "                                   AIS_AUTHN_TOKEN variable, then ~/.config/ais/cli/auth.token)\n"
+           "  -o token=JWT                     the token itself (visible in ps: prefer a file)\n"
            "\n"
            "Counters: getfattr -n user.etlfs.stats MOUNTPOINT\n"
            "\n",
@@ -100,6 +110,16 @@ int main(int argc, char **argv)
         fs_cfg.mem_limit = (size_t)strtoull(cli.mem, NULL, 10);
     if (cli.batch)
         fs_cfg.copy_batch = atoi(cli.batch);
+    if (cli.token && *cli.token)
+        fs_cfg.token = cmn_xstrdup(cli.token);
+    else if (!cli.help && !cli.version) {
+        cmn_err err = {0};
+        if (cmn_ais_token_load(cli.token_file, &fs_cfg.token, &err) != 0) {
+            fprintf(stderr, "etlfs: %s\n", err.msg);
+            fuse_opt_free_args(&args);
+            return 1;
+        }
+    }
 
     static const char fsname[] = "-ofsname=etlfs,subtype=etlfs";
     char threads[64];
@@ -134,6 +154,9 @@ int main(int argc, char **argv)
     free(cli.entry);
     free(cli.mem);
     free(cli.batch);
+    free(cli.token);
+    free(cli.token_file);
+    free(fs_cfg.token);
     free(fs_cfg.endpoint);
     free(fs_cfg.spool_dir);
     return rc;
