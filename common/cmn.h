@@ -1,6 +1,8 @@
 /*
  * cmn.h - the map of code shared by every etlfs program: logging, growable
  * buffers, AIStore's naming rules, ids, durations, base64 and checksums.
+ * Beside it: http_client.h, ais_client.h (the REST client) and jwt.h (AuthN
+ * tokens and access bits).
  *
  * Errors (err.c): a function that can fail returns 0 or a negative errno;
  * where a user must be told why, it also fills a cmn_err (the same code and
