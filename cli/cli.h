@@ -159,6 +159,7 @@ int cli_etl_rm(cli_args *a);
 int cli_job_show(cli_args *a);
 int cli_job_wait(cli_args *a);
 int cli_show_cluster(cli_args *a);
+int cli_auth_token(cli_args *a);
 
 /* loc/out/in objects then loc/out/in bytes of job id, summed over nodes. */
 void cli_job_counts(const char *id, int64_t out[6]);

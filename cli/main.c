@@ -1,7 +1,9 @@
 /*
  * main.c - `ais`: the command tree (names, flags, handlers) in one table,
  * AIStore's default aliases (get, put, ls, rmo, create, rmb), and dispatch.
- * The endpoint comes from AIS_ENDPOINT (default http://localhost:8080).
+ * The endpoint comes from AIS_ENDPOINT (default http://localhost:8080); an
+ * AuthN token from --token anywhere on the line, else AIS_AUTHN_TOKEN, else
+ * AIS_AUTHN_TOKEN_FILE or AIStore's ~/.config/ais/cli/auth.token.
  */
 #include "cli/cli.h"
 
@@ -76,6 +78,16 @@ static const cli_flag f_job_show[] = {
     {"active", 0, false, "show only running jobs"},
     END_FLAGS};
 
+static const cli_flag f_auth_token[] = {
+    {"user", 0, true, "user name (the token's \"sub\")"},
+    {"admin", 0, false, "an admin: may do anything (ETLs, bucket create/destroy, cluster changes)"},
+    {"buckets", 0, true, "bucket permissions, e.g. \"b1=ro,b2=rw\" (ro, rw or AIStore's number)"},
+    {"cluster", 0, true, "cluster permissions: ro (default: show cluster, list buckets), rw, none or a number"},
+    {"expires", 0, true, "lifetime, e.g. 30m, 24h (default 24h)"},
+    {"secret", 0, true, "the target's --auth-secret (or AIS_AUTHN_SECRET_KEY)"},
+    {"secret-file", 0, true, "file holding the secret"},
+    END_FLAGS};
+
 /* ---- commands */
 static const cli_cmd c_bucket[] = {
     {"create", NULL, "create ais buckets", "BUCKET [BUCKET...]", f_bucket_create, cli_bucket_create, NULL},
@@ -112,12 +124,16 @@ static const cli_cmd c_show[] = {
     {"job", NULL, "show running and finished jobs", "[JOB_ID]", f_job_show, cli_job_show, NULL},
     {"etl", NULL, "show ETL(s)", "[ETL_NAME]", f_json, cli_etl_show, NULL},
     {0}};
+static const cli_cmd c_auth[] = {
+    {"token", NULL, "mint an AuthN token (HS256) for a target run with --auth-secret", NULL, f_auth_token, cli_auth_token, NULL},
+    {0}};
 static const cli_cmd c_top[] = {
     {"bucket", NULL, "create/destroy buckets, list bucket's content", NULL, f_none, NULL, c_bucket},
     {"object", NULL, "put, get and remove objects", NULL, f_none, NULL, c_object},
     {"etl", NULL, "execute custom transformations on objects", NULL, f_none, NULL, c_etl},
     {"job", NULL, "monitor and wait for jobs", NULL, f_none, NULL, c_job},
     {"show", NULL, "show information about the cluster, jobs and ETLs", NULL, f_none, NULL, c_show},
+    {"auth", NULL, "tokens for a target that requires them", NULL, f_none, NULL, c_auth},
     /* AIStore's default aliases */
     {"ls", NULL, "(alias for \"bucket ls\") list buckets, or objects in a bucket", "[BUCKET[/PREFIX]]", f_ls, cli_ls, NULL},
     {"get", NULL, "(alias for \"object get\") get an object", "BUCKET/OBJECT [OUT_FILE|-]", f_get, cli_object_get, NULL},
@@ -136,6 +152,36 @@ static const cli_cmd *find_sub(const cli_cmd *cmd, const char *name)
     return NULL;
 }
 
+/* Takes "--token T" / "--token=T" out of argv, wherever it is (before a
+ * "--"). Returns false when it has no value. */
+static bool take_token(int *argc, char **argv, char **token)
+{
+    int w = 1;
+    bool ok = true, rest = false;
+    for (int i = 1; i < *argc; i++) {
+        if (!rest && !strcmp(argv[i], "--"))
+            rest = true;
+        if (!rest && !strcmp(argv[i], "--token")) {
+            if (i + 1 >= *argc)
+                ok = false;
+            else
+                *token = argv[++i];
+            continue;
+        }
+        if (!rest && !strncmp(argv[i], "--token=", 8)) {
+            *token = argv[i] + 8;
+            continue;
+        }
+        argv[w++] = argv[i];
+    }
+    *argc = w;
+    argv[w] = NULL;
+    return ok;
+}
+
+static char *loaded_token; /* read from the environment or a file */
+static void free_token(void) { free(loaded_token); }
+
 int main(int argc, char **argv)
 {
     /* a closed pipe (`ais ls ais://b | head`) must end us quietly, via EPIPE */
@@ -144,6 +190,21 @@ int main(int argc, char **argv)
     const char *ep = getenv("AIS_ENDPOINT");
     if (ep && *ep)
         cli_ais.endpoint = ep;
+    char *token = NULL;
+    if (!take_token(&argc, argv, &token)) {
+        fprintf(stderr, "flag needs an argument: --token\n");
+        return CLI_EXIT_USAGE;
+    }
+    if (!token) {
+        cmn_err err = {0};
+        if (cmn_ais_token_load(NULL, &loaded_token, &err) != 0) {
+            fprintf(stderr, "%s\n", err.msg);
+            return CLI_EXIT_ERR;
+        }
+        atexit(free_token);
+        token = loaded_token;
+    }
+    cli_ais.token = token;
 
     const cli_cmd *cmd = &c_root;
     char path[256] = "ais";

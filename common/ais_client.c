@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void cmn_ais_url(cmn_buf *u, const cmn_ais *c, const char *path)
 {
@@ -95,7 +96,7 @@ int cmn_ais_status_errno(long status)
         return 0;
     switch (status) {
     case 400: return -EINVAL;
-    case 403: return -EACCES;
+    case 401: case 403: return -EACCES;
     case 404: return -ENOENT;
     case 409: return -EEXIST;
     case 413: return -E2BIG;
@@ -138,7 +139,20 @@ int cmn_ais_do(const cmn_ais *c, const cmn_http_req *req, cmn_http_resp *resp, c
         r.user_agent = c->user_agent;
     if (r.body && !r.body_len)
         r.body_len = strlen(r.body);
+    /* the caller's headers and, with a token, AIStore's bearer header */
+    const char *hdrs[CMN_AIS_MAX_HEADERS + 2];
+    char *bearer = NULL;
+    if (c->token && *c->token) {
+        size_t n = 0;
+        for (const char *const *h = req->headers; h && *h && n < CMN_AIS_MAX_HEADERS; h++)
+            hdrs[n++] = *h;
+        bearer = cmn_xasprintf("Authorization: Bearer %s", c->token);
+        hdrs[n++] = bearer;
+        hdrs[n] = NULL;
+        r.headers = hdrs;
+    }
     int rc = cmn_http_do(c->pool, &r, resp);
+    free(bearer);
     if (rc < 0) {
         if (err)
             *err = resp->err;
@@ -166,4 +180,60 @@ int cmn_ais_json(const cmn_http_resp *r, cJSON_bool (*want)(const cJSON *), cJSO
     }
     *out = j;
     return 0;
+}
+
+/* A token file: AIStore's JSON {"token": "..."}, or the bare token. */
+static int token_from_file(const char *path, char **token, cmn_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return cmn_err_set(err, errno, "token file %s: %s", path, strerror(errno));
+    cmn_buf b;
+    cmn_buf_init(&b);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len < (1u << 20))
+        cmn_buf_append(&b, chunk, n);
+    fclose(f);
+    cJSON *j = cJSON_ParseWithLength(b.data, b.len);
+    const cJSON *t = cJSON_IsObject(j) ? cJSON_GetObjectItem(j, "token") : NULL;
+    char *s = cmn_xstrdup(cJSON_IsString(t) ? t->valuestring : j ? "" : b.data);
+    cJSON_Delete(j);
+    cmn_buf_free(&b);
+    /* the bare form: the first word */
+    char *p = s;
+    while (isspace((unsigned char)*p))
+        p++;
+    size_t len = 0;
+    while (p[len] && !isspace((unsigned char)p[len]))
+        len++;
+    if (!len) {
+        free(s);
+        return cmn_err_set(err, EINVAL, "token file %s holds no token", path);
+    }
+    *token = cmn_xstrndup(p, len);
+    free(s);
+    return 0;
+}
+
+int cmn_ais_token_load(const char *file, char **token, cmn_err *err)
+{
+    *token = NULL;
+    if (file && *file)
+        return token_from_file(file, token, err);
+    const char *env = getenv("AIS_AUTHN_TOKEN");
+    if (env && *env) {
+        *token = cmn_xstrdup(env);
+        return 0;
+    }
+    env = getenv("AIS_AUTHN_TOKEN_FILE");
+    if (env && *env)
+        return token_from_file(env, token, err);
+    const char *home = getenv("HOME");
+    if (!home || !*home)
+        return 0;
+    char *path = cmn_xasprintf("%s/.config/ais/cli/auth.token", home);
+    int rc = access(path, F_OK) == 0 ? token_from_file(path, token, err) : 0;
+    free(path);
+    return rc;
 }

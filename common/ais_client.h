@@ -19,7 +19,18 @@ typedef struct cmn_ais {
     long connect_timeout_ms;  /* as in cmn_http_req: 0 = bounded default, -1 = none */
     long stall_sec;
     const char *user_agent;   /* optional */
+    const char *token;        /* AuthN token (JWT) sent as "Authorization: Bearer"; NULL = none */
 } cmn_ais;
+
+/* The most headers a request may bring besides the bearer one. */
+#define CMN_AIS_MAX_HEADERS 16
+
+/* The token a client uses when given none: AIS_AUTHN_TOKEN, else the
+ * "token" of the JSON file AIS_AUTHN_TOKEN_FILE names, else of AIStore's
+ * CLI token file ~/.config/ais/cli/auth.token when it exists (as AIStore's
+ * clients look). NULL when there is none; malloc'd. -errno with err filled
+ * when a named file cannot be read or holds no token. */
+int cmn_ais_token_load(const char *file, char **token, cmn_err *err);
 
 /* ---- URLs, appended to u */
 /* endpoint + "/v1/" + path, path taken as it is ("etl", "cluster"). */
@@ -41,7 +52,7 @@ void cmn_ais_url_query(cmn_buf *u, const char *k, const char *v);
  * NULL sends null. */
 char *cmn_ais_action(const char *action, const char *name, cJSON *value);
 /* The errno for an HTTP status, the inverse of cmn_err_http_status: 2xx 0,
- * 400 EINVAL, 403 EACCES, 404 ENOENT, 409 EEXIST, 413 E2BIG, 416 ERANGE,
+ * 400 EINVAL, 401 and 403 EACCES, 404 ENOENT, 409 EEXIST, 413 E2BIG, 416 ERANGE,
  * 501 EOPNOTSUPP, 503 EAGAIN, 504 ETIMEDOUT, 507 ENOSPC, others EIO. */
 int cmn_ais_status_errno(long status);
 /* Appends what an error answer says, in full: the "message" of AIStore's

@@ -1,6 +1,8 @@
 /*
  * cmn.h - the map of code shared by every etlfs program: logging, growable
  * buffers, AIStore's naming rules, ids, durations, base64 and checksums.
+ * Beside it: http_client.h, ais_client.h (the REST client) and jwt.h (AuthN
+ * tokens and access bits).
  *
  * Errors (err.c): a function that can fail returns 0 or a negative errno;
  * where a user must be told why, it also fills a cmn_err (the same code and
@@ -95,6 +97,10 @@ void cmn_format_rfc822(int64_t ns, char *out, size_t outlen);
 char *cmn_base64_encode(const void *data, size_t len);
 /* Strict decode; NULL if s is not valid padded base64. *outlen set on success. */
 unsigned char *cmn_base64_decode(const char *s, size_t *outlen);
+/* base64url without padding (JWT). Decoding is strict: NULL on '=', the
+ * standard alphabet's '+' or '/', a bad length or non-zero spare bits. */
+char *cmn_base64url_encode(const void *data, size_t len);
+unsigned char *cmn_base64url_decode(const char *s, size_t len, size_t *outlen);
 /* XXH64 seed 0 as 16 lowercase hex digits (AIStore's "xxhash"). */
 void cmn_xxhash_hex(uint64_t h, char out[17]);
 /* Percent-decodes in place (for URL path segments); -EINVAL on bad escapes. */

@@ -1,6 +1,7 @@
 /*
- * codec.c - byte encodings on the wire: base64 (Go []byte fields), XXH64 hex
- * (AIStore's default checksum), and URL escaping of path segments.
+ * codec.c - byte encodings on the wire: base64 (Go []byte fields, and the
+ * URL alphabet of JWTs), XXH64 hex (AIStore's default checksum), and URL
+ * escaping of path segments.
  */
 #include "common/cmn.h"
 
@@ -60,6 +61,51 @@ unsigned char *cmn_base64_decode(const char *s, size_t *outlen)
             out[n++] = (unsigned char)(w >> 8);
         if (pad < 1)
             out[n++] = (unsigned char)w;
+    }
+    out[n] = '\0';
+    *outlen = n;
+    return out;
+}
+
+/* JWTs use the URL alphabet without padding (RFC 7515 section 2). */
+char *cmn_base64url_encode(const void *data, size_t len)
+{
+    char *out = cmn_base64_encode(data, len);
+    char *w = out;
+    for (char *p = out; *p && *p != '='; p++)
+        *w++ = *p == '+' ? '-' : *p == '/' ? '_' : *p;
+    *w = '\0';
+    return out;
+}
+
+/* Strict, as Go's RawURLEncoding.Strict(): no padding, no other alphabet,
+ * and the unused low bits of the last character must be zero. */
+unsigned char *cmn_base64url_decode(const char *s, size_t len, size_t *outlen)
+{
+    if (len % 4 == 1)
+        return NULL;
+    unsigned char *out = cmn_xmalloc(len / 4 * 3 + 3);
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int v = c == '-' ? 62 : c == '_' ? 63 : (c == '+' || c == '/') ? -1 : b64val(c);
+        if (v < 0) {
+            free(out);
+            return NULL;
+        }
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (acc) { /* non-zero padding bits: another encoding of the same bytes */
+        free(out);
+        return NULL;
     }
     out[n] = '\0';
     *outlen = n;

@@ -38,6 +38,7 @@ int cmn_err_http_status(int code)
     case 0: return 200;
     case EINVAL: case ENAMETOOLONG: case EDOM: case EISDIR: case ENOTDIR:
         return 400;                   /* the request is malformed */
+    case EKEYREJECTED: return 401;    /* no token, or one that does not verify */
     case EACCES: case EPERM: return 403;
     case ENOENT: case ESRCH: return 404;
     case EEXIST: case EBUSY: case ENOTEMPTY: return 409;

@@ -318,6 +318,31 @@ static void set_body(CURL *c, xfer *x, const char *method)
     }
 }
 
+/* TLS as AIStore's clients: certificates are verified unless
+ * AIS_SKIP_VERIFY_CRT is true; AIS_CLIENT_CA names a CA bundle to trust. */
+static struct {
+    pthread_once_t once;
+    bool skip_verify;
+    const char *ca;
+} tls = {PTHREAD_ONCE_INIT, false, NULL};
+
+static void tls_env(void)
+{
+    const char *v = getenv("AIS_SKIP_VERIFY_CRT");
+    tls.skip_verify = v && (!strcasecmp(v, "true") || !strcasecmp(v, "t") || !strcmp(v, "1") || !strcasecmp(v, "yes"));
+    const char *ca = getenv("AIS_CLIENT_CA");
+    tls.ca = ca && *ca ? ca : NULL;
+}
+
+static void set_tls(CURL *c)
+{
+    pthread_once(&tls.once, tls_env);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, tls.skip_verify ? 0L : 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, tls.skip_verify ? 0L : 2L);
+    if (tls.ca)
+        curl_easy_setopt(c, CURLOPT_CAINFO, tls.ca);
+}
+
 static void set_timeouts(CURL *c, const cmn_http_req *req)
 {
     long connect = req->connect_timeout_ms ? req->connect_timeout_ms : CMN_HTTP_CONNECT_TIMEOUT_MS;
@@ -386,6 +411,7 @@ int cmn_http_do(cmn_http_pool *pool, const cmn_http_req *req, cmn_http_resp *res
         curl_easy_setopt(c, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
     }
     set_timeouts(c, req);
+    set_tls(c);
     set_body(c, &x, method);
 
     CURLcode cc = curl_easy_perform(c);
@@ -403,6 +429,9 @@ int cmn_http_do(cmn_http_pool *pool, const cmn_http_req *req, cmn_http_resp *res
     else if (resp->in_err)
         rc = cmn_err_set(&resp->err, resp->in_err, "read the body of %s %s: %s", method, req->url,
                          strerror(resp->in_err));
+    else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
+        rc = cmn_err_set(&resp->err, -curl_errno(cc), "%s %s: %s (%s; AIS_CLIENT_CA names a CA to trust, "
+                         "AIS_SKIP_VERIFY_CRT=true skips the check)", method, req->url, curl_easy_strerror(cc), cerr);
     else if (cc != CURLE_OK)
         rc = cmn_err_set(&resp->err, -curl_errno(cc), "%s %s: %s", method, req->url, curl_easy_strerror(cc));
     snprintf(resp->detail, sizeof resp->detail, "%s", cerr);

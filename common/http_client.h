@@ -2,7 +2,9 @@
  * http_client.h - the one libcurl wrapper of etlfs: blocking requests on a
  * thread-safe pool of keep-alive easy handles, bodies from memory, a file,
  * an fd or a callback, answers into memory, an fd or a sink that learns the
- * status before its first byte. Prefix cmn_http_.
+ * status before its first byte. Prefix cmn_http_. HTTPS certificates are
+ * verified, as AIStore's clients do: AIS_CLIENT_CA names a CA file to trust,
+ * AIS_SKIP_VERIFY_CRT=true turns the check off (read once per process).
  *
  * Everything above HTTP (AIStore URLs, error bodies) is in ais_client.h.
  */

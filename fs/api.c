@@ -36,7 +36,7 @@ void fs_client_cleanup(void) { cmn_http_global_cleanup(); }
 
 /* The target's endpoint; bounded connect and stall timeouts (the wrapper's
  * defaults) turn a dead target into EIO instead of a hung file operation. */
-static cmn_ais target(void) { return (cmn_ais){.endpoint = fs_cfg.endpoint}; }
+static cmn_ais target(void) { return (cmn_ais){.endpoint = fs_cfg.endpoint, .token = fs_cfg.token}; }
 
 /* What the file operations and their tests expect from an error answer:
  * the few errnos with a meaning for a file, EIO for the rest. */

@@ -51,6 +51,7 @@ typedef struct fs_config {
     size_t mem_limit;     /* ETL output kept in memory up to this, then spilled */
     int copy_batch;       /* server-side copies sent as one job, at most; 0 = one at a time */
     int64_t max_object_size; /* a file may not grow past this (EFBIG); 0 = only the target's free space */
+    char *token;          /* AuthN token sent with every request, or NULL */
 } fs_config;
 
 extern fs_config fs_cfg;

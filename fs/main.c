@@ -5,6 +5,8 @@
  */
 #include "fs/fs.h"
 
+#include "common/ais_client.h"
+
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,8 @@ struct cli {
     char *mem;
     char *batch;
     char *max_size;
+    char *token;
+    char *token_file;
     int help;
     int version;
 };
@@ -37,7 +41,10 @@ static const struct fuse_opt cli_opts[] = {
     OPT("--endpoint %s", endpoint), OPT("--endpoint=%s", endpoint), OPT("endpoint=%s", endpoint),
     OPT("spool_dir=%s", spool),     OPT("--spool-dir=%s", spool),    OPT("fqn=%s", fqn),
     OPT("attr_timeout=%s", attr),   OPT("entry_timeout=%s", entry),  OPT("mem_limit=%s", mem),
-    OPT("copy_batch=%s", batch),    OPT("max_object_size=%s", max_size), OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
+    OPT("copy_batch=%s", batch),    OPT("max_object_size=%s", max_size),
+    OPT("token=%s", token),         OPT("token_file=%s", token_file),
+    OPT("--token-file=%s", token_file), OPT("--token-file %s", token_file),
+    OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
     OPT("--version", version),      FUSE_OPT_END,
 };
 
@@ -62,6 +69,10 @@ static void usage(const char *prog)
            "  -o max_object_size=BYTES         a file may not grow past this (EFBIG); default: no limit but\n"
            "                                   the target's free space (a larger truncate is ENOSPC)\n"
            "  -o max_threads=N                 FUSE worker threads (default: one per CPU, at least 2)\n"
+           "  --token-file F, -o token_file=F  AuthN token for a target that requires one: AIStore's token\n"
+           "                                   file ({\"token\": ...}) or the bare token (default: the\n"
+           "                                   AIS_AUTHN_TOKEN variable, then ~/.config/ais/cli/auth.token)\n"
+           "  -o token=JWT                     the token itself (visible in ps: prefer a file)\n"
            "\n"
            "Counters: getfattr -n user.etlfs.stats MOUNTPOINT\n"
            "\n",
@@ -105,6 +116,16 @@ int main(int argc, char **argv)
         fs_cfg.copy_batch = atoi(cli.batch);
     if (cli.max_size)
         fs_cfg.max_object_size = strtoll(cli.max_size, NULL, 10);
+    if (cli.token && *cli.token)
+        fs_cfg.token = cmn_xstrdup(cli.token);
+    else if (!cli.help && !cli.version) {
+        cmn_err err = {0};
+        if (cmn_ais_token_load(cli.token_file, &fs_cfg.token, &err) != 0) {
+            fprintf(stderr, "etlfs: %s\n", err.msg);
+            fuse_opt_free_args(&args);
+            return 1;
+        }
+    }
 
     static const char fsname[] = "-ofsname=etlfs,subtype=etlfs";
     char threads[64];
@@ -140,6 +161,9 @@ int main(int argc, char **argv)
     free(cli.mem);
     free(cli.batch);
     free(cli.max_size);
+    free(cli.token);
+    free(cli.token_file);
+    free(fs_cfg.token);
     free(fs_cfg.endpoint);
     free(fs_cfg.spool_dir);
     return rc;

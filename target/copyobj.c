@@ -104,33 +104,12 @@ int tgt_act_copy_obj(tgt_req *r, const char *bck, const char *obj)
     return copy_one(r, "copy-obj", bck, obj, dst, dname, h);
 }
 
-/* AIStore's object uname "ais/@#/BUCKET/OBJECT" (Bck.MakeUname): the bucket
- * into bck and the object's name returned; NULL when it is not one. */
-static const char *uname_object(const char *uname, char *bck, size_t len)
-{
-    const char *p = uname;
-    if (strncmp(p, "ais/", 4))
-        return NULL;
-    p += 4;
-    if (*p == '@') { /* the namespace: "@#" is the global one */
-        if (strncmp(p, "@#/", 3))
-            return NULL;
-        p += 3;
-    }
-    size_t n = strcspn(p, "/");
-    if (n == 0 || n >= len || p[n] != '/' || !p[n + 1])
-        return NULL;
-    memcpy(bck, p, n);
-    bck[n] = '\0';
-    return p + n + 1;
-}
-
 int tgt_h_object_copy_to(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
     const char *to = tgt_query(r, "object_to");
     char dst[256];
-    const char *dname = uname_object(to, dst, sizeof dst);
+    const char *dname = tgt_parse_uname_object(to, dst, sizeof dst);
     if (!dname)
         return tgt_reply_err(r, 400, "invalid \"object_to\" \"%s\" (want ais/@#/BUCKET/OBJECT)", to);
     if (r->body.len)

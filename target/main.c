@@ -39,8 +39,48 @@ static void usage(FILE *f)
             "                       repeat for several (at most 16). Without it promote is refused\n"
             "  --etl-memory SIZE    memory of each ETL's process tree (default 4Gi; e.g. 512Mi)\n"
             "  --etl-pids N         processes and threads of each ETL (default 1024)\n"
+            "  --auth-secret S      require AIStore AuthN tokens (JWT, HS256) signed with S on\n"
+            "                       every request but GET /v1/health (default: no authentication)\n"
+            "  --auth-secret-file F the same, the secret read from file F (trailing newline dropped)\n"
+            "  --tls-cert F         serve HTTPS with this PEM certificate (chain) ...\n"
+            "  --tls-key F          ... and this PEM private key (both or neither)\n"
             "  -v, --verbose        debug logging\n"
             "  -h, --help           this text\n");
+}
+
+/* A whole small file (a secret, a PEM), or NULL with the reason printed. */
+static char *read_small_file(const char *flag, const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "etlfs-target: %s %s: %s\n", flag, path, strerror(errno));
+        return NULL;
+    }
+    cmn_buf b;
+    cmn_buf_init(&b);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len <= (1u << 20))
+        cmn_buf_append(&b, chunk, n);
+    fclose(f);
+    if (len)
+        *len = b.len;
+    return cmn_buf_steal(&b);
+}
+
+static bool set_secret(tgt_config *cfg, char *secret, size_t len)
+{
+    while (len && (secret[len - 1] == '\n' || secret[len - 1] == '\r'))
+        secret[--len] = '\0';
+    if (!len) {
+        fprintf(stderr, "etlfs-target: the auth secret is empty\n");
+        free(secret);
+        return false;
+    }
+    free(cfg->auth_secret);
+    cfg->auth_secret = secret;
+    cfg->auth_secret_len = len;
+    return true;
 }
 
 static volatile sig_atomic_t stopping;
@@ -90,6 +130,9 @@ int main(int argc, char **argv)
                                          {"state", required_argument, 0, 's'},    {"etl-user", required_argument, 0, 'U'},
                                          {"promote-root", required_argument, 0, 'P'},
                                          {"etl-memory", required_argument, 0, 'M'}, {"etl-pids", required_argument, 0, 'N'},
+                                         {"auth-secret", required_argument, 0, 'S'},
+                                         {"auth-secret-file", required_argument, 0, 'F'},
+                                         {"tls-cert", required_argument, 0, 'C'}, {"tls-key", required_argument, 0, 'K'},
                                          {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -149,6 +192,27 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'S':
+            if (!set_secret(cfg, cmn_xstrdup(optarg), strlen(optarg)))
+                return 2;
+            break;
+        case 'F': {
+            size_t len;
+            char *secret = read_small_file("--auth-secret-file", optarg, &len);
+            if (!secret || !set_secret(cfg, secret, len))
+                return 2;
+            break;
+        }
+        case 'C':
+        case 'K': {
+            char *pem = read_small_file(c == 'C' ? "--tls-cert" : "--tls-key", optarg, NULL);
+            if (!pem)
+                return 2;
+            char **slot = c == 'C' ? &cfg->tls_cert : &cfg->tls_key;
+            free(*slot);
+            *slot = pem;
+            break;
+        }
         case 'v': cmn_log_set_level(CMN_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -161,10 +225,18 @@ int main(int argc, char **argv)
     }
     if (!ndirs)
         dirs[ndirs++] = "./data";
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        fprintf(stderr, "etlfs-target: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
     if (!*cfg->public_url) {
         const char *h = strcmp(cfg->listen_host, "0.0.0.0") ? cfg->listen_host : "127.0.0.1";
-        snprintf(cfg->public_url, sizeof cfg->public_url, "http://%s:%d", h, cfg->port);
+        snprintf(cfg->public_url, sizeof cfg->public_url, "%s://%s:%d", cfg->tls_cert ? "https" : "http", h,
+                 cfg->port);
     }
+    if (strncmp(cfg->listen_host, "127.", 4) && !cfg->auth_secret)
+        cmn_warn("listening on %s without --auth-secret: anyone who reaches the port may run code here "
+                 "(ETL init); see docs/security.md", cfg->listen_host);
     if (!*cfg->etl_dir)
         default_etl_dir(cfg->etl_dir, sizeof cfg->etl_dir);
 
@@ -204,8 +276,8 @@ int main(int argc, char **argv)
         tgt_store_close(&server.store);
         return 1;
     }
-    cmn_info("etlfs-target serving %s (listening on %s:%d), %d mountpath(s), %d threads", cfg->public_url,
-             cfg->listen_host, cfg->port, ndirs, cfg->threads);
+    cmn_info("etlfs-target serving %s (listening on %s:%d), %d mountpath(s), %d threads%s", cfg->public_url,
+             cfg->listen_host, cfg->port, ndirs, cfg->threads, cfg->auth_secret ? ", tokens required" : "");
     while (!stopping)
         pause();
     cmn_info("shutting down");
@@ -215,6 +287,9 @@ int main(int argc, char **argv)
     tgt_store_close(&server.store);
     for (int i = 0; i < cfg->npromote_roots; i++)
         free(cfg->promote_roots[i]);
+    free(cfg->auth_secret);
+    free(cfg->tls_cert);
+    free(cfg->tls_key);
     cmn_info("stopped");
     return 0;
 }

@@ -188,3 +188,24 @@ cJSON *tgt_json_str_int(int64_t v)
     snprintf(s, sizeof s, "%lld", (long long)v);
     return cJSON_CreateString(s);
 }
+
+/* AIStore's object uname "ais/@#/BUCKET/OBJECT" (Bck.MakeUname): the bucket
+ * into bck and the object's name returned; NULL when it is not one. */
+const char *tgt_parse_uname_object(const char *uname, char *bck, size_t len)
+{
+    const char *p = uname;
+    if (!p || strncmp(p, "ais/", 4))
+        return NULL;
+    p += 4;
+    if (*p == '@') { /* the namespace: "@#" is the global one */
+        if (strncmp(p, "@#/", 3))
+            return NULL;
+        p += 3;
+    }
+    size_t n = strcspn(p, "/");
+    if (n == 0 || n >= len || p[n] != '/' || !p[n + 1])
+        return NULL;
+    memcpy(bck, p, n);
+    bck[n] = '\0';
+    return p + n + 1;
+}

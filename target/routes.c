@@ -1,7 +1,8 @@
 /*
  * routes.c - the whole REST API in one table, read top to bottom: method,
  * path pattern, the action (ActMsg "action") or ?what= it selects on, and
- * the handler that does that one thing.
+ * the handler that does that one thing, and what the caller's token must
+ * allow (acc, and dst for the bucket a copy writes into; auth.c).
  *
  * The rule every handler keeps: it replies exactly once (tgt_reply_*) and
  * returns what the reply returned (MHD_YES/MHD_NO); checks it cannot pass
@@ -23,92 +24,110 @@ enum route_on { ON_PATH, ON_ACTION, ON_WHAT, ON_QUERY /* sel: a query parameter 
 /* the ?what= of a request that has none (absent is not the same as "") */
 static const char WHAT_ABSENT[] = "";
 
+/* Short names for the acc column (what the caller's token must allow;
+ * auth.c): AIStore's access bits, checked on the path's bucket or the cluster. */
+#define PUBLIC TGT_ACC_PUBLIC
+#define TOKEN 0ull /* any valid token: the row answers 400 or 405 anyway */
+#define ADMIN CMN_ACE_ADMIN
+#define SHOW CMN_ACE_SHOW_CLUSTER
+#define LIST CMN_ACE_OBJ_LIST
+#define GET CMN_ACE_GET
+#define READ (CMN_ACE_GET | CMN_ACE_OBJ_LIST)
+#define DST_NONE TGT_DST_NONE
+#define BCK_TO TGT_DST_BCK_TO
+#define BCK_TO_OR_NAME TGT_DST_BCK_TO_OR_NAME
+#define TOBCK TGT_DST_TOBCK
+#define OBJECT_TO TGT_DST_OBJECT_TO
+
 static const struct route {
     const char *method;
     const char *path;
     enum route_on on;
     const char *sel; /* the action or what; NULL = any */
     tgt_handler handler;
+    uint64_t acc;     /* what the token must allow (with --auth-secret) */
+    enum tgt_dst dst; /* where a copy writes: that bucket needs PUT */
 } routes[] = {
     /* cluster: one node that is proxy and target */
-    {"GET", "/v1/health", ON_PATH, NULL, tgt_h_health_get},
-    {"GET", "/v1/daemon", ON_WHAT, WHAT_ABSENT, tgt_h_smap_get},
-    {"GET", "/v1/daemon", ON_WHAT, "smap", tgt_h_smap_get},
-    {"GET", "/v1/daemon", ON_WHAT, "sysinfo", tgt_h_sysinfo_get}, /* capacity: the mount refuses what cannot fit */
-    {"GET", "/v1/daemon", ON_WHAT, NULL, tgt_h_daemon_what_invalid},
-    {"GET", "/v1/cluster", ON_WHAT, "smap", tgt_h_smap_get},
-    {"GET", "/v1/cluster", ON_WHAT, "status", tgt_h_job_status},
-    {"GET", "/v1/cluster", ON_WHAT, "status_all", tgt_h_jobs_status_all},
-    {"GET", "/v1/cluster", ON_WHAT, "running_all", tgt_h_jobs_running},
-    {"GET", "/v1/cluster", ON_WHAT, "qryxstats", tgt_h_jobs_snaps},
-    {"GET", "/v1/cluster", ON_WHAT, NULL, tgt_h_what_invalid},
-    {"PUT", "/v1/cluster", ON_ACTION, "start", tgt_h_job_start},
-    {"PUT", "/v1/cluster", ON_ACTION, "stop", tgt_h_job_stop},
-    {"PUT", "/v1/cluster", ON_ACTION, NULL, tgt_h_action_invalid},
+    {"GET", "/v1/health", ON_PATH, NULL, tgt_h_health_get, PUBLIC, DST_NONE},
+    {"GET", "/v1/daemon", ON_WHAT, WHAT_ABSENT, tgt_h_smap_get, SHOW, DST_NONE},
+    {"GET", "/v1/daemon", ON_WHAT, "smap", tgt_h_smap_get, SHOW, DST_NONE},
+    {"GET", "/v1/daemon", ON_WHAT, "sysinfo", tgt_h_sysinfo_get, SHOW, DST_NONE}, /* capacity: the mount refuses what cannot fit */
+    {"GET", "/v1/daemon", ON_WHAT, NULL, tgt_h_daemon_what_invalid, TOKEN, DST_NONE},
+    {"GET", "/v1/cluster", ON_WHAT, "smap", tgt_h_smap_get, SHOW, DST_NONE},
+    {"GET", "/v1/cluster", ON_WHAT, "status", tgt_h_job_status, SHOW, DST_NONE},
+    {"GET", "/v1/cluster", ON_WHAT, "status_all", tgt_h_jobs_status_all, SHOW, DST_NONE},
+    {"GET", "/v1/cluster", ON_WHAT, "running_all", tgt_h_jobs_running, SHOW, DST_NONE},
+    {"GET", "/v1/cluster", ON_WHAT, "qryxstats", tgt_h_jobs_snaps, SHOW, DST_NONE},
+    {"GET", "/v1/cluster", ON_WHAT, NULL, tgt_h_what_invalid, TOKEN, DST_NONE},
+    {"PUT", "/v1/cluster", ON_ACTION, "start", tgt_h_job_start, ADMIN, DST_NONE},
+    {"PUT", "/v1/cluster", ON_ACTION, "stop", tgt_h_job_stop, ADMIN, DST_NONE},
+    {"PUT", "/v1/cluster", ON_ACTION, NULL, tgt_h_action_invalid, ADMIN, DST_NONE},
 
     /* buckets */
-    {"GET", "/v1/buckets", ON_ACTION, "", tgt_h_buckets_list},
-    {"GET", "/v1/buckets", ON_ACTION, "list", tgt_h_buckets_list},
-    {"GET", "/v1/buckets", ON_ACTION, NULL, tgt_h_action_invalid},
-    {"GET", "/v1/buckets/B", ON_ACTION, "", tgt_h_objects_list},
-    {"GET", "/v1/buckets/B", ON_ACTION, "list", tgt_h_objects_list},
-    {"GET", "/v1/buckets/B", ON_ACTION, "summary-bck", tgt_h_bucket_summary},
-    {"GET", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid},
-    {"HEAD", "/v1/buckets/B", ON_PATH, NULL, tgt_h_bucket_head}, /* props; with ?bsumm_remote the summary */
-    {"HEAD", "/v1/buckets/B/O", ON_PATH, NULL, tgt_h_bucket_head}, /* 5.0: the summary of prefix O */
-    {"POST", "/v1/buckets/B", ON_ACTION, "create-bck", tgt_h_bucket_create},
-    {"POST", "/v1/buckets/B", ON_ACTION, "copy-bck", tgt_h_bucket_copy},
-    {"POST", "/v1/buckets/B", ON_ACTION, "etl-bck", tgt_h_bucket_transform},
-    {"POST", "/v1/buckets/B", ON_ACTION, "move-bck", tgt_h_bucket_move},
-    {"POST", "/v1/buckets/B", ON_ACTION, "copy-listrange", tgt_h_objects_copy},
-    {"POST", "/v1/buckets/B", ON_ACTION, "etl-listrange", tgt_h_objects_transform},
-    {"POST", "/v1/buckets/B", ON_ACTION, "prefetch-listrange", tgt_h_objects_evict},
-    {"POST", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid},
-    {"DELETE", "/v1/buckets/B", ON_ACTION, "", tgt_h_bucket_destroy},
-    {"DELETE", "/v1/buckets/B", ON_ACTION, "destroy-bck", tgt_h_bucket_destroy},
-    {"DELETE", "/v1/buckets/B", ON_ACTION, "delete-listrange", tgt_h_objects_delete},
-    {"DELETE", "/v1/buckets/B", ON_ACTION, "evict-listrange", tgt_h_objects_evict},
-    {"DELETE", "/v1/buckets/B", ON_ACTION, "evict-remote-bck", tgt_h_bucket_evict},
-    {"DELETE", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid},
-    {"PUT", "/v1/buckets/B", ON_ACTION, "archive", tgt_h_bucket_archive},
-    {"PUT", "/v1/buckets/B", ON_ACTION, "set-bprops", tgt_h_bucket_props_set},
-    {"PUT", "/v1/buckets/B", ON_ACTION, "reset-bprops", tgt_h_bucket_props_set},
-    {"PUT", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid},
+    {"GET", "/v1/buckets", ON_ACTION, "", tgt_h_buckets_list, CMN_ACE_LIST_BUCKETS, DST_NONE},
+    {"GET", "/v1/buckets", ON_ACTION, "list", tgt_h_buckets_list, CMN_ACE_LIST_BUCKETS, DST_NONE},
+    {"GET", "/v1/buckets", ON_ACTION, NULL, tgt_h_action_invalid, TOKEN, DST_NONE},
+    {"GET", "/v1/buckets/B", ON_ACTION, "", tgt_h_objects_list, LIST, DST_NONE},
+    {"GET", "/v1/buckets/B", ON_ACTION, "list", tgt_h_objects_list, LIST, DST_NONE},
+    {"GET", "/v1/buckets/B", ON_ACTION, "summary-bck", tgt_h_bucket_summary, CMN_ACE_BCK_HEAD, DST_NONE},
+    {"GET", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid, TOKEN, DST_NONE},
+    {"HEAD", "/v1/buckets/B", ON_PATH, NULL, tgt_h_bucket_head, CMN_ACE_BCK_HEAD, DST_NONE}, /* props; with ?bsumm_remote the summary */
+    {"HEAD", "/v1/buckets/B/O", ON_PATH, NULL, tgt_h_bucket_head, CMN_ACE_BCK_HEAD, DST_NONE}, /* 5.0: the summary of prefix O */
+    {"POST", "/v1/buckets/B", ON_ACTION, "create-bck", tgt_h_bucket_create, TGT_ACC_CREATE_BUCKET, DST_NONE},
+    {"POST", "/v1/buckets/B", ON_ACTION, "copy-bck", tgt_h_bucket_copy, READ, BCK_TO_OR_NAME},
+    {"POST", "/v1/buckets/B", ON_ACTION, "etl-bck", tgt_h_bucket_transform, READ, BCK_TO_OR_NAME},
+    {"POST", "/v1/buckets/B", ON_ACTION, "move-bck", tgt_h_bucket_move, CMN_ACE_MOVE_BUCKET, DST_NONE},
+    {"POST", "/v1/buckets/B", ON_ACTION, "copy-listrange", tgt_h_objects_copy, READ, TOBCK},
+    {"POST", "/v1/buckets/B", ON_ACTION, "etl-listrange", tgt_h_objects_transform, READ, TOBCK},
+    {"POST", "/v1/buckets/B", ON_ACTION, "prefetch-listrange", tgt_h_objects_evict, GET, DST_NONE},
+    {"POST", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid, TOKEN, DST_NONE},
+    {"DELETE", "/v1/buckets/B", ON_ACTION, "", tgt_h_bucket_destroy, TGT_ACC_DESTROY_BUCKET, DST_NONE},
+    {"DELETE", "/v1/buckets/B", ON_ACTION, "destroy-bck", tgt_h_bucket_destroy, TGT_ACC_DESTROY_BUCKET, DST_NONE},
+    {"DELETE", "/v1/buckets/B", ON_ACTION, "delete-listrange", tgt_h_objects_delete, CMN_ACE_OBJ_DELETE, DST_NONE},
+    {"DELETE", "/v1/buckets/B", ON_ACTION, "evict-listrange", tgt_h_objects_evict, CMN_ACE_OBJ_DELETE, DST_NONE},
+    {"DELETE", "/v1/buckets/B", ON_ACTION, "evict-remote-bck", tgt_h_bucket_evict, TGT_ACC_DESTROY_BUCKET, DST_NONE},
+    {"DELETE", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid, TOKEN, DST_NONE},
+    {"PUT", "/v1/buckets/B", ON_ACTION, "archive", tgt_h_bucket_archive, GET, TOBCK},
+    {"PUT", "/v1/buckets/B", ON_ACTION, "set-bprops", tgt_h_bucket_props_set, CMN_ACE_PATCH, DST_NONE},
+    {"PUT", "/v1/buckets/B", ON_ACTION, "reset-bprops", tgt_h_bucket_props_set, CMN_ACE_PATCH, DST_NONE},
+    {"PUT", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid, TOKEN, DST_NONE},
 
-    /* objects (a PUT of an object is streamed: server.c, tgt_h_object_put_done) */
-    {"GET", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_get}, /* with ?etl_name= transformed */
-    {"PUT", "/v1/objects/B/O", ON_QUERY, "object_to", tgt_h_object_copy_to}, /* copy or transform, not streamed */
-    {"HEAD", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_head},
-    {"DELETE", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_delete},
-    {"PATCH", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_patch}, /* custom metadata */
-    {"POST", "/v1/objects/B/O", ON_ACTION, "rename-obj", tgt_h_object_rename},
-    {"POST", "/v1/objects/B/O", ON_ACTION, "copy-obj", tgt_h_object_copy},
-    {"POST", "/v1/objects/B/O", ON_ACTION, NULL, tgt_h_object_action_invalid},
-    {"POST", "/v1/objects/B", ON_ACTION, "promote", tgt_h_objects_promote},
-    {"POST", "/v1/objects/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid},
+    /* objects (a PUT is routed on its first call and streamed: server.c) */
+    {"GET", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_get, GET, DST_NONE}, /* with ?etl_name= transformed */
+    {"HEAD", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_head, CMN_ACE_OBJ_HEAD, DST_NONE},
+    {"PUT", "/v1/objects/B/O", ON_QUERY, "object_to", tgt_h_object_copy_to, GET, OBJECT_TO}, /* 5.0: copy or transform, not streamed */
+    {"PUT", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_put, CMN_ACE_PUT, DST_NONE},
+    {"DELETE", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_delete, CMN_ACE_OBJ_DELETE, DST_NONE},
+    {"PATCH", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_patch, CMN_ACE_OBJ_UPDATE, DST_NONE}, /* custom metadata */
+    {"POST", "/v1/objects/B/O", ON_ACTION, "rename-obj", tgt_h_object_rename, CMN_ACE_OBJ_MOVE, DST_NONE},
+    {"POST", "/v1/objects/B/O", ON_ACTION, "copy-obj", tgt_h_object_copy, GET, BCK_TO},
+    {"POST", "/v1/objects/B/O", ON_ACTION, NULL, tgt_h_object_action_invalid, TOKEN, DST_NONE},
+    {"POST", "/v1/objects/B", ON_ACTION, "promote", tgt_h_objects_promote, TGT_ACC_PROMOTE, DST_NONE},
+    {"POST", "/v1/objects/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid, TOKEN, DST_NONE},
 
     /* ETL callbacks: an ETL reads its input here (the ETL listener's only rows) */
-    {"GET", "/v1/etl/_object/SECRET/O", ON_PATH, NULL, tgt_h_etl_object_get},
-    {"HEAD", "/v1/etl/_object/SECRET/O", ON_PATH, NULL, tgt_h_etl_object_head},
+    {"GET", "/v1/etl/_object/SECRET/O", ON_PATH, NULL, tgt_h_etl_object_get, TGT_ACC_ETL, DST_NONE},
+    {"HEAD", "/v1/etl/_object/SECRET/O", ON_PATH, NULL, tgt_h_etl_object_head, TGT_ACC_ETL, DST_NONE},
 
-    /* ETLs */
-    {"PUT", "/v1/etl", ON_PATH, NULL, tgt_h_etl_init},
-    {"GET", "/v1/etl", ON_PATH, NULL, tgt_h_etl_list},
-    {"GET", "/v1/etl/N", ON_PATH, NULL, tgt_h_etl_show},
-    {"GET", "/v1/etl/N/details", ON_PATH, NULL, tgt_h_etl_details}, /* AIStore 5.0 */
-    {"GET", "/v1/etl/N/logs", ON_PATH, NULL, tgt_h_etl_logs},
-    {"GET", "/v1/etl/N/logs/T", ON_PATH, NULL, tgt_h_etl_logs},
-    {"GET", "/v1/etl/N/health", ON_PATH, NULL, tgt_h_etl_health},
-    {"GET", "/v1/etl/N/metrics", ON_PATH, NULL, tgt_h_etl_metrics},
-    {"POST", "/v1/etl/N/start", ON_PATH, NULL, tgt_h_etl_start},
-    {"POST", "/v1/etl/N/stop", ON_PATH, NULL, tgt_h_etl_stop},
-    {"DELETE", "/v1/etl/N/stop", ON_PATH, NULL, tgt_h_etl_stop}, /* as the seed's table writes it */
-    {"DELETE", "/v1/etl/N", ON_PATH, NULL, tgt_h_etl_delete},
-    {"GET", "/v1/etl/N/*", ON_PATH, NULL, tgt_h_etl_invalid},
-    {"GET", "/v1/etl/N/*/*", ON_PATH, NULL, tgt_h_etl_invalid},
-    {"HEAD", "/v1/etl/N/*/*", ON_PATH, NULL, tgt_h_etl_invalid},
-    {"POST", "/v1/etl/N/*", ON_PATH, NULL, tgt_h_etl_invalid},
-    {"DELETE", "/v1/etl/N/*", ON_PATH, NULL, tgt_h_etl_invalid},
+    /* ETLs: all of /v1/etl is for admins (as AIStore's gateway) */
+    {"PUT", "/v1/etl", ON_PATH, NULL, tgt_h_etl_init, ADMIN, DST_NONE},
+    {"GET", "/v1/etl", ON_PATH, NULL, tgt_h_etl_list, ADMIN, DST_NONE},
+    {"GET", "/v1/etl/N", ON_PATH, NULL, tgt_h_etl_show, ADMIN, DST_NONE},
+    {"GET", "/v1/etl/N/details", ON_PATH, NULL, tgt_h_etl_details, ADMIN, DST_NONE}, /* AIStore 5.0 */
+    {"GET", "/v1/etl/N/logs", ON_PATH, NULL, tgt_h_etl_logs, ADMIN, DST_NONE},
+    {"GET", "/v1/etl/N/logs/T", ON_PATH, NULL, tgt_h_etl_logs, ADMIN, DST_NONE},
+    {"GET", "/v1/etl/N/health", ON_PATH, NULL, tgt_h_etl_health, ADMIN, DST_NONE},
+    {"GET", "/v1/etl/N/metrics", ON_PATH, NULL, tgt_h_etl_metrics, ADMIN, DST_NONE},
+    {"POST", "/v1/etl/N/start", ON_PATH, NULL, tgt_h_etl_start, ADMIN, DST_NONE},
+    {"POST", "/v1/etl/N/stop", ON_PATH, NULL, tgt_h_etl_stop, ADMIN, DST_NONE},
+    {"DELETE", "/v1/etl/N/stop", ON_PATH, NULL, tgt_h_etl_stop, ADMIN, DST_NONE}, /* as the seed's table writes it */
+    {"DELETE", "/v1/etl/N", ON_PATH, NULL, tgt_h_etl_delete, ADMIN, DST_NONE},
+    {"GET", "/v1/etl/N/*", ON_PATH, NULL, tgt_h_etl_invalid, ADMIN, DST_NONE},
+    {"GET", "/v1/etl/N/*/*", ON_PATH, NULL, tgt_h_etl_invalid, ADMIN, DST_NONE},
+    {"HEAD", "/v1/etl/N/*/*", ON_PATH, NULL, tgt_h_etl_invalid, ADMIN, DST_NONE},
+    {"POST", "/v1/etl/N/*", ON_PATH, NULL, tgt_h_etl_invalid, ADMIN, DST_NONE},
+    {"DELETE", "/v1/etl/N/*", ON_PATH, NULL, tgt_h_etl_invalid, ADMIN, DST_NONE},
 };
 
 /* The answers to an action or what no row names. */
@@ -118,6 +137,18 @@ int tgt_h_what_invalid(tgt_req *r)
 {
     const char *what = tgt_query(r, "what");
     return tgt_reply_err(r, 400, "invalid what=\"%s\"", what ? what : "");
+}
+
+/* The end of a streamed PUT (server.c started it on the first call, after
+ * this row's check); a PUT that is not streamed is an append: not served. */
+int tgt_h_object_put(tgt_req *r)
+{
+    if (r->streaming)
+        return tgt_h_object_put_done(r);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen("Method Not Allowed\n"), "Method Not Allowed\n", MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    return tgt_reply(r, 405, resp);
 }
 
 static const char *const known_methods[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH"};
@@ -163,6 +194,20 @@ static bool sel_matches(const struct route *rt, tgt_req *r)
     return what && !strcmp(rt->sel, what);
 }
 
+bool tgt_route_open(tgt_req *r)
+{
+    if (r->nitems < 2 || strcmp(r->items[0], "v1"))
+        return false;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        const struct route *rt = &routes[i];
+        if (strcmp(rt->method, r->method) || !path_matches(rt->path, r))
+            continue;
+        if ((rt->acc & TGT_ACC_PUBLIC) || ((rt->acc & TGT_ACC_ETL) && r->from_etl))
+            return true;
+    }
+    return false;
+}
+
 tgt_handler tgt_route(tgt_req *r)
 {
     if (r->nitems < 2 || strcmp(r->items[0], "v1"))
@@ -174,7 +219,7 @@ tgt_handler tgt_route(tgt_req *r)
             continue;
         path_known = true;
         if (!strcmp(rt->method, r->method) && sel_matches(rt, r))
-            return rt->handler;
+            return tgt_auth_allow(r, rt->acc, rt->dst) ? rt->handler : NULL;
     }
     bool method_known = false;
     for (size_t i = 0; i < sizeof known_methods / sizeof known_methods[0]; i++)

@@ -241,6 +241,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!easy)
             r->path = cmn_xstrdup(url);
         r->loopback = is_loopback(conn);
+        r->from_etl = cls == &etl_listener;
         r->started_ns = cmn_mono_ns();
         cmn_buf_init(&r->body);
         bool path_ok = split_path(r);
@@ -270,7 +271,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                                   "invalid request path \"%s\": empty path segment (a bucket or "
                                                   "object name may not be empty or absolute)",
                                                   url);
+        /* who is calling is known before any body arrives (a 401 is never
+         * preceded by a whole upload) */
+        if (!tgt_auth_identify(r, tgt_route_open(r)))
+            return MHD_YES;
         if (is_object_put(r)) {
+            /* its row is checked now: the body goes to disk as it arrives */
+            if (!tgt_route(r))
+                return MHD_YES;
             if (!start_put(r, &ret))
                 return ret;
         }
@@ -328,6 +336,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         tgt_writer_abort(&r->writer);
     }
     free(r->put_obj);
+    tgt_auth_free(r);
     cJSON_Delete(r->msg);
     cmn_buf_free(&r->body);
     free(r->path);
@@ -345,8 +354,19 @@ int tgt_server_start(tgt_server *s)
         cmn_error("--listen: '%s' is not an IPv4 address", s->cfg.listen_host);
         return -EINVAL;
     }
+    /* TLS (libmicrohttpd over GnuTLS) when a certificate and key are given */
+    bool tls = s->cfg.tls_cert && s->cfg.tls_key;
+    struct MHD_OptionItem tls_opts[] = {
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, s->cfg.tls_key},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, s->cfg.tls_cert},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        cmn_error("--tls-cert: this libmicrohttpd is built without TLS");
+        return -EOPNOTSUPP;
+    }
     s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO |
-                                  MHD_USE_ERROR_LOG,
+                                  MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
                               (uint16_t)s->cfg.port, NULL, NULL, on_request, NULL,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->cfg.threads,
@@ -356,6 +376,7 @@ int tgt_server_start(tgt_server *s)
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
                               MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+                              MHD_OPTION_ARRAY, tls_opts,
                               MHD_OPTION_END);
     if (!s->mhd) {
         cmn_error("cannot listen on %s:%d: %s", s->cfg.listen_host, s->cfg.port, strerror(errno));

@@ -5,7 +5,8 @@
  *   store.c, bucketdir.c, objmeta.c,         objects and buckets on mountpaths
  *   objread.c, objwrite.c, walk.c
  *   jobs.c                                   long operations ("xactions")
- *   server.c, reply.c, msg.c, routes.c       HTTP (libmicrohttpd), JSON bodies, the route table
+ *   server.c, reply.c, msg.c, routes.c       HTTP (libmicrohttpd, TLS), JSON bodies, the route table
+ *   auth.c                                   tokens and what each route needs of them
  *   etl_inline.c                             an object read through an ETL
  *   bucket.c, object.c, lso.c, cluster.c,    one file per group of REST handlers
  *   etl_rest.c, etl_callback.c, ...
@@ -14,6 +15,7 @@
 #define ETLFS_TARGET_H
 
 #include "common/cmn.h"
+#include "common/jwt.h"
 #include "etl/etl.h"
 
 #include <cjson/cJSON.h>
@@ -184,6 +186,10 @@ typedef struct tgt_config {
     char etl_dir[4096];     /* etl install dir (runtimes, transformers, images.conf) */
     char *promote_roots[16]; /* --promote-root: resolved (realpath) dirs promote may read; none = off */
     int npromote_roots;
+    char *auth_secret;      /* HS256 key of AuthN tokens; NULL = no authentication */
+    size_t auth_secret_len;
+    char *tls_cert;         /* PEM contents; both NULL = plain HTTP */
+    char *tls_key;
 } tgt_config;
 
 typedef struct tgt_server {
@@ -218,6 +224,8 @@ typedef struct tgt_req {
     cJSON *msg;        /* body parsed as JSON when it is JSON, else NULL */
     bool responded;
     bool loopback;     /* client is on this node */
+    bool from_etl;     /* arrived on the ETL callback listener */
+    cmn_claims *claims; /* the verified token, with --auth-secret (auth.c) */
     /* streamed object PUT */
     bool streaming;
     int stream_err;    /* errno of the first failed write; the work file is gone then */
@@ -229,6 +237,35 @@ typedef struct tgt_req {
 
 int tgt_server_start(tgt_server *s);
 void tgt_server_stop(tgt_server *s);
+
+/* -------------------------------------------------------------------- auth */
+/* What a route needs (the acc column of routes.c): AIStore's access bits
+ * (common/jwt.h) on the bucket of the path, or on the cluster when it names
+ * none; 0 = any valid token. Two flags that are no access bits: */
+#define TGT_ACC_PUBLIC (1ull << 62) /* no token at all (health) */
+#define TGT_ACC_ETL (1ull << 63)    /* an ETL's callback: on the ETL listener its secret is the
+                                     * credential; on the main one only an admin may */
+/* etlfs keeps these to admins (AIStore lets a cluster ACL grant them). */
+#define TGT_ACC_CREATE_BUCKET CMN_ACE_ADMIN
+#define TGT_ACC_DESTROY_BUCKET CMN_ACE_ADMIN
+#define TGT_ACC_PROMOTE CMN_ACE_ADMIN
+/* Where a request names the bucket it writes into (the dst column); that
+ * bucket needs PUT, and creating it if it is missing. */
+enum tgt_dst {
+    TGT_DST_NONE,
+    TGT_DST_BCK_TO,         /* ?bck_to=, else the path's bucket */
+    TGT_DST_BCK_TO_OR_NAME, /* ?bck_to=, else the message's "name" */
+    TGT_DST_TOBCK,          /* the value's "tobck", else ?bck_to=, else the path's bucket */
+    TGT_DST_OBJECT_TO,      /* the bucket of ?object_to= (an object's uname) */
+};
+bool tgt_auth_on(void);
+/* First call of a request: verifies its bearer token unless auth is off or
+ * the route is open (tgt_route_open). false when a 401 was queued. */
+bool tgt_auth_identify(tgt_req *r, bool open);
+/* Whether the token allows acc (and the destination's PUT); false when a
+ * 401/403 was queued. Called by tgt_route for the row it found. */
+bool tgt_auth_allow(tgt_req *r, uint64_t acc, enum tgt_dst dst);
+void tgt_auth_free(tgt_req *r);
 
 /* ------------------------------------------------------------------- reply */
 const char *tgt_query(tgt_req *r, const char *key);  /* NULL when absent */
@@ -260,6 +297,9 @@ cJSON *tgt_msg_value(tgt_req *r);        /* ActMsg "value", or NULL */
 bool tgt_check_bucket(tgt_req *r, const char *bck, bool must_exist);
 /* Parses a "bck_to" uname (ais/@#/NAME/) into name; false when malformed. */
 bool tgt_parse_uname_bucket(const char *uname, char *name, size_t len);
+/* AIStore's object uname "ais/@#/BUCKET/OBJECT": the bucket into name, and
+ * the object's name returned (a pointer into uname); NULL when it is not one. */
+const char *tgt_parse_uname_object(const char *uname, char *name, size_t len);
 /* Prints an int64 as a raw JSON number (cJSON doubles lose digits past 2^53). */
 cJSON *tgt_json_int(int64_t v);
 cJSON *tgt_json_str_int(int64_t v); /* as a JSON string */
@@ -343,12 +383,18 @@ void tgt_journal_recover(const tgt_store *s);
 
 /* ------------------------------------------------------------------ routes */
 typedef int (*tgt_handler)(tgt_req *r);
+/* The handler of r's row once the token allows what the row needs; NULL
+ * when none (a 405 or the 401/403 may have been queued: r->responded). */
 tgt_handler tgt_route(tgt_req *r);
+/* Whether r's path and method are open without a token (health; an ETL's
+ * callback on the ETL listener): decided on a request's first call. */
+bool tgt_route_open(tgt_req *r);
 
 /* Handlers, by file, in the table's order (routes.c); each replies once and
  * returns what the reply returned. */
 int tgt_h_action_invalid(tgt_req *r);         /* routes.c */
 int tgt_h_what_invalid(tgt_req *r);
+int tgt_h_object_put(tgt_req *r);             /* the end of a streamed PUT; an append is 405 */
 int tgt_h_health_get(tgt_req *r);             /* cluster.c */
 int tgt_h_smap_get(tgt_req *r);
 int tgt_h_sysinfo_get(tgt_req *r);
