@@ -177,6 +177,21 @@ def test_copy_needs_put_on_the_destination(secured):
     assert as_admin(secured, "GET", "/v1/objects/dst/o2").content == b"src/o2"
 
 
+def test_single_object_copy_needs_put_on_its_destination(secured):
+    """AIStore 5.0's PUT ?object_to= reads the source and writes the bucket its uname names."""
+    make_bucket(secured, "src", ["o1"])
+    make_bucket(secured, "dst")
+    make_bucket(secured, "other")
+    user = bearer(token(SECRET, user="bob", buckets={"src": authtok.RO, "dst": authtok.RW}))
+    u = secured.url
+    r = requests.put(f"{u}/v1/objects/src/o1", headers=user, params={"object_to": "ais/@#/other/o1"})
+    assert r.status_code == 403 and "ais://other" in error(r)["message"], r.text
+    r = requests.put(f"{u}/v1/objects/src/o1", headers=user, params={"object_to": "ais/@#/dst/copied"})
+    assert r.status_code == 200, r.text
+    assert as_admin(secured, "GET", "/v1/objects/dst/copied").content == b"src/o1"
+    assert as_admin(secured, "HEAD", "/v1/objects/other/o1").status_code == 404
+
+
 def test_etl_callback_works_and_users_read_through_etls(secured):
     """hpull: the ETL fetches its input back from the target (it has no
     token: the ETL listener's callback row needs none); a user allowed to
