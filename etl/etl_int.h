@@ -90,7 +90,7 @@ typedef struct etl_image_vars {
     int port;
 } etl_image_vars;
 
-/* Builds a NULL-terminated argv (free with etl_strv_free); 0, -EINVAL when
+/* Builds a NULL-terminated argv (free with etl_strv_free); 0, -ENOENT when
  * the image is unknown, -EIO when the table is unreadable; err says which. */
 int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_vars *vars,
                    char ***argv_out, char *err, size_t errlen);

@@ -156,7 +156,7 @@ int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_va
         snprintf(err, errlen,
                  "image \"%.200s\" has no local equivalent (known images are listed in %s)",
                  pod->image, conf_path);
-        return -EINVAL; /* the user's spec names it: a bad request */
+        return -ENOENT; /* the user's spec names it: a bad request, unless a command is given (launch.c) */
     }
     int rc = build(best, pod, vars, argv_out, err, errlen, conf_path, best_line);
     free(best);

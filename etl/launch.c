@@ -206,13 +206,19 @@ static int plan_spec(etl_registry *r, etl_entry *e, int port, launch_plan *p, ch
     etl_image_vars vars = {.install = r->install_dir, .bindir = r->bindir, .python = "/usr/bin/python3", .port = port};
     char **img_argv = NULL;
     int rc = etl_image_argv(conf, &m->pod, &vars, &img_argv, why, sizeof why);
-    if (rc) {
+    if (rc == -ENOENT && m->kind == ETL_INIT_RUNTIME && m->pod.ncommand) {
+        /* 5.0's runtime.command for an image without a local equivalent: it
+         * runs as given (in the sandbox, on PORT), the image only names it */
+        for (size_t i = 0; i < m->pod.ncommand; i++)
+            strv_add(&p->argv, "%s", m->pod.command[i]);
+    } else if (rc) {
         snprintf(err, errlen, "etl[%s]: %s", m->name, why);
-        return rc;
+        return rc == -ENOENT ? -EINVAL : rc;
+    } else {
+        for (char **a = img_argv; *a; a++)
+            strv_add(&p->argv, "%s", *a);
+        etl_strv_free(img_argv);
     }
-    for (char **a = img_argv; *a; a++)
-        strv_add(&p->argv, "%s", *a);
-    etl_strv_free(img_argv);
     for (size_t i = 0; i < m->pod.nenv; i++)
         if (strcmp(m->pod.env[i].key, "ARG_TYPE") != 0)
             strv_add(&p->env, "%s=%s", m->pod.env[i].key, m->pod.env[i].val);

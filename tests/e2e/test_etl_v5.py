@@ -281,3 +281,56 @@ def test_runtime_spec_memory_limit_is_the_etls(t5):
         requests.delete(f"{t.url}/v1/etl/v5-md5-small", timeout=30)
     r = init_runtime(t, "v5-md5-bad", "aistorage/transformer_md5", resources={"limits": {"memory": "lots"}})
     assert r.status_code == 400 and "resources.limits.memory" in message(r)
+
+
+# an ETL as a plain command (runtime.command of an image without a local
+# equivalent): answers /health, upper-cases bodies, hangs on objects named slow*
+SLOW_SERVER = r"""
+import http.server, os, time
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def reply(self, body):
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        self.reply(b"Running")
+    def do_PUT(self):
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if "/slow" in self.path:
+            time.sleep(30)
+        self.reply(data.upper())
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+
+def test_runtime_command_runs_as_given_and_obj_timeout_fails_one_object(t5):
+    t = t5
+    requests.put(f"{t.url}/v1/objects/v5src/slow-1", data=b"zzz", timeout=10).raise_for_status()
+    r = requests.put(f"{t.url}/v1/etl", json={
+        "name": "v5-cmd", "communication": "hpush://", "obj_timeout": "2s",
+        "runtime": {"image": "example.com/own/upper:1", "command": ["/usr/bin/python3", "-c", SLOW_SERVER]}},
+        timeout=60)
+    assert r.status_code == 200, r.text
+    try:
+        t0 = time.time()
+        slow = get(t, "slow-1", etl_name="v5-cmd")
+        assert slow.status_code == 504 and "v5-cmd" in message(slow) and "slow-1" in message(slow), slow.text
+        assert time.time() - t0 < 20
+        ok = get(t, "obj-1", etl_name="v5-cmd")  # the others are still served
+        assert ok.status_code == 200 and ok.content == b"HELLO 1"
+    finally:
+        requests.delete(f"{t.url}/v1/etl/v5-cmd", timeout=30)
+        requests.delete(f"{t.url}/v1/objects/v5src/slow-1", timeout=10)
+
+
+def test_init_timeout_fails_a_slow_start_and_leaves_nothing(t5):
+    t = t5
+    t0 = time.time()
+    r = requests.put(f"{t.url}/v1/etl", json={
+        "name": "v5-sleepy", "communication": "hpush://", "init_timeout": "2s",
+        "runtime": {"image": "example.com/own/sleepy:1", "command": ["/bin/sleep", "60"]}}, timeout=60)
+    assert r.status_code == 504 and "v5-sleepy" in message(r) and "not ready" in message(r), r.text
+    assert time.time() - t0 < 20
+    assert not [p for p in etl_pids(t) if b"sleep" in open(f"/proc/{p}/cmdline", "rb").read()]
+    requests.delete(f"{t.url}/v1/etl/v5-sleepy", timeout=30)
