@@ -22,6 +22,9 @@
 
 #define POOL_MAX 16
 #define ERRBODY_MAX 1024
+#define RETRY_REASON_HDR "Ais-Etl-Retry-Reason"
+#define RETRY_REASON "direct-put-transient"
+#define RETRY_MAX 3 /* replays after the first attempt: 50, 100, 200 ms apart */
 
 etl_handle *etl_handle_new(const char *name, const etl_comm *comm, const char *arg, const char *io_command,
                            int port, int64_t object_timeout_ns)
@@ -180,9 +183,26 @@ int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args,
         req.body = input->mem.data ? input->mem.data : "";
         req.body_len = input->mem.len;
     }
-    int hrc = cmn_http_do(h->pool, &req, &resp);
-    __atomic_add_fetch(&h->in_bytes, resp.sent, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&h->out_bytes, resp.streamed, __ATOMIC_RELAXED);
+    /* AIStore 5.0's retry contract: 503 + Ais-Etl-Retry-Reason: direct-put-transient
+     * means the ETL bailed before transforming; our source (a file or a
+     * spool) replays, so the request is sent again, a few times */
+    static const char *const want[] = {RETRY_REASON_HDR, NULL};
+    req.want_headers = want;
+    int hrc;
+    for (int attempt = 0;; attempt++) {
+        hrc = cmn_http_do(h->pool, &req, &resp);
+        __atomic_add_fetch(&h->in_bytes, resp.sent, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&h->out_bytes, resp.streamed, __ATOMIC_RELAXED);
+        bool bailed = hrc == 0 && resp.status == 503 && resp.hdr[0] && !strcmp(resp.hdr[0], RETRY_REASON);
+        if (!bailed || attempt == RETRY_MAX)
+            break;
+        cmn_debug("etl[%s]: object ais://%s/%s: the ETL asked for a retry (%s)", h->name, obj->bucket, obj->name,
+                  RETRY_REASON);
+        cmn_http_resp_free(&resp);
+        cmn_http_resp_init(&resp);
+        struct timespec ts = {0, (50L << attempt) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
     if (resp.out_err)
         FAIL(ECANCELED, "the receiver stopped reading");
     if (resp.in_err)

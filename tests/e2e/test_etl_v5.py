@@ -334,3 +334,48 @@ def test_init_timeout_fails_a_slow_start_and_leaves_nothing(t5):
     assert time.time() - t0 < 20
     assert not [p for p in etl_pids(t) if b"sleep" in open(f"/proc/{p}/cmdline", "rb").read()]
     requests.delete(f"{t.url}/v1/etl/v5-sleepy", timeout=30)
+
+
+# answers 503 + Ais-Etl-Retry-Reason: direct-put-transient: twice per object
+# named flaky*, always for objects named bail*; upper-cases otherwise
+BAILING_SERVER = r"""
+import collections, http.server, os
+seen = collections.Counter()
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def reply(self, status, body, extra=()):
+        self.send_response(status)
+        for k, v in extra: self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def do_GET(self):
+        self.reply(200, b"Running")
+    def do_PUT(self):
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        seen[self.path] += 1
+        if "/bail" in self.path or ("/flaky" in self.path and seen[self.path] <= 2):
+            self.reply(503, b"direct put failed", [("Ais-Etl-Retry-Reason", "direct-put-transient")])
+        else:
+            self.reply(200, data.upper() + b" after %d" % seen[self.path])
+http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+
+def test_retry_contract_replays_then_surfaces_the_error(t5):
+    t = t5
+    for name in ("flaky-1", "bail-1"):
+        requests.put(f"{t.url}/v1/objects/v5src/{name}", data=b"abc", timeout=10).raise_for_status()
+    r = requests.put(f"{t.url}/v1/etl", json={
+        "name": "v5-bail", "communication": "hpush://",
+        "runtime": {"image": "example.com/own/bail:1", "command": ["/usr/bin/python3", "-c", BAILING_SERVER]}},
+        timeout=60)
+    assert r.status_code == 200, r.text
+    try:
+        ok = get(t, "flaky-1", etl_name="v5-bail")
+        assert ok.status_code == 200 and ok.content == b"ABC after 3", ok.text
+        bad = get(t, "bail-1", etl_name="v5-bail")
+        assert bad.status_code == 502 and "503" in message(bad) and "bail-1" in message(bad), bad.text
+    finally:
+        requests.delete(f"{t.url}/v1/etl/v5-bail", timeout=30)
+        for name in ("flaky-1", "bail-1"):
+            requests.delete(f"{t.url}/v1/objects/v5src/{name}", timeout=10)
