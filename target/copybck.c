@@ -45,5 +45,6 @@ int tgt_act_copy_bck(tgt_req *r, const char *src, cJSON *value, bool etl)
     }
     const cJSON *pf = value ? cJSON_GetObjectItem(value, "prefix") : NULL;
     tgt_sel_prefix(&t->sel, cJSON_IsString(pf) ? pf->valuestring : "");
+    t->sel.non_recurs = cJSON_IsTrue(value ? cJSON_GetObjectItem(value, "non-recurs") : NULL);
     return tgt_tcb_start(r, kind, t, false);
 }

@@ -55,6 +55,8 @@ static const struct field {
     {"value.num-workers", T_NUM},  /* AIStore 5.0's spelling */
     {"value.pipeline", T_ARR},     /* AIStore 5.0: later ETL stages */
     {"value.etl_args", T_STR},
+    {"value.coer", T_BOOL},        /* AIStore 5.0: continue on error */
+    {"value.non-recurs", T_BOOL},  /* AIStore 5.0: the prefix's own objects only */
     {"value.request_timeout", T_STR},
     {"value.objnames", T_ARR},
     {"value.template", T_STR},

@@ -243,5 +243,5 @@ void tgt_sel_each(const tgt_sel *sel, const char *bck, tgt_sel_fn fn, void *ctx)
         return;
     }
     walk_ctx w = {fn, ctx};
-    tgt_walk(&tgt->store, bck, sel->prefix ? sel->prefix : "", "", false, on_walk, &w);
+    tgt_walk(&tgt->store, bck, sel->prefix ? sel->prefix : "", "", sel->non_recurs, on_walk, &w);
 }

@@ -317,6 +317,7 @@ typedef struct tgt_sel {
     char **dsts;  /* with names: the destination name of each (dst_names), or NULL */
     char *tmpl;   /* template with at least one range, or NULL */
     char *prefix; /* walk mode when names and tmpl are NULL */
+    bool non_recurs; /* walk mode: only the prefix's own objects, not its sub-directories' (5.0 "non-recurs") */
 } tgt_sel;
 
 /* Parses "objnames"/"template" of value; -EINVAL with why filled. */
@@ -350,6 +351,7 @@ typedef struct tgt_tcb {
     char *ext_all;          /* a string "ext": the new extension of every output */
     char *suffix;           /* only sources whose names end with it */
     bool dry_run;
+    bool coer;              /* 5.0's continue-on-error: recorded; a failed object never stops a job here */
     int workers;
     tgt_sel sel;
 } tgt_tcb;

@@ -50,6 +50,7 @@ int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t wh
     t->prepend = cmn_xstrdup(str_field(value, "prepend"));
     const cJSON *dry = value ? cJSON_GetObjectItem(value, "dry_run") : NULL;
     t->dry_run = cJSON_IsTrue(dry);
+    t->coer = value && cJSON_IsTrue(cJSON_GetObjectItem(value, "coer"));
     const cJSON *nw = value ? cJSON_GetObjectItem(value, "num_workers") : NULL;
     if (!nw && value) /* AIStore 5.0's spelling */
         nw = cJSON_GetObjectItem(value, "num-workers");

@@ -379,3 +379,50 @@ def test_retry_contract_replays_then_surfaces_the_error(t5):
         requests.delete(f"{t.url}/v1/etl/v5-bail", timeout=30)
         for name in ("flaky-1", "bail-1"):
             requests.delete(f"{t.url}/v1/objects/v5src/{name}", timeout=10)
+
+
+ODD_FAILS = """
+def transform(data):
+    if int(data.split()[-1]) % 2:
+        raise ValueError("odd object")
+    return data.upper()
+"""
+
+
+def test_inspect_is_a_dry_run_onto_itself_that_reports_object_errors(t5):
+    """AIStore 5.0's bucket.inspect(): etl-bck to the same bucket, dry_run and coer."""
+    t = t5
+    r = init_code(t, "v5-odd", code=ODD_FAILS, deps="")
+    assert r.status_code == 200, r.text
+    try:
+        r = requests.post(f"{t.url}/v1/buckets/v5src", params={"bck_to": "ais/@#/v5src/"}, json={
+            "action": "etl-bck", "value": {"id": "v5-odd", "dry_run": True, "coer": True, "prefix": "obj-"}},
+            timeout=30)
+        assert r.status_code == 200, r.text
+        wait_job(t, r.text)
+        errs = requests.get(f"{t.url}/v1/etl/v5-odd", params={"uuid": r.text}, timeout=10).json()["obj_errors"]
+        assert sorted(e["obj_name"] for e in errs) == ["ais://v5src/obj-1", "ais://v5src/obj-3"], errs
+        for i in range(5):  # nothing written
+            assert requests.get(f"{t.url}/v1/objects/v5src/obj-{i}", timeout=10).content == f"hello {i}".encode()
+        r = requests.post(f"{t.url}/v1/buckets/v5src", params={"bck_to": "ais/@#/v5src/"},
+                          json={"action": "etl-bck", "value": {"id": "v5-odd", "coer": True}}, timeout=30)
+        assert r.status_code == 400 and "onto itself" in message(r)  # not without dry_run
+    finally:
+        requests.delete(f"{t.url}/v1/etl/v5-odd", timeout=30)
+
+
+def test_non_recurs_copies_only_the_prefix_own_objects(t5):
+    t = t5
+    for name in ("nr/a", "nr/b", "nr/sub/c"):
+        requests.put(f"{t.url}/v1/objects/v5src/{name}", data=name.encode(), timeout=10).raise_for_status()
+    try:
+        r = requests.post(f"{t.url}/v1/buckets/v5src", params={"bck_to": "ais/@#/v5nr/"}, json={
+            "action": "copy-bck", "value": {"prefix": "nr/", "non-recurs": True, "num-workers": 2}}, timeout=30)
+        assert r.status_code == 200, r.text
+        wait_job(t, r.text)
+        names = [e["name"] for e in requests.get(f"{t.url}/v1/buckets/v5nr", json={"action": "list", "value": {}},
+                                                 timeout=10).json()["entries"]]
+        assert names == ["nr/a", "nr/b"], names
+    finally:
+        for name in ("nr/a", "nr/b", "nr/sub/c"):
+            requests.delete(f"{t.url}/v1/objects/v5src/{name}", timeout=10)
