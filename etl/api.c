@@ -159,21 +159,22 @@ void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out)
     release(r, e);
 }
 
-void etl_api_list(etl_registry *r, etl_reply *out)
+void etl_api_list(etl_registry *r, bool all, etl_reply *out)
 {
     cJSON *a = cJSON_CreateArray();
     pthread_mutex_lock(&r->mu);
     for (size_t i = 0; i < r->n; i++) {
         etl_entry *e = r->v[i];
-        if (e->state != ETL_RUNNING || !e->run)
+        bool running = e->state == ETL_RUNNING && e->run;
+        if (!running && !all)
             continue;
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", e->msg.name);
         cJSON_AddStringToObject(o, "xaction_id", e->xid);
-        cJSON_AddStringToObject(o, "stage", "Running"); /* 5.0's lifecycle stage; only running ETLs are listed */
-        cJSON_AddNumberToObject(o, "obj_count", (double)__atomic_load_n(&e->run->obj_count, __ATOMIC_RELAXED));
-        cJSON_AddNumberToObject(o, "in_bytes", (double)__atomic_load_n(&e->run->in_bytes, __ATOMIC_RELAXED));
-        cJSON_AddNumberToObject(o, "out_bytes", (double)__atomic_load_n(&e->run->out_bytes, __ATOMIC_RELAXED));
+        cJSON_AddStringToObject(o, "stage", running ? "Running" : e->busy ? "Initializing" : "Aborted");
+        cJSON_AddNumberToObject(o, "obj_count", running ? (double)__atomic_load_n(&e->run->obj_count, __ATOMIC_RELAXED) : 0);
+        cJSON_AddNumberToObject(o, "in_bytes", running ? (double)__atomic_load_n(&e->run->in_bytes, __ATOMIC_RELAXED) : 0);
+        cJSON_AddNumberToObject(o, "out_bytes", running ? (double)__atomic_load_n(&e->run->out_bytes, __ATOMIC_RELAXED) : 0);
         cJSON_AddItemToArray(a, o);
     }
     pthread_mutex_unlock(&r->mu);

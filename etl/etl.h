@@ -53,7 +53,9 @@ void etl_reply_init(etl_reply *r);
 void etl_reply_free(etl_reply *r);
 
 void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out);  /* PUT /v1/etl */
-void etl_api_list(etl_registry *r, etl_reply *out);                                /* GET /v1/etl */
+/* GET /v1/etl: the running ETLs (v3.22), or with all every ETL with its 5.0
+ * "stage" (Running, Initializing, Aborted: stopped or failed) */
+void etl_api_list(etl_registry *r, bool all, etl_reply *out);
 void etl_api_show(etl_registry *r, const char *name, etl_reply *out);              /* GET /v1/etl/N */
 void etl_api_stop(etl_registry *r, const char *name, etl_reply *out);              /* POST /v1/etl/N/stop */
 void etl_api_start(etl_registry *r, const char *name, etl_reply *out);             /* POST /v1/etl/N/start */

@@ -6,6 +6,8 @@
 #include "target/target.h"
 
 #include <microhttpd.h>
+#include <stdio.h>
+#include <string.h>
 
 static int reply_etl(tgt_req *r, etl_reply *er)
 {
@@ -27,7 +29,24 @@ static int reply_etl(tgt_req *r, etl_reply *er)
     return reply_etl(r, &er)
 
 int tgt_h_etl_init(tgt_req *r) { ETL_API(etl_api_init(tgt->etl, r->body.data ? r->body.data : "", r->body.len, &er)); }
-int tgt_h_etl_list(tgt_req *r) { ETL_API(etl_api_list(tgt->etl, &er)); }
+/* Which ETLs GET /v1/etl lists: v3.22's SDK (1.4.x) and older clients count
+ * the answer as the running ETLs; AIStore 5.0's SDK lists every ETL and
+ * filters by "stage" itself. Nothing else in the request tells them apart:
+ * the SDK's User-Agent (ais/python/VERSION) does, and ?all=true asks for
+ * every ETL from anywhere. */
+static bool list_all(tgt_req *r)
+{
+    const char *all = tgt_query(r, "all");
+    if (all)
+        return !strcmp(all, "true") || !strcmp(all, "1");
+    const char *ua = tgt_header(r, "User-Agent");
+    int major, minor;
+    if (!ua || sscanf(ua, "ais/python/%d.%d", &major, &minor) != 2)
+        return false;
+    return major > 1 || (major == 1 && minor >= 5);
+}
+
+int tgt_h_etl_list(tgt_req *r) { ETL_API(etl_api_list(tgt->etl, list_all(r), &er)); }
 /* v3.22's SDK asks for the init message; 5.0's always sends ?uuid= (maybe
  * empty) and reads the details ({"init_msg", "obj_errors"}) */
 int tgt_h_etl_show(tgt_req *r)

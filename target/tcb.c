@@ -174,7 +174,7 @@ cJSON *tgt_etl_name_filled(tgt_req *r, const cJSON *value, char *why, size_t why
     }
     etl_reply er;
     etl_reply_init(&er);
-    etl_api_list(tgt->etl, &er);
+    etl_api_list(tgt->etl, false, &er);
     cJSON *list = er.err == 0 ? cJSON_Parse(er.body.data) : NULL;
     etl_reply_free(&er);
     int n = cJSON_GetArraySize(list);

@@ -426,3 +426,18 @@ def test_non_recurs_copies_only_the_prefix_own_objects(t5):
     finally:
         for name in ("nr/a", "nr/b", "nr/sub/c"):
             requests.delete(f"{t.url}/v1/objects/v5src/{name}", timeout=10)
+
+
+def test_list_shows_stages_to_5_0_clients_and_running_etls_to_v3_22(t5):
+    t = t5
+    assert init_code(t, "v5-stopped", code=UPPER, deps="").status_code == 200
+    try:
+        assert requests.post(f"{t.url}/v1/etl/v5-stopped/stop", timeout=30).status_code == 200
+        old = requests.get(f"{t.url}/v1/etl", headers={"User-Agent": "ais/python/1.4.21"}, timeout=10).json()
+        assert "v5-stopped" not in [e["id"] for e in old]  # v3.22's SDK counts running ETLs
+        assert all(e["stage"] == "Running" for e in old)
+        for kw in ({"headers": {"User-Agent": "ais/python/1.25.0"}}, {"params": {"all": "true"}}):
+            new = {e["id"]: e for e in requests.get(f"{t.url}/v1/etl", timeout=10, **kw).json()}
+            assert new["v5-stopped"]["stage"] == "Aborted" and new["v5-upper"]["stage"] == "Running"
+    finally:
+        requests.delete(f"{t.url}/v1/etl/v5-stopped", timeout=30)

@@ -218,7 +218,7 @@ static void lifecycle(etl_registry *r)
 {
     etl_reply out;
     etl_reply_init(&out);
-    etl_api_list(r, &out);
+    etl_api_list(r, false, &out);
     if (cmn_err_http_status(out.err) != 200 || !strstr(out.body.data, "\"id\":\"etl-md5-code\"") || !strstr(out.body.data, "\"obj_count\":81"))
         FAILF("list: %s", out.body.data);
     etl_reply_free(&out);
@@ -335,7 +335,7 @@ int main(void)
         FAILF("after restart: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
     etl_reply_init(&out);
-    etl_api_list(r, &out);
+    etl_api_list(r, false, &out);
     if (strcmp(out.body.data, "[]"))
         FAILF("list after restart: %s", out.body.data);
     etl_reply_free(&out);
