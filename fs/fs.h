@@ -51,6 +51,7 @@ typedef struct fs_config {
     size_t mem_limit;     /* ETL output kept in memory up to this, then spilled */
     int copy_batch;       /* server-side copies sent as one job, at most; 0 = one at a time */
     int64_t max_object_size; /* a file may not grow past this (EFBIG); 0 = only the target's free space */
+    char *metrics_file;      /* Prometheus text of the counters, rewritten every few seconds, or NULL */
     char *token;          /* AuthN token sent with every request, or NULL */
 } fs_config;
 
@@ -245,6 +246,12 @@ void fs_stat_add(enum fs_stat s, int64_t v);
 void fs_stat_set_copy_job(const char *id);
 /* malloc'd JSON of every counter. */
 char *fs_stats_json(void);
+/* The counters as Prometheus text (etlfs_mount_<name>), malloc'd. */
+char *fs_stats_prometheus(void);
+/* With fs_cfg.metrics_file: a thread rewrites it (atomically) every few
+ * seconds and once more at stop, for a textfile collector to scrape. */
+void fs_metrics_start(void);
+void fs_metrics_stop(void);
 
 /* ------------------------------------------------------------------ reader.c / writer.c */
 /* One open file. Readers: a node-local fd (fqn), a readahead window of ranged

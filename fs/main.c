@@ -30,6 +30,7 @@ struct cli {
     char *mem;
     char *batch;
     char *max_size;
+    char *metrics;
     char *token;
     char *token_file;
     int help;
@@ -41,12 +42,21 @@ static const struct fuse_opt cli_opts[] = {
     OPT("--endpoint %s", endpoint), OPT("--endpoint=%s", endpoint), OPT("endpoint=%s", endpoint),
     OPT("spool_dir=%s", spool),     OPT("--spool-dir=%s", spool),    OPT("fqn=%s", fqn),
     OPT("attr_timeout=%s", attr),   OPT("entry_timeout=%s", entry),  OPT("mem_limit=%s", mem),
-    OPT("copy_batch=%s", batch),    OPT("max_object_size=%s", max_size),
+    OPT("copy_batch=%s", batch),    OPT("max_object_size=%s", max_size), OPT("metrics_file=%s", metrics),
     OPT("token=%s", token),         OPT("token_file=%s", token_file),
     OPT("--token-file=%s", token_file), OPT("--token-file %s", token_file),
     OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
     OPT("--version", version),      FUSE_OPT_END,
 };
+
+/* path made absolute against the current directory (the daemon leaves it) */
+static char *absolute(const char *path)
+{
+    char cwd[4096];
+    if (path[0] == '/' || !getcwd(cwd, sizeof cwd))
+        return cmn_xstrdup(path);
+    return cmn_xasprintf("%s/%s", cwd, path);
+}
 
 static void usage(const char *prog)
 {
@@ -68,6 +78,8 @@ static void usage(const char *prog)
            "                                   (default 1024; 0: each copy done before cp goes on)\n"
            "  -o max_object_size=BYTES         a file may not grow past this (EFBIG); default: no limit but\n"
            "                                   the target's free space (a larger truncate is ENOSPC)\n"
+           "  -o metrics_file=PATH             the mount's counters in Prometheus' text format, rewritten\n"
+           "                                   every 5 s (for a node exporter's textfile collector)\n"
            "  -o max_threads=N                 FUSE worker threads (default: one per CPU, at least 2)\n"
            "  --token-file F, -o token_file=F  AuthN token for a target that requires one: AIStore's token\n"
            "                                   file ({\"token\": ...}) or the bare token (default: the\n"
@@ -116,6 +128,8 @@ int main(int argc, char **argv)
         fs_cfg.copy_batch = atoi(cli.batch);
     if (cli.max_size)
         fs_cfg.max_object_size = strtoll(cli.max_size, NULL, 10);
+    if (cli.metrics && *cli.metrics) /* absolute: the daemon changes to / */
+        fs_cfg.metrics_file = absolute(cli.metrics);
     if (cli.token && *cli.token)
         fs_cfg.token = cmn_xstrdup(cli.token);
     else if (!cli.help && !cli.version) {
@@ -161,6 +175,8 @@ int main(int argc, char **argv)
     free(cli.mem);
     free(cli.batch);
     free(cli.max_size);
+    free(cli.metrics);
+    free(fs_cfg.metrics_file);
     free(cli.token);
     free(cli.token_file);
     free(fs_cfg.token);

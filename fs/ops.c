@@ -746,6 +746,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     fs_st.mount_ns = cmn_now_ns();
     fs_batch_start(); /* here, after libfuse has daemonized: threads do not survive fork */
+    fs_metrics_start();
     cfg->attr_timeout = fs_cfg.attr_timeout;
     cfg->entry_timeout = fs_cfg.entry_timeout;
     cfg->negative_timeout = 0;
@@ -763,6 +764,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void fs_destroy(void *data)
 {
     fs_batch_stop();
+    fs_metrics_stop();
     pthread_mutex_lock(&fs_st.etls.mu);
     fs_free_names(fs_st.etls.names, fs_st.etls.n);
     fs_st.etls.names = NULL;

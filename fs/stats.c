@@ -6,7 +6,12 @@
  */
 #include "fs/fs.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static const char *const names[FS_ST__N] = {
     [FS_ST_READ_BYTES] = "read_bytes",
@@ -48,4 +53,83 @@ char *fs_stats_json(void)
     cmn_buf_printf(&b, ",\"copy_job\":\"%s\"}", fs_st.stats.copy_job); /* an id: no characters to escape */
     pthread_mutex_unlock(&fs_st.stats.job_mu);
     return cmn_buf_steal(&b);
+}
+
+char *fs_stats_prometheus(void)
+{
+    cmn_buf b;
+    cmn_buf_init(&b);
+    for (int i = 0; i < FS_ST__N; i++) {
+        const char *type = i == FS_ST_COPIES_QUEUED ? "gauge" : "counter";
+        cmn_buf_printf(&b, "# TYPE etlfs_mount_%s %s\netlfs_mount_%s{endpoint=\"%s\"} %lld\n", names[i], type,
+                       names[i], fs_cfg.endpoint, (long long)__atomic_load_n(&fs_st.stats.counters[i], __ATOMIC_RELAXED));
+    }
+    return cmn_buf_steal(&b);
+}
+
+/* ---- the metrics file: tmp + rename, so a scraper never reads half of it */
+#define METRICS_PERIOD_S 5
+
+static struct {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool running, stopping;
+} mf = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void metrics_write(void)
+{
+    char *text = fs_stats_prometheus();
+    char *tmp = cmn_xasprintf("%s.tmp.%d", fs_cfg.metrics_file, (int)getpid());
+    FILE *f = fopen(tmp, "w");
+    bool ok = f && fputs(text, f) >= 0;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok || rename(tmp, fs_cfg.metrics_file) != 0) {
+        cmn_warn("etlfs: cannot write metrics to %s: %s", fs_cfg.metrics_file, strerror(errno));
+        unlink(tmp);
+    }
+    free(tmp);
+    free(text);
+}
+
+static void *metrics_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&mf.mu);
+    while (!mf.stopping) {
+        pthread_mutex_unlock(&mf.mu);
+        metrics_write();
+        pthread_mutex_lock(&mf.mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += METRICS_PERIOD_S;
+        while (!mf.stopping && pthread_cond_timedwait(&mf.cv, &mf.mu, &ts) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&mf.mu);
+    metrics_write(); /* the last counts */
+    return NULL;
+}
+
+void fs_metrics_start(void)
+{
+    if (!fs_cfg.metrics_file || mf.running)
+        return;
+    mf.stopping = false;
+    mf.running = pthread_create(&mf.thread, NULL, metrics_main, NULL) == 0;
+    if (!mf.running)
+        cmn_warn("etlfs: cannot start the metrics writer");
+}
+
+void fs_metrics_stop(void)
+{
+    if (!mf.running)
+        return;
+    pthread_mutex_lock(&mf.mu);
+    mf.stopping = true;
+    pthread_cond_broadcast(&mf.cv);
+    pthread_mutex_unlock(&mf.mu);
+    pthread_join(mf.thread, NULL);
+    mf.running = false;
 }

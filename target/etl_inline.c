@@ -90,8 +90,10 @@ static ssize_t bridge_read(void *cls, uint64_t pos, char *buf, size_t max)
     bridge *b = cls;
     for (;;) {
         ssize_t n = read(b->rfd, buf, max);
-        if (n > 0)
+        if (n > 0) {
+            tgt_metric_add(TGT_M_ETL_INLINE_SIZE, n);
             return n;
+        }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -164,6 +166,7 @@ static int inline_buffered(tgt_req *r, etl_chain *h, etl_object *o, int mp)
     if (!resp)
         return tgt_reply_err(r, 500, "inline transform: cannot create response");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, s.ctype);
+    r->bytes = s.out.len;
     return tgt_reply(r, 200, resp);
 }
 

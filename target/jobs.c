@@ -90,6 +90,7 @@ tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_j
                        void (*free_arg)(void *))
 {
     tgt_job *j = cmn_xcalloc(1, sizeof *j);
+    tgt_metric_add(TGT_M_JOBS_N, 1);
     cmn_gen_uuid(j->id);
     snprintf(j->kind, sizeof j->kind, "%s", kind);
     j->bck = bck ? cmn_xstrdup(bck) : NULL;
@@ -313,6 +314,16 @@ cJSON *tgt_jobs_status_all(const char *kind, bool only_running)
             cJSON_AddItemToArray(arr, status_json(j));
     pthread_mutex_unlock(&mu);
     return arr;
+}
+
+int tgt_jobs_running_count(void)
+{
+    int n = 0;
+    pthread_mutex_lock(&mu);
+    for (tgt_job *j = jobs; j; j = j->next)
+        n += !j->end_ns;
+    pthread_mutex_unlock(&mu);
+    return n;
 }
 
 cJSON *tgt_jobs_running(const char *kind)

@@ -131,6 +131,7 @@ int tgt_h_object_get(tgt_req *r)
         MHD_add_response_header(resp, "Content-Range", cr);
         return tgt_reply(r, 416, resp);
     }
+    r->bytes = len;
     struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64((uint64_t)len, fd, (uint64_t)off);
     if (!resp) {
         close(fd);
@@ -261,6 +262,7 @@ int tgt_h_object_put_done(tgt_req *r)
         }
     }
     int rc = tgt_writer_commit(&r->writer, &m);
+    r->bytes = rc ? 0 : m.size;
     if (rc == -ENOTDIR)
         return tgt_reply_err(r, 409, "ais://%s/%s: a prefix of the name is an existing object", bck, obj);
     if (rc == -EISDIR)

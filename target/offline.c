@@ -80,12 +80,17 @@ static void transform_one(tcb_run *run, const tgt_tcb *t, const char *name, cons
 {
     etl_object obj = {t->src, name, fqn, size, tgt_job_id(run->job)};
     cmn_err e = {0};
-    int64_t bytes = 0;
+    int64_t bytes = 0, t0 = cmn_mono_ns();
     int rc = tgt_etl_store(run->h, &obj, t->dst, dname, t->timeout_ns, t->dry_run, &bytes, NULL, run->batch, &e);
-    if (rc) /* the message names the ETL and the object, or the output */
+    if (rc) { /* the message names the ETL and the object, or the output */
         tgt_job_error(run->job, "%s (%d)", e.msg, cmn_err_http_status(rc));
-    else
+        tgt_metric_add(TGT_M_ETL_OFFLINE_ERR_N, 1);
+    } else {
         tgt_job_count(run->job, 1, bytes);
+        tgt_metric_add(TGT_M_ETL_OFFLINE_N, 1);
+        tgt_metric_add(TGT_M_ETL_OFFLINE_SIZE, bytes);
+        tgt_metric_add(TGT_M_ETL_OFFLINE_NS, cmn_mono_ns() - t0);
+    }
 }
 
 static void do_one(tcb_run *run, const qitem *it)

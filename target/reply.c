@@ -27,6 +27,7 @@ int tgt_reply(tgt_req *r, int status, struct MHD_Response *resp)
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
     r->responded = true;
+    r->status = status;
     return ret;
 }
 

@@ -50,6 +50,7 @@ static const struct route {
 } routes[] = {
     /* cluster: one node that is proxy and target */
     {"GET", "/v1/health", ON_PATH, NULL, tgt_h_health_get, PUBLIC, DST_NONE},
+    {"GET", "/metrics", ON_PATH, NULL, tgt_h_metrics_get, SHOW, DST_NONE}, /* Prometheus */
     {"GET", "/v1/daemon", ON_WHAT, WHAT_ABSENT, tgt_h_smap_get, SHOW, DST_NONE},
     {"GET", "/v1/daemon", ON_WHAT, "smap", tgt_h_smap_get, SHOW, DST_NONE},
     {"GET", "/v1/daemon", ON_WHAT, "sysinfo", tgt_h_sysinfo_get, SHOW, DST_NONE}, /* capacity: the mount refuses what cannot fit */
@@ -194,9 +195,15 @@ static bool sel_matches(const struct route *rt, tgt_req *r)
     return what && !strcmp(rt->sel, what);
 }
 
+/* /v1/... and Prometheus' /metrics */
+static bool api_path(const tgt_req *r)
+{
+    return (r->nitems >= 2 && !strcmp(r->items[0], "v1")) || (r->nitems == 1 && !strcmp(r->items[0], "metrics"));
+}
+
 bool tgt_route_open(tgt_req *r)
 {
-    if (r->nitems < 2 || strcmp(r->items[0], "v1"))
+    if (!api_path(r))
         return false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const struct route *rt = &routes[i];
@@ -210,7 +217,7 @@ bool tgt_route_open(tgt_req *r)
 
 tgt_handler tgt_route(tgt_req *r)
 {
-    if (r->nitems < 2 || strcmp(r->items[0], "v1"))
+    if (!api_path(r))
         return NULL;
     bool path_known = false;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {

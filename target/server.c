@@ -329,6 +329,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     tgt_req *r = *con_cls;
     if (!r || r == (void *)&nul_in_path || r == (void *)&uri_too_long) /* ended before on_request ran */
         return;
+    tgt_metrics_request(r);
     if (r->streaming) {
         /* the client went away (or we shut down) mid-PUT: the old object stays */
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)

@@ -161,6 +161,7 @@ int tgt_job_abort(const char *id);
 cJSON *tgt_jobs_status(const char *id, const char *kind);          /* one Status */
 cJSON *tgt_jobs_status_all(const char *kind, bool only_running);   /* [Status] */
 cJSON *tgt_jobs_running(const char *kind);                         /* ["kind[id]"] */
+int tgt_jobs_running_count(void);
 cJSON *tgt_jobs_snaps(const char *id, const char *kind);           /* {node:[Snap]} */
 /* Blocks until the job ends; returns false on timeout. */
 bool tgt_job_wait(const char *id, int64_t timeout_ns);
@@ -233,7 +234,27 @@ typedef struct tgt_req {
     char put_bck[256];
     char *put_obj;
     int64_t started_ns;
+    int status;        /* the reply's status, once queued (metrics) */
+    int64_t bytes;     /* object bytes the handler moved (metrics) */
 } tgt_req;
+
+/* ---------------------------------------------------------------- metrics */
+/* Counters with AIStore's names (metrics.c); GET /metrics shows them. */
+enum tgt_metric {
+    TGT_M_GET_N, TGT_M_GET_SIZE, TGT_M_GET_NS, TGT_M_PUT_N, TGT_M_PUT_SIZE, TGT_M_PUT_NS,
+    TGT_M_HEAD_N, TGT_M_DEL_N, TGT_M_LST_N,
+    TGT_M_ERR_GET_N, TGT_M_ERR_PUT_N, TGT_M_ERR_HEAD_N, TGT_M_ERR_DEL_N, TGT_M_ERR_LST_N,
+    TGT_M_ERR_HTTP_N, TGT_M_HTTP_N,
+    TGT_M_ETL_INLINE_N, TGT_M_ETL_INLINE_SIZE, TGT_M_ETL_INLINE_NS, TGT_M_ETL_INLINE_ERR_N,
+    TGT_M_ETL_OFFLINE_N, TGT_M_ETL_OFFLINE_SIZE, TGT_M_ETL_OFFLINE_NS, TGT_M_ETL_OFFLINE_ERR_N,
+    TGT_M_JOBS_N,
+    TGT_M__N
+};
+void tgt_metric_add(enum tgt_metric m, int64_t v);
+int64_t tgt_metric_get(enum tgt_metric m);
+/* One completed request, counted by method, resource and status. */
+void tgt_metrics_request(tgt_req *r);
+int tgt_h_metrics_get(tgt_req *r); /* GET /metrics */
 
 int tgt_server_start(tgt_server *s);
 void tgt_server_stop(tgt_server *s);

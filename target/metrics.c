@@ -1,0 +1,135 @@
+/*
+ * metrics.c - the node's counters, and GET /metrics: Prometheus' text format
+ * with AIStore's metric names (its stats package: "get.n" is exported as
+ * ais_target_get_count, "get.size" as ais_target_get_bytes, "get.ns.total" as
+ * ais_target_get_ns_total, errors as ais_target_err_get_count), labelled with
+ * the node's id. Relaxed atomics: a counter orders nothing else.
+ *
+ * Requests are counted once, when they complete (server.c calls
+ * tgt_metrics_request): by method and resource, with the status the reply
+ * carried and the bytes the handler said it moved (r->bytes).
+ */
+#include "target/target.h"
+
+#include <microhttpd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+static int64_t counters[TGT_M__N];
+
+static const struct {
+    const char *name; /* after "ais_target_" */
+    const char *type;
+    const char *help;
+} meta[TGT_M__N] = {
+    [TGT_M_GET_N] = {"get_count", "counter", "GET(object) requests"},
+    [TGT_M_GET_SIZE] = {"get_bytes", "counter", "bytes of objects read by GET"},
+    [TGT_M_GET_NS] = {"get_ns_total", "counter", "total time of GET(object) requests, ns"},
+    [TGT_M_PUT_N] = {"put_count", "counter", "PUT(object) requests"},
+    [TGT_M_PUT_SIZE] = {"put_bytes", "counter", "bytes of objects stored by PUT"},
+    [TGT_M_PUT_NS] = {"put_ns_total", "counter", "total time of PUT(object) requests, ns"},
+    [TGT_M_HEAD_N] = {"head_count", "counter", "HEAD(object) requests"},
+    [TGT_M_DEL_N] = {"del_count", "counter", "DELETE(object) requests"},
+    [TGT_M_LST_N] = {"lst_count", "counter", "list-objects requests"},
+    [TGT_M_ERR_GET_N] = {"err_get_count", "counter", "GET(object) requests that failed"},
+    [TGT_M_ERR_PUT_N] = {"err_put_count", "counter", "PUT(object) requests that failed"},
+    [TGT_M_ERR_HEAD_N] = {"err_head_count", "counter", "HEAD(object) requests that failed"},
+    [TGT_M_ERR_DEL_N] = {"err_del_count", "counter", "DELETE(object) requests that failed"},
+    [TGT_M_ERR_LST_N] = {"err_lst_count", "counter", "list-objects requests that failed"},
+    [TGT_M_ERR_HTTP_N] = {"err_http_count", "counter", "requests answered with a 4xx or 5xx"},
+    [TGT_M_HTTP_N] = {"http_count", "counter", "requests of any kind"},
+    [TGT_M_ETL_INLINE_N] = {"etl_inline_count", "counter", "objects transformed inline"},
+    [TGT_M_ETL_INLINE_SIZE] = {"etl_inline_bytes", "counter", "bytes of inline transforms' outputs"},
+    [TGT_M_ETL_INLINE_NS] = {"etl_inline_ns_total", "counter", "total time of inline transforms, ns"},
+    [TGT_M_ETL_INLINE_ERR_N] = {"err_etl_inline_count", "counter", "inline transforms that failed"},
+    [TGT_M_ETL_OFFLINE_N] = {"etl_offline_count", "counter", "objects transformed by jobs"},
+    [TGT_M_ETL_OFFLINE_SIZE] = {"etl_offline_bytes", "counter", "bytes of offline transforms' outputs"},
+    [TGT_M_ETL_OFFLINE_NS] = {"etl_offline_ns_total", "counter", "total time of offline transforms, ns"},
+    [TGT_M_ETL_OFFLINE_ERR_N] = {"err_etl_offline_count", "counter", "offline transforms that failed"},
+    [TGT_M_JOBS_N] = {"jobs_started_count", "counter", "jobs (xactions) started"},
+};
+
+void tgt_metric_add(enum tgt_metric m, int64_t v) { __atomic_add_fetch(&counters[m], v, __ATOMIC_RELAXED); }
+
+int64_t tgt_metric_get(enum tgt_metric m) { return __atomic_load_n(&counters[m], __ATOMIC_RELAXED); }
+
+void tgt_metrics_request(tgt_req *r)
+{
+    tgt_metric_add(TGT_M_HTTP_N, 1);
+    bool failed = r->status >= 400;
+    if (failed)
+        tgt_metric_add(TGT_M_ERR_HTTP_N, 1);
+    if (r->from_etl || r->nitems < 2 || strcmp(r->items[0], "v1"))
+        return;
+    int64_t ns = cmn_mono_ns() - r->started_ns;
+    bool object = !strcmp(r->items[1], "objects") && r->nitems == 4;
+    bool listing = !strcmp(r->items[1], "buckets") && r->nitems == 3 && !strcmp(r->method, "GET");
+    if (object && !strcmp(r->method, "GET") && tgt_query(r, "etl_name")) {
+        /* a transform streamed by the bridge counts its bytes as they go */
+        tgt_metric_add(failed ? TGT_M_ETL_INLINE_ERR_N : TGT_M_ETL_INLINE_N, 1);
+        if (!failed) {
+            tgt_metric_add(TGT_M_ETL_INLINE_SIZE, r->bytes);
+            tgt_metric_add(TGT_M_ETL_INLINE_NS, ns);
+        }
+    } else if (object && !strcmp(r->method, "GET")) {
+        tgt_metric_add(failed ? TGT_M_ERR_GET_N : TGT_M_GET_N, 1);
+        if (!failed) {
+            tgt_metric_add(TGT_M_GET_SIZE, r->bytes);
+            tgt_metric_add(TGT_M_GET_NS, ns);
+        }
+    } else if (object && !strcmp(r->method, "PUT") && !tgt_query(r, "object_to")) {
+        tgt_metric_add(failed ? TGT_M_ERR_PUT_N : TGT_M_PUT_N, 1);
+        if (!failed) {
+            tgt_metric_add(TGT_M_PUT_SIZE, r->bytes);
+            tgt_metric_add(TGT_M_PUT_NS, ns);
+        }
+    } else if (object && !strcmp(r->method, "HEAD")) {
+        tgt_metric_add(failed ? TGT_M_ERR_HEAD_N : TGT_M_HEAD_N, 1);
+    } else if (object && !strcmp(r->method, "DELETE")) {
+        tgt_metric_add(failed ? TGT_M_ERR_DEL_N : TGT_M_DEL_N, 1);
+    } else if (listing) {
+        tgt_metric_add(failed ? TGT_M_ERR_LST_N : TGT_M_LST_N, 1);
+    }
+}
+
+/* Each mountpath's capacity, as gauges labelled with the path. */
+static void disk_gauges(cmn_buf *b, const char *node)
+{
+    cmn_buf_puts(b, "# HELP ais_target_disk_used_bytes bytes used on the mountpath's filesystem\n"
+                    "# TYPE ais_target_disk_used_bytes gauge\n");
+    for (int i = 0; i < tgt->store.nmpaths; i++) {
+        struct statvfs vs;
+        if (statvfs(tgt->store.mpaths[i], &vs) != 0)
+            continue;
+        cmn_buf_printf(b, "ais_target_disk_used_bytes{node_id=\"%s\",mountpath=\"%s\"} %llu\n", node,
+                       tgt->store.mpaths[i], (unsigned long long)(vs.f_blocks - vs.f_bfree) * vs.f_frsize);
+    }
+    cmn_buf_puts(b, "# HELP ais_target_disk_total_bytes size of the mountpath's filesystem\n"
+                    "# TYPE ais_target_disk_total_bytes gauge\n");
+    for (int i = 0; i < tgt->store.nmpaths; i++) {
+        struct statvfs vs;
+        if (statvfs(tgt->store.mpaths[i], &vs) != 0)
+            continue;
+        cmn_buf_printf(b, "ais_target_disk_total_bytes{node_id=\"%s\",mountpath=\"%s\"} %llu\n", node,
+                       tgt->store.mpaths[i], (unsigned long long)vs.f_blocks * vs.f_frsize);
+    }
+}
+
+int tgt_h_metrics_get(tgt_req *r)
+{
+    cmn_buf b;
+    cmn_buf_init(&b);
+    const char *node = TGT_NODE_ID;
+    for (int i = 0; i < TGT_M__N; i++)
+        cmn_buf_printf(&b, "# HELP ais_target_%s %s\n# TYPE ais_target_%s %s\nais_target_%s{node_id=\"%s\"} %lld\n",
+                       meta[i].name, meta[i].help, meta[i].name, meta[i].type, meta[i].name, node,
+                       (long long)tgt_metric_get(i));
+    cmn_buf_printf(&b, "# HELP ais_target_jobs_running jobs (xactions) running now\n"
+                       "# TYPE ais_target_jobs_running gauge\nais_target_jobs_running{node_id=\"%s\"} %d\n",
+                   node, tgt_jobs_running_count());
+    disk_gauges(&b, node);
+    int ret = tgt_reply_buf(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
+    cmn_buf_free(&b);
+    return ret;
+}
