@@ -54,6 +54,18 @@ void tgt_metric_add(enum tgt_metric m, int64_t v) { __atomic_add_fetch(&counters
 
 int64_t tgt_metric_get(enum tgt_metric m) { return __atomic_load_n(&counters[m], __ATOMIC_RELAXED); }
 
+/* A request of one kind: its count or its error count; size and time when it succeeded. */
+static void count(bool failed, enum tgt_metric n, enum tgt_metric err, int size, int ns, int64_t bytes, int64_t t)
+{
+    tgt_metric_add(failed ? err : n, 1);
+    if (failed)
+        return;
+    if (size >= 0)
+        tgt_metric_add(size, bytes);
+    if (ns >= 0)
+        tgt_metric_add(ns, t);
+}
+
 void tgt_metrics_request(tgt_req *r)
 {
     tgt_metric_add(TGT_M_HTTP_N, 1);
@@ -65,54 +77,32 @@ void tgt_metrics_request(tgt_req *r)
     int64_t ns = cmn_mono_ns() - r->started_ns;
     bool object = !strcmp(r->items[1], "objects") && r->nitems == 4;
     bool listing = !strcmp(r->items[1], "buckets") && r->nitems == 3 && !strcmp(r->method, "GET");
-    if (object && !strcmp(r->method, "GET") && tgt_query(r, "etl_name")) {
-        /* a transform streamed by the bridge counts its bytes as they go */
-        tgt_metric_add(failed ? TGT_M_ETL_INLINE_ERR_N : TGT_M_ETL_INLINE_N, 1);
-        if (!failed) {
-            tgt_metric_add(TGT_M_ETL_INLINE_SIZE, r->bytes);
-            tgt_metric_add(TGT_M_ETL_INLINE_NS, ns);
-        }
-    } else if (object && !strcmp(r->method, "GET")) {
-        tgt_metric_add(failed ? TGT_M_ERR_GET_N : TGT_M_GET_N, 1);
-        if (!failed) {
-            tgt_metric_add(TGT_M_GET_SIZE, r->bytes);
-            tgt_metric_add(TGT_M_GET_NS, ns);
-        }
-    } else if (object && !strcmp(r->method, "PUT") && !tgt_query(r, "object_to")) {
-        tgt_metric_add(failed ? TGT_M_ERR_PUT_N : TGT_M_PUT_N, 1);
-        if (!failed) {
-            tgt_metric_add(TGT_M_PUT_SIZE, r->bytes);
-            tgt_metric_add(TGT_M_PUT_NS, ns);
-        }
-    } else if (object && !strcmp(r->method, "HEAD")) {
-        tgt_metric_add(failed ? TGT_M_ERR_HEAD_N : TGT_M_HEAD_N, 1);
-    } else if (object && !strcmp(r->method, "DELETE")) {
-        tgt_metric_add(failed ? TGT_M_ERR_DEL_N : TGT_M_DEL_N, 1);
-    } else if (listing) {
-        tgt_metric_add(failed ? TGT_M_ERR_LST_N : TGT_M_LST_N, 1);
-    }
+    const char *m = r->method;
+    if (object && !strcmp(m, "GET") && tgt_query(r, "etl_name")) /* a streamed transform adds its bytes as they go */
+        count(failed, TGT_M_ETL_INLINE_N, TGT_M_ETL_INLINE_ERR_N, TGT_M_ETL_INLINE_SIZE, TGT_M_ETL_INLINE_NS, r->bytes, ns);
+    else if (object && !strcmp(m, "GET"))
+        count(failed, TGT_M_GET_N, TGT_M_ERR_GET_N, TGT_M_GET_SIZE, TGT_M_GET_NS, r->bytes, ns);
+    else if (object && !strcmp(m, "PUT") && !tgt_query(r, "object_to"))
+        count(failed, TGT_M_PUT_N, TGT_M_ERR_PUT_N, TGT_M_PUT_SIZE, TGT_M_PUT_NS, r->bytes, ns);
+    else if (object && !strcmp(m, "HEAD"))
+        count(failed, TGT_M_HEAD_N, TGT_M_ERR_HEAD_N, -1, -1, 0, 0);
+    else if (object && !strcmp(m, "DELETE"))
+        count(failed, TGT_M_DEL_N, TGT_M_ERR_DEL_N, -1, -1, 0, 0);
+    else if (listing)
+        count(failed, TGT_M_LST_N, TGT_M_ERR_LST_N, -1, -1, 0, 0);
 }
 
 /* Each mountpath's capacity, as gauges labelled with the path. */
-static void disk_gauges(cmn_buf *b, const char *node)
+static void disk_gauge(cmn_buf *b, const char *node, const char *name, const char *help, bool used)
 {
-    cmn_buf_puts(b, "# HELP ais_target_disk_used_bytes bytes used on the mountpath's filesystem\n"
-                    "# TYPE ais_target_disk_used_bytes gauge\n");
+    cmn_buf_printf(b, "# HELP ais_target_%s %s\n# TYPE ais_target_%s gauge\n", name, help, name);
     for (int i = 0; i < tgt->store.nmpaths; i++) {
         struct statvfs vs;
         if (statvfs(tgt->store.mpaths[i], &vs) != 0)
             continue;
-        cmn_buf_printf(b, "ais_target_disk_used_bytes{node_id=\"%s\",mountpath=\"%s\"} %llu\n", node,
-                       tgt->store.mpaths[i], (unsigned long long)(vs.f_blocks - vs.f_bfree) * vs.f_frsize);
-    }
-    cmn_buf_puts(b, "# HELP ais_target_disk_total_bytes size of the mountpath's filesystem\n"
-                    "# TYPE ais_target_disk_total_bytes gauge\n");
-    for (int i = 0; i < tgt->store.nmpaths; i++) {
-        struct statvfs vs;
-        if (statvfs(tgt->store.mpaths[i], &vs) != 0)
-            continue;
-        cmn_buf_printf(b, "ais_target_disk_total_bytes{node_id=\"%s\",mountpath=\"%s\"} %llu\n", node,
-                       tgt->store.mpaths[i], (unsigned long long)vs.f_blocks * vs.f_frsize);
+        unsigned long long blocks = used ? vs.f_blocks - vs.f_bfree : vs.f_blocks;
+        cmn_buf_printf(b, "ais_target_%s{node_id=\"%s\",mountpath=\"%s\"} %llu\n", name, node, tgt->store.mpaths[i],
+                       blocks * vs.f_frsize);
     }
 }
 
@@ -128,7 +118,8 @@ int tgt_h_metrics_get(tgt_req *r)
     cmn_buf_printf(&b, "# HELP ais_target_jobs_running jobs (xactions) running now\n"
                        "# TYPE ais_target_jobs_running gauge\nais_target_jobs_running{node_id=\"%s\"} %d\n",
                    node, tgt_jobs_running_count());
-    disk_gauges(&b, node);
+    disk_gauge(&b, node, "disk_used_bytes", "bytes used on the mountpath's filesystem", true);
+    disk_gauge(&b, node, "disk_total_bytes", "size of the mountpath's filesystem", false);
     int ret = tgt_reply_buf(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data, b.len);
     cmn_buf_free(&b);
     return ret;
