@@ -326,9 +326,11 @@ void fs_vdir_add(const char *path)
 bool fs_vdir_has(const char *path)
 {
     bool have = false;
+    size_t plen = strlen(path);
     pthread_mutex_lock(&fs_st.cache.mu);
-    for (size_t i = 0; i < fs_st.cache.nvdirs && !have; i++)
-        have = strcmp(fs_st.cache.vdirs[i], path) == 0;
+    for (size_t i = 0; i < fs_st.cache.nvdirs && !have; i++) /* itself, or a directory made below it */
+        have = strncmp(fs_st.cache.vdirs[i], path, plen) == 0 &&
+               (fs_st.cache.vdirs[i][plen] == '\0' || fs_st.cache.vdirs[i][plen] == '/');
     pthread_mutex_unlock(&fs_st.cache.mu);
     return have;
 }
@@ -363,11 +365,29 @@ void fs_vdir_children(const char *dir, void (*fn)(void *ctx, const char *name), 
     size_t dlen = strlen(dir);
     if (dlen == 1)
         dlen = 0; /* "/" */
+    /* the first name below dir of every remembered directory under it, once */
+    char **seen = NULL;
+    size_t nseen = 0;
     pthread_mutex_lock(&fs_st.cache.mu);
     for (size_t i = 0; i < fs_st.cache.nvdirs; i++) {
         const char *v = fs_st.cache.vdirs[i];
-        if (strncmp(v, dir, dlen) == 0 && v[dlen] == '/' && v[dlen + 1] && !strchr(v + dlen + 1, '/'))
-            fn(ctx, v + dlen + 1);
+        if (strncmp(v, dir, dlen) != 0 || v[dlen] != '/' || !v[dlen + 1])
+            continue;
+        char *name = cmn_xstrndup(v + dlen + 1, strcspn(v + dlen + 1, "/"));
+        bool dup = false;
+        for (size_t k = 0; k < nseen && !dup; k++)
+            dup = strcmp(seen[k], name) == 0;
+        if (dup) {
+            free(name);
+            continue;
+        }
+        seen = cmn_xrealloc(seen, (nseen + 1) * sizeof *seen);
+        seen[nseen++] = name;
     }
     pthread_mutex_unlock(&fs_st.cache.mu);
+    for (size_t k = 0; k < nseen; k++) {
+        fn(ctx, seen[k]);
+        free(seen[k]);
+    }
+    free(seen);
 }

@@ -182,12 +182,14 @@ void fs_cache_forget(const char *path);
 bool fs_cache_same_version(const char *path, const char *version, int64_t mtime_ns, int64_t size);
 /* Directories made by mkdir below a bucket that hold no object yet. */
 void fs_vdir_add(const char *path);
+/* path was made by mkdir, or a directory below it was: it exists */
 bool fs_vdir_has(const char *path);
 /* Forgets path (and, with below, everything remembered under it). */
 void fs_vdir_del(const char *path, bool below);
 /* An object now exists at path: the directories above it need no memory. */
 void fs_vdir_del_parents(const char *path);
-/* Calls fn for each remembered directory whose parent is dir. */
+/* Calls fn once for each name in dir that a remembered directory (or one
+ * below it) has: the directories dir holds for mkdir's sake. */
 void fs_vdir_children(const char *dir, void (*fn)(void *ctx, const char *name), void *ctx);
 /* Largest ETL output seen for a view path (its st_size once known), -1 if none. */
 void fs_cache_set_outsize(const char *path, int64_t size);

@@ -488,6 +488,22 @@ static int fs_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi
     return 0;
 }
 
+/* The kernel may still hold the entry of a directory that the last unlink
+ * below it emptied (high-level libfuse can invalidate its attributes, not its
+ * name, and entry_timeout has not run out): ask for the parent ourselves. */
+static int parent_is_dir(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    struct stat st;
+    int rc = fs_getattr(dir, &st, NULL);
+    return rc < 0 ? rc : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
 static int fs_mkdir(const char *path, mode_t mode)
 {
     fs_op op = {.path = path};
@@ -503,9 +519,17 @@ static int fs_mkdir(const char *path, mode_t mode)
     } else {
         rc = bucket_exists(op.p.bck);
         if (rc == 0)
+            rc = parent_is_dir(path);
+        if (rc == 0)
             fs_vdir_add(path);
     }
     return op_exit_write(&op, rc);
+}
+
+static void count_child(void *ctx, const char *name)
+{
+    (void)name;
+    ++*(int *)ctx;
 }
 
 static int fs_rmdir(const char *path)
@@ -521,7 +545,9 @@ static int fs_rmdir(const char *path)
     wait_dir(p.bck, p.obj, true);
     if ((rc = has_children(p.bck, p.obj)) < 0)
         return rc;
-    if (rc)
+    int vchildren = 0; /* an empty directory made below (mkdir) is a child too */
+    fs_vdir_children(path, count_child, &vchildren);
+    if (rc || vchildren)
         return -ENOTEMPTY;
     fs_cache_forget(path);
     if (!*p.obj) {
@@ -651,13 +677,37 @@ static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
     return op_exit_write(&op, fs_truncate_path(&op.p, path, size));
 }
 
+/* An object left path: the directories above it may have gone with it (a
+ * directory is only a prefix of objects), so neither our cache nor the
+ * kernel's may answer for them from memory. The kernel holds the lock of
+ * path's own directory now, not of its parent: invalidating the directory's
+ * entry in its parent cannot deadlock. */
+static void forget_parents(const fs_op *op)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", op->path);
+    struct fuse_context *ctx = fuse_get_context();
+    for (char *slash = strrchr(dir, '/'); slash && slash > dir; slash = strrchr(dir, '/')) {
+        *slash = '\0';
+        fs_path p;
+        if (fs_path_parse(dir, &p) != 0 || !*p.obj || fs_vdir_has(dir))
+            break; /* the bucket itself, or a directory mkdir keeps */
+        fs_cache_forget(dir);
+        if (ctx && ctx->fuse)
+            fuse_invalidate_path(ctx->fuse, dir);
+    }
+}
+
 static int fs_unlink(const char *path)
 {
     fs_op op;
     int rc = op_enter_write(path, &op);
     if (rc < 0)
         return rc;
-    return op_exit_write(&op, fs_api_delete(op.p.bck, op.p.obj));
+    rc = fs_api_delete(op.p.bck, op.p.obj);
+    if (rc == 0)
+        forget_parents(&op);
+    return op_exit_write(&op, rc);
 }
 
 static int fs_rename(const char *from, const char *to, unsigned int flags)
@@ -682,6 +732,10 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
     if ((flags & RENAME_NOREPLACE) && fs_getattr(to, &st, NULL) == 0)
         return -EEXIST;
     rc = fs_api_rename(a.p.bck, a.p.obj, b.p.obj);
+    if (rc == 0) {
+        forget_parents(&a);
+        fs_vdir_del_parents(to); /* as a write there: the object holds its directories now */
+    }
     op_exit_write(&a, rc);
     return op_exit_write(&b, rc);
 }

@@ -193,10 +193,13 @@ int fs_handle_release(fs_handle *h)
 {
     int rc = 0;
     if (h->writer) {
+        /* out of the table first: a truncate of the path that found this
+         * handle has finished with it (table_del waits for it), and none
+         * comes after; so the final flush publishes its bytes too */
+        table_del(h);
         pthread_mutex_lock(&h->mu);
         rc = flush_locked(h, true);
         pthread_mutex_unlock(&h->mu);
-        table_del(h);
     }
     fs_handle_free(h);
     return rc;
