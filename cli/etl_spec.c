@@ -269,17 +269,19 @@ static void one_doc(yaml_document_t *doc, const char *text, cli_etl_doc *d)
     yaml_node_t *root = yaml_document_get_root_node(doc);
     d->msg = cJSON_CreateObject();
     cmn_buf_init(&d->warnings);
-    int rc;
+    const char *what = NULL;
     if (root && root->type == YAML_MAPPING_NODE && !is_null(get(&c, root, "runtime")))
-        rc = runtime_doc(&c, root, d) ? bad(&c, "failed to decode ETLSpecMsg: %s", c.why) : 0;
+        what = runtime_doc(&c, root, d) ? "failed to decode ETLSpecMsg: " : NULL;
     else if (root && root->type == YAML_MAPPING_NODE && !is_null(get(&c, root, "spec")))
-        rc = pod_doc(&c, root, text, d) ? bad(&c, "failed to decode InitSpecMsg: %s", c.why) : 0;
-    else
-        rc = bad(&c, "unknown document (missing 'runtime' or 'spec')");
-    if (rc) {
+        what = pod_doc(&c, root, text, d) ? "failed to decode InitSpecMsg: " : NULL;
+    else {
+        bad(&c, "unknown document (missing 'runtime' or 'spec')");
+        what = "";
+    }
+    if (what) {
         cJSON_Delete(d->msg);
         d->msg = NULL;
-        d->why = cmn_xasprintf("parse spec node: %s", c.why);
+        d->why = cmn_xasprintf("parse spec node: %s%s", what, c.why);
     }
 }
 
