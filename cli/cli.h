@@ -191,8 +191,9 @@ void cli_etl_comm_type(const char *flag, char *out, size_t outlen);
  * appended there for the caller to print (else printed); a transport error
  * is always printed. Returns an exit status. */
 int cli_etl_put_init(const cJSON *msg, char *xid, size_t xidlen, cmn_buf *why);
-/* GET /v1/etl: the running ETLs, or NULL with *rc the (printed) failure. */
-cJSON *cli_etl_list(int *rc);
+/* GET /v1/etl: the running ETLs, or with all every ETL with its "stage"
+ * (?all=true); NULL with *rc the (printed) failure. */
+cJSON *cli_etl_list(bool all, int *rc);
 /* The names a spec file (--spec) defines, for start/stop/rm -f; an exit status. */
 int cli_etl_spec_names(cli_args *a, char ***names, int *n);
 /* A definition as 5.0's CLI prints it: name, communication_type, runtime. */

@@ -201,8 +201,9 @@ static void names_add(names *ns, const char *s)
     ns->v[ns->n++] = cmn_xstrdup(s);
 }
 
-/* CLI_EXIT_OK with ns filled (maybe empty with --all), else the printed failure. */
-static int select_names(cli_args *a, names *ns)
+/* CLI_EXIT_OK with ns filled (maybe empty with --all: every ETL but, when
+ * asked, the stopped ones), else the printed failure. */
+static int select_names(cli_args *a, names *ns, bool skip_stopped)
 {
     memset(ns, 0, sizeof *ns);
     if (cli_flag_str(a, "spec"))
@@ -212,11 +213,12 @@ static int select_names(cli_args *a, names *ns)
             return cli_usage_err(a, "flag --all cannot be used together with ETL_NAME [%s%s]", a->pos[0],
                                  a->npos > 1 ? " ..." : "");
         int rc;
-        cJSON *list = cli_etl_list(&rc), *e;
+        cJSON *list = cli_etl_list(true, &rc), *e;
         cJSON_ArrayForEach(e, list)
         {
-            cJSON *id = cJSON_GetObjectItem(e, "id");
-            if (cJSON_IsString(id))
+            cJSON *id = cJSON_GetObjectItem(e, "id"), *stage = cJSON_GetObjectItem(e, "stage");
+            bool stopped = cJSON_IsString(stage) && !strcmp(stage->valuestring, "Aborted");
+            if (cJSON_IsString(id) && !(stopped && skip_stopped))
                 names_add(ns, id->valuestring);
         }
         cJSON_Delete(list);
@@ -232,7 +234,7 @@ static int select_names(cli_args *a, names *ns)
 int cli_etl_start(cli_args *a)
 {
     names ns;
-    int rc = select_names(a, &ns);
+    int rc = select_names(a, &ns, false);
     if (rc == CLI_EXIT_OK && ns.n == 0)
         rc = cli_fail("no ETL names found in the file provided via --spec");
     /* as upstream: every name is tried, a failure does not stop the others */
@@ -260,8 +262,9 @@ int cli_etl_start(cli_args *a)
 static int stop_or_rm(cli_args *a, const char *method, const char *suffix, const char *done)
 {
     names ns;
-    int rc = select_names(a, &ns);
-    if (rc == CLI_EXIT_OK && ns.n == 0 && !strcmp(method, "DELETE") && cli_flag_set(a, "all"))
+    bool rm = !strcmp(method, "DELETE");
+    int rc = select_names(a, &ns, !rm);
+    if (rc == CLI_EXIT_OK && ns.n == 0 && rm && cli_flag_set(a, "all"))
         printf("No ETL jobs found to remove\n");
     for (int i = 0; i < ns.n && rc == CLI_EXIT_OK; i++) {
         cli_call c;

@@ -130,7 +130,7 @@ int cli_etl_init(cli_args *a)
         cmn_buf_free(&used);
     }
     int rc = CLI_EXIT_OK, lrc;
-    cJSON *list = cli_etl_list(&lrc);
+    cJSON *list = cli_etl_list(true, &lrc);
     if (!list) {
         cli_etl_docs_free(&docs);
         return lrc;

@@ -5,8 +5,9 @@
  * Both dialects print their own shapes: an ETL defined by a runtime spec
  * (only 5.0 has them) is shown as 5.0's CLI shows it ("name:", "runtime:"),
  * one defined by init code or a Pod spec as v3.22's ("NAME:", "SPEC:"); the
- * list is 5.0's table (with STAGE) as soon as it holds a runtime-spec ETL,
- * so a v3.22 user's scripts see exactly what they saw before.
+ * list is 5.0's table (every ETL, with its STAGE) as soon as it holds a
+ * runtime-spec ETL, else v3.22's (the running ones), so a v3.22 user's
+ * scripts see exactly what they saw before.
  */
 #include "cli/cli.h"
 
@@ -14,11 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-cJSON *cli_etl_list(int *rc)
+cJSON *cli_etl_list(bool all, int *rc)
 {
     cli_call c;
     cli_call_init(&c, "GET");
     cmn_ais_url_etl(&c.url, &cli_ais, NULL);
+    if (all)
+        cmn_ais_url_query(&c.url, "all", "true");
     cmn_http_resp r;
     cmn_http_resp_init(&r);
     cJSON *arr = NULL;
@@ -74,11 +77,7 @@ static int etl_list(cli_args *a)
         return rc;
     }
     int rc;
-    cJSON *arr = cli_etl_list(&rc);
-    if (!arr || cJSON_GetArraySize(arr) == 0) {
-        cJSON_Delete(arr);
-        return rc; /* as upstream: no ETLs, no output */
-    }
+    cJSON *arr = cli_etl_list(true, &rc);
     bool v5 = false;
     cJSON *e;
     cJSON_ArrayForEach(e, arr)
@@ -87,6 +86,17 @@ static int etl_list(cli_args *a)
         cJSON *m = v5 ? NULL : get_msg(str(e, "id"), true, &mrc);
         v5 = v5 || is_runtime_spec(m);
         cJSON_Delete(m);
+    }
+    /* v3.22's table has the running ETLs only (a list without stages is a
+     * server that lists only those) */
+    for (cJSON *next, *it = arr ? arr->child : NULL; !v5 && it; it = next) {
+        next = it->next;
+        if (*str(it, "stage") && strcmp(str(it, "stage"), "Running"))
+            cJSON_Delete(cJSON_DetachItemViaPointer(arr, it));
+    }
+    if (!arr || cJSON_GetArraySize(arr) == 0) {
+        cJSON_Delete(arr);
+        return rc; /* as upstream: no ETLs, no output */
     }
     cli_table t;
     cli_table_init(&t, v5 ? 4 : 3);

@@ -39,6 +39,13 @@ def transform(data):
     raise ValueError("cli5 refuses " + data[:5].decode())
 """
 
+PICKY = """
+def transform(data):
+    if data.startswith(b"third"):
+        raise ValueError("cli5 inspect rejects " + data.decode())
+    return data
+"""
+
 OBJS = {"a.txt": b"hello world", "b.txt": b"second object", "c.txt": b"third"}
 
 
@@ -60,8 +67,15 @@ def t5(shared_target, tmp_path_factory):
     for name, data in OBJS.items():
         t.put("cli5src", name, data)
     yield t
-    for name in ["cli5-md5", "cli5-hash", "cli5-fail"]:
+    for name in ["cli5-md5", "cli5-hash", "cli5-fail", "cli5-picky"]:
         requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+def ais_names(t, bucket):
+    r = requests.get(f"{t.url}/v1/buckets/{bucket}", json={"action": "list", "value": {"props": "name"}},
+                     timeout=10)
+    r.raise_for_status()
+    return [e["name"] for e in r.json()["entries"]]
 
 
 def running(t):
@@ -243,11 +257,23 @@ def test_pipeline_naming_a_missing_etl(t5):
     assert r.returncode == 2
 
 
-def test_inspect_needs_what_the_target_lacks(t5):
-    """5.0's inspect is an etl-bck of a bucket onto itself (dry run, continue on
-    error); this target refuses a job onto its own source, and the CLI says so."""
-    r = ais(t5, "etl", "inspect", "cli5-hash", "ais://cli5src")
-    assert r.returncode == 1 and b"onto itself" in r.stderr
+def test_inspect_collects_failures_and_writes_nothing(t5, tmp_path):
+    (tmp_path / "picky.py").write_text(PICKY)
+    (tmp_path / "deps.txt").write_text("")
+    ok(t5, "etl", "init", "code", "--name", "cli5-picky", "--from-file", str(tmp_path / "picky.py"),
+       "--deps-file", str(tmp_path / "deps.txt"), "--runtime", "python3.11v2", timeout=300)
+    before = sorted(ais_names(t5, "cli5src"))
+    r = ais(t5, "etl", "inspect", "cli5-picky", "ais://cli5src", "--wait", timeout=300)
+    out = r.stdout.decode()
+    m = re.match(r"etl-bucket\[([^\]]+)\] ais://cli5src \.\.\.\n", out)
+    assert m, (out, r.stderr)
+    job = m.group(1)
+    assert out.endswith(f"To view failed objects, run 'ais etl show errors cli5-picky {job}'\n")
+    rows = ok(t5, "etl", "show", "errors", "cli5-picky", job, "--no-headers").splitlines()
+    assert len(rows) == 1 and rows[0].startswith("ais://cli5src/c.txt") and "cli5 inspect rejects" in rows[0]
+    assert sorted(ais_names(t5, "cli5src")) == before  # a dry run: nothing written
+    assert t5.get("cli5src", "c.txt").content == OBJS["c.txt"]
+    ok(t5, "etl", "rm", "cli5-picky")
 
 
 # ---- stop/start/rm by spec file and --all
@@ -275,6 +301,11 @@ def test_stop_and_rm_all(target, tmp_path):
     f.write_text("name: cli5-all1\nruntime:\n  image: aistorage/transformer_md5\n---\n"
                  "name: cli5-all2\nruntime:\n  image: aistorage/transformer_md5\n")
     ok(target, "etl", "init", "-f", str(f), timeout=300)
+    ok(target, "etl", "stop", "cli5-all1")
+    # the stopped one is listed with its stage, and stop --all leaves it be
+    rows = {ln.split()[0]: ln.split()[1] for ln in ok(target, "etl", "show", "-H").splitlines()}
+    assert rows == {"cli5-all1": "Aborted", "cli5-all2": "Running"}
+    assert ok(target, "etl", "stop", "--all") == "ETL[cli5-all2] stopped\n"
     assert ok(target, "etl", "rm", "--all") == "ETL[cli5-all1] removed\nETL[cli5-all2] removed\n"
     assert running(target) == [] and ok(target, "etl", "show") == ""
     assert ok(target, "etl", "rm", "--all") == "No ETL jobs found to remove\n"
