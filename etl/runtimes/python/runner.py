@@ -221,10 +221,13 @@ def fqn_from_path(path):
 
 
 def split_args(path):
-    """The request path without its query, and the etl_args in it (None when absent)."""
-    path, _, query = path.partition("?")
-    args = urllib.parse.parse_qs(query, keep_blank_values=True).get("etl_args")
-    return path, (args[0] if args else None)
+    """The request path without etl_args (the rest of the query kept: an
+    ARG_TYPE=url transform gets it), and the etl_args (None when absent)."""
+    base, _, query = path.partition("?")
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    args = [v for k, v in pairs if k == "etl_args"]
+    rest = urllib.parse.urlencode([(k, v) for k, v in pairs if k != "etl_args"])
+    return base + ("?" + rest if rest else ""), (args[0] if args else None)
 
 
 def takes_extra(fn, nargs):
