@@ -79,6 +79,8 @@ typedef struct tgt_objmeta {
     int64_t version;
     int64_t atime_ns;
     char *custom;        /* JSON object text, or NULL; owned */
+    int64_t chunks;      /* assembled by a multipart upload: its part count, else 0 */
+    int64_t chunk_max;   /* ... and its largest part's size */
 } tgt_objmeta;
 
 /* Encodes m as text into out; returns its length or -ERANGE (no room).
@@ -102,6 +104,7 @@ typedef struct tgt_writer {
     char *custom;       /* custom metadata JSON to store, owned */
     char cksum[17];     /* when set, the content's known XXH64 (a copy): not recomputed */
     tgt_batch *batch;   /* when set, commit joins this group commit (see below) */
+    int64_t chunks, chunk_max; /* recorded in the metadata (a multipart upload's parts) */
 } tgt_writer;
 
 /* Group commit for jobs that write many objects: committed writers hand
@@ -115,6 +118,9 @@ int tgt_batch_flush(tgt_batch *b);
 void tgt_batch_free(tgt_batch *b); /* flushes first */
 
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj);
+/* The same for a file that is no object: commit publishes it at path, which
+ * must be on mountpath mp (a part of a multipart upload). */
+int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *path);
 /* Whether size more bytes fit on the mountpath that would hold bck/obj:
  * 0, or -ENOSPC with err saying how much is free. */
 int tgt_store_check_space(const tgt_store *s, const char *bck, const char *obj, int64_t size, cmn_err *err);
