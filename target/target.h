@@ -196,6 +196,7 @@ typedef struct tgt_config {
     size_t auth_secret_len;
     char *tls_cert;         /* PEM contents; both NULL = plain HTTP */
     char *tls_key;
+    int64_t upload_idle_ns; /* an unflushed append or unfinished multipart upload idle this long is dropped */
 } tgt_config;
 
 typedef struct tgt_server {
@@ -232,17 +233,48 @@ typedef struct tgt_req {
     bool loopback;     /* client is on this node */
     bool from_etl;     /* arrived on the ETL callback listener */
     cmn_claims *claims; /* the verified token, with --auth-secret (auth.c) */
-    /* streamed object PUT */
+    /* streamed PUT: an object, an append, a part of a multipart upload (server.c
+     * starts it; the handler of its row ends it) */
     bool streaming;
     int stream_err;    /* errno of the first failed write; the work file is gone then */
     tgt_writer writer;
     char put_bck[256];
     char *put_obj;
+    char put_ref[64];  /* the append handle or upload id the body belongs to */
+    int put_part;      /* a multipart upload's part number */
+    int (*put_end)(struct tgt_req *r);            /* its row's handler: ends it */
+    const struct tgt_stream *put_kind;            /* its start and cancel (server.c) */
     int64_t started_ns;
 } tgt_req;
 
 int tgt_server_start(tgt_server *s);
 void tgt_server_stop(tgt_server *s);
+
+/* ------------------------------------------------------ append, multipart */
+/* Object bodies that arrive over several requests (append.c, multipart.c):
+ * their work files live in MP/.etlfs/tmp (dropped at start-up) and between
+ * requests in a table; one idle for longer than cfg.upload_idle_ns is
+ * dropped by the sweeper (sweeper.c), and all are at shutdown.
+ *
+ * Their PUTs stream like an object's (server.c): start checks what it can
+ * before the body, points r->writer at the work file and returns true, or
+ * replies and returns false (the reply's result in *ret); the row's handler
+ * ends the request; cancel releases what start took when the request ends
+ * before that (the client went away). */
+bool tgt_append_start(tgt_req *r, int *ret);
+void tgt_append_cancel(tgt_req *r);
+bool tgt_mpt_part_start(tgt_req *r, int *ret);
+void tgt_mpt_part_cancel(tgt_req *r);
+#define TGT_APPEND_MAX 256        /* appends in progress (each holds an open work file) */
+#define TGT_MPT_MAX_UPLOADS 1024  /* multipart uploads in progress */
+#define TGT_MPT_MAX_PARTS 10000   /* part numbers 1..this (S3's limit) */
+/* Drops the appends / uploads no request has used since idle_before_ns
+ * (cmn_mono_ns clock; INT64_MAX: every one not in use). */
+void tgt_append_sweep(int64_t idle_before_ns);
+void tgt_mpt_sweep(int64_t idle_before_ns);
+/* The thread that sweeps both; stop joins it and drops what is left. */
+void tgt_sweeper_start(void);
+void tgt_sweeper_stop(void);
 
 /* -------------------------------------------------------------------- auth */
 /* What a route needs (the acc column of routes.c): AIStore's access bits
@@ -402,7 +434,7 @@ bool tgt_route_open(tgt_req *r);
  * returns what the reply returned. */
 int tgt_h_action_invalid(tgt_req *r);         /* routes.c */
 int tgt_h_what_invalid(tgt_req *r);
-int tgt_h_object_put(tgt_req *r);             /* the end of a streamed PUT; an append is 405 */
+int tgt_h_object_put(tgt_req *r);             /* the end of a streamed object PUT */
 int tgt_h_health_get(tgt_req *r);             /* cluster.c */
 int tgt_h_smap_get(tgt_req *r);
 int tgt_h_sysinfo_get(tgt_req *r);
@@ -438,6 +470,11 @@ int tgt_h_object_rename(tgt_req *r);
 int tgt_h_object_copy(tgt_req *r);
 int tgt_h_object_patch(tgt_req *r);
 int tgt_h_object_copy_to(tgt_req *r); /* copyobj.c: PUT ?object_to= (AIStore 5.0) */
+int tgt_h_object_append(tgt_req *r);  /* append.c: the end of PUT ?append_type= (append, flush) */
+int tgt_h_mpt_create(tgt_req *r);     /* multipart.c: POST mpt-upload */
+int tgt_h_mpt_part_put(tgt_req *r);   /* the end of PUT ?uploadId=&partNumber= */
+int tgt_h_mpt_complete(tgt_req *r);   /* POST mpt-complete ?uploadId= */
+int tgt_h_mpt_abort(tgt_req *r);      /* DELETE mpt-abort ?uploadId= */
 int tgt_h_object_action_invalid(tgt_req *r);
 int tgt_h_objects_promote(tgt_req *r);
 int tgt_h_etl_object_get(tgt_req *r);         /* etl_callback.c: /v1/etl/_object/SECRET/UNAME */
