@@ -10,6 +10,7 @@
  *   etl_inline.c                             an object read through an ETL
  *   bucket.c, object.c, lso.c, cluster.c,    one file per group of REST handlers
  *   etl_rest.c, etl_callback.c, ...
+ *   append.c, multipart.c, sweeper.c         object bodies over several requests
  */
 #ifndef ETLFS_TARGET_H
 #define ETLFS_TARGET_H
