@@ -6,6 +6,7 @@
  */
 #include "target/target.h"
 
+#include <signal.h>
 #include <time.h>
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
@@ -50,7 +51,14 @@ void tgt_sweeper_start(void)
     pthread_cond_init(&cv, &attr);
     pthread_condattr_destroy(&attr);
     stopping = false;
+    /* the thread inherits a mask without SIGTERM/SIGINT: they stay the main thread's */
+    sigset_t stop, old;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, &old);
     running = pthread_create(&thread, NULL, sweeper, NULL) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (!running)
         cmn_warn("cannot start the sweeper of idle appends and multipart uploads: they stay until restart");
 }
