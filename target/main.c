@@ -44,6 +44,9 @@ static void usage(FILE *f)
             "  --auth-secret-file F the same, the secret read from file F (trailing newline dropped)\n"
             "  --tls-cert F         serve HTTPS with this PEM certificate (chain) ...\n"
             "  --tls-key F          ... and this PEM private key (both or neither)\n"
+            "  --upload-timeout SEC an append not flushed or a multipart upload not completed,\n"
+            "                       idle for SEC seconds, is dropped with its work files\n"
+            "                       (default 3600)\n"
             "  -v, --verbose        debug logging\n"
             "  -h, --help           this text\n");
 }
@@ -119,6 +122,7 @@ int main(int argc, char **argv)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = ncpu * 8 > 16 ? (int)ncpu * 8 : 16;
     cfg->max_body = 16u << 20;
+    cfg->upload_idle_ns = 3600 * 1000000000LL;
     char *dirs[TGT_MAX_MPATHS];
     int ndirs = 0;
     const char *state = NULL, *etl_user = NULL;
@@ -133,6 +137,7 @@ int main(int argc, char **argv)
                                          {"auth-secret", required_argument, 0, 'S'},
                                          {"auth-secret-file", required_argument, 0, 'F'},
                                          {"tls-cert", required_argument, 0, 'C'}, {"tls-key", required_argument, 0, 'K'},
+                                         {"upload-timeout", required_argument, 0, 'W'},
                                          {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -213,6 +218,16 @@ int main(int argc, char **argv)
             *slot = pem;
             break;
         }
+        case 'W': {
+            char *end;
+            double secs = strtod(optarg, &end);
+            if (end == optarg || *end || !(secs > 0) || secs > 1e9) {
+                fprintf(stderr, "etlfs-target: --upload-timeout wants a number of seconds, got '%s'\n", optarg);
+                return 2;
+            }
+            cfg->upload_idle_ns = (int64_t)(secs * 1e9);
+            break;
+        }
         case 'v': cmn_log_set_level(CMN_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -276,12 +291,14 @@ int main(int argc, char **argv)
         tgt_store_close(&server.store);
         return 1;
     }
+    tgt_sweeper_start();
     cmn_info("etlfs-target serving %s (listening on %s:%d), %d mountpath(s), %d threads%s", cfg->public_url,
              cfg->listen_host, cfg->port, ndirs, cfg->threads, cfg->auth_secret ? ", tokens required" : "");
     while (!stopping)
         pause();
     cmn_info("shutting down");
     tgt_server_stop(&server);
+    tgt_sweeper_stop(); /* after the server: no request holds an append or upload now */
     tgt_jobs_shutdown();
     etl_registry_free(server.etl);
     tgt_store_close(&server.store);

@@ -180,7 +180,8 @@ static bool list_has(const char *list, const char *item)
     return false;
 }
 
-/* AIStore 5.0's HEAD ?props=: Last-Modified and ETag only when asked for. */
+/* AIStore 5.0's HEAD ?props=: Last-Modified and ETag only when asked for,
+ * and a multipart-made object's part count and largest part ("chunked"). */
 static void add_v2_headers(tgt_req *r, struct MHD_Response *resp, int fd, const tgt_objmeta *m)
 {
     const char *props = tgt_query(r, "props");
@@ -198,6 +199,13 @@ static void add_v2_headers(tgt_req *r, struct MHD_Response *resp, int fd, const 
         char etag[96];
         snprintf(etag, sizeof etag, "\"%s\"", m->cksum[0] ? m->cksum : "0");
         MHD_add_response_header(resp, "ETag", etag);
+    }
+    if (list_has(props, "chunked") && m->chunks > 0) { /* assembled by a multipart upload */
+        char v[32];
+        snprintf(v, sizeof v, "%lld", (long long)m->chunks);
+        MHD_add_response_header(resp, "ais-chunks-count", v);
+        snprintf(v, sizeof v, "%lld", (long long)m->chunk_max);
+        MHD_add_response_header(resp, "ais-chunks-max-chunk-size", v);
     }
 }
 

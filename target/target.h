@@ -10,6 +10,7 @@
  *   etl_inline.c                             an object read through an ETL
  *   bucket.c, object.c, lso.c, cluster.c,    one file per group of REST handlers
  *   etl_rest.c, etl_callback.c, ...
+ *   append.c, multipart.c, sweeper.c         object bodies over several requests
  */
 #ifndef ETLFS_TARGET_H
 #define ETLFS_TARGET_H
@@ -79,6 +80,8 @@ typedef struct tgt_objmeta {
     int64_t version;
     int64_t atime_ns;
     char *custom;        /* JSON object text, or NULL; owned */
+    int64_t chunks;      /* assembled by a multipart upload: its part count, else 0 */
+    int64_t chunk_max;   /* ... and its largest part's size */
 } tgt_objmeta;
 
 /* Encodes m as text into out; returns its length or -ERANGE (no room).
@@ -102,6 +105,7 @@ typedef struct tgt_writer {
     char *custom;       /* custom metadata JSON to store, owned */
     char cksum[17];     /* when set, the content's known XXH64 (a copy): not recomputed */
     tgt_batch *batch;   /* when set, commit joins this group commit (see below) */
+    int64_t chunks, chunk_max; /* recorded in the metadata (a multipart upload's parts) */
 } tgt_writer;
 
 /* Group commit for jobs that write many objects: committed writers hand
@@ -115,6 +119,9 @@ int tgt_batch_flush(tgt_batch *b);
 void tgt_batch_free(tgt_batch *b); /* flushes first */
 
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj);
+/* The same for a file that is no object: commit publishes it at path, which
+ * must be on mountpath mp (a part of a multipart upload). */
+int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *path);
 /* Whether size more bytes fit on the mountpath that would hold bck/obj:
  * 0, or -ENOSPC with err saying how much is free. */
 int tgt_store_check_space(const tgt_store *s, const char *bck, const char *obj, int64_t size, cmn_err *err);
@@ -191,6 +198,7 @@ typedef struct tgt_config {
     size_t auth_secret_len;
     char *tls_cert;         /* PEM contents; both NULL = plain HTTP */
     char *tls_key;
+    int64_t upload_idle_ns; /* an unflushed append or unfinished multipart upload idle this long is dropped */
 } tgt_config;
 
 typedef struct tgt_server {
@@ -227,12 +235,17 @@ typedef struct tgt_req {
     bool loopback;     /* client is on this node */
     bool from_etl;     /* arrived on the ETL callback listener */
     cmn_claims *claims; /* the verified token, with --auth-secret (auth.c) */
-    /* streamed object PUT */
+    /* streamed PUT: an object, an append, a part of a multipart upload (server.c
+     * starts it; the handler of its row ends it) */
     bool streaming;
     int stream_err;    /* errno of the first failed write; the work file is gone then */
     tgt_writer writer;
     char put_bck[256];
     char *put_obj;
+    char put_ref[64];  /* the append handle or upload id the body belongs to */
+    int put_part;      /* a multipart upload's part number */
+    int (*put_end)(struct tgt_req *r);            /* its row's handler: ends it */
+    const struct tgt_stream *put_kind;            /* its start and cancel (server.c) */
     int64_t started_ns;
     int status;        /* the reply's status, once queued (metrics) */
     int64_t bytes;     /* object bytes the handler moved (metrics) */
@@ -258,6 +271,32 @@ int tgt_h_metrics_get(tgt_req *r); /* GET /metrics */
 
 int tgt_server_start(tgt_server *s);
 void tgt_server_stop(tgt_server *s);
+
+/* ------------------------------------------------------ append, multipart */
+/* Object bodies that arrive over several requests (append.c, multipart.c):
+ * their work files live in MP/.etlfs/tmp (dropped at start-up) and between
+ * requests in a table; one idle for longer than cfg.upload_idle_ns is
+ * dropped by the sweeper (sweeper.c), and all are at shutdown.
+ *
+ * Their PUTs stream like an object's (server.c): start checks what it can
+ * before the body, points r->writer at the work file and returns true, or
+ * replies and returns false (the reply's result in *ret); the row's handler
+ * ends the request; cancel releases what start took when the request ends
+ * before that (the client went away). */
+bool tgt_append_start(tgt_req *r, int *ret);
+void tgt_append_cancel(tgt_req *r);
+bool tgt_mpt_part_start(tgt_req *r, int *ret);
+void tgt_mpt_part_cancel(tgt_req *r);
+#define TGT_APPEND_MAX 256        /* appends in progress (each holds an open work file) */
+#define TGT_MPT_MAX_UPLOADS 1024  /* multipart uploads in progress */
+#define TGT_MPT_MAX_PARTS 10000   /* part numbers 1..this (S3's limit) */
+/* Drops the appends / uploads no request has used since idle_before_ns
+ * (cmn_mono_ns clock; INT64_MAX: every one not in use). */
+void tgt_append_sweep(int64_t idle_before_ns);
+void tgt_mpt_sweep(int64_t idle_before_ns);
+/* The thread that sweeps both; stop joins it and drops what is left. */
+void tgt_sweeper_start(void);
+void tgt_sweeper_stop(void);
 
 /* -------------------------------------------------------------------- auth */
 /* What a route needs (the acc column of routes.c): AIStore's access bits
@@ -417,7 +456,7 @@ bool tgt_route_open(tgt_req *r);
  * returns what the reply returned. */
 int tgt_h_action_invalid(tgt_req *r);         /* routes.c */
 int tgt_h_what_invalid(tgt_req *r);
-int tgt_h_object_put(tgt_req *r);             /* the end of a streamed PUT; an append is 405 */
+int tgt_h_object_put(tgt_req *r);             /* the end of a streamed object PUT */
 int tgt_h_health_get(tgt_req *r);             /* cluster.c */
 int tgt_h_smap_get(tgt_req *r);
 int tgt_h_sysinfo_get(tgt_req *r);
@@ -453,6 +492,11 @@ int tgt_h_object_rename(tgt_req *r);
 int tgt_h_object_copy(tgt_req *r);
 int tgt_h_object_patch(tgt_req *r);
 int tgt_h_object_copy_to(tgt_req *r); /* copyobj.c: PUT ?object_to= (AIStore 5.0) */
+int tgt_h_object_append(tgt_req *r);  /* append.c: the end of PUT ?append_type= (append, flush) */
+int tgt_h_mpt_create(tgt_req *r);     /* multipart.c: POST mpt-upload */
+int tgt_h_mpt_part_put(tgt_req *r);   /* the end of PUT ?uploadId=&partNumber= */
+int tgt_h_mpt_complete(tgt_req *r);   /* POST mpt-complete ?uploadId= */
+int tgt_h_mpt_abort(tgt_req *r);      /* DELETE mpt-abort ?uploadId= */
 int tgt_h_object_action_invalid(tgt_req *r);
 int tgt_h_objects_promote(tgt_req *r);
 int tgt_h_etl_object_get(tgt_req *r);         /* etl_callback.c: /v1/etl/_object/SECRET/UNAME */

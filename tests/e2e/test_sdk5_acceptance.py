@@ -23,7 +23,8 @@ MIRROR = os.environ.get("AIS_HEAD_MIRROR") or beside_project("AIS_MIRROR", ".mir
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = os.path.join(BUILD, "sdk5")
 SUITES = ["test_etl_ops.py", "test_etl_pipeline_ops.py", "test_etl_streaming.py", "test_etl_webserver_pipeline.py",
-          "test_bucket_ops.py", "test_object_ops.py", "test_object_group_ops.py", "test_job_ops.py"]
+          "test_bucket_ops.py", "test_object_ops.py", "test_object_group_ops.py", "test_job_ops.py",
+          "test_object_multipart_ops.py"]
 # the SDK's own requirements (python/pyproject.toml at COMMIT), its "etl" extra,
 # and what its tests import
 REQUIREMENTS = ["requests>=2.28.2", "urllib3>=1.26.18", "packaging>=23.0", "overrides>=7.4.0",
