@@ -17,7 +17,7 @@ static int nchildren;
 static void count_child(void *ctx, const char *name)
 {
     (void)ctx;
-    CHECK(strcmp(name, "d1") == 0 || strcmp(name, "d2") == 0);
+    CHECK(strcmp(name, "d1") == 0 || strcmp(name, "d2") == 0 || strcmp(name, "d3") == 0);
     nchildren++;
 }
 
