@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from conftest import BUILD, beside_project
+from conftest import BUILD, Target, beside_project
 
 COMMIT = "583e7729eb3532d3999b13466a729181d8d16907"
 MIRROR = os.environ.get("AIS_HEAD_MIRROR") or beside_project("AIS_MIRROR", ".mirror", "NVIDIA+aistore", "repo")
@@ -89,8 +89,13 @@ def deselected():
     return out
 
 
+# AIStore 5.0 promotes only from this folder (api/apc/promote.go); its SDK's
+# promote test writes there: the target is given it as its --promote-root
+PROMOTE_ROOT = "/var/lib/ais/promote"
+
+
 @pytest.mark.skipif(not have_commit(), reason=f"no NVIDIA/aistore mirror holding {COMMIT[:8]} at {MIRROR}")
-def test_aistore5_sdk_integration_suites(target):
+def test_aistore5_sdk_integration_suites(tmp_path):
     py = venv()
     sdk = export_sdk()
     skip = deselected()
@@ -99,9 +104,14 @@ def test_aistore5_sdk_integration_suites(target):
     args = [py, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE", "--timeout", "300"]
     args += [f"tests/integration/sdk/{s}" for s in SUITES]
     args += [f"--deselect={t}" for t in skip]
+    os.makedirs(PROMOTE_ROOT, exist_ok=True)
+    target = Target(str(tmp_path), extra_args=["--promote-root", PROMOTE_ROOT])
     env = dict(os.environ, AIS_ENDPOINT=f"http://localhost:{target.port}", PYTHONPATH=sdk)
     env.pop("AIS_AUTHN_TOKEN", None)
-    proc = subprocess.run(args, cwd=sdk, env=env, capture_output=True, text=True, timeout=2400)
+    try:
+        proc = subprocess.run(args, cwd=sdk, env=env, capture_output=True, text=True, timeout=2400)
+    finally:
+        target.stop()
     tail = (proc.stdout + proc.stderr)[-8000:]
     sys.stdout.write(tail)
     assert proc.returncode == 0, tail
