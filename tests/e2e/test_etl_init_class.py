@@ -231,3 +231,44 @@ def test_a_class_outside_the_webserver_framework_is_refused(t):
     out = init_class_fails(t, "ic-bare", "ETLServer", body=UPPER + "\n    def start(self):\n        pass")
     assert "400" in out and "ic-bare" in out and "extends none of" in out, out
     assert wait_no_pids("ic-bare")
+
+
+def test_the_runtime_venv_is_built_once_within_the_init_timeout(target):
+    """A fresh target: an init that cannot finish pip in time is a 504 that
+    leaves nothing; two inits at once then build the shared venv once."""
+    sdk5.ensure()
+    runtimes = os.path.join(target.data[0], ".etlfs", "etl", "_runtimes")
+    msg = {"name": "ic-slow", "init_timeout": "2s",
+           "runtime": {"image": "aistorage/runtime_python:3.11",
+                       "env": [{"name": "ETL_CLASS_PAYLOAD", "value": "not used"}]}}
+    r = requests.put(f"{target.url}/v1/etl", json=msg, timeout=60)
+    assert r.status_code == 504, r.text
+    assert "ic-slow" in r.json()["message"] and "init timeout" in r.json()["message"], r.text
+    assert requests.get(f"{target.url}/v1/etl/ic-slow", timeout=30).status_code == 404
+    assert not [n for n in os.listdir(runtimes) if ".tmp-" in n or not n.endswith((".lock", ".log"))]
+
+    target.create_bucket("icsrc")
+    target.put("icsrc", "obj", b"race")
+    procs = {}
+    for name in ("ic-race-a", "ic-race-b"):
+        code = INIT.replace("NAME", name).replace("KIND", "FastAPIServer").replace("BODY", UPPER).replace("KWARGS", "")
+        python, path = sdk5.ensure()
+        procs[name] = sdk5.subprocess.Popen([python, "-c", code], stdout=sdk5.subprocess.PIPE,
+                                            stderr=sdk5.subprocess.STDOUT, text=True,
+                                            env=dict(os.environ, PYTHONPATH=path, AIS_ENDPOINT=target.url))
+    try:
+        for name, p in procs.items():
+            out, _ = p.communicate(timeout=600)
+            assert p.returncode == 0, out[-3000:]
+            r = requests.get(f"{target.url}/v1/objects/icsrc/obj", params={"etl_name": name}, timeout=60)
+            assert r.status_code == 200 and r.content == b"RACE|icsrc/obj|", r.text
+        venvs = [n for n in os.listdir(runtimes) if not n.endswith((".lock", ".log"))]
+        assert len(venvs) == 1 and ".tmp-" not in venvs[0], venvs
+        with open(target.log_path, errors="replace") as f:
+            builds = f.read().count("(pip, once)")
+        assert builds == 2, builds  # the timed-out one, then one of the pair
+    finally:
+        for name in procs:
+            delete(target, name)
+    for name in procs:
+        assert wait_no_pids(name)
