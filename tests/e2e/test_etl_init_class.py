@@ -6,6 +6,7 @@ PACKAGES, OS_PACKAGES, direct_file_access, a failing transform, and nothing
 left running after stop and delete. The first init creates the runtime's
 venv from PyPI (once per target)."""
 import os
+import subprocess
 import time
 
 import pytest
@@ -171,7 +172,7 @@ def test_packages_go_into_the_etls_own_venv(t):
         r = get(t, "dir/obj-3", etl_name=name)
         assert r.status_code == 200, r.text
         where, table = r.content.decode().split("|", 1)
-        assert f"/{name}/venv/" in where  # not the shared runtime's venv
+        assert f"/{name}/work/venv/" in where  # not the shared runtime's venv
         assert table.strip() == "hello 3"
     finally:
         delete(t, name)
@@ -253,9 +254,10 @@ def test_the_runtime_venv_is_built_once_within_the_init_timeout(target):
     for name in ("ic-race-a", "ic-race-b"):
         code = INIT.replace("NAME", name).replace("KIND", "FastAPIServer").replace("BODY", UPPER).replace("KWARGS", "")
         python, path = sdk5.ensure()
-        procs[name] = sdk5.subprocess.Popen([python, "-c", code], stdout=sdk5.subprocess.PIPE,
-                                            stderr=sdk5.subprocess.STDOUT, text=True,
-                                            env=dict(os.environ, PYTHONPATH=path, AIS_ENDPOINT=target.url))
+        env = dict(os.environ, PYTHONPATH=path, AIS_ENDPOINT=target.url)
+        env.pop("AIS_AUTHN_TOKEN", None)
+        procs[name] = subprocess.Popen([python, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True, env=env)
     try:
         for name, p in procs.items():
             out, _ = p.communicate(timeout=600)

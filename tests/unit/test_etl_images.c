@@ -84,7 +84,7 @@ int main(void)
     rc = argv_for(conf, "example/broken", &vars, &argv, err, sizeof err);
     CHECK(rc == -EIO && strstr(err, ":4: unknown placeholder"), "unknown placeholder: %d %s", rc, err);
     rc = argv_for(conf, "example/unknown:1", &vars, &argv, err, sizeof err);
-    CHECK(rc == -EINVAL && strstr(err, "example/unknown:1"), "unknown image: %d %s", rc, err);
+    CHECK(rc == -ENOENT && strstr(err, "example/unknown:1"), "unknown image: %d %s", rc, err);
     unlink(conf);
     return CHECK_RESULT();
 }
