@@ -137,7 +137,8 @@ int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args,
                          const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
 {
     bool put = input || h->comm->puts_object;
-    bool from_file = !input && put && strcmp(h->arg, "fqn") != 0;
+    bool names_file = strcmp(h->arg, "fqn") == 0 || h->direct_fqn; /* the URL names the file */
+    bool from_file = !input && put && !names_file;
     int64_t tmo = timeout_ns > 0 ? timeout_ns : h->object_timeout_ns;
     char *url = with_args(input ? etl_body_url(h, obj) : etl_object_url(h, obj), args);
     int fd = -1;
@@ -160,7 +161,7 @@ int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args,
             FAIL(e == ENOENT ? ENOENT : EIO, "cannot open %s: %s", obj->fqn, strerror(e));
         }
     }
-    /* fqn: the ETL opens the file itself, the PUT has an empty body */
+    /* fqn, etl_fqn: the ETL opens the file itself, the PUT has an empty body */
     static const char *const put_hdrs[] = {"Content-Type: application/octet-stream", NULL};
     cmn_http_sink out = {(void *)sink, sink_begin, sink_write};
     cmn_http_req req = {

@@ -41,9 +41,24 @@ char *etl_fqn_url(const etl_handle *h, const etl_object *obj)
     return url;
 }
 
+/* AIStore 5.0's etl_fqn: the communicator's URL, the file named in the query
+ * as its target does (path-escaped, then query-escaped: the SDK webserver
+ * unquotes the value once more). */
+static char *fqn_query_url(const etl_handle *h, const etl_object *obj)
+{
+    char *url = h->comm->object_url(h, obj), *p = cmn_path_escape(obj->fqn), *q = cmn_query_escape(p);
+    char *out = cmn_xasprintf("%s%cetl_fqn=%s", url, strchr(url, '?') ? '&' : '?', q);
+    free(url);
+    free(p);
+    free(q);
+    return out;
+}
+
 char *etl_object_url(const etl_handle *h, const etl_object *obj)
 {
-    return strcmp(h->arg, "fqn") == 0 ? etl_fqn_url(h, obj) : h->comm->object_url(h, obj);
+    if (strcmp(h->arg, "fqn") == 0)
+        return etl_fqn_url(h, obj);
+    return h->direct_fqn ? fqn_query_url(h, obj) : h->comm->object_url(h, obj);
 }
 
 char *etl_body_url(const etl_handle *h, const etl_object *obj)
