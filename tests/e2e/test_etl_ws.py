@@ -1,0 +1,233 @@
+"""ws://, AIStore 5.0's streaming communicator: long-lived WebSockets to the
+ETL's /ws carrying object after object (a control message, then the bytes
+unless the ETL reads the file: fqn), for init code (the Python runner) and
+the native md5 transformer; inline reads, etl_args, offline jobs, pipelines
+with a ws stage, and the failures: a transform that raises (502, the next
+object still served), one that hangs (504 at the object timeout, others
+served meanwhile), an ETL killed mid-stream (502, the target unharmed)."""
+import hashlib
+import os
+import signal
+import threading
+import time
+
+import pytest
+import requests
+
+from conftest import Target
+from test_etl_api import etl_pids, init_code, message
+from test_offline import list_names, put_many, wait_job
+
+MD5 = """
+import hashlib
+def transform(data):
+    return hashlib.md5(data).hexdigest().encode()
+"""
+
+UPPER = """
+def transform(data):
+    return data.upper()
+"""
+
+REVERSE = """
+def transform(data):
+    return data[::-1]
+"""
+
+WITH_ARGS = """
+def transform(data, etl_args):
+    return data + b"|" + etl_args.encode()
+"""
+
+# raises for objects that start with "bad", hangs on "hang", is slow on "slow"
+MOODY = """
+import time
+def transform(data):
+    if data.startswith(b"bad"):
+        raise ValueError("refusing " + data[:8].decode())
+    if data.startswith(b"hang"):
+        time.sleep(3600)
+    if data.startswith(b"slow"):
+        time.sleep(3)
+    return data[::-1]
+"""
+
+OBJECTS = {"a.txt": b"hello world", "dir/b c.bin": os.urandom(300_000), "empty": b"",
+           "bad-1": b"bad one", "good-1": b"good one", "hang-1": b"hang on", "slow-1": b"slow down"}
+
+
+@pytest.fixture(scope="module")
+def tws(shared_target):
+    t = shared_target
+    etls = [("ws-md5", MD5, "ws://", ""), ("ws-md5-fqn", MD5, "ws", "fqn"), ("ws-upper", UPPER, "ws://", ""),
+            ("ws-rev", REVERSE, "ws://", ""), ("ws-args", WITH_ARGS, "ws://", ""),
+            ("hp-upper", UPPER, "hpush://", "")]
+    for name, code, comm, arg in etls:
+        r = init_code(t, name, code=code, comm=comm, arg=arg, deps="")
+        assert r.status_code == 200, r.text
+    # the moody one gets a short timeout: it bounds each object
+    r = init_code(t, "ws-moody", code=MOODY, comm="ws://", deps="", timeout="4s")
+    assert r.status_code == 200, r.text
+    t.create_bucket("wssrc")
+    for name, data in OBJECTS.items():
+        t.put("wssrc", name, data)
+    yield t
+    for name, *_ in etls + [("ws-moody",)]:
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+def get(t, obj, **q):
+    return requests.get(f"{t.url}/v1/objects/wssrc/{obj}", params=q, timeout=60)
+
+
+def test_init_code_ws_inline_bytes_and_fqn(tws):
+    shown = requests.get(f"{tws.url}/v1/etl/ws-md5-fqn", timeout=10).json()
+    assert shown["communication"] == "ws://" and shown["argument"] == "fqn"
+    for etl in ("ws-md5", "ws-md5-fqn"):
+        for _ in range(3):  # the same connections, object after object
+            for name in ("a.txt", "dir/b c.bin", "empty"):
+                r = get(tws, name, etl_name=etl)
+                assert r.status_code == 200, (etl, name, r.text)
+                assert r.content == hashlib.md5(OBJECTS[name]).hexdigest().encode(), (etl, name)
+    # inline reads are proxied, never redirected
+    r = requests.get(f"{tws.url}/v1/objects/wssrc/a.txt", params={"etl_name": "ws-upper"}, timeout=60,
+                     allow_redirects=False)
+    assert r.status_code == 200 and r.content == b"HELLO WORLD"
+    assert r.headers.get("Content-Length") == "11"
+
+
+def test_output_longer_than_input(tws):
+    r = get(tws, "dir/b c.bin", etl_name="ws-args", etl_args="x" * 100)
+    assert r.status_code == 200, r.text
+    assert r.content == OBJECTS["dir/b c.bin"] + b"|" + b"x" * 100
+
+
+def test_etl_args_reach_the_transform(tws):
+    r = get(tws, "a.txt", etl_name="ws-args", etl_args="a b&c=d")
+    assert r.status_code == 200, r.text
+    assert r.content == b"hello world|a b&c=d"
+    # a transform without the argument refuses it, naming ETL and object
+    r = get(tws, "a.txt", etl_name="ws-upper", etl_args="x")
+    assert r.status_code == 502
+    assert "ws-upper" in message(r) and "a.txt" in message(r) and "etl_args" in message(r)
+
+
+def test_pipelines_with_a_ws_stage(tws):
+    r = get(tws, "a.txt", etl_name="hp-upper", etl_pipeline="ws-rev")
+    assert r.status_code == 200, r.text
+    assert r.content == b"HELLO WORLD"[::-1]
+    r = get(tws, "dir/b c.bin", etl_name="ws-rev", etl_pipeline="hp-upper,ws-md5")
+    assert r.status_code == 200, r.text
+    assert r.content == hashlib.md5(OBJECTS["dir/b c.bin"][::-1].upper()).hexdigest().encode()
+    # an fqn ETL reads files: it cannot take a previous stage's output
+    r = get(tws, "a.txt", etl_name="hp-upper", etl_pipeline="ws-md5-fqn")
+    assert r.status_code == 400 and "ws-md5-fqn" in message(r)
+
+
+def test_offline_etl_bck_of_200_objects(tws):
+    t = tws
+    t.create_bucket("wsmany")
+    items = [(f"obj-{i:03d}", f"object number {i}".encode() * (1 + i % 7)) for i in range(200)]
+    put_many(t, "wsmany", items)
+    for etl in ("ws-md5", "ws-md5-fqn"):
+        dst = f"wsmany-{etl}"
+        r = requests.post(f"{t.url}/v1/buckets/wsmany", params={"bck_to": f"ais/@#/{dst}/"},
+                          json={"action": "etl-bck", "value": {"id": etl}}, timeout=30)
+        assert r.status_code == 200, r.text
+        st = wait_job(t, r.text)
+        assert st.get("err", "") in ("", None), st
+        assert sorted(list_names(t, dst)) == [n for n, _ in items]
+        s = requests.Session()
+        for name, data in items[::17]:
+            g = s.get(f"{t.url}/v1/objects/{dst}/{name}", timeout=30)
+            assert g.status_code == 200 and g.content == hashlib.md5(data).hexdigest().encode(), (etl, name)
+
+
+def test_transform_that_raises_fails_its_object_only(tws):
+    r = get(tws, "bad-1", etl_name="ws-moody")
+    assert r.status_code == 502, r.text
+    msg = message(r)
+    assert "ws-moody" in msg and "bad-1" in msg and "refusing bad one" in msg, msg
+    for _ in range(3):  # the connection that carried the error goes on
+        r = get(tws, "good-1", etl_name="ws-moody")
+        assert r.status_code == 200 and r.content == b"good one"[::-1], r.text
+    d = requests.get(f"{tws.url}/v1/etl/ws-moody/details", timeout=10).json()
+    assert any(e["obj_name"] == "ais://wssrc/bad-1" and e["ecode"] == 502 for e in d["obj_errors"]), d
+
+
+def test_hanging_transform_times_out_while_others_are_served(tws):
+    out = {}
+
+    def hang():
+        out["r"] = get(tws, "hang-1", etl_name="ws-moody")
+
+    th = threading.Thread(target=hang)
+    th.start()
+    time.sleep(0.5)
+    # meanwhile other objects go through other connections
+    for _ in range(3):
+        r = get(tws, "good-1", etl_name="ws-moody")
+        assert r.status_code == 200 and r.content == b"good one"[::-1], r.text
+    th.join(30)
+    assert not th.is_alive()
+    r = out["r"]
+    assert r.status_code == 504, r.text
+    assert "ws-moody" in message(r) and "hang-1" in message(r) and "4s" in message(r), message(r)
+    r = get(tws, "good-1", etl_name="ws-moody")
+    assert r.status_code == 200 and r.content == b"good one"[::-1], r.text
+
+
+def test_etl_killed_mid_stream(target):
+    t = target
+    r = init_code(t, "ws-killed", code=MOODY, comm="ws://", deps="")
+    assert r.status_code == 200, r.text
+    t.create_bucket("k")
+    t.put("k", "slow", b"slow down")
+    t.put("k", "fine", b"fine")
+    assert t.get("k", "fine", etl_name="ws-killed").content == b"enif"
+    out = {}
+    th = threading.Thread(target=lambda: out.setdefault("r", t.get("k", "slow", etl_name="ws-killed")))
+    th.start()
+    time.sleep(1)
+    pids = etl_pids(t)
+    assert pids
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    th.join(30)
+    assert not th.is_alive()
+    r = out["r"]
+    assert r.status_code == 502, r.text
+    assert "ws-killed" in message(r) and "slow" in message(r), message(r)
+    # the target is unharmed: it serves, and the ETL's next object fails cleanly
+    assert requests.get(f"{t.url}/v1/health", timeout=10).status_code == 200
+    assert t.get("k", "fine").content == b"fine"
+    r = t.get("k", "fine", etl_name="ws-killed")
+    assert r.status_code in (404, 502) and "ws-killed" in message(r), r.text
+    requests.delete(f"{t.url}/v1/etl/ws-killed", timeout=30)
+
+
+def init_native(t, name, comm, arg=""):
+    msg = {"name": name, "communication": comm, "argument": arg,
+           "runtime": {"image": "etlfs/transformer_md5_native"}}
+    return requests.put(f"{t.url}/v1/etl", json=msg, timeout=120)
+
+
+def test_native_md5_over_ws(tws):
+    t = tws
+    for name, arg in (("ws-native", ""), ("ws-native-fqn", "fqn")):
+        r = init_native(t, name, "ws://", arg)
+        assert r.status_code == 200, r.text
+        try:
+            for _ in range(2):
+                for obj in ("a.txt", "dir/b c.bin", "empty"):
+                    g = get(t, obj, etl_name=name)
+                    assert g.status_code == 200, (name, obj, g.text)
+                    assert g.content == hashlib.md5(OBJECTS[obj]).hexdigest().encode(), (name, obj)
+            r = requests.post(f"{t.url}/v1/buckets/wssrc", params={"bck_to": f"ais/@#/wsnat-{arg or 'bytes'}/"},
+                              json={"action": "etl-bck", "value": {"id": name}}, timeout=30)
+            assert r.status_code == 200, r.text
+            wait_job(t, r.text)
+            g = requests.get(f"{t.url}/v1/objects/wsnat-{arg or 'bytes'}/dir/b c.bin", timeout=30)
+            assert g.content == hashlib.md5(OBJECTS["dir/b c.bin"]).hexdigest().encode()
+        finally:
+            requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
