@@ -4,17 +4,21 @@ unless the ETL reads the file: fqn), for init code (the Python runner) and
 the native md5 transformer; inline reads, etl_args, offline jobs, pipelines
 with a ws stage, and the failures: a transform that raises (502, the next
 object still served), one that hangs (504 at the object timeout, others
-served meanwhile), an ETL killed mid-stream (502, the target unharmed)."""
+served meanwhile), an ETL killed mid-stream (502, the target unharmed);
+and AIStore's own webserver (the SDK's FastAPIServer /ws) against our client."""
+import glob
 import hashlib
 import os
+import shutil
 import signal
+import subprocess
 import threading
 import time
 
 import pytest
 import requests
 
-from conftest import Target
+from conftest import BUILD, ROOT, Target
 from test_etl_api import etl_pids, init_code, message
 from test_offline import list_names, put_many, wait_job
 
@@ -231,3 +235,72 @@ def test_native_md5_over_ws(tws):
             assert g.content == hashlib.md5(OBJECTS["dir/b c.bin"]).hexdigest().encode()
         finally:
             requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+# ---- AIStore's SDK webserver (FastAPIServer's /ws, _handle_ws_message) serving our client
+
+SDK_SERVER = """
+import hashlib, os, sys
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "site"))
+from aistore.sdk.etl.webserver.fastapi_server import FastAPIServer
+
+class MD5(FastAPIServer):
+    def transform(self, data, path, etl_args):
+        if data.startswith(b"bad"):
+            raise ValueError("refusing " + path)
+        out = hashlib.md5(data).hexdigest().encode()
+        return out + b"|" + etl_args.encode() if etl_args else out
+
+MD5(host="127.0.0.1", port=int(os.environ["PORT"])).start()
+"""
+
+
+@pytest.fixture(scope="module")
+def sdk_target(tmp_path_factory):
+    """A target whose ETL folder (readable in the sandbox) also holds the SDK
+    1.25 and its dependencies, as test_sdk5_acceptance.py prepares them
+    (hard links, no copies); skipped without the mirror."""
+    import test_sdk5_acceptance as acc
+    if not acc.have_commit():
+        pytest.skip(f"no NVIDIA/aistore mirror with {acc.COMMIT[:12]} at {acc.MIRROR} (set AIS_HEAD_MIRROR)")
+    acc.venv()
+    sdk = acc.export_sdk()
+    site = glob.glob(os.path.join(acc.WORK, "venv", "lib", "python3*", "site-packages"))[0]
+    etl_dir = os.path.join(BUILD, "ws-sdk-etl")
+    shutil.rmtree(etl_dir, ignore_errors=True)
+    shutil.copytree(os.path.join(ROOT, "etl"), etl_dir)
+    os.makedirs(os.path.join(etl_dir, "sdk"))
+    subprocess.run(["cp", "-al", site, os.path.join(etl_dir, "sdk", "site")], check=True)
+    subprocess.run(["cp", "-al", os.path.join(sdk, "aistore"), os.path.join(etl_dir, "sdk", "site", "aistore")],
+                   check=True)
+    with open(os.path.join(etl_dir, "sdk", "fastapi_md5.py"), "w") as f:
+        f.write(SDK_SERVER)
+    t = Target(str(tmp_path_factory.mktemp("sdkws")), extra_args=["--etl-dir", etl_dir])
+    yield t, etl_dir
+    t.stop()
+    shutil.rmtree(etl_dir, ignore_errors=True)
+
+
+def test_sdk_fastapi_server_over_ws(sdk_target):
+    t, etl_dir = sdk_target
+    t.create_bucket("sdk")
+    objs = {"a.txt": b"hello", "big.bin": os.urandom(2_000_000), "bad.txt": b"bad object"}
+    for name, data in objs.items():
+        t.put("sdk", name, data)
+    for name, arg in (("ws-fastapi", ""), ("ws-fastapi-fqn", "fqn")):
+        msg = {"name": name, "communication": "ws://", "argument": arg, "init_timeout": "60s",
+               "runtime": {"image": "example.com/etlfs-test/fastapi-md5:1",
+                           "command": ["/usr/bin/python3", os.path.join(etl_dir, "sdk", "fastapi_md5.py")]}}
+        r = requests.put(f"{t.url}/v1/etl", json=msg, timeout=120)
+        assert r.status_code == 200, r.text
+        for obj in ("a.txt", "big.bin"):
+            g = t.get("sdk", obj, etl_name=name)
+            assert g.status_code == 200, (name, obj, g.text)
+            assert g.content == hashlib.md5(objs[obj]).hexdigest().encode(), (name, obj)
+        g = t.get("sdk", "a.txt", etl_name=name, etl_args="k=v")
+        assert g.status_code == 200 and g.content == hashlib.md5(b"hello").hexdigest().encode() + b"|k=v"
+        g = t.get("sdk", "bad.txt", etl_name=name)
+        assert g.status_code == 502 and "Transform error" in message(g) and "bad.txt" in message(g), g.text
+        g = t.get("sdk", "a.txt", etl_name=name)  # the same connection goes on
+        assert g.status_code == 200 and g.content == hashlib.md5(b"hello").hexdigest().encode()
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
