@@ -304,3 +304,25 @@ def test_sdk_fastapi_server_over_ws(sdk_target):
         g = t.get("sdk", "a.txt", etl_name=name)  # the same connection goes on
         assert g.status_code == 200 and g.content == hashlib.md5(b"hello").hexdigest().encode()
         requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+def test_shipped_python_transformers_over_ws(tws):
+    import xxhash
+    t = tws
+    for name, image, arg in (("ws-py-md5", "aistorage/transformer_md5", ""),
+                             ("ws-py-md5-fqn", "aistorage/transformer_md5", "fqn"),
+                             ("ws-py-hash", "aistorage/transformer_hash_with_args", "")):
+        r = requests.put(f"{t.url}/v1/etl", json={"name": name, "communication": "ws://", "argument": arg,
+                                                  "runtime": {"image": image}}, timeout=120)
+        assert r.status_code == 200, r.text
+        try:
+            for obj in ("a.txt", "dir/b c.bin", "empty"):
+                if "hash" in name:
+                    g = get(t, obj, etl_name=name, etl_args="7")
+                    want = xxhash.xxh64(OBJECTS[obj], seed=7).hexdigest().encode()
+                else:
+                    g = get(t, obj, etl_name=name)
+                    want = hashlib.md5(OBJECTS[obj]).hexdigest().encode()
+                assert g.status_code == 200 and g.content == want, (name, obj, g.text)
+        finally:
+            requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
