@@ -6,9 +6,10 @@ Design: stdlib http.server with one thread per connection, HTTP/1.1 keep-alive
 and TCP_NODELAY; non-streaming replies go out as one write (headers + body).
 Streaming replies (CHUNK_SIZE > 0) use chunked encoding so that the target can
 tell a finished body from a truncated one. For io:// the user's code is a
-script, run once per request with the body on stdin. For ws:// (AIStore 5.0's
-streaming communicator) the same port serves /ws with Debian's
-python3-websockets instead (serve_ws), and GET /health for the readiness probe.
+script, run once per request with the body on stdin. GET /ws serves ws://
+(AIStore 5.0's stream of objects on one connection) with the shipped
+transformers' framing (etl/transformers/lib/ws_stream.py), in the
+connection's own thread.
 
 Environment (set by the launcher): MOD_NAME, ETLFS_CODE_DIR, FUNC_TRANSFORM,
 COMM_TYPE, CHUNK_SIZE, ARG_TYPE, AIS_TARGET_URL, ETLFS_PORT, ETLFS_PYTHON.
@@ -18,7 +19,6 @@ import http.server
 import importlib.util
 import inspect
 import io
-import json
 import os
 import subprocess
 import sys
@@ -60,9 +60,6 @@ class Config:
     def is_io(self):
         return self.comm.startswith("io")
 
-    @property
-    def is_ws(self):
-        return self.comm.startswith("ws")
 
 
 def load_transform(cfg):
@@ -308,6 +305,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sys.stderr.write(f"etlfs-runner: {what} {self.path}: {traceback.format_exc()}")
         self.reply(500, last_line(exc), "text/plain")
 
+    def ws_error(self, ctrl, exc):
+        """What a ws:// object's failure answers; logged unless it is etl_args refused."""
+        if not isinstance(exc, ArgsRefused):
+            sys.stderr.write(f"etlfs-runner: ws {ctrl.get('path')}: {traceback.format_exc()}")
+        return last_line(exc) if not isinstance(exc, ArgsRefused) else str(exc)
+
     def body_reader(self):
         chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
         try:
@@ -320,6 +323,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.path, self.etl_args = split_args(self.path)
         if self.path == "/health":
             self.reply(200, b"Running", "text/plain")
+            return
+        if self.path == "/ws" and not self.cfg.is_io:
+            ws_stream().serve(self, lambda ctrl, data: ws_transform(self.cfg, self.transform, ctrl, data),
+                              self.ws_error)
             return
         cfg = self.cfg
         try:
@@ -415,14 +422,23 @@ class Collector:
         pass
 
 
+def ws_stream():
+    """The ws:// framing the shipped transformers use (etl/transformers/lib),
+    imported when a /ws connection first arrives; last on sys.path, so it
+    shadows none of the user's modules."""
+    lib = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "transformers", "lib")
+    if lib not in sys.path:
+        sys.path.append(lib)
+    import ws_stream as mod
+    return mod
+
+
 def ws_transform(cfg, fn, ctrl, data):
     """One object of a ws:// stream: the control message says which (and its
     etl_args); data is the payload, None when the ETL reads the file (fqn)."""
     etl_args = ctrl.get("etl_args") or None
     if data is None:
-        fqn = urllib.parse.unquote(ctrl.get("fqn") or "")
-        with open(fqn if fqn.startswith("/") else "/" + fqn, "rb") as f:
-            data = f.read()
+        data = ws_stream().read_fqn(ctrl["fqn"])
     if cfg.chunk_size > 0:
         args = [BodyReader(io.BytesIO(data), len(data), False, cfg.chunk_size), Collector()]
     else:
@@ -435,67 +451,11 @@ def ws_transform(cfg, fn, ctrl, data):
     return b"".join(args[1].parts) if cfg.chunk_size > 0 else as_bytes(out)
 
 
-def serve_ws(cfg, fn):
-    """ws://: one coroutine per connection reads object after object (a
-    control message, then the bytes unless it names a file) and answers each
-    in order: the output as a binary message, an error as a text message
-    ("Transform error: ..."), as AIStore's FastAPIServer does. Transforms run
-    in threads, so one that hangs holds its connection only."""
-    import asyncio
-    import concurrent.futures
-    import websockets
-
-    async def process_request(path, headers):
-        path = path.split("?", 1)[0]
-        if path == "/health":
-            return http.HTTPStatus.OK, [("Content-Type", "text/plain")], b"Running"
-        if path != "/ws":
-            return http.HTTPStatus.NOT_FOUND, [("Content-Type", "text/plain")], b"ws:// serves /ws and /health\n"
-        return None
-
-    async def handler(ws):
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                ctrl = json.loads(await ws.recv())
-                data = None if ctrl.get("fqn") else await ws.recv()
-                if isinstance(data, str):
-                    data = data.encode()
-                try:
-                    out = await loop.run_in_executor(None, ws_transform, cfg, fn, ctrl, data)
-                except Exception as exc:  # the user's code may raise anything
-                    if not isinstance(exc, ArgsRefused):
-                        sys.stderr.write(f"etlfs-runner: ws {ctrl.get('path')}: {traceback.format_exc()}")
-                    await ws.send(f"Transform error: {last_line(exc)}")
-                    continue
-                await ws.send(out)
-        except websockets.ConnectionClosed:
-            pass
-        except (ValueError, AttributeError) as exc:  # not a control message: the stream is lost
-            sys.stderr.write(f"etlfs-runner: ws: bad control message: {exc}\n")
-            await ws.close(1003, "bad control message")
-
-    async def run():
-        asyncio.get_running_loop().set_default_executor(concurrent.futures.ThreadPoolExecutor(64))
-        async with websockets.serve(handler, "127.0.0.1", cfg.port, process_request=process_request,
-                                    max_size=None, compression=None, ping_interval=None):
-            await asyncio.Future()
-
-    sys.stderr.write(f"etlfs-runner: serving {cfg.code_path} (ws://) on 127.0.0.1:{cfg.port}/ws\n")
-    try:
-        asyncio.run(run())
-    except KeyboardInterrupt:
-        pass
-
-
 def main():
     cfg = Config(os.environ)
     Handler.cfg = cfg
     if not cfg.is_io:
         Handler.transform = staticmethod(load_transform(cfg))
-    if cfg.is_ws:
-        serve_ws(cfg, Handler.transform)
-        return
     server = Server(("127.0.0.1", cfg.port), Handler)
     sys.stderr.write(f"etlfs-runner: serving {cfg.code_path} ({cfg.comm}) on 127.0.0.1:{cfg.port}\n")
     try:

@@ -8,22 +8,19 @@ Design: stdlib ThreadingHTTPServer, HTTP/1.1 keep-alive, TCP_NODELAY on
 accepted sockets, and each reply written with one call (headers + body), so
 that small objects do not stall on Nagle's algorithm. A transformer is just a
 function bytes -> bytes plus a content type; serve() does the rest. A /ws
-connection keeps its thread, framed here with the standard library (RFC
-6455's server side: unmask, answer pings, no extensions).
+connection keeps its thread (ws_stream.py).
 """
 import argparse
-import base64
-import hashlib
 import http.client
 import http.server
-import json
 import os
 import re
-import struct
 import sys
 import threading
 import traceback
 import urllib.parse
+
+import ws_stream
 
 _local = threading.local()
 _SHELL_DEFAULT = re.compile(r"^\$\{\w+(?::-(.*))?\}$", re.S)
@@ -86,65 +83,6 @@ def etl_args_of(path):
     query = urllib.parse.urlsplit(path).query
     args = urllib.parse.parse_qs(query, keep_blank_values=True).get("etl_args")
     return args[0] if args else None
-
-
-WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-WS_TEXT, WS_BINARY, WS_CLOSE, WS_PING, WS_PONG = 1, 2, 8, 9, 10
-
-
-class WsClosed(Exception):
-    """The peer closed the WebSocket, or the stream broke."""
-
-
-def ws_read_exact(rfile, n):
-    data = rfile.read(n) if n else b""
-    if len(data) != n:
-        raise WsClosed("connection closed mid-frame")
-    return data
-
-
-def ws_send(wfile, op, data):
-    n = len(data)
-    head = bytes([0x80 | op]) + (bytes([n]) if n < 126 else struct.pack("!BH", 126, n) if n < 65536
-                                 else struct.pack("!BQ", 127, n))
-    wfile.write(head + data if n <= (1 << 20) else head)
-    if n > (1 << 20):
-        wfile.write(data)
-    wfile.flush()
-
-
-def ws_recv(rfile, wfile):
-    """The next data message: (opcode, bytes). Pings are answered; a close
-    frame is echoed and raises WsClosed."""
-    op, parts = None, []
-    while True:
-        b0, b1 = ws_read_exact(rfile, 2)
-        fin, fop, n = b0 & 0x80, b0 & 0x0F, b1 & 0x7F
-        if b0 & 0x70 or not b1 & 0x80:
-            raise WsClosed("reserved bits or an unmasked frame from the client")
-        if n == 126:
-            n = struct.unpack("!H", ws_read_exact(rfile, 2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", ws_read_exact(rfile, 8))[0]
-        mask = ws_read_exact(rfile, 4)
-        data = ws_read_exact(rfile, n)
-        if n:
-            key = int.from_bytes((mask * (n // 4 + 1))[:n], "little")
-            data = (int.from_bytes(data, "little") ^ key).to_bytes(n, "little")
-        if fop == WS_PING:
-            ws_send(wfile, WS_PONG, data)
-        elif fop == WS_CLOSE:
-            ws_send(wfile, WS_CLOSE, data[:2])
-            raise WsClosed("closed by the peer")
-        elif fop == WS_PONG:
-            pass
-        else:
-            if (fop == 0) != (op is not None):
-                raise WsClosed("bad fragmentation")
-            op = op or fop
-            parts.append(data)
-            if fin:
-                return op, b"".join(parts)
 
 
 def make_handler(name, transform, content_type, error_body=None, with_args=False):
@@ -214,46 +152,23 @@ def make_handler(name, transform, content_type, error_body=None, with_args=False
             with open(fqn_from_path(self.path), "rb") as f:
                 return f.read()
 
-        def serve_ws(self):
-            """ws://: object after object on this connection until it closes."""
-            key = self.headers.get("Sec-WebSocket-Key")
-            if (self.headers.get("Upgrade") or "").lower() != "websocket" or not key:
-                self.reply(400, "/ws needs a WebSocket upgrade (RFC 6455)", "text/plain")
-                return
-            accept = base64.b64encode(hashlib.sha1(key.strip().encode() + WS_GUID).digest()).decode()
-            self.wfile.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                              f"Sec-WebSocket-Accept: {accept}\r\n\r\n").encode("latin-1"))
-            self.close_connection = True
-            try:
-                while True:
-                    _, ctrl = ws_recv(self.rfile, self.wfile)
-                    ctrl = json.loads(ctrl)
-                    fqn = ctrl.get("fqn")
-                    data = None if fqn else ws_recv(self.rfile, self.wfile)[1]
-                    try:
-                        if fqn:
-                            path = urllib.parse.unquote(fqn)
-                            with open(path if path.startswith("/") else "/" + path, "rb") as f:
-                                data = f.read()
-                        args = ctrl.get("etl_args") or None
-                        out = transform(data, args) if with_args else transform(data)
-                        ws_send(self.wfile, WS_BINARY, out.encode() if isinstance(out, str) else bytes(out))
-                    except Exception as e:  # this object's error; the stream goes on
-                        if not isinstance(e, TransformError):
-                            sys.stderr.write(f"{name}: ws {ctrl.get('path')}: {traceback.format_exc()}")
-                        msg = e.message if isinstance(e, TransformError) else (
-                            error_body or traceback.format_exception_only(type(e), e)[-1].strip())
-                        ws_send(self.wfile, WS_TEXT, f"Transform error: {msg}".encode())
-            except (WsClosed, OSError):
-                pass
-            except (ValueError, AttributeError) as e:  # not a control message: the stream is lost
-                sys.stderr.write(f"{name}: ws: bad control message: {e}\n")
+        def ws_object(self, ctrl, data):
+            if data is None:
+                data = ws_stream.read_fqn(ctrl["fqn"])
+            out = transform(data, ctrl.get("etl_args") or None) if with_args else transform(data)
+            return out.encode() if isinstance(out, str) else bytes(out)
+
+        def ws_error(self, ctrl, e):
+            if isinstance(e, TransformError):
+                return e.message
+            sys.stderr.write(f"{name}: ws {ctrl.get('path')}: {traceback.format_exc()}")
+            return error_body or traceback.format_exception_only(type(e), e)[-1].strip()
 
         def do_GET(self):
             if self.path == "/health":
                 self.reply(200, b"Running", "text/plain")
             elif self.path.split("?", 1)[0] == "/ws":
-                self.serve_ws()
+                ws_stream.serve(self, self.ws_object, self.ws_error)
             elif arg_type == "fqn":
                 self.run(self.read_fqn)
             else:
