@@ -6,7 +6,8 @@
  * the sink sees any byte, so a failing ETL becomes a 502 instead of a
  * "transformed" error page; a hang becomes a 504 at the object timeout.
  * Which method, URL and body each communicator uses lives in its own file
- * (see comm_table.c); this file only does the HTTP.
+ * (see comm_table.c); this file only does the HTTP, and hands a communicator
+ * with its own transfer (ws://, comm_ws.c) the object instead.
  */
 #include "etl/etl_int.h"
 #include "common/http_client.h"
@@ -37,7 +38,10 @@ etl_handle *etl_handle_new(const char *name, const etl_comm *comm, const char *a
     h->io_command = cmn_xstrdup(io_command ? io_command : "");
     snprintf(h->base_url, sizeof h->base_url, "http://127.0.0.1:%d", port);
     h->object_timeout_ns = object_timeout_ns;
+    h->port = port;
     h->pool = cmn_http_pool_new(POOL_MAX);
+    if (comm->state_new)
+        h->comm_state = comm->state_new(h);
     pthread_mutex_init(&h->errs_mu, NULL);
     return h;
 }
@@ -47,6 +51,8 @@ void etl_handle_free(etl_handle *h)
     if (!h)
         return;
     cmn_http_pool_free(h->pool);
+    if (h->comm->state_free)
+        h->comm->state_free(h->comm_state);
     for (size_t i = 0; i < ETL_OBJ_ERRORS; i++) {
         free(h->errs[i].obj);
         free(h->errs[i].job);
@@ -133,7 +139,8 @@ static char *with_args(char *url, const char *args)
     return out;
 }
 
-int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
+/* The HTTP communicators: one request per object, as comm_table.c's row says. */
+static int http_transfer(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
                          const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
 {
     bool put = input || h->comm->puts_object;
@@ -227,6 +234,14 @@ out:
         close(fd);
     cmn_http_resp_free(&resp);
     free(url);
+    return rc;
+}
+
+int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
+                         const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
+{
+    int rc = h->comm->transfer ? h->comm->transfer(h, obj, args, input, sink, timeout_ns, err)
+                               : http_transfer(h, obj, args, input, sink, timeout_ns, err);
     if (rc && err) {
         cmn_debug("%s", err->msg);
         if (rc != -ECANCELED) /* a receiver that stopped reading is not the object's failure */

@@ -5,7 +5,8 @@
  *
  * Adding a communicator is one file and one row: write comm_NAME.c defining
  * `const etl_comm etl_comm_NAME` (name, method, URL per arg type, whether a
- * body is sent, whether inline reads redirect) and list it in comms[] below.
+ * body is sent, whether inline reads redirect; or its own transfer when it
+ * is not HTTP) and list it in comms[] below.
  */
 #include "etl/etl_int.h"
 
@@ -13,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const etl_comm *const comms[] = {&etl_comm_hpush, &etl_comm_hpull, &etl_comm_hrev, &etl_comm_io, NULL};
+static const etl_comm *const comms[] = {&etl_comm_hpush, &etl_comm_hpull, &etl_comm_hrev, &etl_comm_io, &etl_comm_ws, NULL};
 
 const etl_comm *etl_comm_lookup(const char *name)
 {

@@ -238,7 +238,7 @@ int etl_deps_run(const etl_user *user, const etl_sandbox *sb, const char *name, 
                  size_t errlen);
 
 /* ---- comm_table.c: communicators, one file each (comm_hpush.c, comm_hpull.c,
- * comm_hrev.c, comm_io.c) and one row each in comm_table.c's table. */
+ * comm_hrev.c, comm_io.c, comm_ws.c) and one row each in comm_table.c's table. */
 typedef struct etl_comm {
     const char *name;     /* "hpush://", as in the init message */
     bool puts_object;     /* PUT with the object as the body (unless arg fqn); else GET, the ETL fetches it */
@@ -249,9 +249,17 @@ typedef struct etl_comm {
     char *(*body_url)(const etl_handle *h, const etl_object *obj);   /* a PUT with the bytes in the body
                                                                         (later pipeline stages); NULL:
                                                                         URI/<bucket>/<object> */
+    /* Not one HTTP request per object (ws://): the communicator's own
+     * transfer, with etl_handle_transform's contract (it records nothing:
+     * the caller does); what it keeps per handle (connections) is made by
+     * state_new into h->comm_state and freed by state_free. NULL: HTTP. */
+    int (*transfer)(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
+                    const etl_sink *sink, int64_t timeout_ns, cmn_err *err);
+    void *(*state_new)(const etl_handle *h);
+    void (*state_free)(void *state);
 } etl_comm;
 
-extern const etl_comm etl_comm_hpush, etl_comm_hpull, etl_comm_hrev, etl_comm_io;
+extern const etl_comm etl_comm_hpush, etl_comm_hpull, etl_comm_hrev, etl_comm_io, etl_comm_ws;
 /* NULL when no communicator has that name. */
 const etl_comm *etl_comm_lookup(const char *name);
 /* "a, b, c or d": every name, for error messages (malloc'd). */
@@ -265,7 +273,8 @@ void etl_push_path(cmn_buf *b, const etl_handle *h, const etl_object *obj);
 char *etl_uname_url(const etl_handle *h, const etl_object *obj);
 
 /* ---- comm.c: a running ETL as communicators see it (the etl_handle) and
- * the one HTTP transfer (common/http_client.c) every communicator goes through */
+ * the one HTTP transfer (common/http_client.c) every HTTP communicator goes
+ * through; comm_ws.c: ws://'s own */
 struct cmn_http_pool;
 struct etl_handle {
     int refs;                /* atomic: the registry holds one while running */
@@ -275,6 +284,8 @@ struct etl_handle {
     char *arg;
     char *io_command;        /* io://: the command sent with each request */
     char base_url[64];       /* http://127.0.0.1:PORT */
+    int port;
+    void *comm_state;        /* the communicator's own (comm->state_new), or NULL */
     int64_t object_timeout_ns;
     bool direct_fqn;         /* name the object's file in ?etl_fqn= (5.0), send no body */
     int64_t obj_count, in_bytes, out_bytes; /* atomics */

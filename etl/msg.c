@@ -360,7 +360,8 @@ static int parse(const cJSON *o, etl_msg *m, char *err, size_t errlen)
     if (strcmp(m->arg, "url") == 0 && !cm->arg_url)
         return bad(err, errlen, "invalid \"argument\" \"url\": requires communication hpull:// (have %s)", m->comm);
     if (strcmp(m->arg, "fqn") == 0 && !cm->arg_fqn)
-        return bad(err, errlen, "invalid \"argument\" \"fqn\": requires communication hpush:// or hpull:// (have %s)",
+        return bad(err, errlen,
+                   "invalid \"argument\" \"fqn\": requires communication hpush://, hpull:// or ws:// (have %s)",
                    m->comm);
     if (m->direct_fqn && !cm->arg_fqn)
         return bad(err, errlen, "invalid env ETL_DIRECT_FQN (direct_file_access): requires communication hpush:// or "
