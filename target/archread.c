@@ -23,8 +23,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <locale.h>
 #include <microhttpd.h>
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,26 @@ static bool named_archive(const char *name, size_t n)
 }
 
 bool tgt_arch_named(const char *name) { return named_archive(name, strlen(name)); }
+
+/* libarchive converts names through the calling thread's locale; the target
+ * runs in "C", where a UTF-8 name cannot be converted (a listing would lose
+ * it, a TAR could not hold it). Every entry point here that calls libarchive
+ * runs under C.UTF-8 and gives the thread its locale back. */
+static locale_t utf8;
+static void make_utf8(void) { utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); }
+
+static locale_t utf8_on(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, make_utf8);
+    return utf8 ? uselocale(utf8) : (locale_t)0;
+}
+
+static void utf8_off(locale_t old)
+{
+    if (old)
+        uselocale(old);
+}
 
 /* A reader of fd for the formats shards come in; NULL with err (EINVAL)
  * when the bytes are none of them. fd stays the caller's. */
@@ -186,6 +208,7 @@ typedef struct arch_rd {
 static void rd_free(void *cls)
 {
     arch_rd *c = cls;
+    locale_t old = utf8_on();
     if (c->out) {
         c->discard = true; /* an unclosed TAR flushes into nothing */
         archive_write_free(c->out);
@@ -200,11 +223,11 @@ static void rd_free(void *cls)
     free(c->buf);
     free(c->cname);
     free(c);
+    utf8_off(old);
 }
 
-static ssize_t one_read(void *cls, uint64_t pos, char *buf, size_t max)
+static ssize_t one_read_utf8(void *cls, char *buf, size_t max)
 {
-    (void)pos;
     arch_rd *c = cls;
     if (c->left == 0)
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -257,6 +280,15 @@ static bool archpath_valid(const char *p)
             return false;
     }
     return true;
+}
+
+static ssize_t one_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    locale_t old = utf8_on();
+    ssize_t n = one_read_utf8(cls, buf, max);
+    utf8_off(old);
+    return n;
 }
 
 static int reply_one(tgt_req *r, arch_rd *c, const char *path)
@@ -383,9 +415,8 @@ static const char *step_error(arch_rd *c)
     return why ? why : "read failed";
 }
 
-static ssize_t tar_read(void *cls, uint64_t pos, char *buf, size_t max)
+static ssize_t tar_read_utf8(void *cls, char *buf, size_t max)
 {
-    (void)pos;
     arch_rd *c = cls;
     while (c->pend_off == c->pend.len && !c->done) {
         cmn_buf_reset(&c->pend);
@@ -403,6 +434,15 @@ static ssize_t tar_read(void *cls, uint64_t pos, char *buf, size_t max)
     memcpy(buf, c->pend.data + c->pend_off, n);
     c->pend_off += n;
     return (ssize_t)n;
+}
+
+static ssize_t tar_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    locale_t old = utf8_on();
+    ssize_t n = tar_read_utf8(cls, buf, max);
+    utf8_off(old);
+    return n;
 }
 
 static int reply_matches(tgt_req *r, arch_rd *c, const char *regx, const char *mode)
@@ -446,7 +486,7 @@ static bool mime_known(const char *mime)
     return false;
 }
 
-int tgt_arch_get(tgt_req *r, const char *bck, const char *obj)
+static int arch_get(tgt_req *r, const char *bck, const char *obj)
 {
     const char *path = tgt_query(r, "archpath"), *regx = tgt_query(r, "archregx");
     const char *mode = tgt_query(r, "archmode"), *mime = tgt_query(r, "archmime");
@@ -492,6 +532,14 @@ int tgt_arch_get(tgt_req *r, const char *bck, const char *obj)
     return *path ? reply_one(r, c, path) : reply_matches(r, c, regx, mode);
 }
 
+int tgt_arch_get(tgt_req *r, const char *bck, const char *obj)
+{
+    locale_t old = utf8_on();
+    int ret = arch_get(r, bck, obj);
+    utf8_off(old);
+    return ret;
+}
+
 /* --------------------------------------------------------- the listing
  * A queue of archived files waiting to be listed, in name order. Names
  * "ARCHIVE/FILE" sort after ARCHIVE but not always right after it ("a.tar-x"
@@ -505,7 +553,7 @@ static int ent_cmp(const void *a, const void *b)
     return strcmp(((const tgt_arch_entry *)a)->name, ((const tgt_arch_entry *)b)->name);
 }
 
-int tgt_arch_ls_add(tgt_arch_ls *ls, const char *fqn, const char *name)
+static int ls_add(tgt_arch_ls *ls, const char *fqn, const char *name)
 {
     if (!tgt_arch_named(name))
         return -EINVAL;
@@ -564,6 +612,14 @@ int tgt_arch_ls_add(tgt_arch_ls *ls, const char *fqn, const char *name)
     if (ls->n > 1)
         qsort(ls->ents, (size_t)ls->n, sizeof *ls->ents, ent_cmp);
     return rc == ARCHIVE_EOF ? 0 : -EIO;
+}
+
+int tgt_arch_ls_add(tgt_arch_ls *ls, const char *fqn, const char *name)
+{
+    locale_t old = utf8_on();
+    int rc = ls_add(ls, fqn, name);
+    utf8_off(old);
+    return rc;
 }
 
 /* Queues the archives whose names begin s (each at most once): those the
