@@ -492,6 +492,9 @@ static int arch_get(tgt_req *r, const char *bck, const char *obj)
     const char *mode = tgt_query(r, "archmode"), *mime = tgt_query(r, "archmime");
     path = path ? path + (*path == '/') : "";
     regx = regx ? regx : "";
+    size_t on = strlen(obj);
+    if (!strncmp(path, obj, on) && path[on] == '/')
+        path += on + 1; /* the name as listed, "O/F", as upstream */
     const char *etl = tgt_query(r, "etl_name");
     if (etl && *etl)
         return tgt_reply_err(r, 400, "ais://%s/%s: etl_name with archpath or archregx is not supported", bck, obj);

@@ -8,6 +8,7 @@
  *   server.c, reply.c, msg.c, routes.c       HTTP (libmicrohttpd, TLS), JSON bodies, the route table
  *   auth.c                                   tokens and what each route needs of them
  *   etl_inline.c                             an object read through an ETL
+ *   archread.c                               files inside archived objects (GET, listing)
  *   bucket.c, object.c, lso.c, cluster.c,    one file per group of REST handlers
  *   etl_rest.c, etl_callback.c, ...
  *   append.c, multipart.c, sweeper.c         object bodies over several requests

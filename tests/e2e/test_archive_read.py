@@ -108,8 +108,9 @@ def test_archpath_reads_one_file_of_each_format(shared_target, bucket, shard):
         assert r.content == data, name
         assert r.headers["Content-Length"] == str(len(data))
         assert r.headers["Content-Type"] == "application/octet-stream"
-    # a leading '/' is dropped, as upstream
+    # a leading '/' is dropped, and so is the archive's own name (the name as listed), as upstream
     assert get(t, bucket, shard, archpath="/sub/file3.txt").content == FILES["sub/file3.txt"]
+    assert get(t, bucket, shard, archpath=f"{shard}/sub/file3.txt").content == FILES["sub/file3.txt"]
 
 
 def test_archpath_missing_file_names_archive_and_file(shared_target, bucket):
