@@ -54,21 +54,20 @@ static bool named_archive(const char *name, size_t n)
 
 bool tgt_arch_named(const char *name) { return named_archive(name, strlen(name)); }
 
-/* libarchive converts names through the calling thread's locale; the target
- * runs in "C", where a UTF-8 name cannot be converted (a listing would lose
- * it, a TAR could not hold it). Every entry point here that calls libarchive
- * runs under C.UTF-8 and gives the thread its locale back. */
+/* In "C" a UTF-8 name cannot be converted (a listing would lose it, a TAR
+ * could not hold it): every entry point here that calls libarchive runs
+ * between tgt_utf8_on and tgt_utf8_off. */
 static locale_t utf8;
 static void make_utf8(void) { utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); }
 
-static locale_t utf8_on(void)
+locale_t tgt_utf8_on(void)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, make_utf8);
     return utf8 ? uselocale(utf8) : (locale_t)0;
 }
 
-static void utf8_off(locale_t old)
+void tgt_utf8_off(locale_t old)
 {
     if (old)
         uselocale(old);
@@ -208,7 +207,7 @@ typedef struct arch_rd {
 static void rd_free(void *cls)
 {
     arch_rd *c = cls;
-    locale_t old = utf8_on();
+    locale_t old = tgt_utf8_on();
     if (c->out) {
         c->discard = true; /* an unclosed TAR flushes into nothing */
         archive_write_free(c->out);
@@ -223,7 +222,7 @@ static void rd_free(void *cls)
     free(c->buf);
     free(c->cname);
     free(c);
-    utf8_off(old);
+    tgt_utf8_off(old);
 }
 
 static ssize_t one_read_utf8(void *cls, char *buf, size_t max)
@@ -285,9 +284,9 @@ static bool archpath_valid(const char *p)
 static ssize_t one_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    locale_t old = utf8_on();
+    locale_t old = tgt_utf8_on();
     ssize_t n = one_read_utf8(cls, buf, max);
-    utf8_off(old);
+    tgt_utf8_off(old);
     return n;
 }
 
@@ -439,9 +438,9 @@ static ssize_t tar_read_utf8(void *cls, char *buf, size_t max)
 static ssize_t tar_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    locale_t old = utf8_on();
+    locale_t old = tgt_utf8_on();
     ssize_t n = tar_read_utf8(cls, buf, max);
-    utf8_off(old);
+    tgt_utf8_off(old);
     return n;
 }
 
@@ -537,9 +536,9 @@ static int arch_get(tgt_req *r, const char *bck, const char *obj)
 
 int tgt_arch_get(tgt_req *r, const char *bck, const char *obj)
 {
-    locale_t old = utf8_on();
+    locale_t old = tgt_utf8_on();
     int ret = arch_get(r, bck, obj);
-    utf8_off(old);
+    tgt_utf8_off(old);
     return ret;
 }
 
@@ -619,9 +618,9 @@ static int ls_add(tgt_arch_ls *ls, const char *fqn, const char *name)
 
 int tgt_arch_ls_add(tgt_arch_ls *ls, const char *fqn, const char *name)
 {
-    locale_t old = utf8_on();
+    locale_t old = tgt_utf8_on();
     int rc = ls_add(ls, fqn, name);
-    utf8_off(old);
+    tgt_utf8_off(old);
     return rc;
 }
 

@@ -21,6 +21,7 @@
 #include "etl/etl.h"
 
 #include <cjson/cJSON.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -524,6 +525,11 @@ int tgt_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len);
 
 /* Files inside archived objects (archread.c): .tar, .tgz/.tar.gz, .zip, .tar.lz4. */
 bool tgt_arch_named(const char *name); /* by the name's extension, as AIStore lists */
+/* libarchive converts names through the thread's locale, and the target runs
+ * in "C": code that hands libarchive UTF-8 names runs between these (the
+ * thread under C.UTF-8, then its locale back). */
+locale_t tgt_utf8_on(void);
+void tgt_utf8_off(locale_t old);
 /* Whether a GET asks for files inside the object (archpath, archregx, archmode). */
 bool tgt_arch_wanted(tgt_req *r);
 /* GET ?archpath=F (that file's bytes) or ?archregx=E&archmode=M (a TAR of the

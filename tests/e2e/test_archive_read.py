@@ -12,6 +12,8 @@ import zipfile
 import pytest
 import requests
 
+from test_offline import wait_job
+
 msgpack = pytest.importorskip("msgpack")  # Debian python3-msgpack
 
 LS_ARCH_DIR = 8
@@ -260,6 +262,24 @@ def test_truncated_archive_never_ends_cleanly(shared_target, bucket):
     assert body_broke_off(url=url, archpath="big.bin")
     assert body_broke_off(url=url, archregx="big", archmode="prefix")
     assert requests.get(f"{t.url}/v1/health").status_code == 200
+
+
+def test_the_archive_jobs_output_reads_back(shared_target, bucket):
+    """Archives made by the archive action (names with non-ASCII letters too)
+    are read file by file and listed."""
+    t = shared_target
+    files = {"a.txt": b"a", "é/ü.txt": b"utf-8 names", "日本.bin": b"jp"}
+    for name, data in files.items():
+        t.put(bucket, name, data)
+    r = requests.put(f"{t.url}/v1/buckets/{bucket}", json={"action": "archive", "name": "", "value": {
+        "objnames": list(files), "archname": "out.tgz"}})
+    assert r.status_code == 200, r.text
+    wait_job(t, r.text)
+    assert get(t, bucket, "out.tgz").status_code == 200
+    for name, data in files.items():
+        assert get(t, bucket, "out.tgz", archpath=name).content == data, name
+    names = [n for n, _, _ in lso(t, bucket, prefix="out.tgz")[0]]
+    assert names == ["out.tgz"] + sorted(f"out.tgz/{n}" for n in files)
 
 
 @pytest.fixture
