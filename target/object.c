@@ -60,7 +60,7 @@ static int reply_open_error(tgt_req *r, const char *bck, const char *obj, int rc
 }
 
 /* Parses "bytes=A-B", "bytes=A-", "bytes=-N" against size. 1 ok, 0 none, -1 bad. */
-static int parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
+int tgt_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
 {
     if (!h)
         return 0;
@@ -107,12 +107,11 @@ int tgt_h_object_get(tgt_req *r)
     const char *bck = r->items[2], *obj = r->obj;
     if (!check_object(r, bck, obj))
         return MHD_YES;
+    if (tgt_arch_wanted(r))
+        return tgt_arch_get(r, bck, obj);
     const char *etl_name = tgt_query(r, "etl_name");
     if (etl_name && *etl_name)
         return tgt_etl_inline(r, bck, obj);
-    const char *archpath = tgt_query(r, "archpath");
-    if (archpath && *archpath)
-        return tgt_reply_err(r, 501, "ais://%s/%s: reading files inside archives (archpath) is not supported", bck, obj);
     int fd;
     int64_t size;
     int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
@@ -121,7 +120,7 @@ int tgt_h_object_get(tgt_req *r)
     tgt_objmeta m;
     tgt_objmeta_load(fd, &m);
     int64_t off = 0, len = size;
-    int rr = parse_range(tgt_header(r, "Range"), size, &off, &len);
+    int rr = tgt_parse_range(tgt_header(r, "Range"), size, &off, &len);
     if (rr < 0) {
         close(fd);
         tgt_objmeta_free(&m);

@@ -8,6 +8,7 @@
  *   server.c, reply.c, msg.c, routes.c       HTTP (libmicrohttpd, TLS), JSON bodies, the route table
  *   auth.c                                   tokens and what each route needs of them
  *   etl_inline.c                             an object read through an ETL
+ *   archread.c                               files inside archived objects (GET, listing)
  *   bucket.c, object.c, lso.c, cluster.c,    one file per group of REST handlers
  *   etl_rest.c, etl_callback.c, ...
  *   append.c, multipart.c, sweeper.c         object bodies over several requests
@@ -20,6 +21,7 @@
 #include "etl/etl.h"
 
 #include <cjson/cJSON.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -517,6 +519,44 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj); /* ?etl_name=[
 /* The ETL chain a request names in its query (etl_name, etl_pipeline,
  * etl_args), referenced; NULL with err (404 unknown, 400 bad). */
 etl_chain *tgt_etl_from_query(tgt_req *r, cmn_err *err);
+/* A Range header against size ("bytes=A-B", "A-", "-N"; object.c): 1 and
+ * off/len set, 0 when there is none, -1 when it cannot be served (416). */
+int tgt_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len);
+
+/* Files inside archived objects (archread.c): .tar, .tgz/.tar.gz, .zip, .tar.lz4. */
+bool tgt_arch_named(const char *name); /* by the name's extension, as AIStore lists */
+/* libarchive converts names through the thread's locale, and the target runs
+ * in "C": code that hands libarchive UTF-8 names runs between these (the
+ * thread under C.UTF-8, then its locale back). */
+locale_t tgt_utf8_on(void);
+void tgt_utf8_off(locale_t old);
+/* Whether a GET asks for files inside the object (archpath, archregx, archmode). */
+bool tgt_arch_wanted(tgt_req *r);
+/* GET ?archpath=F (that file's bytes) or ?archregx=E&archmode=M (a TAR of the
+ * matching files); replies. */
+int tgt_arch_get(tgt_req *r, const char *bck, const char *obj);
+/* list-objects' ARCH_DIR: archived files ("ARCHIVE/FILE") queued in name
+ * order, each starting with prefix and sorting after after; init also
+ * queues those of the archives the walk will not visit (the token or the
+ * prefix reaches into them). */
+typedef struct tgt_arch_entry {
+    char *name;
+    int64_t size;
+} tgt_arch_entry;
+typedef struct tgt_arch_ls {
+    tgt_arch_entry *ents;
+    int n, cap, next;
+    char *prefix, *after;
+    char *taken[8]; /* archives queued by init */
+    int ntaken;
+} tgt_arch_ls;
+void tgt_arch_ls_init(tgt_arch_ls *ls, const tgt_store *s, const char *bck, const char *prefix, const char *after);
+/* Queues the files of archive object name (its file fqn): 0, -EINVAL when
+ * it is not named as an archive or is none, -errno/-EIO when unreadable. */
+int tgt_arch_ls_add(tgt_arch_ls *ls, const char *fqn, const char *name);
+/* The next queued file if its name sorts before before (NULL: any), or NULL. */
+const tgt_arch_entry *tgt_arch_ls_next(tgt_arch_ls *ls, const char *before);
+void tgt_arch_ls_free(tgt_arch_ls *ls);
 
 /* Bucket actions implemented by the offline/multi-object layer (copybck.c,
  * multiobj.c), called by the handlers once the bucket is checked. Each
