@@ -433,6 +433,8 @@ def test_a_misbehaving_etl_leaves_the_target_serving_others(etl_target, mode):
             if status == 200:  # a whole, right answer, or none
                 want = t.blobs[n] * 10 if mode == "much" else t.blobs[n]
                 assert body == want, (mode, n, len(body))
+            elif status == 404:  # the ETL died earlier: the target says so
+                assert mode in ("crash", "leak") and f"etl job {name} is not running" in body, (mode, body)
             else:
                 assert status is not None and status >= 500, (mode, n, status, body)
                 assert name in body and f"ais://in/{n}" in body, (mode, body)
@@ -443,6 +445,11 @@ def test_a_misbehaving_etl_leaves_the_target_serving_others(etl_target, mode):
         else:
             assert len(failed) == len(results), results
         assert requests.get(f"{t.url}/v1/health", timeout=30).status_code == 200
+        if mode in ("crash", "leak"):  # a dead ETL is shown stopped, with the reason
+            def info():
+                return requests.get(f"{t.url}/v1/etl/{name}", timeout=30).json()
+            assert _wait(lambda: info()["status"] != "running", 20), info()
+            assert info().get("last_error"), info()
     finally:
         before = etl_pids(t)
         assert requests.delete(f"{t.url}/v1/etl/{name}", timeout=60).status_code == 200
