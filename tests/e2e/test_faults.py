@@ -294,13 +294,13 @@ def test_crash_consistency_loop(target):
             break
         # a job in flight: etl-bck of 300 objects into a fresh destination
         dst = f"jdst{rnd_i}"
-        r = copy_bck(t, src, dst, etl="etl-crash-md5", num_workers=2)
+        r = copy_bck(t, src, dst, etl="etl-crash-md5", num_workers=1)
         assert r.status_code == 200, r.text
         job = r.text
         workers = [CrashWorker(t, keys[i::4], state, random.Random(rnd.random())) for i in range(4)]
         for w in workers:
             w.start()
-        time.sleep(rnd.uniform(0.05, 1.5))
+        time.sleep(rnd.uniform(0.05, 1.0))
         t.kill9()
         for w in workers:
             w.join(60)
@@ -479,7 +479,12 @@ for i in range(100000):
             print("closed", f"{path}-{i}", flush=True)
         done += 1
     except OSError as e:
-        print("errno", e.errno, done, flush=True); sys.exit(0)
+        try:  # the next call, on a mount whose daemon is known dead
+            os.stat(f"{path}-never-looked-up")
+            again = 0
+        except OSError as e2:
+            again = e2.errno
+        print("errno", e.errno, again, done, flush=True); sys.exit(0)
 """
 
 
@@ -509,7 +514,10 @@ def test_mount_daemon_killed_under_readers_and_writers(target, node, tmp_path): 
             pytest.fail("a reader or writer of the dead mount hung")
         outs.append(out)
         last = out.strip().splitlines()[-1].split()
-        assert last[0] == "errno" and int(last[1]) == errno.ENOTCONN, out
+        # the call in flight when the daemon died is aborted (ECONNABORTED,
+        # the kernel's answer), a call after it finds no daemon (ENOTCONN)
+        assert last[0] == "errno" and int(last[1]) in (errno.ENOTCONN, errno.ECONNABORTED), out
+        assert int(last[2]) == errno.ENOTCONN, out
     # what a writer closed before the kill is in the target, whole; the rest is absent
     names = set(list_names(target, b))
     closed = [ln.split()[1] for out in outs for ln in out.splitlines() if ln.startswith("closed")]
