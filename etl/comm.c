@@ -214,7 +214,7 @@ static int http_transfer(etl_handle *h, const etl_object *obj, const char *args,
     if (resp.out_err)
         FAIL(ECANCELED, "the receiver stopped reading");
     if (resp.in_err)
-        FAIL(EIO, "cannot read %s", input ? "the previous stage's output" : obj->fqn);
+        FAIL(EIO, "cannot read %s: %s", input ? "the previous stage's output" : obj->fqn, strerror(resp.in_err));
     if (hrc == -ETIMEDOUT) {
         char d[32];
         cmn_format_duration(tmo, d, sizeof d);

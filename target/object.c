@@ -119,6 +119,17 @@ int tgt_h_object_get(tgt_req *r)
         return reply_open_error(r, bck, obj, rc);
     tgt_objmeta m;
     tgt_objmeta_load(fd, &m);
+    /* ?validate=true: the bytes are checked before the reply starts, since
+     * a read that fails once the reply is under way can only cut it short */
+    const char *validate = tgt_query(r, "validate");
+    if (validate && (!strcmp(validate, "true") || !strcmp(validate, "1"))) {
+        cmn_err err;
+        if (tgt_object_verify(fd, size, &m, bck, obj, &err) != 0) {
+            close(fd);
+            tgt_objmeta_free(&m);
+            return tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
+        }
+    }
     int64_t off = 0, len = size;
     int rr = tgt_parse_range(tgt_header(r, "Range"), size, &off, &len);
     if (rr < 0) {

@@ -356,6 +356,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r || r == (void *)&nul_in_path || r == (void *)&uri_too_long) /* ended before on_request ran */
         return;
     tgt_metrics_request(r);
+    /* a GET's bytes come from the file once the status is sent: a read that
+     * fails then (EIO) can only cut the reply short; say which object */
+    if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR && r->obj && r->nitems >= 3 && !strcmp(r->method, "GET"))
+        cmn_warn("GET ais://%s/%s: reply cut short after its status %d (a read of the object failed)",
+                 r->items[2], r->obj, r->status);
     if (r->streaming) {
         /* the client went away (or we shut down) mid-PUT: the old object stays */
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)

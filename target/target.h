@@ -140,6 +140,10 @@ int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj);
 /* ---------------------------------------------------------------- objread */
 /* Opens an object for reading: fd and stat; 0 or -errno (-ENOENT if absent). */
 int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size);
+/* Reads the whole open object and compares its XXH64 with the stored one:
+ * -EIO when the disk fails a read, -EUCLEAN when the bytes differ (a file
+ * without our metadata has nothing to compare: 0). err names the object. */
+int tgt_object_verify(int fd, int64_t size, const tgt_objmeta *m, const char *bck, const char *obj, cmn_err *err);
 
 /* ------------------------------------------------------------------- walk */
 /* Visits a bucket's objects in name order (merged over mountpaths), names
