@@ -49,8 +49,7 @@ static int reply_open_error(tgt_req *r, const char *bck, const char *obj, int rc
     return tgt_reply_err(r, 500, "ais://%s/%s: %s", bck, obj, strerror(-rc));
 }
 
-/* Parses "bytes=A-B", "bytes=A-", "bytes=-N" against size. 1 ok, 0 none, -1 bad. */
-static int parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
+int tgt_range_parse(const char *h, int64_t size, int64_t *off, int64_t *len)
 {
     if (!h)
         return 0;
@@ -111,7 +110,7 @@ int tgt_h_object_get(tgt_req *r)
     tgt_objmeta m;
     tgt_objmeta_load(fd, &m);
     int64_t off = 0, len = size;
-    int rr = parse_range(tgt_header(r, "Range"), size, &off, &len);
+    int rr = tgt_range_parse(tgt_header(r, "Range"), size, &off, &len);
     if (rr < 0) {
         close(fd);
         tgt_objmeta_free(&m);

@@ -7,7 +7,8 @@ PACKAGES=(
   libmsgpack-dev libxxhash-dev libssl-dev libarchive-dev zlib1g-dev
   python3 python3-venv python3-requests python3-cloudpickle python3-pil
 )
-TEST_PACKAGES=(python3-pytest python3-pytest-timeout python3-msgpack python3-torch python3-torchvision xxhash curl nginx-light wrk psmisc)
+TEST_PACKAGES=(python3-pytest python3-pytest-timeout python3-msgpack python3-torch python3-torchvision xxhash curl nginx-light wrk psmisc
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev)
 want=("${PACKAGES[@]}")
 [[ ${1:-} == --test ]] && want+=("${TEST_PACKAGES[@]}")
 missing=()
