@@ -276,6 +276,7 @@ cJSON *tgt_json_str_int(int64_t v); /* as a JSON string */
 /* Which objects a multi-object request names (AIStore's ListRange): a list
  * of names, a bash-brace template ("a-{0..9..2}-b", ranges expanded in
  * order), or a prefix (a template without ranges; "" = every object). */
+#define TGT_SEL_MAX_NAMES 1000000 /* the most names a template may generate */
 typedef struct tgt_sel {
     char **names; /* objnames, or NULL */
     int nnames;

@@ -106,6 +106,29 @@ def test_delete_listrange(shared_target, bucket):
     assert list_names(t, bucket) == ["keep"]
 
 
+def test_template_expansion_is_bounded(shared_target, bucket):
+    """A template names at most a million objects: one that names more (or
+    whose every name is invalid, which no visit would ever stop) is refused
+    before any job starts, and the bucket is untouched."""
+    t = shared_target
+    put_many(t, bucket, [("d-0-0", b"x")])
+    for action, method, tmpl in [("delete-listrange", "DELETE", "d-{0..999}-{0..1000}"),
+                                 ("delete-listrange", "DELETE", "/{000..396666666669}"),
+                                 ("copy-listrange", "POST", "{0..9223372036854775807}")]:
+        value = {"template": tmpl}
+        if action == "copy-listrange":
+            value["tobck"] = {"name": bucket + "-dst"}
+        r = post_listrange(t, bucket, action, value, method=method)
+        assert r.status_code == 400, (tmpl, r.text)
+        assert "more than 1000000 objects" in r.json()["message"], r.text
+    assert list_names(t, bucket) == ["d-0-0"]
+    # a million exactly is a template like any other (stopped: only its start is of interest)
+    r = post_listrange(t, bucket, "delete-listrange", {"template": "z{0..999}-{0..999}"}, method="DELETE")
+    assert r.status_code == 200, r.text
+    requests.put(f"{t.url}/v1/cluster", json={"action": "stop", "value": {"ID": r.text}})
+    wait_job(t, r.text)
+
+
 def test_evict_prefetch_refused_on_ais(shared_target, bucket):
     t = shared_target
     r = post_listrange(t, bucket, "evict-listrange", {"objnames": ["a"]}, method="DELETE")
