@@ -256,14 +256,20 @@ int tgt_lso_msg_parse(const cJSON *v, tgt_lso_msg *m, char *why, size_t whylen)
     m->start_after = str_field(v, "start_after");
     m->uuid = str_field(v, "uuid");
     const cJSON *f = v ? cJSON_GetObjectItem(v, "flags") : NULL;
-    if (cJSON_IsString(f))
+    if (cJSON_IsString(f)) {
         m->flags = strtoull(f->valuestring, NULL, 10);
-    else if (cJSON_IsNumber(f))
+    } else if (cJSON_IsNumber(f)) {
+        /* a double out of uint64's range has no conversion (undefined in C) */
+        if (!(f->valuedouble >= 0 && f->valuedouble < 18446744073709551616.0)) {
+            snprintf(why, whylen, "invalid \"flags\" %g: expected the LsoMsg flag bits", f->valuedouble);
+            return -EINVAL;
+        }
         m->flags = (uint64_t)f->valuedouble;
+    }
     const cJSON *ps = v ? cJSON_GetObjectItem(v, "pagesize") : NULL;
-    m->pagesize = cJSON_IsNumber(ps) ? (int)ps->valuedouble : 0;
-    if (m->pagesize <= 0 || m->pagesize > PAGE_MAX)
-        m->pagesize = PAGE_MAX;
+    /* 0, negative or too large: a full page */
+    m->pagesize = cJSON_IsNumber(ps) && ps->valuedouble >= 1 && ps->valuedouble <= PAGE_MAX ? (int)ps->valuedouble
+                                                                                            : PAGE_MAX;
     if (strstr(m->prefix, "../")) {
         snprintf(why, whylen, "invalid prefix \"%s\"", m->prefix);
         return -EINVAL;

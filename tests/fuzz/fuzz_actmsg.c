@@ -3,13 +3,11 @@
  * as server.c does, then given to every parser of an action's value,
  * whatever the action says: the TCBMsg of copy/etl-bck and the list/range
  * actions (tcb.c, selection.c, multiobj.c) and list-objects' LsoMsg (lso.c).
- * A message that parses must also yield destination names for what it
- * selects (templates bounded here; the target bounds them itself).
+ * A message that parses must also yield a destination name for each name
+ * it lists.
  */
 #include "fuzz.h"
 #include "target/target.h"
-
-#define NAMES_MAX 256 /* names visited per selection: enough to cover the code */
 
 typedef struct visit_ctx {
     const tgt_tcb *t;
@@ -23,7 +21,8 @@ static bool on_name(void *ctx, const char *name, bool listed)
     char *dst = tgt_tcb_dst_name(v->t, name);
     FUZZ_CHECK(dst != NULL);
     free(dst);
-    return ++v->n < NAMES_MAX;
+    v->n++;
+    return true;
 }
 
 static void listrange(const cJSON *value, bool etl)
@@ -34,7 +33,7 @@ static void listrange(const cJSON *value, bool etl)
         FUZZ_CHECK(t->workers > 0 && t->workers <= TGT_TCB_MAX_WORKERS);
         FUZZ_CHECK(!etl || *t->etl);
         visit_ctx v = {t, 0};
-        if (t->sel.names || t->sel.tmpl) /* a prefix walks the bucket: not a parser */
+        if (t->sel.names) /* a prefix walks the bucket; templates are fuzz_template's */
             tgt_sel_each(&t->sel, "b", on_name, &v);
     } else {
         FUZZ_CHECK(*why); /* a refusal says why */
