@@ -193,6 +193,46 @@ def test_archive_formats_and_errors(shared_target, bucket):
     assert r.status_code == 400
 
 
+def test_archive_append_reads_only_what_it_writes(shared_target, bucket):
+    """aate reads the existing archive with the formats etlfs writes (TAR,
+    gzip'd TAR, ZIP): another one (here a bzip2'd TAR) is a job error and
+    the archive is left as it was."""
+    t = shared_target
+    t.put(bucket, "late.txt", b"late")
+
+    def append(archname):
+        r = requests.put(f"{t.url}/v1/buckets/{bucket}",
+                         json={"action": "archive", "value": {"objnames": ["late.txt"], "archname": archname,
+                                                              "aate": True}})
+        assert r.status_code == 200, r.text
+        return wait_job(t, r.text)
+
+    def tar_bytes(mode):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode=mode) as tf:
+            ti = tarfile.TarInfo("old.txt")
+            ti.size = 3
+            tf.addfile(ti, io.BytesIO(b"old"))
+        return buf.getvalue()
+
+    t.put(bucket, "a.tgz", tar_bytes("w:gz"))
+    assert append("a.tgz")["err"] == ""
+    with tarfile.open(fileobj=io.BytesIO(t.get(bucket, "a.tgz").content), mode="r:gz") as tf:
+        assert tf.getnames() == ["old.txt", "late.txt"]
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as zf:
+        zf.writestr("old.txt", b"old")
+    t.put(bucket, "a.zip", zbuf.getvalue())
+    assert append("a.zip")["err"] == ""
+    with zipfile.ZipFile(io.BytesIO(t.get(bucket, "a.zip").content)) as zf:
+        assert zf.namelist() == ["old.txt", "late.txt"]
+    bz = tar_bytes("w:bz2")
+    t.put(bucket, "b.tar", bz)
+    st = append("b.tar")
+    assert "cannot append" in st["err"], st
+    assert t.get(bucket, "b.tar").content == bz
+
+
 def test_copy_obj(shared_target, bucket):
     t = shared_target
     dst = t.create_bucket(bucket + "-co")
