@@ -58,13 +58,17 @@ int cmn_parse_duration(const char *s, int64_t *ns_out)
     int64_t total = 0;
     const char *p = s;
     while (*p) {
-        if (!isdigit((unsigned char)*p) && *p != '.')
+        /* Go's number: digits with at most one '.', no sign, exponent or hex
+         * (which strtod would take: "1e999s") */
+        size_t len = strspn(p, "0123456789.");
+        const char *dot = memchr(p, '.', len);
+        char num[64];
+        if (len == 0 || len >= sizeof num || (dot && (memchr(dot + 1, '.', len - (size_t)(dot + 1 - p)) || len == 1)))
             return -EINVAL;
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p)
-            return -EINVAL;
-        p = end;
+        memcpy(num, p, len);
+        num[len] = '\0';
+        double v = strtod(num, NULL);
+        p += len;
         size_t best = 0;
         int64_t mult = 0;
         for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
@@ -77,7 +81,10 @@ int cmn_parse_duration(const char *s, int64_t *ns_out)
         if (!best)
             return -EINVAL;
         p += best;
-        total += (int64_t)(v * (double)mult);
+        double add = v * (double)mult;
+        if (!(add < 9223372036854775808.0) || total > INT64_MAX - (int64_t)add) /* 2^63 ns, ~292 years, as Go */
+            return -EINVAL;
+        total += (int64_t)add;
     }
     *ns_out = total;
     return 0;

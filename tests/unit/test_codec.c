@@ -172,6 +172,17 @@ static void test_durations(void)
     parse_bad("5s ");
     parse_bad("1d");
     parse_bad("abc");
+    /* numbers as Go writes them, within int64 ns (found by fuzzing) */
+    parse_is("2562047h", 2562047 * H);
+    parse_bad("2562048h");
+    parse_bad("3077777777777777777777777777777777777777s");
+    parse_bad("3m1e999s");
+    parse_bad("1e3s");
+    parse_bad("0x10s");
+    parse_bad(".s");
+    parse_bad("1..5s");
+    parse_bad("1.5.5s");
+    parse_bad("2562047h2562047h");
 
     format_is(0, "0s");
     format_is(-5, "0s");
