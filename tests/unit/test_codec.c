@@ -193,9 +193,16 @@ static void test_durations(void)
     format_is(H + 30 * M + 15 * S, "1h30m15s");
     format_is(90 * S, "1m30s");
     format_is(250000000LL, "250ms");
+    /* fractions are kept, as Go prints them (found by fuzz_etl_msg: "3h4ms" showed as "3h0m0s") */
+    format_is(3 * H + 4000000LL, "3h0m0.004s");
+    format_is(1500000000LL, "1.5s");
+    format_is(1500000LL, "1.5ms");
+    format_is(1500, "1.5\xc2\xb5s");
+    format_is(7, "7ns");
 
-    /* format then parse is the identity for whole seconds */
-    long long samples[] = {S, 59 * S, 61 * S, 3599 * S, 3601 * S, 26 * H + 7 * S};
+    /* format then parse is the identity */
+    long long samples[] = {S,          59 * S,        61 * S,      3599 * S, 3601 * S, 26 * H + 7 * S,
+                           3 * H + 4000000LL, 1, 999, 1001, 999999999LL, 1000000001LL, 2562047 * H};
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
         char out[32];
         int64_t back = -1;
