@@ -1,5 +1,5 @@
-# The two commands of the README, plus a plain build.
-.PHONY: all build run test clean
+# The two commands of the README, plus a plain build and the fuzzers.
+.PHONY: all build run test fuzz clean
 all: build
 build:
 	./deploy/dev/deps.sh
@@ -9,5 +9,10 @@ run:
 	./deploy/dev/up.sh
 test:
 	./tests/run.sh
+# every libFuzzer harness of tests/fuzz for SECS seconds each (clang-14)
+SECS ?= 30
+fuzz:
+	./deploy/dev/deps.sh --test
+	./tests/fuzz/run.sh $(SECS)
 clean:
-	rm -rf build build-test
+	rm -rf build build-test build-fuzz

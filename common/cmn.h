@@ -83,9 +83,10 @@ void cmn_gen_uuid(char out[CMN_UUID_LEN + 1]);
 int64_t cmn_now_ns(void);        /* CLOCK_REALTIME in ns */
 int64_t cmn_mono_ns(void);       /* CLOCK_MONOTONIC in ns */
 /* Go duration strings ("45s", "5m", "1h30m", "250ms"); 0 ns for "" and "0".
- * 0 or -EINVAL. */
+ * 0 or -EINVAL (also for a sum past 2^63 ns, as Go). */
 int cmn_parse_duration(const char *s, int64_t *ns_out);
-/* Formats as Go does ("5m", "45s", "1h30m", "0s"); out >= 32 bytes. */
+/* Formats as Go does ("5m", "45s", "1h30m", "1.5s", "250ms", "0s"), to the
+ * nanosecond, so cmn_parse_duration reads back the same; out >= 32 bytes. */
 void cmn_format_duration(int64_t ns, char *out, size_t outlen);
 /* RFC 3339 with nanoseconds, UTC; out >= 40 bytes. 0 -> "0001-01-01T00:00:00Z". */
 void cmn_format_rfc3339(int64_t ns, char *out, size_t outlen);

@@ -58,13 +58,20 @@ int cmn_parse_duration(const char *s, int64_t *ns_out)
     int64_t total = 0;
     const char *p = s;
     while (*p) {
-        if (!isdigit((unsigned char)*p) && *p != '.')
-            return -EINVAL;
-        char *end;
-        double v = strtod(p, &end);
-        if (end == p)
-            return -EINVAL;
-        p = end;
+        /* Go's number: digits with at most one '.' (no sign, exponent or hex),
+         * read in integers so every nanosecond counts, as Go does */
+        size_t wl = strspn(p, "0123456789");
+        const char *f = p + wl;
+        size_t fl = *f == '.' ? strspn(f + 1, "0123456789") : 0;
+        if (wl == 0 && fl == 0)
+            return -EINVAL; /* no digits, or "." alone */
+        unsigned __int128 whole = 0, frac = 0, scale = 1;
+        for (size_t i = 0; i < wl; i++)
+            if ((whole = whole * 10 + (unsigned)(p[i] - '0')) > INT64_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < fl && i < 18; i++) /* digits past a nanosecond of an hour do not count */
+            frac = frac * 10 + (unsigned)(f[1 + i] - '0'), scale *= 10;
+        p = *f == '.' ? f + 1 + fl : f;
         size_t best = 0;
         int64_t mult = 0;
         for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
@@ -77,10 +84,26 @@ int cmn_parse_duration(const char *s, int64_t *ns_out)
         if (!best)
             return -EINVAL;
         p += best;
-        total += (int64_t)(v * (double)mult);
+        unsigned __int128 add = whole * (uint64_t)mult + frac * (uint64_t)mult / scale;
+        if (add > (unsigned __int128)(INT64_MAX - total)) /* past 2^63 ns, ~292 years, as Go */
+            return -EINVAL;
+        total += (int64_t)add;
     }
     *ns_out = total;
     return 0;
+}
+
+/* "W" or "W.F" with F's trailing zeros dropped (F has digits digits), as Go. */
+static size_t put_decimal(char *out, size_t outlen, int64_t whole, int64_t frac, int digits, const char *unit)
+{
+    char f[16] = "";
+    if (frac) {
+        snprintf(f, sizeof f, ".%0*lld", digits, (long long)frac);
+        for (size_t i = strlen(f); f[i - 1] == '0'; i--)
+            f[i - 1] = '\0';
+    }
+    int n = snprintf(out, outlen, "%lld%s%s", (long long)whole, f, unit);
+    return n < 0 ? 0 : (size_t)n < outlen ? (size_t)n : outlen - 1;
 }
 
 void cmn_format_duration(int64_t ns, char *out, size_t outlen)
@@ -89,19 +112,28 @@ void cmn_format_duration(int64_t ns, char *out, size_t outlen)
         snprintf(out, outlen, "0s");
         return;
     }
+    /* below a second, Go's units; what is printed parses back to ns exactly */
+    if (ns < 1000) {
+        snprintf(out, outlen, "%lldns", (long long)ns);
+        return;
+    }
+    if (ns < 1000000) {
+        put_decimal(out, outlen, ns / 1000, ns % 1000, 3, "\xc2\xb5s"); /* µs */
+        return;
+    }
+    if (ns < 1000000000LL) {
+        put_decimal(out, outlen, ns / 1000000, ns % 1000000, 6, "ms");
+        return;
+    }
     int64_t h = ns / 3600000000000LL, m = ns / 60000000000LL % 60;
     int64_t s = ns / 1000000000LL % 60, frac = ns % 1000000000LL;
     size_t n = 0;
-    if (ns < 1000000000LL) {
-        snprintf(out, outlen, "%lldms", (long long)(ns / 1000000));
-        return;
-    }
     if (h)
         n += (size_t)snprintf(out + n, outlen - n, "%lldh", (long long)h);
     if (h || m)
         n += (size_t)snprintf(out + n, outlen - n, "%lldm", (long long)m);
-    if (s || frac || (!h && !m))
-        snprintf(out + n, outlen - n, "%llds", (long long)s); /* Go drops "0s" after minutes */
+    if (s || frac || (!h && !m)) /* Go drops "0s" after minutes */
+        put_decimal(out + n, outlen - n, s, frac, 9, "s");
 }
 
 void cmn_format_rfc3339(int64_t ns, char *out, size_t outlen)

@@ -113,8 +113,8 @@ static bool utf8_text(const unsigned char *p, size_t n)
 
 /* Go []byte fields travel as base64 (what the SDK sends). The seed's
  * examples put plain text there, so: a value that is valid base64 of UTF-8
- * text is decoded; anything else is taken as the text itself (and stored,
- * and shown, as its base64). */
+ * text is decoded; any other UTF-8 text is taken as the text itself (and
+ * stored, and shown, as its base64, which reads back as the same text). */
 static int b64_field(const cJSON *o, const char *key, char **b64, unsigned char **raw, size_t *rawlen,
                      char *err, size_t errlen)
 {
@@ -126,7 +126,10 @@ static int b64_field(const cJSON *o, const char *key, char **b64, unsigned char 
     if (*raw && utf8_text(*raw, *rawlen))
         return 0;
     free(*raw);
+    *raw = NULL;
     size_t n = strlen(*b64);
+    if (!utf8_text((const unsigned char *)*b64, n))
+        return bad(err, errlen, "invalid \"%s\": neither base64 nor UTF-8 text", key);
     *raw = (unsigned char *)cmn_xstrdup(*b64);
     *rawlen = n;
     char *enc = cmn_base64_encode(*raw, n);

@@ -101,6 +101,39 @@ static int open_archive(arch_job *j)
     return 0;
 }
 
+struct archive *tgt_archive_reader_new(void)
+{
+    /* Only what pick_format writes: "all" would also parse formats nobody
+     * appends to, and some of libarchive's filters (lrzip, lzop, grzip) run
+     * an outside program to decompress. */
+    struct archive *in = archive_read_new();
+    archive_read_support_format_tar(in);
+    archive_read_support_format_zip(in);
+    archive_read_support_filter_gzip(in);
+    return in;
+}
+
+int tgt_archive_copy_members(struct archive *in, struct archive *out, char *buf, size_t buflen)
+{
+    int rc = 0;
+    struct archive_entry *e;
+    while (rc == 0 && archive_read_next_header(in, &e) == ARCHIVE_OK) {
+        if (archive_write_header(out, e) != ARCHIVE_OK) {
+            rc = -EIO;
+            break;
+        }
+        la_ssize_t n;
+        while ((n = archive_read_data(in, buf, buflen)) > 0)
+            if (archive_write_data(out, buf, (size_t)n) != n) {
+                rc = -EIO;
+                break;
+            }
+        if (n < 0)
+            rc = -EIO;
+    }
+    return rc;
+}
+
 /* aate: copies the members of the existing archive into the new one. */
 static int copy_existing(arch_job *j)
 {
@@ -108,29 +141,14 @@ static int copy_existing(arch_job *j)
     int64_t size;
     if (tgt_object_open(&tgt->store, j->dst, j->archname, &fd, &size) != 0)
         return 0; /* nothing to append to: a new archive */
-    struct archive *in = archive_read_new();
-    archive_read_support_format_all(in);
-    archive_read_support_filter_all(in);
+    struct archive *in = tgt_archive_reader_new();
     int rc = 0;
     if (archive_read_open_fd(in, fd, 1 << 16) != ARCHIVE_OK) {
         tgt_job_error(j->job, "ais://%s/%s: cannot append to it: %s", j->dst, j->archname, archive_error_string(in));
         rc = -EIO;
     }
-    struct archive_entry *e;
-    while (rc == 0 && archive_read_next_header(in, &e) == ARCHIVE_OK) {
-        if (archive_write_header(j->a, e) != ARCHIVE_OK) {
-            rc = -EIO;
-            break;
-        }
-        la_ssize_t n;
-        while ((n = archive_read_data(in, j->buf, 1 << 20)) > 0)
-            if (archive_write_data(j->a, j->buf, (size_t)n) != n) {
-                rc = -EIO;
-                break;
-            }
-        if (n < 0)
-            rc = -EIO;
-    }
+    if (rc == 0)
+        rc = tgt_archive_copy_members(in, j->a, j->buf, 1 << 20);
     if (rc != 0)
         tgt_job_error(j->job, "ais://%s/%s: cannot append to it: %s", j->dst, j->archname,
                       archive_error_string(in) ? archive_error_string(in) : archive_error_string(j->a));

@@ -6,6 +6,7 @@
  */
 #include "target/target.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <microhttpd.h>
@@ -272,10 +273,40 @@ static int reply_json(tgt_req *r, const lso_page *pg, const char *uuid, const ch
     return tgt_reply_json(r, 200, res);
 }
 
-static const char *str_field(cJSON *v, const char *key)
+static const char *str_field(const cJSON *v, const char *key)
 {
-    cJSON *f = v ? cJSON_GetObjectItem(v, key) : NULL;
+    const cJSON *f = v ? cJSON_GetObjectItem(v, key) : NULL;
     return cJSON_IsString(f) ? f->valuestring : "";
+}
+
+int tgt_lso_msg_parse(const cJSON *v, tgt_lso_msg *m, char *why, size_t whylen)
+{
+    memset(m, 0, sizeof *m);
+    m->prefix = str_field(v, "prefix");
+    m->token = str_field(v, "continuation_token");
+    m->start_after = str_field(v, "start_after");
+    m->uuid = str_field(v, "uuid");
+    const cJSON *f = v ? cJSON_GetObjectItem(v, "flags") : NULL;
+    if (cJSON_IsString(f)) {
+        m->flags = strtoull(f->valuestring, NULL, 10);
+    } else if (cJSON_IsNumber(f)) {
+        /* a double out of uint64's range has no conversion (undefined in C) */
+        if (!(f->valuedouble >= 0 && f->valuedouble < 18446744073709551616.0)) {
+            snprintf(why, whylen, "invalid \"flags\" %g: expected the LsoMsg flag bits", f->valuedouble);
+            return -EINVAL;
+        }
+        m->flags = (uint64_t)f->valuedouble;
+    }
+    const cJSON *ps = v ? cJSON_GetObjectItem(v, "pagesize") : NULL;
+    /* 0, negative or too large: a full page */
+    m->pagesize = cJSON_IsNumber(ps) && ps->valuedouble >= 1 && ps->valuedouble <= PAGE_MAX ? (int)ps->valuedouble
+                                                                                            : PAGE_MAX;
+    if (strstr(m->prefix, "../")) {
+        snprintf(why, whylen, "invalid prefix \"%s\"", m->prefix);
+        return -EINVAL;
+    }
+    m->props = parse_props(str_field(v, "props"), &m->flags);
+    return 0;
 }
 
 int tgt_h_objects_list(tgt_req *r)
@@ -283,33 +314,18 @@ int tgt_h_objects_list(tgt_req *r)
     const char *bck = r->items[2];
     if (!tgt_check_bucket(r, bck, true))
         return MHD_YES;
-    cJSON *v = tgt_msg_value(r);
-    const char *prefix = str_field(v, "prefix");
-    const char *token = str_field(v, "continuation_token");
-    const char *start_after = str_field(v, "start_after");
-    const char *uuid_in = str_field(v, "uuid");
-    uint64_t flags = 0;
-    cJSON *f = v ? cJSON_GetObjectItem(v, "flags") : NULL;
-    if (cJSON_IsString(f))
-        flags = strtoull(f->valuestring, NULL, 10);
-    else if (cJSON_IsNumber(f) && f->valuedouble >= 0 && f->valuedouble < 9e18)
-        flags = (uint64_t)f->valuedouble;
-    else if (cJSON_IsNumber(f))
-        return tgt_reply_err(r, 400, "invalid \"flags\" %g", f->valuedouble);
-    cJSON *ps = v ? cJSON_GetObjectItem(v, "pagesize") : NULL;
-    double psd = cJSON_IsNumber(ps) ? ps->valuedouble : 0;
-    if (psd < 0 || (psd <= PAGE_MAX && psd != (double)(int)psd))
-        return tgt_reply_err(r, 400, "invalid \"pagesize\" %g: must be a whole number, 0 or more", psd);
-    int pagesize = psd > PAGE_MAX ? PAGE_MAX : (int)psd;
-    if (pagesize == 0)
-        pagesize = PAGE_MAX;
-    if (strstr(prefix, "../"))
-        return tgt_reply_err(r, 400, "invalid prefix \"%s\"", prefix);
+    tgt_lso_msg m;
+    char why[512];
+    if (tgt_lso_msg_parse(tgt_msg_value(r), &m, why, sizeof why) != 0)
+        return tgt_reply_err(r, 400, "%s", why);
+    uint64_t flags = m.flags;
+    int pagesize = m.pagesize;
+    const char *prefix = m.prefix;
 
     lso_page pg = {0};
     pg.limit = pagesize;
-    pg.props = parse_props(str_field(v, "props"), &flags);
-    const char *after = *token ? token : start_after;
+    pg.props = m.props;
+    const char *after = *m.token ? m.token : m.start_after;
     tgt_arch_ls arch;
     if (flags & LS_ARCH_DIR) {
         tgt_arch_ls_init(&arch, &tgt->store, bck, prefix, after);
@@ -325,8 +341,8 @@ int tgt_h_objects_list(tgt_req *r)
         return tgt_reply_err(r, 500, "list ais://%s: cannot read the bucket's directories", bck);
     }
     char uuid[128];
-    if (*uuid_in)
-        snprintf(uuid, sizeof uuid, "%s", uuid_in);
+    if (*m.uuid)
+        snprintf(uuid, sizeof uuid, "%s", m.uuid);
     else
         cmn_gen_uuid(uuid);
     const char *next = pg.n >= pagesize ? pg.last_key : "";

@@ -40,6 +40,19 @@ static bool dst_bucket(tgt_req *r, const cJSON *value, char *out, size_t len, ch
     return false;
 }
 
+int tgt_listrange_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen)
+{
+    if (tgt_tcb_parse(value, etl, t, why, whylen) != 0 || tgt_sel_parse(value, &t->sel, why, whylen) != 0 ||
+        tgt_sel_parse_dsts(value, &t->sel, why, whylen) != 0)
+        return -EINVAL;
+    if (t->sel.dsts && ((t->prepend && *t->prepend) || t->ext_all || t->next)) {
+        /* a given name is the whole destination name: mapping it too would be ambiguous */
+        snprintf(why, whylen, "\"dst_names\" cannot be combined with \"prepend\" or \"ext\"");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int copy_listrange(tgt_req *r, bool etl)
 {
     const char *src = r->items[2];
@@ -51,14 +64,7 @@ static int copy_listrange(tgt_req *r, bool etl)
     tgt_tcb *t = cmn_xcalloc(1, sizeof *t);
     snprintf(t->src, sizeof t->src, "%s", src);
     bool bad = !dst_bucket(r, value, t->dst, sizeof t->dst, why, sizeof why) ||
-               tgt_tcb_parse(value, etl, t, why, sizeof why) != 0 ||
-               tgt_sel_parse(value, &t->sel, why, sizeof why) != 0 ||
-               tgt_sel_parse_dsts(value, &t->sel, why, sizeof why) != 0;
-    if (!bad && t->sel.dsts && ((t->prepend && *t->prepend) || t->ext_all || t->next)) {
-        /* a given name is the whole destination name: mapping it too would be ambiguous */
-        snprintf(why, sizeof why, "\"dst_names\" cannot be combined with \"prepend\" or \"ext\"");
-        bad = true;
-    }
+               tgt_listrange_parse(value, etl, t, why, sizeof why) != 0;
     if (bad) { /* every check above is of the request: a 400 */
         tgt_tcb_free(t);
         return tgt_reply_err(r, 400, "%s: %s", kind, why);

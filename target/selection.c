@@ -2,8 +2,9 @@
  * selection.c - which objects a multi-object request names (AIStore's
  * ListRange): a list, a bash-brace template, or a prefix. Template names
  * are generated one at a time, never expanded into memory, so a range of a
- * million names costs nothing until it is visited. A list may pair each
- * name with its destination name (dst_names, an etlfs extension).
+ * million names costs nothing until it is visited (at most TGT_SEL_MAX_NAMES
+ * in all). A list may pair each name with its destination name (dst_names,
+ * an etlfs extension).
  */
 #include "target/target.h"
 
@@ -89,6 +90,19 @@ static int tmpl_parse(const char *s, tmpl *t, char *why, size_t whylen)
         lit = p = close + 1;
     }
     t->lit[t->n] = cmn_xstrdup(lit);
+    /* Bounded, because a job turns the odometer to its end: names that are
+     * not valid are skipped without a visit, so nothing else would stop it. */
+    long long count = 1;
+    for (int i = 0; i < t->n; i++) {
+        long long k = (t->r[i].end - t->r[i].start) / t->r[i].step; /* names - 1: no overflow */
+        if (k >= TGT_SEL_MAX_NAMES / count) {
+            snprintf(why, whylen, "template \"%s\" names more than %d objects: split it into several requests", s,
+                     TGT_SEL_MAX_NAMES);
+            tmpl_free(t);
+            return -1;
+        }
+        count *= k + 1;
+    }
     return t->n > 0;
 }
 
@@ -214,9 +228,10 @@ static void tmpl_each(const tmpl *t, tgt_sel_fn fn, void *ctx)
             break;
         int i = t->n - 1;
         while (i >= 0) {
-            cur[i] += t->r[i].step;
-            if (cur[i] <= t->r[i].end)
+            if (t->r[i].end - cur[i] >= t->r[i].step) { /* never past end: {..9223372036854775807} */
+                cur[i] += t->r[i].step;
                 break;
+            }
             cur[i] = t->r[i].start;
             i--;
         }

@@ -145,6 +145,25 @@ int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *f
  * without our metadata has nothing to compare: 0). err names the object. */
 int tgt_object_verify(int fd, int64_t size, const tgt_objmeta *m, const char *bck, const char *obj, cmn_err *err);
 
+/* ----------------------------------------------------------------- object */
+/* Parses a Range header, "bytes=A-B", "bytes=A-" or "bytes=-N", against an
+ * object of size bytes: 1 with off and len set, 0 when h is NULL, -1 when it
+ * is malformed or not satisfiable (object.c). */
+int tgt_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len);
+
+/* -------------------------------------------------------------------- lso */
+/* A list-objects request (AIStore's LsoMsg, the ActMsg value); the strings
+ * point into the JSON it was parsed from. */
+typedef struct tgt_lso_msg {
+    const char *prefix, *token, *start_after, *uuid;
+    uint64_t flags;    /* LsoMsg flag bits */
+    int pagesize;      /* 1..10000 */
+    unsigned props;    /* the properties to report, as bits */
+} tgt_lso_msg;
+
+/* 0, or -EINVAL with why filled (lso.c). */
+int tgt_lso_msg_parse(const cJSON *v, tgt_lso_msg *m, char *why, size_t whylen);
+
 /* ------------------------------------------------------------------- walk */
 /* Visits a bucket's objects in name order (merged over mountpaths), names
  * > start_after and starting with prefix. With no_recursion, only the
@@ -377,6 +396,7 @@ cJSON *tgt_json_str_int(int64_t v); /* as a JSON string */
 /* Which objects a multi-object request names (AIStore's ListRange): a list
  * of names, a bash-brace template ("a-{0..9..2}-b", ranges expanded in
  * order), or a prefix (a template without ranges; "" = every object). */
+#define TGT_SEL_MAX_NAMES 1000000 /* the most names a template may generate */
 typedef struct tgt_sel {
     char **names; /* objnames, or NULL */
     int nnames;
@@ -426,6 +446,10 @@ typedef struct tgt_tcb {
  * with why filled. */
 int tgt_tcb_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen); /* tcb.c */
 void tgt_tcb_free(tgt_tcb *t); /* and t itself */
+/* The value of copy-listrange / etl-listrange into a zeroed t: tgt_tcb_parse,
+ * the selection and its dst_names; 0, or -EINVAL with why filled
+ * (multiobj.c). The destination bucket is the caller's. */
+int tgt_listrange_parse(const cJSON *value, bool etl, tgt_tcb *t, char *why, size_t whylen);
 /* The destination name of source object name: prepend + the name with its
  * extension mapped; malloc'd. */
 char *tgt_tcb_dst_name(const tgt_tcb *t, const char *name);
@@ -523,9 +547,6 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj); /* ?etl_name=[
 /* The ETL chain a request names in its query (etl_name, etl_pipeline,
  * etl_args), referenced; NULL with err (404 unknown, 400 bad). */
 etl_chain *tgt_etl_from_query(tgt_req *r, cmn_err *err);
-/* A Range header against size ("bytes=A-B", "A-", "-N"; object.c): 1 and
- * off/len set, 0 when there is none, -1 when it cannot be served (416). */
-int tgt_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len);
 
 /* Files inside archived objects (archread.c): .tar, .tgz/.tar.gz, .zip, .tar.lz4. */
 bool tgt_arch_named(const char *name); /* by the name's extension, as AIStore lists */
@@ -568,6 +589,12 @@ void tgt_arch_ls_free(tgt_arch_ls *ls);
 int tgt_act_copy_bck(tgt_req *r, const char *src, cJSON *value, bool etl);
 int tgt_act_move_bck(tgt_req *r, const char *src);
 int tgt_act_archive(tgt_req *r, const char *src, cJSON *value);
+/* Reading an archive to append to it (archive.c): a libarchive reader of the
+ * formats etlfs writes, and the copy of every member of in into out (buf is
+ * scratch of buflen bytes); 0 or -EIO (the archives' error strings say why). */
+struct archive;
+struct archive *tgt_archive_reader_new(void);
+int tgt_archive_copy_members(struct archive *in, struct archive *out, char *buf, size_t buflen);
 int tgt_act_promote(tgt_req *r, const char *bck);
 int tgt_act_copy_obj(tgt_req *r, const char *bck, const char *obj);
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds everything under AddressSanitizer + UndefinedBehaviorSanitizer and
-# runs every test: the C unit tests (ctest) and the end-to-end pytest suite
-# against the real binaries. Installs what it needs. Exit code: non-zero if
-# anything failed.
+# runs every test: the C unit tests (ctest), the end-to-end pytest suite
+# against the real binaries, then each fuzzer of tests/fuzz for
+# ETLFS_FUZZ_SECS seconds (default 30; 0 skips them). Installs what it
+# needs. Exit code: non-zero if anything failed.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -18,5 +19,12 @@ unit=0
 export ETLFS_BUILD="$build"
 e2e=0
 /usr/bin/python3 -m pytest -p no:cacheprovider -v -ra --timeout 900 tests/e2e "$@" || e2e=$?
-echo "unit tests: $([ $unit = 0 ] && echo passed || echo FAILED), end-to-end: $([ $e2e = 0 ] && echo passed || echo FAILED)"
-[ $unit = 0 ] && [ $e2e = 0 ]
+# fuzzing: each libFuzzer harness for ETLFS_FUZZ_SECS seconds (0 skips it)
+fuzz_secs=${ETLFS_FUZZ_SECS:-30}
+fuzz=skipped
+if [ "$fuzz_secs" != 0 ]; then
+  fuzz=passed
+  ./tests/fuzz/run.sh "$fuzz_secs" || fuzz=FAILED
+fi
+echo "unit tests: $([ $unit = 0 ] && echo passed || echo FAILED), end-to-end: $([ $e2e = 0 ] && echo passed || echo FAILED), fuzzing: $fuzz"
+[ $unit = 0 ] && [ $e2e = 0 ] && [ $fuzz != FAILED ]

@@ -106,6 +106,29 @@ def test_delete_listrange(shared_target, bucket):
     assert list_names(t, bucket) == ["keep"]
 
 
+def test_template_expansion_is_bounded(shared_target, bucket):
+    """A template names at most a million objects: one that names more (or
+    whose every name is invalid, which no visit would ever stop) is refused
+    before any job starts, and the bucket is untouched."""
+    t = shared_target
+    put_many(t, bucket, [("d-0-0", b"x")])
+    for action, method, tmpl in [("delete-listrange", "DELETE", "d-{0..999}-{0..1000}"),
+                                 ("delete-listrange", "DELETE", "/{000..396666666669}"),
+                                 ("copy-listrange", "POST", "{0..9223372036854775807}")]:
+        value = {"template": tmpl}
+        if action == "copy-listrange":
+            value["tobck"] = {"name": bucket + "-dst"}
+        r = post_listrange(t, bucket, action, value, method=method)
+        assert r.status_code == 400, (tmpl, r.text)
+        assert "more than 1000000 objects" in r.json()["message"], r.text
+    assert list_names(t, bucket) == ["d-0-0"]
+    # a million exactly is a template like any other (stopped: only its start is of interest)
+    r = post_listrange(t, bucket, "delete-listrange", {"template": "z{0..999}-{0..999}"}, method="DELETE")
+    assert r.status_code == 200, r.text
+    requests.put(f"{t.url}/v1/cluster", json={"action": "stop", "value": {"ID": r.text}})
+    wait_job(t, r.text)
+
+
 def test_evict_prefetch_refused_on_ais(shared_target, bucket):
     t = shared_target
     r = post_listrange(t, bucket, "evict-listrange", {"objnames": ["a"]}, method="DELETE")
@@ -168,6 +191,46 @@ def test_archive_formats_and_errors(shared_target, bucket):
     r = requests.put(f"{t.url}/v1/buckets/{bucket}",
                      json={"action": "archive", "value": {"objnames": ["a"], "archname": "x.rar"}})
     assert r.status_code == 400
+
+
+def test_archive_append_reads_only_what_it_writes(shared_target, bucket):
+    """aate reads the existing archive with the formats etlfs writes (TAR,
+    gzip'd TAR, ZIP): another one (here a bzip2'd TAR) is a job error and
+    the archive is left as it was."""
+    t = shared_target
+    t.put(bucket, "late.txt", b"late")
+
+    def append(archname):
+        r = requests.put(f"{t.url}/v1/buckets/{bucket}",
+                         json={"action": "archive", "value": {"objnames": ["late.txt"], "archname": archname,
+                                                              "aate": True}})
+        assert r.status_code == 200, r.text
+        return wait_job(t, r.text)
+
+    def tar_bytes(mode):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode=mode) as tf:
+            ti = tarfile.TarInfo("old.txt")
+            ti.size = 3
+            tf.addfile(ti, io.BytesIO(b"old"))
+        return buf.getvalue()
+
+    t.put(bucket, "a.tgz", tar_bytes("w:gz"))
+    assert append("a.tgz")["err"] == ""
+    with tarfile.open(fileobj=io.BytesIO(t.get(bucket, "a.tgz").content), mode="r:gz") as tf:
+        assert tf.getnames() == ["old.txt", "late.txt"]
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as zf:
+        zf.writestr("old.txt", b"old")
+    t.put(bucket, "a.zip", zbuf.getvalue())
+    assert append("a.zip")["err"] == ""
+    with zipfile.ZipFile(io.BytesIO(t.get(bucket, "a.zip").content)) as zf:
+        assert zf.namelist() == ["old.txt", "late.txt"]
+    bz = tar_bytes("w:bz2")
+    t.put(bucket, "b.tar", bz)
+    st = append("b.tar")
+    assert "cannot append" in st["err"], st
+    assert t.get(bucket, "b.tar").content == bz
 
 
 def test_copy_obj(shared_target, bucket):

@@ -128,6 +128,22 @@ def test_prefix_with_dotdot_is_400(shared_target, big_bucket):
     assert r.status_code == 400
 
 
+def test_numbers_out_of_range(shared_target, big_bucket):
+    """Numbers no integer can hold (found by fuzz_actmsg): flags that are not
+    bits are a 400; a page size out of 1..10000 is a full page."""
+    url = f"{shared_target.url}/v1/buckets/lso-big"
+    for flags in ("-1", "1e300", "1e999", "18446744073709551616"):
+        r = requests.get(url, data='{"action":"list","value":{"flags":%s}}' % flags,
+                         headers={"Content-Type": "application/json"})
+        assert r.status_code == 400 and "flags" in r.json()["message"], (flags, r.text)
+    for pagesize in ("1e999", "-1e999", "3000000000", "0.5"):
+        r = requests.get(url, data='{"action":"list","value":{"flags":"0","pagesize":%s,"prefix":"d1/"}}' % pagesize,
+                         headers={"Content-Type": "application/json"})
+        assert r.status_code == 200, (pagesize, r.text)
+        page = r.json()
+        assert page["continuation_token"] == "" and len(page["entries"]) == sum(n.startswith("d1/") for n in big_bucket)
+
+
 def test_start_after(shared_target, big_bucket):
     page = lso(shared_target, "lso-big", start_after="d4/obj-02399", pagesize=5)
     assert [e["n"] for e in page["Entries"]] == [n for n in big_bucket if n > "d4/obj-02399"][:5]

@@ -172,6 +172,17 @@ static void test_durations(void)
     parse_bad("5s ");
     parse_bad("1d");
     parse_bad("abc");
+    /* numbers as Go writes them, within int64 ns (found by fuzzing) */
+    parse_is("2562047h", 2562047 * H);
+    parse_bad("2562048h");
+    parse_bad("3077777777777777777777777777777777777777s");
+    parse_bad("3m1e999s");
+    parse_bad("1e3s");
+    parse_bad("0x10s");
+    parse_bad(".s");
+    parse_bad("1..5s");
+    parse_bad("1.5.5s");
+    parse_bad("2562047h2562047h");
 
     format_is(0, "0s");
     format_is(-5, "0s");
@@ -182,9 +193,16 @@ static void test_durations(void)
     format_is(H + 30 * M + 15 * S, "1h30m15s");
     format_is(90 * S, "1m30s");
     format_is(250000000LL, "250ms");
+    /* fractions are kept, as Go prints them (found by fuzz_etl_msg: "3h4ms" showed as "3h0m0s") */
+    format_is(3 * H + 4000000LL, "3h0m0.004s");
+    format_is(1500000000LL, "1.5s");
+    format_is(1500000LL, "1.5ms");
+    format_is(1500, "1.5\xc2\xb5s");
+    format_is(7, "7ns");
 
-    /* format then parse is the identity for whole seconds */
-    long long samples[] = {S, 59 * S, 61 * S, 3599 * S, 3601 * S, 26 * H + 7 * S};
+    /* format then parse is the identity */
+    long long samples[] = {S,          59 * S,        61 * S,      3599 * S, 3601 * S, 26 * H + 7 * S,
+                           3 * H + 4000000LL, 1, 999, 1001, 999999999LL, 1000000001LL, 2562047 * H};
     for (size_t i = 0; i < sizeof samples / sizeof samples[0]; i++) {
         char out[32];
         int64_t back = -1;

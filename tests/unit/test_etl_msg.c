@@ -183,6 +183,9 @@ int main(void)
     want_raw_err("{\"id\":\"ab\",\"code\":\"YQ==\",\"runtime\":\"python3.11v2\",\"funcs\":{\"transform\":\"t\"}}",
                  "too short");
     want_raw_err("{\"id\":\"etl-x1234\"}", "code");
+    /* neither base64 nor text: it would read back as another code (found by fuzz_etl_msg) */
+    want_err(",\"code\":\"def transform(b): return b # \xf1\"", "code");
+    want_err(",\"dependencies\":\"numpy\xff\"", "dependencies");
     want_raw_err("not json", "JSON");
     want_raw_err("[]", "object");
     /* accepted variations */
