@@ -291,8 +291,7 @@ int tgt_h_bucket_head(tgt_req *r)
     const char *bck = bucket_of(r);
     if (!bck)
         return MHD_YES;
-    const char *bsumm = tgt_query(r, "bsumm_remote");
-    if (bsumm && (!strcasecmp(bsumm, "true") || !strcmp(bsumm, "1") || !strcmp(bsumm, "t")))
+    if (tgt_query_true(r, "bsumm_remote"))
         return summary_reply(r, bck, true);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
     char *props = bucket_props_json(bck);

@@ -36,9 +36,8 @@ int tgt_h_etl_init(tgt_req *r) { ETL_API(etl_api_init(tgt->etl, r->body.data ? r
  * every ETL from anywhere. */
 static bool list_all(tgt_req *r)
 {
-    const char *all = tgt_query(r, "all");
-    if (all)
-        return !strcmp(all, "true") || !strcmp(all, "1");
+    if (tgt_query(r, "all"))
+        return tgt_query_true(r, "all");
     const char *ua = tgt_header(r, "User-Agent");
     int major, minor;
     if (!ua || sscanf(ua, "ais/python/%d.%d", &major, &minor) != 2)

@@ -127,18 +127,6 @@ static upload *lookup_locked(const char *bck, const char *obj, const char *id, c
     return NULL;
 }
 
-/* Bucket and object name; replies and returns false when either is bad. */
-static bool check_object(tgt_req *r, const char *bck, const char *obj)
-{
-    char why[128];
-    if (!tgt_check_bucket(r, bck, true))
-        return false;
-    if (!cmn_object_name_valid(obj, why, sizeof why)) {
-        tgt_reply_err(r, 400, "invalid object name \"%s\": %s", obj, why);
-        return false;
-    }
-    return true;
-}
 
 /* ?uploadId=, or NULL after a 400. */
 static const char *upload_id(tgt_req *r, const char *bck, const char *obj)
@@ -156,7 +144,7 @@ static const char *upload_id(tgt_req *r, const char *bck, const char *obj)
 int tgt_h_mpt_create(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!check_object(r, bck, obj))
+    if (!tgt_check_object(r, bck, obj))
         return MHD_YES;
     pthread_mutex_lock(&mu);
     if (nuploads >= TGT_MPT_MAX_UPLOADS) {
@@ -196,7 +184,7 @@ bool tgt_mpt_part_start(tgt_req *r, int *ret)
 {
     const char *bck = r->items[2], *obj = r->obj;
     *ret = MHD_YES;
-    if (!check_object(r, bck, obj))
+    if (!tgt_check_object(r, bck, obj))
         return false;
     const char *id = upload_id(r, bck, obj);
     if (!id)
@@ -412,7 +400,7 @@ static int assemble(const upload *u, const int *nums, int n, cmn_err *err)
 int tgt_h_mpt_complete(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!check_object(r, bck, obj))
+    if (!tgt_check_object(r, bck, obj))
         return MHD_YES;
     const char *id = upload_id(r, bck, obj);
     if (!id)
@@ -456,7 +444,7 @@ int tgt_h_mpt_complete(tgt_req *r)
 int tgt_h_mpt_abort(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!check_object(r, bck, obj))
+    if (!tgt_check_object(r, bck, obj))
         return MHD_YES;
     const char *id = upload_id(r, bck, obj);
     if (!id)

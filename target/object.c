@@ -39,18 +39,6 @@ static void add_meta_headers(struct MHD_Response *resp, const tgt_objmeta *m)
     cJSON_Delete(custom);
 }
 
-/* Checks bucket and object name; replies and returns false on a bad one. */
-static bool check_object(tgt_req *r, const char *bck, const char *obj)
-{
-    char why[128];
-    if (!tgt_check_bucket(r, bck, true))
-        return false;
-    if (!cmn_object_name_valid(obj, why, sizeof why)) {
-        tgt_reply_err(r, 400, "invalid object name \"%s\": %s", obj, why);
-        return false;
-    }
-    return true;
-}
 
 static int reply_open_error(tgt_req *r, const char *bck, const char *obj, int rc)
 {
@@ -105,7 +93,7 @@ static void add_fqn_header(tgt_req *r, struct MHD_Response *resp, const char *bc
 int tgt_h_object_get(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!check_object(r, bck, obj))
+    if (!tgt_check_object(r, bck, obj))
         return MHD_YES;
     if (tgt_arch_wanted(r))
         return tgt_arch_get(r, bck, obj);
@@ -121,8 +109,7 @@ int tgt_h_object_get(tgt_req *r)
     tgt_objmeta_load(fd, &m);
     /* ?validate=true: the bytes are checked before the reply starts, since
      * a read that fails once the reply is under way can only cut it short */
-    const char *validate = tgt_query(r, "validate");
-    if (validate && (!strcmp(validate, "true") || !strcmp(validate, "1"))) {
+    if (tgt_query_true(r, "validate")) {
         cmn_err err;
         if (tgt_object_verify(fd, size, &m, bck, obj, &err) != 0) {
             close(fd);
@@ -222,7 +209,7 @@ static void add_v2_headers(tgt_req *r, struct MHD_Response *resp, int fd, const 
 int tgt_h_object_head(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!check_object(r, bck, obj))
+    if (!tgt_check_object(r, bck, obj))
         return MHD_YES;
     int fd;
     int64_t size;
@@ -296,7 +283,7 @@ int tgt_h_object_put_done(tgt_req *r)
 int tgt_h_object_delete(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!check_object(r, bck, obj))
+    if (!tgt_check_object(r, bck, obj))
         return MHD_YES;
     int rc = tgt_object_remove(&tgt->store, bck, obj);
     if (rc == -ENOENT || rc == -ENOTDIR)
@@ -334,13 +321,13 @@ static int rename_object(tgt_req *r, const char *bck, const char *obj)
 int tgt_h_object_rename(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    return check_object(r, bck, obj) ? rename_object(r, bck, obj) : MHD_YES;
+    return tgt_check_object(r, bck, obj) ? rename_object(r, bck, obj) : MHD_YES;
 }
 
 int tgt_h_object_copy(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    return check_object(r, bck, obj) ? tgt_act_copy_obj(r, bck, obj) : MHD_YES;
+    return tgt_check_object(r, bck, obj) ? tgt_act_copy_obj(r, bck, obj) : MHD_YES;
 }
 
 /* PATCH /v1/objects/B/O {"value": {k: v...}}: custom metadata merged into the
@@ -349,7 +336,7 @@ int tgt_h_object_copy(tgt_req *r)
 int tgt_h_object_patch(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!check_object(r, bck, obj))
+    if (!tgt_check_object(r, bck, obj))
         return MHD_YES;
     const cJSON *value = tgt_msg_value(r), *kv;
     if (!cJSON_IsObject(value))
@@ -367,8 +354,7 @@ int tgt_h_object_patch(tgt_req *r)
         return reply_open_error(r, bck, obj, rc);
     tgt_objmeta m;
     tgt_objmeta_load(fd, &m);
-    const char *fresh = tgt_query(r, "set-new-custom");
-    bool replace = fresh && (!strcasecmp(fresh, "true") || !strcmp(fresh, "1"));
+    bool replace = tgt_query_true(r, "set-new-custom");
     cJSON *custom = !replace && m.custom && *m.custom ? cJSON_Parse(m.custom) : NULL;
     if (!cJSON_IsObject(custom)) {
         cJSON_Delete(custom);
@@ -393,7 +379,7 @@ int tgt_h_object_patch(tgt_req *r)
 
 int tgt_h_object_action_invalid(tgt_req *r)
 {
-    return check_object(r, r->items[2], r->obj) ? tgt_h_action_invalid(r) : MHD_YES;
+    return tgt_check_object(r, r->items[2], r->obj) ? tgt_h_action_invalid(r) : MHD_YES;
 }
 
 int tgt_h_objects_promote(tgt_req *r)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *tgt_query(tgt_req *r, const char *key)
 {
@@ -210,3 +211,22 @@ const char *tgt_parse_uname_object(const char *uname, char *bck, size_t len)
     bck[n] = '\0';
     return p + n + 1;
 }
+
+bool tgt_check_object(tgt_req *r, const char *bck, const char *obj)
+{
+    char why[128];
+    if (!tgt_check_bucket(r, bck, true))
+        return false;
+    if (!cmn_object_name_valid(obj, why, sizeof why)) {
+        tgt_reply_err(r, 400, "invalid object name \"%s\": %s", obj, why);
+        return false;
+    }
+    return true;
+}
+
+bool tgt_query_true(tgt_req *r, const char *name)
+{
+    const char *v = tgt_query(r, name);
+    return v && (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "t"));
+}
+

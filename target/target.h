@@ -380,6 +380,10 @@ cJSON *tgt_msg_value(tgt_req *r);        /* ActMsg "value", or NULL */
 /* Validates bucket name, provider (ais only) and existence; replies the error
  * and returns false when the request cannot go on. */
 bool tgt_check_bucket(tgt_req *r, const char *bck, bool must_exist);
+/* The bucket exists and the object's name is valid; else replies and false. */
+bool tgt_check_object(tgt_req *r, const char *bck, const char *obj);
+/* A query flag as Go's strconv.ParseBool reads it: "true", "1", "t" (any case). */
+bool tgt_query_true(tgt_req *r, const char *name);
 /* Parses a "bck_to" uname (ais/@#/NAME/) into name; false when malformed. */
 bool tgt_parse_uname_bucket(const char *uname, char *name, size_t len);
 /* AIStore's object uname "ais/@#/BUCKET/OBJECT": the bucket into name, and
