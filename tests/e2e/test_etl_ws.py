@@ -20,28 +20,9 @@ import requests
 
 from conftest import BUILD, ROOT, Target
 from test_etl_api import etl_pids, init_code, message
+from test_etl_v5 import MD5, REVERSE, UPPER, WITH_ARGS  # the same transforms, over ws://
 from test_offline import list_names, put_many, wait_job
 
-MD5 = """
-import hashlib
-def transform(data):
-    return hashlib.md5(data).hexdigest().encode()
-"""
-
-UPPER = """
-def transform(data):
-    return data.upper()
-"""
-
-REVERSE = """
-def transform(data):
-    return data[::-1]
-"""
-
-WITH_ARGS = """
-def transform(data, etl_args):
-    return data + b"|" + etl_args.encode()
-"""
 
 # raises for objects that start with "bad", hangs on "hang", is slow on "slow"
 MOODY = """
