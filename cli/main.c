@@ -20,7 +20,7 @@ static const cli_flag f_none[] = {END_FLAGS};
 #define F_SPEC {"spec", 'f', true, "path to a YAML ETL spec (runtime spec, or a Kubernetes Pod), local or http(s) URL; several ETLs may be separated by '---'"}
 #define F_OVERRIDES                                                                                             \
     {"name", 0, true, "unique ETL name (overrides the spec's)"},                                                \
-    {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev or io (overrides the spec's)"},    \
+    {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev, io or ws (overrides the spec's)"},\
     {"init-timeout", 0, true, "AIS target waiting time for the ETL to become ready (e.g. 45s, 5m)"},             \
     {"object-timeout", 0, true, "server-side timeout of transforming a single object (e.g. 30s)"}
 static const cli_flag f_bucket_create[] = {
@@ -46,7 +46,7 @@ static const cli_flag f_get[] = {{"silent", 0, false, "server-side flag, an indi
 static const cli_flag f_rmo[] = {{"yes", 'y', false, "assume 'yes' to all questions"}, END_FLAGS};
 static const cli_flag f_etl_spec[] = {
     {"from-file", 0, true, "absolute path to the file with the spec/code for ETL"},
-    {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev or io"},
+    {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev, io or ws"},
     {"arg-type", 0, true, "how an object is passed to the ETL: \"\" (bytes), url or fqn"},
     {"timeout", 0, true, "ais target waiting time for POD to become ready (e.g. 45s, 5m)"},
     {"name", 0, true, "unique ETL name"},
@@ -58,7 +58,7 @@ static const cli_flag f_etl_code[] = {
     {"from-file", 0, true, "absolute path to the file with the spec/code for ETL"},
     {"deps-file", 0, true, "absolute path to the file with dependencies that must be installed before running the code"},
     {"runtime", 0, true, "environment used to run the provided code (currently supported: python3.8v2, python3.10v2, python3.11v2)"},
-    {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev or io"},
+    {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev, io or ws"},
     {"transform", 0, true, "receives and _transforms_ the payload (default: \"transform\")"},
     {"arg-type", 0, true, "how an object is passed to the ETL: \"\" (bytes), url or fqn"},
     {"chunk-size", 0, true, "chunk size in IEC or SI units, or \"raw\" bytes (e.g.: 4mb, 1MiB, 1048576, 128k)"},
