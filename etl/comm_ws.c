@@ -153,7 +153,8 @@ static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, c
     ws_pool *pool = h->comm_state;
     int64_t tmo = timeout_ns > 0 ? timeout_ns : h->object_timeout_ns;
     int64_t deadline = cmn_mono_ns() + tmo;
-    bool fqn = !input && strcmp(h->arg, "fqn") == 0;
+    /* the ETL opens the file: argument fqn, or the SDK's direct_file_access (ETL_DIRECT_FQN) */
+    bool fqn = !input && (strcmp(h->arg, "fqn") == 0 || h->direct_fqn);
     source src = {.input = input, .fd = -1};
     char *ctrl = control_msg(obj, args, fqn);
     answer a = {.sink = sink};

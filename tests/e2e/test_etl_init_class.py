@@ -192,6 +192,26 @@ def test_direct_file_access_gets_the_objects_file(t):
         delete(t, name)
 
 
+def test_ws_comm_type_with_and_without_direct_file_access(t):
+    """comm_type="ws": the SDK's FastAPIServer /ws; direct_file_access makes
+    the control message name the file (no bytes sent), as 5.0's target does."""
+    init_class(t, "ic-wsbytes", "FastAPIServer", comm_type="ws")
+    body = '''        assert isinstance(data, str), type(data)
+        with open(data, "rb") as f:
+            return f.read().upper() + b"|" + os.path.basename(data).encode()'''
+    init_class(t, "ic-ws-direct", "FastAPIServer", body=body, comm_type="ws", direct_file_access=True)
+    try:
+        r = get(t, "dir/obj-2", etl_name="ic-wsbytes", etl_args="k=v")
+        assert r.status_code == 200, r.text
+        assert r.content == b"HELLO 2|dir/obj-2|k=v"
+        r = get(t, "dir/obj-2", etl_name="ic-ws-direct")
+        assert r.status_code == 200, r.text
+        assert r.content == b"HELLO 2|obj-2"
+    finally:
+        delete(t, "ic-wsbytes")
+        delete(t, "ic-ws-direct")
+
+
 def test_a_transform_that_raises_is_a_5xx_naming_etl_and_object(t):
     name = "ic-raises"
     body = '''        raise ValueError("refusing " + path)'''
