@@ -7,7 +7,7 @@ PACKAGES=(
   libmsgpack-dev libxxhash-dev libssl-dev libarchive-dev zlib1g-dev
   python3 python3-venv python3-requests python3-cloudpickle python3-pil python3-xxhash
 )
-TEST_PACKAGES=(python3-pytest python3-pytest-timeout python3-hypothesis fio python3-msgpack python3-torch python3-torchvision xxhash curl nginx-light wrk psmisc openssl)
+TEST_PACKAGES=(python3-pytest python3-pytest-timeout python3-hypothesis fio python3-msgpack python3-torch python3-torchvision xxhash curl nginx-light wrk psmisc openssl etcd-server etcd-client)
 want=("${PACKAGES[@]}")
 [[ ${1:-} == --test ]] && want+=("${TEST_PACKAGES[@]}")
 missing=()
