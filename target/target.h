@@ -177,6 +177,15 @@ void tgt_job_linger(tgt_job *job);
 void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
                        bool aborted, const char *err);
 
+/* -------------------------------------------------------------------- hrw */
+/* Placement as AIStore's (hrw.c): the digest of a target id, of an object's
+ * uname, the weight of a (target, object) pair, and the index of the owner
+ * among n target digests (-1 for none). */
+uint64_t tgt_hrw_digest(const char *id);
+uint64_t tgt_hrw_obj_digest(const char *bck, const char *obj);
+uint64_t tgt_hrw_weight(uint64_t seed);
+int tgt_hrw_owner(const uint64_t *node_digests, int n, uint64_t obj_digest);
+
 /* ------------------------------------------------------------------ server */
 typedef struct tgt_config {
     char listen_host[256];
