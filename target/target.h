@@ -217,6 +217,14 @@ char *tgt_cluster_key(const char *kind, const char *name);
  * after a fresh read, every bucket etcd holds. */
 void tgt_cluster_bucket_seen(const char *name, bool deleted);
 void tgt_cluster_buckets_sync(char **names, int n);
+/* Create / destroy in etcd (CAS), then here: 0, or -EEXIST / -ENOENT, or
+ * -EAGAIN when etcd cannot be reached, err saying why. */
+int tgt_cluster_bucket_create(const char *bck, cmn_err *err);
+int tgt_cluster_bucket_destroy(const char *bck, cmn_err *err);
+/* A bucket missing here that etcd has: made here, true. */
+bool tgt_cluster_bucket_fetch(const char *bck);
+/* Every bucket of the cluster, sorted; 0 or -errno (etcd unreachable). */
+int tgt_cluster_bucket_names(char ***names, int *n);
 
 /* The map (cluster_map.c), read under its lock; members sorted by id. */
 void tgt_cmap_init(const char *uuid, const char *created);

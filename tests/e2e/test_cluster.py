@@ -193,7 +193,8 @@ def test_put_through_any_node_lands_on_its_hrw_owner_and_reads_through_every_nod
         for name, data in objs.items():
             r = requests.get(f"{node.url}/v1/objects/{bucket}/{name}", timeout=10)
             assert r.status_code == 200 and r.content == data, (node.url, name, r.status_code)
-            assert requests.head(f"{node.url}/v1/objects/{bucket}/{name}", timeout=10).status_code == 200
+            assert requests.head(f"{node.url}/v1/objects/{bucket}/{name}", allow_redirects=True,
+                                 timeout=10).status_code == 200
 
 
 def test_a_non_owner_answers_307_to_the_owner_with_path_and_query(nodes):
@@ -241,6 +242,38 @@ def test_ais_put_and_get_follow_the_redirect(nodes, tmp_path):
         r = subprocess.run([ais, "get", f"ais://{bucket}/{name}", str(out)], env=env, capture_output=True, timeout=60)
         assert r.returncode == 0, r.stderr
         assert out.read_bytes() == src.read_bytes()
+
+
+# --- buckets
+
+
+def bucket_dir(node, bucket):
+    return os.path.isdir(os.path.join(node.data[0], "@ais", bucket))
+
+
+def listed_buckets(node):
+    r = requests.get(f"{node.url}/v1/buckets", json={"action": "list"}, timeout=5)
+    assert r.status_code == 200, r.text
+    return {b["name"] for b in r.json()}
+
+
+def test_a_bucket_made_on_one_node_exists_on_every_node_and_a_destroy_on_another_removes_it(nodes):
+    bucket = new_bucket(nodes[0])
+    for node in nodes:
+        assert bucket in listed_buckets(node)
+        assert requests.head(f"{node.url}/v1/buckets/{bucket}", timeout=5).status_code == 200
+    wait_for(lambda: all(bucket_dir(n, bucket) for n in nodes), "the bucket's directory on every node")
+    r = requests.post(f"{nodes[2].url}/v1/buckets/{bucket}", json={"action": "create-bck"}, timeout=5)
+    assert r.status_code == 409, "made once, cluster-wide"
+    nodes[0].put(bucket, "o", b"data")
+    r = requests.delete(f"{nodes[1].url}/v1/buckets/{bucket}", json={"action": "destroy-bck"}, timeout=5)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: not any(bucket_dir(n, bucket) for n in nodes), "the bucket gone from every node")
+    for node in nodes:
+        assert bucket not in listed_buckets(node)
+        assert requests.head(f"{node.url}/v1/buckets/{bucket}", timeout=5).status_code == 404
+    r = requests.delete(f"{nodes[2].url}/v1/buckets/{bucket}", json={"action": "destroy-bck"}, timeout=5)
+    assert r.status_code == 404
 
 
 # --- membership changes
