@@ -252,6 +252,8 @@ int tgt_h_objects_list(tgt_req *r)
     const char *bck = r->items[2];
     if (!tgt_check_bucket(r, bck, true))
         return MHD_YES;
+    if (tgt_cluster_on() && !tgt_header(r, TGT_HDR_LSO_LOCAL))
+        return tgt_cluster_lso(r, bck); /* every target's objects, merged */
     cJSON *v = tgt_msg_value(r);
     const char *prefix = str_field(v, "prefix");
     const char *token = str_field(v, "continuation_token");

@@ -239,6 +239,12 @@ bool tgt_cmap_owner_elsewhere(const char *bck, const char *obj, char *url, size_
 cJSON *tgt_cluster_smap_json(void);
 cJSON *tgt_snode_json(const char *id, const char *type, const char *url); /* cluster.c */
 
+/* list-objects of every target, merged (cluster_lso.c); a request with
+ * this header is one of its parts: the target lists only its own objects. */
+#define TGT_HDR_LSO_LOCAL "Ais-Etlfs-Lso-Local"
+struct tgt_req;
+int tgt_cluster_lso(struct tgt_req *r, const char *bck);
+
 /* server.c, on a request's first call: an object request for an object this
  * node does not own is answered 307 to its owner (true: replied). */
 struct tgt_req;
