@@ -15,7 +15,7 @@ import pytest
 import requests
 import xxhash
 
-from conftest import BIN, Target, beside_project, free_port
+from conftest import BIN, ROOT, Target, beside_project, free_port
 
 ETCD = shutil.which("etcd")
 pytestmark = pytest.mark.skipif(
@@ -245,6 +245,35 @@ def test_ais_put_and_get_follow_the_redirect(nodes, tmp_path):
         assert out.read_bytes() == src.read_bytes()
 
 
+@pytest.mark.parametrize("options", [(), ("fqn=off",)], ids=["fqn", "http"])
+def test_a_mount_on_one_node_reads_and_writes_objects_every_target_owns(nodes, tmp_path, options):
+    from mount_fixtures import Mount
+
+    bucket = new_bucket(nodes[0])
+    ids = ["t1", "t2", "t3"]
+    objs = {f"m-{k}": os.urandom(5000 + k) for k in range(12)}
+    for name, data in objs.items():
+        nodes[1].put(bucket, name, data)
+    m = Mount(nodes[0], tmp_path / "mnt", options=options)
+    try:
+        assert sorted(os.listdir(m.path(bucket))) == sorted(objs)
+        for name, data in objs.items():
+            with open(m.path(bucket, name), "rb") as f:
+                assert f.read() == data, name
+        written = {f"w-{k}": os.urandom(3000 + k) for k in range(9)}
+        for name, data in written.items():
+            with open(m.path(bucket, name), "wb") as f:
+                f.write(data)
+        os.sync()
+        for name, data in written.items():
+            owner = nodes[ids.index(hrw_owner(ids, bucket, name))]
+            assert on_disk(owner, bucket, name), name
+            r = requests.get(f"{nodes[2].url}/v1/objects/{bucket}/{name}", timeout=10)
+            assert r.content == data
+    finally:
+        assert m.stop() == 0, m.log_text()
+
+
 # --- buckets
 
 
@@ -348,6 +377,25 @@ def test_a_second_node_with_a_live_id_is_refused(etcd, nodes, tmp_path):
     with pytest.raises(RuntimeError, match="taken by"):
         member(str(tmp_path / "dup"), etcd, "e2e", "t2")
     assert smap(nodes[0])["tmap"]["t2"]["public_net"]["direct_url"] == nodes[1].url
+
+
+def test_cluster_sh_starts_etcd_and_n_targets_and_stops_them(tmp_path):
+    script = os.path.join(ROOT, "deploy", "local", "cluster.sh")
+    env = dict(os.environ, ETLFS_BUILD=os.path.dirname(BIN), ETLFS_PORT=str(free_port()),
+               ETCD_PORT=str(free_port()), ETLFS_CLUSTER="sh")
+    r = subprocess.run([script, "2", str(tmp_path / "c")], env=env, capture_output=True, timeout=120)
+    try:
+        assert r.returncode == 0, r.stderr
+        out = r.stdout.decode()
+        urls = [line.split()[1] for line in out.splitlines() if line.startswith("  t")]
+        assert len(urls) == 2, out
+        m = requests.get(f"{urls[1]}/v1/daemon", params={"what": "smap"}, timeout=5).json()
+        assert sorted(m["tmap"]) == ["t1", "t2"]
+    finally:
+        r = subprocess.run([script, "stop", str(tmp_path / "c")], env=env, capture_output=True, timeout=60)
+    assert r.returncode == 0 and b"stopped" in r.stdout, r.stderr
+    with pytest.raises(requests.RequestException):
+        requests.get(f"{urls[0]}/v1/health", timeout=2)
 
 
 def test_without_etcd_reachable_a_target_does_not_start(tmp_path):
