@@ -13,7 +13,14 @@
 #include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 
-int tgt_h_health_get(tgt_req *r) { return tgt_reply_empty(r, 200); }
+/* A node started with --etcd is healthy once it has joined (a client that
+ * waits for health may then count it in the map). */
+int tgt_h_health_get(tgt_req *r)
+{
+    if (tgt->cfg.etcd && !tgt_cluster_joined())
+        return tgt_reply_err(r, 503, "joining cluster %s", *tgt->cfg.cluster ? tgt->cfg.cluster : "etlfs");
+    return tgt_reply_empty(r, 200);
+}
 
 static cJSON *net_json(const char *url)
 {

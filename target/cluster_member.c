@@ -38,9 +38,11 @@ static struct {
     int stop; /* read by the threads and the watch's cancel */
     pthread_t keeper, watcher;
     bool threads;
+    int joined; /* registered and the map read: health says 200 */
 } cl;
 
 bool tgt_cluster_on(void) { return cl.etcd != NULL; }
+bool tgt_cluster_joined(void) { return __atomic_load_n(&cl.joined, __ATOMIC_ACQUIRE); }
 const char *tgt_cluster_self(void) { return cl.self; }
 cmn_etcd *tgt_cluster_etcd(void) { return cl.etcd; }
 
@@ -314,6 +316,7 @@ int tgt_cluster_start(cmn_err *err)
     pthread_create(&cl.keeper, NULL, keeper_main, NULL);
     pthread_create(&cl.watcher, NULL, watcher_main, rev);
     cl.threads = true;
+    __atomic_store_n(&cl.joined, 1, __ATOMIC_RELEASE);
     cmn_info("cluster %s: target %s joined (etcd %s)", tgt->cfg.cluster, cl.self, tgt->cfg.etcd);
     return 0;
 }
@@ -322,6 +325,7 @@ void tgt_cluster_stop(void)
 {
     if (!cl.etcd)
         return;
+    __atomic_store_n(&cl.joined, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&cl.stop, 1, __ATOMIC_RELEASE);
     if (cl.threads) {
         pthread_join(cl.keeper, NULL);

@@ -203,6 +203,7 @@ typedef struct tgt_member {
 } tgt_member;
 
 bool tgt_cluster_on(void);
+bool tgt_cluster_joined(void);      /* on, registered and the map read */
 const char *tgt_cluster_self(void); /* this node's target id */
 /* Registers this node, reads the map and starts the keep-alive and watch
  * threads (main.c); 0 or -errno with err saying why. */

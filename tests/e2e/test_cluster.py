@@ -28,12 +28,16 @@ class Etcd:
     """A one-member etcd on free loopback ports, its data in workdir."""
 
     def __init__(self, workdir):
-        self.port, peer = free_port(), free_port()
+        self.workdir = workdir
+        self.port, self.peer = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        peer_url = f"http://127.0.0.1:{peer}"
-        self.log = open(os.path.join(workdir, "etcd.log"), "ab")
+        self.start()
+
+    def start(self):
+        peer_url = f"http://127.0.0.1:{self.peer}"
+        self.log = open(os.path.join(self.workdir, "etcd.log"), "ab")
         self.proc = subprocess.Popen(
-            [ETCD, "--name", "e2e", "--data-dir", os.path.join(workdir, "etcd"),
+            [ETCD, "--name", "e2e", "--data-dir", os.path.join(self.workdir, "etcd"),
              "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
              "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
              "--initial-cluster", f"e2e={peer_url}"],
@@ -402,3 +406,43 @@ def test_without_etcd_reachable_a_target_does_not_start(tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(RuntimeError, match="cannot join cluster"):
         Target(str(tmp_path), mountpaths=1, extra_args=["--etcd", dead])
+
+
+def etcd_keys(e, prefix):
+    import base64
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    r = requests.post(f"{e.url}/v3/kv/range", timeout=5, json={
+        "key": base64.b64encode(prefix.encode()).decode(), "range_end": base64.b64encode(end.encode()).decode()})
+    return sorted(base64.b64decode(kv["key"]).decode() for kv in r.json().get("kvs", []))
+
+
+def test_targets_serve_on_through_an_etcd_restart_and_register_again(tmp_path):
+    e = Etcd(str(tmp_path))
+    a = member(str(tmp_path / "a"), e, "restart", "r1")
+    b = member(str(tmp_path / "b"), e, "restart", "r2")
+    try:
+        wait_for(lambda: len(smap(a)["tmap"]) == 2 and len(smap(b)["tmap"]) == 2, "both joined")
+        bucket = a.create_bucket("keep")
+        objs = {f"o-{k}": os.urandom(1000 + k) for k in range(10)}
+        for name, data in objs.items():
+            a.put(bucket, name, data)
+        e.stop()
+        for node in (a, b):
+            assert sorted(smap(node)["tmap"]) == ["r1", "r2"], "the map it has"
+            for name, data in objs.items():
+                assert requests.get(f"{node.url}/v1/objects/{bucket}/{name}", timeout=10).content == data
+        r = requests.post(f"{a.url}/v1/buckets/new", json={"action": "create-bck"}, timeout=15)
+        assert r.status_code == 503, r.text
+        e.start()
+        wait_for(lambda: etcd_keys(e, "/etlfs/restart/targets/") == ["/etlfs/restart/targets/r1",
+                                                                    "/etlfs/restart/targets/r2"],
+                 "both registered", timeout=LEASE_TTL + 15)
+        r = requests.post(f"{b.url}/v1/buckets/new", json={"action": "create-bck"}, timeout=15)
+        assert r.status_code == 200, r.text
+        wait_for(lambda: bucket_dir(a, "new"), "the watch is back: the bucket reaches the other node")
+        for name, data in objs.items():
+            assert requests.get(f"{b.url}/v1/objects/{bucket}/{name}", timeout=10).content == data
+    finally:
+        assert a.stop() == 0, a.log_text()
+        assert b.stop() == 0, b.log_text()
+        e.stop()
