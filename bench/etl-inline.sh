@@ -2,10 +2,12 @@
 # etl-inline.sh - inline ETL throughput: GET /v1/objects/B/O?etl_name=N over the
 # "small" dataset (20,000 x 16 KiB objects, PUT into a fresh target first) with
 # an md5 transform, at 2, 8 and 32 connections, for
-#   - the Python init-code runner with each communicator: hpush, hrev, io
+#   - the Python init-code runner with each communicator: hpush, ws, hrev, io
 #     (wrk cycling through every object name) and hpull (the target answers 307
 #     to the ETL; wrk does not follow redirects, so bench/loadgen.c does);
-#   - the C transformer etlfs-md5 (init spec etl/transformers/md5_native/pod.yaml, hpush).
+#   - the C transformer etlfs-md5 (init spec etl/transformers/md5_native/pod.yaml)
+#     over hpush, ws (AIStore 5.0's WebSocket stream) and ws with argument fqn
+#     (the control message names the file; no object bytes cross to the ETL).
 # Anchors measured in the same run:
 #   (a) the same md5 function in a Python ThreadingHTTPServer with TCP_NODELAY
 #       (bench/anchors/md5_http_server.py) hit directly with 16 KiB PUT bodies;
@@ -16,14 +18,14 @@
 # (goal >= 0.7) and C transformer / md5sum -P2 (goal >= 0.5), the target's VmRSS
 # (sampled every 0.5 s) and the ETL process's resident memory.
 #
-# Usage: bench/etl-inline.sh     (about 3.5 minutes; at most LIMIT seconds)
+# Usage: bench/etl-inline.sh     (about 5 minutes; at most LIMIT seconds)
 # Env:   ETLFS_BENCH_BUILD  build folder (default ./build-bench, RelWithDebInfo)
 #        ETLFS_BENCH_DATA   dataset folder (default /tmp/etlfs-bench-data)
 #        ETLFS_SHARED       folder holding bench/dataset.sh (default ../shared, then /work/shared)
 #        DURATION           seconds per measured run (default 8; 5 when ROUNDS > 1)
 #        ROUNDS             repeat each run and keep the best (default 1)
 #        CONNS              connection counts (default "2 8 32")
-#        LIMIT              the whole script is stopped after this many seconds (default 360)
+#        LIMIT              the whole script is stopped after this many seconds (default 480)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${ETLFS_BENCH_BUILD:-$root/build-bench}
@@ -31,7 +33,7 @@ data=${ETLFS_BENCH_DATA:-/tmp/etlfs-bench-data}
 rounds=${ROUNDS:-1}
 if ((rounds > 1)); then dur=${DURATION:-5}; else dur=${DURATION:-8}; fi
 conns=${CONNS:-2 8 32}
-limit=${LIMIT:-360}
+limit=${LIMIT:-480}
 PY=/usr/bin/python3
 
 source "$root/bench/lib.sh"
@@ -179,7 +181,7 @@ done
 kill "$apid" 2>/dev/null || true
 
 # ---------------------------------------------------------------- Python runner
-for comm in hpush hrev io hpull; do
+for comm in hpush ws hrev io hpull; do
   name=md5-$comm
   if [[ $comm == io ]]; then code=$md5_io; else code=$md5_fn; fi
   say "init $name (init code, python3.11v2, $comm://)"
@@ -200,16 +202,21 @@ for comm in hpush hrev io hpull; do
 done
 
 # ---------------------------------------------------------------- C transformer
-name=md5-native
-say "init $name (init spec md5_native/pod.yaml, hpush://)"
-if etl_init "$name" "$(printf '{"id":"%s","communication":"hpush://","timeout":"45s","spec":"%s"}' \
-  "$name" "$(b64 <"$root/etl/transformers/md5_native/pod.yaml")")"; then
-  awk -v n="$name" '{print "/v1/objects/bench/" $1 "?etl_name=" n}' "$work/objects" >"$work/paths.native"
-  for c in $conns; do
-    measure "C etlfs-md5 hpush" "$c" wrk GET "$work/paths.native" "" "$turl"
-  done
-  etl_done "$name" "C etlfs-md5"
-fi
+for variant in hpush ws ws-fqn; do
+  name=md5-native-${variant}
+  comm=${variant%-fqn}
+  arg=$([[ $variant == *-fqn ]] && echo fqn || true)
+  say "init $name (init spec md5_native/pod.yaml, $comm://${arg:+, argument $arg})"
+  if etl_init "$name" "$(printf '{"id":"%s","communication":"%s://","argument":"%s","timeout":"45s","spec":"%s"}' \
+    "$name" "$comm" "$arg" "$(b64 <"$root/etl/transformers/md5_native/pod.yaml")")"; then
+    awk -v n="$name" '{print "/v1/objects/bench/" $1 "?etl_name=" n}' "$work/objects" >"$work/paths.native"
+    label="C etlfs-md5 ${arg:+$arg+}$comm"
+    for c in $conns; do
+      measure "$label" "$c" wrk GET "$work/paths.native" "" "$turl"
+    done
+    etl_done "$name" "$label"
+  fi
+done
 
 # ---------------------------------------------------------------- transformers alone
 say "transformers hit directly (no target), c=8"
@@ -273,6 +280,12 @@ an=$(best_of "anchor (a)")
 cc_best=$(best_of "C etlfs-md5")
 printf '  best Python communicator %.0f req/s / best anchor (a) %.0f = %s   (goal >= 0.7)\n' "$py" "$an" "$(ratio "$py" "$an")"
 printf '  C transformer %.0f req/s / md5sum -P2 %.0f files/s = %s   (goal >= 0.5)\n' "$cc_best" "$md5_p2" "$(ratio "$cc_best" "$md5_p2")"
+for c in $conns; do # the streaming communicator against one request per object, same run
+  printf '  c=%-3s ws / hpush: Python %s, C %s, C with fqn %s\n' "$c" \
+    "$(ratio "$(best_of "py ws" "$c")" "$(best_of "py hpush" "$c")")" \
+    "$(ratio "$(best_of "C etlfs-md5 ws" "$c")" "$(best_of "C etlfs-md5 hpush" "$c")")" \
+    "$(ratio "$(best_of "C etlfs-md5 fqn+ws" "$c")" "$(best_of "C etlfs-md5 hpush" "$c")")"
+done
 echo "target VmRSS max over the whole run: $(rss_max_since 0) MiB (goal < 100 MiB)"
 if ((${#notes[@]})); then
   echo "notes (digest checks before each ETL's runs; wrk itself does not check bodies):"

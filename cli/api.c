@@ -48,6 +48,17 @@ int cli_get_json(cli_args *a, cli_call *c, const char *what, cJSON_bool (*want)(
     return rc;
 }
 
+void cli_reply_id(const cmn_http_resp *r, char *out, size_t outlen)
+{
+    const char *p = r->body.data ? r->body.data : "";
+    size_t len = r->body.len;
+    while (len && (*p == '"' || isspace((unsigned char)*p)))
+        p++, len--;
+    while (len && (p[len - 1] == '"' || isspace((unsigned char)p[len - 1])))
+        len--;
+    snprintf(out, outlen, "%.*s", (int)(len < outlen ? len : outlen - 1), p);
+}
+
 bool cli_stdout_gone(int err) { return err == EPIPE; }
 
 int cli_send(cli_call *c, cmn_http_resp *resp, bool quiet)

@@ -113,6 +113,8 @@ int cli_send(cli_call *c, cmn_http_resp *resp, bool quiet);
  * query is []), else it is a failure naming what the reply was. The caller
  * deletes *out. */
 int cli_get_json(cli_args *a, cli_call *c, const char *what, cJSON_bool (*want)(const cJSON *), cJSON **out);
+/* The job id a 2xx answer carries (text, maybe JSON-quoted) into out. */
+void cli_reply_id(const cmn_http_resp *r, char *out, size_t outlen);
 /* True when a write to stdout failed because the reader went away. */
 bool cli_stdout_gone(int err);
 /* JSON-quotes s into b. */
@@ -140,6 +142,23 @@ void cli_fmt_size(int64_t n, char *out, size_t outlen);
 int cli_parse_size(const char *s, int64_t *out);
 bool cli_stdout_tty(void);
 
+/* ---- AIStore 5.0's ETL spec files (etl_spec.c) */
+typedef struct cli_etl_doc {
+    cJSON *msg;       /* the init message; NULL when the document is no ETL */
+    char *why;        /* then why, in upstream's words ("parse spec node: ...") */
+    cmn_buf warnings; /* fields ignored, one per line */
+    bool pod;         /* a full Kubernetes Pod (deprecated in 5.0), not a runtime spec */
+} cli_etl_doc;
+typedef struct cli_etl_docs {
+    int n;
+    cli_etl_doc *v;
+} cli_etl_docs;
+/* Reads every YAML document of path (a file, "-" for stdin, or an http(s)
+ * URL) into init messages. 0, or -errno with err filled when the file
+ * cannot be read, is not YAML ("failed to decode YAML: ...") or is empty. */
+int cli_etl_spec_load(const char *path, cli_etl_docs *docs, cmn_err *err);
+void cli_etl_docs_free(cli_etl_docs *docs);
+
 /* ---- command families */
 int cli_bucket_create(cli_args *a);
 int cli_bucket_rm(cli_args *a);
@@ -149,10 +168,14 @@ int cli_object_get(cli_args *a);
 int cli_object_rm(cli_args *a);
 int cli_etl_init_spec(cli_args *a);
 int cli_etl_init_code(cli_args *a);
+int cli_etl_init(cli_args *a);
 int cli_etl_show(cli_args *a);
 int cli_etl_details(cli_args *a);
+int cli_etl_show_errors(cli_args *a);
+int cli_etl_view_logs(cli_args *a);
 int cli_etl_object(cli_args *a);
 int cli_etl_bucket(cli_args *a);
+int cli_etl_inspect(cli_args *a);
 int cli_etl_start(cli_args *a);
 int cli_etl_stop(cli_args *a);
 int cli_etl_rm(cli_args *a);
@@ -160,6 +183,21 @@ int cli_job_show(cli_args *a);
 int cli_job_wait(cli_args *a);
 int cli_show_cluster(cli_args *a);
 int cli_auth_token(cli_args *a);
+
+/* ETLs (cmd_etl*.c) */
+/* "hpull" -> "hpull://"; "" -> "hpush://" */
+void cli_etl_comm_type(const char *flag, char *out, size_t outlen);
+/* PUT /v1/etl with msg; xid gets the job id. With why, an error answer is
+ * appended there for the caller to print (else printed); a transport error
+ * is always printed. Returns an exit status. */
+int cli_etl_put_init(const cJSON *msg, char *xid, size_t xidlen, cmn_buf *why);
+/* GET /v1/etl: the running ETLs, or with all every ETL with its "stage"
+ * (?all=true); NULL with *rc the (printed) failure. */
+cJSON *cli_etl_list(bool all, int *rc);
+/* The names a spec file (--spec) defines, for start/stop/rm -f; an exit status. */
+int cli_etl_spec_names(cli_args *a, char ***names, int *n);
+/* A definition as 5.0's CLI prints it: name, communication_type, runtime. */
+void cli_etl_print_v5(const cJSON *msg);
 
 /* loc/out/in objects then loc/out/in bytes of job id, summed over nodes. */
 void cli_job_counts(const char *id, int64_t out[6]);

@@ -1,8 +1,9 @@
 /*
- * cmd_etl.c - `ais etl ...`: init (spec or code), show, start/stop/rm,
- * inline transform of one object and offline transform of a bucket. Init
- * messages carry files as base64, the way AIStore's Go []byte fields travel;
- * `--ext` accepts JSON or AIStore's quote-less "{in:out}" form.
+ * cmd_etl.c - `ais etl ...`: v3.22's init (spec or code) and the life
+ * cycle, start/stop/rm, by name or (5.0) by the names of a spec file or
+ * --all. Init messages carry files as base64, the way AIStore's Go []byte
+ * fields travel. The 5.0 init is cmd_etl_init.c, what shows ETLs
+ * cmd_etl_show.c, what runs them cmd_etl_transform.c.
  */
 #include "cli/cli.h"
 
@@ -38,8 +39,7 @@ static char *b64_file(const char *path, int *rc)
     return s;
 }
 
-/* "hpull" -> "hpull://"; "" -> "hpush://" */
-static void comm_type(const char *flag, char *out, size_t outlen)
+void cli_etl_comm_type(const char *flag, char *out, size_t outlen)
 {
     if (!flag || !*flag)
         snprintf(out, outlen, "hpush://");
@@ -49,7 +49,7 @@ static void comm_type(const char *flag, char *out, size_t outlen)
         snprintf(out, outlen, "%s://", flag);
 }
 
-static int put_init(cJSON *msg, const char *name)
+int cli_etl_put_init(const cJSON *msg, char *xid, size_t xidlen, cmn_buf *why)
 {
     char *body = cJSON_PrintUnformatted(msg);
     cli_call c;
@@ -58,19 +58,23 @@ static int put_init(cJSON *msg, const char *name)
     c.body = body;
     cmn_http_resp r;
     cmn_http_resp_init(&r);
-    int rc = cli_send(&c, &r, false);
-    if (rc == CLI_EXIT_OK) {
-        char *id = r.body.data ? r.body.data : "";
-        size_t n = strlen(id);
-        while (n && (id[n - 1] == '\n' || id[n - 1] == '"' || id[n - 1] == ' '))
-            id[--n] = '\0';
-        if (*id == '"')
-            id++;
-        printf("ETL[%s]: job \"%s\"\n", name, id);
-    }
+    int rc = cli_send(&c, &r, why != NULL);
+    if (rc == CLI_EXIT_OK)
+        cli_reply_id(&r, xid, xidlen);
+    else if (why && r.status)
+        cmn_buf_puts(why, c.why.data);
     cmn_http_resp_free(&r);
     cli_call_free(&c);
     free(body);
+    return rc;
+}
+
+static int put_init(cJSON *msg, const char *name)
+{
+    char xid[128];
+    int rc = cli_etl_put_init(msg, xid, sizeof xid, NULL);
+    if (rc == CLI_EXIT_OK)
+        printf("ETL[%s]: job \"%s\"\n", name, xid);
     return rc;
 }
 
@@ -85,7 +89,7 @@ static int add_common(cli_args *a, cJSON *msg, const char **name)
     if (a->npos)
         return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[0]);
     char ct[64];
-    comm_type(cli_flag_str(a, "comm-type"), ct, sizeof ct);
+    cli_etl_comm_type(cli_flag_str(a, "comm-type"), ct, sizeof ct);
     const char *arg = cli_flag_str(a, "arg-type");
     const char *timeout = cli_flag_str(a, "timeout");
     if (timeout) {
@@ -103,6 +107,14 @@ static int add_common(cli_args *a, cJSON *msg, const char **name)
 
 int cli_etl_init_spec(cli_args *a)
 {
+    if (cli_flag_str(a, "spec")) { /* 5.0's `ais etl init spec -f FILE` */
+        if (cli_flag_str(a, "from-file"))
+            return cli_usage_err(a, "flags --spec (-f) and --from-file cannot be used together");
+        return cli_etl_init(a);
+    }
+    for (const char *const *f = (const char *const[]){"init-timeout", "object-timeout", NULL}; *f; f++)
+        if (cli_flag_str(a, *f))
+            return cli_usage_err(a, "flag --%s applies to a runtime spec (--spec FILE)", *f);
     cJSON *msg = cJSON_CreateObject();
     const char *name;
     int rc = add_common(a, msg, &name);
@@ -151,103 +163,6 @@ int cli_etl_init_code(cli_args *a)
     return rc;
 }
 
-/* ---- show */
-
-static int etl_list(cli_args *a)
-{
-    cli_call c;
-    cli_call_init(&c, "GET");
-    cmn_ais_url_etl(&c.url, &cli_ais, NULL);
-    cmn_http_resp r;
-    cmn_http_resp_init(&r);
-    int rc = cli_send(&c, &r, false);
-    if (rc == CLI_EXIT_OK && cli_flag_set(a, "json")) {
-        cli_print_json(r.body.data ? r.body.data : "[]", r.body.len ? r.body.len : 2);
-    } else if (rc == CLI_EXIT_OK) {
-        cJSON *arr;
-        if (cmn_ais_json(&r, cJSON_IsArray, &arr) != 0) {
-            rc = cli_fail("invalid ETL list reply from %s", cli_ais.endpoint);
-        } else if (cJSON_GetArraySize(arr) > 0) {
-            cli_table t;
-            cli_table_init(&t, 3);
-            if (!cli_flag_set(a, "no-headers"))
-                cli_table_row(&t, "ETL NAME", " XACTION", " OBJECTS");
-            cJSON *e;
-            cJSON_ArrayForEach(e, arr)
-            {
-                cJSON *id = cJSON_GetObjectItem(e, "id"), *x = cJSON_GetObjectItem(e, "xaction_id");
-                cJSON *cnt = cJSON_GetObjectItem(e, "obj_count");
-                char xs[128], cs[40];
-                snprintf(xs, sizeof xs, " %s", cJSON_IsString(x) ? x->valuestring : "");
-                double n = cJSON_IsNumber(cnt) ? cnt->valuedouble : cJSON_IsString(cnt) ? atof(cnt->valuestring) : 0;
-                if (n == 0)
-                    snprintf(cs, sizeof cs, " -");
-                else
-                    snprintf(cs, sizeof cs, " %.0f", n);
-                cli_table_row(&t, cJSON_IsString(id) ? id->valuestring : "", xs, cs);
-            }
-            cli_table_print(&t);
-            cli_table_free(&t);
-        }
-        cJSON_Delete(arr);
-    }
-    cmn_http_resp_free(&r);
-    cli_call_free(&c);
-    return rc;
-}
-
-static int etl_details(cli_args *a, const char *name)
-{
-    cli_call c;
-    cli_call_init(&c, "GET");
-    cmn_ais_url_etl(&c.url, &cli_ais, name);
-    cJSON *m;
-    int rc = cli_get_json(a, &c, "ETL details", cJSON_IsObject, &m);
-    if (m) {
-        cJSON *id = cJSON_GetObjectItem(m, "id"), *comm = cJSON_GetObjectItem(m, "communication");
-        cJSON *arg = cJSON_GetObjectItem(m, "argument"), *code = cJSON_GetObjectItem(m, "code");
-        cJSON *spec = cJSON_GetObjectItem(m, "spec");
-        printf("NAME:  %s\n", cJSON_IsString(id) ? id->valuestring : name);
-        printf("COMMUNICATION TYPE:  %s\n", cJSON_IsString(comm) ? comm->valuestring : "");
-        printf("ARGUMENT TYPE:  %s\n", cJSON_IsString(arg) ? arg->valuestring : "");
-        if (cJSON_IsString(code)) {
-            cJSON *rt = cJSON_GetObjectItem(m, "runtime"), *deps = cJSON_GetObjectItem(m, "dependencies");
-            cJSON *cs = cJSON_GetObjectItem(m, "chunk_size");
-            size_t n = 0;
-            unsigned char *src = cmn_base64_decode(code->valuestring, &n);
-            unsigned char *dep = cJSON_IsString(deps) ? cmn_base64_decode(deps->valuestring, &n) : NULL;
-            printf("RUNTIME:  %s\n", cJSON_IsString(rt) ? rt->valuestring : "");
-            printf("CODE: \n%s\n", src ? (char *)src : "");
-            printf("DEPS:  %s\n", dep ? (char *)dep : "");
-            printf("CHUNK SIZE:  %.0f\n", cJSON_IsNumber(cs) ? cs->valuedouble : 0);
-            free(src);
-            free(dep);
-        } else if (cJSON_IsString(spec)) {
-            size_t n = 0;
-            unsigned char *y = cmn_base64_decode(spec->valuestring, &n);
-            printf("SPEC: \n%s\n", y ? (char *)y : "");
-            free(y);
-        }
-    }
-    cJSON_Delete(m);
-    cli_call_free(&c);
-    return rc;
-}
-
-int cli_etl_show(cli_args *a)
-{
-    if (a->npos > 1)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[1]);
-    return a->npos ? etl_details(a, a->pos[0]) : etl_list(a);
-}
-
-int cli_etl_details(cli_args *a)
-{
-    if (a->npos != 1)
-        return cli_usage_err(a, a->npos ? "too many arguments" : "missing \"ETL_NAME\" argument");
-    return etl_details(a, a->pos[0]);
-}
-
 /* ---- start, stop, rm */
 
 /* POST/DELETE /v1/etl/NAME[suffix]; an error answer is the caller's to explain. */
@@ -266,42 +181,101 @@ static int print_resp_err(const cli_call *c, const cmn_http_resp *r)
     return cli_fail("%s", c->why.data);
 }
 
+/* The ETLs a command acts on: named, or (5.0) those a spec file defines
+ * (--spec/-f), or every ETL listed (--all, where the command has it). */
+typedef struct names {
+    char **v;
+    int n;
+} names;
+
+static void names_free(names *ns)
+{
+    for (int i = 0; i < ns->n; i++)
+        free(ns->v[i]);
+    free(ns->v);
+}
+
+static void names_add(names *ns, const char *s)
+{
+    ns->v = cmn_xrealloc(ns->v, (size_t)(ns->n + 1) * sizeof *ns->v);
+    ns->v[ns->n++] = cmn_xstrdup(s);
+}
+
+/* CLI_EXIT_OK with ns filled (maybe empty with --all: every ETL but, when
+ * asked, the stopped ones), else the printed failure. */
+static int select_names(cli_args *a, names *ns, bool skip_stopped)
+{
+    memset(ns, 0, sizeof *ns);
+    if (cli_flag_str(a, "spec"))
+        return cli_etl_spec_names(a, &ns->v, &ns->n);
+    if (cli_flag_set(a, "all")) {
+        if (a->npos)
+            return cli_usage_err(a, "flag --all cannot be used together with ETL_NAME [%s%s]", a->pos[0],
+                                 a->npos > 1 ? " ..." : "");
+        int rc;
+        cJSON *list = cli_etl_list(true, &rc), *e;
+        cJSON_ArrayForEach(e, list)
+        {
+            cJSON *id = cJSON_GetObjectItem(e, "id"), *stage = cJSON_GetObjectItem(e, "stage");
+            bool stopped = cJSON_IsString(stage) && !strcmp(stage->valuestring, "Aborted");
+            if (cJSON_IsString(id) && !(stopped && skip_stopped))
+                names_add(ns, id->valuestring);
+        }
+        cJSON_Delete(list);
+        return rc;
+    }
+    if (a->npos < 1)
+        return cli_usage_err(a, "missing \"ETL_NAME\" argument");
+    for (int i = 0; i < a->npos; i++)
+        names_add(ns, a->pos[i]);
+    return CLI_EXIT_OK;
+}
+
 int cli_etl_start(cli_args *a)
 {
-    if (a->npos != 1)
-        return cli_usage_err(a, a->npos ? "too many arguments" : "missing \"ETL_NAME\" argument");
-    cli_call c;
-    cmn_http_resp r;
-    cmn_http_resp_init(&r);
-    int rc = etl_simple(&c, "POST", a->pos[0], "/start", &r);
-    if (rc == CLI_EXIT_OK) {
-        printf("ETL[%s] started successfully\n", a->pos[0]);
-    } else if (r.status == 404) {
-        fprintf(stderr, "ETL[%s] not found\n", a->pos[0]);
-        rc = CLI_EXIT_ERR;
-    } else {
-        rc = print_resp_err(&c, &r);
+    names ns;
+    int rc = select_names(a, &ns, false);
+    if (rc == CLI_EXIT_OK && ns.n == 0)
+        rc = cli_fail("no ETL names found in the file provided via --spec");
+    /* as upstream: every name is tried, a failure does not stop the others */
+    for (int i = 0; rc != CLI_EXIT_USAGE && i < ns.n; i++) {
+        cli_call c;
+        cmn_http_resp r;
+        cmn_http_resp_init(&r);
+        int one = etl_simple(&c, "POST", ns.v[i], "/start", &r);
+        if (one == CLI_EXIT_OK) {
+            printf("ETL[%s] started successfully\n", ns.v[i]);
+        } else if (r.status == 404) {
+            fprintf(stderr, "ETL[%s] not found\n", ns.v[i]);
+        } else {
+            print_resp_err(&c, &r);
+        }
+        if (one != CLI_EXIT_OK)
+            rc = CLI_EXIT_ERR;
+        cmn_http_resp_free(&r);
+        cli_call_free(&c);
     }
-    cmn_http_resp_free(&r);
-    cli_call_free(&c);
+    names_free(&ns);
     return rc;
 }
 
 static int stop_or_rm(cli_args *a, const char *method, const char *suffix, const char *done)
 {
-    if (a->npos < 1)
-        return cli_usage_err(a, "missing \"ETL_NAME\" argument");
-    int rc = CLI_EXIT_OK;
-    for (int i = 0; i < a->npos && rc == CLI_EXIT_OK; i++) {
+    names ns;
+    bool rm = !strcmp(method, "DELETE");
+    int rc = select_names(a, &ns, !rm);
+    if (rc == CLI_EXIT_OK && ns.n == 0 && rm && cli_flag_set(a, "all"))
+        printf("No ETL jobs found to remove\n");
+    for (int i = 0; i < ns.n && rc == CLI_EXIT_OK; i++) {
         cli_call c;
         cmn_http_resp r;
         cmn_http_resp_init(&r);
-        rc = etl_simple(&c, method, a->pos[i], suffix, &r);
+        rc = etl_simple(&c, method, ns.v[i], suffix, &r);
         if (rc == CLI_EXIT_OK) {
-            printf("ETL[%s] %s\n", a->pos[i], done);
+            printf("ETL[%s] %s\n", ns.v[i], done);
         } else if (r.status == 404) {
             /* as upstream: a missing ETL is a warning, not a failure */
-            fprintf(stderr, "Warning: ETL[%s] not found, nothing to do\n", a->pos[i]);
+            fprintf(stderr, "Warning: ETL[%s] not found, nothing to do\n", ns.v[i]);
             rc = CLI_EXIT_OK;
         } else {
             rc = print_resp_err(&c, &r);
@@ -309,259 +283,9 @@ static int stop_or_rm(cli_args *a, const char *method, const char *suffix, const
         cmn_http_resp_free(&r);
         cli_call_free(&c);
     }
+    names_free(&ns);
     return rc;
 }
 
 int cli_etl_stop(cli_args *a) { return stop_or_rm(a, "POST", "/stop", "stopped"); }
 int cli_etl_rm(cli_args *a) { return stop_or_rm(a, "DELETE", "", "removed"); }
-
-/* ---- transform one object */
-
-int cli_etl_object(cli_args *a)
-{
-    if (a->npos < 3)
-        return cli_usage_err(a, a->npos < 2 ? "missing arguments \"ETL_NAME BUCKET/OBJECT_NAME OUTPUT\""
-                                            : "missing \"OUTPUT\" argument");
-    if (a->npos > 3)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[3]);
-    const char *name = a->pos[0];
-    cli_uri u;
-    int rc = cli_parse_uri(a, a->pos[1], &u, true, true);
-    if (rc)
-        return rc;
-    cli_call c;
-    cli_call_init(&c, "GET");
-    cmn_ais_url_object(&c.url, &cli_ais, u.bucket, u.object);
-    cmn_ais_url_query(&c.url, "provider", u.provider);
-    cmn_ais_url_query(&c.url, "etl_name", name);
-    int64_t size;
-    const char *dest = a->pos[2];
-    if (!strcmp(dest, "/dev/null")) { /* as upstream: discard */
-        cmn_http_resp r;
-        cmn_http_resp_init(&r);
-        c.follow = true;
-        rc = cli_send(&c, &r, false);
-        cmn_http_resp_free(&r);
-    } else {
-        rc = cli_fetch_to(&c, dest, &size);
-    }
-    cli_call_free(&c);
-    cli_uri_free(&u);
-    return rc;
-}
-
-/* ---- transform a bucket */
-
-/* {"jpg":"txt"} or {jpg:txt} or {in1:out1,in2:out2} -> object */
-static cJSON *parse_ext(const char *s)
-{
-    cJSON *j = cJSON_Parse(s);
-    if (cJSON_IsObject(j))
-        goto check;
-    cJSON_Delete(j);
-    cmn_buf b;
-    cmn_buf_init(&b);
-    for (const char *p = s; *p; p++) {
-        switch (*p) {
-        case ' ': break;
-        case '{': cmn_buf_puts(&b, "{\""); break;
-        case '}': cmn_buf_puts(&b, "\"}"); break;
-        case ':': cmn_buf_puts(&b, "\":\""); break;
-        case ',': cmn_buf_puts(&b, "\",\""); break;
-        default: cmn_buf_append(&b, p, 1);
-        }
-    }
-    j = b.data ? cJSON_Parse(b.data) : NULL;
-    cmn_buf_free(&b);
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return NULL;
-    }
-check:
-    for (cJSON *e = j->child; e; e = e->next) {
-        if (!cJSON_IsString(e)) {
-            cJSON_Delete(j);
-            return NULL;
-        }
-    }
-    return j;
-}
-
-/* HEAD a bucket: 0 exists, 404 missing, else -1 (printed). */
-static int head_bucket(cli_uri *u)
-{
-    cli_call c;
-    cli_call_init(&c, "HEAD");
-    cmn_ais_url_bucket(&c.url, &cli_ais, u->bucket);
-    cmn_ais_url_query(&c.url, "provider", u->provider);
-    cmn_http_resp r;
-    cmn_http_resp_init(&r);
-    int rc = cli_send(&c, &r, true);
-    int out = rc == CLI_EXIT_OK ? 0 : r.status == 404 ? 404 : -1;
-    if (out == -1 && r.status)
-        cli_fail("%s: HTTP error %ld", u->bucket, r.status);
-    cmn_http_resp_free(&r);
-    cli_call_free(&c);
-    return out;
-}
-
-/* true when the bucket lists no object (one name is enough to say no) */
-static bool bucket_empty(cli_uri *u, const char *prefix)
-{
-    cli_call c;
-    cli_call_init(&c, "GET");
-    cmn_ais_url_bucket(&c.url, &cli_ais, u->bucket);
-    cmn_ais_url_query(&c.url, "provider", u->provider);
-    cmn_buf body;
-    cmn_buf_init(&body);
-    cmn_buf_puts(&body, "{\"action\":\"list\",\"name\":\"\",\"value\":{\"prefix\":");
-    cli_json_str(&body, prefix ? prefix : "");
-    cmn_buf_puts(&body, ",\"pagesize\":1,\"props\":\"name\",\"flags\":\"0\"}}");
-    c.body = body.data;
-    cmn_http_resp r;
-    cmn_http_resp_init(&r);
-    bool empty = false;
-    if (cli_send(&c, &r, true) == CLI_EXIT_OK) {
-        cJSON *p = cJSON_ParseWithLength(r.body.data, r.body.len);
-        cJSON *e = p ? cJSON_GetObjectItem(p, "entries") : NULL;
-        empty = p && (!e || cJSON_GetArraySize(e) == 0);
-        cJSON_Delete(p);
-    }
-    cmn_http_resp_free(&r);
-    cmn_buf_free(&body);
-    cli_call_free(&c);
-    return empty;
-}
-
-int cli_etl_bucket(cli_args *a)
-{
-    if (a->npos < 3)
-        return cli_usage_err(a, "missing arguments \"ETL_NAME SRC_BUCKET DST_BUCKET\"");
-    if (a->npos > 3)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[3]);
-    const char *name = a->pos[0];
-    cli_uri src, dst;
-    int rc = cli_parse_uri(a, a->pos[1], &src, false, true);
-    if (rc)
-        return rc;
-    if ((rc = cli_parse_uri(a, a->pos[2], &dst, false, false))) {
-        cli_uri_free(&src);
-        return rc;
-    }
-    cJSON *ext = NULL;
-    const char *extf = cli_flag_str(a, "ext");
-    const char *prefix = cli_flag_str(a, "prefix");
-    if (!prefix)
-        prefix = src.object;
-    const char *etl_timeout = cli_flag_str(a, "etl-timeout");
-    const char *wait_timeout = cli_flag_str(a, "timeout");
-    int64_t wait_ns = 0, tmp;
-    char from[300], to[300];
-    cli_uri_cname(&src, NULL, from, sizeof from);
-    cli_uri_cname(&dst, NULL, to, sizeof to);
-    bool dry = cli_flag_set(a, "dry-run");
-    if (extf && !(ext = parse_ext(extf))) {
-        rc = cli_usage_err(a, "Invalid format --ext=\"%s\". Usage examples: {jpg:txt}, \"{in1:out1,in2:out2}\"", extf);
-        goto out;
-    }
-    if (etl_timeout && cmn_parse_duration(etl_timeout, &tmp) != 0) {
-        rc = cli_usage_err(a, "invalid --etl-timeout \"%s\"", etl_timeout);
-        goto out;
-    }
-    if (wait_timeout && cmn_parse_duration(wait_timeout, &wait_ns) != 0) {
-        rc = cli_usage_err(a, "invalid --timeout \"%s\"", wait_timeout);
-        goto out;
-    }
-    if (!strcmp(src.bucket, dst.bucket) && !strcmp(src.provider, dst.provider)) {
-        rc = cli_usage_err(a, "cannot transform bucket %s onto itself", from);
-        goto out;
-    }
-
-    /* as upstream: source must exist, an empty source is nothing to do,
-     * a missing destination is announced before it gets created */
-    int hs = head_bucket(&src);
-    if (hs) {
-        rc = hs == 404 ? cli_fail("bucket \"%s\" does not exist", from) : CLI_EXIT_ERR;
-        goto out;
-    }
-    if (bucket_empty(&src, prefix)) {
-        fprintf(stderr, "Note: source %s is empty, nothing to do\n", from);
-        goto out;
-    }
-    if (head_bucket(&dst) == 404)
-        fprintf(stderr, "Warning: destination %s doesn't exist and will be created with configuration copied "
-                        "from the source (%s))\n", to, from);
-    if (dry) {
-        printf("[DRY RUN] with no modifications to the cluster\nTransforming the entire bucket\n");
-    }
-
-    cJSON *v = cJSON_CreateObject();
-    cJSON_AddStringToObject(v, "id", name);
-    cJSON_AddStringToObject(v, "prefix", prefix ? prefix : "");
-    cJSON_AddItemToObject(v, "ext", ext ? ext : cJSON_CreateObject());
-    ext = NULL;
-    cJSON_AddBoolToObject(v, "dry_run", dry);
-    cJSON_AddBoolToObject(v, "force", cli_flag_set(a, "force"));
-    const char *prepend = cli_flag_str(a, "prepend");
-    cJSON_AddStringToObject(v, "prepend", prepend ? prepend : "");
-    cJSON_AddStringToObject(v, "request_timeout", etl_timeout ? etl_timeout : "");
-    cJSON *m = cJSON_CreateObject();
-    cJSON_AddStringToObject(m, "action", "etl-bck");
-    cJSON_AddStringToObject(m, "name", "");
-    cJSON_AddItemToObject(m, "value", v);
-    char *body = cJSON_PrintUnformatted(m);
-    cJSON_Delete(m);
-
-    cli_call c;
-    cli_call_init(&c, "POST");
-    cmn_ais_url_bucket(&c.url, &cli_ais, src.bucket);
-    cmn_ais_url_query(&c.url, "provider", src.provider);
-    char uname[400];
-    snprintf(uname, sizeof uname, "%s/@#/%s/", dst.provider, dst.bucket);
-    cmn_ais_url_query(&c.url, "bck_to", uname);
-    c.body = body;
-    cmn_http_resp r;
-    cmn_http_resp_init(&r);
-    rc = cli_send(&c, &r, true);
-    if (rc != CLI_EXIT_OK && r.status) {
-        /* as upstream: a 404 naming the ETL (not a bucket) gets advice */
-        if (r.status == 404 && strstr(c.why.data, name))
-            cli_fail("ETL[%s] not found; try starting new ETL with:\nais etl init <spec>", name);
-        else
-            cli_fail("%s", c.why.data);
-    }
-    char xid[128] = "";
-    if (rc == CLI_EXIT_OK) {
-        const char *p = r.body.data ? r.body.data : "";
-        while (*p == '"' || isspace((unsigned char)*p))
-            p++;
-        size_t n = strcspn(p, "\"\r\n ");
-        snprintf(xid, sizeof xid, "%.*s", (int)(n < sizeof xid ? n : sizeof xid - 1), p);
-    }
-    cmn_http_resp_free(&r);
-    cli_call_free(&c);
-    free(body);
-    if (rc != CLI_EXIT_OK)
-        goto out;
-
-    bool wait = cli_flag_set(a, "wait") || wait_timeout;
-    printf("etl-bucket[%s] %s => %s%s\n", xid, from, to, wait ? " ..." : "");
-    fflush(stdout);
-    if (wait) {
-        rc = cli_job_wait_id(xid, cli_flag_set(a, "progress") || cli_stdout_tty(), wait_ns);
-        if (rc == CLI_EXIT_OK && dry) {
-            int64_t n[6];
-            cli_job_counts(xid, n);
-            printf("[DRY RUN] with no modifications to the cluster\n");
-            printf("ETL object counts:\t transformed=%lld, sent=%lld, received=%lld\n", (long long)n[0],
-                   (long long)n[1], (long long)n[2]);
-            printf("ETL byte stats:\t transformed=%lld, sent=%lld, received=%lld\n", (long long)n[3],
-                   (long long)n[4], (long long)n[5]);
-        }
-    }
-out:
-    cJSON_Delete(ext);
-    cli_uri_free(&src);
-    cli_uri_free(&dst);
-    return rc;
-}

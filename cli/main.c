@@ -16,6 +16,13 @@
 
 /* ---- flags */
 static const cli_flag f_none[] = {END_FLAGS};
+/* AIStore 5.0's ETL flags (their usage lines as upstream's) */
+#define F_SPEC {"spec", 'f', true, "path to a YAML ETL spec (runtime spec, or a Kubernetes Pod), local or http(s) URL; several ETLs may be separated by '---'"}
+#define F_OVERRIDES                                                                                             \
+    {"name", 0, true, "unique ETL name (overrides the spec's)"},                                                \
+    {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev or io (overrides the spec's)"},    \
+    {"init-timeout", 0, true, "AIS target waiting time for the ETL to become ready (e.g. 45s, 5m)"},             \
+    {"object-timeout", 0, true, "server-side timeout of transforming a single object (e.g. 30s)"}
 static const cli_flag f_bucket_create[] = {
     {"ignore-error", 0, false, "ignore \"soft\" failures such as \"bucket already exists\""}, END_FLAGS};
 static const cli_flag f_bucket_rm[] = {{"yes", 'y', false, "assume 'yes' to all questions"}, END_FLAGS};
@@ -43,6 +50,9 @@ static const cli_flag f_etl_spec[] = {
     {"arg-type", 0, true, "how an object is passed to the ETL: \"\" (bytes), url or fqn"},
     {"timeout", 0, true, "ais target waiting time for POD to become ready (e.g. 45s, 5m)"},
     {"name", 0, true, "unique ETL name"},
+    F_SPEC,
+    {"init-timeout", 0, true, "with --spec: AIS target waiting time for the ETL to become ready (e.g. 45s, 5m)"},
+    {"object-timeout", 0, true, "with --spec: server-side timeout of transforming a single object (e.g. 30s)"},
     END_FLAGS};
 static const cli_flag f_etl_code[] = {
     {"from-file", 0, true, "absolute path to the file with the spec/code for ETL"},
@@ -55,6 +65,11 @@ static const cli_flag f_etl_code[] = {
     {"timeout", 0, true, "ais target waiting time for POD to become ready (e.g. 45s, 5m)"},
     {"name", 0, true, "unique ETL name"},
     END_FLAGS};
+static const cli_flag f_etl_init[] = {F_SPEC, F_OVERRIDES, END_FLAGS};
+static const cli_flag f_etl_start[] = {F_SPEC, END_FLAGS};
+static const cli_flag f_etl_stop_rm[] = {F_SPEC, {"all", 0, false, "all ETLs (the running ones this node lists)"}, END_FLAGS};
+static const cli_flag f_etl_object[] = {
+    {"args", 0, true, "arguments for the transform, sent as etl_args (e.g. --args=123)"}, END_FLAGS};
 static const cli_flag f_json[] = {{"json", 'j', false, "json input/output"}, {"no-headers", 'H', false, "display tables without headers"}, END_FLAGS};
 static const cli_flag f_etl_bucket[] = {
     {"ext", 0, true, "mapping from old to new extensions of transformed objects' names, e.g. \"{jpg:txt}\""},
@@ -66,6 +81,17 @@ static const cli_flag f_etl_bucket[] = {
     {"wait", 0, false, "wait for the job to finish (optionally, use '--timeout' to limit the waiting time)"},
     {"timeout", 0, true, "maximum time to wait for a job to finish (implies --wait)"},
     {"progress", 0, false, "show progress while waiting"},
+    {"args", 0, true, "arguments for every object's transform, sent as etl_args (an etlfs extension)"},
+    {"num-workers", 0, true, "number of concurrent workers (0: the node's default)"},
+    {"cont-on-err", 0, false, "keep running in presence of errors (the node's offline jobs always do)"},
+    {"all", 0, false, "include objects of a remote bucket not present in the cluster"},
+    END_FLAGS};
+static const cli_flag f_etl_inspect[] = {
+    {"prefix", 0, true, "select objects that have names starting with the specified prefix"},
+    {"num-workers", 0, true, "number of concurrent workers (0: the node's default)"},
+    {"all", 0, false, "include objects of a remote bucket not present in the cluster"},
+    {"wait", 0, false, "wait for the job to finish (optionally, use '--timeout' to limit the waiting time)"},
+    {"timeout", 0, true, "maximum time to wait for a job to finish (implies --wait)"},
     END_FLAGS};
 static const cli_flag f_job_wait[] = {
     {"timeout", 0, true, "maximum time to wait for a job to finish; if omitted: wait forever"},
@@ -100,20 +126,23 @@ static const cli_cmd c_object[] = {
     {"rm", NULL, "remove objects", "BUCKET/OBJECT [BUCKET/OBJECT...]", f_rmo, cli_object_rm, NULL},
     {0}};
 static const cli_cmd c_etl_init[] = {
-    {"spec", NULL, "start ETL job with YAML Pod specification", NULL, f_etl_spec, cli_etl_init_spec, NULL},
+    {"spec", NULL, "start ETL job with YAML Pod specification (v3.22: --from-file; 5.0: --spec/-f, a runtime spec)", NULL, f_etl_spec, cli_etl_init_spec, NULL},
     {"code", NULL, "start ETL job using the specified transforming function or script", NULL, f_etl_code, cli_etl_init_code, NULL},
     {0}};
 static const cli_cmd c_etl_show[] = {
     {"details", NULL, "show ETL details", "ETL_NAME", f_json, cli_etl_details, NULL},
+    {"errors", NULL, "show the objects an ETL failed: inline, or of one offline job", "ETL_NAME [JOB_ID]", f_json, cli_etl_show_errors, NULL},
     {0}};
 static const cli_cmd c_etl[] = {
-    {"init", NULL, "start ETL job: 'spec' job (requires pod yaml specification) or 'code' job (with transforming function or script in a local file)", NULL, f_none, NULL, c_etl_init},
-    {"show", NULL, "show ETL(s)", "[ETL_NAME]", f_json, cli_etl_show, c_etl_show},
-    {"start", NULL, "start ETL", "ETL_NAME", f_none, cli_etl_start, NULL},
-    {"stop", NULL, "stop ETL", "ETL_NAME [ETL_NAME...]", f_none, cli_etl_stop, NULL},
-    {"rm", NULL, "remove (stop and forget) ETL", "ETL_NAME [ETL_NAME...]", f_none, cli_etl_rm, NULL},
-    {"object", NULL, "transform object", "ETL_NAME BUCKET/OBJECT OUTPUT", f_none, cli_etl_object, NULL},
-    {"bucket", NULL, "transform entire bucket (to select, use '--prefix')", "ETL_NAME SRC_BUCKET DST_BUCKET", f_etl_bucket, cli_etl_bucket, NULL},
+    {"init", NULL, "initialize ETLs from a YAML spec file (-f FILE, AIStore 5.0), or 'spec' / 'code' (v3.22)", NULL, f_etl_init, cli_etl_init, c_etl_init},
+    {"show", NULL, "show ETL(s)", "[ETL_NAME...]", f_json, cli_etl_show, c_etl_show},
+    {"view-logs", NULL, "view ETL logs", "ETL_NAME [TARGET_ID]", f_json, cli_etl_view_logs, NULL},
+    {"start", NULL, "start ETL", "ETL_NAME [ETL_NAME...]", f_etl_start, cli_etl_start, NULL},
+    {"stop", NULL, "stop ETL", "ETL_NAME [ETL_NAME...]", f_etl_stop_rm, cli_etl_stop, NULL},
+    {"rm", NULL, "remove (stop and forget) ETL", "ETL_NAME [ETL_NAME...]", f_etl_stop_rm, cli_etl_rm, NULL},
+    {"object", NULL, "transform object (ETL_NAME may be a pipeline \"A>>B>>C\"; 'cp' transforms into a bucket)", "ETL_NAME BUCKET/OBJECT OUTPUT | ETL_NAME cp BUCKET/OBJECT DST_BUCKET[/OBJECT]", f_etl_object, cli_etl_object, NULL},
+    {"bucket", NULL, "transform entire bucket (to select, use '--prefix'; ETL_NAME may be a pipeline \"A>>B\")", "ETL_NAME SRC_BUCKET DST_BUCKET", f_etl_bucket, cli_etl_bucket, NULL},
+    {"inspect", NULL, "run every object of a bucket through an ETL, writing nothing, to collect its errors", "ETL_NAME SRC_BUCKET[/PREFIX]", f_etl_inspect, cli_etl_inspect, NULL},
     {0}};
 static const cli_cmd c_job[] = {
     {"show", NULL, "show running and finished jobs", "[JOB_ID]", f_job_show, cli_job_show, NULL},
@@ -122,7 +151,7 @@ static const cli_cmd c_job[] = {
 static const cli_cmd c_show[] = {
     {"cluster", NULL, "show cluster nodes (proxies and targets)", NULL, f_json, cli_show_cluster, NULL},
     {"job", NULL, "show running and finished jobs", "[JOB_ID]", f_job_show, cli_job_show, NULL},
-    {"etl", NULL, "show ETL(s)", "[ETL_NAME]", f_json, cli_etl_show, NULL},
+    {"etl", NULL, "show ETL(s)", "[ETL_NAME...]", f_json, cli_etl_show, NULL},
     {0}};
 static const cli_cmd c_auth[] = {
     {"token", NULL, "mint an AuthN token (HS256) for a target run with --auth-secret", NULL, f_auth_token, cli_auth_token, NULL},

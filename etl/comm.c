@@ -6,7 +6,8 @@
  * the sink sees any byte, so a failing ETL becomes a 502 instead of a
  * "transformed" error page; a hang becomes a 504 at the object timeout.
  * Which method, URL and body each communicator uses lives in its own file
- * (see comm_table.c); this file only does the HTTP.
+ * (see comm_table.c); this file only does the HTTP, and hands a communicator
+ * with its own transfer (ws://, comm_ws.c) the object instead.
  */
 #include "etl/etl_int.h"
 #include "common/http_client.h"
@@ -37,7 +38,10 @@ etl_handle *etl_handle_new(const char *name, const etl_comm *comm, const char *a
     h->io_command = cmn_xstrdup(io_command ? io_command : "");
     snprintf(h->base_url, sizeof h->base_url, "http://127.0.0.1:%d", port);
     h->object_timeout_ns = object_timeout_ns;
+    h->port = port;
     h->pool = cmn_http_pool_new(POOL_MAX);
+    if (comm->state_new)
+        h->comm_state = comm->state_new(h);
     pthread_mutex_init(&h->errs_mu, NULL);
     return h;
 }
@@ -47,6 +51,8 @@ void etl_handle_free(etl_handle *h)
     if (!h)
         return;
     cmn_http_pool_free(h->pool);
+    if (h->comm->state_free)
+        h->comm->state_free(h->comm_state);
     for (size_t i = 0; i < ETL_OBJ_ERRORS; i++) {
         free(h->errs[i].obj);
         free(h->errs[i].job);
@@ -133,11 +139,13 @@ static char *with_args(char *url, const char *args)
     return out;
 }
 
-int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
+/* The HTTP communicators: one request per object, as comm_table.c's row says. */
+static int http_transfer(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
                          const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
 {
     bool put = input || h->comm->puts_object;
-    bool from_file = !input && put && strcmp(h->arg, "fqn") != 0;
+    bool names_file = strcmp(h->arg, "fqn") == 0 || h->direct_fqn; /* the URL names the file */
+    bool from_file = !input && put && !names_file;
     int64_t tmo = timeout_ns > 0 ? timeout_ns : h->object_timeout_ns;
     char *url = with_args(input ? etl_body_url(h, obj) : etl_object_url(h, obj), args);
     int fd = -1;
@@ -160,7 +168,7 @@ int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args,
             FAIL(e == ENOENT ? ENOENT : EIO, "cannot open %s: %s", obj->fqn, strerror(e));
         }
     }
-    /* fqn: the ETL opens the file itself, the PUT has an empty body */
+    /* fqn, etl_fqn: the ETL opens the file itself, the PUT has an empty body */
     static const char *const put_hdrs[] = {"Content-Type: application/octet-stream", NULL};
     cmn_http_sink out = {(void *)sink, sink_begin, sink_write};
     cmn_http_req req = {
@@ -206,7 +214,7 @@ int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args,
     if (resp.out_err)
         FAIL(ECANCELED, "the receiver stopped reading");
     if (resp.in_err)
-        FAIL(EIO, "cannot read %s", input ? "the previous stage's output" : obj->fqn);
+        FAIL(EIO, "cannot read %s: %s", input ? "the previous stage's output" : obj->fqn, strerror(resp.in_err));
     if (hrc == -ETIMEDOUT) {
         char d[32];
         cmn_format_duration(tmo, d, sizeof d);
@@ -226,6 +234,14 @@ out:
         close(fd);
     cmn_http_resp_free(&resp);
     free(url);
+    return rc;
+}
+
+int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
+                         const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
+{
+    int rc = h->comm->transfer ? h->comm->transfer(h, obj, args, input, sink, timeout_ns, err)
+                               : http_transfer(h, obj, args, input, sink, timeout_ns, err);
     if (rc && err) {
         cmn_debug("%s", err->msg);
         if (rc != -ECANCELED) /* a receiver that stopped reading is not the object's failure */

@@ -5,7 +5,8 @@
  *
  * Adding a communicator is one file and one row: write comm_NAME.c defining
  * `const etl_comm etl_comm_NAME` (name, method, URL per arg type, whether a
- * body is sent, whether inline reads redirect) and list it in comms[] below.
+ * body is sent, whether inline reads redirect; or its own transfer when it
+ * is not HTTP) and list it in comms[] below.
  */
 #include "etl/etl_int.h"
 
@@ -13,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const etl_comm *const comms[] = {&etl_comm_hpush, &etl_comm_hpull, &etl_comm_hrev, &etl_comm_io, NULL};
+static const etl_comm *const comms[] = {&etl_comm_hpush, &etl_comm_hpull, &etl_comm_hrev, &etl_comm_io, &etl_comm_ws, NULL};
 
 const etl_comm *etl_comm_lookup(const char *name)
 {
@@ -41,9 +42,24 @@ char *etl_fqn_url(const etl_handle *h, const etl_object *obj)
     return url;
 }
 
+/* AIStore 5.0's etl_fqn: the communicator's URL, the file named in the query
+ * as its target does (path-escaped, then query-escaped: the SDK webserver
+ * unquotes the value once more). */
+static char *fqn_query_url(const etl_handle *h, const etl_object *obj)
+{
+    char *url = h->comm->object_url(h, obj), *p = cmn_path_escape(obj->fqn), *q = cmn_query_escape(p);
+    char *out = cmn_xasprintf("%s%cetl_fqn=%s", url, strchr(url, '?') ? '&' : '?', q);
+    free(url);
+    free(p);
+    free(q);
+    return out;
+}
+
 char *etl_object_url(const etl_handle *h, const etl_object *obj)
 {
-    return strcmp(h->arg, "fqn") == 0 ? etl_fqn_url(h, obj) : h->comm->object_url(h, obj);
+    if (strcmp(h->arg, "fqn") == 0)
+        return etl_fqn_url(h, obj);
+    return h->direct_fqn ? fqn_query_url(h, obj) : h->comm->object_url(h, obj);
 }
 
 char *etl_body_url(const etl_handle *h, const etl_object *obj)

@@ -87,6 +87,7 @@ typedef struct deps_run {
     const etl_sandbox *sb;
     const char *name;
     const char *dir;
+    const char *runtime;
 } deps_run;
 
 static int run(const deps_run *d, const char *work, const char *log, char *const *argv, int64_t timeout_ns,
@@ -97,7 +98,7 @@ static int run(const deps_run *d, const char *work, const char *log, char *const
     char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", home, "LANG=C.UTF-8", "PIP_NO_INPUT=1",
                     "PIP_DISABLE_PIP_VERSION_CHECK=1", NULL};
     /* confined like the ETL, but pip may fetch from its index */
-    etl_jail jail = {.name = d->name, .work = work, .dir = d->dir, .any_net = true};
+    etl_jail jail = {.name = d->name, .work = work, .dir = d->dir, .runtime = d->runtime, .any_net = true};
     etl_spawn s = {.argv = argv, .envp = envp, .cwd = work, .log_path = log, .user = d->user, .sb = d->sb,
                    .jail = &jail};
     int status = 0;
@@ -177,4 +178,12 @@ int etl_deps_prepare(const char *etl_dir, const char *work, const char *base_pyt
     free(missing);
     *python_out = cmn_xstrdup(vpy);
     return 0;
+}
+
+int etl_deps_run(const etl_user *user, const etl_sandbox *sb, const char *name, const char *work,
+                 const char *runtime, const char *log, char *const *argv, int64_t timeout_ns, char *err,
+                 size_t errlen)
+{
+    deps_run d = {.user = user, .sb = sb, .name = name, .runtime = runtime};
+    return run(&d, work, log, argv, timeout_ns, err, errlen);
 }

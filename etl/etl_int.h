@@ -63,6 +63,7 @@ typedef struct etl_msg {
     bool timeout_set;    /* the user gave a timeout: it also bounds each object */
     int64_t obj_timeout_ns; /* 5.0's obj_timeout; 0: as timeout_set says */
     bool direct_put;     /* 5.0's support_direct_put: recorded (outputs are written locally anyway) */
+    bool direct_fqn;     /* env ETL_DIRECT_FQN (the SDK's direct_file_access): send ?etl_fqn=, no body */
     char *resources;     /* 5.0's "resources" as given (JSON), or NULL: shown as given */
     int64_t memory_limit; /* resources.limits.memory in bytes, 0: the node's --etl-memory */
     /* init code */
@@ -88,10 +89,15 @@ typedef struct etl_image_vars {
     const char *bindir;  /* folder of the running executable (native transformers) */
     const char *python;  /* /usr/bin/python3 */
     int port;
+    /* {venv:REQ}: the interpreter of a venv holding REQ (malloc'd into
+     * *python), or -errno with err; NULL: the placeholder is refused */
+    int (*venv)(void *ctx, const char *req, char **python, char *err, size_t errlen);
+    void *venv_ctx;
 } etl_image_vars;
 
 /* Builds a NULL-terminated argv (free with etl_strv_free); 0, -ENOENT when
- * the image is unknown, -EIO when the table is unreadable; err says which. */
+ * the image is unknown, -EIO when the table is unreadable, or what vars->venv
+ * returned; err says which. */
 int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_vars *vars,
                    char ***argv_out, char *err, size_t errlen);
 void etl_strv_free(char **v);
@@ -151,6 +157,7 @@ typedef struct etl_jail {
     const char *name;   /* names its cgroup */
     const char *work;   /* read-write, its cwd */
     const char *dir;    /* STATE/NAME, root's: code, requirements (read-only), or NULL */
+    const char *runtime; /* a shared runtime venv, root's (read-only), or NULL */
     int bind_port;      /* the one TCP port it may bind, 0: none */
     int connect_port;   /* the one TCP port it may connect to, 0: none */
     bool any_net;       /* no TCP rules (pip fetching requirements) */
@@ -222,8 +229,16 @@ int etl_deps_prepare(const char *etl_dir, const char *work, const char *base_pyt
                      size_t deps_len, const etl_user *user, const etl_sandbox *sb, const char *name, int64_t timeout_ns, char **python_out,
                      cmn_buf *warnings, char *err, size_t errlen);
 
+/* Runs an install step (venv, pip) to completion within timeout_ns, as the
+ * ETL user confined to work (read-write, its cwd) and runtime (read-only, or
+ * NULL), output appended to log; the one kind of child that may fetch from a
+ * package index. 0, the exit status, or -EIO with err. */
+int etl_deps_run(const etl_user *user, const etl_sandbox *sb, const char *name, const char *work,
+                 const char *runtime, const char *log, char *const *argv, int64_t timeout_ns, char *err,
+                 size_t errlen);
+
 /* ---- comm_table.c: communicators, one file each (comm_hpush.c, comm_hpull.c,
- * comm_hrev.c, comm_io.c) and one row each in comm_table.c's table. */
+ * comm_hrev.c, comm_io.c, comm_ws.c) and one row each in comm_table.c's table. */
 typedef struct etl_comm {
     const char *name;     /* "hpush://", as in the init message */
     bool puts_object;     /* PUT with the object as the body (unless arg fqn); else GET, the ETL fetches it */
@@ -234,9 +249,17 @@ typedef struct etl_comm {
     char *(*body_url)(const etl_handle *h, const etl_object *obj);   /* a PUT with the bytes in the body
                                                                         (later pipeline stages); NULL:
                                                                         URI/<bucket>/<object> */
+    /* Not one HTTP request per object (ws://): the communicator's own
+     * transfer, with etl_handle_transform's contract (it records nothing:
+     * the caller does); what it keeps per handle (connections) is made by
+     * state_new into h->comm_state and freed by state_free. NULL: HTTP. */
+    int (*transfer)(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
+                    const etl_sink *sink, int64_t timeout_ns, cmn_err *err);
+    void *(*state_new)(const etl_handle *h);
+    void (*state_free)(void *state);
 } etl_comm;
 
-extern const etl_comm etl_comm_hpush, etl_comm_hpull, etl_comm_hrev, etl_comm_io;
+extern const etl_comm etl_comm_hpush, etl_comm_hpull, etl_comm_hrev, etl_comm_io, etl_comm_ws;
 /* NULL when no communicator has that name. */
 const etl_comm *etl_comm_lookup(const char *name);
 /* "a, b, c or d": every name, for error messages (malloc'd). */
@@ -250,7 +273,8 @@ void etl_push_path(cmn_buf *b, const etl_handle *h, const etl_object *obj);
 char *etl_uname_url(const etl_handle *h, const etl_object *obj);
 
 /* ---- comm.c: a running ETL as communicators see it (the etl_handle) and
- * the one HTTP transfer (common/http_client.c) every communicator goes through */
+ * the one HTTP transfer (common/http_client.c) every HTTP communicator goes
+ * through; comm_ws.c: ws://'s own */
 struct cmn_http_pool;
 struct etl_handle {
     int refs;                /* atomic: the registry holds one while running */
@@ -260,7 +284,10 @@ struct etl_handle {
     char *arg;
     char *io_command;        /* io://: the command sent with each request */
     char base_url[64];       /* http://127.0.0.1:PORT */
+    int port;
+    void *comm_state;        /* the communicator's own (comm->state_new), or NULL */
     int64_t object_timeout_ns;
+    bool direct_fqn;         /* name the object's file in ?etl_fqn= (5.0), send no body */
     int64_t obj_count, in_bytes, out_bytes; /* atomics */
     /* the last ETL_OBJ_ERRORS failed objects (5.0's obj_errors), a ring under errs_mu */
     pthread_mutex_t errs_mu;
@@ -343,5 +370,18 @@ etl_handle *etl_registry_running(etl_registry *r, const char *name, bool *define
 int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen);
 /* Takes the run away from e (locked) and stops its processes (unlocked). */
 void etl_halt(etl_registry *r, etl_entry *e, etl_state to);
+
+/* ---- runtime_venv.c: the Python of images.conf's {venv:REQ} (the SDK's
+ * runtime_python image: init_class and the ETL webserver framework) */
+/* The interpreter for e: a venv holding req shared by every ETL that asks
+ * for it (STATE/_runtimes/KEY/venv, root's once built: in a temporary folder
+ * renamed when complete, one builder at a time) and, when e's env lists
+ * PACKAGES, a per-ETL venv STATE/NAME/work/venv layered on it; OS_PACKAGES
+ * must already be installed. Everything ends by deadline_ns (mono). 0 with
+ * *python_out and *runtime_out (STATE/_runtimes/KEY, which the ETL reads;
+ * both malloc'd); -EINVAL (pip failed, bad PACKAGES, missing OS packages),
+ * -ETIMEDOUT or -EIO with err naming the cause and pip's last lines. */
+int etl_runtime_venv(etl_registry *r, etl_entry *e, const char *req, int64_t deadline_ns, char **python_out,
+                     char **runtime_out, cmn_buf *warnings, char *err, size_t errlen);
 
 #endif

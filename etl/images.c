@@ -33,8 +33,10 @@ static void split_image(const char *image, char *repo, size_t repolen, const cha
     *tag = colon ? colon + 1 : NULL;
 }
 
-/* Replaces every {var} of tok; NULL on an unknown placeholder. */
-static char *expand(const char *tok, const etl_image_vars *v)
+/* Replaces every {var} of tok into *out; {venv:REQ} asks vars->venv. where:
+ * "CONF:LINE", for the message about an unknown placeholder. */
+static int expand(const char *tok, const etl_image_vars *v, const char *where, char **out, char *err,
+                  size_t errlen)
 {
     cmn_buf b;
     cmn_buf_init(&b);
@@ -47,6 +49,21 @@ static char *expand(const char *tok, const etl_image_vars *v)
         }
         const char *end = strchr(p, '}');
         size_t n = end ? (size_t)(end - p - 1) : 0;
+        if (end && n > 5 && !strncmp(p + 1, "venv:", 5)) {
+            char *req = cmn_xasprintf("%.*s", (int)(n - 5), p + 6), *python = NULL;
+            int rc = v->venv ? v->venv(v->venv_ctx, req, &python, err, errlen) : -EIO;
+            if (!v->venv)
+                snprintf(err, errlen, "{venv:%s} is not available here", req);
+            free(req);
+            if (rc) {
+                cmn_buf_free(&b);
+                return rc;
+            }
+            cmn_buf_puts(&b, python);
+            free(python);
+            p = end + 1;
+            continue;
+        }
         const char *val = !end                                ? NULL
                           : n == 7 && !strncmp(p + 1, "install", 7) ? v->install
                           : n == 6 && !strncmp(p + 1, "bindir", 6)  ? v->bindir
@@ -55,51 +72,45 @@ static char *expand(const char *tok, const etl_image_vars *v)
                                                                     : NULL;
         if (!val) {
             cmn_buf_free(&b);
-            return NULL;
+            snprintf(err, errlen, "%s: unknown placeholder in \"%.64s\"", where, tok);
+            return -EIO;
         }
         cmn_buf_puts(&b, val);
         p = end + 1;
     }
     if (!b.data)
         cmn_buf_puts(&b, "");
-    return cmn_buf_steal(&b);
+    *out = cmn_buf_steal(&b);
+    return 0;
 }
 
-static int push(char ***v, size_t *n, char *s)
+static void push(char ***v, size_t *n, char *s)
 {
-    if (!s)
-        return -EIO;
     *v = cmn_xrealloc(*v, (*n + 2) * sizeof **v);
     (*v)[(*n)++] = s;
     (*v)[*n] = NULL;
-    return 0;
 }
 
 static int build(char *line, const etl_pod *pod, const etl_image_vars *vars, char ***argv_out, char *err,
                  size_t errlen, const char *conf_path, int lineno)
 {
-    char **v = NULL;
+    char **v = NULL, where[4200];
     size_t n = 0;
     char *save = NULL;
+    snprintf(where, sizeof where, "%s:%d", conf_path, lineno);
     for (char *tok = strtok_r(line, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
-        int rc = 0;
         if (strcmp(tok, "{args}") == 0) {
-            for (size_t i = 0; i < pod->nargs && rc == 0; i++)
-                rc = push(&v, &n, cmn_xstrdup(pod->args[i]));
-        } else {
-            char *e = expand(tok, vars);
-            if (!e) {
-                snprintf(err, errlen, "%s:%d: unknown placeholder in \"%.64s\"", conf_path, lineno, tok);
-                etl_strv_free(v);
-                return -EIO;
-            }
-            rc = push(&v, &n, e);
+            for (size_t i = 0; i < pod->nargs; i++)
+                push(&v, &n, cmn_xstrdup(pod->args[i]));
+            continue;
         }
-        if (rc != 0) {
-            snprintf(err, errlen, "out of memory");
+        char *e = NULL;
+        int rc = expand(tok, vars, where, &e, err, errlen);
+        if (rc) {
             etl_strv_free(v);
-            return -EIO;
+            return rc;
         }
+        push(&v, &n, e);
     }
     if (n == 0) {
         snprintf(err, errlen, "%s:%d: image \"%s\" has no command", conf_path, lineno, pod->image);
@@ -160,5 +171,5 @@ int etl_image_argv(const char *conf_path, const etl_pod *pod, const etl_image_va
     }
     int rc = build(best, pod, vars, argv_out, err, errlen, conf_path, best_line);
     free(best);
-    return rc == 0 ? 0 : -EIO;
+    return rc;
 }

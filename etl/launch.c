@@ -154,6 +154,8 @@ typedef struct launch_plan {
     char *io_command;    /* io://: the command sent with each request */
     char *python;        /* init code: the interpreter (a venv's when deps were given) */
     char *interp;        /* init code: the runtime's system interpreter */
+    int64_t deadline;    /* mono ns: the init timeout bounds installs and readiness together */
+    char *runtime;       /* {venv:}: the shared runtime venv the process reads, or NULL */
     cmn_buf warnings;
 } launch_plan;
 
@@ -197,13 +199,35 @@ static int plan_code(etl_registry *r, etl_entry *e, launch_plan *p, char *err, s
     return 0;
 }
 
+/* images.conf's {venv:REQ} for this launch (runtime_venv.c). */
+typedef struct venv_ctx {
+    etl_registry *r;
+    etl_entry *e;
+    launch_plan *p;
+} venv_ctx;
+
+static int venv_python(void *arg, const char *req, char **python, char *err, size_t errlen)
+{
+    venv_ctx *c = arg;
+    free(c->p->runtime);
+    c->p->runtime = NULL;
+    int rc = etl_runtime_venv(c->r, c->e, req, c->p->deadline, python, &c->p->runtime, &c->p->warnings, err, errlen);
+    if (rc == 0) {
+        free(c->p->python);
+        c->p->python = cmn_xstrdup(*python);
+    }
+    return rc;
+}
+
 /* Init spec: the images.conf command for the Pod's image, with its env. */
 static int plan_spec(etl_registry *r, etl_entry *e, int port, launch_plan *p, char *err, size_t errlen)
 {
     const etl_msg *m = &e->msg;
     char conf[4200], why[ETL_ERRLEN];
     snprintf(conf, sizeof conf, "%s/images.conf", r->install_dir);
-    etl_image_vars vars = {.install = r->install_dir, .bindir = r->bindir, .python = "/usr/bin/python3", .port = port};
+    venv_ctx vc = {r, e, p};
+    etl_image_vars vars = {.install = r->install_dir, .bindir = r->bindir, .python = "/usr/bin/python3", .port = port,
+                           .venv = venv_python, .venv_ctx = &vc};
     char **img_argv = NULL;
     int rc = etl_image_argv(conf, &m->pod, &vars, &img_argv, why, sizeof why);
     if (rc == -ENOENT && m->kind == ETL_INIT_RUNTIME && m->pod.ncommand) {
@@ -236,7 +260,7 @@ static int plan_spec(etl_registry *r, etl_entry *e, int port, launch_plan *p, ch
 int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
 {
     const etl_msg *m = &e->msg;
-    launch_plan p = {.probe = "/health"};
+    launch_plan p = {.probe = "/health", .deadline = cmn_mono_ns() + m->timeout_ns};
     cmn_buf_init(&p.warnings);
     int rc = -EIO;
     char why[ETL_ERRLEN];
@@ -258,7 +282,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
 
     pid_t pid;
     etl_cgroup *cg;
-    etl_jail jail = {.name = m->name, .work = e->work, .dir = e->dir,
+    etl_jail jail = {.name = m->name, .work = e->work, .dir = e->dir, .runtime = p.runtime,
                      .bind_port = port, .connect_port = r->callback_port, .memory = m->memory_limit};
     etl_spawn s = {.argv = p.argv.v, .envp = p.env.v, .cwd = e->work, .log_path = e->log, .user = &r->user,
                    .sb = &r->sb, .jail = &jail};
@@ -270,7 +294,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     char url[4300];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, p.probe);
     probe_ctx pc = {.r = r, .pid = pid};
-    if (etl_wait_ready(url, cmn_mono_ns() + m->timeout_ns, alive, &pc, why, sizeof why) != 0) {
+    if (etl_wait_ready(url, p.deadline, alive, &pc, why, sizeof why) != 0) {
         if (pc.exited)
             kill(-pid, SIGKILL);
         etl_proc_stop(pc.exited ? 0 : pid, cg);
@@ -287,6 +311,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     }
     int64_t obj_tmo = m->obj_timeout_ns ? m->obj_timeout_ns : m->timeout_set ? m->timeout_ns : ETL_OBJECT_TIMEOUT_NS;
     etl_handle *h = etl_handle_new(m->name, etl_comm_lookup(m->comm), m->arg, p.io_command, port, obj_tmo);
+    h->direct_fqn = m->direct_fqn;
     char uuid[CMN_UUID_LEN + 1];
     cmn_gen_uuid(uuid);
     pthread_mutex_lock(&r->mu);
@@ -312,6 +337,7 @@ out:
     free(p.python);
     free(p.interp);
     free(p.io_command);
+    free(p.runtime);
     cmn_buf_free(&p.warnings);
     return rc;
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const arg_types[] = {"", "url", "fqn", NULL};
 static const char *const runtimes[] = {"python3.8v2", "python3.10v2", "python3.11v2", NULL};
@@ -241,6 +242,20 @@ static int env_field(const cJSON *o, const char *key, etl_pod *pod, char *err, s
     return 0;
 }
 
+/* The SDK webserver's truth set (aistore.sdk.utils.parse_bool, Go's cos.ParseBool). */
+static bool env_true(const etl_pod *pod, const char *key)
+{
+    static const char *const yes[] = {"1", "t", "true", "y", "yes", "on", NULL};
+    const char *v = NULL;
+    for (size_t i = 0; i < pod->nenv; i++)
+        if (strcmp(pod->env[i].key, key) == 0)
+            v = pod->env[i].val; /* the last one wins, as in a process's env */
+    for (size_t i = 0; v && yes[i]; i++)
+        if (strcasecmp(v, yes[i]) == 0)
+            return true;
+    return false;
+}
+
 /* AIStore 5.0's ETLSpecMsg: {"name", "communication", "env", "init_timeout",
  * "obj_timeout", "support_direct_put", "runtime": {"image", "command",
  * "env"}, "resources"}; the image runs as images.conf maps it. */
@@ -265,6 +280,8 @@ static int parse_runtime(const cJSON *o, etl_msg *m, char *err, size_t errlen)
     }
     if (env_field(o, "env", &m->pod, err, errlen) || env_field(rt, "env", &m->pod, err, errlen))
         return -EINVAL;
+    /* the SDK's direct_file_access: its webserver then takes the object's file from ?etl_fqn= */
+    m->direct_fqn = env_true(&m->pod, "ETL_DIRECT_FQN");
     m->pod.container_port = 8000; /* AIStore's DefaultContainerPort; ours is chosen at launch */
     m->pod.probe_path = cmn_xstrdup("/health");
     const cJSON *res = cJSON_GetObjectItem(o, "resources");
@@ -343,8 +360,12 @@ static int parse(const cJSON *o, etl_msg *m, char *err, size_t errlen)
     if (strcmp(m->arg, "url") == 0 && !cm->arg_url)
         return bad(err, errlen, "invalid \"argument\" \"url\": requires communication hpull:// (have %s)", m->comm);
     if (strcmp(m->arg, "fqn") == 0 && !cm->arg_fqn)
-        return bad(err, errlen, "invalid \"argument\" \"fqn\": requires communication hpush:// or hpull:// (have %s)",
+        return bad(err, errlen,
+                   "invalid \"argument\" \"fqn\": requires communication hpush://, hpull:// or ws:// (have %s)",
                    m->comm);
+    if (m->direct_fqn && !cm->arg_fqn)
+        return bad(err, errlen, "invalid env ETL_DIRECT_FQN (direct_file_access): requires communication hpush:// or "
+                                "hpull:// (have %s)", m->comm);
     return 0;
 }
 

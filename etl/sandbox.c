@@ -272,7 +272,8 @@ static bool needed(const char *m, const etl_sandbox *sb, const etl_jail *j)
         for (const char *const *p = lists[l]; *p; p++)
             if (under(m, *p) || under(*p, m))
                 return true;
-    return under(m, j->work) || under(j->work, m) || (j->dir && (under(m, j->dir) || under(j->dir, m)));
+    return under(m, j->work) || under(j->work, m) || (j->dir && (under(m, j->dir) || under(j->dir, m))) ||
+           (j->runtime && (under(m, j->runtime) || under(j->runtime, m)));
 }
 
 /* In its own namespace the ETL would keep a copy of every mount of the host,
@@ -361,6 +362,8 @@ static int make_ruleset(const etl_sandbox *sb, const etl_jail *j, int *out, char
         rc = add_path_rule(rs, what = *p, RO, attr.fs);
     if (!rc && j->dir)
         rc = add_path_rule(rs, what = j->dir, RO, attr.fs);
+    if (!rc && j->runtime)
+        rc = add_path_rule(rs, what = j->runtime, RO, attr.fs);
     for (const char *const *p = system_rw; !rc && *p; p++)
         rc = add_path_rule(rs, what = *p, RO | LL_FS_WRITE_FILE | LL_FS_TRUNCATE | (1ULL << 5) | (1ULL << 8), attr.fs);
     if (!rc)
@@ -391,6 +394,8 @@ int etl_confine_prepare(const etl_sandbox *sb, const etl_user *u, const etl_jail
             plan_path(cf, *p, u);
         for (char **p = sb->rx; *p; p++)
             plan_path(cf, *p, u);
+        if (j->runtime)
+            plan_path(cf, j->runtime, u);
         if (j->dir)
             plan_path(cf, j->dir, u); /* before work, which it holds */
         plan_path(cf, j->work, u);

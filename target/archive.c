@@ -194,7 +194,7 @@ static bool add_member(void *ctx, const char *name, bool listed)
     return true;
 }
 
-static void archive_job(tgt_job *job, void *arg)
+static void archive_job_utf8(tgt_job *job, void *arg)
 {
     arch_job *j = arg;
     j->job = job;
@@ -225,6 +225,14 @@ static void archive_job(tgt_job *job, void *arg)
         return;
     tgt_journal_remove(job);
     tgt_job_linger(job);
+}
+
+/* Object names are UTF-8: libarchive converts them only under a UTF-8 locale. */
+static void archive_job(tgt_job *job, void *arg)
+{
+    locale_t old = tgt_utf8_on();
+    archive_job_utf8(job, arg);
+    tgt_utf8_off(old);
 }
 
 static void arch_free(void *p)

@@ -18,12 +18,15 @@
 
 /* LsoMsg flag bits (api/apc/lsmsg.go) */
 #define LS_CACHED (1u << 0)
+#define LS_ARCH_DIR (1u << 3) /* each archive's files after it (archread.c) */
 #define LS_NAME_ONLY (1u << 4)
 #define LS_NAME_SIZE (1u << 5)
 #define LS_NO_RECURSION (1u << 11)
 /* entry flags */
 #define ENTRY_IS_CACHED 64
+#define ENTRY_IN_ARCH 128
 #define ENTRY_IS_DIR 256
+#define ENTRY_IS_ARCHIVE 512
 
 #define PAGE_MAX 10000
 
@@ -46,6 +49,7 @@ typedef struct lso_page {
     int n, cap, limit;
     unsigned props;
     char last_key[PATH_MAX];
+    tgt_arch_ls *arch; /* with LS_ARCH_DIR: archived files still to list */
 } lso_page;
 
 static unsigned parse_props(const char *props, uint64_t *flags)
@@ -82,16 +86,41 @@ static unsigned parse_props(const char *props, uint64_t *flags)
     return p;
 }
 
-static bool visit(void *ctx, const char *name, const char *fqn, bool is_dir)
+static lso_entry *page_push(lso_page *pg)
 {
-    lso_page *pg = ctx;
     if (pg->n == pg->cap) {
         pg->cap = pg->cap ? pg->cap * 2 : 256;
-        lso_entry *e = cmn_xrealloc(pg->ents, sizeof(lso_entry) * (size_t)pg->cap);
-        pg->ents = e;
+        pg->ents = cmn_xrealloc(pg->ents, sizeof(lso_entry) * (size_t)pg->cap);
     }
     lso_entry *e = &pg->ents[pg->n];
     memset(e, 0, sizeof *e);
+    return e;
+}
+
+/* Lists the queued archived files whose names sort before key (NULL: all);
+ * false once the page is full. */
+static bool arch_files(lso_page *pg, const char *key)
+{
+    const tgt_arch_entry *a;
+    while (pg->n < pg->limit && (a = tgt_arch_ls_next(pg->arch, key))) {
+        lso_entry *e = page_push(pg);
+        e->name = cmn_xstrdup(a->name);
+        e->size = a->size;
+        e->flags = ENTRY_IS_CACHED | ENTRY_IN_ARCH;
+        pg->n++;
+        snprintf(pg->last_key, sizeof pg->last_key, "%s", a->name);
+    }
+    return pg->n < pg->limit;
+}
+
+static bool visit(void *ctx, const char *name, const char *fqn, bool is_dir)
+{
+    lso_page *pg = ctx;
+    char key[PATH_MAX];
+    snprintf(key, sizeof key, "%s%s", name, is_dir ? "/" : "");
+    if (pg->arch && !arch_files(pg, key))
+        return false;
+    lso_entry *e = page_push(pg);
     e->is_dir = is_dir;
     e->flags = is_dir ? ENTRY_IS_DIR : ENTRY_IS_CACHED;
     if (!is_dir && (pg->props & (P_CKSUM | P_ATIME | P_VERSION | P_CUSTOM))) {
@@ -117,8 +146,10 @@ static bool visit(void *ctx, const char *name, const char *fqn, bool is_dir)
     if (!is_dir && (pg->props & P_LOCATION))
         e->fqn = cmn_xstrdup(fqn);
     e->name = cmn_xstrdup(name);
+    if (pg->arch && !is_dir && tgt_arch_ls_add(pg->arch, fqn, name) == 0)
+        e->flags |= ENTRY_IS_ARCHIVE;
     pg->n++;
-    snprintf(pg->last_key, sizeof pg->last_key, "%s%s", name, is_dir ? "/" : "");
+    snprintf(pg->last_key, sizeof pg->last_key, "%s", key);
     return pg->n < pg->limit;
 }
 
@@ -281,7 +312,17 @@ int tgt_h_objects_list(tgt_req *r)
     pg.limit = pagesize;
     pg.props = parse_props(str_field(v, "props"), &flags);
     const char *after = *token ? token : start_after;
-    if (tgt_walk(&tgt->store, bck, prefix, after, flags & LS_NO_RECURSION, visit, &pg) != 0) {
+    tgt_arch_ls arch;
+    if (flags & LS_ARCH_DIR) {
+        tgt_arch_ls_init(&arch, &tgt->store, bck, prefix, after);
+        pg.arch = &arch;
+    }
+    int wrc = tgt_walk(&tgt->store, bck, prefix, after, flags & LS_NO_RECURSION, visit, &pg);
+    if (pg.arch) {
+        arch_files(&pg, NULL);
+        tgt_arch_ls_free(&arch);
+    }
+    if (wrc != 0) {
         page_free(&pg);
         return tgt_reply_err(r, 500, "list ais://%s: cannot read the bucket's directories", bck);
     }

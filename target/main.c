@@ -44,6 +44,9 @@ static void usage(FILE *f)
             "  --auth-secret-file F the same, the secret read from file F (trailing newline dropped)\n"
             "  --tls-cert F         serve HTTPS with this PEM certificate (chain) ...\n"
             "  --tls-key F          ... and this PEM private key (both or neither)\n"
+            "  --upload-timeout SEC an append not flushed or a multipart upload not completed,\n"
+            "                       idle for SEC seconds, is dropped with its work files\n"
+            "                       (default 3600)\n"
             "  --etcd URL[,URL...]  join a cluster whose membership and buckets live in etcd\n"
             "                       (docs/cluster.md); without it this node is a cluster alone\n"
             "  --cluster NAME       the cluster's name in etcd (default etlfs)\n"
@@ -124,6 +127,7 @@ int main(int argc, char **argv)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = ncpu * 8 > 16 ? (int)ncpu * 8 : 16;
     cfg->max_body = 16u << 20;
+    cfg->upload_idle_ns = 3600 * 1000000000LL;
     char *dirs[TGT_MAX_MPATHS];
     int ndirs = 0;
     const char *state = NULL, *etl_user = NULL;
@@ -140,6 +144,7 @@ int main(int argc, char **argv)
                                          {"tls-cert", required_argument, 0, 'C'}, {"tls-key", required_argument, 0, 'K'},
                                          {"etcd", required_argument, 0, 'E'},     {"cluster", required_argument, 0, 'c'},
                                          {"id", required_argument, 0, 'i'},
+                                         {"upload-timeout", required_argument, 0, 'W'},
                                          {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -232,6 +237,16 @@ int main(int argc, char **argv)
             }
             snprintf(cfg->node_id, sizeof cfg->node_id, "%s", optarg);
             break;
+        case 'W': {
+            char *end;
+            double secs = strtod(optarg, &end);
+            if (end == optarg || *end || !(secs > 0) || secs > 1e9) {
+                fprintf(stderr, "etlfs-target: --upload-timeout wants a number of seconds, got '%s'\n", optarg);
+                return 2;
+            }
+            cfg->upload_idle_ns = (int64_t)(secs * 1e9);
+            break;
+        }
         case 'v': cmn_log_set_level(CMN_LOG_DEBUG); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -304,6 +319,7 @@ int main(int argc, char **argv)
         tgt_store_close(&server.store);
         return 1;
     }
+    tgt_sweeper_start();
     cmn_info("etlfs-target serving %s (listening on %s:%d), %d mountpath(s), %d threads%s", cfg->public_url,
              cfg->listen_host, cfg->port, ndirs, cfg->threads, cfg->auth_secret ? ", tokens required" : "");
     while (!stopping)
@@ -311,6 +327,7 @@ int main(int argc, char **argv)
     cmn_info("shutting down");
     tgt_cluster_stop(); /* first: nobody is sent here any more */
     tgt_server_stop(&server);
+    tgt_sweeper_stop(); /* after the server: no request holds an append or upload now */
     tgt_jobs_shutdown();
     etl_registry_free(server.etl);
     tgt_store_close(&server.store);

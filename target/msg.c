@@ -77,6 +77,16 @@ static const struct field {
     {"value.Bck.provider", T_STR},
 };
 
+/* A field whose type depends on the action: the row for that action's
+ * bodies stands in for the path's row above. */
+static const struct action_field {
+    const char *action;
+    const char *path;
+    int types;
+} action_fields[] = {
+    {"mpt-complete", "value", T_ARR}, /* the parts [{"part-number", "etag"}] (multipart.c) */
+};
+
 static int type_of(const cJSON *j)
 {
     if (cJSON_IsString(j))
@@ -127,16 +137,28 @@ static const cJSON *lookup(const cJSON *msg, const char *path)
     return j && !cJSON_IsNull(j) ? j : NULL;
 }
 
+/* The types row i allows in a body with this action. */
+static int types_for(size_t i, const char *action)
+{
+    for (size_t j = 0; j < sizeof action_fields / sizeof action_fields[0]; j++)
+        if (!strcmp(action_fields[j].action, action) && !strcmp(action_fields[j].path, fields[i].path))
+            return action_fields[j].types;
+    return fields[i].types;
+}
+
 static int check_fields(const cJSON *msg, cmn_err *err)
 {
     if (!cJSON_IsObject(msg))
         return cmn_err_set(err, EINVAL, "invalid JSON body: expected an object, got %s", type_name(type_of(msg)));
+    const cJSON *act = cJSON_GetObjectItem(msg, "action");
+    const char *action = cJSON_IsString(act) ? act->valuestring : "";
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const cJSON *f = lookup(msg, fields[i].path);
-        if (!f || (type_of(f) & fields[i].types))
+        int types = types_for(i, action);
+        if (!f || (type_of(f) & types))
             continue;
         char want[64];
-        types_text(fields[i].types, want, sizeof want);
+        types_text(types, want, sizeof want);
         return cmn_err_set(err, EINVAL, "invalid JSON body: \"%s\" must be %s, got %s", fields[i].path, want,
                            type_name(type_of(f)));
     }

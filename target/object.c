@@ -60,7 +60,7 @@ static int reply_open_error(tgt_req *r, const char *bck, const char *obj, int rc
 }
 
 /* Parses "bytes=A-B", "bytes=A-", "bytes=-N" against size. 1 ok, 0 none, -1 bad. */
-static int parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
+int tgt_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
 {
     if (!h)
         return 0;
@@ -107,12 +107,11 @@ int tgt_h_object_get(tgt_req *r)
     const char *bck = r->items[2], *obj = r->obj;
     if (!check_object(r, bck, obj))
         return MHD_YES;
+    if (tgt_arch_wanted(r))
+        return tgt_arch_get(r, bck, obj);
     const char *etl_name = tgt_query(r, "etl_name");
     if (etl_name && *etl_name)
         return tgt_etl_inline(r, bck, obj);
-    const char *archpath = tgt_query(r, "archpath");
-    if (archpath && *archpath)
-        return tgt_reply_err(r, 501, "ais://%s/%s: reading files inside archives (archpath) is not supported", bck, obj);
     int fd;
     int64_t size;
     int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
@@ -120,8 +119,19 @@ int tgt_h_object_get(tgt_req *r)
         return reply_open_error(r, bck, obj, rc);
     tgt_objmeta m;
     tgt_objmeta_load(fd, &m);
+    /* ?validate=true: the bytes are checked before the reply starts, since
+     * a read that fails once the reply is under way can only cut it short */
+    const char *validate = tgt_query(r, "validate");
+    if (validate && (!strcmp(validate, "true") || !strcmp(validate, "1"))) {
+        cmn_err err;
+        if (tgt_object_verify(fd, size, &m, bck, obj, &err) != 0) {
+            close(fd);
+            tgt_objmeta_free(&m);
+            return tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
+        }
+    }
     int64_t off = 0, len = size;
-    int rr = parse_range(tgt_header(r, "Range"), size, &off, &len);
+    int rr = tgt_parse_range(tgt_header(r, "Range"), size, &off, &len);
     if (rr < 0) {
         close(fd);
         tgt_objmeta_free(&m);
@@ -180,7 +190,8 @@ static bool list_has(const char *list, const char *item)
     return false;
 }
 
-/* AIStore 5.0's HEAD ?props=: Last-Modified and ETag only when asked for. */
+/* AIStore 5.0's HEAD ?props=: Last-Modified and ETag only when asked for,
+ * and a multipart-made object's part count and largest part ("chunked"). */
 static void add_v2_headers(tgt_req *r, struct MHD_Response *resp, int fd, const tgt_objmeta *m)
 {
     const char *props = tgt_query(r, "props");
@@ -198,6 +209,13 @@ static void add_v2_headers(tgt_req *r, struct MHD_Response *resp, int fd, const 
         char etag[96];
         snprintf(etag, sizeof etag, "\"%s\"", m->cksum[0] ? m->cksum : "0");
         MHD_add_response_header(resp, "ETag", etag);
+    }
+    if (list_has(props, "chunked") && m->chunks > 0) { /* assembled by a multipart upload */
+        char v[32];
+        snprintf(v, sizeof v, "%lld", (long long)m->chunks);
+        MHD_add_response_header(resp, "ais-chunks-count", v);
+        snprintf(v, sizeof v, "%lld", (long long)m->chunk_max);
+        MHD_add_response_header(resp, "ais-chunks-max-chunk-size", v);
     }
 }
 

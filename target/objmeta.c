@@ -2,6 +2,9 @@
  * objmeta.c - an object's metadata in one extended attribute of its file.
  * Text, one field per line, so it is readable with getfattr and versioned by
  * its first line:  "etlfs1\n<cksum type>\n<cksum>\n<version>\n<atime ns>\n<custom JSON>"
+ * An object a multipart upload assembled also records its parts (count and
+ * largest size), one line more before the custom JSON, under "etlfs2"; every
+ * other record stays "etlfs1", so records written before read as they did.
  */
 #include "target/target.h"
 
@@ -14,11 +17,18 @@
 
 #define META_XATTR "user.etlfs.meta"
 #define META_MAGIC "etlfs1"
+#define META_MAGIC_CHUNKS "etlfs2" /* with the line "<chunk count> <max chunk size>" */
 #define META_MAX 65536
 
 int tgt_objmeta_encode(const tgt_objmeta *m, char *out, size_t outlen)
 {
-    int n = snprintf(out, outlen, META_MAGIC "\n%s\n%s\n%lld\n%lld\n%s", m->cksum_type, m->cksum,
+    int n;
+    if (m->chunks > 0)
+        n = snprintf(out, outlen, META_MAGIC_CHUNKS "\n%s\n%s\n%lld\n%lld\n%lld %lld\n%s", m->cksum_type, m->cksum,
+                     (long long)m->version, (long long)m->atime_ns, (long long)m->chunks, (long long)m->chunk_max,
+                     m->custom ? m->custom : "");
+    else
+        n = snprintf(out, outlen, META_MAGIC "\n%s\n%s\n%lld\n%lld\n%s", m->cksum_type, m->cksum,
                      (long long)m->version, (long long)m->atime_ns, m->custom ? m->custom : "");
     return n < 0 || (size_t)n >= outlen ? -ERANGE : n;
 }
@@ -39,9 +49,9 @@ static const char *next_line(const char *p, const char *end, char *field, size_t
 int tgt_objmeta_decode(const char *text, size_t len, tgt_objmeta *m)
 {
     const char *p = text, *end = text + len;
-    char magic[16], ver[32], atime[32];
+    char magic[16], ver[32], atime[32], chunks[48];
     memset(m, 0, sizeof *m);
-    if (!(p = next_line(p, end, magic, sizeof magic)) || strcmp(magic, META_MAGIC) ||
+    if (!(p = next_line(p, end, magic, sizeof magic)) || (strcmp(magic, META_MAGIC) && strcmp(magic, META_MAGIC_CHUNKS)) ||
         !(p = next_line(p, end, m->cksum_type, sizeof m->cksum_type)) ||
         !(p = next_line(p, end, m->cksum, sizeof m->cksum)) || !(p = next_line(p, end, ver, sizeof ver)) ||
         !(p = next_line(p, end, atime, sizeof atime)))
@@ -51,6 +61,15 @@ int tgt_objmeta_decode(const char *text, size_t len, tgt_objmeta *m)
     m->atime_ns = strtoll(atime, &e2, 10);
     if (e1 == ver || *e1 || e2 == atime || *e2)
         return -EINVAL; /* not a number: not our record */
+    if (!strcmp(magic, META_MAGIC_CHUNKS)) {
+        long long count, max;
+        int used = 0;
+        if (!(p = next_line(p, end, chunks, sizeof chunks)) ||
+            sscanf(chunks, "%lld %lld%n", &count, &max, &used) != 2 || chunks[used] || count < 1 || max < 0)
+            return -EINVAL;
+        m->chunks = count;
+        m->chunk_max = max;
+    }
     if (p < end) {
         m->custom = cmn_xstrndup(p, (size_t)(end - p));
     }

@@ -18,14 +18,25 @@
 
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj)
 {
+    char fqn[sizeof w->fqn];
+    if (tgt_store_fqn(s, bck, obj, fqn, sizeof fqn) != 0) {
+        memset(w, 0, sizeof *w);
+        w->fd = -1;
+        return -ENAMETOOLONG;
+    }
+    return tgt_writer_open_at(w, s, tgt_store_mpath_of(s, bck, obj), fqn);
+}
+
+int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *path)
+{
     memset(w, 0, sizeof *w);
     w->fd = -1;
-    if (tgt_store_fqn(s, bck, obj, w->fqn, sizeof w->fqn) != 0)
+    if (strlen(path) >= sizeof w->fqn)
         return -ENAMETOOLONG;
+    strcpy(w->fqn, path);
     char id[CMN_UUID_LEN + 1];
     cmn_gen_uuid(id);
-    int i = tgt_store_mpath_of(s, bck, obj);
-    snprintf(w->tmp, sizeof w->tmp, "%s/.etlfs/tmp/%s", s->mpaths[i], id);
+    snprintf(w->tmp, sizeof w->tmp, "%s/.etlfs/tmp/%s", s->mpaths[mp], id);
     w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->fd < 0)
         return -errno;
@@ -176,6 +187,8 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
     m.version = 1;
     m.atime_ns = cmn_now_ns();
     m.custom = w->custom;
+    m.chunks = w->chunks;
+    m.chunk_max = w->chunk_max;
     int old = open(w->fqn, O_RDONLY | O_CLOEXEC);
     if (old >= 0) {
         tgt_objmeta prev;

@@ -98,11 +98,16 @@ static const struct route {
     {"GET", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_get, GET, DST_NONE}, /* with ?etl_name= transformed */
     {"HEAD", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_head, CMN_ACE_OBJ_HEAD, DST_NONE},
     {"PUT", "/v1/objects/B/O", ON_QUERY, "object_to", tgt_h_object_copy_to, GET, OBJECT_TO}, /* 5.0: copy or transform, not streamed */
+    {"PUT", "/v1/objects/B/O", ON_QUERY, "uploadId", tgt_h_mpt_part_put, CMN_ACE_PUT, DST_NONE}, /* 5.0: a part (&partNumber=) */
+    {"PUT", "/v1/objects/B/O", ON_QUERY, "append_type", tgt_h_object_append, CMN_ACE_APPEND, DST_NONE}, /* append, flush */
     {"PUT", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_put, CMN_ACE_PUT, DST_NONE},
+    {"DELETE", "/v1/objects/B/O", ON_ACTION, "mpt-abort", tgt_h_mpt_abort, CMN_ACC_RW, DST_NONE}, /* ?uploadId= */
     {"DELETE", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_delete, CMN_ACE_OBJ_DELETE, DST_NONE},
     {"PATCH", "/v1/objects/B/O", ON_PATH, NULL, tgt_h_object_patch, CMN_ACE_OBJ_UPDATE, DST_NONE}, /* custom metadata */
     {"POST", "/v1/objects/B/O", ON_ACTION, "rename-obj", tgt_h_object_rename, CMN_ACE_OBJ_MOVE, DST_NONE},
     {"POST", "/v1/objects/B/O", ON_ACTION, "copy-obj", tgt_h_object_copy, GET, BCK_TO},
+    {"POST", "/v1/objects/B/O", ON_ACTION, "mpt-upload", tgt_h_mpt_create, CMN_ACC_RW, DST_NONE}, /* 5.0 multipart upload */
+    {"POST", "/v1/objects/B/O", ON_ACTION, "mpt-complete", tgt_h_mpt_complete, CMN_ACC_RW, DST_NONE}, /* ?uploadId= */
     {"POST", "/v1/objects/B/O", ON_ACTION, NULL, tgt_h_object_action_invalid, TOKEN, DST_NONE},
     {"POST", "/v1/objects/B", ON_ACTION, "promote", tgt_h_objects_promote, TGT_ACC_PROMOTE, DST_NONE},
     {"POST", "/v1/objects/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid, TOKEN, DST_NONE},
@@ -141,15 +146,12 @@ int tgt_h_what_invalid(tgt_req *r)
 }
 
 /* The end of a streamed PUT (server.c started it on the first call, after
- * this row's check); a PUT that is not streamed is an append: not served. */
+ * this row's check). */
 int tgt_h_object_put(tgt_req *r)
 {
     if (r->streaming)
         return tgt_h_object_put_done(r);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen("Method Not Allowed\n"), "Method Not Allowed\n", MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-    return tgt_reply(r, 405, resp);
+    return tgt_reply_err(r, 500, "PUT %s: the body was not streamed", r->url);
 }
 
 static const char *const known_methods[] = {"GET", "HEAD", "PUT", "POST", "DELETE", "PATCH"};

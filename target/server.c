@@ -105,16 +105,17 @@ static bool is_loopback(struct MHD_Connection *conn)
     return false;
 }
 
-/* An object PUT is streamed unless it is an append or a copy (object_to). */
+/* A PUT of an object's bytes is streamed: the object, an append to it or a
+ * part of its multipart upload; a copy (object_to) has no body. */
 static bool is_object_put(tgt_req *r)
 {
     return !strcmp(r->method, "PUT") && r->nitems == 4 && !strcmp(r->items[0], "v1") &&
-           !strcmp(r->items[1], "objects") && !tgt_query(r, "append_type") && !tgt_query(r, "object_to");
+           !strcmp(r->items[1], "objects") && !tgt_query(r, "object_to");
 }
 
 /* First call of a streamed PUT: check everything we can before any byte
  * arrives, and open the work file. Returns false if a reply was queued. */
-static bool start_put(tgt_req *r, enum MHD_Result *ret)
+static bool start_put(tgt_req *r, int *ret)
 {
     const char *bck = r->items[2];
     char why[128];
@@ -123,26 +124,49 @@ static bool start_put(tgt_req *r, enum MHD_Result *ret)
         return false;
     }
     if (!cmn_object_name_valid(r->obj, why, sizeof why)) {
-        *ret = (enum MHD_Result)tgt_reply_err(r, 400, "invalid object name \"%s\": %s", r->obj, why);
+        *ret = tgt_reply_err(r, 400, "invalid object name \"%s\": %s", r->obj, why);
         return false;
     }
     /* a body that cannot fit is refused before its first byte */
     const char *len = tgt_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
     cmn_err err;
     if (len && tgt_store_check_space(&tgt->store, bck, r->obj, strtoll(len, NULL, 10), &err) != 0) {
-        *ret = (enum MHD_Result)tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
+        *ret = tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
         return false;
     }
     int rc = tgt_writer_open(&r->writer, &tgt->store, bck, r->obj);
     if (rc) {
-        *ret = (enum MHD_Result)tgt_reply_err(r, rc == -ENOSPC ? 507 : 500, "ais://%s/%s: cannot create work file: %s",
-                                              bck, r->obj, strerror(-rc));
+        *ret = tgt_reply_err(r, rc == -ENOSPC ? 507 : 500, "ais://%s/%s: cannot create work file: %s", bck, r->obj,
+                             strerror(-rc));
         return false;
     }
     snprintf(r->put_bck, sizeof r->put_bck, "%s", bck);
     r->put_obj = cmn_xstrdup(r->obj);
     r->streaming = true;
     return true;
+}
+
+/* The kinds of streamed PUT, in the order of their rows (routes.c): the
+ * first whose query parameter is present. A kind without cancel leaves only
+ * its work file behind when its request is cut short. */
+static const struct tgt_stream {
+    const char *query;
+    bool (*start)(tgt_req *r, int *ret);
+    void (*cancel)(tgt_req *r);
+} streams[] = {
+    {"uploadId", tgt_mpt_part_start, tgt_mpt_part_cancel},
+    {"append_type", tgt_append_start, tgt_append_cancel},
+    {NULL, start_put, NULL},
+};
+
+static bool start_stream(tgt_req *r, tgt_handler end, int *ret)
+{
+    const struct tgt_stream *k = streams;
+    while (k->query && !tgt_query(r, k->query))
+        k++;
+    r->put_kind = k;
+    r->put_end = end;
+    return k->start(r, ret);
 }
 
 /* Limits on a request's head. libmicrohttpd keeps the whole head (request
@@ -281,10 +305,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         if (is_object_put(r)) {
             /* its row is checked now: the body goes to disk as it arrives */
-            if (!tgt_route(r))
+            tgt_handler end = tgt_route(r);
+            if (!end)
                 return MHD_YES;
-            if (!start_put(r, &ret))
-                return ret;
+            int started;
+            if (!start_stream(r, end, &started))
+                return (enum MHD_Result)started;
         }
         return MHD_YES;
     }
@@ -308,14 +334,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (r->streaming)
-        return (enum MHD_Result)tgt_h_object_put_done(r);
+        return (enum MHD_Result)r->put_end(r);
     if (r->body.len > tgt->cfg.max_body)
         return (enum MHD_Result)tgt_reply_err(r, 413, "request body is larger than %zu bytes", tgt->cfg.max_body);
-    if (tgt_cluster_redirect(r))
-        return MHD_YES;
     cmn_err err;
     if (tgt_msg_parse(r, &err) != 0)
         return (enum MHD_Result)tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
+    if (tgt_cluster_redirect(r))
+        return MHD_YES;
     tgt_handler h = tgt_route(r);
     if (!h) {
         if (r->responded)
@@ -336,11 +362,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r || r == (void *)&nul_in_path || r == (void *)&uri_too_long) /* ended before on_request ran */
         return;
     tgt_metrics_request(r);
+    /* a GET's bytes come from the file once the status is sent: a read that
+     * fails then (EIO) can only cut the reply short; say which object */
+    if (toe == MHD_REQUEST_TERMINATED_WITH_ERROR && r->obj && r->nitems >= 3 && !strcmp(r->method, "GET"))
+        cmn_warn("GET ais://%s/%s: reply cut short after its status %d (a read of the object failed)",
+                 r->items[2], r->obj, r->status);
     if (r->streaming) {
         /* the client went away (or we shut down) mid-PUT: the old object stays */
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
             cmn_warn("PUT ais://%s/%s interrupted; nothing stored", r->put_bck, r->put_obj);
         tgt_writer_abort(&r->writer);
+        if (r->put_kind->cancel)
+            r->put_kind->cancel(r);
     }
     free(r->put_obj);
     tgt_auth_free(r);

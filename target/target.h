@@ -8,8 +8,10 @@
  *   server.c, reply.c, msg.c, routes.c       HTTP (libmicrohttpd, TLS), JSON bodies, the route table
  *   auth.c                                   tokens and what each route needs of them
  *   etl_inline.c                             an object read through an ETL
+ *   archread.c                               files inside archived objects (GET, listing)
  *   bucket.c, object.c, lso.c, cluster.c,    one file per group of REST handlers
  *   etl_rest.c, etl_callback.c, ...
+ *   append.c, multipart.c, sweeper.c         object bodies over several requests
  */
 #ifndef ETLFS_TARGET_H
 #define ETLFS_TARGET_H
@@ -19,6 +21,7 @@
 #include "etl/etl.h"
 
 #include <cjson/cJSON.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -79,6 +82,8 @@ typedef struct tgt_objmeta {
     int64_t version;
     int64_t atime_ns;
     char *custom;        /* JSON object text, or NULL; owned */
+    int64_t chunks;      /* assembled by a multipart upload: its part count, else 0 */
+    int64_t chunk_max;   /* ... and its largest part's size */
 } tgt_objmeta;
 
 /* Encodes m as text into out; returns its length or -ERANGE (no room).
@@ -102,6 +107,7 @@ typedef struct tgt_writer {
     char *custom;       /* custom metadata JSON to store, owned */
     char cksum[17];     /* when set, the content's known XXH64 (a copy): not recomputed */
     tgt_batch *batch;   /* when set, commit joins this group commit (see below) */
+    int64_t chunks, chunk_max; /* recorded in the metadata (a multipart upload's parts) */
 } tgt_writer;
 
 /* Group commit for jobs that write many objects: committed writers hand
@@ -115,6 +121,9 @@ int tgt_batch_flush(tgt_batch *b);
 void tgt_batch_free(tgt_batch *b); /* flushes first */
 
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj);
+/* The same for a file that is no object: commit publishes it at path, which
+ * must be on mountpath mp (a part of a multipart upload). */
+int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *path);
 /* Whether size more bytes fit on the mountpath that would hold bck/obj:
  * 0, or -ENOSPC with err saying how much is free. */
 int tgt_store_check_space(const tgt_store *s, const char *bck, const char *obj, int64_t size, cmn_err *err);
@@ -131,6 +140,10 @@ int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj);
 /* ---------------------------------------------------------------- objread */
 /* Opens an object for reading: fd and stat; 0 or -errno (-ENOENT if absent). */
 int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size);
+/* Reads the whole open object and compares its XXH64 with the stored one:
+ * -EIO when the disk fails a read, -EUCLEAN when the bytes differ (a file
+ * without our metadata has nothing to compare: 0). err names the object. */
+int tgt_object_verify(int fd, int64_t size, const tgt_objmeta *m, const char *bck, const char *obj, cmn_err *err);
 
 /* ------------------------------------------------------------------- walk */
 /* Visits a bucket's objects in name order (merged over mountpaths), names
@@ -268,6 +281,7 @@ typedef struct tgt_config {
     char *etcd;             /* --etcd endpoints; NULL = one node, no cluster */
     char cluster[128];      /* --cluster NAME: the key prefix in etcd */
     char node_id[64];       /* --id, else kept in the first mountpath */
+    int64_t upload_idle_ns; /* an unflushed append or unfinished multipart upload idle this long is dropped */
 } tgt_config;
 
 typedef struct tgt_server {
@@ -304,12 +318,17 @@ typedef struct tgt_req {
     bool loopback;     /* client is on this node */
     bool from_etl;     /* arrived on the ETL callback listener */
     cmn_claims *claims; /* the verified token, with --auth-secret (auth.c) */
-    /* streamed object PUT */
+    /* streamed PUT: an object, an append, a part of a multipart upload (server.c
+     * starts it; the handler of its row ends it) */
     bool streaming;
     int stream_err;    /* errno of the first failed write; the work file is gone then */
     tgt_writer writer;
     char put_bck[256];
     char *put_obj;
+    char put_ref[64];  /* the append handle or upload id the body belongs to */
+    int put_part;      /* a multipart upload's part number */
+    int (*put_end)(struct tgt_req *r);            /* its row's handler: ends it */
+    const struct tgt_stream *put_kind;            /* its start and cancel (server.c) */
     int64_t started_ns;
     int status;        /* the reply's status, once queued (metrics) */
     int64_t bytes;     /* object bytes the handler moved (metrics) */
@@ -335,6 +354,32 @@ int tgt_h_metrics_get(tgt_req *r); /* GET /metrics */
 
 int tgt_server_start(tgt_server *s);
 void tgt_server_stop(tgt_server *s);
+
+/* ------------------------------------------------------ append, multipart */
+/* Object bodies that arrive over several requests (append.c, multipart.c):
+ * their work files live in MP/.etlfs/tmp (dropped at start-up) and between
+ * requests in a table; one idle for longer than cfg.upload_idle_ns is
+ * dropped by the sweeper (sweeper.c), and all are at shutdown.
+ *
+ * Their PUTs stream like an object's (server.c): start checks what it can
+ * before the body, points r->writer at the work file and returns true, or
+ * replies and returns false (the reply's result in *ret); the row's handler
+ * ends the request; cancel releases what start took when the request ends
+ * before that (the client went away). */
+bool tgt_append_start(tgt_req *r, int *ret);
+void tgt_append_cancel(tgt_req *r);
+bool tgt_mpt_part_start(tgt_req *r, int *ret);
+void tgt_mpt_part_cancel(tgt_req *r);
+#define TGT_APPEND_MAX 256        /* appends in progress (each holds an open work file) */
+#define TGT_MPT_MAX_UPLOADS 1024  /* multipart uploads in progress */
+#define TGT_MPT_MAX_PARTS 10000   /* part numbers 1..this (S3's limit) */
+/* Drops the appends / uploads no request has used since idle_before_ns
+ * (cmn_mono_ns clock; INT64_MAX: every one not in use). */
+void tgt_append_sweep(int64_t idle_before_ns);
+void tgt_mpt_sweep(int64_t idle_before_ns);
+/* The thread that sweeps both; stop joins it and drops what is left. */
+void tgt_sweeper_start(void);
+void tgt_sweeper_stop(void);
 
 /* -------------------------------------------------------------------- auth */
 /* What a route needs (the acc column of routes.c): AIStore's access bits
@@ -494,7 +539,7 @@ bool tgt_route_open(tgt_req *r);
  * returns what the reply returned. */
 int tgt_h_action_invalid(tgt_req *r);         /* routes.c */
 int tgt_h_what_invalid(tgt_req *r);
-int tgt_h_object_put(tgt_req *r);             /* the end of a streamed PUT; an append is 405 */
+int tgt_h_object_put(tgt_req *r);             /* the end of a streamed object PUT */
 int tgt_h_health_get(tgt_req *r);             /* cluster.c */
 int tgt_h_smap_get(tgt_req *r);
 int tgt_h_sysinfo_get(tgt_req *r);
@@ -530,6 +575,11 @@ int tgt_h_object_rename(tgt_req *r);
 int tgt_h_object_copy(tgt_req *r);
 int tgt_h_object_patch(tgt_req *r);
 int tgt_h_object_copy_to(tgt_req *r); /* copyobj.c: PUT ?object_to= (AIStore 5.0) */
+int tgt_h_object_append(tgt_req *r);  /* append.c: the end of PUT ?append_type= (append, flush) */
+int tgt_h_mpt_create(tgt_req *r);     /* multipart.c: POST mpt-upload */
+int tgt_h_mpt_part_put(tgt_req *r);   /* the end of PUT ?uploadId=&partNumber= */
+int tgt_h_mpt_complete(tgt_req *r);   /* POST mpt-complete ?uploadId= */
+int tgt_h_mpt_abort(tgt_req *r);      /* DELETE mpt-abort ?uploadId= */
 int tgt_h_object_action_invalid(tgt_req *r);
 int tgt_h_objects_promote(tgt_req *r);
 int tgt_h_etl_object_get(tgt_req *r);         /* etl_callback.c: /v1/etl/_object/SECRET/UNAME */
@@ -550,6 +600,44 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj); /* ?etl_name=[
 /* The ETL chain a request names in its query (etl_name, etl_pipeline,
  * etl_args), referenced; NULL with err (404 unknown, 400 bad). */
 etl_chain *tgt_etl_from_query(tgt_req *r, cmn_err *err);
+/* A Range header against size ("bytes=A-B", "A-", "-N"; object.c): 1 and
+ * off/len set, 0 when there is none, -1 when it cannot be served (416). */
+int tgt_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len);
+
+/* Files inside archived objects (archread.c): .tar, .tgz/.tar.gz, .zip, .tar.lz4. */
+bool tgt_arch_named(const char *name); /* by the name's extension, as AIStore lists */
+/* libarchive converts names through the thread's locale, and the target runs
+ * in "C": code that hands libarchive UTF-8 names runs between these (the
+ * thread under C.UTF-8, then its locale back). */
+locale_t tgt_utf8_on(void);
+void tgt_utf8_off(locale_t old);
+/* Whether a GET asks for files inside the object (archpath, archregx, archmode). */
+bool tgt_arch_wanted(tgt_req *r);
+/* GET ?archpath=F (that file's bytes) or ?archregx=E&archmode=M (a TAR of the
+ * matching files); replies. */
+int tgt_arch_get(tgt_req *r, const char *bck, const char *obj);
+/* list-objects' ARCH_DIR: archived files ("ARCHIVE/FILE") queued in name
+ * order, each starting with prefix and sorting after after; init also
+ * queues those of the archives the walk will not visit (the token or the
+ * prefix reaches into them). */
+typedef struct tgt_arch_entry {
+    char *name;
+    int64_t size;
+} tgt_arch_entry;
+typedef struct tgt_arch_ls {
+    tgt_arch_entry *ents;
+    int n, cap, next;
+    char *prefix, *after;
+    char *taken[8]; /* archives queued by init */
+    int ntaken;
+} tgt_arch_ls;
+void tgt_arch_ls_init(tgt_arch_ls *ls, const tgt_store *s, const char *bck, const char *prefix, const char *after);
+/* Queues the files of archive object name (its file fqn): 0, -EINVAL when
+ * it is not named as an archive or is none, -errno/-EIO when unreadable. */
+int tgt_arch_ls_add(tgt_arch_ls *ls, const char *fqn, const char *name);
+/* The next queued file if its name sorts before before (NULL: any), or NULL. */
+const tgt_arch_entry *tgt_arch_ls_next(tgt_arch_ls *ls, const char *before);
+void tgt_arch_ls_free(tgt_arch_ls *ls);
 
 /* Bucket actions implemented by the offline/multi-object layer (copybck.c,
  * multiobj.c), called by the handlers once the bucket is checked. Each

@@ -4,10 +4,10 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config git
   libmicrohttpd-dev libcurl4-openssl-dev libcjson-dev libyaml-dev libfuse3-dev fuse3
-  libmsgpack-dev libxxhash-dev libssl-dev libarchive-dev zlib1g-dev
+  libmsgpack-dev libxxhash-dev libssl-dev libarchive-dev libpcre2-dev zlib1g-dev libwslay-dev
   python3 python3-venv python3-requests python3-cloudpickle python3-pil python3-xxhash
 )
-TEST_PACKAGES=(python3-pytest python3-pytest-timeout python3-hypothesis fio python3-msgpack python3-torch python3-torchvision xxhash curl nginx-light wrk psmisc openssl etcd-server etcd-client)
+TEST_PACKAGES=(python3-pytest python3-pytest-timeout python3-hypothesis fio python3-msgpack python3-torch python3-torchvision xxhash curl nginx-light wrk psmisc openssl lz4 etcd-server etcd-client)
 want=("${PACKAGES[@]}")
 [[ ${1:-} == --test ]] && want+=("${TEST_PACKAGES[@]}")
 missing=()

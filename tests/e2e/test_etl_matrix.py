@@ -1,4 +1,4 @@
-"""Every communicator (hpush, hpull, hrev, io) x every arg type ("", url, fqn)
+"""Every communicator (hpush, hpull, hrev, io, ws) x every arg type ("", url, fqn)
 x init code / init spec, for an md5 and an echo transform, compared byte for
 byte with hashlib and the original; the combinations AIStore refuses must be
 400 and start nothing. Then one 1 GiB object through an hpush echo ETL, read
@@ -16,11 +16,11 @@ import requests
 
 from conftest import ROOT, Target
 
-COMMS = ["hpush://", "hpull://", "hrev://", "io://"]
+COMMS = ["hpush://", "hpull://", "hrev://", "io://", "ws://"]
 ARGS = ["", "url", "fqn"]
-# docs/etl.md: url only with hpull; fqn with hpush or hpull.
+# docs/etl.md: url only with hpull; fqn with hpush, hpull or ws.
 VALID = {("hpush://", ""), ("hpush://", "fqn"), ("hpull://", ""), ("hpull://", "url"), ("hpull://", "fqn"),
-         ("hrev://", ""), ("io://", "")}
+         ("hrev://", ""), ("io://", ""), ("ws://", ""), ("ws://", "fqn")}
 
 # init code: the function's argument is the object's bytes, or its URL (arg url);
 # io:// code is a script on stdin/stdout.

@@ -209,8 +209,8 @@ def test_runtime_spec_bad_forms(t5):
                        "env"),
                       ({"name": "v5-bad", "runtime": {"image": "aistorage/transformer_md5"}, "code": "eA=="},
                        "runtime"),
-                      ({"name": "v5-bad", "communication": "ws://",
-                        "runtime": {"image": "aistorage/transformer_md5"}}, "ws://")]:
+                      ({"name": "v5-bad", "communication": "grpc://",
+                        "runtime": {"image": "aistorage/transformer_md5"}}, "grpc://")]:
         r = requests.put(f"{t.url}/v1/etl", json=msg, timeout=60)
         assert r.status_code == 400 and word in message(r), (msg, r.text)
     requests.delete(f"{t.url}/v1/etl/v5-unknown-img", timeout=30)

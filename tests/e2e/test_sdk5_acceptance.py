@@ -16,14 +16,15 @@ import sys
 
 import pytest
 
-from conftest import BUILD, beside_project
+from conftest import BUILD, Target, beside_project
 
 COMMIT = "583e7729eb3532d3999b13466a729181d8d16907"
 MIRROR = os.environ.get("AIS_HEAD_MIRROR") or beside_project("AIS_MIRROR", ".mirror", "NVIDIA+aistore", "repo")
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = os.path.join(BUILD, "sdk5")
 SUITES = ["test_etl_ops.py", "test_etl_pipeline_ops.py", "test_etl_streaming.py", "test_etl_webserver_pipeline.py",
-          "test_bucket_ops.py", "test_object_ops.py", "test_object_group_ops.py", "test_job_ops.py"]
+          "test_bucket_ops.py", "test_object_ops.py", "test_object_group_ops.py", "test_job_ops.py",
+          "test_object_multipart_ops.py"]
 # the SDK's own requirements (python/pyproject.toml at COMMIT), its "etl" extra,
 # and what its tests import
 REQUIREMENTS = ["requests>=2.28.2", "urllib3>=1.26.18", "packaging>=23.0", "overrides>=7.4.0",
@@ -88,8 +89,13 @@ def deselected():
     return out
 
 
+# AIStore 5.0 promotes only from this folder (api/apc/promote.go); its SDK's
+# promote test writes there: the target is given it as its --promote-root
+PROMOTE_ROOT = "/var/lib/ais/promote"
+
+
 @pytest.mark.skipif(not have_commit(), reason=f"no NVIDIA/aistore mirror holding {COMMIT[:8]} at {MIRROR}")
-def test_aistore5_sdk_integration_suites(target):
+def test_aistore5_sdk_integration_suites(tmp_path):
     py = venv()
     sdk = export_sdk()
     skip = deselected()
@@ -98,9 +104,14 @@ def test_aistore5_sdk_integration_suites(target):
     args = [py, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfE", "--timeout", "300"]
     args += [f"tests/integration/sdk/{s}" for s in SUITES]
     args += [f"--deselect={t}" for t in skip]
+    os.makedirs(PROMOTE_ROOT, exist_ok=True)
+    target = Target(str(tmp_path), extra_args=["--promote-root", PROMOTE_ROOT])
     env = dict(os.environ, AIS_ENDPOINT=f"http://localhost:{target.port}", PYTHONPATH=sdk)
     env.pop("AIS_AUTHN_TOKEN", None)
-    proc = subprocess.run(args, cwd=sdk, env=env, capture_output=True, text=True, timeout=2400)
+    try:
+        proc = subprocess.run(args, cwd=sdk, env=env, capture_output=True, text=True, timeout=2400)
+    finally:
+        target.stop()
     tail = (proc.stdout + proc.stderr)[-8000:]
     sys.stdout.write(tail)
     assert proc.returncode == 0, tail

@@ -91,7 +91,8 @@ def test_missing_bucket_errors(shared_target):
 
 def test_unknown_method_is_plain_405(shared_target):
     u = shared_target.url
-    for method, path in (("PATCH", "/v1/objects/b/o"), ("FOO", "/v1/buckets/b"), ("PATCH", "/v1/health"),
+    # PATCH of an object is AIStore 5.0's custom metadata (test_etl_v5.py): not here
+    for method, path in (("PATCH", "/v1/buckets"), ("FOO", "/v1/buckets/b"), ("PATCH", "/v1/health"),
                          ("BREW", "/v1/objects/b/o"), ("OPTIONS", "/v1/buckets")):
         r = requests.request(method, u + path)
         assert r.status_code == 405, (method, path, r.status_code, r.text)

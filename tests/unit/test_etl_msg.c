@@ -130,9 +130,39 @@ static void spec_msg(void)
     want_raw_err("{\"id\":\"spec-etl1\",\"spec\":\"!!notbase64\"}", "spec");
 }
 
+/* The SDK's direct_file_access travels as env ETL_DIRECT_FQN (its truth set). */
+static void direct_fqn(void)
+{
+    static const struct {
+        const char *comm, *val;
+        bool want;
+    } cases[] = {{"hpush", "true", true}, {"hpull", "T", true}, {"hpush", "1", true}, {"hpush", "false", false},
+                 {"hpush", "", false}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char body[1024];
+        snprintf(body, sizeof body,
+                 "{\"name\":\"etl-class1\",\"communication\":\"%s\",\"runtime\":{\"image\":"
+                 "\"aistorage/runtime_python:3.11\",\"env\":[{\"name\":\"ETL_DIRECT_FQN\",\"value\":\"%s\"}]}}",
+                 cases[i].comm, cases[i].val);
+        etl_msg m;
+        char err[ETL_ERRLEN];
+        if (etl_msg_parse(body, strlen(body), &m, err, sizeof err) != 0) {
+            FAILF("refused %s: %s", body, err);
+            continue;
+        }
+        if (m.direct_fqn != cases[i].want)
+            FAILF("ETL_DIRECT_FQN=%s with %s: direct_fqn %d", cases[i].val, cases[i].comm, m.direct_fqn);
+        etl_msg_free(&m);
+    }
+    want_raw_err("{\"name\":\"etl-class1\",\"communication\":\"hrev://\",\"runtime\":{\"image\":\"x/y\"},"
+                 "\"env\":[{\"name\":\"ETL_DIRECT_FQN\",\"value\":\"yes\"}]}",
+                 "ETL_DIRECT_FQN");
+}
+
 int main(void)
 {
     defaults();
+    direct_fqn();
     sdk_form();
     spec_msg();
     want_err(",\"runtime\":\"python2\"", "runtime");

@@ -17,7 +17,7 @@ static int nchildren;
 static void count_child(void *ctx, const char *name)
 {
     (void)ctx;
-    CHECK(strcmp(name, "d1") == 0 || strcmp(name, "d2") == 0);
+    CHECK(strcmp(name, "d1") == 0 || strcmp(name, "d2") == 0 || strcmp(name, "d3") == 0);
     nchildren++;
 }
 
@@ -50,11 +50,15 @@ int main(void)
     fs_vdir_add("/b/d2");
     fs_vdir_add("/b/d2/deeper");
     fs_vdir_add("/b/d1");
+    fs_vdir_add("/b/d3/x/y"); /* only a deep one: d3 is listed once, as a directory */
+    fs_vdir_add("/b/d3/z");
     CHECK(fs_vdir_has("/b/d2/deeper"));
     fs_vdir_children("/b", count_child, NULL);
-    CHECK(nchildren == 2);
+    CHECK(nchildren == 3);
     fs_vdir_del("/b/d2", false);
-    CHECK(!fs_vdir_has("/b/d2") && fs_vdir_has("/b/d2/deeper"));
+    /* d2 itself is forgotten, but a directory made below it keeps it there */
+    CHECK(fs_vdir_has("/b/d2") && fs_vdir_has("/b/d2/deeper"));
+    CHECK(fs_vdir_has("/b/d3") && !fs_vdir_has("/b/d4") && !fs_vdir_has("/b/d"));
     fs_vdir_del("/b", true);
     CHECK(!fs_vdir_has("/b/d1") && !fs_vdir_has("/b/d2/deeper"));
     fs_cache_destroy();

@@ -2,7 +2,8 @@
  * test_objmeta.c - the object metadata record (target/objmeta.c): text
  * encoding round trips, anything that is not our record is refused, and the
  * xattr store/load path works for small and large records and for files
- * that never had one.
+ * that never had one. A multipart upload's chunk info takes the "etlfs2"
+ * record; records without it stay "etlfs1".
  */
 #include "target/target.h"
 
@@ -75,6 +76,31 @@ static void test_round_trip(void)
     tgt_objmeta_free(&d);
 }
 
+static void decode_bad(const char *text, size_t len, const char *what);
+
+/* chunk info: etlfs2 only when there is some; both read back */
+static void test_chunks(void)
+{
+    tgt_objmeta m = sample("{\"k\":\"v\"}"), d;
+    char buf[512];
+    int n = tgt_objmeta_encode(&m, buf, sizeof buf);
+    CHECK(n > 0 && !strncmp(buf, "etlfs1\n", 7), "no chunks: not etlfs1: %s", buf);
+    CHECK(decode_exact(buf, (size_t)n, &d) == 0 && d.chunks == 0 && d.chunk_max == 0, "etlfs1 reads without chunks");
+    tgt_objmeta_free(&d);
+    m.chunks = 3;
+    m.chunk_max = 5242880;
+    n = tgt_objmeta_encode(&m, buf, sizeof buf);
+    CHECK(n > 0 && !strncmp(buf, "etlfs2\n", 7), "chunks: not etlfs2: %s", buf);
+    CHECK(decode_exact(buf, (size_t)n, &d) == 0, "decode etlfs2: %s", buf);
+    same(&m, &d, "chunks round trip");
+    CHECK(d.chunks == 3 && d.chunk_max == 5242880, "chunks %lld max %lld", (long long)d.chunks, (long long)d.chunk_max);
+    tgt_objmeta_free(&d);
+    /* every cut of an etlfs2 record before its custom text is refused */
+    for (int cut = 0; cut < n - (int)strlen(m.custom); cut++)
+        decode_bad(buf, (size_t)cut, "truncated etlfs2 record");
+    tgt_objmeta_free(&m);
+}
+
 static void test_encode_bounds(void)
 {
     tgt_objmeta m = sample("{\"k\":\"v\"}");
@@ -108,7 +134,13 @@ static void test_garbage(void)
 
     DECODE_BAD("", "empty");
     DECODE_BAD("etlfs1", "magic only");
-    DECODE_BAD("etlfs2\nxxhash\n0123456789abcdef\n1\n2\n", "other version of the format");
+    DECODE_BAD("etlfs9\nxxhash\n0123456789abcdef\n1\n2\n", "other version of the format");
+    /* etlfs2 needs its chunk line: two numbers, at least one chunk */
+    DECODE_BAD("etlfs2\nxxhash\n0123456789abcdef\n1\n2\n", "chunk line missing");
+    DECODE_BAD("etlfs2\nxxhash\n0123456789abcdef\n1\n2\n3\n", "chunk line with one number");
+    DECODE_BAD("etlfs2\nxxhash\n0123456789abcdef\n1\n2\n0 5\n", "zero chunks");
+    DECODE_BAD("etlfs2\nxxhash\n0123456789abcdef\n1\n2\n3 4x\n", "chunk size not a number");
+    DECODE_BAD("etlfs2\nxxhash\n0123456789abcdef\n1\n2\n3 -4\n", "negative chunk size");
     DECODE_BAD("ETLFS1\nxxhash\n0123456789abcdef\n1\n2\n", "magic in upper case");
     DECODE_BAD("etlfs1\nxxhash\n0123456789abcdef\n1\n", "atime line missing");
     DECODE_BAD("etlfs1\nxxhash\n0123456789abcdef\n1\n2", "atime line unterminated");
@@ -179,6 +211,7 @@ static void test_store_load(void)
 int main(void)
 {
     test_round_trip();
+    test_chunks();
     test_encode_bounds();
     test_garbage();
     test_store_load();

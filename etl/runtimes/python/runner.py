@@ -6,7 +6,10 @@ Design: stdlib http.server with one thread per connection, HTTP/1.1 keep-alive
 and TCP_NODELAY; non-streaming replies go out as one write (headers + body).
 Streaming replies (CHUNK_SIZE > 0) use chunked encoding so that the target can
 tell a finished body from a truncated one. For io:// the user's code is a
-script, run once per request with the body on stdin.
+script, run once per request with the body on stdin. GET /ws serves ws://
+(AIStore 5.0's stream of objects on one connection) with the shipped
+transformers' framing (etl/transformers/lib/ws_stream.py), in the
+connection's own thread.
 
 Environment (set by the launcher): MOD_NAME, ETLFS_CODE_DIR, FUNC_TRANSFORM,
 COMM_TYPE, CHUNK_SIZE, ARG_TYPE, AIS_TARGET_URL, ETLFS_PORT, ETLFS_PYTHON.
@@ -15,6 +18,7 @@ import http.client
 import http.server
 import importlib.util
 import inspect
+import io
 import os
 import subprocess
 import sys
@@ -55,6 +59,7 @@ class Config:
     @property
     def is_io(self):
         return self.comm.startswith("io")
+
 
 
 def load_transform(cfg):
@@ -221,10 +226,13 @@ def fqn_from_path(path):
 
 
 def split_args(path):
-    """The request path without its query, and the etl_args in it (None when absent)."""
-    path, _, query = path.partition("?")
-    args = urllib.parse.parse_qs(query, keep_blank_values=True).get("etl_args")
-    return path, (args[0] if args else None)
+    """The request path without etl_args (the rest of the query kept: an
+    ARG_TYPE=url transform gets it), and the etl_args (None when absent)."""
+    base, _, query = path.partition("?")
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    args = [v for k, v in pairs if k == "etl_args"]
+    rest = urllib.parse.urlencode([(k, v) for k, v in pairs if k != "etl_args"])
+    return base + ("?" + rest if rest else ""), (args[0] if args else None)
 
 
 def takes_extra(fn, nargs):
@@ -297,6 +305,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         sys.stderr.write(f"etlfs-runner: {what} {self.path}: {traceback.format_exc()}")
         self.reply(500, last_line(exc), "text/plain")
 
+    def ws_error(self, ctrl, exc):
+        """What a ws:// object's failure answers; logged unless it is etl_args refused."""
+        if not isinstance(exc, ArgsRefused):
+            sys.stderr.write(f"etlfs-runner: ws {ctrl.get('path')}: {traceback.format_exc()}")
+        return last_line(exc) if not isinstance(exc, ArgsRefused) else str(exc)
+
     def body_reader(self):
         chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
         try:
@@ -309,6 +323,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.path, self.etl_args = split_args(self.path)
         if self.path == "/health":
             self.reply(200, b"Running", "text/plain")
+            return
+        if self.path == "/ws" and not self.cfg.is_io:
+            ws_stream().serve(self, lambda ctrl, data: ws_transform(self.cfg, self.transform, ctrl, data),
+                              self.ws_error)
             return
         cfg = self.cfg
         try:
@@ -387,6 +405,50 @@ class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
+
+
+class Collector:
+    """The writer a streaming transform gets over ws://: the output is one message."""
+
+    def __init__(self):
+        self.parts = []
+
+    def write(self, data):
+        data = data.encode() if isinstance(data, str) else bytes(data)
+        self.parts.append(data)
+        return len(data)
+
+    def flush(self):
+        pass
+
+
+def ws_stream():
+    """The ws:// framing the shipped transformers use (etl/transformers/lib),
+    imported when a /ws connection first arrives; last on sys.path, so it
+    shadows none of the user's modules."""
+    lib = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "transformers", "lib")
+    if lib not in sys.path:
+        sys.path.append(lib)
+    import ws_stream as mod
+    return mod
+
+
+def ws_transform(cfg, fn, ctrl, data):
+    """One object of a ws:// stream: the control message says which (and its
+    etl_args); data is the payload, None when the ETL reads the file (fqn)."""
+    etl_args = ctrl.get("etl_args") or None
+    if data is None:
+        data = ws_stream().read_fqn(ctrl["fqn"])
+    if cfg.chunk_size > 0:
+        args = [BodyReader(io.BytesIO(data), len(data), False, cfg.chunk_size), Collector()]
+    else:
+        args = [data]
+    if etl_args is not None:
+        if not takes_extra(fn, len(args)):
+            raise ArgsRefused(f"{cfg.func_name}() takes no etl_args (define it with one more parameter)")
+        args.append(etl_args)
+    out = fn(*args)
+    return b"".join(args[1].parts) if cfg.chunk_size > 0 else as_bytes(out)
 
 
 def main():

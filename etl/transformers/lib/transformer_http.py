@@ -1,11 +1,14 @@
 """The HTTP side shared by every Python transformer: GET /health, PUT for
-hpush://, GET /<escaped uname> for hpull:// and hrev://, and ARG_TYPE=fqn
-(the request path is the escaped path of the object's file).
+hpush://, GET /<escaped uname> for hpull:// and hrev://, ARG_TYPE=fqn
+(the request path is the escaped path of the object's file), and GET /ws for
+ws:// (AIStore 5.0's stream: a control message, then the bytes unless it
+names the file; one answer message per object).
 
 Design: stdlib ThreadingHTTPServer, HTTP/1.1 keep-alive, TCP_NODELAY on
 accepted sockets, and each reply written with one call (headers + body), so
 that small objects do not stall on Nagle's algorithm. A transformer is just a
-function bytes -> bytes plus a content type; serve() does the rest.
+function bytes -> bytes plus a content type; serve() does the rest. A /ws
+connection keeps its thread (ws_stream.py).
 """
 import argparse
 import http.client
@@ -16,6 +19,8 @@ import sys
 import threading
 import traceback
 import urllib.parse
+
+import ws_stream
 
 _local = threading.local()
 _SHELL_DEFAULT = re.compile(r"^\$\{\w+(?::-(.*))?\}$", re.S)
@@ -147,9 +152,23 @@ def make_handler(name, transform, content_type, error_body=None, with_args=False
             with open(fqn_from_path(self.path), "rb") as f:
                 return f.read()
 
+        def ws_object(self, ctrl, data):
+            if data is None:
+                data = ws_stream.read_fqn(ctrl["fqn"])
+            out = transform(data, ctrl.get("etl_args") or None) if with_args else transform(data)
+            return out.encode() if isinstance(out, str) else bytes(out)
+
+        def ws_error(self, ctrl, e):
+            if isinstance(e, TransformError):
+                return e.message
+            sys.stderr.write(f"{name}: ws {ctrl.get('path')}: {traceback.format_exc()}")
+            return error_body or traceback.format_exception_only(type(e), e)[-1].strip()
+
         def do_GET(self):
             if self.path == "/health":
                 self.reply(200, b"Running", "text/plain")
+            elif self.path.split("?", 1)[0] == "/ws":
+                ws_stream.serve(self, self.ws_object, self.ws_error)
             elif arg_type == "fqn":
                 self.run(self.read_fqn)
             else:

@@ -1,11 +1,14 @@
 /*
  * md5_server.c - etlfs-md5, a native md5 ETL transformer: answers an object's
- * lowercase hex MD5 like AIStore's transformer_md5, for hpush/hpull/hrev and
- * ARG_TYPE=fqn, without a Python interpreter on the data path.
+ * lowercase hex MD5 like AIStore's transformer_md5, for hpush/hpull/hrev,
+ * ws:// and ARG_TYPE=fqn, without a Python interpreter on the data path.
  *
  * Design: a libmicrohttpd thread pool; hpush bodies stream into the digest as
  * they arrive (never buffered whole); hpull/hrev fetch AIS_TARGET_URL + the raw
- * request path with one keep-alive curl handle per server thread.
+ * request path with one keep-alive curl handle per server thread. GET /ws
+ * upgrades to a WebSocket (AIStore 5.0's ws://) served by a thread of its
+ * own: a control message, then the bytes unless it names the file (fqn); the
+ * digest as a binary message, or a text message with the error.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,14 +22,17 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <microhttpd.h>
 #include <openssl/evp.h>
 
 #include "common/cmn.h"
+#include "common/ws.h"
 
 #define MD5_POOL_THREADS 4
 #define MD5_ERR_KEEP 4096 /* bytes of a failed target reply passed back */
+#define MD5_CTRL_MAX (64 * 1024) /* a ws:// control message */
 
 struct md5_cfg {
     const char *target_url; /* AIS_TARGET_URL without a trailing '/' */
@@ -87,17 +93,25 @@ static enum MHD_Result md5_reply_text(struct MHD_Connection *conn, unsigned stat
     return md5_reply(conn, status, "text/plain", msg, strlen(msg));
 }
 
-/* Finishes ctx and answers its digest as 32 lowercase hex digits. */
-static enum MHD_Result md5_reply_digest(struct MHD_Connection *conn, EVP_MD_CTX *ctx)
+static void md5_hex(EVP_MD_CTX *ctx, char hex[2 * EVP_MAX_MD_SIZE + 1])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
-    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    hex[0] = '\0';
     if (EVP_DigestFinal_ex(ctx, md, &n) != 1)
-        return md5_reply_text(conn, 500, "md5: digest failed");
+        return;
     for (unsigned i = 0; i < n; i++)
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    return md5_reply(conn, 200, "text/plain", hex, 2 * n);
+}
+
+/* Finishes ctx and answers its digest as 32 lowercase hex digits. */
+static enum MHD_Result md5_reply_digest(struct MHD_Connection *conn, EVP_MD_CTX *ctx)
+{
+    char hex[2 * EVP_MAX_MD_SIZE + 1];
+    md5_hex(ctx, hex);
+    if (!hex[0])
+        return md5_reply_text(conn, 500, "md5: digest failed");
+    return md5_reply(conn, 200, "text/plain", hex, strlen(hex));
 }
 
 static EVP_MD_CTX *md5_new_ctx(void)
@@ -110,29 +124,16 @@ static EVP_MD_CTX *md5_new_ctx(void)
     return ctx;
 }
 
-/* ARG_TYPE=fqn: the path after '/' is the escaped file path. */
-static enum MHD_Result md5_serve_fqn(struct MHD_Connection *conn, const char *uri)
+/* The digest of a file into hex: 200, or 404/500 with msg. */
+static unsigned md5_file(const char *path, char hex[2 * EVP_MAX_MD_SIZE + 1], char *msg, size_t msglen)
 {
-    char *path = malloc(strlen(uri) + 2);
-    if (!path)
-        return MHD_NO;
-    const char *p = uri[0] == '/' ? uri + 1 : uri;
-    size_t plen = strcspn(p, "?");
-    bool rel = !(plen > 0 && (p[0] == '/' || strncmp(p, "%2F", 3) == 0 || strncmp(p, "%2f", 3) == 0));
-    snprintf(path, strlen(uri) + 2, "%s%.*s", rel ? "/" : "", (int)plen, p);
-    if (cmn_url_decode(path) != 0) {
-        free(path);
-        return md5_reply_text(conn, 400, "md5: bad escape in file path");
-    }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "md5: open %s: %s", path, strerror(errno));
-        free(path);
-        return md5_reply_text(conn, errno == ENOENT ? 404 : 500, msg);
+        int e = errno;
+        snprintf(msg, msglen, "md5: open %s: %s", path, strerror(e));
+        return e == ENOENT ? 404 : 500;
     }
     EVP_MD_CTX *ctx = md5_new_ctx();
-    enum MHD_Result ret;
     char buf[64 * 1024];
     ssize_t n = 0;
     while (ctx && (n = read(fd, buf, sizeof(buf))) != 0) {
@@ -142,17 +143,44 @@ static enum MHD_Result md5_serve_fqn(struct MHD_Connection *conn, const char *ur
             break;
         EVP_DigestUpdate(ctx, buf, (size_t)n);
     }
+    unsigned status = 200;
     if (!ctx || n < 0) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "md5: read %s: %s", path, ctx ? strerror(errno) : "no memory");
-        ret = md5_reply_text(conn, 500, msg);
+        snprintf(msg, msglen, "md5: read %s: %s", path, ctx ? strerror(errno) : "no memory");
+        status = 500;
     } else {
-        ret = md5_reply_digest(conn, ctx);
+        md5_hex(ctx, hex);
     }
     EVP_MD_CTX_free(ctx);
     close(fd);
+    return status;
+}
+
+/* An escaped file path (the URL path after '/', ws://'s "fqn") decoded and
+ * made absolute (malloc'd); NULL on a bad escape. */
+static char *md5_fqn_path(const char *p, size_t plen)
+{
+    bool rel = !(plen > 0 && (p[0] == '/' || strncmp(p, "%2F", 3) == 0 || strncmp(p, "%2f", 3) == 0));
+    char *path = cmn_xasprintf("%s%.*s", rel ? "/" : "", (int)plen, p);
+    if (cmn_url_decode(path) != 0) {
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+/* ARG_TYPE=fqn: the path after '/' is the escaped file path. */
+static enum MHD_Result md5_serve_fqn(struct MHD_Connection *conn, const char *uri)
+{
+    const char *p = uri[0] == '/' ? uri + 1 : uri;
+    char *path = md5_fqn_path(p, strcspn(p, "?"));
+    if (!path)
+        return md5_reply_text(conn, 400, "md5: bad escape in file path");
+    char hex[2 * EVP_MAX_MD_SIZE + 1], msg[512];
+    unsigned status = md5_file(path, hex, msg, sizeof msg);
     free(path);
-    return ret;
+    if (status != 200)
+        return md5_reply_text(conn, status, msg);
+    return md5_reply(conn, 200, "text/plain", hex, strlen(hex));
 }
 
 static size_t md5_fetch_write(char *data, size_t size, size_t nmemb, void *arg)
@@ -228,6 +256,124 @@ out:
     return ret;
 }
 
+/* ---- ws:// (AIStore 5.0): one thread per upgraded connection */
+struct md5_ws {
+    int fd;                               /* our dup of MHD's socket */
+    struct MHD_UpgradeResponseHandle *urh;
+    char *pre;                            /* bytes MHD read past the request */
+    size_t prelen;
+};
+
+static int md5_ws_begin(void *ctx, int opcode, int64_t len)
+{
+    return 0;
+}
+
+static int md5_ws_data(void *ctx, const void *buf, size_t len)
+{
+    EVP_DigestUpdate(ctx, buf, len);
+    return 0;
+}
+
+/* One object's answer: the digest, or "Transform error: ..." (the target
+ * reports it for that object; the connection goes on). */
+static int md5_ws_object(cmn_ws *ws, const cmn_buf *ctrl)
+{
+    char hex[2 * EVP_MAX_MD_SIZE + 1] = "", msg[600] = "";
+    int rc = 0;
+    cJSON *c = cJSON_ParseWithLength(ctrl->data, ctrl->len);
+    const cJSON *fqn = cJSON_GetObjectItem(c, "fqn");
+    if (!cJSON_IsObject(c)) {
+        snprintf(msg, sizeof msg, "md5: the control message is not a JSON object");
+    } else if (cJSON_IsString(fqn) && fqn->valuestring[0]) {
+        char *path = md5_fqn_path(fqn->valuestring, strlen(fqn->valuestring));
+        if (!path)
+            snprintf(msg, sizeof msg, "md5: bad escape in fqn");
+        else if (md5_file(path, hex, msg, sizeof msg) != 200)
+            hex[0] = '\0';
+        free(path);
+    } else {
+        EVP_MD_CTX *ctx = md5_new_ctx();
+        cmn_ws_reader r = {ctx, md5_ws_begin, md5_ws_data};
+        rc = ctx ? cmn_ws_recv(ws, &r) : -ENOMEM; /* the bytes: the stream is lost without them */
+        if (rc == 0)
+            md5_hex(ctx, hex);
+        EVP_MD_CTX_free(ctx);
+    }
+    cJSON_Delete(c);
+    if (rc)
+        return rc;
+    if (hex[0])
+        return cmn_ws_send(ws, CMN_WS_BINARY, hex, strlen(hex));
+    char *text = cmn_xasprintf("Transform error: %s", msg[0] ? msg : "md5: digest failed");
+    rc = cmn_ws_send(ws, CMN_WS_TEXT, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static void *md5_ws_serve(void *arg)
+{
+    struct md5_ws *w = arg;
+    cmn_ws *ws = cmn_ws_new(w->fd, false, w->pre, w->prelen);
+    cmn_buf ctrl;
+    cmn_buf_init(&ctrl);
+    for (int op; cmn_ws_recv_buf(ws, &op, &ctrl, MD5_CTRL_MAX) == 0 && md5_ws_object(ws, &ctrl) == 0;)
+        ;
+    if (!cmn_ws_usable(ws) && !strstr(cmn_ws_why(ws), "closed"))
+        cmn_warn("etlfs-md5: ws: %s", cmn_ws_why(ws));
+    cmn_buf_free(&ctrl);
+    cmn_ws_free(ws);
+    MHD_upgrade_action(w->urh, MHD_UPGRADE_ACTION_CLOSE);
+    free(w->pre);
+    free(w);
+    return NULL;
+}
+
+static void md5_ws_upgraded(void *cls, struct MHD_Connection *conn, void *con_cls, const char *extra_in,
+                            size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    struct md5_ws *w = cmn_xcalloc(1, sizeof *w);
+    w->urh = urh;
+    w->fd = fcntl(sock, F_DUPFD_CLOEXEC, 0); /* MHD closes sock itself, at MHD_UPGRADE_ACTION_CLOSE */
+    w->pre = cmn_xmalloc(extra_in_size + 1);
+    memcpy(w->pre, extra_in, extra_in_size);
+    w->prelen = extra_in_size;
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (w->fd < 0 || pthread_create(&th, &at, md5_ws_serve, w) != 0) {
+        cmn_warn("etlfs-md5: ws: cannot serve a connection: %s", strerror(errno));
+        if (w->fd >= 0)
+            close(w->fd);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        free(w->pre);
+        free(w);
+    }
+    pthread_attr_destroy(&at);
+}
+
+/* GET /ws with RFC 6455's Upgrade: a 101 whose socket md5_ws_upgraded takes. */
+static enum MHD_Result md5_ws_accept(struct MHD_Connection *conn)
+{
+    const char *up = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
+    const char *key = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+    const char *ver = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-WebSocket-Version");
+    if (!up || strcasecmp(up, "websocket") != 0 || !key || !ver || strcmp(ver, "13") != 0)
+        return md5_reply_text(conn, 400, "md5: /ws needs a WebSocket upgrade (RFC 6455, version 13)");
+    char accept[CMN_WS_ACCEPT_LEN + 1];
+    cmn_ws_accept_key(key, accept);
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(md5_ws_upgraded, NULL);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+    MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result md5_handle(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -260,6 +406,8 @@ static enum MHD_Result md5_handle(void *cls, struct MHD_Connection *conn, const 
         return md5_reply_text(conn, 405, "md5: method not allowed");
     if (strcmp(url, "/health") == 0)
         return md5_reply_text(conn, 200, "Running");
+    if (strcmp(url, "/ws") == 0)
+        return md5_ws_accept(conn);
     if (g_cfg.fqn)
         return md5_serve_fqn(conn, req->uri);
     if (!g_cfg.target_url[0])
@@ -334,7 +482,7 @@ int main(int argc, char **argv)
     }
     /* a 256 KiB connection pool lets large bodies arrive in large pieces */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)port, NULL, NULL, md5_handle, NULL,
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_UPGRADE, (uint16_t)port, NULL, NULL, md5_handle, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)MD5_POOL_THREADS,
         MHD_OPTION_URI_LOG_CALLBACK, md5_uri_log, NULL,

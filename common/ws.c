@@ -1,0 +1,402 @@
+/*
+ * ws.c - WebSocket messages over a non-blocking socket (see ws.h): libwslay's
+ * frame layer parses and builds frames; this file feeds it through its own
+ * buffers (wslay reads and masks 4 KiB at a time, one system call each
+ * without them), waits with poll() until the deadline, answers pings and
+ * turns a close frame or a broken socket into a sticky error.
+ */
+#include "common/ws.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include <openssl/evp.h>
+#include <wslay/wslay.h>
+
+#define IN_SIZE (64 * 1024)
+#define OUT_SIZE (64 * 1024)
+#define CTRL_MAX 125 /* RFC 6455: a control frame's payload */
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+struct cmn_ws {
+    int fd;
+    bool client;
+    int err;          /* sticky: positive errno once the connection failed */
+    char why[200];
+    int64_t deadline; /* mono ns, 0: none */
+    wslay_frame_context_ptr fr;
+    unsigned char *in;
+    size_t in_off, in_len;
+    unsigned char *out;
+    size_t out_len;
+    uint64_t rng;     /* mask keys (xorshift64*, seeded from getrandom) */
+};
+
+void cmn_ws_accept_key(const char *key, char out[CMN_WS_ACCEPT_LEN + 1])
+{
+    char *s = cmn_xasprintf("%s%s", key, WS_GUID);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(s, strlen(s), md, &n, EVP_sha1(), NULL);
+    free(s);
+    EVP_EncodeBlock((unsigned char *)out, md, (int)n); /* 20 bytes: 28 characters and a NUL */
+}
+
+/* Records the first failure; later ones keep its words. */
+static int fail(cmn_ws *ws, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(cmn_ws *ws, int code, const char *fmt, ...)
+{
+    if (!ws->err) {
+        ws->err = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ws->why, sizeof ws->why, fmt, ap);
+        va_end(ap);
+    }
+    return -ws->err;
+}
+
+/* Waits until fd is ready for events or the deadline passes. */
+static int wait_fd(cmn_ws *ws, short events)
+{
+    for (;;) {
+        int ms = -1;
+        if (ws->deadline) {
+            int64_t left = ws->deadline - cmn_mono_ns();
+            if (left <= 0)
+                return fail(ws, ETIMEDOUT, "no answer in time");
+            ms = (int)((left + 999999) / 1000000);
+        }
+        struct pollfd p = {.fd = ws->fd, .events = events};
+        int n = poll(&p, 1, ms);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return fail(ws, errno, "poll: %s", strerror(errno));
+    }
+}
+
+/* Writes the whole output buffer, or data directly when given. */
+static int write_all(cmn_ws *ws, const unsigned char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = send(ws->fd, p, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            p += n;
+            len -= (size_t)n;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (wait_fd(ws, POLLOUT))
+                return -ws->err;
+        } else if (n < 0 && errno != EINTR) {
+            return fail(ws, errno == EPIPE ? EPIPE : ECONNRESET, "send: %s", strerror(errno));
+        }
+    }
+    return 0;
+}
+
+int cmn_ws_flush(cmn_ws *ws)
+{
+    if (ws->err)
+        return -ws->err;
+    int rc = write_all(ws, ws->out, ws->out_len);
+    ws->out_len = 0;
+    return rc;
+}
+
+/* wslay's output: into our buffer, which goes out when full or at a flush. */
+static ssize_t on_send(const uint8_t *data, size_t len, int flags, void *user)
+{
+    cmn_ws *ws = user;
+    if (ws->err)
+        return -1;
+    if (ws->out_len + len > OUT_SIZE && cmn_ws_flush(ws))
+        return -1;
+    if (len >= OUT_SIZE)
+        return write_all(ws, data, len) ? -1 : (ssize_t)len;
+    memcpy(ws->out + ws->out_len, data, len);
+    ws->out_len += len;
+    return (ssize_t)len;
+}
+
+/* wslay's input: from our buffer, refilled by one recv of up to IN_SIZE. */
+static ssize_t on_recv(uint8_t *buf, size_t len, int flags, void *user)
+{
+    cmn_ws *ws = user;
+    if (ws->err)
+        return -1;
+    while (ws->in_off == ws->in_len) {
+        ssize_t n = recv(ws->fd, ws->in, IN_SIZE, 0);
+        if (n > 0) {
+            ws->in_off = 0;
+            ws->in_len = (size_t)n;
+        } else if (n == 0) {
+            fail(ws, ECONNRESET, "the peer closed the connection");
+            return -1;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (wait_fd(ws, POLLIN))
+                return -1;
+        } else if (errno != EINTR) {
+            fail(ws, ECONNRESET, "recv: %s", strerror(errno));
+            return -1;
+        }
+    }
+    size_t n = ws->in_len - ws->in_off < len ? ws->in_len - ws->in_off : len;
+    memcpy(buf, ws->in + ws->in_off, n);
+    ws->in_off += n;
+    return (ssize_t)n;
+}
+
+static int on_genmask(uint8_t *buf, size_t len, void *user)
+{
+    cmn_ws *ws = user;
+    for (size_t i = 0; i < len; i++) {
+        ws->rng ^= ws->rng >> 12;
+        ws->rng ^= ws->rng << 25;
+        ws->rng ^= ws->rng >> 27;
+        buf[i] = (uint8_t)((ws->rng * UINT64_C(2685821657736338717)) >> 56);
+    }
+    return 0;
+}
+
+cmn_ws *cmn_ws_new(int fd, bool client, const void *pre, size_t prelen)
+{
+    cmn_ws *ws = cmn_xcalloc(1, sizeof *ws);
+    ws->fd = fd;
+    ws->client = client;
+    ws->in = cmn_xmalloc(prelen > IN_SIZE ? prelen : IN_SIZE);
+    ws->out = cmn_xmalloc(OUT_SIZE);
+    if (prelen) {
+        memcpy(ws->in, pre, prelen);
+        ws->in_len = prelen;
+    }
+    if (getrandom(&ws->rng, sizeof ws->rng, GRND_NONBLOCK) != sizeof ws->rng)
+        ws->rng = (uint64_t)cmn_mono_ns() ^ (uint64_t)(uintptr_t)ws;
+    ws->rng |= 1;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    struct wslay_frame_callbacks cb = {on_send, on_recv, on_genmask};
+    if (wslay_frame_context_init(&ws->fr, &cb, ws) != 0) {
+        fprintf(stderr, "etlfs: out of memory (wslay)\n");
+        abort();
+    }
+    return ws;
+}
+
+void cmn_ws_set_deadline(cmn_ws *ws, int64_t deadline_ns)
+{
+    ws->deadline = deadline_ns;
+}
+
+bool cmn_ws_usable(const cmn_ws *ws)
+{
+    return ws->err == 0;
+}
+
+const char *cmn_ws_why(const cmn_ws *ws)
+{
+    return ws->why;
+}
+
+/* One frame's payload, in pieces: the first call builds the header from
+ * total, each call passes len more bytes (all of them: our sender takes
+ * everything or fails). */
+static int send_piece(cmn_ws *ws, int opcode, uint64_t total, const void *data, size_t len)
+{
+    struct wslay_frame_iocb io = {
+        .fin = 1, .opcode = (uint8_t)opcode, .payload_length = total, .mask = ws->client,
+        .data = data, .data_length = len,
+    };
+    ssize_t n = wslay_frame_send(ws->fr, &io);
+    if (ws->err)
+        return -ws->err;
+    if (n < 0 || (size_t)n != len)
+        return fail(ws, EPROTO, "cannot frame a message (wslay %zd)", n);
+    return 0;
+}
+
+int cmn_ws_send(cmn_ws *ws, int opcode, const void *data, size_t len)
+{
+    if (ws->err)
+        return -ws->err;
+    return send_piece(ws, opcode, len, data, len);
+}
+
+int cmn_ws_send_fd(cmn_ws *ws, int opcode, int fd, int64_t len, int *read_errno)
+{
+    *read_errno = 0;
+    if (ws->err)
+        return -ws->err;
+    if (len == 0)
+        return send_piece(ws, opcode, 0, NULL, 0);
+    unsigned char *buf = cmn_xmalloc(OUT_SIZE);
+    int rc = 0;
+    for (int64_t off = 0; off < len && rc == 0;) {
+        size_t want = len - off < OUT_SIZE ? (size_t)(len - off) : OUT_SIZE;
+        ssize_t n = cmn_pread_full(fd, buf, want, off);
+        if (n <= 0 || (size_t)n < want) {
+            /* the frame's header promised len bytes: the stream is cut */
+            *read_errno = n < 0 ? (int)-n : 0;
+            fail(ws, EIO, "the source ended after %lld of %lld bytes", (long long)(off + (n > 0 ? n : 0)),
+                 (long long)len);
+            rc = -EIO;
+            break;
+        }
+        rc = send_piece(ws, opcode, (uint64_t)len, buf, (size_t)n);
+        off += n;
+    }
+    free(buf);
+    return rc;
+}
+
+/* A control frame whole: ping (answered with a pong), pong, close. */
+static int control(cmn_ws *ws, int opcode, const unsigned char *p, size_t len)
+{
+    if (opcode == WSLAY_PING)
+        return send_piece(ws, WSLAY_PONG, len, p, len);
+    if (opcode == WSLAY_PONG)
+        return 0;
+    if (opcode == WSLAY_CONNECTION_CLOSE) {
+        int code = len >= 2 ? (p[0] << 8 | p[1]) : 1005;
+        char why[sizeof ws->why];
+        snprintf(why, sizeof why, "the peer closed the WebSocket (code %d%s%.*s)", code, len > 2 ? ": " : "",
+                 len > 2 ? (int)(len - 2) : 0, len > 2 ? (const char *)p + 2 : "");
+        /* answer it so the peer's close completes (it may be gone: that
+         * failure is not the one to report) */
+        ws->deadline = cmn_mono_ns() + 1;
+        send_piece(ws, WSLAY_CONNECTION_CLOSE, len >= 2 ? 2 : 0, p, len >= 2 ? 2 : 0);
+        cmn_ws_flush(ws);
+        ws->err = 0;
+        return fail(ws, ECONNRESET, "%s", why);
+    }
+    return fail(ws, EPROTO, "unknown control frame opcode %d", opcode);
+}
+
+int cmn_ws_recv(cmn_ws *ws, const cmn_ws_reader *r)
+{
+    if (cmn_ws_flush(ws))
+        return -ws->err;
+    bool in_msg = false;  /* a data message has begun */
+    bool frame = false;   /* inside a frame (some of its payload seen) */
+    uint64_t frame_off = 0;
+    int frame_op = 0;
+    bool frame_fin = false;
+    unsigned char ctrl[CTRL_MAX];
+    size_t ctrl_len = 0;
+    for (;;) {
+        struct wslay_frame_iocb io;
+        ssize_t n = wslay_frame_recv(ws->fr, &io);
+        if (ws->err)
+            return -ws->err;
+        if (n == WSLAY_ERR_WANT_READ)
+            continue; /* a header split across reads */
+        if (n < 0)
+            return fail(ws, EPROTO, "bad WebSocket frame");
+        if (!frame) { /* a new frame: check it once */
+            frame = true;
+            frame_off = 0;
+            frame_op = io.opcode;
+            frame_fin = io.fin;
+            ctrl_len = 0;
+            if (io.rsv)
+                return fail(ws, EPROTO, "a frame with reserved bits set (no extension was negotiated)");
+            if (io.mask == ws->client)
+                return fail(ws, EPROTO, "a %s frame from the %s", io.mask ? "masked" : "unmasked",
+                            ws->client ? "server" : "client");
+            if (!wslay_is_ctrl_frame(frame_op)) {
+                if ((frame_op == WSLAY_CONTINUATION_FRAME) != in_msg)
+                    return fail(ws, EPROTO, "%s", in_msg ? "a new message inside a fragmented one"
+                                                         : "a continuation frame without a message");
+                if (frame_op != WSLAY_CONTINUATION_FRAME && frame_op != WSLAY_TEXT_FRAME &&
+                    frame_op != WSLAY_BINARY_FRAME)
+                    return fail(ws, EPROTO, "unknown frame opcode %d", frame_op);
+                if (!in_msg) {
+                    in_msg = true;
+                    int rc = r->begin ? r->begin(r->ctx, frame_op, io.fin ? (int64_t)io.payload_length : -1) : 0;
+                    if (rc) {
+                        fail(ws, ECANCELED, "the receiver stopped");
+                        return rc;
+                    }
+                }
+            }
+        }
+        if (wslay_is_ctrl_frame(frame_op)) {
+            memcpy(ctrl + ctrl_len, io.data, (size_t)n); /* wslay checks the 125-byte bound */
+            ctrl_len += (size_t)n;
+        } else if (n > 0 && r->data) {
+            int rc = r->data(r->ctx, io.data, (size_t)n);
+            if (rc) {
+                fail(ws, ECANCELED, "the receiver stopped");
+                return rc;
+            }
+        }
+        frame_off += (uint64_t)n;
+        if (frame_off < io.payload_length)
+            continue;
+        frame = false; /* the frame is complete */
+        if (wslay_is_ctrl_frame(frame_op)) {
+            if (control(ws, frame_op, ctrl, ctrl_len))
+                return -ws->err;
+            if (cmn_ws_flush(ws))
+                return -ws->err;
+        } else if (frame_fin) {
+            return 0;
+        }
+    }
+}
+
+struct buf_ctx {
+    cmn_buf *out;
+    size_t max;
+    int opcode;
+};
+
+static int buf_begin(void *ctx, int opcode, int64_t len)
+{
+    struct buf_ctx *b = ctx;
+    b->opcode = opcode;
+    return len > (int64_t)b->max ? -EMSGSIZE : 0;
+}
+
+static int buf_data(void *ctx, const void *data, size_t len)
+{
+    struct buf_ctx *b = ctx;
+    if (b->out->len + len > b->max)
+        return -EMSGSIZE;
+    cmn_buf_append(b->out, data, len);
+    return 0;
+}
+
+int cmn_ws_recv_buf(cmn_ws *ws, int *opcode, cmn_buf *out, size_t max)
+{
+    cmn_buf_reset(out);
+    struct buf_ctx b = {out, max, 0};
+    cmn_ws_reader r = {&b, buf_begin, buf_data};
+    int rc = cmn_ws_recv(ws, &r);
+    *opcode = b.opcode;
+    return rc;
+}
+
+void cmn_ws_free(cmn_ws *ws)
+{
+    if (!ws)
+        return;
+    if (!ws->err) { /* a polite close, never waited for */
+        static const unsigned char normal[2] = {0x03, 0xe8}; /* 1000 */
+        ws->deadline = cmn_mono_ns() + 1; /* a full socket buffer fails at once */
+        send_piece(ws, WSLAY_CONNECTION_CLOSE, 2, normal, 2);
+        cmn_ws_flush(ws);
+    }
+    wslay_frame_context_free(ws->fr);
+    close(ws->fd);
+    free(ws->in);
+    free(ws->out);
+    free(ws);
+}

@@ -1,0 +1,79 @@
+/*
+ * ws.h - WebSocket connections (RFC 6455) for etlfs's programs: the target's
+ * ws:// communicator dials them (client), the native transformers answer
+ * them (server). libwslay's frame layer does the framing; ws.c adds
+ * buffered non-blocking I/O bounded by a deadline and whole messages in and
+ * out, ws_client.c the HTTP/1.1 Upgrade handshake. Prefix cmn_ws_.
+ *
+ * One connection is one thread's at a time. Sends are buffered until the
+ * next receive (or cmn_ws_flush), so a request of several messages leaves in
+ * one write. No extensions (no compression) are negotiated.
+ */
+#ifndef ETLFS_WS_H
+#define ETLFS_WS_H
+
+#include "common/cmn.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct cmn_ws cmn_ws;
+
+enum { CMN_WS_TEXT = 1, CMN_WS_BINARY = 2 }; /* message opcodes */
+
+#define CMN_WS_ACCEPT_LEN 28 /* base64 of a SHA-1 */
+
+/* Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + RFC 6455's GUID)). */
+void cmn_ws_accept_key(const char *key, char out[CMN_WS_ACCEPT_LEN + 1]);
+
+/* Dials host:port and upgrades GET path to a WebSocket, all before deadline_ns
+ * (monotonic; 0: none). 0 and *out, or -errno (-ECONNREFUSED, -ETIMEDOUT,
+ * -EPROTO: the answer was not a WebSocket's) with err saying
+ * "ws://HOST:PORT/PATH: why". (ws_client.c) */
+int cmn_ws_connect(const char *host, int port, const char *path, int64_t deadline_ns, cmn_ws **out, cmn_err *err);
+
+/* Wraps a connected socket whose handshake is done; takes fd (closed by
+ * cmn_ws_free) and makes it non-blocking. A client masks what it sends and
+ * expects unmasked frames; a server the reverse. pre: bytes read from fd
+ * after the handshake, the stream's first (copied). */
+cmn_ws *cmn_ws_new(int fd, bool client, const void *pre, size_t prelen);
+/* Sends a close frame if the connection is sound, then closes. NULL is fine. */
+void cmn_ws_free(cmn_ws *ws);
+/* Bounds every later send and receive (monotonic ns; 0: none). */
+void cmn_ws_set_deadline(cmn_ws *ws, int64_t deadline_ns);
+/* Whether another message may follow: nothing failed and no message was cut. */
+bool cmn_ws_usable(const cmn_ws *ws);
+/* Why the connection failed ("closed by the peer", "recv: ..."), or "". */
+const char *cmn_ws_why(const cmn_ws *ws);
+
+/* Every call below returns 0 or -errno: -ETIMEDOUT (the deadline passed),
+ * -ECONNRESET / -EPIPE (closed or broken), -EPROTO (not WebSocket framing);
+ * after any of them the connection is not usable. */
+
+/* Queues one message of len bytes. */
+int cmn_ws_send(cmn_ws *ws, int opcode, const void *data, size_t len);
+/* Queues one message of the len bytes at the start of fd (pread from
+ * offset 0); -EIO when fd ends early or fails (*read_errno says how, 0
+ * for a short file). */
+int cmn_ws_send_fd(cmn_ws *ws, int opcode, int fd, int64_t len, int *read_errno);
+/* Writes what is queued. */
+int cmn_ws_flush(cmn_ws *ws);
+
+/* Where a received message goes: begin once, before any byte (also for an
+ * empty message), with the message's length when one frame carries it
+ * (-1 otherwise); then data for each piece. A nonzero return from either
+ * stops the receive (cmn_ws_recv returns it, the message is left cut). */
+typedef struct cmn_ws_reader {
+    void *ctx;
+    int (*begin)(void *ctx, int opcode, int64_t len);
+    int (*data)(void *ctx, const void *buf, size_t len);
+} cmn_ws_reader;
+
+/* Flushes, then receives the next data message into r, answering pings on
+ * the way. A close frame is -ECONNRESET. */
+int cmn_ws_recv(cmn_ws *ws, const cmn_ws_reader *r);
+/* The next message whole into out (reset first), at most max bytes
+ * (-EMSGSIZE beyond, the connection then unusable); *opcode set. */
+int cmn_ws_recv_buf(cmn_ws *ws, int *opcode, cmn_buf *out, size_t max);
+
+#endif

@@ -1,0 +1,252 @@
+/*
+ * test_ws.c - WebSocket connections: RFC 6455's example Sec-WebSocket-Accept,
+ * the Upgrade handshake against a small server (bytes that arrive with the
+ * 101 kept, a wrong accept or a non-101 refused), messages round trip
+ * through libwslay's framing (text, empty, larger than every buffer, from a
+ * file), pings answered on the way, and a close, a silent peer or a closed
+ * port ending in the errors callers act on.
+ */
+#include "common/ws.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include "tests/unit/check.h"
+
+#define BIG (300 * 1024 + 17)
+
+/* Echoes every message with its opcode until the connection ends; the text
+ * "bye" closes it from this side. */
+static void *echo(void *arg)
+{
+    cmn_ws *ws = arg;
+    cmn_buf b;
+    cmn_buf_init(&b);
+    for (int op; cmn_ws_recv_buf(ws, &op, &b, 1 << 20) == 0;) {
+        if (op == CMN_WS_TEXT && b.len == 3 && !memcmp(b.data, "bye", 3))
+            break;
+        if (cmn_ws_send(ws, op, b.data, b.len) || cmn_ws_flush(ws))
+            break;
+    }
+    cmn_buf_free(&b);
+    cmn_ws_free(ws);
+    return NULL;
+}
+
+static void round_trip(cmn_ws *c, int op, const void *data, size_t len, const char *what)
+{
+    cmn_buf got;
+    cmn_buf_init(&got);
+    int gop = 0;
+    CHECK(cmn_ws_send(c, op, data, len) == 0, "%s: send", what);
+    int rc = cmn_ws_recv_buf(c, &gop, &got, 1 << 20);
+    CHECK(rc == 0 && gop == op && got.len == len && (len == 0 || !memcmp(got.data, data, len)),
+          "%s: rc %d op %d len %zu (want %zu): %s", what, rc, gop, got.len, len, cmn_ws_why(c));
+    cmn_buf_free(&got);
+}
+
+static void test_accept_key(void)
+{
+    char out[CMN_WS_ACCEPT_LEN + 1];
+    cmn_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", out); /* RFC 6455, section 1.3 */
+    CHECK(strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") == 0, "accept key %s", out);
+}
+
+static void test_framing(void)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    cmn_ws *c = cmn_ws_new(sv[0], true, NULL, 0);
+    pthread_t th;
+    pthread_create(&th, NULL, echo, cmn_ws_new(sv[1], false, NULL, 0));
+    unsigned char *big = cmn_xmalloc(BIG);
+    for (size_t i = 0; i < BIG; i++)
+        big[i] = (unsigned char)(i * 31 + (i >> 9));
+    round_trip(c, CMN_WS_TEXT, "hello", 5, "text");
+    round_trip(c, CMN_WS_BINARY, "", 0, "empty");
+    round_trip(c, CMN_WS_BINARY, big, 125, "125 bytes (7-bit length)");
+    round_trip(c, CMN_WS_BINARY, big, 65535, "64 KiB - 1 (16-bit length)");
+    round_trip(c, CMN_WS_BINARY, big, BIG, "300 KiB (64-bit length)");
+
+    /* two messages queued, one flush: both arrive, in order */
+    cmn_buf got;
+    cmn_buf_init(&got);
+    int op;
+    CHECK(cmn_ws_send(c, CMN_WS_BINARY, "one", 3) == 0 && cmn_ws_send(c, CMN_WS_TEXT, "two", 3) == 0, "queue");
+    CHECK(cmn_ws_recv_buf(c, &op, &got, 100) == 0 && op == CMN_WS_BINARY && got.len == 3 &&
+              !memcmp(got.data, "one", 3), "first of two");
+    CHECK(cmn_ws_recv_buf(c, &op, &got, 100) == 0 && op == CMN_WS_TEXT && got.len == 3 &&
+              !memcmp(got.data, "two", 3), "second of two");
+
+    /* from a file, and a file shorter than promised */
+    char path[] = "/tmp/test_ws.XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && cmn_write_all(fd, big, BIG) == 0, "temp file");
+    unlink(path);
+    int rerr = -1;
+    CHECK(cmn_ws_send_fd(c, CMN_WS_BINARY, fd, BIG, &rerr) == 0 && rerr == 0, "send_fd");
+    CHECK(cmn_ws_recv_buf(c, &op, &got, 1 << 20) == 0 && got.len == BIG && !memcmp(got.data, big, BIG),
+          "send_fd echo: %zu bytes", got.len);
+    /* a message over the receiver's bound */
+    CHECK(cmn_ws_send(c, CMN_WS_BINARY, big, 1000) == 0, "send 1000");
+    CHECK(cmn_ws_recv_buf(c, &op, &got, 999) == -EMSGSIZE && !cmn_ws_usable(c), "1000 bytes into 999");
+    cmn_ws_free(c);
+    pthread_join(th, NULL);
+
+    /* a file that ends early: the message is cut, the connection unusable */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    c = cmn_ws_new(sv[0], true, NULL, 0);
+    CHECK(ftruncate(fd, 1000) == 0, "truncate");
+    CHECK(cmn_ws_send_fd(c, CMN_WS_BINARY, fd, 2000, &rerr) == -EIO && rerr == 0 && !cmn_ws_usable(c),
+          "short file");
+    cmn_ws_free(c);
+    close(sv[1]);
+    close(fd);
+
+    /* the peer closes: -ECONNRESET; a silent peer: -ETIMEDOUT */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    c = cmn_ws_new(sv[0], true, NULL, 0);
+    pthread_create(&th, NULL, echo, cmn_ws_new(sv[1], false, NULL, 0));
+    CHECK(cmn_ws_send(c, CMN_WS_TEXT, "bye", 3) == 0, "bye");
+    int rc = cmn_ws_recv_buf(c, &op, &got, 100);
+    CHECK(rc == -ECONNRESET && strstr(cmn_ws_why(c), "1000"), "after close: %d %s", rc, cmn_ws_why(c));
+    cmn_ws_free(c);
+    pthread_join(th, NULL);
+
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    c = cmn_ws_new(sv[0], true, NULL, 0);
+    cmn_ws_set_deadline(c, cmn_mono_ns() + 50 * 1000000LL);
+    rc = cmn_ws_recv_buf(c, &op, &got, 100);
+    CHECK(rc == -ETIMEDOUT && !cmn_ws_usable(c), "silent peer: %d", rc);
+    cmn_ws_free(c);
+    close(sv[1]);
+
+    /* a masked frame from a server is a protocol error */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    c = cmn_ws_new(sv[0], true, NULL, 0);
+    static const unsigned char masked[] = {0x82, 0x81, 1, 2, 3, 4, 'x' ^ 1};
+    CHECK(write(sv[1], masked, sizeof masked) == sizeof masked, "write");
+    rc = cmn_ws_recv_buf(c, &op, &got, 100);
+    CHECK(rc == -EPROTO, "masked from a server: %d", rc);
+    cmn_ws_free(c);
+    close(sv[1]);
+    cmn_buf_free(&got);
+    free(big);
+}
+
+/* ---- the handshake against a server written here */
+enum mode { GOOD, BAD_ACCEPT, NOT_FOUND };
+struct srv {
+    int lfd;
+    enum mode mode;
+};
+
+static void *serve_one(void *arg)
+{
+    struct srv *s = arg;
+    int fd = accept(s->lfd, NULL, NULL);
+    if (fd < 0)
+        return NULL;
+    char head[4096];
+    size_t hl = 0;
+    while (hl < sizeof head - 1) {
+        ssize_t n = read(fd, head + hl, sizeof head - 1 - hl);
+        if (n <= 0)
+            break;
+        hl += (size_t)n;
+        head[hl] = '\0';
+        if (strstr(head, "\r\n\r\n"))
+            break;
+    }
+    head[hl] = '\0';
+    char key[64] = "";
+    const char *k = strstr(head, "Sec-WebSocket-Key: ");
+    if (k)
+        sscanf(k + 19, "%63[^\r]", key);
+    char acc[CMN_WS_ACCEPT_LEN + 1];
+    cmn_ws_accept_key(s->mode == BAD_ACCEPT ? "not-the-key" : key, acc);
+    cmn_buf out;
+    cmn_buf_init(&out);
+    if (s->mode == NOT_FOUND)
+        cmn_buf_printf(&out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    else
+        cmn_buf_printf(&out, "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\nConnection: Upgrade\r\n"
+                             "Sec-WebSocket-Accept: %s\r\n\r\n", acc);
+    /* a ping and a message in the same write as the 101 */
+    static const unsigned char early[] = {0x89, 0x02, 'h', 'i', 0x82, 0x03, 'a', 'b', 'c'};
+    if (s->mode == GOOD)
+        cmn_buf_append(&out, early, sizeof early);
+    cmn_write_all(fd, out.data, out.len);
+    cmn_buf_free(&out);
+    if (s->mode == GOOD)
+        echo(cmn_ws_new(fd, false, NULL, 0));
+    else
+        close(fd);
+    return NULL;
+}
+
+static int listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    bind(fd, (struct sockaddr *)&a, sizeof a);
+    listen(fd, 4);
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void test_handshake(void)
+{
+    for (enum mode m = GOOD; m <= NOT_FOUND; m++) {
+        int port;
+        struct srv s = {listener(&port), m};
+        pthread_t th;
+        pthread_create(&th, NULL, serve_one, &s);
+        cmn_ws *c = NULL;
+        cmn_err err = {0};
+        int rc = cmn_ws_connect("127.0.0.1", port, "/ws", cmn_mono_ns() + 5000 * 1000000LL, &c, &err);
+        if (m == GOOD) {
+            CHECK(rc == 0 && c, "connect: %d %s", rc, err.msg);
+            if (c) {
+                cmn_buf got;
+                cmn_buf_init(&got);
+                int op;
+                rc = cmn_ws_recv_buf(c, &op, &got, 100);
+                CHECK(rc == 0 && op == CMN_WS_BINARY && got.len == 3 && !memcmp(got.data, "abc", 3),
+                      "the message sent with the 101: %d %s", rc, cmn_ws_why(c));
+                cmn_buf_free(&got);
+                round_trip(c, CMN_WS_BINARY, "after the ping", 14, "handshake echo");
+                cmn_ws_free(c);
+            }
+        } else {
+            CHECK(rc == -EPROTO && !c, "mode %d: %d", m, rc);
+            CHECK(strstr(err.msg, m == NOT_FOUND ? "404" : "Sec-WebSocket-Accept") && strstr(err.msg, "/ws"),
+                  "mode %d: %s", m, err.msg);
+        }
+        pthread_join(th, NULL);
+        close(s.lfd);
+    }
+    /* nobody listening */
+    int port;
+    int lfd = listener(&port);
+    close(lfd);
+    cmn_ws *c = NULL;
+    cmn_err err = {0};
+    int rc = cmn_ws_connect("127.0.0.1", port, "/ws", cmn_mono_ns() + 5000 * 1000000LL, &c, &err);
+    CHECK(rc == -ECONNREFUSED && !c && strstr(err.msg, "connect"), "closed port: %d %s", rc, err.msg);
+}
+
+int main(void)
+{
+    test_accept_key();
+    test_framing();
+    test_handshake();
+    return CHECK_RESULT();
+}
