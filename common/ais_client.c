@@ -139,6 +139,10 @@ int cmn_ais_do(const cmn_ais *c, const cmn_http_req *req, cmn_http_resp *resp, c
         r.user_agent = c->user_agent;
     if (r.body && !r.body_len)
         r.body_len = strlen(r.body);
+    /* in a cluster, a node that does not own an object answers 307 with its
+     * owner's URL (as AIStore's gateways): followed, the body sent again */
+    if (strstr(r.url, "/v1/objects/"))
+        r.follow_redirects = true;
     /* the caller's headers and, with a token, AIStore's bearer header */
     const char *hdrs[CMN_AIS_MAX_HEADERS + 2];
     char *bearer = NULL;

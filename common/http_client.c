@@ -278,9 +278,19 @@ static int on_seek(void *ud, curl_off_t off, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
+/* Called by libcurl at least once a second: a long stream (an etcd watch)
+ * ends when its owner asks, even when no byte arrives. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    const xfer *x = ud;
+    return __atomic_load_n(x->req->cancel, __ATOMIC_ACQUIRE) ? 1 : 0;
+}
+
 static int curl_errno(CURLcode cc)
 {
     switch (cc) {
+    case CURLE_ABORTED_BY_CALLBACK: return -ECANCELED;
     case CURLE_COULDNT_CONNECT: return -ECONNREFUSED;
     case CURLE_OPERATION_TIMEDOUT: return -ETIMEDOUT;
     default: return -EIO;
@@ -409,6 +419,11 @@ int cmn_http_do(cmn_http_pool *pool, const cmn_http_req *req, cmn_http_resp *res
         curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
         curl_easy_setopt(c, CURLOPT_MAXREDIRS, MAX_REDIRS);
         curl_easy_setopt(c, CURLOPT_POSTREDIR, (long)CURL_REDIR_POST_ALL);
+    }
+    if (req->cancel) {
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     }
     set_timeouts(c, req);
     set_tls(c);

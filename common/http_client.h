@@ -62,6 +62,8 @@ typedef struct cmn_http_req {
     long connect_timeout_ms;         /* 0 = CMN_HTTP_CONNECT_TIMEOUT_MS, -1 = libcurl's */
     long stall_sec;                  /* 0 = CMN_HTTP_STALL_SEC, -1 = none */
     long timeout_ms;                 /* the whole request; 0 = none */
+    const int *cancel;               /* optional: once *cancel is nonzero the transfer ends
+                                      * (-ECANCELED) within about a second; for long streams */
 } cmn_http_req;
 
 typedef struct cmn_http_resp {

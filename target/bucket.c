@@ -22,7 +22,8 @@ int tgt_h_buckets_list(tgt_req *r)
         return tgt_reply_json(r, 200, arr); /* no cloud backends: nothing to list */
     char **names;
     int n;
-    tgt_bucket_names(&tgt->store, &names, &n);
+    if (!tgt_cluster_on() || tgt_cluster_bucket_names(&names, &n) != 0) /* etcd away: this node's */
+        tgt_bucket_names(&tgt->store, &names, &n);
     for (int i = 0; i < n; i++) {
         cJSON *b = cJSON_CreateObject();
         cJSON_AddStringToObject(b, "name", names[i]);
@@ -55,6 +56,10 @@ int tgt_h_bucket_create(tgt_req *r)
     const char *bck = r->items[2];
     if (!tgt_check_bucket(r, bck, false))
         return MHD_YES;
+    cmn_err err;
+    if (tgt_cluster_on()) /* every node: cluster_bucket.c */
+        return tgt_cluster_bucket_create(bck, &err) ? tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg)
+                                                    : tgt_reply_empty(r, 200);
     int rc = tgt_bucket_create(&tgt->store, bck);
     if (rc == -EEXIST)
         return tgt_reply_err(r, 409, "bucket \"ais://%s\" already exists", bck);
@@ -87,6 +92,10 @@ int tgt_h_bucket_destroy(tgt_req *r)
     const char *bck = bucket_of(r);
     if (!bck)
         return MHD_YES;
+    cmn_err err;
+    if (tgt_cluster_on())
+        return tgt_cluster_bucket_destroy(bck, &err) ? tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg)
+                                                     : tgt_reply_empty(r, 200);
     int rc = tgt_bucket_destroy(&tgt->store, bck);
     if (rc == -ENOENT)
         return tgt_reply_err(r, 404, "bucket \"ais://%s\" does not exist", bck);

@@ -1,7 +1,8 @@
 /*
  * cluster.c - what makes one process look like a whole AIStore cluster to
  * its clients: health, the cluster map (one proxy and one target, both this
- * process), and the job queries and job start/stop of /v1/cluster.
+ * process; with --etcd every member: cluster_map.c), and the job queries and
+ * job start/stop of /v1/cluster.
  */
 #include "target/target.h"
 
@@ -12,15 +13,22 @@
 #include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 
-int tgt_h_health_get(tgt_req *r) { return tgt_reply_empty(r, 200); }
+/* A node started with --etcd is healthy once it has joined (a client that
+ * waits for health may then count it in the map). */
+int tgt_h_health_get(tgt_req *r)
+{
+    if (tgt->cfg.etcd && !tgt_cluster_joined())
+        return tgt_reply_err(r, 503, "joining cluster %s", *tgt->cfg.cluster ? tgt->cfg.cluster : "etlfs");
+    return tgt_reply_empty(r, 200);
+}
 
-static cJSON *net_json(void)
+static cJSON *net_json(const char *url)
 {
     cJSON *n = cJSON_CreateObject();
     char host[256] = "127.0.0.1", port[16] = "8080";
-    /* public_url is "http://HOST:PORT" */
-    const char *h = strstr(tgt->cfg.public_url, "://");
-    h = h ? h + 3 : tgt->cfg.public_url;
+    /* a public URL is "http://HOST:PORT" */
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
     const char *colon = strrchr(h, ':');
     if (colon) {
         snprintf(host, sizeof host, "%.*s", (int)(colon - h), h);
@@ -28,24 +36,32 @@ static cJSON *net_json(void)
     }
     cJSON_AddStringToObject(n, "node_ip_addr", host);
     cJSON_AddStringToObject(n, "daemon_port", port);
-    cJSON_AddStringToObject(n, "direct_url", tgt->cfg.public_url);
+    cJSON_AddStringToObject(n, "direct_url", url);
     return n;
 }
 
-static cJSON *snode_json(const char *id, const char *type)
+cJSON *tgt_snode_json(const char *id, const char *type, const char *url)
 {
     cJSON *s = cJSON_CreateObject();
-    cJSON_AddItemToObject(s, "public_net", net_json());
-    cJSON_AddItemToObject(s, "intra_control_net", net_json());
-    cJSON_AddItemToObject(s, "intra_data_net", net_json());
+    cJSON_AddItemToObject(s, "public_net", net_json(url));
+    cJSON_AddItemToObject(s, "intra_control_net", net_json(url));
+    cJSON_AddItemToObject(s, "intra_data_net", net_json(url));
     cJSON_AddStringToObject(s, "daemon_type", type);
     cJSON_AddStringToObject(s, "daemon_id", id);
     cJSON_AddNumberToObject(s, "flags", 0);
+    /* AIStore's Snode.IDDigest (a uint64: printed raw, past a double's digits) */
+    char d[24];
+    snprintf(d, sizeof d, "%llu", (unsigned long long)tgt_hrw_digest(id));
+    cJSON_AddItemToObject(s, "id_digest", cJSON_CreateRaw(d));
     return s;
 }
 
+static cJSON *snode_json(const char *id, const char *type) { return tgt_snode_json(id, type, tgt->cfg.public_url); }
+
 static cJSON *smap_json(void)
 {
+    if (tgt_cluster_on())
+        return tgt_cluster_smap_json();
     cJSON *m = cJSON_CreateObject();
     cJSON *tmap = cJSON_AddObjectToObject(m, "tmap");
     cJSON_AddItemToObject(tmap, TGT_NODE_ID, snode_json(TGT_NODE_ID, "target"));

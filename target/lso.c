@@ -314,6 +314,8 @@ int tgt_h_objects_list(tgt_req *r)
     const char *bck = r->items[2];
     if (!tgt_check_bucket(r, bck, true))
         return MHD_YES;
+    if (tgt_cluster_on() && !tgt_header(r, TGT_HDR_LSO_LOCAL))
+        return tgt_cluster_lso(r, bck); /* every target's objects, merged */
     tgt_lso_msg m;
     char why[512];
     if (tgt_lso_msg_parse(tgt_msg_value(r), &m, why, sizeof why) != 0)

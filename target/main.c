@@ -47,6 +47,11 @@ static void usage(FILE *f)
             "  --upload-timeout SEC an append not flushed or a multipart upload not completed,\n"
             "                       idle for SEC seconds, is dropped with its work files\n"
             "                       (default 3600)\n"
+            "  --etcd URL[,URL...]  join a cluster whose membership and buckets live in etcd\n"
+            "                       (docs/cluster.md); without it this node is a cluster alone\n"
+            "  --cluster NAME       the cluster's name in etcd (default etlfs)\n"
+            "  --id ID              this target's id (default: made once, kept in the first\n"
+            "                       mountpath); it decides which objects this node owns\n"
             "  -v, --verbose        debug logging\n"
             "  -h, --help           this text\n");
 }
@@ -137,6 +142,8 @@ int main(int argc, char **argv)
                                          {"auth-secret", required_argument, 0, 'S'},
                                          {"auth-secret-file", required_argument, 0, 'F'},
                                          {"tls-cert", required_argument, 0, 'C'}, {"tls-key", required_argument, 0, 'K'},
+                                         {"etcd", required_argument, 0, 'E'},     {"cluster", required_argument, 0, 'c'},
+                                         {"id", required_argument, 0, 'i'},
                                          {"upload-timeout", required_argument, 0, 'W'},
                                          {"verbose", no_argument, 0, 'v'},        {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -218,6 +225,18 @@ int main(int argc, char **argv)
             *slot = pem;
             break;
         }
+        case 'E':
+            free(cfg->etcd);
+            cfg->etcd = cmn_xstrdup(optarg);
+            break;
+        case 'c': snprintf(cfg->cluster, sizeof cfg->cluster, "%s", optarg); break;
+        case 'i':
+            if (!*optarg || strlen(optarg) >= sizeof cfg->node_id || strchr(optarg, '/')) {
+                fprintf(stderr, "etlfs-target: --id wants a short name without '/', got '%s'\n", optarg);
+                return 2;
+            }
+            snprintf(cfg->node_id, sizeof cfg->node_id, "%s", optarg);
+            break;
         case 'W': {
             char *end;
             double secs = strtod(optarg, &end);
@@ -291,12 +310,22 @@ int main(int argc, char **argv)
         tgt_store_close(&server.store);
         return 1;
     }
+    /* joins once it serves: the others may redirect to it as soon as it is in their map */
+    cmn_err cerr;
+    if (cfg->etcd && tgt_cluster_start(&cerr) != 0) {
+        cmn_error("cannot join cluster: %s", cerr.msg);
+        tgt_server_stop(&server);
+        etl_registry_free(server.etl);
+        tgt_store_close(&server.store);
+        return 1;
+    }
     tgt_sweeper_start();
     cmn_info("etlfs-target serving %s (listening on %s:%d), %d mountpath(s), %d threads%s", cfg->public_url,
              cfg->listen_host, cfg->port, ndirs, cfg->threads, cfg->auth_secret ? ", tokens required" : "");
     while (!stopping)
         pause();
     cmn_info("shutting down");
+    tgt_cluster_stop(); /* first: nobody is sent here any more */
     tgt_server_stop(&server);
     tgt_sweeper_stop(); /* after the server: no request holds an append or upload now */
     tgt_jobs_shutdown();
@@ -307,6 +336,7 @@ int main(int argc, char **argv)
     free(cfg->auth_secret);
     free(cfg->tls_cert);
     free(cfg->tls_key);
+    free(cfg->etcd);
     cmn_info("stopped");
     return 0;
 }

@@ -143,7 +143,8 @@ bool tgt_check_bucket(tgt_req *r, const char *bck, bool must_exist)
                       bck);
         return false;
     }
-    if (must_exist && !tgt_bucket_exists(&tgt->store, bck)) {
+    /* in a cluster, one made on another node may not have reached us yet */
+    if (must_exist && !tgt_bucket_exists(&tgt->store, bck) && !tgt_cluster_bucket_fetch(bck)) {
         tgt_reply_err(r, 404, "bucket \"ais://%s\" does not exist", bck);
         return false;
     }

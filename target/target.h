@@ -209,6 +209,80 @@ void tgt_job_linger(tgt_job *job);
 void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
                        bool aborted, const char *err);
 
+/* -------------------------------------------------------------------- hrw */
+/* Placement as AIStore's (hrw.c): the digest of a target id, of an object's
+ * uname, the weight of a (target, object) pair, and the index of the owner
+ * among n target digests (-1 for none). */
+uint64_t tgt_hrw_digest(const char *id);
+uint64_t tgt_hrw_obj_digest(const char *bck, const char *obj);
+uint64_t tgt_hrw_weight(uint64_t seed);
+int tgt_hrw_owner(const uint64_t *node_digests, int n, uint64_t obj_digest);
+
+/* ---------------------------------------------------------------- cluster */
+/* Many targets as one cluster (docs/cluster.md): membership and buckets in
+ * etcd, every node keeps a versioned map of the targets and answers an
+ * object request for an object another target owns with a 307 to it.
+ * Without --etcd none of this runs (tgt_cluster_on() is false).
+ *   cluster_map.c     the map: members, version, owner of an object, smap JSON
+ *   cluster_member.c  registration under a lease, keep-alive, the watch
+ *   cluster_route.c   the redirect of object requests
+ *   cluster_bucket.c  buckets as etcd keys, mirrored into local directories
+ *   cluster_lso.c     list-objects over every target, merged in name order */
+typedef struct tgt_member {
+    char id[64];
+    char url[512];
+    uint64_t digest; /* tgt_hrw_digest(id) */
+} tgt_member;
+
+bool tgt_cluster_on(void);
+bool tgt_cluster_joined(void);      /* on, registered and the map read */
+const char *tgt_cluster_self(void); /* this node's target id */
+/* Registers this node, reads the map and starts the keep-alive and watch
+ * threads (main.c); 0 or -errno with err saying why. */
+int tgt_cluster_start(cmn_err *err);
+/* Leaves the cluster (the lease revoked: everyone drops this node at once). */
+void tgt_cluster_stop(void);
+struct cmn_etcd *tgt_cluster_etcd(void);
+/* The etcd key of kind ("meta", "targets/", "buckets/") and name; malloc'd. */
+char *tgt_cluster_key(const char *kind, const char *name);
+
+/* Buckets (cluster_bucket.c): the watch reports each bucket key change and,
+ * after a fresh read, every bucket etcd holds. */
+void tgt_cluster_bucket_seen(const char *name, bool deleted);
+void tgt_cluster_buckets_sync(char **names, int n);
+/* Create / destroy in etcd (CAS), then here: 0, or -EEXIST / -ENOENT, or
+ * -EAGAIN when etcd cannot be reached, err saying why. */
+int tgt_cluster_bucket_create(const char *bck, cmn_err *err);
+int tgt_cluster_bucket_destroy(const char *bck, cmn_err *err);
+/* A bucket missing here that etcd has: made here, true. */
+bool tgt_cluster_bucket_fetch(const char *bck);
+/* Every bucket of the cluster, sorted; 0 or -errno (etcd unreachable). */
+int tgt_cluster_bucket_names(char ***names, int *n);
+
+/* The map (cluster_map.c), read under its lock; members sorted by id. */
+void tgt_cmap_init(const char *uuid, const char *created);
+void tgt_cmap_put(const char *id, const char *url, int64_t rev);
+void tgt_cmap_del(const char *id, int64_t rev);
+/* Replaces every member (a fresh read of etcd); takes the array. */
+void tgt_cmap_reset(tgt_member *members, int n, int64_t rev);
+/* A copy of the members (free it) and the map's version. */
+int tgt_cmap_members(tgt_member **out, int64_t *version);
+/* Whether another target owns bck/obj; then its URL into url. */
+bool tgt_cmap_owner_elsewhere(const char *bck, const char *obj, char *url, size_t len);
+cJSON *tgt_cluster_smap_json(void);
+cJSON *tgt_snode_json(const char *id, const char *type, const char *url); /* cluster.c */
+
+/* list-objects of every target, merged (cluster_lso.c); a request with
+ * this header is one of its parts: the target lists only its own objects. */
+#define TGT_HDR_LSO_LOCAL "Ais-Etlfs-Lso-Local"
+struct tgt_req;
+int tgt_cluster_lso(struct tgt_req *r, const char *bck);
+
+/* server.c, on a request's first call: an object request for an object this
+ * node does not own is answered 307 to its owner (true: replied). */
+struct tgt_req;
+bool tgt_cluster_redirect(struct tgt_req *r);
+
 /* ------------------------------------------------------------------ server */
 typedef struct tgt_config {
     char listen_host[256];
@@ -223,6 +297,9 @@ typedef struct tgt_config {
     size_t auth_secret_len;
     char *tls_cert;         /* PEM contents; both NULL = plain HTTP */
     char *tls_key;
+    char *etcd;             /* --etcd endpoints; NULL = one node, no cluster */
+    char cluster[128];      /* --cluster NAME: the key prefix in etcd */
+    char node_id[64];       /* --id, else kept in the first mountpath */
     int64_t upload_idle_ns; /* an unflushed append or unfinished multipart upload idle this long is dropped */
 } tgt_config;
 
