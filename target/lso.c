@@ -298,9 +298,13 @@ int tgt_lso_msg_parse(const cJSON *v, tgt_lso_msg *m, char *why, size_t whylen)
         m->flags = (uint64_t)f->valuedouble;
     }
     const cJSON *ps = v ? cJSON_GetObjectItem(v, "pagesize") : NULL;
-    /* 0, negative or too large: a full page */
-    m->pagesize = cJSON_IsNumber(ps) && ps->valuedouble >= 1 && ps->valuedouble <= PAGE_MAX ? (int)ps->valuedouble
-                                                                                            : PAGE_MAX;
+    double psd = cJSON_IsNumber(ps) ? ps->valuedouble : 0;
+    if (!(psd >= 0 && psd < 9e15) || psd != (double)(int64_t)psd) { /* NaN, negative, fractional, huge */
+        snprintf(why, whylen, "invalid \"pagesize\" %g: must be a whole number, 0 or more", psd);
+        return -EINVAL;
+    }
+    /* 0 or more than a page holds: a full page */
+    m->pagesize = psd >= 1 && psd <= PAGE_MAX ? (int)psd : PAGE_MAX;
     if (strstr(m->prefix, "../")) {
         snprintf(why, whylen, "invalid prefix \"%s\"", m->prefix);
         return -EINVAL;

@@ -91,8 +91,6 @@ static bool set_secret(tgt_config *cfg, char *secret, size_t len)
     return true;
 }
 
-static volatile sig_atomic_t stopping;
-static void on_signal(int sig) { (void)sig; stopping = 1; }
 
 /* The etl/ folder of the source tree: build/bin/etlfs-target -> ../../etl */
 static void default_etl_dir(char *out, size_t len)
@@ -275,10 +273,15 @@ int main(int argc, char **argv)
         default_etl_dir(cfg->etl_dir, sizeof cfg->etl_dir);
 
     signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa = {0};
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    /* SIGTERM/SIGINT blocked before any thread starts, so every thread
+     * inherits the mask and main alone takes them with sigwait (a handler
+     * could run on any thread and leave main asleep); ETL processes get an
+     * empty mask back (etl/runtime_local.c) */
+    sigset_t stop_sigs;
+    sigemptyset(&stop_sigs);
+    sigaddset(&stop_sigs, SIGTERM);
+    sigaddset(&stop_sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
 
     if (tgt_store_open(&server.store, dirs, ndirs) != 0)
         return 1;
@@ -322,9 +325,9 @@ int main(int argc, char **argv)
     tgt_sweeper_start();
     cmn_info("etlfs-target serving %s (listening on %s:%d), %d mountpath(s), %d threads%s", cfg->public_url,
              cfg->listen_host, cfg->port, ndirs, cfg->threads, cfg->auth_secret ? ", tokens required" : "");
-    while (!stopping)
-        pause();
-    cmn_info("shutting down");
+    int sig = 0;
+    sigwait(&stop_sigs, &sig);
+    cmn_info("shutting down (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM");
     tgt_cluster_stop(); /* first: nobody is sent here any more */
     tgt_server_stop(&server);
     tgt_sweeper_stop(); /* after the server: no request holds an append or upload now */
