@@ -3,7 +3,7 @@
 end-to-end tests send (tests/e2e: JSON bodies, templates, init messages, pod
 specs, URLs and Range headers, archives, mount paths). Run it again after
 changing a test's inputs; regression inputs found by fuzzing sit beside the
-seeds as crash-* files and are kept."""
+seeds as regress-* files and are kept."""
 import base64
 import glob
 import io
