@@ -95,14 +95,29 @@ static int run(const deps_run *d, const char *work, const char *log, char *const
 {
     char home[4096 + 8];
     snprintf(home, sizeof home, "HOME=%s", work);
-    char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", home, "LANG=C.UTF-8", "PIP_NO_INPUT=1",
-                    "PIP_DISABLE_PIP_VERSION_CHECK=1", NULL};
+    /* a clean environment, plus the operator's package index and proxy (a
+     * private index, a node without internet) */
+    static const char *const pass[] = {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_CERT",
+                                       "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
+                                       "no_proxy"};
+    char *envp[6 + sizeof pass / sizeof pass[0]] = {"PATH=/usr/local/bin:/usr/bin:/bin", home, "LANG=C.UTF-8",
+                                                    "PIP_NO_INPUT=1", "PIP_DISABLE_PIP_VERSION_CHECK=1"};
+    size_t n = 5, first = n;
+    for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++) {
+        const char *v = getenv(pass[i]);
+        if (v)
+            envp[n++] = cmn_xasprintf("%s=%s", pass[i], v);
+    }
+    envp[n] = NULL;
     /* confined like the ETL, but pip may fetch from its index */
     etl_jail jail = {.name = d->name, .work = work, .dir = d->dir, .runtime = d->runtime, .any_net = true};
     etl_spawn s = {.argv = argv, .envp = envp, .cwd = work, .log_path = log, .user = d->user, .sb = d->sb,
                    .jail = &jail};
     int status = 0;
-    if (etl_proc_run(&s, timeout_ns, &status, err, errlen) != 0)
+    int rc = etl_proc_run(&s, timeout_ns, &status, err, errlen);
+    for (size_t i = first; i < n; i++)
+        free(envp[i]);
+    if (rc != 0)
         return -EIO;
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
         return 0;

@@ -16,7 +16,7 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, ROOT, beside_project
+from conftest import BIN, ROOT, Target, beside_project
 
 AIS = os.path.join(BIN, "ais")
 SEED = beside_project("ETLFS_SEED", "shared", "seed", "etl.md")
@@ -290,10 +290,23 @@ def test_offline_example(target, tmp_path, torchvision_ok):
         check_224_jpeg(target.get("imagenet-jpg", n.replace(".JPEG", ".jpg")).content, n)
 
 
-def test_offline_seed_deps_unsatisfiable_offline(target, tmp_path, torchvision_ok):
+@pytest.fixture
+def offline_target(tmp_path, monkeypatch):
+    """A target whose ETLs' pip has no package index (the operator's
+    PIP_INDEX_URL, passed to pip, names a closed port): a node off the
+    internet, whatever this machine can reach."""
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple/")
+    os.makedirs(tmp_path / "t", exist_ok=True)
+    t = Target(str(tmp_path / "t"))
+    yield t
+    t.stop()
+
+
+def test_offline_seed_deps_unsatisfiable_offline(offline_target, tmp_path, torchvision_ok):
     """The guide's pinned deps.txt (torch 2.0.1) is not what Debian has, and
     there is no package index here: init fails cleanly, naming the
     requirement, in bounded time, and leaves nothing behind."""
+    target = offline_target
     sh = Shell(target, tmp_path)
     (tmp_path / "code.py").write_text(TORCHVISION_CODE)
     (tmp_path / "deps.txt").write_text(SEED_DEPS)
