@@ -74,16 +74,13 @@ int cli_auth_token(cli_args *a)
     if (cli_flag_str(a, "secret"))
         secret = cmn_xstrdup(cli_flag_str(a, "secret"));
     else if (sf) {
-        FILE *f = fopen(sf, "r");
-        if (!f)
-            return cli_fail("--secret-file %s: %s", sf, strerror(errno));
         cmn_buf b;
         cmn_buf_init(&b);
-        char chunk[4096];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len <= (1u << 20))
-            cmn_buf_append(&b, chunk, n);
-        fclose(f);
+        int rc = cmn_read_small_file(sf, 1u << 20, &b);
+        if (rc) {
+            cmn_buf_free(&b);
+            return cli_fail("--secret-file %s: %s", sf, strerror(-rc));
+        }
         while (b.len && (b.data[b.len - 1] == '\n' || b.data[b.len - 1] == '\r'))
             b.data[--b.len] = '\0';
         secret = cmn_buf_steal(&b);

@@ -146,6 +146,9 @@ int cmn_json_parse(const char *data, size_t len, struct cJSON **out, cmn_err *er
 int cmn_mkdir_p(const char *path);
 /* Writes all of buf; retries on EINTR/short writes; 0 or -errno. */
 int cmn_write_all(int fd, const void *buf, size_t len);
+/* Appends a small file (a secret, a certificate) to out, stopping past max
+ * bytes; 0 or -errno. */
+int cmn_read_small_file(const char *path, size_t max, cmn_buf *out);
 /* Reads len bytes at off unless the file ends first; the count or -errno. */
 ssize_t cmn_pread_full(int fd, void *buf, size_t len, off_t off);
 

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,3 +61,18 @@ ssize_t cmn_pread_full(int fd, void *buf, size_t len, off_t off)
     }
     return (ssize_t)done;
 }
+
+int cmn_read_small_file(const char *path, size_t max, cmn_buf *out)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -errno;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && out->len <= max)
+        cmn_buf_append(out, chunk, n);
+    int bad = ferror(f);
+    fclose(f);
+    return bad ? -EIO : 0;
+}
+

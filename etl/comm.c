@@ -152,20 +152,13 @@ static int http_transfer(etl_handle *h, const etl_object *obj, const char *args,
     cmn_http_resp resp;
     cmn_http_resp_init(&resp);
     int rc = 0;
-/* Every failure names the ETL and the object; the code becomes the status. */
-#define FAIL(code, fmt, ...)                                                                                   \
-    do {                                                                                                      \
-        rc = cmn_err_set(err, (code), "etl[%s]: object ais://%s/%s: " fmt, h->name, obj->bucket, obj->name, \
-                         ##__VA_ARGS__);                                                                      \
-        goto out;                                                                                             \
-    } while (0)
 
     struct stat st = {0};
     if (from_file) {
         fd = open(obj->fqn, O_RDONLY | O_CLOEXEC);
         if (fd < 0 || fstat(fd, &st) != 0) {
             int e = errno;
-            FAIL(e == ENOENT ? ENOENT : EIO, "cannot open %s: %s", obj->fqn, strerror(e));
+            ETL_FAIL(e == ENOENT ? ENOENT : EIO, "cannot open %s: %s", obj->fqn, strerror(e));
         }
     }
     /* fqn, etl_fqn: the ETL opens the file itself, the PUT has an empty body */
@@ -212,24 +205,23 @@ static int http_transfer(etl_handle *h, const etl_object *obj, const char *args,
         nanosleep(&ts, NULL);
     }
     if (resp.out_err)
-        FAIL(ECANCELED, "the receiver stopped reading");
+        ETL_FAIL(ECANCELED, "the receiver stopped reading");
     if (resp.in_err)
-        FAIL(EIO, "cannot read %s: %s", input ? "the previous stage's output" : obj->fqn, strerror(resp.in_err));
+        ETL_FAIL(EIO, "cannot read %s: %s", input ? "the previous stage's output" : obj->fqn, strerror(resp.in_err));
     if (hrc == -ETIMEDOUT) {
         char d[32];
         cmn_format_duration(tmo, d, sizeof d);
-        FAIL(ETIMEDOUT, "no complete answer within %s", d);
+        ETL_FAIL(ETIMEDOUT, "no complete answer within %s", d);
     }
     if (hrc)
-        FAIL(EPROTO, "%s%s%s", resp.err.msg, resp.detail[0] ? ": " : "", resp.detail);
+        ETL_FAIL(EPROTO, "%s%s%s", resp.err.msg, resp.detail[0] ? ": " : "", resp.detail);
     if (resp.status < 200 || resp.status >= 300) {
         one_line(&resp.body);
-        FAIL(EPROTO, "the ETL answered %ld%s%s", resp.status, resp.body.len ? ": " : "",
+        ETL_FAIL(EPROTO, "the ETL answered %ld%s%s", resp.status, resp.body.len ? ": " : "",
              resp.body.len ? resp.body.data : "");
     }
     __atomic_add_fetch(&h->obj_count, 1, __ATOMIC_RELAXED);
 out:
-#undef FAIL
     if (fd >= 0)
         close(fd);
     cmn_http_resp_free(&resp);

@@ -161,20 +161,13 @@ static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, c
     cmn_buf_init(&a.text);
     cmn_ws *ws = NULL;
     int rc = 0;
-/* Every failure names the ETL and the object; the code becomes the status. */
-#define FAIL(code, fmt, ...)                                                                                   \
-    do {                                                                                                      \
-        rc = cmn_err_set(err, (code), "etl[%s]: object ais://%s/%s: " fmt, h->name, obj->bucket, obj->name, \
-                         ##__VA_ARGS__);                                                                      \
-        goto out;                                                                                             \
-    } while (0)
 
     if (!input && !fqn) {
         struct stat st;
         src.fd = open(obj->fqn, O_RDONLY | O_CLOEXEC);
         if (src.fd < 0 || fstat(src.fd, &st) != 0) {
             int e = errno;
-            FAIL(e == ENOENT ? ENOENT : EIO, "cannot open %s: %s", obj->fqn, strerror(e));
+            ETL_FAIL(e == ENOENT ? ENOENT : EIO, "cannot open %s: %s", obj->fqn, strerror(e));
         }
         src.len = st.st_size;
     }
@@ -186,10 +179,10 @@ static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, c
             if (crc == -ETIMEDOUT) {
                 char d[32];
                 cmn_format_duration(tmo, d, sizeof d);
-                FAIL(ETIMEDOUT, "no complete answer within %s (%s)", d, cerr.msg);
+                ETL_FAIL(ETIMEDOUT, "no complete answer within %s (%s)", d, cerr.msg);
             }
             if (crc) /* refused (the ETL is gone), or not a WebSocket server: the ETL's failure */
-                FAIL(EPROTO, "%s", cerr.msg);
+                ETL_FAIL(EPROTO, "%s", cerr.msg);
         }
         cmn_ws_set_deadline(ws, deadline);
         int read_errno = 0;
@@ -197,7 +190,7 @@ static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, c
         if (!wrc)
             wrc = send_source(ws, &src, &read_errno);
         if (wrc == -EIO) /* the source, not the connection (which the cut message spoilt) */
-            FAIL(EIO, "cannot read %s: %s", input ? "the previous stage's output" : obj->fqn,
+            ETL_FAIL(EIO, "cannot read %s: %s", input ? "the previous stage's output" : obj->fqn,
                  read_errno ? strerror(read_errno) : "it ended early (changed while it was sent)");
         cmn_ws_reader r = {&a, answer_begin, answer_data};
         int rrc = wrc ? wrc : cmn_ws_recv(ws, &r);
@@ -207,14 +200,14 @@ static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, c
             break;
         }
         if (rrc == -ECANCELED)
-            FAIL(ECANCELED, "the receiver stopped reading");
+            ETL_FAIL(ECANCELED, "the receiver stopped reading");
         if (rrc == -ETIMEDOUT) {
             char d[32];
             cmn_format_duration(tmo, d, sizeof d);
-            FAIL(ETIMEDOUT, "no complete answer within %s", d);
+            ETL_FAIL(ETIMEDOUT, "no complete answer within %s", d);
         }
         if (a.begun || a.text.len || attempt == 1) /* output went out, or a fresh connection broke too */
-            FAIL(EPROTO, "the WebSocket to the ETL broke: %s", cmn_ws_why(ws));
+            ETL_FAIL(EPROTO, "the WebSocket to the ETL broke: %s", cmn_ws_why(ws));
         cmn_debug("etl[%s]: object ais://%s/%s: the WebSocket broke (%s); once more on a new one", h->name,
                   obj->bucket, obj->name, cmn_ws_why(ws));
         cmn_ws_free(ws);
@@ -226,13 +219,12 @@ static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, c
             if (a.text.data[i] == '\n' || a.text.data[i] == '\r')
                 a.text.data[i] = ' ';
         cmn_utf8_scrub(a.text.data);
-        FAIL(EPROTO, "the ETL answered: %s", a.text.len ? a.text.data : "(an empty error)");
+        ETL_FAIL(EPROTO, "the ETL answered: %s", a.text.len ? a.text.data : "(an empty error)");
     }
     if (!a.begun && sink->begin(sink->ctx, "application/octet-stream", 0))
-        FAIL(ECANCELED, "the receiver stopped reading");
+        ETL_FAIL(ECANCELED, "the receiver stopped reading");
     __atomic_add_fetch(&h->obj_count, 1, __ATOMIC_RELAXED);
 out:
-#undef FAIL
     if (ws)
         pool_give(pool, ws);
     if (src.fd >= 0)

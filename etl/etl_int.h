@@ -302,6 +302,15 @@ struct etl_handle {
 /* The recorded object errors as 5.0's [{obj_name, msg, ecode}], oldest first. */
 cJSON *etl_handle_errors_json(etl_handle *h, const char *job /* NULL: all */);
 
+/* In a transfer of obj through h (with rc, err and an out: label in scope):
+ * fail naming the ETL and the object; the code becomes the status. */
+#define ETL_FAIL(code, fmt, ...)                                                                               \
+    do {                                                                                                      \
+        rc = cmn_err_set(err, (code), "etl[%s]: object ais://%s/%s: " fmt, h->name, obj->bucket, obj->name, \
+                         ##__VA_ARGS__);                                                                      \
+        goto out;                                                                                             \
+    } while (0)
+
 etl_handle *etl_handle_new(const char *name, const etl_comm *comm, const char *arg, const char *io_command,
                            int port, int64_t object_timeout_ns);
 void etl_handle_free(etl_handle *h);

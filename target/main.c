@@ -59,18 +59,14 @@ static void usage(FILE *f)
 /* A whole small file (a secret, a PEM), or NULL with the reason printed. */
 static char *read_small_file(const char *flag, const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "etlfs-target: %s %s: %s\n", flag, path, strerror(errno));
-        return NULL;
-    }
     cmn_buf b;
     cmn_buf_init(&b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b.len <= (1u << 20))
-        cmn_buf_append(&b, chunk, n);
-    fclose(f);
+    int rc = cmn_read_small_file(path, 1u << 20, &b);
+    if (rc) {
+        fprintf(stderr, "etlfs-target: %s %s: %s\n", flag, path, strerror(-rc));
+        cmn_buf_free(&b);
+        return NULL;
+    }
     if (len)
         *len = b.len;
     return cmn_buf_steal(&b);
