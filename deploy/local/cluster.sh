@@ -6,8 +6,8 @@
 #   deploy/local/cluster.sh stop [DIR]    stop them (also --stop)
 #
 # Environment: ETLFS_BUILD (build folder with bin/, default ./build, built
-# when missing), ETLFS_PORT (first target port, 8080), ETCD_PORT (2379; the
-# peer port is the next one), ETLFS_CLUSTER (the cluster's name, etlfs).
+# when missing), ETLFS_PORT (first target port, 8080), ETCD_PORT (2379),
+# ETCD_PEER_PORT (ETCD_PORT + 1), ETLFS_CLUSTER (the cluster's name, etlfs).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cmd=${1:-3}
@@ -39,21 +39,23 @@ if [[ ! -x $build/bin/etlfs-target ]]; then
 fi
 command -v etcd >/dev/null || "$root/deploy/dev/deps.sh" --test # etcd-server
 port=${ETLFS_PORT:-8080} etcd_port=${ETCD_PORT:-2379} name=${ETLFS_CLUSTER:-etlfs}
-etcd_url=http://127.0.0.1:$etcd_port peer_url=http://127.0.0.1:$((etcd_port + 1))
+etcd_url=http://127.0.0.1:$etcd_port peer_url=http://127.0.0.1:${ETCD_PEER_PORT:-$((etcd_port + 1))}
 mkdir -p "$dir"
 : >"$dir/pids"
 
 wait_up() { # URL what log
-  for _ in $(seq 150); do
+  for _ in $(seq 300); do
     curl -sf "$1" >/dev/null && return 0
     sleep 0.1
   done
   echo "cluster.sh: $2 did not start; see $3" >&2
+  tail -n 5 "$3" >&2 || true
   stop
   exit 1
 }
 
-etcd --name "$name" --data-dir "$dir/etcd" --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
+# etcd reads ETCD_* variables as its own flags: ours are not for it
+env -u ETCD_PORT -u ETCD_PEER_PORT etcd --name "$name" --data-dir "$dir/etcd" --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
   --listen-peer-urls "$peer_url" --initial-advertise-peer-urls "$peer_url" --initial-cluster "$name=$peer_url" \
   >"$dir/etcd.log" 2>&1 &
 echo $! >>"$dir/pids"

@@ -6,6 +6,7 @@ that leave (cleanly or killed). docs/cluster.md describes the design."""
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -383,10 +384,31 @@ def test_a_second_node_with_a_live_id_is_refused(etcd, nodes, tmp_path):
     assert smap(nodes[0])["tmap"]["t2"]["public_net"]["direct_url"] == nodes[1].url
 
 
+def free_run(n):
+    """n consecutive ports on loopback that are free now (cluster.sh counts up from the first)."""
+    for _ in range(100):
+        base = free_port()
+        socks = []
+        try:
+            for p in range(base, base + n):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {n} consecutive free ports")
+
+
 def test_cluster_sh_starts_etcd_and_n_targets_and_stops_them(tmp_path):
     script = os.path.join(ROOT, "deploy", "local", "cluster.sh")
-    env = dict(os.environ, ETLFS_BUILD=os.path.dirname(BIN), ETLFS_PORT=str(free_port()),
-               ETCD_PORT=str(free_port()), ETLFS_CLUSTER="sh")
+    # etcd's two ports and the targets' two, in runs that cannot overlap
+    ports = free_run(4)
+    env = dict(os.environ, ETLFS_BUILD=os.path.dirname(BIN), ETLFS_PORT=str(ports + 2),
+               ETCD_PORT=str(ports), ETCD_PEER_PORT=str(ports + 1), ETLFS_CLUSTER="sh")
     r = subprocess.run([script, "2", str(tmp_path / "c")], env=env, capture_output=True, timeout=120)
     try:
         assert r.returncode == 0, r.stderr
