@@ -292,7 +292,7 @@ static ssize_t one_read(void *cls, uint64_t pos, char *buf, size_t max)
 
 static int reply_one(tgt_req *r, arch_rd *c, const char *path)
 {
-    struct archive_entry *e;
+    struct archive_entry *e = NULL;
     cmn_err err = {0};
     int rc = find_member(c, path, &e, &err);
     if (rc) {

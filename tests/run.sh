@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds everything under AddressSanitizer + UndefinedBehaviorSanitizer and
-# runs every test: the C unit tests (ctest), the end-to-end pytest suite
+# Builds everything under AddressSanitizer + UndefinedBehaviorSanitizer (and
+# the optimised build of `make run`, for its warnings) and runs every test: the C unit tests (ctest), the end-to-end pytest suite
 # against the real binaries, then each fuzzer of tests/fuzz for
 # ETLFS_FUZZ_SECS seconds (default 30; 0 skips them). Installs what it
 # needs. Exit code: non-zero if anything failed.
@@ -11,6 +11,9 @@ cd "$root"
 build=${ETLFS_TEST_BUILD:-$root/build-test}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DETLFS_SANITIZE=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
+# the optimised build of `make run` too: -O2 finds warnings (-Werror) that -O0 does not
+cmake -S . -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build "$root/build" -j"$(nproc)"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # both suites run even if the first fails; the exit code says if either did
