@@ -89,9 +89,17 @@ static void *job_main(void *p)
 tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_job_fn fn, void *arg,
                        void (*free_arg)(void *))
 {
+    char id[CMN_UUID_LEN + 1];
+    cmn_gen_uuid(id);
+    return tgt_job_start_as(id, kind, bck, dst, fn, arg, free_arg);
+}
+
+tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, const char *dst, tgt_job_fn fn,
+                          void *arg, void (*free_arg)(void *))
+{
     tgt_job *j = cmn_xcalloc(1, sizeof *j);
     tgt_metric_add(TGT_M_JOBS_N, 1);
-    cmn_gen_uuid(j->id);
+    snprintf(j->id, sizeof j->id, "%s", id);
     snprintf(j->kind, sizeof j->kind, "%s", kind);
     j->bck = bck ? cmn_xstrdup(bck) : NULL;
     j->dst = dst ? cmn_xstrdup(dst) : NULL;
