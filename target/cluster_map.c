@@ -63,7 +63,8 @@ static void keep_prev(void)
 {
     free(map.prev);
     map.prev = cmn_xmalloc((size_t)(map.n ? map.n : 1) * sizeof *map.prev);
-    memcpy(map.prev, map.m, (size_t)map.n * sizeof *map.m);
+    if (map.n)
+        memcpy(map.prev, map.m, (size_t)map.n * sizeof *map.m);
     map.nprev = map.n;
 }
 
@@ -150,7 +151,8 @@ int tgt_cmap_members(tgt_member **out, int64_t *version)
     pthread_rwlock_rdlock(&map.lock);
     int n = map.n;
     *out = cmn_xmalloc((size_t)(n ? n : 1) * sizeof **out);
-    memcpy(*out, map.m, (size_t)n * sizeof **out);
+    if (n)
+        memcpy(*out, map.m, (size_t)n * sizeof **out);
     if (version)
         *version = map.version;
     pthread_rwlock_unlock(&map.lock);

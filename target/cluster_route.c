@@ -8,7 +8,7 @@
  * An owner that is down (killed, cut off) stays in the map until its lease
  * expires; meanwhile its objects are answered 503 naming it at once rather
  * than a redirect the client would hang on: the node asked checks that the
- * owner accepts connections (a recent answer is remembered for a second).
+ * owner accepts connections (a success is remembered for a quarter second).
  */
 #include "target/target.h"
 
@@ -25,7 +25,11 @@
 #include <unistd.h>
 
 #define PROBE_MS 300            /* a connect on a live network takes far less */
-#define PROBE_KEEP_NS 1000000000LL /* how long a probe's answer is trusted */
+/* How long a probe's "reachable" is trusted (a probe per redirect would
+ * leave a socket in TIME_WAIT each); an "unreachable" is not kept: a node
+ * back is served at once. A node killed within this time of its last
+ * probe is still redirected to, for this long. */
+#define PROBE_OK_NS 250000000LL
 
 static struct {
     pthread_mutex_t mu;
@@ -98,8 +102,8 @@ int tgt_cluster_reachable(const char *id, const char *url, cmn_err *err)
     int rc = 1;
     pthread_mutex_lock(&probes.mu);
     for (int i = 0; i < (int)(sizeof probes.p / sizeof probes.p[0]); i++)
-        if (!strcmp(probes.p[i].url, url) && now - probes.p[i].at_ns < PROBE_KEEP_NS)
-            rc = -probes.p[i].err;
+        if (!strcmp(probes.p[i].url, url) && !probes.p[i].err && now - probes.p[i].at_ns < PROBE_OK_NS)
+            rc = 0;
     pthread_mutex_unlock(&probes.mu);
     if (rc > 0) {
         rc = probe(url);
