@@ -166,11 +166,33 @@ static char *location(tgt_req *r, const char *owner)
     return cmn_buf_steal(&b);
 }
 
+/* A target sending an object it no longer owns (rebalance) or under a new
+ * name (rename, copy) sends it to the owner by its own map; one that is not
+ * the owner by this node's map refuses, so two nodes whose maps disagree
+ * for a moment never each hand the object to the other and delete it. A
+ * neighbour's read ("gfn") is answered whoever owns the object. */
+static bool refuse_not_mine(tgt_req *r)
+{
+    const char *why = tgt_header(r, TGT_HDR_LOCAL_OBJ);
+    tgt_member owner;
+    if (!strcmp(why, "gfn") || !tgt_cmap_owner(r->items[2], r->obj, &owner))
+        return false;
+    tgt_member *m;
+    int64_t v;
+    tgt_cmap_members(&m, &v);
+    free(m);
+    tgt_reply_err(r, 409, "%s of ais://%s/%s: target %s is not its owner in map v%lld (%s is)", why, r->items[2],
+                  r->obj, tgt_cluster_self(), (long long)v, owner.id);
+    return true;
+}
+
 bool tgt_cluster_redirect(tgt_req *r)
 {
     if (!tgt_cluster_on() || r->from_etl || r->nitems != 4 || strcmp(r->items[0], "v1") ||
-        strcmp(r->items[1], "objects") || !r->obj || tgt_cluster_local_obj(r))
+        strcmp(r->items[1], "objects") || !r->obj)
         return false;
+    if (tgt_cluster_local_obj(r))
+        return refuse_not_mine(r);
     /* the object's own requests (appends and multipart uploads included:
      * their state lives on the owner; rename and copy start where the
      * source is); 5.0's object_to copies are served by the node asked */
