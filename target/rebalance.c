@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SETTLE_MS 1000    /* no further kick for this long: the map is taken */
 #define WORKERS 4         /* objects in flight */
@@ -71,6 +72,16 @@ void tgt_rebalance_kick(void)
 
 bool tgt_rebalance_running(void) { return atomic_load(&rb.running); }
 
+static bool present(const char *bck, const char *name)
+{
+    int fd;
+    int64_t size;
+    if (tgt_object_open(&tgt->store, bck, name, &fd, &size) != 0)
+        return false;
+    close(fd);
+    return true;
+}
+
 static void *sender(void *arg)
 {
     run *ru = arg;
@@ -82,7 +93,7 @@ static void *sender(void *arg)
         int64_t bytes;
         cmn_err err;
         int rc = tgt_cluster_send(to, NULL, "rebalance", ru->bck, name, ru->bck, name, true, &bytes, pool, &err);
-        if (rc == -ENOENT)
+        if (rc == -ENOENT && !present(ru->bck, name))
             continue; /* deleted meanwhile */
         if (rc) {
             atomic_fetch_add(&ru->errors, 1);
