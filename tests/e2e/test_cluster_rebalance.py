@@ -10,7 +10,6 @@ import random
 import threading
 import time
 
-import pytest
 import requests
 
 from cluster_fixtures import (LEASE_TTL, SKIP_WITHOUT_ETCD, Etcd, etcd, etcd_keys, hrw_owner,  # noqa: F401
