@@ -246,6 +246,8 @@ typedef struct etl_comm {
     bool arg_url;         /* accepts arg type "url" (bytes, "", always) */
     bool arg_fqn;         /* accepts arg type "fqn" (then the URL is the object's path, no body) */
     bool redirects;       /* inline reads send the client to the ETL (307) instead of proxying */
+    const char *runner_arg; /* what the init-code runner is started with for it (io://: its warm
+                               process pool), or NULL */
     char *(*object_url)(const etl_handle *h, const etl_object *obj); /* arg types ""/url */
     char *(*body_url)(const etl_handle *h, const etl_object *obj);   /* a PUT with the bytes in the body
                                                                         (later pipeline stages); NULL:

@@ -182,6 +182,9 @@ static int plan_code(etl_registry *r, etl_entry *e, launch_plan *p, char *err, s
     }
     strv_add(&p->argv, "%s", p->python);
     strv_add(&p->argv, "%s", runner);
+    const etl_comm *cm = etl_comm_lookup(m->comm);
+    if (cm && cm->runner_arg)
+        strv_add(&p->argv, "%s", cm->runner_arg);
     p->ours = true;
     strv_add(&p->env, "MOD_NAME=code");
     strv_add(&p->env, "FUNC_TRANSFORM=%s", m->func);
