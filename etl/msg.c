@@ -86,15 +86,6 @@ static int timeout_field(const cJSON *o, etl_msg *m, char *err, size_t errlen)
 }
 
 /* "hpush" and "hpush://" both name the communicator; stored with "://". */
-static char *norm_comm(const char *c)
-{
-    if (!*c)
-        return cmn_xstrdup(etl_comm_hpush.name);
-    if (strstr(c, "://"))
-        return cmn_xstrdup(c);
-    return cmn_xasprintf("%s://", c);
-}
-
 /* True when the bytes are well-formed UTF-8 text (no NUL). */
 static bool utf8_text(const unsigned char *p, size_t n)
 {
@@ -193,7 +184,7 @@ static int parse_spec(const cJSON *o, etl_msg *m, bool comm_given, char *err, si
     /* The message rules; the annotations only fill what it left out (the
      * ais-etl files hold unexpanded shell defaults there, ignored). */
     if (!comm_given && m->pod.ann_comm) {
-        char *c = norm_comm(m->pod.ann_comm);
+        char *c = etl_comm_norm(m->pod.ann_comm);
         if (etl_comm_lookup(c)) {
             free(m->comm);
             m->comm = c;
@@ -349,7 +340,7 @@ static int parse(const cJSON *o, etl_msg *m, char *err, size_t errlen)
     }
     m->direct_put = cJSON_IsTrue(dp);
     bool comm_given = *comm != '\0';
-    m->comm = norm_comm(comm);
+    m->comm = etl_comm_norm(comm);
     free(comm);
     char why[256];
     if (!etl_name_valid(m->name, why, sizeof why))
