@@ -235,7 +235,9 @@ bool cmn_ws_usable(const cmn_ws *ws)
 
 void cmn_ws_shutdown(cmn_ws *ws, const char *why)
 {
-    fail(ws, ECONNRESET, "%s", why);
+    char copy[sizeof ws->why]; /* why may be cmn_ws_why(ws) */
+    snprintf(copy, sizeof copy, "%s", why);
+    fail(ws, ECONNRESET, "%s", copy);
     shutdown(ws->fd, SHUT_RDWR); /* wakes the other side from poll */
 }
 
