@@ -586,15 +586,21 @@ class Collector:
         pass
 
 
+_ws_mod = []
+
+
 def ws_stream():
     """The ws:// framing the shipped transformers use (etl/transformers/lib),
-    imported when a /ws connection first arrives; last on sys.path, so it
-    shadows none of the user's modules."""
-    lib = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "transformers", "lib")
-    if lib not in sys.path:
-        sys.path.append(lib)
-    import ws_stream as mod
-    return mod
+    imported when a /ws connection first arrives (then kept: ws_transform
+    asks per object); last on sys.path, so it shadows none of the user's
+    modules."""
+    if not _ws_mod:
+        lib = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "transformers", "lib")
+        if lib not in sys.path:
+            sys.path.append(lib)
+        import ws_stream as mod
+        _ws_mod.append(mod)
+    return _ws_mod[0]
 
 
 def ws_transform(cfg, fn, ctrl, data):
