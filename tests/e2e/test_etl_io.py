@@ -1,8 +1,9 @@
 """io:// through the init-code runner's pool of warm processes: every object
 still sees a script of its own (stdin the object, stdout the output, fresh
 globals, ETL_ARGS), many objects at once are answered correctly by a few
-processes reused, and a process that dies in the middle of an object fails
-that object alone (5xx naming ETL and object) and is replaced."""
+processes reused, a process that dies in the middle of an object fails
+that object alone (5xx naming ETL and object) and is replaced, and scripts
+that hang hold their processes only until the object's timeout."""
 import concurrent.futures as cf
 import os
 
@@ -99,3 +100,33 @@ def test_a_process_that_dies_fails_its_object_only(tio):
         assert r.status_code == 200 and parse(r.content)[2] == ok[k][::-1], k
         pids.add(parse(r.content)[0])
     assert len(pids) <= 8
+
+
+HANGS = """
+import sys, time
+data = sys.stdin.buffer.read()
+if data.startswith(b"hang"):
+    time.sleep(3600)
+sys.stdout.buffer.write(data.upper())
+"""
+
+
+@pytest.mark.timeout(300)
+def test_hanging_scripts_do_not_exhaust_the_pool(tio):
+    """More hanging objects than the pool has processes (2..8): each is a 504
+    at the object timeout, and the pool still serves afterwards."""
+    t = tio
+    r = init_code(t, "io-hangs", code=HANGS, comm="io://", deps="", timeout="3s")
+    assert r.status_code == 200, r.text
+    try:
+        t.put("iosrc", "hang-x", b"hang on")
+        t.put("iosrc", "plain", b"plain text")
+        with cf.ThreadPoolExecutor(10) as ex:
+            res = list(ex.map(lambda _: get(t, "hang-x", etl_name="io-hangs"), range(10)))
+        for r in res:
+            assert r.status_code == 504 and "io-hangs" in message(r) and "hang-x" in message(r), (r.status_code, r.text)
+        for _ in range(5):
+            r = get(t, "plain", etl_name="io-hangs")
+            assert r.status_code == 200 and r.content == b"PLAIN TEXT", (r.status_code, r.text)
+    finally:
+        requests.delete(f"{t.url}/v1/etl/io-hangs", timeout=30)

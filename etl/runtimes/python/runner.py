@@ -24,6 +24,8 @@ import inspect
 import io
 import os
 import queue
+import select
+import socket
 import struct
 import subprocess
 import sys
@@ -407,7 +409,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         cfg = self.cfg
         if self.io_pool is not None:
             try:
-                status, out, err = self.io_pool.run(body, self.etl_args)
+                status, out, err = self.io_pool.run(body, self.etl_args, self.connection)
             except WorkerDied as exc:
                 sys.stderr.write(f"etlfs-runner: {cfg.code_path}: {exc}\n")
                 self.reply(500, str(exc), "text/plain")
@@ -465,11 +467,14 @@ class IoWorker:
         self.proc = subprocess.Popen([cfg.python, os.path.realpath(__file__), IO_WORKER_FLAG, cfg.code_path],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=cfg.code_dir)
 
-    def call(self, body, etl_args):
+    def call(self, body, etl_args, client):
         a = etl_args.encode() if etl_args is not None else b""
         try:
             self.proc.stdin.write(REQ.pack(len(body), len(a) if etl_args is not None else NO_ARGS) + body + a)
             self.proc.stdin.flush()
+            if not self.wait(client):
+                self.kill()
+                raise WorkerDied("the client went away before the io:// script answered (it was stopped)")
             head = read_exact(self.proc.stdout, ANS.size)
             if head is not None:
                 status, nout, nerr = ANS.unpack(head)
@@ -482,6 +487,22 @@ class IoWorker:
         how = self.proc.returncode
         how = f"killed by signal {-how}" if how is not None and how < 0 else f"exit status {how}"
         raise WorkerDied(f"the io:// process died in the middle of the object ({how}); a new one takes its place")
+
+    def wait(self, client):
+        """Until the answer starts (True) or the client closed its connection
+        (False: the target gave up on the object, e.g. at its timeout), so
+        that a script that hangs holds its process only that long."""
+        watch = [self.proc.stdout, client]
+        while True:
+            ready, _, _ = select.select(watch, [], [])
+            if self.proc.stdout in ready:
+                return True
+            try:
+                if not client.recv(1, socket.MSG_PEEK):
+                    return False
+            except OSError:
+                return False
+            watch = [self.proc.stdout]  # bytes of a next request: only the answer matters now
 
     def kill(self):
         self.proc.kill()
@@ -497,13 +518,13 @@ class IoPool:
         self.idle = queue.LifoQueue()
         self.slots = threading.BoundedSemaphore(size)
 
-    def run(self, body, etl_args):
+    def run(self, body, etl_args, client):
         with self.slots:
             try:
                 w = self.idle.get_nowait()
             except queue.Empty:
                 w = IoWorker(self.cfg)
-            out = w.call(body, etl_args)  # WorkerDied: w is gone
+            out = w.call(body, etl_args, client)  # WorkerDied: w is gone
             self.idle.put(w)
             return out
 
