@@ -19,6 +19,7 @@ fs_config fs_cfg = {
     .fqn = 1,
     .mem_limit = 64u << 20,
     .copy_batch = 1024,
+    .etl_readahead = 4,
 };
 
 struct cli {
@@ -33,6 +34,7 @@ struct cli {
     char *metrics;
     char *token;
     char *token_file;
+    char *readahead;
     int help;
     int version;
 };
@@ -44,7 +46,7 @@ static const struct fuse_opt cli_opts[] = {
     OPT("attr_timeout=%s", attr),   OPT("entry_timeout=%s", entry),  OPT("mem_limit=%s", mem),
     OPT("copy_batch=%s", batch),    OPT("max_object_size=%s", max_size), OPT("metrics_file=%s", metrics),
     OPT("token=%s", token),         OPT("token_file=%s", token_file),
-    OPT("--token-file=%s", token_file), OPT("--token-file %s", token_file),
+    OPT("--token-file=%s", token_file), OPT("--token-file %s", token_file), OPT("etl_readahead=%s", readahead),
     OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
     OPT("--version", version),      FUSE_OPT_END,
 };
@@ -80,6 +82,8 @@ static void usage(const char *prog)
            "                                   the target's free space (a larger truncate is ENOSPC)\n"
            "  -o metrics_file=PATH             the mount's counters in Prometheus' text format, rewritten\n"
            "                                   every 5 s (for a node exporter's textfile collector)\n"
+           "  -o etl_readahead=N               files of a view transformed ahead of a reader going in\n"
+           "                                   directory order, at most (default 4; 0: off)\n"
            "  -o max_threads=N                 FUSE worker threads (default: one per CPU, at least 2)\n"
            "  --token-file F, -o token_file=F  AuthN token for a target that requires one: AIStore's token\n"
            "                                   file ({\"token\": ...}) or the bare token (default: the\n"
@@ -126,6 +130,8 @@ int main(int argc, char **argv)
         fs_cfg.mem_limit = (size_t)strtoull(cli.mem, NULL, 10);
     if (cli.batch)
         fs_cfg.copy_batch = atoi(cli.batch);
+    if (cli.readahead)
+        fs_cfg.etl_readahead = atoi(cli.readahead) > 0 ? atoi(cli.readahead) : 0;
     if (cli.max_size)
         fs_cfg.max_object_size = strtoll(cli.max_size, NULL, 10);
     if (cli.metrics && *cli.metrics) /* absolute: the daemon changes to / */
@@ -175,6 +181,7 @@ int main(int argc, char **argv)
     free(cli.mem);
     free(cli.batch);
     free(cli.max_size);
+    free(cli.readahead);
     free(cli.metrics);
     free(fs_cfg.metrics_file);
     free(cli.token);

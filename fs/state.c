@@ -12,4 +12,7 @@ fs_state fs_st = {
     .batch.landed = PTHREAD_COND_INITIALIZER,
     .stats.job_mu = PTHREAD_MUTEX_INITIALIZER,
     .writers.mu = PTHREAD_MUTEX_INITIALIZER,
+    .prefetch.mu = PTHREAD_MUTEX_INITIALIZER,
+    .prefetch.work = PTHREAD_COND_INITIALIZER,
+    .prefetch.done = PTHREAD_COND_INITIALIZER,
 };

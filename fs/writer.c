@@ -178,6 +178,7 @@ static int flush_locked(fs_handle *h, bool final)
         h->dirty = h->created = h->wrote = false;
         fs_vdir_del_parents(h->path);
     }
+    fs_prefetch_forget(h->bck, h->obj); /* outputs made from the bytes before */
     return rc;
 }
 
