@@ -16,6 +16,8 @@
  *   pending.c  counted set of the names queued copies touch (the barrier's index)
  *   batch.c    queued server-side copies, sent many at a time; the copy barrier
  *   copy.c     copy_file_range as a server-side copy
+ *   notify.c   the kernel's negative entries under views, dropped when the
+ *              daemon makes a name in a bucket
  *   prefetch.c read-ahead through views: the next files of a directory read
  *              in order, transformed in the background
  *   ops.c      the FUSE operations (high-level API, multi-threaded) and the table;
@@ -180,7 +182,14 @@ void fs_fqn_learn(const char *bck, const char *obj, const char *fqn);
 /* Finds obj in a learned directory of bck when a regular file of the listed
  * size is there: true, fqn and *st filled (stat, not opened). */
 bool fs_fqn_guess(const char *bck, const char *obj, int64_t size, char *fqn, size_t cap, struct stat *st);
+/* Forgets what is known of path: attributes, output size, "missing". */
 void fs_cache_forget(const char *path);
+/* The target said path is no object and no directory: answered so within
+ * attr_timeout without asking (cp looks a new destination up twice: its
+ * stat, then the kernel's lookup before O_EXCL's create). Every change the
+ * daemon makes to a name forgets it (fs_cache_forget). */
+void fs_cache_put_missing(const char *path);
+bool fs_cache_missing(const char *path);
 /* Remembers the version a reader saw and says whether it matches the last one
  * (so the kernel may keep its page cache). */
 bool fs_cache_same_version(const char *path, const char *version, int64_t mtime_ns, int64_t size);
@@ -328,6 +337,16 @@ bool fs_prefetch_take(fs_handle *h, pid_t reader);
 /* bck/obj changed: what was transformed ahead from it is dropped. */
 void fs_prefetch_forget(const char *bck, const char *obj);
 
+/* ------------------------------------------------------------------ notify.c */
+/* In fs_init (the thread that sends notifications) and fs_destroy. */
+void fs_notify_start(struct fuse *f);
+void fs_notify_stop(void);
+/* A name under MNT/@etl/ answered "no such name" (the kernel keeps that). */
+void fs_notify_view_miss(const char *etl);
+/* A name was made in a bucket: views that answered "no such name" lately
+ * are dropped from the kernel's cache. */
+void fs_notify_name_made(void);
+
 /* ------------------------------------------------------------------ ops.c */
 extern const struct fuse_operations fs_ops;
 
@@ -344,6 +363,7 @@ struct fs_batch;
 struct fs_pkey;
 struct fs_pf_entry;
 
+#define FS_NOTIFY_VIEWS 32 /* views whose "no such name" answers are remembered */
 #define FS_PF_STREAMS 8 /* readers whose order read-ahead follows at once */
 #define FS_PF_WORKERS 2
 
@@ -413,6 +433,21 @@ typedef struct fs_state {
         int nworkers;                   /* mu */
         bool stopping;                  /* mu */
     } prefetch;
+    struct { /* notify.c */
+        pthread_mutex_t mu;
+        pthread_cond_t wake; /* the thread: names to send, or stop */
+        struct fuse *fuse;   /* set by fs_notify_start, before the thread */
+        struct {
+            char etl[256];
+            int64_t until_ns; /* monotonic: the kernel may hold a "no such name" below @etl until then */
+        } miss[FS_NOTIFY_VIEWS];            /* mu */
+        size_t nmiss;                       /* mu */
+        int64_t overflow_until_ns;          /* mu; more views missed than slots: all of them */
+        char send[FS_NOTIFY_VIEWS][256];    /* mu; ETL names whose "@name" the thread drops */
+        size_t nsend;                       /* mu */
+        bool running, stopping;             /* mu */
+        pthread_t thread;
+    } notify;
     struct { /* writer.c: files open for writing, for getattr's size */
         pthread_mutex_t mu;
         fs_handle *list; /* mu */

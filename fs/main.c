@@ -20,6 +20,7 @@ fs_config fs_cfg = {
     .mem_limit = 64u << 20,
     .copy_batch = 1024,
     .etl_readahead = 4,
+    .negative_timeout = 1.0,
 };
 
 struct cli {
@@ -35,6 +36,7 @@ struct cli {
     char *token;
     char *token_file;
     char *readahead;
+    char *negative;
     int help;
     int version;
 };
@@ -47,6 +49,7 @@ static const struct fuse_opt cli_opts[] = {
     OPT("copy_batch=%s", batch),    OPT("max_object_size=%s", max_size), OPT("metrics_file=%s", metrics),
     OPT("token=%s", token),         OPT("token_file=%s", token_file),
     OPT("--token-file=%s", token_file), OPT("--token-file %s", token_file), OPT("etl_readahead=%s", readahead),
+    OPT("negative_timeout=%s", negative),
     OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
     OPT("--version", version),      FUSE_OPT_END,
 };
@@ -72,6 +75,8 @@ static void usage(const char *prog)
            "  --endpoint URL, -o endpoint=URL  the node-local target (default http://127.0.0.1:8080)\n"
            "  -o attr_timeout=S                seconds attributes (size, version) are trusted (default 1)\n"
            "  -o entry_timeout=S               seconds a name lookup is trusted (default 1)\n"
+           "  -o negative_timeout=S            seconds the kernel trusts that a name does not exist (default 1;\n"
+           "                                   names the mount makes itself are never hidden by it)\n"
            "  -o fqn=on|off                    read object files directly when the target names them\n"
            "                                   (node-local fast path, default on)\n"
            "  -o spool_dir=DIR                 temp files for writes and large ETL outputs (default $TMPDIR or /tmp)\n"
@@ -130,6 +135,8 @@ int main(int argc, char **argv)
         fs_cfg.mem_limit = (size_t)strtoull(cli.mem, NULL, 10);
     if (cli.batch)
         fs_cfg.copy_batch = atoi(cli.batch);
+    if (cli.negative)
+        fs_cfg.negative_timeout = atof(cli.negative) > 0 ? atof(cli.negative) : 0;
     if (cli.readahead)
         fs_cfg.etl_readahead = atoi(cli.readahead) > 0 ? atoi(cli.readahead) : 0;
     if (cli.max_size)
@@ -182,6 +189,7 @@ int main(int argc, char **argv)
     free(cli.batch);
     free(cli.max_size);
     free(cli.readahead);
+    free(cli.negative);
     free(cli.metrics);
     free(fs_cfg.metrics_file);
     free(cli.token);

@@ -304,6 +304,9 @@ static int getattr_op(const fs_op *op, struct stat *st)
             return rc;
         a = (fs_attr){.is_dir = true};
         fs_cache_put(path, &a);
+    } else if (!ro && fs_cache_missing(path)) {
+        fs_stat_add(FS_ST_ATTR_HITS, 1);
+        return -ENOENT;
     } else {
         wait_dir(p.bck, p.obj, false); /* a directory that queued copies will fill */
         fs_objattr oa;
@@ -319,12 +322,13 @@ static int getattr_op(const fs_op *op, struct stat *st)
         } else if (fs_vdir_has(plain_path(path, &p))) {
             a = (fs_attr){.is_dir = true};
         } else {
-            if (oa.not_dir)
-                return -ENOENT; /* the target said so: no listing needed */
-            if ((rc = has_children(p.bck, p.obj)) < 0)
+            if (!oa.not_dir && (rc = has_children(p.bck, p.obj)) < 0)
                 return rc;
-            if (!rc)
+            if (oa.not_dir || !rc) { /* not_dir: the target said so, no listing needed */
+                if (!ro)
+                    fs_cache_put_missing(path);
                 return -ENOENT;
+            }
             a = (fs_attr){.is_dir = true};
         }
         if (a.is_dir)
@@ -343,7 +347,11 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
 {
     fs_op op;
     int rc = op_enter_stat(path, &op);
-    return rc < 0 ? rc : getattr_op(&op, st);
+    if (rc == 0)
+        rc = getattr_op(&op, st);
+    if (rc == -ENOENT && op.p.etl[0] && op.p.bck[0])
+        fs_notify_view_miss(op.p.etl); /* the kernel keeps this answer */
+    return rc;
 }
 
 /* The same for a name the daemon looks at itself while serving another operation. */
@@ -614,6 +622,8 @@ static int fs_mkdir(const char *path, mode_t mode)
         if (rc == 0)
             fs_vdir_add(path);
     }
+    if (rc == 0)
+        fs_notify_name_made(); /* in the views too */
     return op_exit_write(&op, rc);
 }
 
@@ -815,6 +825,7 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
     if (rc == 0) {
         forget_parents(&a);
         fs_vdir_del_parents(to); /* as a write there: the object holds its directories now */
+        fs_notify_name_made();
     }
     op_exit_write(&a, rc);
     return op_exit_write(&b, rc);
@@ -897,10 +908,13 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     fs_st.mount_ns = cmn_now_ns();
     fs_batch_start(); /* here, after libfuse has daemonized: threads do not survive fork */
     fs_prefetch_start();
+    fs_notify_start(fuse_get_context()->fuse);
     fs_metrics_start();
     cfg->attr_timeout = fs_cfg.attr_timeout;
     cfg->entry_timeout = fs_cfg.entry_timeout;
-    cfg->negative_timeout = 0;
+    /* cp looks a destination up, then creates it: the kernel keeps the
+     * first answer; names the daemon makes behind it are dropped (notify.c) */
+    cfg->negative_timeout = fs_cfg.negative_timeout;
     cfg->hard_remove = 1; /* no .fuse_hidden renames: unlink is a DELETE */
     cfg->kernel_cache = 0;
     cfg->auto_cache = 0;  /* keep_cache is decided per open from the version */
@@ -915,6 +929,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void fs_destroy(void *data)
 {
     fs_prefetch_stop(); /* first: a worker may wait for a queued copy */
+    fs_notify_stop();
     fs_batch_stop();
     fs_metrics_stop();
     pthread_mutex_lock(&fs_st.etls.mu);

@@ -124,3 +124,25 @@ def test_out_of_order_and_parallel_readers(target, mount, md5_etl):
     assert not any(t.is_alive() for t in threads)
     assert errors == []
     assert mount.stats()["errors"] == 0
+
+
+def test_name_made_in_a_bucket_shows_in_a_view_the_kernel_was_told_lacked_it(target, mount, md5_etl):
+    """The kernel keeps "no such name" answers (negative_timeout); a file made
+    through the mount appears at once in every view, where it was missing."""
+    b = target.create_bucket("raneg")
+    target.put(b, "seed", b"x")
+    view = mount.path("@" + md5_etl, b)
+    for name in ("new", "dir"):
+        assert not os.path.exists(os.path.join(view, name))
+    with open(mount.path(b, "new"), "wb") as f:
+        f.write(b"fresh")
+    os.mkdir(mount.path(b, "dir"))
+    with open(mount.path(b, "dir", "x"), "wb") as f:
+        f.write(b"below")
+    assert read(os.path.join(view, "new")) == md5hex(b"fresh")
+    assert read(os.path.join(view, "dir", "x")) == md5hex(b"below")
+    # and in the bucket itself: a missing name made through the mount is there at once
+    assert not os.path.exists(mount.path(b, "later"))
+    with open(mount.path(b, "later"), "wb") as f:
+        f.write(b"1")
+    assert os.path.getsize(mount.path(b, "later")) == 1
