@@ -76,7 +76,7 @@ cc -O2 -Wall -Wextra -Wno-unused-parameter -Werror -o "$WORK/passthrough" "$ROOT
   $(pkg-config --cflags --libs fuse3)
 
 echo "== target on $URL, promote small + large into bucket bench" >&2
-"$BUILD/bin/etlfs-target" --listen "127.0.0.1:$PORT" --data "$WORK/mp0" --data "$WORK/mp1" >"$WORK/target.log" 2>&1 &
+"$BUILD/bin/etlfs-target" --listen "127.0.0.1:$PORT" --data "$WORK/mp0" --data "$WORK/mp1" --promote-root "$DATA" >"$WORK/target.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do curl -sf "$URL/v1/health" >/dev/null && break; sleep 0.1; done
 curl -sf -X POST "$URL/v1/buckets/bench" -H 'Content-Type: application/json' -d '{"action":"create-bck"}' >/dev/null
