@@ -10,7 +10,9 @@
  *   - The order is followed per reading thread (FUSE gives its id) and
  *     directory, so two DataLoader workers reading different ranges, or
  *     parallel readers, each keep their own; the outputs are shared by name, so
- *     whoever reads a file first takes its output.
+ *     whoever reads a file first takes its output, and a reader whose next
+ *     files another one asked for adopts them (DataLoader workers take turns
+ *     through the directory, batch by batch).
  *   - Only a first read counts, never an open: `cp` opens a view's files and
  *     copies them server-side, and must not make the daemon transform them too.
  *   - Bounded: at most etl_readahead outputs (queued, running or ready), each
@@ -244,9 +246,14 @@ static int list_after(const char *bck, const char *dir, const char *after, char 
 static void schedule(fs_pf_stream *s)
 {
     bool queued = false;
-    for (size_t i = s->pos; i < s->n && PF.n < (size_t)fs_cfg.etl_readahead; i++) {
-        if (entry_find(s->etl, s->bck, s->names[i]))
+    for (size_t i = s->pos; i < s->n && i < s->pos + (size_t)fs_cfg.etl_readahead; i++) {
+        fs_pf_entry *have = entry_find(s->etl, s->bck, s->names[i]);
+        if (have) {
+            have->owner = s->id; /* this reader reads it next: it stays if the one that asked leaves */
             continue;
+        }
+        if (PF.n >= (size_t)fs_cfg.etl_readahead)
+            break;
         fs_pf_entry *e = cmn_xcalloc(1, sizeof *e);
         snprintf(e->etl, sizeof e->etl, "%s", s->etl);
         snprintf(e->bck, sizeof e->bck, "%s", s->bck);
