@@ -193,7 +193,7 @@ static int op_enter_write(const char *path, fs_op *op)
 static int op_exit_write(const fs_op *op, int rc)
 {
     fs_cache_forget(op->path);
-    if (op->p.bck[0] && *op->p.obj && !op->p.etl[0])
+    if (op->p.bck[0] && op->p.obj && *op->p.obj && !op->p.etl[0])
         fs_prefetch_forget(op->p.bck, op->p.obj);
     return rc;
 }
