@@ -20,7 +20,7 @@ fs_config fs_cfg = {
     .mem_limit = 64u << 20,
     .copy_batch = 1024,
     .etl_readahead = 4,
-    .negative_timeout = 1.0,
+    .negative_timeout = 0, /* off: it spares cp nothing (O_EXCL asks again), and views learn of a name late */
 };
 
 struct cli {
@@ -75,8 +75,8 @@ static void usage(const char *prog)
            "  --endpoint URL, -o endpoint=URL  the node-local target (default http://127.0.0.1:8080)\n"
            "  -o attr_timeout=S                seconds attributes (size, version) are trusted (default 1)\n"
            "  -o entry_timeout=S               seconds a name lookup is trusted (default 1)\n"
-           "  -o negative_timeout=S            seconds the kernel trusts that a name does not exist (default 1;\n"
-           "                                   names the mount makes itself are never hidden by it)\n"
+           "  -o negative_timeout=S            seconds the kernel trusts that a name does not exist (default 0:\n"
+           "                                   off; a name made through the mount reaches views a moment late)\n"
            "  -o fqn=on|off                    read object files directly when the target names them\n"
            "                                   (node-local fast path, default on)\n"
            "  -o spool_dir=DIR                 temp files for writes and large ETL outputs (default $TMPDIR or /tmp)\n"

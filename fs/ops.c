@@ -912,8 +912,9 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     fs_metrics_start();
     cfg->attr_timeout = fs_cfg.attr_timeout;
     cfg->entry_timeout = fs_cfg.entry_timeout;
-    /* cp looks a destination up, then creates it: the kernel keeps the
-     * first answer; names the daemon makes behind it are dropped (notify.c) */
+    /* off by default: cp's O_EXCL create looks the name up again whatever
+     * the kernel kept; when on, names made behind the kernel's back in views
+     * are dropped (notify.c) */
     cfg->negative_timeout = fs_cfg.negative_timeout;
     cfg->hard_remove = 1; /* no .fuse_hidden renames: unlink is a DELETE */
     cfg->kernel_cache = 0;
