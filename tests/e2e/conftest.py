@@ -34,6 +34,42 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_until(cond, timeout=15, step=0.05):
+    """Polls cond, bounded: its first true value, else its value at timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
+
+
+def wait_for(cond, what, timeout=30):
+    """wait_until, failing the test with what did not happen."""
+    if not wait_until(cond, timeout, 0.1):
+        raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def procs_with_env(mark, ppid=None):
+    """Pids whose environment holds mark (bytes); only ppid's children if given."""
+    pids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            if ppid is not None:
+                with open(f"/proc/{p}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) != ppid:
+                        continue
+            with open(f"/proc/{p}/environ", "rb") as f:
+                if mark in f.read():
+                    pids.append(int(p))
+        except OSError:
+            pass
+    return pids
+
+
 class PortTaken(RuntimeError):
     """The target could not bind its port: something took it first."""
 
@@ -92,6 +128,10 @@ class Target:
     def log_text(self):
         with open(self.log_path, "rb") as f:
             return f.read().decode(errors="replace")[-4000:]
+
+    def tmp_files(self):
+        """The work files in the mountpaths' .etlfs/tmp, sorted."""
+        return sorted(f for mp in self.data for f in os.listdir(os.path.join(mp, ".etlfs", "tmp")))
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:
