@@ -42,8 +42,9 @@ static int add_nodes(cli_table *t, cJSON *map, const char *primary)
 
 int cli_show_cluster(cli_args *a)
 {
-    if (a->npos > 1)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[1]);
+    int bad = cli_npos(a, 0, 1, NULL);
+    if (bad)
+        return bad;
     if (a->npos == 1 && strcmp(a->pos[0], "smap") != 0)
         return cli_usage_err(a, "unsupported argument '%s' (expecting nothing or 'smap')", a->pos[0]);
     cli_call c;

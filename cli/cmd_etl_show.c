@@ -232,10 +232,9 @@ int cli_etl_details(cli_args *a)
 
 int cli_etl_show_errors(cli_args *a)
 {
-    if (a->npos < 1)
-        return cli_usage_err(a, "missing \"ETL_NAME [JOB_ID]\" arguments");
-    if (a->npos > 2)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[2]);
+    int bad = cli_npos(a, 1, 2, "missing \"ETL_NAME [JOB_ID]\" arguments");
+    if (bad)
+        return bad;
     cli_call c;
     cli_call_init(&c, "GET");
     cmn_ais_url_etl(&c.url, &cli_ais, a->pos[0]);
@@ -271,10 +270,9 @@ int cli_etl_show_errors(cli_args *a)
 
 int cli_etl_view_logs(cli_args *a)
 {
-    if (a->npos < 1)
-        return cli_usage_err(a, "missing \"ETL_NAME [TARGET_ID]\" arguments");
-    if (a->npos > 2)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[2]);
+    int bad = cli_npos(a, 1, 2, "missing \"ETL_NAME [TARGET_ID]\" arguments");
+    if (bad)
+        return bad;
     cli_call c;
     cli_call_init(&c, "GET");
     cmn_ais_url_etl(&c.url, &cli_ais, a->pos[0]);

@@ -87,11 +87,10 @@ static int etl_http_err(const cli_call *c, const cmn_http_resp *r, const char *n
  * server-side transform, PUT /v1/objects/SRC/OBJ?object_to=ais/@#/DST/NAME. */
 static int object_cp(cli_args *a, const chain *ch)
 {
-    if (a->npos < 4)
-        return cli_usage_err(a, "missing arguments \"<ETL_NAME_OR_PIPELINE> cp <SRC_BUCKET/OBJECT> "
-                                "<DST_BUCKET[/OBJECT]>\"");
-    if (a->npos > 4)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[4]);
+    int bad = cli_npos(a, 4, 4,
+                       "missing arguments \"<ETL_NAME_OR_PIPELINE> cp <SRC_BUCKET/OBJECT> <DST_BUCKET[/OBJECT]>\"");
+    if (bad)
+        return bad;
     cli_uri src, dst;
     int rc = cli_parse_uri(a, a->pos[2], &src, true, true);
     if (rc)
@@ -309,10 +308,9 @@ static int post_etl_bck(cli_args *a, const cli_uri *src, const cli_uri *dst, cJS
 
 int cli_etl_bucket(cli_args *a)
 {
-    if (a->npos < 3)
-        return cli_usage_err(a, "missing arguments \"ETL_NAME SRC_BUCKET DST_BUCKET\"");
-    if (a->npos > 3)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[3]);
+    int bad = cli_npos(a, 3, 3, "missing arguments \"ETL_NAME SRC_BUCKET DST_BUCKET\"");
+    if (bad)
+        return bad;
     chain ch;
     int rc = parse_chain(a, a->pos[0], &ch);
     if (rc)

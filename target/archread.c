@@ -304,11 +304,7 @@ static int reply_one(tgt_req *r, arch_rd *c, const char *path)
     int rr = sized ? tgt_parse_range(tgt_header(r, "Range"), size, &off, &len) : 0;
     if (rr < 0) {
         rd_free(c);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-        char cr[64];
-        snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
-        MHD_add_response_header(resp, "Content-Range", cr);
-        return tgt_reply(r, 416, resp);
+        return tgt_reply_range_bad(r, size);
     }
     /* the file's bytes before the range are read and dropped: a compressed
      * stream cannot be entered in the middle */
@@ -333,13 +329,7 @@ static int reply_one(tgt_req *r, arch_rd *c, const char *path)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
     if (sized)
         MHD_add_response_header(resp, "Accept-Ranges", "bytes");
-    if (rr == 1) {
-        char cr[96];
-        snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)off, (long long)(off + len - 1), (long long)size);
-        MHD_add_response_header(resp, "Content-Range", cr);
-        return tgt_reply(r, 206, resp);
-    }
-    return tgt_reply(r, 200, resp);
+    return tgt_reply_range(r, resp, rr, off, len, size);
 }
 
 static la_ssize_t to_pend(struct archive *a, void *cls, const void *buf, size_t len)

@@ -47,6 +47,18 @@ static int reply_open_error(tgt_req *r, const char *bck, const char *obj, int rc
     return tgt_reply_err(r, 500, "ais://%s/%s: %s", bck, obj, strerror(-rc));
 }
 
+/* bck/obj open with its metadata loaded; false once the 404/500 is replied */
+static bool open_with_meta(tgt_req *r, const char *bck, const char *obj, int *fd, int64_t *size, tgt_objmeta *m)
+{
+    int rc = tgt_object_open(&tgt->store, bck, obj, fd, size);
+    if (rc) {
+        reply_open_error(r, bck, obj, rc);
+        return false;
+    }
+    tgt_objmeta_load(*fd, m);
+    return true;
+}
+
 /* Parses "bytes=A-B", "bytes=A-", "bytes=-N" against size. 1 ok, 0 none, -1 bad. */
 int tgt_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
 {
@@ -83,6 +95,28 @@ int tgt_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
     return 1;
 }
 
+/* 416 for a Range that size cannot satisfy */
+int tgt_reply_range_bad(tgt_req *r, int64_t size)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    char cr[64];
+    snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
+    MHD_add_response_header(resp, "Content-Range", cr);
+    return tgt_reply(r, 416, resp);
+}
+
+/* resp whole (200) or as tgt_parse_range's range rr (206 with Content-Range) */
+int tgt_reply_range(tgt_req *r, struct MHD_Response *resp, int rr, int64_t off, int64_t len, int64_t size)
+{
+    if (rr == 1) {
+        char cr[96];
+        snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)off, (long long)(off + len - 1), (long long)size);
+        MHD_add_response_header(resp, "Content-Range", cr);
+        return tgt_reply(r, 206, resp);
+    }
+    return tgt_reply(r, 200, resp);
+}
+
 static void add_fqn_header(tgt_req *r, struct MHD_Response *resp, const char *bck, const char *obj)
 {
     char fqn[PATH_MAX];
@@ -102,11 +136,9 @@ int tgt_h_object_get(tgt_req *r)
         return tgt_etl_inline(r, bck, obj);
     int fd;
     int64_t size;
-    int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
-    if (rc)
-        return reply_open_error(r, bck, obj, rc);
     tgt_objmeta m;
-    tgt_objmeta_load(fd, &m);
+    if (!open_with_meta(r, bck, obj, &fd, &size, &m))
+        return MHD_YES;
     /* ?validate=true: the bytes are checked before the reply starts, since
      * a read that fails once the reply is under way can only cut it short */
     if (tgt_query_true(r, "validate")) {
@@ -122,11 +154,7 @@ int tgt_h_object_get(tgt_req *r)
     if (rr < 0) {
         close(fd);
         tgt_objmeta_free(&m);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-        char cr[64];
-        snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
-        MHD_add_response_header(resp, "Content-Range", cr);
-        return tgt_reply(r, 416, resp);
+        return tgt_reply_range_bad(r, size);
     }
     r->bytes = len;
     struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64((uint64_t)len, fd, (uint64_t)off);
@@ -140,13 +168,7 @@ int tgt_h_object_get(tgt_req *r)
     add_meta_headers(resp, &m);
     add_fqn_header(r, resp, bck, obj);
     tgt_objmeta_free(&m);
-    if (rr == 1) {
-        char cr[96];
-        snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)off, (long long)(off + len - 1), (long long)size);
-        MHD_add_response_header(resp, "Content-Range", cr);
-        return tgt_reply(r, 206, resp);
-    }
-    return tgt_reply(r, 200, resp);
+    return tgt_reply_range(r, resp, rr, off, len, size);
 }
 
 /* Is bck/obj a directory (a prefix of other names) on some mountpath? */
@@ -349,11 +371,9 @@ int tgt_h_object_patch(tgt_req *r)
     }
     int fd;
     int64_t size;
-    int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
-    if (rc)
-        return reply_open_error(r, bck, obj, rc);
     tgt_objmeta m;
-    tgt_objmeta_load(fd, &m);
+    if (!open_with_meta(r, bck, obj, &fd, &size, &m))
+        return MHD_YES;
     bool replace = tgt_query_true(r, "set-new-custom");
     cJSON *custom = !replace && m.custom && *m.custom ? cJSON_Parse(m.custom) : NULL;
     if (!cJSON_IsObject(custom)) {
@@ -368,7 +388,7 @@ int tgt_h_object_patch(tgt_req *r)
     free(m.custom);
     m.custom = cJSON_PrintUnformatted(custom);
     cJSON_Delete(custom);
-    rc = tgt_objmeta_store(fd, &m);
+    int rc = tgt_objmeta_store(fd, &m);
     tgt_objmeta_free(&m);
     close(fd);
     if (rc)

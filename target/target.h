@@ -445,6 +445,9 @@ int tgt_reply_err_hdr(tgt_req *r, int status, const char *hdr, const char *value
 /* Queues a response the handler built (headers and all) and releases it. */
 struct MHD_Response;
 int tgt_reply(tgt_req *r, int status, struct MHD_Response *resp);
+/* The replies of a ranged read (object.c): 416 for a bad range; resp as 206 for rr 1, else 200. */
+int tgt_reply_range_bad(tgt_req *r, int64_t size);
+int tgt_reply_range(tgt_req *r, struct MHD_Response *resp, int rr, int64_t off, int64_t len, int64_t size);
 
 /* The body as JSON (msg.c): parsed strictly into r->msg, and every field a
  * handler reads checked for its type. 0 (r->msg NULL for no body), or
