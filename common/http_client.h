@@ -52,9 +52,10 @@ typedef struct cmn_http_req {
     cmn_http_read_fn body_read;      /* a callback; body_read_len bytes, -1 = chunked */
     void *body_read_ctx;
     int64_t body_read_len;
-    /* response body: resp->body, unless a 2xx one goes to out_fd or sink */
+    /* response body: resp->body, unless a 2xx one goes to out_fd, to_spool or sink */
     bool to_fd;
     int out_fd;
+    cmn_spool *to_spool;             /* memory, then its file (content type in resp) */
     const cmn_http_sink *sink;
     size_t err_body_max;             /* keep at most this much of a non-2xx body; 0 = all */
     const char *const *want_headers; /* optional NULL-terminated names to capture */

@@ -459,12 +459,6 @@ static int reply_matches(tgt_req *r, arch_rd *c, const char *regx, const char *m
     return tgt_reply(r, 200, resp);
 }
 
-bool tgt_arch_wanted(tgt_req *r)
-{
-    const char *path = tgt_query(r, "archpath"), *regx = tgt_query(r, "archregx");
-    return (path && *path) || (regx && *regx) || tgt_query(r, "archmode");
-}
-
 /* The known "archmime" values: a format's extension or a MIME type naming it. */
 static bool mime_known(const char *mime)
 {

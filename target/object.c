@@ -124,12 +124,20 @@ static void add_fqn_header(tgt_req *r, struct MHD_Response *resp, const char *bc
         MHD_add_response_header(resp, "etlfs-fqn", fqn);
 }
 
+/* Whether a GET asks for files inside the object (archpath, archregx,
+ * archmode): decided here, so a plain read never enters archread.c. */
+static bool arch_wanted(tgt_req *r)
+{
+    const char *path = tgt_query(r, "archpath"), *regx = tgt_query(r, "archregx");
+    return (path && *path) || (regx && *regx) || tgt_query(r, "archmode");
+}
+
 int tgt_h_object_get(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
     if (!tgt_check_object(r, bck, obj))
         return MHD_YES;
-    if (tgt_arch_wanted(r))
+    if (arch_wanted(r))
         return tgt_arch_get(r, bck, obj);
     const char *etl_name = tgt_query(r, "etl_name");
     if (etl_name && *etl_name)

@@ -639,8 +639,6 @@ bool tgt_arch_named(const char *name); /* by the name's extension, as AIStore li
  * thread under C.UTF-8, then its locale back). */
 locale_t tgt_utf8_on(void);
 void tgt_utf8_off(locale_t old);
-/* Whether a GET asks for files inside the object (archpath, archregx, archmode). */
-bool tgt_arch_wanted(tgt_req *r);
 /* GET ?archpath=F (that file's bytes) or ?archregx=E&archmode=M (a TAR of the
  * matching files); replies. */
 int tgt_arch_get(tgt_req *r, const char *bck, const char *obj);
