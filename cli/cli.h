@@ -104,6 +104,9 @@ typedef struct cli_call {
 } cli_call;
 
 void cli_call_init(cli_call *c, const char *method);
+/* cli_call_init for /v1/buckets/BUCKET?provider=P, or /v1/etl[/NAME] (NULL: all) */
+void cli_call_bucket(cli_call *c, const char *method, const cli_uri *u);
+void cli_call_etl(cli_call *c, const char *method, const char *name);
 void cli_call_free(cli_call *c);
 /* Sends c. Returns CLI_EXIT_OK on 2xx, otherwise prints c->why (the
  * server's message, or the transport error) once and returns CLI_EXIT_ERR;

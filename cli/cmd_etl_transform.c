@@ -212,9 +212,7 @@ check:
 static int head_bucket(cli_uri *u)
 {
     cli_call c;
-    cli_call_init(&c, "HEAD");
-    cmn_ais_url_bucket(&c.url, &cli_ais, u->bucket);
-    cmn_ais_url_query(&c.url, "provider", u->provider);
+    cli_call_bucket(&c, "HEAD", u);
     cmn_http_resp r;
     cmn_http_resp_init(&r);
     int rc = cli_send(&c, &r, true);
@@ -230,9 +228,7 @@ static int head_bucket(cli_uri *u)
 static bool bucket_empty(cli_uri *u, const char *prefix)
 {
     cli_call c;
-    cli_call_init(&c, "GET");
-    cmn_ais_url_bucket(&c.url, &cli_ais, u->bucket);
-    cmn_ais_url_query(&c.url, "provider", u->provider);
+    cli_call_bucket(&c, "GET", u);
     cmn_buf body;
     cmn_buf_init(&body);
     cmn_buf_puts(&body, "{\"action\":\"list\",\"name\":\"\",\"value\":{\"prefix\":");
@@ -284,9 +280,7 @@ static int post_etl_bck(cli_args *a, const cli_uri *src, const cli_uri *dst, cJS
 {
     char *body = cmn_ais_action("etl-bck", "", v);
     cli_call c;
-    cli_call_init(&c, "POST");
-    cmn_ais_url_bucket(&c.url, &cli_ais, src->bucket);
-    cmn_ais_url_query(&c.url, "provider", src->provider);
+    cli_call_bucket(&c, "POST", src);
     char uname[400];
     snprintf(uname, sizeof uname, "%s/@#/%s/", dst->provider, dst->bucket);
     cmn_ais_url_query(&c.url, "bck_to", uname);

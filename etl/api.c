@@ -285,22 +285,13 @@ void etl_api_delete(etl_registry *r, const char *name, etl_reply *out)
  * the lock (pid 0 unless it is running). */
 static bool known(etl_registry *r, const char *name, etl_reply *out, pid_t *pid, char *log, size_t loglen)
 {
-    char why[256];
-    if (!etl_name_valid(name, why, sizeof why)) {
-        reply_err(out, EINVAL, "%s", why);
+    etl_entry *e = find_locked(r, name, out);
+    if (!e)
         return false;
-    }
-    pthread_mutex_lock(&r->mu);
-    etl_entry *e = etl_registry_find(r, name);
-    bool ok = e != NULL;
-    if (e) {
-        *pid = e->state == ETL_RUNNING ? e->pid : 0;
-        snprintf(log, loglen, "%s", e->log);
-    }
+    *pid = e->state == ETL_RUNNING ? e->pid : 0;
+    snprintf(log, loglen, "%s", e->log);
     pthread_mutex_unlock(&r->mu);
-    if (!ok)
-        reply_err(out, ENOENT, "etl job %s does not exist", name);
-    return ok;
+    return true;
 }
 
 /* The same, for what only a running process can answer. */
