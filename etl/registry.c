@@ -125,16 +125,12 @@ static void load(etl_registry *r)
             continue;
         char path[PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s/msg.json", r->state_dir, de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
         cmn_buf b;
         cmn_buf_init(&b);
-        char buf[8192];
-        size_t n;
-        while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-            cmn_buf_append(&b, buf, n);
-        fclose(f);
+        if (cmn_read_small_file(path, SIZE_MAX, &b) != 0) { /* a name without its message: not an ETL */
+            cmn_buf_free(&b);
+            continue;
+        }
         etl_msg m;
         char err[ETL_ERRLEN];
         if (etl_msg_parse(b.data ? b.data : "", b.len, &m, err, sizeof err) != 0) {

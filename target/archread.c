@@ -281,13 +281,19 @@ static bool archpath_valid(const char *p)
     return true;
 }
 
+/* A response's reader: fn under C.UTF-8, as every entry point here runs. */
+static ssize_t read_utf8(ssize_t (*fn)(void *, char *, size_t), void *cls, char *buf, size_t max)
+{
+    locale_t old = tgt_utf8_on();
+    ssize_t n = fn(cls, buf, max);
+    tgt_utf8_off(old);
+    return n;
+}
+
 static ssize_t one_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    locale_t old = tgt_utf8_on();
-    ssize_t n = one_read_utf8(cls, buf, max);
-    tgt_utf8_off(old);
-    return n;
+    return read_utf8(one_read_utf8, cls, buf, max);
 }
 
 static int reply_one(tgt_req *r, arch_rd *c, const char *path)
@@ -428,10 +434,7 @@ static ssize_t tar_read_utf8(void *cls, char *buf, size_t max)
 static ssize_t tar_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    locale_t old = tgt_utf8_on();
-    ssize_t n = tar_read_utf8(cls, buf, max);
-    tgt_utf8_off(old);
-    return n;
+    return read_utf8(tar_read_utf8, cls, buf, max);
 }
 
 static int reply_matches(tgt_req *r, arch_rd *c, const char *regx, const char *mode)
