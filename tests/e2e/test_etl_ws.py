@@ -313,22 +313,13 @@ def test_shipped_python_transformers_over_ws(tws):
 def test_one_gib_through_ws_keeps_the_target_small(tmp_path):
     """1 GiB sent down a WebSocket (the native md5 reads it as it arrives):
     the target streams the file in frames and never holds the object."""
-    from test_etl_matrix import BLOCK, GIB, RssSampler, gen_block, vm_rss
+    from test_etl_matrix import GIB, RssSampler, put_gib, vm_rss
     if shutil.disk_usage(str(tmp_path)).free < 3 * GIB:
         pytest.skip("needs 3 GiB of free disk")
     t = Target(str(tmp_path), mountpaths=1)
     try:
         t.create_bucket("big")
-        want = hashlib.md5()
-
-        def body():
-            for i in range(GIB // BLOCK):
-                b = gen_block(i)
-                want.update(b)
-                yield b
-
-        r = requests.put(f"{t.url}/v1/objects/big/huge.bin", data=body(), timeout=600)
-        assert r.status_code == 200, r.text
+        want = put_gib(t, "big", "huge.bin")
         r = init_native(t, "ws-native-big", "ws://")
         assert r.status_code == 200, r.text
         base = vm_rss(t.proc.pid)

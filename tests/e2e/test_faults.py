@@ -18,6 +18,7 @@ import time
 import pytest
 import requests
 
+import conftest
 from conftest import BUILD, Target, wait_until
 from mount_fixtures import Mount, is_mounted, need_fuse, unmount
 from test_etl_api import etl_pids, init_code, message
@@ -41,19 +42,9 @@ def _md5hex(data):
 @pytest.fixture
 def tmpfs_target(tmp_path):
     """A target whose one mountpath is a 32 MiB tmpfs (needs root)."""
-    if os.geteuid() != 0:
-        pytest.skip("SKIPPED LOUDLY: mounting a small tmpfs needs root; the disk-full tests did not run")
-    mp = tmp_path / "mp0"
-    mp.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mp)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"SKIPPED LOUDLY: cannot mount a tmpfs here: {r.stderr}")
-    try:
-        t = Target(str(tmp_path), mountpaths=1)
+    with conftest.tmpfs_target(tmp_path, "32m") as t:
         yield t
         assert t.stop() == 0, t.log_text()
-    finally:
-        subprocess.run(["umount", "-l", str(mp)])
 
 
 def _check_whole(t, bck, model, xxh64):

@@ -6,14 +6,13 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 
 import pytest
 import requests
 
-from conftest import Target, wait_until
+from conftest import Target, tmpfs_target, wait_until
 
 MiB = 1 << 20
 
@@ -268,18 +267,8 @@ def test_put_larger_than_free_space_is_507_before_any_byte(target):
 @pytest.fixture
 def small_target(tmp_path):
     """A target whose one mountpath is a 16 MiB tmpfs (needs root)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mp = tmp_path / "mp0"
-    mp.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mp)]).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        t = Target(str(tmp_path), mountpaths=1)
+    with tmpfs_target(tmp_path, "16m") as t:
         yield t
-        t.stop()
-    finally:
-        subprocess.run(["umount", "-l", str(mp)])
 
 
 def test_disk_full_mid_put_frees_the_work_file_at_once(small_target):

@@ -88,17 +88,23 @@ static void expect_md5(etl_registry *r, const char *name)
     cmn_buf_free(&sb.b);
 }
 
-/* fn(r, name) answers status, with has (when given) in its body. */
+/* out answers status, with has (when given) in its body; freed. */
+static void reply_is(const char *what, etl_reply *out, int status, const char *has)
+{
+    const char *body = out->body.data ? out->body.data : "";
+    if (cmn_err_http_status(out->err) != status || (has && !strstr(body, has)))
+        FAILF("%s: %d %s", what, cmn_err_http_status(out->err), body);
+    etl_reply_free(out);
+}
+
+/* fn(r, name) answers as reply_is expects. */
 static void api_is(const char *what, void (*fn)(etl_registry *, const char *, etl_reply *), etl_registry *r,
                    const char *name, int status, const char *has)
 {
     etl_reply out;
     etl_reply_init(&out);
     fn(r, name, &out);
-    const char *body = out.body.data ? out.body.data : "";
-    if (cmn_err_http_status(out.err) != status || (has && !strstr(body, has)))
-        FAILF("%s: %d %s", what, cmn_err_http_status(out.err), body);
-    etl_reply_free(&out);
+    reply_is(what, &out, status, has);
 }
 
 static void *hammer(void *arg)
@@ -178,9 +184,7 @@ static void code_etls(etl_registry *r)
         abort();
     etl_reply_init(&out);
     etl_api_init(r, body, strlen(body), &out);
-    if (cmn_err_http_status(out.err) != 400 || !strstr(out.body.data, "surely-not-a-package-xyz"))
-        FAILF("missing deps: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
+    reply_is("missing deps", &out, 400, "surely-not-a-package-xyz");
     free(body), free(c), free(d);
 }
 
@@ -203,9 +207,7 @@ static void spec_etl(etl_registry *r)
     etl_reply out;
     etl_reply_init(&out);
     etl_api_init(r, body, strlen(body), &out);
-    if (cmn_err_http_status(out.err) != 200)
-        FAILF("init spec: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
+    reply_is("init spec", &out, 200, NULL);
     free(body), free(spec);
     expect_md5(r, "etl-md5-spec");
 
@@ -217,9 +219,7 @@ static void spec_etl(etl_registry *r)
         abort();
     etl_reply_init(&out);
     etl_api_init(r, body, strlen(body), &out);
-    if (cmn_err_http_status(out.err) != 400 || !strstr(out.body.data, "example/unknown:1"))
-        FAILF("unknown image: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
+    reply_is("unknown image", &out, 400, "example/unknown:1");
     free(body), free(spec);
 }
 
