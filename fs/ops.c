@@ -668,7 +668,11 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
-    fs_handle_release(fh(fi));
+    fs_handle *h = fh(fi);
+    if (h->writer)
+        fs_handle_release(h); /* its last flush */
+    else
+        fs_handle_free(h);
     return 0;
 }
 
