@@ -1,8 +1,8 @@
 /*
  * http_client.h - the one libcurl wrapper of etlfs: blocking requests on a
  * thread-safe pool of keep-alive easy handles, bodies from memory, a file,
- * an fd or a callback, answers into memory, an fd or a sink that learns the
- * status before its first byte. Prefix cmn_http_. HTTPS certificates are
+ * an fd or a callback, answers into memory, an fd, a cmn_spool or a sink that
+ * learns the status before its first byte. Prefix cmn_http_. HTTPS certificates are
  * verified, as AIStore's clients do: AIS_CLIENT_CA names a CA file to trust,
  * AIS_SKIP_VERIFY_CRT=true turns the check off (read once per process).
  *
@@ -69,12 +69,12 @@ typedef struct cmn_http_req {
 
 typedef struct cmn_http_resp {
     long status;                  /* 0 when no answer arrived */
-    cmn_buf body;                 /* the body, or a non-2xx body when out_fd/sink took 2xx ones */
+    cmn_buf body;                 /* the body, or a non-2xx body when out_fd/to_spool/sink took 2xx ones */
     char *hdr[CMN_HTTP_MAX_WANT]; /* values of want_headers, NULL when absent */
     char content_type[128];       /* "" when absent */
     int64_t sent;                 /* request body bytes read from the source */
-    int64_t streamed;             /* response bytes given to out_fd or the sink */
-    int out_err;                  /* errno of a failed write to out_fd or sink (EPIPE...) */
+    int64_t streamed;             /* response bytes given to out_fd, to_spool or the sink */
+    int out_err;                  /* errno of a failed write to out_fd, to_spool or sink (EPIPE...) */
     int in_err;                   /* errno of a failed read of the request body */
     cmn_err err;                  /* why cmn_http_do failed: "GET URL: Timeout was reached" */
     char detail[256];             /* libcurl's own words on a transport failure, or "" */
