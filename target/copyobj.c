@@ -43,7 +43,15 @@ static int copy_one(tgt_req *r, const char *what, const char *bck, const char *o
     tgt_store_fqn(&tgt->store, bck, obj, fqn, sizeof fqn);
     tgt_objmeta m = {0};
     int64_t bytes = size;
-    if (h) {
+    cmn_err cerr;
+    if (!h && (rc = tgt_cluster_place(r, "copy", bck, obj, dst, dname, &bytes, &cerr)) <= 0) {
+        /* another target owns the copy's name: sent there */
+        if (rc) {
+            rc = tgt_reply_err(r, cmn_err_http_status(cerr.code), "%s", cerr.msg);
+            goto out;
+        }
+        snprintf(m.cksum_type, sizeof m.cksum_type, "none");
+    } else if (h) {
         etl_object eo = {bck, obj, fqn, size, NULL};
         cmn_err e = {0};
         rc = tgt_etl_store(h, &eo, dst, dname, 0, false, &bytes, &m, NULL, &e);

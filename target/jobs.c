@@ -49,6 +49,18 @@ static void job_free(tgt_job *j)
     free(j);
 }
 
+/* Joins the threads of jobs that have ended, so that a finished job kept for
+ * its status does not also keep its thread's stack; called with mu held (an
+ * ended job's thread only logs after end_ns: the join returns at once). */
+static void reap_ended(void)
+{
+    for (tgt_job *j = jobs; j; j = j->next)
+        if (j->end_ns && !j->joined) {
+            pthread_join(j->thread, NULL);
+            j->joined = true;
+        }
+}
+
 /* Drops the oldest finished jobs past the bound; called with mu held. */
 static void forget_old(void)
 {
@@ -58,9 +70,7 @@ static void forget_old(void)
     int seen = 0;
     while (*pp) {
         tgt_job *j = *pp;
-        if (++seen > JOBS_KEPT && j->end_ns) {
-            if (!j->joined)
-                pthread_join(j->thread, NULL); /* it has ended: returns at once */
+        if (++seen > JOBS_KEPT && j->end_ns && j->joined) {
             *pp = j->next;
             job_free(j);
             njobs--;
@@ -89,9 +99,17 @@ static void *job_main(void *p)
 tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_job_fn fn, void *arg,
                        void (*free_arg)(void *))
 {
+    char id[CMN_UUID_LEN + 1];
+    cmn_gen_uuid(id);
+    return tgt_job_start_as(id, kind, bck, dst, fn, arg, free_arg);
+}
+
+tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, const char *dst, tgt_job_fn fn,
+                          void *arg, void (*free_arg)(void *))
+{
     tgt_job *j = cmn_xcalloc(1, sizeof *j);
     tgt_metric_add(TGT_M_JOBS_N, 1);
-    cmn_gen_uuid(j->id);
+    snprintf(j->id, sizeof j->id, "%s", id);
     snprintf(j->kind, sizeof j->kind, "%s", kind);
     j->bck = bck ? cmn_xstrdup(bck) : NULL;
     j->dst = dst ? cmn_xstrdup(dst) : NULL;
@@ -103,6 +121,7 @@ tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_j
     j->next = jobs;
     jobs = j;
     njobs++;
+    reap_ended();
     forget_old();
     if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
         j->end_ns = cmn_now_ns();
@@ -162,6 +181,7 @@ void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const 
     j->next = jobs;
     jobs = j;
     njobs++;
+    reap_ended();
     forget_old();
     pthread_mutex_unlock(&mu);
 }
