@@ -132,14 +132,25 @@ static bool arch_wanted(tgt_req *r)
     return (path && *path) || (regx && *regx) || tgt_query(r, "archmode");
 }
 
+/* A read's object: its name checked and, in a cluster, fetched from a
+ * neighbour when this owner lacks it; false once the error is replied. */
+static bool object_here(tgt_req *r, const char *bck, const char *obj)
+{
+    if (!tgt_check_object(r, bck, obj))
+        return false;
+    cmn_err gerr;
+    if (tgt_cluster_gfn(r, bck, obj, &gerr) != 0) {
+        tgt_reply_err(r, cmn_err_http_status(gerr.code), "%s", gerr.msg);
+        return false;
+    }
+    return true;
+}
+
 int tgt_h_object_get(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!tgt_check_object(r, bck, obj))
+    if (!object_here(r, bck, obj))
         return MHD_YES;
-    cmn_err gerr;
-    if (tgt_cluster_gfn(r, bck, obj, &gerr) != 0)
-        return tgt_reply_err(r, cmn_err_http_status(gerr.code), "%s", gerr.msg);
     if (arch_wanted(r))
         return tgt_arch_get(r, bck, obj);
     const char *etl_name = tgt_query(r, "etl_name");
@@ -244,11 +255,8 @@ static void add_v2_headers(tgt_req *r, struct MHD_Response *resp, int fd, const 
 int tgt_h_object_head(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!tgt_check_object(r, bck, obj))
+    if (!object_here(r, bck, obj))
         return MHD_YES;
-    cmn_err gerr;
-    if (tgt_cluster_gfn(r, bck, obj, &gerr) != 0)
-        return tgt_reply_err(r, cmn_err_http_status(gerr.code), "%s", gerr.msg);
     int fd;
     int64_t size;
     int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
@@ -295,11 +303,7 @@ int tgt_h_object_put_done(tgt_req *r)
     tgt_objmeta m;
     if (want && *want && (!want_type || !strcmp(want_type, "xxhash"))) {
         char got[17];
-        XXH64_state_t *copy = XXH64_createState();
-        XXH64_copyState(copy, r->writer.xx);
-        cmn_xxhash_hex(XXH64_digest(copy), got);
-        XXH64_freeState(copy);
-        if (strcmp(got, want)) {
+        if (!tgt_writer_matches(&r->writer, want, got)) {
             tgt_writer_abort(&r->writer);
             return tgt_reply_err(r, 400, "ais://%s/%s: BAD DATA CHECKSUM: xxhash(%s != %s)", bck, obj, want, got);
         }

@@ -128,6 +128,8 @@ int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *pa
  * 0, or -ENOSPC with err saying how much is free. */
 int tgt_store_check_space(const tgt_store *s, const char *bck, const char *obj, int64_t size, cmn_err *err);
 int tgt_writer_write(tgt_writer *w, const void *data, size_t len);
+/* Whether the bytes written so far have the xxhash want (hex); got, their own. */
+bool tgt_writer_matches(const tgt_writer *w, const char *want, char got[17]);
 /* Publishes the object; fills *out (if given). On failure the work file is gone. */
 int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out);
 void tgt_writer_abort(tgt_writer *w);
