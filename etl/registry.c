@@ -261,11 +261,7 @@ etl_registry *etl_registry_new(const etl_config *cfg)
     pthread_once(&http_once, cmn_http_global_init);
     etl_registry *r = cmn_xcalloc(1, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cmn_cond_init_mono(&r->cv);
     r->node_id = cmn_xstrdup(cfg->node_id);
     r->target_url = cmn_xstrdup(cfg->target_url);
     r->state_dir = cmn_xstrdup(cfg->state_dir);
