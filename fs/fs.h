@@ -92,10 +92,6 @@ typedef struct fs_objattr {
 int fs_client_init(void);
 void fs_client_cleanup(void);
 
-/* Where fs_api_get_all hands a body: returns the bytes it took (len, or the
- * transfer fails with EIO). */
-typedef size_t (*fs_sink_fn)(void *ctx, const char *data, size_t len);
-
 int fs_api_list_buckets(char ***names, size_t *n);
 int fs_api_list_etls(char ***names, size_t *n);
 void fs_free_names(char **names, size_t n);
@@ -110,11 +106,13 @@ void fs_page_free(fs_page *pg);
 int fs_api_head(const char *bck, const char *obj, fs_objattr *a);
 /* Ranged GET into buf; returns bytes read or -errno. */
 ssize_t fs_api_get_range(const char *bck, const char *obj, char *buf, size_t len, int64_t off);
-/* Whole GET (optionally through an ETL) into a sink; total bytes in *got. */
-int fs_api_get_all(const char *bck, const char *obj, const char *etl, fs_sink_fn sink, void *ctx, int64_t *got);
-/* Whether fn holds for every ETL of a view's name, "A" or the pipeline
- * "A>>B>>C" (an empty stage: false). */
-bool fs_chain_each(const char *etl, bool (*fn)(const char *name));
+/* Whole GET (optionally through an ETL) into spool, or into fd when spool is
+ * NULL; total bytes in *got. */
+int fs_api_get_all(const char *bck, const char *obj, const char *etl, cmn_spool *spool, int fd, int64_t *got);
+/* A view's ETL name, "A" or the pipeline "A>>B>>C", into its stages (at most
+ * max, each < 256 bytes); the count, 0 when a stage is empty or too many. */
+#define FS_CHAIN_MAX 9
+size_t fs_chain_names(const char *etl, char names[][256], size_t max);
 int fs_api_put_fd(const char *bck, const char *obj, int fd, int64_t len);
 int fs_api_delete(const char *bck, const char *obj);
 int fs_api_rename(const char *bck, const char *obj, const char *newname);

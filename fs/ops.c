@@ -69,11 +69,6 @@ static void etl_refresh_locked(bool force)
     fs_st.etls.expires = cmn_mono_ns() + (int64_t)(fs_cfg.attr_timeout * 1e9);
 }
 
-static bool one_running(const char *name);
-
-/* A view's ETL, or every stage of its pipeline (MNT/@A>>B/), is running. */
-static bool etl_running(const char *name) { return fs_chain_each(name, one_running); }
-
 static bool one_running(const char *name)
 {
     pthread_mutex_lock(&fs_st.etls.mu);
@@ -89,6 +84,17 @@ static bool one_running(const char *name)
     }
     pthread_mutex_unlock(&fs_st.etls.mu);
     return found;
+}
+
+/* A view's ETL, or every stage of its pipeline (MNT/@A>>B/), is running. */
+static bool etl_running(const char *name)
+{
+    char names[FS_CHAIN_MAX][256];
+    size_t n = fs_chain_names(name, names, FS_CHAIN_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (!one_running(names[i]))
+            return false;
+    return n > 0;
 }
 
 static int bucket_exists(const char *bck)
@@ -751,7 +757,11 @@ static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
-    fs_handle_release(op_enter_fh(fi));
+    fs_handle *h = op_enter_fh(fi);
+    if (h->writer)
+        fs_handle_release(h); /* its last flush */
+    else
+        fs_handle_free(h);
     return 0;
 }
 

@@ -103,15 +103,6 @@ int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *ke
 
 /* ---------------------------------------------------------------- ETL output */
 
-static size_t etl_sink(void *ctx, const char *data, size_t len)
-{
-    fs_handle *h = ctx;
-    int rc = cmn_spool_write(&h->out, data, len);
-    if (rc < 0)
-        cmn_error("etlfs: cannot keep the output of %s in %s: %s", h->path, fs_cfg.spool_dir, strerror(-rc));
-    return rc < 0 ? 0 : len;
-}
-
 static int etl_load(fs_handle *h)
 {
     struct fuse_context *ctx = fuse_get_context();
@@ -122,7 +113,7 @@ static int etl_load(fs_handle *h)
         return 0;
     }
     int64_t got = 0;
-    int rc = fs_api_get_all(h->bck, h->obj, h->etl, etl_sink, h, &got);
+    int rc = fs_api_get_all(h->bck, h->obj, h->etl, &h->out, -1, &got);
     if (rc < 0) {
         cmn_spool_free(&h->out); /* start over on the next read */
         h->size = 0;

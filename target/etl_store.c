@@ -56,7 +56,7 @@ int tgt_etl_store(const etl_chain *h, const etl_object *obj, const char *dst, co
                   bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, cmn_err *err)
 {
     out_sink o = {.dst = dst, .dname = dname, .dry_run = dry_run, .batch = batch};
-    etl_sink sink = {&o, sink_begin, sink_write};
+    etl_sink sink = {.ctx = &o, .begin = sink_begin, .write = sink_write};
     int rc = etl_transform(h, obj, &sink, timeout_ns, err);
     if (!rc && !dry_run && !o.opened) /* an empty output is still an object */
         rc = sink_begin(&o, NULL, 0);

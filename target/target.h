@@ -128,6 +128,8 @@ int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *pa
  * 0, or -ENOSPC with err saying how much is free. */
 int tgt_store_check_space(const tgt_store *s, const char *bck, const char *obj, int64_t size, cmn_err *err);
 int tgt_writer_write(tgt_writer *w, const void *data, size_t len);
+/* Whether the bytes written so far have the xxhash want (hex); got, their own. */
+bool tgt_writer_matches(const tgt_writer *w, const char *want, char got[17]);
 /* Publishes the object; fills *out (if given). On failure the work file is gone. */
 int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out);
 void tgt_writer_abort(tgt_writer *w);
@@ -507,6 +509,9 @@ int tgt_reply_err_hdr(tgt_req *r, int status, const char *hdr, const char *value
 /* Queues a response the handler built (headers and all) and releases it. */
 struct MHD_Response;
 int tgt_reply(tgt_req *r, int status, struct MHD_Response *resp);
+/* The replies of a ranged read (object.c): 416 for a bad range; resp as 206 for rr 1, else 200. */
+int tgt_reply_range_bad(tgt_req *r, int64_t size);
+int tgt_reply_range(tgt_req *r, struct MHD_Response *resp, int rr, int64_t off, int64_t len, int64_t size);
 
 /* The body as JSON (msg.c): parsed strictly into r->msg, and every field a
  * handler reads checked for its type. 0 (r->msg NULL for no body), or
@@ -698,8 +703,6 @@ bool tgt_arch_named(const char *name); /* by the name's extension, as AIStore li
  * thread under C.UTF-8, then its locale back). */
 locale_t tgt_utf8_on(void);
 void tgt_utf8_off(locale_t old);
-/* Whether a GET asks for files inside the object (archpath, archregx, archmode). */
-bool tgt_arch_wanted(tgt_req *r);
 /* GET ?archpath=F (that file's bytes) or ?archregx=E&archmode=M (a TAR of the
  * matching files); replies. */
 int tgt_arch_get(tgt_req *r, const char *bck, const char *obj);

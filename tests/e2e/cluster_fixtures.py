@@ -12,6 +12,7 @@ import pytest
 import requests
 import xxhash
 
+import conftest
 from conftest import Target, free_port
 
 ETCD = shutil.which("etcd")
@@ -68,13 +69,8 @@ def smap(node):
 
 
 def wait_for(cond, what, timeout=20):
-    """Polls cond (bounded); membership news travels through etcd's watch."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
+    """Membership news travels through etcd's watch: 20 s unless told."""
+    conftest.wait_for(cond, what, timeout)
 
 
 @pytest.fixture(scope="module")
