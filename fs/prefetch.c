@@ -100,11 +100,6 @@ static void drop_owned(uint64_t owner)
 
 /* ---------------------------------------------------------------- workers */
 
-static size_t pf_sink(void *ctx, const char *data, size_t len)
-{
-    return cmn_spool_write(ctx, data, len) < 0 ? 0 : len;
-}
-
 static void *worker_main(void *arg)
 {
     (void)arg;
@@ -127,7 +122,7 @@ static void *worker_main(void *arg)
             fs_batch_wait_dst(e->bck, e->obj);
         int64_t got = 0;
         fs_stat_add(FS_ST_RA_FETCHES, 1);
-        int rc = fs_api_get_all(e->bck, e->obj, e->etl, pf_sink, &e->out, &got);
+        int rc = fs_api_get_all(e->bck, e->obj, e->etl, &e->out, -1, &got);
         pthread_mutex_lock(&PF.mu);
         e->state = rc == 0 ? PF_READY : PF_FAILED;
         e->ready_ns = cmn_mono_ns();
