@@ -224,6 +224,43 @@ static int local_stage(const char *name, char *xid, size_t len)
     return st;
 }
 
+/* Which definition (its key's create revision) this node's instance of
+ * name was made from, kept on disk beside the node id so that a restarted
+ * node knows an ETL defined again while it was down; 0: unknown. */
+static char *made_path(const char *name)
+{
+    return cmn_xasprintf("%s/.etlfs/etl-made/%s", tgt->store.mpaths[0], name);
+}
+
+static int64_t made_load(const char *name)
+{
+    char *path = made_path(name);
+    FILE *f = fopen(path, "r");
+    long long rev = 0;
+    if (f) {
+        if (fscanf(f, "%lld", &rev) != 1)
+            rev = 0;
+        fclose(f);
+    }
+    free(path);
+    return rev;
+}
+
+static void made_save(const char *name, int64_t rev)
+{
+    char *path = made_path(name);
+    if (!rev) {
+        unlink(path);
+    } else {
+        char *dir = cmn_xasprintf("%s/.etlfs/etl-made", tgt->store.mpaths[0]);
+        FILE *f = cmn_mkdir_p(dir) == 0 ? fopen(path, "w") : NULL;
+        if (!f || fprintf(f, "%lld\n", (long long)rev) < 0 || fclose(f) != 0)
+            cmn_warn("etl[%s]: cannot keep %s: %s", name, path, strerror(errno));
+        free(dir);
+    }
+    free(path);
+}
+
 static void outcome(etl_reply *er, int *err, char *out, size_t len)
 {
     *err = er->err;
@@ -248,6 +285,7 @@ static void reconcile(want *w)
 
         etl_reply er;
         etl_reply_init(&er);
+        int64_t was = made = made ? made : made_load(name);
         int err = 0, here = local_stage(name, xid, sizeof xid);
         if (here >= 0 && (gone || (run && made && made != crev))) { /* gone, or made from another definition */
             etl_api_delete(tgt->etl, name, &er);
@@ -273,6 +311,8 @@ static void reconcile(want *w)
         }
         etl_reply_free(&er);
         free(msg);
+        if (made != was)
+            made_save(name, made);
 
         pthread_mutex_lock(&ce.mu);
         w->done = gen;

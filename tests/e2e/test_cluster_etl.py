@@ -12,6 +12,7 @@ import requests
 
 from cluster_fixtures import SKIP_WITHOUT_ETCD, etcd, etcd_keys, hrw_owner, member, start_nodes, wait_for  # noqa: F401
 from test_etl_api import etl_pids, init_code, message, wait_gone
+from test_etl_v5 import init_runtime
 
 pytestmark = SKIP_WITHOUT_ETCD
 
@@ -152,6 +153,27 @@ def test_details_health_metrics_logs_per_target(nodes):
     assert show["status"] == "running" and show["communication"] == "hpush://"
 
 
+def test_runtime_spec_init_of_aistore_5(nodes, data, etcd):
+    """AIStore 5.0's dialect (runtime spec) the same way: on one node, on all."""
+    name = "etl-cl-v5md5"
+    r = init_runtime(nodes[1], name, "aistorage/transformer_md5:latest", init_timeout="20s")
+    assert r.status_code == 200, r.text
+    try:
+        for obj, body in list(data.items())[:4]:
+            for n in nodes:
+                g = n.get("src", obj, etl_name=name)
+                assert g.status_code == 200 and g.content == hashlib.md5(body).hexdigest().encode(), (n.url, obj)
+        for n in nodes:
+            rows = {e["id"]: e for e in listing(n, all="true")}
+            assert rows[name]["stage"] == "Running"
+            assert sorted(t["target_id"] for t in rows[name]["targets"]) == ["t1", "t2", "t3"]
+        shown = requests.get(f"{nodes[2].url}/v1/etl/{name}", params={"uuid": ""}, timeout=30).json()
+        assert shown["init_msg"]["runtime"]["image"] == "aistorage/transformer_md5:latest"
+    finally:
+        assert requests.delete(f"{nodes[0].url}/v1/etl/{name}", timeout=120).status_code == 200
+    assert etcd_keys(etcd, f"/etlfs/{CLUSTER}/etl/") == [KEY]
+
+
 def test_stop_on_one_node_stops_all_then_start_on_another(nodes, data):
     r = requests.post(f"{nodes[1].url}/v1/etl/{NAME}/stop", timeout=120)
     assert r.status_code == 200, r.text
@@ -177,6 +199,30 @@ def test_restarted_target_runs_it_again(nodes):
     nodes[1].restart()
     wait_pids(nodes[1], True)
     wait_for(lambda: stage_everywhere(nodes, "Running"), "running on the restarted target too", timeout=60)
+
+
+SHA1_CODE = """
+import hashlib
+def transform(data):
+    return hashlib.sha1(data).hexdigest().encode()
+"""
+
+
+def test_defined_again_while_a_target_was_down(nodes, data):
+    """A target that missed a delete and a new init of the same name runs the
+    new definition when it comes back, not the one it kept."""
+    down = nodes[2]
+    down.stop()
+    try:
+        assert requests.delete(f"{nodes[0].url}/v1/etl/{NAME}", timeout=120).status_code == 200
+        r = init_code(nodes[0], NAME, code=SHA1_CODE)
+        assert r.status_code == 200, r.text
+    finally:
+        down.start()
+    wait_for(lambda: stage_everywhere(nodes, "Running"), "running again on every target", timeout=60)
+    for obj, body in data.items():
+        g = down.get("src", obj, etl_name=NAME)
+        assert g.status_code == 200 and g.content == hashlib.sha1(body).hexdigest().encode(), obj
 
 
 def test_target_started_after_init_runs_it(nodes, etcd, tmp_path):
