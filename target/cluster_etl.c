@@ -349,7 +349,6 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-
 /* ---------------------------------------------------------------- following etcd */
 
 /* Reads every ETL key and applies it; a name this node has that the

@@ -222,8 +222,8 @@ uint64_t tgt_hrw_weight(uint64_t seed);
 int tgt_hrw_owner(const uint64_t *node_digests, int n, uint64_t obj_digest);
 
 /* ---------------------------------------------------------------- cluster */
-/* Many targets as one cluster (docs/cluster.md): membership and buckets in
- * etcd, every node keeps a versioned map of the targets and answers an
+/* Many targets as one cluster (docs/cluster.md): membership, buckets and ETLs
+ * in etcd, every node keeps a versioned map of the targets and answers an
  * object request for an object another target owns with a 307 to it.
  * Without --etcd none of this runs (tgt_cluster_on() is false).
  *   cluster_map.c     the map: members, version, owner of an object, smap JSON
