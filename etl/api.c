@@ -170,6 +170,17 @@ void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out)
     release(r, e);
 }
 
+int etl_api_check_init(const char *body, size_t len, char *name, size_t namelen, cmn_err *err)
+{
+    etl_msg m;
+    char why[ETL_ERRLEN];
+    if (etl_msg_parse(body, len, &m, why, sizeof why) != 0)
+        return cmn_err_set(err, EINVAL, "%s", why);
+    snprintf(name, namelen, "%s", m.name);
+    etl_msg_free(&m);
+    return 0;
+}
+
 void etl_api_list(etl_registry *r, bool all, etl_reply *out)
 {
     cJSON *a = cJSON_CreateArray();

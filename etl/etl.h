@@ -58,6 +58,10 @@ void etl_reply_init(etl_reply *r);
 void etl_reply_free(etl_reply *r);
 
 void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out);  /* PUT /v1/etl */
+/* The name a PUT /v1/etl body defines, the whole message checked as init
+ * checks it (a cluster checks before it registers the ETL). 0, or -EINVAL
+ * with err saying why. */
+int etl_api_check_init(const char *body, size_t len, char *name, size_t namelen, cmn_err *err);
 /* GET /v1/etl: the running ETLs (v3.22), or with all every ETL with its 5.0
  * "stage" (Running, Initializing, Aborted: stopped or failed) */
 void etl_api_list(etl_registry *r, bool all, etl_reply *out);

@@ -62,6 +62,13 @@ def member(workdir, etcd, cluster, node_id):
     return Target(workdir, mountpaths=1, extra_args=["--etcd", etcd.url, "--cluster", cluster, "--id", node_id])
 
 
+def start_nodes(etcd, base, cluster, ids):
+    """Targets with these ids joined in one cluster, once every one sees them all."""
+    ts = [member(os.path.join(base, f"n{i}"), etcd, cluster, tid) for i, tid in enumerate(ids, 1)]
+    wait_for(lambda: all(len(smap(t)["tmap"]) == len(ids) for t in ts), f"every node sees {len(ids)} targets")
+    return ts
+
+
 def smap(node):
     r = requests.get(f"{node.url}/v1/daemon", params={"what": "smap"}, timeout=5)
     assert r.status_code == 200, r.text

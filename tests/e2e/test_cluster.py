@@ -15,7 +15,7 @@ import requests
 import xxhash
 
 from cluster_fixtures import (LEASE_TTL, MLCG32, SKIP_WITHOUT_ETCD, Etcd, etcd, etcd_keys, hrw_owner,  # noqa: F401
-                              member, on_disk, smap, wait_for)
+                              member, on_disk, smap, start_nodes, wait_for)
 from conftest import BIN, ROOT, Target, beside_project, free_port
 
 pytestmark = SKIP_WITHOUT_ETCD
@@ -24,8 +24,7 @@ pytestmark = SKIP_WITHOUT_ETCD
 @pytest.fixture(scope="module")
 def nodes(etcd, tmp_path_factory):
     base = str(tmp_path_factory.mktemp("cluster"))
-    ts = [member(os.path.join(base, f"n{i}"), etcd, "e2e", f"t{i}") for i in (1, 2, 3)]
-    wait_for(lambda: all(len(smap(t)["tmap"]) == 3 for t in ts), "every node sees 3 targets")
+    ts = start_nodes(etcd, base, "e2e", ["t1", "t2", "t3"])
     yield ts
     for t in ts:
         assert t.stop() == 0, t.log_text()
