@@ -370,6 +370,10 @@ int tgt_cluster_lso(struct tgt_req *r, const char *bck);
  * node does not own is answered 307 to its owner (true: replied). */
 struct tgt_req;
 bool tgt_cluster_redirect(struct tgt_req *r);
+/* What a redirect token is bound to: "METHOD /v1/objects/B/O?QUERY" as the
+ * redirect's Location names it, the token's own parameter left out; NULL
+ * when r is not an object request. malloc'd. */
+char *tgt_cluster_redirect_bind(struct tgt_req *r);
 
 /* ------------------------------------------------------------------ server */
 typedef struct tgt_config {
@@ -516,6 +520,13 @@ bool tgt_auth_identify(tgt_req *r, bool open);
  * 401/403 was queued. Called by tgt_route for the row it found. */
 bool tgt_auth_allow(tgt_req *r, uint64_t acc, enum tgt_dst dst);
 void tgt_auth_free(tgt_req *r);
+/* A client following a 307 to another host drops its Authorization header
+ * (libcurl, requests): the redirecting node adds a token to the Location's
+ * query that holds the caller's claims, expires within seconds and is good
+ * for bind (tgt_cluster_redirect_bind) only; the owner takes it in place of
+ * the bearer token. NULL when authentication is off. malloc'd. */
+#define TGT_QUERY_REDIRECT_TOKEN "etlfs_rtoken"
+char *tgt_auth_redirect_token(tgt_req *r, const char *bind);
 
 /* ------------------------------------------------------------------- reply */
 const char *tgt_query(tgt_req *r, const char *key);  /* NULL when absent */
