@@ -405,7 +405,9 @@ int tgt_server_start(tgt_server *s)
         cmn_error("--tls-cert: this libmicrohttpd is built without TLS");
         return -EOPNOTSUPP;
     }
-    s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO |
+    /* epoll (MHD_USE_AUTO picks it on Linux): one wait hands a worker every
+     * ready connection, where poll rebuilt and scanned its set per call */
+    s->mhd = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_TURBO |
                                   MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
                               (uint16_t)s->cfg.port, NULL, NULL, on_request, NULL,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
