@@ -235,7 +235,13 @@ static int dir_read(const char *path, const char *rel, dlist **out)
     bool settled = fstat(dirfd(dir), &st) == 0 &&
                    (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec < started - SETTLED_NS;
     closedir(dir);
-    /* the keys moved with every realloc: point at them now */
+    /* the keys moved with every realloc: point at them now, in an arena of
+     * their own size (a kept 1M-name directory would otherwise carry up to
+     * twice its keys) */
+    if (arena_len && arena_len < arena_cap) {
+        d->arena = cmn_xrealloc(d->arena, arena_len);
+        arena_cap = arena_len;
+    }
     d->ents = cmn_xmalloc(sizeof(entry) * (size_t)(d->n ? d->n : 1));
     for (int i = 0; i < d->n; i++)
         d->ents[i] = (entry){d->arena + offs[i], dirs[i]};
