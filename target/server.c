@@ -171,11 +171,15 @@ static bool start_stream(tgt_req *r, tgt_handler end, int *ret)
 
 /* Limits on a request's head. libmicrohttpd keeps the whole head (request
  * line, headers, the parsed query) in one per-connection pool; when it does
- * not fit, it drops the connection or answers in HTML. The pool is sized well
- * above these limits, so a request past them gets our JSON error instead. */
+ * not fit, it drops the connection or answers in HTML. The pool is sized
+ * above these limits, so a request past them gets our JSON error instead, up
+ * to a head of about 60 KiB; a larger one gets libmicrohttpd's own 414. Not
+ * more: libmicrohttpd 0.9.75 zeroes the whole pool after every request of a
+ * kept-alive connection, and at 256 KiB that memset was a fifth of a 16 KiB
+ * GET's CPU. */
 #define MAX_URI_LEN (32 * 1024)   /* path and query, as sent */
 #define MAX_QUERY_PARAMS 128
-#define CONN_MEMORY (256 * 1024)  /* libmicrohttpd's pool per connection */
+#define CONN_MEMORY (64 * 1024)   /* libmicrohttpd's pool per connection */
 
 /* Marks set by on_uri, before on_request sees the request: libmicrohttpd
  * hands handlers the percent-decoded path as a C string, so a %00 would
