@@ -231,7 +231,7 @@ static int dir_read(const char *path, const char *rel, dlist **out)
         arena_len += rl + nl + 1;
         d->n++;
     }
-    struct stat st;
+    struct stat st = {0};
     bool settled = fstat(dirfd(dir), &st) == 0 &&
                    (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec < started - SETTLED_NS;
     closedir(dir);
