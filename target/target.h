@@ -91,6 +91,8 @@ typedef struct tgt_objmeta {
 int tgt_objmeta_encode(const tgt_objmeta *m, char *out, size_t outlen);
 int tgt_objmeta_decode(const char *text, size_t len, tgt_objmeta *m);
 int tgt_objmeta_load(int fd, tgt_objmeta *m);   /* from an open object file */
+struct stat;
+int tgt_objmeta_load_st(int fd, const struct stat *st, tgt_objmeta *m); /* ... whose fstat the caller has */
 int tgt_objmeta_store(int fd, const tgt_objmeta *m);
 void tgt_objmeta_free(tgt_objmeta *m);
 
@@ -142,6 +144,11 @@ int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj);
 /* ---------------------------------------------------------------- objread */
 /* Opens an object for reading: fd and stat; 0 or -errno (-ENOENT if absent). */
 int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size);
+/* ... with the whole stat and the metadata (GET, HEAD): one fstat, and no
+ * xattr read for an object read before whose file has not changed since
+ * (a cache keyed by the file's identity and ctime). m is the caller's to free. */
+int tgt_object_open_meta(const tgt_store *s, const char *bck, const char *obj, int *fd, struct stat *st,
+                         tgt_objmeta *m);
 /* Reads the whole open object and compares its XXH64 with the stored one:
  * -EIO when the disk fails a read, -EUCLEAN when the bytes differ (a file
  * without our metadata has nothing to compare: 0). err names the object. */
