@@ -2,7 +2,7 @@
 #   find_shared NAME      sets $shared to the folder holding bench/dataset.sh
 #   need_tools NAME T...  exits 2 naming the first missing tool
 #   bench_workdir TAG     makes $work, and $pids whose processes end with the script
-#   start_target BUILD    etlfs-target on a free port over $work/mp0, its VmRSS
+#   start_target BUILD [MP]  etlfs-target on a free port over MP ($work/mp0), its VmRSS
 #                         sampled into $work/rss; sets $tport $turl $tpid
 #   free_port, rss_sampler PID FILE, rss_mark, rss_max_since MARK
 
@@ -50,7 +50,7 @@ rss_max_since() { tail -n +"$(($1 + 1))" "$work/rss" | awk 'BEGIN {m = 0} $1 > m
 start_target() {
   tport=$(free_port)
   turl=http://127.0.0.1:$tport
-  "$1/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "$work/mp0" >"$work/target.log" 2>&1 &
+  "$1/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "${2:-$work/mp0}" >"$work/target.log" 2>&1 &
   tpid=$!
   pids+=($tpid)
   : >"$work/rss"

@@ -55,15 +55,7 @@ for n in $sizes; do make_bucket "$n"; done
 sync
 
 # the target over the kept data (one mountpath: its buckets are the lN folders)
-tport=$(free_port)
-turl=http://127.0.0.1:$tport
-"$build/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "$data/mp0" >"$work/target.log" 2>&1 &
-tpid=$!
-pids+=($tpid)
-: >"$work/rss"
-rss_sampler "$tpid" "$work/rss" &
-pids+=($!)
-for _ in $(seq 100); do curl -sf "$turl/v1/health" >/dev/null && break; sleep 0.1; done
+start_target "$build" "$data/mp0"
 
 now() { date +%s%N; }
 # curl_pages B PAGESIZE -> objects listed (pages of PAGESIZE, JSON, as the mount asks)

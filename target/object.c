@@ -150,10 +150,13 @@ static bool object_here(tgt_req *r, const char *bck, const char *obj)
  * file found answers that too (no stat of the bucket's directory per read);
  * only a failed open looks for the bucket, to say which one is missing. The
  * names are checked first, without the disk; an invalid one takes the usual
- * checks so that the answer is the one they give. 0 with fd, st and m;
- * otherwise the open's -errno, or 1 when a reply was queued. */
+ * checks so that the answer is the one they give. In a cluster the object
+ * may first come from a neighbour. 0 with fd, st and m; otherwise the open's
+ * -errno, or 1 when a reply was queued. */
 static int open_for_read(tgt_req *r, const char *bck, const char *obj, int *fd, struct stat *st, tgt_objmeta *m)
 {
+    if (tgt_cluster_on() && !object_here(r, bck, obj))
+        return 1;
     const char *prov = tgt_query(r, "provider");
     char why[128];
     bool names_ok = (!prov || !*prov || !strcmp(prov, "ais")) && cmn_bucket_name_valid(bck) &&
@@ -208,8 +211,6 @@ int tgt_h_object_get(tgt_req *r)
             return tgt_arch_get(r, bck, obj);
         return tgt_etl_inline(r, bck, obj);
     }
-    if (tgt_cluster_on() && !object_here(r, bck, obj))
-        return MHD_YES;
     int fd;
     struct stat st;
     tgt_objmeta m;
@@ -313,8 +314,6 @@ static void add_v2_headers(tgt_req *r, struct MHD_Response *resp, const struct s
 int tgt_h_object_head(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (tgt_cluster_on() && !object_here(r, bck, obj))
-        return MHD_YES;
     int fd;
     struct stat st;
     tgt_objmeta m;
