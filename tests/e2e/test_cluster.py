@@ -4,7 +4,6 @@ answers, placement on the HRW owner, redirects followed by clients, buckets
 made on one node and seen on all, listings across the cluster, and nodes
 that leave (cleanly or killed). docs/cluster.md describes the design."""
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -18,120 +17,11 @@ import xxhash
 
 from conftest import BIN, ROOT, Target, beside_project, free_port
 
-ETCD = shutil.which("etcd")
+from cluster_fixtures import (ETCD, LEASE_TTL, MLCG32, Etcd, etcd, hrw_owner, member, new_bucket, nodes,  # noqa: F401
+                              on_disk, smap, wait_for)
+
 pytestmark = pytest.mark.skipif(
     ETCD is None, reason="LOUD SKIP: etcd is not installed (Debian's etcd-server; deploy/dev/deps.sh --test installs it)")
-
-LEASE_TTL = 5  # cluster_member.c
-
-
-class Etcd:
-    """A one-member etcd on free loopback ports, its data in workdir."""
-
-    def __init__(self, workdir):
-        self.workdir = workdir
-        self.port, self.peer = free_port(), free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.start()
-
-    def start(self):
-        peer_url = f"http://127.0.0.1:{self.peer}"
-        self.log = open(os.path.join(self.workdir, "etcd.log"), "ab")
-        self.proc = subprocess.Popen(
-            [ETCD, "--name", "e2e", "--data-dir", os.path.join(self.workdir, "etcd"),
-             "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
-             "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-             "--initial-cluster", f"e2e={peer_url}"],
-            stdout=self.log, stderr=self.log)
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if requests.get(self.url + "/health", timeout=1).json().get("health") == "true":
-                    return
-            except (requests.RequestException, ValueError):
-                pass
-            assert self.proc.poll() is None, "etcd exited; see etcd.log"
-            time.sleep(0.1)
-        raise RuntimeError("etcd did not become healthy")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=20)
-        self.log.close()
-
-
-def member(workdir, etcd, cluster, node_id):
-    os.makedirs(workdir, exist_ok=True)
-    return Target(workdir, mountpaths=1, extra_args=["--etcd", etcd.url, "--cluster", cluster, "--id", node_id])
-
-
-def smap(node):
-    r = requests.get(f"{node.url}/v1/daemon", params={"what": "smap"}, timeout=5)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
-def wait_for(cond, what, timeout=20):
-    """Polls cond (bounded); membership news travels through etcd's watch."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
-
-
-@pytest.fixture(scope="module")
-def etcd(tmp_path_factory):
-    e = Etcd(str(tmp_path_factory.mktemp("etcd")))
-    yield e
-    e.stop()
-
-
-@pytest.fixture(scope="module")
-def nodes(etcd, tmp_path_factory):
-    base = str(tmp_path_factory.mktemp("cluster"))
-    ts = [member(os.path.join(base, f"n{i}"), etcd, "e2e", f"t{i}") for i in (1, 2, 3)]
-    wait_for(lambda: all(len(smap(t)["tmap"]) == 3 for t in ts), "every node sees 3 targets")
-    yield ts
-    for t in ts:
-        assert t.stop() == 0, t.log_text()
-
-
-# --- placement as AIStore's (core/meta/hrw.go), computed here independently
-
-MLCG32 = 1103515245
-M64 = (1 << 64) - 1
-
-
-def _xoshiro(seed):
-    z = (seed + 0x9e3779b97f4a7c15) & M64
-    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & M64
-    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M64
-    z = ((z ^ (z >> 31)) + 0x9e3779b97f4a7c15) & M64
-    z = ((z ^ (z >> 30)) * 0xbf58476d1ce4e5b9) & M64
-    z = ((z ^ (z >> 27)) * 0x94d049bb133111eb) & M64
-    z = ((z ^ (z >> 31)) * 5) & M64
-    return ((((z << 7) | (z >> 57)) & M64) * 9) & M64
-
-
-def hrw_owner(target_ids, bucket, obj):
-    d = xxhash.xxh64(f"ais/@#/{bucket}/{obj}".encode(), seed=MLCG32).intdigest()
-    return max(target_ids, key=lambda t: _xoshiro(xxhash.xxh64(t.encode(), seed=MLCG32).intdigest() ^ d))
-
-
-def on_disk(node, bucket, obj):
-    return any(os.path.isfile(os.path.join(mp, "@ais", bucket, obj)) for mp in node.data)
-
-
-_n = [0]
-
-
-def new_bucket(node):
-    _n[0] += 1
-    name = f"cb-{os.getpid()}-{_n[0]}"
-    node.create_bucket(name)
-    return name
 
 
 # --- the map
