@@ -537,7 +537,18 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
     char dst[256];
     snprintf(dst, sizeof dst, "%s", t->dst);
     pthread_mutex_lock(&runs_mu);
-    if (add_to_running(kind, t, h, share, id)) {
+    bool added;
+    /* a share whose run here is ending: once it has ended its job goes on
+     * under the same id (tgt_job_start_id), so wait for that (an ending run
+     * has no work left: a moment); its thread takes runs_mu to end */
+    for (int tries = 0; !(added = add_to_running(kind, t, h, share, id)) && share && tries < 3 &&
+                        !tgt_job_wait(share, 0);
+         tries++) {
+        pthread_mutex_unlock(&runs_mu);
+        tgt_job_wait(share, 10 * 1000000000LL);
+        pthread_mutex_lock(&runs_mu);
+    }
+    if (added) {
         pthread_mutex_unlock(&runs_mu);
         if (h)
             etl_put(h); /* the job holds its own reference to the same ETL */

@@ -10,7 +10,7 @@ import pytest
 import requests
 import xxhash
 
-from conftest import Target, free_port
+from conftest import Target, beside_project, free_port
 
 ETCD = shutil.which("etcd")
 LEASE_TTL = 5  # cluster_member.c
@@ -123,3 +123,17 @@ def new_bucket(node):
     name = f"cb-{os.getpid()}-{_n[0]}"
     node.create_bucket(name)
     return name
+
+
+def sdk_env():
+    """The environment that runs AIStore's SDK (exported by
+    tests/e2e/test_sdk_acceptance.py); skips the test when it is not there."""
+    cache = os.environ.get("AIS_SDK_CACHE") or os.path.join(os.environ.get("TMPDIR") or "/tmp", "etlfs-ais-sdk")
+    sdks = [os.path.join(cache, d, "python") for d in (os.listdir(cache) if os.path.isdir(cache) else [])]
+    sdks = [p for p in sdks if os.path.isdir(os.path.join(p, "aistore"))]
+    if not sdks:
+        pytest.skip(f"AIStore's SDK is not exported under {cache} (tests/e2e/test_sdk_acceptance.py exports it)")
+    # msgspec: Debian has none; the acceptance harness ships a faithful shim
+    shim = os.path.join(os.path.dirname(beside_project("ETLFS_SDK_ACCEPTANCE", "shared", "acceptance", "sdk",
+                                                       "run.sh")), "shim")
+    return dict(os.environ, PYTHONPATH=f"{sdks[0]}:{shim}")

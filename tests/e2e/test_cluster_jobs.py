@@ -6,13 +6,15 @@ describes the design."""
 import hashlib
 import os
 import subprocess
+import sys
 import time
 import urllib.parse
 
 import pytest
 import requests
 
-from cluster_fixtures import ETCD, etcd, hrw_owner, member, new_bucket, nodes, on_disk, wait_for  # noqa: F401
+from cluster_fixtures import (ETCD, etcd, hrw_owner, member, new_bucket, nodes, on_disk, sdk_env,  # noqa: F401
+                              wait_for)
 from conftest import BIN
 
 pytestmark = pytest.mark.skipif(
@@ -281,6 +283,41 @@ def test_listed_names_missing_are_errors_of_their_owner_only(nodes):
     st = status(nodes[1], r.text)
     assert st["objects"] == 10 and st["errors"] == 1, st
     assert "no-such-object" in st["err"] and st["err"].startswith(hrw_owner(IDS, src, "no-such-object") + ":")
+
+
+# --- AIStore's SDK, through one node
+
+SDK_CODE = '''
+import sys
+from aistore.sdk import Client
+c = Client(sys.argv[1])
+src, dst, dst2 = c.bucket(sys.argv[2]), c.bucket(sys.argv[3]), c.bucket(sys.argv[4])
+job = src.copy(dst, prepend="s/")
+res = c.job(job).wait(timeout=120, verbose=False)
+st = c.job(job).status()
+print("copy", st.end_time != 0, st.err == "", st.aborted)
+job = src.objects(obj_template="d1/o-{0000..0599}.bin").copy(dst2)
+c.job(job).wait_for_idle(timeout=120, verbose=False)
+print("listrange", job)
+'''
+
+
+def test_sdk_waits_for_cluster_jobs_through_one_node(nodes):
+    env = sdk_env()
+    src = new_bucket(nodes[0])
+    objs = objects(150)
+    put_objs(nodes, src, objs)
+    dst, dst2 = src + "-sdk", src + "-sdk2"
+    r = subprocess.run([sys.executable, "-c", SDK_CODE, nodes[1].url, src, dst, dst2], env=env, capture_output=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    lines = r.stdout.decode().split("\n")
+    assert lines[0] == "copy True True False", r.stdout
+    assert lines[1].startswith("listrange "), r.stdout
+    s = snaps(nodes[2], lines[1].split()[1])
+    assert sorted(s) == IDS and all(arr[0]["is_idle"] for arr in s.values())
+    assert_outputs(nodes, dst, {"s/" + n: d for n, d in objs.items()})
+    assert_outputs(nodes, dst2, {n: d for n, d in objs.items() if n.startswith("d1/")})
 
 
 # --- the mount
