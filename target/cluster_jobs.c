@@ -665,14 +665,16 @@ void tgt_rput_abort(tgt_rput *p)
     rput_free(p);
 }
 
-int tgt_rput_file(const char *owner, const char *bck, const char *obj, const char *fqn, const char *auth, cmn_err *err)
+int tgt_rput_file(const char *owner, const char *bck, const char *obj, const char *fqn, const char *auth,
+                  tgt_objmeta *out, cmn_err *err)
 {
     char *b = cmn_path_escape(bck), *o = cmn_path_escape(obj);
     char *url = cmn_xasprintf("%s/v1/objects/%s/%s", owner, b, o);
     free(b);
     free(o);
     const char *hdrs[] = {"Content-Type: application/octet-stream", auth, NULL};
-    cmn_http_req req = {.method = "PUT", .url = url, .headers = hdrs, .body_path = fqn,
+    static const char *const want[] = {"ais-version", "ais-checksum-type", "ais-checksum-value", NULL};
+    cmn_http_req req = {.method = "PUT", .url = url, .headers = hdrs, .body_path = fqn, .want_headers = want,
                         .connect_timeout_ms = CALL_CONNECT_MS};
     cmn_http_resp resp;
     cmn_http_resp_init(&resp);
@@ -686,6 +688,11 @@ int tgt_rput_file(const char *owner, const char *bck, const char *obj, const cha
         rc = cmn_err_set(err, -cmn_ais_status_errno(resp.status), "its owner %s refused ais://%s/%s: %s", owner, bck,
                          obj, why.data ? why.data : "");
         cmn_buf_free(&why);
+    } else if (out) { /* what the owner stored, as its PUT answered */
+        out->size = resp.sent;
+        out->version = resp.hdr[0] ? strtoll(resp.hdr[0], NULL, 10) : 0;
+        snprintf(out->cksum_type, sizeof out->cksum_type, "%s", resp.hdr[1] ? resp.hdr[1] : "");
+        snprintf(out->cksum, sizeof out->cksum, "%s", resp.hdr[2] ? resp.hdr[2] : "");
     }
     cmn_http_resp_free(&resp);
     free(url);

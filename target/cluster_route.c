@@ -56,16 +56,18 @@ bool tgt_cluster_redirect(tgt_req *r)
         strcmp(r->items[1], "objects") || !r->obj)
         return false;
     /* the object's own requests (appends and multipart uploads included:
-     * their state lives on the owner); POST rename and copy, and 5.0's
-     * object_to copies, are served by the node asked */
+     * their state lives on the owner), and its copies (copy-obj, 5.0's
+     * object_to), which read it there and send the copy to the copy's owner;
+     * POST rename is served by the node asked */
     static const char *const methods[] = {"GET", "HEAD", "PUT", "DELETE", "PATCH"};
     bool object_method = false;
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         object_method |= !strcmp(r->method, methods[i]);
     const char *act = tgt_msg_action(r);
-    object_method |= !strcmp(r->method, "POST") && (!strcmp(act, "mpt-upload") || !strcmp(act, "mpt-complete"));
+    object_method |= !strcmp(r->method, "POST") &&
+                     (!strcmp(act, "mpt-upload") || !strcmp(act, "mpt-complete") || !strcmp(act, "copy-obj"));
     char owner[512];
-    if (!object_method || tgt_query(r, "object_to") || !tgt_cmap_owner_elsewhere(r->items[2], r->obj, owner, sizeof owner))
+    if (!object_method || !tgt_cmap_owner_elsewhere(r->items[2], r->obj, owner, sizeof owner))
         return false;
     char *loc = location(r, owner);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);

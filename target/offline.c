@@ -131,7 +131,7 @@ static void do_one(tcb_run *run, const qitem *it)
     } else if (t->dry_run) {
         tgt_job_count(run->job, 1, size);
     } else if (owner) { /* another target's output */
-        if ((rc = tgt_rput_file(owner, t->dst, dname, fqn, run->auth, &e)) != 0)
+        if ((rc = tgt_rput_file(owner, t->dst, dname, fqn, run->auth, NULL, &e)) != 0)
             tgt_job_error(run->job, "ais://%s/%s: %s", t->src, name, e.msg);
         else
             tgt_job_count(run->job, 1, size);

@@ -320,8 +320,10 @@ tgt_rput *tgt_rput_open(const char *owner, const char *bck, const char *obj, con
 int tgt_rput_write(tgt_rput *p, const void *buf, size_t len);
 int tgt_rput_commit(tgt_rput *p, const char *bck, const char *obj, cmn_err *err);
 void tgt_rput_abort(tgt_rput *p);
-/* A local file PUT as bck/obj on owner; 0 or -errno with err. */
-int tgt_rput_file(const char *owner, const char *bck, const char *obj, const char *fqn, const char *auth, cmn_err *err);
+/* A local file PUT as bck/obj on owner; 0 or -errno with err; out (if
+ * given): the size, version and checksum the owner stored. */
+int tgt_rput_file(const char *owner, const char *bck, const char *obj, const char *fqn, const char *auth,
+                  tgt_objmeta *out, cmn_err *err);
 
 /* server.c, on a request's first call: an object request for an object this
  * node does not own is answered 307 to its owner (true: replied). */

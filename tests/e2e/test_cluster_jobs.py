@@ -320,6 +320,26 @@ def test_sdk_waits_for_cluster_jobs_through_one_node(nodes):
     assert_outputs(nodes, dst2, {n: d for n, d in objs.items() if n.startswith("d1/")})
 
 
+# --- one object's copy (what the mount sends for a few files)
+
+
+def test_a_single_object_copy_through_any_node_lands_on_the_copys_owner(nodes):
+    src, dst = new_bucket(nodes[0]), new_bucket(nodes[0])
+    objs = objects(12)
+    put_objs(nodes, src, objs)
+    want = {}
+    for k, (name, data) in enumerate(objs.items()):
+        node = nodes[k % 3]
+        r = requests.post(f"{node.url}/v1/objects/{src}/{name}?bck_to={uname(dst)}",
+                          json={"action": "copy-obj", "name": "x/" + name, "value": {"id": ""}}, timeout=30)
+        assert r.status_code == 200 and int(r.headers["ais-size"]) == len(data), r.text
+        r = requests.put(f"{node.url}/v1/objects/{src}/{name}", params={"object_to": f"ais/@#/{dst}/y/{name}"},
+                         timeout=30)
+        assert r.status_code == 200, r.text
+        want["x/" + name] = want["y/" + name] = data
+    assert_outputs(nodes, dst, want)
+
+
 # --- the mount
 
 
