@@ -523,6 +523,42 @@ void tgt_cjob_abort_all(const char *id, const char *auth)
     free(body);
 }
 
+bool tgt_cjob_busy(const char *id, const char *auth)
+{
+    int n;
+    bool of_job;
+    peer_call *cs = targets_of(id, &n, &of_job);
+    char *body = cmn_xasprintf("{\"ID\":\"%s\"}", id);
+    int ncalls = 0;
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(cs[i].m.id, tgt_cluster_self()))
+            continue;
+        peer_call *c = &cs[ncalls++];
+        if (c != &cs[i]) {
+            tgt_member m = cs[i].m;
+            bool known = cs[i].known;
+            *c = (peer_call){.m = m, .known = known};
+            cmn_buf_init(&c->text);
+        }
+        c->method = "GET";
+        c->url = cmn_xasprintf("%s/v1/cluster?what=qryxstats", c->m.url);
+        c->body = body;
+        c->body_len = strlen(body);
+        const char *h[] = {"Content-Type: application/json", TGT_HDR_JOB_LOCAL ": true", auth, NULL};
+        memcpy(c->hdrs, h, sizeof h);
+    }
+    call_all(cs, ncalls);
+    bool busy = false;
+    for (int i = 0; i < ncalls; i++) /* one that does not answer is not working on it */
+        for (cJSON *node = cs[i].json ? cs[i].json->child : NULL; node; node = node->next) {
+            cJSON *snap;
+            cJSON_ArrayForEach(snap, node) busy |= cJSON_IsFalse(cJSON_GetObjectItem(snap, "is_idle"));
+        }
+    calls_free(cs, ncalls);
+    free(body);
+    return busy;
+}
+
 /* ------------------------------------------------------------ the share's request */
 int tgt_h_job_share(tgt_req *r)
 {

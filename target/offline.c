@@ -59,6 +59,7 @@ typedef struct tcb_run {
     int nworkers;
     etl_chain *h;       /* referenced for the job's life, so the ETL cannot go away under it */
     bool cluster;       /* a share of a cluster job: only owned objects, outputs to their owners */
+    bool coordinator;   /* ... the share of the node asked, which made the id */
     char *auth;         /* "Authorization: ..." for those outputs, or NULL */
     tgt_batch *batch;   /* outputs are group-committed */
     pthread_mutex_t mu;
@@ -346,6 +347,18 @@ static void tcb_job(tgt_job *job, void *arg)
         int64_t until = cmn_mono_ns() + TGT_JOB_LINGER_NS;
         while (!run->pending && !tgt_job_aborted(job)) {
             int64_t now = cmn_mono_ns();
+            if (now >= until && run->coordinator) {
+                /* the node asked ends its job only once every share is idle:
+                 * more work (the mount's next batch) comes after that, and
+                 * must find the job to go on with the same id */
+                pthread_mutex_unlock(&run->mu);
+                bool busy = tgt_cjob_busy(tgt_job_id(job), run->auth);
+                pthread_mutex_lock(&run->mu);
+                if (busy) {
+                    until = cmn_mono_ns() + TGT_JOB_LINGER_NS;
+                    continue;
+                }
+            }
             if (now >= until)
                 break;
             wait_until(&run->changed, &run->mu, now + (until - now < ABORT_POLL_NS ? until - now : ABORT_POLL_NS));
@@ -441,7 +454,7 @@ static tcb_run *run_new(const char *kind, tgt_tcb *t, etl_chain *h, bool demand)
  * for every node (a share's target finds it made). 0 or -errno with e. */
 static int make_dst(const char *kind, const char *dst, bool cluster_wide, cmn_err *e)
 {
-    if (cluster_wide) {
+    if (cluster_wide && !tgt_bucket_exists(&tgt->store, dst)) { /* one here is the cluster's (mirrored) */
         int rc = tgt_cluster_bucket_create(dst, e);
         if (!rc)
             cmn_info("%s: created destination bucket ais://%s (cluster)", kind, dst);
@@ -523,6 +536,7 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
     if (!demand) {
         tcb_run *run = run_new(kind, t, h, false);
         run->cluster = cluster;
+        run->coordinator = cluster && !share;
         run->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
         tgt_job *job = tgt_job_start_id(share, kind, t->src, t->dst, tcb_job, run, tcb_run_free);
         if (!job) {
@@ -556,6 +570,7 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
     }
     tcb_run *run = run_new(kind, t, h, true);
     run->cluster = cluster;
+    run->coordinator = cluster && !share;
     run->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
     /* runs_mu is held until the run is listed: the job's thread takes it
      * before it ends, so it cannot end (and free the run) before that */

@@ -309,6 +309,8 @@ int tgt_cjob_share(struct tgt_req *r, const char *id, const char *targets, const
  * every target, merged; PUT stop to every target. Reply. */
 int tgt_cjob_query(struct tgt_req *r, const char *what);
 int tgt_cjob_stop(struct tgt_req *r);
+/* Whether another target's share of job id is still working (not idle). */
+bool tgt_cjob_busy(const char *id, const char *auth);
 /* Aborts job id on every one of its targets (auth: "Authorization: ..." or NULL). */
 void tgt_cjob_abort_all(const char *id, const char *auth);
 /* An output PUT to the target that owns it, its body written as it is made
