@@ -2,12 +2,15 @@
 # etl-inline.sh - inline ETL throughput: GET /v1/objects/B/O?etl_name=N over the
 # "small" dataset (20,000 x 16 KiB objects, PUT into a fresh target first) with
 # an md5 transform, at 2, 8 and 32 connections, for
-#   - the Python init-code runner with each communicator: hpush, ws, hrev, io
+#   - the Python init-code runner with each communicator: hpush, ws (the ETL
+#     reads the file: fqn by default), ws with ETL_DIRECT_FQN=false (the bytes
+#     go down the WebSocket), hrev, io (the runner's warm process pool)
 #     (wrk cycling through every object name) and hpull (the target answers 307
 #     to the ETL; wrk does not follow redirects, so bench/loadgen.c does);
 #   - the C transformer etlfs-md5 (init spec etl/transformers/md5_native/pod.yaml)
-#     over hpush, ws (AIStore 5.0's WebSocket stream) and ws with argument fqn
-#     (the control message names the file; no object bytes cross to the ETL).
+#     over hpush, ws (AIStore 5.0's WebSocket stream, several objects in flight
+#     per connection; fqn by default: no object bytes cross to the ETL) and ws
+#     with ETL_DIRECT_FQN=false.
 # Anchors measured in the same run:
 #   (a) the same md5 function in a Python ThreadingHTTPServer with TCP_NODELAY
 #       (bench/anchors/md5_http_server.py) hit directly with 16 KiB PUT bodies;
@@ -160,9 +163,10 @@ etl_done() { # NAME: record the ETL process's memory, then delete it
 }
 
 b64() { base64 -w0; }
-code_msg() { # NAME COMM CODE
-  printf '{"id":"%s","runtime":"python3.11v2","communication":"%s","code":"%s","funcs":{"transform":"transform"},"timeout":"45s"}' \
-    "$1" "$2" "$(printf '%s' "$3" | b64)"
+bytes_env='[{"name":"ETL_DIRECT_FQN","value":"false"}]'
+code_msg() { # NAME COMM CODE [ENV]
+  printf '{"id":"%s","runtime":"python3.11v2","communication":"%s","code":"%s","funcs":{"transform":"transform"},"timeout":"45s","env":%s}' \
+    "$1" "$2" "$(printf '%s' "$3" | b64)" "${4:-[]}"
 }
 md5_fn=$'import hashlib\n\ndef transform(data):\n    return hashlib.md5(data).hexdigest().encode()\n'
 md5_io=$'import hashlib, sys\n\ndef transform():\n    sys.stdout.buffer.write(hashlib.md5(sys.stdin.buffer.read()).hexdigest().encode())\n\ntransform()\n'
@@ -181,36 +185,39 @@ done
 kill "$apid" 2>/dev/null || true
 
 # ---------------------------------------------------------------- Python runner
-for comm in hpush ws hrev io hpull; do
-  name=md5-$comm
+for variant in hpush ws ws-bytes hrev io hpull; do
+  comm=${variant%-bytes}
+  name=md5-$variant
+  env=$([[ $variant == *-bytes ]] && echo "$bytes_env" || true)
   if [[ $comm == io ]]; then code=$md5_io; else code=$md5_fn; fi
-  say "init $name (init code, python3.11v2, $comm://)"
-  etl_init "$name" "$(code_msg "$name" "$comm://" "$code")" || continue
-  awk -v n="$name" '{print "/v1/objects/bench/" $1 "?etl_name=" n}' "$work/objects" >"$work/paths.$comm"
-  awk -v n="$name" '{print "/v1/objects/bench/" $1 "?etl_name=" n, $2}' "$work/objects" >"$work/gen.$comm"
+  say "init $name (init code, python3.11v2, $comm://${env:+, ETL_DIRECT_FQN=false})"
+  etl_init "$name" "$(code_msg "$name" "$comm://" "$code" "$env")" || continue
+  comm=${env:+bytes+}$comm # the row's label: "py bytes+ws" for the bytes variant
+  awk -v n="$name" '{print "/v1/objects/bench/" $1 "?etl_name=" n}' "$work/objects" >"$work/paths.$variant"
+  awk -v n="$name" '{print "/v1/objects/bench/" $1 "?etl_name=" n, $2}' "$work/objects" >"$work/gen.$variant"
   for c in $conns; do
     if [[ $comm == hpull ]]; then
-      measure "py $comm (loadgen, 307)" "$c" gen "$work/gen.$comm" "$turl" -L
+      measure "py $comm (loadgen, 307)" "$c" gen "$work/gen.$variant" "$turl" -L
     else
-      measure "py $comm" "$c" wrk GET "$work/paths.$comm" "" "$turl"
+      measure "py $comm" "$c" wrk GET "$work/paths.$variant" "" "$turl"
     fi
   done
   if [[ $comm == hpush ]]; then # the two load generators side by side, same ETL
-    measure "py hpush (loadgen)" 8 gen "$work/gen.$comm" "$turl" ""
+    measure "py hpush (loadgen)" 8 gen "$work/gen.$variant" "$turl" ""
   fi
   etl_done "$name" "py $comm"
 done
 
 # ---------------------------------------------------------------- C transformer
-for variant in hpush ws ws-fqn; do
+for variant in hpush ws ws-bytes; do
   name=md5-native-${variant}
-  comm=${variant%-fqn}
-  arg=$([[ $variant == *-fqn ]] && echo fqn || true)
-  say "init $name (init spec md5_native/pod.yaml, $comm://${arg:+, argument $arg})"
-  if etl_init "$name" "$(printf '{"id":"%s","communication":"%s://","argument":"%s","timeout":"45s","spec":"%s"}' \
-    "$name" "$comm" "$arg" "$(b64 <"$root/etl/transformers/md5_native/pod.yaml")")"; then
+  comm=${variant%-bytes}
+  env=$([[ $variant == *-bytes ]] && echo "$bytes_env" || true)
+  say "init $name (5.0 runtime etlfs/transformer_md5_native, $comm://${env:+, ETL_DIRECT_FQN=false})"
+  if etl_init "$name" "$(printf '{"name":"%s","communication":"%s://","init_timeout":"45s","runtime":{"image":"etlfs/transformer_md5_native"},"env":%s}' \
+    "$name" "$comm" "${env:-[]}")"; then
     awk -v n="$name" '{print "/v1/objects/bench/" $1 "?etl_name=" n}' "$work/objects" >"$work/paths.native"
-    label="C etlfs-md5 ${arg:+$arg+}$comm"
+    label="C etlfs-md5 ${env:+bytes+}$comm"
     for c in $conns; do
       measure "$label" "$c" wrk GET "$work/paths.native" "" "$turl"
     done
@@ -281,11 +288,20 @@ cc_best=$(best_of "C etlfs-md5")
 printf '  best Python communicator %.0f req/s / best anchor (a) %.0f = %s   (goal >= 0.7)\n' "$py" "$an" "$(ratio "$py" "$an")"
 printf '  C transformer %.0f req/s / md5sum -P2 %.0f files/s = %s   (goal >= 0.5)\n' "$cc_best" "$md5_p2" "$(ratio "$cc_best" "$md5_p2")"
 for c in $conns; do # the streaming communicator against one request per object, same run
-  printf '  c=%-3s ws / hpush: Python %s, C %s, C with fqn %s\n' "$c" \
+  printf '  c=%-3s ws / hpush: Python %s (bytes %s), C %s (bytes %s)\n' "$c" \
     "$(ratio "$(best_of "py ws" "$c")" "$(best_of "py hpush" "$c")")" \
+    "$(ratio "$(best_of "py bytes+ws" "$c")" "$(best_of "py hpush" "$c")")" \
     "$(ratio "$(best_of "C etlfs-md5 ws" "$c")" "$(best_of "C etlfs-md5 hpush" "$c")")" \
-    "$(ratio "$(best_of "C etlfs-md5 fqn+ws" "$c")" "$(best_of "C etlfs-md5 hpush" "$c")")"
+    "$(ratio "$(best_of "C etlfs-md5 bytes+ws" "$c")" "$(best_of "C etlfs-md5 hpush" "$c")")"
 done
+# ws:// and io:// against their anchors
+printf '  py ws %.0f req/s / best anchor (a) %.0f = %s   (goal >= 1.0)\n' "$(best_of "py ws")" "$an" \
+  "$(ratio "$(best_of "py ws")" "$an")"
+printf '  C ws %.0f req/s / md5sum -P2 %.0f files/s = %s   (goal >= 0.55)\n' "$(best_of "C etlfs-md5 ws")" "$md5_p2" \
+  "$(ratio "$(best_of "C etlfs-md5 ws")" "$md5_p2")"
+io_before=170 # req/s with a process per object (issue #15's figure, before the warm pool)
+printf '  py io %.0f req/s / %d req/s (a process per object) = %s   (goal >= 20); / anchor (a) = %s\n' \
+  "$(best_of "py io")" "$io_before" "$(ratio "$(best_of "py io")" "$io_before")" "$(ratio "$(best_of "py io")" "$an")"
 echo "target VmRSS max over the whole run: $(rss_max_since 0) MiB (goal < 100 MiB)"
 if ((${#notes[@]})); then
   echo "notes (digest checks before each ETL's runs; wrk itself does not check bodies):"

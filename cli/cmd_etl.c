@@ -6,6 +6,7 @@
  * cmd_etl_show.c, what runs them cmd_etl_transform.c.
  */
 #include "cli/cli.h"
+#include "etl/etl.h" /* etl_comm_norm: the communicator table */
 
 #include <ctype.h>
 #include <errno.h>
@@ -41,12 +42,9 @@ static char *b64_file(const char *path, int *rc)
 
 void cli_etl_comm_type(const char *flag, char *out, size_t outlen)
 {
-    if (!flag || !*flag)
-        snprintf(out, outlen, "hpush://");
-    else if (strstr(flag, "://"))
-        snprintf(out, outlen, "%s", flag);
-    else
-        snprintf(out, outlen, "%s://", flag);
+    char *c = etl_comm_norm(flag); /* the node's own table (etl/comm_table.c) */
+    snprintf(out, outlen, "%s", c);
+    free(c);
 }
 
 int cli_etl_put_init(const cJSON *msg, char *xid, size_t xidlen, cmn_buf *why)

@@ -4,6 +4,11 @@
  * buffers (wslay reads and masks 4 KiB at a time, one system call each
  * without them), waits with poll() until the deadline, answers pings and
  * turns a close frame or a broken socket into a sticky error.
+ *
+ * Full duplex: wslay keeps its input and output state apart, so one thread
+ * may send (holding the send side) while another receives. Each side has its
+ * own deadline; a ping that arrives while a sender holds the output is
+ * answered by the next sender (never mid-frame).
  */
 #include "common/ws.h"
 
@@ -13,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -28,9 +34,13 @@
 struct cmn_ws {
     int fd;
     bool client;
-    int err;          /* sticky: positive errno once the connection failed */
-    char why[200];
-    int64_t deadline; /* mono ns, 0: none */
+    int err;          /* sticky (atomic): positive errno once the connection failed */
+    char why[200];    /* written once, before err */
+    pthread_mutex_t emu;  /* the first failure */
+    pthread_mutex_t smu;  /* the send side: out, the wslay output state, pong */
+    int64_t sdeadline, rdeadline; /* mono ns per side, 0: none */
+    unsigned char pong[CTRL_MAX]; /* a ping's payload waiting for the send side */
+    int pong_len;     /* -1: none; pong and pong_len under emu */
     wslay_frame_context_ptr fr;
     unsigned char *in;
     size_t in_off, in_len;
@@ -49,27 +59,37 @@ void cmn_ws_accept_key(const char *key, char out[CMN_WS_ACCEPT_LEN + 1])
     EVP_EncodeBlock((unsigned char *)out, md, (int)n); /* 20 bytes: 28 characters and a NUL */
 }
 
+static int error(const cmn_ws *ws)
+{
+    return __atomic_load_n(&ws->err, __ATOMIC_ACQUIRE);
+}
+
 /* Records the first failure; later ones keep its words. */
 static int fail(cmn_ws *ws, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(cmn_ws *ws, int code, const char *fmt, ...)
 {
-    if (!ws->err) {
-        ws->err = code;
+    pthread_mutex_lock(&ws->emu);
+    if (!__atomic_load_n(&ws->err, __ATOMIC_ACQUIRE)) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(ws->why, sizeof ws->why, fmt, ap);
         va_end(ap);
+        __atomic_store_n(&ws->err, code, __ATOMIC_RELEASE);
     }
-    return -ws->err;
+    pthread_mutex_unlock(&ws->emu);
+    return -error(ws);
 }
 
 /* Waits until fd is ready for events or the deadline passes. */
 static int wait_fd(cmn_ws *ws, short events)
 {
+    int64_t deadline = events == POLLOUT ? ws->sdeadline : ws->rdeadline;
     for (;;) {
         int ms = -1;
-        if (ws->deadline) {
-            int64_t left = ws->deadline - cmn_mono_ns();
+        if (error(ws))
+            return -error(ws); /* the other side failed (cmn_ws_shutdown) */
+        if (deadline) {
+            int64_t left = deadline - cmn_mono_ns();
             if (left <= 0)
                 return fail(ws, ETIMEDOUT, "no answer in time");
             ms = (int)((left + 999999) / 1000000);
@@ -93,7 +113,7 @@ static int write_all(cmn_ws *ws, const unsigned char *p, size_t len)
             len -= (size_t)n;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (wait_fd(ws, POLLOUT))
-                return -ws->err;
+                return -error(ws);
         } else if (n < 0 && errno != EINTR) {
             return fail(ws, errno == EPIPE ? EPIPE : ECONNRESET, "send: %s", strerror(errno));
         }
@@ -103,8 +123,8 @@ static int write_all(cmn_ws *ws, const unsigned char *p, size_t len)
 
 int cmn_ws_flush(cmn_ws *ws)
 {
-    if (ws->err)
-        return -ws->err;
+    if (error(ws))
+        return -error(ws);
     int rc = write_all(ws, ws->out, ws->out_len);
     ws->out_len = 0;
     return rc;
@@ -114,7 +134,7 @@ int cmn_ws_flush(cmn_ws *ws)
 static ssize_t on_send(const uint8_t *data, size_t len, int flags, void *user)
 {
     cmn_ws *ws = user;
-    if (ws->err)
+    if (error(ws))
         return -1;
     if (ws->out_len + len > OUT_SIZE && cmn_ws_flush(ws))
         return -1;
@@ -129,7 +149,7 @@ static ssize_t on_send(const uint8_t *data, size_t len, int flags, void *user)
 static ssize_t on_recv(uint8_t *buf, size_t len, int flags, void *user)
 {
     cmn_ws *ws = user;
-    if (ws->err)
+    if (error(ws))
         return -1;
     while (ws->in_off == ws->in_len) {
         ssize_t n = recv(ws->fd, ws->in, IN_SIZE, 0);
@@ -170,6 +190,9 @@ cmn_ws *cmn_ws_new(int fd, bool client, const void *pre, size_t prelen)
     cmn_ws *ws = cmn_xcalloc(1, sizeof *ws);
     ws->fd = fd;
     ws->client = client;
+    ws->pong_len = -1;
+    pthread_mutex_init(&ws->emu, NULL);
+    pthread_mutex_init(&ws->smu, NULL);
     ws->in = cmn_xmalloc(prelen > IN_SIZE ? prelen : IN_SIZE);
     ws->out = cmn_xmalloc(OUT_SIZE);
     if (prelen) {
@@ -192,12 +215,64 @@ cmn_ws *cmn_ws_new(int fd, bool client, const void *pre, size_t prelen)
 
 void cmn_ws_set_deadline(cmn_ws *ws, int64_t deadline_ns)
 {
-    ws->deadline = deadline_ns;
+    ws->sdeadline = ws->rdeadline = deadline_ns;
+}
+
+void cmn_ws_set_send_deadline(cmn_ws *ws, int64_t deadline_ns)
+{
+    ws->sdeadline = deadline_ns;
+}
+
+void cmn_ws_set_recv_deadline(cmn_ws *ws, int64_t deadline_ns)
+{
+    ws->rdeadline = deadline_ns;
 }
 
 bool cmn_ws_usable(const cmn_ws *ws)
 {
-    return ws->err == 0;
+    return error(ws) == 0;
+}
+
+void cmn_ws_shutdown(cmn_ws *ws, const char *why)
+{
+    char copy[sizeof ws->why]; /* why may be cmn_ws_why(ws) */
+    snprintf(copy, sizeof copy, "%s", why);
+    fail(ws, ECONNRESET, "%s", copy);
+    shutdown(ws->fd, SHUT_RDWR); /* wakes the other side from poll */
+}
+
+static int send_piece(cmn_ws *ws, int opcode, uint64_t total, const void *data, size_t len);
+
+/* A pong owed (the caller holds smu): it goes before the next message. */
+static int send_pong(cmn_ws *ws)
+{
+    unsigned char p[CTRL_MAX];
+    pthread_mutex_lock(&ws->emu);
+    int n = ws->pong_len;
+    if (n > 0)
+        memcpy(p, ws->pong, (size_t)n);
+    ws->pong_len = -1;
+    pthread_mutex_unlock(&ws->emu);
+    return n < 0 ? 0 : send_piece(ws, WSLAY_PONG, (uint64_t)n, p, (size_t)n);
+}
+
+static void owe_pong(cmn_ws *ws, const unsigned char *p, size_t len)
+{
+    pthread_mutex_lock(&ws->emu);
+    memcpy(ws->pong, p, len);
+    ws->pong_len = (int)len;
+    pthread_mutex_unlock(&ws->emu);
+}
+
+void cmn_ws_send_lock(cmn_ws *ws)
+{
+    pthread_mutex_lock(&ws->smu);
+    send_pong(ws);
+}
+
+void cmn_ws_send_unlock(cmn_ws *ws)
+{
+    pthread_mutex_unlock(&ws->smu);
 }
 
 const char *cmn_ws_why(const cmn_ws *ws)
@@ -215,8 +290,8 @@ static int send_piece(cmn_ws *ws, int opcode, uint64_t total, const void *data, 
         .data = data, .data_length = len,
     };
     ssize_t n = wslay_frame_send(ws->fr, &io);
-    if (ws->err)
-        return -ws->err;
+    if (error(ws))
+        return -error(ws);
     if (n < 0 || (size_t)n != len)
         return fail(ws, EPROTO, "cannot frame a message (wslay %zd)", n);
     return 0;
@@ -224,16 +299,16 @@ static int send_piece(cmn_ws *ws, int opcode, uint64_t total, const void *data, 
 
 int cmn_ws_send(cmn_ws *ws, int opcode, const void *data, size_t len)
 {
-    if (ws->err)
-        return -ws->err;
+    if (error(ws))
+        return -error(ws);
     return send_piece(ws, opcode, len, data, len);
 }
 
 int cmn_ws_send_fd(cmn_ws *ws, int opcode, int fd, int64_t len, int *read_errno)
 {
     *read_errno = 0;
-    if (ws->err)
-        return -ws->err;
+    if (error(ws))
+        return -error(ws);
     if (len == 0)
         return send_piece(ws, opcode, 0, NULL, 0);
     unsigned char *buf = cmn_xmalloc(OUT_SIZE);
@@ -259,8 +334,18 @@ int cmn_ws_send_fd(cmn_ws *ws, int opcode, int fd, int64_t len, int *read_errno)
 /* A control frame whole: ping (answered with a pong), pong, close. */
 static int control(cmn_ws *ws, int opcode, const unsigned char *p, size_t len)
 {
-    if (opcode == WSLAY_PING)
-        return send_piece(ws, WSLAY_PONG, len, p, len);
+    if (opcode == WSLAY_PING) {
+        /* now if the send side is free (always, used by one thread), else
+         * by the sender that holds it, before its next message */
+        owe_pong(ws, p, len);
+        if (pthread_mutex_trylock(&ws->smu) != 0)
+            return 0;
+        int rc = send_pong(ws);
+        if (!rc)
+            rc = cmn_ws_flush(ws);
+        pthread_mutex_unlock(&ws->smu);
+        return rc;
+    }
     if (opcode == WSLAY_PONG)
         return 0;
     if (opcode == WSLAY_CONNECTION_CLOSE) {
@@ -270,10 +355,15 @@ static int control(cmn_ws *ws, int opcode, const unsigned char *p, size_t len)
                  len > 2 ? (int)(len - 2) : 0, len > 2 ? (const char *)p + 2 : "");
         /* answer it so the peer's close completes (it may be gone: that
          * failure is not the one to report) */
-        ws->deadline = cmn_mono_ns() + 1;
-        send_piece(ws, WSLAY_CONNECTION_CLOSE, len >= 2 ? 2 : 0, p, len >= 2 ? 2 : 0);
-        cmn_ws_flush(ws);
-        ws->err = 0;
+        if (pthread_mutex_trylock(&ws->smu) == 0) { /* a busy sender will fail on its own */
+            ws->sdeadline = cmn_mono_ns() + 1;
+            send_piece(ws, WSLAY_CONNECTION_CLOSE, len >= 2 ? 2 : 0, p, len >= 2 ? 2 : 0);
+            cmn_ws_flush(ws);
+            pthread_mutex_unlock(&ws->smu);
+        }
+        pthread_mutex_lock(&ws->emu);
+        __atomic_store_n(&ws->err, 0, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&ws->emu);
         return fail(ws, ECONNRESET, "%s", why);
     }
     return fail(ws, EPROTO, "unknown control frame opcode %d", opcode);
@@ -281,8 +371,13 @@ static int control(cmn_ws *ws, int opcode, const unsigned char *p, size_t len)
 
 int cmn_ws_recv(cmn_ws *ws, const cmn_ws_reader *r)
 {
-    if (cmn_ws_flush(ws))
-        return -ws->err;
+    /* what this thread queued; a concurrent sender flushes its own */
+    if (pthread_mutex_trylock(&ws->smu) == 0) {
+        int rc = cmn_ws_flush(ws);
+        pthread_mutex_unlock(&ws->smu);
+        if (rc)
+            return rc;
+    }
     bool in_msg = false;  /* a data message has begun */
     bool frame = false;   /* inside a frame (some of its payload seen) */
     uint64_t frame_off = 0;
@@ -293,8 +388,8 @@ int cmn_ws_recv(cmn_ws *ws, const cmn_ws_reader *r)
     for (;;) {
         struct wslay_frame_iocb io;
         ssize_t n = wslay_frame_recv(ws->fr, &io);
-        if (ws->err)
-            return -ws->err;
+        if (error(ws))
+            return -error(ws);
         if (n == WSLAY_ERR_WANT_READ)
             continue; /* a header split across reads */
         if (n < 0)
@@ -343,9 +438,7 @@ int cmn_ws_recv(cmn_ws *ws, const cmn_ws_reader *r)
         frame = false; /* the frame is complete */
         if (wslay_is_ctrl_frame(frame_op)) {
             if (control(ws, frame_op, ctrl, ctrl_len))
-                return -ws->err;
-            if (cmn_ws_flush(ws))
-                return -ws->err;
+                return -error(ws);
         } else if (frame_fin) {
             return 0;
         }
@@ -388,14 +481,16 @@ void cmn_ws_free(cmn_ws *ws)
 {
     if (!ws)
         return;
-    if (!ws->err) { /* a polite close, never waited for */
+    if (!error(ws)) { /* a polite close, never waited for */
         static const unsigned char normal[2] = {0x03, 0xe8}; /* 1000 */
-        ws->deadline = cmn_mono_ns() + 1; /* a full socket buffer fails at once */
+        ws->sdeadline = cmn_mono_ns() + 1; /* a full socket buffer fails at once */
         send_piece(ws, WSLAY_CONNECTION_CLOSE, 2, normal, 2);
         cmn_ws_flush(ws);
     }
     wslay_frame_context_free(ws->fr);
     close(ws->fd);
+    pthread_mutex_destroy(&ws->emu);
+    pthread_mutex_destroy(&ws->smu);
     free(ws->in);
     free(ws->out);
     free(ws);

@@ -5,9 +5,11 @@
  * buffered non-blocking I/O bounded by a deadline and whole messages in and
  * out, ws_client.c the HTTP/1.1 Upgrade handshake. Prefix cmn_ws_.
  *
- * One connection is one thread's at a time. Sends are buffered until the
- * next receive (or cmn_ws_flush), so a request of several messages leaves in
- * one write. No extensions (no compression) are negotiated.
+ * One thread at a time sends and one receives (the same thread, or two:
+ * full duplex, senders then take the send side with cmn_ws_send_lock). Sends
+ * are buffered until the next receive (or cmn_ws_flush), so a request of
+ * several messages leaves in one write. No extensions (no compression) are
+ * negotiated.
  */
 #ifndef ETLFS_WS_H
 #define ETLFS_WS_H
@@ -39,8 +41,18 @@ int cmn_ws_connect(const char *host, int port, const char *path, int64_t deadlin
 cmn_ws *cmn_ws_new(int fd, bool client, const void *pre, size_t prelen);
 /* Sends a close frame if the connection is sound, then closes. NULL is fine. */
 void cmn_ws_free(cmn_ws *ws);
-/* Bounds every later send and receive (monotonic ns; 0: none). */
+/* Bounds every later send and receive (monotonic ns; 0: none); the two
+ * others one side only (full duplex: each side its own object's). */
 void cmn_ws_set_deadline(cmn_ws *ws, int64_t deadline_ns);
+void cmn_ws_set_send_deadline(cmn_ws *ws, int64_t deadline_ns);
+void cmn_ws_set_recv_deadline(cmn_ws *ws, int64_t deadline_ns);
+/* Full duplex: a sender holds the send side around its messages and their
+ * flush while another thread receives; a pong owed goes out first. */
+void cmn_ws_send_lock(cmn_ws *ws);
+void cmn_ws_send_unlock(cmn_ws *ws);
+/* Fails the connection with why (-ECONNRESET from then on) and wakes a
+ * thread waiting on it, sending or receiving. */
+void cmn_ws_shutdown(cmn_ws *ws, const char *why);
 /* Whether another message may follow: nothing failed and no message was cut. */
 bool cmn_ws_usable(const cmn_ws *ws);
 /* Why the connection failed ("closed by the peer", "recv: ..."), or "". */

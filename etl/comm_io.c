@@ -1,7 +1,9 @@
 /*
  * comm_io.c - io://: hpush's PUT to the io-comm server, which runs the ETL's
  * command per object (stdin: the object, stdout: the output); the command
- * travels in the query of each request.
+ * travels in the query of each request. The init-code runner started with
+ * --io-pool keeps warm interpreters that run the script object after object
+ * (etl/runtimes/python/runner.py); any other server runs a process per object.
  */
 #include "etl/etl_int.h"
 
@@ -23,4 +25,5 @@ const etl_comm etl_comm_io = {
     .puts_object = true,
     .object_url = io_url,
     .body_url = io_url,
+    .runner_arg = "--io-pool",
 };

@@ -14,7 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the first is the default (v3.22's and 5.0's hpush://) */
 static const etl_comm *const comms[] = {&etl_comm_hpush, &etl_comm_hpull, &etl_comm_hrev, &etl_comm_io, &etl_comm_ws, NULL};
+
+char *etl_comm_norm(const char *given)
+{
+    if (!given || !*given)
+        return cmn_xstrdup(comms[0]->name);
+    if (strstr(given, "://"))
+        return cmn_xstrdup(given);
+    return cmn_xasprintf("%s://", given);
+}
 
 const etl_comm *etl_comm_lookup(const char *name)
 {

@@ -11,11 +11,20 @@
  * runs pipelines), so a text answer is that object's failure and the
  * connection goes on.
  *
- * Connections are pooled per handle (an idle stack, like comm.c's HTTP
- * pool): a transform borrows one for one object, then gives it back. One
- * that broke is dropped, and the object is retried once on a fresh one
- * unless output already reached the sink; one that timed out is dropped
- * too (its late answer would be taken for the next object's).
+ * Several objects are in flight on one connection (upstream's writer and
+ * reader goroutines per connection): a transform sends its object while
+ * others wait for their answers, so the ETL reads the next object as soon
+ * as it has answered one. Answers come in the order the objects were sent;
+ * each connection keeps that order as a queue of tickets, and the thread
+ * whose ticket is at the head reads the next answer straight into its own
+ * sink (nothing is buffered between threads). Bounded: CONN_MAX connections
+ * per ETL, INFLIGHT_MAX objects on each; a new connection is dialled only
+ * when every one has work in flight.
+ *
+ * A connection that broke (or timed out: a late answer would be taken for
+ * the next object's) takes no new objects and fails every ticket queued on
+ * it; each of those objects is retried once on another connection unless
+ * output already reached its sink.
  */
 #include "etl/etl_int.h"
 #include "common/ws.h"
@@ -25,23 +34,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
 #define WS_PATH "/ws"
-#define IDLE_MAX 16      /* connections kept per ETL (the HTTP pool's size) */
+#define CONN_MAX 8       /* connections per ETL */
+#define INFLIGHT_MAX 8   /* objects sent and not yet answered, per connection */
 #define ERRTEXT_MAX 1024 /* bytes of a text answer kept for the message */
+
+typedef struct ticket {
+    struct ticket *next;
+} ticket;
+
+typedef struct ws_conn {
+    cmn_ws *ws;
+    struct ws_conn *next;
+    ticket *head, *tail; /* sent, answers awaited, in order (under the pool's mu) */
+    int users;           /* transfers holding it: sending or queued (mu) */
+    bool dead;           /* takes no new objects (mu) */
+} ws_conn;
 
 typedef struct ws_pool {
     pthread_mutex_t mu;
-    cmn_ws *idle[IDLE_MAX];
-    size_t n;
+    pthread_cond_t cv; /* a head moved, a slot freed, a connection came or went */
+    ws_conn *conns;
+    int nconns;        /* including those being dialled */
 } ws_pool;
 
 static void *pool_new(const etl_handle *h)
 {
     ws_pool *p = cmn_xcalloc(1, sizeof *p);
     pthread_mutex_init(&p->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->cv, &ca);
+    pthread_condattr_destroy(&ca);
     return p;
 }
 
@@ -50,32 +79,95 @@ static void pool_free(void *state)
     ws_pool *p = state;
     if (!p)
         return;
-    for (size_t i = 0; i < p->n; i++)
-        cmn_ws_free(p->idle[i]);
+    for (ws_conn *c = p->conns, *next; c; c = next) {
+        next = c->next;
+        cmn_ws_free(c->ws);
+        free(c);
+    }
+    pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
-static cmn_ws *pool_take(ws_pool *p)
+/* A connection with room for one more object (mu held): an idle one, else
+ * NULL when another may be dialled, else the least busy with room; *wait
+ * when there is none. */
+static ws_conn *pool_pick(ws_pool *p, bool *wait)
 {
-    pthread_mutex_lock(&p->mu);
-    cmn_ws *ws = p->n ? p->idle[--p->n] : NULL;
-    pthread_mutex_unlock(&p->mu);
-    return ws;
+    ws_conn *best = NULL;
+    for (ws_conn *c = p->conns; c; c = c->next)
+        if (!c->dead && cmn_ws_usable(c->ws) && (!best || c->users < best->users))
+            best = c;
+    *wait = false;
+    if (best && best->users == 0)
+        return best;
+    if (p->nconns < CONN_MAX)
+        return NULL;
+    if (best && best->users < INFLIGHT_MAX)
+        return best;
+    *wait = true;
+    return NULL;
 }
 
-/* Keeps a sound connection for the next object, closes anything else. */
-static void pool_give(ws_pool *p, cmn_ws *ws)
+/* Drops a user (mu held); frees a dead connection with none left. */
+static void conn_release(ws_pool *p, ws_conn *c)
 {
-    if (cmn_ws_usable(ws)) {
-        pthread_mutex_lock(&p->mu);
-        if (p->n < IDLE_MAX) {
-            p->idle[p->n++] = ws;
-            ws = NULL;
-        }
-        pthread_mutex_unlock(&p->mu);
+    c->users--;
+    if (!cmn_ws_usable(c->ws))
+        c->dead = true;
+    if (c->dead && c->users == 0) {
+        for (ws_conn **pp = &p->conns; *pp; pp = &(*pp)->next)
+            if (*pp == c) {
+                *pp = c->next;
+                break;
+            }
+        p->nconns--;
+        cmn_ws_free(c->ws);
+        free(c);
     }
-    cmn_ws_free(ws);
+    pthread_cond_broadcast(&p->cv);
+}
+
+/* A connection to send one object on (its users counted), or -errno with
+ * cerr: -ETIMEDOUT, or the dial's failure. */
+static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_conn **out, cmn_err *cerr)
+{
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        bool wait;
+        ws_conn *c = pool_pick(p, &wait);
+        if (c) {
+            c->users++;
+            *out = c;
+            pthread_mutex_unlock(&p->mu);
+            return 0;
+        }
+        if (!wait)
+            break;
+        struct timespec ts = {.tv_sec = deadline / ETL_SEC_NS, .tv_nsec = deadline % ETL_SEC_NS};
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT) {
+            pthread_mutex_unlock(&p->mu);
+            return cmn_err_set(cerr, ETIMEDOUT, "every connection to the ETL is full");
+        }
+    }
+    p->nconns++; /* a slot for the one we dial */
+    pthread_mutex_unlock(&p->mu);
+    cmn_ws *ws = NULL;
+    int rc = cmn_ws_connect("127.0.0.1", h->port, WS_PATH, deadline, &ws, cerr);
+    pthread_mutex_lock(&p->mu);
+    if (rc) {
+        p->nconns--;
+        pthread_cond_broadcast(&p->cv);
+    } else {
+        ws_conn *c = cmn_xcalloc(1, sizeof *c);
+        c->ws = ws;
+        c->users = 1;
+        c->next = p->conns;
+        p->conns = c;
+        *out = c;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
 }
 
 /* WebsocketCtrlMsg as JSON (malloc'd). */
@@ -147,19 +239,68 @@ static int send_source(cmn_ws *ws, const source *src, int *read_errno)
     return 0;
 }
 
+/* Sends one object on c and queues its ticket, both under the send side
+ * so that tickets are in the order of the messages. 0 or -errno; after a
+ * failure the connection is shut (its queued tickets fail, a receiver wakes). */
+static int conn_send(ws_pool *p, ws_conn *c, ticket *t, const char *ctrl, const source *src, int64_t deadline,
+                     int *read_errno)
+{
+    cmn_ws_send_lock(c->ws);
+    pthread_mutex_lock(&p->mu);
+    if (c->tail)
+        c->tail->next = t;
+    else
+        c->head = t;
+    c->tail = t;
+    pthread_mutex_unlock(&p->mu);
+    cmn_ws_set_send_deadline(c->ws, deadline);
+    int rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl, strlen(ctrl));
+    if (!rc)
+        rc = send_source(c->ws, src, read_errno);
+    if (!rc)
+        rc = cmn_ws_flush(c->ws);
+    cmn_ws_send_unlock(c->ws);
+    if (rc)
+        cmn_ws_shutdown(c->ws, rc == -EIO ? "an object's source failed while it was sent" : cmn_ws_why(c->ws));
+    return rc;
+}
+
+/* Waits until t's answer is next, reads it into r, and leaves the queue. */
+static int conn_recv(ws_pool *p, ws_conn *c, ticket *t, int64_t deadline, const cmn_ws_reader *r)
+{
+    pthread_mutex_lock(&p->mu);
+    while (c->head != t) /* bounded: each answer before ours has its deadline */
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    int rc = -ECONNRESET;
+    if (cmn_ws_usable(c->ws)) {
+        cmn_ws_set_recv_deadline(c->ws, deadline);
+        rc = cmn_ws_recv(c->ws, r);
+        if (rc) /* cut, late or refused: the answers after ours are lost with it */
+            cmn_ws_shutdown(c->ws, cmn_ws_why(c->ws));
+    }
+    pthread_mutex_lock(&p->mu);
+    c->head = t->next;
+    if (!c->head)
+        c->tail = NULL;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
 static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
                        const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
 {
     ws_pool *pool = h->comm_state;
     int64_t tmo = timeout_ns > 0 ? timeout_ns : h->object_timeout_ns;
     int64_t deadline = cmn_mono_ns() + tmo;
-    /* the ETL opens the file: argument fqn, or the SDK's direct_file_access (ETL_DIRECT_FQN) */
-    bool fqn = !input && (strcmp(h->arg, "fqn") == 0 || h->direct_fqn);
+    /* the ETL opens the file: argument fqn, the SDK's direct_file_access
+     * (ETL_DIRECT_FQN), or an ETL of ours on this node (launch.c) */
+    bool fqn = !input && (strcmp(h->arg, "fqn") == 0 || h->direct_fqn || h->fqn_default);
     source src = {.input = input, .fd = -1};
     char *ctrl = control_msg(obj, args, fqn);
     answer a = {.sink = sink};
     cmn_buf_init(&a.text);
-    cmn_ws *ws = NULL;
     int rc = 0;
 
     if (!input && !fqn) {
@@ -172,46 +313,46 @@ static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, c
         src.len = st.st_size;
     }
     for (int attempt = 0;; attempt++) {
-        ws = pool_take(pool);
-        if (!ws) {
-            cmn_err cerr;
-            int crc = cmn_ws_connect("127.0.0.1", h->port, WS_PATH, deadline, &ws, &cerr);
-            if (crc == -ETIMEDOUT) {
-                char d[32];
-                cmn_format_duration(tmo, d, sizeof d);
-                ETL_FAIL(ETIMEDOUT, "no complete answer within %s (%s)", d, cerr.msg);
-            }
-            if (crc) /* refused (the ETL is gone), or not a WebSocket server: the ETL's failure */
-                ETL_FAIL(EPROTO, "%s", cerr.msg);
+        ws_conn *c = NULL;
+        cmn_err cerr;
+        int crc = pool_acquire(pool, h, deadline, &c, &cerr);
+        if (crc == -ETIMEDOUT) {
+            char d[32];
+            cmn_format_duration(tmo, d, sizeof d);
+            ETL_FAIL(ETIMEDOUT, "no complete answer within %s (%s)", d, cerr.msg);
         }
-        cmn_ws_set_deadline(ws, deadline);
+        if (crc) /* refused (the ETL is gone), or not a WebSocket server: the ETL's failure */
+            ETL_FAIL(EPROTO, "%s", cerr.msg);
+        ticket t = {0};
         int read_errno = 0;
-        int wrc = cmn_ws_send(ws, CMN_WS_BINARY, ctrl, strlen(ctrl));
-        if (!wrc)
-            wrc = send_source(ws, &src, &read_errno);
+        int wrc = conn_send(pool, c, &t, ctrl, &src, deadline, &read_errno);
+        cmn_ws_reader r = {&a, answer_begin, answer_data};
+        int rrc = conn_recv(pool, c, &t, deadline, &r);
+        char why[200];
+        snprintf(why, sizeof why, "%s", cmn_ws_why(c->ws));
+        pthread_mutex_lock(&pool->mu);
+        conn_release(pool, c);
+        pthread_mutex_unlock(&pool->mu);
+        __atomic_add_fetch(&h->out_bytes, a.streamed, __ATOMIC_RELAXED);
         if (wrc == -EIO) /* the source, not the connection (which the cut message spoilt) */
             ETL_FAIL(EIO, "cannot read %s: %s", input ? "the previous stage's output" : obj->fqn,
-                 read_errno ? strerror(read_errno) : "it ended early (changed while it was sent)");
-        cmn_ws_reader r = {&a, answer_begin, answer_data};
-        int rrc = wrc ? wrc : cmn_ws_recv(ws, &r);
-        __atomic_add_fetch(&h->out_bytes, a.streamed, __ATOMIC_RELAXED);
-        if (rrc == 0) {
+                     read_errno ? strerror(read_errno) : "it ended early (changed while it was sent)");
+        if (!wrc && rrc == 0) {
             __atomic_add_fetch(&h->in_bytes, input ? input->len : src.len, __ATOMIC_RELAXED);
             break;
         }
         if (rrc == -ECANCELED)
             ETL_FAIL(ECANCELED, "the receiver stopped reading");
-        if (rrc == -ETIMEDOUT) {
+        if (rrc == -ETIMEDOUT || wrc == -ETIMEDOUT) {
             char d[32];
             cmn_format_duration(tmo, d, sizeof d);
             ETL_FAIL(ETIMEDOUT, "no complete answer within %s", d);
         }
-        if (a.begun || a.text.len || attempt == 1) /* output went out, or a fresh connection broke too */
-            ETL_FAIL(EPROTO, "the WebSocket to the ETL broke: %s", cmn_ws_why(ws));
-        cmn_debug("etl[%s]: object ais://%s/%s: the WebSocket broke (%s); once more on a new one", h->name,
-                  obj->bucket, obj->name, cmn_ws_why(ws));
-        cmn_ws_free(ws);
-        ws = NULL;
+        if (a.begun || a.text.len || attempt == 1) /* output went out, or a second connection broke too */
+            ETL_FAIL(EPROTO, "the WebSocket to the ETL broke: %s", why);
+        cmn_debug("etl[%s]: object ais://%s/%s: the WebSocket broke (%s); once more on another", h->name,
+                  obj->bucket, obj->name, why);
+        a.opcode = 0;
     }
     if (a.opcode != CMN_WS_BINARY) {
         /* the ETL's error for this object; the connection stays good */
@@ -225,8 +366,6 @@ static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, c
         ETL_FAIL(ECANCELED, "the receiver stopped reading");
     __atomic_add_fetch(&h->obj_count, 1, __ATOMIC_RELAXED);
 out:
-    if (ws)
-        pool_give(pool, ws);
     if (src.fd >= 0)
         close(src.fd);
     cmn_buf_free(&a.text);

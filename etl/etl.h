@@ -27,6 +27,11 @@ typedef struct etl_config {
     int pids_limit;           /* processes and threads per ETL, 0: the default */
 } etl_config;
 
+/* A communicator as a user may name it ("hpull", "hpull://", "": the
+ * default) in the form init messages carry ("hpull://"), malloc'd; whether
+ * it exists is etl_msg_parse's to say (comm_table.c, also used by ais). */
+char *etl_comm_norm(const char *given);
+
 /* "512Mi", "2G", "1073741824": Kubernetes quantities and plain bytes
  * (--etl-memory); -EINVAL. */
 int etl_parse_memory(const char *s, int64_t *out);

@@ -64,6 +64,7 @@ typedef struct etl_msg {
     int64_t obj_timeout_ns; /* 5.0's obj_timeout; 0: as timeout_set says */
     bool direct_put;     /* 5.0's support_direct_put: recorded (outputs are written locally anyway) */
     bool direct_fqn;     /* env ETL_DIRECT_FQN (the SDK's direct_file_access): send ?etl_fqn=, no body */
+    bool fqn_off;        /* env ETL_DIRECT_FQN false: ws:// sends the bytes even to an ETL of ours */
     char *resources;     /* 5.0's "resources" as given (JSON), or NULL: shown as given */
     int64_t memory_limit; /* resources.limits.memory in bytes, 0: the node's --etl-memory */
     /* init code */
@@ -245,6 +246,8 @@ typedef struct etl_comm {
     bool arg_url;         /* accepts arg type "url" (bytes, "", always) */
     bool arg_fqn;         /* accepts arg type "fqn" (then the URL is the object's path, no body) */
     bool redirects;       /* inline reads send the client to the ETL (307) instead of proxying */
+    const char *runner_arg; /* what the init-code runner is started with for it (io://: its warm
+                               process pool), or NULL */
     char *(*object_url)(const etl_handle *h, const etl_object *obj); /* arg types ""/url */
     char *(*body_url)(const etl_handle *h, const etl_object *obj);   /* a PUT with the bytes in the body
                                                                         (later pipeline stages); NULL:
@@ -288,6 +291,7 @@ struct etl_handle {
     void *comm_state;        /* the communicator's own (comm->state_new), or NULL */
     int64_t object_timeout_ns;
     bool direct_fqn;         /* name the object's file in ?etl_fqn= (5.0), send no body */
+    bool fqn_default;        /* ws://: the ETL is ours and reads the file a control message names */
     int64_t obj_count, in_bytes, out_bytes; /* atomics */
     /* the last ETL_OBJ_ERRORS failed objects (5.0's obj_errors), a ring under errs_mu */
     pthread_mutex_t errs_mu;

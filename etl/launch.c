@@ -156,6 +156,7 @@ typedef struct launch_plan {
     char *interp;        /* init code: the runtime's system interpreter */
     int64_t deadline;    /* mono ns: the init timeout bounds installs and readiness together */
     char *runtime;       /* {venv:}: the shared runtime venv the process reads, or NULL */
+    bool ours;           /* the runner or an images.conf program, not a command as given */
     cmn_buf warnings;
 } launch_plan;
 
@@ -181,6 +182,10 @@ static int plan_code(etl_registry *r, etl_entry *e, launch_plan *p, char *err, s
     }
     strv_add(&p->argv, "%s", p->python);
     strv_add(&p->argv, "%s", runner);
+    const etl_comm *cm = etl_comm_lookup(m->comm);
+    if (cm && cm->runner_arg)
+        strv_add(&p->argv, "%s", cm->runner_arg);
+    p->ours = true;
     strv_add(&p->env, "MOD_NAME=code");
     strv_add(&p->env, "FUNC_TRANSFORM=%s", m->func);
     strv_add(&p->env, "COMM_TYPE=%s", m->comm);
@@ -242,6 +247,7 @@ static int plan_spec(etl_registry *r, etl_entry *e, int port, launch_plan *p, ch
         for (char **a = img_argv; *a; a++)
             strv_add(&p->argv, "%s", *a);
         etl_strv_free(img_argv);
+        p->ours = true;
     }
     for (size_t i = 0; i < m->pod.nenv; i++)
         if (strcmp(m->pod.env[i].key, "ARG_TYPE") != 0)
@@ -312,6 +318,9 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     int64_t obj_tmo = m->obj_timeout_ns ? m->obj_timeout_ns : m->timeout_set ? m->timeout_ns : ETL_OBJECT_TIMEOUT_NS;
     etl_handle *h = etl_handle_new(m->name, etl_comm_lookup(m->comm), m->arg, p.io_command, port, obj_tmo);
     h->direct_fqn = m->direct_fqn;
+    /* ours (the runner, an images.conf program): it reads the file a ws://
+     * control message names, so no object bytes travel to it */
+    h->fqn_default = p.ours && !m->fqn_off;
     char uuid[CMN_UUID_LEN + 1];
     cmn_gen_uuid(uuid);
     pthread_mutex_lock(&r->mu);

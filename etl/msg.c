@@ -86,15 +86,6 @@ static int timeout_field(const cJSON *o, etl_msg *m, char *err, size_t errlen)
 }
 
 /* "hpush" and "hpush://" both name the communicator; stored with "://". */
-static char *norm_comm(const char *c)
-{
-    if (!*c)
-        return cmn_xstrdup(etl_comm_hpush.name);
-    if (strstr(c, "://"))
-        return cmn_xstrdup(c);
-    return cmn_xasprintf("%s://", c);
-}
-
 /* True when the bytes are well-formed UTF-8 text (no NUL). */
 static bool utf8_text(const unsigned char *p, size_t n)
 {
@@ -142,12 +133,15 @@ static int b64_field(const cJSON *o, const char *key, char **b64, unsigned char 
     return 0;
 }
 
+static int env_field(const cJSON *o, const char *key, etl_pod *pod, char *err, size_t errlen);
+
+/* v3.22's init code; "env" ([{name, value}]) only for ETL_DIRECT_FQN (docs/etl.md) */
 static int parse_code(const cJSON *o, etl_msg *m, char *err, size_t errlen)
 {
     if (b64_field(o, "code", &m->code_b64, &m->code, &m->code_len, err, errlen) ||
         b64_field(o, "dependencies", &m->deps_b64, &m->deps, &m->deps_len, err, errlen) ||
         str_field(o, "runtime", &m->runtime, err, errlen) || int_field(o, "chunk_size", &m->chunk_size, err, errlen) ||
-        int_field(o, "flags", &m->flags, err, errlen))
+        int_field(o, "flags", &m->flags, err, errlen) || env_field(o, "env", &m->pod, err, errlen))
         return -EINVAL;
     if (m->code_len == 0)
         return bad(err, errlen, "invalid \"code\": empty (expected a Python module, as text or base64)");
@@ -190,7 +184,7 @@ static int parse_spec(const cJSON *o, etl_msg *m, bool comm_given, char *err, si
     /* The message rules; the annotations only fill what it left out (the
      * ais-etl files hold unexpanded shell defaults there, ignored). */
     if (!comm_given && m->pod.ann_comm) {
-        char *c = norm_comm(m->pod.ann_comm);
+        char *c = etl_comm_norm(m->pod.ann_comm);
         if (etl_comm_lookup(c)) {
             free(m->comm);
             m->comm = c;
@@ -245,18 +239,26 @@ static int env_field(const cJSON *o, const char *key, etl_pod *pod, char *err, s
     return 0;
 }
 
-/* The SDK webserver's truth set (aistore.sdk.utils.parse_bool, Go's cos.ParseBool). */
-static bool env_true(const etl_pod *pod, const char *key)
+/* Whether key is set to a value of the truth set given (the SDK webserver's
+ * parse_bool, Go's cos.ParseBool). */
+static bool env_is(const etl_pod *pod, const char *key, const char *const *set)
 {
-    static const char *const yes[] = {"1", "t", "true", "y", "yes", "on", NULL};
     const char *v = NULL;
     for (size_t i = 0; i < pod->nenv; i++)
         if (strcmp(pod->env[i].key, key) == 0)
             v = pod->env[i].val; /* the last one wins, as in a process's env */
-    for (size_t i = 0; v && yes[i]; i++)
-        if (strcasecmp(v, yes[i]) == 0)
+    for (size_t i = 0; v && set[i]; i++)
+        if (strcasecmp(v, set[i]) == 0)
             return true;
     return false;
+}
+
+static const char *const env_yes[] = {"1", "t", "true", "y", "yes", "on", NULL};
+static const char *const env_no[] = {"0", "f", "false", "n", "no", "off", NULL};
+
+static bool env_true(const etl_pod *pod, const char *key)
+{
+    return env_is(pod, key, env_yes);
 }
 
 /* AIStore 5.0's ETLSpecMsg: {"name", "communication", "env", "init_timeout",
@@ -338,7 +340,7 @@ static int parse(const cJSON *o, etl_msg *m, char *err, size_t errlen)
     }
     m->direct_put = cJSON_IsTrue(dp);
     bool comm_given = *comm != '\0';
-    m->comm = norm_comm(comm);
+    m->comm = etl_comm_norm(comm);
     free(comm);
     char why[256];
     if (!etl_name_valid(m->name, why, sizeof why))
@@ -359,6 +361,7 @@ static int parse(const cJSON *o, etl_msg *m, char *err, size_t errlen)
     if (rc)
         return -EINVAL;
     cm = etl_comm_lookup(m->comm); /* a Pod annotation may have chosen it */
+    m->fqn_off = env_is(&m->pod, "ETL_DIRECT_FQN", env_no);
 
     if (strcmp(m->arg, "url") == 0 && !cm->arg_url)
         return bad(err, errlen, "invalid \"argument\" \"url\": requires communication hpull:// (have %s)", m->comm);

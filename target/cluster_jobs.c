@@ -610,7 +610,8 @@ static ssize_t rput_read(void *ctx, char *buf, size_t len)
 static void *rput_main(void *arg)
 {
     tgt_rput *p = arg;
-    const char *hdrs[] = {"Content-Type: application/octet-stream", p->auth, NULL};
+    /* as a send between targets: the owner stores it, or refuses (409) if its map says it is not the owner */
+    const char *hdrs[] = {"Content-Type: application/octet-stream", TGT_HDR_LOCAL_OBJ ": job", p->auth, NULL};
     cmn_http_req req = {.method = "PUT", .url = p->url, .headers = hdrs, .body_read = rput_read, .body_read_ctx = p,
                         .body_read_len = -1, .connect_timeout_ms = CALL_CONNECT_MS};
     cmn_http_resp resp;
@@ -708,7 +709,7 @@ int tgt_rput_file(const char *owner, const char *bck, const char *obj, const cha
     char *url = cmn_xasprintf("%s/v1/objects/%s/%s", owner, b, o);
     free(b);
     free(o);
-    const char *hdrs[] = {"Content-Type: application/octet-stream", auth, NULL};
+    const char *hdrs[] = {"Content-Type: application/octet-stream", TGT_HDR_LOCAL_OBJ ": job", auth, NULL};
     static const char *const want[] = {"ais-version", "ais-checksum-type", "ais-checksum-value", NULL};
     cmn_http_req req = {.method = "PUT", .url = url, .headers = hdrs, .body_path = fqn, .want_headers = want,
                         .connect_timeout_ms = CALL_CONNECT_MS};

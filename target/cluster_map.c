@@ -5,6 +5,10 @@
  * revision of the member's key, a leave that of its deletion). Readers take
  * the lock for a moment; writers are the watch thread (cluster_member.c).
  *
+ * It also keeps the members before the last change, so that a new owner
+ * that lacks an object asks the one that owned it under the previous map
+ * first ("get from neighbour"), and tells rebalance.c of every change.
+ *
  * The map answers AIStore's smap queries: every member is a target, and,
  * since every etlfs node also answers as a gateway, a proxy "p" + its id;
  * the primary is the proxy of the smallest id, the same on every node.
@@ -21,6 +25,9 @@ static struct {
     tgt_member *m;
     int n, cap;
     int64_t version;
+    tgt_member *prev; /* the members before the last change */
+    int nprev;
+    int64_t changed_ns; /* cmn_mono_ns of the last change, 0: none yet */
     char uuid[64];
     char created[64];
 } map = {.lock = PTHREAD_RWLOCK_INITIALIZER};
@@ -51,8 +58,19 @@ static int find(const char *id, bool *found)
     return lo;
 }
 
+/* Before a change: the members as they are become the previous map. */
+static void keep_prev(void)
+{
+    free(map.prev);
+    map.prev = cmn_xmalloc((size_t)(map.n ? map.n : 1) * sizeof *map.prev);
+    if (map.n)
+        memcpy(map.prev, map.m, (size_t)map.n * sizeof *map.m);
+    map.nprev = map.n;
+}
+
 static void bump(int64_t rev)
 {
+    map.changed_ns = cmn_mono_ns();
     if (rev > map.version)
         map.version = rev;
     else
@@ -68,6 +86,7 @@ void tgt_cmap_put(const char *id, const char *url, int64_t rev)
         pthread_rwlock_unlock(&map.lock); /* a lease renewed by a re-registration: no change */
         return;
     }
+    keep_prev();
     if (!found) {
         if (map.n == map.cap) {
             map.cap = map.cap ? map.cap * 2 : 8;
@@ -84,6 +103,7 @@ void tgt_cmap_put(const char *id, const char *url, int64_t rev)
     long long v = (long long)map.version;
     pthread_rwlock_unlock(&map.lock);
     cmn_info("cluster map v%lld: target %s (%s) %s", v, id, url, found ? "moved" : "joined");
+    tgt_rebalance_kick();
 }
 
 void tgt_cmap_del(const char *id, int64_t rev)
@@ -92,12 +112,15 @@ void tgt_cmap_del(const char *id, int64_t rev)
     bool found;
     int i = find(id, &found);
     if (found) {
+        keep_prev();
         memmove(&map.m[i], &map.m[i + 1], (size_t)(map.n - i - 1) * sizeof *map.m);
         map.n--;
         bump(rev);
         cmn_info("cluster map v%lld: target %s left", (long long)map.version, id);
     }
     pthread_rwlock_unlock(&map.lock);
+    if (found)
+        tgt_rebalance_kick();
 }
 
 static int by_id(const void *a, const void *b) { return strcmp(((const tgt_member *)a)->id, ((const tgt_member *)b)->id); }
@@ -111,12 +134,16 @@ void tgt_cmap_reset(tgt_member *members, int n, int64_t rev)
     bool same = n == map.n;
     for (int i = 0; same && i < n; i++)
         same = !strcmp(members[i].id, map.m[i].id) && !strcmp(members[i].url, map.m[i].url);
+    if (!same)
+        keep_prev();
     free(map.m);
     map.m = members;
     map.n = map.cap = n;
     if (!same)
         bump(rev);
     pthread_rwlock_unlock(&map.lock);
+    if (!same)
+        tgt_rebalance_kick();
 }
 
 int tgt_cmap_members(tgt_member **out, int64_t *version)
@@ -124,34 +151,74 @@ int tgt_cmap_members(tgt_member **out, int64_t *version)
     pthread_rwlock_rdlock(&map.lock);
     int n = map.n;
     *out = cmn_xmalloc((size_t)(n ? n : 1) * sizeof **out);
-    memcpy(*out, map.m, (size_t)n * sizeof **out);
+    if (n)
+        memcpy(*out, map.m, (size_t)n * sizeof **out);
     if (version)
         *version = map.version;
     pthread_rwlock_unlock(&map.lock);
     return n;
 }
 
-bool tgt_cmap_owner_elsewhere(const char *bck, const char *obj, char *url, size_t len)
+/* The index of bck/obj's owner among members (HRW), -1 for none. */
+static int owner_in(const tgt_member *m, int n, uint64_t od)
 {
-    uint64_t od = tgt_hrw_obj_digest(bck, obj);
-    bool elsewhere = false;
-    pthread_rwlock_rdlock(&map.lock);
     int best = -1;
     uint64_t max = 0;
-    for (int i = 0; i < map.n; i++) {
-        uint64_t w = tgt_hrw_weight(map.m[i].digest ^ od);
+    for (int i = 0; i < n; i++) {
+        uint64_t w = tgt_hrw_weight(m[i].digest ^ od);
         if (best < 0 || w > max) {
             max = w;
             best = i;
         }
     }
+    return best;
+}
+
+bool tgt_cmap_owner(const char *bck, const char *obj, tgt_member *out)
+{
+    bool elsewhere = false;
+    pthread_rwlock_rdlock(&map.lock);
+    int best = owner_in(map.m, map.n, tgt_hrw_obj_digest(bck, obj));
     /* an empty map (etcd unreachable since start) keeps everything here */
     if (best >= 0 && strcmp(map.m[best].id, tgt_cluster_self())) {
-        snprintf(url, len, "%s", map.m[best].url);
+        *out = map.m[best];
         elsewhere = true;
     }
     pthread_rwlock_unlock(&map.lock);
     return elsewhere;
+}
+
+bool tgt_cmap_owner_elsewhere(const char *bck, const char *obj, char *url, size_t len)
+{
+    tgt_member m;
+    if (!tgt_cmap_owner(bck, obj, &m))
+        return false;
+    snprintf(url, len, "%s", m.url);
+    return true;
+}
+
+int tgt_cmap_neighbours(const char *bck, const char *obj, tgt_member **out)
+{
+    pthread_rwlock_rdlock(&map.lock);
+    tgt_member *o = cmn_xmalloc((size_t)(map.n + 1) * sizeof *o);
+    int n = 0;
+    int prev = owner_in(map.prev, map.nprev, tgt_hrw_obj_digest(bck, obj));
+    if (prev >= 0 && strcmp(map.prev[prev].id, tgt_cluster_self()))
+        o[n++] = map.prev[prev];
+    for (int i = 0; i < map.n; i++)
+        if (strcmp(map.m[i].id, tgt_cluster_self()) && (!n || strcmp(map.m[i].id, o[0].id)))
+            o[n++] = map.m[i];
+    pthread_rwlock_unlock(&map.lock);
+    *out = o;
+    return n;
+}
+
+int64_t tgt_cmap_changed_ns(void)
+{
+    pthread_rwlock_rdlock(&map.lock);
+    int64_t t = map.changed_ns;
+    pthread_rwlock_unlock(&map.lock);
+    return t;
 }
 
 cJSON *tgt_cluster_smap_json(void)

@@ -317,6 +317,7 @@ int tgt_cluster_start(cmn_err *err)
     pthread_create(&cl.watcher, NULL, watcher_main, rev);
     cl.threads = true;
     __atomic_store_n(&cl.joined, 1, __ATOMIC_RELEASE);
+    tgt_rebalance_start();
     cmn_info("cluster %s: target %s joined (etcd %s)", tgt->cfg.cluster, cl.self, tgt->cfg.etcd);
     return 0;
 }
@@ -326,6 +327,7 @@ void tgt_cluster_stop(void)
     if (!cl.etcd)
         return;
     __atomic_store_n(&cl.joined, 0, __ATOMIC_RELEASE);
+    tgt_rebalance_stop(); /* a move under way ends after the object in hand */
     __atomic_store_n(&cl.stop, 1, __ATOMIC_RELEASE);
     if (cl.threads) {
         pthread_join(cl.keeper, NULL);

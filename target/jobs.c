@@ -51,6 +51,18 @@ static void job_free(tgt_job *j)
     free(j);
 }
 
+/* Joins the threads of jobs that have ended, so that a finished job kept for
+ * its status does not also keep its thread's stack; called with mu held (an
+ * ended job's thread only logs after end_ns: the join returns at once). */
+static void reap_ended(void)
+{
+    for (tgt_job *j = jobs; j; j = j->next)
+        if (j->end_ns && !j->joined) {
+            pthread_join(j->thread, NULL);
+            j->joined = true;
+        }
+}
+
 /* Drops the oldest finished jobs past the bound; called with mu held. */
 static void forget_old(void)
 {
@@ -60,9 +72,7 @@ static void forget_old(void)
     int seen = 0;
     while (*pp) {
         tgt_job *j = *pp;
-        if (++seen > JOBS_KEPT && j->end_ns) {
-            if (!j->joined)
-                pthread_join(j->thread, NULL); /* it has ended: returns at once */
+        if (++seen > JOBS_KEPT && j->end_ns && j->joined) {
             *pp = j->next;
             job_free(j);
             njobs--;
@@ -88,10 +98,16 @@ static void *job_main(void *p)
     return NULL;
 }
 
-static tgt_job *find(const char *id);
+tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_job_fn fn, void *arg,
+                       void (*free_arg)(void *))
+{
+    char id[CMN_UUID_LEN + 1];
+    cmn_gen_uuid(id);
+    return tgt_job_start_as(id, kind, bck, dst, fn, arg, free_arg);
+}
 
-/* Unlinks an ended job of this id, so one that goes on under it (a cluster
- * job's share given more work) keeps its counters; with mu held. */
+/* Unlinks an ended job of this id, so that one going on under it (a
+ * cluster job's share given more work) keeps its counters; with mu held. */
 static tgt_job *take_ended(const char *id)
 {
     for (tgt_job **pp = &jobs; *pp; pp = &(*pp)->next)
@@ -106,15 +122,28 @@ static tgt_job *take_ended(const char *id)
     return NULL;
 }
 
-tgt_job *tgt_job_start_id(const char *id, const char *kind, const char *bck, const char *dst, tgt_job_fn fn,
+/* Counters, errors and targets of old into j, which goes on under its id. */
+static void carry(tgt_job *j, tgt_job *old)
+{
+    j->start_ns = old->start_ns;
+    atomic_store(&j->objs, atomic_load(&old->objs));
+    atomic_store(&j->bytes, atomic_load(&old->bytes));
+    for (int i = 0; i < old->nerrs && i < JOB_ERRS_KEPT; i++) {
+        j->errs[i] = old->errs[i];
+        old->errs[i] = NULL;
+    }
+    j->nerrs = old->nerrs;
+    j->targets = old->targets;
+    old->targets = NULL;
+    job_free(old);
+}
+
+tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, const char *dst, tgt_job_fn fn,
                           void *arg, void (*free_arg)(void *))
 {
     tgt_job *j = cmn_xcalloc(1, sizeof *j);
     tgt_metric_add(TGT_M_JOBS_N, 1);
-    if (id && *id)
-        snprintf(j->id, sizeof j->id, "%s", id);
-    else
-        cmn_gen_uuid(j->id);
+    snprintf(j->id, sizeof j->id, "%s", id);
     snprintf(j->kind, sizeof j->kind, "%s", kind);
     j->bck = bck ? cmn_xstrdup(bck) : NULL;
     j->dst = dst ? cmn_xstrdup(dst) : NULL;
@@ -123,23 +152,13 @@ tgt_job *tgt_job_start_id(const char *id, const char *kind, const char *bck, con
     j->arg = arg;
     j->free_arg = free_arg;
     pthread_mutex_lock(&mu);
-    tgt_job *old = id && *id ? take_ended(id) : NULL;
-    if (old) {
-        j->start_ns = old->start_ns;
-        atomic_store(&j->objs, atomic_load(&old->objs));
-        atomic_store(&j->bytes, atomic_load(&old->bytes));
-        for (int i = 0; i < old->nerrs && i < JOB_ERRS_KEPT; i++) {
-            j->errs[i] = old->errs[i];
-            old->errs[i] = NULL;
-        }
-        j->nerrs = old->nerrs;
-        j->targets = old->targets;
-        old->targets = NULL;
-        job_free(old);
-    }
+    tgt_job *old = take_ended(id);
+    if (old)
+        carry(j, old);
     j->next = jobs;
     jobs = j;
     njobs++;
+    reap_ended();
     forget_old();
     if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
         j->end_ns = cmn_now_ns();
@@ -156,11 +175,7 @@ tgt_job *tgt_job_start_id(const char *id, const char *kind, const char *bck, con
     return j;
 }
 
-tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_job_fn fn, void *arg,
-                       void (*free_arg)(void *))
-{
-    return tgt_job_start_id(NULL, kind, bck, dst, fn, arg, free_arg);
-}
+static tgt_job *find(const char *id);
 
 void tgt_job_set_targets(tgt_job *job, const char *targets)
 {
@@ -224,6 +239,7 @@ void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const 
     j->next = jobs;
     jobs = j;
     njobs++;
+    reap_ended();
     forget_old();
     pthread_mutex_unlock(&mu);
 }

@@ -95,6 +95,9 @@ int tgt_h_object_get(tgt_req *r)
     const char *bck = r->items[2], *obj = r->obj;
     if (!tgt_check_object(r, bck, obj))
         return MHD_YES;
+    cmn_err gerr;
+    if (tgt_cluster_gfn(r, bck, obj, &gerr) != 0)
+        return tgt_reply_err(r, cmn_err_http_status(gerr.code), "%s", gerr.msg);
     if (tgt_arch_wanted(r))
         return tgt_arch_get(r, bck, obj);
     const char *etl_name = tgt_query(r, "etl_name");
@@ -139,6 +142,8 @@ int tgt_h_object_get(tgt_req *r)
     MHD_add_response_header(resp, "Accept-Ranges", "bytes");
     add_meta_headers(resp, &m);
     add_fqn_header(r, resp, bck, obj);
+    if (m.custom && *m.custom && tgt_cluster_local_obj(r))
+        MHD_add_response_header(resp, TGT_HDR_CUSTOM, m.custom); /* whole, for a neighbour to keep */
     tgt_objmeta_free(&m);
     if (rr == 1) {
         char cr[96];
@@ -211,6 +216,9 @@ int tgt_h_object_head(tgt_req *r)
     const char *bck = r->items[2], *obj = r->obj;
     if (!tgt_check_object(r, bck, obj))
         return MHD_YES;
+    cmn_err gerr;
+    if (tgt_cluster_gfn(r, bck, obj, &gerr) != 0)
+        return tgt_reply_err(r, cmn_err_http_status(gerr.code), "%s", gerr.msg);
     int fd;
     int64_t size;
     int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
@@ -267,6 +275,7 @@ int tgt_h_object_put_done(tgt_req *r)
             return tgt_reply_err(r, 400, "ais://%s/%s: BAD DATA CHECKSUM: xxhash(%s != %s)", bck, obj, want, got);
         }
     }
+    tgt_cluster_put_custom(r);
     int rc = tgt_writer_commit(&r->writer, &m);
     r->bytes = rc ? 0 : m.size;
     if (rc == -ENOTDIR)
@@ -306,6 +315,15 @@ static int rename_object(tgt_req *r, const char *bck, const char *obj)
     if (rc)
         return reply_open_error(r, bck, obj, rc);
     close(fd);
+    /* the new name's owner may be another target: sent there, then deleted here */
+    cmn_err cerr;
+    int64_t sent;
+    if ((rc = tgt_cluster_place(r, "rename", bck, obj, bck, name->valuestring, &sent, &cerr)) <= 0) {
+        if (rc)
+            return tgt_reply_err(r, cmn_err_http_status(cerr.code), "%s", cerr.msg);
+        tgt_object_remove(&tgt->store, bck, obj);
+        return tgt_reply_empty(r, 200);
+    }
     char src[PATH_MAX];
     tgt_store_fqn(&tgt->store, bck, obj, src, sizeof src);
     /* copy then delete: the new name may live on another mountpath */

@@ -538,7 +538,8 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
         run->cluster = cluster;
         run->coordinator = cluster && !share;
         run->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
-        tgt_job *job = tgt_job_start_id(share, kind, t->src, t->dst, tcb_job, run, tcb_run_free);
+        tgt_job *job = share ? tgt_job_start_as(share, kind, t->src, t->dst, tcb_job, run, tcb_run_free)
+                          : tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
         if (!job) {
             run_put(run);
             return tgt_reply_err(r, 500, "%s: cannot start the job", kind);
@@ -553,7 +554,7 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
     pthread_mutex_lock(&runs_mu);
     bool added;
     /* a share whose run here is ending: once it has ended its job goes on
-     * under the same id (tgt_job_start_id), so wait for that (an ending run
+     * under the same id (tgt_job_start_as), so wait for that (an ending run
      * has no work left: a moment); its thread takes runs_mu to end */
     for (int tries = 0; !(added = add_to_running(kind, t, h, share, id)) && share && tries < 3 &&
                         !tgt_job_wait(share, 0);
@@ -574,7 +575,8 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
     run->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
     /* runs_mu is held until the run is listed: the job's thread takes it
      * before it ends, so it cannot end (and free the run) before that */
-    tgt_job *job = tgt_job_start_id(share, kind, t->src, t->dst, tcb_job, run, tcb_run_free);
+    tgt_job *job = share ? tgt_job_start_as(share, kind, t->src, t->dst, tcb_job, run, tcb_run_free)
+                          : tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
     if (!job) {
         pthread_mutex_unlock(&runs_mu);
         atomic_store(&run->refs, 1);

@@ -182,10 +182,10 @@ typedef void (*tgt_job_fn)(tgt_job *job, void *arg);
  * registry) or NULL. bck/dst may be NULL. */
 tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_job_fn fn, void *arg,
                        void (*free_arg)(void *));
-/* The same under a given id (NULL: a new one): a cluster job's share runs
- * under the id its coordinator made; an ended job of that id is continued
- * (its counters and errors kept). */
-tgt_job *tgt_job_start_id(const char *id, const char *kind, const char *bck, const char *dst, tgt_job_fn fn,
+/* The same with the id given (one every node derives alike: rebalance's; a
+ * cluster job's share runs under the id the node asked made); an ended job
+ * of that id is continued (its counters and errors kept). */
+tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, const char *dst, tgt_job_fn fn,
                           void *arg, void (*free_arg)(void *));
 const char *tgt_job_id(const tgt_job *job);
 /* A cluster job's targets (ids, comma-separated), kept with its share here so
@@ -238,6 +238,9 @@ int tgt_hrw_owner(const uint64_t *node_digests, int n, uint64_t obj_digest);
  *   cluster_route.c   the redirect of object requests
  *   cluster_bucket.c  buckets as etcd keys, mirrored into local directories
  *   cluster_lso.c     list-objects over every target, merged in name order
+ *   cluster_xfer.c    objects between targets: send one to another, fetch
+ *                     one a neighbour holds ("get from neighbour")
+ *   rebalance.c       on every new map version, each object moved to its owner
  *   cluster_jobs.c    offline jobs over every target: shares, outputs to owners, merged queries */
 typedef struct tgt_member {
     char id[64];
@@ -278,8 +281,64 @@ void tgt_cmap_del(const char *id, int64_t rev);
 void tgt_cmap_reset(tgt_member *members, int n, int64_t rev);
 /* A copy of the members (free it) and the map's version. */
 int tgt_cmap_members(tgt_member **out, int64_t *version);
-/* Whether another target owns bck/obj; then its URL into url. */
+/* Whether another target owns bck/obj; then its URL into url (or the
+ * whole member into out). */
 bool tgt_cmap_owner_elsewhere(const char *bck, const char *obj, char *url, size_t len);
+bool tgt_cmap_owner(const char *bck, const char *obj, tgt_member *out);
+/* The targets to ask for bck/obj when this node lacks it: its owner under
+ * the previous map first (unless this node), then every other member; a
+ * malloc'd array (free it), and their number. */
+int tgt_cmap_neighbours(const char *bck, const char *obj, tgt_member **out);
+/* cmn_mono_ns of the map's last change; 0 before any. */
+int64_t tgt_cmap_changed_ns(void);
+
+/* Objects between targets (cluster_xfer.c). A request with TGT_HDR_LOCAL_OBJ
+ * is one target asking another about an object on its own disks: it is
+ * never redirected and never fetched from a neighbour (the value says why:
+ * "gfn", "rebalance", "rename", "copy"). A PUT with it may carry the
+ * object's custom metadata as JSON in TGT_HDR_CUSTOM; a GET's answer does. */
+#define TGT_HDR_LOCAL_OBJ "Ais-Etlfs-Local-Obj"
+#define TGT_HDR_CUSTOM "Ais-Etlfs-Custom"
+struct tgt_req;
+struct cmn_http_pool;
+bool tgt_cluster_local_obj(struct tgt_req *r); /* the request has TGT_HDR_LOCAL_OBJ */
+/* PUTs this node's bck/obj to target `to` as dbck/dobj, with its checksum
+ * (verified there) and custom metadata. keep_theirs: a copy `to` already
+ * holds is kept (rebalance: the owner's copy is at least as new) and
+ * *bytes is 0. r (may be NULL) lends its client's token; without one, and
+ * with --auth-secret, the node signs its own. 0, or -errno with err naming
+ * both ends and the cause. */
+int tgt_cluster_send(const tgt_member *to, struct tgt_req *r, const char *why, const char *bck, const char *obj,
+                     const char *dbck, const char *dobj, bool keep_theirs, int64_t *bytes, struct cmn_http_pool *pool,
+                     cmn_err *err);
+/* A PUT between targets: its TGT_HDR_CUSTOM becomes the object's custom
+ * metadata (object.c, before the commit). */
+void tgt_cluster_put_custom(struct tgt_req *r);
+/* Rename and copy: when another target owns dbck/dobj, sends this node's
+ * bck/obj there (0, *bytes sent, or -errno with err); 1 when the
+ * destination is this node's to write. */
+int tgt_cluster_place(struct tgt_req *r, const char *why, const char *bck, const char *obj, const char *dbck,
+                      const char *dobj, int64_t *bytes, cmn_err *err);
+/* Get from neighbour, at the top of an object read this node serves: when
+ * it lacks bck/obj (the map changed and rebalance has not brought it yet),
+ * asks the targets of tgt_cmap_neighbours in order and stores the first
+ * copy found here. 0 (present now, or nowhere: the read answers 404), or
+ * -errno with err when a neighbour that may hold it could not answer. */
+int tgt_cluster_gfn(struct tgt_req *r, const char *bck, const char *obj, cmn_err *err);
+/* Whether the target at url accepts connections: answered from a
+ * recent probe, else a TCP connect bounded by a fraction of a second. 0, or
+ * -errno with err saying it is unreachable (cluster_route.c). */
+int tgt_cluster_reachable(const char *id, const char *url, cmn_err *err);
+
+/* Rebalance (rebalance.c): the map tells it of every change (kick); after
+ * a short settling time it runs one "rebalance" job per map version, id
+ * "g" + the version (AIStore's form), which moves every object this node
+ * holds but no longer owns to its owner, a few at a time; a change while
+ * it runs aborts it and starts the next. start/stop: with the cluster. */
+void tgt_rebalance_kick(void);
+bool tgt_rebalance_running(void);
+void tgt_rebalance_start(void);
+void tgt_rebalance_stop(void);
 cJSON *tgt_cluster_smap_json(void);
 cJSON *tgt_snode_json(const char *id, const char *type, const char *url); /* cluster.c */
 

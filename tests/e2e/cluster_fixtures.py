@@ -1,6 +1,9 @@
-"""What the cluster tests share (test_cluster.py, test_cluster_jobs.py): a
-real etcd (Debian's etcd-server) on free loopback ports, targets that join
-it, and AIStore's placement computed here independently of the C code."""
+"""Shared by the cluster tests (test_cluster.py, test_cluster_rebalance.py,
+test_cluster_jobs.py):
+a real etcd (Debian's etcd-server) on free loopback ports, targets that join
+it, their map, placement computed here as AIStore's HRW, and what each
+target holds on its disks."""
+import base64
 import os
 import shutil
 import subprocess
@@ -13,6 +16,9 @@ import xxhash
 from conftest import Target, beside_project, free_port
 
 ETCD = shutil.which("etcd")
+SKIP_WITHOUT_ETCD = pytest.mark.skipif(
+    ETCD is None, reason="LOUD SKIP: etcd is not installed (Debian's etcd-server; deploy/dev/deps.sh --test installs it)")
+
 LEASE_TTL = 5  # cluster_member.c
 
 
@@ -79,16 +85,6 @@ def etcd(tmp_path_factory):
     e.stop()
 
 
-@pytest.fixture(scope="module")
-def nodes(etcd, tmp_path_factory):
-    base = str(tmp_path_factory.mktemp("cluster"))
-    ts = [member(os.path.join(base, f"n{i}"), etcd, "e2e", f"t{i}") for i in (1, 2, 3)]
-    wait_for(lambda: all(len(smap(t)["tmap"]) == 3 for t in ts), "every node sees 3 targets")
-    yield ts
-    for t in ts:
-        assert t.stop() == 0, t.log_text()
-
-
 # --- placement as AIStore's (core/meta/hrw.go), computed here independently
 
 MLCG32 = 1103515245
@@ -113,6 +109,24 @@ def hrw_owner(target_ids, bucket, obj):
 
 def on_disk(node, bucket, obj):
     return any(os.path.isfile(os.path.join(mp, "@ais", bucket, obj)) for mp in node.data)
+
+
+def etcd_keys(e, prefix):
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    r = requests.post(f"{e.url}/v3/kv/range", timeout=5, json={
+        "key": base64.b64encode(prefix.encode()).decode(), "range_end": base64.b64encode(end.encode()).decode()})
+    return sorted(base64.b64decode(kv["key"]).decode() for kv in r.json().get("kvs", []))
+
+
+@pytest.fixture(scope="module")
+def nodes(etcd, tmp_path_factory):
+    """Three targets, t1..t3, in cluster "e2e" of the module's etcd."""
+    base = str(tmp_path_factory.mktemp("cluster"))
+    ts = [member(os.path.join(base, f"n{i}"), etcd, "e2e", f"t{i}") for i in (1, 2, 3)]
+    wait_for(lambda: all(len(smap(t)["tmap"]) == 3 for t in ts), "every node sees 3 targets")
+    yield ts
+    for t in ts:
+        assert t.stop() == 0, t.log_text()
 
 
 _n = [0]

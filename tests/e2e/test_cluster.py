@@ -4,7 +4,6 @@ answers, placement on the HRW owner, redirects followed by clients, buckets
 made on one node and seen on all, listings across the cluster, and nodes
 that leave (cleanly or killed). docs/cluster.md describes the design."""
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,13 +14,11 @@ import pytest
 import requests
 import xxhash
 
+from cluster_fixtures import (LEASE_TTL, MLCG32, SKIP_WITHOUT_ETCD, Etcd, etcd, etcd_keys, hrw_owner,  # noqa: F401
+                              member, new_bucket, nodes, on_disk, sdk_env, smap, wait_for)
 from conftest import BIN, ROOT, Target, free_port
 
-from cluster_fixtures import (ETCD, LEASE_TTL, MLCG32, Etcd, etcd, hrw_owner, member, new_bucket, nodes,  # noqa: F401
-                              on_disk, sdk_env, smap, wait_for)
-
-pytestmark = pytest.mark.skipif(
-    ETCD is None, reason="LOUD SKIP: etcd is not installed (Debian's etcd-server; deploy/dev/deps.sh --test installs it)")
+pytestmark = SKIP_WITHOUT_ETCD
 
 
 # --- the map
@@ -311,14 +308,6 @@ def test_without_etcd_reachable_a_target_does_not_start(tmp_path):
     dead = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(RuntimeError, match="cannot join cluster"):
         Target(str(tmp_path), mountpaths=1, extra_args=["--etcd", dead])
-
-
-def etcd_keys(e, prefix):
-    import base64
-    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    r = requests.post(f"{e.url}/v3/kv/range", timeout=5, json={
-        "key": base64.b64encode(prefix.encode()).decode(), "range_end": base64.b64encode(end.encode()).decode()})
-    return sorted(base64.b64decode(kv["key"]).decode() for kv in r.json().get("kvs", []))
 
 
 def test_targets_serve_on_through_an_etcd_restart_and_register_again(tmp_path):

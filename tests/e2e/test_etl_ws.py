@@ -4,8 +4,11 @@ unless the ETL reads the file: fqn), for init code (the Python runner) and
 the native md5 transformer; inline reads, etl_args, offline jobs, pipelines
 with a ws stage, and the failures: a transform that raises (502, the next
 object still served), one that hangs (504 at the object timeout, others
-served meanwhile), an ETL killed mid-stream (502, the target unharmed);
-and AIStore's own webserver (the SDK's FastAPIServer /ws) against our client."""
+served meanwhile), an ETL killed mid-stream (502, the target unharmed), a
+connection that dies with several objects in flight on it; fqn by default
+for ETLs of ours (ETL_DIRECT_FQN=false sends the bytes); and AIStore's own
+webserver (the SDK's FastAPIServer /ws) against our client."""
+import concurrent.futures as cf
 import glob
 import hashlib
 import os
@@ -19,7 +22,7 @@ import pytest
 import requests
 
 from conftest import BUILD, ROOT, Target
-from test_etl_api import etl_pids, init_code, message
+from test_etl_api import b64, etl_pids, init_code, message
 from test_etl_v5 import MD5, REVERSE, UPPER, WITH_ARGS  # the same transforms, over ws://
 from test_offline import list_names, put_many, wait_job
 
@@ -36,6 +39,27 @@ def transform(data):
         time.sleep(3)
     return data[::-1]
 """
+
+# etl_args n: the object n times (n > 0), or its first 1/-n (n < 0)
+SIZES = """
+def transform(data, etl_args):
+    n = int(etl_args)
+    return data * n if n > 0 else data[:len(data) // -n]
+"""
+
+# ends its connection (the runner's thread for it) on objects that start with
+# "die", after a pause in which more objects queue up behind it
+DIES = """
+import time
+def transform(data):
+    if data.startswith(b"die"):
+        time.sleep(0.3)
+        raise SystemExit
+    time.sleep(0.005)
+    return data[::-1]
+"""
+
+BYTES_ENV = [{"name": "ETL_DIRECT_FQN", "value": "false"}]
 
 OBJECTS = {"a.txt": b"hello world", "dir/b c.bin": os.urandom(300_000), "empty": b"",
            "bad-1": b"bad one", "good-1": b"good one", "hang-1": b"hang on", "slow-1": b"slow down"}
@@ -191,9 +215,11 @@ def test_etl_killed_mid_stream(target):
     requests.delete(f"{t.url}/v1/etl/ws-killed", timeout=30)
 
 
-def init_native(t, name, comm, arg=""):
+def init_native(t, name, comm, arg="", env=None):
     msg = {"name": name, "communication": comm, "argument": arg,
            "runtime": {"image": "etlfs/transformer_md5_native"}}
+    if env:
+        msg["env"] = env
     return requests.put(f"{t.url}/v1/etl", json=msg, timeout=120)
 
 
@@ -311,8 +337,10 @@ def test_shipped_python_transformers_over_ws(tws):
 
 @pytest.mark.timeout(900)
 def test_one_gib_through_ws_keeps_the_target_small(tmp_path):
-    """1 GiB sent down a WebSocket (the native md5 reads it as it arrives):
-    the target streams the file in frames and never holds the object."""
+    """1 GiB sent down a WebSocket (the native md5 reads it as it arrives;
+    ETL_DIRECT_FQN=false, else it would read the file itself), then 1 GiB
+    coming back from an echo as 64 objects of 16 MiB, 4 in flight at a time:
+    the target streams in frames both ways and never holds an object."""
     from test_etl_matrix import BLOCK, GIB, RssSampler, gen_block, vm_rss
     if shutil.disk_usage(str(tmp_path)).free < 3 * GIB:
         pytest.skip("needs 3 GiB of free disk")
@@ -329,16 +357,122 @@ def test_one_gib_through_ws_keeps_the_target_small(tmp_path):
 
         r = requests.put(f"{t.url}/v1/objects/big/huge.bin", data=body(), timeout=600)
         assert r.status_code == 200, r.text
-        r = init_native(t, "ws-native-big", "ws://")
+        r = init_native(t, "ws-native-big", "ws://", env=BYTES_ENV)
+        assert r.status_code == 200, r.text
+        mid = os.urandom(16 << 20)
+        t.put("big", "mid.bin", mid)
+        r = init_code(t, "ws-echo-big", code="def transform(data):\n    return data\n", comm="ws://", deps="")
         assert r.status_code == 200, r.text
         base = vm_rss(t.proc.pid)
         sampler = RssSampler(t.proc.pid)
         sampler.start()
         g = requests.get(f"{t.url}/v1/objects/big/huge.bin", params={"etl_name": "ws-native-big"}, timeout=600)
-        peak = sampler.stop()
         assert g.status_code == 200 and g.content == want.hexdigest().encode(), g.text[:300]
+        sent = {e["id"]: e for e in requests.get(f"{t.url}/v1/etl", timeout=10).json()}["ws-native-big"]["in_bytes"]
+        assert sent == GIB  # the bytes went down the WebSocket
+
+        def echo(_):
+            with requests.get(f"{t.url}/v1/objects/big/mid.bin", params={"etl_name": "ws-echo-big"},
+                              stream=True, timeout=(10, 300)) as e:
+                h, n = hashlib.md5(), 0
+                for chunk in e.iter_content(BLOCK):
+                    h.update(chunk)
+                    n += len(chunk)
+                return e.status_code, n, h.hexdigest()
+
+        with cf.ThreadPoolExecutor(4) as ex:
+            res = list(ex.map(echo, range(64)))
+        peak = sampler.stop()
+        mid_md5 = hashlib.md5(mid).hexdigest()
+        assert all(r == (200, len(mid), mid_md5) for r in res), [r for r in res if r[0] != 200][:3]
+        got = {e["id"]: e for e in requests.get(f"{t.url}/v1/etl", timeout=10).json()}["ws-echo-big"]["out_bytes"]
+        assert got == GIB
         grew = (peak - base) >> 20
-        print(f"target RSS: base {base >> 20} MiB, +{grew} MiB while 1 GiB went through ws://")
-        assert grew < 50, f"1 GiB through ws:// grew the target by {grew} MiB"
+        print(f"target RSS: base {base >> 20} MiB, +{grew} MiB while 2 GiB went through ws://")
+        assert grew < 50, f"1 GiB each way through ws:// grew the target by {grew} MiB"
     finally:
         t.stop()
+
+
+def init_code_env(t, name, code, env):
+    msg = {"id": name, "runtime": "python3.11v2", "communication": "ws://", "argument": "",
+           "funcs": {"transform": "transform"}, "code": b64(code), "env": env}
+    return requests.put(f"{t.url}/v1/etl", json=msg, timeout=120)
+
+
+def etl_stats(t, name):
+    return {e["id"]: e for e in requests.get(f"{t.url}/v1/etl", timeout=10).json()}[name]
+
+
+@pytest.mark.parametrize("fqn", [True, False], ids=["fqn-by-default", "bytes"])
+def test_outputs_shorter_and_longer_than_inputs(tws, fqn):
+    """An ETL of ours reads the object's file itself unless ETL_DIRECT_FQN is
+    false (then the bytes go down the WebSocket): in_bytes says which."""
+    t = tws
+    name = "ws-sizes" if fqn else "ws-sizes-bytes"
+    r = init_code_env(t, name, SIZES, [] if fqn else BYTES_ENV)
+    assert r.status_code == 200, r.text
+    try:
+        sent = out = 0
+        for _ in range(2):
+            for obj in ("a.txt", "dir/b c.bin", "empty"):
+                data = OBJECTS[obj]
+                for n in (5, -3, 1):
+                    g = get(t, obj, etl_name=name, etl_args=str(n))
+                    want = data * n if n > 0 else data[:len(data) // -n]
+                    assert g.status_code == 200 and g.content == want, (obj, n, g.status_code, len(g.content))
+                    sent += len(data)
+                    out += len(want)
+        st = etl_stats(t, name)
+        assert st["out_bytes"] == out
+        assert st["in_bytes"] == (0 if fqn else sent), st
+    finally:
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+@pytest.mark.timeout(300)
+def test_connection_dies_with_several_objects_in_flight(tws):
+    """A transformer's connection dies while other objects are queued on it:
+    its object fails with a 5xx naming ETL and object, the objects in flight
+    behind it go again on another connection (at worst they fail the same
+    way), the stream reconnects, and nothing else fails."""
+    t = tws
+    name = "ws-dies"
+    r = init_code(t, name, code=DIES, comm="ws://", deps="")
+    assert r.status_code == 200, r.text
+    t.create_bucket("wsdie")
+    ok = {f"ok-{i:03d}": f"object {i}".encode() for i in range(160)}
+    die = {f"die-{i}": b"die now %d" % i for i in range(3)}
+    for k, v in {**ok, **die}.items():
+        t.put("wsdie", k, v)
+    order = list(ok)
+    for i, k in enumerate(die):  # spread among the others
+        order.insert(40 + 40 * i, k)
+
+    def one(k):
+        return k, requests.get(f"{t.url}/v1/objects/wsdie/{k}", params={"etl_name": name}, timeout=60)
+
+    try:
+        with cf.ThreadPoolExecutor(32) as ex:
+            res = list(ex.map(one, order))
+        failed = {k: r for k, r in res if r.status_code != 200}
+        print(f"failed: {sorted(failed)}")
+        for k in die:
+            assert k in failed, k
+        for k, r in failed.items():
+            assert r.status_code >= 500, (k, r.status_code, r.text)
+            assert name in message(r) and k in message(r), (k, message(r))
+            if k in ok:  # only one that was in flight on a dying connection
+                assert "broke" in message(r), (k, message(r))
+        for k, r in res:
+            if r.status_code == 200:
+                assert r.content == ok[k][::-1], k
+        # at most the objects in flight with a dying one on its two connections
+        assert len(failed) - len(die) <= len(die) * 2 * 8, sorted(failed)
+        # reconnected: everything goes through now
+        for k in order[:20]:
+            if k in ok:
+                g = one(k)[1]
+                assert g.status_code == 200 and g.content == ok[k][::-1], (k, g.text)
+    finally:
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)

@@ -117,6 +117,28 @@ def test_copy_bck_nested_prefix_prepend(shared_target, bucket):
     assert sorted(list_names(t, dst)) == sorted(want)
 
 
+def thread_stacks(pid):
+    """Thread stacks mapped in a process: one guard page (---p, anonymous) each."""
+    with open(f"/proc/{pid}/maps") as f:
+        return sum(1 for line in f if line.split()[1] == "---p" and len(line.split()) == 5)
+
+
+def test_finished_jobs_keep_no_thread_stacks(target):
+    """A finished job stays listed for its status, but its thread is joined:
+    80 jobs in a row leave the target with about the stacks it had."""
+    t, bucket = target, "stacks"
+    t.create_bucket(bucket)
+    put_many(t, bucket, [(f"o{i}", b"x" * 100) for i in range(4)])
+    wait_job(t, copy_bck(t, bucket, bucket + "-warm").text)
+    before = thread_stacks(t.proc.pid)
+    for i in range(80):
+        r = copy_bck(t, bucket, f"{bucket}-c{i % 4}")
+        assert r.status_code == 200, r.text
+        assert wait_job(t, r.text)["objects"] == 4
+    after = thread_stacks(t.proc.pid)
+    assert after <= before + 8, f"{before} thread stacks before 80 jobs, {after} after"
+
+
 def test_copy_bck_dry_run(shared_target, bucket):
     t = shared_target
     items = [(f"a/{i}", b"x" * i) for i in range(25)]

@@ -4,7 +4,8 @@
  * 101 kept, a wrong accept or a non-101 refused), messages round trip
  * through libwslay's framing (text, empty, larger than every buffer, from a
  * file), pings answered on the way, and a close, a silent peer or a closed
- * port ending in the errors callers act on.
+ * port ending in the errors callers act on; full duplex: one thread
+ * receiving while others send, in order, and a shutdown waking a receiver.
  */
 #include "common/ws.h"
 
@@ -243,10 +244,87 @@ static void test_handshake(void)
     CHECK(rc == -ECONNREFUSED && !c && strstr(err.msg, "connect"), "closed port: %d %s", rc, err.msg);
 }
 
+/* ---- full duplex: senders under the send side, one receiver meanwhile */
+static void *shutdown_later(void *arg)
+{
+    usleep(100 * 1000);
+    cmn_ws_shutdown(arg, "shut by the test");
+    return NULL;
+}
+
+#define DUPLEX_N 400
+
+typedef struct duplex {
+    cmn_ws *c;
+    int next; /* the next message number to send (under the send side) */
+} duplex;
+
+static void *duplex_sender(void *arg)
+{
+    duplex *d = arg;
+    for (;;) {
+        cmn_ws_send_lock(d->c);
+        int i = d->next++;
+        int rc = 0;
+        if (i < DUPLEX_N) {
+            char msg[64];
+            size_t len = (size_t)snprintf(msg, sizeof msg, "message %d", i);
+            rc = cmn_ws_send(d->c, CMN_WS_BINARY, msg, len);
+            if (!rc)
+                rc = cmn_ws_flush(d->c);
+        }
+        cmn_ws_send_unlock(d->c);
+        if (i >= DUPLEX_N || rc)
+            return NULL;
+    }
+}
+
+static void test_duplex(void)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    duplex d = {cmn_ws_new(sv[0], true, NULL, 0), 0};
+    pthread_t th, s1, s2;
+    pthread_create(&th, NULL, echo, cmn_ws_new(sv[1], false, NULL, 0));
+    cmn_ws_set_recv_deadline(d.c, cmn_mono_ns() + 20 * 1000000000LL);
+    cmn_ws_set_send_deadline(d.c, cmn_mono_ns() + 20 * 1000000000LL);
+    pthread_create(&s1, NULL, duplex_sender, &d);
+    pthread_create(&s2, NULL, duplex_sender, &d);
+    cmn_buf got;
+    cmn_buf_init(&got);
+    int ok = 0;
+    for (int i = 0, op; i < DUPLEX_N; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "message %d", i);
+        if (cmn_ws_recv_buf(d.c, &op, &got, 100) != 0 || got.len != strlen(want) || memcmp(got.data, want, got.len))
+            break;
+        ok++;
+    }
+    CHECK(ok == DUPLEX_N, "duplex: %d of %d echoes in order (%s)", ok, DUPLEX_N, cmn_ws_why(d.c));
+    pthread_join(s1, NULL);
+    pthread_join(s2, NULL);
+
+    /* a receiver waiting for an answer that will not come is woken by a
+     * shutdown from another thread */
+    cmn_ws_set_recv_deadline(d.c, cmn_mono_ns() + 20 * 1000000000LL);
+    int64_t t0 = cmn_mono_ns();
+    pthread_t sh;
+    pthread_create(&sh, NULL, shutdown_later, d.c);
+    int op;
+    int rc = cmn_ws_recv_buf(d.c, &op, &got, 100);
+    pthread_join(sh, NULL);
+    CHECK(rc == -ECONNRESET && !cmn_ws_usable(d.c) && cmn_mono_ns() - t0 < 10 * 1000000000LL,
+          "shutdown wakes the receiver: %d %s", rc, cmn_ws_why(d.c));
+    cmn_buf_free(&got);
+    cmn_ws_free(d.c);
+    pthread_join(th, NULL);
+}
+
 int main(void)
 {
     test_accept_key();
     test_framing();
     test_handshake();
+    test_duplex();
     return CHECK_RESULT();
 }

@@ -6,7 +6,10 @@ Design: stdlib http.server with one thread per connection, HTTP/1.1 keep-alive
 and TCP_NODELAY; non-streaming replies go out as one write (headers + body).
 Streaming replies (CHUNK_SIZE > 0) use chunked encoding so that the target can
 tell a finished body from a truncated one. For io:// the user's code is a
-script, run once per request with the body on stdin. GET /ws serves ws://
+script, run once per request with the body on stdin: in one of a pool of
+warm interpreters (--io-pool, which the target passes: each runs the script
+object after object, framed over its pipes), else in a new process per
+object. GET /ws serves ws://
 (AIStore 5.0's stream of objects on one connection) with the shipped
 transformers' framing (etl/transformers/lib/ws_stream.py), in the
 connection's own thread.
@@ -20,6 +23,10 @@ import importlib.util
 import inspect
 import io
 import os
+import queue
+import select
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -28,6 +35,19 @@ import urllib.parse
 
 STREAM_FLUSH = 64 * 1024  # coalesce small writer.write() calls into one chunk
 ERR_TAIL = 2048  # bytes of an io script's stderr returned with a 500
+IO_POOL_FLAG = "--io-pool"  # argv[1] from the target (etl/comm_io.c): keep warm io:// processes
+IO_WORKER_FLAG = "--io-worker"  # argv[1] of one warm process: python runner.py --io-worker CODE
+
+# What this runner serves per communicator (the one place that knows them):
+# "script": the code is a stdin->stdout script (io://), else a function;
+# "ws": GET /ws upgrades to AIStore 5.0's stream.
+COMMS = {
+    "hpush://": {"script": False, "ws": True},
+    "hpull://": {"script": False, "ws": True},
+    "hrev://": {"script": False, "ws": True},
+    "ws://": {"script": False, "ws": True},
+    "io://": {"script": True, "ws": False},
+}
 
 
 def die(msg):
@@ -41,6 +61,9 @@ class Config:
         self.code_dir = env.get("ETLFS_CODE_DIR") or os.getcwd()
         self.func_name = env.get("FUNC_TRANSFORM") or "transform"
         self.comm = (env.get("COMM_TYPE") or "hpush://").strip()
+        if self.comm not in COMMS:
+            die(f"COMM_TYPE {self.comm!r} is none of {', '.join(COMMS)}")
+        self.serves = COMMS[self.comm]
         self.arg_type = (env.get("ARG_TYPE") or "").strip().lower()
         self.target_url = (env.get("AIS_TARGET_URL") or "").rstrip("/")
         self.python = env.get("ETLFS_PYTHON") or sys.executable
@@ -58,7 +81,7 @@ class Config:
 
     @property
     def is_io(self):
-        return self.comm.startswith("io")
+        return self.serves["script"]
 
 
 
@@ -268,6 +291,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     server_version = "etlfs-runner"
     cfg = None
     transform = None
+    io_pool = None
 
     def log_message(self, fmt, *args):
         pass  # failures are logged where handled; success is silent
@@ -324,7 +348,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/health":
             self.reply(200, b"Running", "text/plain")
             return
-        if self.path == "/ws" and not self.cfg.is_io:
+        if self.path == "/ws" and self.cfg.serves["ws"]:
             ws_stream().serve(self, lambda ctrl, data: ws_transform(self.cfg, self.transform, ctrl, data),
                               self.ws_error)
             return
@@ -383,6 +407,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def run_script(self, body):
         cfg = self.cfg
+        if self.io_pool is not None:
+            try:
+                status, out, err = self.io_pool.run(body, self.etl_args, self.connection)
+            except WorkerDied as exc:
+                sys.stderr.write(f"etlfs-runner: {cfg.code_path}: {exc}\n")
+                self.reply(500, str(exc), "text/plain")
+                return
+            if status != 0:
+                tail = err[-ERR_TAIL:].decode("utf-8", "replace").strip()
+                sys.stderr.write(f"etlfs-runner: {cfg.code_path} exited {status}: {tail}\n")
+                self.reply(500, f"exit status {status}: {tail}", "text/plain")
+                return
+            self.reply(200, out)
+            return
         try:
             env = dict(os.environ, ETL_ARGS=self.etl_args) if self.etl_args is not None else None
             proc = subprocess.run([cfg.python, cfg.code_path], input=body, capture_output=True,
@@ -399,6 +437,153 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self):
         self.do_PUT()
+
+
+class WorkerDied(Exception):
+    """A warm io:// process ended in the middle of an object."""
+
+
+# One frame each way on a warm process's pipes: the request is (body length,
+# etl_args length or NO_ARGS) then both; the answer is (exit status, stdout
+# length, stderr length) then both.
+REQ = struct.Struct("!QI")
+ANS = struct.Struct("!iQQ")
+NO_ARGS = 0xFFFFFFFF
+
+
+def read_exact(f, n):
+    parts, left = [], n
+    while left:
+        b = f.read(left)
+        if not b:
+            return None
+        parts.append(b)
+        left -= len(b)
+    return b"".join(parts)
+
+
+class IoWorker:
+    def __init__(self, cfg):
+        self.proc = subprocess.Popen([cfg.python, os.path.realpath(__file__), IO_WORKER_FLAG, cfg.code_path],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=cfg.code_dir)
+
+    def call(self, body, etl_args, client):
+        a = etl_args.encode() if etl_args is not None else b""
+        try:
+            self.proc.stdin.write(REQ.pack(len(body), len(a) if etl_args is not None else NO_ARGS) + body + a)
+            self.proc.stdin.flush()
+            if not self.wait(client):
+                self.kill()
+                raise WorkerDied("the client went away before the io:// script answered (it was stopped)")
+            head = read_exact(self.proc.stdout, ANS.size)
+            if head is not None:
+                status, nout, nerr = ANS.unpack(head)
+                out, err = read_exact(self.proc.stdout, nout), read_exact(self.proc.stdout, nerr)
+                if out is not None and err is not None:
+                    return status, out, err
+        except OSError:
+            pass
+        self.kill()
+        how = self.proc.returncode
+        how = f"killed by signal {-how}" if how is not None and how < 0 else f"exit status {how}"
+        raise WorkerDied(f"the io:// process died in the middle of the object ({how}); a new one takes its place")
+
+    def wait(self, client):
+        """Until the answer starts (True) or the client closed its connection
+        (False: the target gave up on the object, e.g. at its timeout), so
+        that a script that hangs holds its process only that long."""
+        watch = [self.proc.stdout, client]
+        while True:
+            ready, _, _ = select.select(watch, [], [])
+            if self.proc.stdout in ready:
+                return True
+            try:
+                if not client.recv(1, socket.MSG_PEEK):
+                    return False
+            except OSError:
+                return False
+            watch = [self.proc.stdout]  # bytes of a next request: only the answer matters now
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+
+class IoPool:
+    """io://'s warm processes: at most size, started when first needed; one
+    that dies is dropped (the next object starts a new one)."""
+
+    def __init__(self, cfg, size):
+        self.cfg = cfg
+        self.idle = queue.LifoQueue()
+        self.slots = threading.BoundedSemaphore(size)
+
+    def run(self, body, etl_args, client):
+        with self.slots:
+            try:
+                w = self.idle.get_nowait()
+            except queue.Empty:
+                w = IoWorker(self.cfg)
+            out = w.call(body, etl_args, client)  # WorkerDied: w is gone
+            self.idle.put(w)
+            return out
+
+
+def io_worker(code_path):
+    """One warm io:// process: the script once per framed object, with
+    sys.stdin / sys.stdout / sys.stderr in memory and ETL_ARGS in the
+    environment, as a process of its own would see them. Modules it imports
+    stay loaded: that is the saving."""
+    import builtins
+
+    with open(code_path, "rb") as f:
+        code = compile(f.read(), code_path, "exec")
+    rin = sys.stdin.buffer
+    wout = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray write to fd 1 must not break the framing
+    real = sys.stdin, sys.stdout, sys.stderr
+    while True:
+        head = read_exact(rin, REQ.size)
+        if head is None:
+            return
+        n, alen = REQ.unpack(head)
+        body = read_exact(rin, n)
+        args = read_exact(rin, alen) if alen != NO_ARGS else None
+        if body is None or (alen != NO_ARGS and args is None):
+            return
+        if args is None:
+            os.environ.pop("ETL_ARGS", None)
+        else:
+            os.environ["ETL_ARGS"] = args.decode("utf-8", "surrogateescape")
+        sin = io.TextIOWrapper(io.BytesIO(body))
+        # buffered as a process's own streams are (a print() may trail a
+        # write to .buffer until the flush at the end, as it would there)
+        sout, serr = io.TextIOWrapper(io.BytesIO()), io.TextIOWrapper(io.BytesIO())
+        sys.stdin, sys.stdout, sys.stderr = sin, sout, serr
+        sys.argv = [code_path]
+        status = 0
+        try:
+            exec(code, {"__name__": "__main__", "__file__": code_path, "__builtins__": builtins})
+        except SystemExit as e:
+            if e.code is None:
+                status = 0
+            elif isinstance(e.code, int):
+                status = e.code
+            else:
+                serr.write(f"{e.code}\n")
+                status = 1
+        except BaseException:
+            serr.write(traceback.format_exc())
+            status = 1
+        try:
+            sout.flush()
+            serr.flush()
+        except Exception:
+            pass
+        sys.stdin, sys.stdout, sys.stderr = real
+        out, err = sout.buffer.getvalue(), serr.buffer.getvalue()
+        wout.write(ANS.pack(status, len(out), len(err)) + out + err)
+        wout.flush()
 
 
 class Server(http.server.ThreadingHTTPServer):
@@ -422,15 +607,21 @@ class Collector:
         pass
 
 
+_ws_mod = []
+
+
 def ws_stream():
     """The ws:// framing the shipped transformers use (etl/transformers/lib),
-    imported when a /ws connection first arrives; last on sys.path, so it
-    shadows none of the user's modules."""
-    lib = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "transformers", "lib")
-    if lib not in sys.path:
-        sys.path.append(lib)
-    import ws_stream as mod
-    return mod
+    imported when a /ws connection first arrives (then kept: ws_transform
+    asks per object); last on sys.path, so it shadows none of the user's
+    modules."""
+    if not _ws_mod:
+        lib = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "transformers", "lib")
+        if lib not in sys.path:
+            sys.path.append(lib)
+        import ws_stream as mod
+        _ws_mod.append(mod)
+    return _ws_mod[0]
 
 
 def ws_transform(cfg, fn, ctrl, data):
@@ -452,10 +643,15 @@ def ws_transform(cfg, fn, ctrl, data):
 
 
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == IO_WORKER_FLAG:
+        io_worker(sys.argv[2])
+        return
     cfg = Config(os.environ)
     Handler.cfg = cfg
     if not cfg.is_io:
         Handler.transform = staticmethod(load_transform(cfg))
+    elif IO_POOL_FLAG in sys.argv[1:]:
+        Handler.io_pool = IoPool(cfg, max(2, min(8, os.cpu_count() or 2)))
     server = Server(("127.0.0.1", cfg.port), Handler)
     sys.stderr.write(f"etlfs-runner: serving {cfg.code_path} ({cfg.comm}) on 127.0.0.1:{cfg.port}\n")
     try:
