@@ -333,6 +333,12 @@ def test_a_single_object_copy_through_any_node_lands_on_the_copys_owner(nodes):
                           json={"action": "copy-obj", "name": "x/" + name, "value": {"id": ""}}, timeout=30)
         assert r.status_code == 200 and int(r.headers["ais-size"]) == len(data), r.text
         want["x/" + name] = data
+    etl = init_md5_everywhere(nodes)
+    for k, (name, data) in enumerate(list(objs.items())[:6]):  # through an ETL: the output streams to its owner
+        r = requests.post(f"{nodes[k % 3].url}/v1/objects/{src}/{name}?bck_to={uname(dst)}",
+                          json={"action": "copy-obj", "name": "m/" + name, "value": {"id": etl}}, timeout=30)
+        assert r.status_code == 200 and int(r.headers["ais-size"]) == 32, r.text
+        want["m/" + name] = hashlib.md5(data).hexdigest().encode()
     assert_outputs(nodes, dst, want)
 
 
