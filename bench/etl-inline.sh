@@ -58,8 +58,8 @@ small=$data/small
 
 say "build etlfs-target and etlfs-md5 (RelWithDebInfo, $build); loadgen"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DETLFS_SANITIZE=OFF >/dev/null
-cmake --build "$build" --target etlfs-target etlfs-md5 -j"$(nproc)" >/dev/null
-cc -std=gnu11 -O2 -Wall -Wextra -o "$work/loadgen" "$root/bench/loadgen.c" -lcurl -lpthread
+cmake --build "$build" --target etlfs-target etlfs-md5 loadgen -j"$(nproc)" >/dev/null
+cp "$build/bin/loadgen" "$work/loadgen"
 
 # object names are the dataset's relative paths: small/dNN/fNNNNN.bin
 grep ' small/' "$data/MANIFEST.md5" | awk '{print $2, $1}' >"$work/objects" # NAME MD5

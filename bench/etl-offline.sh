@@ -27,7 +27,7 @@ DATASET=${DATASET_SH:-/work/shared/bench/dataset.sh}
 
 WORK=$(mktemp -d /tmp/etl-offline.XXXXXX)
 PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$BUILD/bin/etlfs-target" --listen 127.0.0.1:$PORT --data "$WORK/mp0" --data "$WORK/mp1" >"$WORK/target.log" 2>&1 &
+"$BUILD/bin/etlfs-target" --listen 127.0.0.1:$PORT --data "$WORK/mp0" --data "$WORK/mp1" --promote-root "$DATA" >"$WORK/target.log" 2>&1 &
 TPID=$!
 cleanup() { kill "$TPID" 2>/dev/null; wait "$TPID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT

@@ -2,10 +2,11 @@
  * loadgen.c - a small HTTP load generator for the benchmarks where wrk falls
  * short: it follows redirects (inline hpull answers 307 to the ETL), checks
  * every answer against an expected MD5, and PUTs a different file per object.
- * One thread and one keep-alive libcurl handle per connection; each thread
+ * One thread and one keep-alive connection (a pool of one handle of the
+ * project's HTTP client, common/http_client.c) per connection; each thread
  * walks its own stride of the path list, so threads never share state.
  *
- *   cc -O2 -o loadgen bench/loadgen.c -lcurl -lpthread
+ *   cmake --build BUILD --target loadgen    (BUILD/bin/loadgen)
  *   loadgen [-c CONNS] [-d SECONDS] [-1] [-L] [-m GET|PUT] BASE_URL LIST
  *
  * LIST: one request per line, "PATH [FILE] [MD5]" separated by blanks.
@@ -17,8 +18,8 @@
  *   requests N errors E seconds S req/s R MB/s M
  * and the first few failures on stderr. Exit status 1 when any request failed.
  */
-#define _GNU_SOURCE
-#include <curl/curl.h>
+#include "common/http_client.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -61,31 +62,17 @@ typedef struct sink {
     size_t len, total;
 } sink;
 
-static size_t on_body(char *buf, size_t size, size_t n, void *ud)
+/* A 2xx body: its first bytes kept (an md5 ETL's answer), the rest counted. */
+static int on_body(void *ud, const char *buf, size_t len)
 {
     sink *s = ud;
-    size_t len = size * n;
     if (s->len < sizeof s->head) {
         size_t k = len < sizeof s->head - s->len ? len : sizeof s->head - s->len;
         memcpy(s->head + s->len, buf, k);
         s->len += k;
     }
     s->total += len;
-    return len;
-}
-
-typedef struct src {
-    const char *data;
-    size_t len, off;
-} src;
-
-static size_t on_upload(char *buf, size_t size, size_t n, void *ud)
-{
-    src *s = ud;
-    size_t k = size * n < s->len - s->off ? size * n : s->len - s->off;
-    memcpy(buf, s->data + s->off, k);
-    s->off += k;
-    return k;
+    return 0;
 }
 
 static char *slurp(const char *file, size_t *len)
@@ -116,9 +103,8 @@ static char *slurp(const char *file, size_t *len)
 static void *worker(void *arg)
 {
     long id = (long)arg;
-    CURL *c = curl_easy_init();
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Expect:");
-    char url[8192], cerr[CURL_ERROR_SIZE];
+    cmn_http_pool *pool = cmn_http_pool_new(1); /* this connection's keep-alive handle */
+    char url[8192];
     size_t i = once ? (size_t)id : (size_t)id * (nlines / (size_t)conns);
     for (;;) {
         if (once && i >= nlines)
@@ -128,61 +114,50 @@ static void *worker(void *arg)
         line *l = &lines[i % nlines];
         i = once ? i + (size_t)conns : i + 1;
         snprintf(url, sizeof url, "%s%s", base, l->path);
-        curl_easy_reset(c); /* keeps the connection */
         sink s = {.len = 0};
-        src up = {0};
+        cmn_http_sink out = {.ctx = &s, .write = on_body};
+        size_t up_len = 0;
         char *body = NULL;
-        cerr[0] = '\0';
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-        curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-        if (follow)
-            curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-        if (put) {
-            if (l->file && strcmp(l->file, "-")) {
-                body = slurp(l->file, &up.len);
-                if (!body) {
-                    fail("read", l->file, strerror(errno));
-                    continue;
-                }
-                up.data = body;
+        if (put && l->file && strcmp(l->file, "-")) {
+            body = slurp(l->file, &up_len);
+            if (!body) {
+                fail("read", l->file, strerror(errno));
+                continue;
             }
-            curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(c, CURLOPT_READFUNCTION, on_upload);
-            curl_easy_setopt(c, CURLOPT_READDATA, &up);
-            curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up.len);
         }
-        CURLcode cc = curl_easy_perform(c);
+        cmn_http_req req = {
+            .method = put ? "PUT" : "GET",
+            .url = url,
+            .body = body,
+            .body_len = up_len,
+            .sink = &out,
+            .err_body_max = sizeof s.head,
+            .follow_redirects = follow,
+            .timeout_ms = 30000,
+        };
+        cmn_http_resp resp;
+        cmn_http_resp_init(&resp);
+        int rc = cmn_http_do(pool, &req, &resp);
         free(body);
-        long status = 0;
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        if (cc != CURLE_OK) {
-            fail(put ? "PUT" : "GET", l->path, cerr[0] ? cerr : curl_easy_strerror(cc));
-            continue;
-        }
-        if (status != 200) {
+        if (rc != 0) {
+            fail(req.method, l->path, resp.err.msg);
+        } else if (resp.status != 200) {
             char why[128];
-            snprintf(why, sizeof why, "status %ld: %.*s", status, (int)s.len, s.head);
-            fail(put ? "PUT" : "GET", l->path, why);
-            continue;
-        }
-        if (!put && l->md5 && (s.total != 32 || memcmp(s.head, l->md5, 32))) {
+            snprintf(why, sizeof why, "status %ld: %.*s", resp.status, (int)resp.body.len,
+                     resp.body.data ? resp.body.data : "");
+            fail(req.method, l->path, why);
+        } else if (!put && l->md5 && (s.total != 32 || memcmp(s.head, l->md5, 32))) {
             char why[160];
             snprintf(why, sizeof why, "got %zu bytes \"%.*s\", want %s", s.total, (int)(s.len < 40 ? s.len : 40),
                      s.head, l->md5);
             fail("GET", l->path, why);
-            continue;
+        } else {
+            atomic_fetch_add(&done_reqs, 1);
+            atomic_fetch_add(&body_bytes, (long)(put ? up_len : s.total));
         }
-        atomic_fetch_add(&done_reqs, 1);
-        atomic_fetch_add(&body_bytes, (long)(put ? up.len : s.total));
+        cmn_http_resp_free(&resp);
     }
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
+    cmn_http_pool_free(pool);
     return NULL;
 }
 
@@ -237,7 +212,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "loadgen: cannot read a non-empty list from %s\n", argv[optind + 1]);
         return 2;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    cmn_http_global_init();
     pthread_t *th = calloc((size_t)conns, sizeof *th);
     double t0 = now();
     for (long i = 0; i < conns; i++)
@@ -262,6 +237,6 @@ int main(int argc, char **argv)
         free(lines[i].md5);
     }
     free(lines);
-    curl_global_cleanup();
+    cmn_http_global_cleanup();
     return e ? 1 : 0;
 }

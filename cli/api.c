@@ -28,6 +28,19 @@ void cli_call_init(cli_call *c, const char *method)
     cmn_buf_init(&c->why);
 }
 
+void cli_call_bucket(cli_call *c, const char *method, const cli_uri *u)
+{
+    cli_call_init(c, method);
+    cmn_ais_url_bucket(&c->url, &cli_ais, u->bucket);
+    cmn_ais_url_query(&c->url, "provider", u->provider);
+}
+
+void cli_call_etl(cli_call *c, const char *method, const char *name)
+{
+    cli_call_init(c, method);
+    cmn_ais_url_etl(&c->url, &cli_ais, name);
+}
+
 void cli_call_free(cli_call *c)
 {
     cmn_buf_free(&c->url);

@@ -25,6 +25,15 @@ int cli_usage_err(const cli_args *a, const char *fmt, ...)
     return CLI_EXIT_USAGE;
 }
 
+int cli_npos(const cli_args *a, int min, int max, const char *missing)
+{
+    if (a->npos < min)
+        return cli_usage_err(a, "%s", missing);
+    if (a->npos > max)
+        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[max]);
+    return 0;
+}
+
 int cli_fail(const char *fmt, ...)
 {
     va_list ap;

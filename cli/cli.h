@@ -67,6 +67,9 @@ bool cli_flag_set(const cli_args *a, const char *name);
 void cli_print_help(const cli_cmd *cmd, const char *path);
 /* Prints `Incorrect usage of "PATH": MSG.` and returns CLI_EXIT_USAGE. */
 int cli_usage_err(const cli_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* 0 when a has min to max positional arguments, else cli_usage_err's code
+ * with missing (fewer) or "too many arguments" (more) printed. */
+int cli_npos(const cli_args *a, int min, int max, const char *missing);
 /* Prints MSG on stderr, returns CLI_EXIT_ERR. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -101,6 +104,9 @@ typedef struct cli_call {
 } cli_call;
 
 void cli_call_init(cli_call *c, const char *method);
+/* cli_call_init for /v1/buckets/BUCKET?provider=P, or /v1/etl[/NAME] (NULL: all) */
+void cli_call_bucket(cli_call *c, const char *method, const cli_uri *u);
+void cli_call_etl(cli_call *c, const char *method, const char *name);
 void cli_call_free(cli_call *c);
 /* Sends c. Returns CLI_EXIT_OK on 2xx, otherwise prints c->why (the
  * server's message, or the transport error) once and returns CLI_EXIT_ERR;

@@ -35,9 +35,7 @@ static int bucket_each(cli_args *a, const bucket_act *act)
         char cname[300];
         cli_uri_cname(&u, NULL, cname, sizeof cname);
         cli_call c;
-        cli_call_init(&c, act->method);
-        cmn_ais_url_bucket(&c.url, &cli_ais, u.bucket);
-        cmn_ais_url_query(&c.url, "provider", u.provider);
+        cli_call_bucket(&c, act->method, &u);
         char *body = cmn_ais_action(act->action, "", NULL);
         c.body = body;
         cmn_http_resp r;
@@ -299,9 +297,7 @@ static int ls_objects(cli_args *a, cli_uri *u)
         cJSON_AddStringToObject(v, "flags", "0");
         char *body = cmn_ais_action("list", "", v);
         cli_call c;
-        cli_call_init(&c, "GET");
-        cmn_ais_url_bucket(&c.url, &cli_ais, u->bucket);
-        cmn_ais_url_query(&c.url, "provider", u->provider);
+        cli_call_bucket(&c, "GET", u);
         c.body = body;
         cmn_http_resp r;
         cmn_http_resp_init(&r);

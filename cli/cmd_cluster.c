@@ -40,10 +40,24 @@ static int add_nodes(cli_table *t, cJSON *map, const char *primary)
     return k;
 }
 
+/* One map as a table of its own (headed unless --no-headers); its node count. */
+static int print_nodes(cJSON *map, const char *primary, bool hdr)
+{
+    cli_table t;
+    cli_table_init(&t, 3);
+    if (hdr)
+        cli_table_row(&t, "NODE", " TYPE", " PUBLIC URL");
+    int n = add_nodes(&t, map, primary);
+    cli_table_print(&t);
+    cli_table_free(&t);
+    return n;
+}
+
 int cli_show_cluster(cli_args *a)
 {
-    if (a->npos > 1)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[1]);
+    int bad = cli_npos(a, 0, 1, NULL);
+    if (bad)
+        return bad;
     if (a->npos == 1 && strcmp(a->pos[0], "smap") != 0)
         return cli_usage_err(a, "unsupported argument '%s' (expecting nothing or 'smap')", a->pos[0]);
     cli_call c;
@@ -58,20 +72,9 @@ int cli_show_cluster(cli_args *a)
         const char *primary = cJSON_IsString(pid) ? pid->valuestring : NULL;
         cJSON *ver = cJSON_GetObjectItem(smap, "version");
         bool hdr = !cli_flag_set(a, "no-headers");
-        cli_table t;
-        cli_table_init(&t, 3);
-        if (hdr)
-            cli_table_row(&t, "NODE", " TYPE", " PUBLIC URL");
-        int np = add_nodes(&t, cJSON_GetObjectItem(smap, "pmap"), primary);
-        cli_table_print(&t);
-        cli_table_free(&t);
+        int np = print_nodes(cJSON_GetObjectItem(smap, "pmap"), primary, hdr);
         printf("\n");
-        cli_table_init(&t, 3);
-        if (hdr)
-            cli_table_row(&t, "NODE", " TYPE", " PUBLIC URL");
-        int nt = add_nodes(&t, cJSON_GetObjectItem(smap, "tmap"), NULL);
-        cli_table_print(&t);
-        cli_table_free(&t);
+        int nt = print_nodes(cJSON_GetObjectItem(smap, "tmap"), NULL, hdr);
         printf("\nNon-Electable:\n\n");
         printf("Primary Proxy: %s\n", primary ? primary : "");
         char v[32];
@@ -79,6 +82,7 @@ int cli_show_cluster(cli_args *a)
             snprintf(v, sizeof v, "%s", ver->valuestring);
         else
             snprintf(v, sizeof v, "%.0f", cJSON_IsNumber(ver) ? ver->valuedouble : 0);
+        cli_table t;
         cli_table_init(&t, 3);
         char c2[40], c3[60];
         snprintf(c2, sizeof c2, " Targets: %d", nt);

@@ -51,8 +51,7 @@ int cli_etl_put_init(const cJSON *msg, char *xid, size_t xidlen, cmn_buf *why)
 {
     char *body = cJSON_PrintUnformatted(msg);
     cli_call c;
-    cli_call_init(&c, "PUT");
-    cmn_ais_url_etl(&c.url, &cli_ais, NULL);
+    cli_call_etl(&c, "PUT", NULL);
     c.body = body;
     cmn_http_resp r;
     cmn_http_resp_init(&r);
@@ -166,8 +165,7 @@ int cli_etl_init_code(cli_args *a)
 /* POST/DELETE /v1/etl/NAME[suffix]; an error answer is the caller's to explain. */
 static int etl_simple(cli_call *c, const char *method, const char *name, const char *suffix, cmn_http_resp *r)
 {
-    cli_call_init(c, method);
-    cmn_ais_url_etl(&c->url, &cli_ais, name);
+    cli_call_etl(c, method, name);
     cmn_buf_puts(&c->url, suffix);
     return cli_send(c, r, true);
 }

@@ -18,8 +18,7 @@
 cJSON *cli_etl_list(bool all, int *rc)
 {
     cli_call c;
-    cli_call_init(&c, "GET");
-    cmn_ais_url_etl(&c.url, &cli_ais, NULL);
+    cli_call_etl(&c, "GET", NULL);
     if (all)
         cmn_ais_url_query(&c.url, "all", "true");
     cmn_http_resp r;
@@ -44,8 +43,7 @@ static const char *str(const cJSON *o, const char *key)
 static cJSON *get_msg(const char *name, bool quiet, int *rc)
 {
     cli_call c;
-    cli_call_init(&c, "GET");
-    cmn_ais_url_etl(&c.url, &cli_ais, name);
+    cli_call_etl(&c, "GET", name);
     cmn_http_resp r;
     cmn_http_resp_init(&r);
     cJSON *m = NULL;
@@ -65,8 +63,7 @@ static int etl_list(cli_args *a)
 {
     if (cli_flag_set(a, "json")) {
         cli_call c;
-        cli_call_init(&c, "GET");
-        cmn_ais_url_etl(&c.url, &cli_ais, NULL);
+        cli_call_etl(&c, "GET", NULL);
         cmn_http_resp r;
         cmn_http_resp_init(&r);
         int rc = cli_send(&c, &r, false);
@@ -191,8 +188,7 @@ static void print_v3(const cJSON *m, const char *name)
 static int etl_details(cli_args *a, const char *name)
 {
     cli_call c;
-    cli_call_init(&c, "GET");
-    cmn_ais_url_etl(&c.url, &cli_ais, name);
+    cli_call_etl(&c, "GET", name);
     cJSON *m;
     int rc = cli_get_json(a, &c, "ETL details", cJSON_IsObject, &m);
     if (m && is_runtime_spec(m))
@@ -232,13 +228,11 @@ int cli_etl_details(cli_args *a)
 
 int cli_etl_show_errors(cli_args *a)
 {
-    if (a->npos < 1)
-        return cli_usage_err(a, "missing \"ETL_NAME [JOB_ID]\" arguments");
-    if (a->npos > 2)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[2]);
+    int bad = cli_npos(a, 1, 2, "missing \"ETL_NAME [JOB_ID]\" arguments");
+    if (bad)
+        return bad;
     cli_call c;
-    cli_call_init(&c, "GET");
-    cmn_ais_url_etl(&c.url, &cli_ais, a->pos[0]);
+    cli_call_etl(&c, "GET", a->pos[0]);
     cmn_ais_url_query(&c.url, "uuid", a->npos > 1 ? a->pos[1] : "");
     cJSON *d;
     int rc = cli_get_json(a, &c, "ETL details", cJSON_IsObject, &d);
@@ -271,13 +265,11 @@ int cli_etl_show_errors(cli_args *a)
 
 int cli_etl_view_logs(cli_args *a)
 {
-    if (a->npos < 1)
-        return cli_usage_err(a, "missing \"ETL_NAME [TARGET_ID]\" arguments");
-    if (a->npos > 2)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[2]);
+    int bad = cli_npos(a, 1, 2, "missing \"ETL_NAME [TARGET_ID]\" arguments");
+    if (bad)
+        return bad;
     cli_call c;
-    cli_call_init(&c, "GET");
-    cmn_ais_url_etl(&c.url, &cli_ais, a->pos[0]);
+    cli_call_etl(&c, "GET", a->pos[0]);
     cmn_buf_puts(&c.url, "/logs");
     if (a->npos > 1) {
         cmn_buf_puts(&c.url, "/");

@@ -87,11 +87,10 @@ static int etl_http_err(const cli_call *c, const cmn_http_resp *r, const char *n
  * server-side transform, PUT /v1/objects/SRC/OBJ?object_to=ais/@#/DST/NAME. */
 static int object_cp(cli_args *a, const chain *ch)
 {
-    if (a->npos < 4)
-        return cli_usage_err(a, "missing arguments \"<ETL_NAME_OR_PIPELINE> cp <SRC_BUCKET/OBJECT> "
-                                "<DST_BUCKET[/OBJECT]>\"");
-    if (a->npos > 4)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[4]);
+    int bad = cli_npos(a, 4, 4,
+                       "missing arguments \"<ETL_NAME_OR_PIPELINE> cp <SRC_BUCKET/OBJECT> <DST_BUCKET[/OBJECT]>\"");
+    if (bad)
+        return bad;
     cli_uri src, dst;
     int rc = cli_parse_uri(a, a->pos[2], &src, true, true);
     if (rc)
@@ -213,9 +212,7 @@ check:
 static int head_bucket(cli_uri *u)
 {
     cli_call c;
-    cli_call_init(&c, "HEAD");
-    cmn_ais_url_bucket(&c.url, &cli_ais, u->bucket);
-    cmn_ais_url_query(&c.url, "provider", u->provider);
+    cli_call_bucket(&c, "HEAD", u);
     cmn_http_resp r;
     cmn_http_resp_init(&r);
     int rc = cli_send(&c, &r, true);
@@ -231,9 +228,7 @@ static int head_bucket(cli_uri *u)
 static bool bucket_empty(cli_uri *u, const char *prefix)
 {
     cli_call c;
-    cli_call_init(&c, "GET");
-    cmn_ais_url_bucket(&c.url, &cli_ais, u->bucket);
-    cmn_ais_url_query(&c.url, "provider", u->provider);
+    cli_call_bucket(&c, "GET", u);
     cmn_buf body;
     cmn_buf_init(&body);
     cmn_buf_puts(&body, "{\"action\":\"list\",\"name\":\"\",\"value\":{\"prefix\":");
@@ -285,9 +280,7 @@ static int post_etl_bck(cli_args *a, const cli_uri *src, const cli_uri *dst, cJS
 {
     char *body = cmn_ais_action("etl-bck", "", v);
     cli_call c;
-    cli_call_init(&c, "POST");
-    cmn_ais_url_bucket(&c.url, &cli_ais, src->bucket);
-    cmn_ais_url_query(&c.url, "provider", src->provider);
+    cli_call_bucket(&c, "POST", src);
     char uname[400];
     snprintf(uname, sizeof uname, "%s/@#/%s/", dst->provider, dst->bucket);
     cmn_ais_url_query(&c.url, "bck_to", uname);
@@ -309,10 +302,9 @@ static int post_etl_bck(cli_args *a, const cli_uri *src, const cli_uri *dst, cJS
 
 int cli_etl_bucket(cli_args *a)
 {
-    if (a->npos < 3)
-        return cli_usage_err(a, "missing arguments \"ETL_NAME SRC_BUCKET DST_BUCKET\"");
-    if (a->npos > 3)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[3]);
+    int bad = cli_npos(a, 3, 3, "missing arguments \"ETL_NAME SRC_BUCKET DST_BUCKET\"");
+    if (bad)
+        return bad;
     chain ch;
     int rc = parse_chain(a, a->pos[0], &ch);
     if (rc)

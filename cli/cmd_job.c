@@ -307,8 +307,9 @@ static void add_job_rows(cli_table *t, cJSON *st)
 
 int cli_job_show(cli_args *a)
 {
-    if (a->npos > 1)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[1]);
+    int bad = cli_npos(a, 0, 1, NULL);
+    if (bad)
+        return bad;
     cmn_http_resp r;
     cmn_http_resp_init(&r);
     int rc;

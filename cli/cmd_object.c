@@ -261,10 +261,9 @@ static int put_dir(cli_args *a, const char *src, cli_uri *u)
 
 int cli_object_put(cli_args *a)
 {
-    if (a->npos < 2)
-        return cli_usage_err(a, "missing arguments \"FILE|DIRECTORY, BUCKET[/OBJECT_NAME]\"");
-    if (a->npos > 2)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[2]);
+    int bad = cli_npos(a, 2, 2, "missing arguments \"FILE|DIRECTORY, BUCKET[/OBJECT_NAME]\"");
+    if (bad)
+        return bad;
     const char *src = a->pos[0];
     cli_uri u;
     int rc = cli_parse_uri(a, a->pos[1], &u, false, true);
@@ -336,10 +335,9 @@ int cli_fetch_to(cli_call *c, const char *dest, int64_t *size)
 
 int cli_object_get(cli_args *a)
 {
-    if (a->npos < 1)
-        return cli_usage_err(a, "missing \"BUCKET/OBJECT_NAME\" argument");
-    if (a->npos > 2)
-        return cli_usage_err(a, "too many arguments or unrecognized (misplaced?) option '%s'", a->pos[2]);
+    int bad = cli_npos(a, 1, 2, "missing \"BUCKET/OBJECT_NAME\" argument");
+    if (bad)
+        return bad;
     cli_uri u;
     int rc = cli_parse_uri(a, a->pos[0], &u, true, true);
     if (rc)

@@ -13,6 +13,7 @@
 #ifndef ETLFS_CMN_H
 #define ETLFS_CMN_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,6 +83,9 @@ bool cmn_object_name_valid(const char *name, char *why, size_t whylen);
 void cmn_gen_uuid(char out[CMN_UUID_LEN + 1]);
 int64_t cmn_now_ns(void);        /* CLOCK_REALTIME in ns */
 int64_t cmn_mono_ns(void);       /* CLOCK_MONOTONIC in ns */
+/* A condition variable whose timed waits take CLOCK_MONOTONIC deadlines
+ * (cmn_mono_ns), so a change of the wall clock moves none. */
+void cmn_cond_init_mono(pthread_cond_t *cv);
 /* Go duration strings ("45s", "5m", "1h30m", "250ms"); 0 ns for "" and "0".
  * 0 or -EINVAL (also for a sum past 2^63 ns, as Go). */
 int cmn_parse_duration(const char *s, int64_t *ns_out);

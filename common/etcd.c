@@ -270,24 +270,40 @@ int cmn_etcd_get(cmn_etcd *e, const char *key, bool prefix, cmn_etcd_kv **kvs, i
     return rc;
 }
 
-int cmn_etcd_create(cmn_etcd *e, const char *key, const char *value, int64_t lease, cmn_err *err)
+/* put key if its `target` revision ("CREATE", "MOD") equals rev: one transaction */
+static int put_if(cmn_etcd *e, const char *key, const char *value, int64_t lease, const char *target, int64_t rev,
+                  cmn_err *err, int *done)
 {
-    /* if create_revision(key) == 0 (absent) then put */
     cJSON *txn = cJSON_CreateObject();
     cJSON *cmp = cJSON_CreateObject();
     add_b64(cmp, "key", key, strlen(key));
-    cJSON_AddStringToObject(cmp, "target", "CREATE");
+    cJSON_AddStringToObject(cmp, "target", target);
     cJSON_AddStringToObject(cmp, "result", "EQUAL");
-    add_int(cmp, "create_revision", 0);
+    add_int(cmp, !strcmp(target, "CREATE") ? "create_revision" : "mod_revision", rev);
     cJSON_AddItemToArray(cJSON_AddArrayToObject(txn, "compare"), cmp);
     cJSON *op = cJSON_CreateObject();
     cJSON_AddItemToObject(op, "request_put", cmn_etcd_put_msg(key, value, lease));
     cJSON_AddItemToArray(cJSON_AddArrayToObject(txn, "success"), op);
     cJSON *out;
     int rc = call(e, "/v3/kv/txn", txn, &out, err);
-    if (rc == 0 && !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "succeeded")))
-        rc = cmn_err_set(err, EEXIST, "etcd: %s exists", key);
+    *done = rc == 0 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(out, "succeeded"));
     cJSON_Delete(out);
+    return rc;
+}
+
+int cmn_etcd_create(cmn_etcd *e, const char *key, const char *value, int64_t lease, cmn_err *err)
+{
+    int done, rc = put_if(e, key, value, lease, "CREATE", 0, err, &done);
+    if (rc == 0 && !done)
+        rc = cmn_err_set(err, EEXIST, "etcd: %s exists", key);
+    return rc;
+}
+
+int cmn_etcd_update(cmn_etcd *e, const char *key, const char *value, int64_t mod_rev, cmn_err *err)
+{
+    int done, rc = put_if(e, key, value, 0, "MOD", mod_rev, err, &done);
+    if (rc == 0 && !done)
+        rc = cmn_err_set(err, ESTALE, "etcd: %s changed", key);
     return rc;
 }
 

@@ -45,6 +45,9 @@ void cmn_etcd_kvs_free(cmn_etcd_kv *kvs, int n);
 /* Compare-and-swap: puts key only if it does not exist (one transaction);
  * -EEXIST when it does. */
 int cmn_etcd_create(cmn_etcd *e, const char *key, const char *value, int64_t lease, cmn_err *err);
+/* Compare-and-swap: puts key only if it was last changed at mod_rev (a
+ * kv's mod_rev from a get); -ESTALE when it changed since or is gone. */
+int cmn_etcd_update(cmn_etcd *e, const char *key, const char *value, int64_t mod_rev, cmn_err *err);
 /* Deletes key; -ENOENT when there was none. */
 int cmn_etcd_delete(cmn_etcd *e, const char *key, cmn_err *err);
 

@@ -138,7 +138,7 @@ typedef struct xfer {
     int64_t in_off, in_len;
 } xfer;
 
-static bool streams(const cmn_http_req *req) { return req->to_fd || req->sink; }
+static bool streams(const cmn_http_req *req) { return req->to_fd || req->to_spool || req->sink; }
 
 static void note_content_type(xfer *x)
 {
@@ -171,6 +171,10 @@ static int deliver(xfer *x, const char *data, size_t len)
         rc = cmn_write_all(x->req->out_fd, data, len);
         if (rc != 0)
             x->resp->out_err = rc < -1 ? -rc : errno; /* -errno, or -1 with errno set */
+    } else if (x->req->to_spool) {
+        rc = cmn_spool_write(x->req->to_spool, data, len);
+        if (rc != 0)
+            x->resp->out_err = rc < -1 ? -rc : errno; /* cmn_write_all's -1 leaves errno */
     } else {
         rc = x->req->sink->write(x->req->sink->ctx, data, len);
         if (rc != 0)

@@ -1,8 +1,8 @@
 /*
  * http_client.h - the one libcurl wrapper of etlfs: blocking requests on a
  * thread-safe pool of keep-alive easy handles, bodies from memory, a file,
- * an fd or a callback, answers into memory, an fd or a sink that learns the
- * status before its first byte. Prefix cmn_http_. HTTPS certificates are
+ * an fd or a callback, answers into memory, an fd, a cmn_spool or a sink that
+ * learns the status before its first byte. Prefix cmn_http_. HTTPS certificates are
  * verified, as AIStore's clients do: AIS_CLIENT_CA names a CA file to trust,
  * AIS_SKIP_VERIFY_CRT=true turns the check off (read once per process).
  *
@@ -52,9 +52,10 @@ typedef struct cmn_http_req {
     cmn_http_read_fn body_read;      /* a callback; body_read_len bytes, -1 = chunked */
     void *body_read_ctx;
     int64_t body_read_len;
-    /* response body: resp->body, unless a 2xx one goes to out_fd or sink */
+    /* response body: resp->body, unless a 2xx one goes to out_fd, to_spool or sink */
     bool to_fd;
     int out_fd;
+    cmn_spool *to_spool;             /* memory, then its file (content type in resp) */
     const cmn_http_sink *sink;
     size_t err_body_max;             /* keep at most this much of a non-2xx body; 0 = all */
     const char *const *want_headers; /* optional NULL-terminated names to capture */
@@ -68,12 +69,12 @@ typedef struct cmn_http_req {
 
 typedef struct cmn_http_resp {
     long status;                  /* 0 when no answer arrived */
-    cmn_buf body;                 /* the body, or a non-2xx body when out_fd/sink took 2xx ones */
+    cmn_buf body;                 /* the body, or a non-2xx body when out_fd/to_spool/sink took 2xx ones */
     char *hdr[CMN_HTTP_MAX_WANT]; /* values of want_headers, NULL when absent */
     char content_type[128];       /* "" when absent */
     int64_t sent;                 /* request body bytes read from the source */
-    int64_t streamed;             /* response bytes given to out_fd or the sink */
-    int out_err;                  /* errno of a failed write to out_fd or sink (EPIPE...) */
+    int64_t streamed;             /* response bytes given to out_fd, to_spool or the sink */
+    int out_err;                  /* errno of a failed write to out_fd, to_spool or sink (EPIPE...) */
     int in_err;                   /* errno of a failed read of the request body */
     cmn_err err;                  /* why cmn_http_do failed: "GET URL: Timeout was reached" */
     char detail[256];             /* libcurl's own words on a transport failure, or "" */

@@ -75,49 +75,62 @@ static bool get_perm(const cJSON *o, uint64_t *out)
     return true;
 }
 
-static bool parse_clusters(const cJSON *a, cmn_claims *c)
+/* An optional array of objects into *v: n + 1 zeroed slots of size bytes,
+ * one(member, slot) filling each (null members skipped). *v is set, and *n
+ * counts a slot before it is filled, even on failure: the claims' free frees
+ * what was parsed. */
+static bool parse_array(const cJSON *a, size_t size, void **v, int *n, bool (*one)(const cJSON *e, void *slot))
 {
     if (!a || cJSON_IsNull(a))
         return true;
     if (!cJSON_IsArray(a))
         return false;
-    int n = cJSON_GetArraySize(a);
-    c->clusters = cmn_xcalloc((size_t)n + 1, sizeof *c->clusters);
+    char *slots = cmn_xcalloc((size_t)cJSON_GetArraySize(a) + 1, size);
+    *v = slots;
     const cJSON *e;
     cJSON_ArrayForEach(e, a) {
         if (cJSON_IsNull(e))
             continue;
-        cmn_acl_clu *acl = &c->clusters[c->nclusters++];
-        if (!cJSON_IsObject(e) || !get_str(e, "id", &acl->id) || !get_perm(e, &acl->perm))
+        void *slot = slots + (size_t)(*n)++ * size;
+        if (!cJSON_IsObject(e) || !one(e, slot))
             return false;
     }
     return true;
 }
 
+static bool one_cluster(const cJSON *e, void *slot)
+{
+    cmn_acl_clu *acl = slot;
+    return get_str(e, "id", &acl->id) && get_perm(e, &acl->perm);
+}
+
+static bool one_bucket(const cJSON *e, void *slot)
+{
+    cmn_acl_bck *acl = slot;
+    if (!get_perm(e, &acl->perm))
+        return false;
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(e, "bck");
+    const cJSON *ns = cJSON_IsObject(b) ? cJSON_GetObjectItemCaseSensitive(b, "namespace") : NULL;
+    if ((b && !cJSON_IsNull(b) && !cJSON_IsObject(b)) || (ns && !cJSON_IsNull(ns) && !cJSON_IsObject(ns)))
+        return false;
+    return get_str(b, "name", &acl->name) && get_str(b, "provider", &acl->provider) &&
+           get_str(ns, "uuid", &acl->ns_uuid) && get_str(ns, "name", &acl->ns_name);
+}
+
+static bool parse_clusters(const cJSON *a, cmn_claims *c)
+{
+    void *v = NULL;
+    bool ok = parse_array(a, sizeof *c->clusters, &v, &c->nclusters, one_cluster);
+    c->clusters = v;
+    return ok;
+}
+
 static bool parse_buckets(const cJSON *a, cmn_claims *c)
 {
-    if (!a || cJSON_IsNull(a))
-        return true;
-    if (!cJSON_IsArray(a))
-        return false;
-    int n = cJSON_GetArraySize(a);
-    c->buckets = cmn_xcalloc((size_t)n + 1, sizeof *c->buckets);
-    const cJSON *e;
-    cJSON_ArrayForEach(e, a) {
-        if (cJSON_IsNull(e))
-            continue;
-        cmn_acl_bck *acl = &c->buckets[c->nbuckets++];
-        if (!cJSON_IsObject(e) || !get_perm(e, &acl->perm))
-            return false;
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(e, "bck");
-        const cJSON *ns = cJSON_IsObject(b) ? cJSON_GetObjectItemCaseSensitive(b, "namespace") : NULL;
-        if ((b && !cJSON_IsNull(b) && !cJSON_IsObject(b)) || (ns && !cJSON_IsNull(ns) && !cJSON_IsObject(ns)))
-            return false;
-        if (!get_str(b, "name", &acl->name) || !get_str(b, "provider", &acl->provider) ||
-            !get_str(ns, "uuid", &acl->ns_uuid) || !get_str(ns, "name", &acl->ns_name))
-            return false;
-    }
-    return true;
+    void *v = NULL;
+    bool ok = parse_array(a, sizeof *c->buckets, &v, &c->nbuckets, one_bucket);
+    c->buckets = v;
+    return ok;
 }
 
 /* A NumericDate: a JSON number; absent leaves *present false. */

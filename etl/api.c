@@ -65,8 +65,8 @@ static const char *state_name(etl_state s)
     return s == ETL_RUNNING ? "running" : s == ETL_ERROR ? "error" : "stopped";
 }
 
-/* Looks name up and marks it busy (locked). NULL with out filled otherwise. */
-static etl_entry *claim(etl_registry *r, const char *name, etl_reply *out)
+/* N's entry with r->mu held, or NULL (unlocked) with out the 400/404. */
+static etl_entry *find_locked(etl_registry *r, const char *name, etl_reply *out)
 {
     char why[256];
     if (!etl_name_valid(name, why, sizeof why)) {
@@ -74,17 +74,28 @@ static etl_entry *claim(etl_registry *r, const char *name, etl_reply *out)
         return NULL;
     }
     pthread_mutex_lock(&r->mu);
-    etl_entry *e = etl_registry_find(r, name), *got = NULL;
+    etl_entry *e = etl_registry_find(r, name);
     if (!e) {
+        pthread_mutex_unlock(&r->mu);
         reply_err(out, ENOENT, "etl job %s does not exist", name);
-    } else if (e->busy) {
+    }
+    return e;
+}
+
+/* Looks name up and marks it busy (locked). NULL with out filled otherwise. */
+static etl_entry *claim(etl_registry *r, const char *name, etl_reply *out)
+{
+    etl_entry *e = find_locked(r, name, out);
+    if (!e)
+        return NULL;
+    if (e->busy) {
         reply_err(out, EBUSY, "etl[%s] is being started or stopped; try again", name);
+        e = NULL;
     } else {
         e->busy = true;
-        got = e;
     }
     pthread_mutex_unlock(&r->mu);
-    return got;
+    return e;
 }
 
 static void release(etl_registry *r, etl_entry *e)
@@ -159,6 +170,17 @@ void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out)
     release(r, e);
 }
 
+int etl_api_check_init(const char *body, size_t len, char *name, size_t namelen, cmn_err *err)
+{
+    etl_msg m;
+    char why[ETL_ERRLEN];
+    if (etl_msg_parse(body, len, &m, why, sizeof why) != 0)
+        return cmn_err_set(err, EINVAL, "%s", why);
+    snprintf(name, namelen, "%s", m.name);
+    etl_msg_free(&m);
+    return 0;
+}
+
 void etl_api_list(etl_registry *r, bool all, etl_reply *out)
 {
     cJSON *a = cJSON_CreateArray();
@@ -179,23 +201,6 @@ void etl_api_list(etl_registry *r, bool all, etl_reply *out)
     }
     pthread_mutex_unlock(&r->mu);
     reply_json(out, a);
-}
-
-/* N's entry with r->mu held, or NULL (unlocked) with out the 400/404. */
-static etl_entry *find_locked(etl_registry *r, const char *name, etl_reply *out)
-{
-    char why[256];
-    if (!etl_name_valid(name, why, sizeof why)) {
-        reply_err(out, EINVAL, "%s", why);
-        return NULL;
-    }
-    pthread_mutex_lock(&r->mu);
-    etl_entry *e = etl_registry_find(r, name);
-    if (!e) {
-        pthread_mutex_unlock(&r->mu);
-        reply_err(out, ENOENT, "etl job %s does not exist", name);
-    }
-    return e;
 }
 
 void etl_api_show(etl_registry *r, const char *name, etl_reply *out)
@@ -291,22 +296,13 @@ void etl_api_delete(etl_registry *r, const char *name, etl_reply *out)
  * the lock (pid 0 unless it is running). */
 static bool known(etl_registry *r, const char *name, etl_reply *out, pid_t *pid, char *log, size_t loglen)
 {
-    char why[256];
-    if (!etl_name_valid(name, why, sizeof why)) {
-        reply_err(out, EINVAL, "%s", why);
+    etl_entry *e = find_locked(r, name, out);
+    if (!e)
         return false;
-    }
-    pthread_mutex_lock(&r->mu);
-    etl_entry *e = etl_registry_find(r, name);
-    bool ok = e != NULL;
-    if (e) {
-        *pid = e->state == ETL_RUNNING ? e->pid : 0;
-        snprintf(log, loglen, "%s", e->log);
-    }
+    *pid = e->state == ETL_RUNNING ? e->pid : 0;
+    snprintf(log, loglen, "%s", e->log);
     pthread_mutex_unlock(&r->mu);
-    if (!ok)
-        reply_err(out, ENOENT, "etl job %s does not exist", name);
-    return ok;
+    return true;
 }
 
 /* The same, for what only a running process can answer. */

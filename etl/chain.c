@@ -145,20 +145,6 @@ char *etl_redirect_url(const etl_chain *c, const etl_object *obj)
     return out;
 }
 
-/* An intermediate output into its spool. */
-static int spool_begin(void *ctx, const char *ctype, int64_t clen)
-{
-    (void)ctx;
-    (void)ctype;
-    (void)clen;
-    return 0;
-}
-
-static int spool_write(void *ctx, const void *buf, size_t len)
-{
-    return cmn_spool_write(ctx, buf, len);
-}
-
 int etl_transform(const etl_chain *c, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns,
                   cmn_err *err)
 {
@@ -174,7 +160,7 @@ int etl_transform(const etl_chain *c, const etl_object *obj, const etl_sink *sin
         }
         cmn_spool *out = &bufs[i % 2];
         cmn_spool_init(out, c->spool_dir, STAGE_MEM);
-        etl_sink to_spool = {out, spool_begin, spool_write};
+        etl_sink to_spool = {.spool = out};
         rc = etl_handle_transform(c->stage[i], obj, c->args, in, &to_spool, timeout_ns, err);
         if (rc == -ECANCELED) /* the spool refused: our disk, not the ETL */
             rc = cmn_err_set(err, EIO, "etl[%s]: object ais://%s/%s: cannot keep the output for the next stage",

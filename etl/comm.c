@@ -84,6 +84,23 @@ static int sink_write(void *ctx, const char *data, size_t len)
     return s->write(s->ctx, data, len) ? -ECANCELED : 0;
 }
 
+/* A spool sink as callbacks, for a communicator with its own transfer (ws://);
+ * the HTTP ones hand the spool to the client. */
+static int spool_begin(void *ctx, const char *ctype, int64_t len)
+{
+    (void)len;
+    const etl_sink *s = ctx;
+    if (s->ctype)
+        snprintf(s->ctype, s->ctype_size, "%s", ctype);
+    return 0;
+}
+
+static int spool_write(void *ctx, const void *buf, size_t len)
+{
+    const etl_sink *s = ctx;
+    return cmn_spool_write(s->spool, buf, len);
+}
+
 /* An error page as one short line for a message. */
 static void one_line(cmn_buf *b)
 {
@@ -171,7 +188,8 @@ static int http_transfer(etl_handle *h, const etl_object *obj, const char *args,
         .body_from_fd = from_file,
         .body_fd = fd,
         .body_fd_len = st.st_size,
-        .sink = &out,
+        .to_spool = sink->spool,
+        .sink = sink->spool ? NULL : &out,
         .err_body_max = ERRBODY_MAX,
         .stall_sec = -1,
         .timeout_ms = (long)(tmo / 1000000),
@@ -220,6 +238,8 @@ static int http_transfer(etl_handle *h, const etl_object *obj, const char *args,
         ETL_FAIL(EPROTO, "the ETL answered %ld%s%s", resp.status, resp.body.len ? ": " : "",
              resp.body.len ? resp.body.data : "");
     }
+    if (sink->spool && sink->ctype)
+        snprintf(sink->ctype, sink->ctype_size, "%s", resp.content_type[0] ? resp.content_type : "application/octet-stream");
     __atomic_add_fetch(&h->obj_count, 1, __ATOMIC_RELAXED);
 out:
     if (fd >= 0)
@@ -232,7 +252,8 @@ out:
 int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
                          const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
 {
-    int rc = h->comm->transfer ? h->comm->transfer(h, obj, args, input, sink, timeout_ns, err)
+    etl_sink via = {.ctx = (void *)sink, .begin = spool_begin, .write = spool_write};
+    int rc = h->comm->transfer ? h->comm->transfer(h, obj, args, input, sink->spool ? &via : sink, timeout_ns, err)
                                : http_transfer(h, obj, args, input, sink, timeout_ns, err);
     if (rc && err) {
         cmn_debug("%s", err->msg);

@@ -66,11 +66,7 @@ static void *pool_new(const etl_handle *h)
 {
     ws_pool *p = cmn_xcalloc(1, sizeof *p);
     pthread_mutex_init(&p->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cmn_cond_init_mono(&p->cv);
     return p;
 }
 

@@ -58,6 +58,10 @@ void etl_reply_init(etl_reply *r);
 void etl_reply_free(etl_reply *r);
 
 void etl_api_init(etl_registry *r, const char *body, size_t len, etl_reply *out);  /* PUT /v1/etl */
+/* The name a PUT /v1/etl body defines, the whole message checked as init
+ * checks it (a cluster checks before it registers the ETL). 0, or -EINVAL
+ * with err saying why. */
+int etl_api_check_init(const char *body, size_t len, char *name, size_t namelen, cmn_err *err);
 /* GET /v1/etl: the running ETLs (v3.22), or with all every ETL with its 5.0
  * "stage" (Running, Initializing, Aborted: stopped or failed) */
 void etl_api_list(etl_registry *r, bool all, etl_reply *out);
@@ -114,13 +118,18 @@ bool etl_chain_same(const etl_chain *a, const etl_chain *b);
  * the target proxies (the communicator does not redirect, or a pipeline). */
 char *etl_redirect_url(const etl_chain *c, const etl_object *obj);
 
-/* Where a transform's output goes. begin() is called once, before the first
- * write(), when the (last) ETL has answered 2xx; returning nonzero from either
- * stops the transform (it then returns -ECANCELED). */
+/* Where a transform's output goes: into spool when it is set (the content
+ * type, when ctype is set, into its ctype_size bytes), else to the callbacks.
+ * begin() is called once, before the first write(), when the (last) ETL has
+ * answered 2xx. A spool that cannot keep the output, or a nonzero return
+ * from a callback, stops the transform (it then returns -ECANCELED). */
 typedef struct etl_sink {
     void *ctx;
     int (*begin)(void *ctx, const char *content_type, int64_t content_length /* -1: unknown */);
     int (*write)(void *ctx, const void *buf, size_t len);
+    cmn_spool *spool;
+    char *ctype;
+    size_t ctype_size;
 } etl_sink;
 
 /* Runs obj through the chain and streams the last output to sink. The first

@@ -125,16 +125,12 @@ static void load(etl_registry *r)
             continue;
         char path[PATH_MAX + 300];
         snprintf(path, sizeof path, "%s/%s/msg.json", r->state_dir, de->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
         cmn_buf b;
         cmn_buf_init(&b);
-        char buf[8192];
-        size_t n;
-        while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-            cmn_buf_append(&b, buf, n);
-        fclose(f);
+        if (cmn_read_small_file(path, SIZE_MAX, &b) != 0) { /* a name without its message: not an ETL */
+            cmn_buf_free(&b);
+            continue;
+        }
         etl_msg m;
         char err[ETL_ERRLEN];
         if (etl_msg_parse(b.data ? b.data : "", b.len, &m, err, sizeof err) != 0) {
@@ -265,11 +261,7 @@ etl_registry *etl_registry_new(const etl_config *cfg)
     pthread_once(&http_once, cmn_http_global_init);
     etl_registry *r = cmn_xcalloc(1, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    cmn_cond_init_mono(&r->cv);
     r->node_id = cmn_xstrdup(cfg->node_id);
     r->target_url = cmn_xstrdup(cfg->target_url);
     r->state_dir = cmn_xstrdup(cfg->state_dir);

@@ -392,28 +392,9 @@ ssize_t fs_api_get_range(const char *bck, const char *obj, char *buf, size_t len
     return (ssize_t)m.len;
 }
 
-/* Hands the body to the caller's fs_sink_fn, counting what it took. */
-typedef struct countsink {
-    fs_sink_fn fn;
-    void *ctx;
-    int64_t n;
-} countsink;
-
-static int counting(void *ctx, const char *data, size_t len)
-{
-    countsink *c = ctx;
-    size_t r = c->fn(c->ctx, data, len);
-    c->n += (int64_t)r;
-    return r == len ? 0 : -EIO;
-}
-
-/* A view's ETL is one name or a pipeline "A>>B>>C" (MNT/@A>>B/): its
- * stages into names (at most max, each < 256 bytes); the count, 0 when a
- * stage is empty or there are too many. */
 #define CHAIN_SEP ">>"
-#define CHAIN_MAX 9
 
-static size_t chain_names(const char *etl, char names[][256], size_t max)
+size_t fs_chain_names(const char *etl, char names[][256], size_t max)
 {
     size_t n = 0;
     for (const char *p = etl;;) {
@@ -432,8 +413,8 @@ static size_t chain_names(const char *etl, char names[][256], size_t max)
 /* ?etl_name=A&etl_pipeline=B,C (AIStore 5.0's names) */
 static void chain_query(cmn_buf *u, const char *etl)
 {
-    char names[CHAIN_MAX][256];
-    size_t n = chain_names(etl, names, CHAIN_MAX);
+    char names[FS_CHAIN_MAX][256];
+    size_t n = fs_chain_names(etl, names, FS_CHAIN_MAX);
     cmn_ais_url_query(u, "etl_name", n ? names[0] : etl);
     if (n < 2)
         return;
@@ -448,25 +429,15 @@ static void chain_query(cmn_buf *u, const char *etl)
 /* "id": "A", "pipeline": ["B", "C"] in a job's value */
 static void chain_value(cJSON *val, const char *etl)
 {
-    char names[CHAIN_MAX][256];
-    size_t n = chain_names(etl, names, CHAIN_MAX);
+    char names[FS_CHAIN_MAX][256];
+    size_t n = fs_chain_names(etl, names, FS_CHAIN_MAX);
     cJSON_AddStringToObject(val, "id", n ? names[0] : etl);
     cJSON *pl = n > 1 ? cJSON_AddArrayToObject(val, "pipeline") : NULL;
     for (size_t i = 1; i < n; i++)
         cJSON_AddItemToArray(pl, cJSON_CreateString(names[i]));
 }
 
-bool fs_chain_each(const char *etl, bool (*fn)(const char *name))
-{
-    char names[CHAIN_MAX][256];
-    size_t n = chain_names(etl, names, CHAIN_MAX);
-    for (size_t i = 0; i < n; i++)
-        if (!fn(names[i]))
-            return false;
-    return n > 0;
-}
-
-int fs_api_get_all(const char *bck, const char *obj, const char *etl, fs_sink_fn sink, void *ctx, int64_t *got)
+int fs_api_get_all(const char *bck, const char *obj, const char *etl, cmn_spool *spool, int fd, int64_t *got)
 {
     bool via = etl && *etl;
     cmn_ais c = target();
@@ -476,9 +447,8 @@ int fs_api_get_all(const char *bck, const char *obj, const char *etl, fs_sink_fn
     if (via)
         chain_query(&u, etl);
     char *url = cmn_buf_steal(&u);
-    countsink cs = {.fn = sink, .ctx = ctx};
-    cmn_http_sink out = {.ctx = &cs, .write = counting};
-    cmn_http_req req = {.method = "GET", .url = url, .sink = &out, .follow_redirects = true};
+    cmn_http_req req = {
+        .method = "GET", .url = url, .to_spool = spool, .to_fd = !spool, .out_fd = fd, .follow_redirects = true};
     cmn_http_resp resp;
     cmn_http_resp_init(&resp);
     char what[1700];
@@ -486,7 +456,7 @@ int fs_api_get_all(const char *bck, const char *obj, const char *etl, fs_sink_fn
     int rc = call(&req, NULL, &resp, what);
     if (rc == -ENOENT)
         cmn_warn("etlfs: %s: %s", what, resp.body.data ? resp.body.data : "not found");
-    *got = cs.n;
+    *got = resp.streamed;
     cmn_http_resp_free(&resp);
     free(url);
     return rc;

@@ -35,6 +35,7 @@ typedef struct fs_centry {
     int64_t seen_mtime, seen_size;
     bool seen;
     int64_t outsize;       /* ETL output size, -1 unknown */
+    int64_t missing_until; /* monotonic ns: the target said no such object or directory */
     char *fqn;             /* node-local file named by the last HEAD, NULL if none */
     bool has_id;           /* fqn's identity when a reader last opened it */
     dev_t dev;
@@ -142,6 +143,7 @@ void fs_cache_put_obj(const char *path, const fs_attr *a, const char *fqn)
     if (e) {
         e->a = *a;
         e->expires = cmn_mono_ns() + ttl;
+        e->missing_until = 0;
         if (!copy || !e->fqn || strcmp(copy, e->fqn) != 0)
             e->has_id = false;
         free(e->fqn);
@@ -176,8 +178,32 @@ void fs_cache_forget(const char *path)
         e->expires = 0;
         e->outsize = -1;
         e->has_id = false;
+        e->missing_until = 0;
     }
     pthread_mutex_unlock(&fs_st.cache.mu);
+}
+
+void fs_cache_put_missing(const char *path)
+{
+    int64_t ttl = (int64_t)(fs_cfg.attr_timeout * 1e9);
+    if (ttl <= 0)
+        return;
+    pthread_mutex_lock(&fs_st.cache.mu);
+    centry *e = find_locked(path, true);
+    if (e) {
+        e->expires = 0;
+        e->missing_until = cmn_mono_ns() + ttl;
+    }
+    pthread_mutex_unlock(&fs_st.cache.mu);
+}
+
+bool fs_cache_missing(const char *path)
+{
+    pthread_mutex_lock(&fs_st.cache.mu);
+    centry *e = find_locked(path, false);
+    bool missing = e && e->missing_until > cmn_mono_ns();
+    pthread_mutex_unlock(&fs_st.cache.mu);
+    return missing;
 }
 
 bool fs_cache_same_version(const char *path, const char *version, int64_t mtime_ns, int64_t size)

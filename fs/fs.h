@@ -16,6 +16,10 @@
  *   pending.c  counted set of the names queued copies touch (the barrier's index)
  *   batch.c    queued server-side copies, sent many at a time; the copy barrier
  *   copy.c     copy_file_range as a server-side copy
+ *   notify.c   the kernel's negative entries under views, dropped when the
+ *              daemon makes a name in a bucket
+ *   prefetch.c read-ahead through views: the next files of a directory read
+ *              in order, transformed in the background
  *   ops.c      the FUSE operations (high-level API, multi-threaded) and the table;
  *              each enters through one protocol per kind (op_enter_read/_write):
  *              parse, refuse writes under @views, wait on the copy barrier,
@@ -53,6 +57,8 @@ typedef struct fs_config {
     int64_t max_object_size; /* a file may not grow past this (EFBIG); 0 = only the target's free space */
     char *metrics_file;      /* Prometheus text of the counters, rewritten every few seconds, or NULL */
     char *token;          /* AuthN token sent with every request, or NULL */
+    int etl_readahead;    /* view files transformed ahead of a sequential reader, at most; 0 = off */
+    double negative_timeout; /* seconds the kernel trusts that a name does not exist */
 } fs_config;
 
 extern fs_config fs_cfg;
@@ -86,10 +92,6 @@ typedef struct fs_objattr {
 int fs_client_init(void);
 void fs_client_cleanup(void);
 
-/* Where fs_api_get_all hands a body: returns the bytes it took (len, or the
- * transfer fails with EIO). */
-typedef size_t (*fs_sink_fn)(void *ctx, const char *data, size_t len);
-
 int fs_api_list_buckets(char ***names, size_t *n);
 int fs_api_list_etls(char ***names, size_t *n);
 void fs_free_names(char **names, size_t n);
@@ -104,11 +106,13 @@ void fs_page_free(fs_page *pg);
 int fs_api_head(const char *bck, const char *obj, fs_objattr *a);
 /* Ranged GET into buf; returns bytes read or -errno. */
 ssize_t fs_api_get_range(const char *bck, const char *obj, char *buf, size_t len, int64_t off);
-/* Whole GET (optionally through an ETL) into a sink; total bytes in *got. */
-int fs_api_get_all(const char *bck, const char *obj, const char *etl, fs_sink_fn sink, void *ctx, int64_t *got);
-/* Whether fn holds for every ETL of a view's name, "A" or the pipeline
- * "A>>B>>C" (an empty stage: false). */
-bool fs_chain_each(const char *etl, bool (*fn)(const char *name));
+/* Whole GET (optionally through an ETL) into spool, or into fd when spool is
+ * NULL; total bytes in *got. */
+int fs_api_get_all(const char *bck, const char *obj, const char *etl, cmn_spool *spool, int fd, int64_t *got);
+/* A view's ETL name, "A" or the pipeline "A>>B>>C", into its stages (at most
+ * max, each < 256 bytes); the count, 0 when a stage is empty or too many. */
+#define FS_CHAIN_MAX 9
+size_t fs_chain_names(const char *etl, char names[][256], size_t max);
 int fs_api_put_fd(const char *bck, const char *obj, int fd, int64_t len);
 int fs_api_delete(const char *bck, const char *obj);
 int fs_api_rename(const char *bck, const char *obj, const char *newname);
@@ -176,7 +180,14 @@ void fs_fqn_learn(const char *bck, const char *obj, const char *fqn);
 /* Finds obj in a learned directory of bck when a regular file of the listed
  * size is there: true, fqn and *st filled (stat, not opened). */
 bool fs_fqn_guess(const char *bck, const char *obj, int64_t size, char *fqn, size_t cap, struct stat *st);
+/* Forgets what is known of path: attributes, output size, "missing". */
 void fs_cache_forget(const char *path);
+/* The target said path is no object and no directory: answered so within
+ * attr_timeout without asking (cp looks a new destination up twice: its
+ * stat, then the kernel's lookup before O_EXCL's create). Every change the
+ * daemon makes to a name forgets it (fs_cache_forget). */
+void fs_cache_put_missing(const char *path);
+bool fs_cache_missing(const char *path);
 /* Remembers the version a reader saw and says whether it matches the last one
  * (so the kernel may keep its page cache). */
 bool fs_cache_same_version(const char *path, const char *version, int64_t mtime_ns, int64_t size);
@@ -241,6 +252,10 @@ enum fs_stat {
     FS_ST_ATTR_HITS,     /* getattr served from our attribute cache */
     FS_ST_HTTP_REQS,
     FS_ST_ERRORS,
+    FS_ST_FUSE_OPS,      /* operations the kernel asked for (every op_enter_*) */
+    FS_ST_RA_FETCHES,    /* view files transformed ahead of a sequential reader */
+    FS_ST_RA_HITS,       /* first reads served from such an output */
+    FS_ST_RA_DROPPED,    /* outputs dropped unread: pattern broken, source changed, too old */
     FS_ST__N
 };
 void fs_stat_add(enum fs_stat s, int64_t v);
@@ -309,6 +324,27 @@ int fs_handle_release(fs_handle *h);
 /* copy_file_range between two open handles, done server-side (ops.c doc). */
 ssize_t fs_copy_range(fs_handle *in, off_t off_in, fs_handle *out, off_t off_out, size_t len);
 
+/* ------------------------------------------------------------------ prefetch.c */
+/* Workers start (fs_init, after daemonizing) when etl_readahead > 0. */
+void fs_prefetch_start(void);
+void fs_prefetch_stop(void);
+/* The first read of view file h (its lock held): notes the reader's order,
+ * schedules the files after it when the reader goes in directory order, and
+ * moves a ready output of h's file into h->out (true; h->size set). */
+bool fs_prefetch_take(fs_handle *h, pid_t reader);
+/* bck/obj changed: what was transformed ahead from it is dropped. */
+void fs_prefetch_forget(const char *bck, const char *obj);
+
+/* ------------------------------------------------------------------ notify.c */
+/* In fs_init (the thread that sends notifications) and fs_destroy. */
+void fs_notify_start(struct fuse *f);
+void fs_notify_stop(void);
+/* A name under MNT/@etl/ answered "no such name" (the kernel keeps that). */
+void fs_notify_view_miss(const char *etl);
+/* A name was made in a bucket: views that answered "no such name" lately
+ * are dropped from the kernel's cache. */
+void fs_notify_name_made(void);
+
 /* ------------------------------------------------------------------ ops.c */
 extern const struct fuse_operations fs_ops;
 
@@ -323,6 +359,24 @@ extern const struct fuse_operations fs_ops;
 struct fs_centry;
 struct fs_batch;
 struct fs_pkey;
+struct fs_pf_entry;
+
+#define FS_NOTIFY_VIEWS 32 /* views whose "no such name" answers are remembered */
+#define FS_PF_STREAMS 8 /* readers whose order read-ahead follows at once */
+#define FS_PF_WORKERS 2
+
+typedef struct fs_pf_stream {
+    pid_t pid;           /* the reading thread (a DataLoader worker, md5sum); 0 = free */
+    char etl[256], bck[256];
+    char *dir;           /* object-name prefix of the directory: "" or "a/b/" */
+    char *last;          /* the object it read last */
+    char **names;        /* the directory's files after some point, in listing order */
+    size_t n, pos;       /* names[pos] is what an in-order reader reads next */
+    bool more;           /* the listing goes on after names[n - 1] */
+    bool seq;            /* it read in order at least once: schedule ahead */
+    uint64_t id;         /* entries it scheduled carry it; 0 never */
+    int64_t used_ns;     /* monotonic; the least recently used stream is replaced */
+} fs_pf_stream;
 
 typedef struct fs_fqn_root {
     char bck[256];
@@ -365,6 +419,33 @@ typedef struct fs_state {
         pthread_mutex_t job_mu;
         char copy_job[64]; /* job_mu; the last copy job started */
     } stats;
+    struct { /* prefetch.c: view outputs transformed ahead */
+        pthread_mutex_t mu;
+        pthread_cond_t work;            /* workers: an entry is queued, or stop */
+        pthread_cond_t done;            /* readers: a running entry finished */
+        struct fs_pf_entry *list;       /* mu; oldest first */
+        size_t n;                       /* mu; entries, at most fs_cfg.etl_readahead */
+        fs_pf_stream streams[FS_PF_STREAMS]; /* mu */
+        uint64_t next_id;               /* mu */
+        pthread_t workers[FS_PF_WORKERS]; /* started by fs_prefetch_start */
+        int nworkers;                   /* mu */
+        bool stopping;                  /* mu */
+    } prefetch;
+    struct { /* notify.c */
+        pthread_mutex_t mu;
+        pthread_cond_t wake; /* the thread: names to send, or stop */
+        struct fuse *fuse;   /* set by fs_notify_start, before the thread */
+        struct {
+            char etl[256];
+            int64_t until_ns; /* monotonic: the kernel may hold a "no such name" below @etl until then */
+        } miss[FS_NOTIFY_VIEWS];            /* mu */
+        size_t nmiss;                       /* mu */
+        int64_t overflow_until_ns;          /* mu; more views missed than slots: all of them */
+        char send[FS_NOTIFY_VIEWS][256];    /* mu; ETL names whose "@name" the thread drops */
+        size_t nsend;                       /* mu */
+        bool running, stopping;             /* mu */
+        pthread_t thread;
+    } notify;
     struct { /* writer.c: files open for writing, for getattr's size */
         pthread_mutex_t mu;
         fs_handle *list; /* mu */

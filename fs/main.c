@@ -19,6 +19,8 @@ fs_config fs_cfg = {
     .fqn = 1,
     .mem_limit = 64u << 20,
     .copy_batch = 1024,
+    .etl_readahead = 4,
+    .negative_timeout = 0, /* off: it spares cp nothing (O_EXCL asks again), and views learn of a name late */
 };
 
 struct cli {
@@ -33,6 +35,8 @@ struct cli {
     char *metrics;
     char *token;
     char *token_file;
+    char *readahead;
+    char *negative;
     int help;
     int version;
 };
@@ -44,7 +48,8 @@ static const struct fuse_opt cli_opts[] = {
     OPT("attr_timeout=%s", attr),   OPT("entry_timeout=%s", entry),  OPT("mem_limit=%s", mem),
     OPT("copy_batch=%s", batch),    OPT("max_object_size=%s", max_size), OPT("metrics_file=%s", metrics),
     OPT("token=%s", token),         OPT("token_file=%s", token_file),
-    OPT("--token-file=%s", token_file), OPT("--token-file %s", token_file),
+    OPT("--token-file=%s", token_file), OPT("--token-file %s", token_file), OPT("etl_readahead=%s", readahead),
+    OPT("negative_timeout=%s", negative),
     OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
     OPT("--version", version),      FUSE_OPT_END,
 };
@@ -70,6 +75,8 @@ static void usage(const char *prog)
            "  --endpoint URL, -o endpoint=URL  the node-local target (default http://127.0.0.1:8080)\n"
            "  -o attr_timeout=S                seconds attributes (size, version) are trusted (default 1)\n"
            "  -o entry_timeout=S               seconds a name lookup is trusted (default 1)\n"
+           "  -o negative_timeout=S            seconds the kernel trusts that a name does not exist (default 0:\n"
+           "                                   off; a name made through the mount reaches views a moment late)\n"
            "  -o fqn=on|off                    read object files directly when the target names them\n"
            "                                   (node-local fast path, default on)\n"
            "  -o spool_dir=DIR                 temp files for writes and large ETL outputs (default $TMPDIR or /tmp)\n"
@@ -80,6 +87,8 @@ static void usage(const char *prog)
            "                                   the target's free space (a larger truncate is ENOSPC)\n"
            "  -o metrics_file=PATH             the mount's counters in Prometheus' text format, rewritten\n"
            "                                   every 5 s (for a node exporter's textfile collector)\n"
+           "  -o etl_readahead=N               files of a view transformed ahead of a reader going in\n"
+           "                                   directory order, at most (default 4; 0: off)\n"
            "  -o max_threads=N                 FUSE worker threads (default: one per CPU, at least 2)\n"
            "  --token-file F, -o token_file=F  AuthN token for a target that requires one: AIStore's token\n"
            "                                   file ({\"token\": ...}) or the bare token (default: the\n"
@@ -126,6 +135,10 @@ int main(int argc, char **argv)
         fs_cfg.mem_limit = (size_t)strtoull(cli.mem, NULL, 10);
     if (cli.batch)
         fs_cfg.copy_batch = atoi(cli.batch);
+    if (cli.negative)
+        fs_cfg.negative_timeout = atof(cli.negative) > 0 ? atof(cli.negative) : 0;
+    if (cli.readahead)
+        fs_cfg.etl_readahead = atoi(cli.readahead) > 0 ? atoi(cli.readahead) : 0;
     if (cli.max_size)
         fs_cfg.max_object_size = strtoll(cli.max_size, NULL, 10);
     if (cli.metrics && *cli.metrics) /* absolute: the daemon changes to / */
@@ -175,6 +188,8 @@ int main(int argc, char **argv)
     free(cli.mem);
     free(cli.batch);
     free(cli.max_size);
+    free(cli.readahead);
+    free(cli.negative);
     free(cli.metrics);
     free(fs_cfg.metrics_file);
     free(cli.token);

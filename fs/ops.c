@@ -69,11 +69,6 @@ static void etl_refresh_locked(bool force)
     fs_st.etls.expires = cmn_mono_ns() + (int64_t)(fs_cfg.attr_timeout * 1e9);
 }
 
-static bool one_running(const char *name);
-
-/* A view's ETL, or every stage of its pipeline (MNT/@A>>B/), is running. */
-static bool etl_running(const char *name) { return fs_chain_each(name, one_running); }
-
 static bool one_running(const char *name)
 {
     pthread_mutex_lock(&fs_st.etls.mu);
@@ -89,6 +84,17 @@ static bool one_running(const char *name)
     }
     pthread_mutex_unlock(&fs_st.etls.mu);
     return found;
+}
+
+/* A view's ETL, or every stage of its pipeline (MNT/@A>>B/), is running. */
+static bool etl_running(const char *name)
+{
+    char names[FS_CHAIN_MAX][256];
+    size_t n = fs_chain_names(name, names, FS_CHAIN_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (!one_running(names[i]))
+            return false;
+    return n > 0;
 }
 
 static int bucket_exists(const char *bck)
@@ -135,24 +141,41 @@ static void wait_dir(const char *bck, const char *obj, bool any_role)
     cmn_buf_free(&prefix);
 }
 
-/* The protocol of an operation on one object name (docs/mount.md, "copy_file_range
- * and directory copies"): parse the path once, refuse what its kind may not do,
- * wait for the queued copies that touch the name, and after a change forget the
- * name's cached attributes. An operation enters with op_enter_read/op_enter_write
- * and a change leaves through op_exit_write. getattr, the directory operations
- * and rename take the same steps in their own order (getattr answers a file
- * open for writing without waiting; rename refuses before it waits), and
- * wait for directories with wait_dir. */
+/* The protocol every operation follows (docs/mount.md, "copy_file_range and
+ * directory copies"): it enters through one op_enter_* for its kind, which
+ * counts the request, parses the path once, refuses what the kind may not do
+ * and waits for the queued copies that touch the name; a change leaves
+ * through op_exit_write, which forgets what was cached about the name.
+ *   op_enter_read   an object or directory looked at (stat, open, read)
+ *   op_enter_stat   the same, but a file open for writing here answers from
+ *                   its writer without waiting (cp's fstat after a queued copy)
+ *   op_enter_write  a change of an object outside @views
+ *   op_enter_dir    a directory listed or synced: copies into it land first
+ *   op_enter_rmdir  a directory removed: copies into or out of it land first
+ *   op_enter_mkdir  a directory made: refused under @views and in MNT's root
+ *   op_enter_noop   chmod, chown, utimens: accepted and ignored
+ *   op_enter_fh     an operation on an open handle: its open took the steps
+ * rename checks both names before it waits for either (op_check_write), so a
+ * move across buckets is refused at once. */
 typedef struct fs_op {
     const char *path;
     fs_path p;
+    int64_t open_size; /* op_enter_stat: the size of a file open for writing, else -1 */
 } fs_op;
+
+static void op_count(void) { fs_stat_add(FS_ST_FUSE_OPS, 1); }
+
+static int op_parse(const char *path, fs_op *op)
+{
+    op->path = path;
+    op->open_size = -1;
+    return fs_path_parse(path, &op->p);
+}
 
 /* Where a new or changed object may live: an object path outside @views. */
 static int op_check_write(const char *path, fs_op *op)
 {
-    op->path = path;
-    int rc = fs_path_parse(path, &op->p);
+    int rc = op_parse(path, op);
     if (rc < 0)
         return op->p.etl[0] ? -EROFS : rc;
     if (op->p.etl[0] || op->p.is_view_root)
@@ -162,40 +185,107 @@ static int op_check_write(const char *path, fs_op *op)
     return 0;
 }
 
-/* A change of an object: copies queued to read or write it land first. */
 static int op_enter_write(const char *path, fs_op *op)
 {
+    op_count();
     int rc = op_check_write(path, op);
     if (rc == 0)
         fs_batch_wait_obj(op->p.bck, op->p.obj);
     return rc;
 }
 
-/* The name changed: its cached attributes are stale. Passes rc through. */
+/* The name changed: its cached attributes and anything transformed ahead
+ * from it are stale. Passes rc through. */
 static int op_exit_write(const fs_op *op, int rc)
 {
     fs_cache_forget(op->path);
+    if (op->p.bck[0] && op->p.obj && *op->p.obj && !op->p.etl[0])
+        fs_prefetch_forget(op->p.bck, op->p.obj);
     return rc;
 }
 
-/* A read of an object: copies queued to write it land first. */
 static int op_enter_read(const char *path, fs_op *op)
 {
-    op->path = path;
-    int rc = fs_path_parse(path, &op->p);
+    op_count();
+    int rc = op_parse(path, op);
     if (rc == 0 && *op->p.obj)
         fs_batch_wait_dst(op->p.bck, op->p.obj);
     return rc;
 }
 
-/* ---------------------------------------------------------------- attributes */
-
-static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+/* op_enter_stat without counting: the daemon's own look at a name (rename, mkdir) */
+static int stat_enter(const char *path, fs_op *op)
 {
-    fs_path p;
-    int rc = fs_path_parse(path, &p);
+    int rc = op_parse(path, op);
+    if (rc < 0 || !*op->p.obj)
+        return rc;
+    if (!op->p.etl[0] && (op->open_size = fs_writer_size_of(path)) >= 0)
+        return 0;
+    fs_batch_wait_dst(op->p.bck, op->p.obj);
+    return 0;
+}
+
+static int op_enter_stat(const char *path, fs_op *op)
+{
+    op_count();
+    return stat_enter(path, op);
+}
+
+static int op_enter_dir(const char *path, fs_op *op)
+{
+    op_count();
+    int rc = op_parse(path, op);
+    if (rc == 0 && op->p.bck[0])
+        wait_dir(op->p.bck, op->p.obj, false);
+    return rc;
+}
+
+static int op_enter_rmdir(const char *path, fs_op *op)
+{
+    op_count();
+    int rc = op_parse(path, op);
     if (rc < 0)
         return rc;
+    if (op->p.etl[0])
+        return -EROFS;
+    if (!op->p.bck[0])
+        return -EBUSY;
+    wait_dir(op->p.bck, op->p.obj, true);
+    return 0;
+}
+
+static int op_enter_mkdir(const char *path, fs_op *op)
+{
+    op_count();
+    if (op_parse(path, op) < 0)
+        return -EINVAL;
+    if (op->p.etl[0])
+        return -EROFS;
+    return op->p.bck[0] ? 0 : -EEXIST;
+}
+
+/* chmod, chown, utimens change nothing (objects carry no mode, owner or
+ * times): nothing to wait for or forget. */
+static int op_enter_noop(const char *path, fs_op *op)
+{
+    op_count();
+    return path ? op_parse(path, op) : 0; /* an open file removed since has no path */
+}
+
+static fs_handle *op_enter_fh(struct fuse_file_info *fi)
+{
+    op_count();
+    return fh(fi);
+}
+
+/* ---------------------------------------------------------------- attributes */
+
+/* The attributes of an entered name (op_enter_stat). */
+static int getattr_op(const fs_op *op, struct stat *st)
+{
+    const char *path = op->path;
+    const fs_path p = op->p;
+    int rc;
     bool ro = p.etl[0] != '\0';
     if (!p.bck[0] && !p.is_view_root) {
         fill_stat(st, true, 0, 0, false);
@@ -207,15 +297,10 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
         fill_stat(st, true, 0, 0, true);
         return 0;
     }
-    if (!ro && *p.obj) {
-        int64_t ws = fs_writer_size_of(path);
-        if (ws >= 0) {
-            fill_stat(st, false, ws, cmn_now_ns(), false);
-            return 0;
-        }
+    if (op->open_size >= 0) {
+        fill_stat(st, false, op->open_size, cmn_now_ns(), false);
+        return 0;
     }
-    if (*p.obj)
-        fs_batch_wait_dst(p.bck, p.obj);
     fs_attr a;
     /* a view's attributes are its source's: the source file's identity vouches for both */
     if (fs_cache_get(path, &a) || (*p.obj && fs_cache_revalidate(path, &a))) {
@@ -225,6 +310,9 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
             return rc;
         a = (fs_attr){.is_dir = true};
         fs_cache_put(path, &a);
+    } else if (!ro && fs_cache_missing(path)) {
+        fs_stat_add(FS_ST_ATTR_HITS, 1);
+        return -ENOENT;
     } else {
         wait_dir(p.bck, p.obj, false); /* a directory that queued copies will fill */
         fs_objattr oa;
@@ -240,12 +328,13 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
         } else if (fs_vdir_has(plain_path(path, &p))) {
             a = (fs_attr){.is_dir = true};
         } else {
-            if (oa.not_dir)
-                return -ENOENT; /* the target said so: no listing needed */
-            if ((rc = has_children(p.bck, p.obj)) < 0)
+            if (!oa.not_dir && (rc = has_children(p.bck, p.obj)) < 0)
                 return rc;
-            if (!rc)
+            if (oa.not_dir || !rc) { /* not_dir: the target said so, no listing needed */
+                if (!ro)
+                    fs_cache_put_missing(path);
                 return -ENOENT;
+            }
             a = (fs_attr){.is_dir = true};
         }
         if (a.is_dir)
@@ -258,6 +347,25 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
     }
     fill_stat(st, a.is_dir, a.size, a.mtime_ns, ro);
     return 0;
+}
+
+static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+    fs_op op;
+    int rc = op_enter_stat(path, &op);
+    if (rc == 0)
+        rc = getattr_op(&op, st);
+    if (rc == -ENOENT && op.p.etl[0] && op.p.bck[0])
+        fs_notify_view_miss(op.p.etl); /* the kernel keeps this answer */
+    return rc;
+}
+
+/* The same for a name the daemon looks at itself while serving another operation. */
+static int lookup(const char *path, struct stat *st)
+{
+    fs_op op;
+    int rc = stat_enter(path, &op);
+    return rc < 0 ? rc : getattr_op(&op, st);
 }
 
 /* ---------------------------------------------------------------- directories */
@@ -285,12 +393,15 @@ static void collect_vdir(void *ctx, const char *name)
 
 static int fs_opendir(const char *path, struct fuse_file_info *fi)
 {
+    fs_op op;
+    int rc = op_enter_dir(path, &op);
+    if (rc < 0)
+        return rc;
     dirh *d = cmn_xcalloc(1, sizeof *d);
     d->path = cmn_xstrdup(path);
     pthread_mutex_init(&d->mu, NULL);
-    fs_path_parse(d->path, &d->p); /* getattr already vetted the path */
+    fs_path_parse(d->path, &d->p); /* into d's own copy of the path */
     if (d->p.bck[0]) {
-        wait_dir(d->p.bck, d->p.obj, false);
         const char *obj = d->p.obj;
         d->prefix = cmn_xasprintf("%s%s", obj, *obj ? "/" : "");
         fs_vdir_children(plain_path(d->path, &d->p), collect_vdir, d);
@@ -301,6 +412,7 @@ static int fs_opendir(const char *path, struct fuse_file_info *fi)
 
 static int fs_releasedir(const char *path, struct fuse_file_info *fi)
 {
+    op_count();
     dirh *d = (dirh *)(uintptr_t)fi->fh;
     fs_page_free(&d->page);
     for (size_t i = 0; i < d->nv; i++)
@@ -466,6 +578,7 @@ static int fill_paged(dirh *d, void *buf, fuse_fill_dir_t filler, off_t off)
 static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off, struct fuse_file_info *fi,
                       enum fuse_readdir_flags flags)
 {
+    op_count();
     dirh *d = (dirh *)(uintptr_t)fi->fh;
     pthread_mutex_lock(&d->mu);
     int rc = d->p.bck[0] ? fill_paged(d, buf, filler, off) : fill_top(d, buf, filler);
@@ -477,15 +590,11 @@ static int fs_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
  * script can hand the results to clients that do not go through the mount. */
 static int fs_fsyncdir(const char *path, int datasync, struct fuse_file_info *fi)
 {
-    dirh *d = (dirh *)(uintptr_t)fi->fh;
-    if (d->p.etl[0])
-        return 0;
-    if (!d->p.bck[0]) {
-        fs_batch_wait_all();
-        return 0;
-    }
-    wait_dir(d->p.bck, d->p.obj, false);
-    return 0;
+    fs_op op;
+    int rc = op_enter_dir(((dirh *)(uintptr_t)fi->fh)->path, &op); /* waits for copies into a bucket's directory */
+    if (rc == 0 && !op.p.bck[0] && !op.p.etl[0] && !op.p.is_view_root)
+        fs_batch_wait_all(); /* MNT: every copy */
+    return rc;
 }
 
 /* The kernel may still hold the entry of a directory that the last unlink
@@ -500,20 +609,16 @@ static int parent_is_dir(const char *path)
         return 0;
     *slash = '\0';
     struct stat st;
-    int rc = fs_getattr(dir, &st, NULL);
+    int rc = lookup(dir, &st);
     return rc < 0 ? rc : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
 static int fs_mkdir(const char *path, mode_t mode)
 {
-    fs_op op = {.path = path};
-    if (fs_path_parse(path, &op.p) < 0)
-        return -EINVAL;
-    if (op.p.etl[0])
-        return -EROFS;
-    if (!op.p.bck[0])
-        return -EEXIST;
-    int rc;
+    fs_op op;
+    int rc = op_enter_mkdir(path, &op);
+    if (rc < 0)
+        return rc;
     if (!*op.p.obj) {
         rc = fs_api_create_bucket(op.p.bck);
     } else {
@@ -523,6 +628,8 @@ static int fs_mkdir(const char *path, mode_t mode)
         if (rc == 0)
             fs_vdir_add(path);
     }
+    if (rc == 0)
+        fs_notify_name_made(); /* in the views too */
     return op_exit_write(&op, rc);
 }
 
@@ -534,30 +641,20 @@ static void count_child(void *ctx, const char *name)
 
 static int fs_rmdir(const char *path)
 {
-    fs_path p;
-    int rc = fs_path_parse(path, &p);
+    fs_op op;
+    int rc = op_enter_rmdir(path, &op);
     if (rc < 0)
         return rc;
-    if (p.etl[0])
-        return -EROFS;
-    if (!p.bck[0])
-        return -EBUSY;
-    wait_dir(p.bck, p.obj, true);
-    if ((rc = has_children(p.bck, p.obj)) < 0)
+    if ((rc = has_children(op.p.bck, op.p.obj)) < 0)
         return rc;
     int vchildren = 0; /* an empty directory made below (mkdir) is a child too */
     fs_vdir_children(path, count_child, &vchildren);
     if (rc || vchildren)
         return -ENOTEMPTY;
-    fs_cache_forget(path);
-    if (!*p.obj) {
-        rc = fs_api_destroy_bucket(p.bck);
-        fs_vdir_del(path, true);
-        return rc;
-    }
+    rc = *op.p.obj ? 0 : fs_api_destroy_bucket(op.p.bck);
     /* a virtual directory whose last object went is already gone: success */
     fs_vdir_del(path, true);
-    return 0;
+    return op_exit_write(&op, rc);
 }
 
 /* ---------------------------------------------------------------- files */
@@ -604,14 +701,14 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
 
 static int fs_read(const char *path, char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    return (int)fs_reader_read(fh(fi), buf, size, off);
+    return (int)fs_reader_read(op_enter_fh(fi), buf, size, off);
 }
 
 /* Node-local files go back as a file range: libfuse splices them into the
  * reply (FUSE_CAP_SPLICE_WRITE), so their bytes are never copied through us. */
 static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    fs_handle *h = fh(fi);
+    fs_handle *h = op_enter_fh(fi);
     struct fuse_bufvec *bv = cmn_xmalloc(sizeof *bv);
     int fd = fs_reader_fd(h);
     if (fd >= 0) {
@@ -638,38 +735,40 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
 
 static int fs_write(const char *path, const char *buf, size_t size, off_t off, struct fuse_file_info *fi)
 {
-    fs_handle *h = fh(fi);
+    fs_handle *h = op_enter_fh(fi);
     if (!h->writer)
         return -EBADF;
     return (int)fs_writer_write(h, buf, size, off);
 }
 
-static int fs_flush(const char *path, struct fuse_file_info *fi)
-{
-    fs_handle *h = fh(fi);
-    return h->writer ? fs_writer_flush(h) : 0;
-}
+static int flush_handle(fs_handle *h) { return h->writer ? fs_writer_flush(h) : 0; }
+
+static int fs_flush(const char *path, struct fuse_file_info *fi) { return flush_handle(op_enter_fh(fi)); }
 
 /* fsync of a file cp copied server-side: the copy is on the target's disks
  * (it writes atomically with fsync) once it has landed. */
 static int fs_fsync(const char *path, int datasync, struct fuse_file_info *fi)
 {
-    fs_handle *h = fh(fi);
+    fs_handle *h = op_enter_fh(fi);
     if (h->writer && h->server_copied)
         fs_batch_wait_dst(h->bck, h->obj);
-    return fs_flush(path, fi);
+    return flush_handle(h);
 }
 
 static int fs_release(const char *path, struct fuse_file_info *fi)
 {
-    fs_handle_release(fh(fi));
+    fs_handle *h = op_enter_fh(fi);
+    if (h->writer)
+        fs_handle_release(h); /* its last flush */
+    else
+        fs_handle_free(h);
     return 0;
 }
 
 static int fs_truncate(const char *path, off_t size, struct fuse_file_info *fi)
 {
     if (fi && fh(fi)->writer)
-        return fs_writer_truncate(fh(fi), size);
+        return fs_writer_truncate(op_enter_fh(fi), size);
     fs_op op;
     int rc = op_enter_write(path, &op);
     if (rc < 0)
@@ -713,6 +812,7 @@ static int fs_unlink(const char *path)
 static int fs_rename(const char *from, const char *to, unsigned int flags)
 {
     fs_op a, b;
+    op_count();
     int rc = op_check_write(from, &a);
     if (rc == 0)
         rc = op_check_write(to, &b);
@@ -725,16 +825,17 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
     fs_batch_wait_obj(a.p.bck, a.p.obj);
     fs_batch_wait_obj(b.p.bck, b.p.obj);
     struct stat st;
-    if ((rc = fs_getattr(from, &st, NULL)) < 0)
+    if ((rc = lookup(from, &st)) < 0)
         return rc;
     if (S_ISDIR(st.st_mode))
         return -EXDEV; /* a directory is many objects: let mv copy them */
-    if ((flags & RENAME_NOREPLACE) && fs_getattr(to, &st, NULL) == 0)
+    if ((flags & RENAME_NOREPLACE) && lookup(to, &st) == 0)
         return -EEXIST;
     rc = fs_api_rename(a.p.bck, a.p.obj, b.p.obj);
     if (rc == 0) {
         forget_parents(&a);
         fs_vdir_del_parents(to); /* as a write there: the object holds its directories now */
+        fs_notify_name_made();
     }
     op_exit_write(&a, rc);
     return op_exit_write(&b, rc);
@@ -742,12 +843,25 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
 
 /* Objects carry no mode, owner or times of their own: accept and ignore, so
  * `cp -p`, `touch` and `rsync -a` work. */
-static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi) { return 0; }
-static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi) { return 0; }
-static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi) { return 0; }
+static int fs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
+{
+    fs_op op;
+    return op_enter_noop(path, &op);
+}
+static int fs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
+{
+    fs_op op;
+    return op_enter_noop(path, &op);
+}
+static int fs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_info *fi)
+{
+    fs_op op;
+    return op_enter_noop(path, &op);
+}
 
 static int fs_statfs(const char *path, struct statvfs *sv)
 {
+    op_count(); /* the file system's, not a name's: nothing to wait for */
     memset(sv, 0, sizeof *sv);
     sv->f_bsize = sv->f_frsize = 4096;
     sv->f_blocks = sv->f_bfree = sv->f_bavail = 1ULL << 32;
@@ -760,6 +874,7 @@ static ssize_t fs_copy_file_range(const char *path_in, struct fuse_file_info *fi
                                   const char *path_out, struct fuse_file_info *fi_out, off_t off_out, size_t len,
                                   int flags)
 {
+    op_count(); /* both handles' opens took the steps; the copy queues behind the barrier itself */
     return fs_copy_range(fh(fi_in), off_in, fh(fi_out), off_out, len);
 }
 
@@ -767,6 +882,7 @@ static ssize_t fs_copy_file_range(const char *path_in, struct fuse_file_info *fi
 
 static int fs_getxattr(const char *path, const char *name, char *value, size_t size)
 {
+    op_count();
     if (strcmp(path, "/") != 0 || strcmp(name, STATS_XATTR) != 0)
         return -ENODATA;
     char *json = fs_stats_json();
@@ -784,6 +900,7 @@ static int fs_getxattr(const char *path, const char *name, char *value, size_t s
 
 static int fs_listxattr(const char *path, char *list, size_t size)
 {
+    op_count();
     if (strcmp(path, "/") != 0)
         return 0;
     size_t n = sizeof STATS_XATTR; /* with its NUL */
@@ -800,10 +917,15 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     fs_st.mount_ns = cmn_now_ns();
     fs_batch_start(); /* here, after libfuse has daemonized: threads do not survive fork */
+    fs_prefetch_start();
+    fs_notify_start(fuse_get_context()->fuse);
     fs_metrics_start();
     cfg->attr_timeout = fs_cfg.attr_timeout;
     cfg->entry_timeout = fs_cfg.entry_timeout;
-    cfg->negative_timeout = 0;
+    /* off by default: cp's O_EXCL create looks the name up again whatever
+     * the kernel kept; when on, names made behind the kernel's back in views
+     * are dropped (notify.c) */
+    cfg->negative_timeout = fs_cfg.negative_timeout;
     cfg->hard_remove = 1; /* no .fuse_hidden renames: unlink is a DELETE */
     cfg->kernel_cache = 0;
     cfg->auto_cache = 0;  /* keep_cache is decided per open from the version */
@@ -817,6 +939,8 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 
 static void fs_destroy(void *data)
 {
+    fs_prefetch_stop(); /* first: a worker may wait for a queued copy */
+    fs_notify_stop();
     fs_batch_stop();
     fs_metrics_stop();
     pthread_mutex_lock(&fs_st.etls.mu);

@@ -9,7 +9,9 @@
  *   - @etl views: the output length is unknown until the transform ran, so the
  *     first read fetches the whole output once (memory up to mem_limit, then a
  *     spool file) and every read is served from it (opened with direct_io, so
- *     readers see exactly the output bytes whatever st_size said).
+ *     readers see exactly the output bytes whatever st_size said). A reader
+ *     going through a directory in order finds the output made ahead
+ *     (prefetch.c).
  * Fetching lazily keeps `cp` (which opens then calls copy_file_range) from
  * running a transform it does not need.
  */
@@ -101,19 +103,17 @@ int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *ke
 
 /* ---------------------------------------------------------------- ETL output */
 
-static size_t etl_sink(void *ctx, const char *data, size_t len)
-{
-    fs_handle *h = ctx;
-    int rc = cmn_spool_write(&h->out, data, len);
-    if (rc < 0)
-        cmn_error("etlfs: cannot keep the output of %s in %s: %s", h->path, fs_cfg.spool_dir, strerror(-rc));
-    return rc < 0 ? 0 : len;
-}
-
 static int etl_load(fs_handle *h)
 {
+    struct fuse_context *ctx = fuse_get_context();
+    if (fs_prefetch_take(h, ctx ? ctx->pid : 0)) {
+        h->size = h->out.len;
+        h->etl_loaded = true;
+        fs_cache_set_outsize(h->path, h->size);
+        return 0;
+    }
     int64_t got = 0;
-    int rc = fs_api_get_all(h->bck, h->obj, h->etl, etl_sink, h, &got);
+    int rc = fs_api_get_all(h->bck, h->obj, h->etl, &h->out, -1, &got);
     if (rc < 0) {
         cmn_spool_free(&h->out); /* start over on the next read */
         h->size = 0;

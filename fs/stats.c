@@ -29,6 +29,10 @@ static const char *const names[FS_ST__N] = {
     [FS_ST_ATTR_HITS] = "attr_cache_hits",
     [FS_ST_HTTP_REQS] = "http_requests",
     [FS_ST_ERRORS] = "errors",
+    [FS_ST_FUSE_OPS] = "fuse_ops",
+    [FS_ST_RA_FETCHES] = "readahead_fetches",
+    [FS_ST_RA_HITS] = "readahead_hits",
+    [FS_ST_RA_DROPPED] = "readahead_dropped",
 };
 
 

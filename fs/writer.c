@@ -59,16 +59,11 @@ int64_t fs_writer_size_of(const char *path)
     return size;
 }
 
-static size_t fd_sink(void *ctx, const char *data, size_t len)
-{
-    return cmn_write_all(*(int *)ctx, data, len) == 0 ? len : 0;
-}
-
 /* Fills h->fd with the object's current bytes (a missing object is empty). */
 static int download(fs_handle *h)
 {
     int64_t got = 0;
-    int rc = fs_api_get_all(h->bck, h->obj, NULL, fd_sink, &h->fd, &got);
+    int rc = fs_api_get_all(h->bck, h->obj, NULL, NULL, h->fd, &got);
     if (rc == -ENOENT)
         return 0;
     return rc;
@@ -177,7 +172,9 @@ static int flush_locked(fs_handle *h, bool final)
     if (rc == 0) {
         h->dirty = h->created = h->wrote = false;
         fs_vdir_del_parents(h->path);
+        fs_notify_name_made(); /* in the views too */
     }
+    fs_prefetch_forget(h->bck, h->obj); /* outputs made from the bytes before */
     return rc;
 }
 

@@ -281,13 +281,19 @@ static bool archpath_valid(const char *p)
     return true;
 }
 
+/* A response's reader: fn under C.UTF-8, as every entry point here runs. */
+static ssize_t read_utf8(ssize_t (*fn)(void *, char *, size_t), void *cls, char *buf, size_t max)
+{
+    locale_t old = tgt_utf8_on();
+    ssize_t n = fn(cls, buf, max);
+    tgt_utf8_off(old);
+    return n;
+}
+
 static ssize_t one_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    locale_t old = tgt_utf8_on();
-    ssize_t n = one_read_utf8(cls, buf, max);
-    tgt_utf8_off(old);
-    return n;
+    return read_utf8(one_read_utf8, cls, buf, max);
 }
 
 static int reply_one(tgt_req *r, arch_rd *c, const char *path)
@@ -304,11 +310,7 @@ static int reply_one(tgt_req *r, arch_rd *c, const char *path)
     int rr = sized ? tgt_parse_range(tgt_header(r, "Range"), size, &off, &len) : 0;
     if (rr < 0) {
         rd_free(c);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-        char cr[64];
-        snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
-        MHD_add_response_header(resp, "Content-Range", cr);
-        return tgt_reply(r, 416, resp);
+        return tgt_reply_range_bad(r, size);
     }
     /* the file's bytes before the range are read and dropped: a compressed
      * stream cannot be entered in the middle */
@@ -333,13 +335,7 @@ static int reply_one(tgt_req *r, arch_rd *c, const char *path)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
     if (sized)
         MHD_add_response_header(resp, "Accept-Ranges", "bytes");
-    if (rr == 1) {
-        char cr[96];
-        snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)off, (long long)(off + len - 1), (long long)size);
-        MHD_add_response_header(resp, "Content-Range", cr);
-        return tgt_reply(r, 206, resp);
-    }
-    return tgt_reply(r, 200, resp);
+    return tgt_reply_range(r, resp, rr, off, len, size);
 }
 
 static la_ssize_t to_pend(struct archive *a, void *cls, const void *buf, size_t len)
@@ -438,10 +434,7 @@ static ssize_t tar_read_utf8(void *cls, char *buf, size_t max)
 static ssize_t tar_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
-    locale_t old = tgt_utf8_on();
-    ssize_t n = tar_read_utf8(cls, buf, max);
-    tgt_utf8_off(old);
-    return n;
+    return read_utf8(tar_read_utf8, cls, buf, max);
 }
 
 static int reply_matches(tgt_req *r, arch_rd *c, const char *regx, const char *mode)
@@ -467,12 +460,6 @@ static int reply_matches(tgt_req *r, arch_rd *c, const char *regx, const char *m
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/x-tar");
     return tgt_reply(r, 200, resp);
-}
-
-bool tgt_arch_wanted(tgt_req *r)
-{
-    const char *path = tgt_query(r, "archpath"), *regx = tgt_query(r, "archregx");
-    return (path && *path) || (regx && *regx) || tgt_query(r, "archmode");
 }
 
 /* The known "archmime" values: a format's extension or a MIME type naming it. */

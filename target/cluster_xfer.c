@@ -179,11 +179,7 @@ static int gfn_commit(gfn_sink *g, const cmn_http_resp *resp, cmn_err *err)
     const char *want = resp->hdr[0], *custom = resp->hdr[1];
     if (want && *want) {
         char got[17];
-        XXH64_state_t *copy = XXH64_createState();
-        XXH64_copyState(copy, g->w.xx);
-        cmn_xxhash_hex(XXH64_digest(copy), got);
-        XXH64_freeState(copy);
-        if (strcmp(got, want)) {
+        if (!tgt_writer_matches(&g->w, want, got)) {
             tgt_writer_abort(&g->w);
             return cmn_err_set(err, EIO, "ais://%s/%s: BAD DATA CHECKSUM from a neighbour: xxhash(%s != %s)", g->bck,
                                g->obj, want, got);

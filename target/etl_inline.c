@@ -57,7 +57,7 @@ static int sink_write(void *ctx, const void *buf, size_t len)
 static void *bridge_main(void *p)
 {
     bridge *b = p;
-    etl_sink sink = {b, sink_begin, sink_write};
+    etl_sink sink = {.ctx = b, .begin = sink_begin, .write = sink_write};
     cmn_err e = {0};
     int rc = etl_transform(b->h, &b->obj, &sink, 0, &e);
     snprintf(b->msg, sizeof b->msg, "%s", e.msg);
@@ -126,24 +126,11 @@ typedef struct spool {
     char ctype[128];
 } spool;
 
-static int spool_begin(void *ctx, const char *ctype, int64_t clen)
-{
-    (void)clen;
-    spool *s = ctx;
-    snprintf(s->ctype, sizeof s->ctype, "%s", ctype && *ctype ? ctype : "application/octet-stream");
-    return 0;
-}
-
-static int spool_write(void *ctx, const void *buf, size_t len)
-{
-    return cmn_spool_write(&((spool *)ctx)->out, buf, len);
-}
-
 static int inline_buffered(tgt_req *r, etl_chain *h, etl_object *o, int mp)
 {
     spool s;
     cmn_spool_init(&s.out, tgt->store.mpaths[mp], INLINE_MEM);
-    etl_sink sink = {&s, spool_begin, spool_write};
+    etl_sink sink = {.spool = &s.out, .ctype = s.ctype, .ctype_size = sizeof s.ctype};
     cmn_err e = {0};
     int rc = etl_transform(h, o, &sink, 0, &e);
     etl_put(h);

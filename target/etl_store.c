@@ -65,7 +65,7 @@ static int sink_write(void *ctx, const void *buf, size_t len)
 static int store(out_sink *o, const etl_chain *h, const etl_object *obj, int64_t timeout_ns, int64_t *bytes,
                  tgt_objmeta *out, cmn_err *err)
 {
-    etl_sink sink = {o, sink_begin, sink_write};
+    etl_sink sink = {.ctx = o, .begin = sink_begin, .write = sink_write};
     int rc = etl_transform(h, obj, &sink, timeout_ns, err);
     if (!rc && !o->dry_run && !o->opened) /* an empty output is still an object */
         rc = sink_begin(o, NULL, 0);

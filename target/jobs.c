@@ -82,6 +82,16 @@ static void forget_old(void)
     }
 }
 
+/* A new job into the list, the ended ones' housekeeping with it; mu held. */
+static void add_locked(tgt_job *j)
+{
+    j->next = jobs;
+    jobs = j;
+    njobs++;
+    reap_ended();
+    forget_old();
+}
+
 static void *job_main(void *p)
 {
     tgt_job *j = p;
@@ -155,11 +165,7 @@ tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, con
     tgt_job *old = take_ended(id);
     if (old)
         carry(j, old);
-    j->next = jobs;
-    jobs = j;
-    njobs++;
-    reap_ended();
-    forget_old();
+    add_locked(j);
     if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
         j->end_ns = cmn_now_ns();
         j->joined = true;
@@ -236,11 +242,7 @@ void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const 
     if (err && *err)
         j->errs[j->nerrs++] = cmn_xstrdup(err);
     pthread_mutex_lock(&mu);
-    j->next = jobs;
-    jobs = j;
-    njobs++;
-    reap_ended();
-    forget_old();
+    add_locked(j);
     pthread_mutex_unlock(&mu);
 }
 

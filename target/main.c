@@ -318,13 +318,17 @@ int main(int argc, char **argv)
         tgt_store_close(&server.store);
         return 1;
     }
+    if (cfg->etcd && tgt_cluster_etl_begin(&cerr) != 0)
+        cmn_warn("cluster ETLs: %s", cerr.msg);
     tgt_sweeper_start();
     cmn_info("etlfs-target serving %s (listening on %s:%d), %d mountpath(s), %d threads%s", cfg->public_url,
              cfg->listen_host, cfg->port, ndirs, cfg->threads, cfg->auth_secret ? ", tokens required" : "");
     int sig = 0;
     sigwait(&stop_sigs, &sig);
     cmn_info("shutting down (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    tgt_cluster_stop(); /* first: nobody is sent here any more */
+    if (cfg->etcd)
+        tgt_cluster_etl_end(); /* while etcd is still ours: the watch ends */
+    tgt_cluster_stop(); /* before the server: nobody is sent here any more */
     tgt_server_stop(&server);
     tgt_sweeper_stop(); /* after the server: no request holds an append or upload now */
     tgt_jobs_shutdown();

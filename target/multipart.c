@@ -128,9 +128,12 @@ static upload *lookup_locked(const char *bck, const char *obj, const char *id, c
 }
 
 
-/* ?uploadId=, or NULL after a 400. */
-static const char *upload_id(tgt_req *r, const char *bck, const char *obj)
+/* The request's object, checked, and its ?uploadId=; NULL once the 400/404 is replied. */
+static const char *upload_id(tgt_req *r)
 {
+    const char *bck = r->items[2], *obj = r->obj;
+    if (!tgt_check_object(r, bck, obj))
+        return NULL;
     const char *id = tgt_query(r, "uploadId");
     if (id && *id && strlen(id) <= CMN_UUID_LEN)
         return id;
@@ -184,9 +187,7 @@ bool tgt_mpt_part_start(tgt_req *r, int *ret)
 {
     const char *bck = r->items[2], *obj = r->obj;
     *ret = MHD_YES;
-    if (!tgt_check_object(r, bck, obj))
-        return false;
-    const char *id = upload_id(r, bck, obj);
+    const char *id = upload_id(r);
     if (!id)
         return false;
     const char *pn = tgt_query(r, "partNumber");
@@ -399,10 +400,7 @@ static int assemble(const upload *u, const int *nums, int n, cmn_err *err)
 
 int tgt_h_mpt_complete(tgt_req *r)
 {
-    const char *bck = r->items[2], *obj = r->obj;
-    if (!tgt_check_object(r, bck, obj))
-        return MHD_YES;
-    const char *id = upload_id(r, bck, obj);
+    const char *bck = r->items[2], *obj = r->obj, *id = upload_id(r);
     if (!id)
         return MHD_YES;
     char what[1500];
@@ -443,10 +441,7 @@ int tgt_h_mpt_complete(tgt_req *r)
 
 int tgt_h_mpt_abort(tgt_req *r)
 {
-    const char *bck = r->items[2], *obj = r->obj;
-    if (!tgt_check_object(r, bck, obj))
-        return MHD_YES;
-    const char *id = upload_id(r, bck, obj);
+    const char *bck = r->items[2], *obj = r->obj, *id = upload_id(r);
     if (!id)
         return MHD_YES;
     cmn_err err = {0};

@@ -47,6 +47,18 @@ static int reply_open_error(tgt_req *r, const char *bck, const char *obj, int rc
     return tgt_reply_err(r, 500, "ais://%s/%s: %s", bck, obj, strerror(-rc));
 }
 
+/* bck/obj open with its metadata loaded; false once the 404/500 is replied */
+static bool open_with_meta(tgt_req *r, const char *bck, const char *obj, int *fd, int64_t *size, tgt_objmeta *m)
+{
+    int rc = tgt_object_open(&tgt->store, bck, obj, fd, size);
+    if (rc) {
+        reply_open_error(r, bck, obj, rc);
+        return false;
+    }
+    tgt_objmeta_load(*fd, m);
+    return true;
+}
+
 /* Parses "bytes=A-B", "bytes=A-", "bytes=-N" against size. 1 ok, 0 none, -1 bad. */
 int tgt_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
 {
@@ -83,6 +95,28 @@ int tgt_parse_range(const char *h, int64_t size, int64_t *off, int64_t *len)
     return 1;
 }
 
+/* 416 for a Range that size cannot satisfy */
+int tgt_reply_range_bad(tgt_req *r, int64_t size)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    char cr[64];
+    snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
+    MHD_add_response_header(resp, "Content-Range", cr);
+    return tgt_reply(r, 416, resp);
+}
+
+/* resp whole (200) or as tgt_parse_range's range rr (206 with Content-Range) */
+int tgt_reply_range(tgt_req *r, struct MHD_Response *resp, int rr, int64_t off, int64_t len, int64_t size)
+{
+    if (rr == 1) {
+        char cr[96];
+        snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)off, (long long)(off + len - 1), (long long)size);
+        MHD_add_response_header(resp, "Content-Range", cr);
+        return tgt_reply(r, 206, resp);
+    }
+    return tgt_reply(r, 200, resp);
+}
+
 static void add_fqn_header(tgt_req *r, struct MHD_Response *resp, const char *bck, const char *obj)
 {
     char fqn[PATH_MAX];
@@ -90,26 +124,43 @@ static void add_fqn_header(tgt_req *r, struct MHD_Response *resp, const char *bc
         MHD_add_response_header(resp, "etlfs-fqn", fqn);
 }
 
+/* Whether a GET asks for files inside the object (archpath, archregx,
+ * archmode): decided here, so a plain read never enters archread.c. */
+static bool arch_wanted(tgt_req *r)
+{
+    const char *path = tgt_query(r, "archpath"), *regx = tgt_query(r, "archregx");
+    return (path && *path) || (regx && *regx) || tgt_query(r, "archmode");
+}
+
+/* A read's object: its name checked and, in a cluster, fetched from a
+ * neighbour when this owner lacks it; false once the error is replied. */
+static bool object_here(tgt_req *r, const char *bck, const char *obj)
+{
+    if (!tgt_check_object(r, bck, obj))
+        return false;
+    cmn_err gerr;
+    if (tgt_cluster_gfn(r, bck, obj, &gerr) != 0) {
+        tgt_reply_err(r, cmn_err_http_status(gerr.code), "%s", gerr.msg);
+        return false;
+    }
+    return true;
+}
+
 int tgt_h_object_get(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!tgt_check_object(r, bck, obj))
+    if (!object_here(r, bck, obj))
         return MHD_YES;
-    cmn_err gerr;
-    if (tgt_cluster_gfn(r, bck, obj, &gerr) != 0)
-        return tgt_reply_err(r, cmn_err_http_status(gerr.code), "%s", gerr.msg);
-    if (tgt_arch_wanted(r))
+    if (arch_wanted(r))
         return tgt_arch_get(r, bck, obj);
     const char *etl_name = tgt_query(r, "etl_name");
     if (etl_name && *etl_name)
         return tgt_etl_inline(r, bck, obj);
     int fd;
     int64_t size;
-    int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
-    if (rc)
-        return reply_open_error(r, bck, obj, rc);
     tgt_objmeta m;
-    tgt_objmeta_load(fd, &m);
+    if (!open_with_meta(r, bck, obj, &fd, &size, &m))
+        return MHD_YES;
     /* ?validate=true: the bytes are checked before the reply starts, since
      * a read that fails once the reply is under way can only cut it short */
     if (tgt_query_true(r, "validate")) {
@@ -125,11 +176,7 @@ int tgt_h_object_get(tgt_req *r)
     if (rr < 0) {
         close(fd);
         tgt_objmeta_free(&m);
-        struct MHD_Response *resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-        char cr[64];
-        snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
-        MHD_add_response_header(resp, "Content-Range", cr);
-        return tgt_reply(r, 416, resp);
+        return tgt_reply_range_bad(r, size);
     }
     r->bytes = len;
     struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64((uint64_t)len, fd, (uint64_t)off);
@@ -145,13 +192,7 @@ int tgt_h_object_get(tgt_req *r)
     if (m.custom && *m.custom && tgt_cluster_local_obj(r))
         MHD_add_response_header(resp, TGT_HDR_CUSTOM, m.custom); /* whole, for a neighbour to keep */
     tgt_objmeta_free(&m);
-    if (rr == 1) {
-        char cr[96];
-        snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)off, (long long)(off + len - 1), (long long)size);
-        MHD_add_response_header(resp, "Content-Range", cr);
-        return tgt_reply(r, 206, resp);
-    }
-    return tgt_reply(r, 200, resp);
+    return tgt_reply_range(r, resp, rr, off, len, size);
 }
 
 /* Is bck/obj a directory (a prefix of other names) on some mountpath? */
@@ -214,11 +255,8 @@ static void add_v2_headers(tgt_req *r, struct MHD_Response *resp, int fd, const 
 int tgt_h_object_head(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!tgt_check_object(r, bck, obj))
+    if (!object_here(r, bck, obj))
         return MHD_YES;
-    cmn_err gerr;
-    if (tgt_cluster_gfn(r, bck, obj, &gerr) != 0)
-        return tgt_reply_err(r, cmn_err_http_status(gerr.code), "%s", gerr.msg);
     int fd;
     int64_t size;
     int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
@@ -266,11 +304,7 @@ int tgt_h_object_put_done(tgt_req *r)
     tgt_objmeta m;
     if (want && *want && (!want_type || !strcmp(want_type, "xxhash"))) {
         char got[17];
-        XXH64_state_t *copy = XXH64_createState();
-        XXH64_copyState(copy, r->writer.xx);
-        cmn_xxhash_hex(XXH64_digest(copy), got);
-        XXH64_freeState(copy);
-        if (strcmp(got, want)) {
+        if (!tgt_writer_matches(&r->writer, want, got)) {
             tgt_writer_abort(&r->writer);
             return tgt_reply_err(r, 400, "ais://%s/%s: BAD DATA CHECKSUM: xxhash(%s != %s)", bck, obj, want, got);
         }
@@ -368,11 +402,9 @@ int tgt_h_object_patch(tgt_req *r)
     }
     int fd;
     int64_t size;
-    int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
-    if (rc)
-        return reply_open_error(r, bck, obj, rc);
     tgt_objmeta m;
-    tgt_objmeta_load(fd, &m);
+    if (!open_with_meta(r, bck, obj, &fd, &size, &m))
+        return MHD_YES;
     bool replace = tgt_query_true(r, "set-new-custom");
     cJSON *custom = !replace && m.custom && *m.custom ? cJSON_Parse(m.custom) : NULL;
     if (!cJSON_IsObject(custom)) {
@@ -387,7 +419,7 @@ int tgt_h_object_patch(tgt_req *r)
     free(m.custom);
     m.custom = cJSON_PrintUnformatted(custom);
     cJSON_Delete(custom);
-    rc = tgt_objmeta_store(fd, &m);
+    int rc = tgt_objmeta_store(fd, &m);
     tgt_objmeta_free(&m);
     close(fd);
     if (rc)

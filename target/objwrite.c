@@ -68,6 +68,15 @@ int tgt_writer_write(tgt_writer *w, const void *data, size_t len)
     return 0;
 }
 
+bool tgt_writer_matches(const tgt_writer *w, const char *want, char got[17])
+{
+    XXH64_state_t *copy = XXH64_createState(); /* the writer's own goes on to commit */
+    XXH64_copyState(copy, w->xx);
+    cmn_xxhash_hex(XXH64_digest(copy), got);
+    XXH64_freeState(copy);
+    return strcmp(got, want) == 0;
+}
+
 void tgt_writer_abort(tgt_writer *w)
 {
     if (w->fd >= 0) {

@@ -45,11 +45,7 @@ static void *sweeper(void *arg)
 
 void tgt_sweeper_start(void)
 {
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&cv, &attr);
-    pthread_condattr_destroy(&attr);
+    cmn_cond_init_mono(&cv);
     stopping = false;
     /* the thread inherits a mask without SIGTERM/SIGINT: they stay the main thread's */
     sigset_t stop, old;

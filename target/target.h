@@ -128,6 +128,8 @@ int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *pa
  * 0, or -ENOSPC with err saying how much is free. */
 int tgt_store_check_space(const tgt_store *s, const char *bck, const char *obj, int64_t size, cmn_err *err);
 int tgt_writer_write(tgt_writer *w, const void *data, size_t len);
+/* Whether the bytes written so far have the xxhash want (hex); got, their own. */
+bool tgt_writer_matches(const tgt_writer *w, const char *want, char got[17]);
 /* Publishes the object; fills *out (if given). On failure the work file is gone. */
 int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out);
 void tgt_writer_abort(tgt_writer *w);
@@ -229,8 +231,8 @@ uint64_t tgt_hrw_weight(uint64_t seed);
 int tgt_hrw_owner(const uint64_t *node_digests, int n, uint64_t obj_digest);
 
 /* ---------------------------------------------------------------- cluster */
-/* Many targets as one cluster (docs/cluster.md): membership and buckets in
- * etcd, every node keeps a versioned map of the targets and answers an
+/* Many targets as one cluster (docs/cluster.md): membership, buckets and ETLs
+ * in etcd, every node keeps a versioned map of the targets and answers an
  * object request for an object another target owns with a 307 to it.
  * Without --etcd none of this runs (tgt_cluster_on() is false).
  *   cluster_map.c     the map: members, version, owner of an object, smap JSON
@@ -238,6 +240,7 @@ int tgt_hrw_owner(const uint64_t *node_digests, int n, uint64_t obj_digest);
  *   cluster_route.c   the redirect of object requests
  *   cluster_bucket.c  buckets as etcd keys, mirrored into local directories
  *   cluster_lso.c     list-objects over every target, merged in name order
+ *   cluster_etl.c     ETLs as etcd keys, each node running its own instance
  *   cluster_xfer.c    objects between targets: send one to another, fetch
  *                     one a neighbour holds ("get from neighbour")
  *   rebalance.c       on every new map version, each object moved to its owner
@@ -341,6 +344,29 @@ void tgt_rebalance_start(void);
 void tgt_rebalance_stop(void);
 cJSON *tgt_cluster_smap_json(void);
 cJSON *tgt_snode_json(const char *id, const char *type, const char *url); /* cluster.c */
+
+/* ETLs of a cluster (cluster_etl.c): one etcd key each (etl/NAME: the init
+ * message and the state every target follows); each node runs its own
+ * instance as the key says. A request with TGT_HDR_ETL_LOCAL is another
+ * target asking about this node's instances alone; the node asked to init,
+ * start, stop or delete names every target's state in TGT_HDR_ETL_TARGETS. */
+#define TGT_HDR_ETL_LOCAL "Ais-Etlfs-Etl-Local"
+#define TGT_HDR_ETL_TARGETS "Ais-Etlfs-Etl-Targets"
+/* Whether the cluster answers r (on, and not another target asking). */
+bool tgt_cluster_etl_here(struct tgt_req *r);
+/* Reads the ETL keys, acts on them and follows them (after
+ * tgt_cluster_start); end: before tgt_cluster_stop. */
+int tgt_cluster_etl_begin(cmn_err *err);
+void tgt_cluster_etl_end(void);
+int tgt_cluster_etl_init(struct tgt_req *r);
+int tgt_cluster_etl_set(struct tgt_req *r, const char *name, const char *action); /* "start", "stop", "delete" */
+int tgt_cluster_etl_list(struct tgt_req *r, bool all);
+int tgt_cluster_etl_node_view(struct tgt_req *r); /* the answer to TGT_HDR_ETL_LOCAL's list */
+int tgt_cluster_etl_show(struct tgt_req *r, const char *name);
+int tgt_cluster_etl_details(struct tgt_req *r, const char *name, const char *job);
+int tgt_cluster_etl_logs(struct tgt_req *r, const char *name, const char *tid); /* tid NULL: every target */
+int tgt_cluster_etl_health(struct tgt_req *r, const char *name);
+int tgt_cluster_etl_metrics(struct tgt_req *r, const char *name);
 
 /* list-objects of every target, merged (cluster_lso.c); a request with
  * this header is one of its parts: the target lists only its own objects. */
@@ -553,6 +579,9 @@ int tgt_reply_err_hdr(tgt_req *r, int status, const char *hdr, const char *value
 /* Queues a response the handler built (headers and all) and releases it. */
 struct MHD_Response;
 int tgt_reply(tgt_req *r, int status, struct MHD_Response *resp);
+/* The replies of a ranged read (object.c): 416 for a bad range; resp as 206 for rr 1, else 200. */
+int tgt_reply_range_bad(tgt_req *r, int64_t size);
+int tgt_reply_range(tgt_req *r, struct MHD_Response *resp, int rr, int64_t off, int64_t len, int64_t size);
 
 /* The body as JSON (msg.c): parsed strictly into r->msg, and every field a
  * handler reads checked for its type. 0 (r->msg NULL for no body), or
@@ -748,8 +777,6 @@ bool tgt_arch_named(const char *name); /* by the name's extension, as AIStore li
  * thread under C.UTF-8, then its locale back). */
 locale_t tgt_utf8_on(void);
 void tgt_utf8_off(locale_t old);
-/* Whether a GET asks for files inside the object (archpath, archregx, archmode). */
-bool tgt_arch_wanted(tgt_req *r);
 /* GET ?archpath=F (that file's bytes) or ?archregx=E&archmode=M (a TAR of the
  * matching files); replies. */
 int tgt_arch_get(tgt_req *r, const char *bck, const char *obj);

@@ -194,25 +194,24 @@ class Soak:
             deadline = time.time() + 10
             while is_mounted(self.mnt) and time.time() < deadline:
                 time.sleep(0.05)
-        try:
-            rc = self.mount.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.mount.kill()
-            rc = self.mount.wait()
-            self.error("mount daemon did not exit after its unmount")
+        rc = self.reap(self.mount, 30, "mount daemon did not exit after its unmount")
         self.mlog.close()
         return rc
 
     def stop_target(self):
         self.target.send_signal(signal.SIGTERM)
-        try:
-            rc = self.target.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.target.kill()
-            rc = self.target.wait()
-            self.error("target did not exit within 60 s of SIGTERM")
+        rc = self.reap(self.target, 60, "target did not exit within 60 s of SIGTERM")
         self.tlog.close()
         return rc
+
+    def reap(self, proc, timeout, why):
+        """proc's exit status; killed, and why recorded as an error, after timeout s."""
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            self.error(why)
+            return proc.wait()
 
     # ---- set-up
 

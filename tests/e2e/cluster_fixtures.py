@@ -13,6 +13,7 @@ import pytest
 import requests
 import xxhash
 
+import conftest
 from conftest import Target, beside_project, free_port
 
 ETCD = shutil.which("etcd")
@@ -62,6 +63,13 @@ def member(workdir, etcd, cluster, node_id):
     return Target(workdir, mountpaths=1, extra_args=["--etcd", etcd.url, "--cluster", cluster, "--id", node_id])
 
 
+def start_nodes(etcd, base, cluster, ids):
+    """Targets with these ids joined in one cluster, once every one sees them all."""
+    ts = [member(os.path.join(base, f"n{i}"), etcd, cluster, tid) for i, tid in enumerate(ids, 1)]
+    wait_for(lambda: all(len(smap(t)["tmap"]) == len(ids) for t in ts), f"every node sees {len(ids)} targets")
+    return ts
+
+
 def smap(node):
     r = requests.get(f"{node.url}/v1/daemon", params={"what": "smap"}, timeout=5)
     assert r.status_code == 200, r.text
@@ -69,13 +77,8 @@ def smap(node):
 
 
 def wait_for(cond, what, timeout=20):
-    """Polls cond (bounded); membership news travels through etcd's watch."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout} s: {what}")
+    """Membership news travels through etcd's watch: 20 s unless told."""
+    conftest.wait_for(cond, what, timeout)
 
 
 @pytest.fixture(scope="module")
@@ -122,8 +125,7 @@ def etcd_keys(e, prefix):
 def nodes(etcd, tmp_path_factory):
     """Three targets, t1..t3, in cluster "e2e" of the module's etcd."""
     base = str(tmp_path_factory.mktemp("cluster"))
-    ts = [member(os.path.join(base, f"n{i}"), etcd, "e2e", f"t{i}") for i in (1, 2, 3)]
-    wait_for(lambda: all(len(smap(t)["tmap"]) == 3 for t in ts), "every node sees 3 targets")
+    ts = start_nodes(etcd, base, "e2e", ["t1", "t2", "t3"])
     yield ts
     for t in ts:
         assert t.stop() == 0, t.log_text()

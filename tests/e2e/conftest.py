@@ -1,5 +1,6 @@
 """Fixtures for end-to-end tests: the real etlfs-target on a free port with
 temporary mountpaths. Set ETLFS_BUILD to the build folder (default ./build)."""
+import contextlib
 import os
 import signal
 import socket
@@ -32,6 +33,69 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def log_tail(path):
+    """The last 4000 characters of a program's log, for a failure's message."""
+    with open(path, "rb") as f:
+        return f.read().decode(errors="replace")[-4000:]
+
+
+def wait_until(cond, timeout=15, step=0.05):
+    """Polls cond, bounded: its first true value, else its value at timeout."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
+
+
+def wait_for(cond, what, timeout=30):
+    """wait_until, failing the test with what did not happen."""
+    if not wait_until(cond, timeout, 0.1):
+        raise AssertionError(f"not within {timeout} s: {what}")
+
+
+def procs_with_env(mark, ppid=None):
+    """Pids whose environment holds mark (bytes); only ppid's children if given."""
+    pids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            if ppid is not None:
+                with open(f"/proc/{p}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) != ppid:
+                        continue
+            with open(f"/proc/{p}/environ", "rb") as f:
+                if mark in f.read():
+                    pids.append(int(p))
+        except OSError:
+            pass
+    return pids
+
+
+@contextlib.contextmanager
+def tmpfs_target(tmp_path, size):
+    """A Target whose one mountpath is a tmpfs of size ("16m"), for disk-full
+    tests; skipped, loudly, where no tmpfs can be mounted (it needs root)."""
+    if os.geteuid() != 0:
+        pytest.skip("SKIPPED LOUDLY: mounting a small tmpfs needs root; the disk-full tests did not run")
+    mp = tmp_path / "mp0"
+    mp.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mp)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"SKIPPED LOUDLY: cannot mount a tmpfs here: {r.stderr}")
+    t = None
+    try:
+        t = Target(str(tmp_path), mountpaths=1)
+        yield t
+    finally:
+        if t:
+            t.stop()
+        subprocess.run(["umount", "-l", str(mp)])
 
 
 class PortTaken(RuntimeError):
@@ -90,8 +154,11 @@ class Target:
         raise RuntimeError("etlfs-target did not become healthy: " + self.log_text())
 
     def log_text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")[-4000:]
+        return log_tail(self.log_path)
+
+    def tmp_files(self):
+        """The work files in the mountpaths' .etlfs/tmp, sorted."""
+        return sorted(f for mp in self.data for f in os.listdir(os.path.join(mp, ".etlfs", "tmp")))
 
     def stop(self, sig=signal.SIGTERM):
         if self.proc and self.proc.poll() is None:

@@ -7,22 +7,17 @@ uploads and wrong part lists are 4xx naming the object and the id; a crash,
 an idle timeout or an abort leaves no work file behind."""
 import os
 import threading
-import time
 
 import pytest
 import requests
 
 import authtok
 from authtok import bearer, token
-from conftest import Target, xxh64_hex
+from conftest import Target, wait_for, xxh64_hex
 
 MAX_PARTS = 10000
 MAX_UPLOADS = 1024
 MAX_APPENDS = 256
-
-
-def tmp_files(t):
-    return sorted(f for mp in t.data for f in os.listdir(os.path.join(mp, ".etlfs", "tmp")))
 
 
 def message(r):
@@ -56,15 +51,6 @@ def mpt_abort(t, bck, obj, upload):
                            json={"action": "mpt-abort"}, timeout=60)
 
 
-def wait_for(cond, what, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not within {timeout}s: {what}")
-
-
 # ------------------------------------------------------------------ append
 
 def test_append_three_times_then_flush(target):
@@ -86,7 +72,7 @@ def test_append_three_times_then_flush(target):
     assert target.get("ap", "o").content == want
     h = requests.head(f"{target.url}/v1/objects/ap/o")
     assert h.headers["ais-checksum-value"] == xxh64_hex(want) and h.headers["ais-version"] == "2"
-    assert tmp_files(target) == []
+    assert target.tmp_files() == []
     # the handle ended with the flush
     r = append(target, "ap", "o", b"more", handle)
     assert r.status_code == 400 and handle in message(r) and "ais://ap/o" in message(r)
@@ -202,7 +188,7 @@ def test_multipart_happy_path(target):
     target.put("mp", "o", b"now plain")
     h = requests.head(f"{target.url}/v1/objects/mp/o", params={"props": "chunked"})
     assert "ais-chunks-count" not in h.headers
-    assert tmp_files(target) == []
+    assert target.tmp_files() == []
     # done: the id is gone
     r = mpt_complete(target, "mp", "o", upload, [1, 2, 3])
     assert r.status_code == 404 and "does not exist" in message(r) and upload in message(r)
@@ -248,15 +234,15 @@ def test_multipart_abort(target):
     upload = mpt_create(target, "mp", "o")
     assert mpt_part(target, "mp", "o", upload, 1, b"part one").status_code == 200
     assert mpt_part(target, "mp", "o", upload, 2, b"part two").status_code == 200
-    assert len(tmp_files(target)) == 2
+    assert len(target.tmp_files()) == 2
     r = mpt_abort(target, "mp", "o", upload)
     assert r.status_code == 200, r.text
-    assert tmp_files(target) == []
+    assert target.tmp_files() == []
     assert target.get("mp", "o").content == b"before"
     for r in [mpt_complete(target, "mp", "o", upload, [1, 2]), mpt_part(target, "mp", "o", upload, 3, b"x"),
               mpt_abort(target, "mp", "o", upload)]:
         assert r.status_code == 404 and "does not exist" in message(r) and upload in message(r), r.text
-    assert tmp_files(target) == []
+    assert target.tmp_files() == []
 
 
 def test_multipart_complete_checks_the_list(target):
@@ -303,7 +289,7 @@ def test_multipart_bad_requests(target):
     r = requests.post(f"{target.url}/v1/objects/nobucket/o", json={"action": "mpt-upload"})
     assert r.status_code == 404 and "nobucket" in message(r)
     assert mpt_abort(target, "mp", "o", upload).status_code == 200
-    assert tmp_files(target) == []
+    assert target.tmp_files() == []
 
 
 def test_multipart_upload_limit(target):
@@ -349,13 +335,13 @@ def test_kill9_mid_upload_then_restart(target):
     th = threading.Thread(target=put_slowly)
     th.start()
     assert sent.wait(30)
-    wait_for(lambda: len(tmp_files(target)) == 3, "the streaming part's work file")
+    wait_for(lambda: len(target.tmp_files()) == 3, "the streaming part's work file")
     target.kill9()
     release.set()
     th.join(60)
-    assert len(tmp_files(target)) >= 2  # what the crash left
+    assert len(target.tmp_files()) >= 2  # what the crash left
     target.start()
-    assert tmp_files(target) == []
+    assert target.tmp_files() == []
     assert target.get("k", "a").content == b"object a"
     assert target.get("k", "m").content == b"object m"
     r = append(target, "k", "a", b"", handle, flush=True)
@@ -372,8 +358,8 @@ def test_idle_appends_and_uploads_are_dropped(tmp_path):
         handle = append(t, "idle", "o", b"never flushed").headers["ais-append-handle"]
         upload = mpt_create(t, "idle", "m")
         assert mpt_part(t, "idle", "m", upload, 1, b"never completed").status_code == 200
-        assert len(tmp_files(t)) == 2
-        wait_for(lambda: tmp_files(t) == [], "idle work files removed")
+        assert len(t.tmp_files()) == 2
+        wait_for(lambda: t.tmp_files() == [], "idle work files removed")
         r = append(t, "idle", "o", b"", handle, flush=True)
         assert r.status_code == 400 and "idle" in message(r)
         assert mpt_complete(t, "idle", "m", upload, [1]).status_code == 404
@@ -388,9 +374,9 @@ def test_shutdown_drops_work_files(target):
     append(target, "sd", "o", b"pending")
     upload = mpt_create(target, "sd", "m")
     mpt_part(target, "sd", "m", upload, 1, b"pending")
-    assert len(tmp_files(target)) == 2
+    assert len(target.tmp_files()) == 2
     assert target.stop() == 0
-    assert tmp_files(target) == []
+    assert target.tmp_files() == []
     target.start()
 
 

@@ -56,39 +56,15 @@ def init_spec(t, name, pod_file, comm="hpush://"):
 def etl_pids(t):
     """Children of this target with an ETL environment (AIS_TARGET_URL may
     name a listener other than t.url)."""
-    pids = []
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            if ppid != t.proc.pid:
-                continue
-            with open(f"/proc/{p}/environ", "rb") as f:
-                if b"AIS_TARGET_URL=" in f.read():
-                    pids.append(int(p))
-        except OSError:
-            pass
-    return pids
+    return conftest.procs_with_env(b"AIS_TARGET_URL=", ppid=t.proc.pid)
 
 
 def wait_no_etl_pids(t, within=5):
-    deadline = time.time() + within
-    while time.time() < deadline:
-        if not etl_pids(t):
-            return True
-        time.sleep(0.1)
-    return False
+    return conftest.wait_until(lambda: not etl_pids(t), within, 0.1)
 
 
 def wait_gone(pids, within=5):
-    deadline = time.time() + within
-    while time.time() < deadline:
-        if not [p for p in pids if os.path.exists(f"/proc/{p}")]:
-            return True
-        time.sleep(0.1)
-    return False
+    return conftest.wait_until(lambda: not [p for p in pids if os.path.exists(f"/proc/{p}")], within, 0.1)
 
 
 def message(r):

@@ -7,12 +7,12 @@ left running after stop and delete. The first init creates the runtime's
 venv from PyPI (once per target)."""
 import os
 import subprocess
-import time
 
 import pytest
 import requests
 
 import sdk5
+from conftest import procs_with_env, wait_until
 from test_offline import wait_job
 
 SERVERS = ["FastAPIServer", "FlaskServer", "HTTPMultiThreadedServer"]
@@ -60,26 +60,11 @@ def init_class_fails(t, name, kind="FastAPIServer", body=UPPER, **kwargs):
 
 def marked_pids(name):
     """Every process with this ETL's mark in its environment (workers inherit it)."""
-    mark = f"ETLFS_TEST_MARK={name}\0".encode()
-    pids = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open(f"/proc/{p}/environ", "rb") as f:
-                    if mark in f.read():
-                        pids.append(int(p))
-            except OSError:
-                pass
-    return pids
+    return procs_with_env(f"ETLFS_TEST_MARK={name}\0".encode())
 
 
 def wait_no_pids(name, within=10):
-    deadline = time.time() + within
-    while time.time() < deadline:
-        if not marked_pids(name):
-            return True
-        time.sleep(0.1)
-    return False
+    return wait_until(lambda: not marked_pids(name), within, 0.1)
 
 
 def delete(t, name):

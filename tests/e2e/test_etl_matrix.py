@@ -170,6 +170,21 @@ def gen_block(i):
     return i.to_bytes(8, "little") * (BLOCK // 8)
 
 
+def put_gib(t, bck, obj):
+    """PUTs 1 GiB of gen_block, streamed; the md5 of what was sent."""
+    want = hashlib.md5()
+
+    def body():
+        for i in range(GIB // BLOCK):
+            b = gen_block(i)
+            want.update(b)
+            yield b
+
+    r = requests.put(f"{t.url}/v1/objects/{bck}/{obj}", data=body(), timeout=600)
+    assert r.status_code == 200, r.text
+    return want
+
+
 def vm_rss(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -212,16 +227,7 @@ def test_one_gib_through_hpush_echo_streams(tmp_path):
 
         sampler = RssSampler(pid)
         sampler.start()
-        want = hashlib.md5()
-
-        def body():
-            for i in range(GIB // BLOCK):
-                b = gen_block(i)
-                want.update(b)
-                yield b
-
-        r = requests.put(f"{t.url}/v1/objects/big/huge.bin", data=body(), timeout=600)
-        assert r.status_code == 200, r.text
+        want = put_gib(t, "big", "huge.bin")
         put_peak = sampler.stop()
         h = requests.head(f"{t.url}/v1/objects/big/huge.bin", timeout=30)
         assert int(h.headers["Content-Length"]) == GIB

@@ -187,24 +187,12 @@ def transform(data):
 """
 
 
-def procs_with(marker):
-    """Pids whose environment holds marker (bytes)."""
-    out = []
-    for p in os.listdir("/proc"):
-        if p.isdigit():
-            try:
-                with open(f"/proc/{p}/environ", "rb") as f:
-                    if marker in f.read():
-                        out.append(int(p))
-            except OSError:
-                pass
-    return out
+procs_with = conftest.procs_with_env
 
 
 def wait_none(marker, within=10):
-    deadline = time.time() + within
-    while time.time() < deadline and procs_with(marker):
-        time.sleep(0.1)
+    """[] once no process holds marker, else those that still do."""
+    conftest.wait_until(lambda: not procs_with(marker), within, 0.1)
     return procs_with(marker)
 
 

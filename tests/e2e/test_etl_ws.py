@@ -341,22 +341,13 @@ def test_one_gib_through_ws_keeps_the_target_small(tmp_path):
     ETL_DIRECT_FQN=false, else it would read the file itself), then 1 GiB
     coming back from an echo as 64 objects of 16 MiB, 4 in flight at a time:
     the target streams in frames both ways and never holds an object."""
-    from test_etl_matrix import BLOCK, GIB, RssSampler, gen_block, vm_rss
+    from test_etl_matrix import GIB, RssSampler, put_gib, vm_rss
     if shutil.disk_usage(str(tmp_path)).free < 3 * GIB:
         pytest.skip("needs 3 GiB of free disk")
     t = Target(str(tmp_path), mountpaths=1)
     try:
         t.create_bucket("big")
-        want = hashlib.md5()
-
-        def body():
-            for i in range(GIB // BLOCK):
-                b = gen_block(i)
-                want.update(b)
-                yield b
-
-        r = requests.put(f"{t.url}/v1/objects/big/huge.bin", data=body(), timeout=600)
-        assert r.status_code == 200, r.text
+        want = put_gib(t, "big", "huge.bin")
         r = init_native(t, "ws-native-big", "ws://", env=BYTES_ENV)
         assert r.status_code == 200, r.text
         mid = os.urandom(16 << 20)

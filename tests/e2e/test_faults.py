@@ -18,7 +18,8 @@ import time
 import pytest
 import requests
 
-from conftest import BUILD, Target
+import conftest
+from conftest import BUILD, Target, wait_until
 from mount_fixtures import Mount, is_mounted, need_fuse, unmount
 from test_etl_api import etl_pids, init_code, message
 from test_mount_helper import node  # noqa: F401  (fixture)
@@ -26,19 +27,6 @@ from test_offline import copy_bck, job_status, list_names, wait_job
 
 MiB = 1 << 20
 EIO_SHIM = os.path.join(BUILD, "lib", "libetlfs-eio.so")
-
-
-def _tmp_files(t):
-    return [f for mp in t.data for f in os.listdir(os.path.join(mp, ".etlfs", "tmp"))]
-
-
-def _wait(cond, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 def _head(t, bck, obj):
@@ -54,19 +42,9 @@ def _md5hex(data):
 @pytest.fixture
 def tmpfs_target(tmp_path):
     """A target whose one mountpath is a 32 MiB tmpfs (needs root)."""
-    if os.geteuid() != 0:
-        pytest.skip("SKIPPED LOUDLY: mounting a small tmpfs needs root; the disk-full tests did not run")
-    mp = tmp_path / "mp0"
-    mp.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mp)], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip(f"SKIPPED LOUDLY: cannot mount a tmpfs here: {r.stderr}")
-    try:
-        t = Target(str(tmp_path), mountpaths=1)
+    with conftest.tmpfs_target(tmp_path, "32m") as t:
         yield t
         assert t.stop() == 0, t.log_text()
-    finally:
-        subprocess.run(["umount", "-l", str(mp)])
 
 
 def _check_whole(t, bck, model, xxh64):
@@ -116,7 +94,7 @@ def test_disk_full_under_puts_and_a_job(tmpfs_target, xxh64):
     written = list_names(t, dst)
     for n in written:  # whatever was published is whole
         assert t.get(dst, n).content == srcdata[n]
-    assert _tmp_files(t) == []
+    assert t.tmp_files() == []
     # no partial object, metadata intact, reads keep working
     _check_whole(t, full, model, xxh64)
     _check_whole(t, src, srcdata, xxh64)
@@ -182,7 +160,7 @@ def test_eio_is_reported_with_the_objects_name(eio_target):
         except Exception:  # urllib3 2 raises on a short body
             body = b""
         assert g.status_code != 200 or len(body) < int(g.headers["Content-Length"])
-    assert _wait(lambda: "GET ais://bad/o1: reply cut short" in t.log_text())
+    assert wait_until(lambda: "GET ais://bad/o1: reply cut short" in t.log_text())
     # inline transform and jobs: errors naming the object and the cause
     r = t.get(bad, "o2", etl_name="etl-md5-eio")
     assert r.status_code >= 500 and "ais://bad/o2" in message(r) and "Input/output error" in message(r), r.text
@@ -306,7 +284,7 @@ def test_crash_consistency_loop(target):
             w.join(60)
             assert not w.is_alive()
         t.start()
-        assert _tmp_files(t) == []
+        assert t.tmp_files() == []
         # every object is its acknowledged bytes or the in-flight request's
         inflight = {w.inflight[0]: w.inflight[1] for w in workers if w.inflight}
         listed = set(list_names(t, "crash"))
@@ -448,13 +426,13 @@ def test_a_misbehaving_etl_leaves_the_target_serving_others(etl_target, mode):
         if mode in ("crash", "leak"):  # a dead ETL is shown stopped, with the reason
             def info():
                 return requests.get(f"{t.url}/v1/etl/{name}", timeout=30).json()
-            assert _wait(lambda: info()["status"] != "running", 20), info()
+            assert wait_until(lambda: info()["status"] != "running", 20), info()
             assert info().get("last_error"), info()
     finally:
         before = etl_pids(t)
         assert requests.delete(f"{t.url}/v1/etl/{name}", timeout=60).status_code == 200
     # the good ETL is still there, and only it
-    assert _wait(lambda: len(etl_pids(t)) == 1, 20), (before, etl_pids(t))
+    assert wait_until(lambda: len(etl_pids(t)) == 1, 20), (before, etl_pids(t))
     assert t.get("in", "o0", etl_name="etl-good-md5").content == _md5hex(t.blobs["o0"])
 
 
@@ -570,7 +548,7 @@ def test_target_restarted_under_mount_readers(target, tmp_path):
         time.sleep(1.5)  # readers meet the dead target
         target.start()
         restarted.set()
-        assert _wait(lambda: stats["ok_after"] >= 40, 60), stats
+        assert wait_until(lambda: stats["ok_after"] >= 40, 60), stats
     finally:
         stop.set()
         for th in ths:

@@ -98,6 +98,7 @@ class MountVsDir(RuleBasedStateMachine):
         super().__init__()
         MountVsDir.n += 1
         bucket = f"model{MountVsDir.n}"
+        self.bucket = bucket
         self.m = self.mount.path(bucket)
         self.p = os.path.join(self.plain, bucket)
         os.mkdir(self.m)
@@ -137,10 +138,11 @@ class MountVsDir(RuleBasedStateMachine):
     def wait_released(self, name):
         """By design, an existing file opened with O_TRUNC and closed without a
         write is published at release, which the kernel sends just after
-        close (so `echo x > f` never shows f empty in between): wait for it."""
-        path = os.path.join(self.m, name)
+        close (so `echo x > f` never shows f empty in between): wait for it.
+        The target tells: through the mount, the file still open for writing
+        shows its (empty) bytes before they are published."""
         for _ in range(100):
-            if os.path.getsize(path) == 0:
+            if self.target.get(self.bucket, name).content == b"":
                 return
             time.sleep(0.02)
 

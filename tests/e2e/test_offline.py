@@ -69,10 +69,6 @@ def bucket_exists(t, bck):
     return requests.head(f"{t.url}/v1/buckets/{bck}").status_code == 200
 
 
-def tmp_files(t):
-    return [f for mp in t.data for f in os.listdir(os.path.join(mp, ".etlfs", "tmp"))]
-
-
 MD5_CODE = "import hashlib\ndef transform(b):\n    return hashlib.md5(b).hexdigest().encode()\n"
 FAILING_CODE = ("import hashlib\ndef transform(b):\n    if b.startswith(b'FAIL'):\n"
                 "        raise ValueError('refusing this object')\n    return hashlib.md5(b).hexdigest().encode()\n")
@@ -214,7 +210,7 @@ def test_kill9_mid_job_then_restart(target):
     assert len(copied) < 1500
     for n in copied:
         assert t.get(dst, n).content == blob, n
-    assert tmp_files(t) == []
+    assert t.tmp_files() == []
     # re-running completes the copy
     r = copy_bck(t, src, dst)
     st = wait_job(t, r.text)

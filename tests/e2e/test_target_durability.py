@@ -6,29 +6,15 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 
 import pytest
 import requests
 
-from conftest import Target
+from conftest import Target, tmpfs_target, wait_until
 
 MiB = 1 << 20
-
-
-def _tmp_files(t):
-    return [f for mp in t.data for f in os.listdir(os.path.join(mp, ".etlfs", "tmp"))]
-
-
-def _wait(cond, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
 
 
 class Feeder:
@@ -67,13 +53,13 @@ def test_kill9_during_put_leaves_old_object(target):
     target.put("k9", "other", b"untouched")
     feeder = Feeder(1 << 30)
     th, _ = _put_in_background(target, "k9", "big", feeder)
-    assert _wait(lambda: feeder.sent >= 64 * MiB, 60), feeder.sent
-    assert _tmp_files(target), "a streaming PUT writes a work file"
+    assert wait_until(lambda: feeder.sent >= 64 * MiB, 60), feeder.sent
+    assert target.tmp_files(), "a streaming PUT writes a work file"
     target.kill9()
     th.join(30)
     assert feeder.sent < feeder.total
     target.start()
-    assert _tmp_files(target) == []  # work files of the dead process are cleaned at start
+    assert target.tmp_files() == []  # work files of the dead process are cleaned at start
     r = target.get("k9", "big")
     assert r.status_code == 200 and r.content == b"old contents"
     assert requests.head(f"{target.url}/v1/objects/k9/big").headers["ais-version"] == "1"
@@ -84,11 +70,11 @@ def test_kill9_during_first_put_leaves_nothing(target):
     target.create_bucket("k9n")
     feeder = Feeder(1 << 30)
     th, _ = _put_in_background(target, "k9n", "new/obj", feeder)
-    assert _wait(lambda: feeder.sent >= 32 * MiB, 60)
+    assert wait_until(lambda: feeder.sent >= 32 * MiB, 60)
     target.kill9()
     th.join(30)
     target.start()
-    assert _tmp_files(target) == []
+    assert target.tmp_files() == []
     assert target.get("k9n", "new/obj").status_code == 404
 
 
@@ -99,9 +85,9 @@ def test_client_disconnect_mid_put_leaves_old_object(target):
     s.sendall(b"PUT /v1/objects/dc/o HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (100 * MiB))
     for _ in range(10):
         s.sendall(b"\0" * MiB)
-    assert _wait(lambda: bool(_tmp_files(target)))
+    assert wait_until(lambda: bool(target.tmp_files()))
     s.close()
-    assert _wait(lambda: not _tmp_files(target)), "the work file of an abandoned PUT is removed"
+    assert wait_until(lambda: not target.tmp_files()), "the work file of an abandoned PUT is removed"
     assert target.get("dc", "o").content == b"old"
     # the same with a chunked body cut short
     s = socket.create_connection(("127.0.0.1", target.port))
@@ -109,7 +95,7 @@ def test_client_disconnect_mid_put_leaves_old_object(target):
     for _ in range(5):
         s.sendall(b"100000\r\n" + b"\1" * MiB + b"\r\n")
     s.close()
-    assert _wait(lambda: not _tmp_files(target))
+    assert wait_until(lambda: not target.tmp_files())
     assert target.get("dc", "o").content == b"old"
     assert requests.head(f"{target.url}/v1/objects/dc/o").headers["ais-version"] == "1"
 
@@ -127,7 +113,7 @@ def test_sigterm_during_put_exits_0_and_stores_nothing(target):
     target.put("stp", "o", b"old")
     feeder = Feeder(1 << 30)
     th, result = _put_in_background(target, "stp", "o", feeder)
-    assert _wait(lambda: feeder.sent >= 16 * MiB, 60)
+    assert wait_until(lambda: feeder.sent >= 16 * MiB, 60)
     feeder.stall.set()  # the client holds the request open; the server must not wait forever
     t0 = time.time()
     rc = target.stop(signal.SIGTERM)
@@ -135,7 +121,7 @@ def test_sigterm_during_put_exits_0_and_stores_nothing(target):
     assert time.time() - t0 < 15
     feeder.stall.clear()
     th.join(30)
-    assert _tmp_files(target) == []
+    assert target.tmp_files() == []
     target.start()
     assert target.get("stp", "o").content == b"old"
 
@@ -230,7 +216,7 @@ def test_kill9_during_destroy_leaves_the_bucket_gone_or_whole(target):
     th = threading.Thread(target=destroy, daemon=True)
     th.start()
     # kill -9 as soon as the destroy has begun moving directories (bounded: 30 s)
-    assert _wait(lambda: _trash(target), 30), "destroy never moved anything to the trash"
+    assert wait_until(lambda: _trash(target), 30), "destroy never moved anything to the trash"
     target.kill9()
     th.join(30)
     target.start()
@@ -242,7 +228,7 @@ def test_kill9_during_destroy_leaves_the_bucket_gone_or_whole(target):
         # no share of it is left to come back with a bucket of the same name
         target.create_bucket("doomed")
         assert _count(target, "doomed") == 0
-    assert _wait(lambda: not _trash(target)), _trash(target)
+    assert wait_until(lambda: not _trash(target)), _trash(target)
 
 
 def test_destroy_cut_short_after_its_commit_is_finished_at_start(target):
@@ -271,7 +257,7 @@ def test_put_larger_than_free_space_is_507_before_any_byte(target):
         head = s.recv(65536)
     assert head.startswith(b"HTTP/1.1 507"), head[:200]
     assert b"do not fit" in head
-    assert _tmp_files(target) == []
+    assert target.tmp_files() == []
     assert target.get("huge", "tera").status_code == 404
     # the target's capacity, as AIStore's sysinfo reports it
     info = requests.get(f"{target.url}/v1/daemon", params={"what": "sysinfo"}).json()
@@ -281,18 +267,8 @@ def test_put_larger_than_free_space_is_507_before_any_byte(target):
 @pytest.fixture
 def small_target(tmp_path):
     """A target whose one mountpath is a 16 MiB tmpfs (needs root)."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    mp = tmp_path / "mp0"
-    mp.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mp)]).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        t = Target(str(tmp_path), mountpaths=1)
+    with tmpfs_target(tmp_path, "16m") as t:
         yield t
-        t.stop()
-    finally:
-        subprocess.run(["umount", "-l", str(mp)])
 
 
 def test_disk_full_mid_put_frees_the_work_file_at_once(small_target):
@@ -300,11 +276,11 @@ def test_disk_full_mid_put_frees_the_work_file_at_once(small_target):
     t.create_bucket("full")
     feeder = Feeder(64 * MiB)  # chunked: no length to refuse it by
     th, result = _put_in_background(t, "full", "big", feeder)
-    assert _wait(lambda: feeder.sent >= 32 * MiB, 60), feeder.sent
+    assert wait_until(lambda: feeder.sent >= 32 * MiB, 60), feeder.sent
     feeder.stall.set()  # the client holds the request open...
     # ...and the disk is free again all the same: the work file went with the first failed write
-    assert _wait(lambda: _tmp_files(t) == [] and shutil.disk_usage(t.data[0]).used < 8 * MiB, 30), \
-        (_tmp_files(t), shutil.disk_usage(t.data[0]))
+    assert wait_until(lambda: t.tmp_files() == [] and shutil.disk_usage(t.data[0]).used < 8 * MiB, 30), \
+        (t.tmp_files(), shutil.disk_usage(t.data[0]))
     feeder.stall.clear()
     th.join(60)
     assert result["resp"].status_code == 507, result

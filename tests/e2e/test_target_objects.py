@@ -17,10 +17,6 @@ def _files(mp):
     return out
 
 
-def _tmp_files(t):
-    return [f for mp in t.data for f in os.listdir(os.path.join(mp, ".etlfs", "tmp"))]
-
-
 @pytest.mark.parametrize("name", ["plain", "a/b/c.txt", "with space", "dir with space/f i l e",
                                   "unicode/\u00e4\u00f6\u00fc/\u65e5\u672c.bin", "...", "a/.hidden",
                                   "%41-not-decoded-twice", "q?x=1#frag"])
@@ -91,7 +87,7 @@ def test_put_with_checksum_header(target, xxh64):
     r = requests.put(u, data=b"other bytes", headers={"ais-checksum-type": "xxhash", "ais-checksum-value": xxh64(data)})
     assert r.status_code == 400 and "BAD DATA CHECKSUM" in r.json()["message"]
     assert requests.get(u).content == data  # the bad PUT changed nothing
-    assert _tmp_files(target) == []
+    assert target.tmp_files() == []
 
 
 def test_get_is_never_chunked(target):
@@ -170,7 +166,7 @@ def test_bad_object_names_are_400_and_create_nothing(target):
     for mp in target.data:
         assert not os.path.exists(os.path.join(mp, "@ais", "escape"))
         assert not os.path.exists(os.path.join(mp, "escape"))
-    assert _tmp_files(target) == []
+    assert target.tmp_files() == []
     # 1023 bytes (four 255-byte segments) is fine
     ok = "/".join(["y" * 255] * 4)
     resp, _ = _raw(target, "PUT", "/v1/objects/bad/" + ok, b"fine")
@@ -217,7 +213,7 @@ def test_name_prefix_conflicts_are_409(target, xxh64):
     r = requests.put(f"{target.url}/v1/objects/cf/x{j}", data=b"4")
     assert r.status_code == 409, r.text
     assert target.get("cf", f"x{j}/y").content == b"3"
-    assert _tmp_files(target) == []
+    assert target.tmp_files() == []
 
 
 def test_get_of_a_directory_is_404(target):
@@ -246,7 +242,7 @@ def test_concurrent_puts_of_one_name(target):
         assert got in contents  # one writer's bytes exactly, never a mix
         h = requests.head(u).headers
         assert h["Content-Length"] == str(len(got))
-    assert _tmp_files(target) == []
+    assert target.tmp_files() == []
     assert int(requests.head(u).headers["ais-version"]) >= 2
 
 
@@ -299,7 +295,7 @@ def test_unsupported_features_say_so(target):
     assert r.status_code == 501
     # (appends are served: test_append_multipart.py)
     assert target.get("ns", "o").content == b"data"
-    assert _tmp_files(target) == []
+    assert target.tmp_files() == []
 
 
 def test_easy_url(target):

@@ -19,7 +19,7 @@ import urllib.parse
 import pytest
 import requests
 
-from conftest import BIN, ROOT, free_port
+from conftest import BIN, ROOT, free_port, log_tail, wait_until
 
 PY = "/usr/bin/python3"
 XF = os.path.join(ROOT, "etl", "transformers")
@@ -91,23 +91,22 @@ class Proc:
         self.proc = subprocess.Popen(args, env=full_env, stdout=self.log, stderr=self.log)
 
     def wait_ready(self):
-        deadline = time.time() + TIMEOUT
-        while time.time() < deadline:
+        def up():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"exited {self.proc.returncode}: {self.log_text()}")
             try:
                 r = requests.get(self.url + "/health", timeout=1)
-                if r.status_code == 200:
-                    assert r.text == "Running"
-                    return self
             except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("never became healthy: " + self.log_text())
+                return False
+            assert r.status_code != 200 or r.text == "Running"
+            return r.status_code == 200
+
+        if not wait_until(up, TIMEOUT):
+            raise RuntimeError("never became healthy: " + self.log_text())
+        return self
 
     def log_text(self):
-        with open(self.log_path, "rb") as f:
-            return f.read().decode(errors="replace")[-4000:]
+        return log_tail(self.log_path)
 
     def stop(self):
         if self.proc.poll() is None:

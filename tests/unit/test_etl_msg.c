@@ -2,6 +2,7 @@
  * and that each refusal names the field. */
 #include "etl/etl_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,8 +160,26 @@ static void direct_fqn(void)
                  "ETL_DIRECT_FQN");
 }
 
+/* The check a cluster makes before it registers an ETL: the name, or why not. */
+static void check_init(void)
+{
+    char *code = b64("def transform(b):\n    return b\n");
+    char body[1024], name[64] = "";
+    snprintf(body, sizeof body, "{\"id\":\"etl-check1\",\"code\":\"%s\",\"runtime\":\"python3.11v2\","
+             "\"funcs\":{\"transform\":\"transform\"}}", code);
+    free(code);
+    cmn_err err;
+    if (etl_api_check_init(body, strlen(body), name, sizeof name, &err) != 0 || strcmp(name, "etl-check1"))
+        FAILF("check of a good message: name \"%s\"", name);
+    const char *bad = "{\"name\":\"etl-check2\",\"runtime\":{}}";
+    int rc = etl_api_check_init(bad, strlen(bad), name, sizeof name, &err);
+    if (rc != -EINVAL || err.code != EINVAL || !strstr(err.msg, "runtime.image"))
+        FAILF("check of a 5.0 message without an image: %d %s", rc, err.msg);
+}
+
 int main(void)
 {
+    check_init();
     defaults();
     direct_fqn();
     sdk_form();

@@ -88,6 +88,25 @@ static void expect_md5(etl_registry *r, const char *name)
     cmn_buf_free(&sb.b);
 }
 
+/* out answers status, with has (when given) in its body; freed. */
+static void reply_is(const char *what, etl_reply *out, int status, const char *has)
+{
+    const char *body = out->body.data ? out->body.data : "";
+    if (cmn_err_http_status(out->err) != status || (has && !strstr(body, has)))
+        FAILF("%s: %d %s", what, cmn_err_http_status(out->err), body);
+    etl_reply_free(out);
+}
+
+/* fn(r, name) answers as reply_is expects. */
+static void api_is(const char *what, void (*fn)(etl_registry *, const char *, etl_reply *), etl_registry *r,
+                   const char *name, int status, const char *has)
+{
+    etl_reply out;
+    etl_reply_init(&out);
+    fn(r, name, &out);
+    reply_is(what, &out, status, has);
+}
+
 static void *hammer(void *arg)
 {
     for (int i = 0; i < 20; i++)
@@ -156,11 +175,7 @@ static void code_etls(etl_registry *r)
         !strstr(out.body.data, "SyntaxError"))
         FAILF("syntax error: %d %s", cmn_err_http_status(out.err), out.body.data);
     etl_reply_free(&out);
-    etl_reply_init(&out);
-    etl_api_show(r, "etl-syntax", &out);
-    if (cmn_err_http_status(out.err) != 404 || !strstr(out.body.data, "etl job etl-syntax does not exist"))
-        FAILF("failed init kept: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
+    api_is("failed init kept", etl_api_show, r, "etl-syntax", 404, "etl job etl-syntax does not exist");
 
     /* unsatisfiable dependency: pip cannot reach an index here -> 400 */
     char *body = NULL, *c = b64(md5), *d = b64("surely-not-a-package-xyz==9.9\n");
@@ -169,9 +184,7 @@ static void code_etls(etl_registry *r)
         abort();
     etl_reply_init(&out);
     etl_api_init(r, body, strlen(body), &out);
-    if (cmn_err_http_status(out.err) != 400 || !strstr(out.body.data, "surely-not-a-package-xyz"))
-        FAILF("missing deps: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
+    reply_is("missing deps", &out, 400, "surely-not-a-package-xyz");
     free(body), free(c), free(d);
 }
 
@@ -194,9 +207,7 @@ static void spec_etl(etl_registry *r)
     etl_reply out;
     etl_reply_init(&out);
     etl_api_init(r, body, strlen(body), &out);
-    if (cmn_err_http_status(out.err) != 200)
-        FAILF("init spec: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
+    reply_is("init spec", &out, 200, NULL);
     free(body), free(spec);
     expect_md5(r, "etl-md5-spec");
 
@@ -208,9 +219,7 @@ static void spec_etl(etl_registry *r)
         abort();
     etl_reply_init(&out);
     etl_api_init(r, body, strlen(body), &out);
-    if (cmn_err_http_status(out.err) != 400 || !strstr(out.body.data, "example/unknown:1"))
-        FAILF("unknown image: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
+    reply_is("unknown image", &out, 400, "example/unknown:1");
     free(body), free(spec);
 }
 
@@ -224,18 +233,10 @@ static void lifecycle(etl_registry *r)
     etl_reply_free(&out);
 
     pid_t before = etl_registry_pid(r, "etl-md5-code");
-    etl_reply_init(&out);
-    etl_api_stop(r, "etl-md5-code", &out);
-    if (cmn_err_http_status(out.err) != 200)
-        FAILF("stop: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
+    api_is("stop", etl_api_stop, r, "etl-md5-code", 200, NULL);
     if (before <= 0 || !(kill(-before, 0) != 0 && errno == ESRCH))
         FAILF("stop left the process group %d", (int)before);
-    etl_reply_init(&out);
-    etl_api_stop(r, "etl-md5-code", &out);
-    if (cmn_err_http_status(out.err) != 400)
-        FAILF("stop twice: %d", cmn_err_http_status(out.err));
-    etl_reply_free(&out);
+    api_is("stop twice", etl_api_stop, r, "etl-md5-code", 400, NULL);
     cmn_err ge = {0};
     if (etl_get(r, &(etl_request){.name = "etl-md5-code"}, &ge) || ge.code != ENOENT)
         FAILF("stopped ETL still handed out");
@@ -246,35 +247,15 @@ static void lifecycle(etl_registry *r)
     etl_reply_free(&out);
     expect_md5(r, "etl-md5-code");
 
-    etl_reply_init(&out);
-    etl_api_logs(r, "etl-md5-code", &out);
-    if (cmn_err_http_status(out.err) != 200 || !strstr(out.body.data, "\"target_id\":\"t1etlfs\""))
-        FAILF("logs: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
-    etl_reply_init(&out);
-    etl_api_health(r, "etl-md5-code", &out);
-    if (cmn_err_http_status(out.err) != 200 || !strstr(out.body.data, "Running"))
-        FAILF("health: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
-    etl_reply_init(&out);
-    etl_api_metrics(r, "etl-md5-code", &out);
-    if (cmn_err_http_status(out.err) != 200 || !strstr(out.body.data, "\"mem\""))
-        FAILF("metrics: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
+    api_is("logs", etl_api_logs, r, "etl-md5-code", 200, "\"target_id\":\"t1etlfs\"");
+    api_is("health", etl_api_health, r, "etl-md5-code", 200, "Running");
+    api_is("metrics", etl_api_metrics, r, "etl-md5-code", 200, "\"mem\"");
 
     pid_t crash = etl_registry_pid(r, "etl-crash");
-    etl_reply_init(&out);
-    etl_api_delete(r, "etl-crash", &out);
-    if (cmn_err_http_status(out.err) != 200)
-        FAILF("delete: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
+    api_is("delete", etl_api_delete, r, "etl-crash", 200, NULL);
     if (crash <= 0 || !(kill(-crash, 0) != 0 && errno == ESRCH))
         FAILF("delete left the process group %d", (int)crash);
-    etl_reply_init(&out);
-    etl_api_delete(r, "etl-crash", &out);
-    if (cmn_err_http_status(out.err) != 404 || !strstr(out.body.data, "etl job etl-crash does not exist"))
-        FAILF("delete twice: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
+    api_is("delete twice", etl_api_delete, r, "etl-crash", 404, "etl job etl-crash does not exist");
 }
 
 /* A process that dies on its own is noticed and reported. */
@@ -328,12 +309,8 @@ int main(void)
 
     /* after a restart the definitions come back stopped */
     r = etl_registry_new(&cfg);
+    api_is("after restart", etl_api_show, r, "etl-md5-code", 200, "\"status\":\"stopped\"");
     etl_reply out;
-    etl_reply_init(&out);
-    etl_api_show(r, "etl-md5-code", &out);
-    if (cmn_err_http_status(out.err) != 200 || !strstr(out.body.data, "\"status\":\"stopped\""))
-        FAILF("after restart: %d %s", cmn_err_http_status(out.err), out.body.data);
-    etl_reply_free(&out);
     etl_reply_init(&out);
     etl_api_list(r, false, &out);
     if (strcmp(out.body.data, "[]"))

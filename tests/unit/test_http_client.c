@@ -197,6 +197,39 @@ static void test_sink(void)
     cmn_buf_free(&k.data);
 }
 
+/* a 2xx answer into a cmn_spool: in memory, then (past its limit) in its file;
+ * an error answer never reaches it; a spool that cannot write ends the transfer */
+static void test_spool(void)
+{
+    cmn_spool sp;
+    cmn_spool_init(&sp, "/tmp", 1024);
+    cmn_http_req req = {.to_spool = &sp};
+    cmn_http_resp r;
+    int rc = get("/ok", &req, &r);
+    CHECK(rc == 0 && sp.len == 5 && sp.fd < 0 && !memcmp(sp.mem.data, "hello", 5) && r.streamed == 5,
+          "spool got %lld bytes", (long long)sp.len);
+    CHECK(!strcmp(r.content_type, "text/plain") && r.body.len == 0, "content type %s", r.content_type);
+    cmn_http_resp_free(&r);
+    rc = get("/err", &req, &r);
+    CHECK(rc == 0 && r.status == 404 && sp.len == 5 && r.body.len == 41, "404 reached the spool");
+    cmn_http_resp_free(&r);
+    cmn_spool_free(&sp);
+
+    cmn_spool_init(&sp, "/tmp", 2); /* spills at once */
+    rc = get("/ok", &req, &r);
+    char got[8] = "";
+    CHECK(rc == 0 && sp.fd >= 0 && sp.len == 5 && cmn_spool_pread(&sp, got, 5, 0) == 5 && !memcmp(got, "hello", 5),
+          "spilled spool: fd %d len %lld", sp.fd, (long long)sp.len);
+    cmn_http_resp_free(&r);
+    cmn_spool_free(&sp);
+
+    cmn_spool_init(&sp, "/nonexistent-dir", 2); /* cannot spill */
+    rc = get("/ok", &req, &r);
+    CHECK(rc < 0 && r.out_err == ENOENT, "unwritable spool: rc %d out_err %d", rc, r.out_err);
+    cmn_http_resp_free(&r);
+    cmn_spool_free(&sp);
+}
+
 struct src {
     const char *data;
     size_t len, off;
@@ -320,6 +353,7 @@ int main(void)
     start_server();
     test_memory_and_headers();
     test_sink();
+    test_spool();
     test_upload();
     test_redirect_timeout_refused();
     test_ais();

@@ -212,6 +212,21 @@ static void check_walk(const char *prefix, bool no_recursion)
         free(want[i]);
 }
 
+/* Walks bck as told and compares the names met with want (NULL-terminated). */
+static void walk_is(const char *what, const char *prefix, const char *after, bool no_recursion,
+                    const char *const *want)
+{
+    seen s = {0};
+    tgt_walk(&store, BCK, prefix, after, no_recursion, collect, &s);
+    int n = 0;
+    while (want[n])
+        n++;
+    compare(what, (char **)want, n, &s);
+    seen_free(&s);
+}
+#define WALK_IS(what, prefix, after, no_recursion, ...) \
+    walk_is(what, prefix, after, no_recursion, (const char *const[]){__VA_ARGS__, NULL})
+
 static void test_tricky(void)
 {
     /* each on its own mountpath, so the merge has to order them */
@@ -221,40 +236,18 @@ static void test_tricky(void)
     place("a.b/c", 0);
     place("a/c", 2);
     place("b", 1);
-    seen s = {0};
-    tgt_walk(&store, BCK, "", "", false, collect, &s);
-    const char *want[] = {"a", "a-b", "a.b/c", "a/b", "a/c", "b"};
-    compare("tricky names", (char **)want, 6, &s);
-    seen_free(&s);
-
+    WALK_IS("tricky names", "", "", false, "a", "a-b", "a.b/c", "a/b", "a/c", "b");
     /* the directory "a/" exists on mountpaths 1 and 2: reported once */
-    tgt_walk(&store, BCK, "", "", true, collect, &s);
-    const char *want_nr[] = {"a", "a-b", "a.b/", "a/", "b"};
-    compare("tricky names, no recursion", (char **)want_nr, 5, &s);
-    seen_free(&s);
-
-    tgt_walk(&store, BCK, "a/", "", true, collect, &s);
-    const char *want_a[] = {"a/b", "a/c"};
-    compare("tricky names, no recursion under a/", (char **)want_a, 2, &s);
-    seen_free(&s);
-
+    WALK_IS("tricky names, no recursion", "", "", true, "a", "a-b", "a.b/", "a/", "b");
+    WALK_IS("tricky names, no recursion under a/", "a/", "", true, "a/b", "a/c");
     /* start_after falling between and inside the neighbours */
-    tgt_walk(&store, BCK, "", "a-b", false, collect, &s);
-    const char *want_after[] = {"a.b/c", "a/b", "a/c", "b"};
-    compare("after a-b", (char **)want_after, 4, &s);
-    seen_free(&s);
-    tgt_walk(&store, BCK, "", "a/b", false, collect, &s);
-    const char *want_after2[] = {"a/c", "b"};
-    compare("after a/b", (char **)want_after2, 2, &s);
-    seen_free(&s);
+    WALK_IS("after a-b", "", "a-b", false, "a.b/c", "a/b", "a/c", "b");
+    WALK_IS("after a/b", "", "a/b", false, "a/c", "b");
     /* "a.b/c" < "a/" < "a/b" in byte order ('.' is 0x2e, '/' 0x2f) */
-    tgt_walk(&store, BCK, "", "a/", false, collect, &s);
-    const char *want_after3[] = {"a/b", "a/c", "b"};
-    compare("after a/", (char **)want_after3, 3, &s);
-    seen_free(&s);
+    WALK_IS("after a/", "", "a/", false, "a/b", "a/c", "b");
 
     /* the callback stops the walk */
-    s.limit = 2;
+    seen s = {.limit = 2};
     tgt_walk(&store, BCK, "", "", false, collect, &s);
     CHECK(s.n == 2, "stop after 2: got %d", s.n);
     seen_free(&s);
