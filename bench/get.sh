@@ -3,7 +3,8 @@
 # from the same disk: a 16 KiB object at 1, 4 and 32 connections and an 8 MiB
 # object at 1 and 4 (wrk, keep-alive, 10 s each). Prints req/s, MB/s and the
 # ratio etlfs/nginx per row, and the target's resident memory (VmRSS sampled
-# every 0.5 s, the maximum while each row ran and over the whole run).
+# every 0.5 s, the maximum while each row ran and over the whole run), and each
+# server's CPU time per request (user + system over the run / requests).
 # Compare ratios measured in one run, not absolute figures (noisy machines).
 #
 # Usage: bench/get.sh            (about 2 minutes; the dataset is cached)
@@ -70,7 +71,8 @@ http {
 }
 CONF
 nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-pids+=($!)
+npid=$!
+pids+=($npid)
 nurl=http://127.0.0.1:$nport
 for _ in $(seq 100); do curl -sf -o /dev/null "$nurl/small/d00/f00000.bin" && break; sleep 0.1; done
 
@@ -81,30 +83,43 @@ cmp <(curl -sf "$turl/v1/objects/bench/large/b00.bin") "$large"
 cmp <(curl -sf "$nurl/large/b00.bin") "$large"
 echo "== target RSS after start-up: $(rss_max_since 0) MiB"
 
-# wrk URL CONNS -> "req/s" (errors abort the run); one wrk thread per connection up to 2
+# wrk URL CONNS PID... -> "req/s cpu-µs-per-request" (errors abort the run); one wrk thread
+# per connection up to 2. The CPU is the server's (utime + stime of PIDs over the run): unlike
+# req/s it hardly moves with what else the machine runs.
+hz=$(getconf CLK_TCK)
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
 run_wrk() {
-  local out threads=$(($2 < 2 ? $2 : 2))
-  out=$(timeout $((dur + 15)) wrk -t"$threads" -c"$2" -d"${dur}s" "$1")
+  local out threads=$(($2 < 2 ? $2 : 2)) url=$1 c0 c1
+  shift 2
+  c0=$(cpu_ticks "$@")
+  out=$(timeout $((dur + 15)) wrk -t"$threads" -c"$conns" -d"${dur}s" "$url")
+  c1=$(cpu_ticks "$@")
   if grep -q "Non-2xx\|Socket errors" <<<"$out"; then
-    echo "get.sh: wrk saw errors against $1:" >&2
+    echo "get.sh: wrk saw errors against $url:" >&2
     echo "$out" >&2
     exit 1
   fi
-  awk '/^Requests\/sec:/ {print $2}' <<<"$out"
+  awk -v c=$((c1 - c0)) -v hz="$hz" '/requests in/ {n = $1} /^Requests\/sec:/ {r = $2}
+    END {printf "%s %.1f\n", r, (n > 0 ? c * 1e6 / hz / n : 0)}' <<<"$out"
 }
 
 results=()
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
+min() { awk -v a="$1" -v b="$2" 'BEGIN { print (a < b ? a : b) }'; }
 bench() { # label size conns etlfs-url nginx-url
-  local e=0 n=0 i mark rss=0
+  local e=0 n=0 ecpu=1e9 ncpu=1e9 i mark rss=0 r cpu
   for ((i = 1; i <= rounds; i++)); do
     echo "== $1 c=$3: wrk -c$3 -d${dur}s (round $i/$rounds)" >&2
     mark=$(rss_mark)
-    e=$(max "$e" "$(run_wrk "$4" "$3")")
+    conns=$3
+    read -r r cpu < <(run_wrk "$4" "$3" "$tpid")
+    e=$(max "$e" "$r") ecpu=$(min "$ecpu" "$cpu")
     rss=$(max "$rss" "$(rss_max_since "$mark")")
-    n=$(max "$n" "$(run_wrk "$5" "$3")")
+    # shellcheck disable=SC2046
+    read -r r cpu < <(run_wrk "$5" "$3" "$npid" $(pgrep -P "$npid"))
+    n=$(max "$n" "$r") ncpu=$(min "$ncpu" "$cpu")
   done
-  results+=("$1|$2|$3|$e|$n|$rss")
+  results+=("$1|$2|$3|$e|$n|$rss|$ecpu|$ncpu")
 }
 ssize=$(stat -c %s "$small")
 lsize=$(stat -c %s "$large")
@@ -116,12 +131,14 @@ for c in 1 4; do
 done
 
 echo
-printf '%-7s %5s %12s %9s %12s %9s %7s %9s\n' size conns etlfs-req/s MB/s nginx-req/s MB/s ratio RSS-MiB
+printf '%-7s %5s %12s %9s %12s %9s %7s %9s %10s %10s\n' size conns etlfs-req/s MB/s nginx-req/s MB/s ratio RSS-MiB \
+  etlfs-us nginx-us
 for r in "${results[@]}"; do
-  IFS='|' read -r what size c e n rss <<<"$r"
-  awk -v w="$what" -v s="$size" -v c="$c" -v e="$e" -v n="$n" -v rss="$rss" \
-    'BEGIN { printf "%-7s %5d %12.0f %9.0f %12.0f %9.0f %7.2f %9.1f\n", w, c, e, e*s/1e6, n, n*s/1e6, (n > 0 ? e/n : 0), rss }'
+  IFS='|' read -r what size c e n rss ecpu ncpu <<<"$r"
+  awk -v w="$what" -v s="$size" -v c="$c" -v e="$e" -v n="$n" -v rss="$rss" -v ec="$ecpu" -v nc="$ncpu" \
+    'BEGIN { printf "%-7s %5d %12.0f %9.0f %12.0f %9.0f %7.2f %9.1f %10.1f %10.1f\n", w, c, e, e*s/1e6, n, n*s/1e6, (n > 0 ? e/n : 0), rss, ec, nc }'
 done
+echo "(etlfs-us, nginx-us: the server's CPU time per request, user + system, the least of the rounds)"
 echo "(ratio: etlfs/nginx, the same for req/s and MB/s; RSS-MiB: the target's largest VmRSS while its"
 echo " row ran; goals: 16 KiB c=32 ratio >= 0.8, 8 MiB ratio >= 0.9, RSS < 100 MiB)"
 echo "target VmRSS max over the whole run: $(rss_max_since 0) MiB"

@@ -7,18 +7,59 @@
  *
  * 401 (no token, or one that does not verify or has expired) and 403 (a
  * valid token that does not allow it) carry AIStore's JSON error body.
+ *
+ * A redirect (cluster_route.c) carries the caller's claims in a token of
+ * its own in the Location's query, since clients drop the Authorization
+ * header on their way to another host: a JWT signed with a key derived from
+ * the secret (so it is never taken as a bearer token, nor a bearer token as
+ * it), expiring within REDIRECT_TTL_SEC, whose REDIRECT_CLAIM names the one
+ * method, object and query it is good for.
  */
 #include "target/target.h"
 
 #include "common/jwt.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#define REDIRECT_TTL_SEC 5 /* the client follows at once; clocks of a cluster's nodes agree within this */
+#define REDIRECT_CLAIM "etlfs_redirect"
+#define REDIRECT_KEY_LEN 32
+
 bool tgt_auth_on(void) { return tgt->cfg.auth_secret != NULL; }
+
+static void redirect_key(unsigned char key[REDIRECT_KEY_LEN])
+{
+    static const char label[] = "etlfs redirect token";
+    unsigned int n = REDIRECT_KEY_LEN;
+    HMAC(EVP_sha256(), tgt->cfg.auth_secret, (int)tgt->cfg.auth_secret_len, (const unsigned char *)label,
+         sizeof label - 1, key, &n);
+}
+
+/* The claims of a compact JWT as JSON (not verified: the caller has), or NULL. */
+static cJSON *token_claims(const char *tok)
+{
+    const char *p = strchr(tok, '.');
+    const char *e = p ? strchr(p + 1, '.') : NULL;
+    if (!e)
+        return NULL;
+    size_t n;
+    unsigned char *raw = cmn_base64url_decode(p + 1, (size_t)(e - p - 1), &n);
+    if (!raw)
+        return NULL;
+    cJSON *c = cJSON_ParseWithLength((const char *)raw, n);
+    free(raw);
+    if (c && !cJSON_IsObject(c)) {
+        cJSON_Delete(c);
+        c = NULL;
+    }
+    return c;
+}
 
 static int reply_auth_err(tgt_req *r, const cmn_err *e)
 {
@@ -37,13 +78,67 @@ static const char *bearer(tgt_req *r)
     return h + 7;
 }
 
+/* Fills r->claims from a redirect token good for this very request. */
+static void verify_redirect(tgt_req *r, const char *rtok, cmn_err *e)
+{
+    unsigned char key[REDIRECT_KEY_LEN];
+    redirect_key(key);
+    cmn_claims *c = cmn_xcalloc(1, sizeof *c);
+    cmn_err ve = {0};
+    if (cmn_jwt_verify(rtok, key, sizeof key, (double)cmn_now_ns() / 1e9, c, &ve) != 0) {
+        cmn_err_set(e, EKEYREJECTED, "redirect token (%s): %s", TGT_QUERY_REDIRECT_TOKEN, ve.msg);
+        free(c);
+        return;
+    }
+    cJSON *j = token_claims(rtok);
+    const cJSON *b = j ? cJSON_GetObjectItemCaseSensitive(j, REDIRECT_CLAIM) : NULL;
+    char *want = tgt_cluster_redirect_bind(r);
+    if (cJSON_IsString(b) && want && !strcmp(b->valuestring, want)) {
+        r->claims = c;
+    } else {
+        cmn_err_set(e, EKEYREJECTED, "redirect token (%s) is for another request", TGT_QUERY_REDIRECT_TOKEN);
+        cmn_claims_free(c);
+        free(c);
+    }
+    free(want);
+    cJSON_Delete(j);
+}
+
+char *tgt_auth_redirect_token(tgt_req *r, const char *bind)
+{
+    if (!tgt_auth_on() || !r->claims)
+        return NULL;
+    /* the claims as the caller's token holds them, AIStore's and any other */
+    const char *tok = bearer(r);
+    cJSON *c = token_claims(tok ? tok : tgt_query(r, TGT_QUERY_REDIRECT_TOKEN));
+    if (!c)
+        return NULL;
+    long long exp = cmn_now_ns() / 1000000000LL + REDIRECT_TTL_SEC;
+    if (r->claims->exp < (double)exp)
+        exp = (long long)r->claims->exp;
+    cJSON_DeleteItemFromObjectCaseSensitive(c, "exp");
+    cJSON_AddNumberToObject(c, "exp", (double)exp);
+    cJSON_DeleteItemFromObjectCaseSensitive(c, REDIRECT_CLAIM);
+    cJSON_AddStringToObject(c, REDIRECT_CLAIM, bind);
+    char *json = cJSON_PrintUnformatted(c);
+    cJSON_Delete(c);
+    unsigned char key[REDIRECT_KEY_LEN];
+    redirect_key(key);
+    char *out = cmn_jwt_sign(json, key, sizeof key);
+    cJSON_free(json);
+    return out;
+}
+
 bool tgt_auth_identify(tgt_req *r, bool open)
 {
     if (!tgt_auth_on() || open)
         return true;
     cmn_err e = {0};
     const char *token = bearer(r);
-    if (!token)
+    const char *rtok = token ? NULL : tgt_query(r, TGT_QUERY_REDIRECT_TOKEN);
+    if (rtok)
+        verify_redirect(r, rtok, &e);
+    else if (!token)
         cmn_err_set(&e, EKEYREJECTED, "token required: send \"Authorization: Bearer <token>\" (AIStore AuthN's JWT; "
                                       "the clients read AIS_AUTHN_TOKEN)");
     else {

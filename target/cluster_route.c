@@ -9,6 +9,9 @@
  * expires; meanwhile its objects are answered 503 naming it at once rather
  * than a redirect the client would hang on: the node asked checks that the
  * owner accepts connections (a success is remembered for a quarter second).
+ *
+ * With --auth-secret the Location carries a short-lived token for that one
+ * request (auth.c): clients do not send their Authorization to another host.
  */
 #include "target/target.h"
 
@@ -131,6 +134,8 @@ static enum MHD_Result add_param(void *cls, enum MHD_ValueKind kind, const char 
 {
     (void)kind;
     cmn_buf *b = cls;
+    if (!strcmp(key, TGT_QUERY_REDIRECT_TOKEN)) /* a token is good for one hop: the next gets its own */
+        return MHD_YES;
     char *k = cmn_query_escape(key);
     cmn_buf_printf(b, "%c%s", strchr(b->data, '?') ? '&' : '?', k);
     free(k);
@@ -142,13 +147,13 @@ static enum MHD_Result add_param(void *cls, enum MHD_ValueKind kind, const char 
     return MHD_YES;
 }
 
-/* owner's URL + /v1/objects/BUCKET/OBJECT (each name segment escaped) + query */
-static char *location(tgt_req *r, const char *owner)
+/* prefix + /v1/objects/BUCKET/OBJECT (each name segment escaped) + query */
+static char *location(tgt_req *r, const char *prefix)
 {
     cmn_buf b;
     cmn_buf_init(&b);
     char *bck = cmn_path_escape(r->items[2]);
-    cmn_buf_printf(&b, "%s/v1/objects/%s/", owner, bck);
+    cmn_buf_printf(&b, "%s/v1/objects/%s/", prefix, bck);
     free(bck);
     const char *p = r->obj;
     while (true) {
@@ -164,6 +169,16 @@ static char *location(tgt_req *r, const char *owner)
     }
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_param, &b);
     return cmn_buf_steal(&b);
+}
+
+char *tgt_cluster_redirect_bind(tgt_req *r)
+{
+    if (r->nitems != 4 || strcmp(r->items[0], "v1") || strcmp(r->items[1], "objects") || !r->obj)
+        return NULL;
+    char *prefix = cmn_xasprintf("%s ", r->method);
+    char *b = location(r, prefix);
+    free(prefix);
+    return b;
 }
 
 /* A target sending an object it no longer owns (rebalance) or under a new
@@ -212,9 +227,18 @@ bool tgt_cluster_redirect(tgt_req *r)
         return true;
     }
     char *loc = location(r, owner.url);
+    char *bind = tgt_cluster_redirect_bind(r);
+    char *tok = tgt_auth_redirect_token(r, bind);
+    if (tok) {
+        char *l = cmn_xasprintf("%s%c%s=%s", loc, strchr(loc, '?') ? '&' : '?', TGT_QUERY_REDIRECT_TOKEN, tok);
+        free(loc);
+        loc = l;
+    }
+    free(tok);
+    free(bind);
     struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_LOCATION, loc);
-    cmn_debug("%s %s -> %s", r->method, r->url, loc);
+    cmn_debug("%s %s -> %s", r->method, r->url, owner.url); /* not loc: it may hold a token */
     free(loc);
     tgt_reply(r, 307, resp);
     return true;

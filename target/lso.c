@@ -234,13 +234,27 @@ static void location(const char *fqn, char *out, size_t cap)
     snprintf(out, cap, "t[%s]:mp[%.*s]", TGT_NODE_ID, at ? (int)(at - fqn) : 0, fqn);
 }
 
+/* Appends j's text to b and frees j. */
+static void buf_json(cmn_buf *b, cJSON *j)
+{
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    cmn_buf_puts(b, text);
+    free(text);
+}
+
+/* The page as JSON, written one entry at a time: a tree of the whole page
+ * (a few MiB at 10,000 entries, in thousands of small blocks) stayed in each
+ * worker thread's malloc arena after the reply, and 16 workers held 160 MiB. */
 static int reply_json(tgt_req *r, const lso_page *pg, const char *uuid, const char *token, uint64_t flags)
 {
-    cJSON *res = cJSON_CreateObject();
-    cJSON_AddStringToObject(res, "uuid", uuid);
-    cJSON_AddStringToObject(res, "continuation_token", token);
-    cJSON_AddNumberToObject(res, "flags", 0);
-    cJSON *arr = cJSON_AddArrayToObject(res, "entries");
+    cmn_buf b;
+    cmn_buf_init(&b);
+    cmn_buf_puts(&b, "{\"uuid\":");
+    buf_json(&b, cJSON_CreateString(uuid));
+    cmn_buf_puts(&b, ",\"continuation_token\":");
+    buf_json(&b, cJSON_CreateString(token));
+    cmn_buf_puts(&b, ",\"flags\":0,\"entries\":[");
     bool name_only = flags & LS_NAME_ONLY;
     for (int i = 0; i < pg->n; i++) {
         const lso_entry *e = &pg->ents[i];
@@ -268,9 +282,19 @@ static int reply_json(tgt_req *r, const lso_page *pg, const char *uuid, const ch
             }
         }
         cJSON_AddNumberToObject(j, "flags", e->flags);
-        cJSON_AddItemToArray(arr, j);
+        if (i)
+            cmn_buf_puts(&b, ",");
+        buf_json(&b, j);
     }
-    return tgt_reply_json(r, 200, res);
+    cmn_buf_puts(&b, "]}");
+    size_t len = b.len;
+    char *text = cmn_buf_steal(&b);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json; charset=utf-8");
+    else
+        free(text);
+    return tgt_reply(r, 200, resp);
 }
 
 static const char *str_field(const cJSON *v, const char *key)

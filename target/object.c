@@ -1,8 +1,8 @@
 /*
  * object.c - the object data path: PUT (streamed in server.c, published
- * here), GET (sendfile from the object's file, ranges), HEAD, DELETE and
- * the single-object actions. Object bytes never pass through user space on
- * GET: libmicrohttpd sends straight from the file descriptor.
+ * here), GET (ranges), HEAD, DELETE and the single-object actions. A GET
+ * of a large object sends straight from the file descriptor (sendfile); a
+ * small one is read into the reply, to leave in one write with its head.
  */
 #include "target/target.h"
 
@@ -146,21 +146,79 @@ static bool object_here(tgt_req *r, const char *bck, const char *obj)
     return true;
 }
 
+/* GET and HEAD open the object before asking whether its bucket exists: a
+ * file found answers that too (no stat of the bucket's directory per read);
+ * only a failed open looks for the bucket, to say which one is missing. The
+ * names are checked first, without the disk; an invalid one takes the usual
+ * checks so that the answer is the one they give. 0 with fd, st and m;
+ * otherwise the open's -errno, or 1 when a reply was queued. */
+static int open_for_read(tgt_req *r, const char *bck, const char *obj, int *fd, struct stat *st, tgt_objmeta *m)
+{
+    const char *prov = tgt_query(r, "provider");
+    char why[128];
+    bool names_ok = (!prov || !*prov || !strcmp(prov, "ais")) && cmn_bucket_name_valid(bck) &&
+                    cmn_object_name_valid(obj, why, sizeof why);
+    if (!names_ok && !tgt_check_object(r, bck, obj))
+        return 1;
+    int rc = tgt_object_open_meta(&tgt->store, bck, obj, fd, st, m);
+    if (rc != 0 && !tgt_check_bucket(r, bck, true))
+        return 1;
+    return rc;
+}
+
+/* Up to this size a GET reads the object into its reply, and libmicrohttpd
+ * sends the head and the body in one writev: one segment on the wire where
+ * a send and a sendfile made two, and a read error is a 500 before the
+ * status rather than a reply cut short. Larger objects go by sendfile. */
+#define GET_INLINE_MAX (64 * 1024)
+
+static struct MHD_Response *body_from_file(int fd, int64_t off, int64_t len)
+{
+    if (len > GET_INLINE_MAX)
+        return MHD_create_response_from_fd_at_offset64((uint64_t)len, fd, (uint64_t)off);
+    char *buf = cmn_xmalloc((size_t)len + 1);
+    int64_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(fd, buf + got, (size_t)(len - got), off + got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += n;
+    }
+    close(fd);
+    if (got < len) {
+        free(buf);
+        return NULL;
+    }
+    struct MHD_Response *resp = MHD_create_response_from_buffer((size_t)len, buf, MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        free(buf);
+    return resp;
+}
+
 int tgt_h_object_get(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!object_here(r, bck, obj))
-        return MHD_YES;
-    if (arch_wanted(r))
-        return tgt_arch_get(r, bck, obj);
     const char *etl_name = tgt_query(r, "etl_name");
-    if (etl_name && *etl_name)
+    if (arch_wanted(r) || (etl_name && *etl_name)) {
+        if (!object_here(r, bck, obj))
+            return MHD_YES;
+        if (arch_wanted(r))
+            return tgt_arch_get(r, bck, obj);
         return tgt_etl_inline(r, bck, obj);
-    int fd;
-    int64_t size;
-    tgt_objmeta m;
-    if (!open_with_meta(r, bck, obj, &fd, &size, &m))
+    }
+    if (tgt_cluster_on() && !object_here(r, bck, obj))
         return MHD_YES;
+    int fd;
+    struct stat st;
+    tgt_objmeta m;
+    int rc = open_for_read(r, bck, obj, &fd, &st, &m);
+    if (rc == 1)
+        return MHD_YES;
+    if (rc)
+        return reply_open_error(r, bck, obj, rc);
+    int64_t size = st.st_size;
     /* ?validate=true: the bytes are checked before the reply starts, since
      * a read that fails once the reply is under way can only cut it short */
     if (tgt_query_true(r, "validate")) {
@@ -179,11 +237,12 @@ int tgt_h_object_get(tgt_req *r)
         return tgt_reply_range_bad(r, size);
     }
     r->bytes = len;
-    struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64((uint64_t)len, fd, (uint64_t)off);
+    struct MHD_Response *resp = body_from_file(fd, off, len);
     if (!resp) {
-        close(fd);
+        if (len > GET_INLINE_MAX)
+            close(fd);
         tgt_objmeta_free(&m);
-        return tgt_reply_err(r, 500, "ais://%s/%s: cannot create response", bck, obj);
+        return tgt_reply_err(r, 500, "ais://%s/%s: cannot read the object", bck, obj);
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
     MHD_add_response_header(resp, "Accept-Ranges", "bytes");
@@ -225,16 +284,15 @@ static bool list_has(const char *list, const char *item)
 
 /* AIStore 5.0's HEAD ?props=: Last-Modified and ETag only when asked for,
  * and a multipart-made object's part count and largest part ("chunked"). */
-static void add_v2_headers(tgt_req *r, struct MHD_Response *resp, int fd, const tgt_objmeta *m)
+static void add_v2_headers(tgt_req *r, struct MHD_Response *resp, const struct stat *st, const tgt_objmeta *m)
 {
     const char *props = tgt_query(r, "props");
-    struct stat st;
-    if (!props || fstat(fd, &st) != 0)
+    if (!props)
         return;
     if (list_has(props, "last-modified")) {
         char date[64];
         struct tm tm;
-        gmtime_r(&st.st_mtime, &tm);
+        gmtime_r(&st->st_mtime, &tm);
         strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
         MHD_add_response_header(resp, "Last-Modified", date);
     }
@@ -255,11 +313,14 @@ static void add_v2_headers(tgt_req *r, struct MHD_Response *resp, int fd, const 
 int tgt_h_object_head(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
-    if (!object_here(r, bck, obj))
+    if (tgt_cluster_on() && !object_here(r, bck, obj))
         return MHD_YES;
     int fd;
-    int64_t size;
-    int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
+    struct stat st;
+    tgt_objmeta m;
+    int rc = open_for_read(r, bck, obj, &fd, &st, &m);
+    if (rc == 1)
+        return MHD_YES;
     if (rc == -ENOENT && r->loopback && !tgt_cluster_on()) {
         /* etlfs-dir tells the node's mount whether the name is a directory, so a
          * lookup of a new file's name costs this one request, not a listing too
@@ -270,13 +331,11 @@ int tgt_h_object_head(tgt_req *r)
     }
     if (rc)
         return reply_open_error(r, bck, obj, rc);
-    tgt_objmeta m;
-    tgt_objmeta_load(fd, &m);
     /* a response "from" the file gives HEAD its Content-Length; no byte is read */
-    struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)size, fd);
+    struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
     char v[PATH_MAX + 16];
     add_meta_headers(resp, &m);
-    add_v2_headers(r, resp, fd, &m);
+    add_v2_headers(r, resp, &st, &m);
     tgt_objmeta_free(&m);
     MHD_add_response_header(resp, "ais-bucket-name", bck);
     MHD_add_response_header(resp, "ais-bucket-provider", "ais");

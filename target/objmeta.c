@@ -78,10 +78,16 @@ int tgt_objmeta_decode(const char *text, size_t len, tgt_objmeta *m)
 
 int tgt_objmeta_load(int fd, tgt_objmeta *m)
 {
-    char small[512];
     struct stat st;
     if (fstat(fd, &st) != 0)
         return -errno;
+    return tgt_objmeta_load_st(fd, &st, m);
+}
+
+int tgt_objmeta_load_st(int fd, const struct stat *stp, tgt_objmeta *m)
+{
+    char small[512];
+    const struct stat st = *stp;
     ssize_t n = fgetxattr(fd, META_XATTR, small, sizeof small);
     int rc;
     if (n < 0 && errno == ERANGE) {

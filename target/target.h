@@ -91,6 +91,8 @@ typedef struct tgt_objmeta {
 int tgt_objmeta_encode(const tgt_objmeta *m, char *out, size_t outlen);
 int tgt_objmeta_decode(const char *text, size_t len, tgt_objmeta *m);
 int tgt_objmeta_load(int fd, tgt_objmeta *m);   /* from an open object file */
+struct stat;
+int tgt_objmeta_load_st(int fd, const struct stat *st, tgt_objmeta *m); /* ... whose fstat the caller has */
 int tgt_objmeta_store(int fd, const tgt_objmeta *m);
 void tgt_objmeta_free(tgt_objmeta *m);
 
@@ -142,6 +144,11 @@ int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj);
 /* ---------------------------------------------------------------- objread */
 /* Opens an object for reading: fd and stat; 0 or -errno (-ENOENT if absent). */
 int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size);
+/* ... with the whole stat and the metadata (GET, HEAD): one fstat, and no
+ * xattr read for an object read before whose file has not changed since
+ * (a cache keyed by the file's identity and ctime). m is the caller's to free. */
+int tgt_object_open_meta(const tgt_store *s, const char *bck, const char *obj, int *fd, struct stat *st,
+                         tgt_objmeta *m);
 /* Reads the whole open object and compares its XXH64 with the stored one:
  * -EIO when the disk fails a read, -EUCLEAN when the bytes differ (a file
  * without our metadata has nothing to compare: 0). err names the object. */
@@ -416,6 +423,10 @@ int tgt_rput_file(const char *owner, const char *bck, const char *obj, const cha
  * node does not own is answered 307 to its owner (true: replied). */
 struct tgt_req;
 bool tgt_cluster_redirect(struct tgt_req *r);
+/* What a redirect token is bound to: "METHOD /v1/objects/B/O?QUERY" as the
+ * redirect's Location names it, the token's own parameter left out; NULL
+ * when r is not an object request. malloc'd. */
+char *tgt_cluster_redirect_bind(struct tgt_req *r);
 
 /* ------------------------------------------------------------------ server */
 typedef struct tgt_config {
@@ -562,6 +573,13 @@ bool tgt_auth_identify(tgt_req *r, bool open);
  * 401/403 was queued. Called by tgt_route for the row it found. */
 bool tgt_auth_allow(tgt_req *r, uint64_t acc, enum tgt_dst dst);
 void tgt_auth_free(tgt_req *r);
+/* A client following a 307 to another host drops its Authorization header
+ * (libcurl, requests): the redirecting node adds a token to the Location's
+ * query that holds the caller's claims, expires within seconds and is good
+ * for bind (tgt_cluster_redirect_bind) only; the owner takes it in place of
+ * the bearer token. NULL when authentication is off. malloc'd. */
+#define TGT_QUERY_REDIRECT_TOKEN "etlfs_rtoken"
+char *tgt_auth_redirect_token(tgt_req *r, const char *bind);
 
 /* ------------------------------------------------------------------- reply */
 const char *tgt_query(tgt_req *r, const char *key);  /* NULL when absent */

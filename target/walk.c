@@ -6,26 +6,51 @@
  * directory) yields names in global byte order, because everything under
  * "a/" sorts between the siblings around the key "a/". The per-mountpath
  * walks are merged by smallest key. Subtrees wholly before start_after or
- * outside prefix are never opened, so paging costs one directory per level.
+ * outside prefix are never opened, and a directory's sorted names are kept
+ * while it does not change (below), so a page costs work in proportion to
+ * the page, not to the directory.
  */
 #include "target/target.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 typedef struct entry {
-    char *key; /* relative name; directories end with '/' */
+    const char *key; /* relative name; directories end with '/' */
     bool is_dir;
 } entry;
 
-typedef struct frame {
+/* One directory's entries, sorted by key; shared by the walks that read it
+ * (refs) and, when it is worth keeping, held by the cache below. */
+typedef struct dlist {
     entry *ents;
-    int n, next;
+    int n;
+    char *arena;  /* the keys, one after the other */
+    size_t bytes; /* what it costs: entries and keys */
+    int refs;     /* under cache_mu */
+    bool cached;  /* in cache[] */
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    struct timespec ctime;
+    uint64_t used; /* LRU clock */
+} dlist;
+
+typedef struct walk_args {
+    const char *prefix, *start_after;
+    bool no_recursion;
+} walk_args;
+
+typedef struct frame {
+    dlist *d; /* NULL: the directory does not exist */
+    int next;
 } frame;
 
 typedef struct walker {
@@ -37,40 +62,146 @@ typedef struct walker {
     bool done;
 } walker;
 
-typedef struct walk_args {
-    const char *prefix, *start_after;
-    bool no_recursion;
-} walk_args;
-
 static bool starts_with(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
 static int cmp_entry(const void *a, const void *b) { return strcmp(((const entry *)a)->key, ((const entry *)b)->key); }
 
-static void frame_free(frame *f)
+/* The sorted-directory cache. A page resumes at its token by binary search
+ * in the directory's sorted names instead of reading and sorting it again,
+ * so a page costs the same at 10k objects as at 1M. An entry is valid while
+ * the directory's device, inode and ctime are those it was read with: any
+ * name added or removed moves the ctime, whoever does it (the target, a job,
+ * a hand on the disk). The ctime comes from a coarse clock, so a directory
+ * whose ctime is less than SETTLED_NS older than the start of its read is
+ * not kept (a change in the same tick would not show). Only directories of
+ * CACHE_MIN_ENTRIES or more are kept (smaller ones cost a page to read), at
+ * most CACHE_DIRS of them and CACHE_BYTES in all, least recently used out
+ * first; a 1M-name directory of 12-byte names costs about 28 MiB. */
+#define CACHE_MIN_ENTRIES 256
+#define CACHE_DIRS 64
+#define CACHE_BYTES ((size_t)96 << 20)
+#define SETTLED_NS 1000000000LL
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static dlist *cache[CACHE_DIRS];
+static size_t cache_bytes;
+static uint64_t cache_clock;
+
+static void dlist_free(dlist *d)
 {
-    for (int i = 0; i < f->n; i++)
-        free(f->ents[i].key);
-    free(f->ents);
-    memset(f, 0, sizeof *f);
+    free(d->ents);
+    free(d->arena);
+    free(d->path);
+    free(d);
 }
 
-/* Reads and sorts one directory; rel is its relative key ("" or "a/b/"). */
-static int frame_load(frame *f, const char *root, const char *rel)
+static void dlist_put(dlist *d)
 {
-    char path[PATH_MAX];
-    memset(f, 0, sizeof *f);
-    snprintf(path, sizeof path, "%s/%s", root, rel);
-    DIR *d = opendir(path);
     if (!d)
-        return errno == ENOENT ? 0 : -errno;
+        return;
+    pthread_mutex_lock(&cache_mu);
+    bool last = --d->refs == 0 && !d->cached;
+    pthread_mutex_unlock(&cache_mu);
+    if (last)
+        dlist_free(d);
+}
+
+/* Under cache_mu: drops slot i from the cache (freed now if no walk holds it). */
+static void cache_drop_locked(int i)
+{
+    dlist *d = cache[i];
+    cache[i] = NULL;
+    cache_bytes -= d->bytes;
+    d->cached = false;
+    if (d->refs == 0)
+        dlist_free(d);
+}
+
+static bool same_dir(const dlist *d, const struct stat *st)
+{
+    return d->ino == st->st_ino && d->dev == st->st_dev && d->ctime.tv_sec == st->st_ctim.tv_sec &&
+           d->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* The cached list of path when it is still what the disk holds; a ref taken. */
+static dlist *cache_get(const char *path, const struct stat *st)
+{
+    dlist *got = NULL;
+    pthread_mutex_lock(&cache_mu);
+    for (int i = 0; i < CACHE_DIRS; i++) {
+        if (!cache[i] || strcmp(cache[i]->path, path))
+            continue;
+        if (same_dir(cache[i], st)) {
+            got = cache[i];
+            got->refs++;
+            got->used = ++cache_clock;
+        } else {
+            cache_drop_locked(i); /* changed since */
+        }
+        break;
+    }
+    pthread_mutex_unlock(&cache_mu);
+    return got;
+}
+
+static void cache_put(dlist *d)
+{
+    if (d->n < CACHE_MIN_ENTRIES || d->bytes > CACHE_BYTES / 2)
+        return;
+    pthread_mutex_lock(&cache_mu);
+    int free_slot = -1;
+    for (int i = 0; i < CACHE_DIRS; i++) {
+        if (cache[i] && !strcmp(cache[i]->path, d->path))
+            cache_drop_locked(i); /* another walk read it meanwhile */
+        if (!cache[i] && free_slot < 0)
+            free_slot = i;
+    }
+    while (free_slot < 0 || cache_bytes + d->bytes > CACHE_BYTES) {
+        int lru = -1;
+        for (int i = 0; i < CACHE_DIRS; i++)
+            if (cache[i] && (lru < 0 || cache[i]->used < cache[lru]->used))
+                lru = i;
+        if (lru < 0)
+            break;
+        cache_drop_locked(lru);
+        free_slot = free_slot < 0 ? lru : free_slot;
+    }
+    if (free_slot >= 0 && cache_bytes + d->bytes <= CACHE_BYTES) {
+        cache[free_slot] = d;
+        d->cached = true;
+        d->used = ++cache_clock;
+        cache_bytes += d->bytes;
+    }
+    pthread_mutex_unlock(&cache_mu);
+}
+
+static int64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* Reads and sorts the directory path (relative key rel: "" or "a/b/"). */
+static int dir_read(const char *path, const char *rel, dlist **out)
+{
+    int64_t started = realtime_ns();
+    DIR *dir = opendir(path);
+    if (!dir)
+        return -errno;
+    dlist *d = cmn_xcalloc(1, sizeof *d);
+    size_t *offs = NULL, arena_cap = 0, arena_len = 0;
+    bool *dirs = NULL;
     int cap = 0;
+    size_t rl = strlen(rel);
     struct dirent *de;
-    while ((de = readdir(d))) {
+    while ((de = readdir(dir))) {
         if (de->d_name[0] == '.' && (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
             continue;
         /* only a file placed by hand can have such a name: no request reaches
          * it, and it would make the listing invalid JSON */
-        if (!cmn_utf8_valid(de->d_name, strlen(de->d_name)))
+        size_t nl = strlen(de->d_name);
+        if (!cmn_utf8_valid(de->d_name, nl))
             continue;
         bool is_dir = de->d_type == DT_DIR;
         if (de->d_type == DT_UNKNOWN) {
@@ -79,25 +210,100 @@ static int frame_load(frame *f, const char *root, const char *rel)
             snprintf(p, sizeof p, "%s/%s", path, de->d_name);
             is_dir = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
         }
-        if (f->n == cap) {
+        if (d->n == cap) {
             cap = cap ? cap * 2 : 64;
-            entry *e = cmn_xrealloc(f->ents, sizeof(entry) * (size_t)cap);
-            f->ents = e;
+            offs = cmn_xrealloc(offs, sizeof *offs * (size_t)cap);
+            dirs = cmn_xrealloc(dirs, sizeof *dirs * (size_t)cap);
         }
-        size_t rl = strlen(rel), nl = strlen(de->d_name);
-        char *key = cmn_xmalloc(rl + nl + 2);
+        size_t need = rl + nl + 2;
+        if (arena_len + need > arena_cap) {
+            arena_cap = (arena_len + need) * 2;
+            d->arena = cmn_xrealloc(d->arena, arena_cap);
+        }
+        char *key = d->arena + arena_len;
         memcpy(key, rel, rl);
         memcpy(key + rl, de->d_name, nl);
         if (is_dir)
             key[rl + nl++] = '/';
         key[rl + nl] = '\0';
-        f->ents[f->n].key = key;
-        f->ents[f->n].is_dir = is_dir;
-        f->n++;
+        offs[d->n] = arena_len;
+        dirs[d->n] = is_dir;
+        arena_len += rl + nl + 1;
+        d->n++;
     }
-    closedir(d);
-    if (f->n)
-        qsort(f->ents, (size_t)f->n, sizeof(entry), cmp_entry);
+    struct stat st = {0};
+    bool settled = fstat(dirfd(dir), &st) == 0 &&
+                   (int64_t)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec < started - SETTLED_NS;
+    closedir(dir);
+    /* the keys moved with every realloc: point at them now, in an arena of
+     * their own size (a kept 1M-name directory would otherwise carry up to
+     * twice its keys) */
+    if (arena_len && arena_len < arena_cap) {
+        d->arena = cmn_xrealloc(d->arena, arena_len);
+        arena_cap = arena_len;
+    }
+    d->ents = cmn_xmalloc(sizeof(entry) * (size_t)(d->n ? d->n : 1));
+    for (int i = 0; i < d->n; i++)
+        d->ents[i] = (entry){d->arena + offs[i], dirs[i]};
+    free(offs);
+    free(dirs);
+    if (d->n)
+        qsort(d->ents, (size_t)d->n, sizeof(entry), cmp_entry);
+    d->bytes = sizeof *d + sizeof(entry) * (size_t)d->n + arena_cap;
+    d->path = cmn_xstrdup(path);
+    d->dev = st.st_dev;
+    d->ino = st.st_ino;
+    d->ctime = st.st_ctim;
+    d->refs = 1;
+    if (settled)
+        cache_put(d);
+    *out = d;
+    return 0;
+}
+
+/* The first entry whose key is s or after it, or the directory just before
+ * it when that directory holds s (its key is a prefix of s): nothing before
+ * it can be listed after s. */
+static int seek(const dlist *d, const char *s)
+{
+    int lo = 0, hi = d->n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(d->ents[mid].key, s) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo > 0 && d->ents[lo - 1].is_dir && starts_with(s, d->ents[lo - 1].key))
+        lo--;
+    return lo;
+}
+
+static void frame_free(frame *f)
+{
+    dlist_put(f->d);
+    memset(f, 0, sizeof *f);
+}
+
+/* One directory's sorted entries (from the cache when it has not changed),
+ * positioned at the first that can follow start_after and match prefix;
+ * rel is its relative key ("" or "a/b/"). */
+static int frame_load(frame *f, const char *root, const char *rel, const walk_args *a)
+{
+    char path[PATH_MAX];
+    memset(f, 0, sizeof *f);
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    f->d = cache_get(path, &st);
+    if (!f->d) {
+        int rc = dir_read(path, rel, &f->d);
+        if (rc)
+            return rc == -ENOENT ? 0 : rc;
+    }
+    int from_sa = seek(f->d, a->start_after), from_prefix = seek(f->d, a->prefix);
+    f->next = from_sa > from_prefix ? from_sa : from_prefix;
     return 0;
 }
 
@@ -106,13 +312,18 @@ static void walker_next(walker *w, const walk_args *a)
 {
     while (w->depth > 0) {
         frame *f = &w->stack[w->depth - 1];
-        if (f->next == f->n) {
+        if (!f->d || f->next == f->d->n) {
             frame_free(f);
             w->depth--;
             continue;
         }
-        entry *e = &f->ents[f->next++];
+        const entry *e = &f->d->ents[f->next++];
         const char *sa = a->start_after;
+        /* sorted: past the prefix's names, nothing more of this directory matches */
+        if (!starts_with(e->key, a->prefix) && !starts_with(a->prefix, e->key) && strcmp(e->key, a->prefix) > 0) {
+            f->next = f->d->n;
+            continue;
+        }
         if (e->is_dir) {
             if (!starts_with(e->key, a->prefix) && !starts_with(a->prefix, e->key))
                 continue;
@@ -127,7 +338,7 @@ static void walker_next(walker *w, const walk_args *a)
             }
             if (w->depth == (int)(sizeof w->stack / sizeof w->stack[0]))
                 continue;
-            frame_load(&w->stack[w->depth], w->root, e->key);
+            frame_load(&w->stack[w->depth], w->root, e->key, a);
             w->depth++;
             continue;
         }
@@ -152,7 +363,7 @@ int tgt_walk(const tgt_store *s, const char *bck, const char *prefix, const char
     for (int i = 0; i < s->nmpaths; i++) {
         tgt_store_bdir(s, i, bck, roots[i], PATH_MAX);
         ws[i].root = roots[i];
-        if (frame_load(&ws[i].stack[0], roots[i], "") != 0)
+        if (frame_load(&ws[i].stack[0], roots[i], "", &a) != 0)
             rc = -EIO;
         ws[i].depth = 1;
         walker_next(&ws[i], &a);

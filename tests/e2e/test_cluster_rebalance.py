@@ -288,9 +288,8 @@ def test_with_authentication_rebalance_and_get_from_neighbour_carry_tokens(etcd,
             assert r.status_code == 200, r.text
         nodes.append(node("a3"))
         ids.append("a3")
-        # read through the newcomer at once what it now owns (a redirect elsewhere
-        # would lose the header: docs/cluster.md): what it lacks it fetches with
-        # the client's token
+        # read through the newcomer at once what it now owns: what it lacks it
+        # fetches with the client's token
         moving = [n for n in objs if hrw_owner(ids, "sec", n) == "a3"]
         assert moving
         for name in moving[:15]:

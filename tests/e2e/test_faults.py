@@ -253,7 +253,102 @@ class CrashWorker(threading.Thread):
             self.inflight = None
 
 
-def test_crash_consistency_loop(target):
+MOUNT_FILES = 12  # more than the mount sends one by one (fs/batch.c FEW): a job
+
+
+def _mfile(name, seed):
+    """A file the mount writes or copies: a header naming it and its round."""
+    rnd = random.Random(f"m/{name}/{seed}")
+    return f"{name}:{seed}:".encode() + rnd.randbytes(rnd.choice([0, 5000, 300_000, 1 * MiB]))
+
+
+class MountCrash:
+    """The mount's share of a round: `cp` of local files into the mount (each
+    an upload at close) and `cp` between two of its directories (server-side
+    copies the daemon queues and sends as one job), under way when the
+    target is killed. Afterwards every destination is absent or whole, its
+    old bytes or this round's, never a mix; the daemon answers again."""
+
+    def __init__(self, t, tmp_path):
+        self.t = t
+        self.m = Mount(t, tmp_path / "mnt")
+        self.local = tmp_path / "lsrc"
+        self.local.mkdir()
+        for b in ("mup", "msrc", "mdst"):
+            t.create_bucket(b)
+        self.up = {f"u{i:02d}": None for i in range(MOUNT_FILES)}  # the round each holds, None: absent
+        self.cp = {f"c{i:02d}": None for i in range(MOUNT_FILES)}
+        self.stats = {"cp_failed": 0, "uploads_absent": 0, "uploads_old": 0, "uploads_new": 0,
+                      "copies_absent": 0, "copies_old": 0, "copies_new": 0}
+
+    def prepare(self, rnd_i):
+        for name in self.up:
+            (self.local / name).write_bytes(_mfile(name, rnd_i))
+        for name in self.cp:  # acknowledged before the round: the copies' new bytes
+            assert self.t.put("msrc", name, _mfile(name, rnd_i)).status_code == 200
+
+    def start(self):
+        m = self.m.mnt
+        self.procs = [
+            subprocess.Popen(["cp"] + [str(self.local / n) for n in sorted(self.up)] + [f"{m}/mup/"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+            subprocess.Popen(["cp"] + [f"{m}/msrc/{n}" for n in sorted(self.cp)] + [f"{m}/mdst/"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)]
+
+    def settle(self):
+        """After the restart: cp ends (done, or an error it was told) and the
+        daemon's queue drains; nothing hangs."""
+        for p in self.procs:
+            try:
+                p.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                pytest.fail("cp into the mount hung after the target's restart: " + self.m.log_text())
+            self.stats["cp_failed"] += p.returncode != 0
+        r = subprocess.run(["sync", "-f", f"{self.m.mnt}/mdst"], timeout=120, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+    def check(self, rnd_i):
+        for bck, state, what in (("mup", self.up, "uploads"), ("mdst", self.cp, "copies")):
+            listed = set(list_names(self.t, bck))
+            for name, old in state.items():
+                g = self.t.get(bck, name)
+                if g.status_code == 404:
+                    assert name not in listed
+                    # absent: never written, or a delete-free overwrite that did not land
+                    assert old is None, (rnd_i, bck, name, "an object that was there is gone")
+                    self.stats[what + "_absent"] += 1
+                    continue
+                assert g.status_code == 200 and name in listed, (bck, name, g.status_code)
+                head = g.content.split(b":", 2)
+                seed = int(head[1]) if len(head) == 3 and head[0] == name.encode() else -1
+                if seed not in (old, rnd_i) or g.content != _mfile(name, seed):
+                    pytest.fail(f"round {rnd_i}: {bck}/{name} holds {len(g.content)} bytes that are neither "
+                                f"round {old} nor {rnd_i}")
+                self.stats[what + ("_new" if seed == rnd_i else "_old")] += 1
+                state[name] = seed
+        # the daemon serves again: a read of an object it has not seen yet
+        # (what it has seen, it may trust for attr_timeout), a write, a listing
+        fresh = f"r{rnd_i}"
+        assert self.t.put("msrc", fresh, _mfile(fresh, rnd_i)).status_code == 200
+        r = subprocess.run(["cat", f"{self.m.mnt}/msrc/{fresh}"], capture_output=True, timeout=60)
+        assert r.returncode == 0 and r.stdout == _mfile(fresh, rnd_i), r.stderr
+        r = subprocess.run(f"cp {self.m.mnt}/msrc/{fresh} {self.m.mnt}/mup/{fresh} && sync -f {self.m.mnt}/mup",
+                           shell=True, capture_output=True, timeout=60)  # a queued copy: sync waits for it
+        assert r.returncode == 0 and self.t.get("mup", fresh).content == _mfile(fresh, rnd_i), r.stderr
+        assert requests.delete(f"{self.t.url}/v1/objects/mup/{fresh}", timeout=30).status_code == 200
+        have = {n for n, v in self.up.items() if v is not None}
+        assert have <= set(os.listdir(f"{self.m.mnt}/mup")) - {fresh}
+
+
+@pytest.fixture
+def crash_mount(target, tmp_path):
+    mc = MountCrash(target, tmp_path)
+    yield mc
+    assert mc.m.stop() == 0, mc.m.log_text()
+
+
+def test_crash_consistency_loop(target, crash_mount):
     t = target
     t.create_bucket("crash")
     src = t.create_bucket("jsrc")
@@ -266,10 +361,12 @@ def test_crash_consistency_loop(target):
     state = {k: None for k in keys}  # last acknowledged seed, None = absent
     rnd = random.Random(int(os.environ.get("ETLFS_CRASH_SEED", "1")))
     results = {"rounds": 0, "job_aborted": 0, "job_done": 0, "mixed": 0}
+    mc = crash_mount
     t0 = time.time()
     for rnd_i in range(CRASH_ROUNDS):
         if time.time() - t0 > CRASH_BUDGET:
             break
+        mc.prepare(rnd_i)
         # a job in flight: etl-bck of 300 objects into a fresh destination
         dst = f"jdst{rnd_i}"
         r = copy_bck(t, src, dst, etl="etl-crash-md5", num_workers=1)
@@ -278,13 +375,16 @@ def test_crash_consistency_loop(target):
         workers = [CrashWorker(t, keys[i::4], state, random.Random(rnd.random())) for i in range(4)]
         for w in workers:
             w.start()
+        mc.start()
         time.sleep(rnd.uniform(0.05, 1.0))
         t.kill9()
         for w in workers:
             w.join(60)
             assert not w.is_alive()
         t.start()
+        mc.settle()  # the mount's requests after the restart are over before the disks are looked at
         assert t.tmp_files() == []
+        mc.check(rnd_i)
         # every object is its acknowledged bytes or the in-flight request's
         inflight = {w.inflight[0]: w.inflight[1] for w in workers if w.inflight}
         listed = set(list_names(t, "crash"))
@@ -321,6 +421,7 @@ def test_crash_consistency_loop(target):
                                timeout=60).status_code == 200
         assert requests.post(f"{t.url}/v1/etl/etl-crash-md5/start", timeout=60).status_code == 200
         results["rounds"] += 1
+    results.update(mc.stats)
     print("crash rounds:", json.dumps(results))
     assert results["rounds"] >= min(CRASH_ROUNDS, 5), results
 
