@@ -585,20 +585,29 @@ int fs_api_job_snap(const char *id, fs_job_snap *s)
     cJSON *j = NULL;
     if (rc == 0)
         cmn_ais_json(&resp, cJSON_IsObject, &j);
-    /* {"t[ID]": [snap]}: one node, one snap */
-    cJSON *snap = cJSON_GetArrayItem(cJSON_GetArrayItem(j, 0), 0);
-    if (rc == 0 && !cJSON_IsObject(snap))
-        rc = -EIO;
-    if (rc == 0) {
-        s->idle = cJSON_IsTrue(cJSON_GetObjectItem(snap, "is_idle"));
-        s->aborted = cJSON_IsTrue(cJSON_GetObjectItem(snap, "aborted"));
+    /* {"NODE": [snap], ...}: one snap per target (a cluster's job runs on
+     * every one): idle when all are, aborted when any is */
+    int nsnaps = 0;
+    s->idle = true;
+    for (cJSON *node = j ? j->child : NULL; rc == 0 && node; node = node->next) {
+        cJSON *snap = cJSON_GetArrayItem(node, 0);
+        if (!cJSON_IsObject(snap))
+            continue;
+        nsnaps++;
+        s->idle &= cJSON_IsTrue(cJSON_GetObjectItem(snap, "is_idle"));
+        s->aborted |= cJSON_IsTrue(cJSON_GetObjectItem(snap, "aborted"));
         cJSON *objs = cJSON_GetObjectItem(cJSON_GetObjectItem(snap, "stats"), "out-objs");
         if (cJSON_IsString(objs))
-            s->objs = strtoll(objs->valuestring, NULL, 10);
+            s->objs += strtoll(objs->valuestring, NULL, 10);
         cJSON *err = cJSON_GetObjectItem(snap, "err");
-        if (cJSON_IsString(err))
-            snprintf(s->err, sizeof s->err, "%s", err->valuestring);
+        size_t len = strlen(s->err);
+        if (cJSON_IsString(err) && *err->valuestring)
+            snprintf(s->err + len, sizeof s->err - len, "%s%s", len ? "; " : "", err->valuestring);
     }
+    if (rc == 0 && !nsnaps)
+        rc = -EIO;
+    if (rc)
+        s->idle = false;
     cJSON_Delete(j);
     cmn_http_resp_free(&resp);
     cmn_buf_free(&u);

@@ -131,6 +131,8 @@ int tgt_h_job_status(tgt_req *r)
     const char *id = field(r->msg, "ID"), *kind = field(r->msg, "Kind");
     if (!*id && !*kind)
         return tgt_reply_err(r, 400, "job status: neither job id nor kind given");
+    if (tgt_cluster_on() && !tgt_header(r, TGT_HDR_JOB_LOCAL)) /* every target's share */
+        return tgt_cjob_query(r, "status");
     cJSON *s = tgt_jobs_status(id, kind);
     if (!s)
         return tgt_reply_err(r, 404, "job %s%s not found", id, kind);
@@ -139,14 +141,23 @@ int tgt_h_job_status(tgt_req *r)
 
 int tgt_h_jobs_status_all(tgt_req *r)
 {
+    if (tgt_cluster_on() && !tgt_header(r, TGT_HDR_JOB_LOCAL))
+        return tgt_cjob_query(r, "status_all");
     cJSON *sa = r->msg ? cJSON_GetObjectItem(r->msg, "show_active") : NULL;
     return tgt_reply_json(r, 200, tgt_jobs_status_all(field(r->msg, "Kind"), cJSON_IsTrue(sa)));
 }
 
-int tgt_h_jobs_running(tgt_req *r) { return tgt_reply_json(r, 200, tgt_jobs_running(field(r->msg, "Kind"))); }
+int tgt_h_jobs_running(tgt_req *r)
+{
+    if (tgt_cluster_on() && !tgt_header(r, TGT_HDR_JOB_LOCAL))
+        return tgt_cjob_query(r, "running_all");
+    return tgt_reply_json(r, 200, tgt_jobs_running(field(r->msg, "Kind")));
+}
 
 int tgt_h_jobs_snaps(tgt_req *r)
 {
+    if (tgt_cluster_on() && !tgt_header(r, TGT_HDR_JOB_LOCAL))
+        return tgt_cjob_query(r, "qryxstats");
     const char *id = field(r->msg, "ID"), *kind = field(r->msg, "Kind");
     cJSON *s = tgt_jobs_snaps(id, kind);
     if (!s)
@@ -156,6 +167,8 @@ int tgt_h_jobs_snaps(tgt_req *r)
 
 int tgt_h_job_stop(tgt_req *r)
 {
+    if (tgt_cluster_on() && !tgt_header(r, TGT_HDR_JOB_LOCAL)) /* abort on every target */
+        return tgt_cjob_stop(r);
     cJSON *value = tgt_msg_value(r);
     const char *id = field(value, "ID"), *kind = field(value, "Kind");
     if (*id) {

@@ -5,7 +5,9 @@
  * FUSE daemon uses for copy_file_range; and AIStore 5.0's form,
  * PUT /v1/objects/SRC/OBJ?object_to=ais/@#/DST/NAME[&etl_name=&etl_pipeline=
  * &etl_args=]. Synchronous: the reply says how many bytes were written
- * (ais-size) and the new version (ais-version).
+ * (ais-size) and the new version (ais-version). In a cluster the copy goes
+ * to the owner of its name: a plain one sent there (cluster_xfer.c), an ETL's
+ * output streamed there (cluster_jobs.c).
  */
 #include "target/target.h"
 
@@ -43,11 +45,25 @@ static int copy_one(tgt_req *r, const char *what, const char *bck, const char *o
     tgt_store_fqn(&tgt->store, bck, obj, fqn, sizeof fqn);
     tgt_objmeta m = {0};
     int64_t bytes = size;
-    cmn_err cerr;
+    cmn_err cerr = {0};
+    char owner[512];
     if (!h && (rc = tgt_cluster_place(r, "copy", bck, obj, dst, dname, &bytes, &cerr)) <= 0) {
         /* another target owns the copy's name: sent there */
         if (rc) {
             rc = tgt_reply_err(r, cmn_err_http_status(cerr.code), "%s", cerr.msg);
+            goto out;
+        }
+        snprintf(m.cksum_type, sizeof m.cksum_type, "none");
+    } else if (h && tgt_cluster_on() && tgt_cmap_owner_elsewhere(dst, dname, owner, sizeof owner)) {
+        /* the output's owner is another target: it streams there (cluster_jobs.c) */
+        etl_object eo = {bck, obj, fqn, size, NULL};
+        const char *auth = tgt_header(r, "Authorization");
+        char *hdr = auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
+        rc = tgt_etl_store_to(h, &eo, owner, hdr, dst, dname, 0, &bytes, &cerr);
+        free(hdr);
+        if (rc) {
+            rc = tgt_reply_err(r, cmn_err_http_status(rc), "%s ais://%s/%s to ais://%s/%s: %s", what, bck, obj, dst,
+                               dname, cerr.msg);
             goto out;
         }
         snprintf(m.cksum_type, sizeof m.cksum_type, "none");

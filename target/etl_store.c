@@ -1,7 +1,9 @@
 /*
  * etl_store.c - one object through an ETL into a bucket: the ETL's output
  * streams into the atomic writer, so a failed or cut-short output is never
- * stored (copy/transform jobs, offline.c).
+ * stored (copy/transform jobs, offline.c). In a cluster an output another
+ * target owns streams to it instead (a PUT whose body is the ETL's output:
+ * cluster_jobs.c), and is just as whole or absent there.
  */
 #include "target/target.h"
 
@@ -11,6 +13,8 @@
 
 typedef struct out_sink {
     const char *dst, *dname;
+    const char *owner, *auth; /* another target's URL, or NULL: here */
+    tgt_rput *rp;
     tgt_batch *batch;
     bool dry_run;
     tgt_writer w;
@@ -26,6 +30,12 @@ static int sink_begin(void *ctx, const char *ctype, int64_t clen)
     out_sink *o = ctx;
     if (o->dry_run || o->opened)
         return 0;
+    if (o->owner) {
+        if (!(o->rp = tgt_rput_open(o->owner, o->dst, o->dname, o->auth)))
+            return o->err = -EAGAIN;
+        o->opened = true;
+        return 0;
+    }
     int rc = tgt_writer_open(&o->w, &tgt->store, o->dst, o->dname);
     if (rc) {
         o->err = rc;
@@ -44,7 +54,7 @@ static int sink_write(void *ctx, const void *buf, size_t len)
         return 0;
     if (!o->opened && sink_begin(ctx, NULL, -1) != 0)
         return o->err;
-    int rc = tgt_writer_write(&o->w, buf, len);
+    int rc = o->rp ? tgt_rput_write(o->rp, buf, len) : tgt_writer_write(&o->w, buf, len);
     if (rc) {
         o->err = rc;
         return rc;
@@ -52,23 +62,49 @@ static int sink_write(void *ctx, const void *buf, size_t len)
     return 0;
 }
 
+static int store(out_sink *o, const etl_chain *h, const etl_object *obj, int64_t timeout_ns, int64_t *bytes,
+                 tgt_objmeta *out, cmn_err *err)
+{
+    etl_sink sink = {.ctx = o, .begin = sink_begin, .write = sink_write};
+    int rc = etl_transform(h, obj, &sink, timeout_ns, err);
+    if (!rc && !o->dry_run && !o->opened) /* an empty output is still an object */
+        rc = sink_begin(o, NULL, 0);
+    if (o->rp) { /* the owner's answer says whether it stored the output */
+        if (!rc) {
+            rc = tgt_rput_commit(o->rp, o->dst, o->dname, err);
+            if (!rc)
+                *bytes = o->bytes;
+            return rc;
+        }
+        tgt_rput_abort(o->rp);
+        if (o->err && !err->code)
+            cmn_err_set(err, EIO, "object ais://%s/%s: cannot send ais://%s/%s to %s", obj->bucket, obj->name, o->dst,
+                        o->dname, o->owner);
+        return rc;
+    }
+    if (!rc && !o->dry_run && (o->err = tgt_writer_commit(&o->w, out)) != 0)
+        rc = o->err;
+    else if (rc && o->opened)
+        tgt_writer_abort(&o->w);
+    if (rc && o->err) /* a full disk says so; any other write failure is ours */
+        return cmn_err_set(err, o->err == -ENOSPC ? ENOSPC : EIO, "object ais://%s/%s: cannot write ais://%s/%s: %s",
+                           obj->bucket, obj->name, o->dst, o->dname, strerror(-o->err));
+    if (rc)
+        return rc;
+    *bytes = o->bytes;
+    return 0;
+}
+
 int tgt_etl_store(const etl_chain *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
                   bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, cmn_err *err)
 {
     out_sink o = {.dst = dst, .dname = dname, .dry_run = dry_run, .batch = batch};
-    etl_sink sink = {.ctx = &o, .begin = sink_begin, .write = sink_write};
-    int rc = etl_transform(h, obj, &sink, timeout_ns, err);
-    if (!rc && !dry_run && !o.opened) /* an empty output is still an object */
-        rc = sink_begin(&o, NULL, 0);
-    if (!rc && !dry_run && (o.err = tgt_writer_commit(&o.w, out)) != 0)
-        rc = o.err;
-    else if (rc && o.opened)
-        tgt_writer_abort(&o.w);
-    if (rc && o.err) /* a full disk says so; any other write failure is ours */
-        return cmn_err_set(err, o.err == -ENOSPC ? ENOSPC : EIO, "object ais://%s/%s: cannot write ais://%s/%s: %s",
-                           obj->bucket, obj->name, dst, dname, strerror(-o.err));
-    if (rc)
-        return rc;
-    *bytes = o.bytes;
-    return 0;
+    return store(&o, h, obj, timeout_ns, bytes, out, err);
+}
+
+int tgt_etl_store_to(const etl_chain *h, const etl_object *obj, const char *owner, const char *auth, const char *dst,
+                     const char *dname, int64_t timeout_ns, int64_t *bytes, cmn_err *err)
+{
+    out_sink o = {.dst = dst, .dname = dname, .owner = owner, .auth = auth};
+    return store(&o, h, obj, timeout_ns, bytes, NULL, err);
 }

@@ -29,6 +29,7 @@ struct tgt_job {
     char *errs[JOB_ERRS_KEPT];
     pthread_t thread;
     bool joined;
+    char *targets;              /* a cluster job: every target with a share, comma-separated; else NULL */
     tgt_job_fn fn;
     void *arg;
     void (*free_arg)(void *);
@@ -46,6 +47,7 @@ static void job_free(tgt_job *j)
         free(j->errs[i]);
     free(j->bck);
     free(j->dst);
+    free(j->targets);
     free(j);
 }
 
@@ -114,6 +116,38 @@ tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_j
     return tgt_job_start_as(id, kind, bck, dst, fn, arg, free_arg);
 }
 
+/* Unlinks an ended job of this id, so that one going on under it (a
+ * cluster job's share given more work) keeps its counters; with mu held. */
+static tgt_job *take_ended(const char *id)
+{
+    for (tgt_job **pp = &jobs; *pp; pp = &(*pp)->next)
+        if (!strcmp((*pp)->id, id) && (*pp)->end_ns) {
+            tgt_job *j = *pp;
+            *pp = j->next;
+            njobs--;
+            if (!j->joined)
+                pthread_join(j->thread, NULL); /* it has ended: returns at once */
+            return j;
+        }
+    return NULL;
+}
+
+/* Counters, errors and targets of old into j, which goes on under its id. */
+static void carry(tgt_job *j, tgt_job *old)
+{
+    j->start_ns = old->start_ns;
+    atomic_store(&j->objs, atomic_load(&old->objs));
+    atomic_store(&j->bytes, atomic_load(&old->bytes));
+    for (int i = 0; i < old->nerrs && i < JOB_ERRS_KEPT; i++) {
+        j->errs[i] = old->errs[i];
+        old->errs[i] = NULL;
+    }
+    j->nerrs = old->nerrs;
+    j->targets = old->targets;
+    old->targets = NULL;
+    job_free(old);
+}
+
 tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, const char *dst, tgt_job_fn fn,
                           void *arg, void (*free_arg)(void *))
 {
@@ -128,11 +162,16 @@ tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, con
     j->arg = arg;
     j->free_arg = free_arg;
     pthread_mutex_lock(&mu);
+    tgt_job *old = take_ended(id);
+    if (old)
+        carry(j, old);
     add_locked(j);
     if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
         j->end_ns = cmn_now_ns();
         j->joined = true;
-        j->errs[j->nerrs++] = cmn_xstrdup("cannot start a thread");
+        if (j->nerrs < JOB_ERRS_KEPT)
+            j->errs[j->nerrs] = cmn_xstrdup("cannot start a thread");
+        j->nerrs++;
         pthread_mutex_unlock(&mu);
         if (free_arg)
             free_arg(arg);
@@ -140,6 +179,25 @@ tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, con
     }
     pthread_mutex_unlock(&mu);
     return j;
+}
+
+static tgt_job *find(const char *id);
+
+void tgt_job_set_targets(tgt_job *job, const char *targets)
+{
+    pthread_mutex_lock(&mu);
+    free(job->targets);
+    job->targets = targets ? cmn_xstrdup(targets) : NULL;
+    pthread_mutex_unlock(&mu);
+}
+
+char *tgt_job_targets(const char *id)
+{
+    pthread_mutex_lock(&mu);
+    tgt_job *j = find(id);
+    char *t = j && j->targets ? cmn_xstrdup(j->targets) : NULL;
+    pthread_mutex_unlock(&mu);
+    return t;
 }
 
 const char *tgt_job_id(const tgt_job *job) { return job->id; }
@@ -375,7 +433,7 @@ cJSON *tgt_jobs_snaps(const char *id, const char *kind)
         return NULL;
     }
     cJSON *res = cJSON_CreateObject();
-    cJSON_AddItemToObject(res, TGT_NODE_ID, arr);
+    cJSON_AddItemToObject(res, tgt_cluster_on() ? tgt_cluster_self() : TGT_NODE_ID, arr);
     return res;
 }
 

@@ -320,10 +320,11 @@ int tgt_h_object_head(tgt_req *r)
     int rc = open_for_read(r, bck, obj, &fd, &st, &m);
     if (rc == 1)
         return MHD_YES;
-    if (rc == -ENOENT && r->loopback) {
+    if (rc == -ENOENT && r->loopback && !tgt_cluster_on()) {
         /* etlfs-dir tells the node's mount whether the name is a directory, so a
          * lookup of a new file's name costs this one request, not a listing too
-         * (1 may be a directory left empty: the mount then lists to be sure) */
+         * (1 may be a directory left empty: the mount then lists to be sure);
+         * in a cluster the name's children may be on any target: no hint */
         return tgt_reply_err_hdr(r, 404, "etlfs-dir", is_dir_on_disk(bck, obj) ? "1" : "0",
                                  "t[%s]: ais://%s/%s does not exist", TGT_NODE_ID, bck, obj);
     }

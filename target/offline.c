@@ -9,6 +9,9 @@
  * more work ("parts", each with its own options) on the same workers, as
  * AIStore's tcobjs xactions do.
  *
+ * In a cluster a job is every target's (cluster_jobs.c): each takes only
+ * the objects it owns, and an output another target owns is sent to it.
+ *
  * Each output goes through the atomic writer: an abort or a crash leaves
  * only whole objects. An object that fails is a job error naming it and the
  * job goes on; a failed output is never stored. Dry runs do everything but
@@ -55,6 +58,9 @@ typedef struct tcb_run {
     bool demand;
     int nworkers;
     etl_chain *h;       /* referenced for the job's life, so the ETL cannot go away under it */
+    bool cluster;       /* a share of a cluster job: only owned objects, outputs to their owners */
+    bool coordinator;   /* ... the share of the node asked, which made the id */
+    char *auth;         /* "Authorization: ..." for those outputs, or NULL */
     tgt_batch *batch;   /* outputs are group-committed */
     pthread_mutex_t mu;
     pthread_cond_t not_full, not_empty;
@@ -76,12 +82,14 @@ static tcb_run *runs;
 
 /* ------------------------------------------------------------ one object */
 static void transform_one(tcb_run *run, const tgt_tcb *t, const char *name, const char *fqn, int64_t size,
-                          const char *dname)
+                          const char *dname, const char *owner)
 {
     etl_object obj = {t->src, name, fqn, size, tgt_job_id(run->job)};
     cmn_err e = {0};
     int64_t bytes = 0, t0 = cmn_mono_ns();
-    int rc = tgt_etl_store(run->h, &obj, t->dst, dname, t->timeout_ns, t->dry_run, &bytes, NULL, run->batch, &e);
+    int rc = owner && !t->dry_run
+                 ? tgt_etl_store_to(run->h, &obj, owner, run->auth, t->dst, dname, t->timeout_ns, &bytes, &e)
+                 : tgt_etl_store(run->h, &obj, t->dst, dname, t->timeout_ns, t->dry_run, &bytes, NULL, run->batch, &e);
     if (rc) { /* the message names the ETL and the object, or the output */
         tgt_job_error(run->job, "%s (%d)", e.msg, cmn_err_http_status(rc));
         tgt_metric_add(TGT_M_ETL_OFFLINE_ERR_N, 1);
@@ -113,12 +121,21 @@ static void do_one(tcb_run *run, const qitem *it)
     char fqn[PATH_MAX], why[128];
     tgt_store_fqn(&tgt->store, t->src, name, fqn, sizeof fqn);
     char *dname = it->dname ? cmn_xstrdup(it->dname) : tgt_tcb_dst_name(t, name); /* a given name was checked when parsed */
+    char owner_url[512];
+    const char *owner = run->cluster && tgt_cmap_owner_elsewhere(t->dst, dname, owner_url, sizeof owner_url)
+                            ? owner_url : NULL;
+    cmn_err e = {0};
     if (!it->dname && !cmn_object_name_valid(dname, why, sizeof why)) {
         tgt_job_error(run->job, "ais://%s/%s: invalid destination name \"%s\": %s", t->src, name, dname, why);
     } else if (run->h) {
-        transform_one(run, t, name, fqn, size, dname);
+        transform_one(run, t, name, fqn, size, dname, owner);
     } else if (t->dry_run) {
         tgt_job_count(run->job, 1, size);
+    } else if (owner) { /* another target's output */
+        if ((rc = tgt_rput_file(owner, t->dst, dname, fqn, run->auth, NULL, &e)) != 0)
+            tgt_job_error(run->job, "ais://%s/%s: %s", t->src, name, e.msg);
+        else
+            tgt_job_count(run->job, 1, size);
     } else if ((rc = tgt_store_copy_file(&tgt->store, fqn, t->dst, dname, NULL, run->batch)) != 0) {
         tgt_job_error(run->job, "ais://%s/%s: cannot copy to ais://%s/%s: %s", t->src, name, t->dst, dname,
                       strerror(-rc));
@@ -166,6 +183,8 @@ typedef struct feed_ctx {
 
 static bool enqueue(tcb_run *run, tcb_part *part, const char *name, const char *dname, bool listed)
 {
+    if (run->cluster && tgt_cmap_owner_elsewhere(part->t->src, name, NULL, 0))
+        return !tgt_job_aborted(run->job); /* its owner's share */
     pthread_mutex_lock(&run->mu);
     while (run->n == TCB_QUEUE && !tgt_job_aborted(run->job))
         wait_until(&run->not_full, &run->mu, cmn_mono_ns() + ABORT_POLL_NS);
@@ -237,6 +256,7 @@ static void run_put(tcb_run *run)
     }
     if (run->h)
         etl_put(run->h);
+    free(run->auth);
     tgt_batch_free(run->batch);
     pthread_mutex_destroy(&run->mu);
     pthread_cond_destroy(&run->not_full);
@@ -327,6 +347,18 @@ static void tcb_job(tgt_job *job, void *arg)
         int64_t until = cmn_mono_ns() + TGT_JOB_LINGER_NS;
         while (!run->pending && !tgt_job_aborted(job)) {
             int64_t now = cmn_mono_ns();
+            if (now >= until && run->coordinator) {
+                /* the node asked ends its job only once every share is idle:
+                 * more work (the mount's next batch) comes after that, and
+                 * must find the job to go on with the same id */
+                pthread_mutex_unlock(&run->mu);
+                bool busy = tgt_cjob_busy(tgt_job_id(job), run->auth);
+                pthread_mutex_lock(&run->mu);
+                if (busy) {
+                    until = cmn_mono_ns() + TGT_JOB_LINGER_NS;
+                    continue;
+                }
+            }
             if (now >= until)
                 break;
             wait_until(&run->changed, &run->mu, now + (until - now < ABORT_POLL_NS ? until - now : ABORT_POLL_NS));
@@ -359,27 +391,34 @@ static tcb_part *part_new(tgt_tcb *t)
     return p;
 }
 
-/* Adds t to a running demand job of the same kind, buckets, ETL and dry_run;
- * false when there is none that still takes work. Called with runs_mu held. */
-static bool add_to_running(const char *kind, tgt_tcb *t, etl_chain *h, char *id)
+/* Adds t to run if it still takes work; called with runs_mu held. */
+static bool add_to(tcb_run *run, tgt_tcb *t, char *id)
+{
+    pthread_mutex_lock(&run->mu);
+    bool ok = !run->ending && !tgt_job_aborted(run->jobref);
+    if (ok) {
+        tcb_part *p = part_new(t);
+        *run->pending_tail = p;
+        run->pending_tail = &p->next;
+        run->outstanding++;
+        tgt_job_set_idle(run->jobref, false);
+        pthread_cond_signal(&run->changed);
+        memcpy(id, run->id, sizeof run->id);
+    }
+    pthread_mutex_unlock(&run->mu);
+    return ok;
+}
+
+/* Adds t to a running demand job: a client's request to one of the same
+ * kind, buckets, ETL and dry_run; a cluster job's share to the one of its
+ * id. false when there is none that still takes work. Called with runs_mu held. */
+static bool add_to_running(const char *kind, tgt_tcb *t, etl_chain *h, const char *share, char *id)
 {
     for (tcb_run *run = runs; run; run = run->next) {
-        if (strcmp(run->kind, kind) || strcmp(run->src, t->src) || strcmp(run->dst, t->dst) ||
-            !etl_chain_same(run->h, h) || run->dry_run != t->dry_run)
-            continue;
-        pthread_mutex_lock(&run->mu);
-        bool ok = !run->ending && !tgt_job_aborted(run->jobref);
-        if (ok) {
-            tcb_part *p = part_new(t);
-            *run->pending_tail = p;
-            run->pending_tail = &p->next;
-            run->outstanding++;
-            tgt_job_set_idle(run->jobref, false);
-            pthread_cond_signal(&run->changed);
-            memcpy(id, run->id, sizeof run->id);
-        }
-        pthread_mutex_unlock(&run->mu);
-        if (ok)
+        bool same = share ? !strcmp(run->id, share)
+                          : !strcmp(run->kind, kind) && !strcmp(run->src, t->src) && !strcmp(run->dst, t->dst) &&
+                                etl_chain_same(run->h, h) && run->dry_run == t->dry_run;
+        if (same && add_to(run, t, id))
             return true;
     }
     return false;
@@ -411,8 +450,55 @@ static tcb_run *run_new(const char *kind, tgt_tcb *t, etl_chain *h, bool demand)
     return run;
 }
 
+/* The destination bucket, made if missing: in a cluster by the node asked,
+ * for every node (a share's target finds it made). 0 or -errno with e. */
+static int make_dst(const char *kind, const char *dst, bool cluster_wide, cmn_err *e)
+{
+    if (cluster_wide && !tgt_bucket_exists(&tgt->store, dst)) { /* one here is the cluster's (mirrored) */
+        int rc = tgt_cluster_bucket_create(dst, e);
+        if (!rc)
+            cmn_info("%s: created destination bucket ais://%s (cluster)", kind, dst);
+        if (rc != -EEXIST)
+            return rc;
+    }
+    int rc = tgt_bucket_create(&tgt->store, dst);
+    if (!rc)
+        cmn_info("%s: created destination bucket ais://%s", kind, dst);
+    if (rc && rc != -EEXIST) /* this node's disk: a 500, whatever the cause */
+        return cmn_err_set(e, EIO, "create bucket \"ais://%s\": %s", dst, strerror(-rc));
+    return 0;
+}
+
+/* The node asked, in a cluster: the job's share goes to every other target
+ * of it (a refusal by one aborts the job everywhere and is the answer). */
+static int share_out(tgt_req *r, const char *kind, const char *id, const char *dst, bool fresh, tgt_job *job)
+{
+    char *targets = fresh ? NULL : tgt_job_targets(id);
+    if (!targets)
+        targets = tgt_cjob_members();
+    if (fresh)
+        tgt_job_set_targets(job, targets);
+    cmn_err e = {0};
+    int rc = tgt_cjob_share(r, id, targets, dst, &e);
+    free(targets);
+    if (!rc)
+        return tgt_reply_text(r, 200, id);
+    const char *auth = tgt_header(r, "Authorization");
+    char *hdr = auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
+    if (fresh)
+        tgt_cjob_abort_all(id, hdr);
+    free(hdr);
+    return tgt_reply_err(r, cmn_err_http_status(e.code), "%s: %s", kind, e.msg);
+}
+
 int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
 {
+    bool cluster = tgt_cluster_on();
+    const char *share = cluster ? tgt_query(r, TGT_Q_JOB_SHARE) : NULL; /* the id of a job another target started */
+    if (share && (!*share || strlen(share) > CMN_UUID_LEN)) {
+        tgt_tcb_free(t);
+        return tgt_reply_err(r, 400, "invalid job id \"%s\"", share);
+    }
     if (!cmn_bucket_name_valid(t->dst)) {
         tgt_tcb_free(t);
         return tgt_reply_err(r, 400, "bucket name \"%s\" is invalid", t->dst);
@@ -429,44 +515,68 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
         memcpy(q.pipeline, t->pipeline, sizeof q.pipeline);
         cmn_err e = {0};
         if (!(h = etl_get(tgt->etl, &q, &e))) {
-            int ret = tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
+            int ret = share ? tgt_reply_err(r, cmn_err_http_status(e.code), "on target %s: %s", tgt_cluster_self(), e.msg)
+                            : tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
             tgt_tcb_free(t);
             return ret;
         }
     }
     if (!t->dry_run) {
-        int rc = tgt_bucket_create(&tgt->store, t->dst);
-        if (rc && rc != -EEXIST) {
-            int ret = tgt_reply_err(r, 500, "create bucket \"ais://%s\": %s", t->dst, strerror(-rc));
+        cmn_err e = {0};
+        if (make_dst(kind, t->dst, cluster && !share, &e) != 0) {
+            int ret = tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
             if (h)
                 etl_put(h);
             tgt_tcb_free(t);
             return ret;
         }
-        if (!rc)
-            cmn_info("%s: created destination bucket ais://%s", kind, t->dst);
     }
+    const char *auth = tgt_header(r, "Authorization");
     char id[CMN_UUID_LEN + 1];
     if (!demand) {
         tcb_run *run = run_new(kind, t, h, false);
-        tgt_job *job = tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
+        run->cluster = cluster;
+        run->coordinator = cluster && !share;
+        run->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
+        tgt_job *job = share ? tgt_job_start_as(share, kind, t->src, t->dst, tcb_job, run, tcb_run_free)
+                          : tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
         if (!job) {
             run_put(run);
             return tgt_reply_err(r, 500, "%s: cannot start the job", kind);
         }
-        return tgt_reply_text(r, 200, tgt_job_id(job));
+        if (share)
+            tgt_job_set_targets(job, tgt_header(r, TGT_HDR_JOB_TARGETS));
+        snprintf(id, sizeof id, "%s", tgt_job_id(job));
+        return cluster && !share ? share_out(r, kind, id, t->dst, true, job) : tgt_reply_text(r, 200, id);
     }
+    char dst[256];
+    snprintf(dst, sizeof dst, "%s", t->dst);
     pthread_mutex_lock(&runs_mu);
-    if (add_to_running(kind, t, h, id)) {
+    bool added;
+    /* a share whose run here is ending: once it has ended its job goes on
+     * under the same id (tgt_job_start_as), so wait for that (an ending run
+     * has no work left: a moment); its thread takes runs_mu to end */
+    for (int tries = 0; !(added = add_to_running(kind, t, h, share, id)) && share && tries < 3 &&
+                        !tgt_job_wait(share, 0);
+         tries++) {
+        pthread_mutex_unlock(&runs_mu);
+        tgt_job_wait(share, 10 * 1000000000LL);
+        pthread_mutex_lock(&runs_mu);
+    }
+    if (added) {
         pthread_mutex_unlock(&runs_mu);
         if (h)
             etl_put(h); /* the job holds its own reference to the same ETL */
-        return tgt_reply_text(r, 200, id);
+        return cluster && !share ? share_out(r, kind, id, dst, false, NULL) : tgt_reply_text(r, 200, id);
     }
     tcb_run *run = run_new(kind, t, h, true);
+    run->cluster = cluster;
+    run->coordinator = cluster && !share;
+    run->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
     /* runs_mu is held until the run is listed: the job's thread takes it
      * before it ends, so it cannot end (and free the run) before that */
-    tgt_job *job = tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
+    tgt_job *job = share ? tgt_job_start_as(share, kind, t->src, t->dst, tcb_job, run, tcb_run_free)
+                          : tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
     if (!job) {
         pthread_mutex_unlock(&runs_mu);
         atomic_store(&run->refs, 1);
@@ -474,6 +584,8 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
         return tgt_reply_err(r, 500, "%s: cannot start the job", kind);
     }
     snprintf(id, sizeof id, "%s", tgt_job_id(job));
+    if (share)
+        tgt_job_set_targets(job, tgt_header(r, TGT_HDR_JOB_TARGETS));
     if (!atomic_load(&run->released)) { /* else its thread could not start: nothing to add to */
         memcpy(run->id, id, sizeof id);
         run->jobref = job;
@@ -482,5 +594,5 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
     }
     pthread_mutex_unlock(&runs_mu);
     run_put(run);
-    return tgt_reply_text(r, 200, id);
+    return cluster && !share ? share_out(r, kind, id, dst, true, job) : tgt_reply_text(r, 200, id);
 }

@@ -75,6 +75,8 @@ static const struct route {
     {"GET", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid, TOKEN, DST_NONE},
     {"HEAD", "/v1/buckets/B", ON_PATH, NULL, tgt_h_bucket_head, CMN_ACE_BCK_HEAD, DST_NONE}, /* props; with ?bsumm_remote the summary */
     {"HEAD", "/v1/buckets/B/O", ON_PATH, NULL, tgt_h_bucket_head, CMN_ACE_BCK_HEAD, DST_NONE}, /* 5.0: the summary of prefix O */
+    /* a target's share of a cluster job another target started (cluster_jobs.c) */
+    {"POST", "/v1/buckets/B", ON_QUERY, TGT_Q_JOB_SHARE, tgt_h_job_share, READ, TOBCK},
     {"POST", "/v1/buckets/B", ON_ACTION, "create-bck", tgt_h_bucket_create, TGT_ACC_CREATE_BUCKET, DST_NONE},
     {"POST", "/v1/buckets/B", ON_ACTION, "copy-bck", tgt_h_bucket_copy, READ, BCK_TO_OR_NAME},
     {"POST", "/v1/buckets/B", ON_ACTION, "etl-bck", tgt_h_bucket_transform, READ, BCK_TO_OR_NAME},

@@ -191,10 +191,17 @@ typedef void (*tgt_job_fn)(tgt_job *job, void *arg);
  * registry) or NULL. bck/dst may be NULL. */
 tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_job_fn fn, void *arg,
                        void (*free_arg)(void *));
-/* The same with the id given (one every node derives alike: rebalance's). */
+/* The same with the id given (one every node derives alike: rebalance's; a
+ * cluster job's share runs under the id the node asked made); an ended job
+ * of that id is continued (its counters and errors kept). */
 tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, const char *dst, tgt_job_fn fn,
                           void *arg, void (*free_arg)(void *));
 const char *tgt_job_id(const tgt_job *job);
+/* A cluster job's targets (ids, comma-separated), kept with its share here so
+ * that any node can ask each of them; tgt_job_targets: a copy, or NULL when
+ * the job is unknown here or no cluster job. */
+void tgt_job_set_targets(tgt_job *job, const char *targets);
+char *tgt_job_targets(const char *id);
 void tgt_job_count(tgt_job *job, int64_t objs, int64_t bytes);
 /* Records one error (the first few are kept, all are counted). */
 void tgt_job_error(tgt_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -243,7 +250,8 @@ int tgt_hrw_owner(const uint64_t *node_digests, int n, uint64_t obj_digest);
  *   cluster_etl.c     ETLs as etcd keys, each node running its own instance
  *   cluster_xfer.c    objects between targets: send one to another, fetch
  *                     one a neighbour holds ("get from neighbour")
- *   rebalance.c       on every new map version, each object moved to its owner */
+ *   rebalance.c       on every new map version, each object moved to its owner
+ *   cluster_jobs.c    offline jobs over every target: shares, outputs to owners, merged queries */
 typedef struct tgt_member {
     char id[64];
     char url[512];
@@ -372,6 +380,44 @@ int tgt_cluster_etl_metrics(struct tgt_req *r, const char *name);
 #define TGT_HDR_LSO_LOCAL "Ais-Etlfs-Lso-Local"
 struct tgt_req;
 int tgt_cluster_lso(struct tgt_req *r, const char *bck);
+
+/* Offline jobs across the cluster (cluster_jobs.c). The node asked makes
+ * the id, runs its share, and sends the same request with ?etlfs_job=ID (a
+ * row of routes.c) and the job's targets to every other target, which runs
+ * its share under that id. Queries and stop through any node ask every
+ * target of the job with TGT_HDR_JOB_LOCAL (this node's share only) and
+ * merge the answers. */
+#define TGT_Q_JOB_SHARE "etlfs_job"
+#define TGT_HDR_JOB_TARGETS "Ais-Etlfs-Job-Targets"
+#define TGT_HDR_JOB_LOCAL "Ais-Etlfs-Job-Local"
+int tgt_h_job_share(struct tgt_req *r);
+/* Every member's id, comma-separated (the targets of a job starting now). */
+char *tgt_cjob_members(void);
+/* Sends r (a copy/transform request) as job id's share to every other
+ * target of targets; 0, or -errno with err when one refused it (one that
+ * did not answer is only logged: its share is reported failed). */
+int tgt_cjob_share(struct tgt_req *r, const char *id, const char *targets, const char *dst, cmn_err *err);
+/* GET /v1/cluster?what= status, status_all, running_all, qryxstats of
+ * every target, merged; PUT stop to every target. Reply. */
+int tgt_cjob_query(struct tgt_req *r, const char *what);
+int tgt_cjob_stop(struct tgt_req *r);
+/* Whether another target's share of job id is still working (not idle). */
+bool tgt_cjob_busy(const char *id, const char *auth);
+/* Aborts job id on every one of its targets (auth: "Authorization: ..." or NULL). */
+void tgt_cjob_abort_all(const char *id, const char *auth);
+/* An output PUT to the target that owns it, its body written as it is made
+ * (open NULL: no pipe or thread); commit sends the end and reports the
+ * owner's answer (0 or -errno, err naming the object and the owner); abort
+ * makes the request fail, so the owner stores nothing. Frees p. */
+typedef struct tgt_rput tgt_rput;
+tgt_rput *tgt_rput_open(const char *owner, const char *bck, const char *obj, const char *auth);
+int tgt_rput_write(tgt_rput *p, const void *buf, size_t len);
+int tgt_rput_commit(tgt_rput *p, const char *bck, const char *obj, cmn_err *err);
+void tgt_rput_abort(tgt_rput *p);
+/* A local file PUT as bck/obj on owner; 0 or -errno with err; out (if
+ * given): the size, version and checksum the owner stored. */
+int tgt_rput_file(const char *owner, const char *bck, const char *obj, const char *fqn, const char *auth,
+                  tgt_objmeta *out, cmn_err *err);
 
 /* server.c, on a request's first call: an object request for an object this
  * node does not own is answered 307 to its owner (true: replied). */
@@ -656,6 +702,10 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand); /* off
  * output is never stored. */
 int tgt_etl_store(const etl_chain *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
                   bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, cmn_err *err);
+/* The same into dst/dname on owner, another target of the cluster (a
+ * streamed PUT; auth: "Authorization: ..." or NULL). */
+int tgt_etl_store_to(const etl_chain *h, const etl_object *obj, const char *owner, const char *auth, const char *dst,
+                     const char *dname, int64_t timeout_ns, int64_t *bytes, cmn_err *err);
 
 /* Journal of running jobs (MP0/.etlfs/jobs/ID): a job found there at
  * start-up was cut short by a crash and is registered as aborted. */

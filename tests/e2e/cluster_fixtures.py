@@ -1,4 +1,5 @@
-"""Shared by the cluster tests (test_cluster.py, test_cluster_rebalance.py):
+"""Shared by the cluster tests (test_cluster.py, test_cluster_rebalance.py,
+test_cluster_jobs.py):
 a real etcd (Debian's etcd-server) on free loopback ports, targets that join
 it, their map, placement computed here as AIStore's HRW, and what each
 target holds on its disks."""
@@ -13,7 +14,7 @@ import requests
 import xxhash
 
 import conftest
-from conftest import Target, free_port
+from conftest import Target, beside_project, free_port
 
 ETCD = shutil.which("etcd")
 SKIP_WITHOUT_ETCD = pytest.mark.skipif(
@@ -118,3 +119,37 @@ def etcd_keys(e, prefix):
     r = requests.post(f"{e.url}/v3/kv/range", timeout=5, json={
         "key": base64.b64encode(prefix.encode()).decode(), "range_end": base64.b64encode(end.encode()).decode()})
     return sorted(base64.b64decode(kv["key"]).decode() for kv in r.json().get("kvs", []))
+
+
+@pytest.fixture(scope="module")
+def nodes(etcd, tmp_path_factory):
+    """Three targets, t1..t3, in cluster "e2e" of the module's etcd."""
+    base = str(tmp_path_factory.mktemp("cluster"))
+    ts = start_nodes(etcd, base, "e2e", ["t1", "t2", "t3"])
+    yield ts
+    for t in ts:
+        assert t.stop() == 0, t.log_text()
+
+
+_n = [0]
+
+
+def new_bucket(node):
+    _n[0] += 1
+    name = f"cb-{os.getpid()}-{_n[0]}"
+    node.create_bucket(name)
+    return name
+
+
+def sdk_env():
+    """The environment that runs AIStore's SDK (exported by
+    tests/e2e/test_sdk_acceptance.py); skips the test when it is not there."""
+    cache = os.environ.get("AIS_SDK_CACHE") or os.path.join(os.environ.get("TMPDIR") or "/tmp", "etlfs-ais-sdk")
+    sdks = [os.path.join(cache, d, "python") for d in (os.listdir(cache) if os.path.isdir(cache) else [])]
+    sdks = [p for p in sdks if os.path.isdir(os.path.join(p, "aistore"))]
+    if not sdks:
+        pytest.skip(f"AIStore's SDK is not exported under {cache} (tests/e2e/test_sdk_acceptance.py exports it)")
+    # msgspec: Debian has none; the acceptance harness ships a faithful shim
+    shim = os.path.join(os.path.dirname(beside_project("ETLFS_SDK_ACCEPTANCE", "shared", "acceptance", "sdk",
+                                                       "run.sh")), "shim")
+    return dict(os.environ, PYTHONPATH=f"{sdks[0]}:{shim}")

@@ -15,29 +15,10 @@ import requests
 import xxhash
 
 from cluster_fixtures import (LEASE_TTL, MLCG32, SKIP_WITHOUT_ETCD, Etcd, etcd, etcd_keys, hrw_owner,  # noqa: F401
-                              member, on_disk, smap, start_nodes, wait_for)
-from conftest import BIN, ROOT, Target, beside_project, free_port
+                              member, new_bucket, nodes, on_disk, sdk_env, smap, wait_for)
+from conftest import BIN, ROOT, Target, free_port
 
 pytestmark = SKIP_WITHOUT_ETCD
-
-
-@pytest.fixture(scope="module")
-def nodes(etcd, tmp_path_factory):
-    base = str(tmp_path_factory.mktemp("cluster"))
-    ts = start_nodes(etcd, base, "e2e", ["t1", "t2", "t3"])
-    yield ts
-    for t in ts:
-        assert t.stop() == 0, t.log_text()
-
-
-_n = [0]
-
-
-def new_bucket(node):
-    _n[0] += 1
-    name = f"cb-{os.getpid()}-{_n[0]}"
-    node.create_bucket(name)
-    return name
 
 
 # --- the map
@@ -68,18 +49,11 @@ def test_ais_show_cluster_lists_every_target(nodes):
 
 
 def test_sdk_sees_three_targets(nodes):
-    cache = os.environ.get("AIS_SDK_CACHE") or os.path.join(os.environ.get("TMPDIR") or "/tmp", "etlfs-ais-sdk")
-    sdks = [os.path.join(cache, d, "python") for d in (os.listdir(cache) if os.path.isdir(cache) else [])]
-    sdks = [p for p in sdks if os.path.isdir(os.path.join(p, "aistore"))]
-    if not sdks:
-        pytest.skip(f"AIStore's SDK is not exported under {cache} (tests/e2e/test_sdk_acceptance.py exports it)")
-    # msgspec: Debian has none; the acceptance harness ships a faithful shim
-    shim = os.path.join(os.path.dirname(beside_project("ETLFS_SDK_ACCEPTANCE", "shared", "acceptance", "sdk",
-                                                       "run.sh")), "shim")
+    env = sdk_env()
     code = ("import sys; from aistore.sdk import Client; "
             "m = Client(sys.argv[1]).cluster().get_info(); print(len(m.tmap), sorted(m.tmap))")
     r = subprocess.run([sys.executable, "-c", code, nodes[0].url],
-                       env=dict(os.environ, PYTHONPATH=f"{sdks[0]}:{shim}"), capture_output=True, timeout=60)
+                       env=env, capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().split()[0] == "3", r.stdout
 
