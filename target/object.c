@@ -354,6 +354,8 @@ int tgt_h_object_put_done(tgt_req *r)
 {
     const char *bck = r->put_bck, *obj = r->put_obj;
     r->streaming = false;
+    if (r->stream_why) /* refused before its first byte, replied once drained */
+        return tgt_reply_err(r, cmn_err_http_status(r->stream_err), "%s", r->stream_why);
     if (r->stream_err) /* the work file went with the first failed write */
         return tgt_reply_err(r, cmn_err_http_status(r->stream_err), "ais://%s/%s: write failed: %s", bck, obj,
                              strerror(r->stream_err));

@@ -113,6 +113,20 @@ static bool is_object_put(tgt_req *r)
            !strcmp(r->items[1], "objects") && !tgt_query(r, "object_to");
 }
 
+/* Whether a refused body is read and dropped before the refusal is sent.
+ * libmicrohttpd closes a connection whose reply was queued before the body
+ * was read, and a client still sending it (one that did not ask for "100
+ * Continue") then meets a reset instead of the answer; a body up to this size
+ * costs less to drain than the client's retry. A larger one, or a client
+ * waiting for 100 Continue, is answered at once. */
+#define DRAIN_REFUSED_MAX (64 << 20)
+
+static bool drain_first(tgt_req *r, int64_t size)
+{
+    const char *expect = tgt_header(r, "Expect");
+    return size <= DRAIN_REFUSED_MAX && !(expect && !strcasecmp(expect, "100-continue"));
+}
+
 /* First call of a streamed PUT: check everything we can before any byte
  * arrives, and open the work file. Returns false if a reply was queued. */
 static bool start_put(tgt_req *r, int *ret)
@@ -127,10 +141,19 @@ static bool start_put(tgt_req *r, int *ret)
         *ret = tgt_reply_err(r, 400, "invalid object name \"%s\": %s", r->obj, why);
         return false;
     }
-    /* a body that cannot fit is refused before its first byte */
+    /* a body that cannot fit is refused before its first byte is stored */
     const char *len = tgt_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    int64_t size = len ? strtoll(len, NULL, 10) : 0;
     cmn_err err;
-    if (len && tgt_store_check_space(&tgt->store, bck, r->obj, strtoll(len, NULL, 10), &err) != 0) {
+    if (len && tgt_store_check_space(&tgt->store, bck, r->obj, size, &err) != 0) {
+        if (drain_first(r, size)) {
+            r->writer.fd = -1;
+            r->stream_err = err.code ? err.code : ENOSPC;
+            r->stream_why = cmn_xstrdup(err.msg);
+            r->put_obj = cmn_xstrdup(r->obj);
+            r->streaming = true;
+            return true;
+        }
         *ret = tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
         return false;
     }
@@ -380,6 +403,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             r->put_kind->cancel(r);
     }
     free(r->put_obj);
+    free(r->stream_why);
     tgt_auth_free(r);
     cJSON_Delete(r->msg);
     cmn_buf_free(&r->body);

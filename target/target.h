@@ -486,6 +486,7 @@ typedef struct tgt_req {
      * starts it; the handler of its row ends it) */
     bool streaming;
     int stream_err;    /* errno of the first failed write; the work file is gone then */
+    char *stream_why;  /* the refusal to reply once a refused body is drained (server.c) */
     tgt_writer writer;
     char put_bck[256];
     char *put_obj;

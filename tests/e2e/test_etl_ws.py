@@ -366,7 +366,7 @@ def test_one_gib_through_ws_keeps_the_target_small(tmp_path):
             with requests.get(f"{t.url}/v1/objects/big/mid.bin", params={"etl_name": "ws-echo-big"},
                               stream=True, timeout=(10, 300)) as e:
                 h, n = hashlib.md5(), 0
-                for chunk in e.iter_content(BLOCK):
+                for chunk in e.iter_content(1 << 20):
                     h.update(chunk)
                     n += len(chunk)
                 return e.status_code, n, h.hexdigest()
