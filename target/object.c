@@ -150,13 +150,12 @@ static bool object_here(tgt_req *r, const char *bck, const char *obj)
  * file found answers that too (no stat of the bucket's directory per read);
  * only a failed open looks for the bucket, to say which one is missing. The
  * names are checked first, without the disk; an invalid one takes the usual
- * checks so that the answer is the one they give. In a cluster the object
- * may first come from a neighbour. 0 with fd, st and m; otherwise the open's
- * -errno, or 1 when a reply was queued. */
+ * checks so that the answer is the one they give. In a cluster an object
+ * this owner lacks may come from a neighbour (asked only when the open finds
+ * nothing, so a hit costs what it costs on one node). 0 with fd, st and m;
+ * otherwise the open's -errno, or 1 when a reply was queued. */
 static int open_for_read(tgt_req *r, const char *bck, const char *obj, int *fd, struct stat *st, tgt_objmeta *m)
 {
-    if (tgt_cluster_on() && !object_here(r, bck, obj))
-        return 1;
     const char *prov = tgt_query(r, "provider");
     char why[128];
     bool names_ok = (!prov || !*prov || !strcmp(prov, "ais")) && cmn_bucket_name_valid(bck) &&
@@ -164,6 +163,11 @@ static int open_for_read(tgt_req *r, const char *bck, const char *obj, int *fd, 
     if (!names_ok && !tgt_check_object(r, bck, obj))
         return 1;
     int rc = tgt_object_open_meta(&tgt->store, bck, obj, fd, st, m);
+    if (rc == -ENOENT && tgt_cluster_on()) {
+        if (!object_here(r, bck, obj))
+            return 1;
+        rc = tgt_object_open_meta(&tgt->store, bck, obj, fd, st, m);
+    }
     if (rc != 0 && !tgt_check_bucket(r, bck, true))
         return 1;
     return rc;
