@@ -144,6 +144,27 @@ static peer_call *targets_of(const char *id, int *n, bool *of_job)
     return cs;
 }
 
+/* The job's targets but this one, moved to the front of the calls: their count in *n. */
+static peer_call *others_of(const char *id, int *n)
+{
+    int all;
+    bool of_job;
+    peer_call *cs = targets_of(id, &all, &of_job);
+    *n = 0;
+    for (int i = 0; i < all; i++) {
+        if (!strcmp(cs[i].m.id, tgt_cluster_self()))
+            continue;
+        peer_call *c = &cs[(*n)++];
+        if (c != &cs[i]) {
+            tgt_member m = cs[i].m;
+            bool known = cs[i].known;
+            *c = (peer_call){.m = m, .known = known};
+            cmn_buf_init(&c->text);
+        }
+    }
+    return cs;
+}
+
 static char *auth_header(tgt_req *r)
 {
     const char *auth = tgt_header(r, "Authorization");
@@ -184,22 +205,12 @@ char *tgt_cjob_members(void)
 
 int tgt_cjob_share(tgt_req *r, const char *id, const char *targets, const char *dst, cmn_err *err)
 {
-    int n;
-    bool of_job;
-    peer_call *cs = targets_of(id, &n, &of_job);
+    int ncalls;
+    peer_call *cs = others_of(id, &ncalls);
     char *auth = auth_header(r), *thdr = cmn_xasprintf("%s: %s", TGT_HDR_JOB_TARGETS, targets);
     char *bck = cmn_path_escape(r->items[2]);
-    int ncalls = 0;
-    for (int i = 0; i < n; i++) {
-        if (!strcmp(cs[i].m.id, tgt_cluster_self()))
-            continue;
-        peer_call *c = &cs[ncalls++];
-        if (c != &cs[i]) {
-            tgt_member m = cs[i].m;
-            bool known = cs[i].known;
-            *c = (peer_call){.m = m, .known = known};
-            cmn_buf_init(&c->text);
-        }
+    for (int i = 0; i < ncalls; i++) {
+        peer_call *c = &cs[i];
         cmn_buf u;
         cmn_buf_init(&u);
         cmn_buf_printf(&u, "%s/v1/buckets/%s?%s=%s", c->m.url, bck, TGT_Q_JOB_SHARE, id);
@@ -525,21 +536,11 @@ void tgt_cjob_abort_all(const char *id, const char *auth)
 
 bool tgt_cjob_busy(const char *id, const char *auth)
 {
-    int n;
-    bool of_job;
-    peer_call *cs = targets_of(id, &n, &of_job);
+    int ncalls;
+    peer_call *cs = others_of(id, &ncalls);
     char *body = cmn_xasprintf("{\"ID\":\"%s\"}", id);
-    int ncalls = 0;
-    for (int i = 0; i < n; i++) {
-        if (!strcmp(cs[i].m.id, tgt_cluster_self()))
-            continue;
-        peer_call *c = &cs[ncalls++];
-        if (c != &cs[i]) {
-            tgt_member m = cs[i].m;
-            bool known = cs[i].known;
-            *c = (peer_call){.m = m, .known = known};
-            cmn_buf_init(&c->text);
-        }
+    for (int i = 0; i < ncalls; i++) {
+        peer_call *c = &cs[i];
         c->method = "GET";
         c->url = cmn_xasprintf("%s/v1/cluster?what=qryxstats", c->m.url);
         c->body = body;
