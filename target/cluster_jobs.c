@@ -172,23 +172,6 @@ static char *auth_header(tgt_req *r)
 }
 
 /* ------------------------------------------------------------ the start */
-static enum MHD_Result add_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void)kind;
-    cmn_buf *b = cls;
-    if (!strcmp(key, TGT_Q_JOB_SHARE))
-        return MHD_YES;
-    char *k = cmn_query_escape(key);
-    cmn_buf_printf(b, "&%s", k);
-    free(k);
-    if (value) {
-        char *v = cmn_query_escape(value);
-        cmn_buf_printf(b, "=%s", v);
-        free(v);
-    }
-    return MHD_YES;
-}
-
 char *tgt_cjob_members(void)
 {
     tgt_member *ms;
@@ -214,7 +197,7 @@ int tgt_cjob_share(tgt_req *r, const char *id, const char *targets, const char *
         cmn_buf u;
         cmn_buf_init(&u);
         cmn_buf_printf(&u, "%s/v1/buckets/%s?%s=%s", c->m.url, bck, TGT_Q_JOB_SHARE, id);
-        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_param, &u);
+        tgt_query_copy(r, &u, TGT_Q_JOB_SHARE);
         if (!tgt_query(r, "bck_to")) { /* the destination as a query too: the share's row checks it */
             char *to = cmn_xasprintf("ais/@#/%s/", dst), *esc = cmn_query_escape(to);
             cmn_buf_printf(&u, "&bck_to=%s", esc);

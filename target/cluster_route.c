@@ -130,21 +130,32 @@ int tgt_cluster_reachable(const char *id, const char *url, cmn_err *err)
                        "or leaves the cluster", id, url, strerror(-rc));
 }
 
+typedef struct query_copy {
+    cmn_buf *b;
+    const char *skip;
+} query_copy;
+
 static enum MHD_Result add_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void)kind;
-    cmn_buf *b = cls;
-    if (!strcmp(key, TGT_QUERY_REDIRECT_TOKEN)) /* a token is good for one hop: the next gets its own */
+    query_copy *q = cls;
+    if (q->skip && !strcmp(key, q->skip))
         return MHD_YES;
     char *k = cmn_query_escape(key);
-    cmn_buf_printf(b, "%c%s", strchr(b->data, '?') ? '&' : '?', k);
+    cmn_buf_printf(q->b, "%c%s", strchr(q->b->data, '?') ? '&' : '?', k);
     free(k);
     if (value) {
         char *v = cmn_query_escape(value);
-        cmn_buf_printf(b, "=%s", v);
+        cmn_buf_printf(q->b, "=%s", v);
         free(v);
     }
     return MHD_YES;
+}
+
+void tgt_query_copy(tgt_req *r, cmn_buf *b, const char *skip)
+{
+    query_copy q = {b, skip};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_param, &q);
 }
 
 /* prefix + /v1/objects/BUCKET/OBJECT (each name segment escaped) + query */
@@ -167,7 +178,7 @@ static char *location(tgt_req *r, const char *prefix)
         cmn_buf_puts(&b, "/");
         p += n + 1;
     }
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_param, &b);
+    tgt_query_copy(r, &b, TGT_QUERY_REDIRECT_TOKEN); /* a token is good for one hop: the next gets its own */
     return cmn_buf_steal(&b);
 }
 

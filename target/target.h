@@ -427,6 +427,8 @@ bool tgt_cluster_redirect(struct tgt_req *r);
  * redirect's Location names it, the token's own parameter left out; NULL
  * when r is not an object request. malloc'd. */
 char *tgt_cluster_redirect_bind(struct tgt_req *r);
+/* Appends r's query to b ('?' or '&' as b needs), escaped, leaving out the parameter skip. */
+void tgt_query_copy(struct tgt_req *r, cmn_buf *b, const char *skip);
 
 /* ------------------------------------------------------------------ server */
 typedef struct tgt_config {
