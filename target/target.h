@@ -283,7 +283,8 @@ bool tgt_cluster_bucket_fetch(const char *bck);
 /* Every bucket of the cluster, sorted; 0 or -errno (etcd unreachable). */
 int tgt_cluster_bucket_names(char ***names, int *n);
 
-/* The map (cluster_map.c), read under its lock; members sorted by id. */
+/* The map (cluster_map.c): a read-mostly snapshot, swapped whole on a change
+ * (a request takes no lock); members sorted by id. */
 void tgt_cmap_init(const char *uuid, const char *created);
 void tgt_cmap_put(const char *id, const char *url, int64_t rev);
 void tgt_cmap_del(const char *id, int64_t rev);
@@ -291,6 +292,7 @@ void tgt_cmap_del(const char *id, int64_t rev);
 void tgt_cmap_reset(tgt_member *members, int n, int64_t rev);
 /* A copy of the members (free it) and the map's version. */
 int tgt_cmap_members(tgt_member **out, int64_t *version);
+int64_t tgt_cmap_version(void);
 /* Whether another target owns bck/obj; then its URL into url (or the
  * whole member into out). */
 bool tgt_cmap_owner_elsewhere(const char *bck, const char *obj, char *url, size_t len);
