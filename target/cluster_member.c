@@ -320,7 +320,13 @@ int tgt_cluster_start(cmn_err *err)
         return -EINVAL;
     snprintf(cl.prefix, sizeof cl.prefix, "/etlfs/%s/", tgt->cfg.cluster);
     int64_t *rev = cmn_xcalloc(1, sizeof *rev);
-    if ((rc = load_meta(err)) || (rc = register_self(err)) || (rc = read_all(rev, err))) {
+    /* the map and the buckets are read before this node is in etcd and
+     * again after: the others redirect to it as soon as they see its key,
+     * and it must never answer with an empty map then (every object "here",
+     * no neighbour to ask: a 404 for an object it is to fetch). Between the
+     * two reads it redirects to the previous owners, which is also the
+     * previous map that "get from neighbour" asks first. */
+    if ((rc = load_meta(err)) || (rc = read_all(rev, err)) || (rc = register_self(err)) || (rc = read_all(rev, err))) {
         free(rev);
         if (__atomic_load_n(&cl.lease, __ATOMIC_ACQUIRE))
             cmn_etcd_lease_revoke(cl.etcd, cl.lease, NULL);
