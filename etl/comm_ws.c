@@ -167,9 +167,9 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
     return rc;
 }
 
-/* WebsocketCtrlMsg as JSON, written by hand: on a stack buffer unless the
- * names are long, where cJSON made a tree, a string and a dozen allocations
- * per object. */
+/* WebsocketCtrlMsg as JSON, written straight into a stack buffer (the heap
+ * only for long names): one is made per object, so no tree of nodes and no
+ * allocations. */
 typedef struct ctrl_msg {
     char stack[2048];
     char *data; /* stack, or malloc'd when the message needs more */
