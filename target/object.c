@@ -208,13 +208,13 @@ int tgt_h_object_get(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
     const char *etl_name = tgt_query(r, "etl_name");
-    if (arch_wanted(r) || (etl_name && *etl_name)) {
+    if (arch_wanted(r)) {
         if (!object_here(r, bck, obj))
             return MHD_YES;
-        if (arch_wanted(r))
-            return tgt_arch_get(r, bck, obj);
-        return tgt_etl_inline(r, bck, obj);
+        return tgt_arch_get(r, bck, obj);
     }
+    if (etl_name && *etl_name) /* checks the object itself: one stat when it is there */
+        return tgt_etl_inline(r, bck, obj);
     int fd;
     struct stat st;
     tgt_objmeta m;
