@@ -22,6 +22,8 @@
  *              daemon makes a name in a bucket
  *   prefetch.c read-ahead through views: the next files of a directory read
  *              in order, transformed in the background
+ *   conn.c     FUSE_HANDLE_KILLPRIV_V2 in the INIT reply (libfuse 3.14 cannot
+ *              ask for it): no security.capability lookup before each write
  *   ops.c      the FUSE operations (high-level API, multi-threaded) and the table;
  *              each enters through one protocol per kind (op_enter_read/_write):
  *              parse, refuse writes under @views, wait on the copy barrier,
@@ -361,6 +363,11 @@ void fs_notify_view_miss(const char *etl);
 /* A name was made in a bucket: views that answered "no such name" lately
  * are dropped from the kernel's cache. */
 void fs_notify_name_made(void);
+
+/* ------------------------------------------------------------------ conn.c */
+/* In fs_init, before libfuse sends the INIT reply: the reply says the daemon
+ * clears suid/sgid/capabilities itself (it has none to clear). */
+void fs_conn_killpriv_v2(struct fuse *f);
 
 /* ------------------------------------------------------------------ ops.c */
 extern const struct fuse_operations fs_ops;

@@ -929,6 +929,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     fs_prefetch_start();
     fs_notify_start(fuse_get_context()->fuse);
     fs_metrics_start();
+    fs_conn_killpriv_v2(fuse_get_context()->fuse); /* before libfuse sends this INIT's reply */
     cfg->attr_timeout = fs_cfg.attr_timeout;
     cfg->entry_timeout = fs_cfg.entry_timeout;
     /* off by default: cp's O_EXCL create looks the name up again whatever
