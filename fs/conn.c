@@ -15,7 +15,9 @@
  * How: fs_init (the high-level init, which libfuse calls while it builds the
  * INIT reply) swaps the session's I/O for plain read/writev/splice through
  * fuse_session_custom_io, and the first reply written after that, the INIT
- * reply, gets the flag. Every later message passes through unchanged.
+ * reply, gets the flag. Every later message passes through unchanged. (A
+ * second worker that libfuse started meanwhile may already wait in read() on
+ * the same descriptor: plain read either way.)
  */
 #include "fs/fs.h"
 
