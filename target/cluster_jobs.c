@@ -198,7 +198,7 @@ int tgt_cjob_share(tgt_req *r, const char *id, const char *targets, const char *
         cmn_buf_init(&u);
         cmn_buf_printf(&u, "%s/v1/buckets/%s?%s=%s", c->m.url, bck, TGT_Q_JOB_SHARE, id);
         tgt_query_copy(r, &u, TGT_Q_JOB_SHARE);
-        if (!tgt_query(r, "bck_to")) { /* the destination as a query too: the share's row checks it */
+        if (dst && !tgt_query(r, "bck_to")) { /* the destination as a query too: the share's row checks it */
             char *to = cmn_xasprintf("ais/@#/%s/", dst), *esc = cmn_query_escape(to);
             cmn_buf_printf(&u, "&bck_to=%s", esc);
             free(to);
@@ -224,6 +224,23 @@ int tgt_cjob_share(tgt_req *r, const char *id, const char *targets, const char *
     free(auth);
     free(thdr);
     return rc;
+}
+
+int tgt_cjob_spread(tgt_req *r, tgt_job *job, const char *kind)
+{
+    char id[CMN_UUID_LEN + 1];
+    snprintf(id, sizeof id, "%s", tgt_job_id(job));
+    char *targets = tgt_cjob_members();
+    tgt_job_set_targets(job, targets);
+    cmn_err e = {0};
+    int rc = tgt_cjob_share(r, id, targets, NULL, &e);
+    free(targets);
+    if (!rc)
+        return tgt_reply_text(r, 200, id);
+    char *auth = auth_header(r);
+    tgt_cjob_abort_all(id, auth);
+    free(auth);
+    return tgt_reply_err(r, cmn_err_http_status(e.code), "%s: %s", kind, e.msg);
 }
 
 /* ------------------------------------------------------------ queries */
@@ -558,6 +575,10 @@ int tgt_h_job_share(tgt_req *r)
         return tgt_h_objects_copy(r);
     if (!strcmp(act, "etl-listrange"))
         return tgt_h_objects_transform(r);
+    if (!strcmp(act, "delete-listrange"))
+        return tgt_h_objects_delete(r);
+    if (!strcmp(act, "archive"))
+        return tgt_h_bucket_archive(r);
     return tgt_reply_err(r, 400, "invalid action \"%s\" for a job's share", act);
 }
 
