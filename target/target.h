@@ -251,7 +251,9 @@ int tgt_hrw_owner(const uint64_t *node_digests, int n, uint64_t obj_digest);
  *   cluster_xfer.c    objects between targets: send one to another, fetch
  *                     one a neighbour holds ("get from neighbour")
  *   rebalance.c       on every new map version, each object moved to its owner
- *   cluster_jobs.c    offline jobs over every target: shares, outputs to owners, merged queries */
+ *   cluster_jobs.c    offline jobs over every target: shares, outputs to owners, merged queries
+ *   cluster_call.c    one request to each of several targets, in parallel
+ *   cluster_summ.c    the bucket summary of every target, summed */
 typedef struct tgt_member {
     char id[64];
     char url[512];
@@ -382,6 +384,33 @@ int tgt_cluster_etl_metrics(struct tgt_req *r, const char *name);
 #define TGT_HDR_LSO_LOCAL "Ais-Etlfs-Lso-Local"
 struct tgt_req;
 int tgt_cluster_lso(struct tgt_req *r, const char *bck);
+
+/* One request to each of several targets, in parallel, each bounded
+ * (cluster_call.c): fill m, known, method, url (malloc'd), body, hdrs
+ * (NULL-terminated); tgt_pcall_all fills the rest; tgt_pcalls_free frees
+ * url, json, text and the array. */
+typedef struct tgt_pcall {
+    tgt_member m;
+    bool known;        /* in the map (a job's target may have left it) */
+    const char *method;
+    char *url;
+    const char *body;
+    size_t body_len;
+    const char *hdrs[6];
+    long status;       /* 0: no answer */
+    cJSON *json;       /* a 2xx JSON answer */
+    cmn_buf text;      /* a 2xx answer that is no JSON (a job id); cmn_buf_init it */
+    cmn_err err;       /* why it failed, naming the target */
+} tgt_pcall;
+void tgt_pcall_all(tgt_pcall *cs, int n);
+void tgt_pcalls_free(tgt_pcall *cs, int n);
+
+/* The bucket summary of every target (cluster_summ.c): adds the others'
+ * summaries of bck (under prefix) into this node's summ; 0, or -errno with
+ * err naming a target that did not answer. A request with the header is
+ * one of its parts: the target answers with its own summary only. */
+#define TGT_HDR_SUMM_LOCAL "Ais-Etlfs-Summ-Local"
+int tgt_cluster_summary(struct tgt_req *r, const char *bck, const char *prefix, cJSON *summ, cmn_err *err);
 
 /* Offline jobs across the cluster (cluster_jobs.c). The node asked makes
  * the id, runs its share, and sends the same request with ?etlfs_job=ID (a
