@@ -333,6 +333,16 @@ void tgt_cluster_put_custom(struct tgt_req *r);
  * destination is this node's to write. */
 int tgt_cluster_place(struct tgt_req *r, const char *why, const char *bck, const char *obj, const char *dbck,
                       const char *dobj, int64_t *bytes, cmn_err *err);
+/* Reads bck/obj from the disks of target `from` into a spool (an archive
+ * gathering its members from their owners); 0, or -ENOENT when it has
+ * none, or -errno, with err naming both. */
+int tgt_cluster_fetch(const tgt_member *from, const char *why, const char *bck, const char *obj, cmn_spool *into,
+                      cmn_err *err);
+/* PUTs the local file path to target `to` as dbck/dobj (promote); with
+ * keep_theirs an object `to` already holds is kept (*sent false). 0, or
+ * -errno with err naming both. */
+int tgt_cluster_send_file(const tgt_member *to, const char *why, const char *path, const char *dbck,
+                          const char *dobj, bool keep_theirs, bool *sent, cmn_err *err);
 /* Get from neighbour, at the top of an object read this node serves: when
  * it lacks bck/obj (the map changed and rebalance has not brought it yet),
  * asks the targets of tgt_cmap_neighbours in order and stores the first
