@@ -15,11 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An integer field of a summary, a JSON string (AIStore's int64) or number. */
+/* An integer field of a summary: a JSON string (AIStore's int64), or a
+ * number (raw when this node made it: tgt_json_int). */
 static int64_t get(const cJSON *s, const char *group, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(s, group), key);
-    if (cJSON_IsString(v))
+    if (cJSON_IsString(v) || cJSON_IsRaw(v))
         return strtoll(v->valuestring, NULL, 10);
     return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 0;
 }
