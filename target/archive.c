@@ -11,7 +11,7 @@
  * the share of the archive's owner writes it, reading each member from its
  * disks or, for a member another target owns, from that owner's; the other
  * shares have nothing to do. A selection by prefix (no names, no template)
- * reads the owner's own disks only.
+ * takes the owner's own objects, then each other target's (its listing).
  */
 #include "target/target.h"
 
@@ -34,6 +34,7 @@ typedef struct arch_job {
     enum arch_fmt fmt;
     bool isbn, aate, coer;
     bool cluster;
+    char *auth; /* the request's "Authorization: ..." (NULL: none), for listing the other targets */
     tgt_sel sel;
     /* while writing */
     struct archive *a;
@@ -256,6 +257,41 @@ static bool add_member(void *ctx, const char *name, bool listed)
     return ok;
 }
 
+typedef struct remote_walk {
+    arch_job *j;
+    const tgt_member *m;
+} remote_walk;
+
+static bool add_walked_remote(void *ctx, const char *name)
+{
+    remote_walk *w = ctx;
+    if (tgt_job_aborted(w->j->job))
+        return false;
+    if (!strcmp(w->j->src, w->j->dst) && !strcmp(name, w->j->archname))
+        return true;
+    return add_remote_member(w->j, w->m, name, false);
+}
+
+/* A prefix in a cluster: after this target's own objects, every other
+ * target's, read from it. */
+static void add_others(arch_job *j)
+{
+    tgt_member *ms;
+    int n = tgt_cmap_members(&ms, NULL);
+    for (int i = 0; i < n && !j->failed && !tgt_job_aborted(j->job); i++) {
+        if (!strcmp(ms[i].id, tgt_cluster_self()))
+            continue;
+        remote_walk w = {j, &ms[i]};
+        cmn_err err = {0};
+        if (tgt_cluster_names(&ms[i], j->src, j->sel.prefix ? j->sel.prefix : "", j->sel.non_recurs, j->auth,
+                              add_walked_remote, &w, &err) != 0) {
+            tgt_job_error(j->job, "ais://%s: cannot list the objects of %s: %s", j->src, ms[i].id, err.msg);
+            j->failed = !j->coer;
+        }
+    }
+    free(ms);
+}
+
 static void archive_job_utf8(tgt_job *job, void *arg)
 {
     arch_job *j = arg;
@@ -275,6 +311,8 @@ static void archive_job_utf8(tgt_job *job, void *arg)
         j->failed = true;
     if (!j->failed)
         tgt_sel_each(&j->sel, j->src, add_member, j);
+    if (!j->failed && j->cluster && !j->sel.names && !j->sel.tmpl)
+        add_others(j);
     if (!j->failed && !tgt_job_aborted(job) && archive_write_close(j->a) != ARCHIVE_OK) {
         tgt_job_error(job, "ais://%s/%s: %s", j->dst, j->archname, archive_error_string(j->a));
         j->failed = true;
@@ -306,6 +344,7 @@ static void arch_free(void *p)
     if (j->a)
         archive_write_free(j->a); /* after close, or to discard a broken one */
     tgt_sel_free(&j->sel);
+    free(j->auth);
     free(j->archname);
     free(j->buf);
     free(j);
@@ -357,6 +396,8 @@ int tgt_act_archive(tgt_req *r, const char *src, cJSON *value)
         arch_free(j);
         return tgt_reply_err(r, 400, "invalid job id \"%s\"", share);
     }
+    const char *auth = tgt_header(r, "Authorization");
+    j->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
     cmn_err e = {0};
     int rc = 0;
     if (cluster && !share && !tgt_bucket_exists(&tgt->store, j->dst) &&

@@ -290,9 +290,9 @@ int tgt_cluster_fetch(const tgt_member *from, const char *why, const char *bck, 
 {
     char *url = obj_url(from->url, bck, obj);
     char *auth = auth_header(NULL);
-    char *local = cmn_xasprintf(TGT_HDR_LOCAL_OBJ ": %s", why);
     char *what = cmn_xasprintf("%s: read ais://%s/%s", why, bck, obj);
-    const char *hdrs[] = {local, auth, NULL};
+    /* a read of its disks, answered whoever owns it by that target's map (as a neighbour's) */
+    const char *hdrs[] = {TGT_HDR_LOCAL_OBJ ": gfn", auth, NULL};
     cmn_http_req req = {.method = "GET", .url = url, .headers = hdrs, .to_spool = into,
                         .connect_timeout_ms = XFER_CONNECT_MS, .err_body_max = 4096};
     cmn_http_resp resp;
@@ -306,7 +306,6 @@ int tgt_cluster_fetch(const tgt_member *from, const char *why, const char *bck, 
         rc = xfer_error(rc, &resp, what, from, err);
     cmn_http_resp_free(&resp);
     free(what);
-    free(local);
     free(auth);
     free(url);
     return rc;

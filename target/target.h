@@ -394,6 +394,11 @@ int tgt_cluster_etl_metrics(struct tgt_req *r, const char *name);
 #define TGT_HDR_LSO_LOCAL "Ais-Etlfs-Lso-Local"
 struct tgt_req;
 int tgt_cluster_lso(struct tgt_req *r, const char *bck);
+/* Calls fn (until it returns false) with the name of each object on target
+ * m's own disks in bck under prefix, in name order, page by page (auth:
+ * "Authorization: ..." or NULL); 0, or -errno with err naming m. */
+int tgt_cluster_names(const tgt_member *m, const char *bck, const char *prefix, bool non_recurs, const char *auth,
+                      bool (*fn)(void *ctx, const char *name), void *ctx, cmn_err *err);
 
 /* One request to each of several targets, in parallel, each bounded
  * (cluster_call.c): fill m, known, method, url (malloc'd), body, hdrs

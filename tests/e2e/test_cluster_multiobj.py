@@ -125,6 +125,22 @@ def test_archive_gathers_members_from_their_owners(nodes):
             assert tf.extractfile(n).read() == objs[n]
 
 
+def test_archive_by_prefix_takes_every_targets_objects(nodes):
+    bucket = new_bucket(nodes[0])
+    objs = put_spread(nodes, bucket, 12)
+    requests.put(f"{nodes[0].url}/v1/objects/{bucket}/other", data=b"not under the prefix", timeout=30)
+    r = requests.put(f"{nodes[2].url}/v1/buckets/{bucket}", timeout=30,
+                     json={"action": "archive", "name": "", "value": {"template": "o-", "archname": "pre.tar"}})
+    assert r.status_code == 200, r.text
+    st = wait_job(nodes[0], r.text)
+    assert st["err"] == "" and st["objects"] == len(objs), st
+    data = requests.get(f"{nodes[1].url}/v1/objects/{bucket}/pre.tar", timeout=30).content
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        assert sorted(tf.getnames()) == sorted(objs)
+        for n in objs:
+            assert tf.extractfile(n).read() == objs[n]
+
+
 def test_promote_sends_each_file_to_its_owner(nodes, promote_root):
     bucket = new_bucket(nodes[0])
     src = os.path.join(promote_root, "files")
