@@ -55,8 +55,10 @@ static void add(cJSON *s, const cJSON *t)
         if (tmax > get(s, "ObjSize", "obj_max_size"))
             set(s, "ObjSize", "obj_max_size", tmax);
     }
-    for (size_t i = 0; i < sizeof summed / sizeof summed[0]; i++)
-        set(s, summed[i].group, summed[i].key, get(s, summed[i].group, summed[i].key) + get(t, summed[i].group, summed[i].key));
+    for (size_t i = 0; i < sizeof summed / sizeof summed[0]; i++) {
+        const char *g = summed[i].group, *k = summed[i].key;
+        set(s, g, k, get(s, g, k) + get(t, g, k));
+    }
 }
 
 int tgt_cluster_summary(tgt_req *r, const char *bck, const char *prefix, cJSON *summ, cmn_err *err)

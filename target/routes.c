@@ -85,7 +85,8 @@ static const struct route {
     {"POST", "/v1/buckets/B", ON_ACTION, "etl-listrange", tgt_h_objects_transform, READ, TOBCK},
     {"POST", "/v1/buckets/B", ON_ACTION, "prefetch-listrange", tgt_h_objects_evict, GET, DST_NONE},
     {"POST", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid, TOKEN, DST_NONE},
-    {"DELETE", "/v1/buckets/B", ON_QUERY, TGT_Q_JOB_SHARE, tgt_h_job_share, CMN_ACE_OBJ_DELETE, DST_NONE}, /* delete-listrange's share */
+    /* a target's share of a cluster's delete-listrange (cluster_jobs.c) */
+    {"DELETE", "/v1/buckets/B", ON_QUERY, TGT_Q_JOB_SHARE, tgt_h_job_share, CMN_ACE_OBJ_DELETE, DST_NONE},
     {"DELETE", "/v1/buckets/B", ON_ACTION, "", tgt_h_bucket_destroy, TGT_ACC_DESTROY_BUCKET, DST_NONE},
     {"DELETE", "/v1/buckets/B", ON_ACTION, "destroy-bck", tgt_h_bucket_destroy, TGT_ACC_DESTROY_BUCKET, DST_NONE},
     {"DELETE", "/v1/buckets/B", ON_ACTION, "delete-listrange", tgt_h_objects_delete, CMN_ACE_OBJ_DELETE, DST_NONE},
