@@ -36,8 +36,13 @@ def owner(nodes, bucket, name):
 
 
 def put_spread(nodes, bucket, n):
-    """n objects of different sizes, put through one node; each target owns some."""
-    objs = {f"o-{i:03d}": os.urandom(100 + 7 * i) for i in range(n)}
+    """At least n objects of different sizes, put through one node: more
+    names while a target owns none of them (HRW hashes the bucket's name
+    too, so which target owns "o-000" changes from run to run)."""
+    names = [f"o-{i:03d}" for i in range(n)]
+    while len({hrw_owner(IDS, bucket, name) for name in names}) < len(IDS) and len(names) < 200:
+        names.append(f"o-{len(names):03d}")
+    objs = {name: os.urandom(100 + 7 * i) for i, name in enumerate(names)}
     for name, data in objs.items():
         r = requests.put(f"{nodes[0].url}/v1/objects/{bucket}/{name}", data=data, timeout=30)
         assert r.status_code == 200, r.text
