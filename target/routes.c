@@ -85,12 +85,15 @@ static const struct route {
     {"POST", "/v1/buckets/B", ON_ACTION, "etl-listrange", tgt_h_objects_transform, READ, TOBCK},
     {"POST", "/v1/buckets/B", ON_ACTION, "prefetch-listrange", tgt_h_objects_evict, GET, DST_NONE},
     {"POST", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid, TOKEN, DST_NONE},
+    /* a target's share of a cluster's delete-listrange (cluster_jobs.c) */
+    {"DELETE", "/v1/buckets/B", ON_QUERY, TGT_Q_JOB_SHARE, tgt_h_job_share, CMN_ACE_OBJ_DELETE, DST_NONE},
     {"DELETE", "/v1/buckets/B", ON_ACTION, "", tgt_h_bucket_destroy, TGT_ACC_DESTROY_BUCKET, DST_NONE},
     {"DELETE", "/v1/buckets/B", ON_ACTION, "destroy-bck", tgt_h_bucket_destroy, TGT_ACC_DESTROY_BUCKET, DST_NONE},
     {"DELETE", "/v1/buckets/B", ON_ACTION, "delete-listrange", tgt_h_objects_delete, CMN_ACE_OBJ_DELETE, DST_NONE},
     {"DELETE", "/v1/buckets/B", ON_ACTION, "evict-listrange", tgt_h_objects_evict, CMN_ACE_OBJ_DELETE, DST_NONE},
     {"DELETE", "/v1/buckets/B", ON_ACTION, "evict-remote-bck", tgt_h_bucket_evict, TGT_ACC_DESTROY_BUCKET, DST_NONE},
     {"DELETE", "/v1/buckets/B", ON_ACTION, NULL, tgt_h_bucket_action_invalid, TOKEN, DST_NONE},
+    {"PUT", "/v1/buckets/B", ON_QUERY, TGT_Q_JOB_SHARE, tgt_h_job_share, GET, TOBCK}, /* archive's share */
     {"PUT", "/v1/buckets/B", ON_ACTION, "archive", tgt_h_bucket_archive, GET, TOBCK},
     {"PUT", "/v1/buckets/B", ON_ACTION, "set-bprops", tgt_h_bucket_props_set, CMN_ACE_PATCH, DST_NONE},
     {"PUT", "/v1/buckets/B", ON_ACTION, "reset-bprops", tgt_h_bucket_props_set, CMN_ACE_PATCH, DST_NONE},

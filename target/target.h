@@ -251,7 +251,9 @@ int tgt_hrw_owner(const uint64_t *node_digests, int n, uint64_t obj_digest);
  *   cluster_xfer.c    objects between targets: send one to another, fetch
  *                     one a neighbour holds ("get from neighbour")
  *   rebalance.c       on every new map version, each object moved to its owner
- *   cluster_jobs.c    offline jobs over every target: shares, outputs to owners, merged queries */
+ *   cluster_jobs.c    offline jobs over every target: shares, outputs to owners, merged queries
+ *   cluster_call.c    one request to each of several targets, in parallel
+ *   cluster_summ.c    the bucket summary of every target, summed */
 typedef struct tgt_member {
     char id[64];
     char url[512];
@@ -331,6 +333,16 @@ void tgt_cluster_put_custom(struct tgt_req *r);
  * destination is this node's to write. */
 int tgt_cluster_place(struct tgt_req *r, const char *why, const char *bck, const char *obj, const char *dbck,
                       const char *dobj, int64_t *bytes, cmn_err *err);
+/* Reads bck/obj from the disks of target `from` into a spool (an archive
+ * gathering its members from their owners); 0, or -ENOENT when it has
+ * none, or -errno, with err naming both. */
+int tgt_cluster_fetch(const tgt_member *from, const char *why, const char *bck, const char *obj, cmn_spool *into,
+                      cmn_err *err);
+/* PUTs the local file path to target `to` as dbck/dobj (promote); with
+ * keep_theirs an object `to` already holds is kept (*sent false). 0, or
+ * -errno with err naming both. */
+int tgt_cluster_send_file(const tgt_member *to, const char *why, const char *path, const char *dbck,
+                          const char *dobj, bool keep_theirs, bool *sent, cmn_err *err);
 /* Get from neighbour, at the top of an object read this node serves: when
  * it lacks bck/obj (the map changed and rebalance has not brought it yet),
  * asks the targets of tgt_cmap_neighbours in order and stores the first
@@ -382,6 +394,38 @@ int tgt_cluster_etl_metrics(struct tgt_req *r, const char *name);
 #define TGT_HDR_LSO_LOCAL "Ais-Etlfs-Lso-Local"
 struct tgt_req;
 int tgt_cluster_lso(struct tgt_req *r, const char *bck);
+/* Calls fn (until it returns false) with the name of each object on target
+ * m's own disks in bck under prefix, in name order, page by page (auth:
+ * "Authorization: ..." or NULL); 0, or -errno with err naming m. */
+int tgt_cluster_names(const tgt_member *m, const char *bck, const char *prefix, bool non_recurs, const char *auth,
+                      bool (*fn)(void *ctx, const char *name), void *ctx, cmn_err *err);
+
+/* One request to each of several targets, in parallel, each bounded
+ * (cluster_call.c): fill m, known, method, url (malloc'd), body, hdrs
+ * (NULL-terminated); tgt_pcall_all fills the rest; tgt_pcalls_free frees
+ * url, json, text and the array. */
+typedef struct tgt_pcall {
+    tgt_member m;
+    bool known;        /* in the map (a job's target may have left it) */
+    const char *method;
+    char *url;
+    const char *body;
+    size_t body_len;
+    const char *hdrs[6];
+    long status;       /* 0: no answer */
+    cJSON *json;       /* a 2xx JSON answer */
+    cmn_buf text;      /* a 2xx answer that is no JSON (a job id); cmn_buf_init it */
+    cmn_err err;       /* why it failed, naming the target */
+} tgt_pcall;
+void tgt_pcall_all(tgt_pcall *cs, int n);
+void tgt_pcalls_free(tgt_pcall *cs, int n);
+
+/* The bucket summary of every target (cluster_summ.c): adds the others'
+ * summaries of bck (under prefix) into this node's summ; 0, or -errno with
+ * err naming a target that did not answer. A request with the header is
+ * one of its parts: the target answers with its own summary only. */
+#define TGT_HDR_SUMM_LOCAL "Ais-Etlfs-Summ-Local"
+int tgt_cluster_summary(struct tgt_req *r, const char *bck, const char *prefix, cJSON *summ, cmn_err *err);
 
 /* Offline jobs across the cluster (cluster_jobs.c). The node asked makes
  * the id, runs its share, and sends the same request with ?etlfs_job=ID (a
@@ -399,6 +443,11 @@ char *tgt_cjob_members(void);
  * target of targets; 0, or -errno with err when one refused it (one that
  * did not answer is only logged: its share is reported failed). */
 int tgt_cjob_share(struct tgt_req *r, const char *id, const char *targets, const char *dst, cmn_err *err);
+/* The node asked, for a job whose shares need no destination bucket
+ * (delete-listrange, archive): every member becomes the job's target and
+ * gets its share; replies with the id, or with the refusal (the job then
+ * aborted everywhere). dst of tgt_cjob_share may be NULL for the same. */
+int tgt_cjob_spread(struct tgt_req *r, tgt_job *job, const char *kind);
 /* GET /v1/cluster?what= status, status_all, running_all, qryxstats of
  * every target, merged; PUT stop to every target. Reply. */
 int tgt_cjob_query(struct tgt_req *r, const char *what);
