@@ -10,6 +10,8 @@
 # usage: bench/offline-profile.sh strace|callgrind [etl-bck|copy-bck]
 #   ETLFS_BUILD   build folder (default ./build); N objects (default 2000)
 #   WORKERS       num_workers for the job (default: the target's default)
+#   COMM, ARG     the ETL's communicator and argument (default hpush:// and "";
+#                 ws:// and fqn: one stream per worker, the ETL opens the file)
 #   OUT           where callgrind.out is kept (default: a temporary folder)
 # Prints the per-object figures; strace's table or callgrind's top
 # functions follow.
@@ -20,6 +22,8 @@ JOB=${2:-etl-bck}
 BUILD=${ETLFS_BUILD:-$ROOT/build}
 N=${N:-2000}
 WORKERS=${WORKERS:-0}
+COMM=${COMM:-hpush://}
+ARG=${ARG:-}
 DATA=${DATA:-/tmp/etlfs-bench-data}
 PY=/usr/bin/python3
 case "$TOOL" in strace | callgrind) ;; *) echo "tool: strace or callgrind" >&2; exit 2 ;; esac
@@ -58,10 +62,10 @@ trap cleanup EXIT
 
 # the job's side, bounded: start, wait at most 600 s
 job() {
-    timeout 900 $PY - "$PORT" "$WORK" "$JOB" "$WORKERS" "$ROOT" "$1" <<'EOF'
+    timeout 900 $PY - "$PORT" "$WORK" "$JOB" "$WORKERS" "$ROOT" "$1" "$COMM" "$ARG" <<'EOF'
 import base64, os, sys, time, urllib.parse
 import requests
-port, work, kind, workers, root, step = sys.argv[1:7]
+port, work, kind, workers, root, step, comm, arg = sys.argv[1:9]
 url = f"http://127.0.0.1:{port}"
 def check(r):
     if r.status_code != 200:
@@ -84,7 +88,7 @@ if step == "setup":
           "value": {"src": src, "obj": "", "rcr": True}}, timeout=600))
     if kind == "etl-bck":
         pod = open(os.path.join(root, "etl/transformers/md5_native/pod.yaml")).read()
-        check(requests.put(url + "/v1/etl", json={"id": "md5-prof", "communication": "hpush://", "argument": "",
+        check(requests.put(url + "/v1/etl", json={"id": "md5-prof", "communication": comm, "argument": arg,
               "timeout": "5m", "spec": base64.b64encode(pod.encode()).decode()}, timeout=600))
     sys.exit(0)
 value = {"prefix": "", "prepend": "", "dry_run": False}
@@ -115,7 +119,7 @@ if [ "$TOOL" = strace ]; then
     job run
     sleep 0.5 # the job's thread ends after its status says so
     kill -INT "$SPID"; wait "$SPID" || true; SPID=
-    calls=$(awk '$NF == "total" { print $4 }' "$WORK/strace.txt")
+    calls=$(awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { n += $4 } END { print n }' "$WORK/strace.txt")
     echo "system calls per object (target, all threads): $($PY -c "print(round($calls / $N, 2))")"
     sed -n '1,40p' "$WORK/strace.txt"
 else
