@@ -130,7 +130,7 @@ else
     callgrind_control -d "$TPID" >/dev/null
     sleep 1
     f=$(ls -t "$OUT"/callgrind.out* | head -1)
-    ir=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
+    ir=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ && !ir { gsub(",", "", $1); ir = $1 } END { print ir }')
     echo "instructions per object (target, all threads): $((ir / N))"
-    callgrind_annotate --inclusive=no "$f" 2>/dev/null | sed -n '/^Ir/,$p' | head -30
+    callgrind_annotate --inclusive=no "$f" 2>/dev/null | sed -n '/^Ir/,$p' | sed -n 1,30p
 fi
