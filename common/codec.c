@@ -112,7 +112,14 @@ unsigned char *cmn_base64url_decode(const char *s, size_t len, size_t *outlen)
     return out;
 }
 
-void cmn_xxhash_hex(uint64_t h, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)h); }
+/* by hand: every stored object and every job's output takes one, and
+ * snprintf's format parsing cost more than the hash of 16 KiB */
+void cmn_xxhash_hex(uint64_t h, char out[17])
+{
+    for (int i = 15; i >= 0; i--, h >>= 4)
+        out[i] = "0123456789abcdef"[h & 15];
+    out[16] = '\0';
+}
 
 static int hexval(char c)
 {
@@ -152,8 +159,11 @@ static char *escape(const char *s, const char *keep, bool plus)
             *w++ = (char)*p;
         else if (plus && *p == ' ')
             *w++ = '+';
-        else
-            w += sprintf(w, "%%%02X", *p);
+        else {
+            *w++ = '%';
+            *w++ = "0123456789ABCDEF"[*p >> 4];
+            *w++ = "0123456789ABCDEF"[*p & 15];
+        }
     }
     *w = '\0';
     return out;
