@@ -122,6 +122,26 @@ int tgt_objmeta_store(int fd, const tgt_objmeta *m)
     return rc;
 }
 
+int64_t tgt_objmeta_version_at(const char *path)
+{
+    char small[512], *big = NULL;
+    ssize_t n = getxattr(path, META_XATTR, small, sizeof small);
+    if (n < 0 && errno == ERANGE) {
+        big = cmn_xmalloc(META_MAX);
+        n = getxattr(path, META_XATTR, big, META_MAX);
+    }
+    int64_t v = 0;
+    if (n < 0) {
+        v = errno == ENODATA ? 1 : 0; /* a file without a record counts as version 1, as load describes it */
+    } else {
+        tgt_objmeta m;
+        v = tgt_objmeta_decode(big ? big : small, (size_t)n, &m) == 0 ? m.version : 1;
+        tgt_objmeta_free(&m);
+    }
+    free(big);
+    return v;
+}
+
 void tgt_objmeta_free(tgt_objmeta *m)
 {
     free(m->custom);

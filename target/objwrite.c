@@ -272,20 +272,11 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
         memcpy(m.cksum, w->cksum, sizeof m.cksum);
     else
         cmn_xxhash_hex(XXH64_digest(w->xx), m.cksum);
-    m.version = 1;
+    m.version = tgt_objmeta_version_at(w->fqn) + 1;
     m.atime_ns = cmn_now_ns();
     m.custom = w->custom;
     m.chunks = w->chunks;
     m.chunk_max = w->chunk_max;
-    int old = open(w->fqn, O_RDONLY | O_CLOEXEC);
-    if (old >= 0) {
-        tgt_objmeta prev;
-        if (tgt_objmeta_load(old, &prev) == 0) {
-            m.version = prev.version + 1;
-            tgt_objmeta_free(&prev);
-        }
-        close(old);
-    }
     int rc = 0;
     if (w->batch) {
         if (tgt_objmeta_store(w->fd, &m) != 0)

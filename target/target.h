@@ -94,6 +94,9 @@ int tgt_objmeta_load(int fd, tgt_objmeta *m);   /* from an open object file */
 struct stat;
 int tgt_objmeta_load_st(int fd, const struct stat *st, tgt_objmeta *m); /* ... whose fstat the caller has */
 int tgt_objmeta_store(int fd, const tgt_objmeta *m);
+/* The version of the object file at path, 1 for a file without a record,
+ * 0 for none: what a new version follows. One getxattr, no open. */
+int64_t tgt_objmeta_version_at(const char *path);
 void tgt_objmeta_free(tgt_objmeta *m);
 
 /* --------------------------------------------------------------- objwrite */
