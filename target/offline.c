@@ -233,7 +233,8 @@ static void *worker_main(void *p)
         qitem it = run->q[run->head];
         run->head = (run->head + 1) % TCB_QUEUE;
         run->n--;
-        pthread_cond_signal(&run->not_full);
+        if (run->n == TCB_QUEUE / 2) /* a full queue's feeder refills half at a time: one wake, not one per item */
+            pthread_cond_signal(&run->not_full);
         pthread_mutex_unlock(&run->mu);
         if (!tgt_job_aborted(run->job)) /* after an abort the queue only drains */
             do_one(run, &it);
