@@ -68,7 +68,12 @@ int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *pa
     for (int attempt = 0; attempt < 3; attempt++) {
         char id[CMN_UUID_LEN + 1];
         work_name(id);
-        snprintf(w->tmp, sizeof w->tmp, "%s/.etlfs/tmp/%s", s->mpaths[mp], id);
+        size_t ml = strlen(s->mpaths[mp]); /* bounded by the store's paths, which fit PATH_MAX with room */
+        if (ml + sizeof "/.etlfs/tmp/" + CMN_UUID_LEN > sizeof w->tmp)
+            return -ENAMETOOLONG;
+        memcpy(w->tmp, s->mpaths[mp], ml);
+        memcpy(w->tmp + ml, "/.etlfs/tmp/", sizeof "/.etlfs/tmp/" - 1);
+        memcpy(w->tmp + ml + sizeof "/.etlfs/tmp/" - 1, id, CMN_UUID_LEN + 1);
         w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (w->fd >= 0 || errno != EEXIST)
             break;
