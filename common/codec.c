@@ -112,7 +112,14 @@ unsigned char *cmn_base64url_decode(const char *s, size_t len, size_t *outlen)
     return out;
 }
 
-void cmn_xxhash_hex(uint64_t h, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)h); }
+/* by hand: every stored object and every job's output takes one, and
+ * snprintf's format parsing cost more than the hash of 16 KiB */
+void cmn_xxhash_hex(uint64_t h, char out[17])
+{
+    for (int i = 15; i >= 0; i--, h >>= 4)
+        out[i] = "0123456789abcdef"[h & 15];
+    out[16] = '\0';
+}
 
 static int hexval(char c)
 {
@@ -143,8 +150,8 @@ int cmn_url_decode(char *s)
     return 0;
 }
 
-/* %XX every byte but ASCII letters, digits and keep; space as '+' if plus. */
-/* s escaped into out (room for 3 * strlen(s) + 1); the length written. A
+/* s with every byte but ASCII letters, digits and keep as %XX (space as '+'
+ * if plus), into out (room for 3 * strlen(s) + 1); the length written. A
  * table, not printf: a path has a '/' every few bytes. */
 static size_t escape_to(char *out, const char *s, const char *keep, bool plus)
 {

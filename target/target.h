@@ -94,6 +94,9 @@ int tgt_objmeta_load(int fd, tgt_objmeta *m);   /* from an open object file */
 struct stat;
 int tgt_objmeta_load_st(int fd, const struct stat *st, tgt_objmeta *m); /* ... whose fstat the caller has */
 int tgt_objmeta_store(int fd, const tgt_objmeta *m);
+/* The version of the object file at path, 1 for a file without a record,
+ * 0 for none: what a new version follows. One getxattr, no open. */
+int64_t tgt_objmeta_version_at(const char *path);
 void tgt_objmeta_free(tgt_objmeta *m);
 
 /* --------------------------------------------------------------- objwrite */
@@ -102,14 +105,15 @@ void tgt_objmeta_free(tgt_objmeta *m);
 typedef struct tgt_batch tgt_batch;
 typedef struct tgt_writer {
     int fd;
-    char tmp[4096];
-    char fqn[4096];
     XXH64_state_t *xx;
     int64_t bytes;
     char *custom;       /* custom metadata JSON to store, owned */
     char cksum[17];     /* when set, the content's known XXH64 (a copy): not recomputed */
     tgt_batch *batch;   /* when set, commit joins this group commit (see below) */
     int64_t chunks, chunk_max; /* recorded in the metadata (a multipart upload's parts) */
+    /* last: opening zeroes the fields above only, not these 8 KiB (a job opens one per object) */
+    char tmp[4096];
+    char fqn[4096];
 } tgt_writer;
 
 /* Group commit for jobs that write many objects: committed writers hand
@@ -144,6 +148,9 @@ int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj);
 /* ---------------------------------------------------------------- objread */
 /* Opens an object for reading: fd and stat; 0 or -errno (-ENOENT if absent). */
 int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size);
+/* An object's size by its path, for a caller that hands the path on (a job
+ * whose ETL or copy opens the file itself): one stat. 0 or -errno (-ENOENT). */
+int tgt_object_stat(const char *fqn, int64_t *size);
 /* ... with the whole stat and the metadata (GET, HEAD): one fstat, and no
  * xattr read for an object read before whose file has not changed since
  * (a cache keyed by the file's identity and ctime). m is the caller's to free. */
