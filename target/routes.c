@@ -12,6 +12,12 @@
  * or "*" matches any item. A row with sel NULL matches any action / what and
  * comes last for its method and path: it answers an unknown one as AIStore
  * does. A known path with no row for the method answers 405 in plain text.
+ *
+ * Where a row's handler runs (server.c): on a worker thread unless its
+ * handler is in the short list of those that never wait (after the table).
+ * A handler that may wait on an ETL, another server, etcd, a job or a long
+ * walk stays on the workers: an event thread serves many connections, and
+ * one that waits stalls them all.
  */
 #include "target/target.h"
 
@@ -199,6 +205,41 @@ static bool sel_matches(const struct route *rt, tgt_req *r)
     return what && !strcmp(rt->sel, what);
 }
 
+/* A plain read of a local object: no transform, no archive, no checksum
+ * pass over the bytes, and no cluster (whose owner may fetch the object from
+ * a neighbour). Anything else may take long. */
+static bool plain_read(tgt_req *r)
+{
+    static const char *const slow[] = {"etl_name", "etl_pipeline", "archpath", "archregx", "archmode", "validate"};
+    if (tgt_cluster_on())
+        return false;
+    for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++)
+        if (tgt_query(r, slow[i]))
+            return false;
+    return true;
+}
+
+/* The handlers that run on the event thread: they answer from memory or
+ * from one local file. Every other row's runs on a worker. */
+static const struct {
+    tgt_handler handler;
+    bool (*only_if)(tgt_req *r); /* NULL: always */
+} never_waits[] = {
+    {tgt_h_health_get, NULL},
+    {tgt_h_metrics_get, NULL},
+    {tgt_h_smap_get, NULL},
+    {tgt_h_object_get, plain_read},
+    {tgt_h_object_head, plain_read},
+};
+
+static bool may_wait(tgt_handler h, tgt_req *r)
+{
+    for (size_t i = 0; i < sizeof never_waits / sizeof never_waits[0]; i++)
+        if (never_waits[i].handler == h)
+            return never_waits[i].only_if && !never_waits[i].only_if(r);
+    return true;
+}
+
 /* /v1/... and Prometheus' /metrics */
 static bool api_path(const tgt_req *r)
 {
@@ -229,8 +270,10 @@ tgt_handler tgt_route(tgt_req *r)
         if (!path_matches(rt->path, r))
             continue;
         path_known = true;
-        if (!strcmp(rt->method, r->method) && sel_matches(rt, r))
+        if (!strcmp(rt->method, r->method) && sel_matches(rt, r)) {
+            r->may_wait = may_wait(rt->handler, r);
             return tgt_auth_allow(r, rt->acc, rt->dst) ? rt->handler : NULL;
+        }
     }
     bool method_known = false;
     for (size_t i = 0; i < sizeof known_methods / sizeof known_methods[0]; i++)
