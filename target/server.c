@@ -4,11 +4,11 @@
  *
  * The event threads (--threads, one per core by default) read every request
  * and serve what never waits: a plain object GET or HEAD, health, metrics.
- * A handler whose row says it may wait (routes.c: an inline transform,
- * anything that asks another server or etcd, jobs, listings, a PUT's fsync)
- * runs on a worker (--workers) while its connection is suspended; the event
- * thread queues the worker's reply once the connection resumes. So a slow
- * ETL holds one worker, never the connections beside it.
+ * Any other handler (routes.c says which never wait), such as an inline
+ * transform, anything that asks another server or etcd, jobs, listings or a
+ * PUT's fsync, runs on a worker (--workers) while its connection is
+ * suspended; the event thread queues the worker's reply once the connection
+ * resumes. So a slow ETL holds one worker, never the connections beside it.
  *
  * A request arrives in several calls of on_request: the first parses the path
  * and decides whether the body is an object (streamed to its work file as it
@@ -341,11 +341,10 @@ static void pool_stop(void)
         pthread_join(pool.threads[i], NULL);
     free(pool.threads);
     pool.threads = NULL;
+    pthread_mutex_lock(&pool.mu);
     pool.n = 0;
+    pthread_mutex_unlock(&pool.mu);
 }
-
-/* Runs h for r: on a worker when its row may wait, else here. */
-static enum MHD_Result dispatch(void *cls, tgt_req *r, tgt_handler h);
 
 /* The ETL callback listener (tgt_server_start_etl) runs a thread per
  * connection: it serves only reads, so no ETL is ever started from a thread
@@ -353,6 +352,7 @@ static enum MHD_Result dispatch(void *cls, tgt_req *r, tgt_handler h);
  * forked them: runtime_local.c). */
 static char etl_listener;
 
+/* Runs h for r: on a worker when it may wait (routes.c), else here. */
 static enum MHD_Result dispatch(void *cls, tgt_req *r, tgt_handler h)
 {
     /* a thread per connection (the ETL listener) may wait: nobody shares it */
