@@ -23,6 +23,7 @@
 
 #include <ctype.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <string.h>
 
 enum route_on { ON_PATH, ON_ACTION, ON_WHAT, ON_QUERY /* sel: a query parameter that is present */ };
@@ -174,21 +175,48 @@ static bool is_param(const char *seg, size_t n)
     return n > 0;
 }
 
-static bool path_matches(const char *pattern, const tgt_req *r)
+/* The rows' patterns split once (every request is matched against many):
+ * their segments, and which of them match any item. */
+#define NROUTES (sizeof routes / sizeof routes[0])
+static struct pattern {
+    int n;
+    struct {
+        const char *s;
+        size_t len;
+        bool param;
+    } seg[8];
+} patterns[NROUTES];
+static pthread_once_t patterns_once = PTHREAD_ONCE_INIT;
+
+static void split_patterns(void)
 {
-    const char *p = pattern;
-    int i = 0;
-    while (*p) {
-        p++; /* the '/' */
-        size_t n = strcspn(p, "/");
-        if (i >= r->nitems)
-            return false;
-        if (!is_param(p, n) && (strlen(r->items[i]) != n || strncmp(r->items[i], p, n)))
-            return false;
-        i++;
-        p += n;
+    for (size_t i = 0; i < NROUTES; i++) {
+        struct pattern *pt = &patterns[i];
+        const char *p = routes[i].path;
+        while (*p && pt->n < (int)(sizeof pt->seg / sizeof pt->seg[0])) {
+            p++; /* the '/' */
+            size_t n = strcspn(p, "/");
+            pt->seg[pt->n].s = p;
+            pt->seg[pt->n].len = n;
+            pt->seg[pt->n].param = is_param(p, n);
+            pt->n++;
+            p += n;
+        }
     }
-    return i == r->nitems;
+}
+
+static bool path_matches(size_t row, const tgt_req *r)
+{
+    const struct pattern *pt = &patterns[row];
+    if (pt->n != r->nitems)
+        return false;
+    for (int i = 0; i < pt->n; i++) {
+        const char *item = r->items[i];
+        size_t n = pt->seg[i].len;
+        if (!pt->seg[i].param && (strncmp(item, pt->seg[i].s, n) || item[n]))
+            return false;
+    }
+    return true;
 }
 
 static bool sel_matches(const struct route *rt, tgt_req *r)
@@ -205,14 +233,13 @@ static bool sel_matches(const struct route *rt, tgt_req *r)
     return what && !strcmp(rt->sel, what);
 }
 
-/* A plain read of a local object: no transform, no archive, no checksum
- * pass over the bytes, and no cluster (whose owner may fetch the object from
- * a neighbour). Anything else may take long. */
+/* A plain read of an object: no transform, no archive, no checksum pass
+ * over the bytes. Anything else may take long. (In a cluster an owner that
+ * lacks the object moves to a worker itself before asking a neighbour:
+ * tgt_defer.) */
 static bool plain_read(tgt_req *r)
 {
     static const char *const slow[] = {"etl_name", "etl_pipeline", "archpath", "archregx", "archmode", "validate"};
-    if (tgt_cluster_on())
-        return false;
     for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++)
         if (tgt_query(r, slow[i]))
             return false;
@@ -250,9 +277,10 @@ bool tgt_route_open(tgt_req *r)
 {
     if (!api_path(r))
         return false;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    pthread_once(&patterns_once, split_patterns);
+    for (size_t i = 0; i < NROUTES; i++) {
         const struct route *rt = &routes[i];
-        if (strcmp(rt->method, r->method) || !path_matches(rt->path, r))
+        if (strcmp(rt->method, r->method) || !path_matches(i, r))
             continue;
         if ((rt->acc & TGT_ACC_PUBLIC) || ((rt->acc & TGT_ACC_ETL) && r->from_etl))
             return true;
@@ -265,9 +293,10 @@ tgt_handler tgt_route(tgt_req *r)
     if (!api_path(r))
         return NULL;
     bool path_known = false;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    pthread_once(&patterns_once, split_patterns);
+    for (size_t i = 0; i < NROUTES; i++) {
         const struct route *rt = &routes[i];
-        if (!path_matches(rt->path, r))
+        if (!path_matches(i, r))
             continue;
         path_known = true;
         if (!strcmp(rt->method, r->method) && sel_matches(rt, r)) {

@@ -352,30 +352,48 @@ static void pool_stop(void)
  * forked them: runtime_local.c). */
 static char etl_listener;
 
-/* Runs h for r: on a worker when it may wait (routes.c), else here. */
+/* Suspends r's connection and queues h for a worker; false when stopping. */
+static bool to_worker(tgt_req *r, tgt_handler h)
+{
+    pthread_mutex_lock(&pool.mu);
+    bool queued = !pool.stop && pool.n;
+    if (queued) {
+        r->run = h;
+        r->on_worker = true;
+        r->next = NULL;
+        MHD_suspend_connection(r->conn);
+        if (pool.tail)
+            pool.tail->next = r;
+        else
+            pool.head = r;
+        pool.tail = r;
+        pthread_cond_signal(&pool.cv);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return queued;
+}
+
+bool tgt_defer(tgt_req *r)
+{
+    if (r->on_worker || r->from_etl || r->deferred || r->responded)
+        return false;
+    r->deferred = true;
+    return true;
+}
+
+/* Runs h for r: on a worker when it may wait (routes.c), else here, and
+ * again on a worker when it found it must wait (tgt_defer). A thread per
+ * connection (the ETL listener) may wait: nobody shares it. */
 static enum MHD_Result dispatch(void *cls, tgt_req *r, tgt_handler h)
 {
-    /* a thread per connection (the ETL listener) may wait: nobody shares it */
-    if (r->may_wait && cls != &etl_listener) {
-        pthread_mutex_lock(&pool.mu);
-        bool queued = !pool.stop && pool.n;
-        if (queued) {
-            r->run = h;
-            r->on_worker = true;
-            r->next = NULL;
-            MHD_suspend_connection(r->conn);
-            if (pool.tail)
-                pool.tail->next = r;
-            else
-                pool.head = r;
-            pool.tail = r;
-            pthread_cond_signal(&pool.cv);
-        }
-        pthread_mutex_unlock(&pool.mu);
-        if (queued)
-            return MHD_YES;
-    }
+    if (r->may_wait && cls != &etl_listener && to_worker(r, h))
+        return MHD_YES;
     int ret = h(r);
+    if (r->deferred && !r->responded) {
+        if (to_worker(r, h))
+            return MHD_YES;
+        ret = h(r); /* stopping: here after all (it asks only once) */
+    }
     if (!r->responded)
         ret = tgt_reply_err(r, 500, "%s %s: handler gave no reply", r->method, r->url);
     return (enum MHD_Result)ret;

@@ -507,6 +507,7 @@ typedef struct tgt_req {
      * a handler on a worker leaves its reply in held for the event thread */
     bool may_wait;
     bool on_worker;
+    bool deferred;     /* its handler asked to run on a worker (tgt_defer) */
     struct MHD_Response *held;
     tgt_handler run;
     struct tgt_req *next; /* the workers' queue */
@@ -531,6 +532,10 @@ void tgt_metrics_request(tgt_req *r);
 int tgt_h_metrics_get(tgt_req *r); /* GET /metrics */
 
 int tgt_server_start(tgt_server *s);
+/* For a handler that finds it must wait (a neighbour's object, etcd) while on
+ * an event thread: true when it should return MHD_YES at once without a
+ * reply, to be run again from the start on a worker (server.c). */
+bool tgt_defer(tgt_req *r);
 void tgt_server_stop(tgt_server *s);
 
 /* ------------------------------------------------------ append, multipart */
