@@ -60,7 +60,7 @@ static void bridge_wake(bridge *b)
     b->writes++;
     if (b->parked) {
         b->parked = false;
-        MHD_resume_connection(b->conn);
+        tgt_unpark(b->conn);
     }
 }
 
@@ -125,7 +125,7 @@ static ssize_t bridge_read(void *cls, uint64_t pos, char *buf, size_t max)
             bool park = b->writes == seen;
             if (park) {
                 b->parked = true;
-                MHD_suspend_connection(b->conn);
+                tgt_park(b->conn);
             }
             pthread_mutex_unlock(&b->mu);
             if (park)

@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 tgt_server *tgt;
 
@@ -399,6 +400,23 @@ static enum MHD_Result dispatch(void *cls, tgt_req *r, tgt_handler h)
     return (enum MHD_Result)ret;
 }
 
+/* Connections a response's content reader suspended (tgt_park), counted
+ * so that the stop waits for them: libmicrohttpd must not stop with one
+ * suspended. */
+static _Atomic int parked;
+
+void tgt_park(struct MHD_Connection *conn)
+{
+    parked++;
+    MHD_suspend_connection(conn);
+}
+
+void tgt_unpark(struct MHD_Connection *conn)
+{
+    MHD_resume_connection(conn);
+    parked--;
+}
+
 /* The connection of a request a worker ran is back: queue its reply. */
 static enum MHD_Result queue_held(tgt_req *r)
 {
@@ -637,6 +655,10 @@ void tgt_server_stop(tgt_server *s)
      * threads then close (libmicrohttpd must not stop with one suspended) */
     if (pool.n)
         pool_stop();
+    if (parked)
+        cmn_info("waiting for %d inline transform(s) to send their output", (int)parked);
+    while (parked) /* each resumes with its transform's next write or end */
+        usleep(10 * 1000);
     if (s->mhd) {
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;

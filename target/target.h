@@ -536,6 +536,12 @@ int tgt_server_start(tgt_server *s);
  * an event thread: true when it should return MHD_YES at once without a
  * reply, to be run again from the start on a worker (server.c). */
 bool tgt_defer(tgt_req *r);
+/* A response's content reader runs on an event thread and must not block:
+ * with nothing to send it parks its connection and returns 0; whoever makes
+ * the next bytes unparks it (at most once per park). The server's stop waits
+ * for every parked connection. */
+void tgt_park(struct MHD_Connection *conn);
+void tgt_unpark(struct MHD_Connection *conn);
 void tgt_server_stop(tgt_server *s);
 
 /* ------------------------------------------------------ append, multipart */
