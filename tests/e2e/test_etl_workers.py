@@ -183,3 +183,22 @@ def test_shipped_torchvision_with_two_workers_answers_as_one(target):
         assert one[k][0] == 200 and Image.open(io.BytesIO(one[k][1])).size == (224, 224), k
         assert two[k] == one[k], k
 
+
+
+def test_workers_that_keep_dying_fail_the_etl_by_name(target):
+    b = target.create_bucket("die")
+    target.put(b, "x", b"die")
+    code = "import os, signal\ndef transform(data):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    msg = {"id": "etl-dies", "runtime": "python3.11v2", "communication": "hpush://", "argument": "",
+           "timeout": "2m", "funcs": {"transform": "transform"}, "code": base64.b64encode(code.encode()).decode(),
+           "dependencies": "", "env": [{"name": "NUM_WORKERS", "value": "2"}]}
+    assert requests.put(f"{target.url}/v1/etl", json=msg, timeout=180).status_code == 200
+    for _ in range(12):  # each object kills its worker; the tenth death within 10 s stops the ETL
+        r = target.get(b, "x", etl_name="etl-dies")
+        assert r.status_code >= 500 and "etl-dies" in r.text, r.text
+        if requests.get(f"{target.url}/v1/etl/etl-dies", timeout=10).json()["status"] != "running":
+            break
+    conftest.wait_for(lambda: requests.get(f"{target.url}/v1/etl/etl-dies", timeout=10).json()["status"] == "error",
+                      "the ETL shown failed")
+    show = requests.get(f"{target.url}/v1/etl/etl-dies", timeout=10).json()
+    assert "etl-dies" in show["last_error"] and "giving up" in show["last_error"], show
