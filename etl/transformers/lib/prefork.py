@@ -11,7 +11,9 @@ transforming waits GRACE before it takes a new one: an idle sibling gets it
 first, and a second concurrent client lands on a second core. A child whose
 parent is gone exits; a parent whose children keep dying at once exits with
 the reason, so the target reports the ETL failed instead of serving with
-fewer processes than it says.
+fewer processes than it says. A child killed by the memory cgroup's OOM
+killer stops the whole ETL the same way (the parent kills itself), so the
+target reports "out of memory" as it does for a single process.
 """
 import functools
 import os
@@ -94,6 +96,31 @@ class WorkerMixIn:
             os._exit(0)  # the parent is gone: the ETL was stopped or died
 
 
+def _oom_kills():
+    """The OOM kills counted in this process's memory cgroup (v2
+    memory.events, v1 memory.oom_control); 0 when there is none to read."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return 0
+    total = 0
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if not ctrls:
+            events = f"/sys/fs/cgroup{path}/memory.events"
+        elif "memory" in ctrls.split(","):
+            events = f"/sys/fs/cgroup/{ctrls}{path}/memory.oom_control"
+        else:
+            continue
+        try:
+            with open(events) as f:
+                total += sum(int(x.split()[1]) for x in f if x.startswith("oom_kill "))
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def _child(server):
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -129,6 +156,7 @@ def serve(server, n, name):
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    ooms = _oom_kills()
     for _ in range(n):
         fork_one()
     sys.stderr.write(f"{name}: {n} worker processes: {' '.join(map(str, sorted(children)))}\n")
@@ -138,6 +166,10 @@ def serve(server, n, name):
             children.discard(pid)
             code = os.waitstatus_to_exitcode(status)
             how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            if code == -signal.SIGKILL and _oom_kills() > ooms:
+                sys.stderr.write(f"{name}: worker {pid} was killed: out of memory (the ETL's limit holds for "
+                                 f"all {n} workers); stopping\n")
+                os.kill(os.getpid(), signal.SIGKILL)  # as a single process would have died
             now = time.monotonic()
             deaths[:] = [t for t in deaths if now - t < DEATH_WINDOW] + [now]
             if len(deaths) >= MAX_DEATHS:
