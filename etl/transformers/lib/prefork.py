@@ -85,7 +85,8 @@ class WorkerMixIn:
     prefork_parent = None  # pid of the supervising parent, in a child
 
     def get_request(self):
-        busy.idle.wait(GRACE)
+        if self.prefork_parent is not None:  # siblings share the socket
+            busy.idle.wait(GRACE)
         conn, addr = self.socket.accept()  # BlockingIOError: a sibling took it
         conn.setblocking(True)
         return conn, addr
