@@ -296,12 +296,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     cfg = None
     transform = None
     io_pool = None
+    leave = staticmethod(lambda: False)  # prefork.leave once workers run
 
     def log_message(self, fmt, *args):
         pass  # failures are logged where handled; success is silent
 
     def head(self, status, ctype, length):
         reason = http.server.BaseHTTPRequestHandler.responses.get(status, ("",))[0]
+        if self.leave():  # a sibling process idles: the client's next request goes there
+            self.close_connection = True
         lines = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {ctype}"]
         lines.append(f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked")
         if self.close_connection:
@@ -659,6 +662,7 @@ def main():
         request_queue_size = 128
 
     Handler.cfg = cfg
+    Handler.leave = staticmethod(prefork.leave)
     workers = 1
     if not cfg.is_io:
         workers = prefork.workers()

@@ -8,7 +8,14 @@ Design: the socket is inherited (no SO_REUSEPORT: one accept queue, so no
 connection waits behind a busy process's share). Connections stay with the
 process that accepted them (keep-alive, ws:// streams), so a process that is
 transforming waits GRACE before it takes a new one: an idle sibling gets it
-first, and a second concurrent client lands on a second core. A child whose
+first, and a second concurrent client lands on a second core. A client's
+pool of kept-alive connections may still send its concurrent requests to
+connections of one process while another idles; so each process publishes
+how many transforms it runs (one int32 each in a shared anonymous mapping)
+and answers "Connection: close" when it is running another transform and a
+sibling runs none (leave()): the client's next request reconnects, and the
+idle sibling accepts it. Over ws:// a stream is never closed for that (the
+target would resend the objects in flight). A child whose
 parent is gone exits; a parent whose children keep dying at once exits with
 the reason, so the target reports the ETL failed instead of serving with
 fewer processes than it says. A child killed by the memory cgroup's OOM
@@ -16,7 +23,9 @@ killer stops the whole ETL the same way (the parent kills itself), so the
 target reports "out of memory" as it does for a single process.
 """
 import functools
+import mmap
 import os
+import struct
 import signal
 import sys
 import threading
@@ -55,15 +64,37 @@ class _Busy:
         with self.lock:
             self.n += 1
             self.idle.clear()
+            _publish(self.n)
 
     def __exit__(self, *exc):
         with self.lock:
             self.n -= 1
             if not self.n:
                 self.idle.set()
+            _publish(self.n)
 
 
 busy = _Busy()
+_table = None  # the shared mapping: one int32 per worker, its transforms running
+_me = -1  # this worker's slot in it
+_I32 = struct.Struct("i")
+
+
+def _publish(n):
+    if _me >= 0:
+        _I32.pack_into(_table, 4 * _me, n)
+
+
+def leave():
+    """Whether the connection of the request just answered should close:
+    this process runs another transform while a sibling runs none."""
+    if _me < 0:
+        return False
+    with busy.lock:
+        if busy.n == 0:
+            return False
+    n = len(_table) // 4
+    return any(i != _me and _I32.unpack_from(_table, 4 * i)[0] == 0 for i in range(n))
 
 
 def counted(fn):
@@ -122,7 +153,10 @@ def _oom_kills():
     return total
 
 
-def _child(server):
+def _child(server, slot):
+    global _me
+    _me = slot
+    _publish(0)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     server.prefork_parent = os.getppid()
@@ -142,14 +176,16 @@ def serve(server, n, name):
         except KeyboardInterrupt:
             pass
         return
-    children = set()
+    global _table
+    _table = mmap.mmap(-1, 4 * n)  # MAP_SHARED: the children write, all read
+    children = {}  # pid -> slot
     deaths = []
 
-    def fork_one():
+    def fork_one(slot):
         pid = os.fork()
         if pid == 0:
-            _child(server)
-        children.add(pid)
+            _child(server, slot)
+        children[pid] = slot
         return pid
 
     def stop(signum, frame):
@@ -158,13 +194,13 @@ def serve(server, n, name):
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     ooms = _oom_kills()
-    for _ in range(n):
-        fork_one()
+    for slot in range(n):
+        fork_one(slot)
     sys.stderr.write(f"{name}: {n} worker processes: {' '.join(map(str, sorted(children)))}\n")
     try:
         while True:
             pid, status = os.wait()
-            children.discard(pid)
+            slot = children.pop(pid, 0)
             code = os.waitstatus_to_exitcode(status)
             how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
             if code == -signal.SIGKILL and _oom_kills() > ooms:
@@ -177,7 +213,7 @@ def serve(server, n, name):
                 sys.stderr.write(f"{name}: worker {pid} ended ({how}); {len(deaths)} workers ended within "
                                  f"{DEATH_WINDOW:.0f} s: giving up\n")
                 sys.exit(3)
-            sys.stderr.write(f"{name}: worker {pid} ended ({how}); restarted as {fork_one()}\n")
+            sys.stderr.write(f"{name}: worker {pid} ended ({how}); restarted as {fork_one(slot)}\n")
     finally:
         for pid in children:
             try:

@@ -107,6 +107,8 @@ def make_handler(name, transform, content_type, error_body=None, with_args=False
             if isinstance(body, str):
                 body = body.encode("utf-8", "replace")
             reason = self.responses.get(status, ("",))[0]
+            if prefork.leave():  # a sibling idles: the client's next request goes there
+                self.close_connection = True
             head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
             if self.close_connection:
                 head += "Connection: close\r\n"
