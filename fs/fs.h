@@ -378,6 +378,7 @@ typedef struct fs_pf_stream {
     uint64_t id;         /* entries it scheduled carry it; 0 never */
     int64_t used_ns;     /* monotonic; the least recently used stream is replaced */
     int64_t run_ns;      /* monotonic; when its current run in order began */
+    int64_t seen_ns;     /* files others read since then are not transformed ahead for it */
 } fs_pf_stream;
 
 typedef struct fs_fqn_root {

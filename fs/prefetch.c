@@ -20,12 +20,14 @@
  *     PF_TTL_NS of when it was made. A reader that leaves the order drops what
  *     was scheduled for it; a change of a source through the mount drops its
  *     outputs (a running one is thrown away when it finishes).
- *   - A file another reader read since this reader's run in order began
- *     (among the last FS_PF_RECENT first reads) is not transformed ahead
- *     for it: a DataLoader worker at the end of its batch would otherwise
- *     schedule the first files of the next batch, which the other worker
- *     has just read (a tenth of all transforms, wasted). A file read before
- *     the run began (the last epoch) is.
+ *   - A file another reader read since this reader's previous run in order
+ *     began (among the last FS_PF_RECENT first reads; a new reader: since
+ *     its first read) is not transformed ahead for it: a DataLoader worker
+ *     at the end of its batch would otherwise schedule the first files of
+ *     the next batch, which the other worker has just read (a tenth of all
+ *     transforms, wasted). The previous run's start, not this one's: the
+ *     other worker may begin its batch a moment before this one begins its
+ *     own. A file read before that (the last epoch) is transformed ahead.
  *   - The directory's order is the target's listing order (byte order of
  *     names, as `ls` and a shell glob give in the C locale); a page of names
  *     after the current file is listed when the reader first goes in order.
@@ -275,7 +277,7 @@ static void schedule(fs_pf_stream *s)
             have->owner = s->id; /* this reader reads it next: it stays if the one that asked leaves */
             continue;
         }
-        if (read_since(read_key(s->etl, s->bck, s->names[i]), s->run_ns))
+        if (read_since(read_key(s->etl, s->bck, s->names[i]), s->seen_ns))
             continue; /* another reader had it already */
         if (PF.n >= (size_t)fs_cfg.etl_readahead)
             break;
@@ -311,7 +313,7 @@ static void note_read(pid_t pid, const char *etl, const char *bck, const char *o
     fs_pf_stream *s = stream_find(pid, etl, bck, dir);
     if (!s) {
         s = stream_new(pid, etl, bck, dir);
-        s->run_ns = now;
+        s->run_ns = s->seen_ns = now;
     } else if (s->pos < s->n && strcmp(s->names[s->pos], obj) == 0) {
         s->pos++; /* in order */
         s->seq = true;
@@ -322,7 +324,8 @@ static void note_read(pid_t pid, const char *etl, const char *bck, const char *o
         drop_owned(s->id); /* out of order: what was scheduled for it goes */
         stream_names_free(s);
         s->seq = false;
-        s->run_ns = now; /* a new run may begin here */
+        s->seen_ns = s->run_ns; /* a new run may begin here */
+        s->run_ns = now;
     }
     free(s->last);
     s->last = cmn_xstrdup(obj);
