@@ -12,13 +12,14 @@
  *     parallel readers, each keep their own; the outputs are shared by name, so
  *     whoever reads a file first takes its output, and a reader whose next
  *     files another one asked for adopts them (DataLoader workers take turns
- *     through the directory, batch by batch).
+ *     through the directory, batch by batch); outputs made or being made
+ *     for a reader that leaves its order stay for the next reader.
  *   - Only a first read counts, never an open: `cp` opens a view's files and
  *     copies them server-side, and must not make the daemon transform them too.
  *   - Bounded: at most etl_readahead outputs (queued, running or ready), each
  *     held in memory up to PF_MEM and spilled beyond, served only within
  *     PF_TTL_NS of when it was made. A reader that leaves the order drops what
- *     was scheduled for it; a change of a source through the mount drops its
+ *     was queued for it and not started; a change of a source through the mount drops its
  *     outputs (a running one is thrown away when it finishes).
  *   - A file another reader read since this reader's previous run in order
  *     began (among the last FS_PF_RECENT first reads; a new reader: since
@@ -126,6 +127,23 @@ static bool read_since(uint64_t key, int64_t since_ns)
         if (PF.recent[i].key == key && PF.recent[i].ns >= since_ns)
             return true;
     return false;
+}
+
+/* A reader left its order: what it queued goes; what is being made or is
+ * ready stays, for the reader that reads it next (DataLoader workers: the
+ * one that looked ahead into the other's next batch leaves for its own),
+ * until PF_TTL_NS after it is made. */
+static void leave_owned(uint64_t owner)
+{
+    for (fs_pf_entry *e = PF.list, *next; e; e = next) {
+        next = e->next;
+        if (e->stale || e->owner != owner)
+            continue;
+        if (e->state == PF_QUEUED)
+            entry_drop(e, false);
+        else
+            e->owner = 0;
+    }
 }
 
 /* ---------------------------------------------------------------- workers */
@@ -321,7 +339,7 @@ static void note_read(pid_t pid, const char *etl, const char *bck, const char *o
         after = cmn_xstrdup(s->last); /* maybe the next: the listing says */
         first = true;
     } else {
-        drop_owned(s->id); /* out of order: what was scheduled for it goes */
+        leave_owned(s->id); /* out of order */
         stream_names_free(s);
         s->seq = false;
         s->seen_ns = s->run_ns; /* a new run may begin here */
