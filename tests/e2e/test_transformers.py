@@ -311,6 +311,19 @@ def test_torchvision_preprocess(start):
     # the default pipeline: Resize(256) + CenterCrop(224), JPEG out
     q = transformer(start, "torchvision_preprocess", {"TRANSFORM": "${TRANSFORM}"})
     assert _size(put(q, "/b/o", _image()).content) == ((224, 224), "JPEG")
+    # byte for byte what the same transforms give a DataLoader on the PIL image
+    from PIL import Image
+    from torchvision import transforms
+    noisy = io.BytesIO()  # noise, so that resampling differences show
+    Image.frombytes("RGB", (400, 300), hashlib.shake_256(b"img").digest(400 * 300 * 3)).save(noisy, format="JPEG")
+    src = noisy.getvalue()
+    want = io.BytesIO()
+    with Image.open(io.BytesIO(src)) as img:
+        transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])(img.convert("RGB")).save(
+            want, format="JPEG")
+    assert put(q, "/b/o", src).content == want.getvalue()
+    # 5.0's etl_args pick the output format
+    assert _size(put(q, "/b/o?etl_args=%7B%22format%22%3A%22PNG%22%7D", src).content) == ((224, 224), "PNG")
 
 
 # ---- the init-code runner
