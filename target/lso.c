@@ -114,9 +114,9 @@ static bool arch_files(lso_page *pg, const char *key)
     return pg->n < pg->limit;
 }
 
-static bool visit(void *ctx, const char *name, const char *fqn, bool is_dir)
+/* One walked entry onto the page; false once the page is full. */
+static bool page_add(lso_page *pg, const char *name, const char *fqn, bool is_dir)
 {
-    lso_page *pg = ctx;
     char key[PATH_MAX];
     snprintf(key, sizeof key, "%s%s", name, is_dir ? "/" : "");
     if (pg->arch && !arch_files(pg, key))
@@ -361,7 +361,12 @@ int tgt_h_objects_list(tgt_req *r)
         tgt_arch_ls_init(&arch, &tgt->store, bck, prefix, after);
         pg.arch = &arch;
     }
-    int wrc = tgt_walk(&tgt->store, bck, prefix, after, flags & LS_NO_RECURSION, visit, &pg);
+    tgt_walk_it *it;
+    int wrc = tgt_walk_open(&tgt->store, bck, prefix, after, flags & LS_NO_RECURSION, &it);
+    tgt_walk_entry we;
+    while (tgt_walk_next(it, &we) && page_add(&pg, we.name, we.fqn, we.is_dir))
+        ;
+    tgt_walk_close(it);
     if (pg.arch) {
         arch_files(&pg, NULL);
         tgt_arch_ls_free(&arch);

@@ -174,10 +174,23 @@ typedef struct tgt_lso_msg {
 int tgt_lso_msg_parse(const cJSON *v, tgt_lso_msg *m, char *why, size_t whylen);
 
 /* ------------------------------------------------------------------- walk */
-/* Visits a bucket's objects in name order (merged over mountpaths), names
+/* A bucket's objects in name order (merged over mountpaths), names
  * > start_after and starting with prefix. With no_recursion, only the
- * prefix's immediate children: sub-directories are reported once with
- * is_dir set. The callback returns false to stop. */
+ * prefix's immediate children: sub-directories come once with is_dir set.
+ * The caller pulls: open, next until false, close (always, also after an
+ * error). Open returns 0, or -EIO when a mountpath's top could not be read
+ * (the others are still walked). An entry's strings last until the next
+ * call. */
+typedef struct tgt_walk_it tgt_walk_it;
+typedef struct tgt_walk_entry {
+    const char *name, *fqn;
+    bool is_dir;
+} tgt_walk_entry;
+int tgt_walk_open(const tgt_store *s, const char *bck, const char *prefix, const char *start_after,
+                  bool no_recursion, tgt_walk_it **out);
+bool tgt_walk_next(tgt_walk_it *it, tgt_walk_entry *e);
+void tgt_walk_close(tgt_walk_it *it);
+/* The same as a loop calling fn for each entry (false stops it). */
 typedef bool (*tgt_walk_fn)(void *ctx, const char *name, const char *fqn, bool is_dir);
 int tgt_walk(const tgt_store *s, const char *bck, const char *prefix, const char *start_after,
              bool no_recursion, tgt_walk_fn fn, void *ctx);
