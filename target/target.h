@@ -196,7 +196,31 @@ int tgt_walk(const tgt_store *s, const char *bck, const char *prefix, const char
              bool no_recursion, tgt_walk_fn fn, void *ctx);
 
 /* ------------------------------------------------------------------- jobs */
-typedef struct tgt_job tgt_job;
+/* A job's record. The registry (jobs.c) makes it, runs the job's function
+ * on a thread with it and answers queries from it; the running job writes
+ * its own counters and errors (job.c) without calling back into the
+ * registry. */
+#define TGT_JOB_ERRS_KEPT 16
+typedef struct tgt_job {
+    char id[CMN_UUID_LEN + 1];
+    char kind[32];
+    char *bck, *dst;
+    int64_t start_ns, end_ns;   /* end 0 while running; under the registry's lock */
+    _Atomic long long objs, bytes;
+    _Atomic bool abort;
+    _Atomic bool idle;
+    pthread_mutex_t errs_mu;    /* nerrs, errs */
+    int nerrs;
+    char *errs[TGT_JOB_ERRS_KEPT];
+    /* the registry's own, under its lock */
+    pthread_t thread;
+    bool joined;
+    char *targets;              /* a cluster job: every target with a share, comma-separated; else NULL */
+    void (*fn)(struct tgt_job *job, void *arg);
+    void *arg;
+    void (*free_arg)(void *);
+    struct tgt_job *next;
+} tgt_job;
 typedef void (*tgt_job_fn)(tgt_job *job, void *arg);
 
 /* Registers a job (visible to every job query at once) and runs fn(job, arg)
@@ -209,16 +233,11 @@ tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_j
  * of that id is continued (its counters and errors kept). */
 tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, const char *dst, tgt_job_fn fn,
                           void *arg, void (*free_arg)(void *));
-const char *tgt_job_id(const tgt_job *job);
 /* A cluster job's targets (ids, comma-separated), kept with its share here so
  * that any node can ask each of them; tgt_job_targets: a copy, or NULL when
  * the job is unknown here or no cluster job. */
 void tgt_job_set_targets(tgt_job *job, const char *targets);
 char *tgt_job_targets(const char *id);
-void tgt_job_count(tgt_job *job, int64_t objs, int64_t bytes);
-/* Records one error (the first few are kept, all are counted). */
-void tgt_job_error(tgt_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-bool tgt_job_aborted(const tgt_job *job);
 /* 0, or -ENOENT for an unknown id. */
 int tgt_job_abort(const char *id);
 /* JSON queries of /v1/cluster (see jobs.c for the shapes). NULL when nothing matches. */
@@ -231,15 +250,22 @@ cJSON *tgt_jobs_snaps(const char *id, const char *kind);           /* {node:[Sna
 bool tgt_job_wait(const char *id, int64_t timeout_ns);
 /* Aborts every running job and joins their threads. */
 void tgt_jobs_shutdown(void);
+/* Registers a job that already ended (one found in the journal at start-up). */
+void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
+                       bool aborted, const char *err);
+
+/* What a running job does to its own record (job.c). */
+const char *tgt_job_id(const tgt_job *job);
+void tgt_job_count(tgt_job *job, int64_t objs, int64_t bytes);
+/* Records one error (the first few are kept, all are counted). */
+void tgt_job_error(tgt_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool tgt_job_aborted(const tgt_job *job);
 /* Demand jobs (copy/etl-listrange, archive) linger after their work: idle
  * ones are still listed as running but their snaps say is_idle. */
 void tgt_job_set_idle(tgt_job *job, bool idle);
 /* Keeps a demand job listed as running, idle, for a while after its work. */
 #define TGT_JOB_LINGER_NS (2 * 1000000000LL)
 void tgt_job_linger(tgt_job *job);
-/* Registers a job that already ended (one found in the journal at start-up). */
-void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
-                       bool aborted, const char *err);
 
 /* -------------------------------------------------------------------- hrw */
 /* Placement as AIStore's (hrw.c): the digest of a target id, of an object's
