@@ -230,7 +230,7 @@ tgt_handler tgt_route(tgt_req *r)
             continue;
         path_known = true;
         if (!strcmp(rt->method, r->method) && sel_matches(rt, r))
-            return tgt_auth_allow(r, rt->acc, rt->dst) ? rt->handler : NULL;
+            return !tgt_auth_on() || tgt_auth_allow(r, rt->acc, rt->dst) ? rt->handler : NULL;
     }
     bool method_known = false;
     for (size_t i = 0; i < sizeof known_methods / sizeof known_methods[0]; i++)

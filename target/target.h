@@ -297,7 +297,12 @@ typedef struct tgt_member {
     uint64_t digest; /* tgt_hrw_digest(id) */
 } tgt_member;
 
-bool tgt_cluster_on(void);
+/* Whether this node is one of a cluster: a flag the cluster's start sets and
+ * its stop clears, read inline, so that a single node's requests ask it
+ * without entering the cluster's files (callers test it before calling a
+ * tgt_cluster_* check that would answer "no"). */
+extern bool tgt_in_cluster;
+static inline bool tgt_cluster_on(void) { return tgt_in_cluster; }
 bool tgt_cluster_joined(void);      /* on, registered and the map read */
 const char *tgt_cluster_self(void); /* this node's target id */
 /* Registers this node, reads the map and starts the keep-alive and watch
@@ -607,7 +612,9 @@ enum tgt_dst {
     TGT_DST_TOBCK,          /* the value's "tobck", else ?bck_to=, else the path's bucket */
     TGT_DST_OBJECT_TO,      /* the bucket of ?object_to= (an object's uname) */
 };
-bool tgt_auth_on(void);
+/* Whether tokens are checked (--auth-secret); inline for the same reason as
+ * tgt_cluster_on: without it a request never enters auth.c. */
+static inline bool tgt_auth_on(void) { return tgt->cfg.auth_secret != NULL; }
 /* First call of a request: verifies its bearer token unless auth is off or
  * the route is open (tgt_route_open). false when a 401 was queued. */
 bool tgt_auth_identify(tgt_req *r, bool open);
