@@ -450,6 +450,20 @@ static tcb_run *run_new(const char *kind, tgt_tcb *t, etl_chain *h, bool demand)
     return run;
 }
 
+/* A new run of t and the job that runs it, under the id of share when given
+ * (a cluster job's share); *job is NULL when its thread could not start. */
+static tcb_run *run_start(const char *kind, tgt_tcb *t, etl_chain *h, bool demand, bool cluster, const char *share,
+                          const char *auth, tgt_job **job)
+{
+    tcb_run *run = run_new(kind, t, h, demand);
+    run->cluster = cluster;
+    run->coordinator = cluster && !share;
+    run->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
+    *job = share ? tgt_job_start_as(share, kind, t->src, t->dst, tcb_job, run, tcb_run_free)
+                 : tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
+    return run;
+}
+
 /* The destination bucket, made if missing: in a cluster by the node asked,
  * for every node (a share's target finds it made). 0 or -errno with e. */
 static int make_dst(const char *kind, const char *dst, bool cluster_wide, cmn_err *e)
@@ -534,12 +548,8 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
     const char *auth = tgt_header(r, "Authorization");
     char id[CMN_UUID_LEN + 1];
     if (!demand) {
-        tcb_run *run = run_new(kind, t, h, false);
-        run->cluster = cluster;
-        run->coordinator = cluster && !share;
-        run->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
-        tgt_job *job = share ? tgt_job_start_as(share, kind, t->src, t->dst, tcb_job, run, tcb_run_free)
-                          : tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
+        tgt_job *job;
+        tcb_run *run = run_start(kind, t, h, false, cluster, share, auth, &job);
         if (!job) {
             run_put(run);
             return tgt_reply_err(r, 500, "%s: cannot start the job", kind);
@@ -569,14 +579,10 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
             etl_put(h); /* the job holds its own reference to the same ETL */
         return cluster && !share ? share_out(r, kind, id, dst, false, NULL) : tgt_reply_text(r, 200, id);
     }
-    tcb_run *run = run_new(kind, t, h, true);
-    run->cluster = cluster;
-    run->coordinator = cluster && !share;
-    run->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
     /* runs_mu is held until the run is listed: the job's thread takes it
      * before it ends, so it cannot end (and free the run) before that */
-    tgt_job *job = share ? tgt_job_start_as(share, kind, t->src, t->dst, tcb_job, run, tcb_run_free)
-                          : tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
+    tgt_job *job;
+    tcb_run *run = run_start(kind, t, h, true, cluster, share, auth, &job);
     if (!job) {
         pthread_mutex_unlock(&runs_mu);
         atomic_store(&run->refs, 1);
