@@ -22,7 +22,7 @@ def uname(bck):
 
 
 def job_status(t, job_id):
-    r = requests.get(f"{t.url}/v1/cluster", params={"what": "status"}, json={"ID": job_id, "Kind": ""})
+    r = requests.get(f"{t.url}/v1/cluster", params={"what": "status"}, json={"ID": job_id, "Kind": ""}, timeout=40)
     assert r.status_code == 200, r.text
     return r.json()
 
