@@ -33,6 +33,14 @@ typedef struct etl_config {
  * it exists is etl_msg_parse's to say (comm_table.c, also used by ais). */
 char *etl_comm_norm(const char *given);
 
+/* The value of key in a YAML mapping node of doc (libyaml's document API),
+ * or NULL when map is no mapping or lacks the key; any_case: keys compared
+ * as Kubernetes' decoding does (spec.c's pods), else exactly (ais's spec
+ * files). */
+struct yaml_document_s;
+struct yaml_node_s;
+struct yaml_node_s *etl_yaml_get(struct yaml_document_s *doc, struct yaml_node_s *map, const char *key, bool any_case);
+
 /* "512Mi", "2G", "1073741824": Kubernetes quantities and plain bytes
  * (--etl-memory); -EINVAL. */
 int etl_parse_memory(const char *s, int64_t *out);
