@@ -404,7 +404,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     free(r->put_obj);
     free(r->stream_why);
-    tgt_auth_free(r);
+    if (r->claims)
+        tgt_auth_free(r);
     cJSON_Delete(r->msg);
     cmn_buf_free(&r->body);
     free(r->path);
