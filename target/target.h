@@ -744,7 +744,25 @@ cJSON *tgt_etl_name_filled(tgt_req *r, const cJSON *value, char *why, size_t why
  * Takes t (freed once its work is done). demand: the job lingers idle (see
  * jobs), and a request with the same kind, buckets, ETL and dry_run that
  * comes before it has ended is added to it (the reply is its id). */
-int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand); /* offline.c */
+int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand); /* tcbstart.c */
+/* The engine (offline.c) as its starter (tcbstart.c) sees it. A run is one
+ * job's work: made with the request's first part, run by tgt_tcb_job on the
+ * job's thread (tgt_tcb_run_free its free_arg). The starter holds a
+ * reference until it lets go (tgt_tcb_run_put; job_never_ran: the job's
+ * thread could not start, its reference is gone too). Demand runs take more
+ * parts while they run: under the runs' lock, a request is added to a
+ * running one (tgt_tcb_add_to_running: true with id set) or a new one is
+ * listed for the next (tgt_tcb_run_list). */
+typedef struct tcb_run tcb_run;
+tcb_run *tgt_tcb_run_new(const char *kind, tgt_tcb *t, etl_chain *h, bool demand, bool cluster, bool coordinator,
+                         const char *auth);
+void tgt_tcb_job(tgt_job *job, void *run);
+void tgt_tcb_run_free(void *run);
+void tgt_tcb_run_put(tcb_run *run, bool job_never_ran);
+void tgt_tcb_runs_lock(void);
+void tgt_tcb_runs_unlock(void);
+bool tgt_tcb_add_to_running(const char *kind, tgt_tcb *t, etl_chain *h, const char *share, char *id);
+void tgt_tcb_run_list(tcb_run *run, tgt_job *job, const char *id);
 /* Runs obj through ETL h into dst/dname with the atomic writer (dry_run:
  * only counts); *bytes = output size. 0, or -errno with err saying which ETL
  * and object (the ETL's failures) or which output (a failed write); a failed
