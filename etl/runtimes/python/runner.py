@@ -17,6 +17,7 @@ connection's own thread.
 Environment (set by the launcher): MOD_NAME, ETLFS_CODE_DIR, FUNC_TRANSFORM,
 COMM_TYPE, CHUNK_SIZE, ARG_TYPE, AIS_TARGET_URL, ETLFS_PORT, ETLFS_PYTHON.
 """
+import http.client
 import http.server
 import importlib.util
 import inspect
@@ -218,22 +219,33 @@ class ChunkedWriter:
         self._h.wfile.write(b"0\r\n\r\n")
 
 
-def lib_module(name):
-    """A module of the shipped transformers' library (etl/transformers/lib);
-    its folder goes last on sys.path, so it shadows none of the user's
-    modules."""
-    lib = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "transformers", "lib")
-    if lib not in sys.path:
-        sys.path.append(lib)
-    return importlib.import_module(name)
+_fetch_local = threading.local()
 
 
-# the transformers' HTTP side: the server class and its loop, GETs from the
-# target on a kept-alive connection of the thread, the file an ARG_TYPE=fqn
-# request names
-http_lib = lib_module("transformer_http")
-fetch = http_lib.fetch
-fqn_from_path = http_lib.fqn_from_path
+def fetch(url):
+    """GETs url from the target on a kept-alive connection of this thread
+    (stdlib http.client: a fraction of the cost of requests per call);
+    returns (status, body). A connection the target closed is redialled once."""
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path + ("?" + parts.query if parts.query else "")
+    conn = getattr(_fetch_local, "conn", None)
+    if conn is None or (conn.host, conn.port) != (parts.hostname, parts.port):
+        conn = _fetch_local.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
+    for attempt in (0, 1):
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        except (http.client.HTTPException, OSError):
+            conn.close()
+            if attempt:
+                raise
+
+
+def fqn_from_path(path):
+    """The file an ARG_TYPE=fqn request names: the escaped path after '/'."""
+    fqn = urllib.parse.unquote(path.split("?", 1)[0][1:])
+    return fqn if fqn.startswith("/") else "/" + fqn
 
 
 def split_args(path):
@@ -574,6 +586,12 @@ def io_worker(code_path):
         wout.flush()
 
 
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
 class Collector:
     """The writer a streaming transform gets over ws://: the output is one message."""
 
@@ -594,9 +612,15 @@ _ws_mod = []
 
 def ws_stream():
     """The ws:// framing the shipped transformers use (etl/transformers/lib),
-    kept: ws_transform asks per object."""
+    imported when a /ws connection first arrives (then kept: ws_transform
+    asks per object); last on sys.path, so it shadows none of the user's
+    modules."""
     if not _ws_mod:
-        _ws_mod.append(lib_module("ws_stream"))
+        lib = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "transformers", "lib")
+        if lib not in sys.path:
+            sys.path.append(lib)
+        import ws_stream as mod
+        _ws_mod.append(mod)
     return _ws_mod[0]
 
 
@@ -628,8 +652,13 @@ def main():
         Handler.transform = staticmethod(load_transform(cfg))
     elif IO_POOL_FLAG in sys.argv[1:]:
         Handler.io_pool = IoPool(cfg, max(2, min(8, os.cpu_count() or 2)))
-    http_lib.run(http_lib.Server(("127.0.0.1", cfg.port), Handler),
-                 f"etlfs-runner: serving {cfg.code_path} ({cfg.comm}) on 127.0.0.1:{cfg.port}")
+    server = Server(("127.0.0.1", cfg.port), Handler)
+    sys.stderr.write(f"etlfs-runner: serving {cfg.code_path} ({cfg.comm}) on 127.0.0.1:{cfg.port}\n")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    server.server_close()
 
 
 if __name__ == "__main__":

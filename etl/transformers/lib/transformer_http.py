@@ -198,14 +198,8 @@ def serve(name, transform, content_type="application/octet-stream", error_body=N
     args = parser.parse_args()
     if not args.port:
         parser.error("a port is required (--port or env PORT)")
-    run(Server((args.listen, args.port), make_handler(name, transform, content_type, error_body, with_args)),
-        f"{name}: listening on {args.listen}:{args.port}")
-
-
-def run(server, banner):
-    """Says banner on stderr and serves until interrupted (also the init-code
-    runner's loop, etl/runtimes/python/runner.py)."""
-    sys.stderr.write(banner + "\n")
+    server = Server((args.listen, args.port), make_handler(name, transform, content_type, error_body, with_args))
+    sys.stderr.write(f"{name}: listening on {args.listen}:{args.port}\n")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
