@@ -1,15 +1,34 @@
 #!/bin/bash
-# etl-offline.sh - offline jobs against plain tools on the same data:
-#   etl-bck md5 over "small" (20,000 x 16 KiB) and "large" (64 x 8 MiB)
-#     vs  find | xargs -P2 md5sum, then awk writing each digest to OUT/<path>
-#   copy-bck of the same buckets  vs  cp -r (+ sync: the target fsyncs each object)
-# Prints objects/s, MB/s (input bytes) and the ratio tool_time / etlfs_time
-# (above 1: etlfs is faster). Datasets come from /work/shared/bench/dataset.sh.
+# etl-offline.sh - offline jobs against plain tools on the same data, each
+# pair measured from the same state and with the same durability:
+#   etl-bck md5 over "small" (20,000 x 16 KiB) and "large" (64 x 8 MiB):
+#     etlfs: one etl-bck job through the md5 ETL into a fresh bucket; every
+#            output is durable before the job ends (the target syncs each
+#            mountpath's file system once per 256 outputs, then renames them)
+#     tool:  find | xargs -P2 md5sum, awk writing each digest to OUT/<path>,
+#            then sync -f OUT (the digests made durable the same way: syncfs)
+#   copy-bck of the same buckets:
+#     etlfs: one copy-bck job into a fresh bucket (durable as above)
+#     tool:  cp -r SRC OUT, then sync -f OUT
+# Before every measured side: the previous outputs of both sides are removed,
+# everything is synced (no writeback left over from the other side), and the
+# sources of BOTH sides (the target's bucket files and the tool's folder) are
+# put in the same page-cache state: STATE=warm (default) reads them all,
+# STATE=cold drops their pages (posix_fadvise DONTNEED per file: no root, no
+# effect on other files). The sides alternate (etlfs first in odd rounds, the
+# tool first in even ones) over ROUNDS rounds; the medians are printed, with
+# every round's figures. Ratio = tool time / etlfs time (above 1: etlfs is
+# faster). Datasets come from /work/shared/bench/dataset.sh.
 #
 # usage: bench/etl-offline.sh [DATA_DIR]
 #   ETLFS_BUILD  build folder holding bin/etlfs-target (default ./build)
 #   ETL          "code" (init-code Python md5, default) or "native" (etlfs-md5
 #                transformer, needs bin/etlfs-md5 in ETLFS_BUILD)
+#   COMM         the ETL's communicator (default hpush://; ws:// streams)
+#   ARG          the ETL's argument: "" (default) or "fqn" (the ETL opens the file)
+#   ROUNDS       alternated rounds per pair (default 3, at least 2)
+#   STATE        warm (default) or cold: the sources' page cache before each side
+#   SETS         the datasets to run (default "small large")
 #   PHASE_TIMEOUT  seconds any one measured run may take (default 300)
 #   WORKERS      num_workers for the jobs (default: the target's default)
 set -euo pipefail
@@ -19,7 +38,14 @@ BUILD=${ETLFS_BUILD:-$ROOT/build}
 ETL=${ETL:-code}
 PHASE_TIMEOUT=${PHASE_TIMEOUT:-300}
 WORKERS=${WORKERS:-0}
+COMM=${COMM:-hpush://}
+ARG=${ARG:-}
+ROUNDS=${ROUNDS:-3}
+STATE=${STATE:-warm}
+SETS=${SETS:-small large}
 PY=/usr/bin/python3
+[ "$ROUNDS" -ge 2 ] || { echo "ROUNDS must be at least 2" >&2; exit 1; }
+case "$STATE" in warm | cold) ;; *) echo "STATE: warm or cold" >&2; exit 1 ;; esac
 
 [ -x "$BUILD/bin/etlfs-target" ] || { echo "no $BUILD/bin/etlfs-target: build it or set ETLFS_BUILD" >&2; exit 1; }
 DATASET=${DATASET_SH:-/work/shared/bench/dataset.sh}
@@ -33,12 +59,13 @@ cleanup() { kill "$TPID" 2>/dev/null; wait "$TPID" 2>/dev/null; rm -rf "$WORK"; 
 trap cleanup EXIT
 
 # everything else (HTTP, timing, baselines) in one Python program, bounded per phase
-timeout $((PHASE_TIMEOUT * 12)) $PY - "$PORT" "$DATA" "$WORK" "$ETL" "$PHASE_TIMEOUT" "$WORKERS" "$ROOT" <<'EOF'
-import base64, os, subprocess, sys, time, urllib.parse
+timeout $((PHASE_TIMEOUT * (8 * ROUNDS + 4))) $PY - "$PORT" "$DATA" "$WORK" "$ETL" "$PHASE_TIMEOUT" "$WORKERS" "$ROOT" \
+    "$COMM" "$ARG" "$ROUNDS" "$STATE" "$SETS" <<'EOF'
+import base64, os, statistics, subprocess, sys, time, urllib.parse
 import requests
 
-port, data, work, etl_kind, phase_timeout, workers, root = sys.argv[1:8]
-phase_timeout, workers = int(phase_timeout), int(workers)
+port, data, work, etl_kind, phase_timeout, workers, root, comm, arg, rounds, state, sets = sys.argv[1:13]
+phase_timeout, workers, rounds, sets = int(phase_timeout), int(workers), int(rounds), sets.split()
 url = f"http://127.0.0.1:{port}"
 
 deadline = time.time() + 15
@@ -71,18 +98,18 @@ def dir_bytes(d):
     return sum(os.path.getsize(os.path.join(p, f)) for p, _, fs in os.walk(d) for f in fs)
 
 # load the datasets (not measured): promote is a local copy on the target
-for name in ("small", "large"):
+for name in sets:
     check(requests.post(url + "/v1/buckets/" + name, json={"action": "create-bck"}))
     check(requests.post(url + "/v1/objects/" + name, json={"action": "promote", "name": f"{data}/{name}",
           "value": {"src": f"{data}/{name}", "obj": "", "rcr": True}}, timeout=phase_timeout))
 
 if etl_kind == "native":
     pod = open(os.path.join(root, "etl/transformers/md5_native/pod.yaml")).read()
-    msg = {"id": "md5-bench", "communication": "hpush://", "argument": "", "timeout": "5m",
+    msg = {"id": "md5-bench", "communication": comm, "argument": arg, "timeout": "5m",
            "spec": base64.b64encode(pod.encode()).decode()}
 else:
     code = "import hashlib\ndef transform(b):\n    return hashlib.md5(b).hexdigest().encode()\n"
-    msg = {"id": "md5-bench", "runtime": "python3.11v2", "communication": "hpush://",
+    msg = {"id": "md5-bench", "runtime": "python3.11v2", "communication": comm, "argument": arg,
            "funcs": {"transform": "transform"}, "code": base64.b64encode(code.encode()).decode(),
            "dependencies": "", "timeout": "5m"}
 check(requests.put(url + "/v1/etl", json=msg, timeout=phase_timeout))
@@ -107,25 +134,64 @@ def run_tool(cmd):
     subprocess.run(["bash", "-c", cmd], check=True, timeout=phase_timeout)
     return time.time() - t0
 
-def report(what, n, nbytes, t_etlfs, t_tool, tool):
-    print(f"{what:<22} etlfs {n / t_etlfs:9.0f} obj/s {nbytes / t_etlfs / 1e6:8.1f} MB/s ({t_etlfs:6.2f}s) | "
-          f"{tool} {n / t_tool:9.0f} obj/s {nbytes / t_tool / 1e6:8.1f} MB/s ({t_tool:6.2f}s) | "
-          f"ratio {t_tool / t_etlfs:5.2f}")
+def files(d):
+    return [os.path.join(p, f) for p, _, fs in os.walk(d) for f in fs]
 
-print(f"etl-offline: ETL={etl_kind}, workers={workers or 'default'}, data={data}")
-for name in ("small", "large"):
+def settle(srcs, outs, bucket):
+    """The same state before either side: no outputs, nothing dirty, the
+    sources of both sides warm (read) or cold (their pages dropped)."""
+    r = requests.delete(f"{url}/v1/buckets/{bucket}", json={"action": "destroy-bck"}, timeout=phase_timeout)
+    if r.status_code not in (200, 404):
+        check(r)
+    subprocess.run(["rm", "-rf", *outs], check=True, timeout=phase_timeout)
+    subprocess.run(["sync"], check=True, timeout=phase_timeout)
+    for d in srcs:
+        for f in files(d):
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                if state == "cold":
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                else:
+                    while os.read(fd, 1 << 20):
+                        pass
+            finally:
+                os.close(fd)
+
+def pair(what, name, job, tool_cmd, tool, dst, out):
     src = f"{data}/{name}"
-    nfiles = sum(len(fs) for _, _, fs in os.walk(src))
-    nbytes = dir_bytes(src)
-    t_etl, done = run_job("etl-bck", name, name + "-md5", "md5-bench")
-    assert done == nfiles, (done, nfiles)
+    nfiles, nbytes = len(files(src)), dir_bytes(src)
+    srcs = [src] + [f"{work}/{mp}/@ais/{name}" for mp in ("mp0", "mp1")]
+    t_e, t_t = [], []
+    for i in range(rounds):
+        order = ("etlfs", "tool") if i % 2 == 0 else ("tool", "etlfs")
+        for side in order:
+            settle(srcs, [out], dst)
+            if side == "etlfs":
+                dt, done = job()
+                assert done == nfiles, (done, nfiles)
+                t_e.append(dt)
+            else:
+                t_t.append(run_tool(tool_cmd))
+    me, mt = statistics.median(t_e), statistics.median(t_t)
+    print(f"{what:<22} etlfs {nfiles / me:9.0f} obj/s {nbytes / me / 1e6:8.1f} MB/s ({me:6.2f}s) | "
+          f"{tool} {nfiles / mt:9.0f} obj/s {nbytes / mt / 1e6:8.1f} MB/s ({mt:6.2f}s) | ratio {mt / me:5.2f}")
+    print(f"{'':<22} rounds (etlfs, {tool}, ratio): " +
+          "; ".join(f"{nfiles / a:.0f}, {nfiles / b:.0f}, {b / a:.2f}" for a, b in zip(t_e, t_t)))
+    settle([], [out], dst)
+
+shown_arg = arg or "''"
+print(f"etl-offline: ETL={etl_kind} {comm} argument={shown_arg}, workers={workers or 'default'}, "
+      f"{rounds} rounds, sources {state}, data={data}, load {os.getloadavg()[0]:.2f}")
+for name in sets:
+    src = f"{data}/{name}"
     out = f"{work}/md5-{name}"
-    t_tool = run_tool(
-        f"cd {src} && mkdir -p {out} && find . -type d -printf '{out}/%P\\0' | xargs -0 mkdir -p && "
-        f"find . -type f -print0 | xargs -0 -P2 -n 500 md5sum | "
-        f"awk '{{ f = \"{out}/\" substr($2, 3); printf \"%s\", $1 > f; close(f) }}'")
-    report(f"etl-bck md5 {name}", nfiles, nbytes, t_etl, t_tool, "md5sum")
-    t_cp, done = run_job("copy-bck", name, name + "-copy")
-    t_tool = run_tool(f"cp -r {src} {work}/cp-{name} && sync -f {work}")
-    report(f"copy-bck {name}", nfiles, nbytes, t_cp, t_tool, "cp -r+sync")
+    pair(f"etl-bck md5 {name}", name, lambda: run_job("etl-bck", name, name + "-md5", "md5-bench"),
+         f"cd {src} && mkdir -p {out} && find . -type d -printf '{out}/%P\\0' | xargs -0 mkdir -p && "
+         f"find . -type f -print0 | xargs -0 -P2 -n 500 md5sum | "
+         f"awk '{{ f = \"{out}/\" substr($2, 3); printf \"%s\", $1 > f; close(f) }}' && sync -f {out}",
+         "md5sum", name + "-md5", out)
+    out = f"{work}/cp-{name}"
+    pair(f"copy-bck {name}", name, lambda: run_job("copy-bck", name, name + "-copy"),
+         f"cp -r {src} {out} && sync -f {out}", "cp -r+sync", name + "-copy", out)
+print(f"load at the end {os.getloadavg()[0]:.2f}")
 EOF

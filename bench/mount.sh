@@ -11,8 +11,9 @@
 #   large  LARGE_N x 8 MiB, first read and re-read
 #   md5    digest of every small file through MNT/@etl-md5/ vs md5sum over the
 #          passthrough (results compared); `cp -r MNT/@etl-md5/small/. MNT/dst/`
-#          (server-side copies, sent as one job; timed until `sync` says all landed)
-#          vs the offline job etl-bck over REST
+#          (server-side copies, sent as one job; timed until `sync` says all landed;
+#          with the daemon's FUSE and HTTP requests per file) vs the offline job
+#          etl-bck over REST
 # Goals printed at the end: small first read >= 0.8x passthrough and >= 3x rclone;
 # large >= 0.9x passthrough; re-read >= 0.8x passthrough re-read; daemon RSS < 100 MiB.
 #
@@ -195,7 +196,7 @@ if part rclone; then
   umount_ "$WORK/rc"
 fi
 
-MD5_ETL=0 MD5_NORA=0 MD5_PT=0 MD5_OK=- CP_RATE=0 CP_N=0 CP_OK=- JOB_N=0 JOB_RATE=0
+MD5_ETL=0 MD5_NORA=0 MD5_PT=0 MD5_OK=- CP_RATE=0 CP_N=0 CP_OK=- CP_OPS=- CP_HTTP=- JOB_N=0 JOB_RATE=0
 if part md5; then
 echo "== md5 of small: MNT/@etl-md5/ vs md5sum over the passthrough" >&2
 mount_pt "$WORK/pt"
@@ -232,9 +233,15 @@ if part cp; then
 echo "== cp -r MNT/@etl-md5/bench/small/. MNT/dst/ vs etl-bck" >&2
 mkdir "$WORK/mnt/dst"
 dropcaches
+# the daemon's counters around the copy: FUSE requests and HTTP requests per file
+counter() { $PY -c "import json,os,sys; print(json.loads(os.getxattr(sys.argv[1], 'user.etlfs.stats'))[sys.argv[2]])" "$WORK/mnt" "$1"; }
+ops0=$(counter fuse_ops) http0=$(counter http_requests)
 # cp returns once the copies are queued; sync waits until the last one landed
 t0=$(now); t cp -r "$WORK/mnt/@etl-md5/bench/small/." "$WORK/mnt/dst/"; t sync "$WORK/mnt/dst"; t1=$(now)
 CP_RATE=$(awk -v n="$SMALL_N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+# (the first counter read is a request of its own)
+CP_OPS=$(awk -v n="$SMALL_N" -v a="$ops0" -v b="$(counter fuse_ops)" 'BEGIN { printf "%.2f", (b - a - 1) / n }')
+CP_HTTP=$(awk -v n="$SMALL_N" -v a="$http0" -v b="$(counter http_requests)" 'BEGIN { printf "%.2f", (b - a) / n }')
 CP_N=$(find "$WORK/mnt/dst" -type f | wc -l)
 CP_OK=mismatch
 (cd "$WORK/mnt/dst" && find . -type f | LC_ALL=C sort | xargs -d '\n' cat | fold -w32; echo) |
@@ -291,6 +298,7 @@ echo "md5 small without read-ahead (-o etl_readahead=0): $MD5_NORA files/s" \
      "(ratio $(ratio "$MD5_NORA" "$MD5_PT"); read-ahead gives $(ratio "$MD5_ETL" "$MD5_NORA")x)"
 echo "cp -r @etl-md5 -> MNT/dst: $CP_RATE files/s ($CP_N files, digests $CP_OK)," \
      "etl-bck offline job: $JOB_RATE objects/s ($JOB_N), ratio $(ratio "$CP_RATE" "$JOB_RATE")"
+echo "cp -r per file: $CP_OPS FUSE requests the daemon served (fuse_ops), $CP_HTTP HTTP requests"
 echo "etlfs daemon peak RSS: $RSS_MB MiB"
 echo "etlfs stats: $STATS"
 echo

@@ -118,6 +118,8 @@ bool cmn_utf8_valid(const char *s, size_t len);
 void cmn_utf8_scrub(char *s);
 /* Go url.PathEscape of s as one path segment ('/' -> %2F, '@' kept). malloc'd. */
 char *cmn_path_escape(const char *s);
+/* The same into out (room for 3 * strlen(s) + 1, NUL-terminated): its length. */
+size_t cmn_path_escape_to(char *out, const char *s);
 /* A query value escaped as Go's url.QueryEscape (malloc'd). */
 char *cmn_query_escape(const char *s);
 

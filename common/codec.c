@@ -111,7 +111,14 @@ unsigned char *cmn_base64url_decode(const char *s, size_t len, size_t *outlen)
     return out;
 }
 
-void cmn_xxhash_hex(uint64_t h, char out[17]) { snprintf(out, 17, "%016llx", (unsigned long long)h); }
+/* by hand: every stored object and every job's output takes one, and
+ * snprintf's format parsing cost more than the hash of 16 KiB */
+void cmn_xxhash_hex(uint64_t h, char out[17])
+{
+    for (int i = 15; i >= 0; i--, h >>= 4)
+        out[i] = "0123456789abcdef"[h & 15];
+    out[16] = '\0';
+}
 
 static int hexval(char c) { return digit_value("0123456789abcdef", tolower((unsigned char)c)); }
 
@@ -133,24 +140,41 @@ int cmn_url_decode(char *s)
     return 0;
 }
 
-/* %XX every byte but ASCII letters, digits and keep; space as '+' if plus. */
-static char *escape(const char *s, const char *keep, bool plus)
+/* s with every byte but ASCII letters, digits and keep as %XX (space as '+'
+ * if plus), into out (room for 3 * strlen(s) + 1); the length written. A
+ * table, not printf: a path has a '/' every few bytes. */
+static size_t escape_to(char *out, const char *s, const char *keep, bool plus)
 {
-    char *out = cmn_xmalloc(strlen(s) * 3 + 1), *w = out;
+    static const char hex[] = "0123456789ABCDEF";
+    char *w = out;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr(keep, *p))
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr(keep, *p)) {
             *w++ = (char)*p;
-        else if (plus && *p == ' ')
+        } else if (plus && *p == ' ') {
             *w++ = '+';
-        else
-            w += sprintf(w, "%%%02X", *p);
+        } else {
+            *w++ = '%';
+            *w++ = hex[*p >> 4];
+            *w++ = hex[*p & 15];
+        }
     }
     *w = '\0';
+    return (size_t)(w - out);
+}
+
+static char *escape(const char *s, const char *keep, bool plus)
+{
+    char *out = cmn_xmalloc(strlen(s) * 3 + 1);
+    escape_to(out, s, keep, plus);
     return out;
 }
 
+#define PATH_KEEP "-_.~$&+,:;=@"
+
 /* Go's shouldEscape(c, encodePathSegment): unreserved and "$&+,:;=@" stay */
-char *cmn_path_escape(const char *s) { return escape(s, "-_.~$&+,:;=@", false); }
+char *cmn_path_escape(const char *s) { return escape(s, PATH_KEEP, false); }
+
+size_t cmn_path_escape_to(char *out, const char *s) { return escape_to(out, s, PATH_KEEP, false); }
 
 /* Go's url.QueryEscape: unreserved stay, space is '+' */
 char *cmn_query_escape(const char *s) { return escape(s, "-_.~", true); }

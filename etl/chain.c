@@ -102,10 +102,14 @@ etl_chain *etl_get(etl_registry *r, const etl_request *q, cmn_err *err)
                         name);
             goto fail;
         }
-        cmn_buf_printf(&label, "%s%s", i ? ">>" : "", name);
+        if (i) /* appended, not printf'd: every inline GET makes a chain */
+            cmn_buf_puts(&label, ">>");
+        cmn_buf_puts(&label, name);
     }
-    if (*args)
-        cmn_buf_printf(&label, "?%s", args);
+    if (*args) {
+        cmn_buf_puts(&label, "?");
+        cmn_buf_puts(&label, args);
+    }
     c->label = cmn_buf_steal(&label);
     return c;
 fail:

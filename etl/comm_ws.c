@@ -45,6 +45,7 @@
 
 typedef struct ticket {
     struct ticket *next;
+    pthread_cond_t cv; /* signalled when the ticket becomes its connection's head */
 } ticket;
 
 typedef struct ws_conn {
@@ -57,7 +58,7 @@ typedef struct ws_conn {
 
 typedef struct ws_pool {
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* a head moved, a slot freed, a connection came or went */
+    pthread_cond_t cv; /* a slot freed, a connection came or went */
     ws_conn *conns;
     int nconns;        /* including those being dialled */
 } ws_pool;
@@ -166,21 +167,66 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
     return rc;
 }
 
-/* WebsocketCtrlMsg as JSON (malloc'd). */
-static char *control_msg(const etl_object *obj, const char *args, bool fqn)
+/* WebsocketCtrlMsg as JSON, written straight into a stack buffer (the heap
+ * only for long names): one is made per object, so no tree of nodes and no
+ * allocations. */
+typedef struct ctrl_msg {
+    char stack[2048];
+    char *data; /* stack, or malloc'd when the message needs more */
+    size_t len;
+} ctrl_msg;
+
+static char *put(char *w, const char *s)
 {
-    cJSON *o = cJSON_CreateObject();
-    if (args && *args)
-        cJSON_AddStringToObject(o, "etl_args", args);
-    if (fqn) {
-        char *e = cmn_path_escape(obj->fqn);
-        cJSON_AddStringToObject(o, "fqn", e);
-        free(e);
+    size_t n = strlen(s);
+    memcpy(w, s, n);
+    return w + n;
+}
+
+/* A JSON string's content: '"', '\\' and control characters escaped, the
+ * rest (UTF-8) as it is, as cJSON prints it. At most 6 bytes per byte. */
+static char *put_json(char *w, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            *w++ = '\\';
+            *w++ = (char)*p;
+        } else if (*p < 0x20) {
+            w = put(w, "\\u00");
+            *w++ = hex[*p >> 4];
+            *w++ = hex[*p & 15];
+        } else {
+            *w++ = (char)*p;
+        }
     }
-    cJSON_AddStringToObject(o, "path", obj->name);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
+    return w;
+}
+
+static void control_msg(ctrl_msg *m, const etl_object *obj, const char *args, bool fqn)
+{
+    size_t alen = args ? strlen(args) : 0;
+    size_t need = 64 + 6 * alen + (fqn ? 3 * strlen(obj->fqn) : 0) + 6 * strlen(obj->name);
+    m->data = need <= sizeof m->stack ? m->stack : cmn_xmalloc(need);
+    char *w = put(m->data, "{");
+    if (alen) {
+        w = put_json(put(w, "\"etl_args\":\""), args);
+        w = put(w, "\",");
+    }
+    if (fqn) { /* PathEscape leaves nothing JSON must escape */
+        w = put(w, "\"fqn\":\"");
+        w += cmn_path_escape_to(w, obj->fqn);
+        w = put(w, "\",");
+    }
+    w = put_json(put(w, "\"path\":\""), obj->name);
+    w = put(w, "\"}");
+    m->len = (size_t)(w - m->data);
+}
+
+static void control_free(ctrl_msg *m)
+{
+    if (m->data != m->stack)
+        free(m->data);
 }
 
 /* One answer: binary streams to the sink, text is kept as the error. */
@@ -238,7 +284,7 @@ static int send_source(cmn_ws *ws, const source *src, int *read_errno)
 /* Sends one object on c and queues its ticket, both under the send side
  * so that tickets are in the order of the messages. 0 or -errno; after a
  * failure the connection is shut (its queued tickets fail, a receiver wakes). */
-static int conn_send(ws_pool *p, ws_conn *c, ticket *t, const char *ctrl, const source *src, int64_t deadline,
+static int conn_send(ws_pool *p, ws_conn *c, ticket *t, const ctrl_msg *ctrl, const source *src, int64_t deadline,
                      int *read_errno)
 {
     cmn_ws_send_lock(c->ws);
@@ -250,7 +296,7 @@ static int conn_send(ws_pool *p, ws_conn *c, ticket *t, const char *ctrl, const 
     c->tail = t;
     pthread_mutex_unlock(&p->mu);
     cmn_ws_set_send_deadline(c->ws, deadline);
-    int rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl, strlen(ctrl));
+    int rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl->data, ctrl->len);
     if (!rc)
         rc = send_source(c->ws, src, read_errno);
     if (!rc)
@@ -261,12 +307,14 @@ static int conn_send(ws_pool *p, ws_conn *c, ticket *t, const char *ctrl, const 
     return rc;
 }
 
-/* Waits until t's answer is next, reads it into r, and leaves the queue. */
+/* Waits until t's answer is next, reads it into r, and leaves the queue,
+ * waking the next ticket's thread alone (a broadcast woke every thread
+ * waiting on any connection, for one of them to go on). */
 static int conn_recv(ws_pool *p, ws_conn *c, ticket *t, int64_t deadline, const cmn_ws_reader *r)
 {
     pthread_mutex_lock(&p->mu);
     while (c->head != t) /* bounded: each answer before ours has its deadline */
-        pthread_cond_wait(&p->cv, &p->mu);
+        pthread_cond_wait(&t->cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
     int rc = -ECONNRESET;
     if (cmn_ws_usable(c->ws)) {
@@ -277,9 +325,10 @@ static int conn_recv(ws_pool *p, ws_conn *c, ticket *t, int64_t deadline, const 
     }
     pthread_mutex_lock(&p->mu);
     c->head = t->next;
-    if (!c->head)
+    if (c->head)
+        pthread_cond_signal(&c->head->cv);
+    else
         c->tail = NULL;
-    pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
@@ -294,7 +343,8 @@ static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, c
      * (ETL_DIRECT_FQN), or an ETL of ours on this node (launch.c) */
     bool fqn = !input && (strcmp(h->arg, "fqn") == 0 || h->direct_fqn || h->fqn_default);
     source src = {.input = input, .fd = -1};
-    char *ctrl = control_msg(obj, args, fqn);
+    ctrl_msg ctrl;
+    control_msg(&ctrl, obj, args, fqn);
     answer a = {.sink = sink};
     cmn_buf_init(&a.text);
     int rc = 0;
@@ -320,12 +370,15 @@ static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, c
         if (crc) /* refused (the ETL is gone), or not a WebSocket server: the ETL's failure */
             ETL_FAIL(EPROTO, "%s", cerr.msg);
         ticket t = {0};
+        pthread_cond_init(&t.cv, NULL);
         int read_errno = 0;
-        int wrc = conn_send(pool, c, &t, ctrl, &src, deadline, &read_errno);
+        int wrc = conn_send(pool, c, &t, &ctrl, &src, deadline, &read_errno);
         cmn_ws_reader r = {&a, answer_begin, answer_data};
         int rrc = conn_recv(pool, c, &t, deadline, &r);
-        char why[200];
-        snprintf(why, sizeof why, "%s", cmn_ws_why(c->ws));
+        pthread_cond_destroy(&t.cv);
+        char why[200] = "";
+        if (wrc || rrc) /* c may go with the release */
+            snprintf(why, sizeof why, "%s", cmn_ws_why(c->ws));
         pthread_mutex_lock(&pool->mu);
         conn_release(pool, c);
         pthread_mutex_unlock(&pool->mu);
@@ -365,7 +418,7 @@ out:
     if (src.fd >= 0)
         close(src.fd);
     cmn_buf_free(&a.text);
-    free(ctrl);
+    control_free(&ctrl);
     return rc;
 }
 

@@ -96,6 +96,7 @@ void fs_cache_destroy(void)
         free(fs_st.cache.roots[i].dir);
     fs_st.cache.nroots = 0;
     pthread_mutex_unlock(&fs_st.cache.mu);
+    fs_known_destroy();
 }
 
 static centry *find_locked(const char *path, bool create)
@@ -181,6 +182,7 @@ void fs_cache_forget(const char *path)
         e->missing_until = 0;
     }
     pthread_mutex_unlock(&fs_st.cache.mu);
+    fs_known_touch(path);
 }
 
 void fs_cache_put_missing(const char *path)

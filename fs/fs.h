@@ -16,10 +16,14 @@
  *   pending.c  counted set of the names queued copies touch (the barrier's index)
  *   batch.c    queued server-side copies, sent many at a time; the copy barrier
  *   copy.c     copy_file_range as a server-side copy
+ *   known.c    directories whose every name the daemon knows: a lookup of a
+ *              name not there costs no request
  *   notify.c   the kernel's negative entries under views, dropped when the
  *              daemon makes a name in a bucket
  *   prefetch.c read-ahead through views: the next files of a directory read
  *              in order, transformed in the background
+ *   conn.c     FUSE_HANDLE_KILLPRIV_V2 in the INIT reply (libfuse 3.14 cannot
+ *              ask for it): no security.capability lookup before each write
  *   ops.c      the FUSE operations (high-level API, multi-threaded) and the table;
  *              each enters through one protocol per kind (op_enter_read/_write):
  *              parse, refuse writes under @views, wait on the copy barrier,
@@ -335,6 +339,21 @@ bool fs_prefetch_take(fs_handle *h, pid_t reader);
 /* bck/obj changed: what was transformed ahead from it is dropped. */
 void fs_prefetch_forget(const char *bck, const char *obj);
 
+/* ------------------------------------------------------------------ known.c */
+/* Learning all the names of dir (a plain path: "/b" or "/b/a"): begin before
+ * asking the target, so names the daemon makes meanwhile are kept; end with
+ * since_ns, when the asking began, and whether dir was found empty (false:
+ * nothing is known). The id is 0 when attr_timeout is 0 (nothing is kept). */
+uint64_t fs_known_begin(const char *dir);
+void fs_known_end(uint64_t id, int64_t since_ns, bool empty);
+/* path's directory is known and holds no such name: answer ENOENT without a
+ * request. A directory known longer than attr_timeout is listed again here. */
+bool fs_known_missing(const char *path);
+/* The daemon made or changed path: the name below each known directory may
+ * exist from now on (called by fs_cache_forget). */
+void fs_known_touch(const char *path);
+void fs_known_destroy(void);
+
 /* ------------------------------------------------------------------ notify.c */
 /* In fs_init (the thread that sends notifications) and fs_destroy. */
 void fs_notify_start(struct fuse *f);
@@ -344,6 +363,11 @@ void fs_notify_view_miss(const char *etl);
 /* A name was made in a bucket: views that answered "no such name" lately
  * are dropped from the kernel's cache. */
 void fs_notify_name_made(void);
+
+/* ------------------------------------------------------------------ conn.c */
+/* In fs_init, before libfuse sends the INIT reply: the reply says the daemon
+ * clears suid/sgid/capabilities itself (it has none to clear). */
+void fs_conn_killpriv_v2(struct fuse *f);
 
 /* ------------------------------------------------------------------ ops.c */
 extern const struct fuse_operations fs_ops;
@@ -360,10 +384,12 @@ struct fs_centry;
 struct fs_batch;
 struct fs_pkey;
 struct fs_pf_entry;
+struct fs_known;
 
 #define FS_NOTIFY_VIEWS 32 /* views whose "no such name" answers are remembered */
 #define FS_PF_STREAMS 8 /* readers whose order read-ahead follows at once */
 #define FS_PF_WORKERS 2
+#define FS_KNOWN_DIRS 8 /* directories whose names are all known, at most */
 
 typedef struct fs_pf_stream {
     pid_t pid;           /* the reading thread (a DataLoader worker, md5sum); 0 = free */
@@ -446,6 +472,11 @@ typedef struct fs_state {
         bool running, stopping;             /* mu */
         pthread_t thread;
     } notify;
+    struct { /* known.c */
+        pthread_mutex_t mu;
+        struct fs_known *dirs[FS_KNOWN_DIRS]; /* mu; NULL = free */
+        uint64_t next_id;                     /* mu */
+    } known;
     struct { /* writer.c: files open for writing, for getattr's size */
         pthread_mutex_t mu;
         fs_handle *list; /* mu */

@@ -310,7 +310,7 @@ static int getattr_op(const fs_op *op, struct stat *st)
             return rc;
         a = (fs_attr){.is_dir = true};
         fs_cache_put(path, &a);
-    } else if (!ro && fs_cache_missing(path)) {
+    } else if (!ro && (fs_cache_missing(path) || fs_known_missing(path))) {
         fs_stat_add(FS_ST_ATTR_HITS, 1);
         return -ENOENT;
     } else {
@@ -619,15 +619,24 @@ static int fs_mkdir(const char *path, mode_t mode)
     int rc = op_enter_mkdir(path, &op);
     if (rc < 0)
         return rc;
+    /* a directory made here is empty: its names are known (known.c), so cp's
+     * lookups of new names in it cost no HEAD */
+    uint64_t known = fs_known_begin(path);
+    int64_t since = cmn_mono_ns();
+    bool empty = false;
     if (!*op.p.obj) {
         rc = fs_api_create_bucket(op.p.bck);
+        empty = rc == 0;
     } else {
         rc = bucket_exists(op.p.bck);
         if (rc == 0)
             rc = parent_is_dir(path);
-        if (rc == 0)
+        if (rc == 0) {
             fs_vdir_add(path);
+            empty = has_children(op.p.bck, op.p.obj) == 0;
+        }
     }
+    fs_known_end(known, since, empty);
     if (rc == 0)
         fs_notify_name_made(); /* in the views too */
     return op_exit_write(&op, rc);
@@ -920,6 +929,7 @@ static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     fs_prefetch_start();
     fs_notify_start(fuse_get_context()->fuse);
     fs_metrics_start();
+    fs_conn_killpriv_v2(fuse_get_context()->fuse); /* before libfuse sends this INIT's reply */
     cfg->attr_timeout = fs_cfg.attr_timeout;
     cfg->entry_timeout = fs_cfg.entry_timeout;
     /* off by default: cp's O_EXCL create looks the name up again whatever

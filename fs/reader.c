@@ -178,7 +178,7 @@ ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off)
     }
     pthread_mutex_lock(&h->mu);
     if (h->writer) {
-        n = cmn_pread_full(h->fd, buf, len, off);
+        n = h->fd < 0 ? 0 : cmn_pread_full(h->fd, buf, len, off); /* no spool yet: nothing written */
     } else if (h->etl[0]) {
         int rc = h->etl_loaded ? 0 : etl_load(h);
         n = rc < 0 ? rc : cmn_spool_pread(&h->out, buf, len, off);

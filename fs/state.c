@@ -14,6 +14,7 @@ fs_state fs_st = {
     .writers.mu = PTHREAD_MUTEX_INITIALIZER,
     .prefetch.mu = PTHREAD_MUTEX_INITIALIZER,
     .notify.mu = PTHREAD_MUTEX_INITIALIZER,
+    .known.mu = PTHREAD_MUTEX_INITIALIZER,
     .notify.wake = PTHREAD_COND_INITIALIZER,
     .prefetch.work = PTHREAD_COND_INITIALIZER,
     .prefetch.done = PTHREAD_COND_INITIALIZER,

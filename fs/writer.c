@@ -41,7 +41,17 @@ static int64_t spool_size(fs_handle *h)
     if (h->server_copied)
         return h->copied_size;
     struct stat st;
-    return fstat(h->fd, &st) == 0 ? (int64_t)st.st_size : 0;
+    return h->fd >= 0 && fstat(h->fd, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+/* The spool file is made when the first byte needs it, not at create: a file
+ * that cp fills by a server-side copy never has one (a create and an unlink
+ * in spool_dir were a tenth of the daemon's CPU per copied file). */
+static int need_spool(fs_handle *h)
+{
+    if (h->fd < 0)
+        h->fd = fs_spool_file();
+    return h->fd < 0 ? h->fd : 0;
 }
 
 int64_t fs_writer_size_of(const char *path)
@@ -63,7 +73,9 @@ int64_t fs_writer_size_of(const char *path)
 static int download(fs_handle *h)
 {
     int64_t got = 0;
-    int rc = fs_api_get_all(h->bck, h->obj, NULL, NULL, h->fd, &got);
+    int rc = need_spool(h);
+    if (rc == 0)
+        rc = fs_api_get_all(h->bck, h->obj, NULL, NULL, h->fd, &got);
     if (rc == -ENOENT)
         return 0;
     return rc;
@@ -73,10 +85,7 @@ int fs_writer_open(const fs_path *p, const char *path, bool create, bool trunc, 
 {
     fs_handle *h = fs_handle_new(p, path);
     h->writer = true;
-    h->fd = fs_spool_file();
-    int rc = h->fd < 0 ? h->fd : 0;
-    if (rc == 0 && !trunc)
-        rc = download(h);
+    int rc = trunc ? 0 : download(h);
     if (rc < 0) {
         fs_handle_free(h);
         return rc;
@@ -118,9 +127,12 @@ static int take_back_copy(fs_handle *h)
     if (!h->server_copied)
         return 0;
     fs_batch_wait_dst(h->bck, h->obj);
+    int rc = need_spool(h);
+    if (rc < 0)
+        return rc;
     if (ftruncate(h->fd, 0) != 0)
         return -errno;
-    int rc = download(h);
+    rc = download(h);
     if (rc == 0) {
         h->server_copied = false;
         h->dirty = true;
@@ -136,6 +148,8 @@ ssize_t fs_writer_write(fs_handle *h, const char *buf, size_t len, off_t off)
         n = -EFBIG;
     else if (n == 0 && off > spool_size(h))
         n = check_growth(h, off + (int64_t)len);
+    if (n == 0)
+        n = need_spool(h);
     if (n == 0 && (n = pwrite(h->fd, buf, len, off)) < 0)
         n = -errno;
     if (n >= 0)
@@ -150,6 +164,8 @@ int fs_writer_truncate(fs_handle *h, off_t size)
     int rc = take_back_copy(h);
     if (rc == 0)
         rc = check_growth(h, size);
+    if (rc == 0)
+        rc = need_spool(h);
     if (rc == 0)
         rc = ftruncate(h->fd, size) == 0 ? 0 : -errno;
     if (rc == 0)
@@ -167,7 +183,10 @@ static int flush_locked(fs_handle *h, bool final)
     if (!h->writer || h->server_copied || !(h->wrote || h->created || (final && h->dirty)))
         return 0;
     int64_t size = spool_size(h);
-    int rc = fs_api_put_fd(h->bck, h->obj, h->fd, size);
+    int rc = need_spool(h); /* an empty new file is PUT from an empty spool */
+    if (rc < 0)
+        return rc;
+    rc = fs_api_put_fd(h->bck, h->obj, h->fd, size);
     fs_cache_forget(h->path);
     if (rc == 0) {
         h->dirty = h->created = h->wrote = false;

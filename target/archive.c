@@ -6,6 +6,12 @@
  * are the object names ("isbn" prefixes the bucket name); "aate" appends to
  * an existing archive by copying its members first; with "coer" a missing
  * object is an error that does not stop the job, else no archive is made.
+ *
+ * In a cluster the archive is one job over every target (cluster_jobs.c):
+ * the share of the archive's owner writes it, reading each member from its
+ * disks or, for a member another target owns, from that owner's; the other
+ * shares have nothing to do. A selection by prefix (no names, no template)
+ * takes the owner's own objects, then each other target's (its listing).
  */
 #include "target/target.h"
 
@@ -16,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum arch_fmt { FMT_TAR, FMT_TGZ, FMT_ZIP };
@@ -26,6 +33,8 @@ typedef struct arch_job {
     char *archname;
     enum arch_fmt fmt;
     bool isbn, aate, coer;
+    bool cluster;
+    char *auth; /* the request's "Authorization: ..." (NULL: none), for listing the other targets */
     tgt_sel sel;
     /* while writing */
     struct archive *a;
@@ -157,25 +166,10 @@ static int copy_existing(arch_job *j)
     return rc;
 }
 
-static bool add_member(void *ctx, const char *name, bool listed)
+/* Writes one member of size bytes, read from fd or (fd < 0) from sp. */
+static bool write_member(arch_job *j, const char *name, int64_t size, const struct timespec *mtime, int fd,
+                         const cmn_spool *sp)
 {
-    arch_job *j = ctx;
-    if (tgt_job_aborted(j->job))
-        return false;
-    if (!strcmp(j->src, j->dst) && !strcmp(name, j->archname))
-        return true; /* never archive the archive into itself */
-    int fd;
-    int64_t size;
-    int rc = tgt_object_open(&tgt->store, j->src, name, &fd, &size);
-    if (rc) {
-        if (rc == -ENOENT && !listed)
-            return true;
-        tgt_job_error(j->job, "ais://%s/%s: %s", j->src, name, rc == -ENOENT ? "does not exist" : strerror(-rc));
-        j->failed = !j->coer;
-        return j->coer;
-    }
-    struct stat st;
-    fstat(fd, &st);
     struct archive_entry *e = archive_entry_new();
     cmn_buf path;
     cmn_buf_init(&path);
@@ -186,11 +180,12 @@ static bool add_member(void *ctx, const char *name, bool listed)
     archive_entry_set_size(e, size);
     archive_entry_set_filetype(e, AE_IFREG);
     archive_entry_set_perm(e, 0644);
-    archive_entry_set_mtime(e, st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    archive_entry_set_mtime(e, mtime->tv_sec, mtime->tv_nsec);
     bool ok = archive_write_header(j->a, e) == ARCHIVE_OK;
     ssize_t n = 0;
     int64_t left = size;
-    while (ok && left > 0 && (n = read(fd, j->buf, 1 << 20)) > 0) {
+    while (ok && left > 0 &&
+           (n = fd >= 0 ? read(fd, j->buf, 1 << 20) : cmn_spool_pread(sp, j->buf, 1 << 20, size - left)) > 0) {
         ok = archive_write_data(j->a, j->buf, (size_t)n) == n;
         left -= n;
     }
@@ -203,7 +198,6 @@ static bool add_member(void *ctx, const char *name, bool listed)
     }
     archive_entry_free(e);
     cmn_buf_free(&path);
-    close(fd);
     if (!ok) {
         j->failed = true; /* the stream is broken: no archive */
         return false;
@@ -212,10 +206,99 @@ static bool add_member(void *ctx, const char *name, bool listed)
     return true;
 }
 
+/* A member that cannot be read: an error; with coer the job goes on. */
+static bool member_missing(arch_job *j, const char *name, bool listed, int rc, const char *why)
+{
+    if (rc == -ENOENT && !listed)
+        return true;
+    tgt_job_error(j->job, "ais://%s/%s: %s", j->src, name, why);
+    j->failed = !j->coer;
+    return j->coer;
+}
+
+/* A member another target owns, read from its disks. */
+static bool add_remote_member(arch_job *j, const tgt_member *owner, const char *name, bool listed)
+{
+    cmn_spool sp;
+    cmn_spool_init(&sp, tgt->store.mpaths[0], 1 << 20);
+    cmn_err err = {0};
+    int rc = tgt_cluster_fetch(owner, "archive", j->src, name, &sp, &err);
+    bool ok;
+    if (rc) {
+        ok = member_missing(j, name, listed, rc, rc == -ENOENT ? "does not exist" : err.msg);
+    } else {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        ok = write_member(j, name, sp.len, &now, -1, &sp);
+    }
+    cmn_spool_free(&sp);
+    return ok;
+}
+
+static bool add_member(void *ctx, const char *name, bool listed)
+{
+    arch_job *j = ctx;
+    if (tgt_job_aborted(j->job))
+        return false;
+    if (!strcmp(j->src, j->dst) && !strcmp(name, j->archname))
+        return true; /* never archive the archive into itself */
+    tgt_member owner;
+    if (j->cluster && (j->sel.names || j->sel.tmpl) && tgt_cmap_owner(j->src, name, &owner))
+        return add_remote_member(j, &owner, name, listed);
+    int fd;
+    int64_t size;
+    int rc = tgt_object_open(&tgt->store, j->src, name, &fd, &size);
+    if (rc)
+        return member_missing(j, name, listed, rc, rc == -ENOENT ? "does not exist" : strerror(-rc));
+    struct stat st;
+    fstat(fd, &st);
+    bool ok = write_member(j, name, size, &st.st_mtim, fd, NULL);
+    close(fd);
+    return ok;
+}
+
+typedef struct remote_walk {
+    arch_job *j;
+    const tgt_member *m;
+} remote_walk;
+
+static bool add_walked_remote(void *ctx, const char *name)
+{
+    remote_walk *w = ctx;
+    if (tgt_job_aborted(w->j->job))
+        return false;
+    if (!strcmp(w->j->src, w->j->dst) && !strcmp(name, w->j->archname))
+        return true;
+    return add_remote_member(w->j, w->m, name, false);
+}
+
+/* A prefix in a cluster: after this target's own objects, every other
+ * target's, read from it. */
+static void add_others(arch_job *j)
+{
+    tgt_member *ms;
+    int n = tgt_cmap_members(&ms, NULL);
+    for (int i = 0; i < n && !j->failed && !tgt_job_aborted(j->job); i++) {
+        if (!strcmp(ms[i].id, tgt_cluster_self()))
+            continue;
+        remote_walk w = {j, &ms[i]};
+        cmn_err err = {0};
+        if (tgt_cluster_names(&ms[i], j->src, j->sel.prefix ? j->sel.prefix : "", j->sel.non_recurs, j->auth,
+                              add_walked_remote, &w, &err) != 0) {
+            tgt_job_error(j->job, "ais://%s: cannot list the objects of %s: %s", j->src, ms[i].id, err.msg);
+            j->failed = !j->coer;
+        }
+    }
+    free(ms);
+}
+
 static void archive_job_utf8(tgt_job *job, void *arg)
 {
     arch_job *j = arg;
     j->job = job;
+    tgt_member owner;
+    if (j->cluster && tgt_cmap_owner(j->dst, j->archname, &owner))
+        return; /* the archive's owner writes it: this share has nothing to do */
     tgt_journal_add(job, "archive", j->src, j->dst);
     j->buf = cmn_xmalloc(1 << 20);
     int rc = tgt_writer_open(&j->w, &tgt->store, j->dst, j->archname);
@@ -228,6 +311,8 @@ static void archive_job_utf8(tgt_job *job, void *arg)
         j->failed = true;
     if (!j->failed)
         tgt_sel_each(&j->sel, j->src, add_member, j);
+    if (!j->failed && j->cluster && !j->sel.names && !j->sel.tmpl)
+        add_others(j);
     if (!j->failed && !tgt_job_aborted(job) && archive_write_close(j->a) != ARCHIVE_OK) {
         tgt_job_error(job, "ais://%s/%s: %s", j->dst, j->archname, archive_error_string(j->a));
         j->failed = true;
@@ -259,6 +344,7 @@ static void arch_free(void *p)
     if (j->a)
         archive_write_free(j->a); /* after close, or to discard a broken one */
     tgt_sel_free(&j->sel);
+    free(j->auth);
     free(j->archname);
     free(j->buf);
     free(j);
@@ -304,15 +390,35 @@ int tgt_act_archive(tgt_req *r, const char *src, cJSON *value)
     j->isbn = cJSON_IsTrue(cJSON_GetObjectItem(value, "isbn"));
     j->aate = cJSON_IsTrue(cJSON_GetObjectItem(value, "aate"));
     j->coer = cJSON_IsTrue(cJSON_GetObjectItem(value, "coer"));
-    int rc = tgt_bucket_create(&tgt->store, j->dst);
+    bool cluster = j->cluster = tgt_cluster_on(); /* j is the job's once it starts */
+    const char *share = cluster ? tgt_query(r, TGT_Q_JOB_SHARE) : NULL; /* of a job another target started */
+    if (share && (!*share || strlen(share) > CMN_UUID_LEN)) {
+        arch_free(j);
+        return tgt_reply_err(r, 400, "invalid job id \"%s\"", share);
+    }
+    const char *auth = tgt_header(r, "Authorization");
+    j->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
+    cmn_err e = {0};
+    int rc = 0;
+    if (cluster && !share && !tgt_bucket_exists(&tgt->store, j->dst) &&
+        (rc = tgt_cluster_bucket_create(j->dst, &e)) != 0 && rc != -EEXIST) { /* for every target */
+        arch_free(j);
+        return tgt_reply_err(r, cmn_err_http_status(e.code), "archive: %s", e.msg);
+    }
+    rc = tgt_bucket_create(&tgt->store, j->dst);
     if (rc && rc != -EEXIST) {
         arch_free(j);
         return tgt_reply_err(r, 500, "create bucket \"ais://%s\": %s", j->dst, strerror(-rc));
     }
-    tgt_job *job = tgt_job_start("archive", src, j->dst, archive_job, j, arch_free);
+    tgt_job *job = share ? tgt_job_start_as(share, "archive", src, j->dst, archive_job, j, arch_free)
+                         : tgt_job_start("archive", src, j->dst, archive_job, j, arch_free);
     if (!job) {
         arch_free(j);
         return tgt_reply_err(r, 500, "archive: cannot start the job");
     }
+    if (share)
+        tgt_job_set_targets(job, tgt_header(r, TGT_HDR_JOB_TARGETS));
+    else if (cluster)
+        return tgt_cjob_spread(r, job, "archive");
     return tgt_reply_text(r, 200, tgt_job_id(job));
 }

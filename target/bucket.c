@@ -273,6 +273,13 @@ static int summary_reply(tgt_req *r, const char *bck, bool head)
     }
     char *kept = *prefix ? NULL : summary_prefix_of(uuid);
     cJSON *summ = bucket_summary(bck, kept ? kept : prefix);
+    cmn_err e = {0};
+    if (tgt_cluster_on() && !tgt_header(r, TGT_HDR_SUMM_LOCAL) && /* every target's share */
+        tgt_cluster_summary(r, bck, kept ? kept : prefix, summ, &e) != 0) {
+        free(kept);
+        cJSON_Delete(summ);
+        return tgt_reply_err(r, cmn_err_http_status(e.code), "summary of ais://%s: %s", bck, e.msg);
+    }
     free(kept);
     if (!head) {
         cJSON *arr = cJSON_CreateArray();

@@ -28,98 +28,22 @@
 #include <unistd.h>
 
 #define CALL_CONNECT_MS 2000L
-#define CALL_TIMEOUT_MS 30000L
 
-/* ------------------------------------------------------------ calls to targets */
-typedef struct peer_call {
-    tgt_member m;
-    bool known;        /* in the map (a job's target may have left it) */
-    const char *method;
-    char *url;
-    const char *body;
-    size_t body_len;
-    const char *hdrs[6];
-    long status;       /* 0: no answer */
-    cJSON *json;       /* a 2xx JSON answer */
-    cmn_buf text;      /* a 2xx answer that is no JSON (a job id) */
-    cmn_err err;       /* why it failed, naming the target */
-} peer_call;
-
-static void *call_main(void *arg)
-{
-    peer_call *c = arg;
-    if (!c->known) {
-        cmn_err_set(&c->err, EHOSTDOWN, "target %s is not in the cluster map (down?)", c->m.id);
-        return NULL;
-    }
-    cmn_http_req req = {.method = c->method, .url = c->url, .headers = c->hdrs, .body = c->body,
-                        .body_len = c->body_len, .connect_timeout_ms = CALL_CONNECT_MS, .timeout_ms = CALL_TIMEOUT_MS};
-    cmn_http_resp resp;
-    cmn_http_resp_init(&resp);
-    /* a new connection: a kept-alive one belongs to one of a target's worker
-     * threads, which may be the one waiting here (as cluster_lso.c) */
-    cmn_http_pool *pool = cmn_http_pool_new(1);
-    int rc = cmn_http_do(pool, &req, &resp);
-    cmn_http_pool_free(pool);
-    c->status = rc < 0 ? 0 : resp.status;
-    if (rc < 0) {
-        cmn_err_set(&c->err, EHOSTDOWN, "target %s (%s) did not answer: %s", c->m.id, c->m.url, resp.err.msg);
-    } else if (resp.status / 100 != 2) {
-        cmn_buf why;
-        cmn_buf_init(&why);
-        cmn_ais_err_message(&resp, &why);
-        cmn_err_set(&c->err, -cmn_ais_status_errno(resp.status), "target %s: %s", c->m.id, why.data ? why.data : "");
-        cmn_buf_free(&why);
-    } else if (resp.body.len && (resp.body.data[0] == '{' || resp.body.data[0] == '[')) {
-        c->json = cJSON_ParseWithLength(resp.body.data, resp.body.len);
-    } else if (resp.body.len) {
-        cmn_buf_append(&c->text, resp.body.data, resp.body.len);
-    }
-    cmn_http_resp_free(&resp);
-    return NULL;
-}
-
-/* Runs the calls in parallel and waits for them all (each is bounded). */
-static void call_all(peer_call *cs, int n)
-{
-    pthread_t *th = cmn_xcalloc((size_t)(n ? n : 1), sizeof *th);
-    bool *started = cmn_xcalloc((size_t)(n ? n : 1), sizeof *started);
-    for (int i = 0; i < n; i++)
-        started[i] = pthread_create(&th[i], NULL, call_main, &cs[i]) == 0;
-    for (int i = 0; i < n; i++) {
-        if (started[i])
-            pthread_join(th[i], NULL);
-        else
-            call_main(&cs[i]);
-    }
-    free(th);
-    free(started);
-}
-
-static void calls_free(peer_call *cs, int n)
-{
-    for (int i = 0; i < n; i++) {
-        free(cs[i].url);
-        cJSON_Delete(cs[i].json);
-        cmn_buf_free(&cs[i].text);
-    }
-    free(cs);
-}
-
+/* ------------------------------------------------------------ the targets to ask */
 /* The targets to ask: those of the job when this node knows it (a target
  * that left the map is kept, not known), else every member; *of_job says
  * which. */
-static peer_call *targets_of(const char *id, int *n, bool *of_job)
+static tgt_pcall *targets_of(const char *id, int *n, bool *of_job)
 {
     tgt_member *ms;
     int nm = tgt_cmap_members(&ms, NULL);
     char *list = id && *id ? tgt_job_targets(id) : NULL;
-    peer_call *cs;
+    tgt_pcall *cs;
     *of_job = list != NULL;
     if (!list) {
         cs = cmn_xcalloc((size_t)(nm ? nm : 1), sizeof *cs);
         for (int i = 0; i < nm; i++)
-            cs[i] = (peer_call){.m = ms[i], .known = true};
+            cs[i] = (tgt_pcall){.m = ms[i], .known = true};
         *n = nm;
     } else {
         int cap = 1;
@@ -128,7 +52,7 @@ static peer_call *targets_of(const char *id, int *n, bool *of_job)
         cs = cmn_xcalloc((size_t)cap, sizeof *cs);
         *n = 0;
         for (char *save = NULL, *tid = strtok_r(list, ",", &save); tid; tid = strtok_r(NULL, ",", &save)) {
-            peer_call *c = &cs[(*n)++];
+            tgt_pcall *c = &cs[(*n)++];
             snprintf(c->m.id, sizeof c->m.id, "%s", tid);
             for (int i = 0; i < nm; i++)
                 if (!strcmp(ms[i].id, tid)) {
@@ -145,20 +69,20 @@ static peer_call *targets_of(const char *id, int *n, bool *of_job)
 }
 
 /* The job's targets but this one, moved to the front of the calls: their count in *n. */
-static peer_call *others_of(const char *id, int *n)
+static tgt_pcall *others_of(const char *id, int *n)
 {
     int all;
     bool of_job;
-    peer_call *cs = targets_of(id, &all, &of_job);
+    tgt_pcall *cs = targets_of(id, &all, &of_job);
     *n = 0;
     for (int i = 0; i < all; i++) {
         if (!strcmp(cs[i].m.id, tgt_cluster_self()))
             continue;
-        peer_call *c = &cs[(*n)++];
+        tgt_pcall *c = &cs[(*n)++];
         if (c != &cs[i]) {
             tgt_member m = cs[i].m;
             bool known = cs[i].known;
-            *c = (peer_call){.m = m, .known = known};
+            *c = (tgt_pcall){.m = m, .known = known};
             cmn_buf_init(&c->text);
         }
     }
@@ -189,16 +113,16 @@ char *tgt_cjob_members(void)
 int tgt_cjob_share(tgt_req *r, const char *id, const char *targets, const char *dst, cmn_err *err)
 {
     int ncalls;
-    peer_call *cs = others_of(id, &ncalls);
+    tgt_pcall *cs = others_of(id, &ncalls);
     char *auth = auth_header(r), *thdr = cmn_xasprintf("%s: %s", TGT_HDR_JOB_TARGETS, targets);
     char *bck = cmn_path_escape(r->items[2]);
     for (int i = 0; i < ncalls; i++) {
-        peer_call *c = &cs[i];
+        tgt_pcall *c = &cs[i];
         cmn_buf u;
         cmn_buf_init(&u);
         cmn_buf_printf(&u, "%s/v1/buckets/%s?%s=%s", c->m.url, bck, TGT_Q_JOB_SHARE, id);
         tgt_query_copy(r, &u, TGT_Q_JOB_SHARE);
-        if (!tgt_query(r, "bck_to")) { /* the destination as a query too: the share's row checks it */
+        if (dst && !tgt_query(r, "bck_to")) { /* the destination as a query too: the share's row checks it */
             char *to = cmn_xasprintf("ais/@#/%s/", dst), *esc = cmn_query_escape(to);
             cmn_buf_printf(&u, "&bck_to=%s", esc);
             free(to);
@@ -211,7 +135,7 @@ int tgt_cjob_share(tgt_req *r, const char *id, const char *targets, const char *
         const char *h[] = {"Content-Type: application/json", thdr, auth, NULL};
         memcpy(c->hdrs, h, sizeof h);
     }
-    call_all(cs, ncalls);
+    tgt_pcall_all(cs, ncalls);
     int rc = 0;
     for (int i = 0; i < ncalls; i++) {
         if (cs[i].status && cs[i].status / 100 != 2 && !rc) /* refused: the request is at fault, or that target */
@@ -219,11 +143,28 @@ int tgt_cjob_share(tgt_req *r, const char *id, const char *targets, const char *
         else if (!cs[i].status)
             cmn_warn("job %s: %s; its share is reported as failed", id, cs[i].err.msg);
     }
-    calls_free(cs, ncalls);
+    tgt_pcalls_free(cs, ncalls);
     free(bck);
     free(auth);
     free(thdr);
     return rc;
+}
+
+int tgt_cjob_spread(tgt_req *r, tgt_job *job, const char *kind)
+{
+    char id[CMN_UUID_LEN + 1];
+    snprintf(id, sizeof id, "%s", tgt_job_id(job));
+    char *targets = tgt_cjob_members();
+    tgt_job_set_targets(job, targets);
+    cmn_err e = {0};
+    int rc = tgt_cjob_share(r, id, targets, NULL, &e);
+    free(targets);
+    if (!rc)
+        return tgt_reply_text(r, 200, id);
+    char *auth = auth_header(r);
+    tgt_cjob_abort_all(id, auth);
+    free(auth);
+    return tgt_reply_err(r, cmn_err_http_status(e.code), "%s: %s", kind, e.msg);
 }
 
 /* ------------------------------------------------------------ queries */
@@ -358,7 +299,7 @@ int tgt_cjob_query(tgt_req *r, const char *what)
     const char *id = field(r->msg, "ID");
     int n;
     bool of_job;
-    peer_call *cs = targets_of(id, &n, &of_job);
+    tgt_pcall *cs = targets_of(id, &n, &of_job);
     char *auth = auth_header(r);
     for (int i = 0; i < n; i++) {
         cs[i].method = "GET";
@@ -368,7 +309,7 @@ int tgt_cjob_query(tgt_req *r, const char *what)
         const char *h[] = {"Content-Type: application/json", TGT_HDR_JOB_LOCAL ": true", auth, NULL};
         memcpy(cs[i].hdrs, h, sizeof h);
     }
-    call_all(cs, n);
+    tgt_pcall_all(cs, n);
     cJSON *out = NULL;
     int status = 200;
     if (!strcmp(what, "status") || !strcmp(what, "status_all")) {
@@ -463,7 +404,7 @@ int tgt_cjob_query(tgt_req *r, const char *what)
     } else {
         ret = tgt_reply_json(r, 200, out);
     }
-    calls_free(cs, n);
+    tgt_pcalls_free(cs, n);
     free(auth);
     return ret;
 }
@@ -474,7 +415,7 @@ int tgt_cjob_stop(tgt_req *r)
     const char *id = field(v, "ID");
     int n;
     bool of_job;
-    peer_call *cs = targets_of(id, &n, &of_job);
+    tgt_pcall *cs = targets_of(id, &n, &of_job);
     char *auth = auth_header(r);
     for (int i = 0; i < n; i++) {
         cs[i].method = "PUT";
@@ -484,14 +425,14 @@ int tgt_cjob_stop(tgt_req *r)
         const char *h[] = {"Content-Type: application/json", TGT_HDR_JOB_LOCAL ": true", auth, NULL};
         memcpy(cs[i].hdrs, h, sizeof h);
     }
-    call_all(cs, n);
+    tgt_pcall_all(cs, n);
     int ok = 0;
     for (int i = 0; i < n; i++) {
         ok += cs[i].status == 200;
         if (cs[i].status != 200 && cs[i].status != 404)
             cmn_warn("stop job %s: %s", *id ? id : "(by kind)", cs[i].err.msg);
     }
-    calls_free(cs, n);
+    tgt_pcalls_free(cs, n);
     free(auth);
     if (*id && !ok)
         return tgt_reply_err(r, 404, "job %s not found", id);
@@ -502,7 +443,7 @@ void tgt_cjob_abort_all(const char *id, const char *auth)
 {
     int n;
     bool of_job;
-    peer_call *cs = targets_of(id, &n, &of_job);
+    tgt_pcall *cs = targets_of(id, &n, &of_job);
     char *body = cmn_xasprintf("{\"action\":\"stop\",\"value\":{\"ID\":\"%s\"}}", id);
     for (int i = 0; i < n; i++) {
         cs[i].method = "PUT";
@@ -512,18 +453,18 @@ void tgt_cjob_abort_all(const char *id, const char *auth)
         const char *h[] = {"Content-Type: application/json", TGT_HDR_JOB_LOCAL ": true", auth, NULL};
         memcpy(cs[i].hdrs, h, sizeof h);
     }
-    call_all(cs, n);
-    calls_free(cs, n);
+    tgt_pcall_all(cs, n);
+    tgt_pcalls_free(cs, n);
     free(body);
 }
 
 bool tgt_cjob_busy(const char *id, const char *auth)
 {
     int ncalls;
-    peer_call *cs = others_of(id, &ncalls);
+    tgt_pcall *cs = others_of(id, &ncalls);
     char *body = cmn_xasprintf("{\"ID\":\"%s\"}", id);
     for (int i = 0; i < ncalls; i++) {
-        peer_call *c = &cs[i];
+        tgt_pcall *c = &cs[i];
         c->method = "GET";
         c->url = cmn_xasprintf("%s/v1/cluster?what=qryxstats", c->m.url);
         c->body = body;
@@ -531,14 +472,14 @@ bool tgt_cjob_busy(const char *id, const char *auth)
         const char *h[] = {"Content-Type: application/json", TGT_HDR_JOB_LOCAL ": true", auth, NULL};
         memcpy(c->hdrs, h, sizeof h);
     }
-    call_all(cs, ncalls);
+    tgt_pcall_all(cs, ncalls);
     bool busy = false;
     for (int i = 0; i < ncalls; i++) /* one that does not answer is not working on it */
         for (cJSON *node = cs[i].json ? cs[i].json->child : NULL; node; node = node->next) {
             cJSON *snap;
             cJSON_ArrayForEach(snap, node) busy |= cJSON_IsFalse(cJSON_GetObjectItem(snap, "is_idle"));
         }
-    calls_free(cs, ncalls);
+    tgt_pcalls_free(cs, ncalls);
     free(body);
     return busy;
 }
@@ -558,6 +499,10 @@ int tgt_h_job_share(tgt_req *r)
         return tgt_h_objects_copy(r);
     if (!strcmp(act, "etl-listrange"))
         return tgt_h_objects_transform(r);
+    if (!strcmp(act, "delete-listrange"))
+        return tgt_h_objects_delete(r);
+    if (!strcmp(act, "archive"))
+        return tgt_h_bucket_archive(r);
     return tgt_reply_err(r, 400, "invalid action \"%s\" for a job's share", act);
 }
 

@@ -235,3 +235,47 @@ int tgt_cluster_lso(tgt_req *r, const char *bck)
     free(auth_hdr);
     return ret;
 }
+
+int tgt_cluster_names(const tgt_member *m, const char *bck, const char *prefix, bool non_recurs, const char *auth,
+                      bool (*fn)(void *ctx, const char *name), void *ctx, cmn_err *err)
+{
+    char *token = cmn_xstrdup("");
+    int rc = 0;
+    bool go = true;
+    /* bounded: each page moves the token forward, a target holds finitely many names */
+    while (go && rc == 0) {
+        cJSON *msg = cJSON_CreateObject(), *v = cJSON_AddObjectToObject(msg, "value");
+        cJSON_AddStringToObject(msg, "action", "list");
+        cJSON_AddStringToObject(v, "prefix", prefix);
+        cJSON_AddStringToObject(v, "continuation_token", token);
+        cJSON_AddNumberToObject(v, "flags", non_recurs ? 1 << 11 : 0); /* LsoMsg's LsNoRecursion */
+        cJSON_AddNumberToObject(v, "pagesize", PAGE_MAX - 1);
+        char *body = cJSON_PrintUnformatted(msg);
+        cJSON_Delete(msg);
+        part p = {.m = m, .body = body, .body_len = strlen(body), .auth = auth};
+        snprintf(p.bck, sizeof p.bck, "%s", bck);
+        fetch(&p);
+        free(body);
+        if (p.err.code) {
+            rc = -p.err.code;
+            *err = p.err;
+            break;
+        }
+        const cJSON *e;
+        cJSON_ArrayForEach(e, p.entries)
+        {
+            const cJSON *n = cJSON_GetObjectItem(e, "name"), *f = cJSON_GetObjectItem(e, "flags");
+            bool dir = cJSON_IsNumber(f) && ((int)f->valuedouble & ENTRY_IS_DIR);
+            if (go && cJSON_IsString(n) && !dir)
+                go = fn(ctx, n->valuestring);
+        }
+        const cJSON *t = cJSON_GetObjectItem(p.page, "continuation_token");
+        bool more = p.more && cJSON_GetArraySize(p.entries) > 0 && strcmp(t->valuestring, token);
+        free(token);
+        token = cmn_xstrdup(more ? t->valuestring : "");
+        cJSON_Delete(p.page);
+        go = go && more;
+    }
+    free(token);
+    return rc;
+}

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LEASE_TTL_SEC 5
@@ -39,7 +40,9 @@ static struct {
     pthread_t keeper, watcher;
     bool threads;
     int joined; /* registered and the map read: health says 200 */
-} cl;
+    pthread_mutex_t nap_mu;
+    pthread_cond_t nap_cv; /* signalled when stop is set (CLOCK_MONOTONIC) */
+} cl = {.nap_mu = PTHREAD_MUTEX_INITIALIZER};
 
 bool tgt_in_cluster;
 
@@ -52,11 +55,23 @@ char *tgt_cluster_key(const char *kind, const char *name)
     return cmn_xasprintf("%s%s%s", cl.prefix, kind, name ? name : "");
 }
 
-/* Sleeps ms in short steps; false when the cluster is stopping. */
+/* Sleeps ms, or until the cluster stops; false when it is stopping. The
+ * keeper and the watcher between retries wake for their work only. */
 static bool nap(int ms)
 {
-    for (int t = 0; t < ms && !__atomic_load_n(&cl.stop, __ATOMIC_ACQUIRE); t += 100)
-        usleep(100 * 1000);
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&cl.nap_mu);
+    while (!__atomic_load_n(&cl.stop, __ATOMIC_ACQUIRE) &&
+           pthread_cond_timedwait(&cl.nap_cv, &cl.nap_mu, &until) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&cl.nap_mu);
     return !__atomic_load_n(&cl.stop, __ATOMIC_ACQUIRE);
 }
 
@@ -307,7 +322,13 @@ int tgt_cluster_start(cmn_err *err)
     tgt_in_cluster = true;
     snprintf(cl.prefix, sizeof cl.prefix, "/etlfs/%s/", tgt->cfg.cluster);
     int64_t *rev = cmn_xcalloc(1, sizeof *rev);
-    if ((rc = load_meta(err)) || (rc = register_self(err)) || (rc = read_all(rev, err))) {
+    /* the map and the buckets are read before this node is in etcd and
+     * again after: the others redirect to it as soon as they see its key,
+     * and it must never answer with an empty map then (every object "here",
+     * no neighbour to ask: a 404 for an object it is to fetch). Between the
+     * two reads it redirects to the previous owners, which is also the
+     * previous map that "get from neighbour" asks first. */
+    if ((rc = load_meta(err)) || (rc = read_all(rev, err)) || (rc = register_self(err)) || (rc = read_all(rev, err))) {
         free(rev);
         if (__atomic_load_n(&cl.lease, __ATOMIC_ACQUIRE))
             cmn_etcd_lease_revoke(cl.etcd, cl.lease, NULL);
@@ -316,6 +337,11 @@ int tgt_cluster_start(cmn_err *err)
         tgt_in_cluster = false;
         return rc;
     }
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&cl.nap_cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_create(&cl.keeper, NULL, keeper_main, NULL);
     pthread_create(&cl.watcher, NULL, watcher_main, rev);
     cl.threads = true;
@@ -331,7 +357,11 @@ void tgt_cluster_stop(void)
         return;
     __atomic_store_n(&cl.joined, 0, __ATOMIC_RELEASE);
     tgt_rebalance_stop(); /* a move under way ends after the object in hand */
+    pthread_mutex_lock(&cl.nap_mu);
     __atomic_store_n(&cl.stop, 1, __ATOMIC_RELEASE);
+    if (cl.threads)
+        pthread_cond_broadcast(&cl.nap_cv);
+    pthread_mutex_unlock(&cl.nap_mu);
     if (cl.threads) {
         pthread_join(cl.keeper, NULL);
         pthread_join(cl.watcher, NULL);

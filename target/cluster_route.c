@@ -197,19 +197,29 @@ char *tgt_cluster_redirect_bind(tgt_req *r)
  * the owner by this node's map refuses, so two nodes whose maps disagree
  * for a moment never each hand the object to the other and delete it. A
  * neighbour's read ("gfn") is answered whoever owns the object. */
-static bool refuse_not_mine(tgt_req *r)
+static bool refuse_not_mine(tgt_req *r, const tgt_member *owner)
 {
     const char *why = tgt_header(r, TGT_HDR_LOCAL_OBJ);
-    tgt_member owner;
-    if (!strcmp(why, "gfn") || !tgt_cmap_owner(r->items[2], r->obj, &owner))
+    if (!strcmp(why, "gfn"))
         return false;
-    tgt_member *m;
-    int64_t v;
-    tgt_cmap_members(&m, &v);
-    free(m);
     tgt_reply_err(r, 409, "%s of ais://%s/%s: target %s is not its owner in map v%lld (%s is)", why, r->items[2],
-                  r->obj, tgt_cluster_self(), (long long)v, owner.id);
+                  r->obj, tgt_cluster_self(), (long long)tgt_cmap_version(), owner->id);
     return true;
+}
+
+/* The object's own requests (appends and multipart uploads included: their
+ * state lives on the owner; rename and copy start where the source is);
+ * 5.0's object_to copies are served by the node asked. */
+static bool object_request(tgt_req *r)
+{
+    static const char *const methods[] = {"GET", "HEAD", "PUT", "DELETE", "PATCH"};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        if (!strcmp(r->method, methods[i]))
+            return !tgt_query(r, "object_to");
+    const char *act = tgt_msg_action(r);
+    return !strcmp(r->method, "POST") && !tgt_query(r, "object_to") &&
+           (!strcmp(act, "mpt-upload") || !strcmp(act, "mpt-complete") || !strcmp(act, "rename-obj") ||
+            !strcmp(act, "copy-obj"));
 }
 
 bool tgt_cluster_redirect(tgt_req *r)
@@ -217,20 +227,14 @@ bool tgt_cluster_redirect(tgt_req *r)
     if (!tgt_cluster_on() || r->from_etl || r->nitems != 4 || strcmp(r->items[0], "v1") ||
         strcmp(r->items[1], "objects") || !r->obj)
         return false;
-    if (tgt_cluster_local_obj(r))
-        return refuse_not_mine(r);
-    /* the object's own requests (appends and multipart uploads included:
-     * their state lives on the owner; rename and copy start where the
-     * source is); 5.0's object_to copies are served by the node asked */
-    static const char *const methods[] = {"GET", "HEAD", "PUT", "DELETE", "PATCH"};
-    bool object_method = false;
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
-        object_method |= !strcmp(r->method, methods[i]);
-    const char *act = tgt_msg_action(r);
-    object_method |= !strcmp(r->method, "POST") && (!strcmp(act, "mpt-upload") || !strcmp(act, "mpt-complete") ||
-                                                    !strcmp(act, "rename-obj") || !strcmp(act, "copy-obj"));
+    /* the owner first, once: for an object this node owns (what a client
+     * that follows redirects asks) nothing else is looked at */
     tgt_member owner;
-    if (!object_method || tgt_query(r, "object_to") || !tgt_cmap_owner(r->items[2], r->obj, &owner))
+    if (!tgt_cmap_owner(r->items[2], r->obj, &owner))
+        return false;
+    if (tgt_cluster_local_obj(r))
+        return refuse_not_mine(r, &owner);
+    if (!object_request(r))
         return false;
     cmn_err err;
     if (tgt_cluster_reachable(owner.id, owner.url, &err) != 0) {

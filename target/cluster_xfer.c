@@ -284,3 +284,72 @@ int tgt_cluster_place(tgt_req *r, const char *why, const char *bck, const char *
     int rc = tgt_cluster_reachable(owner.id, owner.url, err);
     return rc ? rc : tgt_cluster_send(&owner, r, why, bck, obj, dbck, dobj, false, bytes, NULL, err);
 }
+
+int tgt_cluster_fetch(const tgt_member *from, const char *why, const char *bck, const char *obj, cmn_spool *into,
+                      cmn_err *err)
+{
+    char *url = obj_url(from->url, bck, obj);
+    char *auth = auth_header(NULL);
+    char *what = cmn_xasprintf("%s: read ais://%s/%s", why, bck, obj);
+    /* a read of its disks, answered whoever owns it by that target's map (as a neighbour's) */
+    const char *hdrs[] = {TGT_HDR_LOCAL_OBJ ": gfn", auth, NULL};
+    cmn_http_req req = {.method = "GET", .url = url, .headers = hdrs, .to_spool = into,
+                        .connect_timeout_ms = XFER_CONNECT_MS, .err_body_max = 4096};
+    cmn_http_resp resp;
+    cmn_http_resp_init(&resp);
+    cmn_http_pool *pool = cmn_http_pool_new(1);
+    int rc = cmn_http_do(pool, &req, &resp);
+    cmn_http_pool_free(pool);
+    if (rc == 0 && resp.status == 404)
+        rc = cmn_err_set(err, ENOENT, "ais://%s/%s: does not exist (on its owner %s)", bck, obj, from->id);
+    else if (rc < 0 || resp.status != 200)
+        rc = xfer_error(rc, &resp, what, from, err);
+    cmn_http_resp_free(&resp);
+    free(what);
+    free(auth);
+    free(url);
+    return rc;
+}
+
+int tgt_cluster_send_file(const tgt_member *to, const char *why, const char *path, const char *dbck,
+                          const char *dobj, bool keep_theirs, bool *sent, cmn_err *err)
+{
+    *sent = false;
+    char *url = obj_url(to->url, dbck, dobj);
+    char *auth = auth_header(NULL);
+    char *local = cmn_xasprintf(TGT_HDR_LOCAL_OBJ ": %s", why);
+    char *what = cmn_xasprintf("%s %s to ais://%s/%s", why, path, dbck, dobj);
+    const char *hdrs[] = {"Content-Type: application/octet-stream", local, auth, NULL};
+    cmn_http_pool *pool = cmn_http_pool_new(1);
+    cmn_http_resp resp;
+    cmn_http_resp_init(&resp);
+    int rc = 0;
+    if (keep_theirs) {
+        cmn_http_req head = {.method = "HEAD", .url = url, .headers = hdrs + 1, .connect_timeout_ms = XFER_CONNECT_MS,
+                             .timeout_ms = 30000};
+        rc = cmn_http_do(pool, &head, &resp);
+        if (rc == 0 && resp.status == 200)
+            goto out; /* it exists there, and overwriting was not asked for */
+        if (rc < 0 || resp.status != 404) {
+            rc = xfer_error(rc, &resp, what, to, err);
+            goto out;
+        }
+        cmn_http_resp_free(&resp);
+        cmn_http_resp_init(&resp);
+    }
+    cmn_http_req put = {.method = "PUT", .url = url, .headers = hdrs, .body_path = path,
+                        .connect_timeout_ms = XFER_CONNECT_MS, .err_body_max = 4096};
+    rc = cmn_http_do(pool, &put, &resp);
+    if (rc == 0 && resp.status == 200)
+        *sent = true;
+    else
+        rc = xfer_error(rc, &resp, what, to, err);
+out:
+    cmn_http_resp_free(&resp);
+    cmn_http_pool_free(pool);
+    free(what);
+    free(local);
+    free(auth);
+    free(url);
+    return rc;
+}

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 typedef struct bridge {
     pthread_mutex_t mu;
@@ -30,6 +31,11 @@ typedef struct bridge {
     char ctype[128];
     int64_t clen;
     char msg[1024];
+    /* the reader runs on an event thread and never blocks: with the pipe
+     * empty it suspends the connection, and the next write resumes it */
+    struct MHD_Connection *conn;
+    bool parked;
+    uint64_t writes; /* writes and the end so far: a reader parks only if none came since it looked */
     etl_chain *h;
     etl_object obj;
     char bck[256], *name, fqn[PATH_MAX];
@@ -48,10 +54,24 @@ static int sink_begin(void *ctx, const char *ctype, int64_t clen)
     return 0;
 }
 
+/* With b->mu held: something new for the reader; wake it if it parked. */
+static void bridge_wake(bridge *b)
+{
+    b->writes++;
+    if (b->parked) {
+        b->parked = false;
+        tgt_unpark(b->conn);
+    }
+}
+
 static int sink_write(void *ctx, const void *buf, size_t len)
 {
     bridge *b = ctx;
-    return cmn_write_all(b->wfd, buf, len); /* EPIPE when the client went away */
+    int rc = cmn_write_all(b->wfd, buf, len); /* EPIPE when the client went away */
+    pthread_mutex_lock(&b->mu);
+    bridge_wake(b);
+    pthread_mutex_unlock(&b->mu);
+    return rc;
 }
 
 static void *bridge_main(void *p)
@@ -67,6 +87,7 @@ static void *bridge_main(void *p)
     b->ended = true;
     close(b->wfd); /* the reader sees EOF only after rc is set */
     b->wfd = -1;
+    bridge_wake(b);
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
     return NULL;
@@ -89,6 +110,9 @@ static ssize_t bridge_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     bridge *b = cls;
     for (;;) {
+        pthread_mutex_lock(&b->mu);
+        uint64_t seen = b->writes;
+        pthread_mutex_unlock(&b->mu);
         ssize_t n = read(b->rfd, buf, max);
         if (n > 0) {
             tgt_metric_add(TGT_M_ETL_INLINE_SIZE, n);
@@ -96,6 +120,18 @@ static ssize_t bridge_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && errno == EAGAIN) {
+            pthread_mutex_lock(&b->mu);
+            bool park = b->writes == seen;
+            if (park) {
+                b->parked = true;
+                tgt_park(b->conn);
+            }
+            pthread_mutex_unlock(&b->mu);
+            if (park)
+                return 0; /* libmicrohttpd asks again once resumed */
+            continue;
+        }
         if (n < 0)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         pthread_mutex_lock(&b->mu);
@@ -179,24 +215,64 @@ etl_chain *tgt_etl_from_query(tgt_req *r, cmn_err *err)
     return c;
 }
 
+/* The size of the regular file at fqn: 0, or -errno (-ENOENT for no file). */
+static int file_size(const char *fqn, int64_t *size)
+{
+    struct stat st;
+    if (stat(fqn, &st) != 0)
+        return errno == ENOTDIR ? -ENOENT : -errno;
+    if (!S_ISREG(st.st_mode))
+        return -ENOENT;
+    *size = st.st_size;
+    return 0;
+}
+
+/* The object's file and size with one stat: a file found answers for its
+ * bucket too, so only a missing one takes the bucket's checks (a 404 naming
+ * the bucket) and, in a cluster, a neighbour's copy, as a plain GET does
+ * (object.c). 0, the stat's -errno, or 1 when a reply was queued. */
+static int inline_source(tgt_req *r, const char *bck, const char *obj, char *fqn, size_t fqnlen, int64_t *size)
+{
+    const char *prov = tgt_query(r, "provider");
+    char why[128];
+    bool names_ok = (!prov || !*prov || !strcmp(prov, "ais")) && cmn_bucket_name_valid(bck) &&
+                    cmn_object_name_valid(obj, why, sizeof why);
+    if (!names_ok && !tgt_check_object(r, bck, obj))
+        return 1;
+    if (tgt_store_fqn(&tgt->store, bck, obj, fqn, fqnlen) != 0)
+        return -ENAMETOOLONG;
+    int rc = file_size(fqn, size);
+    if (rc != -ENOENT)
+        return rc;
+    if (!tgt_check_object(r, bck, obj))
+        return 1;
+    if (!tgt_cluster_on())
+        return rc;
+    cmn_err gerr;
+    if (tgt_cluster_gfn(r, bck, obj, &gerr) != 0) {
+        tgt_reply_err(r, cmn_err_http_status(gerr.code), "%s", gerr.msg);
+        return 1;
+    }
+    return file_size(fqn, size);
+}
+
 int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj)
 {
+    char fqn[PATH_MAX];
+    int64_t size = 0;
+    int rc = inline_source(r, bck, obj, fqn, sizeof fqn, &size);
+    if (rc == 1)
+        return MHD_YES;
     cmn_err e = {0};
     etl_chain *h = tgt_etl_from_query(r, &e);
     if (!h)
         return tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
-    int fd;
-    int64_t size;
-    int rc = tgt_object_open(&tgt->store, bck, obj, &fd, &size);
     if (rc) {
         etl_put(h);
         if (rc == -ENOENT)
             return tgt_reply_err(r, 404, "t[%s]: ais://%s/%s does not exist", TGT_NODE_ID, bck, obj);
         return tgt_reply_err(r, 500, "ais://%s/%s: %s", bck, obj, strerror(-rc));
     }
-    close(fd);
-    char fqn[PATH_MAX];
-    tgt_store_fqn(&tgt->store, bck, obj, fqn, sizeof fqn);
     etl_object o = {bck, obj, fqn, size, NULL};
     char *url = etl_redirect_url(h, &o);
     if (url)
@@ -217,6 +293,8 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj)
         return tgt_reply_err(r, 500, "inline transform: pipe: %s", strerror(errno));
     }
     fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+    fcntl(p[0], F_SETFL, O_NONBLOCK); /* the read end only: the ETL's writes may block */
+    b->conn = r->conn;
     b->rfd = p[0];
     b->wfd = p[1];
     pthread_mutex_init(&b->mu, NULL);

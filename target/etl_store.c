@@ -11,6 +11,7 @@
 #include "target/target.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,11 +22,18 @@ typedef struct out_sink {
     tgt_rput *rp;
     tgt_batch *batch;
     bool dry_run;
-    tgt_writer w;
     bool opened;
     int64_t bytes;
-    int err; /* -errno of a failed write */
+    int err;      /* -errno of a failed write */
+    tgt_writer w; /* last: set up by sink_begin, not zeroed with the rest (8 KiB per object) */
 } out_sink;
+
+static void sink_init(out_sink *o, const char *dst, const char *dname)
+{
+    memset(o, 0, offsetof(out_sink, w));
+    o->dst = dst;
+    o->dname = dname;
+}
 
 static int sink_begin(void *ctx, const char *ctype, int64_t clen)
 {
@@ -117,13 +125,19 @@ static int store(out_sink *o, const etl_chain *h, const etl_object *obj, int64_t
 int tgt_etl_store(const etl_chain *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
                   bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, cmn_err *err)
 {
-    out_sink o = {.dst = dst, .dname = dname, .dry_run = dry_run, .batch = batch};
+    out_sink o;
+    sink_init(&o, dst, dname);
+    o.dry_run = dry_run;
+    o.batch = batch;
     return store(&o, h, obj, timeout_ns, bytes, out, err);
 }
 
 int tgt_etl_store_to(const etl_chain *h, const etl_object *obj, const char *owner, const char *auth, const char *dst,
                      const char *dname, int64_t timeout_ns, int64_t *bytes, cmn_err *err)
 {
-    out_sink o = {.dst = dst, .dname = dname, .owner = owner, .auth = auth};
+    out_sink o;
+    sink_init(&o, dst, dname);
+    o.owner = owner;
+    o.auth = auth;
     return store(&o, h, obj, timeout_ns, bytes, NULL, err);
 }

@@ -21,14 +21,18 @@ uint64_t tgt_hrw_digest(const char *s) { return XXH64(s, strlen(s), MLCG32); }
 
 uint64_t tgt_hrw_obj_digest(const char *bck, const char *obj)
 {
-    /* the uname of an ais:// bucket in the global namespace ("@#") */
-    char buf[1024];
-    int n = snprintf(buf, sizeof buf, "ais/@#/%s/%s", bck, obj);
-    if (n >= 0 && (size_t)n < sizeof buf)
-        return XXH64(buf, (size_t)n, MLCG32);
-    char *u = cmn_xasprintf("ais/@#/%s/%s", bck, obj);
-    uint64_t d = XXH64(u, strlen(u), MLCG32);
-    free(u);
+    /* the uname of an ais:// bucket in the global namespace ("@#"), put
+     * together by hand: every object request hashes one (no printf) */
+    static const char ns[] = "ais/@#/";
+    size_t nl = sizeof ns - 1, bl = strlen(bck), ol = strlen(obj), len = nl + bl + 1 + ol;
+    char stack[1024], *u = len <= sizeof stack ? stack : cmn_xmalloc(len);
+    memcpy(u, ns, nl);
+    memcpy(u + nl, bck, bl);
+    u[nl + bl] = '/';
+    memcpy(u + nl + bl + 1, obj, ol);
+    uint64_t d = XXH64(u, len, MLCG32);
+    if (u != stack)
+        free(u);
     return d;
 }
 

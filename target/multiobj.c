@@ -77,6 +77,7 @@ typedef struct del_ctx {
     tgt_job *job;
     char bck[256];
     tgt_sel sel;
+    bool cluster; /* each target deletes the named objects it owns (a walk finds only its own) */
 } del_ctx;
 
 static bool delete_one(void *ctx, const char *name, bool listed)
@@ -84,6 +85,9 @@ static bool delete_one(void *ctx, const char *name, bool listed)
     del_ctx *d = ctx;
     if (tgt_job_aborted(d->job))
         return false;
+    tgt_member owner;
+    if (d->cluster && (d->sel.names || d->sel.tmpl) && tgt_cmap_owner(d->bck, name, &owner))
+        return true; /* its owner's share */
     int fd;
     int64_t size = 0;
     if (tgt_object_open(&tgt->store, d->bck, name, &fd, &size) == 0)
@@ -114,24 +118,36 @@ static void del_free(void *p)
     free(d);
 }
 
+/* In a cluster the node asked makes the id and every other target runs its
+ * share under it (cluster_jobs.c): one job, its status summed over all. */
 int tgt_h_objects_delete(tgt_req *r)
 {
     const char *bck = r->items[2];
     if (!tgt_check_bucket(r, bck, true))
         return MHD_YES;
+    bool cluster = tgt_cluster_on();
+    const char *share = cluster ? tgt_query(r, TGT_Q_JOB_SHARE) : NULL;
+    if (share && (!*share || strlen(share) > CMN_UUID_LEN))
+        return tgt_reply_err(r, 400, "invalid job id \"%s\"", share);
     cJSON *value = tgt_msg_value(r);
     char why[512];
     del_ctx *d = cmn_xcalloc(1, sizeof *d);
     snprintf(d->bck, sizeof d->bck, "%s", bck);
+    d->cluster = cluster;
     if (tgt_sel_parse(value, &d->sel, why, sizeof why) != 0) {
         free(d);
         return tgt_reply_err(r, 400, "delete-listrange: %s", why);
     }
-    tgt_job *job = tgt_job_start("delete-listrange", bck, NULL, delete_job, d, del_free);
+    tgt_job *job = share ? tgt_job_start_as(share, "delete-listrange", bck, NULL, delete_job, d, del_free)
+                         : tgt_job_start("delete-listrange", bck, NULL, delete_job, d, del_free);
     if (!job) {
         del_free(d);
         return tgt_reply_err(r, 500, "delete-listrange: cannot start the job");
     }
+    if (share)
+        tgt_job_set_targets(job, tgt_header(r, TGT_HDR_JOB_TARGETS));
+    else if (cluster)
+        return tgt_cjob_spread(r, job, "delete-listrange");
     return tgt_reply_text(r, 200, tgt_job_id(job));
 }
 

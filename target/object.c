@@ -164,6 +164,8 @@ static int open_for_read(tgt_req *r, const char *bck, const char *obj, int *fd, 
         return 1;
     int rc = tgt_object_open_meta(&tgt->store, bck, obj, fd, st, m);
     if (rc == -ENOENT && tgt_cluster_on()) {
+        if (tgt_defer(r)) /* a neighbour may hold it: ask from a worker */
+            return 1;
         if (!object_here(r, bck, obj))
             return 1;
         rc = tgt_object_open_meta(&tgt->store, bck, obj, fd, st, m);
@@ -208,13 +210,13 @@ int tgt_h_object_get(tgt_req *r)
 {
     const char *bck = r->items[2], *obj = r->obj;
     const char *etl_name = tgt_query(r, "etl_name");
-    if (arch_wanted(r) || (etl_name && *etl_name)) {
+    if (arch_wanted(r)) {
         if (!object_here(r, bck, obj))
             return MHD_YES;
-        if (arch_wanted(r))
-            return tgt_arch_get(r, bck, obj);
-        return tgt_etl_inline(r, bck, obj);
+        return tgt_arch_get(r, bck, obj);
     }
+    if (etl_name && *etl_name) /* checks the object itself: one stat when it is there */
+        return tgt_etl_inline(r, bck, obj);
     int fd;
     struct stat st;
     tgt_objmeta m;

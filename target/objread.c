@@ -35,6 +35,17 @@ static int open_st(const tgt_store *s, const char *bck, const char *obj, int *fd
     return 0;
 }
 
+int tgt_object_stat(const char *fqn, int64_t *size)
+{
+    struct stat st;
+    if (stat(fqn, &st) != 0)
+        return errno == ENOTDIR ? -ENOENT : -errno;
+    if (!S_ISREG(st.st_mode))
+        return -ENOENT;
+    *size = st.st_size;
+    return 0;
+}
+
 int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size)
 {
     struct stat st;

@@ -109,18 +109,18 @@ static void do_one(tcb_run *run, const qitem *it)
     size_t nl = strlen(name), sl = t->suffix ? strlen(t->suffix) : 0;
     if (sl && (nl < sl || strcmp(name + nl - sl, t->suffix)))
         return; /* not selected */
-    int fd;
     int64_t size;
-    int rc = tgt_object_open(&tgt->store, t->src, name, &fd, &size);
+    char fqn[PATH_MAX], why[128];
+    /* the copy and the ETL open the file by its path: a stat is enough here */
+    int rc = tgt_store_fqn(&tgt->store, t->src, name, fqn, sizeof fqn);
+    if (!rc)
+        rc = tgt_object_stat(fqn, &size);
     if (rc) {
         if (rc != -ENOENT || it->listed)
             tgt_job_error(run->job, "ais://%s/%s: %s", t->src, name,
                           rc == -ENOENT ? "does not exist" : strerror(-rc));
         return;
     }
-    close(fd); /* the copy and the ETL read the file by its path */
-    char fqn[PATH_MAX], why[128];
-    tgt_store_fqn(&tgt->store, t->src, name, fqn, sizeof fqn);
     char *dname = it->dname ? cmn_xstrdup(it->dname) : tgt_tcb_dst_name(t, name); /* a given name was checked when parsed */
     char owner_url[512];
     const char *owner = run->cluster && tgt_cmap_owner_elsewhere(t->dst, dname, owner_url, sizeof owner_url)
@@ -234,7 +234,8 @@ static void *worker_main(void *p)
         qitem it = run->q[run->head];
         run->head = (run->head + 1) % TCB_QUEUE;
         run->n--;
-        pthread_cond_signal(&run->not_full);
+        if (run->n == TCB_QUEUE / 2) /* a full queue's feeder refills half at a time: one wake, not one per item */
+            pthread_cond_signal(&run->not_full);
         pthread_mutex_unlock(&run->mu);
         if (!tgt_job_aborted(run->job)) /* after an abort the queue only drains */
             do_one(run, &it);

@@ -8,6 +8,9 @@
  * The target runs as root, so a source must lie under a --promote-root
  * directory once resolved (realpath: no symlink leads out), the walk never
  * follows links (FTW_PHYS), and without any root promote is refused.
+ *
+ * In a cluster the node asked reads the files and sends each one that
+ * another target owns to that owner (the files need only be on its disks).
  */
 #include "target/target.h"
 
@@ -33,6 +36,23 @@ typedef struct prom {
 
 static __thread prom *cur; /* nftw has no context argument */
 
+/* 0 when path became bck/name on this target's disks; 1 when that exists
+ * and overwriting was not asked for; else -errno, the job's error said. */
+static int promote_here(prom *p, const char *path, const char *name)
+{
+    int fd;
+    int64_t old;
+    if (!p->ovw && tgt_object_open(&tgt->store, p->bck, name, &fd, &old) == 0) {
+        close(fd); /* exists, and overwriting was not asked for */
+        return 1;
+    }
+    int rc = tgt_store_copy_file(&tgt->store, path, p->bck, name, NULL, NULL);
+    if (rc)
+        tgt_job_error(p->job, "promote %s to ais://%s/%s: %s", path, p->bck, name, strerror(-rc));
+    return rc;
+}
+
+/* path as bck/name: on this target, or (in a cluster) sent to the name's owner. */
 static void promote_file(prom *p, const char *path, const char *name, int64_t size)
 {
     char why[128];
@@ -46,15 +66,17 @@ static void promote_file(prom *p, const char *path, const char *name, int64_t si
         tgt_job_error(p->job, "%s: invalid object name \"%s\": %s", path, name, why);
         return;
     }
-    int fd;
-    int64_t old;
-    if (!p->ovw && tgt_object_open(&tgt->store, p->bck, name, &fd, &old) == 0) {
-        close(fd); /* exists, and overwriting was not asked for */
-        return;
-    }
-    int rc = tgt_store_copy_file(&tgt->store, path, p->bck, name, NULL, NULL);
-    if (rc) {
-        tgt_job_error(p->job, "promote %s to ais://%s/%s: %s", path, p->bck, name, strerror(-rc));
+    tgt_member owner;
+    if (tgt_cluster_on() && tgt_cmap_owner(p->bck, name, &owner)) { /* sent to its owner */
+        bool sent;
+        cmn_err err = {0};
+        if (tgt_cluster_send_file(&owner, "promote", path, p->bck, name, !p->ovw, &sent, &err) != 0) {
+            tgt_job_error(p->job, "promote %s: %s", path, err.msg);
+            return;
+        }
+        if (!sent)
+            return; /* exists there, and overwriting was not asked for */
+    } else if (promote_here(p, path, name) != 0) {
         return;
     }
     tgt_job_count(p->job, 1, size);

@@ -90,22 +90,40 @@ void tgt_store_close(tgt_store *s)
     memset(s, 0, sizeof *s);
 }
 
+/* Appends str at out[n] within cap (always terminated, as snprintf) and
+ * returns the length the whole would have: paths are built per object, and
+ * snprintf's format parsing was most of their cost. */
+static size_t put(char *out, size_t cap, size_t n, const char *str)
+{
+    size_t len = strlen(str);
+    if (n < cap) {
+        size_t k = len < cap - 1 - n ? len : cap - 1 - n;
+        memcpy(out + n, str, k);
+        out[n + k] = '\0';
+    }
+    return n + len;
+}
+
 int tgt_store_mpath_of(const tgt_store *s, const char *bck, const char *obj)
 {
     if (s->nmpaths == 1)
         return 0;
     char key[PATH_MAX];
-    int n = snprintf(key, sizeof key, "%s/%s", bck, obj);
-    if (n < 0 || (size_t)n >= sizeof key)
-        n = (int)sizeof key - 1;
-    return (int)(XXH64(key, (size_t)n, 0) % (uint64_t)s->nmpaths);
+    size_t n = put(key, sizeof key, put(key, sizeof key, put(key, sizeof key, 0, bck), "/"), obj);
+    if (n >= sizeof key)
+        n = sizeof key - 1;
+    return (int)(XXH64(key, n, 0) % (uint64_t)s->nmpaths);
 }
 
 int tgt_store_fqn(const tgt_store *s, const char *bck, const char *obj, char *out, size_t outlen)
 {
     int i = tgt_store_mpath_of(s, bck, obj);
-    int n = snprintf(out, outlen, "%s/@ais/%s/%s", s->mpaths[i], bck, obj);
-    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+    size_t n = put(out, outlen, 0, s->mpaths[i]);
+    n = put(out, outlen, n, "/@ais/");
+    n = put(out, outlen, n, bck);
+    n = put(out, outlen, n, "/");
+    n = put(out, outlen, n, obj);
+    return n >= outlen ? -ENAMETOOLONG : 0;
 }
 
 int tgt_store_bdir(const tgt_store *s, int i, const char *bck, char *out, size_t outlen)

@@ -94,6 +94,9 @@ int tgt_objmeta_load(int fd, tgt_objmeta *m);   /* from an open object file */
 struct stat;
 int tgt_objmeta_load_st(int fd, const struct stat *st, tgt_objmeta *m); /* ... whose fstat the caller has */
 int tgt_objmeta_store(int fd, const tgt_objmeta *m);
+/* The version of the object file at path, 1 for a file without a record,
+ * 0 for none: what a new version follows. One getxattr, no open. */
+int64_t tgt_objmeta_version_at(const char *path);
 void tgt_objmeta_free(tgt_objmeta *m);
 
 /* --------------------------------------------------------------- objwrite */
@@ -102,14 +105,15 @@ void tgt_objmeta_free(tgt_objmeta *m);
 typedef struct tgt_batch tgt_batch;
 typedef struct tgt_writer {
     int fd;
-    char tmp[4096];
-    char fqn[4096];
     XXH64_state_t *xx;
     int64_t bytes;
     char *custom;       /* custom metadata JSON to store, owned */
     char cksum[17];     /* when set, the content's known XXH64 (a copy): not recomputed */
     tgt_batch *batch;   /* when set, commit joins this group commit (see below) */
     int64_t chunks, chunk_max; /* recorded in the metadata (a multipart upload's parts) */
+    /* last: opening zeroes the fields above only, not these 8 KiB (a job opens one per object) */
+    char tmp[4096];
+    char fqn[4096];
 } tgt_writer;
 
 /* Group commit for jobs that write many objects: committed writers hand
@@ -144,6 +148,9 @@ int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj);
 /* ---------------------------------------------------------------- objread */
 /* Opens an object for reading: fd and stat; 0 or -errno (-ENOENT if absent). */
 int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size);
+/* An object's size by its path, for a caller that hands the path on (a job
+ * whose ETL or copy opens the file itself): one stat. 0 or -errno (-ENOENT). */
+int tgt_object_stat(const char *fqn, int64_t *size);
 /* ... with the whole stat and the metadata (GET, HEAD): one fstat, and no
  * xattr read for an object read before whose file has not changed since
  * (a cache keyed by the file's identity and ctime). m is the caller's to free. */
@@ -290,7 +297,9 @@ int tgt_hrw_owner(const uint64_t *node_digests, int n, uint64_t obj_digest);
  *   cluster_xfer.c    objects between targets: send one to another, fetch
  *                     one a neighbour holds ("get from neighbour")
  *   rebalance.c       on every new map version, each object moved to its owner
- *   cluster_jobs.c    offline jobs over every target: shares, outputs to owners, merged queries */
+ *   cluster_jobs.c    offline jobs over every target: shares, outputs to owners, merged queries
+ *   cluster_call.c    one request to each of several targets, in parallel
+ *   cluster_summ.c    the bucket summary of every target, summed */
 typedef struct tgt_member {
     char id[64];
     char url[512];
@@ -327,7 +336,8 @@ bool tgt_cluster_bucket_fetch(const char *bck);
 /* Every bucket of the cluster, sorted; 0 or -errno (etcd unreachable). */
 int tgt_cluster_bucket_names(char ***names, int *n);
 
-/* The map (cluster_map.c), read under its lock; members sorted by id. */
+/* The map (cluster_map.c): a read-mostly snapshot, swapped whole on a change
+ * (a request takes no lock); members sorted by id. */
 void tgt_cmap_init(const char *uuid, const char *created);
 void tgt_cmap_put(const char *id, const char *url, int64_t rev);
 void tgt_cmap_del(const char *id, int64_t rev);
@@ -335,6 +345,7 @@ void tgt_cmap_del(const char *id, int64_t rev);
 void tgt_cmap_reset(tgt_member *members, int n, int64_t rev);
 /* A copy of the members (free it) and the map's version. */
 int tgt_cmap_members(tgt_member **out, int64_t *version);
+int64_t tgt_cmap_version(void);
 /* Whether another target owns bck/obj; then its URL into url (or the
  * whole member into out). */
 bool tgt_cmap_owner_elsewhere(const char *bck, const char *obj, char *url, size_t len);
@@ -373,6 +384,16 @@ void tgt_cluster_put_custom(struct tgt_req *r);
  * destination is this node's to write. */
 int tgt_cluster_place(struct tgt_req *r, const char *why, const char *bck, const char *obj, const char *dbck,
                       const char *dobj, int64_t *bytes, cmn_err *err);
+/* Reads bck/obj from the disks of target `from` into a spool (an archive
+ * gathering its members from their owners); 0, or -ENOENT when it has
+ * none, or -errno, with err naming both. */
+int tgt_cluster_fetch(const tgt_member *from, const char *why, const char *bck, const char *obj, cmn_spool *into,
+                      cmn_err *err);
+/* PUTs the local file path to target `to` as dbck/dobj (promote); with
+ * keep_theirs an object `to` already holds is kept (*sent false). 0, or
+ * -errno with err naming both. */
+int tgt_cluster_send_file(const tgt_member *to, const char *why, const char *path, const char *dbck,
+                          const char *dobj, bool keep_theirs, bool *sent, cmn_err *err);
 /* Get from neighbour, at the top of an object read this node serves: when
  * it lacks bck/obj (the map changed and rebalance has not brought it yet),
  * asks the targets of tgt_cmap_neighbours in order and stores the first
@@ -424,6 +445,38 @@ int tgt_cluster_etl_metrics(struct tgt_req *r, const char *name);
 #define TGT_HDR_LSO_LOCAL "Ais-Etlfs-Lso-Local"
 struct tgt_req;
 int tgt_cluster_lso(struct tgt_req *r, const char *bck);
+/* Calls fn (until it returns false) with the name of each object on target
+ * m's own disks in bck under prefix, in name order, page by page (auth:
+ * "Authorization: ..." or NULL); 0, or -errno with err naming m. */
+int tgt_cluster_names(const tgt_member *m, const char *bck, const char *prefix, bool non_recurs, const char *auth,
+                      bool (*fn)(void *ctx, const char *name), void *ctx, cmn_err *err);
+
+/* One request to each of several targets, in parallel, each bounded
+ * (cluster_call.c): fill m, known, method, url (malloc'd), body, hdrs
+ * (NULL-terminated); tgt_pcall_all fills the rest; tgt_pcalls_free frees
+ * url, json, text and the array. */
+typedef struct tgt_pcall {
+    tgt_member m;
+    bool known;        /* in the map (a job's target may have left it) */
+    const char *method;
+    char *url;
+    const char *body;
+    size_t body_len;
+    const char *hdrs[6];
+    long status;       /* 0: no answer */
+    cJSON *json;       /* a 2xx JSON answer */
+    cmn_buf text;      /* a 2xx answer that is no JSON (a job id); cmn_buf_init it */
+    cmn_err err;       /* why it failed, naming the target */
+} tgt_pcall;
+void tgt_pcall_all(tgt_pcall *cs, int n);
+void tgt_pcalls_free(tgt_pcall *cs, int n);
+
+/* The bucket summary of every target (cluster_summ.c): adds the others'
+ * summaries of bck (under prefix) into this node's summ; 0, or -errno with
+ * err naming a target that did not answer. A request with the header is
+ * one of its parts: the target answers with its own summary only. */
+#define TGT_HDR_SUMM_LOCAL "Ais-Etlfs-Summ-Local"
+int tgt_cluster_summary(struct tgt_req *r, const char *bck, const char *prefix, cJSON *summ, cmn_err *err);
 
 /* Offline jobs across the cluster (cluster_jobs.c). The node asked makes
  * the id, runs its share, and sends the same request with ?etlfs_job=ID (a
@@ -441,6 +494,11 @@ char *tgt_cjob_members(void);
  * target of targets; 0, or -errno with err when one refused it (one that
  * did not answer is only logged: its share is reported failed). */
 int tgt_cjob_share(struct tgt_req *r, const char *id, const char *targets, const char *dst, cmn_err *err);
+/* The node asked, for a job whose shares need no destination bucket
+ * (delete-listrange, archive): every member becomes the job's target and
+ * gets its share; replies with the id, or with the refusal (the job then
+ * aborted everywhere). dst of tgt_cjob_share may be NULL for the same. */
+int tgt_cjob_spread(struct tgt_req *r, tgt_job *job, const char *kind);
 /* GET /v1/cluster?what= status, status_all, running_all, qryxstats of
  * every target, merged; PUT stop to every target. Reply. */
 int tgt_cjob_query(struct tgt_req *r, const char *what);
@@ -479,7 +537,8 @@ typedef struct tgt_config {
     char listen_host[256];
     int port;
     char public_url[512];   /* what the smap advertises */
-    int threads;
+    int threads;            /* event threads: parse requests, serve what never waits (server.c) */
+    int workers;            /* worker threads: handlers that may wait (ETLs, other servers, long work) */
     size_t max_body;        /* bodies of control messages */
     char etl_dir[4096];     /* etl install dir (runtimes, transformers, images.conf) */
     char *promote_roots[16]; /* --promote-root: resolved (realpath) dirs promote may read; none = off */
@@ -514,6 +573,7 @@ extern tgt_server *tgt; /* the one server of this process */
 int tgt_server_start_etl(tgt_server *s);
 
 /* One HTTP request, as the handlers see it. */
+typedef int (*tgt_handler)(struct tgt_req *r);
 typedef struct tgt_req {
     struct MHD_Connection *conn;
     const char *method;
@@ -543,6 +603,14 @@ typedef struct tgt_req {
     int64_t started_ns;
     int status;        /* the reply's status, once queued (metrics) */
     int64_t bytes;     /* object bytes the handler moved (metrics) */
+    /* where its handler runs (server.c): may_wait is set by its row (routes.c);
+     * a handler on a worker leaves its reply in held for the event thread */
+    bool may_wait;
+    bool on_worker;
+    bool deferred;     /* its handler asked to run on a worker (tgt_defer) */
+    struct MHD_Response *held;
+    tgt_handler run;
+    struct tgt_req *next; /* the workers' queue */
 } tgt_req;
 
 /* ---------------------------------------------------------------- metrics */
@@ -564,6 +632,16 @@ void tgt_metrics_request(tgt_req *r);
 int tgt_h_metrics_get(tgt_req *r); /* GET /metrics */
 
 int tgt_server_start(tgt_server *s);
+/* For a handler that finds it must wait (a neighbour's object, etcd) while on
+ * an event thread: true when it should return MHD_YES at once without a
+ * reply, to be run again from the start on a worker (server.c). */
+bool tgt_defer(tgt_req *r);
+/* A response's content reader runs on an event thread and must not block:
+ * with nothing to send it parks its connection and returns 0; whoever makes
+ * the next bytes unparks it (at most once per park). The server's stop waits
+ * for every parked connection. */
+void tgt_park(struct MHD_Connection *conn);
+void tgt_unpark(struct MHD_Connection *conn);
 void tgt_server_stop(tgt_server *s);
 
 /* ------------------------------------------------------ append, multipart */
@@ -781,7 +859,6 @@ void tgt_journal_remove(tgt_job *job);
 void tgt_journal_recover(const tgt_store *s);
 
 /* ------------------------------------------------------------------ routes */
-typedef int (*tgt_handler)(tgt_req *r);
 /* The handler of r's row once the token allows what the row needs; NULL
  * when none (a 405 or the 401/403 may have been queued: r->responded). */
 tgt_handler tgt_route(tgt_req *r);

@@ -58,14 +58,16 @@ class Etcd:
         self.log.close()
 
 
-def member(workdir, etcd, cluster, node_id):
+def member(workdir, etcd, cluster, node_id, extra=()):
     os.makedirs(workdir, exist_ok=True)
-    return Target(workdir, mountpaths=1, extra_args=["--etcd", etcd.url, "--cluster", cluster, "--id", node_id])
+    return Target(workdir, mountpaths=1,
+                  extra_args=["--etcd", etcd.url, "--cluster", cluster, "--id", node_id, *extra])
 
 
-def start_nodes(etcd, base, cluster, ids):
-    """Targets with these ids joined in one cluster, once every one sees them all."""
-    ts = [member(os.path.join(base, f"n{i}"), etcd, cluster, tid) for i, tid in enumerate(ids, 1)]
+def start_nodes(etcd, base, cluster, ids, extra=()):
+    """Targets with these ids joined in one cluster, once every one sees
+    them all; extra: more flags for every target."""
+    ts = [member(os.path.join(base, f"n{i}"), etcd, cluster, tid, extra) for i, tid in enumerate(ids, 1)]
     wait_for(lambda: all(len(smap(t)["tmap"]) == len(ids) for t in ts), f"every node sees {len(ids)} targets")
     return ts
 

@@ -121,6 +121,21 @@ def test_etl_args_reach_the_transform(tws):
     assert "ws-upper" in message(r) and "a.txt" in message(r) and "etl_args" in message(r)
 
 
+def test_names_and_args_that_json_and_paths_escape(tws):
+    """The control message's "fqn" and "etl_args" carry quotes, backslashes,
+    control characters, '%' and UTF-8 to the ETL unchanged."""
+    args = 'q"uote \\back\tslash\n {"k": 1} \u00e4\u20ac %2F'
+    for i, name in enumerate(['q"uote\\back', "sp ace/\u00e4\u20ac", "per%cent?#&=+;@$,"]):
+        data = b"object %d" % i
+        path = requests.utils.quote(name, safe="/")
+        tws.put("wssrc", path, data)
+        # fqn: the ETL opens the file the control message names
+        r = requests.get(f"{tws.url}/v1/objects/wssrc/{path}",
+                         params={"etl_name": "ws-args", "etl_args": args}, timeout=60)
+        assert r.status_code == 200, (name, r.text)
+        assert r.content == data + b"|" + args.encode(), name
+
+
 def test_pipelines_with_a_ws_stage(tws):
     r = get(tws, "a.txt", etl_name="hp-upper", etl_pipeline="ws-rev")
     assert r.status_code == 200, r.text

@@ -101,6 +101,10 @@ static void escape_is(const char *in, const char *want)
         CHECK(cmn_url_decode(e) == 0 && !strcmp(e, in), "url_decode(path_escape(\"%s\")) = \"%s\"", in, e);
     }
     free(e);
+    /* the same escape written into a caller's buffer, with its length */
+    char out[256];
+    size_t n = cmn_path_escape_to(out, in);
+    CHECK(n == strlen(want) && !strcmp(out, want), "path_escape_to(\"%s\") = \"%s\" (%zu)", in, out, n);
 }
 
 static void test_url(void)

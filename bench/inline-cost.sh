@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# inline-cost.sh - what the target spends per inline GET, in counts that a busy
+# machine does not move: instructions (valgrind --tool=callgrind), context
+# switches and system calls, for N GETs of 16 KiB objects through the native
+# md5 transformer over ws:// (fqn), next to N plain GETs of the same objects.
+# Wall time is left to bench/etl-inline.sh on a quiet machine.
+#
+# Usage: bench/inline-cost.sh          (about a minute; at most LIMIT seconds)
+# Env:   ETLFS_BENCH_BUILD  build folder (default ./build-bench, RelWithDebInfo, no sanitizers)
+#        N                  requests per measurement (default 2000)
+#        CONNS              loadgen connections (default 8)
+#        COMM               communicator (default ws://)
+#        LIMIT              the script is stopped after this many seconds (default 600)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${ETLFS_BENCH_BUILD:-$root/build-bench}
+n=${N:-2000}
+conns=${CONNS:-8}
+comm=${COMM:-ws://}
+limit=${LIMIT:-600}
+PY=/usr/bin/python3
+
+source "$root/bench/lib.sh"
+need_tools inline-cost.sh valgrind callgrind_control callgrind_annotate strace curl
+bench_workdir cost
+trap 'echo "inline-cost.sh: stopped (time limit ${limit}s or a signal)" >&2; exit 124' TERM INT
+( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$limit" & sp=$!; wait $sp; kill -TERM $$ ) 2>/dev/null &
+pids+=($!)
+say() { echo "== $*" >&2; }
+
+say "build etlfs-target, etlfs-md5, loadgen (RelWithDebInfo, $build)"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DETLFS_SANITIZE=OFF >/dev/null
+cmake --build "$build" --target etlfs-target etlfs-md5 loadgen -j"$(nproc)" >/dev/null
+gen() { "$build/bin/loadgen" -1 -c "$conns" "$turl" "$1" >/dev/null; } # one pass over a list
+
+head -c 16384 /dev/urandom >"$work/obj"
+for i in $(seq 0 99); do echo "/v1/objects/b/o$i $work/obj"; done >"$work/put.list"
+for i in $(seq 0 $((n - 1))); do echo "/v1/objects/b/o$((i % 100))?etl_name=md5-cost"; done >"$work/inline.list"
+for i in $(seq 0 $((n - 1))); do echo "/v1/objects/b/o$((i % 100))"; done >"$work/plain.list"
+init_msg="{\"name\":\"md5-cost\",\"communication\":\"$comm\",\"init_timeout\":\"120s\",\"runtime\":{\"image\":\"etlfs/transformer_md5_native\"}}"
+
+setup() { # the bucket, its 100 objects and the ETL on a running target
+  curl -sf -X POST "$turl/v1/buckets/b" -H 'Content-Type: application/json' \
+    -d '{"action":"create-bck","name":"","value":null}' >/dev/null || true
+  "$build/bin/loadgen" -1 -c 4 -m PUT "$turl" "$work/put.list" >/dev/null
+  curl -sf -m 180 -X PUT "$turl/v1/etl" -H 'Content-Type: application/json' -d "$init_msg" >/dev/null
+  gen "$work/inline.list" # connections dialled, caches warm
+  gen "$work/plain.list"
+}
+
+# ---------------------------------------------------------------- context switches, system calls
+say "context switches and system calls per request ($n requests, $conns connections, $comm)"
+start_target "$build"
+setup
+etl_pid=$(pgrep -n -f "etlfs-md5 --listen" || true)
+switches() { # PID: voluntary + involuntary switches of all its threads
+  cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'
+}
+declare -A cs_t cs_e sc
+for kind in inline plain; do
+  a=$(switches "$tpid"); ae=$(switches "${etl_pid:-$tpid}")
+  gen "$work/$kind.list"
+  cs_t[$kind]=$(awk -v a="$a" -v b="$(switches "$tpid")" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')
+  cs_e[$kind]=$(awk -v a="$ae" -v b="$(switches "${etl_pid:-$tpid}")" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')
+  strace -c -f -p "$tpid" -o "$work/strace.$kind" 2>/dev/null &
+  sp=$!
+  sleep 1
+  gen "$work/$kind.list"
+  sleep 0.5
+  kill -INT "$sp" 2>/dev/null || true
+  wait "$sp" 2>/dev/null || true
+  sc[$kind]=$(awk -v n="$n" '$NF == "total" {printf "%.1f", $4 / n}' "$work/strace.$kind")
+  awk -v n="$n" 'NR > 2 && $1 !~ /^-/ && $NF != "total" && NF >= 5 && $4 / n >= 0.05 {printf "%s %.2f, ", $NF, $4 / n}' \
+    "$work/strace.$kind" >"$work/calls.$kind"
+done
+curl -sf -m 30 -X DELETE "$turl/v1/etl/md5-cost" >/dev/null || true
+kill "$tpid" 2>/dev/null || true
+wait "$tpid" 2>/dev/null || true
+
+# ---------------------------------------------------------------- instructions
+say "instructions per request under callgrind ($n requests each)"
+tport=$(free_port)
+turl=http://127.0.0.1:$tport
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.%p" \
+  "$build/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "$work/mp0" >"$work/target-cg.log" 2>&1 &
+tpid=$!
+pids+=($tpid)
+for _ in $(seq 600); do curl -sf -m 2 "$turl/v1/health" >/dev/null && break; sleep 0.2; done
+setup
+declare -A ir
+for kind in inline plain; do
+  callgrind_control -z "$tpid" >/dev/null
+  callgrind_control -i on "$tpid" >/dev/null
+  gen "$work/$kind.list"
+  callgrind_control -i off "$tpid" >/dev/null
+  callgrind_control -d "$kind" "$tpid" >/dev/null
+  f=$(grep -l "^desc: Trigger: .*$kind" "$work"/cg.* | head -1)
+  ir[$kind]=$(callgrind_annotate "$f" 2>/dev/null | awk -v n="$n" '/PROGRAM TOTALS/ {gsub(",", "", $1); printf "%.0f", $1 / n}')
+  cp "$f" "/tmp/inline-cost.$kind.callgrind" 2>/dev/null || true
+done
+curl -sf -m 60 -X DELETE "$turl/v1/etl/md5-cost" >/dev/null || true
+
+echo
+echo "the target per request ($n requests, $conns connections; inline: md5 transformer over $comm)"
+printf '%-8s %14s %18s %18s %14s\n' what instructions target-switches etl-switches syscalls
+for kind in inline plain; do
+  printf '%-8s %14s %18s %18s %14s\n' "$kind" "${ir[$kind]}" "${cs_t[$kind]}" "${cs_e[$kind]}" "${sc[$kind]}"
+done
+for kind in inline plain; do echo "  $kind system calls: $(cat "$work/calls.$kind")"; done
+echo "(callgrind files: /tmp/inline-cost.{inline,plain}.callgrind; load average $(cut -d' ' -f1-3 /proc/loadavg))"

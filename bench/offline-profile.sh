@@ -1,0 +1,136 @@
+#!/bin/bash
+# offline-profile.sh - what one offline job costs the target per object, in
+# counts that a shared machine does not disturb: system calls (strace -c -f)
+# or instructions (valgrind --tool=callgrind). A fixed job of N objects of
+# 16 KiB (the first N files of the benchmark dataset's "small"): etl-bck
+# through the native md5 transformer (hpush://, the target hands it the
+# file's path) or copy-bck. Only the target is counted, from the job's
+# request to its end; the transformer is a process of its own.
+#
+# usage: bench/offline-profile.sh strace|callgrind [etl-bck|copy-bck]
+#   ETLFS_BUILD   build folder (default ./build); N objects (default 2000)
+#   WORKERS       num_workers for the job (default: the target's default)
+#   COMM, ARG     the ETL's communicator and argument (default hpush:// and "";
+#                 ws:// and fqn: one stream per worker, the ETL opens the file)
+#   OUT           where callgrind.out is kept (default: a temporary folder)
+# Prints the per-object figures; strace's table or callgrind's top
+# functions follow.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TOOL=${1:?usage: offline-profile.sh strace|callgrind [etl-bck|copy-bck]}
+JOB=${2:-etl-bck}
+BUILD=${ETLFS_BUILD:-$ROOT/build}
+N=${N:-2000}
+WORKERS=${WORKERS:-0}
+COMM=${COMM:-hpush://}
+ARG=${ARG:-}
+DATA=${DATA:-/tmp/etlfs-bench-data}
+PY=/usr/bin/python3
+case "$TOOL" in strace | callgrind) ;; *) echo "tool: strace or callgrind" >&2; exit 2 ;; esac
+case "$JOB" in etl-bck | copy-bck) ;; *) echo "job: etl-bck or copy-bck" >&2; exit 2 ;; esac
+[ -x "$BUILD/bin/etlfs-target" ] || { echo "no $BUILD/bin/etlfs-target" >&2; exit 1; }
+"${DATASET_SH:-/work/shared/bench/dataset.sh}" "$DATA"
+
+WORK=$(mktemp -d /tmp/offline-profile.XXXXXX)
+OUT=${OUT:-$WORK}
+$PY - "$DATA/small" "$WORK/src" "$N" <<'EOF'
+import os, shutil, sys
+src, dst, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+files = sorted(os.path.join(p, f) for p, _, fs in os.walk(src) for f in fs)[:n]
+for f in files:
+    os.makedirs(os.path.dirname(os.path.join(dst, os.path.relpath(f, src))), exist_ok=True)
+    shutil.copyfile(f, os.path.join(dst, os.path.relpath(f, src)))
+EOF
+
+PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+ARGS=(--listen 127.0.0.1:$PORT --data "$WORK/mp0" --data "$WORK/mp1" --promote-root "$WORK/src")
+if [ "$TOOL" = callgrind ]; then
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.out" \
+        "$BUILD/bin/etlfs-target" "${ARGS[@]}" >"$WORK/target.log" 2>&1 &
+else
+    "$BUILD/bin/etlfs-target" "${ARGS[@]}" >"$WORK/target.log" 2>&1 &
+fi
+TPID=$!
+SPID=
+cleanup() {
+    [ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null
+    kill "$TPID" 2>/dev/null; wait "$TPID" 2>/dev/null
+    [ "$OUT" = "$WORK" ] && [ "$TOOL" = callgrind ] && cp "$WORK/callgrind.out" /tmp/offline-profile.callgrind.out 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# the job's side, bounded: start, wait at most 600 s
+job() {
+    timeout 900 $PY - "$PORT" "$WORK" "$JOB" "$WORKERS" "$ROOT" "$1" "$COMM" "$ARG" <<'EOF'
+import base64, os, sys, time, urllib.parse
+import requests
+port, work, kind, workers, root, step, comm, arg = sys.argv[1:9]
+url = f"http://127.0.0.1:{port}"
+def check(r):
+    if r.status_code != 200:
+        sys.exit(f"{r.request.method} {r.url}: {r.status_code} {r.text}")
+    return r
+if step == "setup":
+    deadline = time.time() + 120
+    while True:
+        try:
+            if requests.get(url + "/v1/health", timeout=1).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        if time.time() > deadline:
+            sys.exit("etlfs-target did not start")
+        time.sleep(0.2)
+    check(requests.post(url + "/v1/buckets/src", json={"action": "create-bck"}))
+    src = f"{work}/src"
+    check(requests.post(url + "/v1/objects/src", json={"action": "promote", "name": src,
+          "value": {"src": src, "obj": "", "rcr": True}}, timeout=600))
+    if kind == "etl-bck":
+        pod = open(os.path.join(root, "etl/transformers/md5_native/pod.yaml")).read()
+        check(requests.put(url + "/v1/etl", json={"id": "md5-prof", "communication": comm, "argument": arg,
+              "timeout": "5m", "spec": base64.b64encode(pod.encode()).decode()}, timeout=600))
+    sys.exit(0)
+value = {"prefix": "", "prepend": "", "dry_run": False}
+if kind == "etl-bck":
+    value["id"] = "md5-prof"
+if int(workers):
+    value["num_workers"] = int(workers)
+to = urllib.parse.quote("ais/@#/dst/", safe="")
+job = check(requests.post(f"{url}/v1/buckets/src?bck_to={to}", json={"action": kind, "value": value})).text
+t0 = time.time()
+while time.time() - t0 < 600:
+    st = check(requests.get(url + "/v1/cluster", params={"what": "status"}, json={"ID": job})).json()
+    if st["end_time"]:
+        break
+    time.sleep(0.2)
+else:
+    sys.exit("the job did not end in 600 s")
+print(f"{kind}: {st['objects']} objects, {st.get('errors', 0)} errors")
+if st["objects"] == 0 or st.get("errors"):
+    sys.exit(1)
+EOF
+}
+job setup
+if [ "$TOOL" = strace ]; then
+    strace -c -f -p "$TPID" -o "$WORK/strace.txt" 2>/dev/null &
+    SPID=$!
+    sleep 1
+    job run
+    sleep 0.5 # the job's thread ends after its status says so
+    kill -INT "$SPID"; wait "$SPID" || true; SPID=
+    calls=$(awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { n += $4 } END { print n }' "$WORK/strace.txt")
+    echo "system calls per object (target, all threads): $($PY -c "print(round($calls / $N, 2))")"
+    sed -n '1,40p' "$WORK/strace.txt"
+else
+    callgrind_control -i on "$TPID" >/dev/null
+    job run
+    sleep 0.5
+    callgrind_control -i off "$TPID" >/dev/null
+    callgrind_control -d "$TPID" >/dev/null
+    sleep 1
+    f=$(ls -t "$OUT"/callgrind.out* | head -1)
+    ir=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ && !ir { gsub(",", "", $1); ir = $1 } END { print ir }')
+    echo "instructions per object (target, all threads): $((ir / N))"
+    callgrind_annotate --inclusive=no "$f" 2>/dev/null | sed -n '/^Ir/,$p' | sed -n 1,30p
+fi

@@ -1,0 +1,112 @@
+"""Names through the mount (docs/mount.md, "Names the kernel remembers"): a
+directory made through the mount is known empty, so cp's lookups of the new
+names in it cost no HEAD; a name made through the mount is seen at once by
+every process; names made or removed over REST show within the documented
+timeouts; and the kernel asks for security.capability once per file written,
+not once per write."""
+import os
+import subprocess
+import sys
+import time
+
+import requests
+
+from mount_fixtures import Mount, mount  # noqa: F401
+
+TIMEOUT = 1.0  # attr_timeout and entry_timeout of the mounts below (the defaults)
+SETTLE = 2 * TIMEOUT + 0.5  # the daemon's memory, then the kernel's entry
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def other_process_sees(path):
+    """os.path.exists in a separate process (its own lookups, the same kernel cache)."""
+    out = subprocess.run([sys.executable, "-c", "import os, sys; print(os.path.exists(sys.argv[1]))", path],
+                         capture_output=True, text=True, timeout=30, check=True)
+    return out.stdout.strip() == "True"
+
+
+def test_cp_r_into_a_made_directory_asks_no_head_per_new_name(target, mount):
+    b = target.create_bucket("nmcp")
+    n = 40
+    for i in range(n):
+        target.put(b, f"src/f{i:03d}", b"%d" % i * 100)
+    d = target.create_bucket("nmdst")
+    os.mkdir(mount.path(d, "out"))
+    assert sorted(os.listdir(mount.path(b, "src"))) == [f"f{i:03d}" for i in range(n)]
+    before = mount.stats()["http_requests"]
+    subprocess.run(["cp", "-r", mount.path(b, "src") + "/.", mount.path(d, "out") + "/"], check=True, timeout=120)
+    subprocess.run(["sync", mount.path(d, "out")], check=True, timeout=120)
+    asked = mount.stats()["http_requests"] - before
+    # one HEAD per file before; now the copies' own requests and a listing or two
+    assert asked < n // 2, f"{asked} requests for {n} files"
+    for i in range(n):
+        assert target.get(d, f"out/f{i:03d}").content == b"%d" % i * 100
+    assert mount.stats()["errors"] == 0
+
+
+def test_name_made_through_the_mount_is_seen_at_once_by_another_process(target, mount):
+    b = target.create_bucket("nmat")
+    os.mkdir(mount.path(b, "d"))
+    p = mount.path(b, "d", "x")
+    assert not os.path.exists(p)
+    assert not other_process_sees(p)
+    subprocess.run([sys.executable, "-c", "open(__import__('sys').argv[1], 'wb').write(b'made')", p],
+                   check=True, timeout=30)
+    assert other_process_sees(p)
+    assert read(p) == b"made"
+    assert target.get(b, "d/x").content == b"made"
+
+
+def test_name_made_over_rest_in_a_made_directory_shows_after_the_timeout(target, mount):
+    b = target.create_bucket("nmrest")
+    os.mkdir(mount.path(b, "d"))
+    p = mount.path(b, "d", "y")
+    assert not os.path.exists(p)  # known empty: answered without asking
+    target.put(b, "d/y", b"from rest")
+    time.sleep(SETTLE)
+    assert os.path.exists(p)
+    assert read(p) == b"from rest"
+    assert "y" in os.listdir(mount.path(b, "d"))
+
+
+def test_name_deleted_over_rest_is_gone_after_the_timeout(target, mount):
+    b = target.create_bucket("nmdel")
+    os.mkdir(mount.path(b, "d"))
+    p = mount.path(b, "d", "z")
+    with open(p, "wb") as f:
+        f.write(b"doomed")
+    assert os.path.getsize(p) == 6
+    r = requests.delete(f"{target.url}/v1/objects/{b}/d/z", timeout=30)
+    assert r.status_code == 200, r.text
+    time.sleep(SETTLE)
+    assert not os.path.exists(p)
+    assert not other_process_sees(p)
+
+
+def test_a_file_written_in_pieces_asks_for_security_capability_once(target, mount):
+    """FUSE_HANDLE_KILLPRIV_V2: without it every write(2) cost a GETXATTR round
+    trip as well; the stats attribute, itself a getxattr, still answers."""
+    b = target.create_bucket("nmkp")
+    piece = os.urandom(64 * 1024)
+    p = mount.path(b, "big")
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, piece)
+        before = mount.stats()["fuse_ops"]
+        for _ in range(32):
+            assert os.write(fd, piece) == len(piece)
+        ops = mount.stats()["fuse_ops"] - before
+    finally:
+        os.close(fd)
+    # 32 writes and the stats read; before: 32 more getxattrs
+    assert ops < 40, f"{ops} requests for 32 writes"
+    assert target.get(b, "big").content == piece * 33
+    try:
+        os.getxattr(p, "user.other")
+        raise AssertionError("an unknown attribute was answered")
+    except OSError as e:
+        assert e.errno == 61  # ENODATA
