@@ -224,15 +224,24 @@ int cli_etl_details(cli_args *a)
     return etl_details(a, a->pos[0]);
 }
 
+/* A GET of /v1/etl/ETL_NAME for a command of "ETL_NAME [ONE_MORE]"
+ * arguments: 0 with c set up, or the usage error (args: what they are). */
+static int etl_get_call(cli_args *a, const char *args, cli_call *c)
+{
+    int bad = cli_npos(a, 1, 2, args);
+    if (!bad)
+        cli_call_etl(c, "GET", a->pos[0]);
+    return bad;
+}
+
 /* ---- the objects it failed: GET /v1/etl/N?uuid=[JOB] (5.0's etl.view()) */
 
 int cli_etl_show_errors(cli_args *a)
 {
-    int bad = cli_npos(a, 1, 2, "missing \"ETL_NAME [JOB_ID]\" arguments");
+    cli_call c;
+    int bad = etl_get_call(a, "missing \"ETL_NAME [JOB_ID]\" arguments", &c);
     if (bad)
         return bad;
-    cli_call c;
-    cli_call_etl(&c, "GET", a->pos[0]);
     cmn_ais_url_query(&c.url, "uuid", a->npos > 1 ? a->pos[1] : "");
     cJSON *d;
     int rc = cli_get_json(a, &c, "ETL details", cJSON_IsObject, &d);
@@ -265,11 +274,10 @@ int cli_etl_show_errors(cli_args *a)
 
 int cli_etl_view_logs(cli_args *a)
 {
-    int bad = cli_npos(a, 1, 2, "missing \"ETL_NAME [TARGET_ID]\" arguments");
+    cli_call c;
+    int bad = etl_get_call(a, "missing \"ETL_NAME [TARGET_ID]\" arguments", &c);
     if (bad)
         return bad;
-    cli_call c;
-    cli_call_etl(&c, "GET", a->pos[0]);
     cmn_buf_puts(&c.url, "/logs");
     if (a->npos > 1) {
         cmn_buf_puts(&c.url, "/");

@@ -13,6 +13,7 @@
  * document first; a document that is not an ETL is reported and skipped.
  */
 #include "cli/cli.h"
+#include "etl/etl.h" /* etl_yaml_get */
 
 #include <errno.h>
 #include <stdio.h>
@@ -72,17 +73,8 @@ __attribute__((format(printf, 2, 3))) static int bad(dctx *c, const char *fmt, .
     return -EINVAL;
 }
 
-static yaml_node_t *get(dctx *c, yaml_node_t *map, const char *key)
-{
-    if (!map || map->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        if (k && k->type == YAML_SCALAR_NODE && !strcmp((const char *)k->data.scalar.value, key))
-            return yaml_document_get_node(c->doc, p->value);
-    }
-    return NULL;
-}
+/* Keys as upstream's Go structs decode them: case matters. */
+static yaml_node_t *get(dctx *c, yaml_node_t *map, const char *key) { return etl_yaml_get(c->doc, map, key, false); }
 
 /* A plain ~, null or empty scalar is YAML's null: the field is absent. */
 static bool is_null(yaml_node_t *n)

@@ -23,83 +23,98 @@ static const cli_flag f_none[] = {END_FLAGS};
     {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev, io or ws (overrides the spec's)"},\
     {"init-timeout", 0, true, "AIS target waiting time for the ETL to become ready (e.g. 45s, 5m)"},             \
     {"object-timeout", 0, true, "server-side timeout of transforming a single object (e.g. 30s)"}
+/* rows that several commands share */
+#define F_YES {"yes", 'y', false, "assume 'yes' to all questions"}
+#define F_NO_HEADERS {"no-headers", 'H', false, "display tables without headers"}
+#define F_JSON {"json", 'j', false, "json input/output"}
+#define F_FROM_FILE {"from-file", 0, true, "absolute path to the file with the spec/code for ETL"}
+#define F_COMM_TYPE {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev, io or ws"}
+#define F_ARG_TYPE {"arg-type", 0, true, "how an object is passed to the ETL: \"\" (bytes), url or fqn"}
+#define F_POD_TIMEOUT {"timeout", 0, true, "ais target waiting time for POD to become ready (e.g. 45s, 5m)"}
+#define F_ETL_NAME {"name", 0, true, "unique ETL name"}
+#define F_SEL_PREFIX {"prefix", 0, true, "select objects that have names starting with the specified prefix"}
+#define F_WAIT {"wait", 0, false, "wait for the job to finish (optionally, use '--timeout' to limit the waiting time)"}
+#define F_WAIT_TIMEOUT {"timeout", 0, true, "maximum time to wait for a job to finish (implies --wait)"}
+#define F_WAIT_PROGRESS {"progress", 0, false, "show progress while waiting"}
+#define F_NUM_WORKERS {"num-workers", 0, true, "number of concurrent workers (0: the node's default)"}
+#define F_ALL_REMOTE {"all", 0, false, "include objects of a remote bucket not present in the cluster"}
 static const cli_flag f_bucket_create[] = {
     {"ignore-error", 0, false, "ignore \"soft\" failures such as \"bucket already exists\""}, END_FLAGS};
-static const cli_flag f_bucket_rm[] = {{"yes", 'y', false, "assume 'yes' to all questions"}, END_FLAGS};
+static const cli_flag f_bucket_rm[] = {F_YES, END_FLAGS};
 static const cli_flag f_ls[] = {
     {"props", 0, true, "comma-separated list of object properties: name,size,checksum,atime,version,location,custom,copies,status or 'all'"},
     {"prefix", 0, true, "list objects that have names starting with the specified prefix"},
     {"page-size", 0, true, "maximum number of names per page (0 - the maximum is defined by the server)"},
     {"limit", 0, true, "limit object name count (0 - unlimited)"},
-    {"no-headers", 'H', false, "display tables without headers"},
+    F_NO_HEADERS,
     {"no-footers", 0, false, "display tables without footers"},
-    {"json", 'j', false, "json input/output"},
+    F_JSON,
     END_FLAGS};
 static const cli_flag f_put[] = {
     {"recursive", 'r', false, "recursive operation"},
     {"conc", 0, true, "limits number of concurrent put requests (default 4)"},
     {"progress", 0, false, "show progress bar(s) (default: when stdout is a terminal)"},
-    {"yes", 'y', false, "assume 'yes' to all questions"},
+    F_YES,
     {"verbose", 'v', false, "verbose output"},
     END_FLAGS};
 static const cli_flag f_get[] = {{"silent", 0, false, "server-side flag, an indication for aistore _not_ to log assorted errors"}, END_FLAGS};
-static const cli_flag f_rmo[] = {{"yes", 'y', false, "assume 'yes' to all questions"}, END_FLAGS};
+static const cli_flag f_rmo[] = {F_YES, END_FLAGS};
 static const cli_flag f_etl_spec[] = {
-    {"from-file", 0, true, "absolute path to the file with the spec/code for ETL"},
-    {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev, io or ws"},
-    {"arg-type", 0, true, "how an object is passed to the ETL: \"\" (bytes), url or fqn"},
-    {"timeout", 0, true, "ais target waiting time for POD to become ready (e.g. 45s, 5m)"},
-    {"name", 0, true, "unique ETL name"},
+    F_FROM_FILE,
+    F_COMM_TYPE,
+    F_ARG_TYPE,
+    F_POD_TIMEOUT,
+    F_ETL_NAME,
     F_SPEC,
     {"init-timeout", 0, true, "with --spec: AIS target waiting time for the ETL to become ready (e.g. 45s, 5m)"},
     {"object-timeout", 0, true, "with --spec: server-side timeout of transforming a single object (e.g. 30s)"},
     END_FLAGS};
 static const cli_flag f_etl_code[] = {
-    {"from-file", 0, true, "absolute path to the file with the spec/code for ETL"},
+    F_FROM_FILE,
     {"deps-file", 0, true, "absolute path to the file with dependencies that must be installed before running the code"},
     {"runtime", 0, true, "environment used to run the provided code (currently supported: python3.8v2, python3.10v2, python3.11v2)"},
-    {"comm-type", 0, true, "communication type: hpush (default), hpull, hrev, io or ws"},
+    F_COMM_TYPE,
     {"transform", 0, true, "receives and _transforms_ the payload (default: \"transform\")"},
-    {"arg-type", 0, true, "how an object is passed to the ETL: \"\" (bytes), url or fqn"},
+    F_ARG_TYPE,
     {"chunk-size", 0, true, "chunk size in IEC or SI units, or \"raw\" bytes (e.g.: 4mb, 1MiB, 1048576, 128k)"},
-    {"timeout", 0, true, "ais target waiting time for POD to become ready (e.g. 45s, 5m)"},
-    {"name", 0, true, "unique ETL name"},
+    F_POD_TIMEOUT,
+    F_ETL_NAME,
     END_FLAGS};
 static const cli_flag f_etl_init[] = {F_SPEC, F_OVERRIDES, END_FLAGS};
 static const cli_flag f_etl_start[] = {F_SPEC, END_FLAGS};
 static const cli_flag f_etl_stop_rm[] = {F_SPEC, {"all", 0, false, "all ETLs (the running ones this node lists)"}, END_FLAGS};
 static const cli_flag f_etl_object[] = {
     {"args", 0, true, "arguments for the transform, sent as etl_args (e.g. --args=123)"}, END_FLAGS};
-static const cli_flag f_json[] = {{"json", 'j', false, "json input/output"}, {"no-headers", 'H', false, "display tables without headers"}, END_FLAGS};
+static const cli_flag f_json[] = {F_JSON, F_NO_HEADERS, END_FLAGS};
 static const cli_flag f_etl_bucket[] = {
     {"ext", 0, true, "mapping from old to new extensions of transformed objects' names, e.g. \"{jpg:txt}\""},
-    {"prefix", 0, true, "select objects that have names starting with the specified prefix"},
+    F_SEL_PREFIX,
     {"prepend", 0, true, "prefix to prepend to every transformed object name"},
     {"dry-run", 0, false, "show total size of new objects without really creating them"},
     {"force", 'f', false, "force an action"},
     {"etl-timeout", 0, true, "server-side timeout transforming a single object (e.g. 30s)"},
-    {"wait", 0, false, "wait for the job to finish (optionally, use '--timeout' to limit the waiting time)"},
-    {"timeout", 0, true, "maximum time to wait for a job to finish (implies --wait)"},
-    {"progress", 0, false, "show progress while waiting"},
+    F_WAIT,
+    F_WAIT_TIMEOUT,
+    F_WAIT_PROGRESS,
     {"args", 0, true, "arguments for every object's transform, sent as etl_args (an etlfs extension)"},
-    {"num-workers", 0, true, "number of concurrent workers (0: the node's default)"},
+    F_NUM_WORKERS,
     {"cont-on-err", 0, false, "keep running in presence of errors (the node's offline jobs always do)"},
-    {"all", 0, false, "include objects of a remote bucket not present in the cluster"},
+    F_ALL_REMOTE,
     END_FLAGS};
 static const cli_flag f_etl_inspect[] = {
-    {"prefix", 0, true, "select objects that have names starting with the specified prefix"},
-    {"num-workers", 0, true, "number of concurrent workers (0: the node's default)"},
-    {"all", 0, false, "include objects of a remote bucket not present in the cluster"},
-    {"wait", 0, false, "wait for the job to finish (optionally, use '--timeout' to limit the waiting time)"},
-    {"timeout", 0, true, "maximum time to wait for a job to finish (implies --wait)"},
+    F_SEL_PREFIX,
+    F_NUM_WORKERS,
+    F_ALL_REMOTE,
+    F_WAIT,
+    F_WAIT_TIMEOUT,
     END_FLAGS};
 static const cli_flag f_job_wait[] = {
     {"timeout", 0, true, "maximum time to wait for a job to finish; if omitted: wait forever"},
-    {"progress", 0, false, "show progress while waiting"},
+    F_WAIT_PROGRESS,
     END_FLAGS};
 static const cli_flag f_job_show[] = {
-    {"json", 'j', false, "json input/output"},
-    {"no-headers", 'H', false, "display tables without headers"},
+    F_JSON,
+    F_NO_HEADERS,
     {"all", 0, false, "show all jobs, including finished ones (default)"},
     {"active", 0, false, "show only running jobs"},
     END_FLAGS};

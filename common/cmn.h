@@ -157,5 +157,10 @@ int cmn_write_all(int fd, const void *buf, size_t len);
 int cmn_read_small_file(const char *path, size_t max, cmn_buf *out);
 /* Reads len bytes at off unless the file ends first; the count or -errno. */
 ssize_t cmn_pread_full(int fd, void *buf, size_t len, off_t off);
+/* The names in directory path that do not begin with '.', sorted, as a
+ * NULL-terminated array (free with cmn_names_free); NULL when it cannot be
+ * read. For directories of records kept one per file (ETLs, jobs' journal). */
+char **cmn_dir_names(const char *path);
+void cmn_names_free(char **names);
 
 #endif

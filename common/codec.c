@@ -5,6 +5,7 @@
  */
 #include "common/cmn.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -18,19 +19,17 @@ char *cmn_base64_encode(const void *data, size_t len)
     return out;
 }
 
+/* The value of digit c in a number system whose digits are alphabet, in
+ * order (base64's, hex's); -1 for any other character. */
+static int digit_value(const char *alphabet, int c)
+{
+    const char *p = c ? strchr(alphabet, c) : NULL;
+    return p ? (int)(p - alphabet) : -1;
+}
+
 static int b64val(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
+    return digit_value("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", c);
 }
 
 unsigned char *cmn_base64_decode(const char *s, size_t *outlen)
@@ -121,16 +120,7 @@ void cmn_xxhash_hex(uint64_t h, char out[17])
     out[16] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+static int hexval(char c) { return digit_value("0123456789abcdef", tolower((unsigned char)c)); }
 
 int cmn_url_decode(char *s)
 {

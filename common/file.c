@@ -3,9 +3,11 @@
  */
 #include "common/cmn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -76,3 +78,32 @@ int cmn_read_small_file(const char *path, size_t max, cmn_buf *out)
     return bad ? -EIO : 0;
 }
 
+static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+char **cmn_dir_names(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return NULL;
+    size_t n = 0, cap = 16;
+    char **names = cmn_xmalloc(cap * sizeof *names);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        if (n + 1 == cap)
+            names = cmn_xrealloc(names, (cap *= 2) * sizeof *names);
+        names[n++] = cmn_xstrdup(de->d_name);
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, cmp_names);
+    names[n] = NULL;
+    return names;
+}
+
+void cmn_names_free(char **names)
+{
+    for (char **p = names; p && *p; p++)
+        free(*p);
+    free(names);
+}

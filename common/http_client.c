@@ -171,6 +171,8 @@ static int deliver(xfer *x, const char *data, size_t len)
         rc = cmn_write_all(x->req->out_fd, data, len);
         if (rc != 0)
             x->resp->out_err = rc < -1 ? -rc : errno; /* -errno, or -1 with errno set */
+        else if (x->req->out_hash)
+            XXH64_update(x->req->out_hash, data, len);
     } else if (x->req->to_spool) {
         rc = cmn_spool_write(x->req->to_spool, data, len);
         if (rc != 0)

@@ -15,6 +15,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
+#include <xxhash.h>
 
 #define CMN_HTTP_MAX_WANT 8
 /* Request defaults when a timeout field is 0; -1 turns a bound off. */
@@ -55,6 +56,8 @@ typedef struct cmn_http_req {
     /* response body: resp->body, unless a 2xx one goes to out_fd, to_spool or sink */
     bool to_fd;
     int out_fd;
+    XXH64_state_t *out_hash;         /* with to_fd: each byte written is hashed into it too
+                                      * (an object writer's checksum, kept as it writes) */
     cmn_spool *to_spool;             /* memory, then its file (content type in resp) */
     const cmn_http_sink *sink;
     size_t err_body_max;             /* keep at most this much of a non-2xx body; 0 = all */

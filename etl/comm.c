@@ -7,7 +7,10 @@
  * "transformed" error page; a hang becomes a 504 at the object timeout.
  * Which method, URL and body each communicator uses lives in its own file
  * (see comm_table.c); this file only does the HTTP, and hands a communicator
- * with its own transfer (ws://, comm_ws.c) the object instead.
+ * with its own transfer (ws://, comm_ws.c) the object instead. The client
+ * writes an answer straight into the caller's spool or file (an object
+ * writer's work file, hashed as it goes); only a sink of callbacks is
+ * called back.
  */
 #include "etl/etl_int.h"
 #include "common/http_client.h"
@@ -84,8 +87,8 @@ static int sink_write(void *ctx, const char *data, size_t len)
     return s->write(s->ctx, data, len) ? -ECANCELED : 0;
 }
 
-/* A spool sink as callbacks, for a communicator with its own transfer (ws://);
- * the HTTP ones hand the spool to the client. */
+/* A spool or file sink as callbacks, for a communicator with its own
+ * transfer (ws://); the HTTP ones hand the spool or file to the client. */
 static int spool_begin(void *ctx, const char *ctype, int64_t len)
 {
     (void)len;
@@ -99,6 +102,20 @@ static int spool_write(void *ctx, const void *buf, size_t len)
 {
     const etl_sink *s = ctx;
     return cmn_spool_write(s->spool, buf, len);
+}
+
+/* The same for a file sink. */
+static int fd_write(void *ctx, const void *buf, size_t len)
+{
+    etl_fd_out *o = ((const etl_sink *)ctx)->fd_out;
+    int rc = cmn_write_all(o->fd, buf, len);
+    if (rc) {
+        o->err = rc < -1 ? -rc : errno; /* -errno, or -1 with errno set */
+        return rc;
+    }
+    if (o->hash)
+        XXH64_update(o->hash, buf, len);
+    return 0;
 }
 
 /* An error page as one short line for a message. */
@@ -181,6 +198,7 @@ static int http_transfer(etl_handle *h, const etl_object *obj, const char *args,
     /* fqn, etl_fqn: the ETL opens the file itself, the PUT has an empty body */
     static const char *const put_hdrs[] = {"Content-Type: application/octet-stream", NULL};
     cmn_http_sink out = {(void *)sink, sink_begin, sink_write};
+    bool to_fd = !sink->spool && sink->fd_out;
     cmn_http_req req = {
         .method = put ? "PUT" : "GET",
         .url = url,
@@ -189,7 +207,10 @@ static int http_transfer(etl_handle *h, const etl_object *obj, const char *args,
         .body_fd = fd,
         .body_fd_len = st.st_size,
         .to_spool = sink->spool,
-        .sink = sink->spool ? NULL : &out,
+        .to_fd = to_fd,
+        .out_fd = to_fd ? sink->fd_out->fd : -1,
+        .out_hash = to_fd ? sink->fd_out->hash : NULL,
+        .sink = sink->spool || to_fd ? NULL : &out,
         .err_body_max = ERRBODY_MAX,
         .stall_sec = -1,
         .timeout_ms = (long)(tmo / 1000000),
@@ -222,6 +243,8 @@ static int http_transfer(etl_handle *h, const etl_object *obj, const char *args,
         struct timespec ts = {0, (50L << attempt) * 1000000L};
         nanosleep(&ts, NULL);
     }
+    if (resp.out_err && to_fd)
+        sink->fd_out->err = resp.out_err;
     if (resp.out_err)
         ETL_FAIL(ECANCELED, "the receiver stopped reading");
     if (resp.in_err)
@@ -252,8 +275,9 @@ out:
 int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
                          const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
 {
-    etl_sink via = {.ctx = (void *)sink, .begin = spool_begin, .write = spool_write};
-    int rc = h->comm->transfer ? h->comm->transfer(h, obj, args, input, sink->spool ? &via : sink, timeout_ns, err)
+    etl_sink via = {.ctx = (void *)sink, .begin = spool_begin, .write = sink->spool ? spool_write : fd_write};
+    bool wrap = sink->spool || sink->fd_out;
+    int rc = h->comm->transfer ? h->comm->transfer(h, obj, args, input, wrap ? &via : sink, timeout_ns, err)
                                : http_transfer(h, obj, args, input, sink, timeout_ns, err);
     if (rc && err) {
         cmn_debug("%s", err->msg);

@@ -12,6 +12,7 @@
 #include "common/cmn.h"
 
 #include <stdint.h>
+#include <xxhash.h>
 
 typedef struct etl_registry etl_registry;
 
@@ -31,6 +32,14 @@ typedef struct etl_config {
  * default) in the form init messages carry ("hpull://"), malloc'd; whether
  * it exists is etl_msg_parse's to say (comm_table.c, also used by ais). */
 char *etl_comm_norm(const char *given);
+
+/* The value of key in a YAML mapping node of doc (libyaml's document API),
+ * or NULL when map is no mapping or lacks the key; any_case: keys compared
+ * as Kubernetes' decoding does (spec.c's pods), else exactly (ais's spec
+ * files). */
+struct yaml_document_s;
+struct yaml_node_s;
+struct yaml_node_s *etl_yaml_get(struct yaml_document_s *doc, struct yaml_node_s *map, const char *key, bool any_case);
 
 /* "512Mi", "2G", "1073741824": Kubernetes quantities and plain bytes
  * (--etl-memory); -EINVAL. */
@@ -118,11 +127,21 @@ bool etl_chain_same(const etl_chain *a, const etl_chain *b);
  * the target proxies (the communicator does not redirect, or a pipeline). */
 char *etl_redirect_url(const etl_chain *c, const etl_object *obj);
 
+/* An open file a transform's output is written to, each byte also into
+ * hash (when set): an object writer's work file and checksum. err: the
+ * errno of a failed write, 0 when none. */
+typedef struct etl_fd_out {
+    int fd;
+    XXH64_state_t *hash;
+    int err;
+} etl_fd_out;
+
 /* Where a transform's output goes: into spool when it is set (the content
- * type, when ctype is set, into its ctype_size bytes), else to the callbacks.
- * begin() is called once, before the first write(), when the (last) ETL has
- * answered 2xx. A spool that cannot keep the output, or a nonzero return
- * from a callback, stops the transform (it then returns -ECANCELED). */
+ * type, when ctype is set, into its ctype_size bytes), else into fd_out
+ * when set, else to the callbacks. begin() is called once, before the first
+ * write(), when the (last) ETL has answered 2xx. A spool or file that cannot
+ * keep the output, or a nonzero return from a callback, stops the transform
+ * (it then returns -ECANCELED). */
 typedef struct etl_sink {
     void *ctx;
     int (*begin)(void *ctx, const char *content_type, int64_t content_length /* -1: unknown */);
@@ -130,6 +149,7 @@ typedef struct etl_sink {
     cmn_spool *spool;
     char *ctype;
     size_t ctype_size;
+    etl_fd_out *fd_out;
 } etl_sink;
 
 /* Runs obj through the chain and streams the last output to sink. The first

@@ -9,7 +9,6 @@
 #include "etl/etl_int.h"
 #include "common/http_client.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -116,15 +115,10 @@ static void add(etl_registry *r, etl_entry *e)
 /* ETLs defined before a restart come back stopped. */
 static void load(etl_registry *r)
 {
-    DIR *d = opendir(r->state_dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
+    char **names = cmn_dir_names(r->state_dir);
+    for (char **name = names; name && *name; name++) {
         char path[PATH_MAX + 300];
-        snprintf(path, sizeof path, "%s/%s/msg.json", r->state_dir, de->d_name);
+        snprintf(path, sizeof path, "%s/%s/msg.json", r->state_dir, *name);
         cmn_buf b;
         cmn_buf_init(&b);
         if (cmn_read_small_file(path, SIZE_MAX, &b) != 0) { /* a name without its message: not an ETL */
@@ -135,7 +129,7 @@ static void load(etl_registry *r)
         char err[ETL_ERRLEN];
         if (etl_msg_parse(b.data ? b.data : "", b.len, &m, err, sizeof err) != 0) {
             cmn_warn("etl: ignoring %s: %s", path, err);
-        } else if (strcmp(m.name, de->d_name) != 0 || etl_registry_find(r, m.name)) {
+        } else if (strcmp(m.name, *name) != 0 || etl_registry_find(r, m.name)) {
             cmn_warn("etl: ignoring %s: it defines \"%s\"", path, m.name);
             etl_msg_free(&m);
         } else {
@@ -146,7 +140,7 @@ static void load(etl_registry *r)
         }
         cmn_buf_free(&b);
     }
-    closedir(d);
+    cmn_names_free(names);
 }
 
 /* Reaps processes that died on their own; runs with the lock held. */

@@ -34,17 +34,20 @@ __attribute__((format(printf, 2, 3))) static int bad(pctx *c, const char *fmt, .
     return -EINVAL;
 }
 
-static yaml_node_t *get(pctx *c, yaml_node_t *map, const char *key)
+yaml_node_t *etl_yaml_get(yaml_document_t *doc, yaml_node_t *map, const char *key, bool any_case)
 {
     if (!map || map->type != YAML_MAPPING_NODE)
         return NULL;
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = yaml_document_get_node(c->doc, p->key);
-        if (k && k->type == YAML_SCALAR_NODE && strcasecmp((const char *)k->data.scalar.value, key) == 0)
-            return yaml_document_get_node(c->doc, p->value);
+        yaml_node_t *k = yaml_document_get_node(doc, p->key);
+        const char *name = k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : NULL;
+        if (name && (any_case ? strcasecmp(name, key) : strcmp(name, key)) == 0)
+            return yaml_document_get_node(doc, p->value);
     }
     return NULL;
 }
+
+static yaml_node_t *get(pctx *c, yaml_node_t *map, const char *key) { return etl_yaml_get(c->doc, map, key, true); }
 
 static const char *scalar(yaml_node_t *n)
 {

@@ -31,8 +31,6 @@
 #define REDIRECT_CLAIM "etlfs_redirect"
 #define REDIRECT_KEY_LEN 32
 
-bool tgt_auth_on(void) { return tgt->cfg.auth_secret != NULL; }
-
 static void redirect_key(unsigned char key[REDIRECT_KEY_LEN])
 {
     static const char label[] = "etlfs redirect token";

@@ -44,7 +44,8 @@ static struct {
     pthread_cond_t nap_cv; /* signalled when stop is set (CLOCK_MONOTONIC) */
 } cl = {.nap_mu = PTHREAD_MUTEX_INITIALIZER};
 
-bool tgt_cluster_on(void) { return cl.etcd != NULL; }
+bool tgt_in_cluster;
+
 bool tgt_cluster_joined(void) { return __atomic_load_n(&cl.joined, __ATOMIC_ACQUIRE); }
 const char *tgt_cluster_self(void) { return cl.self; }
 cmn_etcd *tgt_cluster_etcd(void) { return cl.etcd; }
@@ -318,6 +319,7 @@ int tgt_cluster_start(cmn_err *err)
         return rc;
     if (!(cl.etcd = cmn_etcd_new(tgt->cfg.etcd, err)))
         return -EINVAL;
+    tgt_in_cluster = true;
     snprintf(cl.prefix, sizeof cl.prefix, "/etlfs/%s/", tgt->cfg.cluster);
     int64_t *rev = cmn_xcalloc(1, sizeof *rev);
     /* the map and the buckets are read before this node is in etcd and
@@ -332,6 +334,7 @@ int tgt_cluster_start(cmn_err *err)
             cmn_etcd_lease_revoke(cl.etcd, cl.lease, NULL);
         cmn_etcd_free(cl.etcd);
         cl.etcd = NULL;
+        tgt_in_cluster = false;
         return rc;
     }
     pthread_condattr_t ca;
@@ -369,6 +372,7 @@ void tgt_cluster_stop(void)
         cmn_warn("cluster %s: leaving: %s (the lease expires in %d s)", tgt->cfg.cluster, err.msg, LEASE_TTL_SEC);
     else
         cmn_info("cluster %s: target %s left", tgt->cfg.cluster, cl.self);
+    tgt_in_cluster = false;
     cmn_etcd_free(cl.etcd);
     cl.etcd = NULL;
 }

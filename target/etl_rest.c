@@ -33,7 +33,7 @@ static int reply_etl(tgt_req *r, etl_reply *er)
 
 /* the cluster's answer, when it is the cluster's to give */
 #define CLUSTER(call)                                                                                                  \
-    if (tgt_cluster_etl_here(r))                                                                                       \
+    if (tgt_cluster_on() && tgt_cluster_etl_here(r))                                                                   \
     return call
 
 int tgt_h_etl_init(tgt_req *r)

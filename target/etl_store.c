@@ -1,9 +1,12 @@
 /*
  * etl_store.c - one object through an ETL into a bucket: the ETL's output
  * streams into the atomic writer, so a failed or cut-short output is never
- * stored (copy/transform jobs, offline.c). In a cluster an output another
+ * stored (copy/transform jobs, offline.c). The writer's work file and
+ * checksum are handed to the transform, which writes into them itself (no
+ * call back into this file for each piece). In a cluster an output another
  * target owns streams to it instead (a PUT whose body is the ETL's output:
- * cluster_jobs.c), and is just as whole or absent there.
+ * cluster_jobs.c), and is just as whole or absent there; that and a dry run
+ * (which only counts) are the sinks of callbacks left.
  */
 #include "target/target.h"
 
@@ -11,6 +14,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct out_sink {
     const char *dst, *dname;
@@ -74,7 +78,22 @@ static int store(out_sink *o, const etl_chain *h, const etl_object *obj, int64_t
                  tgt_objmeta *out, cmn_err *err)
 {
     etl_sink sink = {.ctx = o, .begin = sink_begin, .write = sink_write};
+    etl_fd_out fd_out = {.fd = -1};
+    if (!o->dry_run && !o->owner) { /* into the work file, hashed as it is written */
+        int rc = sink_begin(o, NULL, -1);
+        if (rc)
+            return cmn_err_set(err, rc == -ENOSPC ? ENOSPC : EIO, "object ais://%s/%s: cannot write ais://%s/%s: %s",
+                               obj->bucket, obj->name, o->dst, o->dname, strerror(-rc));
+        fd_out = (etl_fd_out){.fd = o->w.fd, .hash = o->w.xx};
+        sink.fd_out = &fd_out;
+    }
     int rc = etl_transform(h, obj, &sink, timeout_ns, err);
+    if (sink.fd_out) {
+        if (fd_out.err)
+            o->err = -fd_out.err;
+        off_t end = lseek(o->w.fd, 0, SEEK_CUR); /* what the transform wrote */
+        o->bytes = o->w.bytes = end > 0 ? (int64_t)end : 0;
+    }
     if (!rc && !o->dry_run && !o->opened) /* an empty output is still an object */
         rc = sink_begin(o, NULL, 0);
     if (o->rp) { /* the owner's answer says whether it stored the output */

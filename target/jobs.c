@@ -3,6 +3,7 @@
  * kind, buckets, counters, errors, start and end time, a thread. The
  * registry keeps finished jobs (until restart, up to a bound) so clients can
  * poll them after the fact, and answers AIStore's job queries from one table.
+ * A running job writes its own record (job.c) and never calls back here.
  */
 #include "target/target.h"
 
@@ -14,27 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#define JOB_ERRS_KEPT 16
 #define JOBS_KEPT 1024 /* finished jobs remembered; the oldest are forgotten first */
-
-struct tgt_job {
-    char id[CMN_UUID_LEN + 1];
-    char kind[32];
-    char *bck, *dst;
-    int64_t start_ns, end_ns;   /* end 0 while running */
-    atomic_llong objs, bytes;
-    atomic_bool abort;
-    atomic_bool idle;
-    int nerrs;
-    char *errs[JOB_ERRS_KEPT];
-    pthread_t thread;
-    bool joined;
-    char *targets;              /* a cluster job: every target with a share, comma-separated; else NULL */
-    tgt_job_fn fn;
-    void *arg;
-    void (*free_arg)(void *);
-    tgt_job *next;
-};
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ended = PTHREAD_COND_INITIALIZER;
@@ -43,8 +24,9 @@ static int njobs;
 
 static void job_free(tgt_job *j)
 {
-    for (int i = 0; i < j->nerrs && i < JOB_ERRS_KEPT; i++)
+    for (int i = 0; i < j->nerrs && i < TGT_JOB_ERRS_KEPT; i++)
         free(j->errs[i]);
+    pthread_mutex_destroy(&j->errs_mu);
     free(j->bck);
     free(j->dst);
     free(j->targets);
@@ -102,9 +84,12 @@ static void *job_main(void *p)
     j->end_ns = cmn_now_ns();
     pthread_cond_broadcast(&ended);
     pthread_mutex_unlock(&mu);
+    pthread_mutex_lock(&j->errs_mu);
+    int nerrs = j->nerrs;
+    pthread_mutex_unlock(&j->errs_mu);
     cmn_info("job %s[%s] %s: %lld objects, %lld bytes, %d errors", j->kind, j->id,
              atomic_load(&j->abort) ? "aborted" : "finished", (long long)atomic_load(&j->objs),
-             (long long)atomic_load(&j->bytes), j->nerrs);
+             (long long)atomic_load(&j->bytes), nerrs);
     return NULL;
 }
 
@@ -138,7 +123,7 @@ static void carry(tgt_job *j, tgt_job *old)
     j->start_ns = old->start_ns;
     atomic_store(&j->objs, atomic_load(&old->objs));
     atomic_store(&j->bytes, atomic_load(&old->bytes));
-    for (int i = 0; i < old->nerrs && i < JOB_ERRS_KEPT; i++) {
+    for (int i = 0; i < old->nerrs && i < TGT_JOB_ERRS_KEPT; i++) {
         j->errs[i] = old->errs[i];
         old->errs[i] = NULL;
     }
@@ -152,6 +137,7 @@ tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, con
                           void *arg, void (*free_arg)(void *))
 {
     tgt_job *j = cmn_xcalloc(1, sizeof *j);
+    pthread_mutex_init(&j->errs_mu, NULL);
     tgt_metric_add(TGT_M_JOBS_N, 1);
     snprintf(j->id, sizeof j->id, "%s", id);
     snprintf(j->kind, sizeof j->kind, "%s", kind);
@@ -169,9 +155,11 @@ tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, con
     if (pthread_create(&j->thread, NULL, job_main, j) != 0) {
         j->end_ns = cmn_now_ns();
         j->joined = true;
-        if (j->nerrs < JOB_ERRS_KEPT)
+        pthread_mutex_lock(&j->errs_mu);
+        if (j->nerrs < TGT_JOB_ERRS_KEPT)
             j->errs[j->nerrs] = cmn_xstrdup("cannot start a thread");
         j->nerrs++;
+        pthread_mutex_unlock(&j->errs_mu);
         pthread_mutex_unlock(&mu);
         if (free_arg)
             free_arg(arg);
@@ -200,37 +188,11 @@ char *tgt_job_targets(const char *id)
     return t;
 }
 
-const char *tgt_job_id(const tgt_job *job) { return job->id; }
-
-void tgt_job_count(tgt_job *job, int64_t objs, int64_t bytes)
-{
-    atomic_fetch_add(&job->objs, objs);
-    atomic_fetch_add(&job->bytes, bytes);
-}
-
-void tgt_job_error(tgt_job *job, const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cmn_warn("job %s[%s]: %s", job->kind, job->id, msg);
-    pthread_mutex_lock(&mu);
-    if (job->nerrs < JOB_ERRS_KEPT)
-        job->errs[job->nerrs] = cmn_xstrdup(msg);
-    job->nerrs++;
-    pthread_mutex_unlock(&mu);
-}
-
-bool tgt_job_aborted(const tgt_job *job) { return atomic_load(&job->abort); }
-
-void tgt_job_set_idle(tgt_job *job, bool idle) { atomic_store(&job->idle, idle); }
-
 void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
                        bool aborted, const char *err)
 {
     tgt_job *j = cmn_xcalloc(1, sizeof *j);
+    pthread_mutex_init(&j->errs_mu, NULL);
     snprintf(j->id, sizeof j->id, "%s", id);
     snprintf(j->kind, sizeof j->kind, "%s", kind);
     j->bck = bck ? cmn_xstrdup(bck) : NULL;
@@ -301,20 +263,22 @@ static bool kind_matches(const char *want, const char *kind)
     return !strcmp(want, kind);
 }
 
+/* Under the job's errs_mu. */
 static char *errs_joined(const tgt_job *j)
 {
     cmn_buf b;
     cmn_buf_init(&b);
-    for (int i = 0; i < j->nerrs && i < JOB_ERRS_KEPT; i++)
+    for (int i = 0; i < j->nerrs && i < TGT_JOB_ERRS_KEPT; i++)
         cmn_buf_printf(&b, "%s%s", i ? "; " : "", j->errs[i]);
-    if (j->nerrs > JOB_ERRS_KEPT)
+    if (j->nerrs > TGT_JOB_ERRS_KEPT)
         cmn_buf_printf(&b, "; (%d errors in all)", j->nerrs);
     return cmn_buf_steal(&b);
 }
 
 /* Status (nl/listener.go) plus etlfs's counters and error list. */
-static cJSON *status_json(const tgt_job *j)
+static cJSON *status_json(tgt_job *j)
 {
+    pthread_mutex_lock(&j->errs_mu);
     cJSON *s = cJSON_CreateObject();
     cJSON_AddStringToObject(s, "uuid", j->id);
     cJSON_AddStringToObject(s, "kind", j->kind);
@@ -328,8 +292,9 @@ static cJSON *status_json(const tgt_job *j)
     cJSON_AddItemToObject(s, "bytes", tgt_json_int(atomic_load(&j->bytes)));
     cJSON_AddItemToObject(s, "errors", tgt_json_int(j->nerrs));
     cJSON *list = cJSON_AddArrayToObject(s, "error_list");
-    for (int i = 0; i < j->nerrs && i < JOB_ERRS_KEPT; i++)
+    for (int i = 0; i < j->nerrs && i < TGT_JOB_ERRS_KEPT; i++)
         cJSON_AddItemToArray(list, cJSON_CreateString(j->errs[i]));
+    pthread_mutex_unlock(&j->errs_mu);
     return s;
 }
 
@@ -342,7 +307,7 @@ static cJSON *bck_json(const char *name)
 }
 
 /* Snap (core/xaction.go): counters as strings, times in RFC 3339. */
-static cJSON *snap_json(const tgt_job *j)
+static cJSON *snap_json(tgt_job *j)
 {
     char t[48];
     cJSON *s = cJSON_CreateObject();
@@ -356,7 +321,9 @@ static cJSON *snap_json(const tgt_job *j)
     cmn_format_rfc3339(j->end_ns, t, sizeof t);
     cJSON_AddStringToObject(s, "end-time", t);
     cJSON_AddStringToObject(s, "abort-err", atomic_load(&j->abort) ? "aborted" : "");
+    pthread_mutex_lock(&j->errs_mu);
     char *err = errs_joined(j);
+    pthread_mutex_unlock(&j->errs_mu);
     cJSON_AddStringToObject(s, "err", err);
     free(err);
     cJSON *st = cJSON_AddObjectToObject(s, "stats");
@@ -465,14 +432,4 @@ void tgt_jobs_shutdown(void)
     }
     njobs = 0;
     pthread_mutex_unlock(&mu);
-}
-
-void tgt_job_linger(tgt_job *job)
-{
-    tgt_job_set_idle(job, true);
-    int64_t until = cmn_mono_ns() + TGT_JOB_LINGER_NS;
-    while (!tgt_job_aborted(job) && cmn_mono_ns() < until) {
-        struct timespec ts = {0, 50000000};
-        nanosleep(&ts, NULL);
-    }
 }

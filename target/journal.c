@@ -9,7 +9,6 @@
  */
 #include "target/target.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -51,27 +50,22 @@ void tgt_journal_recover(const tgt_store *s)
 {
     char dir[PATH_MAX], path[PATH_MAX + 256];
     journal_path(s, "", dir, sizeof dir);
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    char **names = cmn_dir_names(dir);
+    for (char **name = names; name && *name; name++) {
+        snprintf(path, sizeof path, "%s/%s", dir, *name);
         FILE *f = fopen(path, "re");
         char kind[64], bck[512], dst[512];
         long long start = 0;
-        bool ok = f && strlen(de->d_name) <= CMN_UUID_LEN &&
+        bool ok = f && strlen(*name) <= CMN_UUID_LEN &&
                   fscanf(f, "%63s %511s %511s %lld", kind, bck, dst, &start) == 4;
         if (f)
             fclose(f);
         if (ok) {
-            tgt_job_add_ended(de->d_name, kind, strcmp(bck, "-") ? bck : NULL, strcmp(dst, "-") ? dst : NULL,
+            tgt_job_add_ended(*name, kind, strcmp(bck, "-") ? bck : NULL, strcmp(dst, "-") ? dst : NULL,
                               start, true, "aborted: the job was stopped, or cut short by the target's restart");
-            cmn_warn("job %s[%s] did not complete before the target stopped: reported as aborted", kind, de->d_name);
+            cmn_warn("job %s[%s] did not complete before the target stopped: reported as aborted", kind, *name);
         }
         unlink(path);
     }
-    closedir(d);
+    cmn_names_free(names);
 }

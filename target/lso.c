@@ -53,6 +53,13 @@ typedef struct lso_page {
     tgt_arch_ls *arch; /* with LS_ARCH_DIR: archived files still to list */
 } lso_page;
 
+/* LsoMsg's property names and their bits. */
+static const struct {
+    const char *name;
+    unsigned bit;
+} prop_names[] = {{"size", P_SIZE},         {"checksum", P_CKSUM}, {"atime", P_ATIME},   {"version", P_VERSION},
+                  {"location", P_LOCATION}, {"copies", P_COPIES},  {"custom", P_CUSTOM}};
+
 static unsigned parse_props(const char *props, uint64_t *flags)
 {
     if (!props || !*props) {
@@ -68,20 +75,9 @@ static unsigned parse_props(const char *props, uint64_t *flags)
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         while (*tok == ' ')
             tok++;
-        if (!strcmp(tok, "size"))
-            p |= P_SIZE;
-        else if (!strcmp(tok, "checksum"))
-            p |= P_CKSUM;
-        else if (!strcmp(tok, "atime"))
-            p |= P_ATIME;
-        else if (!strcmp(tok, "version"))
-            p |= P_VERSION;
-        else if (!strcmp(tok, "location"))
-            p |= P_LOCATION;
-        else if (!strcmp(tok, "copies"))
-            p |= P_COPIES;
-        else if (!strcmp(tok, "custom"))
-            p |= P_CUSTOM;
+        for (size_t i = 0; i < sizeof prop_names / sizeof prop_names[0]; i++)
+            if (!strcmp(tok, prop_names[i].name))
+                p |= prop_names[i].bit;
     }
     free(copy);
     return p;
@@ -114,9 +110,9 @@ static bool arch_files(lso_page *pg, const char *key)
     return pg->n < pg->limit;
 }
 
-static bool visit(void *ctx, const char *name, const char *fqn, bool is_dir)
+/* One walked entry onto the page; false once the page is full. */
+static bool page_add(lso_page *pg, const char *name, const char *fqn, bool is_dir)
 {
-    lso_page *pg = ctx;
     char key[PATH_MAX];
     snprintf(key, sizeof key, "%s%s", name, is_dir ? "/" : "");
     if (pg->arch && !arch_files(pg, key))
@@ -171,6 +167,19 @@ static void pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, n);
 }
 
+/* One key and its value. */
+static void pack_kv(msgpack_packer *pk, const char *key, const char *val)
+{
+    pack_str(pk, key);
+    pack_str(pk, val);
+}
+
+static void pack_ki(msgpack_packer *pk, const char *key, int64_t val)
+{
+    pack_str(pk, key);
+    msgpack_pack_int64(pk, val);
+}
+
 /* Go msgp shape (cmn/objlist_gen.go): keys omitted when empty or zero. */
 static int reply_msgpack(tgt_req *r, const lso_page *pg, const char *uuid, const char *token, uint64_t flags)
 {
@@ -179,10 +188,8 @@ static int reply_msgpack(tgt_req *r, const lso_page *pg, const char *uuid, const
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 4);
-    pack_str(&pk, "UUID");
-    pack_str(&pk, uuid);
-    pack_str(&pk, "ContinuationToken");
-    pack_str(&pk, token);
+    pack_kv(&pk, "UUID", uuid);
+    pack_kv(&pk, "ContinuationToken", token);
     pack_str(&pk, "Entries");
     msgpack_pack_array(&pk, (size_t)pg->n);
     bool name_only = flags & LS_NAME_ONLY;
@@ -194,30 +201,18 @@ static int reply_msgpack(tgt_req *r, const lso_page *pg, const char *uuid, const
         bool ver = !name_only && (pg->props & P_VERSION) && *e->version;
         bool cp = !name_only && !e->is_dir && (pg->props & P_COPIES);
         msgpack_pack_map(&pk, 2 + sz + cs + at + ver + cp);
-        pack_str(&pk, "n");
-        pack_str(&pk, e->name);
-        if (cs) {
-            pack_str(&pk, "cs");
-            pack_str(&pk, e->cksum);
-        }
-        if (at) {
-            pack_str(&pk, "a");
-            pack_str(&pk, e->atime);
-        }
-        if (ver) {
-            pack_str(&pk, "v");
-            pack_str(&pk, e->version);
-        }
-        if (sz) {
-            pack_str(&pk, "s");
-            msgpack_pack_int64(&pk, e->size);
-        }
-        if (cp) {
-            pack_str(&pk, "c");
-            msgpack_pack_int64(&pk, 1);
-        }
-        pack_str(&pk, "f");
-        msgpack_pack_int64(&pk, e->flags);
+        pack_kv(&pk, "n", e->name);
+        if (cs)
+            pack_kv(&pk, "cs", e->cksum);
+        if (at)
+            pack_kv(&pk, "a", e->atime);
+        if (ver)
+            pack_kv(&pk, "v", e->version);
+        if (sz)
+            pack_ki(&pk, "s", e->size);
+        if (cp)
+            pack_ki(&pk, "c", 1);
+        pack_ki(&pk, "f", e->flags);
     }
     pack_str(&pk, "Flags");
     msgpack_pack_uint32(&pk, 0);
@@ -361,7 +356,12 @@ int tgt_h_objects_list(tgt_req *r)
         tgt_arch_ls_init(&arch, &tgt->store, bck, prefix, after);
         pg.arch = &arch;
     }
-    int wrc = tgt_walk(&tgt->store, bck, prefix, after, flags & LS_NO_RECURSION, visit, &pg);
+    tgt_walk_it *it;
+    int wrc = tgt_walk_open(&tgt->store, bck, prefix, after, flags & LS_NO_RECURSION, &it);
+    tgt_walk_entry we;
+    while (tgt_walk_next(it, &we) && page_add(&pg, we.name, we.fqn, we.is_dir))
+        ;
+    tgt_walk_close(it);
     if (pg.arch) {
         arch_files(&pg, NULL);
         tgt_arch_ls_free(&arch);

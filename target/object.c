@@ -139,7 +139,7 @@ static bool object_here(tgt_req *r, const char *bck, const char *obj)
     if (!tgt_check_object(r, bck, obj))
         return false;
     cmn_err gerr;
-    if (tgt_cluster_gfn(r, bck, obj, &gerr) != 0) {
+    if (tgt_cluster_on() && tgt_cluster_gfn(r, bck, obj, &gerr) != 0) {
         tgt_reply_err(r, cmn_err_http_status(gerr.code), "%s", gerr.msg);
         return false;
     }

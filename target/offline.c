@@ -1,7 +1,8 @@
 /*
  * offline.c - the job engine that copies or transforms many objects into
  * another bucket (copy-bck, etl-bck: copybck.c; the list/range variants:
- * multiobj.c; the request read by tcb.c; one ETL output: etl_store.c). The job's
+ * multiobj.c; the request read by tcb.c and started by tcbstart.c; one ETL
+ * output: etl_store.c). The job's
  * thread produces names from the selection into a small bounded queue; a
  * pool of workers takes them one at a time, so a bucket of millions is
  * never held in memory and a slow ETL call does not stall the others.
@@ -47,7 +48,7 @@ typedef struct qitem {
     tcb_part *part;
 } qitem;
 
-typedef struct tcb_run {
+struct tcb_run {
     tgt_job *job;       /* set by the job's thread */
     tgt_job *jobref;    /* the same, set by the starter, for additions (under runs_mu) */
     char id[CMN_UUID_LEN + 1];
@@ -74,7 +75,7 @@ typedef struct tcb_run {
     atomic_int refs;    /* the job, and the starter until the run is listed */
     atomic_bool released; /* the job has let go (its thread ended, or never started) */
     struct tcb_run *next; /* in runs */
-} tcb_run;
+};
 
 /* Demand jobs that take additions. Lock order: runs_mu, then a run's mu. */
 static pthread_mutex_t runs_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -267,7 +268,7 @@ static void run_put(tcb_run *run)
 }
 
 /* The job's free_arg: the job lets go of the run. */
-static void tcb_run_free(void *p)
+void tgt_tcb_run_free(void *p)
 {
     tcb_run *run = p;
     atomic_store(&run->released, true);
@@ -291,7 +292,7 @@ static void publish(tcb_run *run, tgt_job *job)
  * part (tgt_tcb_start) both happen under run->mu, so no request is lost:
  * one that comes after the decision starts a new job.
  */
-static void tcb_job(tgt_job *job, void *arg)
+void tgt_tcb_job(tgt_job *job, void *arg)
 {
     tcb_run *run = arg;
     run->job = job;
@@ -451,149 +452,40 @@ static tcb_run *run_new(const char *kind, tgt_tcb *t, etl_chain *h, bool demand)
     return run;
 }
 
-/* The destination bucket, made if missing: in a cluster by the node asked,
- * for every node (a share's target finds it made). 0 or -errno with e. */
-static int make_dst(const char *kind, const char *dst, bool cluster_wide, cmn_err *e)
-{
-    if (cluster_wide && !tgt_bucket_exists(&tgt->store, dst)) { /* one here is the cluster's (mirrored) */
-        int rc = tgt_cluster_bucket_create(dst, e);
-        if (!rc)
-            cmn_info("%s: created destination bucket ais://%s (cluster)", kind, dst);
-        if (rc != -EEXIST)
-            return rc;
-    }
-    int rc = tgt_bucket_create(&tgt->store, dst);
-    if (!rc)
-        cmn_info("%s: created destination bucket ais://%s", kind, dst);
-    if (rc && rc != -EEXIST) /* this node's disk: a 500, whatever the cause */
-        return cmn_err_set(e, EIO, "create bucket \"ais://%s\": %s", dst, strerror(-rc));
-    return 0;
-}
+/* ------------------------------------------- for the starter (tcbstart.c) */
 
-/* The node asked, in a cluster: the job's share goes to every other target
- * of it (a refusal by one aborts the job everywhere and is the answer). */
-static int share_out(tgt_req *r, const char *kind, const char *id, const char *dst, bool fresh, tgt_job *job)
+tcb_run *tgt_tcb_run_new(const char *kind, tgt_tcb *t, etl_chain *h, bool demand, bool cluster, bool coordinator,
+                         const char *auth)
 {
-    char *targets = fresh ? NULL : tgt_job_targets(id);
-    if (!targets)
-        targets = tgt_cjob_members();
-    if (fresh)
-        tgt_job_set_targets(job, targets);
-    cmn_err e = {0};
-    int rc = tgt_cjob_share(r, id, targets, dst, &e);
-    free(targets);
-    if (!rc)
-        return tgt_reply_text(r, 200, id);
-    const char *auth = tgt_header(r, "Authorization");
-    char *hdr = auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
-    if (fresh)
-        tgt_cjob_abort_all(id, hdr);
-    free(hdr);
-    return tgt_reply_err(r, cmn_err_http_status(e.code), "%s: %s", kind, e.msg);
-}
-
-int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
-{
-    bool cluster = tgt_cluster_on();
-    const char *share = cluster ? tgt_query(r, TGT_Q_JOB_SHARE) : NULL; /* the id of a job another target started */
-    if (share && (!*share || strlen(share) > CMN_UUID_LEN)) {
-        tgt_tcb_free(t);
-        return tgt_reply_err(r, 400, "invalid job id \"%s\"", share);
-    }
-    if (!cmn_bucket_name_valid(t->dst)) {
-        tgt_tcb_free(t);
-        return tgt_reply_err(r, 400, "bucket name \"%s\" is invalid", t->dst);
-    }
-    if (!strcmp(t->src, t->dst) && !t->dry_run) { /* a dry run onto itself is 5.0's inspect */
-        int ret = tgt_reply_err(r, 400, "%s: cannot %s bucket \"ais://%s\" onto itself", kind,
-                                *t->etl ? "transform" : "copy", t->src);
-        tgt_tcb_free(t);
-        return ret;
-    }
-    etl_chain *h = NULL;
-    if (*t->etl) {
-        etl_request q = {.name = t->etl, .npipeline = t->npipeline, .args = t->etl_args};
-        memcpy(q.pipeline, t->pipeline, sizeof q.pipeline);
-        cmn_err e = {0};
-        if (!(h = etl_get(tgt->etl, &q, &e))) {
-            int ret = share ? tgt_reply_err(r, cmn_err_http_status(e.code), "on target %s: %s", tgt_cluster_self(), e.msg)
-                            : tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
-            tgt_tcb_free(t);
-            return ret;
-        }
-    }
-    if (!t->dry_run) {
-        cmn_err e = {0};
-        if (make_dst(kind, t->dst, cluster && !share, &e) != 0) {
-            int ret = tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
-            if (h)
-                etl_put(h);
-            tgt_tcb_free(t);
-            return ret;
-        }
-    }
-    const char *auth = tgt_header(r, "Authorization");
-    char id[CMN_UUID_LEN + 1];
-    if (!demand) {
-        tcb_run *run = run_new(kind, t, h, false);
-        run->cluster = cluster;
-        run->coordinator = cluster && !share;
-        run->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
-        tgt_job *job = share ? tgt_job_start_as(share, kind, t->src, t->dst, tcb_job, run, tcb_run_free)
-                          : tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
-        if (!job) {
-            run_put(run);
-            return tgt_reply_err(r, 500, "%s: cannot start the job", kind);
-        }
-        if (share)
-            tgt_job_set_targets(job, tgt_header(r, TGT_HDR_JOB_TARGETS));
-        snprintf(id, sizeof id, "%s", tgt_job_id(job));
-        return cluster && !share ? share_out(r, kind, id, t->dst, true, job) : tgt_reply_text(r, 200, id);
-    }
-    char dst[256];
-    snprintf(dst, sizeof dst, "%s", t->dst);
-    pthread_mutex_lock(&runs_mu);
-    bool added;
-    /* a share whose run here is ending: once it has ended its job goes on
-     * under the same id (tgt_job_start_as), so wait for that (an ending run
-     * has no work left: a moment); its thread takes runs_mu to end */
-    for (int tries = 0; !(added = add_to_running(kind, t, h, share, id)) && share && tries < 3 &&
-                        !tgt_job_wait(share, 0);
-         tries++) {
-        pthread_mutex_unlock(&runs_mu);
-        tgt_job_wait(share, 10 * 1000000000LL);
-        pthread_mutex_lock(&runs_mu);
-    }
-    if (added) {
-        pthread_mutex_unlock(&runs_mu);
-        if (h)
-            etl_put(h); /* the job holds its own reference to the same ETL */
-        return cluster && !share ? share_out(r, kind, id, dst, false, NULL) : tgt_reply_text(r, 200, id);
-    }
-    tcb_run *run = run_new(kind, t, h, true);
+    tcb_run *run = run_new(kind, t, h, demand);
     run->cluster = cluster;
-    run->coordinator = cluster && !share;
+    run->coordinator = coordinator;
     run->auth = cluster && auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
-    /* runs_mu is held until the run is listed: the job's thread takes it
-     * before it ends, so it cannot end (and free the run) before that */
-    tgt_job *job = share ? tgt_job_start_as(share, kind, t->src, t->dst, tcb_job, run, tcb_run_free)
-                          : tgt_job_start(kind, t->src, t->dst, tcb_job, run, tcb_run_free);
-    if (!job) {
-        pthread_mutex_unlock(&runs_mu);
+    return run;
+}
+
+void tgt_tcb_run_put(tcb_run *run, bool job_never_ran)
+{
+    if (job_never_ran) /* the job's reference went with its thread */
         atomic_store(&run->refs, 1);
-        run_put(run);
-        return tgt_reply_err(r, 500, "%s: cannot start the job", kind);
-    }
-    snprintf(id, sizeof id, "%s", tgt_job_id(job));
-    if (share)
-        tgt_job_set_targets(job, tgt_header(r, TGT_HDR_JOB_TARGETS));
-    if (!atomic_load(&run->released)) { /* else its thread could not start: nothing to add to */
-        memcpy(run->id, id, sizeof id);
-        run->jobref = job;
-        run->next = runs;
-        runs = run;
-    }
-    pthread_mutex_unlock(&runs_mu);
     run_put(run);
-    return cluster && !share ? share_out(r, kind, id, dst, true, job) : tgt_reply_text(r, 200, id);
+}
+
+void tgt_tcb_runs_lock(void) { pthread_mutex_lock(&runs_mu); }
+
+void tgt_tcb_runs_unlock(void) { pthread_mutex_unlock(&runs_mu); }
+
+bool tgt_tcb_add_to_running(const char *kind, tgt_tcb *t, etl_chain *h, const char *share, char *id)
+{
+    return add_to_running(kind, t, h, share, id);
+}
+
+void tgt_tcb_run_list(tcb_run *run, tgt_job *job, const char *id)
+{
+    if (atomic_load(&run->released)) /* its thread could not start: nothing to add to */
+        return;
+    snprintf(run->id, sizeof run->id, "%s", id);
+    run->jobref = job;
+    run->next = runs;
+    runs = run;
 }

@@ -304,7 +304,7 @@ tgt_handler tgt_route(tgt_req *r)
         path_known = true;
         if (!strcmp(rt->method, r->method) && sel_matches(rt, r)) {
             r->may_wait = may_wait(rt->handler, r);
-            return tgt_auth_allow(r, rt->acc, rt->dst) ? rt->handler : NULL;
+            return !tgt_auth_on() || tgt_auth_allow(r, rt->acc, rt->dst) ? rt->handler : NULL;
         }
     }
     bool method_known = false;

@@ -199,18 +199,6 @@ void tgt_sel_free(tgt_sel *sel)
     memset(sel, 0, sizeof *sel);
 }
 
-typedef struct walk_ctx {
-    tgt_sel_fn fn;
-    void *ctx;
-} walk_ctx;
-
-static bool on_walk(void *ctx, const char *name, const char *fqn, bool is_dir)
-{
-    (void)fqn;
-    walk_ctx *w = ctx;
-    return is_dir || w->fn(w->ctx, name, false);
-}
-
 /* Odometer over the ranges, the last one turning fastest (bash order). */
 static void tmpl_each(const tmpl *t, tgt_sel_fn fn, void *ctx)
 {
@@ -257,6 +245,10 @@ void tgt_sel_each(const tgt_sel *sel, const char *bck, tgt_sel_fn fn, void *ctx)
         tmpl_free(&t);
         return;
     }
-    walk_ctx w = {fn, ctx};
-    tgt_walk(&tgt->store, bck, sel->prefix ? sel->prefix : "", "", sel->non_recurs, on_walk, &w);
+    tgt_walk_it *it;
+    tgt_walk_open(&tgt->store, bck, sel->prefix ? sel->prefix : "", "", sel->non_recurs, &it);
+    tgt_walk_entry e;
+    while (tgt_walk_next(it, &e) && (e.is_dir || fn(ctx, e.name, false)))
+        ;
+    tgt_walk_close(it);
 }

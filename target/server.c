@@ -482,11 +482,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                                   url);
         /* who is calling is known before any body arrives (a 401 is never
          * preceded by a whole upload) */
-        if (!tgt_auth_identify(r, tgt_route_open(r)))
+        if (tgt_auth_on() && !tgt_auth_identify(r, tgt_route_open(r)))
             return MHD_YES;
         /* another target owns the object: 307 (cluster_route.c); a PUT's
          * before its body arrives, the others' once it is read (keep-alive) */
-        if (!strcmp(method, "PUT") && tgt_cluster_redirect(r))
+        if (!strcmp(method, "PUT") && tgt_cluster_on() && tgt_cluster_redirect(r))
             return MHD_YES;
         if (is_object_put(r)) {
             /* its row is checked now: the body goes to disk as it arrives */
@@ -527,7 +527,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     cmn_err err;
     if (tgt_msg_parse(r, &err) != 0)
         return (enum MHD_Result)tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
-    if (tgt_cluster_redirect(r))
+    if (tgt_cluster_on() && tgt_cluster_redirect(r))
         return MHD_YES;
     tgt_handler h = tgt_route(r);
     if (!h) {
@@ -563,7 +563,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         MHD_destroy_response(r->held);
     free(r->put_obj);
     free(r->stream_why);
-    tgt_auth_free(r);
+    if (r->claims)
+        tgt_auth_free(r);
     cJSON_Delete(r->msg);
     cmn_buf_free(&r->body);
     free(r->path);

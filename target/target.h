@@ -181,16 +181,53 @@ typedef struct tgt_lso_msg {
 int tgt_lso_msg_parse(const cJSON *v, tgt_lso_msg *m, char *why, size_t whylen);
 
 /* ------------------------------------------------------------------- walk */
-/* Visits a bucket's objects in name order (merged over mountpaths), names
+/* A bucket's objects in name order (merged over mountpaths), names
  * > start_after and starting with prefix. With no_recursion, only the
- * prefix's immediate children: sub-directories are reported once with
- * is_dir set. The callback returns false to stop. */
+ * prefix's immediate children: sub-directories come once with is_dir set.
+ * The caller pulls: open, next until false, close (always, also after an
+ * error). Open returns 0, or -EIO when a mountpath's top could not be read
+ * (the others are still walked). An entry's strings last until the next
+ * call. */
+typedef struct tgt_walk_it tgt_walk_it;
+typedef struct tgt_walk_entry {
+    const char *name, *fqn;
+    bool is_dir;
+} tgt_walk_entry;
+int tgt_walk_open(const tgt_store *s, const char *bck, const char *prefix, const char *start_after,
+                  bool no_recursion, tgt_walk_it **out);
+bool tgt_walk_next(tgt_walk_it *it, tgt_walk_entry *e);
+void tgt_walk_close(tgt_walk_it *it);
+/* The same as a loop calling fn for each entry (false stops it). */
 typedef bool (*tgt_walk_fn)(void *ctx, const char *name, const char *fqn, bool is_dir);
 int tgt_walk(const tgt_store *s, const char *bck, const char *prefix, const char *start_after,
              bool no_recursion, tgt_walk_fn fn, void *ctx);
 
 /* ------------------------------------------------------------------- jobs */
-typedef struct tgt_job tgt_job;
+/* A job's record. The registry (jobs.c) makes it, runs the job's function
+ * on a thread with it and answers queries from it; the running job writes
+ * its own counters and errors (job.c) without calling back into the
+ * registry. */
+#define TGT_JOB_ERRS_KEPT 16
+typedef struct tgt_job {
+    char id[CMN_UUID_LEN + 1];
+    char kind[32];
+    char *bck, *dst;
+    int64_t start_ns, end_ns;   /* end 0 while running; under the registry's lock */
+    _Atomic long long objs, bytes;
+    _Atomic bool abort;
+    _Atomic bool idle;
+    pthread_mutex_t errs_mu;    /* nerrs, errs */
+    int nerrs;
+    char *errs[TGT_JOB_ERRS_KEPT];
+    /* the registry's own, under its lock */
+    pthread_t thread;
+    bool joined;
+    char *targets;              /* a cluster job: every target with a share, comma-separated; else NULL */
+    void (*fn)(struct tgt_job *job, void *arg);
+    void *arg;
+    void (*free_arg)(void *);
+    struct tgt_job *next;
+} tgt_job;
 typedef void (*tgt_job_fn)(tgt_job *job, void *arg);
 
 /* Registers a job (visible to every job query at once) and runs fn(job, arg)
@@ -203,16 +240,11 @@ tgt_job *tgt_job_start(const char *kind, const char *bck, const char *dst, tgt_j
  * of that id is continued (its counters and errors kept). */
 tgt_job *tgt_job_start_as(const char *id, const char *kind, const char *bck, const char *dst, tgt_job_fn fn,
                           void *arg, void (*free_arg)(void *));
-const char *tgt_job_id(const tgt_job *job);
 /* A cluster job's targets (ids, comma-separated), kept with its share here so
  * that any node can ask each of them; tgt_job_targets: a copy, or NULL when
  * the job is unknown here or no cluster job. */
 void tgt_job_set_targets(tgt_job *job, const char *targets);
 char *tgt_job_targets(const char *id);
-void tgt_job_count(tgt_job *job, int64_t objs, int64_t bytes);
-/* Records one error (the first few are kept, all are counted). */
-void tgt_job_error(tgt_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-bool tgt_job_aborted(const tgt_job *job);
 /* 0, or -ENOENT for an unknown id. */
 int tgt_job_abort(const char *id);
 /* JSON queries of /v1/cluster (see jobs.c for the shapes). NULL when nothing matches. */
@@ -225,15 +257,22 @@ cJSON *tgt_jobs_snaps(const char *id, const char *kind);           /* {node:[Sna
 bool tgt_job_wait(const char *id, int64_t timeout_ns);
 /* Aborts every running job and joins their threads. */
 void tgt_jobs_shutdown(void);
+/* Registers a job that already ended (one found in the journal at start-up). */
+void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
+                       bool aborted, const char *err);
+
+/* What a running job does to its own record (job.c). */
+const char *tgt_job_id(const tgt_job *job);
+void tgt_job_count(tgt_job *job, int64_t objs, int64_t bytes);
+/* Records one error (the first few are kept, all are counted). */
+void tgt_job_error(tgt_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool tgt_job_aborted(const tgt_job *job);
 /* Demand jobs (copy/etl-listrange, archive) linger after their work: idle
  * ones are still listed as running but their snaps say is_idle. */
 void tgt_job_set_idle(tgt_job *job, bool idle);
 /* Keeps a demand job listed as running, idle, for a while after its work. */
 #define TGT_JOB_LINGER_NS (2 * 1000000000LL)
 void tgt_job_linger(tgt_job *job);
-/* Registers a job that already ended (one found in the journal at start-up). */
-void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
-                       bool aborted, const char *err);
 
 /* -------------------------------------------------------------------- hrw */
 /* Placement as AIStore's (hrw.c): the digest of a target id, of an object's
@@ -267,7 +306,12 @@ typedef struct tgt_member {
     uint64_t digest; /* tgt_hrw_digest(id) */
 } tgt_member;
 
-bool tgt_cluster_on(void);
+/* Whether this node is one of a cluster: a flag the cluster's start sets and
+ * its stop clears, read inline, so that a single node's requests ask it
+ * without entering the cluster's files (callers test it before calling a
+ * tgt_cluster_* check that would answer "no"). */
+extern bool tgt_in_cluster;
+static inline bool tgt_cluster_on(void) { return tgt_in_cluster; }
 bool tgt_cluster_joined(void);      /* on, registered and the map read */
 const char *tgt_cluster_self(void); /* this node's target id */
 /* Registers this node, reads the map and starts the keep-alive and watch
@@ -646,7 +690,9 @@ enum tgt_dst {
     TGT_DST_TOBCK,          /* the value's "tobck", else ?bck_to=, else the path's bucket */
     TGT_DST_OBJECT_TO,      /* the bucket of ?object_to= (an object's uname) */
 };
-bool tgt_auth_on(void);
+/* Whether tokens are checked (--auth-secret); inline for the same reason as
+ * tgt_cluster_on: without it a request never enters auth.c. */
+static inline bool tgt_auth_on(void) { return tgt->cfg.auth_secret != NULL; }
 /* First call of a request: verifies its bearer token unless auth is off or
  * the route is open (tgt_route_open). false when a 401 was queued. */
 bool tgt_auth_identify(tgt_req *r, bool open);
@@ -776,7 +822,25 @@ cJSON *tgt_etl_name_filled(tgt_req *r, const cJSON *value, char *why, size_t why
  * Takes t (freed once its work is done). demand: the job lingers idle (see
  * jobs), and a request with the same kind, buckets, ETL and dry_run that
  * comes before it has ended is added to it (the reply is its id). */
-int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand); /* offline.c */
+int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand); /* tcbstart.c */
+/* The engine (offline.c) as its starter (tcbstart.c) sees it. A run is one
+ * job's work: made with the request's first part, run by tgt_tcb_job on the
+ * job's thread (tgt_tcb_run_free its free_arg). The starter holds a
+ * reference until it lets go (tgt_tcb_run_put; job_never_ran: the job's
+ * thread could not start, its reference is gone too). Demand runs take more
+ * parts while they run: under the runs' lock, a request is added to a
+ * running one (tgt_tcb_add_to_running: true with id set) or a new one is
+ * listed for the next (tgt_tcb_run_list). */
+typedef struct tcb_run tcb_run;
+tcb_run *tgt_tcb_run_new(const char *kind, tgt_tcb *t, etl_chain *h, bool demand, bool cluster, bool coordinator,
+                         const char *auth);
+void tgt_tcb_job(tgt_job *job, void *run);
+void tgt_tcb_run_free(void *run);
+void tgt_tcb_run_put(tcb_run *run, bool job_never_ran);
+void tgt_tcb_runs_lock(void);
+void tgt_tcb_runs_unlock(void);
+bool tgt_tcb_add_to_running(const char *kind, tgt_tcb *t, etl_chain *h, const char *share, char *id);
+void tgt_tcb_run_list(tcb_run *run, tgt_job *job, const char *id);
 /* Runs obj through ETL h into dst/dname with the atomic writer (dry_run:
  * only counts); *bytes = output size. 0, or -errno with err saying which ETL
  * and object (the ETL's failures) or which output (a failed write); a failed

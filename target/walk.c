@@ -353,47 +353,81 @@ static void walker_next(walker *w, const walk_args *a)
     w->done = true;
 }
 
+struct tgt_walk_it {
+    walk_args a;
+    int n;
+    walker *ws;
+    char (*roots)[PATH_MAX];
+    char prefix_buf[PATH_MAX], after_buf[PATH_MAX];
+    char fqn[PATH_MAX], name[PATH_MAX], key[PATH_MAX];
+};
+
+int tgt_walk_open(const tgt_store *s, const char *bck, const char *prefix, const char *start_after,
+                  bool no_recursion, tgt_walk_it **out)
+{
+    tgt_walk_it *it = cmn_xcalloc(1, sizeof *it);
+    /* copies: the caller's strings may go before the walk does */
+    snprintf(it->prefix_buf, sizeof it->prefix_buf, "%s", prefix ? prefix : "");
+    snprintf(it->after_buf, sizeof it->after_buf, "%s", start_after ? start_after : "");
+    it->a = (walk_args){it->prefix_buf, it->after_buf, no_recursion};
+    it->n = s->nmpaths;
+    it->ws = cmn_xcalloc((size_t)it->n, sizeof(walker));
+    it->roots = cmn_xcalloc((size_t)it->n, PATH_MAX);
+    int rc = 0;
+    for (int i = 0; i < it->n; i++) {
+        tgt_store_bdir(s, i, bck, it->roots[i], PATH_MAX);
+        it->ws[i].root = it->roots[i];
+        if (frame_load(&it->ws[i].stack[0], it->roots[i], "", &it->a) != 0)
+            rc = -EIO;
+        it->ws[i].depth = 1;
+        walker_next(&it->ws[i], &it->a);
+    }
+    *out = it;
+    return rc;
+}
+
+bool tgt_walk_next(tgt_walk_it *it, tgt_walk_entry *e)
+{
+    int best = -1;
+    for (int i = 0; i < it->n; i++)
+        if (!it->ws[i].done && (best < 0 || strcmp(it->ws[i].cur, it->ws[best].cur) < 0))
+            best = i;
+    if (best < 0)
+        return false;
+    bool is_dir = it->ws[best].cur_dir;
+    snprintf(it->name, sizeof it->name, "%s", it->ws[best].cur);
+    if (is_dir)
+        it->name[strlen(it->name) - 1] = '\0';
+    snprintf(it->fqn, sizeof it->fqn, "%s/%s", it->roots[best], it->name);
+    /* the same directory exists on several mountpaths: report it once */
+    snprintf(it->key, sizeof it->key, "%s", it->ws[best].cur);
+    for (int i = 0; i < it->n; i++)
+        if (!it->ws[i].done && strcmp(it->ws[i].cur, it->key) == 0)
+            walker_next(&it->ws[i], &it->a);
+    *e = (tgt_walk_entry){it->name, it->fqn, is_dir};
+    return true;
+}
+
+void tgt_walk_close(tgt_walk_it *it)
+{
+    if (!it)
+        return;
+    for (int i = 0; i < it->n; i++)
+        while (it->ws[i].depth > 0)
+            frame_free(&it->ws[i].stack[--it->ws[i].depth]);
+    free(it->ws);
+    free(it->roots);
+    free(it);
+}
+
 int tgt_walk(const tgt_store *s, const char *bck, const char *prefix, const char *start_after,
              bool no_recursion, tgt_walk_fn fn, void *ctx)
 {
-    walk_args a = {prefix ? prefix : "", start_after ? start_after : "", no_recursion};
-    walker *ws = cmn_xcalloc((size_t)s->nmpaths, sizeof(walker));
-    char (*roots)[PATH_MAX] = cmn_xcalloc((size_t)s->nmpaths, PATH_MAX);
-    int rc = 0;
-    for (int i = 0; i < s->nmpaths; i++) {
-        tgt_store_bdir(s, i, bck, roots[i], PATH_MAX);
-        ws[i].root = roots[i];
-        if (frame_load(&ws[i].stack[0], roots[i], "", &a) != 0)
-            rc = -EIO;
-        ws[i].depth = 1;
-        walker_next(&ws[i], &a);
-    }
-    char fqn[PATH_MAX], name[PATH_MAX];
-    for (;;) {
-        int best = -1;
-        for (int i = 0; i < s->nmpaths; i++)
-            if (!ws[i].done && (best < 0 || strcmp(ws[i].cur, ws[best].cur) < 0))
-                best = i;
-        if (best < 0)
-            break;
-        bool is_dir = ws[best].cur_dir;
-        snprintf(name, sizeof name, "%s", ws[best].cur);
-        if (is_dir)
-            name[strlen(name) - 1] = '\0';
-        snprintf(fqn, sizeof fqn, "%s/%s", roots[best], name);
-        /* the same directory exists on several mountpaths: report it once */
-        char key[PATH_MAX];
-        snprintf(key, sizeof key, "%s", ws[best].cur);
-        for (int i = 0; i < s->nmpaths; i++)
-            if (!ws[i].done && strcmp(ws[i].cur, key) == 0)
-                walker_next(&ws[i], &a);
-        if (!fn(ctx, name, fqn, is_dir))
-            break;
-    }
-    for (int i = 0; i < s->nmpaths; i++)
-        while (ws[i].depth > 0)
-            frame_free(&ws[i].stack[--ws[i].depth]);
-    free(ws);
-    free(roots);
+    tgt_walk_it *it;
+    int rc = tgt_walk_open(s, bck, prefix, start_after, no_recursion, &it);
+    tgt_walk_entry e;
+    while (tgt_walk_next(it, &e) && fn(ctx, e.name, e.fqn, e.is_dir))
+        ;
+    tgt_walk_close(it);
     return rc;
 }

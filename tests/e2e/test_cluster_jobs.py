@@ -16,6 +16,7 @@ import requests
 from cluster_fixtures import (SKIP_WITHOUT_ETCD, etcd, hrw_owner, member, new_bucket, nodes, on_disk,  # noqa: F401
                               sdk_env, wait_for)
 from conftest import BIN
+from test_offline import job_status, wait_job
 
 pytestmark = SKIP_WITHOUT_ETCD
 
@@ -36,26 +37,10 @@ def put_objs(nodes, bucket, objs):
         assert r.status_code == 200, r.text
 
 
-def status(node, job):
-    r = requests.get(f"{node.url}/v1/cluster", params={"what": "status"}, json={"ID": job, "Kind": ""}, timeout=40)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
 def snaps(node, job):
     r = requests.get(f"{node.url}/v1/cluster", params={"what": "qryxstats"}, json={"ID": job}, timeout=40)
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def wait_end(node, job, timeout=JOB_TIMEOUT):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        st = status(node, job)
-        if st["end_time"] != 0:
-            return st
-        time.sleep(0.2)
-    raise AssertionError(f"job {job} did not end in {timeout} s")
 
 
 def wait_idle(node, job, timeout=JOB_TIMEOUT):
@@ -143,13 +128,13 @@ def test_copy_bck_over_three_targets_has_one_id_and_every_output_on_its_owner(no
                       json={"action": "copy-bck", "value": {"prepend": "c/"}}, timeout=60)
     assert r.status_code == 200, r.text
     job = r.text
-    st = wait_end(nodes[1], job)
+    st = wait_job(nodes[1], job, timeout=JOB_TIMEOUT)
     assert st["err"] == "" and not st["aborted"], st
     want = {"c/" + name: data for name, data in objs.items()}
     assert_outputs(nodes, dst, want)
     # every node answers the same totals; each target's own share is in qryxstats
     for node in nodes:
-        st = status(node, job)
+        st = job_status(node, job)
         assert st["uuid"] == job and st["kind"] == "copy-bck"
         assert st["objects"] == N_OBJS and st["bytes"] == sum(map(len, objs.values())), (node.url, st)
         assert st["errors"] == 0 and st["end_time"] != 0
@@ -180,7 +165,7 @@ def test_etl_bck_md5_over_three_targets_gives_the_outputs_of_one_node(nodes):
     r = requests.post(f"{nodes[2].url}/v1/buckets/{src}?bck_to={uname(dst)}",
                       json={"action": "etl-bck", "value": {"id": etl, "ext": {"bin": "md5"}}}, timeout=60)
     assert r.status_code == 200, r.text
-    st = wait_end(nodes[0], r.text)
+    st = wait_job(nodes[0], r.text, timeout=JOB_TIMEOUT)
     assert st["err"] == "" and not st["aborted"], st
     want = {name[:-3] + "md5": hashlib.md5(data).hexdigest().encode() for name, data in objs.items()}
     assert_outputs(nodes, dst, want)
@@ -216,10 +201,10 @@ def test_abort_through_another_node_stops_every_target(nodes):
                       json={"action": "copy-bck", "value": {"num_workers": 1}}, timeout=60)
     assert r.status_code == 200, r.text
     job = r.text
-    assert status(nodes[1], job)["end_time"] == 0, "the job ended before the abort: make it bigger"
+    assert job_status(nodes[1], job)["end_time"] == 0, "the job ended before the abort: make it bigger"
     r = requests.put(f"{nodes[2].url}/v1/cluster", json={"action": "stop", "value": {"ID": job}}, timeout=40)
     assert r.status_code == 200, r.text
-    st = wait_end(nodes[1], job, timeout=60)
+    st = wait_job(nodes[1], job, timeout=60)
     assert st["aborted"], st
     s = snaps(nodes[0], job)
     assert sorted(s) == IDS
@@ -264,7 +249,7 @@ def test_multi_object_copy_over_three_targets(nodes, template, pick):
     want = {name: data for name, data in objs.items() if pick(name)}
     assert want
     assert_outputs(nodes, dst, want)
-    st = status(nodes[0], job)
+    st = job_status(nodes[0], job)
     assert st["kind"] == "copy-listrange" and st["objects"] == len(want) and st["errors"] == 0, st
 
 
@@ -279,7 +264,7 @@ def test_listed_names_missing_are_errors_of_their_owner_only(nodes):
                       timeout=60)
     assert r.status_code == 200, r.text
     wait_idle(nodes[0], r.text)
-    st = status(nodes[1], r.text)
+    st = job_status(nodes[1], r.text)
     assert st["objects"] == 10 and st["errors"] == 1, st
     assert "no-such-object" in st["err"] and st["err"].startswith(hrw_owner(IDS, src, "no-such-object") + ":")
 
@@ -361,7 +346,7 @@ def test_cp_r_through_a_mount_is_one_cluster_job_read_back_through_another_nodes
         after = m2.stats()
         assert after["copy_job_requests"] > before["copy_job_requests"]
         job = after["copy_job"]
-        st = status(nodes[2], job)  # one id, known through another node
+        st = job_status(nodes[2], job)  # one id, known through another node
         assert st["kind"] == "copy-listrange" and st["errors"] == 0, st
         assert st["objects"] + after["single_copies"] - before["single_copies"] == len(objs)
         assert sorted(snaps(nodes[0], job)) == IDS
@@ -397,7 +382,7 @@ def test_a_down_target_is_reported_failed_by_name_and_the_job_ends(etcd, tmp_pat
         r = requests.post(f"{ds[0].url}/v1/buckets/{src}?bck_to={uname('ddst')}",
                           json={"action": "copy-bck", "value": {}}, timeout=60)
         assert r.status_code == 200, r.text
-        st = wait_end(ds[1], r.text, timeout=60)
+        st = wait_job(ds[1], r.text, timeout=60)
         assert time.time() - t0 < 60
         assert "d3" in st["err"] and st["errors"] > 0, st
         s = snaps(ds[0], r.text)
@@ -405,7 +390,7 @@ def test_a_down_target_is_reported_failed_by_name_and_the_job_ends(etcd, tmp_pat
         # after its lease: still reported, by name, as not in the map
         wait_for(lambda: "d3" not in requests.get(f"{ds[0].url}/v1/daemon", params={"what": "smap"},
                                                   timeout=5).json()["tmap"], "d3 left", timeout=20)
-        st = status(ds[1], r.text)
+        st = job_status(ds[1], r.text)
         assert "d3" in st["err"] and st["end_time"] != 0, st
     finally:
         for d in ds:

@@ -22,7 +22,7 @@ def uname(bck):
 
 
 def job_status(t, job_id):
-    r = requests.get(f"{t.url}/v1/cluster", params={"what": "status"}, json={"ID": job_id, "Kind": ""})
+    r = requests.get(f"{t.url}/v1/cluster", params={"what": "status"}, json={"ID": job_id, "Kind": ""}, timeout=40)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -402,3 +402,25 @@ def test_start_lru_cleanup(shared_target, bucket, kind, stored):
     wait_job(t, r.text)
     r = requests.put(f"{t.url}/v1/cluster", json={"action": "start", "value": {"Kind": "no-such-kind"}})
     assert r.status_code == 400
+
+
+def test_etl_outputs_stored_with_their_own_checksum(shared_target, bucket, xxh64):
+    """The ETL's answer is written and hashed as it arrives: each output's
+    stored size and checksum are those of the output, small, empty or in
+    many pieces."""
+    t = shared_target
+    etl = init_etl(t, "reverse-etl", "def transform(b):\n    return b[::-1]\n")
+    items = [("empty", b""), ("one", b"x"), ("small", os.urandom(5000)), ("big", os.urandom(3 * 1024 * 1024 + 17))]
+    put_many(t, bucket, items)
+    dst = bucket + "-cksum"
+    r = copy_bck(t, bucket, dst, etl=etl)
+    assert r.status_code == 200, r.text
+    st = wait_job(t, r.text)
+    assert st["err"] == "" and st["objects"] == len(items), st
+    for name, data in items:
+        out = data[::-1]
+        h = requests.head(f"{t.url}/v1/objects/{dst}/{name}")
+        assert h.status_code == 200, (name, h.status_code)
+        assert int(h.headers["Content-Length"]) == len(out), name
+        assert h.headers["ais-checksum-value"] == xxh64(out), name
+        assert t.get(dst, name).content == out, name

@@ -261,6 +261,28 @@ static int rm_cb(const char *p, const struct stat *st, int f, struct FTW *ftw)
     return remove(p);
 }
 
+/* The caller pulls: the first names of a walk left half-way (closed with
+ * its directories still open: ASan reports any leak), then a whole walk that
+ * ends in false and stays at its end. */
+static void check_pull(void)
+{
+    seen all = {0};
+    tgt_walk(&store, BCK, "", "", false, collect, &all);
+    tgt_walk_it *it;
+    tgt_walk_entry e = {"", "", false};
+    CHECK(tgt_walk_open(&store, BCK, "", "", false, &it) == 0, "open");
+    for (int i = 0; i < 5; i++)
+        CHECK(tgt_walk_next(it, &e) && !strcmp(e.name, all.keys[i]), "entry %d: %s", i, e.name);
+    tgt_walk_close(it);
+    CHECK(tgt_walk_open(&store, BCK, "", "", false, &it) == 0, "open again");
+    int n = 0;
+    while (tgt_walk_next(it, &e))
+        n++;
+    CHECK(n == all.n && !tgt_walk_next(it, &e), "whole walk: %d of %d", n, all.n);
+    tgt_walk_close(it);
+    seen_free(&all);
+}
+
 int main(void)
 {
     char root[] = "/tmp/test_walk.XXXXXX";
@@ -297,6 +319,8 @@ int main(void)
     const char *dir_prefixes[] = {"", "a/", "b/", "a.x/", "z/", "nothing/"};
     for (size_t i = 0; i < sizeof dir_prefixes / sizeof dir_prefixes[0]; i++)
         check_walk(dir_prefixes[i], true);
+
+    check_pull();
 
     for (int i = 0; i < nnames; i++)
         free(names[i]);

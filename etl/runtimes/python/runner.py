@@ -223,33 +223,20 @@ class ChunkedWriter:
         self._h.wfile.write(b"0\r\n\r\n")
 
 
-_fetch_local = threading.local()
+def lib_module(name):
+    """A module of the shipped transformers' library (etl/transformers/lib);
+    its folder goes last on sys.path, so it shadows none of the user's
+    modules."""
+    lib = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "transformers", "lib")
+    if lib not in sys.path:
+        sys.path.append(lib)
+    return importlib.import_module(name)
 
 
-def fetch(url):
-    """GETs url from the target on a kept-alive connection of this thread
-    (stdlib http.client: a fraction of the cost of requests per call);
-    returns (status, body). A connection the target closed is redialled once."""
-    parts = urllib.parse.urlsplit(url)
-    path = parts.path + ("?" + parts.query if parts.query else "")
-    conn = getattr(_fetch_local, "conn", None)
-    if conn is None or (conn.host, conn.port) != (parts.hostname, parts.port):
-        conn = _fetch_local.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=600)
-    for attempt in (0, 1):
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        except (http.client.HTTPException, OSError):
-            conn.close()
-            if attempt:
-                raise
-
-
-def fqn_from_path(path):
-    """The file an ARG_TYPE=fqn request names: the escaped path after '/'."""
-    fqn = urllib.parse.unquote(path.split("?", 1)[0][1:])
-    return fqn if fqn.startswith("/") else "/" + fqn
+# GETs from the target on a kept-alive connection of the thread, and the file
+# an ARG_TYPE=fqn request names: the shipped transformers' own
+fetch = lib_module("transformer_http").fetch
+fqn_from_path = lib_module("transformer_http").fqn_from_path
 
 
 def split_args(path):
