@@ -235,7 +235,6 @@ void tgt_cmap_flags(const char *id, int flags, int64_t rev)
     int i = 0;
     while (i < nflagged && strcmp(flagged[i].id, id))
         i++;
-    int was = i < nflagged ? flagged[i].flags : 0;
     if (flags && i == nflagged && nflagged < MAX_FLAGGED)
         snprintf(flagged[nflagged++].id, sizeof flagged[0].id, "%s", id);
     if (flags && i < nflagged)
@@ -244,9 +243,8 @@ void tgt_cmap_flags(const char *id, int flags, int64_t rev)
         flagged[i] = flagged[--nflagged];
     const snap *s = cur;
     bool member = false;
-    if (s)
-        find(s, id, &member);
-    bool change = member && was != flags;
+    int at = s ? find(s, id, &member) : 0;
+    bool change = member && s->m[at].flags != flags;
     if (change) {
         snap *t = snap_next(s, s->m, s->n, rev);
         cmn_info("cluster map v%lld: target %s %s", (long long)t->version, id,
