@@ -6,8 +6,11 @@ custom metadata, and come back when maintenance ends; a decommissioned
 target leaves the map and ends. docs/cluster.md describes the design."""
 import os
 import random
+import subprocess
 
 import requests
+
+from conftest import BIN
 
 from cluster_fixtures import SKIP_WITHOUT_ETCD, etcd, etcd_keys, hrw_owner, on_disk, smap, wait_for  # noqa: F401
 from test_cluster_rebalance import Reader, fill, holders, start_cluster, stop_all
@@ -19,6 +22,11 @@ MAINT, DECOMM = 1 << 2, 1 << 3  # AIStore's Snode.Flags (core/meta/smap.go)
 
 def node_action(node, action, **value):
     return requests.put(f"{node.url}/v1/cluster", json={"action": action, "value": value}, timeout=30)
+
+
+def ais(node, *args):
+    env = dict(os.environ, AIS_ENDPOINT=node.url)
+    return subprocess.run([os.path.join(BIN, "ais"), *args], env=env, capture_output=True, timeout=60)
 
 
 def flags(node, tid):
@@ -138,13 +146,15 @@ def test_decommission_moves_everything_then_the_target_leaves_the_map_and_ends_a
             assert holders(nodes[:2], ids[:2], bucket, name) == [hrw_owner(ids[:2], bucket, name)], name
         check_reads(nodes[:2], bucket, objs, before)
 
-        # the last target out of maintenance cannot go in
-        r = node_action(nodes[0], "start-maintenance", sid="d2")
-        assert r.status_code == 200, r.text
-        r = node_action(nodes[0], "decommission-node", sid="d1")
-        assert r.status_code == 400 and "last target" in r.text, r.text
-        r = node_action(nodes[0], "stop-maintenance", sid="d2")
-        assert r.status_code == 200, r.text
+        # through `ais`; the last target out of maintenance cannot go in
+        r = ais(nodes[0], "cluster", "add-remove-nodes", "start-maintenance", "t[d2]")
+        assert r.returncode == 0 and b"t[d2] is now in maintenance mode" in r.stdout, (r.stdout, r.stderr)
+        assert flags(nodes[0], "d2") == MAINT
+        r = ais(nodes[0], "cluster", "add-remove-nodes", "decommission", "d1")
+        assert r.returncode == 1 and b"last target" in r.stderr, (r.stdout, r.stderr)
+        r = ais(nodes[0], "cluster", "add-remove-nodes", "stop-maintenance", "d2")
+        assert r.returncode == 0 and b"t[d2] is now active" in r.stdout, (r.stdout, r.stderr)
+        assert flags(nodes[0], "d2") == 0
 
         # shutdown-node through another node stops it as SIGTERM does: it leaves
         r = node_action(nodes[0], "shutdown-node", sid="d2")
