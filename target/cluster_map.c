@@ -235,7 +235,12 @@ void tgt_cmap_flags(const char *id, int flags, int64_t rev)
     int i = 0;
     while (i < nflagged && strcmp(flagged[i].id, id))
         i++;
-    if (flags && i == nflagged && nflagged < MAX_FLAGGED)
+    if (flags && i == nflagged && nflagged == MAX_FLAGGED) {
+        pthread_mutex_unlock(&wmu);
+        cmn_warn("cluster map: target %s in maintenance is one too many to keep (%d)", id, MAX_FLAGGED);
+        return;
+    }
+    if (flags && i == nflagged)
         snprintf(flagged[nflagged++].id, sizeof flagged[0].id, "%s", id);
     if (flags && i < nflagged)
         flagged[i].flags = flags;
