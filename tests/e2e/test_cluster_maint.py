@@ -13,7 +13,7 @@ import requests
 from conftest import BIN
 
 from cluster_fixtures import SKIP_WITHOUT_ETCD, etcd, etcd_keys, hrw_owner, on_disk, smap, wait_for  # noqa: F401
-from test_cluster_rebalance import Reader, fill, holders, start_cluster, stop_all
+from test_cluster_rebalance import Reader, fill, holders, job_status, start_cluster, stop_all
 
 pytestmark = SKIP_WITHOUT_ETCD
 
@@ -80,6 +80,7 @@ def test_maintenance_moves_a_targets_objects_during_reads_keeping_what_clients_s
         reader.start()
         r = node_action(nodes[0], "start-maintenance", sid="m2")
         assert r.status_code == 200 and r.text.startswith("g"), r.text
+        job_id = r.text
         for node in nodes:
             wait_for(lambda: flags(node, "m2") & MAINT, f"{node.url} shows m2 in maintenance")
             assert len(smap(node)["tmap"]) == 3  # still a member
@@ -87,6 +88,11 @@ def test_maintenance_moves_a_targets_objects_during_reads_keeping_what_clients_s
         reader.finish()
         assert reader.reads > 50, "the loop read while the objects moved"
         assert reader.failures == [], reader.failures[:10]
+        # the answer named the rebalance that moved them: every one counted
+        wait_for(lambda: (job_status(nodes[2], job_id) or {}).get("end_time", "0") not in ("0", 0),
+                 f"rebalance {job_id} ended")
+        st = job_status(nodes[2], job_id)
+        assert st["kind"] == "rebalance" and st["errors"] == 0 and int(st["objects"]) == len(leaving), st
 
         # each object on its owner among the others alone, whole, as it was
         for name in objs:
@@ -97,6 +103,14 @@ def test_maintenance_moves_a_targets_objects_during_reads_keeping_what_clients_s
         assert r.status_code == 200 and not on_disk(nodes[1], bucket, "new-in-maint")
         objs["new-in-maint"] = b"x"
         before["new-in-maint"] = meta(nodes[0], bucket, "new-in-maint")
+
+        # a restart keeps it in maintenance: it owns nothing still
+        nodes[1].restart()
+        for node in nodes:
+            wait_for(lambda: flags(node, "m2") == MAINT and len(smap(node)["tmap"]) == 3,
+                     f"{node.url} shows m2 back, in maintenance")
+        r = requests.get(f"{nodes[1].url}/v1/objects/{bucket}/{leaving[0]}", allow_redirects=False, timeout=30)
+        assert r.status_code == 307, r.status_code
 
         # twice is refused; a bad node or action is a clear 4xx
         r = node_action(nodes[2], "start-maintenance", sid="m2")
