@@ -7,8 +7,10 @@
 #          (-o etl_readahead=0)
 #   local  the same DataLoader doing the same transform itself (PIL decode,
 #          torchvision Resize 256 + CenterCrop 224, to a tensor) over the plain files
-# prints images/s per row and the ratios etl/local. Each row reads every image
-# once after one warm-up pass (the transformer's first requests, the page cache).
+# prints images/s per row and the ratios etl/local, and the CPU seconds each
+# of the ETL's processes (its parent and its NUM_WORKERS workers) used in the
+# row. Each row reads every image once after one warm-up pass (the
+# transformer's first requests, the page cache).
 # usage: bench/dataloader.sh   env: BUILD=build DATA=/tmp/etlfs-bench-data
 #        EPOCHS=1 (timed passes) ROW_TIMEOUT=300 (seconds per row)
 set -euo pipefail
@@ -112,6 +114,32 @@ mount_etlfs() { # DIR OPTS...
   exit 1
 }
 
+# "pid:cpu_seconds ..." of the target's child processes (the ETL) and theirs
+etl_cpu() {
+  $PY - "$tpid" <<'EOF'
+import os, sys
+kids = {}
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        continue
+    kids.setdefault(int(f[1]), []).append((int(p), (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")))
+out, todo = [], [int(sys.argv[1])]
+while todo:
+    for pid, cpu in kids.get(todo.pop(), []):
+        out.append(f"{pid}:{cpu:.2f}")
+        todo.append(pid)
+print(" ".join(out))
+EOF
+}
+
+# CPU seconds per ETL process between two etl_cpu snapshots
+cpu_delta() {
+  awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); for (i = 1; i <= n; i++) { split(x[i], y, ":"); c[y[1]] = y[2] }
+    n = split(b, x, " "); for (i = 1; i <= n; i++) { split(x[i], y, ":"); printf "%s%s:%.1fs", (i > 1 ? " " : ""), y[1], y[2] - c[y[1]] } }'
+}
+
 run() { # NAME DIR MODE
   local r
   r=$(timeout "$ROW_TIMEOUT" $PY "$work/loader.py" "$2" "$3" "$EPOCHS") || { echo "$1: failed or over ${ROW_TIMEOUT}s" >&2; r=0; }
@@ -122,12 +150,16 @@ echo "== local: the DataLoader transforms the plain files" >&2
 LOCAL=$(run local "$DATA/images" local)
 echo "== etl: MNT/@etl-torchvision/, read-ahead on" >&2
 mount_etlfs "$work/mnt"
+cpu0=$(etl_cpu)
 ETL=$(run etl "$work/mnt/@etl-torchvision/bench/images" etl)
+CPU=$(cpu_delta "$cpu0" "$(etl_cpu)")
 STATS=$($PY -c "import os,sys; print(os.getxattr(sys.argv[1], 'user.etlfs.stats').decode())" "$work/mnt")
 fusermount3 -u "$work/mnt"
 echo "== etl: read-ahead off" >&2
 mount_etlfs "$work/mnt0" -o etl_readahead=0
+cpu0=$(etl_cpu)
 ETL0=$(run etl-noahead "$work/mnt0/@etl-torchvision/bench/images" etl)
+CPU0=$(cpu_delta "$cpu0" "$(etl_cpu)")
 fusermount3 -u "$work/mnt0"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
@@ -138,3 +170,4 @@ printf '%-40s %10s %8s\n' "local: transform in the DataLoader" "$LOCAL" 1.00
 printf '%-40s %10s %8s\n' "etl: MNT/@etl-torchvision/, read-ahead" "$ETL" "$(ratio "$ETL" "$LOCAL")"
 printf '%-40s %10s %8s\n' "etl: read-ahead off" "$ETL0" "$(ratio "$ETL0" "$LOCAL")"
 echo "daemon counters (read-ahead run): $STATS"
+echo "ETL CPU by process over warm-up + timed pass (pid:seconds; the first is the parent), read-ahead: $CPU; off: $CPU0"

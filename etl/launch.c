@@ -200,6 +200,13 @@ static int plan_code(etl_registry *r, etl_entry *e, launch_plan *p, char *err, s
         strv_add(&p->env, "FLAGS=");
     strv_add(&p->env, "ETLFS_CODE_DIR=%s", codedir);
     strv_add(&p->env, "ETLFS_PYTHON=%s", p->python);
+    /* the runner's processes (default: one per core), from the message's env */
+    const char *workers = NULL;
+    for (size_t i = 0; i < m->pod.nenv; i++)
+        if (strcmp(m->pod.env[i].key, "NUM_WORKERS") == 0)
+            workers = m->pod.env[i].val; /* the last one wins, as in a process's env */
+    if (workers)
+        strv_add(&p->env, "NUM_WORKERS=%s", workers);
     p->io_command = cmn_xasprintf("%s %s/code.py", p->python, codedir);
     return 0;
 }

@@ -135,7 +135,7 @@ static int b64_field(const cJSON *o, const char *key, char **b64, unsigned char 
 
 static int env_field(const cJSON *o, const char *key, etl_pod *pod, char *err, size_t errlen);
 
-/* v3.22's init code; "env" ([{name, value}]) only for ETL_DIRECT_FQN (docs/etl.md) */
+/* v3.22's init code; "env" ([{name, value}]) only for ETL_DIRECT_FQN and NUM_WORKERS (docs/etl.md) */
 static int parse_code(const cJSON *o, etl_msg *m, char *err, size_t errlen)
 {
     if (b64_field(o, "code", &m->code_b64, &m->code, &m->code_len, err, errlen) ||

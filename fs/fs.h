@@ -390,6 +390,7 @@ struct fs_known;
 #define FS_PF_STREAMS 8 /* readers whose order read-ahead follows at once */
 #define FS_PF_WORKERS 2
 #define FS_KNOWN_DIRS 8 /* directories whose names are all known, at most */
+#define FS_PF_RECENT 256 /* files read lately, not transformed ahead again */
 
 typedef struct fs_pf_stream {
     pid_t pid;           /* the reading thread (a DataLoader worker, md5sum); 0 = free */
@@ -402,6 +403,8 @@ typedef struct fs_pf_stream {
     bool seq;            /* it read in order at least once: schedule ahead */
     uint64_t id;         /* entries it scheduled carry it; 0 never */
     int64_t used_ns;     /* monotonic; the least recently used stream is replaced */
+    int64_t run_ns;      /* monotonic; when its current run in order began */
+    int64_t seen_ns;     /* files others read since then are not transformed ahead for it */
 } fs_pf_stream;
 
 typedef struct fs_fqn_root {
@@ -453,6 +456,8 @@ typedef struct fs_state {
         size_t n;                       /* mu; entries, at most fs_cfg.etl_readahead */
         fs_pf_stream streams[FS_PF_STREAMS]; /* mu */
         uint64_t next_id;               /* mu */
+        struct { uint64_t key; int64_t ns; } recent[FS_PF_RECENT]; /* mu; the last files read first, a ring */
+        size_t recent_at;               /* mu; the next slot of recent */
         pthread_t workers[FS_PF_WORKERS]; /* started by fs_prefetch_start */
         int nworkers;                   /* mu */
         bool stopping;                  /* mu */

@@ -12,14 +12,23 @@
  *     parallel readers, each keep their own; the outputs are shared by name, so
  *     whoever reads a file first takes its output, and a reader whose next
  *     files another one asked for adopts them (DataLoader workers take turns
- *     through the directory, batch by batch).
+ *     through the directory, batch by batch); outputs made or being made
+ *     for a reader that leaves its order stay for the next reader.
  *   - Only a first read counts, never an open: `cp` opens a view's files and
  *     copies them server-side, and must not make the daemon transform them too.
  *   - Bounded: at most etl_readahead outputs (queued, running or ready), each
  *     held in memory up to PF_MEM and spilled beyond, served only within
  *     PF_TTL_NS of when it was made. A reader that leaves the order drops what
- *     was scheduled for it; a change of a source through the mount drops its
+ *     was queued for it and not started; a change of a source through the mount drops its
  *     outputs (a running one is thrown away when it finishes).
+ *   - A file another reader read since this reader's previous run in order
+ *     began (among the last FS_PF_RECENT first reads; a new reader: since
+ *     its first read) is not transformed ahead for it: a DataLoader worker
+ *     at the end of its batch would otherwise schedule the first files of
+ *     the next batch, which the other worker has just read (a tenth of all
+ *     transforms, wasted). The previous run's start, not this one's: the
+ *     other worker may begin its batch a moment before this one begins its
+ *     own. A file read before that (the last epoch) is transformed ahead.
  *   - The directory's order is the target's listing order (byte order of
  *     names, as `ls` and a shell glob give in the C locale); a page of names
  *     after the current file is listed when the reader first goes in order.
@@ -95,6 +104,45 @@ static void drop_owned(uint64_t owner)
             continue;
         if ((owner && e->owner == owner) || (e->state == PF_READY && now - e->ready_ns > PF_TTL_NS))
             entry_drop(e, false);
+    }
+}
+
+/* A file's key in the ring of files read lately (FNV-1a; a collision only
+ * skips a read-ahead). */
+static uint64_t read_key(const char *etl, const char *bck, const char *obj)
+{
+    uint64_t h = 1469598103934665603ULL;
+    const char *parts[] = {etl, bck, obj};
+    for (int i = 0; i < 3; i++) {
+        for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
+            h = (h ^ *p) * 1099511628211ULL;
+        h = (h ^ 0xff) * 1099511628211ULL; /* a separator no name byte equals here */
+    }
+    return h ? h : 1; /* 0 marks an empty slot */
+}
+
+static bool read_since(uint64_t key, int64_t since_ns)
+{
+    for (size_t i = 0; i < FS_PF_RECENT; i++)
+        if (PF.recent[i].key == key && PF.recent[i].ns >= since_ns)
+            return true;
+    return false;
+}
+
+/* A reader left its order: what it queued goes; what is being made or is
+ * ready stays, for the reader that reads it next (DataLoader workers: the
+ * one that looked ahead into the other's next batch leaves for its own),
+ * until PF_TTL_NS after it is made. */
+static void leave_owned(uint64_t owner)
+{
+    for (fs_pf_entry *e = PF.list, *next; e; e = next) {
+        next = e->next;
+        if (e->stale || e->owner != owner)
+            continue;
+        if (e->state == PF_QUEUED)
+            entry_drop(e, false);
+        else
+            e->owner = 0;
     }
 }
 
@@ -247,6 +295,8 @@ static void schedule(fs_pf_stream *s)
             have->owner = s->id; /* this reader reads it next: it stays if the one that asked leaves */
             continue;
         }
+        if (read_since(read_key(s->etl, s->bck, s->names[i]), s->seen_ns))
+            continue; /* another reader had it already */
         if (PF.n >= (size_t)fs_cfg.etl_readahead)
             break;
         fs_pf_entry *e = cmn_xcalloc(1, sizeof *e);
@@ -270,6 +320,10 @@ static void schedule(fs_pf_stream *s)
  * the names ahead when it first goes in order, and schedules them. */
 static void note_read(pid_t pid, const char *etl, const char *bck, const char *obj)
 {
+    int64_t now = cmn_mono_ns();
+    PF.recent[PF.recent_at].key = read_key(etl, bck, obj);
+    PF.recent[PF.recent_at].ns = now;
+    PF.recent_at = (PF.recent_at + 1) % FS_PF_RECENT;
     const char *slash = strrchr(obj, '/');
     char *dir = cmn_xstrndup(obj, slash ? (size_t)(slash - obj) + 1 : 0);
     char *after = NULL; /* list the names after this one */
@@ -277,6 +331,7 @@ static void note_read(pid_t pid, const char *etl, const char *bck, const char *o
     fs_pf_stream *s = stream_find(pid, etl, bck, dir);
     if (!s) {
         s = stream_new(pid, etl, bck, dir);
+        s->run_ns = s->seen_ns = now;
     } else if (s->pos < s->n && strcmp(s->names[s->pos], obj) == 0) {
         s->pos++; /* in order */
         s->seq = true;
@@ -284,13 +339,15 @@ static void note_read(pid_t pid, const char *etl, const char *bck, const char *o
         after = cmn_xstrdup(s->last); /* maybe the next: the listing says */
         first = true;
     } else {
-        drop_owned(s->id); /* out of order: what was scheduled for it goes */
+        leave_owned(s->id); /* out of order */
         stream_names_free(s);
         s->seq = false;
+        s->seen_ns = s->run_ns; /* a new run may begin here */
+        s->run_ns = now;
     }
     free(s->last);
     s->last = cmn_xstrdup(obj);
-    s->used_ns = cmn_mono_ns();
+    s->used_ns = now;
     if (!first && s->seq && s->more && s->n - s->pos < (size_t)fs_cfg.etl_readahead)
         after = cmn_xstrdup(s->n ? s->names[s->n - 1] : obj); /* names run short ahead of it */
     if (after) {

@@ -31,6 +31,11 @@ typedef struct bridge {
     char ctype[128];
     int64_t clen;
     char msg[1024];
+    /* the reader runs on an event thread and never blocks: with the pipe
+     * empty it suspends the connection, and the next write resumes it */
+    struct MHD_Connection *conn;
+    bool parked;
+    uint64_t writes; /* writes and the end so far: a reader parks only if none came since it looked */
     etl_chain *h;
     etl_object obj;
     char bck[256], *name, fqn[PATH_MAX];
@@ -49,10 +54,24 @@ static int sink_begin(void *ctx, const char *ctype, int64_t clen)
     return 0;
 }
 
+/* With b->mu held: something new for the reader; wake it if it parked. */
+static void bridge_wake(bridge *b)
+{
+    b->writes++;
+    if (b->parked) {
+        b->parked = false;
+        tgt_unpark(b->conn);
+    }
+}
+
 static int sink_write(void *ctx, const void *buf, size_t len)
 {
     bridge *b = ctx;
-    return cmn_write_all(b->wfd, buf, len); /* EPIPE when the client went away */
+    int rc = cmn_write_all(b->wfd, buf, len); /* EPIPE when the client went away */
+    pthread_mutex_lock(&b->mu);
+    bridge_wake(b);
+    pthread_mutex_unlock(&b->mu);
+    return rc;
 }
 
 static void *bridge_main(void *p)
@@ -68,6 +87,7 @@ static void *bridge_main(void *p)
     b->ended = true;
     close(b->wfd); /* the reader sees EOF only after rc is set */
     b->wfd = -1;
+    bridge_wake(b);
     pthread_cond_broadcast(&b->cv);
     pthread_mutex_unlock(&b->mu);
     return NULL;
@@ -90,6 +110,9 @@ static ssize_t bridge_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     bridge *b = cls;
     for (;;) {
+        pthread_mutex_lock(&b->mu);
+        uint64_t seen = b->writes;
+        pthread_mutex_unlock(&b->mu);
         ssize_t n = read(b->rfd, buf, max);
         if (n > 0) {
             tgt_metric_add(TGT_M_ETL_INLINE_SIZE, n);
@@ -97,6 +120,18 @@ static ssize_t bridge_read(void *cls, uint64_t pos, char *buf, size_t max)
         }
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && errno == EAGAIN) {
+            pthread_mutex_lock(&b->mu);
+            bool park = b->writes == seen;
+            if (park) {
+                b->parked = true;
+                tgt_park(b->conn);
+            }
+            pthread_mutex_unlock(&b->mu);
+            if (park)
+                return 0; /* libmicrohttpd asks again once resumed */
+            continue;
+        }
         if (n < 0)
             return MHD_CONTENT_READER_END_WITH_ERROR;
         pthread_mutex_lock(&b->mu);
@@ -258,6 +293,8 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj)
         return tgt_reply_err(r, 500, "inline transform: pipe: %s", strerror(errno));
     }
     fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+    fcntl(p[0], F_SETFL, O_NONBLOCK); /* the read end only: the ETL's writes may block */
+    b->conn = r->conn;
     b->rfd = p[0];
     b->wfd = p[1];
     pthread_mutex_init(&b->mu, NULL);

@@ -28,7 +28,10 @@ static void usage(FILE *f)
             "                       Objects spread over mountpaths by a hash of bucket+name.\n"
             "  --public-url URL     URL clients are told to use in the cluster map\n"
             "                       (default http://HOST:PORT of --listen; 0.0.0.0 -> 127.0.0.1)\n"
-            "  --threads N          HTTP worker threads (default max(16, 8 x cores))\n"
+            "  --threads N          HTTP event threads: read requests, serve plain object\n"
+            "                       reads and HEADs (default: one per core)\n"
+            "  --workers N          threads for requests that may wait: inline ETLs, jobs,\n"
+            "                       listings, PUTs' ends, cluster calls (default max(16, 8 x cores))\n"
             "  --max-body BYTES     largest control message accepted (default 16 MiB)\n"
             "  --etl-dir DIR        ETL runtimes, transformers and images.conf\n"
             "                       (default: the etl/ folder next to the build)\n"
@@ -119,7 +122,8 @@ int main(int argc, char **argv)
     snprintf(cfg->listen_host, sizeof cfg->listen_host, "127.0.0.1");
     cfg->port = 8080;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->threads = ncpu * 8 > 16 ? (int)ncpu * 8 : 16;
+    cfg->threads = ncpu > 1 ? (int)ncpu : 1;
+    cfg->workers = ncpu * 8 > 16 ? (int)ncpu * 8 : 16;
     cfg->max_body = 16u << 20;
     cfg->upload_idle_ns = 3600 * 1000000000LL;
     char *dirs[TGT_MAX_MPATHS];
@@ -129,6 +133,7 @@ int main(int argc, char **argv)
     int etl_pids = 0;
     static const struct option opts[] = {{"listen", required_argument, 0, 'l'},  {"data", required_argument, 0, 'd'},
                                          {"public-url", required_argument, 0, 'u'}, {"threads", required_argument, 0, 't'},
+                                         {"workers", required_argument, 0, 'w'},
                                          {"max-body", required_argument, 0, 'b'}, {"etl-dir", required_argument, 0, 'e'},
                                          {"state", required_argument, 0, 's'},    {"etl-user", required_argument, 0, 'U'},
                                          {"promote-root", required_argument, 0, 'P'},
@@ -163,6 +168,7 @@ int main(int argc, char **argv)
             break;
         case 'u': snprintf(cfg->public_url, sizeof cfg->public_url, "%s", optarg); break;
         case 't': cfg->threads = atoi(optarg) > 0 ? atoi(optarg) : cfg->threads; break;
+        case 'w': cfg->workers = atoi(optarg) > 0 ? atoi(optarg) : cfg->workers; break;
         case 'b': cfg->max_body = (size_t)strtoull(optarg, NULL, 10); break;
         case 'e': snprintf(cfg->etl_dir, sizeof cfg->etl_dir, "%s", optarg); break;
         case 's': state = optarg; break;
@@ -321,8 +327,8 @@ int main(int argc, char **argv)
     if (cfg->etcd && tgt_cluster_etl_begin(&cerr) != 0)
         cmn_warn("cluster ETLs: %s", cerr.msg);
     tgt_sweeper_start();
-    cmn_info("etlfs-target serving %s (listening on %s:%d), %d mountpath(s), %d threads%s", cfg->public_url,
-             cfg->listen_host, cfg->port, ndirs, cfg->threads, cfg->auth_secret ? ", tokens required" : "");
+    cmn_info("etlfs-target serving %s (listening on %s:%d), %d mountpath(s), %d event threads, %d workers%s",
+             cfg->public_url, cfg->listen_host, cfg->port, ndirs, cfg->threads, cfg->workers, cfg->auth_secret ? ", tokens required" : "");
     int sig = 0;
     sigwait(&stop_sigs, &sig);
     cmn_info("shutting down (%s)", sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -164,6 +164,8 @@ static int open_for_read(tgt_req *r, const char *bck, const char *obj, int *fd, 
         return 1;
     int rc = tgt_object_open_meta(&tgt->store, bck, obj, fd, st, m);
     if (rc == -ENOENT && tgt_cluster_on()) {
+        if (tgt_defer(r)) /* a neighbour may hold it: ask from a worker */
+            return 1;
         if (!object_here(r, bck, obj))
             return 1;
         rc = tgt_object_open_meta(&tgt->store, bck, obj, fd, st, m);

@@ -25,6 +25,14 @@ int tgt_reply(tgt_req *r, int status, struct MHD_Response *resp)
 {
     if (!resp)
         return MHD_NO;
+    if (r->on_worker) { /* the connection is suspended: its event thread queues this (server.c) */
+        if (r->held)
+            MHD_destroy_response(r->held);
+        r->held = resp;
+        r->responded = true;
+        r->status = status;
+        return MHD_YES;
+    }
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
     r->responded = true;

@@ -12,11 +12,18 @@
  * or "*" matches any item. A row with sel NULL matches any action / what and
  * comes last for its method and path: it answers an unknown one as AIStore
  * does. A known path with no row for the method answers 405 in plain text.
+ *
+ * Where a row's handler runs (server.c): on a worker thread unless its
+ * handler is in the short list of those that never wait (after the table).
+ * A handler that may wait on an ETL, another server, etcd, a job or a long
+ * walk stays on the workers: an event thread serves many connections, and
+ * one that waits stalls them all.
  */
 #include "target/target.h"
 
 #include <ctype.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <string.h>
 
 enum route_on { ON_PATH, ON_ACTION, ON_WHAT, ON_QUERY /* sel: a query parameter that is present */ };
@@ -175,21 +182,48 @@ static bool is_param(const char *seg, size_t n)
     return n > 0;
 }
 
-static bool path_matches(const char *pattern, const tgt_req *r)
+/* The rows' patterns split once (every request is matched against many):
+ * their segments, and which of them match any item. */
+#define NROUTES (sizeof routes / sizeof routes[0])
+static struct pattern {
+    int n;
+    struct {
+        const char *s;
+        size_t len;
+        bool param;
+    } seg[8];
+} patterns[NROUTES];
+static pthread_once_t patterns_once = PTHREAD_ONCE_INIT;
+
+static void split_patterns(void)
 {
-    const char *p = pattern;
-    int i = 0;
-    while (*p) {
-        p++; /* the '/' */
-        size_t n = strcspn(p, "/");
-        if (i >= r->nitems)
-            return false;
-        if (!is_param(p, n) && (strlen(r->items[i]) != n || strncmp(r->items[i], p, n)))
-            return false;
-        i++;
-        p += n;
+    for (size_t i = 0; i < NROUTES; i++) {
+        struct pattern *pt = &patterns[i];
+        const char *p = routes[i].path;
+        while (*p && pt->n < (int)(sizeof pt->seg / sizeof pt->seg[0])) {
+            p++; /* the '/' */
+            size_t n = strcspn(p, "/");
+            pt->seg[pt->n].s = p;
+            pt->seg[pt->n].len = n;
+            pt->seg[pt->n].param = is_param(p, n);
+            pt->n++;
+            p += n;
+        }
     }
-    return i == r->nitems;
+}
+
+static bool path_matches(size_t row, const tgt_req *r)
+{
+    const struct pattern *pt = &patterns[row];
+    if (pt->n != r->nitems)
+        return false;
+    for (int i = 0; i < pt->n; i++) {
+        const char *item = r->items[i];
+        size_t n = pt->seg[i].len;
+        if (!pt->seg[i].param && (strncmp(item, pt->seg[i].s, n) || item[n]))
+            return false;
+    }
+    return true;
 }
 
 static bool sel_matches(const struct route *rt, tgt_req *r)
@@ -206,6 +240,40 @@ static bool sel_matches(const struct route *rt, tgt_req *r)
     return what && !strcmp(rt->sel, what);
 }
 
+/* A plain read of an object: no transform, no archive, no checksum pass
+ * over the bytes. Anything else may take long. (In a cluster an owner that
+ * lacks the object moves to a worker itself before asking a neighbour:
+ * tgt_defer.) */
+static bool plain_read(tgt_req *r)
+{
+    static const char *const slow[] = {"etl_name", "etl_pipeline", "archpath", "archregx", "archmode", "validate"};
+    for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++)
+        if (tgt_query(r, slow[i]))
+            return false;
+    return true;
+}
+
+/* The handlers that run on the event thread: they answer from memory or
+ * from one local file. Every other row's runs on a worker. */
+static const struct {
+    tgt_handler handler;
+    bool (*only_if)(tgt_req *r); /* NULL: always */
+} never_waits[] = {
+    {tgt_h_health_get, NULL},
+    {tgt_h_metrics_get, NULL},
+    {tgt_h_smap_get, NULL},
+    {tgt_h_object_get, plain_read},
+    {tgt_h_object_head, plain_read},
+};
+
+static bool may_wait(tgt_handler h, tgt_req *r)
+{
+    for (size_t i = 0; i < sizeof never_waits / sizeof never_waits[0]; i++)
+        if (never_waits[i].handler == h)
+            return never_waits[i].only_if && !never_waits[i].only_if(r);
+    return true;
+}
+
 /* /v1/... and Prometheus' /metrics */
 static bool api_path(const tgt_req *r)
 {
@@ -216,9 +284,10 @@ bool tgt_route_open(tgt_req *r)
 {
     if (!api_path(r))
         return false;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    pthread_once(&patterns_once, split_patterns);
+    for (size_t i = 0; i < NROUTES; i++) {
         const struct route *rt = &routes[i];
-        if (strcmp(rt->method, r->method) || !path_matches(rt->path, r))
+        if (strcmp(rt->method, r->method) || !path_matches(i, r))
             continue;
         if ((rt->acc & TGT_ACC_PUBLIC) || ((rt->acc & TGT_ACC_ETL) && r->from_etl))
             return true;
@@ -231,13 +300,16 @@ tgt_handler tgt_route(tgt_req *r)
     if (!api_path(r))
         return NULL;
     bool path_known = false;
-    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+    pthread_once(&patterns_once, split_patterns);
+    for (size_t i = 0; i < NROUTES; i++) {
         const struct route *rt = &routes[i];
-        if (!path_matches(rt->path, r))
+        if (!path_matches(i, r))
             continue;
         path_known = true;
-        if (!strcmp(rt->method, r->method) && sel_matches(rt, r))
+        if (!strcmp(rt->method, r->method) && sel_matches(rt, r)) {
+            r->may_wait = may_wait(rt->handler, r);
             return tgt_auth_allow(r, rt->acc, rt->dst) ? rt->handler : NULL;
+        }
     }
     bool method_known = false;
     for (size_t i = 0; i < sizeof known_methods / sizeof known_methods[0]; i++)

@@ -1,5 +1,14 @@
 /*
- * server.c - the HTTP front: libmicrohttpd with a pool of poll threads.
+ * server.c - the HTTP front: libmicrohttpd with a few event threads and a
+ * pool of workers.
+ *
+ * The event threads (--threads, one per core by default) read every request
+ * and serve what never waits: a plain object GET or HEAD, health, metrics.
+ * Any other handler (routes.c says which never wait), such as an inline
+ * transform, anything that asks another server or etcd, jobs, listings or a
+ * PUT's fsync, runs on a worker (--workers) while its connection is
+ * suspended; the event thread queues the worker's reply once the connection
+ * resumes. So a slow ETL holds one worker, never the connections beside it.
  *
  * A request arrives in several calls of on_request: the first parses the path
  * and decides whether the body is an object (streamed to its work file as it
@@ -14,10 +23,12 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 tgt_server *tgt;
 
@@ -266,11 +277,158 @@ static bool check_head(tgt_req *r, const char *version, enum MHD_Result *ret)
     return true;
 }
 
+/* ---------------------------------------------------------------- workers
+ * A queue of suspended requests and the threads that run their handlers.
+ * Bounded by the connections: each has at most one request here. Once
+ * stopping, a request that still arrives runs on its event thread (the
+ * daemon must not stop with a connection suspended). */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    tgt_req *head, *tail;
+    pthread_t *threads;
+    int n;
+    bool stop;
+} pool = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (!pool.head && !pool.stop)
+            pthread_cond_wait(&pool.cv, &pool.mu);
+        tgt_req *r = pool.head;
+        if (!r)
+            break; /* stopping, and nothing left */
+        pool.head = r->next;
+        if (!pool.head)
+            pool.tail = NULL;
+        pthread_mutex_unlock(&pool.mu);
+        r->run(r); /* its reply lands in r->held (tgt_reply) */
+        if (!r->responded)
+            tgt_reply_err(r, 500, "%s %s: handler gave no reply", r->method, r->url);
+        r->on_worker = false;
+        MHD_resume_connection(r->conn); /* r belongs to the event thread again */
+        pthread_mutex_lock(&pool.mu);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return NULL;
+}
+
+static int pool_start(int n)
+{
+    pool.stop = false;
+    pool.threads = cmn_xcalloc((size_t)n, sizeof *pool.threads);
+    for (pool.n = 0; pool.n < n; pool.n++)
+        if (pthread_create(&pool.threads[pool.n], NULL, worker_main, NULL) != 0)
+            break;
+    if (pool.n)
+        return 0;
+    free(pool.threads);
+    pool.threads = NULL;
+    return -EAGAIN;
+}
+
+/* Lets the workers finish every queued request (resuming its connection)
+ * and joins them. */
+static void pool_stop(void)
+{
+    pthread_mutex_lock(&pool.mu);
+    pool.stop = true;
+    pthread_cond_broadcast(&pool.cv);
+    pthread_mutex_unlock(&pool.mu);
+    for (int i = 0; i < pool.n; i++)
+        pthread_join(pool.threads[i], NULL);
+    free(pool.threads);
+    pool.threads = NULL;
+    pthread_mutex_lock(&pool.mu);
+    pool.n = 0;
+    pthread_mutex_unlock(&pool.mu);
+}
+
 /* The ETL callback listener (tgt_server_start_etl) runs a thread per
  * connection: it serves only reads, so no ETL is ever started from a thread
  * that ends with its connection (ETL processes die with the thread that
  * forked them: runtime_local.c). */
 static char etl_listener;
+
+/* Suspends r's connection and queues h for a worker; false when stopping. */
+static bool to_worker(tgt_req *r, tgt_handler h)
+{
+    pthread_mutex_lock(&pool.mu);
+    bool queued = !pool.stop && pool.n;
+    if (queued) {
+        r->run = h;
+        r->on_worker = true;
+        r->next = NULL;
+        MHD_suspend_connection(r->conn);
+        if (pool.tail)
+            pool.tail->next = r;
+        else
+            pool.head = r;
+        pool.tail = r;
+        pthread_cond_signal(&pool.cv);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return queued;
+}
+
+bool tgt_defer(tgt_req *r)
+{
+    if (r->on_worker || r->from_etl || r->deferred || r->responded)
+        return false;
+    r->deferred = true;
+    return true;
+}
+
+/* Runs h for r: on a worker when it may wait (routes.c), else here, and
+ * again on a worker when it found it must wait (tgt_defer). A thread per
+ * connection (the ETL listener) may wait: nobody shares it. */
+static enum MHD_Result dispatch(void *cls, tgt_req *r, tgt_handler h)
+{
+    if (r->may_wait && cls != &etl_listener && to_worker(r, h))
+        return MHD_YES;
+    int ret = h(r);
+    if (r->deferred && !r->responded) {
+        if (to_worker(r, h))
+            return MHD_YES;
+        ret = h(r); /* stopping: here after all (it asks only once) */
+    }
+    if (!r->responded)
+        ret = tgt_reply_err(r, 500, "%s %s: handler gave no reply", r->method, r->url);
+    return (enum MHD_Result)ret;
+}
+
+/* Connections a response's content reader suspended (tgt_park), counted
+ * so that the stop waits for them: libmicrohttpd must not stop with one
+ * suspended. */
+static _Atomic int parked;
+
+void tgt_park(struct MHD_Connection *conn)
+{
+    parked++;
+    MHD_suspend_connection(conn);
+}
+
+void tgt_unpark(struct MHD_Connection *conn)
+{
+    MHD_resume_connection(conn);
+    parked--;
+}
+
+/* The connection of a request a worker ran is back: queue its reply. */
+static enum MHD_Result queue_held(tgt_req *r)
+{
+    struct MHD_Response *resp = r->held;
+    r->held = NULL;
+    r->run = NULL;
+    if (!resp)
+        return MHD_NO;
+    enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned int)r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
@@ -341,6 +499,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
+    if (r->run)
+        return queue_held(r);
     if (r->responded)
         return MHD_YES; /* an early reply was queued; drain */
     if (*upload_data_size) {
@@ -361,7 +521,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (r->streaming)
-        return (enum MHD_Result)r->put_end(r);
+        return dispatch(cls, r, r->put_end);
     if (r->body.len > tgt->cfg.max_body)
         return (enum MHD_Result)tgt_reply_err(r, 413, "request body is larger than %zu bytes", tgt->cfg.max_body);
     cmn_err err;
@@ -375,10 +535,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         return (enum MHD_Result)tgt_reply_err(r, 404, "no such endpoint: %s %s", method, url);
     }
-    int ret = h(r);
-    if (!r->responded)
-        ret = tgt_reply_err(r, 500, "%s %s: handler gave no reply", method, url);
-    return (enum MHD_Result)ret;
+    return dispatch(cls, r, h);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
@@ -402,6 +559,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         if (r->put_kind->cancel)
             r->put_kind->cancel(r);
     }
+    if (r->held)
+        MHD_destroy_response(r->held);
     free(r->put_obj);
     free(r->stream_why);
     tgt_auth_free(r);
@@ -433,12 +592,16 @@ int tgt_server_start(tgt_server *s)
         cmn_error("--tls-cert: this libmicrohttpd is built without TLS");
         return -EOPNOTSUPP;
     }
+    if (pool_start(s->cfg.workers) != 0) {
+        cmn_error("cannot start the HTTP worker threads");
+        return -EAGAIN;
+    }
     /* poll, not epoll: libmicrohttpd 0.9.75's epoll mode misses a client's
      * close while request bytes are still buffered, which keeps an abandoned
      * PUT's work file until the timeout (test_target_durability.py); measured
      * on a 16 KiB GET, epoll gained nothing the other changes did not */
     s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO |
-                                  MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
+                                  MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
                               (uint16_t)s->cfg.port, NULL, NULL, on_request, NULL,
                               MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
                               MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->cfg.threads,
@@ -451,8 +614,10 @@ int tgt_server_start(tgt_server *s)
                               MHD_OPTION_ARRAY, tls_opts,
                               MHD_OPTION_END);
     if (!s->mhd) {
-        cmn_error("cannot listen on %s:%d: %s", s->cfg.listen_host, s->cfg.port, strerror(errno));
-        return errno ? -errno : -EIO;
+        int e = errno;
+        cmn_error("cannot listen on %s:%d: %s", s->cfg.listen_host, s->cfg.port, strerror(e));
+        pool_stop();
+        return e ? -e : -EIO;
     }
     return 0;
 }
@@ -486,6 +651,14 @@ int tgt_server_start_etl(tgt_server *s)
 
 void tgt_server_stop(tgt_server *s)
 {
+    /* the workers first: each resumes its connection, which the event
+     * threads then close (libmicrohttpd must not stop with one suspended) */
+    if (pool.n)
+        pool_stop();
+    if (parked)
+        cmn_info("waiting for %d inline transform(s) to send their output", (int)parked);
+    while (parked) /* each resumes with its transform's next write or end */
+        usleep(10 * 1000);
     if (s->mhd) {
         MHD_stop_daemon(s->mhd);
         s->mhd = NULL;

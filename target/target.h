@@ -516,7 +516,8 @@ typedef struct tgt_config {
     char listen_host[256];
     int port;
     char public_url[512];   /* what the smap advertises */
-    int threads;
+    int threads;            /* event threads: parse requests, serve what never waits (server.c) */
+    int workers;            /* worker threads: handlers that may wait (ETLs, other servers, long work) */
     size_t max_body;        /* bodies of control messages */
     char etl_dir[4096];     /* etl install dir (runtimes, transformers, images.conf) */
     char *promote_roots[16]; /* --promote-root: resolved (realpath) dirs promote may read; none = off */
@@ -551,6 +552,7 @@ extern tgt_server *tgt; /* the one server of this process */
 int tgt_server_start_etl(tgt_server *s);
 
 /* One HTTP request, as the handlers see it. */
+typedef int (*tgt_handler)(struct tgt_req *r);
 typedef struct tgt_req {
     struct MHD_Connection *conn;
     const char *method;
@@ -580,6 +582,14 @@ typedef struct tgt_req {
     int64_t started_ns;
     int status;        /* the reply's status, once queued (metrics) */
     int64_t bytes;     /* object bytes the handler moved (metrics) */
+    /* where its handler runs (server.c): may_wait is set by its row (routes.c);
+     * a handler on a worker leaves its reply in held for the event thread */
+    bool may_wait;
+    bool on_worker;
+    bool deferred;     /* its handler asked to run on a worker (tgt_defer) */
+    struct MHD_Response *held;
+    tgt_handler run;
+    struct tgt_req *next; /* the workers' queue */
 } tgt_req;
 
 /* ---------------------------------------------------------------- metrics */
@@ -601,6 +611,16 @@ void tgt_metrics_request(tgt_req *r);
 int tgt_h_metrics_get(tgt_req *r); /* GET /metrics */
 
 int tgt_server_start(tgt_server *s);
+/* For a handler that finds it must wait (a neighbour's object, etcd) while on
+ * an event thread: true when it should return MHD_YES at once without a
+ * reply, to be run again from the start on a worker (server.c). */
+bool tgt_defer(tgt_req *r);
+/* A response's content reader runs on an event thread and must not block:
+ * with nothing to send it parks its connection and returns 0; whoever makes
+ * the next bytes unparks it (at most once per park). The server's stop waits
+ * for every parked connection. */
+void tgt_park(struct MHD_Connection *conn);
+void tgt_unpark(struct MHD_Connection *conn);
 void tgt_server_stop(tgt_server *s);
 
 /* ------------------------------------------------------ append, multipart */
@@ -798,7 +818,6 @@ void tgt_journal_remove(tgt_job *job);
 void tgt_journal_recover(const tgt_store *s);
 
 /* ------------------------------------------------------------------ routes */
-typedef int (*tgt_handler)(tgt_req *r);
 /* The handler of r's row once the token allows what the row needs; NULL
  * when none (a 405 or the 401/403 may have been queued: r->responded). */
 tgt_handler tgt_route(tgt_req *r);

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+import conftest
 from mount_fixtures import Mount, init_md5_etl, md5hex, mount  # noqa: F401
 
 N = 24
@@ -184,3 +185,42 @@ def test_missing_name_made_through_the_mount_is_there_at_once(target, mount):
         f.write(b"12")
     assert os.path.getsize(p) == 2
     assert read(p) == b"12"
+
+
+def test_files_another_reader_just_read_are_not_transformed_again(target, mount, md5_etl):
+    """DataLoader workers take turns by batch: the files after a worker's batch
+    are the other worker's, read already; transforming them ahead is waste."""
+    b, data = fill(target, "raturn", n=16)
+    view = mount.path("@" + md5_etl, b)
+    names = sorted(data)
+    assert sorted(os.listdir(view)) == names
+    before = mount.stats()
+    half, go_on, errors = threading.Event(), threading.Event(), []
+
+    def worker_a():  # its batch, names[0:8], in one thread (one reader)
+        try:
+            for i, key in enumerate(names[:8]):
+                if i == 2:
+                    half.set()
+                    go_on.wait(60)
+                if read(os.path.join(view, key)) != md5hex(data[key]):
+                    errors.append(key)
+        except OSError as e:
+            errors.append(repr(e))
+
+    a = threading.Thread(target=worker_a)
+    a.start()
+    assert half.wait(60)
+    for key in names[8:]:  # the other worker's batch, read while A's run goes on
+        assert read(os.path.join(view, key)) == md5hex(data[key]), key
+    go_on.set()
+    a.join(timeout=120)
+    assert not a.is_alive() and errors == []
+
+    def wasted():
+        s = mount.stats()
+        return (s["readahead_fetches"] - before["readahead_fetches"]) - (s["readahead_hits"] - before["readahead_hits"])
+
+    # A's last files would schedule names[8:12] ahead: B has read them
+    assert not conftest.wait_until(lambda: wasted() > 0, 1.5, 0.05), mount.stats()
+    assert mount.stats()["readahead_hits"] > before["readahead_hits"]  # read-ahead still ran for both

@@ -12,10 +12,14 @@ object after object, framed over its pipes), else in a new process per
 object. GET /ws serves ws://
 (AIStore 5.0's stream of objects on one connection) with the shipped
 transformers' framing (etl/transformers/lib/ws_stream.py), in the
-connection's own thread.
+connection's own thread. A function is served by NUM_WORKERS processes
+(default: one per core; etl/transformers/lib/prefork.py), forked after the
+user's module is imported; io:// keeps one server process (its pool is the
+parallelism).
 
 Environment (set by the launcher): MOD_NAME, ETLFS_CODE_DIR, FUNC_TRANSFORM,
-COMM_TYPE, CHUNK_SIZE, ARG_TYPE, AIS_TARGET_URL, ETLFS_PORT, ETLFS_PYTHON.
+COMM_TYPE, CHUNK_SIZE, ARG_TYPE, AIS_TARGET_URL, ETLFS_PORT, ETLFS_PYTHON;
+NUM_WORKERS when the init message's env gives it.
 """
 import http.client
 import http.server
@@ -292,12 +296,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
     cfg = None
     transform = None
     io_pool = None
+    leave = staticmethod(lambda: False)  # prefork.leave once workers run
 
     def log_message(self, fmt, *args):
         pass  # failures are logged where handled; success is silent
 
     def head(self, status, ctype, length):
         reason = http.server.BaseHTTPRequestHandler.responses.get(status, ("",))[0]
+        if self.leave():  # a sibling process idles: the client's next request goes there
+            self.close_connection = True
         lines = [f"HTTP/1.1 {status} {reason}", f"Content-Type: {ctype}"]
         lines.append(f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked")
         if self.close_connection:
@@ -586,12 +593,6 @@ def io_worker(code_path):
         wout.flush()
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-
 class Collector:
     """The writer a streaming transform gets over ws://: the output is one message."""
 
@@ -610,15 +611,20 @@ class Collector:
 _ws_mod = []
 
 
+def shared_lib():
+    """Puts the shipped transformers' library (etl/transformers/lib) last on
+    sys.path, so it shadows none of the user's modules."""
+    lib = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "transformers", "lib")
+    if lib not in sys.path:
+        sys.path.append(lib)
+
+
 def ws_stream():
     """The ws:// framing the shipped transformers use (etl/transformers/lib),
     imported when a /ws connection first arrives (then kept: ws_transform
-    asks per object); last on sys.path, so it shadows none of the user's
-    modules."""
+    asks per object)."""
     if not _ws_mod:
-        lib = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "transformers", "lib")
-        if lib not in sys.path:
-            sys.path.append(lib)
+        shared_lib()
         import ws_stream as mod
         _ws_mod.append(mod)
     return _ws_mod[0]
@@ -647,17 +653,25 @@ def main():
         io_worker(sys.argv[2])
         return
     cfg = Config(os.environ)
+    shared_lib()
+    import prefork
+
+    class Server(prefork.WorkerMixIn, http.server.ThreadingHTTPServer):
+        daemon_threads = True
+        allow_reuse_address = True
+        request_queue_size = 128
+
     Handler.cfg = cfg
+    Handler.leave = staticmethod(prefork.leave)
+    workers = 1
     if not cfg.is_io:
-        Handler.transform = staticmethod(load_transform(cfg))
+        workers = prefork.workers()
+        Handler.transform = staticmethod(prefork.counted(load_transform(cfg)))
     elif IO_POOL_FLAG in sys.argv[1:]:
         Handler.io_pool = IoPool(cfg, max(2, min(8, os.cpu_count() or 2)))
     server = Server(("127.0.0.1", cfg.port), Handler)
     sys.stderr.write(f"etlfs-runner: serving {cfg.code_path} ({cfg.comm}) on 127.0.0.1:{cfg.port}\n")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    prefork.serve(server, workers, "etlfs-runner")
     server.server_close()
 
 

@@ -8,7 +8,8 @@ Design: stdlib ThreadingHTTPServer, HTTP/1.1 keep-alive, TCP_NODELAY on
 accepted sockets, and each reply written with one call (headers + body), so
 that small objects do not stall on Nagle's algorithm. A transformer is just a
 function bytes -> bytes plus a content type; serve() does the rest. A /ws
-connection keeps its thread (ws_stream.py).
+connection keeps its thread (ws_stream.py). NUM_WORKERS processes (default:
+one per core) serve the port (prefork.py).
 """
 import argparse
 import http.client
@@ -20,6 +21,7 @@ import threading
 import traceback
 import urllib.parse
 
+import prefork
 import ws_stream
 
 _local = threading.local()
@@ -91,6 +93,7 @@ def make_handler(name, transform, content_type, error_body=None, with_args=False
     the exception text in 500 replies (upstream compress)."""
     target_url = env("AIS_TARGET_URL").rstrip("/")
     arg_type = env("ARG_TYPE").strip().lower()
+    transform = prefork.counted(transform)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -104,6 +107,8 @@ def make_handler(name, transform, content_type, error_body=None, with_args=False
             if isinstance(body, str):
                 body = body.encode("utf-8", "replace")
             reason = self.responses.get(status, ("",))[0]
+            if prefork.leave():  # a sibling idles: the client's next request goes there
+                self.close_connection = True
             head = f"HTTP/1.1 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
             if self.close_connection:
                 head += "Connection: close\r\n"
@@ -183,14 +188,15 @@ def make_handler(name, transform, content_type, error_body=None, with_args=False
     return Handler
 
 
-class Server(http.server.ThreadingHTTPServer):
+class Server(prefork.WorkerMixIn, http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
 
 def serve(name, transform, content_type="application/octet-stream", error_body=None, with_args=False):
-    """Parses --listen/-l and --port/-p (env PORT as fallback) and serves."""
+    """Parses --listen/-l and --port/-p (env PORT as fallback) and serves
+    with NUM_WORKERS processes (default: one per core)."""
     parser = argparse.ArgumentParser(description=f"{name} ETL transformer")
     parser.add_argument("-l", "--listen", default="127.0.0.1", help="address to listen on")
     parser.add_argument("-p", "--port", type=int, default=int(env("PORT", "0")) or None,
@@ -198,11 +204,9 @@ def serve(name, transform, content_type="application/octet-stream", error_body=N
     args = parser.parse_args()
     if not args.port:
         parser.error("a port is required (--port or env PORT)")
+    n = prefork.workers()
     server = Server((args.listen, args.port), make_handler(name, transform, content_type, error_body, with_args))
     sys.stderr.write(f"{name}: listening on {args.listen}:{args.port}\n")
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    prefork.serve(server, n, name)
     server.server_close()
 

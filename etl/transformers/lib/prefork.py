@@ -1,0 +1,227 @@
+"""Pre-forked worker processes for a Python ETL: the parent binds the
+listening socket, forks NUM_WORKERS children (default: the cores this
+process may run on) that accept on it, and restarts a child that dies, so a
+CPU-bound transform uses every core instead of one interpreter's GIL. Used
+by the shipped transformers (transformer_http.py) and the init-code runner.
+
+Design: the socket is inherited (no SO_REUSEPORT: one accept queue, so no
+connection waits behind a busy process's share). Connections stay with the
+process that accepted them (keep-alive, ws:// streams), so a process that is
+transforming waits GRACE before it takes a new one: an idle sibling gets it
+first, and a second concurrent client lands on a second core. A client's
+pool of kept-alive connections may still send its concurrent requests to
+connections of one process while another idles; so each process publishes
+how many transforms it runs (one int32 each in a shared anonymous mapping)
+and answers "Connection: close" when it is running another transform and a
+sibling runs none (leave()): the client's next request reconnects, and the
+idle sibling accepts it. Over ws:// a stream is never closed for that (the
+target would resend the objects in flight). A child whose
+parent is gone exits; a parent whose children keep dying at once exits with
+the reason, so the target reports the ETL failed instead of serving with
+fewer processes than it says. A child killed by the memory cgroup's OOM
+killer stops the whole ETL the same way (the parent kills itself), so the
+target reports "out of memory" as it does for a single process.
+"""
+import functools
+import mmap
+import os
+import struct
+import signal
+import sys
+import threading
+import time
+
+GRACE = 0.02  # seconds a busy process leaves a new connection to an idle one
+MAX_DEATHS = 10  # children dying within DEATH_WINDOW: the ETL is broken, stop
+DEATH_WINDOW = 10.0
+
+
+def workers(env=os.environ):
+    """NUM_WORKERS, or the number of cores this process may use; exits with
+    the reason when NUM_WORKERS is not a positive integer."""
+    raw = (env.get("NUM_WORKERS") or "").strip()
+    if not raw:
+        return max(1, len(os.sched_getaffinity(0)))
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1 or n > 256:
+        sys.exit(f"NUM_WORKERS={raw!r}: want a number of processes from 1 to 256")
+    return n
+
+
+class _Busy:
+    """Transforms running in this process; idle is set when there are none."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.n = 0
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def __enter__(self):
+        with self.lock:
+            self.n += 1
+            self.idle.clear()
+            _publish(self.n)
+
+    def __exit__(self, *exc):
+        with self.lock:
+            self.n -= 1
+            if not self.n:
+                self.idle.set()
+            _publish(self.n)
+
+
+busy = _Busy()
+_table = None  # the shared mapping: one int32 per worker, its transforms running
+_me = -1  # this worker's slot in it
+_I32 = struct.Struct("i")
+
+
+def _publish(n):
+    if _me >= 0:
+        _I32.pack_into(_table, 4 * _me, n)
+
+
+def leave():
+    """Whether the connection of the request just answered should close:
+    this process runs another transform while a sibling runs none."""
+    if _me < 0:
+        return False
+    with busy.lock:
+        if busy.n == 0:
+            return False
+    n = len(_table) // 4
+    return any(i != _me and _I32.unpack_from(_table, 4 * i)[0] == 0 for i in range(n))
+
+
+def counted(fn):
+    """fn, counted as a transform in progress while it runs (see GRACE);
+    its signature stays visible (inspect follows __wrapped__)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        with busy:
+            return fn(*args, **kwargs)
+
+    return run
+
+
+class WorkerMixIn:
+    """For a socketserver class: accept on an inherited, non-blocking
+    listening socket shared with sibling processes."""
+
+    prefork_parent = None  # pid of the supervising parent, in a child
+
+    def get_request(self):
+        if self.prefork_parent is not None:  # siblings share the socket
+            busy.idle.wait(GRACE)
+        conn, addr = self.socket.accept()  # BlockingIOError: a sibling took it
+        conn.setblocking(True)
+        return conn, addr
+
+    def service_actions(self):
+        super().service_actions()
+        if self.prefork_parent is not None and os.getppid() != self.prefork_parent:
+            os._exit(0)  # the parent is gone: the ETL was stopped or died
+
+
+def _oom_kills():
+    """The OOM kills counted in this process's memory cgroup (v2
+    memory.events, v1 memory.oom_control); 0 when there is none to read."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return 0
+    total = 0
+    for line in lines:
+        _, ctrls, path = line.split(":", 2)
+        if not ctrls:
+            events = f"/sys/fs/cgroup{path}/memory.events"
+        elif "memory" in ctrls.split(","):
+            events = f"/sys/fs/cgroup/{ctrls}{path}/memory.oom_control"
+        else:
+            continue
+        try:
+            with open(events) as f:
+                total += sum(int(x.split()[1]) for x in f if x.startswith("oom_kill "))
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def _child(server, slot):
+    global _me
+    _me = slot
+    _publish(0)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    server.prefork_parent = os.getppid()
+    server.socket.setblocking(False)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        os._exit(0)
+
+
+def serve(server, n, name):
+    """Serves server (bound and listening, a WorkerMixIn) with n processes;
+    n == 1 serves in this process. Returns when stopped (SIGTERM, SIGINT)."""
+    if n <= 1:
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        return
+    global _table
+    _table = mmap.mmap(-1, 4 * n)  # MAP_SHARED: the children write, all read
+    children = {}  # pid -> slot
+    deaths = []
+
+    def fork_one(slot):
+        pid = os.fork()
+        if pid == 0:
+            _child(server, slot)
+        children[pid] = slot
+        return pid
+
+    def stop(signum, frame):
+        raise SystemExit(0)  # out of os.wait(); the children are killed below
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    ooms = _oom_kills()
+    for slot in range(n):
+        fork_one(slot)
+    sys.stderr.write(f"{name}: {n} worker processes: {' '.join(map(str, sorted(children)))}\n")
+    try:
+        while True:
+            pid, status = os.wait()
+            slot = children.pop(pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+            if code == -signal.SIGKILL and _oom_kills() > ooms:
+                sys.stderr.write(f"{name}: worker {pid} was killed: out of memory (the ETL's limit holds for "
+                                 f"all {n} workers); stopping\n")
+                os.kill(os.getpid(), signal.SIGKILL)  # as a single process would have died
+            now = time.monotonic()
+            deaths[:] = [t for t in deaths if now - t < DEATH_WINDOW] + [now]
+            if len(deaths) >= MAX_DEATHS:
+                sys.stderr.write(f"{name}: worker {pid} ended ({how}); {len(deaths)} workers ended within "
+                                 f"{DEATH_WINDOW:.0f} s: giving up\n")
+                sys.exit(3)
+            sys.stderr.write(f"{name}: worker {pid} ended ({how}); restarted as {fork_one(slot)}\n")
+    finally:
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for pid in list(children):
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass

@@ -1,0 +1,204 @@
+"""A Python ETL served by several processes (NUM_WORKERS; default one per
+core): the same outputs as one process, through REST (hpush, hpull, ws://)
+and through a mount's view; concurrent objects reach more than one process;
+a worker that is killed is restarted, and an object it was transforming
+fails naming the ETL and the object (never a wrong answer); a bad
+NUM_WORKERS fails the init saying so."""
+import base64
+import concurrent.futures
+import glob
+import hashlib
+import io
+import os
+import signal
+
+import pytest
+import requests
+
+import conftest
+from mount_fixtures import mount  # noqa: F401
+
+# The md5 of each object; a body starting with "slow" waits first (so that
+# objects overlap), "hang" waits long (killed in the middle). Each process
+# notes its pid in its work folder (TMPDIR) for the test to count.
+CODE = """
+import hashlib, os, time
+def transform(data):
+    with open(os.path.join(os.environ["TMPDIR"], "pids"), "a") as f:
+        f.write(f"{os.getpid()}\\n")
+    if data.startswith(b"slow"):
+        time.sleep(0.3)
+    elif data.startswith(b"hang"):
+        time.sleep(60)
+    return hashlib.md5(data).hexdigest().encode()
+"""
+N = 24
+
+
+def init(t, name, workers, comm="hpush://", arg=""):
+    msg = {"id": name, "runtime": "python3.11v2", "communication": comm, "argument": arg, "timeout": "2m",
+           "funcs": {"transform": "transform"}, "code": base64.b64encode(CODE.encode()).decode(),
+           "dependencies": ""}
+    if workers is not None:
+        msg["env"] = [{"name": "NUM_WORKERS", "value": str(workers)}]
+    return requests.put(f"{t.url}/v1/etl", json=msg, timeout=180)
+
+
+def etl_pid(t, name):
+    """The ETL's own process (the parent of its workers): the target's child
+    whose environment names the ETL's work folder (TMPDIR)."""
+    mark = f"/{name}/work".encode()
+    pids = [p for p in conftest.procs_with_env(b"AIS_TARGET_URL=", ppid=t.proc.pid)
+            if mark in open(f"/proc/{p}/environ", "rb").read()]
+    assert len(pids) == 1, pids
+    return pids[0]
+
+
+def workers_of(pid):
+    return sorted(conftest.procs_with_env(b"AIS_TARGET_URL=", ppid=pid))
+
+
+def pids_seen(t, name):
+    seen = set()
+    for path in glob.glob(os.path.join(t.data[0], ".etlfs", "etl", name, "work", "pids")):
+        with open(path) as f:
+            seen.update(int(x) for x in f.read().split())
+    return seen
+
+
+def md5hex(data):
+    return hashlib.md5(data).hexdigest().encode()
+
+
+@pytest.fixture
+def objects(target):
+    b = target.create_bucket("src")
+    data = {f"o-{i:03d}": (b"slow" if i % 2 else b"") + os.urandom(100 + 997 * i) for i in range(N)}
+    for k, v in data.items():
+        target.put(b, k, v)
+    return b, data
+
+
+def get_all(t, b, names, etl, threads=4):
+    def one(k):
+        r = t.get(b, k, etl_name=etl)
+        return r.status_code, r.content
+
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        return dict(zip(names, ex.map(one, names)))
+
+
+@pytest.mark.parametrize("comm,arg", [("hpush://", ""), ("hpull://", ""), ("ws://", "")])
+def test_two_workers_answer_as_one(target, objects, comm, arg):
+    b, data = objects
+    assert init(target, "etl-one", 1, comm, arg).status_code == 200
+    r = init(target, "etl-two", 2, comm, arg)
+    assert r.status_code == 200, r.text
+    assert len(workers_of(etl_pid(target, "etl-two"))) == 2
+    assert workers_of(etl_pid(target, "etl-one")) == []  # one process serves itself
+    one = get_all(target, b, sorted(data), "etl-one")
+    two = get_all(target, b, sorted(data), "etl-two")
+    for k, v in data.items():
+        assert one[k] == (200, md5hex(v)), k
+        assert two[k] == one[k], k
+    # objects that overlapped went to more than one process
+    assert len(pids_seen(target, "etl-two")) == 2, pids_seen(target, "etl-two")
+    assert len(pids_seen(target, "etl-one")) == 1
+
+
+def test_default_is_one_worker_per_core(target):
+    assert init(target, "etl-dflt", None).status_code == 200
+    n = len(os.sched_getaffinity(0))
+    assert len(workers_of(etl_pid(target, "etl-dflt"))) == (n if n > 1 else 0)
+
+
+def test_views_of_two_workers_read_as_one(target, objects, mount):  # noqa: F811
+    b, data = objects
+    assert init(target, "etl-one", 1).status_code == 200
+    assert init(target, "etl-two", 2).status_code == 200
+    names = sorted(data)
+
+    def read(view, k):
+        with open(mount.path(view, b, k), "rb") as f:
+            return f.read()
+
+    with concurrent.futures.ThreadPoolExecutor(2) as ex:  # two readers, as a DataLoader's workers
+        one = list(ex.map(lambda k: read("@etl-one", k), names))
+        two = list(ex.map(lambda k: read("@etl-two", k), names))
+    assert one == [md5hex(data[k]) for k in names]
+    assert two == one
+
+
+def test_killed_worker_is_restarted_and_its_object_fails_by_name(target, objects):
+    b, data = objects
+    target.put(b, "hanging", b"hang")
+    assert init(target, "etl-kill", 2).status_code == 200
+    parent = etl_pid(target, "etl-kill")
+    before = workers_of(parent)
+    assert len(before) == 2
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        hanging = ex.submit(target.get, b, "hanging", etl_name="etl-kill")
+        conftest.wait_for(lambda: pids_seen(target, "etl-kill"), "the hanging object reached a worker")
+        (victim,) = pids_seen(target, "etl-kill")
+        os.kill(victim, signal.SIGKILL)
+        r = hanging.result(timeout=60)
+    assert r.status_code >= 500, r.text
+    assert "etl-kill" in r.text and "hanging" in r.text, r.text
+    conftest.wait_for(lambda: len(workers_of(parent)) == 2 and victim not in workers_of(parent),
+                      "a new worker in place of the killed one")
+    assert etl_pid(target, "etl-kill") == parent  # the ETL itself kept running
+    got = get_all(target, b, sorted(data), "etl-kill")
+    for k, v in data.items():
+        assert got[k] == (200, md5hex(v)), k
+    assert requests.get(f"{target.url}/v1/etl/etl-kill", timeout=10).json()["status"] == "running"
+
+
+def test_bad_num_workers_fails_the_init_by_name(target):
+    r = init(target, "etl-badw", "many")
+    assert r.status_code == 400, r.text
+    assert "NUM_WORKERS" in r.text and "etl-badw" in r.text, r.text
+
+
+def test_shipped_torchvision_with_two_workers_answers_as_one(target):
+    pytest.importorskip("torchvision")
+    from PIL import Image
+
+    b = target.create_bucket("img")
+    names = []
+    for i in range(8):
+        buf = io.BytesIO()
+        Image.new("RGB", (300 + 40 * i, 260 + 30 * i), (40 * i % 256, 90, 200)).save(buf, format="JPEG")
+        names.append(f"i{i}.jpg")
+        target.put(b, names[-1], buf.getvalue())
+    for name, workers in (("etl-tv1", "1"), ("etl-tv2", "2")):
+        msg = {"name": name, "communication": "hpush://", "init_timeout": "2m",
+               "runtime": {"image": "aistorage/transformer_torchvision:latest",
+                           "env": [{"name": "NUM_WORKERS", "value": workers}]}}
+        r = requests.put(f"{target.url}/v1/etl", json=msg, timeout=180)
+        assert r.status_code == 200, r.text
+    assert len(workers_of(etl_pid(target, "etl-tv2"))) == 2
+    one = get_all(target, b, names, "etl-tv1")
+    two = get_all(target, b, names, "etl-tv2")
+    for k in names:
+        assert one[k][0] == 200 and Image.open(io.BytesIO(one[k][1])).size == (224, 224), k
+        assert two[k] == one[k], k
+
+
+
+def test_workers_that_keep_dying_fail_the_etl_by_name(target):
+    b = target.create_bucket("die")
+    target.put(b, "x", b"die")
+    code = "import os, signal\ndef transform(data):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    msg = {"id": "etl-dies", "runtime": "python3.11v2", "communication": "hpush://", "argument": "",
+           "timeout": "2m", "funcs": {"transform": "transform"}, "code": base64.b64encode(code.encode()).decode(),
+           "dependencies": "", "env": [{"name": "NUM_WORKERS", "value": "2"}]}
+    assert requests.put(f"{target.url}/v1/etl", json=msg, timeout=180).status_code == 200
+    for _ in range(12):  # each object kills its worker; the tenth death within 10 s stops the ETL
+        r = target.get(b, "x", etl_name="etl-dies")
+        assert r.status_code >= 500 and "etl-dies" in r.text, r.text
+        if requests.get(f"{target.url}/v1/etl/etl-dies", timeout=10).json()["status"] != "running":
+            break
+    conftest.wait_for(lambda: requests.get(f"{target.url}/v1/etl/etl-dies", timeout=10).json()["status"] == "error",
+                      "the ETL shown failed")
+    show = requests.get(f"{target.url}/v1/etl/etl-dies", timeout=10).json()
+    assert "etl-dies" in show["last_error"] and "giving up" in show["last_error"], show
