@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CLI_SNODE_MAINT (1 << 2)  /* AIStore's Snode.Flags (core/meta/smap.go) */
+#define CLI_SNODE_DECOMM (1 << 3)
+
 static int cmp_node(const void *a, const void *b)
 {
     return strcmp((*(cJSON *const *)a)->string, (*(cJSON *const *)b)->string);
@@ -32,8 +35,12 @@ static int add_nodes(cli_table *t, cJSON *map, const char *primary)
         cJSON *type = cJSON_GetObjectItem(e, "daemon_type");
         cJSON *pub = cJSON_GetObjectItem(e, "public_net");
         cJSON *url = pub ? cJSON_GetObjectItem(pub, "direct_url") : NULL;
+        cJSON *fl = cJSON_GetObjectItem(e, "flags");
+        /* AIStore's suffixes: the primary, else a node in maintenance or being decommissioned */
+        bool out = cJSON_IsNumber(fl) && (fl->valueint & (CLI_SNODE_MAINT | CLI_SNODE_DECOMM));
         char id[160], ty[40], u[300];
-        snprintf(id, sizeof id, "%s%s", e->string, primary && !strcmp(primary, e->string) ? "[P]" : "");
+        snprintf(id, sizeof id, "%s%s", e->string,
+                 primary && !strcmp(primary, e->string) ? "[P]" : out ? "[x]" : "");
         snprintf(ty, sizeof ty, " %s", cJSON_IsString(type) ? type->valuestring : "");
         snprintf(u, sizeof u, " %s", cJSON_IsString(url) ? url->valuestring : "");
         cli_table_row(t, id, ty, u);

@@ -164,6 +164,8 @@ def test_decommission_moves_everything_then_the_target_leaves_the_map_and_ends_a
         r = ais(nodes[0], "cluster", "add-remove-nodes", "start-maintenance", "t[d2]")
         assert r.returncode == 0 and b"t[d2] is now in maintenance mode" in r.stdout, (r.stdout, r.stderr)
         assert flags(nodes[0], "d2") == MAINT
+        r = ais(nodes[0], "show", "cluster")
+        assert r.returncode == 0 and b"d2[x]" in r.stdout and b"d1[x]" not in r.stdout, r.stdout
         r = ais(nodes[0], "cluster", "add-remove-nodes", "decommission", "d1")
         assert r.returncode == 1 and b"last target" in r.stderr, (r.stdout, r.stderr)
         r = ais(nodes[0], "cluster", "add-remove-nodes", "stop-maintenance", "d2")
