@@ -188,6 +188,10 @@ int cli_etl_rm(cli_args *a);
 int cli_job_show(cli_args *a);
 int cli_job_wait(cli_args *a);
 int cli_show_cluster(cli_args *a);
+int cli_node_start_maint(cli_args *a);
+int cli_node_stop_maint(cli_args *a);
+int cli_node_decommission(cli_args *a);
+int cli_node_shutdown(cli_args *a);
 int cli_auth_token(cli_args *a);
 
 /* ETLs (cmd_etl*.c) */

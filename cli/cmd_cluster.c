@@ -2,12 +2,17 @@
  * cmd_cluster.c - `ais show cluster`: the cluster map (GET /v1/daemon?what=smap)
  * as AIStore's smap view prints it: proxies, then targets, then a summary.
  * A single etlfs node shows up as one proxy and one target.
+ * `ais cluster add-remove-nodes start-maintenance|stop-maintenance|
+ * decommission|shutdown NODE_ID`: AIStore's node actions (PUT /v1/cluster).
  */
 #include "cli/cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define CLI_SNODE_MAINT (1 << 2)  /* AIStore's Snode.Flags (core/meta/smap.go) */
+#define CLI_SNODE_DECOMM (1 << 3)
 
 static int cmp_node(const void *a, const void *b)
 {
@@ -30,8 +35,12 @@ static int add_nodes(cli_table *t, cJSON *map, const char *primary)
         cJSON *type = cJSON_GetObjectItem(e, "daemon_type");
         cJSON *pub = cJSON_GetObjectItem(e, "public_net");
         cJSON *url = pub ? cJSON_GetObjectItem(pub, "direct_url") : NULL;
+        cJSON *fl = cJSON_GetObjectItem(e, "flags");
+        /* AIStore's suffixes: the primary, else a node in maintenance or being decommissioned */
+        bool out = cJSON_IsNumber(fl) && (fl->valueint & (CLI_SNODE_MAINT | CLI_SNODE_DECOMM));
         char id[160], ty[40], u[300];
-        snprintf(id, sizeof id, "%s%s", e->string, primary && !strcmp(primary, e->string) ? "[P]" : "");
+        snprintf(id, sizeof id, "%s%s", e->string,
+                 primary && !strcmp(primary, e->string) ? "[P]" : out ? "[x]" : "");
         snprintf(ty, sizeof ty, " %s", cJSON_IsString(type) ? type->valuestring : "");
         snprintf(u, sizeof u, " %s", cJSON_IsString(url) ? url->valuestring : "");
         cli_table_row(t, id, ty, u);
@@ -97,3 +106,63 @@ int cli_show_cluster(cli_args *a)
     cli_call_free(&c);
     return rc;
 }
+
+/* ---- add-remove-nodes */
+
+/* NODE_ID as AIStore's CLI takes it: "ID", "t[ID]" or "p[ID]". */
+static void node_id(const char *arg, char *out, size_t len)
+{
+    size_t n = strlen(arg);
+    if (n > 3 && (arg[0] == 't' || arg[0] == 'p') && arg[1] == '[' && arg[n - 1] == ']')
+        snprintf(out, len, "%.*s", (int)(n - 3), arg + 2);
+    else
+        snprintf(out, len, "%s", arg);
+}
+
+static int node_action(cli_args *a, const char *action)
+{
+    int bad = cli_npos(a, 1, 1, "node ID");
+    if (bad)
+        return bad;
+    char sid[256], sname[300];
+    node_id(a->pos[0], sid, sizeof sid);
+    snprintf(sname, sizeof sname, "t[%s]", sid);
+    cJSON *msg = cJSON_CreateObject(), *v;
+    cJSON_AddStringToObject(msg, "action", action);
+    cJSON_AddItemToObject(msg, "value", v = cJSON_CreateObject());
+    cJSON_AddStringToObject(v, "sid", sid);
+    cJSON_AddBoolToObject(v, "skip_rebalance", cli_flag_set(a, "no-rebalance"));
+    cJSON_AddBoolToObject(v, "rm_user_data", cli_flag_set(a, "rm-user-data"));
+    char *body = cJSON_PrintUnformatted(msg);
+    cJSON_Delete(msg);
+    cli_call c;
+    cli_call_init(&c, "PUT");
+    cmn_ais_url(&c.url, &cli_ais, "cluster");
+    c.body = body;
+    cmn_http_resp r;
+    cmn_http_resp_init(&r);
+    int rc = cli_send(&c, &r, false);
+    if (rc == CLI_EXIT_OK) {
+        char xid[64];
+        cli_reply_id(&r, xid, sizeof xid);
+        if (*xid)
+            printf("Started rebalance \"%s\" (to monitor, run 'ais show job %s').\n", xid, xid);
+        if (!strcmp(action, "stop-maintenance"))
+            printf("%s is now active\n", sname);
+        else if (!strcmp(action, "start-maintenance"))
+            printf("%s is now in maintenance mode\n", sname);
+        else if (!strcmp(action, "decommission-node"))
+            printf("%s is being decommissioned, please wait for cluster rebalancing to finish...\n", sname);
+        else
+            printf("%s has been shut down\n", sname);
+    }
+    cmn_http_resp_free(&r);
+    cli_call_free(&c);
+    free(body);
+    return rc;
+}
+
+int cli_node_start_maint(cli_args *a) { return node_action(a, "start-maintenance"); }
+int cli_node_stop_maint(cli_args *a) { return node_action(a, "stop-maintenance"); }
+int cli_node_decommission(cli_args *a) { return node_action(a, "decommission-node"); }
+int cli_node_shutdown(cli_args *a) { return node_action(a, "shutdown-node"); }

@@ -129,6 +129,12 @@ static const cli_flag f_auth_token[] = {
     {"secret-file", 0, true, "file holding the secret"},
     END_FLAGS};
 
+static const cli_flag f_node[] = {
+    {"yes", 'y', false, "assume 'yes' to all questions (none are asked)"},
+    {"no-rebalance", 0, false, "do not move the node's objects (refused: they live on its disks only)"},
+    {"rm-user-data", 0, false, "decommission: remove the node's objects from its disks once it leaves"},
+    END_FLAGS};
+
 /* ---- commands */
 static const cli_cmd c_bucket[] = {
     {"create", NULL, "create ais buckets", "BUCKET [BUCKET...]", f_bucket_create, cli_bucket_create, NULL},
@@ -168,6 +174,16 @@ static const cli_cmd c_show[] = {
     {"job", NULL, "show running and finished jobs", "[JOB_ID]", f_job_show, cli_job_show, NULL},
     {"etl", NULL, "show ETL(s)", "[ETL_NAME...]", f_json, cli_etl_show, NULL},
     {0}};
+static const cli_cmd c_nodes[] = {
+    {"start-maintenance", NULL, "put node in maintenance mode: its objects move to the other targets", "NODE_ID", f_node, cli_node_start_maint, NULL},
+    {"stop-maintenance", NULL, "activate node by taking it back from \"maintenance\"", "NODE_ID", f_node, cli_node_stop_maint, NULL},
+    {"decommission", NULL, "safely and permanently remove node from the cluster (its objects move first)", "NODE_ID", f_node, cli_node_decommission, NULL},
+    {"shutdown", NULL, "shut down a node (nothing moves: its objects are unavailable until it is back)", "NODE_ID", f_node, cli_node_shutdown, NULL},
+    {0}};
+static const cli_cmd c_cluster[] = {
+    {"add-remove-nodes", NULL, "manage cluster membership (add/remove nodes, temporarily or permanently)", NULL, f_none, NULL, c_nodes},
+    {"show", NULL, "show cluster nodes (proxies and targets)", NULL, f_json, cli_show_cluster, NULL},
+    {0}};
 static const cli_cmd c_auth[] = {
     {"token", NULL, "mint an AuthN token (HS256) for a target run with --auth-secret", NULL, f_auth_token, cli_auth_token, NULL},
     {0}};
@@ -177,6 +193,7 @@ static const cli_cmd c_top[] = {
     {"etl", NULL, "execute custom transformations on objects", NULL, f_none, NULL, c_etl},
     {"job", NULL, "monitor and wait for jobs", NULL, f_none, NULL, c_job},
     {"show", NULL, "show information about the cluster, jobs and ETLs", NULL, f_none, NULL, c_show},
+    {"cluster", NULL, "monitor and manage the cluster: its nodes", NULL, f_none, NULL, c_cluster},
     {"auth", NULL, "tokens for a target that requires them", NULL, f_none, NULL, c_auth},
     /* AIStore's default aliases */
     {"ls", NULL, "(alias for \"bucket ls\") list buckets, or objects in a bucket", "[BUCKET[/PREFIX]]", f_ls, cli_ls, NULL},

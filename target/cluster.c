@@ -40,7 +40,7 @@ static cJSON *net_json(const char *url)
     return n;
 }
 
-cJSON *tgt_snode_json(const char *id, const char *type, const char *url)
+cJSON *tgt_snode_json(const char *id, const char *type, const char *url, int flags)
 {
     cJSON *s = cJSON_CreateObject();
     cJSON_AddItemToObject(s, "public_net", net_json(url));
@@ -48,7 +48,7 @@ cJSON *tgt_snode_json(const char *id, const char *type, const char *url)
     cJSON_AddItemToObject(s, "intra_data_net", net_json(url));
     cJSON_AddStringToObject(s, "daemon_type", type);
     cJSON_AddStringToObject(s, "daemon_id", id);
-    cJSON_AddNumberToObject(s, "flags", 0);
+    cJSON_AddNumberToObject(s, "flags", flags);
     /* AIStore's Snode.IDDigest (a uint64: printed raw, past a double's digits) */
     char d[24];
     snprintf(d, sizeof d, "%llu", (unsigned long long)tgt_hrw_digest(id));
@@ -56,7 +56,7 @@ cJSON *tgt_snode_json(const char *id, const char *type, const char *url)
     return s;
 }
 
-static cJSON *snode_json(const char *id, const char *type) { return tgt_snode_json(id, type, tgt->cfg.public_url); }
+static cJSON *snode_json(const char *id, const char *type) { return tgt_snode_json(id, type, tgt->cfg.public_url, 0); }
 
 static cJSON *smap_json(void)
 {

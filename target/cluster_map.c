@@ -18,6 +18,12 @@
  * owner that lacks an object asks the one that owned it under the previous
  * map first ("get from neighbour"), and every change is told to rebalance.c.
  *
+ * A target in maintenance (or being decommissioned) stays a member, with
+ * AIStore's flags, but owns nothing: HRW leaves it out, so the rebalance
+ * moves its objects to their new owners while it still serves them to
+ * neighbours. Its flags come from its own key (maint/ID), which outlives
+ * its lease: they are kept here by id, members or not.
+ *
  * The map answers AIStore's smap queries: every member is a target, and,
  * since every etlfs node also answers as a gateway, a proxy "p" + its id;
  * the primary is the proxy of the smallest id, the same on every node.
@@ -42,6 +48,20 @@ typedef struct snap {
 static pthread_mutex_t wmu = PTHREAD_MUTEX_INITIALIZER; /* writers, and taking a reference to cur */
 static snap *cur;                                        /* published: atomic loads and stores */
 static char uuid_s[64], created_s[64];                   /* under wmu */
+#define MAX_FLAGGED 256
+static struct flagged {
+    char id[64];
+    int flags;
+} flagged[MAX_FLAGGED]; /* the nodes with flags (maint/ID keys); under wmu */
+static int nflagged;
+
+static int flags_of(const char *id)
+{
+    for (int i = 0; i < nflagged; i++)
+        if (!strcmp(flagged[i].id, id))
+            return flagged[i].flags;
+    return 0;
+}
 
 static __thread snap *mine; /* the snapshot this thread holds a reference to */
 static pthread_key_t mine_key;
@@ -99,6 +119,7 @@ static snap *snap_next(const snap *s, const tgt_member *m, int n, int64_t rev)
     t->self = -1;
     for (int i = 0; i < n; i++) {
         t->m[i].digest = tgt_hrw_digest(t->m[i].id);
+        t->m[i].flags = flags_of(t->m[i].id);
         if (!strcmp(t->m[i].id, tgt_cluster_self()))
             t->self = i;
     }
@@ -198,13 +219,71 @@ void tgt_cmap_reset(tgt_member *members, int n, int64_t rev)
     const snap *s = cur;
     bool same = s && n == s->n;
     for (int i = 0; same && i < n; i++)
-        same = !strcmp(members[i].id, s->m[i].id) && !strcmp(members[i].url, s->m[i].url);
+        same = !strcmp(members[i].id, s->m[i].id) && !strcmp(members[i].url, s->m[i].url) &&
+               flags_of(members[i].id) == s->m[i].flags;
     if (!same)
         publish(snap_next(s, members, n, rev));
     pthread_mutex_unlock(&wmu);
     free(members);
     if (!same)
         tgt_rebalance_kick();
+}
+
+void tgt_cmap_flags(const char *id, int flags, int64_t rev)
+{
+    pthread_mutex_lock(&wmu);
+    int i = 0;
+    while (i < nflagged && strcmp(flagged[i].id, id))
+        i++;
+    if (flags && i == nflagged && nflagged == MAX_FLAGGED) {
+        pthread_mutex_unlock(&wmu);
+        cmn_warn("cluster map: target %s in maintenance is one too many to keep (%d)", id, MAX_FLAGGED);
+        return;
+    }
+    if (flags && i == nflagged)
+        snprintf(flagged[nflagged++].id, sizeof flagged[0].id, "%s", id);
+    if (flags && i < nflagged)
+        flagged[i].flags = flags;
+    else if (!flags && i < nflagged)
+        flagged[i] = flagged[--nflagged];
+    const snap *s = cur;
+    bool member = false;
+    int at = s ? find(s, id, &member) : 0;
+    bool change = member && s->m[at].flags != flags;
+    if (change) {
+        snap *t = snap_next(s, s->m, s->n, rev);
+        cmn_info("cluster map v%lld: target %s %s", (long long)t->version, id,
+                 flags & TGT_SNODE_DECOMM ? "is being decommissioned"
+                 : flags & TGT_SNODE_MAINT ? "in maintenance"
+                                           : "out of maintenance");
+        publish(t);
+    }
+    pthread_mutex_unlock(&wmu);
+    if (change)
+        tgt_rebalance_kick();
+}
+
+void tgt_cmap_flags_reset(char **ids, const int *flags, int n)
+{
+    pthread_mutex_lock(&wmu);
+    nflagged = 0;
+    for (int i = 0; i < n && nflagged < MAX_FLAGGED; i++)
+        if (flags[i]) {
+            snprintf(flagged[nflagged].id, sizeof flagged[0].id, "%s", ids[i]);
+            flagged[nflagged++].flags = flags[i];
+        }
+    pthread_mutex_unlock(&wmu);
+}
+
+bool tgt_cmap_member(const char *id, tgt_member *out)
+{
+    snap *s = snap_hold();
+    bool found = false;
+    int i = s ? find(s, id, &found) : 0;
+    if (found)
+        *out = s->m[i];
+    snap_drop(s);
+    return found;
 }
 
 int tgt_cmap_members(tgt_member **out, int64_t *version)
@@ -226,12 +305,17 @@ int64_t tgt_cmap_version(void)
     return s ? s->version : 0;
 }
 
-/* The index of bck/obj's owner among members (HRW), -1 for none. */
+/* The index of bck/obj's owner among members (HRW), -1 for none. A member
+ * in maintenance owns nothing (unless every member is). */
 static int owner_in(const tgt_member *m, int n, uint64_t od)
 {
-    int best = -1;
+    int best = -1, active = 0;
     uint64_t max = 0;
+    for (int i = 0; i < n; i++)
+        active += !m[i].flags;
     for (int i = 0; i < n; i++) {
+        if (active && m[i].flags)
+            continue;
         uint64_t w = tgt_hrw_weight(m[i].digest ^ od);
         if (best < 0 || w > max) {
             max = w;
@@ -298,12 +382,12 @@ cJSON *tgt_cluster_smap_json(void)
     for (int i = 0; i < n; i++) {
         char pid[80];
         snprintf(pid, sizeof pid, "p%s", s->m[i].id);
-        cJSON_AddItemToObject(tmap, s->m[i].id, tgt_snode_json(s->m[i].id, "target", s->m[i].url));
-        cJSON_AddItemToObject(pmap, pid, tgt_snode_json(pid, "proxy", s->m[i].url));
+        cJSON_AddItemToObject(tmap, s->m[i].id, tgt_snode_json(s->m[i].id, "target", s->m[i].url, s->m[i].flags));
+        cJSON_AddItemToObject(pmap, pid, tgt_snode_json(pid, "proxy", s->m[i].url, s->m[i].flags));
     }
     char pid[80], version[24];
     snprintf(pid, sizeof pid, "p%s", n ? s->m[0].id : tgt_cluster_self());
-    cJSON_AddItemToObject(m, "proxy_si", tgt_snode_json(pid, "proxy", n ? s->m[0].url : tgt->cfg.public_url));
+    cJSON_AddItemToObject(m, "proxy_si", tgt_snode_json(pid, "proxy", n ? s->m[0].url : tgt->cfg.public_url, 0));
     pthread_mutex_lock(&wmu);
     cJSON_AddStringToObject(m, "uuid", uuid_s);
     cJSON_AddStringToObject(m, "creation_time", created_s);

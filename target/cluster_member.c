@@ -7,6 +7,9 @@
  *   meta              {"uuid","created"}: made once, by the first node (CAS)
  *   targets/ID        {"id","url","state"}: under the node's lease
  *   buckets/NAME      {"created"}: made and removed by CAS (cluster_bucket.c)
+ *   maint/ID          {"flags","rm_user_data"}: a node in maintenance or being
+ *                     decommissioned, by CAS (cluster_maint.c); no lease: it
+ *                     outlives a restart of the node
  *
  * etcd decides; nothing here votes or orders. A node that cannot reach etcd
  * keeps serving with the map it has and registers again when etcd is back;
@@ -40,6 +43,7 @@ static struct {
     pthread_t keeper, watcher;
     bool threads;
     int joined; /* registered and the map read: health says 200 */
+    int left;   /* decommissioned: the keeper registers no more */
     pthread_mutex_t nap_mu;
     pthread_cond_t nap_cv; /* signalled when stop is set (CLOCK_MONOTONIC) */
 } cl = {.nap_mu = PTHREAD_MUTEX_INITIALIZER};
@@ -190,6 +194,8 @@ static void *keeper_main(void *arg)
     (void)arg;
     bool down = false;
     while (nap(KEEPALIVE_EVERY_MS)) {
+        if (__atomic_load_n(&cl.left, __ATOMIC_ACQUIRE))
+            continue;
         cmn_err err;
         int64_t lease = __atomic_load_n(&cl.lease, __ATOMIC_ACQUIRE);
         int rc = lease ? cmn_etcd_lease_keepalive(cl.etcd, lease, &err) : -ENOENT;
@@ -236,6 +242,19 @@ static bool member_of(const cmn_etcd_kv *kv, tgt_member *m)
     return ok;
 }
 
+/* The flags of a maint/ID key's value (0 when it says none). */
+static int flags_of(const cmn_etcd_kv *kv)
+{
+    cJSON *j = NULL;
+    cmn_err perr;
+    if (cmn_json_parse(kv->value, kv->value_len, &j, &perr) != 0)
+        return 0;
+    const cJSON *f = cJSON_GetObjectItem(j, "flags");
+    int flags = cJSON_IsNumber(f) ? f->valueint & (TGT_SNODE_MAINT | TGT_SNODE_DECOMM) : 0;
+    cJSON_Delete(j);
+    return flags;
+}
+
 static int on_event(void *ctx, const cmn_etcd_event *ev)
 {
     (void)ctx;
@@ -248,6 +267,8 @@ static int on_event(void *ctx, const cmn_etcd_event *ev)
             tgt_cmap_put(m.id, m.url, ev->kv.mod_rev);
     } else if ((off = kind_of(ev->kv.key, "buckets/"))) {
         tgt_cluster_bucket_seen(ev->kv.key + off, ev->deleted);
+    } else if ((off = kind_of(ev->kv.key, "maint/"))) {
+        tgt_cmap_flags(ev->kv.key + off, ev->deleted ? 0 : flags_of(&ev->kv), ev->kv.mod_rev);
     }
     return __atomic_load_n(&cl.stop, __ATOMIC_ACQUIRE);
 }
@@ -262,7 +283,9 @@ static int read_all(int64_t *rev, cmn_err *err)
         return rc;
     tgt_member *members = cmn_xcalloc((size_t)n + 1, sizeof *members);
     char **buckets = cmn_xcalloc((size_t)n + 1, sizeof *buckets);
-    int nm = 0, nb = 0;
+    char **flagged = cmn_xcalloc((size_t)n + 1, sizeof *flagged);
+    int *flags = cmn_xcalloc((size_t)n + 1, sizeof *flags);
+    int nm = 0, nb = 0, nf = 0;
     int64_t newest = 0;
     for (int i = 0; i < n; i++) {
         size_t off;
@@ -271,8 +294,15 @@ static int read_all(int64_t *rev, cmn_err *err)
             newest = kvs[i].mod_rev > newest ? kvs[i].mod_rev : newest;
         } else if ((off = kind_of(kvs[i].key, "buckets/"))) {
             buckets[nb++] = cmn_xstrdup(kvs[i].key + off);
+        } else if ((off = kind_of(kvs[i].key, "maint/"))) {
+            flagged[nf] = cmn_xstrdup(kvs[i].key + off);
+            flags[nf++] = flags_of(&kvs[i]);
+            newest = kvs[i].mod_rev > newest ? kvs[i].mod_rev : newest;
         }
     }
+    tgt_cmap_flags_reset(flagged, flags, nf); /* before the members, which take them */
+    tgt_free_names(flagged, nf);
+    free(flags);
     tgt_cmap_reset(members, nm, newest);
     tgt_cluster_buckets_sync(buckets, nb);
     tgt_free_names(buckets, nb);
@@ -349,6 +379,14 @@ int tgt_cluster_start(cmn_err *err)
     tgt_rebalance_start();
     cmn_info("cluster %s: target %s joined (etcd %s)", tgt->cfg.cluster, cl.self, tgt->cfg.etcd);
     return 0;
+}
+
+int tgt_cluster_leave(cmn_err *err)
+{
+    __atomic_store_n(&cl.left, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&cl.joined, 0, __ATOMIC_RELEASE);
+    int64_t lease = __atomic_exchange_n(&cl.lease, 0, __ATOMIC_ACQ_REL);
+    return lease ? cmn_etcd_lease_revoke(cl.etcd, lease, err) : 0;
 }
 
 void tgt_cluster_stop(void)

@@ -111,11 +111,15 @@ int tgt_cluster_send(const tgt_member *to, tgt_req *r, const char *why, const ch
     char *ck_type = cmn_xasprintf("ais-checksum-type: %s", m.cksum_type);
     char *ck_val = cmn_xasprintf("ais-checksum-value: %s", m.cksum);
     char *custom = m.custom && *m.custom ? cmn_xasprintf(TGT_HDR_CUSTOM ": %s", m.custom) : NULL;
+    /* a move keeps the version a client saw; a rename or copy is a new object */
+    char *version = !strcmp(why, "rebalance") ? cmn_xasprintf(TGT_HDR_VERSION ": %lld", (long long)m.version) : NULL;
     const char *hdrs[] = {"Content-Type: application/octet-stream", local, m.cksum[0] ? ck_type : NULL,
-                          m.cksum[0] ? ck_val : NULL, NULL, NULL, NULL};
+                          m.cksum[0] ? ck_val : NULL, NULL, NULL, NULL, NULL};
     int nh = 2 + (m.cksum[0] ? 2 : 0);
     if (custom)
         hdrs[nh++] = custom;
+    if (version)
+        hdrs[nh++] = version;
     if (auth)
         hdrs[nh++] = auth;
     cmn_http_req put = {.method = "PUT", .url = url, .headers = hdrs, .body_from_fd = true, .body_fd = fd,
@@ -128,6 +132,7 @@ int tgt_cluster_send(const tgt_member *to, tgt_req *r, const char *why, const ch
     free(ck_type);
     free(ck_val);
     free(custom);
+    free(version);
 out:
     cmn_http_resp_free(&resp);
     if (own_pool)
@@ -173,10 +178,11 @@ static int gfn_write(void *ctx, const char *data, size_t len)
 }
 
 /* Stores what the neighbour sent once its checksum matches the one it
- * answered with. 0 or -errno with err. */
+ * answered with, keeping its version and custom metadata. 0 or -errno with
+ * err. */
 static int gfn_commit(gfn_sink *g, const cmn_http_resp *resp, cmn_err *err)
 {
-    const char *want = resp->hdr[0], *custom = resp->hdr[1];
+    const char *want = resp->hdr[0], *custom = resp->hdr[1], *version = resp->hdr[2];
     if (want && *want) {
         char got[17];
         if (!tgt_writer_matches(&g->w, want, got)) {
@@ -190,6 +196,8 @@ static int gfn_commit(gfn_sink *g, const cmn_http_resp *resp, cmn_err *err)
     if (custom && *custom && cmn_json_parse(custom, strlen(custom), &c, &perr) == 0 && cJSON_IsObject(c))
         g->w.custom = cmn_xstrdup(custom);
     cJSON_Delete(c);
+    if (version && *version)
+        g->w.version = strtoll(version, NULL, 10);
     int rc = tgt_writer_commit(&g->w, NULL);
     return rc ? cmn_err_set(err, -rc, "ais://%s/%s: cannot store what a neighbour sent: %s", g->bck, g->obj,
                             strerror(-rc))
@@ -203,7 +211,7 @@ static int gfn(tgt_req *r, const char *bck, const char *obj, cmn_err *err)
     int n = tgt_cmap_neighbours(bck, obj, &ms);
     char *auth = auth_header(r);
     const char *hdrs[] = {TGT_HDR_LOCAL_OBJ ": gfn", auth, NULL};
-    static const char *const want[] = {"ais-checksum-value", TGT_HDR_CUSTOM, NULL};
+    static const char *const want[] = {"ais-checksum-value", TGT_HDR_CUSTOM, "ais-version", NULL};
     int rc = -ENOENT;
     cmn_err first = {0};
     for (int i = 0; i < n && rc; i++) {
@@ -273,6 +281,11 @@ void tgt_cluster_put_custom(tgt_req *r)
         r->writer.custom = cmn_xstrdup(c);
     }
     cJSON_Delete(j);
+    const char *v = tgt_cluster_local_obj(r) ? tgt_header(r, TGT_HDR_VERSION) : NULL;
+    char *end;
+    long long ver = v ? strtoll(v, &end, 10) : 0;
+    if (v && *v && !*end && ver > 0)
+        r->writer.version = ver;
 }
 
 int tgt_cluster_place(tgt_req *r, const char *why, const char *bck, const char *obj, const char *dbck,

@@ -70,6 +70,12 @@ static const struct field {
     {"value.tobck", T_OBJ},
     {"value.tobck.name", T_STR},
     {"value.tobck.provider", T_STR},
+    /* a node's maintenance, decommission, shutdown (cluster_maint.c) */
+    {"value.sid", T_STR},
+    {"value.rm_user_data", T_BOOL},
+    {"value.skip_rebalance", T_BOOL},
+    {"value.keep_initial_config", T_BOOL},
+    {"value.no_shutdown", T_BOOL},
     /* jobs started by kind (jobstart.c), stop (cluster.c) */
     {"value.Kind", T_STR},
     {"value.Bck", T_OBJ},

@@ -277,7 +277,7 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
         memcpy(m.cksum, w->cksum, sizeof m.cksum);
     else
         cmn_xxhash_hex(XXH64_digest(w->xx), m.cksum);
-    m.version = tgt_objmeta_version_at(w->fqn) + 1;
+    m.version = w->version > 0 ? w->version : tgt_objmeta_version_at(w->fqn) + 1;
     m.atime_ns = cmn_now_ns();
     m.custom = w->custom;
     m.chunks = w->chunks;

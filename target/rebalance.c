@@ -4,6 +4,9 @@
  * owns to their owners, as AIStore's rebalance does: a job of kind
  * "rebalance" whose id is "g" + the map's version (nodes that saw the same
  * changes name it alike), counted objects and bytes, visible in the job API.
+ * A target in maintenance owns nothing, so its run moves everything it
+ * holds; one being decommissioned leaves the cluster once a run of it has
+ * moved everything (tgt_cluster_decommissioned).
  *
  * One thread waits for the map's kicks; a kick is followed by a short
  * settling time (a restarted etcd or several joins give several at once),
@@ -15,7 +18,8 @@
  * client's PUT since the change or got from us as a neighbour, is at least
  * as new and stays); if not, it is PUT there with its checksum, verified
  * there, and custom metadata; only once the owner acknowledged is the local
- * copy deleted. Objects are taken in batches of names (a walk does not run
+ * copy deleted, and the copy keeps its version, checksum and custom
+ * metadata. Objects are taken in batches of names (a walk does not run
  * while files vanish under it) and sent WORKERS at a time.
  */
 #include "target/target.h"
@@ -193,23 +197,40 @@ static bool run_once(void)
 {
     run ru = {0};
     int64_t version;
-    ru.n = tgt_cmap_members(&ru.m, &version);
+    tgt_member *all;
+    int nall = tgt_cmap_members(&all, &version), nactive = 0, self_flags = 0;
+    bool in_map = false;
+    for (int i = 0; i < nall; i++)
+        nactive += !all[i].flags;
+    /* the owners: the members out of maintenance (all, if none is) */
+    ru.m = cmn_xcalloc((size_t)(nall ? nall : 1), sizeof *ru.m);
     ru.self = -1;
-    ru.digests = cmn_xcalloc((size_t)(ru.n ? ru.n : 1), sizeof *ru.digests);
-    for (int i = 0; i < ru.n; i++) {
-        ru.digests[i] = ru.m[i].digest;
-        if (!strcmp(ru.m[i].id, tgt_cluster_self()))
-            ru.self = i;
+    for (int i = 0; i < nall; i++) {
+        bool self = !strcmp(all[i].id, tgt_cluster_self());
+        if (self) {
+            in_map = true;
+            self_flags = all[i].flags;
+        }
+        if (nactive && all[i].flags)
+            continue;
+        if (self)
+            ru.self = ru.n;
+        ru.m[ru.n++] = all[i];
     }
+    free(all);
+    ru.digests = cmn_xcalloc((size_t)(ru.n ? ru.n : 1), sizeof *ru.digests);
+    for (int i = 0; i < ru.n; i++)
+        ru.digests[i] = ru.m[i].digest;
     bool done = true;
     /* a map without this node (etcd lost its keys, we are leaving) is no
      * map to move objects by */
-    if (ru.self >= 0 && ru.n > 1) {
+    if (in_map && nall > 1) {
         char id[32];
         snprintf(id, sizeof id, "g%lld", (long long)version);
         atomic_store(&rb.running, true);
         tgt_job *job = tgt_job_start_as(id, "rebalance", NULL, NULL, rebalance_job, &ru, NULL);
-        cmn_info("rebalance %s: map v%lld, %d targets", id, (long long)version, ru.n);
+        cmn_info("rebalance %s: map v%lld, %d targets (%d owning)%s", id, (long long)version, nall, ru.n,
+                 self_flags ? ", this one in maintenance" : "");
         bool aborted = false;
         while (!tgt_job_wait(id, 200 * 1000000LL)) {
             pthread_mutex_lock(&rb.mu);
@@ -222,6 +243,8 @@ static bool run_once(void)
         }
         done = !aborted && !tgt_job_aborted(job) && atomic_load(&ru.errors) == 0;
         atomic_store(&rb.running, false);
+        if (done && (self_flags & TGT_SNODE_DECOMM))
+            tgt_cluster_decommissioned(); /* everything moved: leave for good */
     }
     free(ru.digests);
     free(ru.m);

@@ -70,6 +70,10 @@ static const struct route {
     {"GET", "/v1/cluster", ON_WHAT, NULL, tgt_h_what_invalid, TOKEN, DST_NONE},
     {"PUT", "/v1/cluster", ON_ACTION, "start", tgt_h_job_start, ADMIN, DST_NONE},
     {"PUT", "/v1/cluster", ON_ACTION, "stop", tgt_h_job_stop, ADMIN, DST_NONE},
+    {"PUT", "/v1/cluster", ON_ACTION, "start-maintenance", tgt_h_cluster_node, ADMIN, DST_NONE},
+    {"PUT", "/v1/cluster", ON_ACTION, "stop-maintenance", tgt_h_cluster_node, ADMIN, DST_NONE},
+    {"PUT", "/v1/cluster", ON_ACTION, "decommission-node", tgt_h_cluster_node, ADMIN, DST_NONE},
+    {"PUT", "/v1/cluster", ON_ACTION, "shutdown-node", tgt_h_cluster_node, ADMIN, DST_NONE},
     {"PUT", "/v1/cluster", ON_ACTION, NULL, tgt_h_action_invalid, ADMIN, DST_NONE},
 
     /* buckets */

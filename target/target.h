@@ -111,6 +111,7 @@ typedef struct tgt_writer {
     char cksum[17];     /* when set, the content's known XXH64 (a copy): not recomputed */
     tgt_batch *batch;   /* when set, commit joins this group commit (see below) */
     int64_t chunks, chunk_max; /* recorded in the metadata (a multipart upload's parts) */
+    int64_t version;    /* when set, the version to record (an object moved between targets), else the next */
     /* last: opening zeroes the fields above only, not these 8 KiB (a job opens one per object) */
     char tmp[4096];
     char fqn[4096];
@@ -299,12 +300,18 @@ int tgt_hrw_owner(const uint64_t *node_digests, int n, uint64_t obj_digest);
  *   rebalance.c       on every new map version, each object moved to its owner
  *   cluster_jobs.c    offline jobs over every target: shares, outputs to owners, merged queries
  *   cluster_call.c    one request to each of several targets, in parallel
- *   cluster_summ.c    the bucket summary of every target, summed */
+ *   cluster_summ.c    the bucket summary of every target, summed
+ *   cluster_maint.c   maintenance, decommission and shutdown of a node */
 typedef struct tgt_member {
     char id[64];
     char url[512];
     uint64_t digest; /* tgt_hrw_digest(id) */
+    int flags;       /* TGT_SNODE_*: a target in maintenance owns nothing */
 } tgt_member;
+/* AIStore's Snode.Flags (core/meta/smap.go): in maintenance, and being
+ * decommissioned (both set then) */
+#define TGT_SNODE_MAINT (1 << 2)
+#define TGT_SNODE_DECOMM (1 << 3)
 
 /* Whether this node is one of a cluster: a flag the cluster's start sets and
  * its stop clears, read inline, so that a single node's requests ask it
@@ -319,6 +326,9 @@ const char *tgt_cluster_self(void); /* this node's target id */
 int tgt_cluster_start(cmn_err *err);
 /* Leaves the cluster (the lease revoked: everyone drops this node at once). */
 void tgt_cluster_stop(void);
+/* Leaves the map for good (decommission): the lease revoked and never
+ * renewed again; the process stops after. 0 or -errno with err. */
+int tgt_cluster_leave(cmn_err *err);
 struct cmn_etcd *tgt_cluster_etcd(void);
 /* The etcd key of kind ("meta", "targets/", "buckets/") and name; malloc'd. */
 char *tgt_cluster_key(const char *kind, const char *name);
@@ -343,6 +353,11 @@ void tgt_cmap_put(const char *id, const char *url, int64_t rev);
 void tgt_cmap_del(const char *id, int64_t rev);
 /* Replaces every member (a fresh read of etcd); takes the array. */
 void tgt_cmap_reset(tgt_member *members, int n, int64_t rev);
+/* The flags of node id (its maint/ID key: TGT_SNODE_*, 0 when deleted),
+ * kept whether or not it is a member now; a change of a member's is a new
+ * version of the map. reset: every key of a fresh read (ids, flags; n). */
+void tgt_cmap_flags(const char *id, int flags, int64_t rev);
+void tgt_cmap_flags_reset(char **ids, const int *flags, int n);
 /* A copy of the members (free it) and the map's version. */
 int tgt_cmap_members(tgt_member **out, int64_t *version);
 int64_t tgt_cmap_version(void);
@@ -356,6 +371,8 @@ bool tgt_cmap_owner(const char *bck, const char *obj, tgt_member *out);
 int tgt_cmap_neighbours(const char *bck, const char *obj, tgt_member **out);
 /* cmn_mono_ns of the map's last change; 0 before any. */
 int64_t tgt_cmap_changed_ns(void);
+/* The member id (its flags), false when not in the map. */
+bool tgt_cmap_member(const char *id, tgt_member *out);
 
 /* Objects between targets (cluster_xfer.c). A request with TGT_HDR_LOCAL_OBJ
  * is one target asking another about an object on its own disks: it is
@@ -364,6 +381,7 @@ int64_t tgt_cmap_changed_ns(void);
  * object's custom metadata as JSON in TGT_HDR_CUSTOM; a GET's answer does. */
 #define TGT_HDR_LOCAL_OBJ "Ais-Etlfs-Local-Obj"
 #define TGT_HDR_CUSTOM "Ais-Etlfs-Custom"
+#define TGT_HDR_VERSION "Ais-Etlfs-Version" /* a rebalance's PUT: the object's version, kept */
 struct tgt_req;
 struct cmn_http_pool;
 bool tgt_cluster_local_obj(struct tgt_req *r); /* the request has TGT_HDR_LOCAL_OBJ */
@@ -377,7 +395,8 @@ int tgt_cluster_send(const tgt_member *to, struct tgt_req *r, const char *why, c
                      const char *dbck, const char *dobj, bool keep_theirs, int64_t *bytes, struct cmn_http_pool *pool,
                      cmn_err *err);
 /* A PUT between targets: its TGT_HDR_CUSTOM becomes the object's custom
- * metadata (object.c, before the commit). */
+ * metadata and its TGT_HDR_VERSION its version (object.c, before the
+ * commit). */
 void tgt_cluster_put_custom(struct tgt_req *r);
 /* Rename and copy: when another target owns dbck/dobj, sends this node's
  * bck/obj there (0, *bytes sent, or -errno with err); 1 when the
@@ -415,7 +434,11 @@ bool tgt_rebalance_running(void);
 void tgt_rebalance_start(void);
 void tgt_rebalance_stop(void);
 cJSON *tgt_cluster_smap_json(void);
-cJSON *tgt_snode_json(const char *id, const char *type, const char *url); /* cluster.c */
+cJSON *tgt_snode_json(const char *id, const char *type, const char *url, int flags); /* cluster.c */
+/* Decommission's end (rebalance.c, once this node moved everything): the
+ * node leaves the map for good and stops (cluster_maint.c). */
+void tgt_cluster_decommissioned(void);
+int tgt_h_cluster_node(struct tgt_req *r); /* PUT /v1/cluster start-maintenance ... */
 
 /* ETLs of a cluster (cluster_etl.c): one etcd key each (etl/NAME: the init
  * message and the state every target follows); each node runs its own

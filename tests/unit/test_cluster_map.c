@@ -4,7 +4,8 @@
  * then every other target, none twice); and the owner's liveness check
  * that turns a redirect to a dead target into a 503; and readers of the map
  * on several threads while it changes under them (each answer whole, every
- * snapshot freed once: the sanitizers' build checks that).
+ * snapshot freed once: the sanitizers' build checks that); and a member in
+ * maintenance: still in the map, flagged, owning nothing.
  */
 #include "target/target.h"
 
@@ -93,6 +94,75 @@ static void test_versions_and_neighbours(void)
     CHECK(v == 25, "a fresh read of the same members is no new version: v%lld", (long long)v);
 }
 
+static int64_t version(void)
+{
+    tgt_member *m;
+    int64_t v;
+    tgt_cmap_members(&m, &v);
+    free(m);
+    return v;
+}
+
+/* After test_versions_and_neighbours: t1, t2 at v25. */
+static void test_maintenance(void)
+{
+    static const char *const three[] = {"t1", "t2", "t3"}, *const others[] = {"t1", "t3"};
+    tgt_cmap_put("t3", "http://h3", 40);
+    tgt_cmap_flags("t2", TGT_SNODE_MAINT, 41);
+    CHECK(version() == 41, "maintenance is a new version: v%lld", (long long)version());
+    tgt_member t2;
+    CHECK(tgt_cmap_member("t2", &t2) && t2.flags == TGT_SNODE_MAINT, "t2 stays a member, flagged: %d", t2.flags);
+    char obj[32];
+    int was_t2 = 0;
+    for (int k = 0; k < 300; k++) {
+        snprintf(obj, sizeof obj, "o-%d", k);
+        tgt_member o;
+        CHECK(tgt_cmap_owner("b", obj, &o) && !strcmp(o.id, owner_of(others, 2, obj)), "%s: owner %s, want %s", obj,
+              o.id, owner_of(others, 2, obj));
+        if (strcmp(owner_of(three, 3, obj), "t2"))
+            continue;
+        was_t2++; /* its new owner asks t2 first: it still holds it */
+        tgt_member *ms;
+        int n = tgt_cmap_neighbours("b", obj, &ms);
+        CHECK(n == 3 && !strcmp(ms[0].id, "t2"), "%s: asks %s first, want t2", obj, n ? ms[0].id : "none");
+        free(ms);
+    }
+    CHECK(was_t2 > 60, "t2 owned a third: %d", was_t2);
+    tgt_cmap_flags("t9", TGT_SNODE_MAINT, 42); /* no member: kept, no new version */
+    CHECK(version() == 41, "a flag of a non-member is no new version: v%lld", (long long)version());
+    tgt_cmap_put("t9", "http://h9", 43);
+    tgt_member t9;
+    CHECK(tgt_cmap_member("t9", &t9) && t9.flags == TGT_SNODE_MAINT, "t9 joins in maintenance: %d", t9.flags);
+    tgt_cmap_del("t9", 44);
+    tgt_cmap_flags("t2", 0, 45);
+    CHECK(version() == 45 && tgt_cmap_member("t2", &t2) && !t2.flags, "out of maintenance: v%lld, flags %d",
+          (long long)version(), t2.flags);
+    for (int k = 0; k < 100; k++) {
+        snprintf(obj, sizeof obj, "o-%d", k);
+        tgt_member o;
+        CHECK(tgt_cmap_owner("b", obj, &o) && !strcmp(o.id, owner_of(three, 3, obj)), "%s: owner %s again", obj,
+              o.id);
+    }
+    /* a fresh read that finds t3 flagged is a change; the same again is not */
+    char *ids[] = {"t3"};
+    int flags[] = {TGT_SNODE_MAINT | TGT_SNODE_DECOMM};
+    tgt_cmap_flags_reset(ids, flags, 1);
+    tgt_member *all = calloc(3, sizeof *all);
+    for (int i = 0; i < 3; i++) {
+        snprintf(all[i].id, sizeof all[i].id, "%s", three[i]);
+        snprintf(all[i].url, sizeof all[i].url, "http://h%d", i + 1);
+    }
+    tgt_member *again = malloc(3 * sizeof *again);
+    memcpy(again, all, 3 * sizeof *again);
+    tgt_cmap_reset(all, 3, 50);
+    CHECK(version() == 50, "a read with a new flag is a new version: v%lld", (long long)version());
+    tgt_cmap_reset(again, 3, 51);
+    CHECK(version() == 50, "the same read again is none: v%lld", (long long)version());
+    tgt_cmap_flags("t3", 0, 52);
+    CHECK(version() == 52 && tgt_cmap_member("t3", &t2) && !t2.flags, "t3's key deleted: v%lld, flags %d",
+          (long long)version(), t2.flags);
+}
+
 static void test_reachable(void)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -160,6 +230,7 @@ static void test_readers_while_it_changes(void)
 int main(void)
 {
     test_versions_and_neighbours();
+    test_maintenance();
     test_readers_while_it_changes();
     test_reachable();
     return CHECK_RESULT();
