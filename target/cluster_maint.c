@@ -123,6 +123,11 @@ static int maint_start(tgt_req *r, const char *act, const char *sid, const tgt_m
                              "%s %s: skip_rebalance is not supported: a target's objects live on its disks only "
                              "and would be unavailable",
                              act, sid);
+    if (decomm && value_true(r, "no_shutdown"))
+        return tgt_reply_err(r, 400,
+                             "%s %s: no_shutdown is not supported: a decommissioned target leaves the cluster "
+                             "and stops",
+                             act, sid);
     if (m->flags & TGT_SNODE_DECOMM)
         return tgt_reply_err(r, 400, "target %s is currently being decommissioned", sid);
     if ((m->flags & TGT_SNODE_MAINT) && !decomm)

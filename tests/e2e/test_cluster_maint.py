@@ -121,6 +121,9 @@ def test_maintenance_moves_a_targets_objects_during_reads_keeping_what_clients_s
         assert r.status_code == 400 and "sid" in r.text, r.text
         r = node_action(nodes[0], "stop-maintenance", sid="m1")
         assert r.status_code == 400 and "not in maintenance" in r.text, r.text
+        for act, opt in (("start-maintenance", "skip_rebalance"), ("decommission-node", "no_shutdown")):
+            r = node_action(nodes[0], act, sid="m1", **{opt: True})  # parameters it cannot honour
+            assert r.status_code == 400 and opt in r.text, r.text
         r = node_action(nodes[0], "start-maintenance-please", sid="m1")
         assert r.status_code == 400 and "invalid action" in r.text, r.text
 
