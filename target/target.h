@@ -149,7 +149,8 @@ int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj);
 /* Opens an object for reading: fd and stat; 0 or -errno (-ENOENT if absent). */
 int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size);
 /* An object's size by its path, for a caller that hands the path on (a job
- * whose ETL or copy opens the file itself): one stat. 0 or -errno (-ENOENT). */
+ * whose ETL or copy opens the file itself, an inline read): one stat. 0 or
+ * -errno (-ENOENT). */
 int tgt_object_stat(const char *fqn, int64_t *size);
 /* ... with the whole stat and the metadata (GET, HEAD): one fstat, and no
  * xattr read for an object read before whose file has not changed since
