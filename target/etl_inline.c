@@ -220,11 +220,7 @@ etl_chain *tgt_etl_from_query(tgt_req *r, cmn_err *err)
  * (object.c). 0, the stat's -errno, or 1 when a reply was queued. */
 static int inline_source(tgt_req *r, const char *bck, const char *obj, char *fqn, size_t fqnlen, int64_t *size)
 {
-    const char *prov = tgt_query(r, "provider");
-    char why[128];
-    bool names_ok = (!prov || !*prov || !strcmp(prov, "ais")) && cmn_bucket_name_valid(bck) &&
-                    cmn_object_name_valid(obj, why, sizeof why);
-    if (!names_ok && !tgt_check_object(r, bck, obj))
+    if (!tgt_check_names(r, bck, obj))
         return 1;
     if (tgt_store_fqn(&tgt->store, bck, obj, fqn, fqnlen) != 0)
         return -ENAMETOOLONG;

@@ -156,11 +156,7 @@ static bool object_here(tgt_req *r, const char *bck, const char *obj)
  * otherwise the open's -errno, or 1 when a reply was queued. */
 static int open_for_read(tgt_req *r, const char *bck, const char *obj, int *fd, struct stat *st, tgt_objmeta *m)
 {
-    const char *prov = tgt_query(r, "provider");
-    char why[128];
-    bool names_ok = (!prov || !*prov || !strcmp(prov, "ais")) && cmn_bucket_name_valid(bck) &&
-                    cmn_object_name_valid(obj, why, sizeof why);
-    if (!names_ok && !tgt_check_object(r, bck, obj))
+    if (!tgt_check_names(r, bck, obj))
         return 1;
     int rc = tgt_object_open_meta(&tgt->store, bck, obj, fd, st, m);
     if (rc == -ENOENT && tgt_cluster_on()) {

@@ -742,6 +742,10 @@ cJSON *tgt_msg_value(tgt_req *r);        /* ActMsg "value", or NULL */
 bool tgt_check_bucket(tgt_req *r, const char *bck, bool must_exist);
 /* The bucket exists and the object's name is valid; else replies and false. */
 bool tgt_check_object(tgt_req *r, const char *bck, const char *obj);
+/* The names alone, without the disk (a read whose open answers for the
+ * bucket): true when they are valid; an invalid one takes tgt_check_object's
+ * checks, so the answer is theirs. False when a reply was queued. */
+bool tgt_check_names(tgt_req *r, const char *bck, const char *obj);
 /* A query flag as Go's strconv.ParseBool reads it: "true", "1", "t" (any case). */
 bool tgt_query_true(tgt_req *r, const char *name);
 /* Parses a "bck_to" uname (ais/@#/NAME/) into name; false when malformed. */
