@@ -44,6 +44,8 @@ ROUNDS=${ROUNDS:-3}
 STATE=${STATE:-warm}
 SETS=${SETS:-small large}
 PY=/usr/bin/python3
+root=$ROOT
+source "$ROOT/bench/lib.sh"
 [ "$ROUNDS" -ge 2 ] || { echo "ROUNDS must be at least 2" >&2; exit 1; }
 case "$STATE" in warm | cold) ;; *) echo "STATE: warm or cold" >&2; exit 1 ;; esac
 
@@ -52,11 +54,12 @@ DATASET=${DATASET_SH:-/work/shared/bench/dataset.sh}
 "$DATASET" "$DATA"
 
 WORK=$(mktemp -d /tmp/etl-offline.XXXXXX)
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 "$BUILD/bin/etlfs-target" --listen 127.0.0.1:$PORT --data "$WORK/mp0" --data "$WORK/mp1" --promote-root "$DATA" >"$WORK/target.log" 2>&1 &
 TPID=$!
 cleanup() { kill "$TPID" 2>/dev/null; wait "$TPID" 2>/dev/null; rm -rf "$WORK"; }
 trap cleanup EXIT
+wait_health "http://127.0.0.1:$PORT" 15 || { echo "etlfs-target did not start; see its log" >&2; exit 1; }
 
 # everything else (HTTP, timing, baselines) in one Python program, bounded per phase
 timeout $((PHASE_TIMEOUT * (8 * ROUNDS + 4))) $PY - "$PORT" "$DATA" "$WORK" "$ETL" "$PHASE_TIMEOUT" "$WORKERS" "$ROOT" \
@@ -67,17 +70,6 @@ import requests
 port, data, work, etl_kind, phase_timeout, workers, root, comm, arg, rounds, state, sets = sys.argv[1:13]
 phase_timeout, workers, rounds, sets = int(phase_timeout), int(workers), int(rounds), sets.split()
 url = f"http://127.0.0.1:{port}"
-
-deadline = time.time() + 15
-while True:
-    try:
-        if requests.get(url + "/v1/health", timeout=1).status_code == 200:
-            break
-    except requests.RequestException:
-        pass
-    if time.time() > deadline:
-        sys.exit("etlfs-target did not start; see its log")
-    time.sleep(0.1)
 
 def check(r):
     if r.status_code != 200:

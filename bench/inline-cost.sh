@@ -85,7 +85,7 @@ valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.%p" 
   "$build/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "$work/mp0" >"$work/target-cg.log" 2>&1 &
 tpid=$!
 pids+=($tpid)
-for _ in $(seq 600); do curl -sf -m 2 "$turl/v1/health" >/dev/null && break; sleep 0.2; done
+wait_health "$turl" 120 || true
 setup
 declare -A ir
 for kind in inline plain; do

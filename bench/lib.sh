@@ -4,6 +4,7 @@
 #   bench_workdir TAG     makes $work, and $pids whose processes end with the script
 #   start_target BUILD [MP]  etlfs-target on a free port over MP ($work/mp0), its VmRSS
 #                         sampled into $work/rss; sets $tport $turl $tpid
+#   wait_health URL SECS  0 once URL/v1/health answers, 1 after SECS seconds
 #   free_port, rss_sampler PID FILE, rss_mark, rss_max_since MARK
 
 find_shared() {
@@ -34,6 +35,14 @@ bench_cleanup() {
   rm -rf "$work"
 }
 
+wait_health() {
+  local end=$((SECONDS + $2))
+  until curl -sf -m 2 "$1/v1/health" >/dev/null; do
+    ((SECONDS < end)) || return 1
+    sleep 0.1
+  done
+}
+
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # VmRSS (KiB) of PID appended to FILE every 0.5 s while PID lives; rows take
@@ -56,5 +65,5 @@ start_target() {
   : >"$work/rss"
   rss_sampler "$tpid" "$work/rss" &
   pids+=($!)
-  for _ in $(seq 100); do curl -sf "$turl/v1/health" >/dev/null && break; sleep 0.1; done
+  wait_health "$turl" 10 || true
 }

@@ -26,6 +26,8 @@ COMM=${COMM:-hpush://}
 ARG=${ARG:-}
 DATA=${DATA:-/tmp/etlfs-bench-data}
 PY=/usr/bin/python3
+root=$ROOT
+source "$ROOT/bench/lib.sh"
 case "$TOOL" in strace | callgrind) ;; *) echo "tool: strace or callgrind" >&2; exit 2 ;; esac
 case "$JOB" in etl-bck | copy-bck) ;; *) echo "job: etl-bck or copy-bck" >&2; exit 2 ;; esac
 [ -x "$BUILD/bin/etlfs-target" ] || { echo "no $BUILD/bin/etlfs-target" >&2; exit 1; }
@@ -42,7 +44,7 @@ for f in files:
     shutil.copyfile(f, os.path.join(dst, os.path.relpath(f, src)))
 EOF
 
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 ARGS=(--listen 127.0.0.1:$PORT --data "$WORK/mp0" --data "$WORK/mp1" --promote-root "$WORK/src")
 if [ "$TOOL" = callgrind ]; then
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.out" \
@@ -72,16 +74,6 @@ def check(r):
         sys.exit(f"{r.request.method} {r.url}: {r.status_code} {r.text}")
     return r
 if step == "setup":
-    deadline = time.time() + 120
-    while True:
-        try:
-            if requests.get(url + "/v1/health", timeout=1).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        if time.time() > deadline:
-            sys.exit("etlfs-target did not start")
-        time.sleep(0.2)
     check(requests.post(url + "/v1/buckets/src", json={"action": "create-bck"}))
     src = f"{work}/src"
     check(requests.post(url + "/v1/objects/src", json={"action": "promote", "name": src,
@@ -111,6 +103,7 @@ if st["objects"] == 0 or st.get("errors"):
     sys.exit(1)
 EOF
 }
+wait_health "http://127.0.0.1:$PORT" 120 || { echo "etlfs-target did not start" >&2; exit 1; }
 job setup
 if [ "$TOOL" = strace ]; then
     strace -c -f -p "$TPID" -o "$WORK/strace.txt" 2>/dev/null &

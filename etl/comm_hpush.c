@@ -29,7 +29,7 @@ void etl_push_path(cmn_buf *b, const etl_handle *h, const etl_object *obj)
     free(name);
 }
 
-static char *push_url(const etl_handle *h, const etl_object *obj)
+char *etl_push_url(const etl_handle *h, const etl_object *obj)
 {
     cmn_buf b;
     cmn_buf_init(&b);
@@ -41,5 +41,5 @@ const etl_comm etl_comm_hpush = {
     .name = "hpush://",
     .puts_object = true,
     .arg_fqn = true,
-    .object_url = push_url,
+    .object_url = etl_push_url,
 };

@@ -74,10 +74,5 @@ char *etl_object_url(const etl_handle *h, const etl_object *obj)
 
 char *etl_body_url(const etl_handle *h, const etl_object *obj)
 {
-    if (h->comm->body_url)
-        return h->comm->body_url(h, obj);
-    cmn_buf b;
-    cmn_buf_init(&b);
-    etl_push_path(&b, h, obj);
-    return cmn_buf_steal(&b);
+    return h->comm->body_url ? h->comm->body_url(h, obj) : etl_push_url(h, obj);
 }

@@ -271,8 +271,10 @@ char *etl_comm_names(void);
 char *etl_object_url(const etl_handle *h, const etl_object *obj);
 /* The URL of a PUT that carries obj's bytes in its body (malloc'd). */
 char *etl_body_url(const etl_handle *h, const etl_object *obj);
-/* Helpers the communicators share: URI/<bucket>/<object>, and URI/<uname>. */
+/* Helpers the communicators share: URI/<bucket>/<object> (appended to b, or
+ * malloc'd: hpush's URL, and any body PUT's), and URI/<uname>. */
 void etl_push_path(cmn_buf *b, const etl_handle *h, const etl_object *obj);
+char *etl_push_url(const etl_handle *h, const etl_object *obj);
 char *etl_uname_url(const etl_handle *h, const etl_object *obj);
 
 /* ---- comm.c: a running ETL as communicators see it (the etl_handle) and

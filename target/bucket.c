@@ -51,22 +51,34 @@ int tgt_h_bucket_action_invalid(tgt_req *r)
     return tgt_h_action_invalid(r);
 }
 
+/* A bucket made or removed on this node's disks: 0, or -errno with err
+ * saying why (one there already, or none: 409 and 404; else the disk's, a 500). */
+static int bucket_change_here(const char *bck, bool create, cmn_err *err)
+{
+    int rc = create ? tgt_bucket_create(&tgt->store, bck) : tgt_bucket_destroy(&tgt->store, bck);
+    if (rc == -EEXIST || rc == -ENOENT)
+        return cmn_err_set(err, -rc, "bucket \"ais://%s\" %s", bck, create ? "already exists" : "does not exist");
+    if (rc)
+        return cmn_err_set(err, EIO, "%s bucket \"ais://%s\": %s", create ? "create" : "destroy", bck, strerror(-rc));
+    cmn_info("%s bucket ais://%s", create ? "created" : "destroyed", bck);
+    return 0;
+}
+
+/* Create and destroy: on this node, or on every node of a cluster
+ * (cluster_bucket.c). */
+static int bucket_change(tgt_req *r, const char *bck, bool create)
+{
+    cmn_err err;
+    int rc = !tgt_cluster_on() ? bucket_change_here(bck, create, &err)
+             : create          ? tgt_cluster_bucket_create(bck, &err)
+                               : tgt_cluster_bucket_destroy(bck, &err);
+    return rc ? tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg) : tgt_reply_empty(r, 200);
+}
+
 int tgt_h_bucket_create(tgt_req *r)
 {
     const char *bck = r->items[2];
-    if (!tgt_check_bucket(r, bck, false))
-        return MHD_YES;
-    cmn_err err;
-    if (tgt_cluster_on()) /* every node: cluster_bucket.c */
-        return tgt_cluster_bucket_create(bck, &err) ? tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg)
-                                                    : tgt_reply_empty(r, 200);
-    int rc = tgt_bucket_create(&tgt->store, bck);
-    if (rc == -EEXIST)
-        return tgt_reply_err(r, 409, "bucket \"ais://%s\" already exists", bck);
-    if (rc)
-        return tgt_reply_err(r, 500, "create bucket \"ais://%s\": %s", bck, strerror(-rc));
-    cmn_info("created bucket ais://%s", bck);
-    return tgt_reply_empty(r, 200);
+    return tgt_check_bucket(r, bck, false) ? bucket_change(r, bck, true) : MHD_YES;
 }
 
 int tgt_h_bucket_copy(tgt_req *r)
@@ -90,19 +102,7 @@ int tgt_h_bucket_move(tgt_req *r)
 int tgt_h_bucket_destroy(tgt_req *r)
 {
     const char *bck = bucket_of(r);
-    if (!bck)
-        return MHD_YES;
-    cmn_err err;
-    if (tgt_cluster_on())
-        return tgt_cluster_bucket_destroy(bck, &err) ? tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg)
-                                                     : tgt_reply_empty(r, 200);
-    int rc = tgt_bucket_destroy(&tgt->store, bck);
-    if (rc == -ENOENT)
-        return tgt_reply_err(r, 404, "bucket \"ais://%s\" does not exist", bck);
-    if (rc)
-        return tgt_reply_err(r, 500, "destroy bucket \"ais://%s\": %s", bck, strerror(-rc));
-    cmn_info("destroyed bucket ais://%s", bck);
-    return tgt_reply_empty(r, 200);
+    return bck ? bucket_change(r, bck, false) : MHD_YES;
 }
 
 int tgt_h_bucket_evict(tgt_req *r)

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 typedef struct bridge {
     pthread_mutex_t mu;
@@ -215,33 +214,17 @@ etl_chain *tgt_etl_from_query(tgt_req *r, cmn_err *err)
     return c;
 }
 
-/* The size of the regular file at fqn: 0, or -errno (-ENOENT for no file). */
-static int file_size(const char *fqn, int64_t *size)
-{
-    struct stat st;
-    if (stat(fqn, &st) != 0)
-        return errno == ENOTDIR ? -ENOENT : -errno;
-    if (!S_ISREG(st.st_mode))
-        return -ENOENT;
-    *size = st.st_size;
-    return 0;
-}
-
 /* The object's file and size with one stat: a file found answers for its
  * bucket too, so only a missing one takes the bucket's checks (a 404 naming
  * the bucket) and, in a cluster, a neighbour's copy, as a plain GET does
  * (object.c). 0, the stat's -errno, or 1 when a reply was queued. */
 static int inline_source(tgt_req *r, const char *bck, const char *obj, char *fqn, size_t fqnlen, int64_t *size)
 {
-    const char *prov = tgt_query(r, "provider");
-    char why[128];
-    bool names_ok = (!prov || !*prov || !strcmp(prov, "ais")) && cmn_bucket_name_valid(bck) &&
-                    cmn_object_name_valid(obj, why, sizeof why);
-    if (!names_ok && !tgt_check_object(r, bck, obj))
+    if (!tgt_check_names(r, bck, obj))
         return 1;
     if (tgt_store_fqn(&tgt->store, bck, obj, fqn, fqnlen) != 0)
         return -ENAMETOOLONG;
-    int rc = file_size(fqn, size);
+    int rc = tgt_object_stat(fqn, size);
     if (rc != -ENOENT)
         return rc;
     if (!tgt_check_object(r, bck, obj))
@@ -253,7 +236,7 @@ static int inline_source(tgt_req *r, const char *bck, const char *obj, char *fqn
         tgt_reply_err(r, cmn_err_http_status(gerr.code), "%s", gerr.msg);
         return 1;
     }
-    return file_size(fqn, size);
+    return tgt_object_stat(fqn, size);
 }
 
 int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj)

@@ -146,6 +146,21 @@ static bool object_here(tgt_req *r, const char *bck, const char *obj)
     return true;
 }
 
+/* Is bck/obj a directory (a prefix of other names) on some mountpath? */
+static bool is_dir_on_disk(const char *bck, const char *obj)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 1100];
+    struct stat st;
+    for (int i = 0; i < tgt->store.nmpaths; i++) {
+        if (tgt_store_bdir(&tgt->store, i, bck, dir, sizeof dir) != 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, obj);
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return true;
+    }
+    return false;
+}
+
 /* GET and HEAD open the object before asking whether its bucket exists: a
  * file found answers that too (no stat of the bucket's directory per read);
  * only a failed open looks for the bucket, to say which one is missing. The
@@ -153,14 +168,12 @@ static bool object_here(tgt_req *r, const char *bck, const char *obj)
  * checks so that the answer is the one they give. In a cluster an object
  * this owner lacks may come from a neighbour (asked only when the open finds
  * nothing, so a hit costs what it costs on one node). 0 with fd, st and m;
- * otherwise the open's -errno, or 1 when a reply was queued. */
-static int open_for_read(tgt_req *r, const char *bck, const char *obj, int *fd, struct stat *st, tgt_objmeta *m)
+ * otherwise 1: the reply saying why is queued (with dir_hint, HEAD's
+ * etlfs-dir on a missing name, below). */
+static int open_for_read(tgt_req *r, const char *bck, const char *obj, int *fd, struct stat *st, tgt_objmeta *m,
+                         bool dir_hint)
 {
-    const char *prov = tgt_query(r, "provider");
-    char why[128];
-    bool names_ok = (!prov || !*prov || !strcmp(prov, "ais")) && cmn_bucket_name_valid(bck) &&
-                    cmn_object_name_valid(obj, why, sizeof why);
-    if (!names_ok && !tgt_check_object(r, bck, obj))
+    if (!tgt_check_names(r, bck, obj))
         return 1;
     int rc = tgt_object_open_meta(&tgt->store, bck, obj, fd, st, m);
     if (rc == -ENOENT && tgt_cluster_on()) {
@@ -170,9 +183,20 @@ static int open_for_read(tgt_req *r, const char *bck, const char *obj, int *fd, 
             return 1;
         rc = tgt_object_open_meta(&tgt->store, bck, obj, fd, st, m);
     }
-    if (rc != 0 && !tgt_check_bucket(r, bck, true))
+    if (rc == 0)
+        return 0;
+    if (!tgt_check_bucket(r, bck, true))
         return 1;
-    return rc;
+    if (rc == -ENOENT && dir_hint && r->loopback && !tgt_cluster_on())
+        /* etlfs-dir tells the node's mount whether the name is a directory, so a
+         * lookup of a new file's name costs this one request, not a listing too
+         * (1 may be a directory left empty: the mount then lists to be sure);
+         * in a cluster the name's children may be on any target: no hint */
+        tgt_reply_err_hdr(r, 404, "etlfs-dir", is_dir_on_disk(bck, obj) ? "1" : "0",
+                          "t[%s]: ais://%s/%s does not exist", TGT_NODE_ID, bck, obj);
+    else
+        reply_open_error(r, bck, obj, rc);
+    return 1;
 }
 
 /* Up to this size a GET reads the object into its reply, and libmicrohttpd
@@ -220,11 +244,8 @@ int tgt_h_object_get(tgt_req *r)
     int fd;
     struct stat st;
     tgt_objmeta m;
-    int rc = open_for_read(r, bck, obj, &fd, &st, &m);
-    if (rc == 1)
+    if (open_for_read(r, bck, obj, &fd, &st, &m, false))
         return MHD_YES;
-    if (rc)
-        return reply_open_error(r, bck, obj, rc);
     int64_t size = st.st_size;
     /* ?validate=true: the bytes are checked before the reply starts, since
      * a read that fails once the reply is under way can only cut it short */
@@ -259,21 +280,6 @@ int tgt_h_object_get(tgt_req *r)
         MHD_add_response_header(resp, TGT_HDR_CUSTOM, m.custom); /* whole, for a neighbour to keep */
     tgt_objmeta_free(&m);
     return tgt_reply_range(r, resp, rr, off, len, size);
-}
-
-/* Is bck/obj a directory (a prefix of other names) on some mountpath? */
-static bool is_dir_on_disk(const char *bck, const char *obj)
-{
-    char dir[PATH_MAX], path[PATH_MAX + 1100];
-    struct stat st;
-    for (int i = 0; i < tgt->store.nmpaths; i++) {
-        if (tgt_store_bdir(&tgt->store, i, bck, dir, sizeof dir) != 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, obj);
-        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-            return true;
-    }
-    return false;
 }
 
 /* Whether the comma-separated list has item. */
@@ -323,19 +329,8 @@ int tgt_h_object_head(tgt_req *r)
     int fd;
     struct stat st;
     tgt_objmeta m;
-    int rc = open_for_read(r, bck, obj, &fd, &st, &m);
-    if (rc == 1)
+    if (open_for_read(r, bck, obj, &fd, &st, &m, true))
         return MHD_YES;
-    if (rc == -ENOENT && r->loopback && !tgt_cluster_on()) {
-        /* etlfs-dir tells the node's mount whether the name is a directory, so a
-         * lookup of a new file's name costs this one request, not a listing too
-         * (1 may be a directory left empty: the mount then lists to be sure);
-         * in a cluster the name's children may be on any target: no hint */
-        return tgt_reply_err_hdr(r, 404, "etlfs-dir", is_dir_on_disk(bck, obj) ? "1" : "0",
-                                 "t[%s]: ais://%s/%s does not exist", TGT_NODE_ID, bck, obj);
-    }
-    if (rc)
-        return reply_open_error(r, bck, obj, rc);
     /* a response "from" the file gives HEAD its Content-Length; no byte is read */
     struct MHD_Response *resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
     char v[PATH_MAX + 16];

@@ -233,6 +233,15 @@ bool tgt_check_object(tgt_req *r, const char *bck, const char *obj)
     return true;
 }
 
+bool tgt_check_names(tgt_req *r, const char *bck, const char *obj)
+{
+    const char *prov = tgt_query(r, "provider");
+    if ((!prov || !*prov || !strcmp(prov, "ais")) && cmn_bucket_name_valid(bck) &&
+        cmn_object_name_valid(obj, NULL, 0))
+        return true;
+    return tgt_check_object(r, bck, obj); /* the answer its checks give */
+}
+
 bool tgt_query_true(tgt_req *r, const char *name)
 {
     const char *v = tgt_query(r, name);

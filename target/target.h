@@ -150,7 +150,8 @@ int tgt_object_remove(const tgt_store *s, const char *bck, const char *obj);
 /* Opens an object for reading: fd and stat; 0 or -errno (-ENOENT if absent). */
 int tgt_object_open(const tgt_store *s, const char *bck, const char *obj, int *fd, int64_t *size);
 /* An object's size by its path, for a caller that hands the path on (a job
- * whose ETL or copy opens the file itself): one stat. 0 or -errno (-ENOENT). */
+ * whose ETL or copy opens the file itself, an inline read): one stat. 0 or
+ * -errno (-ENOENT). */
 int tgt_object_stat(const char *fqn, int64_t *size);
 /* ... with the whole stat and the metadata (GET, HEAD): one fstat, and no
  * xattr read for an object read before whose file has not changed since
@@ -764,6 +765,10 @@ cJSON *tgt_msg_value(tgt_req *r);        /* ActMsg "value", or NULL */
 bool tgt_check_bucket(tgt_req *r, const char *bck, bool must_exist);
 /* The bucket exists and the object's name is valid; else replies and false. */
 bool tgt_check_object(tgt_req *r, const char *bck, const char *obj);
+/* The names alone, without the disk (a read whose open answers for the
+ * bucket): true when they are valid; an invalid one takes tgt_check_object's
+ * checks, so the answer is theirs. False when a reply was queued. */
+bool tgt_check_names(tgt_req *r, const char *bck, const char *obj);
 /* A query flag as Go's strconv.ParseBool reads it: "true", "1", "t" (any case). */
 bool tgt_query_true(tgt_req *r, const char *name);
 /* Parses a "bck_to" uname (ais/@#/NAME/) into name; false when malformed. */

@@ -104,6 +104,12 @@ def container(obj):
     return c
 
 
+def daemon_set(objs, name):
+    """The pod spec of DaemonSet name and its one container."""
+    ds = objs[("DaemonSet", name)]
+    return ds["spec"]["template"]["spec"], container(ds)
+
+
 def expand(arg, env):
     """$(VAR) as the kubelet expands it in args; every one must be defined."""
     def one(m):
@@ -173,9 +179,7 @@ def test_etcd_is_three_members_behind_a_headless_service():
 
 def test_the_target_runs_on_every_node_on_its_disks_with_its_node_name_and_pod_ip():
     objs = objects()
-    ds = objs[("DaemonSet", "etlfs-target")]
-    pod = ds["spec"]["template"]["spec"]
-    c = container(ds)
+    pod, c = daemon_set(objs, "etlfs-target")
     assert c["command"] == ["etlfs-target"]
     env = env_of(c, objs)
     f = flags(expand(a, env) for a in c["args"])
@@ -204,9 +208,7 @@ def test_the_target_runs_on_every_node_on_its_disks_with_its_node_name_and_pod_i
 
 def test_the_mount_daemon_is_privileged_with_fuse_and_bidirectional_propagation():
     objs = objects()
-    ds = objs[("DaemonSet", "etlfs-mount")]
-    pod = ds["spec"]["template"]["spec"]
-    c = container(ds)
+    pod, c = daemon_set(objs, "etlfs-mount")
     assert c["command"] == ["etlfs"]
     assert c["securityContext"]["privileged"] is True
     args = [expand(a, env_of(c, objs)) for a in c["args"]]
@@ -215,7 +217,8 @@ def test_the_mount_daemon_is_privileged_with_fuse_and_bidirectional_propagation(
     assert "-f" in args  # in the foreground: the container's process is the daemon
     # the node's own target (host network on both)
     assert f["--endpoint"] == ["http://127.0.0.1:8080"] and pod["hostNetwork"] is True
-    assert objs[("DaemonSet", "etlfs-target")]["spec"]["template"]["spec"]["hostNetwork"] is True
+    tpod, tc = daemon_set(objs, "etlfs-target")
+    assert tpod["hostNetwork"] is True
     # the mountpoint: the one positional argument, a host path shared both ways
     (mnt,) = [a for a in args if a.startswith("/")]
     vol, vm = mounted(pod, c, mnt)
@@ -225,9 +228,8 @@ def test_the_mount_daemon_is_privileged_with_fuse_and_bidirectional_propagation(
     assert vol["hostPath"] == {"path": "/dev/fuse", "type": "CharDevice"}
     assert any(o.startswith("allow_other") for o in args[args.index("-o") + 1].split(","))
     # the fast path reads the target's files: the same host disks, read-only
-    target = objs[("DaemonSet", "etlfs-target")]
-    for mp in flags(container(target)["args"])["--data"]:
-        tvol, _ = mounted(target["spec"]["template"]["spec"], container(target), mp)
+    for mp in flags(tc["args"])["--data"]:
+        tvol, _ = mounted(tpod, tc, mp)
         mvol, mvm = mounted(pod, c, mp)
         assert mvol["hostPath"]["path"] == tvol["hostPath"]["path"] and mvm["readOnly"] is True
     (token,) = f["--token-file"]

@@ -79,6 +79,23 @@ def test_head_headers_versions_checksum(target, xxh64):
     assert g.content == b"" and g.headers["Content-Length"] == "0" and g.headers["ais-checksum-value"] == xxh64(b"")
 
 
+def test_a_missing_names_404_says_whether_it_is_a_directory_on_a_local_head_only(target):
+    """The node's mount looks a name up with a HEAD from loopback: its 404 says
+    whether the name is a directory (etlfs-dir); a GET's 404 does not look."""
+    target.create_bucket("dirhint")
+    u = f"{target.url}/v1/objects/dirhint"
+    assert requests.put(f"{u}/d/f.txt", data=b"x").status_code == 200
+    r = requests.head(f"{u}/d")
+    assert r.status_code == 404 and r.headers.get("etlfs-dir") == "1"
+    r = requests.head(f"{u}/nope")
+    assert r.status_code == 404 and r.headers.get("etlfs-dir") == "0"
+    r = requests.get(f"{u}/d")
+    assert r.status_code == 404 and "etlfs-dir" not in r.headers
+    assert "does not exist" in r.json()["message"]
+    r = requests.head(f"{target.url}/v1/objects/no-such-bucket/d")
+    assert r.status_code == 404 and "etlfs-dir" not in r.headers
+
+
 def test_put_with_checksum_header(target, xxh64):
     target.create_bucket("ck")
     data = b"checked bytes"

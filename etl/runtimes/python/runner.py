@@ -21,7 +21,6 @@ Environment (set by the launcher): MOD_NAME, ETLFS_CODE_DIR, FUNC_TRANSFORM,
 COMM_TYPE, CHUNK_SIZE, ARG_TYPE, AIS_TARGET_URL, ETLFS_PORT, ETLFS_PYTHON;
 NUM_WORKERS when the init message's env gives it.
 """
-import http.client
 import http.server
 import importlib.util
 import inspect
@@ -598,22 +597,12 @@ class Collector:
 _ws_mod = []
 
 
-def shared_lib():
-    """Puts the shipped transformers' library (etl/transformers/lib) last on
-    sys.path, so it shadows none of the user's modules."""
-    lib = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "transformers", "lib")
-    if lib not in sys.path:
-        sys.path.append(lib)
-
-
 def ws_stream():
     """The ws:// framing the shipped transformers use (etl/transformers/lib),
     imported when a /ws connection first arrives (then kept: ws_transform
     asks per object)."""
     if not _ws_mod:
-        shared_lib()
-        import ws_stream as mod
-        _ws_mod.append(mod)
+        _ws_mod.append(lib_module("ws_stream"))
     return _ws_mod[0]
 
 
@@ -640,8 +629,7 @@ def main():
         io_worker(sys.argv[2])
         return
     cfg = Config(os.environ)
-    shared_lib()
-    import prefork
+    prefork = lib_module("prefork")
 
     class Server(prefork.WorkerMixIn, http.server.ThreadingHTTPServer):
         daemon_threads = True
