@@ -418,7 +418,7 @@ int tgt_act_archive(tgt_req *r, const char *src, cJSON *value)
     }
     if (share)
         tgt_job_set_targets(job, tgt_header(r, TGT_HDR_JOB_TARGETS));
-    else if (cluster)
-        return tgt_cjob_spread(r, job, "archive");
-    return tgt_reply_text(r, 200, tgt_job_id(job));
+    char id[CMN_UUID_LEN + 1]; /* the record may go once the job ends */
+    snprintf(id, sizeof id, "%s", tgt_job_id(job));
+    return cluster && !share ? tgt_cjob_spread(r, "archive", id, NULL, job) : tgt_reply_text(r, 200, id);
 }

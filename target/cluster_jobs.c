@@ -150,20 +150,23 @@ int tgt_cjob_share(tgt_req *r, const char *id, const char *targets, const char *
     return rc;
 }
 
-int tgt_cjob_spread(tgt_req *r, tgt_job *job, const char *kind)
+int tgt_cjob_spread(tgt_req *r, const char *kind, const char *id, const char *dst, tgt_job *job)
 {
-    char id[CMN_UUID_LEN + 1];
-    snprintf(id, sizeof id, "%s", tgt_job_id(job));
-    char *targets = tgt_cjob_members();
-    tgt_job_set_targets(job, targets);
+    char *targets = job ? NULL : tgt_job_targets(id);
+    if (!targets)
+        targets = tgt_cjob_members();
+    if (job)
+        tgt_job_set_targets(job, targets);
     cmn_err e = {0};
-    int rc = tgt_cjob_share(r, id, targets, NULL, &e);
+    int rc = tgt_cjob_share(r, id, targets, dst, &e);
     free(targets);
     if (!rc)
         return tgt_reply_text(r, 200, id);
-    char *auth = auth_header(r);
-    tgt_cjob_abort_all(id, auth);
-    free(auth);
+    if (job) { /* a request added to a running job leaves that job to run */
+        char *auth = auth_header(r);
+        tgt_cjob_abort_all(id, auth);
+        free(auth);
+    }
     return tgt_reply_err(r, cmn_err_http_status(e.code), "%s: %s", kind, e.msg);
 }
 

@@ -146,9 +146,9 @@ int tgt_h_objects_delete(tgt_req *r)
     }
     if (share)
         tgt_job_set_targets(job, tgt_header(r, TGT_HDR_JOB_TARGETS));
-    else if (cluster)
-        return tgt_cjob_spread(r, job, "delete-listrange");
-    return tgt_reply_text(r, 200, tgt_job_id(job));
+    char id[CMN_UUID_LEN + 1]; /* the record may go once the job ends */
+    snprintf(id, sizeof id, "%s", tgt_job_id(job));
+    return cluster && !share ? tgt_cjob_spread(r, "delete-listrange", id, NULL, job) : tgt_reply_text(r, 200, id);
 }
 
 int tgt_h_objects_copy(tgt_req *r) { return copy_listrange(r, false); }

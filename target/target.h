@@ -518,11 +518,12 @@ char *tgt_cjob_members(void);
  * target of targets; 0, or -errno with err when one refused it (one that
  * did not answer is only logged: its share is reported failed). */
 int tgt_cjob_share(struct tgt_req *r, const char *id, const char *targets, const char *dst, cmn_err *err);
-/* The node asked, for a job whose shares need no destination bucket
- * (delete-listrange, archive): every member becomes the job's target and
- * gets its share; replies with the id, or with the refusal (the job then
- * aborted everywhere). dst of tgt_cjob_share may be NULL for the same. */
-int tgt_cjob_spread(struct tgt_req *r, tgt_job *job, const char *kind);
+/* The node asked, in a cluster: job id's share goes to every other target of
+ * it, with dst (the destination bucket, or NULL when the shares need none).
+ * job is the job just started here (every member becomes its target), or
+ * NULL when the request was added to a running job (its targets). Replies
+ * with the id, or with the refusal (a new job then aborted everywhere). */
+int tgt_cjob_spread(struct tgt_req *r, const char *kind, const char *id, const char *dst, tgt_job *job);
 /* GET /v1/cluster?what= status, status_all, running_all, qryxstats of
  * every target, merged; PUT stop to every target. Reply. */
 int tgt_cjob_query(struct tgt_req *r, const char *what);

@@ -44,28 +44,6 @@ static int make_dst(const char *kind, const char *dst, bool cluster_wide, cmn_er
     return 0;
 }
 
-/* The node asked, in a cluster: the job's share goes to every other target
- * of it (a refusal by one aborts the job everywhere and is the answer). */
-static int share_out(tgt_req *r, const char *kind, const char *id, const char *dst, bool fresh, tgt_job *job)
-{
-    char *targets = fresh ? NULL : tgt_job_targets(id);
-    if (!targets)
-        targets = tgt_cjob_members();
-    if (fresh)
-        tgt_job_set_targets(job, targets);
-    cmn_err e = {0};
-    int rc = tgt_cjob_share(r, id, targets, dst, &e);
-    free(targets);
-    if (!rc)
-        return tgt_reply_text(r, 200, id);
-    const char *auth = tgt_header(r, "Authorization");
-    char *hdr = auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
-    if (fresh)
-        tgt_cjob_abort_all(id, hdr);
-    free(hdr);
-    return tgt_reply_err(r, cmn_err_http_status(e.code), "%s: %s", kind, e.msg);
-}
-
 int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
 {
     bool cluster = tgt_cluster_on();
@@ -118,7 +96,7 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
         if (share)
             tgt_job_set_targets(job, tgt_header(r, TGT_HDR_JOB_TARGETS));
         snprintf(id, sizeof id, "%s", tgt_job_id(job));
-        return cluster && !share ? share_out(r, kind, id, t->dst, true, job) : tgt_reply_text(r, 200, id);
+        return cluster && !share ? tgt_cjob_spread(r, kind, id, t->dst, job) : tgt_reply_text(r, 200, id);
     }
     char dst[256];
     snprintf(dst, sizeof dst, "%s", t->dst);
@@ -138,7 +116,7 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
         tgt_tcb_runs_unlock();
         if (h)
             etl_put(h); /* the job holds its own reference to the same ETL */
-        return cluster && !share ? share_out(r, kind, id, dst, false, NULL) : tgt_reply_text(r, 200, id);
+        return cluster && !share ? tgt_cjob_spread(r, kind, id, dst, NULL) : tgt_reply_text(r, 200, id);
     }
     /* the runs' lock is held until the run is listed: the job's thread takes it
      * before it ends, so it cannot end (and free the run) before that */
@@ -155,5 +133,5 @@ int tgt_tcb_start(tgt_req *r, const char *kind, tgt_tcb *t, bool demand)
     tgt_tcb_run_list(run, job, id);
     tgt_tcb_runs_unlock();
     tgt_tcb_run_put(run, false);
-    return cluster && !share ? share_out(r, kind, id, dst, true, job) : tgt_reply_text(r, 200, id);
+    return cluster && !share ? tgt_cjob_spread(r, kind, id, dst, job) : tgt_reply_text(r, 200, id);
 }
