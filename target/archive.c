@@ -410,15 +410,5 @@ int tgt_act_archive(tgt_req *r, const char *src, cJSON *value)
         arch_free(j);
         return tgt_reply_err(r, 500, "create bucket \"ais://%s\": %s", j->dst, strerror(-rc));
     }
-    tgt_job *job = share ? tgt_job_start_as(share, "archive", src, j->dst, archive_job, j, arch_free)
-                         : tgt_job_start("archive", src, j->dst, archive_job, j, arch_free);
-    if (!job) {
-        arch_free(j);
-        return tgt_reply_err(r, 500, "archive: cannot start the job");
-    }
-    if (share)
-        tgt_job_set_targets(job, tgt_header(r, TGT_HDR_JOB_TARGETS));
-    char id[CMN_UUID_LEN + 1]; /* the record may go once the job ends */
-    snprintf(id, sizeof id, "%s", tgt_job_id(job));
-    return cluster && !share ? tgt_cjob_spread(r, "archive", id, NULL, job) : tgt_reply_text(r, 200, id);
+    return tgt_cjob_start(r, "archive", src, j->dst, archive_job, j, arch_free);
 }

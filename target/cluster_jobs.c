@@ -170,6 +170,23 @@ int tgt_cjob_spread(tgt_req *r, const char *kind, const char *id, const char *ds
     return tgt_reply_err(r, cmn_err_http_status(e.code), "%s: %s", kind, e.msg);
 }
 
+int tgt_cjob_start(tgt_req *r, const char *kind, const char *bck, const char *dst, tgt_job_fn fn, void *arg,
+                   void (*free_arg)(void *))
+{
+    const char *share = tgt_cluster_on() ? tgt_query(r, TGT_Q_JOB_SHARE) : NULL;
+    tgt_job *job = share ? tgt_job_start_as(share, kind, bck, dst, fn, arg, free_arg)
+                         : tgt_job_start(kind, bck, dst, fn, arg, free_arg);
+    if (!job) {
+        free_arg(arg);
+        return tgt_reply_err(r, 500, "%s: cannot start the job", kind);
+    }
+    if (share)
+        tgt_job_set_targets(job, tgt_header(r, TGT_HDR_JOB_TARGETS));
+    char id[CMN_UUID_LEN + 1]; /* the record may go once the job ends */
+    snprintf(id, sizeof id, "%s", tgt_job_id(job));
+    return tgt_cluster_on() && !share ? tgt_cjob_spread(r, kind, id, NULL, job) : tgt_reply_text(r, 200, id);
+}
+
 /* ------------------------------------------------------------ queries */
 static int64_t num(const cJSON *o, const char *key)
 {

@@ -138,17 +138,7 @@ int tgt_h_objects_delete(tgt_req *r)
         free(d);
         return tgt_reply_err(r, 400, "delete-listrange: %s", why);
     }
-    tgt_job *job = share ? tgt_job_start_as(share, "delete-listrange", bck, NULL, delete_job, d, del_free)
-                         : tgt_job_start("delete-listrange", bck, NULL, delete_job, d, del_free);
-    if (!job) {
-        del_free(d);
-        return tgt_reply_err(r, 500, "delete-listrange: cannot start the job");
-    }
-    if (share)
-        tgt_job_set_targets(job, tgt_header(r, TGT_HDR_JOB_TARGETS));
-    char id[CMN_UUID_LEN + 1]; /* the record may go once the job ends */
-    snprintf(id, sizeof id, "%s", tgt_job_id(job));
-    return cluster && !share ? tgt_cjob_spread(r, "delete-listrange", id, NULL, job) : tgt_reply_text(r, 200, id);
+    return tgt_cjob_start(r, "delete-listrange", bck, NULL, delete_job, d, del_free);
 }
 
 int tgt_h_objects_copy(tgt_req *r) { return copy_listrange(r, false); }

@@ -524,6 +524,12 @@ int tgt_cjob_share(struct tgt_req *r, const char *id, const char *targets, const
  * NULL when the request was added to a running job (its targets). Replies
  * with the id, or with the refusal (a new job then aborted everywhere). */
 int tgt_cjob_spread(struct tgt_req *r, const char *kind, const char *id, const char *dst, tgt_job *job);
+/* A job whose shares need no destination in their query (delete-listrange,
+ * archive: in the body) started and replied to: the share of a cluster job
+ * when r names one (?etlfs_job, checked before), else a new job, spread in
+ * a cluster. arg is freed with free_arg when the job cannot start. */
+int tgt_cjob_start(struct tgt_req *r, const char *kind, const char *bck, const char *dst, tgt_job_fn fn, void *arg,
+                   void (*free_arg)(void *));
 /* GET /v1/cluster?what= status, status_all, running_all, qryxstats of
  * every target, merged; PUT stop to every target. Reply. */
 int tgt_cjob_query(struct tgt_req *r, const char *what);
