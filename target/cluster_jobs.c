@@ -95,6 +95,22 @@ static char *auth_header(tgt_req *r)
     return auth ? cmn_xasprintf("Authorization: %s", auth) : NULL;
 }
 
+/* Asks every one of cs for its own share only (TGT_HDR_JOB_LOCAL): method on
+ * path, with body; the answers in cs. */
+static void ask_local(tgt_pcall *cs, int n, const char *method, const char *path, const char *body, size_t len,
+                      const char *auth)
+{
+    for (int i = 0; i < n; i++) {
+        cs[i].method = method;
+        cs[i].url = cmn_xasprintf("%s%s", cs[i].m.url, path);
+        cs[i].body = body;
+        cs[i].body_len = len;
+        const char *h[] = {"Content-Type: application/json", TGT_HDR_JOB_LOCAL ": true", auth, NULL};
+        memcpy(cs[i].hdrs, h, sizeof h);
+    }
+    tgt_pcall_all(cs, n);
+}
+
 /* ------------------------------------------------------------ the start */
 char *tgt_cjob_members(void)
 {
@@ -321,15 +337,9 @@ int tgt_cjob_query(tgt_req *r, const char *what)
     bool of_job;
     tgt_pcall *cs = targets_of(id, &n, &of_job);
     char *auth = auth_header(r);
-    for (int i = 0; i < n; i++) {
-        cs[i].method = "GET";
-        cs[i].url = cmn_xasprintf("%s/v1/cluster?what=%s", cs[i].m.url, what);
-        cs[i].body = r->body.data ? r->body.data : "";
-        cs[i].body_len = r->body.data ? r->body.len : 0;
-        const char *h[] = {"Content-Type: application/json", TGT_HDR_JOB_LOCAL ": true", auth, NULL};
-        memcpy(cs[i].hdrs, h, sizeof h);
-    }
-    tgt_pcall_all(cs, n);
+    char *path = cmn_xasprintf("/v1/cluster?what=%s", what);
+    ask_local(cs, n, "GET", path, r->body.data ? r->body.data : "", r->body.data ? r->body.len : 0, auth);
+    free(path);
     cJSON *out = NULL;
     int status = 200;
     if (!strcmp(what, "status") || !strcmp(what, "status_all")) {
@@ -437,15 +447,7 @@ int tgt_cjob_stop(tgt_req *r)
     bool of_job;
     tgt_pcall *cs = targets_of(id, &n, &of_job);
     char *auth = auth_header(r);
-    for (int i = 0; i < n; i++) {
-        cs[i].method = "PUT";
-        cs[i].url = cmn_xasprintf("%s/v1/cluster", cs[i].m.url);
-        cs[i].body = r->body.data ? r->body.data : "";
-        cs[i].body_len = r->body.data ? r->body.len : 0;
-        const char *h[] = {"Content-Type: application/json", TGT_HDR_JOB_LOCAL ": true", auth, NULL};
-        memcpy(cs[i].hdrs, h, sizeof h);
-    }
-    tgt_pcall_all(cs, n);
+    ask_local(cs, n, "PUT", "/v1/cluster", r->body.data ? r->body.data : "", r->body.data ? r->body.len : 0, auth);
     int ok = 0;
     for (int i = 0; i < n; i++) {
         ok += cs[i].status == 200;
@@ -465,15 +467,7 @@ void tgt_cjob_abort_all(const char *id, const char *auth)
     bool of_job;
     tgt_pcall *cs = targets_of(id, &n, &of_job);
     char *body = cmn_xasprintf("{\"action\":\"stop\",\"value\":{\"ID\":\"%s\"}}", id);
-    for (int i = 0; i < n; i++) {
-        cs[i].method = "PUT";
-        cs[i].url = cmn_xasprintf("%s/v1/cluster", cs[i].m.url);
-        cs[i].body = body;
-        cs[i].body_len = strlen(body);
-        const char *h[] = {"Content-Type: application/json", TGT_HDR_JOB_LOCAL ": true", auth, NULL};
-        memcpy(cs[i].hdrs, h, sizeof h);
-    }
-    tgt_pcall_all(cs, n);
+    ask_local(cs, n, "PUT", "/v1/cluster", body, strlen(body), auth);
     tgt_pcalls_free(cs, n);
     free(body);
 }
@@ -483,16 +477,7 @@ bool tgt_cjob_busy(const char *id, const char *auth)
     int ncalls;
     tgt_pcall *cs = others_of(id, &ncalls);
     char *body = cmn_xasprintf("{\"ID\":\"%s\"}", id);
-    for (int i = 0; i < ncalls; i++) {
-        tgt_pcall *c = &cs[i];
-        c->method = "GET";
-        c->url = cmn_xasprintf("%s/v1/cluster?what=qryxstats", c->m.url);
-        c->body = body;
-        c->body_len = strlen(body);
-        const char *h[] = {"Content-Type: application/json", TGT_HDR_JOB_LOCAL ": true", auth, NULL};
-        memcpy(c->hdrs, h, sizeof h);
-    }
-    tgt_pcall_all(cs, ncalls);
+    ask_local(cs, ncalls, "GET", "/v1/cluster?what=qryxstats", body, strlen(body), auth);
     bool busy = false;
     for (int i = 0; i < ncalls; i++) /* one that does not answer is not working on it */
         for (cJSON *node = cs[i].json ? cs[i].json->child : NULL; node; node = node->next) {
