@@ -495,19 +495,18 @@ int tgt_h_job_share(tgt_req *r)
     if (!tgt_cluster_on())
         return tgt_reply_err(r, 400, "\"%s\" is a cluster's internal request: this target is in none",
                              TGT_Q_JOB_SHARE);
+    static const struct { /* the jobs a share can be of, each its client request's handler */
+        const char *act;
+        tgt_handler h;
+    } acts[] = {
+        {"copy-bck", tgt_h_bucket_copy},           {"etl-bck", tgt_h_bucket_transform},
+        {"copy-listrange", tgt_h_objects_copy},    {"etl-listrange", tgt_h_objects_transform},
+        {"delete-listrange", tgt_h_objects_delete}, {"archive", tgt_h_bucket_archive},
+    };
     const char *act = tgt_msg_action(r);
-    if (!strcmp(act, "copy-bck"))
-        return tgt_h_bucket_copy(r);
-    if (!strcmp(act, "etl-bck"))
-        return tgt_h_bucket_transform(r);
-    if (!strcmp(act, "copy-listrange"))
-        return tgt_h_objects_copy(r);
-    if (!strcmp(act, "etl-listrange"))
-        return tgt_h_objects_transform(r);
-    if (!strcmp(act, "delete-listrange"))
-        return tgt_h_objects_delete(r);
-    if (!strcmp(act, "archive"))
-        return tgt_h_bucket_archive(r);
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++)
+        if (!strcmp(act, acts[i].act))
+            return acts[i].h(r);
     return tgt_reply_err(r, 400, "invalid action \"%s\" for a job's share", act);
 }
 
