@@ -20,6 +20,7 @@
 # first requests, the page cache).
 # usage: bench/dataloader.sh   env: BUILD=build DATA=/tmp/etlfs-bench-data
 #        EPOCHS=1 (timed passes) ROW_TIMEOUT=300 (seconds per row)
+#        COMM=hpush:// ARG="" (the ETLs' communicator and argument: ws://, fqn...)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 PY=/usr/bin/python3
@@ -27,6 +28,8 @@ BUILD=$(cd "${BUILD:-$root/build}" && pwd)
 DATA=${DATA:-/tmp/etlfs-bench-data}
 EPOCHS=${EPOCHS:-1}
 ROW_TIMEOUT=${ROW_TIMEOUT:-300}
+COMM=${COMM:-hpush://}
+ARG=${ARG:-}
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 need_tools dataloader.sh curl fusermount3 timeout
@@ -59,7 +62,7 @@ init_etl() { # ID FORMAT: the shipped pod.yaml with env FORMAT set
   local spec
   spec=$(sed "s/value: \${FORMAT}/value: $2/" "$root/etl/transformers/torchvision_preprocess/pod.yaml" | base64 -w0)
   curl -sf -X PUT "$turl/v1/etl" -H 'Content-Type: application/json' --max-time 300 \
-    -d "{\"id\":\"$1\",\"communication\":\"hpush://\",\"argument\":\"\",\"timeout\":\"5m\",\"spec\":\"$spec\"}" >/dev/null ||
+    -d "{\"id\":\"$1\",\"communication\":\"$COMM\",\"argument\":\"$ARG\",\"timeout\":\"5m\",\"spec\":\"$spec\"}" >/dev/null ||
     { echo "ETL $1 init failed: $(tail -5 "$work/target.log")" >&2; exit 1; }
 }
 init_etl etl-torchvision JPEG
@@ -196,7 +199,7 @@ LOCAL2=$(run local "$DATA/images" local)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 echo
-echo "DataLoader (2 workers, batch 32), $N JPEGs, $EPOCHS timed pass(es); load $load0 -> $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "DataLoader (2 workers, batch 32), $N JPEGs, $EPOCHS timed pass(es), ETLs $COMM ${ARG:-(no argument)}; load $load0 -> $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-50s %15s %11s\n' row images/s ratio
 LOCALM=$(awk -v a="$LOCAL" -v b="$LOCAL2" 'BEGIN { printf "%.1f", (a + b) / 2 }')
 printf '%-50s %15s %11s\n' "local: transform in the DataLoader, first / last" "$LOCAL / $LOCAL2" "$(ratio "$LOCAL" "$LOCALM") / $(ratio "$LOCAL2" "$LOCALM")"
