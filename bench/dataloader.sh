@@ -1,18 +1,26 @@
 #!/bin/bash
 # dataloader.sh - the training job this project exists for: a PyTorch
-# DataLoader (2 workers, batch 32) over the 500 benchmark JPEGs
-#   etl    reading MNT/@etl-torchvision/bench/images/ (the torchvision_preprocess
-#          transformer: Resize 256, CenterCrop 224, JPEG out), decoding each
-#          224x224 output to a tensor; with read-ahead (default) and without
-#          (-o etl_readahead=0)
-#   local  the same DataLoader doing the same transform itself (PIL decode,
-#          torchvision Resize 256 + CenterCrop 224, to a tensor) over the plain files
+# DataLoader (2 workers, batch 32) over the 500 benchmark JPEGs; rows:
+#   local      the DataLoader doing the transform itself over the plain files
+#              (PIL decode, torchvision Resize 256 + CenterCrop 224, to a tensor),
+#              run first and again last; the ratios are against the mean of the
+#              two, so that a machine whose load moves shows it
+#   etl npy    reading MNT/@etl-torchvision-npy/bench/images/: the
+#              torchvision_preprocess transformer (Resize 256, CenterCrop 224)
+#              with FORMAT=npy, the 224x224x3 pixels as a .npy that the loader
+#              turns into the same tensor without decoding (np.load,
+#              torch.from_numpy); with read-ahead (default) and without
+#              (-o etl_readahead=0). The goal's row.
+#   etl jpeg   reading MNT/@etl-torchvision/bench/images/: the same transformer
+#              as shipped (JPEG out, as upstream's), the loader decoding each
+#              224x224 JPEG to a tensor; read-ahead on
 # prints images/s per row and the ratios etl/local, and the CPU seconds each
-# of the ETL's processes (its parent and its NUM_WORKERS workers) used in the
-# row. Each row reads every image once after one warm-up pass (the
-# transformer's first requests, the page cache).
+# of the row's ETL processes (its parent and its NUM_WORKERS workers) used.
+# Each row reads every image once after one warm-up pass (the transformer's
+# first requests, the page cache).
 # usage: bench/dataloader.sh   env: BUILD=build DATA=/tmp/etlfs-bench-data
 #        EPOCHS=1 (timed passes) ROW_TIMEOUT=300 (seconds per row)
+#        COMM=hpush:// ARG="" (the ETLs' communicator and argument: ws://, fqn...)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 PY=/usr/bin/python3
@@ -20,6 +28,8 @@ BUILD=$(cd "${BUILD:-$root/build}" && pwd)
 DATA=${DATA:-/tmp/etlfs-bench-data}
 EPOCHS=${EPOCHS:-1}
 ROW_TIMEOUT=${ROW_TIMEOUT:-300}
+COMM=${COMM:-hpush://}
+ARG=${ARG:-}
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 need_tools dataloader.sh curl fusermount3 timeout
@@ -37,7 +47,7 @@ echo "== dataset" >&2
 "$shared/bench/dataset.sh" "$DATA" >&2
 N=$(find "$DATA/images" -name '*.jpg' | wc -l)
 
-echo "== target, images into bucket bench, ETL etl-torchvision" >&2
+echo "== target, images into bucket bench, ETLs etl-torchvision and etl-torchvision-npy" >&2
 start_target "$BUILD"
 curl -sf -X POST "$turl/v1/buckets/bench" -H 'Content-Type: application/json' -d '{"action":"create-bck"}' >/dev/null
 $PY - "$turl" "$DATA/images" <<'EOF'
@@ -48,20 +58,28 @@ with requests.Session() as s:
         with open(os.path.join(d, n), "rb") as f:
             s.put(f"{url}/v1/objects/bench/images/{n}", data=f.read(), timeout=60).raise_for_status()
 EOF
-SPEC=$(base64 -w0 "$root/etl/transformers/torchvision_preprocess/pod.yaml")
-curl -sf -X PUT "$turl/v1/etl" -H 'Content-Type: application/json' --max-time 300 \
-  -d "{\"id\":\"etl-torchvision\",\"communication\":\"hpush://\",\"argument\":\"\",\"timeout\":\"5m\",\"spec\":\"$SPEC\"}" >/dev/null ||
-  { echo "ETL init failed: $(tail -5 "$work/target.log")" >&2; exit 1; }
+init_etl() { # ID FORMAT: the shipped pod.yaml with env FORMAT set
+  local spec
+  spec=$(sed "s/value: \${FORMAT}/value: $2/" "$root/etl/transformers/torchvision_preprocess/pod.yaml" | base64 -w0)
+  curl -sf -X PUT "$turl/v1/etl" -H 'Content-Type: application/json' --max-time 300 \
+    -d "{\"id\":\"$1\",\"communication\":\"$COMM\",\"argument\":\"$ARG\",\"timeout\":\"5m\",\"spec\":\"$spec\"}" >/dev/null ||
+    { echo "ETL $1 init failed: $(tail -5 "$work/target.log")" >&2; exit 1; }
+}
+init_etl etl-torchvision JPEG
+init_etl etl-torchvision-npy npy
 
 cat >"$work/loader.py" <<'EOF'
 """DIR MODE EPOCHS: images/s of a DataLoader (2 workers, batch 32) over DIR's
-*.jpg; MODE etl: the files are the transformed 224x224 images, decoded;
-MODE local: decoded, then Resize(256) + CenterCrop(224) here."""
+*.jpg; MODE local: decoded, then Resize(256) + CenterCrop(224) here;
+MODE jpeg: the files are the transformed 224x224 images, decoded;
+MODE npy: the files are the transformed 224x224x3 pixels as .npy.
+Every mode yields the tensor ToTensor() makes of the 224x224 image."""
 import io
 import os
 import sys
 import time
 
+import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
@@ -80,10 +98,13 @@ class Images(Dataset):
     def __getitem__(self, i):
         with open(os.path.join(d, names[i]), "rb") as f:
             data = f.read()
-        img = Image.open(io.BytesIO(data)).convert("RGB")
-        if mode == "local":
-            img = resize(img)
-        t = to_tensor(img)
+        if mode == "npy":  # what ToTensor does with the PIL image's pixels
+            t = torch.from_numpy(np.load(io.BytesIO(data))).permute(2, 0, 1).float().div(255)
+        else:
+            img = Image.open(io.BytesIO(data)).convert("RGB")
+            if mode == "local":
+                img = resize(img)
+            t = to_tensor(img)
         if t.shape[1:] != (224, 224):
             raise ValueError(f"{names[i]}: {tuple(t.shape)}")
         return t
@@ -114,10 +135,16 @@ mount_etlfs() { # DIR OPTS...
   exit 1
 }
 
-# "pid:cpu_seconds ..." of the target's child processes (the ETL) and theirs
+# "pid:cpu_seconds ..." of the target's child processes whose env has
+# FORMAT=$1 (one ETL) and theirs
 etl_cpu() {
-  $PY - "$tpid" <<'EOF'
+  $PY - "$tpid" "$1" <<'EOF'
 import os, sys
+def env_has(pid, var):
+    try:
+        return var in open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    except OSError:
+        return False
 kids = {}
 for p in filter(str.isdigit, os.listdir("/proc")):
     try:
@@ -125,11 +152,13 @@ for p in filter(str.isdigit, os.listdir("/proc")):
     except OSError:
         continue
     kids.setdefault(int(f[1]), []).append((int(p), (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")))
-out, todo = [], [int(sys.argv[1])]
+out = []
+todo = [pid for pid, _ in kids.get(int(sys.argv[1]), []) if env_has(pid, b"FORMAT=" + sys.argv[2].encode())]
+cpus = dict(c for k in kids.values() for c in k)
 while todo:
-    for pid, cpu in kids.get(todo.pop(), []):
-        out.append(f"{pid}:{cpu:.2f}")
-        todo.append(pid)
+    pid = todo.pop()
+    out.append(f"{pid}:{cpus[pid]:.2f}")
+    todo.extend(p for p, _ in kids.get(pid, []))
 print(" ".join(out))
 EOF
 }
@@ -148,26 +177,35 @@ run() { # NAME DIR MODE
 
 echo "== local: the DataLoader transforms the plain files" >&2
 LOCAL=$(run local "$DATA/images" local)
-echo "== etl: MNT/@etl-torchvision/, read-ahead on" >&2
 mount_etlfs "$work/mnt"
-cpu0=$(etl_cpu)
-ETL=$(run etl "$work/mnt/@etl-torchvision/bench/images" etl)
-CPU=$(cpu_delta "$cpu0" "$(etl_cpu)")
+echo "== etl npy: MNT/@etl-torchvision-npy/, read-ahead on" >&2
+cpu0=$(etl_cpu npy)
+NPY=$(run etl-npy "$work/mnt/@etl-torchvision-npy/bench/images" npy)
+CPU=$(cpu_delta "$cpu0" "$(etl_cpu npy)")
 STATS=$($PY -c "import os,sys; print(os.getxattr(sys.argv[1], 'user.etlfs.stats').decode())" "$work/mnt")
+echo "== etl jpeg: MNT/@etl-torchvision/, read-ahead on" >&2
+cpu0=$(etl_cpu JPEG)
+JPG=$(run etl-jpeg "$work/mnt/@etl-torchvision/bench/images" jpeg)
+CPUJ=$(cpu_delta "$cpu0" "$(etl_cpu JPEG)")
 fusermount3 -u "$work/mnt"
-echo "== etl: read-ahead off" >&2
+echo "== etl npy: read-ahead off" >&2
 mount_etlfs "$work/mnt0" -o etl_readahead=0
-cpu0=$(etl_cpu)
-ETL0=$(run etl-noahead "$work/mnt0/@etl-torchvision/bench/images" etl)
-CPU0=$(cpu_delta "$cpu0" "$(etl_cpu)")
+cpu0=$(etl_cpu npy)
+NPY0=$(run etl-npy-noahead "$work/mnt0/@etl-torchvision-npy/bench/images" npy)
+CPU0=$(cpu_delta "$cpu0" "$(etl_cpu npy)")
 fusermount3 -u "$work/mnt0"
+echo "== local again" >&2
+LOCAL2=$(run local "$DATA/images" local)
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 echo
-echo "DataLoader (2 workers, batch 32), $N JPEGs, $EPOCHS timed pass(es); load $load0 -> $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-40s %10s %8s\n' row images/s ratio
-printf '%-40s %10s %8s\n' "local: transform in the DataLoader" "$LOCAL" 1.00
-printf '%-40s %10s %8s\n' "etl: MNT/@etl-torchvision/, read-ahead" "$ETL" "$(ratio "$ETL" "$LOCAL")"
-printf '%-40s %10s %8s\n' "etl: read-ahead off" "$ETL0" "$(ratio "$ETL0" "$LOCAL")"
-echo "daemon counters (read-ahead run): $STATS"
-echo "ETL CPU by process over warm-up + timed pass (pid:seconds; the first is the parent), read-ahead: $CPU; off: $CPU0"
+echo "DataLoader (2 workers, batch 32), $N JPEGs, $EPOCHS timed pass(es), ETLs $COMM ${ARG:-(no argument)}; load $load0 -> $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-50s %15s %11s\n' row images/s ratio
+LOCALM=$(awk -v a="$LOCAL" -v b="$LOCAL2" 'BEGIN { printf "%.1f", (a + b) / 2 }')
+printf '%-50s %15s %11s\n' "local: transform in the DataLoader, first / last" "$LOCAL / $LOCAL2" "$(ratio "$LOCAL" "$LOCALM") / $(ratio "$LOCAL2" "$LOCALM")"
+printf '%-50s %15s %11s\n' "etl npy: MNT/@etl-torchvision-npy/, read-ahead" "$NPY" "$(ratio "$NPY" "$LOCALM")"
+printf '%-50s %15s %11s\n' "etl npy: read-ahead off" "$NPY0" "$(ratio "$NPY0" "$LOCALM")"
+printf '%-50s %15s %11s\n' "etl jpeg: MNT/@etl-torchvision/, read-ahead" "$JPG" "$(ratio "$JPG" "$LOCALM")"
+echo "daemon counters (npy, read-ahead run): $STATS"
+echo "ETL CPU by process over warm-up + timed pass (pid:seconds; the first is the parent):"
+echo "  npy, read-ahead: $CPU; npy, off: $CPU0; jpeg, read-ahead: $CPUJ"

@@ -1,7 +1,8 @@
 """@etl views of the mount read by real clients: cat, cp, dd, Python's
 open().read(), PIL and a PyTorch DataLoader, through init-spec ETLs from
 etl/transformers (echo: output = source; compress: gzip, shorter or longer
-than the source; image_resize: 224x224 JPEGs; md5). Concurrent readers of one
+than the source; image_resize: 224x224 JPEGs; torchvision_preprocess with
+FORMAT=npy: arrays; md5). Concurrent readers of one
 view file, and `cp -r` between two `mount -t etlfs` mounts from a view to a
 plain bucket done server-side (no byte read through FUSE)."""
 import base64
@@ -200,6 +201,36 @@ def test_torch_dataloader_over_view(target, mount, images, tmp_path):
     assert sorted(res["seen"]) == sorted(images)
     assert res["shapes"] == [[3, 224, 224]]
     assert res["workers"] == 2
+
+
+def test_torchvision_npy_view_gives_the_local_tensor(target, mount):
+    """A view of the torchvision transformer with FORMAT=npy: each file is the
+    transformed pixels, the same array a DataLoader computes from the source
+    itself (Resize 256 + CenterCrop 224 on the PIL image)."""
+    pytest.importorskip("torchvision")
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms
+
+    target.create_bucket("tvn")
+    want = {}
+    for i, size in enumerate(((800, 600), (640, 480), (300, 520))):
+        buf = io.BytesIO()
+        pixels = hashlib.shake_256(b"tv%d" % i).digest(size[0] * size[1] * 3)
+        Image.frombytes("RGB", size, pixels).save(buf, format="JPEG")
+        target.put("tvn", f"i{i}.jpg", buf.getvalue())
+        with Image.open(io.BytesIO(buf.getvalue())) as img:
+            local = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])(img.convert("RGB"))
+        want[f"i{i}.jpg"] = np.asarray(local)
+    init_spec(target, "etl-tvnpy", pod("torchvision_preprocess", {"FORMAT": "npy"}))
+    view = mount.path("@etl-tvnpy", "tvn")
+    assert sorted(os.listdir(view)) == sorted(want)
+    for name, arr in want.items():
+        ways = read_all_ways(os.path.join(view, name), skip_blocks=0)
+        assert len(set(ways.values())) == 1, name
+        got = np.load(io.BytesIO(ways["open"]))
+        assert got.shape == (224, 224, 3) and got.dtype == np.uint8, name
+        assert np.array_equal(got, arr), name
 
 
 def test_concurrent_readers_of_one_view_file(target, mount, src):

@@ -326,6 +326,55 @@ def test_torchvision_preprocess(start):
     assert _size(put(q, "/b/o?etl_args=%7B%22format%22%3A%22PNG%22%7D", src).content) == ((224, 224), "PNG")
 
 
+def test_torchvision_preprocess_npy(start):
+    """FORMAT=npy: the transformed pixels as a .npy that a DataLoader takes
+    without decoding: the same tensor the DataLoader's own transform gives."""
+    pytest.importorskip("torchvision")
+    import numpy as np
+    import torch
+    from PIL import Image
+    from torchvision import transforms
+    noisy = io.BytesIO()  # noise, so that resampling differences show
+    Image.frombytes("RGB", (500, 375), hashlib.shake_256(b"npy").digest(500 * 375 * 3)).save(noisy, format="JPEG")
+    src = noisy.getvalue()
+    with Image.open(io.BytesIO(src)) as img:  # what the local DataLoader computes
+        local = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])(img.convert("RGB"))
+    want = transforms.ToTensor()(local)
+
+    p = transformer(start, "torchvision_preprocess", {"FORMAT": "npy", "TRANSFORM": "${TRANSFORM}"})
+    r = put(p, "/b/o", src)
+    assert r.status_code == 200, r.text
+    assert r.content.startswith(b"\x93NUMPY")
+    arr = np.load(io.BytesIO(r.content))
+    assert arr.shape == (224, 224, 3) and arr.dtype == np.uint8
+    assert np.array_equal(arr, np.asarray(local))  # no lossy step: exactly the resized pixels
+    got = torch.from_numpy(arr).permute(2, 0, 1).float().div(255)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    assert torch.equal(got, want)
+    # the JPEG output of the same transform only comes near it
+    q = transformer(start, "torchvision_preprocess", {"TRANSFORM": "${TRANSFORM}"})
+    jpeg = put(q, "/b/o", src).content
+    with Image.open(io.BytesIO(jpeg)) as img:
+        lossy = np.asarray(img.convert("RGB")).astype(int)
+    assert 0 < np.abs(lossy - arr.astype(int)).mean() < 40
+    # 5.0's etl_args pick npy on the JPEG server, and JPEG back on the npy one
+    r = put(q, "/b/o?etl_args=%7B%22format%22%3A%22npy%22%7D", src)
+    assert np.array_equal(np.load(io.BytesIO(r.content)), arr)
+    assert put(p, "/b/o?etl_args=%7B%22format%22%3A%22jpeg%22%7D", src).content == jpeg
+    # grayscale stays one channel: HxW
+    gray = io.BytesIO()
+    Image.frombytes("L", (300, 300), hashlib.shake_256(b"g").digest(300 * 300)).save(gray, format="PNG")
+    g = np.load(io.BytesIO(put(p, "/b/o", gray.getvalue()).content))
+    assert g.shape == (224, 224) and g.dtype == np.uint8
+    # a pipeline that ends in a tensor gives that tensor: float32 CxHxW
+    t = transformer(start, "torchvision_preprocess",
+                    {"FORMAT": "npy", "TRANSFORM": '{"Resize": {"size": 256}, "CenterCrop": {"size": 224}, '
+                                                   '"ToTensor": {}}'})
+    ft = np.load(io.BytesIO(put(t, "/b/o", src).content))
+    assert ft.shape == (3, 224, 224) and ft.dtype == np.float32
+    assert torch.equal(torch.from_numpy(ft), want)
+
+
 # ---- the init-code runner
 
 def runner(start, tmp_path, code, comm="hpush://", ready=True, **env):

@@ -4,12 +4,18 @@ built from env TRANSFORM (JSON {"<TransformClass>": {kwargs}, ...}, applied
 in order to the PIL image, as upstream's transformer and a DataLoader's
 transforms do) -> saved as env FORMAT (default JPEG; etl_args {"format": F}
 overrides it), as AIStore's transformer_torchvision image does. TRANSFORM unset means the seed
-document's preprocessing: Resize(256) then CenterCrop(224)."""
+document's preprocessing: Resize(256) then CenterCrop(224).
+
+FORMAT npy is ours: the output's pixels as a NumPy .npy (uint8 HxWxC, or HxW
+for grayscale; a pipeline that ends in a tensor gives that tensor's own dtype
+and shape), which a DataLoader takes with np.load and torch.from_numpy
+without decoding an image again."""
 import io
 import json
 import os
 import sys
 
+import numpy as np
 import torch
 from PIL import Image
 from torchvision import transforms
@@ -58,17 +64,32 @@ def output_format(etl_args):
     return fmt.strip().upper() if isinstance(fmt, str) and fmt.strip() else FORMAT
 
 
+def npy(arr):
+    """arr as a .npy file: numpy's header, then the C-order bytes."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, np.lib.format.header_data_from_array_1_0(arr))
+    buf.write(arr.tobytes())
+    return buf.getvalue()
+
+
 def preprocess(data, etl_args=None):
     # On the PIL image: torchvision's Resize on PIL costs about half what the
     # same resize of a float tensor does, and it is what upstream computes.
-    with Image.open(io.BytesIO(data)) as img:
-        img = img.convert("RGB") if img.mode not in ("RGB", "L") else img.copy()
+    # No draft (reduced-scale) JPEG decoding: its pixels differ from what a
+    # DataLoader transforming the file itself gets. An RGB or L image is used
+    # as decoded, without a copy.
+    img = Image.open(io.BytesIO(data))
+    if img.mode not in ("RGB", "L"):
+        img = img.convert("RGB")
     with torch.no_grad():
         out = PIPELINE(img)
+    fmt = output_format(etl_args)
+    if fmt == "NPY":
+        return npy(out.numpy() if isinstance(out, torch.Tensor) else np.asarray(out))
     if isinstance(out, torch.Tensor):  # a pipeline that ends in ToTensor/Normalize
         out = TO_PIL(out)
     buf = io.BytesIO()
-    out.save(buf, format=output_format(etl_args))
+    out.save(buf, format=fmt)
     return buf.getvalue()
 
 
