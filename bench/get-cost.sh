@@ -10,13 +10,13 @@
 #
 # Usage: bench/get-cost.sh           (about a minute; at most LIMIT seconds)
 # Env:   ETLFS_BENCH_BUILD  build folder (default ./build-bench, RelWithDebInfo, no sanitizers)
-#        N                  requests per measurement (default 20000; 2000 under callgrind)
+#        N                  requests per measurement (default 50000; 2000 under callgrind)
 #        CONNS              loadgen connections (default 32)
 #        LIMIT              the script is stopped after this many seconds (default 600)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${ETLFS_BENCH_BUILD:-$root/build-bench}
-n=${N:-20000}
+n=${N:-50000}
 ncg=$((n < 2000 ? n : 2000))
 conns=${CONNS:-32}
 limit=${LIMIT:-600}
