@@ -270,6 +270,7 @@ static bool check_head(tgt_req *r, const char *version, enum MHD_Result *ret)
         return false;
     }
     int nparams = MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, NULL, NULL);
+    r->no_query = nparams == 0; /* a plain GET asks for a dozen it does not have */
     if (nparams > MAX_QUERY_PARAMS) {
         *ret = (enum MHD_Result)tgt_reply_err(r, 400, "too many query parameters: %d (at most %d)", nparams,
                                               MAX_QUERY_PARAMS);

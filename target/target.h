@@ -618,6 +618,7 @@ typedef struct tgt_req {
     bool responded;
     bool loopback;     /* client is on this node */
     bool from_etl;     /* arrived on the ETL callback listener */
+    bool no_query;     /* counted no query parameters: tgt_query looks for none (server.c) */
     cmn_claims *claims; /* the verified token, with --auth-secret (auth.c) */
     /* streamed PUT: an object, an append, a part of a multipart upload (server.c
      * starts it; the handler of its row ends it) */
