@@ -13,6 +13,9 @@
 #        N                  requests per measurement (default 50000; 2000 under callgrind)
 #        CONNS              loadgen connections (default 32)
 #        LIMIT              the script is stopped after this many seconds (default 600)
+#        BEFORE             another etlfs-target binary (e.g. main's): its CPU per GET and this
+#                           build's, each on a fresh target, alternated ROUNDS times (default 5),
+#                           medians printed; the CPU, unlike the counts, moves with the machine
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${ETLFS_BENCH_BUILD:-$root/build-bench}
@@ -121,6 +124,42 @@ done
 kill "$tpid" 2>/dev/null || true
 wait "$tpid" 2>/dev/null || true
 
+# BIN -> "user system" µs per GET of a fresh target on its own data folder
+cpu_of() {
+  local port dir p u0 s0 u1 s1
+  port=$(free_port)
+  dir=$(mktemp -d "$work/alt.XXXXXX")
+  "$1" --listen "127.0.0.1:$port" --data "$dir" >"$dir.log" 2>&1 &
+  p=$!
+  pids+=($p)
+  wait_health "http://127.0.0.1:$port" 20 || { echo "get-cost.sh: $1 did not start" >&2; exit 1; }
+  curl -sf -X POST "http://127.0.0.1:$port/v1/buckets/b" -H 'Content-Type: application/json' \
+    -d '{"action":"create-bck","name":"","value":null}' >/dev/null
+  curl -sf -X PUT --data-binary "@$work/www/b/o" "http://127.0.0.1:$port/v1/objects/b/o" >/dev/null
+  gen "http://127.0.0.1:$port" "$work/t.list"
+  read -r u0 s0 < <(ticks "$p")
+  gen "http://127.0.0.1:$port" "$work/t.list"
+  read -r u1 s1 < <(ticks "$p")
+  kill "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+  awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$hz" -v n="$n" 'BEGIN {printf "%.2f %.2f\n", u * 1e6 / hz / n, s * 1e6 / hz / n}'
+}
+median() { sort -n | awk '{v[NR] = $1} END {printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+alt=""
+if [[ -n ${BEFORE:-} ]]; then
+  : >"$work/alt.before"
+  : >"$work/alt.after"
+  for ((i = 1; i <= ${ROUNDS:-5}; i++)); do
+    say "CPU per GET, round $i: $BEFORE, then this build"
+    cpu_of "$BEFORE" >>"$work/alt.before"
+    cpu_of "$build/bin/etlfs-target" >>"$work/alt.after"
+  done
+  for k in before after; do
+    alt+="  $k: user $(cut -d' ' -f1 "$work/alt.$k" | median), system $(cut -d' ' -f2 "$work/alt.$k" | median)"
+    alt+=" (runs: $(awk '{printf "%s/%s ", $1, $2}' "$work/alt.$k"))"$'\n'
+  done
+fi
+
 say "the target's instructions per GET under callgrind ($ncg GETs)"
 tport=$(free_port)
 turl=http://127.0.0.1:$tport
@@ -150,4 +189,5 @@ printf '%-13s %s | %s\n' "switches" "${cs[t]}" "${cs[n]}"
 echo "instructions (target, callgrind, $ncg GETs): $ir, of which memset $ms"
 echo "  target system calls: ${calls[t]}"
 echo "  nginx system calls: ${calls[n]}"
+[[ -n $alt ]] && printf 'CPU µs per GET, medians of %s alternated rounds (user/system each run):\n%s' "${ROUNDS:-5}" "$alt"
 echo "(callgrind file: /tmp/get-cost.callgrind; load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores)"
