@@ -3,7 +3,11 @@
  * with AIStore's metric names (its stats package: "get.n" is exported as
  * ais_target_get_count, "get.size" as ais_target_get_bytes, "get.ns.total" as
  * ais_target_get_ns_total, errors as ais_target_err_get_count), labelled with
- * the node's id. Relaxed atomics: a counter orders nothing else.
+ * the node's id. Each thread counts into a block of its own (a request
+ * bumps four counters: on one shared array the two event threads took its
+ * cache line from each other every time); a read sums the blocks. A block
+ * outlives its thread: when the thread ends, the next thread to count takes
+ * it over, counts and all. Relaxed atomics: a counter orders nothing else.
  *
  * Requests are counted once, when they complete (server.c calls
  * tgt_metrics_request): by method and resource, with the status the reply
@@ -12,11 +16,52 @@
 #include "target/target.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
 
-static int64_t counters[TGT_M__N];
+typedef struct block {
+    char pad[64]; /* no cache line shared with the block allocated before it */
+    int64_t c[TGT_M__N]; /* written by its owner only */
+    struct block *next;  /* every block, never removed */
+    struct block *spare; /* blocks whose threads ended */
+} block;
+
+static pthread_mutex_t blocks_mu = PTHREAD_MUTEX_INITIALIZER;
+static block *blocks, *spares;
+static pthread_key_t owner_key; /* its destructor hands a thread's block on */
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static _Thread_local block *mine;
+
+static void block_retire(void *p)
+{
+    block *b = p;
+    mine = NULL; /* a count made later in this thread's exit takes a block again */
+    pthread_mutex_lock(&blocks_mu);
+    b->spare = spares;
+    spares = b;
+    pthread_mutex_unlock(&blocks_mu);
+}
+
+static void key_make(void) { pthread_key_create(&owner_key, block_retire); }
+
+static block *block_take(void)
+{
+    pthread_once(&key_once, key_make);
+    pthread_mutex_lock(&blocks_mu);
+    block *b = spares;
+    if (b) {
+        spares = b->spare;
+    } else {
+        b = cmn_xcalloc(1, sizeof *b);
+        b->next = blocks;
+        blocks = b;
+    }
+    pthread_mutex_unlock(&blocks_mu);
+    pthread_setspecific(owner_key, b);
+    return b;
+}
 
 static const struct {
     const char *name; /* after "ais_target_" */
@@ -50,9 +95,22 @@ static const struct {
     [TGT_M_JOBS_N] = {"jobs_started_count", "counter", "jobs (xactions) started"},
 };
 
-void tgt_metric_add(enum tgt_metric m, int64_t v) { __atomic_add_fetch(&counters[m], v, __ATOMIC_RELAXED); }
+void tgt_metric_add(enum tgt_metric m, int64_t v)
+{
+    block *b = mine ? mine : (mine = block_take());
+    /* a plain add, stored atomically for the readers: only this thread writes it */
+    __atomic_store_n(&b->c[m], b->c[m] + v, __ATOMIC_RELAXED);
+}
 
-int64_t tgt_metric_get(enum tgt_metric m) { return __atomic_load_n(&counters[m], __ATOMIC_RELAXED); }
+int64_t tgt_metric_get(enum tgt_metric m)
+{
+    int64_t sum = 0;
+    pthread_mutex_lock(&blocks_mu);
+    for (const block *b = blocks; b; b = b->next)
+        sum += __atomic_load_n(&b->c[m], __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&blocks_mu);
+    return sum;
+}
 
 /* A request of one kind: its count or its error count; size and time when it succeeded. */
 static void count(bool failed, enum tgt_metric n, enum tgt_metric err, int size, int ns, int64_t bytes, int64_t t)

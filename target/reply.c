@@ -13,7 +13,7 @@
 
 const char *tgt_query(tgt_req *r, const char *key)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+    return r->no_query ? NULL : MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
 const char *tgt_header(tgt_req *r, const char *key)

@@ -185,18 +185,25 @@ static bool is_param(const char *seg, size_t n)
 /* The rows' patterns split once (every request is matched against many):
  * their segments, and which of them match any item. */
 #define NROUTES (sizeof routes / sizeof routes[0])
+#define MAX_SEGS 8 /* as many as a request's items (tgt_req) */
 static struct pattern {
     int n;
     struct {
         const char *s;
         size_t len;
         bool param;
-    } seg[8];
+    } seg[MAX_SEGS];
 } patterns[NROUTES];
 static pthread_once_t patterns_once = PTHREAD_ONCE_INIT;
 
+/* The rows of each number of segments, in the table's order (first, then
+ * next; -1 ends): a request is tried only against rows as long as its path. */
+static int len_first[MAX_SEGS + 1], len_next[NROUTES];
+
 static void split_patterns(void)
 {
+    for (int n = 0; n <= MAX_SEGS; n++)
+        len_first[n] = -1;
     for (size_t i = 0; i < NROUTES; i++) {
         struct pattern *pt = &patterns[i];
         const char *p = routes[i].path;
@@ -210,6 +217,16 @@ static void split_patterns(void)
             p += n;
         }
     }
+    for (int i = (int)NROUTES - 1; i >= 0; i--) {
+        len_next[i] = len_first[patterns[i].n];
+        len_first[patterns[i].n] = i;
+    }
+}
+
+/* The first row as long as r's path, or -1. */
+static int rows_of(const tgt_req *r)
+{
+    return r->nitems >= 0 && r->nitems <= MAX_SEGS ? len_first[r->nitems] : -1;
 }
 
 static bool path_matches(size_t row, const tgt_req *r)
@@ -285,9 +302,9 @@ bool tgt_route_open(tgt_req *r)
     if (!api_path(r))
         return false;
     pthread_once(&patterns_once, split_patterns);
-    for (size_t i = 0; i < NROUTES; i++) {
+    for (int i = rows_of(r); i >= 0; i = len_next[i]) {
         const struct route *rt = &routes[i];
-        if (strcmp(rt->method, r->method) || !path_matches(i, r))
+        if (strcmp(rt->method, r->method) || !path_matches((size_t)i, r))
             continue;
         if ((rt->acc & TGT_ACC_PUBLIC) || ((rt->acc & TGT_ACC_ETL) && r->from_etl))
             return true;
@@ -301,9 +318,9 @@ tgt_handler tgt_route(tgt_req *r)
         return NULL;
     bool path_known = false;
     pthread_once(&patterns_once, split_patterns);
-    for (size_t i = 0; i < NROUTES; i++) {
+    for (int i = rows_of(r); i >= 0; i = len_next[i]) {
         const struct route *rt = &routes[i];
-        if (!path_matches(i, r))
+        if (!path_matches((size_t)i, r))
             continue;
         path_known = true;
         if (!strcmp(rt->method, r->method) && sel_matches(rt, r)) {

@@ -618,13 +618,13 @@ typedef struct tgt_req {
     bool responded;
     bool loopback;     /* client is on this node */
     bool from_etl;     /* arrived on the ETL callback listener */
+    bool no_query;     /* counted no query parameters: tgt_query looks for none (server.c) */
     cmn_claims *claims; /* the verified token, with --auth-secret (auth.c) */
     /* streamed PUT: an object, an append, a part of a multipart upload (server.c
      * starts it; the handler of its row ends it) */
     bool streaming;
     int stream_err;    /* errno of the first failed write; the work file is gone then */
     char *stream_why;  /* the refusal to reply once a refused body is drained (server.c) */
-    tgt_writer writer;
     char put_bck[256];
     char *put_obj;
     char put_ref[64];  /* the append handle or upload id the body belongs to */
@@ -642,6 +642,9 @@ typedef struct tgt_req {
     struct MHD_Response *held;
     tgt_handler run;
     struct tgt_req *next; /* the workers' queue */
+    /* last: a new request zeroes everything before the writer's 8 KiB of
+     * paths (server.c), which only a streamed PUT's open fills */
+    tgt_writer writer;
 } tgt_req;
 
 /* ---------------------------------------------------------------- metrics */
