@@ -164,6 +164,7 @@ struct tgt_batch {
     pthread_cond_t idle; /* a flush ended */
     const tgt_store *store;
     bool flushing;
+    bool renamed; /* a flush renamed outputs that no sync has covered yet */
     int failed; /* outputs a flush could not publish, not yet reported */
     int n;
     char *tmp[BATCH_MAX], *fqn[BATCH_MAX];
@@ -178,12 +179,12 @@ tgt_batch *tgt_batch_new(const tgt_store *s)
     return b;
 }
 
-/* Syncs each file system of the mountpaths once, then renames the files. */
-static int flush_list(const tgt_store *s, int n, char **tmp, char **fqn)
+/* Syncs each file system of the mountpaths once (syncfs). */
+static void sync_mpaths(const tgt_store *s)
 {
     dev_t synced[TGT_MAX_MPATHS];
     int nsynced = 0;
-    for (int i = 0; n && i < s->nmpaths; i++) {
+    for (int i = 0; i < s->nmpaths; i++) {
         int fd = open(s->mpaths[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
             continue;
@@ -197,6 +198,13 @@ static int flush_list(const tgt_store *s, int n, char **tmp, char **fqn)
         }
         close(fd);
     }
+}
+
+/* Syncs the work files' bytes, then renames them. */
+static int flush_list(const tgt_store *s, int n, char **tmp, char **fqn)
+{
+    if (n)
+        sync_mpaths(s);
     int failed = 0;
     for (int i = 0; i < n; i++) {
         int rc = publish(tmp[i], fqn[i]);
@@ -213,7 +221,7 @@ static int flush_list(const tgt_store *s, int n, char **tmp, char **fqn)
 
 /* Takes the pending list and flushes it; called with mu held and no flush
  * running, returns with mu held. */
-static void flush_locked(tgt_batch *b)
+static int flush_locked(tgt_batch *b)
 {
     char *tmp[BATCH_MAX], *fqn[BATCH_MAX];
     int n = b->n;
@@ -227,6 +235,7 @@ static void flush_locked(tgt_batch *b)
     b->failed += failed;
     b->flushing = false;
     pthread_cond_broadcast(&b->idle);
+    return n;
 }
 
 static int batch_add(tgt_batch *b, const char *tmp, const char *fqn)
@@ -237,7 +246,7 @@ static int batch_add(tgt_batch *b, const char *tmp, const char *fqn)
         if (b->flushing)
             pthread_cond_wait(&b->idle, &b->mu);
         else
-            flush_locked(b);
+            b->renamed |= flush_locked(b) > 0;
     }
     b->tmp[b->n] = t;
     b->fqn[b->n] = f;
@@ -251,10 +260,15 @@ int tgt_batch_flush(tgt_batch *b)
     pthread_mutex_lock(&b->mu);
     while (b->flushing)
         pthread_cond_wait(&b->idle, &b->mu);
-    flush_locked(b);
+    bool renamed = flush_locked(b) > 0 || b->renamed;
+    b->renamed = false;
     int failed = b->failed;
     b->failed = 0;
     pthread_mutex_unlock(&b->mu);
+    /* the renames since the last sync: durable before a job says it ended,
+     * as a tool's closing sync(1) makes its files' names */
+    if (renamed)
+        sync_mpaths(b->store);
     return failed;
 }
 

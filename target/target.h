@@ -121,7 +121,9 @@ typedef struct tgt_writer {
  * their work files to the batch; a flush syncs each mountpath's file system
  * once (syncfs) and then renames them all. One sync per batch instead of one
  * fsync per object, and still no object is visible before its bytes are
- * durable. A crash before the flush leaves only work files, removed at start. */
+ * durable. A crash before the flush leaves only work files, removed at start.
+ * tgt_batch_flush (a job's end) syncs once more after its renames: every
+ * name it published is durable when it returns. */
 tgt_batch *tgt_batch_new(const tgt_store *s);
 /* Publishes what is pending; returns how many could not be published (logged). */
 int tgt_batch_flush(tgt_batch *b);
