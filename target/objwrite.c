@@ -154,6 +154,51 @@ static int publish(const char *tmp, const char *fqn)
     return -EAGAIN;
 }
 
+/* The work file's record says version 1, written before anyone looked:
+ * an object holds the name, so ours is its next version. Rewritten before
+ * the rename: a journal that has the rename has this too. */
+static int bump_version(const char *tmp, const char *fqn)
+{
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    tgt_objmeta m;
+    int rc = tgt_objmeta_load(fd, &m);
+    if (!rc) {
+        m.version = tgt_objmeta_version_at(fqn) + 1;
+        rc = tgt_objmeta_store(fd, &m);
+    }
+    tgt_objmeta_free(&m);
+    close(fd);
+    return rc;
+}
+
+/* A group's output whose version was not looked up at commit: most outputs
+ * of a job are new names, and renaming without replacing finds that out
+ * for free, where a lookup per output cost a getxattr. An existing name
+ * (or a file system without RENAME_NOREPLACE) pays the lookup here. */
+static int publish_new(const char *tmp, const char *fqn)
+{
+    char dir[PATH_MAX];
+    int e = EAGAIN;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, fqn, RENAME_NOREPLACE) == 0)
+            return 0;
+        if ((e = errno) != ENOENT)
+            break;
+        snprintf(dir, sizeof dir, "%s", fqn);
+        char *slash = strrchr(dir, '/');
+        *slash = '\0';
+        if (cmn_mkdir_p(dir) != 0)
+            return errno == EEXIST || errno == ENOTDIR ? -ENOTDIR : -errno;
+        e = EAGAIN;
+    }
+    if (e != EEXIST && e != EINVAL) /* EINVAL: a file system without the flag */
+        return -e;
+    int rc = bump_version(tmp, fqn);
+    return rc ? rc : publish(tmp, fqn);
+}
+
 #define BATCH_MAX 256
 
 /* Work files wait in pending until a flush takes them all; the flush syncs
@@ -167,7 +212,8 @@ struct tgt_batch {
     bool renamed; /* a flush renamed outputs that no sync has covered yet */
     int failed; /* outputs a flush could not publish, not yet reported */
     int n;
-    char *tmp[BATCH_MAX], *fqn[BATCH_MAX];
+    char *ent[BATCH_MAX]; /* the work file's path, '\0', the object's */
+    bool fresh[BATCH_MAX]; /* its version is 1 unless the name is taken (publish_new) */
 };
 
 tgt_batch *tgt_batch_new(const tgt_store *s)
@@ -201,20 +247,20 @@ static void sync_mpaths(const tgt_store *s)
 }
 
 /* Syncs the work files' bytes, then renames them. */
-static int flush_list(const tgt_store *s, int n, char **tmp, char **fqn)
+static int flush_list(const tgt_store *s, int n, char **ent, const bool *fresh)
 {
     if (n)
         sync_mpaths(s);
     int failed = 0;
     for (int i = 0; i < n; i++) {
-        int rc = publish(tmp[i], fqn[i]);
+        const char *tmp = ent[i], *fqn = tmp + strlen(tmp) + 1;
+        int rc = fresh[i] ? publish_new(tmp, fqn) : publish(tmp, fqn);
         if (rc) {
-            cmn_error("cannot publish %s: %s", fqn[i], strerror(-rc));
-            unlink(tmp[i]);
+            cmn_error("cannot publish %s: %s", fqn, strerror(-rc));
+            unlink(tmp);
             failed++;
         }
-        free(tmp[i]);
-        free(fqn[i]);
+        free(ent[i]);
     }
     return failed;
 }
@@ -223,14 +269,15 @@ static int flush_list(const tgt_store *s, int n, char **tmp, char **fqn)
  * running, returns with mu held. */
 static int flush_locked(tgt_batch *b)
 {
-    char *tmp[BATCH_MAX], *fqn[BATCH_MAX];
+    char *ent[BATCH_MAX];
+    bool fresh[BATCH_MAX];
     int n = b->n;
-    memcpy(tmp, b->tmp, (size_t)n * sizeof *tmp);
-    memcpy(fqn, b->fqn, (size_t)n * sizeof *fqn);
+    memcpy(ent, b->ent, (size_t)n * sizeof *ent);
+    memcpy(fresh, b->fresh, (size_t)n * sizeof *fresh);
     b->n = 0;
     b->flushing = true;
     pthread_mutex_unlock(&b->mu);
-    int failed = flush_list(b->store, n, tmp, fqn);
+    int failed = flush_list(b->store, n, ent, fresh);
     pthread_mutex_lock(&b->mu);
     b->failed += failed;
     b->flushing = false;
@@ -238,9 +285,12 @@ static int flush_locked(tgt_batch *b)
     return n;
 }
 
-static int batch_add(tgt_batch *b, const char *tmp, const char *fqn)
+static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, bool fresh)
 {
-    char *t = cmn_xstrdup(tmp), *f = cmn_xstrdup(fqn);
+    size_t tl = strlen(tmp) + 1, fl = strlen(fqn) + 1;
+    char *e = cmn_xmalloc(tl + fl); /* one allocation for both paths */
+    memcpy(e, tmp, tl);
+    memcpy(e + tl, fqn, fl);
     pthread_mutex_lock(&b->mu);
     while (b->n == BATCH_MAX) {
         if (b->flushing)
@@ -248,8 +298,8 @@ static int batch_add(tgt_batch *b, const char *tmp, const char *fqn)
         else
             b->renamed |= flush_locked(b) > 0;
     }
-    b->tmp[b->n] = t;
-    b->fqn[b->n] = f;
+    b->ent[b->n] = e;
+    b->fresh[b->n] = fresh;
     b->n++;
     pthread_mutex_unlock(&b->mu);
     return 0;
@@ -291,7 +341,10 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
         memcpy(m.cksum, w->cksum, sizeof m.cksum);
     else
         cmn_xxhash_hex(XXH64_digest(w->xx), m.cksum);
-    m.version = w->version > 0 ? w->version : tgt_objmeta_version_at(w->fqn) + 1;
+    /* a group's output learns at its rename whether the name was taken
+     * (publish_new); a caller that wants the record back gets it looked up */
+    bool fresh = w->batch && w->version <= 0 && !out;
+    m.version = w->version > 0 ? w->version : fresh ? 1 : tgt_objmeta_version_at(w->fqn) + 1;
     m.atime_ns = cmn_now_ns();
     m.custom = w->custom;
     m.chunks = w->chunks;
@@ -300,7 +353,7 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
     if (w->batch) {
         if (tgt_objmeta_store(w->fd, &m) != 0)
             rc = -errno;
-        else if ((rc = batch_add(w->batch, w->tmp, w->fqn)) == 0)
+        else if ((rc = batch_add(w->batch, w->tmp, w->fqn, fresh)) == 0)
             w->tmp[0] = '\0'; /* the batch owns the work file now */
     } else if (fsync(w->fd) != 0 || tgt_objmeta_store(w->fd, &m) != 0) {
         rc = -errno;

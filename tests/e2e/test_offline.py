@@ -107,10 +107,20 @@ def test_copy_bck_nested_prefix_prepend(shared_target, bucket):
     for n, d in want.items():
         assert t.get(dst, n).content == d
     assert st["objects"] == len(want) and st["bytes"] == sum(len(d) for d in want.values())
-    # re-running overwrites: same result, new versions
+
+    def heads():
+        return {n: requests.head(f"{t.url}/v1/objects/{dst}/{n}").headers for n in want}
+    first = heads()
+    assert {h["ais-version"] for h in first.values()} == {"1"}
+    # re-running overwrites: same result, new versions, each output's own record
+    # (a group's output learns at its rename that the name is taken)
     r = copy_bck(t, bucket, dst, prefix="dir1/", prepend="new/")
     wait_job(t, r.text)
     assert sorted(list_names(t, dst)) == sorted(want)
+    for n, h in heads().items():
+        assert h["ais-version"] == "2", (n, h)
+        assert h["ais-checksum-value"] == first[n]["ais-checksum-value"] and h["content-length"] == str(len(want[n]))
+        assert t.get(dst, n).content == want[n]
 
 
 def thread_stacks(pid):
