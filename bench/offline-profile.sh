@@ -111,16 +111,32 @@ EOF
 wait_health "http://127.0.0.1:$PORT" 120 || { echo "etlfs-target did not start" >&2; exit 1; }
 job setup
 [ "$WARMUP" = 1 ] && job warm >/dev/null
+per_obj() { $PY -c "print(round($1 / $N, 2))"; }
 if [ "$TOOL" = strace ]; then
     strace -c -f -p "$TPID" -o "$WORK/strace.txt" 2>/dev/null &
     SPID=$!
+    # the ETL too (the target's child): its waits for a next object are
+    # its poll calls, so this says whether it has enough in flight
+    EPID=$(pgrep -P "$TPID" | head -1 || true)
+    EST=
+    if [ "$JOB" = etl-bck ] && [ -n "$EPID" ]; then
+        strace -c -f -p "$EPID" -o "$WORK/strace-etl.txt" 2>/dev/null &
+        EST=$!
+    fi
     sleep 1
     job run
     sleep 0.5 # the job's thread ends after its status says so
     kill -INT "$SPID"; wait "$SPID" || true; SPID=
+    [ -n "$EST" ] && { kill -INT "$EST"; wait "$EST" || true; }
     calls=$(awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { n += $4 } END { print n }' "$WORK/strace.txt")
-    echo "system calls per object (target, all threads): $($PY -c "print(round($calls / $N, 2))")"
+    echo "system calls per object (target, all threads): $(per_obj "$calls")"
+    if [ -n "$EST" ]; then
+        calls=$(awk '$1 ~ /^[0-9.]+$/ && $NF != "total" { n += $4 } END { print n + 0 }' "$WORK/strace-etl.txt")
+        polls=$(awk '$NF == "poll" { print $4 }' "$WORK/strace-etl.txt")
+        echo "system calls per object (the ETL, pid $EPID): $(per_obj "$calls"), of which poll (waiting for an object): $(per_obj "${polls:-0}")"
+    fi
     sed -n '1,40p' "$WORK/strace.txt"
+    [ -n "$EST" ] && sed -n '1,16p' "$WORK/strace-etl.txt"
 else
     callgrind_control -i on "$TPID" >/dev/null
     job run
