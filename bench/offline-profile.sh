@@ -18,7 +18,8 @@
 #                 ws:// and fqn: one stream per worker, the ETL opens the file)
 #   OUT           where callgrind.out is kept (default: a temporary folder)
 # Prints the per-object figures; strace's table or callgrind's top
-# functions follow.
+# functions follow. With strace an etl-bck also counts the ETL process's
+# system calls; its poll calls are its waits for a next object.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOL=${1:?usage: offline-profile.sh strace|callgrind [etl-bck|copy-bck]}
