@@ -209,7 +209,7 @@ struct tgt_batch {
     pthread_cond_t idle; /* a flush ended */
     const tgt_store *store;
     bool flushing;
-    bool renamed; /* a flush renamed outputs that no sync has covered yet */
+    bool renamed; /* a flush renamed outputs that no sync has covered yet (mu) */
     int failed; /* outputs a flush could not publish, not yet reported */
     int n;
     char *ent[BATCH_MAX]; /* the work file's path, '\0', the object's */
@@ -267,7 +267,7 @@ static int flush_list(const tgt_store *s, int n, char **ent, const bool *fresh)
 
 /* Takes the pending list and flushes it; called with mu held and no flush
  * running, returns with mu held. */
-static int flush_locked(tgt_batch *b)
+static void flush_locked(tgt_batch *b)
 {
     char *ent[BATCH_MAX];
     bool fresh[BATCH_MAX];
@@ -279,10 +279,10 @@ static int flush_locked(tgt_batch *b)
     pthread_mutex_unlock(&b->mu);
     int failed = flush_list(b->store, n, ent, fresh);
     pthread_mutex_lock(&b->mu);
+    b->renamed |= n > 0;
     b->failed += failed;
     b->flushing = false;
     pthread_cond_broadcast(&b->idle);
-    return n;
 }
 
 static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, bool fresh)
@@ -296,7 +296,7 @@ static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, bool fresh)
         if (b->flushing)
             pthread_cond_wait(&b->idle, &b->mu);
         else
-            b->renamed |= flush_locked(b) > 0;
+            flush_locked(b);
     }
     b->ent[b->n] = e;
     b->fresh[b->n] = fresh;
@@ -310,16 +310,23 @@ int tgt_batch_flush(tgt_batch *b)
     pthread_mutex_lock(&b->mu);
     while (b->flushing)
         pthread_cond_wait(&b->idle, &b->mu);
-    bool renamed = flush_locked(b) > 0 || b->renamed;
-    b->renamed = false;
+    flush_locked(b);
     int failed = b->failed;
     b->failed = 0;
     pthread_mutex_unlock(&b->mu);
-    /* the renames since the last sync: durable before a job says it ended,
-     * as a tool's closing sync(1) makes its files' names */
+    return failed;
+}
+
+void tgt_batch_sync(tgt_batch *b)
+{
+    pthread_mutex_lock(&b->mu);
+    while (b->flushing)
+        pthread_cond_wait(&b->idle, &b->mu);
+    bool renamed = b->renamed;
+    b->renamed = false;
+    pthread_mutex_unlock(&b->mu);
     if (renamed)
         sync_mpaths(b->store);
-    return failed;
 }
 
 void tgt_batch_free(tgt_batch *b)

@@ -383,6 +383,9 @@ void tgt_tcb_job(tgt_job *job, void *arg)
     pthread_mutex_unlock(&run->mu);
     for (int i = 0; i < nth; i++)
         pthread_join(th[i], NULL);
+    /* the last renames durable before the job says it ended (a demand
+     * job's idle moments do not sync them: its next group or end does) */
+    tgt_batch_sync(run->batch);
     if (run->demand) {
         pthread_mutex_lock(&runs_mu);
         for (tcb_run **pp = &runs; *pp; pp = &(*pp)->next)

@@ -121,12 +121,13 @@ typedef struct tgt_writer {
  * their work files to the batch; a flush syncs each mountpath's file system
  * once (syncfs) and then renames them all. One sync per batch instead of one
  * fsync per object, and still no object is visible before its bytes are
- * durable. A crash before the flush leaves only work files, removed at start.
- * tgt_batch_flush (a job's end) syncs once more after its renames: every
- * name it published is durable when it returns. */
+ * durable. A crash before the flush leaves only work files, removed at start. */
 tgt_batch *tgt_batch_new(const tgt_store *s);
 /* Publishes what is pending; returns how many could not be published (logged). */
 int tgt_batch_flush(tgt_batch *b);
+/* Syncs the renames no sync has covered yet: a job's end, after which
+ * every name it published is durable (as a tool's closing sync(1)). */
+void tgt_batch_sync(tgt_batch *b);
 void tgt_batch_free(tgt_batch *b); /* flushes first */
 
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj);
