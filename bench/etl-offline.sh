@@ -2,11 +2,20 @@
 # etl-offline.sh - offline jobs against plain tools on the same data, each
 # pair measured from the same state and with the same durability:
 #   etl-bck md5 over "small" (20,000 x 16 KiB) and "large" (64 x 8 MiB):
-#     etlfs: one etl-bck job through the md5 ETL into a fresh bucket; every
-#            output is durable before the job ends (the target syncs each
-#            mountpath's file system once per 256 outputs, then renames them)
-#     tool:  find | xargs -P2 md5sum, awk writing each digest to OUT/<path>,
-#            then sync -f OUT (the digests made durable the same way: syncfs)
+#     etlfs: one etl-bck job through the md5 ETL into a fresh bucket; each
+#            digest is a file of its own (a work file: open, write, one
+#            xattr, close), the target syncs the file system once per 256
+#            outputs and then renames them, and once more after the last
+#            renames: every output and its name are durable when the job ends
+#     tool:  find | xargs -P2 md5sum, awk writing each digest to a file of
+#            its own, OUT/<path> (open, write, close), then sync -f OUT
+#     Equal durable work: the same digests (32 hex characters), a file each,
+#     on the same file system (the mountpaths and OUT are all under one
+#     temporary folder), their bytes and names durable at the end through
+#     syncfs on both sides. The job does more, never less: its outputs are
+#     atomic (work file, rename) and carry their metadata, and it syncs once
+#     per 256 outputs (an output is never visible before its bytes are
+#     durable) where the tool syncs once.
 #   copy-bck of the same buckets:
 #     etlfs: one copy-bck job into a fresh bucket (durable as above)
 #     tool:  cp -r SRC OUT, then sync -f OUT

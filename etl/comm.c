@@ -115,6 +115,7 @@ static int fd_write(void *ctx, const void *buf, size_t len)
     }
     if (o->hash)
         XXH64_update(o->hash, buf, len);
+    o->bytes += (int64_t)len;
     return 0;
 }
 
@@ -243,8 +244,11 @@ static int http_transfer(etl_handle *h, const etl_object *obj, const char *args,
         struct timespec ts = {0, (50L << attempt) * 1000000L};
         nanosleep(&ts, NULL);
     }
-    if (resp.out_err && to_fd)
-        sink->fd_out->err = resp.out_err;
+    if (to_fd) {
+        sink->fd_out->bytes = resp.streamed;
+        if (resp.out_err)
+            sink->fd_out->err = resp.out_err;
+    }
     if (resp.out_err)
         ETL_FAIL(ECANCELED, "the receiver stopped reading");
     if (resp.in_err)

@@ -129,11 +129,13 @@ char *etl_redirect_url(const etl_chain *c, const etl_object *obj);
 
 /* An open file a transform's output is written to, each byte also into
  * hash (when set): an object writer's work file and checksum. err: the
- * errno of a failed write, 0 when none. */
+ * errno of a failed write, 0 when none; bytes: what the transform wrote
+ * (its caller need not ask the file). */
 typedef struct etl_fd_out {
     int fd;
     XXH64_state_t *hash;
     int err;
+    int64_t bytes;
 } etl_fd_out;
 
 /* Where a transform's output goes: into spool when it is set (the content

@@ -91,8 +91,7 @@ static int store(out_sink *o, const etl_chain *h, const etl_object *obj, int64_t
     if (sink.fd_out) {
         if (fd_out.err)
             o->err = -fd_out.err;
-        off_t end = lseek(o->w.fd, 0, SEEK_CUR); /* what the transform wrote */
-        o->bytes = o->w.bytes = end > 0 ? (int64_t)end : 0;
+        o->bytes = o->w.bytes = fd_out.bytes; /* what the transform wrote */
     }
     if (!rc && !o->dry_run && !o->opened) /* an empty output is still an object */
         rc = sink_begin(o, NULL, 0);

@@ -154,6 +154,51 @@ static int publish(const char *tmp, const char *fqn)
     return -EAGAIN;
 }
 
+/* The work file's record says version 1, written before anyone looked:
+ * an object holds the name, so ours is its next version. Rewritten before
+ * the rename: a journal that has the rename has this too. */
+static int bump_version(const char *tmp, const char *fqn)
+{
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    tgt_objmeta m;
+    int rc = tgt_objmeta_load(fd, &m);
+    if (!rc) {
+        m.version = tgt_objmeta_version_at(fqn) + 1;
+        rc = tgt_objmeta_store(fd, &m);
+    }
+    tgt_objmeta_free(&m);
+    close(fd);
+    return rc;
+}
+
+/* A group's output whose version was not looked up at commit: most outputs
+ * of a job are new names, and renaming without replacing finds that out
+ * for free, where a lookup per output cost a getxattr. An existing name
+ * (or a file system without RENAME_NOREPLACE) pays the lookup here. */
+static int publish_new(const char *tmp, const char *fqn)
+{
+    char dir[PATH_MAX];
+    int e = EAGAIN;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, fqn, RENAME_NOREPLACE) == 0)
+            return 0;
+        if ((e = errno) != ENOENT)
+            break;
+        snprintf(dir, sizeof dir, "%s", fqn);
+        char *slash = strrchr(dir, '/');
+        *slash = '\0';
+        if (cmn_mkdir_p(dir) != 0)
+            return errno == EEXIST || errno == ENOTDIR ? -ENOTDIR : -errno;
+        e = EAGAIN;
+    }
+    if (e != EEXIST && e != EINVAL) /* EINVAL: a file system without the flag */
+        return -e;
+    int rc = bump_version(tmp, fqn);
+    return rc ? rc : publish(tmp, fqn);
+}
+
 #define BATCH_MAX 256
 
 /* Work files wait in pending until a flush takes them all; the flush syncs
@@ -164,9 +209,11 @@ struct tgt_batch {
     pthread_cond_t idle; /* a flush ended */
     const tgt_store *store;
     bool flushing;
+    bool renamed; /* a flush renamed outputs that no sync has covered yet (mu) */
     int failed; /* outputs a flush could not publish, not yet reported */
     int n;
-    char *tmp[BATCH_MAX], *fqn[BATCH_MAX];
+    char *ent[BATCH_MAX]; /* the work file's path, '\0', the object's */
+    bool fresh[BATCH_MAX]; /* its version is 1 unless the name is taken (publish_new) */
 };
 
 tgt_batch *tgt_batch_new(const tgt_store *s)
@@ -178,12 +225,12 @@ tgt_batch *tgt_batch_new(const tgt_store *s)
     return b;
 }
 
-/* Syncs each file system of the mountpaths once, then renames the files. */
-static int flush_list(const tgt_store *s, int n, char **tmp, char **fqn)
+/* Syncs each file system of the mountpaths once (syncfs). */
+static void sync_mpaths(const tgt_store *s)
 {
     dev_t synced[TGT_MAX_MPATHS];
     int nsynced = 0;
-    for (int i = 0; n && i < s->nmpaths; i++) {
+    for (int i = 0; i < s->nmpaths; i++) {
         int fd = open(s->mpaths[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
             continue;
@@ -197,16 +244,23 @@ static int flush_list(const tgt_store *s, int n, char **tmp, char **fqn)
         }
         close(fd);
     }
+}
+
+/* Syncs the work files' bytes, then renames them. */
+static int flush_list(const tgt_store *s, int n, char **ent, const bool *fresh)
+{
+    if (n)
+        sync_mpaths(s);
     int failed = 0;
     for (int i = 0; i < n; i++) {
-        int rc = publish(tmp[i], fqn[i]);
+        const char *tmp = ent[i], *fqn = tmp + strlen(tmp) + 1;
+        int rc = fresh[i] ? publish_new(tmp, fqn) : publish(tmp, fqn);
         if (rc) {
-            cmn_error("cannot publish %s: %s", fqn[i], strerror(-rc));
-            unlink(tmp[i]);
+            cmn_error("cannot publish %s: %s", fqn, strerror(-rc));
+            unlink(tmp);
             failed++;
         }
-        free(tmp[i]);
-        free(fqn[i]);
+        free(ent[i]);
     }
     return failed;
 }
@@ -215,23 +269,28 @@ static int flush_list(const tgt_store *s, int n, char **tmp, char **fqn)
  * running, returns with mu held. */
 static void flush_locked(tgt_batch *b)
 {
-    char *tmp[BATCH_MAX], *fqn[BATCH_MAX];
+    char *ent[BATCH_MAX];
+    bool fresh[BATCH_MAX];
     int n = b->n;
-    memcpy(tmp, b->tmp, (size_t)n * sizeof *tmp);
-    memcpy(fqn, b->fqn, (size_t)n * sizeof *fqn);
+    memcpy(ent, b->ent, (size_t)n * sizeof *ent);
+    memcpy(fresh, b->fresh, (size_t)n * sizeof *fresh);
     b->n = 0;
     b->flushing = true;
     pthread_mutex_unlock(&b->mu);
-    int failed = flush_list(b->store, n, tmp, fqn);
+    int failed = flush_list(b->store, n, ent, fresh);
     pthread_mutex_lock(&b->mu);
+    b->renamed |= n > 0;
     b->failed += failed;
     b->flushing = false;
     pthread_cond_broadcast(&b->idle);
 }
 
-static int batch_add(tgt_batch *b, const char *tmp, const char *fqn)
+static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, bool fresh)
 {
-    char *t = cmn_xstrdup(tmp), *f = cmn_xstrdup(fqn);
+    size_t tl = strlen(tmp) + 1, fl = strlen(fqn) + 1;
+    char *e = cmn_xmalloc(tl + fl); /* one allocation for both paths */
+    memcpy(e, tmp, tl);
+    memcpy(e + tl, fqn, fl);
     pthread_mutex_lock(&b->mu);
     while (b->n == BATCH_MAX) {
         if (b->flushing)
@@ -239,8 +298,8 @@ static int batch_add(tgt_batch *b, const char *tmp, const char *fqn)
         else
             flush_locked(b);
     }
-    b->tmp[b->n] = t;
-    b->fqn[b->n] = f;
+    b->ent[b->n] = e;
+    b->fresh[b->n] = fresh;
     b->n++;
     pthread_mutex_unlock(&b->mu);
     return 0;
@@ -256,6 +315,18 @@ int tgt_batch_flush(tgt_batch *b)
     b->failed = 0;
     pthread_mutex_unlock(&b->mu);
     return failed;
+}
+
+void tgt_batch_sync(tgt_batch *b)
+{
+    pthread_mutex_lock(&b->mu);
+    while (b->flushing)
+        pthread_cond_wait(&b->idle, &b->mu);
+    bool renamed = b->renamed;
+    b->renamed = false;
+    pthread_mutex_unlock(&b->mu);
+    if (renamed)
+        sync_mpaths(b->store);
 }
 
 void tgt_batch_free(tgt_batch *b)
@@ -277,7 +348,10 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
         memcpy(m.cksum, w->cksum, sizeof m.cksum);
     else
         cmn_xxhash_hex(XXH64_digest(w->xx), m.cksum);
-    m.version = w->version > 0 ? w->version : tgt_objmeta_version_at(w->fqn) + 1;
+    /* a group's output learns at its rename whether the name was taken
+     * (publish_new); a caller that wants the record back gets it looked up */
+    bool fresh = w->batch && w->version <= 0 && !out;
+    m.version = w->version > 0 ? w->version : fresh ? 1 : tgt_objmeta_version_at(w->fqn) + 1;
     m.atime_ns = cmn_now_ns();
     m.custom = w->custom;
     m.chunks = w->chunks;
@@ -286,7 +360,7 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
     if (w->batch) {
         if (tgt_objmeta_store(w->fd, &m) != 0)
             rc = -errno;
-        else if ((rc = batch_add(w->batch, w->tmp, w->fqn)) == 0)
+        else if ((rc = batch_add(w->batch, w->tmp, w->fqn, fresh)) == 0)
             w->tmp[0] = '\0'; /* the batch owns the work file now */
     } else if (fsync(w->fd) != 0 || tgt_objmeta_store(w->fd, &m) != 0) {
         rc = -errno;

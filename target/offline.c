@@ -82,16 +82,21 @@ static pthread_mutex_t runs_mu = PTHREAD_MUTEX_INITIALIZER;
 static tcb_run *runs;
 
 /* ------------------------------------------------------------ one object */
-static void transform_one(tcb_run *run, const tgt_tcb *t, const char *name, const char *fqn, int64_t size,
+static void transform_one(tcb_run *run, const tgt_tcb *t, const char *name, const char *fqn, bool listed,
                           const char *dname, const char *owner)
 {
-    etl_object obj = {t->src, name, fqn, size, tgt_job_id(run->job)};
+    etl_object obj = {t->src, name, fqn, -1, tgt_job_id(run->job)};
     cmn_err e = {0};
     int64_t bytes = 0, t0 = cmn_mono_ns();
     int rc = owner && !t->dry_run
                  ? tgt_etl_store_to(run->h, &obj, owner, run->auth, t->dst, dname, t->timeout_ns, &bytes, &e)
                  : tgt_etl_store(run->h, &obj, t->dst, dname, t->timeout_ns, t->dry_run, &bytes, NULL, run->batch, &e);
-    if (rc) { /* the message names the ETL and the object, or the output */
+    int64_t size;
+    int src = rc ? tgt_object_stat(fqn, &size) : 0;
+    if (src) { /* the source went (or never was): as do_one says it for a copy */
+        if (src != -ENOENT || listed)
+            tgt_job_error(run->job, "ais://%s/%s: %s", t->src, name, src == -ENOENT ? "does not exist" : strerror(-src));
+    } else if (rc) { /* the message names the ETL and the object, or the output */
         tgt_job_error(run->job, "%s (%d)", e.msg, cmn_err_http_status(rc));
         tgt_metric_add(TGT_M_ETL_OFFLINE_ERR_N, 1);
     } else {
@@ -109,11 +114,15 @@ static void do_one(tcb_run *run, const qitem *it)
     size_t nl = strlen(name), sl = t->suffix ? strlen(t->suffix) : 0;
     if (sl && (nl < sl || strcmp(name + nl - sl, t->suffix)))
         return; /* not selected */
-    int64_t size;
+    int64_t size = 0;
     char fqn[PATH_MAX], why[128];
-    /* the copy and the ETL open the file by its path: a stat is enough here */
+    /* the copy and the ETL open the file by its path: a copy stats it for
+     * its size, and a name a request gave may not exist (the ETL is not
+     * asked for it); a name the walk just read goes to the ETL unchecked,
+     * a syscall fewer per object, and if it went since, the ETL's failure
+     * is where that shows (transform_one looks then) */
     int rc = tgt_store_fqn(&tgt->store, t->src, name, fqn, sizeof fqn);
-    if (!rc)
+    if (!rc && (!run->h || it->listed))
         rc = tgt_object_stat(fqn, &size);
     if (rc) {
         if (rc != -ENOENT || it->listed)
@@ -129,7 +138,7 @@ static void do_one(tcb_run *run, const qitem *it)
     if (!it->dname && !cmn_object_name_valid(dname, why, sizeof why)) {
         tgt_job_error(run->job, "ais://%s/%s: invalid destination name \"%s\": %s", t->src, name, dname, why);
     } else if (run->h) {
-        transform_one(run, t, name, fqn, size, dname, owner);
+        transform_one(run, t, name, fqn, it->listed, dname, owner);
     } else if (t->dry_run) {
         tgt_job_count(run->job, 1, size);
     } else if (owner) { /* another target's output */
@@ -374,6 +383,9 @@ void tgt_tcb_job(tgt_job *job, void *arg)
     pthread_mutex_unlock(&run->mu);
     for (int i = 0; i < nth; i++)
         pthread_join(th[i], NULL);
+    /* the last renames durable before the job says it ended (a demand
+     * job's idle moments do not sync them: its next group or end does) */
+    tgt_batch_sync(run->batch);
     if (run->demand) {
         pthread_mutex_lock(&runs_mu);
         for (tcb_run **pp = &runs; *pp; pp = &(*pp)->next)

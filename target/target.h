@@ -125,6 +125,9 @@ typedef struct tgt_writer {
 tgt_batch *tgt_batch_new(const tgt_store *s);
 /* Publishes what is pending; returns how many could not be published (logged). */
 int tgt_batch_flush(tgt_batch *b);
+/* Syncs the renames no sync has covered yet: a job's end, after which
+ * every name it published is durable (as a tool's closing sync(1)). */
+void tgt_batch_sync(tgt_batch *b);
 void tgt_batch_free(tgt_batch *b); /* flushes first */
 
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj);

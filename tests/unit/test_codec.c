@@ -5,6 +5,7 @@
  */
 #include "common/cmn.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,17 @@ static void test_url(void)
     escape_is("?#%[]\"'<>\\^`{|}!*()", "%3F%23%25%5B%5D%22%27%3C%3E%5C%5E%60%7B%7C%7D%21%2A%28%29");
     escape_is("\xc3\xa4", "%C3%A4");
     escape_is("\x01\x7f\xff", "%01%7F%FF");
+    /* every byte alone: Go's PathEscape keeps exactly the unreserved and "$&+,:;=@" */
+    for (int c = 1; c < 256; c++) {
+        char in[2] = {(char)c, 0}, want[4];
+        if (isalnum(c) && c < 128)
+            snprintf(want, sizeof want, "%c", c);
+        else if (strchr("-_.~$&+,:;=@", c))
+            snprintf(want, sizeof want, "%c", c);
+        else
+            snprintf(want, sizeof want, "%%%02X", c);
+        escape_is(in, want);
+    }
 
     char s1[] = "a%20b%2Fc%2fd+e";
     CHECK(cmn_url_decode(s1) == 0 && !strcmp(s1, "a b/c/d+e"), "decode: \"%s\"", s1);
