@@ -198,8 +198,8 @@ def test_runtime_spec_init_runs_the_mapped_image(t5):
 def test_runtime_spec_bad_forms(t5):
     t = t5
     r = init_runtime(t, "v5-unknown-img", "example.com/nobody/no-such-image:1")
-    assert r.status_code == 400 and "no-such-image" in message(r), r.text
-    assert requests.get(f"{t.url}/v1/etl/v5-unknown-img", timeout=10).status_code in (404, 200)
+    assert r.status_code == 400 and "no-such-image" in message(r) and "v5-unknown-img" in message(r), r.text
+    assert requests.get(f"{t.url}/v1/etl/v5-unknown-img", timeout=10).status_code == 404  # nothing kept
     for msg, word in [({"name": "v5-bad", "runtime": {}}, "runtime.image"),
                       ({"name": "v5-bad", "runtime": {"image": "aistorage/transformer_md5", "command": "x"}},
                        "runtime.command"),
@@ -210,9 +210,14 @@ def test_runtime_spec_bad_forms(t5):
                       ({"name": "v5-bad", "runtime": {"image": "aistorage/transformer_md5"}, "code": "eA=="},
                        "runtime"),
                       ({"name": "v5-bad", "communication": "grpc://",
-                        "runtime": {"image": "aistorage/transformer_md5"}}, "grpc://")]:
+                        "runtime": {"image": "aistorage/transformer_md5"}}, "grpc://"),
+                      # more than the kernel lets one environment string hold
+                      ({"name": "v5-bad", "runtime": {"image": "aistorage/transformer_md5",
+                                                      "env": [{"name": "BIG", "value": "x" * 200000}]}},
+                       "env BIG is 200000 bytes")]:
         r = requests.put(f"{t.url}/v1/etl", json=msg, timeout=60)
         assert r.status_code == 400 and word in message(r), (msg, r.text)
+        assert requests.get(f"{t.url}/v1/etl/v5-bad", timeout=10).status_code == 404
     requests.delete(f"{t.url}/v1/etl/v5-unknown-img", timeout=30)
 
 
