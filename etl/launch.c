@@ -144,6 +144,29 @@ static int write_env_file(const etl_entry *e, const char *key, const char *val, 
     return rc != 0 ? -EIO : 0;
 }
 
+/* 5.0's resources: a local ETL enforces limits.memory (its cgroup, else
+ * RLIMIT_AS); every other entry is recorded and said to be not enforced. */
+static void warn_resources(const etl_msg *m, cmn_buf *warnings)
+{
+    cJSON *res = m->resources ? cJSON_Parse(m->resources) : NULL;
+    cmn_buf names;
+    cmn_buf_init(&names);
+    const char *groups[] = {"limits", "requests"};
+    for (size_t g = 0; g < 2; g++) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(res, groups[g]))
+        {
+            if (it->string && !(g == 0 && !strcmp(it->string, "memory")))
+                cmn_buf_printf(&names, "%sresources.%s.%s", names.len ? ", " : "", groups[g], it->string);
+        }
+    }
+    if (names.len)
+        cmn_buf_printf(warnings, "%s: recorded, not enforced (a local ETL enforces resources.limits.memory only)\n",
+                       names.data);
+    cmn_buf_free(&names);
+    cJSON_Delete(res);
+}
+
 /* python3.10v2 -> /usr/bin/python3.10 when installed, else the system's. */
 static char *pick_python(const char *runtime, cmn_buf *warnings)
 {
@@ -313,6 +336,7 @@ static int plan_spec(etl_registry *r, etl_entry *e, int port, launch_plan *p, ch
             strv_add(&p->env, "%s=%s", key, val);
         }
     }
+    warn_resources(m, &p->warnings);
     strv_add(&p->env, "PORT=%d", port); /* after the pod's env: the port is ours to choose */
     /* The message's argument decides what we send (an object body or an
      * empty PUT/GET naming its file); the program must read the same. */
