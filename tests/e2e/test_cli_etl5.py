@@ -15,6 +15,7 @@ import requests
 
 from conftest import xxh64_hex
 from test_cli import ais, ok
+from test_etl_api import etl_pids
 from test_cli_etl_wire import Fake, run
 
 TWO = """\
@@ -339,6 +340,83 @@ def test_pipeline_naming_a_missing_etl(t5):
     assert b"failed to parse ETL name or pipeline: empty ETL name at position 2 in pipeline" in r.stderr
     r = ais(t5, "etl", "object", "cli5-md5", "cp", "ais://cli5src/a.txt")
     assert r.returncode == 2
+
+
+# an ETL as a plain command: upper-cases bodies, hangs on objects named slow*
+SLOW_SPEC = """\
+name: cli5-slow
+obj_timeout: 2s
+runtime:
+  image: example.com/own/slow:1
+  command:
+    - /usr/bin/python3
+    - -c
+    - |
+      import http.server, os, time
+      class H(http.server.BaseHTTPRequestHandler):
+          protocol_version = "HTTP/1.1"
+          def log_message(self, *a): pass
+          def reply(self, body):
+              self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+              self.wfile.write(body)
+          def do_GET(self):
+              self.reply(b"Running")
+          def do_PUT(self):
+              data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+              if "/slow" in self.path:
+                  time.sleep(30)
+              self.reply(data.upper())
+      http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+
+def test_bad_args_a_failing_stage_and_an_object_timeout(t5, tmp_path):
+    # etl_args longer than the node takes: the node's 400, naming ETL and object
+    r = ais(t5, "etl", "object", "cli5-hash", "ais://cli5src/a.txt", "-", "--args", "x" * 5000)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and r.stdout == b"", err
+    assert "etl_args: 5000 bytes, at most 4096" in err and "cli5-hash" in err and "ais://cli5src/a.txt" in err
+    # a later stage that fails names itself and the object; its failure is the pipeline's too
+    (tmp_path / "fail.py").write_text(FAILING)
+    (tmp_path / "deps.txt").write_text("")
+    ok(t5, "etl", "init", "code", "--name", "cli5-stagefail", "--from-file", str(tmp_path / "fail.py"),
+       "--deps-file", str(tmp_path / "deps.txt"), "--runtime", "python3.11v2", timeout=300)
+    try:
+        r = ais(t5, "etl", "object", "cli5-md5>>cli5-stagefail", "ais://cli5src/b.txt", "-")
+        err = r.stderr.decode()
+        assert r.returncode == 1 and r.stdout == b"", err
+        assert "etl[cli5-stagefail]" in err and "ais://cli5src/b.txt" in err and "cli5 refuses" in err, err
+        rows = ok(t5, "etl", "show", "errors", "cli5-md5", "--no-headers").splitlines()
+        assert [ln for ln in rows if ln.startswith("ais://cli5src/b.txt") and "cli5-stagefail" in ln], rows
+    finally:
+        ok(t5, "etl", "rm", "cli5-stagefail")
+    # a stage that takes too long on one object: 504 naming ETL and object; the others are served
+    (tmp_path / "slow.yaml").write_text(SLOW_SPEC)
+    ok(t5, "etl", "init", "-f", str(tmp_path / "slow.yaml"), timeout=300)
+    t5.put("cli5src", "slow-1", b"zzz")
+    try:
+        r = ais(t5, "etl", "object", "cli5-slow", "ais://cli5src/slow-1", "-", timeout=120)
+        err = r.stderr.decode()
+        assert r.returncode == 1 and r.stdout == b"", err
+        assert "cli5-slow" in err and "ais://cli5src/slow-1" in err and "no complete answer within 2s" in err, err
+        rows = ok(t5, "etl", "show", "errors", "cli5-slow", "--no-headers").splitlines()
+        assert [ln for ln in rows if ln.startswith("ais://cli5src/slow-1") and ln.split()[1] == "504"], rows
+        assert ok(t5, "etl", "object", "cli5-slow", "ais://cli5src/a.txt", "-") == "HELLO WORLD"
+    finally:
+        ok(t5, "etl", "rm", "cli5-slow")
+        requests.delete(f"{t5.url}/v1/objects/cli5src/slow-1", timeout=10)
+
+
+def test_init_timeout_fails_and_leaves_nothing_running(t5, tmp_path):
+    f = tmp_path / "sleepy.yaml"
+    f.write_text("name: cli5-sleepy\nruntime:\n  image: example.com/own/sleepy:1\n  command: [/bin/sleep, '60']\n")
+    r = ais(t5, "etl", "init", "-f", str(f), "--init-timeout", "2s", timeout=120)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and r.stdout == b"", err
+    assert err.startswith("Skipping document: ETL init failed: ") and "cli5-sleepy" in err and "not ready" in err
+    assert not [p for p in etl_pids(t5) if b"sleep" in open(f"/proc/{p}/cmdline", "rb").read()]
+    assert "cli5-sleepy" not in running(t5)
+    ais(t5, "etl", "rm", "cli5-sleepy")
 
 
 def test_inspect_collects_failures_and_writes_nothing(t5, tmp_path):

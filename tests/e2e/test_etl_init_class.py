@@ -148,6 +148,21 @@ print("JOB", job)
     assert wait_no_pids(name)
 
 
+def test_init_class_keywords_reach_the_process_env(t):
+    """The SDK sends other init_class keywords as env variables (SEED_DEFAULT, as its hash example)."""
+    name = "ic-seed"
+    body = '''        return os.environ["SEED_DEFAULT"].encode() + b"|" + data'''
+    init_class(t, name, "HTTPMultiThreadedServer", body=body, SEED_DEFAULT="500")
+    try:
+        r = get(t, "dir/obj-1", etl_name=name)
+        assert r.status_code == 200 and r.content == b"500|hello 1", r.text
+        env = requests.get(f"{t.url}/v1/etl/{name}", timeout=30).json()["runtime"]["env"]
+        assert {"name": "SEED_DEFAULT", "value": "500"} in env, env
+    finally:
+        delete(t, name)
+    assert wait_no_pids(name)
+
+
 def test_packages_go_into_the_etls_own_venv(t):
     name = "ic-packages"
     body = '''        import tabulate
