@@ -542,6 +542,11 @@ def test_wire_inline_pipeline_and_inspect(fake, tmp_path):
     v = json.loads([x for x in fake.requests if x[0] == "POST"][-1][3])["value"]
     assert v["id"] == "a-etl" and v["pipeline"] == ["b-etl", "c-etl"] and v["etl_args"] == "s 1"
     assert v["num-workers"] == 3 and v["coer"] is True
+    post = [x for x in fake.requests if x[0] == "POST"][-1]
+    assert "presence" not in post[2]
+    r = run(fake, "etl", "bucket", "a-etl", "ais://src", "ais://dst", "--all")
+    assert r.returncode == 0, r.stderr
+    assert [x for x in fake.requests if x[0] == "POST"][-1][2]["presence"] == ["0"]
 
 
 def test_wire_bucket_and_inspect_list_template(fake):

@@ -323,6 +323,11 @@ def test_details_list_the_failed_objects(t5):
     assert len(per_job) == 5 and all(e["obj_name"].startswith("ais://v5src/obj-") for e in per_job), per_job
     none = requests.get(f"{t.url}/v1/etl/v5-fail", params={"uuid": "no-such-job"}, timeout=10).json()
     assert none["obj_errors"] == []
+    # the same through /details?uuid=
+    d = requests.get(f"{t.url}/v1/etl/v5-fail/details", params={"uuid": job}, timeout=10).json()
+    assert d["obj_errors"] == per_job
+    assert requests.get(f"{t.url}/v1/etl/v5-fail/details", params={"uuid": "no-such-job"},
+                        timeout=10).json()["obj_errors"] == []
 
 
 def cgroup_memory_limit(pid):
