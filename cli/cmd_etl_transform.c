@@ -1,7 +1,8 @@
 /*
  * cmd_etl_transform.c - running ETLs over data: `ais etl object` (one object,
  * inline to a file or stdout, or 5.0's `cp` into another bucket), `ais etl
- * bucket` (an offline etl-bck job) and 5.0's `ais etl inspect`. The ETL
+ * bucket` (an offline etl-bck job, or with 5.0's --list/--template an
+ * etl-listrange job) and 5.0's `ais etl inspect`. The ETL
  * argument may be 5.0's pipeline "A>>B>>C": A is the ETL, B and C run after
  * it (etl_pipeline=B,C inline; "pipeline": ["B","C"] in jobs).
  */
@@ -273,17 +274,85 @@ static int job_value(cli_args *a, const chain *ch, cJSON *v)
     return CLI_EXIT_OK;
 }
 
-/* POST /v1/buckets/SRC?bck_to=DST {"action":"etl-bck","value":v}; takes v.
- * xid gets the job id; a failure is printed. */
-static int post_etl_bck(cli_args *a, const cli_uri *src, const cli_uri *dst, cJSON *v, const char *name, char *xid,
-                        size_t xidlen)
+/* ---- 5.0's selections: --list, --template, or a template as the source's
+ * object name (a pattern, by upstream's isPattern). Each is an etl-listrange
+ * job (AIStore's x-tco, `cmn.TCOMsg`), as upstream's CLI sends it. --prefix
+ * stays etl-bck's prefix (upstream sends it as a template: the same objects). */
+
+typedef struct selection {
+    const char *list; /* comma-separated names, or NULL */
+    const char *tmpl; /* a template, or NULL */
+} selection;
+
+static bool is_pattern(const char *s)
 {
-    char *body = cmn_ais_action("etl-bck", "", v);
+    return strpbrk(s, "*?\\") || (strchr(s, '{') && strchr(s, '}'));
+}
+
+/* objname: the source URI's object part ("" if none). Usage errors as upstream's dopOLTP. */
+static int parse_selection(cli_args *a, const char *objname, selection *sel)
+{
+    const char *list = cli_flag_str(a, "list"), *tmpl = cli_flag_str(a, "template");
+    const char *prefix = cli_flag_str(a, "prefix");
+    memset(sel, 0, sizeof *sel);
+    if (prefix && tmpl)
+        return cli_usage_err(a, "flags '--prefix' and '--template' are mutually exclusive");
+    if (list && (tmpl || prefix))
+        return cli_usage_err(a, "flags '--list' and '--%s' are mutually exclusive", tmpl ? "template" : "prefix");
+    if (objname && *objname) {
+        if (list || tmpl)
+            return cli_fail("%s (%s) cannot be used together with flags '--list' and '--template' (tip: use one or "
+                            "the other)", is_pattern(objname) ? "pattern or template" : "object name or prefix",
+                            objname);
+        if (is_pattern(objname))
+            tmpl = objname;
+    }
+    /* an empty or '*' template (or an empty list) is the whole bucket */
+    sel->list = list && *list ? list : NULL;
+    sel->tmpl = tmpl && *tmpl && strcmp(tmpl, "*") ? tmpl : NULL;
+    return CLI_EXIT_OK;
+}
+
+/* "objnames" (trimmed, empty ones dropped) or "template", and "tobck". */
+static void selection_value(const selection *sel, const cli_uri *dst, cJSON *v)
+{
+    cJSON *to = cJSON_AddObjectToObject(v, "tobck");
+    cJSON_AddStringToObject(to, "name", dst->bucket);
+    cJSON_AddStringToObject(to, "provider", dst->provider);
+    if (sel->tmpl) {
+        cJSON_AddStringToObject(v, "template", sel->tmpl);
+        return;
+    }
+    cJSON *names = cJSON_AddArrayToObject(v, "objnames");
+    for (const char *p = sel->list; *p;) {
+        size_t n = strcspn(p, ",");
+        const char *b = p, *e = p + n;
+        while (b < e && isspace((unsigned char)*b))
+            b++;
+        while (e > b && isspace((unsigned char)e[-1]))
+            e--;
+        if (e > b) {
+            char *name = cmn_xasprintf("%.*s", (int)(e - b), b);
+            cJSON_AddItemToArray(names, cJSON_CreateString(name));
+            free(name);
+        }
+        p += n + (p[n] == ',');
+    }
+}
+
+/* POST /v1/buckets/SRC {"action":ACTION,"value":v}: etl-bck with ?bck_to=DST,
+ * etl-listrange with v's "tobck"; takes v. xid gets the job id; a failure is
+ * printed. */
+static int post_etl_job(cli_args *a, const char *action, const cli_uri *src, const cli_uri *dst, cJSON *v,
+                        const char *name, char *xid, size_t xidlen)
+{
+    char *body = cmn_ais_action(action, "", v);
     cli_call c;
     cli_call_bucket(&c, "POST", src);
     char uname[400];
     snprintf(uname, sizeof uname, "%s/@#/%s/", dst->provider, dst->bucket);
-    cmn_ais_url_query(&c.url, "bck_to", uname);
+    if (!strcmp(action, "etl-bck"))
+        cmn_ais_url_query(&c.url, "bck_to", uname);
     if (cli_flag_set(a, "all")) /* as upstream: FltExists, remote objects not in the cluster too */
         cmn_ais_url_query(&c.url, "presence", "0");
     c.body = body;
@@ -320,10 +389,9 @@ int cli_etl_bucket(cli_args *a)
         return rc;
     }
     cJSON *ext = NULL, *v = NULL;
+    selection sel;
     const char *extf = cli_flag_str(a, "ext");
     const char *prefix = cli_flag_str(a, "prefix");
-    if (!prefix)
-        prefix = src.object;
     const char *etl_timeout = cli_flag_str(a, "etl-timeout");
     const char *wait_timeout = cli_flag_str(a, "timeout");
     int64_t wait_ns = 0, tmp;
@@ -331,6 +399,11 @@ int cli_etl_bucket(cli_args *a)
     cli_uri_cname(&src, NULL, from, sizeof from);
     cli_uri_cname(&dst, NULL, to, sizeof to);
     bool dry = cli_flag_set(a, "dry-run");
+    if ((rc = parse_selection(a, src.object, &sel)))
+        goto out;
+    bool listrange = sel.list || sel.tmpl;
+    if (!prefix && !listrange)
+        prefix = src.object;
     if (extf && !(ext = parse_ext(extf))) {
         rc = cli_usage_err(a, "Invalid format --ext=\"%s\". Usage examples: {jpg:txt}, \"{in1:out1,in2:out2}\"", extf);
         goto out;
@@ -343,7 +416,8 @@ int cli_etl_bucket(cli_args *a)
         rc = cli_usage_err(a, "invalid --timeout \"%s\"", wait_timeout);
         goto out;
     }
-    if (!strcmp(src.bucket, dst.bucket) && !strcmp(src.provider, dst.provider)) {
+    /* as upstream: only the whole bucket may not go onto itself */
+    if (!listrange && !strcmp(src.bucket, dst.bucket) && !strcmp(src.provider, dst.provider)) {
         rc = cli_usage_err(a, "cannot transform bucket %s onto itself", from);
         goto out;
     }
@@ -358,7 +432,7 @@ int cli_etl_bucket(cli_args *a)
         rc = hs == 404 ? cli_fail("bucket \"%s\" does not exist", from) : CLI_EXIT_ERR;
         goto out;
     }
-    if (bucket_empty(&src, prefix)) {
+    if (bucket_empty(&src, listrange ? NULL : prefix)) {
         fprintf(stderr, "Note: source %s is empty, nothing to do\n", from);
         goto out;
     }
@@ -366,10 +440,19 @@ int cli_etl_bucket(cli_args *a)
         fprintf(stderr, "Warning: destination %s doesn't exist and will be created with configuration copied "
                         "from the source (%s))\n", to, from);
     if (dry) {
-        printf("[DRY RUN] with no modifications to the cluster\nTransforming the entire bucket\n");
+        printf("[DRY RUN] with no modifications to the cluster\n");
+        if (!listrange)
+            printf("Transforming the entire bucket\n");
+        else if (sel.list)
+            printf("Transforming \"%s\" ...\n", sel.list);
+        else
+            printf("Transforming objects that match the pattern \"%s\" ...\n", sel.tmpl);
     }
 
-    cJSON_AddStringToObject(v, "prefix", prefix ? prefix : "");
+    if (listrange)
+        selection_value(&sel, &dst, v);
+    else
+        cJSON_AddStringToObject(v, "prefix", prefix ? prefix : "");
     cJSON_AddItemToObject(v, "ext", ext ? ext : cJSON_CreateObject());
     ext = NULL;
     cJSON_AddBoolToObject(v, "dry_run", dry);
@@ -380,16 +463,31 @@ int cli_etl_bucket(cli_args *a)
     if (cli_flag_set(a, "cont-on-err"))
         cJSON_AddBoolToObject(v, "coer", true);
     char xid[128] = "";
-    rc = post_etl_bck(a, &src, &dst, v, ch.names[0], xid, sizeof xid);
+    rc = post_etl_job(a, listrange ? "etl-listrange" : "etl-bck", &src, &dst, v, ch.names[0], xid, sizeof xid);
     v = NULL;
     if (rc != CLI_EXIT_OK)
         goto out;
 
     bool wait = cli_flag_set(a, "wait") || wait_timeout;
+    bool progress = cli_flag_set(a, "progress") || cli_stdout_tty();
+    if (listrange) { /* upstream's runTCO words */
+        if (!wait) {
+            printf("Transforming objects %s => %s. To monitor the progress, run 'ais show job %s'\n", from, to, xid);
+            goto out;
+        }
+        printf("Transforming objects %s => %s ...", from, to);
+        fflush(stdout);
+        rc = cli_job_wait_id(xid, progress, wait_ns);
+        if (rc == CLI_EXIT_OK)
+            printf("Done.\n");
+        else
+            fprintf(stderr, "Failed to Transforming objects (\"%s\" => \"%s\")\n", from, to);
+        goto out;
+    }
     printf("etl-bucket[%s] %s => %s%s\n", xid, from, to, wait ? " ..." : "");
     fflush(stdout);
     if (wait) {
-        rc = cli_job_wait_id(xid, cli_flag_set(a, "progress") || cli_stdout_tty(), wait_ns);
+        rc = cli_job_wait_id(xid, progress, wait_ns);
         if (rc == CLI_EXIT_OK && dry) {
             int64_t n[6];
             cli_job_counts(xid, n);
@@ -432,25 +530,32 @@ int cli_etl_inspect(cli_args *a)
     int64_t wait_ns = 0;
     const char *prefix = cli_flag_str(a, "prefix");
     cJSON *v = cJSON_CreateObject();
+    selection sel;
+    if ((rc = parse_selection(a, src.object, &sel)))
+        goto out;
+    bool listrange = sel.list || sel.tmpl;
     if (wait_timeout && cmn_parse_duration(wait_timeout, &wait_ns) != 0) {
         rc = cli_usage_err(a, "invalid --timeout \"%s\"", wait_timeout);
         goto out;
     }
     if ((rc = job_value(a, &ch, v)))
         goto out;
-    cJSON_AddStringToObject(v, "prefix", prefix ? prefix : src.object);
+    if (listrange) /* upstream's ETLInspectMultiObj: etl-listrange onto the same bucket */
+        selection_value(&sel, &src, v);
+    else
+        cJSON_AddStringToObject(v, "prefix", prefix ? prefix : src.object ? src.object : "");
     cJSON_AddStringToObject(v, "prepend", "");
     cJSON_AddBoolToObject(v, "dry_run", true);
     cJSON_AddBoolToObject(v, "force", false);
     cJSON_AddBoolToObject(v, "coer", true);
     char xid[128] = "", from[300];
     cli_uri_cname(&src, NULL, from, sizeof from);
-    rc = post_etl_bck(a, &src, &src, v, ch.names[0], xid, sizeof xid);
+    rc = post_etl_job(a, listrange ? "etl-listrange" : "etl-bck", &src, &src, v, ch.names[0], xid, sizeof xid);
     v = NULL;
     if (rc != CLI_EXIT_OK)
         goto out;
     bool wait = cli_flag_set(a, "wait") || wait_timeout;
-    printf("etl-bucket[%s] %s%s\n", xid, from, wait ? " ..." : "");
+    printf("%s[%s] %s%s\n", listrange ? "etl-objects" : "etl-bucket", xid, from, wait ? " ..." : "");
     fflush(stdout);
     if (wait)
         rc = cli_job_wait_id(xid, cli_stdout_tty(), wait_ns);

@@ -37,6 +37,8 @@ static const cli_flag f_none[] = {END_FLAGS};
 #define F_WAIT_TIMEOUT {"timeout", 0, true, "maximum time to wait for a job to finish (implies --wait)"}
 #define F_WAIT_PROGRESS {"progress", 0, false, "show progress while waiting"}
 #define F_NUM_WORKERS {"num-workers", 0, true, "number of concurrent workers (0: the node's default)"}
+#define F_SEL_LIST {"list", 0, true, "comma-separated list of object names, e.g. --list 'o1,o2,o3'"}
+#define F_SEL_TEMPLATE {"template", 0, true, "template to match object names, e.g. --template 'shard-{1000..9999}.tar' (an empty or '*' template matches everything)"}
 #define F_ALL_REMOTE {"all", 0, false, "include objects of a remote bucket not present in the cluster"}
 static const cli_flag f_bucket_create[] = {
     {"ignore-error", 0, false, "ignore \"soft\" failures such as \"bucket already exists\""}, END_FLAGS};
@@ -89,6 +91,8 @@ static const cli_flag f_json[] = {F_JSON, F_NO_HEADERS, END_FLAGS};
 static const cli_flag f_etl_bucket[] = {
     {"ext", 0, true, "mapping from old to new extensions of transformed objects' names, e.g. \"{jpg:txt}\""},
     F_SEL_PREFIX,
+    F_SEL_LIST,
+    F_SEL_TEMPLATE,
     {"prepend", 0, true, "prefix to prepend to every transformed object name"},
     {"dry-run", 0, false, "show total size of new objects without really creating them"},
     {"force", 'f', false, "force an action"},
@@ -103,6 +107,8 @@ static const cli_flag f_etl_bucket[] = {
     END_FLAGS};
 static const cli_flag f_etl_inspect[] = {
     F_SEL_PREFIX,
+    F_SEL_LIST,
+    F_SEL_TEMPLATE,
     F_NUM_WORKERS,
     F_ALL_REMOTE,
     F_WAIT,
@@ -162,8 +168,8 @@ static const cli_cmd c_etl[] = {
     {"stop", NULL, "stop ETL", "ETL_NAME [ETL_NAME...]", f_etl_stop_rm, cli_etl_stop, NULL},
     {"rm", NULL, "remove (stop and forget) ETL", "ETL_NAME [ETL_NAME...]", f_etl_stop_rm, cli_etl_rm, NULL},
     {"object", NULL, "transform object (ETL_NAME may be a pipeline \"A>>B>>C\"; 'cp' transforms into a bucket)", "ETL_NAME BUCKET/OBJECT OUTPUT | ETL_NAME cp BUCKET/OBJECT DST_BUCKET[/OBJECT]", f_etl_object, cli_etl_object, NULL},
-    {"bucket", NULL, "transform entire bucket (to select, use '--prefix'; ETL_NAME may be a pipeline \"A>>B\")", "ETL_NAME SRC_BUCKET DST_BUCKET", f_etl_bucket, cli_etl_bucket, NULL},
-    {"inspect", NULL, "run every object of a bucket through an ETL, writing nothing, to collect its errors", "ETL_NAME SRC_BUCKET[/PREFIX]", f_etl_inspect, cli_etl_inspect, NULL},
+    {"bucket", NULL, "transform entire bucket or selected objects (to select, use '--list', '--template', or '--prefix'; ETL_NAME may be a pipeline \"A>>B\")", "ETL_NAME SRC_BUCKET[/OBJECT_NAME_or_TEMPLATE] DST_BUCKET", f_etl_bucket, cli_etl_bucket, NULL},
+    {"inspect", NULL, "run every object of a bucket through an ETL, writing nothing, to collect its errors", "ETL_NAME SRC_BUCKET[/PREFIX_or_TEMPLATE]", f_etl_inspect, cli_etl_inspect, NULL},
     {0}};
 static const cli_cmd c_job[] = {
     {"show", NULL, "show running and finished jobs", "[JOB_ID]", f_job_show, cli_job_show, NULL},

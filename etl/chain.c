@@ -75,7 +75,8 @@ etl_chain *etl_get(etl_registry *r, const etl_request *q, cmn_err *err)
 {
     const char *args = q->args ? q->args : "";
     if (strlen(args) > ETL_ARGS_MAX) {
-        cmn_err_set(err, EINVAL, "etl_args: %zu bytes, at most %d", strlen(args), ETL_ARGS_MAX);
+        cmn_err_set(err, EINVAL, "etl[%s]: etl_args: %zu bytes, at most %d", q->name ? q->name : "", strlen(args),
+                    ETL_ARGS_MAX);
         return NULL;
     }
     if (q->npipeline > ETL_PIPELINE_MAX) {
@@ -157,7 +158,8 @@ int etl_transform(const etl_chain *c, const etl_object *obj, const etl_sink *sin
     cmn_spool bufs[2];
     cmn_spool *in = NULL;
     int rc = 0;
-    for (size_t i = 0; i < c->n && rc == 0; i++) {
+    size_t i;
+    for (i = 0; i < c->n && rc == 0; i++) {
         if (i == c->n - 1) {
             rc = etl_handle_transform(c->stage[i], obj, c->args, in, sink, timeout_ns, err);
             break;
@@ -172,8 +174,14 @@ int etl_transform(const etl_chain *c, const etl_object *obj, const etl_sink *sin
         if (in)
             cmn_spool_free(in);
         in = out;
+        if (rc)
+            break;
     }
     if (in)
         cmn_spool_free(in);
+    /* a later stage keeps its failure in its own details; the pipeline's ETL
+     * keeps it too, as the one `ais etl show errors` and a job's uuid name */
+    if (rc && rc != -ECANCELED && i > 0 && i < c->n && err)
+        etl_handle_record_error(c->stage[0], obj, err);
     return rc;
 }

@@ -307,6 +307,8 @@ struct etl_handle {
 };
 /* The recorded object errors as 5.0's [{obj_name, msg, ecode}], oldest first. */
 cJSON *etl_handle_errors_json(etl_handle *h, const char *job /* NULL: all */);
+/* Keeps obj's failure in h's details (etl_handle_transform does for its own). */
+void etl_handle_record_error(etl_handle *h, const etl_object *obj, const cmn_err *err);
 
 /* In a transfer of obj through h (with rc, err and an out: label in scope):
  * fail naming the ETL and the object; the code becomes the status. */

@@ -62,9 +62,10 @@ static int prepare_dirs(etl_registry *r, const etl_entry *e, char *err, size_t e
         goto fail;
     if ((r->user.drop && fchown(fd, 0, 0) != 0) || fchmod(fd, 0755) != 0)
         goto fail;
-    char code[4200];
+    char code[4200], env[4200];
     snprintf(code, sizeof code, "%s/code", e->dir);
-    if (etl_rm_tree(code) != 0 || (unlinkat(fd, "log", 0) != 0 && errno != ENOENT))
+    snprintf(env, sizeof env, "%s/env", e->dir);
+    if (etl_rm_tree(code) != 0 || etl_rm_tree(env) != 0 || (unlinkat(fd, "log", 0) != 0 && errno != ENOENT))
         goto fail;
     if (mkdirat(fd, "work", 0700) != 0 && errno != EEXIST)
         goto fail;
@@ -102,6 +103,68 @@ static int write_code(const etl_entry *e, const char *codedir, char *err, size_t
     close(fd);
     close(dfd);
     return 0;
+}
+
+/* One environment string may not exceed the kernel's MAX_ARG_STRLEN (32
+ * pages: 128 KiB), and the SDK's init_class sends its pickled class in one.
+ * A variable of this table longer than ENV_INLINE_MAX goes to the process as
+ * a file, STATE/NAME/env/KEY (new, root's, readable by the ETL like code/),
+ * named by KEY_FILE, which the program reads instead; a short one stays as
+ * it came. Any other variable too long for the kernel is refused. */
+#define ENV_INLINE_MAX (64 * 1024)
+#define ENV_KERNEL_MAX (128 * 1024 - 1)
+static const char *const env_as_file[] = {"ETL_CLASS_PAYLOAD", NULL};
+
+static bool env_goes_in_file(const char *key, const char *val)
+{
+    for (const char *const *k = env_as_file; *k; k++)
+        if (!strcmp(*k, key))
+            return strlen(val) > ENV_INLINE_MAX;
+    return false;
+}
+
+static int write_env_file(const etl_entry *e, const char *key, const char *val, char *path, size_t pathlen,
+                          char *err, size_t errlen)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/env", e->dir);
+    snprintf(path, pathlen, "%s/%s", dir, key);
+    int dfd = -1, fd = -1;
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST)
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd >= 0)
+        fd = openat(dfd, key, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int rc = fd >= 0 ? cmn_write_all(fd, val, strlen(val)) : -1;
+    if (rc != 0)
+        snprintf(err, errlen, "etl[%s]: cannot write %s: %s", e->msg.name, path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    if (dfd >= 0)
+        close(dfd);
+    return rc != 0 ? -EIO : 0;
+}
+
+/* 5.0's resources: a local ETL enforces limits.memory (its cgroup, else
+ * RLIMIT_AS); every other entry is recorded and said to be not enforced. */
+static void warn_resources(const etl_msg *m, cmn_buf *warnings)
+{
+    cJSON *res = m->resources ? cJSON_Parse(m->resources) : NULL;
+    cmn_buf names;
+    cmn_buf_init(&names);
+    const char *groups[] = {"limits", "requests"};
+    for (size_t g = 0; g < 2; g++) {
+        const cJSON *it;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(res, groups[g]))
+        {
+            if (it->string && !(g == 0 && !strcmp(it->string, "memory")))
+                cmn_buf_printf(&names, "%sresources.%s.%s", names.len ? ", " : "", groups[g], it->string);
+        }
+    }
+    if (names.len)
+        cmn_buf_printf(warnings, "%s: recorded, not enforced (a local ETL enforces resources.limits.memory only)\n",
+                       names.data);
+    cmn_buf_free(&names);
+    cJSON_Delete(res);
 }
 
 /* python3.10v2 -> /usr/bin/python3.10 when installed, else the system's. */
@@ -256,9 +319,24 @@ static int plan_spec(etl_registry *r, etl_entry *e, int port, launch_plan *p, ch
         etl_strv_free(img_argv);
         p->ours = true;
     }
-    for (size_t i = 0; i < m->pod.nenv; i++)
-        if (strcmp(m->pod.env[i].key, "ARG_TYPE") != 0)
-            strv_add(&p->env, "%s=%s", m->pod.env[i].key, m->pod.env[i].val);
+    for (size_t i = 0; i < m->pod.nenv; i++) {
+        const char *key = m->pod.env[i].key, *val = m->pod.env[i].val;
+        if (!strcmp(key, "ARG_TYPE"))
+            continue;
+        if (env_goes_in_file(key, val)) {
+            char path[4300];
+            if ((rc = write_env_file(e, key, val, path, sizeof path, err, errlen)))
+                return rc;
+            strv_add(&p->env, "%s_FILE=%s", key, path);
+        } else if (strlen(key) + 1 + strlen(val) > ENV_KERNEL_MAX) {
+            snprintf(err, errlen, "etl[%s]: env %s is %zu bytes: more than one environment variable can hold (%d)",
+                     m->name, key, strlen(val), ENV_KERNEL_MAX);
+            return -EINVAL;
+        } else {
+            strv_add(&p->env, "%s=%s", key, val);
+        }
+    }
+    warn_resources(m, &p->warnings);
     strv_add(&p->env, "PORT=%d", port); /* after the pod's env: the port is ours to choose */
     /* The message's argument decides what we send (an object body or an
      * empty PUT/GET naming its file); the program must read the same. */

@@ -248,6 +248,8 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj)
         return MHD_YES;
     cmn_err e = {0};
     etl_chain *h = tgt_etl_from_query(r, &e);
+    if (!h && e.code == EINVAL) /* a request this ETL cannot take: say for which object */
+        return tgt_reply_err(r, 400, "%s (ais://%s/%s)", e.msg, bck, obj);
     if (!h)
         return tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
     if (rc) {

@@ -15,6 +15,7 @@ import requests
 
 from conftest import xxh64_hex
 from test_cli import ais, ok
+from test_etl_api import etl_pids
 from test_cli_etl_wire import Fake, run
 
 TWO = """\
@@ -172,6 +173,90 @@ def test_bucket_pipeline_and_args(t5):
         assert got.status_code == 200 and got.content.decode() == xxh64_hex(md5hex(data).encode(), 9), name
 
 
+# ---- --list and --template: etl-listrange jobs
+
+
+@pytest.fixture(scope="module")
+def lrsrc(t5):
+    t5.create_bucket("cli5lrsrc")
+    for i in range(1, 6):
+        t5.put("cli5lrsrc", f"shard-{i}.txt", f"shard {i}".encode())
+    t5.put("cli5lrsrc", "other/x.txt", b"not a shard")
+    return "cli5lrsrc"
+
+
+def test_bucket_list_transforms_only_the_named_objects(t5, lrsrc):
+    r = ais(t5, "etl", "bucket", "cli5-md5", f"ais://{lrsrc}", "ais://cli5lrdst", "--list", "shard-1.txt, shard-4.txt",
+            "--wait", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode() == f"Transforming objects ais://{lrsrc} => ais://cli5lrdst ...Done.\n"
+    assert sorted(ais_names(t5, "cli5lrdst")) == ["shard-1.txt", "shard-4.txt"]
+    assert t5.get("cli5lrdst", "shard-4.txt").content.decode() == md5hex(b"shard 4")
+    # without --wait: the job's id, in upstream's words
+    r = ais(t5, "etl", "bucket", "cli5-md5", f"ais://{lrsrc}", "ais://cli5lrdst2", "--list", "shard-2.txt")
+    m = re.match(rf"Transforming objects ais://{lrsrc} => ais://cli5lrdst2\. To monitor the progress, "
+                 r"run 'ais show job ([^']+)'\n$", r.stdout.decode())
+    assert r.returncode == 0 and m, (r.stdout, r.stderr)
+    ok(t5, "job", "wait", m.group(1), timeout=300)
+    assert ais_names(t5, "cli5lrdst2") == ["shard-2.txt"]
+
+
+def test_bucket_template_with_a_pipeline_and_args(t5, lrsrc):
+    r = ais(t5, "etl", "bucket", "cli5-md5>>cli5-hash", f"ais://{lrsrc}", "ais://cli5tmpldst", "--template",
+            "shard-{2..4}.txt", "--args", "11", "--prepend", "out/", "--wait", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert sorted(ais_names(t5, "cli5tmpldst")) == ["out/shard-2.txt", "out/shard-3.txt", "out/shard-4.txt"]
+    got = t5.get("cli5tmpldst", "out/shard-3.txt").content.decode()
+    assert got == xxh64_hex(md5hex(b"shard 3").encode(), 11)
+    # the template as the source's object name, as upstream's SRC_BUCKET/TEMPLATE
+    r = ais(t5, "etl", "bucket", "cli5-md5", f"ais://{lrsrc}/shard-{{4..5}}.txt", "ais://cli5embdst", "--wait",
+            timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert sorted(ais_names(t5, "cli5embdst")) == ["shard-4.txt", "shard-5.txt"]
+    # --prefix keeps selecting by prefix (an etl-bck job)
+    r = ais(t5, "etl", "bucket", "cli5-md5", f"ais://{lrsrc}", "ais://cli5prefdst", "--prefix", "other/", "--wait",
+            timeout=300)
+    assert r.returncode == 0 and r.stdout.decode().startswith("etl-bucket["), r.stderr
+    assert ais_names(t5, "cli5prefdst") == ["other/x.txt"]
+
+
+def test_list_and_template_bad_input(t5, lrsrc):
+    src = f"ais://{lrsrc}"
+    r = ais(t5, "etl", "bucket", "cli5-md5", src, "ais://cli5x", "--list", "a", "--template", "b-{1..2}")
+    assert r.returncode == 2 and b"flags '--list' and '--template' are mutually exclusive" in r.stderr
+    r = ais(t5, "etl", "bucket", "cli5-md5", src, "ais://cli5x", "--prefix", "a", "--template", "b-{1..2}")
+    assert r.returncode == 2 and b"flags '--prefix' and '--template' are mutually exclusive" in r.stderr
+    r = ais(t5, "etl", "bucket", "cli5-md5", f"{src}/shard-{{1..2}}.txt", "ais://cli5x", "--list", "a")
+    assert r.returncode == 1 and b"cannot be used together with flags '--list' and '--template'" in r.stderr
+    # the target's 400 for a template it cannot read, the job's error for a missing name
+    r = ais(t5, "etl", "bucket", "cli5-md5", src, "ais://cli5x", "--template", "shard-{3..1}.txt")
+    assert r.returncode == 1 and r.stdout == b"" and b"template" in r.stderr, r.stderr
+    r = ais(t5, "etl", "bucket", "cli5-md5>>cli5-missing", src, "ais://cli5x", "--list", "shard-1.txt")
+    assert r.returncode == 1 and b"cli5-missing" in r.stderr
+    r = ais(t5, "etl", "bucket", "cli5-md5", src, "ais://cli5lrmiss", "--list", "shard-1.txt,no-such.txt",
+            "--wait", timeout=300)
+    assert b"no-such.txt" in r.stderr, (r.stdout, r.stderr)
+    assert ais_names(t5, "cli5lrmiss") == ["shard-1.txt"]  # the others still done
+
+
+def test_inspect_a_list_and_a_template(t5, lrsrc, tmp_path):
+    (tmp_path / "picky.py").write_text(PICKY.replace("third", "shard 3"))
+    (tmp_path / "deps.txt").write_text("")
+    ok(t5, "etl", "init", "code", "--name", "cli5-picky-lr", "--from-file", str(tmp_path / "picky.py"),
+       "--deps-file", str(tmp_path / "deps.txt"), "--runtime", "python3.11v2", timeout=300)
+    try:
+        before = sorted(ais_names(t5, lrsrc))
+        for flag, value in [("--list", "shard-2.txt,shard-3.txt"), ("--template", "shard-{1..3}.txt")]:
+            r = ais(t5, "etl", "inspect", "cli5-picky-lr", f"ais://{lrsrc}", flag, value, "--wait", timeout=300)
+            m = re.match(rf"etl-objects\[([^\]]+)\] ais://{lrsrc} \.\.\.\n", r.stdout.decode())
+            assert m, (r.stdout, r.stderr)
+            rows = ok(t5, "etl", "show", "errors", "cli5-picky-lr", m.group(1), "--no-headers").splitlines()
+            assert len(rows) == 1 and rows[0].startswith(f"ais://{lrsrc}/shard-3.txt"), rows
+        assert sorted(ais_names(t5, lrsrc)) == before  # a dry run: nothing written
+    finally:
+        ok(t5, "etl", "rm", "cli5-picky-lr")
+
+
 # ---- errors and logs
 
 
@@ -255,6 +340,83 @@ def test_pipeline_naming_a_missing_etl(t5):
     assert b"failed to parse ETL name or pipeline: empty ETL name at position 2 in pipeline" in r.stderr
     r = ais(t5, "etl", "object", "cli5-md5", "cp", "ais://cli5src/a.txt")
     assert r.returncode == 2
+
+
+# an ETL as a plain command: upper-cases bodies, hangs on objects named slow*
+SLOW_SPEC = """\
+name: cli5-slow
+obj_timeout: 2s
+runtime:
+  image: example.com/own/slow:1
+  command:
+    - /usr/bin/python3
+    - -c
+    - |
+      import http.server, os, time
+      class H(http.server.BaseHTTPRequestHandler):
+          protocol_version = "HTTP/1.1"
+          def log_message(self, *a): pass
+          def reply(self, body):
+              self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+              self.wfile.write(body)
+          def do_GET(self):
+              self.reply(b"Running")
+          def do_PUT(self):
+              data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+              if "/slow" in self.path:
+                  time.sleep(30)
+              self.reply(data.upper())
+      http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"""
+
+
+def test_bad_args_a_failing_stage_and_an_object_timeout(t5, tmp_path):
+    # etl_args longer than the node takes: the node's 400, naming ETL and object
+    r = ais(t5, "etl", "object", "cli5-hash", "ais://cli5src/a.txt", "-", "--args", "x" * 5000)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and r.stdout == b"", err
+    assert "etl_args: 5000 bytes, at most 4096" in err and "cli5-hash" in err and "ais://cli5src/a.txt" in err
+    # a later stage that fails names itself and the object; its failure is the pipeline's too
+    (tmp_path / "fail.py").write_text(FAILING)
+    (tmp_path / "deps.txt").write_text("")
+    ok(t5, "etl", "init", "code", "--name", "cli5-stagefail", "--from-file", str(tmp_path / "fail.py"),
+       "--deps-file", str(tmp_path / "deps.txt"), "--runtime", "python3.11v2", timeout=300)
+    try:
+        r = ais(t5, "etl", "object", "cli5-md5>>cli5-stagefail", "ais://cli5src/b.txt", "-")
+        err = r.stderr.decode()
+        assert r.returncode == 1 and r.stdout == b"", err
+        assert "etl[cli5-stagefail]" in err and "ais://cli5src/b.txt" in err and "cli5 refuses" in err, err
+        rows = ok(t5, "etl", "show", "errors", "cli5-md5", "--no-headers").splitlines()
+        assert [ln for ln in rows if ln.startswith("ais://cli5src/b.txt") and "cli5-stagefail" in ln], rows
+    finally:
+        ok(t5, "etl", "rm", "cli5-stagefail")
+    # a stage that takes too long on one object: 504 naming ETL and object; the others are served
+    (tmp_path / "slow.yaml").write_text(SLOW_SPEC)
+    ok(t5, "etl", "init", "-f", str(tmp_path / "slow.yaml"), timeout=300)
+    t5.put("cli5src", "slow-1", b"zzz")
+    try:
+        r = ais(t5, "etl", "object", "cli5-slow", "ais://cli5src/slow-1", "-", timeout=120)
+        err = r.stderr.decode()
+        assert r.returncode == 1 and r.stdout == b"", err
+        assert "cli5-slow" in err and "ais://cli5src/slow-1" in err and "no complete answer within 2s" in err, err
+        rows = ok(t5, "etl", "show", "errors", "cli5-slow", "--no-headers").splitlines()
+        assert [ln for ln in rows if ln.startswith("ais://cli5src/slow-1") and ln.split()[1] == "504"], rows
+        assert ok(t5, "etl", "object", "cli5-slow", "ais://cli5src/a.txt", "-") == "HELLO WORLD"
+    finally:
+        ok(t5, "etl", "rm", "cli5-slow")
+        requests.delete(f"{t5.url}/v1/objects/cli5src/slow-1", timeout=10)
+
+
+def test_init_timeout_fails_and_leaves_nothing_running(t5, tmp_path):
+    f = tmp_path / "sleepy.yaml"
+    f.write_text("name: cli5-sleepy\nruntime:\n  image: example.com/own/sleepy:1\n  command: [/bin/sleep, '60']\n")
+    r = ais(t5, "etl", "init", "-f", str(f), "--init-timeout", "2s", timeout=120)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and r.stdout == b"", err
+    assert err.startswith("Skipping document: ETL init failed: ") and "cli5-sleepy" in err and "not ready" in err
+    assert not [p for p in etl_pids(t5) if b"sleep" in open(f"/proc/{p}/cmdline", "rb").read()]
+    assert "cli5-sleepy" not in running(t5)
+    ais(t5, "etl", "rm", "cli5-sleepy")
 
 
 def test_inspect_collects_failures_and_writes_nothing(t5, tmp_path):
@@ -380,3 +542,40 @@ def test_wire_inline_pipeline_and_inspect(fake, tmp_path):
     v = json.loads([x for x in fake.requests if x[0] == "POST"][-1][3])["value"]
     assert v["id"] == "a-etl" and v["pipeline"] == ["b-etl", "c-etl"] and v["etl_args"] == "s 1"
     assert v["num-workers"] == 3 and v["coer"] is True
+    post = [x for x in fake.requests if x[0] == "POST"][-1]
+    assert "presence" not in post[2]
+    r = run(fake, "etl", "bucket", "a-etl", "ais://src", "ais://dst", "--all")
+    assert r.returncode == 0, r.stderr
+    assert [x for x in fake.requests if x[0] == "POST"][-1][2]["presence"] == ["0"]
+
+
+def test_wire_bucket_and_inspect_list_template(fake):
+    r = run(fake, "etl", "bucket", "a-etl>>b-etl", "ais://src", "ais://dst", "--list", " o1, o2 ,,o3",
+            "--args", "x", "--num-workers", "2", "--prepend", "p/")
+    assert r.returncode == 0, r.stderr
+    post = [x for x in fake.requests if x[0] == "POST"][-1]
+    assert post[1] == "/v1/buckets/src" and "bck_to" not in post[2]
+    msg = json.loads(post[3])
+    assert msg["action"] == "etl-listrange"
+    v = msg["value"]
+    assert v["tobck"] == {"name": "dst", "provider": "ais"} and v["objnames"] == ["o1", "o2", "o3"]
+    assert "template" not in v and "prefix" not in v
+    assert v["id"] == "a-etl" and v["pipeline"] == ["b-etl"] and v["etl_args"] == "x" and v["num-workers"] == 2
+    assert v["prepend"] == "p/" and v["dry_run"] is False
+    r = run(fake, "etl", "bucket", "e-x", "ais://src/shard-{0001..0999}.tar", "ais://dst")
+    assert r.returncode == 0, r.stderr
+    v = json.loads([x for x in fake.requests if x[0] == "POST"][-1][3])["value"]
+    assert v["template"] == "shard-{0001..0999}.tar" and "objnames" not in v
+    # an empty or '*' template is the whole bucket: etl-bck
+    for tmpl in ("", "*"):
+        r = run(fake, "etl", "bucket", "e-x", "ais://src", "ais://dst", "--template", tmpl)
+        assert r.returncode == 0, r.stderr
+        assert json.loads([x for x in fake.requests if x[0] == "POST"][-1][3])["action"] == "etl-bck"
+    r = run(fake, "etl", "inspect", "e-x", "ais://src", "--template", "o-{1..3}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (b"etl-objects[JobAbc123] ais://src\n"
+                        b"To view failed objects, run 'ais etl show errors e-x JobAbc123'\n")
+    msg = json.loads([x for x in fake.requests if x[0] == "POST"][-1][3])
+    v = msg["value"]
+    assert msg["action"] == "etl-listrange" and v["tobck"] == {"name": "src", "provider": "ais"}
+    assert v["template"] == "o-{1..3}" and v["dry_run"] is True and v["coer"] is True

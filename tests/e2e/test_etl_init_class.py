@@ -148,6 +148,21 @@ print("JOB", job)
     assert wait_no_pids(name)
 
 
+def test_init_class_keywords_reach_the_process_env(t):
+    """The SDK sends other init_class keywords as env variables (SEED_DEFAULT, as its hash example)."""
+    name = "ic-seed"
+    body = '''        return os.environ["SEED_DEFAULT"].encode() + b"|" + data'''
+    init_class(t, name, "HTTPMultiThreadedServer", body=body, SEED_DEFAULT="500")
+    try:
+        r = get(t, "dir/obj-1", etl_name=name)
+        assert r.status_code == 200 and r.content == b"500|hello 1", r.text
+        env = requests.get(f"{t.url}/v1/etl/{name}", timeout=30).json()["runtime"]["env"]
+        assert {"name": "SEED_DEFAULT", "value": "500"} in env, env
+    finally:
+        delete(t, name)
+    assert wait_no_pids(name)
+
+
 def test_packages_go_into_the_etls_own_venv(t):
     name = "ic-packages"
     body = '''        import tabulate
@@ -279,3 +294,72 @@ def test_the_runtime_venv_is_built_once_within_the_init_timeout(target):
             delete(target, name)
     for name in procs:
         assert wait_no_pids(name)
+
+
+# A class whose pickle is far beyond the kernel's 128 KiB for one environment
+# string: a 300 KiB constant travels with it.
+BIG = '''
+import hashlib, os
+from aistore.sdk import Client
+from aistore.sdk.etl.webserver.fastapi_server import FastAPIServer
+client = Client(os.environ["AIS_ENDPOINT"])
+etl = client.etl("NAME")
+BLOB = os.urandom(300 * 1024)
+
+@etl.init_class(ETLFS_TEST_MARK="NAME")
+class Transformer(FastAPIServer):
+    CONST = BLOB
+    def transform(self, data, path, etl_args):
+        return data.upper() + b"|" + hashlib.sha256(self.CONST).hexdigest().encode()
+
+print("DIGEST", hashlib.sha256(BLOB).hexdigest())
+'''
+
+
+def test_a_class_larger_than_an_environment_variable(t):
+    """The pickled class goes to the ETL as a file (its name in the env) when
+    it would not fit in one variable; a small one stays in the env, as the
+    SDK's image expects."""
+    name = "ic-big"
+    out = sdk5.run_script(BIG.replace("NAME", name), t.url)
+    digest = out.split("DIGEST", 1)[1].strip()
+    try:
+        env = requests.get(f"{t.url}/v1/etl/{name}", timeout=30).json()["runtime"]["env"]
+        payload = [e["value"] for e in env if e["name"] == "ETL_CLASS_PAYLOAD"]
+        assert payload and len(payload[0]) > 4 * 200 * 1024 // 3, [len(p) for p in payload]  # > 200 KiB pickled
+        r = get(t, "dir/obj-1", etl_name=name)
+        assert r.status_code == 200, r.text
+        assert r.content == b"HELLO 1|" + digest.encode()  # the constant arrived whole
+        # offline too, the same process
+        r = requests.post(f"{t.url}/v1/buckets/icsrc", params={"bck_to": "ais/@#/icbigdst/"},
+                          json={"action": "etl-bck", "value": {"id": name}}, timeout=60)
+        assert r.status_code == 200, r.text
+        st = wait_job(t, r.text.strip().strip('"'))
+        assert not st.get("err") and not st.get("abort_err"), st
+        assert requests.get(f"{t.url}/v1/objects/icbigdst/dir/obj-3", timeout=30).content == b"HELLO 3|" + digest.encode()
+        pids = marked_pids(name)
+        assert pids
+        for pid in pids:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                environ = f.read().split(b"\0")
+            assert not [v for v in environ if v.startswith(b"ETL_CLASS_PAYLOAD=")]
+            assert [v for v in environ if v.startswith(b"ETL_CLASS_PAYLOAD_FILE=")]
+    finally:
+        assert delete(t, name).status_code == 200
+    assert wait_no_pids(name)
+
+
+def test_a_small_class_still_travels_in_the_environment(t):
+    name = "ic-small-env"
+    init_class(t, name, "HTTPMultiThreadedServer")
+    try:
+        assert get(t, "dir/obj-0", etl_name=name).content.startswith(b"HELLO 0|")
+        pids = marked_pids(name)
+        assert pids
+        with open(f"/proc/{pids[0]}/environ", "rb") as f:
+            environ = f.read().split(b"\0")
+        assert [v for v in environ if v.startswith(b"ETL_CLASS_PAYLOAD=") and len(v) > 100]
+        assert not [v for v in environ if v.startswith(b"ETL_CLASS_PAYLOAD_FILE=")]
+    finally:
+        delete(t, name)
+    assert wait_no_pids(name)

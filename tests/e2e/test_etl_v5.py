@@ -4,6 +4,7 @@ single-object transform (PUT ?object_to=), and clear errors for what this
 node cannot honour."""
 import hashlib
 import os
+import threading
 import time
 
 import pytest
@@ -74,7 +75,16 @@ def test_etl_args_refused_by_a_transform_without_them(t5):
 
 def test_etl_args_too_long(t5):
     r = get(t5, "obj-1", etl_name="v5-args", etl_args="x" * 5000)
-    assert r.status_code == 400 and "etl_args" in message(r)
+    assert r.status_code == 400 and "etl_args: 5000 bytes, at most 4096" in message(r)
+    assert "v5-args" in message(r) and "ais://v5src/obj-1" in message(r), r.text
+    # the single-object transform and the jobs refuse it too
+    r = requests.put(f"{t5.url}/v1/objects/v5src/obj-1", params={"object_to": "ais/@#/v5src/obj-1-args",
+                     "etl_name": "v5-args", "etl_args": "x" * 5000}, timeout=60)
+    assert r.status_code == 400 and "etl_args" in message(r) and "v5-args" in message(r), r.text
+    r = requests.post(f"{t5.url}/v1/buckets/v5src", params={"bck_to": "ais/@#/v5argsdst/"},
+                      json={"action": "etl-bck", "value": {"id": "v5-args", "etl_args": "x" * 5000}}, timeout=30)
+    assert r.status_code == 400 and "etl_args" in message(r) and "v5-args" in message(r), r.text
+    assert requests.head(f"{t5.url}/v1/objects/v5src/obj-1-args", timeout=10).status_code == 404
 
 
 def test_inline_pipeline_equals_stages_in_turn(t5):
@@ -124,6 +134,34 @@ def test_offline_pipeline_and_args(t5):
         assert got.status_code == 200 and got.content == f"HELLO {i}"[::-1].encode()
         got = requests.get(f"{t5.url}/v1/objects/v5dst-args/obj-{i}", timeout=10)
         assert got.status_code == 200 and got.content == f"hello {i}|q|q".encode()
+
+
+def test_listrange_pipeline_and_args_and_a_failing_stage(t5):
+    t = t5
+    r = requests.post(f"{t.url}/v1/buckets/v5src", json={"action": "etl-listrange", "value": {
+        "tobck": {"name": "v5lr", "provider": "ais"}, "objnames": ["obj-1", "obj-3"], "id": "v5-args",
+        "pipeline": ["v5-args"], "etl_args": "w"}}, timeout=30)
+    assert r.status_code == 200, r.text
+    st = wait_job(t, r.text)
+    assert not st.get("err"), st
+    names = [e["name"] for e in requests.get(f"{t.url}/v1/buckets/v5lr", json={"action": "list"},
+                                                timeout=10).json()["entries"]]
+    assert sorted(names) == ["obj-1", "obj-3"]
+    assert requests.get(f"{t.url}/v1/objects/v5lr/obj-3", timeout=10).content == b"hello 3|w|w"
+    # a failing later stage: each object's error names that stage and the object; the job ends
+    r = requests.post(f"{t.url}/v1/buckets/v5src", json={"action": "etl-listrange", "value": {
+        "tobck": {"name": "v5lrfail", "provider": "ais"}, "template": "obj-{0..1}", "id": "v5-rev",
+        "pipeline": ["v5-fail"]}}, timeout=30)
+    assert r.status_code == 200, r.text
+    job = r.text
+    wait_job(t, job)
+    # the job's ETL (the first stage, as `ais etl show errors` names it) and the failing stage both keep them
+    for etl in ("v5-rev", "v5-fail"):
+        errs = requests.get(f"{t.url}/v1/etl/{etl}", params={"uuid": job}, timeout=10).json()["obj_errors"]
+        assert sorted(e["obj_name"] for e in errs) == ["ais://v5src/obj-0", "ais://v5src/obj-1"], (etl, errs)
+        assert all("etl[v5-fail]" in e["msg"] and f"stage two refuses {e['obj_name'][-1]} ol" in e["msg"]
+                   for e in errs), errs
+    assert requests.head(f"{t.url}/v1/objects/v5lrfail/obj-0", timeout=10).status_code == 404
 
 
 def test_offline_pipeline_bad_forms(t5):
@@ -198,8 +236,8 @@ def test_runtime_spec_init_runs_the_mapped_image(t5):
 def test_runtime_spec_bad_forms(t5):
     t = t5
     r = init_runtime(t, "v5-unknown-img", "example.com/nobody/no-such-image:1")
-    assert r.status_code == 400 and "no-such-image" in message(r), r.text
-    assert requests.get(f"{t.url}/v1/etl/v5-unknown-img", timeout=10).status_code in (404, 200)
+    assert r.status_code == 400 and "no-such-image" in message(r) and "v5-unknown-img" in message(r), r.text
+    assert requests.get(f"{t.url}/v1/etl/v5-unknown-img", timeout=10).status_code == 404  # nothing kept
     for msg, word in [({"name": "v5-bad", "runtime": {}}, "runtime.image"),
                       ({"name": "v5-bad", "runtime": {"image": "aistorage/transformer_md5", "command": "x"}},
                        "runtime.command"),
@@ -210,10 +248,52 @@ def test_runtime_spec_bad_forms(t5):
                       ({"name": "v5-bad", "runtime": {"image": "aistorage/transformer_md5"}, "code": "eA=="},
                        "runtime"),
                       ({"name": "v5-bad", "communication": "grpc://",
-                        "runtime": {"image": "aistorage/transformer_md5"}}, "grpc://")]:
+                        "runtime": {"image": "aistorage/transformer_md5"}}, "grpc://"),
+                      # more than the kernel lets one environment string hold
+                      ({"name": "v5-bad", "runtime": {"image": "aistorage/transformer_md5",
+                                                      "env": [{"name": "BIG", "value": "x" * 200000}]}},
+                       "env BIG is 200000 bytes")]:
         r = requests.put(f"{t.url}/v1/etl", json=msg, timeout=60)
         assert r.status_code == 400 and word in message(r), (msg, r.text)
+        assert requests.get(f"{t.url}/v1/etl/v5-bad", timeout=10).status_code == 404
     requests.delete(f"{t.url}/v1/etl/v5-unknown-img", timeout=30)
+
+
+def test_runtime_spec_may_name_the_etl_in_id(t5):
+    """v3.22's key in a 5.0 message: the same ETL, shown in the 5.0 shape."""
+    t = t5
+    r = requests.put(f"{t.url}/v1/etl", json={"id": "v5-by-id", "runtime": {"image": "aistorage/transformer_md5"}},
+                     timeout=120)
+    assert r.status_code == 200, r.text
+    try:
+        assert get(t, "obj-0", etl_name="v5-by-id").content == hashlib.md5(b"hello 0").hexdigest().encode()
+        shown = requests.get(f"{t.url}/v1/etl/v5-by-id", timeout=10).json()
+        assert shown["runtime"]["image"] == "aistorage/transformer_md5"
+        assert "v5-by-id" in (shown.get("name"), shown.get("id"))
+    finally:
+        requests.delete(f"{t.url}/v1/etl/v5-by-id", timeout=30)
+
+
+def test_resources_not_enforced_are_reported(t5):
+    t = t5
+    r = init_runtime(t, "v5-res", "aistorage/transformer_md5",
+                     resources={"limits": {"memory": "300Mi", "cpu": "2"}, "requests": {"cpu": "500m"}})
+    assert r.status_code == 200, r.text
+    try:
+        shown = requests.get(f"{t.url}/v1/etl/v5-res", timeout=10).json()
+        assert shown["resources"] == {"limits": {"memory": "300Mi", "cpu": "2"}, "requests": {"cpu": "500m"}}
+        w = [x for x in shown["warnings"] if "not enforced" in x]
+        assert len(w) == 1 and "resources.limits.cpu, resources.requests.cpu:" in w[0], shown["warnings"]
+        assert "resources.limits.memory:" not in w[0]
+    finally:
+        requests.delete(f"{t.url}/v1/etl/v5-res", timeout=30)
+    r = init_runtime(t, "v5-res-mem", "aistorage/transformer_md5", resources={"limits": {"memory": "300Mi"}})
+    assert r.status_code == 200, r.text
+    try:
+        shown = requests.get(f"{t.url}/v1/etl/v5-res-mem", timeout=10).json()
+        assert not [x for x in shown["warnings"] if "not enforced" in x], shown["warnings"]
+    finally:
+        requests.delete(f"{t.url}/v1/etl/v5-res-mem", timeout=30)
 
 
 def test_details_list_the_failed_objects(t5):
@@ -243,6 +323,11 @@ def test_details_list_the_failed_objects(t5):
     assert len(per_job) == 5 and all(e["obj_name"].startswith("ais://v5src/obj-") for e in per_job), per_job
     none = requests.get(f"{t.url}/v1/etl/v5-fail", params={"uuid": "no-such-job"}, timeout=10).json()
     assert none["obj_errors"] == []
+    # the same through /details?uuid=
+    d = requests.get(f"{t.url}/v1/etl/v5-fail/details", params={"uuid": job}, timeout=10).json()
+    assert d["obj_errors"] == per_job
+    assert requests.get(f"{t.url}/v1/etl/v5-fail/details", params={"uuid": "no-such-job"},
+                        timeout=10).json()["obj_errors"] == []
 
 
 def cgroup_memory_limit(pid):
@@ -334,6 +419,39 @@ def test_init_timeout_fails_a_slow_start_and_leaves_nothing(t5):
     assert time.time() - t0 < 20
     assert not [p for p in etl_pids(t) if b"sleep" in open(f"/proc/{p}/cmdline", "rb").read()]
     requests.delete(f"{t.url}/v1/etl/v5-sleepy", timeout=30)
+
+
+def test_a_starting_etl_is_listed_as_initializing(t5):
+    t = t5
+    out = {}
+
+    def init():
+        out["r"] = requests.put(f"{t.url}/v1/etl", json={
+            "name": "v5-starting", "init_timeout": "6s",
+            "runtime": {"image": "example.com/own/sleepy:1", "command": ["/bin/sleep", "60"]}}, timeout=60)
+
+    th = threading.Thread(target=init)
+    th.start()
+    try:
+        seen = []
+        for _ in range(100):  # bounded: 10 s at most
+            rows = {e["id"]: e for e in requests.get(f"{t.url}/v1/etl", params={"all": "true"}, timeout=10).json()}
+            if "v5-starting" in rows:
+                seen.append(rows["v5-starting"]["stage"])
+                if seen[-1] == "Initializing":
+                    break
+            if "r" in out:
+                break
+            time.sleep(0.1)
+        assert "Initializing" in seen, seen
+    finally:
+        th.join(60)
+    r = out["r"]
+    assert r.status_code == 504 and "v5-starting" in message(r), r.text
+    rows = {e["id"]: e for e in requests.get(f"{t.url}/v1/etl", params={"all": "true"}, timeout=10).json()}
+    assert rows.get("v5-starting", {"stage": "Aborted"})["stage"] == "Aborted"
+    assert not [p for p in etl_pids(t) if b"sleep" in open(f"/proc/{p}/cmdline", "rb").read()]
+    requests.delete(f"{t.url}/v1/etl/v5-starting", timeout=30)
 
 
 # answers 503 + Ais-Etl-Retry-Reason: direct-put-transient: twice per object

@@ -2,8 +2,9 @@
 """bootstrap.py - runs an ETL class sent by the AIStore SDK's
 @etl.init_class (image aistorage/runtime_python) as a local process.
 
-The class comes cloudpickled and base64-encoded in ETL_CLASS_PAYLOAD and
-extends one of the SDK's webservers (aistore.sdk.etl.webserver):
+The class comes cloudpickled and base64-encoded in ETL_CLASS_PAYLOAD, or,
+when it is too large for one environment variable, in the file that
+ETL_CLASS_PAYLOAD_FILE names (the target writes it), and extends one of the SDK's webservers (aistore.sdk.etl.webserver):
 HTTPMultiThreadedServer runs here, in-process; FastAPIServer under uvicorn and
 FlaskServer under gunicorn, NUM_WORKERS worker processes each loading the
 class from server.py beside this file. Every kind listens where the target
@@ -22,12 +23,24 @@ log = logging.getLogger("bootstrap")
 DEFAULT_WORKERS = 2  # the SDK's image starts 6; a small host shares its cores among ETLs
 
 
+def read_payload():
+    """ETL_CLASS_PAYLOAD's value, or the file ETL_CLASS_PAYLOAD_FILE names."""
+    path = os.environ.get("ETL_CLASS_PAYLOAD_FILE", "")
+    if path:
+        try:
+            with open(path, encoding="ascii") as f:
+                return f.read()
+        except (OSError, ValueError) as e:
+            sys.exit(f"bootstrap: cannot read ETL_CLASS_PAYLOAD_FILE {path}: {e}")
+    return os.environ.get("ETL_CLASS_PAYLOAD", "")
+
+
 def load_class():
-    """The ETLServer subclass in ETL_CLASS_PAYLOAD; exits with the reason if it does not load."""
+    """The ETLServer subclass in the payload; exits with the reason if it does not load."""
     import cloudpickle
     from aistore.sdk.etl.webserver.base_etl_server import ETLServer
 
-    payload = os.environ.get("ETL_CLASS_PAYLOAD", "")
+    payload = read_payload()
     if not payload:
         sys.exit("bootstrap: ETL_CLASS_PAYLOAD is not set (the SDK's init_class sends it)")
     try:

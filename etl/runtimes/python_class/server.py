@@ -1,6 +1,6 @@
 """server.py - the module uvicorn and gunicorn workers import
 ("server:app"): each worker loads the ETL class from
-ETL_CLASS_PAYLOAD and instantiates it (bootstrap.py started them)."""
+ETL_CLASS_PAYLOAD (or ETL_CLASS_PAYLOAD_FILE) and instantiates it (bootstrap.py started them)."""
 import logging
 
 from bootstrap import instantiate, load_class
