@@ -28,6 +28,8 @@
 #        DURATION           seconds per measured run (default 8; 5 when ROUNDS > 1)
 #        ROUNDS             repeat each run and keep the best (default 1)
 #        CONNS              connection counts (default "2 8 32")
+#        PY_COMMS           the Python runner's rows (default "hpush ws ws-bytes hrev io hpull")
+#        C_COMMS            the C transformer's rows (default "hpush ws ws-bytes"; "" for none)
 #        LIMIT              the whole script is stopped after this many seconds (default 480)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,6 +38,8 @@ data=${ETLFS_BENCH_DATA:-/tmp/etlfs-bench-data}
 rounds=${ROUNDS:-1}
 if ((rounds > 1)); then dur=${DURATION:-5}; else dur=${DURATION:-8}; fi
 conns=${CONNS:-2 8 32}
+py_comms=${PY_COMMS-hpush ws ws-bytes hrev io hpull}
+c_comms=${C_COMMS-hpush ws ws-bytes}
 limit=${LIMIT:-480}
 PY=/usr/bin/python3
 
@@ -185,7 +189,7 @@ done
 kill "$apid" 2>/dev/null || true
 
 # ---------------------------------------------------------------- Python runner
-for variant in hpush ws ws-bytes hrev io hpull; do
+for variant in $py_comms; do
   comm=${variant%-bytes}
   name=md5-$variant
   env=$([[ $variant == *-bytes ]] && echo "$bytes_env" || true)
@@ -209,7 +213,7 @@ for variant in hpush ws ws-bytes hrev io hpull; do
 done
 
 # ---------------------------------------------------------------- C transformer
-for variant in hpush ws ws-bytes; do
+for variant in $c_comms; do
   name=md5-native-${variant}
   comm=${variant%-bytes}
   env=$([[ $variant == *-bytes ]] && echo "$bytes_env" || true)

@@ -31,8 +31,10 @@ void cmn_ws_accept_key(const char *key, char out[CMN_WS_ACCEPT_LEN + 1]);
 /* Dials host:port and upgrades GET path to a WebSocket, all before deadline_ns
  * (monotonic; 0: none). 0 and *out, or -errno (-ECONNREFUSED, -ETIMEDOUT,
  * -EPROTO: the answer was not a WebSocket's) with err saying
- * "ws://HOST:PORT/PATH: why". (ws_client.c) */
-int cmn_ws_connect(const char *host, int port, const char *path, int64_t deadline_ns, cmn_ws **out, cmn_err *err);
+ * "ws://HOST:PORT/PATH: why". hdr (or NULL): a header of the 101 whose
+ * value goes to *hdr_val (malloc'd; NULL when absent). (ws_client.c) */
+int cmn_ws_connect(const char *host, int port, const char *path, int64_t deadline_ns, const char *hdr,
+                   char **hdr_val, cmn_ws **out, cmn_err *err);
 
 /* Wraps a connected socket whose handshake is done; takes fd (closed by
  * cmn_ws_free) and makes it non-blocking. A client masks what it sends and

@@ -100,9 +100,12 @@ static char *header(char *head, const char *name)
     return NULL;
 }
 
-int cmn_ws_connect(const char *host, int port, const char *path, int64_t deadline_ns, cmn_ws **out, cmn_err *err)
+int cmn_ws_connect(const char *host, int port, const char *path, int64_t deadline_ns, const char *hdr,
+                   char **hdr_val, cmn_ws **out, cmn_err *err)
 {
     *out = NULL;
+    if (hdr_val)
+        *hdr_val = NULL;
     int fd = -1;
     int rc = dial(host, port, deadline_ns, &fd);
     if (rc)
@@ -180,6 +183,8 @@ int cmn_ws_connect(const char *host, int port, const char *path, int64_t deadlin
     free(ext);
     if (rc)
         goto fail;
+    if (hdr && hdr_val)
+        *hdr_val = header(head, hdr);
     *out = cmn_ws_new(fd, true, head + head_len, hl - head_len);
     free(head);
     return 0;

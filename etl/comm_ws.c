@@ -19,7 +19,15 @@
  * whose ticket is at the head reads the next answer straight into its own
  * sink (nothing is buffered between threads). Bounded: CONN_MAX connections
  * per ETL, INFLIGHT_MAX objects on each; a new connection is dialled only
- * when every one has work in flight.
+ * when every one has work in flight, or when the idle ones lead to ETL
+ * processes that are transforming already.
+ *
+ * An ETL of ours serves its streams from several processes (prefork.py),
+ * each stream by one of them, and names it in the 101 (Etlfs-Worker): an
+ * object goes to an idle connection of the least busy process, so two
+ * objects in flight run on two cores rather than queue in one process
+ * while the other idles (the ETL hands a new connection to the process
+ * holding the fewest streams).
  *
  * A connection that broke (or timed out: a late answer would be taken for
  * the next object's) takes no new objects and fails every ticket queued on
@@ -42,6 +50,8 @@
 #define CONN_MAX 8       /* connections per ETL */
 #define INFLIGHT_MAX 8   /* objects sent and not yet answered, per connection */
 #define ERRTEXT_MAX 1024 /* bytes of a text answer kept for the message */
+#define WORKER_HDR "Etlfs-Worker" /* the 101's: which of the ETL's processes serves the stream */
+#define WORKERS_MAX 256           /* processes told apart (prefork.py's NUM_WORKERS bound) */
 
 typedef struct ticket {
     struct ticket *next;
@@ -53,14 +63,16 @@ typedef struct ws_conn {
     struct ws_conn *next;
     ticket *head, *tail; /* sent, answers awaited, in order (under the pool's mu) */
     int users;           /* transfers holding it: sending or queued (mu) */
+    int worker;          /* the ETL process serving it, or -1: not told */
     bool dead;           /* takes no new objects (mu) */
 } ws_conn;
 
 typedef struct ws_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv; /* a slot freed, a connection came or went */
-    ws_conn *conns;
+    ws_conn *conns;    /* in the order they were dialled */
     int nconns;        /* including those being dialled */
+    int load[WORKERS_MAX]; /* objects in flight per ETL process, over its connections (mu) */
 } ws_pool;
 
 static void *pool_new(const etl_handle *h)
@@ -86,18 +98,40 @@ static void pool_free(void *state)
     free(p);
 }
 
-/* A connection with room for one more object (mu held): an idle one, else
- * NULL when another may be dialled, else the least busy with room; *wait
- * when there is none. */
+/* Objects in flight in the process that serves c (mu held): on all its
+ * connections when the ETL said which, else on c. */
+static int conn_load(const ws_pool *p, const ws_conn *c)
+{
+    return c->worker >= 0 ? p->load[c->worker] : c->users;
+}
+
+/* Counts an object onto c, or off it (mu held). */
+static void conn_count(ws_pool *p, ws_conn *c, int d)
+{
+    c->users += d;
+    if (c->worker >= 0)
+        p->load[c->worker] += d;
+}
+
+/* A connection with room for one more object (mu held): an idle one whose
+ * process transforms nothing, else NULL when another may be dialled (the
+ * ETL hands it to its process holding the fewest streams), else an idle
+ * one, else the least busy with room; *wait when there is none. The oldest
+ * of equals wins. */
 static ws_conn *pool_pick(ws_pool *p, bool *wait)
 {
-    ws_conn *best = NULL;
-    for (ws_conn *c = p->conns; c; c = c->next)
-        if (!c->dead && cmn_ws_usable(c->ws) && (!best || c->users < best->users))
+    ws_conn *best = NULL, *idle = NULL;
+    for (ws_conn *c = p->conns; c; c = c->next) {
+        if (c->dead || !cmn_ws_usable(c->ws))
+            continue;
+        if (c->users == 0 && (!idle || conn_load(p, c) < conn_load(p, idle)))
+            idle = c;
+        if (!best || c->users < best->users)
             best = c;
+    }
     *wait = false;
-    if (best && best->users == 0)
-        return best;
+    if (idle && (conn_load(p, idle) == 0 || p->nconns >= CONN_MAX))
+        return idle;
     if (p->nconns < CONN_MAX)
         return NULL;
     if (best && best->users < INFLIGHT_MAX)
@@ -109,7 +143,7 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
 /* Drops a user (mu held); frees a dead connection with none left. */
 static void conn_release(ws_pool *p, ws_conn *c)
 {
-    c->users--;
+    conn_count(p, c, -1);
     if (!cmn_ws_usable(c->ws))
         c->dead = true;
     if (c->dead && c->users == 0) {
@@ -134,7 +168,7 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
         bool wait;
         ws_conn *c = pool_pick(p, &wait);
         if (c) {
-            c->users++;
+            conn_count(p, c, 1);
             *out = c;
             pthread_mutex_unlock(&p->mu);
             return 0;
@@ -150,7 +184,13 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
     p->nconns++; /* a slot for the one we dial */
     pthread_mutex_unlock(&p->mu);
     cmn_ws *ws = NULL;
-    int rc = cmn_ws_connect("127.0.0.1", h->port, WS_PATH, deadline, &ws, cerr);
+    char *worker = NULL;
+    int rc = cmn_ws_connect("127.0.0.1", h->port, WS_PATH, deadline, WORKER_HDR, &worker, &ws, cerr);
+    char *end = NULL;
+    long w = worker ? strtol(worker, &end, 10) : -1;
+    if (!worker || end == worker || *end || w < 0 || w >= WORKERS_MAX)
+        w = -1;
+    free(worker);
     pthread_mutex_lock(&p->mu);
     if (rc) {
         p->nconns--;
@@ -158,9 +198,12 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
     } else {
         ws_conn *c = cmn_xcalloc(1, sizeof *c);
         c->ws = ws;
-        c->users = 1;
-        c->next = p->conns;
-        p->conns = c;
+        c->worker = (int)w;
+        conn_count(p, c, 1);
+        ws_conn **tail = &p->conns;
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = c;
         *out = c;
     }
     pthread_mutex_unlock(&p->mu);

@@ -106,6 +106,47 @@ def test_two_workers_answer_as_one(target, objects, comm, arg):
     assert len(pids_seen(target, "etl-one")) == 1
 
 
+# Each object's body names a meeting and how many objects make it; an object
+# waits, 10 s at most, until they have all come and two processes are among
+# them: "together", else "alone".
+MEET = """
+import os, time, uuid
+def transform(data):
+    name, want = data.decode().split()
+    room = os.path.join(os.environ["TMPDIR"], name)
+    os.makedirs(room, exist_ok=True)
+    open(os.path.join(room, f"{os.getpid()}-{uuid.uuid4()}"), "w").close()
+    for _ in range(200):
+        came = os.listdir(room)
+        if len(came) >= int(want) and len({c.split("-")[0] for c in came}) >= 2:
+            return b"together"
+        time.sleep(0.05)
+    return b"alone"
+"""
+
+
+def test_two_ws_objects_at_once_run_in_two_processes(target):
+    """ws:// keeps its streams open: the ETL hands the target's first streams
+    to different processes, and the target sends two objects in flight on
+    the oldest ones, not both to one process (which would leave a core
+    idle) as it could on the third stream, which a moment of three objects
+    in flight dialled."""
+    b = target.create_bucket("meet")
+    rounds = [("trio", 3)] + [(f"pair{r}", 2) for r in range(4)]
+    for name, n in rounds:
+        for i in range(n):
+            target.put(b, f"{name}-{i}", f"{name} {n}".encode())
+    msg = {"id": "etl-meet", "runtime": "python3.11v2", "communication": "ws://", "timeout": "2m",
+           "funcs": {"transform": "transform"}, "code": base64.b64encode(MEET.encode()).decode(),
+           "env": [{"name": "NUM_WORKERS", "value": "2"}]}
+    r = requests.put(f"{target.url}/v1/etl", json=msg, timeout=180)
+    assert r.status_code == 200, r.text
+    for name, n in rounds:  # three streams dialled at once, then pairs of objects on them
+        names = [f"{name}-{i}" for i in range(n)]
+        got = get_all(target, b, names, "etl-meet", threads=n)
+        assert got == {k: (200, b"together") for k in names}, (name, got)
+
+
 def test_default_is_one_worker_per_core(target):
     assert init(target, "etl-dflt", None).status_code == 200
     n = len(os.sched_getaffinity(0))

@@ -177,7 +177,7 @@ static void *serve_one(void *arg)
         cmn_buf_printf(&out, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
     else
         cmn_buf_printf(&out, "HTTP/1.1 101 Switching Protocols\r\nupgrade: WebSocket\r\nConnection: Upgrade\r\n"
-                             "Sec-WebSocket-Accept: %s\r\n\r\n", acc);
+                             "Sec-WebSocket-Accept: %s\r\nEtlfs-Worker: 3\r\n\r\n", acc);
     /* a ping and a message in the same write as the 101 */
     static const unsigned char early[] = {0x89, 0x02, 'h', 'i', 0x82, 0x03, 'a', 'b', 'c'};
     if (s->mode == GOOD)
@@ -212,9 +212,12 @@ static void test_handshake(void)
         pthread_create(&th, NULL, serve_one, &s);
         cmn_ws *c = NULL;
         cmn_err err = {0};
-        int rc = cmn_ws_connect("127.0.0.1", port, "/ws", cmn_mono_ns() + 5000 * 1000000LL, &c, &err);
+        char *worker = NULL;
+        int rc = cmn_ws_connect("127.0.0.1", port, "/ws", cmn_mono_ns() + 5000 * 1000000LL, "etlfs-worker", &worker,
+                                &c, &err);
         if (m == GOOD) {
             CHECK(rc == 0 && c, "connect: %d %s", rc, err.msg);
+            CHECK(worker && strcmp(worker, "3") == 0, "the 101's header asked for: %s", worker ? worker : "(none)");
             if (c) {
                 cmn_buf got;
                 cmn_buf_init(&got);
@@ -227,10 +230,11 @@ static void test_handshake(void)
                 cmn_ws_free(c);
             }
         } else {
-            CHECK(rc == -EPROTO && !c, "mode %d: %d", m, rc);
+            CHECK(rc == -EPROTO && !c && !worker, "mode %d: %d", m, rc);
             CHECK(strstr(err.msg, m == NOT_FOUND ? "404" : "Sec-WebSocket-Accept") && strstr(err.msg, "/ws"),
                   "mode %d: %s", m, err.msg);
         }
+        free(worker);
         pthread_join(th, NULL);
         close(s.lfd);
     }
@@ -240,7 +244,7 @@ static void test_handshake(void)
     close(lfd);
     cmn_ws *c = NULL;
     cmn_err err = {0};
-    int rc = cmn_ws_connect("127.0.0.1", port, "/ws", cmn_mono_ns() + 5000 * 1000000LL, &c, &err);
+    int rc = cmn_ws_connect("127.0.0.1", port, "/ws", cmn_mono_ns() + 5000 * 1000000LL, NULL, NULL, &c, &err);
     CHECK(rc == -ECONNREFUSED && !c && strstr(err.msg, "connect"), "closed port: %d %s", rc, err.msg);
 }
 

@@ -15,7 +15,13 @@ how many transforms it runs (one int32 each in a shared anonymous mapping)
 and answers "Connection: close" when it is running another transform and a
 sibling runs none (leave()): the client's next request reconnects, and the
 idle sibling accepts it. Over ws:// a stream is never closed for that (the
-target would resend the objects in flight). A child whose
+target would resend the objects in flight); instead each process also
+publishes how many streams it holds (a connection counts from its accept
+until its first bytes are not "GET /ws"), and one that holds more than a
+sibling leaves a new connection to it (for CROWDED_WAIT at most): the
+target's first streams land on different processes (without it two of
+them shared one process half the time, and at two objects in flight one
+core idled). A child whose
 parent is gone exits; a parent whose children keep dying at once exits with
 the reason, so the target reports the ETL failed instead of serving with
 fewer processes than it says. A child killed by the memory cgroup's OOM
@@ -25,13 +31,16 @@ target reports "out of memory" as it does for a single process.
 import functools
 import mmap
 import os
+import select
 import struct
 import signal
+import socket
 import sys
 import threading
 import time
 
 GRACE = 0.02  # seconds a busy process leaves a new connection to an idle one
+CROWDED_WAIT = 0.2  # at most, seconds a process leaves a new connection to one holding fewer streams
 MAX_DEATHS = 10  # children dying within DEATH_WINDOW: the ETL is broken, stop
 DEATH_WINDOW = 10.0
 
@@ -75,14 +84,59 @@ class _Busy:
 
 
 busy = _Busy()
-_table = None  # the shared mapping: one int32 per worker, its transforms running
+_table = None  # the shared mapping: two int32 per worker, its transforms running and streams held
 _me = -1  # this worker's slot in it
 _I32 = struct.Struct("i")
+_streams = 0  # streams this process holds, or may (its main thread accepts, handler threads close)
+_streams_lock = threading.Lock()
+_counted = set()  # id() of the sockets counted in _streams
+STREAM = b"GET /ws"  # how a ws:// stream's first request starts
 
 
 def _publish(n):
     if _me >= 0:
-        _I32.pack_into(_table, 4 * _me, n)
+        _I32.pack_into(_table, 8 * _me, n)
+
+
+def _held(sock, d):
+    """Counts sock in (+1) or out (-1; once) of the streams this process holds."""
+    global _streams
+    with _streams_lock:
+        if d > 0:
+            _counted.add(id(sock))
+        elif id(sock) in _counted:
+            _counted.discard(id(sock))
+        else:
+            return
+        _streams += d
+        if _me >= 0:
+            _I32.pack_into(_table, 8 * _me + 4, _streams)
+
+
+def _pending(listener):
+    """Whether a connection waits to be accepted on listener."""
+    return bool(select.select([listener], [], [], 0)[0])
+
+
+def _not_a_stream(sock):
+    """Whether sock's first bytes are not a ws:// stream's request (they
+    are waited for: the client writes its request at once)."""
+    try:
+        head = sock.recv(len(STREAM), socket.MSG_PEEK)
+    except OSError:
+        return True
+    return not STREAM.startswith(head) or not head
+
+
+def _crowded():
+    """Whether a sibling holds fewer streams than this process."""
+    n = len(_table) // 8
+    return any(i != _me and _I32.unpack_from(_table, 8 * i + 4)[0] < _streams for i in range(n))
+
+
+def worker():
+    """This process's slot among the workers (0 to n-1), or -1 when it serves alone."""
+    return _me
 
 
 def leave():
@@ -93,8 +147,8 @@ def leave():
     with busy.lock:
         if busy.n == 0:
             return False
-    n = len(_table) // 4
-    return any(i != _me and _I32.unpack_from(_table, 4 * i)[0] == 0 for i in range(n))
+    n = len(_table) // 8
+    return any(i != _me and _I32.unpack_from(_table, 8 * i)[0] == 0 for i in range(n))
 
 
 def counted(fn):
@@ -117,10 +171,27 @@ class WorkerMixIn:
 
     def get_request(self):
         if self.prefork_parent is not None:  # siblings share the socket
-            busy.idle.wait(GRACE)
+            if _crowded():  # until that sibling takes it (slow to run on a busy machine), bounded
+                end = time.monotonic() + CROWDED_WAIT
+                while _crowded() and _pending(self.socket) and time.monotonic() < end:
+                    time.sleep(GRACE / 4)
+            else:
+                busy.idle.wait(GRACE)
         conn, addr = self.socket.accept()  # BlockingIOError: a sibling took it
         conn.setblocking(True)
+        _held(conn, 1)
         return conn, addr
+
+    def finish_request(self, request, client_address):
+        if _not_a_stream(request):
+            _held(request, -1)
+        super().finish_request(request, client_address)
+
+    def shutdown_request(self, request):
+        try:
+            super().shutdown_request(request)
+        finally:
+            _held(request, -1)
 
     def service_actions(self):
         super().service_actions()
@@ -157,6 +228,7 @@ def _child(server, slot):
     global _me
     _me = slot
     _publish(0)
+    _I32.pack_into(_table, 8 * _me + 4, 0)  # the slot may be a dead sibling's: its count goes with it
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     server.prefork_parent = os.getppid()
@@ -177,7 +249,7 @@ def serve(server, n, name):
             pass
         return
     global _table
-    _table = mmap.mmap(-1, 4 * n)  # MAP_SHARED: the children write, all read
+    _table = mmap.mmap(-1, 8 * n)  # MAP_SHARED: the children write, all read
     children = {}  # pid -> slot
     deaths = []
 

@@ -10,7 +10,9 @@ with one message: the output (binary), or "Transform error: <reason>"
 Design: the connection keeps the handler's thread (a transform that hangs
 holds only its own connection); framing with the standard library: frames
 unmasked with one big-integer XOR, pings answered, no extensions, each
-answer written with one call.
+answer written with one call. The 101 names the worker process serving the
+stream (Etlfs-Worker, prefork.py's slot) when there are several, so that the
+target spreads the objects it has in flight over the processes.
 """
 import base64
 import hashlib
@@ -18,6 +20,8 @@ import json
 import os
 import struct
 import urllib.parse
+
+import prefork
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, BINARY, CLOSE, PING, PONG = 1, 2, 8, 9, 10
@@ -109,8 +113,10 @@ def serve(handler, transform_object, describe_error):
                             % (len(body), body))
         return
     accept = base64.b64encode(hashlib.sha1(key.strip().encode() + GUID).digest())
+    slot = prefork.worker()
     handler.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                        b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+                        b"Sec-WebSocket-Accept: " + accept + b"\r\n"
+                        + (b"Etlfs-Worker: %d\r\n" % slot if slot >= 0 else b"") + b"\r\n")
     handler.close_connection = True
     rfile, wfile = handler.rfile, handler.wfile
     try:
