@@ -270,6 +270,14 @@ void cmn_ws_send_lock(cmn_ws *ws)
     send_pong(ws);
 }
 
+bool cmn_ws_send_trylock(cmn_ws *ws)
+{
+    if (pthread_mutex_trylock(&ws->smu) != 0)
+        return false;
+    send_pong(ws);
+    return true;
+}
+
 void cmn_ws_send_unlock(cmn_ws *ws)
 {
     pthread_mutex_unlock(&ws->smu);

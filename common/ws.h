@@ -49,6 +49,9 @@ void cmn_ws_set_recv_deadline(cmn_ws *ws, int64_t deadline_ns);
 /* Full duplex: a sender holds the send side around its messages and their
  * flush while another thread receives; a pong owed goes out first. */
 void cmn_ws_send_lock(cmn_ws *ws);
+/* The send side if it is free now (false: another sender holds it), for a
+ * thread that must not wait. */
+bool cmn_ws_send_trylock(cmn_ws *ws);
 void cmn_ws_send_unlock(cmn_ws *ws);
 /* Fails the connection with why (-ECONNRESET from then on) and wakes a
  * thread waiting on it, sending or receiving. */

@@ -128,7 +128,7 @@ static void one_line(cmn_buf *b)
         b->data[--b->len] = '\0';
 }
 
-static void record_error(etl_handle *h, const etl_object *obj, const cmn_err *err)
+void etl_record_error(etl_handle *h, const etl_object *obj, const cmn_err *err)
 {
     pthread_mutex_lock(&h->errs_mu);
     struct etl_obj_error *e = &h->errs[h->nerrs++ % ETL_OBJ_ERRORS];
@@ -282,7 +282,7 @@ int etl_handle_transform(etl_handle *h, const etl_object *obj, const char *args,
     if (rc && err) {
         cmn_debug("%s", err->msg);
         if (rc != -ECANCELED) /* a receiver that stopped reading is not the object's failure */
-            record_error(h, obj, err);
+            etl_record_error(h, obj, err);
     }
     return rc;
 }

@@ -390,6 +390,8 @@ static enum MHD_Result dispatch(void *cls, tgt_req *r, tgt_handler h)
     if (r->may_wait && cls != &etl_listener && to_worker(r, h))
         return MHD_YES;
     int ret = h(r);
+    if (r->suspended) /* its reply comes from another thread (tgt_suspend) */
+        return MHD_YES;
     if (r->deferred && !r->responded) {
         if (to_worker(r, h))
             return MHD_YES;
@@ -417,12 +419,59 @@ void tgt_unpark(struct MHD_Connection *conn)
     parked--;
 }
 
-/* The connection of a request a worker ran is back: queue its reply. */
+/* r->run of a suspended request until a worker takes it: queue_held
+ * queues the reply when its connection is back. */
+static int held_reply(tgt_req *r)
+{
+    (void)r;
+    return MHD_NO;
+}
+
+void tgt_suspend(tgt_req *r)
+{
+    r->run = held_reply;
+    r->on_worker = true; /* its reply is held for this thread (tgt_reply) */
+    r->suspended = true;
+    parked++;
+    MHD_suspend_connection(r->conn);
+}
+
+void tgt_resume(tgt_req *r)
+{
+    if (!r->responded)
+        tgt_reply_err(r, 500, "%s %s: handler gave no reply", r->method, r->url);
+    r->on_worker = false;
+    MHD_resume_connection(r->conn); /* r belongs to the event thread again */
+    parked--;
+}
+
+bool tgt_resume_on_worker(tgt_req *r, tgt_handler h)
+{
+    pthread_mutex_lock(&pool.mu);
+    bool queued = !pool.stop && pool.n;
+    if (queued) {
+        r->run = h;
+        r->next = NULL;
+        if (pool.tail)
+            pool.tail->next = r;
+        else
+            pool.head = r;
+        pool.tail = r;
+        parked--; /* the worker resumes it */
+        pthread_cond_signal(&pool.cv);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return queued;
+}
+
+/* The connection of a request a worker (or tgt_resume) ran is back: queue
+ * its reply. */
 static enum MHD_Result queue_held(tgt_req *r)
 {
     struct MHD_Response *resp = r->held;
     r->held = NULL;
     r->run = NULL;
+    r->suspended = false;
     if (!resp)
         return MHD_NO;
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned int)r->status, resp);
