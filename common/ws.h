@@ -7,9 +7,10 @@
  *
  * One thread at a time sends and one receives (the same thread, or two:
  * full duplex, senders then take the send side with cmn_ws_send_lock). Sends
- * are buffered until the next receive (or cmn_ws_flush), so a request of
- * several messages leaves in one write. No extensions (no compression) are
- * negotiated.
+ * are buffered until the receiving thread next reads the socket (or
+ * cmn_ws_flush), so a request of several messages leaves in one write, and
+ * so do the answers to messages that arrived together. No extensions (no
+ * compression) are negotiated.
  */
 #ifndef ETLFS_WS_H
 #define ETLFS_WS_H

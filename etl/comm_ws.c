@@ -332,10 +332,9 @@ static void wake_head(ws_conn *c)
         pthread_cond_signal(c->head->op ? &c->rcv : &c->head->cv);
 }
 
-/* Queues t, in the order of the messages (the send side held). */
-static void conn_enqueue(ws_pool *p, ws_conn *c, ticket *t)
+/* Queues t, in the order of the messages (the send side and mu held). */
+static void conn_enqueue(ws_conn *c, ticket *t)
 {
-    pthread_mutex_lock(&p->mu);
     if (c->tail)
         c->tail->next = t;
     else
@@ -346,7 +345,6 @@ static void conn_enqueue(ws_pool *p, ws_conn *c, ticket *t)
         if (c->head == t)
             wake_head(c);
     }
-    pthread_mutex_unlock(&p->mu);
 }
 
 /* The head's answer was read: the next ticket's reader goes on (mu held). */
@@ -368,7 +366,9 @@ static int conn_send(ws_pool *p, ws_conn *c, ticket *t, const ctrl_msg *ctrl, co
                      int *read_errno)
 {
     cmn_ws_send_lock(c->ws);
-    conn_enqueue(p, c, t);
+    pthread_mutex_lock(&p->mu);
+    conn_enqueue(c, t);
+    pthread_mutex_unlock(&p->mu);
     cmn_ws_set_send_deadline(c->ws, deadline);
     int rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl->data, ctrl->len);
     if (!rc)
@@ -545,17 +545,10 @@ static int op_begin(void *ctx, const char *ctype, int64_t len)
     return 0;
 }
 
-/* The op's answer was read (rrc): its connection released, done called. */
-static void op_end(ws_pool *p, op *o, int rrc)
+/* The op's answer was read (rrc, why) and its connection released: done. */
+static void op_end(op *o, int rrc, const char *why)
 {
-    ws_conn *c = o->c;
     etl_handle *h = o->h;
-    char why[200] = "";
-    if (rrc)
-        snprintf(why, sizeof why, "%s", cmn_ws_why(c->ws));
-    pthread_mutex_lock(&p->mu);
-    conn_release(p, c);
-    pthread_mutex_unlock(&p->mu);
     __atomic_add_fetch(&h->out_bytes, o->a.streamed, __ATOMIC_RELAXED);
     cmn_err e = {0};
     int rc = outcome(h, &o->obj, &o->a, false, 0, rrc, 0, o->tmo, why, 0, &e);
@@ -591,10 +584,14 @@ static void *reader_main(void *arg)
             pthread_mutex_unlock(&p->mu);
             cmn_ws_reader r = {&o->a, answer_begin, answer_data};
             int rrc = read_answer(c, o->deadline, &r);
+            char why[200] = "";
+            if (rrc)
+                snprintf(why, sizeof why, "%s", cmn_ws_why(c->ws));
             pthread_mutex_lock(&p->mu);
             conn_pop(c);
+            conn_release(p, c); /* the op's use; c stays while its reader runs */
             pthread_mutex_unlock(&p->mu);
-            op_end(p, o, rrc);
+            op_end(o, rrc, why);
             pthread_mutex_lock(&p->mu);
             continue;
         }
@@ -616,39 +613,9 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     ws_pool *p = h->comm_state;
     if (!(strcmp(h->arg, "fqn") == 0 || h->direct_fqn || h->fqn_default))
         return -EAGAIN; /* the bytes go too: a thread that may wait sends them */
-    pthread_mutex_lock(&p->mu);
-    bool wait;
-    ws_conn *c = pool_pick(p, &wait);
-    if (!c) { /* a dial or a wait for room: for a thread that may block */
-        pthread_mutex_unlock(&p->mu);
-        return -EAGAIN;
-    }
-    if (!c->reader_on) {
-        pthread_t th;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        int e = pthread_create(&th, &attr, reader_main, c);
-        pthread_attr_destroy(&attr);
-        if (e) {
-            pthread_mutex_unlock(&p->mu);
-            return -EAGAIN;
-        }
-        c->reader_on = true; /* not a user: pool_pick counts objects */
-        p->refs++;
-    }
-    c->users++; /* the op's */
-    pthread_mutex_unlock(&p->mu);
-    if (!cmn_ws_send_trylock(c->ws)) { /* another sender: maybe a large body */
-        pthread_mutex_lock(&p->mu);
-        conn_release(p, c);
-        pthread_mutex_unlock(&p->mu);
-        return -EAGAIN;
-    }
     op *o = cmn_xcalloc(1, sizeof *o);
     o->t.op = o;
     pthread_cond_init(&o->t.cv, NULL);
-    o->c = c;
     o->h = h;
     o->obj = *obj;
     o->as = *as;
@@ -657,12 +624,43 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     cmn_buf_init(&o->a.text);
     o->tmo = h->object_timeout_ns;
     o->deadline = cmn_mono_ns() + o->tmo;
+    /* one hold of mu: a connection with room whose send side is free now
+     * (trylock: never waits, so no order against conn_send's), its reader,
+     * and the ticket queued before the message goes */
+    pthread_mutex_lock(&p->mu);
+    bool wait;
+    ws_conn *c = pool_pick(p, &wait);
+    int rc = -EAGAIN; /* a dial, a wait for room, another sender (maybe a large body): for a thread that may block */
+    if (c && cmn_ws_send_trylock(c->ws)) {
+        rc = 0;
+        if (!c->reader_on) {
+            pthread_t th;
+            pthread_attr_t attr;
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            rc = pthread_create(&th, &attr, reader_main, c) ? -EAGAIN : 0;
+            pthread_attr_destroy(&attr);
+            c->reader_on = rc == 0; /* not a user: pool_pick counts objects */
+            p->refs += rc == 0;
+        }
+        if (rc)
+            cmn_ws_send_unlock(c->ws);
+    }
+    if (rc) {
+        pthread_mutex_unlock(&p->mu);
+        pthread_cond_destroy(&o->t.cv);
+        free(o);
+        return rc;
+    }
+    c->users++; /* the op's */
+    o->c = c;
+    conn_enqueue(c, &o->t);
+    pthread_mutex_unlock(&p->mu);
     ctrl_msg ctrl;
     control_msg(&ctrl, obj, args, true);
-    conn_enqueue(p, c, &o->t);
     int64_t soon = cmn_mono_ns() + SEND_WAIT_NS;
     cmn_ws_set_send_deadline(c->ws, soon < o->deadline ? soon : o->deadline);
-    int rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl.data, ctrl.len);
+    rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl.data, ctrl.len);
     if (!rc)
         rc = cmn_ws_flush(c->ws);
     cmn_ws_send_unlock(c->ws);

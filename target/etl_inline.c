@@ -326,6 +326,11 @@ static int inline_start(tgt_req *r, const char *bck, const char *obj)
     p->r = r;
     p->h = h;
     p->o = (etl_object){bck, obj, p->fqn, size, NULL};
+    char *url = etl_redirect_url(h, &p->o); /* hpull: a 307 from here */
+    if (url) {
+        free(p);
+        return inline_redirect(r, h, url);
+    }
     cmn_spool_init(&p->out, tgt->store.mpaths[tgt_store_mpath_of(&tgt->store, bck, obj)], INLINE_MEM);
     tgt_suspend(r); /* before the start: the reply may come at once */
     etl_async a = {.spool = &p->out, .done = inline_done, .ctx = p};
