@@ -247,6 +247,19 @@ bool cmn_ws_usable(const cmn_ws *ws)
     return error(ws) == 0;
 }
 
+int cmn_ws_wait_input(cmn_ws *ws, int ms)
+{
+    if (error(ws))
+        return -error(ws);
+    if (ws->in_off < ws->in_len)
+        return 1;
+    struct pollfd p = {.fd = ws->fd, .events = POLLIN};
+    int n = poll(&p, 1, ms);
+    if (n < 0 && errno != EINTR)
+        return fail(ws, errno, "poll: %s", strerror(errno));
+    return n > 0;
+}
+
 void cmn_ws_shutdown(cmn_ws *ws, const char *why)
 {
     char copy[sizeof ws->why]; /* why may be cmn_ws_why(ws) */

@@ -17,9 +17,13 @@
  * as it has answered one. Answers come in the order the objects were sent;
  * each connection keeps that order as a queue of tickets, and the thread
  * whose ticket is at the head reads the next answer straight into its own
- * sink (nothing is buffered between threads). Bounded: CONN_MAX connections
+ * sink (nothing is buffered between threads). An op (etl_transform_start,
+ * an inline GET on an event thread) has no thread waiting: its ticket is
+ * read by the connection's reader thread (started with its first op), which
+ * fills the op's spool and calls its done. Bounded: CONN_MAX connections
  * per ETL, INFLIGHT_MAX objects on each; a new connection is dialled only
- * when every one has work in flight.
+ * when every one has work in flight (never for an op: it goes to a thread
+ * that may wait).
  *
  * A connection that broke (or timed out: a late answer would be taken for
  * the next object's) takes no new objects and fails every ticket queued on
@@ -570,6 +574,12 @@ static void op_end(op *o, int rrc, const char *why)
     as.done(as.ctx, rc, &e);
 }
 
+/* After an answer the reader waits for the next one in poll for this long,
+ * where the event thread that queues an op need not wake it (a futex and a
+ * context switch per object when it slept on rcv); then it sleeps on rcv. */
+#define READER_BUSY_NS (ETL_SEC_NS / 2)
+#define READER_POLL_MS 20 /* a look at the queue (a new op's deadline, the pool's end) this often meanwhile */
+
 /* A connection's reader: reads the answers of its ops as they come to the
  * head of its queue (a waiting transfer reads its own); ends once the
  * connection is dead with no op left on it. */
@@ -577,6 +587,7 @@ static void *reader_main(void *arg)
 {
     ws_conn *c = arg;
     ws_pool *p = c->pool;
+    int64_t busy_until = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
         if (c->head && c->head->op) {
@@ -592,11 +603,20 @@ static void *reader_main(void *arg)
             conn_release(p, c); /* the op's use; c stays while its reader runs */
             pthread_mutex_unlock(&p->mu);
             op_end(o, rrc, why);
+            busy_until = cmn_mono_ns() + READER_BUSY_NS;
             pthread_mutex_lock(&p->mu);
             continue;
         }
         if (c->nops == 0 && (c->dead || !cmn_ws_usable(c->ws)))
             break;
+        if (!c->head && !c->dead && cmn_mono_ns() < busy_until) {
+            pthread_mutex_unlock(&p->mu);
+            int n = cmn_ws_wait_input(c->ws, READER_POLL_MS);
+            pthread_mutex_lock(&p->mu);
+            if (n != 0 && !c->head) /* input for no ticket (a ping, a close) or a failure: read with the next op */
+                busy_until = 0;
+            continue;
+        }
         pthread_cond_wait(&c->rcv, &p->mu);
     }
     c->reader_on = false;
