@@ -251,8 +251,6 @@ int cmn_ws_wait_input(cmn_ws *ws, int ms)
 {
     if (error(ws))
         return -error(ws);
-    if (ws->in_off < ws->in_len)
-        return 1;
     struct pollfd p = {.fd = ws->fd, .events = POLLIN};
     int n = poll(&p, 1, ms);
     if (n < 0 && errno != EINTR)

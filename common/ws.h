@@ -54,8 +54,10 @@ void cmn_ws_send_lock(cmn_ws *ws);
  * thread that must not wait. */
 bool cmn_ws_send_trylock(cmn_ws *ws);
 void cmn_ws_send_unlock(cmn_ws *ws);
-/* For the receiving thread: 1 when input waits (buffered or on the
- * socket), 0 after ms without, -errno when the connection failed. */
+/* 1 when the socket has input, 0 after ms without, -errno when the
+ * connection failed. Input already buffered is not looked at (so a thread
+ * may wait here while another receives): for a reader that waits for the
+ * answer to a message it has not yet seen sent. */
 int cmn_ws_wait_input(cmn_ws *ws, int ms);
 /* Fails the connection with why (-ECONNRESET from then on) and wakes a
  * thread waiting on it, sending or receiving. */
