@@ -319,9 +319,11 @@ static int inline_start(tgt_req *r, const char *bck, const char *obj)
     int rc = inline_source(r, bck, obj, p->fqn, sizeof p->fqn, &size);
     cmn_err e = {0};
     etl_chain *h = rc || size > INLINE_MEM ? NULL : tgt_etl_from_query(r, &e);
-    if (!h) { /* replied (1), or the worker's path says why */
+    if (!h) {
         free(p);
-        if (rc != 1)
+        if (rc == 0 && size <= INLINE_MEM) /* no such ETL, bad etl_args: as the worker's path says it */
+            return tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
+        if (rc != 1) /* not replied: a large object streams, a failed stat is answered there */
             tgt_defer(r);
         return MHD_YES;
     }
