@@ -145,6 +145,18 @@ static ssize_t on_send(const uint8_t *data, size_t len, int flags, void *user)
     return (ssize_t)len;
 }
 
+/* What this thread queued goes out before it may wait for input (a
+ * concurrent sender flushes its own): so answers to messages that arrived
+ * together leave together, in one write. */
+static int flush_own(cmn_ws *ws)
+{
+    if (pthread_mutex_trylock(&ws->smu) != 0)
+        return 0;
+    int rc = ws->out_len ? cmn_ws_flush(ws) : 0;
+    pthread_mutex_unlock(&ws->smu);
+    return rc;
+}
+
 /* wslay's input: from our buffer, refilled by one recv of up to IN_SIZE. */
 static ssize_t on_recv(uint8_t *buf, size_t len, int flags, void *user)
 {
@@ -152,6 +164,8 @@ static ssize_t on_recv(uint8_t *buf, size_t len, int flags, void *user)
     if (error(ws))
         return -1;
     while (ws->in_off == ws->in_len) {
+        if (flush_own(ws))
+            return -1;
         ssize_t n = recv(ws->fd, ws->in, IN_SIZE, 0);
         if (n > 0) {
             ws->in_off = 0;
@@ -233,6 +247,17 @@ bool cmn_ws_usable(const cmn_ws *ws)
     return error(ws) == 0;
 }
 
+int cmn_ws_wait_input(cmn_ws *ws, int ms)
+{
+    if (error(ws))
+        return -error(ws);
+    struct pollfd p = {.fd = ws->fd, .events = POLLIN};
+    int n = poll(&p, 1, ms);
+    if (n < 0 && errno != EINTR)
+        return fail(ws, errno, "poll: %s", strerror(errno));
+    return n > 0;
+}
+
 void cmn_ws_shutdown(cmn_ws *ws, const char *why)
 {
     char copy[sizeof ws->why]; /* why may be cmn_ws_why(ws) */
@@ -268,6 +293,14 @@ void cmn_ws_send_lock(cmn_ws *ws)
 {
     pthread_mutex_lock(&ws->smu);
     send_pong(ws);
+}
+
+bool cmn_ws_send_trylock(cmn_ws *ws)
+{
+    if (pthread_mutex_trylock(&ws->smu) != 0)
+        return false;
+    send_pong(ws);
+    return true;
 }
 
 void cmn_ws_send_unlock(cmn_ws *ws)
@@ -371,13 +404,6 @@ static int control(cmn_ws *ws, int opcode, const unsigned char *p, size_t len)
 
 int cmn_ws_recv(cmn_ws *ws, const cmn_ws_reader *r)
 {
-    /* what this thread queued; a concurrent sender flushes its own */
-    if (pthread_mutex_trylock(&ws->smu) == 0) {
-        int rc = cmn_ws_flush(ws);
-        pthread_mutex_unlock(&ws->smu);
-        if (rc)
-            return rc;
-    }
     bool in_msg = false;  /* a data message has begun */
     bool frame = false;   /* inside a frame (some of its payload seen) */
     uint64_t frame_off = 0;

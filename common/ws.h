@@ -7,9 +7,10 @@
  *
  * One thread at a time sends and one receives (the same thread, or two:
  * full duplex, senders then take the send side with cmn_ws_send_lock). Sends
- * are buffered until the next receive (or cmn_ws_flush), so a request of
- * several messages leaves in one write. No extensions (no compression) are
- * negotiated.
+ * are buffered until the receiving thread next reads the socket (or
+ * cmn_ws_flush), so a request of several messages leaves in one write, and
+ * so do the answers to messages that arrived together. No extensions (no
+ * compression) are negotiated.
  */
 #ifndef ETLFS_WS_H
 #define ETLFS_WS_H
@@ -51,7 +52,15 @@ void cmn_ws_set_recv_deadline(cmn_ws *ws, int64_t deadline_ns);
 /* Full duplex: a sender holds the send side around its messages and their
  * flush while another thread receives; a pong owed goes out first. */
 void cmn_ws_send_lock(cmn_ws *ws);
+/* The send side if it is free now (false: another sender holds it), for a
+ * thread that must not wait. */
+bool cmn_ws_send_trylock(cmn_ws *ws);
 void cmn_ws_send_unlock(cmn_ws *ws);
+/* 1 when the socket has input, 0 after ms without, -errno when the
+ * connection failed. Input already buffered is not looked at (so a thread
+ * may wait here while another receives): for a reader that waits for the
+ * answer to a message it has not yet seen sent. */
+int cmn_ws_wait_input(cmn_ws *ws, int ms);
 /* Fails the connection with why (-ECONNRESET from then on) and wakes a
  * thread waiting on it, sending or receiving. */
 void cmn_ws_shutdown(cmn_ws *ws, const char *why);

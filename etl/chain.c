@@ -185,3 +185,10 @@ int etl_transform(const etl_chain *c, const etl_object *obj, const etl_sink *sin
         etl_handle_record_error(c->stage[0], obj, err);
     return rc;
 }
+
+int etl_transform_start(const etl_chain *c, const etl_object *obj, const etl_async *a)
+{
+    if (c->n != 1 || !c->stage[0]->comm->start)
+        return -EAGAIN;
+    return c->stage[0]->comm->start(c->stage[0], obj, c->args, a);
+}

@@ -17,10 +17,14 @@
  * as it has answered one. Answers come in the order the objects were sent;
  * each connection keeps that order as a queue of tickets, and the thread
  * whose ticket is at the head reads the next answer straight into its own
- * sink (nothing is buffered between threads). Bounded: CONN_MAX connections
+ * sink (nothing is buffered between threads). An op (etl_transform_start,
+ * an inline GET on an event thread) has no thread waiting: its ticket is
+ * read by the connection's reader thread (started with its first op), which
+ * fills the op's spool and calls its done. Bounded: CONN_MAX connections
  * per ETL, INFLIGHT_MAX objects on each; a new connection is dialled only
  * when every one has work in flight, or when the idle ones lead to ETL
- * processes that are transforming already.
+ * processes that are transforming already (never for an op: it goes to a
+ * thread that may wait).
  *
  * An ETL of ours serves its streams from several processes (prefork.py),
  * each stream by one of them, and names it in the 101 (Etlfs-Worker): an
@@ -53,18 +57,25 @@
 #define WORKER_HDR "Etlfs-Worker" /* the 101's: which of the ETL's processes serves the stream */
 #define WORKERS_MAX 256           /* processes told apart (prefork.py's NUM_WORKERS bound) */
 
+struct op;
+
 typedef struct ticket {
     struct ticket *next;
-    pthread_cond_t cv; /* signalled when the ticket becomes its connection's head */
+    pthread_cond_t cv; /* a waiting transfer's: signalled when its ticket becomes the head */
+    struct op *op;     /* an object nobody waits for (etl_transform_start): the reader thread reads it */
 } ticket;
 
 typedef struct ws_conn {
     cmn_ws *ws;
     struct ws_conn *next;
     ticket *head, *tail; /* sent, answers awaited, in order (under the pool's mu) */
-    int users;           /* transfers holding it: sending or queued (mu) */
+    int users;           /* transfers holding it: sending or queued, and ops (mu) */
     int worker;          /* the ETL process serving it, or -1: not told */
     bool dead;           /* takes no new objects (mu) */
+    int nops;            /* ops among the tickets (mu) */
+    bool reader_on;      /* its reader thread runs (mu) */
+    pthread_cond_t rcv;  /* the reader's: an op is the head, or the connection died */
+    struct ws_pool *pool;  /* for the reader */
 } ws_conn;
 
 typedef struct ws_pool {
@@ -73,6 +84,8 @@ typedef struct ws_pool {
     ws_conn *conns;    /* in the order they were dialled */
     int nconns;        /* including those being dialled */
     int load[WORKERS_MAX]; /* objects in flight per ETL process, over its connections (mu) */
+    int refs;          /* its owner's and each reader thread's (mu) */
+    bool freeing;      /* the owner let go (mu) */
 } ws_pool;
 
 static void *pool_new(const etl_handle *h)
@@ -80,22 +93,47 @@ static void *pool_new(const etl_handle *h)
     ws_pool *p = cmn_xcalloc(1, sizeof *p);
     pthread_mutex_init(&p->mu, NULL);
     cmn_cond_init_mono(&p->cv);
+    p->refs = 1;
     return p;
 }
 
+static void conn_free(ws_conn *c)
+{
+    cmn_ws_free(c->ws);
+    pthread_cond_destroy(&c->rcv);
+    free(c);
+}
+
+/* The last reference went: every connection goes. */
+static void pool_destroy(ws_pool *p)
+{
+    for (ws_conn *c = p->conns, *next; c; c = next) {
+        next = c->next;
+        conn_free(c);
+    }
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* No transfer runs any more (its handle goes; that may happen on a reader
+ * thread, in an op's done): the readers end on their own, and the last of
+ * them, or this, frees the pool. */
 static void pool_free(void *state)
 {
     ws_pool *p = state;
     if (!p)
         return;
-    for (ws_conn *c = p->conns, *next; c; c = next) {
-        next = c->next;
-        cmn_ws_free(c->ws);
-        free(c);
+    pthread_mutex_lock(&p->mu);
+    for (ws_conn *c = p->conns; c; c = c->next) {
+        c->dead = true;
+        pthread_cond_signal(&c->rcv);
     }
-    pthread_cond_destroy(&p->cv);
-    pthread_mutex_destroy(&p->mu);
-    free(p);
+    p->freeing = true;
+    bool last = --p->refs == 0;
+    pthread_mutex_unlock(&p->mu);
+    if (last)
+        pool_destroy(p);
 }
 
 /* Objects in flight in the process that serves c (mu held): on all its
@@ -140,23 +178,30 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
     return NULL;
 }
 
-/* Drops a user (mu held); frees a dead connection with none left. */
-static void conn_release(ws_pool *p, ws_conn *c)
+/* A dead connection that nobody uses and no reader reads goes (mu held). */
+static void conn_check(ws_pool *p, ws_conn *c)
 {
-    conn_count(p, c, -1);
     if (!cmn_ws_usable(c->ws))
         c->dead = true;
-    if (c->dead && c->users == 0) {
+    if (c->dead && c->users == 0 && !c->reader_on) {
         for (ws_conn **pp = &p->conns; *pp; pp = &(*pp)->next)
             if (*pp == c) {
                 *pp = c->next;
                 break;
             }
         p->nconns--;
-        cmn_ws_free(c->ws);
-        free(c);
+        conn_free(c);
+    } else if (c->dead) {
+        pthread_cond_signal(&c->rcv); /* its reader may end */
     }
     pthread_cond_broadcast(&p->cv);
+}
+
+/* Drops a user (mu held). */
+static void conn_release(ws_pool *p, ws_conn *c)
+{
+    conn_count(p, c, -1);
+    conn_check(p, c);
 }
 
 /* A connection to send one object on (its users counted), or -errno with
@@ -198,6 +243,8 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
     } else {
         ws_conn *c = cmn_xcalloc(1, sizeof *c);
         c->ws = ws;
+        c->pool = p;
+        cmn_cond_init_mono(&c->rcv);
         c->worker = (int)w;
         conn_count(p, c, 1);
         ws_conn **tail = &p->conns;
@@ -324,6 +371,41 @@ static int send_source(cmn_ws *ws, const source *src, int *read_errno)
     return 0;
 }
 
+/* Wakes whoever reads the head's answer (mu held): the thread that waits
+ * for it, or the connection's reader thread for an op. */
+static void wake_head(ws_conn *c)
+{
+    if (c->head)
+        pthread_cond_signal(c->head->op ? &c->rcv : &c->head->cv);
+}
+
+/* Queues t, in the order of the messages (the send side and mu held). */
+static void conn_enqueue(ws_conn *c, ticket *t)
+{
+    if (c->tail)
+        c->tail->next = t;
+    else
+        c->head = t;
+    c->tail = t;
+    if (t->op) {
+        c->nops++;
+        if (c->head == t)
+            wake_head(c);
+    }
+}
+
+/* The head's answer was read: the next ticket's reader goes on (mu held). */
+static void conn_pop(ws_conn *c)
+{
+    ticket *t = c->head;
+    c->head = t->next;
+    if (!c->head)
+        c->tail = NULL;
+    if (t->op)
+        c->nops--;
+    wake_head(c);
+}
+
 /* Sends one object on c and queues its ticket, both under the send side
  * so that tickets are in the order of the messages. 0 or -errno; after a
  * failure the connection is shut (its queued tickets fail, a receiver wakes). */
@@ -332,11 +414,7 @@ static int conn_send(ws_pool *p, ws_conn *c, ticket *t, const ctrl_msg *ctrl, co
 {
     cmn_ws_send_lock(c->ws);
     pthread_mutex_lock(&p->mu);
-    if (c->tail)
-        c->tail->next = t;
-    else
-        c->head = t;
-    c->tail = t;
+    conn_enqueue(c, t);
     pthread_mutex_unlock(&p->mu);
     cmn_ws_set_send_deadline(c->ws, deadline);
     int rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl->data, ctrl->len);
@@ -350,8 +428,20 @@ static int conn_send(ws_pool *p, ws_conn *c, ticket *t, const ctrl_msg *ctrl, co
     return rc;
 }
 
+/* Reads the head's answer into r (its reader alone calls this). */
+static int read_answer(ws_conn *c, int64_t deadline, const cmn_ws_reader *r)
+{
+    if (!cmn_ws_usable(c->ws))
+        return -ECONNRESET;
+    cmn_ws_set_recv_deadline(c->ws, deadline);
+    int rc = cmn_ws_recv(c->ws, r);
+    if (rc) /* cut, late or refused: the answers after ours are lost with it */
+        cmn_ws_shutdown(c->ws, cmn_ws_why(c->ws));
+    return rc;
+}
+
 /* Waits until t's answer is next, reads it into r, and leaves the queue,
- * waking the next ticket's thread alone (a broadcast woke every thread
+ * waking the next ticket's reader alone (a broadcast woke every thread
  * waiting on any connection, for one of them to go on). */
 static int conn_recv(ws_pool *p, ws_conn *c, ticket *t, int64_t deadline, const cmn_ws_reader *r)
 {
@@ -359,20 +449,47 @@ static int conn_recv(ws_pool *p, ws_conn *c, ticket *t, int64_t deadline, const 
     while (c->head != t) /* bounded: each answer before ours has its deadline */
         pthread_cond_wait(&t->cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
-    int rc = -ECONNRESET;
-    if (cmn_ws_usable(c->ws)) {
-        cmn_ws_set_recv_deadline(c->ws, deadline);
-        rc = cmn_ws_recv(c->ws, r);
-        if (rc) /* cut, late or refused: the answers after ours are lost with it */
-            cmn_ws_shutdown(c->ws, cmn_ws_why(c->ws));
-    }
+    int rc = read_answer(c, deadline, r);
     pthread_mutex_lock(&p->mu);
-    c->head = t->next;
-    if (c->head)
-        pthread_cond_signal(&c->head->cv);
-    else
-        c->tail = NULL;
+    conn_pop(c);
     pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+/* What one attempt came to: 0 (the whole output is in the sink), 1 (the
+ * connection broke before any answer: another may be tried), or -errno
+ * with err naming the ETL and the object. */
+static int outcome(etl_handle *h, const etl_object *obj, answer *a, bool from_input, int wrc, int rrc, int read_errno,
+                   int64_t tmo, const char *why, int attempt, cmn_err *err)
+{
+    int rc = 0;
+    if (wrc == -EIO) /* the source, not the connection (which the cut message spoilt) */
+        ETL_FAIL(EIO, "cannot read %s: %s", from_input ? "the previous stage's output" : obj->fqn,
+                 read_errno ? strerror(read_errno) : "it ended early (changed while it was sent)");
+    if (!wrc && rrc == 0) {
+        if (a->opcode != CMN_WS_BINARY) {
+            /* the ETL's error for this object; the connection stays good */
+            for (size_t i = 0; i < a->text.len; i++)
+                if (a->text.data[i] == '\n' || a->text.data[i] == '\r')
+                    a->text.data[i] = ' ';
+            cmn_utf8_scrub(a->text.data);
+            ETL_FAIL(EPROTO, "the ETL answered: %s", a->text.len ? a->text.data : "(an empty error)");
+        }
+        if (!a->begun && a->sink->begin(a->sink->ctx, "application/octet-stream", 0))
+            ETL_FAIL(ECANCELED, "the receiver stopped reading");
+        return 0;
+    }
+    if (rrc == -ECANCELED)
+        ETL_FAIL(ECANCELED, "the receiver stopped reading");
+    if (rrc == -ETIMEDOUT || wrc == -ETIMEDOUT) {
+        char d[32];
+        cmn_format_duration(tmo, d, sizeof d);
+        ETL_FAIL(ETIMEDOUT, "no complete answer within %s", d);
+    }
+    if (a->begun || a->text.len || attempt == 1) /* output went out, or a second connection broke too */
+        ETL_FAIL(EPROTO, "the WebSocket to the ETL broke: %s", why);
+    return 1;
+out:
     return rc;
 }
 
@@ -426,37 +543,17 @@ static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, c
         conn_release(pool, c);
         pthread_mutex_unlock(&pool->mu);
         __atomic_add_fetch(&h->out_bytes, a.streamed, __ATOMIC_RELAXED);
-        if (wrc == -EIO) /* the source, not the connection (which the cut message spoilt) */
-            ETL_FAIL(EIO, "cannot read %s: %s", input ? "the previous stage's output" : obj->fqn,
-                     read_errno ? strerror(read_errno) : "it ended early (changed while it was sent)");
-        if (!wrc && rrc == 0) {
-            __atomic_add_fetch(&h->in_bytes, input ? input->len : src.len, __ATOMIC_RELAXED);
+        rc = outcome(h, obj, &a, input != NULL, wrc, rrc, read_errno, tmo, why, attempt, err);
+        if (rc <= 0)
             break;
-        }
-        if (rrc == -ECANCELED)
-            ETL_FAIL(ECANCELED, "the receiver stopped reading");
-        if (rrc == -ETIMEDOUT || wrc == -ETIMEDOUT) {
-            char d[32];
-            cmn_format_duration(tmo, d, sizeof d);
-            ETL_FAIL(ETIMEDOUT, "no complete answer within %s", d);
-        }
-        if (a.begun || a.text.len || attempt == 1) /* output went out, or a second connection broke too */
-            ETL_FAIL(EPROTO, "the WebSocket to the ETL broke: %s", why);
         cmn_debug("etl[%s]: object ais://%s/%s: the WebSocket broke (%s); once more on another", h->name,
                   obj->bucket, obj->name, why);
         a.opcode = 0;
     }
-    if (a.opcode != CMN_WS_BINARY) {
-        /* the ETL's error for this object; the connection stays good */
-        for (size_t i = 0; i < a.text.len; i++)
-            if (a.text.data[i] == '\n' || a.text.data[i] == '\r')
-                a.text.data[i] = ' ';
-        cmn_utf8_scrub(a.text.data);
-        ETL_FAIL(EPROTO, "the ETL answered: %s", a.text.len ? a.text.data : "(an empty error)");
+    if (rc == 0) {
+        __atomic_add_fetch(&h->in_bytes, input ? input->len : src.len, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&h->obj_count, 1, __ATOMIC_RELAXED);
     }
-    if (!a.begun && sink->begin(sink->ctx, "application/octet-stream", 0))
-        ETL_FAIL(ECANCELED, "the receiver stopped reading");
-    __atomic_add_fetch(&h->obj_count, 1, __ATOMIC_RELAXED);
 out:
     if (src.fd >= 0)
         close(src.fd);
@@ -465,10 +562,182 @@ out:
     return rc;
 }
 
+/* ---------------------------------------------------------------- ops
+ * An object nobody waits for (etl_transform_start, from an event thread):
+ * sent at once on a connection that has room, its answer read by that
+ * connection's reader thread, which calls done. No worker holds the
+ * request meanwhile, and no thread is woken but the one that reads. */
+typedef struct op {
+    ticket t;
+    ws_conn *c;
+    etl_handle *h;
+    etl_object obj;
+    etl_async as;
+    etl_sink via; /* into as.spool */
+    answer a;
+    int64_t tmo, deadline;
+} op;
+
+#define SEND_WAIT_NS (ETL_SEC_NS / 10) /* an op's control message waits for room in the socket this long at most */
+
+static int op_write(void *ctx, const void *buf, size_t len)
+{
+    op *o = ctx;
+    return cmn_spool_write(o->as.spool, buf, len);
+}
+
+static int op_begin(void *ctx, const char *ctype, int64_t len)
+{
+    (void)ctx, (void)ctype, (void)len;
+    return 0;
+}
+
+/* The op's answer was read (rrc, why) and its connection released: done. */
+static void op_end(op *o, int rrc, const char *why)
+{
+    etl_handle *h = o->h;
+    __atomic_add_fetch(&h->out_bytes, o->a.streamed, __ATOMIC_RELAXED);
+    cmn_err e = {0};
+    int rc = outcome(h, &o->obj, &o->a, false, 0, rrc, 0, o->tmo, why, 0, &e);
+    if (rc == 1) {
+        rc = -EAGAIN; /* etl_transform tries another connection */
+        cmn_debug("etl[%s]: object ais://%s/%s: the WebSocket broke (%s); once more on another", h->name,
+                  o->obj.bucket, o->obj.name, why);
+    } else if (rc == 0) {
+        __atomic_add_fetch(&h->obj_count, 1, __ATOMIC_RELAXED);
+    } else {
+        cmn_debug("%s", e.msg);
+        if (rc != -ECANCELED)
+            etl_handle_record_error(h, &o->obj, &e);
+    }
+    etl_async as = o->as;
+    cmn_buf_free(&o->a.text);
+    pthread_cond_destroy(&o->t.cv);
+    free(o);
+    as.done(as.ctx, rc, &e);
+}
+
+/* After an answer the reader waits for the next one in poll for this long,
+ * where the event thread that queues an op need not wake it (a futex and a
+ * context switch per object when it slept on rcv); then it sleeps on rcv. */
+#define READER_BUSY_NS (ETL_SEC_NS / 2)
+#define READER_POLL_MS 20 /* a look at the queue (a new op's deadline, the pool's end) this often meanwhile */
+
+/* A connection's reader: reads the answers of its ops as they come to the
+ * head of its queue (a waiting transfer reads its own); ends once the
+ * connection is dead with no op left on it. */
+static void *reader_main(void *arg)
+{
+    ws_conn *c = arg;
+    ws_pool *p = c->pool;
+    int64_t busy_until = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        if (c->head && c->head->op) {
+            op *o = c->head->op;
+            pthread_mutex_unlock(&p->mu);
+            cmn_ws_reader r = {&o->a, answer_begin, answer_data};
+            int rrc = read_answer(c, o->deadline, &r);
+            char why[200] = "";
+            if (rrc)
+                snprintf(why, sizeof why, "%s", cmn_ws_why(c->ws));
+            pthread_mutex_lock(&p->mu);
+            conn_pop(c);
+            conn_release(p, c); /* the op's use; c stays while its reader runs */
+            pthread_mutex_unlock(&p->mu);
+            op_end(o, rrc, why);
+            busy_until = cmn_mono_ns() + READER_BUSY_NS;
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
+        if (c->nops == 0 && (c->dead || !cmn_ws_usable(c->ws)))
+            break;
+        if (!c->head && !c->dead && cmn_mono_ns() < busy_until) {
+            pthread_mutex_unlock(&p->mu);
+            int n = cmn_ws_wait_input(c->ws, READER_POLL_MS);
+            pthread_mutex_lock(&p->mu);
+            if (n != 0 && !c->head) /* input for no ticket (a ping, a close) or a failure: read with the next op */
+                busy_until = 0;
+            continue;
+        }
+        pthread_cond_wait(&c->rcv, &p->mu);
+    }
+    c->reader_on = false;
+    conn_check(p, c); /* may free c */
+    bool last = --p->refs == 0 && p->freeing;
+    pthread_mutex_unlock(&p->mu);
+    if (last)
+        pool_destroy(p);
+    return NULL;
+}
+
+static int ws_start(etl_handle *h, const etl_object *obj, const char *args, const etl_async *as)
+{
+    ws_pool *p = h->comm_state;
+    if (!(strcmp(h->arg, "fqn") == 0 || h->direct_fqn || h->fqn_default))
+        return -EAGAIN; /* the bytes go too: a thread that may wait sends them */
+    op *o = cmn_xcalloc(1, sizeof *o);
+    o->t.op = o;
+    pthread_cond_init(&o->t.cv, NULL);
+    o->h = h;
+    o->obj = *obj;
+    o->as = *as;
+    o->via = (etl_sink){.ctx = o, .begin = op_begin, .write = op_write};
+    o->a.sink = &o->via;
+    cmn_buf_init(&o->a.text);
+    o->tmo = h->object_timeout_ns;
+    o->deadline = cmn_mono_ns() + o->tmo;
+    /* one hold of mu: a connection with room whose send side is free now
+     * (trylock: never waits, so no order against conn_send's), its reader,
+     * and the ticket queued before the message goes */
+    pthread_mutex_lock(&p->mu);
+    bool wait;
+    ws_conn *c = pool_pick(p, &wait);
+    int rc = -EAGAIN; /* a dial, a wait for room, another sender (maybe a large body): for a thread that may block */
+    if (c && cmn_ws_send_trylock(c->ws)) {
+        rc = 0;
+        if (!c->reader_on) {
+            pthread_t th;
+            pthread_attr_t attr;
+            pthread_attr_init(&attr);
+            pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+            rc = pthread_create(&th, &attr, reader_main, c) ? -EAGAIN : 0;
+            pthread_attr_destroy(&attr);
+            c->reader_on = rc == 0; /* not a user: pool_pick counts objects */
+            p->refs += rc == 0;
+        }
+        if (rc)
+            cmn_ws_send_unlock(c->ws);
+    }
+    if (rc) {
+        pthread_mutex_unlock(&p->mu);
+        pthread_cond_destroy(&o->t.cv);
+        free(o);
+        return rc;
+    }
+    conn_count(p, c, 1); /* the op's */
+    o->c = c;
+    conn_enqueue(c, &o->t);
+    pthread_mutex_unlock(&p->mu);
+    ctrl_msg ctrl;
+    control_msg(&ctrl, obj, args, true);
+    int64_t soon = cmn_mono_ns() + SEND_WAIT_NS;
+    cmn_ws_set_send_deadline(c->ws, soon < o->deadline ? soon : o->deadline);
+    rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl.data, ctrl.len);
+    if (!rc)
+        rc = cmn_ws_flush(c->ws);
+    cmn_ws_send_unlock(c->ws);
+    control_free(&ctrl);
+    if (rc) /* the reader finds the connection shut: the op ends with -EAGAIN */
+        cmn_ws_shutdown(c->ws, cmn_ws_why(c->ws));
+    return 0;
+}
+
 const etl_comm etl_comm_ws = {
     .name = "ws://",
     .arg_fqn = true,
     .transfer = ws_transfer,
+    .start = ws_start,
     .state_new = pool_new,
     .state_free = pool_free,
 };

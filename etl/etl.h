@@ -165,4 +165,20 @@ typedef struct etl_sink {
 int etl_transform(const etl_chain *c, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns,
                   cmn_err *err);
 
+/* An inline transform that holds no thread while the ETL works: the output
+ * goes into spool and done(ctx, rc, err) is called once, on another thread,
+ * when the answer is complete or failed (rc as etl_transform's, counters
+ * updated; -EAGAIN: it broke before any answer and etl_transform should be
+ * called instead, which tries another connection). It never waits, so an
+ * event thread may call it: only a one-stage chain whose communicator
+ * pipelines objects (ws://) to an ETL that reads the file itself (fqn) starts
+ * this way, and only when a connection has room now; otherwise -EAGAIN at
+ * once and done is never called. obj's strings must live until done. */
+typedef struct etl_async {
+    cmn_spool *spool;
+    void (*done)(void *ctx, int rc, const cmn_err *err);
+    void *ctx;
+} etl_async;
+int etl_transform_start(const etl_chain *c, const etl_object *obj, const etl_async *a);
+
 #endif

@@ -260,6 +260,9 @@ typedef struct etl_comm {
                     const etl_sink *sink, int64_t timeout_ns, cmn_err *err);
     void *(*state_new)(const etl_handle *h);
     void (*state_free)(void *state);
+    /* etl_transform_start for one object (args "" = none), or NULL: that
+     * communicator has no transfer that holds no thread. */
+    int (*start)(etl_handle *h, const etl_object *obj, const char *args, const etl_async *a);
 } etl_comm;
 
 extern const etl_comm etl_comm_hpush, etl_comm_hpull, etl_comm_hrev, etl_comm_io, etl_comm_ws;

@@ -3,7 +3,9 @@
  * object goes through the ETL on its way to the client.
  *
  * An inline transform of a small object (up to INLINE_MEM) runs on the
- * request's thread and is answered once complete (status and length known).
+ * request's worker thread, or over ws:// on no thread at all (started from
+ * the event thread, answered by the ETL connection's reader), and is
+ * answered once complete (status and length known).
  * A larger one runs on its own thread and streams into a pipe that the HTTP
  * response reads, so the client gets bytes as the ETL produces them. Either
  * way the ETL's status is known before we answer: a failing ETL gives a 5xx,
@@ -161,6 +163,28 @@ typedef struct spool {
     char ctype[128];
 } spool;
 
+/* The output in out as the reply (which owns its memory or file from here). */
+static int reply_spool(tgt_req *r, cmn_spool *out, const char *ctype)
+{
+    struct MHD_Response *resp;
+    if (out->fd >= 0) {
+        resp = MHD_create_response_from_fd64((uint64_t)out->len, out->fd);
+        if (!resp)
+            close(out->fd);
+    } else {
+        size_t n = out->mem.len;
+        char *data = cmn_buf_steal(&out->mem);
+        resp = MHD_create_response_from_buffer(n, data, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            free(data);
+    }
+    if (!resp)
+        return tgt_reply_err(r, 500, "inline transform: cannot create response");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    r->bytes = out->len;
+    return tgt_reply(r, 200, resp);
+}
+
 static int inline_buffered(tgt_req *r, etl_chain *h, etl_object *o, int mp)
 {
     spool s;
@@ -173,23 +197,7 @@ static int inline_buffered(tgt_req *r, etl_chain *h, etl_object *o, int mp)
         cmn_spool_free(&s.out);
         return tgt_reply_err(r, cmn_err_http_status(rc), "%s", e.msg);
     }
-    struct MHD_Response *resp;
-    if (s.out.fd >= 0) { /* the response owns the file from here */
-        resp = MHD_create_response_from_fd64((uint64_t)s.out.len, s.out.fd);
-        if (!resp)
-            close(s.out.fd);
-    } else {
-        size_t n = s.out.mem.len;
-        char *data = cmn_buf_steal(&s.out.mem);
-        resp = MHD_create_response_from_buffer(n, data, MHD_RESPMEM_MUST_FREE);
-        if (!resp)
-            free(data);
-    }
-    if (!resp)
-        return tgt_reply_err(r, 500, "inline transform: cannot create response");
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, s.ctype);
-    r->bytes = s.out.len;
-    return tgt_reply(r, 200, resp);
+    return reply_spool(r, &s.out, s.ctype);
 }
 
 /* hpull: the client is sent to the ETL, which fetches the object itself. */
@@ -239,8 +247,106 @@ static int inline_source(tgt_req *r, const char *bck, const char *obj, char *fqn
     return tgt_object_stat(fqn, size);
 }
 
+/* ------------------------------------------------------------ no thread held
+ * On an event thread a small object's transform that holds no thread
+ * (etl_transform_start: ws://, the ETL reads the file) is started here with
+ * the request suspended; the ETL connection's reader fills the spool and
+ * replies (inline_done). Anything else (another communicator, a pipeline, a
+ * large object, a cluster, no room on a connection now) runs again from the
+ * start on a worker, as before. */
+typedef struct pending {
+    tgt_req *r;
+    etl_chain *h;
+    etl_object o;
+    cmn_spool out;
+    char fqn[PATH_MAX];
+} pending;
+
+/* On a worker: the transform that could not start or whose connection
+ * broke before an answer, the blocking way (which dials or waits for room,
+ * and tries another connection once). */
+static int inline_retry(tgt_req *r)
+{
+    pending *p = r->pend;
+    r->pend = NULL;
+    cmn_spool_free(&p->out);
+    int rc = inline_buffered(r, p->h, &p->o, tgt_store_mpath_of(&tgt->store, p->o.bucket, p->o.name));
+    free(p);
+    return rc;
+}
+
+/* p goes to a worker; or, when the workers stop, is answered with 503. */
+static void to_retry(tgt_req *r, pending *p)
+{
+    r->pend = p;
+    if (tgt_resume_on_worker(r, inline_retry))
+        return;
+    r->pend = NULL;
+    etl_put(p->h);
+    cmn_spool_free(&p->out);
+    free(p);
+    tgt_reply_err(r, 503, "%s %s: the target is stopping", r->method, r->url);
+    tgt_resume(r);
+}
+
+static void inline_done(void *ctx, int rc, const cmn_err *e)
+{
+    pending *p = ctx;
+    tgt_req *r = p->r;
+    if (rc == -EAGAIN) { /* the connection broke before an answer */
+        to_retry(r, p);
+        return;
+    }
+    etl_put(p->h);
+    if (rc == 0)
+        reply_spool(r, &p->out, "application/octet-stream");
+    else
+        cmn_spool_free(&p->out);
+    if (rc)
+        tgt_reply_err(r, cmn_err_http_status(rc), "%s", e->msg);
+    free(p);
+    tgt_resume(r);
+}
+
+static int inline_start(tgt_req *r, const char *bck, const char *obj)
+{
+    if (tgt_cluster_on() || tgt_query(r, "etl_pipeline")) { /* a neighbour's copy, stages: may wait */
+        tgt_defer(r);
+        return MHD_YES;
+    }
+    pending *p = cmn_xmalloc(sizeof *p);
+    int64_t size = 0;
+    int rc = inline_source(r, bck, obj, p->fqn, sizeof p->fqn, &size);
+    cmn_err e = {0};
+    etl_chain *h = rc || size > INLINE_MEM ? NULL : tgt_etl_from_query(r, &e);
+    if (!h) {
+        free(p);
+        if (rc == 0 && size <= INLINE_MEM) /* no such ETL, bad etl_args: as the worker's path says it */
+            return tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
+        if (rc != 1) /* not replied: a large object streams, a failed stat is answered there */
+            tgt_defer(r);
+        return MHD_YES;
+    }
+    p->r = r;
+    p->h = h;
+    p->o = (etl_object){bck, obj, p->fqn, size, NULL};
+    char *url = etl_redirect_url(h, &p->o); /* hpull: a 307 from here */
+    if (url) {
+        free(p);
+        return inline_redirect(r, h, url);
+    }
+    cmn_spool_init(&p->out, tgt->store.mpaths[tgt_store_mpath_of(&tgt->store, bck, obj)], INLINE_MEM);
+    tgt_suspend(r); /* before the start: the reply may come at once */
+    etl_async a = {.spool = &p->out, .done = inline_done, .ctx = p};
+    if (etl_transform_start(h, &p->o, &a) != 0)
+        to_retry(r, p);
+    return MHD_YES;
+}
+
 int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj)
 {
+    if (!r->on_worker && !r->from_etl)
+        return inline_start(r, bck, obj);
     char fqn[PATH_MAX];
     int64_t size = 0;
     int rc = inline_source(r, bck, obj, fqn, sizeof fqn, &size);

@@ -270,6 +270,18 @@ static bool plain_read(tgt_req *r)
     return true;
 }
 
+/* An inline transform starts on the event thread too: over ws:// it holds
+ * no thread while the ETL works, and anything else moves itself to a
+ * worker (etl_inline.c). */
+static bool plain_or_inline_read(tgt_req *r)
+{
+    static const char *const slow[] = {"etl_pipeline", "archpath", "archregx", "archmode", "validate"};
+    for (size_t i = 0; i < sizeof slow / sizeof slow[0]; i++)
+        if (tgt_query(r, slow[i]))
+            return false;
+    return true;
+}
+
 /* The handlers that run on the event thread: they answer from memory or
  * from one local file. Every other row's runs on a worker. */
 static const struct {
@@ -279,7 +291,7 @@ static const struct {
     {tgt_h_health_get, NULL},
     {tgt_h_metrics_get, NULL},
     {tgt_h_smap_get, NULL},
-    {tgt_h_object_get, plain_read},
+    {tgt_h_object_get, plain_or_inline_read},
     {tgt_h_object_head, plain_read},
 };
 

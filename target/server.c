@@ -9,6 +9,9 @@
  * PUT's fsync, runs on a worker (--workers) while its connection is
  * suspended; the event thread queues the worker's reply once the connection
  * resumes. So a slow ETL holds one worker, never the connections beside it.
+ * An inline GET over ws:// holds not even a worker: its handler suspends the
+ * request (tgt_suspend) and the ETL connection's reader replies and resumes
+ * it (tgt_resume).
  *
  * A request arrives in several calls of on_request: the first parses the path
  * and decides whether the body is an object (streamed to its work file as it
@@ -392,6 +395,8 @@ static enum MHD_Result dispatch(void *cls, tgt_req *r, tgt_handler h)
     if (r->may_wait && cls != &etl_listener && to_worker(r, h))
         return MHD_YES;
     int ret = h(r);
+    if (r->suspended) /* its reply comes from another thread (tgt_suspend) */
+        return MHD_YES;
     if (r->deferred && !r->responded) {
         if (to_worker(r, h))
             return MHD_YES;
@@ -419,12 +424,59 @@ void tgt_unpark(struct MHD_Connection *conn)
     parked--;
 }
 
-/* The connection of a request a worker ran is back: queue its reply. */
+/* r->run of a suspended request until a worker takes it: queue_held
+ * queues the reply when its connection is back. */
+static int held_reply(tgt_req *r)
+{
+    (void)r;
+    return MHD_NO;
+}
+
+void tgt_suspend(tgt_req *r)
+{
+    r->run = held_reply;
+    r->on_worker = true; /* its reply is held for this thread (tgt_reply) */
+    r->suspended = true;
+    parked++;
+    MHD_suspend_connection(r->conn);
+}
+
+void tgt_resume(tgt_req *r)
+{
+    if (!r->responded)
+        tgt_reply_err(r, 500, "%s %s: handler gave no reply", r->method, r->url);
+    r->on_worker = false;
+    MHD_resume_connection(r->conn); /* r belongs to the event thread again */
+    parked--;
+}
+
+bool tgt_resume_on_worker(tgt_req *r, tgt_handler h)
+{
+    pthread_mutex_lock(&pool.mu);
+    bool queued = !pool.stop && pool.n;
+    if (queued) {
+        r->run = h;
+        r->next = NULL;
+        if (pool.tail)
+            pool.tail->next = r;
+        else
+            pool.head = r;
+        pool.tail = r;
+        parked--; /* the worker resumes it */
+        pthread_cond_signal(&pool.cv);
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return queued;
+}
+
+/* The connection of a request a worker (or tgt_resume) ran is back: queue
+ * its reply. */
 static enum MHD_Result queue_held(tgt_req *r)
 {
     struct MHD_Response *resp = r->held;
     r->held = NULL;
     r->run = NULL;
+    r->suspended = false;
     if (!resp)
         return MHD_NO;
     enum MHD_Result ret = MHD_queue_response(r->conn, (unsigned int)r->status, resp);

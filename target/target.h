@@ -642,6 +642,8 @@ typedef struct tgt_req {
     bool may_wait;
     bool on_worker;
     bool deferred;     /* its handler asked to run on a worker (tgt_defer) */
+    bool suspended;    /* its handler suspended it for another thread's reply (tgt_suspend) */
+    void *pend;        /* what a suspended request's handler on a worker takes over (its file's type) */
     struct MHD_Response *held;
     tgt_handler run;
     struct tgt_req *next; /* the workers' queue */
@@ -679,6 +681,15 @@ bool tgt_defer(tgt_req *r);
  * for every parked connection. */
 void tgt_park(struct MHD_Connection *conn);
 void tgt_unpark(struct MHD_Connection *conn);
+/* A handler on an event thread that starts work another thread finishes
+ * (an inline transform over ws://) suspends its request and returns
+ * MHD_YES; the other thread replies (tgt_reply holds the reply) and calls
+ * tgt_resume, or hands it to a worker that runs h (which replies), false
+ * when the workers stop (then reply and resume). The server's stop waits
+ * for suspended requests, as for parked ones. r->pend carries what h needs. */
+void tgt_suspend(tgt_req *r);
+void tgt_resume(tgt_req *r);
+bool tgt_resume_on_worker(tgt_req *r, tgt_handler h);
 void tgt_server_stop(tgt_server *s);
 
 /* ------------------------------------------------------ append, multipart */

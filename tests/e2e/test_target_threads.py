@@ -3,6 +3,7 @@ a handler that waits (an inline transform) runs on a worker, so a slow ETL
 never holds up the connections beside it. The target runs with one event
 thread: had the inline GET run on it, every other GET would wait behind it."""
 import base64
+import hashlib
 import os
 import threading
 
@@ -107,3 +108,64 @@ def test_workers_and_threads_flags(one_event_thread):
     """The start-up line says how many of each the target runs."""
     log = one_event_thread.log_text()
     assert "1 event threads, 4 workers" in log, log
+
+
+@pytest.fixture
+def one_worker(tmp_path):
+    t = conftest.Target(str(tmp_path), extra_args=["--threads", "1", "--workers", "1"])
+    yield t
+    assert t.stop() == 0, t.log_text()
+
+
+def test_ws_inline_holds_no_worker(one_worker):
+    """An inline read over ws:// (the native md5 transformer reading the file)
+    starts on the event thread and is answered from the ETL connection's
+    reader: it needs no worker, so it is served while the only worker waits on
+    a slow hpush:// transform. (The ETL's log is read from its file: GET
+    /v1/etl/NAME/logs would wait for the worker too.)"""
+    t = one_worker
+
+    def slow_log():
+        try:
+            with open(os.path.join(t.workdir, "mp0", ".etlfs", "etl", "etl-slow-worker", "log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    t.create_bucket("src")
+    t.put("src", "slow", b"slow object")
+    small = {f"o{i}": os.urandom(16 << 10) for i in range(8)}
+    for name, data in small.items():
+        t.put("src", name, data)
+    init_slow(t, "etl-slow-worker")
+    r = requests.put(f"{t.url}/v1/etl", json={"name": "md5-ws", "communication": "ws://",
+                                               "runtime": {"image": "etlfs/transformer_md5_native"}}, timeout=120)
+    assert r.status_code == 200, r.text
+    with requests.Session() as s:  # a connection to the ETL, dialled on the worker
+        r = s.get(f"{t.url}/v1/objects/src/o0", params={"etl_name": "md5-ws"}, timeout=30)
+    assert r.status_code == 200 and r.content == hashlib.md5(small["o0"]).hexdigest().encode(), r.text
+
+    inline = {}
+
+    def slow_get():
+        r = requests.get(f"{t.url}/v1/objects/src/slow", params={"etl_name": "etl-slow-worker"}, timeout=60)
+        inline["status"], inline["body"] = r.status_code, r.content
+
+    th = threading.Thread(target=slow_get)
+    th.start()
+    try:
+        assert conftest.wait_until(lambda: "slow transform begins" in slow_log(), timeout=30), slow_log()
+        with requests.Session() as s:
+            for name, data in small.items():
+                r = s.get(f"{t.url}/v1/objects/src/{name}", params={"etl_name": "md5-ws"}, timeout=30)
+                assert r.status_code == 200, (name, r.text)
+                assert r.content == hashlib.md5(data).hexdigest().encode(), name
+        # ... all of them while the only worker was still held by the slow transform
+        assert "slow transform ends" not in slow_log(), t.log_text()
+    finally:
+        th.join(timeout=90)
+    assert not th.is_alive()
+    assert inline["status"] == 200 and inline["body"] == b"slow object"[::-1]
+    # the ETL's counters saw every object the readers answered
+    rows = [e for e in requests.get(f"{t.url}/v1/etl", timeout=10).json() if e["id"] == "md5-ws"]
+    assert rows and rows[0]["obj_count"] == 1 + len(small), rows

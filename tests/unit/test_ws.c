@@ -324,11 +324,43 @@ static void test_duplex(void)
     pthread_join(th, NULL);
 }
 
+/* A receiver's answers to messages that arrived together stay queued until
+ * it reads the socket again, and then leave together; cmn_ws_wait_input
+ * sees input on the socket and nothing else. */
+static void test_answers_together(void)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    cmn_ws *c = cmn_ws_new(sv[0], true, NULL, 0), *s = cmn_ws_new(sv[1], false, NULL, 0);
+    cmn_buf got;
+    cmn_buf_init(&got);
+    int op;
+    CHECK(cmn_ws_wait_input(c, 0) == 0, "no input yet");
+    CHECK(cmn_ws_send(c, CMN_WS_BINARY, "q1", 2) == 0 && cmn_ws_send(c, CMN_WS_BINARY, "q2", 2) == 0 &&
+              cmn_ws_flush(c) == 0,
+          "two questions, one write");
+    CHECK(cmn_ws_wait_input(s, 1000) == 1, "the server sees them");
+    CHECK(cmn_ws_recv_buf(s, &op, &got, 100) == 0 && got.len == 2 && !memcmp(got.data, "q1", 2), "q1");
+    CHECK(cmn_ws_send(s, CMN_WS_BINARY, "a1", 2) == 0, "a1 queued");
+    CHECK(cmn_ws_recv_buf(s, &op, &got, 100) == 0 && got.len == 2 && !memcmp(got.data, "q2", 2), "q2");
+    CHECK(cmn_ws_send(s, CMN_WS_BINARY, "a2", 2) == 0, "a2 queued");
+    CHECK(cmn_ws_wait_input(c, 0) == 0, "q2 came with q1: no answer has left yet");
+    cmn_ws_set_deadline(s, cmn_mono_ns() + 20 * 1000000LL);
+    CHECK(cmn_ws_recv_buf(s, &op, &got, 100) == -ETIMEDOUT, "the server waits for more (and flushes first)");
+    CHECK(cmn_ws_wait_input(c, 1000) == 1, "the answers left");
+    CHECK(cmn_ws_recv_buf(c, &op, &got, 100) == 0 && got.len == 2 && !memcmp(got.data, "a1", 2), "a1");
+    CHECK(cmn_ws_recv_buf(c, &op, &got, 100) == 0 && got.len == 2 && !memcmp(got.data, "a2", 2), "a2");
+    cmn_buf_free(&got);
+    cmn_ws_free(s);
+    cmn_ws_free(c);
+}
+
 int main(void)
 {
     test_accept_key();
     test_framing();
     test_handshake();
     test_duplex();
+    test_answers_together();
     return CHECK_RESULT();
 }
