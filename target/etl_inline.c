@@ -308,6 +308,15 @@ static void inline_done(void *ctx, int rc, const cmn_err *e)
     tgt_resume(r);
 }
 
+/* No chain for the request's query: a request this ETL cannot take names
+ * the object too; a missing ETL is a 404 as AIStore's. */
+static int reply_no_chain(tgt_req *r, const cmn_err *e, const char *bck, const char *obj)
+{
+    if (e->code == EINVAL)
+        return tgt_reply_err(r, 400, "%s (ais://%s/%s)", e->msg, bck, obj);
+    return tgt_reply_err(r, cmn_err_http_status(e->code), "%s", e->msg);
+}
+
 static int inline_start(tgt_req *r, const char *bck, const char *obj)
 {
     if (tgt_cluster_on() || tgt_query(r, "etl_pipeline")) { /* a neighbour's copy, stages: may wait */
@@ -322,7 +331,7 @@ static int inline_start(tgt_req *r, const char *bck, const char *obj)
     if (!h) {
         free(p);
         if (rc == 0 && size <= INLINE_MEM) /* no such ETL, bad etl_args: as the worker's path says it */
-            return tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
+            return reply_no_chain(r, &e, bck, obj);
         if (rc != 1) /* not replied: a large object streams, a failed stat is answered there */
             tgt_defer(r);
         return MHD_YES;
@@ -354,10 +363,8 @@ int tgt_etl_inline(tgt_req *r, const char *bck, const char *obj)
         return MHD_YES;
     cmn_err e = {0};
     etl_chain *h = tgt_etl_from_query(r, &e);
-    if (!h && e.code == EINVAL) /* a request this ETL cannot take: say for which object */
-        return tgt_reply_err(r, 400, "%s (ais://%s/%s)", e.msg, bck, obj);
     if (!h)
-        return tgt_reply_err(r, cmn_err_http_status(e.code), "%s", e.msg);
+        return reply_no_chain(r, &e, bck, obj);
     if (rc) {
         etl_put(h);
         if (rc == -ENOENT)
