@@ -6,9 +6,12 @@
  * the first, and a known directory answers the first too.
  *
  * A directory becomes known when the daemon learns all its names at once:
- * mkdir through the mount found it empty (a new bucket is empty), and again,
- * when that knowledge is older than attr_timeout, by listing it whole (so a
- * name another client made shows up within attr_timeout, as attributes do).
+ * mkdir through the mount found it empty (a new bucket is empty); the first
+ * name the target said is missing in a directory made elsewhere (a bucket
+ * made over REST) has it listed, when its names fit in one page (a bigger one is marked unknown
+ * for attr_timeout, so it is not listed on every miss); and again, when that
+ * knowledge is older than attr_timeout, by listing it whole (so a name
+ * another client made shows up within attr_timeout, as attributes do).
  * Every name the daemon makes or changes passes fs_cache_forget, which adds
  * it here (fs_known_touch): a name in the set may exist and is asked for; a
  * name removed stays in the set (it costs a HEAD, never a wrong answer).
@@ -35,6 +38,7 @@ typedef struct fs_known {
     int64_t used_ns;
     uint64_t id;      /* of the learning in progress (fs_known_begin), or 0 */
     bool learning;
+    bool unknown;     /* too big or unlistable: not learned again until until_ns */
 } known;
 
 static uint64_t name_hash(const char *s, size_t len)
@@ -205,6 +209,38 @@ static bool list_all(const char *dir, fs_page **pages, size_t *npages)
     return ok;
 }
 
+/* Learns dir (mu held, released meanwhile) from one listing page: known when
+ * the page holds all its names, else marked unknown until attr_timeout. */
+static void learn_locked(const char *dir, int64_t now)
+{
+    char *d = cmn_xstrdup(dir);
+    uint64_t id = begin_locked(d);
+    pthread_mutex_unlock(&KN.mu);
+    fs_path p;
+    fs_page pg = {0};
+    bool ok = fs_path_parse(d, &p) == 0 && !p.etl[0] && p.bck[0];
+    if (ok) {
+        char *prefix = cmn_xasprintf("%s%s", p.obj, *p.obj ? "/" : "");
+        ok = fs_api_list_page(p.bck, prefix, "", PAGE, &pg) == 0;
+        free(prefix);
+    }
+    pthread_mutex_lock(&KN.mu);
+    if (ok && !pg.token[0]) {
+        end_locked(id, &pg, 1, now, true);
+    } else {
+        int slot = find_id(id);
+        if (slot >= 0) {
+            known *k = KN.dirs[slot];
+            k->learning = false;
+            k->unknown = true;
+            k->id = 0;
+            k->until_ns = now + (int64_t)(fs_cfg.attr_timeout * 1e9);
+        }
+    }
+    fs_page_free(&pg);
+    free(d);
+}
+
 bool fs_known_missing(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -216,7 +252,7 @@ bool fs_known_missing(const char *path)
     pthread_mutex_lock(&KN.mu);
     int slot = find(path, dlen);
     known *k = slot < 0 ? NULL : KN.dirs[slot];
-    if (!k || k->learning) {
+    if (!k || k->learning || k->unknown) {
         pthread_mutex_unlock(&KN.mu);
         return false;
     }
@@ -248,6 +284,24 @@ bool fs_known_missing(const char *path)
     bool missing = k && k->until_ns > now && !set_has(k, base, strlen(base));
     pthread_mutex_unlock(&KN.mu);
     return missing;
+}
+
+void fs_known_learn(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (fs_cfg.attr_timeout <= 0 || !slash || !slash[1] || slash == path)
+        return;
+    size_t dlen = (size_t)(slash - path);
+    int64_t now = cmn_mono_ns();
+    pthread_mutex_lock(&KN.mu);
+    int slot = find(path, dlen);
+    known *k = slot < 0 ? NULL : KN.dirs[slot];
+    if (!k || (k->unknown && k->until_ns <= now)) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", (int)dlen, path);
+        learn_locked(dir, now);
+    }
+    pthread_mutex_unlock(&KN.mu);
 }
 
 void fs_known_touch(const char *path)
