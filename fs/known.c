@@ -6,10 +6,12 @@
  * the first, and a known directory answers the first too.
  *
  * A directory becomes known when the daemon learns all its names at once:
- * mkdir through the mount found it empty (a new bucket is empty); the first
- * name the target said is missing in a directory made elsewhere (a bucket
- * made over REST) has it listed, when its names fit in one page (a bigger one is marked unknown
- * for attr_timeout, so it is not listed on every miss); and again, when that
+ * mkdir through the mount found it empty (a new bucket is empty); in a
+ * directory made elsewhere (a bucket made over REST), LEARN_AFTER names the
+ * target said are missing within attr_timeout (cp -r into it; one miss is
+ * only a stat) have it listed, when its names fit in one page (a bigger one
+ * is marked unknown for attr_timeout, so it is not listed on every miss); and
+ * again, when that
  * knowledge is older than attr_timeout, by listing it whole (so a name
  * another client made shows up within attr_timeout, as attributes do).
  * Every name the daemon makes or changes passes fs_cache_forget, which adds
@@ -27,6 +29,7 @@
 #define MAX_NAMES 65536  /* names kept per directory; more: forgotten */
 #define RELIST_MAX 8192  /* names listed again after attr_timeout, at most (9 pages) */
 #define PAGE 1000
+#define LEARN_AFTER 3    /* missing names in an unknown directory before it is listed */
 
 #define KN fs_st.known
 
@@ -38,7 +41,9 @@ typedef struct fs_known {
     int64_t used_ns;
     uint64_t id;      /* of the learning in progress (fs_known_begin), or 0 */
     bool learning;
-    bool unknown;     /* too big or unlistable: not learned again until until_ns */
+    bool unknown;     /* not known: counting misses, or too big to list, until until_ns */
+    bool big;         /* unknown: too big or unlistable, not listed again until until_ns */
+    int misses;       /* unknown: names the target said are missing since the count began */
 } known;
 
 static uint64_t name_hash(const char *s, size_t len)
@@ -232,7 +237,7 @@ static void learn_locked(const char *dir, int64_t now)
         if (slot >= 0) {
             known *k = KN.dirs[slot];
             k->learning = false;
-            k->unknown = true;
+            k->unknown = k->big = true;
             k->id = 0;
             k->until_ns = now + (int64_t)(fs_cfg.attr_timeout * 1e9);
         }
@@ -293,14 +298,25 @@ void fs_known_learn(const char *path)
         return;
     size_t dlen = (size_t)(slash - path);
     int64_t now = cmn_mono_ns();
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", (int)dlen, path);
     pthread_mutex_lock(&KN.mu);
     int slot = find(path, dlen);
     known *k = slot < 0 ? NULL : KN.dirs[slot];
-    if (!k || (k->unknown && k->until_ns <= now)) {
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%.*s", (int)dlen, path);
-        learn_locked(dir, now);
+    if (k && (!k->unknown || (k->big && k->until_ns > now))) {
+        pthread_mutex_unlock(&KN.mu);
+        return; /* known or learning already, or too big for now */
     }
+    if (!k || k->until_ns <= now) { /* start counting: one miss is a stat, many are a copy */
+        begin_locked(dir);
+        k = KN.dirs[find(path, dlen)];
+        k->learning = false;
+        k->id = 0;
+        k->unknown = true;
+        k->until_ns = now + (int64_t)(fs_cfg.attr_timeout * 1e9);
+    }
+    if (++k->misses >= LEARN_AFTER)
+        learn_locked(dir, now);
     pthread_mutex_unlock(&KN.mu);
 }
 
