@@ -124,20 +124,24 @@ static int find_id(uint64_t id)
 }
 
 /* Starts learning dir's names (mu held): its record, emptied, collects the
- * names the daemon makes until fs_known_end; the id, 0 when off. */
-static uint64_t begin_locked(const char *dir)
+ * names the daemon makes until fs_known_end; the id, 0 when off. A record
+ * that only counts misses (counting) takes a free slot or one of another
+ * unknown directory, never a known one's: 0 when there is none. */
+static uint64_t begin_locked(const char *dir, bool counting)
 {
     int slot = find(dir, strlen(dir));
     if (slot < 0) { /* a free slot, else the least recently used */
-        slot = 0;
         for (size_t i = 0; i < FS_KNOWN_DIRS; i++) {
-            if (!KN.dirs[i]) {
+            known *k = KN.dirs[i];
+            if (!k) {
                 slot = (int)i;
                 break;
             }
-            if (KN.dirs[i]->used_ns < KN.dirs[slot]->used_ns)
+            if ((!counting || k->unknown) && (slot < 0 || k->used_ns < KN.dirs[slot]->used_ns))
                 slot = (int)i;
         }
+        if (slot < 0)
+            return 0;
     }
     drop((size_t)slot);
     known *k = cmn_xcalloc(1, sizeof *k);
@@ -154,7 +158,7 @@ uint64_t fs_known_begin(const char *dir)
     if (fs_cfg.attr_timeout <= 0)
         return 0;
     pthread_mutex_lock(&KN.mu);
-    uint64_t id = begin_locked(dir);
+    uint64_t id = begin_locked(dir, false);
     pthread_mutex_unlock(&KN.mu);
     return id;
 }
@@ -219,7 +223,7 @@ static bool list_all(const char *dir, fs_page **pages, size_t *npages)
 static void learn_locked(const char *dir, int64_t now)
 {
     char *d = cmn_xstrdup(dir);
-    uint64_t id = begin_locked(d);
+    uint64_t id = begin_locked(d, false);
     pthread_mutex_unlock(&KN.mu);
     fs_path p;
     fs_page pg = {0};
@@ -308,7 +312,10 @@ void fs_known_learn(const char *path)
         return; /* known or learning already, or too big for now */
     }
     if (!k || k->until_ns <= now) { /* start counting: one miss is a stat, many are a copy */
-        begin_locked(dir);
+        if (!begin_locked(dir, true)) { /* every slot holds a known directory: keep them */
+            pthread_mutex_unlock(&KN.mu);
+            return;
+        }
         k = KN.dirs[find(path, dlen)];
         k->learning = false;
         k->id = 0;

@@ -214,3 +214,18 @@ def test_name_made_through_the_mount_in_a_learned_directory_is_seen_at_once(targ
                    check=True, timeout=30)
     assert other_process_sees(p)
     assert read(p) == b"made"
+
+
+def test_missing_names_elsewhere_do_not_push_out_a_made_directory(target, mount):
+    """Directories that only had a miss or two take no slot a known one holds."""
+    b = target.create_bucket("nmkeep")
+    os.mkdir(mount.path(b, "out"))
+    other = target.create_bucket("nmelse")
+    for i in range(12):  # more than the daemon keeps (8)
+        target.put(other, f"d{i:02d}/a", b"a")
+    for i in range(12):
+        assert not os.path.exists(mount.path(other, f"d{i:02d}", "x"))
+    before = heads(target)
+    for i in range(5):
+        assert not os.path.exists(mount.path(b, "out", f"new{i}"))
+    assert heads(target) == before
