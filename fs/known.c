@@ -11,9 +11,9 @@
  * target said are missing within attr_timeout (cp -r into it; one miss is
  * only a stat) have it listed, when its names fit in one page (a bigger one
  * is marked unknown for attr_timeout, so it is not listed on every miss); and
- * again, when that
- * knowledge is older than attr_timeout, by listing it whole (so a name
- * another client made shows up within attr_timeout, as attributes do).
+ * again, when that knowledge is older than attr_timeout, by listing it whole
+ * (so a name another client made shows up within attr_timeout, as attributes
+ * do). A directory only counting misses never takes a known one's slot.
  * Every name the daemon makes or changes passes fs_cache_forget, which adds
  * it here (fs_known_touch): a name in the set may exist and is asked for; a
  * name removed stays in the set (it costs a HEAD, never a wrong answer).
