@@ -4,6 +4,8 @@
 #   view  cp -r MNT/@etl-md5/src/. MNT/dst1/   (server-side transform)
 #   plain cp -r MNT/src/. MNT/dst2/            (server-side copy)
 #   local cp -r LOCAL/. MNT/dst3/              (bytes through FUSE)
+#   rest  cp -r MNT/@etl-md5/src/. MNT/dst4/   (dst4 made over REST, not by mkdir:
+#                                                the mount does not know it empty)
 # The daemon runs with libfuse's -d, whose log names every request the kernel
 # sent (counted here by opcode); a count, not a speed, so it is stable on a
 # busy machine. A mount is fresh for each row (no kernel cache from earlier).
@@ -37,14 +39,18 @@ curl -sf -X PUT "$turl/v1/etl" -H 'Content-Type: application/json' --max-time 12
   -d "{\"id\":\"etl-md5\",\"communication\":\"hpush://\",\"argument\":\"\",\"timeout\":\"5m\",\"spec\":\"$SPEC\"}" >/dev/null ||
   { echo "ETL init failed: $(tail -5 "$work/target.log")" >&2; exit 1; }
 
-row() { # NAME SRC DSTBUCKET
+row() { # NAME SRC DSTBUCKET [rest]
   local mnt=$work/mnt-$1 log=$work/mnt-$1.log
   mkdir -p "$mnt"
   # shellcheck disable=SC2086
   "$BUILD/bin/etlfs" --endpoint "$turl" "$mnt" -d $ETLFS_OPTS >"$log" 2>&1 &
   pids+=($!) mnts+=("$mnt")
   for _ in $(seq 200); do grep -q " $mnt fuse" /proc/mounts && break; sleep 0.05; done
-  mkdir "$mnt/$3"
+  if [ "${4:-}" = rest ]; then
+    curl -sf -X POST "$turl/v1/buckets/$3" -H 'Content-Type: application/json' -d '{"action":"create-bck"}' >/dev/null
+  else
+    mkdir "$mnt/$3"
+  fi
   ls "$mnt" >/dev/null
   local src=${2//MNT/$mnt}
   local before http0
@@ -69,3 +75,4 @@ echo "cp -r of $N files of 16 KiB, $(cut -d' ' -f1-3 /proc/loadavg) load, build 
 row view "MNT/@etl-md5/src" dst1
 row plain "MNT/src" dst2
 row local "$work/local" dst3
+row rest "MNT/@etl-md5/src" dst4 rest

@@ -349,6 +349,11 @@ void fs_known_end(uint64_t id, int64_t since_ns, bool empty);
 /* path's directory is known and holds no such name: answer ENOENT without a
  * request. A directory known longer than attr_timeout is listed again here. */
 bool fs_known_missing(const char *path);
+/* The target said path is missing and its directory is not known: after a
+ * few such names within attr_timeout, learn the directory from one listing
+ * page, so the next missing names cost nothing (cp -r into a bucket made over
+ * REST). A bigger one is left unknown for attr_timeout. */
+void fs_known_learn(const char *path);
 /* The daemon made or changed path: the name below each known directory may
  * exist from now on (called by fs_cache_forget). */
 void fs_known_touch(const char *path);

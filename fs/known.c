@@ -6,9 +6,14 @@
  * the first, and a known directory answers the first too.
  *
  * A directory becomes known when the daemon learns all its names at once:
- * mkdir through the mount found it empty (a new bucket is empty), and again,
- * when that knowledge is older than attr_timeout, by listing it whole (so a
- * name another client made shows up within attr_timeout, as attributes do).
+ * mkdir through the mount found it empty (a new bucket is empty); in a
+ * directory made elsewhere (a bucket made over REST), LEARN_AFTER names the
+ * target said are missing within attr_timeout (cp -r into it; one miss is
+ * only a stat) have it listed, when its names fit in one page (a bigger one
+ * is marked unknown for attr_timeout, so it is not listed on every miss); and
+ * again, when that knowledge is older than attr_timeout, by listing it whole
+ * (so a name another client made shows up within attr_timeout, as attributes
+ * do). A directory only counting misses never takes a known one's slot.
  * Every name the daemon makes or changes passes fs_cache_forget, which adds
  * it here (fs_known_touch): a name in the set may exist and is asked for; a
  * name removed stays in the set (it costs a HEAD, never a wrong answer).
@@ -24,6 +29,7 @@
 #define MAX_NAMES 65536  /* names kept per directory; more: forgotten */
 #define RELIST_MAX 8192  /* names listed again after attr_timeout, at most (9 pages) */
 #define PAGE 1000
+#define LEARN_AFTER 3    /* missing names in an unknown directory before it is listed */
 
 #define KN fs_st.known
 
@@ -35,6 +41,9 @@ typedef struct fs_known {
     int64_t used_ns;
     uint64_t id;      /* of the learning in progress (fs_known_begin), or 0 */
     bool learning;
+    bool unknown;     /* not known: counting misses, or too big to list, until until_ns */
+    bool big;         /* unknown: too big or unlistable, not listed again until until_ns */
+    int misses;       /* unknown: names the target said are missing since the count began */
 } known;
 
 static uint64_t name_hash(const char *s, size_t len)
@@ -115,20 +124,24 @@ static int find_id(uint64_t id)
 }
 
 /* Starts learning dir's names (mu held): its record, emptied, collects the
- * names the daemon makes until fs_known_end; the id, 0 when off. */
-static uint64_t begin_locked(const char *dir)
+ * names the daemon makes until fs_known_end; the id, 0 when off. A record
+ * that only counts misses (counting) takes a free slot or one of another
+ * unknown directory, never a known one's: 0 when there is none. */
+static uint64_t begin_locked(const char *dir, bool counting)
 {
     int slot = find(dir, strlen(dir));
     if (slot < 0) { /* a free slot, else the least recently used */
-        slot = 0;
         for (size_t i = 0; i < FS_KNOWN_DIRS; i++) {
-            if (!KN.dirs[i]) {
+            known *k = KN.dirs[i];
+            if (!k) {
                 slot = (int)i;
                 break;
             }
-            if (KN.dirs[i]->used_ns < KN.dirs[slot]->used_ns)
+            if ((!counting || k->unknown) && (slot < 0 || k->used_ns < KN.dirs[slot]->used_ns))
                 slot = (int)i;
         }
+        if (slot < 0)
+            return 0;
     }
     drop((size_t)slot);
     known *k = cmn_xcalloc(1, sizeof *k);
@@ -145,7 +158,7 @@ uint64_t fs_known_begin(const char *dir)
     if (fs_cfg.attr_timeout <= 0)
         return 0;
     pthread_mutex_lock(&KN.mu);
-    uint64_t id = begin_locked(dir);
+    uint64_t id = begin_locked(dir, false);
     pthread_mutex_unlock(&KN.mu);
     return id;
 }
@@ -205,6 +218,38 @@ static bool list_all(const char *dir, fs_page **pages, size_t *npages)
     return ok;
 }
 
+/* Learns dir (mu held, released meanwhile) from one listing page: known when
+ * the page holds all its names, else marked unknown until attr_timeout. */
+static void learn_locked(const char *dir, int64_t now)
+{
+    char *d = cmn_xstrdup(dir);
+    uint64_t id = begin_locked(d, false);
+    pthread_mutex_unlock(&KN.mu);
+    fs_path p;
+    fs_page pg = {0};
+    bool ok = fs_path_parse(d, &p) == 0 && !p.etl[0] && p.bck[0];
+    if (ok) {
+        char *prefix = cmn_xasprintf("%s%s", p.obj, *p.obj ? "/" : "");
+        ok = fs_api_list_page(p.bck, prefix, "", PAGE, &pg) == 0;
+        free(prefix);
+    }
+    pthread_mutex_lock(&KN.mu);
+    if (ok && !pg.token[0]) {
+        end_locked(id, &pg, 1, now, true);
+    } else {
+        int slot = find_id(id);
+        if (slot >= 0) {
+            known *k = KN.dirs[slot];
+            k->learning = false;
+            k->unknown = k->big = true;
+            k->id = 0;
+            k->until_ns = now + (int64_t)(fs_cfg.attr_timeout * 1e9);
+        }
+    }
+    fs_page_free(&pg);
+    free(d);
+}
+
 bool fs_known_missing(const char *path)
 {
     const char *slash = strrchr(path, '/');
@@ -216,7 +261,7 @@ bool fs_known_missing(const char *path)
     pthread_mutex_lock(&KN.mu);
     int slot = find(path, dlen);
     known *k = slot < 0 ? NULL : KN.dirs[slot];
-    if (!k || k->learning) {
+    if (!k || k->learning || k->unknown) {
         pthread_mutex_unlock(&KN.mu);
         return false;
     }
@@ -248,6 +293,38 @@ bool fs_known_missing(const char *path)
     bool missing = k && k->until_ns > now && !set_has(k, base, strlen(base));
     pthread_mutex_unlock(&KN.mu);
     return missing;
+}
+
+void fs_known_learn(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (fs_cfg.attr_timeout <= 0 || !slash || !slash[1] || slash == path)
+        return;
+    size_t dlen = (size_t)(slash - path);
+    int64_t now = cmn_mono_ns();
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%.*s", (int)dlen, path);
+    pthread_mutex_lock(&KN.mu);
+    int slot = find(path, dlen);
+    known *k = slot < 0 ? NULL : KN.dirs[slot];
+    if (k && (!k->unknown || (k->big && k->until_ns > now))) {
+        pthread_mutex_unlock(&KN.mu);
+        return; /* known or learning already, or too big for now */
+    }
+    if (!k || k->until_ns <= now) { /* start counting: one miss is a stat, many are a copy */
+        if (!begin_locked(dir, true)) { /* every slot holds a known directory: keep them */
+            pthread_mutex_unlock(&KN.mu);
+            return;
+        }
+        k = KN.dirs[find(path, dlen)];
+        k->learning = false;
+        k->id = 0;
+        k->unknown = true;
+        k->until_ns = now + (int64_t)(fs_cfg.attr_timeout * 1e9);
+    }
+    if (++k->misses >= LEARN_AFTER)
+        learn_locked(dir, now);
+    pthread_mutex_unlock(&KN.mu);
 }
 
 void fs_known_touch(const char *path)

@@ -331,8 +331,10 @@ static int getattr_op(const fs_op *op, struct stat *st)
             if (!oa.not_dir && (rc = has_children(p.bck, p.obj)) < 0)
                 return rc;
             if (oa.not_dir || !rc) { /* not_dir: the target said so, no listing needed */
-                if (!ro)
+                if (!ro) {
                     fs_cache_put_missing(path);
+                    fs_known_learn(path); /* the next missing names in its directory cost nothing */
+                }
                 return -ENOENT;
             }
             a = (fs_attr){.is_dir = true};
