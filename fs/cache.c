@@ -35,6 +35,7 @@ typedef struct fs_centry {
     int64_t seen_mtime, seen_size;
     bool seen;
     int64_t outsize;       /* ETL output size, -1 unknown */
+    int64_t told_min;      /* a view path: the least size the kernel was told or cut it to, -1 none */
     int64_t missing_until; /* monotonic ns: the target said no such object or directory */
     char *fqn;             /* node-local file named by the last HEAD, NULL if none */
     bool has_id;           /* fqn's identity when a reader last opened it */
@@ -114,6 +115,7 @@ static centry *find_locked(const char *path, bool create)
     centry *e = cmn_xcalloc(1, sizeof *e);
     e->path = cmn_xstrdup(path);
     e->outsize = -1;
+    e->told_min = -1;
     e->next = fs_st.cache.slots[i];
     fs_st.cache.slots[i] = e;
     fs_st.cache.count++;
@@ -241,6 +243,29 @@ int64_t fs_cache_outsize(const char *path)
     int64_t n = e ? e->outsize : -1;
     pthread_mutex_unlock(&fs_st.cache.mu);
     return n;
+}
+
+void fs_cache_told_size(const char *path, int64_t size)
+{
+    pthread_mutex_lock(&fs_st.cache.mu);
+    centry *e = find_locked(path, true);
+    if (e && (e->told_min < 0 || size < e->told_min))
+        e->told_min = size;
+    pthread_mutex_unlock(&fs_st.cache.mu);
+}
+
+/* The least size, never the last: a reply the kernel dropped as older than a
+ * short read, or an entry of a listing it kept, may still be what it holds.
+ * An entry the table dropped knows nothing: no page cache. */
+bool fs_cache_fits_told(const char *path, int64_t len)
+{
+    pthread_mutex_lock(&fs_st.cache.mu);
+    centry *e = find_locked(path, false);
+    bool fits = e && e->told_min >= 0 && len <= e->told_min;
+    if (fits)
+        e->told_min = len;
+    pthread_mutex_unlock(&fs_st.cache.mu);
+    return fits;
 }
 
 void fs_cache_refresh_obj(const char *path, fs_attr *a, const char *fqn)

@@ -16,6 +16,8 @@
  *     for a reader that leaves its order stay for the next reader.
  *   - Only a first read counts, never an open: `cp` opens a view's files and
  *     copies them server-side, and must not make the daemon transform them too.
+ *     An open takes an output made ahead (or waits for one being made), so
+ *     it knows the output's length (reader.c: the page cache).
  *   - Bounded: at most etl_readahead outputs (queued, running or ready), each
  *     held in memory up to PF_MEM and spilled beyond, served only within
  *     PF_TTL_NS of when it was made. A reader that leaves the order drops what
@@ -387,29 +389,48 @@ static void note_read(pid_t pid, const char *etl, const char *bck, const char *o
     free(dir);
 }
 
-bool fs_prefetch_take(fs_handle *h, pid_t reader)
+/* Moves the output made ahead of h's file into h (mu held), waiting for one
+ * being made; with all, also drops a queued or failed one (the reader asks
+ * itself, or learns why). */
+static bool take_locked(fs_handle *h, bool all)
+{
+    drop_owned(0); /* ready outputs past their time */
+    fs_pf_entry *e;
+    while ((e = entry_find(h->etl, h->bck, h->obj)) && e->state == PF_RUNNING)
+        pthread_cond_wait(&PF.done, &PF.mu); /* started already: wait rather than ask twice */
+    if (!e || (!all && e->state != PF_READY))
+        return false;
+    bool took = e->state == PF_READY;
+    if (took) {
+        cmn_spool_free(&h->out);
+        h->out = e->out; /* the bytes and the spool file move to the handle */
+        cmn_spool_init(&e->out, fs_cfg.spool_dir, 0);
+        fs_stat_add(FS_ST_RA_HITS, 1);
+    }
+    entry_drop(e, true);
+    return took;
+}
+
+bool fs_prefetch_take(fs_handle *h)
 {
     if (fs_cfg.etl_readahead <= 0)
         return false;
-    bool took = false;
+    pthread_mutex_lock(&PF.mu);
+    bool took = PF.nworkers && take_locked(h, false);
+    pthread_mutex_unlock(&PF.mu);
+    return took;
+}
+
+bool fs_prefetch_read(fs_handle *h, pid_t reader)
+{
+    if (fs_cfg.etl_readahead <= 0)
+        return false;
     pthread_mutex_lock(&PF.mu);
     if (!PF.nworkers) {
         pthread_mutex_unlock(&PF.mu);
         return false;
     }
-    drop_owned(0); /* ready outputs past their time */
-    fs_pf_entry *e;
-    while ((e = entry_find(h->etl, h->bck, h->obj)) && e->state == PF_RUNNING)
-        pthread_cond_wait(&PF.done, &PF.mu); /* started already: wait rather than ask twice */
-    if (e && e->state == PF_READY) {
-        cmn_spool_free(&h->out);
-        h->out = e->out; /* the bytes and the spool file move to the handle */
-        cmn_spool_init(&e->out, fs_cfg.spool_dir, 0);
-        took = true;
-        fs_stat_add(FS_ST_RA_HITS, 1);
-    }
-    if (e)
-        entry_drop(e, true); /* queued (the reader asks itself), failed (it learns why), or taken */
+    bool took = !h->etl_loaded && take_locked(h, true);
     note_read(reader, h->etl, h->bck, h->obj);
     pthread_mutex_unlock(&PF.mu);
     return took;

@@ -11,7 +11,10 @@
  *     spool file) and every read is served from it (opened with direct_io, so
  *     readers see exactly the output bytes whatever st_size said). A reader
  *     going through a directory in order finds the output made ahead
- *     (prefetch.c).
+ *     (prefetch.c), already at open: then its length is known, and an output
+ *     no longer than any size the kernel was told goes through the page cache
+ *     (the kernel cuts its size to a short read's end), which spares the
+ *     request that finds the end of the file.
  * Fetching lazily keeps `cp` (which opens then calls copy_file_range) from
  * running a transform it does not need.
  */
@@ -42,13 +45,23 @@ static int open_fqn(const fs_objattr *a, struct stat *st)
     return fd;
 }
 
-int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *keep_cache)
+int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *page_cache, bool *keep_cache)
 {
     *keep_cache = false;
+    *page_cache = true;
     fs_handle *h = fs_handle_new(p, path);
     fs_stat_add(FS_ST_OBJ_READS, 1);
     if (h->etl[0]) {
         fs_stat_add(FS_ST_ETL_READS, 1);
+        *page_cache = false;
+        if (fs_prefetch_take(h)) {
+            h->size = h->out.len;
+            h->etl_loaded = true;
+            fs_cache_set_outsize(h->path, h->size);
+            *page_cache = fs_cache_fits_told(h->path, h->size);
+            if (*page_cache)
+                fs_stat_add(FS_ST_VIEW_CACHED, 1);
+        }
         *out = h;
         return 0;
     }
@@ -103,10 +116,19 @@ int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *ke
 
 /* ---------------------------------------------------------------- ETL output */
 
+/* The first read: read-ahead learns of it (and may hold the output), else
+ * the transform runs now. */
 static int etl_load(fs_handle *h)
 {
-    struct fuse_context *ctx = fuse_get_context();
-    if (fs_prefetch_take(h, ctx ? ctx->pid : 0)) {
+    bool took = false;
+    if (!h->etl_noted) { /* once: a second note of the file would break the reader's order */
+        struct fuse_context *ctx = fuse_get_context();
+        took = fs_prefetch_read(h, ctx ? ctx->pid : 0);
+        h->etl_noted = true;
+    }
+    if (h->etl_loaded)
+        return 0;
+    if (took) {
         h->size = h->out.len;
         h->etl_loaded = true;
         fs_cache_set_outsize(h->path, h->size);
@@ -165,6 +187,17 @@ static ssize_t read_ranged(fs_handle *h, char *buf, size_t len, off_t off)
 
 int fs_reader_fd(const fs_handle *h) { return !h->writer && !h->etl[0] ? h->fd : -1; }
 
+int64_t fs_reader_left(fs_handle *h, off_t off)
+{
+    pthread_mutex_lock(&h->mu);
+    int rc = h->etl[0] && !h->writer && !(h->etl_loaded && h->etl_noted) ? etl_load(h) : 0;
+    int64_t size = h->etl[0] && !h->writer ? h->out.len : h->size;
+    pthread_mutex_unlock(&h->mu);
+    if (rc < 0)
+        return rc;
+    return off < size ? size - off : 0;
+}
+
 ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off)
 {
     ssize_t n;
@@ -180,7 +213,7 @@ ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off)
     if (h->writer) {
         n = h->fd < 0 ? 0 : cmn_pread_full(h->fd, buf, len, off); /* no spool yet: nothing written */
     } else if (h->etl[0]) {
-        int rc = h->etl_loaded ? 0 : etl_load(h);
+        int rc = h->etl_loaded && h->etl_noted ? 0 : etl_load(h);
         n = rc < 0 ? rc : cmn_spool_pread(&h->out, buf, len, off);
     } else if (h->fd >= 0) {
         n = cmn_pread_full(h->fd, buf, len, off);
