@@ -290,7 +290,7 @@ static int list_after(const char *bck, const char *dir, const char *after, char 
 /* Queues the stream's next files, up to the bound (mu held). */
 static void schedule(fs_pf_stream *s)
 {
-    bool queued = false;
+    int queued = 0;
     for (size_t i = s->pos; i < s->n && i < s->pos + (size_t)fs_cfg.etl_readahead; i++) {
         fs_pf_entry *have = entry_find(s->etl, s->bck, s->names[i]);
         if (have) {
@@ -312,10 +312,12 @@ static void schedule(fs_pf_stream *s)
             pp = &(*pp)->next;
         *pp = e;
         PF.n++;
-        queued = true;
+        queued++;
     }
-    if (queued)
-        pthread_cond_broadcast(&PF.work);
+    /* a worker per new entry: in order, a read queues one, and waking both
+     * workers for it costs a wake-up per file for nothing */
+    for (int i = 0; i < queued && i < PF.nworkers; i++)
+        pthread_cond_signal(&PF.work);
 }
 
 /* Notes that pid read obj first: keeps or breaks its stream's order, lists
