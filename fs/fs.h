@@ -62,6 +62,7 @@ typedef struct fs_config {
     char *metrics_file;      /* Prometheus text of the counters, rewritten every few seconds, or NULL */
     char *token;          /* AuthN token sent with every request, or NULL */
     int etl_readahead;    /* view files transformed ahead of a sequential reader, at most; 0 = off */
+    int etl_keep_cache;   /* 1: a view file's pages stay in the kernel while its source is unchanged */
     double negative_timeout; /* seconds the kernel trusts that a name does not exist */
 } fs_config;
 
@@ -215,6 +216,16 @@ void fs_cache_told_size(const char *path, int64_t size);
  * size the kernel may hold for path is shorter (it stops reading at its size;
  * a longer one is cut to len by the short read). Then len is what it holds. */
 bool fs_cache_fits_told(const char *path, int64_t len);
+/* Attributes of path known fresh and learned no later than before_ns. */
+bool fs_cache_get_before(const char *path, int64_t before_ns, fs_attr *a);
+/* Changes of path through the mount so far (fs_cache_forget), a number that
+ * differs after any change (or after the table was dropped). */
+uint64_t fs_cache_gen(const char *path);
+/* etl_keep_cache: the kernel holds view path's output of len bytes, made
+ * from the source as src describes it, at the source's gen. */
+void fs_cache_keep_set(const char *path, const fs_attr *src, uint64_t gen, int64_t len);
+/* ... and may keep it: the source is still src at gen, and the kernel's size is len. */
+bool fs_cache_keep_match(const char *path, const fs_attr *src, uint64_t gen);
 
 /* ------------------------------------------------------------------ pending.c */
 /* Roles of a name in the set of queued copies (batch.c). */
@@ -267,6 +278,7 @@ enum fs_stat {
     FS_ST_RA_HITS,       /* first reads served from such an output */
     FS_ST_RA_DROPPED,    /* outputs dropped unread: pattern broken, source changed, too old */
     FS_ST_VIEW_CACHED,   /* opens of a view file whose output goes through the page cache */
+    FS_ST_VIEW_KEPT,     /* ... and of one whose pages the kernel kept (etl_keep_cache): no transform */
     FS_ST__N
 };
 void fs_stat_add(enum fs_stat s, int64_t v);
@@ -304,6 +316,8 @@ typedef struct fs_handle {
     /* ETL output */
     bool etl_loaded;
     bool etl_noted;        /* its first read told read-ahead (prefetch.c) */
+    int64_t out_made_ns;   /* monotonic: when the transform of out began (read-ahead's), 0 unknown */
+    uint64_t out_gen;      /* the source's changes through the mount then (fs_cache_gen) */
     cmn_spool out;
     /* writer */
     bool dirty, created, server_copied;
@@ -442,6 +456,7 @@ typedef struct fs_state {
         pthread_mutex_t mu;
         struct fs_centry **slots;        /* mu; the attribute hash table */
         size_t count;                    /* mu; entries in slots */
+        uint64_t drops;                  /* mu; times the table was dropped whole */
         char **vdirs;                    /* mu; directories made by mkdir, no object yet */
         size_t nvdirs;                   /* mu */
         fs_fqn_root roots[FS_FQN_ROOTS]; /* mu; where the target keeps buckets' files */

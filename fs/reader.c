@@ -45,6 +45,55 @@ static int open_fqn(const fs_objattr *a, struct stat *st)
     return fd;
 }
 
+/* etl_keep_cache: the source's attributes now, as a lookup of the view
+ * name learns them (cached, revalidated by its file, or a HEAD). */
+static bool source_now(const fs_handle *h, fs_attr *a)
+{
+    if (fs_cache_get(h->path, a) || fs_cache_revalidate(h->path, a))
+        return !a->is_dir;
+    fs_objattr oa;
+    if (fs_api_head(h->bck, h->obj, &oa) != 0)
+        return false;
+    *a = (fs_attr){.is_dir = false, .size = oa.size, .mtime_ns = oa.mtime_ns};
+    snprintf(a->version, sizeof a->version, "%s", oa.version);
+    fs_cache_refresh_obj(h->path, a, oa.fqn);
+    return true;
+}
+
+/* A view file: with etl_keep_cache, the pages the kernel holds of an output
+ * made from the source as it is now are kept, and nothing is transformed
+ * unless the kernel asks to read; else an output made ahead is taken, and
+ * read through the page cache when it fits the size the kernel holds. */
+static int view_open(fs_handle *h, bool *page_cache, bool *keep_cache)
+{
+    *page_cache = false;
+    fs_attr src;
+    char *plain = cmn_xasprintf("/%s/%s", h->bck, h->obj);
+    bool kept = fs_cfg.etl_keep_cache && source_now(h, &src) && fs_cache_keep_match(h->path, &src, fs_cache_gen(plain));
+    free(plain);
+    if (kept) {
+        *page_cache = *keep_cache = true;
+        fs_stat_add(FS_ST_VIEW_KEPT, 1);
+        return 0;
+    }
+    if (!fs_prefetch_take(h))
+        return 0;
+    h->size = h->out.len;
+    h->etl_loaded = true;
+    fs_cache_set_outsize(h->path, h->size);
+    *page_cache = fs_cache_fits_told(h->path, h->size);
+    if (!*page_cache)
+        return 0;
+    fs_stat_add(FS_ST_VIEW_CACHED, 1);
+    /* the source's attributes (the view name's are its source's) learned
+     * before its transform began: the output is of that source or a newer
+     * one, so a later open keeps it only while the source is still that one
+     * and no change went through the mount since the transform began */
+    if (fs_cfg.etl_keep_cache && h->out_made_ns && fs_cache_get_before(h->path, h->out_made_ns, &src))
+        fs_cache_keep_set(h->path, &src, h->out_gen, h->size);
+    return 0;
+}
+
 int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *page_cache, bool *keep_cache)
 {
     *keep_cache = false;
@@ -53,17 +102,8 @@ int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *pa
     fs_stat_add(FS_ST_OBJ_READS, 1);
     if (h->etl[0]) {
         fs_stat_add(FS_ST_ETL_READS, 1);
-        *page_cache = false;
-        if (fs_prefetch_take(h)) {
-            h->size = h->out.len;
-            h->etl_loaded = true;
-            fs_cache_set_outsize(h->path, h->size);
-            *page_cache = fs_cache_fits_told(h->path, h->size);
-            if (*page_cache)
-                fs_stat_add(FS_ST_VIEW_CACHED, 1);
-        }
         *out = h;
-        return 0;
+        return view_open(h, page_cache, keep_cache);
     }
     /* attributes from a listing or the lookup just before (within attr_timeout,
      * or revalidated by the file's identity) spare a HEAD when they say all we

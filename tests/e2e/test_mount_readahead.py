@@ -268,3 +268,33 @@ def test_outputs_made_ahead_go_through_the_page_cache_only_when_they_fit(target,
     read_in_order(views[double], names, data, lambda d: d + d[::-1])
     read_in_order(views[md5], names, data, md5hex)
     assert mount.stats()["errors"] == 0
+
+
+def test_keep_cache_rereads_without_transforming_and_never_serves_stale(target, tmp_path, md5_etl):
+    """-o etl_keep_cache=1: a second pass in order finds the outputs in the
+    kernel's page cache (no transform); a write to a source through the mount
+    ends that, and the next read is of the new bytes."""
+    b, data = fill(target, "rakeep", n=16)
+    names = sorted(data)
+    m = Mount(target, tmp_path / "mnt-keep", options=["etl_keep_cache=1"])
+    try:
+        view = m.path("@" + md5_etl, b)
+        assert sorted(os.listdir(view)) == names
+        read_in_order(view, names, data, md5hex)
+        first = m.stats()
+        assert first["view_page_cache_opens"] > 0, first
+        read_in_order(view, names, data, md5hex)
+        second = m.stats()
+        assert second["view_kept_opens"] > first["view_kept_opens"], second
+        # a kept open asks nothing and reads nothing through the daemon
+        assert second["http_requests"] - first["http_requests"] < len(names) // 2, second
+        assert second["read_bytes"] - first["read_bytes"] < 32 * len(names), second
+        for key in names:
+            data[key] = b"rewritten " + key.encode() + os.urandom(8)
+            with open(m.path(b, key), "wb") as f:
+                f.write(data[key])
+        read_in_order(view, names, data, md5hex)
+        assert m.stats()["view_kept_opens"] == second["view_kept_opens"]
+        assert m.stats()["errors"] == 0
+    finally:
+        assert m.stop() == 0, m.log_text()
