@@ -275,13 +275,12 @@ bool fs_cache_fits_told(const char *path, int64_t len)
     return fits;
 }
 
-bool fs_cache_get_before(const char *path, int64_t before_ns, fs_attr *a)
+bool fs_cache_get_known(const char *path, fs_attr *a)
 {
-    int64_t ttl = (int64_t)(fs_cfg.attr_timeout * 1e9);
     bool hit = false;
     pthread_mutex_lock(&fs_st.cache.mu);
     centry *e = find_locked(path, false);
-    if (e && e->expires && e->expires > cmn_mono_ns() && e->expires - ttl <= before_ns && !e->a.is_dir) {
+    if (e && e->expires && !e->a.is_dir) {
         *a = e->a;
         hit = true;
     }

@@ -216,8 +216,8 @@ void fs_cache_told_size(const char *path, int64_t size);
  * size the kernel may hold for path is shorter (it stops reading at its size;
  * a longer one is cut to len by the short read). Then len is what it holds. */
 bool fs_cache_fits_told(const char *path, int64_t len);
-/* Attributes of path known fresh and learned no later than before_ns. */
-bool fs_cache_get_before(const char *path, int64_t before_ns, fs_attr *a);
+/* Attributes of path once learned, however old. */
+bool fs_cache_get_known(const char *path, fs_attr *a);
 /* Changes of path through the mount so far (fs_cache_forget), a number that
  * differs after any change (or after the table was dropped). */
 uint64_t fs_cache_gen(const char *path);
@@ -316,8 +316,9 @@ typedef struct fs_handle {
     /* ETL output */
     bool etl_loaded;
     bool etl_noted;        /* its first read told read-ahead (prefetch.c) */
-    int64_t out_made_ns;   /* monotonic: when the transform of out began (read-ahead's), 0 unknown */
-    uint64_t out_gen;      /* the source's changes through the mount then (fs_cache_gen) */
+    bool out_src_ok;       /* etl_keep_cache: what was known of the source when read-ahead's */
+    fs_attr out_src;       /* transform of out began, and its changes through the mount then */
+    uint64_t out_gen;
     cmn_spool out;
     /* writer */
     bool dirty, created, server_copied;

@@ -392,12 +392,19 @@ static void collect_vdir(void *ctx, const char *name)
     d->vdirs[d->nv++] = cmn_xstrdup(name);
 }
 
-/* A view's listing tells the kernel its files' sizes too (readdirplus). */
-static void told_in_dir(const char *dir, const char *name, int64_t size)
+/* The size a view's listing tells the kernel of a file (readdirplus): its
+ * output's once known, as a lookup says (another size would make the kernel
+ * drop the file's pages), else its source's. */
+static int64_t view_size_in_dir(const char *dir, const char *name, int64_t size)
 {
     char child[8192];
-    if (snprintf(child, sizeof child, "%s/%s", strcmp(dir, "/") ? dir : "", name) < (int)sizeof child)
-        fs_cache_told_size(child, size);
+    if (snprintf(child, sizeof child, "%s/%s", strcmp(dir, "/") ? dir : "", name) >= (int)sizeof child)
+        return size;
+    int64_t out = fs_cache_outsize(child);
+    if (out >= 0)
+        size = out;
+    fs_cache_told_size(child, size);
+    return size;
 }
 
 static int fs_opendir(const char *path, struct fuse_file_info *fi)
@@ -568,9 +575,8 @@ static int fill_paged(dirh *d, void *buf, fuse_fill_dir_t filler, off_t off)
         }
         if (idx < d->base + d->page.n) {
             fs_entry *e = &d->page.v[idx - d->base];
-            fill_stat(&st, e->is_dir, e->size, e->mtime_ns, ro);
-            if (ro && !e->is_dir)
-                told_in_dir(d->path, e->name, e->size);
+            fill_stat(&st, e->is_dir, ro && !e->is_dir ? view_size_in_dir(d->path, e->name, e->size) : e->size,
+                      e->mtime_ns, ro);
             if (filler(buf, e->name, &st, (off_t)idx + 3, FUSE_FILL_DIR_PLUS))
                 return 0;
             idx++;

@@ -57,7 +57,8 @@ typedef struct fs_pf_entry {
     bool stale;       /* dropped while running: its worker frees it */
     uint64_t owner;   /* the stream that scheduled it */
     int64_t ready_ns; /* monotonic, when it became ready */
-    int64_t start_ns; /* monotonic, when its transform began */
+    bool src_ok;      /* etl_keep_cache: what was known of the source when its transform began */
+    fs_attr src;
     uint64_t gen;     /* the source's changes through the mount then (fs_cache_gen) */
     cmn_spool out;
 } fs_pf_entry;
@@ -168,11 +169,16 @@ static void *worker_main(void *arg)
         if (PF.stopping)
             break;
         e->state = PF_RUNNING;
-        e->start_ns = cmn_mono_ns(); /* before its GET: what was known of the source then is no newer */
         pthread_mutex_unlock(&PF.mu);
-        if (fs_cfg.etl_keep_cache) { /* before the GET: a change after it moves the count */
+        if (fs_cfg.etl_keep_cache) {
+            /* before the GET: the output is of this source or a newer one (a
+             * later open keeps it only while the source is this one), and a
+             * change through the mount after this moves the count */
             char *plain = cmn_xasprintf("/%s/%s", e->bck, e->obj);
+            char *view = cmn_xasprintf("/@%s/%s/%s", e->etl, e->bck, e->obj);
             e->gen = fs_cache_gen(plain);
+            e->src_ok = fs_cache_get_known(view, &e->src);
+            free(view);
             free(plain);
         }
         /* as a reader's open does: a copy queued onto the source lands first */
@@ -414,7 +420,8 @@ static bool take_locked(fs_handle *h, bool all)
     if (took) {
         cmn_spool_free(&h->out);
         h->out = e->out; /* the bytes and the spool file move to the handle */
-        h->out_made_ns = e->start_ns;
+        h->out_src_ok = e->src_ok;
+        h->out_src = e->src;
         h->out_gen = e->gen;
         cmn_spool_init(&e->out, fs_cfg.spool_dir, 0);
         fs_stat_add(FS_ST_RA_HITS, 1);

@@ -85,12 +85,12 @@ static int view_open(fs_handle *h, bool *page_cache, bool *keep_cache)
     if (!*page_cache)
         return 0;
     fs_stat_add(FS_ST_VIEW_CACHED, 1);
-    /* the source's attributes (the view name's are its source's) learned
-     * before its transform began: the output is of that source or a newer
-     * one, so a later open keeps it only while the source is still that one
-     * and no change went through the mount since the transform began */
-    if (fs_cfg.etl_keep_cache && h->out_made_ns && fs_cache_get_before(h->path, h->out_made_ns, &src))
-        fs_cache_keep_set(h->path, &src, h->out_gen, h->size);
+    /* what was known of the source (the view name's attributes are its
+     * source's) before its transform began: a later open keeps the output
+     * only while the source is still that one and nothing changed it through
+     * the mount since (prefetch.c) */
+    if (fs_cfg.etl_keep_cache && h->out_src_ok)
+        fs_cache_keep_set(h->path, &h->out_src, h->out_gen, h->size);
     return 0;
 }
 
