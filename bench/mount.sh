@@ -9,8 +9,15 @@
 #   small  20,000 x 16 KiB, first read (page cache dropped before each contender's
 #          first read, mounts fresh) and re-read
 #   large  LARGE_N x 8 MiB, first read and re-read
-#   md5    digest of every small file through MNT/@etl-md5/ vs md5sum over the
-#          passthrough (results compared); `cp -r MNT/@etl-md5/small/. MNT/dst/`
+#   md5    digest of every small file through MNT/@etl-md5/ (`find | sort | xargs cat`,
+#          one reader; with read-ahead and with -o etl_readahead=0) vs `md5sum` of
+#          the same files over the passthrough (digests compared). Each side runs on a
+#          fresh mount of its own after the same cache state: MD5_CACHE=warm (default:
+#          the source files, the dataset and the target's copies, read just before
+#          each side) or cold (page cache dropped before each side). MD5_ROUNDS rounds
+#          (default 3), each starting with another side, stopping early once
+#          MD5_BUDGET seconds (default 240) are spent; the medians are compared.
+#          `cp -r MNT/@etl-md5/small/. MNT/dst/`
 #          (server-side copies, sent as one job; timed until `sync` says all landed;
 #          with the daemon's FUSE and HTTP requests per file) vs the offline job
 #          etl-bck over REST
@@ -21,7 +28,7 @@
 #   ETL=native (etlfs-md5 transformer from etl/transformers/md5_native) | code (Python)
 #   ETLFS_OPTS="-o opt,..." extra daemon options; PARTS="passthrough etlfs" runs only those.
 #   Root only (drop_caches, mounts).
-# Each step is bounded by STEP_TIMEOUT seconds (default 120), the whole run by 8 min.
+# Each step is bounded by STEP_TIMEOUT seconds (default 120), the whole run by 12 min.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${BUILD:-$ROOT/build}
@@ -31,12 +38,15 @@ ETL=${ETL:-native}
 ETLFS_OPTS=${ETLFS_OPTS:-}
 PARTS=${PARTS:-disk passthrough etlfs rclone md5 cp} # a subset for quick comparisons
 STEP_TIMEOUT=${STEP_TIMEOUT:-120}
+MD5_ROUNDS_MAX=${MD5_ROUNDS:-3}
+MD5_BUDGET=${MD5_BUDGET:-240}
+MD5_CACHE=${MD5_CACHE:-warm}
 DATASET=${DATASET:-/work/shared/bench/dataset.sh}
 PY=/usr/bin/python3
 [ "$(id -u)" = 0 ] || { echo "mount.sh: needs root (drop_caches, FUSE mounts)" >&2; exit 1; }
 [ -x "$BUILD/bin/etlfs" ] || { echo "mount.sh: no $BUILD/bin/etlfs; build it or set BUILD" >&2; exit 1; }
 if [ -z "${MOUNT_SH_BOUNDED:-}" ]; then # the whole run, bounded
-  MOUNT_SH_BOUNDED=1 exec timeout -k 10 480 "$0" "$@"
+  MOUNT_SH_BOUNDED=1 exec timeout -k 10 720 "$0" "$@"
 fi
 command -v rclone >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q rclone >/dev/null
 command -v nginx >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null
@@ -196,35 +206,60 @@ if part rclone; then
   umount_ "$WORK/rc"
 fi
 
-MD5_ETL=0 MD5_NORA=0 MD5_PT=0 MD5_OK=- CP_RATE=0 CP_N=0 CP_OK=- CP_OPS=- CP_HTTP=- JOB_N=0 JOB_RATE=0
+MD5_ETL=0 MD5_NORA=0 MD5_PT=0 MD5_OK=- MD5_ROUNDS=0 CP_RATE=0 CP_N=0 CP_OK=- CP_OPS=- CP_HTTP=- JOB_N=0 JOB_RATE=0
+MD5_ALL_ETL= MD5_ALL_NORA= MD5_ALL_PT=
 if part md5; then
-echo "== md5 of small: MNT/@etl-md5/ vs md5sum over the passthrough" >&2
-mount_pt "$WORK/pt"
-dropcaches
-t0=$(now)
-(cd "$WORK/mnt/@etl-md5/bench/small" && find . -type f | LC_ALL=C sort | t xargs -d '\n' cat | fold -w32; echo) >"$WORK/md5-etl"
-t1=$(now)
-MD5_ETL=$(awk -v n="$SMALL_N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-# the same pass on a mount without read-ahead through views (the one reader goes in order)
-keep_pid=$ETLFS_PID keep_opts=$ETLFS_OPTS
-ETLFS_OPTS="$ETLFS_OPTS -o etl_readahead=0"
-mount_etlfs "$WORK/mnt-nora"
-ETLFS_PID=$keep_pid ETLFS_OPTS=$keep_opts
-dropcaches
-t0=$(now)
-(cd "$WORK/mnt-nora/@etl-md5/bench/small" && find . -type f | LC_ALL=C sort | t xargs -d '\n' cat | fold -w32; echo) >"$WORK/md5-nora"
-t1=$(now)
-MD5_NORA=$(awk -v n="$SMALL_N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-umount_ "$WORK/mnt-nora"
-cmp -s "$WORK/md5-etl" "$WORK/md5-nora" || echo "md5 through the view differs with and without read-ahead" >&2
-dropcaches
-t0=$(now)
-(cd "$WORK/pt/small" && find . -type f | LC_ALL=C sort | t xargs -d '\n' md5sum | cut -c1-32) >"$WORK/md5-pt"
-t1=$(now)
-MD5_PT=$(awk -v n="$SMALL_N" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-MD5_OK=mismatch
-cmp -s "$WORK/md5-etl" "$WORK/md5-pt" && [ "$(wc -l <"$WORK/md5-pt")" = "$SMALL_N" ] && MD5_OK=same
-umount_ "$WORK/pt"
+echo "== md5 of small: MNT/@etl-md5/ vs md5sum over the passthrough, $MD5_ROUNDS_MAX rounds ($MD5_CACHE)" >&2
+# The same state before each side: a fresh mount (no daemon or kernel cache left by
+# another side) and the same page cache (warm: both copies of the files read just
+# before; cold: dropped)
+md5_prepare() {
+  if [ "$MD5_CACHE" = cold ]; then
+    dropcaches
+  else
+    find "$DATA/small" "$WORK/mp0" "$WORK/mp1" -type f -path '*small*' -print0 | t xargs -0 cat >/dev/null
+  fi
+}
+rate() { awk -v n="$SMALL_N" -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", n / (b - a) }'; }
+md5_side() { # md5_side etl|nora|pt ROUND: one pass, its rate in MD5_V, digests in $WORK/md5-SIDE
+  local side=$1 dir=$WORK/md5-$1-$2 t0 t1
+  case $side in
+    etl) mkdir -p "$dir"; "$BUILD/bin/etlfs" --endpoint "$URL" "$dir" -f $ETLFS_OPTS >"$dir.log" 2>&1 & ;;
+    nora) mkdir -p "$dir"; "$BUILD/bin/etlfs" --endpoint "$URL" "$dir" -f $ETLFS_OPTS -o etl_readahead=0 >"$dir.log" 2>&1 & ;;
+    pt) mkdir -p "$dir"; "$WORK/passthrough" "$DATA" "$dir" -f >"$dir.log" 2>&1 & ;;
+  esac
+  PIDS+=($!) MNTS+=("$dir")
+  waitmnt "$dir" "$side"
+  md5_prepare
+  t0=$(now)
+  if [ "$side" = pt ]; then
+    (cd "$dir/small" && find . -type f | LC_ALL=C sort | t xargs -d '\n' md5sum | cut -c1-32) >"$WORK/md5-pt"
+  else
+    (cd "$dir/@etl-md5/bench/small" && find . -type f | LC_ALL=C sort | t xargs -d '\n' cat | fold -w32; echo) >"$WORK/md5-$side"
+  fi
+  t1=$(now)
+  umount_ "$dir"
+  MD5_V=$(rate "$t0" "$t1")
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+# A/B/C alternated: each round starts with another side, so drift of the shared
+# machine spreads over all of them; rounds stop once MD5_BUDGET seconds are spent
+sides=(pt etl nora)
+md5_t0=$(now)
+MD5_OK=same
+for r in $(seq 1 "$MD5_ROUNDS_MAX"); do
+  [ "$r" -gt 1 ] && awk -v a="$md5_t0" -v b="$(now)" -v m="$MD5_BUDGET" 'BEGIN { exit !(b - a > m) }' && break
+  for i in 0 1 2; do
+    side=${sides[$(((r - 1 + i) % 3))]}
+    md5_side "$side" "$r"
+    case $side in etl) MD5_ALL_ETL+=" $MD5_V" ;; nora) MD5_ALL_NORA+=" $MD5_V" ;; pt) MD5_ALL_PT+=" $MD5_V" ;; esac
+  done
+  cmp -s "$WORK/md5-etl" "$WORK/md5-pt" && cmp -s "$WORK/md5-nora" "$WORK/md5-pt" &&
+    [ "$(wc -l <"$WORK/md5-pt")" = "$SMALL_N" ] || MD5_OK=mismatch
+  MD5_ROUNDS=$r
+  echo "  round $r: etl $(echo $MD5_ALL_ETL | awk '{print $NF}'), no read-ahead $(echo $MD5_ALL_NORA | awk '{print $NF}'), passthrough $(echo $MD5_ALL_PT | awk '{print $NF}') files/s" >&2
+done
+MD5_ETL=$(median $MD5_ALL_ETL) MD5_NORA=$(median $MD5_ALL_NORA) MD5_PT=$(median $MD5_ALL_PT)
 load md5
 fi
 
@@ -292,8 +327,9 @@ for row in passthrough disk rclone; do
     "$(ratio "${R[etlfs.large2]}" "${R[$row.large2]}")"
 done
 echo
-echo "md5 small: MNT/@etl-md5 $MD5_ETL files/s, md5sum over passthrough $MD5_PT files/s" \
-     "(ratio $(ratio "$MD5_ETL" "$MD5_PT")), digests $MD5_OK"
+echo "md5 small, median of $MD5_ROUNDS rounds ($MD5_CACHE): MNT/@etl-md5 $MD5_ETL files/s, md5sum over passthrough" \
+     "$MD5_PT files/s (ratio $(ratio "$MD5_ETL" "$MD5_PT")), digests $MD5_OK"
+echo "  rounds: etl$MD5_ALL_ETL; no read-ahead$MD5_ALL_NORA; passthrough$MD5_ALL_PT"
 echo "md5 small without read-ahead (-o etl_readahead=0): $MD5_NORA files/s" \
      "(ratio $(ratio "$MD5_NORA" "$MD5_PT"); read-ahead gives $(ratio "$MD5_ETL" "$MD5_NORA")x)"
 echo "cp -r @etl-md5 -> MNT/dst: $CP_RATE files/s ($CP_N files, digests $CP_OK)," \
@@ -311,6 +347,7 @@ echo "goals:"
 goal "small 1st >= 0.8x passthrough" "$(ratio "${R[etlfs.small1]}" "${R[passthrough.small1]}")" 0.8
 goal "small 1st >= 3x rclone" "$(ratio "${R[etlfs.small1]}" "${R[rclone.small1]}")" 3
 goal "large 1st >= 0.9x passthrough" "$(ratio "${R[etlfs.large1]}" "${R[passthrough.large1]}")" 0.9
+goal "md5 through @etl-md5 >= 0.8x md5sum (median)" "$(ratio "$MD5_ETL" "$MD5_PT")" 0.8
 goal "small re-read >= 0.8x passthrough re-read" "$(ratio "${R[etlfs.small2]}" "${R[passthrough.small2]}")" 0.8
 goal "large re-read >= 0.8x passthrough re-read" "$(ratio "${R[etlfs.large2]}" "${R[passthrough.large2]}")" 0.8
 ok=MISS; awk -v v="$RSS_MB" 'BEGIN { exit !(v < 100) }' && ok=met

@@ -35,6 +35,12 @@ typedef struct fs_centry {
     int64_t seen_mtime, seen_size;
     bool seen;
     int64_t outsize;       /* ETL output size, -1 unknown */
+    int64_t told_min;      /* a view path: the least size the kernel was told or cut it to, -1 none */
+    uint32_t gen;          /* changes through the mount (fs_cache_forget) */
+    bool kept;             /* a view path: the kernel holds an output of kept_len bytes ... */
+    int64_t kept_len;
+    fs_attr kept_src;      /* ... made from the source as this describes it, */
+    uint64_t kept_gen;     /* at this gen of the source's plain path */
     int64_t missing_until; /* monotonic ns: the target said no such object or directory */
     char *fqn;             /* node-local file named by the last HEAD, NULL if none */
     bool has_id;           /* fqn's identity when a reader last opened it */
@@ -54,6 +60,7 @@ static uint64_t hash(const char *s)
 
 static void clear_locked(void)
 {
+    fs_st.cache.drops++;
     for (size_t i = 0; fs_st.cache.slots && i < NSLOTS; i++) {
         for (centry *e = fs_st.cache.slots[i], *n; e; e = n) {
             n = e->next;
@@ -114,6 +121,7 @@ static centry *find_locked(const char *path, bool create)
     centry *e = cmn_xcalloc(1, sizeof *e);
     e->path = cmn_xstrdup(path);
     e->outsize = -1;
+    e->told_min = -1;
     e->next = fs_st.cache.slots[i];
     fs_st.cache.slots[i] = e;
     fs_st.cache.count++;
@@ -174,8 +182,9 @@ bool fs_cache_get_obj(const char *path, fs_attr *a, char *fqn, size_t cap)
 void fs_cache_forget(const char *path)
 {
     pthread_mutex_lock(&fs_st.cache.mu);
-    centry *e = find_locked(path, false);
+    centry *e = find_locked(path, true); /* made, to count the change */
     if (e) {
+        e->gen++;
         e->expires = 0;
         e->outsize = -1;
         e->has_id = false;
@@ -241,6 +250,80 @@ int64_t fs_cache_outsize(const char *path)
     int64_t n = e ? e->outsize : -1;
     pthread_mutex_unlock(&fs_st.cache.mu);
     return n;
+}
+
+void fs_cache_told_size(const char *path, int64_t size)
+{
+    pthread_mutex_lock(&fs_st.cache.mu);
+    centry *e = find_locked(path, true);
+    if (e && (e->told_min < 0 || size < e->told_min))
+        e->told_min = size;
+    pthread_mutex_unlock(&fs_st.cache.mu);
+}
+
+/* The least size, never the last: a reply the kernel dropped as older than a
+ * short read, or an entry of a listing it kept, may still be what it holds.
+ * An entry the table dropped knows nothing: no page cache. */
+bool fs_cache_fits_told(const char *path, int64_t len)
+{
+    pthread_mutex_lock(&fs_st.cache.mu);
+    centry *e = find_locked(path, false);
+    bool fits = e && e->told_min >= 0 && len <= e->told_min;
+    if (fits)
+        e->told_min = len;
+    pthread_mutex_unlock(&fs_st.cache.mu);
+    return fits;
+}
+
+bool fs_cache_get_known(const char *path, fs_attr *a)
+{
+    bool hit = false;
+    pthread_mutex_lock(&fs_st.cache.mu);
+    centry *e = find_locked(path, false);
+    if (e && e->expires && !e->a.is_dir) {
+        *a = e->a;
+        hit = true;
+    }
+    pthread_mutex_unlock(&fs_st.cache.mu);
+    return hit;
+}
+
+uint64_t fs_cache_gen(const char *path)
+{
+    pthread_mutex_lock(&fs_st.cache.mu);
+    centry *e = find_locked(path, false);
+    uint64_t gen = fs_st.cache.drops << 32 | (e ? e->gen : 0);
+    pthread_mutex_unlock(&fs_st.cache.mu);
+    return gen;
+}
+
+void fs_cache_keep_set(const char *path, const fs_attr *src, uint64_t gen, int64_t len)
+{
+    pthread_mutex_lock(&fs_st.cache.mu);
+    centry *e = find_locked(path, false);
+    if (e) {
+        e->kept = true;
+        e->kept_len = len;
+        e->kept_src = *src;
+        e->kept_gen = gen;
+    }
+    pthread_mutex_unlock(&fs_st.cache.mu);
+}
+
+/* A change through the mount moves gen; one by another client shows in the
+ * attributes once they are learned again (after attr_timeout), as for
+ * plain files. */
+bool fs_cache_keep_match(const char *path, const fs_attr *src, uint64_t gen)
+{
+    pthread_mutex_lock(&fs_st.cache.mu);
+    centry *e = find_locked(path, false);
+    bool same = e && e->kept && e->kept_gen == gen && e->told_min == e->kept_len && *src->version &&
+                strcmp(e->kept_src.version, src->version) == 0 && e->kept_src.mtime_ns == src->mtime_ns &&
+                e->kept_src.size == src->size;
+    if (e && !same)
+        e->kept = false;
+    pthread_mutex_unlock(&fs_st.cache.mu);
+    return same;
 }
 
 void fs_cache_refresh_obj(const char *path, fs_attr *a, const char *fqn)

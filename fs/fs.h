@@ -62,6 +62,7 @@ typedef struct fs_config {
     char *metrics_file;      /* Prometheus text of the counters, rewritten every few seconds, or NULL */
     char *token;          /* AuthN token sent with every request, or NULL */
     int etl_readahead;    /* view files transformed ahead of a sequential reader, at most; 0 = off */
+    int etl_keep_cache;   /* 1: a view file's pages stay in the kernel while its source is unchanged */
     double negative_timeout; /* seconds the kernel trusts that a name does not exist */
 } fs_config;
 
@@ -209,6 +210,22 @@ void fs_vdir_children(const char *dir, void (*fn)(void *ctx, const char *name), 
 /* Largest ETL output seen for a view path (its st_size once known), -1 if none. */
 void fs_cache_set_outsize(const char *path, int64_t size);
 int64_t fs_cache_outsize(const char *path);
+/* The kernel was told that view path is size bytes long (a lookup, a listing). */
+void fs_cache_told_size(const char *path, int64_t size);
+/* May an output of len bytes go through the kernel's page cache? Only when no
+ * size the kernel may hold for path is shorter (it stops reading at its size;
+ * a longer one is cut to len by the short read). Then len is what it holds. */
+bool fs_cache_fits_told(const char *path, int64_t len);
+/* Attributes of path once learned, however old. */
+bool fs_cache_get_known(const char *path, fs_attr *a);
+/* Changes of path through the mount so far (fs_cache_forget), a number that
+ * differs after any change (or after the table was dropped). */
+uint64_t fs_cache_gen(const char *path);
+/* etl_keep_cache: the kernel holds view path's output of len bytes, made
+ * from the source as src describes it, at the source's gen. */
+void fs_cache_keep_set(const char *path, const fs_attr *src, uint64_t gen, int64_t len);
+/* ... and may keep it: the source is still src at gen, and the kernel's size is len. */
+bool fs_cache_keep_match(const char *path, const fs_attr *src, uint64_t gen);
 
 /* ------------------------------------------------------------------ pending.c */
 /* Roles of a name in the set of queued copies (batch.c). */
@@ -260,6 +277,8 @@ enum fs_stat {
     FS_ST_RA_FETCHES,    /* view files transformed ahead of a sequential reader */
     FS_ST_RA_HITS,       /* first reads served from such an output */
     FS_ST_RA_DROPPED,    /* outputs dropped unread: pattern broken, source changed, too old */
+    FS_ST_VIEW_CACHED,   /* opens of a view file whose output goes through the page cache */
+    FS_ST_VIEW_KEPT,     /* ... and of one whose pages the kernel kept (etl_keep_cache): no transform */
     FS_ST__N
 };
 void fs_stat_add(enum fs_stat s, int64_t v);
@@ -296,6 +315,10 @@ typedef struct fs_handle {
     int64_t next_off;      /* where a sequential reader goes next */
     /* ETL output */
     bool etl_loaded;
+    bool etl_noted;        /* its first read told read-ahead (prefetch.c) */
+    bool out_src_ok;       /* etl_keep_cache: what was known of the source when read-ahead's */
+    fs_attr out_src;       /* transform of out began, and its changes through the mount then */
+    uint64_t out_gen;
     cmn_spool out;
     /* writer */
     bool dirty, created, server_copied;
@@ -309,7 +332,12 @@ void fs_handle_free(fs_handle *h);
 /* An unlinked temp file in spool_dir, or -errno. */
 int fs_spool_file(void);
 
-int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *keep_cache);
+/* *page_cache: the kernel may cache the file's pages for this open (a view's
+ * output made ahead that fits the size the kernel was told); *keep_cache: and
+ * keep those of the previous open. */
+int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *page_cache, bool *keep_cache);
+/* Bytes of h from off on (a view's output is made first), or -errno. */
+int64_t fs_reader_left(fs_handle *h, off_t off);
 ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off);
 /* The node-local file a reader serves from (fixed at open), or -1. */
 int fs_reader_fd(const fs_handle *h);
@@ -332,10 +360,14 @@ ssize_t fs_copy_range(fs_handle *in, off_t off_in, fs_handle *out, off_t off_out
 /* Workers start (fs_init, after daemonizing) when etl_readahead > 0. */
 void fs_prefetch_start(void);
 void fs_prefetch_stop(void);
+/* The open of view file h: moves the output made ahead of h's file into
+ * h->out (true), waiting for one being made; notes no read (cp opens files
+ * it never reads). */
+bool fs_prefetch_take(fs_handle *h);
 /* The first read of view file h (its lock held): notes the reader's order,
- * schedules the files after it when the reader goes in directory order, and
- * moves a ready output of h's file into h->out (true; h->size set). */
-bool fs_prefetch_take(fs_handle *h, pid_t reader);
+ * schedules the files after it when the reader goes in directory order, and,
+ * unless h's output is loaded, moves a ready one into h->out (true). */
+bool fs_prefetch_read(fs_handle *h, pid_t reader);
 /* bck/obj changed: what was transformed ahead from it is dropped. */
 void fs_prefetch_forget(const char *bck, const char *obj);
 
@@ -430,6 +462,7 @@ typedef struct fs_state {
         pthread_mutex_t mu;
         struct fs_centry **slots;        /* mu; the attribute hash table */
         size_t count;                    /* mu; entries in slots */
+        uint64_t drops;                  /* mu; times the table was dropped whole */
         char **vdirs;                    /* mu; directories made by mkdir, no object yet */
         size_t nvdirs;                   /* mu */
         fs_fqn_root roots[FS_FQN_ROOTS]; /* mu; where the target keeps buckets' files */

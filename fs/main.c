@@ -36,6 +36,7 @@ struct cli {
     char *token;
     char *token_file;
     char *readahead;
+    char *keep;
     char *negative;
     int help;
     int version;
@@ -49,7 +50,7 @@ static const struct fuse_opt cli_opts[] = {
     OPT("copy_batch=%s", batch),    OPT("max_object_size=%s", max_size), OPT("metrics_file=%s", metrics),
     OPT("token=%s", token),         OPT("token_file=%s", token_file),
     OPT("--token-file=%s", token_file), OPT("--token-file %s", token_file), OPT("etl_readahead=%s", readahead),
-    OPT("negative_timeout=%s", negative),
+    OPT("negative_timeout=%s", negative), OPT("etl_keep_cache=%s", keep),
     OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
     OPT("--version", version),      FUSE_OPT_END,
 };
@@ -89,6 +90,9 @@ static void usage(const char *prog)
            "                                   every 5 s (for a node exporter's textfile collector)\n"
            "  -o etl_readahead=N               files of a view transformed ahead of a reader going in\n"
            "                                   directory order, at most (default 4; 0: off)\n"
+           "  -o etl_keep_cache=0|1            1: the kernel keeps a view file's pages while its source is\n"
+           "                                   unchanged, and a re-read transforms nothing (default 0: for\n"
+           "                                   ETLs whose output is the same every time, not random ones)\n"
            "  -o max_threads=N                 FUSE worker threads (default: one per CPU, at least 2)\n"
            "  --token-file F, -o token_file=F  AuthN token for a target that requires one: AIStore's token\n"
            "                                   file ({\"token\": ...}) or the bare token (default: the\n"
@@ -137,6 +141,8 @@ int main(int argc, char **argv)
         fs_cfg.copy_batch = atoi(cli.batch);
     if (cli.negative)
         fs_cfg.negative_timeout = atof(cli.negative) > 0 ? atof(cli.negative) : 0;
+    if (cli.keep)
+        fs_cfg.etl_keep_cache = atoi(cli.keep) > 0;
     if (cli.readahead)
         fs_cfg.etl_readahead = atoi(cli.readahead) > 0 ? atoi(cli.readahead) : 0;
     if (cli.max_size)
@@ -189,6 +195,7 @@ int main(int argc, char **argv)
     free(cli.batch);
     free(cli.max_size);
     free(cli.readahead);
+    free(cli.keep);
     free(cli.negative);
     free(cli.metrics);
     free(fs_cfg.metrics_file);

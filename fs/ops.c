@@ -346,6 +346,7 @@ static int getattr_op(const fs_op *op, struct stat *st)
         int64_t out = fs_cache_outsize(path);
         if (out >= 0)
             a.size = out;
+        fs_cache_told_size(path, a.size); /* whether an output fits the kernel's size (reader.c) */
     }
     fill_stat(st, a.is_dir, a.size, a.mtime_ns, ro);
     return 0;
@@ -391,6 +392,21 @@ static void collect_vdir(void *ctx, const char *name)
     dirh *d = ctx;
     d->vdirs = cmn_xrealloc(d->vdirs, (d->nv + 1) * sizeof *d->vdirs);
     d->vdirs[d->nv++] = cmn_xstrdup(name);
+}
+
+/* The size a view's listing tells the kernel of a file (readdirplus): its
+ * output's once known, as a lookup says (another size would make the kernel
+ * drop the file's pages), else its source's. */
+static int64_t view_size_in_dir(const char *dir, const char *name, int64_t size)
+{
+    char child[8192];
+    if (snprintf(child, sizeof child, "%s/%s", strcmp(dir, "/") ? dir : "", name) >= (int)sizeof child)
+        return size;
+    int64_t out = fs_cache_outsize(child);
+    if (out >= 0)
+        size = out;
+    fs_cache_told_size(child, size);
+    return size;
 }
 
 static int fs_opendir(const char *path, struct fuse_file_info *fi)
@@ -561,7 +577,8 @@ static int fill_paged(dirh *d, void *buf, fuse_fill_dir_t filler, off_t off)
         }
         if (idx < d->base + d->page.n) {
             fs_entry *e = &d->page.v[idx - d->base];
-            fill_stat(&st, e->is_dir, e->size, e->mtime_ns, ro);
+            fill_stat(&st, e->is_dir, ro && !e->is_dir ? view_size_in_dir(d->path, e->name, e->size) : e->size,
+                      e->mtime_ns, ro);
             if (filler(buf, e->name, &st, (off_t)idx + 3, FUSE_FILL_DIR_PLUS))
                 return 0;
             idx++;
@@ -698,15 +715,13 @@ static int fs_open(const char *path, struct fuse_file_info *fi)
     int rc = op_enter_read(path, &op);
     if (rc < 0)
         return rc;
-    bool keep = false;
-    if ((rc = fs_reader_open(&op.p, path, &h, &keep)) < 0)
+    bool page_cache = true, keep = false;
+    if ((rc = fs_reader_open(&op.p, path, &h, &page_cache, &keep)) < 0)
         return rc;
     fi->fh = (uintptr_t)h;
     fi->noflush = 1; /* a reader has nothing to flush: close costs no round trip */
-    if (op.p.etl[0])
-        fi->direct_io = 1; /* the output length is known only after the transform */
-    else
-        fi->keep_cache = keep;
+    fi->direct_io = !page_cache; /* a view's output whose length is not known yet, or longer than st_size */
+    fi->keep_cache = keep;
     return 0;
 }
 
@@ -730,6 +745,15 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
         if (off < h->size)
             fs_stat_add(FS_ST_READ_BYTES, (int64_t)size < h->size - off ? (int64_t)size : h->size - off);
     } else {
+        if (h->etl[0] && !h->writer) { /* a view's output: a buffer of its size, not the kernel's 128 KiB */
+            int64_t left = fs_reader_left(h, off);
+            if (left < 0) {
+                free(bv);
+                return (int)left;
+            }
+            if ((int64_t)size > left)
+                size = (size_t)left;
+        }
         char *mem = cmn_xmalloc(size ? size : 1);
         ssize_t n = fs_reader_read(h, mem, size, off);
         if (n < 0) {

@@ -16,6 +16,8 @@
  *     for a reader that leaves its order stay for the next reader.
  *   - Only a first read counts, never an open: `cp` opens a view's files and
  *     copies them server-side, and must not make the daemon transform them too.
+ *     An open takes an output made ahead (or waits for one being made), so
+ *     it knows the output's length (reader.c: the page cache).
  *   - Bounded: at most etl_readahead outputs (queued, running or ready), each
  *     held in memory up to PF_MEM and spilled beyond, served only within
  *     PF_TTL_NS of when it was made. A reader that leaves the order drops what
@@ -55,6 +57,9 @@ typedef struct fs_pf_entry {
     bool stale;       /* dropped while running: its worker frees it */
     uint64_t owner;   /* the stream that scheduled it */
     int64_t ready_ns; /* monotonic, when it became ready */
+    bool src_ok;      /* etl_keep_cache: what was known of the source when its transform began */
+    fs_attr src;
+    uint64_t gen;     /* the source's changes through the mount then (fs_cache_gen) */
     cmn_spool out;
 } fs_pf_entry;
 
@@ -165,6 +170,17 @@ static void *worker_main(void *arg)
             break;
         e->state = PF_RUNNING;
         pthread_mutex_unlock(&PF.mu);
+        if (fs_cfg.etl_keep_cache) {
+            /* before the GET: the output is of this source or a newer one (a
+             * later open keeps it only while the source is this one), and a
+             * change through the mount after this moves the count */
+            char *plain = cmn_xasprintf("/%s/%s", e->bck, e->obj);
+            char *view = cmn_xasprintf("/@%s/%s/%s", e->etl, e->bck, e->obj);
+            e->gen = fs_cache_gen(plain);
+            e->src_ok = fs_cache_get_known(view, &e->src);
+            free(view);
+            free(plain);
+        }
         /* as a reader's open does: a copy queued onto the source lands first */
         if (fs_batch_queued())
             fs_batch_wait_dst(e->bck, e->obj);
@@ -288,7 +304,7 @@ static int list_after(const char *bck, const char *dir, const char *after, char 
 /* Queues the stream's next files, up to the bound (mu held). */
 static void schedule(fs_pf_stream *s)
 {
-    bool queued = false;
+    int queued = 0;
     for (size_t i = s->pos; i < s->n && i < s->pos + (size_t)fs_cfg.etl_readahead; i++) {
         fs_pf_entry *have = entry_find(s->etl, s->bck, s->names[i]);
         if (have) {
@@ -310,10 +326,12 @@ static void schedule(fs_pf_stream *s)
             pp = &(*pp)->next;
         *pp = e;
         PF.n++;
-        queued = true;
+        queued++;
     }
-    if (queued)
-        pthread_cond_broadcast(&PF.work);
+    /* a worker per new entry: in order, a read queues one, and waking both
+     * workers for it costs a wake-up per file for nothing */
+    for (int i = 0; i < queued && i < PF.nworkers; i++)
+        pthread_cond_signal(&PF.work);
 }
 
 /* Notes that pid read obj first: keeps or breaks its stream's order, lists
@@ -387,29 +405,51 @@ static void note_read(pid_t pid, const char *etl, const char *bck, const char *o
     free(dir);
 }
 
-bool fs_prefetch_take(fs_handle *h, pid_t reader)
+/* Moves the output made ahead of h's file into h (mu held), waiting for one
+ * being made; with all, also drops a queued or failed one (the reader asks
+ * itself, or learns why). */
+static bool take_locked(fs_handle *h, bool all)
+{
+    drop_owned(0); /* ready outputs past their time */
+    fs_pf_entry *e;
+    while ((e = entry_find(h->etl, h->bck, h->obj)) && e->state == PF_RUNNING)
+        pthread_cond_wait(&PF.done, &PF.mu); /* started already: wait rather than ask twice */
+    if (!e || (!all && e->state != PF_READY))
+        return false;
+    bool took = e->state == PF_READY;
+    if (took) {
+        cmn_spool_free(&h->out);
+        h->out = e->out; /* the bytes and the spool file move to the handle */
+        h->out_src_ok = e->src_ok;
+        h->out_src = e->src;
+        h->out_gen = e->gen;
+        cmn_spool_init(&e->out, fs_cfg.spool_dir, 0);
+        fs_stat_add(FS_ST_RA_HITS, 1);
+    }
+    entry_drop(e, true);
+    return took;
+}
+
+bool fs_prefetch_take(fs_handle *h)
 {
     if (fs_cfg.etl_readahead <= 0)
         return false;
-    bool took = false;
+    pthread_mutex_lock(&PF.mu);
+    bool took = PF.nworkers && take_locked(h, false);
+    pthread_mutex_unlock(&PF.mu);
+    return took;
+}
+
+bool fs_prefetch_read(fs_handle *h, pid_t reader)
+{
+    if (fs_cfg.etl_readahead <= 0)
+        return false;
     pthread_mutex_lock(&PF.mu);
     if (!PF.nworkers) {
         pthread_mutex_unlock(&PF.mu);
         return false;
     }
-    drop_owned(0); /* ready outputs past their time */
-    fs_pf_entry *e;
-    while ((e = entry_find(h->etl, h->bck, h->obj)) && e->state == PF_RUNNING)
-        pthread_cond_wait(&PF.done, &PF.mu); /* started already: wait rather than ask twice */
-    if (e && e->state == PF_READY) {
-        cmn_spool_free(&h->out);
-        h->out = e->out; /* the bytes and the spool file move to the handle */
-        cmn_spool_init(&e->out, fs_cfg.spool_dir, 0);
-        took = true;
-        fs_stat_add(FS_ST_RA_HITS, 1);
-    }
-    if (e)
-        entry_drop(e, true); /* queued (the reader asks itself), failed (it learns why), or taken */
+    bool took = !h->etl_loaded && take_locked(h, true);
     note_read(reader, h->etl, h->bck, h->obj);
     pthread_mutex_unlock(&PF.mu);
     return took;

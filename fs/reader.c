@@ -11,7 +11,10 @@
  *     spool file) and every read is served from it (opened with direct_io, so
  *     readers see exactly the output bytes whatever st_size said). A reader
  *     going through a directory in order finds the output made ahead
- *     (prefetch.c).
+ *     (prefetch.c), already at open: then its length is known, and an output
+ *     no longer than any size the kernel was told goes through the page cache
+ *     (the kernel cuts its size to a short read's end), which spares the
+ *     request that finds the end of the file.
  * Fetching lazily keeps `cp` (which opens then calls copy_file_range) from
  * running a transform it does not need.
  */
@@ -42,15 +45,65 @@ static int open_fqn(const fs_objattr *a, struct stat *st)
     return fd;
 }
 
-int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *keep_cache)
+/* etl_keep_cache: the source's attributes now, as a lookup of the view
+ * name learns them (cached, revalidated by its file, or a HEAD). */
+static bool source_now(const fs_handle *h, fs_attr *a)
+{
+    if (fs_cache_get(h->path, a) || fs_cache_revalidate(h->path, a))
+        return !a->is_dir;
+    fs_objattr oa;
+    if (fs_api_head(h->bck, h->obj, &oa) != 0)
+        return false;
+    *a = (fs_attr){.is_dir = false, .size = oa.size, .mtime_ns = oa.mtime_ns};
+    snprintf(a->version, sizeof a->version, "%s", oa.version);
+    fs_cache_refresh_obj(h->path, a, oa.fqn);
+    return true;
+}
+
+/* A view file: with etl_keep_cache, the pages the kernel holds of an output
+ * made from the source as it is now are kept, and nothing is transformed
+ * unless the kernel asks to read; else an output made ahead is taken, and
+ * read through the page cache when it fits the size the kernel holds. */
+static int view_open(fs_handle *h, bool *page_cache, bool *keep_cache)
+{
+    *page_cache = false;
+    fs_attr src;
+    char *plain = cmn_xasprintf("/%s/%s", h->bck, h->obj);
+    bool kept = fs_cfg.etl_keep_cache && source_now(h, &src) && fs_cache_keep_match(h->path, &src, fs_cache_gen(plain));
+    free(plain);
+    if (kept) {
+        *page_cache = *keep_cache = true;
+        fs_stat_add(FS_ST_VIEW_KEPT, 1);
+        return 0;
+    }
+    if (!fs_prefetch_take(h))
+        return 0;
+    h->size = h->out.len;
+    h->etl_loaded = true;
+    fs_cache_set_outsize(h->path, h->size);
+    *page_cache = fs_cache_fits_told(h->path, h->size);
+    if (!*page_cache)
+        return 0;
+    fs_stat_add(FS_ST_VIEW_CACHED, 1);
+    /* what was known of the source (the view name's attributes are its
+     * source's) before its transform began: a later open keeps the output
+     * only while the source is still that one and nothing changed it through
+     * the mount since (prefetch.c) */
+    if (fs_cfg.etl_keep_cache && h->out_src_ok)
+        fs_cache_keep_set(h->path, &h->out_src, h->out_gen, h->size);
+    return 0;
+}
+
+int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *page_cache, bool *keep_cache)
 {
     *keep_cache = false;
+    *page_cache = true;
     fs_handle *h = fs_handle_new(p, path);
     fs_stat_add(FS_ST_OBJ_READS, 1);
     if (h->etl[0]) {
         fs_stat_add(FS_ST_ETL_READS, 1);
         *out = h;
-        return 0;
+        return view_open(h, page_cache, keep_cache);
     }
     /* attributes from a listing or the lookup just before (within attr_timeout,
      * or revalidated by the file's identity) spare a HEAD when they say all we
@@ -103,10 +156,19 @@ int fs_reader_open(const fs_path *p, const char *path, fs_handle **out, bool *ke
 
 /* ---------------------------------------------------------------- ETL output */
 
+/* The first read: read-ahead learns of it (and may hold the output), else
+ * the transform runs now. */
 static int etl_load(fs_handle *h)
 {
-    struct fuse_context *ctx = fuse_get_context();
-    if (fs_prefetch_take(h, ctx ? ctx->pid : 0)) {
+    bool took = false;
+    if (!h->etl_noted) { /* once: a second note of the file would break the reader's order */
+        struct fuse_context *ctx = fuse_get_context();
+        took = fs_prefetch_read(h, ctx ? ctx->pid : 0);
+        h->etl_noted = true;
+    }
+    if (h->etl_loaded)
+        return 0;
+    if (took) {
         h->size = h->out.len;
         h->etl_loaded = true;
         fs_cache_set_outsize(h->path, h->size);
@@ -165,6 +227,17 @@ static ssize_t read_ranged(fs_handle *h, char *buf, size_t len, off_t off)
 
 int fs_reader_fd(const fs_handle *h) { return !h->writer && !h->etl[0] ? h->fd : -1; }
 
+int64_t fs_reader_left(fs_handle *h, off_t off)
+{
+    pthread_mutex_lock(&h->mu);
+    int rc = h->etl[0] && !h->writer && !(h->etl_loaded && h->etl_noted) ? etl_load(h) : 0;
+    int64_t size = h->etl[0] && !h->writer ? h->out.len : h->size;
+    pthread_mutex_unlock(&h->mu);
+    if (rc < 0)
+        return rc;
+    return off < size ? size - off : 0;
+}
+
 ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off)
 {
     ssize_t n;
@@ -180,7 +253,7 @@ ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off)
     if (h->writer) {
         n = h->fd < 0 ? 0 : cmn_pread_full(h->fd, buf, len, off); /* no spool yet: nothing written */
     } else if (h->etl[0]) {
-        int rc = h->etl_loaded ? 0 : etl_load(h);
+        int rc = h->etl_loaded && h->etl_noted ? 0 : etl_load(h);
         n = rc < 0 ? rc : cmn_spool_pread(&h->out, buf, len, off);
     } else if (h->fd >= 0) {
         n = cmn_pread_full(h->fd, buf, len, off);

@@ -11,7 +11,7 @@ import time
 import pytest
 
 import conftest
-from mount_fixtures import Mount, init_md5_etl, md5hex, mount  # noqa: F401
+from mount_fixtures import DOUBLE_CODE, Mount, init_md5_etl, md5hex, mount  # noqa: F401
 
 N = 24
 
@@ -224,3 +224,77 @@ def test_files_another_reader_just_read_are_not_transformed_again(target, mount,
     # A's last files would schedule names[8:12] ahead: B has read them
     assert not conftest.wait_until(lambda: wasted() > 0, 1.5, 0.05), mount.stats()
     assert mount.stats()["readahead_hits"] > before["readahead_hits"]  # read-ahead still ran for both
+
+
+def read_in_order(view, names, data, expect):
+    for key in names:
+        got = read(os.path.join(view, key))
+        assert got == expect(data[key]), (key, len(got), len(expect(data[key])))
+
+
+def test_outputs_made_ahead_go_through_the_page_cache_only_when_they_fit(target, mount):
+    """An output made ahead is taken at open: one no longer than the size the
+    kernel holds is read through the page cache (the kernel cuts its size at
+    the short read), a longer one with direct_io, whole, also when the kernel
+    holds the size of an earlier, shorter output."""
+    md5 = init_md5_etl(target, name="etl-md5pc")
+    same = init_md5_etl(target, name="etl-same", code="def transform(data):\n    return data\n")
+    double = init_md5_etl(target, name="etl-double", code=DOUBLE_CODE)
+    b, data = fill(target, "rapc", n=16)
+    names = sorted(data)
+    views = {etl: mount.path("@" + etl, b) for etl in (md5, same, double)}
+    for view in views.values():
+        assert sorted(os.listdir(view)) == names
+
+    def cached_opens(etl, expect):
+        before = mount.stats()["view_page_cache_opens"]
+        read_in_order(views[etl], names, data, expect)
+        return mount.stats()["view_page_cache_opens"] - before
+
+    assert cached_opens(md5, md5hex) > 0, mount.stats()  # 32 bytes fit every source's size
+    for key in names:  # the size the kernel now holds is the output's
+        assert os.path.getsize(os.path.join(views[md5], key)) == 32
+    assert cached_opens(same, lambda d: d) > 0, mount.stats()
+    hits = mount.stats()["readahead_hits"]
+    assert cached_opens(double, lambda d: d + d[::-1]) == 0  # never cut at the source's size
+    assert mount.stats()["readahead_hits"] > hits
+    # the sources grow through the mount while the kernel may still hold the
+    # sizes of the cached reads: the longer outputs are read whole
+    for key in names:
+        data[key] = data[key] * 3
+        with open(mount.path(b, key), "wb") as f:
+            f.write(data[key])
+    read_in_order(views[same], names, data, lambda d: d)
+    read_in_order(views[double], names, data, lambda d: d + d[::-1])
+    read_in_order(views[md5], names, data, md5hex)
+    assert mount.stats()["errors"] == 0
+
+
+def test_keep_cache_rereads_without_transforming_and_never_serves_stale(target, tmp_path, md5_etl):
+    """-o etl_keep_cache=1: a second pass in order finds the outputs in the
+    kernel's page cache (no transform); a write to a source through the mount
+    ends that, and the next read is of the new bytes."""
+    b, data = fill(target, "rakeep", n=16)
+    names = sorted(data)
+    m = Mount(target, tmp_path / "mnt-keep", options=["etl_keep_cache=1"])
+    try:
+        view = m.path("@" + md5_etl, b)
+        assert sorted(os.listdir(view)) == names
+        read_in_order(view, names, data, md5hex)
+        first = m.stats()
+        assert first["view_page_cache_opens"] > 0, first
+        read_in_order(view, names, data, md5hex)
+        second = m.stats()
+        assert second["view_kept_opens"] > first["view_kept_opens"], second
+        # a kept open asks nothing and reads nothing through the daemon
+        assert second["http_requests"] - first["http_requests"] < len(names) // 2, second
+        assert second["read_bytes"] - first["read_bytes"] < 32 * len(names), second
+        for key in names:
+            data[key] = b"rewritten " + key.encode() + os.urandom(8)
+            with open(m.path(b, key), "wb") as f:
+                f.write(data[key])
+        read_in_order(view, names, data, md5hex)
+        assert m.stats()["view_kept_opens"] == second["view_kept_opens"]
+        assert m.stats()["errors"] == 0
+    finally:
+        assert m.stop() == 0, m.log_text()

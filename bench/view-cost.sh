@@ -1,0 +1,73 @@
+#!/bin/bash
+# view-cost.sh - what one reader going through a view's files in order costs per
+# file: `xargs cat` over DIRS of the dataset's small set through MNT/@etl-md5/
+# (native md5 transformer), in PASSES passes on one fresh mount. Per file: FUSE
+# and HTTP requests (the daemon's counters), CPU of the daemon, the target and
+# the ETL (/proc, utime + stime), context switches of the daemon and the target
+# (every thread's), and read-ahead's counters. Counts are stable on a busy
+# machine; CPU and files/s are not (say the load average with them).
+# usage: bench/view-cost.sh [daemon options, e.g. -o etl_keep_cache=1]
+#   env: BUILD=build DATA=/tmp/etlfs-bench-data DIRS="d00 d01" PASSES=1
+#   Root (FUSE mounts). Every step is bounded (120 s), the whole run by 10 min.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${BUILD:-$ROOT/build}" && pwd)
+DATA=${DATA:-/tmp/etlfs-bench-data}
+DIRS=${DIRS:-d00 d01}
+PASSES=${PASSES:-1}
+PY=/usr/bin/python3
+if [ -z "${VIEW_COST_BOUNDED:-}" ]; then
+  VIEW_COST_BOUNDED=1 exec timeout -k 10 600 "$0" "$@"
+fi
+t() { timeout 120 "$@"; }
+t "${DATASET:-/work/shared/bench/dataset.sh}" "$DATA"
+W=$(mktemp -d /tmp/etlfs-view-cost.XXXXXX)
+PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+URL=http://127.0.0.1:$PORT
+PIDS=()
+cleanup() {
+  fusermount3 -u "$W/mnt" 2>/dev/null || fusermount3 -uz "$W/mnt" 2>/dev/null || true
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$W"
+}
+trap cleanup EXIT
+"$BUILD/bin/etlfs-target" --listen "127.0.0.1:$PORT" --data "$W/mp0" --data "$W/mp1" --promote-root "$DATA" >"$W/target.log" 2>&1 &
+TPID=$!
+PIDS+=($TPID)
+for _ in $(seq 100); do curl -sf "$URL/v1/health" >/dev/null && break; sleep 0.1; done
+curl -sf -X POST "$URL/v1/buckets/bench" -H 'Content-Type: application/json' -d '{"action":"create-bck"}' >/dev/null
+for d in $DIRS; do
+  curl -sf -X POST "$URL/v1/objects/bench" -H 'Content-Type: application/json' --max-time 120 \
+    -d "{\"action\":\"promote\",\"name\":\"$DATA/small/$d\",\"value\":{\"src\":\"$DATA/small/$d\",\"obj\":\"small/$d/\",\"rcr\":true}}" >/dev/null
+done
+SPEC=$(base64 -w0 "$ROOT/etl/transformers/md5_native/pod.yaml")
+curl -sf -X PUT "$URL/v1/etl" -H 'Content-Type: application/json' --max-time 120 \
+  -d "{\"id\":\"etl-md5\",\"communication\":\"hpush://\",\"argument\":\"\",\"timeout\":\"5m\",\"spec\":\"$SPEC\"}" >/dev/null
+find "$W/mp0" "$W/mp1" -type f -print0 | t xargs -0 cat >/dev/null # the sources warm
+EPID=$(pgrep -n -P "$TPID" etlfs-md5 || pgrep -n etlfs-md5)
+mkdir -p "$W/mnt"
+"$BUILD/bin/etlfs" --endpoint "$URL" "$W/mnt" -f "$@" >"$W/mnt.log" 2>&1 &
+FPID=$!
+PIDS+=($FPID)
+for _ in $(seq 100); do grep -q " $W/mnt fuse" /proc/mounts && break; sleep 0.05; done
+cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
+KEYS="fuse_ops http_requests readahead_fetches readahead_hits view_page_cache_opens view_kept_opens"
+cnt() { $PY -c "import json,os,sys; d=json.loads(os.getxattr(sys.argv[1],'user.etlfs.stats')); print(' '.join(str(d.get(k,0)) for k in sys.argv[2:]))" "$W/mnt" $KEYS; }
+TCK=$(getconf CLK_TCK)
+for pass in $(seq "$PASSES"); do
+  read -r o0 h0 f0 k0 c0 p0 <<<"$(cnt)"
+  a0="$(cpu "$FPID") $(cpu "$TPID") $(cpu "$EPID") $(ctx "$FPID") $(ctx "$TPID")"
+  s0=$(date +%s.%N)
+  (cd "$W/mnt/@etl-md5/bench/small" && for d in $DIRS; do ls "$d" | sed "s|^|$d/|"; done | t xargs -d '\n' cat) >"$W/out"
+  s1=$(date +%s.%N)
+  a1="$(cpu "$FPID") $(cpu "$TPID") $(cpu "$EPID") $(ctx "$FPID") $(ctx "$TPID")"
+  read -r o1 h1 f1 k1 c1 p1 <<<"$(cnt)"
+  N=$(($(wc -c <"$W/out") / 32))
+  echo "$a0 $a1" | awk -v n="$N" -v a="$s0" -v b="$s1" -v tck="$TCK" -v pass="$pass" \
+    -v fo=$((o1 - o0 - 1)) -v hh=$((h1 - h0)) -v rf=$((f1 - f0)) -v rk=$((k1 - k0)) -v pc=$((c1 - c0)) -v kp=$((p1 - p0)) \
+    -v l="$(cut -d' ' -f1-3 /proc/loadavg)" '{
+      printf "pass %d: %d files, %.0f files/s; per file: FUSE %.2f, HTTP %.2f; CPU daemon %.0f us, target %.0f us, ETL %.0f us;", pass, n, n / (b - a), fo / n, hh / n, ($6 - $1) / tck * 1e6 / n, ($7 - $2) / tck * 1e6 / n, ($8 - $3) / tck * 1e6 / n
+      printf " context switches daemon %.1f, target %.1f; read-ahead %d made, %d taken; page cache opens %d, kept %d; load %s\n", ($9 - $4) / n, ($10 - $5) / n, rf, rk, pc, kp, l }'
+done
