@@ -20,7 +20,8 @@
 # first requests, the page cache).
 # usage: bench/dataloader.sh   env: BUILD=build DATA=/tmp/etlfs-bench-data
 #        EPOCHS=1 (timed passes) ROW_TIMEOUT=300 (seconds per row)
-#        COMM=hpush:// ARG="" (the ETLs' communicator and argument: ws://, fqn...)
+#        COMM=ws:// ARG=fqn (the ETLs' communicator and argument: AIStore 5.0's
+#        streaming communicator, the ETL reading the file; hpush:// "" for v3.22's)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 PY=/usr/bin/python3
@@ -28,8 +29,8 @@ BUILD=$(cd "${BUILD:-$root/build}" && pwd)
 DATA=${DATA:-/tmp/etlfs-bench-data}
 EPOCHS=${EPOCHS:-1}
 ROW_TIMEOUT=${ROW_TIMEOUT:-300}
-COMM=${COMM:-hpush://}
-ARG=${ARG:-}
+COMM=${COMM:-ws://}
+ARG=${ARG-fqn}
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 need_tools dataloader.sh curl fusermount3 timeout

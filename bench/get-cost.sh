@@ -28,9 +28,7 @@ PY=/usr/bin/python3
 source "$root/bench/lib.sh"
 need_tools get-cost.sh valgrind callgrind_control callgrind_annotate strace curl nginx
 bench_workdir getcost
-trap 'echo "get-cost.sh: stopped (time limit ${limit}s or a signal)" >&2; exit 124' TERM INT
-( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$limit" & sp=$!; wait $sp; kill -TERM $$ ) 2>/dev/null &
-pids+=($!)
+time_limit get-cost.sh "$limit"
 say() { echo "== $*" >&2; }
 
 say "build etlfs-target, loadgen (RelWithDebInfo, $build)"
@@ -47,26 +45,7 @@ list "$n" /b/o >"$work/n.list"
 gen() { "$build/bin/loadgen" -1 -c "$conns" "$1" "$2" >/dev/null; } # URL LIST
 
 nport=$(free_port)
-cat >"$work/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $work/nginx.pid;
-error_log $work/nginx-error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/nginx-body;
-  default_type application/octet-stream;
-  server { listen 127.0.0.1:$nport; root $work/www; }
-}
-CONF
-nginx -c "$work/nginx.conf" -p "$work" &
-npid=$!
-pids+=($npid)
-nurl=http://127.0.0.1:$nport
+start_nginx "$work/www" "$nport"
 
 start_target "$build"
 curl -sf -X POST "$turl/v1/buckets/b" -H 'Content-Type: application/json' \
@@ -161,13 +140,7 @@ if [[ -n ${BEFORE:-} ]]; then
 fi
 
 say "the target's instructions per GET under callgrind ($ncg GETs)"
-tport=$(free_port)
-turl=http://127.0.0.1:$tport
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.%p" \
-  "$build/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "$work/mp0" >"$work/target-cg.log" 2>&1 &
-tpid=$!
-pids+=($tpid)
-wait_health "$turl" 120 || true
+start_target_callgrind "$build"
 gen "$turl" "$work/t.cg.list"
 callgrind_control -z "$tpid" >/dev/null
 callgrind_control -i on "$tpid" >/dev/null

@@ -46,34 +46,7 @@ curl -sf -X PUT --data-binary "@$small" "$turl/v1/objects/bench/small/f00000.bin
 curl -sf -X PUT --data-binary "@$large" "$turl/v1/objects/bench/large/b00.bin" >/dev/null
 
 nport=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 2;
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  client_body_temp_path $work/nginx/body;
-  proxy_temp_path $work/nginx/proxy;
-  fastcgi_temp_path $work/nginx/fastcgi;
-  uwsgi_temp_path $work/nginx/uwsgi;
-  scgi_temp_path $work/nginx/scgi;
-  default_type application/octet-stream;
-  server {
-    listen 127.0.0.1:$nport;
-    root $data;
-  }
-}
-CONF
-nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
-npid=$!
-pids+=($npid)
-nurl=http://127.0.0.1:$nport
+start_nginx "$data" "$nport"
 for _ in $(seq 100); do curl -sf -o /dev/null "$nurl/small/d00/f00000.bin" && break; sleep 0.1; done
 
 # the two servers must serve the same bytes

@@ -23,9 +23,7 @@ PY=/usr/bin/python3
 source "$root/bench/lib.sh"
 need_tools inline-cost.sh valgrind callgrind_control callgrind_annotate strace curl
 bench_workdir cost
-trap 'echo "inline-cost.sh: stopped (time limit ${limit}s or a signal)" >&2; exit 124' TERM INT
-( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$limit" & sp=$!; wait $sp; kill -TERM $$ ) 2>/dev/null &
-pids+=($!)
+time_limit inline-cost.sh "$limit"
 say() { echo "== $*" >&2; }
 
 say "build etlfs-target, etlfs-md5, loadgen (RelWithDebInfo, $build)"
@@ -79,13 +77,7 @@ wait "$tpid" 2>/dev/null || true
 
 # ---------------------------------------------------------------- instructions
 say "instructions per request under callgrind ($n requests each)"
-tport=$(free_port)
-turl=http://127.0.0.1:$tport
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.%p" \
-  "$build/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "$work/mp0" >"$work/target-cg.log" 2>&1 &
-tpid=$!
-pids+=($tpid)
-wait_health "$turl" 120 || true
+start_target_callgrind "$build"
 setup
 declare -A ir
 for kind in inline plain; do

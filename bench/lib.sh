@@ -35,6 +35,43 @@ bench_cleanup() {
   rm -rf "$work"
 }
 
+# Stops the script (exit 124, saying why) after LIMIT seconds: every run is bounded.
+time_limit() { # NAME LIMIT
+  trap "echo \"$1: stopped (time limit $2 s or a signal)\" >&2; exit 124" TERM INT
+  ( trap 'kill $sp 2>/dev/null; exit 0' TERM; sleep "$2" & sp=$!; wait $sp; kill -TERM $$ ) 2>/dev/null &
+  pids+=($!)
+}
+
+# The GET anchor: nginx serving ROOT on 127.0.0.1:PORT (sendfile, tcp_nopush, keep-alive), its
+# files under work/nginx; sets npid and nurl.
+start_nginx() { # ROOT PORT
+  mkdir -p "$work/nginx"
+  cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  fastcgi_temp_path $work/nginx/fastcgi;
+  uwsgi_temp_path $work/nginx/uwsgi;
+  scgi_temp_path $work/nginx/scgi;
+  default_type application/octet-stream;
+  server { listen 127.0.0.1:$2; root $1; }
+}
+CONF
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+  npid=$!
+  pids+=($npid)
+  nurl=http://127.0.0.1:$2
+}
+
 wait_health() {
   local end=$((SECONDS + $2))
   until curl -sf -m 2 "$1/v1/health" >/dev/null; do
@@ -66,4 +103,16 @@ start_target() {
   rss_sampler "$tpid" "$work/rss" &
   pids+=($!)
   wait_health "$turl" 10 || true
+}
+
+# The target of BUILD under callgrind, counting nothing until callgrind_control -i on
+# (files work/cg.PID); sets tport, turl, tpid.
+start_target_callgrind() { # BUILD
+  tport=$(free_port)
+  turl=http://127.0.0.1:$tport
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.%p" \
+    "$1/bin/etlfs-target" --listen "127.0.0.1:$tport" --data "$work/mp0" >"$work/target-cg.log" 2>&1 &
+  tpid=$!
+  pids+=($tpid)
+  wait_health "$turl" 120 || true
 }

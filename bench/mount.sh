@@ -26,6 +26,7 @@
 #
 # usage: bench/mount.sh     env: BUILD=build DATA=/tmp/etlfs-bench-data LARGE_N=64
 #   ETL=native (etlfs-md5 transformer from etl/transformers/md5_native) | code (Python)
+#   COMM=hpush:// (the ETL's communicator: hpush://, ws://, ...)
 #   ETLFS_OPTS="-o opt,..." extra daemon options; PARTS="passthrough etlfs" runs only those.
 #   Root only (drop_caches, mounts).
 # Each step is bounded by STEP_TIMEOUT seconds (default 120), the whole run by 12 min.
@@ -35,6 +36,7 @@ BUILD=${BUILD:-$ROOT/build}
 DATA=${DATA:-/tmp/etlfs-bench-data}
 LARGE_N=${LARGE_N:-64}
 ETL=${ETL:-native}
+COMM=${COMM:-hpush://}
 ETLFS_OPTS=${ETLFS_OPTS:-}
 PARTS=${PARTS:-disk passthrough etlfs rclone md5 cp} # a subset for quick comparisons
 STEP_TIMEOUT=${STEP_TIMEOUT:-120}
@@ -97,10 +99,10 @@ for s in small large; do
 done
 if [ "$ETL" = native ]; then
   SPEC=$(base64 -w0 "$ROOT/etl/transformers/md5_native/pod.yaml")
-  MSG="{\"id\":\"etl-md5\",\"communication\":\"hpush://\",\"argument\":\"\",\"timeout\":\"5m\",\"spec\":\"$SPEC\"}"
+  MSG="{\"id\":\"etl-md5\",\"communication\":\"$COMM\",\"argument\":\"\",\"timeout\":\"5m\",\"spec\":\"$SPEC\"}"
 else
   CODE=$(printf 'import hashlib\ndef transform(b):\n    return hashlib.md5(b).hexdigest().encode()\n' | base64 -w0)
-  MSG="{\"id\":\"etl-md5\",\"runtime\":\"python3.11v2\",\"communication\":\"hpush://\",\"funcs\":{\"transform\":\"transform\"},\"code\":\"$CODE\",\"dependencies\":\"\",\"timeout\":\"5m\"}"
+  MSG="{\"id\":\"etl-md5\",\"runtime\":\"python3.11v2\",\"communication\":\"$COMM\",\"funcs\":{\"transform\":\"transform\"},\"code\":\"$CODE\",\"dependencies\":\"\",\"timeout\":\"5m\"}"
 fi
 curl -sf -X PUT "$URL/v1/etl" -H 'Content-Type: application/json' --max-time "$STEP_TIMEOUT" -d "$MSG" >/dev/null ||
   { echo "ETL init failed: $(tail -5 "$WORK/target.log")" >&2; exit 1; }

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import textwrap
 
 import pytest
 import requests
@@ -16,6 +17,7 @@ import requests
 from conftest import xxh64_hex
 from test_cli import ais, ok
 from test_etl_api import etl_pids
+from test_etl_v5 import SLOW_SERVER
 from test_cli_etl_wire import Fake, run
 
 TWO = """\
@@ -81,6 +83,14 @@ def ais_names(t, bucket):
 
 def running(t):
     return sorted(e["id"] for e in requests.get(f"{t.url}/v1/etl", timeout=10).json())
+
+
+def init_code_etl(t5, tmp_path, name, code):
+    """`ais etl init code` of code (no dependencies) as ETL name."""
+    (tmp_path / f"{name}.py").write_text(code)
+    (tmp_path / "deps.txt").write_text("")
+    ok(t5, "etl", "init", "code", "--name", name, "--from-file", str(tmp_path / f"{name}.py"),
+       "--deps-file", str(tmp_path / "deps.txt"), "--runtime", "python3.11v2", timeout=300)
 
 
 # ---- init -f, show
@@ -240,10 +250,7 @@ def test_list_and_template_bad_input(t5, lrsrc):
 
 
 def test_inspect_a_list_and_a_template(t5, lrsrc, tmp_path):
-    (tmp_path / "picky.py").write_text(PICKY.replace("third", "shard 3"))
-    (tmp_path / "deps.txt").write_text("")
-    ok(t5, "etl", "init", "code", "--name", "cli5-picky-lr", "--from-file", str(tmp_path / "picky.py"),
-       "--deps-file", str(tmp_path / "deps.txt"), "--runtime", "python3.11v2", timeout=300)
+    init_code_etl(t5, tmp_path, "cli5-picky-lr", PICKY.replace("third", "shard 3"))
     try:
         before = sorted(ais_names(t5, lrsrc))
         for flag, value in [("--list", "shard-2.txt,shard-3.txt"), ("--template", "shard-{1..3}.txt")]:
@@ -261,10 +268,7 @@ def test_inspect_a_list_and_a_template(t5, lrsrc, tmp_path):
 
 
 def test_show_errors_after_a_failing_etl(t5, tmp_path):
-    (tmp_path / "fail.py").write_text(FAILING)
-    (tmp_path / "deps.txt").write_text("")
-    ok(t5, "etl", "init", "code", "--name", "cli5-fail", "--from-file", str(tmp_path / "fail.py"),
-       "--deps-file", str(tmp_path / "deps.txt"), "--runtime", "python3.11v2", timeout=300)
+    init_code_etl(t5, tmp_path, "cli5-fail", FAILING)
     r = ais(t5, "etl", "object", "cli5-fail", "ais://cli5src/a.txt", "-")
     assert r.returncode == 1 and b"cli5-fail" in r.stderr and b"cli5 refuses hello" in r.stderr
     out = ok(t5, "etl", "show", "errors", "cli5-fail").splitlines()
@@ -352,22 +356,7 @@ runtime:
     - /usr/bin/python3
     - -c
     - |
-      import http.server, os, time
-      class H(http.server.BaseHTTPRequestHandler):
-          protocol_version = "HTTP/1.1"
-          def log_message(self, *a): pass
-          def reply(self, body):
-              self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
-              self.wfile.write(body)
-          def do_GET(self):
-              self.reply(b"Running")
-          def do_PUT(self):
-              data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-              if "/slow" in self.path:
-                  time.sleep(30)
-              self.reply(data.upper())
-      http.server.ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
-"""
+""" + textwrap.indent(SLOW_SERVER.lstrip("\n"), "      ")
 
 
 def test_bad_args_a_failing_stage_and_an_object_timeout(t5, tmp_path):
@@ -377,10 +366,7 @@ def test_bad_args_a_failing_stage_and_an_object_timeout(t5, tmp_path):
     assert r.returncode == 1 and r.stdout == b"", err
     assert "etl_args: 5000 bytes, at most 4096" in err and "cli5-hash" in err and "ais://cli5src/a.txt" in err
     # a later stage that fails names itself and the object; its failure is the pipeline's too
-    (tmp_path / "fail.py").write_text(FAILING)
-    (tmp_path / "deps.txt").write_text("")
-    ok(t5, "etl", "init", "code", "--name", "cli5-stagefail", "--from-file", str(tmp_path / "fail.py"),
-       "--deps-file", str(tmp_path / "deps.txt"), "--runtime", "python3.11v2", timeout=300)
+    init_code_etl(t5, tmp_path, "cli5-stagefail", FAILING)
     try:
         r = ais(t5, "etl", "object", "cli5-md5>>cli5-stagefail", "ais://cli5src/b.txt", "-")
         err = r.stderr.decode()
@@ -420,10 +406,7 @@ def test_init_timeout_fails_and_leaves_nothing_running(t5, tmp_path):
 
 
 def test_inspect_collects_failures_and_writes_nothing(t5, tmp_path):
-    (tmp_path / "picky.py").write_text(PICKY)
-    (tmp_path / "deps.txt").write_text("")
-    ok(t5, "etl", "init", "code", "--name", "cli5-picky", "--from-file", str(tmp_path / "picky.py"),
-       "--deps-file", str(tmp_path / "deps.txt"), "--runtime", "python3.11v2", timeout=300)
+    init_code_etl(t5, tmp_path, "cli5-picky", PICKY)
     before = sorted(ais_names(t5, "cli5src"))
     r = ais(t5, "etl", "inspect", "cli5-picky", "ais://cli5src", "--wait", timeout=300)
     out = r.stdout.decode()

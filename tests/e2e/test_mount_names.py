@@ -44,6 +44,21 @@ def other_process_sees(path):
     return out.stdout.strip() == "True"
 
 
+def assert_gone_after_delete_over_rest(target, b, key, p):
+    r = requests.delete(f"{target.url}/v1/objects/{b}/{key}", timeout=30)
+    assert r.status_code == 200, r.text
+    time.sleep(SETTLE)
+    assert not os.path.exists(p)
+    assert not other_process_sees(p)
+
+
+def assert_made_by_another_process(p):
+    """p written by a process of its own is seen at once, here and by others."""
+    subprocess.run([sys.executable, "-c", "open(__import__('sys').argv[1], 'wb').write(b'made')", p],
+                   check=True, timeout=30)
+    assert other_process_sees(p)
+    assert read(p) == b"made"
+
 def test_cp_r_into_a_made_directory_asks_no_head_per_new_name(target, mount):
     b = target.create_bucket("nmcp")
     n = 40
@@ -69,10 +84,7 @@ def test_name_made_through_the_mount_is_seen_at_once_by_another_process(target, 
     p = mount.path(b, "d", "x")
     assert not os.path.exists(p)
     assert not other_process_sees(p)
-    subprocess.run([sys.executable, "-c", "open(__import__('sys').argv[1], 'wb').write(b'made')", p],
-                   check=True, timeout=30)
-    assert other_process_sees(p)
-    assert read(p) == b"made"
+    assert_made_by_another_process(p)
     assert target.get(b, "d/x").content == b"made"
 
 
@@ -95,11 +107,7 @@ def test_name_deleted_over_rest_is_gone_after_the_timeout(target, mount):
     with open(p, "wb") as f:
         f.write(b"doomed")
     assert os.path.getsize(p) == 6
-    r = requests.delete(f"{target.url}/v1/objects/{b}/d/z", timeout=30)
-    assert r.status_code == 200, r.text
-    time.sleep(SETTLE)
-    assert not os.path.exists(p)
-    assert not other_process_sees(p)
+    assert_gone_after_delete_over_rest(target, b, "d/z", p)
 
 
 def test_a_file_written_in_pieces_asks_for_security_capability_once(target, mount):
@@ -169,11 +177,7 @@ def test_name_deleted_over_rest_in_a_learned_directory_is_gone_after_the_timeout
         assert not os.path.exists(mount.path(b, "d", f"nope{i}"))
     p = mount.path(b, "d", "z")
     assert read(p) == b"doomed"
-    r = requests.delete(f"{target.url}/v1/objects/{b}/d/z", timeout=30)
-    assert r.status_code == 200, r.text
-    time.sleep(SETTLE)
-    assert not os.path.exists(p)
-    assert not other_process_sees(p)
+    assert_gone_after_delete_over_rest(target, b, "d/z", p)
 
 
 def test_one_missing_name_does_not_hide_a_name_made_over_rest_next(target, mount):
@@ -210,10 +214,7 @@ def test_name_made_through_the_mount_in_a_learned_directory_is_seen_at_once(targ
         assert not os.path.exists(mount.path(b, "d", f"nope{i}"))
     assert not os.path.exists(p)
     assert not other_process_sees(p)
-    subprocess.run([sys.executable, "-c", "open(__import__('sys').argv[1], 'wb').write(b'made')", p],
-                   check=True, timeout=30)
-    assert other_process_sees(p)
-    assert read(p) == b"made"
+    assert_made_by_another_process(p)
 
 
 def test_missing_names_elsewhere_do_not_push_out_a_made_directory(target, mount):
