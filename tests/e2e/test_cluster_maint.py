@@ -4,6 +4,7 @@ stop-maintenance, decommission-node, shutdown-node): its objects move to
 their new owners while clients read, keep their version, checksum and
 custom metadata, and come back when maintenance ends; a decommissioned
 target leaves the map and ends. docs/cluster.md describes the design."""
+import contextlib
 import os
 import random
 import subprocess
@@ -56,13 +57,21 @@ def check_reads(nodes, bucket, objs, want_meta):
             assert meta(node, bucket, name) == want_meta[name], (name, node.url)
 
 
+@contextlib.contextmanager
+def filled_cluster(tmp_path, etcd, name, ids, n):
+    """A cluster of ids with n objects in bucket name (fill), stopped at the end."""
+    nodes = start_cluster(str(tmp_path), etcd, f"mt-{name}", ids)
+    try:
+        bucket = nodes[0].create_bucket(name)
+        yield nodes, bucket, fill(nodes, ids, bucket, n)
+    finally:
+        stop_all(nodes)
+
+
 def test_maintenance_moves_a_targets_objects_during_reads_keeping_what_clients_see_and_stop_brings_them_back(
         etcd, tmp_path):
     ids = ["m1", "m2", "m3"]
-    nodes = start_cluster(str(tmp_path), etcd, "mt-maint", ids)
-    try:
-        bucket = nodes[0].create_bucket("maint")
-        objs = fill(nodes, ids, bucket, 300)
+    with filled_cluster(tmp_path, etcd, "maint", ids, 300) as (nodes, bucket, objs):
         rnd = random.Random(3)
         for name in rnd.sample(sorted(objs), 60):  # a second version, and custom metadata
             objs[name] = rnd.randbytes(len(objs[name]) + 1)
@@ -136,17 +145,12 @@ def test_maintenance_moves_a_targets_objects_during_reads_keeping_what_clients_s
         wait_for(lambda: all(holders(nodes, ids, bucket, n) == ["m2"] for n in back),
                  "every object m2 owns is back on m2 alone", timeout=150)
         check_reads(nodes, bucket, objs, before)
-    finally:
-        stop_all(nodes)
 
 
 def test_decommission_moves_everything_then_the_target_leaves_the_map_and_ends_and_shutdown_stops_one(
         etcd, tmp_path):
     ids = ["d1", "d2", "d3"]
-    nodes = start_cluster(str(tmp_path), etcd, "mt-decomm", ids)
-    try:
-        bucket = nodes[0].create_bucket("decomm")
-        objs = fill(nodes, ids, bucket, 150)
+    with filled_cluster(tmp_path, etcd, "decomm", ids, 150) as (nodes, bucket, objs):
         before = {name: meta(nodes[0], bucket, name) for name in objs}
         assert any(on_disk(nodes[2], bucket, n) for n in objs)
 
@@ -181,5 +185,3 @@ def test_decommission_moves_everything_then_the_target_leaves_the_map_and_ends_a
         nodes[1].proc.wait(timeout=60)
         assert nodes[1].proc.returncode == 0, nodes[1].log_text()
         wait_for(lambda: sorted(smap(nodes[0])["tmap"]) == ["d1"], "d1 alone")
-    finally:
-        stop_all(nodes)
