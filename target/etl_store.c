@@ -170,7 +170,9 @@ typedef struct store_op {
 static void store_op_done(void *ctx, int rc, const cmn_err *err)
 {
     store_op *s = ctx;
-    cmn_err e = {0};
+    cmn_err e; /* 2 KiB: not zeroed per object */
+    e.code = 0;
+    e.msg[0] = '\0';
     int64_t bytes = 0;
     if (rc == -EAGAIN) { /* the connection broke before any answer: the blocking way, once more */
         if (s->o.opened)

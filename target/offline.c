@@ -103,14 +103,13 @@ static void part_free(tcb_part *p);
 static void transform_end(tcb_run *run, const tgt_tcb *t, const char *name, const char *fqn, bool listed, int rc,
                           int64_t bytes, const cmn_err *err, int64_t t0)
 {
-    const cmn_err e = *err;
     int64_t size;
     int src = rc ? tgt_object_stat(fqn, &size) : 0;
     if (src) { /* the source went (or never was): as do_one says it for a copy */
         if (src != -ENOENT || listed)
             tgt_job_error(run->job, "ais://%s/%s: %s", t->src, name, src == -ENOENT ? "does not exist" : strerror(-src));
     } else if (rc) { /* the message names the ETL and the object, or the output */
-        tgt_job_error(run->job, "%s (%d)", e.msg, cmn_err_http_status(rc));
+        tgt_job_error(run->job, "%s (%d)", err->msg, cmn_err_http_status(rc));
         tgt_metric_add(TGT_M_ETL_OFFLINE_ERR_N, 1);
     } else {
         tgt_job_count(run->job, 1, bytes);
@@ -141,7 +140,7 @@ typedef struct inflight {
     bool listed;
     int64_t t0;
     etl_object obj;
-    char fqn[PATH_MAX];
+    char fqn[]; /* its length: no page of zeroes per object */
 } inflight;
 
 /* On the ETL connection's reader thread: the object is finished. */
@@ -167,10 +166,15 @@ static bool transform_start(tcb_run *run, const qitem *it, const char *fqn, char
     const tgt_tcb *t = it->part->t;
     if (!etl_chain_starts(run->h))
         return false;
-    inflight *f = cmn_xmalloc(sizeof *f);
-    *f = (inflight){.run = run, .part = it->part, .name = it->name, .dname = dname, .listed = it->listed,
-                    .t0 = cmn_mono_ns()};
-    snprintf(f->fqn, sizeof f->fqn, "%s", fqn);
+    size_t flen = strlen(fqn) + 1;
+    inflight *f = cmn_xmalloc(sizeof *f + flen);
+    f->run = run;
+    f->part = it->part;
+    f->name = it->name;
+    f->dname = dname;
+    f->listed = it->listed;
+    f->t0 = cmn_mono_ns();
+    memcpy(f->fqn, fqn, flen);
     f->obj = (etl_object){t->src, f->name, f->fqn, -1, tgt_job_id(run->job)};
     if (tgt_etl_store_start(run->h, &f->obj, t->dst, dname, t->timeout_ns, run->batch, transform_done, f) == 0)
         return true; /* f may be freed already */
