@@ -186,6 +186,12 @@ int etl_transform(const etl_chain *c, const etl_object *obj, const etl_sink *sin
     return rc;
 }
 
+bool etl_chain_starts(const etl_chain *c)
+{
+    const etl_comm *m = c->n == 1 ? c->stage[0]->comm : NULL;
+    return m && m->start && (!m->starts || m->starts(c->stage[0]));
+}
+
 int etl_transform_start(const etl_chain *c, const etl_object *obj, const etl_async *a)
 {
     if (c->n != 1 || !c->stage[0]->comm->start)

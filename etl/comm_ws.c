@@ -563,7 +563,8 @@ out:
 }
 
 /* ---------------------------------------------------------------- ops
- * An object nobody waits for (etl_transform_start, from an event thread):
+ * An object nobody waits for (etl_transform_start: from an event thread, or
+ * one of an offline job's window):
  * sent at once on a connection that has room, its answer read by that
  * connection's reader thread, which calls done. No worker holds the
  * request meanwhile, and no thread is woken but the one that reads. */
@@ -573,7 +574,7 @@ typedef struct op {
     etl_handle *h;
     etl_object obj;
     etl_async as;
-    etl_sink via; /* into as.spool */
+    etl_sink via; /* into as.spool (else the answer goes to as.sink) */
     answer a;
     int64_t tmo, deadline;
 } op;
@@ -671,11 +672,18 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* Only an ETL that reads the file itself: otherwise the bytes go too, and a
+ * thread that may wait sends them. */
+static bool ws_starts(const etl_handle *h)
+{
+    return strcmp(h->arg, "fqn") == 0 || h->direct_fqn || h->fqn_default;
+}
+
 static int ws_start(etl_handle *h, const etl_object *obj, const char *args, const etl_async *as)
 {
     ws_pool *p = h->comm_state;
-    if (!(strcmp(h->arg, "fqn") == 0 || h->direct_fqn || h->fqn_default))
-        return -EAGAIN; /* the bytes go too: a thread that may wait sends them */
+    if (!ws_starts(h))
+        return -EAGAIN;
     op *o = cmn_xcalloc(1, sizeof *o);
     o->t.op = o;
     pthread_cond_init(&o->t.cv, NULL);
@@ -683,9 +691,9 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     o->obj = *obj;
     o->as = *as;
     o->via = (etl_sink){.ctx = o, .begin = op_begin, .write = op_write};
-    o->a.sink = &o->via;
+    o->a.sink = as->spool ? &o->via : as->sink;
     cmn_buf_init(&o->a.text);
-    o->tmo = h->object_timeout_ns;
+    o->tmo = as->timeout_ns > 0 ? as->timeout_ns : h->object_timeout_ns;
     o->deadline = cmn_mono_ns() + o->tmo;
     /* one hold of mu: a connection with room whose send side is free now
      * (trylock: never waits, so no order against conn_send's), its reader,
@@ -738,6 +746,7 @@ const etl_comm etl_comm_ws = {
     .arg_fqn = true,
     .transfer = ws_transfer,
     .start = ws_start,
+    .starts = ws_starts,
     .state_new = pool_new,
     .state_free = pool_free,
 };

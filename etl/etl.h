@@ -165,8 +165,10 @@ typedef struct etl_sink {
 int etl_transform(const etl_chain *c, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns,
                   cmn_err *err);
 
-/* An inline transform that holds no thread while the ETL works: the output
- * goes into spool and done(ctx, rc, err) is called once, on another thread,
+/* A transform that holds no thread while the ETL works (an inline GET, an
+ * offline job's window): the output goes into spool when it is set, else to
+ * sink's begin() and write() (called on the connection's reader thread), and
+ * done(ctx, rc, err) is called once, on another thread,
  * when the answer is complete or failed (rc as etl_transform's, counters
  * updated; -EAGAIN: it broke before any answer and etl_transform should be
  * called instead, which tries another connection). It never waits, so an
@@ -176,9 +178,15 @@ int etl_transform(const etl_chain *c, const etl_object *obj, const etl_sink *sin
  * once and done is never called. obj's strings must live until done. */
 typedef struct etl_async {
     cmn_spool *spool;
+    const etl_sink *sink; /* without spool: its callbacks (not its spool or fd_out) */
+    int64_t timeout_ns;   /* the object's, 0: the ETL's default */
     void (*done)(void *ctx, int rc, const cmn_err *err);
     void *ctx;
 } etl_async;
 int etl_transform_start(const etl_chain *c, const etl_object *obj, const etl_async *a);
+/* Whether etl_transform_start may start c's objects at all (one stage whose
+ * communicator pipelines objects to an ETL that reads the file itself):
+ * a cheap look before making what the start needs. */
+bool etl_chain_starts(const etl_chain *c);
 
 #endif

@@ -263,6 +263,8 @@ typedef struct etl_comm {
     /* etl_transform_start for one object (args "" = none), or NULL: that
      * communicator has no transfer that holds no thread. */
     int (*start)(etl_handle *h, const etl_object *obj, const char *args, const etl_async *a);
+    /* Whether start may take h's objects at all (NULL: whenever it is set). */
+    bool (*starts)(const etl_handle *h);
 } etl_comm;
 
 extern const etl_comm etl_comm_hpush, etl_comm_hpull, etl_comm_hrev, etl_comm_io, etl_comm_ws;

@@ -6,13 +6,16 @@
  * call back into this file for each piece). In a cluster an output another
  * target owns streams to it instead (a PUT whose body is the ETL's output:
  * cluster_jobs.c), and is just as whole or absent there; that and a dry run
- * (which only counts) are the sinks of callbacks left.
+ * (which only counts) are the sinks of callbacks left. An offline job keeps
+ * several objects in flight where the ETL's communicator allows it
+ * (tgt_etl_store_start): their answers go to the writer the same way.
  */
 #include "target/target.h"
 
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -74,6 +77,8 @@ static int sink_write(void *ctx, const void *buf, size_t len)
     return 0;
 }
 
+static int store_end(out_sink *o, const etl_object *obj, int rc, int64_t *bytes, tgt_objmeta *out, cmn_err *err);
+
 static int store(out_sink *o, const etl_chain *h, const etl_object *obj, int64_t timeout_ns, int64_t *bytes,
                  tgt_objmeta *out, cmn_err *err)
 {
@@ -93,6 +98,13 @@ static int store(out_sink *o, const etl_chain *h, const etl_object *obj, int64_t
             o->err = -fd_out.err;
         o->bytes = o->w.bytes = fd_out.bytes; /* what the transform wrote */
     }
+    return store_end(o, obj, rc, bytes, out, err);
+}
+
+/* The transform ended with rc (err filled when it failed): the output is
+ * committed (or sent to its owner) or dropped. */
+static int store_end(out_sink *o, const etl_object *obj, int rc, int64_t *bytes, tgt_objmeta *out, cmn_err *err)
+{
     if (!rc && !o->dry_run && !o->opened) /* an empty output is still an object */
         rc = sink_begin(o, NULL, 0);
     if (o->rp) { /* the owner's answer says whether it stored the output */
@@ -139,4 +151,65 @@ int tgt_etl_store_to(const etl_chain *h, const etl_object *obj, const char *owne
     o.owner = owner;
     o.auth = auth;
     return store(&o, h, obj, timeout_ns, bytes, NULL, err);
+}
+
+/* ------------------------------------------------------ no thread held
+ * One object of an offline job's window: the ETL's answer streams into the
+ * writer (opened when the ETL answers 2xx) on the connection's reader
+ * thread, which then commits it and calls done. */
+typedef struct store_op {
+    const etl_chain *h;
+    etl_object obj;
+    int64_t timeout_ns;
+    tgt_etl_store_done done;
+    void *ctx;
+    etl_sink sink; /* into o; the transfer keeps a pointer to it */
+    out_sink o;    /* last: its writer is large */
+} store_op;
+
+static void store_op_done(void *ctx, int rc, const cmn_err *err)
+{
+    store_op *s = ctx;
+    cmn_err e; /* 2 KiB: not zeroed per object */
+    e.code = 0;
+    e.msg[0] = '\0';
+    int64_t bytes = 0;
+    if (rc == -EAGAIN) { /* the connection broke before any answer: the blocking way, once more */
+        if (s->o.opened)
+            tgt_writer_abort(&s->o.w);
+        out_sink *o = &s->o;
+        tgt_batch *batch = o->batch;
+        sink_init(o, o->dst, o->dname);
+        o->batch = batch;
+        rc = store(o, s->h, &s->obj, s->timeout_ns, &bytes, NULL, &e);
+    } else {
+        if (rc && err)
+            e = *err;
+        rc = store_end(&s->o, &s->obj, rc, &bytes, NULL, &e);
+    }
+    tgt_etl_store_done done = s->done;
+    void *dctx = s->ctx;
+    free(s);
+    done(dctx, rc, bytes, &e);
+}
+
+int tgt_etl_store_start(const etl_chain *h, const etl_object *obj, const char *dst, const char *dname,
+                        int64_t timeout_ns, tgt_batch *batch, tgt_etl_store_done done, void *ctx)
+{
+    if (!etl_chain_starts(h))
+        return -EAGAIN;
+    store_op *s = cmn_xmalloc(sizeof *s);
+    s->h = h;
+    s->obj = *obj;
+    s->timeout_ns = timeout_ns;
+    s->done = done;
+    s->ctx = ctx;
+    sink_init(&s->o, dst, dname);
+    s->o.batch = batch;
+    s->sink = (etl_sink){.ctx = &s->o, .begin = sink_begin, .write = sink_write};
+    etl_async a = {.sink = &s->sink, .timeout_ns = timeout_ns, .done = store_op_done, .ctx = s};
+    int rc = etl_transform_start(h, obj, &a);
+    if (rc)
+        free(s);
+    return rc;
 }

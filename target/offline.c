@@ -6,6 +6,11 @@
  * thread produces names from the selection into a small bounded queue; a
  * pool of workers takes them one at a time, so a bucket of millions is
  * never held in memory and a slow ETL call does not stall the others.
+ * Where the ETL's communicator pipelines objects (ws://, the ETL reads the
+ * file), a worker does not wait for each answer: it keeps up to TCB_WINDOW
+ * objects in flight, and each answer is written, committed and counted on
+ * the ETL connection's reader thread (etl_store.c); any other ETL, a
+ * pipeline, a dry run or another target's output is one object at a time.
  * A list/range job takes later requests for the same buckets and ETL as
  * more work ("parts", each with its own options) on the same workers, as
  * AIStore's tcobjs xactions do.
@@ -31,6 +36,11 @@
 #include <unistd.h>
 
 #define TCB_QUEUE 64
+/* Objects an ETL job's worker keeps in flight where the communicator
+ * pipelines them (ws:// with fqn): the ETL finds its next object waiting
+ * instead of idling for a round trip per object, and no more threads (and
+ * their wake-ups) are needed for it. */
+#define TCB_WINDOW 8
 
 /* One request's share of a job: its options and its selection. A demand
  * job takes more of them while it runs; each is freed once its last object
@@ -66,6 +76,9 @@ struct tcb_run {
     pthread_mutex_t mu;
     pthread_cond_t not_full, not_empty;
     pthread_cond_t changed; /* to the job's thread: a part was added or finished (CLOCK_MONOTONIC) */
+    pthread_cond_t room;    /* to workers: the window has drained to half */
+    int inflight, window;   /* objects taken from the queue and not finished, and their bound */
+    int room_waiters;
     qitem q[TCB_QUEUE];
     int head, n;
     tcb_part *pending, **pending_tail; /* added, not fed yet */
@@ -81,23 +94,22 @@ struct tcb_run {
 static pthread_mutex_t runs_mu = PTHREAD_MUTEX_INITIALIZER;
 static tcb_run *runs;
 
+static tcb_part *item_release(tcb_run *run, tcb_part *p);
+static void part_free(tcb_part *p);
+
 /* ------------------------------------------------------------ one object */
-static void transform_one(tcb_run *run, const tgt_tcb *t, const char *name, const char *fqn, bool listed,
-                          const char *dname, const char *owner)
+/* What an object's transform came to (rc, the output's bytes, err) goes
+ * into the job. */
+static void transform_end(tcb_run *run, const tgt_tcb *t, const char *name, const char *fqn, bool listed, int rc,
+                          int64_t bytes, const cmn_err *err, int64_t t0)
 {
-    etl_object obj = {t->src, name, fqn, -1, tgt_job_id(run->job)};
-    cmn_err e = {0};
-    int64_t bytes = 0, t0 = cmn_mono_ns();
-    int rc = owner && !t->dry_run
-                 ? tgt_etl_store_to(run->h, &obj, owner, run->auth, t->dst, dname, t->timeout_ns, &bytes, &e)
-                 : tgt_etl_store(run->h, &obj, t->dst, dname, t->timeout_ns, t->dry_run, &bytes, NULL, run->batch, &e);
     int64_t size;
     int src = rc ? tgt_object_stat(fqn, &size) : 0;
     if (src) { /* the source went (or never was): as do_one says it for a copy */
         if (src != -ENOENT || listed)
             tgt_job_error(run->job, "ais://%s/%s: %s", t->src, name, src == -ENOENT ? "does not exist" : strerror(-src));
     } else if (rc) { /* the message names the ETL and the object, or the output */
-        tgt_job_error(run->job, "%s (%d)", e.msg, cmn_err_http_status(rc));
+        tgt_job_error(run->job, "%s (%d)", err->msg, cmn_err_http_status(rc));
         tgt_metric_add(TGT_M_ETL_OFFLINE_ERR_N, 1);
     } else {
         tgt_job_count(run->job, 1, bytes);
@@ -107,13 +119,78 @@ static void transform_one(tcb_run *run, const tgt_tcb *t, const char *name, cons
     }
 }
 
-static void do_one(tcb_run *run, const qitem *it)
+static void transform_one(tcb_run *run, const tgt_tcb *t, const char *name, const char *fqn, bool listed,
+                          const char *dname, const char *owner)
+{
+    etl_object obj = {t->src, name, fqn, -1, tgt_job_id(run->job)};
+    cmn_err e = {0};
+    int64_t bytes = 0, t0 = cmn_mono_ns();
+    int rc = owner && !t->dry_run
+                 ? tgt_etl_store_to(run->h, &obj, owner, run->auth, t->dst, dname, t->timeout_ns, &bytes, &e)
+                 : tgt_etl_store(run->h, &obj, t->dst, dname, t->timeout_ns, t->dry_run, &bytes, NULL, run->batch, &e);
+    transform_end(run, t, name, fqn, listed, rc, bytes, &e, t0);
+}
+
+/* An object of the window: what its answer needs once the worker has gone
+ * on (the queue item's name and part reference are its own now). */
+typedef struct inflight {
+    tcb_run *run;
+    tcb_part *part;
+    char *name, *dname;
+    bool listed;
+    int64_t t0;
+    etl_object obj;
+    char fqn[]; /* its length: no page of zeroes per object */
+} inflight;
+
+/* On the ETL connection's reader thread: the object is finished. */
+static void transform_done(void *ctx, int rc, int64_t bytes, const cmn_err *err)
+{
+    inflight *f = ctx;
+    tcb_run *run = f->run;
+    tcb_part *part = f->part;
+    transform_end(run, part->t, f->name, f->fqn, f->listed, rc, bytes, err, f->t0);
+    free(f->name);
+    free(f->dname);
+    free(f);
+    pthread_mutex_lock(&run->mu);
+    tcb_part *done = item_release(run, part);
+    pthread_mutex_unlock(&run->mu); /* run may be gone from here on */
+    part_free(done);
+}
+
+/* Starts it->name's transform into dst/dname with no thread held; true
+ * when started (it->name and dname are then the answer's to free). */
+static bool transform_start(tcb_run *run, const qitem *it, const char *fqn, char *dname)
+{
+    const tgt_tcb *t = it->part->t;
+    if (!etl_chain_starts(run->h))
+        return false;
+    size_t flen = strlen(fqn) + 1;
+    inflight *f = cmn_xmalloc(sizeof *f + flen);
+    f->run = run;
+    f->part = it->part;
+    f->name = it->name;
+    f->dname = dname;
+    f->listed = it->listed;
+    f->t0 = cmn_mono_ns();
+    memcpy(f->fqn, fqn, flen);
+    f->obj = (etl_object){t->src, f->name, f->fqn, -1, tgt_job_id(run->job)};
+    if (tgt_etl_store_start(run->h, &f->obj, t->dst, dname, t->timeout_ns, run->batch, transform_done, f) == 0)
+        return true; /* f may be freed already */
+    free(f);
+    return false;
+}
+
+/* One queue item; true when its transform was started and will end on
+ * another thread (which then owns it->name and the part's reference). */
+static bool do_one(tcb_run *run, const qitem *it)
 {
     const tgt_tcb *t = it->part->t;
     const char *name = it->name;
     size_t nl = strlen(name), sl = t->suffix ? strlen(t->suffix) : 0;
     if (sl && (nl < sl || strcmp(name + nl - sl, t->suffix)))
-        return; /* not selected */
+        return false; /* not selected */
     int64_t size = 0;
     char fqn[PATH_MAX], why[128];
     /* the copy and the ETL open the file by its path: a copy stats it for
@@ -128,7 +205,7 @@ static void do_one(tcb_run *run, const qitem *it)
         if (rc != -ENOENT || it->listed)
             tgt_job_error(run->job, "ais://%s/%s: %s", t->src, name,
                           rc == -ENOENT ? "does not exist" : strerror(-rc));
-        return;
+        return false;
     }
     char *dname = it->dname ? cmn_xstrdup(it->dname) : tgt_tcb_dst_name(t, name); /* a given name was checked when parsed */
     char owner_url[512];
@@ -137,6 +214,8 @@ static void do_one(tcb_run *run, const qitem *it)
     cmn_err e = {0};
     if (!it->dname && !cmn_object_name_valid(dname, why, sizeof why)) {
         tgt_job_error(run->job, "ais://%s/%s: invalid destination name \"%s\": %s", t->src, name, dname, why);
+    } else if (run->h && !owner && !t->dry_run && transform_start(run, it, fqn, dname)) {
+        return true;
     } else if (run->h) {
         transform_one(run, t, name, fqn, it->listed, dname, owner);
     } else if (t->dry_run) {
@@ -153,6 +232,7 @@ static void do_one(tcb_run *run, const qitem *it)
         tgt_job_count(run->job, 1, size);
     }
     free(dname);
+    return false;
 }
 
 /* ------------------------------------------------------------ the pool */
@@ -173,6 +253,16 @@ static tcb_part *part_release(tcb_run *run, tcb_part *p)
     run->outstanding--;
     pthread_cond_signal(&run->changed);
     return p;
+}
+
+/* An item is finished (run->mu held): its window slot and its reference
+ * to p go; returns p when p is finished (the caller frees it unlocked). */
+static tcb_part *item_release(tcb_run *run, tcb_part *p)
+{
+    run->inflight--;
+    if (run->room_waiters && run->inflight <= run->window / 2) /* a worker refills half a window per wake */
+        pthread_cond_broadcast(&run->room);
+    return part_release(run, p);
 }
 
 /* Waits on c until woken or the monotonic deadline. */
@@ -229,31 +319,49 @@ static void feed(tcb_run *run, tcb_part *p)
     tgt_sel_each(sel, p->t->src, enqueue_selected, &f);
 }
 
+/* A worker takes items while the window has room; an item whose transform
+ * was started ends on another thread (transform_done), any other here. */
 static void *worker_main(void *p)
 {
     tcb_run *run = p;
+    pthread_mutex_lock(&run->mu);
     for (;;) {
-        pthread_mutex_lock(&run->mu);
-        while (run->n == 0 && !run->closed)
-            pthread_cond_wait(&run->not_empty, &run->mu);
+        if (run->n == 0 && run->closed)
+            break;
         if (run->n == 0) {
-            pthread_mutex_unlock(&run->mu);
-            return NULL;
+            pthread_cond_wait(&run->not_empty, &run->mu);
+            continue;
+        }
+        if (run->inflight >= run->window) { /* bounded: each object in flight has its deadline */
+            run->room_waiters++;
+            pthread_cond_wait(&run->room, &run->mu);
+            run->room_waiters--;
+            continue;
         }
         qitem it = run->q[run->head];
         run->head = (run->head + 1) % TCB_QUEUE;
         run->n--;
+        run->inflight++;
         if (run->n == TCB_QUEUE / 2) /* a full queue's feeder refills half at a time: one wake, not one per item */
             pthread_cond_signal(&run->not_full);
         pthread_mutex_unlock(&run->mu);
-        if (!tgt_job_aborted(run->job)) /* after an abort the queue only drains */
-            do_one(run, &it);
+        /* after an abort the queue only drains */
+        bool started = !tgt_job_aborted(run->job) && do_one(run, &it);
+        if (started) {
+            pthread_mutex_lock(&run->mu);
+            continue;
+        }
         free(it.name);
         pthread_mutex_lock(&run->mu);
-        tcb_part *done = part_release(run, it.part);
-        pthread_mutex_unlock(&run->mu);
-        part_free(done);
+        tcb_part *done = item_release(run, it.part);
+        if (done) {
+            pthread_mutex_unlock(&run->mu);
+            part_free(done);
+            pthread_mutex_lock(&run->mu);
+        }
     }
+    pthread_mutex_unlock(&run->mu);
+    return NULL;
 }
 
 static void run_put(tcb_run *run)
@@ -273,6 +381,7 @@ static void run_put(tcb_run *run)
     pthread_cond_destroy(&run->not_full);
     pthread_cond_destroy(&run->not_empty);
     pthread_cond_destroy(&run->changed);
+    pthread_cond_destroy(&run->room);
     free(run);
 }
 
@@ -448,9 +557,11 @@ static tcb_run *run_new(const char *kind, tgt_tcb *t, etl_chain *h, bool demand)
     run->demand = demand;
     run->nworkers = t->workers > 0 ? t->workers : 1;
     run->h = h;
+    run->window = run->nworkers * (h && etl_chain_starts(h) ? TCB_WINDOW : 1);
     run->batch = tgt_batch_new(&tgt->store);
     pthread_mutex_init(&run->mu, NULL);
     pthread_cond_init(&run->not_empty, NULL);
+    pthread_cond_init(&run->room, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wait_until takes cmn_mono_ns deadlines */

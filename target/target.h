@@ -899,6 +899,14 @@ void tgt_tcb_run_list(tcb_run *run, tgt_job *job, const char *id);
  * output is never stored. */
 int tgt_etl_store(const etl_chain *h, const etl_object *obj, const char *dst, const char *dname, int64_t timeout_ns,
                   bool dry_run, int64_t *bytes, tgt_objmeta *out, tgt_batch *batch, cmn_err *err);
+/* tgt_etl_store (here, not a dry run) with no thread held while the ETL
+ * works: 0 when started, and done(ctx, rc, bytes, err) is then called once,
+ * on another thread, with what tgt_etl_store would have returned; -EAGAIN
+ * when the chain or its connections cannot take it now (nothing started:
+ * call tgt_etl_store). obj's strings and dname must live until done. */
+typedef void (*tgt_etl_store_done)(void *ctx, int rc, int64_t bytes, const cmn_err *err);
+int tgt_etl_store_start(const etl_chain *h, const etl_object *obj, const char *dst, const char *dname,
+                        int64_t timeout_ns, tgt_batch *batch, tgt_etl_store_done done, void *ctx);
 /* The same into dst/dname on owner, another target of the cluster (a
  * streamed PUT; auth: "Authorization: ..." or NULL). */
 int tgt_etl_store_to(const etl_chain *h, const etl_object *obj, const char *owner, const char *auth, const char *dst,

@@ -167,6 +167,37 @@ def test_offline_etl_bck_of_200_objects(tws):
             assert g.status_code == 200 and g.content == hashlib.md5(data).hexdigest().encode(), (etl, name)
 
 
+def test_offline_window_fails_and_times_out_objects_alone(tws):
+    """An etl-bck over ws:// with fqn keeps several objects in flight per
+    worker: objects that raise or hang (past the job's request_timeout) are
+    the job's errors, each named once, and every other object is stored
+    whole, including those queued on a connection behind a hanging one."""
+    t = tws
+    t.create_bucket("wswin")
+    items = []
+    for i in range(150):
+        kind = "bad" if i % 25 == 7 else "hang" if i in (40, 41) else "ok"
+        items.append((f"w-{i:03d}", f"{kind} object {i}".encode() * (1 + i % 5)))
+    put_many(t, "wswin", items)
+    r = requests.post(f"{t.url}/v1/buckets/wswin", params={"bck_to": "ais/@#/wswin-out/"},
+                      json={"action": "etl-bck", "value": {"id": "ws-moody", "request_timeout": "2s",
+                                                           "num_workers": 2}}, timeout=30)
+    assert r.status_code == 200, r.text
+    st = wait_job(t, r.text)
+    failed = sorted(n for n, d in items if not d.startswith(b"ok"))
+    assert st["errors"] == len(failed) and not st["aborted"], st
+    for n, d in items:
+        if n in failed:
+            assert n in st["err"], (n, st["err"])
+    assert "refusing" in st["err"] and "2s" in st["err"], st["err"]
+    good = [(n, d) for n, d in items if n not in failed]
+    assert sorted(list_names(t, "wswin-out")) == [n for n, _ in good]
+    s = requests.Session()
+    for name, data in good:
+        g = s.get(f"{t.url}/v1/objects/wswin-out/{name}", timeout=30)
+        assert g.status_code == 200 and g.content == data[::-1], name
+
+
 def test_transform_that_raises_fails_its_object_only(tws):
     r = get(tws, "bad-1", etl_name="ws-moody")
     assert r.status_code == 502, r.text
