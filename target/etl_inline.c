@@ -344,6 +344,12 @@ static int inline_start(tgt_req *r, const char *bck, const char *obj)
         free(p);
         return inline_redirect(r, h, url);
     }
+    if (!etl_chain_starts(h)) { /* hpush, hrev, io, bytes over ws://: a thread that may wait sends them */
+        etl_put(h);
+        free(p);
+        tgt_defer(r);
+        return MHD_YES;
+    }
     cmn_spool_init(&p->out, tgt->store.mpaths[tgt_store_mpath_of(&tgt->store, bck, obj)], INLINE_MEM);
     tgt_suspend(r); /* before the start: the reply may come at once */
     etl_async a = {.spool = &p->out, .done = inline_done, .ctx = p};

@@ -10,8 +10,8 @@
  * suspended; the event thread queues the worker's reply once the connection
  * resumes. So a slow ETL holds one worker, never the connections beside it.
  * An inline GET over ws:// holds not even a worker: its handler suspends the
- * request (tgt_suspend) and the ETL connection's reader replies and resumes
- * it (tgt_resume).
+ * request (tgt_suspend, suspend.c) and the ETL connection's reader replies
+ * and resumes it (tgt_resume).
  *
  * A request arrives in several calls of on_request: the first parses the path
  * and decides whether the body is an object (streamed to its work file as it
@@ -379,14 +379,6 @@ static bool to_worker(tgt_req *r, tgt_handler h)
     return queued;
 }
 
-bool tgt_defer(tgt_req *r)
-{
-    if (r->on_worker || r->from_etl || r->deferred || r->responded)
-        return false;
-    r->deferred = true;
-    return true;
-}
-
 /* Runs h for r: on a worker when it may wait (routes.c), else here, and
  * again on a worker when it found it must wait (tgt_defer). A thread per
  * connection (the ETL listener) may wait: nobody shares it. */
@@ -407,49 +399,6 @@ static enum MHD_Result dispatch(void *cls, tgt_req *r, tgt_handler h)
     return (enum MHD_Result)ret;
 }
 
-/* Connections a response's content reader suspended (tgt_park), counted
- * so that the stop waits for them: libmicrohttpd must not stop with one
- * suspended. */
-static _Atomic int parked;
-
-void tgt_park(struct MHD_Connection *conn)
-{
-    parked++;
-    MHD_suspend_connection(conn);
-}
-
-void tgt_unpark(struct MHD_Connection *conn)
-{
-    MHD_resume_connection(conn);
-    parked--;
-}
-
-/* r->run of a suspended request until a worker takes it: queue_held
- * queues the reply when its connection is back. */
-static int held_reply(tgt_req *r)
-{
-    (void)r;
-    return MHD_NO;
-}
-
-void tgt_suspend(tgt_req *r)
-{
-    r->run = held_reply;
-    r->on_worker = true; /* its reply is held for this thread (tgt_reply) */
-    r->suspended = true;
-    parked++;
-    MHD_suspend_connection(r->conn);
-}
-
-void tgt_resume(tgt_req *r)
-{
-    if (!r->responded)
-        tgt_reply_err(r, 500, "%s %s: handler gave no reply", r->method, r->url);
-    r->on_worker = false;
-    MHD_resume_connection(r->conn); /* r belongs to the event thread again */
-    parked--;
-}
-
 bool tgt_resume_on_worker(tgt_req *r, tgt_handler h)
 {
     pthread_mutex_lock(&pool.mu);
@@ -462,7 +411,7 @@ bool tgt_resume_on_worker(tgt_req *r, tgt_handler h)
         else
             pool.head = r;
         pool.tail = r;
-        parked--; /* the worker resumes it */
+        tgt_parked_add(-1); /* the worker resumes it */
         pthread_cond_signal(&pool.cv);
     }
     pthread_mutex_unlock(&pool.mu);
@@ -711,9 +660,9 @@ void tgt_server_stop(tgt_server *s)
      * threads then close (libmicrohttpd must not stop with one suspended) */
     if (pool.n)
         pool_stop();
-    if (parked)
-        cmn_info("waiting for %d inline transform(s) to send their output", (int)parked);
-    while (parked) /* each resumes with its transform's next write or end */
+    if (tgt_parked_add(0))
+        cmn_info("waiting for %d inline transform(s) to send their output", tgt_parked_add(0));
+    while (tgt_parked_add(0)) /* each resumes with its transform's next write or end */
         usleep(10 * 1000);
     if (s->mhd) {
         MHD_stop_daemon(s->mhd);

@@ -673,8 +673,15 @@ int tgt_h_metrics_get(tgt_req *r); /* GET /metrics */
 int tgt_server_start(tgt_server *s);
 /* For a handler that finds it must wait (a neighbour's object, etcd) while on
  * an event thread: true when it should return MHD_YES at once without a
- * reply, to be run again from the start on a worker (server.c). */
-bool tgt_defer(tgt_req *r);
+ * reply, to be run again from the start on a worker (server.c's dispatch
+ * sees the flag). Only a flag: the handler's file never calls the server. */
+static inline bool tgt_defer(tgt_req *r)
+{
+    if (r->on_worker || r->from_etl || r->deferred || r->responded)
+        return false;
+    r->deferred = true;
+    return true;
+}
 /* A response's content reader runs on an event thread and must not block:
  * with nothing to send it parks its connection and returns 0; whoever makes
  * the next bytes unparks it (at most once per park). The server's stop waits
@@ -690,6 +697,9 @@ void tgt_unpark(struct MHD_Connection *conn);
 void tgt_suspend(tgt_req *r);
 void tgt_resume(tgt_req *r);
 bool tgt_resume_on_worker(tgt_req *r, tgt_handler h);
+/* Adds d to the count of parked and suspended connections and returns it
+ * (suspend.c; d = 0 reads it). */
+int tgt_parked_add(int d);
 void tgt_server_stop(tgt_server *s);
 
 /* ------------------------------------------------------ append, multipart */
