@@ -86,6 +86,9 @@ typedef struct ws_pool {
     int load[WORKERS_MAX]; /* objects in flight per ETL process, over its connections (mu) */
     int refs;          /* its owner's and each reader thread's (mu) */
     bool freeing;      /* the owner let go (mu) */
+    struct op *spare;  /* finished ops kept for the next (mu): an op is made on one thread and
+                        * freed on a reader, where malloc's per-thread cache would not recycle it */
+    int nspare;
 } ws_pool;
 
 static void *pool_new(const etl_handle *h)
@@ -104,6 +107,8 @@ static void conn_free(ws_conn *c)
     free(c);
 }
 
+static void spares_free(ws_pool *p);
+
 /* The last reference went: every connection goes. */
 static void pool_destroy(ws_pool *p)
 {
@@ -111,6 +116,7 @@ static void pool_destroy(ws_pool *p)
         next = c->next;
         conn_free(c);
     }
+    spares_free(p);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
@@ -176,6 +182,26 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
         return best;
     *wait = true;
     return NULL;
+}
+
+/* For a window of ops (etl_async.fill): the fullest connection that has
+ * work in flight and room for one more, else pool_pick's choice. A window
+ * spread over idle connections leaves each of the ETL's per-connection
+ * threads finding its queue empty between objects (a poll per object);
+ * filled, they find the next one queued. The inline path (one object per
+ * request) keeps pool_pick's spread over the ETL's processes. */
+static ws_conn *pool_pick_fill(ws_pool *p, bool *wait)
+{
+    ws_conn *full = NULL;
+    for (ws_conn *c = p->conns; c; c = c->next)
+        if (!c->dead && c->users > 0 && c->users < INFLIGHT_MAX && cmn_ws_usable(c->ws) &&
+            (!full || c->users > full->users))
+            full = c;
+    if (full) {
+        *wait = false;
+        return full;
+    }
+    return pool_pick(p, wait);
 }
 
 /* A dead connection that nobody uses and no reader reads goes (mu held). */
@@ -577,7 +603,48 @@ typedef struct op {
     etl_sink via; /* into as.spool (else the answer goes to as.sink) */
     answer a;
     int64_t tmo, deadline;
+    struct op *next_spare; /* in the pool's spares */
 } op;
+
+#define SPARES_MAX (CONN_MAX * INFLIGHT_MAX) /* ops kept: as many as may be in flight */
+
+/* An op to fill, a spare one when there is (mu held): its cv stays made. */
+static op *op_get(ws_pool *p)
+{
+    op *o = p->spare;
+    if (o) {
+        p->spare = o->next_spare;
+        p->nspare--;
+        return o; /* ws_start sets every field */
+    }
+    o = cmn_xcalloc(1, sizeof *o);
+    pthread_cond_init(&o->t.cv, NULL);
+    return o;
+}
+
+/* A finished op back to the spares, or freed (mu held). */
+static void op_put(ws_pool *p, op *o)
+{
+    if (p->nspare < SPARES_MAX && !p->freeing) {
+        o->next_spare = p->spare;
+        p->spare = o;
+        p->nspare++;
+        return;
+    }
+    pthread_cond_destroy(&o->t.cv);
+    free(o);
+}
+
+static void spares_free(ws_pool *p)
+{
+    for (op *o = p->spare, *next; o; o = next) {
+        next = o->next_spare;
+        pthread_cond_destroy(&o->t.cv);
+        free(o);
+    }
+    p->spare = NULL;
+    p->nspare = 0;
+}
 
 #define SEND_WAIT_NS (ETL_SEC_NS / 10) /* an op's control message waits for room in the socket this long at most */
 
@@ -593,7 +660,8 @@ static int op_begin(void *ctx, const char *ctype, int64_t len)
     return 0;
 }
 
-/* The op's answer was read (rrc, why) and its connection released: done. */
+/* The op's answer was read (rrc, why) and its connection released: done.
+ * o is the caller's to put back (op_put) afterwards. */
 static void op_end(op *o, int rrc, const char *why)
 {
     etl_handle *h = o->h;
@@ -613,8 +681,6 @@ static void op_end(op *o, int rrc, const char *why)
     }
     etl_async as = o->as;
     cmn_buf_free(&o->a.text);
-    pthread_cond_destroy(&o->t.cv);
-    free(o);
     as.done(as.ctx, rc, &e);
 }
 
@@ -649,6 +715,7 @@ static void *reader_main(void *arg)
             op_end(o, rrc, why);
             busy_until = cmn_mono_ns() + READER_BUSY_NS;
             pthread_mutex_lock(&p->mu);
+            op_put(p, o); /* under the hold the loop takes anyway */
             continue;
         }
         if (c->nops == 0 && (c->dead || !cmn_ws_usable(c->ws)))
@@ -684,23 +751,12 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     ws_pool *p = h->comm_state;
     if (!ws_starts(h))
         return -EAGAIN;
-    op *o = cmn_xcalloc(1, sizeof *o);
-    o->t.op = o;
-    pthread_cond_init(&o->t.cv, NULL);
-    o->h = h;
-    o->obj = *obj;
-    o->as = *as;
-    o->via = (etl_sink){.ctx = o, .begin = op_begin, .write = op_write};
-    o->a.sink = as->spool ? &o->via : as->sink;
-    cmn_buf_init(&o->a.text);
-    o->tmo = as->timeout_ns > 0 ? as->timeout_ns : h->object_timeout_ns;
-    o->deadline = cmn_mono_ns() + o->tmo;
     /* one hold of mu: a connection with room whose send side is free now
      * (trylock: never waits, so no order against conn_send's), its reader,
      * and the ticket queued before the message goes */
     pthread_mutex_lock(&p->mu);
     bool wait;
-    ws_conn *c = pool_pick(p, &wait);
+    ws_conn *c = as->fill ? pool_pick_fill(p, &wait) : pool_pick(p, &wait);
     int rc = -EAGAIN; /* a dial, a wait for room, another sender (maybe a large body): for a thread that may block */
     if (c && cmn_ws_send_trylock(c->ws)) {
         rc = 0;
@@ -719,18 +775,27 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     }
     if (rc) {
         pthread_mutex_unlock(&p->mu);
-        pthread_cond_destroy(&o->t.cv);
-        free(o);
         return rc;
     }
+    op *o = op_get(p);
+    o->t.next = NULL;
+    o->t.op = o;
+    o->h = h;
+    o->obj = *obj;
+    o->as = *as;
+    o->via = (etl_sink){.ctx = o, .begin = op_begin, .write = op_write};
+    o->a = (answer){.sink = as->spool ? &o->via : as->sink};
+    cmn_buf_init(&o->a.text);
+    o->tmo = as->timeout_ns > 0 ? as->timeout_ns : h->object_timeout_ns;
+    int64_t deadline = o->deadline = cmn_mono_ns() + o->tmo;
     conn_count(p, c, 1); /* the op's */
     o->c = c;
     conn_enqueue(c, &o->t);
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&p->mu); /* o may end and be reused from here on: not read again */
     ctrl_msg ctrl;
     control_msg(&ctrl, obj, args, true);
     int64_t soon = cmn_mono_ns() + SEND_WAIT_NS;
-    cmn_ws_set_send_deadline(c->ws, soon < o->deadline ? soon : o->deadline);
+    cmn_ws_set_send_deadline(c->ws, soon < deadline ? soon : deadline);
     rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl.data, ctrl.len);
     if (!rc)
         rc = cmn_ws_flush(c->ws);

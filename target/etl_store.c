@@ -207,7 +207,7 @@ int tgt_etl_store_start(const etl_chain *h, const etl_object *obj, const char *d
     sink_init(&s->o, dst, dname);
     s->o.batch = batch;
     s->sink = (etl_sink){.ctx = &s->o, .begin = sink_begin, .write = sink_write};
-    etl_async a = {.sink = &s->sink, .timeout_ns = timeout_ns, .done = store_op_done, .ctx = s};
+    etl_async a = {.sink = &s->sink, .timeout_ns = timeout_ns, .done = store_op_done, .ctx = s, .fill = true};
     int rc = etl_transform_start(h, obj, &a);
     if (rc)
         free(s);
