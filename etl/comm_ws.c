@@ -24,7 +24,8 @@
  * per ETL, INFLIGHT_MAX objects on each; a new connection is dialled only
  * when every one has work in flight, or when the idle ones lead to ETL
  * processes that are transforming already (never for an op: it goes to a
- * thread that may wait).
+ * thread that may wait). An offline job's window (etl_async.fill) fills a
+ * connection that has work in flight before it takes an idle one.
  *
  * An ETL of ours serves its streams from several processes (prefork.py),
  * each stream by one of them, and names it in the 101 (Etlfs-Worker): an
