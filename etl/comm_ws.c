@@ -774,8 +774,18 @@ static void *reader_main(void *arg)
             op_put(c, o); /* under the hold the loop takes anyway */
             continue;
         }
-        if (c->nops == 0 && (conn_dead(c) || !cmn_ws_usable(c->ws)))
-            break;
+        if (c->nops == 0 && (conn_dead(c) || !cmn_ws_usable(c->ws))) {
+            /* ends only if no op was queued meanwhile: ws_start queues under mu
+             * and qmu and starts a reader when none runs, so the decision and
+             * reader_on's change are one step under both */
+            pthread_mutex_unlock(&c->qmu);
+            pthread_mutex_lock(&p->mu);
+            pthread_mutex_lock(&c->qmu);
+            if (c->nops == 0)
+                break;
+            pthread_mutex_unlock(&p->mu);
+            continue;
+        }
         if (!c->head && !conn_dead(c) && cmn_mono_ns() < busy_until) {
             pthread_mutex_unlock(&c->qmu);
             int n = cmn_ws_wait_input(c->ws, READER_POLL_MS);
@@ -786,8 +796,7 @@ static void *reader_main(void *arg)
         }
         pthread_cond_wait(&c->rcv, &c->qmu);
     }
-    pthread_mutex_unlock(&c->qmu);
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_unlock(&c->qmu); /* mu stays held */
     c->reader_on = false;
     conn_check(p, c); /* may free c */
     bool last = --p->refs == 0 && p->freeing;
@@ -836,7 +845,7 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
         return rc;
     }
     conn_count(p, c, 1); /* the op's */
-    pthread_mutex_unlock(&p->mu);
+    /* queued under mu too: the reader decides to end under both (reader_main) */
     pthread_mutex_lock(&c->qmu);
     op *o = op_get(c);
     o->t.next = NULL;
@@ -852,6 +861,7 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     o->c = c;
     conn_enqueue(c, &o->t);
     pthread_mutex_unlock(&c->qmu); /* o may end and be reused from here on: not read again */
+    pthread_mutex_unlock(&p->mu);
     ctrl_msg ctrl;
     control_msg(&ctrl, obj, args, true);
     int64_t soon = cmn_mono_ns() + SEND_WAIT_NS;
