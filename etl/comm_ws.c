@@ -84,6 +84,7 @@ typedef struct ws_conn {
     int worker;          /* the ETL process serving it, or -1: not told */
     bool dead;           /* takes no new objects (atomic; set under mu) */
     int nops;            /* ops among the tickets (qmu) */
+    int starting;        /* ops chosen it and not queued yet (atomic; raised under mu) */
     bool reader_on;      /* its reader thread runs (mu) */
     pthread_cond_t rcv;  /* the reader's: an op is the head, or the connection died (qmu) */
     struct op *spare;    /* finished ops kept for the next (qmu): an op is made on one thread and
@@ -775,15 +776,19 @@ static void *reader_main(void *arg)
             continue;
         }
         if (c->nops == 0 && (conn_dead(c) || !cmn_ws_usable(c->ws))) {
-            /* ends only if no op was queued meanwhile: ws_start queues under mu
-             * and qmu and starts a reader when none runs, so the decision and
-             * reader_on's change are one step under both */
+            /* ends only if no op chose c meanwhile: ws_start chooses under mu
+             * (starting raised, or a new reader started when reader_on is
+             * false) and queues under qmu, so the decision and reader_on's
+             * change are one step under both; an op still starting wakes
+             * this once queued */
             pthread_mutex_unlock(&c->qmu);
             pthread_mutex_lock(&p->mu);
             pthread_mutex_lock(&c->qmu);
-            if (c->nops == 0)
+            if (c->nops == 0 && __atomic_load_n(&c->starting, __ATOMIC_SEQ_CST) == 0)
                 break;
             pthread_mutex_unlock(&p->mu);
+            if (c->nops == 0)
+                pthread_cond_wait(&c->rcv, &c->qmu);
             continue;
         }
         if (!c->head && !conn_dead(c) && cmn_mono_ns() < busy_until) {
@@ -845,7 +850,8 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
         return rc;
     }
     conn_count(p, c, 1); /* the op's */
-    /* queued under mu too: the reader decides to end under both (reader_main) */
+    __atomic_add_fetch(&c->starting, 1, __ATOMIC_SEQ_CST); /* its reader stays: see reader_main */
+    pthread_mutex_unlock(&p->mu);
     pthread_mutex_lock(&c->qmu);
     op *o = op_get(c);
     o->t.next = NULL;
@@ -860,8 +866,8 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     int64_t deadline = o->deadline = cmn_mono_ns() + o->tmo;
     o->c = c;
     conn_enqueue(c, &o->t);
+    __atomic_sub_fetch(&c->starting, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&c->qmu); /* o may end and be reused from here on: not read again */
-    pthread_mutex_unlock(&p->mu);
     ctrl_msg ctrl;
     control_msg(&ctrl, obj, args, true);
     int64_t soon = cmn_mono_ns() + SEND_WAIT_NS;
