@@ -24,7 +24,8 @@
  * per ETL, INFLIGHT_MAX objects on each; a new connection is dialled only
  * when every one has work in flight, or when the idle ones lead to ETL
  * processes that are transforming already (never for an op: it goes to a
- * thread that may wait).
+ * thread that may wait). An offline job's window (etl_async.fill) fills a
+ * connection that has work in flight before it takes an idle one.
  *
  * An ETL of ours serves its streams from several processes (prefork.py),
  * each stream by one of them, and names it in the 101 (Etlfs-Worker): an
@@ -65,16 +66,30 @@ typedef struct ticket {
     struct op *op;     /* an object nobody waits for (etl_transform_start): the reader thread reads it */
 } ticket;
 
+/*
+ * Locks: the pool's mu to choose a connection (the list, counts, dials);
+ * each connection's qmu for its queue of tickets, so that its reader and
+ * the threads that queue on it meet only there, not on one lock for all
+ * (mu, then a qmu: never the other way). A reader takes no mu per answer:
+ * users and load are atomic (raised under mu when chosen, dropped by
+ * anyone), and mu is taken only to wake a thread waiting for room or to
+ * end a dead connection.
+ */
 typedef struct ws_conn {
     cmn_ws *ws;
     struct ws_conn *next;
-    ticket *head, *tail; /* sent, answers awaited, in order (under the pool's mu) */
-    int users;           /* transfers holding it: sending or queued, and ops (mu) */
+    pthread_mutex_t qmu;
+    ticket *head, *tail; /* sent, answers awaited, in order (qmu) */
+    int users;           /* transfers holding it: sending or queued, and ops (atomic; raised under mu) */
     int worker;          /* the ETL process serving it, or -1: not told */
-    bool dead;           /* takes no new objects (mu) */
-    int nops;            /* ops among the tickets (mu) */
+    bool dead;           /* takes no new objects (atomic; set under mu) */
+    int nops;            /* ops among the tickets (qmu) */
+    int starting;        /* ops chosen it and not queued yet (atomic; raised under mu) */
     bool reader_on;      /* its reader thread runs (mu) */
-    pthread_cond_t rcv;  /* the reader's: an op is the head, or the connection died */
+    pthread_cond_t rcv;  /* the reader's: an op is the head, or the connection died (qmu) */
+    struct op *spare;    /* finished ops kept for the next (qmu): an op is made on one thread and
+                          * freed on the reader, where malloc's per-thread cache would not recycle it */
+    int nspare;
     struct ws_pool *pool;  /* for the reader */
 } ws_conn;
 
@@ -83,7 +98,8 @@ typedef struct ws_pool {
     pthread_cond_t cv; /* a slot freed, a connection came or went */
     ws_conn *conns;    /* in the order they were dialled */
     int nconns;        /* including those being dialled */
-    int load[WORKERS_MAX]; /* objects in flight per ETL process, over its connections (mu) */
+    int load[WORKERS_MAX]; /* objects in flight per ETL process, over its connections (as users) */
+    int waiters;       /* threads waiting on cv for room (atomic; raised under mu) */
     int refs;          /* its owner's and each reader thread's (mu) */
     bool freeing;      /* the owner let go (mu) */
 } ws_pool;
@@ -97,11 +113,34 @@ static void *pool_new(const etl_handle *h)
     return p;
 }
 
+static void spares_free(ws_conn *c);
+
 static void conn_free(ws_conn *c)
 {
     cmn_ws_free(c->ws);
+    spares_free(c);
     pthread_cond_destroy(&c->rcv);
+    pthread_mutex_destroy(&c->qmu);
     free(c);
+}
+
+static bool conn_dead(const ws_conn *c)
+{
+    return __atomic_load_n(&c->dead, __ATOMIC_SEQ_CST);
+}
+
+static int conn_users(const ws_conn *c)
+{
+    return __atomic_load_n(&c->users, __ATOMIC_SEQ_CST);
+}
+
+/* Marks c dead and wakes its reader (mu held). */
+static void conn_kill(ws_conn *c)
+{
+    __atomic_store_n(&c->dead, true, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&c->qmu);
+    pthread_cond_signal(&c->rcv);
+    pthread_mutex_unlock(&c->qmu);
 }
 
 /* The last reference went: every connection goes. */
@@ -125,10 +164,8 @@ static void pool_free(void *state)
     if (!p)
         return;
     pthread_mutex_lock(&p->mu);
-    for (ws_conn *c = p->conns; c; c = c->next) {
-        c->dead = true;
-        pthread_cond_signal(&c->rcv);
-    }
+    for (ws_conn *c = p->conns; c; c = c->next)
+        conn_kill(c);
     p->freeing = true;
     bool last = --p->refs == 0;
     pthread_mutex_unlock(&p->mu);
@@ -136,19 +173,20 @@ static void pool_free(void *state)
         pool_destroy(p);
 }
 
-/* Objects in flight in the process that serves c (mu held): on all its
+/* Objects in flight in the process that serves c: on all its
  * connections when the ETL said which, else on c. */
 static int conn_load(const ws_pool *p, const ws_conn *c)
 {
-    return c->worker >= 0 ? p->load[c->worker] : c->users;
+    return c->worker >= 0 ? __atomic_load_n(&p->load[c->worker], __ATOMIC_RELAXED) : conn_users(c);
 }
 
-/* Counts an object onto c, or off it (mu held). */
+/* Counts an object onto c (mu held: the choice and the count are one
+ * step), or off it (any thread). */
 static void conn_count(ws_pool *p, ws_conn *c, int d)
 {
-    c->users += d;
+    __atomic_add_fetch(&c->users, d, __ATOMIC_SEQ_CST);
     if (c->worker >= 0)
-        p->load[c->worker] += d;
+        __atomic_add_fetch(&p->load[c->worker], d, __ATOMIC_RELAXED);
 }
 
 /* A connection with room for one more object (mu held): an idle one whose
@@ -160,11 +198,12 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
 {
     ws_conn *best = NULL, *idle = NULL;
     for (ws_conn *c = p->conns; c; c = c->next) {
-        if (c->dead || !cmn_ws_usable(c->ws))
+        if (conn_dead(c) || !cmn_ws_usable(c->ws))
             continue;
-        if (c->users == 0 && (!idle || conn_load(p, c) < conn_load(p, idle)))
+        int u = conn_users(c);
+        if (u == 0 && (!idle || conn_load(p, c) < conn_load(p, idle)))
             idle = c;
-        if (!best || c->users < best->users)
+        if (!best || u < conn_users(best))
             best = c;
     }
     *wait = false;
@@ -172,18 +211,42 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
         return idle;
     if (p->nconns < CONN_MAX)
         return NULL;
-    if (best && best->users < INFLIGHT_MAX)
+    if (best && conn_users(best) < INFLIGHT_MAX)
         return best;
     *wait = true;
     return NULL;
+}
+
+/* For a window of ops (etl_async.fill): the fullest connection that has
+ * work in flight and room for one more, else pool_pick's choice. A window
+ * spread over idle connections leaves each of the ETL's per-connection
+ * threads finding its queue empty between objects (a poll per object);
+ * filled, they find the next one queued. The inline path (one object per
+ * request) keeps pool_pick's spread over the ETL's processes. */
+static ws_conn *pool_pick_fill(ws_pool *p, bool *wait)
+{
+    ws_conn *full = NULL;
+    int most = 0;
+    for (ws_conn *c = p->conns; c; c = c->next) {
+        int u = conn_users(c);
+        if (u > most && u < INFLIGHT_MAX && !conn_dead(c) && cmn_ws_usable(c->ws)) {
+            full = c;
+            most = u;
+        }
+    }
+    if (full) {
+        *wait = false;
+        return full;
+    }
+    return pool_pick(p, wait);
 }
 
 /* A dead connection that nobody uses and no reader reads goes (mu held). */
 static void conn_check(ws_pool *p, ws_conn *c)
 {
     if (!cmn_ws_usable(c->ws))
-        c->dead = true;
-    if (c->dead && c->users == 0 && !c->reader_on) {
+        __atomic_store_n(&c->dead, true, __ATOMIC_SEQ_CST);
+    if (conn_dead(c) && conn_users(c) == 0 && !c->reader_on) {
         for (ws_conn **pp = &p->conns; *pp; pp = &(*pp)->next)
             if (*pp == c) {
                 *pp = c->next;
@@ -191,8 +254,8 @@ static void conn_check(ws_pool *p, ws_conn *c)
             }
         p->nconns--;
         conn_free(c);
-    } else if (c->dead) {
-        pthread_cond_signal(&c->rcv); /* its reader may end */
+    } else if (conn_dead(c)) {
+        conn_kill(c); /* its reader may end */
     }
     pthread_cond_broadcast(&p->cv);
 }
@@ -204,15 +267,30 @@ static void conn_release(ws_pool *p, ws_conn *c)
     conn_check(p, c);
 }
 
+/* Drops an op's user on its reader, mu not held: mu only when a thread
+ * waits for room (it raised waiters before it looked, so one of the two
+ * sees the other's change) or c died. c stays: its reader runs. */
+static void conn_release_op(ws_pool *p, ws_conn *c)
+{
+    conn_count(p, c, -1);
+    if (__atomic_load_n(&p->waiters, __ATOMIC_SEQ_CST) == 0 && !conn_dead(c) && cmn_ws_usable(c->ws))
+        return;
+    pthread_mutex_lock(&p->mu);
+    conn_check(p, c);
+    pthread_mutex_unlock(&p->mu);
+}
+
 /* A connection to send one object on (its users counted), or -errno with
  * cerr: -ETIMEDOUT, or the dial's failure. */
 static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_conn **out, cmn_err *cerr)
 {
     pthread_mutex_lock(&p->mu);
+    __atomic_add_fetch(&p->waiters, 1, __ATOMIC_SEQ_CST); /* before the look: see conn_release_op */
     for (;;) {
         bool wait;
         ws_conn *c = pool_pick(p, &wait);
         if (c) {
+            __atomic_sub_fetch(&p->waiters, 1, __ATOMIC_SEQ_CST);
             conn_count(p, c, 1);
             *out = c;
             pthread_mutex_unlock(&p->mu);
@@ -222,10 +300,12 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
             break;
         struct timespec ts = {.tv_sec = deadline / ETL_SEC_NS, .tv_nsec = deadline % ETL_SEC_NS};
         if (pthread_cond_timedwait(&p->cv, &p->mu, &ts) == ETIMEDOUT) {
+            __atomic_sub_fetch(&p->waiters, 1, __ATOMIC_SEQ_CST);
             pthread_mutex_unlock(&p->mu);
             return cmn_err_set(cerr, ETIMEDOUT, "every connection to the ETL is full");
         }
     }
+    __atomic_sub_fetch(&p->waiters, 1, __ATOMIC_SEQ_CST);
     p->nconns++; /* a slot for the one we dial */
     pthread_mutex_unlock(&p->mu);
     cmn_ws *ws = NULL;
@@ -244,6 +324,7 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
         ws_conn *c = cmn_xcalloc(1, sizeof *c);
         c->ws = ws;
         c->pool = p;
+        pthread_mutex_init(&c->qmu, NULL);
         cmn_cond_init_mono(&c->rcv);
         c->worker = (int)w;
         conn_count(p, c, 1);
@@ -371,7 +452,7 @@ static int send_source(cmn_ws *ws, const source *src, int *read_errno)
     return 0;
 }
 
-/* Wakes whoever reads the head's answer (mu held): the thread that waits
+/* Wakes whoever reads the head's answer (qmu held): the thread that waits
  * for it, or the connection's reader thread for an op. */
 static void wake_head(ws_conn *c)
 {
@@ -379,7 +460,7 @@ static void wake_head(ws_conn *c)
         pthread_cond_signal(c->head->op ? &c->rcv : &c->head->cv);
 }
 
-/* Queues t, in the order of the messages (the send side and mu held). */
+/* Queues t, in the order of the messages (the send side and qmu held). */
 static void conn_enqueue(ws_conn *c, ticket *t)
 {
     if (c->tail)
@@ -394,7 +475,7 @@ static void conn_enqueue(ws_conn *c, ticket *t)
     }
 }
 
-/* The head's answer was read: the next ticket's reader goes on (mu held). */
+/* The head's answer was read: the next ticket's reader goes on (qmu held). */
 static void conn_pop(ws_conn *c)
 {
     ticket *t = c->head;
@@ -412,10 +493,11 @@ static void conn_pop(ws_conn *c)
 static int conn_send(ws_pool *p, ws_conn *c, ticket *t, const ctrl_msg *ctrl, const source *src, int64_t deadline,
                      int *read_errno)
 {
+    (void)p;
     cmn_ws_send_lock(c->ws);
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&c->qmu);
     conn_enqueue(c, t);
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&c->qmu);
     cmn_ws_set_send_deadline(c->ws, deadline);
     int rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl->data, ctrl->len);
     if (!rc)
@@ -445,14 +527,15 @@ static int read_answer(ws_conn *c, int64_t deadline, const cmn_ws_reader *r)
  * waiting on any connection, for one of them to go on). */
 static int conn_recv(ws_pool *p, ws_conn *c, ticket *t, int64_t deadline, const cmn_ws_reader *r)
 {
-    pthread_mutex_lock(&p->mu);
+    (void)p;
+    pthread_mutex_lock(&c->qmu);
     while (c->head != t) /* bounded: each answer before ours has its deadline */
-        pthread_cond_wait(&t->cv, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+        pthread_cond_wait(&t->cv, &c->qmu);
+    pthread_mutex_unlock(&c->qmu);
     int rc = read_answer(c, deadline, r);
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&c->qmu);
     conn_pop(c);
-    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_unlock(&c->qmu);
     return rc;
 }
 
@@ -577,7 +660,48 @@ typedef struct op {
     etl_sink via; /* into as.spool (else the answer goes to as.sink) */
     answer a;
     int64_t tmo, deadline;
+    struct op *next_spare; /* in the pool's spares */
 } op;
+
+#define SPARES_MAX INFLIGHT_MAX /* ops kept per connection: as many as may be in flight on it */
+
+/* An op to fill, a spare one when there is (qmu held): its cv stays made. */
+static op *op_get(ws_conn *p)
+{
+    op *o = p->spare;
+    if (o) {
+        p->spare = o->next_spare;
+        p->nspare--;
+        return o; /* ws_start sets every field */
+    }
+    o = cmn_xcalloc(1, sizeof *o);
+    pthread_cond_init(&o->t.cv, NULL);
+    return o;
+}
+
+/* A finished op back to the spares, or freed (qmu held). */
+static void op_put(ws_conn *p, op *o)
+{
+    if (p->nspare < SPARES_MAX) {
+        o->next_spare = p->spare;
+        p->spare = o;
+        p->nspare++;
+        return;
+    }
+    pthread_cond_destroy(&o->t.cv);
+    free(o);
+}
+
+static void spares_free(ws_conn *p)
+{
+    for (op *o = p->spare, *next; o; o = next) {
+        next = o->next_spare;
+        pthread_cond_destroy(&o->t.cv);
+        free(o);
+    }
+    p->spare = NULL;
+    p->nspare = 0;
+}
 
 #define SEND_WAIT_NS (ETL_SEC_NS / 10) /* an op's control message waits for room in the socket this long at most */
 
@@ -593,7 +717,8 @@ static int op_begin(void *ctx, const char *ctype, int64_t len)
     return 0;
 }
 
-/* The op's answer was read (rrc, why) and its connection released: done. */
+/* The op's answer was read (rrc, why) and its connection released: done.
+ * o is the caller's to put back (op_put) afterwards. */
 static void op_end(op *o, int rrc, const char *why)
 {
     etl_handle *h = o->h;
@@ -613,8 +738,6 @@ static void op_end(op *o, int rrc, const char *why)
     }
     etl_async as = o->as;
     cmn_buf_free(&o->a.text);
-    pthread_cond_destroy(&o->t.cv);
-    free(o);
     as.done(as.ctx, rc, &e);
 }
 
@@ -632,37 +755,53 @@ static void *reader_main(void *arg)
     ws_conn *c = arg;
     ws_pool *p = c->pool;
     int64_t busy_until = 0;
-    pthread_mutex_lock(&p->mu);
+    pthread_mutex_lock(&c->qmu);
     for (;;) {
         if (c->head && c->head->op) {
             op *o = c->head->op;
-            pthread_mutex_unlock(&p->mu);
+            pthread_mutex_unlock(&c->qmu);
             cmn_ws_reader r = {&o->a, answer_begin, answer_data};
             int rrc = read_answer(c, o->deadline, &r);
             char why[200] = "";
             if (rrc)
                 snprintf(why, sizeof why, "%s", cmn_ws_why(c->ws));
-            pthread_mutex_lock(&p->mu);
+            pthread_mutex_lock(&c->qmu);
             conn_pop(c);
-            conn_release(p, c); /* the op's use; c stays while its reader runs */
-            pthread_mutex_unlock(&p->mu);
+            pthread_mutex_unlock(&c->qmu);
+            conn_release_op(p, c); /* the op's use; c stays while its reader runs */
             op_end(o, rrc, why);
             busy_until = cmn_mono_ns() + READER_BUSY_NS;
-            pthread_mutex_lock(&p->mu);
+            pthread_mutex_lock(&c->qmu);
+            op_put(c, o); /* under the hold the loop takes anyway */
             continue;
         }
-        if (c->nops == 0 && (c->dead || !cmn_ws_usable(c->ws)))
-            break;
-        if (!c->head && !c->dead && cmn_mono_ns() < busy_until) {
-            pthread_mutex_unlock(&p->mu);
-            int n = cmn_ws_wait_input(c->ws, READER_POLL_MS);
+        if (c->nops == 0 && (conn_dead(c) || !cmn_ws_usable(c->ws))) {
+            /* ends only if no op chose c meanwhile: ws_start chooses under mu
+             * (starting raised, or a new reader started when reader_on is
+             * false) and queues under qmu, so the decision and reader_on's
+             * change are one step under both; an op still starting wakes
+             * this once queued */
+            pthread_mutex_unlock(&c->qmu);
             pthread_mutex_lock(&p->mu);
+            pthread_mutex_lock(&c->qmu);
+            if (c->nops == 0 && __atomic_load_n(&c->starting, __ATOMIC_SEQ_CST) == 0)
+                break;
+            pthread_mutex_unlock(&p->mu);
+            if (c->nops == 0)
+                pthread_cond_wait(&c->rcv, &c->qmu);
+            continue;
+        }
+        if (!c->head && !conn_dead(c) && cmn_mono_ns() < busy_until) {
+            pthread_mutex_unlock(&c->qmu);
+            int n = cmn_ws_wait_input(c->ws, READER_POLL_MS);
+            pthread_mutex_lock(&c->qmu);
             if (n != 0 && !c->head) /* input for no ticket (a ping, a close) or a failure: read with the next op */
                 busy_until = 0;
             continue;
         }
-        pthread_cond_wait(&c->rcv, &p->mu);
+        pthread_cond_wait(&c->rcv, &c->qmu);
     }
+    pthread_mutex_unlock(&c->qmu); /* mu stays held */
     c->reader_on = false;
     conn_check(p, c); /* may free c */
     bool last = --p->refs == 0 && p->freeing;
@@ -684,23 +823,12 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     ws_pool *p = h->comm_state;
     if (!ws_starts(h))
         return -EAGAIN;
-    op *o = cmn_xcalloc(1, sizeof *o);
-    o->t.op = o;
-    pthread_cond_init(&o->t.cv, NULL);
-    o->h = h;
-    o->obj = *obj;
-    o->as = *as;
-    o->via = (etl_sink){.ctx = o, .begin = op_begin, .write = op_write};
-    o->a.sink = as->spool ? &o->via : as->sink;
-    cmn_buf_init(&o->a.text);
-    o->tmo = as->timeout_ns > 0 ? as->timeout_ns : h->object_timeout_ns;
-    o->deadline = cmn_mono_ns() + o->tmo;
     /* one hold of mu: a connection with room whose send side is free now
      * (trylock: never waits, so no order against conn_send's), its reader,
      * and the ticket queued before the message goes */
     pthread_mutex_lock(&p->mu);
     bool wait;
-    ws_conn *c = pool_pick(p, &wait);
+    ws_conn *c = as->fill ? pool_pick_fill(p, &wait) : pool_pick(p, &wait);
     int rc = -EAGAIN; /* a dial, a wait for room, another sender (maybe a large body): for a thread that may block */
     if (c && cmn_ws_send_trylock(c->ws)) {
         rc = 0;
@@ -719,18 +847,31 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     }
     if (rc) {
         pthread_mutex_unlock(&p->mu);
-        pthread_cond_destroy(&o->t.cv);
-        free(o);
         return rc;
     }
     conn_count(p, c, 1); /* the op's */
+    __atomic_add_fetch(&c->starting, 1, __ATOMIC_SEQ_CST); /* its reader stays: see reader_main */
+    pthread_mutex_unlock(&p->mu);
+    pthread_mutex_lock(&c->qmu);
+    op *o = op_get(c);
+    o->t.next = NULL;
+    o->t.op = o;
+    o->h = h;
+    o->obj = *obj;
+    o->as = *as;
+    o->via = (etl_sink){.ctx = o, .begin = op_begin, .write = op_write};
+    o->a = (answer){.sink = as->spool ? &o->via : as->sink};
+    cmn_buf_init(&o->a.text);
+    o->tmo = as->timeout_ns > 0 ? as->timeout_ns : h->object_timeout_ns;
+    int64_t deadline = o->deadline = cmn_mono_ns() + o->tmo;
     o->c = c;
     conn_enqueue(c, &o->t);
-    pthread_mutex_unlock(&p->mu);
+    __atomic_sub_fetch(&c->starting, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&c->qmu); /* o may end and be reused from here on: not read again */
     ctrl_msg ctrl;
     control_msg(&ctrl, obj, args, true);
     int64_t soon = cmn_mono_ns() + SEND_WAIT_NS;
-    cmn_ws_set_send_deadline(c->ws, soon < o->deadline ? soon : o->deadline);
+    cmn_ws_set_send_deadline(c->ws, soon < deadline ? soon : deadline);
     rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl.data, ctrl.len);
     if (!rc)
         rc = cmn_ws_flush(c->ws);

@@ -163,6 +163,7 @@ typedef struct store_op {
     int64_t timeout_ns;
     tgt_etl_store_done done;
     void *ctx;
+    bool owned;    /* allocated here (else the caller's memory) */
     etl_sink sink; /* into o; the transfer keeps a pointer to it */
     out_sink o;    /* last: its writer is large */
 } store_op;
@@ -189,16 +190,23 @@ static void store_op_done(void *ctx, int rc, const cmn_err *err)
     }
     tgt_etl_store_done done = s->done;
     void *dctx = s->ctx;
-    free(s);
+    if (s->owned)
+        free(s);
     done(dctx, rc, bytes, &e);
 }
 
+size_t tgt_etl_store_op_size(void)
+{
+    return sizeof(store_op);
+}
+
 int tgt_etl_store_start(const etl_chain *h, const etl_object *obj, const char *dst, const char *dname,
-                        int64_t timeout_ns, tgt_batch *batch, tgt_etl_store_done done, void *ctx)
+                        int64_t timeout_ns, tgt_batch *batch, void *mem, tgt_etl_store_done done, void *ctx)
 {
     if (!etl_chain_starts(h))
         return -EAGAIN;
-    store_op *s = cmn_xmalloc(sizeof *s);
+    store_op *s = mem ? mem : cmn_xmalloc(sizeof *s);
+    s->owned = !mem;
     s->h = h;
     s->obj = *obj;
     s->timeout_ns = timeout_ns;
@@ -207,9 +215,9 @@ int tgt_etl_store_start(const etl_chain *h, const etl_object *obj, const char *d
     sink_init(&s->o, dst, dname);
     s->o.batch = batch;
     s->sink = (etl_sink){.ctx = &s->o, .begin = sink_begin, .write = sink_write};
-    etl_async a = {.sink = &s->sink, .timeout_ns = timeout_ns, .done = store_op_done, .ctx = s};
+    etl_async a = {.sink = &s->sink, .timeout_ns = timeout_ns, .done = store_op_done, .ctx = s, .fill = true};
     int rc = etl_transform_start(h, obj, &a);
-    if (rc)
+    if (rc && !mem)
         free(s);
     return rc;
 }

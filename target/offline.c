@@ -29,6 +29,7 @@
 #include <limits.h>
 #include <microhttpd.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,7 @@ struct tcb_run {
     pthread_cond_t room;    /* to workers: the window has drained to half */
     int inflight, window;   /* objects taken from the queue and not finished, and their bound */
     int room_waiters;
+    struct inflight *spare; /* finished window slots, kept for the next objects (mu) */
     qitem q[TCB_QUEUE];
     int head, n;
     tcb_part *pending, **pending_tail; /* added, not fed yet */
@@ -132,7 +134,12 @@ static void transform_one(tcb_run *run, const tgt_tcb *t, const char *name, cons
 }
 
 /* An object of the window: what its answer needs once the worker has gone
- * on (the queue item's name and part reference are its own now). */
+ * on (the queue item's name and part reference are its own now). One
+ * allocation per slot of the window, reused object after object (taken and
+ * given back under run->mu, where the worker and the answer are anyway):
+ * it is made on a worker and finished on the ETL's reader thread, where
+ * malloc's per-thread cache would not recycle it. The store's state for
+ * the object (tgt_etl_store_start's mem) follows it. */
 typedef struct inflight {
     tcb_run *run;
     tcb_part *part;
@@ -140,8 +147,34 @@ typedef struct inflight {
     bool listed;
     int64_t t0;
     etl_object obj;
-    char fqn[]; /* its length: no page of zeroes per object */
+    struct inflight *next_spare; /* in run->spare */
+    char fqn[PATH_MAX];          /* not zeroed: written up to its length */
 } inflight;
+
+#define SLOT_HEAD ((sizeof(inflight) + _Alignof(max_align_t) - 1) / _Alignof(max_align_t) * _Alignof(max_align_t))
+
+static void *slot_store(inflight *f)
+{
+    return (char *)f + SLOT_HEAD;
+}
+
+/* A spare slot, or NULL (mu held). */
+static inflight *slot_take(tcb_run *run)
+{
+    inflight *f = run->spare;
+    if (f)
+        run->spare = f->next_spare;
+    return f;
+}
+
+/* Gives a slot back (mu held). */
+static void slot_give(tcb_run *run, inflight *f)
+{
+    if (!f)
+        return;
+    f->next_spare = run->spare;
+    run->spare = f;
+}
 
 /* On the ETL connection's reader thread: the object is finished. */
 static void transform_done(void *ctx, int rc, int64_t bytes, const cmn_err *err)
@@ -152,22 +185,27 @@ static void transform_done(void *ctx, int rc, int64_t bytes, const cmn_err *err)
     transform_end(run, part->t, f->name, f->fqn, f->listed, rc, bytes, err, f->t0);
     free(f->name);
     free(f->dname);
-    free(f);
     pthread_mutex_lock(&run->mu);
+    slot_give(run, f);
     tcb_part *done = item_release(run, part);
     pthread_mutex_unlock(&run->mu); /* run may be gone from here on */
     part_free(done);
 }
 
-/* Starts it->name's transform into dst/dname with no thread held; true
- * when started (it->name and dname are then the answer's to free). */
-static bool transform_start(tcb_run *run, const qitem *it, const char *fqn, char *dname)
+/* Starts it->name's transform into dst/dname with no thread held, in the
+ * slot *slot (a spare one, or NULL: one is made); true when started
+ * (it->name, dname and the slot are then the answer's, *slot NULL). */
+static bool transform_start(tcb_run *run, const qitem *it, const char *fqn, char *dname, inflight **slot)
 {
     const tgt_tcb *t = it->part->t;
     if (!etl_chain_starts(run->h))
         return false;
     size_t flen = strlen(fqn) + 1;
-    inflight *f = cmn_xmalloc(sizeof *f + flen);
+    if (flen > PATH_MAX)
+        return false;
+    if (!*slot)
+        *slot = cmn_xmalloc(SLOT_HEAD + tgt_etl_store_op_size());
+    inflight *f = *slot;
     f->run = run;
     f->part = it->part;
     f->name = it->name;
@@ -176,15 +214,17 @@ static bool transform_start(tcb_run *run, const qitem *it, const char *fqn, char
     f->t0 = cmn_mono_ns();
     memcpy(f->fqn, fqn, flen);
     f->obj = (etl_object){t->src, f->name, f->fqn, -1, tgt_job_id(run->job)};
-    if (tgt_etl_store_start(run->h, &f->obj, t->dst, dname, t->timeout_ns, run->batch, transform_done, f) == 0)
-        return true; /* f may be freed already */
-    free(f);
+    if (tgt_etl_store_start(run->h, &f->obj, t->dst, dname, t->timeout_ns, run->batch, slot_store(f), transform_done,
+                            f) == 0) {
+        *slot = NULL; /* f may be given back already */
+        return true;
+    }
     return false;
 }
 
 /* One queue item; true when its transform was started and will end on
  * another thread (which then owns it->name and the part's reference). */
-static bool do_one(tcb_run *run, const qitem *it)
+static bool do_one(tcb_run *run, const qitem *it, inflight **slot)
 {
     const tgt_tcb *t = it->part->t;
     const char *name = it->name;
@@ -214,7 +254,7 @@ static bool do_one(tcb_run *run, const qitem *it)
     cmn_err e = {0};
     if (!it->dname && !cmn_object_name_valid(dname, why, sizeof why)) {
         tgt_job_error(run->job, "ais://%s/%s: invalid destination name \"%s\": %s", t->src, name, dname, why);
-    } else if (run->h && !owner && !t->dry_run && transform_start(run, it, fqn, dname)) {
+    } else if (run->h && !owner && !t->dry_run && transform_start(run, it, fqn, dname, slot)) {
         return true;
     } else if (run->h) {
         transform_one(run, t, name, fqn, it->listed, dname, owner);
@@ -342,17 +382,20 @@ static void *worker_main(void *p)
         run->head = (run->head + 1) % TCB_QUEUE;
         run->n--;
         run->inflight++;
+        inflight *slot = run->h ? slot_take(run) : NULL;
         if (run->n == TCB_QUEUE / 2) /* a full queue's feeder refills half at a time: one wake, not one per item */
             pthread_cond_signal(&run->not_full);
         pthread_mutex_unlock(&run->mu);
         /* after an abort the queue only drains */
-        bool started = !tgt_job_aborted(run->job) && do_one(run, &it);
+        bool started = !tgt_job_aborted(run->job) && do_one(run, &it, &slot);
         if (started) {
             pthread_mutex_lock(&run->mu);
+            slot_give(run, slot); /* a spare one the object did not need */
             continue;
         }
         free(it.name);
         pthread_mutex_lock(&run->mu);
+        slot_give(run, slot);
         tcb_part *done = item_release(run, it.part);
         if (done) {
             pthread_mutex_unlock(&run->mu);
@@ -373,6 +416,8 @@ static void run_put(tcb_run *run)
         run->pending = p->next;
         part_free(p);
     }
+    for (inflight *f; (f = slot_take(run)) != NULL;)
+        free(f);
     if (run->h)
         etl_put(run->h);
     free(run->auth);

@@ -913,10 +913,15 @@ int tgt_etl_store(const etl_chain *h, const etl_object *obj, const char *dst, co
  * works: 0 when started, and done(ctx, rc, bytes, err) is then called once,
  * on another thread, with what tgt_etl_store would have returned; -EAGAIN
  * when the chain or its connections cannot take it now (nothing started:
- * call tgt_etl_store). obj's strings and dname must live until done. */
+ * call tgt_etl_store). obj's strings and dname must live until done. mem:
+ * tgt_etl_store_op_size() bytes (aligned as malloc's) that the caller keeps
+ * until done and may reuse after it (a job's object after object: its
+ * state is made on one thread and ends on another, where malloc would not
+ * recycle it), or NULL: allocated here. */
 typedef void (*tgt_etl_store_done)(void *ctx, int rc, int64_t bytes, const cmn_err *err);
+size_t tgt_etl_store_op_size(void);
 int tgt_etl_store_start(const etl_chain *h, const etl_object *obj, const char *dst, const char *dname,
-                        int64_t timeout_ns, tgt_batch *batch, tgt_etl_store_done done, void *ctx);
+                        int64_t timeout_ns, tgt_batch *batch, void *mem, tgt_etl_store_done done, void *ctx);
 /* The same into dst/dname on owner, another target of the cluster (a
  * streamed PUT; auth: "Authorization: ..." or NULL). */
 int tgt_etl_store_to(const etl_chain *h, const etl_object *obj, const char *owner, const char *auth, const char *dst,
