@@ -8,6 +8,7 @@
 #include "target/target.h"
 
 #include <microhttpd.h>
+#include <stdatomic.h>
 
 /* Connections a response's content reader suspended (tgt_park), counted
  * so that the stop waits for them: libmicrohttpd must not stop with one
@@ -16,7 +17,7 @@ static _Atomic int parked;
 
 int tgt_parked_add(int d)
 {
-    return parked += d;
+    return atomic_fetch_add(&parked, d) + d;
 }
 
 void tgt_park(struct MHD_Connection *conn)
