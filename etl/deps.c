@@ -93,16 +93,20 @@ typedef struct deps_run {
 static int run(const deps_run *d, const char *work, const char *log, char *const *argv, int64_t timeout_ns,
                char *err, size_t errlen)
 {
-    char home[4096 + 8];
+    char home[4096 + 8], tmp[4096 + 8];
     snprintf(home, sizeof home, "HOME=%s", work);
+    /* pip's download and unpack folders inside WORK, which is removed with
+     * the ETL or the failed venv: a pip killed at its deadline leaves
+     * nothing in the host's /tmp */
+    snprintf(tmp, sizeof tmp, "TMPDIR=%s", work);
     /* a clean environment, plus the operator's package index and proxy (a
      * private index, a node without internet) */
     static const char *const pass[] = {"PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_CERT",
                                        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
                                        "no_proxy"};
-    char *envp[6 + sizeof pass / sizeof pass[0]] = {"PATH=/usr/local/bin:/usr/bin:/bin", home, "LANG=C.UTF-8",
+    char *envp[7 + sizeof pass / sizeof pass[0]] = {"PATH=/usr/local/bin:/usr/bin:/bin", home, tmp, "LANG=C.UTF-8",
                                                     "PIP_NO_INPUT=1", "PIP_DISABLE_PIP_VERSION_CHECK=1"};
-    size_t n = 5, first = n;
+    size_t n = 6, first = n;
     for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++) {
         const char *v = getenv(pass[i]);
         if (v)
