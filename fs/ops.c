@@ -189,7 +189,7 @@ static int op_enter_write(const char *path, fs_op *op)
 {
     op_count();
     int rc = op_check_write(path, op);
-    if (rc == 0)
+    if (rc == 0 && fs_batch_queued())
         fs_batch_wait_obj(op->p.bck, op->p.obj);
     return rc;
 }
@@ -208,7 +208,7 @@ static int op_enter_read(const char *path, fs_op *op)
 {
     op_count();
     int rc = op_parse(path, op);
-    if (rc == 0 && *op->p.obj)
+    if (rc == 0 && *op->p.obj && fs_batch_queued())
         fs_batch_wait_dst(op->p.bck, op->p.obj);
     return rc;
 }
@@ -221,7 +221,8 @@ static int stat_enter(const char *path, fs_op *op)
         return rc;
     if (!op->p.etl[0] && (op->open_size = fs_writer_size_of(path)) >= 0)
         return 0;
-    fs_batch_wait_dst(op->p.bck, op->p.obj);
+    if (fs_batch_queued())
+        fs_batch_wait_dst(op->p.bck, op->p.obj);
     return 0;
 }
 
