@@ -401,6 +401,9 @@ void fs_notify_view_miss(const char *etl);
 /* A name was made in a bucket: views that answered "no such name" lately
  * are dropped from the kernel's cache. */
 void fs_notify_name_made(void);
+/* Whether the kernel keeps "no such name" answers (-o negative_timeout), so
+ * that the two above have anything to do: callers test it first. */
+static inline bool fs_notify_on(void) { return fs_cfg.negative_timeout > 0; }
 
 /* ------------------------------------------------------------------ conn.c */
 /* In fs_init, before libfuse sends the INIT reply: the reply says the daemon

@@ -359,7 +359,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
     int rc = op_enter_stat(path, &op);
     if (rc == 0)
         rc = getattr_op(&op, st);
-    if (rc == -ENOENT && op.p.etl[0] && op.p.bck[0])
+    if (rc == -ENOENT && op.p.etl[0] && op.p.bck[0] && fs_notify_on())
         fs_notify_view_miss(op.p.etl); /* the kernel keeps this answer */
     return rc;
 }
@@ -657,7 +657,7 @@ static int fs_mkdir(const char *path, mode_t mode)
         }
     }
     fs_known_end(known, since, empty);
-    if (rc == 0)
+    if (rc == 0 && fs_notify_on())
         fs_notify_name_made(); /* in the views too */
     return op_exit_write(&op, rc);
 }
@@ -871,7 +871,8 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
     if (rc == 0) {
         forget_parents(&a);
         fs_vdir_del_parents(to); /* as a write there: the object holds its directories now */
-        fs_notify_name_made();
+        if (fs_notify_on())
+            fs_notify_name_made();
     }
     op_exit_write(&a, rc);
     return op_exit_write(&b, rc);
