@@ -7,7 +7,7 @@
 # tracing on in the target and the mount daemon, and prints the files each
 # process entered, in order, with any file-to-file call cycle
 # (bench/walk/walk.py). docs/architecture.md quotes its output.
-# usage: bench/walk.sh     env: BUILD=build-walk
+# usage: bench/walk.sh     env: BUILD=build-walk, WALK_FUNCS=1 (each file's functions entered, and by whom)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PY=/usr/bin/python3
@@ -19,6 +19,7 @@ mkdir -p "$BUILD"
 cc -O2 -fno-pie -c "$root/bench/walk/trace.c" -o "$BUILD/walk-trace.o"
 cmake -S "$root" -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS="-finstrument-functions -fno-pie" \
   -DCMAKE_EXE_LINKER_FLAGS="-no-pie $BUILD/walk-trace.o" >/dev/null
+rm -f "$BUILD/bin/etlfs-target" "$BUILD/bin/etlfs" "$BUILD/bin/etlfs-md5" # relinked: walk-trace.o is no dependency cmake knows
 cmake --build "$BUILD" -j"$(nproc)" --target etlfs-target etlfs etlfs-md5 >/dev/null
 
 bench_workdir walk

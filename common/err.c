@@ -26,12 +26,6 @@ int cmn_err_set(cmn_err *e, int code, const char *fmt, ...)
     return -code;
 }
 
-void cmn_err_clear(cmn_err *e)
-{
-    e->code = 0;
-    e->msg[0] = '\0';
-}
-
 int cmn_err_http_status(int code)
 {
     switch (code < 0 ? -code : code) {

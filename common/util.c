@@ -30,19 +30,6 @@ void cmn_gen_uuid(char out[CMN_UUID_LEN + 1])
     out[CMN_UUID_LEN] = '\0';
 }
 
-int64_t cmn_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-int64_t cmn_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 void cmn_cond_init_mono(pthread_cond_t *cv)
 {

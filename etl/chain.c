@@ -140,14 +140,7 @@ char *etl_redirect_url(const etl_chain *c, const etl_object *obj)
 {
     if (c->n != 1 || !c->stage[0]->comm->redirects)
         return NULL;
-    char *url = etl_object_url(c->stage[0], obj);
-    if (!*c->args)
-        return url;
-    char *e = cmn_query_escape(c->args);
-    char *out = cmn_xasprintf("%s%cetl_args=%s", url, strchr(url, '?') ? '&' : '?', e);
-    free(e);
-    free(url);
-    return out;
+    return etl_object_url(c->stage[0], obj, c->args);
 }
 
 int etl_transform(const etl_chain *c, const etl_object *obj, const etl_sink *sink, int64_t timeout_ns,

@@ -6,11 +6,12 @@
  * the sink sees any byte, so a failing ETL becomes a 502 instead of a
  * "transformed" error page; a hang becomes a 504 at the object timeout.
  * Which method, URL and body each communicator uses lives in its own file
- * (see comm_table.c); this file only does the HTTP, and hands a communicator
- * with its own transfer (ws://, comm_ws.c) the object instead. The client
- * writes an answer straight into the caller's spool or file (an object
- * writer's work file, hashed as it goes); only a sink of callbacks is
- * called back.
+ * (see comm_table.c); this file does the HTTP, with the parts of the URL
+ * every communicator shares (an arg type that names the file, etl_args),
+ * and hands a communicator with its own transfer (ws://, comm_ws.c) the
+ * object instead. The client writes an answer straight into the caller's
+ * spool or file (an object writer's work file, hashed as it goes); only a
+ * sink of callbacks is called back.
  */
 #include "etl/etl_int.h"
 #include "common/http_client.h"
@@ -162,6 +163,9 @@ cJSON *etl_handle_errors_json(etl_handle *h, const char *job)
     return a;
 }
 
+/* ---- the URL of an object's request: the communicator's (its row in
+ * comm_table.c), unless the arg type names the file; then etl_args. */
+
 /* url with ?etl_args= (or &etl_args=) appended when args are given. */
 static char *with_args(char *url, const char *args)
 {
@@ -174,6 +178,43 @@ static char *with_args(char *url, const char *args)
     return out;
 }
 
+/* arg type fqn, whatever the communicator: the object's path is the URL. */
+static char *fqn_url(const etl_handle *h, const etl_object *obj)
+{
+    char *e = cmn_path_escape(obj->fqn);
+    char *url = cmn_xasprintf("%s/%s", h->base_url, e);
+    free(e);
+    return url;
+}
+
+/* AIStore 5.0's etl_fqn: the communicator's URL, the file named in the query
+ * as its target does (path-escaped, then query-escaped: the SDK webserver
+ * unquotes the value once more). */
+static char *fqn_query_url(const etl_handle *h, const etl_object *obj)
+{
+    char *url = h->comm->object_url(h, obj), *p = cmn_path_escape(obj->fqn), *q = cmn_query_escape(p);
+    char *out = cmn_xasprintf("%s%cetl_fqn=%s", url, strchr(url, '?') ? '&' : '?', q);
+    free(url);
+    free(p);
+    free(q);
+    return out;
+}
+
+char *etl_object_url(const etl_handle *h, const etl_object *obj, const char *args)
+{
+    char *url = strcmp(h->arg, "fqn") == 0 ? fqn_url(h, obj)
+                : h->direct_fqn            ? fqn_query_url(h, obj)
+                                           : h->comm->object_url(h, obj);
+    return with_args(url, args);
+}
+
+/* The URL of a PUT that carries obj's bytes in its body (a pipeline's later
+ * stage): hpush's unless the communicator has its own. */
+static char *body_url(const etl_handle *h, const etl_object *obj, const char *args)
+{
+    return with_args(h->comm->body_url ? h->comm->body_url(h, obj) : etl_push_url(h, obj), args);
+}
+
 /* The HTTP communicators: one request per object, as comm_table.c's row says. */
 static int http_transfer(etl_handle *h, const etl_object *obj, const char *args, const cmn_spool *input,
                          const etl_sink *sink, int64_t timeout_ns, cmn_err *err)
@@ -182,7 +223,7 @@ static int http_transfer(etl_handle *h, const etl_object *obj, const char *args,
     bool names_file = strcmp(h->arg, "fqn") == 0 || h->direct_fqn; /* the URL names the file */
     bool from_file = !input && put && !names_file;
     int64_t tmo = timeout_ns > 0 ? timeout_ns : h->object_timeout_ns;
-    char *url = with_args(input ? etl_body_url(h, obj) : etl_object_url(h, obj), args);
+    char *url = input ? body_url(h, obj, args) : etl_object_url(h, obj, args);
     int fd = -1;
     cmn_http_resp resp;
     cmn_http_resp_init(&resp);

@@ -10,8 +10,6 @@
  */
 #include "etl/etl_int.h"
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* the first is the default (v3.22's and 5.0's hpush://) */
@@ -41,38 +39,4 @@ char *etl_comm_names(void)
     for (size_t i = 0; comms[i]; i++)
         cmn_buf_printf(&b, "%s%s", i == 0 ? "" : comms[i + 1] ? ", " : " or ", comms[i]->name);
     return cmn_buf_steal(&b);
-}
-
-/* arg type fqn, whatever the communicator: the object's path is the URL. */
-char *etl_fqn_url(const etl_handle *h, const etl_object *obj)
-{
-    char *e = cmn_path_escape(obj->fqn);
-    char *url = cmn_xasprintf("%s/%s", h->base_url, e);
-    free(e);
-    return url;
-}
-
-/* AIStore 5.0's etl_fqn: the communicator's URL, the file named in the query
- * as its target does (path-escaped, then query-escaped: the SDK webserver
- * unquotes the value once more). */
-static char *fqn_query_url(const etl_handle *h, const etl_object *obj)
-{
-    char *url = h->comm->object_url(h, obj), *p = cmn_path_escape(obj->fqn), *q = cmn_query_escape(p);
-    char *out = cmn_xasprintf("%s%cetl_fqn=%s", url, strchr(url, '?') ? '&' : '?', q);
-    free(url);
-    free(p);
-    free(q);
-    return out;
-}
-
-char *etl_object_url(const etl_handle *h, const etl_object *obj)
-{
-    if (strcmp(h->arg, "fqn") == 0)
-        return etl_fqn_url(h, obj);
-    return h->direct_fqn ? fqn_query_url(h, obj) : h->comm->object_url(h, obj);
-}
-
-char *etl_body_url(const etl_handle *h, const etl_object *obj)
-{
-    return h->comm->body_url ? h->comm->body_url(h, obj) : etl_push_url(h, obj);
 }

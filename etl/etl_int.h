@@ -272,10 +272,6 @@ extern const etl_comm etl_comm_hpush, etl_comm_hpull, etl_comm_hrev, etl_comm_io
 const etl_comm *etl_comm_lookup(const char *name);
 /* "a, b, c or d": every name, for error messages (malloc'd). */
 char *etl_comm_names(void);
-/* The URL a request for obj goes to (malloc'd), per communicator and arg type. */
-char *etl_object_url(const etl_handle *h, const etl_object *obj);
-/* The URL of a PUT that carries obj's bytes in its body (malloc'd). */
-char *etl_body_url(const etl_handle *h, const etl_object *obj);
 /* Helpers the communicators share: URI/<bucket>/<object> (appended to b, or
  * malloc'd: hpush's URL, and any body PUT's), and URI/<uname>. */
 void etl_push_path(cmn_buf *b, const etl_handle *h, const etl_object *obj);
@@ -328,6 +324,10 @@ etl_handle *etl_handle_new(const char *name, const etl_comm *comm, const char *a
                            int port, int64_t object_timeout_ns);
 void etl_handle_free(etl_handle *h);
 void etl_handle_put(etl_handle *h); /* drops a reference; frees with the last */
+/* The URL a request for obj goes to (malloc'd): the communicator's, or the
+ * file's when the arg type names it, with ?etl_args= when args are given
+ * (also a redirect's Location, etl_redirect_url). */
+char *etl_object_url(const etl_handle *h, const etl_object *obj, const char *args);
 /* One ETL's call for obj (etl_transform's contract, one stage): with input
  * NULL the object goes as the communicator says; otherwise input's bytes go
  * as a PUT body (a later pipeline stage). args: etl_args, NULL or "" none. */

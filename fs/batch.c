@@ -250,8 +250,6 @@ static void wait_locked(char r1, char r2, const char *bck, const char *name)
     }
 }
 
-size_t fs_batch_queued(void) { return __atomic_load_n(&fs_st.batch.queued, __ATOMIC_RELAXED); }
-
 static void wait_none(char r1, char r2, const char *bck, const char *name)
 {
     if (!fs_batch_queued())

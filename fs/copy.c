@@ -24,7 +24,8 @@ static void copied(fs_handle *in, fs_handle *out, int64_t size, bool exact)
     out->dirty = out->created = false;
     fs_cache_forget(out->path);
     fs_prefetch_forget(out->bck, out->obj); /* a view of the destination shows the copy */
-    fs_notify_name_made();
+    if (fs_notify_on())
+        fs_notify_name_made();
     if (exact) {
         fs_vdir_del_parents(out->path); /* a queued copy does this when it lands */
         if (in->etl[0])

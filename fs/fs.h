@@ -253,8 +253,9 @@ void fs_batch_wait_dst(const char *bck, const char *obj);
 void fs_batch_wait_obj(const char *bck, const char *obj);
 void fs_batch_wait_dir(const char *bck, const char *prefix, bool any_role);
 void fs_batch_wait_all(void);
-/* Copies queued or being sent (a relaxed load: a hint, for skipping work). */
-size_t fs_batch_queued(void);
+/* fs_batch_queued(), the copy barrier's one load, is inline at the end (a
+ * field of fs_st): an op tests it before it waits, so without queued copies
+ * it does not enter batch.c. */
 
 /* ------------------------------------------------------------------ stats.c */
 enum fs_stat {
@@ -281,7 +282,7 @@ enum fs_stat {
     FS_ST_VIEW_KEPT,     /* ... and of one whose pages the kernel kept (etl_keep_cache): no transform */
     FS_ST__N
 };
-void fs_stat_add(enum fs_stat s, int64_t v);
+/* fs_stat_add(s, v), one relaxed add to a field of fs_st, is inline at the end. */
 /* The last job the mount's copies went to, shown with the counters. */
 void fs_stat_set_copy_job(const char *id);
 /* malloc'd JSON of every counter. */
@@ -400,6 +401,9 @@ void fs_notify_view_miss(const char *etl);
 /* A name was made in a bucket: views that answered "no such name" lately
  * are dropped from the kernel's cache. */
 void fs_notify_name_made(void);
+/* Whether the kernel keeps "no such name" answers (-o negative_timeout), so
+ * that the two above have anything to do: callers test it first. */
+static inline bool fs_notify_on(void) { return fs_cfg.negative_timeout > 0; }
 
 /* ------------------------------------------------------------------ conn.c */
 /* In fs_init, before libfuse sends the INIT reply: the reply says the daemon
@@ -527,5 +531,13 @@ typedef struct fs_state {
 } fs_state;
 
 extern fs_state fs_st;
+
+/* Fields of fs_st read or counted on every op: inline, beside the state. */
+static inline void fs_stat_add(enum fs_stat s, int64_t v)
+{
+    __atomic_add_fetch(&fs_st.stats.counters[s], v, __ATOMIC_RELAXED);
+}
+/* Copies queued or being sent (a relaxed load: a hint, for skipping work). */
+static inline size_t fs_batch_queued(void) { return __atomic_load_n(&fs_st.batch.queued, __ATOMIC_RELAXED); }
 
 #endif

@@ -189,7 +189,7 @@ static int op_enter_write(const char *path, fs_op *op)
 {
     op_count();
     int rc = op_check_write(path, op);
-    if (rc == 0)
+    if (rc == 0 && fs_batch_queued())
         fs_batch_wait_obj(op->p.bck, op->p.obj);
     return rc;
 }
@@ -208,7 +208,7 @@ static int op_enter_read(const char *path, fs_op *op)
 {
     op_count();
     int rc = op_parse(path, op);
-    if (rc == 0 && *op->p.obj)
+    if (rc == 0 && *op->p.obj && fs_batch_queued())
         fs_batch_wait_dst(op->p.bck, op->p.obj);
     return rc;
 }
@@ -221,7 +221,8 @@ static int stat_enter(const char *path, fs_op *op)
         return rc;
     if (!op->p.etl[0] && (op->open_size = fs_writer_size_of(path)) >= 0)
         return 0;
-    fs_batch_wait_dst(op->p.bck, op->p.obj);
+    if (fs_batch_queued())
+        fs_batch_wait_dst(op->p.bck, op->p.obj);
     return 0;
 }
 
@@ -358,7 +359,7 @@ static int fs_getattr(const char *path, struct stat *st, struct fuse_file_info *
     int rc = op_enter_stat(path, &op);
     if (rc == 0)
         rc = getattr_op(&op, st);
-    if (rc == -ENOENT && op.p.etl[0] && op.p.bck[0])
+    if (rc == -ENOENT && op.p.etl[0] && op.p.bck[0] && fs_notify_on())
         fs_notify_view_miss(op.p.etl); /* the kernel keeps this answer */
     return rc;
 }
@@ -656,7 +657,7 @@ static int fs_mkdir(const char *path, mode_t mode)
         }
     }
     fs_known_end(known, since, empty);
-    if (rc == 0)
+    if (rc == 0 && fs_notify_on())
         fs_notify_name_made(); /* in the views too */
     return op_exit_write(&op, rc);
 }
@@ -870,7 +871,8 @@ static int fs_rename(const char *from, const char *to, unsigned int flags)
     if (rc == 0) {
         forget_parents(&a);
         fs_vdir_del_parents(to); /* as a write there: the object holds its directories now */
-        fs_notify_name_made();
+        if (fs_notify_on())
+            fs_notify_name_made();
     }
     op_exit_write(&a, rc);
     return op_exit_write(&b, rc);

@@ -38,8 +38,6 @@ static const char *const names[FS_ST__N] = {
 };
 
 
-void fs_stat_add(enum fs_stat s, int64_t v) { __atomic_add_fetch(&fs_st.stats.counters[s], v, __ATOMIC_RELAXED); }
-
 void fs_stat_set_copy_job(const char *id)
 {
     pthread_mutex_lock(&fs_st.stats.job_mu);

@@ -191,7 +191,8 @@ static int flush_locked(fs_handle *h, bool final)
     if (rc == 0) {
         h->dirty = h->created = h->wrote = false;
         fs_vdir_del_parents(h->path);
-        fs_notify_name_made(); /* in the views too */
+        if (fs_notify_on())
+            fs_notify_name_made(); /* in the views too */
     }
     fs_prefetch_forget(h->bck, h->obj); /* outputs made from the bytes before */
     return rc;

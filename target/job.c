@@ -1,24 +1,16 @@
 /*
- * job.c - what a running job does to its own record: count what it did,
- * record an error, see whether it was aborted, say it is idle. The record
- * is the one the registry (jobs.c) handed the job's function; these write
- * into it and never call back into the registry, so a job's code and the
- * registry that runs it do not call each other.
+ * job.c - what a running job does to its own record beyond a field (those,
+ * counting, the abort and idle flags, are inline in target.h): record an
+ * error, linger idle. The record is the one the registry (jobs.c) handed the
+ * job's function; these write into it and never call back into the
+ * registry, so a job's code and the registry that runs it do not call each
+ * other.
  */
 #include "target/target.h"
 
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
-
-const char *tgt_job_id(const tgt_job *job) { return job->id; }
-
-void tgt_job_count(tgt_job *job, int64_t objs, int64_t bytes)
-{
-    atomic_fetch_add(&job->objs, objs);
-    atomic_fetch_add(&job->bytes, bytes);
-}
 
 void tgt_job_error(tgt_job *job, const char *fmt, ...)
 {
@@ -34,10 +26,6 @@ void tgt_job_error(tgt_job *job, const char *fmt, ...)
     job->nerrs++;
     pthread_mutex_unlock(&job->errs_mu);
 }
-
-bool tgt_job_aborted(const tgt_job *job) { return atomic_load(&job->abort); }
-
-void tgt_job_set_idle(tgt_job *job, bool idle) { atomic_store(&job->idle, idle); }
 
 void tgt_job_linger(tgt_job *job)
 {

@@ -529,7 +529,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->body.len > tgt->cfg.max_body)
         return (enum MHD_Result)tgt_reply_err(r, 413, "request body is larger than %zu bytes", tgt->cfg.max_body);
     cmn_err err;
-    if (tgt_msg_parse(r, &err) != 0)
+    if (r->body.len && tgt_msg_parse(r, &err) != 0) /* no body: r->msg stays NULL */
         return (enum MHD_Result)tgt_reply_err(r, cmn_err_http_status(err.code), "%s", err.msg);
     if (tgt_cluster_on() && tgt_cluster_redirect(r))
         return MHD_YES;

@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 #include <locale.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -266,15 +267,21 @@ void tgt_jobs_shutdown(void);
 void tgt_job_add_ended(const char *id, const char *kind, const char *bck, const char *dst, int64_t start_ns,
                        bool aborted, const char *err);
 
-/* What a running job does to its own record (job.c). */
-const char *tgt_job_id(const tgt_job *job);
-void tgt_job_count(tgt_job *job, int64_t objs, int64_t bytes);
-/* Records one error (the first few are kept, all are counted). */
-void tgt_job_error(tgt_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-bool tgt_job_aborted(const tgt_job *job);
+/* What a running job does to its own record: reads and counts are a field
+ * each (inline, beside the record they touch); an error and lingering are
+ * job.c's. */
+static inline const char *tgt_job_id(const tgt_job *job) { return job->id; }
+static inline void tgt_job_count(tgt_job *job, int64_t objs, int64_t bytes)
+{
+    atomic_fetch_add(&job->objs, objs);
+    atomic_fetch_add(&job->bytes, bytes);
+}
+static inline bool tgt_job_aborted(const tgt_job *job) { return atomic_load(&job->abort); }
 /* Demand jobs (copy/etl-listrange, archive) linger after their work: idle
  * ones are still listed as running but their snaps say is_idle. */
-void tgt_job_set_idle(tgt_job *job, bool idle);
+static inline void tgt_job_set_idle(tgt_job *job, bool idle) { atomic_store(&job->idle, idle); }
+/* Records one error (the first few are kept, all are counted). */
+void tgt_job_error(tgt_job *job, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Keeps a demand job listed as running, idle, for a while after its work. */
 #define TGT_JOB_LINGER_NS (2 * 1000000000LL)
 void tgt_job_linger(tgt_job *job);

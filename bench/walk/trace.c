@@ -17,6 +17,7 @@
 
 struct walk_ev {
     uint64_t fn;
+    uint64_t site; /* the call's address in its caller: whose file a header's inline function is compiled into */
     uint32_t tid;
     uint32_t enter;
 };
@@ -42,23 +43,21 @@ NOTRACE __attribute__((constructor)) static void walk_init(void)
     sigaction(SIGUSR2, &sa, NULL);
 }
 
-NOTRACE static void walk_record(void *fn, uint32_t enter)
+NOTRACE static void walk_record(void *fn, void *site, uint32_t enter)
 {
     if (!walk_on || walk_fd < 0)
         return;
-    struct walk_ev e = {(uint64_t)(uintptr_t)fn, (uint32_t)syscall(SYS_gettid), enter};
+    struct walk_ev e = {(uint64_t)(uintptr_t)fn, (uint64_t)(uintptr_t)site, (uint32_t)syscall(SYS_gettid), enter};
     ssize_t w = write(walk_fd, &e, sizeof e);
     (void)w;
 }
 
 NOTRACE void __cyg_profile_func_enter(void *fn, void *site)
 {
-    (void)site;
-    walk_record(fn, 1);
+    walk_record(fn, site, 1);
 }
 
 NOTRACE void __cyg_profile_func_exit(void *fn, void *site)
 {
-    (void)site;
-    walk_record(fn, 0);
+    walk_record(fn, site, 0);
 }
