@@ -54,6 +54,11 @@
 #define WS_PATH "/ws"
 #define CONN_MAX 8       /* connections per ETL */
 #define INFLIGHT_MAX 8   /* objects sent and not yet answered, per connection */
+/* A window (etl_async.fill) keeps few connections deep: as many as the
+ * cores (the ETL's processes or threads that can run at once, one per
+ * stream), each with up to FILL_MAX objects, so each of the ETL's threads
+ * finds its next object queued and the target runs as few reader threads */
+#define FILL_MAX 32
 #define ERRTEXT_MAX 1024 /* bytes of a text answer kept for the message */
 #define WORKER_HDR "Etlfs-Worker" /* the 101's: which of the ETL's processes serves the stream */
 #define WORKERS_MAX 256           /* processes told apart (prefork.py's NUM_WORKERS bound) */
@@ -85,6 +90,7 @@ typedef struct ws_conn {
     bool dead;           /* takes no new objects (atomic; set under mu) */
     int nops;            /* ops among the tickets (qmu) */
     int starting;        /* ops chosen it and not queued yet (atomic; raised under mu) */
+    int senders;         /* ops holding or waiting for its send side (atomic): the last one flushes */
     bool reader_on;      /* its reader thread runs (mu) */
     pthread_cond_t rcv;  /* the reader's: an op is the head, or the connection died (qmu) */
     struct op *spare;    /* finished ops kept for the next (qmu): an op is made on one thread and
@@ -102,6 +108,7 @@ typedef struct ws_pool {
     int waiters;       /* threads waiting on cv for room (atomic; raised under mu) */
     int refs;          /* its owner's and each reader thread's (mu) */
     bool freeing;      /* the owner let go (mu) */
+    int fill_conns;    /* connections a window keeps busy (the cores, at most CONN_MAX) */
 } ws_pool;
 
 static void *pool_new(const etl_handle *h)
@@ -110,6 +117,8 @@ static void *pool_new(const etl_handle *h)
     pthread_mutex_init(&p->mu, NULL);
     cmn_cond_init_mono(&p->cv);
     p->refs = 1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    p->fill_conns = cores < 1 ? 1 : cores > CONN_MAX ? CONN_MAX : (int)cores;
     return p;
 }
 
@@ -217,28 +226,34 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
     return NULL;
 }
 
-/* For a window of ops (etl_async.fill): the fullest connection that has
- * work in flight and room for one more, else pool_pick's choice. A window
- * spread over idle connections leaves each of the ETL's per-connection
- * threads finding its queue empty between objects (a poll per object);
- * filled, they find the next one queued. The inline path (one object per
- * request) keeps pool_pick's spread over the ETL's processes. */
+/* For a window of ops (etl_async.fill): the least loaded of the
+ * connections that have work in flight, with room for one more (up to
+ * FILL_MAX), once fill_conns of them have; before that pool_pick's choice
+ * (an idle connection, or a dial). A window spread thin over many
+ * connections leaves each of the ETL's per-connection threads finding its
+ * queue empty between objects (a poll per object); a few deep ones each
+ * find the next object queued, and the least loaded first keeps any of
+ * them from running dry while another fills. The inline path (one object
+ * per request) keeps pool_pick's spread over the ETL's processes. */
 static ws_conn *pool_pick_fill(ws_pool *p, bool *wait)
 {
-    ws_conn *full = NULL;
-    int most = 0;
+    ws_conn *least = NULL;
+    int busy = 0;
     for (ws_conn *c = p->conns; c; c = c->next) {
         int u = conn_users(c);
-        if (u > most && u < INFLIGHT_MAX && !conn_dead(c) && cmn_ws_usable(c->ws)) {
-            full = c;
-            most = u;
-        }
+        if (u == 0 || conn_dead(c) || !cmn_ws_usable(c->ws))
+            continue;
+        busy++;
+        if (u < FILL_MAX && (!least || u < conn_users(least)))
+            least = c;
     }
-    if (full) {
-        *wait = false;
-        return full;
+    if (busy < p->fill_conns) {
+        ws_conn *c = pool_pick(p, wait);
+        if (c || !*wait)
+            return c;
     }
-    return pool_pick(p, wait);
+    *wait = !least;
+    return least;
 }
 
 /* A dead connection that nobody uses and no reader reads goes (mu held). */
@@ -663,7 +678,7 @@ typedef struct op {
     struct op *next_spare; /* in the pool's spares */
 } op;
 
-#define SPARES_MAX INFLIGHT_MAX /* ops kept per connection: as many as may be in flight on it */
+#define SPARES_MAX FILL_MAX /* ops kept per connection: as many as may be in flight on it */
 
 /* An op to fill, a spare one when there is (qmu held): its cv stays made. */
 static op *op_get(ws_conn *p)
@@ -824,13 +839,16 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     if (!ws_starts(h))
         return -EAGAIN;
     /* one hold of mu: a connection with room whose send side is free now
-     * (trylock: never waits, so no order against conn_send's), its reader,
-     * and the ticket queued before the message goes */
+     * (trylock: never waits, so no order against conn_send's), and its
+     * reader; the ticket is queued under the send side, before the message
+     * goes. A window's worker may wait for the send side (after mu: a
+     * connection's send side, then its qmu, as conn_send), which other ops
+     * hold for a control message each */
     pthread_mutex_lock(&p->mu);
     bool wait;
     ws_conn *c = as->fill ? pool_pick_fill(p, &wait) : pool_pick(p, &wait);
     int rc = -EAGAIN; /* a dial, a wait for room, another sender (maybe a large body): for a thread that may block */
-    if (c && cmn_ws_send_trylock(c->ws)) {
+    if (c && (as->fill || cmn_ws_send_trylock(c->ws))) {
         rc = 0;
         if (!c->reader_on) {
             pthread_t th;
@@ -842,7 +860,7 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
             c->reader_on = rc == 0; /* not a user: pool_pick counts objects */
             p->refs += rc == 0;
         }
-        if (rc)
+        if (rc && !as->fill)
             cmn_ws_send_unlock(c->ws);
     }
     if (rc) {
@@ -851,7 +869,10 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     }
     conn_count(p, c, 1); /* the op's */
     __atomic_add_fetch(&c->starting, 1, __ATOMIC_SEQ_CST); /* its reader stays: see reader_main */
+    __atomic_add_fetch(&c->senders, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&p->mu);
+    if (as->fill)
+        cmn_ws_send_lock(c->ws);
     pthread_mutex_lock(&c->qmu);
     op *o = op_get(c);
     o->t.next = NULL;
@@ -873,8 +894,14 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     int64_t soon = cmn_mono_ns() + SEND_WAIT_NS;
     cmn_ws_set_send_deadline(c->ws, soon < deadline ? soon : deadline);
     rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl.data, ctrl.len);
-    if (!rc)
+    /* an op waiting behind this one for the send side flushes both: the
+     * control messages of a window's workers leave in one write; a blocking
+     * transfer flushes its own, and the reader flushes what is left before
+     * it waits for input */
+    if (!rc && __atomic_sub_fetch(&c->senders, 1, __ATOMIC_SEQ_CST) == 0)
         rc = cmn_ws_flush(c->ws);
+    else if (rc)
+        __atomic_sub_fetch(&c->senders, 1, __ATOMIC_SEQ_CST);
     cmn_ws_send_unlock(c->ws);
     control_free(&ctrl);
     if (rc) /* the reader finds the connection shut: the op ends with -EAGAIN */
