@@ -226,32 +226,35 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
     return NULL;
 }
 
-/* For a window of ops (etl_async.fill): the least loaded of the
- * connections that have work in flight, with room for one more (up to
- * FILL_MAX), once fill_conns of them have; before that pool_pick's choice
- * (an idle connection, or a dial). A window spread thin over many
- * connections leaves each of the ETL's per-connection threads finding its
- * queue empty between objects (a poll per object); a few deep ones each
- * find the next object queued, and the least loaded first keeps any of
- * them from running dry while another fills. The inline path (one object
- * per request) keeps pool_pick's spread over the ETL's processes. */
+/* For a window of ops (etl_async.fill): the least loaded, with room for
+ * one more (up to FILL_MAX), of the oldest fill_conns usable connections;
+ * NULL to dial one while there are fewer (counting those being dialled)
+ * and none of them is idle; *wait when all are full. A window spread thin
+ * over many connections leaves each of the ETL's per-connection threads
+ * finding its queue empty between objects (a poll per object); a few deep
+ * ones each find the next object queued, and the least loaded first keeps
+ * any of them from running dry while another fills. Connections beyond
+ * them (the inline path's, or dialled by a window's blocking transfers
+ * while its first ones were being dialled) get no window's objects, which
+ * go to the same few for the job's life. The inline path (one object per
+ * request) keeps pool_pick's spread over the ETL's processes. */
 static ws_conn *pool_pick_fill(ws_pool *p, bool *wait)
 {
     ws_conn *least = NULL;
-    int busy = 0;
+    int usable = 0, listed = 0;
     for (ws_conn *c = p->conns; c; c = c->next) {
-        int u = conn_users(c);
-        if (u == 0 || conn_dead(c) || !cmn_ws_usable(c->ws))
+        listed++;
+        if (usable == p->fill_conns || conn_dead(c) || !cmn_ws_usable(c->ws))
             continue;
-        busy++;
+        usable++;
+        int u = conn_users(c);
         if (u < FILL_MAX && (!least || u < conn_users(least)))
             least = c;
     }
-    if (busy < p->fill_conns) {
-        ws_conn *c = pool_pick(p, wait);
-        if (c || !*wait)
-            return c;
-    }
+    int dialling = p->nconns - listed;
+    *wait = false;
+    if ((!least || conn_users(least) > 0) && usable + dialling < p->fill_conns && p->nconns < CONN_MAX)
+        return NULL;
     *wait = !least;
     return least;
 }
