@@ -841,6 +841,8 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     ws_pool *p = h->comm_state;
     if (!ws_starts(h))
         return -EAGAIN;
+    ctrl_msg ctrl; /* made before any lock: a window's workers wait for each other's send side */
+    control_msg(&ctrl, obj, args, true);
     /* one hold of mu: a connection with room whose send side is free now
      * (trylock: never waits, so no order against conn_send's), and its
      * reader; the ticket is queued under the send side, before the message
@@ -868,6 +870,7 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     }
     if (rc) {
         pthread_mutex_unlock(&p->mu);
+        control_free(&ctrl);
         return rc;
     }
     conn_count(p, c, 1); /* the op's */
@@ -892,8 +895,6 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     conn_enqueue(c, &o->t);
     __atomic_sub_fetch(&c->starting, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&c->qmu); /* o may end and be reused from here on: not read again */
-    ctrl_msg ctrl;
-    control_msg(&ctrl, obj, args, true);
     int64_t soon = cmn_mono_ns() + SEND_WAIT_NS;
     cmn_ws_set_send_deadline(c->ws, soon < deadline ? soon : deadline);
     rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl.data, ctrl.len);
