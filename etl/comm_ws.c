@@ -21,11 +21,11 @@
  * an inline GET on an event thread) has no thread waiting: its ticket is
  * read by the connection's reader thread (started with its first op), which
  * fills the op's spool and calls its done. Bounded: CONN_MAX connections
- * per ETL, INFLIGHT_MAX objects on each; a new connection is dialled only
+ * per ETL, INFLIGHT_MAX objects on each (FILL_MAX for a window); a new connection is dialled only
  * when every one has work in flight, or when the idle ones lead to ETL
  * processes that are transforming already (never for an op: it goes to a
- * thread that may wait). An offline job's window (etl_async.fill) fills a
- * connection that has work in flight before it takes an idle one.
+ * thread that may wait). An offline job's window (etl_async.fill) keeps
+ * as many connections as cores busy, up to FILL_MAX objects on each.
  *
  * An ETL of ours serves its streams from several processes (prefork.py),
  * each stream by one of them, and names it in the 101 (Etlfs-Worker): an
