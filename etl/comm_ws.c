@@ -59,6 +59,14 @@
  * stream), each with up to FILL_MAX objects, so each of the ETL's threads
  * finds its next object queued and the target runs as few reader threads */
 #define FILL_MAX 32
+/* ... for a fast ETL: one that takes this long per object or longer
+ * (sleeps, waits on a service) gains nothing from the depth, whose poll per
+ * object it does not feel, and needs streams in parallel, not cores: its
+ * window spreads as an inline read's would, INFLIGHT_MAX on each. Well
+ * above what a busy machine makes of a fast ETL's time (a loaded core, a
+ * traced process: about a millisecond), since the time per object is seen
+ * on the clock, not the ETL's CPU */
+#define FILL_SLOW_NS (ETL_SEC_NS / 100)
 #define ERRTEXT_MAX 1024 /* bytes of a text answer kept for the message */
 #define WORKER_HDR "Etlfs-Worker" /* the 101's: which of the ETL's processes serves the stream */
 #define WORKERS_MAX 256           /* processes told apart (prefork.py's NUM_WORKERS bound) */
@@ -109,6 +117,8 @@ typedef struct ws_pool {
     int refs;          /* its owner's and each reader thread's (mu) */
     bool freeing;      /* the owner let go (mu) */
     int fill_conns;    /* connections a window keeps busy (the cores, at most CONN_MAX) */
+    int64_t svc_ns;    /* the ETL's time per object on a stream, a moving average of what the
+                        * readers see (atomic, relaxed: approximate is enough) */
 } ws_pool;
 
 static void *pool_new(const etl_handle *h)
@@ -240,20 +250,22 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
  * request) keeps pool_pick's spread over the ETL's processes. */
 static ws_conn *pool_pick_fill(ws_pool *p, bool *wait)
 {
+    bool slow = __atomic_load_n(&p->svc_ns, __ATOMIC_RELAXED) >= FILL_SLOW_NS;
+    int want = slow ? CONN_MAX : p->fill_conns, depth = slow ? INFLIGHT_MAX : FILL_MAX;
     ws_conn *least = NULL;
     int usable = 0, listed = 0;
     for (ws_conn *c = p->conns; c; c = c->next) {
         listed++;
-        if (usable == p->fill_conns || conn_dead(c) || !cmn_ws_usable(c->ws))
+        if (usable == want || conn_dead(c) || !cmn_ws_usable(c->ws))
             continue;
         usable++;
         int u = conn_users(c);
-        if (u < FILL_MAX && (!least || u < conn_users(least)))
+        if (u < depth && (!least || u < conn_users(least)))
             least = c;
     }
     int dialling = p->nconns - listed;
     *wait = false;
-    if ((!least || conn_users(least) > 0) && usable + dialling < p->fill_conns && p->nconns < CONN_MAX)
+    if ((!least || conn_users(least) > 0) && usable + dialling < want && p->nconns < CONN_MAX)
         return NULL;
     *wait = !least;
     return least;
@@ -772,7 +784,7 @@ static void *reader_main(void *arg)
 {
     ws_conn *c = arg;
     ws_pool *p = c->pool;
-    int64_t busy_until = 0;
+    int64_t busy_until = 0, prev_ns = 0; /* when the previous answer was read */
     pthread_mutex_lock(&c->qmu);
     for (;;) {
         if (c->head && c->head->op) {
@@ -780,6 +792,15 @@ static void *reader_main(void *arg)
             pthread_mutex_unlock(&c->qmu);
             cmn_ws_reader r = {&o->a, answer_begin, answer_data};
             int rrc = read_answer(c, o->deadline, &r);
+            /* the ETL's time for it: from when it could start it (sent, or
+             * the answer before it read) to its answer */
+            int64_t now = cmn_mono_ns(), from = o->deadline - o->tmo;
+            if (!rrc) {
+                int64_t svc = __atomic_load_n(&p->svc_ns, __ATOMIC_RELAXED);
+                svc += (now - (prev_ns > from ? prev_ns : from) - svc) / 32; /* a stall moves it little */
+                __atomic_store_n(&p->svc_ns, svc, __ATOMIC_RELAXED);
+            }
+            prev_ns = now;
             char why[200] = "";
             if (rrc)
                 snprintf(why, sizeof why, "%s", cmn_ws_why(c->ws));
@@ -788,7 +809,7 @@ static void *reader_main(void *arg)
             pthread_mutex_unlock(&c->qmu);
             conn_release_op(p, c); /* the op's use; c stays while its reader runs */
             op_end(o, rrc, why);
-            busy_until = cmn_mono_ns() + READER_BUSY_NS;
+            busy_until = now + READER_BUSY_NS;
             pthread_mutex_lock(&c->qmu);
             op_put(c, o); /* under the hold the loop takes anyway */
             continue;

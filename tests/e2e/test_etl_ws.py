@@ -589,3 +589,41 @@ def test_offline_window_when_a_connection_dies(tws):
         assert len(stored) >= len(items) - 2 - 2 * 2 * 32
     finally:
         requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+SLOW_PID = """
+import os, time
+def transform(data):
+    time.sleep(0.02)
+    return str(os.getpid()).encode()
+"""
+
+
+@pytest.mark.timeout(300)
+def test_offline_window_of_a_slow_etl_spreads_over_its_processes(tws):
+    """An ETL that takes 20 ms per object (it waits, it does not compute)
+    gains nothing from a few deep streams: once its time per object is
+    seen, an etl-bck's window spreads over more connections than cores,
+    which the ETL hands to all of its 4 processes."""
+    t = tws
+    name = "ws-slow-pid"
+    r = init_code_env(t, name, SLOW_PID, [{"name": "NUM_WORKERS", "value": "4"}])
+    assert r.status_code == 200, r.text
+    t.create_bucket("wsslow")
+    items = [(f"s-{i:03d}", b"slow %d" % i) for i in range(240)]
+    put_many(t, "wsslow", items)
+    try:
+        r = requests.post(f"{t.url}/v1/buckets/wsslow", params={"bck_to": "ais/@#/wsslow-out/"},
+                          json={"action": "etl-bck", "value": {"id": name}}, timeout=30)
+        assert r.status_code == 200, r.text
+        st = wait_job(t, r.text)
+        assert st["errors"] == 0 and st["objects"] == len(items), st
+        s = requests.Session()
+        pids = []
+        for n, _ in items:
+            g = s.get(f"{t.url}/v1/objects/wsslow-out/{n}", timeout=30)
+            assert g.status_code == 200 and g.content.isdigit(), (n, g.content)
+            pids.append(g.content)
+        assert len(set(pids[-120:])) == 4, sorted(set(pids[-120:]))
+    finally:
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
