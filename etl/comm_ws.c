@@ -21,11 +21,11 @@
  * an inline GET on an event thread) has no thread waiting: its ticket is
  * read by the connection's reader thread (started with its first op), which
  * fills the op's spool and calls its done. Bounded: CONN_MAX connections
- * per ETL, INFLIGHT_MAX objects on each; a new connection is dialled only
+ * per ETL, INFLIGHT_MAX objects on each (FILL_MAX for a window); a new connection is dialled only
  * when every one has work in flight, or when the idle ones lead to ETL
  * processes that are transforming already (never for an op: it goes to a
- * thread that may wait). An offline job's window (etl_async.fill) fills a
- * connection that has work in flight before it takes an idle one.
+ * thread that may wait). An offline job's window (etl_async.fill) keeps
+ * as many connections as cores busy, up to FILL_MAX objects on each.
  *
  * An ETL of ours serves its streams from several processes (prefork.py),
  * each stream by one of them, and names it in the 101 (Etlfs-Worker): an
@@ -54,6 +54,19 @@
 #define WS_PATH "/ws"
 #define CONN_MAX 8       /* connections per ETL */
 #define INFLIGHT_MAX 8   /* objects sent and not yet answered, per connection */
+/* A window (etl_async.fill) keeps few connections deep: as many as the
+ * cores (the ETL's processes or threads that can run at once, one per
+ * stream), each with up to FILL_MAX objects, so each of the ETL's threads
+ * finds its next object queued and the target runs as few reader threads */
+#define FILL_MAX 32
+/* ... for a fast ETL: one that takes this long per object or longer
+ * (sleeps, waits on a service) gains nothing from the depth, whose poll per
+ * object it does not feel, and needs streams in parallel, not cores: its
+ * window spreads as an inline read's would, INFLIGHT_MAX on each. Well
+ * above what a busy machine makes of a fast ETL's time (a loaded core, a
+ * traced process: about a millisecond), since the time per object is seen
+ * on the clock, not the ETL's CPU */
+#define FILL_SLOW_NS (ETL_SEC_NS / 100)
 #define ERRTEXT_MAX 1024 /* bytes of a text answer kept for the message */
 #define WORKER_HDR "Etlfs-Worker" /* the 101's: which of the ETL's processes serves the stream */
 #define WORKERS_MAX 256           /* processes told apart (prefork.py's NUM_WORKERS bound) */
@@ -85,6 +98,7 @@ typedef struct ws_conn {
     bool dead;           /* takes no new objects (atomic; set under mu) */
     int nops;            /* ops among the tickets (qmu) */
     int starting;        /* ops chosen it and not queued yet (atomic; raised under mu) */
+    int senders;         /* ops holding or waiting for its send side (atomic): the last one flushes */
     bool reader_on;      /* its reader thread runs (mu) */
     pthread_cond_t rcv;  /* the reader's: an op is the head, or the connection died (qmu) */
     struct op *spare;    /* finished ops kept for the next (qmu): an op is made on one thread and
@@ -102,6 +116,9 @@ typedef struct ws_pool {
     int waiters;       /* threads waiting on cv for room (atomic; raised under mu) */
     int refs;          /* its owner's and each reader thread's (mu) */
     bool freeing;      /* the owner let go (mu) */
+    int fill_conns;    /* connections a window keeps busy (the cores, at most CONN_MAX) */
+    int64_t svc_ns;    /* the ETL's time per object on a stream, a moving average of what the
+                        * readers see (atomic, relaxed: approximate is enough) */
 } ws_pool;
 
 static void *pool_new(const etl_handle *h)
@@ -110,6 +127,8 @@ static void *pool_new(const etl_handle *h)
     pthread_mutex_init(&p->mu, NULL);
     cmn_cond_init_mono(&p->cv);
     p->refs = 1;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    p->fill_conns = cores < 1 ? 1 : cores > CONN_MAX ? CONN_MAX : (int)cores;
     return p;
 }
 
@@ -217,28 +236,39 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
     return NULL;
 }
 
-/* For a window of ops (etl_async.fill): the fullest connection that has
- * work in flight and room for one more, else pool_pick's choice. A window
- * spread over idle connections leaves each of the ETL's per-connection
- * threads finding its queue empty between objects (a poll per object);
- * filled, they find the next one queued. The inline path (one object per
+/* For a window of ops (etl_async.fill): the least loaded, with room for
+ * one more (up to FILL_MAX), of the oldest fill_conns usable connections;
+ * NULL to dial one while there are fewer (counting those being dialled)
+ * and none of them is idle; *wait when all are full. A window spread thin
+ * over many connections leaves each of the ETL's per-connection threads
+ * finding its queue empty between objects (a poll per object); a few deep
+ * ones each find the next object queued, and the least loaded first keeps
+ * any of them from running dry while another fills. Connections beyond
+ * them (the inline path's, or dialled by a window's blocking transfers
+ * while its first ones were being dialled) get no window's objects, which
+ * go to the same few for the job's life. The inline path (one object per
  * request) keeps pool_pick's spread over the ETL's processes. */
 static ws_conn *pool_pick_fill(ws_pool *p, bool *wait)
 {
-    ws_conn *full = NULL;
-    int most = 0;
+    bool slow = __atomic_load_n(&p->svc_ns, __ATOMIC_RELAXED) >= FILL_SLOW_NS;
+    int want = slow ? CONN_MAX : p->fill_conns, depth = slow ? INFLIGHT_MAX : FILL_MAX;
+    ws_conn *least = NULL;
+    int usable = 0, listed = 0;
     for (ws_conn *c = p->conns; c; c = c->next) {
+        listed++;
+        if (usable == want || conn_dead(c) || !cmn_ws_usable(c->ws))
+            continue;
+        usable++;
         int u = conn_users(c);
-        if (u > most && u < INFLIGHT_MAX && !conn_dead(c) && cmn_ws_usable(c->ws)) {
-            full = c;
-            most = u;
-        }
+        if (u < depth && (!least || u < conn_users(least)))
+            least = c;
     }
-    if (full) {
-        *wait = false;
-        return full;
-    }
-    return pool_pick(p, wait);
+    int dialling = p->nconns - listed;
+    *wait = false;
+    if ((!least || conn_users(least) > 0) && usable + dialling < want && p->nconns < CONN_MAX)
+        return NULL;
+    *wait = !least;
+    return least;
 }
 
 /* A dead connection that nobody uses and no reader reads goes (mu held). */
@@ -663,7 +693,7 @@ typedef struct op {
     struct op *next_spare; /* in the pool's spares */
 } op;
 
-#define SPARES_MAX INFLIGHT_MAX /* ops kept per connection: as many as may be in flight on it */
+#define SPARES_MAX FILL_MAX /* ops kept per connection: as many as may be in flight on it */
 
 /* An op to fill, a spare one when there is (qmu held): its cv stays made. */
 static op *op_get(ws_conn *p)
@@ -754,7 +784,7 @@ static void *reader_main(void *arg)
 {
     ws_conn *c = arg;
     ws_pool *p = c->pool;
-    int64_t busy_until = 0;
+    int64_t busy_until = 0, prev_ns = 0; /* when the previous answer was read */
     pthread_mutex_lock(&c->qmu);
     for (;;) {
         if (c->head && c->head->op) {
@@ -762,6 +792,15 @@ static void *reader_main(void *arg)
             pthread_mutex_unlock(&c->qmu);
             cmn_ws_reader r = {&o->a, answer_begin, answer_data};
             int rrc = read_answer(c, o->deadline, &r);
+            /* the ETL's time for it: from when it could start it (sent, or
+             * the answer before it read) to its answer */
+            int64_t now = cmn_mono_ns(), from = o->deadline - o->tmo;
+            if (!rrc) {
+                int64_t svc = __atomic_load_n(&p->svc_ns, __ATOMIC_RELAXED);
+                svc += (now - (prev_ns > from ? prev_ns : from) - svc) / 32; /* a stall moves it little */
+                __atomic_store_n(&p->svc_ns, svc, __ATOMIC_RELAXED);
+            }
+            prev_ns = now;
             char why[200] = "";
             if (rrc)
                 snprintf(why, sizeof why, "%s", cmn_ws_why(c->ws));
@@ -770,7 +809,7 @@ static void *reader_main(void *arg)
             pthread_mutex_unlock(&c->qmu);
             conn_release_op(p, c); /* the op's use; c stays while its reader runs */
             op_end(o, rrc, why);
-            busy_until = cmn_mono_ns() + READER_BUSY_NS;
+            busy_until = now + READER_BUSY_NS;
             pthread_mutex_lock(&c->qmu);
             op_put(c, o); /* under the hold the loop takes anyway */
             continue;
@@ -823,14 +862,19 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     ws_pool *p = h->comm_state;
     if (!ws_starts(h))
         return -EAGAIN;
+    ctrl_msg ctrl; /* made before any lock: a window's workers wait for each other's send side */
+    control_msg(&ctrl, obj, args, true);
     /* one hold of mu: a connection with room whose send side is free now
-     * (trylock: never waits, so no order against conn_send's), its reader,
-     * and the ticket queued before the message goes */
+     * (trylock: never waits, so no order against conn_send's), and its
+     * reader; the ticket is queued under the send side, before the message
+     * goes. A window's worker may wait for the send side (after mu: a
+     * connection's send side, then its qmu, as conn_send), which other ops
+     * hold for a control message each */
     pthread_mutex_lock(&p->mu);
     bool wait;
     ws_conn *c = as->fill ? pool_pick_fill(p, &wait) : pool_pick(p, &wait);
     int rc = -EAGAIN; /* a dial, a wait for room, another sender (maybe a large body): for a thread that may block */
-    if (c && cmn_ws_send_trylock(c->ws)) {
+    if (c && (as->fill || cmn_ws_send_trylock(c->ws))) {
         rc = 0;
         if (!c->reader_on) {
             pthread_t th;
@@ -842,16 +886,20 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
             c->reader_on = rc == 0; /* not a user: pool_pick counts objects */
             p->refs += rc == 0;
         }
-        if (rc)
+        if (rc && !as->fill)
             cmn_ws_send_unlock(c->ws);
     }
     if (rc) {
         pthread_mutex_unlock(&p->mu);
+        control_free(&ctrl);
         return rc;
     }
     conn_count(p, c, 1); /* the op's */
     __atomic_add_fetch(&c->starting, 1, __ATOMIC_SEQ_CST); /* its reader stays: see reader_main */
+    __atomic_add_fetch(&c->senders, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&p->mu);
+    if (as->fill)
+        cmn_ws_send_lock(c->ws);
     pthread_mutex_lock(&c->qmu);
     op *o = op_get(c);
     o->t.next = NULL;
@@ -868,13 +916,17 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
     conn_enqueue(c, &o->t);
     __atomic_sub_fetch(&c->starting, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&c->qmu); /* o may end and be reused from here on: not read again */
-    ctrl_msg ctrl;
-    control_msg(&ctrl, obj, args, true);
     int64_t soon = cmn_mono_ns() + SEND_WAIT_NS;
     cmn_ws_set_send_deadline(c->ws, soon < deadline ? soon : deadline);
     rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl.data, ctrl.len);
-    if (!rc)
+    /* an op waiting behind this one for the send side flushes both: the
+     * control messages of a window's workers leave in one write; a blocking
+     * transfer flushes its own, and the reader flushes what is left before
+     * it waits for input */
+    if (!rc && __atomic_sub_fetch(&c->senders, 1, __ATOMIC_SEQ_CST) == 0)
         rc = cmn_ws_flush(c->ws);
+    else if (rc)
+        __atomic_sub_fetch(&c->senders, 1, __ATOMIC_SEQ_CST);
     cmn_ws_send_unlock(c->ws);
     control_free(&ctrl);
     if (rc) /* the reader finds the connection shut: the op ends with -EAGAIN */

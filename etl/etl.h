@@ -182,8 +182,9 @@ typedef struct etl_async {
     int64_t timeout_ns;   /* the object's, 0: the ETL's default */
     void (*done)(void *ctx, int rc, const cmn_err *err);
     void *ctx;
-    bool fill; /* a window of objects (an offline job's): fill a connection that has work in flight
-                * rather than spread over idle ones, so the ETL finds its next object queued */
+    bool fill; /* a window of objects (an offline job's): few connections kept deep rather than a
+                * spread over idle ones, so the ETL finds its next object queued; the caller may
+                * wait for a connection's send side */
 } etl_async;
 int etl_transform_start(const etl_chain *c, const etl_object *obj, const etl_async *a);
 /* Whether etl_transform_start may start c's objects at all (one stage whose

@@ -300,8 +300,13 @@ static tcb_part *part_release(tcb_run *run, tcb_part *p)
 static tcb_part *item_release(tcb_run *run, tcb_part *p)
 {
     run->inflight--;
-    if (run->room_waiters && run->inflight <= run->window / 2) /* a worker refills half a window per wake */
-        pthread_cond_broadcast(&run->room);
+    /* below half a window a worker is woken per finished object, one at a
+     * time: the first refills the window while it finds room, and waking
+     * them all at once only had them queue for run->mu */
+    if (run->room_waiters && run->inflight == 0)
+        pthread_cond_broadcast(&run->room); /* drained: no waiter is left behind */
+    else if (run->room_waiters && run->inflight <= run->window / 2)
+        pthread_cond_signal(&run->room);
     return part_release(run, p);
 }
 
@@ -534,6 +539,7 @@ void tgt_tcb_job(tgt_job *job, void *arg)
     run->ending = true;
     run->closed = true;
     pthread_cond_broadcast(&run->not_empty);
+    pthread_cond_broadcast(&run->room);
     pthread_mutex_unlock(&run->mu);
     for (int i = 0; i < nth; i++)
         pthread_join(th[i], NULL);

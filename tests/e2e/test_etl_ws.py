@@ -513,3 +513,117 @@ def test_connection_dies_with_several_objects_in_flight(tws):
                 assert g.status_code == 200 and g.content == ok[k][::-1], (k, g.text)
     finally:
         requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+@pytest.mark.parametrize("workers", [1, 16])
+def test_offline_window_over_few_deep_connections(tws, workers):
+    """An etl-bck through the native md5 ETL over ws:// with fqn keeps its
+    window on as many connections as cores, each up to 32 deep: one worker
+    (a window of 8), and 16 (a window of 128, more than those connections
+    hold, so some objects go one at a time on others). Every object's digest
+    is stored, and inline GETs through the same ETL are served meanwhile."""
+    t = tws
+    name = f"ws-deep-{workers}"
+    r = init_native(t, name, "ws://", "fqn")
+    assert r.status_code == 200, r.text
+    bck, dst = f"wsdeep{workers}", f"wsdeep{workers}-out"
+    t.create_bucket(bck)
+    items = [(f"d-{i:04d}", os.urandom(100 + i % 3000)) for i in range(600)]
+    put_many(t, bck, items)
+    try:
+        r = requests.post(f"{t.url}/v1/buckets/{bck}", params={"bck_to": f"ais/@#/{dst}/"},
+                          json={"action": "etl-bck", "value": {"id": name, "num_workers": workers}}, timeout=30)
+        assert r.status_code == 200, r.text
+        job = r.text
+        s = requests.Session()
+        for n, d in items[:40:3]:  # inline, while the job runs
+            g = s.get(f"{t.url}/v1/objects/{bck}/{n}", params={"etl_name": name}, timeout=60)
+            assert g.status_code == 200 and g.content == hashlib.md5(d).hexdigest().encode(), (n, g.text)
+        st = wait_job(t, job)
+        assert st["errors"] == 0 and st["objects"] == len(items), st
+        assert sorted(list_names(t, dst)) == [n for n, _ in items]
+        for n, d in items:
+            g = s.get(f"{t.url}/v1/objects/{dst}/{n}", timeout=30)
+            assert g.status_code == 200 and g.content == hashlib.md5(d).hexdigest().encode(), n
+    finally:
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+@pytest.mark.timeout(300)
+def test_offline_window_when_a_connection_dies(tws):
+    """An etl-bck over ws:// whose ETL process dies on some objects while
+    many others are queued on its connection: each dying object is a job
+    error naming it, an object queued behind it goes again on another
+    connection (at worst failing the same way, "broke"), the stream
+    reconnects, and every other object is stored whole."""
+    t = tws
+    name = "ws-dies-offline"
+    r = init_code(t, name, code=DIES, comm="ws://", deps="")
+    assert r.status_code == 200, r.text
+    t.create_bucket("wsdieoff")
+    items = [(f"ok-{i:03d}", f"object {i}".encode()) for i in range(300)]
+    for i in range(2):
+        items.insert(100 + 100 * i, (f"die-{i}", b"die now %d" % i))
+    put_many(t, "wsdieoff", items)
+    try:
+        r = requests.post(f"{t.url}/v1/buckets/wsdieoff", params={"bck_to": "ais/@#/wsdieoff-out/"},
+                          json={"action": "etl-bck", "value": {"id": name, "request_timeout": "30s"}}, timeout=30)
+        assert r.status_code == 200, r.text
+        st = wait_job(t, r.text)
+        err = st.get("err") or ""
+        for n, _ in items:
+            if n.startswith("die-"):
+                assert n in err, (n, err)
+        stored = set(list_names(t, "wsdieoff-out"))
+        assert st["objects"] == len(stored), st
+        lost = [n for n, _ in items if n.startswith("ok-") and n not in stored]
+        for n in lost:  # only objects in flight on a connection that broke
+            assert n in err, (n, err)
+        assert st["errors"] == 2 + len(lost), st
+        assert len(lost) <= 2 * 2 * 32, lost
+        s = requests.Session()
+        for n, d in items:
+            if n in stored:
+                g = s.get(f"{t.url}/v1/objects/wsdieoff-out/{n}", timeout=30)
+                assert g.status_code == 200 and g.content == d[::-1], n
+        assert len(stored) >= len(items) - 2 - 2 * 2 * 32
+    finally:
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+SLOW_PID = """
+import os, time
+def transform(data):
+    time.sleep(0.02)
+    return str(os.getpid()).encode()
+"""
+
+
+@pytest.mark.timeout(300)
+def test_offline_window_of_a_slow_etl_spreads_over_its_processes(tws):
+    """An ETL that takes 20 ms per object (it waits, it does not compute)
+    gains nothing from a few deep streams: once its time per object is
+    seen, an etl-bck's window spreads over more connections than cores,
+    which the ETL hands to all of its 4 processes."""
+    t = tws
+    name = "ws-slow-pid"
+    r = init_code_env(t, name, SLOW_PID, [{"name": "NUM_WORKERS", "value": "4"}])
+    assert r.status_code == 200, r.text
+    t.create_bucket("wsslow")
+    items = [(f"s-{i:03d}", b"slow %d" % i) for i in range(240)]
+    put_many(t, "wsslow", items)
+    try:
+        r = requests.post(f"{t.url}/v1/buckets/wsslow", params={"bck_to": "ais/@#/wsslow-out/"},
+                          json={"action": "etl-bck", "value": {"id": name}}, timeout=30)
+        assert r.status_code == 200, r.text
+        st = wait_job(t, r.text)
+        assert st["errors"] == 0 and st["objects"] == len(items), st
+        s = requests.Session()
+        pids = []
+        for n, _ in items:
+            g = s.get(f"{t.url}/v1/objects/wsslow-out/{n}", timeout=30)
+            assert g.status_code == 200 and g.content.isdigit(), (n, g.content)
+            pids.append(g.content)
+        assert len(set(pids[-120:])) == 4, sorted(set(pids[-120:]))
+    finally:
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)

@@ -40,6 +40,9 @@ struct md5_cfg {
 };
 
 static struct md5_cfg g_cfg;
+/* MD5 fetched once: EVP_md5() in a digest's init makes OpenSSL 3 look the
+ * algorithm up again (a lock and a search of its store) for every object */
+static EVP_MD *g_md5;
 static pthread_key_t g_curl_key; /* one curl handle per MHD pool thread */
 
 /* Per-request state, created by the URI log callback (which sees the raw URI). */
@@ -121,15 +124,18 @@ static enum MHD_Result md5_reply_digest(struct MHD_Connection *conn, EVP_MD_CTX 
 static EVP_MD_CTX *md5_new_ctx(void)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) != 1) {
+    if (ctx && EVP_DigestInit_ex(ctx, g_md5, NULL) != 1) {
         EVP_MD_CTX_free(ctx);
         ctx = NULL;
     }
     return ctx;
 }
 
-/* The digest of a file into hex: 200, or 404/500 with msg. */
-static unsigned md5_file(const char *path, char hex[2 * EVP_MAX_MD_SIZE + 1], char *msg, size_t msglen)
+/* The digest of a file into hex: 200, or 404/500 with msg. ctx, when
+ * given, is the caller's to reuse (a ws:// stream's, object after object);
+ * else one is made. */
+static unsigned md5_file(const char *path, EVP_MD_CTX *reuse, char hex[2 * EVP_MAX_MD_SIZE + 1], char *msg,
+                         size_t msglen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -137,7 +143,11 @@ static unsigned md5_file(const char *path, char hex[2 * EVP_MAX_MD_SIZE + 1], ch
         snprintf(msg, msglen, "md5: open %s: %s", path, strerror(e));
         return e == ENOENT ? 404 : 500;
     }
-    EVP_MD_CTX *ctx = md5_new_ctx();
+    EVP_MD_CTX *ctx = reuse;
+    if (ctx && EVP_DigestInit_ex(ctx, g_md5, NULL) != 1)
+        ctx = NULL;
+    else if (!ctx)
+        ctx = md5_new_ctx();
     char buf[64 * 1024];
     ssize_t n = 0;
     while (ctx && (n = read(fd, buf, sizeof(buf))) != 0) {
@@ -146,6 +156,13 @@ static unsigned md5_file(const char *path, char hex[2 * EVP_MAX_MD_SIZE + 1], ch
         if (n < 0)
             break;
         EVP_DigestUpdate(ctx, buf, (size_t)n);
+        /* a regular file reads short only at its end (an object's file is
+         * whole once named: the target renames it into place), so a small
+         * object costs one read, not a second that returns 0 */
+        if ((size_t)n < sizeof(buf))
+            n = 0;
+        if (n == 0)
+            break;
     }
     unsigned status = 200;
     if (!ctx || n < 0) {
@@ -154,7 +171,8 @@ static unsigned md5_file(const char *path, char hex[2 * EVP_MAX_MD_SIZE + 1], ch
     } else {
         md5_hex(ctx, hex);
     }
-    EVP_MD_CTX_free(ctx);
+    if (ctx != reuse)
+        EVP_MD_CTX_free(ctx);
     close(fd);
     return status;
 }
@@ -180,7 +198,7 @@ static enum MHD_Result md5_serve_fqn(struct MHD_Connection *conn, const char *ur
     if (!path)
         return md5_reply_text(conn, 400, "md5: bad escape in file path");
     char hex[2 * EVP_MAX_MD_SIZE + 1], msg[512];
-    unsigned status = md5_file(path, hex, msg, sizeof msg);
+    unsigned status = md5_file(path, NULL, hex, msg, sizeof msg);
     free(path);
     if (status != 200)
         return md5_reply_text(conn, status, msg);
@@ -281,7 +299,7 @@ static int md5_ws_data(void *ctx, const void *buf, size_t len)
 
 /* One object's answer: the digest, or "Transform error: ..." (the target
  * reports it for that object; the connection goes on). */
-static int md5_ws_object(cmn_ws *ws, const cmn_buf *ctrl)
+static int md5_ws_object(cmn_ws *ws, const cmn_buf *ctrl, EVP_MD_CTX *fctx)
 {
     char hex[2 * EVP_MAX_MD_SIZE + 1] = "", msg[600] = "";
     int rc = 0;
@@ -293,7 +311,7 @@ static int md5_ws_object(cmn_ws *ws, const cmn_buf *ctrl)
         char *path = md5_fqn_path(fqn->valuestring, strlen(fqn->valuestring));
         if (!path)
             snprintf(msg, sizeof msg, "md5: bad escape in fqn");
-        else if (md5_file(path, hex, msg, sizeof msg) != 200)
+        else if (md5_file(path, fctx, hex, msg, sizeof msg) != 200)
             hex[0] = '\0';
         free(path);
     } else {
@@ -321,8 +339,10 @@ static void *md5_ws_serve(void *arg)
     cmn_ws *ws = cmn_ws_new(w->fd, false, w->pre, w->prelen);
     cmn_buf ctrl;
     cmn_buf_init(&ctrl);
-    for (int op; cmn_ws_recv_buf(ws, &op, &ctrl, MD5_CTRL_MAX) == 0 && md5_ws_object(ws, &ctrl) == 0;)
+    EVP_MD_CTX *fctx = EVP_MD_CTX_new(); /* the stream's, for every file it names */
+    for (int op; cmn_ws_recv_buf(ws, &op, &ctrl, MD5_CTRL_MAX) == 0 && md5_ws_object(ws, &ctrl, fctx) == 0;)
         ;
+    EVP_MD_CTX_free(fctx);
     if (!cmn_ws_usable(ws) && !strstr(cmn_ws_why(ws), "closed"))
         cmn_warn("etlfs-md5: ws: %s", cmn_ws_why(ws));
     cmn_buf_free(&ctrl);
@@ -480,7 +500,8 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || pthread_key_create(&g_curl_key, md5_curl_free) != 0) {
+    g_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+    if (!g_md5 || curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || pthread_key_create(&g_curl_key, md5_curl_free) != 0) {
         cmn_error("etlfs-md5: library init failed");
         return 1;
     }
@@ -509,5 +530,6 @@ int main(int argc, char **argv)
     MHD_stop_daemon(d);
     pthread_key_delete(g_curl_key);
     curl_global_cleanup();
+    EVP_MD_free(g_md5);
     return 0;
 }
