@@ -146,6 +146,8 @@ static unsigned md5_file(const char *path, char hex[2 * EVP_MAX_MD_SIZE + 1], ch
         if (n < 0)
             break;
         EVP_DigestUpdate(ctx, buf, (size_t)n);
+        if ((size_t)n < sizeof(buf)) /* an object's file is a regular file: a short read is its end */
+            break;
     }
     unsigned status = 200;
     if (!ctx || n < 0) {
