@@ -25,7 +25,8 @@
  * when every one has work in flight, or when the idle ones lead to ETL
  * processes that are transforming already (never for an op: it goes to a
  * thread that may wait). An offline job's window (etl_async.fill) fills a
- * connection that has work in flight before it takes an idle one.
+ * connection that has work in flight before it takes an idle one; so does
+ * an inline object, up to INLINE_DEPTH, when the ETL names no processes.
  *
  * An ETL of ours serves its streams from several processes (prefork.py),
  * each stream by one of them, and names it in the 101 (Etlfs-Worker): an
@@ -54,6 +55,7 @@
 #define WS_PATH "/ws"
 #define CONN_MAX 8       /* connections per ETL */
 #define INFLIGHT_MAX 8   /* objects sent and not yet answered, per connection */
+#define INLINE_DEPTH 4   /* inline objects on one connection of an ETL that names no process */
 #define ERRTEXT_MAX 1024 /* bytes of a text answer kept for the message */
 #define WORKER_HDR "Etlfs-Worker" /* the 101's: which of the ETL's processes serves the stream */
 #define WORKERS_MAX 256           /* processes told apart (prefork.py's NUM_WORKERS bound) */
@@ -221,15 +223,15 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
  * work in flight and room for one more, else pool_pick's choice. A window
  * spread over idle connections leaves each of the ETL's per-connection
  * threads finding its queue empty between objects (a poll per object);
- * filled, they find the next one queued. The inline path (one object per
- * request) keeps pool_pick's spread over the ETL's processes. */
-static ws_conn *pool_pick_fill(ws_pool *p, bool *wait)
+ * filled, they find the next one queued. At most depth objects on one
+ * connection this way. */
+static ws_conn *pool_pick_fill(ws_pool *p, int depth, bool *wait)
 {
     ws_conn *full = NULL;
     int most = 0;
     for (ws_conn *c = p->conns; c; c = c->next) {
         int u = conn_users(c);
-        if (u > most && u < INFLIGHT_MAX && !conn_dead(c) && cmn_ws_usable(c->ws)) {
+        if (u > most && u < depth && !conn_dead(c) && cmn_ws_usable(c->ws)) {
             full = c;
             most = u;
         }
@@ -239,6 +241,22 @@ static ws_conn *pool_pick_fill(ws_pool *p, bool *wait)
         return full;
     }
     return pool_pick(p, wait);
+}
+
+/* Whether the ETL named the process behind its streams (mu held): an ETL
+ * of ours with several processes (prefork.py), where an inline object goes
+ * to an idle process (pool_pick). One that does not (the C transformers: one
+ * process, a thread per stream) gets an inline object on a connection that
+ * has work in flight, up to INLINE_DEPTH: its thread then finds the next
+ * control message queued instead of sleeping in poll for each (a context
+ * switch and a wake-up on each side per object), and answers that are ready
+ * together leave in one write, read by the target's reader at once. */
+static bool pool_named(const ws_pool *p)
+{
+    for (const ws_conn *c = p->conns; c; c = c->next)
+        if (c->worker >= 0)
+            return true;
+    return false;
 }
 
 /* A dead connection that nobody uses and no reader reads goes (mu held). */
@@ -818,6 +836,24 @@ static bool ws_starts(const etl_handle *h)
     return strcmp(h->arg, "fqn") == 0 || h->direct_fqn || h->fqn_default;
 }
 
+/* ws_start's connection, its send side taken, or NULL (mu held). An inline
+ * object whose filled connection's send side is busy for a moment (the
+ * other event thread sending, its reader flushing) takes pool_pick's
+ * choice instead of going to a worker (a wake-up and a blocking send). */
+static ws_conn *start_pick(ws_pool *p, bool fill)
+{
+    bool wait, spread = !fill && pool_named(p);
+    ws_conn *c = fill     ? pool_pick_fill(p, INFLIGHT_MAX, &wait)
+                 : spread ? pool_pick(p, &wait)
+                          : pool_pick_fill(p, INLINE_DEPTH, &wait);
+    if (c && cmn_ws_send_trylock(c->ws))
+        return c;
+    if (!c || fill || spread)
+        return NULL;
+    ws_conn *d = pool_pick(p, &wait);
+    return d && d != c && cmn_ws_send_trylock(d->ws) ? d : NULL;
+}
+
 static int ws_start(etl_handle *h, const etl_object *obj, const char *args, const etl_async *as)
 {
     ws_pool *p = h->comm_state;
@@ -827,10 +863,9 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
      * (trylock: never waits, so no order against conn_send's), its reader,
      * and the ticket queued before the message goes */
     pthread_mutex_lock(&p->mu);
-    bool wait;
-    ws_conn *c = as->fill ? pool_pick_fill(p, &wait) : pool_pick(p, &wait);
+    ws_conn *c = start_pick(p, as->fill);
     int rc = -EAGAIN; /* a dial, a wait for room, another sender (maybe a large body): for a thread that may block */
-    if (c && cmn_ws_send_trylock(c->ws)) {
+    if (c) {
         rc = 0;
         if (!c->reader_on) {
             pthread_t th;
