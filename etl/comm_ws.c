@@ -26,7 +26,8 @@
  * processes that are transforming already (never for an op: it goes to a
  * thread that may wait). An offline job's window (etl_async.fill) fills a
  * connection that has work in flight before it takes an idle one; so does
- * an inline object, up to INLINE_DEPTH, when the ETL names no processes.
+ * an inline object, up to INLINE_DEPTH, when the ETL said it is one process
+ * with a thread per stream (Etlfs-Worker: 0/1, as etlfs-md5 says).
  *
  * An ETL of ours serves its streams from several processes (prefork.py),
  * each stream by one of them, and names it in the 101 (Etlfs-Worker): an
@@ -55,7 +56,7 @@
 #define WS_PATH "/ws"
 #define CONN_MAX 8       /* connections per ETL */
 #define INFLIGHT_MAX 8   /* objects sent and not yet answered, per connection */
-#define INLINE_DEPTH 4   /* inline objects on one connection of an ETL that names no process */
+#define INLINE_DEPTH 4   /* inline objects on one connection of an ETL that is one process */
 #define ERRTEXT_MAX 1024 /* bytes of a text answer kept for the message */
 #define WORKER_HDR "Etlfs-Worker" /* the 101's: which of the ETL's processes serves the stream */
 #define WORKERS_MAX 256           /* processes told apart (prefork.py's NUM_WORKERS bound) */
@@ -104,6 +105,7 @@ typedef struct ws_pool {
     int waiters;       /* threads waiting on cv for room (atomic; raised under mu) */
     int refs;          /* its owner's and each reader thread's (mu) */
     bool freeing;      /* the owner let go (mu) */
+    bool alone;        /* the ETL serves every stream in one process, a thread each (Etlfs-Worker N/1; mu) */
 } ws_pool;
 
 static void *pool_new(const etl_handle *h)
@@ -243,22 +245,6 @@ static ws_conn *pool_pick_fill(ws_pool *p, int depth, bool *wait)
     return pool_pick(p, wait);
 }
 
-/* Whether the ETL named the process behind its streams (mu held): an ETL
- * of ours with several processes (prefork.py), where an inline object goes
- * to an idle process (pool_pick). One that does not (the C transformers: one
- * process, a thread per stream) gets an inline object on a connection that
- * has work in flight, up to INLINE_DEPTH: its thread then finds the next
- * control message queued instead of sleeping in poll for each (a context
- * switch and a wake-up on each side per object), and answers that are ready
- * together leave in one write, read by the target's reader at once. */
-static bool pool_named(const ws_pool *p)
-{
-    for (const ws_conn *c = p->conns; c; c = c->next)
-        if (c->worker >= 0)
-            return true;
-    return false;
-}
-
 /* A dead connection that nobody uses and no reader reads goes (mu held). */
 static void conn_check(ws_pool *p, ws_conn *c)
 {
@@ -298,6 +284,27 @@ static void conn_release_op(ws_pool *p, ws_conn *c)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* The 101's Etlfs-Worker: "N" (the stream is served by process N of
+ * several) or "N/M" (process N of M); -1 when not told or when M is 1. *alone:
+ * M is 1, the ETL serves every stream in one process, each on a thread of
+ * its own (the C transformers). */
+static int worker_of(const char *v, bool *alone)
+{
+    char *end = NULL;
+    long w = v ? strtol(v, &end, 10) : -1;
+    long m = 0;
+    if (v && end != v && *end == '/') {
+        const char *ms = end + 1;
+        m = strtol(ms, &end, 10);
+        if (end == ms || m < 1)
+            return -1;
+    }
+    if (!v || end == v || *end || w < 0 || w >= WORKERS_MAX || (m && w >= m))
+        return -1;
+    *alone = m == 1;
+    return m == 1 ? -1 : (int)w;
+}
+
 /* A connection to send one object on (its users counted), or -errno with
  * cerr: -ETIMEDOUT, or the dial's failure. */
 static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_conn **out, cmn_err *cerr)
@@ -329,10 +336,8 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
     cmn_ws *ws = NULL;
     char *worker = NULL;
     int rc = cmn_ws_connect("127.0.0.1", h->port, WS_PATH, deadline, WORKER_HDR, &worker, &ws, cerr);
-    char *end = NULL;
-    long w = worker ? strtol(worker, &end, 10) : -1;
-    if (!worker || end == worker || *end || w < 0 || w >= WORKERS_MAX)
-        w = -1;
+    bool alone = false;
+    int w = worker_of(worker, &alone);
     free(worker);
     pthread_mutex_lock(&p->mu);
     if (rc) {
@@ -344,7 +349,8 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
         c->pool = p;
         pthread_mutex_init(&c->qmu, NULL);
         cmn_cond_init_mono(&c->rcv);
-        c->worker = (int)w;
+        c->worker = w;
+        p->alone |= alone;
         conn_count(p, c, 1);
         ws_conn **tail = &p->conns;
         while (*tail)
@@ -837,12 +843,19 @@ static bool ws_starts(const etl_handle *h)
 }
 
 /* ws_start's connection, its send side taken, or NULL (mu held). An inline
- * object whose filled connection's send side is busy for a moment (the
- * other event thread sending, its reader flushing) takes pool_pick's
- * choice instead of going to a worker (a wake-up and a blocking send). */
+ * object spreads over idle connections (pool_pick: over the ETL's processes,
+ * or whichever process takes a new stream), except when the ETL said it is
+ * one process with a thread per stream (alone): then it joins a connection
+ * that has work in flight, up to INLINE_DEPTH, so that the stream's thread
+ * finds the next control message queued instead of sleeping in poll for
+ * each (a context switch and a wake-up on each side per object), and
+ * answers ready together leave in one write. A filled connection whose send
+ * side is busy for a moment (the other event thread sending, its reader
+ * flushing) gives way to pool_pick's choice rather than the object going
+ * to a worker (a wake-up and a blocking send). */
 static ws_conn *start_pick(ws_pool *p, bool fill)
 {
-    bool wait, spread = !fill && pool_named(p);
+    bool wait, spread = !fill && !p->alone;
     ws_conn *c = fill     ? pool_pick_fill(p, INFLIGHT_MAX, &wait)
                  : spread ? pool_pick(p, &wait)
                           : pool_pick_fill(p, INLINE_DEPTH, &wait);

@@ -319,6 +319,40 @@ def test_native_md5_many_inline_gets_in_flight(tws):
         requests.delete(f"{t.url}/v1/etl/ws-native-inflight", timeout=30)
 
 
+
+def test_native_md5_says_it_is_one_process(tmp_path):
+    """etlfs-md5's 101 says "process 0 of 1" (Etlfs-Worker: 0/1), which lets
+    the target queue several inline objects on one of its streams."""
+    import socket
+    from conftest import free_port
+    port = free_port()
+    p = subprocess.Popen([os.path.join(BUILD, "bin", "etlfs-md5"), "-l", "127.0.0.1", "-p", str(port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "etlfs-md5 did not listen"
+                time.sleep(0.05)
+        with s:
+            s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(4096)
+                assert chunk, head
+                head += chunk
+        lines = head.split(b"\r\n")
+        assert lines[0].startswith(b"HTTP/1.1 101"), head
+        assert b"etlfs-worker: 0/1" in [x.lower() for x in lines], head
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
 # ---- AIStore's SDK webserver (FastAPIServer's /ws, _handle_ws_message) serving our client
 
 SDK_SERVER = """
