@@ -2,7 +2,8 @@
 # inline-cost.sh - what the target spends per inline GET, in counts that a busy
 # machine does not move: instructions (valgrind --tool=callgrind), context
 # switches and system calls, for N GETs of 16 KiB objects through the native
-# md5 transformer over ws:// (fqn), next to N plain GETs of the same objects.
+# md5 transformer over ws:// (fqn), next to N plain GETs of the same objects;
+# the ETL's context switches, system calls and CPU time per request beside.
 # Wall time is left to bench/etl-inline.sh on a quiet machine.
 #
 # Usage: bench/inline-cost.sh          (about a minute; at most LIMIT seconds)
@@ -54,19 +55,29 @@ etl_pid=$(pgrep -n -f "etlfs-md5 --listen" || true)
 switches() { # PID: voluntary + involuntary switches of all its threads
   cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'
 }
-declare -A cs_t cs_e sc
+cpu() { awk '{print $14 + $15}' /proc/"$1"/stat 2>/dev/null || echo 0; } # user + system ticks
+per_req_us() { awk -v a="$1" -v b="$2" -v n="$n" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b - a) * 1e6 / hz / n}'; }
+declare -A cs_t cs_e sc cpu_t cpu_e sc_e
 for kind in inline plain; do
   a=$(switches "$tpid"); ae=$(switches "${etl_pid:-$tpid}")
+  c0=$(cpu "$tpid"); ce0=$(cpu "${etl_pid:-$tpid}")
   gen "$work/$kind.list"
   cs_t[$kind]=$(awk -v a="$a" -v b="$(switches "$tpid")" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')
   cs_e[$kind]=$(awk -v a="$ae" -v b="$(switches "${etl_pid:-$tpid}")" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')
+  cpu_t[$kind]=$(per_req_us "$c0" "$(cpu "$tpid")")
+  cpu_e[$kind]=$(per_req_us "$ce0" "$(cpu "${etl_pid:-$tpid}")")
   strace -c -f -p "$tpid" -o "$work/strace.$kind" 2>/dev/null &
   sp=$!
+  se=
+  if [[ $kind == inline && -n $etl_pid ]]; then
+    strace -c -f -p "$etl_pid" -o "$work/strace.etl" 2>/dev/null &
+    se=$!
+  fi
   sleep 1
   gen "$work/$kind.list"
   sleep 0.5
-  kill -INT "$sp" 2>/dev/null || true
-  wait "$sp" 2>/dev/null || true
+  kill -INT "$sp" $se 2>/dev/null || true
+  wait "$sp" $se 2>/dev/null || true
   sc[$kind]=$(awk -v n="$n" '$NF == "total" {printf "%.1f", $4 / n}' "$work/strace.$kind")
   awk -v n="$n" 'NR > 2 && $1 !~ /^-/ && $NF != "total" && NF >= 5 && $4 / n >= 0.05 {printf "%s %.2f, ", $NF, $4 / n}' \
     "$work/strace.$kind" >"$work/calls.$kind"
@@ -94,9 +105,15 @@ curl -sf -m 60 -X DELETE "$turl/v1/etl/md5-cost" >/dev/null || true
 
 echo
 echo "the target per request ($n requests, $conns connections; inline: md5 transformer over $comm)"
-printf '%-8s %14s %18s %18s %14s\n' what instructions target-switches etl-switches syscalls
+printf '%-8s %14s %18s %18s %14s %12s %12s\n' what instructions target-switches etl-switches syscalls target-us etl-us
 for kind in inline plain; do
-  printf '%-8s %14s %18s %18s %14s\n' "$kind" "${ir[$kind]}" "${cs_t[$kind]}" "${cs_e[$kind]}" "${sc[$kind]}"
+  printf '%-8s %14s %18s %18s %14s %12s %12s\n' "$kind" "${ir[$kind]}" "${cs_t[$kind]}" "${cs_e[$kind]}" "${sc[$kind]}" \
+    "${cpu_t[$kind]}" "$([[ $kind == inline ]] && echo "${cpu_e[$kind]}" || echo -)"
 done
 for kind in inline plain; do echo "  $kind system calls: $(cat "$work/calls.$kind")"; done
+if [[ -s $work/strace.etl ]]; then
+  echo "  the ETL's system calls per inline request: $(awk -v n="$n" '$NF == "total" {printf "%.2f", $4 / n}' "$work/strace.etl")" \
+    "($(awk -v n="$n" 'NR > 2 && $1 !~ /^-/ && $NF != "total" && NF >= 5 && $4 / n >= 0.05 {printf "%s %.2f, ", $NF, $4 / n}' "$work/strace.etl"))"
+fi
+echo "  (target-us, etl-us: CPU time per request from /proc/PID/stat, in ticks of 1/$(getconf CLK_TCK) s: a busy machine moves them)"
 echo "(callgrind files: /tmp/inline-cost.{inline,plain}.callgrind; load average $(cut -d' ' -f1-3 /proc/loadavg))"

@@ -26,6 +26,9 @@
  * processes that are transforming already (never for an op: it goes to a
  * thread that may wait). An offline job's window (etl_async.fill) keeps
  * as many connections as cores busy, up to FILL_MAX objects on each.
+ * An inline object joins a connection that has work in flight, up to
+ * INLINE_DEPTH, when the ETL said it is one process with a thread per
+ * stream (Etlfs-Worker: 0/1, as etlfs-md5 says).
  *
  * An ETL of ours serves its streams from several processes (prefork.py),
  * each stream by one of them, and names it in the 101 (Etlfs-Worker): an
@@ -67,6 +70,7 @@
  * traced process: about a millisecond), since the time per object is seen
  * on the clock, not the ETL's CPU */
 #define FILL_SLOW_NS (ETL_SEC_NS / 100)
+#define INLINE_DEPTH 4   /* inline objects on one connection of an ETL that is one process */
 #define ERRTEXT_MAX 1024 /* bytes of a text answer kept for the message */
 #define WORKER_HDR "Etlfs-Worker" /* the 101's: which of the ETL's processes serves the stream */
 #define WORKERS_MAX 256           /* processes told apart (prefork.py's NUM_WORKERS bound) */
@@ -119,6 +123,7 @@ typedef struct ws_pool {
     int fill_conns;    /* connections a window keeps busy (the cores, at most CONN_MAX) */
     int64_t svc_ns;    /* the ETL's time per object on a stream, a moving average of what the
                         * readers see (atomic, relaxed: approximate is enough) */
+    bool alone;        /* the ETL serves every stream in one process, a thread each (Etlfs-Worker N/1; mu) */
 } ws_pool;
 
 static void *pool_new(const etl_handle *h)
@@ -236,6 +241,29 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
     return NULL;
 }
 
+/* For an inline object to an ETL that is one process (alone): the fullest
+ * connection that has work in flight and room for one more, up to depth,
+ * else pool_pick's choice. Spread over idle connections, each of the ETL's
+ * per-stream threads finds its queue empty between objects (a poll per
+ * object); filled, it finds the next one queued. */
+static ws_conn *pool_pick_deep(ws_pool *p, int depth, bool *wait)
+{
+    ws_conn *full = NULL;
+    int most = 0;
+    for (ws_conn *c = p->conns; c; c = c->next) {
+        int u = conn_users(c);
+        if (u > most && u < depth && !conn_dead(c) && cmn_ws_usable(c->ws)) {
+            full = c;
+            most = u;
+        }
+    }
+    if (full) {
+        *wait = false;
+        return full;
+    }
+    return pool_pick(p, wait);
+}
+
 /* For a window of ops (etl_async.fill): the least loaded, with room for
  * one more (up to FILL_MAX), of the oldest fill_conns usable connections;
  * NULL to dial one while there are fewer (counting those being dialled)
@@ -310,6 +338,27 @@ static void conn_release_op(ws_pool *p, ws_conn *c)
     pthread_mutex_unlock(&p->mu);
 }
 
+/* The 101's Etlfs-Worker: "N" (the stream is served by process N of
+ * several) or "N/M" (process N of M); -1 when not told or when M is 1. *alone:
+ * M is 1, the ETL serves every stream in one process, each on a thread of
+ * its own (the C transformers). */
+static int worker_of(const char *v, bool *alone)
+{
+    char *end = NULL;
+    long w = v ? strtol(v, &end, 10) : -1;
+    long m = 0;
+    if (v && end != v && *end == '/') {
+        const char *ms = end + 1;
+        m = strtol(ms, &end, 10);
+        if (end == ms || m < 1)
+            return -1;
+    }
+    if (!v || end == v || *end || w < 0 || w >= WORKERS_MAX || (m && w >= m))
+        return -1;
+    *alone = m == 1;
+    return m == 1 ? -1 : (int)w;
+}
+
 /* A connection to send one object on (its users counted), or -errno with
  * cerr: -ETIMEDOUT, or the dial's failure. */
 static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_conn **out, cmn_err *cerr)
@@ -341,10 +390,8 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
     cmn_ws *ws = NULL;
     char *worker = NULL;
     int rc = cmn_ws_connect("127.0.0.1", h->port, WS_PATH, deadline, WORKER_HDR, &worker, &ws, cerr);
-    char *end = NULL;
-    long w = worker ? strtol(worker, &end, 10) : -1;
-    if (!worker || end == worker || *end || w < 0 || w >= WORKERS_MAX)
-        w = -1;
+    bool alone = false;
+    int w = worker_of(worker, &alone);
     free(worker);
     pthread_mutex_lock(&p->mu);
     if (rc) {
@@ -356,7 +403,8 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
         c->pool = p;
         pthread_mutex_init(&c->qmu, NULL);
         cmn_cond_init_mono(&c->rcv);
-        c->worker = (int)w;
+        c->worker = w;
+        p->alone |= alone;
         conn_count(p, c, 1);
         ws_conn **tail = &p->conns;
         while (*tail)
@@ -857,6 +905,34 @@ static bool ws_starts(const etl_handle *h)
     return strcmp(h->arg, "fqn") == 0 || h->direct_fqn || h->fqn_default;
 }
 
+/* ws_start's connection, or NULL (mu held). A window's (fill) is
+ * pool_pick_fill's, its send side not taken: the worker waits for it after
+ * mu. An inline object's comes with its send side taken (trylock: never
+ * waits, so no order against conn_send's); it spreads over idle connections
+ * (pool_pick: over the ETL's processes, or whichever process takes a new
+ * stream), except when the ETL said it is one process with a thread per
+ * stream (alone): then it joins a connection that has work in flight, up to
+ * INLINE_DEPTH, so that the stream's thread finds the next control message
+ * queued instead of sleeping in poll for each (a context switch and a
+ * wake-up on each side per object), and answers ready together leave in one
+ * write. A filled connection whose send side is busy for a moment (the
+ * other event thread sending, its reader flushing) gives way to pool_pick's
+ * choice rather than the object going to a worker (a wake-up and a blocking
+ * send). */
+static ws_conn *start_pick(ws_pool *p, bool fill)
+{
+    bool wait;
+    if (fill)
+        return pool_pick_fill(p, &wait);
+    ws_conn *c = p->alone ? pool_pick_deep(p, INLINE_DEPTH, &wait) : pool_pick(p, &wait);
+    if (c && cmn_ws_send_trylock(c->ws))
+        return c;
+    if (!c || !p->alone)
+        return NULL;
+    ws_conn *d = pool_pick(p, &wait);
+    return d && d != c && cmn_ws_send_trylock(d->ws) ? d : NULL;
+}
+
 static int ws_start(etl_handle *h, const etl_object *obj, const char *args, const etl_async *as)
 {
     ws_pool *p = h->comm_state;
@@ -871,10 +947,9 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
      * connection's send side, then its qmu, as conn_send), which other ops
      * hold for a control message each */
     pthread_mutex_lock(&p->mu);
-    bool wait;
-    ws_conn *c = as->fill ? pool_pick_fill(p, &wait) : pool_pick(p, &wait);
+    ws_conn *c = start_pick(p, as->fill);
     int rc = -EAGAIN; /* a dial, a wait for room, another sender (maybe a large body): for a thread that may block */
-    if (c && (as->fill || cmn_ws_send_trylock(c->ws))) {
+    if (c) {
         rc = 0;
         if (!c->reader_on) {
             pthread_t th;

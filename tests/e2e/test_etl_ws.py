@@ -290,6 +290,69 @@ def test_native_md5_over_ws(tws):
             requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
 
 
+
+def test_native_md5_many_inline_gets_in_flight(tws):
+    """Inline GETs from 16 clients at once through the native transformer
+    (one process, a thread per stream: several objects queue on one
+    connection): each answer reaches its own request, and files around the
+    transformer's 64 KiB read (it stops at a short read) hash whole."""
+    t = tws
+    sizes = [0, 1, 4095, 16384, 65535, 65536, 65537, 131072, 300_001]
+    objs = {f"inf/{n}": os.urandom(n) for n in sizes}
+    for name, data in objs.items():
+        t.put("wssrc", name, data)
+    r = init_native(t, "ws-native-inflight", "ws://", "fqn")
+    assert r.status_code == 200, r.text
+    try:
+        names = sorted(objs) * 40
+
+        def one(name):
+            g = requests.get(f"{t.url}/v1/objects/wssrc/{name}", params={"etl_name": "ws-native-inflight"},
+                             timeout=60)
+            return name, g.status_code, g.content
+
+        with cf.ThreadPoolExecutor(16) as ex:
+            for name, status, body in ex.map(one, names):
+                assert status == 200, (name, body[:200])
+                assert body == hashlib.md5(objs[name]).hexdigest().encode(), name
+    finally:
+        requests.delete(f"{t.url}/v1/etl/ws-native-inflight", timeout=30)
+
+
+
+def test_native_md5_says_it_is_one_process(tmp_path):
+    """etlfs-md5's 101 says "process 0 of 1" (Etlfs-Worker: 0/1), which lets
+    the target queue several inline objects on one of its streams."""
+    import socket
+    from conftest import free_port
+    port = free_port()
+    p = subprocess.Popen([os.path.join(BUILD, "bin", "etlfs-md5"), "-l", "127.0.0.1", "-p", str(port)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                s = socket.create_connection(("127.0.0.1", port), timeout=5)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "etlfs-md5 did not listen"
+                time.sleep(0.05)
+        with s:
+            s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(4096)
+                assert chunk, head
+                head += chunk
+        lines = head.split(b"\r\n")
+        assert lines[0].startswith(b"HTTP/1.1 101"), head
+        assert b"etlfs-worker: 0/1" in [x.lower() for x in lines], head
+    finally:
+        p.terminate()
+        p.wait(timeout=10)
+
+
 # ---- AIStore's SDK webserver (FastAPIServer's /ws, _handle_ws_message) serving our client
 
 SDK_SERVER = """

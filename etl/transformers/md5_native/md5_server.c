@@ -393,6 +393,9 @@ static enum MHD_Result md5_ws_accept(struct MHD_Connection *conn)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "websocket");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
     MHD_add_response_header(resp, "Sec-WebSocket-Accept", accept);
+    /* process 0 of 1, a thread per stream: the target queues several inline
+     * objects on one stream rather than spreading them over idle ones */
+    MHD_add_response_header(resp, "Etlfs-Worker", "0/1");
     enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
     MHD_destroy_response(resp);
     return ret;
