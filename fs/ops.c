@@ -827,8 +827,10 @@ static void forget_parents(const fs_op *op)
         if (fs_path_parse(dir, &p) != 0 || !*p.obj || fs_vdir_has(dir))
             break; /* the bucket itself, or a directory mkdir keeps */
         fs_cache_forget(dir);
-        if (ctx && ctx->fuse)
+        if (ctx && ctx->fuse) {
+            fs_loop_blocking(); /* the kernel may wait for a lookup that is still to be read */
             fuse_invalidate_path(ctx->fuse, dir);
+        }
     }
 }
 
