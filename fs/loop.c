@@ -7,15 +7,18 @@
  * thread while the one that just replied goes to sleep (two context switches
  * and a cross-CPU wake per request, 7.4 sleeps per copied file).
  *
- * Here one thread at a time reads /dev/fuse (the leader) and runs the request
- * it read itself. It stays the leader as long as its requests do not wait: the
- * next request is often queued by the time it reads again, and then nobody
- * sleeps. Before a request waits (an HTTP call, a queued copy, an output being
- * made ahead), fs_loop_blocking hands the lead to an idle thread, started if
- * none is idle and fewer than max_threads run: blocking requests still run in
- * parallel, as before. A thread whose request is done becomes the leader again
- * if nobody leads, else waits as a follower. Threads never end before the mount
- * does (libfuse's loop starts and ends threads when idle ones exceed a count).
+ * Here one thread reads /dev/fuse (the leader) and runs the request it read
+ * itself. It stays the leader as long as its requests do not wait: the next
+ * request is often queued by the time it reads again, and then nobody sleeps.
+ * Before a request waits (an HTTP call, a queued copy, an output being made
+ * ahead), fs_loop_blocking hands the lead to an idle thread, started if none
+ * is idle and fewer than max_threads run: blocking requests still run in
+ * parallel, as before. A thread whose waiting request is done reads too (the
+ * leader may be stalled: waiting for a CPU, or behind a lock), and whichever
+ * of two readers next finishes a request without waiting steps back and
+ * sleeps as a follower, so the loop returns to one reader. Threads never end
+ * before the mount does (libfuse's loop starts and ends threads when idle ones
+ * exceed a count).
  */
 #include "fs/fs.h"
 
@@ -29,7 +32,7 @@
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t follow; /* followers wait here for the lead */
-    bool led;              /* a thread leads (reads, or runs what it read without waiting) */
+    int readers;           /* threads that read (or run what they read without waiting) */
     int idle;              /* followers waiting */
     int n, max;            /* threads started, at most */
     pthread_t *tids;       /* [max] */
@@ -39,7 +42,8 @@ static struct {
     struct fuse_session *se;
 } LP = {.mu = PTHREAD_MUTEX_INITIALIZER, .follow = PTHREAD_COND_INITIALIZER};
 
-static __thread bool leading;
+static __thread bool leading; /* this thread counts among the readers */
+static __thread bool waited;  /* this thread's request handed the lead on */
 
 static void *worker(void *arg);
 
@@ -62,11 +66,12 @@ void fs_loop_blocking(void)
     if (!leading)
         return; /* not a FUSE thread, or it handed the lead on already */
     leading = false;
+    waited = true;
     pthread_mutex_lock(&LP.mu);
-    LP.led = false;
-    if (LP.idle > 0)
+    bool none = __atomic_sub_fetch(&LP.readers, 1, __ATOMIC_RELAXED) == 0;
+    if (none && LP.idle > 0)
         pthread_cond_signal(&LP.follow);
-    else if (LP.n < LP.max)
+    else if (none && LP.n < LP.max)
         start_locked();
     pthread_mutex_unlock(&LP.mu);
 }
@@ -77,13 +82,15 @@ static void *worker(void *arg)
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, NULL); /* only while waiting in read() */
     pthread_mutex_lock(&LP.mu);
     while (!fuse_session_exited(LP.se)) {
-        if (LP.led) {
+        if (LP.readers > 0 && !waited) {
             LP.idle++;
             pthread_cond_wait(&LP.follow, &LP.mu);
             LP.idle--;
             continue;
         }
-        LP.led = leading = true;
+        waited = false;
+        __atomic_add_fetch(&LP.readers, 1, __ATOMIC_RELAXED); /* written under mu, read without */
+        leading = true;
         pthread_mutex_unlock(&LP.mu);
         int rc = 0;
         while (leading && !fuse_session_exited(LP.se)) {
@@ -95,10 +102,14 @@ static void *worker(void *arg)
             if (rc <= 0)
                 break; /* 0: unmounted */
             fuse_session_process_buf(LP.se, buf);
+            if (leading && __atomic_load_n(&LP.readers, __ATOMIC_RELAXED) > 1)
+                break; /* done without waiting, and another reads too: one reader is enough */
         }
         pthread_mutex_lock(&LP.mu);
-        if (leading)
-            LP.led = leading = false;
+        if (leading) {
+            __atomic_sub_fetch(&LP.readers, 1, __ATOMIC_RELAXED);
+            leading = false;
+        }
         if (rc < 0 && rc != -EINTR && rc != -EAGAIN) {
             LP.error = rc;
             fuse_session_exit(LP.se);
