@@ -741,6 +741,7 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
     struct fuse_bufvec *bv = cmn_xmalloc(sizeof *bv);
     int fd = fs_reader_fd(h);
     if (fd >= 0) {
+        fs_loop_blocking(); /* the splice may wait for the disk: readers of other files go on meanwhile */
         *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
         bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
         bv->buf[0].fd = fd;
