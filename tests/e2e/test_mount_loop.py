@@ -3,10 +3,11 @@ those that do not wait; a request that waits for the target hands the reading
 on, so it never holds up the others, and a mount of one thread still works."""
 
 import os
+import signal
 import subprocess
 import threading
 
-from mount_fixtures import Mount, init_md5_etl, md5hex, mount  # noqa: F401
+from mount_fixtures import Mount, init_md5_etl, is_mounted, md5hex, mount, unmount  # noqa: F401
 
 # The object named slow keeps its transform (and the FUSE request reading it)
 # waiting far longer than the other requests of the test take.
@@ -64,3 +65,24 @@ def test_one_thread_copies_and_unmounts(target, tmp_path):
             assert open(m.path("loopdst", name[2:]), "rb").read() == md5hex(data), name
     finally:
         assert m.stop() == 0, m.log_text()
+
+
+def test_sigterm_sends_what_is_queued_and_exits(target, tmp_path):
+    m = Mount(target, tmp_path / "mnt2")
+    etl = init_md5_etl(target, name="etl-md5term")
+    b = target.create_bucket("termsrc")
+    datas = {f"{i:03d}": os.urandom(200 + i) for i in range(30)}
+    for name, data in datas.items():
+        target.put(b, name, data)
+    os.mkdir(m.path("termdst"))
+    subprocess.run(["cp", "-r", m.path("@" + etl, b) + "/.", m.path("termdst") + "/"], check=True, timeout=120)
+    m.proc.send_signal(signal.SIGTERM)  # no sync: copies may still be queued
+    try:
+        rc = m.proc.wait(timeout=60)
+    finally:
+        unmount(m.mnt)
+        m.log.close()
+    assert rc == 0, m.log_text()
+    assert not is_mounted(m.mnt)
+    for name, data in datas.items():
+        assert target.get("termdst", name).content == md5hex(data), name
