@@ -54,6 +54,7 @@ static int fuse_errno(int rc)
 static int call(cmn_http_req *req, const char *json, cmn_http_resp *resp, const char *what)
 {
     fs_stat_add(FS_ST_HTTP_REQS, 1);
+    fs_loop_blocking();
     cmn_ais c = target();
     req->want_headers = want_headers;
     if (json) {

@@ -246,6 +246,7 @@ static void wait_locked(char r1, char r2, const char *bck, const char *name)
     while (fs_pending_has(r1, bck, name) || (r2 && fs_pending_has(r2, bck, name))) {
         fs_st.batch.urgent = true;
         pthread_cond_signal(&fs_st.batch.wake);
+        fs_loop_blocking();
         pthread_cond_wait(&fs_st.batch.landed, &fs_st.batch.mu);
     }
 }
@@ -274,6 +275,7 @@ void fs_batch_wait_all(void)
     while (fs_st.batch.queued) {
         fs_st.batch.urgent = true;
         pthread_cond_signal(&fs_st.batch.wake);
+        fs_loop_blocking();
         pthread_cond_wait(&fs_st.batch.landed, &fs_st.batch.mu);
     }
     pthread_mutex_unlock(&fs_st.batch.mu);
@@ -309,6 +311,7 @@ int fs_batch_copy(const char *sbck, const char *sobj, const char *etl, const cha
     wait_locked(FS_PEND_DST, 0, sbck, sobj);
     while (fs_st.batch.queued >= 2 * (size_t)fs_cfg.copy_batch && !fs_st.batch.stopping) { /* bounded memory: cp waits */
         pthread_cond_signal(&fs_st.batch.wake);
+        fs_loop_blocking();
         pthread_cond_wait(&fs_st.batch.landed, &fs_st.batch.mu);
     }
     batch *b = fs_st.batch.stopping ? NULL : open_batch(sbck, etl, dbck);

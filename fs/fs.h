@@ -24,6 +24,8 @@
  *              in order, transformed in the background
  *   conn.c     FUSE_HANDLE_KILLPRIV_V2 in the INIT reply (libfuse 3.14 cannot
  *              ask for it): no security.capability lookup before each write
+ *   loop.c     the request loop: one thread reads and runs requests until one
+ *              must wait (fs_loop_blocking), then another reads meanwhile
  *   ops.c      the FUSE operations (high-level API, multi-threaded) and the table;
  *              each enters through one protocol per kind (op_enter_read/_write):
  *              parse, refuse writes under @views, wait on the copy barrier,
@@ -64,6 +66,7 @@ typedef struct fs_config {
     int etl_readahead;    /* view files transformed ahead of a sequential reader, at most; 0 = off */
     int etl_keep_cache;   /* 1: a view file's pages stay in the kernel while its source is unchanged */
     double negative_timeout; /* seconds the kernel trusts that a name does not exist */
+    int max_threads;      /* FUSE threads, at most (loop.c) */
 } fs_config;
 
 extern fs_config fs_cfg;
@@ -409,6 +412,13 @@ static inline bool fs_notify_on(void) { return fs_cfg.negative_timeout > 0; }
 /* In fs_init, before libfuse sends the INIT reply: the reply says the daemon
  * clears suid/sgid/capabilities itself (it has none to clear). */
 void fs_conn_killpriv_v2(struct fuse *f);
+
+/* ------------------------------------------------------------------ loop.c */
+/* The request loop (leader and followers) until the session ends; 0 or -1. */
+int fs_loop(struct fuse *f, int max_threads);
+/* Before a FUSE request waits (HTTP, a queued copy, another thread's work):
+ * another thread reads the next requests meanwhile. A no-op elsewhere. */
+void fs_loop_blocking(void);
 
 /* ------------------------------------------------------------------ ops.c */
 extern const struct fuse_operations fs_ops;

@@ -1,11 +1,14 @@
 /*
  * main.c - `etlfs --endpoint URL MOUNTPOINT [-f] [-o opts]`: parses our options
  * (fuse_opt, so they also work as -o key=value from mount(8) and fstab), then
- * hands the rest to libfuse's fuse_main (foreground, debug, threads, mount).
+ * hands the rest to libfuse (foreground, debug, mount) and runs the request
+ * loop: loop.c's, or libfuse's single-threaded one with -s.
  */
 #include "fs/fs.h"
 
 #include "common/ais_client.h"
+
+#include <fuse3/fuse_lowlevel.h>
 
 #include <stddef.h>
 #include <stdio.h>
@@ -38,6 +41,7 @@ struct cli {
     char *readahead;
     char *keep;
     char *negative;
+    char *threads;
     int help;
     int version;
 };
@@ -50,7 +54,7 @@ static const struct fuse_opt cli_opts[] = {
     OPT("copy_batch=%s", batch),    OPT("max_object_size=%s", max_size), OPT("metrics_file=%s", metrics),
     OPT("token=%s", token),         OPT("token_file=%s", token_file),
     OPT("--token-file=%s", token_file), OPT("--token-file %s", token_file), OPT("etl_readahead=%s", readahead),
-    OPT("negative_timeout=%s", negative), OPT("etl_keep_cache=%s", keep),
+    OPT("negative_timeout=%s", negative), OPT("etl_keep_cache=%s", keep), OPT("max_threads=%s", threads),
     OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
     OPT("--version", version),      FUSE_OPT_END,
 };
@@ -93,7 +97,8 @@ static void usage(const char *prog)
            "  -o etl_keep_cache=0|1            1: the kernel keeps a view file's pages while its source is\n"
            "                                   unchanged, and a re-read transforms nothing (default 0: for\n"
            "                                   ETLs whose output is the same every time, not random ones)\n"
-           "  -o max_threads=N                 FUSE worker threads (default: one per CPU, at least 2)\n"
+           "  -o max_threads=N                 FUSE threads, at most (default: one per CPU, at least 2): one\n"
+           "                                   reads requests, the others run those that wait for the target\n"
            "  --token-file F, -o token_file=F  AuthN token for a target that requires one: AIStore's token\n"
            "                                   file ({\"token\": ...}) or the bare token (default: the\n"
            "                                   AIS_AUTHN_TOKEN variable, then ~/.config/ais/cli/auth.token)\n"
@@ -105,6 +110,48 @@ static void usage(const char *prog)
 }
 
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs) { return 1; }
+
+/* libfuse's fuse_main, with loop.c's loop in place of libfuse's multi-threaded one */
+static int run(struct fuse_args *args)
+{
+    struct fuse_cmdline_opts opts;
+    if (fuse_parse_cmdline(args, &opts) != 0)
+        return 1;
+    int rc = 0;
+    struct fuse *f = NULL;
+    if (opts.show_version) {
+        printf("FUSE library version %s\n", fuse_pkgversion());
+        fuse_lowlevel_version();
+    } else if (opts.show_help) {
+        if (args->argv[0][0] != '\0')
+            printf("usage: %s [options] <mountpoint>\n\n", args->argv[0]);
+        printf("FUSE options:\n");
+        fuse_cmdline_help();
+        fuse_lib_help(args);
+    } else if (!opts.mountpoint) {
+        fprintf(stderr, "etlfs: no mountpoint given\n");
+        rc = 2;
+    } else if (!(f = fuse_new(args, &fs_ops, sizeof fs_ops, NULL))) {
+        rc = 3;
+    } else if (fuse_mount(f, opts.mountpoint) != 0) {
+        rc = 4;
+    } else {
+        if (fuse_daemonize(opts.foreground) != 0) {
+            rc = 5;
+        } else if (fuse_set_signal_handlers(fuse_get_session(f)) != 0) {
+            rc = 6;
+        } else {
+            if ((opts.singlethread ? fuse_loop(f) : fs_loop(f, fs_cfg.max_threads)) != 0)
+                rc = 7;
+            fuse_remove_signal_handlers(fuse_get_session(f));
+        }
+        fuse_unmount(f);
+    }
+    if (f)
+        fuse_destroy(f);
+    free(opts.mountpoint);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -145,6 +192,10 @@ int main(int argc, char **argv)
         fs_cfg.etl_keep_cache = atoi(cli.keep) > 0;
     if (cli.readahead)
         fs_cfg.etl_readahead = atoi(cli.readahead) > 0 ? atoi(cli.readahead) : 0;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    fs_cfg.max_threads = ncpu > 2 ? (int)ncpu : 2;
+    if (cli.threads)
+        fs_cfg.max_threads = atoi(cli.threads) > 0 ? atoi(cli.threads) : 1;
     if (cli.max_size)
         fs_cfg.max_object_size = strtoll(cli.max_size, NULL, 10);
     if (cli.metrics && *cli.metrics) /* absolute: the daemon changes to / */
@@ -161,27 +212,15 @@ int main(int argc, char **argv)
     }
 
     static const char fsname[] = "-ofsname=etlfs,subtype=etlfs";
-    char threads[64];
-    if (!cli.help && !cli.version) {
+    if (!cli.help && !cli.version)
         fuse_opt_add_arg(&args, fsname);
-        /* First, so a user's value wins. libfuse 3.14 warns about its own unset
-         * max_idle_threads. Few threads: the kernel hands each request to the
-         * next idle thread in turn, and on a small node a sequential reader
-         * through the fqn path then runs ~1.5x slower with libfuse's default 10
-         * threads than with one per CPU. The price: at most that many blocking
-         * HTTP calls (ETL output, PUT on close) at once; raise it with -o. */
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        snprintf(threads, sizeof threads, "-omax_threads=%ld", ncpu > 2 ? ncpu : 2);
-        fuse_opt_insert_arg(&args, 1, threads);
-        fuse_opt_insert_arg(&args, 1, "-omax_idle_threads=16");
-    }
 
     if (fs_client_init() == 0) {
         fs_cache_init();
         if (!cli.help && !cli.version)
             cmn_info("etlfs: target %s, attr_timeout %.3gs, fqn fast path %s", fs_cfg.endpoint,
                      fs_cfg.attr_timeout, fs_cfg.fqn ? "on" : "off");
-        rc = fuse_main(args.argc, args.argv, &fs_ops, NULL);
+        rc = run(&args);
         fs_cache_destroy();
         fs_client_cleanup();
     }
@@ -197,6 +236,7 @@ int main(int argc, char **argv)
     free(cli.readahead);
     free(cli.keep);
     free(cli.negative);
+    free(cli.threads);
     free(cli.metrics);
     free(fs_cfg.metrics_file);
     free(cli.token);

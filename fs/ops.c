@@ -22,13 +22,16 @@
 
 /* ---------------------------------------------------------------- shared by the operations */
 
+static uid_t owner_uid; /* the daemon's, set once in fs_init: two system calls less per stat filled */
+static gid_t owner_gid;
+
 static void fill_stat(struct stat *st, bool is_dir, int64_t size, int64_t mtime_ns, bool ro)
 {
     memset(st, 0, sizeof *st);
     if (!mtime_ns)
         mtime_ns = fs_st.mount_ns;
-    st->st_uid = getuid();
-    st->st_gid = getgid();
+    st->st_uid = owner_uid;
+    st->st_gid = owner_gid;
     if (is_dir) {
         st->st_mode = S_IFDIR | (ro ? 0555 : 0755);
         st->st_nlink = 2;
@@ -739,6 +742,7 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
     struct fuse_bufvec *bv = cmn_xmalloc(sizeof *bv);
     int fd = fs_reader_fd(h);
     if (fd >= 0) {
+        fs_loop_blocking(); /* the splice may wait for the disk: readers of other files go on meanwhile */
         *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
         bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
         bv->buf[0].fd = fd;
@@ -828,8 +832,10 @@ static void forget_parents(const fs_op *op)
         if (fs_path_parse(dir, &p) != 0 || !*p.obj || fs_vdir_has(dir))
             break; /* the bucket itself, or a directory mkdir keeps */
         fs_cache_forget(dir);
-        if (ctx && ctx->fuse)
+        if (ctx && ctx->fuse) {
+            fs_loop_blocking(); /* the kernel may wait for a lookup that is still to be read */
             fuse_invalidate_path(ctx->fuse, dir);
+        }
     }
 }
 
@@ -953,6 +959,8 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     fs_st.mount_ns = cmn_now_ns();
+    owner_uid = getuid();
+    owner_gid = getgid();
     fs_batch_start(); /* here, after libfuse has daemonized: threads do not survive fork */
     fs_prefetch_start();
     fs_notify_start(fuse_get_context()->fuse);

@@ -1,0 +1,89 @@
+#!/bin/bash
+# cp-cost.sh - what one file of `cp -r MNT/@etl-md5/src/. MNT/dst/` + `sync`
+# costs the mount daemon, in counts: its system calls by name (strace -c -f,
+# a run of its own: strace slows everything), its context switches and its
+# CPU (all its threads, /proc), and cp's own context switches. Counts, not
+# speeds: stable enough on a busy machine to compare two builds or options.
+# usage: bench/cp-cost.sh   env: BUILD=build N=500 ETLFS_OPTS="-o opt,..." STRACE=1
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+PY=/usr/bin/python3
+BUILD=$(cd "${BUILD:-$root/build}" && pwd)
+N=${N:-500}
+ETLFS_OPTS=${ETLFS_OPTS:-}
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+need_tools cp-cost.sh curl fusermount3 timeout
+[ -z "${STRACE:-}" ] || need_tools cp-cost.sh strace
+bench_workdir cpcost
+mnt=$work/mnt
+cleanup() { fusermount3 -u "$mnt" 2>/dev/null || true; bench_cleanup; }
+trap cleanup EXIT
+time_limit cp-cost.sh 900
+
+start_target "$BUILD"
+curl -sf -X POST "$turl/v1/buckets/src" -H 'Content-Type: application/json' -d '{"action":"create-bck"}' >/dev/null
+head -c 16384 /dev/urandom >"$work/blob"
+for i in $(seq -f '%05g' 1 "$N"); do
+  curl -sf -X PUT "$turl/v1/objects/src/f$i" --data-binary "@$work/blob" >/dev/null
+done
+SPEC=$(base64 -w0 "$root/etl/transformers/md5_native/pod.yaml")
+curl -sf -X PUT "$turl/v1/etl" -H 'Content-Type: application/json' --max-time 120 \
+  -d "{\"id\":\"etl-md5\",\"communication\":\"hpush://\",\"argument\":\"\",\"timeout\":\"5m\",\"spec\":\"$SPEC\"}" >/dev/null ||
+  { echo "ETL init failed: $(tail -5 "$work/target.log")" >&2; exit 1; }
+
+# the sums over a process's threads: voluntary, involuntary switches, CPU ns (schedstat)
+proc_counts() { # PID
+  local v=0 i=0 t=0 f
+  for f in /proc/"$1"/task/*; do
+    v=$((v + $(awk '/^voluntary_ctxt_switches/ {print $2}' "$f/status")))
+    i=$((i + $(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$f/status")))
+    t=$((t + $(cut -d' ' -f1 "$f/schedstat")))
+  done
+  echo "$v $i $t"
+}
+
+run() { # DST
+  mkdir -p "$mnt"
+  # shellcheck disable=SC2086
+  "$BUILD/bin/etlfs" --endpoint "$turl" "$mnt" -f $ETLFS_OPTS >"$work/mnt.log" 2>&1 &
+  local mpid=$!
+  pids+=($mpid)
+  for _ in $(seq 200); do grep -q " $mnt fuse" /proc/mounts && break; sleep 0.05; done
+  mkdir "$mnt/$1"
+  ls "$mnt/@etl-md5/src" >/dev/null
+  local spid=
+  if [ -n "${STRACE:-}" ]; then
+    strace -c -f -p "$mpid" -o "$work/strace" &
+    spid=$!
+    sleep 1
+  fi
+  local a b
+  a=$(proc_counts "$mpid")
+  # cp's own switches: from its rusage, through python
+  $PY - "$mnt/@etl-md5/src/." "$mnt/$1/" <<'PY' >"$work/cp"
+import resource, subprocess, sys
+subprocess.run(["timeout", "300", "cp", "-r", sys.argv[1], sys.argv[2]], check=True)
+subprocess.run(["timeout", "120", "sync", sys.argv[2]], check=True)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(r.ru_nvcsw, r.ru_nivcsw, r.ru_utime + r.ru_stime)
+PY
+  b=$(proc_counts "$mpid")
+  [ "$(ls "$mnt/$1" | wc -l)" = "$N" ] || { echo "cp-cost.sh: $1 lacks files" >&2; exit 1; }
+  if [ -n "$spid" ]; then
+    kill -INT "$spid"
+    wait "$spid" 2>/dev/null || true
+  fi
+  read -r cv ci cs <"$work/cp"
+  echo "$a $b" | awk -v n="$N" -v cv="$cv" -v ci="$ci" -v cs="$cs" '{
+    printf "daemon per file: %.2f voluntary + %.2f involuntary switches, %.0f us CPU; cp+sync per file: %.2f + %.2f switches, %.0f us CPU\n",
+      ($4 - $1) / n, ($5 - $2) / n, ($6 - $3) / 1e3 / n, cv / n, ci / n, cs * 1e6 / n }'
+  if [ -n "$spid" ]; then
+    awk -v n="$N" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ { printf "    %s %.2f", $NF, $4 / n } END { printf "\n" }' "$work/strace"
+  fi
+  fusermount3 -u "$mnt"
+  wait "$mpid" 2>/dev/null || true
+}
+
+echo "cp -r of $N files of 16 KiB through @etl-md5, $(cut -d' ' -f1-3 /proc/loadavg) load, build $BUILD ${ETLFS_OPTS}"
+run dst
