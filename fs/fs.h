@@ -107,6 +107,8 @@ int fs_api_create_bucket(const char *bck);
 int fs_api_destroy_bucket(const char *bck);
 /* One page of the immediate children of prefix (which is "" or ends in '/'). */
 int fs_api_list_page(const char *bck, const char *prefix, const char *token, unsigned pagesize, fs_page *pg);
+/* The same with the entries' names and kinds only (no size, version or file). */
+int fs_api_list_names(const char *bck, const char *prefix, const char *token, unsigned pagesize, fs_page *pg);
 void fs_page_free(fs_page *pg);
 int fs_api_head(const char *bck, const char *obj, fs_objattr *a);
 /* Ranged GET into buf; returns bytes read or -errno. */
@@ -455,6 +457,8 @@ typedef struct fs_fqn_root {
 
 typedef struct fs_state {
     int64_t mount_ns;  /* ops.c: directories' time; set once in fs_init */
+    uid_t uid;         /* ops.c: every file's owner (the daemon's); set once in fs_init */
+    gid_t gid;         /* ops.c: set once in fs_init */
     bool target_remote; /* ops.c: a HEAD answered without etlfs-fqn; atomic */
     struct {           /* ops.c: running ETLs, refreshed at most once per attr_timeout */
         pthread_mutex_t mu;

@@ -27,8 +27,8 @@ static void fill_stat(struct stat *st, bool is_dir, int64_t size, int64_t mtime_
     memset(st, 0, sizeof *st);
     if (!mtime_ns)
         mtime_ns = fs_st.mount_ns;
-    st->st_uid = getuid();
-    st->st_gid = getgid();
+    st->st_uid = fs_st.uid; /* not a system call per entry a listing fills */
+    st->st_gid = fs_st.gid;
     if (is_dir) {
         st->st_mode = S_IFDIR | (ro ? 0555 : 0755);
         st->st_nlink = 2;
@@ -953,6 +953,8 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     fs_st.mount_ns = cmn_now_ns();
+    fs_st.uid = getuid();
+    fs_st.gid = getgid();
     fs_batch_start(); /* here, after libfuse has daemonized: threads do not survive fork */
     fs_prefetch_start();
     fs_notify_start(fuse_get_context()->fuse);

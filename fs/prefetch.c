@@ -283,12 +283,12 @@ static fs_pf_stream *stream_new(pid_t pid, const char *etl, const char *bck, con
     return s;
 }
 
-/* The names of files after `after` in bck's directory dir: one listing page,
- * without the lock. */
+/* The names of files after `after` in bck's directory dir: one listing page
+ * of names only (the reader's lookups learn the rest), without the lock. */
 static int list_after(const char *bck, const char *dir, const char *after, char ***names, size_t *n, bool *more)
 {
     fs_page pg;
-    int rc = fs_api_list_page(bck, dir, after, PF_PAGE, &pg);
+    int rc = fs_api_list_names(bck, dir, after, PF_PAGE, &pg);
     if (rc < 0)
         return rc;
     *names = cmn_xmalloc((pg.n ? pg.n : 1) * sizeof **names);
