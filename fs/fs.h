@@ -280,6 +280,7 @@ enum fs_stat {
     FS_ST_RA_FETCHES,    /* view files transformed ahead of a sequential reader */
     FS_ST_RA_HITS,       /* first reads served from such an output */
     FS_ST_RA_DROPPED,    /* outputs dropped unread: pattern broken, source changed, too old */
+    FS_ST_RA_WAITS,      /* opens and first reads that waited for an output being made */
     FS_ST_VIEW_CACHED,   /* opens of a view file whose output goes through the page cache */
     FS_ST_VIEW_KEPT,     /* ... and of one whose pages the kernel kept (etl_keep_cache): no transform */
     FS_ST__N

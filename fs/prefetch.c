@@ -412,8 +412,13 @@ static bool take_locked(fs_handle *h, bool all)
 {
     drop_owned(0); /* ready outputs past their time */
     fs_pf_entry *e;
-    while ((e = entry_find(h->etl, h->bck, h->obj)) && e->state == PF_RUNNING)
+    bool waited = false;
+    while ((e = entry_find(h->etl, h->bck, h->obj)) && e->state == PF_RUNNING) {
+        waited = true;
         pthread_cond_wait(&PF.done, &PF.mu); /* started already: wait rather than ask twice */
+    }
+    if (waited)
+        fs_stat_add(FS_ST_RA_WAITS, 1);
     if (!e || (!all && e->state != PF_READY))
         return false;
     bool took = e->state == PF_READY;
