@@ -345,6 +345,9 @@ int64_t fs_reader_left(fs_handle *h, off_t off);
 ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off);
 /* The node-local file a reader serves from (fixed at open), or -1. */
 int fs_reader_fd(const fs_handle *h);
+/* A view's output made and spilled to its spool file: that file (kept until
+ * the release), else -1. */
+int fs_reader_spool_fd(fs_handle *h);
 
 int fs_writer_open(const fs_path *p, const char *path, bool create, bool trunc, fs_handle **out);
 ssize_t fs_writer_write(fs_handle *h, const char *buf, size_t len, off_t off);
