@@ -26,7 +26,10 @@
 #
 # usage: bench/mount.sh     env: BUILD=build DATA=/tmp/etlfs-bench-data LARGE_N=64
 #   ETL=native (etlfs-md5 transformer from etl/transformers/md5_native) | code (Python)
-#   COMM=hpush:// (the ETL's communicator: hpush://, ws://, ...)
+#   COMM=ws:// (the md5 and cp rows' ETL communicator: ws://, hpush://, ...). ws://
+#     by default: its control message names the file, the ETL of ours reads it, and
+#     the target serves the view's GET on its event thread without a worker
+#     (bench/view-cost.sh counts ~90 us of target CPU per file against ~185 for hpush://)
 #   ETLFS_OPTS="-o opt,..." extra daemon options; PARTS="passthrough etlfs" runs only those.
 #   Root only (drop_caches, mounts).
 # Each step is bounded by STEP_TIMEOUT seconds (default 120), the whole run by 12 min.
@@ -36,7 +39,7 @@ BUILD=${BUILD:-$ROOT/build}
 DATA=${DATA:-/tmp/etlfs-bench-data}
 LARGE_N=${LARGE_N:-64}
 ETL=${ETL:-native}
-COMM=${COMM:-hpush://}
+COMM=${COMM:-ws://}
 ETLFS_OPTS=${ETLFS_OPTS:-}
 PARTS=${PARTS:-disk passthrough etlfs rclone md5 cp} # a subset for quick comparisons
 STEP_TIMEOUT=${STEP_TIMEOUT:-120}

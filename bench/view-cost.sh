@@ -8,6 +8,9 @@
 # machine; CPU and files/s are not (say the load average with them).
 # usage: bench/view-cost.sh [daemon options, e.g. -o etl_keep_cache=1]
 #   env: BUILD=build DATA=/tmp/etlfs-bench-data DIRS="d00 d01" PASSES=1
+#        COMM=ws:// ARG= (the ETL's communicator and argument; ws://, the
+#        cheapest for the target, as bench/mount.sh's md5 and cp rows: an ETL of
+#        ours reads the file the control message names whatever ARG says)
 #   Root (FUSE mounts). Every step is bounded (120 s), the whole run by 10 min.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +18,8 @@ BUILD=$(cd "${BUILD:-$ROOT/build}" && pwd)
 DATA=${DATA:-/tmp/etlfs-bench-data}
 DIRS=${DIRS:-d00 d01}
 PASSES=${PASSES:-1}
+COMM=${COMM:-ws://}
+ARG=${ARG:-}
 PY=/usr/bin/python3
 if [ -z "${VIEW_COST_BOUNDED:-}" ]; then
   VIEW_COST_BOUNDED=1 exec timeout -k 10 600 "$0" "$@"
@@ -43,7 +48,7 @@ for d in $DIRS; do
 done
 SPEC=$(base64 -w0 "$ROOT/etl/transformers/md5_native/pod.yaml")
 curl -sf -X PUT "$URL/v1/etl" -H 'Content-Type: application/json' --max-time 120 \
-  -d "{\"id\":\"etl-md5\",\"communication\":\"hpush://\",\"argument\":\"\",\"timeout\":\"5m\",\"spec\":\"$SPEC\"}" >/dev/null
+  -d "{\"id\":\"etl-md5\",\"communication\":\"$COMM\",\"argument\":\"$ARG\",\"timeout\":\"5m\",\"spec\":\"$SPEC\"}" >/dev/null
 find "$W/mp0" "$W/mp1" -type f -print0 | t xargs -0 cat >/dev/null # the sources warm
 EPID=$(pgrep -n -P "$TPID" etlfs-md5 || pgrep -n etlfs-md5)
 mkdir -p "$W/mnt"
@@ -53,21 +58,21 @@ PIDS+=($FPID)
 for _ in $(seq 100); do grep -q " $W/mnt fuse" /proc/mounts && break; sleep 0.05; done
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
-KEYS="fuse_ops http_requests readahead_fetches readahead_hits view_page_cache_opens view_kept_opens"
+KEYS="fuse_ops http_requests readahead_fetches readahead_hits view_page_cache_opens view_kept_opens readahead_waits"
 cnt() { $PY -c "import json,os,sys; d=json.loads(os.getxattr(sys.argv[1],'user.etlfs.stats')); print(' '.join(str(d.get(k,0)) for k in sys.argv[2:]))" "$W/mnt" $KEYS; }
 TCK=$(getconf CLK_TCK)
 for pass in $(seq "$PASSES"); do
-  read -r o0 h0 f0 k0 c0 p0 <<<"$(cnt)"
+  read -r o0 h0 f0 k0 c0 p0 w0 <<<"$(cnt)"
   a0="$(cpu "$FPID") $(cpu "$TPID") $(cpu "$EPID") $(ctx "$FPID") $(ctx "$TPID")"
   s0=$(date +%s.%N)
   (cd "$W/mnt/@etl-md5/bench/small" && for d in $DIRS; do ls "$d" | sed "s|^|$d/|"; done | t xargs -d '\n' cat) >"$W/out"
   s1=$(date +%s.%N)
   a1="$(cpu "$FPID") $(cpu "$TPID") $(cpu "$EPID") $(ctx "$FPID") $(ctx "$TPID")"
-  read -r o1 h1 f1 k1 c1 p1 <<<"$(cnt)"
+  read -r o1 h1 f1 k1 c1 p1 w1 <<<"$(cnt)"
   N=$(($(wc -c <"$W/out") / 32))
-  echo "$a0 $a1" | awk -v n="$N" -v a="$s0" -v b="$s1" -v tck="$TCK" -v pass="$pass" \
-    -v fo=$((o1 - o0 - 1)) -v hh=$((h1 - h0)) -v rf=$((f1 - f0)) -v rk=$((k1 - k0)) -v pc=$((c1 - c0)) -v kp=$((p1 - p0)) \
+  echo "$a0 $a1" | awk -v n="$N" -v a="$s0" -v b="$s1" -v tck="$TCK" -v pass="$pass" -v comm="$COMM" \
+    -v fo=$((o1 - o0 - 1)) -v hh=$((h1 - h0)) -v rf=$((f1 - f0)) -v rk=$((k1 - k0)) -v pc=$((c1 - c0)) -v kp=$((p1 - p0)) -v rw=$((w1 - w0)) \
     -v l="$(cut -d' ' -f1-3 /proc/loadavg)" '{
-      printf "pass %d: %d files, %.0f files/s; per file: FUSE %.2f, HTTP %.2f; CPU daemon %.0f us, target %.0f us, ETL %.0f us;", pass, n, n / (b - a), fo / n, hh / n, ($6 - $1) / tck * 1e6 / n, ($7 - $2) / tck * 1e6 / n, ($8 - $3) / tck * 1e6 / n
-      printf " context switches daemon %.1f, target %.1f; read-ahead %d made, %d taken; page cache opens %d, kept %d; load %s\n", ($9 - $4) / n, ($10 - $5) / n, rf, rk, pc, kp, l }'
+      printf "%s pass %d: %d files, %.0f files/s; per file: FUSE %.2f, HTTP %.2f; CPU daemon %.0f us, target %.0f us, ETL %.0f us;", comm, pass, n, n / (b - a), fo / n, hh / n, ($6 - $1) / tck * 1e6 / n, ($7 - $2) / tck * 1e6 / n, ($8 - $3) / tck * 1e6 / n
+      printf " context switches daemon %.1f, target %.1f; read-ahead %d made, %d taken, %d waited for; page cache opens %d, kept %d; load %s\n", ($9 - $4) / n, ($10 - $5) / n, rf, rk, rw, pc, kp, l }'
 done

@@ -28,7 +28,8 @@
  * as many connections as cores busy, up to FILL_MAX objects on each.
  * An inline object joins a connection that has work in flight, up to
  * INLINE_DEPTH, when the ETL said it is one process with a thread per
- * stream (Etlfs-Worker: 0/1, as etlfs-md5 says).
+ * stream (Etlfs-Worker: 0/1, as etlfs-md5 says) and as many connections as
+ * cores have work already.
  *
  * An ETL of ours serves its streams from several processes (prefork.py),
  * each stream by one of them, and names it in the 101 (Etlfs-Worker): an
@@ -241,23 +242,29 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
     return NULL;
 }
 
-/* For an inline object to an ETL that is one process (alone): the fullest
- * connection that has work in flight and room for one more, up to depth,
- * else pool_pick's choice. Spread over idle connections, each of the ETL's
- * per-stream threads finds its queue empty between objects (a poll per
- * object); filled, it finds the next one queued. */
+/* For an inline object to an ETL that is one process (alone): pool_pick's
+ * choice while fewer connections than cores have work (each of the ETL's
+ * per-stream threads can run at once: two objects on one stream would run
+ * one after the other); beyond that, the fullest connection that has work
+ * in flight and room for one more, up to depth. Spread over idle
+ * connections, each of the ETL's per-stream threads finds its queue empty
+ * between objects (a poll per object); filled, it finds the next one
+ * queued. */
 static ws_conn *pool_pick_deep(ws_pool *p, int depth, bool *wait)
 {
     ws_conn *full = NULL;
-    int most = 0;
+    int most = 0, busy = 0;
     for (ws_conn *c = p->conns; c; c = c->next) {
         int u = conn_users(c);
-        if (u > most && u < depth && !conn_dead(c) && cmn_ws_usable(c->ws)) {
+        if (!u || conn_dead(c) || !cmn_ws_usable(c->ws))
+            continue;
+        busy++;
+        if (u > most && u < depth) {
             full = c;
             most = u;
         }
     }
-    if (full) {
+    if (full && busy >= p->fill_conns) {
         *wait = false;
         return full;
     }
@@ -911,8 +918,8 @@ static bool ws_starts(const etl_handle *h)
  * waits, so no order against conn_send's); it spreads over idle connections
  * (pool_pick: over the ETL's processes, or whichever process takes a new
  * stream), except when the ETL said it is one process with a thread per
- * stream (alone): then it joins a connection that has work in flight, up to
- * INLINE_DEPTH, so that the stream's thread finds the next control message
+ * stream (alone): then, once as many connections as cores have work, it
+ * joins a connection that has work in flight, up to INLINE_DEPTH, so that the stream's thread finds the next control message
  * queued instead of sleeping in poll for each (a context switch and a
  * wake-up on each side per object), and answers ready together leave in one
  * write. A filled connection whose send side is busy for a moment (the

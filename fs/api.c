@@ -246,15 +246,15 @@ static int64_t parse_atime(const char *s)
     return (int64_t)timegm(&tm) * 1000000000LL;
 }
 
-int fs_api_list_page(const char *bck, const char *prefix, const char *token, unsigned pagesize, fs_page *pg)
+static int list_page(const char *bck, const char *prefix, const char *token, unsigned pagesize, const char *props,
+                     fs_page *pg)
 {
     memset(pg, 0, sizeof *pg);
     cJSON *val = cJSON_CreateObject();
     cJSON_AddStringToObject(val, "prefix", prefix);
     cJSON_AddNumberToObject(val, "pagesize", pagesize);
     cJSON_AddStringToObject(val, "continuation_token", token ? token : "");
-    /* location: a target may then name each object's node-local file (etlfs_fqn) */
-    cJSON_AddStringToObject(val, "props", fs_cfg.fqn ? "name,size,version,atime,location" : "name,size,version,atime");
+    cJSON_AddStringToObject(val, "props", props);
     char flags[16];
     snprintf(flags, sizeof flags, "%d", LS_NO_RECURSION);
     cJSON_AddStringToObject(val, "flags", flags);
@@ -317,6 +317,20 @@ int fs_api_list_page(const char *bck, const char *prefix, const char *token, uns
     free(url);
     free(json);
     return rc;
+}
+
+int fs_api_list_page(const char *bck, const char *prefix, const char *token, unsigned pagesize, fs_page *pg)
+{
+    /* location: a target may then name each object's node-local file (etlfs_fqn) */
+    return list_page(bck, prefix, token, pagesize,
+                     fs_cfg.fqn ? "name,size,version,atime,location" : "name,size,version,atime", pg);
+}
+
+/* Names only: the target lists them from the directory alone, without
+ * opening each object for its size and version (read-ahead's look ahead). */
+int fs_api_list_names(const char *bck, const char *prefix, const char *token, unsigned pagesize, fs_page *pg)
+{
+    return list_page(bck, prefix, token, pagesize, "name", pg);
 }
 
 /* ---------------------------------------------------------------- objects */

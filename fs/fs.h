@@ -110,6 +110,8 @@ int fs_api_create_bucket(const char *bck);
 int fs_api_destroy_bucket(const char *bck);
 /* One page of the immediate children of prefix (which is "" or ends in '/'). */
 int fs_api_list_page(const char *bck, const char *prefix, const char *token, unsigned pagesize, fs_page *pg);
+/* The same with the entries' names and kinds only (no size, version or file). */
+int fs_api_list_names(const char *bck, const char *prefix, const char *token, unsigned pagesize, fs_page *pg);
 void fs_page_free(fs_page *pg);
 int fs_api_head(const char *bck, const char *obj, fs_objattr *a);
 /* Ranged GET into buf; returns bytes read or -errno. */
@@ -281,6 +283,7 @@ enum fs_stat {
     FS_ST_RA_FETCHES,    /* view files transformed ahead of a sequential reader */
     FS_ST_RA_HITS,       /* first reads served from such an output */
     FS_ST_RA_DROPPED,    /* outputs dropped unread: pattern broken, source changed, too old */
+    FS_ST_RA_WAITS,      /* opens and first reads that waited for an output being made */
     FS_ST_VIEW_CACHED,   /* opens of a view file whose output goes through the page cache */
     FS_ST_VIEW_KEPT,     /* ... and of one whose pages the kernel kept (etl_keep_cache): no transform */
     FS_ST__N
@@ -345,6 +348,9 @@ int64_t fs_reader_left(fs_handle *h, off_t off);
 ssize_t fs_reader_read(fs_handle *h, char *buf, size_t len, off_t off);
 /* The node-local file a reader serves from (fixed at open), or -1. */
 int fs_reader_fd(const fs_handle *h);
+/* A view's output made and spilled to its spool file: that file (kept until
+ * the release), else -1. */
+int fs_reader_spool_fd(fs_handle *h);
 
 int fs_writer_open(const fs_path *p, const char *path, bool create, bool trunc, fs_handle **out);
 ssize_t fs_writer_write(fs_handle *h, const char *buf, size_t len, off_t off);
@@ -465,6 +471,8 @@ typedef struct fs_fqn_root {
 
 typedef struct fs_state {
     int64_t mount_ns;  /* ops.c: directories' time; set once in fs_init */
+    uid_t uid;         /* ops.c: every file's owner (the daemon's); set once in fs_init */
+    gid_t gid;         /* ops.c: set once in fs_init */
     bool target_remote; /* ops.c: a HEAD answered without etlfs-fqn; atomic */
     struct {           /* ops.c: running ETLs, refreshed at most once per attr_timeout */
         pthread_mutex_t mu;

@@ -22,16 +22,13 @@
 
 /* ---------------------------------------------------------------- shared by the operations */
 
-static uid_t owner_uid; /* the daemon's, set once in fs_init: two system calls less per stat filled */
-static gid_t owner_gid;
-
 static void fill_stat(struct stat *st, bool is_dir, int64_t size, int64_t mtime_ns, bool ro)
 {
     memset(st, 0, sizeof *st);
     if (!mtime_ns)
         mtime_ns = fs_st.mount_ns;
-    st->st_uid = owner_uid;
-    st->st_gid = owner_gid;
+    st->st_uid = fs_st.uid; /* not a system call per entry a listing fills */
+    st->st_gid = fs_st.gid;
     if (is_dir) {
         st->st_mode = S_IFDIR | (ro ? 0555 : 0755);
         st->st_nlink = 2;
@@ -734,8 +731,9 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
     return (int)fs_reader_read(op_enter_fh(fi), buf, size, off);
 }
 
-/* Node-local files go back as a file range: libfuse splices them into the
- * reply (FUSE_CAP_SPLICE_WRITE), so their bytes are never copied through us. */
+/* Node-local files, and a view's output spilled to its spool file, go back
+ * as a file range: libfuse splices them into the reply (FUSE_CAP_SPLICE_WRITE),
+ * so their bytes are never copied through us. */
 static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off, struct fuse_file_info *fi)
 {
     fs_handle *h = op_enter_fh(fi);
@@ -758,6 +756,16 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
             }
             if ((int64_t)size > left)
                 size = (size_t)left;
+            int sfd = size ? fs_reader_spool_fd(h) : -1;
+            if (sfd >= 0) { /* spilled: spliced from the spool file too, not copied through a buffer */
+                *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
+                bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+                bv->buf[0].fd = sfd;
+                bv->buf[0].pos = off;
+                fs_stat_add(FS_ST_READ_BYTES, (int64_t)size);
+                *bufp = bv;
+                return 0;
+            }
         }
         char *mem = cmn_xmalloc(size ? size : 1);
         ssize_t n = fs_reader_read(h, mem, size, off);
@@ -959,8 +967,8 @@ static int fs_listxattr(const char *path, char *list, size_t size)
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 {
     fs_st.mount_ns = cmn_now_ns();
-    owner_uid = getuid();
-    owner_gid = getgid();
+    fs_st.uid = getuid();
+    fs_st.gid = getgid();
     fs_batch_start(); /* here, after libfuse has daemonized: threads do not survive fork */
     fs_prefetch_start();
     fs_notify_start(fuse_get_context()->fuse);

@@ -283,12 +283,12 @@ static fs_pf_stream *stream_new(pid_t pid, const char *etl, const char *bck, con
     return s;
 }
 
-/* The names of files after `after` in bck's directory dir: one listing page,
- * without the lock. */
+/* The names of files after `after` in bck's directory dir: one listing page
+ * of names only (the reader's lookups learn the rest), without the lock. */
 static int list_after(const char *bck, const char *dir, const char *after, char ***names, size_t *n, bool *more)
 {
     fs_page pg;
-    int rc = fs_api_list_page(bck, dir, after, PF_PAGE, &pg);
+    int rc = fs_api_list_names(bck, dir, after, PF_PAGE, &pg);
     if (rc < 0)
         return rc;
     *names = cmn_xmalloc((pg.n ? pg.n : 1) * sizeof **names);
@@ -412,10 +412,14 @@ static bool take_locked(fs_handle *h, bool all)
 {
     drop_owned(0); /* ready outputs past their time */
     fs_pf_entry *e;
+    bool waited = false;
     while ((e = entry_find(h->etl, h->bck, h->obj)) && e->state == PF_RUNNING) {
+        waited = true;
         fs_loop_blocking();
         pthread_cond_wait(&PF.done, &PF.mu); /* started already: wait rather than ask twice */
     }
+    if (waited)
+        fs_stat_add(FS_ST_RA_WAITS, 1);
     if (!e || (!all && e->state != PF_READY))
         return false;
     bool took = e->state == PF_READY;

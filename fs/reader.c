@@ -227,6 +227,14 @@ static ssize_t read_ranged(fs_handle *h, char *buf, size_t len, off_t off)
 
 int fs_reader_fd(const fs_handle *h) { return !h->writer && !h->etl[0] ? h->fd : -1; }
 
+int fs_reader_spool_fd(fs_handle *h)
+{
+    pthread_mutex_lock(&h->mu);
+    int fd = h->etl[0] && !h->writer && h->etl_loaded ? h->out.fd : -1;
+    pthread_mutex_unlock(&h->mu);
+    return fd;
+}
+
 int64_t fs_reader_left(fs_handle *h, off_t off)
 {
     pthread_mutex_lock(&h->mu);

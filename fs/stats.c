@@ -33,6 +33,7 @@ static const char *const names[FS_ST__N] = {
     [FS_ST_RA_FETCHES] = "readahead_fetches",
     [FS_ST_RA_HITS] = "readahead_hits",
     [FS_ST_RA_DROPPED] = "readahead_dropped",
+    [FS_ST_RA_WAITS] = "readahead_waits",
     [FS_ST_VIEW_CACHED] = "view_page_cache_opens",
     [FS_ST_VIEW_KEPT] = "view_kept_opens",
 };

@@ -114,13 +114,13 @@ def transform(data):
 """
 
 
-def init_md5_etl(target, name="etl-md5fs", code=MD5_CODE):
-    """Starts a code ETL (by default the hex md5 of each object); skips the
-    test with the target's reason when ETL init fails."""
+def init_md5_etl(target, name="etl-md5fs", code=MD5_CODE, comm="hpush://"):
+    """Starts a code ETL (by default the hex md5 of each object, over
+    hpush://); skips the test with the target's reason when ETL init fails."""
     msg = {
         "id": name,
         "runtime": "python3.11v2",
-        "communication": "hpush://",
+        "communication": comm,
         "timeout": "2m",
         "funcs": {"transform": "transform"},
         "code": base64.b64encode(code.encode()).decode(),

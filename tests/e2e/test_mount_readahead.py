@@ -67,6 +67,54 @@ def test_in_order_reader_gets_outputs_made_ahead(target, mount, md5_etl):
         assert line.split()[0] == md5hex(md5hex(data[key])).decode()
 
 
+def test_in_order_reader_over_ws(target, mount):
+    """Over ws:// (the ETL reads the file the control message names; the
+    target serves the view's GET without a worker) read-ahead gives the same
+    bytes as over hpush://."""
+    etl = init_md5_etl(target, name="etl-md5ws", comm="ws://")
+    b, data = fill(target, "raws")
+    view = mount.path("@" + etl, b)
+    names = sorted(os.listdir(view))
+    assert names == sorted(data)
+    before = mount.stats()
+    out = subprocess.run(["md5sum"] + names, cwd=view, capture_output=True, check=True, timeout=120).stdout
+    for line, key in zip(out.decode().splitlines(), names):
+        assert line.split()[0] == md5hex(md5hex(data[key])).decode(), key
+    after = mount.stats()
+    assert after["readahead_hits"] > before["readahead_hits"], after
+    assert after["errors"] == 0
+
+
+SLOW_CODE = """
+import hashlib
+import time
+
+
+def transform(data):
+    if len(data) == 1002:  # the third file of fill()'s
+        time.sleep(3)
+    return hashlib.md5(data).hexdigest().encode()
+"""
+
+
+def test_open_of_a_file_being_made_ahead_waits_for_it(target, mount):
+    """A reader that reaches a file whose transform ahead is running waits for
+    that output (readahead_waits) instead of asking the target again."""
+    etl = init_md5_etl(target, name="etl-slowra", code=SLOW_CODE)
+    b, data = fill(target, "raslow", n=4)
+    view = mount.path("@" + etl, b)
+    names = sorted(os.listdir(view))
+    for key in names[:2]:
+        assert read(os.path.join(view, key)) == md5hex(data[key]), key
+    before = mount.stats()
+    wait_fetching(mount, 0)  # names[2]'s transform ahead runs now, for 3 s
+    assert read(os.path.join(view, names[2])) == md5hex(data[names[2]])
+    after = mount.stats()
+    assert after["readahead_waits"] > before["readahead_waits"], after
+    assert after["readahead_hits"] > before["readahead_hits"], after  # taken, not asked again
+    assert after["errors"] == 0
+
+
 def test_write_to_source_drops_what_was_read_ahead(target, mount, md5_etl):
     b, data = fill(target, "rainv")
     view = mount.path("@" + md5_etl, b)
