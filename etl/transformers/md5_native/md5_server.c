@@ -18,9 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -284,7 +286,46 @@ struct md5_ws {
     struct MHD_UpgradeResponseHandle *urh;
     char *pre;                            /* bytes MHD read past the request */
     size_t prelen;
+    struct md5_ws *next;                  /* in g_ws.live */
 };
+
+/* The streams being served: a stop shuts their sockets and waits for their
+ * threads, which hand their handles back to the daemon, before it goes
+ * (a handle used after MHD_stop_daemon is freed memory). */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t gone;
+    struct md5_ws *live;
+    bool stopping; /* a stream upgraded from here on is closed at once */
+} g_ws = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, false};
+
+static void md5_ws_forget(struct md5_ws *w)
+{
+    pthread_mutex_lock(&g_ws.mu);
+    for (struct md5_ws **pp = &g_ws.live; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    pthread_cond_broadcast(&g_ws.gone);
+    pthread_mutex_unlock(&g_ws.mu);
+}
+
+/* Ends every stream (their threads see the socket shut) and waits for
+ * their threads, at most a few seconds. */
+static void md5_ws_stop_all(void)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    pthread_mutex_lock(&g_ws.mu);
+    g_ws.stopping = true;
+    for (struct md5_ws *w = g_ws.live; w; w = w->next)
+        shutdown(w->fd, SHUT_RDWR);
+    while (g_ws.live && pthread_cond_timedwait(&g_ws.gone, &g_ws.mu, &until) == 0)
+        ;
+    pthread_mutex_unlock(&g_ws.mu);
+}
 
 static int md5_ws_begin(void *ctx, int opcode, int64_t len)
 {
@@ -348,6 +389,7 @@ static void *md5_ws_serve(void *arg)
     cmn_buf_free(&ctrl);
     cmn_ws_free(ws);
     MHD_upgrade_action(w->urh, MHD_UPGRADE_ACTION_CLOSE);
+    md5_ws_forget(w);
     free(w->pre);
     free(w);
     return NULL;
@@ -366,8 +408,19 @@ static void md5_ws_upgraded(void *cls, struct MHD_Connection *conn, void *con_cl
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-    if (w->fd < 0 || pthread_create(&th, &at, md5_ws_serve, w) != 0) {
-        cmn_warn("etlfs-md5: ws: cannot serve a connection: %s", strerror(errno));
+    /* listed before its thread can end, or closed now when a stop has
+     * begun (the stop shuts only the streams listed before it) */
+    pthread_mutex_lock(&g_ws.mu);
+    bool stopping = g_ws.stopping;
+    if (!stopping) {
+        w->next = g_ws.live;
+        g_ws.live = w;
+    }
+    pthread_mutex_unlock(&g_ws.mu);
+    if (stopping || w->fd < 0 || pthread_create(&th, &at, md5_ws_serve, w) != 0) {
+        if (!stopping)
+            cmn_warn("etlfs-md5: ws: cannot serve a connection: %s", strerror(errno));
+        md5_ws_forget(w);
         if (w->fd >= 0)
             close(w->fd);
         MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
@@ -530,6 +583,7 @@ int main(int argc, char **argv)
     int sig = 0;
     sigwait(&sigs, &sig);
     cmn_info("etlfs-md5: signal %d, stopping", sig);
+    md5_ws_stop_all();
     MHD_stop_daemon(d);
     pthread_key_delete(g_curl_key);
     curl_global_cleanup();
