@@ -84,10 +84,10 @@ procs=$(etl_procs)
 say "ETL processes: $(echo $procs)"
 
 say "counting pass: $n GETs, $conns connections"
-# each stream the ETL's processes hold: "pid local-port bytes_received" (control messages in)
+# each stream the ETL's processes hold: "pid peer-address bytes_received" (control messages in)
 streams() {
   ss -tnpi state established 2>/dev/null | awk '
-    /users:/ { pid = ""; if (match($0, /pid=[0-9]+/)) pid = substr($0, RSTART + 4, RLENGTH - 4); port = $3; next }
+    /users:/ { pid = ""; if (match($0, /pid=[0-9]+/)) pid = substr($0, RSTART + 4, RLENGTH - 4); port = $4; next }
     pid != "" { b = 0; if (match($0, /bytes_received:[0-9]+/)) b = substr($0, RSTART + 15, RLENGTH - 15); print pid, port, b; pid = "" }'
 }
 streams >"$work/streams.0"
