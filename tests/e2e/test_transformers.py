@@ -627,5 +627,88 @@ def test_nodelay_small_replies(start):
         assert time.time() - t0 < 1.5
 
 
+# ---- the runner's ws:// framing, driven by a raw client
+
+WS_CODE = """
+def transform(data, etl_args=None):
+    return data[::-1] + (b"|" + etl_args.encode() if etl_args else b"")
+"""
+
+
+def ws_frame(op, data, fin=True):
+    """A client's frame, masked (RFC 6455)."""
+    n = len(data)
+    head = bytes([(0x80 if fin else 0) | op])
+    head += bytes([0x80 | n]) if n < 126 else bytes([0xFE]) + n.to_bytes(2, "big") if n < 65536 \
+        else bytes([0xFF]) + n.to_bytes(8, "big")
+    mask = os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def ws_read(f):
+    """The server's next frame: (opcode, payload); the server never masks."""
+    b0, b1 = f.read(2)
+    assert not b1 & 0x80
+    n = b1 & 0x7F
+    if n == 126:
+        n = int.from_bytes(f.read(2), "big")
+    elif n == 127:
+        n = int.from_bytes(f.read(8), "big")
+    return b0 & 0x0F, f.read(n)
+
+
+def test_runner_ws_framing(rstart, tmp_path):
+    """Frames that came with the upgrade request, in pieces, fragmented
+    around a ping, several in one write; 7-, 16- and 64-bit lengths both
+    ways; the target's own control message and any other JSON; files
+    shorter and longer than one read; a close answered with a close."""
+    p = runner(rstart, tmp_path, WS_CODE, comm="ws://")
+    small, big = os.urandom(300), os.urandom(200_000)  # big: longer than ws_stream's READ_GUESS
+    d = tmp_path / "mp" / "dir #1%2F"
+    d.mkdir(parents=True)
+    (d / "small").write_bytes(small)
+    (d / "big").write_bytes(big)
+    esc = {n: urllib.parse.quote(str(d / n), safe="-_.~$&+,:;=@") for n in ("small", "big")}  # Go's PathEscape
+    assert "%2F" in esc["small"] and "%252F" in esc["small"]
+    with socket.create_connection(("127.0.0.1", p.port), timeout=TIMEOUT) as s:
+        f = s.makefile("rb")
+        s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                  + ws_frame(2, b'{"path":"b/first"}') + ws_frame(2, b"abc"))
+        assert f.readline().startswith(b"HTTP/1.1 101")
+        while f.readline() not in (b"\r\n", b""):
+            pass
+        assert ws_read(f) == (2, b"cba")
+        # the target's own shape, a file of one read and one of several
+        s.sendall(ws_frame(2, b'{"fqn":"%s","path":"b/small"}' % esc["small"].encode()))
+        assert ws_read(f) == (2, small[::-1])
+        s.sendall(ws_frame(2, b'{"fqn":"%s","path":"b/big"}' % esc["big"].encode()))
+        assert ws_read(f) == (2, big[::-1])
+        # other JSON: fields in another order, escapes, etl_args
+        s.sendall(ws_frame(2, b'{"path":"b/\\"q\\"","etl_args":"a\\"b","fqn":"%s"}' % esc["small"].encode()))
+        assert ws_read(f) == (2, small[::-1] + b'|a"b')
+        # a 64-bit length, sent in pieces; then two objects in one write
+        msg = ws_frame(2, b'{"path":"b/p"}') + ws_frame(2, big)
+        for i in range(0, len(msg), 50_000):
+            s.sendall(msg[i:i + 50_000])
+            time.sleep(0.01)
+        assert ws_read(f) == (2, big[::-1])
+        s.sendall(ws_frame(2, b'{"path":"b/1"}') + ws_frame(2, small) + ws_frame(2, b'{"path":"b/2"}') + ws_frame(2, b"xy"))
+        assert ws_read(f) == (2, small[::-1])
+        assert ws_read(f) == (2, b"yx")
+        # a control message in two fragments with a ping between them
+        s.sendall(ws_frame(2, b'{"path":', fin=False) + ws_frame(9, b"hi") + ws_frame(0, b'"b/f"}') + ws_frame(2, b"12"))
+        assert ws_read(f) == (10, b"hi")
+        assert ws_read(f) == (2, b"21")
+        # a missing file fails its object only
+        s.sendall(ws_frame(2, b'{"fqn":"%s","path":"b/gone"}' % esc["small"].replace("small", "gone").encode()))
+        op, text = ws_read(f)
+        assert op == 1 and text.startswith(b"Transform error:")
+        s.sendall(ws_frame(2, b'{"fqn":"%s","path":"b/small"}' % esc["small"].encode()))
+        assert ws_read(f) == (2, small[::-1])
+        s.sendall(ws_frame(8, (1000).to_bytes(2, "big")))
+        assert ws_read(f) == (8, (1000).to_bytes(2, "big"))
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-v"]))

@@ -61,26 +61,33 @@ def workers(env=os.environ):
 
 
 class _Busy:
-    """Transforms running in this process; idle is set when there are none."""
+    """Transforms running in this process (n, under lock). A new connection
+    may wait for none to run (wait_idle); the event is touched only then,
+    not twice per object."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.n = 0
+        self.waiting = False  # wait_idle waits on idle (lock)
         self.idle = threading.Event()
-        self.idle.set()
 
-    def __enter__(self):
+    def add(self, d):
         with self.lock:
-            self.n += 1
-            self.idle.clear()
+            self.n += d
             _publish(self.n)
-
-    def __exit__(self, *exc):
-        with self.lock:
-            self.n -= 1
-            if not self.n:
+            if not self.n and self.waiting:
                 self.idle.set()
-            _publish(self.n)
+
+    def wait_idle(self, timeout):
+        """Until no transform runs here, timeout seconds at most."""
+        with self.lock:
+            if not self.n:
+                return
+            self.waiting = True
+            self.idle.clear()
+        self.idle.wait(timeout)
+        with self.lock:
+            self.waiting = False
 
 
 busy = _Busy()
@@ -157,8 +164,11 @@ def counted(fn):
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
-        with busy:
+        busy.add(1)
+        try:
             return fn(*args, **kwargs)
+        finally:
+            busy.add(-1)
 
     return run
 
@@ -176,7 +186,7 @@ class WorkerMixIn:
                 while _crowded() and _pending(self.socket) and time.monotonic() < end:
                     time.sleep(GRACE / 4)
             else:
-                busy.idle.wait(GRACE)
+                busy.wait_idle(GRACE)
         conn, addr = self.socket.accept()  # BlockingIOError: a sibling took it
         conn.setblocking(True)
         _held(conn, 1)
