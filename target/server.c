@@ -208,13 +208,17 @@ static bool start_stream(tgt_req *r, tgt_handler end, int *ret)
 }
 
 /* Limits on a request's head. libmicrohttpd keeps the whole head (request
- * line, headers, the parsed query) in one per-connection pool; when it does
- * not fit, it drops the connection or answers in HTML. The pool is sized
- * above these limits, so a request past them gets our JSON error instead, up
- * to a head of about 60 KiB; a larger one gets libmicrohttpd's own 414. Not
- * more: libmicrohttpd 0.9.75 zeroes the whole pool after every request of a
- * kept-alive connection, and at 256 KiB that memset was a fifth of a 16 KiB
- * GET's CPU. */
+ * line, headers, 64 bytes per header and per query parameter) and then our
+ * reply's head in one per-connection pool; when they do not fit, it closes
+ * the connection or answers in HTML. The pool is sized above these limits,
+ * so a request past them gets our JSON error instead, until the head and
+ * its entries reach about 63.5 KiB (bench/RESULTS.md has the exact edges).
+ * Not less: a pool over 32 KiB is whole pages, so 64 KiB is the smallest
+ * that answers the 60 KiB query of tests/e2e/test_target_input.py. Not
+ * more: libmicrohttpd 0.9.75 zeroes the whole pool after every request that
+ * another may follow, and the unused part of the read buffer (half the
+ * pool) as each reply starts: 96 KiB per GET, four fifths of a 16 KiB GET's
+ * counted instructions; no option changes it. */
 #define MAX_URI_LEN (32 * 1024)   /* path and query, as sent */
 #define MAX_QUERY_PARAMS 128
 #define CONN_MEMORY (64 * 1024)   /* libmicrohttpd's pool per connection */
