@@ -199,6 +199,18 @@ def test_long_query_gets_a_json_414(shared_target, bucket, size):
     assert status == 414 and "URI" in msg
 
 
+
+def test_heads_near_the_documented_edge_still_get_our_answer(shared_target, bucket):
+    # docs/target.md (Limits): 64 bytes of the pool per parameter and per header;
+    # 919 parameters or 870 headers still fit with a one-letter bucket
+    query = "&".join(f"p{i}=v" for i in range(880))
+    status, msg = raw_json_error(shared_target, f"GET /v1/buckets/{bucket}?{query} HTTP/1.1\r\nHost: x\r\n"
+                                                "Connection: close")
+    assert status == 400 and "880" in msg
+    headers = "".join(f"\r\nX-H{i}: v" for i in range(830))
+    status, _, _ = raw(shared_target, f"GET /v1/objects/{bucket}/none HTTP/1.1\r\nHost: x\r\nConnection: close{headers}")
+    assert status == 404
+
 def test_head_larger_than_the_connection_pool_is_414(shared_target, bucket):
     # past the per-connection pool (server.c CONN_MEMORY) libmicrohttpd answers itself
     status, _, _ = raw(shared_target, f"GET /v1/buckets/{bucket}?a={'x' * 120 * 1024} HTTP/1.1\r\nHost: x\r\n"
