@@ -212,7 +212,7 @@ static bool start_stream(tgt_req *r, tgt_handler end, int *ret)
  * reply's head in one per-connection pool; when they do not fit, it closes
  * the connection or answers in HTML. The pool is sized above these limits,
  * so a request past them gets our JSON error instead, until the head and
- * its entries reach about 63.5 KiB (bench/RESULTS.md has the exact edges).
+ * its entries reach about 63.8 KiB (bench/RESULTS.md has the exact edges).
  * Not less: a pool over 32 KiB is whole pages, so 64 KiB is the smallest
  * that answers the 60 KiB query of tests/e2e/test_target_input.py. Not
  * more: libmicrohttpd 0.9.75 zeroes the whole pool after every request that
