@@ -210,18 +210,18 @@ static bool start_stream(tgt_req *r, tgt_handler end, int *ret)
 /* Limits on a request's head. libmicrohttpd keeps the whole head (request
  * line, headers, 64 bytes per header and per query parameter) and then our
  * reply's head in one per-connection pool; when they do not fit, it closes
- * the connection or answers in HTML. The pool is sized above these limits,
+ * the connection or answers in HTML. These limits sit well inside the pool,
  * so a request past them gets our JSON error instead, until the head and
- * its entries reach about 63.8 KiB (bench/RESULTS.md has the exact edges).
- * Not less: a pool over 32 KiB is whole pages, so 64 KiB is the smallest
- * that answers the 60 KiB query of tests/e2e/test_target_input.py. Not
- * more: libmicrohttpd 0.9.75 zeroes the whole pool after every request that
- * another may follow, and the unused part of the read buffer (half the
- * pool) as each reply starts: 96 KiB per GET, four fifths of a 16 KiB GET's
- * counted instructions; no option changes it. */
-#define MAX_URI_LEN (32 * 1024)   /* path and query, as sent */
-#define MAX_QUERY_PARAMS 128
-#define CONN_MEMORY (64 * 1024)   /* libmicrohttpd's pool per connection */
+ * its entries reach about 31.5 KiB (docs/target.md, Limits, has the edges).
+ * The longest object name (1023 bytes, 3 KiB percent-encoded) is far below
+ * the URI limit. The pool is kept small: libmicrohttpd 0.9.75 zeroes all of
+ * it after every request that another may follow, and the unused part of
+ * the read buffer (half the pool) as each reply starts, and no option
+ * changes that; at 64 KiB this was four fifths of a 16 KiB GET's counted
+ * instructions (bench/RESULTS.md). */
+#define MAX_URI_LEN (16 * 1024)   /* path and query, as sent */
+#define MAX_QUERY_PARAMS 128      /* 128 entries of 64 bytes: 8 KiB of the pool */
+#define CONN_MEMORY (32 * 1024)   /* libmicrohttpd's pool per connection */
 
 /* Marks set by on_uri, before on_request sees the request: libmicrohttpd
  * hands handlers the percent-decoded path as a C string, so a %00 would
