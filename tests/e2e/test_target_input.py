@@ -259,6 +259,17 @@ def test_heads_past_the_connection_pool_get_what_the_docs_say(shared_target, buc
     assert requests.get(f"{t.url}/v1/health").status_code == 200
 
 
+def test_custom_metadata_past_8_kib_is_413(shared_target, bucket):
+    # a GET's head carries it and must fit the connection's pool (docs/target.md, Limits)
+    t = shared_target
+    t.put(bucket, "md", b"x")
+    url = f"{t.url}/v1/objects/{bucket}/md"
+    assert requests.patch(url, json={"action": "", "value": {"k": "v"}}).status_code == 200
+    r = requests.patch(url, json={"action": "", "value": {"big": "v" * 9000}})
+    assert r.status_code == 413 and "at most 8192" in err_json(r)
+    assert t.get(bucket, "md").headers.get("ais-custom-md") == "k=v"
+
+
 def test_ordinary_requests_still_pass_the_head_checks(shared_target, bucket):
     t = shared_target
     query = "&".join(f"p{i}=v" for i in range(100))
