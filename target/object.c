@@ -457,6 +457,11 @@ int tgt_h_object_copy(tgt_req *r)
     return tgt_check_object(r, bck, obj) ? tgt_act_copy_obj(r, bck, obj) : MHD_YES;
 }
 
+/* Custom metadata goes out in a GET's head (twice to a neighbour target),
+ * which must fit libmicrohttpd's per-connection pool (server.c); AIStore
+ * itself keeps all of an object's metadata in 4 KiB. */
+#define MAX_CUSTOM_LEN (8 * 1024)
+
 /* PATCH /v1/objects/B/O {"value": {k: v...}}: custom metadata merged into the
  * object's (replacing it with ?set-new-custom=true). The record is one
  * xattr, so the update is atomic; the bytes are untouched. */
@@ -493,9 +498,13 @@ int tgt_h_object_patch(tgt_req *r)
     free(m.custom);
     m.custom = cJSON_PrintUnformatted(custom);
     cJSON_Delete(custom);
-    int rc = tgt_objmeta_store(fd, &m);
+    size_t len = strlen(m.custom);
+    int rc = len > MAX_CUSTOM_LEN ? -E2BIG : tgt_objmeta_store(fd, &m);
     tgt_objmeta_free(&m);
     close(fd);
+    if (rc == -E2BIG && len > MAX_CUSTOM_LEN)
+        return tgt_reply_err(r, 413, "ais://%s/%s: custom metadata of %zu bytes as JSON (at most %d)", bck, obj, len,
+                             MAX_CUSTOM_LEN);
     if (rc)
         return tgt_reply_err(r, rc == -ERANGE || rc == -E2BIG ? 413 : 500, "ais://%s/%s: cannot store custom metadata: %s",
                              bck, obj, strerror(-rc));

@@ -208,16 +208,20 @@ static bool start_stream(tgt_req *r, tgt_handler end, int *ret)
 }
 
 /* Limits on a request's head. libmicrohttpd keeps the whole head (request
- * line, headers, the parsed query) in one per-connection pool; when it does
- * not fit, it drops the connection or answers in HTML. The pool is sized
- * above these limits, so a request past them gets our JSON error instead, up
- * to a head of about 60 KiB; a larger one gets libmicrohttpd's own 414. Not
- * more: libmicrohttpd 0.9.75 zeroes the whole pool after every request of a
- * kept-alive connection, and at 256 KiB that memset was a fifth of a 16 KiB
- * GET's CPU. */
-#define MAX_URI_LEN (32 * 1024)   /* path and query, as sent */
-#define MAX_QUERY_PARAMS 128
-#define CONN_MEMORY (64 * 1024)   /* libmicrohttpd's pool per connection */
+ * line, headers, 64 bytes per header and per query parameter) and then our
+ * reply's head in one per-connection pool; when they do not fit, it closes
+ * the connection or answers in HTML. These limits sit well inside the pool,
+ * so a request past them gets our JSON error instead, until the head and
+ * its entries reach about 31.5 KiB (docs/target.md, Limits, has the edges).
+ * The longest object name (1023 bytes, 3 KiB percent-encoded) is far below
+ * the URI limit. The pool is kept small: libmicrohttpd 0.9.75 zeroes all of
+ * it after every request that another may follow, and the unused part of
+ * the read buffer (half the pool) as each reply starts, and no option
+ * changes that; at 64 KiB this was four fifths of a 16 KiB GET's counted
+ * instructions (bench/RESULTS.md). */
+#define MAX_URI_LEN (16 * 1024)   /* path and query, as sent */
+#define MAX_QUERY_PARAMS 128      /* 128 entries of 64 bytes: 8 KiB of the pool */
+#define CONN_MEMORY (32 * 1024)   /* libmicrohttpd's pool per connection */
 
 /* Marks set by on_uri, before on_request sees the request: libmicrohttpd
  * hands handlers the percent-decoded path as a C string, so a %00 would
