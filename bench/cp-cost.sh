@@ -27,10 +27,7 @@ head -c 16384 /dev/urandom >"$work/blob"
 for i in $(seq -f '%05g' 1 "$N"); do
   curl -sf -X PUT "$turl/v1/objects/src/f$i" --data-binary "@$work/blob" >/dev/null
 done
-SPEC=$(base64 -w0 "$root/etl/transformers/md5_native/pod.yaml")
-curl -sf -X PUT "$turl/v1/etl" -H 'Content-Type: application/json' --max-time 120 \
-  -d "{\"id\":\"etl-md5\",\"communication\":\"hpush://\",\"argument\":\"\",\"timeout\":\"5m\",\"spec\":\"$SPEC\"}" >/dev/null ||
-  { echo "ETL init failed: $(tail -5 "$work/target.log")" >&2; exit 1; }
+init_md5_etl hpush://
 
 # the sums over a process's threads: voluntary, involuntary switches, CPU ns (schedstat)
 proc_counts() { # PID

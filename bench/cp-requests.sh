@@ -34,10 +34,7 @@ for i in $(seq -f '%04g' 1 "$N"); do
   cp "$work/blob" "$work/local/f$i"
   curl -sf -X PUT "$turl/v1/objects/src/f$i" --data-binary "@$work/blob" >/dev/null
 done
-SPEC=$(base64 -w0 "$root/etl/transformers/md5_native/pod.yaml")
-curl -sf -X PUT "$turl/v1/etl" -H 'Content-Type: application/json' --max-time 120 \
-  -d "{\"id\":\"etl-md5\",\"communication\":\"hpush://\",\"argument\":\"\",\"timeout\":\"5m\",\"spec\":\"$SPEC\"}" >/dev/null ||
-  { echo "ETL init failed: $(tail -5 "$work/target.log")" >&2; exit 1; }
+init_md5_etl hpush://
 
 row() { # NAME SRC DSTBUCKET [rest]
   local mnt=$work/mnt-$1 log=$work/mnt-$1.log

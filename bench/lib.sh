@@ -6,6 +6,7 @@
 #                         sampled into $work/rss; sets $tport $turl $tpid
 #   wait_health URL SECS  0 once URL/v1/health answers, 1 after SECS seconds
 #   free_port, rss_sampler PID FILE, rss_mark, rss_max_since MARK
+#   init_md5_etl COMM     the native md5 transformer as ETL etl-md5 on $turl, or exit 1
 
 find_shared() {
   shared=${ETLFS_SHARED:-}
@@ -115,4 +116,12 @@ start_target_callgrind() { # BUILD
   tpid=$!
   pids+=($tpid)
   wait_health "$turl" 120 || true
+}
+
+init_md5_etl() { # COMM
+  local spec
+  spec=$(base64 -w0 "$root/etl/transformers/md5_native/pod.yaml")
+  curl -sf -X PUT "$turl/v1/etl" -H 'Content-Type: application/json' --max-time 120 \
+    -d "{\"id\":\"etl-md5\",\"communication\":\"$1\",\"argument\":\"\",\"timeout\":\"5m\",\"spec\":\"$spec\"}" >/dev/null ||
+    { echo "ETL init failed: $(tail -5 "$work/target.log")" >&2; exit 1; }
 }

@@ -49,33 +49,35 @@ def test_a_waiting_request_holds_up_no_other(target, mount):
     assert got.get("slow") == md5hex(b"slow object")
 
 
+def copy_through_view(target, m, tag, prefix, size, n):
+    """`cp -r MNT/@etl-md5TAG/TAGsrc/PREFIX. MNT/TAGdst/` of N random objects
+    (keys without PREFIX, SIZE + i bytes each): {key: data}."""
+    etl = init_md5_etl(target, name=f"etl-md5{tag}")
+    b = target.create_bucket(f"{tag}src")
+    datas = {f"{i:03d}": os.urandom(size + i) for i in range(n)}
+    for name, data in datas.items():
+        target.put(b, prefix + name, data)
+    os.mkdir(m.path(f"{tag}dst"))
+    src = m.path("@" + etl, b, prefix.rstrip("/")) if prefix else m.path("@" + etl, b)
+    subprocess.run(["cp", "-r", src + "/.", m.path(f"{tag}dst") + "/"], check=True, timeout=120)
+    return datas
+
+
 def test_one_thread_copies_and_unmounts(target, tmp_path):
     m = Mount(target, tmp_path / "mnt1", options=["max_threads=1"])
     try:
-        etl = init_md5_etl(target, name="etl-md5loop")
-        b = target.create_bucket("loopsrc")
-        datas = {f"d/{i:03d}": os.urandom(100 + i) for i in range(40)}
-        for name, data in datas.items():
-            target.put(b, name, data)
-        os.mkdir(m.path("loopdst"))
-        subprocess.run(["cp", "-r", m.path("@" + etl, b, "d") + "/.", m.path("loopdst") + "/"], check=True, timeout=120)
+        datas = copy_through_view(target, m, "loop", prefix="d/", size=100, n=40)
         subprocess.run(["sync", m.path("loopdst")], check=True, timeout=120)
         for name, data in datas.items():
-            assert target.get("loopdst", name[2:]).content == md5hex(data), name
-            assert open(m.path("loopdst", name[2:]), "rb").read() == md5hex(data), name
+            assert target.get("loopdst", name).content == md5hex(data), name
+            assert open(m.path("loopdst", name), "rb").read() == md5hex(data), name
     finally:
         assert m.stop() == 0, m.log_text()
 
 
 def test_sigterm_sends_what_is_queued_and_exits(target, tmp_path):
     m = Mount(target, tmp_path / "mnt2")
-    etl = init_md5_etl(target, name="etl-md5term")
-    b = target.create_bucket("termsrc")
-    datas = {f"{i:03d}": os.urandom(200 + i) for i in range(30)}
-    for name, data in datas.items():
-        target.put(b, name, data)
-    os.mkdir(m.path("termdst"))
-    subprocess.run(["cp", "-r", m.path("@" + etl, b) + "/.", m.path("termdst") + "/"], check=True, timeout=120)
+    datas = copy_through_view(target, m, "term", prefix="", size=200, n=30)
     m.proc.send_signal(signal.SIGTERM)  # no sync: copies may still be queued
     try:
         rc = m.proc.wait(timeout=60)
