@@ -575,10 +575,8 @@ static void conn_pop(ws_conn *c)
 /* Sends one object on c and queues its ticket, both under the send side
  * so that tickets are in the order of the messages. 0 or -errno; after a
  * failure the connection is shut (its queued tickets fail, a receiver wakes). */
-static int conn_send(ws_pool *p, ws_conn *c, ticket *t, const ctrl_msg *ctrl, const source *src, int64_t deadline,
-                     int *read_errno)
+static int conn_send(ws_conn *c, ticket *t, const ctrl_msg *ctrl, const source *src, int64_t deadline, int *read_errno)
 {
-    (void)p;
     cmn_ws_send_lock(c->ws);
     pthread_mutex_lock(&c->qmu);
     conn_enqueue(c, t);
@@ -610,9 +608,8 @@ static int read_answer(ws_conn *c, int64_t deadline, const cmn_ws_reader *r)
 /* Waits until t's answer is next, reads it into r, and leaves the queue,
  * waking the next ticket's reader alone (a broadcast woke every thread
  * waiting on any connection, for one of them to go on). */
-static int conn_recv(ws_pool *p, ws_conn *c, ticket *t, int64_t deadline, const cmn_ws_reader *r)
+static int conn_recv(ws_conn *c, ticket *t, int64_t deadline, const cmn_ws_reader *r)
 {
-    (void)p;
     pthread_mutex_lock(&c->qmu);
     while (c->head != t) /* bounded: each answer before ours has its deadline */
         pthread_cond_wait(&t->cv, &c->qmu);
@@ -700,9 +697,9 @@ static int ws_transfer(etl_handle *h, const etl_object *obj, const char *args, c
         ticket t = {0};
         pthread_cond_init(&t.cv, NULL);
         int read_errno = 0;
-        int wrc = conn_send(pool, c, &t, &ctrl, &src, deadline, &read_errno);
+        int wrc = conn_send(c, &t, &ctrl, &src, deadline, &read_errno);
         cmn_ws_reader r = {&a, answer_begin, answer_data};
-        int rrc = conn_recv(pool, c, &t, deadline, &r);
+        int rrc = conn_recv(c, &t, deadline, &r);
         pthread_cond_destroy(&t.cv);
         char why[200] = "";
         if (wrc || rrc) /* c may go with the release */
