@@ -716,7 +716,10 @@ def etl_sockets(t, name):
     with open("/proc/net/unix") as f:
         for line in f.readlines()[1:]:
             cols = line.split()
-            if len(cols) == 8 and cols[6] in inodes and cols[5] == "03" and cols[7] == sock:
+            # bound by its path, or by /proc/self/fd/DIR/etlfs.sock when that is too long
+            named = cols[7] == sock if len(cols) == 8 else False
+            named |= len(cols) == 8 and cols[7].startswith("/proc/self/fd/") and cols[7].endswith("/etlfs.sock")
+            if named and cols[6] in inodes and cols[5] == "03":
                 unix += 1
     tcp = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
@@ -814,3 +817,30 @@ def test_ws_etl_that_knows_no_socket_works_over_tcp(tws):
         assert unix == 0 and tcp > tcp_before, (unix, tcp, tcp_before)
     finally:
         requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+def test_ws_unix_socket_on_a_path_longer_than_a_socket_address(tmp_path):
+    """A work folder deep enough that ETLFS_SOCKET is longer than a socket
+    address holds (108 bytes): the ETL binds it and the target dials it
+    through /proc/self/fd/ of its folder, in the sandbox too."""
+    deep = tmp_path / ("d" * 90)
+    deep.mkdir()
+    t = Target(str(deep), mountpaths=1)
+    try:
+        t.create_bucket("wssrc")
+        t.put("wssrc", "a.txt", OBJECTS["a.txt"])
+        for kind in ("runner", "native"):
+            name = f"ws-long-{kind}"
+            sock = os.path.join(t.data[0], ".etlfs", "etl", name, "work", "etlfs.sock")
+            assert len(sock) > 108, sock
+            r = (init_code(t, name, code=MD5, comm="ws://", arg="", deps="") if kind == "runner"
+                 else init_native(t, name, "ws://", "fqn"))
+            assert r.status_code == 200, r.text
+            g = get(t, "a.txt", etl_name=name)
+            assert g.status_code == 200 and g.content == hashlib.md5(OBJECTS["a.txt"]).hexdigest().encode(), g.text
+            assert stat.S_ISSOCK(os.lstat(sock).st_mode), sock
+            unix, _ = etl_sockets(t, name)
+            assert unix >= 1, (kind, unix)
+            requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+    finally:
+        assert t.stop() == 0, t.log_text()
