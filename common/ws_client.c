@@ -179,7 +179,8 @@ int cmn_ws_handshake(int fd, const char *host, const char *where, const char *pa
     int status = 0;
     if (sscanf(head, "HTTP/1.%*1[01] %d", &status) != 1 || status != 101) {
         size_t l = strcspn(head, "\r\n");
-        rc = cmn_err_set(err, EPROTO, "%s: answered \"%.*s\" instead of switching to WebSocket", where, (int)(l > 200 ? 200 : l), head);
+        rc = cmn_err_set(err, EPROTO, "%s: answered \"%.*s\" instead of switching to WebSocket", where,
+                         (int)(l > 200 ? 200 : l), head);
         goto fail;
     }
     char *upgrade = header(head, "Upgrade");
