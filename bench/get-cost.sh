@@ -13,6 +13,7 @@
 #        N                  requests per measurement (default 50000; 2000 under callgrind)
 #        CONNS              loadgen connections (default 32)
 #        LIMIT              the script is stopped after this many seconds (default 600)
+#        CALLGRIND          0: leave out the instruction count (default 1)
 #        BEFORE             another etlfs-target binary (e.g. main's): its CPU per GET and this
 #                           build's, each on a fresh target, alternated ROUNDS times (default 5),
 #                           medians printed; the CPU, unlike the counts, moves with the machine
@@ -139,6 +140,8 @@ if [[ -n ${BEFORE:-} ]]; then
   done
 fi
 
+ir=- ms=-
+if [[ ${CALLGRIND:-1} != 0 ]]; then
 say "the target's instructions per GET under callgrind ($ncg GETs)"
 start_target_callgrind "$build"
 gen "$turl" "$work/t.cg.list"
@@ -152,6 +155,7 @@ callgrind_annotate --inclusive=no "$f" >"$work/cg.txt" 2>/dev/null
 ir=$(awk -v n="$ncg" '/PROGRAM TOTALS/ {gsub(",", "", $1); printf "%.0f", $1 / n}' "$work/cg.txt")
 ms=$(awk -v n="$ncg" '/memset/ {gsub(",", "", $1); s += $1} END {printf "%.0f", s / n}' "$work/cg.txt")
 cp "$f" /tmp/get-cost.callgrind 2>/dev/null || true
+fi
 
 echo
 echo "one 16 KiB GET, $n requests over $conns keep-alive connections (loadgen)"

@@ -446,7 +446,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (bad_path || too_long)
         r = *con_cls = NULL;
     if (!r) {
-        r = cmn_xmalloc(sizeof *r);
+        r = tgt_req_new();
         memset(r, 0, offsetof(tgt_req, writer.tmp)); /* not its paths: 8 KiB per GET */
         *con_cls = r;
         r->conn = conn;
@@ -577,7 +577,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     cmn_buf_free(&r->body);
     free(r->path);
     free(r->url);
-    free(r);
+    tgt_req_drop(r);
     *con_cls = NULL;
 }
 
