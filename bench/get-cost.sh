@@ -2,7 +2,9 @@
 # get-cost.sh - what one 16 KiB GET costs the target next to nginx, in counts
 # that a busy machine moves little or not at all: system calls per request
 # (strace -c -f), CPU time per request (user and system apart), context
-# switches per request, and the target's instructions per request under
+# switches per request, TCP segments per request (the machine's OutSegs in
+# /proc/net/snmp: both directions, ACKs included, and any other loopback
+# traffic of the moment, so read it as "about"), and the target's instructions per request under
 # valgrind --tool=callgrind (the part spent in memset apart: callgrind counts
 # each byte of a `rep stos` as an instruction). N GETs of one object over
 # CONNS keep-alive connections (loadgen -1), after a warm-up pass.
@@ -13,6 +15,7 @@
 #        N                  requests per measurement (default 50000; 2000 under callgrind)
 #        CONNS              loadgen connections (default 32)
 #        LIMIT              the script is stopped after this many seconds (default 600)
+#        CALLGRIND          0: leave out the instruction count (default 1)
 #        BEFORE             another etlfs-target binary (e.g. main's): its CPU per GET and this
 #                           build's, each on a fresh target, alternated ROUNDS times (default 5),
 #                           medians printed; the CPU, unlike the counts, moves with the machine
@@ -70,7 +73,8 @@ switches() { # voluntary + involuntary switches of every thread of the PIDs
   for p in "$@"; do cat /proc/"$p"/task/*/status 2>/dev/null; done | awk '/ctxt_switches/ {s += $2} END {print s + 0}'
 }
 
-declare -A cpu cs sc calls
+outsegs() { awk '/^Tcp:/ {if (!h) {for (i = 1; i <= NF; i++) if ($i == "OutSegs") c = i; h = 1} else print $c}' /proc/net/snmp; }
+declare -A cpu cs sc calls segs
 for who in t n; do
   url=$turl lst=$work/t.list
   [[ $who == n ]] && url=$nurl lst=$work/n.list
@@ -80,9 +84,12 @@ for who in t n; do
   gen "$url" "$lst" # connections and caches warm
   read -r u0 s0 < <(ticks "$@")
   c0=$(switches "$@")
+  g0=$(outsegs)
   gen "$url" "$lst"
+  g1=$(outsegs)
   read -r u1 s1 < <(ticks "$@")
   c1=$(switches "$@")
+  segs[$who]=$(awk -v a="$g0" -v b="$g1" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')
   cpu[$who]=$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v hz="$hz" -v n="$n" \
     'BEGIN {printf "%.1f (user %.1f, system %.1f)", (u + s) * 1e6 / hz / n, u * 1e6 / hz / n, s * 1e6 / hz / n}')
   cs[$who]=$(awk -v a="$c0" -v b="$c1" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')
@@ -139,6 +146,8 @@ if [[ -n ${BEFORE:-} ]]; then
   done
 fi
 
+ir=- ms=-
+if [[ ${CALLGRIND:-1} != 0 ]]; then
 say "the target's instructions per GET under callgrind ($ncg GETs)"
 start_target_callgrind "$build"
 gen "$turl" "$work/t.cg.list"
@@ -152,6 +161,7 @@ callgrind_annotate --inclusive=no "$f" >"$work/cg.txt" 2>/dev/null
 ir=$(awk -v n="$ncg" '/PROGRAM TOTALS/ {gsub(",", "", $1); printf "%.0f", $1 / n}' "$work/cg.txt")
 ms=$(awk -v n="$ncg" '/memset/ {gsub(",", "", $1); s += $1} END {printf "%.0f", s / n}' "$work/cg.txt")
 cp "$f" /tmp/get-cost.callgrind 2>/dev/null || true
+fi
 
 echo
 echo "one 16 KiB GET, $n requests over $conns keep-alive connections (loadgen)"
@@ -159,6 +169,7 @@ printf '%-13s %s\n' "" "etlfs-target | nginx (2 workers, sendfile)"
 printf '%-13s %s | %s\n' "system calls" "${sc[t]}" "${sc[n]}"
 printf '%-13s %s | %s\n' "CPU µs" "${cpu[t]}" "${cpu[n]}"
 printf '%-13s %s | %s\n' "switches" "${cs[t]}" "${cs[n]}"
+printf '%-13s %s | %s\n' "TCP segments" "${segs[t]}" "${segs[n]}"
 echo "instructions (target, callgrind, $ncg GETs): $ir, of which memset $ms"
 echo "  target system calls: ${calls[t]}"
 echo "  nginx system calls: ${calls[n]}"

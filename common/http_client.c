@@ -20,6 +20,7 @@
 
 #define SHARED_POOL_MAX 64
 #define MAX_REDIRS 8L
+#define RECV_BUFFER (128L << 10) /* libcurl's receive buffer per handle */
 
 struct cmn_http_pool {
     pthread_mutex_t mu;
@@ -419,6 +420,10 @@ int cmn_http_do(cmn_http_pool *pool, const cmn_http_req *req, cmn_http_resp *res
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+    /* a large answer (a view's output) arrives in a few big reads rather
+     * than libcurl's default 16 KiB ones, each with its poll; one size for
+     * every request, so that a pooled handle's buffer is never resized */
+    curl_easy_setopt(c, CURLOPT_BUFFERSIZE, RECV_BUFFER);
     if (req->user_agent)
         curl_easy_setopt(c, CURLOPT_USERAGENT, req->user_agent);
     if (req->follow_redirects) {

@@ -216,13 +216,13 @@ static int open_for_read(tgt_req *r, const char *bck, const char *obj, int *fd, 
  * sends the head and the body in one writev: one segment on the wire where
  * a send and a sendfile made two, and a read error is a 500 before the
  * status rather than a reply cut short. Larger objects go by sendfile. */
-#define GET_INLINE_MAX (64 * 1024)
+#define GET_INLINE_MAX TGT_BODY_BUF
 
 static struct MHD_Response *body_from_file(int fd, int64_t off, int64_t len)
 {
     if (len > GET_INLINE_MAX)
         return MHD_create_response_from_fd_at_offset64((uint64_t)len, fd, (uint64_t)off);
-    char *buf = cmn_xmalloc((size_t)len + 1);
+    char *buf = tgt_body_buf_new(); /* a thread's spare (reuse.c): no large malloc per GET */
     int64_t got = 0;
     while (got < len) {
         ssize_t n = pread(fd, buf + got, (size_t)(len - got), off + got);
@@ -234,12 +234,13 @@ static struct MHD_Response *body_from_file(int fd, int64_t off, int64_t len)
     }
     close(fd);
     if (got < len) {
-        free(buf);
+        tgt_body_buf_drop(buf);
         return NULL;
     }
-    struct MHD_Response *resp = MHD_create_response_from_buffer((size_t)len, buf, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback((size_t)len, buf,
+                                                                                    tgt_body_buf_drop);
     if (!resp)
-        free(buf);
+        tgt_body_buf_drop(buf);
     return resp;
 }
 

@@ -446,7 +446,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (bad_path || too_long)
         r = *con_cls = NULL;
     if (!r) {
-        r = cmn_xmalloc(sizeof *r);
+        r = tgt_req_new();
         memset(r, 0, offsetof(tgt_req, writer.tmp)); /* not its paths: 8 KiB per GET */
         *con_cls = r;
         r->conn = conn;
@@ -577,7 +577,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     cmn_buf_free(&r->body);
     free(r->path);
     free(r->url);
-    free(r);
+    tgt_req_drop(r);
     *con_cls = NULL;
 }
 
@@ -607,8 +607,10 @@ int tgt_server_start(tgt_server *s)
     }
     /* poll, not epoll: libmicrohttpd 0.9.75's epoll mode misses a client's
      * close while request bytes are still buffered, which keeps an abandoned
-     * PUT's work file until the timeout (test_target_durability.py); measured
-     * on a 16 KiB GET, epoll gained nothing the other changes did not */
+     * PUT's work file until the timeout (test_target_durability.py); and
+     * counted on a 16 KiB GET it waits more often (at 4 connections 0.65
+     * epoll_wait per GET against 0.35 poll, the same 0.1 at 32; no fewer
+     * context switches: bench/RESULTS.md) */
     s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO |
                                   MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
                               (uint16_t)s->cfg.port, NULL, NULL, on_request, NULL,

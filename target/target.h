@@ -659,6 +659,16 @@ typedef struct tgt_req {
     tgt_writer writer;
 } tgt_req;
 
+/* A thread's spares (reuse.c): a request's struct (uninitialised; the caller
+ * zeroes it) and a buffer of TGT_BODY_BUF bytes for a small reply's body;
+ * dropping either may happen on any thread. tgt_body_buf_drop fits
+ * libmicrohttpd's free callback. */
+#define TGT_BODY_BUF (64 * 1024)
+tgt_req *tgt_req_new(void);
+void tgt_req_drop(tgt_req *r);
+void *tgt_body_buf_new(void);
+void tgt_body_buf_drop(void *buf);
+
 /* ---------------------------------------------------------------- metrics */
 /* Counters with AIStore's names (metrics.c); GET /metrics shows them. */
 enum tgt_metric {

@@ -153,6 +153,31 @@ def test_default_is_one_worker_per_core(target):
     assert len(workers_of(etl_pid(target, "etl-dflt"))) == (n if n > 1 else 0)
 
 
+THREADS = """
+import os
+def transform(data):
+    return " ".join(os.environ.get(v, "-") for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                                     "OPENBLAS_NUM_THREADS")).encode()
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_share_the_cores_for_library_threads(target, workers):
+    """torch's and NumPy's own threads: each worker gets its share of the
+    cores, as a DataLoader's workers get one thread each; not a thread per
+    core in every worker."""
+    b = target.create_bucket("thr")
+    target.put(b, "x", b"x")
+    msg = {"id": "etl-thr", "runtime": "python3.11v2", "communication": "hpush://", "timeout": "2m",
+           "funcs": {"transform": "transform"}, "code": base64.b64encode(THREADS.encode()).decode(),
+           "env": [{"name": "NUM_WORKERS", "value": str(workers)}]}
+    r = requests.put(f"{target.url}/v1/etl", json=msg, timeout=180)
+    assert r.status_code == 200, r.text
+    share = str(max(1, len(os.sched_getaffinity(0)) // workers))
+    r = target.get(b, "x", etl_name="etl-thr")
+    assert (r.status_code, r.content.decode()) == (200, " ".join([share] * 3))
+
+
 def test_views_of_two_workers_read_as_one(target, objects, mount):  # noqa: F811
     b, data = objects
     assert init(target, "etl-one", 1).status_code == 200

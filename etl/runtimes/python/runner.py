@@ -19,7 +19,9 @@ parallelism).
 
 Environment (set by the launcher): MOD_NAME, ETLFS_CODE_DIR, FUNC_TRANSFORM,
 COMM_TYPE, CHUNK_SIZE, ARG_TYPE, AIS_TARGET_URL, ETLFS_PORT, ETLFS_PYTHON;
-NUM_WORKERS when the init message's env gives it.
+NUM_WORKERS when the init message's env gives it. The runner sets
+OMP_NUM_THREADS, MKL_NUM_THREADS and OPENBLAS_NUM_THREADS to each worker's
+share of the cores (share_cores).
 """
 import http.server
 import importlib.util
@@ -640,6 +642,21 @@ def ws_object(cfg, fn):
     return one
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def share_cores(workers, env=os.environ):
+    """Gives each of the workers processes its share of the cores for a
+    library's own threads (torch's intra-op pool, NumPy's BLAS): unset, each
+    process would start one per core, and NUM_WORKERS processes would fight
+    each other and the job reading the outputs (a DataLoader's workers run
+    one each). A value already in the environment is kept."""
+    n = max(1, len(os.sched_getaffinity(0)) // max(1, workers))
+    for var in THREAD_VARS:
+        if not env.get(var):
+            env[var] = str(n)
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == IO_WORKER_FLAG:
         io_worker(sys.argv[2])
@@ -657,6 +674,7 @@ def main():
     workers = 1
     if not cfg.is_io:
         workers = prefork.workers()
+        share_cores(workers)  # before the user's module imports torch or NumPy
         Handler.transform = staticmethod(prefork.counted(load_transform(cfg)))
     elif IO_POOL_FLAG in sys.argv[1:]:
         Handler.io_pool = IoPool(cfg, max(2, min(8, os.cpu_count() or 2)))
