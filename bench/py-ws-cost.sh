@@ -74,6 +74,12 @@ etl_procs() {
     grep -q runner.py "/proc/$(ps -o ppid= -p "$p" | tr -d ' ')/cmdline" 2>/dev/null && echo "$p"
   done | sort -u
 }
+# the ETL's streams: accepted on its Unix socket (ETLFS_SOCKET) or on its port
+transport() {
+  local u
+  u=$(awk -v s="/md5-pycost/work/etlfs.sock" '$6 == "03" && index($8, s) {n++} END {print n + 0}' /proc/net/unix)
+  echo "streams over the ETL's Unix socket: $u"
+}
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
 gen() { "$build/bin/loadgen" -1 -c "$conns" "$turl" "$work/inline.list"; }
@@ -112,7 +118,8 @@ printf '%-22s %10s %10s   (user+sys, 10 ms ticks)\n' loadgen \
   "$(awk -v a="$g_vol" -v b="$g_inv" -v n="$n" 'BEGIN {printf "%.1f", (a + b) / n}')"
 echo "loadgen: $(cat "$work/gen.out") (a rate on a shared machine: orientation only)"
 streams >"$work/streams.1"
-echo "the ETL's streams in this pass (bytes of control messages received: the objects' share of each):"
+echo "the ETL's TCP streams in this pass (bytes of control messages received: the objects' share of each;" \
+  "none when they go through the ETL's Unix socket: then see the strace pass):"
 for p in $procs; do
   awk -v p="$p" 'NR == FNR { if ($1 == p) b[$2] = $3; next } $1 == p { d = $3 - b[$2]; t += d; s = s sprintf(" %s", d) }
     END { printf "  process %s: streams%s (sum %d)\n", p, (s == "" ? " none" : s), t }' "$work/streams.0" "$work/streams.1"
@@ -158,5 +165,26 @@ if [[ ${PERF:-0} != 0 ]]; then
     perf report -q -i "$work/perf.$w" --no-children --sort dso,sym 2>/dev/null | grep -v "^$" | head -25
   done
 fi
+if [[ ${LATENCY:-0} != 0 ]]; then
+  evs=syscalls:sys_enter_sendto,syscalls:sys_exit_recvfrom,syscalls:sys_enter_sendmsg
+  for c in 1 "$conns"; do
+    say "pass under perf record of system calls, $c connection(s)"
+    head -n 2000 "$work/inline.list" >"$work/lat.list"
+    perf record -q -e "$evs" -o "$work/perf.lat" -p "$(echo $tpid $procs | tr ' ' ,)" 2>/dev/null &
+    pl=$!
+    perf record -q -e "$evs" -o "$work/perf.lg" -- "$build/bin/loadgen" -1 -c "$c" "$turl" "$work/lat.list" >/dev/null 2>&1 &
+    pg=$!
+    sleep 1
+    wait "$pg" || true
+    kill -INT "$pl" 2>/dev/null || true
+    wait "$pl" 2>/dev/null || true
+    { perf script -F tid,time,event,trace -i "$work/perf.lat" 2>/dev/null
+      perf script -F tid,time,event,trace -i "$work/perf.lg" 2>/dev/null | sed 's/^ */L/'; } >"$work/lat.txt"
+    echo
+    echo "one object's path, $c connection(s) (perf record of system calls):"
+    "$PY" "$root/bench/ws-latency.py" "$work/lat.txt" "$tpid" $procs
+  done
+fi
+transport
 curl -sf -m 30 -X DELETE "$turl/v1/etl/md5-pycost" >/dev/null || true
 echo "(load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores)"

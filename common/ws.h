@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct cmn_ws cmn_ws;
 
@@ -36,6 +37,26 @@ void cmn_ws_accept_key(const char *key, char out[CMN_WS_ACCEPT_LEN + 1]);
  * value goes to *hdr_val (malloc'd; NULL when absent). (ws_client.c) */
 int cmn_ws_connect(const char *host, int port, const char *path, int64_t deadline_ns, const char *hdr,
                    char **hdr_val, cmn_ws **out, cmn_err *err);
+/* The Upgrade on a connected socket fd (taken: closed on failure), as
+ * cmn_ws_connect's: host for the Host header, where for messages. */
+int cmn_ws_handshake(int fd, const char *host, const char *where, const char *path, int64_t deadline_ns,
+                     const char *hdr, char **hdr_val, cmn_ws **out, cmn_err *err);
+
+/* ws:// over a Unix socket between the target and an ETL it started
+ * (ws_unix.c). The ETL listens on the path its launcher names
+ * (ETLFS_SOCKET, in its work folder) beside its TCP port and takes
+ * connections from one process only (ETLFS_SOCKET_PEER, the target's pid);
+ * the target dials it and accepts the stream only when the listener is a
+ * process of the ETL's group (peer_pgid; 0: any), so a link the ETL put in
+ * the socket's place leads nowhere else. A path longer than a socket
+ * address holds goes through /proc/self/fd/ of its folder. */
+int cmn_ws_connect_unix(const char *sock, pid_t peer_pgid, const char *path, int64_t deadline_ns, const char *hdr,
+                        char **hdr_val, cmn_ws **out, cmn_err *err);
+/* A listening socket (non-blocking, close-on-exec, mode 0600) at sock,
+ * replacing what was there; fd or -errno. */
+int cmn_ws_listen_unix(const char *sock, int backlog);
+/* Whether fd's peer is process pid (SO_PEERCRED). */
+bool cmn_ws_peer_is(int fd, pid_t pid);
 
 /* Wraps a connected socket whose handshake is done; takes fd (closed by
  * cmn_ws_free) and makes it non-blocking. A client masks what it sends and

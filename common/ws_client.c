@@ -111,6 +111,19 @@ int cmn_ws_connect(const char *host, int port, const char *path, int64_t deadlin
     if (rc)
         return cmn_err_set(err, -rc, "ws://%s:%d%s: connect: %s", host, port, path,
                            rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
+    char where[300], hosthdr[300];
+    snprintf(where, sizeof where, "ws://%s:%d%s", host, port, path);
+    snprintf(hosthdr, sizeof hosthdr, "%s:%d", host, port);
+    return cmn_ws_handshake(fd, hosthdr, where, path, deadline_ns, hdr, hdr_val, out, err);
+}
+
+int cmn_ws_handshake(int fd, const char *host, const char *where, const char *path, int64_t deadline_ns,
+                     const char *hdr, char **hdr_val, cmn_ws **out, cmn_err *err)
+{
+    *out = NULL;
+    if (hdr_val)
+        *hdr_val = NULL;
+    int rc = 0;
     unsigned char nonce[16];
     if (getrandom(nonce, sizeof nonce, GRND_NONBLOCK) != sizeof nonce)
         for (size_t i = 0; i < sizeof nonce; i++)
@@ -118,9 +131,9 @@ int cmn_ws_connect(const char *host, int port, const char *path, int64_t deadlin
     char *key = cmn_base64_encode(nonce, sizeof nonce);
     char want[CMN_WS_ACCEPT_LEN + 1];
     cmn_ws_accept_key(key, want);
-    char *req = cmn_xasprintf("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    char *req = cmn_xasprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
-                              path, host, port, key);
+                              path, host, key);
     free(key);
     char *head = cmn_xmalloc(HEAD_MAX + 1);
     size_t hl = 0;
@@ -157,7 +170,7 @@ int cmn_ws_connect(const char *host, int port, const char *path, int64_t deadlin
     }
     free(req);
     if (rc) {
-        cmn_err_set(err, -rc, "ws://%s:%d%s: %s", host, port, path,
+        cmn_err_set(err, -rc, "%s: %s", where,
                     why ? why : rc == -ETIMEDOUT ? "no answer to the upgrade in time" : strerror(-rc));
         goto fail;
     }
@@ -166,15 +179,15 @@ int cmn_ws_connect(const char *host, int port, const char *path, int64_t deadlin
     int status = 0;
     if (sscanf(head, "HTTP/1.%*1[01] %d", &status) != 1 || status != 101) {
         size_t l = strcspn(head, "\r\n");
-        rc = cmn_err_set(err, EPROTO, "ws://%s:%d%s: answered \"%.*s\" instead of switching to WebSocket", host,
-                         port, path, (int)(l > 200 ? 200 : l), head);
+        rc = cmn_err_set(err, EPROTO, "%s: answered \"%.*s\" instead of switching to WebSocket", where,
+                         (int)(l > 200 ? 200 : l), head);
         goto fail;
     }
     char *upgrade = header(head, "Upgrade");
     char *accept = header(head, "Sec-WebSocket-Accept");
     char *ext = header(head, "Sec-WebSocket-Extensions");
     if (!upgrade || strcasecmp(upgrade, "websocket") != 0 || !accept || strcmp(accept, want) != 0 || ext)
-        rc = cmn_err_set(err, EPROTO, "ws://%s:%d%s: a 101 answer that is not RFC 6455's (%s)", host, port, path,
+        rc = cmn_err_set(err, EPROTO, "%s: a 101 answer that is not RFC 6455's (%s)", where,
                          !upgrade || strcasecmp(upgrade, "websocket") ? "Upgrade is not websocket"
                          : ext                                         ? "an extension nobody asked for"
                                                                        : "wrong Sec-WebSocket-Accept");

@@ -66,6 +66,7 @@ void etl_handle_free(etl_handle *h)
     free(h->name);
     free(h->arg);
     free(h->io_command);
+    free(h->sock_path);
     free(h);
 }
 

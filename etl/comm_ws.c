@@ -366,6 +366,18 @@ static int worker_of(const char *v, bool *alone)
     return m == 1 ? -1 : (int)w;
 }
 
+/* A stream to the ETL: through its Unix socket when it listens there (an
+ * ETL started here, ours), else its TCP port: one failed connect per dial
+ * for an ETL that does not (a missing file answers at once). */
+static int dial(const etl_handle *h, int64_t deadline, char **worker, cmn_ws **ws, cmn_err *cerr)
+{
+    if (h->sock_path) {
+        if (cmn_ws_connect_unix(h->sock_path, h->pgid, WS_PATH, deadline, WORKER_HDR, worker, ws, NULL) == 0)
+            return 0;
+    }
+    return cmn_ws_connect("127.0.0.1", h->port, WS_PATH, deadline, WORKER_HDR, worker, ws, cerr);
+}
+
 /* A connection to send one object on (its users counted), or -errno with
  * cerr: -ETIMEDOUT, or the dial's failure. */
 static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_conn **out, cmn_err *cerr)
@@ -396,7 +408,7 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
     pthread_mutex_unlock(&p->mu);
     cmn_ws *ws = NULL;
     char *worker = NULL;
-    int rc = cmn_ws_connect("127.0.0.1", h->port, WS_PATH, deadline, WORKER_HDR, &worker, &ws, cerr);
+    int rc = dial(h, deadline, &worker, &ws, cerr);
     bool alone = false;
     int w = worker_of(worker, &alone);
     free(worker);

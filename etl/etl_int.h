@@ -24,6 +24,7 @@ typedef struct etl_handle etl_handle; /* one running ETL (comm.c) */
 #define ETL_DEFAULT_RUNTIME "python3.11v2"           /* what "python3" means: the host's Debian 12 Python */
 #define ETL_OBJECT_TIMEOUT_NS (60 * ETL_SEC_NS)   /* one object, unless the message set timeout */
 #define ETL_ERRLEN 2048
+#define ETL_SOCKET_NAME "etlfs.sock" /* in the ETL's work folder: ETLFS_SOCKET (launch.c) */
 
 /* ---- names.c: the seed document's rule (letter first, [A-Za-z0-9_-], 6..20) */
 bool etl_name_valid(const char *name, char *why, size_t whylen);
@@ -295,6 +296,9 @@ struct etl_handle {
     int64_t object_timeout_ns;
     bool direct_fqn;         /* name the object's file in ?etl_fqn= (5.0), send no body */
     bool fqn_default;        /* ws://: the ETL is ours and reads the file a control message names */
+    char *sock_path;         /* ws://: ETLFS_SOCKET, dialled before the port when the ETL listens there
+                              * (NULL: an ETL not started here) */
+    pid_t pgid;              /* the ETL's process group: who must listen on sock_path */
     int64_t obj_count, in_bytes, out_bytes; /* atomics */
     /* the last ETL_OBJ_ERRORS failed objects (5.0's obj_errors), a ring under errs_mu */
     pthread_mutex_t errs_mu;

@@ -355,6 +355,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     cmn_buf_init(&p.warnings);
     int rc = -EIO;
     char why[ETL_ERRLEN];
+    char *sock = NULL;
 
     int port = etl_free_port();
     if (port == 0) {
@@ -366,6 +367,12 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     base_env(&p.env, e);
     strv_add(&p.env, "AIS_TARGET_URL=%s/v1/etl/_object/%s", r->target_url, r->secret);
     strv_add(&p.env, "ETLFS_PORT=%d", port);
+    /* ws:// without TCP: a socket the ETL may make in its work folder (the
+     * only folder where Landlock lets it make one); its streams go there
+     * when it listens, to the port otherwise (an ETL that ignores this) */
+    sock = cmn_xasprintf("%s/%s", e->work, ETL_SOCKET_NAME);
+    strv_add(&p.env, "ETLFS_SOCKET=%s", sock);
+    strv_add(&p.env, "ETLFS_SOCKET_PEER=%d", (int)getpid());
     rc = m->kind == ETL_INIT_CODE ? plan_code(r, e, &p, err, errlen) : plan_spec(r, e, port, &p, err, errlen);
     if (rc)
         goto out;
@@ -406,6 +413,9 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     /* ours (the runner, an images.conf program): it reads the file a ws://
      * control message names, so no object bytes travel to it */
     h->fqn_default = p.ours && !m->fqn_off;
+    h->sock_path = sock;
+    sock = NULL;
+    h->pgid = pid;
     char uuid[CMN_UUID_LEN + 1];
     cmn_gen_uuid(uuid);
     pthread_mutex_lock(&r->mu);
@@ -426,6 +436,7 @@ int etl_launch(etl_registry *r, etl_entry *e, char *err, size_t errlen)
     cmn_info("etl[%s]: ready (%s)", m->name, e->xid);
     rc = 0;
 out:
+    free(sock);
     etl_strv_free(p.argv.v);
     etl_strv_free(p.env.v);
     free(p.python);

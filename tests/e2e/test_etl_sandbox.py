@@ -142,6 +142,39 @@ def transform(data):
     healthy(limited)
 
 
+def test_unix_sockets_only_in_its_work_folder(limited):
+    """An ETL may make a Unix socket in its work folder (where its launcher
+    names ETLFS_SOCKET) and nowhere else: /dev/shm, which it may write
+    files in, refuses one."""
+    name = "etl-unix-where"
+    r = init_code(limited, name, deps="", code="""
+import os, socket
+def transform(data):
+    out = []
+    for d in (os.environ["HOME"], "/dev/shm"):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.bind(os.path.join(d, "probe-%d.sock" % os.getpid()))
+            out.append(d + ": made")
+        except OSError as e:
+            out.append(d + ": " + type(e).__name__)
+        finally:
+            s.close()
+    return "\\n".join(out).encode()
+""")
+    assert r.status_code == 200, r.text
+    try:
+        g = limited.get("src", "obj", etl_name=name)
+        assert g.status_code == 200, g.text
+        home, shm = g.content.decode().split("\n")
+        assert home.endswith(": made") and "/work" in home, home
+        assert shm == "/dev/shm: PermissionError", shm
+        assert not [f for f in os.listdir("/dev/shm") if f.startswith("probe-")]
+    finally:
+        requests.delete(f"{limited.url}/v1/etl/{name}", timeout=60)
+    healthy(limited)
+
+
 def etl_state(t, name):
     return requests.get(f"{t.url}/v1/etl/{name}", timeout=10).json()
 

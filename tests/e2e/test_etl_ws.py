@@ -14,6 +14,7 @@ import hashlib
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import threading
 import time
@@ -21,6 +22,7 @@ import time
 import pytest
 import requests
 
+import conftest
 from conftest import BUILD, ROOT, Target
 from test_etl_api import b64, etl_pids, init_code, message
 from test_etl_v5 import MD5, REVERSE, UPPER, WITH_ARGS  # the same transforms, over ws://
@@ -690,3 +692,155 @@ def test_offline_window_of_a_slow_etl_spreads_over_its_processes(tws):
         assert len(set(pids[-120:])) == 4, sorted(set(pids[-120:]))
     finally:
         requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+# ---- the streams through the ETL's Unix socket (ETLFS_SOCKET), or its port
+
+def etl_sockets(t, name):
+    """The connected sockets of the ETL's processes: (Unix ones bound to its
+    work folder's etlfs.sock, TCP ones established)."""
+    mark = f"/{name}/work".encode()
+    pids = [p for p in conftest.procs_with_env(b"AIS_TARGET_URL=") if mark in open(f"/proc/{p}/environ", "rb").read()]
+    assert pids, f"no process of {name}"
+    inodes = set()
+    for p in pids:
+        for fd in os.listdir(f"/proc/{p}/fd"):
+            try:
+                link = os.readlink(f"/proc/{p}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    sock = os.path.join(t.data[0], ".etlfs", "etl", name, "work", "etlfs.sock")
+    unix = 0
+    with open("/proc/net/unix") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            # bound by its path, or by /proc/self/fd/DIR/etlfs.sock when that is too long
+            named = cols[7] == sock if len(cols) == 8 else False
+            named |= len(cols) == 8 and cols[7].startswith("/proc/self/fd/") and cols[7].endswith("/etlfs.sock")
+            if named and cols[6] in inodes and cols[5] == "03":
+                unix += 1
+    tcp = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[9] in inodes and cols[3] == "01":
+                    tcp += 1
+    return unix, tcp
+
+
+@pytest.mark.parametrize("kind", ["runner", "native"])
+def test_ws_streams_go_over_the_etls_unix_socket(tws, kind):
+    """An ETL of ours listens on ETLFS_SOCKET (its work folder, mode 0600)
+    beside its port, and the target's ws:// streams go there: after inline
+    GETs the ETL holds connected Unix sockets and no TCP connection more
+    than the readiness probe left (the shared client's keep-alive); the
+    health probe still answers on the port."""
+    t = tws
+    name = f"ws-unix-{kind}"
+    r = (init_code(t, name, code=MD5, comm="ws://", arg="", deps="") if kind == "runner"
+         else init_native(t, name, "ws://", "fqn"))
+    assert r.status_code == 200, r.text
+    try:
+        _, tcp_before = etl_sockets(t, name)
+        with cf.ThreadPoolExecutor(4) as ex:
+            outs = list(ex.map(lambda o: get(t, o, etl_name=name), ["a.txt", "dir/b c.bin", "empty"] * 8))
+        for obj, g in zip(["a.txt", "dir/b c.bin", "empty"] * 8, outs):
+            assert g.status_code == 200, (obj, g.text)
+            assert g.content == hashlib.md5(OBJECTS[obj]).hexdigest().encode(), obj
+        sock = os.path.join(t.data[0], ".etlfs", "etl", name, "work", "etlfs.sock")
+        st = os.lstat(sock)
+        assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600, oct(st.st_mode)
+        unix, tcp = etl_sockets(t, name)
+        assert unix >= 1 and tcp <= tcp_before, (unix, tcp, tcp_before)
+        pid = [p for p in conftest.procs_with_env(b"AIS_TARGET_URL=", ppid=t.proc.pid)
+               if f"/{name}/work".encode() in open(f"/proc/{p}/environ", "rb").read()][0]
+        env = dict(x.split(b"=", 1) for x in open(f"/proc/{pid}/environ", "rb").read().split(b"\0") if b"=" in x)
+        h = requests.get(f"http://127.0.0.1:{int(env[b'ETLFS_PORT'])}/health", timeout=10)
+        assert h.status_code == 200, h.text
+    finally:
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+@pytest.mark.parametrize("kind", ["runner", "native"])
+def test_ws_unix_socket_refuses_other_processes(tws, kind):
+    """Only the target may use the ETL's socket: another process (here this
+    test, root too) is dropped before any answer."""
+    import socket
+    t = tws
+    name = f"ws-unix-peer-{kind}"
+    r = (init_code(t, name, code=MD5, comm="ws://", arg="", deps="") if kind == "runner"
+         else init_native(t, name, "ws://", "fqn"))
+    assert r.status_code == 200, r.text
+    try:
+        assert get(t, "a.txt", etl_name=name).status_code == 200
+        path = os.path.join(t.data[0], ".etlfs", "etl", name, "work", "etlfs.sock")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            d = os.open(os.path.dirname(path), os.O_PATH)
+            try:
+                s.connect(f"/proc/self/fd/{d}/etlfs.sock")
+            finally:
+                os.close(d)
+            try:  # the listener may close before the request is written, or after
+                s.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+                answer = s.recv(4096)
+            except (BrokenPipeError, ConnectionResetError):
+                answer = b""
+            assert answer == b"", answer[:200]  # closed, not upgraded
+        assert get(t, "a.txt", etl_name=name).status_code == 200  # the target's streams go on
+    finally:
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+def test_ws_etl_that_knows_no_socket_works_over_tcp(tws):
+    """An ETL that ignores ETLFS_SOCKET (upstream's images: here etlfs-md5
+    run as a plain command without the variable) is dialled on its port."""
+    t = tws
+    name = "ws-tcp-only"
+    msg = {"name": name, "communication": "ws://", "argument": "fqn", "init_timeout": "60s",
+           "runtime": {"image": "example.com/etlfs-test/plain-md5:1",
+                       "command": ["/usr/bin/env", "-u", "ETLFS_SOCKET", os.path.join(BUILD, "bin", "etlfs-md5")]}}
+    r = requests.put(f"{t.url}/v1/etl", json=msg, timeout=120)
+    assert r.status_code == 200, r.text
+    try:
+        _, tcp_before = etl_sockets(t, name)
+        for obj in ("a.txt", "dir/b c.bin", "empty") * 3:
+            g = get(t, obj, etl_name=name)
+            assert g.status_code == 200, (obj, g.text)
+            assert g.content == hashlib.md5(OBJECTS[obj]).hexdigest().encode(), obj
+        assert not os.path.exists(os.path.join(t.data[0], ".etlfs", "etl", name, "work", "etlfs.sock"))
+        unix, tcp = etl_sockets(t, name)
+        assert unix == 0 and tcp > tcp_before, (unix, tcp, tcp_before)
+    finally:
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
+def test_ws_unix_socket_on_a_path_longer_than_a_socket_address(tmp_path):
+    """A work folder deep enough that ETLFS_SOCKET is longer than a socket
+    address holds (108 bytes): the ETL binds it and the target dials it
+    through /proc/self/fd/ of its folder, in the sandbox too."""
+    deep = tmp_path / ("d" * 90)
+    deep.mkdir()
+    t = Target(str(deep), mountpaths=1)
+    try:
+        t.create_bucket("wssrc")
+        t.put("wssrc", "a.txt", OBJECTS["a.txt"])
+        for kind in ("runner", "native"):
+            name = f"ws-long-{kind}"
+            sock = os.path.join(t.data[0], ".etlfs", "etl", name, "work", "etlfs.sock")
+            assert len(sock) > 108, sock
+            r = (init_code(t, name, code=MD5, comm="ws://", arg="", deps="") if kind == "runner"
+                 else init_native(t, name, "ws://", "fqn"))
+            assert r.status_code == 200, r.text
+            g = get(t, "a.txt", etl_name=name)
+            assert g.status_code == 200 and g.content == hashlib.md5(OBJECTS["a.txt"]).hexdigest().encode(), g.text
+            assert stat.S_ISSOCK(os.lstat(sock).st_mode), sock
+            unix, _ = etl_sockets(t, name)
+            assert unix >= 1, (kind, unix)
+            requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+    finally:
+        assert t.stop() == 0, t.log_text()

@@ -10,6 +10,9 @@
 #include "common/ws.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include "tests/unit/check.h"
 
 #define BIG (300 * 1024 + 17)
@@ -248,6 +252,65 @@ static void test_handshake(void)
     CHECK(rc == -ECONNREFUSED && !c && strstr(err.msg, "connect"), "closed port: %d %s", rc, err.msg);
 }
 
+/* ---- ws:// over a Unix socket (ws_unix.c): a path too long for a socket
+ * address, the file's mode, the listener's process group checked */
+static void test_unix(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* the refused round: the server answers a closed socket */
+    char dir[] = "/tmp/etlfs-ws-unix-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char sub[300], sock[400];
+    snprintf(sub, sizeof sub, "%s/%0120d", dir, 0); /* the path alone is longer than sun_path */
+    CHECK(mkdir(sub, 0700) == 0, "mkdir");
+    snprintf(sock, sizeof sock, "%s/etlfs.sock", sub);
+    cmn_ws *c = NULL;
+    cmn_err err = {0};
+    int rc = cmn_ws_connect_unix(sock, 0, "/ws", cmn_mono_ns() + 5000 * 1000000LL, NULL, NULL, &c, &err);
+    CHECK(rc == -ENOENT && !c && strstr(err.msg, "connect"), "nobody listening: %d %s", rc, err.msg);
+    int lfd = cmn_ws_listen_unix(sock, 4);
+    CHECK(lfd >= 0, "listen: %d", lfd);
+    struct stat st;
+    CHECK(lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode) && (st.st_mode & 0777) == 0600, "the socket file: %o",
+          (unsigned)st.st_mode);
+    fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) & ~O_NONBLOCK); /* serve_one accepts blocking */
+    for (int round = 0; round < 2; round++) {
+        struct srv s = {lfd, GOOD};
+        pthread_t th;
+        pthread_create(&th, NULL, serve_one, &s);
+        char *worker = NULL;
+        pid_t want = round == 0 ? getpgid(0) : 1; /* ours, then init's: not the listener's */
+        rc = cmn_ws_connect_unix(sock, want, "/ws", cmn_mono_ns() + 5000 * 1000000LL, "etlfs-worker", &worker, &c,
+                                 &err);
+        if (round == 0) {
+            CHECK(rc == 0 && c && worker && !strcmp(worker, "3"), "connect: %d %s", rc, err.msg);
+            if (c) {
+                cmn_buf got;
+                cmn_buf_init(&got);
+                int op;
+                rc = cmn_ws_recv_buf(c, &op, &got, 100);
+                CHECK(rc == 0 && got.len == 3, "the message sent with the 101: %d", rc);
+                cmn_buf_free(&got);
+                round_trip(c, CMN_WS_BINARY, "over a unix socket", 18, "unix echo");
+                cmn_ws_free(c);
+            }
+        } else {
+            CHECK(rc == -EPERM && !c && strstr(err.msg, "not the ETL's"), "another group's listener: %d %s", rc,
+                  err.msg);
+        }
+        free(worker);
+        pthread_join(th, NULL);
+    }
+    close(lfd);
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    CHECK(cmn_ws_peer_is(sv[0], getpid()) && !cmn_ws_peer_is(sv[0], getpid() + 1), "peer credentials");
+    close(sv[0]);
+    close(sv[1]);
+    unlink(sock);
+    rmdir(sub);
+    rmdir(dir);
+}
+
 /* ---- full duplex: senders under the send side, one receiver meanwhile */
 static void *shutdown_later(void *arg)
 {
@@ -360,6 +423,7 @@ int main(void)
     test_accept_key();
     test_framing();
     test_handshake();
+    test_unix();
     test_duplex();
     test_answers_together();
     return CHECK_RESULT();

@@ -27,6 +27,13 @@ the reason, so the target reports the ETL failed instead of serving with
 fewer processes than it says. A child killed by the memory cgroup's OOM
 killer stops the whole ETL the same way (the parent kills itself), so the
 target reports "out of memory" as it does for a single process.
+
+When the launcher names a Unix socket (ETLFS_SOCKET, a path in the ETL's
+work folder), the same handler also serves there, beside the TCP port: the
+target dials its ws:// streams through it (no TCP stack either way), while
+the health probe and anyone else keep the port. Only the target may
+connect (ETLFS_SOCKET_PEER, its pid, against the peer's credentials): the
+socket file is reachable by other ETLs of the same user.
 """
 import functools
 import mmap
@@ -35,6 +42,7 @@ import select
 import struct
 import signal
 import socket
+import socketserver
 import sys
 import threading
 import time
@@ -209,6 +217,67 @@ class WorkerMixIn:
             os._exit(0)  # the parent is gone: the ETL was stopped or died
 
 
+class _UnixServer(WorkerMixIn, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    request_queue_size = 128
+    peer = 0  # the only pid that may connect
+
+    def get_request(self):
+        conn, _ = super().get_request()
+        return conn, ("unix", 0)  # http.server's handlers index the address
+
+    def verify_request(self, request, client_address):
+        pid = struct.unpack("3i", request.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+        return pid == self.peer
+
+
+def _bind_unix(path, s):
+    """Binds s to path, a name the kernel may find too long (108 bytes):
+    then through /proc/self/fd/ of its folder."""
+    if len(os.fsencode(path)) < 100:
+        s.bind(path)
+        return
+    d = os.open(os.path.dirname(path) or ".", os.O_PATH | os.O_DIRECTORY)
+    try:
+        s.bind(f"/proc/self/fd/{d}/{os.path.basename(path)}")
+    finally:
+        os.close(d)
+
+
+def unix_server(server, env=os.environ):
+    """A Unix-socket sibling of server (same handler, no TCP_NODELAY) on
+    ETLFS_SOCKET, bound and listening; None when not asked for or when it
+    cannot be made (the target then dials the TCP port)."""
+    path, peer = env.get("ETLFS_SOCKET"), env.get("ETLFS_SOCKET_PEER", "")
+    if not path or not peer.isdigit():
+        return None
+    handler = type(server.RequestHandlerClass.__name__, (server.RequestHandlerClass,),
+                   {"disable_nagle_algorithm": False})
+    us = _UnixServer(path, handler, bind_and_activate=False)
+    us.peer = int(peer)
+    try:
+        try:
+            os.unlink(path)  # a previous run's
+        except FileNotFoundError:
+            pass
+        old = os.umask(0o177)  # 0600 from the start: the ETL's user and root only
+        try:
+            _bind_unix(path, us.socket)
+        finally:
+            os.umask(old)
+        us.server_activate()
+    except OSError as exc:
+        sys.stderr.write(f"unix socket {path}: {exc}; serving TCP only\n")
+        us.server_close()
+        return None
+    return us
+
+
+def _serve_unix(us):
+    if us is not None:
+        threading.Thread(target=us.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True).start()
+
+
 def _oom_kills():
     """The OOM kills counted in this process's memory cgroup (v2
     memory.events, v1 memory.oom_control); 0 when there is none to read."""
@@ -234,7 +303,7 @@ def _oom_kills():
     return total
 
 
-def _child(server, slot):
+def _child(server, slot, us):
     global _me
     _me = slot
     _publish(0)
@@ -243,6 +312,10 @@ def _child(server, slot):
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     server.prefork_parent = os.getppid()
     server.socket.setblocking(False)
+    if us is not None:
+        us.prefork_parent = server.prefork_parent
+        us.socket.setblocking(False)
+    _serve_unix(us)
     try:
         server.serve_forever(poll_interval=0.5)
     finally:
@@ -251,8 +324,11 @@ def _child(server, slot):
 
 def serve(server, n, name):
     """Serves server (bound and listening, a WorkerMixIn) with n processes;
-    n == 1 serves in this process. Returns when stopped (SIGTERM, SIGINT)."""
+    n == 1 serves in this process; on ETLFS_SOCKET too (unix_server).
+    Returns when stopped (SIGTERM, SIGINT)."""
+    us = unix_server(server)
     if n <= 1:
+        _serve_unix(us)
         try:
             server.serve_forever()
         except KeyboardInterrupt:
@@ -266,7 +342,7 @@ def serve(server, n, name):
     def fork_one(slot):
         pid = os.fork()
         if pid == 0:
-            _child(server, slot)
+            _child(server, slot, us)
         children[pid] = slot
         return pid
 

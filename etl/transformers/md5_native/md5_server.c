@@ -8,7 +8,10 @@
  * request path with one keep-alive curl handle per server thread. GET /ws
  * upgrades to a WebSocket (AIStore 5.0's ws://) served by a thread of its
  * own: a control message, then the bytes unless it names the file (fqn); the
- * digest as a binary message, or a text message with the error.
+ * digest as a binary message, or a text message with the error. When the
+ * launcher names a Unix socket (ETLFS_SOCKET), a second daemon serves there
+ * too, for one peer only (ETLFS_SOCKET_PEER, the target): its ws:// streams
+ * then skip the loopback TCP stack (common/ws_unix.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +38,7 @@
 #define MD5_POOL_THREADS 4
 #define MD5_ERR_KEEP 4096 /* bytes of a failed target reply passed back */
 #define MD5_CTRL_MAX (64 * 1024) /* a ws:// control message */
+#define MD5_NO_PEER MHD_NO /* a connection to the Unix socket from another process: dropped */
 
 struct md5_cfg {
     const char *target_url; /* AIS_TARGET_URL without a trailing '/' */
@@ -42,6 +46,7 @@ struct md5_cfg {
 };
 
 static struct md5_cfg g_cfg;
+static pid_t g_peer; /* the only process the Unix socket serves */
 /* MD5 fetched once: EVP_md5() in a digest's init makes OpenSSL 3 look the
  * algorithm up again (a lock and a search of its store) for every object */
 static EVP_MD *g_md5;
@@ -461,6 +466,11 @@ static enum MHD_Result md5_handle(void *cls, struct MHD_Connection *conn, const 
     struct md5_req *req = *con_cls;
     if (!req || !req->uri)
         return MHD_NO;
+    if (cls) { /* the Unix socket's daemon: the target's streams only */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!ci || !cmn_ws_peer_is(ci->connect_fd, g_peer))
+            return MD5_NO_PEER;
+    }
     bool is_put = strcmp(method, MHD_HTTP_METHOD_PUT) == 0 || strcmp(method, MHD_HTTP_METHOD_POST) == 0;
 
     if (is_put) {
@@ -500,6 +510,39 @@ static enum MHD_Result md5_handle(void *cls, struct MHD_Connection *conn, const 
 static size_t md5_keep_escaped(void *cls, struct MHD_Connection *c, char *s)
 {
     return strlen(s);
+}
+
+/* ETLFS_SOCKET's daemon (GET /ws from the target), or NULL: not asked for,
+ * or it cannot be made (the target then dials the port). */
+static struct MHD_Daemon *md5_unix_daemon(void)
+{
+    const char *path = getenv("ETLFS_SOCKET"), *peer = getenv("ETLFS_SOCKET_PEER");
+    char *end = NULL;
+    long pid = peer ? strtol(peer, &end, 10) : 0;
+    if (!path || !*path || !peer || *end || pid <= 0)
+        return NULL;
+    g_peer = (pid_t)pid;
+    int fd = cmn_ws_listen_unix(path, 128);
+    if (fd < 0) {
+        cmn_warn("etlfs-md5: unix socket %s: %s; serving TCP only", path, strerror(-fd));
+        return NULL;
+    }
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_UPGRADE, 0, NULL, NULL, md5_handle, (void *)1,
+        MHD_OPTION_LISTEN_SOCKET, fd,
+        MHD_OPTION_URI_LOG_CALLBACK, md5_uri_log, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, md5_req_done, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, md5_keep_escaped, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+        MHD_OPTION_END);
+    if (!d) {
+        cmn_warn("etlfs-md5: cannot serve the unix socket %s; serving TCP only", path);
+        close(fd);
+        unlink(path);
+        return NULL;
+    }
+    cmn_info("etlfs-md5: and on %s", path);
+    return d;
 }
 
 static void md5_usage(const char *prog)
@@ -580,10 +623,13 @@ int main(int argc, char **argv)
     }
     cmn_info("etlfs-md5: listening on %s:%ld (target %s, arg %s)", host, port,
              target[0] ? target : "-", g_cfg.fqn ? "fqn" : "bytes");
+    struct MHD_Daemon *ud = md5_unix_daemon();
     int sig = 0;
     sigwait(&sigs, &sig);
     cmn_info("etlfs-md5: signal %d, stopping", sig);
     md5_ws_stop_all();
+    if (ud)
+        MHD_stop_daemon(ud);
     MHD_stop_daemon(d);
     pthread_key_delete(g_curl_key);
     curl_global_cleanup();
