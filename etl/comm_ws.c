@@ -72,6 +72,19 @@
  * on the clock, not the ETL's CPU */
 #define FILL_SLOW_NS (ETL_SEC_NS / 100)
 #define INLINE_DEPTH 4   /* inline objects on one connection of an ETL that is one process */
+/* An ETL of several named processes (Etlfs-Worker: N/M) that takes
+ * PACE_NS or more per object and keeps its processes on the CPU (PACE_UTIL
+ * percent of a core each, sampled every PACE_SAMPLE_NS: an image
+ * transform, not a wait on a service) gets at most PACE_DEPTH objects per
+ * process, one running and one queued behind it on the same stream; the
+ * rest wait here for whichever process frees first. Pushed down at once,
+ * they would run as concurrent streams in whichever processes took them
+ * (one interpreter lock each), and a process that finished its share
+ * would idle while another still had several. */
+#define PACE_NS (ETL_SEC_NS / 1000)
+#define PACE_DEPTH 2
+#define PACE_UTIL 30
+#define PACE_SAMPLE_NS (ETL_SEC_NS / 5)
 #define ERRTEXT_MAX 1024 /* bytes of a text answer kept for the message */
 #define WORKER_HDR "Etlfs-Worker" /* the 101's: which of the ETL's processes serves the stream */
 #define WORKERS_MAX 256           /* processes told apart (prefork.py's NUM_WORKERS bound) */
@@ -125,6 +138,10 @@ typedef struct ws_pool {
     int64_t svc_ns;    /* the ETL's time per object on a stream, a moving average of what the
                         * readers see (atomic, relaxed: approximate is enough) */
     bool alone;        /* the ETL serves every stream in one process, a thread each (Etlfs-Worker N/1; mu) */
+    int nworkers;      /* the ETL's processes when the 101 says N/M with M > 1, else 0 (mu) */
+    pid_t pgid;        /* the ETL's process group when started here, else 0 (mu) */
+    bool busy_cpu;     /* its processes were on the CPU at the last sample (PACE_UTIL; mu) */
+    int64_t cpu_at, cpu_ns; /* the last sample: when, and the CPU time its processes had used (mu) */
 } ws_pool;
 
 static void *pool_new(const etl_handle *h)
@@ -214,6 +231,97 @@ static void conn_count(ws_pool *p, ws_conn *c, int d)
         __atomic_add_fetch(&p->load[c->worker], d, __ATOMIC_RELAXED);
 }
 
+/* A small /proc file's text, NUL-terminated: its length, or -1. */
+static ssize_t proc_text(const char *path, char *buf, size_t size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, size - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    return n;
+}
+
+/* The CPU time pid has used, all its threads (its stat's utime and
+ * stime, in clock ticks), ns; 0 when it is gone. */
+static int64_t proc_cpu_ns(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    char *paren = proc_text(path, buf, sizeof buf) > 0 ? strrchr(buf, ')') : NULL;
+    unsigned long long ut, st;
+    if (!paren || sscanf(paren + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    static long hz;
+    if (!hz)
+        hz = sysconf(_SC_CLK_TCK);
+    return (int64_t)(ut + st) * (ETL_SEC_NS / (hz > 0 ? hz : 100));
+}
+
+/* The CPU time an ETL started here has used: its first process and that
+ * one's children (prefork.py's workers), ns; -1 when unknown. */
+static int64_t etl_cpu_ns(pid_t pgid)
+{
+    char path[64], kids[4096];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pgid, (int)pgid);
+    if (proc_text(path, kids, sizeof kids) < 0)
+        return -1;
+    int64_t total = proc_cpu_ns(pgid);
+    char *s = kids, *end;
+    for (long pid; (pid = strtol(s, &end, 10)) > 0; s = end)
+        total += proc_cpu_ns(pid);
+    return total;
+}
+
+/* Whether objects wait here rather than queue in a busy process (PACE_NS;
+ * mu held): the CPU sample is taken at most every PACE_SAMPLE_NS. */
+static bool pool_paced(ws_pool *p)
+{
+    if (p->nworkers < 2 || p->pgid <= 0 || __atomic_load_n(&p->svc_ns, __ATOMIC_RELAXED) < PACE_NS)
+        return false;
+    int64_t now = cmn_mono_ns();
+    if (now - p->cpu_at >= PACE_SAMPLE_NS) {
+        int64_t cpu = etl_cpu_ns(p->pgid);
+        if (p->cpu_at && cpu >= p->cpu_ns) /* a worker restarted takes its time with it: no verdict */
+            p->busy_cpu = (cpu - p->cpu_ns) * 100 >= (now - p->cpu_at) * p->nworkers * PACE_UTIL;
+        p->cpu_at = now;
+        p->cpu_ns = cpu;
+    }
+    return p->busy_cpu;
+}
+
+/* pool_pick for a paced ETL (mu held): a connection of the least loaded
+ * process while it has fewer than PACE_DEPTH objects in flight, the one
+ * with work on it if any (the object queues behind the running one on that
+ * stream instead of running beside it in the same process), NULL to dial
+ * while some process has no stream yet (the ETL hands a new stream to the
+ * process holding the fewest), else *wait. */
+static ws_conn *pool_pick_paced(ws_pool *p, bool *wait)
+{
+    unsigned char seen[WORKERS_MAX] = {0};
+    int nseen = 0, least = -1;
+    for (ws_conn *c = p->conns; c; c = c->next) {
+        if (conn_dead(c) || !cmn_ws_usable(c->ws) || c->worker < 0)
+            continue;
+        nseen += !seen[c->worker];
+        seen[c->worker] = 1;
+        if (least < 0 || conn_load(p, c) < __atomic_load_n(&p->load[least], __ATOMIC_RELAXED))
+            least = c->worker;
+    }
+    *wait = false;
+    if (nseen < p->nworkers && p->nconns < CONN_MAX)
+        return NULL;
+    ws_conn *pick = NULL;
+    if (least >= 0 && __atomic_load_n(&p->load[least], __ATOMIC_RELAXED) < PACE_DEPTH)
+        for (ws_conn *c = p->conns; c; c = c->next)
+            if (c->worker == least && !conn_dead(c) && cmn_ws_usable(c->ws) &&
+                (!pick || conn_users(c) > conn_users(pick)))
+                pick = c;
+    *wait = !pick;
+    return pick;
+}
+
 /* A connection with room for one more object (mu held): an idle one whose
  * process transforms nothing, else NULL when another may be dialled (the
  * ETL hands it to its process holding the fewest streams), else an idle
@@ -221,6 +329,8 @@ static void conn_count(ws_pool *p, ws_conn *c, int d)
  * of equals wins. */
 static ws_conn *pool_pick(ws_pool *p, bool *wait)
 {
+    if (pool_paced(p))
+        return pool_pick_paced(p, wait);
     ws_conn *best = NULL, *idle = NULL;
     for (ws_conn *c = p->conns; c; c = c->next) {
         if (conn_dead(c) || !cmn_ws_usable(c->ws))
@@ -346,10 +456,10 @@ static void conn_release_op(ws_pool *p, ws_conn *c)
 }
 
 /* The 101's Etlfs-Worker: "N" (the stream is served by process N of
- * several) or "N/M" (process N of M); -1 when not told or when M is 1. *alone:
+ * several) or "N/M" (process N of M, *of = M); -1 when not told or when M is 1. *alone:
  * M is 1, the ETL serves every stream in one process, each on a thread of
  * its own (the C transformers). */
-static int worker_of(const char *v, bool *alone)
+static int worker_of(const char *v, bool *alone, int *of)
 {
     char *end = NULL;
     long w = v ? strtol(v, &end, 10) : -1;
@@ -363,6 +473,7 @@ static int worker_of(const char *v, bool *alone)
     if (!v || end == v || *end || w < 0 || w >= WORKERS_MAX || (m && w >= m))
         return -1;
     *alone = m == 1;
+    *of = (int)m;
     return m == 1 ? -1 : (int)w;
 }
 
@@ -410,7 +521,7 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
     char *worker = NULL;
     int rc = dial(h, deadline, &worker, &ws, cerr);
     bool alone = false;
-    int w = worker_of(worker, &alone);
+    int of = 0, w = worker_of(worker, &alone, &of);
     free(worker);
     pthread_mutex_lock(&p->mu);
     if (rc) {
@@ -424,6 +535,10 @@ static int pool_acquire(ws_pool *p, const etl_handle *h, int64_t deadline, ws_co
         cmn_cond_init_mono(&c->rcv);
         c->worker = w;
         p->alone |= alone;
+        if (w >= 0 && of > 1) {
+            p->nworkers = of;
+            p->pgid = h->pgid;
+        }
         conn_count(p, c, 1);
         ws_conn **tail = &p->conns;
         while (*tail)

@@ -268,3 +268,72 @@ def test_workers_that_keep_dying_fail_the_etl_by_name(target):
                       "the ETL shown failed")
     show = requests.get(f"{target.url}/v1/etl/etl-dies", timeout=10).json()
     assert "etl-dies" in show["last_error"] and "giving up" in show["last_error"], show
+
+
+# Each object spins ("cpu") or sleeps ("wait") 4 ms; each process notes how
+# many of its transforms ran at once when one began.
+AT_ONCE = """
+import hashlib, os, threading, time
+_lock = threading.Lock()
+_running = 0
+def transform(data):
+    global _running
+    with _lock:
+        _running += 1
+        n = _running
+    try:
+        with open(os.path.join(os.environ["TMPDIR"], f"at-once-{os.getpid()}"), "a") as f:
+            f.write(f"{n}\\n")
+        if data.startswith(b"cpu"):
+            end, x = time.thread_time() + 0.004, data
+            while time.thread_time() < end:
+                x = hashlib.md5(x).digest()
+        else:
+            time.sleep(0.004)
+        return hashlib.md5(data).hexdigest().encode()
+    finally:
+        with _lock:
+            _running -= 1
+"""
+
+
+def at_once(t, name):
+    """Per process: the most transforms it ran at once, over the notes."""
+    most = {}
+    for path in glob.glob(os.path.join(t.data[0], ".etlfs", "etl", name, "work", "at-once-*")):
+        with open(path) as f:
+            most[path] = max(int(x) for x in f.read().split())
+        os.unlink(path)
+    return most
+
+
+@pytest.mark.parametrize("kind", ["cpu", "wait"])
+def test_ws_paces_a_busy_etl_over_its_processes(target, kind):
+    """Over ws://, an ETL of two processes whose objects keep them on the CPU
+    for milliseconds gets one object running per process (the next queued
+    behind it), the rest waiting in the target, so a process that finishes
+    takes the next instead of idling while the other has several; one that
+    waits (sleeps) keeps its objects in flight together."""
+    b = target.create_bucket("pace")
+    data = {f"{kind}-{i:03d}": f"{kind} {i}".encode() for i in range(400)}
+    for k, v in data.items():
+        target.put(b, k, v)
+    name = f"etl-pace-{kind}"
+    msg = {"id": name, "runtime": "python3.11v2", "communication": "ws://", "timeout": "2m",
+           "funcs": {"transform": "transform"}, "code": base64.b64encode(AT_ONCE.encode()).decode(),
+           "env": [{"name": "NUM_WORKERS", "value": "2"}]}
+    r = requests.put(f"{target.url}/v1/etl", json=msg, timeout=180)
+    assert r.status_code == 200, r.text
+    names = sorted(data)
+    # the target learns the ETL's time per object and samples its CPU (every 0.2 s)
+    warm = get_all(target, b, names[:240], name, threads=8)
+    assert warm == {k: (200, md5hex(data[k])) for k in names[:240]}
+    at_once(target, name)
+    got = get_all(target, b, names[240:], name, threads=8)
+    assert got == {k: (200, md5hex(data[k])) for k in names[240:]}
+    most = at_once(target, name)
+    assert len(most) == 2, most  # both processes worked
+    if kind == "cpu":
+        assert max(most.values()) == 1, most
+    else:
+        assert max(most.values()) > 1, most

@@ -154,6 +154,11 @@ def worker():
     return _me
 
 
+def serving():
+    """How many worker processes serve (0 when this process serves alone)."""
+    return len(_table) // 8 if _me >= 0 else 0
+
+
 def leave():
     """Whether the connection of the request just answered should close:
     this process runs another transform while a sibling runs none."""

@@ -16,9 +16,10 @@ read through the stream's own buffer (one recv for a control message, none
 when it came with the previous one), the target's own control message
 ({"fqn":"...","path":"..."}, nothing JSON-escaped) is split without json,
 a file is read with open, read and close, and each answer is written with
-one system call. The 101 names the worker process serving the stream
-(Etlfs-Worker, prefork.py's slot) when there are several, so that the
-target spreads the objects it has in flight over the processes.
+one system call. The 101 names the worker process serving the stream and
+how many there are (Etlfs-Worker: N/M, prefork.py's slot) when there are
+several, so that the target spreads the objects it has in flight over the
+processes.
 """
 import base64
 import hashlib
@@ -218,7 +219,8 @@ def serve(handler, transform_object, describe_error):
     slot = prefork.worker()
     handler.wfile.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                         b"Sec-WebSocket-Accept: " + accept + b"\r\n"
-                        + (b"Etlfs-Worker: %d\r\n" % slot if slot >= 0 else b"") + b"\r\n")
+                        + (b"Etlfs-Worker: %d/%d\r\n" % (slot, prefork.serving()) if slot >= 0 else b"")
+                        + b"\r\n")
     handler.close_connection = True
     sock = handler.connection  # TCP_NODELAY: the handlers' disable_nagle_algorithm
     ws = Stream(sock, _pending(handler.rfile, sock))
