@@ -20,7 +20,12 @@
 #     etlfs: one copy-bck job into a fresh bucket (durable as above)
 #     tool:  cp -r SRC OUT, then sync -f OUT
 # Before every measured side: the previous outputs of both sides are removed,
-# everything is synced (no writeback left over from the other side), and the
+# everything is synced (no writeback left over from the other side), the
+# script waits until the work folder's disk is idle (/sys/block's stat: no
+# I/O in flight and no write, discard or flush completed for 2 s, at most
+# 60 s; the waits are printed): on a file system mounted with `discard` the
+# deletion of 20,000 files goes on in the disk after `sync` returns, and
+# slowed whichever side ran next by up to 3x; and the
 # sources of BOTH sides (the target's bucket files and the tool's folder) are
 # put in the same page-cache state: STATE=warm (default) reads them all,
 # STATE=cold drops their pages (posix_fadvise DONTNEED per file: no root, no
@@ -138,6 +143,37 @@ def run_tool(cmd):
 def files(d):
     return [os.path.join(p, f) for p, _, fs in os.walk(d) for f in fs]
 
+def disk_stat():
+    """The work folder's block device: I/O in flight, and the writes,
+    discards and flushes it completed (/sys/block's stat fields 9, 5, 12, 16)."""
+    dev = os.stat(work).st_dev
+    path = f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}/stat"
+    try:
+        f = open(path).read().split()
+    except OSError:
+        return None
+    return int(f[8]), tuple(int(f[i]) for i in (4, 11, 15) if i < len(f))
+
+waits = []  # seconds each settle waited for the disk
+
+def disk_idle(quiet=2.0, bound=60.0):
+    """Waits until the disk has had nothing in flight and completed no
+    write, discard or flush for `quiet` seconds (at most `bound`): the
+    deletion just synced leaves the disk work (discards, the journal) that
+    would slow whichever side ran next. Returns the seconds waited."""
+    t0 = time.time()
+    last, since = disk_stat(), time.time()
+    if last is None:
+        return 0.0
+    while time.time() - t0 < bound:
+        time.sleep(0.1)
+        cur = disk_stat()
+        if cur[0] or cur[1] != last[1]:
+            last, since = cur, time.time()
+        elif time.time() - since >= quiet:
+            break
+    return time.time() - t0
+
 def settle(srcs, outs, bucket):
     """The same state before either side: no outputs, nothing dirty, the
     sources of both sides warm (read) or cold (their pages dropped)."""
@@ -146,6 +182,7 @@ def settle(srcs, outs, bucket):
         check(r)
     subprocess.run(["rm", "-rf", *outs], check=True, timeout=phase_timeout)
     subprocess.run(["sync"], check=True, timeout=phase_timeout)
+    waits.append(disk_idle())
     for d in srcs:
         for f in files(d):
             fd = os.open(f, os.O_RDONLY)
@@ -178,7 +215,10 @@ def pair(what, name, job, tool_cmd, tool, dst, out):
           f"{tool} {nfiles / mt:9.0f} obj/s {nbytes / mt / 1e6:8.1f} MB/s ({mt:6.2f}s) | ratio {mt / me:5.2f}")
     print(f"{'':<22} rounds (etlfs, {tool}, ratio): " +
           "; ".join(f"{nfiles / a:.0f}, {nfiles / b:.0f}, {b / a:.2f}" for a, b in zip(t_e, t_t)))
+    print(f"{'':<22} waits for an idle disk before each side (s): " + ", ".join(f"{w:.1f}" for w in waits))
+    waits.clear()
     settle([], [out], dst)
+    waits.clear()
 
 shown_arg = arg or "''"
 print(f"etl-offline: ETL={etl_kind} {comm} argument={shown_arg}, workers={workers or 'default'}, "
