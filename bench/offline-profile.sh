@@ -18,6 +18,11 @@
 # waiting, not computing. With strace, STRACE_W=1 gives system call wall
 # times (strace -w: how long syncfs and the waits take) instead of CPU.
 #
+# On an ext4 without a journal (this machine's disk) a file created within
+# 60 s of the deletion of many files costs the kernel ~10x the time (see
+# bench/etl-offline.sh): leave 65 s between runs (each deletes its folder at
+# the end), or the cpu mode's figures measure that instead of the job.
+#
 # usage: bench/offline-profile.sh strace|callgrind|cpu [etl-bck|copy-bck]
 #   ETLFS_BUILD   build folder (default ./build); N objects (default 2000)
 #   WORKERS       num_workers for the job (default: the target's default)
