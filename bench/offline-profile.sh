@@ -78,6 +78,7 @@ cleanup() {
     kill "$TPID" 2>/dev/null; wait "$TPID" 2>/dev/null
     [ "$OUT" = "$WORK" ] && [ "$TOOL" = callgrind ] && cp "$WORK/callgrind.out" /tmp/offline-profile.callgrind.out 2>/dev/null
     rm -rf "$WORK"
+    sync # deleted inodes whose table blocks are dirty wait 360 s, not 60, for reuse
 }
 trap cleanup EXIT
 
