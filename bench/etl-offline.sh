@@ -19,8 +19,21 @@
 #   copy-bck of the same buckets:
 #     etlfs: one copy-bck job into a fresh bucket (durable as above)
 #     tool:  cp -r SRC OUT, then sync -f OUT
-# Before every measured side: the previous outputs of both sides are removed,
-# everything is synced (no writeback left over from the other side), and the
+# Nothing is deleted between the sides of a pair: each side writes into a
+# destination of its own in every round (bucket DST-N, folder OUT-N), and a
+# pair's outputs are deleted after its last round. This disk's ext4 has no
+# journal, and such an ext4 reuses a deleted inode only 60 s after its
+# deletion (fs/ext4/ialloc.c, recently_deleted): right after `rm -rf` of
+# 20,000 files and `sync` the disk showed no I/O at all, but every new file
+# cost the kernel ~10x the system time (350 against 25-35 us, the allocator
+# stepping over the deleted inodes) until about a minute after the
+# deletion, and whichever side ran next was up to 3x slower. So a pair
+# starts 65 s after the previous pair's deletion, the first 65 s after the
+# script started (a previous run's clean-up; the wait is printed).
+# Before every measured side everything is synced (no writeback left over
+# from the other side), the script waits until the work folder's disk is
+# idle (/sys/block's stat: no I/O in flight, no write, discard or flush
+# completed for 2 s, at most 60 s; printed), and the
 # sources of BOTH sides (the target's bucket files and the tool's folder) are
 # put in the same page-cache state: STATE=warm (default) reads them all,
 # STATE=cold drops their pages (posix_fadvise DONTNEED per file: no root, no
@@ -138,14 +151,42 @@ def run_tool(cmd):
 def files(d):
     return [os.path.join(p, f) for p, _, fs in os.walk(d) for f in fs]
 
-def settle(srcs, outs, bucket):
-    """The same state before either side: no outputs, nothing dirty, the
+def disk_stat():
+    """The work folder's block device: I/O in flight, and the writes,
+    discards and flushes it completed (/sys/block's stat fields 9, 5, 12, 16)."""
+    dev = os.stat(work).st_dev
+    path = f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}/stat"
+    try:
+        f = open(path).read().split()
+    except OSError:
+        return None
+    return int(f[8]), tuple(int(f[i]) for i in (4, 11, 15) if i < len(f))
+
+waits = []  # seconds each settle waited for the disk
+
+def disk_idle(quiet=2.0, bound=60.0):
+    """Waits until the disk has had nothing in flight and completed no
+    write, discard or flush for `quiet` seconds (at most `bound`): the
+    deletion just synced leaves the disk work (discards, the journal) that
+    would slow whichever side ran next. Returns the seconds waited."""
+    t0 = time.time()
+    last, since = disk_stat(), time.time()
+    if last is None:
+        return 0.0
+    while time.time() - t0 < bound:
+        time.sleep(0.1)
+        cur = disk_stat()
+        if cur[0] or cur[1] != last[1]:
+            last, since = cur, time.time()
+        elif time.time() - since >= quiet:
+            break
+    return time.time() - t0
+
+def settle(srcs):
+    """The same state before either side: nothing dirty, the disk idle, the
     sources of both sides warm (read) or cold (their pages dropped)."""
-    r = requests.delete(f"{url}/v1/buckets/{bucket}", json={"action": "destroy-bck"}, timeout=phase_timeout)
-    if r.status_code not in (200, 404):
-        check(r)
-    subprocess.run(["rm", "-rf", *outs], check=True, timeout=phase_timeout)
     subprocess.run(["sync"], check=True, timeout=phase_timeout)
+    waits.append(disk_idle())
     for d in srcs:
         for f in files(d):
             fd = os.open(f, os.O_RDONLY)
@@ -158,41 +199,60 @@ def settle(srcs, outs, bucket):
             finally:
                 os.close(fd)
 
+REUSE_S = 65  # ext4 without a journal reuses a deleted inode 60 s after its deletion
+deleted_at = time.time()  # when files were last deleted and synced: maybe just before the script
+
+def remove_outputs(buckets, outs):
+    """Deletes a pair's outputs (between pairs, never between sides)."""
+    global deleted_at
+    for b in buckets:
+        r = requests.delete(f"{url}/v1/buckets/{b}", json={"action": "destroy-bck"}, timeout=phase_timeout)
+        if r.status_code not in (200, 404):
+            check(r)
+    subprocess.run(["rm", "-rf", *outs], check=True, timeout=phase_timeout)
+    subprocess.run(["sync"], check=True, timeout=phase_timeout)
+    deleted_at = time.time()
+
 def pair(what, name, job, tool_cmd, tool, dst, out):
+    """job(bucket) and tool_cmd(folder) write into a destination of their
+    own in every round: nothing is deleted between the sides."""
     src = f"{data}/{name}"
     nfiles, nbytes = len(files(src)), dir_bytes(src)
     srcs = [src] + [f"{work}/{mp}/@ais/{name}" for mp in ("mp0", "mp1")]
+    reuse_wait = max(0.0, deleted_at + REUSE_S - time.time())
+    time.sleep(reuse_wait)
     t_e, t_t = [], []
     for i in range(rounds):
         order = ("etlfs", "tool") if i % 2 == 0 else ("tool", "etlfs")
         for side in order:
-            settle(srcs, [out], dst)
+            settle(srcs)
             if side == "etlfs":
-                dt, done = job()
+                dt, done = job(f"{dst}-{i}")
                 assert done == nfiles, (done, nfiles)
                 t_e.append(dt)
             else:
-                t_t.append(run_tool(tool_cmd))
+                t_t.append(run_tool(tool_cmd(f"{out}-{i}")))
     me, mt = statistics.median(t_e), statistics.median(t_t)
     print(f"{what:<22} etlfs {nfiles / me:9.0f} obj/s {nbytes / me / 1e6:8.1f} MB/s ({me:6.2f}s) | "
           f"{tool} {nfiles / mt:9.0f} obj/s {nbytes / mt / 1e6:8.1f} MB/s ({mt:6.2f}s) | ratio {mt / me:5.2f}")
     print(f"{'':<22} rounds (etlfs, {tool}, ratio): " +
           "; ".join(f"{nfiles / a:.0f}, {nfiles / b:.0f}, {b / a:.2f}" for a, b in zip(t_e, t_t)))
-    settle([], [out], dst)
+    print(f"{'':<22} waited {reuse_wait:.0f} s after the last deletion; for an idle disk before each side (s): "
+          + ", ".join(f"{w:.1f}" for w in waits))
+    waits.clear()
+    remove_outputs([f"{dst}-{i}" for i in range(rounds)], [f"{out}-{i}" for i in range(rounds)])
 
 shown_arg = arg or "''"
 print(f"etl-offline: ETL={etl_kind} {comm} argument={shown_arg}, workers={workers or 'default'}, "
       f"{rounds} rounds, sources {state}, data={data}, load {os.getloadavg()[0]:.2f}")
 for name in sets:
     src = f"{data}/{name}"
-    out = f"{work}/md5-{name}"
-    pair(f"etl-bck md5 {name}", name, lambda: run_job("etl-bck", name, name + "-md5", "md5-bench"),
-         f"cd {src} && mkdir -p {out} && find . -type d -printf '{out}/%P\\0' | xargs -0 mkdir -p && "
+    pair(f"etl-bck md5 {name}", name, lambda dst: run_job("etl-bck", name, dst, "md5-bench"),
+         lambda out: f"cd {src} && mkdir -p {out} && find . -type d -printf '{out}/%P\\0' | xargs -0 mkdir -p && "
          f"find . -type f -print0 | xargs -0 -P2 -n 500 md5sum | "
          f"awk '{{ f = \"{out}/\" substr($2, 3); printf \"%s\", $1 > f; close(f) }}' && sync -f {out}",
-         "md5sum", name + "-md5", out)
-    out = f"{work}/cp-{name}"
-    pair(f"copy-bck {name}", name, lambda: run_job("copy-bck", name, name + "-copy"),
-         f"cp -r {src} {out} && sync -f {out}", "cp -r+sync", name + "-copy", out)
+         "md5sum", name + "-md5", f"{work}/md5-{name}")
+    pair(f"copy-bck {name}", name, lambda dst: run_job("copy-bck", name, dst),
+         lambda out: f"cp -r {src} {out} && sync -f {out}", "cp -r+sync", name + "-copy", f"{work}/cp-{name}")
 print(f"load at the end {os.getloadavg()[0]:.2f}")
 EOF

@@ -11,7 +11,19 @@
 # instructions, in the first WebSocket handshake) and dials the ETL's
 # connections, which the second reuses; WARMUP=0 counts the first.
 #
-# usage: bench/offline-profile.sh strace|callgrind [etl-bck|copy-bck]
+# cpu: no tracer; where the job's wall time goes in CPU: the target's and
+# the ETL's ticks (/proc/PID/stat, all threads) and the machine's busy,
+# idle and iowait ticks (/proc/stat) from the job's request to its end, as
+# shares of the wall time times the cores: a job whose cores sit idle is
+# waiting, not computing. With strace, STRACE_W=1 gives system call wall
+# times (strace -w: how long syncfs and the waits take) instead of CPU.
+#
+# On an ext4 without a journal (this machine's disk) a file created within
+# 60 s of the deletion of many files costs the kernel ~10x the time (see
+# bench/etl-offline.sh): leave 65 s between runs (each deletes its folder at
+# the end), or the cpu mode's figures measure that instead of the job.
+#
+# usage: bench/offline-profile.sh strace|callgrind|cpu [etl-bck|copy-bck]
 #   ETLFS_BUILD   build folder (default ./build); N objects (default 2000)
 #   WORKERS       num_workers for the job (default: the target's default)
 #   COMM, ARG     the ETL's communicator and argument (default hpush:// and "";
@@ -22,7 +34,7 @@
 # system calls; its poll calls are its waits for a next object.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TOOL=${1:?usage: offline-profile.sh strace|callgrind [etl-bck|copy-bck]}
+TOOL=${1:?usage: offline-profile.sh strace|callgrind|cpu [etl-bck|copy-bck]}
 JOB=${2:-etl-bck}
 BUILD=${ETLFS_BUILD:-$ROOT/build}
 N=${N:-2000}
@@ -34,7 +46,8 @@ DATA=${DATA:-/tmp/etlfs-bench-data}
 PY=/usr/bin/python3
 root=$ROOT
 source "$ROOT/bench/lib.sh"
-case "$TOOL" in strace | callgrind) ;; *) echo "tool: strace or callgrind" >&2; exit 2 ;; esac
+case "$TOOL" in strace | callgrind | cpu) ;; *) echo "tool: strace, callgrind or cpu" >&2; exit 2 ;; esac
+STRACE_W=${STRACE_W:-0}
 case "$JOB" in etl-bck | copy-bck) ;; *) echo "job: etl-bck or copy-bck" >&2; exit 2 ;; esac
 [ -x "$BUILD/bin/etlfs-target" ] || { echo "no $BUILD/bin/etlfs-target" >&2; exit 1; }
 "${DATASET_SH:-/work/shared/bench/dataset.sh}" "$DATA"
@@ -65,6 +78,7 @@ cleanup() {
     kill "$TPID" 2>/dev/null; wait "$TPID" 2>/dev/null
     [ "$OUT" = "$WORK" ] && [ "$TOOL" = callgrind ] && cp "$WORK/callgrind.out" /tmp/offline-profile.callgrind.out 2>/dev/null
     rm -rf "$WORK"
+    sync # deleted inodes whose table blocks are dirty wait 360 s, not 60, for reuse
 }
 trap cleanup EXIT
 
@@ -101,7 +115,7 @@ while time.time() - t0 < 600:
     st = check(requests.get(url + "/v1/cluster", params={"what": "status"}, json={"ID": job})).json()
     if st["end_time"]:
         break
-    time.sleep(0.2)
+    time.sleep(0.02)
 else:
     sys.exit("the job did not end in 600 s")
 print(f"{kind}: {st['objects']} objects, {st.get('errors', 0)} errors")
@@ -114,14 +128,15 @@ job setup
 [ "$WARMUP" = 1 ] && job warm >/dev/null
 per_obj() { $PY -c "print(round($1 / $N, 2))"; }
 if [ "$TOOL" = strace ]; then
-    strace -c -f -p "$TPID" -o "$WORK/strace.txt" 2>/dev/null &
+    SW=(); [ "$STRACE_W" = 1 ] && SW=(-w)
+    strace -c "${SW[@]}" -f -p "$TPID" -o "$WORK/strace.txt" 2>/dev/null &
     SPID=$!
     # the ETL too (the target's child): its waits for a next object are
     # its poll calls, so this says whether it has enough in flight
     EPID=$(pgrep -P "$TPID" | head -1 || true)
     EST=
     if [ "$JOB" = etl-bck ] && [ -n "$EPID" ]; then
-        strace -c -f -p "$EPID" -o "$WORK/strace-etl.txt" 2>/dev/null &
+        strace -c "${SW[@]}" -f -p "$EPID" -o "$WORK/strace-etl.txt" 2>/dev/null &
         EST=$!
     fi
     sleep 1
@@ -138,6 +153,30 @@ if [ "$TOOL" = strace ]; then
     fi
     sed -n '1,40p' "$WORK/strace.txt"
     [ -n "$EST" ] && sed -n '1,16p' "$WORK/strace-etl.txt"
+elif [ "$TOOL" = cpu ]; then
+    EPID=$(pgrep -P "$TPID" | head -1 || true)
+    # ticks: the machine's (busy, idle, iowait) and each process's utime+stime
+    snap() {
+        local e=0
+        [ -n "$EPID" ] && e=$(awk '{ print $14 + $15 }' "/proc/$EPID/stat" 2>/dev/null || echo 0)
+        echo "$(date +%s.%N) $(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5, $6 }' /proc/stat)" \
+            "$(awk '{ print $14 + $15 }' "/proc/$TPID/stat") $e"
+    }
+    a=$(snap)
+    job run
+    b=$(snap)
+    $PY - "$a" "$b" "$(nproc)" "$(getconf CLK_TCK)" "$N" <<'EOF'
+import sys
+a, b = ([float(x) for x in s.split()] for s in sys.argv[1:3])
+cores, hz, n = int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+wall = b[0] - a[0]
+d = [y - x for x, y in zip(a, b)]
+cap = wall * hz * cores / 100  # ticks per percent of the cores
+print(f"wall {wall:.2f} s over {cores} cores ({n / wall:.0f} obj/s, the status polls' 0.02 s included)")
+print(f"machine: busy {d[1] / cap:.0f}%, idle {d[2] / cap:.0f}%, iowait {d[3] / cap:.0f}% of the cores")
+print(f"target {d[4] / cap:.0f}%, ETL {d[5] / cap:.0f}% of the cores; "
+      f"CPU per object: target {d[4] / hz / n * 1e6:.0f} us, ETL {d[5] / hz / n * 1e6:.0f} us")
+EOF
 else
     callgrind_control -i on "$TPID" >/dev/null
     job run

@@ -199,21 +199,33 @@ static int publish_new(const char *tmp, const char *fqn)
     return rc ? rc : publish(tmp, fqn);
 }
 
+/* A group is flushed once BATCH_MAX outputs are pending (and at a job's
+ * end). The flush runs on the group's own thread, so no worker or ETL
+ * reader stops for the sync: meanwhile the next outputs pend, and a flush
+ * takes all that pended, so a slow sync makes the next group larger (fewer
+ * syncs per output) instead of stalling the job. BATCH_CAP bounds the
+ * pending list: past it a commit waits for the flush. */
 #define BATCH_MAX 256
+#define BATCH_CAP 4096
 
 /* Work files wait in pending until a flush takes them all; the flush syncs
  * and renames outside the lock, so the workers go on writing the next
- * batch meanwhile. One flush at a time: a full list waits for it. */
+ * batch meanwhile. One flush at a time. */
 struct tgt_batch {
     pthread_mutex_t mu;
     pthread_cond_t idle; /* a flush ended */
+    pthread_cond_t work; /* to the flusher: a group is ready, or stop */
     const tgt_store *store;
     bool flushing;
     bool renamed; /* a flush renamed outputs that no sync has covered yet (mu) */
+    bool started, stop; /* the flusher thread runs; it is to leave */
+    pthread_t flusher;
     int failed; /* outputs a flush could not publish, not yet reported */
     int n;
-    char *ent[BATCH_MAX]; /* the work file's path, '\0', the object's */
-    bool fresh[BATCH_MAX]; /* its version is 1 unless the name is taken (publish_new) */
+    char **ent; /* BATCH_CAP: the work file's path, '\0', the object's */
+    bool *fresh; /* its version is 1 unless the name is taken (publish_new) */
+    char **spare_ent; /* the other pair of lists, swapped in while a flush runs */
+    bool *spare_fresh;
 };
 
 tgt_batch *tgt_batch_new(const tgt_store *s)
@@ -221,7 +233,12 @@ tgt_batch *tgt_batch_new(const tgt_store *s)
     tgt_batch *b = cmn_xcalloc(1, sizeof *b);
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->idle, NULL);
+    pthread_cond_init(&b->work, NULL);
     b->store = s;
+    b->ent = cmn_xmalloc(BATCH_CAP * sizeof *b->ent);
+    b->spare_ent = cmn_xmalloc(BATCH_CAP * sizeof *b->spare_ent);
+    b->fresh = cmn_xmalloc(BATCH_CAP * sizeof *b->fresh);
+    b->spare_fresh = cmn_xmalloc(BATCH_CAP * sizeof *b->spare_fresh);
     return b;
 }
 
@@ -269,20 +286,38 @@ static int flush_list(const tgt_store *s, int n, char **ent, const bool *fresh)
  * running, returns with mu held. */
 static void flush_locked(tgt_batch *b)
 {
-    char *ent[BATCH_MAX];
-    bool fresh[BATCH_MAX];
+    char **ent = b->ent;
+    bool *fresh = b->fresh;
     int n = b->n;
-    memcpy(ent, b->ent, (size_t)n * sizeof *ent);
-    memcpy(fresh, b->fresh, (size_t)n * sizeof *fresh);
+    b->ent = b->spare_ent;
+    b->fresh = b->spare_fresh;
     b->n = 0;
     b->flushing = true;
     pthread_mutex_unlock(&b->mu);
     int failed = flush_list(b->store, n, ent, fresh);
     pthread_mutex_lock(&b->mu);
+    b->spare_ent = ent;
+    b->spare_fresh = fresh;
     b->renamed |= n > 0;
     b->failed += failed;
     b->flushing = false;
     pthread_cond_broadcast(&b->idle);
+    if (b->n >= BATCH_MAX)
+        pthread_cond_signal(&b->work); /* what pended meanwhile is a group already */
+}
+
+static void *flusher_main(void *p)
+{
+    tgt_batch *b = p;
+    pthread_mutex_lock(&b->mu);
+    while (!b->stop) {
+        if (b->n >= BATCH_MAX && !b->flushing)
+            flush_locked(b);
+        else
+            pthread_cond_wait(&b->work, &b->mu);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
 }
 
 static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, bool fresh)
@@ -292,7 +327,7 @@ static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, bool fresh)
     memcpy(e, tmp, tl);
     memcpy(e + tl, fqn, fl);
     pthread_mutex_lock(&b->mu);
-    while (b->n == BATCH_MAX) {
+    while (b->n == BATCH_CAP) {
         if (b->flushing)
             pthread_cond_wait(&b->idle, &b->mu);
         else
@@ -301,6 +336,14 @@ static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, bool fresh)
     b->ent[b->n] = e;
     b->fresh[b->n] = fresh;
     b->n++;
+    if (b->n >= BATCH_MAX && !b->flushing) {
+        if (!b->started)
+            b->started = pthread_create(&b->flusher, NULL, flusher_main, b) == 0;
+        if (b->started)
+            pthread_cond_signal(&b->work);
+        else
+            flush_locked(b); /* no thread: the committer flushes, as it waits anyway */
+    }
     pthread_mutex_unlock(&b->mu);
     return 0;
 }
@@ -334,8 +377,19 @@ void tgt_batch_free(tgt_batch *b)
     if (!b)
         return;
     tgt_batch_flush(b);
+    pthread_mutex_lock(&b->mu);
+    b->stop = true;
+    pthread_cond_signal(&b->work);
+    pthread_mutex_unlock(&b->mu);
+    if (b->started)
+        pthread_join(b->flusher, NULL);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->idle);
+    pthread_cond_destroy(&b->work);
+    free(b->ent);
+    free(b->spare_ent);
+    free(b->fresh);
+    free(b->spare_fresh);
     free(b);
 }
 

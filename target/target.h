@@ -120,7 +120,8 @@ typedef struct tgt_writer {
 
 /* Group commit for jobs that write many objects: committed writers hand
  * their work files to the batch; a flush syncs each mountpath's file system
- * once (syncfs) and then renames them all. One sync per batch instead of one
+ * once (syncfs) and then renames them all, on the batch's own thread (a
+ * committer waits only past 4,096 pending). One sync per batch instead of one
  * fsync per object, and still no object is visible before its bytes are
  * durable. A crash before the flush leaves only work files, removed at start. */
 tgt_batch *tgt_batch_new(const tgt_store *s);
