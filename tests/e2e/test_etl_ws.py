@@ -731,6 +731,14 @@ def etl_sockets(t, name):
     return unix, tcp
 
 
+def init_md5_ws(t, name, kind):
+    """The md5 ETL over ws://, served by the Python runner or by the native
+    transformer (kind)."""
+    r = (init_code(t, name, code=MD5, comm="ws://", arg="", deps="") if kind == "runner"
+         else init_native(t, name, "ws://", "fqn"))
+    assert r.status_code == 200, r.text
+
+
 @pytest.mark.parametrize("kind", ["runner", "native"])
 def test_ws_streams_go_over_the_etls_unix_socket(tws, kind):
     """An ETL of ours listens on ETLFS_SOCKET (its work folder, mode 0600)
@@ -740,9 +748,7 @@ def test_ws_streams_go_over_the_etls_unix_socket(tws, kind):
     health probe still answers on the port."""
     t = tws
     name = f"ws-unix-{kind}"
-    r = (init_code(t, name, code=MD5, comm="ws://", arg="", deps="") if kind == "runner"
-         else init_native(t, name, "ws://", "fqn"))
-    assert r.status_code == 200, r.text
+    init_md5_ws(t, name, kind)
     try:
         _, tcp_before = etl_sockets(t, name)
         with cf.ThreadPoolExecutor(4) as ex:
@@ -771,9 +777,7 @@ def test_ws_unix_socket_refuses_other_processes(tws, kind):
     import socket
     t = tws
     name = f"ws-unix-peer-{kind}"
-    r = (init_code(t, name, code=MD5, comm="ws://", arg="", deps="") if kind == "runner"
-         else init_native(t, name, "ws://", "fqn"))
-    assert r.status_code == 200, r.text
+    init_md5_ws(t, name, kind)
     try:
         assert get(t, "a.txt", etl_name=name).status_code == 200
         path = os.path.join(t.data[0], ".etlfs", "etl", name, "work", "etlfs.sock")
@@ -833,9 +837,7 @@ def test_ws_unix_socket_on_a_path_longer_than_a_socket_address(tmp_path):
             name = f"ws-long-{kind}"
             sock = os.path.join(t.data[0], ".etlfs", "etl", name, "work", "etlfs.sock")
             assert len(sock) > 108, sock
-            r = (init_code(t, name, code=MD5, comm="ws://", arg="", deps="") if kind == "runner"
-                 else init_native(t, name, "ws://", "fqn"))
-            assert r.status_code == 200, r.text
+            init_md5_ws(t, name, kind)
             g = get(t, "a.txt", etl_name=name)
             assert g.status_code == 200 and g.content == hashlib.md5(OBJECTS["a.txt"]).hexdigest().encode(), g.text
             assert stat.S_ISSOCK(os.lstat(sock).st_mode), sock
