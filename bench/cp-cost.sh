@@ -8,7 +8,9 @@
 # copies run there as one job while cp goes on.
 # usage: bench/cp-cost.sh   env: BUILD=build N=500 ETLFS_OPTS="-o opt,..." STRACE=1 COMM=hpush://
 #   PERF=FILE: perf record of the target, its ETL and the daemon around the copy
-#   JOB=1: then the same work as one etl-bck job over REST, its CPU per object
+#   JOB=1: then the same work as one etl-bck job over REST, its CPU per object;
+#   JOB=first: the job before the copy (ext4 without a journal makes the first
+#   to create files after a deletion pay for it, bench/RESULTS.md)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 PY=/usr/bin/python3
@@ -105,10 +107,7 @@ PY
   wait "$mpid" 2>/dev/null || true
 }
 
-echo "cp -r of $N files of 16 KiB through @etl-md5, $(cut -d' ' -f1-3 /proc/loadavg) load, build $BUILD ${ETLFS_OPTS}"
-run dst
-
-if [ -n "${JOB:-}" ]; then
+run_job() { # the same work as one etl-bck job, into bucket jobdst
   ta=$(tree_cpu "$tpid")
   $PY - "$turl" <<'PY'
 import json, sys, time, urllib.parse, urllib.request
@@ -127,4 +126,9 @@ while time.time() - t0 < 120:
 PY
   tb=$(tree_cpu "$tpid")
   awk -v n="$N" -v a="$ta" -v b="$tb" 'BEGIN { printf "etl-bck job, target and its ETL per object: %.0f us CPU\n", (b - a) / 1e3 / n }'
-fi
+}
+[ "${JOB:-}" != first ] || run_job
+echo "cp -r of $N files of 16 KiB through @etl-md5, $(cut -d' ' -f1-3 /proc/loadavg) load, build $BUILD ${ETLFS_OPTS}"
+run dst
+
+[ "${JOB:-}" != 1 ] || run_job
