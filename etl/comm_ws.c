@@ -71,7 +71,7 @@
  * traced process: about a millisecond), since the time per object is seen
  * on the clock, not the ETL's CPU */
 #define FILL_SLOW_NS (ETL_SEC_NS / 100)
-#define INLINE_DEPTH 4   /* inline objects on one connection of an ETL that is one process */
+#define INLINE_DEPTH 16   /* inline objects on one connection of an ETL that is one process */
 /* An ETL of several named processes (Etlfs-Worker: N/M) that takes
  * PACE_NS or more per object and keeps its processes on the CPU (PACE_UTIL
  * percent of a core each, sampled every PACE_SAMPLE_NS: an image
@@ -363,15 +363,15 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
 static ws_conn *pool_pick_deep(ws_pool *p, int depth, bool *wait)
 {
     ws_conn *full = NULL;
-    int most = 0, busy = 0;
+    int least = depth, busy = 0;
     for (ws_conn *c = p->conns; c; c = c->next) {
         int u = conn_users(c);
         if (!u || conn_dead(c) || !cmn_ws_usable(c->ws))
             continue;
         busy++;
-        if (u > most && u < depth) {
+        if (u < least) {
             full = c;
-            most = u;
+            least = u;
         }
     }
     if (full && busy >= p->fill_conns) {
