@@ -258,26 +258,6 @@ int cmn_ws_wait_input(cmn_ws *ws, int ms)
     return n > 0;
 }
 
-bool cmn_ws_frame_buffered(const cmn_ws *ws)
-{
-    const unsigned char *h = ws->in + ws->in_off;
-    size_t have = ws->in_len - ws->in_off;
-    if (have < 2 || !(h[0] & 0x80) || (h[0] & 0x08)) /* a message's last frame, not a control frame */
-        return false;
-    uint64_t len = h[1] & 0x7f;
-    size_t hdr = 2 + ((h[1] & 0x80) ? 4 : 0);
-    if (len >= 126) {
-        size_t ext = len == 126 ? 2 : 8;
-        if (have < 2 + ext)
-            return false;
-        len = 0;
-        for (size_t i = 0; i < ext; i++)
-            len = len << 8 | h[2 + i];
-        hdr += ext;
-    }
-    return have >= hdr && have - hdr >= len;
-}
-
 void cmn_ws_shutdown(cmn_ws *ws, const char *why)
 {
     char copy[sizeof ws->why]; /* why may be cmn_ws_why(ws) */

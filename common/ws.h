@@ -82,9 +82,6 @@ void cmn_ws_send_unlock(cmn_ws *ws);
  * may wait here while another receives): for a reader that waits for the
  * answer to a message it has not yet seen sent. */
 int cmn_ws_wait_input(cmn_ws *ws, int ms);
-/* Whether the next message is already read in whole (one frame, no
- * control frame before it), so the next receive need not wait. */
-bool cmn_ws_frame_buffered(const cmn_ws *ws);
 /* Fails the connection with why (-ECONNRESET from then on) and wakes a
  * thread waiting on it, sending or receiving. */
 void cmn_ws_shutdown(cmn_ws *ws, const char *why);

@@ -959,49 +959,13 @@ static void op_end(op *o, int rrc, const char *why)
 /* A connection's reader: reads the answers of its ops as they come to the
  * head of its queue (a waiting transfer reads its own); ends once the
  * connection is dead with no op left on it. */
-/* The settle calls owed for the ops a reader has ended since it last
- * waited (etl_async.settle), each function once. */
-#define SETTLE_MAX 4
-typedef struct settles {
-    void (*fn[SETTLE_MAX])(void);
-    int n;
-} settles;
-
-static void settle_all(settles *s)
-{
-    for (int i = 0; i < s->n; i++)
-        s->fn[i]();
-    s->n = 0;
-}
-
-static void settle_owe(settles *s, void (*fn)(void))
-{
-    if (!fn)
-        return;
-    for (int i = 0; i < s->n; i++)
-        if (s->fn[i] == fn)
-            return;
-    if (s->n == SETTLE_MAX)
-        settle_all(s);
-    s->fn[s->n++] = fn;
-}
-
 static void *reader_main(void *arg)
 {
     ws_conn *c = arg;
     ws_pool *p = c->pool;
     int64_t busy_until = 0, prev_ns = 0; /* when the previous answer was read */
-    settles owed = {0};
     pthread_mutex_lock(&c->qmu);
     for (;;) {
-        /* the answers read so far settle before anything may wait: the
-         * next answer's read unless it is whole in the buffer already */
-        if (owed.n && !(c->head && c->head->op && cmn_ws_frame_buffered(c->ws))) {
-            pthread_mutex_unlock(&c->qmu);
-            settle_all(&owed);
-            pthread_mutex_lock(&c->qmu);
-            continue;
-        }
         if (c->head && c->head->op) {
             op *o = c->head->op;
             pthread_mutex_unlock(&c->qmu);
@@ -1023,7 +987,6 @@ static void *reader_main(void *arg)
             conn_pop(c);
             pthread_mutex_unlock(&c->qmu);
             conn_release_op(p, c); /* the op's use; c stays while its reader runs */
-            settle_owe(&owed, o->as.settle);
             op_end(o, rrc, why);
             busy_until = now + READER_BUSY_NS;
             pthread_mutex_lock(&c->qmu);

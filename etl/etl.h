@@ -181,10 +181,6 @@ typedef struct etl_async {
     const etl_sink *sink; /* without spool: its callbacks (not its spool or fd_out) */
     int64_t timeout_ns;   /* the object's, 0: the ETL's default */
     void (*done)(void *ctx, int rc, const cmn_err *err);
-    /* Optional: called on done's thread once the objects answered together
-     * have had their done, before that thread may wait for more: what done
-     * held back (waking other threads) is done here once for them all. */
-    void (*settle)(void);
     void *ctx;
     bool fill; /* a window of objects (an offline job's): few connections kept deep rather than a
                 * spread over idle ones, so the ETL finds its next object queued; the caller may

@@ -305,7 +305,7 @@ static void inline_done(void *ctx, int rc, const cmn_err *e)
     if (rc)
         tgt_reply_err(r, cmn_err_http_status(rc), "%s", e->msg);
     free(p);
-    tgt_resume_later(r); /* the reader settles once it has no whole answer left to read */
+    tgt_resume(r);
 }
 
 /* No chain for the request's query: a request this ETL cannot take names
@@ -352,7 +352,7 @@ static int inline_start(tgt_req *r, const char *bck, const char *obj)
     }
     cmn_spool_init(&p->out, tgt->store.mpaths[tgt_store_mpath_of(&tgt->store, bck, obj)], INLINE_MEM);
     tgt_suspend(r); /* before the start: the reply may come at once */
-    etl_async a = {.spool = &p->out, .done = inline_done, .settle = tgt_resume_settle, .ctx = p};
+    etl_async a = {.spool = &p->out, .done = inline_done, .ctx = p};
     if (etl_transform_start(h, &p->o, &a) != 0)
         to_retry(r, p);
     return MHD_YES;

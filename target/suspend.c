@@ -57,27 +57,3 @@ void tgt_resume(tgt_req *r)
     MHD_resume_connection(r->conn); /* r belongs to the event thread again */
     parked--;
 }
-
-/* Replied requests whose resume waits for this thread's settle, linked by
- * r->next (free while suspended: only the workers' queue uses it). Each
- * resume writes the event thread's eventfd; made back to back, the event
- * thread wakes once and finds them all (libmicrohttpd resumes every
- * connection marked resuming in one pass), rather than waking for the
- * first while the reader is still parsing the next answer. */
-static _Thread_local tgt_req *later;
-
-void tgt_resume_later(tgt_req *r)
-{
-    r->next = later;
-    later = r;
-}
-
-void tgt_resume_settle(void)
-{
-    while (later) {
-        tgt_req *r = later;
-        later = r->next;
-        r->next = NULL;
-        tgt_resume(r);
-    }
-}

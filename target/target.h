@@ -714,11 +714,6 @@ void tgt_unpark(struct MHD_Connection *conn);
  * for suspended requests, as for parked ones. r->pend carries what h needs. */
 void tgt_suspend(tgt_req *r);
 void tgt_resume(tgt_req *r);
-/* tgt_resume held back on this thread until tgt_resume_settle: an ETL
- * connection's reader that read several answers in one go wakes the event
- * threads once for them all, not once per answer. */
-void tgt_resume_later(tgt_req *r);
-void tgt_resume_settle(void);
 bool tgt_resume_on_worker(tgt_req *r, tgt_handler h);
 /* Adds d to the count of parked and suspended connections and returns it
  * (suspend.c; d = 0 reads it). */
