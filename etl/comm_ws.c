@@ -27,9 +27,9 @@
  * thread that may wait). An offline job's window (etl_async.fill) keeps
  * as many connections as cores busy, up to FILL_MAX objects on each.
  * An inline object joins the least loaded of as many connections as cores
- * that have work in flight, up to INLINE_DEPTH, when the ETL said it is one process with a thread per
- * stream (Etlfs-Worker: 0/1, as etlfs-md5 says) and as many connections as
- * cores have work already.
+ * that have work in flight, up to INLINE_DEPTH, when the ETL said it is
+ * one process with a thread per stream (Etlfs-Worker: 0/1, as etlfs-md5
+ * says) and as many connections as cores have work already.
  *
  * An ETL of ours serves its streams from several processes (prefork.py),
  * each stream by one of them, and names it in the 101 (Etlfs-Worker): an
@@ -369,7 +369,7 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
  * a deep queue on one stream would idle the others' threads. */
 static ws_conn *pool_pick_deep(ws_pool *p, int depth, bool *wait)
 {
-    ws_conn *full = NULL;
+    ws_conn *pick = NULL;
     int least = depth, busy = 0;
     for (ws_conn *c = p->conns; c; c = c->next) {
         int u = conn_users(c);
@@ -378,13 +378,13 @@ static ws_conn *pool_pick_deep(ws_pool *p, int depth, bool *wait)
         if (++busy > p->fill_conns)
             continue;
         if (u < least) {
-            full = c;
+            pick = c;
             least = u;
         }
     }
-    if (full && busy >= p->fill_conns) {
+    if (pick && busy >= p->fill_conns) {
         *wait = false;
-        return full;
+        return pick;
     }
     return pool_pick(p, wait);
 }
@@ -1052,8 +1052,8 @@ static bool ws_starts(const etl_handle *h)
  * stream), except when the ETL said it is one process with a thread per
  * stream (alone): then, once as many connections as cores have work, it
  * joins the least loaded of as many connections as cores that have work
- * in flight, up to INLINE_DEPTH, so that the stream's thread finds the next control message
- * queued instead of sleeping in poll for each (a context switch and a
+ * in flight, up to INLINE_DEPTH, so that the stream's thread finds the
+ * next control message queued instead of sleeping in poll for each (a context switch and a
  * wake-up on each side per object), and answers ready together leave in one
  * write. A filled connection whose send side is busy for a moment (the
  * other event thread sending, its reader flushing) gives way to pool_pick's
