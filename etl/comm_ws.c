@@ -26,10 +26,10 @@
  * processes that are transforming already (never for an op: it goes to a
  * thread that may wait). An offline job's window (etl_async.fill) keeps
  * as many connections as cores busy, up to FILL_MAX objects on each.
- * An inline object joins a connection that has work in flight, up to
- * INLINE_DEPTH, when the ETL said it is one process with a thread per
- * stream (Etlfs-Worker: 0/1, as etlfs-md5 says) and as many connections as
- * cores have work already.
+ * An inline object joins the least loaded of as many connections as cores
+ * that have work in flight, up to INLINE_DEPTH, when the ETL said it is
+ * one process with a thread per stream (Etlfs-Worker: 0/1, as etlfs-md5
+ * says) and as many connections as cores have work already.
  *
  * An ETL of ours serves its streams from several processes (prefork.py),
  * each stream by one of them, and names it in the 101 (Etlfs-Worker): an
@@ -71,7 +71,10 @@
  * traced process: about a millisecond), since the time per object is seen
  * on the clock, not the ETL's CPU */
 #define FILL_SLOW_NS (ETL_SEC_NS / 100)
-#define INLINE_DEPTH 4   /* inline objects on one connection of an ETL that is one process */
+/* Inline objects on one connection of an ETL that is one process: 16 on
+ * each of two streams carry c=32 (at 4, c=32 spread over 8 streams, whose
+ * threads slept in poll between objects: bench/RESULTS.md) */
+#define INLINE_DEPTH 16
 /* An ETL of several named processes (Etlfs-Worker: N/M) that takes
  * PACE_NS or more per object and keeps its processes on the CPU (PACE_UTIL
  * percent of a core each, sampled every PACE_SAMPLE_NS: an image
@@ -355,28 +358,33 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
 /* For an inline object to an ETL that is one process (alone): pool_pick's
  * choice while fewer connections than cores have work (each of the ETL's
  * per-stream threads can run at once: two objects on one stream would run
- * one after the other); beyond that, the fullest connection that has work
- * in flight and room for one more, up to depth. Spread over idle
- * connections, each of the ETL's per-stream threads finds its queue empty
- * between objects (a poll per object); filled, it finds the next one
- * queued. */
+ * one after the other); beyond that, the least loaded of the oldest
+ * fill_conns connections that have work in flight, while it has room for
+ * one more, up to depth. Spread over idle connections, each of the ETL's
+ * per-stream threads finds its queue empty between objects (a poll and a
+ * context switch per object, and one more in our reader); kept on as few
+ * streams as cores, each deep, it finds the next one queued and its
+ * answers leave, and are read, several per write. Busy connections beyond
+ * those get nothing new and fall idle. The least loaded, not the fullest:
+ * a deep queue on one stream would idle the others' threads. */
 static ws_conn *pool_pick_deep(ws_pool *p, int depth, bool *wait)
 {
-    ws_conn *full = NULL;
-    int most = 0, busy = 0;
+    ws_conn *pick = NULL;
+    int least = depth, busy = 0;
     for (ws_conn *c = p->conns; c; c = c->next) {
         int u = conn_users(c);
         if (!u || conn_dead(c) || !cmn_ws_usable(c->ws))
             continue;
-        busy++;
-        if (u > most && u < depth) {
-            full = c;
-            most = u;
+        if (++busy > p->fill_conns)
+            continue;
+        if (u < least) {
+            pick = c;
+            least = u;
         }
     }
-    if (full && busy >= p->fill_conns) {
+    if (pick && busy >= p->fill_conns) {
         *wait = false;
-        return full;
+        return pick;
     }
     return pool_pick(p, wait);
 }
@@ -1043,8 +1051,9 @@ static bool ws_starts(const etl_handle *h)
  * (pool_pick: over the ETL's processes, or whichever process takes a new
  * stream), except when the ETL said it is one process with a thread per
  * stream (alone): then, once as many connections as cores have work, it
- * joins a connection that has work in flight, up to INLINE_DEPTH, so that the stream's thread finds the next control message
- * queued instead of sleeping in poll for each (a context switch and a
+ * joins the least loaded of as many connections as cores that have work
+ * in flight, up to INLINE_DEPTH, so that the stream's thread finds the
+ * next control message queued instead of sleeping in poll for each (a context switch and a
  * wake-up on each side per object), and answers ready together leave in one
  * write. A filled connection whose send side is busy for a moment (the
  * other event thread sending, its reader flushing) gives way to pool_pick's

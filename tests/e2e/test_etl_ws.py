@@ -322,6 +322,58 @@ def test_native_md5_many_inline_gets_in_flight(tws):
 
 
 
+def test_native_md5_killed_with_many_objects_queued(tws):
+    """32 clients' inline GETs queue deep on the native transformer's few
+    streams (one process, a thread per stream) when it is killed: every
+    reply is the right digest or a 5xx naming ETL and object, the target
+    stays healthy, and nothing waits past the clients' timeout."""
+    t = tws
+    name = "ws-native-killed"
+    objs = {f"kq/{i:03d}": os.urandom(16384 + i) for i in range(64)}
+    for k, v in objs.items():
+        t.put("wssrc", k, v)
+    r = init_native(t, name, "ws://", "fqn")
+    assert r.status_code == 200, r.text
+    stop = threading.Event()
+    res = []
+
+    def client(i):
+        keys = sorted(objs)
+        for n in range(400):  # bounded: 400 GETs or the kill, whichever first
+            if stop.is_set():
+                return
+            k = keys[(i * 7 + n) % len(keys)]
+            res.append((k, requests.get(f"{t.url}/v1/objects/wssrc/{k}", params={"etl_name": name}, timeout=60)))
+
+    try:
+        with cf.ThreadPoolExecutor(32) as ex:
+            futs = [ex.submit(client, i) for i in range(32)]
+            deadline = time.monotonic() + 30
+            while len(res) < 300 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            pids = etl_pids(t)
+            assert pids
+            for pid in pids:
+                os.kill(pid, signal.SIGKILL)
+            stop.set()
+            for f in futs:
+                f.result(timeout=120)
+        assert [k for k, g in res if g.status_code == 200], "nothing answered before the kill"
+        for k, g in res:
+            if g.status_code == 200:
+                assert g.content == hashlib.md5(objs[k]).hexdigest().encode(), k
+                continue
+            # in flight at the kill: a 5xx naming both; after it: the ETL is gone
+            assert g.status_code >= 500 or g.status_code == 404, (k, g.status_code, g.text)
+            assert name in message(g), (k, message(g))
+            if g.status_code >= 500:
+                assert k in message(g), (k, message(g))
+        assert requests.get(f"{t.url}/v1/health", timeout=10).status_code == 200
+        assert requests.get(f"{t.url}/v1/objects/wssrc/kq/000", timeout=10).content == objs["kq/000"]
+    finally:
+        requests.delete(f"{t.url}/v1/etl/{name}", timeout=30)
+
+
 def test_native_md5_says_it_is_one_process(tmp_path):
     """etlfs-md5's 101 says "process 0 of 1" (Etlfs-Worker: 0/1), which lets
     the target queue several inline objects on one of its streams."""
