@@ -4,7 +4,13 @@
 # a run of its own: strace slows everything), its context switches and its
 # CPU (all its threads, /proc), and cp's own context switches. Counts, not
 # speeds: stable enough on a busy machine to compare two builds or options.
-# usage: bench/cp-cost.sh   env: BUILD=build N=500 ETLFS_OPTS="-o opt,..." STRACE=1
+# The target's CPU (with the ETL's processes, its children) per file too: the
+# copies run there as one job while cp goes on.
+# usage: bench/cp-cost.sh   env: BUILD=build N=500 ETLFS_OPTS="-o opt,..." STRACE=1 COMM=hpush://
+#   PERF=FILE: perf record of the target, its ETL and the daemon around the copy
+#   JOB=1: then the same work as one etl-bck job over REST, its CPU per object;
+#   JOB=first: the job before the copy (ext4 without a journal makes the first
+#   to create files after a deletion pay for it, bench/RESULTS.md)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 PY=/usr/bin/python3
@@ -27,7 +33,7 @@ head -c 16384 /dev/urandom >"$work/blob"
 for i in $(seq -f '%05g' 1 "$N"); do
   curl -sf -X PUT "$turl/v1/objects/src/f$i" --data-binary "@$work/blob" >/dev/null
 done
-init_md5_etl hpush://
+init_md5_etl "${COMM:-hpush://}"
 
 # the sums over a process's threads: voluntary, involuntary switches, CPU ns (schedstat)
 proc_counts() { # PID
@@ -38,6 +44,15 @@ proc_counts() { # PID
     t=$((t + $(cut -d' ' -f1 "$f/schedstat")))
   done
   echo "$v $i $t"
+}
+
+# CPU ns of a process and its children's threads (the target and its ETL)
+tree_cpu() { # PID
+  local t=0 p f
+  for p in "$1" $(pgrep -P "$1" || true); do
+    for f in /proc/"$p"/task/*; do t=$((t + $(cut -d' ' -f1 "$f/schedstat" 2>/dev/null || echo 0))); done
+  done
+  echo "$t"
 }
 
 run() { # DST
@@ -55,8 +70,15 @@ run() { # DST
     spid=$!
     sleep 1
   fi
-  local a b
+  local a b ta tb
   a=$(proc_counts "$mpid")
+  ta=$(tree_cpu "$tpid")
+  local ppid=
+  if [ -n "${PERF:-}" ]; then
+    perf record -q -g -F 2999 -o "$PERF" -p "$(echo "$tpid" $(pgrep -P "$tpid") "$mpid" | tr ' ' ,)" &
+    ppid=$!
+    sleep 1
+  fi
   # cp's own switches: from its rusage, through python
   $PY - "$mnt/@etl-md5/src/." "$mnt/$1/" <<'PY' >"$work/cp"
 import resource, subprocess, sys
@@ -66,6 +88,8 @@ r = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(r.ru_nvcsw, r.ru_nivcsw, r.ru_utime + r.ru_stime)
 PY
   b=$(proc_counts "$mpid")
+  tb=$(tree_cpu "$tpid")
+  if [ -n "$ppid" ]; then kill -INT "$ppid"; wait "$ppid" 2>/dev/null || true; fi
   [ "$(ls "$mnt/$1" | wc -l)" = "$N" ] || { echo "cp-cost.sh: $1 lacks files" >&2; exit 1; }
   if [ -n "$spid" ]; then
     kill -INT "$spid"
@@ -75,6 +99,7 @@ PY
   echo "$a $b" | awk -v n="$N" -v cv="$cv" -v ci="$ci" -v cs="$cs" '{
     printf "daemon per file: %.2f voluntary + %.2f involuntary switches, %.0f us CPU; cp+sync per file: %.2f + %.2f switches, %.0f us CPU\n",
       ($4 - $1) / n, ($5 - $2) / n, ($6 - $3) / 1e3 / n, cv / n, ci / n, cs * 1e6 / n }'
+  awk -v n="$N" -v a="$ta" -v b="$tb" 'BEGIN { printf "target and its ETL per file: %.0f us CPU\n", (b - a) / 1e3 / n }'
   if [ -n "$spid" ]; then
     awk -v n="$N" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ { printf "    %s %.2f", $NF, $4 / n } END { printf "\n" }' "$work/strace"
   fi
@@ -82,5 +107,28 @@ PY
   wait "$mpid" 2>/dev/null || true
 }
 
+run_job() { # the same work as one etl-bck job, into bucket jobdst
+  ta=$(tree_cpu "$tpid")
+  $PY - "$turl" <<'PY'
+import json, sys, time, urllib.parse, urllib.request
+url = sys.argv[1]
+to = urllib.parse.quote("ais/@#/jobdst/", safe="")
+body = json.dumps({"action": "etl-bck", "value": {"id": "etl-md5", "prefix": "", "prepend": "", "dry_run": False}}).encode()
+req = urllib.request.Request(f"{url}/v1/buckets/src?bck_to={to}", data=body, method="POST", headers={"Content-Type": "application/json"})
+job = urllib.request.urlopen(req).read().decode()
+t0 = time.time()
+while time.time() - t0 < 120:
+    r = urllib.request.Request(f"{url}/v1/cluster?what=status", data=json.dumps({"ID": job}).encode(), method="GET", headers={"Content-Type": "application/json"})
+    st = json.loads(urllib.request.urlopen(r).read())
+    if st["end_time"]:
+        break
+    time.sleep(0.05)
+PY
+  tb=$(tree_cpu "$tpid")
+  awk -v n="$N" -v a="$ta" -v b="$tb" 'BEGIN { printf "etl-bck job, target and its ETL per object: %.0f us CPU\n", (b - a) / 1e3 / n }'
+}
+[ "${JOB:-}" != first ] || run_job
 echo "cp -r of $N files of 16 KiB through @etl-md5, $(cut -d' ' -f1-3 /proc/loadavg) load, build $BUILD ${ETLFS_OPTS}"
 run dst
+
+[ "${JOB:-}" != 1 ] || run_job

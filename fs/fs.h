@@ -330,6 +330,8 @@ typedef struct fs_handle {
     /* writer */
     bool dirty, created, server_copied;
     bool wrote;            /* write() put bytes in the spool */
+    bool noflush;          /* opened without FLUSH on close (copy.c, fs_copy_expect): release publishes */
+    pid_t pid;             /* the process that created it */
     int64_t copied_size;
     struct fs_handle *next_writer; /* writer table list */
 } fs_handle;
@@ -365,6 +367,12 @@ int fs_handle_release(fs_handle *h);
 
 /* copy_file_range between two open handles, done server-side (ops.c doc). */
 ssize_t fs_copy_range(fs_handle *in, off_t off_in, fs_handle *out, off_t off_out, size_t len);
+/* A new file h that process pid created: true when it will most likely be
+ * filled by a server-side copy too (pid's last new file was), so its close
+ * needs no FLUSH. */
+bool fs_copy_expect(fs_handle *h, pid_t pid);
+/* h, opened without FLUSH, is written after all: stop expecting copies. */
+void fs_copy_unexpect(fs_handle *h);
 
 /* ------------------------------------------------------------------ prefetch.c */
 /* Workers start (fs_init, after daemonizing) when etl_readahead > 0. */
@@ -474,6 +482,7 @@ typedef struct fs_state {
     uid_t uid;         /* ops.c: every file's owner (the daemon's); set once in fs_init */
     gid_t gid;         /* ops.c: set once in fs_init */
     bool target_remote; /* ops.c: a HEAD answered without etlfs-fqn; atomic */
+    pid_t copier;       /* copy.c: the process whose last new file was a server-side copy; atomic */
     struct {           /* ops.c: running ETLs, refreshed at most once per attr_timeout */
         pthread_mutex_t mu;
         char **names;    /* mu */

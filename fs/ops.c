@@ -704,7 +704,10 @@ static int open_writer(const char *path, bool create, bool trunc, struct fuse_fi
 
 static int fs_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
-    return open_writer(path, true, true, fi);
+    int rc = open_writer(path, true, true, fi);
+    if (rc == 0 && fs_copy_expect(fh(fi), fuse_get_context()->pid))
+        fi->noflush = 1; /* cp's next copy: its close costs no round trip */
+    return rc;
 }
 
 static int fs_open(const char *path, struct fuse_file_info *fi)

@@ -152,8 +152,10 @@ ssize_t fs_writer_write(fs_handle *h, const char *buf, size_t len, off_t off)
         n = need_spool(h);
     if (n == 0 && (n = pwrite(h->fd, buf, len, off)) < 0)
         n = -errno;
-    if (n >= 0)
+    if (n >= 0) {
         h->dirty = h->wrote = true;
+        fs_copy_unexpect(h);
+    }
     pthread_mutex_unlock(&h->mu);
     return n;
 }
@@ -168,8 +170,10 @@ int fs_writer_truncate(fs_handle *h, off_t size)
         rc = need_spool(h);
     if (rc == 0)
         rc = ftruncate(h->fd, size) == 0 ? 0 : -errno;
-    if (rc == 0)
+    if (rc == 0) {
         h->dirty = h->wrote = true;
+        fs_copy_unexpect(h);
+    }
     pthread_mutex_unlock(&h->mu);
     return rc;
 }
