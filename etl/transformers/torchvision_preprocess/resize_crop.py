@@ -9,9 +9,9 @@ so a box only gives the same filter centres, weights and rows as the full
 resize along an axis whose scale (source / resized length) is a binary
 fraction that the box's edges hold exactly: the short side to Resize(256)
 is always one (n/256). Such an axis is cropped by the box; any other axis
-is resized whole and cropped after, as torchvision does. A 4:3 landscape
-image to Resize(256) + CenterCrop(224) resamples 224 of 256 rows (both
-passes); a portrait one 224 of its columns (the costlier horizontal pass).
+is resized whole and cropped after, as torchvision does. Resize(256) +
+CenterCrop(224) thus resamples 224 of the short side's 256 pixels in both
+passes (12.5 % less work; the long side's 341 -> 224 has no exact box).
 Anything else (a crop larger than the image, NEAREST, another mode) takes
 torchvision's own steps. tests/e2e/test_transformers.py compares the two
 over many sizes.
