@@ -423,8 +423,10 @@ def test_torchvision_resize_crop_same_pixels():
     # the benchmark's images crop their short side by the box
     assert resize_crop._axis_box(600, 256, 16, 224) == (37.5, 562.5)
     assert resize_crop._axis_box(800, 341, 58, 224) is None  # 800/341: resized whole, cropped after
-    # a Resize not followed by a CenterCrop stays as it is
+    # a Resize not followed by a CenterCrop, or with a max_size, stays as it is
     steps = [transforms.Resize(256), transforms.ToTensor()]
+    assert resize_crop.fuse(steps) == steps
+    steps = [transforms.Resize(256, max_size=300), transforms.CenterCrop(224)]
     assert resize_crop.fuse(steps) == steps
 
 

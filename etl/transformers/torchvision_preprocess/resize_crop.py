@@ -66,7 +66,7 @@ class ResizeCenterCrop:
         if not isinstance(img, Image.Image) or img.mode not in ("RGB", "L"):
             return self.pipeline(img)
         w, h = img.size
-        nh, nw = F._compute_resized_output_size((h, w), self.size, self.resize.max_size)
+        nh, nw = F._compute_resized_output_size((h, w), self.size, None)
         ch, cw = self.crop.size
         if cw > nw or ch > nh:  # torchvision pads: its own steps
             return self.pipeline(img)
@@ -83,12 +83,13 @@ class ResizeCenterCrop:
 
 def fuse(steps):
     """steps with each Resize directly followed by a CenterCrop made one
-    ResizeCenterCrop (where the Resize resamples with one of PIL's filters)."""
+    ResizeCenterCrop (where the Resize resamples with one of PIL's filters
+    and has no max_size, whose checks stay torchvision's)."""
     out = []
     for step in steps:
         prev = out[-1] if out else None
         if (isinstance(step, transforms.CenterCrop) and type(prev) is transforms.Resize
-                and prev.interpolation in _RESAMPLED
+                and prev.interpolation in _RESAMPLED and prev.max_size is None
                 and (isinstance(prev.size, int) or len(prev.size) in (1, 2))):
             out[-1] = ResizeCenterCrop(prev, step)
         else:
