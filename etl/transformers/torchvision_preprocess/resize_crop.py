@@ -85,6 +85,8 @@ def fuse(steps):
     """steps with each Resize directly followed by a CenterCrop made one
     ResizeCenterCrop (where the Resize resamples with one of PIL's filters
     and has no max_size, whose checks stay torchvision's)."""
+    if not (hasattr(F, "_compute_resized_output_size") and hasattr(F, "pil_modes_mapping")):
+        return list(steps)  # another torchvision: its own steps
     out = []
     for step in steps:
         prev = out[-1] if out else None
