@@ -374,6 +374,61 @@ def test_torchvision_preprocess_npy(start):
     assert ft.shape == (3, 224, 224) and ft.dtype == np.float32
     assert torch.equal(torch.from_numpy(ft), want)
 
+    # a portrait image: its short side is the horizontal one, cropped by the box
+    tall = io.BytesIO()
+    Image.frombytes("RGB", (375, 500), hashlib.shake_256(b"tall").digest(500 * 375 * 3)).save(tall, format="JPEG")
+    with Image.open(io.BytesIO(tall.getvalue())) as img:
+        local = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])(img.convert("RGB"))
+    assert np.array_equal(np.load(io.BytesIO(put(p, "/b/o", tall.getvalue()).content)), np.asarray(local))
+
+
+def test_torchvision_resize_crop_same_pixels():
+    """The transformer's Resize + CenterCrop that resamples only the kept
+    pixels gives torchvision's bytes: sizes of both orientations, odd ones,
+    crops that need torchvision's padding, grayscale, several filters."""
+    pytest.importorskip("torchvision")
+    import random
+    import numpy as np
+    from PIL import Image
+    from torchvision import transforms
+    sys.path.insert(0, os.path.join(XF, "torchvision_preprocess"))
+    try:
+        import resize_crop
+    finally:
+        sys.path.pop(0)
+    modes = transforms.InterpolationMode
+    rnd = random.Random(15)
+    fused_boxes = 0
+    for interp in (modes.BILINEAR, modes.BICUBIC, modes.LANCZOS):
+        for size, crop in ((256, 224), ([256], (224, 200)), (224, 224), ([300, 200], 150), (256, 300)):
+            steps = [transforms.Resize(size, interpolation=interp), transforms.CenterCrop(crop)]
+            fused = transforms.Compose(resize_crop.fuse(steps))
+            assert isinstance(fused.transforms[0], resize_crop.ResizeCenterCrop)
+            sizes = [(800, 600), (600, 800), (640, 480), (480, 640), (720, 540), (333, 257)]
+            sizes += [(rnd.randint(100, 1300), rnd.randint(100, 1300)) for _ in range(8)]
+            for w, h in sizes:
+                mode = rnd.choice(["RGB", "L"])
+                pixels = hashlib.shake_256(b"%d %d" % (w, h)).digest(w * h * len(mode))
+                img = Image.frombytes(mode, (w, h), pixels)
+                want = np.asarray(transforms.Compose(steps)(img))
+                got = np.asarray(fused(img))
+                assert got.shape == want.shape and np.array_equal(got, want), (interp, size, crop, w, h, mode)
+                step = fused.transforms[0]
+                nh, nw = resize_crop.F._compute_resized_output_size((h, w), step.size, None)
+                ch, cw = step.crop.size
+                if cw <= nw and ch <= nh:  # else torchvision's steps (padding)
+                    top, left = int(round((nh - ch) / 2.0)), int(round((nw - cw) / 2.0))
+                    fused_boxes += bool(resize_crop._axis_box(h, nh, top, ch) or resize_crop._axis_box(w, nw, left, cw))
+    assert fused_boxes > 50  # the box path ran, not only torchvision's own steps
+    # the benchmark's images crop their short side by the box
+    assert resize_crop._axis_box(600, 256, 16, 224) == (37.5, 562.5)
+    assert resize_crop._axis_box(800, 341, 58, 224) is None  # 800/341: resized whole, cropped after
+    # a Resize not followed by a CenterCrop, or with a max_size, stays as it is
+    steps = [transforms.Resize(256), transforms.ToTensor()]
+    assert resize_crop.fuse(steps) == steps
+    steps = [transforms.Resize(256, max_size=300), transforms.CenterCrop(224)]
+    assert resize_crop.fuse(steps) == steps
+
 
 # ---- the init-code runner
 
