@@ -8,13 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -67,7 +65,6 @@ int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *pa
     if (len >= sizeof w->fqn)
         return -ENAMETOOLONG;
     memcpy(w->fqn, path, len + 1);
-    w->mp = mp;
     for (int attempt = 0; attempt < 3; attempt++) {
         char id[CMN_UUID_LEN + 1];
         work_name(id);
@@ -88,59 +85,6 @@ int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *pa
     w->xx = XXH64_createState();
     XXH64_reset(w->xx, 0);
     return 0;
-}
-
-/* Unnamed work files stay open until their group's flush links them (up to
- * two groups of BATCH_CAP per job): past a quarter of the descriptor limit,
- * over all jobs, outputs take named work files instead. */
-static atomic_int unnamed_open;
-
-static int unnamed_max(void)
-{
-    static atomic_int max; /* 0: not looked at yet; -1: no unnamed files here */
-    int m = atomic_load(&max);
-    if (m)
-        return m;
-    struct rlimit rl;
-    m = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (int)(rl.rlim_cur / 4) : 4096;
-    if (access("/proc/self/fd", X_OK) != 0) /* the flush links through it */
-        m = -1;
-    atomic_store(&max, m);
-    return m;
-}
-
-int tgt_writer_open_batch(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj, tgt_batch *b)
-{
-    char fqn[sizeof w->fqn];
-    if (tgt_store_fqn(s, bck, obj, fqn, sizeof fqn) != 0) {
-        writer_reset(w);
-        return -ENAMETOOLONG;
-    }
-    int mp = tgt_store_mpath_of(s, bck, obj);
-    if (atomic_fetch_add(&unnamed_open, 1) < unnamed_max()) {
-        writer_reset(w);
-        size_t len = strlen(fqn);
-        memcpy(w->fqn, fqn, len + 1);
-        w->mp = mp;
-        char *slash = strrchr(fqn, '/');
-        *slash = '\0'; /* the object's directory, made now if new */
-        int fd = open(fqn, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-        if (fd < 0 && errno == ENOENT && cmn_mkdir_p(fqn) == 0)
-            fd = open(fqn, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            w->fd = fd;
-            w->batch = b;
-            w->xx = XXH64_createState();
-            XXH64_reset(w->xx, 0);
-            return 0;
-        }
-        /* no O_TMPFILE here, or the directory cannot be (a name taken by
-         * an object): the named work file, whose publish says why */
-    }
-    atomic_fetch_sub(&unnamed_open, 1);
-    int rc = tgt_writer_open_at(w, s, mp, fqn);
-    w->batch = b;
-    return rc;
 }
 
 int tgt_store_check_space(const tgt_store *s, const char *bck, const char *obj, int64_t size, cmn_err *err)
@@ -181,8 +125,6 @@ void tgt_writer_abort(tgt_writer *w)
         close(w->fd);
         if (*w->tmp)
             unlink(w->tmp);
-        else
-            atomic_fetch_sub(&unnamed_open, 1); /* unnamed: gone with its descriptor */
         w->fd = -1;
     }
     if (w->xx)
@@ -266,14 +208,6 @@ static int publish_new(const char *tmp, const char *fqn)
 #define BATCH_MAX 256
 #define BATCH_CAP 4096
 
-/* An output waiting for its group's flush. */
-typedef struct batch_ent {
-    char *paths; /* the work file's path ("" if unnamed), '\0', the object's */
-    int fd;      /* an unnamed work file's only handle, or -1 */
-    int mp;      /* its mountpath */
-    bool fresh;  /* its version is 1 unless the name is taken (publish_new) */
-} batch_ent;
-
 /* Work files wait in pending until a flush takes them all; the flush syncs
  * and renames outside the lock, so the workers go on writing the next
  * batch meanwhile. One flush at a time. */
@@ -288,8 +222,10 @@ struct tgt_batch {
     pthread_t flusher;
     int failed; /* outputs a flush could not publish, not yet reported */
     int n;
-    batch_ent *ent;       /* BATCH_CAP */
-    batch_ent *spare_ent; /* the other list, swapped in while a flush runs */
+    char **ent; /* BATCH_CAP: the work file's path, '\0', the object's */
+    bool *fresh; /* its version is 1 unless the name is taken (publish_new) */
+    char **spare_ent; /* the other pair of lists, swapped in while a flush runs */
+    bool *spare_fresh;
 };
 
 tgt_batch *tgt_batch_new(const tgt_store *s)
@@ -301,6 +237,8 @@ tgt_batch *tgt_batch_new(const tgt_store *s)
     b->store = s;
     b->ent = cmn_xmalloc(BATCH_CAP * sizeof *b->ent);
     b->spare_ent = cmn_xmalloc(BATCH_CAP * sizeof *b->spare_ent);
+    b->fresh = cmn_xmalloc(BATCH_CAP * sizeof *b->fresh);
+    b->spare_fresh = cmn_xmalloc(BATCH_CAP * sizeof *b->spare_fresh);
     return b;
 }
 
@@ -325,66 +263,21 @@ static void sync_mpaths(const tgt_store *s)
     }
 }
 
-/* Gives the open file fd the name path (its directories made on demand). */
-static int link_fd(int fd, const char *path)
-{
-    char proc[32], dir[PATH_MAX];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-    for (int attempt = 0; attempt < 5; attempt++) {
-        if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
-            return 0;
-        if (errno != ENOENT)
-            return -errno;
-        snprintf(dir, sizeof dir, "%s", path);
-        *strrchr(dir, '/') = '\0';
-        if (cmn_mkdir_p(dir) != 0)
-            return errno == EEXIST || errno == ENOTDIR ? -ENOTDIR : -errno;
-    }
-    return -EAGAIN;
-}
-
-/* An unnamed work file becomes the object. A new name is one link (no
- * version to look up: the name was free); a taken one (or a set version)
- * goes through a named work file renamed over it, so the old object is
- * replaced at once, never removed first. */
-static int publish_unnamed(const tgt_store *s, const batch_ent *e, const char *fqn)
-{
-    int rc = e->fresh ? link_fd(e->fd, fqn) : -EEXIST;
-    if (rc != -EEXIST)
-        return rc;
-    char tmp[PATH_MAX], id[CMN_UUID_LEN + 1];
-    work_name(id);
-    snprintf(tmp, sizeof tmp, "%s/.etlfs/tmp/%s", s->mpaths[e->mp], id);
-    if ((rc = link_fd(e->fd, tmp)) != 0)
-        return rc;
-    if ((rc = e->fresh ? bump_version(tmp, fqn) : 0) == 0)
-        rc = publish(tmp, fqn);
-    if (rc)
-        unlink(tmp);
-    return rc;
-}
-
-/* Syncs the work files' bytes, then renames (or links) them. */
-static int flush_list(const tgt_store *s, int n, batch_ent *ent)
+/* Syncs the work files' bytes, then renames them. */
+static int flush_list(const tgt_store *s, int n, char **ent, const bool *fresh)
 {
     if (n)
         sync_mpaths(s);
     int failed = 0;
     for (int i = 0; i < n; i++) {
-        const batch_ent *e = &ent[i];
-        const char *tmp = e->paths, *fqn = tmp + strlen(tmp) + 1;
-        int rc = e->fd >= 0 ? publish_unnamed(s, e, fqn) : e->fresh ? publish_new(tmp, fqn) : publish(tmp, fqn);
+        const char *tmp = ent[i], *fqn = tmp + strlen(tmp) + 1;
+        int rc = fresh[i] ? publish_new(tmp, fqn) : publish(tmp, fqn);
         if (rc) {
             cmn_error("cannot publish %s: %s", fqn, strerror(-rc));
-            if (e->fd < 0)
-                unlink(tmp);
+            unlink(tmp);
             failed++;
         }
-        if (e->fd >= 0) {
-            close(e->fd);
-            atomic_fetch_sub(&unnamed_open, 1);
-        }
-        free(e->paths);
+        free(ent[i]);
     }
     return failed;
 }
@@ -393,15 +286,18 @@ static int flush_list(const tgt_store *s, int n, batch_ent *ent)
  * running, returns with mu held. */
 static void flush_locked(tgt_batch *b)
 {
-    batch_ent *ent = b->ent;
+    char **ent = b->ent;
+    bool *fresh = b->fresh;
     int n = b->n;
     b->ent = b->spare_ent;
+    b->fresh = b->spare_fresh;
     b->n = 0;
     b->flushing = true;
     pthread_mutex_unlock(&b->mu);
-    int failed = flush_list(b->store, n, ent);
+    int failed = flush_list(b->store, n, ent, fresh);
     pthread_mutex_lock(&b->mu);
     b->spare_ent = ent;
+    b->spare_fresh = fresh;
     b->renamed |= n > 0;
     b->failed += failed;
     b->flushing = false;
@@ -424,7 +320,7 @@ static void *flusher_main(void *p)
     return NULL;
 }
 
-static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, int fd, int mp, bool fresh)
+static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, bool fresh)
 {
     size_t tl = strlen(tmp) + 1, fl = strlen(fqn) + 1;
     char *e = cmn_xmalloc(tl + fl); /* one allocation for both paths */
@@ -437,7 +333,8 @@ static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, int fd, int
         else
             flush_locked(b);
     }
-    b->ent[b->n] = (batch_ent){e, fd, mp, fresh};
+    b->ent[b->n] = e;
+    b->fresh[b->n] = fresh;
     b->n++;
     if (b->n >= BATCH_MAX && !b->flushing) {
         if (!b->started)
@@ -491,6 +388,8 @@ void tgt_batch_free(tgt_batch *b)
     pthread_cond_destroy(&b->work);
     free(b->ent);
     free(b->spare_ent);
+    free(b->fresh);
+    free(b->spare_fresh);
     free(b);
 }
 
@@ -513,22 +412,17 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
     m.chunk_max = w->chunk_max;
     int rc = 0;
     if (w->batch) {
-        bool unnamed = !*w->tmp;
         if (tgt_objmeta_store(w->fd, &m) != 0)
             rc = -errno;
-        else if ((rc = batch_add(w->batch, w->tmp, w->fqn, unnamed ? w->fd : -1, w->mp, fresh)) == 0) {
+        else if ((rc = batch_add(w->batch, w->tmp, w->fqn, fresh)) == 0)
             w->tmp[0] = '\0'; /* the batch owns the work file now */
-            if (unnamed)
-                w->fd = -1; /* and its descriptor, which the flush links and closes */
-        }
     } else if (fsync(w->fd) != 0 || tgt_objmeta_store(w->fd, &m) != 0) {
         rc = -errno;
     }
     if (rc == 0 && !w->batch)
         rc = publish(w->tmp, w->fqn);
     if (rc == 0) {
-        if (w->fd >= 0)
-            close(w->fd);
+        close(w->fd);
         w->fd = -1;
         if (out) {
             *out = m;
@@ -551,12 +445,13 @@ int tgt_store_copy_file(const tgt_store *s, const char *src_fqn, const char *bck
     tgt_objmeta src;
     tgt_objmeta_load(in, &src);
     tgt_writer w;
-    int rc = batch ? tgt_writer_open_batch(&w, s, bck, obj, batch) : tgt_writer_open(&w, s, bck, obj);
+    int rc = tgt_writer_open(&w, s, bck, obj);
     if (rc) {
         close(in);
         tgt_objmeta_free(&src);
         return rc;
     }
+    w.batch = batch;
     if (!strcmp(src.cksum_type, "xxhash")) {
         memcpy(w.cksum, src.cksum, sizeof w.cksum);
         loff_t off_in = 0;

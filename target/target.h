@@ -113,7 +113,6 @@ typedef struct tgt_writer {
     tgt_batch *batch;   /* when set, commit joins this group commit (see below) */
     int64_t chunks, chunk_max; /* recorded in the metadata (a multipart upload's parts) */
     int64_t version;    /* when set, the version to record (an object moved between targets), else the next */
-    int mp;             /* the mountpath (an unnamed work file: tmp is empty, fd its only handle) */
     /* last: opening zeroes the fields above only, not these 8 KiB (a job opens one per object) */
     char tmp[4096];
     char fqn[4096];
@@ -134,11 +133,6 @@ void tgt_batch_sync(tgt_batch *b);
 void tgt_batch_free(tgt_batch *b); /* flushes first */
 
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj);
-/* A job's output, committed through the group b: the work file is an
- * unnamed file (O_TMPFILE) in the object's own directory, linked there by
- * the flush, where a named one in MP/.etlfs/tmp would cost a second
- * directory's inode allocation and a rename across directories. */
-int tgt_writer_open_batch(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj, tgt_batch *b);
 /* The same for a file that is no object: commit publishes it at path, which
  * must be on mountpath mp (a part of a multipart upload). */
 int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *path);

@@ -4,14 +4,10 @@
  * renames them (fewer than a group: none yet), every one of them is
  * published whole once tgt_batch_flush returns (the groups flushed on the
  * batch's own thread included), with version 1 for a new name and the
- * next version for a taken one. Both work files: named ones in
- * MP/.etlfs/tmp (tgt_writer_open) and a job's unnamed ones in the object's
- * own directory (tgt_writer_open_batch), which leave no name anywhere
- * before their flush.
+ * next version for a taken one.
  */
 #include "target/target.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -27,13 +23,11 @@
 
 static tgt_store store;
 static tgt_batch *batch;
-static bool unnamed; /* the job's way: tgt_writer_open_batch */
-static char pfx[8]; /* object names' prefix for the round */
 
 static int put(const char *obj, const char *body)
 {
     tgt_writer w;
-    int rc = unnamed ? tgt_writer_open_batch(&w, &store, BCK, obj, batch) : tgt_writer_open(&w, &store, BCK, obj);
+    int rc = tgt_writer_open(&w, &store, BCK, obj);
     if (rc)
         return rc;
     w.batch = batch;
@@ -49,7 +43,7 @@ static void *writer_main(void *arg)
     long t = (long)arg;
     for (int i = 0; i < PER_THREAD; i++) {
         char obj[64];
-        snprintf(obj, sizeof obj, "%st%ld/o%d", pfx, t, i);
+        snprintf(obj, sizeof obj, "t%ld/o%d", t, i);
         CHECK(put(obj, obj) == 0, "commit %s", obj);
     }
     return NULL;
@@ -77,78 +71,10 @@ static int64_t version_of(const char *obj)
     return tgt_objmeta_version_at(fqn);
 }
 
-/* Entries in a folder besides . and .. (-1: cannot read it). */
-static int entries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return -1;
-    int n = 0;
-    for (struct dirent *de; (de = readdir(d));)
-        n += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
-    closedir(d);
-    return n;
-}
-
 static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
 {
     (void)st, (void)flag, (void)f;
     return remove(p);
-}
-
-/* One round of the checks, named work files or unnamed ones (pfx, unnamed). */
-static void run_round(char mp[2][4096])
-{
-    char got[64], few[16], tmpdir[2][4200], fqn[4096];
-    snprintf(few, sizeof few, "%sfew", pfx);
-    for (int i = 0; i < 2; i++)
-        snprintf(tmpdir[i], sizeof tmpdir[i], "%s/.etlfs/tmp", mp[i]);
-    int tmp0 = entries(tmpdir[0]) + entries(tmpdir[1]);
-
-    /* fewer than a group: nothing visible until the flush */
-    batch = tgt_batch_new(&store);
-    CHECK(put(few, "few") == 0, "commit few");
-    read_obj(few, got, sizeof got);
-    CHECK(!*got, "visible before its flush: \"%s\"", got);
-    if (unnamed) { /* no name at all: neither a work file nor one in the object's folder */
-        CHECK(entries(tmpdir[0]) + entries(tmpdir[1]) == tmp0, "a named work file for an unnamed one");
-        tgt_store_fqn(&store, BCK, few, fqn, sizeof fqn);
-        *strrchr(fqn, '/') = '\0';
-        CHECK(entries(fqn) == 0, "%d names in %s before the flush", entries(fqn), fqn);
-    }
-    CHECK(tgt_batch_flush(batch) == 0, "flush few");
-    read_obj(few, got, sizeof got);
-    CHECK(!strcmp(got, "few"), "after the flush: \"%s\"", got);
-    CHECK(version_of(few) == 1, "a new name's version: %lld", (long long)version_of(few));
-
-    /* many groups from several threads, flushed on the batch's thread */
-    pthread_t th[NTHREADS];
-    for (long t = 0; t < NTHREADS; t++)
-        pthread_create(&th[t], NULL, writer_main, (void *)t);
-    for (int t = 0; t < NTHREADS; t++)
-        pthread_join(th[t], NULL);
-    CHECK(tgt_batch_flush(batch) == 0, "flush many");
-    int missing = 0;
-    for (long t = 0; t < NTHREADS; t++)
-        for (int i = 0; i < PER_THREAD; i++) {
-            char obj[64];
-            snprintf(obj, sizeof obj, "%st%ld/o%d", pfx, t, i);
-            read_obj(obj, got, sizeof got);
-            missing += strcmp(got, obj) != 0;
-        }
-    CHECK(missing == 0, "%d of %d outputs not published whole", missing, NTHREADS * PER_THREAD);
-    tgt_batch_sync(batch);
-    tgt_batch_free(batch);
-
-    /* a taken name gets the next version at its rename */
-    batch = tgt_batch_new(&store);
-    CHECK(put(few, "again") == 0, "commit over few");
-    tgt_batch_free(batch); /* flushes first */
-    read_obj(few, got, sizeof got);
-    CHECK(!strcmp(got, "again") && version_of(few) == 2, "over a taken name: \"%s\" version %lld", got,
-          (long long)version_of(few));
-
-    CHECK(entries(tmpdir[0]) + entries(tmpdir[1]) == tmp0, "work files left after the flushes");
 }
 
 int main(void)
@@ -165,11 +91,45 @@ int main(void)
         fprintf(stderr, "cannot make the store\n");
         return 2;
     }
-    for (int round = 0; round < 2; round++) {
-        unnamed = round == 1;
-        snprintf(pfx, sizeof pfx, "%s", unnamed ? "u/" : "");
-        run_round(mp);
-    }
+    char got[64];
+
+    /* fewer than a group: nothing visible until the flush */
+    batch = tgt_batch_new(&store);
+    CHECK(put("few", "few") == 0, "commit few");
+    read_obj("few", got, sizeof got);
+    CHECK(!*got, "visible before its flush: \"%s\"", got);
+    CHECK(tgt_batch_flush(batch) == 0, "flush few");
+    read_obj("few", got, sizeof got);
+    CHECK(!strcmp(got, "few"), "after the flush: \"%s\"", got);
+    CHECK(version_of("few") == 1, "a new name's version: %lld", (long long)version_of("few"));
+
+    /* many groups from several threads, flushed on the batch's thread */
+    pthread_t th[NTHREADS];
+    for (long t = 0; t < NTHREADS; t++)
+        pthread_create(&th[t], NULL, writer_main, (void *)t);
+    for (int t = 0; t < NTHREADS; t++)
+        pthread_join(th[t], NULL);
+    CHECK(tgt_batch_flush(batch) == 0, "flush many");
+    int missing = 0;
+    for (long t = 0; t < NTHREADS; t++)
+        for (int i = 0; i < PER_THREAD; i++) {
+            char obj[64];
+            snprintf(obj, sizeof obj, "t%ld/o%d", t, i);
+            read_obj(obj, got, sizeof got);
+            missing += strcmp(got, obj) != 0;
+        }
+    CHECK(missing == 0, "%d of %d outputs not published whole", missing, NTHREADS * PER_THREAD);
+    tgt_batch_sync(batch);
+    tgt_batch_free(batch);
+
+    /* a taken name gets the next version at its rename */
+    batch = tgt_batch_new(&store);
+    CHECK(put("few", "again") == 0, "commit over few");
+    tgt_batch_free(batch); /* flushes first */
+    read_obj("few", got, sizeof got);
+    CHECK(!strcmp(got, "again") && version_of("few") == 2, "over a taken name: \"%s\" version %lld", got,
+          (long long)version_of("few"));
+
     tgt_store_close(&store);
     nftw(root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     return CHECK_RESULT();
