@@ -19,17 +19,20 @@
 #   copy-bck of the same buckets:
 #     etlfs: one copy-bck job into a fresh bucket (durable as above)
 #     tool:  cp -r SRC OUT, then sync -f OUT
-# Nothing is deleted between the sides of a pair: each side writes into a
-# destination of its own in every round (bucket DST-N, folder OUT-N), and a
-# pair's outputs are deleted after its last round. This disk's ext4 has no
-# journal, and such an ext4 reuses a deleted inode only 60 s after its
-# deletion (fs/ext4/ialloc.c, recently_deleted): right after `rm -rf` of
-# 20,000 files and `sync` the disk showed no I/O at all, but every new file
-# cost the kernel ~10x the system time (350 against 25-35 us, the allocator
-# stepping over the deleted inodes) until about a minute after the
-# deletion, and whichever side ran next was up to 3x slower. So a pair
-# starts 65 s after the previous pair's deletion, the first 65 s after the
-# script started (a previous run's clean-up; the wait is printed).
+# Nothing is deleted while the script measures: each side writes into a
+# destination of its own in every round (bucket DST-N, folder OUT-N), and
+# all outputs go with the work folder when the script ends. This disk's
+# ext4 has no journal, and such an ext4 steps over every inode deleted in
+# the last 60 s (360 s while the inode's table block is not yet written
+# back) when it allocates a new one (fs/ext4/ialloc.c, recently_deleted):
+# right after `rm -rf` of 20,000 files and `sync` every new file cost the
+# kernel ~10x the system time (350 against 25-35 us), and each new file
+# dirties its table block again, so a job creating files keeps the slow
+# state going for minutes. Deleting one pair's 120,000 outputs before the
+# next pair made whichever side of it ran first up to 4x slower. The first
+# pair starts 65 s after the script started (a previous run's clean-up;
+# the wait is printed); run the script 6 minutes after any large deletion
+# for figures free of it.
 # Before every measured side everything is synced (no writeback left over
 # from the other side), the script waits until the work folder's disk is
 # idle (/sys/block's stat: no I/O in flight, no write, discard or flush
@@ -200,18 +203,7 @@ def settle(srcs):
                 os.close(fd)
 
 REUSE_S = 65  # ext4 without a journal reuses a deleted inode 60 s after its deletion
-deleted_at = time.time()  # when files were last deleted and synced: maybe just before the script
-
-def remove_outputs(buckets, outs):
-    """Deletes a pair's outputs (between pairs, never between sides)."""
-    global deleted_at
-    for b in buckets:
-        r = requests.delete(f"{url}/v1/buckets/{b}", json={"action": "destroy-bck"}, timeout=phase_timeout)
-        if r.status_code not in (200, 404):
-            check(r)
-    subprocess.run(["rm", "-rf", *outs], check=True, timeout=phase_timeout)
-    subprocess.run(["sync"], check=True, timeout=phase_timeout)
-    deleted_at = time.time()
+started_at = time.time()  # a previous run's clean-up may have deleted files just before
 
 def pair(what, name, job, tool_cmd, tool, dst, out):
     """job(bucket) and tool_cmd(folder) write into a destination of their
@@ -219,7 +211,7 @@ def pair(what, name, job, tool_cmd, tool, dst, out):
     src = f"{data}/{name}"
     nfiles, nbytes = len(files(src)), dir_bytes(src)
     srcs = [src] + [f"{work}/{mp}/@ais/{name}" for mp in ("mp0", "mp1")]
-    reuse_wait = max(0.0, deleted_at + REUSE_S - time.time())
+    reuse_wait = max(0.0, started_at + REUSE_S - time.time())
     time.sleep(reuse_wait)
     t_e, t_t = [], []
     for i in range(rounds):
@@ -237,10 +229,9 @@ def pair(what, name, job, tool_cmd, tool, dst, out):
           f"{tool} {nfiles / mt:9.0f} obj/s {nbytes / mt / 1e6:8.1f} MB/s ({mt:6.2f}s) | ratio {mt / me:5.2f}")
     print(f"{'':<22} rounds (etlfs, {tool}, ratio): " +
           "; ".join(f"{nfiles / a:.0f}, {nfiles / b:.0f}, {b / a:.2f}" for a, b in zip(t_e, t_t)))
-    print(f"{'':<22} waited {reuse_wait:.0f} s after the last deletion; for an idle disk before each side (s): "
+    print(f"{'':<22} waited {reuse_wait:.0f} s after the start; for an idle disk before each side (s): "
           + ", ".join(f"{w:.1f}" for w in waits))
     waits.clear()
-    remove_outputs([f"{dst}-{i}" for i in range(rounds)], [f"{out}-{i}" for i in range(rounds)])
 
 shown_arg = arg or "''"
 print(f"etl-offline: ETL={etl_kind} {comm} argument={shown_arg}, workers={workers or 'default'}, "
