@@ -82,7 +82,7 @@ WORK=$(mktemp -d /tmp/etl-offline.XXXXXX)
 PORT=$(free_port)
 "$BUILD/bin/etlfs-target" --listen 127.0.0.1:$PORT --data "$WORK/mp0" --data "$WORK/mp1" --promote-root "$DATA" >"$WORK/target.log" 2>&1 &
 TPID=$!
-cleanup() { kill "$TPID" 2>/dev/null; wait "$TPID" 2>/dev/null; rm -rf "$WORK"; }
+cleanup() { kill "$TPID" 2>/dev/null; wait "$TPID" 2>/dev/null; bench_rm "$WORK"; }
 trap cleanup EXIT
 wait_health "http://127.0.0.1:$PORT" 15 || { echo "etlfs-target did not start; see its log" >&2; exit 1; }
 

@@ -7,6 +7,10 @@
 #   wait_health URL SECS  0 once URL/v1/health answers, 1 after SECS seconds
 #   free_port, rss_sampler PID FILE, rss_mark, rss_max_since MARK
 #   init_md5_etl COMM     the native md5 transformer as ETL etl-md5 on $turl, or exit 1
+#   bench_rm DIR...       deletes DIRs, or with BENCH_TRASH=FOLDER (on the same file system)
+#                         moves them there: ext4 without a journal makes every file created
+#                         within minutes of a large deletion slower (bench/etl-offline.sh's
+#                         header), so a batch of benchmarks defers its deletions to its end
 
 find_shared() {
   shared=${ETLFS_SHARED:-}
@@ -33,7 +37,18 @@ bench_workdir() {
 bench_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$work"
+  bench_rm "$work"
+}
+
+bench_rm() {
+  local d
+  for d in "$@"; do
+    [[ -e $d ]] || continue
+    if [[ -n ${BENCH_TRASH:-} ]] && mkdir -p "$BENCH_TRASH" && mv "$d" "$(mktemp -d "$BENCH_TRASH/XXXXXX")/"; then
+      continue
+    fi
+    rm -rf "$d"
+  done
 }
 
 # Stops the script (exit 124, saying why) after LIMIT seconds: every run is bounded.

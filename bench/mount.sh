@@ -35,6 +35,9 @@
 # Each step is bounded by STEP_TIMEOUT seconds (default 120), the whole run by 12 min.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+root=$ROOT
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 BUILD=${BUILD:-$ROOT/build}
 DATA=${DATA:-/tmp/etlfs-bench-data}
 LARGE_N=${LARGE_N:-64}
@@ -67,7 +70,7 @@ cleanup() {
   for m in "${MNTS[@]}"; do fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$WORK"
+  bench_rm "$WORK"
 }
 trap cleanup EXIT
 
