@@ -16,7 +16,9 @@ read through the stream's own buffer (one recv for a control message, none
 when it came with the previous one), the target's own control message
 ({"fqn":"...","path":"..."}, nothing JSON-escaped) is split without json,
 a file is read with open, read and close, and each answer is written with
-one system call. The 101 names the worker process serving the stream and
+one system call. When the caller gives transform_file, such a message,
+its frame parsed in one step, goes straight to one call with the file's
+path (no dict). The 101 names the worker process serving the stream and
 how many there are (Etlfs-Worker: N/M, prefork.py's slot) when there are
 several, so that the target spreads the objects it has in flight over the
 processes.
@@ -110,7 +112,8 @@ class Stream:
         if len(buf) - pos < 6:
             buf, pos = self._fill(6), 0
         # the target's control message: one masked binary frame under 126
-        # bytes, whole in the buffer (bench/RESULTS.md, "Python at two objects")
+        # bytes, whole in the buffer ("Python at two objects in flight" in
+        # bench/RESULTS.md)
         if buf[pos] == 0x82 and 0x80 <= buf[pos + 1] < 0xFE:
             n = buf[pos + 1] - 0x80
             end = pos + 6 + n
