@@ -136,6 +136,11 @@ def test_names_and_args_that_json_and_paths_escape(tws):
                          params={"etl_name": "ws-args", "etl_args": args}, timeout=60)
         assert r.status_code == 200, (name, r.text)
         assert r.content == data + b"|" + args.encode(), name
+        # no etl_args: the runner's short way for a message that only names the file
+        # (a quote or backslash in it is JSON-escaped: the general way)
+        r = requests.get(f"{tws.url}/v1/objects/wssrc/{path}", params={"etl_name": "ws-md5-fqn"}, timeout=60)
+        assert r.status_code == 200, (name, r.text)
+        assert r.content == hashlib.md5(data).hexdigest().encode(), name
 
 
 def test_pipelines_with_a_ws_stage(tws):

@@ -344,7 +344,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.reply(200, b"Running", "text/plain")
             return
         if self.path == "/ws" and self.cfg.serves["ws"]:
-            ws_stream().serve(self, ws_object(self.cfg, self.transform), self.ws_error)
+            ws_stream().serve(self, ws_object(self.cfg, self.transform), self.ws_error,
+                              ws_file(self.cfg, self.transform))
             return
         cfg = self.cfg
         try:
@@ -637,6 +638,21 @@ def ws_object(cfg, fn):
         if ctrl.get("etl_args"):
             return ws_transform(cfg, fn, ctrl, data)
         out = fn(read_fqn(ctrl["fqn"]) if data is None else data)
+        return out if type(out) is bytes else as_bytes(out)
+
+    return one
+
+
+def ws_file(cfg, fn):
+    """What a ws:// stream calls for an object that only names its file:
+    a plain function's output for the file's bytes; None for a streaming
+    transform (CHUNK_SIZE), which ws_transform serves."""
+    if cfg.chunk_size > 0:
+        return None
+    read_file = ws_stream().read_file
+
+    def one(path):
+        out = fn(read_file(path))
         return out if type(out) is bytes else as_bytes(out)
 
     return one

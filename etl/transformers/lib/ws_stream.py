@@ -16,7 +16,9 @@ read through the stream's own buffer (one recv for a control message, none
 when it came with the previous one), the target's own control message
 ({"fqn":"...","path":"..."}, nothing JSON-escaped) is split without json,
 a file is read with open, read and close, and each answer is written with
-one system call. The 101 names the worker process serving the stream and
+one system call. When the caller gives transform_file, such a message,
+its frame parsed in one step, goes straight to one call with the file's
+path (no dict). The 101 names the worker process serving the stream and
 how many there are (Etlfs-Worker: N/M, prefork.py's slot) when there are
 several, so that the target spreads the objects it has in flight over the
 processes.
@@ -106,6 +108,23 @@ class Stream:
     def recv(self):
         """The next data message: (opcode, bytes). Pings are answered; a close
         frame is echoed and raises Closed."""
+        buf, pos = self.buf, self.pos
+        if len(buf) - pos < 6:
+            buf, pos = self._fill(6), 0
+        # the target's control message: one masked binary frame under 126
+        # bytes, whole in the buffer ("Python at two objects in flight" in
+        # bench/RESULTS.md)
+        if buf[pos] == 0x82 and 0x80 <= buf[pos + 1] < 0xFE:
+            n = buf[pos + 1] - 0x80
+            end = pos + 6 + n
+            if end <= len(buf):
+                self.pos = end
+                key = int.from_bytes((buf[pos + 2:pos + 6] * (n // 4 + 1))[:n], "little")
+                return BINARY, (int.from_bytes(buf[pos + 6:end], "little") ^ key).to_bytes(n, "little")
+        return self._recv_frames()
+
+    def _recv_frames(self):
+        """recv's general case: any frame size, fragments, control frames."""
         op, parts = None, []
         while True:
             buf, pos = self.buf, self.pos
@@ -170,11 +189,15 @@ def fqn_path(fqn):
 
 
 def read_fqn(fqn):
-    """The bytes of the file a control message's "fqn" names: open, read,
-    close. A regular file's read stops short only at its end, so a read
-    shorter than READ_GUESS is the whole file (no fstat); a longer file is
-    read on to its end."""
-    fd = os.open(fqn_path(fqn), os.O_RDONLY | os.O_CLOEXEC)
+    """The bytes of the file a control message's "fqn" names."""
+    return read_file(fqn_path(fqn))
+
+
+def read_file(path):
+    """The bytes of the file at path: open, read, close. A regular file's
+    read stops short only at its end, so a read shorter than READ_GUESS is
+    the whole file (no fstat); a longer file is read on to its end."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         data = os.read(fd, READ_GUESS)
         if len(data) < READ_GUESS:
@@ -205,10 +228,28 @@ def _pending(rfile, sock):
         sock.settimeout(timeout)
 
 
-def serve(handler, transform_object, describe_error):
+def _plain_fqn(msg):
+    """The file the target's own control message, {"fqn":"...","path":"..."}
+    with nothing escaped, names; None for any other message (control's
+    general way)."""
+    if msg[:8] != _CTRL_FQN or msg[-2:] != b'"}' or b"\\" in msg or msg.count(b'"') != 8:
+        return None
+    i = msg.find(_CTRL_PATH, 8)
+    if i <= 8:  # none, or an empty fqn: the bytes follow
+        return None
+    try:
+        return fqn_path(msg[8:i].decode("ascii"))
+    except UnicodeDecodeError:
+        return None
+
+
+def serve(handler, transform_object, describe_error, transform_file=None):
     """Upgrades handler's GET /ws and serves the stream until it ends.
     transform_object(ctrl, data) -> bytes, data None when ctrl names the
-    file; describe_error(ctrl, exc) -> the reason sent for a failed object."""
+    file; describe_error(ctrl, exc) -> the reason sent for a failed object.
+    transform_file(path) -> bytes, when given, takes an object that only
+    names its file (no etl_args): no dict made, one call (the path the
+    target waits on at two objects in flight)."""
     key = handler.headers.get("Sec-WebSocket-Key")
     if (handler.headers.get("Upgrade") or "").lower() != "websocket" or not key:
         body = b"/ws needs a WebSocket upgrade (RFC 6455)"
@@ -224,10 +265,24 @@ def serve(handler, transform_object, describe_error):
     handler.close_connection = True
     sock = handler.connection  # TCP_NODELAY: the handlers' disable_nagle_algorithm
     ws = Stream(sock, _pending(handler.rfile, sock))
-    recv, send = ws.recv, ws.send
+    recv, send, sendall = ws.recv, ws.send, sock.sendall
+    small = _HEADS[BINARY]
     try:
         while True:
-            ctrl = control(recv()[1])
+            msg = recv()[1]
+            path = _plain_fqn(msg) if transform_file is not None else None
+            if path is not None:
+                try:
+                    out = transform_file(path)
+                except Exception as exc:  # this object's error; the stream goes on
+                    send(TEXT, f"Transform error: {describe_error(control(msg), exc)}".encode("utf-8", "replace"))
+                    continue
+                if len(out) < 126:
+                    sendall(small[len(out)] + out)
+                else:
+                    send(BINARY, out)
+                continue
+            ctrl = control(msg)
             data = None if ctrl.get("fqn") else recv()[1]
             try:
                 out = transform_object(ctrl, data)
