@@ -1,9 +1,7 @@
 /*
  * test_spool.c - the output spool: bytes stay in memory up to the limit,
  * then move to an unnamed file with nothing lost or reordered, reads at any
- * offset see exactly what was written, and free leaves it reusable. The
- * mount's kind keeps the bytes that fit in a memory file (an fd to splice
- * from) and moves them to the directory's file past the limit.
+ * offset see exactly what was written, and free leaves it reusable.
  */
 #include "common/cmn.h"
 
@@ -55,20 +53,6 @@ int main(void)
     cmn_spool_free(&s);
     CHECK(s.fd < 0 && s.len == 0, "free left state");
     CHECK(cmn_spool_write(&s, "abc", 3) == 0 && s.len == 3 && s.fd < 0, "reuse after free");
-    cmn_spool_free(&s);
-
-    cmn_spool_init_mem_file(&s, dir, 256);
-    CHECK(cmn_spool_write(&s, data, 200) == 0 && s.fd >= 0 && s.fd_in_mem && s.mem.len == 0,
-          "200 bytes not in a memory file");
-    check_reads(&s, data, 200);
-    CHECK(cmn_spool_write(&s, data + 200, 800) == 0 && s.fd >= 0 && !s.fd_in_mem, "1000 bytes still in memory");
-    CHECK(s.len == 1000, "len %lld", (long long)s.len);
-    check_reads(&s, data, sizeof data);
-    CHECK(files_in(dir) == 0, "the spill file has a name in %s", dir);
-    cmn_spool_free(&s);
-    CHECK(s.fd < 0 && s.len == 0 && s.mem_file, "free forgot the memory file");
-    CHECK(cmn_spool_write(&s, "abc", 3) == 0 && s.fd_in_mem, "reuse after free left memory files");
-    check_reads(&s, (const unsigned char *)"abc", 3);
     cmn_spool_free(&s);
 
     cmn_spool_init(&s, "/nonexistent/dir", 4);
