@@ -144,14 +144,8 @@ typedef struct cmn_spool {
     int64_t len;       /* bytes written */
     size_t mem_limit;
     const char *dir;
-    bool mem_file;     /* the bytes that fit kept in an unnamed memory file (fd) instead of mem */
-    bool fd_in_mem;    /* fd is that memory file, not yet spilled to dir */
 } cmn_spool;
 void cmn_spool_init(cmn_spool *s, const char *dir, size_t mem_limit);
-/* The same, keeping the bytes that fit in an unnamed memory file, so that a
- * reader can splice them (fd is set from the first byte): the mount's views
- * hand it to libfuse without copying it through a buffer. */
-void cmn_spool_init_mem_file(cmn_spool *s, const char *dir, size_t mem_limit);
 /* 0 or -errno (the file could not be made or written). */
 int cmn_spool_write(cmn_spool *s, const void *data, size_t len);
 /* Up to len bytes from off: the count (0 at the end) or -errno. */

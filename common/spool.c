@@ -2,9 +2,7 @@
  * spool.c - the one place an output of unknown length waits to be served:
  * in memory up to a limit, then in an unnamed file, so a small ETL output
  * costs no file and a large one no memory. The target's inline transforms
- * and the mount's ETL views both keep outputs here; the mount keeps the
- * bytes that fit in an unnamed memory file, which libfuse splices into its
- * reply (no copy through a buffer of ours).
+ * and the mount's ETL views both keep outputs here.
  */
 #include "common/cmn.h"
 
@@ -13,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/sendfile.h>
 #include <unistd.h>
 
 void cmn_spool_init(cmn_spool *s, const char *dir, size_t mem_limit)
@@ -24,13 +20,6 @@ void cmn_spool_init(cmn_spool *s, const char *dir, size_t mem_limit)
     s->len = 0;
     s->mem_limit = mem_limit;
     s->dir = dir;
-    s->mem_file = s->fd_in_mem = false;
-}
-
-void cmn_spool_init_mem_file(cmn_spool *s, const char *dir, size_t mem_limit)
-{
-    cmn_spool_init(s, dir, mem_limit);
-    s->mem_file = true;
 }
 
 void cmn_spool_free(cmn_spool *s)
@@ -38,9 +27,7 @@ void cmn_spool_free(cmn_spool *s)
     if (s->fd >= 0)
         close(s->fd);
     cmn_buf_free(&s->mem);
-    bool mem_file = s->mem_file;
     cmn_spool_init(s, s->dir, s->mem_limit);
-    s->mem_file = mem_file;
 }
 
 /* An unnamed file in dir: O_TMPFILE, or a named one unlinked at once where
@@ -59,40 +46,8 @@ static int unnamed_file(const char *dir)
     return fd;
 }
 
-/* The memory file's bytes moved to a file in dir (the output outgrew mem_limit). */
-static int spill_mem_file(cmn_spool *s)
-{
-    int fd = unnamed_file(s->dir);
-    if (fd < 0)
-        return fd;
-    off_t off = 0;
-    while (off < s->len) {
-        ssize_t n = sendfile(fd, s->fd, &off, (size_t)(s->len - off));
-        if (n <= 0) {
-            int rc = n < 0 ? -errno : -EIO;
-            close(fd);
-            return rc;
-        }
-    }
-    close(s->fd);
-    s->fd = fd;
-    s->fd_in_mem = false;
-    return 0;
-}
-
 int cmn_spool_write(cmn_spool *s, const void *data, size_t len)
 {
-    if (s->mem_file && s->fd < 0 && (uint64_t)s->len + len <= s->mem_limit) {
-        int fd = memfd_create("etlfs-spool", MFD_CLOEXEC);
-        if (fd < 0)
-            return -errno;
-        s->fd = fd;
-        s->fd_in_mem = true;
-    } else if (s->fd_in_mem && (uint64_t)s->len + len > s->mem_limit) {
-        int rc = spill_mem_file(s);
-        if (rc < 0)
-            return rc;
-    }
     if (s->fd < 0 && s->mem.len + len > s->mem_limit) {
         int fd = unnamed_file(s->dir);
         if (fd < 0)

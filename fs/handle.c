@@ -20,7 +20,7 @@ fs_handle *fs_handle_new(const fs_path *p, const char *path)
     snprintf(h->bck, sizeof h->bck, "%s", p->bck);
     snprintf(h->etl, sizeof h->etl, "%s", p->etl);
     h->fd = -1;
-    cmn_spool_init_mem_file(&h->out, fs_cfg.spool_dir, fs_cfg.mem_limit);
+    cmn_spool_init(&h->out, fs_cfg.spool_dir, fs_cfg.mem_limit);
     return h;
 }
 

@@ -734,11 +734,9 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
     return (int)fs_reader_read(op_enter_fh(fi), buf, size, off);
 }
 
-/* Node-local files, and a view's output (its spool's memory file or spill
- * file), go back as a file range: libfuse splices them into the reply
- * (FUSE_CAP_SPLICE_WRITE), so their bytes are never copied through us. A
- * buffer of ours would cost a copy into it and libfuse's write of it into
- * its pipe before the splice. */
+/* Node-local files, and a view's output spilled to its spool file, go back
+ * as a file range: libfuse splices them into the reply (FUSE_CAP_SPLICE_WRITE),
+ * so their bytes are never copied through us. */
 static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off, struct fuse_file_info *fi)
 {
     fs_handle *h = op_enter_fh(fi);
@@ -761,13 +759,8 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
             }
             if ((int64_t)size > left)
                 size = (size_t)left;
-            if (!size) { /* the end of the file (a direct_io reader's last read): nothing to fetch or copy */
-                *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(0);
-                *bufp = bv;
-                return 0;
-            }
-            int sfd = fs_reader_spool_fd(h);
-            if (sfd >= 0) { /* the spool's memory file or its spill: spliced, not copied through a buffer */
+            int sfd = size ? fs_reader_spool_fd(h) : -1;
+            if (sfd >= 0) { /* spilled: spliced from the spool file too, not copied through a buffer */
                 *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
                 bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
                 bv->buf[0].fd = sfd;

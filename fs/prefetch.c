@@ -320,7 +320,7 @@ static void schedule(fs_pf_stream *s)
         snprintf(e->bck, sizeof e->bck, "%s", s->bck);
         e->obj = cmn_xstrdup(s->names[i]);
         e->owner = s->id;
-        cmn_spool_init_mem_file(&e->out, fs_cfg.spool_dir, fs_cfg.mem_limit < PF_MEM ? fs_cfg.mem_limit : PF_MEM);
+        cmn_spool_init(&e->out, fs_cfg.spool_dir, fs_cfg.mem_limit < PF_MEM ? fs_cfg.mem_limit : PF_MEM);
         fs_pf_entry **pp = &PF.list;
         while (*pp)
             pp = &(*pp)->next;
