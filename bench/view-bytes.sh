@@ -10,8 +10,7 @@
 # every call: counts, not CPU). Counts are stable on a busy machine; CPU is
 # not (say the load average with it).
 # usage: bench/view-bytes.sh [daemon options]
-#   env: BUILD=build FILES=500 SIZE=150672 COMM=ws:// STRACE=0 RA_KB= (the mount's
-#        read-ahead window in KiB, /sys/class/bdi/DEV/read_ahead_kb)
+#   env: BUILD=build FILES=500 SIZE=150672 COMM=ws:// STRACE=0
 #   Root (FUSE mounts). Every step is bounded (120 s), the whole run by 10 min.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,9 +52,6 @@ mkdir -p "$W/mnt"
 FPID=$!
 PIDS+=($FPID)
 for _ in $(seq 100); do grep -q " $W/mnt fuse" /proc/mounts && break; sleep 0.05; done
-if [ -n "${RA_KB:-}" ]; then # the mount's read-ahead window (the kernel's default: 128 KiB)
-  echo "$RA_KB" >"/sys/class/bdi/$(awk -v m="$W/mnt" '$5 == m { print $3 }' /proc/self/mountinfo)/read_ahead_kb"
-fi
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
 KEYS="fuse_ops http_requests readahead_hits view_page_cache_opens"
