@@ -18,7 +18,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define VS_PIPE (1 << 20) /* the pipe's capacity: the largest read handed this way, less a page */
+/* the pipe's capacity, less a page: the largest read handed this way; a READ
+ * of the kernel's 1 MiB at most from an unaligned buffer spans 257 pages */
+#define VS_PIPE (2 << 20)
 
 typedef struct vs_pipe {
     int fd[2];
@@ -56,6 +58,8 @@ static vs_pipe *thread_pipe(void)
         return NULL;
     }
     int cap = fcntl(v->fd[1], F_SETPIPE_SZ, VS_PIPE);
+    if (cap < 0) /* above pipe-max-size without root */
+        cap = fcntl(v->fd[1], F_SETPIPE_SZ, VS_PIPE / 2);
     if (cap < 0)
         cap = fcntl(v->fd[1], F_GETPIPE_SZ);
     long page = sysconf(_SC_PAGESIZE);

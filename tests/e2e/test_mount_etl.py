@@ -109,10 +109,10 @@ def test_view_output_in_memory_reads_at_any_offset(target, tmp_path):
 
     etl = init_md5_etl(target, name="etl-doublemem", code=DOUBLE_CODE, comm="ws://")
     b = target.create_bucket("dblm")
-    data = os.urandom(300_001)
+    data = os.urandom(700_001)  # 1.4 MB out: READs of the kernel's largest size too
     target.put(b, "x", data)
     want = data + data[::-1]
-    m = Mount(target, tmp_path / "mnt")  # the default mem_limit keeps 600 KB in memory
+    m = Mount(target, tmp_path / "mnt")  # the default mem_limit keeps it in memory
     try:
         p = m.path("@" + etl, b, "x")
         assert subprocess.run(["cat", p], capture_output=True, check=True, timeout=60).stdout == want
