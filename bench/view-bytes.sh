@@ -20,6 +20,7 @@ SIZE=${SIZE:-150672}
 COMM=${COMM:-ws://}
 STRACE=${STRACE:-0}
 PY=/usr/bin/python3
+[ "$STRACE" != 1 ] || command -v strace >/dev/null || { echo "view-bytes.sh: STRACE=1 needs strace (deploy/dev/deps.sh --test)" >&2; exit 2; }
 if [ -z "${VIEW_BYTES_BOUNDED:-}" ]; then
   VIEW_BYTES_BOUNDED=1 exec timeout -k 10 600 "$0" "$@"
 fi
