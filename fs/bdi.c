@@ -1,8 +1,9 @@
 /*
  * bdi.c - the mount's read-ahead window. The kernel gives a FUSE mount its
  * default 128 KiB, so a 147 KiB view file read through the page cache costs
- * two READs; a larger window lets one READ (up to the kernel's max_read) carry
- * a whole file the reader asks for at once. The window is the mount's
+ * two READs; a larger window lets one READ carry a whole file the reader asks
+ * for at once (up to 512 KiB: a larger READ and its header do not fit a pipe
+ * of pipe-max-size, 1 MiB, and libfuse copies it instead of splicing). The window is the mount's
  * backing device's read_ahead_kb in sysfs, named by the mount's device
  * number, which /proc/self/mountinfo gives without a request to ourselves
  * (the mount is not answering yet). Writing it needs root; without, the

@@ -23,7 +23,7 @@ fs_config fs_cfg = {
     .mem_limit = 64u << 20,
     .copy_batch = 1024,
     .etl_readahead = 4,
-    .read_ahead_kb = 1024,
+    .read_ahead_kb = 512, /* a READ of 512 KiB and its header fit libfuse's pipe at pipe-max-size (1 MiB): spliced */
     .negative_timeout = 0, /* off: it spares cp nothing (O_EXCL asks again), and views learn of a name late */
 };
 
@@ -98,7 +98,7 @@ static void usage(const char *prog)
            "  -o etl_readahead=N               files of a view transformed ahead of a reader going in\n"
            "                                   directory order, at most (default 4; 0: off)\n"
            "  -o read_ahead_kb=N               the kernel's read-ahead window for the mount, KiB (default\n"
-           "                                   1024: a file of up to 1 MiB read whole in one READ; 0: the\n"
+           "                                   512: a file of up to 512 KiB read whole in one READ; 0: the\n"
            "                                   kernel's 128 KiB; needs root)\n"
            "  -o etl_keep_cache=0|1            1: the kernel keeps a view file's pages while its source is\n"
            "                                   unchanged, and a re-read transforms nothing (default 0: for\n"
