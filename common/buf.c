@@ -34,6 +34,8 @@ static void reserve(cmn_buf *b, size_t extra)
     b->cap = cap;
 }
 
+void cmn_buf_reserve(cmn_buf *b, size_t extra) { reserve(b, extra); }
+
 void cmn_buf_append(cmn_buf *b, const void *data, size_t len)
 {
     reserve(b, len);

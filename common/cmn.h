@@ -66,6 +66,8 @@ void cmn_buf_init(cmn_buf *b);
 void cmn_buf_free(cmn_buf *b);
 void cmn_buf_reset(cmn_buf *b);
 void cmn_buf_append(cmn_buf *b, const void *data, size_t len);
+/* Room for extra more bytes at once (an answer of known length: no regrowth). */
+void cmn_buf_reserve(cmn_buf *b, size_t extra);
 void cmn_buf_puts(cmn_buf *b, const char *s);
 void cmn_buf_printf(cmn_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cmn_buf_vprintf(cmn_buf *b, const char *fmt, va_list ap);
@@ -148,6 +150,9 @@ typedef struct cmn_spool {
 void cmn_spool_init(cmn_spool *s, const char *dir, size_t mem_limit);
 /* 0 or -errno (the file could not be made or written). */
 int cmn_spool_write(cmn_spool *s, const void *data, size_t len);
+/* len more bytes are coming (an answer's Content-Length): memory for them at
+ * once if they will fit, instead of growing by doubling (each a copy). */
+void cmn_spool_expect(cmn_spool *s, int64_t len);
 /* Up to len bytes from off: the count (0 at the end) or -errno. */
 ssize_t cmn_spool_pread(const cmn_spool *s, void *buf, size_t len, int64_t off);
 /* Frees the bytes and the file; s is empty again, ready for writes. */

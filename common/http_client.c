@@ -153,11 +153,13 @@ static int begin(xfer *x)
 {
     x->begun = true;
     note_content_type(x);
+    curl_off_t cl = -1;
+    curl_easy_getinfo(x->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
+    if (x->req->to_spool)
+        cmn_spool_expect(x->req->to_spool, (int64_t)cl); /* one allocation of the answer's size */
     const cmn_http_sink *s = x->req->sink;
     if (!s || !s->begin)
         return 0;
-    curl_off_t cl = -1;
-    curl_easy_getinfo(x->c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl);
     const char *ct = x->resp->content_type[0] ? x->resp->content_type : "application/octet-stream";
     int rc = s->begin(s->ctx, ct, (int64_t)cl);
     if (rc != 0)

@@ -71,6 +71,12 @@ int cmn_spool_write(cmn_spool *s, const void *data, size_t len)
     return 0;
 }
 
+void cmn_spool_expect(cmn_spool *s, int64_t len)
+{
+    if (s->fd < 0 && len > 0 && s->mem.len + (uint64_t)len <= s->mem_limit)
+        cmn_buf_reserve(&s->mem, (size_t)len);
+}
+
 ssize_t cmn_spool_pread(const cmn_spool *s, void *buf, size_t len, int64_t off)
 {
     if (off >= s->len)

@@ -930,7 +930,9 @@ static int op_write(void *ctx, const void *buf, size_t len)
 
 static int op_begin(void *ctx, const char *ctype, int64_t len)
 {
-    (void)ctx, (void)ctype, (void)len;
+    (void)ctype;
+    op *o = ctx;
+    cmn_spool_expect(o->as.spool, len); /* a one-frame answer's length: one allocation, no regrowth copies */
     return 0;
 }
 

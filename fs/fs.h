@@ -64,6 +64,7 @@ typedef struct fs_config {
     char *metrics_file;      /* Prometheus text of the counters, rewritten every few seconds, or NULL */
     char *token;          /* AuthN token sent with every request, or NULL */
     int etl_readahead;    /* view files transformed ahead of a sequential reader, at most; 0 = off */
+    unsigned read_ahead_kb; /* the kernel's read-ahead window for the mount; 0 = the kernel's own */
     int etl_keep_cache;   /* 1: a view file's pages stay in the kernel while its source is unchanged */
     double negative_timeout; /* seconds the kernel trusts that a name does not exist */
     int max_threads;      /* FUSE threads, at most (loop.c) */
@@ -353,6 +354,15 @@ int fs_reader_fd(const fs_handle *h);
 /* A view's output made and spilled to its spool file: that file (kept until
  * the release), else -1. */
 int fs_reader_spool_fd(fs_handle *h);
+/* A view's output made and held in memory: its bytes (kept, unchanged, until
+ * the release) and *len their count, else NULL. */
+const char *fs_reader_mem(fs_handle *h, int64_t *len);
+/* vsplice.c: mem[0..len) as a pipe of the calling thread for libfuse to
+ * splice into the reply (the bytes must stay until it is sent): 0 and bv
+ * set, or -1 (too short or too long, no pipe): copy it instead. */
+int fs_vsplice(const char *mem, size_t len, struct fuse_bufvec *bv);
+/* bdi.c: the mount's read-ahead window set to kb KiB (root; else left). */
+void fs_bdi_readahead(const char *mountpoint, unsigned kb);
 
 int fs_writer_open(const fs_path *p, const char *path, bool create, bool trunc, fs_handle **out);
 ssize_t fs_writer_write(fs_handle *h, const char *buf, size_t len, off_t off);

@@ -23,6 +23,7 @@ fs_config fs_cfg = {
     .mem_limit = 64u << 20,
     .copy_batch = 1024,
     .etl_readahead = 4,
+    .read_ahead_kb = 512, /* a READ of 512 KiB and its header fit libfuse's pipe at pipe-max-size (1 MiB): spliced */
     .negative_timeout = 0, /* off: it spares cp nothing (O_EXCL asks again), and views learn of a name late */
 };
 
@@ -42,6 +43,7 @@ struct cli {
     char *keep;
     char *negative;
     char *threads;
+    char *ra_kb;
     int help;
     int version;
 };
@@ -55,6 +57,7 @@ static const struct fuse_opt cli_opts[] = {
     OPT("token=%s", token),         OPT("token_file=%s", token_file),
     OPT("--token-file=%s", token_file), OPT("--token-file %s", token_file), OPT("etl_readahead=%s", readahead),
     OPT("negative_timeout=%s", negative), OPT("etl_keep_cache=%s", keep), OPT("max_threads=%s", threads),
+    OPT("read_ahead_kb=%s", ra_kb),
     OPT("-h", help),                OPT("--help", help),             OPT("-V", version),
     OPT("--version", version),      FUSE_OPT_END,
 };
@@ -94,6 +97,9 @@ static void usage(const char *prog)
            "                                   every 5 s (for a node exporter's textfile collector)\n"
            "  -o etl_readahead=N               files of a view transformed ahead of a reader going in\n"
            "                                   directory order, at most (default 4; 0: off)\n"
+           "  -o read_ahead_kb=N               the kernel's read-ahead window for the mount, KiB (default\n"
+           "                                   512: a file of up to 512 KiB read whole in one READ; 0: the\n"
+           "                                   kernel's 128 KiB; needs root)\n"
            "  -o etl_keep_cache=0|1            1: the kernel keeps a view file's pages while its source is\n"
            "                                   unchanged, and a re-read transforms nothing (default 0: for\n"
            "                                   ETLs whose output is the same every time, not random ones)\n"
@@ -136,6 +142,8 @@ static int run(struct fuse_args *args)
     } else if (fuse_mount(f, opts.mountpoint) != 0) {
         rc = 4;
     } else {
+        if (fs_cfg.read_ahead_kb)
+            fs_bdi_readahead(opts.mountpoint, fs_cfg.read_ahead_kb);
         if (fuse_daemonize(opts.foreground) != 0) {
             rc = 5;
         } else if (fuse_set_signal_handlers(fuse_get_session(f)) != 0) {
@@ -190,6 +198,8 @@ int main(int argc, char **argv)
         fs_cfg.negative_timeout = atof(cli.negative) > 0 ? atof(cli.negative) : 0;
     if (cli.keep)
         fs_cfg.etl_keep_cache = atoi(cli.keep) > 0;
+    if (cli.ra_kb)
+        fs_cfg.read_ahead_kb = (unsigned)strtoul(cli.ra_kb, NULL, 10);
     if (cli.readahead)
         fs_cfg.etl_readahead = atoi(cli.readahead) > 0 ? atoi(cli.readahead) : 0;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);

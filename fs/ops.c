@@ -736,7 +736,8 @@ static int fs_read(const char *path, char *buf, size_t size, off_t off, struct f
 
 /* Node-local files, and a view's output spilled to its spool file, go back
  * as a file range: libfuse splices them into the reply (FUSE_CAP_SPLICE_WRITE),
- * so their bytes are never copied through us. */
+ * so their bytes are never copied through us; a view's output in memory goes
+ * as a pipe its pages were vmspliced into (vsplice.c). */
 static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off, struct fuse_file_info *fi)
 {
     fs_handle *h = op_enter_fh(fi);
@@ -759,7 +760,19 @@ static int fs_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
             }
             if ((int64_t)size > left)
                 size = (size_t)left;
-            int sfd = size ? fs_reader_spool_fd(h) : -1;
+            if (!size) { /* the end of the file (a direct_io reader's last read): nothing to fetch or copy */
+                *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(0);
+                *bufp = bv;
+                return 0;
+            }
+            int64_t len;
+            const char *out = fs_reader_mem(h, &len);
+            if (out && off + (int64_t)size <= len && fs_vsplice(out + off, size, bv) == 0) {
+                fs_stat_add(FS_ST_READ_BYTES, (int64_t)size); /* in memory: its pages spliced, not copied */
+                *bufp = bv;
+                return 0;
+            }
+            int sfd = fs_reader_spool_fd(h);
             if (sfd >= 0) { /* spilled: spliced from the spool file too, not copied through a buffer */
                 *bv = (struct fuse_bufvec)FUSE_BUFVEC_INIT(size);
                 bv->buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;

@@ -235,6 +235,16 @@ int fs_reader_spool_fd(fs_handle *h)
     return fd;
 }
 
+const char *fs_reader_mem(fs_handle *h, int64_t *len)
+{
+    pthread_mutex_lock(&h->mu);
+    bool mem = h->etl[0] && !h->writer && h->etl_loaded && h->out.fd < 0 && h->out.mem.data;
+    const char *p = mem ? h->out.mem.data : NULL;
+    *len = mem ? h->out.len : 0;
+    pthread_mutex_unlock(&h->mu);
+    return p;
+}
+
 int64_t fs_reader_left(fs_handle *h, off_t off)
 {
     pthread_mutex_lock(&h->mu);

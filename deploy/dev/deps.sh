@@ -8,7 +8,7 @@ PACKAGES=(
   python3 python3-venv python3-requests python3-cloudpickle python3-pil python3-xxhash
 )
 TEST_PACKAGES=(python3-pytest python3-pytest-timeout python3-hypothesis fio python3-msgpack python3-torch python3-torchvision python3-numpy xxhash curl nginx-light wrk psmisc
-  openssl lz4 clang-14 libfuzzer-14-dev libclang-rt-14-dev etcd-server etcd-client python3-yaml python3-kubernetes)
+  openssl lz4 clang-14 libfuzzer-14-dev libclang-rt-14-dev etcd-server etcd-client python3-yaml python3-kubernetes strace)
 want=("${PACKAGES[@]}")
 [[ ${1:-} == --test ]] && want+=("${TEST_PACKAGES[@]}")
 missing=()

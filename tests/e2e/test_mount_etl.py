@@ -97,3 +97,40 @@ def test_view_output_longer_than_source_spills(target, tmp_path):
         assert os.path.getsize(p) == len(want)
     finally:
         assert m.stop() == 0, m.log_text()
+
+
+def test_view_output_in_memory_reads_at_any_offset(target, tmp_path):
+    """An output held in memory goes to libfuse through a pipe of the reading
+    thread (fs/vsplice.c): whole, at offsets and lengths that are not page
+    aligned, short ones copied instead, from several threads at once, and
+    past the end; every read sees exactly its bytes, and the pipe a read left
+    holds nothing for the next one."""
+    import concurrent.futures
+
+    etl = init_md5_etl(target, name="etl-doublemem", code=DOUBLE_CODE, comm="ws://")
+    b = target.create_bucket("dblm")
+    data = os.urandom(700_001)  # 1.4 MB out: READs of the kernel's largest size too
+    target.put(b, "x", data)
+    want = data + data[::-1]
+    m = Mount(target, tmp_path / "mnt")  # the default mem_limit keeps it in memory
+    try:
+        p = m.path("@" + etl, b, "x")
+        assert subprocess.run(["cat", p], capture_output=True, check=True, timeout=60).stdout == want
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            cases = [(0, 131072), (1, 8191), (4095, 70000), (12345, 3), (len(want) - 9000, 20000),
+                     (len(want), 100), (len(want) + 5, 10), (0, len(want) + 1)]
+            for off, n in cases:
+                assert os.pread(fd, n, off) == want[off:off + n], (off, n)
+
+            def chunk(i):
+                off = (i * 37_813) % len(want)
+                return off, os.pread(fd, 50_000, off)
+
+            with concurrent.futures.ThreadPoolExecutor(4) as ex:
+                for off, got in ex.map(chunk, range(40)):
+                    assert got == want[off:off + 50_000], off
+        finally:
+            os.close(fd)
+    finally:
+        assert m.stop() == 0, m.log_text()
