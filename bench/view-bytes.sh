@@ -20,20 +20,23 @@ SIZE=${SIZE:-150672}
 COMM=${COMM:-ws://}
 STRACE=${STRACE:-0}
 PY=/usr/bin/python3
+root=$ROOT
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 [ "$STRACE" != 1 ] || command -v strace >/dev/null || { echo "view-bytes.sh: STRACE=1 needs strace (deploy/dev/deps.sh --test)" >&2; exit 2; }
 if [ -z "${VIEW_BYTES_BOUNDED:-}" ]; then
   VIEW_BYTES_BOUNDED=1 exec timeout -k 10 600 "$0" "$@"
 fi
 t() { timeout 120 "$@"; }
 W=$(mktemp -d /tmp/etlfs-view-bytes.XXXXXX)
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
 PIDS=()
 cleanup() {
   fusermount3 -u "$W/mnt" 2>/dev/null || fusermount3 -uz "$W/mnt" 2>/dev/null || true
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$W"
+  bench_rm "$W"
 }
 trap cleanup EXIT
 mkdir -p "$W/src"
@@ -41,7 +44,7 @@ $PY -c "import os,sys; [open(f'{sys.argv[1]}/f{i:05d}','wb').write(os.urandom(in
 "$BUILD/bin/etlfs-target" --listen "127.0.0.1:$PORT" --data "$W/mp0" --data "$W/mp1" --promote-root "$W/src" >"$W/target.log" 2>&1 &
 TPID=$!
 PIDS+=($TPID)
-for _ in $(seq 100); do curl -sf "$URL/v1/health" >/dev/null && break; sleep 0.1; done
+wait_health "$URL" 10 || { echo "view-bytes.sh: etlfs-target did not start:" >&2; tail -5 "$W/target.log" >&2; exit 1; }
 curl -sf -X POST "$URL/v1/buckets/bench" -H 'Content-Type: application/json' -d '{"action":"create-bck"}' >/dev/null
 curl -sf -X POST "$URL/v1/objects/bench" -H 'Content-Type: application/json' --max-time 120 \
   -d "{\"action\":\"promote\",\"name\":\"$W/src\",\"value\":{\"src\":\"$W/src\",\"obj\":\"v/\",\"rcr\":true}}" >/dev/null
