@@ -317,11 +317,25 @@ def test_torchvision_preprocess(start):
     noisy = io.BytesIO()  # noise, so that resampling differences show
     Image.frombytes("RGB", (400, 300), hashlib.shake_256(b"img").digest(400 * 300 * 3)).save(noisy, format="JPEG")
     src = noisy.getvalue()
-    want = io.BytesIO()
+    want, pinned = io.BytesIO(), io.BytesIO()
     with Image.open(io.BytesIO(src)) as img:
-        transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])(img.convert("RGB")).save(
-            want, format="JPEG")
-    assert put(q, "/b/o", src).content == want.getvalue()
+        local = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])(img.convert("RGB"))
+    local.save(want, format="JPEG")
+    got = put(q, "/b/o", src).content
+    assert got == want.getvalue()
+    # the documented JPEG: baseline, quality 75, 4:2:0 (Pillow's defaults, pinned)
+    from PIL import JpegImagePlugin
+    local.save(pinned, format="JPEG", quality=75, subsampling="4:2:0")
+    assert got == pinned.getvalue()
+    with Image.open(io.BytesIO(got)) as img:
+        assert JpegImagePlugin.get_sampling(img) == 2 and "progressive" not in img.info
+    assert b"\xff\xc0" in got and b"\xff\xc2" not in got  # SOF0: baseline, Huffman coded
+    # grayscale stays one channel at the same quality (no chroma to subsample)
+    gray, gwant = io.BytesIO(), io.BytesIO()
+    Image.frombytes("L", (300, 260), hashlib.shake_256(b"gray").digest(300 * 260)).save(gray, format="PNG")
+    with Image.open(io.BytesIO(gray.getvalue())) as img:
+        transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224)])(img).save(gwant, format="JPEG")
+    assert put(q, "/b/o", gray.getvalue()).content == gwant.getvalue()
     # 5.0's etl_args pick the output format
     assert _size(put(q, "/b/o?etl_args=%7B%22format%22%3A%22PNG%22%7D", src).content) == ((224, 224), "PNG")
 

@@ -56,6 +56,13 @@ FORMAT = transformer_http.env("FORMAT", "JPEG").strip().upper()
 if FORMAT == "JPG":
     FORMAT = "JPEG"
 TO_PIL = transforms.ToPILImage()
+# JPEG out: a baseline JPEG at quality 75 with 4:2:0 chroma and libjpeg's
+# standard Huffman tables (Pillow's defaults, what a plain save() gives),
+# pinned so that a Pillow with other defaults does not change the output.
+# Of the standard settings they are the cheapest both to encode here and to
+# decode in a DataLoader (optimize, progressive, 4:2:2 or 4:4:4 cost more on
+# one side or both: bench/RESULTS.md, "The JPEG view's CPU per image").
+JPEG_SAVE = {"RGB": {"quality": 75, "subsampling": "4:2:0"}, "L": {"quality": 75}}
 torch.set_num_threads(1)  # the server already runs one request per thread
 
 
@@ -95,7 +102,7 @@ def preprocess(data, etl_args=None):
     if isinstance(out, torch.Tensor):  # a pipeline that ends in ToTensor/Normalize
         out = TO_PIL(out)
     buf = io.BytesIO()
-    out.save(buf, format=fmt)
+    out.save(buf, format=fmt, **(JPEG_SAVE.get(out.mode, {}) if fmt == "JPEG" else {}))
     return buf.getvalue()
 
 
