@@ -125,7 +125,8 @@ typedef struct tgt_writer {
  * once (syncfs) and then renames them all, on the batch's own thread (a
  * committer waits only past 4,096 pending). One sync per batch instead of one
  * fsync per object, and still no object is visible before its bytes are
- * durable. A crash before the flush leaves only work files, removed at start.
+ * durable. A crash before the flush leaves only work files, removed at start
+ * (unnamed ones: the file system frees them).
  * A group's work files are unnamed where the file system allows it and
  * file descriptors are plenty (tgt_writer_open_batch): each is linked to its
  * name after the sync, so no work file is named, looked up or removed. */
