@@ -29,6 +29,7 @@
 #   COMM, ARG     the ETL's communicator and argument (default hpush:// and "";
 #                 ws:// and fqn: one stream per worker, the ETL opens the file)
 #   OUT           where callgrind.out is kept (default: a temporary folder)
+#   PERF          cpu only: also perf record -g the target over the job into this file
 # Prints the per-object figures; strace's table or callgrind's top
 # functions follow. With strace an etl-bck also counts the ETL process's
 # system calls; its poll calls are its waits for a next object.
@@ -162,9 +163,16 @@ elif [ "$TOOL" = cpu ]; then
         echo "$(date +%s.%N) $(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $5, $6 }' /proc/stat)" \
             "$(awk '{ print $14 + $15 }' "/proc/$TPID/stat") $e"
     }
+    PP=
+    if [ -n "${PERF:-}" ]; then # perf record -g of the target over the counted job
+        perf record -q -g -p "$TPID" -o "$PERF" 2>/dev/null &
+        PP=$!
+        sleep 0.5
+    fi
     a=$(snap)
     job run
     b=$(snap)
+    [ -n "$PP" ] && { kill -INT "$PP"; wait "$PP" || true; }
     $PY - "$a" "$b" "$(nproc)" "$(getconf CLK_TCK)" "$N" <<'EOF'
 import sys
 a, b = ([float(x) for x in s.split()] for s in sys.argv[1:3])

@@ -51,12 +51,11 @@ static int sink_begin(void *ctx, const char *ctype, int64_t clen)
         o->opened = true;
         return 0;
     }
-    int rc = tgt_writer_open(&o->w, &tgt->store, o->dst, o->dname);
+    int rc = tgt_writer_open_batch(&o->w, &tgt->store, o->dst, o->dname, o->batch);
     if (rc) {
         o->err = rc;
         return rc;
     }
-    o->w.batch = o->batch;
     o->opened = true;
     return 0;
 }

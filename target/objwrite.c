@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -48,6 +49,10 @@ static void work_name(char out[CMN_UUID_LEN + 1])
     out[CMN_UUID_LEN] = '\0';
 }
 
+static int open_work(tgt_writer *w, const tgt_store *s, int mp, const char *path, tgt_batch *b);
+static bool batch_hold(tgt_batch *b);
+static void batch_unhold(tgt_batch *b, bool unsupported);
+
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj)
 {
     char fqn[sizeof w->fqn];
@@ -60,20 +65,42 @@ int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const ch
 
 int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *path)
 {
+    return open_work(w, s, mp, path, NULL);
+}
+
+/* A work file in MP/.etlfs/tmp: named (a crash leaves it there, removed at
+ * start-up), or, for a group that has file descriptors to spare, unnamed
+ * (O_TMPFILE): it needs no directory entry made, looked up and removed
+ * (three searches of a directory block and the work folder's lock, a
+ * seventh of a job's system time), and the group links it to its name
+ * after the sync. tmp gets a fresh name either way; an unnamed file's is
+ * used only if its object's name is taken (publish_fd). */
+static int open_work(tgt_writer *w, const tgt_store *s, int mp, const char *path, tgt_batch *b)
+{
     writer_reset(w);
     size_t len = strlen(path);
     if (len >= sizeof w->fqn)
         return -ENAMETOOLONG;
     memcpy(w->fqn, path, len + 1);
-    for (int attempt = 0; attempt < 3; attempt++) {
-        char id[CMN_UUID_LEN + 1];
+    size_t ml = strlen(s->mpaths[mp]); /* bounded by the store's paths, which fit PATH_MAX with room */
+    if (ml + sizeof "/.etlfs/tmp/" + CMN_UUID_LEN > sizeof w->tmp)
+        return -ENAMETOOLONG;
+    memcpy(w->tmp, s->mpaths[mp], ml);
+    memcpy(w->tmp + ml, "/.etlfs/tmp/", sizeof "/.etlfs/tmp/" - 1);
+    char *id = w->tmp + ml + sizeof "/.etlfs/tmp/" - 1;
+    if (b && batch_hold(b)) {
+        id[-1] = '\0'; /* the folder */
+        w->fd = open(w->tmp, O_WRONLY | O_TMPFILE | O_CLOEXEC, 0644);
+        id[-1] = '/';
+        if (w->fd >= 0) {
+            w->unnamed = true;
+            work_name(id);
+        } else {
+            batch_unhold(b, errno != EMFILE && errno != ENFILE && errno != ENOSPC && errno != EDQUOT);
+        }
+    }
+    for (int attempt = 0; w->fd < 0 && attempt < 3; attempt++) {
         work_name(id);
-        size_t ml = strlen(s->mpaths[mp]); /* bounded by the store's paths, which fit PATH_MAX with room */
-        if (ml + sizeof "/.etlfs/tmp/" + CMN_UUID_LEN > sizeof w->tmp)
-            return -ENAMETOOLONG;
-        memcpy(w->tmp, s->mpaths[mp], ml);
-        memcpy(w->tmp + ml, "/.etlfs/tmp/", sizeof "/.etlfs/tmp/" - 1);
-        memcpy(w->tmp + ml + sizeof "/.etlfs/tmp/" - 1, id, CMN_UUID_LEN + 1);
         w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (w->fd >= 0 || errno != EEXIST)
             break;
@@ -82,9 +109,20 @@ int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *pa
         w->tmp[0] = '\0';
         return -errno;
     }
+    w->batch = b;
     w->xx = XXH64_createState();
     XXH64_reset(w->xx, 0);
     return 0;
+}
+
+int tgt_writer_open_batch(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj, tgt_batch *b)
+{
+    char fqn[sizeof w->fqn];
+    if (tgt_store_fqn(s, bck, obj, fqn, sizeof fqn) != 0) {
+        writer_reset(w);
+        return -ENAMETOOLONG;
+    }
+    return open_work(w, s, tgt_store_mpath_of(s, bck, obj), fqn, b);
 }
 
 int tgt_store_check_space(const tgt_store *s, const char *bck, const char *obj, int64_t size, cmn_err *err)
@@ -122,8 +160,10 @@ bool tgt_writer_matches(const tgt_writer *w, const char *want, char got[17])
 void tgt_writer_abort(tgt_writer *w)
 {
     if (w->fd >= 0) {
-        close(w->fd);
-        if (*w->tmp)
+        close(w->fd); /* an unnamed work file goes with it */
+        if (w->unnamed)
+            batch_unhold(w->batch, false);
+        else if (*w->tmp)
             unlink(w->tmp);
         w->fd = -1;
     }
@@ -157,11 +197,8 @@ static int publish(const char *tmp, const char *fqn)
 /* The work file's record says version 1, written before anyone looked:
  * an object holds the name, so ours is its next version. Rewritten before
  * the rename: a journal that has the rename has this too. */
-static int bump_version(const char *tmp, const char *fqn)
+static int bump_version_fd(int fd, const char *fqn)
 {
-    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
     tgt_objmeta m;
     int rc = tgt_objmeta_load(fd, &m);
     if (!rc) {
@@ -169,6 +206,15 @@ static int bump_version(const char *tmp, const char *fqn)
         rc = tgt_objmeta_store(fd, &m);
     }
     tgt_objmeta_free(&m);
+    return rc;
+}
+
+static int bump_version(const char *tmp, const char *fqn)
+{
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = bump_version_fd(fd, fqn);
     close(fd);
     return rc;
 }
@@ -199,6 +245,61 @@ static int publish_new(const char *tmp, const char *fqn)
     return rc ? rc : publish(tmp, fqn);
 }
 
+/* Links an unnamed file to a name: by its descriptor where the kernel lets
+ * us (AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH, and says ENOENT without it),
+ * else through /proc, whose path walk cost a quarter of the link. *empty:
+ * 0 not known yet, 1 allowed, -1 refused (only the flush links: no race). */
+static int link_fd(int fd, const char *to, int *empty)
+{
+    if (*empty >= 0) {
+        if (linkat(fd, "", AT_FDCWD, to, AT_EMPTY_PATH) == 0) {
+            *empty = 1;
+            return 0;
+        }
+        if (errno != ENOENT || *empty == 1)
+            return -errno;
+    }
+    char proc[32];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, to, AT_SYMLINK_FOLLOW) != 0)
+        return -errno; /* ENOENT here: to's folder is missing */
+    if (*empty == 0)
+        *empty = -1;
+    return 0;
+}
+
+/* A group's unnamed work file (fd) gets its name: a link that, like
+ * publish_new's rename, finds a taken name for free. A taken name is
+ * replaced through tmp (the version looked up first when it was not at
+ * commit), as a named work file's. */
+static int publish_fd(int fd, const char *tmp, const char *fqn, bool fresh, int *empty)
+{
+    char dir[PATH_MAX];
+    int e = EAGAIN;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        if ((e = -link_fd(fd, fqn, empty)) == 0)
+            return 0;
+        if (e != ENOENT)
+            break;
+        snprintf(dir, sizeof dir, "%s", fqn);
+        char *slash = strrchr(dir, '/');
+        *slash = '\0';
+        if (cmn_mkdir_p(dir) != 0)
+            return errno == EEXIST || errno == ENOTDIR ? -ENOTDIR : -errno;
+        e = EAGAIN;
+    }
+    if (e != EEXIST)
+        return -e;
+    int rc = fresh ? bump_version_fd(fd, fqn) : 0;
+    if (rc)
+        return rc;
+    if ((rc = link_fd(fd, tmp, empty)) != 0)
+        return rc;
+    if ((rc = publish(tmp, fqn)) != 0)
+        unlink(tmp);
+    return rc;
+}
+
 /* A group is flushed once BATCH_MAX outputs are pending (and at a job's
  * end). The flush runs on the group's own thread, so no worker or ETL
  * reader stops for the sync: meanwhile the next outputs pend, and a flush
@@ -224,9 +325,33 @@ struct tgt_batch {
     int n;
     char **ent; /* BATCH_CAP: the work file's path, '\0', the object's */
     bool *fresh; /* its version is 1 unless the name is taken (publish_new) */
-    char **spare_ent; /* the other pair of lists, swapped in while a flush runs */
+    int *fd;     /* an unnamed work file's descriptor, or -1 */
+    char **spare_ent; /* the other lists, swapped in while a flush runs */
     bool *spare_fresh;
+    int *spare_fd;
+    /* unnamed work files open (each a descriptor until its flush) and their
+     * bound: a quarter of RLIMIT_NOFILE, at most what two lists hold;
+     * 0 where /proc (the link's way) or O_TMPFILE is missing */
+    int held, hold_max;
+    int empty_path; /* link_fd's: whether AT_EMPTY_PATH links (flush only) */
 };
+
+/* Whether a writer of b may open an unnamed work file (counted until
+ * batch_unhold); unsupported: the file system cannot, so none is tried again. */
+static bool batch_hold(tgt_batch *b)
+{
+    if (__atomic_add_fetch(&b->held, 1, __ATOMIC_RELAXED) <= __atomic_load_n(&b->hold_max, __ATOMIC_RELAXED))
+        return true;
+    __atomic_sub_fetch(&b->held, 1, __ATOMIC_RELAXED);
+    return false;
+}
+
+static void batch_unhold(tgt_batch *b, bool unsupported)
+{
+    if (unsupported)
+        __atomic_store_n(&b->hold_max, 0, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&b->held, 1, __ATOMIC_RELAXED);
+}
 
 tgt_batch *tgt_batch_new(const tgt_store *s)
 {
@@ -239,6 +364,12 @@ tgt_batch *tgt_batch_new(const tgt_store *s)
     b->spare_ent = cmn_xmalloc(BATCH_CAP * sizeof *b->spare_ent);
     b->fresh = cmn_xmalloc(BATCH_CAP * sizeof *b->fresh);
     b->spare_fresh = cmn_xmalloc(BATCH_CAP * sizeof *b->spare_fresh);
+    b->fd = cmn_xmalloc(BATCH_CAP * sizeof *b->fd);
+    b->spare_fd = cmn_xmalloc(BATCH_CAP * sizeof *b->spare_fd);
+    struct rlimit rl;
+    if (access("/proc/self/fd", X_OK) == 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        b->hold_max = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur / 4 > 2 * BATCH_CAP ? 2 * BATCH_CAP
+                                                                                      : (int)(rl.rlim_cur / 4);
     return b;
 }
 
@@ -263,19 +394,26 @@ static void sync_mpaths(const tgt_store *s)
     }
 }
 
-/* Syncs the work files' bytes, then renames them. */
-static int flush_list(const tgt_store *s, int n, char **ent, const bool *fresh)
+/* Syncs the work files' bytes, then names them. */
+static int flush_list(tgt_batch *b, int n, char **ent, const bool *fresh, const int *fd)
 {
     if (n)
-        sync_mpaths(s);
+        sync_mpaths(b->store);
     int failed = 0;
     for (int i = 0; i < n; i++) {
         const char *tmp = ent[i], *fqn = tmp + strlen(tmp) + 1;
-        int rc = fresh[i] ? publish_new(tmp, fqn) : publish(tmp, fqn);
+        int rc = fd[i] >= 0 ? publish_fd(fd[i], tmp, fqn, fresh[i], &b->empty_path)
+                 : fresh[i] ? publish_new(tmp, fqn)
+                            : publish(tmp, fqn);
         if (rc) {
             cmn_error("cannot publish %s: %s", fqn, strerror(-rc));
-            unlink(tmp);
+            if (fd[i] < 0)
+                unlink(tmp);
             failed++;
+        }
+        if (fd[i] >= 0) { /* named now, or gone with its descriptor */
+            close(fd[i]);
+            batch_unhold(b, false);
         }
         free(ent[i]);
     }
@@ -288,16 +426,19 @@ static void flush_locked(tgt_batch *b)
 {
     char **ent = b->ent;
     bool *fresh = b->fresh;
+    int *fd = b->fd;
     int n = b->n;
     b->ent = b->spare_ent;
     b->fresh = b->spare_fresh;
+    b->fd = b->spare_fd;
     b->n = 0;
     b->flushing = true;
     pthread_mutex_unlock(&b->mu);
-    int failed = flush_list(b->store, n, ent, fresh);
+    int failed = flush_list(b, n, ent, fresh, fd);
     pthread_mutex_lock(&b->mu);
     b->spare_ent = ent;
     b->spare_fresh = fresh;
+    b->spare_fd = fd;
     b->renamed |= n > 0;
     b->failed += failed;
     b->flushing = false;
@@ -320,7 +461,7 @@ static void *flusher_main(void *p)
     return NULL;
 }
 
-static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, bool fresh)
+static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, bool fresh, int fd)
 {
     size_t tl = strlen(tmp) + 1, fl = strlen(fqn) + 1;
     char *e = cmn_xmalloc(tl + fl); /* one allocation for both paths */
@@ -335,6 +476,7 @@ static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, bool fresh)
     }
     b->ent[b->n] = e;
     b->fresh[b->n] = fresh;
+    b->fd[b->n] = fd;
     b->n++;
     if (b->n >= BATCH_MAX && !b->flushing) {
         if (!b->started)
@@ -390,6 +532,8 @@ void tgt_batch_free(tgt_batch *b)
     free(b->spare_ent);
     free(b->fresh);
     free(b->spare_fresh);
+    free(b->fd);
+    free(b->spare_fd);
     free(b);
 }
 
@@ -414,15 +558,20 @@ int tgt_writer_commit(tgt_writer *w, tgt_objmeta *out)
     if (w->batch) {
         if (tgt_objmeta_store(w->fd, &m) != 0)
             rc = -errno;
-        else if ((rc = batch_add(w->batch, w->tmp, w->fqn, fresh)) == 0)
-            w->tmp[0] = '\0'; /* the batch owns the work file now */
+        else if ((rc = batch_add(w->batch, w->tmp, w->fqn, fresh, w->unnamed ? w->fd : -1)) == 0) {
+            if (w->unnamed)
+                w->fd = -1; /* the batch owns the work file now: its descriptor */
+            else
+                w->tmp[0] = '\0'; /* ... its name */
+        }
     } else if (fsync(w->fd) != 0 || tgt_objmeta_store(w->fd, &m) != 0) {
         rc = -errno;
     }
     if (rc == 0 && !w->batch)
         rc = publish(w->tmp, w->fqn);
     if (rc == 0) {
-        close(w->fd);
+        if (w->fd >= 0)
+            close(w->fd);
         w->fd = -1;
         if (out) {
             *out = m;
@@ -445,13 +594,12 @@ int tgt_store_copy_file(const tgt_store *s, const char *src_fqn, const char *bck
     tgt_objmeta src;
     tgt_objmeta_load(in, &src);
     tgt_writer w;
-    int rc = tgt_writer_open(&w, s, bck, obj);
+    int rc = tgt_writer_open_batch(&w, s, bck, obj, batch);
     if (rc) {
         close(in);
         tgt_objmeta_free(&src);
         return rc;
     }
-    w.batch = batch;
     if (!strcmp(src.cksum_type, "xxhash")) {
         memcpy(w.cksum, src.cksum, sizeof w.cksum);
         loff_t off_in = 0;

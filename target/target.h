@@ -113,6 +113,8 @@ typedef struct tgt_writer {
     tgt_batch *batch;   /* when set, commit joins this group commit (see below) */
     int64_t chunks, chunk_max; /* recorded in the metadata (a multipart upload's parts) */
     int64_t version;    /* when set, the version to record (an object moved between targets), else the next */
+    bool unnamed;       /* a group's work file without a name (O_TMPFILE), linked to fqn by the group
+                           (to tmp first when fqn is taken: tmp names no file until then) */
     /* last: opening zeroes the fields above only, not these 8 KiB (a job opens one per object) */
     char tmp[4096];
     char fqn[4096];
@@ -123,7 +125,11 @@ typedef struct tgt_writer {
  * once (syncfs) and then renames them all, on the batch's own thread (a
  * committer waits only past 4,096 pending). One sync per batch instead of one
  * fsync per object, and still no object is visible before its bytes are
- * durable. A crash before the flush leaves only work files, removed at start. */
+ * durable. A crash before the flush leaves only work files, removed at start
+ * (unnamed ones: the file system frees them).
+ * A group's work files are unnamed where the file system allows it and
+ * file descriptors are plenty (tgt_writer_open_batch): each is linked to its
+ * name after the sync, so no work file is named, looked up or removed. */
 tgt_batch *tgt_batch_new(const tgt_store *s);
 /* Publishes what is pending; returns how many could not be published (logged). */
 int tgt_batch_flush(tgt_batch *b);
@@ -133,6 +139,8 @@ void tgt_batch_sync(tgt_batch *b);
 void tgt_batch_free(tgt_batch *b); /* flushes first */
 
 int tgt_writer_open(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj);
+/* The same for an object whose commit joins group b (w->batch set). */
+int tgt_writer_open_batch(tgt_writer *w, const tgt_store *s, const char *bck, const char *obj, tgt_batch *b);
 /* The same for a file that is no object: commit publishes it at path, which
  * must be on mountpath mp (a part of a multipart upload). */
 int tgt_writer_open_at(tgt_writer *w, const tgt_store *s, int mp, const char *path);
