@@ -6,7 +6,10 @@
 # speeds: stable enough on a busy machine to compare two builds or options.
 # The target's CPU (with the ETL's processes, its children) per file too: the
 # copies run there as one job while cp goes on.
+# Also per file: the daemon's minor page faults, the mount's HTTP requests and
+# copy-job requests (user.etlfs.stats), and the seconds cp -r + sync took.
 # usage: bench/cp-cost.sh   env: BUILD=build N=500 ETLFS_OPTS="-o opt,..." STRACE=1 COMM=hpush://
+#   CP_STRACE=1: cp itself under strace -c -f (a run of its own: slower), its system calls per file
 #   PERF=FILE: perf record of the target, its ETL and the daemon around the copy
 #   JOB=1: then the same work as one etl-bck job over REST, its CPU per object;
 #   JOB=first: the job before the copy (ext4 without a journal makes the first
@@ -20,7 +23,7 @@ ETLFS_OPTS=${ETLFS_OPTS:-}
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
 need_tools cp-cost.sh curl fusermount3 timeout
-[ -z "${STRACE:-}" ] || need_tools cp-cost.sh strace
+[ -z "${STRACE:-}${CP_STRACE:-}" ] || need_tools cp-cost.sh strace
 bench_workdir cpcost
 mnt=$work/mnt
 cleanup() { fusermount3 -u "$mnt" 2>/dev/null || true; bench_cleanup; }
@@ -35,7 +38,8 @@ for i in $(seq -f '%05g' 1 "$N"); do
 done
 init_md5_etl "${COMM:-hpush://}"
 
-# the sums over a process's threads: voluntary, involuntary switches, CPU ns (schedstat)
+# the sums over a process's threads: voluntary, involuntary switches, CPU ns
+# (schedstat); then the process's minor page faults
 proc_counts() { # PID
   local v=0 i=0 t=0 f
   for f in /proc/"$1"/task/*; do
@@ -43,7 +47,11 @@ proc_counts() { # PID
     i=$((i + $(awk '/^nonvoluntary_ctxt_switches/ {print $2}' "$f/status")))
     t=$((t + $(cut -d' ' -f1 "$f/schedstat")))
   done
-  echo "$v $i $t"
+  echo "$v $i $t $(cut -d' ' -f10 /proc/"$1"/stat)"
+}
+
+stat_field() { # MNT FIELD: one counter of user.etlfs.stats
+  $PY -c "import json,os,sys; print(json.loads(os.getxattr(sys.argv[1],'user.etlfs.stats'))[sys.argv[2]])" "$1" "$2"
 }
 
 # CPU ns of a process and its children's threads (the target and its ETL)
@@ -70,7 +78,9 @@ run() { # DST
     spid=$!
     sleep 1
   fi
-  local a b ta tb
+  local a b ta tb h0 h1 j0 j1
+  h0=$(stat_field "$mnt" http_requests)
+  j0=$(stat_field "$mnt" copy_job_requests)
   a=$(proc_counts "$mpid")
   ta=$(tree_cpu "$tpid")
   local ppid=
@@ -80,26 +90,36 @@ run() { # DST
     sleep 1
   fi
   # cp's own switches: from its rusage, through python
-  $PY - "$mnt/@etl-md5/src/." "$mnt/$1/" <<'PY' >"$work/cp"
-import resource, subprocess, sys
-subprocess.run(["timeout", "300", "cp", "-r", sys.argv[1], sys.argv[2]], check=True)
+  $PY - "$mnt/@etl-md5/src/." "$mnt/$1/" "${CP_STRACE:+$work/cpstrace}" <<'PY' >"$work/cp"
+import resource, subprocess, sys, time
+t0 = time.monotonic()
+tr = ["strace", "-c", "-f", "-o", sys.argv[3]] if sys.argv[3] else []
+subprocess.run(["timeout", "300"] + tr + ["cp", "-r", sys.argv[1], sys.argv[2]], check=True)
 subprocess.run(["timeout", "120", "sync", sys.argv[2]], check=True)
 r = resource.getrusage(resource.RUSAGE_CHILDREN)
-print(r.ru_nvcsw, r.ru_nivcsw, r.ru_utime + r.ru_stime)
+print(r.ru_nvcsw, r.ru_nivcsw, r.ru_utime + r.ru_stime, time.monotonic() - t0)
 PY
   b=$(proc_counts "$mpid")
   tb=$(tree_cpu "$tpid")
+  h1=$(stat_field "$mnt" http_requests)
+  j1=$(stat_field "$mnt" copy_job_requests)
   if [ -n "$ppid" ]; then kill -INT "$ppid"; wait "$ppid" 2>/dev/null || true; fi
   [ "$(ls "$mnt/$1" | wc -l)" = "$N" ] || { echo "cp-cost.sh: $1 lacks files" >&2; exit 1; }
   if [ -n "$spid" ]; then
     kill -INT "$spid"
     wait "$spid" 2>/dev/null || true
   fi
-  read -r cv ci cs <"$work/cp"
+  read -r cv ci cs secs <"$work/cp"
   echo "$a $b" | awk -v n="$N" -v cv="$cv" -v ci="$ci" -v cs="$cs" '{
-    printf "daemon per file: %.2f voluntary + %.2f involuntary switches, %.0f us CPU; cp+sync per file: %.2f + %.2f switches, %.0f us CPU\n",
-      ($4 - $1) / n, ($5 - $2) / n, ($6 - $3) / 1e3 / n, cv / n, ci / n, cs * 1e6 / n }'
+    printf "daemon per file: %.2f voluntary + %.2f involuntary switches, %.0f us CPU, %.2f minor faults; cp+sync per file: %.2f + %.2f switches, %.0f us CPU\n",
+      ($5 - $1) / n, ($6 - $2) / n, ($7 - $3) / 1e3 / n, ($8 - $4) / n, cv / n, ci / n, cs * 1e6 / n }'
   awk -v n="$N" -v a="$ta" -v b="$tb" 'BEGIN { printf "target and its ETL per file: %.0f us CPU\n", (b - a) / 1e3 / n }'
+  awk -v n="$N" -v s="$secs" -v h="$((h1 - h0))" -v j="$((j1 - j0))" \
+    'BEGIN { printf "cp -r + sync: %.2f s; per file: %.3f HTTP requests, %.4f copy-job requests\n", s, h / n, j / n }'
+  if [ -n "${CP_STRACE:-}" ]; then
+    printf 'cp system calls per file:'
+    awk -v n="$N" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ { printf "    %s %.2f", $NF, $4 / n } END { printf "\n" }' "$work/cpstrace"
+  fi
   if [ -n "$spid" ]; then
     awk -v n="$N" '$NF ~ /^[a-z_0-9]+$/ && $4 ~ /^[0-9]+$/ { printf "    %s %.2f", $NF, $4 / n } END { printf "\n" }' "$work/strace"
   fi
