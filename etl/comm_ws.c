@@ -134,7 +134,7 @@ typedef struct ws_conn {
      * fd is readable, and resumes the requests it answers (owned_*) */
     cmn_loop *owner;
     cmn_watch watch;       /* in the owner's loop once it used the stream */
-    bool watched;          /* (the owner's thread) */
+    bool watched;          /* in its owner's loop, or about to be (mu) */
     bool timed_out;        /* the head's deadline passed (the owner's thread) */
 } ws_conn;
 
@@ -226,10 +226,17 @@ static void pool_free(void *state)
     pthread_mutex_lock(&p->mu);
     for (ws_conn *c = p->conns; c; c = c->next)
         conn_kill(c);
-    for (ws_conn *c = p->owned; c; c = c->next) {
+    for (ws_conn **pp = &p->owned, *c; (c = *pp);) {
         conn_kill(c);
+        if (c->ws && !c->watched) { /* dialled, never used: nobody else will let it go */
+            *pp = c->next;
+            conn_free(c);
+            p->refs--;
+            continue;
+        }
         if (c->ws) /* its owner's loop wakes and lets it go (no op is in flight: they hold the handle) */
             cmn_ws_shutdown(c->ws, "the ETL's streams were closed");
+        pp = &c->next;
     }
     p->freeing = true;
     bool last = --p->refs == 0;
@@ -1255,12 +1262,11 @@ static ws_conn *owned_pick(ws_pool *p, const etl_handle *h, cmn_loop *owner)
 static void owned_ready(cmn_watch *w, uint32_t events);
 
 /* The stream goes (its owner's thread; every op on it ended). */
-static void owned_end(ws_conn *c)
+static void owned_end(ws_conn *c, bool in_loop)
 {
     ws_pool *p = c->pool;
-    if (c->watched)
+    if (in_loop)
         cmn_loop_del(c->owner, &c->watch);
-    c->watched = false;
     pthread_mutex_lock(&p->mu);
     for (ws_conn **pp = &p->owned; *pp; pp = &(*pp)->next)
         if (*pp == c) {
@@ -1291,10 +1297,8 @@ static void owned_ready(cmn_watch *w, uint32_t events)
 {
     ws_conn *c = (ws_conn *)((char *)w - offsetof(ws_conn, watch));
     ws_pool *p = c->pool;
-    if (events & CMN_LOOP_CLOSE) { /* the loop removed the watch */
-        c->watched = false;
+    if (events & CMN_LOOP_CLOSE) /* the loop removed the watch */
         cmn_ws_shutdown(c->ws, "the target is stopping");
-    }
     for (;;) {
         pthread_mutex_lock(&c->qmu);
         op *o = c->head ? c->head->op : NULL;
@@ -1350,7 +1354,7 @@ static void owned_ready(cmn_watch *w, uint32_t events)
         bool unused = conn_users(c) == 0;
         pthread_mutex_unlock(&p->mu);
         if (unused)
-            owned_end(c);
+            owned_end(c, !(events & CMN_LOOP_CLOSE));
     }
 }
 
@@ -1362,22 +1366,25 @@ static int owned_start(ws_pool *p, etl_handle *h, const etl_object *obj, const c
 {
     pthread_mutex_lock(&p->mu);
     ws_conn *c = p->freeing ? NULL : owned_pick(p, h, me);
-    if (c)
+    bool join = c && !c->watched;
+    if (c) {
         conn_count(p, c, 1);
+        c->watched = true;
+    }
     pthread_mutex_unlock(&p->mu);
     if (!c)
         return -EAGAIN;
-    if (!c->watched) {
+    if (join) {
         c->watch.fn = owned_ready;
         c->watch.ticks = true;
         if (cmn_loop_add(me, &c->watch, cmn_ws_fd(c->ws), EPOLLIN) != 0) {
             cmn_ws_shutdown(c->ws, "cannot watch the stream");
             pthread_mutex_lock(&p->mu);
             conn_count(p, c, -1);
+            c->watched = false; /* dead and unused: pool_free lets it go */
             pthread_mutex_unlock(&p->mu);
             return -EAGAIN;
         }
-        c->watched = true;
     }
     ctrl_msg ctrl;
     control_msg(&ctrl, obj, args, true);
