@@ -200,6 +200,61 @@ static const struct tgt_stream {
     {NULL, start_put, NULL},
 };
 
+/* A client that goes away mid-upload: libmicrohttpd 0.9.75's epoll mode
+ * may miss its close while request bytes were still buffered, and would
+ * wait for the rest until the connection's timeout, keeping the PUT's work
+ * file. Each connection's socket is watched for the peer's FIN alone
+ * (EPOLLRDHUP: no wake-up for data), and a connection whose body is still
+ * arriving is shut, which libmicrohttpd sees at once. */
+typedef struct conn_watch {
+    cmn_watch w;
+    cmn_loop *loop;  /* NULL once the loop ended */
+    bool uploading;  /* a streamed body is still arriving */
+} conn_watch;
+
+static void on_conn_fin(cmn_watch *w, uint32_t events)
+{
+    conn_watch *cw = (conn_watch *)w;
+    if (events & CMN_LOOP_CLOSE)
+        cw->loop = NULL;
+    else if (cw->uploading)
+        shutdown(w->fd, SHUT_RDWR);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    conn_watch *cw = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        cmn_loop *l = cmn_loop_self();
+        const union MHD_ConnectionInfo *ci = l ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+        if (!ci)
+            return;
+        cw = cmn_xcalloc(1, sizeof *cw);
+        cw->w.fn = on_conn_fin;
+        cw->loop = l;
+        if (cmn_loop_add(l, &cw->w, ci->connect_fd, EPOLLRDHUP | EPOLLET) != 0) {
+            free(cw);
+            return;
+        }
+        *socket_context = cw;
+    } else if (cw) { /* closed: before libmicrohttpd closes the socket */
+        if (cw->loop)
+            cmn_loop_del(cw->loop, &cw->w);
+        free(cw);
+        *socket_context = NULL;
+    }
+}
+
+static void set_uploading(tgt_req *r, bool on)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_watch *cw = ci ? ci->socket_context : NULL;
+    if (cw)
+        cw->uploading = on;
+}
+
 static bool start_stream(tgt_req *r, tgt_handler end, int *ret)
 {
     const struct tgt_stream *k = streams;
@@ -507,6 +562,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             int started;
             if (!start_stream(r, end, &started))
                 return (enum MHD_Result)started;
+            if (!r->from_etl)
+                set_uploading(r, true);
         }
         return MHD_YES;
     }
@@ -531,8 +588,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
-    if (r->streaming)
+    if (r->streaming) {
+        if (!r->from_etl)
+            set_uploading(r, false); /* whole: a half-closed client still gets its answer */
         return dispatch(cls, r, r->put_end);
+    }
     if (r->body.len > tgt->cfg.max_body)
         return (enum MHD_Result)tgt_reply_err(r, 413, "request body is larger than %zu bytes", tgt->cfg.max_body);
     cmn_err err;
@@ -563,6 +623,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         cmn_warn("GET ais://%s/%s: reply cut short after its status %d (a read of the object failed)",
                  r->items[2], r->obj, r->status);
     if (r->streaming) {
+        if (!r->from_etl)
+            set_uploading(r, false);
         /* the client went away (or we shut down) mid-PUT: the old object stays */
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
             cmn_warn("PUT ais://%s/%s interrupted; nothing stored", r->put_bck, r->put_obj);
@@ -632,10 +694,13 @@ static void *event_main(void *arg)
     evthread *t = arg;
     cmn_loop_enter(t->loop);
     while (!t->stop) {
+        /* at most a second: libmicrohttpd 0.9.75 in epoll mode leaves a
+         * connection it closed itself (a client gone mid-PUT, a head past
+         * its pool) for the next MHD_run, and its timeout does not say so */
         MHD_UNSIGNED_LONG_LONG to = 0;
-        int ms = -1;
-        if (MHD_get_timeout(t->mhd, &to) == MHD_YES)
-            ms = to > 60000 ? 60000 : (int)to;
+        int ms = 1000;
+        if (MHD_get_timeout(t->mhd, &to) == MHD_YES && to < 1000)
+            ms = (int)to;
         cmn_loop_run_once(t->loop, ms);
         MHD_run(t->mhd); /* after a wake of any kind: an ETL's answer resumed a request here */
     }
@@ -722,6 +787,7 @@ int tgt_server_start(tgt_server *s)
                                     0, NULL, NULL, on_request, NULL,
                                     MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                                     MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
                                     MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)600,
                                     MHD_OPTION_CONNECTION_LIMIT, limit,
