@@ -1118,121 +1118,59 @@ static ws_conn *start_pick(ws_pool *p, bool fill)
  * the stream's fd is readable (cmn_ws_recv_some: never waits, stops
  * mid-message and goes on at the next readiness), and its done called
  * there, which resumes the request on the same thread: no reader thread,
- * no wake-up of another thread per object. Streams are dialled by a
- * thread of their own (an event thread never dials) and join the owner's
- * loop at its first use; until one is there the object goes to a thread
- * that may wait, as before. A stream that breaks or whose head is late
+ * no wake-up of another thread per object. A stream becomes a thread's
+ * when it adopts an idle shared one (dialled by a thread that may wait, so
+ * the ETL spreads its streams over its processes as before) and joins the
+ * owner's loop at its first use; until then the object goes to a thread
+ * that may wait. A stream that breaks or whose head is late
  * fails the objects on it as a reader thread's would (each tried once more
  * on a worker), and goes. */
 #define OWNED_MAX 4        /* streams per event thread to an ETL of several processes */
 #define OWNED_ALONE_MAX 2  /* ... to one process with a thread per stream (deep ones) */
-#define OWNED_DIAL_NS (5 * ETL_SEC_NS)
 
-typedef struct owned_dial {
-    ws_pool *p;
-    ws_conn *c;
-    char *sock_path;
-    pid_t pgid;
-    int port;
-    char name[64];
-} owned_dial;
-
-static void *owned_dial_main(void *arg)
+/* Takes an idle shared connection for owner (mu held): one nobody uses and
+ * no reader thread reads, of the least busy process. Streams are not
+ * dialled for an event thread (it never waits): the ETL hands each new
+ * stream to its process holding the fewest, and a thread that may wait
+ * dials them as before; an event thread adopts one once it is idle. */
+static ws_conn *owned_adopt(ws_pool *p, cmn_loop *owner)
 {
-    owned_dial *d = arg;
-    ws_pool *p = d->p;
-    ws_conn *c = d->c;
-    cmn_ws *ws = NULL;
-    char *worker = NULL;
-    cmn_err cerr = {0};
-    int rc = dial_to(d->sock_path, d->pgid, d->port, cmn_mono_ns() + OWNED_DIAL_NS, &worker, &ws, &cerr);
-    bool alone = false;
-    int of = 0, w = worker_of(worker, &alone, &of);
-    free(worker);
-    if (rc)
-        cmn_debug("etl[%s]: an event thread's stream: %s", d->name, cerr.msg);
-    pthread_mutex_lock(&p->mu);
-    bool drop = rc || p->freeing;
-    if (drop) {
-        for (ws_conn **pp = &p->owned; *pp; pp = &(*pp)->next)
-            if (*pp == c) {
-                *pp = c->next;
-                break;
-            }
-    } else {
-        c->worker = w;
-        p->alone |= alone;
-        if (w >= 0 && of > 1) {
-            p->nworkers = of;
-            p->pgid = d->pgid;
-        }
-        c->ws = ws;
+    ws_conn **best = NULL;
+    for (ws_conn **pp = &p->conns; *pp; pp = &(*pp)->next) {
+        ws_conn *c = *pp;
+        if (conn_users(c) || c->reader_on || conn_dead(c) || !cmn_ws_usable(c->ws) ||
+            __atomic_load_n(&c->starting, __ATOMIC_SEQ_CST))
+            continue;
+        if (!best || conn_load(p, c) < conn_load(p, *best))
+            best = pp;
     }
-    bool last = drop && --p->refs == 0 && p->freeing;
-    pthread_mutex_unlock(&p->mu);
-    if (drop) {
-        cmn_ws_free(ws);
-        conn_free(c); /* its ws is NULL */
-    }
-    if (last)
-        pool_destroy(p);
-    free(d->sock_path);
-    free(d);
-    return NULL;
-}
-
-/* A stream for owner, dialled on a thread of its own (mu held). */
-static void owned_dial_start(ws_pool *p, const etl_handle *h, cmn_loop *owner)
-{
-    ws_conn *c = cmn_xcalloc(1, sizeof *c);
-    pthread_mutex_init(&c->qmu, NULL);
-    cmn_cond_init_mono(&c->rcv);
-    c->pool = p;
+    if (!best)
+        return NULL;
+    ws_conn *c = *best;
+    *best = c->next;
+    p->nconns--;
     c->owner = owner;
-    c->worker = -1;
-    owned_dial *d = cmn_xcalloc(1, sizeof *d);
-    d->p = p;
-    d->c = c;
-    d->sock_path = h->sock_path ? cmn_xstrdup(h->sock_path) : NULL;
-    d->pgid = h->pgid;
-    d->port = h->port;
-    snprintf(d->name, sizeof d->name, "%s", h->name);
-    pthread_t th;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    if (pthread_create(&th, &attr, owned_dial_main, d) != 0) {
-        pthread_attr_destroy(&attr);
-        conn_free(c);
-        free(d->sock_path);
-        free(d);
-        return;
-    }
-    pthread_attr_destroy(&attr);
+    c->watched = false;
     c->next = p->owned;
     p->owned = c;
-    p->refs++; /* the stream's, until it goes */
+    p->refs++; /* the stream's, until it goes (owned_end) */
+    return c;
 }
 
 /* owner's stream for one more object, or NULL (mu held): for an ETL of one
  * process (alone) the least loaded, up to INLINE_DEPTH (its thread finds the
- * next object queued), a second one dialled once the first is half full;
- * else an idle one whose process is free, else another dialled meanwhile
- * (the ETL hands it to its least busy process) and an idle one taken now,
- * else the least loaded with room once OWNED_MAX are there. */
-static ws_conn *owned_pick(ws_pool *p, const etl_handle *h, cmn_loop *owner)
+ * next object queued), a second one adopted once the first is half full;
+ * else an idle one whose process is free, else an idle shared one adopted
+ * (of the least busy process), else an idle one, else NULL (the object
+ * goes to a thread that may wait, which dials when it must). */
+static ws_conn *owned_pick(ws_pool *p, cmn_loop *owner)
 {
     ws_conn *idle = NULL, *least = NULL;
     int n = 0;
-    bool dialling = false;
     for (ws_conn *c = p->owned; c; c = c->next) {
         if (c->owner != owner)
             continue;
         n++;
-        if (!c->ws) {
-            dialling = true;
-            continue;
-        }
         if (conn_dead(c) || !cmn_ws_usable(c->ws))
             continue;
         int u = conn_users(c);
@@ -1241,22 +1179,18 @@ static ws_conn *owned_pick(ws_pool *p, const etl_handle *h, cmn_loop *owner)
         if (!least || u < conn_users(least))
             least = c;
     }
-    int max = p->alone ? OWNED_ALONE_MAX : OWNED_MAX;
-    bool more = !dialling && n < max;
-    ws_conn *pick = NULL;
     if (p->alone) {
-        if (least && conn_users(least) < INLINE_DEPTH)
-            pick = least;
-        more &= !least || conn_users(least) >= INLINE_DEPTH / 2;
-    } else {
-        pick = idle;
-        more &= !idle || conn_load(p, idle) > 0;
-        if (!pick && !more && !dialling && least && conn_users(least) < INFLIGHT_MAX)
-            pick = least;
+        if (least && conn_users(least) < INLINE_DEPTH / 2)
+            return least;
+        ws_conn *a = n < OWNED_ALONE_MAX ? owned_adopt(p, owner) : NULL;
+        return a ? a : least && conn_users(least) < INLINE_DEPTH ? least : NULL;
     }
-    if (more)
-        owned_dial_start(p, h, owner);
-    return pick;
+    if (idle && conn_load(p, idle) == 0)
+        return idle;
+    ws_conn *a = n < OWNED_MAX ? owned_adopt(p, owner) : NULL;
+    if (a && (!idle || conn_load(p, a) < conn_load(p, idle)))
+        return a;
+    return idle;
 }
 
 static void owned_ready(cmn_watch *w, uint32_t events);
@@ -1365,7 +1299,7 @@ static int owned_start(ws_pool *p, etl_handle *h, const etl_object *obj, const c
                        cmn_loop *me)
 {
     pthread_mutex_lock(&p->mu);
-    ws_conn *c = p->freeing ? NULL : owned_pick(p, h, me);
+    ws_conn *c = p->freeing ? NULL : owned_pick(p, me);
     bool join = c && !c->watched;
     if (c) {
         conn_count(p, c, 1);
