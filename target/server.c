@@ -10,8 +10,8 @@
  * suspended; the event thread queues the worker's reply once the connection
  * resumes. So a slow ETL holds one worker, never the connections beside it.
  * An inline GET over ws:// holds not even a worker: its handler suspends the
- * request (tgt_suspend, suspend.c) and the ETL connection's reader replies
- * and resumes it (tgt_resume).
+ * request (tgt_suspend, suspend.c) and the same event thread's loop reads
+ * the ETL's answer on a stream it owns, replies and resumes it (tgt_resume).
  *
  * A request arrives in several calls of on_request: the first parses the path
  * and decides whether the body is an object (streamed to its work file as it
