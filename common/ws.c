@@ -61,6 +61,7 @@ struct cmn_ws {
     } rx;
     bool nowait;      /* the receiver returns at EAGAIN instead of polling */
     bool blocked;     /* ... and it did */
+    bool drained;     /* a short read emptied the socket: nowait reads no more until cmn_ws_readable */
 };
 
 void cmn_ws_accept_key(const char *key, char out[CMN_WS_ACCEPT_LEN + 1])
@@ -180,10 +181,15 @@ static ssize_t on_recv(uint8_t *buf, size_t len, int flags, void *user)
     while (ws->in_off == ws->in_len) {
         if (flush_own(ws))
             return -1;
+        if (ws->nowait && ws->drained) { /* a recv now would find nothing: the loop says when */
+            ws->blocked = true;
+            return -1;
+        }
         ssize_t n = recv(ws->fd, ws->in, IN_SIZE, 0);
         if (n > 0) {
             ws->in_off = 0;
             ws->in_len = (size_t)n;
+            ws->drained = n < IN_SIZE;
         } else if (n == 0) {
             fail(ws, ECONNRESET, "the peer closed the connection");
             return -1;
@@ -502,6 +508,11 @@ int cmn_ws_recv_some(cmn_ws *ws, const cmn_ws_reader *r)
     int rc = recv_msg(ws, r);
     ws->nowait = false;
     return rc;
+}
+
+void cmn_ws_readable(cmn_ws *ws)
+{
+    ws->drained = false;
 }
 
 int cmn_ws_fd(const cmn_ws *ws)

@@ -121,6 +121,10 @@ int cmn_ws_recv(cmn_ws *ws, const cmn_ws_reader *r);
  * r while a message is begun) goes on from there. For a loop that owns the
  * connection and calls this when its fd is readable (common/loop.c). */
 int cmn_ws_recv_some(cmn_ws *ws, const cmn_ws_reader *r);
+/* The loop saw the socket readable: cmn_ws_recv_some reads it again. After
+ * a read shorter than its buffer (the socket emptied) it does not, and so
+ * saves a recv that would only say EAGAIN. */
+void cmn_ws_readable(cmn_ws *ws);
 /* The socket, to watch for input; and whether input is already buffered
  * here (the fd may then stay quiet). */
 int cmn_ws_fd(const cmn_ws *ws);

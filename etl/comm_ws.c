@@ -1190,6 +1190,12 @@ static ws_conn *owned_pick(ws_pool *p, cmn_loop *owner)
     ws_conn *a = n < OWNED_MAX ? owned_adopt(p, owner) : NULL;
     if (a && (!idle || conn_load(p, a) < conn_load(p, idle)))
         return a;
+    /* every idle stream of ours leads to a busy process while another
+     * process idles: a worker takes the object (and dials, when it must, a
+     * stream the ETL gives to its least busy process, adopted later) */
+    for (int w = 0; idle && w < p->nworkers && w < WORKERS_MAX; w++)
+        if (__atomic_load_n(&p->load[w], __ATOMIC_RELAXED) == 0)
+            return NULL;
     return idle;
 }
 
@@ -1233,6 +1239,8 @@ static void owned_ready(cmn_watch *w, uint32_t events)
     ws_pool *p = c->pool;
     if (events & CMN_LOOP_CLOSE) /* the loop removed the watch */
         cmn_ws_shutdown(c->ws, "the target is stopping");
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        cmn_ws_readable(c->ws);
     for (;;) {
         pthread_mutex_lock(&c->qmu);
         op *o = c->head ? c->head->op : NULL;

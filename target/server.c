@@ -693,6 +693,7 @@ static void *event_main(void *arg)
 {
     evthread *t = arg;
     cmn_loop_enter(t->loop);
+    int zero_runs = 0;
     while (!t->stop) {
         /* at most a second: libmicrohttpd 0.9.75 in epoll mode leaves a
          * connection it closed itself (a client gone mid-PUT, a head past
@@ -701,6 +702,14 @@ static void *event_main(void *arg)
         int ms = 1000;
         if (MHD_get_timeout(t->mhd, &to) == MHD_YES && to < 1000)
             ms = (int)to;
+        /* libmicrohttpd has work ready now (a connection still readable or
+         * writable): run it without a wait of ours first, a few times in a
+         * row at most, so the loop's own streams are looked at too */
+        if (ms == 0 && zero_runs++ < 4) {
+            MHD_run(t->mhd);
+            continue;
+        }
+        zero_runs = 0;
         cmn_loop_run_once(t->loop, ms);
         MHD_run(t->mhd); /* after a wake of any kind: an ETL's answer resumed a request here */
     }

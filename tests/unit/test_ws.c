@@ -466,6 +466,9 @@ static void test_recv_some(void)
     for (size_t i = 0; i < sizeof hello; i++) {
         CHECK(write(sv[1], hello + i, 1) == 1, "write");
         int rc = cmn_ws_recv_some(c, &r);
+        if (rc == -EAGAIN) /* the byte was read with the one before it: no new readiness yet */
+            rc = cmn_ws_recv_some(c, &r);
+        cmn_ws_readable(c); /* as a loop does when the fd is readable again */
         if (i + 1 < sizeof hello)
             eagain += rc == -EAGAIN;
         else
@@ -477,6 +480,7 @@ static void test_recv_some(void)
     /* a ping before a message: answered, and the message comes whole */
     static const unsigned char ping_msg[] = {0x89, 0x02, 'p', 'i', 0x81, 0x02, 'o', 'k'};
     CHECK(write(sv[1], ping_msg, sizeof ping_msg) == (ssize_t)sizeof ping_msg, "write");
+    cmn_ws_readable(c);
     cmn_buf_reset(&got);
     CHECK(cmn_ws_recv_some(c, &r) == 0 && col.op == CMN_WS_TEXT && got.len == 2 && !memcmp(got.data, "ok", 2),
           "the message after a ping");
@@ -491,7 +495,8 @@ static void test_recv_some(void)
     for (int i = 0; i < 100000 && (rc = cmn_ws_recv_some(c, &r)) == -EAGAIN; i++) {
         parts++;
         struct pollfd p = {.fd = cmn_ws_fd(c), .events = POLLIN};
-        poll(&p, 1, 1000);
+        if (poll(&p, 1, 1000) == 1)
+            cmn_ws_readable(c);
     }
     pthread_join(th, NULL);
     int ok = got.len == BIG;
