@@ -12,6 +12,7 @@
 #        CONNS              loadgen connections (default 8)
 #        COMM               communicator (default ws://)
 #        LIMIT              the script is stopped after this many seconds (default 600)
+#        CALLGRIND          0 to skip the pass under callgrind (instructions; default 1)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${ETLFS_BENCH_BUILD:-$root/build-bench}
@@ -19,6 +20,7 @@ n=${N:-2000}
 conns=${CONNS:-8}
 comm=${COMM:-ws://}
 limit=${LIMIT:-600}
+callgrind=${CALLGRIND:-1}
 PY=/usr/bin/python3
 
 source "$root/bench/lib.sh"
@@ -62,15 +64,19 @@ etl_pid=$(pgrep -n -P "$tpid" -f "etlfs-md5 --listen" || true) # this target's: 
 switches() { # PID: voluntary + involuntary switches of all its threads
   cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'
 }
+vswitches() { # PID: voluntary switches only (it slept: waited for input, a lock, a wake-up)
+  cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ {s += $2} END {print s + 0}'
+}
 # ns on a CPU, all threads (schedstat: finer than stat's 10 ms ticks, which at N=6000 are 1.7 µs per request)
 cpu() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
 per_req_us() { awk -v a="$1" -v b="$2" -v n="$n" 'BEGIN {printf "%.1f", (b - a) / 1000 / n}'; }
-declare -A cs_t cs_e sc cpu_t cpu_e sc_e
+declare -A cs_t cs_e sc cpu_t cpu_e sc_e vs_t
 for kind in inline plain; do
-  a=$(switches "$tpid"); ae=$(switches "${etl_pid:-$tpid}")
+  a=$(switches "$tpid"); ae=$(switches "${etl_pid:-$tpid}"); av=$(vswitches "$tpid")
   c0=$(cpu "$tpid"); ce0=$(cpu "${etl_pid:-$tpid}")
   gen "$work/$kind.list"
   cs_t[$kind]=$(awk -v a="$a" -v b="$(switches "$tpid")" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')
+  vs_t[$kind]=$(awk -v a="$av" -v b="$(vswitches "$tpid")" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')
   cs_e[$kind]=$(awk -v a="$ae" -v b="$(switches "${etl_pid:-$tpid}")" -v n="$n" 'BEGIN {printf "%.2f", (b - a) / n}')
   cpu_t[$kind]=$(per_req_us "$c0" "$(cpu "$tpid")")
   cpu_e[$kind]=$(per_req_us "$ce0" "$(cpu "${etl_pid:-$tpid}")")
@@ -96,11 +102,11 @@ kill "$tpid" 2>/dev/null || true
 wait "$tpid" 2>/dev/null || true
 
 # ---------------------------------------------------------------- instructions
-say "instructions per request under callgrind ($n requests each)"
-start_target_callgrind "$build"
-setup
 declare -A ir
+[[ $callgrind == 1 ]] && say "instructions per request under callgrind ($n requests each)"
+[[ $callgrind == 1 ]] && start_target_callgrind "$build" && setup
 for kind in inline plain; do
+  [[ $callgrind == 1 ]] || { ir[$kind]=-; continue; }
   callgrind_control -z "$tpid" >/dev/null
   callgrind_control -i on "$tpid" >/dev/null
   gen "$work/$kind.list"
@@ -110,7 +116,7 @@ for kind in inline plain; do
   ir[$kind]=$(callgrind_annotate "$f" 2>/dev/null | awk -v n="$n" '/PROGRAM TOTALS/ {gsub(",", "", $1); printf "%.0f", $1 / n}')
   cp "$f" "/tmp/inline-cost.$kind.callgrind" 2>/dev/null || true
 done
-curl -sf -m 60 -X DELETE "$turl/v1/etl/md5-cost" >/dev/null || true
+[[ $callgrind == 1 ]] && curl -sf -m 60 -X DELETE "$turl/v1/etl/md5-cost" >/dev/null || true
 
 echo
 echo "the target per request ($n requests, $conns connections; inline: md5 transformer over $comm)"
@@ -120,6 +126,7 @@ for kind in inline plain; do
     "${cpu_t[$kind]}" "$([[ $kind == inline ]] && echo "${cpu_e[$kind]}" || echo -)"
 done
 for kind in inline plain; do echo "  $kind system calls: $(cat "$work/calls.$kind")"; done
+echo "  the target's voluntary switches per request: inline ${vs_t[inline]}, plain ${vs_t[plain]}"
 if [[ -s $work/strace.etl ]]; then
   echo "  the ETL's system calls per inline request: $(awk -v n="$n" '$NF == "total" {printf "%.2f", $4 / n}' "$work/strace.etl")" \
     "($(awk -v n="$n" 'NR > 2 && $1 !~ /^-/ && $NF != "total" && NF >= 5 && $4 / n >= 0.05 {printf "%s %.2f, ", $NF, $4 / n}' "$work/strace.etl"))"

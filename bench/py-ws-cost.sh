@@ -82,6 +82,7 @@ transport() {
 }
 cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {print s + 0}'; }
 switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s + 0}'; }
+vswitches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ {s += $2} END {print s + 0}'; }
 gen() { "$build/bin/loadgen" -1 -c "$conns" "$turl" "$work/inline.list"; }
 
 gen >/dev/null # streams dialled, caches warm
@@ -99,13 +100,15 @@ streams() {
 streams >"$work/streams.0"
 declare -A c0 s0
 for p in $tpid $procs; do c0[$p]=$(cpu_ns "$p"); s0[$p]=$(switches "$p"); done
+v0=$(vswitches "$tpid")
 /usr/bin/time -f '%e %U %S %w %c' -o "$work/gen.time" "$build/bin/loadgen" -1 -c "$conns" "$turl" "$work/inline.list" >"$work/gen.out"
 read -r g_wall g_user g_sys g_vol g_inv <"$work/gen.time"
 per() { awk -v a="$1" -v b="$2" -v n="$n" -v d="${3:-1}" 'BEGIN {printf "%.1f", (b - a) / n / d}'; }
 echo
 echo "per object ($n GETs, $conns connections, Python md5 over ws:// with fqn):"
 printf '%-22s %10s %10s\n' process CPU-us switches
-printf '%-22s %10s %10s\n' target "$(per "${c0[$tpid]}" "$(cpu_ns "$tpid")" 1000)" "$(per "${s0[$tpid]}" "$(switches "$tpid")")"
+printf '%-22s %10s %10s   (voluntary %s)\n' target "$(per "${c0[$tpid]}" "$(cpu_ns "$tpid")" 1000)" \
+  "$(per "${s0[$tpid]}" "$(switches "$tpid")")" "$(per "$v0" "$(vswitches "$tpid")")"
 etl_cpu=0
 for p in $procs; do
   cpu=$(per "${c0[$p]}" "$(cpu_ns "$p")" 1000)
@@ -132,12 +135,16 @@ if [[ ${STRACE:-1} != 0 ]]; then
     strace -c -f -p "$p" -o "$work/strace.$p" 2>/dev/null &
     sps+=($!)
   done
+  strace -c -f -p "$tpid" -o "$work/strace.target" 2>/dev/null &
+  sps+=($!)
   sleep 1
   gen >/dev/null
   sleep 0.5
   for s in "${sps[@]}"; do kill -INT "$s" 2>/dev/null || true; done
   for s in "${sps[@]}"; do wait "$s" 2>/dev/null || true; done
   echo
+  echo "the target's system calls per object: $(awk -v n="$n" '$NF == "total" {printf "%.2f", $4 / n}' "$work/strace.target")" \
+    "($(awk -v n="$n" 'NR > 2 && $1 !~ /^-/ && $NF != "total" && NF >= 5 && $4 / n >= 0.05 {printf "%s %.2f, ", $NF, $4 / n}' "$work/strace.target"))"
   echo "ETL system calls per object (strace -c; the objects each process answered: its sendto calls)"
   for p in $procs; do
     f=$work/strace.$p

@@ -47,6 +47,21 @@ struct cmn_ws {
     unsigned char *out;
     size_t out_len;
     uint64_t rng;     /* mask keys (xorshift64*, seeded from getrandom) */
+    /* the receive side's place in a message, kept across calls so that a
+     * receive that must not wait (cmn_ws_recv_some) stops mid-frame and
+     * goes on at the next readiness */
+    struct {
+        bool in_msg;     /* a data message has begun */
+        bool frame;      /* inside a frame (some of its payload seen) */
+        uint64_t frame_off;
+        int frame_op;
+        bool frame_fin;
+        unsigned char ctrl[CTRL_MAX];
+        size_t ctrl_len;
+    } rx;
+    bool nowait;      /* the receiver returns at EAGAIN instead of polling */
+    bool blocked;     /* ... and it did */
+    bool drained;     /* a short read emptied the socket: nowait reads no more until cmn_ws_readable */
 };
 
 void cmn_ws_accept_key(const char *key, char out[CMN_WS_ACCEPT_LEN + 1])
@@ -166,14 +181,23 @@ static ssize_t on_recv(uint8_t *buf, size_t len, int flags, void *user)
     while (ws->in_off == ws->in_len) {
         if (flush_own(ws))
             return -1;
+        if (ws->nowait && ws->drained) { /* a recv now would find nothing: the loop says when */
+            ws->blocked = true;
+            return -1;
+        }
         ssize_t n = recv(ws->fd, ws->in, IN_SIZE, 0);
         if (n > 0) {
             ws->in_off = 0;
             ws->in_len = (size_t)n;
+            ws->drained = n < IN_SIZE;
         } else if (n == 0) {
             fail(ws, ECONNRESET, "the peer closed the connection");
             return -1;
         } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (ws->nowait) {
+                ws->blocked = true;
+                return -1; /* wslay's WANT_READ: its state is kept */
+            }
             if (wait_fd(ws, POLLIN))
                 return -1;
         } else if (errno != EINTR) {
@@ -402,45 +426,45 @@ static int control(cmn_ws *ws, int opcode, const unsigned char *p, size_t len)
     return fail(ws, EPROTO, "unknown control frame opcode %d", opcode);
 }
 
-int cmn_ws_recv(cmn_ws *ws, const cmn_ws_reader *r)
+/* Receives until a data message is whole (0), the socket has nothing more
+ * when not waiting (-EAGAIN, the place kept), or a failure. */
+static int recv_msg(cmn_ws *ws, const cmn_ws_reader *r)
 {
-    bool in_msg = false;  /* a data message has begun */
-    bool frame = false;   /* inside a frame (some of its payload seen) */
-    uint64_t frame_off = 0;
-    int frame_op = 0;
-    bool frame_fin = false;
-    unsigned char ctrl[CTRL_MAX];
-    size_t ctrl_len = 0;
     for (;;) {
         struct wslay_frame_iocb io;
         ssize_t n = wslay_frame_recv(ws->fr, &io);
         if (error(ws))
             return -error(ws);
-        if (n == WSLAY_ERR_WANT_READ)
+        if (n == WSLAY_ERR_WANT_READ) {
+            if (ws->blocked) {
+                ws->blocked = false;
+                return -EAGAIN;
+            }
             continue; /* a header split across reads */
+        }
         if (n < 0)
             return fail(ws, EPROTO, "bad WebSocket frame");
-        if (!frame) { /* a new frame: check it once */
-            frame = true;
-            frame_off = 0;
-            frame_op = io.opcode;
-            frame_fin = io.fin;
-            ctrl_len = 0;
+        if (!ws->rx.frame) { /* a new frame: check it once */
+            ws->rx.frame = true;
+            ws->rx.frame_off = 0;
+            ws->rx.frame_op = io.opcode;
+            ws->rx.frame_fin = io.fin;
+            ws->rx.ctrl_len = 0;
+            int op = io.opcode;
             if (io.rsv)
                 return fail(ws, EPROTO, "a frame with reserved bits set (no extension was negotiated)");
             if (io.mask == ws->client)
                 return fail(ws, EPROTO, "a %s frame from the %s", io.mask ? "masked" : "unmasked",
                             ws->client ? "server" : "client");
-            if (!wslay_is_ctrl_frame(frame_op)) {
-                if ((frame_op == WSLAY_CONTINUATION_FRAME) != in_msg)
-                    return fail(ws, EPROTO, "%s", in_msg ? "a new message inside a fragmented one"
-                                                         : "a continuation frame without a message");
-                if (frame_op != WSLAY_CONTINUATION_FRAME && frame_op != WSLAY_TEXT_FRAME &&
-                    frame_op != WSLAY_BINARY_FRAME)
-                    return fail(ws, EPROTO, "unknown frame opcode %d", frame_op);
-                if (!in_msg) {
-                    in_msg = true;
-                    int rc = r->begin ? r->begin(r->ctx, frame_op, io.fin ? (int64_t)io.payload_length : -1) : 0;
+            if (!wslay_is_ctrl_frame(op)) {
+                if ((op == WSLAY_CONTINUATION_FRAME) != ws->rx.in_msg)
+                    return fail(ws, EPROTO, "%s", ws->rx.in_msg ? "a new message inside a fragmented one"
+                                                                : "a continuation frame without a message");
+                if (op != WSLAY_CONTINUATION_FRAME && op != WSLAY_TEXT_FRAME && op != WSLAY_BINARY_FRAME)
+                    return fail(ws, EPROTO, "unknown frame opcode %d", op);
+                if (!ws->rx.in_msg) {
+                    ws->rx.in_msg = true;
+                    int rc = r->begin ? r->begin(r->ctx, op, io.fin ? (int64_t)io.payload_length : -1) : 0;
                     if (rc) {
                         fail(ws, ECANCELED, "the receiver stopped");
                         return rc;
@@ -448,9 +472,9 @@ int cmn_ws_recv(cmn_ws *ws, const cmn_ws_reader *r)
                 }
             }
         }
-        if (wslay_is_ctrl_frame(frame_op)) {
-            memcpy(ctrl + ctrl_len, io.data, (size_t)n); /* wslay checks the 125-byte bound */
-            ctrl_len += (size_t)n;
+        if (wslay_is_ctrl_frame(ws->rx.frame_op)) {
+            memcpy(ws->rx.ctrl + ws->rx.ctrl_len, io.data, (size_t)n); /* wslay checks the 125-byte bound */
+            ws->rx.ctrl_len += (size_t)n;
         } else if (n > 0 && r->data) {
             int rc = r->data(r->ctx, io.data, (size_t)n);
             if (rc) {
@@ -458,17 +482,47 @@ int cmn_ws_recv(cmn_ws *ws, const cmn_ws_reader *r)
                 return rc;
             }
         }
-        frame_off += (uint64_t)n;
-        if (frame_off < io.payload_length)
+        ws->rx.frame_off += (uint64_t)n;
+        if (ws->rx.frame_off < io.payload_length)
             continue;
-        frame = false; /* the frame is complete */
-        if (wslay_is_ctrl_frame(frame_op)) {
-            if (control(ws, frame_op, ctrl, ctrl_len))
+        ws->rx.frame = false; /* the frame is complete */
+        if (wslay_is_ctrl_frame(ws->rx.frame_op)) {
+            if (control(ws, ws->rx.frame_op, ws->rx.ctrl, ws->rx.ctrl_len))
                 return -error(ws);
-        } else if (frame_fin) {
+        } else if (ws->rx.frame_fin) {
+            ws->rx.in_msg = false;
             return 0;
         }
     }
+}
+
+int cmn_ws_recv(cmn_ws *ws, const cmn_ws_reader *r)
+{
+    ws->nowait = false;
+    return recv_msg(ws, r);
+}
+
+int cmn_ws_recv_some(cmn_ws *ws, const cmn_ws_reader *r)
+{
+    ws->nowait = true;
+    int rc = recv_msg(ws, r);
+    ws->nowait = false;
+    return rc;
+}
+
+void cmn_ws_readable(cmn_ws *ws)
+{
+    ws->drained = false;
+}
+
+int cmn_ws_fd(const cmn_ws *ws)
+{
+    return ws->fd;
+}
+
+bool cmn_ws_buffered(const cmn_ws *ws)
+{
+    return ws->in_off < ws->in_len;
 }
 
 struct buf_ctx {

@@ -116,6 +116,19 @@ typedef struct cmn_ws_reader {
 /* Flushes, then receives the next data message into r, answering pings on
  * the way. A close frame is -ECONNRESET. */
 int cmn_ws_recv(cmn_ws *ws, const cmn_ws_reader *r);
+/* As cmn_ws_recv, without waiting: -EAGAIN when the socket has no more
+ * input now, mid-message or between messages; the next call (with the same
+ * r while a message is begun) goes on from there. For a loop that owns the
+ * connection and calls this when its fd is readable (common/loop.c). */
+int cmn_ws_recv_some(cmn_ws *ws, const cmn_ws_reader *r);
+/* The loop saw the socket readable: cmn_ws_recv_some reads it again. After
+ * a read shorter than its buffer (the socket emptied) it does not, and so
+ * saves a recv that would only say EAGAIN. */
+void cmn_ws_readable(cmn_ws *ws);
+/* The socket, to watch for input; and whether input is already buffered
+ * here (the fd may then stay quiet). */
+int cmn_ws_fd(const cmn_ws *ws);
+bool cmn_ws_buffered(const cmn_ws *ws);
 /* The next message whole into out (reset first), at most max bytes
  * (-EMSGSIZE beyond, the connection then unusable); *opcode set. */
 int cmn_ws_recv_buf(cmn_ws *ws, int *opcode, cmn_buf *out, size_t max);

@@ -45,6 +45,7 @@
  */
 #include "etl/etl_int.h"
 #include "common/ws.h"
+#include "common/loop.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +53,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <stddef.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 
 #define WS_PATH "/ws"
@@ -126,6 +129,13 @@ typedef struct ws_conn {
                           * freed on the reader, where malloc's per-thread cache would not recycle it */
     int nspare;
     struct ws_pool *pool;  /* for the reader */
+    /* an event thread's own stream (its loop; NULL: shared, read by a
+     * reader thread): only that thread sends on it and reads it, when its
+     * fd is readable, and resumes the requests it answers (owned_*) */
+    cmn_loop *owner;
+    cmn_watch watch;       /* in the owner's loop once it used the stream */
+    bool watched;          /* in its owner's loop, or about to be (mu) */
+    bool timed_out;        /* the head's deadline passed (the owner's thread) */
 } ws_conn;
 
 typedef struct ws_pool {
@@ -145,6 +155,7 @@ typedef struct ws_pool {
     pid_t pgid;        /* the ETL's process group when started here, else 0 (mu) */
     bool busy_cpu;     /* its processes were on the CPU at the last sample (PACE_UTIL; mu) */
     int64_t cpu_at, cpu_ns; /* the last sample: when, and the CPU time its processes had used (mu) */
+    ws_conn *owned;    /* the event threads' own streams, and those being dialled (ws NULL; mu) */
 } ws_pool;
 
 static void *pool_new(const etl_handle *h)
@@ -195,6 +206,10 @@ static void pool_destroy(ws_pool *p)
         next = c->next;
         conn_free(c);
     }
+    for (ws_conn *c = p->owned, *next; c; c = next) { /* none: each holds a reference */
+        next = c->next;
+        conn_free(c);
+    }
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
@@ -211,6 +226,18 @@ static void pool_free(void *state)
     pthread_mutex_lock(&p->mu);
     for (ws_conn *c = p->conns; c; c = c->next)
         conn_kill(c);
+    for (ws_conn **pp = &p->owned, *c; (c = *pp);) {
+        conn_kill(c);
+        if (c->ws && !c->watched) { /* dialled, never used: nobody else will let it go */
+            *pp = c->next;
+            conn_free(c);
+            p->refs--;
+            continue;
+        }
+        if (c->ws) /* its owner's loop wakes and lets it go (no op is in flight: they hold the handle) */
+            cmn_ws_shutdown(c->ws, "the ETL's streams were closed");
+        pp = &c->next;
+    }
     p->freeing = true;
     bool last = --p->refs == 0;
     pthread_mutex_unlock(&p->mu);
@@ -429,6 +456,10 @@ static void conn_check(ws_pool *p, ws_conn *c)
 {
     if (!cmn_ws_usable(c->ws))
         __atomic_store_n(&c->dead, true, __ATOMIC_SEQ_CST);
+    if (c->owner) { /* freed by its owner (owned_end) */
+        pthread_cond_broadcast(&p->cv);
+        return;
+    }
     if (conn_dead(c) && conn_users(c) == 0 && !c->reader_on) {
         for (ws_conn **pp = &p->conns; *pp; pp = &(*pp)->next)
             if (*pp == c) {
@@ -488,13 +519,19 @@ static int worker_of(const char *v, bool *alone, int *of)
 /* A stream to the ETL: through its Unix socket when it listens there (an
  * ETL started here, ours), else its TCP port: one failed connect per dial
  * for an ETL that does not (a missing file answers at once). */
-static int dial(const etl_handle *h, int64_t deadline, char **worker, cmn_ws **ws, cmn_err *cerr)
+static int dial_to(const char *sock_path, pid_t pgid, int port, int64_t deadline, char **worker, cmn_ws **ws,
+                   cmn_err *cerr)
 {
-    if (h->sock_path) {
-        if (cmn_ws_connect_unix(h->sock_path, h->pgid, WS_PATH, deadline, WORKER_HDR, worker, ws, NULL) == 0)
+    if (sock_path) {
+        if (cmn_ws_connect_unix(sock_path, pgid, WS_PATH, deadline, WORKER_HDR, worker, ws, NULL) == 0)
             return 0;
     }
-    return cmn_ws_connect("127.0.0.1", h->port, WS_PATH, deadline, WORKER_HDR, worker, ws, cerr);
+    return cmn_ws_connect("127.0.0.1", port, WS_PATH, deadline, WORKER_HDR, worker, ws, cerr);
+}
+
+static int dial(const etl_handle *h, int64_t deadline, char **worker, cmn_ws **ws, cmn_err *cerr)
+{
+    return dial_to(h->sock_path, h->pgid, h->port, deadline, worker, ws, cerr);
 }
 
 /* A connection to send one object on (its users counted), or -errno with
@@ -1075,11 +1112,267 @@ static ws_conn *start_pick(ws_pool *p, bool fill)
     return d && d != c && cmn_ws_send_trylock(d->ws) ? d : NULL;
 }
 
+/* ---------------------------------------------------------- owned streams
+ * An inline object started on an event thread (one that runs a cmn_loop)
+ * goes on a stream that thread owns: sent there, its answer read there when
+ * the stream's fd is readable (cmn_ws_recv_some: never waits, stops
+ * mid-message and goes on at the next readiness), and its done called
+ * there, which resumes the request on the same thread: no reader thread,
+ * no wake-up of another thread per object. A stream becomes a thread's
+ * when it adopts an idle shared one (dialled by a thread that may wait, so
+ * the ETL spreads its streams over its processes as before) and joins the
+ * owner's loop at its first use; until then the object goes to a thread
+ * that may wait. A stream that breaks or whose head is late
+ * fails the objects on it as a reader thread's would (each tried once more
+ * on a worker), and goes. */
+#define OWNED_MAX 4        /* streams per event thread to an ETL of several processes */
+#define OWNED_ALONE_MAX 2  /* ... to one process with a thread per stream (deep ones) */
+
+/* Takes an idle shared connection for owner (mu held): one nobody uses and
+ * no reader thread reads, of the least busy process. Streams are not
+ * dialled for an event thread (it never waits): the ETL hands each new
+ * stream to its process holding the fewest, and a thread that may wait
+ * dials them as before; an event thread adopts one once it is idle. */
+static ws_conn *owned_adopt(ws_pool *p, cmn_loop *owner)
+{
+    ws_conn **best = NULL;
+    for (ws_conn **pp = &p->conns; *pp; pp = &(*pp)->next) {
+        ws_conn *c = *pp;
+        if (conn_users(c) || c->reader_on || conn_dead(c) || !cmn_ws_usable(c->ws) ||
+            __atomic_load_n(&c->starting, __ATOMIC_SEQ_CST))
+            continue;
+        if (!best || conn_load(p, c) < conn_load(p, *best))
+            best = pp;
+    }
+    if (!best)
+        return NULL;
+    ws_conn *c = *best;
+    *best = c->next;
+    p->nconns--;
+    c->owner = owner;
+    c->watched = false;
+    c->next = p->owned;
+    p->owned = c;
+    p->refs++; /* the stream's, until it goes (owned_end) */
+    return c;
+}
+
+/* owner's stream for one more object, or NULL (mu held): for an ETL of one
+ * process (alone) the least loaded, up to INLINE_DEPTH (its thread finds the
+ * next object queued), a second one adopted once the first is half full;
+ * else an idle one whose process is free, else an idle shared one adopted
+ * (of the least busy process), else an idle one, else NULL (the object
+ * goes to a thread that may wait, which dials when it must). */
+static ws_conn *owned_pick(ws_pool *p, cmn_loop *owner)
+{
+    ws_conn *idle = NULL, *least = NULL;
+    int n = 0;
+    for (ws_conn *c = p->owned; c; c = c->next) {
+        if (c->owner != owner)
+            continue;
+        n++;
+        if (conn_dead(c) || !cmn_ws_usable(c->ws))
+            continue;
+        int u = conn_users(c);
+        if (u == 0 && (!idle || conn_load(p, c) < conn_load(p, idle)))
+            idle = c;
+        if (!least || u < conn_users(least))
+            least = c;
+    }
+    if (p->alone) {
+        if (least && conn_users(least) < INLINE_DEPTH / 2)
+            return least;
+        ws_conn *a = n < OWNED_ALONE_MAX ? owned_adopt(p, owner) : NULL;
+        return a ? a : least && conn_users(least) < INLINE_DEPTH ? least : NULL;
+    }
+    if (idle && conn_load(p, idle) == 0)
+        return idle;
+    ws_conn *a = n < OWNED_MAX ? owned_adopt(p, owner) : NULL;
+    if (a && (!idle || conn_load(p, a) < conn_load(p, idle)))
+        return a;
+    /* every idle stream of ours leads to a busy process while another
+     * process idles: a worker takes the object (and dials, when it must, a
+     * stream the ETL gives to its least busy process, adopted later) */
+    for (int w = 0; idle && w < p->nworkers && w < WORKERS_MAX; w++)
+        if (__atomic_load_n(&p->load[w], __ATOMIC_RELAXED) == 0)
+            return NULL;
+    return idle;
+}
+
+static void owned_ready(cmn_watch *w, uint32_t events);
+
+/* The stream goes (its owner's thread; every op on it ended). */
+static void owned_end(ws_conn *c, bool in_loop)
+{
+    ws_pool *p = c->pool;
+    if (in_loop)
+        cmn_loop_del(c->owner, &c->watch);
+    pthread_mutex_lock(&p->mu);
+    for (ws_conn **pp = &p->owned; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    bool last = --p->refs == 0 && p->freeing;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    conn_free(c);
+    if (last)
+        pool_destroy(p);
+}
+
+/* A message with no object waiting for it: the stream is out of step. */
+static int stray_begin(void *ctx, int opcode, int64_t len)
+{
+    (void)ctx;
+    (void)opcode;
+    (void)len;
+    return -EPROTO;
+}
+
+/* The owner's loop: the stream is readable (or broke), a tick (the head's
+ * deadline), or the loop ends. Reads every answer that is whole, each into
+ * its op, whose done resumes its request on this thread. */
+static void owned_ready(cmn_watch *w, uint32_t events)
+{
+    ws_conn *c = (ws_conn *)((char *)w - offsetof(ws_conn, watch));
+    ws_pool *p = c->pool;
+    if (events & CMN_LOOP_CLOSE) /* the loop removed the watch */
+        cmn_ws_shutdown(c->ws, "the target is stopping");
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        cmn_ws_readable(c->ws);
+    for (;;) {
+        pthread_mutex_lock(&c->qmu);
+        op *o = c->head ? c->head->op : NULL;
+        pthread_mutex_unlock(&c->qmu);
+        if (!o)
+            break;
+        if (!c->timed_out && cmn_mono_ns() > o->deadline && cmn_ws_usable(c->ws)) {
+            c->timed_out = true; /* a late answer would be taken for the next object's */
+            cmn_ws_shutdown(c->ws, "no answer in time");
+        }
+        int rrc;
+        if (c->timed_out) {
+            rrc = -ETIMEDOUT;
+        } else if (!cmn_ws_usable(c->ws)) {
+            rrc = -ECONNRESET;
+        } else {
+            cmn_ws_reader r = {&o->a, answer_begin, answer_data};
+            rrc = cmn_ws_recv_some(c->ws, &r);
+            if (rrc == -EAGAIN)
+                break;
+            if (rrc) /* cut or refused: the answers after it are lost with it */
+                cmn_ws_shutdown(c->ws, cmn_ws_why(c->ws));
+        }
+        if (!rrc) {
+            int64_t svc = __atomic_load_n(&p->svc_ns, __ATOMIC_RELAXED);
+            svc += (cmn_mono_ns() - (o->deadline - o->tmo) - svc) / 32;
+            __atomic_store_n(&p->svc_ns, svc, __ATOMIC_RELAXED);
+        }
+        char why[200] = "";
+        if (rrc)
+            snprintf(why, sizeof why, "%s", rrc == -ETIMEDOUT ? "no answer in time" : cmn_ws_why(c->ws));
+        pthread_mutex_lock(&c->qmu);
+        conn_pop(c);
+        pthread_mutex_unlock(&c->qmu);
+        conn_release_op(p, c);
+        op_end(o, rrc, why); /* its request resumes here */
+        pthread_mutex_lock(&c->qmu);
+        op_put(c, o);
+        pthread_mutex_unlock(&c->qmu);
+    }
+    pthread_mutex_lock(&c->qmu);
+    bool idle = !c->head;
+    pthread_mutex_unlock(&c->qmu);
+    if (idle && cmn_ws_usable(c->ws) && !conn_dead(c) && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+        /* input with no object waiting: a ping (answered), or the stream closing */
+        cmn_ws_reader r = {NULL, stray_begin, NULL};
+        int rc = cmn_ws_recv_some(c->ws, &r);
+        if (rc && rc != -EAGAIN)
+            cmn_ws_shutdown(c->ws, rc == -EPROTO ? "an answer for no object" : cmn_ws_why(c->ws));
+    }
+    if (idle && (conn_dead(c) || !cmn_ws_usable(c->ws) || (events & CMN_LOOP_CLOSE))) {
+        pthread_mutex_lock(&p->mu);
+        bool unused = conn_users(c) == 0;
+        pthread_mutex_unlock(&p->mu);
+        if (unused)
+            owned_end(c, !(events & CMN_LOOP_CLOSE));
+    }
+}
+
+/* ws_start for an event thread: 0 once the object is sent on a stream the
+ * thread owns, -EAGAIN when there is none with room now (a thread that may
+ * wait takes the object). */
+static int owned_start(ws_pool *p, etl_handle *h, const etl_object *obj, const char *args, const etl_async *as,
+                       cmn_loop *me)
+{
+    pthread_mutex_lock(&p->mu);
+    ws_conn *c = p->freeing ? NULL : owned_pick(p, me);
+    bool join = c && !c->watched;
+    if (c) {
+        conn_count(p, c, 1);
+        c->watched = true;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (!c)
+        return -EAGAIN;
+    if (join) {
+        c->watch.fn = owned_ready;
+        c->watch.ticks = true;
+        if (cmn_loop_add(me, &c->watch, cmn_ws_fd(c->ws), EPOLLIN) != 0) {
+            cmn_ws_shutdown(c->ws, "cannot watch the stream");
+            pthread_mutex_lock(&p->mu);
+            conn_count(p, c, -1);
+            c->watched = false; /* dead and unused: pool_free lets it go */
+            pthread_mutex_unlock(&p->mu);
+            return -EAGAIN;
+        }
+    }
+    ctrl_msg ctrl;
+    control_msg(&ctrl, obj, args, true);
+    pthread_mutex_lock(&c->qmu);
+    op *o = op_get(c);
+    pthread_mutex_unlock(&c->qmu);
+    o->t.next = NULL;
+    o->t.op = o;
+    o->h = h;
+    o->obj = *obj;
+    o->as = *as;
+    o->via = (etl_sink){.ctx = o, .begin = op_begin, .write = op_write};
+    o->a = (answer){.sink = as->spool ? &o->via : as->sink};
+    cmn_buf_init(&o->a.text);
+    o->tmo = as->timeout_ns > 0 ? as->timeout_ns : h->object_timeout_ns;
+    int64_t deadline = o->deadline = cmn_mono_ns() + o->tmo;
+    o->c = c;
+    cmn_ws_send_lock(c->ws);
+    pthread_mutex_lock(&c->qmu);
+    conn_enqueue(c, &o->t);
+    pthread_mutex_unlock(&c->qmu);
+    int64_t soon = cmn_mono_ns() + SEND_WAIT_NS;
+    cmn_ws_set_send_deadline(c->ws, soon < deadline ? soon : deadline);
+    int rc = cmn_ws_send(c->ws, CMN_WS_BINARY, ctrl.data, ctrl.len);
+    if (!rc)
+        rc = cmn_ws_flush(c->ws);
+    cmn_ws_send_unlock(c->ws);
+    control_free(&ctrl);
+    if (rc) /* the loop finds the stream shut: the op ends with -EAGAIN, on a worker */
+        cmn_ws_shutdown(c->ws, cmn_ws_why(c->ws));
+    return 0;
+}
+
 static int ws_start(etl_handle *h, const etl_object *obj, const char *args, const etl_async *as)
 {
     ws_pool *p = h->comm_state;
     if (!ws_starts(h))
         return -EAGAIN;
+    cmn_loop *me = as->fill ? NULL : cmn_loop_self();
+    if (me) {
+        pthread_mutex_lock(&p->mu);
+        bool paced = pool_paced(p); /* a paced ETL's objects wait in the target: pool_pick_paced */
+        pthread_mutex_unlock(&p->mu);
+        if (!paced)
+            return owned_start(p, h, obj, args, as, me);
+    }
     ctrl_msg ctrl; /* made before any lock: a window's workers wait for each other's send side */
     control_msg(&ctrl, obj, args, true);
     /* one hold of mu: a connection with room whose send side is free now

@@ -4,7 +4,8 @@
  *
  * An inline transform of a small object (up to INLINE_MEM) runs on the
  * request's worker thread, or over ws:// on no thread at all (started from
- * the event thread, answered by the ETL connection's reader), and is
+ * the event thread, answered by that thread's loop or the ETL connection's
+ * reader), and is
  * answered once complete (status and length known).
  * A larger one runs on its own thread and streams into a pipe that the HTTP
  * response reads, so the client gets bytes as the ETL produces them. Either

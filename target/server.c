@@ -10,8 +10,8 @@
  * suspended; the event thread queues the worker's reply once the connection
  * resumes. So a slow ETL holds one worker, never the connections beside it.
  * An inline GET over ws:// holds not even a worker: its handler suspends the
- * request (tgt_suspend, suspend.c) and the ETL connection's reader replies
- * and resumes it (tgt_resume).
+ * request (tgt_suspend, suspend.c) and the same event thread's loop reads
+ * the ETL's answer on a stream it owns, replies and resumes it (tgt_resume).
  *
  * A request arrives in several calls of on_request: the first parses the path
  * and decides whether the body is an object (streamed to its work file as it
@@ -21,6 +21,7 @@
  * libmicrohttpd can only queue a response before or after the upload.
  */
 #include "target/target.h"
+#include "common/loop.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,6 +34,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
 
 tgt_server *tgt;
 
@@ -197,6 +200,61 @@ static const struct tgt_stream {
     {NULL, start_put, NULL},
 };
 
+/* A client that goes away mid-upload: libmicrohttpd 0.9.75's epoll mode
+ * may miss its close while request bytes were still buffered, and would
+ * wait for the rest until the connection's timeout, keeping the PUT's work
+ * file. Each connection's socket is watched for the peer's FIN alone
+ * (EPOLLRDHUP: no wake-up for data), and a connection whose body is still
+ * arriving is shut, which libmicrohttpd sees at once. */
+typedef struct conn_watch {
+    cmn_watch w;
+    cmn_loop *loop;  /* NULL once the loop ended */
+    bool uploading;  /* a streamed body is still arriving */
+} conn_watch;
+
+static void on_conn_fin(cmn_watch *w, uint32_t events)
+{
+    conn_watch *cw = (conn_watch *)w;
+    if (events & CMN_LOOP_CLOSE)
+        cw->loop = NULL;
+    else if (cw->uploading)
+        shutdown(w->fd, SHUT_RDWR);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    conn_watch *cw = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        cmn_loop *l = cmn_loop_self();
+        const union MHD_ConnectionInfo *ci = l ? MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD) : NULL;
+        if (!ci)
+            return;
+        cw = cmn_xcalloc(1, sizeof *cw);
+        cw->w.fn = on_conn_fin;
+        cw->loop = l;
+        if (cmn_loop_add(l, &cw->w, ci->connect_fd, EPOLLRDHUP | EPOLLET) != 0) {
+            free(cw);
+            return;
+        }
+        *socket_context = cw;
+    } else if (cw) { /* closed: before libmicrohttpd closes the socket */
+        if (cw->loop)
+            cmn_loop_del(cw->loop, &cw->w);
+        free(cw);
+        *socket_context = NULL;
+    }
+}
+
+static void set_uploading(tgt_req *r, bool on)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    conn_watch *cw = ci ? ci->socket_context : NULL;
+    if (cw)
+        cw->uploading = on;
+}
+
 static bool start_stream(tgt_req *r, tgt_handler end, int *ret)
 {
     const struct tgt_stream *k = streams;
@@ -318,7 +376,7 @@ static void *worker_main(void *arg)
         if (!r->responded)
             tgt_reply_err(r, 500, "%s %s: handler gave no reply", r->method, r->url);
         r->on_worker = false;
-        MHD_resume_connection(r->conn); /* r belongs to the event thread again */
+        tgt_resume_conn(r->conn); /* r belongs to the event thread again */
         pthread_mutex_lock(&pool.mu);
     }
     pthread_mutex_unlock(&pool.mu);
@@ -504,6 +562,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             int started;
             if (!start_stream(r, end, &started))
                 return (enum MHD_Result)started;
+            if (!r->from_etl)
+                set_uploading(r, true);
         }
         return MHD_YES;
     }
@@ -528,8 +588,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
-    if (r->streaming)
+    if (r->streaming) {
+        if (!r->from_etl)
+            set_uploading(r, false); /* whole: a half-closed client still gets its answer */
         return dispatch(cls, r, r->put_end);
+    }
     if (r->body.len > tgt->cfg.max_body)
         return (enum MHD_Result)tgt_reply_err(r, 413, "request body is larger than %zu bytes", tgt->cfg.max_body);
     cmn_err err;
@@ -560,6 +623,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         cmn_warn("GET ais://%s/%s: reply cut short after its status %d (a read of the object failed)",
                  r->items[2], r->obj, r->status);
     if (r->streaming) {
+        if (!r->from_etl)
+            set_uploading(r, false);
         /* the client went away (or we shut down) mid-PUT: the old object stays */
         if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
             cmn_warn("PUT ais://%s/%s interrupted; nothing stored", r->put_bck, r->put_obj);
@@ -579,6 +644,112 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->url);
     tgt_req_drop(r);
     *con_cls = NULL;
+}
+
+/* ----------------------------------------------------------- event threads
+ * Each event thread runs a libmicrohttpd daemon of its own in external
+ * epoll mode, all on the one listening socket (each daemon a dup of it:
+ * whichever thread wakes first accepts), inside its own loop (common/loop.c)
+ * that also watches the ETL streams the thread owns (etl/comm_ws.c). An
+ * inline GET over ws:// is answered on that same thread: the loop reads the
+ * ETL's answer, the request resumes, and the MHD_run right after sends it:
+ * no reader thread, no wake-up of another thread per object. */
+typedef struct evthread {
+    struct MHD_Daemon *mhd;
+    cmn_loop *loop;
+    cmn_watch mhd_watch; /* the daemon's epoll fd: MHD_run follows every wake anyway */
+    pthread_t th;
+    bool started;
+    _Atomic bool stop;
+} evthread;
+
+static evthread *evs;
+static int nevs;
+
+/* libmicrohttpd in external mode learns of a resume at its next MHD_run:
+ * a resume from another thread (a worker, a stream's writer) wakes the loop
+ * of the connection's daemon; on that loop's own thread the MHD_run after
+ * the wake's work comes anyway. */
+void tgt_resume_conn(struct MHD_Connection *conn)
+{
+    MHD_resume_connection(conn);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+    struct MHD_Daemon *d = ci ? ci->daemon : NULL;
+    for (int i = 0; d && i < nevs; i++)
+        if (evs[i].mhd == d) {
+            if (evs[i].loop != cmn_loop_self())
+                cmn_loop_wake(evs[i].loop);
+            return;
+        }
+}
+
+static void on_mhd(cmn_watch *w, uint32_t events)
+{
+    (void)w;
+    (void)events;
+}
+
+static void *event_main(void *arg)
+{
+    evthread *t = arg;
+    cmn_loop_enter(t->loop);
+    int zero_runs = 0;
+    while (!t->stop) {
+        /* at most a second: libmicrohttpd 0.9.75 in epoll mode leaves a
+         * connection it closed itself (a client gone mid-PUT, a head past
+         * its pool) for the next MHD_run, and its timeout does not say so */
+        MHD_UNSIGNED_LONG_LONG to = 0;
+        int ms = 1000;
+        if (MHD_get_timeout(t->mhd, &to) == MHD_YES && to < 1000)
+            ms = (int)to;
+        /* libmicrohttpd has work ready now (a connection still readable or
+         * writable): run it without a wait of ours first, a few times in a
+         * row at most, so the loop's own streams are looked at too */
+        if (ms == 0 && zero_runs++ < 4) {
+            MHD_run(t->mhd);
+            continue;
+        }
+        zero_runs = 0;
+        cmn_loop_run_once(t->loop, ms);
+        MHD_run(t->mhd); /* after a wake of any kind: an ETL's answer resumed a request here */
+    }
+    cmn_loop_enter(NULL);
+    return NULL;
+}
+
+static int listen_socket(const struct sockaddr_in *sin)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0)
+        return -errno;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (const struct sockaddr *)sin, sizeof *sin) != 0 || listen(fd, 4096) != 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+static void events_stop(void)
+{
+    for (int i = 0; i < nevs; i++) {
+        evs[i].stop = true;
+        if (evs[i].loop)
+            cmn_loop_wake(evs[i].loop);
+    }
+    for (int i = 0; i < nevs; i++) {
+        if (evs[i].started)
+            pthread_join(evs[i].th, NULL);
+        /* the ETL streams it owned let go first: the daemon's requests are all answered */
+        cmn_loop_free(evs[i].loop);
+        if (evs[i].mhd)
+            MHD_stop_daemon(evs[i].mhd);
+    }
+    free(evs);
+    evs = NULL;
+    nevs = 0;
 }
 
 int tgt_server_start(tgt_server *s)
@@ -601,35 +772,60 @@ int tgt_server_start(tgt_server *s)
         cmn_error("--tls-cert: this libmicrohttpd is built without TLS");
         return -EOPNOTSUPP;
     }
+    int lfd = listen_socket(&sin);
+    if (lfd < 0) {
+        cmn_error("cannot listen on %s:%d: %s", s->cfg.listen_host, s->cfg.port, strerror(-lfd));
+        return lfd;
+    }
     if (pool_start(s->cfg.workers) != 0) {
+        close(lfd);
         cmn_error("cannot start the HTTP worker threads");
         return -EAGAIN;
     }
-    /* poll, not epoll: libmicrohttpd 0.9.75's epoll mode misses a client's
-     * close while request bytes are still buffered, which keeps an abandoned
-     * PUT's work file until the timeout (test_target_durability.py); and
-     * counted on a 16 KiB GET it waits more often (at 4 connections 0.65
-     * epoll_wait per GET against 0.35 poll, the same 0.1 at 32; no fewer
-     * context switches: bench/RESULTS.md) */
-    s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_TURBO |
-                                  MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | (tls ? MHD_USE_TLS : 0),
-                              (uint16_t)s->cfg.port, NULL, NULL, on_request, NULL,
-                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
-                              MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)s->cfg.threads,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                              MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)600,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned int)4096,
-                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-                              MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-                              MHD_OPTION_ARRAY, tls_opts,
-                              MHD_OPTION_END);
-    if (!s->mhd) {
-        int e = errno;
-        cmn_error("cannot listen on %s:%d: %s", s->cfg.listen_host, s->cfg.port, strerror(e));
-        pool_stop();
-        return e ? -e : -EIO;
+    nevs = s->cfg.threads > 0 ? s->cfg.threads : 1;
+    evs = cmn_xcalloc((size_t)nevs, sizeof *evs);
+    unsigned int limit = 4096 / (unsigned int)nevs;
+    int rc = 0;
+    for (int i = 0; i < nevs && !rc; i++) {
+        evthread *t = &evs[i];
+        int fd = dup(lfd);
+        t->loop = cmn_loop_new();
+        t->mhd = fd < 0 || !t->loop ? NULL
+                 : MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+                                        (tls ? MHD_USE_TLS : 0),
+                                    0, NULL, NULL, on_request, NULL,
+                                    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                                    MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                    MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+                                    MHD_OPTION_URI_LOG_CALLBACK, on_uri, NULL,
+                                    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)600,
+                                    MHD_OPTION_CONNECTION_LIMIT, limit,
+                                    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
+                                    MHD_OPTION_ARRAY, tls_opts,
+                                    MHD_OPTION_END);
+        const union MHD_DaemonInfo *di = t->mhd ? MHD_get_daemon_info(t->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+        if (!di) {
+            rc = errno ? -errno : -EIO;
+            if (fd >= 0 && !t->mhd)
+                close(fd);
+            break;
+        }
+        t->mhd_watch.fn = on_mhd;
+        if ((rc = cmn_loop_add(t->loop, &t->mhd_watch, di->epoll_fd, EPOLLIN)) != 0)
+            break;
+        if (pthread_create(&t->th, NULL, event_main, t) != 0)
+            rc = -EAGAIN;
+        t->started = rc == 0;
     }
+    close(lfd);
+    if (rc) {
+        cmn_error("cannot start the HTTP event threads on %s:%d: %s", s->cfg.listen_host, s->cfg.port,
+                  strerror(-rc));
+        events_stop();
+        pool_stop();
+        return rc;
+    }
+    s->mhd = evs[0].mhd;
     return 0;
 }
 
@@ -670,10 +866,9 @@ void tgt_server_stop(tgt_server *s)
         cmn_info("waiting for %d inline transform(s) to send their output", tgt_parked_add(0));
     while (tgt_parked_add(0)) /* each resumes with its transform's next write or end */
         usleep(10 * 1000);
-    if (s->mhd) {
-        MHD_stop_daemon(s->mhd);
-        s->mhd = NULL;
-    }
+    if (nevs)
+        events_stop();
+    s->mhd = NULL;
     if (s->mhd_etl) {
         MHD_stop_daemon(s->mhd_etl);
         s->mhd_etl = NULL;

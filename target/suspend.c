@@ -28,7 +28,7 @@ void tgt_park(struct MHD_Connection *conn)
 
 void tgt_unpark(struct MHD_Connection *conn)
 {
-    MHD_resume_connection(conn);
+    tgt_resume_conn(conn);
     parked--;
 }
 
@@ -54,6 +54,6 @@ void tgt_resume(tgt_req *r)
     if (!r->responded)
         tgt_reply_err(r, 500, "%s %s: handler gave no reply", r->method, r->url);
     r->on_worker = false;
-    MHD_resume_connection(r->conn); /* r belongs to the event thread again */
+    tgt_resume_conn(r->conn); /* r belongs to the event thread again */
     parked--;
 }

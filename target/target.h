@@ -721,6 +721,9 @@ void tgt_unpark(struct MHD_Connection *conn);
  * when the workers stop (then reply and resume). The server's stop waits
  * for suspended requests, as for parked ones. r->pend carries what h needs. */
 void tgt_suspend(tgt_req *r);
+/* MHD_resume_connection, and a wake of the event thread that runs the
+ * connection's daemon when called from another thread (server.c). */
+void tgt_resume_conn(struct MHD_Connection *conn);
 void tgt_resume(tgt_req *r);
 bool tgt_resume_on_worker(tgt_req *r, tgt_handler h);
 /* Adds d to the count of parked and suspended connections and returns it

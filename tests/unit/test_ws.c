@@ -5,12 +5,15 @@
  * through libwslay's framing (text, empty, larger than every buffer, from a
  * file), pings answered on the way, and a close, a silent peer or a closed
  * port ending in the errors callers act on; full duplex: one thread
- * receiving while others send, in order, and a shutdown waking a receiver.
+ * receiving while others send, in order, and a shutdown waking a receiver;
+ * a receive that never waits (cmn_ws_recv_some) stops mid-header and
+ * mid-payload and goes on from there, answering a ping on the way.
  */
 #include "common/ws.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -418,6 +421,94 @@ static void test_answers_together(void)
     cmn_ws_free(c);
 }
 
+struct collect {
+    cmn_buf *b;
+    int op;
+};
+
+static int collect_begin(void *ctx, int op, int64_t len)
+{
+    (void)len;
+    ((struct collect *)ctx)->op = op;
+    return 0;
+}
+
+static int collect_data(void *ctx, const void *buf, size_t len)
+{
+    cmn_buf_append(((struct collect *)ctx)->b, buf, len);
+    return 0;
+}
+
+static void *send_big(void *arg)
+{
+    cmn_ws *s = arg;
+    unsigned char *big = cmn_xmalloc(BIG);
+    for (size_t i = 0; i < BIG; i++)
+        big[i] = (unsigned char)(i * 7);
+    cmn_ws_send(s, CMN_WS_BINARY, big, BIG);
+    cmn_ws_flush(s);
+    free(big);
+    return NULL;
+}
+
+static void test_recv_some(void)
+{
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, "socketpair");
+    cmn_ws *c = cmn_ws_new(sv[0], true, NULL, 0);
+    cmn_buf got;
+    cmn_buf_init(&got);
+    struct collect col = {&got, 0};
+    cmn_ws_reader r = {&col, collect_begin, collect_data};
+    /* a server's frame, a byte at a time: nothing whole until the last */
+    static const unsigned char hello[] = {0x82, 0x05, 'h', 'e', 'l', 'l', 'o'};
+    int eagain = 0;
+    for (size_t i = 0; i < sizeof hello; i++) {
+        CHECK(write(sv[1], hello + i, 1) == 1, "write");
+        int rc = cmn_ws_recv_some(c, &r);
+        if (rc == -EAGAIN) /* the byte was read with the one before it: no new readiness yet */
+            rc = cmn_ws_recv_some(c, &r);
+        cmn_ws_readable(c); /* as a loop does when the fd is readable again */
+        if (i + 1 < sizeof hello)
+            eagain += rc == -EAGAIN;
+        else
+            CHECK(rc == 0, "the last byte completes the message: %d", rc);
+    }
+    CHECK(eagain == (int)sizeof hello - 1, "-EAGAIN after each byte before the last: %d", eagain);
+    CHECK(col.op == CMN_WS_BINARY && got.len == 5 && !memcmp(got.data, "hello", 5), "hello whole");
+    CHECK(cmn_ws_recv_some(c, &r) == -EAGAIN, "nothing more");
+    /* a ping before a message: answered, and the message comes whole */
+    static const unsigned char ping_msg[] = {0x89, 0x02, 'p', 'i', 0x81, 0x02, 'o', 'k'};
+    CHECK(write(sv[1], ping_msg, sizeof ping_msg) == (ssize_t)sizeof ping_msg, "write");
+    cmn_ws_readable(c);
+    cmn_buf_reset(&got);
+    CHECK(cmn_ws_recv_some(c, &r) == 0 && col.op == CMN_WS_TEXT && got.len == 2 && !memcmp(got.data, "ok", 2),
+          "the message after a ping");
+    unsigned char pong[16];
+    CHECK(read(sv[1], pong, sizeof pong) >= 2 && pong[0] == 0x8a, "the pong went out");
+    /* a message larger than the socket holds: many partial reads, one whole */
+    cmn_ws *s = cmn_ws_new(sv[1], false, NULL, 0);
+    pthread_t th;
+    pthread_create(&th, NULL, send_big, s);
+    cmn_buf_reset(&got);
+    int rc, parts = 0;
+    for (int i = 0; i < 100000 && (rc = cmn_ws_recv_some(c, &r)) == -EAGAIN; i++) {
+        parts++;
+        struct pollfd p = {.fd = cmn_ws_fd(c), .events = POLLIN};
+        if (poll(&p, 1, 1000) == 1)
+            cmn_ws_readable(c);
+    }
+    pthread_join(th, NULL);
+    int ok = got.len == BIG;
+    for (size_t i = 0; ok && i < BIG; i++)
+        ok = (unsigned char)got.data[i] == (unsigned char)(i * 7);
+    CHECK(rc == 0 && ok, "300 KiB whole after %d partial reads: rc %d, %zu bytes", parts, rc, got.len);
+    CHECK(parts > 0, "it stopped mid-message at least once");
+    cmn_buf_free(&got);
+    cmn_ws_free(s);
+    cmn_ws_free(c);
+}
+
 int main(void)
 {
     test_accept_key();
@@ -426,5 +517,6 @@ int main(void)
     test_unix();
     test_duplex();
     test_answers_together();
+    test_recv_some();
     return CHECK_RESULT();
 }
