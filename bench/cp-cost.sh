@@ -17,17 +17,16 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 PY=/usr/bin/python3
-BUILD=$(cd "${BUILD:-$root/build}" && pwd)
 N=${N:-500}
 ETLFS_OPTS=${ETLFS_OPTS:-}
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
+bench_build cp-cost.sh
 need_tools cp-cost.sh curl fusermount3 timeout
 [ -z "${STRACE:-}${CP_STRACE:-}" ] || need_tools cp-cost.sh strace
 bench_workdir cpcost
 mnt=$work/mnt
-cleanup() { fusermount3 -u "$mnt" 2>/dev/null || true; bench_cleanup; }
-trap cleanup EXIT
+mnts+=("$mnt")
 time_limit cp-cost.sh 900
 
 start_target "$BUILD"

@@ -14,17 +14,13 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 PY=/usr/bin/python3
-BUILD=$(cd "${BUILD:-$root/build}" && pwd)
 N=${N:-200}
 ETLFS_OPTS=${ETLFS_OPTS:-}
 # shellcheck source=bench/lib.sh
 . "$root/bench/lib.sh"
+bench_build cp-requests.sh
 need_tools cp-requests.sh curl fusermount3 timeout
-[ -x "$BUILD/bin/etlfs" ] || { echo "cp-requests.sh: no $BUILD/bin/etlfs" >&2; exit 1; }
 bench_workdir cpreq
-mnts=()
-cleanup_mounts() { for m in "${mnts[@]}"; do fusermount3 -u "$m" 2>/dev/null || true; done; bench_cleanup; }
-trap cleanup_mounts EXIT
 
 start_target "$BUILD"
 curl -sf -X POST "$turl/v1/buckets/src" -H 'Content-Type: application/json' -d '{"action":"create-bck"}' >/dev/null

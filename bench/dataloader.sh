@@ -55,9 +55,6 @@ $PY -c 'import torch, torchvision, PIL' 2>/dev/null ||
 [ -x "$BUILD/bin/etlfs" ] || { echo "dataloader.sh: no $BUILD/bin/etlfs; build it or set BUILD" >&2; exit 1; }
 find_shared dataloader.sh
 bench_workdir dataloader
-mnts=()
-cleanup_all() { for m in "${mnts[@]}"; do fusermount3 -u "$m" 2>/dev/null || true; done; bench_cleanup; }
-trap cleanup_all EXIT
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "== dataset" >&2

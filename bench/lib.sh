@@ -1,11 +1,19 @@
 # lib.sh - what the benchmark scripts share; sourced (needs $root and $PY).
 #   find_shared NAME      sets $shared to the folder holding bench/dataset.sh
 #   need_tools NAME T...  exits 2 naming the first missing tool
-#   bench_workdir TAG     makes $work, and $pids whose processes end with the script
+#   bench_workdir TAG     makes $work, $pids whose processes end with the script and
+#                         $mnts, the FUSE mounts unmounted then
 #   start_target BUILD [MP]  etlfs-target on a free port over MP ($work/mp0), its VmRSS
 #                         sampled into $work/rss; sets $tport $turl $tpid
 #   wait_health URL SECS  0 once URL/v1/health answers, 1 after SECS seconds
 #   free_port, rss_sampler PID FILE, rss_mark, rss_max_since MARK
+#   proc_ticks PID, proc_switches PID   CPU ticks, context switches of all threads
+#   mount_stats MNT KEY...  the daemon's counters (user.etlfs.stats)
+#   wait_mount MNT        0 once MNT is a FUSE mount, 1 after 10 s
+#   start_mount BUILD URL MNT [OPT...]  the daemon of BUILD on MNT against URL, in the
+#                         background, unmounted at exit; sets $fpid, waits for the mount
+#   bench_build NAME      $BUILD (default $root/build) as an absolute path, or exit 1
+#                         naming NAME when it holds no built programs
 #   init_md5_etl COMM     the native md5 transformer as ETL etl-md5 on $turl, or exit 1
 #   bench_rm DIR...       deletes DIRs, or with BENCH_TRASH=FOLDER (on the same file system)
 #                         moves them there: ext4 without a journal makes every file created
@@ -31,10 +39,13 @@ need_tools() {
 bench_workdir() {
   work=$(mktemp -d "/tmp/etlfs-bench-$1.XXXXXX")
   pids=()
+  mnts=()
   trap bench_cleanup EXIT
 }
 
 bench_cleanup() {
+  local m
+  for m in "${mnts[@]}"; do fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null || true; done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   bench_rm "$work"
@@ -94,6 +105,39 @@ wait_health() {
     ((SECONDS < end)) || return 1
     sleep 0.1
   done
+}
+
+# Counts of a process for figures per file: its CPU in clock ticks (utime +
+# stime) and the context switches of all its threads.
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+proc_switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
+
+# The mount daemon's counters KEYS (user.etlfs.stats of MNT), on one line.
+mount_stats() { # MNT KEYS...
+  $PY -c "import json,os,sys; d=json.loads(os.getxattr(sys.argv[1],'user.etlfs.stats')); print(' '.join(str(d.get(k,0)) for k in sys.argv[2:]))" "$@"
+}
+
+# Waits up to 10 s for a FUSE mount on MNT.
+wait_mount() { # MNT
+  local _
+  for _ in $(seq 200); do grep -q " $1 fuse" /proc/mounts && return 0; sleep 0.05; done
+  return 1
+}
+
+start_mount() { # BUILD URL MNT [OPT...]
+  local build=$1 url=$2 m=$3
+  shift 3
+  mkdir -p "$m"
+  "$build/bin/etlfs" --endpoint "$url" "$m" -f "$@" >"$m.log" 2>&1 &
+  fpid=$!
+  pids+=($fpid)
+  mnts+=("$m")
+  wait_mount "$m" || true
+}
+
+bench_build() { # NAME
+  BUILD=$(cd "${BUILD:-$root/build}" 2>/dev/null && pwd) && [ -x "$BUILD/bin/etlfs-target" ] && [ -x "$BUILD/bin/etlfs" ] ||
+    { echo "$1: no built programs in ${BUILD:-$root/build}/bin: build them or set BUILD" >&2; exit 1; }
 }
 
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -14,7 +14,6 @@
 #   Root (FUSE mounts). Every step is bounded (120 s), the whole run by 10 min.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$(cd "${BUILD:-$ROOT/build}" && pwd)
 FILES=${FILES:-500}
 SIZE=${SIZE:-150672}
 COMM=${COMM:-ws://}
@@ -23,27 +22,21 @@ PY=/usr/bin/python3
 root=$ROOT
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+bench_build view-bytes.sh
 [ "$STRACE" != 1 ] || command -v strace >/dev/null || { echo "view-bytes.sh: STRACE=1 needs strace (deploy/dev/deps.sh --test)" >&2; exit 2; }
 if [ -z "${VIEW_BYTES_BOUNDED:-}" ]; then
   VIEW_BYTES_BOUNDED=1 exec timeout -k 10 600 "$0" "$@"
 fi
 t() { timeout 120 "$@"; }
-W=$(mktemp -d /tmp/etlfs-view-bytes.XXXXXX)
+bench_workdir view-bytes
+W=$work
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
-PIDS=()
-cleanup() {
-  fusermount3 -u "$W/mnt" 2>/dev/null || fusermount3 -uz "$W/mnt" 2>/dev/null || true
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  bench_rm "$W"
-}
-trap cleanup EXIT
 mkdir -p "$W/src"
 $PY -c "import os,sys; [open(f'{sys.argv[1]}/f{i:05d}','wb').write(os.urandom(int(sys.argv[3]))) for i in range(int(sys.argv[2]))]" "$W/src" "$FILES" "$SIZE"
 "$BUILD/bin/etlfs-target" --listen "127.0.0.1:$PORT" --data "$W/mp0" --data "$W/mp1" --promote-root "$W/src" >"$W/target.log" 2>&1 &
 TPID=$!
-PIDS+=($TPID)
+pids+=($TPID)
 wait_health "$URL" 10 || { echo "view-bytes.sh: etlfs-target did not start:" >&2; tail -5 "$W/target.log" >&2; exit 1; }
 curl -sf -X POST "$URL/v1/buckets/bench" -H 'Content-Type: application/json' -d '{"action":"create-bck"}' >/dev/null
 curl -sf -X POST "$URL/v1/objects/bench" -H 'Content-Type: application/json' --max-time 120 \
@@ -51,15 +44,9 @@ curl -sf -X POST "$URL/v1/objects/bench" -H 'Content-Type: application/json' --m
 SPEC=$(base64 -w0 "$ROOT/etl/transformers/echo/pod.yaml")
 curl -sf -X PUT "$URL/v1/etl" -H 'Content-Type: application/json' --max-time 120 \
   -d "{\"id\":\"etl-echo\",\"communication\":\"$COMM\",\"argument\":\"fqn\",\"timeout\":\"5m\",\"spec\":\"$SPEC\"}" >/dev/null
-mkdir -p "$W/mnt"
-"$BUILD/bin/etlfs" --endpoint "$URL" "$W/mnt" -f "$@" >"$W/mnt.log" 2>&1 &
-FPID=$!
-PIDS+=($FPID)
-for _ in $(seq 100); do grep -q " $W/mnt fuse" /proc/mounts && break; sleep 0.05; done
-cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
+start_mount "$BUILD" "$URL" "$W/mnt" "$@"
+FPID=$fpid
 KEYS="fuse_ops http_requests readahead_hits view_page_cache_opens"
-cnt() { $PY -c "import json,os,sys; d=json.loads(os.getxattr(sys.argv[1],'user.etlfs.stats')); print(' '.join(str(d.get(k,0)) for k in sys.argv[2:]))" "$W/mnt" $KEYS; }
 readall() { # every file once, whole, in order; prints the bytes read
   t $PY -c "
 import os,sys
@@ -70,11 +57,11 @@ print(n)" "$W/mnt/@etl-echo/bench/v"
 }
 TCK=$(getconf CLK_TCK)
 readall >/dev/null # warm: the ETL's first requests, the sources' pages
-read -r o0 h0 k0 c0 <<<"$(cnt)"
-a0="$(cpu "$FPID") $(cpu "$TPID") $(ctx "$FPID") $(ctx "$TPID")"
+read -r o0 h0 k0 c0 <<<"$(mount_stats "$W/mnt" $KEYS)"
+a0="$(proc_ticks "$FPID") $(proc_ticks "$TPID") $(proc_switches "$FPID") $(proc_switches "$TPID")"
 B=$(readall)
-a1="$(cpu "$FPID") $(cpu "$TPID") $(ctx "$FPID") $(ctx "$TPID")"
-read -r o1 h1 k1 c1 <<<"$(cnt)"
+a1="$(proc_ticks "$FPID") $(proc_ticks "$TPID") $(proc_switches "$FPID") $(proc_switches "$TPID")"
+read -r o1 h1 k1 c1 <<<"$(mount_stats "$W/mnt" $KEYS)"
 [ "$B" -eq $((FILES * SIZE)) ] || { echo "view-bytes.sh: read $B bytes, want $((FILES * SIZE))" >&2; exit 1; }
 echo "$a0 $a1" | awk -v n="$FILES" -v tck="$TCK" -v comm="$COMM" -v fo=$((o1 - o0 - 1)) -v hh=$((h1 - h0)) \
   -v rk=$((k1 - k0)) -v pc=$((c1 - c0)) -v l="$(cut -d' ' -f1-3 /proc/loadavg)" '{
@@ -85,7 +72,7 @@ if [ "$STRACE" = 1 ]; then
   for p in "$FPID" "$TPID"; do
     strace -c -f -p "$p" -o "$W/strace.$p" 2>/dev/null & SP+=($!)
   done
-  PIDS+=("${SP[@]}")
+  pids+=("${SP[@]}")
   sleep 1
   readall >/dev/null
   kill -INT "${SP[@]}" 2>/dev/null || true

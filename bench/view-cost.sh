@@ -14,33 +14,29 @@
 #   Root (FUSE mounts). Every step is bounded (120 s), the whole run by 10 min.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=$(cd "${BUILD:-$ROOT/build}" && pwd)
 DATA=${DATA:-/tmp/etlfs-bench-data}
 DIRS=${DIRS:-d00 d01}
 PASSES=${PASSES:-1}
 COMM=${COMM:-ws://}
 ARG=${ARG:-}
 PY=/usr/bin/python3
+root=$ROOT
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_build view-cost.sh
 if [ -z "${VIEW_COST_BOUNDED:-}" ]; then
   VIEW_COST_BOUNDED=1 exec timeout -k 10 600 "$0" "$@"
 fi
 t() { timeout 120 "$@"; }
 t "${DATASET:-/work/shared/bench/dataset.sh}" "$DATA"
-W=$(mktemp -d /tmp/etlfs-view-cost.XXXXXX)
-PORT=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+bench_workdir view-cost
+W=$work
+PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
-PIDS=()
-cleanup() {
-  fusermount3 -u "$W/mnt" 2>/dev/null || fusermount3 -uz "$W/mnt" 2>/dev/null || true
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$W"
-}
-trap cleanup EXIT
 "$BUILD/bin/etlfs-target" --listen "127.0.0.1:$PORT" --data "$W/mp0" --data "$W/mp1" --promote-root "$DATA" >"$W/target.log" 2>&1 &
 TPID=$!
-PIDS+=($TPID)
-for _ in $(seq 100); do curl -sf "$URL/v1/health" >/dev/null && break; sleep 0.1; done
+pids+=($TPID)
+wait_health "$URL" 10 || { echo "view-cost.sh: etlfs-target did not start:" >&2; tail -5 "$W/target.log" >&2; exit 1; }
 curl -sf -X POST "$URL/v1/buckets/bench" -H 'Content-Type: application/json' -d '{"action":"create-bck"}' >/dev/null
 for d in $DIRS; do
   curl -sf -X POST "$URL/v1/objects/bench" -H 'Content-Type: application/json' --max-time 120 \
@@ -51,24 +47,18 @@ curl -sf -X PUT "$URL/v1/etl" -H 'Content-Type: application/json' --max-time 120
   -d "{\"id\":\"etl-md5\",\"communication\":\"$COMM\",\"argument\":\"$ARG\",\"timeout\":\"5m\",\"spec\":\"$SPEC\"}" >/dev/null
 find "$W/mp0" "$W/mp1" -type f -print0 | t xargs -0 cat >/dev/null # the sources warm
 EPID=$(pgrep -n -P "$TPID" etlfs-md5 || pgrep -n etlfs-md5)
-mkdir -p "$W/mnt"
-"$BUILD/bin/etlfs" --endpoint "$URL" "$W/mnt" -f "$@" >"$W/mnt.log" 2>&1 &
-FPID=$!
-PIDS+=($FPID)
-for _ in $(seq 100); do grep -q " $W/mnt fuse" /proc/mounts && break; sleep 0.05; done
-cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-ctx() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
+start_mount "$BUILD" "$URL" "$W/mnt" "$@"
+FPID=$fpid
 KEYS="fuse_ops http_requests readahead_fetches readahead_hits view_page_cache_opens view_kept_opens readahead_waits"
-cnt() { $PY -c "import json,os,sys; d=json.loads(os.getxattr(sys.argv[1],'user.etlfs.stats')); print(' '.join(str(d.get(k,0)) for k in sys.argv[2:]))" "$W/mnt" $KEYS; }
 TCK=$(getconf CLK_TCK)
 for pass in $(seq "$PASSES"); do
-  read -r o0 h0 f0 k0 c0 p0 w0 <<<"$(cnt)"
-  a0="$(cpu "$FPID") $(cpu "$TPID") $(cpu "$EPID") $(ctx "$FPID") $(ctx "$TPID")"
+  read -r o0 h0 f0 k0 c0 p0 w0 <<<"$(mount_stats "$W/mnt" $KEYS)"
+  a0="$(proc_ticks "$FPID") $(proc_ticks "$TPID") $(proc_ticks "$EPID") $(proc_switches "$FPID") $(proc_switches "$TPID")"
   s0=$(date +%s.%N)
   (cd "$W/mnt/@etl-md5/bench/small" && for d in $DIRS; do ls "$d" | sed "s|^|$d/|"; done | t xargs -d '\n' cat) >"$W/out"
   s1=$(date +%s.%N)
-  a1="$(cpu "$FPID") $(cpu "$TPID") $(cpu "$EPID") $(ctx "$FPID") $(ctx "$TPID")"
-  read -r o1 h1 f1 k1 c1 p1 w1 <<<"$(cnt)"
+  a1="$(proc_ticks "$FPID") $(proc_ticks "$TPID") $(proc_ticks "$EPID") $(proc_switches "$FPID") $(proc_switches "$TPID")"
+  read -r o1 h1 f1 k1 c1 p1 w1 <<<"$(mount_stats "$W/mnt" $KEYS)"
   N=$(($(wc -c <"$W/out") / 32))
   echo "$a0 $a1" | awk -v n="$N" -v a="$s0" -v b="$s1" -v tck="$TCK" -v pass="$pass" -v comm="$COMM" \
     -v fo=$((o1 - o0 - 1)) -v hh=$((h1 - h0)) -v rf=$((f1 - f0)) -v rk=$((k1 - k0)) -v pc=$((c1 - c0)) -v kp=$((p1 - p0)) -v rw=$((w1 - w0)) \

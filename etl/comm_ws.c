@@ -352,6 +352,29 @@ static ws_conn *pool_pick_paced(ws_pool *p, bool *wait)
     return pick;
 }
 
+/* Over a list of connections (those of owner, any when NULL; mu held):
+ * *idle, the usable one with no work whose process is least loaded, and
+ * *least, the usable one with the fewest objects in flight. Returns how
+ * many of owner's the list holds, usable or not. */
+static int conns_scan(ws_pool *p, ws_conn *list, const cmn_loop *owner, ws_conn **idle, ws_conn **least)
+{
+    int n = 0;
+    *idle = *least = NULL;
+    for (ws_conn *c = list; c; c = c->next) {
+        if (owner && c->owner != owner)
+            continue;
+        n++;
+        if (conn_dead(c) || !cmn_ws_usable(c->ws))
+            continue;
+        int u = conn_users(c);
+        if (u == 0 && (!*idle || conn_load(p, c) < conn_load(p, *idle)))
+            *idle = c;
+        if (!*least || u < conn_users(*least))
+            *least = c;
+    }
+    return n;
+}
+
 /* A connection with room for one more object (mu held): an idle one whose
  * process transforms nothing, else NULL when another may be dialled (the
  * ETL hands it to its process holding the fewest streams), else an idle
@@ -361,16 +384,8 @@ static ws_conn *pool_pick(ws_pool *p, bool *wait)
 {
     if (pool_paced(p))
         return pool_pick_paced(p, wait);
-    ws_conn *best = NULL, *idle = NULL;
-    for (ws_conn *c = p->conns; c; c = c->next) {
-        if (conn_dead(c) || !cmn_ws_usable(c->ws))
-            continue;
-        int u = conn_users(c);
-        if (u == 0 && (!idle || conn_load(p, c) < conn_load(p, idle)))
-            idle = c;
-        if (!best || u < conn_users(best))
-            best = c;
-    }
+    ws_conn *best, *idle;
+    conns_scan(p, p->conns, NULL, &idle, &best);
     *wait = false;
     if (idle && (conn_load(p, idle) == 0 || p->nconns >= CONN_MAX))
         return idle;
@@ -926,7 +941,7 @@ static op *op_get(ws_conn *p)
     if (o) {
         p->spare = o->next_spare;
         p->nspare--;
-        return o; /* ws_start sets every field */
+        return o; /* op_init sets every field */
     }
     o = cmn_xcalloc(1, sizeof *o);
     pthread_cond_init(&o->t.cv, NULL);
@@ -971,6 +986,22 @@ static int op_begin(void *ctx, const char *ctype, int64_t len)
     op *o = ctx;
     cmn_spool_expect(o->as.spool, len); /* a one-frame answer's length: one allocation, no regrowth copies */
     return 0;
+}
+
+/* Fills an op for obj on connection c; returns its deadline. */
+static int64_t op_init(op *o, ws_conn *c, etl_handle *h, const etl_object *obj, const etl_async *as)
+{
+    o->t.next = NULL;
+    o->t.op = o;
+    o->h = h;
+    o->obj = *obj;
+    o->as = *as;
+    o->via = (etl_sink){.ctx = o, .begin = op_begin, .write = op_write};
+    o->a = (answer){.sink = as->spool ? &o->via : as->sink};
+    cmn_buf_init(&o->a.text);
+    o->tmo = as->timeout_ns > 0 ? as->timeout_ns : h->object_timeout_ns;
+    o->c = c;
+    return o->deadline = cmn_mono_ns() + o->tmo;
 }
 
 /* The op's answer was read (rrc, why) and its connection released: done.
@@ -1165,20 +1196,8 @@ static ws_conn *owned_adopt(ws_pool *p, cmn_loop *owner)
  * goes to a thread that may wait, which dials when it must). */
 static ws_conn *owned_pick(ws_pool *p, cmn_loop *owner)
 {
-    ws_conn *idle = NULL, *least = NULL;
-    int n = 0;
-    for (ws_conn *c = p->owned; c; c = c->next) {
-        if (c->owner != owner)
-            continue;
-        n++;
-        if (conn_dead(c) || !cmn_ws_usable(c->ws))
-            continue;
-        int u = conn_users(c);
-        if (u == 0 && (!idle || conn_load(p, c) < conn_load(p, idle)))
-            idle = c;
-        if (!least || u < conn_users(least))
-            least = c;
-    }
+    ws_conn *idle, *least;
+    int n = conns_scan(p, p->owned, owner, &idle, &least);
     if (p->alone) {
         if (least && conn_users(least) < INLINE_DEPTH / 2)
             return least;
@@ -1333,17 +1352,7 @@ static int owned_start(ws_pool *p, etl_handle *h, const etl_object *obj, const c
     pthread_mutex_lock(&c->qmu);
     op *o = op_get(c);
     pthread_mutex_unlock(&c->qmu);
-    o->t.next = NULL;
-    o->t.op = o;
-    o->h = h;
-    o->obj = *obj;
-    o->as = *as;
-    o->via = (etl_sink){.ctx = o, .begin = op_begin, .write = op_write};
-    o->a = (answer){.sink = as->spool ? &o->via : as->sink};
-    cmn_buf_init(&o->a.text);
-    o->tmo = as->timeout_ns > 0 ? as->timeout_ns : h->object_timeout_ns;
-    int64_t deadline = o->deadline = cmn_mono_ns() + o->tmo;
-    o->c = c;
+    int64_t deadline = op_init(o, c, h, obj, as);
     cmn_ws_send_lock(c->ws);
     pthread_mutex_lock(&c->qmu);
     conn_enqueue(c, &o->t);
@@ -1412,17 +1421,7 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
         cmn_ws_send_lock(c->ws);
     pthread_mutex_lock(&c->qmu);
     op *o = op_get(c);
-    o->t.next = NULL;
-    o->t.op = o;
-    o->h = h;
-    o->obj = *obj;
-    o->as = *as;
-    o->via = (etl_sink){.ctx = o, .begin = op_begin, .write = op_write};
-    o->a = (answer){.sink = as->spool ? &o->via : as->sink};
-    cmn_buf_init(&o->a.text);
-    o->tmo = as->timeout_ns > 0 ? as->timeout_ns : h->object_timeout_ns;
-    int64_t deadline = o->deadline = cmn_mono_ns() + o->tmo;
-    o->c = c;
+    int64_t deadline = op_init(o, c, h, obj, as);
     conn_enqueue(c, &o->t);
     __atomic_sub_fetch(&c->starting, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&c->qmu); /* o may end and be reused from here on: not read again */

@@ -174,22 +174,30 @@ void tgt_writer_abort(tgt_writer *w)
     w->custom = NULL;
 }
 
+/* The folders above fqn, for a name whose rename or link said ENOENT. */
+static int make_parent(const char *fqn)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", fqn);
+    *strrchr(dir, '/') = '\0';
+    if (cmn_mkdir_p(dir) != 0)
+        return errno == EEXIST || errno == ENOTDIR ? -ENOTDIR : -errno;
+    return 0;
+}
+
 /* The parent directories of a nested name are created on demand; a
  * concurrent delete may remove an empty one between mkdir and rename, so
  * the pair is retried. */
 static int publish(const char *tmp, const char *fqn)
 {
-    char dir[PATH_MAX];
     for (int attempt = 0; attempt < 5; attempt++) {
         if (rename(tmp, fqn) == 0)
             return 0;
         if (errno != ENOENT)
             return -errno;
-        snprintf(dir, sizeof dir, "%s", fqn);
-        char *slash = strrchr(dir, '/');
-        *slash = '\0';
-        if (cmn_mkdir_p(dir) != 0)
-            return errno == EEXIST || errno == ENOTDIR ? -ENOTDIR : -errno;
+        int rc = make_parent(fqn);
+        if (rc)
+            return rc;
     }
     return -EAGAIN;
 }
@@ -225,18 +233,15 @@ static int bump_version(const char *tmp, const char *fqn)
  * (or a file system without RENAME_NOREPLACE) pays the lookup here. */
 static int publish_new(const char *tmp, const char *fqn)
 {
-    char dir[PATH_MAX];
     int e = EAGAIN;
     for (int attempt = 0; attempt < 5; attempt++) {
         if (renameat2(AT_FDCWD, tmp, AT_FDCWD, fqn, RENAME_NOREPLACE) == 0)
             return 0;
         if ((e = errno) != ENOENT)
             break;
-        snprintf(dir, sizeof dir, "%s", fqn);
-        char *slash = strrchr(dir, '/');
-        *slash = '\0';
-        if (cmn_mkdir_p(dir) != 0)
-            return errno == EEXIST || errno == ENOTDIR ? -ENOTDIR : -errno;
+        int rc = make_parent(fqn);
+        if (rc)
+            return rc;
         e = EAGAIN;
     }
     if (e != EEXIST && e != EINVAL) /* EINVAL: a file system without the flag */
@@ -274,18 +279,15 @@ static int link_fd(int fd, const char *to, int *empty)
  * commit), as a named work file's. */
 static int publish_fd(int fd, const char *tmp, const char *fqn, bool fresh, int *empty)
 {
-    char dir[PATH_MAX];
     int e = EAGAIN;
     for (int attempt = 0; attempt < 5; attempt++) {
         if ((e = -link_fd(fd, fqn, empty)) == 0)
             return 0;
         if (e != ENOENT)
             break;
-        snprintf(dir, sizeof dir, "%s", fqn);
-        char *slash = strrchr(dir, '/');
-        *slash = '\0';
-        if (cmn_mkdir_p(dir) != 0)
-            return errno == EEXIST || errno == ENOTDIR ? -ENOTDIR : -errno;
+        int rc = make_parent(fqn);
+        if (rc)
+            return rc;
         e = EAGAIN;
     }
     if (e != EEXIST)
@@ -312,6 +314,13 @@ static int publish_fd(int fd, const char *tmp, const char *fqn, bool fresh, int 
 /* Work files wait in pending until a flush takes them all; the flush syncs
  * and renames outside the lock, so the workers go on writing the next
  * batch meanwhile. One flush at a time. */
+/* An output in a group: named (or linked) after the group's sync. */
+typedef struct {
+    char *paths; /* the work file's path, '\0', the object's */
+    bool fresh;  /* its version is 1 unless the name is taken (publish_new) */
+    int fd;      /* an unnamed work file's descriptor, or -1 */
+} batch_ent;
+
 struct tgt_batch {
     pthread_mutex_t mu;
     pthread_cond_t idle; /* a flush ended */
@@ -323,12 +332,8 @@ struct tgt_batch {
     pthread_t flusher;
     int failed; /* outputs a flush could not publish, not yet reported */
     int n;
-    char **ent; /* BATCH_CAP: the work file's path, '\0', the object's */
-    bool *fresh; /* its version is 1 unless the name is taken (publish_new) */
-    int *fd;     /* an unnamed work file's descriptor, or -1 */
-    char **spare_ent; /* the other lists, swapped in while a flush runs */
-    bool *spare_fresh;
-    int *spare_fd;
+    batch_ent *ent;       /* BATCH_CAP outputs waiting for the group's sync */
+    batch_ent *spare_ent; /* the other list, swapped in while a flush runs */
     /* unnamed work files open (each a descriptor until its flush) and their
      * bound: a quarter of RLIMIT_NOFILE, at most what two lists hold;
      * 0 where /proc (the link's way) or O_TMPFILE is missing */
@@ -362,10 +367,6 @@ tgt_batch *tgt_batch_new(const tgt_store *s)
     b->store = s;
     b->ent = cmn_xmalloc(BATCH_CAP * sizeof *b->ent);
     b->spare_ent = cmn_xmalloc(BATCH_CAP * sizeof *b->spare_ent);
-    b->fresh = cmn_xmalloc(BATCH_CAP * sizeof *b->fresh);
-    b->spare_fresh = cmn_xmalloc(BATCH_CAP * sizeof *b->spare_fresh);
-    b->fd = cmn_xmalloc(BATCH_CAP * sizeof *b->fd);
-    b->spare_fd = cmn_xmalloc(BATCH_CAP * sizeof *b->spare_fd);
     struct rlimit rl;
     if (access("/proc/self/fd", X_OK) == 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0)
         b->hold_max = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur / 4 > 2 * BATCH_CAP ? 2 * BATCH_CAP
@@ -395,27 +396,28 @@ static void sync_mpaths(const tgt_store *s)
 }
 
 /* Syncs the work files' bytes, then names them. */
-static int flush_list(tgt_batch *b, int n, char **ent, const bool *fresh, const int *fd)
+static int flush_list(tgt_batch *b, int n, const batch_ent *ent)
 {
     if (n)
         sync_mpaths(b->store);
     int failed = 0;
     for (int i = 0; i < n; i++) {
-        const char *tmp = ent[i], *fqn = tmp + strlen(tmp) + 1;
-        int rc = fd[i] >= 0 ? publish_fd(fd[i], tmp, fqn, fresh[i], &b->empty_path)
-                 : fresh[i] ? publish_new(tmp, fqn)
+        const batch_ent *e = &ent[i];
+        const char *tmp = e->paths, *fqn = tmp + strlen(tmp) + 1;
+        int rc = e->fd >= 0 ? publish_fd(e->fd, tmp, fqn, e->fresh, &b->empty_path)
+                 : e->fresh ? publish_new(tmp, fqn)
                             : publish(tmp, fqn);
         if (rc) {
             cmn_error("cannot publish %s: %s", fqn, strerror(-rc));
-            if (fd[i] < 0)
+            if (e->fd < 0)
                 unlink(tmp);
             failed++;
         }
-        if (fd[i] >= 0) { /* named now, or gone with its descriptor */
-            close(fd[i]);
+        if (e->fd >= 0) { /* named now, or gone with its descriptor */
+            close(e->fd);
             batch_unhold(b, false);
         }
-        free(ent[i]);
+        free(e->paths);
     }
     return failed;
 }
@@ -424,21 +426,15 @@ static int flush_list(tgt_batch *b, int n, char **ent, const bool *fresh, const 
  * running, returns with mu held. */
 static void flush_locked(tgt_batch *b)
 {
-    char **ent = b->ent;
-    bool *fresh = b->fresh;
-    int *fd = b->fd;
+    batch_ent *ent = b->ent;
     int n = b->n;
     b->ent = b->spare_ent;
-    b->fresh = b->spare_fresh;
-    b->fd = b->spare_fd;
     b->n = 0;
     b->flushing = true;
     pthread_mutex_unlock(&b->mu);
-    int failed = flush_list(b, n, ent, fresh, fd);
+    int failed = flush_list(b, n, ent);
     pthread_mutex_lock(&b->mu);
     b->spare_ent = ent;
-    b->spare_fresh = fresh;
-    b->spare_fd = fd;
     b->renamed |= n > 0;
     b->failed += failed;
     b->flushing = false;
@@ -474,10 +470,7 @@ static int batch_add(tgt_batch *b, const char *tmp, const char *fqn, bool fresh,
         else
             flush_locked(b);
     }
-    b->ent[b->n] = e;
-    b->fresh[b->n] = fresh;
-    b->fd[b->n] = fd;
-    b->n++;
+    b->ent[b->n++] = (batch_ent){.paths = e, .fresh = fresh, .fd = fd};
     if (b->n >= BATCH_MAX && !b->flushing) {
         if (!b->started)
             b->started = pthread_create(&b->flusher, NULL, flusher_main, b) == 0;
@@ -530,10 +523,6 @@ void tgt_batch_free(tgt_batch *b)
     pthread_cond_destroy(&b->work);
     free(b->ent);
     free(b->spare_ent);
-    free(b->fresh);
-    free(b->spare_fresh);
-    free(b->fd);
-    free(b->spare_fd);
     free(b);
 }
 
