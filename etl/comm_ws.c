@@ -1145,7 +1145,9 @@ static ws_conn *start_pick(ws_pool *p, bool fill)
 
 /* ---------------------------------------------------------- owned streams
  * An inline object started on an event thread (one that runs a cmn_loop)
- * goes on a stream that thread owns: sent there, its answer read there when
+ * for an ETL that is one process (alone; an ETL of several needs every
+ * stream in pool_pick's sight to find the process that idles) goes on a
+ * stream that thread owns: sent there, its answer read there when
  * the stream's fd is readable (cmn_ws_recv_some: never waits, stops
  * mid-message and goes on at the next readiness), and its done called
  * there, which resumes the request on the same thread: no reader thread,
@@ -1156,8 +1158,7 @@ static ws_conn *start_pick(ws_pool *p, bool fill)
  * that may wait. A stream that breaks or whose head is late
  * fails the objects on it as a reader thread's would (each tried once more
  * on a worker), and goes. */
-#define OWNED_MAX 4        /* streams per event thread to an ETL of several processes */
-#define OWNED_ALONE_MAX 2  /* ... to one process with a thread per stream (deep ones) */
+#define OWNED_MAX 2 /* streams per event thread (deep ones: INLINE_DEPTH) */
 
 /* Takes an idle shared connection for owner (mu held): one nobody uses and
  * no reader thread reads, of the least busy process. Streams are not
@@ -1188,34 +1189,19 @@ static ws_conn *owned_adopt(ws_pool *p, cmn_loop *owner)
     return c;
 }
 
-/* owner's stream for one more object, or NULL (mu held): for an ETL of one
- * process (alone) the least loaded, up to INLINE_DEPTH (its thread finds the
- * next object queued), a second one adopted once the first is half full;
- * else an idle one whose process is free, else an idle shared one adopted
- * (of the least busy process), else an idle one, else NULL (the object
- * goes to a thread that may wait, which dials when it must). */
+/* owner's stream for one more object to an ETL of one process (alone), or
+ * NULL (mu held): the least loaded, up to INLINE_DEPTH (its thread finds
+ * the next object queued), a second one adopted once the first is half
+ * full; NULL: the object goes to a thread that may wait, which dials when
+ * it must. */
 static ws_conn *owned_pick(ws_pool *p, cmn_loop *owner)
 {
     ws_conn *idle, *least;
     int n = conns_scan(p, p->owned, owner, &idle, &least);
-    if (p->alone) {
-        if (least && conn_users(least) < INLINE_DEPTH / 2)
-            return least;
-        ws_conn *a = n < OWNED_ALONE_MAX ? owned_adopt(p, owner) : NULL;
-        return a ? a : least && conn_users(least) < INLINE_DEPTH ? least : NULL;
-    }
-    if (idle && conn_load(p, idle) == 0)
-        return idle;
+    if (least && conn_users(least) < INLINE_DEPTH / 2)
+        return least;
     ws_conn *a = n < OWNED_MAX ? owned_adopt(p, owner) : NULL;
-    if (a && (!idle || conn_load(p, a) < conn_load(p, idle)))
-        return a;
-    /* every idle stream of ours leads to a busy process while another
-     * process idles: a worker takes the object (and dials, when it must, a
-     * stream the ETL gives to its least busy process, adopted later) */
-    for (int w = 0; idle && w < p->nworkers && w < WORKERS_MAX; w++)
-        if (__atomic_load_n(&p->load[w], __ATOMIC_RELAXED) == 0)
-            return NULL;
-    return idle;
+    return a ? a : least && conn_users(least) < INLINE_DEPTH ? least : NULL;
 }
 
 static void owned_ready(cmn_watch *w, uint32_t events);
@@ -1376,10 +1362,14 @@ static int ws_start(etl_handle *h, const etl_object *obj, const char *args, cons
         return -EAGAIN;
     cmn_loop *me = as->fill ? NULL : cmn_loop_self();
     if (me) {
+        /* an event thread's own streams, for an ETL that is one process: an
+         * ETL of several processes needs every stream in sight to find its
+         * idle process (pool_pick), which streams split among threads hide;
+         * a paced ETL's objects wait in the target (pool_pick_paced) */
         pthread_mutex_lock(&p->mu);
-        bool paced = pool_paced(p); /* a paced ETL's objects wait in the target: pool_pick_paced */
+        bool own = p->alone && !pool_paced(p);
         pthread_mutex_unlock(&p->mu);
-        if (!paced)
+        if (own)
             return owned_start(p, h, obj, args, as, me);
     }
     ctrl_msg ctrl; /* made before any lock: a window's workers wait for each other's send side */
